@@ -1,0 +1,60 @@
+# videojobs: every command a developer or CI needs. `make help` lists them.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+VENDOR ?=
+PAGE   ?=
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test lint generate check-generated update-spec record bench bench-smoke sandbox clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "videojobs needs Python 3.11 or newer (set PYTHON=...)")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install videojobs with the dev tools (only when pyproject.toml changed)
+
+demo: $(STAMP) ## the main job, offline: a dozen sandbox jobs across all five vendors, live
+	$(VENV)/bin/videojobs demo
+
+test: $(STAMP) ## the whole suite, offline, replaying the recorded cassettes
+	$(PY) -m pytest --record-mode=none --block-network $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff on overlay, scripts and tests; mypy --strict on the overlay
+	$(VENV)/bin/ruff check overlay scripts tests
+	$(VENV)/bin/ruff format --check overlay scripts tests
+	$(VENV)/bin/mypy
+
+generate: $(STAMP) ## regenerate generated/ from specs/ (VENDOR=slug for one)
+	$(PY) scripts/generate.py $(if $(VENDOR),--vendor $(VENDOR))
+
+check-generated: $(STAMP) ## regenerate into a temp dir and fail, with the diff, on drift
+	$(PY) scripts/generate.py --check
+
+update-spec: $(STAMP) ## a vendor changed its page: make update-spec VENDOR=slug PAGE=path
+	@test -n "$(VENDOR)" -a -n "$(PAGE)" || { echo "usage: make update-spec VENDOR=<slug> PAGE=<saved page>"; exit 2; }
+	$(PY) scripts/update_spec.py $(VENDOR) $(PAGE)
+
+record: $(STAMP) ## start the sandbox under uvicorn and re-record every cassette
+	$(PY) scripts/record.py
+
+bench: $(STAMP) ## the benchmark table (writes bench-results.json)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) scripts/bench.py
+
+bench-smoke: $(STAMP) ## the benchmark in miniature (CI: it runs, no figure is checked)
+	$(PY) scripts/bench.py --smoke
+
+sandbox: $(STAMP) ## serve the sandbox on http://127.0.0.1:8710
+	$(VENV)/bin/videojobs sandbox --port 8710
+
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist

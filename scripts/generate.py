@@ -1,0 +1,164 @@
+"""Generate the typed clients from the vendored specs.
+
+    python scripts/generate.py                  # every vendor, into generated/
+    python scripts/generate.py --vendor vozo    # one vendor
+    python scripts/generate.py --check          # regenerate into a temp dir; fail on drift
+
+For each vendor: apply ``patches.json`` in memory, validate, run the pinned
+openapi-python-client with ``--meta none``, the vendor's ``config.yaml`` and the
+project's templates (``scripts/templates``) into an empty temporary folder, format
+with the pinned ruff in isolated mode (so the project's own ruff settings cannot
+change the output), then replace ``generated/<slug>_client`` whole. The generator's
+``--overwrite`` leaves stale files behind, so nothing is generated in place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import filecmp
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scripts import specs
+
+GENERATED = specs.ROOT / "generated"
+TEMPLATES = specs.ROOT / "scripts" / "templates"
+BIN = Path(sys.executable).parent
+
+
+def _tool(name: str) -> str:
+    """The pinned tool installed beside this interpreter (never another one on PATH)."""
+    path = BIN / name
+    if not path.exists():
+        raise SystemExit(f"error: {name} is not installed in {BIN}; run `make install`")
+    return str(path)
+
+
+def package_name(vendor: str) -> str:
+    return f"{vendor}_client"
+
+
+def generate_one(vendor: str, out_root: Path) -> Path:
+    """Generate ``<out_root>/<slug>_client`` from scratch; return its path."""
+    doc = specs.load_patched(vendor)
+    specs.validate(vendor, doc)
+    config = yaml.safe_load((specs.vendor_dir(vendor) / "config.yaml").read_text(encoding="utf-8")) or {}
+    if config.get("package_name_override") != package_name(vendor):
+        raise specs.SpecError(vendor, f"config.yaml must set package_name_override: {package_name(vendor)}")
+    ruff = _tool("ruff")
+    config["post_hooks"] = [
+        f"{ruff} check --isolated --no-cache --fix-only --extend-select=I --quiet .",
+        f"{ruff} format --isolated --no-cache --quiet .",
+    ]
+    target = out_root / package_name(vendor)
+    with tempfile.TemporaryDirectory(prefix=f"gen-{vendor}-") as tmp:
+        work = Path(tmp)
+        (work / "openapi.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
+        (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=True), encoding="utf-8")
+        out = work / "out"
+        cmd = [
+            _tool("openapi-python-client"),
+            "generate",
+            "--path", str(work / "openapi.json"),
+            "--config", str(work / "config.yaml"),
+            "--custom-template-path", str(TEMPLATES),
+            "--meta", "none",
+            "--fail-on-warning",
+            "--output-path", str(out),
+        ]  # fmt: skip
+        env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+        proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
+        if proc.returncode != 0 or not out.is_dir():
+            raise specs.SpecError(vendor, f"openapi-python-client failed:\n{proc.stdout}{proc.stderr}")
+        for cache in out.rglob("__pycache__"):
+            shutil.rmtree(cache)
+        _check_ascii_paths(vendor, out)
+        if target.exists():
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(out), str(target))
+    return target
+
+
+def _check_ascii_paths(vendor: str, root: Path) -> None:
+    for path in root.rglob("*"):
+        rel = path.relative_to(root).as_posix()
+        if not rel.isascii():
+            raise specs.SpecError(vendor, f"generated a non-ASCII module path {rel!r}: patch the tag or name")
+
+
+def _files(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+
+
+def diff_trees(committed: Path, fresh: Path, label: str) -> list[str]:
+    """Unified diff lines from the committed tree to a fresh one (empty when identical)."""
+    lines: list[str] = []
+    old, new = _files(committed), _files(fresh)
+    for rel in sorted(old | new):
+        a, b = committed / rel, fresh / rel
+        if rel not in new:
+            lines.append(f"stale file, not generated any more: {label}/{rel}")
+        elif rel not in old:
+            lines.append(f"generated but not committed: {label}/{rel}")
+        elif not filecmp.cmp(a, b, shallow=False):
+            lines.extend(
+                difflib.unified_diff(
+                    a.read_text(encoding="utf-8").splitlines(),
+                    b.read_text(encoding="utf-8").splitlines(),
+                    f"{label}/{rel} (committed)",
+                    f"{label}/{rel} (regenerated)",
+                    lineterm="",
+                )
+            )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--vendor", action="append", help="only this vendor (repeatable)")
+    parser.add_argument("--check", action="store_true", help="fail, printing the diff, if generated/ would change")
+    args = parser.parse_args(argv)
+    chosen = args.vendor or specs.vendors()
+    try:
+        if not args.check:
+            for vendor in chosen:
+                path = generate_one(vendor, GENERATED)
+                print(f"{vendor}: generated {path.relative_to(specs.ROOT)}")
+            return 0
+        drift: list[str] = []
+        with tempfile.TemporaryDirectory(prefix="gen-check-") as tmp:
+            for vendor in chosen:
+                fresh = generate_one(vendor, Path(tmp))
+                committed = GENERATED / package_name(vendor)
+                if not committed.is_dir():
+                    drift.append(f"{vendor}: generated/{package_name(vendor)} is missing")
+                    continue
+                drift += diff_trees(committed, fresh, f"generated/{package_name(vendor)}")
+        # committed packages with no spec behind them
+        known = {package_name(v) for v in specs.vendors()}
+        drift += [f"generated/{p.name} has no spec in specs/" for p in GENERATED.glob("*_client") if p.name not in known]
+    except specs.SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if drift:
+        print("\n".join(drift))
+        print("\ngenerated/ differs from what the specs generate: run `make generate` and commit.", file=sys.stderr)
+        return 1
+    print(f"generated/ matches the specs ({', '.join(chosen)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

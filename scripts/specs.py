@@ -1,0 +1,244 @@
+"""The vendored specs: extraction from a vendor's page, patches, validation, summaries.
+
+Everything here is pure file-in, data-out so that ``extract_spec.py``,
+``generate.py``, ``update_spec.py`` and the tests share one implementation.
+
+Layout of one vendor (``specs/<slug>/``)::
+
+    source.md        the vendor's page, as published
+    openapi.yaml     the OpenAPI block of that page, verbatim (or .json)
+    patches.json     RFC 6902 operations the generator needs, explained in patches.md
+    config.yaml      openapi-python-client config (package name, class names)
+    handwritten      present when the vendor publishes no OpenAPI (ezmodel)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonpatch
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+
+_FENCE = re.compile(r"^(?P<fence>`{3,})(?P<info>[^`\n]*)$")
+
+
+class SpecError(Exception):
+    """A vendor's page or spec cannot be turned into a generator input."""
+
+    def __init__(self, vendor: str, message: str) -> None:
+        super().__init__(f"{vendor}: {message}")
+        self.vendor = vendor
+
+
+@dataclass(frozen=True)
+class Block:
+    language: str
+    text: str
+
+
+def vendors() -> list[str]:
+    """Slugs of every vendored spec (a folder with a config.yaml), sorted."""
+    return sorted(p.parent.name for p in SPECS.glob("*/config.yaml"))
+
+
+def vendor_dir(vendor: str) -> Path:
+    path = SPECS / vendor
+    if not (path / "config.yaml").is_file():
+        raise SpecError(vendor, f"unknown vendor (no {path.relative_to(ROOT)}/config.yaml); known: {', '.join(vendors())}")
+    return path
+
+
+def is_handwritten(vendor: str) -> bool:
+    """True for a vendor whose page has no OpenAPI block (its spec is written by hand)."""
+    return (vendor_dir(vendor) / "handwritten").is_file()
+
+
+def spec_path(vendor: str) -> Path:
+    folder = vendor_dir(vendor)
+    for name in ("openapi.yaml", "openapi.json"):
+        if (folder / name).is_file():
+            return folder / name
+    raise SpecError(vendor, f"no openapi.yaml or openapi.json in {folder.relative_to(ROOT)}")
+
+
+def fenced_blocks(page: str) -> Iterator[Block]:
+    """Every fenced code block of a Markdown page, with its info string's first word."""
+    lines = page.splitlines(keepends=True)
+    i = 0
+    while i < len(lines):
+        m = _FENCE.match(lines[i].rstrip("\r\n"))
+        if not m:
+            i += 1
+            continue
+        fence, info = m["fence"], m["info"].strip()
+        body: list[str] = []
+        i += 1
+        while i < len(lines) and lines[i].rstrip("\r\n") != fence:
+            body.append(lines[i])
+            i += 1
+        i += 1  # the closing fence (or the end of the page)
+        yield Block(language=(info.split() or [""])[0].lower(), text="".join(body))
+
+
+def extract(vendor: str, page: str) -> tuple[str, str]:
+    """The page's one OpenAPI block, verbatim: ``(extension, text)``.
+
+    Raises SpecError when the page holds no OpenAPI block or more than one.
+    """
+    found = [b for b in fenced_blocks(page) if _looks_like_openapi(b)]
+    if not found:
+        raise SpecError(vendor, "the page holds no OpenAPI block (a fenced ```yaml or ```json block starting with 'openapi')")
+    if len(found) > 1:
+        raise SpecError(vendor, f"the page holds {len(found)} OpenAPI blocks; expected one")
+    block = found[0]
+    ext = "json" if block.text.lstrip().startswith("{") else "yaml"
+    text = block.text if block.text.endswith("\n") else block.text + "\n"
+    return ext, text
+
+
+def _looks_like_openapi(block: Block) -> bool:
+    head = block.text.lstrip()[:200]
+    return head.startswith("openapi:") or bool(re.match(r'\{\s*"openapi"\s*:', head))
+
+
+def parse(vendor: str, text: str, ext: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(text) if ext == "json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise SpecError(vendor, f"openapi.{ext} does not parse: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise SpecError(vendor, f"openapi.{ext} is not a mapping")
+    return doc
+
+
+def load_published(vendor: str) -> dict[str, Any]:
+    path = spec_path(vendor)
+    return parse(vendor, path.read_text(encoding="utf-8"), path.suffix.lstrip("."))
+
+
+def load_patches(vendor: str) -> list[dict[str, Any]]:
+    path = vendor_dir(vendor) / "patches.json"
+    if not path.is_file():
+        return []
+    ops = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(ops, list):
+        raise SpecError(vendor, "patches.json must be a JSON array of RFC 6902 operations")
+    return ops
+
+
+def apply_patches(vendor: str, doc: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
+    """Apply the operations one by one, so a failure names the operation that no longer applies."""
+    for index, op in enumerate(ops):
+        try:
+            doc = jsonpatch.JsonPatch([op]).apply(doc)
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
+            raise SpecError(
+                vendor,
+                f"patch operation #{index} ({op.get('op')} {op.get('path')}) no longer applies: {exc}. "
+                "The vendor's document changed: review specs/{v}/patches.json and patches.md.".format(v=vendor),
+            ) from exc
+    return doc
+
+
+def load_patched(vendor: str) -> dict[str, Any]:
+    return apply_patches(vendor, load_published(vendor), load_patches(vendor))
+
+
+def validate(vendor: str, doc: dict[str, Any]) -> None:
+    """Validate an OpenAPI 3.0 or 3.1 document; SpecError with the validator's reason."""
+    from openapi_spec_validator import validate as _validate
+    from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+
+    try:
+        _validate(doc)
+    except OpenAPIValidationError as exc:
+        raise SpecError(vendor, f"the patched document is not valid OpenAPI: {exc.message}") from exc
+
+
+# --- what changed between two versions of a vendor's API ---------------------------------
+
+
+@dataclass
+class ApiSummary:
+    operations: set[str] = field(default_factory=set)
+    fields: set[str] = field(default_factory=set)
+    enums: dict[str, set[str]] = field(default_factory=dict)
+
+
+def summarize(doc: dict[str, Any]) -> ApiSummary:
+    """Operations, response fields (dotted paths) and enum values of a document."""
+    out = ApiSummary()
+    for path, item in (doc.get("paths") or {}).items():
+        for method, op in (item or {}).items():
+            if not isinstance(op, dict) or method.startswith("x-") or method == "parameters":
+                continue
+            out.operations.add(f"{method.upper()} {path}")
+            for code, response in (op.get("responses") or {}).items():
+                for media in ((response or {}).get("content") or {}).values():
+                    _walk(doc, (media or {}).get("schema"), f"{code}", out, depth=0)
+    return out
+
+
+def _resolve(doc: dict[str, Any], schema: Any) -> Any:
+    seen = 0
+    while isinstance(schema, dict) and "$ref" in schema and seen < 32:
+        ref = schema["$ref"]
+        if not ref.startswith("#/"):
+            return {}
+        node: Any = doc
+        for part in ref[2:].split("/"):
+            node = node.get(part.replace("~1", "/").replace("~0", "~"), {}) if isinstance(node, dict) else {}
+        schema, seen = node, seen + 1
+    return schema
+
+
+def _walk(doc: dict[str, Any], schema: Any, prefix: str, out: ApiSummary, depth: int) -> None:
+    schema = _resolve(doc, schema)
+    if not isinstance(schema, dict) or depth > 16:
+        return
+    if "enum" in schema:
+        out.enums[prefix] = {str(v) for v in schema["enum"]}
+    for name, sub in (schema.get("properties") or {}).items():
+        dotted = f"{prefix}.{name}"
+        out.fields.add(dotted)
+        _walk(doc, sub, dotted, out, depth + 1)
+    if "items" in schema:
+        _walk(doc, schema["items"], f"{prefix}[]", out, depth + 1)
+    for key in ("allOf", "oneOf", "anyOf"):
+        for sub in schema.get(key) or []:
+            _walk(doc, sub, prefix, out, depth + 1)
+
+
+def describe_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Human lines: operations, fields and enum values added and removed. Empty when none."""
+    a, b = summarize(before), summarize(after)
+    lines: list[str] = []
+    for label, old, new in (("operation", a.operations, b.operations), ("field", a.fields, b.fields)):
+        lines += [f"+ {label} {x}" for x in sorted(new - old)]
+        lines += [f"- {label} {x}" for x in sorted(old - new)]
+    for where in sorted(set(a.enums) | set(b.enums)):
+        old_values, new_values = a.enums.get(where, set()), b.enums.get(where, set())
+        lines += [f"+ enum value {where} = {v!r}" for v in sorted(new_values - old_values)]
+        lines += [f"- enum value {where} = {v!r}" for v in sorted(old_values - new_values)]
+    return lines
+
+
+STATUS_FIELDS = ("status", "state")
+
+
+def status_values(doc: dict[str, Any]) -> set[str]:
+    """Every documented value of a job's status: enums on a ``status``/``state`` field of a 2xx answer."""
+    values: set[str] = set()
+    for where, enum in summarize(doc).enums.items():
+        code, _, dotted = where.partition(".")
+        if code.startswith("2") and dotted.rsplit(".", 1)[-1] in STATUS_FIELDS:
+            values |= enum
+    return values

@@ -1,0 +1,95 @@
+"""A vendor changed its page: take the new page through the whole pipeline.
+
+    python scripts/update_spec.py VENDOR PAGE      (make update-spec VENDOR=vozo PAGE=~/vozo.md)
+
+1. copies PAGE to specs/VENDOR/source.md;
+2. re-extracts openapi.yaml/.json from it (a hand-written spec is left for a person to edit);
+3. applies patches.json: an operation that no longer applies is an error naming it;
+4. validates the patched document;
+5. regenerates generated/VENDOR_client;
+6. prints what changed in the vendor's API: operations, fields, enum values added and removed;
+7. fails (exit 1) when the spec documents a status value the overlay's adapter does not map.
+
+Nothing is committed: review with `git diff specs generated`, then commit both together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scripts import specs
+from scripts.extract_spec import extract_to_disk
+from scripts.generate import GENERATED, generate_one
+
+
+def unmapped_states(vendor: str, doc: dict[str, object]) -> list[str]:
+    """Status values the spec documents that the overlay's adapter has no entry for."""
+    from videojobs._registry import adapter_class
+
+    table = adapter_class(vendor).states
+    return sorted(specs.status_values(doc) - set(table))  # type: ignore[arg-type]
+
+
+def update(vendor: str, page: Path) -> int:
+    folder = specs.vendor_dir(vendor)
+    try:
+        new_page = page.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise specs.SpecError(vendor, f"cannot read the page {page}: {exc.strerror}") from exc
+    before = specs.load_patched(vendor)
+    old_page = (folder / "source.md").read_text(encoding="utf-8")
+    (folder / "source.md").write_text(new_page, encoding="utf-8")
+    print(f"{vendor}: source.md <- {page}")
+
+    if specs.is_handwritten(vendor):
+        changed = list(difflib.unified_diff(old_page.splitlines(), new_page.splitlines(), "source.md (old)", "source.md (new)", lineterm=""))
+        print(f"{vendor}: publishes no OpenAPI; openapi.yaml is written by hand. The page changed in {sum(1 for x in changed if x[:1] in '+-') - 2 if changed else 0} lines:")
+        print("\n".join(changed) if changed else "  (no change)")
+        print(f"Edit specs/{vendor}/openapi.yaml to match, then run `make generate VENDOR={vendor}`.")
+    else:
+        path = extract_to_disk(vendor)
+        assert path is not None
+        print(f"{vendor}: extracted {path.relative_to(specs.ROOT)}")
+
+    after = specs.load_patched(vendor)  # raises, naming the operation, when a patch no longer applies
+    specs.validate(vendor, after)
+    print(f"{vendor}: patched document is valid OpenAPI")
+    out = generate_one(vendor, GENERATED)
+    print(f"{vendor}: regenerated {out.relative_to(specs.ROOT)}")
+
+    changes = specs.describe_changes(before, after)
+    print(f"\nWhat changed in {vendor}'s API:")
+    print("\n".join(f"  {line}" for line in changes) if changes else "  nothing (operations, fields and enum values are the same)")
+
+    missing = unmapped_states(vendor, after)
+    if missing:
+        print(
+            f"\nERROR: {vendor} now documents status value(s) {', '.join(map(repr, missing))} that the overlay does not map.\n"
+            f"Add them to the `states` table in overlay/videojobs/vendors/{vendor}.py (and the sandbox), then run the tests.",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"\n{vendor}: every documented status value is mapped by the overlay. Review `git diff specs generated` and commit.")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("vendor")
+    parser.add_argument("page", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        return update(args.vendor, args.page)
+    except specs.SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
