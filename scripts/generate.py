@@ -148,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
                 drift += diff_trees(committed, fresh, f"generated/{package_name(vendor)}")
         # committed packages with no spec behind them
         known = {package_name(v) for v in specs.vendors()}
-        drift += [f"generated/{p.name} has no spec in specs/" for p in GENERATED.glob("*_client") if p.name not in known]
+        drift += [
+            f"generated/{p.name} has no spec in specs/" for p in GENERATED.glob("*_client") if p.name not in known
+        ]
     except specs.SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

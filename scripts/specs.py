@@ -52,7 +52,9 @@ def vendors() -> list[str]:
 def vendor_dir(vendor: str) -> Path:
     path = SPECS / vendor
     if not (path / "config.yaml").is_file():
-        raise SpecError(vendor, f"unknown vendor (no {path.relative_to(ROOT)}/config.yaml); known: {', '.join(vendors())}")
+        raise SpecError(
+            vendor, f"unknown vendor (no {path.relative_to(ROOT)}/config.yaml); known: {', '.join(vendors())}"
+        )
     return path
 
 
@@ -95,7 +97,9 @@ def extract(vendor: str, page: str) -> tuple[str, str]:
     """
     found = [b for b in fenced_blocks(page) if _looks_like_openapi(b)]
     if not found:
-        raise SpecError(vendor, "the page holds no OpenAPI block (a fenced ```yaml or ```json block starting with 'openapi')")
+        raise SpecError(
+            vendor, "the page holds no OpenAPI block (a fenced ```yaml or ```json block starting with 'openapi')"
+        )
     if len(found) > 1:
         raise SpecError(vendor, f"the page holds {len(found)} OpenAPI blocks; expected one")
     block = found[0]
@@ -143,7 +147,7 @@ def apply_patches(vendor: str, doc: dict[str, Any], ops: list[dict[str, Any]]) -
             raise SpecError(
                 vendor,
                 f"patch operation #{index} ({op.get('op')} {op.get('path')}) no longer applies: {exc}. "
-                "The vendor's document changed: review specs/{v}/patches.json and patches.md.".format(v=vendor),
+                f"The vendor's document changed: review specs/{vendor}/patches.json and patches.md.",
             ) from exc
     return doc
 

@@ -48,8 +48,12 @@ def update(vendor: str, page: Path) -> int:
     print(f"{vendor}: source.md <- {page}")
 
     if specs.is_handwritten(vendor):
-        changed = list(difflib.unified_diff(old_page.splitlines(), new_page.splitlines(), "source.md (old)", "source.md (new)", lineterm=""))
-        print(f"{vendor}: publishes no OpenAPI; openapi.yaml is written by hand. The page changed in {sum(1 for x in changed if x[:1] in '+-') - 2 if changed else 0} lines:")
+        changed = list(
+            difflib.unified_diff(
+                old_page.splitlines(), new_page.splitlines(), "source.md (old)", "source.md (new)", lineterm=""
+            )
+        )
+        print(f"{vendor}: publishes no OpenAPI; openapi.yaml is written by hand. How the page changed:")
         print("\n".join(changed) if changed else "  (no change)")
         print(f"Edit specs/{vendor}/openapi.yaml to match, then run `make generate VENDOR={vendor}`.")
     else:
@@ -65,7 +69,11 @@ def update(vendor: str, page: Path) -> int:
 
     changes = specs.describe_changes(before, after)
     print(f"\nWhat changed in {vendor}'s API:")
-    print("\n".join(f"  {line}" for line in changes) if changes else "  nothing (operations, fields and enum values are the same)")
+    print(
+        "\n".join(f"  {line}" for line in changes)
+        if changes
+        else "  nothing (operations, fields and enum values are the same)"
+    )
 
     missing = unmapped_states(vendor, after)
     if missing:
@@ -75,7 +83,9 @@ def update(vendor: str, page: Path) -> int:
             file=sys.stderr,
         )
         return 1
-    print(f"\n{vendor}: every documented status value is mapped by the overlay. Review `git diff specs generated` and commit.")
+    print(
+        f"\n{vendor}: every documented status value is mapped by the overlay. Review `git diff specs generated` and commit."
+    )
     return 0
 
 

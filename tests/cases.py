@@ -1,0 +1,263 @@
+"""What each vendor documents, as test data: one VendorCase per vendor.
+
+The conformance suites (tests/test_generated_clients.py, tests/test_conformance.py) run
+the same tests for every vendor; a vendor supplies only this: where it lives, its typed
+client's names, and a body for every documented state and error. A sixth vendor adds one
+entry here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StateCase:
+    vendor_state: str
+    state: str  # videojobs.State value
+    body: dict[str, Any]
+    progress: float | None
+    video_urls: tuple[str, ...] = ()
+    video_id: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class VendorCase:
+    slug: str
+    base_url: str  # the vendor's real server, from its spec
+    path: str  # the status path with {id} for the task id
+    module: str  # the generated endpoint module, relative to the package
+    model: str  # the 200 model's class name
+    enum: str | None  # the status enum's class name
+    enum_field: tuple[str, ...]  # where the status sits in the model (attribute path)
+    states: list[StateCase]
+    error_status: int | None = None  # the documented error response's status code
+    error_body: dict[str, Any] | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def package(self) -> str:
+        return f"{self.slug}_client"
+
+    def endpoint(self) -> ModuleType:
+        return importlib.import_module(f"{self.package}.{self.module}")
+
+    def model_class(self) -> Any:
+        return getattr(importlib.import_module(f"{self.package}.models"), self.model)
+
+    def enum_class(self) -> Any:
+        assert self.enum is not None
+        return getattr(importlib.import_module(f"{self.package}.models"), self.enum)
+
+
+T0 = 1705334400  # 2024-01-15T16:00:00Z, the timestamp ezmodel's page uses
+
+
+def _duomi(state: str, progress: int, videos: list[str], message: str = "") -> dict[str, Any]:
+    return {
+        "id": "8cb280b3-442e-1db2-43f0-6e73616eb474",
+        "state": state,
+        "data": {"videos": [{"url": u} for u in videos]},
+        "progress": progress,
+        "create_time": T0,
+        "update_time": T0 + 95,
+        "message": message,
+        "action": "generate",
+    }
+
+
+def _colossyan(status: str, progress: float, video_id: str | None = "vid-77") -> dict[str, Any]:
+    body: dict[str, Any] = {"status": status, "progress": progress, "maximumProgress": 200}
+    if video_id:
+        body["videoId"] = video_id
+    return body
+
+
+def _jimmy(status: str, progress: int, **extra: Any) -> dict[str, Any]:
+    data = {"task_id": "jt-42", "status": status, "progress": progress, "model": "jimmy-video-1", "created_at": T0}
+    data.update(extra)
+    return {"code": "20000", "msg": "ok", "data": data}
+
+
+EZ_PROCESSING = {
+    "id": "vid_abc123xyz456",
+    "object": "video",
+    "model": "sora-1.0",
+    "status": "processing",
+    "progress": 45,
+    "created_at": T0,
+    "seconds": "10.0",
+    "size": "1920x1080",
+    "metadata": {"fps": 30, "seed": 12345},
+}
+EZ_COMPLETED = {
+    **EZ_PROCESSING,
+    "status": "completed",
+    "progress": 100,
+    "completed_at": 1705334520,
+    "expires_at": 1705420800,
+    "url": "https://storage.example.com/videos/vid_abc123xyz456.mp4",
+}
+EZ_FAILED = {
+    "id": "vid_abc123xyz456",
+    "object": "video",
+    "model": "sora-1.0",
+    "status": "failed",
+    "progress": 0,
+    "created_at": T0,
+    "seconds": "10.0",
+    "error": {
+        "message": "Content policy violation: inappropriate content detected",
+        "code": "content_policy_violation",
+    },
+}
+
+VOZO_URL = "https://cdn.vozo.ai/videos/task-123.mp4"
+DUOMI_URLS = ["https://cdn.duomiapi.com/v/a.mp4", "https://cdn.duomiapi.com/v/b.mp4"]
+JIMMY_URL = "https://cdn.jimmyai.cn/v/jt-42.mp4"
+
+CASES: dict[str, VendorCase] = {
+    "colossyan": VendorCase(
+        slug="colossyan",
+        base_url="https://app.colossyan.com/api/v1",
+        path="/video-generation-jobs/{id}",
+        module="api.default.get_video_generation_job_status",
+        model="ColossyanJob",
+        enum="ColossyanJobStatus",
+        enum_field=("status",),
+        states=[
+            StateCase("in_queue", "queued", _colossyan("in_queue", 0), 0.0, video_id="vid-77"),
+            StateCase("preprocessing", "running", _colossyan("preprocessing", 20), 0.1, video_id="vid-77"),
+            StateCase(
+                "preprocessing_finished", "running", _colossyan("preprocessing_finished", 50), 0.25, video_id="vid-77"
+            ),
+            StateCase("generating", "running", _colossyan("generating", 150), 0.75, video_id="vid-77"),
+            StateCase("finished", "succeeded", _colossyan("finished", 200), 1.0, video_id="vid-77"),
+            StateCase("failed", "failed", _colossyan("failed", 30), 0.15, video_id="vid-77"),
+            StateCase("deleted", "canceled", _colossyan("deleted", 0, video_id=None), 0.0),
+        ],
+        error_status=404,
+        error_body=None,  # Colossyan documents its errors without bodies
+    ),
+    "duomi": VendorCase(
+        slug="duomi",
+        base_url="https://duomiapi.com",
+        path="/v1/videos/tasks/{id}",
+        module="api.tasks.get_video_task",
+        model="DuomiTask",
+        enum="DuomiTaskState",
+        enum_field=("state",),
+        states=[
+            StateCase("pending", "queued", _duomi("pending", 0, []), 0.0),
+            StateCase("running", "running", _duomi("running", 37, []), 0.37),
+            StateCase(
+                "succeeded", "succeeded", _duomi("succeeded", 100, DUOMI_URLS), 1.0, video_urls=tuple(DUOMI_URLS)
+            ),
+            StateCase(
+                "error",
+                "failed",
+                _duomi("error", 12, [], message="prompt rejected by safety filter"),
+                0.12,
+                error_message="prompt rejected by safety filter",
+            ),
+        ],
+    ),
+    "ezmodel": VendorCase(
+        slug="ezmodel",
+        base_url="https://www.ezmodel.cloud",
+        path="/v1/videos/{id}",
+        module="api.videos.get_video_task",
+        model="EzmodelVideo",
+        enum="EzmodelVideoStatus",
+        enum_field=("status",),
+        states=[
+            StateCase("pending", "queued", {**EZ_PROCESSING, "status": "pending", "progress": 0}, 0.0),
+            StateCase("processing", "running", EZ_PROCESSING, 0.45),
+            StateCase("completed", "succeeded", EZ_COMPLETED, 1.0, video_urls=(EZ_COMPLETED["url"],)),
+            StateCase(
+                "failed",
+                "failed",
+                EZ_FAILED,
+                0.0,
+                error_code="content_policy_violation",
+                error_message="Content policy violation: inappropriate content detected",
+            ),
+            # OpenAI-compatible servers also say queued / in_progress
+            StateCase("queued", "queued", {**EZ_PROCESSING, "status": "queued", "progress": 0}, 0.0),
+            StateCase("in_progress", "running", {**EZ_PROCESSING, "status": "in_progress", "progress": 60}, 0.6),
+        ],
+        error_status=404,
+        error_body={"error": {"message": "Video task not found", "code": "task_not_found"}},
+        error_code="task_not_found",
+        error_message="Video task not found",
+    ),
+    "jimmyai": VendorCase(
+        slug="jimmyai",
+        base_url="https://www.jimmyai.cn",
+        path="/api/open-api/v1/videos/{id}",
+        module="api.default.query_video",
+        model="JimmyVideoResponse",
+        enum="JimmyVideoStatus",
+        enum_field=("data", "status"),
+        states=[
+            StateCase("queued", "queued", _jimmy("queued", 0), 0.0),
+            StateCase("pending", "queued", _jimmy("pending", 0), 0.0),
+            StateCase("submitted", "queued", _jimmy("submitted", 0), 0.0),
+            StateCase("processing", "running", _jimmy("processing", 64), 0.64),
+            StateCase(
+                "completed",
+                "succeeded",
+                _jimmy("completed", 100, completed_at=T0 + 180, result={"video_url": JIMMY_URL}),
+                1.0,
+                video_urls=(JIMMY_URL,),
+            ),
+            StateCase(
+                "failed",
+                "failed",
+                _jimmy("failed", 0, error_message="model overloaded, please retry"),
+                0.0,
+                error_message="model overloaded, please retry",
+            ),
+        ],
+        error_status=200,  # JimmyAI answers errors with HTTP 200 and a code other than "20000"
+        error_body={"code": "40401", "msg": "task not found"},
+        error_code="40401",
+        error_message="task not found",
+    ),
+    "vozo": VendorCase(
+        slug="vozo",
+        base_url="https://api.vozo.ai",
+        path="/v1/video_generation/{id}",
+        module="api.default.get_video_generation",
+        model="VozoJobStatus",
+        enum="VozoJobState",
+        enum_field=("status",),
+        states=[
+            StateCase("pending", "queued", {"status": "pending"}, None),
+            StateCase("processing", "running", {"status": "processing"}, None),
+            StateCase("done", "succeeded", {"status": "done", "video_url": VOZO_URL}, 1.0, video_urls=(VOZO_URL,)),
+            StateCase("failed", "failed", {"status": "failed"}, None),
+        ],
+        error_status=400,
+        error_body={"code": "InvalidTaskId", "message": "task_id is not valid", "serverTs": "1705334400123"},
+        error_code="InvalidTaskId",
+        error_message="task_id is not valid",
+    ),
+}
+
+VENDORS = sorted(CASES)
+
+
+def all_states() -> list[tuple[str, StateCase]]:
+    return [(slug, sc) for slug in VENDORS for sc in CASES[slug].states]
+
+
+def state_id(item: tuple[str, StateCase]) -> str:
+    return f"{item[0]}-{item[1].vendor_state}"
