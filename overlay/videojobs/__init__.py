@@ -1,3 +1,67 @@
-"""videojobs: one status protocol over AI video vendors' task APIs."""
+"""videojobs: one status protocol over AI video vendors' task-status APIs.
 
-__all__: list[str] = []
+    import videojobs
+    with videojobs.Client() as client:              # keys from VOZO_API_KEY, DUOMI_API_KEY, ...
+        status = client.status("vozo:task-123")     # "<vendor>:<task id>"
+        status.state, status.progress, status.video_url
+
+Where things are:
+
+- ``_status.py``      JobStatus, State, JobError: what every answer becomes
+- ``_exceptions.py``  the error hierarchy (drawn in its docstring) and the one translation point
+- ``_adapter.py``     the VendorAdapter protocol and the field helpers adapters use
+- ``_registry.py``    vendor slug → adapter class, imported on first use
+- ``_base.py``        what the sync and async clients share (no I/O)
+- ``_client.py``      Client and AsyncClient
+- ``vendors/<slug>.py`` one adapter per vendor: the only vendor-specific code
+
+Adding a sixth vendor: see the docstring of ``_adapter.py``.
+"""
+
+from ._adapter import VendorAdapter
+from ._client import AsyncClient, AsyncVendorClient, Client, VendorClient
+from ._exceptions import (
+    APIError,
+    AuthenticationError,
+    ConfigurationError,
+    InvalidReferenceError,
+    JobFailedError,
+    MalformedResponseError,
+    NetworkError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+    UsageError,
+    VideoJobsError,
+    WaitTimeout,
+)
+from ._registry import vendors
+from ._status import JobError, JobStatus, State
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "APIError",
+    "AsyncClient",
+    "AsyncVendorClient",
+    "AuthenticationError",
+    "Client",
+    "ConfigurationError",
+    "InvalidReferenceError",
+    "JobError",
+    "JobFailedError",
+    "JobStatus",
+    "MalformedResponseError",
+    "NetworkError",
+    "NotFoundError",
+    "RateLimitError",
+    "ServerError",
+    "State",
+    "UsageError",
+    "VendorAdapter",
+    "VendorClient",
+    "VideoJobsError",
+    "WaitTimeout",
+    "__version__",
+    "vendors",
+]

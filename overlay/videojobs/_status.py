@@ -1,0 +1,104 @@
+"""The one status protocol: what every vendor's answer becomes."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+__all__ = ["JobError", "JobStatus", "State"]
+
+
+class State(enum.StrEnum):
+    """A job's state, the same words for every vendor (values are the lower-case names)."""
+
+    QUEUED = enum.auto()
+    RUNNING = enum.auto()
+    SUCCEEDED = enum.auto()
+    FAILED = enum.auto()
+    CANCELED = enum.auto()
+    UNKNOWN = enum.auto()
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the job will not change any more (succeeded, failed or canceled)."""
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset({State.SUCCEEDED, State.FAILED, State.CANCELED})
+
+
+def _to_tuple(urls: Iterable[str]) -> tuple[str, ...]:
+    return tuple(urls)
+
+
+def _check_progress(instance: object, attribute: attrs.Attribute[float | None], value: float | None) -> None:
+    if value is not None and not 0.0 <= value <= 1.0:
+        raise ValueError(f"progress must be between 0.0 and 1.0, not {value!r}")
+
+
+def _check_aware(instance: object, attribute: attrs.Attribute[datetime | None], value: datetime | None) -> None:
+    if value is not None and value.utcoffset() is None:
+        raise ValueError(f"{attribute.name} must be timezone-aware, not {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class JobError:
+    """Why a job failed, in the vendor's words."""
+
+    code: str | None = None
+    message: str
+
+
+@attrs.frozen(kw_only=True)
+class JobStatus:
+    """One vendor's answer about one job, normalized.
+
+    ``raw`` is the vendor's own typed model (from the generated client): nothing the
+    vendor said is lost. It takes no part in equality and is left out of ``repr()``.
+    """
+
+    vendor: str
+    task_id: str
+    state: State
+    vendor_state: str = ""
+    progress: float | None = attrs.field(default=None, validator=_check_progress)
+    video_urls: tuple[str, ...] = attrs.field(default=(), converter=_to_tuple)
+    video_id: str | None = None
+    error: JobError | None = None
+    created_at: datetime | None = attrs.field(default=None, validator=_check_aware)
+    updated_at: datetime | None = attrs.field(default=None, validator=_check_aware)
+    completed_at: datetime | None = attrs.field(default=None, validator=_check_aware)
+    expires_at: datetime | None = attrs.field(default=None, validator=_check_aware)
+    raw: Any = attrs.field(default=None, eq=False, repr=False)
+
+    @property
+    def ref(self) -> str:
+        """The ``"<vendor>:<task id>"`` reference that ``Client.status()`` takes."""
+        return f"{self.vendor}:{self.task_id}"
+
+    @property
+    def video_url(self) -> str | None:
+        """The first video URL, or None."""
+        return self.video_urls[0] if self.video_urls else None
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the job will not change any more."""
+        return self.state.is_terminal
+
+    @property
+    def has_video(self) -> bool:
+        """True when the job points at a video: a URL or (Colossyan) a video id."""
+        return bool(self.video_urls) or self.video_id is not None
+
+    def raise_for_failure(self) -> JobStatus:
+        """Raise :class:`JobFailedError` unless the job succeeded or is still going; return self."""
+        if self.state in (State.FAILED, State.CANCELED):
+            from ._exceptions import JobFailedError
+
+            raise JobFailedError(self)
+        return self

@@ -1,0 +1,53 @@
+"""Colossyan: ``GET /video-generation-jobs/{videoGenerationJobId}`` on https://app.colossyan.com/api/v1.
+
+Reports seven states (``in_queue`` … ``deleted``), progress as ``progress`` out of
+``maximumProgress``, and a ``videoId`` rather than a URL. Errors come without bodies.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from colossyan_client import AuthenticatedClient
+from colossyan_client.api.default import get_video_generation_job_status
+from colossyan_client.models import ColossyanJob
+from colossyan_client.types import Response
+
+from .._adapter import BaseAdapter, final_progress, fraction, opt_str
+from .._status import JobError, JobStatus, State
+
+
+class ColossyanAdapter(BaseAdapter):
+    name: ClassVar[str] = "colossyan"
+    default_base_url: ClassVar[str] = "https://app.colossyan.com/api/v1"
+    client_class: ClassVar[type[Any]] = AuthenticatedClient
+    states: ClassVar[dict[str, State]] = {
+        "in_queue": State.QUEUED,
+        "preprocessing": State.RUNNING,
+        "preprocessing_finished": State.RUNNING,
+        "generating": State.RUNNING,
+        "finished": State.SUCCEEDED,
+        "failed": State.FAILED,
+        "deleted": State.CANCELED,
+    }
+
+    def fetch(self, client: AuthenticatedClient, task_id: str) -> Response[Any]:
+        return get_video_generation_job_status.sync_detailed(task_id, client=client)
+
+    async def afetch(self, client: AuthenticatedClient, task_id: str) -> Response[Any]:
+        return await get_video_generation_job_status.asyncio_detailed(task_id, client=client)
+
+    def to_status(self, task_id: str, model: ColossyanJob) -> JobStatus:
+        state, word = self.state(model.status)
+        return JobStatus(
+            vendor=self.name,
+            task_id=task_id,
+            state=state,
+            vendor_state=word,
+            progress=final_progress(state, fraction(model.progress, model.maximum_progress, "progress")),
+            video_id=opt_str(model.video_id, "videoId"),
+            error=JobError(message="Colossyan reported the job failed (it gives no reason)")
+            if state is State.FAILED
+            else None,
+            raw=model,
+        )

@@ -1,0 +1,62 @@
+"""ezmodel (OpenAI-compatible Sora): ``GET /v1/videos/{task_id}`` on https://www.ezmodel.cloud.
+
+Reports ``pending, processing, completed, failed`` and, being OpenAI-compatible, OpenAI's
+``queued`` and ``in_progress``; progress 0-100; ``url``; ``error{code, message}``;
+``created_at``, ``completed_at`` and ``expires_at`` (the download link's end) in Unix seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from ezmodel_client import AuthenticatedClient
+from ezmodel_client.api.videos import get_video_task
+from ezmodel_client.models import EzmodelVideo
+from ezmodel_client.types import Response, Unset
+
+from .._adapter import BaseAdapter, final_progress, opt_str, percent, unix_time
+from .._status import JobError, JobStatus, State
+
+
+class EzmodelAdapter(BaseAdapter):
+    name: ClassVar[str] = "ezmodel"
+    default_base_url: ClassVar[str] = "https://www.ezmodel.cloud"
+    client_class: ClassVar[type[Any]] = AuthenticatedClient
+    states: ClassVar[dict[str, State]] = {
+        "pending": State.QUEUED,
+        "processing": State.RUNNING,
+        "completed": State.SUCCEEDED,
+        "failed": State.FAILED,
+        # OpenAI's own words for the same states (ezmodel is OpenAI-compatible)
+        "queued": State.QUEUED,
+        "in_progress": State.RUNNING,
+    }
+
+    def fetch(self, client: AuthenticatedClient, task_id: str) -> Response[Any]:
+        return get_video_task.sync_detailed(task_id, client=client)
+
+    async def afetch(self, client: AuthenticatedClient, task_id: str) -> Response[Any]:
+        return await get_video_task.asyncio_detailed(task_id, client=client)
+
+    def to_status(self, task_id: str, model: EzmodelVideo) -> JobStatus:
+        state, word = self.state(model.status)
+        url = opt_str(model.url, "url")
+        error = None
+        if model.error is not None and not isinstance(model.error, Unset):
+            message = opt_str(model.error.message, "error.message") or "no message"
+            error = JobError(code=opt_str(model.error.code, "error.code"), message=message)
+        elif state is State.FAILED:
+            error = JobError(message="ezmodel reported the job failed without an error object")
+        return JobStatus(
+            vendor=self.name,
+            task_id=task_id,
+            state=state,
+            vendor_state=word,
+            progress=final_progress(state, percent(model.progress, "progress")),
+            video_urls=(url,) if url else (),
+            error=error,
+            created_at=unix_time(model.created_at, "created_at"),
+            completed_at=unix_time(model.completed_at, "completed_at"),
+            expires_at=unix_time(model.expires_at, "expires_at"),
+            raw=model,
+        )

@@ -1,0 +1,51 @@
+"""Vozo: ``GET /v1/video_generation/{task_id}`` on https://api.vozo.ai.
+
+Reports ``pending, processing, done, failed``, no progress, one ``video_url``; errors
+are ``{code, message, serverTs}`` on 400. The template for a new vendor: copy this.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from vozo_client import AuthenticatedClient
+from vozo_client.api.default import get_video_generation
+from vozo_client.models import VozoJobStatus
+from vozo_client.types import Response
+
+from .._adapter import BaseAdapter, final_progress, opt_str
+from .._status import JobError, JobStatus, State
+
+
+class VozoAdapter(BaseAdapter):
+    name: ClassVar[str] = "vozo"
+    default_base_url: ClassVar[str] = "https://api.vozo.ai"
+    client_class: ClassVar[type[Any]] = AuthenticatedClient
+    states: ClassVar[dict[str, State]] = {
+        "pending": State.QUEUED,
+        "processing": State.RUNNING,
+        "done": State.SUCCEEDED,
+        "failed": State.FAILED,
+    }
+
+    def fetch(self, client: AuthenticatedClient, task_id: str) -> Response[Any]:
+        return get_video_generation.sync_detailed(task_id, client=client)
+
+    async def afetch(self, client: AuthenticatedClient, task_id: str) -> Response[Any]:
+        return await get_video_generation.asyncio_detailed(task_id, client=client)
+
+    def to_status(self, task_id: str, model: VozoJobStatus) -> JobStatus:
+        state, word = self.state(model.status)
+        url = opt_str(model.video_url, "video_url")
+        return JobStatus(
+            vendor=self.name,
+            task_id=task_id,
+            state=state,
+            vendor_state=word,
+            progress=final_progress(state, None),  # Vozo reports no progress
+            video_urls=(url,) if url else (),
+            error=JobError(message="Vozo reported the job failed (it gives no reason)")
+            if state is State.FAILED
+            else None,
+            raw=model,
+        )

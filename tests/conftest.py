@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import stamina
+
+from tests.cases import VENDORS
+
+KEYS = {slug: f"sk-{slug}-SECRET-{i}x9" for i, slug in enumerate(VENDORS)}
+"""One distinctive key per vendor: tests grep for these to prove a key never leaks."""
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _no_backoff() -> Iterator[None]:
+    """Retries happen as configured, without sleeping (tests that time Retry-After turn this off)."""
+    with stamina.set_testing(True, attempts=1000, cap=True):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for slug in VENDORS:
+        monkeypatch.delenv(f"{slug.upper()}_API_KEY", raising=False)
+        monkeypatch.delenv(f"{slug.upper()}_BASE_URL", raising=False)
+
+
+class Recorder:
+    """A MockTransport handler that answers from a script and keeps every request."""
+
+    def __init__(self, *answers: httpx.Response | Exception | Handler) -> None:
+        self.answers = list(answers)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        answer = self.answers[min(len(self.requests), len(self.answers)) - 1]
+        if isinstance(answer, Exception):
+            raise answer
+        if callable(answer):
+            return answer(request)
+        # a fresh copy each time: httpx consumes a response's stream
+        return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
+
+
+def sync_client(recorder: Recorder, **kwargs: Any) -> Any:
+    import videojobs
+
+    kwargs.setdefault("api_keys", KEYS)
+    return videojobs.Client(transport=httpx.MockTransport(recorder), **kwargs)
+
+
+def async_client(recorder: Recorder, **kwargs: Any) -> Any:
+    import videojobs
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        return recorder(request)
+
+    kwargs.setdefault("api_keys", KEYS)
+    return videojobs.AsyncClient(transport=httpx.MockTransport(handler), **kwargs)

@@ -1,0 +1,329 @@
+"""The client's behaviour that is the same for every vendor: retries, references, config, keys."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import time
+from typing import Any
+
+import httpx
+import pytest
+import stamina
+
+import videojobs
+from tests.cases import CASES, VENDORS
+from tests.conftest import KEYS, Recorder, async_client, sync_client
+
+OK = httpx.Response(200, json={"status": "processing"})
+
+
+def test_public_api_is_pinned_and_sorted() -> None:
+    expected = [
+        "APIError",
+        "AsyncClient",
+        "AsyncVendorClient",
+        "AuthenticationError",
+        "Client",
+        "ConfigurationError",
+        "InvalidReferenceError",
+        "JobError",
+        "JobFailedError",
+        "JobStatus",
+        "MalformedResponseError",
+        "NetworkError",
+        "NotFoundError",
+        "RateLimitError",
+        "ServerError",
+        "State",
+        "UsageError",
+        "VendorAdapter",
+        "VendorClient",
+        "VideoJobsError",
+        "WaitTimeout",
+        "__version__",
+        "vendors",
+    ]
+    assert videojobs.__all__ == sorted(videojobs.__all__)
+    assert videojobs.__all__ == expected
+    for name in videojobs.__all__:
+        assert hasattr(videojobs, name)
+
+
+def test_import_is_lazy_about_vendors() -> None:
+    code = (
+        "import sys, videojobs; from videojobs._registry import registry; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in {f'{v}_client' for v in registry} "
+        "or m.startswith('videojobs.vendors')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_state_values_are_the_lower_case_names() -> None:
+    assert [s.value for s in videojobs.State] == ["queued", "running", "succeeded", "failed", "canceled", "unknown"]
+
+
+def test_job_status_can_be_built_by_hand_and_is_frozen() -> None:
+    s = videojobs.JobStatus(vendor="vozo", task_id="t", state=videojobs.State.RUNNING)
+    assert s.progress is None
+    assert s.video_url is None
+    assert not s.is_terminal
+    assert s.ref == "vozo:t"
+    with pytest.raises(AttributeError):
+        s.state = videojobs.State.FAILED  # type: ignore[misc]
+    with pytest.raises(ValueError, match="progress"):
+        videojobs.JobStatus(vendor="v", task_id="t", state=videojobs.State.RUNNING, progress=1.5)
+    with pytest.raises(TypeError):
+        videojobs.JobStatus("vozo", "t", videojobs.State.RUNNING)  # type: ignore[misc]
+
+
+# --- references and task ids -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ref", "cls", "words"),
+    [
+        ("vozo", videojobs.InvalidReferenceError, "expected '<vendor>:<task id>'"),
+        (":t1", videojobs.InvalidReferenceError, "expected '<vendor>:<task id>'"),
+        ("runway:t1", videojobs.ConfigurationError, "unknown vendor 'runway'"),
+        ("vozo:", videojobs.InvalidReferenceError, "task id is empty"),
+        ("vozo:.", videojobs.InvalidReferenceError, "normalized out of the URL path"),
+        ("vozo:..", videojobs.InvalidReferenceError, "normalized out of the URL path"),
+        ("vozo:a\nb", videojobs.InvalidReferenceError, "control characters"),
+    ],
+)
+def test_bad_references_are_refused_before_any_request(ref: str, cls: type[Exception], words: str) -> None:
+    rec = Recorder(OK)
+    with sync_client(rec) as client, pytest.raises(cls, match=words) as info:
+        client.status(ref)
+    assert isinstance(info.value, ValueError)
+    assert rec.requests == []
+
+
+def test_task_id_splits_on_the_first_colon_and_is_encoded() -> None:
+    rec = Recorder(OK)
+    with sync_client(rec) as client:
+        s = client.status("vozo:a:b/../c?x=1")
+    assert s.task_id == "a:b/../c?x=1"
+    assert rec.requests[0].url.raw_path == b"/v1/video_generation/a%3Ab%2F..%2Fc%3Fx%3D1"
+    assert rec.requests[0].url.host == "api.vozo.ai"
+
+
+# --- configuration ----------------------------------------------------------------------------
+
+
+def test_missing_key_names_the_variable() -> None:
+    with videojobs.Client(api_keys={}) as client, pytest.raises(videojobs.ConfigurationError) as info:
+        client.status("duomi:t1")
+    assert "DUOMI_API_KEY" in str(info.value)
+    assert info.value.vendor == "duomi"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"api_keys": {"vozzo": "k"}}, "unknown vendor"),
+        ({"api_keys": {"vozo": "k"}, "base_urls": {"vozo": "ftp://x"}}, "absolute http"),
+        ({"api_keys": {"vozo": "k"}, "base_urls": {"vozo": "not a url"}}, "absolute http"),
+        ({"timeout": 0}, "timeout"),
+        ({"max_retries": -1}, "max_retries"),
+        ({"api_keys": {"vozo": "two words"}}, "whitespace"),
+    ],
+)
+def test_bad_configuration_is_a_clear_error(kwargs: dict[str, Any], words: str) -> None:
+    with pytest.raises(videojobs.ConfigurationError, match=words) as info:  # noqa: PT012
+        client = videojobs.Client(**kwargs)
+        client.status("vozo:t1")
+    assert "two words" not in str(info.value)
+
+
+def test_closed_client_refuses() -> None:
+    client = sync_client(Recorder(OK))
+    client.close()
+    with pytest.raises(videojobs.ConfigurationError, match="closed"):
+        client.status("vozo:t")
+
+
+def test_one_pooled_typed_client_per_vendor() -> None:
+    rec = Recorder(OK)
+    with sync_client(rec) as client:
+        first = client.vendor("vozo")
+        client.status("vozo:a")
+        client.status("vozo:b")
+        assert client.vendor("vozo") is first
+        assert first.typed.get_httpx_client() is first.typed.get_httpx_client()
+        from vozo_client import AuthenticatedClient
+
+        assert isinstance(first.typed, AuthenticatedClient)
+
+
+# --- retries ----------------------------------------------------------------------------------
+
+
+def test_5xx_then_success_is_retried() -> None:
+    rec = Recorder(httpx.Response(503), httpx.Response(502), OK)
+    with sync_client(rec, max_retries=2) as client:
+        assert client.status("vozo:t").state is videojobs.State.RUNNING
+    assert len(rec.requests) == 3
+
+
+def test_retries_are_bounded() -> None:
+    rec = Recorder(httpx.Response(500))
+    with sync_client(rec, max_retries=3) as client, pytest.raises(videojobs.ServerError):
+        client.status("vozo:t")
+    assert len(rec.requests) == 4
+    rec = Recorder(httpx.Response(500))
+    with sync_client(rec, max_retries=0) as client, pytest.raises(videojobs.ServerError):
+        client.status("vozo:t")
+    assert len(rec.requests) == 1
+
+
+@pytest.mark.parametrize("http_status", [400, 401, 403, 404, 422])
+def test_other_4xx_are_not_retried(http_status: int) -> None:
+    rec = Recorder(httpx.Response(http_status))
+    with sync_client(rec, max_retries=5) as client, pytest.raises(videojobs.APIError):
+        client.status("vozo:t")
+    assert len(rec.requests) == 1
+
+
+def test_connection_errors_become_network_error_after_retries() -> None:
+    rec = Recorder(httpx.ConnectError("connection refused"))
+    with sync_client(rec, max_retries=2) as client, pytest.raises(videojobs.NetworkError) as info:
+        client.status("colossyan:t")
+    assert len(rec.requests) == 3
+    assert isinstance(info.value.__cause__, httpx.ConnectError)
+    assert info.value.vendor == "colossyan"
+
+
+def test_timeouts_become_network_error_and_recover() -> None:
+    rec = Recorder(httpx.ReadTimeout("slow"), OK)
+    with sync_client(rec, max_retries=1) as client:
+        assert client.status("vozo:t").vendor_state == "processing"
+    rec = Recorder(httpx.ReadTimeout("slow"))
+    with sync_client(rec, max_retries=0) as client, pytest.raises(videojobs.NetworkError, match="timed out"):
+        client.status("vozo:t")
+
+
+def test_jimmyai_envelope_429_is_retried() -> None:
+    rec = Recorder(
+        httpx.Response(200, json={"code": "42900", "msg": "slow down"}),
+        httpx.Response(200, json=CASES["jimmyai"].states[3].body),
+    )
+    with sync_client(rec) as client:
+        assert client.status("jimmyai:t").state is videojobs.State.RUNNING
+    assert len(rec.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [("2", 2.0), ("0.5", 0.5), ("-3", 0.0), ("soon", None), (None, None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)],
+)
+def test_retry_after_parsing(header: str | None, expected: float | None) -> None:
+    from videojobs._exceptions import parse_retry_after
+
+    assert parse_retry_after(header) == expected
+
+
+def test_retry_after_http_date_in_the_future() -> None:
+    from email.utils import formatdate
+
+    from videojobs._exceptions import parse_retry_after
+
+    now = time.time()
+    assert parse_retry_after(formatdate(now + 30, usegmt=True), now=now) == pytest.approx(30, abs=1)
+
+
+def _timed_retry_after(client_factory: Any) -> tuple[float, list[float]]:
+    waits: list[float] = []
+    stamina.instrumentation.set_on_retry_hooks([lambda details: waits.append(details.wait_for)])
+    try:
+        with stamina.set_testing(False):
+            rec = Recorder(httpx.Response(429, headers={"Retry-After": "1"}), OK)
+            start = time.monotonic()
+            client_factory(rec)
+            return time.monotonic() - start, waits
+    finally:
+        stamina.instrumentation.set_on_retry_hooks(None)
+
+
+def test_429_waits_what_retry_after_says_then_succeeds() -> None:
+    def run(rec: Recorder) -> None:
+        with sync_client(rec) as client:
+            assert client.status("vozo:t").state is videojobs.State.RUNNING
+        assert len(rec.requests) == 2
+
+    elapsed, waits = _timed_retry_after(run)
+    assert waits == [1.0]
+    assert elapsed >= 1.0
+
+
+@pytest.mark.anyio
+async def test_429_retry_after_async() -> None:
+    waits: list[float] = []
+    stamina.instrumentation.set_on_retry_hooks([lambda details: waits.append(details.wait_for)])
+    try:
+        with stamina.set_testing(False):
+            rec = Recorder(httpx.Response(429, headers={"Retry-After": "1"}), OK)
+            start = time.monotonic()
+            async with async_client(rec) as client:
+                assert (await client.status("vozo:t")).state is videojobs.State.RUNNING
+            elapsed = time.monotonic() - start
+    finally:
+        stamina.instrumentation.set_on_retry_hooks(None)
+    assert waits == [1.0]
+    assert elapsed >= 1.0
+
+
+def test_a_long_retry_after_is_not_waited_out_but_reported() -> None:
+    rec = Recorder(httpx.Response(429, headers={"Retry-After": "3600"}))
+    with sync_client(rec) as client, pytest.raises(videojobs.RateLimitError) as info:
+        client.status("vozo:t")
+    assert info.value.retry_after == 3600.0
+    assert len(rec.requests) == 1
+
+
+# --- the key never leaks ------------------------------------------------------------------------
+
+
+def test_key_never_in_reprs_errors_or_logs(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    answers = [
+        OK,
+        httpx.Response(401, json={"message": "bad key"}),
+        httpx.Response(500, content=b"<html>oops</html>"),
+        httpx.Response(200, content=b"{broken"),
+        httpx.ConnectError("refused"),
+    ]
+    seen: list[str] = []
+    for answer in answers:
+        for slug in VENDORS:
+            rec = Recorder(answer)
+            with sync_client(rec, max_retries=0) as client:
+                handle = client.vendor(slug)
+                seen += [repr(client), repr(handle), repr(handle.typed), repr(handle.settings), str(handle.typed)]
+                try:
+                    status = client.status(f"{slug}:t")
+                    seen += [repr(status), str(status)]
+                except videojobs.VideoJobsError as exc:
+                    seen += [str(exc), repr(exc), repr(exc.__cause__), str(exc.__cause__), repr(vars(exc))]
+    text = "\n".join(seen + [r.getMessage() for r in caplog.records])
+    assert "HTTP 401" in text  # the errors really were produced
+    for key in KEYS.values():
+        assert key not in text
+
+
+# --- sync and async agree -----------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_async_client_retries_and_pools_like_the_sync_one() -> None:
+    rec = Recorder(httpx.Response(503), OK)
+    async with async_client(rec) as client:
+        status = await client.status("vozo:t")
+        handle = client.vendor("vozo")
+        assert handle is client.vendor("vozo")
+        assert handle.typed.get_async_httpx_client() is handle.typed.get_async_httpx_client()
+    assert status.state is videojobs.State.RUNNING
+    assert len(rec.requests) == 2

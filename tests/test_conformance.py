@@ -1,0 +1,285 @@
+"""The conformance suite: every vendor runs every test, supplying only its VendorCase.
+
+Sync and async clients are checked against the same expectations over httpx.MockTransport.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+import videojobs
+from scripts import specs
+from tests.cases import CASES, VENDORS, StateCase, all_states, state_id
+from tests.conftest import KEYS, Recorder, async_client, sync_client
+
+STATES = all_states()
+IDS = [state_id(x) for x in STATES]
+
+
+def _check(status: videojobs.JobStatus, slug: str, sc: StateCase) -> None:
+    case = CASES[slug]
+    assert status.vendor == slug
+    assert status.task_id == "task/1"
+    assert status.state == videojobs.State(sc.state)
+    assert status.vendor_state == sc.vendor_state
+    assert status.progress == pytest.approx(sc.progress) if sc.progress is not None else status.progress is None
+    assert status.video_urls == sc.video_urls
+    assert status.video_url == (sc.video_urls[0] if sc.video_urls else None)
+    assert status.video_id == sc.video_id
+    assert isinstance(status.raw, case.model_class())
+    assert status.is_terminal == (sc.state in ("succeeded", "failed", "canceled"))
+    if sc.state == "failed":
+        assert status.error is not None
+        assert status.error.message
+        if sc.error_message:
+            assert status.error.message == sc.error_message
+        assert status.error.code == sc.error_code
+    else:
+        assert status.error is None
+    for stamp in (status.created_at, status.updated_at, status.completed_at, status.expires_at):
+        assert stamp is None or stamp.tzinfo is not None
+
+
+@pytest.mark.parametrize(("slug", "sc"), STATES, ids=IDS)
+def test_documented_state_sync(slug: str, sc: StateCase) -> None:
+    rec = Recorder(httpx.Response(200, json=sc.body))
+    with sync_client(rec) as client:
+        status = client.status(f"{slug}:task/1")
+        assert client.vendor(slug).status("task/1") == status
+    _check(status, slug, sc)
+    assert str(rec.requests[0].url) == CASES[slug].base_url + CASES[slug].path.format(id="task%2F1")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("slug", "sc"), STATES, ids=IDS)
+async def test_documented_state_async(slug: str, sc: StateCase) -> None:
+    rec = Recorder(httpx.Response(200, json=sc.body))
+    async with async_client(rec) as client:
+        status = await client.status(f"{slug}:task/1")
+    _check(status, slug, sc)
+
+
+@pytest.mark.parametrize("slug", VENDORS)
+def test_every_spec_status_value_is_mapped(slug: str) -> None:
+    """A vendor adding a state is caught when its spec is regenerated."""
+    from videojobs._registry import adapter_class
+
+    documented = specs.status_values(specs.load_patched(slug))
+    assert documented, f"{slug}: no status values found in its spec"
+    missing = documented - set(adapter_class(slug).states)
+    assert not missing, f"{slug}: the adapter does not map {sorted(missing)}"
+    assert {sc.vendor_state for sc in CASES[slug].states} >= documented, "tests/cases.py must cover every state"
+
+
+@pytest.mark.parametrize("slug", VENDORS)
+def test_default_base_url_is_the_specs_server(slug: str) -> None:
+    from videojobs._registry import adapter_class
+
+    assert adapter_class(slug).default_base_url == specs.load_patched(slug)["servers"][0]["url"]
+    assert adapter_class(slug).name == slug
+
+
+def _with_state(slug: str, value: str) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(json.dumps(CASES[slug].states[1].body))
+    target = body
+    for key in CASES[slug].enum_field[:-1]:
+        target = target[key]
+    target[CASES[slug].enum_field[-1]] = value
+    return body
+
+
+@pytest.mark.parametrize("slug", VENDORS)
+def test_unknown_state_is_unknown_not_an_error(slug: str) -> None:
+    with sync_client(Recorder(httpx.Response(200, json=_with_state(slug, "paused_for_review")))) as client:
+        status = client.status(f"{slug}:t1")
+    assert status.state is videojobs.State.UNKNOWN
+    assert status.vendor_state == "paused_for_review"
+    assert not status.is_terminal
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("slug", VENDORS)
+@pytest.mark.parametrize(
+    ("http_status", "cls"),
+    [
+        (401, videojobs.AuthenticationError),
+        (403, videojobs.AuthenticationError),
+        (404, videojobs.NotFoundError),
+        (400, videojobs.APIError),
+        (422, videojobs.APIError),
+        (429, videojobs.RateLimitError),
+        (500, videojobs.ServerError),
+        (502, videojobs.ServerError),
+        (520, videojobs.ServerError),
+    ],
+)
+def test_error_status_maps_to_its_class(slug: str, http_status: int, cls: type[Exception]) -> None:
+    rec = Recorder(httpx.Response(http_status, json={"message": "nope"}))
+    with sync_client(rec, max_retries=0) as client, pytest.raises(cls) as info:
+        client.status(f"{slug}:t1")
+    exc = info.value
+    assert type(exc) is cls
+    assert exc.vendor == slug
+    assert exc.status_code == http_status
+    assert exc.message == "nope"
+    assert exc.raw == b'{"message":"nope"}'
+    assert slug in str(exc)
+    assert f"HTTP {http_status}" in str(exc)
+
+
+@pytest.mark.parametrize("slug", [s for s in VENDORS if CASES[s].error_body is not None])
+def test_vendor_error_body_fills_code_and_message(slug: str) -> None:
+    case = CASES[slug]
+    rec = Recorder(httpx.Response(case.error_status or 400, json=case.error_body))
+    with sync_client(rec, max_retries=0) as client, pytest.raises(videojobs.APIError) as info:
+        client.status(f"{slug}:t1")
+    assert info.value.code == case.error_code
+    assert info.value.message == case.error_message
+    assert info.value.raw == json.dumps(case.error_body, separators=(",", ":")).encode()
+
+
+def test_jimmyai_envelope_error_on_http_200_is_typed_by_its_code() -> None:
+    answers = [
+        ({"code": "40401", "msg": "task not found"}, videojobs.NotFoundError),
+        ({"code": "40100", "msg": "invalid token", "data": None}, videojobs.AuthenticationError),
+        ({"code": "50000", "msg": "internal"}, videojobs.ServerError),
+        ({"code": "E_QUOTA", "msg": "quota exhausted"}, videojobs.APIError),
+    ]
+    for body, cls in answers:
+        with sync_client(Recorder(httpx.Response(200, json=body)), max_retries=0) as client, pytest.raises(cls) as info:
+            client.status("jimmyai:t1")
+        assert type(info.value) is cls
+        assert info.value.code == body["code"]
+        assert info.value.message == body["msg"]
+        assert info.value.status_code == 200
+
+
+def test_html_error_page_is_quoted_not_parsed() -> None:
+    page = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+    rec = Recorder(httpx.Response(502, content=page, headers={"content-type": "text/html"}))
+    with sync_client(rec, max_retries=0) as client, pytest.raises(videojobs.ServerError) as info:
+        client.status("duomi:t1")
+    assert "502 Bad Gateway" in str(info.value)
+    assert info.value.raw == page
+
+
+def test_status_520_is_a_server_error_with_its_body() -> None:
+    """httpx knows no 520: the generated client's HTTPStatus(520) raises ValueError; we keep the answer."""
+    rec = Recorder(httpx.Response(520, content=b"origin error"))
+    with sync_client(rec, max_retries=0) as client, pytest.raises(videojobs.ServerError) as info:
+        client.status("vozo:t1")
+    assert info.value.status_code == 520
+    assert info.value.raw == b"origin error"
+    assert isinstance(info.value.__cause__, ValueError)
+
+
+@pytest.mark.parametrize("slug", VENDORS)
+@pytest.mark.parametrize(
+    "content",
+    [b"<html>maintenance</html>", b"", b"[1, 2, 3]", b'"done"', b"{not json"],
+    ids=["html", "empty", "list", "string", "broken"],
+)
+def test_malformed_body_keeps_the_raw_bytes(slug: str, content: bytes) -> None:
+    rec = Recorder(httpx.Response(200, content=content))
+    with sync_client(rec) as client, pytest.raises(videojobs.MalformedResponseError) as info:
+        client.status(f"{slug}:t1")
+    assert info.value.raw == content
+    assert info.value.vendor == slug
+    assert info.value.status_code == 200
+    assert len(rec.requests) == 1, "a malformed body is not retried"
+
+
+@pytest.mark.parametrize(
+    ("slug", "body"),
+    [
+        ("duomi", {**CASES["duomi"].states[1].body, "progress": "37%"}),
+        ("duomi", {**CASES["duomi"].states[1].body, "data": {"videos": "https://x"}}),
+        ("duomi", {k: v for k, v in CASES["duomi"].states[1].body.items() if k != "state"}),
+        ("ezmodel", {**CASES["ezmodel"].states[1].body, "created_at": "yesterday"}),
+        ("colossyan", {"status": "generating", "progress": [1], "maximumProgress": 10}),
+        ("vozo", {"status": "done", "video_url": 42}),
+        ("vozo", {"video_url": "https://x"}),
+        ("jimmyai", {"code": "20000", "msg": "ok"}),
+        ("jimmyai", {"code": "20000", "data": {"status": "processing", "progress": float("nan")}}),
+    ],
+    ids=[
+        "duomi-progress-string",
+        "duomi-videos-string",
+        "duomi-no-state",
+        "ezmodel-bad-time",
+        "colossyan-progress-list",
+        "vozo-url-int",
+        "vozo-no-status",
+        "jimmyai-no-data",
+        "jimmyai-nan",
+    ],
+)
+def test_wrong_shape_is_malformed(slug: str, body: dict[str, Any]) -> None:
+    raw = json.dumps(body).encode()
+    with (
+        sync_client(Recorder(httpx.Response(200, content=raw))) as client,
+        pytest.raises(videojobs.MalformedResponseError) as info,
+    ):
+        client.status(f"{slug}:t1")
+    assert info.value.raw == raw
+    assert info.value.__cause__ is not None
+
+
+# --- timestamps ---------------------------------------------------------------------------------
+
+
+def test_timestamps_are_aware_utc() -> None:
+    t0 = datetime(2024, 1, 15, 16, 0, tzinfo=UTC)
+    with sync_client(Recorder(httpx.Response(200, json=CASES["ezmodel"].states[2].body))) as client:
+        s = client.status("ezmodel:vid_abc123xyz456")
+    assert (s.created_at, s.completed_at) == (t0, datetime(2024, 1, 15, 16, 2, tzinfo=UTC))
+    assert s.expires_at == datetime(2024, 1, 16, 16, 0, tzinfo=UTC)
+    with sync_client(Recorder(httpx.Response(200, json=CASES["duomi"].states[1].body))) as client:
+        s = client.status("duomi:x")
+    assert s.created_at == t0
+    assert s.updated_at == datetime(2024, 1, 15, 16, 1, 35, tzinfo=UTC)
+
+
+def test_jimmyai_link_expires_three_days_after_completion_and_ms_times_are_understood() -> None:
+    body = CASES["jimmyai"].states[4].body
+    with sync_client(Recorder(httpx.Response(200, json=body))) as client:
+        s = client.status("jimmyai:jt-42")
+    assert s.completed_at == datetime(2024, 1, 15, 16, 3, tzinfo=UTC)
+    assert s.expires_at == datetime(2024, 1, 18, 16, 3, tzinfo=UTC)
+    ms = {**body, "data": {**body["data"], "created_at": 1705334400123}}
+    with sync_client(Recorder(httpx.Response(200, json=ms))) as client:
+        assert client.status("jimmyai:jt-42").created_at == datetime(2024, 1, 15, 16, 0, 0, 123000, tzinfo=UTC)
+
+
+# --- keys ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("slug", VENDORS)
+def test_the_key_reaches_every_vendor_from_arguments_and_env(slug: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    body = CASES[slug].states[0].body
+    rec = Recorder(httpx.Response(200, json=body))
+    with sync_client(rec) as client:
+        client.status(f"{slug}:t")
+    monkeypatch.setenv(f"{slug.upper()}_API_KEY", "env-key-77")
+    monkeypatch.setenv(f"{slug.upper()}_BASE_URL", "https://proxy.example.net/v/")
+    with sync_client(rec, api_keys={}) as client:
+        client.status(f"{slug}:t")
+    assert rec.requests[0].headers["authorization"] == f"Bearer {KEYS[slug]}"
+    assert rec.requests[1].headers["authorization"] == "Bearer env-key-77"
+    assert str(rec.requests[1].url).startswith("https://proxy.example.net/v/")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("slug", VENDORS)
+async def test_the_key_reaches_every_vendor_async(slug: str) -> None:
+    rec = Recorder(httpx.Response(200, json=CASES[slug].states[0].body))
+    async with async_client(rec) as client:
+        await client.status(f"{slug}:t")
+    assert rec.requests[0].headers["authorization"] == f"Bearer {KEYS[slug]}"
