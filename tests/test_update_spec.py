@@ -1,0 +1,82 @@
+"""`make update-spec`: a vendor changes its page; one command takes it through the pipeline."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scripts import specs
+
+ROOT = specs.ROOT
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of what update-spec reads and writes, so the real tree is never touched."""
+    for name in ("specs", "scripts", "generated"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    return tmp_path
+
+
+def _run(project: Path, vendor: str, page: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(project / "scripts" / "update_spec.py"), vendor, str(page)],
+        capture_output=True,
+        text=True,
+        cwd=project,
+        timeout=300,
+    )
+
+
+def test_vozo_adds_a_status_and_a_field(project: Path, tmp_path: Path) -> None:
+    page = (ROOT / "specs/vozo/source.md").read_text(encoding="utf-8")
+    page = page.replace("            - failed\n", "            - failed\n            - cancelled\n")
+    page = page.replace(
+        "    Error:\n",
+        "        thumbnail_url:\n          description: A still of the video.\n          type: string\n    Error:\n",
+    )
+    new_page = tmp_path / "vozo-new.md"
+    new_page.write_text(page, encoding="utf-8")
+
+    result = _run(project, "vozo", new_page)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "+ field 200.thumbnail_url" in result.stdout
+    assert "+ enum value 200.status = 'cancelled'" in result.stdout
+    assert "'cancelled'" in result.stderr
+    assert "does not map" in result.stderr
+    # the pipeline ran: page copied, spec re-extracted, client regenerated with the new field and value
+    assert (project / "specs/vozo/source.md").read_text(encoding="utf-8") == page
+    assert "- cancelled" in (project / "specs/vozo/openapi.yaml").read_text(encoding="utf-8")
+    model = (project / "generated/vozo_client/models/vozo_job_status.py").read_text(encoding="utf-8")
+    assert "thumbnail_url" in model
+    assert 'CANCELLED = "cancelled"' in (project / "generated/vozo_client/models/vozo_job_state.py").read_text()
+
+
+def test_an_unchanged_page_changes_nothing(project: Path) -> None:
+    result = _run(project, "colossyan", ROOT / "specs/colossyan/source.md")
+    assert result.returncode == 0, result.stderr
+    assert "nothing (operations, fields and enum values are the same)" in result.stdout
+    assert "every documented status value is mapped" in result.stdout
+
+
+def test_a_patch_that_no_longer_applies_fails_loudly(project: Path, tmp_path: Path) -> None:
+    page = (ROOT / "specs/duomi/source.md").read_text(encoding="utf-8").replace("API文档/VEO", "Docs/VEO")
+    new_page = tmp_path / "duomi-new.md"
+    new_page.write_text(page, encoding="utf-8")
+    result = _run(project, "duomi", new_page)
+    assert result.returncode == 1
+    assert "patch operation #1" in result.stderr
+    assert "no longer applies" in result.stderr
+
+
+def test_a_page_without_openapi_is_a_clear_error(project: Path, tmp_path: Path) -> None:
+    new_page = tmp_path / "empty.md"
+    new_page.write_text("# Moved\n\nThis page moved.\n", encoding="utf-8")
+    result = _run(project, "jimmyai", new_page)
+    assert result.returncode == 1
+    assert "jimmyai: the page holds no OpenAPI block" in result.stderr
