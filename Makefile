@@ -26,7 +26,7 @@ demo: $(STAMP) ## the main job, offline: a dozen sandbox jobs across all five ve
 	$(VENV)/bin/videojobs demo
 
 test: $(STAMP) ## the whole suite, offline, replaying the recorded cassettes
-	$(PY) -m pytest --record-mode=none --block-network $(PYTEST_ARGS)
+	$(PY) -m pytest --record-mode=none --block-network --allowed-hosts=127.0.0.1 $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff on overlay, scripts and tests; mypy --strict on the overlay
 	$(VENV)/bin/ruff check overlay scripts tests

@@ -1,0 +1,363 @@
+"""The sandbox application: one ASGI app, served embedded (no port) or by uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote
+
+import attrs
+import httpx
+
+from .._registry import adapter_class, vendors
+from .._status import State
+from ._jobs import FAULTS, Phase, Script, Snapshot, script_for, snapshot
+from ._vendors import RENDERERS, Job
+
+__all__ = ["Answer", "Sandbox"]
+
+DEFAULT_KEY = "sk-sandbox"
+_PHASE_OF_STATE: dict[State, Phase] = {
+    State.QUEUED: "queued",
+    State.RUNNING: "running",
+    State.SUCCEEDED: "succeeded",
+    State.FAILED: "failed",
+    State.CANCELED: "canceled",
+}
+_BAD_GATEWAY = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n"
+    b"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+_MAINTENANCE = b"<!DOCTYPE html><html><head><title>Scheduled maintenance</title></head><body>Back soon.</body></html>"
+
+
+@dataclass
+class Answer:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # real seconds to wait before answering
+    drop: bool = False  # cut the connection mid-answer
+
+
+def _json_answer(status: int, body: Any) -> Answer:
+    return Answer(status, json.dumps(body, separators=(",", ":")).encode(), {"content-type": "application/json"})
+
+
+class Sandbox:
+    """All five vendors' status endpoints, simulated. See the package docstring for the id language."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str = DEFAULT_KEY,
+        time_scale: float = 1.0,
+        seed: int = 0,
+        epoch: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        auto_create: bool = True,
+        retry_after: float = 1.0,
+        slow_seconds: float = 5.0,
+    ) -> None:
+        if time_scale <= 0:
+            raise ValueError("time_scale must be positive")
+        self.api_key = api_key
+        self.time_scale = time_scale
+        self.seed = seed
+        self.clock = clock
+        self.auto_create = auto_create
+        self.retry_after = retry_after
+        self.slow_seconds = slow_seconds
+        self._start = clock()
+        self._epoch = time.time() if epoch is None else epoch
+        self.jobs: dict[tuple[str, str], Job] = {}
+        self._lock = threading.Lock()
+        self._counter = itertools.count(1)
+        self.requests = 0
+        self._routes = sorted(
+            ((self.path_prefix(v), v) for v in vendors()), key=lambda item: len(item[0]), reverse=True
+        )
+
+    # --- where each vendor lives ------------------------------------------------------------------
+
+    @staticmethod
+    def path_prefix(vendor: str) -> str:
+        """The path before the task id, as on the vendor's real server."""
+        base_path = httpx.URL(adapter_class(vendor).default_base_url).path.rstrip("/")
+        path = {
+            "colossyan": "/video-generation-jobs/",
+            "duomi": "/v1/videos/tasks/",
+            "ezmodel": "/v1/videos/",
+            "jimmyai": "/api/open-api/v1/videos/",
+            "vozo": "/v1/video_generation/",
+        }[vendor]
+        return base_path + path
+
+    def base_urls(self, root: str = "http://sandbox") -> dict[str, str]:
+        """The base URL of every vendor on a sandbox served at ``root``."""
+        root = root.rstrip("/")
+        return {v: root + httpx.URL(adapter_class(v).default_base_url).path.rstrip("/") for v in vendors()}
+
+    def api_keys(self) -> dict[str, str]:
+        return dict.fromkeys(vendors(), self.api_key)
+
+    # --- jobs -------------------------------------------------------------------------------------
+
+    def now(self) -> float:
+        """Simulated seconds since the sandbox started."""
+        return (self.clock() - self._start) * self.time_scale
+
+    def _job(self, vendor: str, task_id: str, script: Script | None = None) -> Job:
+        key = (vendor, task_id)
+        with self._lock:
+            job = self.jobs.get(key)
+            if job is None:
+                created = self.clock()
+                sim = (created - self._start) * self.time_scale
+                job = Job(vendor, task_id, script or script_for(task_id, self.seed), created, self._epoch + sim)
+                self.jobs[key] = job
+            return job
+
+    def create(self, vendor: str, task_id: str | None = None, **options: Any) -> str:
+        """Create a job now; return its ``"<vendor>:<id>"`` reference.
+
+        ``options`` are Script fields (queue, run, outcome, stall, video, faults=(("429", 2),)).
+        Without a task id, one is made that spells the options out, so that any sandbox
+        (e.g. one replaying a recording) plays the same job.
+        """
+        if vendor not in RENDERERS:
+            raise ValueError(f"unknown vendor {vendor!r}")
+        if task_id is None:
+            task_id = f"sbx{next(self._counter)}-" + _spell(options)
+        script = attrs.evolve(script_for(task_id, self.seed), **options) if options else None
+        self._job(vendor, task_id, script)
+        return f"{vendor}:{task_id}"
+
+    def job(self, ref: str) -> Job | None:
+        vendor, _, task_id = ref.partition(":")
+        return self.jobs.get((vendor, task_id))
+
+    def ended_at(self, job: Job) -> float:
+        """Sandbox clock time (real seconds) at which the job ends."""
+        return job.created + job.script.total / self.time_scale
+
+    def snapshot(self, job: Job) -> Snapshot:
+        return snapshot(job.script, (self.clock() - job.created) * self.time_scale)
+
+    # --- answering --------------------------------------------------------------------------------
+
+    def route(self, raw_path: str) -> tuple[str, str] | None:
+        for prefix, vendor in self._routes:
+            if raw_path.startswith(prefix):
+                rest = raw_path[len(prefix) :]
+                if rest and "/" not in rest:
+                    return vendor, unquote(rest)
+        return None
+
+    def handle(
+        self, method: str, raw_path: str, query: Mapping[str, str], headers: Mapping[str, str], body: bytes = b""
+    ) -> Answer:
+        """The answer to one request (pure apart from the jobs table and the clock)."""
+        self.requests += 1
+        path = raw_path.split("?", 1)[0]
+        if path.startswith("/sandbox/"):
+            return self._own_api(method, path, body)
+        routed = self.route(path)
+        if routed is None:
+            return _json_answer(404, {"error": f"no vendor endpoint at {path}"})
+        vendor, task_id = routed
+        render = RENDERERS[vendor]
+        if method != "GET":
+            return _json_answer(405, {"error": "method not allowed"})
+        if headers.get("authorization") != f"Bearer {self.api_key}":
+            status, payload = render.error(401, "unauthorized", "invalid or missing API key")
+            return Answer(status, payload, {"content-type": "application/json"} if payload else {})
+        if not self.auto_create and (vendor, task_id) not in self.jobs:
+            return self._error(vendor, 404, "task_not_found", "task not found")
+        job = self._job(vendor, task_id)
+        job.polls += 1
+        fault = query.get("fault") or headers.get("x-sandbox-fault") or job.script.fault_for_poll(job.polls)
+        if fault:
+            answer = self._fault(vendor, job, fault)
+            if answer is not None:
+                return answer
+        return self._status(vendor, job)
+
+    def _status(self, vendor: str, job: Job) -> Answer:
+        render = RENDERERS[vendor]
+        snap = self.snapshot(job)
+        word = render.word(snap, job.script)
+        if job.script.pinned:
+            word = job.script.pinned
+            snap = _pinned(snap, adapter_class(vendor).states.get(word, State.RUNNING))
+        if snap.ended_at is not None and job.terminal_seen_at is None:
+            job.terminal_seen_at = self.clock()
+        now_unix = self._epoch + self.now()
+        return _json_answer(200, render.body(job, snap, word, now_unix))
+
+    def _error(
+        self, vendor: str, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> Answer:
+        out_status, payload = RENDERERS[vendor].error(status, code, message)
+        hdrs = {"content-type": "application/json"} if payload else {}
+        return Answer(out_status, payload, {**hdrs, **(headers or {})})
+
+    def _fault(self, vendor: str, job: Job, fault: str) -> Answer | None:
+        if fault == "401":
+            return self._error(vendor, 401, "unauthorized", "invalid or missing API key")
+        if fault == "404":
+            return self._error(vendor, 404, "task_not_found", "task not found")
+        if fault == "429":
+            retry = f"{self.retry_after:g}"
+            return self._error(vendor, 429, "rate_limited", "too many requests", {"retry-after": retry})
+        if fault == "500":
+            return _json_answer(500, {"message": "internal server error"})
+        if fault == "502":
+            return Answer(502, _BAD_GATEWAY, {"content-type": "text/html"})
+        if fault == "520":
+            return Answer(520, b"error code: 520", {"content-type": "text/plain"})
+        if fault == "html":
+            return Answer(200, _MAINTENANCE, {"content-type": "text/html"})
+        if fault == "malformed":
+            good = self._status(vendor, job)
+            return Answer(200, good.body[: max(1, len(good.body) // 2)], good.headers)
+        if fault == "slow":
+            good = self._status(vendor, job)
+            good.delay = self.slow_seconds
+            return good
+        if fault == "drop":
+            return Answer(200, b'{"sta', {"content-type": "application/json", "content-length": "1000"}, drop=True)
+        return None  # an unknown fault name is ignored
+
+    def _own_api(self, method: str, path: str, body: bytes) -> Answer:
+        if path == "/sandbox/health":
+            return _json_answer(200, {"ok": True, "vendors": list(vendors()), "faults": list(FAULTS)})
+        if path == "/sandbox/jobs" and method == "GET":
+            return _json_answer(200, {"jobs": [self.describe(j) for j in list(self.jobs.values())]})
+        if path == "/sandbox/jobs" and method == "POST":
+            try:
+                spec = json.loads(body or b"{}")
+                vendor = spec.pop("vendor")
+                faults = tuple((str(k), int(v)) for k, v in (spec.pop("faults", None) or {}).items())
+                options = {k: spec[k] for k in ("queue", "run", "outcome", "stall", "video") if k in spec}
+                if faults:
+                    options["faults"] = faults
+                ref = self.create(vendor, spec.pop("id", None), **options)
+            except (ValueError, KeyError, TypeError) as exc:
+                return _json_answer(400, {"error": f"bad job: {type(exc).__name__}: {exc}"})
+            vendor, _, task_id = ref.partition(":")
+            return _json_answer(201, {"vendor": vendor, "id": task_id, "ref": ref})
+        return _json_answer(404, {"error": f"no sandbox endpoint at {method} {path}"})
+
+    def describe(self, job: Job) -> dict[str, Any]:
+        snap = self.snapshot(job)
+        return {
+            "ref": f"{job.vendor}:{job.task_id}",
+            "phase": snap.phase,
+            "progress": snap.progress,
+            "polls": job.polls,
+            "ends_in": max(0.0, self.ended_at(job) - self.clock()),
+            "script": attrs.asdict(job.script),
+        }
+
+    # --- ASGI -------------------------------------------------------------------------------------
+
+    async def __call__(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
+        send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
+    ) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        raw_path = (scope.get("raw_path") or quote(scope["path"]).encode()).decode("latin-1")
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        answer = self.handle(scope["method"], raw_path, query, headers, body)
+        if answer.delay:
+            await asyncio.sleep(answer.delay)
+        out_headers = [(k.encode(), v.encode()) for k, v in answer.headers.items()]
+        if "content-length" not in answer.headers:
+            out_headers.append((b"content-length", str(len(answer.body)).encode()))
+        if answer.drop:
+            out_headers.append((b"x-sandbox-drop", b"1"))
+        await send({"type": "http.response.start", "status": answer.status, "headers": out_headers})
+        await send({"type": "http.response.body", "body": answer.body})
+
+    # --- embedded transports ----------------------------------------------------------------------
+
+    def transport(self) -> httpx.AsyncBaseTransport:
+        """An in-process async transport (no port): for ``videojobs.AsyncClient(transport=...)``."""
+        return _EmbeddedTransport(self)
+
+    def sync_transport(self) -> httpx.BaseTransport:
+        """An in-process sync transport (no port): for ``videojobs.Client(transport=...)``."""
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            answer = self.handle(
+                request.method,
+                request.url.raw_path.decode("ascii"),
+                dict(request.url.params),
+                request.headers,
+                request.content,
+            )
+            if answer.delay:
+                time.sleep(answer.delay)
+            if answer.drop:
+                raise httpx.RemoteProtocolError("sandbox dropped the connection", request=request)
+            return httpx.Response(answer.status, headers=answer.headers, content=answer.body)
+
+        return httpx.MockTransport(handler)
+
+
+class _EmbeddedTransport(httpx.ASGITransport):
+    def __init__(self, sandbox: Sandbox) -> None:
+        super().__init__(app=sandbox)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await super().handle_async_request(request)
+        if response.headers.get("x-sandbox-drop"):
+            raise httpx.RemoteProtocolError("sandbox dropped the connection", request=request)
+        return response
+
+
+def _pinned(snap: Snapshot, state: State) -> Snapshot:
+    """A snapshot that agrees with a pinned vendor state."""
+    phase: Phase = _PHASE_OF_STATE.get(state, "running")
+    progress = {"succeeded": 1.0, "queued": 0.0}.get(phase, 0.42)
+    ended = snap.elapsed if phase in ("succeeded", "failed", "canceled") else None
+    return attrs.evolve(snap, phase=phase, progress=progress, ended_at=ended)
+
+
+def _spell(options: Mapping[str, Any]) -> str:
+    """Options as id tokens (see ``parse_id``)."""
+    tokens = []
+    if "outcome" in options:
+        tokens.append({"succeeded": "ok", "failed": "fail", "canceled": "cancel"}[options["outcome"]])
+    for key, letter in (("queue", "q"), ("run", "d"), ("stall", "stall")):
+        if key in options:
+            tokens.append(f"{letter}{float(options[key]):g}")
+    if options.get("video") is False:
+        tokens.append("novideo")
+    tokens += [f"e{fault}x{count}" for fault, count in options.get("faults", ())]
+    return "-".join(tokens) or "job"

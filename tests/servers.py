@@ -1,0 +1,41 @@
+"""The sandbox served by uvicorn on a free loopback port, in a background thread."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
+
+from videojobs.sandbox import Sandbox
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serve(sandbox: Any | None = None, **kwargs: Any) -> Iterator[tuple[Sandbox, str]]:
+    """Yield ``(sandbox, root URL)`` while uvicorn serves it; stop it afterwards."""
+    app = sandbox if sandbox is not None else Sandbox(**kwargs)
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the sandbox did not start")
+        time.sleep(0.01)
+    try:
+        yield app, f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

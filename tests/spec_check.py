@@ -1,0 +1,44 @@
+"""Validate a vendor's JSON answer against the response schema its vendored spec gives."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from openapi_schema_validator import OAS30Validator, OAS31Validator
+
+from scripts import specs
+
+
+def _deref(doc: dict[str, Any], node: Any, depth: int = 0) -> Any:
+    if depth > 32:
+        raise ValueError("$ref nesting too deep")
+    if isinstance(node, dict):
+        if "$ref" in node:
+            return _deref(doc, specs._resolve(doc, node), depth + 1)
+        return {k: _deref(doc, v, depth + 1) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_deref(doc, v, depth + 1) for v in node]
+    return node
+
+
+@functools.cache
+def response_schema(vendor: str, status: int) -> dict[str, Any] | None:
+    """The dereferenced JSON schema for a status code, or None when the spec documents none."""
+    doc = specs.load_patched(vendor)
+    (operation,) = [op for item in doc["paths"].values() for op in item.values() if isinstance(op, dict)]
+    response = operation["responses"].get(str(status)) or operation["responses"].get("default")
+    if not response or "content" not in response:
+        return None
+    return _deref(doc, response["content"]["application/json"]["schema"])
+
+
+def validate(vendor: str, status: int, body: Any) -> bool:
+    """Raise when ``body`` breaks the spec; return False when the spec has no schema for ``status``."""
+    schema = response_schema(vendor, status)
+    if schema is None:
+        return False
+    version = specs.load_patched(vendor)["openapi"]
+    cls = OAS31Validator if version.startswith("3.1") else OAS30Validator
+    cls(schema).validate(body)
+    return True

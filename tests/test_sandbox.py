@@ -1,0 +1,260 @@
+"""The sandbox: shapes that validate against the specs, jobs over time, faults, both modes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+import videojobs
+from scripts import specs
+from tests.cases import VENDORS
+from tests.servers import free_port, serve
+from tests.spec_check import validate
+from videojobs.sandbox import Sandbox, script_for
+from videojobs.sandbox._jobs import snapshot
+
+KEY = {"authorization": "Bearer sk-sandbox"}
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _get(sb: Sandbox, vendor: str, task_id: str, **headers: str) -> tuple[int, bytes]:
+    from urllib.parse import quote
+
+    answer = sb.handle("GET", sb.path_prefix(vendor) + quote(task_id, safe=""), {}, {**KEY, **headers})
+    return answer.status, answer.body
+
+
+def _timeline(vendor: str, task_id: str) -> list[tuple[int, dict[str, Any]]]:
+    """A job's answers every simulated second from creation to past its end."""
+    clock = FakeClock()
+    sb = Sandbox(clock=clock, epoch=1705334400)
+    out = []
+    end = script_for(task_id).total
+    while clock.t - 1000.0 <= end + 2:
+        status, body = _get(sb, vendor, task_id)
+        out.append((status, json.loads(body)))
+        clock.t += 1.0
+    return out
+
+
+JOBS = ["a-ok-q6-d40", "b-fail-q3-d40", "c-cancel-q3-d30", "d-ok-q9-d20-novideo"]
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_every_answer_over_a_jobs_life_validates_against_the_spec(vendor: str) -> None:
+    checked = 0
+    for task_id in JOBS:
+        for status, body in _timeline(vendor, task_id):
+            assert status == 200
+            assert validate(vendor, status, body)
+            checked += 1
+    assert checked > 100
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_every_documented_state_is_played(vendor: str) -> None:
+    from videojobs._registry import adapter_class
+
+    words = set()
+    field = {"duomi": "state"}.get(vendor, "status")
+    for task_id in JOBS:
+        for _, body in _timeline(vendor, task_id):
+            words.add((body.get("data") or {}).get(field) if vendor == "jimmyai" else body[field])
+    assert words == specs.status_values(specs.load_patched(vendor))
+    assert words <= set(adapter_class(vendor).states)
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+@pytest.mark.parametrize("fault", ["401", "404", "429", "500", "502", "520"])
+def test_error_answers_validate_where_the_spec_documents_them(vendor: str, fault: str) -> None:
+    status, body = _get(Sandbox(), vendor, f"x-e{fault}")
+    expected = 200 if vendor == "jimmyai" and fault in ("401", "404", "429") else int(fault)
+    assert status == expected
+    if body and body.startswith(b"{"):
+        validate(vendor, status, json.loads(body))
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_pinned_states_answer_as_asked(vendor: str) -> None:
+    sb = Sandbox()
+    for word in sorted(specs.status_values(specs.load_patched(vendor))):
+        status, raw = _get(sb, vendor, f"p-at_{word}")
+        body = json.loads(raw)
+        assert validate(vendor, status, body)
+        got = body["data"]["status"] if vendor == "jimmyai" else body.get("status", body.get("state"))
+        assert got == word
+
+
+def test_scripts_are_reproducible_and_follow_the_population() -> None:
+    assert script_for("job-7") == script_for("job-7")
+    assert script_for("job-7") != script_for("job-7", seed=1)
+    scripts = [script_for(f"job-{i}") for i in range(3000)]
+    runs = sorted(s.run for s in scripts)
+    assert 70 < runs[len(runs) // 2] < 110  # median near 90 s
+    assert min(runs) >= 10
+    assert max(runs) <= 1200
+    assert 6 < sum(s.queue for s in scripts) / len(scripts) < 10  # mean near 8 s
+    stalled = sum(1 for s in scripts if s.stall > 0) / len(scripts)
+    assert 0.28 < stalled < 0.39
+    assert all(s.stall <= s.run / 4 + 1e-9 for s in scripts)
+
+
+def test_progress_is_whole_percent_monotone_and_sits_at_99() -> None:
+    script = script_for("s-q2-d100-stall20")
+    points = [snapshot(script, t / 4).progress for t in range(0, 4 * 102)]
+    assert points == sorted(points)
+    assert all(abs(p * 100 - round(p * 100)) < 1e-9 for p in points)
+    assert snapshot(script, 2 + 85).progress == 0.99
+    assert snapshot(script, 2 + 100.5).phase == "succeeded"
+
+
+def test_time_scale_plays_a_two_minute_job_in_two_seconds() -> None:
+    clock = FakeClock()
+    sb = Sandbox(clock=clock, time_scale=60)
+    client = videojobs.Client(api_keys=sb.api_keys(), base_urls=sb.base_urls(), transport=sb.sync_transport())
+    assert client.status("duomi:t-q0-d120-stall0").state is videojobs.State.RUNNING
+    clock.t += 1.0
+    assert client.status("duomi:t-q0-d120-stall0").progress == pytest.approx(0.5, abs=0.1)
+    clock.t += 1.01
+    assert client.status("duomi:t-q0-d120-stall0").state is videojobs.State.SUCCEEDED
+
+
+def test_wrong_key_and_unknown_ids() -> None:
+    sb = Sandbox(auto_create=False)
+    ref = sb.create("vozo", run=5)
+    good = videojobs.Client(api_keys=sb.api_keys(), base_urls=sb.base_urls(), transport=sb.sync_transport())
+    assert good.status(ref).vendor == "vozo"
+    with pytest.raises(videojobs.NotFoundError):
+        good.status("vozo:never-made")
+    bad = videojobs.Client(
+        api_keys=dict.fromkeys(VENDORS, "sk-wrong"), base_urls=sb.base_urls(), transport=sb.sync_transport()
+    )
+    for vendor in VENDORS:
+        with pytest.raises(videojobs.AuthenticationError):
+            bad.status(ref.replace("vozo", vendor))
+
+
+@pytest.mark.parametrize(
+    ("fault", "cls"),
+    [
+        ("401", videojobs.AuthenticationError),
+        ("404", videojobs.NotFoundError),
+        ("429", videojobs.RateLimitError),
+        ("500", videojobs.ServerError),
+        ("502", videojobs.ServerError),
+        ("520", videojobs.ServerError),
+        ("html", videojobs.MalformedResponseError),
+        ("malformed", videojobs.MalformedResponseError),
+        ("drop", videojobs.NetworkError),
+    ],
+)
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_each_fault_is_the_typed_error(vendor: str, fault: str, cls: type[Exception]) -> None:
+    sb = Sandbox(retry_after=0)
+    client = videojobs.Client(
+        api_keys=sb.api_keys(), base_urls=sb.base_urls(), transport=sb.sync_transport(), max_retries=0
+    )
+    with pytest.raises(cls):
+        client.status(f"{vendor}:f-e{fault}")
+    client.vendor(vendor).typed.get_httpx_client().headers["X-Sandbox-Fault"] = fault
+    with pytest.raises(cls):  # the same asked for by header
+        client.status(f"{vendor}:plain")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("vendor", VENDORS)
+async def test_embedded_async_transport_with_transient_faults(vendor: str) -> None:
+    sb = Sandbox()
+    async with videojobs.AsyncClient(api_keys=sb.api_keys(), base_urls=sb.base_urls(), transport=sb.transport()) as c:
+        status = await c.status(f"{vendor}:t-e429x1-e520x1-q0-d100")
+        assert status.state is videojobs.State.RUNNING
+        with pytest.raises(videojobs.NetworkError):
+            await c.status(f"{vendor}:t-edrop")
+    assert sb.job(f"{vendor}:t-e429x1-e520x1-q0-d100").polls == 3  # type: ignore[union-attr]
+
+
+def test_create_and_list_through_the_sandbox_api() -> None:
+    sb = Sandbox()
+    transport = sb.sync_transport()
+    with httpx.Client(transport=transport, base_url="http://sandbox") as http:
+        made = http.post(
+            "/sandbox/jobs", json={"vendor": "duomi", "run": 30, "outcome": "failed", "faults": {"429": 2}}
+        )
+        assert made.status_code == 201
+        ref = made.json()["ref"]
+        assert ref.startswith("duomi:sbx1-fail-d30-e429x2")
+        listing = http.get("/sandbox/jobs").json()["jobs"]
+        assert [j["ref"] for j in listing] == [ref]
+        assert http.post("/sandbox/jobs", json={"vendor": "nope"}).status_code == 400
+        assert http.get("/sandbox/health").json()["vendors"] == VENDORS
+    # the id alone replays the same job elsewhere
+    assert script_for(ref.split(":", 1)[1]).faults == (("429", 2),)
+
+
+@pytest.mark.network
+def test_real_server_over_sockets_sync_and_async() -> None:
+    with serve(retry_after=0) as (sb, root):
+        with videojobs.Client(api_keys=sb.api_keys(), base_urls=sb.base_urls(root)) as client:
+            for vendor in VENDORS:
+                assert client.status(f"{vendor}:t-q0-d60").state is videojobs.State.RUNNING
+                assert client.status(f"{vendor}:r-e429x1-e502x1").vendor == vendor
+                with pytest.raises(videojobs.NetworkError):
+                    client.status(f"{vendor}:x-edrop")
+
+        async def run() -> None:
+            async with videojobs.AsyncClient(api_keys=sb.api_keys(), base_urls=sb.base_urls(root)) as ac:
+                assert (await ac.status("colossyan:t-at_deleted")).state is videojobs.State.CANCELED
+
+        import asyncio
+
+        asyncio.run(run())
+
+
+@pytest.mark.network
+def test_slow_answer_trips_the_request_timeout() -> None:
+    with serve(slow_seconds=3) as (sb, root):
+        client = videojobs.Client(api_keys=sb.api_keys(), base_urls=sb.base_urls(root), timeout=0.3, max_retries=0)
+        start = time.monotonic()
+        with pytest.raises(videojobs.NetworkError, match="timed out"):
+            client.status("vozo:s-eslow")
+        assert time.monotonic() - start < 2
+
+
+@pytest.mark.network
+def test_python_dash_m_serves_and_curl_style_get_works() -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "videojobs.sandbox", "--port", str(port)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()
+        assert f"http://127.0.0.1:{port}" in banner
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/v1/videos/tasks/demo-1", headers=KEY)
+                break
+            except httpx.ConnectError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        assert r.status_code == 200
+        assert r.json()["id"] == "demo-1"
+        assert validate("duomi", 200, r.json())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
