@@ -22,11 +22,13 @@ OK = httpx.Response(200, json={"status": "processing"})
 def test_public_api_is_pinned_and_sorted() -> None:
     expected = [
         "APIError",
+        "AdaptivePolicy",
         "AsyncClient",
         "AsyncVendorClient",
         "AuthenticationError",
         "Client",
         "ConfigurationError",
+        "FixedPolicy",
         "InvalidReferenceError",
         "JobError",
         "JobFailedError",
@@ -34,6 +36,7 @@ def test_public_api_is_pinned_and_sorted() -> None:
         "MalformedResponseError",
         "NetworkError",
         "NotFoundError",
+        "PollingPolicy",
         "RateLimitError",
         "ServerError",
         "State",

@@ -12,7 +12,10 @@ Where things are:
 - ``_adapter.py``     the VendorAdapter protocol and the field helpers adapters use
 - ``_registry.py``    vendor slug → adapter class, imported on first use
 - ``_base.py``        what the sync and async clients share (no I/O)
-- ``_client.py``      Client and AsyncClient
+- ``_client.py``      Client and AsyncClient (status, wait, watch, wait_all)
+- ``_policy.py``      polling policies: FixedPolicy, AdaptivePolicy (the default)
+- ``_wait.py``        the wait loop's state machine and the per-vendor rate limiter
+- ``sandbox/``        every vendor simulated offline (embedded or under uvicorn)
 - ``vendors/<slug>.py`` one adapter per vendor: the only vendor-specific code
 
 Adding a sixth vendor: see the docstring of ``_adapter.py``.
@@ -35,6 +38,7 @@ from ._exceptions import (
     VideoJobsError,
     WaitTimeout,
 )
+from ._policy import AdaptivePolicy, FixedPolicy, PollingPolicy
 from ._registry import vendors
 from ._status import JobError, JobStatus, State
 
@@ -42,11 +46,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "APIError",
+    "AdaptivePolicy",
     "AsyncClient",
     "AsyncVendorClient",
     "AuthenticationError",
     "Client",
     "ConfigurationError",
+    "FixedPolicy",
     "InvalidReferenceError",
     "JobError",
     "JobFailedError",
@@ -54,6 +60,7 @@ __all__ = [
     "MalformedResponseError",
     "NetworkError",
     "NotFoundError",
+    "PollingPolicy",
     "RateLimitError",
     "ServerError",
     "State",

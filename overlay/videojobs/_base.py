@@ -34,6 +34,7 @@ from ._exceptions import (
 )
 from ._registry import adapter_class, registry
 from ._status import JobStatus
+from ._wait import DEFAULT_RATE, RateLimiter
 
 __all__ = [
     "DEFAULT_MAX_RETRIES",
@@ -55,6 +56,8 @@ MAX_RETRY_AFTER: Final = 60.0
 RETRY_WAIT_INITIAL: Final = 0.5
 RETRY_WAIT_MAX: Final = 8.0
 RETRY_JITTER: Final = 0.5
+POLL_AFTER_HEADER: Final = "openai-poll-after-ms"
+"""OpenAI-compatible servers' hint, in milliseconds, honoured on every poll that sends it."""
 
 
 # --- references and task ids ---------------------------------------------------------------------
@@ -180,7 +183,7 @@ def interpret(
             raw=raw,
         )
     try:
-        return adapter.to_status(task_id, parsed)
+        status = adapter.to_status(task_id, parsed)
     except BadField as exc:
         raise MalformedResponseError(
             f"task {task_id}: {exc.field} is not what the spec promises ({exc.reason})",
@@ -190,6 +193,19 @@ def interpret(
         ) from exc
     except EnvelopeError as exc:
         raise envelope_api_error(vendor, exc, status_code, raw, headers) from exc
+    hint = headers.get(POLL_AFTER_HEADER)
+    if hint is not None and (seconds := poll_after_seconds(hint)) is not None:
+        status = attrs.evolve(status, poll_after=seconds)
+    return status
+
+
+def poll_after_seconds(header: str) -> float | None:
+    """``openai-poll-after-ms`` in seconds; None when it is not a sane number."""
+    try:
+        ms = float(header)
+    except ValueError:
+        return None
+    return ms / 1000.0 if 0 <= ms < 3_600_000 else None
 
 
 def unparsable(adapter: VendorAdapter, task_id: str, response: httpx.Response, exc: BaseException) -> VideoJobsError:
@@ -244,8 +260,15 @@ class BaseClient:
         timeout: float = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         verify: bool | ssl.SSLContext = True,
+        rate_limits: Mapping[str, float | None] | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
+        self._rate_limits: dict[str, float | None] = check_vendor_mapping("rate_limits", rate_limits)
+        for slug, rate in self._rate_limits.items():
+            if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0):
+                raise ConfigurationError(
+                    f"rate_limits[{slug!r}] must be requests per second > 0, or None, not {rate!r}"
+                )
         self._api_keys: dict[str, str] = check_vendor_mapping("api_keys", api_keys)
         self._base_urls: dict[str, str] = check_vendor_mapping("base_urls", base_urls)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
@@ -263,6 +286,10 @@ class BaseClient:
             raise ConfigurationError(f"this {type(self).__name__} is closed")
         cls = adapter_class(slug)
         return cls, resolve_settings(cls, self._api_keys, self._base_urls, self._environ)
+
+    def _limiter(self, slug: str) -> RateLimiter | None:
+        rate = self._rate_limits.get(slug, DEFAULT_RATE)
+        return None if rate is None else RateLimiter(rate)
 
     def _httpx_args(self, transport: Any, hook: Any) -> dict[str, Any]:
         args: dict[str, Any] = {"event_hooks": {"response": [hook]}}

@@ -72,6 +72,7 @@ class VideoJobsError(Exception):
         self.status_code = status_code
         self.code = code
         self.raw = raw  # the vendor's answer, byte for byte, when there was one
+        self.ref: str | None = None  # "<vendor>:<task id>", set when the error ended a wait in wait_all
 
     def __str__(self) -> str:
         where = f"{self.vendor}: " if self.vendor else ""

@@ -74,6 +74,8 @@ class JobStatus:
     completed_at: datetime | None = attrs.field(default=None, validator=_check_aware)
     expires_at: datetime | None = attrs.field(default=None, validator=_check_aware)
     raw: Any = attrs.field(default=None, eq=False, repr=False)
+    poll_after: float | None = attrs.field(default=None, eq=False, repr=False)
+    """Seconds the vendor asked us to wait before polling again (``openai-poll-after-ms``)."""
 
     @property
     def ref(self) -> str:

@@ -1,0 +1,309 @@
+"""Waiting: policies, the wait loop, watch, wait_all and rate limits, on a simulated clock."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+
+import videojobs
+from videojobs import _client
+from videojobs._policy import AdaptivePolicy, FixedPolicy
+from videojobs._wait import RateLimiter, Waiter
+from videojobs.sandbox import Sandbox
+from videojobs.sandbox._simulate import population, simulate
+
+RUNNING = videojobs.State.RUNNING
+
+
+class SimClock:
+    """One clock for the sandbox and the wait loop: sleeping advances it, instantly."""
+
+    def __init__(self) -> None:
+        self.t = 5000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += seconds
+
+    async def asleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> SimClock:
+    c = SimClock()
+    monkeypatch.setattr(_client, "_now", c)
+    monkeypatch.setattr(_client, "_sleep", c.sleep)
+    monkeypatch.setattr(_client, "_asleep", c.asleep)
+    return c
+
+
+@pytest.fixture
+def sandbox(clock: SimClock) -> Sandbox:
+    return Sandbox(clock=clock, retry_after=2)
+
+
+def _client_for(sb: Sandbox, **kwargs: Any) -> videojobs.Client:
+    return videojobs.Client(api_keys=sb.api_keys(), base_urls=sb.base_urls(), transport=sb.sync_transport(), **kwargs)
+
+
+def _aclient_for(sb: Sandbox, **kwargs: Any) -> videojobs.AsyncClient:
+    return videojobs.AsyncClient(api_keys=sb.api_keys(), base_urls=sb.base_urls(), transport=sb.transport(), **kwargs)
+
+
+# --- the policy meets its figures (a deterministic simulation, not a timing test) ---------------
+
+
+@pytest.fixture(scope="module")
+def jobs() -> list[Any]:
+    return population(1200, seed=7)
+
+
+def test_adaptive_beats_the_vendors_advice_on_jobs_with_progress(jobs: list[Any]) -> None:
+    fixed = simulate(FixedPolicy(5), jobs)
+    adaptive = simulate(AdaptivePolicy(), jobs)
+    assert adaptive.requests_per_job <= 0.5 * fixed.requests_per_job
+    assert adaptive.p95_lag <= 4.0
+
+
+def test_adaptive_beats_the_vendors_advice_on_jobs_without_progress(jobs: list[Any]) -> None:
+    fixed = simulate(FixedPolicy(5), jobs, progress=False)
+    adaptive = simulate(AdaptivePolicy(), jobs, progress=False)
+    assert adaptive.requests_per_job <= 0.75 * fixed.requests_per_job
+    assert adaptive.p95_lag_share <= 0.25
+
+
+def _h(*points: tuple[float, str, float | None]) -> list[tuple[float, videojobs.JobStatus]]:
+    return [
+        (t, videojobs.JobStatus(vendor="v", task_id="t", state=videojobs.State(s), progress=p)) for t, s, p in points
+    ]
+
+
+def test_adaptive_policy_shapes() -> None:
+    policy = AdaptivePolicy()
+    assert policy.next_delay([]) == policy.min_delay
+    assert policy.next_delay(_h((0, "queued", 0.0))) == pytest.approx(8.0)  # nothing can end within min_run
+    # fast progress, far from the end: sparse; close to the end: dense
+    far = policy.next_delay(_h((0, "running", 0.0), (10, "running", 0.10), (20, "running", 0.20)))
+    near = policy.next_delay(_h((0, "running", 0.0), (10, "running", 0.45), (20, "running", 0.90)))
+    assert far > near == policy.near_delay
+    assert policy.next_delay(_h((0, "running", 0.5), (30, "running", 0.99))) == policy.near_delay
+    # no progress: a share of the time waited so far, capped
+    assert policy.next_delay(_h((40, "running", None))) == pytest.approx(0.22 * 40)
+    assert policy.next_delay(_h((4000, "running", None))) == policy.max_delay
+    with pytest.raises(ValueError, match="positive"):
+        FixedPolicy(0)
+    with pytest.raises(ValueError, match="positive"):
+        AdaptivePolicy(max_delay=-1)
+
+
+def test_waiter_honours_floors_and_the_deadline() -> None:
+    w = Waiter("vozo:t", start=0.0, timeout=10.0, policy=FixedPolicy(1))
+    (_, status), *_ = _h((0, "running", None))
+    assert w.observe(status, 1.0)
+    assert not w.observe(status, 2.0)  # no change
+    assert w.next_sleep(2.0) == 1.0
+    w.failed(videojobs.RateLimitError("slow down", retry_after=5.0))
+    assert w.next_sleep(3.0) == 5.0
+    assert w.next_sleep(9.5) == pytest.approx(0.5)  # never past the deadline
+    assert w.next_sleep(10.0) is None
+    timeout = w.timed_out()
+    assert timeout.last_status == status
+    assert "vozo:t did not finish within 10 s; last seen running" in str(timeout)
+
+
+def test_rate_limiter_allows_a_burst_then_spaces_requests() -> None:
+    limiter = RateLimiter(2.0)  # burst of 2
+    assert [limiter.reserve(0.0) for _ in range(4)] == [0.0, 0.0, 0.5, 1.0]
+    assert limiter.reserve(10.0) == 0.0
+
+
+# --- Client.wait and friends against the sandbox -------------------------------------------------
+
+
+@pytest.mark.parametrize("vendor", ["vozo", "duomi", "ezmodel", "colossyan", "jimmyai"])
+def test_wait_from_queued_to_done(sandbox: Sandbox, clock: SimClock, vendor: str) -> None:
+    seen: list[videojobs.JobStatus] = []
+    with _client_for(sandbox) as client:
+        final = client.wait(f"{vendor}:w-ok-q6-d120", on_update=seen.append)
+    assert final.state is videojobs.State.SUCCEEDED
+    assert final.has_video
+    assert seen[0].state is videojobs.State.QUEUED
+    assert seen[-1] == final
+    assert [s.progress for s in seen if s.progress is not None] == sorted(
+        s.progress for s in seen if s.progress is not None
+    )
+    job = sandbox.job(f"{vendor}:w-ok-q6-d120")
+    assert job is not None
+    assert job.terminal_seen_at is not None
+    lag = job.terminal_seen_at - sandbox.ended_at(job)
+    assert 0 <= lag <= (0.25 * 126 if vendor == "vozo" else 4.0)
+    assert job.polls < 126 / 5  # fewer polls than every 5 s
+
+
+def test_failed_job_is_returned_and_raise_for_failure_raises(sandbox: Sandbox) -> None:
+    with _client_for(sandbox) as client:
+        final = client.wait("ezmodel:f-fail-q1-d30")
+    assert final.state is videojobs.State.FAILED
+    assert final.error is not None
+    assert final.error.code == "content_policy_violation"
+    with pytest.raises(videojobs.JobFailedError, match="content moderation") as info:
+        final.raise_for_failure()
+    assert info.value.status is final
+    ok = videojobs.JobStatus(vendor="v", task_id="t", state=videojobs.State.SUCCEEDED)
+    assert ok.raise_for_failure() is ok
+
+
+def test_deleted_colossyan_job_ends_canceled(sandbox: Sandbox) -> None:
+    with _client_for(sandbox) as client:
+        final = client.wait("colossyan:c-cancel-q1-d20")
+    assert final.state is videojobs.State.CANCELED
+    assert final.vendor_state == "deleted"
+
+
+def test_finished_job_without_video_is_flagged(sandbox: Sandbox) -> None:
+    with _client_for(sandbox) as client:
+        final = client.wait("jimmyai:n-ok-q1-d15-novideo")
+    assert final.state is videojobs.State.SUCCEEDED
+    assert not final.has_video
+
+
+def test_timeout_raises_with_the_last_status(sandbox: Sandbox, clock: SimClock) -> None:
+    start = clock.t
+    with _client_for(sandbox) as client, pytest.raises(videojobs.WaitTimeout) as info:
+        client.wait("duomi:t-q0-d600", timeout=60)
+    assert info.value.last_status is not None
+    assert info.value.last_status.state is RUNNING
+    assert clock.t - start == pytest.approx(60)
+
+
+def test_transient_faults_never_end_a_wait(sandbox: Sandbox) -> None:
+    with _client_for(sandbox, max_retries=0) as client:
+        final = client.wait("vozo:t-e429x2-e502x2-edropx1-e520x1-q1-d20")
+    assert final.state is videojobs.State.SUCCEEDED
+
+
+def test_a_fault_that_persists_ends_the_wait_with_it(sandbox: Sandbox) -> None:
+    with _client_for(sandbox, max_retries=0) as client, pytest.raises(videojobs.ServerError):
+        client.wait("duomi:down-e500")
+    job = sandbox.job("duomi:down-e500")
+    assert job is not None
+    assert job.polls == 10
+
+
+def test_not_found_ends_the_wait_at_once(sandbox: Sandbox) -> None:
+    with _client_for(sandbox) as client, pytest.raises(videojobs.NotFoundError):
+        client.wait("vozo:gone-e404")
+
+
+def test_retry_after_is_slept_between_polls(sandbox: Sandbox, clock: SimClock) -> None:
+    with _client_for(sandbox, max_retries=0) as client:
+        client.wait("vozo:r-e429x1-q0-d12", policy=FixedPolicy(0.5))
+    assert clock.sleeps[0] == 2.0  # the sandbox's Retry-After, over the policy's 0.5 s
+
+
+def test_vendor_poll_after_hint_is_honoured_on_every_poll(clock: SimClock) -> None:
+    sb = Sandbox(clock=clock)
+    inner = sb.sync_transport()
+
+    class Hinting(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            response = inner.handle_request(request)
+            response.headers["openai-poll-after-ms"] = "7000"
+            return response
+
+    client = videojobs.Client(api_keys=sb.api_keys(), base_urls=sb.base_urls(), transport=Hinting())
+    client.wait("ezmodel:h-ok-q0-d30", policy=FixedPolicy(1))
+    assert clock.sleeps
+    assert all(s == 7.0 for s in clock.sleeps)
+
+
+def test_watch_yields_changes_and_ends(sandbox: Sandbox) -> None:
+    with _client_for(sandbox) as client:
+        states = list(client.watch("colossyan:wt-ok-q4-d40"))
+    assert states[-1].state is videojobs.State.SUCCEEDED
+    pairs = [(s.state, s.progress) for s in states]
+    assert len(pairs) == len(set(pairs))
+
+
+def test_rate_limit_is_shared_by_all_calls_of_a_client(sandbox: Sandbox, clock: SimClock) -> None:
+    with _client_for(sandbox, rate_limits={"vozo": 2.0}) as client:
+        start = clock.t
+        for i in range(6):
+            client.status(f"vozo:r{i}")
+    assert clock.t - start == pytest.approx(2.0)  # burst of 2, then every 0.5 s
+
+
+# --- async --------------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_async_wait_and_watch(sandbox: Sandbox) -> None:
+    async with _aclient_for(sandbox) as client:
+        final = await client.wait("jimmyai:a-ok-q3-d50")
+        seen = [s async for s in client.watch("duomi:b-fail-q2-d40")]
+    assert final.state is videojobs.State.SUCCEEDED
+    assert final.expires_at is not None
+    assert seen[-1].state is videojobs.State.FAILED
+
+
+@pytest.mark.anyio
+async def test_wait_all_returns_every_job_exactly_once(sandbox: Sandbox) -> None:
+    vendors = ["vozo", "duomi", "ezmodel", "colossyan", "jimmyai"]
+    refs = [f"{vendors[i % 5]}:j{i}-q{i % 7}-d{20 + i}" + ("-fail" if i % 9 == 0 else "") for i in range(60)]
+    refs += ["duomi:down-e500", "vozo:gone-e404"]
+    updates: list[videojobs.JobStatus] = []
+    async with _aclient_for(sandbox, max_retries=0) as client:
+        results = [r async for r in client.wait_all(refs, on_update=updates.append, concurrency=8)]
+    by_ref = {r.ref: r for r in results}
+    assert len(results) == len(refs)
+    assert set(by_ref) == set(refs)
+    assert isinstance(by_ref["duomi:down-e500"], videojobs.ServerError)
+    assert isinstance(by_ref["vozo:gone-e404"], videojobs.NotFoundError)
+    finished = [r for r in results if isinstance(r, videojobs.JobStatus)]
+    assert len(finished) == 60
+    assert all(r.is_terminal for r in finished)
+    assert sum(r.state is videojobs.State.FAILED for r in finished) == 7
+    assert len(updates) > len(refs)
+
+
+@pytest.mark.anyio
+async def test_wait_all_bounds_requests_in_flight(clock: SimClock) -> None:
+    sb = Sandbox(clock=clock)
+    inner = sb.transport()
+    state = {"now": 0, "peak": 0}
+
+    class Counting(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+            await asyncio.sleep(0)
+            try:
+                return await inner.handle_async_request(request)
+            finally:
+                state["now"] -= 1
+
+    client = videojobs.AsyncClient(
+        api_keys=sb.api_keys(), base_urls=sb.base_urls(), transport=Counting(), rate_limits=dict.fromkeys(sb.api_keys())
+    )
+    refs = [f"vozo:c{i}-q0-d15" for i in range(40)]
+    results = await client.wait_all_list(refs, concurrency=5)
+    await client.aclose()
+    assert [r.ref for r in results] == refs
+    assert state["peak"] == 5
+
+
+@pytest.mark.anyio
+async def test_wait_all_refuses_bad_refs_before_starting(sandbox: Sandbox) -> None:
+    async with _aclient_for(sandbox) as client:
+        with pytest.raises(videojobs.InvalidReferenceError):
+            _ = [r async for r in client.wait_all(["vozo:ok", "vozo:"])]
+    assert sandbox.jobs == {}
