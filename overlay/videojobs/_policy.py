@@ -67,6 +67,17 @@ class AdaptivePolicy:
     window: float = attrs.field(default=20.0, validator=_positive)
     run_share: float = attrs.field(default=1.5, validator=_positive)
 
+    def scaled(self, factor: float) -> AdaptivePolicy:
+        """The same policy for jobs that run ``factor`` times faster (the sandbox's time scale)."""
+        return attrs.evolve(
+            self,
+            min_delay=self.min_delay / factor,
+            max_delay=self.max_delay / factor,
+            near_delay=self.near_delay / factor,
+            min_run=self.min_run / factor,
+            window=self.window / factor,
+        )
+
     def next_delay(self, history: History) -> float:
         if not history:
             return self.min_delay

@@ -97,6 +97,29 @@ class JobStatus:
         """True when the job points at a video: a URL or (Colossyan) a video id."""
         return bool(self.video_urls) or self.video_id is not None
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the normalized fields (times as ISO 8601; ``raw`` left out)."""
+
+        def iso(value: datetime | None) -> str | None:
+            return None if value is None else value.isoformat()
+
+        return {
+            "ref": self.ref,
+            "vendor": self.vendor,
+            "task_id": self.task_id,
+            "state": self.state.value,
+            "vendor_state": self.vendor_state,
+            "progress": self.progress,
+            "video_urls": list(self.video_urls),
+            "video_id": self.video_id,
+            "has_video": self.has_video,
+            "error": None if self.error is None else {"code": self.error.code, "message": self.error.message},
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+            "completed_at": iso(self.completed_at),
+            "expires_at": iso(self.expires_at),
+        }
+
     def raise_for_failure(self) -> JobStatus:
         """Raise :class:`JobFailedError` unless the job succeeded or is still going; return self."""
         if self.state in (State.FAILED, State.CANCELED):
