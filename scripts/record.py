@@ -1,0 +1,51 @@
+"""Re-record every cassette from nothing: ``make record``.
+
+Serves the sandbox with uvicorn on a free loopback port (a fixed vendor clock, so the
+recorded timestamps are stable, and a time scale so that waits take seconds), deletes
+tests/cassettes/, and runs tests/test_cassettes.py with ``--record-mode=rewrite``. The
+test module rewrites each request to the vendor's real host and scrubs the keys. Nothing
+else ever records: ``make test`` replays with ``--record-mode=none --block-network``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.servers import serve  # noqa: E402
+from videojobs.sandbox import Sandbox  # noqa: E402
+
+EPOCH = 1767225600.0  # 2026-01-01T00:00:00Z: the sandbox vendors' clock at start
+SCALE = 20.0
+
+
+def main() -> int:
+    cassettes = ROOT / "tests" / "cassettes"
+    if cassettes.exists():
+        shutil.rmtree(cassettes)
+    with serve(Sandbox(time_scale=SCALE, epoch=EPOCH, retry_after=0.2)) as (_, root):
+        env = {**os.environ, "VIDEOJOBS_RECORD_URL": root, "VIDEOJOBS_RECORD_SCALE": str(SCALE)}
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:randomly",
+            "tests/test_cassettes.py",
+            "--record-mode=rewrite",
+        ]
+        result = subprocess.run(cmd, cwd=ROOT, env=env, check=False)
+    count = len(list(cassettes.rglob("*.yaml")))
+    print(f"recorded {count} cassettes into {cassettes.relative_to(ROOT)}")
+    return result.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

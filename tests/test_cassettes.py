@@ -1,0 +1,225 @@
+"""Recorded cassettes of every documented state and error of every vendor, replayed offline.
+
+``make record`` serves the sandbox with uvicorn and runs this module with
+``--record-mode=rewrite`` and ``VIDEOJOBS_RECORD_URL`` set; the recorded requests are
+rewritten to the vendor's real host and scrubbed of keys. ``make test`` replays them
+with ``--record-mode=none --block-network``: the clients use their default base URLs,
+so each replay exercises the real vendor URL, and nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import videojobs
+from scripts import specs
+from tests.cases import CASES, VENDORS
+from videojobs import _client
+from videojobs._policy import AdaptivePolicy
+from videojobs.sandbox import Sandbox
+
+RECORD_URL = os.environ.get("VIDEOJOBS_RECORD_URL")
+RECORD_SCALE = float(os.environ.get("VIDEOJOBS_RECORD_SCALE", "20"))
+CASSETTES = Path(__file__).parent / "cassettes" / "test_cassettes"
+KEY = "sk-sandbox"
+SECRET_HEADERS = {"authorization", "x-api-key", "api-key", "proxy-authorization", "cookie", "set-cookie"}
+_PLACE = Sandbox()  # only for routing paths to vendors
+
+
+def _real_host(request: Any) -> Any:
+    """Rewrite a recorded request to the vendor's real server, and scrub its secrets."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    request = copy.copy(request)
+    parts = urlsplit(request.uri)
+    routed = _PLACE.route(parts.path)
+    host = parts.netloc
+    if routed is not None:
+        real = urlsplit(CASES[routed[0]].base_url)
+        request.uri = urlunsplit((real.scheme, real.netloc, parts.path, parts.query, ""))
+        host = real.netloc
+    headers = {k: ("REDACTED" if k.lower() in SECRET_HEADERS else v) for k, v in request.headers.items()}
+    request.headers = {k: (host if k.lower() == "host" else v) for k, v in headers.items()}
+    return request
+
+
+def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
+    response = copy.deepcopy(response)
+    response["headers"] = {
+        k: v for k, v in response["headers"].items() if k.lower() not in SECRET_HEADERS | {"date", "server"}
+    }
+    return response
+
+
+@pytest.fixture(scope="module")
+def vcr_config() -> dict[str, Any]:
+    return {
+        "before_record_request": _real_host,
+        "before_record_response": _scrub_response,
+        "decode_compressed_response": True,
+        "match_on": ("method", "scheme", "host", "port", "path", "query"),
+    }
+
+
+@pytest.fixture(autouse=True)
+def _replay_without_sleeping(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replays have no clock to wait for: the recorded answers come back in order."""
+    if RECORD_URL is None:
+
+        async def no_asleep(seconds: float) -> None:
+            return None
+
+        monkeypatch.setattr(_client, "_sleep", lambda seconds: None)
+        monkeypatch.setattr(_client, "_asleep", no_asleep)
+
+
+def _urls() -> dict[str, str] | None:
+    return _PLACE.base_urls(RECORD_URL) if RECORD_URL else None  # None: the vendors' real URLs
+
+
+def client(**kwargs: Any) -> videojobs.Client:
+    kwargs.setdefault("api_keys", dict.fromkeys(VENDORS, KEY))
+    return videojobs.Client(base_urls=_urls(), rate_limits=dict.fromkeys(VENDORS), **kwargs)
+
+
+def aclient(**kwargs: Any) -> videojobs.AsyncClient:
+    kwargs.setdefault("api_keys", dict.fromkeys(VENDORS, KEY))
+    return videojobs.AsyncClient(base_urls=_urls(), rate_limits=dict.fromkeys(VENDORS), **kwargs)
+
+
+POLICY = AdaptivePolicy().scaled(RECORD_SCALE)
+
+
+@pytest.mark.vcr
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_each_documented_state(vendor: str) -> None:
+    documented = sorted(specs.status_values(specs.load_patched(vendor)))
+    with client() as c:
+        for word in documented:
+            status = c.status(f"{vendor}:rec-at_{word}")
+            assert status.vendor_state == word
+            expected = next(sc.state for sc in CASES[vendor].states if sc.vendor_state == word)
+            assert status.state is videojobs.State(expected)
+            assert isinstance(status.raw, CASES[vendor].model_class())
+            if status.state is videojobs.State.SUCCEEDED:
+                assert status.progress == 1.0
+                assert status.has_video
+            if status.state is videojobs.State.FAILED:
+                assert status.error is not None
+
+
+@pytest.mark.vcr
+@pytest.mark.anyio
+@pytest.mark.parametrize("vendor", VENDORS)
+async def test_wait_from_queued_to_done(vendor: str) -> None:
+    seen: list[videojobs.JobStatus] = []
+    async with aclient() as c:
+        final = await c.wait(f"{vendor}:rec-wait-ok-q3-d40-stall4", on_update=seen.append, policy=POLICY)
+    assert seen[0].state is videojobs.State.QUEUED
+    assert final.state is videojobs.State.SUCCEEDED
+    assert final is seen[-1]
+    assert final.has_video
+    running = [s.progress for s in seen if s.state is videojobs.State.RUNNING and s.progress is not None]
+    assert running == sorted(running)
+    if vendor != "vozo":
+        assert running, "a vendor that reports progress showed some"
+    assert {s.state for s in seen} >= {videojobs.State.QUEUED, videojobs.State.SUCCEEDED}
+
+
+@pytest.mark.vcr
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_failed_job(vendor: str) -> None:
+    with client() as c:
+        final = c.wait(f"{vendor}:rec-fail-q1-d20", policy=POLICY)
+    assert final.state is videojobs.State.FAILED
+    assert final.error is not None
+    assert final.error.message
+    assert not final.has_video or vendor == "colossyan"
+
+
+@pytest.mark.vcr
+@pytest.mark.anyio
+@pytest.mark.parametrize("vendor", VENDORS)
+async def test_wrong_key_is_401(vendor: str) -> None:
+    async with aclient(api_keys=dict.fromkeys(VENDORS, "sk-wrong-key-0000")) as c:
+        with pytest.raises(videojobs.AuthenticationError) as info:
+            await c.status(f"{vendor}:rec-any")
+    assert info.value.vendor == vendor
+    assert "sk-wrong-key-0000" not in str(info.value)
+
+
+@pytest.mark.vcr
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_unknown_task_is_404(vendor: str) -> None:
+    with client() as c, pytest.raises(videojobs.NotFoundError) as info:
+        c.status(f"{vendor}:rec-missing-e404")
+    assert info.value.vendor == vendor
+    if CASES[vendor].error_body is not None:
+        assert info.value.message == "task not found"
+
+
+@pytest.mark.vcr
+@pytest.mark.anyio
+@pytest.mark.parametrize("vendor", VENDORS)
+async def test_429_then_success(vendor: str) -> None:
+    async with aclient() as c:
+        status = await c.status(f"{vendor}:rec-e429x1-at_{CASES[vendor].states[1].vendor_state}")
+    assert status.state is videojobs.State(CASES[vendor].states[1].state)
+
+
+@pytest.mark.vcr
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_5xx_then_success(vendor: str) -> None:
+    with client(max_retries=2) as c:
+        status = c.status(f"{vendor}:rec-e502x1-e520x1-at_{CASES[vendor].states[0].vendor_state}")
+    assert status.state is videojobs.State(CASES[vendor].states[0].state)
+
+
+@pytest.mark.vcr
+@pytest.mark.anyio
+@pytest.mark.parametrize("vendor", VENDORS)
+async def test_malformed_body(vendor: str) -> None:
+    async with aclient() as c:
+        with pytest.raises(videojobs.MalformedResponseError) as info:
+            await c.status(f"{vendor}:rec-emalformed")
+    assert info.value.raw
+    assert info.value.status_code == 200
+
+
+# --- the cassettes themselves -------------------------------------------------------------------
+
+
+def _cassette_texts() -> Iterator[tuple[Path, str]]:
+    for path in sorted(CASSETTES.glob("*.yaml")):
+        yield path, path.read_text(encoding="utf-8")
+
+
+@pytest.mark.skipif(RECORD_URL is not None, reason="checks what was recorded, after recording")
+def test_every_vendor_has_its_cassettes() -> None:
+    names = {p.stem for p, _ in _cassette_texts()}
+    for vendor in VENDORS:
+        mine = {n for n in names if n.endswith(f"[{vendor}]")}
+        assert len(mine) >= 8, f"{vendor} has {len(mine)} cassettes"
+
+
+@pytest.mark.skipif(RECORD_URL is not None, reason="checks what was recorded, after recording")
+def test_cassettes_hold_no_key_and_only_real_hosts() -> None:
+    keyish = re.compile(r"(Bearer\s+\S+|sk-[A-Za-z0-9_-]{6,}|api[_-]?key\W+\S{6,})", re.IGNORECASE)
+    hosts = {re.sub(r"https://([^/]+).*", r"\1", CASES[v].base_url) for v in VENDORS}
+    seen_hosts: set[str] = set()
+    texts = list(_cassette_texts())
+    assert texts
+    for path, text in texts:
+        match = keyish.search(text)
+        assert match is None, f"{path.name} holds a key-like string: {match.group(0)!r}"
+        seen_hosts |= set(re.findall(r"uri: https://([^/]+)/", text))
+        assert "127.0.0.1" not in text
+        assert "localhost" not in text
+    assert seen_hosts == hosts
