@@ -46,12 +46,18 @@ def test_public_api_is_pinned_and_sorted() -> None:
         "VideoJobsError",
         "WaitTimeout",
         "__version__",
-        "vendors",
+        "known_vendors",
     ]
     assert videojobs.__all__ == sorted(videojobs.__all__)
     assert videojobs.__all__ == expected
     for name in videojobs.__all__:
         assert hasattr(videojobs, name)
+
+
+def test_known_vendors_still_works_after_a_vendor_is_used() -> None:
+    with sync_client(Recorder(OK)) as client:
+        client.status("vozo:t")  # imports videojobs.vendors.vozo
+    assert videojobs.known_vendors() == ("colossyan", "duomi", "ezmodel", "jimmyai", "vozo")
 
 
 def test_import_is_lazy_about_vendors() -> None:

@@ -39,7 +39,7 @@ from ._exceptions import (
     WaitTimeout,
 )
 from ._policy import AdaptivePolicy, FixedPolicy, PollingPolicy
-from ._registry import vendors
+from ._registry import known_vendors
 from ._status import JobError, JobStatus, State
 
 __version__ = "0.1.0"
@@ -70,5 +70,5 @@ __all__ = [
     "VideoJobsError",
     "WaitTimeout",
     "__version__",
-    "vendors",
+    "known_vendors",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import ssl
 from collections.abc import Mapping
 from typing import Any, Final
@@ -48,6 +49,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger("videojobs")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 DEFAULT_TIMEOUT: Final = 30.0
 DEFAULT_MAX_RETRIES: Final = 2
@@ -84,7 +86,7 @@ def check_task_id(vendor: str, task_id: str) -> str:
     if task_id in ("", ".", ".."):
         what = "empty" if not task_id else f"{task_id!r} (it would be normalized out of the URL path)"
         raise InvalidReferenceError(f"task id is {what}", vendor=vendor)
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in task_id):
+    if _CONTROL.search(task_id):
         raise InvalidReferenceError(f"task id {task_id!r} contains control characters", vendor=vendor)
     return task_id
 

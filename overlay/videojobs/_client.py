@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Self
 
@@ -33,6 +34,8 @@ from ._exceptions import VideoJobsError, aremember_response, remember_response, 
 from ._policy import PollingPolicy
 from ._status import JobStatus
 from ._wait import DEFAULT_MAX_FAILED_POLLS, TRANSIENT, OnUpdate, RateLimiter, Waiter
+
+RETRYABLE = TRANSIENT  # what retry_decision may retry: connection errors, timeouts, 429, 5xx
 
 __all__ = ["AsyncClient", "AsyncVendorClient", "Client", "VendorClient"]
 
@@ -83,8 +86,8 @@ class _VendorBase:
             logger.debug("%s %s: HTTP %d, %s (%s)", self.name, task_id, code, status.state, status.vendor_state)
         return status
 
-    def _unparsable(self, task_id: str) -> Any:
-        return lambda response, exc: unparsable(self.adapter, task_id, response, exc)
+    def _unparsable(self, task_id: str) -> Callable[[httpx.Response, BaseException], VideoJobsError]:
+        return functools.partial(unparsable, self.adapter, task_id)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} base_url={self.settings.base_url!r}>"
@@ -96,8 +99,15 @@ class VendorClient(_VendorBase):
     def status(self, task_id: str) -> JobStatus:
         """The job's status; retries connection errors, timeouts, 429 and 5xx."""
         task_id = check_task_id(self.name, task_id)
+        try:
+            return self._once(task_id)  # the usual case costs no retry machinery
+        except RETRYABLE as first:
+            failed: Exception | None = first
         for attempt in _retrying(self.max_retries):
             with attempt:
+                if failed is not None:  # stamina decides about the first failure like any other
+                    pending, failed = failed, None
+                    raise pending
                 return self._once(task_id)
         raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
 
@@ -118,8 +128,15 @@ class AsyncVendorClient(_VendorBase):
     async def status(self, task_id: str, *, _gate: asyncio.Semaphore | None = None) -> JobStatus:
         """The job's status; retries connection errors, timeouts, 429 and 5xx."""
         task_id = check_task_id(self.name, task_id)
+        try:
+            return await self._once(task_id, _gate)  # the usual case costs no retry machinery
+        except RETRYABLE as first:
+            failed: Exception | None = first
         async for attempt in _retrying(self.max_retries):
             with attempt:
+                if failed is not None:  # stamina decides about the first failure like any other
+                    pending, failed = failed, None
+                    raise pending
                 return await self._once(task_id, _gate)
         raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
 

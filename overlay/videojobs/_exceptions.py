@@ -22,11 +22,10 @@ vendor's answer and our own words, never from request headers.
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -245,22 +244,31 @@ async def aremember_response(response: httpx.Response) -> None:
     last_response.set(response)
 
 
-@contextlib.contextmanager
-def translating(vendor: str, unparsable: Any) -> Iterator[None]:
+class translating:
     """Translate what a generated ``*_detailed`` call raises into our hierarchy, ``from`` the cause.
 
-    ``unparsable(response, exc)`` decides what an answer the generated client could not
-    parse is (an API error by status, a vendor envelope error, or malformed).
+    ``on_unparsable(response, exc)`` decides what an answer the generated client could not
+    parse stands for (an API error by status, a vendor envelope error, or malformed).
+    A class rather than a generator: it runs around every request.
     """
-    last_response.set(None)
-    try:
-        yield
-    except httpx.TimeoutException as exc:
-        raise NetworkError(f"request timed out ({type(exc).__name__})", vendor=vendor) from exc
-    except httpx.TransportError as exc:
-        raise NetworkError(f"could not reach the vendor: {type(exc).__name__}: {exc}", vendor=vendor) from exc
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        response = last_response.get()
-        if response is None:
-            raise
-        raise unparsable(response, exc) from exc
+
+    __slots__ = ("on_unparsable", "vendor")
+
+    def __init__(self, vendor: str, on_unparsable: Callable[[httpx.Response, BaseException], VideoJobsError]) -> None:
+        self.vendor = vendor
+        self.on_unparsable = on_unparsable
+
+    def __enter__(self) -> None:
+        last_response.set(None)
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
+            return
+        if isinstance(exc, httpx.TimeoutException):
+            raise NetworkError(f"request timed out ({type(exc).__name__})", vendor=self.vendor) from exc
+        if isinstance(exc, httpx.TransportError):
+            raise NetworkError(f"could not reach the vendor: {type(exc).__name__}: {exc}", vendor=self.vendor) from exc
+        if isinstance(exc, (ValueError, TypeError, KeyError, AttributeError)):
+            response = last_response.get()
+            if response is not None:
+                raise self.on_unparsable(response, exc) from exc

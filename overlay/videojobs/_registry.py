@@ -15,7 +15,7 @@ from typing import cast
 from ._adapter import VendorAdapter
 from ._exceptions import ConfigurationError
 
-__all__ = ["adapter_class", "get_adapter", "registry", "vendors"]
+__all__ = ["adapter_class", "get_adapter", "known_vendors", "registry", "vendors"]
 
 registry: Mapping[str, str] = MappingProxyType(
     {
@@ -28,9 +28,13 @@ registry: Mapping[str, str] = MappingProxyType(
 )
 
 
-def vendors() -> tuple[str, ...]:
-    """Every known vendor slug, sorted."""
+def known_vendors() -> tuple[str, ...]:
+    """Every known vendor slug, sorted. (Public as ``videojobs.known_vendors``: the name
+    ``videojobs.vendors`` is the package of adapter modules.)"""
     return tuple(registry)
+
+
+vendors = known_vendors
 
 
 @functools.cache

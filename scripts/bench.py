@@ -1,0 +1,330 @@
+"""Benchmarks, side by side with the alternatives: ``make bench`` (``--smoke`` for CI).
+
+Every figure is a ratio against an alternative measured in the same run on this machine,
+over real loopback sockets against the sandbox served by uvicorn in its own process,
+with warm-up, alternation (A B A B) and medians. Prints one table (goals marked met or
+not) and writes bench-results.json.
+
+1. status call per vendor: ``Client.status()`` vs raw ``httpx.Client.get(url).json()``
+   (and, for ezmodel, the openai SDK's ``client.videos.retrieve``);
+2. import time in fresh interpreters: ``import videojobs`` vs ``import httpx`` / ``import openai``;
+3. polling policy by simulation: AdaptivePolicy vs FixedPolicy(5) and FixedPolicy(1);
+4. scale: ``wait_all`` over 1,000 and 10,000 time-scaled sandbox jobs on one event loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+import videojobs  # noqa: E402
+import videojobs.sandbox  # noqa: E402
+from videojobs._registry import vendors  # noqa: E402
+
+KEY = "sk-sandbox"
+RESULTS = ROOT / "bench-results.json"
+PINNED = {"vozo": "processing", "duomi": "running", "ezmodel": "processing", "colossyan": "generating", "jimmyai": "processing"}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """The sandbox under uvicorn in its own process (so it never shares our GIL)."""
+
+    def __init__(self, time_scale: float = 1.0) -> None:
+        self.port = _free_port()
+        self.root = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "videojobs.sandbox", "--port", str(self.port), "--time-scale", str(time_scale)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(f"{self.root}/sandbox/health", timeout=1)
+                return
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the sandbox did not start") from None
+                time.sleep(0.05)
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def _alternate(a: Callable[[], None], b: Callable[[], None], calls: int, rounds: int) -> tuple[float, float]:
+    """Median seconds per call of a and b, over rounds run A B A B after a warm-up."""
+    for fn in (a, b):
+        for _ in range(max(5, calls // 5)):
+            fn()
+    times: dict[int, list[float]] = {0: [], 1: []}
+    for _ in range(rounds):
+        for i, fn in enumerate((a, b)):
+            start = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            times[i].append((time.perf_counter() - start) / calls)
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
+# --- 1. per status call ------------------------------------------------------------------------
+
+
+def bench_status(calls: int, rounds: int) -> list[dict[str, Any]]:
+    server = Server()
+    rows = []
+    try:
+        client = videojobs.Client(
+            api_keys=dict.fromkeys(vendors(), KEY),
+            base_urls=videojobs.sandbox.Sandbox().base_urls(server.root),
+            rate_limits=dict.fromkeys(vendors()),
+        )
+        raw = httpx.Client(headers={"Authorization": f"Bearer {KEY}"})
+        prefix = videojobs.sandbox.Sandbox.path_prefix
+        for vendor in vendors():
+            task = f"bench-at_{PINNED[vendor]}"
+            url = f"{server.root}{prefix(vendor)}{task}"
+            handle = client.vendor(vendor)
+            ours, theirs = _alternate(lambda h=handle, t=task: h.status(t), lambda u=url: raw.get(u).json(), calls, rounds)
+            rows.append({"vendor": vendor, "videojobs_us": ours * 1e6, "raw_httpx_us": theirs * 1e6, "ratio": ours / theirs})
+        try:
+            import openai
+        except ImportError:
+            rows.append({"vendor": "ezmodel vs openai SDK", "skipped": "pip install -e '.[bench]' for the openai SDK"})
+        else:
+            sdk = openai.OpenAI(api_key=KEY, base_url=f"{server.root}/v1", max_retries=0)
+            handle = client.vendor("ezmodel")
+            task = f"bench-at_{PINNED['ezmodel']}"
+            ours, theirs = _alternate(lambda: handle.status(task), lambda: sdk.videos.retrieve(task), calls, rounds)
+            rows.append({"vendor": "ezmodel vs openai SDK", "videojobs_us": ours * 1e6, "openai_us": theirs * 1e6, "ratio": ours / theirs})
+        client.close()
+        raw.close()
+    finally:
+        server.close()
+    return rows
+
+
+# --- 2. import time -------------------------------------------------------------------------------
+
+
+def _import_once(module: str) -> float:
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
+    return float(out.stdout)
+
+
+def bench_import(repeats: int) -> dict[str, Any]:
+    modules = ["httpx", "videojobs"]
+    try:
+        import openai  # noqa: F401
+
+        modules.append("openai")
+    except ImportError:
+        pass
+    for module in modules:
+        _import_once(module)  # warm the file cache
+    samples: dict[str, list[float]] = {m: [] for m in modules}
+    for _ in range(repeats):
+        for module in modules:
+            samples[module].append(_import_once(module))
+    medians = {m: statistics.median(v) * 1000 for m, v in samples.items()}
+    return {"ms": medians, "ratio_vs_httpx": medians["videojobs"] / medians["httpx"]}
+
+
+# --- 3. the polling policy -----------------------------------------------------------------------
+
+
+def bench_policy(jobs: int) -> list[dict[str, Any]]:
+    from videojobs._policy import AdaptivePolicy, FixedPolicy
+    from videojobs.sandbox._simulate import population, simulate
+
+    pop = population(jobs)
+    rows = []
+    for progress in (True, False):
+        base = simulate(FixedPolicy(5), pop, progress=progress)
+        for name, policy in (("AdaptivePolicy()", AdaptivePolicy()), ("FixedPolicy(5)", FixedPolicy(5)), ("FixedPolicy(1)", FixedPolicy(1))):
+            f = base if name == "FixedPolicy(5)" else simulate(policy, pop, progress=progress)
+            rows.append(
+                {
+                    "jobs": "with progress" if progress else "no progress",
+                    "policy": name,
+                    "requests_per_job": f.requests_per_job,
+                    "vs_fixed5": f.requests_per_job / base.requests_per_job,
+                    "p95_lag_s": f.p95_lag,
+                    "p95_lag_share": f.p95_lag_share,
+                }
+            )
+    return rows
+
+
+# --- 4. scale ------------------------------------------------------------------------------------
+
+
+def _scale_child(root: str, jobs: int, time_scale: float) -> dict[str, Any]:
+    """Runs in a fresh interpreter: wait_all over `jobs` sandbox jobs; prints figures."""
+    from videojobs._policy import AdaptivePolicy
+    from videojobs.sandbox import Sandbox
+
+    names = vendors()
+    refs = [f"{names[i % len(names)]}:scale{i}-q{i % 10}-d{40 + i % 80}" for i in range(jobs)]
+    policy = AdaptivePolicy().scaled(time_scale)
+
+    async def run() -> tuple[int, int]:
+        async with videojobs.AsyncClient(
+            api_keys=dict.fromkeys(names, KEY),
+            base_urls=Sandbox().base_urls(root),
+            rate_limits=dict.fromkeys(names),
+            timeout=60,
+        ) as client:
+            ok = errors = 0
+            async for result in client.wait_all(refs, policy=policy, concurrency=256):
+                if isinstance(result, videojobs.JobStatus):
+                    ok += 1
+                else:
+                    errors += 1
+            return ok, errors
+
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    ok, errors = asyncio.run(run())
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    polls = httpx.get(f"{root}/sandbox/jobs").json()["jobs"]
+    total_polls = sum(j["polls"] for j in polls if j["ref"].split(":", 1)[1].startswith("scale"))
+    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "jobs": jobs,
+        "ok": ok,
+        "errors": errors,
+        "wall_s": wall,
+        "requests": total_polls,
+        "requests_per_s": total_polls / wall,
+        "cpu_s_per_1000_polls": cpu / total_polls * 1000,
+        "peak_rss_mib": rss_kib / 1024,
+    }
+
+
+def bench_scale(sizes: list[int], time_scale: float) -> list[dict[str, Any]]:
+    rows = []
+    for jobs in sizes:
+        server = Server(time_scale=time_scale)
+        try:
+            out = subprocess.run(
+                [sys.executable, __file__, "--scale-child", server.root, str(jobs), str(time_scale)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        finally:
+            server.close()
+    return rows
+
+
+# --- the table ---------------------------------------------------------------------------------
+
+
+def _mark(ok: bool) -> str:
+    return "met" if ok else "NOT MET"
+
+
+def report(results: dict[str, Any]) -> str:
+    lines = [f"videojobs benchmark, {results['machine']}", ""]
+    lines.append("1. status call, median per call over loopback (goal: <= 1.10x raw httpx; faster than the openai SDK)")
+    lines.append(f"   {'vendor':<22}{'videojobs':>12}{'baseline':>12}{'ratio':>8}  goal")
+    for row in results["status"]:
+        if "skipped" in row:
+            lines.append(f"   {row['vendor']:<22}{'skipped: ' + row['skipped']}")
+            continue
+        baseline = row.get("raw_httpx_us", row.get("openai_us"))
+        goal = row["ratio"] < 1.0 if "openai_us" in row else row["ratio"] <= 1.10
+        lines.append(f"   {row['vendor']:<22}{row['videojobs_us']:>10.0f}us{baseline:>10.0f}us{row['ratio']:>7.2f}x  {_mark(goal)}")
+    imp = results["import"]
+    lines.append("")
+    lines.append("2. import time, fresh interpreters, median (goal: import videojobs <= 1.2x import httpx)")
+    lines.append("   " + "   ".join(f"{m} {ms:.0f} ms" for m, ms in imp["ms"].items()) + f"   ratio {imp['ratio_vs_httpx']:.2f}x  {_mark(imp['ratio_vs_httpx'] <= 1.2)}")
+    lines.append("")
+    lines.append("3. polling policy, simulated jobs (goal: progress <= 0.5x requests of FixedPolicy(5) with p95 lag <= 4 s;")
+    lines.append("   no progress <= 0.75x with p95 lag <= 25% of the job)")
+    lines.append(f"   {'jobs':<15}{'policy':<18}{'req/job':>8}{'vs 5s':>7}{'p95 lag':>9}{'share':>7}  goal")
+    for row in results["policy"]:
+        goal = ""
+        if row["policy"] == "AdaptivePolicy()":
+            ok = (
+                row["vs_fixed5"] <= 0.5 and row["p95_lag_s"] <= 4
+                if row["jobs"] == "with progress"
+                else row["vs_fixed5"] <= 0.75 and row["p95_lag_share"] <= 0.25
+            )
+            goal = _mark(ok)
+        lines.append(
+            f"   {row['jobs']:<15}{row['policy']:<18}{row['requests_per_job']:>8.1f}{row['vs_fixed5']:>6.2f}x"
+            f"{row['p95_lag_s']:>8.1f}s{row['p95_lag_share']:>7.0%}  {goal}"
+        )
+    lines.append("")
+    lines.append("4. scale: wait_all on one event loop (goal: linear, CPU per poll flat, 10k jobs within 1 GiB RSS)")
+    lines.append(f"   {'jobs':>7}{'ok':>7}{'wall':>8}{'requests':>10}{'req/s':>8}{'CPU s/1k polls':>16}{'peak RSS':>10}")
+    for row in results["scale"]:
+        lines.append(
+            f"   {row['jobs']:>7}{row['ok']:>7}{row['wall_s']:>7.1f}s{row['requests']:>10}{row['requests_per_s']:>8.0f}"
+            f"{row['cpu_s_per_1000_polls']:>16.3f}{row['peak_rss_mib']:>8.0f}MiB"
+        )
+    if len(results["scale"]) >= 2:
+        small, big = results["scale"][0], results["scale"][-1]
+        cpu_growth = big["cpu_s_per_1000_polls"] / small["cpu_s_per_1000_polls"]
+        lines.append(
+            f"   CPU per poll {small['jobs']}->{big['jobs']}: {cpu_growth:.2f}x ({_mark(cpu_growth <= 1.25)} within 1.25x); "
+            f"peak RSS at {big['jobs']}: {big['peak_rss_mib']:.0f} MiB ({_mark(big['peak_rss_mib'] <= 1024)})"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="a few iterations, for CI; no figure is checked")
+    parser.add_argument("--scale-child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.scale_child:
+        root, jobs, scale = args.scale_child
+        print(json.dumps(_scale_child(root, int(jobs), float(scale))))
+        return 0
+    smoke = args.smoke
+    results: dict[str, Any] = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}",
+        "smoke": smoke,
+    }
+    results["status"] = bench_status(calls=20 if smoke else 300, rounds=2 if smoke else 7)
+    results["import"] = bench_import(repeats=2 if smoke else 15)
+    results["policy"] = bench_policy(jobs=100 if smoke else 3000)
+    results["scale"] = bench_scale([50, 100] if smoke else [1000, 10000], time_scale=20.0)
+    table = report(results)
+    print(table)
+    if not smoke:
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        print(f"\nwrote {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
