@@ -48,7 +48,7 @@ record: $(STAMP) ## start the sandbox under uvicorn and re-record every cassette
 
 bench: $(STAMP) ## the benchmark table (writes bench-results.json)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
-	$(PY) scripts/bench.py
+	$(PY) scripts/bench.py --update-readme
 
 bench-smoke: $(STAMP) ## the benchmark in miniature (CI: it runs, no figure is checked)
 	$(PY) scripts/bench.py --smoke

@@ -39,7 +39,13 @@ from videojobs._registry import vendors  # noqa: E402
 
 KEY = "sk-sandbox"
 RESULTS = ROOT / "bench-results.json"
-PINNED = {"vozo": "processing", "duomi": "running", "ezmodel": "processing", "colossyan": "generating", "jimmyai": "processing"}
+PINNED = {
+    "vozo": "processing",
+    "duomi": "running",
+    "ezmodel": "processing",
+    "colossyan": "generating",
+    "jimmyai": "processing",
+}
 
 
 def _free_port() -> int:
@@ -109,8 +115,12 @@ def bench_status(calls: int, rounds: int) -> list[dict[str, Any]]:
             task = f"bench-at_{PINNED[vendor]}"
             url = f"{server.root}{prefix(vendor)}{task}"
             handle = client.vendor(vendor)
-            ours, theirs = _alternate(lambda h=handle, t=task: h.status(t), lambda u=url: raw.get(u).json(), calls, rounds)
-            rows.append({"vendor": vendor, "videojobs_us": ours * 1e6, "raw_httpx_us": theirs * 1e6, "ratio": ours / theirs})
+            ours, theirs = _alternate(
+                lambda h=handle, t=task: h.status(t), lambda u=url: raw.get(u).json(), calls, rounds
+            )
+            rows.append(
+                {"vendor": vendor, "videojobs_us": ours * 1e6, "raw_httpx_us": theirs * 1e6, "ratio": ours / theirs}
+            )
         try:
             import openai
         except ImportError:
@@ -120,7 +130,14 @@ def bench_status(calls: int, rounds: int) -> list[dict[str, Any]]:
             handle = client.vendor("ezmodel")
             task = f"bench-at_{PINNED['ezmodel']}"
             ours, theirs = _alternate(lambda: handle.status(task), lambda: sdk.videos.retrieve(task), calls, rounds)
-            rows.append({"vendor": "ezmodel vs openai SDK", "videojobs_us": ours * 1e6, "openai_us": theirs * 1e6, "ratio": ours / theirs})
+            rows.append(
+                {
+                    "vendor": "ezmodel vs openai SDK",
+                    "videojobs_us": ours * 1e6,
+                    "openai_us": theirs * 1e6,
+                    "ratio": ours / theirs,
+                }
+            )
         client.close()
         raw.close()
     finally:
@@ -166,7 +183,11 @@ def bench_policy(jobs: int) -> list[dict[str, Any]]:
     rows = []
     for progress in (True, False):
         base = simulate(FixedPolicy(5), pop, progress=progress)
-        for name, policy in (("AdaptivePolicy()", AdaptivePolicy()), ("FixedPolicy(5)", FixedPolicy(5)), ("FixedPolicy(1)", FixedPolicy(1))):
+        for name, policy in (
+            ("AdaptivePolicy()", AdaptivePolicy()),
+            ("FixedPolicy(5)", FixedPolicy(5)),
+            ("FixedPolicy(1)", FixedPolicy(1)),
+        ):
             f = base if name == "FixedPolicy(5)" else simulate(policy, pop, progress=progress)
             rows.append(
                 {
@@ -260,13 +281,21 @@ def report(results: dict[str, Any]) -> str:
             continue
         baseline = row.get("raw_httpx_us", row.get("openai_us"))
         goal = row["ratio"] < 1.0 if "openai_us" in row else row["ratio"] <= 1.10
-        lines.append(f"   {row['vendor']:<22}{row['videojobs_us']:>10.0f}us{baseline:>10.0f}us{row['ratio']:>7.2f}x  {_mark(goal)}")
+        lines.append(
+            f"   {row['vendor']:<22}{row['videojobs_us']:>10.0f}us{baseline:>10.0f}us{row['ratio']:>7.2f}x  {_mark(goal)}"
+        )
     imp = results["import"]
     lines.append("")
     lines.append("2. import time, fresh interpreters, median (goal: import videojobs <= 1.2x import httpx)")
-    lines.append("   " + "   ".join(f"{m} {ms:.0f} ms" for m, ms in imp["ms"].items()) + f"   ratio {imp['ratio_vs_httpx']:.2f}x  {_mark(imp['ratio_vs_httpx'] <= 1.2)}")
+    lines.append(
+        "   "
+        + "   ".join(f"{m} {ms:.0f} ms" for m, ms in imp["ms"].items())
+        + f"   ratio {imp['ratio_vs_httpx']:.2f}x  {_mark(imp['ratio_vs_httpx'] <= 1.2)}"
+    )
     lines.append("")
-    lines.append("3. polling policy, simulated jobs (goal: progress <= 0.5x requests of FixedPolicy(5) with p95 lag <= 4 s;")
+    lines.append(
+        "3. polling policy, simulated jobs (goal: progress <= 0.5x requests of FixedPolicy(5) with p95 lag <= 4 s;"
+    )
     lines.append("   no progress <= 0.75x with p95 lag <= 25% of the job)")
     lines.append(f"   {'jobs':<15}{'policy':<18}{'req/job':>8}{'vs 5s':>7}{'p95 lag':>9}{'share':>7}  goal")
     for row in results["policy"]:
@@ -284,7 +313,9 @@ def report(results: dict[str, Any]) -> str:
         )
     lines.append("")
     lines.append("4. scale: wait_all on one event loop (goal: linear, CPU per poll flat, 10k jobs within 1 GiB RSS)")
-    lines.append(f"   {'jobs':>7}{'ok':>7}{'wall':>8}{'requests':>10}{'req/s':>8}{'CPU s/1k polls':>16}{'peak RSS':>10}")
+    lines.append(
+        f"   {'jobs':>7}{'ok':>7}{'wall':>8}{'requests':>10}{'req/s':>8}{'CPU s/1k polls':>16}{'peak RSS':>10}"
+    )
     for row in results["scale"]:
         lines.append(
             f"   {row['jobs']:>7}{row['ok']:>7}{row['wall_s']:>7.1f}s{row['requests']:>10}{row['requests_per_s']:>8.0f}"
@@ -303,6 +334,7 @@ def report(results: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="a few iterations, for CI; no figure is checked")
+    parser.add_argument("--update-readme", action="store_true", help="put the tables into README.md")
     parser.add_argument("--scale-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.scale_child:
@@ -323,7 +355,32 @@ def main(argv: list[str] | None = None) -> int:
     if not smoke:
         RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
         print(f"\nwrote {RESULTS.relative_to(ROOT)}")
+    if args.update_readme and not smoke:
+        update_readme(table, results)
+        print("updated the tables in README.md")
     return 0
+
+
+def update_readme(table: str, results: dict[str, Any]) -> None:
+    """Replace what stands between the README's table markers with this run's tables."""
+    import re
+
+    readme = ROOT / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    policy = [
+        "| jobs | policy | requests per job | vs FixedPolicy(5) | p95 detection lag | p95 lag / job length |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in results["policy"]:
+        policy.append(
+            f"| {row['jobs']} | `{row['policy']}` | {row['requests_per_job']:.1f} | {row['vs_fixed5']:.2f}x "
+            f"| {row['p95_lag_s']:.1f} s | {row['p95_lag_share']:.0%} |"
+        )
+    blocks = {"policy-table": "\n".join(policy), "bench-table": "```\n" + table + "\n```"}
+    for name, block in blocks.items():
+        pattern = re.compile(rf"<!-- {name} -->.*?(?=\n## |\Z)|<!-- {name} -->", re.S)
+        text = pattern.sub(lambda _m, n=name, b=block: f"<!-- {n} -->\n{b}\n", text, count=1)
+    readme.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -58,6 +58,10 @@ MAX_RETRY_AFTER: Final = 60.0
 RETRY_WAIT_INITIAL: Final = 0.5
 RETRY_WAIT_MAX: Final = 8.0
 RETRY_JITTER: Final = 0.5
+DEFAULT_MAX_CONNECTIONS: Final = 10
+"""Connections per vendor. httpcore's pool scans all its connections on every request
+(encode/httpcore#928, pydantic/httpx2#1169), so more connections cost CPU on every poll;
+10 keep-alive connections per vendor carry hundreds of polls per second on loopback."""
 POLL_AFTER_HEADER: Final = "openai-poll-after-ms"
 """OpenAI-compatible servers' hint, in milliseconds, honoured on every poll that sends it."""
 
@@ -263,8 +267,12 @@ class BaseClient:
         max_retries: int = DEFAULT_MAX_RETRIES,
         verify: bool | ssl.SSLContext = True,
         rate_limits: Mapping[str, float | None] | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         environ: Mapping[str, str] | None = None,
     ) -> None:
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1:
+            raise ConfigurationError(f"max_connections must be a whole number >= 1, not {max_connections!r}")
+        self.max_connections = max_connections
         self._rate_limits: dict[str, float | None] = check_vendor_mapping("rate_limits", rate_limits)
         for slug, rate in self._rate_limits.items():
             if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0):
@@ -294,7 +302,10 @@ class BaseClient:
         return None if rate is None else RateLimiter(rate)
 
     def _httpx_args(self, transport: Any, hook: Any) -> dict[str, Any]:
-        args: dict[str, Any] = {"event_hooks": {"response": [hook]}}
+        # A small pool per vendor: httpcore rescans every pooled connection on each request,
+        # so a large pool costs CPU per request (see DEFAULT_MAX_CONNECTIONS).
+        limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=self.max_connections)
+        args: dict[str, Any] = {"event_hooks": {"response": [hook]}, "limits": limits}
         if transport is not None:
             args["transport"] = transport
         return args

@@ -103,7 +103,7 @@ def _until(when: datetime) -> str:
         return f"expired {when:%Y-%m-%d %H:%M} UTC"
     hours = seconds / 3600
     return (
-        f"expires {when:%Y-%m-%d %H:%M} UTC (in {hours:.0f} h)" if hours >= 1 else f"expires in {seconds / 60:.0f} min"
+        f"expires {when:%Y-%m-%d %H:%M} UTC, in {hours:.0f} h" if hours >= 1 else f"expires in {seconds / 60:.0f} min"
     )
 
 

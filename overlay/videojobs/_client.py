@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import logging
@@ -10,13 +9,13 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
-import stamina
 
 from ._adapter import VendorAdapter
 from ._base import (
+    DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     RETRY_JITTER,
@@ -41,13 +40,23 @@ __all__ = ["AsyncClient", "AsyncVendorClient", "Client", "VendorClient"]
 
 logger = logging.getLogger("videojobs")
 
+if TYPE_CHECKING:
+    import asyncio
+
 # The clocks and sleeps the wait loops use (tests replaying cassettes swap the sleeps out).
 _now = time.monotonic
 _sleep = time.sleep
-_asleep = asyncio.sleep
+
+
+async def _asleep(seconds: float) -> None:
+    import asyncio  # imported on first use: ``import videojobs`` stays as light as httpx
+
+    await asyncio.sleep(seconds)
 
 
 def _retrying(max_retries: int) -> Any:
+    import stamina  # only needed once a call has failed: the usual call never retries
+
     return stamina.retry_context(
         on=retry_decision,
         attempts=max_retries + 1,
@@ -125,6 +134,17 @@ class VendorClient(_VendorBase):
 class AsyncVendorClient(_VendorBase):
     """``AsyncClient.vendor(slug)``: the async twin of :class:`VendorClient`."""
 
+    _slots: asyncio.Semaphore | None = None
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+
+    def _connection_slots(self) -> asyncio.Semaphore:
+        """Requests beyond the pool's size wait here, not in httpcore's queue (which is rescanned per request)."""
+        if self._slots is None:
+            import asyncio
+
+            self._slots = asyncio.Semaphore(self.max_connections)
+        return self._slots
+
     async def status(self, task_id: str, *, _gate: asyncio.Semaphore | None = None) -> JobStatus:
         """The job's status; retries connection errors, timeouts, 429 and 5xx."""
         task_id = check_task_id(self.name, task_id)
@@ -143,7 +163,7 @@ class AsyncVendorClient(_VendorBase):
     async def _once(self, task_id: str, gate: asyncio.Semaphore | None) -> JobStatus:
         if self.limiter is not None and (delay := self.limiter.reserve(_now())) > 0:
             await _asleep(delay)
-        async with gate or contextlib.nullcontext():
+        async with gate or contextlib.nullcontext(), self._connection_slots():
             with translating(self.name, self._unparsable(task_id)):
                 response = await self.adapter.afetch(self.typed, task_id)
         return self._interpret(task_id, response)
@@ -160,6 +180,7 @@ _DOC_ARGS = """
     transport    passed to every underlying httpx client (tests, proxies)
     verify       TLS verification (on unless you turn it off)
     rate_limits  vendor slug → requests per second (None: unlimited); default 10 per vendor
+    max_connections  pooled connections per vendor (default 10)
 """
 
 
@@ -182,6 +203,7 @@ class Client(BaseClient):
         transport: httpx.BaseTransport | None = None,
         verify: bool | ssl.SSLContext = True,
         rate_limits: Mapping[str, float | None] | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         environ: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(
@@ -191,6 +213,7 @@ class Client(BaseClient):
             max_retries=max_retries,
             verify=verify,
             rate_limits=rate_limits,
+            max_connections=max_connections,
             environ=environ,
         )
         self._transport = transport
@@ -292,6 +315,7 @@ class AsyncClient(BaseClient):
         transport: httpx.AsyncBaseTransport | None = None,
         verify: bool | ssl.SSLContext = True,
         rate_limits: Mapping[str, float | None] | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         environ: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(
@@ -301,6 +325,7 @@ class AsyncClient(BaseClient):
             max_retries=max_retries,
             verify=verify,
             rate_limits=rate_limits,
+            max_connections=max_connections,
             environ=environ,
         )
         self._transport = transport
@@ -314,6 +339,7 @@ class AsyncClient(BaseClient):
             adapter = cls()
             typed = self._typed_client(adapter, settings, self._transport, aremember_response)
             handle = AsyncVendorClient(adapter, settings, typed, self.max_retries, self._limiter(slug))
+            handle.max_connections = self.max_connections
             self._vendors[slug] = handle
         return handle
 
@@ -388,6 +414,8 @@ class AsyncClient(BaseClient):
             split_ref(ref)  # refuse bad references before anything starts
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency must be a whole number >= 1, not {concurrency!r}")
+        import asyncio
+
         gate = asyncio.Semaphore(concurrency)
         done: asyncio.Queue[JobStatus | VideoJobsError] = asyncio.Queue()
 

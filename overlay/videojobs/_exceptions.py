@@ -22,7 +22,6 @@ vendor's answer and our own words, never from request headers.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -171,6 +170,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     try:
         seconds = float(value)
     except ValueError:
+        import email.utils  # the HTTP-date form is rare: keep it off the import path
+
         try:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):
