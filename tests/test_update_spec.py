@@ -84,7 +84,9 @@ def test_a_page_without_openapi_is_a_clear_error(project: Path, tmp_path: Path) 
 
 def test_a_handwritten_spec_shows_the_page_diff_and_asks_for_a_hand_edit(project: Path, tmp_path: Path) -> None:
     page = (ROOT / "specs/ezmodel/source.md").read_text(encoding="utf-8")
-    page = page.replace("| `failed` | Task failed |", "| `failed` | Task failed |\n| `cancelled` | Task cancelled by the user |")
+    page = page.replace(
+        "| `failed` | Task failed |", "| `failed` | Task failed |\n| `cancelled` | Task cancelled by the user |"
+    )
     new_page = tmp_path / "ezmodel-new.md"
     new_page.write_text(page, encoding="utf-8")
     result = _run(project, "ezmodel", new_page)
