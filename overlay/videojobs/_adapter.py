@@ -7,9 +7,11 @@ package and function to call and how that vendor's typed model becomes a
 A sixth vendor is:
 
 1. ``specs/<slug>/`` (its page, spec, patches, config) and ``make generate``;
-2. ``overlay/videojobs/vendors/<slug>.py`` with a class like ``VozoAdapter`` below;
+2. ``overlay/videojobs/vendors/<slug>.py``: a ``BaseAdapter`` subclass naming its generated
+   client and endpoint module, its state table, and ``to_status`` (copy ``vozo.py``);
 3. one line in ``videojobs._registry.registry``;
-4. one ``VendorCase`` in ``tests/cases.py`` (the conformance suites do the rest).
+4. one renderer in ``videojobs/sandbox/_vendors.py`` (its answers, for the sandbox);
+5. one ``VendorCase`` in ``tests/cases.py`` (the conformance suites do the rest).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from types import ModuleType
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from ._status import JobStatus, State
@@ -81,12 +84,21 @@ class VendorAdapter(Protocol):
 
 
 class BaseAdapter:
-    """Shared parts of the adapters. Subclasses set the class variables and the three calls."""
+    """Shared parts of the adapters. Subclasses set the class variables and ``to_status``."""
 
     name: ClassVar[str]
     default_base_url: ClassVar[str]
     states: ClassVar[Mapping[str, State]]
     client_class: ClassVar[type[Any]]
+    endpoint: ClassVar[ModuleType]
+    """The generated endpoint module; only its ``*_detailed`` functions are called, so the
+    status code is always seen."""
+
+    def fetch(self, client: Any, task_id: str) -> Any:
+        return self.endpoint.sync_detailed(task_id, client=client)
+
+    async def afetch(self, client: Any, task_id: str) -> Any:
+        return await self.endpoint.asyncio_detailed(task_id, client=client)
 
     def new_client(self, *, base_url: str, token: str, timeout: float, verify: Any, httpx_args: dict[str, Any]) -> Any:
         import httpx

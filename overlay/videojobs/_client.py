@@ -9,7 +9,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 import httpx
 
@@ -77,12 +77,14 @@ class _VendorBase:
         typed: Any,
         max_retries: int,
         limiter: RateLimiter | None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         self.adapter = adapter
         self.settings = settings
         self.typed = typed  # the generated AuthenticatedClient, for vendor-specific calls
         self.max_retries = max_retries
         self.limiter = limiter
+        self.max_connections = max_connections
 
     @property
     def name(self) -> str:
@@ -135,7 +137,6 @@ class AsyncVendorClient(_VendorBase):
     """``AsyncClient.vendor(slug)``: the async twin of :class:`VendorClient`."""
 
     _slots: asyncio.Semaphore | None = None
-    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
     def _connection_slots(self) -> asyncio.Semaphore:
         """Requests beyond the pool's size wait here, not in httpcore's queue (which is rescanned per request)."""
@@ -184,7 +185,33 @@ _DOC_ARGS = """
 """
 
 
-class Client(BaseClient):
+H = TypeVar("H", VendorClient, AsyncVendorClient)
+
+
+class _Twin(BaseClient, Generic[H]):
+    """What Client and AsyncClient share beyond ``BaseClient``: the per-vendor handles."""
+
+    _handle_class: type[H]
+    _transport: Any
+    _vendors: dict[str, H]
+
+    _hook: Callable[[httpx.Response], Any]  # keeps the last response (see _exceptions.translating)
+
+    def vendor(self, slug: str) -> H:
+        """The handle for one vendor (created on first use, with one pooled connection set)."""
+        handle = self._vendors.get(slug)
+        if handle is None:
+            cls, settings = self._settings(slug)
+            adapter = cls()
+            typed = self._typed_client(adapter, settings, self._transport, self._hook)
+            handle = self._handle_class(
+                adapter, settings, typed, self.max_retries, self._limiter(slug), self.max_connections
+            )
+            self._vendors[slug] = handle
+        return handle
+
+
+class Client(_Twin[VendorClient]):
     """Status of jobs at every vendor, synchronously.
 
     >>> with videojobs.Client() as client:
@@ -217,18 +244,10 @@ class Client(BaseClient):
             environ=environ,
         )
         self._transport = transport
+        self._hook = remember_response
         self._vendors: dict[str, VendorClient] = {}
 
-    def vendor(self, slug: str) -> VendorClient:
-        """The handle for one vendor (created on first use, with one pooled connection set)."""
-        handle = self._vendors.get(slug)
-        if handle is None:
-            cls, settings = self._settings(slug)
-            adapter = cls()
-            typed = self._typed_client(adapter, settings, self._transport, remember_response)
-            handle = VendorClient(adapter, settings, typed, self.max_retries, self._limiter(slug))
-            self._vendors[slug] = handle
-        return handle
+    _handle_class = VendorClient
 
     def status(self, ref: str) -> JobStatus:
         """The status of ``"<vendor>:<task id>"``."""
@@ -300,7 +319,7 @@ class Client(BaseClient):
         return f"<videojobs.Client vendors in use={sorted(self._vendors)}>"
 
 
-class AsyncClient(BaseClient):
+class AsyncClient(_Twin[AsyncVendorClient]):
     """Status of jobs at every vendor, on asyncio. The twin of :class:`Client`, plus ``wait_all``."""
 
     __doc__ = (__doc__ or "") + _DOC_ARGS
@@ -329,19 +348,10 @@ class AsyncClient(BaseClient):
             environ=environ,
         )
         self._transport = transport
+        self._hook = aremember_response
         self._vendors: dict[str, AsyncVendorClient] = {}
 
-    def vendor(self, slug: str) -> AsyncVendorClient:
-        """The handle for one vendor (created on first use, with one pooled connection set)."""
-        handle = self._vendors.get(slug)
-        if handle is None:
-            cls, settings = self._settings(slug)
-            adapter = cls()
-            typed = self._typed_client(adapter, settings, self._transport, aremember_response)
-            handle = AsyncVendorClient(adapter, settings, typed, self.max_retries, self._limiter(slug))
-            handle.max_connections = self.max_connections
-            self._vendors[slug] = handle
-        return handle
+    _handle_class = AsyncVendorClient
 
     async def status(self, ref: str) -> JobStatus:
         """The status of ``"<vendor>:<task id>"``."""

@@ -6,12 +6,12 @@ Reports seven states (``in_queue`` … ``deleted``), progress as ``progress`` ou
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any, ClassVar
 
 from colossyan_client import AuthenticatedClient
 from colossyan_client.api.default import get_video_generation_job_status
 from colossyan_client.models import ColossyanJob
-from colossyan_client.types import Response
 
 from .._adapter import BaseAdapter, final_progress, fraction, opt_str
 from .._status import JobError, JobStatus, State
@@ -21,6 +21,7 @@ class ColossyanAdapter(BaseAdapter):
     name: ClassVar[str] = "colossyan"
     default_base_url: ClassVar[str] = "https://app.colossyan.com/api/v1"
     client_class: ClassVar[type[Any]] = AuthenticatedClient
+    endpoint: ClassVar[ModuleType] = get_video_generation_job_status
     states: ClassVar[dict[str, State]] = {
         "in_queue": State.QUEUED,
         "preprocessing": State.RUNNING,
@@ -30,12 +31,6 @@ class ColossyanAdapter(BaseAdapter):
         "failed": State.FAILED,
         "deleted": State.CANCELED,
     }
-
-    def fetch(self, client: AuthenticatedClient, task_id: str) -> Response[Any]:
-        return get_video_generation_job_status.sync_detailed(task_id, client=client)
-
-    async def afetch(self, client: AuthenticatedClient, task_id: str) -> Response[Any]:
-        return await get_video_generation_job_status.asyncio_detailed(task_id, client=client)
 
     def to_status(self, task_id: str, model: ColossyanJob) -> JobStatus:
         state, word = self.state(model.status)

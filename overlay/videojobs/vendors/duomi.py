@@ -6,12 +6,12 @@ Reports ``state`` as ``pending, running, succeeded, error``, progress 0-100, vid
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any, ClassVar
 
 from duomi_client import AuthenticatedClient
 from duomi_client.api.tasks import get_video_task
 from duomi_client.models import DuomiTask
-from duomi_client.types import Response
 
 from .._adapter import BadField, BaseAdapter, final_progress, opt_str, percent, unix_time
 from .._status import JobError, JobStatus, State
@@ -21,18 +21,13 @@ class DuomiAdapter(BaseAdapter):
     name: ClassVar[str] = "duomi"
     default_base_url: ClassVar[str] = "https://duomiapi.com"
     client_class: ClassVar[type[Any]] = AuthenticatedClient
+    endpoint: ClassVar[ModuleType] = get_video_task
     states: ClassVar[dict[str, State]] = {
         "pending": State.QUEUED,
         "running": State.RUNNING,
         "succeeded": State.SUCCEEDED,
         "error": State.FAILED,
     }
-
-    def fetch(self, client: AuthenticatedClient, task_id: str) -> Response[Any]:
-        return get_video_task.sync_detailed(task_id, client=client)
-
-    async def afetch(self, client: AuthenticatedClient, task_id: str) -> Response[Any]:
-        return await get_video_task.asyncio_detailed(task_id, client=client)
 
     def to_status(self, task_id: str, model: DuomiTask) -> JobStatus:
         state, word = self.state(model.state)

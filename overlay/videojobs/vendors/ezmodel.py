@@ -7,12 +7,13 @@ Reports ``pending, processing, completed, failed`` and, being OpenAI-compatible,
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any, ClassVar
 
 from ezmodel_client import AuthenticatedClient
 from ezmodel_client.api.videos import get_video_task
 from ezmodel_client.models import EzmodelVideo
-from ezmodel_client.types import Response, Unset
+from ezmodel_client.types import Unset
 
 from .._adapter import BaseAdapter, final_progress, opt_str, percent, unix_time
 from .._status import JobError, JobStatus, State
@@ -22,6 +23,7 @@ class EzmodelAdapter(BaseAdapter):
     name: ClassVar[str] = "ezmodel"
     default_base_url: ClassVar[str] = "https://www.ezmodel.cloud"
     client_class: ClassVar[type[Any]] = AuthenticatedClient
+    endpoint: ClassVar[ModuleType] = get_video_task
     states: ClassVar[dict[str, State]] = {
         "pending": State.QUEUED,
         "processing": State.RUNNING,
@@ -31,12 +33,6 @@ class EzmodelAdapter(BaseAdapter):
         "queued": State.QUEUED,
         "in_progress": State.RUNNING,
     }
-
-    def fetch(self, client: AuthenticatedClient, task_id: str) -> Response[Any]:
-        return get_video_task.sync_detailed(task_id, client=client)
-
-    async def afetch(self, client: AuthenticatedClient, task_id: str) -> Response[Any]:
-        return await get_video_task.asyncio_detailed(task_id, client=client)
 
     def to_status(self, task_id: str, model: EzmodelVideo) -> JobStatus:
         state, word = self.state(model.status)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
+from types import ModuleType
 from typing import Any, ClassVar
 
 from jimmyai_client import AuthenticatedClient
 from jimmyai_client.api.default import query_video
 from jimmyai_client.models import JimmyVideoResponse
-from jimmyai_client.types import Response, Unset
+from jimmyai_client.types import Unset
 
 from .._adapter import BadField, BaseAdapter, EnvelopeError, final_progress, is_unset, opt_str, percent, unix_time
 from .._status import JobError, JobStatus, State
@@ -36,6 +37,7 @@ class JimmyaiAdapter(BaseAdapter):
     name: ClassVar[str] = "jimmyai"
     default_base_url: ClassVar[str] = "https://www.jimmyai.cn"
     client_class: ClassVar[type[Any]] = AuthenticatedClient
+    endpoint: ClassVar[ModuleType] = query_video
     states: ClassVar[dict[str, State]] = {
         "queued": State.QUEUED,
         "pending": State.QUEUED,
@@ -44,12 +46,6 @@ class JimmyaiAdapter(BaseAdapter):
         "completed": State.SUCCEEDED,
         "failed": State.FAILED,
     }
-
-    def fetch(self, client: AuthenticatedClient, task_id: str) -> Response[Any]:
-        return query_video.sync_detailed(task_id, client=client)
-
-    async def afetch(self, client: AuthenticatedClient, task_id: str) -> Response[Any]:
-        return await query_video.asyncio_detailed(task_id, client=client)
 
     def envelope_error(self, body: Any) -> EnvelopeError | None:
         if not isinstance(body, Mapping):

@@ -6,12 +6,12 @@ are ``{code, message, serverTs}`` on 400. The template for a new vendor: copy th
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any, ClassVar
 
 from vozo_client import AuthenticatedClient
 from vozo_client.api.default import get_video_generation
 from vozo_client.models import VozoJobStatus
-from vozo_client.types import Response
 
 from .._adapter import BaseAdapter, final_progress, opt_str
 from .._status import JobError, JobStatus, State
@@ -21,18 +21,13 @@ class VozoAdapter(BaseAdapter):
     name: ClassVar[str] = "vozo"
     default_base_url: ClassVar[str] = "https://api.vozo.ai"
     client_class: ClassVar[type[Any]] = AuthenticatedClient
+    endpoint: ClassVar[ModuleType] = get_video_generation
     states: ClassVar[dict[str, State]] = {
         "pending": State.QUEUED,
         "processing": State.RUNNING,
         "done": State.SUCCEEDED,
         "failed": State.FAILED,
     }
-
-    def fetch(self, client: AuthenticatedClient, task_id: str) -> Response[Any]:
-        return get_video_generation.sync_detailed(task_id, client=client)
-
-    async def afetch(self, client: AuthenticatedClient, task_id: str) -> Response[Any]:
-        return await get_video_generation.asyncio_detailed(task_id, client=client)
 
     def to_status(self, task_id: str, model: VozoJobStatus) -> JobStatus:
         state, word = self.state(model.status)
