@@ -116,3 +116,22 @@ def test_typed_client_repr_hides_the_token() -> None:
     case.endpoint().sync_detailed("t", client=client)  # builds the httpx client and its Authorization header
     assert "sk-test-0123" not in repr(client)
     assert "sk-test-0123" not in str(client)
+
+
+def test_ezmodel_pages_own_json_examples_parse_into_the_typed_models() -> None:
+    """The examples are read from the vendor's page itself, not copied into the test."""
+    from ezmodel_client.models import EzmodelErrorResponse, EzmodelVideo, EzmodelVideoStatus
+
+    from scripts import specs
+
+    page = (specs.SPECS / "ezmodel" / "source.md").read_text(encoding="utf-8")
+    examples = [json.loads(b.text) for b in specs.fenced_blocks(page) if b.language == "json"]
+    videos = [EzmodelVideo.from_dict(e) for e in examples if "status" in e]
+    errors = [EzmodelErrorResponse.from_dict(e) for e in examples if "status" not in e]
+    assert [v.status for v in videos] == [
+        EzmodelVideoStatus.PROCESSING,
+        EzmodelVideoStatus.COMPLETED,
+        EzmodelVideoStatus.FAILED,
+    ]
+    assert [e.error.code for e in errors] == ["task_not_found"]
+    assert [v.to_dict() for v in videos] + [e.to_dict() for e in errors] == examples
