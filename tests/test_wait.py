@@ -307,3 +307,13 @@ async def test_wait_all_refuses_bad_refs_before_starting(sandbox: Sandbox) -> No
         with pytest.raises(videojobs.InvalidReferenceError):
             _ = [r async for r in client.wait_all(["vozo:ok", "vozo:"])]
     assert sandbox.jobs == {}
+
+
+@pytest.mark.anyio
+async def test_bad_wait_arguments_are_usage_errors(sandbox: Sandbox) -> None:
+    with _client_for(sandbox) as client, pytest.raises(videojobs.UsageError, match="timeout must be a positive"):
+        client.wait("vozo:t", timeout=-1)
+    async with _aclient_for(sandbox) as aclient:
+        with pytest.raises(videojobs.UsageError, match="concurrency must be"):
+            _ = [r async for r in aclient.wait_all(["vozo:t"], concurrency=0)]
+    assert sandbox.jobs == {}

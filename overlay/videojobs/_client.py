@@ -29,7 +29,7 @@ from ._base import (
     split_ref,
     unparsable,
 )
-from ._exceptions import VideoJobsError, aremember_response, remember_response, translating
+from ._exceptions import UsageError, VideoJobsError, aremember_response, remember_response, translating
 from ._policy import PollingPolicy
 from ._status import JobStatus
 from ._wait import DEFAULT_MAX_FAILED_POLLS, TRANSIENT, OnUpdate, RateLimiter, Waiter
@@ -423,7 +423,7 @@ class AsyncClient(_Twin[AsyncVendorClient]):
         for ref in refs:
             split_ref(ref)  # refuse bad references before anything starts
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise ValueError(f"concurrency must be a whole number >= 1, not {concurrency!r}")
+            raise UsageError(f"concurrency must be a whole number >= 1, not {concurrency!r}")
         import asyncio
 
         gate = asyncio.Semaphore(concurrency)

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from typing import Final
 
-from ._exceptions import NetworkError, RateLimitError, ServerError, VideoJobsError, WaitTimeout
+from ._exceptions import NetworkError, RateLimitError, ServerError, UsageError, VideoJobsError, WaitTimeout
 from ._policy import AdaptivePolicy, PollingPolicy
 from ._status import JobStatus
 
@@ -41,8 +41,10 @@ class Waiter:
         policy: PollingPolicy | None,
         max_failed_polls: int = DEFAULT_MAX_FAILED_POLLS,
     ) -> None:
-        if timeout is not None and not timeout > 0:
-            raise ValueError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
+        ):
+            raise UsageError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
         self.ref = ref
         self.start = start
         self.deadline = math.inf if timeout is None else start + timeout
