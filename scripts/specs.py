@@ -191,7 +191,8 @@ def summarize(doc: dict[str, Any]) -> ApiSummary:
     return out
 
 
-def _resolve(doc: dict[str, Any], schema: Any) -> Any:
+def resolve_ref(doc: dict[str, Any], schema: Any) -> Any:
+    """Follow local ``$ref``s (``#/components/...``) until a schema that is not a reference."""
     seen = 0
     while isinstance(schema, dict) and "$ref" in schema and seen < 32:
         ref = schema["$ref"]
@@ -205,7 +206,7 @@ def _resolve(doc: dict[str, Any], schema: Any) -> Any:
 
 
 def _walk(doc: dict[str, Any], schema: Any, prefix: str, out: ApiSummary, depth: int) -> None:
-    schema = _resolve(doc, schema)
+    schema = resolve_ref(doc, schema)
     if not isinstance(schema, dict) or depth > 16:
         return
     if "enum" in schema:

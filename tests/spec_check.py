@@ -15,7 +15,7 @@ def _deref(doc: dict[str, Any], node: Any, depth: int = 0) -> Any:
         raise ValueError("$ref nesting too deep")
     if isinstance(node, dict):
         if "$ref" in node:
-            return _deref(doc, specs._resolve(doc, node), depth + 1)
+            return _deref(doc, specs.resolve_ref(doc, node), depth + 1)
         return {k: _deref(doc, v, depth + 1) for k, v in node.items()}
     if isinstance(node, list):
         return [_deref(doc, v, depth + 1) for v in node]

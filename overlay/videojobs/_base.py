@@ -20,13 +20,12 @@ import httpx
 
 from ._adapter import BadField, EnvelopeError, VendorAdapter
 from ._exceptions import (
+    TRANSIENT,
     APIError,
     ConfigurationError,
     InvalidReferenceError,
     MalformedResponseError,
-    NetworkError,
     RateLimitError,
-    ServerError,
     VideoJobsError,
     api_error,
     error_class,
@@ -249,7 +248,7 @@ def retry_decision(exc: Exception) -> bool | float:
         if exc.retry_after is None:
             return True
         return exc.retry_after if exc.retry_after <= MAX_RETRY_AFTER else False
-    return isinstance(exc, (ServerError, NetworkError))
+    return isinstance(exc, TRANSIENT)
 
 
 # --- the base both clients stand on -----------------------------------------------------------

@@ -29,12 +29,10 @@ from ._base import (
     split_ref,
     unparsable,
 )
-from ._exceptions import UsageError, VideoJobsError, aremember_response, remember_response, translating
+from ._exceptions import TRANSIENT, UsageError, VideoJobsError, aremember_response, remember_response, translating
 from ._policy import PollingPolicy
 from ._status import JobStatus
-from ._wait import DEFAULT_MAX_FAILED_POLLS, TRANSIENT, OnUpdate, RateLimiter, Waiter
-
-RETRYABLE = TRANSIENT  # what retry_decision may retry: connection errors, timeouts, 429, 5xx
+from ._wait import DEFAULT_MAX_FAILED_POLLS, OnUpdate, RateLimiter, Waiter
 
 __all__ = ["AsyncClient", "AsyncVendorClient", "Client", "VendorClient"]
 
@@ -112,7 +110,7 @@ class VendorClient(_VendorBase):
         task_id = check_task_id(self.name, task_id)
         try:
             return self._once(task_id)  # the usual case costs no retry machinery
-        except RETRYABLE as first:
+        except TRANSIENT as first:
             failed: Exception | None = first
         for attempt in _retrying(self.max_retries):
             with attempt:
@@ -151,7 +149,7 @@ class AsyncVendorClient(_VendorBase):
         task_id = check_task_id(self.name, task_id)
         try:
             return await self._once(task_id, _gate)  # the usual case costs no retry machinery
-        except RETRYABLE as first:
+        except TRANSIENT as first:
             failed: Exception | None = first
         async for attempt in _retrying(self.max_retries):
             with attempt:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ._status import JobStatus
 
 __all__ = [
+    "TRANSIENT",
     "APIError",
     "AuthenticationError",
     "ConfigurationError",
@@ -143,6 +144,10 @@ class JobFailedError(VideoJobsError):
         message = f"job {status.task_id} {status.state.value}" + (f": {error.message}" if error else "")
         super().__init__(message, vendor=status.vendor, code=error.code if error else None)
         self.status = status
+
+
+TRANSIENT: tuple[type[VideoJobsError], ...] = (NetworkError, ServerError, RateLimitError)
+"""What may succeed if asked again: the client retries these, and a wait rides them out."""
 
 
 # --- translation: one table, one context manager ---------------------------------------------

@@ -15,7 +15,7 @@ from typing import cast
 from ._adapter import VendorAdapter
 from ._exceptions import ConfigurationError
 
-__all__ = ["adapter_class", "get_adapter", "known_vendors", "registry", "vendors"]
+__all__ = ["adapter_class", "known_vendors", "registry", "vendors"]
 
 registry: Mapping[str, str] = MappingProxyType(
     {
@@ -49,7 +49,3 @@ def adapter_class(slug: str) -> type[VendorAdapter]:
     if cls.name != slug:
         raise ConfigurationError(f"registry entry {slug!r} points at an adapter named {cls.name!r}")
     return cast(type[VendorAdapter], cls)
-
-
-def get_adapter(slug: str) -> VendorAdapter:
-    return adapter_class(slug)()

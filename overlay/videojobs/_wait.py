@@ -7,14 +7,11 @@ import threading
 from collections.abc import Callable
 from typing import Final
 
-from ._exceptions import NetworkError, RateLimitError, ServerError, UsageError, VideoJobsError, WaitTimeout
+from ._exceptions import TRANSIENT, UsageError, VideoJobsError, WaitTimeout
 from ._policy import AdaptivePolicy, PollingPolicy
 from ._status import JobStatus
 
 __all__ = ["DEFAULT_RATE", "TRANSIENT", "RateLimiter", "Waiter"]
-
-TRANSIENT: Final = (NetworkError, ServerError, RateLimitError)
-"""Faults a wait rides out (the client already retried them): the next poll may succeed."""
 
 DEFAULT_RATE: Final = 10.0
 """Requests per second per vendor on one client, unless ``rate_limits`` says otherwise."""

@@ -79,7 +79,6 @@ class Sandbox:
         self.jobs: dict[tuple[str, str], Job] = {}
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
-        self.requests = 0
         self._routes = sorted(
             ((self.path_prefix(v), v) for v in vendors()), key=lambda item: len(item[0]), reverse=True
         )
@@ -164,7 +163,6 @@ class Sandbox:
         self, method: str, raw_path: str, query: Mapping[str, str], headers: Mapping[str, str], body: bytes = b""
     ) -> Answer:
         """The answer to one request (pure apart from the jobs table and the clock)."""
-        self.requests += 1
         path = raw_path.split("?", 1)[0]
         if path.startswith("/sandbox/"):
             return self._own_api(method, path, body)
@@ -172,12 +170,10 @@ class Sandbox:
         if routed is None:
             return _json_answer(404, {"error": f"no vendor endpoint at {path}"})
         vendor, task_id = routed
-        render = RENDERERS[vendor]
         if method != "GET":
             return _json_answer(405, {"error": "method not allowed"})
         if headers.get("authorization") != f"Bearer {self.api_key}":
-            status, payload = render.error(401, "unauthorized", "invalid or missing API key")
-            return Answer(status, payload, {"content-type": "application/json"} if payload else {})
+            return self._error(vendor, 401, "unauthorized", "invalid or missing API key")
         if not self.auto_create and (vendor, task_id) not in self.jobs:
             return self._error(vendor, 404, "task_not_found", "task not found")
         job = self._job(vendor, task_id)
