@@ -35,6 +35,7 @@ from scripts import specs
 GENERATED = specs.ROOT / "generated"
 TEMPLATES = specs.ROOT / "scripts" / "templates"
 BIN = Path(sys.executable).parent
+UPSTREAM_INCLUDED = ("endpoint_module.py.jinja", "client.py.jinja")
 
 
 def _tool(name: str) -> str:
@@ -67,12 +68,13 @@ def generate_one(vendor: str, out_root: Path) -> Path:
         (work / "openapi.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
         (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=True), encoding="utf-8")
         out = work / "out"
+        templates = _templates(work / "templates")
         cmd = [
             _tool("openapi-python-client"),
             "generate",
             "--path", str(work / "openapi.json"),
             "--config", str(work / "config.yaml"),
-            "--custom-template-path", str(TEMPLATES),
+            "--custom-template-path", str(templates),
             "--meta", "none",
             "--fail-on-warning",
             "--output-path", str(out),
@@ -89,6 +91,23 @@ def generate_one(vendor: str, out_root: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(out), str(target))
     return target
+
+
+def _templates(folder: Path) -> Path:
+    """The project's templates, beside ``upstream/`` copies of the generator's own that they include.
+
+    The project's templates never fork the generator's: ``endpoint_module.py.jinja`` and
+    ``client.py.jinja`` include the pinned generator's template of the same name and append
+    to it, so a generator upgrade needs no re-copying (``make check-generated`` shows its effect).
+    """
+    import openapi_python_client
+
+    upstream = Path(openapi_python_client.__file__).parent / "templates"
+    shutil.copytree(TEMPLATES, folder)
+    (folder / "upstream").mkdir()
+    for name in UPSTREAM_INCLUDED:
+        shutil.copyfile(upstream / name, folder / "upstream" / name)
+    return folder
 
 
 def _check_ascii_paths(vendor: str, root: Path) -> None:

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-import stamina
 
 from tests.cases import VENDORS
+from tests.clocks import SimClock
 
 KEYS = {slug: f"sk-{slug}-SECRET-{i}x9" for i, slug in enumerate(VENDORS)}
 """One distinctive key per vendor: tests grep for these to prove a key never leaks."""
@@ -18,13 +18,6 @@ Handler = Callable[[httpx.Request], httpx.Response]
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-def _no_backoff() -> Iterator[None]:
-    """Retries happen as configured, without sleeping (tests that time Retry-After turn this off)."""
-    with stamina.set_testing(True, attempts=1000, cap=True):
-        yield
 
 
 @pytest.fixture(autouse=True)
@@ -56,6 +49,7 @@ def sync_client(recorder: Recorder, **kwargs: Any) -> Any:
     import videojobs
 
     kwargs.setdefault("api_keys", KEYS)
+    kwargs.setdefault("clock", SimClock())  # retries and waits happen as configured, without sleeping
     return videojobs.Client(transport=httpx.MockTransport(recorder), **kwargs)
 
 
@@ -66,4 +60,5 @@ def async_client(recorder: Recorder, **kwargs: Any) -> Any:
         return recorder(request)
 
     kwargs.setdefault("api_keys", KEYS)
+    kwargs.setdefault("clock", SimClock())
     return videojobs.AsyncClient(transport=httpx.MockTransport(handler), **kwargs)

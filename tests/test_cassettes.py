@@ -21,7 +21,8 @@ import pytest
 import videojobs
 from scripts import specs
 from tests.cases import CASES, VENDORS
-from videojobs import _client
+from tests.clocks import SimClock
+from videojobs import Clock
 from videojobs._policy import AdaptivePolicy
 from videojobs.sandbox import Sandbox
 
@@ -68,16 +69,9 @@ def vcr_config() -> dict[str, Any]:
     }
 
 
-@pytest.fixture(autouse=True)
-def _replay_without_sleeping(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Replays have no clock to wait for: the recorded answers come back in order."""
-    if RECORD_URL is None:
-
-        async def no_asleep(seconds: float) -> None:
-            return None
-
-        monkeypatch.setattr(_client, "_sleep", lambda seconds: None)
-        monkeypatch.setattr(_client, "_asleep", no_asleep)
+def _clock() -> Clock | None:
+    """Replays have no clock to wait for (the recorded answers come back in order): a simulated one."""
+    return None if RECORD_URL else SimClock()
 
 
 def _urls() -> dict[str, str] | None:
@@ -86,12 +80,12 @@ def _urls() -> dict[str, str] | None:
 
 def client(**kwargs: Any) -> videojobs.Client:
     kwargs.setdefault("api_keys", dict.fromkeys(VENDORS, KEY))
-    return videojobs.Client(base_urls=_urls(), rate_limits=dict.fromkeys(VENDORS), **kwargs)
+    return videojobs.Client(base_urls=_urls(), rate_limits=dict.fromkeys(VENDORS), clock=_clock(), **kwargs)
 
 
 def aclient(**kwargs: Any) -> videojobs.AsyncClient:
     kwargs.setdefault("api_keys", dict.fromkeys(VENDORS, KEY))
-    return videojobs.AsyncClient(base_urls=_urls(), rate_limits=dict.fromkeys(VENDORS), **kwargs)
+    return videojobs.AsyncClient(base_urls=_urls(), rate_limits=dict.fromkeys(VENDORS), clock=_clock(), **kwargs)
 
 
 POLICY = AdaptivePolicy().scaled(RECORD_SCALE)

@@ -80,7 +80,8 @@ def test_wait_exit_2_on_timeout_with_json() -> None:
         (["status", *FAST, "vozo"], "expected '<vendor>:<task id>'"),
         (["status", *FAST, "runway:x"], "unknown vendor 'runway'"),
         (["wait", "vozo:x"], "set VOZO_API_KEY or pass --api-key vozo=KEY"),
-        (["status", "--api-key", "nope=1", "vozo:x"], "--api-key takes VENDOR=VALUE"),
+        (["status", "--api-key", "nope=1", "vozo:x"], "--api-key #1 is not VENDOR=VALUE"),
+        (["status", "--api-key", "sk-bare-secret", "vozo:x"], "a key goes to its own vendor only"),
         (["status", *FAST[:1], "--time-scale", "0", "vozo:x"], "--time-scale must be positive"),
     ],
 )

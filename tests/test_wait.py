@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 import videojobs
-from videojobs import _client
-from videojobs._policy import AdaptivePolicy, FixedPolicy
+from tests.clocks import SimClock
+from videojobs._policy import AdaptivePolicy, FixedPolicy, History
 from videojobs._wait import RateLimiter, Waiter
 from videojobs.sandbox import Sandbox
 from videojobs.sandbox._simulate import population, simulate
@@ -18,32 +18,9 @@ from videojobs.sandbox._simulate import population, simulate
 RUNNING = videojobs.State.RUNNING
 
 
-class SimClock:
-    """One clock for the sandbox and the wait loop: sleeping advances it, instantly."""
-
-    def __init__(self) -> None:
-        self.t = 5000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
-
-    async def asleep(self, seconds: float) -> None:
-        self.sleep(seconds)
-        await asyncio.sleep(0)
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> SimClock:
-    c = SimClock()
-    monkeypatch.setattr(_client, "_now", c)
-    monkeypatch.setattr(_client, "_sleep", c.sleep)
-    monkeypatch.setattr(_client, "_asleep", c.asleep)
-    return c
+def clock() -> SimClock:
+    return SimClock()
 
 
 @pytest.fixture
@@ -52,10 +29,12 @@ def sandbox(clock: SimClock) -> Sandbox:
 
 
 def _client_for(sb: Sandbox, **kwargs: Any) -> videojobs.Client:
+    kwargs.setdefault("clock", sb.clock)
     return videojobs.Client(api_keys=sb.api_keys(), base_urls=sb.base_urls(), transport=sb.sync_transport(), **kwargs)
 
 
 def _aclient_for(sb: Sandbox, **kwargs: Any) -> videojobs.AsyncClient:
+    kwargs.setdefault("clock", sb.clock)
     return videojobs.AsyncClient(api_keys=sb.api_keys(), base_urls=sb.base_urls(), transport=sb.transport(), **kwargs)
 
 
@@ -81,15 +60,19 @@ def test_adaptive_beats_the_vendors_advice_on_jobs_without_progress(jobs: list[A
     assert adaptive.p95_lag_share <= 0.25
 
 
-def _h(*points: tuple[float, str, float | None]) -> list[tuple[float, videojobs.JobStatus]]:
+def _answers(*points: tuple[float, str, float | None]) -> list[tuple[float, videojobs.JobStatus]]:
     return [
         (t, videojobs.JobStatus(vendor="v", task_id="t", state=videojobs.State(s), progress=p)) for t, s, p in points
     ]
 
 
+def _h(*points: tuple[float, str, float | None]) -> History:
+    return History.of(_answers(*points))
+
+
 def test_adaptive_policy_shapes() -> None:
     policy = AdaptivePolicy()
-    assert policy.next_delay([]) == policy.min_delay
+    assert policy.next_delay(History()) == policy.min_delay
     assert policy.next_delay(_h((0, "queued", 0.0))) == pytest.approx(8.0)  # nothing can end within min_run
     # fast progress, far from the end: sparse; close to the end: dense
     far = policy.next_delay(_h((0, "running", 0.0), (10, "running", 0.10), (20, "running", 0.20)))
@@ -107,7 +90,7 @@ def test_adaptive_policy_shapes() -> None:
 
 def test_waiter_honours_floors_and_the_deadline() -> None:
     w = Waiter("vozo:t", start=0.0, timeout=10.0, policy=FixedPolicy(1))
-    (_, status), *_ = _h((0, "running", None))
+    (_, status), *_ = _answers((0, "running", None))
     assert w.observe(status, 1.0)
     assert not w.observe(status, 2.0)  # no change
     assert w.next_sleep(2.0) == 1.0
@@ -117,7 +100,8 @@ def test_waiter_honours_floors_and_the_deadline() -> None:
     assert w.next_sleep(10.0) is None
     timeout = w.timed_out()
     assert timeout.last_status == status
-    assert "vozo:t did not finish within 10 s; last seen running" in str(timeout)
+    assert str(timeout).startswith("vozo: task t did not finish within 10 s; last seen running")
+    assert "the last poll failed: slow down" in str(timeout)
 
 
 def test_rate_limiter_allows_a_burst_then_spaces_requests() -> None:
@@ -220,7 +204,7 @@ def test_vendor_poll_after_hint_is_honoured_on_every_poll(clock: SimClock) -> No
             response.headers["openai-poll-after-ms"] = "7000"
             return response
 
-    client = videojobs.Client(api_keys=sb.api_keys(), base_urls=sb.base_urls(), transport=Hinting())
+    client = videojobs.Client(api_keys=sb.api_keys(), base_urls=sb.base_urls(), transport=Hinting(), clock=clock)
     client.wait("ezmodel:h-ok-q0-d30", policy=FixedPolicy(1))
     assert clock.sleeps
     assert all(s == 7.0 for s in clock.sleeps)
@@ -292,7 +276,11 @@ async def test_wait_all_bounds_requests_in_flight(clock: SimClock) -> None:
                 state["now"] -= 1
 
     client = videojobs.AsyncClient(
-        api_keys=sb.api_keys(), base_urls=sb.base_urls(), transport=Counting(), rate_limits=dict.fromkeys(sb.api_keys())
+        api_keys=sb.api_keys(),
+        base_urls=sb.base_urls(),
+        transport=Counting(),
+        rate_limits=dict.fromkeys(sb.api_keys()),
+        clock=clock,
     )
     refs = [f"vozo:c{i}-q0-d15" for i in range(40)]
     results = await client.wait_all_list(refs, concurrency=5)

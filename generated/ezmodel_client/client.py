@@ -136,7 +136,7 @@ class Client:
         await self.get_async_httpx_client().__aexit__(*args, **kwargs)
 
 
-@define(repr=False)
+@define
 class AuthenticatedClient:
     """A Client which has been authenticated for use on secured endpoints
 
@@ -186,10 +186,6 @@ class AuthenticatedClient:
     token: str
     prefix: str = "Bearer"
     auth_header_name: str = "Authorization"
-
-    def __repr__(self) -> str:
-        # videojobs template: the token (and the Authorization header built from it) never shows.
-        return f"{type(self).__name__}(base_url={self._base_url!r}, token=<redacted>)"
 
     def with_headers(self, headers: dict[str, str]) -> "AuthenticatedClient":
         """Get a new client matching this one with additional headers"""
@@ -282,3 +278,10 @@ class AuthenticatedClient:
     async def __aexit__(self, *args: object, **kwargs: Any) -> None:
         """Exit a context manager for underlying httpx.AsyncClient (see httpx docs)"""
         await self.get_async_httpx_client().__aexit__(*args, **kwargs)
+
+
+def _redacted_repr(self: AuthenticatedClient) -> str:
+    return f"{type(self).__name__}(base_url={self._base_url!r}, token=<redacted>)"
+
+
+AuthenticatedClient.__repr__ = _redacted_repr  # type: ignore[method-assign]

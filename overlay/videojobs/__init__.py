@@ -26,6 +26,7 @@ from ._client import AsyncClient, AsyncVendorClient, Client, VendorClient
 from ._exceptions import (
     APIError,
     AuthenticationError,
+    CallbackError,
     ConfigurationError,
     InvalidReferenceError,
     JobFailedError,
@@ -38,9 +39,10 @@ from ._exceptions import (
     VideoJobsError,
     WaitTimeout,
 )
-from ._policy import AdaptivePolicy, FixedPolicy, PollingPolicy
+from ._policy import AdaptivePolicy, FixedPolicy, History, PollingPolicy
 from ._registry import known_vendors
 from ._status import JobError, JobStatus, State
+from ._wait import Clock, SystemClock
 
 __version__ = "0.1.0"
 
@@ -50,9 +52,12 @@ __all__ = [
     "AsyncClient",
     "AsyncVendorClient",
     "AuthenticationError",
+    "CallbackError",
     "Client",
+    "Clock",
     "ConfigurationError",
     "FixedPolicy",
+    "History",
     "InvalidReferenceError",
     "JobError",
     "JobFailedError",
@@ -64,6 +69,7 @@ __all__ = [
     "RateLimitError",
     "ServerError",
     "State",
+    "SystemClock",
     "UsageError",
     "VendorAdapter",
     "VendorClient",

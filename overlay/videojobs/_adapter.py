@@ -1,45 +1,54 @@
-"""The vendor adapter protocol, and the helpers every adapter maps fields with.
+"""The vendor adapter protocol, the lenient field reader and the salvaging model parser.
 
-An adapter is the only vendor-specific code in the overlay. It says which generated
-package and function to call and how that vendor's typed model becomes a
-:class:`JobStatus`; everything else (keys, retries, errors, waiting) is shared.
+An adapter is the only vendor-specific code in the overlay: which generated endpoint and
+model, the state table, and how the typed model becomes a :class:`JobStatus`. Keys,
+requests, deadlines, errors and waiting are shared.
 
-A sixth vendor is:
+Degrade, don't drop: the job's *state* is what must be readable. ``parse_model`` parses
+with the generated model and, when the answer does not fit it, leaves out the smallest
+parts that break it (each named in ``JobStatus.problems``); :class:`Fields` reads each
+remaining field the same way (a missing, out-of-range or wrongly typed field becomes None
+and a problem). Only an answer without a readable state (or envelope) is :class:`Unreadable`.
 
-1. ``specs/<slug>/`` (its page, spec, patches, config) and ``make generate``;
-2. ``overlay/videojobs/vendors/<slug>.py``: a ``BaseAdapter`` subclass naming its generated
-   client and endpoint module, its state table, and ``to_status`` (copy ``vozo.py``);
-3. one line in ``videojobs._registry.registry``;
-4. one renderer in ``videojobs/sandbox/_vendors.py`` (its answers, for the sandbox);
-5. one ``VendorCase`` in ``tests/cases.py`` (the conformance suites do the rest).
+A sixth vendor: see the docstring of ``videojobs._registry``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from types import ModuleType
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Final, Protocol, TypeVar, runtime_checkable
 
 from ._status import JobStatus, State
 
-__all__ = ["BadField", "BaseAdapter", "EnvelopeError", "VendorAdapter"]
+__all__ = ["BaseAdapter", "EnvelopeError", "Fields", "Unreadable", "VendorAdapter", "parse_model"]
+
+PARSE_ERRORS: Final = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RecursionError)
+"""What the generated models' ``from_dict`` raise on an answer that does not fit them."""
+
+MAX_SALVAGE_TRIALS: Final = 256
+"""Parses ``parse_model`` may try to find what to leave out; an answer needing more is Unreadable.
+(A real status answer has a dozen fields; this bounds the work a hostile one can cause.)"""
+
+MS_THRESHOLD: Final = 100_000_000_000
+"""A Unix time above this (year 5138 in seconds) is read as milliseconds. The vendors' pages
+say seconds; millisecond clocks are the usual mistake of a server that changed its stack."""
+
+EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
+LATEST: Final = datetime(2200, 1, 1, tzinfo=UTC).timestamp()
+"""Timestamps outside [2000, 2200) are not plausible for a video job: reported, not used."""
 
 
-class BadField(Exception):
-    """Raised by an adapter when the answer is not the shape the spec promises."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
+class Unreadable(Exception):
+    """The answer has no readable state (or envelope): nothing to degrade to."""
 
 
 class EnvelopeError(Exception):
-    """Raised by an adapter whose vendor wraps errors in a 200 answer (JimmyAI's ``code``).
+    """A vendor's error wrapped in a 2xx answer (JimmyAI's ``code``).
 
-    ``status_hint`` is the HTTP status the vendor's code stands for, when it says.
+    ``status_hint`` is the HTTP status the vendor's code stands for, when the adapter knows it.
     """
 
     def __init__(self, code: str | None, message: str, status_hint: int | None) -> None:
@@ -47,6 +56,248 @@ class EnvelopeError(Exception):
         self.code = code
         self.message = message
         self.status_hint = status_hint
+
+
+# --- the lenient field reader -------------------------------------------------------------------
+
+
+def is_unset(value: Any) -> bool:
+    # Every generated package has its own Unset class; they share the name.
+    return value is None or type(value).__name__ == "Unset"
+
+
+def json_type(value: Any) -> str:
+    """How JSON would name a value's type, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "an object"
+    return f"a {type(value).__name__}"
+
+
+class Fields:
+    """Reads a typed model's fields; what it cannot use becomes None and a line in ``problems``."""
+
+    __slots__ = ("problems",)
+
+    def __init__(self, problems: list[str] | None = None) -> None:
+        self.problems: list[str] = [] if problems is None else problems
+
+    def problem(self, field: str, reason: str) -> None:
+        self.problems.append(f"{field}: {reason}")
+
+    def _absent(self, value: Any, field: str, required: bool) -> bool:
+        if is_unset(value):
+            if required:
+                self.problem(field, "missing (the vendor's spec says it is always there)")
+            return True
+        return False
+
+    def text(self, value: Any, field: str, *, required: bool = False) -> str | None:
+        if self._absent(value, field, required):
+            return None
+        if not isinstance(value, str):
+            self.problem(field, f"expected a string, got {json_type(value)}")
+            return None
+        return value
+
+    def number(self, value: Any, field: str, *, required: bool = False) -> float | None:
+        if self._absent(value, field, required):
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.problem(field, f"expected a number, got {json_type(value)}")
+            return None
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            self.problem(field, "expected a finite number, got one too large to use")
+            return None
+        return number
+
+    def percent(self, value: Any, field: str, *, required: bool = False) -> float | None:
+        """A 0-100 progress as 0.0-1.0 (a small overshoot is clamped; far out of range is a problem)."""
+        number = self.number(value, field, required=required)
+        if number is None:
+            return None
+        if not -1.0 <= number <= 101.0:
+            self.problem(field, f"expected 0-100, got {number:g}")
+            return None
+        return min(1.0, max(0.0, number / 100.0))
+
+    def fraction(self, value: Any, maximum: Any, field: str, max_field: str) -> float | None:
+        """``value / maximum`` as 0.0-1.0 (Colossyan's progress / maximumProgress)."""
+        number, top = self.number(value, field), self.number(maximum, max_field)
+        if number is None or top is None:
+            return None
+        if top <= 0 or not -0.01 * top <= number <= 1.01 * top:
+            self.problem(field, f"{number:g} out of {top:g} is not a progress")
+            return None
+        return min(1.0, max(0.0, number / top))
+
+    def unix_time(self, value: Any, field: str, *, required: bool = False) -> datetime | None:
+        """A Unix timestamp (seconds; milliseconds above MS_THRESHOLD) as an aware UTC datetime."""
+        number = self.number(value, field, required=required)
+        if number is None:
+            return None
+        seconds = number / 1000.0 if number > MS_THRESHOLD else number
+        if not EARLIEST <= seconds < LATEST:
+            self.problem(field, f"{number:g} is not a plausible Unix time")
+            return None
+        return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+# --- parsing with the generated models, salvaging what fits --------------------------------------
+
+M = TypeVar("M")
+
+
+class _OutOfTrials(Exception):
+    pass
+
+
+class _Trials:
+    """Runs the model's ``from_dict`` on candidates, at most MAX_SALVAGE_TRIALS times."""
+
+    def __init__(self, parse: Callable[[Any], Any]) -> None:
+        self.parse = parse
+        self.left = MAX_SALVAGE_TRIALS
+
+    def error(self, candidate: Any) -> BaseException | None:
+        if self.left <= 0:
+            raise _OutOfTrials
+        self.left -= 1
+        try:
+            self.parse(candidate)
+        except PARSE_ERRORS as exc:
+            return exc
+        return None
+
+
+Accepts = Callable[[Any], BaseException | None]
+
+
+def parse_model(model: type[M], body: Any, fields: Fields) -> M:
+    """``model.from_dict(body)``; if the answer does not fit, the same with the parts that break it left out.
+
+    Each part left out is named in ``fields.problems``. Raises :class:`Unreadable` when not
+    even a reduced answer parses (no state, a state of the wrong type, not an object).
+    """
+    from_dict: Callable[[Any], M] = model.from_dict  # type: ignore[attr-defined]
+    try:
+        return from_dict(body)
+    except PARSE_ERRORS as exc:
+        first = exc
+    if not isinstance(body, dict):
+        raise Unreadable(f"expected a JSON object, got {json_type(body)}")
+    trials = _Trials(from_dict)
+    try:
+        kept = _salvage_dict(body, trials.error, fields, "")
+    except _OutOfTrials:
+        raise Unreadable("too many fields do not fit the vendor's spec") from first
+    if kept is None:
+        raise Unreadable(_why(first)) from first
+    return from_dict(kept)
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, KeyError) and exc.args:
+        return f"{exc.args[0]} is missing"
+    return "the state is not what the vendor's spec describes"
+
+
+def _salvage(value: Any, accepts: Accepts, fields: Fields, path: str) -> Any | None:
+    if isinstance(value, dict):
+        return _salvage_dict(value, accepts, fields, path)
+    if isinstance(value, list):
+        return _salvage_list(value, accepts, fields, path)
+    return None
+
+
+def _salvage_dict(value: dict[str, Any], accepts: Accepts, fields: Fields, path: str) -> dict[str, Any] | None:
+    """The largest part of ``value`` (found by halving) that ``accepts``; None if not even its required keys."""
+    kept: dict[str, Any] = {}
+    while (exc := accepts(kept)) is not None:  # grow the required keys, one KeyError at a time
+        key = exc.args[0] if isinstance(exc, KeyError) and exc.args else None
+        if not isinstance(key, str) or key not in value or key in kept:
+            return None
+        fitted = _fit_key(kept, key, value[key], accepts, fields, path, report=False)
+        if fitted is _NOTHING:
+            return None
+        kept[key] = fitted
+
+    def add(keys: list[str]) -> None:
+        if not keys:
+            return
+        if accepts({**kept, **{k: value[k] for k in keys}}) is None:
+            kept.update((k, value[k]) for k in keys)
+        elif len(keys) == 1:
+            fitted = _fit_key(kept, keys[0], value[keys[0]], accepts, fields, path, report=True)
+            if fitted is not _NOTHING:
+                kept[keys[0]] = fitted
+        else:
+            half = len(keys) // 2
+            add(keys[:half])
+            add(keys[half:])
+
+    add([k for k in value if k not in kept])
+    return kept
+
+
+_NOTHING: Final = object()
+
+
+def _fit_key(
+    kept: dict[str, Any], key: str, value: Any, accepts: Accepts, fields: Fields, path: str, *, report: bool
+) -> Any:
+    """``value`` if it fits beside ``kept``; else the part of it that does; else _NOTHING (reported)."""
+    where = f"{path}.{key}" if path else key
+    if accepts({**kept, key: value}) is None:
+        return value
+    part = _salvage(value, lambda sub: accepts({**kept, key: sub}), fields, where)
+    if part is not None:
+        return part
+    if report:
+        fields.problem(where, f"{json_type(value)} that does not fit the vendor's spec; left out")
+    return _NOTHING
+
+
+def _salvage_list(value: list[Any], accepts: Accepts, fields: Fields, path: str) -> list[Any] | None:
+    if accepts([]) is not None:
+        return None
+    kept: list[Any] = []
+
+    def add(indices: list[int]) -> None:
+        if not indices:
+            return
+        if accepts(kept + [value[i] for i in indices]) is None:
+            kept.extend(value[i] for i in indices)
+        elif len(indices) == 1:
+            i = indices[0]
+            part = _salvage(value[i], lambda sub: accepts([*kept, sub]), fields, f"{path}[{i}]")
+            if part is not None:
+                kept.append(part)
+            else:
+                fields.problem(f"{path}[{i}]", f"{json_type(value[i])} that does not fit the vendor's spec; left out")
+        else:
+            half = len(indices) // 2
+            add(indices[:half])
+            add(indices[half:])
+
+    add(list(range(len(value))))
+    return kept
+
+
+# --- the protocol and the base class -------------------------------------------------------------
 
 
 @runtime_checkable
@@ -62,24 +313,23 @@ class VendorAdapter(Protocol):
     states: ClassVar[Mapping[str, State]]
     """Every status value the vendor documents (and known aliases) → State."""
 
-    def new_client(self, *, base_url: str, token: str, timeout: float, verify: Any, httpx_args: dict[str, Any]) -> Any:
-        """The generated ``AuthenticatedClient``, built with the key (it sets the header itself)."""
+    client_class: ClassVar[type[Any]]
+    """The generated ``AuthenticatedClient``."""
+
+    endpoint: ClassVar[ModuleType]
+    """The generated endpoint module; the overlay uses its public ``build_request_kwargs``."""
+
+    model: ClassVar[type[Any]]
+    """The generated model of the 200 answer."""
+
+    def check_envelope(self, body: Any) -> EnvelopeError | None:
+        """For a vendor that wraps errors in a 2xx answer: the error in ``body``, if any.
+        Raise Unreadable if the envelope itself cannot be read."""
         ...
 
-    def fetch(self, client: Any, task_id: str) -> Any:
-        """Call the generated ``sync_detailed``; return its ``Response``."""
-        ...
-
-    async def afetch(self, client: Any, task_id: str) -> Any:
-        """Call the generated ``asyncio_detailed``; return its ``Response``."""
-        ...
-
-    def to_status(self, task_id: str, model: Any) -> JobStatus:
-        """Map the typed 200 model to a JobStatus; raise BadField or EnvelopeError."""
-        ...
-
-    def envelope_error(self, body: Any) -> EnvelopeError | None:
-        """For a 2xx body the generated client could not parse: the vendor's error in it, if any."""
+    def to_status(self, task_id: str, model: Any, fields: Fields) -> JobStatus:
+        """Map the typed 200 model to a JobStatus, reading fields through ``fields``.
+        Raise Unreadable only when the state cannot be read."""
         ...
 
 
@@ -91,94 +341,34 @@ class BaseAdapter:
     states: ClassVar[Mapping[str, State]]
     client_class: ClassVar[type[Any]]
     endpoint: ClassVar[ModuleType]
-    """The generated endpoint module; only its ``*_detailed`` functions are called, so the
-    status code is always seen."""
+    model: ClassVar[type[Any]]
 
-    def fetch(self, client: Any, task_id: str) -> Any:
-        return self.endpoint.sync_detailed(task_id, client=client)
-
-    async def afetch(self, client: Any, task_id: str) -> Any:
-        return await self.endpoint.asyncio_detailed(task_id, client=client)
-
-    def new_client(self, *, base_url: str, token: str, timeout: float, verify: Any, httpx_args: dict[str, Any]) -> Any:
-        import httpx
-
-        return self.client_class(
-            base_url=base_url,
-            token=token,
-            timeout=httpx.Timeout(timeout),
-            verify_ssl=verify,
-            follow_redirects=False,  # never carry the key to wherever a redirect points
-            httpx_args=httpx_args,
-        )
-
-    def envelope_error(self, body: Any) -> EnvelopeError | None:
+    def check_envelope(self, body: Any) -> EnvelopeError | None:
         return None
 
-    def state(self, vendor_state: Any) -> tuple[State, str]:
-        """``(State, the vendor's word)``; a value not in the table is UNKNOWN, never an error."""
-        word = str(getattr(vendor_state, "value", vendor_state))
+    def state(self, vendor_state: Any, field: str) -> tuple[State, str]:
+        """``(State, the vendor's word)``; a word not in the table is UNKNOWN, never an error."""
+        if is_unset(vendor_state):
+            raise Unreadable(f"{field} is missing")
+        word = getattr(vendor_state, "value", vendor_state)
+        if not isinstance(word, str):
+            raise Unreadable(f"{field} is {json_type(word)}, not a word")
         return self.states.get(word, State.UNKNOWN), word
+
+    def job_error(
+        self, state: State, fields: Fields, *, message: str | None, code: str | None = None, default: str
+    ) -> Any:
+        """The JobError of a failed or canceled job; an error the vendor reports on another state is a problem."""
+        from ._status import JobError
+
+        if state in (State.FAILED, State.CANCELED):
+            return JobError(code=code, message=message or default)
+        if message is not None or code is not None:
+            fields.problem("error", f"an error is reported on a job that is {state.value}; ignored")
+        return None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
-
-
-# --- field helpers: UNSET and None become None; a wrong type is BadField ------------------------
-
-
-def is_unset(value: Any) -> bool:
-    # Every generated package has its own Unset class; they share the name and falsiness.
-    return value is None or type(value).__name__ == "Unset"
-
-
-def opt_str(value: Any, field: str) -> str | None:
-    if is_unset(value):
-        return None
-    if not isinstance(value, str):
-        raise BadField(field, f"expected a string, got {type(value).__name__}")
-    return value
-
-
-def opt_number(value: Any, field: str) -> float | None:
-    if is_unset(value):
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise BadField(field, f"expected a number, got {type(value).__name__}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise BadField(field, f"expected a finite number, got {value!r}")
-    return number
-
-
-def percent(value: Any, field: str) -> float | None:
-    """A 0-100 progress as 0.0-1.0 (clamped: vendors overshoot)."""
-    number = opt_number(value, field)
-    return None if number is None else min(1.0, max(0.0, number / 100.0))
-
-
-def fraction(value: Any, maximum: Any, field: str) -> float | None:
-    """``value / maximum`` as 0.0-1.0 (Colossyan's progress / maximumProgress)."""
-    number, top = opt_number(value, field), opt_number(maximum, f"maximum of {field}")
-    if number is None or top is None or top <= 0:
-        return None
-    return min(1.0, max(0.0, number / top))
-
-
-_MS_THRESHOLD = 100_000_000_000  # a Unix time above this (year 5138 in seconds) is in milliseconds
-
-
-def unix_time(value: Any, field: str) -> datetime | None:
-    """A Unix timestamp (seconds, or milliseconds when implausibly large) as an aware UTC datetime."""
-    number = opt_number(value, field)
-    if number is None:
-        return None
-    if number > _MS_THRESHOLD:
-        number /= 1000.0
-    try:
-        return datetime.fromtimestamp(number, tz=UTC)
-    except (OverflowError, OSError, ValueError) as exc:
-        raise BadField(field, f"not a usable Unix time: {value!r}") from exc
 
 
 def final_progress(state: State, progress: float | None) -> float | None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
-import logging
 import os
 import sys
 import time
@@ -33,19 +33,17 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # --- options ------------------------------------------------------------------------------------
 
 
-def _pairs(values: Sequence[str], what: str, refs: Sequence[str]) -> dict[str, str]:
-    """``vendor=value`` pairs; a bare value applies to every vendor named in ``refs``."""
+def _pairs(values: Sequence[str], what: str) -> dict[str, str]:
+    """``VENDOR=VALUE`` pairs. A value is never echoed back: for --api-key it may be a key."""
     out: dict[str, str] = {}
-    for value in values:
+    for number, value in enumerate(values, 1):
         slug, sep, rest = value.partition("=")
-        if sep and slug in vendors():
-            out[slug] = rest
-        elif what == "--api-key" and not sep:
-            out.update(dict.fromkeys({r.partition(":")[0] for r in refs if r.partition(":")[0] in vendors()}, value))
-        else:
+        if not sep or slug not in vendors() or not rest:
             raise UsageError(
-                f"{what} takes VENDOR=VALUE (vendors: {', '.join(vendors())}), not {value.split('=')[0]!r}=..."
+                f"{what} #{number} is not VENDOR=VALUE with a known vendor ({', '.join(vendors())}); "
+                f"a key goes to its own vendor only, e.g. {what} vozo=..."
             )
+        out[slug] = rest
     return out
 
 
@@ -74,8 +72,8 @@ def _setup(args: argparse.Namespace, refs: Sequence[str]) -> Setup:
             rate_limits=dict.fromkeys(vendors(), 10.0 * args.time_scale),
         )
         return Setup(client, sb, AdaptivePolicy().scaled(args.time_scale), args.time_scale)
-    api_keys = _pairs(args.api_key or [], "--api-key", refs)
-    base_urls = _pairs(args.base_url or [], "--base-url", refs)
+    api_keys = _pairs(args.api_key or [], "--api-key")
+    base_urls = _pairs(args.base_url or [], "--base-url")
     for ref in refs:
         slug = ref.partition(":")[0]
         if slug in vendors() and not api_keys.get(slug) and not os.environ.get(f"{slug.upper()}_API_KEY"):
@@ -341,10 +339,10 @@ async def _demo(args: argparse.Namespace, out: TextIO) -> int:
             table.add_row(job.vendor, job.task_id, "[red]error[/]", str(job.polls), lag, str(result))
             continue
         detail = result.video_url or (f"video id {result.video_id}" if result.video_id else "")
-        if result.error:
-            detail = result.error.message
-        elif result.state is State.CANCELED:
+        if result.state is State.CANCELED:
             detail = "the vendor deleted the job"
+        elif result.error:
+            detail = result.error.message
         elif result.state is State.SUCCEEDED and not result.has_video:
             detail = "[yellow]done, but no video was returned[/]"
         colour = {State.SUCCEEDED: "green", State.FAILED: "red", State.CANCELED: "yellow"}.get(result.state, "white")
@@ -362,7 +360,12 @@ async def _demo(args: argparse.Namespace, out: TextIO) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--api-key", action="append", metavar="[VENDOR=]KEY", help="key (default: <VENDOR>_API_KEY)")
+    common.add_argument(
+        "--api-key",
+        action="append",
+        metavar="VENDOR=KEY",
+        help="a vendor's key, sent to that vendor only (default: <VENDOR>_API_KEY)",
+    )
     common.add_argument("--base-url", action="append", metavar="VENDOR=URL", help="base URL, e.g. for a proxy")
     common.add_argument("--request-timeout", type=float, default=30.0, metavar="S", help="seconds per request")
     common.add_argument("--sandbox", action="store_true", help="talk to an embedded sandbox instead of the vendors")
@@ -393,8 +396,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    # retries are part of the display's story; stamina's own warnings would only garble it
-    logging.getLogger("stamina").setLevel(logging.ERROR)
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -416,6 +417,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except KeyboardInterrupt:
         print("videojobs: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (| head): stop quietly, and keep Python from failing to flush at exit
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -1,11 +1,16 @@
-"""``Client`` and ``AsyncClient``: thin twins over ``_base`` and ``_wait``; only the I/O differs."""
+"""``Client`` and ``AsyncClient``: two I/O faces over one implementation (``_calls``).
+
+Everything but the I/O is shared: the constructor and its checks (``_Twin``), the plans of a
+status call and a wait (``_calls``), the boundary (``_boundary``). ``VendorClient`` and
+``AsyncVendorClient`` differ in how they send one request; ``Client`` and ``AsyncClient``
+in how they drive a plan.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import logging
 import ssl
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from types import TracebackType
@@ -13,210 +18,210 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 import httpx
 
-from ._adapter import VendorAdapter
 from ._base import (
     DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
-    RETRY_JITTER,
-    RETRY_WAIT_INITIAL,
-    RETRY_WAIT_MAX,
-    BaseClient,
     VendorSettings,
     check_task_id,
-    interpret,
-    retry_decision,
+    check_vendor_mapping,
+    resolve_settings,
     split_ref,
-    unparsable,
 )
-from ._exceptions import TRANSIENT, UsageError, VideoJobsError, aremember_response, remember_response, translating
+from ._boundary import LOG_SCRUBBER, Exchange, Secrets, exchange_async, exchange_sync
+from ._calls import VendorCore, adrive, arun, drive, run, status_plan, watch_plan
+from ._exceptions import CallbackError, ConfigurationError, NetworkError, UsageError, VideoJobsError
 from ._policy import PollingPolicy
+from ._registry import adapter_class
 from ._status import JobStatus
-from ._wait import DEFAULT_MAX_FAILED_POLLS, OnUpdate, RateLimiter, Waiter
-
-__all__ = ["AsyncClient", "AsyncVendorClient", "Client", "VendorClient"]
-
-logger = logging.getLogger("videojobs")
+from ._wait import (
+    DEFAULT_MAX_FAILED_POLLS,
+    DEFAULT_RATE,
+    Clock,
+    OnUpdate,
+    RateLimiter,
+    SystemClock,
+    Waiter,
+    check_wait_args,
+)
 
 if TYPE_CHECKING:
     import asyncio
 
-# The clocks and sleeps the wait loops use (tests replaying cassettes swap the sleeps out).
-_now = time.monotonic
-_sleep = time.sleep
+__all__ = ["AsyncClient", "AsyncVendorClient", "Client", "VendorClient"]
 
 
-async def _asleep(seconds: float) -> None:
-    import asyncio  # imported on first use: ``import videojobs`` stays as light as httpx
-
-    await asyncio.sleep(seconds)
-
-
-def _retrying(max_retries: int) -> Any:
-    import stamina  # only needed once a call has failed: the usual call never retries
-
-    return stamina.retry_context(
-        on=retry_decision,
-        attempts=max_retries + 1,
-        timeout=None,
-        wait_initial=RETRY_WAIT_INITIAL,
-        wait_max=RETRY_WAIT_MAX,
-        wait_jitter=RETRY_JITTER,
-    )
+def _whole(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigurationError(f"{name} must be a whole number >= {minimum}, not {value!r}")
+    return value
 
 
-class _VendorBase:
-    """One vendor on one client: its adapter, settings, typed client and rate limiter."""
+def _seconds(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise ConfigurationError(f"{name} must be a positive number of seconds, not {value!r}")
+    return float(value)
+
+
+# --- one vendor on one client ----------------------------------------------------------------------
+
+
+class _Handle:
+    """What both vendor handles hold: the vendor's core, settings, typed client and limits."""
 
     def __init__(
         self,
-        adapter: VendorAdapter,
+        core: VendorCore,
         settings: VendorSettings,
-        typed: Any,
-        max_retries: int,
-        limiter: RateLimiter | None,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        new_typed: Callable[[], Any],
+        *,
+        max_response_bytes: int,
+        max_connections: int,
     ) -> None:
-        self.adapter = adapter
+        self.core = core
         self.settings = settings
-        self.typed = typed  # the generated AuthenticatedClient, for vendor-specific calls
-        self.max_retries = max_retries
-        self.limiter = limiter
+        self._new_typed = new_typed
+        self.typed = new_typed()  # the generated AuthenticatedClient, for vendor-specific calls
+        self.max_response_bytes = max_response_bytes
         self.max_connections = max_connections
+        self.secrets = Secrets([settings.api_key])
+        LOG_SCRUBBER.add(settings.api_key)
+        self.closed = False
+        self._request_kwargs = core.adapter.endpoint.build_request_kwargs
 
     @property
     def name(self) -> str:
-        return self.adapter.name
+        return self.core.name
 
-    def _interpret(self, task_id: str, response: Any) -> JobStatus:
-        code = int(response.status_code)
-        status = interpret(self.adapter, task_id, code, response.content, response.headers, response.parsed)
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("%s %s: HTTP %d, %s (%s)", self.name, task_id, code, status.state, status.vendor_state)
-        return status
+    @property
+    def adapter(self) -> Any:
+        return self.core.adapter
 
-    def _unparsable(self, task_id: str) -> Callable[[httpx.Response, BaseException], VideoJobsError]:
-        return functools.partial(unparsable, self.adapter, task_id)
+    def _check_open(self) -> None:
+        if self.closed:
+            raise UsageError(f"the client of this {self.name} handle is closed", vendor=self.name)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} base_url={self.settings.base_url!r}>"
 
 
-class VendorClient(_VendorBase):
+class VendorClient(_Handle):
     """``Client.vendor(slug)``: one vendor's status calls, and its typed client in ``.typed``."""
 
     def status(self, task_id: str) -> JobStatus:
-        """The job's status; retries connection errors, timeouts, 429 and 5xx."""
+        """The job's status; retries connection errors, timeouts, 429 and 5xx within the call's budget."""
         task_id = check_task_id(self.name, task_id)
-        try:
-            return self._once(task_id)  # the usual case costs no retry machinery
-        except TRANSIENT as first:
-            failed: Exception | None = first
-        for attempt in _retrying(self.max_retries):
-            with attempt:
-                if failed is not None:  # stamina decides about the first failure like any other
-                    pending, failed = failed, None
-                    raise pending
-                return self._once(task_id)
-        raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
+        return run(status_plan(self.core, task_id), functools.partial(self.exchange, task_id), self.core.clock.sleep)
 
-    def _once(self, task_id: str) -> JobStatus:
-        if self.limiter is not None and (delay := self.limiter.reserve(_now())) > 0:
-            _sleep(delay)
-        with translating(self.name, self._unparsable(task_id)):
-            response = self.adapter.fetch(self.typed, task_id)
-        return self._interpret(task_id, response)
+    def exchange(self, task_id: str, timeout: float) -> Exchange:
+        """Send one status request and read its answer, bounded by ``timeout`` seconds in all."""
+        self._check_open()
+        return exchange_sync(
+            self.typed.get_httpx_client(),
+            self._request_kwargs(task_id),
+            time.monotonic() + timeout,
+            self.max_response_bytes,
+            self.secrets,
+            self.name,
+        )
 
     def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            LOG_SCRUBBER.discard(self.settings.api_key)
         self.typed.get_httpx_client().close()
 
 
-class AsyncVendorClient(_VendorBase):
-    """``AsyncClient.vendor(slug)``: the async twin of :class:`VendorClient`."""
+class AsyncVendorClient(_Handle):
+    """``AsyncClient.vendor(slug)``: the async twin of :class:`VendorClient`.
 
+    Its connections belong to the event loop it first ran on; on another loop it starts afresh
+    once the first loop is closed (``asyncio.run`` twice works), and says why not otherwise.
+    """
+
+    _loop: asyncio.AbstractEventLoop | None = None
     _slots: asyncio.Semaphore | None = None
 
-    def _connection_slots(self) -> asyncio.Semaphore:
-        """Requests beyond the pool's size wait here, not in httpcore's queue (which is rescanned per request)."""
-        if self._slots is None:
+    async def status(self, task_id: str) -> JobStatus:
+        """The job's status; retries connection errors, timeouts, 429 and 5xx within the call's budget."""
+        task_id = check_task_id(self.name, task_id)
+        plan = status_plan(self.core, task_id)
+        return await arun(plan, functools.partial(self.exchange, task_id), self.core.clock.asleep)
+
+    async def exchange(self, task_id: str, timeout: float) -> Exchange:
+        """Send one status request and read its answer, bounded by ``timeout`` seconds in all
+        (waiting for one of the vendor's ``max_connections`` included)."""
+        import asyncio
+
+        self._check_open()
+        deadline = time.monotonic() + timeout
+        http = self._bind(asyncio.get_running_loop())
+        slots = self._slots
+        assert slots is not None
+        try:
+            async with asyncio.timeout(timeout):
+                await slots.acquire()
+        except TimeoutError as exc:
+            raise NetworkError(f"no connection to the vendor was free within {timeout:g} s", vendor=self.name) from exc
+        try:
+            return await exchange_async(
+                http, self._request_kwargs(task_id), deadline, self.max_response_bytes, self.secrets, self.name
+            )
+        finally:
+            slots.release()
+
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> httpx.AsyncClient:
+        if self._loop is not loop:
             import asyncio
 
+            if self._loop is not None:
+                if not self._loop.is_closed():
+                    raise UsageError(
+                        "this AsyncClient is in use on another event loop that is still open; "
+                        "an AsyncClient's connections belong to one loop: create one client per loop",
+                        vendor=self.name,
+                    )
+                self.typed = self._new_typed()  # the old loop is gone, and its connections with it
+            self._loop = loop
+            # requests beyond the pool's size wait here, not in httpcore's queue (rescanned per request)
             self._slots = asyncio.Semaphore(self.max_connections)
-        return self._slots
-
-    async def status(self, task_id: str, *, _gate: asyncio.Semaphore | None = None) -> JobStatus:
-        """The job's status; retries connection errors, timeouts, 429 and 5xx."""
-        task_id = check_task_id(self.name, task_id)
-        try:
-            return await self._once(task_id, _gate)  # the usual case costs no retry machinery
-        except TRANSIENT as first:
-            failed: Exception | None = first
-        async for attempt in _retrying(self.max_retries):
-            with attempt:
-                if failed is not None:  # stamina decides about the first failure like any other
-                    pending, failed = failed, None
-                    raise pending
-                return await self._once(task_id, _gate)
-        raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
-
-    async def _once(self, task_id: str, gate: asyncio.Semaphore | None) -> JobStatus:
-        if self.limiter is not None and (delay := self.limiter.reserve(_now())) > 0:
-            await _asleep(delay)
-        async with gate or contextlib.nullcontext(), self._connection_slots():
-            with translating(self.name, self._unparsable(task_id)):
-                response = await self.adapter.afetch(self.typed, task_id)
-        return self._interpret(task_id, response)
+        http: httpx.AsyncClient = self.typed.get_async_httpx_client()
+        return http
 
     async def aclose(self) -> None:
+        if not self.closed:
+            self.closed = True
+            LOG_SCRUBBER.discard(self.settings.api_key)
         await self.typed.get_async_httpx_client().aclose()
 
 
+# --- the faces -------------------------------------------------------------------------------------
+
 _DOC_ARGS = """
-    api_keys     vendor slug → key; falls back to ``<SLUG>_API_KEY``
-    base_urls    vendor slug → URL; falls back to ``<SLUG>_BASE_URL``, then the spec's server
-    timeout      seconds per request
-    max_retries  retries of connection errors, timeouts, 429 and 5xx
-    transport    passed to every underlying httpx client (tests, proxies)
-    verify       TLS verification (on unless you turn it off)
-    rate_limits  vendor slug → requests per second (None: unlimited); default 10 per vendor
-    max_connections  pooled connections per vendor (default 10)
+    api_keys        vendor slug → key; falls back to ``<SLUG>_API_KEY``
+    base_urls       vendor slug → URL; falls back to ``<SLUG>_BASE_URL``, then the spec's server
+    timeout         seconds for one request attempt, all of it (connect, send, headers, body);
+                    a call with its retries takes at most ``timeout * (max_retries + 1)``
+    max_retries     retries of connection errors, timeouts, 429 and 5xx
+    transport       passed to every underlying httpx client (tests, proxies); the default
+                    sync transport also enforces the attempt's deadline on every socket operation
+    verify          TLS verification (on unless you turn it off), or an ``ssl.SSLContext``
+    rate_limits     vendor slug → requests per second (None: unlimited); default 10 per vendor
+    max_connections pooled connections per vendor (default 10)
+    max_response_bytes  the largest answer read, decoded (default 4 MiB); larger is malformed
+    environ         where ``<SLUG>_API_KEY`` and ``<SLUG>_BASE_URL`` are read (default os.environ)
+    clock           what waits, backoffs and rate limits sleep on (default the system's; tests inject one)
 """
 
-
 H = TypeVar("H", VendorClient, AsyncVendorClient)
+T = TypeVar("T", httpx.BaseTransport, httpx.AsyncBaseTransport)
 
 
-class _Twin(BaseClient, Generic[H]):
-    """What Client and AsyncClient share beyond ``BaseClient``: the per-vendor handles."""
+class _Twin(Generic[H, T]):
+    """Configuration and per-vendor handles: everything the faces share (no I/O)."""
 
     _handle_class: type[H]
-    _transport: Any
-    _vendors: dict[str, H]
-
-    _hook: Callable[[httpx.Response], Any]  # keeps the last response (see _exceptions.translating)
-
-    def vendor(self, slug: str) -> H:
-        """The handle for one vendor (created on first use, with one pooled connection set)."""
-        handle = self._vendors.get(slug)
-        if handle is None:
-            cls, settings = self._settings(slug)
-            adapter = cls()
-            typed = self._typed_client(adapter, settings, self._transport, self._hook)
-            handle = self._handle_class(
-                adapter, settings, typed, self.max_retries, self._limiter(slug), self.max_connections
-            )
-            self._vendors[slug] = handle
-        return handle
-
-
-class Client(_Twin[VendorClient]):
-    """Status of jobs at every vendor, synchronously.
-
-    >>> with videojobs.Client() as client:
-    ...     client.wait("vozo:task-123").video_url
-    """
-
-    __doc__ = (__doc__ or "") + _DOC_ARGS
 
     def __init__(
         self,
@@ -225,26 +230,130 @@ class Client(_Twin[VendorClient]):
         base_urls: Mapping[str, str] | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
-        transport: httpx.BaseTransport | None = None,
+        transport: T | None = None,
         verify: bool | ssl.SSLContext = True,
         rate_limits: Mapping[str, float | None] | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         environ: Mapping[str, str] | None = None,
+        clock: Clock | None = None,
     ) -> None:
-        super().__init__(
-            api_keys=api_keys,
-            base_urls=base_urls,
-            timeout=timeout,
-            max_retries=max_retries,
-            verify=verify,
-            rate_limits=rate_limits,
-            max_connections=max_connections,
-            environ=environ,
-        )
-        self._transport = transport
-        self._hook = remember_response
-        self._vendors: dict[str, VendorClient] = {}
+        self.timeout = _seconds("timeout", timeout)
+        self.max_retries = _whole("max_retries", max_retries, 0)
+        self.max_connections = _whole("max_connections", max_connections, 1)
+        self.max_response_bytes = _whole("max_response_bytes", max_response_bytes, 1024)
+        self._rate_limits: dict[str, float | None] = check_vendor_mapping("rate_limits", rate_limits)
+        for slug, rate in self._rate_limits.items():
+            if rate is not None:
+                _seconds(f"rate_limits[{slug!r}] (requests per second)", rate)
+        self._api_keys: dict[str, str] = check_vendor_mapping("api_keys", api_keys)
+        self._base_urls: dict[str, str] = check_vendor_mapping("base_urls", base_urls)
+        if clock is not None and not isinstance(clock, Clock):
+            raise ConfigurationError(f"clock must have now(), sleep() and asleep(), not {type(clock).__name__}")
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self._transport: T | None = transport
+        self._verify = verify
+        self._environ = os_environ() if environ is None else environ
+        self._vendors: dict[str, H] = {}
+        self._lock = threading.Lock()
+        self._closed = False
 
+    def vendor(self, slug: str) -> H:
+        """The handle for one vendor, created once (thread-safe) with one pooled connection set."""
+        handle = self._vendors.get(slug)
+        if handle is not None:
+            return handle
+        with self._lock:
+            if self._closed:
+                raise UsageError(f"this {type(self).__name__} is closed")
+            handle = self._vendors.get(slug)
+            if handle is None:
+                handle = self._vendors[slug] = self._new_handle(slug)
+        return handle
+
+    def _new_handle(self, slug: str) -> H:
+        cls = adapter_class(slug)
+        settings = resolve_settings(cls, self._api_keys, self._base_urls, self._environ)
+        rate = self._rate_limits.get(slug, DEFAULT_RATE)
+        adapter = cls()
+        core = VendorCore(
+            adapter,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            limiter=None if rate is None else RateLimiter(rate),
+            clock=self.clock,
+        )
+        return self._handle_class(
+            core,
+            settings,
+            functools.partial(self._typed_client, adapter, settings),
+            max_response_bytes=self.max_response_bytes,
+            max_connections=self.max_connections,
+        )
+
+    def _typed_client(self, adapter: Any, settings: VendorSettings) -> Any:
+        limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=self.max_connections)
+        transport: Any = self._transport
+        if transport is None and self._handle_class is VendorClient:
+            from ._deadline import deadline_transport
+
+            transport = deadline_transport(verify=self._verify, limits=limits)
+        httpx_args: dict[str, Any] = {"limits": limits}
+        if transport is not None:
+            httpx_args["transport"] = transport
+        return adapter.client_class(
+            base_url=settings.base_url,
+            token=settings.api_key,
+            timeout=httpx.Timeout(self.timeout),
+            verify_ssl=self._verify,
+            follow_redirects=False,  # never carry the key to wherever a redirect points
+            httpx_args=httpx_args,
+        )
+
+    def _waiter(self, ref: str, timeout: float | None, policy: PollingPolicy | None, max_failed_polls: int) -> Waiter:
+        return Waiter(ref, start=self.clock.now(), timeout=timeout, policy=policy, max_failed_polls=max_failed_polls)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every key this client was given replaced by ``[REDACTED]`` (for logs and output)."""
+        keys = list(self._api_keys.values()) + [h.settings.api_key for h in self._vendors.values()]
+        return Secrets(keys).scrub(text)
+
+    def _closing(self) -> list[H]:
+        with self._lock:
+            self._closed = True
+            handles = list(self._vendors.values())
+            self._vendors.clear()
+        return handles
+
+    def __repr__(self) -> str:
+        return f"<videojobs.{type(self).__name__} vendors in use={sorted(self._vendors)}>"
+
+
+def os_environ() -> Mapping[str, str]:
+    import os
+
+    return os.environ
+
+
+def _on_update(on_update: OnUpdate | None, status: JobStatus) -> None:
+    if on_update is None:
+        return
+    try:
+        on_update(status)
+    except Exception as exc:  # the caller's callback: whatever it raises ends this wait, typed
+        raise CallbackError(
+            f"on_update raised {type(exc).__name__} for {status.ref}; the wait for it stopped", vendor=status.vendor
+        ) from exc
+
+
+class Client(_Twin[VendorClient, httpx.BaseTransport]):
+    """Status of jobs at every vendor, synchronously. Thread-safe.
+
+    >>> with videojobs.Client() as client:
+    ...     client.wait("vozo:task-123").video_url
+    """
+
+    __doc__ = (__doc__ or "") + _DOC_ARGS
     _handle_class = VendorClient
 
     def status(self, ref: str) -> JobStatus:
@@ -260,24 +369,15 @@ class Client(_Twin[VendorClient]):
         policy: PollingPolicy | None = None,
         max_failed_polls: int = DEFAULT_MAX_FAILED_POLLS,
     ) -> Iterator[JobStatus]:
-        """Yield the job's status each time its state or progress changes, until it ends."""
+        """Yield the job's status each time its state or progress changes, until it ends.
+
+        Failed polls (network, 5xx, 429, a malformed answer) are ridden out, up to
+        ``max_failed_polls`` in a row; at the deadline :class:`WaitTimeout` is raised.
+        """
         slug, task_id = split_ref(ref)
         handle = self.vendor(slug)
-        waiter = Waiter(ref, start=_now(), timeout=timeout, policy=policy, max_failed_polls=max_failed_polls)
-        while True:
-            try:
-                status = handle.status(task_id)
-            except TRANSIENT as exc:
-                waiter.failed(exc)
-            else:
-                if waiter.observe(status, _now()):
-                    yield status
-                if status.is_terminal:
-                    return
-            delay = waiter.next_sleep(_now())
-            if delay is None:
-                raise waiter.timed_out()
-            _sleep(delay)
+        plan = watch_plan(handle.core, task_id, self._waiter(ref, timeout, policy, max_failed_polls))
+        return drive(plan, functools.partial(handle.exchange, task_id), self.clock.sleep)
 
     def wait(
         self,
@@ -286,24 +386,23 @@ class Client(_Twin[VendorClient]):
         timeout: float | None = None,
         on_update: OnUpdate | None = None,
         policy: PollingPolicy | None = None,
+        max_failed_polls: int = DEFAULT_MAX_FAILED_POLLS,
     ) -> JobStatus:
         """Poll until the job ends; return its last status (a FAILED job is returned, not raised).
 
-        ``on_update(status)`` is called whenever the state or progress changes. On the
-        deadline, :class:`WaitTimeout` carries ``last_status``. Transient faults do not end a wait.
+        ``on_update(status)`` is called whenever the state or progress changes (if it raises,
+        the wait ends with :class:`CallbackError`). It ends within ``timeout`` plus at most one
+        request's ``timeout``, with :class:`WaitTimeout` carrying ``last_status``.
         """
         last: JobStatus | None = None
-        for last in self.watch(ref, timeout=timeout, policy=policy):
-            if on_update is not None:
-                on_update(last)
+        for last in self.watch(ref, timeout=timeout, policy=policy, max_failed_polls=max_failed_polls):
+            _on_update(on_update, last)
         assert last is not None
         return last
 
     def close(self) -> None:
-        for handle in self._vendors.values():
+        for handle in self._closing():
             handle.close()
-        self._vendors.clear()
-        self._closed = True
 
     def __enter__(self) -> Self:
         return self
@@ -313,42 +412,11 @@ class Client(_Twin[VendorClient]):
     ) -> None:
         self.close()
 
-    def __repr__(self) -> str:
-        return f"<videojobs.Client vendors in use={sorted(self._vendors)}>"
 
-
-class AsyncClient(_Twin[AsyncVendorClient]):
+class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
     """Status of jobs at every vendor, on asyncio. The twin of :class:`Client`, plus ``wait_all``."""
 
     __doc__ = (__doc__ or "") + _DOC_ARGS
-
-    def __init__(
-        self,
-        *,
-        api_keys: Mapping[str, str] | None = None,
-        base_urls: Mapping[str, str] | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        transport: httpx.AsyncBaseTransport | None = None,
-        verify: bool | ssl.SSLContext = True,
-        rate_limits: Mapping[str, float | None] | None = None,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
-        environ: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(
-            api_keys=api_keys,
-            base_urls=base_urls,
-            timeout=timeout,
-            max_retries=max_retries,
-            verify=verify,
-            rate_limits=rate_limits,
-            max_connections=max_connections,
-            environ=environ,
-        )
-        self._transport = transport
-        self._hook = aremember_response
-        self._vendors: dict[str, AsyncVendorClient] = {}
-
     _handle_class = AsyncVendorClient
 
     async def status(self, ref: str) -> JobStatus:
@@ -356,33 +424,32 @@ class AsyncClient(_Twin[AsyncVendorClient]):
         slug, task_id = split_ref(ref)
         return await self.vendor(slug).status(task_id)
 
-    async def watch(
+    def watch(
         self,
         ref: str,
         *,
         timeout: float | None = None,
         policy: PollingPolicy | None = None,
         max_failed_polls: int = DEFAULT_MAX_FAILED_POLLS,
-        _gate: asyncio.Semaphore | None = None,
     ) -> AsyncIterator[JobStatus]:
-        """Yield the job's status each time its state or progress changes, until it ends."""
+        """Yield the job's status each time its state or progress changes, until it ends. See :meth:`Client.watch`."""
+        return self._watch(ref, timeout, policy, max_failed_polls, None)
+
+    def _watch(
+        self,
+        ref: str,
+        timeout: float | None,
+        policy: PollingPolicy | None,
+        max_failed_polls: int,
+        gate: asyncio.Semaphore | None,
+    ) -> AsyncIterator[JobStatus]:
         slug, task_id = split_ref(ref)
         handle = self.vendor(slug)
-        waiter = Waiter(ref, start=_now(), timeout=timeout, policy=policy, max_failed_polls=max_failed_polls)
-        while True:
-            try:
-                status = await handle.status(task_id, _gate=_gate)
-            except TRANSIENT as exc:
-                waiter.failed(exc)
-            else:
-                if waiter.observe(status, _now()):
-                    yield status
-                if status.is_terminal:
-                    return
-            delay = waiter.next_sleep(_now())
-            if delay is None:
-                raise waiter.timed_out()
-            await _asleep(delay)
+        plan = watch_plan(handle.core, task_id, self._waiter(ref, timeout, policy, max_failed_polls))
+        send: Any = functools.partial(handle.exchange, task_id)
+        if gate is not None:
+            send = functools.partial(_gated, gate, send)
+        return adrive(plan, send, self.clock.asleep)
 
     async def wait(
         self,
@@ -391,13 +458,23 @@ class AsyncClient(_Twin[AsyncVendorClient]):
         timeout: float | None = None,
         on_update: OnUpdate | None = None,
         policy: PollingPolicy | None = None,
-        _gate: asyncio.Semaphore | None = None,
+        max_failed_polls: int = DEFAULT_MAX_FAILED_POLLS,
     ) -> JobStatus:
         """Poll until the job ends; return its last status. See :meth:`Client.wait`."""
+        return await self._wait(ref, timeout, on_update, policy, max_failed_polls, None)
+
+    async def _wait(
+        self,
+        ref: str,
+        timeout: float | None,
+        on_update: OnUpdate | None,
+        policy: PollingPolicy | None,
+        max_failed_polls: int,
+        gate: asyncio.Semaphore | None,
+    ) -> JobStatus:
         last: JobStatus | None = None
-        async for last in self.watch(ref, timeout=timeout, policy=policy, _gate=_gate):
-            if on_update is not None:
-                on_update(last)
+        async for last in self._watch(ref, timeout, policy, max_failed_polls, gate):
+            _on_update(on_update, last)
         assert last is not None
         return last
 
@@ -409,32 +486,40 @@ class AsyncClient(_Twin[AsyncVendorClient]):
         on_update: OnUpdate | None = None,
         policy: PollingPolicy | None = None,
         concurrency: int = 64,
+        max_failed_polls: int = DEFAULT_MAX_FAILED_POLLS,
     ) -> AsyncIterator[JobStatus | VideoJobsError]:
         """Wait for many jobs at once, yielding each as it finishes.
 
-        Every job comes back exactly once: its final :class:`JobStatus`, or the
-        :class:`VideoJobsError` that ended its wait (``error.ref`` says which job). At most
-        ``concurrency`` requests are in flight; each vendor keeps one pooled connection
-        set and its rate limit. One coroutine per job, no threads.
+        Every job comes back exactly once, whatever happens to its wait: its final
+        :class:`JobStatus`, or the :class:`VideoJobsError` that ended its wait (``error.ref``
+        says which job; a callback that raised is a :class:`CallbackError`). At most
+        ``concurrency`` requests are in flight; each vendor keeps one pooled connection set
+        and its rate limit. One coroutine per job, no threads.
         """
+        import asyncio
+
         refs = list(refs)
         for ref in refs:
             split_ref(ref)  # refuse bad references before anything starts
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise UsageError(f"concurrency must be a whole number >= 1, not {concurrency!r}")
-        import asyncio
-
+        concurrency = _whole("concurrency", concurrency, 1)
+        check_wait_args(timeout, max_failed_polls)  # refuse bad arguments before anything starts
         gate = asyncio.Semaphore(concurrency)
         done: asyncio.Queue[JobStatus | VideoJobsError] = asyncio.Queue()
 
         async def one(ref: str) -> None:
+            result: JobStatus | VideoJobsError
             try:
-                result: JobStatus | VideoJobsError = await self.wait(
-                    ref, timeout=timeout, on_update=on_update, policy=policy, _gate=gate
-                )
+                result = await self._wait(ref, timeout, on_update, policy, max_failed_polls, gate)
             except VideoJobsError as exc:
-                exc.ref = ref
                 result = exc
+            except Exception as exc:  # a bug of ours must not cost the caller this job: say so, typed
+                result = VideoJobsError(
+                    f"the wait for {ref} failed unexpectedly ({type(exc).__name__}); this is a videojobs bug",
+                    vendor=ref.partition(":")[0],
+                )
+                result.__cause__ = exc
+            if isinstance(result, VideoJobsError):
+                result.ref = ref
             done.put_nowait(result)
 
         tasks = [asyncio.create_task(one(ref), name=f"videojobs wait {ref}") for ref in refs]
@@ -454,6 +539,7 @@ class AsyncClient(_Twin[AsyncVendorClient]):
         on_update: OnUpdate | None = None,
         policy: PollingPolicy | None = None,
         concurrency: int = 64,
+        max_failed_polls: int = DEFAULT_MAX_FAILED_POLLS,
     ) -> list[JobStatus | VideoJobsError]:
         """:meth:`wait_all` gathered into a list in the order of ``refs``."""
         refs = list(refs)
@@ -462,17 +548,20 @@ class AsyncClient(_Twin[AsyncVendorClient]):
             slots.setdefault(ref, []).append(index)
         out: list[JobStatus | VideoJobsError | None] = [None] * len(refs)
         async for result in self.wait_all(
-            refs, timeout=timeout, on_update=on_update, policy=policy, concurrency=concurrency
+            refs,
+            timeout=timeout,
+            on_update=on_update,
+            policy=policy,
+            concurrency=concurrency,
+            max_failed_polls=max_failed_polls,
         ):
             assert result.ref is not None
             out[slots[result.ref].pop(0)] = result
         return [r for r in out if r is not None]
 
     async def aclose(self) -> None:
-        for handle in self._vendors.values():
+        for handle in self._closing():
             await handle.aclose()
-        self._vendors.clear()
-        self._closed = True
 
     async def __aenter__(self) -> Self:
         return self
@@ -482,5 +571,8 @@ class AsyncClient(_Twin[AsyncVendorClient]):
     ) -> None:
         await self.aclose()
 
-    def __repr__(self) -> str:
-        return f"<videojobs.AsyncClient vendors in use={sorted(self._vendors)}>"
+
+async def _gated(gate: asyncio.Semaphore, send: Any, timeout: float) -> Exchange:
+    async with gate:
+        result: Exchange = await send(timeout)
+        return result

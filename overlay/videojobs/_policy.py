@@ -1,14 +1,14 @@
 """Polling policies: small pure objects that say how long to wait before the next poll.
 
-``policy.next_delay(history)`` gets the wait's history, ``(seconds since the wait started,
-JobStatus)`` pairs, newest last, and returns seconds. The wait loop sleeps
-``max(delay, Retry-After, the vendor's poll-after hint)``.
+``policy.next_delay(history)`` gets a :class:`History` of the wait (a bounded summary: the
+latest answer, when the run began, recent progress samples) and returns seconds. The wait
+loop sleeps ``max(delay, Retry-After, the vendor's poll-after hint)``, never past its deadline.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from collections import deque
+from typing import Final, Protocol, runtime_checkable
 
 import attrs
 
@@ -16,7 +16,70 @@ from ._status import JobStatus, State
 
 __all__ = ["AdaptivePolicy", "FixedPolicy", "History", "PollingPolicy"]
 
-History = Sequence[tuple[float, JobStatus]]
+MAX_SAMPLES: Final = 64
+"""Progress samples a History keeps: at the densest polling (every few seconds) that is minutes,
+more than any policy's window; a day-long wait costs the same memory as a minute-long one."""
+
+
+class History:
+    """What a policy sees of one wait, in constant memory (O(1) per poll).
+
+    ``elapsed`` and every time here are seconds since the wait started.
+    """
+
+    __slots__ = ("elapsed", "first_running", "last", "last_queued", "polls", "samples")
+
+    def __init__(self) -> None:
+        self.elapsed = 0.0
+        self.polls = 0
+        self.last: JobStatus | None = None
+        self.last_queued: float | None = None
+        self.first_running: float | None = None
+        self.samples: deque[tuple[float, float]] = deque(maxlen=MAX_SAMPLES)
+        """``(time, progress)`` of the latest running answers that had progress, oldest first."""
+
+    def record(self, elapsed: float, status: JobStatus) -> None:
+        self.elapsed = elapsed
+        self.polls += 1
+        self.last = status
+        if status.state is State.QUEUED:
+            if self.first_running is None:
+                self.last_queued = elapsed
+        elif status.state is State.RUNNING:
+            if self.first_running is None:
+                self.first_running = elapsed
+            if status.progress is not None:
+                self.samples.append((elapsed, status.progress))
+
+    @classmethod
+    def of(cls, answers: list[tuple[float, JobStatus]]) -> History:
+        """A History of ``(elapsed, status)`` answers, oldest first (for tests and simulations)."""
+        history = cls()
+        for elapsed, status in answers:
+            history.record(elapsed, status)
+        return history
+
+    @property
+    def run_start(self) -> float:
+        """When the run began: midway between the last queued poll and the first running one."""
+        if self.first_running is None:
+            return self.elapsed
+        if self.last_queued is None:
+            return self.first_running
+        return (self.last_queued + self.first_running) / 2
+
+    def recent_rate(self, window: float) -> float | None:
+        """Progress per second from the oldest sample within ``window`` seconds to the latest (None if flat)."""
+        if not self.samples:
+            return None
+        now, progress = self.samples[-1]
+        for t, p in self.samples:
+            if t < now and now - t <= window:
+                return (progress - p) / (now - t) if progress > p else None
+        return None
+
+    def __repr__(self) -> str:
+        return f"<History polls={self.polls} elapsed={self.elapsed:.1f}s last={self.last!r}>"
 
 
 @runtime_checkable
@@ -24,6 +87,15 @@ class PollingPolicy(Protocol):
     def next_delay(self, history: History) -> float:
         """Seconds to wait before the next poll."""
         ...
+
+
+QUEUED_SHARE: Final = 0.8
+"""A queued job cannot finish within min_run of leaving the queue: poll at 80 % of that, so the
+first running answer comes before the earliest possible end (tuned in the policy simulation)."""
+
+NEAR_DONE: Final = 0.99
+"""Progress at which vendors park a job until the file is written (the sandbox's population and
+the pages' 99 % examples): from here the end cannot be predicted, so poll at near_delay."""
 
 
 def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -79,11 +151,12 @@ class AdaptivePolicy:
         )
 
     def next_delay(self, history: History) -> float:
-        if not history:
+        status = history.last
+        if status is None:
             return self.min_delay
-        now, status = history[-1]
+        now = history.elapsed
         if status.state is State.QUEUED:
-            delay = self.min_run * 0.8
+            delay = self.min_run * QUEUED_SHARE
         elif status.progress is None or status.state is not State.RUNNING:
             delay = self.growth * max(now, self.min_delay)
         else:
@@ -91,15 +164,15 @@ class AdaptivePolicy:
         return min(self.max_delay, max(self.min_delay, delay))
 
     def _with_progress(self, history: History, now: float, progress: float) -> float:
-        if progress >= 0.99:
+        if progress >= NEAR_DONE:
             return self.near_delay  # sitting at 99 %: the end is near but cannot be dated
-        start = _run_start(history)
-        rate = _recent_rate(history, now, progress, self.window)
+        start = history.run_start
+        rate = history.recent_rate(self.window)
         if rate is None and now > start and progress > 0:
             rate = progress / (now - start)
         if not rate:
             # no rate yet: the run is at least min_run long, and we have seen part of it
-            return max(self.near_delay, (self.min_run - (now - start)) * 0.8)
+            return max(self.near_delay, (self.min_run - (now - start)) * QUEUED_SHARE)
         remaining = (1.0 - progress) / rate
         if remaining <= 2 * self.near_delay:
             return self.near_delay
@@ -107,22 +180,3 @@ class AdaptivePolicy:
         # than run_share of the time it has run, so a short job cannot be overshot by much
         ran = max(now - start, self.near_delay)
         return max(self.near_delay, min(self.lead * remaining, self.run_share * ran))
-
-
-def _recent_rate(history: History, now: float, progress: float, window: float) -> float | None:
-    """Progress per second between the oldest poll within ``window`` and now (None if flat or too few)."""
-    for t, s in history:
-        if s.state is State.RUNNING and s.progress is not None and t < now and now - t <= window:
-            return (progress - s.progress) / (now - t) if progress > s.progress else None
-    return None
-
-
-def _run_start(history: History) -> float:
-    """When the run began: midway between the last queued poll and the first running one."""
-    last_queued = None
-    for t, s in history:
-        if s.state is State.QUEUED:
-            last_queued = t
-        elif s.state is State.RUNNING:
-            return t if last_queued is None else (last_queued + t) / 2
-    return history[-1][0]

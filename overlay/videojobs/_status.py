@@ -59,6 +59,7 @@ class JobStatus:
 
     ``raw`` is the vendor's own typed model (from the generated client): nothing the
     vendor said is lost. It takes no part in equality and is left out of ``repr()``.
+    ``error`` is set only on failed and canceled jobs.
     """
 
     vendor: str
@@ -73,6 +74,9 @@ class JobStatus:
     updated_at: datetime | None = attrs.field(default=None, validator=_check_aware)
     completed_at: datetime | None = attrs.field(default=None, validator=_check_aware)
     expires_at: datetime | None = attrs.field(default=None, validator=_check_aware)
+    problems: tuple[str, ...] = attrs.field(default=(), converter=_to_tuple, eq=False)
+    """Fields of the answer that were missing, out of range or of the wrong type, and so left
+    as None (e.g. ``"progress: expected a number, got a string"``). Empty for a clean answer."""
     raw: Any = attrs.field(default=None, eq=False, repr=False)
     poll_after: float | None = attrs.field(default=None, eq=False, repr=False)
     """Seconds the vendor asked us to wait before polling again (``openai-poll-after-ms``)."""
@@ -118,6 +122,7 @@ class JobStatus:
             "updated_at": iso(self.updated_at),
             "completed_at": iso(self.completed_at),
             "expires_at": iso(self.expires_at),
+            "problems": list(self.problems),
         }
 
     def raise_for_failure(self) -> JobStatus:

@@ -1,32 +1,84 @@
-"""Waiting, without I/O: the state machine the sync and async wait loops share, and the rate limiter."""
+"""Waiting, without I/O: the clock protocol, one job's wait state, and the per-vendor rate limiter."""
 
 from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable
-from typing import Final
+from typing import Final, Protocol, runtime_checkable
 
-from ._exceptions import TRANSIENT, UsageError, VideoJobsError, WaitTimeout
-from ._policy import AdaptivePolicy, PollingPolicy
+from ._exceptions import CallbackError, UsageError, VideoJobsError, WaitTimeout
+from ._policy import AdaptivePolicy, History, PollingPolicy
 from ._status import JobStatus
 
-__all__ = ["DEFAULT_RATE", "TRANSIENT", "RateLimiter", "Waiter"]
+__all__ = [
+    "DEFAULT_MAX_FAILED_POLLS",
+    "DEFAULT_RATE",
+    "Clock",
+    "OnUpdate",
+    "RateLimiter",
+    "SystemClock",
+    "Waiter",
+    "check_wait_args",
+]
 
 DEFAULT_RATE: Final = 10.0
 """Requests per second per vendor on one client, unless ``rate_limits`` says otherwise."""
 
 DEFAULT_MAX_FAILED_POLLS: Final = 10
-"""A wait ends with the last error after this many polls in a row failed transiently."""
+"""A wait ends with the last error after this many polls in a row failed (network, 5xx, 429, malformed)."""
 
 OnUpdate = Callable[[JobStatus], object]
 
 
-class Waiter:
-    """One job being waited for: its history, the policy, the deadline.
+@runtime_checkable
+class Clock(Protocol):
+    """What waits, backoffs and rate limits read time from and sleep on (inject one in tests).
 
-    The loop is: ``poll`` → ``observe(status, now)`` or ``failed(exc, now)`` → sleep
-    ``next_sleep(now)`` seconds, or stop when it returns None (the deadline has passed).
+    Request deadlines are real time whatever the clock: a socket does not run on a fake one.
+    """
+
+    def now(self) -> float:
+        """Seconds on a monotonic scale."""
+        ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+    async def asleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """``time.monotonic``, ``time.sleep`` and ``asyncio.sleep``: the default clock."""
+
+    now = staticmethod(time.monotonic)
+    sleep = staticmethod(time.sleep)
+
+    async def asleep(self, seconds: float) -> None:
+        import asyncio  # imported on first use: ``import videojobs`` stays as light as httpx
+
+        await asyncio.sleep(seconds)
+
+    def __repr__(self) -> str:
+        return "SystemClock()"
+
+
+def check_wait_args(timeout: float | None, max_failed_polls: int) -> float | None:
+    """A wait's own arguments, checked before any request: the timeout in seconds, or None."""
+    if isinstance(max_failed_polls, bool) or not isinstance(max_failed_polls, int) or max_failed_polls < 1:
+        raise UsageError(f"max_failed_polls must be a whole number >= 1, not {max_failed_polls!r}")
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf:
+        raise UsageError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
+    return float(timeout)
+
+
+class Waiter:
+    """One job being waited for: its history, the policy, the deadline, the failures in a row.
+
+    The loop is: poll → ``observe(status, now)`` or ``failed(exc)`` → sleep
+    ``next_sleep(now)`` seconds, or stop with ``timed_out()`` when it returns None.
     """
 
     def __init__(
@@ -38,49 +90,55 @@ class Waiter:
         policy: PollingPolicy | None,
         max_failed_polls: int = DEFAULT_MAX_FAILED_POLLS,
     ) -> None:
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
-        ):
-            raise UsageError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
+        self.timeout = check_wait_args(timeout, max_failed_polls)
         self.ref = ref
+        self.vendor, _, self.task_id = ref.partition(":")
         self.start = start
-        self.deadline = math.inf if timeout is None else start + timeout
-        self.timeout = timeout
+        self.deadline = math.inf if self.timeout is None else start + self.timeout
         self.policy: PollingPolicy = policy if policy is not None else AdaptivePolicy()
-        self.history: list[tuple[float, JobStatus]] = []
-        self.last: JobStatus | None = None
-        self.polls = 0
+        self.history = History()
         self.failed_in_a_row = 0
         self.max_failed_polls = max_failed_polls
+        self.last_error: VideoJobsError | None = None
         self._floor = 0.0  # Retry-After or the vendor's poll-after hint, for the next sleep
+
+    @property
+    def last(self) -> JobStatus | None:
+        return self.history.last
 
     def observe(self, status: JobStatus, now: float) -> bool:
         """Record an answer; True when state or progress changed (or it is the first)."""
-        self.polls += 1
+        last = self.history.last
+        changed = last is None or (status.state, status.progress) != (last.state, last.progress)
+        self.history.record(now - self.start, status)
         self.failed_in_a_row = 0
-        changed = self.last is None or (status.state, status.progress) != (self.last.state, self.last.progress)
-        self.last = status
-        self.history.append((now - self.start, status))
+        self.last_error = None
         self._floor = status.poll_after or 0.0
         return changed
 
     def failed(self, exc: VideoJobsError) -> None:
-        """Record a transient failure; re-raise once they have gone on too long."""
-        self.polls += 1
+        """Record a failed poll; re-raise it once they have gone on too long."""
         self.failed_in_a_row += 1
+        self.last_error = exc
         if self.failed_in_a_row >= self.max_failed_polls:
             raise exc
         self._floor = getattr(exc, "retry_after", None) or 0.0
 
     def next_sleep(self, now: float) -> float | None:
-        """Seconds to sleep before the next poll; None when the deadline has passed."""
+        """Seconds to sleep before the next poll (never past the deadline); None once it has passed."""
         left = self.deadline - now
         if left <= 0:
             return None
-        delay = max(self.policy.next_delay(self.history), self._floor)
+        name = type(self.policy).__name__
+        try:
+            delay = float(self.policy.next_delay(self.history))
+        except Exception as exc:  # the caller's policy: whatever it raises ends this wait, typed
+            raise CallbackError(
+                f"{name}.next_delay raised {type(exc).__name__} while waiting for {self.ref}", vendor=self.vendor
+            ) from exc
         if not (delay >= 0 and math.isfinite(delay)):
-            raise ValueError(f"{type(self.policy).__name__}.next_delay returned {delay!r}")
-        return min(delay, left)
+            raise CallbackError(f"{name}.next_delay returned {delay!r}, not seconds >= 0", vendor=self.vendor)
+        return min(max(delay, self._floor), left)
 
     def timed_out(self) -> WaitTimeout:
         last = self.last
@@ -89,10 +147,11 @@ class Waiter:
             where = f"; last seen {last.state.value}" + (
                 f" at {last.progress:.0%}" if last.progress is not None else ""
             )
-        vendor = self.ref.partition(":")[0]
+        if self.last_error is not None:
+            where += f"; the last poll failed: {self.last_error.message}"
         return WaitTimeout(
-            f"{self.ref} did not finish within {self.timeout:g} s{where}",
-            vendor=vendor,
+            f"task {self.task_id} did not finish within {self.timeout or 0:g} s{where}",
+            vendor=self.vendor,
             last_status=last,
         )
 
@@ -103,18 +162,17 @@ class RateLimiter:
     ``reserve(now)`` books the next slot and says how long to wait for it; it never blocks.
     """
 
-    def __init__(self, rate: float, burst: float | None = None) -> None:
+    def __init__(self, rate: float) -> None:
         if not rate > 0:
             raise ValueError(f"a rate limit must be a positive number of requests per second, not {rate!r}")
         self.rate = rate
         self.interval = 1.0 / rate
-        self.tolerance = self.interval * (max(1.0, burst if burst is not None else rate) - 1.0)
+        self.tolerance = self.interval * (max(1.0, rate) - 1.0)  # a burst of one second's requests
         self._tat = -math.inf  # theoretical arrival time of the next request
         self._lock = threading.Lock()
 
     def reserve(self, now: float) -> float:
         with self._lock:
             tat = max(self._tat, now)
-            delay = max(0.0, tat - self.tolerance - now)
             self._tat = tat + self.interval
-            return delay
+            return max(0.0, tat - self.tolerance - now)

@@ -8,6 +8,7 @@ from attrs import field as _attrs_field
 
 from ..models.duomi_task_action import DuomiTaskAction
 from ..models.duomi_task_state import DuomiTaskState
+from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.duomi_task_data import DuomiTaskData
@@ -20,32 +21,34 @@ T = TypeVar("T", bound="DuomiTask")
 class DuomiTask:
     """
     Attributes:
-        id (str):
         state (DuomiTaskState):
-        data (DuomiTaskData):
-        progress (int):
-        create_time (int):
-        update_time (int):
-        message (str):
-        action (DuomiTaskAction):
+        id (str | Unset):
+        data (DuomiTaskData | Unset):
+        progress (int | Unset):
+        create_time (int | Unset):
+        update_time (int | Unset):
+        message (str | Unset):
+        action (DuomiTaskAction | Unset):
     """
 
-    id: str
     state: DuomiTaskState
-    data: DuomiTaskData
-    progress: int
-    create_time: int
-    update_time: int
-    message: str
-    action: DuomiTaskAction
+    id: str | Unset = UNSET
+    data: DuomiTaskData | Unset = UNSET
+    progress: int | Unset = UNSET
+    create_time: int | Unset = UNSET
+    update_time: int | Unset = UNSET
+    message: str | Unset = UNSET
+    action: DuomiTaskAction | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
-
         state = self.state.value
 
-        data = self.data.to_dict()
+        id = self.id
+
+        data: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.data, Unset):
+            data = self.data.to_dict()
 
         progress = self.progress
 
@@ -55,22 +58,31 @@ class DuomiTask:
 
         message = self.message
 
-        action = self.action.value
+        action: str | Unset = UNSET
+        if not isinstance(self.action, Unset):
+            action = self.action.value
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
             {
-                "id": id,
                 "state": state,
-                "data": data,
-                "progress": progress,
-                "create_time": create_time,
-                "update_time": update_time,
-                "message": message,
-                "action": action,
             }
         )
+        if id is not UNSET:
+            field_dict["id"] = id
+        if data is not UNSET:
+            field_dict["data"] = data
+        if progress is not UNSET:
+            field_dict["progress"] = progress
+        if create_time is not UNSET:
+            field_dict["create_time"] = create_time
+        if update_time is not UNSET:
+            field_dict["update_time"] = update_time
+        if message is not UNSET:
+            field_dict["message"] = message
+        if action is not UNSET:
+            field_dict["action"] = action
 
         return field_dict
 
@@ -79,25 +91,35 @@ class DuomiTask:
         from ..models.duomi_task_data import DuomiTaskData
 
         d = dict(src_dict)
-        id = d.pop("id")
-
         state = DuomiTaskState(d.pop("state"))
 
-        data = DuomiTaskData.from_dict(d.pop("data"))
+        id = d.pop("id", UNSET)
 
-        progress = d.pop("progress")
+        _data = d.pop("data", UNSET)
+        data: DuomiTaskData | Unset
+        if isinstance(_data, Unset):
+            data = UNSET
+        else:
+            data = DuomiTaskData.from_dict(_data)
 
-        create_time = d.pop("create_time")
+        progress = d.pop("progress", UNSET)
 
-        update_time = d.pop("update_time")
+        create_time = d.pop("create_time", UNSET)
 
-        message = d.pop("message")
+        update_time = d.pop("update_time", UNSET)
 
-        action = DuomiTaskAction(d.pop("action"))
+        message = d.pop("message", UNSET)
+
+        _action = d.pop("action", UNSET)
+        action: DuomiTaskAction | Unset
+        if isinstance(_action, Unset):
+            action = UNSET
+        else:
+            action = DuomiTaskAction(_action)
 
         duomi_task = cls(
-            id=id,
             state=state,
+            id=id,
             data=data,
             progress=progress,
             create_time=create_time,

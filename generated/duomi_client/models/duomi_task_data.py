@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 if TYPE_CHECKING:
     from ..models.duomi_video import DuomiVideo
 
@@ -17,25 +19,25 @@ T = TypeVar("T", bound="DuomiTaskData")
 class DuomiTaskData:
     """
     Attributes:
-        videos (list[DuomiVideo]):
+        videos (list[DuomiVideo] | Unset):
     """
 
-    videos: list[DuomiVideo]
+    videos: list[DuomiVideo] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        videos = []
-        for videos_item_data in self.videos:
-            videos_item = videos_item_data.to_dict()
-            videos.append(videos_item)
+        videos: list[dict[str, Any]] | Unset = UNSET
+        if not isinstance(self.videos, Unset):
+            videos = []
+            for videos_item_data in self.videos:
+                videos_item = videos_item_data.to_dict()
+                videos.append(videos_item)
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "videos": videos,
-            }
-        )
+        field_dict.update({})
+        if videos is not UNSET:
+            field_dict["videos"] = videos
 
         return field_dict
 
@@ -44,12 +46,14 @@ class DuomiTaskData:
         from ..models.duomi_video import DuomiVideo
 
         d = dict(src_dict)
-        videos = []
-        _videos = d.pop("videos")
-        for videos_item_data in _videos:
-            videos_item = DuomiVideo.from_dict(videos_item_data)
+        _videos = d.pop("videos", UNSET)
+        videos: list[DuomiVideo] | Unset = UNSET
+        if _videos is not UNSET:
+            videos = []
+            for videos_item_data in _videos:
+                videos_item = DuomiVideo.from_dict(videos_item_data)
 
-            videos.append(videos_item)
+                videos.append(videos_item)
 
         duomi_task_data = cls(
             videos=videos,

@@ -21,9 +21,9 @@ T = TypeVar("T", bound="EzmodelVideo")
 class EzmodelVideo:
     """
     Attributes:
-        id (str): Video task ID
         status (EzmodelVideoStatus): Task status. pending: submitted, waiting for processing; processing: being
             processed; completed: video generated successfully; failed: task failed.
+        id (str | Unset): Video task ID
         object_ (str | Unset): Object type, always `video`
         model (str | Unset): Model name used
         progress (int | Unset): Progress percentage (0-100)
@@ -37,8 +37,8 @@ class EzmodelVideo:
         metadata (EzmodelVideoMetadata | Unset): Additional metadata
     """
 
-    id: str
     status: EzmodelVideoStatus
+    id: str | Unset = UNSET
     object_: str | Unset = UNSET
     model: str | Unset = UNSET
     progress: int | Unset = UNSET
@@ -53,9 +53,9 @@ class EzmodelVideo:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
-
         status = self.status.value
+
+        id = self.id
 
         object_ = self.object_
 
@@ -87,10 +87,11 @@ class EzmodelVideo:
         field_dict.update(self.additional_properties)
         field_dict.update(
             {
-                "id": id,
                 "status": status,
             }
         )
+        if id is not UNSET:
+            field_dict["id"] = id
         if object_ is not UNSET:
             field_dict["object"] = object_
         if model is not UNSET:
@@ -122,9 +123,9 @@ class EzmodelVideo:
         from ..models.ezmodel_video_metadata import EzmodelVideoMetadata
 
         d = dict(src_dict)
-        id = d.pop("id")
-
         status = EzmodelVideoStatus(d.pop("status"))
+
+        id = d.pop("id", UNSET)
 
         object_ = d.pop("object", UNSET)
 
@@ -159,8 +160,8 @@ class EzmodelVideo:
             metadata = EzmodelVideoMetadata.from_dict(_metadata)
 
         ezmodel_video = cls(
-            id=id,
             status=status,
+            id=id,
             object_=object_,
             model=model,
             progress=progress,

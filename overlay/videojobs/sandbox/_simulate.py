@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from .._policy import PollingPolicy
+from .._policy import History, PollingPolicy
 from .._status import JobStatus, State
 from ._jobs import Script, random_script, snapshot
 
@@ -53,7 +53,7 @@ def simulate(policy: PollingPolicy, scripts: Sequence[Script], *, progress: bool
     shares: list[float] = []
     for script in scripts:
         t = 0.0
-        history: list[tuple[float, JobStatus]] = []
+        history = History()
         while True:
             snap = snapshot(script, t)
             requests += 1
@@ -64,7 +64,7 @@ def simulate(policy: PollingPolicy, scripts: Sequence[Script], *, progress: bool
                 state=state,
                 progress=(snap.progress if progress else None) if state is not State.SUCCEEDED else 1.0,
             )
-            history.append((t, status))
+            history.record(t, status)
             if state.is_terminal:
                 lag = t - script.total
                 lags.append(lag)

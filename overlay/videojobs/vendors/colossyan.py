@@ -13,8 +13,8 @@ from colossyan_client import AuthenticatedClient
 from colossyan_client.api.default import get_video_generation_job_status
 from colossyan_client.models import ColossyanJob
 
-from .._adapter import BaseAdapter, final_progress, fraction, opt_str
-from .._status import JobError, JobStatus, State
+from .._adapter import BaseAdapter, Fields, final_progress
+from .._status import JobStatus, State
 
 
 class ColossyanAdapter(BaseAdapter):
@@ -22,6 +22,7 @@ class ColossyanAdapter(BaseAdapter):
     default_base_url: ClassVar[str] = "https://app.colossyan.com/api/v1"
     client_class: ClassVar[type[Any]] = AuthenticatedClient
     endpoint: ClassVar[ModuleType] = get_video_generation_job_status
+    model: ClassVar[type[Any]] = ColossyanJob
     states: ClassVar[dict[str, State]] = {
         "in_queue": State.QUEUED,
         "preprocessing": State.RUNNING,
@@ -32,17 +33,23 @@ class ColossyanAdapter(BaseAdapter):
         "deleted": State.CANCELED,
     }
 
-    def to_status(self, task_id: str, model: ColossyanJob) -> JobStatus:
-        state, word = self.state(model.status)
+    def to_status(self, task_id: str, model: ColossyanJob, fields: Fields) -> JobStatus:
+        state, word = self.state(model.status, "status")
+        progress = fields.fraction(model.progress, model.maximum_progress, "progress", "maximumProgress")
         return JobStatus(
             vendor=self.name,
             task_id=task_id,
             state=state,
             vendor_state=word,
-            progress=final_progress(state, fraction(model.progress, model.maximum_progress, "progress")),
-            video_id=opt_str(model.video_id, "videoId"),
-            error=JobError(message="Colossyan reported the job failed (it gives no reason)")
-            if state is State.FAILED
-            else None,
+            progress=final_progress(state, progress),
+            video_id=fields.text(model.video_id, "videoId"),
+            error=self.job_error(
+                state,
+                fields,
+                message=None,
+                default="Colossyan reported the job deleted"
+                if state is State.CANCELED
+                else "Colossyan reported the job failed (it gives no reason)",
+            ),
             raw=model,
         )

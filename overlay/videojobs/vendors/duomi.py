@@ -2,6 +2,8 @@
 
 Reports ``state`` as ``pending, running, succeeded, error``, progress 0-100, videos as
 ``data.videos[].url``, Unix-second ``create_time``/``update_time``, and the error in ``message``.
+Its Apifox export marks every field required; the spec patch keeps only ``state`` required and
+this adapter reports the others when missing (``required=True``).
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from typing import Any, ClassVar
 from duomi_client import AuthenticatedClient
 from duomi_client.api.tasks import get_video_task
 from duomi_client.models import DuomiTask
+from duomi_client.types import Unset
 
-from .._adapter import BadField, BaseAdapter, final_progress, opt_str, percent, unix_time
-from .._status import JobError, JobStatus, State
+from .._adapter import BaseAdapter, Fields, final_progress
+from .._status import JobStatus, State
 
 
 class DuomiAdapter(BaseAdapter):
@@ -22,6 +25,7 @@ class DuomiAdapter(BaseAdapter):
     default_base_url: ClassVar[str] = "https://duomiapi.com"
     client_class: ClassVar[type[Any]] = AuthenticatedClient
     endpoint: ClassVar[ModuleType] = get_video_task
+    model: ClassVar[type[Any]] = DuomiTask
     states: ClassVar[dict[str, State]] = {
         "pending": State.QUEUED,
         "running": State.RUNNING,
@@ -29,24 +33,30 @@ class DuomiAdapter(BaseAdapter):
         "error": State.FAILED,
     }
 
-    def to_status(self, task_id: str, model: DuomiTask) -> JobStatus:
-        state, word = self.state(model.state)
-        videos = model.data.videos
-        if not isinstance(videos, list):
-            raise BadField("data.videos", f"expected a list, got {type(videos).__name__}")
-        urls = tuple(u for i, v in enumerate(videos) if (u := opt_str(v.url, f"data.videos[{i}].url")))
-        message = opt_str(model.message, "message")
+    def to_status(self, task_id: str, model: DuomiTask, fields: Fields) -> JobStatus:
+        state, word = self.state(model.state, "state")
+        urls: list[str] = []
+        data = model.data
+        videos = None if isinstance(data, Unset) else data.videos
+        if isinstance(videos, list):
+            for i, video in enumerate(videos):
+                if (url := fields.text(video.url, f"data.videos[{i}].url")) is not None:
+                    urls.append(url)
+        message = fields.text(model.message, "message")
         return JobStatus(
             vendor=self.name,
             task_id=task_id,
             state=state,
             vendor_state=word,
-            progress=final_progress(state, percent(model.progress, "progress")),
+            progress=final_progress(state, fields.percent(model.progress, "progress", required=True)),
             video_urls=urls,
-            error=JobError(message=message or "Duomi reported an error without a message")
-            if state is State.FAILED
-            else None,
-            created_at=unix_time(model.create_time, "create_time"),
-            updated_at=unix_time(model.update_time, "update_time"),
+            error=self.job_error(
+                state,
+                fields,
+                message=message if state is State.FAILED else None,
+                default="Duomi reported an error without a message",
+            ),
+            created_at=fields.unix_time(model.create_time, "create_time", required=True),
+            updated_at=fields.unix_time(model.update_time, "update_time", required=True),
             raw=model,
         )

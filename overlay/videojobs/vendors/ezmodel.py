@@ -3,6 +3,7 @@
 Reports ``pending, processing, completed, failed`` and, being OpenAI-compatible, OpenAI's
 ``queued`` and ``in_progress``; progress 0-100; ``url``; ``error{code, message}``;
 ``created_at``, ``completed_at`` and ``expires_at`` (the download link's end) in Unix seconds.
+An ``error`` object on a job that did not fail is reported in ``problems``, not as its error.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from ezmodel_client.api.videos import get_video_task
 from ezmodel_client.models import EzmodelVideo
 from ezmodel_client.types import Unset
 
-from .._adapter import BaseAdapter, final_progress, opt_str, percent, unix_time
-from .._status import JobError, JobStatus, State
+from .._adapter import BaseAdapter, Fields, final_progress
+from .._status import JobStatus, State
 
 
 class EzmodelAdapter(BaseAdapter):
@@ -24,6 +25,7 @@ class EzmodelAdapter(BaseAdapter):
     default_base_url: ClassVar[str] = "https://www.ezmodel.cloud"
     client_class: ClassVar[type[Any]] = AuthenticatedClient
     endpoint: ClassVar[ModuleType] = get_video_task
+    model: ClassVar[type[Any]] = EzmodelVideo
     states: ClassVar[dict[str, State]] = {
         "pending": State.QUEUED,
         "processing": State.RUNNING,
@@ -34,25 +36,30 @@ class EzmodelAdapter(BaseAdapter):
         "in_progress": State.RUNNING,
     }
 
-    def to_status(self, task_id: str, model: EzmodelVideo) -> JobStatus:
-        state, word = self.state(model.status)
-        url = opt_str(model.url, "url")
-        error = None
-        if model.error is not None and not isinstance(model.error, Unset):
-            message = opt_str(model.error.message, "error.message") or "no message"
-            error = JobError(code=opt_str(model.error.code, "error.code"), message=message)
-        elif state is State.FAILED:
-            error = JobError(message="ezmodel reported the job failed without an error object")
+    def to_status(self, task_id: str, model: EzmodelVideo, fields: Fields) -> JobStatus:
+        state, word = self.state(model.status, "status")
+        url = fields.text(model.url, "url")
+        code = message = None
+        error = model.error
+        if not isinstance(error, Unset) and error is not None:
+            message = fields.text(error.message, "error.message")
+            code = fields.text(error.code, "error.code")
         return JobStatus(
             vendor=self.name,
             task_id=task_id,
             state=state,
             vendor_state=word,
-            progress=final_progress(state, percent(model.progress, "progress")),
+            progress=final_progress(state, fields.percent(model.progress, "progress")),
             video_urls=(url,) if url else (),
-            error=error,
-            created_at=unix_time(model.created_at, "created_at"),
-            completed_at=unix_time(model.completed_at, "completed_at"),
-            expires_at=unix_time(model.expires_at, "expires_at"),
+            error=self.job_error(
+                state,
+                fields,
+                message=message,
+                code=code,
+                default="ezmodel reported the job failed without an error message",
+            ),
+            created_at=fields.unix_time(model.created_at, "created_at"),
+            completed_at=fields.unix_time(model.completed_at, "completed_at"),
+            expires_at=fields.unix_time(model.expires_at, "expires_at"),
             raw=model,
         )

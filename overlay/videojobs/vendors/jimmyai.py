@@ -1,9 +1,8 @@
 """JimmyAI: ``GET /api/open-api/v1/videos/{taskId}`` on https://www.jimmyai.cn.
 
 Wraps every answer in an envelope ``{code, msg, data}`` and answers errors with HTTP 200:
-a ``code`` other than ``"20000"`` is an error. Its codes are an HTTP status followed by two
-digits (``20000`` is 200 OK), so ``40401`` is treated as a 404 and ``42900`` as a 429.
-The video link in ``result.video_url`` is valid for 3 days after completion.
+a ``code`` other than ``"20000"`` is an error. The video link in ``result.video_url`` is
+valid for 3 days after completion.
 """
 
 from __future__ import annotations
@@ -11,26 +10,31 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from jimmyai_client import AuthenticatedClient
 from jimmyai_client.api.default import query_video
 from jimmyai_client.models import JimmyVideoResponse
 from jimmyai_client.types import Unset
 
-from .._adapter import BadField, BaseAdapter, EnvelopeError, final_progress, is_unset, opt_str, percent, unix_time
-from .._status import JobError, JobStatus, State
+from .._adapter import BaseAdapter, EnvelopeError, Fields, Unreadable, final_progress, json_type
+from .._status import JobStatus, State
 
-OK = "20000"
-LINK_LIFETIME = timedelta(days=3)
+OK: Final = "20000"
+"""The envelope code of a successful answer (the page's examples and code table)."""
+
+LINK_LIFETIME: Final = timedelta(days=3)
+"""The page: "视频链接有效期为3天" (the video link is valid for 3 days), counted from completion."""
 
 
-def _envelope_error(code: Any, msg: Any) -> EnvelopeError | None:
-    if code is None or str(code) == OK:
-        return None
-    code = str(code)
-    hint = int(code[:3]) if len(code) >= 3 and code[:3].isdigit() and 400 <= int(code[:3]) < 600 else None
-    return EnvelopeError(code, str(msg) if msg else f"JimmyAI answered with code {code}", hint)
+def status_hint(code: str) -> int | None:
+    """The HTTP status a JimmyAI code stands for. ASSUMPTION (not on the page): its codes are an
+    HTTP status followed by two digits, as ``20000`` is 200 OK; so ``40401`` is a 404, ``42900``
+    a 429 (and retried). A code of another form is a plain APIError."""
+    head = code[:3]
+    if len(code) == 5 and code.isascii() and code.isdigit() and 400 <= int(head) < 600:
+        return int(head)
+    return None
 
 
 class JimmyaiAdapter(BaseAdapter):
@@ -38,6 +42,7 @@ class JimmyaiAdapter(BaseAdapter):
     default_base_url: ClassVar[str] = "https://www.jimmyai.cn"
     client_class: ClassVar[type[Any]] = AuthenticatedClient
     endpoint: ClassVar[ModuleType] = query_video
+    model: ClassVar[type[Any]] = JimmyVideoResponse
     states: ClassVar[dict[str, State]] = {
         "queued": State.QUEUED,
         "pending": State.QUEUED,
@@ -47,41 +52,44 @@ class JimmyaiAdapter(BaseAdapter):
         "failed": State.FAILED,
     }
 
-    def envelope_error(self, body: Any) -> EnvelopeError | None:
+    def check_envelope(self, body: Any) -> EnvelopeError | None:
         if not isinstance(body, Mapping):
+            raise Unreadable(f"expected the {{code, msg, data}} envelope, got {json_type(body)}")
+        code = body.get("code")
+        if isinstance(code, int) and not isinstance(code, bool):
+            code = str(code)
+        if not isinstance(code, str):
+            raise Unreadable("the envelope's code is " + ("missing" if code is None else json_type(code)))
+        if code == OK:
             return None
-        return _envelope_error(body.get("code"), body.get("msg"))
+        msg = body.get("msg")
+        message = msg if isinstance(msg, str) and msg else f"JimmyAI answered with code {code}"
+        return EnvelopeError(code, message, status_hint(code))
 
-    def to_status(self, task_id: str, model: JimmyVideoResponse) -> JobStatus:
-        if is_unset(model.code):
-            raise BadField("code", "the envelope has no code")
-        if not isinstance(model.code, str):
-            raise BadField("code", f"expected a string, got {type(model.code).__name__}")
-        if (error := _envelope_error(model.code, None if is_unset(model.msg) else model.msg)) is not None:
-            raise error
+    def to_status(self, task_id: str, model: JimmyVideoResponse, fields: Fields) -> JobStatus:
         data = model.data
-        if data is None or isinstance(data, Unset):
-            raise BadField("data", "a successful envelope without data")
-        if is_unset(data.status):
-            raise BadField("data.status", "missing")
-        state, word = self.state(data.status)
+        if isinstance(data, Unset) or data is None:
+            raise Unreadable("a successful envelope without data")
+        state, word = self.state(data.status, "data.status")
         result = data.result
         url = (
-            None if result is None or isinstance(result, Unset) else opt_str(result.video_url, "data.result.video_url")
+            None
+            if isinstance(result, Unset) or result is None
+            else fields.text(result.video_url, "data.result.video_url")
         )
-        completed_at = unix_time(data.completed_at, "data.completed_at")
-        message = opt_str(data.error_message, "data.error_message")
-        if message is None and state is State.FAILED:
-            message = "JimmyAI reported the job failed without an error_message"
+        completed_at = fields.unix_time(data.completed_at, "data.completed_at")
+        message = fields.text(data.error_message, "data.error_message")
         return JobStatus(
             vendor=self.name,
             task_id=task_id,
             state=state,
             vendor_state=word,
-            progress=final_progress(state, percent(data.progress, "data.progress")),
+            progress=final_progress(state, fields.percent(data.progress, "data.progress")),
             video_urls=(url,) if url else (),
-            error=JobError(message=message) if message and state is State.FAILED else None,
-            created_at=unix_time(data.created_at, "data.created_at"),
+            error=self.job_error(
+                state, fields, message=message, default="JimmyAI reported the job failed without an error_message"
+            ),
+            created_at=fields.unix_time(data.created_at, "data.created_at"),
             completed_at=completed_at,
             expires_at=completed_at + LINK_LIFETIME if completed_at and url else None,
             raw=model,

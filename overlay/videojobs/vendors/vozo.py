@@ -13,8 +13,8 @@ from vozo_client import AuthenticatedClient
 from vozo_client.api.default import get_video_generation
 from vozo_client.models import VozoJobStatus
 
-from .._adapter import BaseAdapter, final_progress, opt_str
-from .._status import JobError, JobStatus, State
+from .._adapter import BaseAdapter, Fields, final_progress
+from .._status import JobStatus, State
 
 
 class VozoAdapter(BaseAdapter):
@@ -22,6 +22,7 @@ class VozoAdapter(BaseAdapter):
     default_base_url: ClassVar[str] = "https://api.vozo.ai"
     client_class: ClassVar[type[Any]] = AuthenticatedClient
     endpoint: ClassVar[ModuleType] = get_video_generation
+    model: ClassVar[type[Any]] = VozoJobStatus
     states: ClassVar[dict[str, State]] = {
         "pending": State.QUEUED,
         "processing": State.RUNNING,
@@ -29,9 +30,9 @@ class VozoAdapter(BaseAdapter):
         "failed": State.FAILED,
     }
 
-    def to_status(self, task_id: str, model: VozoJobStatus) -> JobStatus:
-        state, word = self.state(model.status)
-        url = opt_str(model.video_url, "video_url")
+    def to_status(self, task_id: str, model: VozoJobStatus, fields: Fields) -> JobStatus:
+        state, word = self.state(model.status, "status")
+        url = fields.text(model.video_url, "video_url")
         return JobStatus(
             vendor=self.name,
             task_id=task_id,
@@ -39,8 +40,8 @@ class VozoAdapter(BaseAdapter):
             vendor_state=word,
             progress=final_progress(state, None),  # Vozo reports no progress
             video_urls=(url,) if url else (),
-            error=JobError(message="Vozo reported the job failed (it gives no reason)")
-            if state is State.FAILED
-            else None,
+            error=self.job_error(
+                state, fields, message=None, default="Vozo reported the job failed (it gives no reason)"
+            ),
             raw=model,
         )

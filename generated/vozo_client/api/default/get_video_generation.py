@@ -159,3 +159,14 @@ async def asyncio(
             client=client,
         )
     ).parsed
+
+
+def build_request_kwargs(
+    task_id: str,
+) -> dict[str, Any]:
+    """The keyword arguments of ``httpx.Client.build_request`` for this endpoint: method, URL
+    relative to the client's ``base_url``, and any params, headers and body. ``sync_detailed``
+    and ``asyncio_detailed`` send exactly this request."""
+    return _get_kwargs(
+        task_id=task_id,
+    )

@@ -1,0 +1,216 @@
+"""One implementation of a status call and of a wait; the sync and async clients only drive it.
+
+A call is a *plan*: a generator that yields what it needs done and is sent the result,
+without doing any I/O itself (the sans-I/O pattern of h11 and hyper):
+
+- ``Send(timeout)``: send the request once, bounded by ``timeout`` seconds; the driver sends
+  back the :class:`~videojobs._boundary.Exchange`, or throws the ``NetworkError`` in;
+- ``Sleep(seconds)``: sleep on the client's clock;
+- ``Emit(status)``: hand a status to the caller (``watch`` yields it).
+
+:func:`drive` runs a plan with blocking I/O, :func:`adrive` with asyncio; they are the only
+twins, a dozen lines each.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
+from typing import Any, Final, TypeVar
+
+import attrs
+
+from ._boundary import Exchange, translate
+from ._exceptions import TRANSIENT, MalformedResponseError, NetworkError, RateLimitError, VideoJobsError
+from ._status import JobStatus
+from ._wait import Clock, RateLimiter, Waiter
+
+__all__ = ["Emit", "Send", "Sleep", "VendorCore", "adrive", "drive", "status_plan", "watch_plan"]
+
+logger = logging.getLogger("videojobs")
+
+RETRY_WAIT_INITIAL: Final = 0.5
+RETRY_WAIT_MAX: Final = 8.0
+RETRY_JITTER: Final = 0.5
+"""Backoff between retries: min(8, 0.5 * 2**(n-1)) s plus up to 0.5 s of jitter (stamina's
+defaults, which this replaces: a retry here must also fit the call's budget)."""
+
+POLL_FAILURES: Final[tuple[type[VideoJobsError], ...]] = (*TRANSIENT, MalformedResponseError)
+"""What a wait rides out as a failed poll: a maintenance page mid-wait is no reason to stop."""
+
+
+@attrs.frozen
+class Send:
+    timeout: float
+
+
+@attrs.frozen
+class Sleep:
+    seconds: float
+
+
+@attrs.frozen
+class Emit:
+    status: JobStatus
+
+
+Action = Send | Sleep | Emit
+R = TypeVar("R")
+Plan = Generator[Action, Exchange | None, R]
+
+
+class VendorCore:
+    """What one vendor's calls need besides I/O: adapter, limits, retry settings, rate limiter."""
+
+    def __init__(
+        self,
+        adapter: Any,
+        *,
+        timeout: float,
+        max_retries: int,
+        limiter: RateLimiter | None,
+        clock: Clock,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.adapter = adapter
+        self.name: str = adapter.name
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.limiter = limiter
+        self.clock = clock
+        self.rng = rng or random.Random()
+
+    def retry_wait(self, exc: VideoJobsError, retry: int) -> float:
+        """Seconds before retry number ``retry`` (1-based): the vendor's Retry-After, or backoff with jitter."""
+        if isinstance(exc, RateLimitError) and exc.retry_after is not None:
+            return float(exc.retry_after)
+        backoff: float = RETRY_WAIT_INITIAL * 2.0 ** (retry - 1)
+        return min(RETRY_WAIT_MAX, backoff) + self.rng.uniform(0, RETRY_JITTER)
+
+
+def status_plan(core: VendorCore, task_id: str, until: float = math.inf) -> Plan[JobStatus]:
+    """One status call: at most ``max_retries + 1`` attempts of at most ``timeout`` s each, all of it,
+    backoffs and Retry-After waits included, within ``timeout * (max_retries + 1)`` s and before ``until``."""
+    clock = core.clock
+    end = min(until, clock.now() + core.timeout * (core.max_retries + 1))
+    retry = 0
+    while True:
+        if core.limiter is not None and (delay := core.limiter.reserve(clock.now())) > 0:
+            yield Sleep(min(delay, max(0.0, end - clock.now())))
+        left = end - clock.now()
+        if left <= 0:
+            raise NetworkError(
+                f"task {task_id}: the call's time ran out before a request could be sent", vendor=core.name
+            )
+        try:
+            answer = yield Send(min(core.timeout, left))
+            assert answer is not None
+            status = translate(core.adapter, task_id, answer)
+        except TRANSIENT as exc:
+            retry += 1
+            if retry > core.max_retries:
+                raise
+            wait = core.retry_wait(exc, retry)
+            if clock.now() + wait >= end:
+                raise  # the vendor asks for more time than this call has left
+            logger.debug("%s %s: %s; retry %d in %.2f s", core.name, task_id, type(exc).__name__, retry, wait)
+            yield Sleep(wait)
+            continue
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s: HTTP %d, %s (%s)", core.name, task_id, answer.status_code, status.state, status.vendor_state
+            )
+            for problem in status.problems:
+                logger.debug("%s %s: %s", core.name, task_id, problem)
+        return status
+
+
+def watch_plan(core: VendorCore, task_id: str, waiter: Waiter) -> Plan[None]:
+    """Poll until the job ends, emitting each change; failed polls are ridden out (see Waiter)."""
+    clock = core.clock
+    while True:
+        if clock.now() >= waiter.deadline:
+            raise waiter.timed_out() from waiter.last_error
+        try:
+            status = yield from status_plan(core, task_id, until=waiter.deadline)
+        except POLL_FAILURES as exc:
+            waiter.failed(exc)
+        else:
+            if waiter.observe(status, clock.now()):
+                yield Emit(status)
+            if status.is_terminal:
+                return
+        delay = waiter.next_sleep(clock.now())
+        if delay is not None:
+            yield Sleep(delay)
+
+
+def drive(plan: Plan[R], send: Callable[[float], Exchange], sleep: Callable[[float], None]) -> Iterator[JobStatus]:
+    """Run a plan with blocking I/O, yielding what it emits; its result is the StopIteration value."""
+    value: Exchange | None = None
+    error: VideoJobsError | None = None
+    while True:
+        try:
+            action = plan.send(value) if error is None else plan.throw(error)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        value = error = None
+        if type(action) is Send:
+            try:
+                value = send(action.timeout)
+            except VideoJobsError as exc:
+                error = exc
+        elif type(action) is Sleep:
+            sleep(action.seconds)
+        else:
+            yield action.status  # type: ignore[union-attr]
+
+
+def run(plan: Plan[R], send: Callable[[float], Exchange], sleep: Callable[[float], None]) -> R:
+    """Run a plan that emits nothing (a status call) and return its result."""
+    steps = drive(plan, send, sleep)
+    try:
+        next(steps)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    raise AssertionError("a status call emits nothing")  # pragma: no cover
+
+
+async def adrive(
+    plan: Plan[Any],
+    send: Callable[[float], Awaitable[Exchange]],
+    sleep: Callable[[float], Awaitable[None]],
+    result: list[Any] | None = None,
+) -> AsyncIterator[JobStatus]:
+    """The asyncio twin of :func:`drive`; the plan's result is appended to ``result``."""
+    value: Exchange | None = None
+    error: VideoJobsError | None = None
+    while True:
+        try:
+            action = plan.send(value) if error is None else plan.throw(error)
+        except StopIteration as stop:
+            if result is not None:
+                result.append(stop.value)
+            return
+        value = error = None
+        if type(action) is Send:
+            try:
+                value = await send(action.timeout)
+            except VideoJobsError as exc:
+                error = exc
+        elif type(action) is Sleep:
+            await sleep(action.seconds)
+        else:
+            yield action.status  # type: ignore[union-attr]
+
+
+async def arun(
+    plan: Plan[R], send: Callable[[float], Awaitable[Exchange]], sleep: Callable[[float], Awaitable[None]]
+) -> R:
+    """Run a plan that emits nothing with asyncio and return its result."""
+    result: list[R] = []
+    async for _ in adrive(plan, send, sleep, result):
+        raise AssertionError("a status call emits nothing")  # pragma: no cover
+    return result[0]

@@ -1,0 +1,432 @@
+"""The boundary is total: against hostile servers on real loopback sockets, every call ends in a
+JobStatus or a typed VideoJobsError, within its deadline and a memory bound, and no key leaks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+import traceback
+import tracemalloc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+
+import videojobs
+from tests import hostile
+from tests.clocks import SimClock
+from tests.conftest import Recorder, sync_client
+
+KEY = "sk-vozo-ECHOED-key/42"
+DEADLINE_SLACK = 1.0  # the issue's bound: a call ends within its timeout plus one second
+MEMORY_BOUND = 48 * 1024 * 1024  # what one call may allocate, whatever the server sends
+
+
+def _client(url: str, **kwargs: Any) -> videojobs.Client:
+    kwargs.setdefault("max_retries", 0)
+    return videojobs.Client(api_keys={"vozo": KEY}, base_urls={"vozo": url}, **kwargs)
+
+
+def _aclient(url: str, **kwargs: Any) -> videojobs.AsyncClient:
+    kwargs.setdefault("max_retries", 0)
+    return videojobs.AsyncClient(api_keys={"vozo": KEY}, base_urls={"vozo": url}, **kwargs)
+
+
+def call(mode: str, url: str, ref: str = "vozo:t", **kwargs: Any) -> tuple[Any, float, int]:
+    """``(JobStatus or the VideoJobsError, seconds, peak bytes allocated)`` of one status call."""
+    tracemalloc.start()
+    start = time.monotonic()
+    try:
+        if mode == "sync":
+            with _client(url, **kwargs) as client:
+                result: Any = client.status(ref)
+        else:
+
+            async def run() -> Any:
+                async with _aclient(url, **kwargs) as client:
+                    return await client.status(ref)
+
+            result = asyncio.run(run())
+    except videojobs.VideoJobsError as exc:
+        result = exc
+    finally:
+        elapsed = time.monotonic() - start
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return result, elapsed, peak
+
+
+MODES = pytest.mark.parametrize("mode", ["sync", "async"])
+
+
+# --- deadlines --------------------------------------------------------------------------------------
+
+
+@MODES
+@pytest.mark.parametrize("scenario", [hostile.trickle_headers, hostile.trickle_body, hostile.silent])
+def test_a_slow_server_cannot_outlast_the_call(mode: str, scenario: Callable[[], hostile.Scenario]) -> None:
+    with hostile.hostile(scenario()) as url:
+        result, elapsed, _ = call(mode, url, timeout=1.0)
+    assert isinstance(result, videojobs.NetworkError), result
+    assert "no complete answer within" in str(result)
+    assert elapsed < 1.0 + DEADLINE_SLACK
+
+
+@MODES
+def test_retries_share_the_calls_budget(mode: str) -> None:
+    with hostile.hostile(hostile.trickle_body()) as url:
+        result, elapsed, _ = call(mode, url, timeout=0.5, max_retries=2)
+    assert isinstance(result, videojobs.NetworkError)
+    assert elapsed < 0.5 * 3 + DEADLINE_SLACK  # three attempts and their backoffs, no more
+
+
+def test_a_wait_against_a_silent_server_ends_on_time_with_the_cause() -> None:
+    with hostile.hostile(hostile.silent()) as url, _client(url, timeout=30) as client:
+        start = time.monotonic()
+        with pytest.raises(videojobs.WaitTimeout) as info:
+            client.wait("vozo:t", timeout=2)
+        elapsed = time.monotonic() - start
+    assert elapsed < 2 + DEADLINE_SLACK
+    assert info.value.last_status is None
+    assert isinstance(info.value.__cause__, videojobs.NetworkError)
+    assert "the last poll failed" in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_an_async_wait_against_a_silent_server_ends_on_time() -> None:
+    with hostile.hostile(hostile.silent()) as url:
+        async with _aclient(url, timeout=30) as client:
+            start = time.monotonic()
+            with pytest.raises(videojobs.WaitTimeout):
+                await client.wait("vozo:t", timeout=2)
+            assert time.monotonic() - start < 2 + DEADLINE_SLACK
+
+
+# --- sizes and encodings ------------------------------------------------------------------------------
+
+
+@MODES
+@pytest.mark.parametrize(
+    "scenario",
+    [hostile.endless_body, hostile.gzip_bomb, lambda: hostile.gzip_bomb(encoding="deflate")],
+    ids=["endless", "gzip-bomb", "deflate-bomb"],
+)
+def test_a_body_too_large_is_refused_within_the_memory_bound(mode: str, scenario: Callable[[], Any]) -> None:
+    with hostile.hostile(scenario()) as url:
+        result, elapsed, peak = call(mode, url, timeout=10)
+    assert isinstance(result, videojobs.MalformedResponseError), result
+    assert "larger than max_response_bytes" in str(result)
+    assert result.raw is not None
+    assert len(result.raw) <= 1024  # a bounded sample of what came
+    assert peak < MEMORY_BOUND
+    assert elapsed < 10
+
+
+def test_max_response_bytes_is_the_callers_to_set() -> None:
+    body = json.dumps({"task_id": "t", "status": "processing", "pad": "x" * 5000}).encode()
+    with hostile.hostile(hostile.answer(body=body)) as url:
+        small, _, _ = call("sync", url, max_response_bytes=4096)
+        large, _, _ = call("sync", url, max_response_bytes=8192)
+    assert isinstance(small, videojobs.MalformedResponseError)
+    assert isinstance(large, videojobs.JobStatus)
+
+
+@MODES
+@pytest.mark.parametrize(("encoding", "words"), [("gzip", "does not decode"), ("br", "was not asked for")])
+def test_a_body_in_the_wrong_encoding_is_malformed(mode: str, encoding: str, words: str) -> None:
+    with hostile.hostile(hostile.claims(encoding)) as url:
+        result, _, _ = call(mode, url)
+    assert isinstance(result, videojobs.MalformedResponseError)
+    assert words in str(result)
+    assert result.status_code == 200
+
+
+@MODES
+def test_real_gzip_and_deflate_answers_are_read(mode: str) -> None:
+    import zlib
+
+    for encoding, wbits in (("gzip", 31), ("deflate", 15), ("deflate", -15)):
+        comp = zlib.compressobj(6, zlib.DEFLATED, wbits)
+        body = comp.compress(hostile.OK_BODY) + comp.flush()
+        with hostile.hostile(hostile.answer(body=body, headers={"Content-Encoding": encoding})) as url:
+            result, _, _ = call(mode, url)
+        assert isinstance(result, videojobs.JobStatus), (encoding, wbits, result)
+
+
+@MODES
+def test_a_reset_mid_body_is_a_network_error(mode: str) -> None:
+    with hostile.hostile(hostile.reset_mid_body()) as url:
+        result, _, _ = call(mode, url)
+    assert isinstance(result, videojobs.NetworkError)
+
+
+@MODES
+@pytest.mark.parametrize("depth", [100_000, 900])
+def test_deep_json_is_malformed_or_read(mode: str, depth: int) -> None:
+    body = b'{"task_id": "t", "status": "processing", "x": ' + b"[" * depth + b"]" * depth + b"}"
+    with hostile.hostile(hostile.answer(body=body)) as url:
+        result, _, _ = call(mode, url)
+    if depth > 10_000:  # deeper than Python's parser goes: not an answer we can read
+        assert isinstance(result, videojobs.MalformedResponseError)
+    else:  # deep, but in a field nobody reads: the state is what matters
+        assert isinstance(result, videojobs.JobStatus)
+        assert result.vendor_state == "processing"
+
+
+# --- degrade, don't drop --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("number", ["1" + "0" * 400, "1e999", "-1e999"])
+def test_numbers_too_large_for_a_float_cost_the_field_not_the_state(number: str) -> None:
+    body = b'{"id": "v", "status": "processing", "progress": NUMBER, "created_at": NUMBER}'.replace(
+        b"NUMBER", number.encode()
+    )
+    with sync_client(Recorder(httpx.Response(200, content=body))) as client:
+        status = client.status("ezmodel:v")
+    assert status.state is videojobs.State.RUNNING
+    assert status.progress is None
+    assert status.created_at is None
+    assert any(p.startswith("progress:") for p in status.problems)
+    assert any(p.startswith("created_at:") for p in status.problems)
+
+
+# --- Retry-After abuse ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("999999999", 86400.0),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", 86400.0),
+        ("Tue, 01 Jan 10000 00:00:00 GMT", None),
+        ("1e400", 86400.0),
+        ("nan", None),
+        ("-inf", 0.0),
+        ("9" * 5000, 86400.0),
+    ],
+)
+def test_retry_after_is_parsed_safely_and_capped(header: str, expected: float | None) -> None:
+    from videojobs._boundary import parse_retry_after
+
+    assert parse_retry_after(header) == expected
+
+
+@MODES
+def test_a_huge_retry_after_ends_the_call_at_once(mode: str) -> None:
+    with hostile.hostile(hostile.answer(429, b"{}", {"Retry-After": "999999999"})) as url:
+        result, elapsed, _ = call(mode, url, max_retries=3)
+    assert isinstance(result, videojobs.RateLimitError)
+    assert result.retry_after == 86400.0
+    assert elapsed < DEADLINE_SLACK
+
+
+def test_a_huge_retry_after_never_outlives_a_wait() -> None:
+    with (
+        hostile.hostile(hostile.answer(429, b"{}", {"Retry-After": "999999999"})) as url,
+        _client(url, max_retries=3) as client,
+    ):
+        start = time.monotonic()
+        with pytest.raises(videojobs.WaitTimeout) as info:
+            client.wait("vozo:t", timeout=1.5)
+        assert time.monotonic() - start < 1.5 + DEADLINE_SLACK
+    assert isinstance(info.value.__cause__, videojobs.RateLimitError)
+
+
+# --- keys -------------------------------------------------------------------------------------------------------
+
+
+def _assert_no_key(*texts: object) -> None:
+    for text in texts:
+        assert KEY not in str(text), text
+        assert KEY.replace("/", "\\/") not in str(text), text
+
+
+@MODES
+def test_an_echoed_key_is_scrubbed_from_the_status(mode: str) -> None:
+    with hostile.hostile(hostile.echo_authorization(200)) as url:
+        result, _, _ = call(mode, url)
+    assert isinstance(result, videojobs.JobStatus), result
+    _assert_no_key(repr(result), result.to_dict(), result.raw.to_dict(), result.video_url, result.error)
+    assert result.task_id == "t"  # ours, not the vendor's echo
+
+
+@MODES
+def test_an_echoed_key_is_scrubbed_from_errors_tracebacks_and_logs(mode: str, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG), hostile.hostile(hostile.echo_authorization(400)) as url:
+        result, _, _ = call(mode, url)
+    assert isinstance(result, videojobs.APIError)
+    assert "[REDACTED]" in str(result)
+    formatted = "".join(traceback.format_exception(result))
+    _assert_no_key(str(result), repr(result), result.raw, result.message, formatted, caplog.text)
+
+
+@pytest.mark.parametrize(
+    ("key", "what"),
+    [
+        ("sk-café", "non-ASCII character (U+00E9)"),
+        ("sk-\u200babc", "non-ASCII character (U+200B)"),
+        ("\ufeffsk-abc", "non-ASCII character (U+FEFF)"),
+        ("sk-abc ", "whitespace"),
+        ("sk-\tabc", "whitespace"),
+        ("sk-abc\n", "whitespace"),
+        ("sk-\x07abc", "a control character"),
+    ],
+)
+def test_an_unusable_key_is_refused_before_any_request(key: str, what: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    rec = Recorder(httpx.Response(200, content=hostile.OK_BODY))
+    monkeypatch.setenv("VOZO_API_KEY", key)
+    with sync_client(rec, api_keys={}) as client, pytest.raises(videojobs.ConfigurationError) as info:
+        client.status("vozo:t")
+    assert "VOZO_API_KEY" in str(info.value)
+    assert what in str(info.value)
+    assert key.strip() not in str(info.value)
+    assert rec.requests == []
+    with sync_client(rec, api_keys={"vozo": key}) as client, pytest.raises(videojobs.ConfigurationError) as info:
+        client.status("vozo:t")
+    assert "api_keys['vozo']" in str(info.value)
+
+
+# --- one client, many threads, many loops ------------------------------------------------------------------
+
+
+def test_a_fresh_client_creates_one_handle_per_vendor_under_threads() -> None:
+    rec = Recorder(httpx.Response(200, content=hostile.OK_BODY))
+    barrier = threading.Barrier(16)
+    seen: list[Any] = []
+    with sync_client(rec) as client:
+
+        def worker() -> None:
+            barrier.wait()
+            seen.append((client.vendor("vozo"), client.status("vozo:t").state))
+
+        threads = [threading.Thread(target=worker) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len(seen) == 16
+    assert len({id(handle) for handle, _ in seen}) == 1
+    assert len({id(handle.typed) for handle, _ in seen}) == 1
+
+
+def test_an_async_client_moves_to_a_new_loop_once_the_old_one_is_closed() -> None:
+    with hostile.hostile(hostile.answer()) as url:
+        client = _aclient(url)
+        assert asyncio.run(client.status("vozo:t")).vendor_state == "processing"
+        assert asyncio.run(client.status("vozo:t")).vendor_state == "processing"  # a second asyncio.run
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(client.status("vozo:t"))
+            with pytest.raises(videojobs.UsageError, match="another event loop that is still open"):
+                asyncio.run(client.status("vozo:t"))
+        finally:
+            loop.run_until_complete(client.aclose())
+            loop.close()
+
+
+def test_a_closed_client_and_its_handles_refuse_typed() -> None:
+    client = sync_client(Recorder(httpx.Response(200, content=hostile.OK_BODY)))
+    handle = client.vendor("vozo")
+    client.close()
+    with pytest.raises(videojobs.UsageError, match="closed"):
+        handle.status("t")
+    with pytest.raises(videojobs.UsageError, match="closed"):
+        client.status("vozo:t")
+
+
+# --- a wait's memory does not grow with its length ------------------------------------------------------------
+
+
+def test_a_long_wait_keeps_constant_memory() -> None:
+    answers = iter(range(10**9))
+
+    def running(request: httpx.Request) -> httpx.Response:
+        percent = next(answers) % 90  # progress moves, so every answer is a change
+        return httpx.Response(200, json={"id": "v", "status": "processing", "progress": percent})
+
+    seen: list[tuple[int, int]] = []
+
+    class Recording:
+        def next_delay(self, history: videojobs.History) -> float:
+            seen.append((history.polls, len(history.samples)))
+            return 1.0
+
+    clock = SimClock()
+    transport = httpx.MockTransport(running)  # not a Recorder: it would keep every request
+    with videojobs.Client(api_keys={"ezmodel": "k"}, transport=transport, clock=clock) as client:
+        tracemalloc.start()
+        with pytest.raises(videojobs.WaitTimeout):
+            client.wait("ezmodel:v", timeout=3000, policy=Recording())
+        used = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+    assert seen[-1][0] >= 2999  # about 3,000 polls
+    assert max(samples for _, samples in seen) <= 64
+    assert used < 2 * 1024 * 1024
+
+
+# --- exactly once, whatever a job's wait raises --------------------------------------------------------------
+
+
+@contextmanager
+def _sandbox_client(**kwargs: Any) -> Iterator[videojobs.AsyncClient]:
+    from videojobs.sandbox import Sandbox
+
+    clock = SimClock()
+    sb = Sandbox(clock=clock)
+    yield videojobs.AsyncClient(
+        api_keys=sb.api_keys(), base_urls=sb.base_urls(), transport=sb.transport(), clock=clock, **kwargs
+    )
+
+
+@pytest.mark.anyio
+async def test_a_raising_callback_ends_only_its_own_jobs_wait() -> None:
+    refs = [f"vozo:cb{i}-q1-d20" for i in range(6)] + ["duomi:boom-q1-d20"]
+
+    def on_update(status: videojobs.JobStatus) -> None:
+        if status.vendor == "duomi":
+            raise KeyError("a bug in the caller's callback")
+
+    with _sandbox_client() as client:
+        results = [r async for r in client.wait_all(refs, timeout=600, on_update=on_update)]
+    assert sorted(r.ref for r in results) == sorted(refs)  # every job, exactly once
+    failed = [r for r in results if isinstance(r, videojobs.VideoJobsError)]
+    assert [(type(e), e.ref) for e in failed] == [(videojobs.CallbackError, "duomi:boom-q1-d20")]
+    assert isinstance(failed[0].__cause__, KeyError)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("bad", [lambda h: 1 / 0, lambda h: float("nan"), lambda h: -1.0, lambda h: "soon"])
+async def test_a_broken_policy_ends_each_wait_with_a_callback_error(bad: Callable[[Any], Any]) -> None:
+    class Broken:
+        def next_delay(self, history: videojobs.History) -> float:
+            return bad(history)  # type: ignore[no-any-return]
+
+    refs = [f"colossyan:p{i}-q5-d20" for i in range(3)]
+    with _sandbox_client() as client:
+        results = [r async for r in client.wait_all(refs, timeout=60, policy=Broken())]
+    assert sorted(r.ref for r in results) == sorted(refs)
+    assert all(isinstance(r, videojobs.CallbackError) for r in results)
+
+
+def test_a_raising_callback_in_a_sync_wait_is_a_callback_error() -> None:
+    with sync_client(Recorder(httpx.Response(200, content=hostile.OK_BODY))) as client:
+
+        def on_update(status: videojobs.JobStatus) -> None:
+            raise RuntimeError("oops")
+
+        with pytest.raises(videojobs.CallbackError, match="on_update raised RuntimeError") as info:
+            client.wait("vozo:t", timeout=60, on_update=on_update)
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+@pytest.mark.anyio
+async def test_a_maintenance_page_or_garbage_mid_wait_is_ridden_out() -> None:
+    with _sandbox_client() as client:
+        for ref in ("vozo:m1-ehtmlx2-q1-d10", "duomi:m2-emalformedx3-q1-d10", "colossyan:m3-e502x2-q1-d10"):
+            final = await client.wait(ref, timeout=600)
+            assert final.state is videojobs.State.SUCCEEDED, ref
