@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -62,3 +62,31 @@ def async_client(recorder: Recorder, **kwargs: Any) -> Any:
     kwargs.setdefault("api_keys", KEYS)
     kwargs.setdefault("clock", SimClock())
     return videojobs.AsyncClient(transport=httpx.MockTransport(handler), **kwargs)
+
+
+# --- memory: no test may take the process above MAX_RSS ------------------------------------------
+
+MAX_RSS_MIB = 500
+_peak: dict[str, Any] = {"kib": 0, "test": "(collection)"}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    yield
+    import resource
+
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux; the peak so far
+    if kib > _peak["kib"]:
+        _peak.update(kib=kib, test=item.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _peak["kib"]:
+        mib = _peak["kib"] / 1024
+        terminalreporter.write_line(f"peak RSS of the test process: {mib:.0f} MiB (reached in {_peak['test']})")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _peak["kib"] / 1024 > MAX_RSS_MIB:
+        print(f"\nfailed: {_peak['test']} took the test process above {MAX_RSS_MIB} MiB of RSS")
+        session.exitstatus = 1

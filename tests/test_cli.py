@@ -131,3 +131,33 @@ def test_console_script_is_installed() -> None:
     assert "status" in result.stdout
     assert "wait" in result.stdout
     assert "demo" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "lines"),
+    [
+        (["wait", "--sandbox", "--time-scale", "60", "vozo:p1-q2-d60", "duomi:p2-q2-d90", "jimmyai:p3-q1-d30"], 1),
+        (["demo", "--time-scale", "60"], 2),
+    ],
+    ids=["wait", "demo"],
+)
+def test_a_reader_that_goes_away_ends_the_command(argv: list[str], lines: int) -> None:
+    """`videojobs wait ... | head -1` exits soon after head does, quietly, instead of hanging."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "videojobs._cli", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    try:
+        for _ in range(lines):
+            assert proc.stdout.readline()
+        proc.stdout.close()  # what head does once it has its lines
+        proc.wait(timeout=30)  # raises if it does not end
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.stderr is not None
+    err = proc.stderr.read().decode()
+    assert "Traceback" not in err

@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import videojobs
 from scripts import specs
@@ -85,6 +87,41 @@ def test_error_answers_validate_where_the_spec_documents_them(vendor: str, fault
     assert status == expected
     if body and body.startswith(b"{"):
         validate(vendor, status, json.loads(body))
+
+
+ODD_IDS = [
+    "x-at_bogus",  # a word no vendor documents: free text, not a state
+    "x-at_done",  # Vozo's word, at every other vendor
+    "x-e429x\u00b2",  # a superscript two is not a count
+    "x-e500x\u0663-q\u0661\u0662",  # Arabic-Indic digits are not numbers here
+    "x-q1e309-dinf-stallnan",
+    "x-" + "-".join(["e429x1"] * 50),
+    "\u200b-\ufeff-é",
+]
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+@pytest.mark.parametrize("task_id", ODD_IDS)
+def test_any_id_gets_an_answer_that_validates(vendor: str, task_id: str) -> None:
+    sb = Sandbox()
+    for _ in range(3):
+        status, raw = _get(sb, vendor, task_id)
+        if status == 200 and raw.startswith(b"{"):
+            body = json.loads(raw)
+            if vendor != "jimmyai" or body.get("code") == "20000":
+                assert validate(vendor, status, body)
+        else:
+            assert status in (401, 404, 429, 500, 502, 520), status
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(vendor=st.sampled_from(VENDORS), task_id=st.text(min_size=1, max_size=40).filter(lambda t: "/" not in t))
+def test_generated_ids_get_answers_that_validate(vendor: str, task_id: str) -> None:
+    status, raw = _get(Sandbox(), vendor, task_id)
+    if status == 200 and raw.startswith(b"{"):
+        body = json.loads(raw)
+        if vendor != "jimmyai" or body.get("code") == "20000":
+            assert validate(vendor, status, body)
 
 
 @pytest.mark.parametrize("vendor", VENDORS)

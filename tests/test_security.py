@@ -23,7 +23,7 @@ from videojobs.sandbox import Sandbox
 
 def test_keys_never_reach_the_logs_even_at_debug(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    for name in ("httpx", "httpcore", "videojobs", "stamina"):
+    for name in ("httpx", "httpcore", "videojobs"):
         logging.getLogger(name).setLevel(logging.DEBUG)
     sb = Sandbox(api_key=KEYS["vozo"], retry_after=0)
     with serve(sb) as (_, root):

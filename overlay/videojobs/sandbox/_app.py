@@ -16,20 +16,12 @@ import attrs
 import httpx
 
 from .._registry import adapter_class, vendors
-from .._status import State
 from ._jobs import FAULTS, Phase, Script, Snapshot, script_for, snapshot
 from ._vendors import RENDERERS, Job
 
 __all__ = ["Answer", "Sandbox"]
 
 DEFAULT_KEY = "sk-sandbox"
-_PHASE_OF_STATE: dict[State, Phase] = {
-    State.QUEUED: "queued",
-    State.RUNNING: "running",
-    State.SUCCEEDED: "succeeded",
-    State.FAILED: "failed",
-    State.CANCELED: "canceled",
-}
 _BAD_GATEWAY = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n"
     b"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
@@ -189,9 +181,9 @@ class Sandbox:
         render = RENDERERS[vendor]
         snap = self.snapshot(job)
         word = render.word(snap, job.script)
-        if job.script.pinned:
+        if job.script.pinned in render.phases:  # a word the vendor's page does not list is free text
             word = job.script.pinned
-            snap = _pinned(snap, adapter_class(vendor).states.get(word, State.RUNNING))
+            snap = _pinned(snap, render.phases[word])
         if snap.ended_at is not None and job.terminal_seen_at is None:
             job.terminal_seen_at = self.clock()
         now_unix = self._epoch + self.now()
@@ -337,9 +329,8 @@ class _EmbeddedTransport(httpx.ASGITransport):
         return response
 
 
-def _pinned(snap: Snapshot, state: State) -> Snapshot:
+def _pinned(snap: Snapshot, phase: Phase) -> Snapshot:
     """A snapshot that agrees with a pinned vendor state."""
-    phase: Phase = _PHASE_OF_STATE.get(state, "running")
     progress = {"succeeded": 1.0, "queued": 0.0}.get(phase, 0.42)
     ended = snap.elapsed if phase in ("succeeded", "failed", "canceled") else None
     return attrs.evolve(snap, phase=phase, progress=progress, ended_at=ended)

@@ -143,13 +143,15 @@ def parse_id(task_id: str) -> dict[str, object]:
         elif token.startswith("e"):
             fault, _, count = token[1:].partition("x")
             if fault in FAULTS:
-                faults.append((fault, int(count) if count.isdigit() else 1_000_000_000))
+                faults.append((fault, int(count) if count.isascii() and count.isdigit() else 1_000_000_000))
     if faults:
         options["faults"] = tuple(faults)
     return options
 
 
 def _is_number(text: str) -> bool:
+    if not text.isascii():
+        return False  # float() reads other scripts' digits ("٣"); ids spell numbers in ASCII
     try:
         return math.isfinite(float(text)) and float(text) >= 0
     except ValueError:

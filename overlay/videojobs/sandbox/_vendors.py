@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from ._jobs import Script, Snapshot
+from ._jobs import Phase, Script, Snapshot
 
 __all__ = ["RENDERERS", "Job", "Renderer"]
 
@@ -41,6 +41,7 @@ Body = dict[str, Any]
 
 @dataclass(frozen=True)
 class Renderer:
+    phases: dict[str, Phase]  # every state word on the vendor's page → the phase it stands for
     word: Callable[[Snapshot, Script], str]
     body: Callable[[Job, Snapshot, str, float], Body]  # (job, snapshot, vendor word, now unix)
     error: Callable[[int, str, str], tuple[int, bytes]]  # (http status, code, message) -> (status, body)
@@ -186,10 +187,38 @@ def _jimmy_error(status: int, code: str, message: str) -> tuple[int, bytes]:
     return 200, _json({"code": envelope_code, "msg": message})
 
 
+# The pages' state tables, as the sandbox reads them (not the client's adapters: the sandbox
+# stands in for the vendors, so it keeps its own reading of what each word means).
+_COLOSSYAN: dict[str, Phase] = {
+    "in_queue": "queued",
+    "preprocessing": "running",
+    "preprocessing_finished": "running",
+    "generating": "running",
+    "finished": "succeeded",
+    "failed": "failed",
+    "deleted": "canceled",
+}
+_DUOMI: dict[str, Phase] = {"pending": "queued", "running": "running", "succeeded": "succeeded", "error": "failed"}
+_EZMODEL: dict[str, Phase] = {
+    "pending": "queued",
+    "processing": "running",
+    "completed": "succeeded",
+    "failed": "failed",
+}
+_JIMMYAI: dict[str, Phase] = {
+    "queued": "queued",
+    "pending": "queued",
+    "submitted": "queued",
+    "processing": "running",
+    "completed": "succeeded",
+    "failed": "failed",
+}
+_VOZO: dict[str, Phase] = {"pending": "queued", "processing": "running", "done": "succeeded", "failed": "failed"}
+
 RENDERERS: dict[str, Renderer] = {
-    "colossyan": Renderer(_colossyan_word, _colossyan_body, _colossyan_error),
-    "duomi": Renderer(_duomi_word, _duomi_body, _duomi_error),
-    "ezmodel": Renderer(_ez_word, _ez_body, _ez_error),
-    "jimmyai": Renderer(_jimmy_word, _jimmy_body, _jimmy_error),
-    "vozo": Renderer(_vozo_word, _vozo_body, _vozo_error),
+    "colossyan": Renderer(_COLOSSYAN, _colossyan_word, _colossyan_body, _colossyan_error),
+    "duomi": Renderer(_DUOMI, _duomi_word, _duomi_body, _duomi_error),
+    "ezmodel": Renderer(_EZMODEL, _ez_word, _ez_body, _ez_error),
+    "jimmyai": Renderer(_JIMMYAI, _jimmy_word, _jimmy_body, _jimmy_error),
+    "vozo": Renderer(_VOZO, _vozo_word, _vozo_body, _vozo_error),
 }
