@@ -241,7 +241,7 @@ class Exchange:
 
 def _network_error(vendor: str, exc: BaseException, timeout: float) -> NetworkError:
     if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
-        return NetworkError(f"no complete answer within {timeout:g} s ({type(exc).__name__})", vendor=vendor)
+        return NetworkError(f"no complete answer within {timeout:.2g} s ({type(exc).__name__})", vendor=vendor)
     return NetworkError(f"could not reach the vendor: {type(exc).__name__}: {exc}", vendor=vendor)
 
 
