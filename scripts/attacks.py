@@ -30,7 +30,7 @@ ATTACKS = [
     ("100,000-deep JSON", "hostile.answer(body=b'[' * 100000 + b']' * 100000)", "status", 2.0),
     (
         "progress = 10**400",
-        "hostile.answer(body=b'{\"task_id\":\"t\",\"status\":\"processing\",\"x\":1' + b'0' * 400 + b'}')",
+        'hostile.answer(body=b\'{"task_id":"t","status":"processing","x":1\' + b\'0\' * 400 + b\'}\')',
         "status",
         2.0,
     ),

@@ -35,6 +35,8 @@ from scripts import specs
 GENERATED = specs.ROOT / "generated"
 TEMPLATES = specs.ROOT / "scripts" / "templates"
 BIN = Path(sys.executable).parent
+SPEC_FILE = "openapi.json"
+"""The patched spec, written into each generated package (shipped as package data)."""
 UPSTREAM_INCLUDED = ("endpoint_module.py.jinja", "client.py.jinja")
 
 
@@ -50,11 +52,11 @@ def package_name(vendor: str) -> str:
     return f"{vendor}_client"
 
 
-def generate_one(vendor: str, out_root: Path) -> Path:
-    """Generate ``<out_root>/<slug>_client`` from scratch; return its path."""
-    doc = specs.load_patched(vendor)
+def generate_one(vendor: str, out_root: Path, *, specs_root: Path = specs.SPECS) -> Path:
+    """Generate ``<out_root>/<slug>_client`` from ``<specs_root>/<slug>`` from scratch; return its path."""
+    doc = specs.load_patched(vendor, specs_root)
     specs.validate(vendor, doc)
-    config = yaml.safe_load((specs.vendor_dir(vendor) / "config.yaml").read_text(encoding="utf-8")) or {}
+    config = yaml.safe_load((specs.vendor_dir(vendor, specs_root) / "config.yaml").read_text(encoding="utf-8")) or {}
     if config.get("package_name_override") != package_name(vendor):
         raise specs.SpecError(vendor, f"config.yaml must set package_name_override: {package_name(vendor)}")
     ruff = _tool("ruff")
@@ -85,6 +87,11 @@ def generate_one(vendor: str, out_root: Path) -> Path:
             raise specs.SpecError(vendor, f"openapi-python-client failed:\n{proc.stdout}{proc.stderr}")
         for cache in out.rglob("__pycache__"):
             shutil.rmtree(cache)
+        # The spec travels with its client: the overlay reads the server from it and the
+        # sandbox renders the vendor from it (paths, enums, examples), both at run time.
+        (out / SPEC_FILE).write_text(
+            json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8"
+        )
         _check_ascii_paths(vendor, out)
         if target.exists():
             shutil.rmtree(target)

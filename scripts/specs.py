@@ -49,26 +49,25 @@ def vendors() -> list[str]:
     return sorted(p.parent.name for p in SPECS.glob("*/config.yaml"))
 
 
-def vendor_dir(vendor: str) -> Path:
-    path = SPECS / vendor
+def vendor_dir(vendor: str, root: Path = SPECS) -> Path:
+    """``specs/<vendor>/`` (or ``<root>/<vendor>/``: a spec folder kept elsewhere, as in tests)."""
+    path = root / vendor
     if not (path / "config.yaml").is_file():
-        raise SpecError(
-            vendor, f"unknown vendor (no {path.relative_to(ROOT)}/config.yaml); known: {', '.join(vendors())}"
-        )
+        raise SpecError(vendor, f"unknown vendor (no {path}/config.yaml); known: {', '.join(vendors())}")
     return path
 
 
-def is_handwritten(vendor: str) -> bool:
+def is_handwritten(vendor: str, root: Path = SPECS) -> bool:
     """True for a vendor whose page has no OpenAPI block (its spec is written by hand)."""
-    return (vendor_dir(vendor) / "handwritten").is_file()
+    return (vendor_dir(vendor, root) / "handwritten").is_file()
 
 
-def spec_path(vendor: str) -> Path:
-    folder = vendor_dir(vendor)
+def spec_path(vendor: str, root: Path = SPECS) -> Path:
+    folder = vendor_dir(vendor, root)
     for name in ("openapi.yaml", "openapi.json"):
         if (folder / name).is_file():
             return folder / name
-    raise SpecError(vendor, f"no openapi.yaml or openapi.json in {folder.relative_to(ROOT)}")
+    raise SpecError(vendor, f"no openapi.yaml or openapi.json in {folder}")
 
 
 def fenced_blocks(page: str) -> Iterator[Block]:
@@ -123,13 +122,13 @@ def parse(vendor: str, text: str, ext: str) -> dict[str, Any]:
     return doc
 
 
-def load_published(vendor: str) -> dict[str, Any]:
-    path = spec_path(vendor)
+def load_published(vendor: str, root: Path = SPECS) -> dict[str, Any]:
+    path = spec_path(vendor, root)
     return parse(vendor, path.read_text(encoding="utf-8"), path.suffix.lstrip("."))
 
 
-def load_patches(vendor: str) -> list[dict[str, Any]]:
-    path = vendor_dir(vendor) / "patches.json"
+def load_patches(vendor: str, root: Path = SPECS) -> list[dict[str, Any]]:
+    path = vendor_dir(vendor, root) / "patches.json"
     if not path.is_file():
         return []
     ops = json.loads(path.read_text(encoding="utf-8"))
@@ -152,8 +151,8 @@ def apply_patches(vendor: str, doc: dict[str, Any], ops: list[dict[str, Any]]) -
     return doc
 
 
-def load_patched(vendor: str) -> dict[str, Any]:
-    return apply_patches(vendor, load_published(vendor), load_patches(vendor))
+def load_patched(vendor: str, root: Path = SPECS) -> dict[str, Any]:
+    return apply_patches(vendor, load_published(vendor, root), load_patches(vendor, root))
 
 
 def validate(vendor: str, doc: dict[str, Any]) -> None:

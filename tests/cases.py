@@ -9,9 +9,12 @@ entry here.
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
+
+from videojobs import known_vendors
 
 
 @dataclass(frozen=True)
@@ -252,7 +255,19 @@ CASES: dict[str, VendorCase] = {
     ),
 }
 
-VENDORS = sorted(CASES)
+
+def _extra_cases() -> None:
+    """Cases of vendors that live outside this repository: ``VIDEOJOBS_EXTRA_CASES=module[,module]``,
+    each module registering its vendor and defining ``CASE`` (tests/test_sixth_vendor.py uses it)."""
+    for name in filter(None, os.environ.get("VIDEOJOBS_EXTRA_CASES", "").split(",")):
+        case: VendorCase = importlib.import_module(name).CASE
+        CASES[case.slug] = case
+
+
+_extra_cases()
+
+VENDORS = list(known_vendors())
+"""The registry's vendors: the one list (a vendor without a case fails test_every_vendor_has_a_case)."""
 
 
 def all_states() -> list[tuple[str, StateCase]]:

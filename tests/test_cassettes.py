@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 import videojobs
-from scripts import specs
 from tests.cases import CASES, VENDORS
 from tests.clocks import SimClock
+from tests.spec_check import documented_states
 from videojobs import Clock
 from videojobs._policy import AdaptivePolicy
 from videojobs.sandbox import Sandbox
@@ -94,7 +94,7 @@ POLICY = AdaptivePolicy().scaled(RECORD_SCALE)
 @pytest.mark.vcr
 @pytest.mark.parametrize("vendor", VENDORS)
 def test_each_documented_state(vendor: str) -> None:
-    documented = sorted(specs.status_values(specs.load_patched(vendor)))
+    documented = sorted(documented_states(vendor))
     with client() as c:
         for word in documented:
             status = c.status(f"{vendor}:rec-at_{word}")

@@ -51,6 +51,7 @@ def test_public_api_is_pinned_and_sorted() -> None:
         "WaitTimeout",
         "__version__",
         "known_vendors",
+        "register_vendor",
     ]
     assert videojobs.__all__ == sorted(videojobs.__all__)
     assert videojobs.__all__ == expected

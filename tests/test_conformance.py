@@ -16,6 +16,7 @@ import videojobs
 from scripts import specs
 from tests.cases import CASES, VENDORS, StateCase, all_states, state_id
 from tests.conftest import KEYS, Recorder, async_client, sync_client
+from tests.spec_check import documented_states, patched_doc
 
 STATES = all_states()
 IDS = [state_id(x) for x in STATES]
@@ -72,7 +73,7 @@ def test_every_spec_status_value_is_mapped(slug: str) -> None:
     """A vendor adding a state is caught when its spec is regenerated."""
     from videojobs._registry import adapter_class
 
-    documented = specs.status_values(specs.load_patched(slug))
+    documented = documented_states(slug)
     assert documented, f"{slug}: no status values found in its spec"
     missing = documented - set(adapter_class(slug).states)
     assert not missing, f"{slug}: the adapter does not map {sorted(missing)}"
@@ -83,7 +84,7 @@ def test_every_spec_status_value_is_mapped(slug: str) -> None:
 def test_default_base_url_is_the_specs_server(slug: str) -> None:
     from videojobs._registry import adapter_class
 
-    assert adapter_class(slug).default_base_url == specs.load_patched(slug)["servers"][0]["url"]
+    assert adapter_class(slug).default_base_url == patched_doc(slug)["servers"][0]["url"]
     assert adapter_class(slug).name == slug
 
 
@@ -325,3 +326,12 @@ async def test_the_key_reaches_every_vendor_async(slug: str) -> None:
     async with async_client(rec) as client:
         await client.status(f"{slug}:t")
     assert rec.requests[0].headers["authorization"] == f"Bearer {KEYS[slug]}"
+
+
+def test_every_vendor_has_a_case_and_a_spec_the_sandbox_serves() -> None:
+    """The registry is the one list of vendors: each has its fixtures here and its spec installed."""
+    from videojobs.sandbox._spec import installed_vendors
+
+    assert set(CASES) == set(VENDORS)
+    assert set(VENDORS) <= set(installed_vendors())
+    assert set(specs.vendors()) <= set(VENDORS)

@@ -9,11 +9,11 @@ import httpx
 import pytest
 
 import videojobs
+from scripts.policy_sim import population, simulate
 from tests.clocks import SimClock
 from videojobs._policy import AdaptivePolicy, FixedPolicy, History
 from videojobs._wait import RateLimiter, Waiter
 from videojobs.sandbox import Sandbox
-from videojobs.sandbox._simulate import population, simulate
 
 RUNNING = videojobs.State.RUNNING
 

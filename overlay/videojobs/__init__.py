@@ -40,7 +40,7 @@ from ._exceptions import (
     WaitTimeout,
 )
 from ._policy import AdaptivePolicy, FixedPolicy, History, PollingPolicy
-from ._registry import known_vendors
+from ._registry import known_vendors, register_vendor
 from ._status import JobError, JobStatus, State
 from ._wait import Clock, SystemClock
 
@@ -77,4 +77,5 @@ __all__ = [
     "WaitTimeout",
     "__version__",
     "known_vendors",
+    "register_vendor",
 ]

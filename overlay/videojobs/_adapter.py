@@ -333,15 +333,39 @@ class VendorAdapter(Protocol):
         ...
 
 
+class _FromSpec:
+    """A class attribute read once from the vendor's spec, shipped in its generated package."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: object, owner: type[BaseAdapter]) -> str:
+        value = owner.spec_server()
+        setattr(owner, self.name, value)  # read once per adapter class
+        return value
+
+
 class BaseAdapter:
-    """Shared parts of the adapters. Subclasses set the class variables and ``to_status``."""
+    """Shared parts of the adapters. Subclasses set the class variables and ``to_status``;
+    what the vendor's spec says (its server) is read from the spec, not restated here."""
 
     name: ClassVar[str]
-    default_base_url: ClassVar[str]
+    default_base_url: ClassVar[str] = _FromSpec()  # type: ignore[assignment]
     states: ClassVar[Mapping[str, State]]
     client_class: ClassVar[type[Any]]
     endpoint: ClassVar[ModuleType]
     model: ClassVar[type[Any]]
+
+    @classmethod
+    def spec_server(cls) -> str:
+        """The first server URL of the spec in the adapter's generated package (``openapi.json``)."""
+        import importlib.resources
+        import json
+
+        package = cls.endpoint.__name__.partition(".")[0]
+        doc = json.loads(importlib.resources.files(package).joinpath("openapi.json").read_text(encoding="utf-8"))
+        url: str = doc["servers"][0]["url"]
+        return url
 
     def check_envelope(self, body: Any) -> EnvelopeError | None:
         return None
@@ -363,7 +387,7 @@ class BaseAdapter:
 
         if state in (State.FAILED, State.CANCELED):
             return JobError(code=code, message=message or default)
-        if message is not None or code is not None:
+        if message or code:  # an empty message is no error
             fields.problem("error", f"an error is reported on a job that is {state.value}; ignored")
         return None
 

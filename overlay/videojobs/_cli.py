@@ -24,7 +24,7 @@ from ._base import split_ref
 from ._client import AsyncClient
 from ._exceptions import UsageError, VideoJobsError, WaitTimeout
 from ._policy import AdaptivePolicy, PollingPolicy
-from ._registry import vendors
+from ._registry import known_vendors as vendors
 from ._status import JobStatus, State
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -394,6 +394,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _require(module: str, extra: str) -> None:
+    """Name the extra to install when an optional dependency is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise UsageError(f"this command needs {module}: pip install 'videojobs[{extra}]'")
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     parser = _parser()
@@ -409,6 +417,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             return EXIT_OK
         if getattr(args, "time_scale", 1.0) <= 0:
             raise UsageError("--time-scale must be positive")
+        _require("rich", "cli")
         runner = {"status": _status, "wait": _wait, "demo": _demo}[args.command]
         return asyncio.run(runner(args, out))
     except UsageError as exc:

@@ -7,7 +7,13 @@ import sys
 
 
 def serve(host: str, port: int, time_scale: float, api_key: str, epoch: float | None = None) -> None:
-    import uvicorn
+    try:
+        import uvicorn
+    except ImportError as exc:
+        raise SystemExit(
+            "serving the sandbox needs uvicorn: pip install 'videojobs[sandbox]' "
+            "(the embedded sandbox, Sandbox().transport(), needs nothing more)"
+        ) from exc
 
     from . import Sandbox
 

@@ -7,7 +7,7 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
@@ -15,9 +15,8 @@ from urllib.parse import parse_qsl, quote, unquote
 import attrs
 import httpx
 
-from .._registry import adapter_class, vendors
 from ._jobs import FAULTS, Phase, Script, Snapshot, script_for, snapshot
-from ._vendors import RENDERERS, Job
+from ._spec import VendorSpec, installed_vendors, load
 
 __all__ = ["Answer", "Sandbox"]
 
@@ -38,6 +37,19 @@ class Answer:
     drop: bool = False  # cut the connection mid-answer
 
 
+@dataclass
+class Job:
+    """A job the sandbox knows: its script and what happened to it."""
+
+    vendor: str
+    task_id: str
+    script: Script
+    created: float  # sandbox clock (real seconds) at creation
+    created_unix: float  # the vendor's creation timestamp
+    polls: int = 0
+    terminal_seen_at: float | None = None  # sandbox clock when a poll first answered a terminal state
+
+
 def _json_answer(status: int, body: Any) -> Answer:
     return Answer(status, json.dumps(body, separators=(",", ":")).encode(), {"content-type": "application/json"})
 
@@ -56,6 +68,7 @@ class Sandbox:
         auto_create: bool = True,
         retry_after: float = 1.0,
         slow_seconds: float = 5.0,
+        vendors: Iterable[str] | None = None,
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
@@ -71,32 +84,29 @@ class Sandbox:
         self.jobs: dict[tuple[str, str], Job] = {}
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
+        self.specs: dict[str, VendorSpec] = {v: load(v) for v in (installed_vendors() if vendors is None else vendors)}
         self._routes = sorted(
-            ((self.path_prefix(v), v) for v in vendors()), key=lambda item: len(item[0]), reverse=True
+            ((self.path_prefix(v), v) for v in self.specs), key=lambda item: len(item[0]), reverse=True
         )
 
     # --- where each vendor lives ------------------------------------------------------------------
 
-    @staticmethod
-    def path_prefix(vendor: str) -> str:
-        """The path before the task id, as on the vendor's real server."""
-        base_path = httpx.URL(adapter_class(vendor).default_base_url).path.rstrip("/")
-        path = {
-            "colossyan": "/video-generation-jobs/",
-            "duomi": "/v1/videos/tasks/",
-            "ezmodel": "/v1/videos/",
-            "jimmyai": "/api/open-api/v1/videos/",
-            "vozo": "/v1/video_generation/",
-        }[vendor]
-        return base_path + path
+    @property
+    def vendors(self) -> tuple[str, ...]:
+        return tuple(self.specs)
+
+    def path_prefix(self, vendor: str) -> str:
+        """The path before the task id, as on the vendor's real server (from its spec)."""
+        spec = self.specs[vendor]
+        return spec.server_path + spec.status_prefix
 
     def base_urls(self, root: str = "http://sandbox") -> dict[str, str]:
         """The base URL of every vendor on a sandbox served at ``root``."""
         root = root.rstrip("/")
-        return {v: root + httpx.URL(adapter_class(v).default_base_url).path.rstrip("/") for v in vendors()}
+        return {v: root + spec.server_path for v, spec in self.specs.items()}
 
     def api_keys(self) -> dict[str, str]:
-        return dict.fromkeys(vendors(), self.api_key)
+        return dict.fromkeys(self.specs, self.api_key)
 
     # --- jobs -------------------------------------------------------------------------------------
 
@@ -122,8 +132,8 @@ class Sandbox:
         Without a task id, one is made that spells the options out, so that any sandbox
         (e.g. one replaying a recording) plays the same job.
         """
-        if vendor not in RENDERERS:
-            raise ValueError(f"unknown vendor {vendor!r}")
+        if vendor not in self.specs:
+            raise ValueError(f"unknown vendor {vendor!r}; the sandbox serves {', '.join(self.specs)}")
         if task_id is None:
             task_id = f"sbx{next(self._counter)}-" + _spell(options)
         script = attrs.evolve(script_for(task_id, self.seed), **options) if options else None
@@ -178,21 +188,22 @@ class Sandbox:
         return self._status(vendor, job)
 
     def _status(self, vendor: str, job: Job) -> Answer:
-        render = RENDERERS[vendor]
+        spec = self.specs[vendor]
         snap = self.snapshot(job)
-        word = render.word(snap, job.script)
-        if job.script.pinned in render.phases:  # a word the vendor's page does not list is free text
+        word = spec.word(snap, job.script)
+        if job.script.pinned in spec.phases:  # a word the vendor's spec does not list is free text
             word = job.script.pinned
-            snap = _pinned(snap, render.phases[word])
+            snap = _pinned(snap, spec.phases[word])
         if snap.ended_at is not None and job.terminal_seen_at is None:
             job.terminal_seen_at = self.clock()
         now_unix = self._epoch + self.now()
-        return _json_answer(200, render.body(job, snap, word, now_unix))
+        body = spec.render(job.task_id, snap, word, job.created_unix, now_unix, job.script.video)
+        return _json_answer(200, body)
 
     def _error(
         self, vendor: str, status: int, code: str, message: str, headers: dict[str, str] | None = None
     ) -> Answer:
-        out_status, payload = RENDERERS[vendor].error(status, code, message)
+        out_status, payload = self.specs[vendor].render_error(status, code, message)
         hdrs = {"content-type": "application/json"} if payload else {}
         return Answer(out_status, payload, {**hdrs, **(headers or {})})
 
@@ -225,7 +236,7 @@ class Sandbox:
 
     def _own_api(self, method: str, path: str, body: bytes) -> Answer:
         if path == "/sandbox/health":
-            return _json_answer(200, {"ok": True, "vendors": list(vendors()), "faults": list(FAULTS)})
+            return _json_answer(200, {"ok": True, "vendors": list(self.specs), "faults": list(FAULTS)})
         if path == "/sandbox/jobs" and method == "GET":
             return _json_answer(200, {"jobs": [self.describe(j) for j in list(self.jobs.values())]})
         if path == "/sandbox/jobs" and method == "POST":

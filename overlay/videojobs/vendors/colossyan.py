@@ -19,7 +19,6 @@ from .._status import JobStatus, State
 
 class ColossyanAdapter(BaseAdapter):
     name: ClassVar[str] = "colossyan"
-    default_base_url: ClassVar[str] = "https://app.colossyan.com/api/v1"
     client_class: ClassVar[type[Any]] = AuthenticatedClient
     endpoint: ClassVar[ModuleType] = get_video_generation_job_status
     model: ClassVar[type[Any]] = ColossyanJob

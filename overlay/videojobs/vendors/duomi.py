@@ -22,7 +22,6 @@ from .._status import JobStatus, State
 
 class DuomiAdapter(BaseAdapter):
     name: ClassVar[str] = "duomi"
-    default_base_url: ClassVar[str] = "https://duomiapi.com"
     client_class: ClassVar[type[Any]] = AuthenticatedClient
     endpoint: ClassVar[ModuleType] = get_video_task
     model: ClassVar[type[Any]] = DuomiTask

@@ -22,7 +22,6 @@ from .._status import JobStatus, State
 
 class EzmodelAdapter(BaseAdapter):
     name: ClassVar[str] = "ezmodel"
-    default_base_url: ClassVar[str] = "https://www.ezmodel.cloud"
     client_class: ClassVar[type[Any]] = AuthenticatedClient
     endpoint: ClassVar[ModuleType] = get_video_task
     model: ClassVar[type[Any]] = EzmodelVideo

@@ -39,7 +39,6 @@ def status_hint(code: str) -> int | None:
 
 class JimmyaiAdapter(BaseAdapter):
     name: ClassVar[str] = "jimmyai"
-    default_base_url: ClassVar[str] = "https://www.jimmyai.cn"
     client_class: ClassVar[type[Any]] = AuthenticatedClient
     endpoint: ClassVar[ModuleType] = query_video
     model: ClassVar[type[Any]] = JimmyVideoResponse

@@ -19,7 +19,6 @@ from .._status import JobStatus, State
 
 class VozoAdapter(BaseAdapter):
     name: ClassVar[str] = "vozo"
-    default_base_url: ClassVar[str] = "https://api.vozo.ai"
     client_class: ClassVar[type[Any]] = AuthenticatedClient
     endpoint: ClassVar[ModuleType] = get_video_generation
     model: ClassVar[type[Any]] = VozoJobStatus

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 import attrs
 
-from .._policy import History, PollingPolicy
-from .._status import JobStatus, State
-from ._jobs import Script, random_script, snapshot
+from videojobs._policy import History, PollingPolicy
+from videojobs._status import JobStatus, State
+from videojobs.sandbox._jobs import Script, random_script, snapshot
 
 __all__ = ["PolicyFigures", "population", "simulate"]
 

@@ -1,0 +1,361 @@
+"""Each vendor, as the sandbox reads it from its vendored spec (and from nothing of the client's).
+
+The spec ships inside the vendor's generated package (``<slug>_client/openapi.json``, written
+by ``scripts/generate.py``); the sandbox reads it as a file, without importing the package,
+and serves every vendor whose spec it finds. From the spec it takes the server path, the
+status path, the 200 answer's schema (and so where the state is and which words it has), and
+the documented error answers. Where the spec is silent, the sandbox assumes, and says so here:
+
+- ``PHASE_WORDS``: what a state word means, and in which order a vendor's words for one phase
+  follow each other (JimmyAI's page lists three words for a queued job but not their order).
+- Field roles (``_role``): a field is read by its name: ``progress`` (0-100, or out of a
+  ``maximum*`` sibling), ``*url``, ``videoId``, ``*_at``/``*_time`` timestamps, ``error``,
+  ``*message``. Anything else takes the spec's example, or is left out when optional.
+- ``LINK_LIFETIME``: a link's ``expires_at`` is a day after completion (ezmodel's examples).
+- Errors: a vendor whose 200 answer is an envelope with a ``code`` example (JimmyAI) answers
+  errors with HTTP 200 and ``code`` = the HTTP status and ``00`` (its page gives no codes);
+  a vendor that documents error statuses without bodies (Colossyan) sends none; one that
+  documents an error body sends that shape for every error; one that documents nothing
+  (Duomi) sends ``{"code", "message"}``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import json
+import pkgutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import quote, urlsplit
+
+import attrs
+
+from ._jobs import Phase, Script, Snapshot
+
+__all__ = ["PHASE_WORDS", "VendorSpec", "installed_vendors", "load"]
+
+SPEC_FILE: Final = "openapi.json"
+
+PHASE_WORDS: Final[Mapping[Phase, tuple[str, ...]]] = {
+    "queued": ("submitted", "pending", "queued", "in_queue", "waiting"),
+    "running": ("preprocessing", "preprocessing_finished", "processing", "running", "in_progress", "generating"),
+    "succeeded": ("done", "completed", "succeeded", "finished", "success"),
+    "failed": ("failed", "error"),
+    "canceled": ("deleted", "canceled", "cancelled"),
+}
+"""ASSUMPTION: the sandbox's own vocabulary of state words, in the order a job passes through them."""
+
+LINK_LIFETIME: Final = 86400
+"""ASSUMPTION: seconds from completion to ``expires_at`` (ezmodel's examples show a day)."""
+
+MAX_PROGRESS: Final = 200
+"""ASSUMPTION: the ``maximumProgress`` sent when the spec gives no example (Colossyan's page gives none)."""
+
+OMIT: Final = object()
+
+
+class SpecError(ValueError):
+    """A vendor's spec the sandbox cannot simulate (says what is missing)."""
+
+
+def _deref(doc: dict[str, Any], node: Any, depth: int = 0) -> Any:
+    if depth > 40:
+        raise SpecError("$ref nesting too deep")
+    if isinstance(node, dict):
+        if "$ref" in node:
+            target: Any = doc
+            for part in node["$ref"].removeprefix("#/").split("/"):
+                target = target[part.replace("~1", "/").replace("~0", "~")]
+            return _deref(doc, target, depth + 1)
+        return {k: _deref(doc, v, depth + 1) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_deref(doc, v, depth + 1) for v in node]
+    return node
+
+
+def _json_schema(response: Mapping[str, Any]) -> dict[str, Any] | None:
+    content = response.get("content") or {}
+    media = content.get("application/json") or next(iter(content.values()), None)
+    return None if media is None else media.get("schema")
+
+
+def _find_state(schema: Any, path: tuple[str, ...] = ()) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """The path and words of the string enum whose words are state words (depth first)."""
+    if not isinstance(schema, dict):
+        return None
+    enum = schema.get("enum")
+    words = [w for w in enum if isinstance(w, str)] if isinstance(enum, list) else []
+    if path and words and any(w in ws for w in words for ws in PHASE_WORDS.values()):
+        return path, tuple(words)
+    for name, sub in (schema.get("properties") or {}).items():
+        found = _find_state(sub, (*path, name))
+        if found is not None:
+            return found
+    return None
+
+
+@attrs.frozen
+class VendorSpec:
+    """One vendor as the sandbox simulates it."""
+
+    slug: str
+    server_path: str  # the path part of the spec's server URL: "/api/v1" for Colossyan
+    status_prefix: str  # the status path before the task id: "/video-generation-jobs/"
+    body: dict[str, Any] = attrs.field(repr=False)  # the 200 answer's schema, dereferenced
+    state_path: tuple[str, ...]
+    words: tuple[str, ...]  # the state words, as the spec lists them
+    errors: Mapping[int, dict[str, Any] | None] = attrs.field(repr=False)  # documented error bodies
+    envelope: tuple[str, str] | None  # (code field, its success value) when the 200 answer is an envelope
+
+    @functools.cached_property
+    def phases(self) -> dict[str, Phase]:
+        return {w: phase for phase, words in PHASE_WORDS.items() for w in words if w in self.words}
+
+    def word(self, snap: Snapshot, script: Script) -> str:
+        """The vendor's word for where a job stands (several words for a phase take turns in order)."""
+        phase: Phase = snap.phase
+        if phase == "canceled" and not any(p == "canceled" for p in self.phases.values()):
+            phase = "failed"  # a vendor with no word for it reports a canceled job as failed
+        words = [w for w in PHASE_WORDS[phase] if w in self.words]
+        if len(words) == 1:
+            return words[0]
+        share = snap.elapsed / max(script.queue, 1e-9) if phase == "queued" else snap.progress
+        return words[min(len(words) - 1, int(share * len(words)))]
+
+    # --- bodies -------------------------------------------------------------------------------
+
+    def render(self, task_id: str, snap: Snapshot, word: str, created: float, now: float, video: bool) -> Any:
+        """The 200 answer for a job at ``snap`` that the vendor calls ``word``."""
+        ctx = _Context(self, task_id, snap, self.phases.get(word, "running"), word, created, now, video)
+        return ctx.value(self.body, (), required=True)
+
+    def render_error(self, status: int, code: str, message: str) -> tuple[int, bytes]:
+        """``(HTTP status, body)`` of an error answer, in the vendor's documented shape."""
+        if self.envelope is not None:
+            field, _ = self.envelope
+            fields = self.body.get("properties", {})
+            text = next((k for k in ("msg", "message") if k in fields), "msg")
+            return 200, _dump({field: f"{status}00", text: message})
+        shape = self.errors.get(status, OMIT) if status in self.errors else next(iter(self.errors.values()), OMIT)
+        if shape is None or (shape is OMIT and self.errors and all(v is None for v in self.errors.values())):
+            return status, b""  # documented without a body
+        if shape is OMIT:
+            return status, _dump({"code": code, "message": message})
+        assert isinstance(shape, dict)
+        return status, _dump(_error_body(shape, code, message))
+
+
+@attrs.define
+class _Context:
+    spec: VendorSpec
+    task_id: str
+    snap: Snapshot
+    phase: Phase
+    word: str
+    created: float
+    now: float
+    video: bool
+
+    @property
+    def has_video(self) -> bool:
+        return self.phase == "succeeded" and self.video
+
+    @property
+    def completed(self) -> int:
+        return int(self.created + (self.snap.ended_at or self.snap.elapsed))
+
+    def value(self, schema: dict[str, Any], path: tuple[str, ...], *, required: bool) -> Any:
+        if path == self.spec.state_path:
+            return self.word
+        if self.spec.envelope is not None and path == (self.spec.envelope[0],):
+            return self.spec.envelope[1]
+        kind = schema.get("type")
+        if kind == "object" or "properties" in schema:
+            return self._object(schema, path, required)
+        role = _role(path[-1] if path else "", kind)
+        return self._primitive(role, schema, path, required)
+
+    def _object(self, schema: dict[str, Any], path: tuple[str, ...], required: bool) -> Any:
+        name = path[-1] if path else ""
+        if name == "error" and self.phase != "failed":
+            return OMIT
+        out: dict[str, Any] = {}
+        needed = set(schema.get("required") or ())
+        for key, sub in (schema.get("properties") or {}).items():
+            if key.startswith(("max", "maximum")) and "progress" in key.lower():
+                out[key] = _example(sub, MAX_PROGRESS)
+                continue
+            value = self.value(sub, (*path, key), required=key in needed)
+            if value is not OMIT:
+                out[key] = value
+        if "progress" in out and any(k.lower().startswith(("max", "maximum")) for k in out):
+            top = next(v for k, v in out.items() if k.lower().startswith(("max", "maximum")))
+            out["progress"] = round(self.snap.progress * top)
+        if not out and not required:
+            return OMIT
+        return out
+
+    def _primitive(self, role: str, schema: dict[str, Any], path: tuple[str, ...], required: bool) -> Any:
+        kind = schema.get("type")
+        if role == "id":
+            return self.task_id
+        if role == "progress":
+            return round(self.snap.progress * 100) if self.phase != "queued" else 0
+        if role == "videos" and kind == "array":
+            return [{"url": self._url(n)} for n in range(2)] if self.has_video else []
+        if role == "url":
+            return self._url(0) if self.has_video and "image" not in path[-1] else (OMIT if not required else "")
+        if role == "video_id":
+            return _video_id(self.task_id) if self.video and self.phase != "canceled" else OMIT
+        if role == "created":
+            return int(self.created)
+        if role == "updated":
+            return int(self.now)
+        if role == "completed":
+            return self.completed if self.phase == "succeeded" else OMIT
+        if role == "expires":
+            return self.completed + LINK_LIFETIME if self.has_video else OMIT
+        if role == "message":
+            if self.spec.envelope is not None and len(path) == 1:
+                return _example(schema, "ok")  # the envelope's own message
+            return _failure(self.phase) if self.phase in ("failed", "canceled") else ""
+        if role == "code" and len(path) > 1 and path[-2] == "error":
+            return "content_policy_violation"
+        if "enum" in schema:
+            return _example(schema, schema["enum"][0])
+        # every other field is sent (a spec's "required" may have been relaxed by patch; the
+        # vendor's published one is what the answers must satisfy): its example, or a plain value
+        defaults: dict[Any, Any] = {"string": "sandbox", "integer": 0, "number": 0.0, "boolean": False}
+        default = defaults.get(kind, "sandbox")
+        return _example(schema, default)
+
+    def _url(self, n: int) -> str:
+        suffix = f"-{n}" if n else ""
+        return f"https://videos.sandbox.invalid/{self.spec.slug}/{quote(self.task_id, safe='')}{suffix}.mp4"
+
+
+def _role(name: str, kind: Any) -> str:
+    """ASSUMPTION: what a field holds, from its name (see the module docstring)."""
+    lower = name.lower()
+    if lower in ("id", "task_id", "taskid", "job_id"):
+        return "id"
+    if lower == "progress":
+        return "progress"
+    if lower == "videos":
+        return "videos"
+    if lower.endswith("url"):
+        return "url"
+    if lower in ("videoid", "video_id"):
+        return "video_id"
+    if kind == "integer" and (lower.endswith(("_at", "_time")) or lower in ("created", "updated")):
+        for prefix, role in (
+            ("creat", "created"),
+            ("updat", "updated"),
+            ("complet", "completed"),
+            ("expir", "expires"),
+        ):
+            if lower.startswith(prefix):
+                return role
+    if lower in ("message", "error_message", "msg"):
+        return "message"
+    if lower == "code":
+        return "code"
+    return "other"
+
+
+def _example(schema: dict[str, Any], default: Any) -> Any:
+    return schema.get("example", default)
+
+
+def _error_body(shape: dict[str, Any], code: str, message: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, sub in (shape.get("properties") or {}).items():
+        if sub.get("type") == "object" or "properties" in sub:
+            out[key] = _error_body(sub, code, message)
+        elif key.lower() in ("message", "msg", "detail"):
+            out[key] = message
+        elif key.lower() in ("code", "type"):
+            out[key] = code
+        elif "example" in sub:
+            out[key] = sub["example"]
+        elif key in (shape.get("required") or ()):
+            out[key] = "1705334400123" if sub.get("type") == "string" else 0
+    return out
+
+
+def _failure(phase: str) -> str:
+    return "content moderation rejected the prompt" if phase == "failed" else "the job was canceled"
+
+
+def _video_id(task_id: str) -> str:
+    return "video-" + hashlib.blake2b(task_id.encode(), digest_size=6).hexdigest()
+
+
+def _dump(body: Any) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# --- finding and reading the specs ------------------------------------------------------------------
+
+
+def spec_file(slug: str) -> Path | None:
+    """``<slug>_client/openapi.json``, found without importing the package."""
+    found = importlib.util.find_spec(f"{slug}_client")
+    if found is None or not found.submodule_search_locations:
+        return None
+    path = Path(next(iter(found.submodule_search_locations))) / SPEC_FILE
+    return path if path.is_file() else None
+
+
+def installed_vendors() -> tuple[str, ...]:
+    """Every vendor whose generated package (with its spec) is importable, sorted."""
+    slugs = set()
+    for module in pkgutil.iter_modules():
+        if module.ispkg and module.name.endswith("_client"):
+            slug = module.name.removesuffix("_client")
+            if spec_file(slug) is not None:
+                slugs.add(slug)
+    return tuple(sorted(slugs))
+
+
+@functools.cache
+def load(slug: str) -> VendorSpec:
+    """The vendor as its spec describes it."""
+    path = spec_file(slug)
+    if path is None:
+        raise SpecError(f"no spec for vendor {slug!r}: {slug}_client/{SPEC_FILE} is not installed")
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    server_path = urlsplit(doc["servers"][0]["url"]).path.rstrip("/")
+    gets = [(p, item["get"]) for p, item in doc["paths"].items() if "get" in item and "{" in p]
+    if len(gets) != 1:
+        raise SpecError(f"{slug}: expected one GET path with a task id, found {len(gets)}")
+    path_template, operation = gets[0]
+    responses = operation["responses"]
+    body = _deref(doc, _json_schema(responses["200"]) or {})
+    found = _find_state(body)
+    if found is None:
+        raise SpecError(f"{slug}: no string enum of state words in the 200 answer (add an enum by patch)")
+    state_path, words = found
+    unknown = [w for w in words if not any(w in ws for ws in PHASE_WORDS.values())]
+    if unknown:
+        raise SpecError(f"{slug}: state words {unknown} have no phase in the sandbox's PHASE_WORDS")
+    errors: dict[int, dict[str, Any] | None] = {}
+    for status, response in responses.items():
+        if status.isdigit() and int(status) >= 400:
+            schema = _json_schema(response)
+            errors[int(status)] = None if schema is None else _deref(doc, schema)
+    code = (body.get("properties") or {}).get("code") or {}
+    envelope = ("code", str(code["example"])) if "example" in code and state_path[0] != "code" else None
+    return VendorSpec(
+        slug=slug,
+        server_path=server_path,
+        status_prefix=path_template[: path_template.index("{")],
+        body=body,
+        state_path=state_path,
+        words=words,
+        errors=errors,
+        envelope=envelope,
+    )
