@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 import attrs
@@ -239,61 +239,75 @@ class Exchange:
     body: bytes
 
 
-def _network_error(vendor: str, exc: BaseException, timeout: float) -> NetworkError:
-    if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
-        return NetworkError(f"no complete answer within {timeout:.2g} s ({type(exc).__name__})", vendor=vendor)
-    return NetworkError(f"could not reach the vendor: {type(exc).__name__}: {exc}", vendor=vendor)
+class _Attempt:
+    """One request and the reading of its answer: all but the I/O, shared by both exchanges.
 
+    As a context manager it turns whatever the transport raises into a NetworkError, and
+    completes a MalformedResponseError (too large, bad encoding) with the status and a
+    scrubbed sample of the body.
+    """
 
-def _timeouts(deadline: float, per_operation: float) -> dict[str, float]:
-    bound = Deadline(per_operation, deadline)
-    return {"connect": bound, "read": bound, "write": bound, "pool": bound}
+    __slots__ = ("deadline", "reader", "request", "response", "secrets", "timeout", "vendor")
 
+    def __init__(
+        self, http: httpx.Client | httpx.AsyncClient, kwargs: Mapping[str, Any], deadline: float, limit: int,
+        secrets: Secrets, vendor: str,
+    ) -> None:  # fmt: skip
+        self.deadline, self.secrets, self.vendor = deadline, secrets, vendor
+        self.timeout = max(0.0, deadline - time.monotonic())
+        self.request = http.build_request(**kwargs, headers={"Accept-Encoding": ACCEPT_ENCODING})
+        bound = Deadline(self.timeout, deadline)  # see _deadline: every socket operation ends by then
+        self.request.extensions["timeout"] = {"connect": bound, "read": bound, "write": bound, "pool": bound}
+        self.response: httpx.Response | None = None
+        self.reader = BodyReader("identity", limit, vendor)
 
-def _reader(response: httpx.Response, limit: int, vendor: str) -> BodyReader:
-    # A response made in memory (httpx.MockTransport, a test's handler) was read and decoded
-    # by httpx when it was built: its content is already decoded, whatever its headers say.
-    encoding = "identity" if response.is_stream_consumed else response.headers.get("content-encoding", "")
-    return BodyReader(encoding, limit, vendor)
+    def started(self, response: httpx.Response) -> None:
+        self.response = response
+        # A response made in memory (httpx.MockTransport, a test's handler) was read and decoded
+        # by httpx when it was built: its content is already decoded, whatever its headers say.
+        encoding = "identity" if response.is_stream_consumed else response.headers.get("content-encoding", "")
+        self.reader = BodyReader(encoding, self.reader.limit, self.vendor)
+        if response.is_stream_consumed:
+            self.reader.feed(response.content)
 
+    def feed(self, chunk: bytes) -> None:
+        self.reader.feed(chunk)
+        if time.monotonic() > self.deadline:
+            raise httpx.ReadTimeout("the call's deadline passed while the body was arriving")
 
-def _raw_chunks(response: httpx.Response) -> Iterable[bytes]:
-    return (response.content,) if response.is_stream_consumed else response.iter_raw()
+    def exchange(self) -> Exchange:
+        assert self.response is not None
+        return Exchange(
+            self.response.status_code, self.response.headers, self.secrets.scrub_bytes(self.reader.finish())
+        )
 
+    def __enter__(self) -> _Attempt:
+        return self
 
-async def _araw_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
-    if response.is_stream_consumed:
-        yield response.content
-    else:
-        async for chunk in response.aiter_raw():
-            yield chunk
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
+            raise NetworkError(
+                f"no complete answer within {self.timeout:.2g} s ({type(exc).__name__})", vendor=self.vendor
+            ) from exc
+        if isinstance(exc, httpx.HTTPError):
+            raise NetworkError(f"could not reach the vendor: {type(exc).__name__}: {exc}", vendor=self.vendor) from exc
+        if isinstance(exc, MalformedResponseError) and self.response is not None:
+            exc.status_code = self.response.status_code
+            exc.raw = None if exc.raw is None else self.secrets.scrub_bytes(exc.raw)
 
 
 def exchange_sync(
     http: httpx.Client, kwargs: Mapping[str, Any], deadline: float, limit: int, secrets: Secrets, vendor: str
 ) -> Exchange:
     """Send one request and read its answer, all of it by ``deadline`` (``time.monotonic()``)."""
-    timeout = max(0.0, deadline - time.monotonic())
-    try:
-        request = http.build_request(**kwargs, headers={"Accept-Encoding": ACCEPT_ENCODING})
-        request.extensions["timeout"] = _timeouts(deadline, timeout)
-        response = http.send(request, stream=True)
+    with _Attempt(http, kwargs, deadline, limit, secrets, vendor) as attempt:
+        attempt.started(response := http.send(attempt.request, stream=True))
         try:
-            reader = _reader(response, limit, vendor)
-            for chunk in _raw_chunks(response):
-                reader.feed(chunk)
-                if time.monotonic() > deadline:
-                    raise httpx.ReadTimeout("the call's deadline passed while the body was arriving")
-            body = reader.finish()
+            for chunk in () if response.is_stream_consumed else response.iter_raw():
+                attempt.feed(chunk)
         finally:
             response.close()
-    except httpx.HTTPError as exc:
-        raise _network_error(vendor, exc, timeout) from exc
-    except MalformedResponseError as exc:
-        exc.status_code = response.status_code
-        exc.raw = None if exc.raw is None else secrets.scrub_bytes(exc.raw)
-        raise
-    return Exchange(response.status_code, response.headers, secrets.scrub_bytes(body))
+    return attempt.exchange()
 
 
 async def exchange_async(
@@ -302,26 +316,16 @@ async def exchange_async(
     """The async twin of :func:`exchange_sync`; ``asyncio.timeout`` bounds the whole attempt."""
     import asyncio
 
-    timeout = max(0.0, deadline - time.monotonic())
-    try:
-        async with asyncio.timeout(timeout):
-            request = http.build_request(**kwargs, headers={"Accept-Encoding": ACCEPT_ENCODING})
-            request.extensions["timeout"] = _timeouts(deadline, timeout)
-            response = await http.send(request, stream=True)
+    with _Attempt(http, kwargs, deadline, limit, secrets, vendor) as attempt:
+        async with asyncio.timeout(attempt.timeout):
+            attempt.started(response := await http.send(attempt.request, stream=True))
             try:
-                reader = _reader(response, limit, vendor)
-                async for chunk in _araw_chunks(response):
-                    reader.feed(chunk)
-                body = reader.finish()
+                if not response.is_stream_consumed:
+                    async for chunk in response.aiter_raw():
+                        attempt.feed(chunk)
             finally:
                 await response.aclose()
-    except (httpx.HTTPError, TimeoutError) as exc:
-        raise _network_error(vendor, exc, timeout) from exc
-    except MalformedResponseError as exc:
-        exc.status_code = response.status_code
-        exc.raw = None if exc.raw is None else secrets.scrub_bytes(exc.raw)
-        raise
-    return Exchange(response.status_code, response.headers, secrets.scrub_bytes(body))
+    return attempt.exchange()
 
 
 # --- translation (pure) ---------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import logging
 import math
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 import attrs
 
@@ -147,25 +147,61 @@ def watch_plan(core: VendorCore, task_id: str, waiter: Waiter) -> Plan[None]:
             yield Sleep(delay)
 
 
+class _Steps(Generic[R]):
+    """Walks a plan: feeds it each result (or error) and hands the drivers the next action.
+
+    The drivers only do what an action names; everything else about a plan is here, once.
+    """
+
+    __slots__ = ("error", "plan", "result", "value")
+
+    def __init__(self, plan: Plan[R]) -> None:
+        self.plan = plan
+        self.value: Exchange | None = None
+        self.error: VideoJobsError | None = None
+        self.result: R
+
+    def __iter__(self) -> Iterator[Action]:
+        while True:
+            try:
+                action = self.plan.send(self.value) if self.error is None else self.plan.throw(self.error)
+            except StopIteration as stop:
+                self.result = stop.value
+                return
+            self.value = self.error = None
+            yield action
+
+    def do(self, action: Send | Sleep, send: Callable[[float], Exchange], sleep: Callable[[float], None]) -> None:
+        if type(action) is Sleep:
+            return sleep(action.seconds)
+        try:
+            self.value = send(action.timeout)  # type: ignore[union-attr]
+        except VideoJobsError as exc:
+            self.error = exc
+
+    async def ado(
+        self,
+        action: Send | Sleep,
+        send: Callable[[float], Awaitable[Exchange]],
+        sleep: Callable[[float], Awaitable[None]],
+    ) -> None:
+        if type(action) is Sleep:
+            return await sleep(action.seconds)
+        try:
+            self.value = await send(action.timeout)  # type: ignore[union-attr]
+        except VideoJobsError as exc:
+            self.error = exc
+
+
 def drive(plan: Plan[R], send: Callable[[float], Exchange], sleep: Callable[[float], None]) -> Iterator[JobStatus]:
     """Run a plan with blocking I/O, yielding what it emits; its result is the StopIteration value."""
-    value: Exchange | None = None
-    error: VideoJobsError | None = None
-    while True:
-        try:
-            action = plan.send(value) if error is None else plan.throw(error)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        value = error = None
-        if type(action) is Send:
-            try:
-                value = send(action.timeout)
-            except VideoJobsError as exc:
-                error = exc
-        elif type(action) is Sleep:
-            sleep(action.seconds)
+    steps = _Steps(plan)
+    for action in steps:
+        if type(action) is Emit:
+            yield action.status
         else:
-            yield action.status  # type: ignore[union-attr]
+            steps.do(action, send, sleep)  # type: ignore[arg-type]
+    return steps.result  # type: ignore[return-value]
 
 
 def run(plan: Plan[R], send: Callable[[float], Exchange], sleep: Callable[[float], None]) -> R:
@@ -185,25 +221,14 @@ async def adrive(
     result: list[Any] | None = None,
 ) -> AsyncIterator[JobStatus]:
     """The asyncio twin of :func:`drive`; the plan's result is appended to ``result``."""
-    value: Exchange | None = None
-    error: VideoJobsError | None = None
-    while True:
-        try:
-            action = plan.send(value) if error is None else plan.throw(error)
-        except StopIteration as stop:
-            if result is not None:
-                result.append(stop.value)
-            return
-        value = error = None
-        if type(action) is Send:
-            try:
-                value = await send(action.timeout)
-            except VideoJobsError as exc:
-                error = exc
-        elif type(action) is Sleep:
-            await sleep(action.seconds)
+    steps = _Steps(plan)
+    for action in steps:
+        if type(action) is Emit:
+            yield action.status
         else:
-            yield action.status  # type: ignore[union-attr]
+            await steps.ado(action, send, sleep)  # type: ignore[arg-type]
+    if result is not None:
+        result.append(steps.result)
 
 
 async def arun(
