@@ -8,7 +8,8 @@ PAGE   ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint generate check-generated update-spec record bench bench-smoke sandbox clean
+TASK   ?=
+.PHONY: help install demo test lint generate check-generated update-spec record record-live bench bench-smoke sandbox clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -43,8 +44,12 @@ update-spec: $(STAMP) ## a vendor changed its page: make update-spec VENDOR=slug
 	@test -n "$(VENDOR)" -a -n "$(PAGE)" || { echo "usage: make update-spec VENDOR=<slug> PAGE=<saved page>"; exit 2; }
 	$(PY) scripts/update_spec.py $(VENDOR) $(PAGE)
 
-record: $(STAMP) ## start the sandbox under uvicorn and re-record every cassette
+record: $(STAMP) ## start the sandbox under uvicorn and re-record every (sandbox) cassette
 	$(PY) scripts/record.py
+
+record-live: $(STAMP) ## record a real exchange: make record-live VENDOR=slug TASK=id (needs <SLUG>_API_KEY)
+	@test -n "$(VENDOR)" -a -n "$(TASK)" || { echo "usage: make record-live VENDOR=<slug> TASK=<task id>"; exit 2; }
+	VIDEOJOBS_LIVE="$(VENDOR):$(TASK)" $(PY) -m pytest tests/test_live.py --record-mode=once -p no:randomly -q
 
 bench: $(STAMP) ## the benchmark table (writes bench-results.json)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'

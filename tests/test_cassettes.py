@@ -1,10 +1,11 @@
 """Recorded cassettes of every documented state and error of every vendor, replayed offline.
 
-``make record`` serves the sandbox with uvicorn and runs this module with
-``--record-mode=rewrite`` and ``VIDEOJOBS_RECORD_URL`` set; the recorded requests are
-rewritten to the vendor's real host and scrubbed of keys. ``make test`` replays them
-with ``--record-mode=none --block-network``: the clients use their default base URLs,
-so each replay exercises the real vendor URL, and nothing leaves the machine.
+These are recordings *of the sandbox*, and say so: ``make record`` serves the sandbox with
+uvicorn and runs this module with ``--record-mode=rewrite`` and ``VIDEOJOBS_RECORD_URL`` set;
+each request is rewritten from the loopback port to ``http://sandbox.videojobs.invalid`` (the
+vendors' paths, the sandbox's host) and scrubbed of keys. ``make test`` replays them with
+``--record-mode=none --block-network``. Exchanges with the real vendors are recorded by
+``make record-live`` into tests/cassettes/live/ (see tests/test_live.py).
 """
 
 from __future__ import annotations
@@ -34,18 +35,19 @@ SECRET_HEADERS = {"authorization", "x-api-key", "api-key", "proxy-authorization"
 _PLACE = Sandbox()  # only for routing paths to vendors
 
 
-def _real_host(request: Any) -> Any:
-    """Rewrite a recorded request to the vendor's real server, and scrub its secrets."""
+SANDBOX_ROOT = "http://sandbox.videojobs.invalid"
+"""Where the recorded sandbox answered from (.invalid: a name that resolves nowhere)."""
+
+
+def _sandbox_host(request: Any) -> Any:
+    """Rewrite a recorded request from the loopback port to SANDBOX_ROOT, and scrub its secrets."""
     from urllib.parse import urlsplit, urlunsplit
 
     request = copy.copy(request)
     parts = urlsplit(request.uri)
-    routed = _PLACE.route(parts.path)
-    host = parts.netloc
-    if routed is not None:
-        real = urlsplit(CASES[routed[0]].base_url)
-        request.uri = urlunsplit((real.scheme, real.netloc, parts.path, parts.query, ""))
-        host = real.netloc
+    root = urlsplit(SANDBOX_ROOT)
+    request.uri = urlunsplit((root.scheme, root.netloc, parts.path, parts.query, ""))
+    host = root.netloc
     headers = {k: ("REDACTED" if k.lower() in SECRET_HEADERS else v) for k, v in request.headers.items()}
     request.headers = {k: (host if k.lower() == "host" else v) for k, v in headers.items()}
     return request
@@ -62,7 +64,7 @@ def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def vcr_config() -> dict[str, Any]:
     return {
-        "before_record_request": _real_host,
+        "before_record_request": _sandbox_host,
         "before_record_response": _scrub_response,
         "decode_compressed_response": True,
         "match_on": ("method", "scheme", "host", "port", "path", "query"),
@@ -75,7 +77,7 @@ def _clock() -> Clock | None:
 
 
 def _urls() -> dict[str, str] | None:
-    return _PLACE.base_urls(RECORD_URL) if RECORD_URL else None  # None: the vendors' real URLs
+    return _PLACE.base_urls(RECORD_URL or SANDBOX_ROOT)
 
 
 def client(**kwargs: Any) -> videojobs.Client:
@@ -204,16 +206,16 @@ def test_every_vendor_has_its_cassettes() -> None:
 
 
 @pytest.mark.skipif(RECORD_URL is not None, reason="checks what was recorded, after recording")
-def test_cassettes_hold_no_key_and_only_real_hosts() -> None:
+def test_cassettes_hold_no_key_and_say_they_are_the_sandbox() -> None:
     keyish = re.compile(r"(Bearer\s+\S+|sk-[A-Za-z0-9_-]{6,}|api[_-]?key\W+\S{6,})", re.IGNORECASE)
-    hosts = {re.sub(r"https://([^/]+).*", r"\1", CASES[v].base_url) for v in VENDORS}
+    hosts = {SANDBOX_ROOT.removeprefix("http://")}
     seen_hosts: set[str] = set()
     texts = list(_cassette_texts())
     assert texts
     for path, text in texts:
         match = keyish.search(text)
         assert match is None, f"{path.name} holds a key-like string: {match.group(0)!r}"
-        seen_hosts |= set(re.findall(r"uri: https://([^/]+)/", text))
+        seen_hosts |= set(re.findall(r"uri: https?://([^/]+)/", text))
         assert "127.0.0.1" not in text
         assert "localhost" not in text
     assert seen_hosts == hosts

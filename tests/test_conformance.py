@@ -301,6 +301,15 @@ def test_jimmyai_link_expires_three_days_after_completion_and_ms_times_are_under
         assert client.status("jimmyai:jt-42").created_at == datetime(2024, 1, 15, 16, 0, 0, 123000, tzinfo=UTC)
 
 
+def test_only_the_adapter_that_assumes_milliseconds_reads_them() -> None:
+    """The millisecond guess is JimmyAI's adapter's assumption; for ezmodel such a time is a problem."""
+    body = {**CASES["ezmodel"].states[2].body, "created_at": 1705334400123}
+    with sync_client(Recorder(httpx.Response(200, json=body))) as client:
+        s = client.status("ezmodel:v1")
+    assert s.created_at is None
+    assert any(p.startswith("created_at:") for p in s.problems)
+
+
 # --- keys ---------------------------------------------------------------------------------------
 
 

@@ -33,8 +33,8 @@ MAX_SALVAGE_TRIALS: Final = 256
 (A real status answer has a dozen fields; this bounds the work a hostile one can cause.)"""
 
 MS_THRESHOLD: Final = 100_000_000_000
-"""A Unix time above this (year 5138 in seconds) is read as milliseconds. The vendors' pages
-say seconds; millisecond clocks are the usual mistake of a server that changed its stack."""
+"""A Unix time above this (year 5138 in seconds) can only be milliseconds. Used only by an
+adapter that assumes its vendor may send milliseconds (``Fields(millis=True)``)."""
 
 EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
 LATEST: Final = datetime(2200, 1, 1, tzinfo=UTC).timestamp()
@@ -86,10 +86,11 @@ def json_type(value: Any) -> str:
 class Fields:
     """Reads a typed model's fields; what it cannot use becomes None and a line in ``problems``."""
 
-    __slots__ = ("problems",)
+    __slots__ = ("millis", "problems")
 
-    def __init__(self, problems: list[str] | None = None) -> None:
+    def __init__(self, problems: list[str] | None = None, *, millis: bool = False) -> None:
         self.problems: list[str] = [] if problems is None else problems
+        self.millis = millis  # read a Unix time above MS_THRESHOLD as milliseconds (the adapter's assumption)
 
     def problem(self, field: str, reason: str) -> None:
         self.problems.append(f"{field}: {reason}")
@@ -145,11 +146,11 @@ class Fields:
         return min(1.0, max(0.0, number / top))
 
     def unix_time(self, value: Any, field: str, *, required: bool = False) -> datetime | None:
-        """A Unix timestamp (seconds; milliseconds above MS_THRESHOLD) as an aware UTC datetime."""
+        """A Unix timestamp in seconds (or milliseconds above MS_THRESHOLD, if ``millis``) as an aware UTC datetime."""
         number = self.number(value, field, required=required)
         if number is None:
             return None
-        seconds = number / 1000.0 if number > MS_THRESHOLD else number
+        seconds = number / 1000.0 if self.millis and number > MS_THRESHOLD else number
         if not EARLIEST <= seconds < LATEST:
             self.problem(field, f"{number:g} is not a plausible Unix time")
             return None
@@ -322,6 +323,9 @@ class VendorAdapter(Protocol):
     model: ClassVar[type[Any]]
     """The generated model of the 200 answer."""
 
+    millis: ClassVar[bool]
+    """Whether the vendor's Unix times may be in milliseconds (an assumption the adapter names)."""
+
     def check_envelope(self, body: Any) -> EnvelopeError | None:
         """For a vendor that wraps errors in a 2xx answer: the error in ``body``, if any.
         Raise Unreadable if the envelope itself cannot be read."""
@@ -355,6 +359,7 @@ class BaseAdapter:
     client_class: ClassVar[type[Any]]
     endpoint: ClassVar[ModuleType]
     model: ClassVar[type[Any]]
+    millis: ClassVar[bool] = False
 
     @classmethod
     def spec_server(cls) -> str:

@@ -342,7 +342,7 @@ def translate(adapter: VendorAdapter, task_id: str, answer: Exchange) -> JobStat
         raise MalformedResponseError(
             f"task {task_id}: the answer is not JSON: {snippet(raw)!r}", vendor=vendor, status_code=status_code, raw=raw
         ) from exc
-    fields = Fields()
+    fields = Fields(millis=adapter.millis)
     try:
         envelope = adapter.check_envelope(body)
         if envelope is not None:

@@ -42,6 +42,9 @@ class JimmyaiAdapter(BaseAdapter):
     client_class: ClassVar[type[Any]] = AuthenticatedClient
     endpoint: ClassVar[ModuleType] = query_video
     model: ClassVar[type[Any]] = JimmyVideoResponse
+    millis: ClassVar[bool] = True
+    """ASSUMPTION (not on the page): its times may be milliseconds. The spec types them ``int64``,
+    as Java-style millisecond clocks are, and gives no example; seconds are read as seconds."""
     states: ClassVar[dict[str, State]] = {
         "queued": State.QUEUED,
         "pending": State.QUEUED,
