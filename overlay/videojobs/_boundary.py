@@ -17,19 +17,16 @@ One direct path per request, and nothing else touches the vendor's bytes:
 from __future__ import annotations
 
 import collections
-import json
-import logging
 import threading
 import time
 import zlib
 from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import httpx
 
 from ._adapter import PARSE_ERRORS, EnvelopeError, Fields, Unreadable, VendorAdapter, parse_model
-from ._deadline import Deadline
 from ._exceptions import (
     APIError,
     AuthenticationError,
@@ -40,6 +37,9 @@ from ._exceptions import (
     ServerError,
 )
 from ._status import JobStatus
+
+if TYPE_CHECKING:
+    import logging
 
 __all__ = [
     "BodyReader",
@@ -63,6 +63,21 @@ ACCEPT_ENCODING: Final = "gzip, deflate"
 
 _SNIPPET: Final = 200  # characters of a non-JSON body quoted in a message
 _REDACTED: Final = b"[REDACTED]"
+
+
+class Deadline(float):
+    """A timeout in seconds (the float) that also knows the absolute ``time.monotonic()`` deadline ``at``.
+
+    It rides in the request's ``timeout`` extension; the sync client's network backend
+    (``_deadline``, imported only when a sync client builds its transport) cuts every socket
+    operation to the time left before ``at``."""
+
+    at: float
+
+    def __new__(cls, seconds: float, at: float) -> Deadline:
+        self = super().__new__(cls, seconds)
+        self.at = at
+        return self
 
 
 # --- keys: scrubbed from every byte a vendor sends back ------------------------------------------
@@ -98,7 +113,7 @@ class Secrets:
         return f"<Secrets: {len(self._needles)} redacted>"
 
 
-class LogScrubber(logging.Filter):
+class LogScrubber:
     """Redacts the keys of open clients from log records of httpx, httpcore and videojobs.
 
     httpcore's DEBUG trace logs response headers as they come, and a proxy may echo the
@@ -117,7 +132,6 @@ class LogScrubber(logging.Filter):
     )
 
     def __init__(self) -> None:
-        super().__init__()
         self._keys: collections.Counter[str] = collections.Counter()
         self._secrets = Secrets(())
         self._lock = threading.Lock()
@@ -128,6 +142,8 @@ class LogScrubber(logging.Filter):
             self._keys[key] += 1
             self._secrets = Secrets(self._keys)
             if not self._installed:
+                import logging  # on the first client's first vendor, not on import videojobs
+
                 for name in self.LOGGERS:
                     logging.getLogger(name).addFilter(self)
                 self._installed = True
@@ -139,7 +155,7 @@ class LogScrubber(logging.Filter):
                 del self._keys[key]
             self._secrets = Secrets(self._keys)
 
-    def filter(self, record: logging.LogRecord) -> bool:
+    def filter(self, record: logging.LogRecord) -> bool:  # logging accepts any object with filter()
         secrets = self._secrets
         message = record.getMessage()
         scrubbed = secrets.scrub(message)
@@ -230,13 +246,18 @@ class BodyReader:
         )
 
 
-@attrs.frozen
 class Exchange:
     """One answer, read whole and bounded: status, headers and the decoded (scrubbed) body."""
 
-    status_code: int
-    headers: httpx.Headers
-    body: bytes
+    __slots__ = ("body", "headers", "status_code")
+
+    def __init__(self, status_code: int, headers: httpx.Headers, body: bytes) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"Exchange(status_code={self.status_code}, body={len(self.body)} bytes)"
 
 
 class _Attempt:
@@ -333,6 +354,8 @@ async def exchange_async(
 
 def translate(adapter: VendorAdapter, task_id: str, answer: Exchange) -> JobStatus:
     """The JobStatus an answer stands for, or the typed error (raised ``from`` its cause)."""
+    import json  # sys.modules after the first call
+
     vendor, status_code, raw = adapter.name, answer.status_code, answer.body
     if not 200 <= status_code < 300:
         raise api_error(vendor, status_code, raw, answer.headers)
@@ -441,6 +464,8 @@ def snippet(raw: bytes) -> str:
 
 def api_error(vendor: str, status_code: int, raw: bytes, headers: Mapping[str, str]) -> APIError:
     """The typed error for a non-2xx answer, with the vendor's code and message when its body has them."""
+    import json
+
     try:
         body = json.loads(raw) if raw else None
     except (ValueError, RecursionError):

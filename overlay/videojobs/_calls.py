@@ -14,13 +14,10 @@ twins, a dozen lines each.
 
 from __future__ import annotations
 
-import logging
 import math
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from typing import Any, Final, Generic, TypeVar
-
-import attrs
 
 from ._boundary import Exchange, translate
 from ._exceptions import TRANSIENT, MalformedResponseError, NetworkError, RateLimitError, VideoJobsError
@@ -29,7 +26,14 @@ from ._wait import Clock, RateLimiter, Waiter
 
 __all__ = ["Emit", "Send", "Sleep", "VendorCore", "adrive", "drive", "status_plan", "watch_plan"]
 
-logger = logging.getLogger("videojobs")
+_DEBUG: Final = 10  # logging.DEBUG, without importing logging on import videojobs
+
+
+def _logger() -> Any:
+    import logging  # imported by then: the first client registers its key with the log scrubber
+
+    return logging.getLogger("videojobs")
+
 
 RETRY_WAIT_INITIAL: Final = 0.5
 RETRY_WAIT_MAX: Final = 8.0
@@ -41,19 +45,26 @@ POLL_FAILURES: Final[tuple[type[VideoJobsError], ...]] = (*TRANSIENT, MalformedR
 """What a wait rides out as a failed poll: a maintenance page mid-wait is no reason to stop."""
 
 
-@attrs.frozen
+# The actions are plain slotted classes, not attrs records: one is made per step of every call.
 class Send:
-    timeout: float
+    __slots__ = ("timeout",)
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
 
 
-@attrs.frozen
 class Sleep:
-    seconds: float
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
 
 
-@attrs.frozen
 class Emit:
-    status: JobStatus
+    __slots__ = ("status",)
+
+    def __init__(self, status: JobStatus) -> None:
+        self.status = status
 
 
 Action = Send | Sleep | Emit
@@ -115,10 +126,10 @@ def status_plan(core: VendorCore, task_id: str, until: float = math.inf) -> Plan
             wait = core.retry_wait(exc, retry)
             if clock.now() + wait >= end:
                 raise  # the vendor asks for more time than this call has left
-            logger.debug("%s %s: %s; retry %d in %.2f s", core.name, task_id, type(exc).__name__, retry, wait)
+            _logger().debug("%s %s: %s; retry %d in %.2f s", core.name, task_id, type(exc).__name__, retry, wait)
             yield Sleep(wait)
             continue
-        if logger.isEnabledFor(logging.DEBUG):
+        if (logger := _logger()).isEnabledFor(_DEBUG):
             logger.debug(
                 "%s %s: HTTP %d, %s (%s)", core.name, task_id, answer.status_code, status.state, status.vendor_state
             )

@@ -25,18 +25,9 @@ from typing import Any
 import httpcore
 import httpx
 
+from ._boundary import Deadline
+
 __all__ = ["Deadline", "DeadlineBackend", "deadline_transport"]
-
-
-class Deadline(float):
-    """A timeout in seconds (the float) that also knows the absolute ``time.monotonic()`` deadline ``at``."""
-
-    at: float
-
-    def __new__(cls, seconds: float, at: float) -> Deadline:
-        self = super().__new__(cls, seconds)
-        self.at = at
-        return self
 
 
 def _bounded(timeout: float | None, error: type[Exception]) -> float | None:
