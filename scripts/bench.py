@@ -102,7 +102,6 @@ def bench_status(calls: int, rounds: int) -> list[dict[str, Any]]:
         client = videojobs.Client(
             api_keys=dict.fromkeys(vendors(), KEY),
             base_urls=videojobs.sandbox.Sandbox().base_urls(server.root),
-            rate_limits=dict.fromkeys(vendors()),
         )
         raw = httpx.Client(headers={"Authorization": f"Bearer {KEY}"})
         prefix = videojobs.sandbox.Sandbox().path_prefix
@@ -236,7 +235,6 @@ def _scale_child(root: str, jobs: int, time_scale: float) -> dict[str, Any]:
         async with videojobs.AsyncClient(
             api_keys=dict.fromkeys(names, KEY),
             base_urls=Sandbox().base_urls(root),
-            rate_limits=dict.fromkeys(names),
             timeout=60,
         ) as client:
             ok = errors = 0

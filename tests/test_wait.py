@@ -12,7 +12,7 @@ import videojobs
 from scripts.policy_sim import population, simulate
 from tests.clocks import SimClock
 from videojobs._policy import AdaptivePolicy, FixedPolicy, History
-from videojobs._wait import RateLimiter, Waiter
+from videojobs._wait import Waiter
 from videojobs.sandbox import Sandbox
 
 RUNNING = videojobs.State.RUNNING
@@ -102,12 +102,6 @@ def test_waiter_honours_floors_and_the_deadline() -> None:
     assert timeout.last_status == status
     assert str(timeout).startswith("vozo: task t did not finish within 10 s; last seen running")
     assert "the last poll failed: slow down" in str(timeout)
-
-
-def test_rate_limiter_allows_a_burst_then_spaces_requests() -> None:
-    limiter = RateLimiter(2.0)  # burst of 2
-    assert [limiter.reserve(0.0) for _ in range(4)] == [0.0, 0.0, 0.5, 1.0]
-    assert limiter.reserve(10.0) == 0.0
 
 
 # --- Client.wait and friends against the sandbox -------------------------------------------------

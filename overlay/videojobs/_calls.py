@@ -21,8 +21,9 @@ from typing import Any, Final, Generic, TypeVar
 
 from ._boundary import Exchange, translate
 from ._exceptions import TRANSIENT, MalformedResponseError, NetworkError, RateLimitError, VideoJobsError
+from ._ratecontrol import AdaptiveRate, RetryBudget
 from ._status import JobStatus
-from ._wait import Clock, RateLimiter, Waiter
+from ._wait import Clock, Waiter
 
 __all__ = ["Emit", "Send", "Sleep", "VendorCore", "adrive", "drive", "status_plan", "watch_plan"]
 
@@ -81,7 +82,8 @@ class VendorCore:
         *,
         timeout: float,
         max_retries: int,
-        limiter: RateLimiter | None,
+        rate: AdaptiveRate,
+        budget: RetryBudget,
         clock: Clock,
         rng: random.Random | None = None,
     ) -> None:
@@ -89,7 +91,8 @@ class VendorCore:
         self.name: str = adapter.name
         self.timeout = timeout
         self.max_retries = max_retries
-        self.limiter = limiter
+        self.rate = rate  # shared by every call to this vendor on the client
+        self.budget = budget
         self.clock = clock
         self.rng = rng or random.Random()
 
@@ -103,13 +106,22 @@ class VendorCore:
 
 def status_plan(core: VendorCore, task_id: str, until: float = math.inf) -> Plan[JobStatus]:
     """One status call: at most ``max_retries + 1`` attempts of at most ``timeout`` s each, all of it,
-    backoffs and Retry-After waits included, within ``timeout * (max_retries + 1)`` s and before ``until``."""
+    backoffs and Retry-After waits included, within ``timeout * (max_retries + 1)`` s and before ``until``.
+    The vendor's pace (``core.rate``) and retry budget (``core.budget``) are shared with every other call."""
     clock = core.clock
     end = min(until, clock.now() + core.timeout * (core.max_retries + 1))
     retry = 0
+    core.budget.first_attempt(clock.now())
     while True:
-        if core.limiter is not None and (delay := core.limiter.reserve(clock.now())) > 0:
-            yield Sleep(min(delay, max(0.0, end - clock.now())))
+        if (delay := core.rate.acquire(now := clock.now())) > 0:
+            if now + delay >= end:
+                raise RateLimitError(
+                    f"task {task_id}: the vendor is throttling and the next request slot is {delay:.2g} s away,"
+                    " past this call's time",
+                    vendor=core.name,
+                    retry_after=delay,
+                )
+            yield Sleep(delay)
         left = end - clock.now()
         if left <= 0:
             raise NetworkError(
@@ -120,8 +132,9 @@ def status_plan(core: VendorCore, task_id: str, until: float = math.inf) -> Plan
             assert answer is not None
             status = translate(core.adapter, task_id, answer)
         except TRANSIENT as exc:
+            core.rate.observe(clock.now(), exc)
             retry += 1
-            if retry > core.max_retries:
+            if retry > core.max_retries or not core.budget.allow_retry(clock.now()):
                 raise
             wait = core.retry_wait(exc, retry)
             if clock.now() + wait >= end:
@@ -129,6 +142,10 @@ def status_plan(core: VendorCore, task_id: str, until: float = math.inf) -> Plan
             _logger().debug("%s %s: %s; retry %d in %.2f s", core.name, task_id, type(exc).__name__, retry, wait)
             yield Sleep(wait)
             continue
+        except VideoJobsError:
+            core.rate.observe(clock.now(), None)  # an answer, not a throttle
+            raise
+        core.rate.observe(clock.now(), None)
         if (logger := _logger()).isEnabledFor(_DEBUG):
             logger.debug(
                 "%s %s: HTTP %d, %s (%s)", core.name, task_id, answer.status_code, status.state, status.vendor_state

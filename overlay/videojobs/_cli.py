@@ -69,7 +69,6 @@ def _setup(args: argparse.Namespace, refs: Sequence[str]) -> Setup:
             base_urls=sb.base_urls(),
             transport=sb.transport(),
             timeout=args.request_timeout,
-            rate_limits=dict.fromkeys(vendors(), 10.0 * args.time_scale),
         )
         return Setup(client, sb, AdaptivePolicy().scaled(args.time_scale), args.time_scale)
     api_keys = _pairs(args.api_key or [], "--api-key")
@@ -309,7 +308,6 @@ async def _demo(args: argparse.Namespace, out: TextIO) -> int:
         api_keys=sb.api_keys(),
         base_urls=sb.base_urls(),
         transport=sb.transport(),
-        rate_limits=dict.fromkeys(vendors(), 10.0 * scale),
     )
     setup = Setup(client, sb, AdaptivePolicy().scaled(scale), scale)
     live = not args.plain and out.isatty()
@@ -387,6 +385,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8710)
     p.add_argument("--time-scale", type=float, default=1.0)
     p.add_argument("--api-key", default="sk-sandbox")
+    p.add_argument("--limit", action="append", metavar="VENDOR=RPS", help="throttle a vendor: 429 + Retry-After")
     p = sub.add_parser("demo", help="a dozen sandbox jobs at five vendors, waited for live (offline)")
     p.add_argument("--time-scale", type=float, default=12.0)
     p.add_argument("--timeout", type=float, default=60.0)
@@ -411,9 +410,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
     try:
         if args.command == "sandbox":
-            from .sandbox.__main__ import serve
+            from .sandbox.__main__ import parse_limits, serve
 
-            serve(args.host, args.port, args.time_scale, args.api_key)
+            serve(args.host, args.port, args.time_scale, args.api_key, rate_limits=parse_limits(args.limit))
             return EXIT_OK
         if getattr(args, "time_scale", 1.0) <= 0:
             raise UsageError("--time-scale must be positive")

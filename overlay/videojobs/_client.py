@@ -33,18 +33,10 @@ from ._boundary import LOG_SCRUBBER, Exchange, Secrets, exchange_async, exchange
 from ._calls import VendorCore, adrive, arun, drive, run, status_plan, watch_plan
 from ._exceptions import CallbackError, ConfigurationError, NetworkError, UsageError, VideoJobsError
 from ._policy import PollingPolicy
+from ._ratecontrol import AdaptiveRate, RetryBudget
 from ._registry import adapter_class
 from ._status import JobStatus
-from ._wait import (
-    DEFAULT_MAX_FAILED_POLLS,
-    DEFAULT_RATE,
-    Clock,
-    OnUpdate,
-    RateLimiter,
-    SystemClock,
-    Waiter,
-    check_wait_args,
-)
+from ._wait import DEFAULT_MAX_FAILED_POLLS, Clock, OnUpdate, SystemClock, Waiter, check_wait_args
 
 if TYPE_CHECKING:
     import asyncio
@@ -207,7 +199,9 @@ _DOC_ARGS = """
     transport       passed to every underlying httpx client (tests, proxies); the default
                     sync transport also enforces the attempt's deadline on every socket operation
     verify          TLS verification (on unless you turn it off), or an ``ssl.SSLContext``
-    rate_limits     vendor slug → requests per second (None: unlimited); default 10 per vendor
+    rate_limits     vendor slug → a hard ceiling in requests per second (default: none)
+    adaptive        pace each vendor by its 429s (default True: no limit until it throttles, then
+                    a shared token bucket on a CUBIC curve; a Retry-After pauses the vendor)
     max_connections pooled connections per vendor (default 10)
     max_response_bytes  the largest answer read, decoded (default 4 MiB); larger is malformed
     environ         where ``<SLUG>_API_KEY`` and ``<SLUG>_BASE_URL`` are read (default os.environ)
@@ -237,7 +231,9 @@ class _Twin(Generic[H, T]):
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         environ: Mapping[str, str] | None = None,
         clock: Clock | None = None,
+        adaptive: bool = True,
     ) -> None:
+        self.adaptive = bool(adaptive)
         self.timeout = _seconds("timeout", timeout)
         self.max_retries = _whole("max_retries", max_retries, 0)
         self.max_connections = _whole("max_connections", max_connections, 1)
@@ -274,13 +270,13 @@ class _Twin(Generic[H, T]):
     def _new_handle(self, slug: str) -> H:
         cls = adapter_class(slug)
         settings = resolve_settings(cls, self._api_keys, self._base_urls, self._environ)
-        rate = self._rate_limits.get(slug, DEFAULT_RATE)
         adapter = cls()
         core = VendorCore(
             adapter,
             timeout=self.timeout,
             max_retries=self.max_retries,
-            limiter=None if rate is None else RateLimiter(rate),
+            rate=AdaptiveRate(self.clock.now(), ceiling=self._rate_limits.get(slug), adaptive=self.adaptive),
+            budget=RetryBudget(),
             clock=self.clock,
         )
         return self._handle_class(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable
 from typing import Final, Protocol, runtime_checkable
@@ -14,17 +13,12 @@ from ._status import JobStatus
 
 __all__ = [
     "DEFAULT_MAX_FAILED_POLLS",
-    "DEFAULT_RATE",
     "Clock",
     "OnUpdate",
-    "RateLimiter",
     "SystemClock",
     "Waiter",
     "check_wait_args",
 ]
-
-DEFAULT_RATE: Final = 10.0
-"""Requests per second per vendor on one client, unless ``rate_limits`` says otherwise."""
 
 DEFAULT_MAX_FAILED_POLLS: Final = 10
 """A wait ends with the last error after this many polls in a row failed (network, 5xx, 429, malformed)."""
@@ -154,25 +148,3 @@ class Waiter:
             vendor=self.vendor,
             last_status=last,
         )
-
-
-class RateLimiter:
-    """Requests per second for one vendor, shared by every call on a client (GCRA, thread-safe).
-
-    ``reserve(now)`` books the next slot and says how long to wait for it; it never blocks.
-    """
-
-    def __init__(self, rate: float) -> None:
-        if not rate > 0:
-            raise ValueError(f"a rate limit must be a positive number of requests per second, not {rate!r}")
-        self.rate = rate
-        self.interval = 1.0 / rate
-        self.tolerance = self.interval * (max(1.0, rate) - 1.0)  # a burst of one second's requests
-        self._tat = -math.inf  # theoretical arrival time of the next request
-        self._lock = threading.Lock()
-
-    def reserve(self, now: float) -> float:
-        with self._lock:
-            tat = max(self._tat, now)
-            self._tat = tat + self.interval
-            return max(0.0, tat - self.tolerance - now)

@@ -6,7 +6,28 @@ import argparse
 import sys
 
 
-def serve(host: str, port: int, time_scale: float, api_key: str, epoch: float | None = None) -> None:
+def parse_limits(values: list[str] | None) -> dict[str, float]:
+    """``["duomi=20", "vozo=5"]`` → ``{"duomi": 20.0, "vozo": 5.0}`` (requests per second)."""
+    out: dict[str, float] = {}
+    for value in values or []:
+        vendor, sep, rate = value.partition("=")
+        try:
+            out[vendor] = float(rate)
+        except ValueError:
+            sep = ""
+        if not sep or not vendor or not out.get(vendor, 0) > 0:
+            raise SystemExit(f"--limit takes VENDOR=REQUESTS_PER_SECOND, e.g. duomi=20, not {value!r}")
+    return out
+
+
+def serve(
+    host: str,
+    port: int,
+    time_scale: float,
+    api_key: str,
+    epoch: float | None = None,
+    rate_limits: dict[str, float] | None = None,
+) -> None:
     try:
         import uvicorn
     except ImportError as exc:
@@ -17,7 +38,7 @@ def serve(host: str, port: int, time_scale: float, api_key: str, epoch: float | 
 
     from . import Sandbox
 
-    sandbox = Sandbox(time_scale=time_scale, api_key=api_key, epoch=epoch)
+    sandbox = Sandbox(time_scale=time_scale, api_key=api_key, epoch=epoch, rate_limits=rate_limits)
     print(f"videojobs sandbox on http://{host}:{port}  (key: {api_key}, time scale: {time_scale:g}x)", flush=True)
     for vendor, url in sandbox.base_urls(f"http://{host}:{port}").items():
         print(f"  {vendor:<10} {url}", flush=True)
@@ -31,8 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--api-key", default="sk-sandbox")
     parser.add_argument("--epoch", type=float, default=None, help="the vendors' clock at start (Unix seconds)")
+    parser.add_argument(
+        "--limit", action="append", metavar="VENDOR=RPS", help="throttle a vendor like a real one: 429 + Retry-After"
+    )
     args = parser.parse_args(argv)
-    serve(args.host, args.port, args.time_scale, args.api_key, args.epoch)
+    serve(args.host, args.port, args.time_scale, args.api_key, args.epoch, parse_limits(args.limit))
     return 0
 
 

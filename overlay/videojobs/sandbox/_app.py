@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
@@ -50,6 +51,31 @@ class Job:
     terminal_seen_at: float | None = None  # sandbox clock when a poll first answered a terminal state
 
 
+class _Allowance:
+    """A vendor's server-side rate limit: a token bucket with a one-second burst (the sandbox's own).
+
+    ``take(now)`` spends a token and returns 0, or returns the seconds until one is free
+    (a refused request spends nothing, as a real limiter's 429 does not)."""
+
+    def __init__(self, rate: float, now: float) -> None:
+        if not rate > 0:
+            raise ValueError(f"a sandbox rate limit is requests per second > 0, not {rate!r}")
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self.tokens = self.capacity
+        self.stamp = now
+        self.lock = threading.Lock()
+
+    def take(self, now: float) -> float:
+        with self.lock:
+            self.tokens = min(self.capacity, self.tokens + max(0.0, now - self.stamp) * self.rate)
+            self.stamp = max(self.stamp, now)
+            if self.tokens >= 1.0:
+                self.tokens -= 1.0
+                return 0.0
+            return (1.0 - self.tokens) / self.rate
+
+
 def _json_answer(status: int, body: Any) -> Answer:
     return Answer(status, json.dumps(body, separators=(",", ":")).encode(), {"content-type": "application/json"})
 
@@ -69,6 +95,7 @@ class Sandbox:
         retry_after: float = 1.0,
         slow_seconds: float = 5.0,
         vendors: Iterable[str] | None = None,
+        rate_limits: Mapping[str, float] | None = None,
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
@@ -84,6 +111,10 @@ class Sandbox:
         self.jobs: dict[tuple[str, str], Job] = {}
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
+        self.rate_limits = dict(rate_limits or {})
+        self._allowance: dict[str, _Allowance] = {v: _Allowance(r, clock()) for v, r in self.rate_limits.items()}
+        self.throttled: dict[str, int] = dict.fromkeys(self.rate_limits, 0)
+        """Requests each throttled vendor answered with 429 for being over its rate limit."""
         self.specs: dict[str, VendorSpec] = {v: load(v) for v in (installed_vendors() if vendors is None else vendors)}
         self._routes = sorted(
             ((self.path_prefix(v), v) for v in self.specs), key=lambda item: len(item[0]), reverse=True
@@ -176,6 +207,10 @@ class Sandbox:
             return _json_answer(405, {"error": "method not allowed"})
         if headers.get("authorization") != f"Bearer {self.api_key}":
             return self._error(vendor, 401, "unauthorized", "invalid or missing API key")
+        if vendor in self._allowance and (wait := self._allowance[vendor].take(self.clock())) > 0:
+            self.throttled[vendor] += 1
+            retry = f"{math.ceil(wait * 10) / 10:g}"  # whole tenths, as servers round up
+            return self._error(vendor, 429, "rate_limited", "too many requests", {"retry-after": retry})
         if not self.auto_create and (vendor, task_id) not in self.jobs:
             return self._error(vendor, 404, "task_not_found", "task not found")
         job = self._job(vendor, task_id)

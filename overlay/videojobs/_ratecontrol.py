@@ -1,0 +1,209 @@
+"""Rate control per vendor, after AWS SDKs' adaptive retry mode (botocore ``retries/adaptive.py``).
+
+No vendor's page states its rate limit, so no fixed guess is right: the client sends as fast as
+its callers ask until a vendor throttles (429, or an envelope that says so), then paces that
+vendor with a token bucket whose rate follows a CUBIC curve: cut to ``BETA`` of the rate it
+was measured sending at, then grown back along a cubic towards (and past) the rate that was
+throttled, so it settles just below the vendor's allowance and finds it again if it rises.
+CUBIC rather than AIMD because it returns to the last good rate fast and probes past it
+slowly (AIMD's linear climb takes minutes to recover a 20 req/s allowance at +1/s per RTT
+when polls are seconds apart). A ``Retry-After`` pauses the whole vendor. Everything here is a
+small pure part with the time passed in; ``AdaptiveRate`` composes them and is thread-safe.
+
+- :class:`TokenBucket`: reserve a slot, get the seconds to wait for it (never blocks);
+- :class:`CubicCalculator`: the rate after a throttle, and as successes go on;
+- :class:`RateClocker`: the rate actually sent, smoothed;
+- :func:`is_throttle`: whether an outcome is the vendor throttling;
+- :class:`AdaptiveRate`: the per-vendor controller, with an optional hard ceiling;
+- :class:`RetryBudget`: retries may add at most a share on top of first attempts (AWS's retry
+  quota, gRPC's retry throttling): a dead vendor does not multiply the load.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import threading
+from typing import Final
+
+from ._exceptions import RateLimitError, VideoJobsError
+
+__all__ = ["AdaptiveRate", "CubicCalculator", "RateClocker", "RetryBudget", "TokenBucket", "is_throttle"]
+
+BETA: Final = 0.7
+SCALE_CONSTANT: Final = 0.4
+"""CUBIC's multiplicative decrease and scaling constant, botocore's (RFC 8312 uses 0.7 and 0.4 too)."""
+
+MIN_RATE: Final = 0.5
+"""The slowest a throttled vendor is polled, requests per second (botocore's minimum fill rate)."""
+
+MAX_RATE_OVER_MEASURED: Final = 2.0
+"""The rate never grows past twice what was measured being sent (botocore): no bursts of credit."""
+
+
+class TokenBucket:
+    """Requests per second with a burst of ``capacity``; ``reserve(now)`` books a slot and says how long to wait."""
+
+    __slots__ = ("_stamp", "_tokens", "capacity", "rate")
+
+    def __init__(self, rate: float, now: float, capacity: float | None = None) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, capacity if capacity is not None else rate)
+        self._tokens = self.capacity
+        self._stamp = now
+
+    def set_rate(self, rate: float, now: float) -> None:
+        self._refill(now)
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self._tokens = min(self._tokens, self.capacity)
+
+    def reserve(self, now: float) -> float:
+        self._refill(now)
+        self._tokens -= 1.0  # below zero: a reservation, later callers queue behind it
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+    def _refill(self, now: float) -> None:
+        if now > self._stamp:
+            self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+
+
+class CubicCalculator:
+    """CUBIC's rate curve: ``error_received`` cuts, ``success_received`` grows back (botocore's CubicCalculator)."""
+
+    __slots__ = ("_k", "_last_fail", "_w_max", "beta", "scale")
+
+    def __init__(self, start: float, *, beta: float = BETA, scale: float = SCALE_CONSTANT) -> None:
+        self.beta, self.scale = beta, scale
+        self._w_max = 0.0
+        self._last_fail = start
+        self._k = 0.0
+
+    def error_received(self, current_rate: float, now: float) -> float:
+        self._w_max = current_rate
+        self._k = ((self._w_max * (1 - self.beta)) / self.scale) ** (1 / 3)
+        self._last_fail = now
+        return current_rate * self.beta
+
+    def success_received(self, now: float) -> float:
+        return self.scale * (now - self._last_fail - self._k) ** 3 + self._w_max
+
+
+class RateClocker:
+    """The rate at which answers come back, in half-second buckets, exponentially smoothed (botocore's)."""
+
+    __slots__ = ("_bucket", "_count", "measured", "smoothing", "width")
+
+    def __init__(self, now: float, *, smoothing: float = 0.8, width: float = 0.5) -> None:
+        self.smoothing, self.width = smoothing, width
+        self.measured = 0.0
+        self._count = 0
+        self._bucket = math.floor(now / width) * width
+
+    def record(self, now: float) -> float:
+        self._count += 1
+        bucket = math.floor(now / self.width) * self.width
+        if bucket > self._bucket:
+            current = self._count / (bucket - self._bucket)
+            self.measured = current * self.smoothing + self.measured * (1 - self.smoothing)
+            self._count = 0
+            self._bucket = bucket
+        return self.measured
+
+
+def is_throttle(outcome: VideoJobsError | None) -> bool:
+    """The vendor said to slow down: a 429, or an envelope whose code stands for one (a RateLimitError)."""
+    return isinstance(outcome, RateLimitError)
+
+
+class AdaptiveRate:
+    """One vendor's pace on one client, shared by every call (thread-safe).
+
+    ``acquire(now)`` → seconds to wait before sending; ``observe(now, outcome)`` after each answer.
+    Until the vendor first throttles there is no limit (only ``ceiling``, if one is set).
+    """
+
+    def __init__(self, now: float, *, ceiling: float | None = None, adaptive: bool = True) -> None:
+        self.ceiling = ceiling
+        self.adaptive = adaptive
+        self.throttled = False  # the vendor has throttled us at least once: the bucket paces it
+        self.throttles = 0
+        self._pause_until = now
+        self._bucket = TokenBucket(ceiling, now) if ceiling is not None else None
+        self._cubic = CubicCalculator(now)
+        self._clocker = RateClocker(now)
+        self._lock = threading.Lock()
+
+    @property
+    def rate(self) -> float | None:
+        """Requests per second this vendor is paced at now (None: not paced)."""
+        return None if self._bucket is None else self._bucket.rate
+
+    def acquire(self, now: float) -> float:
+        with self._lock:
+            pause = max(0.0, self._pause_until - now)
+            if self._bucket is None:
+                return pause
+            return pause + self._bucket.reserve(now + pause)
+
+    def observe(self, now: float, outcome: VideoJobsError | None) -> None:
+        with self._lock:
+            measured = self._clocker.record(now)
+            if not self.adaptive:
+                return
+            if is_throttle(outcome):
+                assert isinstance(outcome, RateLimitError)
+                self.throttles += 1
+                used = measured if self._bucket is None else min(measured, self._bucket.rate)
+                new = self._cubic.error_received(max(used, MIN_RATE), now)
+                self.throttled = True
+                if outcome.retry_after:
+                    self._pause_until = max(self._pause_until, now + outcome.retry_after)
+            elif self.throttled:
+                new = self._cubic.success_received(now)
+            else:
+                return  # never throttled: no pace but the ceiling
+            new = max(MIN_RATE, min(new, MAX_RATE_OVER_MEASURED * max(measured, MIN_RATE)))
+            if self.ceiling is not None:
+                new = min(new, self.ceiling)
+            if self._bucket is None:
+                self._bucket = TokenBucket(new, now)
+            else:
+                self._bucket.set_rate(new, now)
+
+
+class RetryBudget:
+    """Retries may add at most ``ratio`` of the first attempts of the last ``window`` seconds,
+    plus ``floor`` (so a quiet vendor can still be retried). Thread-safe.
+
+    AWS's retry quota and gRPC's retry throttling bound the same thing: when most calls fail,
+    retrying them all only multiplies the load on a vendor that is already down.
+    """
+
+    def __init__(self, *, ratio: float = 0.2, window: float = 10.0, floor: int = 10) -> None:
+        self.ratio, self.window, self.floor = ratio, window, floor
+        self._firsts: collections.deque[float] = collections.deque()
+        self._retries: collections.deque[float] = collections.deque()
+        self.refused = 0
+        self._lock = threading.Lock()
+
+    def _prune(self, now: float) -> None:
+        for times in (self._firsts, self._retries):
+            while times and times[0] <= now - self.window:
+                times.popleft()
+
+    def first_attempt(self, now: float) -> None:
+        with self._lock:
+            self._firsts.append(now)
+            self._prune(now)
+
+    def allow_retry(self, now: float) -> bool:
+        """True (and the retry counted) when the budget has room for one more retry."""
+        with self._lock:
+            self._prune(now)
+            if len(self._retries) + 1 > self.floor + self.ratio * len(self._firsts):
+                self.refused += 1
+                return False
+            self._retries.append(now)
+            return True
