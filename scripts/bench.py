@@ -54,11 +54,21 @@ def _free_port() -> int:
 class Server:
     """The sandbox under uvicorn in its own process (so it never shares our GIL)."""
 
-    def __init__(self, time_scale: float = 1.0) -> None:
+    def __init__(self, time_scale: float = 1.0, limits: dict[str, float] | None = None) -> None:
         self.port = _free_port()
         self.root = f"http://127.0.0.1:{self.port}"
+        limit_args = [arg for vendor, rate in (limits or {}).items() for arg in ("--limit", f"{vendor}={rate:g}")]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "videojobs.sandbox", "--port", str(self.port), "--time-scale", str(time_scale)],
+            [
+                sys.executable,
+                "-m",
+                "videojobs.sandbox",
+                "--port",
+                str(self.port),
+                "--time-scale",
+                str(time_scale),
+                *limit_args,
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -280,6 +290,59 @@ def bench_scale(sizes: list[int], time_scale: float) -> list[dict[str, Any]]:
     return rows
 
 
+# --- 5. rate control against a vendor that throttles ------------------------------------------------
+
+RATE_CONFIGS = {
+    "default (adaptive)": {},
+    "fixed 10 req/s": {"adaptive": False, "ceiling": 10.0},
+    "no limit": {"adaptive": False},
+}
+
+
+def _rate_child(root: str, vendor: str, jobs: int, window: float, config: str) -> dict[str, Any]:
+    """Runs in a fresh interpreter: `jobs` waits on one throttling vendor for `window` seconds."""
+    from videojobs.sandbox import Sandbox
+
+    options = RATE_CONFIGS[config]
+    refs = [f"{vendor}:rate{i}-q0-d1000000" for i in range(jobs)]  # none ends within the window
+    before = httpx.get(f"{root}/sandbox/health").json()
+
+    async def run() -> int:
+        async with videojobs.AsyncClient(
+            api_keys={vendor: KEY},
+            base_urls=Sandbox().base_urls(root),
+            adaptive=options.get("adaptive", True),
+            rate_limits={vendor: options.get("ceiling")},
+        ) as client:
+            return len([r async for r in client.wait_all(refs, timeout=window)])  # default concurrency
+
+    returned = asyncio.run(run())
+    after = httpx.get(f"{root}/sandbox/health").json()
+    served = after["served"][vendor] - before["served"].get(vendor, 0)
+    throttled = after["throttled"][vendor] - before["throttled"].get(vendor, 0)
+    return {"served": served, "throttled": throttled, "returned": returned, "jobs": jobs}
+
+
+def bench_rate(limits: list[float], jobs: int, window: float) -> list[dict[str, Any]]:
+    rows = []
+    for limit in limits:
+        for config in RATE_CONFIGS:
+            server = Server(time_scale=20.0, limits={"duomi": limit})
+            try:
+                out = subprocess.run(
+                    [sys.executable, __file__, "--rate-child", server.root, "duomi", str(jobs), str(window), config],
+                    capture_output=True, text=True, check=True,
+                )  # fmt: skip
+                row = json.loads(out.stdout.strip().splitlines()[-1])
+            finally:
+                server.close()
+            row.update(limit=limit, config=config, window=window)
+            row["allowance_used"] = row["served"] / (limit * window)
+            row["share_429"] = row["throttled"] / max(1, row["served"] + row["throttled"])
+            rows.append(row)
+    return rows
+
+
 # --- the table ---------------------------------------------------------------------------------
 
 
@@ -347,6 +410,22 @@ def report(results: dict[str, Any]) -> str:
             f"   CPU per poll {small['jobs']}->{big['jobs']}: {cpu_growth:.2f}x ({_mark(cpu_growth <= 1.25)} within 1.25x); "
             f"peak RSS at {big['jobs']}: {big['peak_rss_mib']:.0f} MiB ({_mark(big['peak_rss_mib'] <= 1024)})"
         )
+    if results.get("rate"):
+        lines.append("")
+        lines.append(
+            "5. rate control: jobs waiting on a sandbox vendor that throttles, for a fixed window "
+            "(goal, with defaults: >= 90% of the allowance used, <= 2% answered 429, every job returned)"
+        )
+        lines.append(
+            f"   {'limit':>7}  {'client':<20}{'jobs':>6}{'served':>8}{'429s':>7}{'allowance':>11}{'429 share':>11}  goal"
+        )
+        for row in results["rate"]:
+            default = row["config"].startswith("default")
+            ok = row["allowance_used"] >= 0.9 and row["share_429"] <= 0.02 and row["returned"] == row["jobs"]
+            lines.append(
+                f"   {row['limit']:>5g}/s  {row['config']:<20}{row['jobs']:>6}{row['served']:>8}{row['throttled']:>7}"
+                f"{row['allowance_used']:>10.0%}{row['share_429']:>11.1%}  {_mark(ok) if default else ''}"
+            )
     return "\n".join(lines)
 
 
@@ -355,7 +434,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="a few iterations, for CI; no figure is checked")
     parser.add_argument("--update-readme", action="store_true", help="put the tables into README.md")
     parser.add_argument("--scale-child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--rate-child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.rate_child:
+        root, vendor, jobs, window, config = args.rate_child
+        print(json.dumps(_rate_child(root, vendor, int(jobs), float(window), config)))
+        return 0
     if args.scale_child:
         root, jobs, scale = args.scale_child
         print(json.dumps(_scale_child(root, int(jobs), float(scale))))
@@ -369,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     results["import"] = bench_import(repeats=2 if smoke else 15, python=sys.executable if smoke else minimal_python())
     results["policy"] = bench_policy(jobs=100 if smoke else 3000)
     results["scale"] = bench_scale([50, 100] if smoke else [1000, 10000], time_scale=20.0)
+    results["rate"] = bench_rate([20.0, 5.0], jobs=40 if smoke else 400, window=3.0 if smoke else 20.0)
     table = report(results)
     print(table)
     if not smoke:

@@ -8,7 +8,7 @@ import pytest
 
 import videojobs
 from tests.clocks import SimClock
-from videojobs._ratecontrol import AdaptiveRate, CubicCalculator, RateClocker, RetryBudget, TokenBucket, is_throttle
+from videojobs._ratecontrol import AcceptedRate, AdaptiveRate, CubicCalculator, RetryBudget, TokenBucket, is_throttle
 from videojobs.sandbox import Sandbox
 
 THROTTLE = videojobs.RateLimitError("slow down", retry_after=None)
@@ -39,11 +39,12 @@ def test_cubic_cuts_by_beta_and_grows_back_past_the_last_rate() -> None:
     assert cubic.success_received(100.0 + k / 2) < 20.0 < cubic.success_received(100.0 + 2 * k)
 
 
-def test_rate_clocker_measures_answers_per_second() -> None:
-    clocker = RateClocker(now=0.0)
-    for i in range(200):  # 20 answers per second for 10 s
-        measured = clocker.record(i * 0.05)
-    assert measured == pytest.approx(20.0, rel=0.1)
+def test_accepted_rate_counts_the_last_second() -> None:
+    accepted = AcceptedRate()
+    for i in range(200):  # 20 accepted answers per second for 10 s
+        accepted.record(i * 0.05)
+    assert accepted.rate(9.96) == pytest.approx(20.0, abs=1)
+    assert accepted.rate(30.0) == 0.0
 
 
 def test_only_a_rate_limit_is_a_throttle() -> None:

@@ -21,7 +21,7 @@ from typing import Any, Final, Generic, TypeVar
 
 from ._boundary import Exchange, translate
 from ._exceptions import TRANSIENT, MalformedResponseError, NetworkError, RateLimitError, VideoJobsError
-from ._ratecontrol import AdaptiveRate, RetryBudget
+from ._ratecontrol import AdaptiveRate, RetryBudget, SlotWithdrawn
 from ._status import JobStatus
 from ._wait import Clock, Waiter
 
@@ -42,16 +42,20 @@ RETRY_JITTER: Final = 0.5
 """Backoff between retries: min(8, 0.5 * 2**(n-1)) s plus up to 0.5 s of jitter (stamina's
 defaults, which this replaces: a retry here must also fit the call's budget)."""
 
+PACING_JITTER: Final = 0.1
+"""Up to 10 % added to a wait for a throttled vendor's next slot, so waiting calls do not all wake at once."""
+
 POLL_FAILURES: Final[tuple[type[VideoJobsError], ...]] = (*TRANSIENT, MalformedResponseError)
 """What a wait rides out as a failed poll: a maintenance page mid-wait is no reason to stop."""
 
 
 # The actions are plain slotted classes, not attrs records: one is made per step of every call.
 class Send:
-    __slots__ = ("timeout",)
+    __slots__ = ("epoch", "timeout")
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, epoch: int | None = None) -> None:
         self.timeout = timeout
+        self.epoch = epoch  # the vendor's rate epoch the slot was granted in
 
 
 class Sleep:
@@ -113,7 +117,7 @@ def status_plan(core: VendorCore, task_id: str, until: float = math.inf) -> Plan
     retry = 0
     core.budget.first_attempt(clock.now())
     while True:
-        if (delay := core.rate.acquire(now := clock.now())) > 0:
+        while (delay := core.rate.acquire(now := clock.now())) > 0:  # nothing is booked: wait, ask again
             if now + delay >= end:
                 raise RateLimitError(
                     f"task {task_id}: the vendor is throttling and the next request slot is {delay:.2g} s away,"
@@ -121,18 +125,23 @@ def status_plan(core: VendorCore, task_id: str, until: float = math.inf) -> Plan
                     vendor=core.name,
                     retry_after=delay,
                 )
+            if core.rate.throttled:  # many calls wait on one vendor: spread their wake-ups
+                delay *= 1.0 + PACING_JITTER * core.rng.random()
             yield Sleep(delay)
         left = end - clock.now()
         if left <= 0:
             raise NetworkError(
                 f"task {task_id}: the call's time ran out before a request could be sent", vendor=core.name
             )
+        sent = clock.now()
         try:
-            answer = yield Send(min(core.timeout, left))
+            answer = yield Send(min(core.timeout, left), core.rate.epoch)
             assert answer is not None
             status = translate(core.adapter, task_id, answer)
+        except SlotWithdrawn:
+            continue  # queued behind the concurrency limit while the vendor throttled: a new slot
         except TRANSIENT as exc:
-            core.rate.observe(clock.now(), exc)
+            core.rate.observe(clock.now(), exc, sent)
             retry += 1
             if retry > core.max_retries or not core.budget.allow_retry(clock.now()):
                 raise
@@ -143,9 +152,9 @@ def status_plan(core: VendorCore, task_id: str, until: float = math.inf) -> Plan
             yield Sleep(wait)
             continue
         except VideoJobsError:
-            core.rate.observe(clock.now(), None)  # an answer, not a throttle
+            core.rate.observe(clock.now(), None, sent)  # an answer, not a throttle
             raise
-        core.rate.observe(clock.now(), None)
+        core.rate.observe(clock.now(), None, sent)
         if (logger := _logger()).isEnabledFor(_DEBUG):
             logger.debug(
                 "%s %s: HTTP %d, %s (%s)", core.name, task_id, answer.status_code, status.state, status.vendor_state
@@ -199,29 +208,33 @@ class _Steps(Generic[R]):
             self.value = self.error = None
             yield action
 
-    def do(self, action: Send | Sleep, send: Callable[[float], Exchange], sleep: Callable[[float], None]) -> None:
+    def do(
+        self, action: Send | Sleep, send: Callable[[float, int | None], Exchange], sleep: Callable[[float], None]
+    ) -> None:
         if type(action) is Sleep:
             return sleep(action.seconds)
         try:
-            self.value = send(action.timeout)  # type: ignore[union-attr]
+            self.value = send(action.timeout, action.epoch)  # type: ignore[union-attr]
         except VideoJobsError as exc:
             self.error = exc
 
     async def ado(
         self,
         action: Send | Sleep,
-        send: Callable[[float], Awaitable[Exchange]],
+        send: Callable[[float, int | None], Awaitable[Exchange]],
         sleep: Callable[[float], Awaitable[None]],
     ) -> None:
         if type(action) is Sleep:
             return await sleep(action.seconds)
         try:
-            self.value = await send(action.timeout)  # type: ignore[union-attr]
+            self.value = await send(action.timeout, action.epoch)  # type: ignore[union-attr]
         except VideoJobsError as exc:
             self.error = exc
 
 
-def drive(plan: Plan[R], send: Callable[[float], Exchange], sleep: Callable[[float], None]) -> Iterator[JobStatus]:
+def drive(
+    plan: Plan[R], send: Callable[[float, int | None], Exchange], sleep: Callable[[float], None]
+) -> Iterator[JobStatus]:
     """Run a plan with blocking I/O, yielding what it emits; its result is the StopIteration value."""
     steps = _Steps(plan)
     for action in steps:
@@ -232,7 +245,7 @@ def drive(plan: Plan[R], send: Callable[[float], Exchange], sleep: Callable[[flo
     return steps.result  # type: ignore[return-value]
 
 
-def run(plan: Plan[R], send: Callable[[float], Exchange], sleep: Callable[[float], None]) -> R:
+def run(plan: Plan[R], send: Callable[[float, int | None], Exchange], sleep: Callable[[float], None]) -> R:
     """Run a plan that emits nothing (a status call) and return its result."""
     steps = drive(plan, send, sleep)
     try:
@@ -244,7 +257,7 @@ def run(plan: Plan[R], send: Callable[[float], Exchange], sleep: Callable[[float
 
 async def adrive(
     plan: Plan[Any],
-    send: Callable[[float], Awaitable[Exchange]],
+    send: Callable[[float, int | None], Awaitable[Exchange]],
     sleep: Callable[[float], Awaitable[None]],
     result: list[Any] | None = None,
 ) -> AsyncIterator[JobStatus]:
@@ -260,7 +273,7 @@ async def adrive(
 
 
 async def arun(
-    plan: Plan[R], send: Callable[[float], Awaitable[Exchange]], sleep: Callable[[float], Awaitable[None]]
+    plan: Plan[R], send: Callable[[float, int | None], Awaitable[Exchange]], sleep: Callable[[float], Awaitable[None]]
 ) -> R:
     """Run a plan that emits nothing with asyncio and return its result."""
     result: list[R] = []

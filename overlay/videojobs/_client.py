@@ -33,7 +33,7 @@ from ._boundary import LOG_SCRUBBER, Exchange, Secrets, exchange_async, exchange
 from ._calls import VendorCore, adrive, arun, drive, run, status_plan, watch_plan
 from ._exceptions import CallbackError, ConfigurationError, NetworkError, UsageError, VideoJobsError
 from ._policy import PollingPolicy
-from ._ratecontrol import AdaptiveRate, RetryBudget
+from ._ratecontrol import AdaptiveRate, RetryBudget, SlotWithdrawn
 from ._registry import adapter_class
 from ._status import JobStatus
 from ._wait import DEFAULT_MAX_FAILED_POLLS, Clock, OnUpdate, SystemClock, Waiter, check_wait_args
@@ -90,6 +90,10 @@ class _Handle:
     def adapter(self) -> Any:
         return self.core.adapter
 
+    def _check_slot(self, epoch: int | None) -> None:
+        if epoch is not None and epoch != self.core.rate.epoch:
+            raise SlotWithdrawn("the vendor throttled after this call's slot was granted", vendor=self.name)
+
     def _check_open(self) -> None:
         if self.closed:
             raise UsageError(f"the client of this {self.name} handle is closed", vendor=self.name)
@@ -106,9 +110,11 @@ class VendorClient(_Handle):
         task_id = check_task_id(self.name, task_id)
         return run(status_plan(self.core, task_id), functools.partial(self.exchange, task_id), self.core.clock.sleep)
 
-    def exchange(self, task_id: str, timeout: float) -> Exchange:
-        """Send one status request and read its answer, bounded by ``timeout`` seconds in all."""
+    def exchange(self, task_id: str, timeout: float, epoch: int | None = None) -> Exchange:
+        """Send one status request and read its answer, bounded by ``timeout`` seconds in all
+        (``epoch``: the vendor's rate epoch the call's slot was granted in, if any)."""
         self._check_open()
+        self._check_slot(epoch)
         return exchange_sync(
             self.typed.get_httpx_client(),
             self._request_kwargs(task_id),
@@ -141,7 +147,7 @@ class AsyncVendorClient(_Handle):
         plan = status_plan(self.core, task_id)
         return await arun(plan, functools.partial(self.exchange, task_id), self.core.clock.asleep)
 
-    async def exchange(self, task_id: str, timeout: float) -> Exchange:
+    async def exchange(self, task_id: str, timeout: float, epoch: int | None = None) -> Exchange:
         """Send one status request and read its answer, bounded by ``timeout`` seconds in all
         (waiting for one of the vendor's ``max_connections`` included)."""
         import asyncio
@@ -157,6 +163,7 @@ class AsyncVendorClient(_Handle):
         except TimeoutError as exc:
             raise NetworkError(f"no connection to the vendor was free within {timeout:g} s", vendor=self.name) from exc
         try:
+            self._check_slot(epoch)  # after waiting for a connection: the vendor may have throttled meanwhile
             return await exchange_async(
                 http, self._request_kwargs(task_id), deadline, self.max_response_bytes, self.secrets, self.name
             )
@@ -568,7 +575,7 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
         await self.aclose()
 
 
-async def _gated(gate: asyncio.Semaphore, send: Any, timeout: float) -> Exchange:
+async def _gated(gate: asyncio.Semaphore, send: Any, timeout: float, epoch: int | None) -> Exchange:
     async with gate:
-        result: Exchange = await send(timeout)
+        result: Exchange = await send(timeout, epoch)
         return result

@@ -12,7 +12,7 @@ small pure part with the time passed in; ``AdaptiveRate`` composes them and is t
 
 - :class:`TokenBucket`: reserve a slot, get the seconds to wait for it (never blocks);
 - :class:`CubicCalculator`: the rate after a throttle, and as successes go on;
-- :class:`RateClocker`: the rate actually sent, smoothed;
+- :class:`AcceptedRate`: what the vendor accepted over the last second;
 - :func:`is_throttle`: whether an outcome is the vendor throttling;
 - :class:`AdaptiveRate`: the per-vendor controller, with an optional hard ceiling;
 - :class:`RetryBudget`: retries may add at most a share on top of first attempts (AWS's retry
@@ -28,7 +28,7 @@ from typing import Final
 
 from ._exceptions import RateLimitError, VideoJobsError
 
-__all__ = ["AdaptiveRate", "CubicCalculator", "RateClocker", "RetryBudget", "TokenBucket", "is_throttle"]
+__all__ = ["AcceptedRate", "AdaptiveRate", "CubicCalculator", "RetryBudget", "TokenBucket", "is_throttle"]
 
 BETA: Final = 0.7
 SCALE_CONSTANT: Final = 0.4
@@ -38,7 +38,11 @@ MIN_RATE: Final = 0.5
 """The slowest a throttled vendor is polled, requests per second (botocore's minimum fill rate)."""
 
 MAX_RATE_OVER_MEASURED: Final = 2.0
-"""The rate never grows past twice what was measured being sent (botocore): no bursts of credit."""
+"""The rate never grows past twice what the vendor was measured accepting (botocore): no bursts of credit."""
+
+CUT_INTERVAL: Final = 1.0
+"""Seconds within which more throttles are the same congestion event, cut once (TCP cuts once per
+round trip; vendors' limiters count per second, and a burst's 429s all come back within one)."""
 
 
 class TokenBucket:
@@ -52,16 +56,26 @@ class TokenBucket:
         self._tokens = self.capacity
         self._stamp = now
 
-    def set_rate(self, rate: float, now: float) -> None:
+    def set_rate(self, rate: float, now: float, *, drain: bool = False) -> None:
+        """A new rate from ``now``; ``drain`` drops saved-up tokens (no burst into a vendor that just throttled)."""
         self._refill(now)
         self.rate = rate
         self.capacity = max(1.0, rate)
-        self._tokens = min(self._tokens, self.capacity)
+        self._tokens = min(self._tokens, 0.0 if drain else self.capacity)
 
     def reserve(self, now: float) -> float:
         self._refill(now)
         self._tokens -= 1.0  # below zero: a reservation, later callers queue behind it
         return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+    def take(self, now: float) -> float:
+        """Spend a token if one is there (0.0), else the seconds until one will be; nothing is booked,
+        so a caller that waits asks again (and sees any rate change made meanwhile)."""
+        self._refill(now)
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return 0.0
+        return (1.0 - self._tokens) / self.rate
 
     def _refill(self, now: float) -> None:
         if now > self._stamp:
@@ -90,26 +104,33 @@ class CubicCalculator:
         return self.scale * (now - self._last_fail - self._k) ** 3 + self._w_max
 
 
-class RateClocker:
-    """The rate at which answers come back, in half-second buckets, exponentially smoothed (botocore's)."""
+class AcceptedRate:
+    """Answers the vendor accepted (not throttles) in the last ``window`` seconds, per second.
 
-    __slots__ = ("_bucket", "_count", "measured", "smoothing", "width")
+    botocore smooths the rate of all answers; with many calls in flight a burst's 429s come back
+    as fast as its accepted answers, so the accepted count is the truer reading of the allowance.
+    """
 
-    def __init__(self, now: float, *, smoothing: float = 0.8, width: float = 0.5) -> None:
-        self.smoothing, self.width = smoothing, width
-        self.measured = 0.0
-        self._count = 0
-        self._bucket = math.floor(now / width) * width
+    __slots__ = ("_times", "window")
 
-    def record(self, now: float) -> float:
-        self._count += 1
-        bucket = math.floor(now / self.width) * self.width
-        if bucket > self._bucket:
-            current = self._count / (bucket - self._bucket)
-            self.measured = current * self.smoothing + self.measured * (1 - self.smoothing)
-            self._count = 0
-            self._bucket = bucket
-        return self.measured
+    def __init__(self, *, window: float = 1.0) -> None:
+        self.window = window
+        self._times: collections.deque[float] = collections.deque()
+
+    def record(self, now: float) -> None:
+        self._times.append(now)
+        self.rate(now)
+
+    def rate(self, now: float) -> float:
+        times = self._times
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        return len(times) / self.window
+
+
+class SlotWithdrawn(VideoJobsError):
+    """Internal: the vendor throttled (or paused) between a call getting its slot and sending;
+    the call asks for a new one. Never leaves a status call."""
 
 
 def is_throttle(outcome: VideoJobsError | None) -> bool:
@@ -120,7 +141,11 @@ def is_throttle(outcome: VideoJobsError | None) -> bool:
 class AdaptiveRate:
     """One vendor's pace on one client, shared by every call (thread-safe).
 
-    ``acquire(now)`` → seconds to wait before sending; ``observe(now, outcome)`` after each answer.
+    ``acquire(now)`` → 0.0 when the call may send now (a token is spent), else the seconds to wait
+    before asking again: nothing is booked ahead, so a cut or a pause applies to every waiting call
+    at once (booking slots ahead at the old rate kept firing into the throttled vendor: in the
+    simulation, 20 % of requests were 429s against 1.5 % this way). ``observe(now, outcome, sent)``
+    after each answer.
     Until the vendor first throttles there is no limit (only ``ceiling``, if one is set).
     """
 
@@ -128,11 +153,13 @@ class AdaptiveRate:
         self.ceiling = ceiling
         self.adaptive = adaptive
         self.throttled = False  # the vendor has throttled us at least once: the bucket paces it
+        self.epoch = 0  # changes at every cut and pause: a slot granted before it is withdrawn
         self.throttles = 0
         self._pause_until = now
+        self._last_cut = -math.inf
         self._bucket = TokenBucket(ceiling, now) if ceiling is not None else None
         self._cubic = CubicCalculator(now)
-        self._clocker = RateClocker(now)
+        self._accepted = AcceptedRate()
         self._lock = threading.Lock()
 
     @property
@@ -145,32 +172,41 @@ class AdaptiveRate:
             pause = max(0.0, self._pause_until - now)
             if self._bucket is None:
                 return pause
-            return pause + self._bucket.reserve(now + pause)
+            return pause + self._bucket.take(now + pause)
 
-    def observe(self, now: float, outcome: VideoJobsError | None) -> None:
+    def observe(self, now: float, outcome: VideoJobsError | None, sent: float | None = None) -> None:
+        """An answer came back at ``now`` to a request sent at ``sent``."""
         with self._lock:
-            measured = self._clocker.record(now)
             if not self.adaptive:
                 return
-            if is_throttle(outcome):
+            throttle = is_throttle(outcome)
+            if not throttle:
+                self._accepted.record(now)
+            accepted = self._accepted.rate(now)
+            if throttle:
                 assert isinstance(outcome, RateLimitError)
                 self.throttles += 1
-                used = measured if self._bucket is None else min(measured, self._bucket.rate)
+                if outcome.retry_after and now + outcome.retry_after > self._pause_until:
+                    self._pause_until = now + outcome.retry_after
+                    self.epoch += 1
+                if (sent is not None and sent < self._last_cut) or now - self._last_cut < CUT_INTERVAL:
+                    return  # the same congestion event: cut once
+                self._last_cut = now
+                self.epoch += 1
+                used = accepted if self._bucket is None else min(accepted, self._bucket.rate)
                 new = self._cubic.error_received(max(used, MIN_RATE), now)
                 self.throttled = True
-                if outcome.retry_after:
-                    self._pause_until = max(self._pause_until, now + outcome.retry_after)
-            elif self.throttled:
-                new = self._cubic.success_received(now)
+            elif self.throttled and now - self._last_cut >= CUT_INTERVAL:
+                new = self._cubic.success_received(now)  # grow back, once the cut has had a second to tell
             else:
-                return  # never throttled: no pace but the ceiling
-            new = max(MIN_RATE, min(new, MAX_RATE_OVER_MEASURED * max(measured, MIN_RATE)))
+                return  # never throttled (no pace but the ceiling), or just cut
+            new = max(MIN_RATE, min(new, MAX_RATE_OVER_MEASURED * max(accepted, MIN_RATE)))
             if self.ceiling is not None:
                 new = min(new, self.ceiling)
             if self._bucket is None:
-                self._bucket = TokenBucket(new, now)
+                self._bucket = TokenBucket(new, now)  # with its token: the Retry-After was the wait
             else:
-                self._bucket.set_rate(new, now)
+                self._bucket.set_rate(new, now, drain=throttle)
 
 
 class RetryBudget:

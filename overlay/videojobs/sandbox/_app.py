@@ -271,7 +271,16 @@ class Sandbox:
 
     def _own_api(self, method: str, path: str, body: bytes) -> Answer:
         if path == "/sandbox/health":
-            return _json_answer(200, {"ok": True, "vendors": list(self.specs), "faults": list(FAULTS)})
+            return _json_answer(
+                200,
+                {
+                    "ok": True,
+                    "vendors": list(self.specs),
+                    "faults": list(FAULTS),
+                    "throttled": self.throttled,
+                    "served": self._served(),
+                },
+            )
         if path == "/sandbox/jobs" and method == "GET":
             return _json_answer(200, {"jobs": [self.describe(j) for j in list(self.jobs.values())]})
         if path == "/sandbox/jobs" and method == "POST":
@@ -288,6 +297,13 @@ class Sandbox:
             vendor, _, task_id = ref.partition(":")
             return _json_answer(201, {"vendor": vendor, "id": task_id, "ref": ref})
         return _json_answer(404, {"error": f"no sandbox endpoint at {method} {path}"})
+
+    def _served(self) -> dict[str, int]:
+        """Status requests answered per vendor (throttled ones excluded)."""
+        out: dict[str, int] = dict.fromkeys(self.specs, 0)
+        for job in list(self.jobs.values()):
+            out[job.vendor] += job.polls
+        return out
 
     def describe(self, job: Job) -> dict[str, Any]:
         snap = self.snapshot(job)
