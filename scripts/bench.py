@@ -245,10 +245,9 @@ def _scale_child(root: str, jobs: int, time_scale: float) -> dict[str, Any]:
         async with videojobs.AsyncClient(
             api_keys=dict.fromkeys(names, KEY),
             base_urls=Sandbox().base_urls(root),
-            timeout=60,
         ) as client:
             ok = errors = 0
-            async for result in client.wait_all(refs, policy=policy, concurrency=256):
+            async for result in client.wait_all(refs, policy=policy):  # default concurrency and timeout
                 if isinstance(result, videojobs.JobStatus):
                     ok += 1
                 else:

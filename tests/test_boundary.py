@@ -430,3 +430,23 @@ async def test_a_maintenance_page_or_garbage_mid_wait_is_ridden_out() -> None:
         for ref in ("vozo:m1-ehtmlx2-q1-d10", "duomi:m2-emalformedx3-q1-d10", "colossyan:m3-e502x2-q1-d10"):
             final = await client.wait(ref, timeout=600)
             assert final.state is videojobs.State.SUCCEEDED, ref
+
+
+def test_a_proxy_from_the_environment_is_still_honoured_by_the_sync_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """httpx drops HTTP(S)_PROXY when given a transport: the deadline transport steps aside for it."""
+    from videojobs._deadline import DeadlineBackend
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+    def backend() -> object:
+        client = videojobs.Client(api_keys={"vozo": "k"})
+        http = client.vendor("vozo").typed.get_httpx_client()
+        transport = http._transport_for_url(httpx.URL("https://api.vozo.ai/v1/x"))
+        client.close()
+        pool = getattr(transport, "_pool", None)
+        return getattr(pool, "_network_backend", None)
+
+    assert isinstance(backend(), DeadlineBackend)
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    assert not isinstance(backend(), DeadlineBackend)

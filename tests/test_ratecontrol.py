@@ -65,6 +65,18 @@ def test_adaptive_rate_is_unlimited_until_the_vendor_throttles() -> None:
     assert rate.rate < 40 * 0.75  # cut below what it was sending
 
 
+def test_failures_that_are_not_answers_neither_count_as_accepted_nor_grow_the_rate() -> None:
+    rate = AdaptiveRate(now=0.0)
+    for i in range(40):
+        rate.observe(i / 40, videojobs.NetworkError("refused"))
+    rate.observe(1.0, THROTTLE)
+    assert rate.rate == pytest.approx(0.5)  # nothing was accepted: the cut starts from the minimum
+    paced = rate.rate
+    for i in range(400):
+        rate.observe(2.0 + i / 40, videojobs.ServerError("502"))
+    assert rate.rate == paced  # 5xx answers are no reason to speed up
+
+
 def test_adaptive_rate_pauses_the_vendor_for_its_retry_after() -> None:
     rate = AdaptiveRate(now=0.0)
     rate.observe(0.0, videojobs.RateLimitError("slow down", retry_after=3.0))

@@ -30,10 +30,17 @@ __all__ = ["Emit", "Send", "Sleep", "VendorCore", "adrive", "drive", "status_pla
 _DEBUG: Final = 10  # logging.DEBUG, without importing logging on import videojobs
 
 
-def _logger() -> Any:
-    import logging  # imported by then: the first client registers its key with the log scrubber
+_LOGGER: Any = None
 
-    return logging.getLogger("videojobs")
+
+def _logger() -> Any:
+    """The videojobs logger, found once (logging itself loads with the first client, not on import)."""
+    global _LOGGER
+    if _LOGGER is None:
+        import logging
+
+        _LOGGER = logging.getLogger("videojobs")
+    return _LOGGER
 
 
 RETRY_WAIT_INITIAL: Final = 0.5

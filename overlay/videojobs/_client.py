@@ -9,6 +9,7 @@ in how they drive a plan.
 from __future__ import annotations
 
 import functools
+import os
 import ssl
 import threading
 import time
@@ -256,7 +257,7 @@ class _Twin(Generic[H, T]):
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._transport: T | None = transport
         self._verify = verify
-        self._environ = os_environ() if environ is None else environ
+        self._environ = os.environ if environ is None else environ
         self._vendors: dict[str, H] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -298,9 +299,12 @@ class _Twin(Generic[H, T]):
         limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=self.max_connections)
         transport: Any = self._transport
         if transport is None and self._handle_class is VendorClient:
-            from ._deadline import deadline_transport
+            from ._deadline import deadline_transport, environment_proxies
 
-            transport = deadline_transport(verify=self._verify, limits=limits)
+            # httpx honours HTTP(S)_PROXY only without an explicit transport: behind one, its own
+            # transport is kept (each socket operation is then bounded, not the whole attempt)
+            if not environment_proxies(os.environ):  # what httpx reads, whatever environ= says
+                transport = deadline_transport(verify=self._verify, limits=limits)
         httpx_args: dict[str, Any] = {"limits": limits}
         if transport is not None:
             httpx_args["transport"] = transport
@@ -316,11 +320,6 @@ class _Twin(Generic[H, T]):
     def _waiter(self, ref: str, timeout: float | None, policy: PollingPolicy | None, max_failed_polls: int) -> Waiter:
         return Waiter(ref, start=self.clock.now(), timeout=timeout, policy=policy, max_failed_polls=max_failed_polls)
 
-    def scrub(self, text: str) -> str:
-        """``text`` with every key this client was given replaced by ``[REDACTED]`` (for logs and output)."""
-        keys = list(self._api_keys.values()) + [h.settings.api_key for h in self._vendors.values()]
-        return Secrets(keys).scrub(text)
-
     def _closing(self) -> list[H]:
         with self._lock:
             self._closed = True
@@ -330,12 +329,6 @@ class _Twin(Generic[H, T]):
 
     def __repr__(self) -> str:
         return f"<videojobs.{type(self).__name__} vendors in use={sorted(self._vendors)}>"
-
-
-def os_environ() -> Mapping[str, str]:
-    import os
-
-    return os.environ
 
 
 def _on_update(on_update: OnUpdate | None, status: JobStatus) -> None:

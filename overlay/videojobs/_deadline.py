@@ -92,6 +92,11 @@ class DeadlineBackend(httpcore.NetworkBackend):
         self._backend.sleep(seconds)
 
 
+def environment_proxies(environ: typing.Mapping[str, str]) -> bool:
+    """Whether the environment names a proxy httpx would use (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``)."""
+    return any(environ.get(name) or environ.get(name.lower()) for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"))
+
+
 def deadline_transport(*, verify: bool | ssl.SSLContext, limits: httpx.Limits) -> httpx.HTTPTransport:
     """httpx's HTTPTransport whose connection pool runs on :class:`DeadlineBackend`."""
     transport = httpx.HTTPTransport(verify=verify, limits=limits)

@@ -175,11 +175,13 @@ class AdaptiveRate:
             return pause + self._bucket.take(now + pause)
 
     def observe(self, now: float, outcome: VideoJobsError | None, sent: float | None = None) -> None:
-        """An answer came back at ``now`` to a request sent at ``sent``."""
+        """A call to the vendor ended at ``now`` (sent at ``sent``): ``outcome`` None for an answer the
+        vendor gave (a status, or an error it meant), else the error. Only answers and throttles tell
+        about the pace: a network error or a 5xx neither counts as accepted nor lets the rate grow."""
         with self._lock:
-            if not self.adaptive:
-                return
             throttle = is_throttle(outcome)
+            if not self.adaptive or (outcome is not None and not throttle):
+                return
             if not throttle:
                 self._accepted.record(now)
             accepted = self._accepted.rate(now)
