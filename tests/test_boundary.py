@@ -450,3 +450,24 @@ def test_a_proxy_from_the_environment_is_still_honoured_by_the_sync_client(monke
     assert isinstance(backend(), DeadlineBackend)
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
     assert not isinstance(backend(), DeadlineBackend)
+
+
+def test_the_async_client_on_its_default_aiohttp_transport_honours_a_proxy_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HTTP_PROXY reaches the proxy (which sees the absolute URL), with the key, and the answer maps."""
+    seen: list[hostile.Request] = []
+
+    def proxy(request: hostile.Request, conn: Any) -> None:
+        seen.append(request)
+        hostile.answer()(request, conn)
+
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with hostile.hostile(proxy) as url:
+        monkeypatch.setenv("HTTP_PROXY", url)
+        result, _, _ = call("async", "http://vozo.videojobs.invalid", timeout=5.0)
+    assert isinstance(result, videojobs.JobStatus), result
+    assert result.state is videojobs.State.RUNNING
+    assert seen[0].line.startswith("GET http://vozo.videojobs.invalid/")
+    assert seen[0].headers["authorization"].endswith(KEY)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 import httpx
 
+from ._aio import transport_errors
 from ._adapter import PARSE_ERRORS, EnvelopeError, Fields, Unreadable, VendorAdapter, parse_model
 from ._exceptions import (
     APIError,
@@ -306,11 +307,13 @@ class _Attempt:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, httpx.HTTPError) and isinstance(exc.__cause__, transport_errors()):
+            exc = exc.__cause__  # httpx-aiohttp's mapping calls a refused connection a ConnectTimeout
         if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
             raise NetworkError(
                 f"no complete answer within {self.timeout:.2g} s ({type(exc).__name__})", vendor=self.vendor
             ) from exc
-        if isinstance(exc, httpx.HTTPError):
+        if exc is not None and isinstance(exc, transport_errors()):
             raise NetworkError(f"could not reach the vendor: {type(exc).__name__}: {exc}", vendor=self.vendor) from exc
         if isinstance(exc, MalformedResponseError) and self.response is not None:
             exc.status_code = self.response.status_code

@@ -298,7 +298,11 @@ class _Twin(Generic[H, T]):
     def _typed_client(self, adapter: Any, settings: VendorSettings) -> Any:
         limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=self.max_connections)
         transport: Any = self._transport
-        if transport is None and self._handle_class is VendorClient:
+        if transport is None and self._handle_class is AsyncVendorClient:
+            from ._aio import aiohttp_transport
+
+            transport = aiohttp_transport(verify=self._verify, max_connections=self.max_connections)
+        elif transport is None:
             from ._deadline import deadline_transport, environment_proxies
 
             # httpx honours HTTP(S)_PROXY only without an explicit transport: behind one, its own
