@@ -31,7 +31,9 @@ dash-separated tokens choose the rest (others are free text):
 
 ``POST /sandbox/jobs {"vendor": "duomi", "run": 30, "outcome": "failed", "faults": {"429": 2}}``
 creates a job now and answers ``{"vendor", "id", "ref"}`` (the id spells the options out);
-``GET /sandbox/jobs`` lists jobs with their phase and poll counts; ``GET /sandbox/health``.
+``GET /sandbox/jobs`` lists jobs with their phase and poll counts; ``GET /sandbox/health``
+(with ``served``, ``throttled`` and ``refused`` counts per vendor);
+``POST /sandbox/outage {"vendor": "duomi", "seconds": 60}`` makes a vendor answer 503 for a while.
 
 Faults on demand
 ----------------

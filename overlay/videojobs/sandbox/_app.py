@@ -27,6 +27,7 @@ _BAD_GATEWAY = (
     b"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 )
 _MAINTENANCE = b"<!DOCTYPE html><html><head><title>Scheduled maintenance</title></head><body>Back soon.</body></html>"
+_UNAVAILABLE = b"<html><head><title>503 Service Temporarily Unavailable</title></head><body>503</body></html>"
 
 
 @dataclass
@@ -115,6 +116,10 @@ class Sandbox:
         self._allowance: dict[str, _Allowance] = {v: _Allowance(r, clock()) for v, r in self.rate_limits.items()}
         self.throttled: dict[str, int] = dict.fromkeys(self.rate_limits, 0)
         """Requests each throttled vendor answered with 429 for being over its rate limit."""
+        self.down_until: dict[str, float] = {}
+        """Vendors in an outage (``POST /sandbox/outage``): every status request is a 503 until then."""
+        self.refused: dict[str, int] = {}
+        """Requests each vendor answered with 503 during its outages."""
         self.specs: dict[str, VendorSpec] = {v: load(v) for v in (installed_vendors() if vendors is None else vendors)}
         self._routes = sorted(
             ((self.path_prefix(v), v) for v in self.specs), key=lambda item: len(item[0]), reverse=True
@@ -207,6 +212,9 @@ class Sandbox:
             return _json_answer(405, {"error": "method not allowed"})
         if headers.get("authorization") != f"Bearer {self.api_key}":
             return self._error(vendor, 401, "unauthorized", "invalid or missing API key")
+        if vendor in self.down_until and self.clock() < self.down_until[vendor]:
+            self.refused[vendor] = self.refused.get(vendor, 0) + 1
+            return Answer(503, _UNAVAILABLE, {"content-type": "text/html"})
         if vendor in self._allowance and (wait := self._allowance[vendor].take(self.clock())) > 0:
             self.throttled[vendor] += 1
             retry = f"{math.ceil(wait * 10) / 10:g}"  # whole tenths, as servers round up
@@ -279,8 +287,19 @@ class Sandbox:
                     "faults": list(FAULTS),
                     "throttled": self.throttled,
                     "served": self._served(),
+                    "refused": self.refused,
                 },
             )
+        if path == "/sandbox/outage" and method == "POST":
+            try:
+                spec = json.loads(body or b"{}")
+                vendor, seconds = str(spec["vendor"]), float(spec["seconds"])
+                if vendor not in self.specs or not 0 <= seconds <= 86400:
+                    raise ValueError(f"no vendor {vendor!r} or seconds not in [0, 86400]")
+            except (ValueError, KeyError, TypeError) as exc:
+                return _json_answer(400, {"error": f"bad outage: {type(exc).__name__}: {exc}"})
+            self.down_until[vendor] = self.clock() + seconds
+            return _json_answer(200, {"vendor": vendor, "down_for": seconds})
         if path == "/sandbox/jobs" and method == "GET":
             return _json_answer(200, {"jobs": [self.describe(j) for j in list(self.jobs.values())]})
         if path == "/sandbox/jobs" and method == "POST":
