@@ -7,7 +7,9 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
+import httpx
 import pytest
 
 import videojobs
@@ -99,7 +101,9 @@ def test_a_vendor_down_for_the_whole_wait_all() -> None:
                 async with videojobs.AsyncClient(
                     api_keys=sb.api_keys(), base_urls=urls, max_retries=1, rate_limits=dict.fromkeys(VENDORS)
                 ) as client:
-                    return [r async for r in client.wait_all(refs, policy=POLICY, timeout=60)]
+                    # failed polls back off 1, 2, 4 ... s: three in a row end the wait within seconds
+                    # (the default, ten, rides out minutes of outage; see the next test)
+                    return [r async for r in client.wait_all(refs, policy=POLICY, timeout=60, max_failed_polls=3)]
 
             start = time.monotonic()
             results = asyncio.run(run())
@@ -115,3 +119,36 @@ def test_a_vendor_down_for_the_whole_wait_all() -> None:
             assert isinstance(result, videojobs.JobStatus)
             assert result.state is videojobs.State.SUCCEEDED
     assert time.monotonic() - start < 30
+
+
+def test_a_vendor_down_for_a_while_costs_no_job_and_adds_no_load() -> None:
+    """503s for 3 s mid-wait, every default: each job ends after the outage, and the outage is asked
+    less often than the polling policy asked before it (failed polls back off, retries are budgeted)."""
+    refs = [f"duomi:o{i}-q0-d{300 + i % 10}" for i in range(60)]  # 6 s of real time at SCALE
+
+    async def run(sb: Any, root: str) -> tuple[list[Any], float]:
+        async with videojobs.AsyncClient(api_keys=sb.api_keys(), base_urls=sb.base_urls(root)) as client:
+
+            async def outage() -> float:
+                await asyncio.sleep(0.5)
+                before, start = sb._served()["duomi"], time.monotonic()
+                await asyncio.sleep(1.0)
+                rate = (sb._served()["duomi"] - before) / (time.monotonic() - start)
+                async with httpx.AsyncClient() as http:
+                    answer = await http.post(f"{root}/sandbox/outage", json={"vendor": "duomi", "seconds": 3})
+                    assert answer.status_code == 200
+                return rate
+
+            counter = asyncio.create_task(outage())
+            results = [r async for r in client.wait_all(refs, policy=POLICY)]
+            return results, await counter
+
+    with serve(time_scale=SCALE) as (sb, root):
+        results, rate_before = asyncio.run(run(sb, root))
+    assert sorted(r.ref for r in results) == sorted(refs)
+    assert all(isinstance(r, videojobs.JobStatus) and r.state is videojobs.State.SUCCEEDED for r in results), [
+        r for r in results if not isinstance(r, videojobs.JobStatus)
+    ]
+    during = sb.refused["duomi"]
+    assert during > 0  # the outage was seen
+    assert during <= 1.2 * rate_before * 3

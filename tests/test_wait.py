@@ -104,6 +104,21 @@ def test_waiter_honours_floors_and_the_deadline() -> None:
     assert "the last poll failed: slow down" in str(timeout)
 
 
+def test_failed_polls_in_a_row_back_off_and_an_answer_resets_them() -> None:
+    w = Waiter("vozo:t", start=0.0, timeout=3600.0, policy=FixedPolicy(3))
+    sleeps = []
+    for _ in range(9):
+        w.failed(videojobs.ServerError("502"))
+        sleeps.append(w.next_sleep(0.0))
+    assert sleeps == [3, 3, 4, 8, 16, 32, 60, 60, 60]  # never below the policy, doubling, capped
+    assert sum(sleeps) >= 60  # the default ten failures in a row outlast a one-minute outage
+    with pytest.raises(videojobs.ServerError):
+        w.failed(videojobs.ServerError("502"))  # the tenth
+    (_, status), *_ = _answers((0, "running", None))
+    w.observe(status, 1.0)
+    assert w.next_sleep(1.0) == 3  # an answer: back to the policy
+
+
 # --- Client.wait and friends against the sandbox -------------------------------------------------
 
 

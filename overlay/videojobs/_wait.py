@@ -23,6 +23,13 @@ __all__ = [
 DEFAULT_MAX_FAILED_POLLS: Final = 10
 """A wait ends with the last error after this many polls in a row failed (network, 5xx, 429, malformed)."""
 
+FAILED_POLL_BACKOFF: Final = 1.0
+FAILED_POLL_BACKOFF_CAP: Final = 60.0
+"""After n failed polls in a row the next waits at least ``1 * 2**(n-1)`` s, at most 60 s (and never
+less than the policy asks): a vendor that is down is asked less often than its policy would, and
+the default ten failures in a row span about four minutes of outage (1+2+...+32+60+60+60 s), so a
+one-minute outage costs no job. The doubling is the usual exponential backoff (AWS, gRPC)."""
+
 OnUpdate = Callable[[JobStatus], object]
 
 
@@ -116,7 +123,8 @@ class Waiter:
         self.last_error = exc
         if self.failed_in_a_row >= self.max_failed_polls:
             raise exc
-        self._floor = getattr(exc, "retry_after", None) or 0.0
+        backoff = min(FAILED_POLL_BACKOFF_CAP, FAILED_POLL_BACKOFF * 2.0 ** (self.failed_in_a_row - 1))
+        self._floor = max(backoff, getattr(exc, "retry_after", None) or 0.0)
 
     def next_sleep(self, now: float) -> float | None:
         """Seconds to sleep before the next poll (never past the deadline); None once it has passed."""
