@@ -471,3 +471,20 @@ def test_the_async_client_on_its_default_aiohttp_transport_honours_a_proxy_from_
     assert result.state is videojobs.State.RUNNING
     assert seen[0].line.startswith("GET http://vozo.videojobs.invalid/")
     assert seen[0].headers["authorization"].endswith(KEY)
+
+
+@pytest.mark.parametrize("task_id", ["plain-1", "a/b", "a b", "ü-ß", "%2F..%2F", "x?y=1#z", "..x", "a;b,c=d"])
+def test_the_async_fast_lane_sends_the_request_the_sync_client_sends(task_id: str) -> None:
+    """The aiohttp lane builds the URL itself: byte for byte what httpx sends, whatever the id."""
+    lines: dict[str, list[str]] = {"sync": [], "async": []}
+    for mode, seen in lines.items():
+
+        def record(request: hostile.Request, conn: Any, seen: list[str] = seen) -> None:
+            seen.append(request.line)
+            hostile.answer()(request, conn)
+
+        with hostile.hostile(record) as url:
+            result, _, _ = call(mode, f"{url}/base/path", ref=f"vozo:{task_id}", timeout=5.0)
+        assert isinstance(result, videojobs.JobStatus), result
+    assert lines["sync"] == lines["async"]
+    assert lines["sync"][0].startswith("GET /base/path/v1/video_generation/")

@@ -8,7 +8,7 @@ only the bytes travel through aiohttp.
 
 The boundary keeps its guarantees on it: ``asyncio.timeout`` bounds the attempt whatever the
 transport, the body is read in chunks and counted by ``BodyReader`` (aiohttp is told not to
-decompress), and whatever aiohttp raises that ``httpx-aiohttp`` does not map is a transport
+decompress), HTTP(S)_PROXY and NO_PROXY are honoured as httpx honours them, and whatever aiohttp raises that ``httpx-aiohttp`` does not map is a transport
 error for the boundary (see :data:`TRANSPORT_ERRORS`).
 
 aiohttp is imported only here, when an ``AsyncClient`` first makes a vendor's typed client.
@@ -17,6 +17,7 @@ aiohttp is imported only here, when an ``AsyncClient`` first makes a vendor's ty
 from __future__ import annotations
 
 import ssl
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -26,7 +27,62 @@ import httpx
 MAX_HEADER_LINE = 64 * 1024
 
 
-def aiohttp_transport(*, verify: bool | ssl.SSLContext, max_connections: int) -> httpx.AsyncBaseTransport:
+def environment_proxy(base_url: str) -> httpx.Proxy | None:
+    """The proxy HTTP(S)_PROXY / ALL_PROXY name for a vendor's base URL, unless NO_PROXY exempts it.
+
+    Read once per vendor, here: aiohttp's own ``trust_env`` re-reads the environment (and
+    ``~/.netrc``, in a worker thread) on every request, which cost more than the request."""
+    import urllib.request
+
+    url = httpx.URL(base_url)
+    if urllib.request.proxy_bypass_environment(url.host):  # type: ignore[attr-defined]  # not in typeshed
+        return None
+    proxies = urllib.request.getproxies_environment()
+    chosen = proxies.get(url.scheme) or proxies.get("all")
+    return httpx.Proxy(chosen) if chosen else None
+
+
+class Lane:
+    """The boundary's way onto the default transport's aiohttp session, past httpx's request and
+    response objects: at a thousand concurrent polls, building an ``httpx.Request`` (two URL
+    parses, header merging) and an ``httpx.Response`` (cookies) per poll cost more than aiohttp's
+    whole request path. The request is the one httpx would send: the generated builder's method,
+    URL (relative to the client's ``base_url``) and params, with the httpx client's headers (the
+    key, the user agent) and the boundary's Accept-Encoding. The session is the transport's own,
+    so the generated client and the boundary share one connection pool.
+    """
+
+    __slots__ = ("_base", "_headers", "_http", "_proxy", "_transport")
+
+    def __init__(self, transport: Any, http: httpx.AsyncClient, accept_encoding: str) -> None:
+        self._transport, self._http = transport, http
+        self._base = str(http.base_url).rstrip("/") + "/"  # as httpx merges: base path, one slash, URL
+        self._headers = {**http.headers, "accept-encoding": accept_encoding}  # httpx's names are lower case
+        self._proxy = None if transport.proxy is None else str(transport.proxy.url)
+
+    def request(self, kwargs: Mapping[str, Any]) -> Any:
+        """The aiohttp request context manager for the generated builder's ``kwargs``."""
+        import yarl
+        from aiohttp import ClientSession
+
+        if set(kwargs) - {"method", "url", "params"}:  # a body or headers: not a status GET
+            raise TypeError(f"the fast lane sends no {sorted(set(kwargs) - {'method', 'url', 'params'})}")
+        transport = self._transport
+        if not isinstance(transport.client, ClientSession):  # as httpx-aiohttp does, on first use
+            transport.client = transport.get_client()
+        # the generated builder percent-encodes path parameters; httpx would not re-encode them
+        url = yarl.URL(self._base + str(kwargs["url"]).lstrip("/"), encoded=True)
+        params = kwargs.get("params")
+        if params:
+            url = url.update_query({k: str(v) for k, v in params.items() if v is not None})
+        return transport.client.request(
+            str(kwargs["method"]).upper(), url, headers=self._headers, allow_redirects=False, proxy=self._proxy
+        )
+
+
+def aiohttp_transport(
+    *, verify: bool | ssl.SSLContext, max_connections: int, base_url: str
+) -> httpx.AsyncBaseTransport:
     """An httpx transport on one aiohttp session (made lazily, on the loop that first sends)."""
     import aiohttp
     from httpx_aiohttp import AiohttpTransport
@@ -38,13 +94,12 @@ def aiohttp_transport(*, verify: bool | ssl.SSLContext, max_connections: int) ->
         return aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),  # a status API sets no cookie worth keeping
-            trust_env=True,  # HTTP(S)_PROXY / NO_PROXY, as httpx's own transport honours them
             max_line_size=MAX_HEADER_LINE,
             max_field_size=MAX_HEADER_LINE,
             auto_decompress=False,  # the boundary decodes, counting decoded bytes
         )
 
-    return AiohttpTransport(client=session, verify=context)
+    return AiohttpTransport(client=session, verify=context, proxy=environment_proxy(base_url))
 
 
 def transport_errors() -> tuple[type[BaseException], ...]:

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 import httpx
 
-from ._aio import transport_errors
 from ._adapter import PARSE_ERRORS, EnvelopeError, Fields, Unreadable, VendorAdapter, parse_model
+from ._aio import transport_errors
 from ._exceptions import (
     APIError,
     AuthenticationError,
@@ -252,7 +252,7 @@ class Exchange:
 
     __slots__ = ("body", "headers", "status_code")
 
-    def __init__(self, status_code: int, headers: httpx.Headers, body: bytes) -> None:
+    def __init__(self, status_code: int, headers: Mapping[str, str], body: bytes) -> None:
         self.status_code = status_code
         self.headers = headers
         self.body = body
@@ -262,46 +262,50 @@ class Exchange:
 
 
 class _Attempt:
-    """One request and the reading of its answer: all but the I/O, shared by both exchanges.
+    """One request's answer being read: all but the I/O, shared by every exchange below.
 
     As a context manager it turns whatever the transport raises into a NetworkError, and
     completes a MalformedResponseError (too large, bad encoding) with the status and a
     scrubbed sample of the body.
     """
 
-    __slots__ = ("deadline", "reader", "request", "response", "secrets", "timeout", "vendor")
+    __slots__ = ("deadline", "headers", "reader", "secrets", "status_code", "timeout", "vendor")
 
-    def __init__(
-        self, http: httpx.Client | httpx.AsyncClient, kwargs: Mapping[str, Any], deadline: float, limit: int,
-        secrets: Secrets, vendor: str,
-    ) -> None:  # fmt: skip
+    def __init__(self, deadline: float, limit: int, secrets: Secrets, vendor: str) -> None:
         self.deadline, self.secrets, self.vendor = deadline, secrets, vendor
         self.timeout = max(0.0, deadline - time.monotonic())
-        self.request = http.build_request(**kwargs, headers={"Accept-Encoding": ACCEPT_ENCODING})
-        bound = Deadline(self.timeout, deadline)  # see _deadline: every socket operation ends by then
-        self.request.extensions["timeout"] = {"connect": bound, "read": bound, "write": bound, "pool": bound}
-        self.response: httpx.Response | None = None
+        self.status_code: int | None = None
+        self.headers: Mapping[str, str] = {}
         self.reader = BodyReader("identity", limit, vendor)
 
-    def started(self, response: httpx.Response) -> None:
-        self.response = response
+    def request(self, http: httpx.Client | httpx.AsyncClient, kwargs: Mapping[str, Any]) -> httpx.Request:
+        """The httpx request for the generated builder's ``kwargs``, every socket operation bounded."""
+        request = http.build_request(**kwargs, headers={"Accept-Encoding": ACCEPT_ENCODING})
+        bound = Deadline(self.timeout, self.deadline)  # see _deadline: every socket operation ends by then
+        request.extensions["timeout"] = {"connect": bound, "read": bound, "write": bound, "pool": bound}
+        return request
+
+    def started(self, status_code: int, headers: Mapping[str, str], encoding: str) -> None:
+        self.status_code, self.headers = status_code, headers
+        self.reader = BodyReader(encoding, self.reader.limit, self.vendor)
+
+    def started_httpx(self, response: httpx.Response) -> None:
         # A response made in memory (httpx.MockTransport, a test's handler) was read and decoded
         # by httpx when it was built: its content is already decoded, whatever its headers say.
-        encoding = "identity" if response.is_stream_consumed else response.headers.get("content-encoding", "")
-        self.reader = BodyReader(encoding, self.reader.limit, self.vendor)
-        if response.is_stream_consumed:
+        consumed = response.is_stream_consumed
+        encoding = "identity" if consumed else response.headers.get("content-encoding", "")
+        self.started(response.status_code, response.headers, encoding)
+        if consumed:
             self.reader.feed(response.content)
 
     def feed(self, chunk: bytes) -> None:
         self.reader.feed(chunk)
         if time.monotonic() > self.deadline:
-            raise httpx.ReadTimeout("the call's deadline passed while the body was arriving")
+            raise TimeoutError("the call's deadline passed while the body was arriving")
 
     def exchange(self) -> Exchange:
-        assert self.response is not None
-        return Exchange(
-            self.response.status_code, self.response.headers, self.secrets.scrub_bytes(self.reader.finish())
-        )
+        assert self.status_code is not None
+        return Exchange(self.status_code, self.headers, self.secrets.scrub_bytes(self.reader.finish()))
 
     def __enter__(self) -> _Attempt:
         return self
@@ -315,8 +319,8 @@ class _Attempt:
             ) from exc
         if exc is not None and isinstance(exc, transport_errors()):
             raise NetworkError(f"could not reach the vendor: {type(exc).__name__}: {exc}", vendor=self.vendor) from exc
-        if isinstance(exc, MalformedResponseError) and self.response is not None:
-            exc.status_code = self.response.status_code
+        if isinstance(exc, MalformedResponseError) and self.status_code is not None:
+            exc.status_code = self.status_code
             exc.raw = None if exc.raw is None else self.secrets.scrub_bytes(exc.raw)
 
 
@@ -324,9 +328,10 @@ def exchange_sync(
     http: httpx.Client, kwargs: Mapping[str, Any], deadline: float, limit: int, secrets: Secrets, vendor: str
 ) -> Exchange:
     """Send one request and read its answer, all of it by ``deadline`` (``time.monotonic()``)."""
-    with _Attempt(http, kwargs, deadline, limit, secrets, vendor) as attempt:
-        attempt.started(response := http.send(attempt.request, stream=True))
+    with _Attempt(deadline, limit, secrets, vendor) as attempt:
+        response = http.send(attempt.request(http, kwargs), stream=True)
         try:
+            attempt.started_httpx(response)
             for chunk in () if response.is_stream_consumed else response.iter_raw():
                 attempt.feed(chunk)
         finally:
@@ -340,15 +345,34 @@ async def exchange_async(
     """The async twin of :func:`exchange_sync`; ``asyncio.timeout`` bounds the whole attempt."""
     import asyncio
 
-    with _Attempt(http, kwargs, deadline, limit, secrets, vendor) as attempt:
+    with _Attempt(deadline, limit, secrets, vendor) as attempt:
         async with asyncio.timeout(attempt.timeout):
-            attempt.started(response := await http.send(attempt.request, stream=True))
+            response = await http.send(attempt.request(http, kwargs), stream=True)
             try:
+                attempt.started_httpx(response)
                 if not response.is_stream_consumed:
                     async for chunk in response.aiter_raw():
                         attempt.feed(chunk)
             finally:
                 await response.aclose()
+    return attempt.exchange()
+
+
+async def exchange_aiohttp(
+    lane: Any, kwargs: Mapping[str, Any], deadline: float, limit: int, secrets: Secrets, vendor: str
+) -> Exchange:
+    """:func:`exchange_async` on the default transport's own aiohttp session (see ``_aio.Lane``):
+    the same request (the generated builder's method, URL and params, the httpx client's headers),
+    the same bounded read and deadline, without rebuilding it as an httpx Request and Response."""
+    import asyncio
+
+    with _Attempt(deadline, limit, secrets, vendor) as attempt:
+        async with asyncio.timeout(attempt.timeout):
+            request = lane.request(kwargs)
+            async with request as response:
+                attempt.started(response.status, response.headers, response.headers.get("content-encoding", ""))
+                async for chunk in response.content.iter_any():
+                    attempt.feed(chunk)
     return attempt.exchange()
 
 

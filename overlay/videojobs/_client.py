@@ -30,7 +30,7 @@ from ._base import (
     resolve_settings,
     split_ref,
 )
-from ._boundary import LOG_SCRUBBER, Exchange, Secrets, exchange_async, exchange_sync
+from ._boundary import ACCEPT_ENCODING, LOG_SCRUBBER, Exchange, Secrets, exchange_aiohttp, exchange_async, exchange_sync
 from ._calls import VendorCore, adrive, arun, drive, run, status_plan, watch_plan
 from ._exceptions import CallbackError, ConfigurationError, NetworkError, UsageError, VideoJobsError
 from ._policy import PollingPolicy
@@ -75,7 +75,9 @@ class _Handle:
         self.core = core
         self.settings = settings
         self._new_typed = new_typed
-        self.typed = new_typed()  # the generated AuthenticatedClient, for vendor-specific calls
+        # the generated AuthenticatedClient, for vendor-specific calls, and the aiohttp transport
+        # under it when it is the async client's default (None otherwise)
+        self.typed, self._aio_transport = new_typed()
         self.max_response_bytes = max_response_bytes
         self.max_connections = max_connections
         self.secrets = Secrets([settings.api_key])
@@ -141,6 +143,7 @@ class AsyncVendorClient(_Handle):
 
     _loop: asyncio.AbstractEventLoop | None = None
     _slots: asyncio.Semaphore | None = None
+    _lane: Any = None  # _aio.Lane on the default transport, once bound to a loop
 
     async def status(self, task_id: str) -> JobStatus:
         """The job's status; retries connection errors, timeouts, 429 and 5xx within the call's budget."""
@@ -165,9 +168,12 @@ class AsyncVendorClient(_Handle):
             raise NetworkError(f"no connection to the vendor was free within {timeout:g} s", vendor=self.name) from exc
         try:
             self._check_slot(epoch)  # after waiting for a connection: the vendor may have throttled meanwhile
-            return await exchange_async(
-                http, self._request_kwargs(task_id), deadline, self.max_response_bytes, self.secrets, self.name
-            )
+            kwargs = self._request_kwargs(task_id)
+            if self._lane is not None:
+                return await exchange_aiohttp(
+                    self._lane, kwargs, deadline, self.max_response_bytes, self.secrets, self.name
+                )
+            return await exchange_async(http, kwargs, deadline, self.max_response_bytes, self.secrets, self.name)
         finally:
             slots.release()
 
@@ -182,11 +188,16 @@ class AsyncVendorClient(_Handle):
                         "an AsyncClient's connections belong to one loop: create one client per loop",
                         vendor=self.name,
                     )
-                self.typed = self._new_typed()  # the old loop is gone, and its connections with it
+                self.typed, self._aio_transport = self._new_typed()  # the old loop is gone, and its connections
             self._loop = loop
+            self._lane = None
             # requests beyond the pool's size wait here, not in httpcore's queue (rescanned per request)
             self._slots = asyncio.Semaphore(self.max_connections)
         http: httpx.AsyncClient = self.typed.get_async_httpx_client()
+        if self._lane is None and self._aio_transport is not None:
+            from ._aio import Lane
+
+            self._lane = Lane(self._aio_transport, http, ACCEPT_ENCODING)
         return http
 
     async def aclose(self) -> None:
@@ -295,13 +306,15 @@ class _Twin(Generic[H, T]):
             max_connections=self.max_connections,
         )
 
-    def _typed_client(self, adapter: Any, settings: VendorSettings) -> Any:
+    def _typed_client(self, adapter: Any, settings: VendorSettings) -> tuple[Any, Any]:
         limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=self.max_connections)
         transport: Any = self._transport
         if transport is None and self._handle_class is AsyncVendorClient:
             from ._aio import aiohttp_transport
 
-            transport = aiohttp_transport(verify=self._verify, max_connections=self.max_connections)
+            transport = aiohttp_transport(
+                verify=self._verify, max_connections=self.max_connections, base_url=settings.base_url
+            )
         elif transport is None:
             from ._deadline import deadline_transport, environment_proxies
 
@@ -312,6 +325,7 @@ class _Twin(Generic[H, T]):
         httpx_args: dict[str, Any] = {"limits": limits}
         if transport is not None:
             httpx_args["transport"] = transport
+        default_aio = transport if self._transport is None and self._handle_class is AsyncVendorClient else None
         return adapter.client_class(
             base_url=settings.base_url,
             token=settings.api_key,
@@ -319,7 +333,7 @@ class _Twin(Generic[H, T]):
             verify_ssl=self._verify,
             follow_redirects=False,  # never carry the key to wherever a redirect points
             httpx_args=httpx_args,
-        )
+        ), default_aio
 
     def _waiter(self, ref: str, timeout: float | None, policy: PollingPolicy | None, max_failed_polls: int) -> Waiter:
         return Waiter(ref, start=self.clock.now(), timeout=timeout, policy=policy, max_failed_polls=max_failed_polls)
