@@ -122,6 +122,34 @@ def test_failed_polls_in_a_row_back_off_and_an_answer_resets_them() -> None:
 # --- Client.wait and friends against the sandbox -------------------------------------------------
 
 
+@pytest.mark.anyio
+async def test_failed_polls_are_reported_as_they_happen_and_the_wait_goes_on() -> None:
+    clock = SimClock()
+    sb = Sandbox(clock=clock)
+    seen: list[tuple[str | None, str, int]] = []
+    async with videojobs.AsyncClient(
+        api_keys=sb.api_keys(), base_urls=sb.base_urls(), transport=sb.transport(), clock=clock, max_retries=0
+    ) as client:
+        final = await client.wait(
+            "vozo:r1-e502x3-q1-d10", on_poll_error=lambda exc, n: seen.append((exc.ref, type(exc).__name__, n))
+        )
+        assert final.state is videojobs.State.SUCCEEDED
+        with pytest.raises(videojobs.CallbackError, match="on_poll_error raised ZeroDivisionError"):
+            await client.wait("vozo:r2-e502x3-q1-d10", on_poll_error=lambda exc, n: 1 / 0)
+    assert seen == [("vozo:r1-e502x3-q1-d10", "ServerError", n) for n in (1, 2, 3)]
+
+
+def test_the_sync_client_reports_failed_polls_too() -> None:
+    clock = SimClock()
+    sb = Sandbox(clock=clock)
+    seen: list[int] = []
+    with videojobs.Client(
+        api_keys=sb.api_keys(), base_urls=sb.base_urls(), transport=sb.sync_transport(), clock=clock, max_retries=0
+    ) as client:
+        client.wait("duomi:r3-e429x2-q1-d10", on_poll_error=lambda exc, n: seen.append(n))
+    assert seen == [1, 2]
+
+
 @pytest.mark.parametrize("vendor", ["vozo", "duomi", "ezmodel", "colossyan", "jimmyai"])
 def test_wait_from_queued_to_done(sandbox: Sandbox, clock: SimClock, vendor: str) -> None:
     seen: list[videojobs.JobStatus] = []

@@ -37,7 +37,7 @@ from ._policy import PollingPolicy
 from ._ratecontrol import AdaptiveRate, RetryBudget, SlotWithdrawn
 from ._registry import adapter_class
 from ._status import JobStatus
-from ._wait import DEFAULT_MAX_FAILED_POLLS, Clock, OnUpdate, SystemClock, Waiter, check_wait_args
+from ._wait import DEFAULT_MAX_FAILED_POLLS, Clock, OnPollError, OnUpdate, SystemClock, Waiter, check_wait_args
 
 if TYPE_CHECKING:
     import asyncio
@@ -335,8 +335,22 @@ class _Twin(Generic[H, T]):
             httpx_args=httpx_args,
         ), default_aio
 
-    def _waiter(self, ref: str, timeout: float | None, policy: PollingPolicy | None, max_failed_polls: int) -> Waiter:
-        return Waiter(ref, start=self.clock.now(), timeout=timeout, policy=policy, max_failed_polls=max_failed_polls)
+    def _waiter(
+        self,
+        ref: str,
+        timeout: float | None,
+        policy: PollingPolicy | None,
+        max_failed_polls: int,
+        on_poll_error: OnPollError | None,
+    ) -> Waiter:
+        return Waiter(
+            ref,
+            start=self.clock.now(),
+            timeout=timeout,
+            policy=policy,
+            max_failed_polls=max_failed_polls,
+            on_poll_error=on_poll_error,
+        )
 
     def _closing(self) -> list[H]:
         with self._lock:
@@ -382,15 +396,18 @@ class Client(_Twin[VendorClient, httpx.BaseTransport]):
         timeout: float | None = None,
         policy: PollingPolicy | None = None,
         max_failed_polls: int = DEFAULT_MAX_FAILED_POLLS,
+        on_poll_error: OnPollError | None = None,
     ) -> Iterator[JobStatus]:
         """Yield the job's status each time its state or progress changes, until it ends.
 
         Failed polls (network, 5xx, 429, a malformed answer) are ridden out, up to
-        ``max_failed_polls`` in a row; at the deadline :class:`WaitTimeout` is raised.
+        ``max_failed_polls`` in a row, each one waiting longer (1, 2, 4 ... 60 s), and reported
+        to ``on_poll_error(error, failed_in_a_row)`` if given; at the deadline
+        :class:`WaitTimeout` is raised.
         """
         slug, task_id = split_ref(ref)
         handle = self.vendor(slug)
-        plan = watch_plan(handle.core, task_id, self._waiter(ref, timeout, policy, max_failed_polls))
+        plan = watch_plan(handle.core, task_id, self._waiter(ref, timeout, policy, max_failed_polls, on_poll_error))
         return drive(plan, functools.partial(handle.exchange, task_id), self.clock.sleep)
 
     def wait(
@@ -401,6 +418,7 @@ class Client(_Twin[VendorClient, httpx.BaseTransport]):
         on_update: OnUpdate | None = None,
         policy: PollingPolicy | None = None,
         max_failed_polls: int = DEFAULT_MAX_FAILED_POLLS,
+        on_poll_error: OnPollError | None = None,
     ) -> JobStatus:
         """Poll until the job ends; return its last status (a FAILED job is returned, not raised).
 
@@ -409,7 +427,9 @@ class Client(_Twin[VendorClient, httpx.BaseTransport]):
         request's ``timeout``, with :class:`WaitTimeout` carrying ``last_status``.
         """
         last: JobStatus | None = None
-        for last in self.watch(ref, timeout=timeout, policy=policy, max_failed_polls=max_failed_polls):
+        for last in self.watch(
+            ref, timeout=timeout, policy=policy, max_failed_polls=max_failed_polls, on_poll_error=on_poll_error
+        ):
             _on_update(on_update, last)
         assert last is not None
         return last
@@ -445,9 +465,10 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
         timeout: float | None = None,
         policy: PollingPolicy | None = None,
         max_failed_polls: int = DEFAULT_MAX_FAILED_POLLS,
+        on_poll_error: OnPollError | None = None,
     ) -> AsyncIterator[JobStatus]:
         """Yield the job's status each time its state or progress changes, until it ends. See :meth:`Client.watch`."""
-        return self._watch(ref, timeout, policy, max_failed_polls, None)
+        return self._watch(ref, timeout, policy, max_failed_polls, None, on_poll_error)
 
     def _watch(
         self,
@@ -456,10 +477,11 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
         policy: PollingPolicy | None,
         max_failed_polls: int,
         gate: asyncio.Semaphore | None,
+        on_poll_error: OnPollError | None,
     ) -> AsyncIterator[JobStatus]:
         slug, task_id = split_ref(ref)
         handle = self.vendor(slug)
-        plan = watch_plan(handle.core, task_id, self._waiter(ref, timeout, policy, max_failed_polls))
+        plan = watch_plan(handle.core, task_id, self._waiter(ref, timeout, policy, max_failed_polls, on_poll_error))
         send: Any = functools.partial(handle.exchange, task_id)
         if gate is not None:
             send = functools.partial(_gated, gate, send)
@@ -473,9 +495,10 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
         on_update: OnUpdate | None = None,
         policy: PollingPolicy | None = None,
         max_failed_polls: int = DEFAULT_MAX_FAILED_POLLS,
+        on_poll_error: OnPollError | None = None,
     ) -> JobStatus:
         """Poll until the job ends; return its last status. See :meth:`Client.wait`."""
-        return await self._wait(ref, timeout, on_update, policy, max_failed_polls, None)
+        return await self._wait(ref, timeout, on_update, policy, max_failed_polls, None, on_poll_error)
 
     async def _wait(
         self,
@@ -485,9 +508,10 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
         policy: PollingPolicy | None,
         max_failed_polls: int,
         gate: asyncio.Semaphore | None,
+        on_poll_error: OnPollError | None,
     ) -> JobStatus:
         last: JobStatus | None = None
-        async for last in self._watch(ref, timeout, policy, max_failed_polls, gate):
+        async for last in self._watch(ref, timeout, policy, max_failed_polls, gate, on_poll_error):
             _on_update(on_update, last)
         assert last is not None
         return last
@@ -501,6 +525,7 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
         policy: PollingPolicy | None = None,
         concurrency: int = 64,
         max_failed_polls: int = DEFAULT_MAX_FAILED_POLLS,
+        on_poll_error: OnPollError | None = None,
     ) -> AsyncIterator[JobStatus | VideoJobsError]:
         """Wait for many jobs at once, yielding each as it finishes.
 
@@ -508,7 +533,8 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
         :class:`JobStatus`, or the :class:`VideoJobsError` that ended its wait (``error.ref``
         says which job; a callback that raised is a :class:`CallbackError`). At most
         ``concurrency`` requests are in flight; each vendor keeps one pooled connection set
-        and its rate limit. One coroutine per job, no threads.
+        and its rate limit. One coroutine per job, no threads. ``on_update`` and
+        ``on_poll_error`` are called as in :meth:`wait`, for every job.
         """
         import asyncio
 
@@ -523,7 +549,7 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
         async def one(ref: str) -> None:
             result: JobStatus | VideoJobsError
             try:
-                result = await self._wait(ref, timeout, on_update, policy, max_failed_polls, gate)
+                result = await self._wait(ref, timeout, on_update, policy, max_failed_polls, gate, on_poll_error)
             except VideoJobsError as exc:
                 result = exc
             except Exception as exc:  # a bug of ours must not cost the caller this job: say so, typed
@@ -554,6 +580,7 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
         policy: PollingPolicy | None = None,
         concurrency: int = 64,
         max_failed_polls: int = DEFAULT_MAX_FAILED_POLLS,
+        on_poll_error: OnPollError | None = None,
     ) -> list[JobStatus | VideoJobsError]:
         """:meth:`wait_all` gathered into a list in the order of ``refs``."""
         refs = list(refs)
@@ -568,6 +595,7 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
             policy=policy,
             concurrency=concurrency,
             max_failed_polls=max_failed_polls,
+            on_poll_error=on_poll_error,
         ):
             assert result.ref is not None
             out[slots[result.ref].pop(0)] = result

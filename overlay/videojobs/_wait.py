@@ -14,6 +14,7 @@ from ._status import JobStatus
 __all__ = [
     "DEFAULT_MAX_FAILED_POLLS",
     "Clock",
+    "OnPollError",
     "OnUpdate",
     "SystemClock",
     "Waiter",
@@ -31,6 +32,8 @@ the default ten failures in a row span about four minutes of outage (1+2+...+32+
 one-minute outage costs no job. The doubling is the usual exponential backoff (AWS, gRPC)."""
 
 OnUpdate = Callable[[JobStatus], object]
+OnPollError = Callable[[VideoJobsError, int], object]
+"""``on_poll_error(error, failed_in_a_row)``: a poll failed and the wait goes on (``error.ref`` says which job)."""
 
 
 @runtime_checkable
@@ -90,8 +93,10 @@ class Waiter:
         timeout: float | None,
         policy: PollingPolicy | None,
         max_failed_polls: int = DEFAULT_MAX_FAILED_POLLS,
+        on_poll_error: OnPollError | None = None,
     ) -> None:
         self.timeout = check_wait_args(timeout, max_failed_polls)
+        self.on_poll_error = on_poll_error
         self.ref = ref
         self.vendor, _, self.task_id = ref.partition(":")
         self.start = start
@@ -123,6 +128,15 @@ class Waiter:
         self.last_error = exc
         if self.failed_in_a_row >= self.max_failed_polls:
             raise exc
+        if self.on_poll_error is not None:
+            exc.ref = self.ref
+            try:
+                self.on_poll_error(exc, self.failed_in_a_row)
+            except Exception as error:  # the caller's callback: whatever it raises ends this wait, typed
+                raise CallbackError(
+                    f"on_poll_error raised {type(error).__name__} for {self.ref}; the wait for it stopped",
+                    vendor=self.vendor,
+                ) from error
         backoff = min(FAILED_POLL_BACKOFF_CAP, FAILED_POLL_BACKOFF * 2.0 ** (self.failed_in_a_row - 1))
         self._floor = max(backoff, getattr(exc, "retry_after", None) or 0.0)
 
