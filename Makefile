@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 TASK   ?=
-.PHONY: help install demo test lint generate check-generated update-spec record record-live bench bench-smoke sandbox clean
+.PHONY: help install demo test lint generate check-generated update-spec record record-live bench bench-smoke sandbox readme-terminal clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ bench: $(STAMP) ## the benchmark table (writes bench-results.json)
 
 bench-smoke: $(STAMP) ## the benchmark in miniature (CI: it runs, no figure is checked)
 	$(PY) scripts/bench.py --smoke
+
+readme-terminal: $(STAMP) ## rerun the README's terminal examples and paste their real output
+	$(PY) scripts/readme_terminal.py
 
 sandbox: $(STAMP) ## serve the sandbox on http://127.0.0.1:8710
 	$(VENV)/bin/videojobs sandbox --port 8710

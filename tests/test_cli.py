@@ -1,163 +1,294 @@
-"""The command line, against the embedded sandbox: exit codes, JSON lines, plain output."""
+"""The command line for scripts: streams, whole results, exit codes, help, durations, keys.
+
+In-process runs (``main(argv, out, err)`` with string buffers: neither is a terminal) and real
+processes in real pipes (``| head -1``, ``> file``) against the embedded sandbox or a loopback
+server. The live view on a real terminal is in ``test_cli_terminal.py``.
+"""
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
+import os
+import re
+import socket
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from videojobs._cli import main
-
-
-def run(*argv: str) -> tuple[int, str]:
-    out = io.StringIO()
-    code = main(list(argv), out=out)
-    return code, out.getvalue()
-
+from tests import hostile
+from videojobs._cli import duration, main
 
 FAST = ("--sandbox", "--time-scale", "400")
+CLI = [sys.executable, "-m", "videojobs"]
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+# --- streams: results on stdout, whole; the rest on stderr -------------------------------------------
+
+
+def test_status_prints_one_whole_line_per_job_in_a_pipe() -> None:
+    code, out, err = run("status", *FAST, "ezmodel:x-at_completed", "jimmyai:y-at_submitted")
+    assert code == 0  # nothing failed; a job still queued is no failure for a snapshot
+    lines = out.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("ezmodel:x-at_completed  succeeded (completed)  ")
+    assert "https://videos.sandbox.invalid/ezmodel/x-at_completed.mp4 (expires " in lines[0]
+    assert lines[1] == "jimmyai:y-at_submitted  queued (submitted)  0%"
+    assert "\x1b[" not in out + err  # no colour codes into a pipe
+    assert err == ""
 
 
 def test_status_json_lines_and_exit_code() -> None:
-    code, out = run("status", *FAST, "--json", "duomi:a-q0-d60", "colossyan:b-at_generating", "vozo:c-e404")
+    code, out, _ = run("status", *FAST, "--json", "duomi:a-q0-d60", "colossyan:b-at_generating", "vozo:c-e404")
     rows = [json.loads(line) for line in out.splitlines()]
     assert code == 1  # one job could not be read
     assert [r["ref"] for r in rows] == ["duomi:a-q0-d60", "colossyan:b-at_generating", "vozo:c-e404"]
     assert rows[0]["state"] == "running"
-    assert rows[0]["vendor_state"] == "running"
     assert rows[1]["vendor_state"] == "generating"
     assert rows[1]["video_id"].startswith("video-")
     assert rows[2]["error"]["type"] == "NotFoundError"
     assert rows[2]["error"]["status_code"] == 404
 
 
-def test_status_table_when_not_a_terminal() -> None:
-    code, out = run("status", *FAST, "ezmodel:x-at_completed", "jimmyai:y-at_submitted")
-    assert code == 0
-    assert "ezmodel:x-at_completed" in out
-    assert "completed" in out
-    assert "https://videos.sandbox.invalid/ezmodel/x-at_completed.mp4" in out
-    assert "submitted" in out
-    assert "\x1b[" not in out  # no colour codes into a pipe
+@pytest.mark.parametrize(
+    ("ref", "code", "words"),
+    [
+        ("duomi:f-at_error", 1, "failed (error)"),
+        ("colossyan:c-at_deleted", 1, "canceled (deleted)"),
+        ("jimmyai:n-at_completed-novideo", 1, "WARNING: the vendor says the job succeeded but returned no video"),
+        ("vozo:ok-at_done", 0, "succeeded (done)"),
+    ],
+)
+def test_status_exit_codes_follow_the_wait_rules(ref: str, code: int, words: str) -> None:
+    got, out, _ = run("status", *FAST, ref)
+    assert got == code
+    assert words in out
 
 
-def test_wait_all_succeeded_exits_0_and_prints_urls_and_expiry() -> None:
-    code, out = run("wait", *FAST, "ezmodel:w-ok-q2-d40", "jimmyai:v-ok-q1-d30", "colossyan:z-ok-q1-d20")
+def test_wait_streams_results_on_stdout_and_progress_on_stderr() -> None:
+    code, out, err = run("wait", *FAST, "ezmodel:w-ok-q2-d40", "jimmyai:v-ok-q1-d30", "colossyan:z-ok-q1-d20")
     assert code == 0
-    lines = out.splitlines()
-    assert any("ezmodel:w-ok-q2-d40  running" in line for line in lines)  # plain line per change
-    assert "ezmodel:w-ok-q2-d40: succeeded" in out
-    assert "video: https://videos.sandbox.invalid/ezmodel/w-ok-q2-d40.mp4  (expires " in out
-    assert "video: https://videos.sandbox.invalid/jimmyai/v-ok-q1-d30.mp4  (expires " in out
-    assert "video id: video-" in out
+    results = out.splitlines()
+    assert len(results) == 3  # one line per job and nothing else
+    by_ref = {line.split("  ")[0]: line for line in results}
+    assert "https://videos.sandbox.invalid/ezmodel/w-ok-q2-d40.mp4 (expires " in by_ref["ezmodel:w-ok-q2-d40"]
+    assert "video id video-" in by_ref["colossyan:z-ok-q1-d20"]
+    assert "ezmodel:w-ok-q2-d40  running (processing)" in err  # a plain progress line per change
+    assert "succeeded" in err
+
+
+def test_quiet_leaves_stderr_empty() -> None:
+    code, out, err = run("wait", *FAST, "--quiet", "vozo:a-ok-d20")
+    assert code == 0
+    assert out.startswith("vozo:a-ok-d20  succeeded (done)  https://")
+    assert err == ""
 
 
 def test_wait_exit_1_on_failure_or_missing_video() -> None:
-    code, out = run("wait", *FAST, "vozo:a-ok-d20", "duomi:b-fail-d20")
+    code, out, _ = run("wait", *FAST, "vozo:a-ok-d20", "duomi:b-fail-d20")
     assert code == 1
-    assert "duomi:b-fail-d20: failed" in out
-    assert "failed: content moderation rejected the prompt" in out
-    code, out = run("wait", *FAST, "jimmyai:c-ok-d20-novideo")
+    assert "duomi:b-fail-d20  failed (error)  content moderation rejected the prompt" in out
+    code, out, err = run("wait", *FAST, "jimmyai:c-ok-d20-novideo")
     assert code == 1
-    assert "WARNING: the vendor says the job is done but returned no video" in out
+    assert "WARNING: the vendor says the job succeeded but returned no video" in out
+    assert "warning: jimmyai:c-ok-d20-novideo ended without a video" in err  # at once, on stderr
 
 
-def test_wait_exit_2_on_timeout_with_json() -> None:
-    code, out = run("wait", "--sandbox", "--json", "--timeout", "0.3", "duomi:slow-q0-d600", "vozo:quick-at_done")
-    assert code == 2
+def test_a_timeout_exits_124_with_every_job_on_stdout() -> None:
+    code, out, _ = run("wait", "--sandbox", "--json", "--timeout", "300ms", "duomi:slow-q0-d600", "vozo:quick-at_done")
+    assert code == 124
     rows = {json.loads(line)["ref"]: json.loads(line) for line in out.splitlines()}
     assert rows["duomi:slow-q0-d600"]["error"]["type"] == "WaitTimeout"
+    assert rows["duomi:slow-q0-d600"]["last_status"]["state"] == "running"
     assert rows["vozo:quick-at_done"]["state"] == "succeeded"
+    assert not rows["duomi:slow-q0-d600"]["error"]["message"].startswith("duomi:")  # the vendor said once
+
+
+def test_a_failure_outranks_a_timeout() -> None:
+    code, _, _ = run("wait", "--sandbox", "--timeout", "0.3", "duomi:slow-q0-d600", "vozo:bad-at_failed")
+    assert code == 1
+
+
+def test_repeated_refs_are_waited_for_once() -> None:
+    code, out, err = run("wait", *FAST, "vozo:a-ok-d20", "vozo:a-ok-d20")
+    assert code == 0
+    assert len(out.splitlines()) == 1
+    assert "1 repeated job(s) asked once" in err
+
+
+def test_an_unreachable_vendor_is_reported_while_waiting() -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"  # nothing listens there
+        code, out, err = run(
+            "wait", "--api-key", "vozo=sk-x", "--base-url", f"vozo={url}", "--timeout", "4s", "vozo:t1"
+        )  # fmt: skip
+    assert code == 124
+    assert "vozo: 1 poll failed: connection refused; retrying" in err
+    assert out.startswith("vozo:t1  error  WaitTimeout: ")
+    assert "connection refused" not in out or "Cannot connect" in out  # the reason is on stderr
+
+
+# --- usage, help, version, durations ------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("argv", "words"),
     [
-        (["status"], ""),
+        (["status"], "the following arguments are required"),
         (["status", *FAST, "vozo"], "expected '<vendor>:<task id>'"),
         (["status", *FAST, "runway:x"], "unknown vendor 'runway'"),
         (["wait", "vozo:x"], "set VOZO_API_KEY or pass --api-key vozo=KEY"),
         (["status", "--api-key", "nope=1", "vozo:x"], "--api-key #1 is not VENDOR=VALUE"),
         (["status", "--api-key", "sk-bare-secret", "vozo:x"], "a key goes to its own vendor only"),
-        (["status", *FAST[:1], "--time-scale", "0", "vozo:x"], "--time-scale must be positive"),
+        (["status", "--sandbox", "--time-scale", "0", "vozo:x"], "'0' is not a number > 0"),
+        (["wait", *FAST, "--timeout", "-5", "vozo:x"], "'-5' is not a duration > 0"),
+        (["wait", *FAST, "--timeout", "0", "vozo:x"], "'0' is not a duration > 0"),
+        (["wait", *FAST, "--timeout", "nan", "vozo:x"], "'nan' is not a duration > 0"),
+        (["wait", *FAST, "--timeout", "5 minutes", "vozo:x"], "is not a duration (90, 90s, 30m, 1h, 1h30m)"),
+        (["demo", "--timeout", "0"], "'0' is not a duration > 0"),
+        (["sandbox", "--limit", "duomi=fast"], "--limit takes VENDOR=REQUESTS_PER_SECOND"),
     ],
 )
-def test_usage_errors_exit_2_with_a_message(argv: list[str], words: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _ = run(*argv)
+def test_usage_errors_exit_2_on_stderr_only(argv: list[str], words: str) -> None:
+    code, out, err = run(*argv)
     assert code == 2
-    assert words in capsys.readouterr().err
-
-
-def test_api_key_flag_reaches_the_request(monkeypatch: pytest.MonkeyPatch) -> None:
-    import httpx
-
-    seen: list[str] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request.headers["authorization"])
-        return httpx.Response(200, json={"status": "done", "video_url": "https://x/v.mp4"})
-
-    original = __import__("videojobs._cli", fromlist=["AsyncClient"]).AsyncClient
-
-    def patched(**kwargs: object) -> object:
-        return original(transport=httpx.MockTransport(handler), **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr("videojobs._cli.AsyncClient", patched)
-    code, out = run("status", "--json", "--api-key", "vozo=sk-cli-1", "vozo:t1")
-    assert code == 0
-    assert seen == ["Bearer sk-cli-1"]
-    assert "sk-cli-1" not in out
-
-
-def test_demo_runs_offline_and_summarizes() -> None:
-    code, out = run("demo", "--time-scale", "300", "--plain")
-    assert code == 0
-    assert "Summary" in out
-    for vendor in ("vozo", "duomi", "ezmodel", "colossyan", "jimmyai"):
-        assert vendor in out
-    assert "the vendor deleted the job" in out
-    assert "done, but no video was returned" in out
-    assert "12 jobs in" in out
-
-
-def test_console_script_is_installed() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "videojobs._cli", "--help"], capture_output=True, text=True, check=False, timeout=60
-    )
-    assert result.returncode == 0
-    assert "status" in result.stdout
-    assert "wait" in result.stdout
-    assert "demo" in result.stdout
+    assert out == ""
+    assert words in err
+    assert "sk-bare-secret" not in err
 
 
 @pytest.mark.parametrize(
-    ("argv", "lines"),
-    [
-        (["wait", "--sandbox", "--time-scale", "60", "vozo:p1-q2-d60", "duomi:p2-q2-d90", "jimmyai:p3-q1-d30"], 1),
-        (["demo", "--time-scale", "60"], 2),
-    ],
-    ids=["wait", "demo"],
+    ("text", "seconds"),
+    [("90", 90), ("90s", 90), ("30m", 1800), ("1h", 3600), ("1h30m", 5400), ("500ms", 0.5), ("2.5", 2.5)],
 )
-def test_a_reader_that_goes_away_ends_the_command(argv: list[str], lines: int) -> None:
-    """`videojobs wait ... | head -1` exits soon after head does, quietly, instead of hanging."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "videojobs._cli", *argv],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-    )
-    assert proc.stdout is not None
-    try:
-        for _ in range(lines):
-            assert proc.stdout.readline()
-        proc.stdout.close()  # what head does once it has its lines
-        proc.wait(timeout=30)  # raises if it does not end
-    finally:
-        proc.kill()
-        proc.wait()
-    assert proc.stderr is not None
-    err = proc.stderr.read().decode()
+def test_durations_read_like_kubectl(text: str, seconds: float) -> None:
+    assert duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "m", "5x", "1m1h", "-1s", "inf", "0s"])
+def test_a_bad_duration_is_refused(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        duration(text)
+
+
+def test_version_and_python_dash_m() -> None:
+    from importlib.metadata import version
+
+    result = subprocess.run([*CLI, "--version"], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"videojobs {version('videojobs')}"
+
+
+@pytest.mark.parametrize("command", ["status", "wait", "demo", "sandbox"])
+def test_every_subcommand_helps_with_defaults_examples_and_exit_codes(command: str) -> None:
+    code, out, _ = run(command, "--help")
+    assert code == 0
+    assert "examples:" in out
+    assert out.count(f"videojobs {command}") >= 2  # two examples
+    assert "exit codes:" in out
+    assert "(default: " in out
+    if command in ("status", "wait"):
+        assert "VOZO_API_KEY" in out  # the environment it reads
+        assert "124" in out
+
+
+def test_verbose_logs_on_stderr_without_the_key() -> None:
+    key = "sk-cli-VERBOSE-7"
+
+    with hostile.hostile(hostile.echo_authorization()) as url:
+        code, out, err = run("status", "-v", "--api-key", f"vozo={key}", "--base-url", f"vozo={url}", "vozo:t1")
+    assert "DEBUG" in err
+    assert key not in out + err
+    assert code in (0, 1)
+
+
+def test_the_key_reaches_its_vendor_and_no_output() -> None:
+    seen: list[str] = []
+
+    def record(request: hostile.Request, conn: Any) -> None:
+        seen.append(request.headers.get("authorization", ""))
+        hostile.answer()(request, conn)
+
+    with hostile.hostile(record) as url:
+        code, out, err = run("status", "--json", "--api-key", "vozo=sk-cli-1", "--base-url", f"vozo={url}", "vozo:t1")
+    assert code == 0
+    assert seen == ["Bearer sk-cli-1"]
+    assert "sk-cli-1" not in out + err
+
+
+def test_demo_runs_offline_and_summarizes() -> None:
+    code, out, err = run("demo", "--time-scale", "300", "--plain")
+    assert code == 1  # the demo has failed, canceled and video-less jobs on purpose
+    lines = out.splitlines()
+    assert len(lines) == 12
+    assert any("canceled (deleted)" in line for line in lines)
+    assert any("WARNING: the vendor says the job succeeded but returned no video" in line for line in lines)
+    for vendor in ("vozo", "duomi", "ezmodel", "colossyan", "jimmyai"):
+        assert any(line.startswith(f"{vendor}:") for line in lines)
+    assert "12 jobs in" in err
+
+
+# --- real processes in real pipes ------------------------------------------------------------------
+
+WAIT = ["wait", "--sandbox", "--time-scale", "60", "vozo:p1-q2-d60", "duomi:p2-q2-d90", "jimmyai:p3-q1-d30"]
+PIPED = {
+    "status": (["status", *FAST, "vozo:a-at_done", "duomi:b-at_succeeded"], 0),
+    "wait": (WAIT, 0),
+    "demo": (["demo", "--time-scale", "120"], 1),
+}
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "COLUMNS": "80", "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.mark.parametrize("command", sorted(PIPED))
+def test_every_subcommand_into_head_ends_quietly(command: str) -> None:
+    """`videojobs ... | head -1`: one line out, then a quiet end (141, as a shell reports SIGPIPE)."""
+    argv, _ = PIPED[command]
+    script = " ".join(f"'{a}'" for a in [*CLI, *argv]) + ' 2>err.txt | head -1; echo "${PIPESTATUS[0]}" > rc.txt'
+    cwd = Path(os.environ.get("TMPDIR", "/tmp"))
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir=cwd) as tmp:
+        result = subprocess.run(
+            ["bash", "-c", script], cwd=tmp, capture_output=True, text=True, timeout=120, check=False
+        )
+        err = Path(tmp, "err.txt").read_text()
+        rc = int(Path(tmp, "rc.txt").read_text())
+    assert len(result.stdout.splitlines()) == 1
     assert "Traceback" not in err
+    assert rc in (PIPED[command][1], 141)  # 141 when it still had lines to write
+
+
+@pytest.mark.parametrize("command", sorted(PIPED))
+def test_every_subcommand_into_a_file_keeps_results_whole(command: str, tmp_path: Path) -> None:
+    argv, code = PIPED[command]
+    with (tmp_path / "out.txt").open("w") as out, (tmp_path / "err.txt").open("w") as err:
+        result = subprocess.run([*CLI, *argv], stdout=out, stderr=err, env=_env(), timeout=120, check=False)
+    assert result.returncode == code
+    lines = (tmp_path / "out.txt").read_text().splitlines()
+    jobs = [a for a in argv if ":" in a]
+    assert len(lines) == (len(jobs) if jobs else 12)
+    for line in lines:
+        assert "…" not in line
+        assert "..." not in line
+        ref, state = line.split("  ")[:2]
+        assert ":" in ref
+        assert state.split(" ")[0] in ("succeeded", "failed", "canceled", "running", "queued", "error")
+    err = (tmp_path / "err.txt").read_text()
+    if command == "status":
+        assert err == ""
+    else:  # plain progress lines, since stderr is no terminal
+        assert re.search(r"^\[\s*\d+\.\ds\] \w+:\S+  (queued|running)", err, re.M), err[:500]

@@ -1,7 +1,7 @@
-"""The ``videojobs`` command: status, wait (with live progress bars), sandbox, demo.
+"""The ``videojobs`` command: status, wait, demo and sandbox; for people and for scripts.
 
-Exit codes: 0 all good; 1 a job failed, was canceled, finished without a video, or could
-not be read; 2 a timeout or a usage error.
+Streams, words and exit codes are in :mod:`._cli_output`: results on stdout (whole, one per
+job, as each ends), everything else on stderr, and distinct exit codes (124 for a timeout).
 """
 
 from __future__ import annotations
@@ -9,28 +9,65 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import io
-import json
+import logging
+import math
 import os
+import re
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from ._base import split_ref
+from ._cli_output import (
+    EXIT_BROKEN_PIPE,
+    EXIT_CODES_HELP,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Display,
+    detail,
+    exit_code,
+    result_json,
+    result_line,
+    state_words,
+)
 from ._client import AsyncClient
-from ._exceptions import UsageError, VideoJobsError, WaitTimeout
+from ._exceptions import UsageError, VideoJobsError
 from ._policy import AdaptivePolicy, PollingPolicy
 from ._registry import known_vendors as vendors
 from ._status import JobStatus, State
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# --- option types ------------------------------------------------------------------------------
+
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?")
+_UNITS = (3600.0, 60.0, 1.0, 0.001)
 
 
-# --- options ------------------------------------------------------------------------------------
+def duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``30m``, ``1h``, ``1h30m``, ``500ms`` (as kubectl's ``--timeout``)."""
+    value = text.strip().lower()
+    try:
+        seconds = float(value)
+    except ValueError:
+        match = _DURATION.fullmatch(value)
+        if not value or match is None or not any(match.groups()):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a duration (90, 90s, 30m, 1h, 1h30m)") from None
+        seconds = sum(float(part) * unit for part, unit in zip(match.groups(), _UNITS, strict=True) if part)
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration > 0")
+    return seconds
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number > 0")
+    return value
 
 
 def _pairs(values: Sequence[str], what: str) -> dict[str, str]:
@@ -47,6 +84,9 @@ def _pairs(values: Sequence[str], what: str) -> dict[str, str]:
     return out
 
 
+# --- reaching the vendors ------------------------------------------------------------------------
+
+
 @dataclass
 class Setup:
     """How the command reaches the vendors: real ones, or an embedded sandbox."""
@@ -54,227 +94,109 @@ class Setup:
     client: AsyncClient
     sandbox: Any = None
     policy: PollingPolicy | None = None
-    time_scale: float = 1.0
+
+
+def _refs(args: argparse.Namespace, err: TextIO) -> list[str]:
+    for ref in args.refs:
+        split_ref(ref)  # a bad reference is a usage error, before anything is sent
+    unique = list(dict.fromkeys(args.refs))
+    if len(unique) < len(args.refs) and not args.quiet:
+        err.write(f"videojobs: {len(args.refs) - len(unique)} repeated job(s) asked once\n")
+    return unique
 
 
 def _setup(args: argparse.Namespace, refs: Sequence[str]) -> Setup:
-    for ref in refs:
-        split_ref(ref)  # a bad reference is a usage error, before anything is sent
-    if getattr(args, "sandbox", False):
+    if args.sandbox:
         from .sandbox import Sandbox
 
         sb = Sandbox(time_scale=args.time_scale)
         client = AsyncClient(
-            api_keys=sb.api_keys(),
-            base_urls=sb.base_urls(),
-            transport=sb.transport(),
-            timeout=args.request_timeout,
+            api_keys=sb.api_keys(), base_urls=sb.base_urls(), transport=sb.transport(), timeout=args.request_timeout
         )
-        return Setup(client, sb, AdaptivePolicy().scaled(args.time_scale), args.time_scale)
+        return Setup(client, sb, AdaptivePolicy().scaled(args.time_scale))
     api_keys = _pairs(args.api_key or [], "--api-key")
     base_urls = _pairs(args.base_url or [], "--base-url")
     for ref in refs:
         slug = ref.partition(":")[0]
-        if slug in vendors() and not api_keys.get(slug) and not os.environ.get(f"{slug.upper()}_API_KEY"):
+        if not api_keys.get(slug) and not os.environ.get(f"{slug.upper()}_API_KEY"):
             raise UsageError(f"no API key for {slug}: set {slug.upper()}_API_KEY or pass --api-key {slug}=KEY")
     return Setup(AsyncClient(api_keys=api_keys, base_urls=base_urls, timeout=args.request_timeout))
 
 
-# --- output ----------------------------------------------------------------------------------
+def _display(args: argparse.Namespace, out: TextIO, err: TextIO) -> Display:
+    if args.quiet:
+        mode = "quiet"
+    elif err.isatty() and not args.plain and not args.verbose:
+        mode = "live"
+    else:
+        mode = "plain"
+    color = not args.no_color and "NO_COLOR" not in os.environ
+    return Display(out, err, mode=mode, json_lines=args.json, color=color)
 
 
-def _error_dict(ref: str, exc: VideoJobsError) -> dict[str, Any]:
-    return {
-        "ref": ref,
-        "error": {"type": type(exc).__name__, "message": exc.message, "status_code": exc.status_code, "code": exc.code},
-    }
+# --- commands -------------------------------------------------------------------------------------
 
 
-def _pct(status: JobStatus) -> str:
-    return "-" if status.progress is None else f"{status.progress:.0%}"
-
-
-def _until(when: datetime) -> str:
-    seconds = (when - datetime.now(UTC)).total_seconds()
-    if seconds <= 0:
-        return f"expired {when:%Y-%m-%d %H:%M} UTC"
-    hours = seconds / 3600
-    return (
-        f"expires {when:%Y-%m-%d %H:%M} UTC, in {hours:.0f} h" if hours >= 1 else f"expires in {seconds / 60:.0f} min"
-    )
-
-
-def _outcome_lines(status: JobStatus) -> list[str]:
-    """What a user needs once a job has ended: where the video is, or why there is none."""
-    lines = []
-    if status.state is State.SUCCEEDED:
-        for url in status.video_urls:
-            lines.append(f"  video: {url}" + (f"  ({_until(status.expires_at)})" if status.expires_at else ""))
-        if status.video_id and not status.video_urls:
-            lines.append(f"  video id: {status.video_id} (this vendor returns an id, not a URL)")
-        if not status.has_video:
-            lines.append("  WARNING: the vendor says the job is done but returned no video (no URL, no id)")
-    elif status.error is not None:
-        lines.append(
-            f"  {status.state.value}: {status.error.message}" + (f" [{status.error.code}]" if status.error.code else "")
-        )
-    elif status.state is State.CANCELED:
-        lines.append(f"  canceled by the vendor ({status.vendor_state})")
-    return lines
-
-
-def _exit_code(results: Sequence[JobStatus | VideoJobsError]) -> int:
-    if any(isinstance(r, WaitTimeout) for r in results):
-        return EXIT_USAGE
-    if any(isinstance(r, VideoJobsError) or r.state is not State.SUCCEEDED or not r.has_video for r in results):
-        return EXIT_FAILED
-    return EXIT_OK
-
-
-# --- status ----------------------------------------------------------------------------------
-
-
-async def _status(args: argparse.Namespace, out: TextIO) -> int:
-    setup = _setup(args, args.refs)
+async def _status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    refs = _refs(args, err)
+    setup = _setup(args, refs)
     async with setup.client as client:
-        results = await asyncio.gather(*(client.status(ref) for ref in args.refs), return_exceptions=True)
-    code = EXIT_OK
-    rows: list[dict[str, Any]] = []
-    for ref, result in zip(args.refs, results, strict=True):
-        if isinstance(result, VideoJobsError):
-            code = EXIT_FAILED
-            rows.append(_error_dict(ref, result))
-        elif isinstance(result, BaseException):
-            raise result
-        else:
-            rows.append(result.to_dict())
-    if args.json:
-        for row in rows:
-            out.write(json.dumps(row) + "\n")
-        return code
+        answers = await asyncio.gather(*(client.status(ref) for ref in refs), return_exceptions=True)
+    results: list[JobStatus | VideoJobsError] = []
+    for answer in answers:
+        if isinstance(answer, BaseException) and not isinstance(answer, VideoJobsError):
+            raise answer
+        results.append(answer)
+    if out.isatty() and not args.json:
+        _status_table(args, results, refs, out)
+    else:
+        for ref, result in zip(refs, results, strict=True):
+            out.write((result_json(result, ref) if args.json else result_line(result, ref)) + "\n")
+    return exit_code(results, snapshot=True)
+
+
+def _status_table(args: argparse.Namespace, results: Sequence[Any], refs: Sequence[str], out: TextIO) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("job", "state", "vendor says", "progress", "video / error", box=None, pad_edge=False)
-    for row in rows:
-        if "error" in row and "state" not in row:
-            table.add_row(row["ref"], "[red]error[/]", "", "", f"{row['error']['type']}: {row['error']['message']}")
+    table = Table("job", "state", "progress", "video / error", box=None, pad_edge=False)
+    table.columns[3].overflow = "fold"  # a long signed URL folds over lines; it is never cut
+    for ref, result in zip(refs, results, strict=True):
+        if isinstance(result, VideoJobsError):
+            table.add_row(ref, "[red]error[/]", "", f"{type(result).__name__}: {result.message}")
             continue
-        detail = (
-            row["video_urls"][0] if row["video_urls"] else row["video_id"] or (row["error"] or {}).get("message") or ""
-        )
-        pct = "-" if row["progress"] is None else f"{row['progress']:.0%}"
-        table.add_row(row["ref"], row["state"], row["vendor_state"], pct, detail)
-    Console(file=out, width=160 if not out.isatty() else None).print(table)
-    return code
+        pct = "-" if result.progress is None else f"{result.progress:.0%}"
+        colour = {State.SUCCEEDED: "green", State.FAILED: "red", State.CANCELED: "yellow"}.get(result.state, "")
+        if result.state is State.SUCCEEDED and not result.has_video:
+            colour = "yellow"
+        words = state_words(result)
+        table.add_row(ref, f"[{colour}]{words}[/]" if colour else words, pct, detail(result))
+    Console(file=out, no_color=args.no_color or "NO_COLOR" in os.environ, highlight=False).print(table)
 
 
-# --- wait ------------------------------------------------------------------------------------
-
-
-@dataclass
-class Display:
-    """Live progress bars on a terminal; one plain line per change otherwise."""
-
-    out: TextIO
-    live: bool
-    started: float = field(default_factory=time.monotonic)
-    _progress: Any = None
-    _tasks: dict[str, Any] = field(default_factory=dict)
-
-    @contextmanager
-    def running(self, refs: Sequence[str]) -> Iterator[Display]:
-        if not self.live:
-            yield self
-            return
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            Progress,
-            TaskProgressColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        console = Console(file=self.out)
-        self._progress = Progress(
-            TextColumn("{task.fields[vendor]:<10}"),
-            TextColumn("{task.fields[task]:<28}"),
-            TextColumn("{task.fields[state]:<10}"),
-            BarColumn(),
-            TaskProgressColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            refresh_per_second=8,
-        )
-        for ref in refs:
-            vendor, _, task = ref.partition(":")
-            self._tasks[ref] = self._progress.add_task("", total=None, vendor=vendor, task=task[:28], state="waiting")
-        with self._progress:
-            yield self
-
-    def update(self, status: JobStatus) -> None:
-        if self.live:
-            task = self._tasks[status.ref]
-            state = {
-                State.SUCCEEDED: "[green]done[/]",
-                State.FAILED: "[red]failed[/]",
-                State.CANCELED: "[yellow]canceled[/]",
-            }
-            kwargs: dict[str, Any] = {"state": state.get(status.state, status.state.value)}
-            if status.progress is not None:
-                kwargs.update(total=100, completed=round(status.progress * 100))
-            elif status.is_terminal:
-                kwargs.update(total=100, completed=100 if status.state is State.SUCCEEDED else 0)
-            self._progress.update(task, **kwargs)
-            if status.is_terminal:
-                self._progress.stop_task(task)
-        else:
-            elapsed = time.monotonic() - self.started
-            self.out.write(f"[{elapsed:6.1f}s] {status.ref}  {status.state.value}  {_pct(status)}\n")
-            self.out.flush()
-
-    def failed(self, ref: str, exc: VideoJobsError) -> None:
-        if self.live:
-            self._progress.update(self._tasks[ref], state="[red]error[/]")
-            self._progress.stop_task(self._tasks[ref])
-        else:
-            self.out.write(f"[{time.monotonic() - self.started:6.1f}s] {ref}  error  {type(exc).__name__}: {exc}\n")
-
-
-async def _wait_for(
+async def _wait_jobs(
     setup: Setup, refs: Sequence[str], display: Display, timeout: float | None
 ) -> list[JobStatus | VideoJobsError]:
     results: list[JobStatus | VideoJobsError] = []
     async with setup.client as client:
         with display.running(refs):
-            async for result in client.wait_all(refs, timeout=timeout, on_update=display.update, policy=setup.policy):
-                if isinstance(result, VideoJobsError):
-                    display.failed(result.ref or "?", result)
+            async for result in client.wait_all(
+                refs,
+                timeout=timeout,
+                on_update=display.update,
+                on_poll_error=display.poll_failed,
+                policy=setup.policy,
+            ):
+                display.result(result, result.ref or "?")
                 results.append(result)
     return results
 
 
-async def _wait(args: argparse.Namespace, out: TextIO) -> int:
-    setup = _setup(args, args.refs)
-    live = out.isatty() and not args.plain and not args.json
-    display = Display(io.StringIO() if args.json else out, live=live)  # JSON: no progress lines
-    results = await _wait_for(setup, args.refs, display, args.timeout)
-    order = {ref: i for i, ref in enumerate(args.refs)}
-    results.sort(key=lambda r: order.get(r.ref or "", 0))
-    if args.json:
-        for r in results:
-            out.write(json.dumps(_error_dict(r.ref or "", r) if isinstance(r, VideoJobsError) else r.to_dict()) + "\n")
-    else:
-        out.write("\n")
-        for r in results:
-            if isinstance(r, VideoJobsError):
-                out.write(f"{r.ref}: {type(r).__name__}: {r}\n")
-            else:
-                out.write(f"{r.ref}: {r.state.value}\n" + "".join(line + "\n" for line in _outcome_lines(r)))
-    return _exit_code(results)
+async def _wait(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    refs = _refs(args, err)
+    setup = _setup(args, refs)
+    results = await _wait_jobs(setup, refs, _display(args, out, err), args.timeout)
+    return exit_code(results)
 
 
 # --- demo ------------------------------------------------------------------------------------
@@ -295,102 +217,163 @@ DEMO_JOBS: tuple[tuple[str, dict[str, Any]], ...] = (
 )
 
 
-async def _demo(args: argparse.Namespace, out: TextIO) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
+async def _demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .sandbox import Sandbox
 
     scale = args.time_scale
     sb = Sandbox(time_scale=scale, retry_after=0.5)
     refs = [sb.create(vendor, **options) for vendor, options in DEMO_JOBS]
-    client = AsyncClient(
-        api_keys=sb.api_keys(),
-        base_urls=sb.base_urls(),
-        transport=sb.transport(),
-    )
-    setup = Setup(client, sb, AdaptivePolicy().scaled(scale), scale)
-    live = not args.plain and out.isatty()
-    console = Console(file=out, width=None if out.isatty() else 140)
-    console.print(
-        f"[bold]videojobs demo[/]: {len(refs)} jobs at five vendors, simulated offline by the embedded sandbox "
-        f"at {scale:g}x speed (a {max(o.get('run', 0) + o.get('queue', 0) for _, o in DEMO_JOBS) / 60:.0f}-minute job "
-        f"plays in {max(o.get('run', 0) + o.get('queue', 0) for _, o in DEMO_JOBS) / scale:.0f} s).\n"
-        "Some fail, one is deleted, one hits 429s, one answers a 502, one finishes without a video.\n"
-    )
+    client = AsyncClient(api_keys=sb.api_keys(), base_urls=sb.base_urls(), transport=sb.transport())
+    longest = max(o.get("run", 0) + o.get("queue", 0) for _, o in DEMO_JOBS)
+    display = _display(args, out, err)
+    if not args.quiet:
+        err.write(
+            f"videojobs demo: {len(refs)} jobs at five vendors, simulated offline by the embedded sandbox at "
+            f"{scale:g}x speed (a {longest / 60:.0f}-minute job plays in {longest / scale:.0f} s).\n"
+            "Some fail, one is canceled, one hits 429s, one answers a 502, one ends without a video.\n"
+        )
     started = time.monotonic()
-    results = await _wait_for(setup, refs, Display(out, live=live), timeout=args.timeout)
+    results = await _wait_jobs(Setup(client, sb, AdaptivePolicy().scaled(scale)), refs, display, args.timeout)
     elapsed = time.monotonic() - started
+    polls = sum(job.polls for job in sb.jobs.values())
+    fixed = sum(int(job.script.total // 5) + 1 for job in sb.jobs.values())
+    if not args.quiet:
+        err.write(
+            f"\n{len(results)} jobs in {elapsed:.1f} s; {polls} status requests in all, where polling every 5 s "
+            f"(the vendors' advice) would have made {fixed}.\n"
+        )
+    return exit_code(results)
 
-    by_ref = {r.ref: r for r in results}
-    table = Table("vendor", "job", "state", "requests", "lag (job time)", "video / reason", title="Summary")
-    polls = fixed = 0
-    for ref in refs:
-        result, job = by_ref[ref], sb.job(ref)
-        assert job is not None
-        polls += job.polls
-        fixed += int(job.script.total // 5) + 1
-        lag = "-"
-        if job.terminal_seen_at is not None:
-            lag = f"{max(0.0, job.terminal_seen_at - sb.ended_at(job)) * scale:.1f} s"
-        if isinstance(result, VideoJobsError):
-            table.add_row(job.vendor, job.task_id, "[red]error[/]", str(job.polls), lag, str(result))
-            continue
-        detail = result.video_url or (f"video id {result.video_id}" if result.video_id else "")
-        if result.state is State.CANCELED:
-            detail = "the vendor deleted the job"
-        elif result.error:
-            detail = result.error.message
-        elif result.state is State.SUCCEEDED and not result.has_video:
-            detail = "[yellow]done, but no video was returned[/]"
-        colour = {State.SUCCEEDED: "green", State.FAILED: "red", State.CANCELED: "yellow"}.get(result.state, "white")
-        table.add_row(job.vendor, job.task_id, f"[{colour}]{result.vendor_state}[/]", str(job.polls), lag, detail)
-    console.print(table)
-    console.print(
-        f"{len(refs)} jobs in {elapsed:.1f} s; {polls} status requests in all, where polling every 5 s "
-        f"(the vendors' advice) would have made {fixed}."
+
+# --- the parser --------------------------------------------------------------------------------
+
+ENVIRONMENT_HELP = """environment:
+  <VENDOR>_API_KEY    each vendor's key (VOZO_API_KEY, DUOMI_API_KEY, EZMODEL_API_KEY,
+                      COLOSSYAN_API_KEY, JIMMYAI_API_KEY), sent to that vendor only
+  <VENDOR>_BASE_URL   a vendor's base URL (e.g. a proxy); --base-url wins
+  HTTP(S)_PROXY, NO_PROXY   proxies, as usual
+  NO_COLOR            no colours (as --no-color)"""
+
+
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Keeps the epilogs' layout; options state their defaults in their own help."""
+
+
+def _epilog(*examples: str, environment: bool = True) -> str:
+    parts = ["examples:\n" + "\n".join(f"  {e}" for e in examples)]
+    if environment:
+        parts.append(ENVIRONMENT_HELP)
+    parts.append(EXIT_CODES_HELP)
+    return "\n\n".join(parts)
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--api-key", action="append", metavar="VENDOR=KEY",
+        help="a vendor's key, sent to that vendor only; repeatable (default: $<VENDOR>_API_KEY)",
+    )  # fmt: skip
+    common.add_argument(
+        "--base-url", action="append", metavar="VENDOR=URL",
+        help="a vendor's base URL, e.g. a proxy; repeatable (default: the vendor's, or $<VENDOR>_BASE_URL)",
+    )  # fmt: skip
+    common.add_argument(
+        "--request-timeout", type=duration, default=30.0, metavar="DURATION",
+        help="time for one request, all of it (default: 30s)",
+    )  # fmt: skip
+    common.add_argument(
+        "--sandbox", action="store_true", help="talk to an embedded sandbox instead of the vendors (offline)"
     )
-    return EXIT_OK if len(results) == len(refs) else EXIT_FAILED
+    common.add_argument(
+        "--time-scale", type=_positive, default=1.0, metavar="X",
+        help="with --sandbox: play jobs X times faster (default: 1)",
+    )  # fmt: skip
+    _output_options(common)
+    return common
 
 
-# --- entry point -----------------------------------------------------------------------------
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="one JSON object per job on stdout, instead of a line")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress or notices on stderr")
+    parser.add_argument("--plain", action="store_true", help="plain progress lines on stderr, even on a terminal")
+    parser.add_argument("--no-color", action="store_true", help="no colours (also: NO_COLOR set)")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="DEBUG logs on stderr (keys scrubbed); implies --plain"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--api-key",
-        action="append",
-        metavar="VENDOR=KEY",
-        help="a vendor's key, sent to that vendor only (default: <VENDOR>_API_KEY)",
-    )
-    common.add_argument("--base-url", action="append", metavar="VENDOR=URL", help="base URL, e.g. for a proxy")
-    common.add_argument("--request-timeout", type=float, default=30.0, metavar="S", help="seconds per request")
-    common.add_argument("--sandbox", action="store_true", help="talk to an embedded sandbox instead of the vendors")
-    common.add_argument(
-        "--time-scale", type=float, default=1.0, metavar="X", help="with --sandbox: play jobs X times faster"
-    )
-    common.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    from importlib.metadata import PackageNotFoundError, version
 
-    parser = argparse.ArgumentParser(prog="videojobs", description="Status of AI video jobs at five vendors.")
+    try:
+        release = version("videojobs")
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree
+        release = "unknown"
+    parser = argparse.ArgumentParser(
+        prog="videojobs",
+        description="Check and wait for AI video jobs at five vendors (vozo, duomi, ezmodel, colossyan, jimmyai).\n"
+        "A job is VENDOR:TASK_ID, e.g. vozo:task-123.",
+        formatter_class=_Help,
+        epilog=_epilog("videojobs wait vozo:task-123 duomi:abc --timeout 30m", "videojobs demo"),
+    )
+    parser.add_argument("--version", action="version", version=f"videojobs {release}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    p = sub.add_parser("status", parents=[common], help="the status of jobs, now")
+
+    p = sub.add_parser(
+        "status", parents=[_common()], formatter_class=_Help, help="the status of jobs, now",
+        description="Ask each vendor once for each job's status; one line per job on stdout (a table on a terminal).",
+        epilog=_epilog("videojobs status vozo:task-123 duomi:abc", "videojobs status --json vozo:task-123 | jq .state"),
+    )  # fmt: skip
     p.add_argument("refs", nargs="+", metavar="VENDOR:TASK_ID")
-    p = sub.add_parser("wait", parents=[common], help="wait for jobs with live progress bars")
+
+    p = sub.add_parser(
+        "wait", parents=[_common()], formatter_class=_Help, help="wait for jobs to end, with live progress",
+        description="Poll each job (with the adaptive policy) until it ends. Each job's result is printed on stdout "
+        "as soon as it ends; progress goes to stderr: live bars on a terminal, plain lines otherwise.",
+        epilog=_epilog(
+            "videojobs wait vozo:task-123 duomi:abc --timeout 30m",
+            "videojobs wait --json --quiet vozo:task-123 > results.jsonl",
+        ),
+    )  # fmt: skip
     p.add_argument("refs", nargs="+", metavar="VENDOR:TASK_ID")
-    p.add_argument("--timeout", type=float, default=None, metavar="S", help="give up after S seconds (exit 2)")
-    p.add_argument("--plain", action="store_true", help="one line per change, even on a terminal")
-    p = sub.add_parser("sandbox", help="serve the vendor sandbox (uvicorn)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8710)
-    p.add_argument("--time-scale", type=float, default=1.0)
-    p.add_argument("--api-key", default="sk-sandbox")
-    p.add_argument("--limit", action="append", metavar="VENDOR=RPS", help="throttle a vendor: 429 + Retry-After")
-    p = sub.add_parser("demo", help="a dozen sandbox jobs at five vendors, waited for live (offline)")
-    p.add_argument("--time-scale", type=float, default=12.0)
-    p.add_argument("--timeout", type=float, default=60.0)
-    p.add_argument("--plain", action="store_true")
+    p.add_argument(
+        "--timeout", type=duration, default=None, metavar="DURATION",
+        help="give up after this long: 90, 90s, 30m, 1h (exit 124) (default: no limit)",
+    )  # fmt: skip
+
+    p = sub.add_parser(
+        "demo", formatter_class=_Help, help="a dozen simulated jobs at five vendors, waited for live (offline)",
+        description="Runs a dozen jobs on the embedded sandbox (no network, no key): some succeed, some fail, one is "
+        "canceled, one is throttled, one ends without a video. Exits like wait.",
+        epilog=_epilog("videojobs demo", "videojobs demo --time-scale 60 --plain", environment=False),
+    )  # fmt: skip
+    p.add_argument(
+        "--time-scale", type=_positive, default=12.0, metavar="X", help="play jobs X times faster (default: 12)"
+    )
+    p.add_argument(
+        "--timeout", type=duration, default=60.0, metavar="DURATION", help="give up after this long (default: 60s)"
+    )
+    _output_options(p)
+
+    p = sub.add_parser(
+        "sandbox", formatter_class=_Help, help="serve the vendor sandbox over HTTP (uvicorn)",
+        description="Serve all five vendors' simulated status endpoints on one port, for tests and trials.",
+        epilog="examples:\n  videojobs sandbox --port 8710\n  videojobs sandbox --limit duomi=20 --time-scale 10\n\n"
+        "exit codes:\n  0    stopped\n  2    usage error",
+    )  # fmt: skip
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8710, help="port (default: 8710)")
+    p.add_argument(
+        "--time-scale", type=_positive, default=1.0, metavar="X", help="jobs run X times faster (default: 1)"
+    )
+    p.add_argument("--api-key", default="sk-sandbox", help="the key the sandbox accepts (default: sk-sandbox)")
+    p.add_argument(
+        "--limit", action="append", metavar="VENDOR=RPS", help="throttle a vendor: 429 + Retry-After (repeatable)"
+    )
     return parser
+
+
+# --- entry point -----------------------------------------------------------------------------
 
 
 def _require(module: str, extra: str) -> None:
@@ -401,35 +384,54 @@ def _require(module: str, extra: str) -> None:
         raise UsageError(f"this command needs {module}: pip install 'videojobs[{extra}]'")
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+def _verbose(err: TextIO) -> None:
+    from ._boundary import LOG_SCRUBBER
+
+    handler = logging.StreamHandler(err)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    handler.addFilter(LOG_SCRUBBER)  # every record that reaches stderr, whatever logger made it
+    for name in ("videojobs", "httpx", "httpcore", "aiohttp"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(handler)
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
+    err = err or sys.stderr
     parser = _parser()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+            args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error argparse has printed
+        return EXIT_OK if exc.code in (0, None) else EXIT_USAGE
     try:
         if args.command == "sandbox":
             from .sandbox.__main__ import parse_limits, serve
 
-            serve(args.host, args.port, args.time_scale, args.api_key, rate_limits=parse_limits(args.limit))
+            try:
+                limits = parse_limits(args.limit)
+            except SystemExit as exc:  # its message names the bad --limit
+                err.write(f"videojobs: {exc}\n")
+                return EXIT_USAGE
+            serve(args.host, args.port, args.time_scale, args.api_key, rate_limits=limits)
             return EXIT_OK
-        if getattr(args, "time_scale", 1.0) <= 0:
-            raise UsageError("--time-scale must be positive")
+        if args.verbose:
+            _verbose(err)
         _require("rich", "cli")
         runner = {"status": _status, "wait": _wait, "demo": _demo}[args.command]
-        return asyncio.run(runner(args, out))
+        return asyncio.run(runner(args, out, err))
     except UsageError as exc:
-        print(f"videojobs: {exc}", file=sys.stderr)
+        err.write(f"videojobs: {exc.message}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("videojobs: interrupted", file=sys.stderr)
-        return 130
+        err.write("videojobs: interrupted\n")
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # the reader went away (| head): stop quietly, and keep Python from failing to flush at exit
-        with contextlib.suppress(OSError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_FAILED
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -1,0 +1,292 @@
+"""What the ``videojobs`` command writes, and where.
+
+- **stdout: results only**, one line (or one JSON object) per job, written as each job ends,
+  never cut: a pipe or a file gets every URL whole. On a terminal, ``status`` draws a table
+  whose long cells fold instead of being cut.
+- **stderr: progress, warnings and errors.** Live progress bars when stderr is a terminal
+  (rich), one plain line per change otherwise, nothing with ``--quiet``.
+- One vocabulary: the normalized state (``succeeded``, ``failed``, ``canceled`` ...) with the
+  vendor's own word beside it in parentheses, e.g. ``canceled (deleted)``.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from ._exceptions import APIError, NetworkError, RateLimitError, VideoJobsError, WaitTimeout
+from ._status import JobStatus, State
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_TIMEOUT = 124  # as GNU timeout(1): the wait ran out of time
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a reader that went away (| head)
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+
+EXIT_CODES_HELP = """exit codes:
+  0    every job succeeded with a video (status: nothing failed; jobs may still run)
+  1    a job failed, was canceled, ended without a video, or could not be read
+  2    usage or configuration error (bad option, unknown vendor, missing key)
+  124  a wait timed out (as GNU timeout), and no job failed
+  130  interrupted (Ctrl-C)
+  141  the reader of stdout went away (| head)"""
+
+LIVE_WIDE_COLUMNS = 100
+"""From this terminal width the live view also shows each job's elapsed time and wider names;
+below it (80 columns, the classic default) the bar keeps at least 20 columns."""
+
+FAILURE_NOTICE_EVERY = 5.0
+"""Seconds between two 'N polls failed; retrying' notices for one vendor (a dead vendor under
+a thousand jobs would otherwise print a thousand lines)."""
+
+
+def state_words(status: JobStatus) -> str:
+    """``succeeded (done)``: our word, and the vendor's beside it when it differs."""
+    ours = status.state.value
+    theirs = status.vendor_state
+    return ours if not theirs or theirs.lower() == ours else f"{ours} ({theirs})"
+
+
+def until(when: datetime, now: datetime | None = None) -> str:
+    seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if seconds <= 0:
+        return f"expired {when:%Y-%m-%d %H:%M} UTC"
+    if seconds >= 3600:
+        return f"expires {when:%Y-%m-%d %H:%M} UTC, in {seconds / 3600:.0f} h"
+    return f"expires in {max(1.0, seconds / 60):.0f} min"
+
+
+def ended_without_video(status: JobStatus) -> bool:
+    return status.state is State.SUCCEEDED and not status.has_video
+
+
+def detail(status: JobStatus) -> str:
+    """Where the video is, or why there is none, or how far the job is: whole, never cut."""
+    if status.state is State.SUCCEEDED:
+        if status.video_urls:
+            expiry = f" ({until(status.expires_at)})" if status.expires_at else ""
+            return " ".join(status.video_urls) + expiry
+        if status.video_id:
+            return f"video id {status.video_id} (this vendor returns an id, not a URL)"
+        return "WARNING: the vendor says the job succeeded but returned no video"
+    if status.error is not None:
+        return status.error.message + (f" [{status.error.code}]" if status.error.code else "")
+    if status.state is State.CANCELED:
+        return "canceled by the vendor"
+    return "-" if status.progress is None else f"{status.progress:.0%}"
+
+
+def error_text(exc: VideoJobsError) -> str:
+    """``NetworkError: could not reach ...``: without the vendor prefix (the ref says it)."""
+    return f"{type(exc).__name__}: {exc.message}"
+
+
+def result_line(result: JobStatus | VideoJobsError, ref: str) -> str:
+    if isinstance(result, VideoJobsError):
+        return f"{ref}  error  {error_text(result)}"
+    return f"{ref}  {state_words(result)}  {detail(result)}"
+
+
+def result_json(result: JobStatus | VideoJobsError, ref: str) -> str:
+    if isinstance(result, VideoJobsError):
+        row: dict[str, Any] = {
+            "ref": ref,
+            "error": {
+                "type": type(result).__name__,
+                "message": result.message,
+                "status_code": result.status_code,
+                "code": result.code,
+            },
+        }
+        if isinstance(result, WaitTimeout) and result.last_status is not None:
+            row["last_status"] = result.last_status.to_dict()
+    else:
+        row = result.to_dict()
+    return json.dumps(row, default=str)
+
+
+def exit_code(results: Sequence[JobStatus | VideoJobsError], *, snapshot: bool = False) -> int:
+    """0, 1 or 124 by the rules in :data:`EXIT_CODES_HELP` (``snapshot``: ``status``'s rules)."""
+    timed_out = False
+    for result in results:
+        if isinstance(result, WaitTimeout):
+            timed_out = True
+        elif (
+            isinstance(result, VideoJobsError)
+            or result.state in (State.FAILED, State.CANCELED)
+            or ended_without_video(result)
+        ):
+            return EXIT_FAILED
+        elif not snapshot and result.state is not State.SUCCEEDED:
+            timed_out = True  # pragma: no cover - a wait returns only ended jobs
+    return EXIT_TIMEOUT if timed_out else EXIT_OK
+
+
+def reason(exc: VideoJobsError) -> str:
+    """A short why for a failed poll: 'connection refused', 'HTTP 503', 'rate limited'."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(seen, socket.gaierror):
+            return "the host name does not resolve"
+        seen = seen.__cause__ or seen.__context__
+        if seen is exc:  # pragma: no cover - a cycle
+            break
+    if isinstance(exc, RateLimitError):
+        return "rate limited (429)"
+    if isinstance(exc, APIError) and exc.status_code:
+        return f"HTTP {exc.status_code}"
+    if isinstance(exc, NetworkError) and "no complete answer" in exc.message:
+        return "no answer in time"
+    text = exc.message
+    if "refused" in text.lower() or "connect call failed" in text.lower():
+        return "connection refused"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class Display:
+    """Progress on stderr while jobs are waited for: live bars, plain lines, or nothing.
+
+    Results go to stdout through :meth:`result`, whatever the mode: on a terminal that also
+    shows the live bars, they are printed above the bars (rich keeps the bars below).
+    """
+
+    def __init__(self, out: TextIO, err: TextIO, *, mode: str, json_lines: bool, color: bool) -> None:
+        if mode not in ("live", "plain", "quiet"):
+            raise ValueError(mode)
+        self.out, self.err, self.mode, self.json_lines, self.color = out, err, mode, json_lines, color
+        self.started = time.monotonic()
+        self._progress: Any = None
+        self._tasks: dict[str, Any] = {}
+        self._failures: dict[str, tuple[int, float, str]] = {}  # vendor -> (failed polls, last notice, reason)
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    @contextmanager
+    def running(self, refs: Sequence[str]) -> Iterator[Display]:
+        if self.mode != "live":
+            yield self
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+        from rich.table import Column
+
+        console = Console(file=self.err, no_color=not self.color, highlight=False)
+        wide = console.width >= LIVE_WIDE_COLUMNS
+        ref_width = min(32 if wide else 24, max(12, *(len(r) for r in refs)))
+        columns: list[Any] = [
+            TextColumn("{task.fields[ref]}", table_column=Column(width=ref_width, no_wrap=True, overflow="ellipsis")),
+            TextColumn("{task.fields[state]}", table_column=Column(width=24 if wide else 20, no_wrap=True)),
+            BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=8)),
+            TaskProgressColumn(table_column=Column(width=5, justify="right")),
+        ]
+        if wide:
+            columns.append(TimeElapsedColumn(table_column=Column(width=8)))
+        columns.append(TextColumn("{task.fields[eta]}", table_column=Column(width=8, no_wrap=True)))
+        self._progress = Progress(*columns, console=console, refresh_per_second=8, expand=True)
+        for ref in refs:
+            self._tasks[ref] = self._progress.add_task("", total=None, ref=ref, state="waiting", eta="")
+        with self._progress:
+            yield self
+            self._progress.refresh()
+
+    # --- events ----------------------------------------------------------------------------------
+
+    def update(self, status: JobStatus) -> None:
+        self._failures.pop(status.vendor, None)
+        if self.mode == "live":
+            self._live_update(status)
+        elif self.mode == "plain":
+            self._line(
+                f"{status.ref}  {state_words(status)}  {'' if status.progress is None else f'{status.progress:.0%}'}"
+            )
+            if ended_without_video(status):
+                self._line(f"warning: {status.ref} ended without a video")
+
+    def poll_failed(self, exc: VideoJobsError, failed_in_a_row: int) -> None:
+        vendor = exc.vendor or (exc.ref or "?").partition(":")[0]
+        count, last, _ = self._failures.get(vendor, (0, -FAILURE_NOTICE_EVERY, ""))
+        why = reason(exc)
+        now = time.monotonic()
+        count += 1
+        self._failures[vendor] = (count, last, why)
+        if self.mode == "live" and exc.ref in self._tasks:
+            self._progress.update(self._tasks[exc.ref], state=f"[yellow]retrying, {failed_in_a_row} failed[/]", eta="")
+        if now - last >= FAILURE_NOTICE_EVERY:
+            self._failures[vendor] = (count, now, why)
+            plural = "poll" if count == 1 else "polls"
+            self._notice(f"{vendor}: {count} {plural} failed: {why}; retrying")
+
+    def result(self, result: JobStatus | VideoJobsError, ref: str) -> None:
+        """A job ended: its line on stdout, now."""
+        if isinstance(result, VideoJobsError) and self.mode == "live" and ref in self._tasks:
+            label = "timed out" if isinstance(result, WaitTimeout) else "error"
+            self._progress.update(self._tasks[ref], state=f"[red]{label}[/]", eta="")
+            self._progress.stop_task(self._tasks[ref])
+        elif isinstance(result, VideoJobsError) and self.mode == "plain":
+            self._line(f"{ref}  {'timed out' if isinstance(result, WaitTimeout) else 'error'}")
+        line = result_json(result, ref) if self.json_lines else result_line(result, ref)
+        if self.mode == "live" and self.out.isatty():
+            from rich.text import Text
+
+            self._progress.console.print(Text(line), soft_wrap=True)  # above the bars, whole
+        else:
+            self.out.write(line + "\n")
+            self.out.flush()
+
+    def warn(self, message: str) -> None:
+        self._notice(f"warning: {message}")
+
+    # --- drawing ---------------------------------------------------------------------------------
+
+    def _live_update(self, status: JobStatus) -> None:
+        task = self._tasks.get(status.ref)
+        if task is None:
+            return
+        words = state_words(status)
+        fields: dict[str, Any] = {"eta": ""}
+        if status.state is State.SUCCEEDED and not status.has_video:
+            fields["state"] = "[yellow]succeeded, no video[/]"
+        elif status.state is State.SUCCEEDED:
+            fields["state"] = f"[green]{words}[/]"
+        elif status.state in (State.FAILED, State.CANCELED):
+            fields["state"] = f"[red]{words}[/]" if status.state is State.FAILED else f"[yellow]{words}[/]"
+        else:
+            fields["state"] = words
+        if status.progress is not None:
+            fields.update(total=100, completed=round(status.progress * 100))
+            if not status.is_terminal and 0 < status.progress < 1:
+                elapsed = time.monotonic() - self.started
+                left = elapsed * (1 - status.progress) / status.progress
+                fields["eta"] = f"~{_clock(left)}"
+        elif status.is_terminal:
+            fields.update(total=100, completed=100 if status.state is State.SUCCEEDED else 0)
+        self._progress.update(task, **fields)
+        if status.is_terminal:
+            self._progress.stop_task(task)
+
+    def _line(self, text: str) -> None:
+        self.err.write(f"[{time.monotonic() - self.started:7.1f}s] {text}\n")
+        self.err.flush()
+
+    def _notice(self, text: str) -> None:
+        if self.mode == "quiet":
+            return
+        if self.mode == "live" and self._progress is not None:
+            from rich.text import Text
+
+            self._progress.console.print(Text(text, style="yellow"), soft_wrap=True)
+        else:
+            self._line(text)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}:{seconds % 60:02d}"
