@@ -25,6 +25,7 @@ def serve(sandbox: Any | None = None, **kwargs: Any) -> Iterator[tuple[Sandbox, 
     """Yield ``(sandbox, root URL)`` while uvicorn serves it; stop it afterwards."""
     app = sandbox if sandbox is not None else Sandbox(**kwargs)
     port = free_port()
+    app.file_root = f"http://127.0.0.1:{port}/files"  # the videos are served here too
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -38,7 +38,13 @@ def serve(
 
     from . import Sandbox
 
-    sandbox = Sandbox(time_scale=time_scale, api_key=api_key, epoch=epoch, rate_limits=rate_limits)
+    sandbox = Sandbox(
+        time_scale=time_scale,
+        api_key=api_key,
+        epoch=epoch,
+        rate_limits=rate_limits,
+        file_root=f"http://{host}:{port}/files",  # the videos, served here too
+    )
     print(f"videojobs sandbox on http://{host}:{port}  (key: {api_key}, time scale: {time_scale:g}x)", flush=True)
     for vendor, url in sandbox.base_urls(f"http://{host}:{port}").items():
         print(f"  {vendor:<10} {url}", flush=True)

@@ -8,7 +8,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
@@ -16,6 +16,8 @@ from urllib.parse import parse_qsl, quote, unquote
 import attrs
 import httpx
 
+from ._files import FILE_HOST, FileAnswer, parse_path
+from ._files import answer as file_answer
 from ._jobs import FAULTS, Phase, Script, Snapshot, script_for, snapshot
 from ._spec import VendorSpec, installed_vendors, load
 
@@ -50,6 +52,8 @@ class Job:
     created_unix: float  # the vendor's creation timestamp
     polls: int = 0
     terminal_seen_at: float | None = None  # sandbox clock when a poll first answered a terminal state
+    file_gets: int = 0  # downloads of its video the file host started
+    file_bytes: int = 0  # bytes of its video the file host sent
 
 
 class _Allowance:
@@ -97,6 +101,7 @@ class Sandbox:
         slow_seconds: float = 5.0,
         vendors: Iterable[str] | None = None,
         rate_limits: Mapping[str, float] | None = None,
+        file_root: str = f"https://{FILE_HOST}",
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
@@ -113,6 +118,8 @@ class Sandbox:
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
         self.rate_limits = dict(rate_limits or {})
+        self.file_root = file_root.rstrip("/")
+        """Where the answers' video links point: the embedded file host, or ``<root>/files`` when served."""
         self._allowance: dict[str, _Allowance] = {v: _Allowance(r, clock()) for v, r in self.rate_limits.items()}
         self.throttled: dict[str, int] = dict.fromkeys(self.rate_limits, 0)
         """Requests each throttled vendor answered with 429 for being over its rate limit."""
@@ -145,6 +152,10 @@ class Sandbox:
         return dict.fromkeys(self.specs, self.api_key)
 
     # --- jobs -------------------------------------------------------------------------------------
+
+    def wall(self) -> float:
+        """Unix seconds, unscaled: what signed links expire by (as a client's clock reads them)."""
+        return self._epoch + (self.clock() - self._start)
 
     def now(self) -> float:
         """Simulated seconds since the sandbox started."""
@@ -230,6 +241,32 @@ class Sandbox:
                 return answer
         return self._status(vendor, job)
 
+    def file(self, host: str, raw_path: str, query: Mapping[str, str], headers: Mapping[str, str]) -> FileAnswer | None:
+        """The file host's answer, when the request is for a video file (else None)."""
+        path = raw_path.split("?", 1)[0]
+        if host.split(":")[0] != FILE_HOST:
+            if not path.startswith("/files/"):
+                return None
+            path = path[len("/files") :]
+        parsed = parse_path(path)
+        if parsed is None:
+            return FileAnswer(404, {"content-type": "text/plain"}, iter([b"no such file"]))
+        vendor, task, n = parsed
+        whole = f"{task}-{n}" if n else task  # a task id may itself end in -<digit>
+        if n and (vendor, whole) in self.jobs:
+            task, n = whole, 0
+        job = self.jobs.get((vendor, task))
+        if job is None and self.auto_create and vendor in self.specs:
+            job = self._job(vendor, task)
+        available = False
+        if job is not None and job.script.video:
+            pinned = self.specs[vendor].phases.get(job.script.pinned or "")
+            if pinned is not None:  # a job pinned to a state word: its file exists if that word means done
+                available = pinned == "succeeded"
+            else:
+                available = job.script.outcome == "succeeded" and self.snapshot(job).ended_at is not None
+        return file_answer(job if available else None, n, query, headers, self.wall())
+
     def _status(self, vendor: str, job: Job) -> Answer:
         spec = self.specs[vendor]
         snap = self.snapshot(job)
@@ -240,7 +277,11 @@ class Sandbox:
         if snap.ended_at is not None and job.terminal_seen_at is None:
             job.terminal_seen_at = self.clock()
         now_unix = self._epoch + self.now()
-        body = spec.render(job.task_id, snap, word, job.created_unix, now_unix, job.script.video)
+        ttl = job.script.link_ttl
+        expires = None if ttl is None else int(self.wall() + ttl)
+        body = spec.render(
+            job.task_id, snap, word, job.created_unix, now_unix, job.script.video, self.file_root, expires
+        )
         return _json_answer(200, body)
 
     def _error(
@@ -332,6 +373,8 @@ class Sandbox:
             "progress": snap.progress,
             "polls": job.polls,
             "ends_in": max(0.0, self.ended_at(job) - self.clock()),
+            "file_gets": job.file_gets,
+            "file_bytes": job.file_bytes,
             "script": attrs.asdict(job.script),
         }
 
@@ -362,6 +405,9 @@ class Sandbox:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         raw_path = (scope.get("raw_path") or quote(scope["path"]).encode()).decode("latin-1")
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        if (file := self.file(headers.get("host", ""), raw_path, query, headers)) is not None:
+            await _send_file(file, send, scope["method"])
+            return
         answer = self.handle(scope["method"], raw_path, query, headers, body)
         if answer.delay:
             await asyncio.sleep(answer.delay)
@@ -383,6 +429,11 @@ class Sandbox:
         """An in-process sync transport (no port): for ``videojobs.Client(transport=...)``."""
 
         def handler(request: httpx.Request) -> httpx.Response:
+            file = self.file(
+                request.url.host, request.url.raw_path.decode("ascii"), dict(request.url.params), request.headers
+            )
+            if file is not None:
+                return httpx.Response(file.status, headers=file.headers, stream=_SyncFileStream(file, request))
             answer = self.handle(
                 request.method,
                 request.url.raw_path.decode("ascii"),
@@ -404,10 +455,68 @@ class _EmbeddedTransport(httpx.ASGITransport):
         super().__init__(app=sandbox)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        sandbox: Sandbox = self.app  # type: ignore[assignment]
+        file = sandbox.file(
+            request.url.host, request.url.raw_path.decode("ascii"), dict(request.url.params), request.headers
+        )
+        if file is not None:  # streamed, never gathered whole (httpx's ASGITransport would)
+            return httpx.Response(file.status, headers=file.headers, stream=_AsyncFileStream(file, request))
         response = await super().handle_async_request(request)
         if response.headers.get("x-sandbox-drop"):
             raise httpx.RemoteProtocolError("sandbox dropped the connection", request=request)
         return response
+
+
+class _SyncFileStream(httpx.SyncByteStream):
+    def __init__(self, file: FileAnswer, request: httpx.Request) -> None:
+        self.file, self.request = file, request
+
+    def __iter__(self) -> Iterator[bytes]:
+        sent = 0
+        for piece in self.file.body():
+            sent += len(piece)
+            yield piece
+            if self.file.delay:
+                time.sleep(self.file.delay)
+        if self.file.drop_after is not None and sent >= self.file.drop_after:
+            raise httpx.RemoteProtocolError("sandbox dropped the connection", request=self.request)
+
+
+class _AsyncFileStream(httpx.AsyncByteStream):
+    def __init__(self, file: FileAnswer, request: httpx.Request) -> None:
+        self.file, self.request = file, request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        sent = 0
+        for piece in self.file.body():
+            sent += len(piece)
+            yield piece
+            if self.file.delay:
+                await asyncio.sleep(self.file.delay)
+        if self.file.drop_after is not None and sent >= self.file.drop_after:
+            raise httpx.RemoteProtocolError("sandbox dropped the connection", request=self.request)
+
+
+async def _send_file(
+    file: FileAnswer, send: Callable[[MutableMapping[str, Any]], Awaitable[None]], method: str
+) -> None:
+    """Stream a file answer over ASGI; a drop ends the response short of its Content-Length."""
+    headers = [(k.encode(), v.encode()) for k, v in file.headers.items()]
+    if "content-length" not in file.headers:
+        headers.append((b"content-length", b"0"))
+    await send({"type": "http.response.start", "status": file.status, "headers": headers})
+    if method == "HEAD":
+        await send({"type": "http.response.body", "body": b""})
+        return
+    sent = 0
+    for piece in file.body():
+        sent += len(piece)
+        await send({"type": "http.response.body", "body": piece, "more_body": True})
+        if file.delay:
+            await asyncio.sleep(file.delay)
+    if file.drop_after is not None and sent >= file.drop_after:
+        raise ConnectionAbortedError("the sandbox drops this download here (its drop fault)")
+    await send({"type": "http.response.body", "body": b""})
 
 
 def _pinned(snap: Snapshot, phase: Phase) -> Snapshot:

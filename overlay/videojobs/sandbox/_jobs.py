@@ -13,17 +13,26 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+import re
 from typing import Literal
 
 import attrs
 
-__all__ = ["FAULTS", "Script", "Snapshot", "parse_id", "script_for"]
+__all__ = ["FAULTS", "FILE_FAULTS", "Script", "Snapshot", "parse_id", "script_for"]
 
 Outcome = Literal["succeeded", "failed", "canceled"]
 Phase = Literal["queued", "running", "succeeded", "failed", "canceled"]
 
 FAULTS = ("401", "404", "429", "500", "502", "520", "html", "malformed", "slow", "drop")
 """Faults a job can carry (``e<fault>x<count>``) or a request can ask for (``?fault=`` or ``X-Sandbox-Fault``)."""
+
+FILE_FAULTS = ("drop", "slow", "expired", "html", "badlen", "norange")
+"""What a job's file host can do wrong (``f<fault>``): drop the connection at ``drop_at`` of the
+file on the first download, trickle, answer 403 as for an expired link, answer an HTML page with
+200, promise more bytes than it sends, ignore Range (and send no ETag)."""
+
+DEFAULT_FILE_SIZE = 256 * 1024
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
 QUEUE_MEAN = 8.0
 RUN_MEDIAN = 90.0
@@ -45,6 +54,10 @@ class Script:
     wobble: float = 0.0  # the S-curve's noise phase
     pinned: str | None = None  # a vendor state this job always reports (for cassettes)
     faults: tuple[tuple[str, int], ...] = ()  # (fault, how many of the first polls get it)
+    size: int = DEFAULT_FILE_SIZE  # bytes of the video file the file host serves
+    file_faults: tuple[str, ...] = ()  # what the file host does wrong (FILE_FAULTS)
+    drop_at: float = 0.6  # with the "drop" file fault: the share of the file sent before the connection drops
+    link_ttl: float | None = None  # links are signed for this many (real) seconds from each status answer
 
     @property
     def total(self) -> float:
@@ -126,9 +139,13 @@ def parse_id(task_id: str) -> dict[str, object]:
     ``at_<vendor state>``            always reports that state (e.g. ``at_preprocessing_finished``)
     ``e<fault>x<n>``                 the first n polls get the fault, e.g. ``e429x2``, ``e520x1``, ``edropx1``
     ``e<fault>``                     every poll gets the fault, e.g. ``e404``, ``e401``
+    ``sz<n>[k|m|g]``                 the video file's size, e.g. ``sz200m`` (default 256 KiB)
+    ``f<fault>``                     the file host's fault, e.g. ``fdrop`` (at 60 %), ``fdrop30`` (at 30 %), ``fhtml``
+    ``ttl<s>``                       links are signed for s real seconds from each status answer
     """
     options: dict[str, object] = {}
     faults: list[tuple[str, int]] = []
+    file_faults: list[str] = []
     for token in task_id.split("-"):
         if token in ("ok", "fail", "cancel"):
             options["outcome"] = {"ok": "succeeded", "fail": "failed", "cancel": "canceled"}[token]
@@ -140,12 +157,24 @@ def parse_id(task_id: str) -> dict[str, object]:
             options["stall"] = float(token[5:])
         elif token[:1] in ("q", "d") and _is_number(token[1:]):
             options["queue" if token[0] == "q" else "run"] = float(token[1:])
+        elif size := re.fullmatch(r"sz(\d{1,12}(?:\.\d{1,6})?)([kmg]?)", token):
+            options["size"] = int(float(size[1]) * _SIZE_UNITS[size[2]])
+        elif token.startswith("ttl") and _is_number(token[3:]):
+            options["link_ttl"] = float(token[3:])
+        elif token.startswith("fdrop") and (token == "fdrop" or _is_number(token[5:])):
+            file_faults.append("drop")
+            if token != "fdrop":
+                options["drop_at"] = min(1.0, float(token[5:]) / 100)
+        elif token.startswith("f") and token[1:] in FILE_FAULTS:
+            file_faults.append(token[1:])
         elif token.startswith("e"):
             fault, _, count = token[1:].partition("x")
             if fault in FAULTS:
                 faults.append((fault, int(count) if count.isascii() and count.isdigit() else 1_000_000_000))
     if faults:
         options["faults"] = tuple(faults)
+    if file_faults:
+        options["file_faults"] = tuple(file_faults)
     return options
 
 

@@ -127,9 +127,21 @@ class VendorSpec:
 
     # --- bodies -------------------------------------------------------------------------------
 
-    def render(self, task_id: str, snap: Snapshot, word: str, created: float, now: float, video: bool) -> Any:
-        """The 200 answer for a job at ``snap`` that the vendor calls ``word``."""
-        ctx = _Context(self, task_id, snap, self.phases.get(word, "running"), word, created, now, video)
+    def render(
+        self,
+        task_id: str,
+        snap: Snapshot,
+        word: str,
+        created: float,
+        now: float,
+        video: bool,
+        files: str = "https://videos.sandbox.invalid",
+        link_expires: int | None = None,
+    ) -> Any:
+        """The 200 answer for a job at ``snap`` that the vendor calls ``word``; its video links
+        point at ``files`` (the file host), signed until ``link_expires`` (Unix seconds) if given."""
+        phase = self.phases.get(word, "running")
+        ctx = _Context(self, task_id, snap, phase, word, created, now, video, files, link_expires)
         return ctx.value(self.body, (), required=True)
 
     def render_error(self, status: int, code: str, message: str) -> tuple[int, bytes]:
@@ -158,6 +170,13 @@ class _Context:
     created: float
     now: float
     video: bool
+    files: str = "https://videos.sandbox.invalid"
+    link_expires: int | None = None
+
+    @property
+    def expires(self) -> int:
+        """When the links expire: a day after completion, or when their signature runs out."""
+        return self.link_expires if self.link_expires is not None else self.completed + LINK_LIFETIME
 
     @property
     def has_video(self) -> bool:
@@ -217,7 +236,7 @@ class _Context:
         if role == "completed":
             return self.completed if self.phase == "succeeded" else OMIT
         if role == "expires":
-            return self.completed + LINK_LIFETIME if self.has_video else OMIT
+            return self.expires if self.has_video else OMIT
         if role == "message":
             if self.spec.envelope is not None and len(path) == 1:
                 return _example(schema, "ok")  # the envelope's own message
@@ -234,7 +253,8 @@ class _Context:
 
     def _url(self, n: int) -> str:
         suffix = f"-{n}" if n else ""
-        return f"https://videos.sandbox.invalid/{self.spec.slug}/{quote(self.task_id, safe='')}{suffix}.mp4"
+        signed = f"?exp={self.expires}" if self.link_expires is not None else ""
+        return f"{self.files}/{self.spec.slug}/{quote(self.task_id, safe='')}{suffix}.mp4{signed}"
 
 
 def _role(name: str, kind: Any) -> str:
