@@ -12,7 +12,9 @@ Where things are:
 - ``_adapter.py``     the VendorAdapter protocol and the field helpers adapters use
 - ``_registry.py``    vendor slug → adapter class, imported on first use
 - ``_base.py``        what the sync and async clients share (no I/O)
-- ``_client.py``      Client and AsyncClient (status, wait, watch, wait_all)
+- ``_client.py``      Client and AsyncClient (status, wait, watch, wait_all, download)
+- ``_download.py``    downloads without I/O: names, the plan (expired links), the .part transfer
+- ``_fetch.py``       downloads' I/O, blocking and asyncio
 - ``_policy.py``      polling policies: FixedPolicy, AdaptivePolicy (the default)
 - ``_wait.py``        the wait loop's state machine and the per-vendor rate limiter
 - ``sandbox/``        every vendor simulated offline (embedded or under uvicorn)
@@ -23,13 +25,16 @@ Adding a sixth vendor: see the docstring of ``_adapter.py``.
 
 from ._adapter import VendorAdapter
 from ._client import AsyncClient, AsyncVendorClient, Client, VendorClient
+from ._download import DownloadProgress
 from ._exceptions import (
     APIError,
     AuthenticationError,
     CallbackError,
     ConfigurationError,
+    DownloadError,
     InvalidReferenceError,
     JobFailedError,
+    LinkExpiredError,
     MalformedResponseError,
     NetworkError,
     NotFoundError,
@@ -41,7 +46,7 @@ from ._exceptions import (
 )
 from ._policy import AdaptivePolicy, FixedPolicy, History, PollingPolicy
 from ._registry import known_vendors, register_vendor
-from ._status import JobError, JobStatus, State
+from ._status import Download, JobError, JobStatus, State
 from ._wait import Clock, SystemClock
 
 __version__ = "0.1.0"
@@ -56,12 +61,16 @@ __all__ = [
     "Client",
     "Clock",
     "ConfigurationError",
+    "Download",
+    "DownloadError",
+    "DownloadProgress",
     "FixedPolicy",
     "History",
     "InvalidReferenceError",
     "JobError",
     "JobFailedError",
     "JobStatus",
+    "LinkExpiredError",
     "MalformedResponseError",
     "NetworkError",
     "NotFoundError",

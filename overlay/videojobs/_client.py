@@ -13,10 +13,11 @@ import os
 import ssl
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
+import attrs
 import httpx
 
 from ._base import (
@@ -32,11 +33,14 @@ from ._base import (
 )
 from ._boundary import ACCEPT_ENCODING, LOG_SCRUBBER, Exchange, Secrets, exchange_aiohttp, exchange_async, exchange_sync
 from ._calls import VendorCore, adrive, arun, drive, run, status_plan, watch_plan
+from ._download import Fetch, OnProgress, Transfer, check_download_args, download_plan, job_of
 from ._exceptions import CallbackError, ConfigurationError, NetworkError, UsageError, VideoJobsError
+from ._fetch import afetch, arun_plan, fetch, file_client, run_plan
+from ._fetch import now as utc_now
 from ._policy import PollingPolicy
 from ._ratecontrol import AdaptiveRate, RetryBudget, SlotWithdrawn
 from ._registry import adapter_class
-from ._status import JobStatus
+from ._status import Download, JobStatus, State
 from ._wait import DEFAULT_MAX_FAILED_POLLS, Clock, OnPollError, OnUpdate, SystemClock, Waiter, check_wait_args
 
 if TYPE_CHECKING:
@@ -272,6 +276,20 @@ class _Twin(Generic[H, T]):
         self._vendors: dict[str, H] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._file_http: Any = None  # the file hosts' httpx client (no key), made on the first download
+
+    def _files(self, cls: type[Any]) -> Any:
+        with self._lock:
+            if self._closed:
+                raise UsageError(f"this {type(self).__name__} is closed")
+            if self._file_http is None:
+                self._file_http = file_client(cls, self._transport, self.timeout, self._verify)
+            return self._file_http
+
+    def _transfer(
+        self, ref: str, fetch: Fetch, overwrite: bool, max_bytes: int | None, on_progress: OnProgress | None
+    ) -> Transfer:
+        return Transfer(fetch.path, ref, overwrite=overwrite, max_bytes=max_bytes, on_progress=on_progress)
 
     def vendor(self, slug: str) -> H:
         """The handle for one vendor, created once (thread-safe) with one pooled connection set."""
@@ -434,9 +452,40 @@ class Client(_Twin[VendorClient, httpx.BaseTransport]):
         assert last is not None
         return last
 
+    def download(
+        self,
+        job: JobStatus | str,
+        dest: str | os.PathLike[str],
+        *,
+        index: int = 0,
+        overwrite: bool = False,
+        on_progress: OnProgress | None = None,
+        max_bytes: int | None = None,
+    ) -> Download:
+        """Save the job's video (its ``index``-th URL) to ``dest``: a folder, or a file path.
+
+        ``job`` is a finished :class:`JobStatus` or a reference (asked about first). The file
+        is complete and checked under its final name, or not there at all (see ``_download``);
+        a broken transfer resumes from its ``.part``, now (up to ``max_retries`` times) or in a
+        later call. No vendor key is sent to the file host. An expired link costs one fresh
+        status call; if that hands out no new URL, :class:`LinkExpiredError`. A job that has
+        only a video id (Colossyan) is a :class:`DownloadError` that says so.
+        """
+        status, ref = job_of(job)
+        check_download_args(index, max_bytes)
+        http = self._files(httpx.Client)
+        attempts = self.max_retries + 1
+
+        def get(action: Fetch) -> Download:
+            return fetch(http, action.url, self._transfer(ref, action, overwrite, max_bytes, on_progress), attempts)
+
+        return run_plan(download_plan(status, ref, index, dest, utc_now), self.status, get)
+
     def close(self) -> None:
         for handle in self._closing():
             handle.close()
+        if self._file_http is not None:
+            self._file_http.close()
 
     def __enter__(self) -> Self:
         return self
@@ -526,6 +575,9 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
         concurrency: int = 64,
         max_failed_polls: int = DEFAULT_MAX_FAILED_POLLS,
         on_poll_error: OnPollError | None = None,
+        download_to: str | os.PathLike[str] | None = None,
+        download_concurrency: int = 4,
+        on_download_progress: OnProgress | None = None,
     ) -> AsyncIterator[JobStatus | VideoJobsError]:
         """Wait for many jobs at once, yielding each as it finishes.
 
@@ -535,6 +587,10 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
         ``concurrency`` requests are in flight; each vendor keeps one pooled connection set
         and its rate limit. One coroutine per job, no threads. ``on_update`` and
         ``on_poll_error`` are called as in :meth:`wait`, for every job.
+
+        With ``download_to``, each job that succeeds with video URLs has them saved into that
+        folder (``download_concurrency`` jobs at a time) before it is yielded, with its files in
+        ``status.downloads``; a download that fails makes that job's result the error.
         """
         import asyncio
 
@@ -544,20 +600,20 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
         concurrency = _whole("concurrency", concurrency, 1)
         check_wait_args(timeout, max_failed_polls)  # refuse bad arguments before anything starts
         gate = asyncio.Semaphore(concurrency)
+        saving = asyncio.Semaphore(_whole("download_concurrency", download_concurrency, 1))
         done: asyncio.Queue[JobStatus | VideoJobsError] = asyncio.Queue()
 
         async def one(ref: str) -> None:
             result: JobStatus | VideoJobsError
             try:
                 result = await self._wait(ref, timeout, on_update, policy, max_failed_polls, gate, on_poll_error)
+                if download_to is not None and result.state is State.SUCCEEDED and result.video_urls:
+                    async with saving:
+                        result = await self._save_all(result, download_to, False, on_download_progress)
             except VideoJobsError as exc:
                 result = exc
             except Exception as exc:  # a bug of ours must not cost the caller this job: say so, typed
-                result = VideoJobsError(
-                    f"the wait for {ref} failed unexpectedly ({type(exc).__name__}); this is a videojobs bug",
-                    vendor=ref.partition(":")[0],
-                )
-                result.__cause__ = exc
+                result = _bug(ref, "wait", exc)
             if isinstance(result, VideoJobsError):
                 result.ref = ref
             done.put_nowait(result)
@@ -601,9 +657,80 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
             out[slots[result.ref].pop(0)] = result
         return [r for r in out if r is not None]
 
+    async def download(
+        self,
+        job: JobStatus | str,
+        dest: str | os.PathLike[str],
+        *,
+        index: int = 0,
+        overwrite: bool = False,
+        on_progress: OnProgress | None = None,
+        max_bytes: int | None = None,
+    ) -> Download:
+        """Save the job's video to ``dest``. See :meth:`Client.download`."""
+        status, ref = job_of(job)
+        check_download_args(index, max_bytes)
+        http = self._files(httpx.AsyncClient)
+        attempts = self.max_retries + 1
+
+        async def get(action: Fetch) -> Download:
+            transfer = self._transfer(ref, action, overwrite, max_bytes, on_progress)
+            return await afetch(http, action.url, transfer, attempts)
+
+        return await arun_plan(download_plan(status, ref, index, dest, utc_now), self.status, get)
+
+    async def _save_all(
+        self,
+        status: JobStatus,
+        folder: str | os.PathLike[str],
+        overwrite: bool,
+        on_progress: OnProgress | None,
+    ) -> JobStatus:
+        """Every video of a finished job into ``folder``; the status carries them in ``downloads``."""
+        into = os.path.join(os.fspath(folder), "")  # a trailing separator: a folder, made if missing
+        saved: list[Download] = []
+        for index in range(max(1, len(status.video_urls))):
+            saved.append(await self.download(status, into, index=index, overwrite=overwrite, on_progress=on_progress))
+        return attrs.evolve(status, downloads=saved)
+
+    async def download_all(
+        self,
+        jobs: Iterable[JobStatus | str],
+        folder: str | os.PathLike[str],
+        *,
+        concurrency: int = 4,
+        overwrite: bool = False,
+        on_progress: OnProgress | None = None,
+    ) -> AsyncIterator[JobStatus | VideoJobsError]:
+        """Save every video of every job into ``folder``, ``concurrency`` jobs at a time, yielding
+        each job once as its files are saved: its status with ``downloads``, or the error."""
+        import asyncio
+
+        items = list(jobs)
+        for item in items:
+            job_of(item)
+        gate = asyncio.Semaphore(_whole("concurrency", concurrency, 1))
+
+        async def one(item: JobStatus | str) -> JobStatus | VideoJobsError:
+            ref = job_of(item)[1]
+            try:
+                async with gate:
+                    status = item if isinstance(item, JobStatus) else await self.status(item)
+                    return await self._save_all(status, folder, overwrite, on_progress)
+            except VideoJobsError as exc:
+                exc.ref = ref
+                return exc
+            except Exception as exc:  # a bug of ours must not cost the caller this job: say so, typed
+                return _bug(ref, "download", exc)
+
+        async for result in _each_once([one(item) for item in items]):
+            yield result
+
     async def aclose(self) -> None:
         for handle in self._closing():
             await handle.aclose()
+        if self._file_http is not None:
+            await self._file_http.aclose()
 
     async def __aenter__(self) -> Self:
         return self
@@ -612,6 +739,32 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+
+def _bug(ref: str, what: str, exc: Exception) -> VideoJobsError:
+    error = VideoJobsError(
+        f"the {what} for {ref} failed unexpectedly ({type(exc).__name__}); this is a videojobs bug",
+        vendor=ref.partition(":")[0],
+    )
+    error.__cause__ = exc
+    error.ref = ref
+    return error
+
+
+async def _each_once(
+    jobs: list[Coroutine[Any, Any, JobStatus | VideoJobsError]],
+) -> AsyncIterator[JobStatus | VideoJobsError]:
+    """Run every job's coroutine at once; yield each result as it comes; cancel the rest on exit."""
+    import asyncio
+
+    tasks = [asyncio.ensure_future(job) for job in jobs]
+    try:
+        for next_done in asyncio.as_completed(tasks):
+            yield await next_done
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _gated(gate: asyncio.Semaphore, send: Any, timeout: float, epoch: int | None) -> Exchange:

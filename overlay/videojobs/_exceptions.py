@@ -15,7 +15,10 @@ Our exception hierarchy::
     ├── NetworkError                connection failures, timeouts, the call's deadline (after retries)
     ├── WaitTimeout                 a wait reached its deadline; carries last_status (cause: last error)
     ├── CallbackError               the caller's own code (on_update, a policy) raised during a wait
-    └── JobFailedError              JobStatus.raise_for_failure() on a failed or canceled job
+    ├── JobFailedError              JobStatus.raise_for_failure() on a failed or canceled job
+    └── DownloadError               a video could not be saved (no URL, an error page, a short body,
+        │                           the file exists); no file is left under the final name
+        └── LinkExpiredError        the link expired and the vendor handed out no fresh one; expired_at
 
 No exception, message or repr contains an API key: messages are built from the vendor's
 answer (scrubbed of the client's keys before anything reads it) and our own words, never
@@ -27,6 +30,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from ._status import JobStatus
 
 __all__ = [
@@ -35,8 +40,10 @@ __all__ = [
     "AuthenticationError",
     "CallbackError",
     "ConfigurationError",
+    "DownloadError",
     "InvalidReferenceError",
     "JobFailedError",
+    "LinkExpiredError",
     "MalformedResponseError",
     "NetworkError",
     "NotFoundError",
@@ -150,6 +157,22 @@ class JobFailedError(VideoJobsError):
         message = f"job {status.task_id} {status.state.value}" + (f": {error.message}" if error else "")
         super().__init__(message, vendor=status.vendor, code=error.code if error else None)
         self.status = status
+
+
+class DownloadError(VideoJobsError):
+    """A job's video could not be saved: nothing is left under the final name (a ``.part`` may be,
+    for the next call to resume). ``status_code`` is the file host's, when it answered."""
+
+
+class LinkExpiredError(DownloadError):
+    """The video's link has expired, and a fresh status call handed out no new one.
+
+    ``expired_at`` is when it expired, when the vendor said (``expires_at``), else None.
+    """
+
+    def __init__(self, message: str, *, expired_at: datetime | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.expired_at = expired_at
 
 
 TRANSIENT: tuple[type[VideoJobsError], ...] = (NetworkError, ServerError, RateLimitError)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import attrs
 
-__all__ = ["JobError", "JobStatus", "State"]
+__all__ = ["Download", "JobError", "JobStatus", "State"]
 
 
 class State(enum.StrEnum):
@@ -54,6 +55,34 @@ class JobError:
 
 
 @attrs.frozen(kw_only=True)
+class Download:
+    """A job's video saved to disk, complete and checked (see ``Client.download``)."""
+
+    path: Path
+    bytes: int
+    sha256: str
+    content_type: str | None
+    url_host: str
+    """The file host the bytes came from (after redirects); never the URL, whose query may be a signature."""
+    resumed_from: int = 0
+    """Bytes kept from an earlier ``.part`` (0 when the file was fetched whole)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "bytes": self.bytes,
+            "sha256": self.sha256,
+            "content_type": self.content_type,
+            "url_host": self.url_host,
+            "resumed_from": self.resumed_from,
+        }
+
+
+def _to_downloads(items: Iterable[Download]) -> tuple[Download, ...]:
+    return tuple(items)
+
+
+@attrs.frozen(kw_only=True)
 class JobStatus:
     """One vendor's answer about one job, normalized.
 
@@ -80,6 +109,8 @@ class JobStatus:
     raw: Any = attrs.field(default=None, eq=False, repr=False)
     poll_after: float | None = attrs.field(default=None, eq=False, repr=False)
     """Seconds the vendor asked us to wait before polling again (``openai-poll-after-ms``)."""
+    downloads: tuple[Download, ...] = attrs.field(default=(), converter=_to_downloads, eq=False)
+    """The job's videos on disk, when a wait or ``download_all`` saved them (``download_to=``)."""
 
     @property
     def ref(self) -> str:
@@ -123,6 +154,7 @@ class JobStatus:
             "completed_at": iso(self.completed_at),
             "expires_at": iso(self.expires_at),
             "problems": list(self.problems),
+            "downloads": [d.to_dict() for d in self.downloads],
         }
 
     def raise_for_failure(self) -> JobStatus:

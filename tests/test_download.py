@@ -1,0 +1,390 @@
+"""Downloads over real sockets: the sandbox's file host under uvicorn, and hostile servers.
+
+Every fault ends in a complete file whose SHA-256 is the sandbox's own, or in a typed error
+with nothing under the final name. Sync and async run the same cases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import videojobs
+from tests import hostile
+from tests.servers import serve
+from videojobs import Download, DownloadError, JobStatus, LinkExpiredError, NetworkError, State
+from videojobs._download import file_name
+from videojobs.sandbox import Sandbox
+from videojobs.sandbox._files import sha256_of
+
+SCALE = 1000.0  # a 2-second job ends in 2 ms
+MODES = pytest.mark.parametrize("mode", ["sync", "async"])
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[tuple[Sandbox, str]]:
+    with serve(time_scale=SCALE) as served:
+        yield served
+
+
+def _ended(sb: Sandbox, ref: str) -> JobStatus:
+    with videojobs.Client(api_keys=sb.api_keys(), base_urls=sb.base_urls(sb_root(sb))) as client:
+        return client.wait(ref, timeout=60, policy=videojobs.FixedPolicy(0.01))
+
+
+def sb_root(sb: Sandbox) -> str:
+    return sb.file_root.removesuffix("/files")
+
+
+def download(mode: str, sb: Sandbox, job: JobStatus | str, dest: Path, **kwargs: Any) -> Download:
+    """One download by a real client of the sandbox served on its port (key: the sandbox's)."""
+    urls = sb.base_urls(sb_root(sb))
+    if mode == "sync":
+        with videojobs.Client(api_keys=sb.api_keys(), base_urls=urls) as client:
+            return client.download(job, dest, **kwargs)
+
+    async def run() -> Download:
+        async with videojobs.AsyncClient(api_keys=sb.api_keys(), base_urls=urls) as client:
+            return await client.download(job, dest, **kwargs)
+
+    return asyncio.run(run())
+
+
+def _only_final(folder: Path, name: str | None) -> None:
+    """Nothing but the final file (or nothing at all) is left, and never a stray .part."""
+    left = sorted(p.name for p in folder.iterdir())
+    assert left == ([name] if name else []), left
+
+
+# --- complete files -------------------------------------------------------------------------------
+
+
+@MODES
+def test_a_download_is_whole_and_checksummed(mode: str, sandbox: tuple[Sandbox, str], tmp_path: Path) -> None:
+    sb, _ = sandbox
+    ref = f"ezmodel:ok{mode}-q0-d2-sz3m"
+    got = download(mode, sb, _ended(sb, ref), tmp_path)
+    task = ref.partition(":")[2]
+    assert got.path == tmp_path / f"ezmodel-{task}.mp4"
+    assert got.bytes == 3 * 1024 * 1024 == got.path.stat().st_size
+    assert got.sha256 == sha256_of(task, got.bytes)
+    assert got.content_type == "video/mp4"
+    assert got.url_host == "127.0.0.1"
+    _only_final(tmp_path, got.path.name)
+
+
+@MODES
+def test_a_dropped_connection_resumes_without_refetching(
+    mode: str, sandbox: tuple[Sandbox, str], tmp_path: Path
+) -> None:
+    sb, _ = sandbox
+    ref = f"vozo:drop{mode}-q0-d2-sz4m-fdrop"
+    got = download(mode, sb, _ended(sb, ref), tmp_path)
+    task = ref.partition(":")[2]
+    assert got.sha256 == sha256_of(task, 4 * 1024 * 1024)
+    assert got.resumed_from == int(4 * 1024 * 1024 * 0.6)  # it kept every byte it had
+    job = sb.job(ref)
+    assert job is not None
+    assert job.file_gets == 2
+    assert job.file_bytes - got.bytes <= 1024 * 1024  # the issue's bound; here 0
+    _only_final(tmp_path, got.path.name)
+
+
+@MODES
+def test_without_range_support_a_drop_starts_over(mode: str, sandbox: tuple[Sandbox, str], tmp_path: Path) -> None:
+    sb, _ = sandbox
+    ref = f"vozo:norange{mode}-q0-d2-sz2m-fdrop50-fnorange"
+    got = download(mode, sb, _ended(sb, ref), tmp_path)
+    assert got.sha256 == sha256_of(ref.partition(":")[2], 2 * 1024 * 1024)
+    assert got.resumed_from == 0
+    _only_final(tmp_path, got.path.name)
+
+
+@MODES
+def test_a_slow_stream_completes(mode: str, sandbox: tuple[Sandbox, str], tmp_path: Path) -> None:
+    sb, _ = sandbox
+    ref = f"jimmyai:slow{mode}-q0-d2-sz160k-fslow"
+    got = download(mode, sb, _ended(sb, ref), tmp_path)
+    assert got.sha256 == sha256_of(ref.partition(":")[2], 160 * 1024)
+
+
+def test_a_part_left_by_a_crash_is_resumed_by_the_next_call(sandbox: tuple[Sandbox, str], tmp_path: Path) -> None:
+    sb, _ = sandbox
+    ref = "duomi:crash-q0-d2-sz3m"
+    status = _ended(sb, ref)
+
+    def crash(progress: videojobs.DownloadProgress) -> None:
+        if progress.done > 1024 * 1024:
+            raise KeyboardInterrupt  # Ctrl-C in the middle
+
+    with pytest.raises(KeyboardInterrupt):
+        download("sync", sb, status, tmp_path, on_progress=crash)
+    final = tmp_path / "duomi-crash-q0-d2-sz3m.mp4"
+    assert not final.exists()
+    kept = (tmp_path / (final.name + ".part")).stat().st_size
+    assert kept > 1024 * 1024
+    got = download("sync", sb, status, tmp_path)
+    assert got.resumed_from == kept
+    assert got.sha256 == sha256_of("crash-q0-d2-sz3m", 3 * 1024 * 1024)
+    _only_final(tmp_path, final.name)
+
+
+@MODES
+def test_an_expired_signed_link_is_refreshed_by_one_status_call(
+    mode: str, sandbox: tuple[Sandbox, str], tmp_path: Path
+) -> None:
+    sb, _ = sandbox
+    ref = f"vozo:ttl{mode}-q0-d2-ttl1"  # links signed for 1 s (real time, as signed URLs go)
+    stale = _ended(sb, ref)
+    import time
+
+    time.sleep(1.2)  # the link in `stale` has expired; vozo says no expires_at, the host says 403
+    job = sb.job(ref)
+    assert job is not None
+    polls = job.polls
+    got = download(mode, sb, stale, tmp_path)
+    assert got.sha256 == sha256_of(ref.partition(":")[2], 256 * 1024)
+    assert job.polls == polls + 1  # exactly one fresh status call
+
+
+# --- typed errors, nothing under the final name ----------------------------------------------------
+
+
+@MODES
+def test_an_html_page_with_200_is_refused(mode: str, sandbox: tuple[Sandbox, str], tmp_path: Path) -> None:
+    sb, _ = sandbox
+    with pytest.raises(DownloadError, match="text/html, not a video") as caught:
+        download(mode, sb, _ended(sb, f"vozo:html{mode}-q0-d2-fhtml"), tmp_path)
+    assert caught.value.status_code == 200
+    _only_final(tmp_path, None)
+
+
+@MODES
+def test_a_short_body_is_a_typed_error_and_no_file(mode: str, sandbox: tuple[Sandbox, str], tmp_path: Path) -> None:
+    sb, _ = sandbox
+    with pytest.raises(NetworkError):
+        download(mode, sb, _ended(sb, f"vozo:badlen{mode}-q0-d2-fbadlen"), tmp_path)
+    assert not any(p.suffix == ".mp4" for p in tmp_path.iterdir())  # only a .part, for a later resume
+
+
+@MODES
+def test_a_link_that_stays_expired_is_link_expired(mode: str, sandbox: tuple[Sandbox, str], tmp_path: Path) -> None:
+    sb, _ = sandbox
+    with pytest.raises(LinkExpiredError, match="answered 403: expired or gone") as caught:
+        download(mode, sb, _ended(sb, f"vozo:gone{mode}-q0-d2-fexpired"), tmp_path)
+    assert caught.value.status_code == 403
+    _only_final(tmp_path, None)
+
+
+def test_an_expires_at_in_the_past_costs_one_status_call_then_says_when(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    sb = Sandbox()
+    past = datetime.now(UTC) - timedelta(hours=1)
+    # ttl0: every answer the sandbox gives carries a link that has already expired
+    stale = JobStatus(vendor="ezmodel", task_id="old-at_completed-ttl0", state=State.SUCCEEDED,
+                      video_urls=["https://videos.sandbox.invalid/ezmodel/old.mp4?exp=1"], expires_at=past)  # fmt: skip
+    with (
+        videojobs.Client(api_keys=sb.api_keys(), base_urls=sb.base_urls(), transport=sb.sync_transport()) as client,
+        pytest.raises(LinkExpiredError, match=r"the video link expired at .* UTC") as caught,
+    ):
+        client.download(stale, tmp_path)
+    assert caught.value.expired_at is not None
+    job = sb.job(stale.ref)
+    assert job is not None
+    assert job.polls == 1
+    assert job.file_gets == 0  # an expired link is not even tried
+    _only_final(tmp_path, None)
+
+
+def test_colossyan_says_it_has_only_an_id(sandbox: tuple[Sandbox, str], tmp_path: Path) -> None:
+    sb, _ = sandbox
+    with pytest.raises(DownloadError, match=r"returns a video id \(video-[0-9a-f]+\), not a URL"):
+        download("sync", sb, _ended(sb, "colossyan:idonly-q0-d2"), tmp_path)
+
+
+@pytest.mark.parametrize("ref", ["vozo:notyet-at_processing", "vozo:bad-at_failed", "jimmyai:n-at_completed-novideo"])
+def test_a_job_without_a_video_url_says_why(ref: str, sandbox: tuple[Sandbox, str], tmp_path: Path) -> None:
+    sb, _ = sandbox
+    with pytest.raises(DownloadError, match=r"has not succeeded|without a video"):
+        download("sync", sb, ref, tmp_path)
+
+
+def test_max_bytes_refuses_before_reading(sandbox: tuple[Sandbox, str], tmp_path: Path) -> None:
+    sb, _ = sandbox
+    with pytest.raises(DownloadError, match="over max_bytes=1000"):
+        download("sync", sb, _ended(sb, "vozo:big-q0-d2-sz2m"), tmp_path, max_bytes=1000)
+    _only_final(tmp_path, None)
+
+
+def test_an_existing_file_is_not_replaced_unless_asked(sandbox: tuple[Sandbox, str], tmp_path: Path) -> None:
+    sb, _ = sandbox
+    status = _ended(sb, "vozo:twice-q0-d2")
+    first = download("sync", sb, status, tmp_path)
+    with pytest.raises(DownloadError, match="exists"):
+        download("sync", sb, status, tmp_path)
+    again = download("sync", sb, status, tmp_path, overwrite=True)
+    assert again.sha256 == first.sha256
+
+
+# --- the key, redirects, names ------------------------------------------------------------------------
+
+
+def _status_at(url: str) -> JobStatus:
+    return JobStatus(vendor="vozo", task_id="t1", state=State.SUCCEEDED, video_urls=[url])
+
+
+def test_no_key_travels_to_the_file_host(tmp_path: Path) -> None:
+    seen: list[dict[str, str]] = []
+    body = b"\x00\x00\x00\x18ftypmp42" + b"v" * 5000
+
+    def host(request: hostile.Request, conn: Any) -> None:
+        seen.append(request.headers)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+
+    with hostile.hostile(host) as url, videojobs.Client(api_keys={"vozo": "sk-SECRET-1"}) as client:
+        got = client.download(_status_at(f"{url}/v.mp4"), tmp_path)
+    assert got.bytes == len(body)
+    assert "authorization" not in seen[0]
+    assert all("sk-SECRET-1" not in value for value in seen[0].values())
+
+
+@pytest.mark.parametrize(
+    ("location", "words"),
+    [("https://elsewhere.invalid/v.mp4", None), ("ftp://files.invalid/v.mp4", "ftp: URL, refused"),
+     ("http://user:pw@127.0.0.1:9/v.mp4", "credentials, refused")],
+)  # fmt: skip
+def test_redirects_are_checked(location: str, words: str | None, tmp_path: Path) -> None:
+    def host(request: hostile.Request, conn: Any) -> None:
+        hostile.answer(302, b"", {"Location": location})(request, conn)
+
+    with hostile.hostile(host) as url, videojobs.Client(api_keys={"vozo": "k"}, max_retries=0) as client:
+        if words is None:  # followed (and then unreachable: a typed network error)
+            with pytest.raises(NetworkError):
+                client.download(_status_at(f"{url}/v.mp4"), tmp_path)
+        else:
+            with pytest.raises(DownloadError, match=words):
+                client.download(_status_at(f"{url}/v.mp4"), tmp_path)
+    _only_final(tmp_path, None)
+
+
+def test_https_never_downgrades_to_http() -> None:
+    from videojobs._download import next_hop
+
+    with pytest.raises(DownloadError, match="http: URL, refused"):
+        next_hop("https://cdn.example/v.mp4", "http://cdn.example/v.mp4", "vozo")
+    assert next_hop("https://cdn.example/a/v.mp4", "/b/v.mp4", "vozo") == "https://cdn.example/b/v.mp4"
+
+
+@pytest.mark.parametrize(
+    "task", ["../../etc/passwd", "a/b\\c", "CON", ".hidden", "x" * 300, "vidéo 1", "a:b*c?d", "\x00nul"]
+)
+def test_file_names_cannot_be_steered(task: str) -> None:
+    status = JobStatus(vendor="vozo", task_id=task, state=State.SUCCEEDED, video_urls=["https://h/x/../../v.exe"])
+    name = file_name(status, 0, status.video_urls[0])
+    assert "/" not in name
+    assert "\\" not in name
+    assert ":" not in name
+    assert "\x00" not in name
+    assert name.startswith("vozo-")
+    assert name.endswith(".mp4")  # the URL's suffix is not a video's: not used
+    assert len(name) <= 140
+    other = JobStatus(vendor="vozo", task_id=task + "_", state=State.SUCCEEDED, video_urls=["https://h/v.mp4"])
+    assert file_name(other, 0, "https://h/v.mp4") != name or task.endswith("_")
+
+
+def test_dest_may_be_a_file_path(sandbox: tuple[Sandbox, str], tmp_path: Path) -> None:
+    sb, _ = sandbox
+    target = tmp_path / "sub" / "mine.mp4"
+    got = download("sync", sb, _ended(sb, "vozo:named-q0-d2"), target)
+    assert got.path == target
+    assert target.stat().st_size == got.bytes
+
+
+# --- many jobs ------------------------------------------------------------------------------------
+
+
+def test_wait_all_downloads_as_jobs_finish(sandbox: tuple[Sandbox, str], tmp_path: Path) -> None:
+    sb, root = sandbox
+    refs = ["duomi:all1-q0-d3", "ezmodel:all2-q0-d5-sz1m", "vozo:all3-fail-d3", "colossyan:all4-q0-d2",
+            "jimmyai:all5-q0-d4-fhtml"]  # fmt: skip
+
+    async def run() -> dict[str, Any]:
+        async with videojobs.AsyncClient(api_keys=sb.api_keys(), base_urls=sb.base_urls(root)) as client:
+            return {
+                r.ref: r
+                async for r in client.wait_all(refs, policy=videojobs.FixedPolicy(0.01), download_to=tmp_path / "out")
+            }
+
+    results = asyncio.run(run())
+    assert sorted(results) == sorted(refs)
+    assert [d.path.name for d in results["duomi:all1-q0-d3"].downloads] == ["duomi-all1-q0-d3.mp4",
+                                                                             "duomi-all1-q0-d3-1.mp4"]  # fmt: skip
+    assert results["ezmodel:all2-q0-d5-sz1m"].downloads[0].sha256 == sha256_of("all2-q0-d5-sz1m", 1024 * 1024)
+    assert results["vozo:all3-fail-d3"].state is State.FAILED  # nothing to save: returned as is
+    assert results["colossyan:all4-q0-d2"].downloads == ()  # an id only: returned as is
+    assert isinstance(results["jimmyai:all5-q0-d4-fhtml"], DownloadError)
+    assert sorted(os.listdir(tmp_path / "out")) == ["duomi-all1-q0-d3-1.mp4", "duomi-all1-q0-d3.mp4",
+                                                    "ezmodel-all2-q0-d5-sz1m.mp4"]  # fmt: skip
+
+
+def test_download_all_yields_every_job_once(sandbox: tuple[Sandbox, str], tmp_path: Path) -> None:
+    sb, root = sandbox
+    refs = [f"vozo:many{i}-q0-d2" for i in range(12)] + ["colossyan:many-id-q0-d2"]
+    statuses = [_ended(sb, ref) for ref in refs]
+
+    async def run() -> list[Any]:
+        async with videojobs.AsyncClient(api_keys=sb.api_keys(), base_urls=sb.base_urls(root)) as client:
+            return [r async for r in client.download_all(statuses, tmp_path, concurrency=3)]
+
+    results = asyncio.run(run())
+    assert sorted(r.ref for r in results) == sorted(refs)
+    errors = [r for r in results if isinstance(r, DownloadError)]
+    assert [e.ref for e in errors] == ["colossyan:many-id-q0-d2"]
+    assert len(list(tmp_path.glob("*.mp4"))) == 12
+
+
+def test_a_folder_that_cannot_be_made_is_a_download_error(sandbox: tuple[Sandbox, str], tmp_path: Path) -> None:
+    sb, _ = sandbox
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(DownloadError, match="could not make the folder"):
+        download("sync", sb, _ended(sb, "vozo:nofolder-q0-d2"), blocker / "sub" / "v.mp4")
+
+
+# --- the command line ----------------------------------------------------------------------------------
+
+
+def test_the_cli_downloads_and_prints_path_size_and_checksum(tmp_path: Path) -> None:
+    import io
+
+    from videojobs._cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["download", "--sandbox", "vozo:c1-at_done", "colossyan:c2-at_finished", "-o", str(tmp_path)], out, err)
+    assert code == 1  # colossyan has only an id
+    lines = sorted(out.getvalue().splitlines())
+    assert lines[0].startswith("colossyan:c2-at_finished  error  DownloadError: ")
+    ref, word, path, size, digest = lines[1].split("  ")
+    assert (ref, word) == ("vozo:c1-at_done", "saved")
+    assert Path(path) == tmp_path / "vozo-c1-at_done.mp4"
+    assert size == f"{256 * 1024} bytes"
+    assert digest == "sha256:" + sha256_of("c1-at_done", 256 * 1024)
+    assert "saving vozo-c1-at_done.mp4" in err.getvalue()
+
+
+def test_the_cli_waits_and_downloads(tmp_path: Path) -> None:
+    import io
+
+    from videojobs._cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["wait", "--sandbox", "--time-scale", "200", "--download", str(tmp_path), "ezmodel:w1-q1-d20-sz1m"]
+    assert main(argv, out, err) == 0
+    assert out.getvalue().rstrip().endswith(f"saved {tmp_path / 'ezmodel-w1-q1-d20-sz1m.mp4'}")
+    assert (tmp_path / "ezmodel-w1-q1-d20-sz1m.mp4").stat().st_size == 1024 * 1024
