@@ -14,6 +14,7 @@ import math
 import os
 import re
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from ._cli_output import (
     exit_code,
     result_json,
     result_line,
+    saved_lines,
     state_words,
 )
 from ._client import AsyncClient
@@ -175,17 +177,19 @@ def _status_table(args: argparse.Namespace, results: Sequence[Any], refs: Sequen
 
 
 async def _wait_jobs(
-    setup: Setup, refs: Sequence[str], display: Display, timeout: float | None
+    setup: Setup, refs: Sequence[str], display: Display, timeout: float | None, download_to: str | None = None
 ) -> list[JobStatus | VideoJobsError]:
     results: list[JobStatus | VideoJobsError] = []
     async with setup.client as client:
-        with display.running(refs):
+        with display.running(refs, files=download_to is not None):
             async for result in client.wait_all(
                 refs,
                 timeout=timeout,
                 on_update=display.update,
                 on_poll_error=display.poll_failed,
                 policy=setup.policy,
+                download_to=download_to,
+                on_download_progress=display.saving,
             ):
                 display.result(result, result.ref or "?")
                 results.append(result)
@@ -195,8 +199,25 @@ async def _wait_jobs(
 async def _wait(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     refs = _refs(args, err)
     setup = _setup(args, refs)
-    results = await _wait_jobs(setup, refs, _display(args, out, err), args.timeout)
+    results = await _wait_jobs(setup, refs, _display(args, out, err), args.timeout, args.download)
     return exit_code(results)
+
+
+async def _download(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    refs = _refs(args, err)
+    setup = _setup(args, refs)
+    display = _display(args, out, err)
+    results: list[JobStatus | VideoJobsError] = []
+    async with setup.client as client:
+        with display.running([], files=True):
+            async for result in client.download_all(
+                refs, args.output, overwrite=args.overwrite, on_progress=display.saving
+            ):
+                ref = result.ref or "?"
+                for line in saved_lines(result, ref) if not args.json else [result_json(result, ref)]:
+                    display.emit(line)
+                results.append(result)
+    return exit_code(results, snapshot=True)
 
 
 # --- demo ------------------------------------------------------------------------------------
@@ -233,14 +254,17 @@ async def _demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "Some fail, one is canceled, one hits 429s, one answers a 502, one ends without a video.\n"
         )
     started = time.monotonic()
-    results = await _wait_jobs(Setup(client, sb, AdaptivePolicy().scaled(scale)), refs, display, args.timeout)
+    folder = args.download or tempfile.mkdtemp(prefix="videojobs-demo-")
+    results = await _wait_jobs(Setup(client, sb, AdaptivePolicy().scaled(scale)), refs, display, args.timeout, folder)
     elapsed = time.monotonic() - started
+    saved = [d for r in results if isinstance(r, JobStatus) for d in r.downloads]
     polls = sum(job.polls for job in sb.jobs.values())
     fixed = sum(int(job.script.total // 5) + 1 for job in sb.jobs.values())
     if not args.quiet:
         err.write(
             f"\n{len(results)} jobs in {elapsed:.1f} s; {polls} status requests in all, where polling every 5 s "
             f"(the vendors' advice) would have made {fixed}.\n"
+            f"{len(saved)} videos saved in {folder} ({sum(d.bytes for d in saved) / 2**20:.1f} MiB, checked).\n"
         )
     return exit_code(results)
 
@@ -340,6 +364,21 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=duration, default=None, metavar="DURATION",
         help="give up after this long: 90, 90s, 30m, 1h (exit 124) (default: no limit)",
     )  # fmt: skip
+    p.add_argument(
+        "--download", metavar="DIR", default=None,
+        help="save each finished job's videos into DIR as it ends (default: only print the URLs)",
+    )  # fmt: skip
+
+    p = sub.add_parser(
+        "download", parents=[_common()], formatter_class=_Help, help="save finished jobs' videos to a folder",
+        description="Ask each job's status and save every video it has into the folder: resumable (a .part file), "
+        "checked (length, not an error page) and never half-written under the final name. One line per saved file "
+        "on stdout: the job, the path, its size and SHA-256. Byte progress bars on stderr on a terminal.",
+        epilog=_epilog("videojobs download vozo:task-123 -o videos/", "videojobs download --json duomi:abc -o out"),
+    )  # fmt: skip
+    p.add_argument("refs", nargs="+", metavar="VENDOR:TASK_ID")
+    p.add_argument("-o", "--output", metavar="DIR", default=".", help="the folder to save into (default: .)")
+    p.add_argument("--overwrite", action="store_true", help="replace files that exist (default: refuse)")
 
     p = sub.add_parser(
         "demo", formatter_class=_Help, help="a dozen simulated jobs at five vendors, waited for live (offline)",
@@ -352,6 +391,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--timeout", type=duration, default=60.0, metavar="DURATION", help="give up after this long (default: 60s)"
+    )
+    p.add_argument(
+        "--download", metavar="DIR", default=None, help="where the videos go (default: a new temporary folder)"
     )
     _output_options(p)
 
@@ -419,7 +461,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         if args.verbose:
             _verbose(err)
         _require("rich", "cli")
-        runner = {"status": _status, "wait": _wait, "demo": _demo}[args.command]
+        runner = {"status": _status, "wait": _wait, "demo": _demo, "download": _download}[args.command]
         return asyncio.run(runner(args, out, err))
     except UsageError as exc:
         err.write(f"videojobs: {exc.message}\n")

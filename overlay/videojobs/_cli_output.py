@@ -17,8 +17,10 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TextIO
 
+from ._download import DownloadProgress
 from ._exceptions import APIError, NetworkError, RateLimitError, VideoJobsError, WaitTimeout
 from ._status import JobStatus, State
 
@@ -88,7 +90,8 @@ def error_text(exc: VideoJobsError) -> str:
 def result_line(result: JobStatus | VideoJobsError, ref: str) -> str:
     if isinstance(result, VideoJobsError):
         return f"{ref}  error  {error_text(result)}"
-    return f"{ref}  {state_words(result)}  {detail(result)}"
+    saved = "".join(f"  saved {d.path}" for d in result.downloads)
+    return f"{ref}  {state_words(result)}  {detail(result)}{saved}"
 
 
 def result_json(result: JobStatus | VideoJobsError, ref: str) -> str:
@@ -162,23 +165,29 @@ class Display:
         self.out, self.err, self.mode, self.json_lines, self.color = out, err, mode, json_lines, color
         self.started = time.monotonic()
         self._progress: Any = None
+        self._bytes: Any = None
+        self._console: Any = None
         self._tasks: dict[str, Any] = {}
+        self._files: dict[Path, Any] = {}  # file being saved -> its byte bar (live) or its start (plain)
         self._failures: dict[str, tuple[int, float, str]] = {}  # vendor -> (failed polls, last notice, reason)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
     @contextmanager
-    def running(self, refs: Sequence[str]) -> Iterator[Display]:
+    def running(self, refs: Sequence[str], *, files: bool = False) -> Iterator[Display]:
+        """Show the jobs' bars (and, with ``files``, a byte bar per file being saved) while inside."""
         if self.mode != "live":
             yield self
             return
-        from rich.console import Console
+        from rich.console import Console, Group
+        from rich.live import Live
         from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
         from rich.table import Column
 
-        console = Console(file=self.err, no_color=not self.color, highlight=False)
+        self._console = console = Console(file=self.err, no_color=not self.color, highlight=False)
         wide = console.width >= LIVE_WIDE_COLUMNS
-        ref_width = min(32 if wide else 24, max(12, *(len(r) for r in refs)))
+        ref_width = min(32 if wide else 24, max(12, *(len(r) for r in refs))) if refs else 24
+        self._ref_width = ref_width
         columns: list[Any] = [
             TextColumn("{task.fields[ref]}", table_column=Column(width=ref_width, no_wrap=True, overflow="ellipsis")),
             TextColumn("{task.fields[state]}", table_column=Column(width=24 if wide else 20, no_wrap=True)),
@@ -188,12 +197,38 @@ class Display:
         if wide:
             columns.append(TimeElapsedColumn(table_column=Column(width=8)))
         columns.append(TextColumn("{task.fields[eta]}", table_column=Column(width=8, no_wrap=True)))
-        self._progress = Progress(*columns, console=console, refresh_per_second=8, expand=True)
+        self._progress = Progress(*columns, console=console, expand=True)
         for ref in refs:
             self._tasks[ref] = self._progress.add_task("", total=None, ref=ref, state="waiting", eta="")
-        with self._progress:
+        parts: list[Any] = [self._progress] if refs else []
+        if files:
+            self._bytes = self._bytes_progress(console, wide)
+            parts.append(self._bytes)
+        with Live(Group(*parts), console=console, refresh_per_second=8) as live:
             yield self
-            self._progress.refresh()
+            live.refresh()
+
+    def _bytes_progress(self, console: Any, wide: bool) -> Any:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+        from rich.table import Column
+
+        name_width = 44 if wide else 24
+        columns: list[Any] = [
+            TextColumn("{task.fields[name]}", table_column=Column(width=name_width, no_wrap=True, overflow="ellipsis")),
+            BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=8)),
+            DownloadColumn(table_column=Column(width=17, justify="right")),
+        ]
+        if wide:
+            columns.append(TransferSpeedColumn(table_column=Column(width=11, justify="right")))
+        columns.append(TimeRemainingColumn(table_column=Column(width=8)))
+        return Progress(*columns, console=console, expand=True)
 
     # --- events ----------------------------------------------------------------------------------
 
@@ -224,20 +259,37 @@ class Display:
 
     def result(self, result: JobStatus | VideoJobsError, ref: str) -> None:
         """A job ended: its line on stdout, now."""
-        if isinstance(result, VideoJobsError) and self.mode == "live" and ref in self._tasks:
+        if isinstance(result, VideoJobsError) and self.mode == "live" and self._progress and ref in self._tasks:
             label = "timed out" if isinstance(result, WaitTimeout) else "error"
             self._progress.update(self._tasks[ref], state=f"[red]{label}[/]", eta="")
             self._progress.stop_task(self._tasks[ref])
         elif isinstance(result, VideoJobsError) and self.mode == "plain":
             self._line(f"{ref}  {'timed out' if isinstance(result, WaitTimeout) else 'error'}")
-        line = result_json(result, ref) if self.json_lines else result_line(result, ref)
-        if self.mode == "live" and self.out.isatty():
+        self.emit(result_json(result, ref) if self.json_lines else result_line(result, ref))
+
+    def emit(self, line: str) -> None:
+        """One result line on stdout (above the bars when they share the terminal), whole."""
+        if self.mode == "live" and self.out.isatty() and self._console is not None:
             from rich.text import Text
 
-            self._progress.console.print(Text(line), soft_wrap=True)  # above the bars, whole
+            self._console.print(Text(line), soft_wrap=True)
         else:
             self.out.write(line + "\n")
             self.out.flush()
+
+    def saving(self, progress: DownloadProgress) -> None:
+        """Bytes of a file arrived (``on_progress``)."""
+        key = progress.path
+        if self.mode == "live" and self._bytes is not None:
+            task = self._files.get(key)
+            if task is None:
+                task = self._files[key] = self._bytes.add_task("", name=key.name, total=progress.total)
+            self._bytes.update(task, completed=progress.done, total=progress.total)
+        elif self.mode == "plain" and key not in self._files:
+            self._files[key] = time.monotonic()
+            size = "" if progress.total is None else f" ({_size(progress.total)})"
+            resumed = f", resuming at {_size(progress.resumed_from)}" if progress.resumed_from else ""
+            self._line(f"{progress.ref}  saving {key.name}{size}{resumed}")
 
     def warn(self, message: str) -> None:
         self._notice(f"warning: {message}")
@@ -277,12 +329,27 @@ class Display:
     def _notice(self, text: str) -> None:
         if self.mode == "quiet":
             return
-        if self.mode == "live" and self._progress is not None:
+        if self.mode == "live" and self._console is not None:
             from rich.text import Text
 
-            self._progress.console.print(Text(text, style="yellow"), soft_wrap=True)
+            self._console.print(Text(text, style="yellow"), soft_wrap=True)
         else:
             self._line(text)
+
+
+def _size(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def saved_lines(result: JobStatus | VideoJobsError, ref: str) -> list[str]:
+    """``download``'s stdout: a line per saved file (path, size, checksum), or the error."""
+    if isinstance(result, VideoJobsError):
+        return [result_line(result, ref)]
+    return [f"{ref}  saved  {d.path}  {d.bytes} bytes  sha256:{d.sha256}" for d in result.downloads]
 
 
 def _clock(seconds: float) -> str:
