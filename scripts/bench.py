@@ -12,7 +12,8 @@ not) and writes bench-results.json.
 4. scale: ``wait_all`` over 1,000 and 10,000 time-scaled sandbox jobs on one event loop;
 5. rate control against a sandbox vendor that throttles (and the figure docs/rate-control.png);
 6. client CPU per poll: ``wait_all`` vs raw aiohttp and httpx, against a bare asyncio server;
-7. a vendor down for a minute while 1,000 jobs wait.
+7. a vendor down for a minute while 1,000 jobs wait;
+8. downloads: throughput vs raw ``httpx.stream()``, peak RSS of a 1 GB download, bytes re-fetched after a drop.
 """
 
 from __future__ import annotations
@@ -530,6 +531,79 @@ def bench_outage(jobs: int) -> dict[str, Any]:
     }
 
 
+# --- 8. downloads ------------------------------------------------------------------------------
+
+DOWNLOAD_MB = 200
+
+
+def _download_child(root: str, ref: str, folder: str) -> dict[str, Any]:
+    """Runs in a fresh interpreter: one Client.download with defaults; its peak RSS."""
+    from videojobs.sandbox import Sandbox
+
+    with videojobs.Client(api_keys=dict.fromkeys(vendors(), KEY), base_urls=Sandbox().base_urls(root)) as client:
+        start = time.perf_counter()
+        got = client.download(ref, folder, overwrite=True)
+        seconds = time.perf_counter() - start
+    Path(got.path).unlink()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"bytes": got.bytes, "seconds": seconds, "peak_rss_mib": rss, "resumed_from": got.resumed_from}
+
+
+def bench_download(rounds: int, size_mb: int, big_mb: int) -> dict[str, Any]:
+    import tempfile
+
+    server = Server()
+    folder = tempfile.mkdtemp(prefix="videojobs-bench-")
+    try:
+        prefix = videojobs.sandbox.Sandbox().path_prefix
+        task = f"bench-at_done-sz{size_mb}m"
+        # the file's URL, as the vendor hands it out (the sandbox serves files under /files)
+        status = httpx.get(f"{server.root}{prefix('vozo')}{task}", headers={"Authorization": f"Bearer {KEY}"}).json()
+        url = status["video_url"]
+        with videojobs.Client(
+            api_keys=dict.fromkeys(vendors(), KEY), base_urls=videojobs.sandbox.Sandbox().base_urls(server.root)
+        ) as c:
+            job = c.status(f"vozo:{task}")
+
+            def ours() -> None:
+                c.download(job, folder, overwrite=True)
+
+            def raw() -> None:
+                with httpx.stream("GET", url) as response, open(Path(folder) / "raw.mp4", "wb") as out:
+                    for chunk in response.iter_raw():
+                        out.write(chunk)
+
+            ours_s, raw_s = _alternate(ours, raw, 1, rounds)
+        megabytes = size_mb * 1024 * 1024 / 1e6
+
+        def child(ref: str) -> dict[str, Any]:
+            out = subprocess.run([sys.executable, __file__, "--download-child", server.root, ref, folder],
+                                 capture_output=True, text=True, check=True)  # fmt: skip
+            return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+        big = child(f"vozo:big-at_done-sz{big_mb}m")
+        dropped_ref = f"vozo:drop-at_done-sz{size_mb // 2}m-fdrop"
+        dropped = child(dropped_ref)
+        jobs = httpx.get(f"{server.root}/sandbox/jobs").json()["jobs"]
+        served = next(j for j in jobs if j["ref"] == dropped_ref)["file_bytes"]
+    finally:
+        server.close()
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+    return {
+        "size_mb": size_mb,
+        "ours_mb_s": megabytes / ours_s,
+        "raw_mb_s": megabytes / raw_s,
+        "ratio": raw_s / ours_s,
+        "big_mb": big_mb,
+        "big_peak_rss_mib": big["peak_rss_mib"],
+        "big_mb_s": big["bytes"] / 1e6 / big["seconds"],
+        "resume_refetched_bytes": served - dropped["bytes"],
+        "resume_resumed_from": dropped["resumed_from"],
+    }
+
+
 # --- the figure ------------------------------------------------------------------------------------
 
 FIGURE = ROOT / "docs" / "rate-control.png"
@@ -682,6 +756,25 @@ def report(results: dict[str, Any]) -> str:
             f"   requests in the window: {down['requests_in_window']} with the outage, {base['requests_in_window']}"
             f" without; ratio {out['ratio']:.2f}x; succeeded {down['succeeded']}/{down['jobs']}  {_mark(ok)}"
         )
+    if results.get("download"):
+        dl = results["download"]
+        lines.append("")
+        lines.append(
+            f"8. downloads over loopback, defaults (goals: {dl['size_mb']} MB at >= 0.95x raw httpx.stream() to a file; "
+            f"{dl['big_mb']} MB under 100 MiB RSS; a drop at 60% re-fetches <= 1 MiB)"
+        )
+        lines.append(
+            f"   {dl['size_mb']} MB: videojobs {dl['ours_mb_s']:.0f} MB/s (fsync, SHA-256, checks), raw "
+            f"{dl['raw_mb_s']:.0f} MB/s; {dl['ratio']:.2f}x  {_mark(dl['ratio'] >= 0.95)}"
+        )
+        lines.append(
+            f"   {dl['big_mb']} MB: peak RSS {dl['big_peak_rss_mib']:.0f} MiB at {dl['big_mb_s']:.0f} MB/s  "
+            f"{_mark(dl['big_peak_rss_mib'] < 100)}"
+        )
+        lines.append(
+            f"   drop at 60%: resumed from byte {dl['resume_resumed_from']}, re-fetched "
+            f"{dl['resume_refetched_bytes']} bytes  {_mark(dl['resume_refetched_bytes'] <= 1024 * 1024)}"
+        )
     return "\n".join(lines)
 
 
@@ -693,11 +786,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate-child", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--cpu-child", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--outage-child", nargs=3, help=argparse.SUPPRESS)
-    parser.add_argument("--only", help="comma-separated sections: status,import,policy,scale,rate,cpu,outage")
+    parser.add_argument("--download-child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--only", help="comma-separated sections: status,import,policy,scale,rate,cpu,outage,download")
     args = parser.parse_args(argv)
     if args.cpu_child:
         root, jobs, client = args.cpu_child
         print(json.dumps(_cpu_child(root, int(jobs), client)))
+        return 0
+    if args.download_child:
+        root, ref, folder = args.download_child
+        print(json.dumps(_download_child(root, ref, folder)))
         return 0
     if args.outage_child:
         root, jobs, outage = args.outage_child
@@ -726,6 +824,9 @@ def main(argv: list[str] | None = None) -> int:
         "rate": lambda: bench_rate([20.0, 5.0], jobs=40 if smoke else 400, window=3.0 if smoke else 20.0),
         "cpu": lambda: bench_cpu(jobs=50 if smoke else 1000, rounds=1 if smoke else 3),
         "outage": lambda: None if smoke else bench_outage(jobs=1000),  # a real minute: not in CI's smoke run
+        "download": lambda: bench_download(
+            rounds=1 if smoke else 5, size_mb=8 if smoke else DOWNLOAD_MB, big_mb=16 if smoke else 1024
+        ),
     }
     wanted = args.only.split(",") if args.only else list(sections)
     if args.only and not smoke and RESULTS.exists():  # a partial run keeps the other sections' last figures
