@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,7 +77,7 @@ def _live_frame(columns: int = 100) -> str:
 
     child = pexpect.spawn(
         sys.executable,
-        ["-m", "videojobs", "demo", "--time-scale", "30"],
+        ["-m", "videojobs", "demo", "--time-scale", "30", "--download", tempfile.mkdtemp(prefix="videojobs-readme-")],
         dimensions=(60, columns),
         env={"TERM": "xterm-256color", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
         timeout=300,

@@ -227,8 +227,8 @@ def test_the_key_reaches_its_vendor_and_no_output() -> None:
     assert "sk-cli-1" not in out + err
 
 
-def test_demo_runs_offline_and_summarizes() -> None:
-    code, out, err = run("demo", "--time-scale", "300", "--plain")
+def test_demo_runs_offline_summarizes_and_saves_the_videos(tmp_path: Path) -> None:
+    code, out, err = run("demo", "--time-scale", "300", "--plain", "--download", str(tmp_path))
     assert code == 1  # the demo has failed, canceled and video-less jobs on purpose
     lines = out.splitlines()
     assert len(lines) == 12
@@ -237,6 +237,10 @@ def test_demo_runs_offline_and_summarizes() -> None:
     for vendor in ("vozo", "duomi", "ezmodel", "colossyan", "jimmyai"):
         assert any(line.startswith(f"{vendor}:") for line in lines)
     assert "12 jobs in" in err
+    saved = sorted(p.name for p in tmp_path.iterdir())
+    assert len(saved) == 9  # 7 jobs with video URLs, two of them Duomi's (two URLs each); no .part left
+    assert all(name.endswith(".mp4") for name in saved)
+    assert f"9 videos saved in {tmp_path}" in err
 
 
 # --- real processes in real pipes ------------------------------------------------------------------
@@ -245,7 +249,7 @@ WAIT = ["wait", "--sandbox", "--time-scale", "60", "vozo:p1-q2-d60", "duomi:p2-q
 PIPED = {
     "status": (["status", *FAST, "vozo:a-at_done", "duomi:b-at_succeeded"], 0),
     "wait": (WAIT, 0),
-    "demo": (["demo", "--time-scale", "120"], 1),
+    "demo": (["demo", "--time-scale", "120", "--download", "{tmp}"], 1),
 }
 
 
@@ -254,19 +258,15 @@ def _env() -> dict[str, str]:
 
 
 @pytest.mark.parametrize("command", sorted(PIPED))
-def test_every_subcommand_into_head_ends_quietly(command: str) -> None:
+def test_every_subcommand_into_head_ends_quietly(command: str, tmp_path: Path) -> None:
     """`videojobs ... | head -1`: one line out, then a quiet end (141, as a shell reports SIGPIPE)."""
-    argv, _ = PIPED[command]
+    argv = [a.replace("{tmp}", str(tmp_path / "videos")) for a in PIPED[command][0]]
     script = " ".join(f"'{a}'" for a in [*CLI, *argv]) + ' 2>err.txt | head -1; echo "${PIPESTATUS[0]}" > rc.txt'
-    cwd = Path(os.environ.get("TMPDIR", "/tmp"))
-    import tempfile
-
-    with tempfile.TemporaryDirectory(dir=cwd) as tmp:
-        result = subprocess.run(
-            ["bash", "-c", script], cwd=tmp, capture_output=True, text=True, timeout=120, check=False
-        )
-        err = Path(tmp, "err.txt").read_text()
-        rc = int(Path(tmp, "rc.txt").read_text())
+    result = subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
+    )
+    err = (tmp_path / "err.txt").read_text()
+    rc = int((tmp_path / "rc.txt").read_text())
     assert len(result.stdout.splitlines()) == 1
     assert "Traceback" not in err
     assert rc in (PIPED[command][1], 141)  # 141 when it still had lines to write
@@ -275,6 +275,7 @@ def test_every_subcommand_into_head_ends_quietly(command: str) -> None:
 @pytest.mark.parametrize("command", sorted(PIPED))
 def test_every_subcommand_into_a_file_keeps_results_whole(command: str, tmp_path: Path) -> None:
     argv, code = PIPED[command]
+    argv = [a.replace("{tmp}", str(tmp_path / "videos")) for a in argv]
     with (tmp_path / "out.txt").open("w") as out, (tmp_path / "err.txt").open("w") as err:
         result = subprocess.run([*CLI, *argv], stdout=out, stderr=err, env=_env(), timeout=120, check=False)
     assert result.returncode == code

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -19,10 +20,10 @@ BAR = re.compile(r"[━╸╺]")
 DEMO_JOBS = 12
 
 
-def _run_in_pty(columns: int) -> tuple[int, bytes]:
+def _run_in_pty(columns: int, folder: Path) -> tuple[int, bytes]:
     child = pexpect.spawn(
         sys.executable,
-        ["-m", "videojobs", "demo", "--time-scale", "60"],
+        ["-m", "videojobs", "demo", "--time-scale", "60", "--download", str(folder)],
         dimensions=(ROWS, columns),
         env={"TERM": "xterm-256color", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
         timeout=120,
@@ -47,8 +48,8 @@ def _bar_rows(frame: list[str]) -> list[str]:
 
 
 @pytest.mark.parametrize("columns", [80, 160])
-def test_the_live_view_is_stable_and_ends_in_one_vocabulary(columns: int) -> None:
-    code, data = _run_in_pty(columns)
+def test_the_live_view_is_stable_and_ends_in_one_vocabulary(columns: int, tmp_path: Path) -> None:
+    code, data = _run_in_pty(columns, tmp_path)
     assert code == 1  # the demo has failed, canceled and video-less jobs on purpose
     assert b"Traceback" not in data
     frames = _frames(data, columns)
