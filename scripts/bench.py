@@ -775,6 +775,18 @@ def report(results: dict[str, Any]) -> str:
             f"   drop at 60%: resumed from byte {dl['resume_resumed_from']}, re-fetched "
             f"{dl['resume_refetched_bytes']} bytes  {_mark(dl['resume_refetched_bytes'] <= 1024 * 1024)}"
         )
+    if results.get("celery"):
+        rows = results["celery"]
+        lines.append("")
+        lines.append(
+            "9. videojobs.celery: polls per second against the sandbox (one poll per task message; a redis-server as"
+            " broker and store)"
+        )
+        for row in rows:
+            lines.append(
+                f"   {row['processes']} worker process(es): {row['polls_per_s']:.0f} polls/s; per poll Redis ran "
+                f"{row['redis_commands_per_poll']:.1f} commands, {row['redis_cpu_us_per_poll']:.0f} us of its CPU"
+            )
     return "\n".join(lines)
 
 
@@ -787,7 +799,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpu-child", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--outage-child", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--download-child", nargs=3, help=argparse.SUPPRESS)
-    parser.add_argument("--only", help="comma-separated sections: status,import,policy,scale,rate,cpu,outage,download")
+    parser.add_argument(
+        "--only", help="comma-separated sections: status,import,policy,scale,rate,cpu,outage,download,celery"
+    )
     args = parser.parse_args(argv)
     if args.cpu_child:
         root, jobs, client = args.cpu_child
@@ -824,6 +838,9 @@ def main(argv: list[str] | None = None) -> int:
         "rate": lambda: bench_rate([20.0, 5.0], jobs=40 if smoke else 400, window=3.0 if smoke else 20.0),
         "cpu": lambda: bench_cpu(jobs=50 if smoke else 1000, rounds=1 if smoke else 3),
         "outage": lambda: None if smoke else bench_outage(jobs=1000),  # a real minute: not in CI's smoke run
+        "celery": lambda: __import__("scripts.bench_celery", fromlist=["run"]).run(
+            Server, KEY, jobs=20 if smoke else 200, window=3.0 if smoke else 15.0, processes=[1, 2]
+        ),
         "download": lambda: bench_download(
             rounds=1 if smoke else 5, size_mb=8 if smoke else DOWNLOAD_MB, big_mb=16 if smoke else 1024
         ),
