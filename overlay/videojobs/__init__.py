@@ -25,7 +25,6 @@ Adding a sixth vendor: see the docstring of ``_adapter.py``.
 
 from ._adapter import VendorAdapter
 from ._client import AsyncClient, AsyncVendorClient, Client, VendorClient
-from ._download import DownloadProgress
 from ._exceptions import (
     APIError,
     AuthenticationError,
@@ -46,7 +45,7 @@ from ._exceptions import (
 )
 from ._policy import AdaptivePolicy, FixedPolicy, History, PollingPolicy
 from ._registry import known_vendors, register_vendor
-from ._status import Download, JobError, JobStatus, State
+from ._status import Download, DownloadProgress, JobError, JobStatus, State
 from ._wait import Clock, SystemClock
 
 __version__ = "0.1.0"

@@ -20,9 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from ._download import DownloadProgress
 from ._exceptions import APIError, NetworkError, RateLimitError, VideoJobsError, WaitTimeout
-from ._status import JobStatus, State
+from ._status import DownloadProgress, JobStatus, State
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_TIMEOUT = 124  # as GNU timeout(1): the wait ran out of time

@@ -33,10 +33,7 @@ from ._base import (
 )
 from ._boundary import ACCEPT_ENCODING, LOG_SCRUBBER, Exchange, Secrets, exchange_aiohttp, exchange_async, exchange_sync
 from ._calls import VendorCore, adrive, arun, drive, run, status_plan, watch_plan
-from ._download import Fetch, OnProgress, Transfer, check_download_args, download_plan, job_of
 from ._exceptions import CallbackError, ConfigurationError, NetworkError, UsageError, VideoJobsError
-from ._fetch import afetch, arun_plan, fetch, file_client, run_plan
-from ._fetch import now as utc_now
 from ._policy import PollingPolicy
 from ._ratecontrol import AdaptiveRate, RetryBudget, SlotWithdrawn
 from ._registry import adapter_class
@@ -45,6 +42,8 @@ from ._wait import DEFAULT_MAX_FAILED_POLLS, Clock, OnPollError, OnUpdate, Syste
 
 if TYPE_CHECKING:
     import asyncio
+
+    from ._download import Fetch, OnProgress, Transfer
 
 __all__ = ["AsyncClient", "AsyncVendorClient", "Client", "VendorClient"]
 
@@ -283,12 +282,16 @@ class _Twin(Generic[H, T]):
             if self._closed:
                 raise UsageError(f"this {type(self).__name__} is closed")
             if self._file_http is None:
+                from ._fetch import file_client  # downloads' code loads on the first download
+
                 self._file_http = file_client(cls, self._transport, self.timeout, self._verify)
             return self._file_http
 
     def _transfer(
         self, ref: str, fetch: Fetch, overwrite: bool, max_bytes: int | None, on_progress: OnProgress | None
     ) -> Transfer:
+        from ._download import Transfer
+
         return Transfer(fetch.path, ref, overwrite=overwrite, max_bytes=max_bytes, on_progress=on_progress)
 
     def vendor(self, slug: str) -> H:
@@ -471,6 +474,9 @@ class Client(_Twin[VendorClient, httpx.BaseTransport]):
         status call; if that hands out no new URL, :class:`LinkExpiredError`. A job that has
         only a video id (Colossyan) is a :class:`DownloadError` that says so.
         """
+        from ._download import check_download_args, download_plan, job_of
+        from ._fetch import fetch, run_plan, utc_now
+
         status, ref = job_of(job)
         check_download_args(index, max_bytes)
         http = self._files(httpx.Client)
@@ -668,6 +674,9 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
         max_bytes: int | None = None,
     ) -> Download:
         """Save the job's video to ``dest``. See :meth:`Client.download`."""
+        from ._download import check_download_args, download_plan, job_of
+        from ._fetch import afetch, arun_plan, utc_now
+
         status, ref = job_of(job)
         check_download_args(index, max_bytes)
         http = self._files(httpx.AsyncClient)
@@ -705,6 +714,8 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
         """Save every video of every job into ``folder``, ``concurrency`` jobs at a time, yielding
         each job once as its files are saved: its status with ``downloads``, or the error."""
         import asyncio
+
+        from ._download import job_of
 
         items = list(jobs)
         for item in items:

@@ -15,13 +15,13 @@ from ._download import MAX_REDIRECTS, Fetch, HostRefused, NeedStatus, Plan, Tran
 from ._exceptions import DownloadError, NetworkError, VideoJobsError
 from ._status import Download, JobStatus
 
-__all__ = ["afetch", "arun_plan", "fetch", "file_client", "run_plan"]
+__all__ = ["afetch", "arun_plan", "fetch", "file_client", "run_plan", "utc_now"]
 
 REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 RESUME_BACKOFF: Final = 0.5  # seconds before the first resume after a drop, doubling
 
 
-def now() -> datetime:
+def utc_now() -> datetime:
     return datetime.now(UTC)
 
 

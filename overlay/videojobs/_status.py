@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["Download", "JobError", "JobStatus", "State"]
+__all__ = ["Download", "DownloadProgress", "JobError", "JobStatus", "State"]
 
 
 class State(enum.StrEnum):
@@ -52,6 +52,17 @@ class JobError:
 
     code: str | None = None
     message: str
+
+
+@attrs.frozen(kw_only=True)
+class DownloadProgress:
+    """Handed to ``on_progress`` as a file's bytes arrive (about once per network read)."""
+
+    ref: str
+    path: Path
+    done: int
+    total: int | None
+    resumed_from: int = 0
 
 
 @attrs.frozen(kw_only=True)
