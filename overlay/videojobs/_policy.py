@@ -8,7 +8,8 @@ loop sleeps ``max(delay, Retry-After, the vendor's poll-after hint)``, never pas
 from __future__ import annotations
 
 from collections import deque
-from typing import Final, Protocol, runtime_checkable
+from collections.abc import Mapping
+from typing import Any, Final, Protocol, runtime_checkable
 
 import attrs
 
@@ -77,6 +78,33 @@ class History:
             if t < now and now - t <= window:
                 return (progress - p) / (now - t) if progress > p else None
         return None
+
+    def to_dict(self, samples: int = 16) -> dict[str, Any]:
+        """A compact, JSON-ready summary (a task message carries it between polls): the latest
+        answer's state and progress, the run's start and at most ``samples`` progress samples."""
+        last = self.last
+        return {
+            "elapsed": round(self.elapsed, 3),
+            "polls": self.polls,
+            "last": None if last is None else [last.vendor, last.task_id, last.state.value, last.progress],
+            "last_queued": self.last_queued,
+            "first_running": self.first_running,
+            "samples": [[round(t, 3), p] for t, p in list(self.samples)[-samples:]],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> History:
+        """The History :meth:`to_dict` summarized (what a policy reads of it is all there)."""
+        history = cls()
+        history.elapsed = float(data["elapsed"])
+        history.polls = int(data["polls"])
+        if data.get("last") is not None:
+            vendor, task_id, state, progress = data["last"]
+            history.last = JobStatus(vendor=vendor, task_id=task_id, state=State(state), progress=progress)
+        history.last_queued = data.get("last_queued")
+        history.first_running = data.get("first_running")
+        history.samples.extend((float(t), float(p)) for t, p in data.get("samples") or ())
+        return history
 
     def __repr__(self) -> str:
         return f"<History polls={self.polls} elapsed={self.elapsed:.1f}s last={self.last!r}>"
