@@ -76,8 +76,11 @@ return 1
 """
 
 _SENT = """
+-- all a finished job needs to keep is that it finished: late duplicates find 'sent' and stop
+local ttl = redis.call('TTL', KEYS[1])
+redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'done', 'sent')
-redis.call('HDEL', KEYS[1], 'payload', 'next')
+if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end
 redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
 """
