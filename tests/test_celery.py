@@ -147,22 +147,27 @@ def test_every_job_called_back_exactly_once_across_two_workers(app: Any, redis_s
     _check_exactly_once(redis.Redis.from_url(redis_server.url), refs, finals)
 
 
-def test_a_worker_killed_mid_run_loses_and_doubles_nothing(app: Any, redis_server: RedisServer) -> None:
-    refs = _mixed(600, "k")
+def _interrupted(app: Any, redis_server: RedisServer, refs: list[str], share: float, interrupt: Any) -> None:
+    """Run ``refs`` on two workers; ``interrupt(workers)`` once ``share`` of them have called back."""
     r = redis.Redis.from_url(redis_server.url)
     with serve(time_scale=SCALE) as (_sb, root):
         workers = Workers(environment(redis_server.url, root, SCALE), count=2)
         try:
             _track_all(app, refs)
             deadline = time.monotonic() + 60
-            while r.hlen("test:final") < len(refs) // 4 and time.monotonic() < deadline:
+            while r.hlen("test:final") < len(refs) * share and time.monotonic() < deadline:
                 time.sleep(0.1)
-            assert r.hlen("test:final") < len(refs), "the run ended before the kill: make it longer"
-            workers.kill(0)  # kill -9, children and all, in the middle of the run
-            finals = _wait_for_callbacks(r, refs, timeout=240)
+            assert r.hlen("test:final") < len(refs), "the run ended before the interruption: make it longer"
+            interrupt(workers)
+            finals = _wait_for_callbacks(redis.Redis.from_url(redis_server.url), refs, timeout=240)
         finally:
             workers.stop()
-    _check_exactly_once(r, refs, finals)
+    _check_exactly_once(redis.Redis.from_url(redis_server.url), refs, finals)
+
+
+def test_a_worker_killed_mid_run_loses_and_doubles_nothing(app: Any, redis_server: RedisServer) -> None:
+    # kill -9, children and all, in the middle of the run
+    _interrupted(app, redis_server, _mixed(600, "k"), 0.25, lambda workers: workers.kill(0))
 
 
 def test_two_workers_keep_to_a_throttling_vendors_limit(app: Any, redis_server: RedisServer) -> None:
@@ -186,17 +191,5 @@ def test_two_workers_keep_to_a_throttling_vendors_limit(app: Any, redis_server: 
 
 
 def test_a_redis_restart_mid_run_is_ridden_out(app: Any, redis_server: RedisServer) -> None:
-    refs = _mixed(300, "r")
-    r = redis.Redis.from_url(redis_server.url)
-    with serve(time_scale=SCALE) as (_sb, root):
-        workers = Workers(environment(redis_server.url, root, SCALE), count=2)
-        try:
-            _track_all(app, refs)
-            deadline = time.monotonic() + 60
-            while r.hlen("test:final") < len(refs) // 5 and time.monotonic() < deadline:
-                time.sleep(0.1)
-            redis_server.restart()  # SIGTERM, then the same port and append-only file
-            finals = _wait_for_callbacks(redis.Redis.from_url(redis_server.url), refs, timeout=240)
-        finally:
-            workers.stop()
-    _check_exactly_once(redis.Redis.from_url(redis_server.url), refs, finals)
+    # SIGTERM, then the same port and append-only file
+    _interrupted(app, redis_server, _mixed(300, "r"), 0.2, lambda workers: redis_server.restart())

@@ -47,19 +47,38 @@ def _disk(exc: OSError, transfer: Transfer) -> DownloadError:
 # --- blocking ------------------------------------------------------------------------------------
 
 
+class _Walk:
+    """Walks a download plan: hands the drivers each action, feeds the plan each result or error."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.value: JobStatus | Download | None = None
+        self.error: BaseException | None = None
+        self.result: Download | None = None
+
+    def __iter__(self) -> Any:
+        while True:
+            try:
+                action = self.plan.send(self.value) if self.error is None else self.plan.throw(self.error)
+            except StopIteration as stop:
+                self.result = stop.value
+                return
+            self.value = self.error = None
+            yield action
+
+    def done(self) -> Download:
+        assert self.result is not None
+        return self.result
+
+
 def run_plan(plan: Plan, status: Callable[[str], JobStatus], get: Callable[[Fetch], Download]) -> Download:
-    value: Any = None
-    error: BaseException | None = None
-    while True:
+    walk = _Walk(plan)
+    for action in walk:
         try:
-            action = plan.send(value) if error is None else plan.throw(error)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        value = error = None
-        try:
-            value = status(action.ref) if isinstance(action, NeedStatus) else get(action)
+            walk.value = status(action.ref) if isinstance(action, NeedStatus) else get(action)
         except (VideoJobsError, HostRefused) as exc:
-            error = exc
+            walk.error = exc
+    return walk.done()
 
 
 def fetch(http: httpx.Client, url: str, transfer: Transfer, attempts: int) -> Download:
@@ -109,18 +128,13 @@ def _once(http: httpx.Client, url: str, transfer: Transfer) -> Download:
 async def arun_plan(
     plan: Plan, status: Callable[[str], Awaitable[JobStatus]], get: Callable[[Fetch], Awaitable[Download]]
 ) -> Download:
-    value: Any = None
-    error: BaseException | None = None
-    while True:
+    walk = _Walk(plan)
+    for action in walk:
         try:
-            action = plan.send(value) if error is None else plan.throw(error)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        value = error = None
-        try:
-            value = await (status(action.ref) if isinstance(action, NeedStatus) else get(action))
+            walk.value = await (status(action.ref) if isinstance(action, NeedStatus) else get(action))
         except (VideoJobsError, HostRefused) as exc:
-            error = exc
+            walk.error = exc
+    return walk.done()
 
 
 async def afetch(http: httpx.AsyncClient, url: str, transfer: Transfer, attempts: int) -> Download:
