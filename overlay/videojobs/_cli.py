@@ -181,7 +181,7 @@ async def _wait_jobs(
 ) -> list[JobStatus | VideoJobsError]:
     results: list[JobStatus | VideoJobsError] = []
     async with setup.client as client:
-        with display.running(refs, files=download_to is not None):
+        with display.running(refs):
             async for result in client.wait_all(
                 refs,
                 timeout=timeout,
@@ -209,7 +209,7 @@ async def _download(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     display = _display(args, out, err)
     results: list[JobStatus | VideoJobsError] = []
     async with setup.client as client:
-        with display.running([], files=True):
+        with display.running(refs):
             async for result in client.download_all(
                 refs, args.output, overwrite=args.overwrite, on_progress=display.saving
             ):

@@ -164,21 +164,21 @@ class Display:
         self.out, self.err, self.mode, self.json_lines, self.color = out, err, mode, json_lines, color
         self.started = time.monotonic()
         self._progress: Any = None
-        self._bytes: Any = None
         self._console: Any = None
         self._tasks: dict[str, Any] = {}
-        self._files: dict[Path, Any] = {}  # file being saved -> its byte bar (live) or its start (plain)
+        self._files: dict[Path, tuple[float, int]] = {}  # file being saved -> (when, bytes) its first bytes came
+        self._said: set[Path] = set()  # files whose start a plain line announced
         self._failures: dict[str, tuple[int, float, str]] = {}  # vendor -> (failed polls, last notice, reason)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
     @contextmanager
-    def running(self, refs: Sequence[str], *, files: bool = False) -> Iterator[Display]:
-        """Show the jobs' bars (and, with ``files``, a byte bar per file being saved) while inside."""
+    def running(self, refs: Sequence[str]) -> Iterator[Display]:
+        """Show a bar per job while inside (a job's bar shows its file's bytes while it is saved)."""
         if self.mode != "live":
             yield self
             return
-        from rich.console import Console, Group
+        from rich.console import Console
         from rich.live import Live
         from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
         from rich.table import Column
@@ -199,35 +199,11 @@ class Display:
         self._progress = Progress(*columns, console=console, expand=True)
         for ref in refs:
             self._tasks[ref] = self._progress.add_task("", total=None, ref=ref, state="waiting", eta="")
-        parts: list[Any] = [self._progress] if refs else []
-        if files:
-            self._bytes = self._bytes_progress(console, wide)
-            parts.append(self._bytes)
-        with Live(Group(*parts), console=console, refresh_per_second=8) as live:
+        # one row per job, whose bar turns into its file's byte bar while it is saved: the live
+        # region never changes height, so the results printed above it never leave a stale row
+        with Live(self._progress, console=console, refresh_per_second=8) as live:
             yield self
             live.refresh()
-
-    def _bytes_progress(self, console: Any, wide: bool) -> Any:
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
-        from rich.table import Column
-
-        name_width = 44 if wide else 24
-        columns: list[Any] = [
-            TextColumn("{task.fields[name]}", table_column=Column(width=name_width, no_wrap=True, overflow="ellipsis")),
-            BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=8)),
-            DownloadColumn(table_column=Column(width=17, justify="right")),
-        ]
-        if wide:
-            columns.append(TransferSpeedColumn(table_column=Column(width=11, justify="right")))
-        columns.append(TimeRemainingColumn(table_column=Column(width=8)))
-        return Progress(*columns, console=console, expand=True)
 
     # --- events ----------------------------------------------------------------------------------
 
@@ -258,6 +234,8 @@ class Display:
 
     def result(self, result: JobStatus | VideoJobsError, ref: str) -> None:
         """A job ended: its line on stdout, now."""
+        if isinstance(result, JobStatus) and self.mode == "live" and result.downloads:
+            self._live_update(result)  # the row was a byte bar while the files were saved
         if isinstance(result, VideoJobsError) and self.mode == "live" and self._progress and ref in self._tasks:
             label = "timed out" if isinstance(result, WaitTimeout) else "error"
             self._progress.update(self._tasks[ref], state=f"[red]{label}[/]", eta="")
@@ -271,21 +249,27 @@ class Display:
         if self.mode == "live" and self.out.isatty() and self._console is not None:
             from rich.text import Text
 
-            self._console.print(Text(line), soft_wrap=True)
+            self._console.print(Text(line), overflow="fold")  # rich wraps it (and so knows its height), never cuts
         else:
             self.out.write(line + "\n")
             self.out.flush()
 
     def saving(self, progress: DownloadProgress) -> None:
-        """Bytes of a file arrived (``on_progress``)."""
+        """Bytes of a file arrived (``on_progress``): size, speed and ETA on the job's row."""
         key = progress.path
-        if self.mode == "live" and self._bytes is not None:
-            task = self._files.get(key)
-            if task is None:
-                task = self._files[key] = self._bytes.add_task("", name=key.name, total=progress.total)
-            self._bytes.update(task, completed=progress.done, total=progress.total)
-        elif self.mode == "plain" and key not in self._files:
-            self._files[key] = time.monotonic()
+        started = self._files.setdefault(key, (time.monotonic(), progress.done))
+        if self.mode == "live" and progress.ref in self._tasks:
+            seconds = max(1e-6, time.monotonic() - started[0])
+            speed = (progress.done - started[1]) / seconds
+            total = progress.total
+            size = f"{_size(progress.done)}/{_size(total)}" if total else _size(progress.done)
+            eta = f"~{_clock((total - progress.done) / speed)}" if total and speed > 0 else ""
+            fields: dict[str, Any] = {"state": f"saving {size}", "eta": f"{_size(speed)}/s {eta}".strip()}
+            if total:
+                fields.update(total=total, completed=progress.done)
+            self._progress.update(self._tasks[progress.ref], **fields)
+        elif self.mode == "plain" and key not in self._said:
+            self._said.add(key)
             size = "" if progress.total is None else f" ({_size(progress.total)})"
             resumed = f", resuming at {_size(progress.resumed_from)}" if progress.resumed_from else ""
             self._line(f"{progress.ref}  saving {key.name}{size}{resumed}")
@@ -331,7 +315,7 @@ class Display:
         if self.mode == "live" and self._console is not None:
             from rich.text import Text
 
-            self._console.print(Text(text, style="yellow"), soft_wrap=True)
+            self._console.print(Text(text, style="yellow"), overflow="fold")
         else:
             self._line(text)
 

@@ -57,7 +57,7 @@ import attrs
 from .._exceptions import RateLimitError, UsageError, VideoJobsError
 from .._policy import PollingPolicy
 from ._poll import Again, Done, PollState, decide, paced, policy_spec, timed_out
-from ._store import JOB_TTL, Store
+from ._store import JOB_TTL, Store, connect
 
 __all__ = ["DELIVER_TASK", "POLL_TASK", "install", "track"]
 
@@ -116,10 +116,8 @@ def install(
     def resources() -> tuple[Any, Store]:
         pid = os.getpid()  # prefork: each child makes its own client and connection
         if pid not in per_process:
-            import redis
-
             per_process.clear()
-            per_process[pid] = (settings.factory(), Store(redis.Redis.from_url(settings.url), settings.prefix))
+            per_process[pid] = (settings.factory(), Store(connect(settings.url), settings.prefix))
         return per_process[pid]
 
     def poll(self: Any, message: dict[str, Any]) -> str:
@@ -303,8 +301,6 @@ def track(
     if settings is None:
         raise UsageError("call videojobs.celery.install(app) before track() (no videojobs.poll task on this app)")
     message = state.to_message()
-    import redis
-
-    store = Store(redis.Redis.from_url(settings.url), settings.prefix)
+    store = Store(connect(settings.url), settings.prefix)
     store.expect(ref, 0, json.dumps(message), started, float(timeout) + JOB_TTL)  # swept if the broker loses it
     return celery_app.send_task(POLL_TASK, args=(message,), retry=True, retry_policy=PUBLISH_RETRY)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from typing import Any, Final
 
-__all__ = ["ADDITIVE_SHARE", "CUT", "JOB_TTL", "MIN_RATE", "Store"]
+__all__ = ["ADDITIVE_SHARE", "CUT", "JOB_TTL", "MIN_RATE", "Store", "connect"]
 
 JOB_TTL: Final = 24 * 3600
 """Seconds a job's record outlives its deadline: a poll delivered again within a day (a broker
@@ -148,6 +148,22 @@ local step = math.min(1, math.max(0, now - grown))
 redis.call('HSET', key, 'rate', rate + math.max(floor / 2, rate * share) * step, 'grown', now)
 return tostring(rate)
 """
+
+
+def connect(url: str) -> Any:
+    """A Redis client that rides out a restart: every command (our scripts are safe to repeat)
+    is retried on a lost connection with backoff, about half a minute in all."""
+    import redis
+    from redis.backoff import ExponentialBackoff
+    from redis.retry import Retry
+
+    return redis.Redis.from_url(
+        url,
+        retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=20),
+        retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
+        socket_timeout=10,
+        socket_connect_timeout=5,
+    )
 
 
 class Store:
