@@ -35,8 +35,9 @@ What it guarantees:
   queue as Redis went down, before it was recorded as unacknowledged). Each job's next message is
   kept in its record until it runs; one worker every ``SWEEP_EVERY`` seconds sends again what is
   overdue by ``sweep_grace`` (and a callback noted but never marked sent). The one gap left: a
-  worker killed after the callback ran and before it was marked sent (one Redis round trip) runs
-  it again when its message comes back: at least once, doubled only there.
+  worker killed while the callback runs, or before it is marked sent, runs it again when its
+  message comes back (at least once, as any ``acks_late`` task), under the same task id
+  (``videojobs-done-<ref>``), so the callback can tell.
 - **Shared rate control:** each vendor's rate lives in Redis (token bucket, AIMD: cut to 70 % on
   a 429, grown back with answers, Retry-After pauses the vendor for every worker), so N workers
   together keep to one vendor's limit. No limit until the vendor throttles, as in one process.
@@ -238,10 +239,13 @@ def _deliver(task: Any, ref: str, record: str, store: Store, grace: float) -> st
         from celery import signature
 
         callback = signature(noted["on_done"], app=task.app)
+        # one task id per job's callback: a run repeated after a crash (at least once, as any
+        # acks_late task) is recognizable as the same callback by its id
+        callback_id = f"videojobs-done-{ref}"
         if callback.task in task.app.tasks:
-            callback.apply(args=(noted["payload"],), throw=True)
+            callback.apply(args=(noted["payload"],), task_id=callback_id, throw=True)
         else:
-            callback.apply_async((noted["payload"],), retry=True, retry_policy=PUBLISH_RETRY)
+            callback.apply_async((noted["payload"],), task_id=callback_id, retry=True, retry_policy=PUBLISH_RETRY)
     store.sent(ref)
     return "delivered"
 
