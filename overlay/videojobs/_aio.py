@@ -52,9 +52,13 @@ class Lane:
     so the generated client and the boundary share one connection pool.
     """
 
-    __slots__ = ("_base", "_headers", "_http", "_proxy", "_transport")
+    __slots__ = ("_base", "_headers", "_http", "_proxy", "_session_class", "_transport", "_url")
 
     def __init__(self, transport: Any, http: httpx.AsyncClient, accept_encoding: str) -> None:
+        import yarl
+        from aiohttp import ClientSession
+
+        self._url, self._session_class = yarl.URL, ClientSession  # looked up once, not per poll
         self._transport, self._http = transport, http
         self._base = str(http.base_url).rstrip("/") + "/"  # as httpx merges: base path, one slash, URL
         self._headers = {**http.headers, "accept-encoding": accept_encoding}  # httpx's names are lower case
@@ -62,16 +66,13 @@ class Lane:
 
     def request(self, kwargs: Mapping[str, Any]) -> Any:
         """The aiohttp request context manager for the generated builder's ``kwargs``."""
-        import yarl
-        from aiohttp import ClientSession
-
         if set(kwargs) - {"method", "url", "params"}:  # a body or headers: not a status GET
             raise TypeError(f"the fast lane sends no {sorted(set(kwargs) - {'method', 'url', 'params'})}")
         transport = self._transport
-        if not isinstance(transport.client, ClientSession):  # as httpx-aiohttp does, on first use
+        if not isinstance(transport.client, self._session_class):  # as httpx-aiohttp does, on first use
             transport.client = transport.get_client()
         # the generated builder percent-encodes path parameters; httpx would not re-encode them
-        url = yarl.URL(self._base + str(kwargs["url"]).lstrip("/"), encoded=True)
+        url = self._url(self._base + str(kwargs["url"]).lstrip("/"), encoded=True)
         params = kwargs.get("params")
         if params:
             url = url.update_query({k: str(v) for k, v in params.items() if v is not None})
