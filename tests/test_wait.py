@@ -342,3 +342,30 @@ async def test_bad_wait_arguments_are_usage_errors(sandbox: Sandbox) -> None:
         with pytest.raises(videojobs.UsageError, match="concurrency must be"):
             _ = [r async for r in aclient.wait_all(["vozo:t"], concurrency=0)]
     assert sandbox.jobs == {}
+
+
+@pytest.mark.anyio
+async def test_wait_all_counts_the_wait_for_a_slot_against_the_deadline() -> None:
+    """A vendor that accepts requests and never answers: the jobs queued behind the hung ones
+    end at their deadline too, without ever sending (before, each waited its turn: 10 rounds)."""
+    sent = 0
+    never = asyncio.Event()
+
+    class BlackHole(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            nonlocal sent
+            sent += 1
+            await never.wait()
+            raise AssertionError("unreachable")  # pragma: no cover
+
+    concurrency, jobs = 2, 20
+    async with videojobs.AsyncClient(
+        api_keys={"vozo": "k-test-vozo"},
+        base_urls={"vozo": "http://vendor.invalid"},
+        transport=BlackHole(),
+        timeout=0.3,
+    ) as client:
+        results = await client.wait_all_list([f"vozo:t{i}" for i in range(jobs)], timeout=0.3, concurrency=concurrency)
+    assert len(results) == jobs
+    assert all(isinstance(r, videojobs.WaitTimeout) for r in results)
+    assert sent <= 2 * concurrency  # the queued jobs never got a slot before their deadline

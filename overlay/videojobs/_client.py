@@ -539,7 +539,7 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
         plan = watch_plan(handle.core, task_id, self._waiter(ref, timeout, policy, max_failed_polls, on_poll_error))
         send: Any = functools.partial(handle.exchange, task_id)
         if gate is not None:
-            send = functools.partial(_gated, gate, send)
+            send = functools.partial(_gated, gate, handle.name, send)
         return adrive(plan, send, self.clock.asleep)
 
     async def wait(
@@ -778,7 +778,24 @@ async def _each_once(
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _gated(gate: asyncio.Semaphore, send: Any, timeout: float, epoch: int | None) -> Exchange:
-    async with gate:
-        result: Exchange = await send(timeout, epoch)
+async def _gated(gate: asyncio.Semaphore, vendor: str, send: Any, timeout: float, epoch: int | None) -> Exchange:
+    """One attempt behind ``wait_all``'s concurrency gate. The wait for a slot is part of the
+    attempt: slot and exchange together end within ``timeout``, so a job queued behind requests
+    that never return ends at its deadline like the ones in flight."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    try:
+        async with asyncio.timeout_at(end):
+            await gate.acquire()
+    except TimeoutError as exc:
+        raise NetworkError(
+            f"no request slot came free within {timeout:.3g} s (every slot of wait_all's concurrency is busy)",
+            vendor=vendor,
+        ) from exc
+    try:
+        result: Exchange = await send(max(0.0, end - loop.time()), epoch)
         return result
+    finally:
+        gate.release()
