@@ -10,20 +10,36 @@ parts that break it (each named in ``JobStatus.problems``); :class:`Fields` read
 remaining field the same way (a missing, out-of-range or wrongly typed field becomes None
 and a problem). Only an answer without a readable state (or envelope) is :class:`Unreadable`.
 
+Meaning: ``Fields.videos`` is the one reader of video fields. A video is an absolute
+http(s) URL (or, for a vendor that returns one, a video id) on a *succeeded* job: any other
+string, or a URL on a job in another state, is left out and named; a succeeded job with no
+usable video is named (:data:`NO_VIDEO`). Progress outside its documented range is left
+out and named, never clamped.
+
 A sixth vendor: see the docstring of ``videojobs._registry``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any, ClassVar, Final, Protocol, TypeVar, runtime_checkable
+from urllib.parse import urlsplit
 
 from ._status import JobStatus, State
 
-__all__ = ["BaseAdapter", "EnvelopeError", "Fields", "Unreadable", "VendorAdapter", "parse_model"]
+__all__ = [
+    "NO_VIDEO",
+    "BaseAdapter",
+    "EnvelopeError",
+    "Fields",
+    "Unreadable",
+    "VendorAdapter",
+    "is_video_url",
+    "parse_model",
+]
 
 PARSE_ERRORS: Final = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RecursionError)
 """What the generated models' ``from_dict`` raise on an answer that does not fit them."""
@@ -39,6 +55,36 @@ adapter that assumes its vendor may send milliseconds (``Fields(millis=True)``).
 EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
 LATEST: Final = datetime(2200, 1, 1, tzinfo=UTC).timestamp()
 """Timestamps outside [2000, 2200) are not plausible for a video job: reported, not used."""
+
+VIDEO_SCHEMES: Final = frozenset({"http", "https"})
+"""What a video URL may be: ``Client.download`` fetches the file over HTTP(S), nothing else."""
+
+NO_VIDEO: Final = "video: the job succeeded but its answer has no usable video URL or id"
+"""The problem named for a succeeded job whose answer holds no usable video (every vendor)."""
+
+SHOWN_CHARS: Final = 40
+"""How much of an unusable string a problem quotes (enough to recognize it, never a page)."""
+
+
+def is_video_url(text: str) -> bool:
+    """True for an absolute http(s) URL with a host (and a readable port), as ``urllib.parse`` reads it.
+
+    Printable, without surrounding whitespace (``urlsplit`` itself strips leading blanks
+    and control characters, so they are refused before it sees them).
+    """
+    if not text.isprintable() or text != text.strip():
+        return False
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number in range
+    except ValueError:
+        return False
+    return parts.scheme.lower() in VIDEO_SCHEMES and bool(parts.hostname)
+
+
+def _shown(text: str) -> str:
+    """A vendor string quoted for a problem: repr (control characters escaped), cut at SHOWN_CHARS."""
+    return repr(text[:SHOWN_CHARS]) + ("…" if len(text) > SHOWN_CHARS else "")
 
 
 class Unreadable(Exception):
@@ -126,24 +172,65 @@ class Fields:
         return number
 
     def percent(self, value: Any, field: str, *, required: bool = False) -> float | None:
-        """A 0-100 progress as 0.0-1.0 (a small overshoot is clamped; far out of range is a problem)."""
+        """A 0-100 progress as 0.0-1.0; outside 0-100 (by any amount) it is None and a problem.
+
+        Not clamped: a vendor that says 101 or -1 is not saying 100 or 0, and ``number / 100``
+        of a number within 0-100 is within 0.0-1.0 exactly (IEEE division is monotonic).
+        """
         number = self.number(value, field, required=required)
         if number is None:
             return None
-        if not -1.0 <= number <= 101.0:
-            self.problem(field, f"expected 0-100, got {number:g}")
+        if not 0.0 <= number <= 100.0:
+            self.problem(field, f"expected 0-100, got {number:g}; left out")
             return None
-        return min(1.0, max(0.0, number / 100.0))
+        return number / 100.0 + 0.0  # + 0.0: -0.0 reads as 0.0
 
     def fraction(self, value: Any, maximum: Any, field: str, max_field: str) -> float | None:
-        """``value / maximum`` as 0.0-1.0 (Colossyan's progress / maximumProgress)."""
-        number, top = self.number(value, field), self.number(maximum, max_field)
-        if number is None or top is None:
+        """``value / maximum`` as 0.0-1.0 (Colossyan's progress / maximumProgress).
+
+        A value without a usable maximum has no known scale: None and a problem, never a guess.
+        Outside 0..maximum (by any amount) it is None and a problem, as :meth:`percent`.
+        """
+        number = self.number(value, field)
+        if number is None:
+            return None  # no progress reported (a maximum alone says nothing)
+        top = self.number(maximum, max_field)
+        if top is None:
+            self.problem(field, f"{number:g} without a usable {max_field}, so on no known scale; left out")
             return None
-        if top <= 0 or not -0.01 * top <= number <= 1.01 * top:
-            self.problem(field, f"{number:g} out of {top:g} is not a progress")
+        if top <= 0 or not 0.0 <= number <= top:
+            self.problem(field, f"{number:g} out of {top:g} is not a progress; left out")
             return None
-        return min(1.0, max(0.0, number / top))
+        return number / top + 0.0
+
+    def videos(self, state: State, found: Iterable[tuple[Any, str]], *, video_id: str | None = None) -> tuple[str, ...]:
+        """The video URLs of a job in ``state``, from the answer's ``(value, field name)`` pairs.
+
+        Kept: absolute http(s) URLs (:func:`is_video_url`) on a succeeded job. Left out and
+        named: any other string (an empty one only on a succeeded job: elsewhere it means "no
+        video yet"), and a URL on a job in another state (only a succeeded job has a video).
+        A succeeded job left with no URL and no ``video_id`` is named as :data:`NO_VIDEO`.
+        """
+        urls: list[str] = []
+        succeeded = state is State.SUCCEEDED
+        for value, field in found:
+            text = self.text(value, field)
+            if text is None:
+                continue
+            if not text or text.isspace():
+                if succeeded:
+                    self.problem(field, f"{_shown(text)} is not a video URL; left out")
+            elif not is_video_url(text):
+                self.problem(field, f"{_shown(text)} is not an absolute http(s) URL; left out")
+            elif not succeeded:
+                self.problem(
+                    field, f"a video URL on a job that is {state.value}; left out (only a succeeded job has a video)"
+                )
+            else:
+                urls.append(text)
+        if succeeded and not urls and video_id is None:
+            self.problems.append(NO_VIDEO)
+        return tuple(urls)
 
     def unix_time(self, value: Any, field: str, *, required: bool = False) -> datetime | None:
         """A Unix timestamp in seconds (or milliseconds above MS_THRESHOLD, if ``millis``) as an aware UTC datetime."""

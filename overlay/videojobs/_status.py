@@ -99,7 +99,22 @@ class JobStatus:
 
     ``raw`` is the vendor's own typed model (from the generated client): nothing the
     vendor said is lost. It takes no part in equality and is left out of ``repr()``.
-    ``error`` is set only on failed and canceled jobs.
+
+    What the fields mean, for every vendor (a status read from an answer keeps these; one
+    built by hand is taken as given):
+
+    - ``error`` is set only on failed and canceled jobs.
+    - ``video_urls`` holds only absolute http(s) URLs, and only on a succeeded job. A URL in
+      an answer about a queued, running, failed or canceled job is left out of
+      ``video_urls`` (and of ``to_dict()``) and named in ``problems``, as is a video field
+      that is not a URL (``""``, ``"ftp://x"``, ``"/relative"``); the vendor's words stay in ``raw``.
+    - ``video_id`` is the vendor's id of the video (Colossyan's ``videoId``), on any state:
+      Colossyan provisions it when the job starts.
+    - ``has_video`` is True only on a succeeded job with a video URL or a video id. A
+      succeeded job without one is named in ``problems`` (``"video: the job succeeded but
+      ..."``).
+    - ``progress`` is 0.0-1.0, 1.0 on a succeeded job; a vendor value outside its documented
+      range (by any amount) is None and named in ``problems``, never clamped.
     """
 
     vendor: str
@@ -116,7 +131,8 @@ class JobStatus:
     expires_at: datetime | None = attrs.field(default=None, validator=_check_aware)
     problems: tuple[str, ...] = attrs.field(default=(), converter=_to_tuple, eq=False)
     """Fields of the answer that were missing, out of range or of the wrong type, and so left
-    as None (e.g. ``"progress: expected a number, got a string"``). Empty for a clean answer."""
+    as None or out (e.g. ``"progress: expected a number, got a string"``), and what the answer
+    lacks for what it says (a succeeded job without a video). Empty for a clean answer."""
     raw: Any = attrs.field(default=None, eq=False, repr=False)
     poll_after: float | None = attrs.field(default=None, eq=False, repr=False)
     """Seconds the vendor asked us to wait before polling again (``openai-poll-after-ms``)."""
@@ -140,8 +156,8 @@ class JobStatus:
 
     @property
     def has_video(self) -> bool:
-        """True when the job points at a video: a URL or (Colossyan) a video id."""
-        return bool(self.video_urls) or self.video_id is not None
+        """True when the job succeeded and points at a video: a URL or (Colossyan) a video id."""
+        return self.state is State.SUCCEEDED and (bool(self.video_urls) or self.video_id is not None)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of the normalized fields (times as ISO 8601; ``raw`` left out)."""

@@ -2,6 +2,11 @@
 
 Reports seven states (``in_queue`` … ``deleted``), progress as ``progress`` out of
 ``maximumProgress``, and a ``videoId`` rather than a URL. Errors come without bodies.
+
+The spec types both numbers and says no more ("the current progress", "the maximum progress
+value"): a ``progress`` without a usable ``maximumProgress`` has no known scale, so it is
+left out and named in ``problems``. The ``videoId`` ("of the provisioned generated video")
+is kept on every state; it counts as a video (``has_video``) only on a finished job.
 """
 
 from __future__ import annotations
@@ -35,13 +40,15 @@ class ColossyanAdapter(BaseAdapter):
     def to_status(self, task_id: str, model: ColossyanJob, fields: Fields) -> JobStatus:
         state, word = self.state(model.status, "status")
         progress = fields.fraction(model.progress, model.maximum_progress, "progress", "maximumProgress")
+        video_id = fields.text(model.video_id, "videoId") or None  # an empty id is no id
+        fields.videos(state, (), video_id=video_id)  # a finished job without a videoId is named
         return JobStatus(
             vendor=self.name,
             task_id=task_id,
             state=state,
             vendor_state=word,
             progress=final_progress(state, progress),
-            video_id=fields.text(model.video_id, "videoId"),
+            video_id=video_id,
             error=self.job_error(
                 state,
                 fields,

@@ -34,13 +34,10 @@ class DuomiAdapter(BaseAdapter):
 
     def to_status(self, task_id: str, model: DuomiTask, fields: Fields) -> JobStatus:
         state, word = self.state(model.state, "state")
-        urls: list[str] = []
         data = model.data
         videos = None if isinstance(data, Unset) else data.videos
-        if isinstance(videos, list):
-            for i, video in enumerate(videos):
-                if (url := fields.text(video.url, f"data.videos[{i}].url")) is not None:
-                    urls.append(url)
+        found = [(v.url, f"data.videos[{i}].url") for i, v in enumerate(videos)] if isinstance(videos, list) else []
+        urls = fields.videos(state, found)
         message = fields.text(model.message, "message")
         return JobStatus(
             vendor=self.name,

@@ -37,7 +37,7 @@ class EzmodelAdapter(BaseAdapter):
 
     def to_status(self, task_id: str, model: EzmodelVideo, fields: Fields) -> JobStatus:
         state, word = self.state(model.status, "status")
-        url = fields.text(model.url, "url")
+        urls = fields.videos(state, [(model.url, "url")])
         code = message = None
         error = model.error
         if not isinstance(error, Unset) and error is not None:
@@ -49,7 +49,7 @@ class EzmodelAdapter(BaseAdapter):
             state=state,
             vendor_state=word,
             progress=final_progress(state, fields.percent(model.progress, "progress")),
-            video_urls=(url,) if url else (),
+            video_urls=urls,
             error=self.job_error(
                 state,
                 fields,

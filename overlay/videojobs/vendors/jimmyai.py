@@ -24,7 +24,10 @@ OK: Final = "20000"
 """The envelope code of a successful answer (the page's examples and code table)."""
 
 LINK_LIFETIME: Final = timedelta(days=3)
-"""The page: "视频链接有效期为3天" (the video link is valid for 3 days), counted from completion."""
+"""The page: "视频链接有效期为3天" (the video link is valid for 3 days), counted from completion.
+Without ``completed_at`` the expiry is unknown and named in ``problems``; no other time stands
+in: the answer has no ``updated_at``, and ``created_at`` + 3 days would be too early, so a
+live link would be taken for an expired one."""
 
 
 def status_hint(code: str) -> int | None:
@@ -74,12 +77,15 @@ class JimmyaiAdapter(BaseAdapter):
             raise Unreadable("a successful envelope without data")
         state, word = self.state(data.status, "data.status")
         result = data.result
-        url = (
-            None
-            if isinstance(result, Unset) or result is None
-            else fields.text(result.video_url, "data.result.video_url")
-        )
+        found = () if isinstance(result, Unset) or result is None else [(result.video_url, "data.result.video_url")]
+        urls = fields.videos(state, found)
         completed_at = fields.unix_time(data.completed_at, "data.completed_at")
+        expires_at = None
+        if urls:
+            if completed_at is None:
+                fields.problem("expires_at", "unknown, the answer has no usable data.completed_at")
+            else:
+                expires_at = completed_at + LINK_LIFETIME
         message = fields.text(data.error_message, "data.error_message")
         return JobStatus(
             vendor=self.name,
@@ -87,12 +93,12 @@ class JimmyaiAdapter(BaseAdapter):
             state=state,
             vendor_state=word,
             progress=final_progress(state, fields.percent(data.progress, "data.progress")),
-            video_urls=(url,) if url else (),
+            video_urls=urls,
             error=self.job_error(
                 state, fields, message=message, default="JimmyAI reported the job failed without an error_message"
             ),
             created_at=fields.unix_time(data.created_at, "data.created_at"),
             completed_at=completed_at,
-            expires_at=completed_at + LINK_LIFETIME if completed_at and url else None,
+            expires_at=expires_at,
             raw=model,
         )

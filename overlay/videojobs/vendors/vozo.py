@@ -31,14 +31,14 @@ class VozoAdapter(BaseAdapter):
 
     def to_status(self, task_id: str, model: VozoJobStatus, fields: Fields) -> JobStatus:
         state, word = self.state(model.status, "status")
-        url = fields.text(model.video_url, "video_url")
+        urls = fields.videos(state, [(model.video_url, "video_url")])
         return JobStatus(
             vendor=self.name,
             task_id=task_id,
             state=state,
             vendor_state=word,
             progress=final_progress(state, None),  # Vozo reports no progress
-            video_urls=(url,) if url else (),
+            video_urls=urls,
             error=self.job_error(
                 state, fields, message=None, default="Vozo reported the job failed (it gives no reason)"
             ),
