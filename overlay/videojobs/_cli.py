@@ -2,6 +2,8 @@
 
 Streams, words and exit codes are in :mod:`._cli_output`: results on stdout (whole, one per
 job, as each ends), everything else on stderr, and distinct exit codes (124 for a timeout).
+Whatever it writes passes through :func:`._text.printable` (vendor text and the user's own
+references alike) and reaches rich as ``Text``, never as markup: see :mod:`._text`.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ from ._base import split_ref
 from ._cli_output import (
     EXIT_BROKEN_PIPE,
     EXIT_CODES_HELP,
+    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
+    STATE_STYLES,
     Display,
     detail,
     exit_code,
@@ -40,6 +44,7 @@ from ._exceptions import UsageError, VideoJobsError
 from ._policy import AdaptivePolicy, PollingPolicy
 from ._registry import known_vendors as vendors
 from ._status import JobStatus, State
+from ._text import printable
 
 # --- option types ------------------------------------------------------------------------------
 
@@ -153,27 +158,31 @@ async def _status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         _status_table(args, results, refs, out)
     else:
         for ref, result in zip(refs, results, strict=True):
-            out.write((result_json(result, ref) if args.json else result_line(result, ref)) + "\n")
+            out.write(printable(result_json(result, ref) if args.json else result_line(result, ref)) + "\n")
     return exit_code(results, snapshot=True)
 
 
 def _status_table(args: argparse.Namespace, results: Sequence[Any], refs: Sequence[str], out: TextIO) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    def cell(text: str, style: str = "") -> Text:  # printable, and never read as markup
+        return Text(printable(text), style=style)
 
     table = Table("job", "state", "progress", "video / error", box=None, pad_edge=False)
     table.columns[3].overflow = "fold"  # a long signed URL folds over lines; it is never cut
     for ref, result in zip(refs, results, strict=True):
         if isinstance(result, VideoJobsError):
-            table.add_row(ref, "[red]error[/]", "", f"{type(result).__name__}: {result.message}")
+            table.add_row(cell(ref), cell("error", "red"), cell(""), cell(f"{type(result).__name__}: {result.message}"))
             continue
         pct = "-" if result.progress is None else f"{result.progress:.0%}"
-        colour = {State.SUCCEEDED: "green", State.FAILED: "red", State.CANCELED: "yellow"}.get(result.state, "")
+        colour = STATE_STYLES.get(result.state, "")
         if result.state is State.SUCCEEDED and not result.has_video:
             colour = "yellow"
-        words = state_words(result)
-        table.add_row(ref, f"[{colour}]{words}[/]" if colour else words, pct, detail(result))
-    Console(file=out, no_color=args.no_color or "NO_COLOR" in os.environ, highlight=False).print(table)
+        table.add_row(cell(ref), cell(state_words(result), colour), cell(pct), cell(detail(result)))
+    console = Console(file=out, no_color=args.no_color or "NO_COLOR" in os.environ, highlight=False, markup=False)
+    console.print(table)
 
 
 async def _wait_jobs(
@@ -264,7 +273,7 @@ async def _demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         err.write(
             f"\n{len(results)} jobs in {elapsed:.1f} s; {polls} status requests in all, where polling every 5 s "
             f"(the vendors' advice) would have made {fixed}.\n"
-            f"{len(saved)} videos saved in {folder} ({sum(d.bytes for d in saved) / 2**20:.1f} MiB, checked).\n"
+            f"{len(saved)} videos saved in {printable(folder)} ({sum(d.bytes for d in saved) / 2**20:.1f} MiB, checked).\n"
         )
     return exit_code(results)
 
@@ -426,11 +435,25 @@ def _require(module: str, extra: str) -> None:
         raise UsageError(f"this command needs {module}: pip install 'videojobs[{extra}]'")
 
 
+class PrintableFormatter(logging.Formatter):
+    """Log records as printable lines: a vendor's text in a message cannot act on the terminal
+    nor forge a log line of its own (a newline in it is shown as ``\\n``); a traceback keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        return "\n".join(printable(line) for line in super().formatException(ei).splitlines())
+
+    def formatStack(self, stack_info: str) -> str:
+        return "\n".join(printable(line) for line in super().formatStack(stack_info).splitlines())
+
+
 def _verbose(err: TextIO) -> None:
     from ._boundary import LOG_SCRUBBER
 
     handler = logging.StreamHandler(err)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    handler.setFormatter(PrintableFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     handler.addFilter(LOG_SCRUBBER)  # every record that reaches stderr, whatever logger made it
     for name in ("videojobs", "httpx", "httpcore", "aiohttp"):
         logger = logging.getLogger(name)
@@ -454,7 +477,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
             try:
                 limits = parse_limits(args.limit)
             except SystemExit as exc:  # its message names the bad --limit
-                err.write(f"videojobs: {exc}\n")
+                err.write(f"videojobs: {printable(str(exc))}\n")
                 return EXIT_USAGE
             serve(args.host, args.port, args.time_scale, args.api_key, rate_limits=limits)
             return EXIT_OK
@@ -464,8 +487,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         runner = {"status": _status, "wait": _wait, "demo": _demo, "download": _download}[args.command]
         return asyncio.run(runner(args, out, err))
     except UsageError as exc:
-        err.write(f"videojobs: {exc.message}\n")
+        err.write(f"videojobs: {printable(exc.message)}\n")
         return EXIT_USAGE
+    except VideoJobsError as exc:  # one no job's result carries: a line, not a traceback
+        err.write(f"videojobs: {printable(f'{type(exc).__name__}: {exc}')}\n")
+        return EXIT_FAILED
     except KeyboardInterrupt:
         err.write("videojobs: interrupted\n")
         return EXIT_INTERRUPTED

@@ -7,6 +7,10 @@
   (rich), one plain line per change otherwise, nothing with ``--quiet``.
 - One vocabulary: the normalized state (``succeeded``, ``failed``, ``canceled`` ...) with the
   vendor's own word beside it in parentheses, e.g. ``canceled (deleted)``.
+- **Vendor text is never obeyed by the terminal.** Every line written, piped or not, passes
+  through :func:`._text.printable` (controls, ESC, C1, bidi shown as ``\\x1b``, ``\\u202e``), and
+  everything given to rich is a :class:`rich.text.Text`, never markup: ``[link=...]`` from a
+  vendor is printed as those characters. ``--json`` is exact data: ``json.dumps`` escapes them.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any, TextIO
 
 from ._exceptions import APIError, NetworkError, RateLimitError, VideoJobsError, WaitTimeout
 from ._status import DownloadProgress, JobStatus, State
+from ._text import printable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_TIMEOUT = 124  # as GNU timeout(1): the wait ran out of time
@@ -108,7 +113,7 @@ def result_json(result: JobStatus | VideoJobsError, ref: str) -> str:
             row["last_status"] = result.last_status.to_dict()
     else:
         row = result.to_dict()
-    return json.dumps(row, default=str)
+    return json.dumps(row, default=str, ensure_ascii=True)  # controls, ESC and bidi as \\u escapes
 
 
 def exit_code(results: Sequence[JobStatus | VideoJobsError], *, snapshot: bool = False) -> int:
@@ -180,25 +185,26 @@ class Display:
             return
         from rich.console import Console
         from rich.live import Live
-        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeElapsedColumn
         from rich.table import Column
 
         self._console = console = Console(file=self.err, no_color=not self.color, highlight=False)
         wide = console.width >= LIVE_WIDE_COLUMNS
-        ref_width = min(32 if wide else 24, max(12, *(len(r) for r in refs))) if refs else 24
+        ref_width = min(32 if wide else 24, max(12, *(len(printable(r)) for r in refs))) if refs else 24
         self._ref_width = ref_width
+        field = _field_column()  # a task's fields are Text, shown as they are: never read as markup
         columns: list[Any] = [
-            TextColumn("{task.fields[ref]}", table_column=Column(width=ref_width, no_wrap=True, overflow="ellipsis")),
-            TextColumn("{task.fields[state]}", table_column=Column(width=24 if wide else 20, no_wrap=True)),
+            field("ref", Column(width=ref_width, no_wrap=True, overflow="ellipsis")),
+            field("state", Column(width=24 if wide else 20, no_wrap=True)),
             BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=8)),
             TaskProgressColumn(table_column=Column(width=5, justify="right")),
         ]
         if wide:
             columns.append(TimeElapsedColumn(table_column=Column(width=8)))
-        columns.append(TextColumn("{task.fields[eta]}", table_column=Column(width=8, no_wrap=True)))
+        columns.append(field("eta", Column(width=8, no_wrap=True)))
         self._progress = Progress(*columns, console=console, expand=True)
         for ref in refs:
-            self._tasks[ref] = self._progress.add_task("", total=None, ref=ref, state="waiting", eta="")
+            self._tasks[ref] = self._progress.add_task("", total=None, ref=_text(ref), state=_text("waiting"), eta="")
         # one row per job, whose bar turns into its file's byte bar while it is saved: the live
         # region never changes height, so the results printed above it never leave a stale row
         with Live(self._progress, console=console, refresh_per_second=8) as live:
@@ -214,7 +220,7 @@ class Display:
         elif self.mode == "plain":
             self._line(
                 f"{status.ref}  {state_words(status)}  {'' if status.progress is None else f'{status.progress:.0%}'}"
-            )
+            )  # _line makes it printable
             if ended_without_video(status):
                 self._line(f"warning: {status.ref} ended without a video")
 
@@ -226,7 +232,9 @@ class Display:
         count += 1
         self._failures[vendor] = (count, last, why)
         if self.mode == "live" and exc.ref in self._tasks:
-            self._progress.update(self._tasks[exc.ref], state=f"[yellow]retrying, {failed_in_a_row} failed[/]", eta="")
+            self._progress.update(
+                self._tasks[exc.ref], state=_text(f"retrying, {failed_in_a_row} failed", "yellow"), eta=""
+            )
         if now - last >= FAILURE_NOTICE_EVERY:
             self._failures[vendor] = (count, now, why)
             plural = "poll" if count == 1 else "polls"
@@ -238,20 +246,18 @@ class Display:
             self._live_update(result)  # the row was a byte bar while the files were saved
         if isinstance(result, VideoJobsError) and self.mode == "live" and self._progress and ref in self._tasks:
             label = "timed out" if isinstance(result, WaitTimeout) else "error"
-            self._progress.update(self._tasks[ref], state=f"[red]{label}[/]", eta="")
+            self._progress.update(self._tasks[ref], state=_text(label, "red"), eta="")
             self._progress.stop_task(self._tasks[ref])
         elif isinstance(result, VideoJobsError) and self.mode == "plain":
             self._line(f"{ref}  {'timed out' if isinstance(result, WaitTimeout) else 'error'}")
         self.emit(result_json(result, ref) if self.json_lines else result_line(result, ref))
 
     def emit(self, line: str) -> None:
-        """One result line on stdout (above the bars when they share the terminal), whole."""
+        """One result line on stdout (above the bars when they share the terminal), whole and printable."""
         if self.mode == "live" and self.out.isatty() and self._console is not None:
-            from rich.text import Text
-
-            self._console.print(Text(line), overflow="fold")  # rich wraps it (and so knows its height), never cuts
+            self._console.print(_text(line), overflow="fold")  # rich wraps it (and so knows its height), never cuts
         else:
-            self.out.write(line + "\n")
+            self.out.write(printable(line) + "\n")
             self.out.flush()
 
     def saving(self, progress: DownloadProgress) -> None:
@@ -264,7 +270,7 @@ class Display:
             total = progress.total
             size = f"{_size(progress.done)}/{_size(total)}" if total else _size(progress.done)
             eta = f"~{_clock((total - progress.done) / speed)}" if total and speed > 0 else ""
-            fields: dict[str, Any] = {"state": f"saving {size}", "eta": f"{_size(speed)}/s {eta}".strip()}
+            fields: dict[str, Any] = {"state": _text(f"saving {size}"), "eta": f"{_size(speed)}/s {eta}".strip()}
             if total:
                 fields.update(total=total, completed=progress.done)
             self._progress.update(self._tasks[progress.ref], **fields)
@@ -286,13 +292,9 @@ class Display:
         words = state_words(status)
         fields: dict[str, Any] = {"eta": ""}
         if status.state is State.SUCCEEDED and not status.has_video:
-            fields["state"] = "[yellow]succeeded, no video[/]"
-        elif status.state is State.SUCCEEDED:
-            fields["state"] = f"[green]{words}[/]"
-        elif status.state in (State.FAILED, State.CANCELED):
-            fields["state"] = f"[red]{words}[/]" if status.state is State.FAILED else f"[yellow]{words}[/]"
+            fields["state"] = _text("succeeded, no video", "yellow")
         else:
-            fields["state"] = words
+            fields["state"] = _text(words, STATE_STYLES.get(status.state, ""))
         if status.progress is not None:
             fields.update(total=100, completed=round(status.progress * 100))
             if not status.is_terminal and 0 < status.progress < 1:
@@ -306,18 +308,49 @@ class Display:
             self._progress.stop_task(task)
 
     def _line(self, text: str) -> None:
-        self.err.write(f"[{time.monotonic() - self.started:7.1f}s] {text}\n")
+        self.err.write(f"[{time.monotonic() - self.started:7.1f}s] {printable(text)}\n")
         self.err.flush()
 
     def _notice(self, text: str) -> None:
         if self.mode == "quiet":
             return
         if self.mode == "live" and self._console is not None:
-            from rich.text import Text
-
-            self._console.print(Text(text, style="yellow"), overflow="fold")
+            self._console.print(_text(text, "yellow"), overflow="fold")
         else:
             self._line(text)
+
+
+STATE_STYLES: dict[State, str] = {State.SUCCEEDED: "green", State.FAILED: "red", State.CANCELED: "yellow"}
+"""The colour of an ended job's state, in the live view and the ``status`` table."""
+
+
+def _text(text: str, style: str = "") -> Any:
+    """A rich ``Text`` of printable ``text``: rich shows it as it is, and never reads it as markup."""
+    from rich.text import Text
+
+    return Text(printable(text), style=style)
+
+
+def _field_column() -> Any:
+    """A live-view column class showing one field of a task (a ``Text``) as it is.
+
+    rich's ``TextColumn`` formats its template and then reads the result as markup, so a vendor's
+    ``[link=...]`` in a field would become a hyperlink and ``[/bogus]`` an exception.
+    """
+    from rich.progress import ProgressColumn, Task
+    from rich.table import Column
+    from rich.text import Text
+
+    class FieldColumn(ProgressColumn):
+        def __init__(self, name: str, table_column: Column) -> None:
+            super().__init__(table_column=table_column)
+            self.name = name
+
+        def render(self, task: Task) -> Text:
+            value = task.fields.get(self.name, "")
+            return value if isinstance(value, Text) else Text(printable(str(value)))
+
+    return FieldColumn
 
 
 def _size(count: float) -> str:

@@ -1,0 +1,77 @@
+"""Vendor text made safe to print on a terminal: pure, no I/O.
+
+A vendor's answer (a state word, an error message, a URL) and a user's job reference reach the
+terminal through the command line. Written as is, a string carrying ``ESC ]0;title BEL`` renames
+the terminal window, ``ESC [2J`` clears the screen, ``\\r`` overwrites the line already printed,
+U+202E turns the rest of the line around, and ``ESC ]8;;url`` makes a hidden hyperlink: a hostile
+server rewrites what the user sees. This is the class of bug behind kubectl's CVE-2021-25743
+(https://github.com/kubernetes/kubernetes/issues/101695), fixed in kubernetes/kubernetes#112553
+by passing every printed cell through ``printers.EscapeTerminal`` (cli-runtime
+``pkg/printers/terminal.go``), which shows ESC as ``^[`` and ``\\r`` as ``\\r``.
+
+:func:`printable` goes further than kubectl, because a terminal acts on more than ESC and CR:
+
+- every C0 control (U+0000-U+001F, so also BEL, backspace, tab and newline: a vendor string is
+  one field of one line, and a newline inside it could forge a line of our own output), DEL
+  (U+007F) and every C1 control (U+0080-U+009F: U+009B is an 8-bit CSI, U+009D an OSC, to some
+  terminals);
+- the Unicode bidirectional marks, embeddings, overrides and isolates (U+061C, U+200E, U+200F,
+  U+202A-U+202E, U+2066-U+2069: the "Trojan Source" characters, CVE-2021-42574), and the line and
+  paragraph separators U+2028/U+2029;
+- lone surrogates (U+D800-U+DFFF, which JSON's ``\\ud800`` lets a vendor send): they cannot be
+  written as UTF-8 at all, and would end the command with a ``UnicodeEncodeError``.
+
+Each is shown as a visible Python-style escape (``\\x1b``, ``\\r``, ``\\u202e``), never emitted. As
+kubectl's, the result is for people, not reversible: a vendor's literal backslash is kept as is.
+Everything else (accents, CJK, emoji) passes unchanged. JSON output does not use this: it is
+exact data, and ``json.dumps`` (``ensure_ascii``) writes all of these as ``\\u`` escapes already.
+
+The function runs for every row of every frame of the live view, so it is a compiled search
+(clean text, the usual case, is returned as is) and a precomputed ``str.translate`` table.
+"""
+
+from __future__ import annotations
+
+import re
+
+_NAMED = {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}
+
+UNSAFE_RANGES: tuple[tuple[int, int], ...] = (
+    (0x00, 0x1F),  # C0 controls (ESC is 0x1B, BEL 0x07, BS 0x08, CR 0x0D)
+    (0x7F, 0x9F),  # DEL and the C1 controls (0x9B: CSI, 0x9D: OSC on 8-bit terminals)
+    (0x061C, 0x061C),  # ARABIC LETTER MARK
+    (0x200E, 0x200F),  # LEFT-TO-RIGHT / RIGHT-TO-LEFT MARK
+    (0x2028, 0x2029),  # LINE / PARAGRAPH SEPARATOR
+    (0x202A, 0x202E),  # bidi embeddings and overrides (U+202E: RIGHT-TO-LEFT OVERRIDE)
+    (0x2066, 0x2069),  # bidi isolates
+    (0xD800, 0xDFFF),  # lone surrogates: not encodable, a crash on write
+)
+"""Inclusive code point ranges never written to a terminal (see the module docstring)."""
+
+
+def _escape(code: int) -> str:
+    if code in _NAMED:
+        return _NAMED[code]
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+_TABLE: dict[int, str] = {code: _escape(code) for low, high in UNSAFE_RANGES for code in range(low, high + 1)}
+_UNSAFE = re.compile("[" + "".join(f"\\U{low:08x}-\\U{high:08x}" for low, high in UNSAFE_RANGES) + "]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every control, bidi and unencodable character shown as a visible escape.
+
+    >>> printable("done\\x1b]0;pwned\\x07 \\u202eevil")
+    'done\\\\x1b]0;pwned\\\\x07 \\\\u202eevil'
+
+    Idempotent: what it returns contains none of those characters.
+    """
+    if _UNSAFE.search(text) is None:
+        return text
+    return text.translate(_TABLE)
+
+
+def is_printable(text: str) -> bool:
+    """True when :func:`printable` would leave ``text`` unchanged."""
+    return _UNSAFE.search(text) is None
