@@ -43,7 +43,7 @@ from ._wait import DEFAULT_MAX_FAILED_POLLS, Clock, OnPollError, OnUpdate, Syste
 if TYPE_CHECKING:
     import asyncio
 
-    from ._download import Fetch, OnProgress, Transfer
+    from ._download import Fetch, OnProgress, Pace, Transfer
 
 __all__ = ["AsyncClient", "AsyncVendorClient", "Client", "VendorClient"]
 
@@ -294,6 +294,11 @@ class _Twin(Generic[H, T]):
 
         return Transfer(fetch.path, ref, overwrite=overwrite, max_bytes=max_bytes, on_progress=on_progress)
 
+    def _pace(self, ref: str, deadline: float | None) -> Pace:
+        from ._download import Pace
+
+        return Pace(self.timeout, deadline, ref.partition(":")[0])
+
     def vendor(self, slug: str) -> H:
         """The handle for one vendor, created once (thread-safe) with one pooled connection set."""
         handle = self._vendors.get(slug)
@@ -464,6 +469,7 @@ class Client(_Twin[VendorClient, httpx.BaseTransport]):
         overwrite: bool = False,
         on_progress: OnProgress | None = None,
         max_bytes: int | None = None,
+        timeout: float | None = None,
     ) -> Download:
         """Save the job's video (its ``index``-th URL) to ``dest``: a folder, or a file path.
 
@@ -473,17 +479,25 @@ class Client(_Twin[VendorClient, httpx.BaseTransport]):
         later call. No vendor key is sent to the file host. An expired link costs one fresh
         status call; if that hands out no new URL, :class:`LinkExpiredError`. A job that has
         only a video id (Colossyan) is a :class:`DownloadError` that says so.
+
+        Time: a file host that sends fewer than ``LOW_SPEED_LIMIT`` (1 KiB) per second over the
+        client's ``timeout`` has stalled, which ends the attempt; ``timeout=`` here bounds the
+        whole download, every attempt included (a :class:`NetworkError` at the deadline; the
+        ``.part`` stays for a later call). The name is never taken from an existing file unless
+        ``overwrite=True``; a disk's refusal is a :class:`DownloadError` with its ``errno``.
         """
-        from ._download import check_download_args, download_plan, job_of
+        from ._download import check_download_args, deadline_of, download_plan, job_of
         from ._fetch import fetch, run_plan, utc_now
 
         status, ref = job_of(job)
         check_download_args(index, max_bytes)
+        pace = self._pace(ref, deadline_of(timeout))
         http = self._files(httpx.Client)
         attempts = self.max_retries + 1
 
         def get(action: Fetch) -> Download:
-            return fetch(http, action.url, self._transfer(ref, action, overwrite, max_bytes, on_progress), attempts)
+            transfer = self._transfer(ref, action, overwrite, max_bytes, on_progress)
+            return fetch(http, action.url, transfer, attempts, pace)
 
         return run_plan(download_plan(status, ref, index, dest, utc_now), self.status, get)
 
@@ -607,6 +621,7 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
         check_wait_args(timeout, max_failed_polls)  # refuse bad arguments before anything starts
         gate = asyncio.Semaphore(concurrency)
         saving = asyncio.Semaphore(_whole("download_concurrency", download_concurrency, 1))
+        saves_until = None if timeout is None else time.monotonic() + timeout  # downloads: real time
         done: asyncio.Queue[JobStatus | VideoJobsError] = asyncio.Queue()
 
         async def one(ref: str) -> None:
@@ -615,7 +630,9 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
                 result = await self._wait(ref, timeout, on_update, policy, max_failed_polls, gate, on_poll_error)
                 if download_to is not None and result.state is State.SUCCEEDED and result.video_urls:
                     async with saving:
-                        result = await self._save_all(result, download_to, False, on_download_progress)
+                        # the wait's deadline, plus one attempt's timeout (the slack a poll has)
+                        until = None if saves_until is None else saves_until + self.timeout
+                        result = await self._save_all(result, download_to, False, on_download_progress, until)
             except VideoJobsError as exc:
                 result = exc
             except Exception as exc:  # a bug of ours must not cost the caller this job: say so, typed
@@ -672,19 +689,35 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
         overwrite: bool = False,
         on_progress: OnProgress | None = None,
         max_bytes: int | None = None,
+        timeout: float | None = None,
     ) -> Download:
         """Save the job's video to ``dest``. See :meth:`Client.download`."""
-        from ._download import check_download_args, download_plan, job_of
+        from ._download import check_download_args, deadline_of
+
+        check_download_args(index, max_bytes)
+        return await self._download(job, dest, index, overwrite, on_progress, max_bytes, deadline_of(timeout))
+
+    async def _download(
+        self,
+        job: JobStatus | str,
+        dest: str | os.PathLike[str],
+        index: int,
+        overwrite: bool,
+        on_progress: OnProgress | None,
+        max_bytes: int | None,
+        deadline: float | None,
+    ) -> Download:
+        from ._download import download_plan, job_of
         from ._fetch import afetch, arun_plan, utc_now
 
         status, ref = job_of(job)
-        check_download_args(index, max_bytes)
+        pace = self._pace(ref, deadline)
         http = self._files(httpx.AsyncClient)
         attempts = self.max_retries + 1
 
         async def get(action: Fetch) -> Download:
             transfer = self._transfer(ref, action, overwrite, max_bytes, on_progress)
-            return await afetch(http, action.url, transfer, attempts)
+            return await afetch(http, action.url, transfer, attempts, pace)
 
         return await arun_plan(download_plan(status, ref, index, dest, utc_now), self.status, get)
 
@@ -694,12 +727,14 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
         folder: str | os.PathLike[str],
         overwrite: bool,
         on_progress: OnProgress | None,
+        deadline: float | None = None,
     ) -> JobStatus:
-        """Every video of a finished job into ``folder``; the status carries them in ``downloads``."""
+        """Every video of a finished job into ``folder``; the status carries them in ``downloads``.
+        ``deadline`` (``time.monotonic()``) ends them all, if given."""
         into = os.path.join(os.fspath(folder), "")  # a trailing separator: a folder, made if missing
         saved: list[Download] = []
         for index in range(max(1, len(status.video_urls))):
-            saved.append(await self.download(status, into, index=index, overwrite=overwrite, on_progress=on_progress))
+            saved.append(await self._download(status, into, index, overwrite, on_progress, None, deadline))
         return attrs.evolve(status, downloads=saved)
 
     async def download_all(

@@ -2,11 +2,20 @@
 
 Modelled on huggingface_hub's downloads:
 
-- the bytes go to ``<name>.part`` (with ``<name>.part.json`` noting the file host's ETag or
-  Last-Modified); at the end the file is fsynced and renamed, so the final name only ever
-  holds a complete file. A crash, Ctrl-C or a dropped connection leaves the ``.part``; the
-  next attempt (in the same call, up to ``max_retries`` times, or a later call) asks for the
-  rest with ``Range`` + ``If-Range``, and starts over if the server cannot or the file changed;
+- the bytes go to ``<name>.part`` (with ``<name>.part.json`` noting the first answer's ETag or
+  Last-Modified and length); at the end the file is fsynced and linked to its final name, so
+  that name only ever holds a complete file, and is never taken from someone else: the link
+  fails if the name exists (``overwrite=True`` renames over it). A crash, Ctrl-C or a dropped
+  connection leaves the ``.part``; the next attempt (in the same call, up to ``max_retries``
+  times, or a later call) asks for the rest with ``Range`` + ``If-Range``, and keeps it only if
+  the 206 proves it is the same file (same validator, same total, the range asked for); else
+  it starts over: a splice of two versions cannot be reported as done;
+- every name is opened in the folder's handle with ``O_NOFOLLOW`` (fresh ones with ``O_EXCL``):
+  a link planted at ``<name>.part``, ``<name>.part.json`` or ``<name>`` is never followed;
+  every refusal of the disk, also while cleaning up, is a :class:`DownloadError` with its errno;
+- a host that stops making progress (under :data:`LOW_SPEED_LIMIT` for a ``timeout``) ends the
+  attempt; ``download(timeout=)`` bounds the whole download;
+- only an absolute http(s) URL is fetched; names are injective (:func:`file_name`);
 - the length must match ``Content-Length`` (``Content-Range`` for a resumed one); an HTML, JSON
   or XML body (an error page sent with 200) is refused, whatever it is called; ``max_bytes``;
 - no vendor key travels: the file host gets a plain request (signed URLs need none); a
@@ -22,10 +31,13 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import re
+import stat
+import time
 import unicodedata
 from collections.abc import Callable, Generator, Mapping
 from datetime import UTC, datetime
@@ -39,14 +51,20 @@ from ._exceptions import CallbackError, DownloadError, LinkExpiredError, Network
 from ._status import Download, DownloadProgress, JobStatus, State
 
 __all__ = [
+    "LOW_SPEED_LIMIT",
     "DownloadProgress",
     "Fetch",
+    "FirstAnswer",
     "HostRefused",
     "NeedStatus",
+    "Pace",
+    "StartOver",
     "Transfer",
     "download_plan",
     "file_name",
     "next_hop",
+    "not_a_video_url",
+    "same_file",
 ]
 
 CHUNK: Final = 1024 * 1024
@@ -67,22 +85,38 @@ OnProgress = Callable[[DownloadProgress], object]
 
 # --- names ---------------------------------------------------------------------------------------
 
+_PLAIN: Final = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
+"""A task id used as is in a file name: lower-case ASCII letters and digits, single separators
+between them. Anything else (upper case, doubled or edge separators, other characters, too long,
+or an id ending in ``-<digits>``, the form of a video's index) is shown cleaned up and followed by
+``--`` and a hash of the id and index, a mark no plain name contains."""
+HASH_HEX: Final = 16  # 64 bits of BLAKE2b: names in one folder do not meet by chance
 
-def _safe(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text)
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._- ")
-    if cleaned != text or len(cleaned) > NAME_LIMIT:  # two ids must not meet in one name
-        digest = hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
-        cleaned = f"{cleaned[: NAME_LIMIT - 9]}_{digest}".lstrip("_")
-    return cleaned or "video"
+
+def _stem(task_id: str, index: int) -> str:
+    """The job's part of a file name; injective in (task id, index), also on a case-insensitive disk.
+
+    Plain ids give ``<id>`` or ``<id>-<n>`` (a plain id never ends in ``-<digits>``, so the index
+    is read back unambiguously); every other id gives ``<cleaned>[-<n>]--<hash>``, and ``--``
+    occurs in no plain name. Two different (id, index) pairs thus never share a stem, up to a
+    64-bit hash collision between two non-plain ids, and a pair always gets the same one.
+    """
+    index_part = f"-{index}" if index else ""
+    if len(task_id) <= NAME_LIMIT and _PLAIN.fullmatch(task_id) and not re.search(r"-\d+$", task_id):
+        return task_id + index_part
+    cleaned = re.sub(r"[^a-z0-9]+", "_", unicodedata.normalize("NFKC", task_id).lower()).strip("_")
+    digest = hashlib.blake2b(f"{task_id}\x00{index}".encode(), digest_size=HASH_HEX // 2).hexdigest()
+    return f"{cleaned[: NAME_LIMIT - HASH_HEX - 2] or 'video'}{index_part}--{digest}"
 
 
 def file_name(status: JobStatus, index: int, url: str) -> str:
     """``<vendor>-<task id>[-<n>].<ext>``, safe on every OS: no separator, no dot-leading or
-    reserved name can come from an id or a URL (the suffix is one of :data:`VIDEO_SUFFIXES`)."""
+    reserved name can come from an id or a URL (the suffix is one of :data:`VIDEO_SUFFIXES`),
+    and two different videos never get the same name (see :func:`_stem`; a vendor slug is a
+    lower-case identifier, without ``-``)."""
     suffix = Path(urlsplit(url).path).suffix.lower()
     suffix = suffix if suffix in VIDEO_SUFFIXES else ".mp4"
-    return f"{status.vendor}-{_safe(status.task_id)}{f'-{index}' if index else ''}{suffix}"
+    return f"{status.vendor}-{_stem(status.task_id, index)}{suffix}"
 
 
 def target(dest: str | os.PathLike[str], status: JobStatus, index: int, url: str) -> Path:
@@ -144,7 +178,31 @@ def pick_url(status: JobStatus, index: int) -> str:
         raise DownloadError(
             f"{ref} has {len(status.video_urls)} video URL(s); there is no index {index}", vendor=vendor
         )
-    return status.video_urls[index]
+    url = status.video_urls[index]
+    wrong = not_a_video_url(url)
+    if wrong is not None:
+        raise DownloadError(f"{ref}: its video URL {wrong}; nothing fetched", vendor=vendor)
+    return url
+
+
+def not_a_video_url(url: object) -> str | None:
+    """What is wrong with ``url`` as a video's address (None: an absolute http(s) URL with a host).
+
+    Says what kind of string it is, never the string: a URL's query may be a signature."""
+    if not isinstance(url, str) or not url.strip():
+        return "is empty"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # a malformed netloc ("http://[::1")
+        return "is not a well-formed URL"
+    if parts.scheme.lower() not in ("http", "https"):
+        return (
+            f"is a {parts.scheme.lower()[:20]}: URL, not http(s)" if parts.scheme else "is not an absolute http(s) URL"
+        )
+    if not host or any(ch.isspace() or ord(ch) < 32 for ch in url):
+        return "is not an absolute http(s) URL with a host"
+    return None
 
 
 def check_download_args(index: int, max_bytes: int | None) -> None:
@@ -152,6 +210,15 @@ def check_download_args(index: int, max_bytes: int | None) -> None:
         raise UsageError(f"index must be a whole number >= 0, not {index!r}")
     if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1):
         raise UsageError(f"max_bytes must be a whole number of bytes >= 1, or None, not {max_bytes!r}")
+
+
+def deadline_of(timeout: object) -> float | None:
+    """The ``time.monotonic()`` a download given ``timeout`` seconds in all must end by (None: none)."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
+        raise UsageError(f"timeout must be a positive number of seconds, or None, not {timeout!r}")
+    return time.monotonic() + float(timeout)
 
 
 def job_of(job: JobStatus | str) -> tuple[JobStatus | None, str]:
@@ -222,7 +289,229 @@ def next_hop(current: str, location: str | None, vendor: str) -> str:
         raise DownloadError(f"the file host redirected to a {parts.scheme}: URL, refused (https only)", vendor=vendor)
     if parts.username or parts.password:
         raise DownloadError("the file host redirected to a URL with credentials, refused", vendor=vendor)
+    if not_a_video_url(target_url) is not None:
+        raise DownloadError("the file host redirected to something that is not an http(s) URL, refused", vendor=vendor)
     return target_url
+
+
+# --- the folder: every name opened relative to it, never through a link ---------------------------
+
+_NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC: Final = getattr(os, "O_CLOEXEC", 0)
+_NONBLOCK: Final = getattr(os, "O_NONBLOCK", 0)  # a FIFO planted at a name cannot block the open
+_BINARY: Final = getattr(os, "O_BINARY", 0)
+_DIRECTORY: Final = getattr(os, "O_DIRECTORY", 0)
+_AT_FD: Final = os.name == "posix" and {os.open, os.stat, os.unlink, os.link, os.replace} <= os.supports_dir_fd
+META_LIMIT: Final = 4096  # bytes of a .part.json read: ours are under 300
+
+
+def _disk(exc: OSError, what: str, vendor: str) -> DownloadError:
+    """A refusal of the disk, typed, with its errno (ENOSPC, EFBIG, EACCES, EIO ...)."""
+    return DownloadError(f"{what}: {exc.strerror or exc}", vendor=vendor, errno=exc.errno)
+
+
+class _Folder:
+    """The download's folder, held open: each name is opened relative to this handle (``dir_fd``),
+    with ``O_NOFOLLOW``, so a link planted at a name is never followed, and a folder renamed under
+    us does not move our writes. (Without ``dir_fd``, Windows: by path, with the same flags.)"""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd = os.open(path, os.O_RDONLY | _DIRECTORY | _CLOEXEC) if _AT_FD else None
+
+    def _at(self, name: str) -> tuple[str, dict[str, Any]]:
+        if self.fd is None:  # pragma: no cover - Windows
+            return os.fspath(self.path / name), {}
+        return name, {"dir_fd": self.fd}
+
+    def open(self, name: str, flags: int) -> int:
+        where, kw = self._at(name)
+        return os.open(where, flags | _NOFOLLOW | _CLOEXEC | _BINARY, 0o666, **kw)
+
+    def lstat(self, name: str) -> os.stat_result | None:
+        where, kw = self._at(name)
+        try:
+            return os.stat(where, follow_symlinks=False, **kw)
+        except FileNotFoundError:
+            return None
+
+    def unlink(self, name: str) -> None:
+        """Remove the name (a link planted there is removed, never what it points to)."""
+        where, kw = self._at(name)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(where, **kw)
+
+    def link(self, src: str, dst: str) -> None:
+        """``dst`` becomes ``src``'s file, or EEXIST: the kernel decides, atomically."""
+        if self.fd is None:  # pragma: no cover - Windows: rename refuses an existing target
+            os.rename(self.path / src, self.path / dst)
+            return
+        os.link(src, dst, src_dir_fd=self.fd, dst_dir_fd=self.fd, follow_symlinks=False)
+
+    def replace(self, src: str, dst: str) -> None:
+        if self.fd is None:  # pragma: no cover - Windows
+            os.replace(self.path / src, self.path / dst)
+            return
+        os.replace(src, dst, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+
+    def sync(self) -> None:
+        """Make the rename durable (POSIX); Windows has no directory handles to sync."""
+        if self.fd is not None:
+            with contextlib.suppress(OSError):  # some file systems cannot fsync a folder; the file is synced
+                os.fsync(self.fd)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
+
+
+def _own_regular(st: os.stat_result) -> bool:
+    """A regular file with one name (no hard link elsewhere), ours: one we may write into."""
+    mine = not hasattr(os, "geteuid") or st.st_uid == os.geteuid()
+    return stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and mine
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+# --- resuming: only the same file --------------------------------------------------------------------
+
+
+@attrs.frozen
+class FirstAnswer:
+    """What the first answer said about the file (kept in ``<name>.part.json``): a resume must match it."""
+
+    etag: str | None  # strong ETags only: If-Range needs one (RFC 9110 13.1.5)
+    last_modified: str | None
+    total: int
+
+    @property
+    def validator(self) -> str | None:
+        return self.etag or self.last_modified
+
+    def to_json(self) -> bytes:
+        return json.dumps({"etag": self.etag, "last_modified": self.last_modified, "total": self.total}).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> FirstAnswer | None:
+        try:
+            meta = json.loads(data)
+            etag, modified, total = meta["etag"], meta["last_modified"], meta["total"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        if not (etag is None or isinstance(etag, str)) or not (modified is None or isinstance(modified, str)):
+            return None
+        if isinstance(total, bool) or not isinstance(total, int) or total < 1 or not (etag or modified):
+            return None
+        return cls(etag or None, modified or None, total)
+
+    @classmethod
+    def of(cls, headers: Mapping[str, str], total: int | None) -> FirstAnswer | None:
+        etag = (headers.get("etag") or "").strip()
+        etag = etag if etag.startswith('"') and etag.endswith('"') and len(etag) > 1 else ""  # W/ is weak
+        modified = (headers.get("last-modified") or "").strip()
+        if total is None or total < 1 or not (etag or modified):
+            return None  # nothing to prove a later 206 is the same file: no resume
+        return cls(etag or None, modified or None, total)
+
+
+class StartOver(Exception):
+    """The host's answer to a resume does not prove it is the same file: the ``.part`` is gone,
+    ask again for the whole file (once, at once: it cannot happen to a request without ``Range``)."""
+
+
+_CONTENT_RANGE: Final = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+
+
+def same_file(first: FirstAnswer, have: int, headers: Mapping[str, str]) -> str | None:
+    """Why a 206 to ``Range: bytes=<have>-`` is not the rest of the file first answered (None: it is).
+
+    The validator and the total length must be the first answer's, the range must start at
+    ``have`` and run to the end, and the length must be the range's: anything else could splice
+    two versions of a file into one."""
+    match = _CONTENT_RANGE.fullmatch((headers.get("content-range") or "").strip())
+    if match is None:
+        return "no usable Content-Range"
+    start, end, total = int(match[1]), int(match[2]), int(match[3])
+    if start != have:
+        return f"it starts at byte {start}, not at {have}"
+    if total != first.total:
+        return f"the file is now {total} bytes, not {first.total}"
+    if end != total - 1:
+        return f"it ends at byte {end}, not at the end ({total - 1})"
+    length = _int(headers.get("content-length"))
+    if length is not None and length != total - start:
+        return f"its Content-Length {length} is not the range's {total - start} bytes"
+    if first.etag is not None:
+        if (headers.get("etag") or "").strip() != first.etag:
+            return "its ETag is not the first answer's (the file changed)"
+    elif (headers.get("last-modified") or "").strip() != first.last_modified:
+        return "its Last-Modified is not the first answer's (the file changed)"
+    return None
+
+
+# --- deadlines: stalls and the whole download -----------------------------------------------------
+
+LOW_SPEED_LIMIT: Final = 1024
+"""Bytes per second a transfer must keep up, averaged over the client's per-attempt ``timeout``:
+slower for that long is a stall, which ends the attempt (the ``.part`` stays; the next attempt
+resumes). curl's ``--speed-limit`` / ``--speed-time`` (``CURLOPT_LOW_SPEED_LIMIT`` and
+``CURLOPT_LOW_SPEED_TIME``), with ``timeout`` as the time; without it a host that sends a byte
+every few seconds never trips a read timeout."""
+
+
+class Pace:
+    """When the transfer must end (no I/O; the caller passes ``time.monotonic()`` readings).
+
+    ``window`` is the client's per-attempt ``timeout``: the answer's head must come within it,
+    and fewer than ``LOW_SPEED_LIMIT * window`` bytes over a window is a stall. ``deadline``
+    ends the whole download (all attempts), if the caller set one."""
+
+    def __init__(self, window: float, deadline: float | None, vendor: str) -> None:
+        self.window, self.deadline, self.vendor = window, deadline, vendor
+        self._since = 0.0
+        self._base = 0
+
+    def left(self, now: float) -> float | None:
+        return None if self.deadline is None else self.deadline - now
+
+    def expired(self, now: float) -> bool:
+        return self.deadline is not None and now >= self.deadline
+
+    def head_timeout(self, now: float) -> float:
+        """Seconds the answer's head may take (never past the deadline)."""
+        left = self.left(now)
+        return max(0.0, self.window if left is None else min(self.window, left))
+
+    def start(self, now: float, done: int) -> None:
+        """The body begins (``done`` bytes already in the ``.part``)."""
+        self._since, self._base = now, done
+
+    def check(self, now: float, done: int) -> None:
+        """After each chunk: the deadline, then the speed over the last window."""
+        if self.expired(now):
+            raise self.too_late()
+        elapsed = now - self._since
+        if elapsed >= self.window:
+            if (done - self._base) / elapsed < LOW_SPEED_LIMIT:
+                raise NetworkError(
+                    f"the file host stalled: {done - self._base} bytes in {elapsed:.1f} s, under "
+                    f"{LOW_SPEED_LIMIT} bytes/s for the timeout of {self.window:g} s",
+                    vendor=self.vendor,
+                )
+            self._since, self._base = now, done
+
+    def too_late(self) -> NetworkError:
+        return NetworkError(
+            "the download did not finish by its deadline (download's timeout); the .part is kept "
+            "for a later call to resume",
+            vendor=self.vendor,
+        )
 
 
 # --- one file being written ------------------------------------------------------------------------
@@ -232,7 +521,13 @@ class Transfer:
     """The bytes of one file on their way to disk; all but the network I/O.
 
     ``request_headers()`` → the driver sends → ``begin(status, headers, host)`` → ``write(chunk)``
-    for each chunk → ``finish()`` (the Download) or, after a failure, ``retry()`` and again.
+    for each chunk → ``finish()`` (the Download) or, after a failure, ``pause()``/``abort()`` and
+    again; ``close()`` at the end, whatever happened.
+
+    Every name is opened in the folder's handle with ``O_NOFOLLOW``: a fresh ``.part`` and
+    ``.part.json`` with ``O_EXCL`` (after removing whatever had the name), a kept ``.part`` only
+    if it is a regular file with one link, ours. The final name is taken by ``link()``, which
+    fails if the name exists (``rename()`` replaces it only with ``overwrite=True``).
     """
 
     def __init__(
@@ -247,42 +542,106 @@ class Transfer:
         self.path, self.ref, self.vendor = path, ref, ref.partition(":")[0]
         self.part = path.with_name(path.name + ".part")
         self.meta = path.with_name(path.name + ".part.json")
-        self.max_bytes, self.on_progress = max_bytes, on_progress
-        if path.exists() and not overwrite:
-            raise DownloadError(f"{path} exists (pass overwrite=True to replace it)", vendor=self.vendor)
+        self.overwrite, self.max_bytes, self.on_progress = overwrite, max_bytes, on_progress
+        try:
+            exists = os.path.lexists(path)
+        except OSError:  # pragma: no cover - lexists does not raise
+            exists = False
+        if exists and not overwrite:  # early, to spare the transfer; the link at the end decides
+            raise DownloadError(
+                f"{path} exists (pass overwrite=True to replace it)", vendor=self.vendor, errno=errno.EEXIST
+            )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            self.folder = _Folder(path.parent)
         except OSError as exc:
-            raise DownloadError(
-                f"could not make the folder {path.parent}: {exc.strerror or exc}", vendor=self.vendor
-            ) from exc
-        self.file: Any = None
+            raise _disk(exc, f"could not make the folder {path.parent}", self.vendor) from exc
+        self.fd: int | None = None
         self.hasher = hashlib.sha256()
         self.done = 0  # bytes in the .part
         self.total: int | None = None
         self.resumed_from = 0
         self.content_type: str | None = None
         self.host = ""
-        self._validator = self._read_meta()
+        self._first: FirstAnswer | None = None
+        self._asked = 0  # the Range start of the request in flight (0: the whole file)
+        self._kept_id: tuple[int, int] | None = None  # (st_dev, st_ino) of the .part asked to be resumed
         self._behind = _Behind()
         self._synced = 0
+        self._sniffed = False
 
-    def _read_meta(self) -> str | None:
-        if not self.part.exists():
+    # --- the .part and its record, never through a link
+
+    def _kept(self) -> tuple[os.stat_result, FirstAnswer] | None:
+        """The ``.part`` and the first answer it came from, if it may be resumed."""
+        st = self.folder.lstat(self.part.name)
+        if st is None or not _own_regular(st) or st.st_size < 1:
+            return None
+        first = self._first or self._read_meta()
+        if first is None or st.st_size >= first.total:
+            return None
+        return st, first
+
+    def _read_meta(self) -> FirstAnswer | None:
+        try:
+            fd = self.folder.open(self.meta.name, os.O_RDONLY | _NONBLOCK)
+        except OSError:  # missing, a link (ELOOP), a FIFO without writer ...: no resume
             return None
         try:
-            meta = json.loads(self.meta.read_text(encoding="utf-8"))
-            validator = meta.get("etag") or meta.get("last_modified")
-        except (OSError, ValueError, AttributeError):
+            if not _own_regular(os.fstat(fd)):
+                return None
+            return FirstAnswer.from_json(os.read(fd, META_LIMIT))
+        except OSError:
             return None
-        return validator if isinstance(validator, str) and validator else None
+        finally:
+            os.close(fd)
+
+    def _write_meta(self, first: FirstAnswer) -> None:
+        self.folder.unlink(self.meta.name)
+        fd = self.folder.open(self.meta.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        try:
+            _write_all(fd, first.to_json())
+        finally:
+            os.close(fd)
+
+    def _fresh_part(self) -> int:
+        """A new, empty ``.part`` of our own: whatever had the name (an old part, a link) is removed first."""
+        self.folder.unlink(self.part.name)
+        self.folder.unlink(self.meta.name)
+        return self.folder.open(self.part.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+
+    def _reopen_part(self, have: int) -> int:
+        """The kept ``.part``, the very file asked about, still ``have`` bytes long (else StartOver)."""
+        try:
+            fd = self.folder.open(self.part.name, os.O_RDWR | _NONBLOCK)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.EMLINK, errno.ENOENT, errno.ENXIO, errno.EISDIR):  # replaced meanwhile
+                self._discard_part()
+                raise StartOver("the .part changed while the file host answered") from exc
+            raise
+        st = os.fstat(fd)
+        if not _own_regular(st) or (st.st_dev, st.st_ino) != self._kept_id or st.st_size != have:
+            os.close(fd)
+            self._discard_part()
+            raise StartOver("the .part changed while the file host answered")
+        return fd
+
+    # --- the exchange
 
     def request_headers(self) -> dict[str, str]:
         headers = {"Accept-Encoding": "identity"}  # the bytes as stored: lengths and ranges mean what they say
-        have = self.part.stat().st_size if self.part.exists() else 0
-        if have and self._validator:
-            headers["Range"] = f"bytes={have}-"
-            headers["If-Range"] = self._validator
+        try:
+            kept = self._kept()
+        except OSError as exc:
+            raise _disk(exc, f"could not look at {self.part}", self.vendor) from exc
+        self._asked, self._kept_id = 0, None
+        if kept is not None:
+            st, first = kept
+            validator = first.validator
+            assert validator is not None
+            self._first, self._asked, self._kept_id = first, st.st_size, (st.st_dev, st.st_ino)
+            headers["Range"] = f"bytes={st.st_size}-"
+            headers["If-Range"] = validator
         return headers
 
     def begin(self, status_code: int, headers: Mapping[str, str], host: str) -> None:
@@ -290,9 +649,9 @@ class Transfer:
         self.host = host
         if status_code in EXPIRED_STATUSES:
             raise HostRefused(status_code, host)
-        if status_code == 416:  # our .part is longer than the file: it is not this file's start
+        if status_code == 416 and self._asked:  # our .part is not this file's start
             self._discard_part()
-            raise NetworkError("the file host refused the range asked for; starting over", vendor=self.vendor)
+            raise StartOver("the file host refused the range asked for")
         if status_code not in (200, 206):
             raise DownloadError(
                 f"the file host {host} answered {status_code}, not the video",
@@ -310,42 +669,55 @@ class Transfer:
         if encoding != "identity":
             raise DownloadError(f"the file host {host} sent the video {encoding}-encoded", vendor=self.vendor)
         self.content_type = kind or None
-        start, total = 0, _int(headers.get("content-length"))
-        if status_code == 206:
-            match = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", (headers.get("content-range") or "").strip())
-            have = self.part.stat().st_size if self.part.exists() else 0
-            if match is None or int(match[1]) != have:
-                self._discard_part()
-                raise NetworkError("the file host resumed at the wrong byte; starting over", vendor=self.vendor)
-            start = have
-            total = int(match[3]) if match[3] != "*" else None
+        try:
+            if status_code == 206:
+                self._begin_resume(headers)
+            else:
+                self._begin_whole(headers)
+        except OSError as exc:
+            self._close_fd()
+            raise _disk(exc, f"could not write {self.part}", self.vendor) from exc
+        self._sniffed = self.done > 0
+
+    def _begin_resume(self, headers: Mapping[str, str]) -> None:
+        if not self._asked or self._first is None:
+            raise DownloadError(
+                f"the file host {self.host} answered 206 (a part) to a request for the whole file", vendor=self.vendor
+            )
+        why = same_file(self._first, self._asked, headers)
+        if why is not None:  # a splice of two files would follow: begin again from byte 0
+            self._discard_part()
+            raise StartOver(f"the file host's resume is not the same file: {why}")
+        fd = self._reopen_part(self._asked)
+        self.fd = fd
+        self.hasher = hashlib.sha256()
+        offset = 0
+        while offset < self._asked:  # the kept bytes count in the checksum
+            piece = os.pread(fd, min(CHUNK, self._asked - offset), offset)
+            if not piece:
+                raise OSError(errno.EIO, "the .part ended before its size")
+            self.hasher.update(piece)
+            offset += len(piece)
+        os.lseek(fd, self._asked, os.SEEK_SET)
+        self.total = self._first.total
+        self.done = self._synced = self._asked
+        if not self.resumed_from:
+            self.resumed_from = self._asked
+
+    def _begin_whole(self, headers: Mapping[str, str]) -> None:
+        total = _int(headers.get("content-length"))
         if total is not None and self.max_bytes is not None and total > self.max_bytes:
             raise DownloadError(
                 f"the video is {total} bytes, over max_bytes={self.max_bytes}; nothing saved", vendor=self.vendor
             )
-        self.total = total
-        self._open(start, headers)
-
-    def _open(self, start: int, headers: Mapping[str, str]) -> None:
-        if self.file is not None:
-            self.file.close()
+        self._close_fd()
+        self.fd = self._fresh_part()
+        self._first = FirstAnswer.of(headers, total)
+        if self._first is not None:
+            self._write_meta(self._first)
         self.hasher = hashlib.sha256()
-        if start:
-            with self.part.open("rb") as kept:  # the kept bytes count in the checksum
-                for piece in iter(lambda: kept.read(CHUNK), b""):
-                    self.hasher.update(piece)
-            self.file = self.part.open("ab")
-            if not self.resumed_from:
-                self.resumed_from = start
-        else:
-            self.file = self.part.open("wb")
-            self.resumed_from = 0
-        self.done = self._synced = start
-        validator = headers.get("etag") if not (headers.get("etag") or "").startswith("W/") else None
-        meta = {"etag": validator, "last_modified": headers.get("last-modified"), "total": self.total}
-        self.meta.write_text(json.dumps(meta), encoding="utf-8")
-        self._validator = validator or headers.get("last-modified")
-        self._sniffed = start > 0
+        self.total = total
+        self.done = self._synced = self.resumed_from = 0
 
     def write(self, chunk: bytes) -> None:
         if not chunk:
@@ -367,12 +739,16 @@ class Transfer:
             raise DownloadError(
                 f"the file host sent more than the {self.total} bytes it announced; nothing saved", vendor=self.vendor
             )
-        self.file.write(chunk)
-        self._behind.hash(self.hasher, chunk)
-        if self.done - self._synced >= SYNC_EVERY:  # write back to disk while the rest arrives
-            self.file.flush()
-            self._behind.sync(self.file.fileno())
-            self._synced = self.done
+        assert self.fd is not None
+        try:
+            _write_all(self.fd, chunk)
+            self._behind.hash(self.hasher, chunk)
+            if self.done - self._synced >= SYNC_EVERY:  # write back to disk while the rest arrives
+                self._behind.sync(self.fd)
+                self._synced = self.done
+        except OSError as exc:
+            self.done -= len(chunk)
+            raise _disk(exc, f"could not write {self.part}", self.vendor) from exc
         if self.on_progress is not None:
             progress = DownloadProgress(
                 ref=self.ref, path=self.path, done=self.done, total=self.total, resumed_from=self.resumed_from
@@ -386,22 +762,41 @@ class Transfer:
 
     def finish(self) -> Download:
         """The body ended: check its length, make it durable and give it its name."""
-        if self.file is None:
+        if self.fd is None:
             raise NetworkError("the file host sent no body", vendor=self.vendor)
         if self.total is not None and self.done < self.total:
-            self.file.flush()
             raise NetworkError(
                 f"the file host sent {self.done} of {self.total} bytes before the body ended", vendor=self.vendor
             )
-        self.file.flush()
-        self._behind.drain()
-        os.fsync(self.file.fileno())  # little is left to write back: see SYNC_EVERY
-        self.file.close()
-        self.file = None
-        os.replace(self.part, self.path)
+        fd = self.fd
+        try:
+            self._behind.drain()
+            os.fsync(fd)  # little is left to write back: see SYNC_EVERY
+            mine = os.fstat(fd)
+        except OSError as exc:
+            raise _disk(exc, f"could not write {self.part}", self.vendor) from exc
+        try:
+            self._place()
+        except OSError as exc:
+            if exc.errno == errno.EEXIST:
+                self.abort()
+                raise DownloadError(
+                    f"{self.path} appeared while the video was saved; it is left as it is "
+                    "(pass overwrite=True to replace it)",
+                    vendor=self.vendor,
+                    errno=exc.errno,
+                ) from exc
+            raise _disk(exc, f"could not name the video {self.path}", self.vendor) from exc
+        placed = self.folder.lstat(self.path.name)
+        if placed is None or (placed.st_dev, placed.st_ino) != (mine.st_dev, mine.st_ino):
+            # the .part was swapped for something else between our checks and the rename
+            self.folder.unlink(self.path.name)
+            self.abort()
+            raise DownloadError(f"{self.part} was replaced while it was saved; nothing kept", vendor=self.vendor)
+        self._close_fd()
         with contextlib.suppress(OSError):
-            self.meta.unlink()
-        _fsync_dir(self.path.parent)
+            self.folder.unlink(self.meta.name)
+        self.folder.sync()
         return Download(
             path=self.path,
             bytes=self.done,
@@ -411,27 +806,42 @@ class Transfer:
             resumed_from=self.resumed_from,
         )
 
+    def _place(self) -> None:
+        if self.overwrite:
+            self.folder.replace(self.part.name, self.path.name)
+            return
+        self.folder.link(self.part.name, self.path.name)  # EEXIST if the name is taken: never clobbered
+        if self.folder.fd is not None:
+            with contextlib.suppress(OSError):  # the video is whole under its name; a stray .part is harmless
+                self.folder.unlink(self.part.name)
+
     def pause(self) -> None:
-        """A failure the next attempt may resume from: keep the ``.part``, flushed."""
+        """A failure the next attempt may resume from: keep the ``.part`` (cleanup never raises)."""
         self._behind.drain(raise_errors=False)
-        if self.file is not None:
-            self.file.flush()
-            self.file.close()
-            self.file = None
+        self._close_fd()
 
     def abort(self) -> None:
         """A failure no retry mends (an error page, too large): no ``.part`` is left."""
         self._behind.drain(raise_errors=False)
-        if self.file is not None:
-            self.file.close()
-            self.file = None
+        self._close_fd()
         self._discard_part()
 
+    def close(self) -> None:
+        """The end of the download, whatever happened: let go of the folder (and the .part, kept)."""
+        self.pause()
+        self.folder.close()
+
+    def _close_fd(self) -> None:
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            with contextlib.suppress(OSError):  # the failure being reported is the one that matters
+                os.close(fd)
+
     def _discard_part(self) -> None:
-        for leftover in (self.part, self.meta):
+        for name in (self.part.name, self.meta.name):
             with contextlib.suppress(OSError):
-                leftover.unlink()
-        self._validator = None
+                self.folder.unlink(name)
+        self._first = None
 
 
 SYNC_EVERY: Final = 8 * 1024 * 1024
@@ -509,18 +919,6 @@ def _int(text: str | None) -> int | None:
         return int(text) if text is not None else None
     except ValueError:
         return None
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename durable (POSIX); Windows has no directory handles to sync."""
-    if os.name != "posix":  # pragma: no cover
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 RESUMABLE: Final = (NetworkError,)

@@ -161,7 +161,12 @@ class JobFailedError(VideoJobsError):
 
 class DownloadError(VideoJobsError):
     """A job's video could not be saved: nothing is left under the final name (a ``.part`` may be,
-    for the next call to resume). ``status_code`` is the file host's, when it answered."""
+    for the next call to resume). ``status_code`` is the file host's, when it answered; ``errno``
+    the operating system's, when the disk refused (``errno.ENOSPC``, ``EEXIST``, ``EFBIG`` ...)."""
+
+    def __init__(self, message: str, *, errno: int | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.errno = errno
 
 
 class LinkExpiredError(DownloadError):

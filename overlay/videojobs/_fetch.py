@@ -1,9 +1,17 @@
 """The I/O of downloads: run :func:`._download.download_plan` and :class:`._download.Transfer`
-on httpx, blocking or on asyncio. Nothing here decides anything the other twin does not."""
+on httpx, blocking or on asyncio. Nothing here decides anything the other twin does not.
+
+Time: the answer's head must come within the client's ``timeout`` (never past the download's
+deadline); then each chunk is checked against :class:`._download.Pace` (a stall, the deadline).
+The blocking client's default transport also cuts every socket operation to the deadline
+(``_deadline``); the asyncio twin bounds the body with ``asyncio.timeout``.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import math
+import os
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -11,14 +19,15 @@ from typing import Any, Final
 
 import httpx
 
-from ._download import MAX_REDIRECTS, Fetch, HostRefused, NeedStatus, Plan, Transfer, next_hop
+from ._boundary import Deadline
+from ._download import MAX_REDIRECTS, Fetch, HostRefused, NeedStatus, Pace, Plan, StartOver, Transfer, next_hop
 from ._exceptions import DownloadError, NetworkError, VideoJobsError
 from ._status import Download, JobStatus
 
 __all__ = ["afetch", "arun_plan", "fetch", "file_client", "run_plan", "utc_now"]
 
 REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
-RESUME_BACKOFF: Final = 0.5  # seconds before the first resume after a drop, doubling
+RESUME_BACKOFF: Final = 0.5  # seconds before the first resume after a drop, doubling (never past the deadline)
 
 
 def utc_now() -> datetime:
@@ -27,6 +36,11 @@ def utc_now() -> datetime:
 
 def file_client(cls: type[Any], transport: Any, timeout: float, verify: Any) -> Any:
     """An httpx client for file hosts: no key, no cookies kept, redirects checked by hand."""
+    if transport is None and cls is httpx.Client:
+        from ._deadline import deadline_transport, environment_proxies
+
+        if not environment_proxies(os.environ):  # as for status calls (see _client)
+            transport = deadline_transport(verify=verify, limits=httpx.Limits())
     return cls(
         transport=transport,
         timeout=httpx.Timeout(timeout),  # per socket operation: a long download may take its time
@@ -41,7 +55,46 @@ def _network(exc: Exception, vendor: str) -> NetworkError:
 
 
 def _disk(exc: OSError, transfer: Transfer) -> DownloadError:
-    return DownloadError(f"could not write {transfer.part}: {exc.strerror or exc}", vendor=transfer.vendor)
+    return DownloadError(
+        f"could not write {transfer.part}: {exc.strerror or exc}", vendor=transfer.vendor, errno=exc.errno
+    )
+
+
+def _request(http: httpx.Client | httpx.AsyncClient, url: str, transfer: Transfer, pace: Pace) -> httpx.Request:
+    """The GET for ``url``; its head must come within one ``timeout`` (see ``_deadline``)."""
+    now = time.monotonic()
+    if pace.expired(now):
+        raise pace.too_late()
+    head = pace.head_timeout(now)
+    try:
+        request = http.build_request("GET", url, headers=transfer.request_headers())
+    except httpx.InvalidURL as exc:
+        raise DownloadError(f"the video URL is not usable: {exc}", vendor=transfer.vendor) from exc
+    bound = Deadline(head, now + head)
+    request.extensions["timeout"] = {"connect": bound, "read": bound, "write": bound, "pool": bound}
+    return request
+
+
+def _body_started(request: httpx.Request, transfer: Transfer, pace: Pace) -> None:
+    """The head came: from now on the deadline is the download's (and stalls are watched)."""
+    bound = request.extensions["timeout"]["read"]
+    if isinstance(bound, Deadline):
+        bound.at = pace.deadline if pace.deadline is not None else math.inf
+    pace.start(time.monotonic(), transfer.done)
+
+
+def _give_up(exc: NetworkError, attempt: int, attempts: int, pace: Pace) -> NetworkError | None:
+    """The error to end with after a failed attempt, or None to try again."""
+    if pace.expired(time.monotonic()):
+        late = pace.too_late()
+        late.__cause__ = exc
+        return late
+    return exc if attempt + 1 >= attempts else None
+
+
+def _backoff(attempt: int, pace: Pace) -> float:
+    left = pace.left(time.monotonic())
+    return max(0.0, min(RESUME_BACKOFF * 2.0**attempt, math.inf if left is None else left))
 
 
 # --- blocking ------------------------------------------------------------------------------------
@@ -81,30 +134,44 @@ def run_plan(plan: Plan, status: Callable[[str], JobStatus], get: Callable[[Fetc
     return walk.done()
 
 
-def fetch(http: httpx.Client, url: str, transfer: Transfer, attempts: int) -> Download:
+def fetch(http: httpx.Client, url: str, transfer: Transfer, attempts: int, pace: Pace) -> Download:
     """Save ``url`` through ``transfer``, resuming after a broken transfer up to ``attempts`` times in all."""
-    for attempt in range(attempts):
-        try:
-            return _once(http, url, transfer)
-        except NetworkError:
-            transfer.pause()
-            if attempt + 1 >= attempts:
+    try:
+        for attempt in range(attempts):
+            try:
+                try:
+                    return _once(http, url, transfer, pace)
+                except StartOver:  # the .part is gone: the whole file, at once (no Range: no StartOver)
+                    transfer.pause()
+                    return _once(http, url, transfer, pace)
+            except StartOver as exc:  # pragma: no cover - cannot happen without a Range
+                transfer.pause()
+                raise NetworkError(str(exc), vendor=transfer.vendor) from exc
+            except NetworkError as exc:
+                transfer.pause()
+                end = _give_up(exc, attempt, attempts, pace)
+                if end is exc:
+                    raise
+                if end is not None:
+                    raise end from exc
+                time.sleep(_backoff(attempt, pace))
+            except OSError as exc:  # the disk: full, read-only, gone
+                transfer.pause()
+                raise _disk(exc, transfer) from exc
+            except BaseException:
+                transfer.pause()  # Ctrl-C, an error page: the .part stays only if the transfer kept it
                 raise
-            time.sleep(RESUME_BACKOFF * 2**attempt)
-        except OSError as exc:  # the disk: full, read-only, gone
-            transfer.pause()
-            raise _disk(exc, transfer) from exc
-        except BaseException:
-            transfer.pause()  # Ctrl-C, an error page: the .part stays only if the transfer kept it
-            raise
-    raise AssertionError("unreachable")  # pragma: no cover
+        raise AssertionError("unreachable")  # pragma: no cover
+    finally:
+        transfer.close()
 
 
-def _once(http: httpx.Client, url: str, transfer: Transfer) -> Download:
+def _once(http: httpx.Client, url: str, transfer: Transfer, pace: Pace) -> Download:
     current = url
     for _ in range(MAX_REDIRECTS + 1):
+        request = _request(http, current, transfer, pace)
         try:
-            response = http.send(http.build_request("GET", current, headers=transfer.request_headers()), stream=True)
+            response = http.send(request, stream=True)
         except httpx.HTTPError as exc:
             raise _network(exc, transfer.vendor) from exc
         try:
@@ -112,8 +179,10 @@ def _once(http: httpx.Client, url: str, transfer: Transfer) -> Download:
                 current = next_hop(current, response.headers.get("location"), transfer.vendor)
                 continue
             transfer.begin(response.status_code, response.headers, response.url.host)
+            _body_started(request, transfer, pace)
             for chunk in response.iter_raw():  # as they arrive: a drop loses no byte held in a buffer
                 transfer.write(chunk)
+                pace.check(time.monotonic(), transfer.done)
             return transfer.finish()
         except (httpx.HTTPError, httpx.StreamError) as exc:
             raise _network(exc, transfer.vendor) from exc
@@ -137,31 +206,47 @@ async def arun_plan(
     return walk.done()
 
 
-async def afetch(http: httpx.AsyncClient, url: str, transfer: Transfer, attempts: int) -> Download:
+async def afetch(http: httpx.AsyncClient, url: str, transfer: Transfer, attempts: int, pace: Pace) -> Download:
     """The asyncio twin of :func:`fetch`."""
-    for attempt in range(attempts):
-        try:
-            return await _aonce(http, url, transfer)
-        except NetworkError:
-            transfer.pause()
-            if attempt + 1 >= attempts:
+    try:
+        for attempt in range(attempts):
+            try:
+                try:
+                    return await _aonce(http, url, transfer, pace)
+                except StartOver:
+                    transfer.pause()
+                    return await _aonce(http, url, transfer, pace)
+            except StartOver as exc:  # pragma: no cover - cannot happen without a Range
+                transfer.pause()
+                raise NetworkError(str(exc), vendor=transfer.vendor) from exc
+            except NetworkError as exc:
+                transfer.pause()
+                end = _give_up(exc, attempt, attempts, pace)
+                if end is exc:
+                    raise
+                if end is not None:
+                    raise end from exc
+                await asyncio.sleep(_backoff(attempt, pace))
+            except OSError as exc:
+                transfer.pause()
+                raise _disk(exc, transfer) from exc
+            except BaseException:
+                transfer.pause()
                 raise
-            await asyncio.sleep(RESUME_BACKOFF * 2**attempt)
-        except OSError as exc:
-            transfer.pause()
-            raise _disk(exc, transfer) from exc
-        except BaseException:
-            transfer.pause()
-            raise
-    raise AssertionError("unreachable")  # pragma: no cover
+        raise AssertionError("unreachable")  # pragma: no cover
+    finally:
+        transfer.close()
 
 
-async def _aonce(http: httpx.AsyncClient, url: str, transfer: Transfer) -> Download:
+async def _aonce(http: httpx.AsyncClient, url: str, transfer: Transfer, pace: Pace) -> Download:
     current = url
     for _ in range(MAX_REDIRECTS + 1):
+        request = _request(http, current, transfer, pace)
         try:
-            request = http.build_request("GET", current, headers=transfer.request_headers())
-            response = await http.send(request, stream=True)
+            async with asyncio.timeout(float(request.extensions["timeout"]["read"])):
+                response = await http.send(request, stream=True)
+        except TimeoutError as exc:
+            raise NetworkError("the file host sent no answer within the timeout", vendor=transfer.vendor) from exc
         except httpx.HTTPError as exc:
             raise _network(exc, transfer.vendor) from exc
         try:
@@ -169,8 +254,15 @@ async def _aonce(http: httpx.AsyncClient, url: str, transfer: Transfer) -> Downl
                 current = next_hop(current, response.headers.get("location"), transfer.vendor)
                 continue
             transfer.begin(response.status_code, response.headers, response.url.host)
-            async for chunk in response.aiter_raw():  # as they arrive (see fetch)
-                transfer.write(chunk)
+            _body_started(request, transfer, pace)
+            left = pace.left(time.monotonic())
+            try:
+                async with asyncio.timeout(left):  # None: no deadline but the stall rule's
+                    async for chunk in response.aiter_raw():  # as they arrive (see fetch)
+                        transfer.write(chunk)
+                        pace.check(time.monotonic(), transfer.done)
+            except TimeoutError as exc:
+                raise pace.too_late() from exc
             return await asyncio.to_thread(transfer.finish)  # fsync a large file off the loop
         except (httpx.HTTPError, httpx.StreamError) as exc:
             raise _network(exc, transfer.vendor) from exc
