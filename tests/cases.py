@@ -8,7 +8,9 @@ entry here.
 
 from __future__ import annotations
 
+import copy
 import importlib
+import itertools
 import os
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -44,6 +46,15 @@ class VendorCase:
     error_code: str | None = None
     error_message: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    # where the meaning checks put what they try (paths into a state's body; ints index lists)
+    url_field: tuple[str | int, ...] | None = None  # one video URL; None: the vendor returns only an id
+    video_field: tuple[str | int, ...] = ()  # what holds the video(s): left out for "succeeded, no video"
+    progress_field: tuple[str, ...] | None = None  # the progress number; None: the vendor reports none
+    progress_full: float = 100.0  # the progress_field value that means done
+
+    def first(self, state: str) -> StateCase:
+        """The first documented state case that maps to ``state`` (a videojobs.State value)."""
+        return next(sc for sc in self.states if sc.state == state)
 
     @property
     def package(self) -> str:
@@ -148,6 +159,9 @@ CASES: dict[str, VendorCase] = {
         ],
         error_status=404,
         error_body=None,  # Colossyan documents its errors without bodies
+        video_field=("videoId",),
+        progress_field=("progress",),
+        progress_full=200,  # maximumProgress in these bodies
     ),
     "duomi": VendorCase(
         slug="duomi",
@@ -171,6 +185,9 @@ CASES: dict[str, VendorCase] = {
                 error_message="prompt rejected by safety filter",
             ),
         ],
+        url_field=("data", "videos", 0, "url"),
+        video_field=("data", "videos"),
+        progress_field=("progress",),
     ),
     "ezmodel": VendorCase(
         slug="ezmodel",
@@ -200,6 +217,9 @@ CASES: dict[str, VendorCase] = {
         error_body={"error": {"message": "Video task not found", "code": "task_not_found"}},
         error_code="task_not_found",
         error_message="Video task not found",
+        url_field=("url",),
+        video_field=("url",),
+        progress_field=("progress",),
     ),
     "jimmyai": VendorCase(
         slug="jimmyai",
@@ -233,6 +253,9 @@ CASES: dict[str, VendorCase] = {
         error_body={"code": "40401", "msg": "task not found"},
         error_code="40401",
         error_message="task not found",
+        url_field=("data", "result", "video_url"),
+        video_field=("data", "result"),
+        progress_field=("data", "progress"),
     ),
     "vozo": VendorCase(
         slug="vozo",
@@ -252,6 +275,8 @@ CASES: dict[str, VendorCase] = {
         error_body={"code": "InvalidTaskId", "message": "task_id is not valid", "serverTs": "1705334400123"},
         error_code="InvalidTaskId",
         error_message="task_id is not valid",
+        url_field=("video_url",),
+        video_field=("video_url",),
     ),
 }
 
@@ -268,6 +293,47 @@ _extra_cases()
 
 VENDORS = list(known_vendors())
 """The registry's vendors: the one list (a vendor without a case fails test_every_vendor_has_a_case)."""
+
+
+# --- editing a state's body (the meaning checks) ----------------------------------------------
+
+
+def field_name(path: tuple[str | int, ...]) -> str:
+    """How problems name a field: ``data.videos[0].url``."""
+    out = ""
+    for key in path:
+        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else key)
+    return out
+
+
+def put(body: dict[str, Any], path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
+    """A copy of ``body`` with ``value`` at ``path`` (objects and list items made as needed)."""
+    body = copy.deepcopy(body)
+    node: Any = body
+    for key, nxt in itertools.pairwise(path):
+        if isinstance(key, int):
+            while len(node) <= key:
+                node.append({} if isinstance(nxt, str) else [])
+            node = node[key]
+        else:
+            if not isinstance(node.get(key), (dict, list)):
+                node[key] = [] if isinstance(nxt, int) else {}
+            node = node[key]
+    if isinstance(path[-1], int):
+        while len(node) <= path[-1]:
+            node.append(None)
+    node[path[-1]] = value
+    return body
+
+
+def without(body: dict[str, Any], path: tuple[str | int, ...]) -> dict[str, Any]:
+    """A copy of ``body`` without the field at ``path``."""
+    body = copy.deepcopy(body)
+    node: Any = body
+    for key in path[:-1]:
+        node = node[key]
+    del node[path[-1]]
+    return body
 
 
 def all_states() -> list[tuple[str, StateCase]]:

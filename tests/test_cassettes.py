@@ -137,7 +137,8 @@ def test_failed_job(vendor: str) -> None:
     assert final.state is videojobs.State.FAILED
     assert final.error is not None
     assert final.error.message
-    assert not final.has_video or vendor == "colossyan"
+    assert not final.has_video  # a failed job has no video, even Colossyan's, whose videoId stays
+    assert not final.video_urls
 
 
 @pytest.mark.vcr

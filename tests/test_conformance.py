@@ -14,9 +14,10 @@ import pytest
 
 import videojobs
 from scripts import specs
-from tests.cases import CASES, VENDORS, StateCase, all_states, state_id
+from tests.cases import CASES, VENDORS, StateCase, all_states, field_name, put, state_id, without
 from tests.conftest import KEYS, Recorder, async_client, sync_client
 from tests.spec_check import documented_states, patched_doc
+from videojobs._adapter import NO_VIDEO
 
 STATES = all_states()
 IDS = [state_id(x) for x in STATES]
@@ -44,6 +45,8 @@ def _check(status: videojobs.JobStatus, slug: str, sc: StateCase) -> None:
         assert status.error is None or status.error.message  # why it ended, when the vendor says
     else:
         assert status.error is None  # an error object on a live or finished job is a problem, not its error
+    assert status.has_video == (sc.state == "succeeded")  # a video counts only on a succeeded job
+    assert status.to_dict()["has_video"] == status.has_video
     assert status.problems == ()  # a documented answer reads cleanly
     for stamp in (status.created_at, status.updated_at, status.completed_at, status.expires_at):
         assert stamp is None or stamp.tzinfo is not None
@@ -273,6 +276,186 @@ def test_an_unreadable_state_is_malformed(slug: str, body: Any) -> None:
     assert info.value.raw == raw
     assert info.value.__cause__ is not None
     assert "no readable state" in str(info.value)
+
+
+# --- meaning: what a user reads ----------------------------------------------------------------
+# Every vendor runs these with only its fixtures (tests/cases.py: url_field, video_field,
+# progress_field): has_video and video_urls mean "a succeeded job's video", and what an
+# answer lacks or gets wrong is named in problems, never dropped silently.
+
+URL_VENDORS = [s for s in VENDORS if CASES[s].url_field is not None]
+PROGRESS_VENDORS = [s for s in VENDORS if CASES[s].progress_field is not None]
+GOOD_URL = "https://cdn.example.net/videos/v1.mp4?sig=abc"
+
+
+def _read(slug: str, body: Any) -> videojobs.JobStatus:
+    with sync_client(Recorder(httpx.Response(200, json=body))) as client:
+        return client.status(f"{slug}:t1")
+
+
+def _names(status: videojobs.JobStatus, field: str) -> bool:
+    return any(p.startswith(f"{field}:") for p in status.problems)
+
+
+@pytest.mark.parametrize("slug", VENDORS)
+def test_a_succeeded_job_without_a_video_says_so(slug: str) -> None:
+    case = CASES[slug]
+    status = _read(slug, without(case.first("succeeded").body, case.video_field))
+    assert status.state is videojobs.State.SUCCEEDED
+    assert not status.has_video
+    assert status.video_urls == ()
+    assert NO_VIDEO in status.problems
+    assert status.to_dict()["has_video"] is False
+    assert NO_VIDEO in status.to_dict()["problems"]
+
+
+@pytest.mark.parametrize("slug", URL_VENDORS)
+def test_a_url_on_a_job_that_did_not_succeed_is_not_a_video(slug: str) -> None:
+    """A queued, running, failed or canceled job with a URL: has_video False, the URL left out and named."""
+    case = CASES[slug]
+    assert case.url_field is not None
+    for sc in case.states:
+        if sc.state == "succeeded":
+            continue
+        status = _read(slug, put(sc.body, case.url_field, GOOD_URL))
+        assert status.state is videojobs.State(sc.state)
+        assert not status.has_video, sc.vendor_state
+        assert status.video_urls == ()
+        assert status.to_dict()["video_urls"] == []
+        assert status.to_dict()["has_video"] is False
+        assert _names(status, field_name(case.url_field)), status.problems
+        assert NO_VIDEO not in status.problems
+        if sc.state == "failed":
+            assert status.error is not None  # what ended it still says so
+
+
+NOT_VIDEOS = [
+    "",
+    "   ",
+    "nisi eu",
+    "ftp://cdn.example.net/v.mp4",
+    "/relative/v.mp4",
+    "//cdn.example.net/v.mp4",
+    "cdn.example.net/v.mp4",
+    "https://",
+    "http://:80/v.mp4",
+    "http://cdn.example.net:99999/v.mp4",
+    "http://[::1/v.mp4",
+    "javascript:alert(1)",
+    "file:///etc/passwd",
+    " https://cdn.example.net/v.mp4",
+    "https://cdn.example.net/v.mp4\n",
+    "https://cdn.example.net/\x1b]0;owned\x07v.mp4",
+]
+
+
+@pytest.mark.parametrize("value", NOT_VIDEOS, ids=repr)
+@pytest.mark.parametrize("slug", URL_VENDORS)
+def test_a_video_field_that_is_not_an_http_url_is_left_out_and_named(slug: str, value: str) -> None:
+    case = CASES[slug]
+    assert case.url_field is not None
+    done = case.first("succeeded")
+    status = _read(slug, put(done.body, case.url_field, value))
+    assert status.state is videojobs.State.SUCCEEDED
+    assert value not in status.video_urls
+    assert set(status.video_urls) <= set(done.video_urls)  # the vendor's other videos stay (Duomi's list)
+    assert _names(status, field_name(case.url_field)), status.problems
+    assert status.has_video == bool(status.video_urls)
+    assert (NO_VIDEO in status.problems) == (not status.video_urls)
+
+
+@pytest.mark.parametrize("slug", URL_VENDORS)
+def test_an_empty_video_field_on_a_job_still_going_is_no_problem(slug: str) -> None:
+    """``""`` before the job ends means "no video yet" (a spec that requires the field sends it)."""
+    case = CASES[slug]
+    assert case.url_field is not None
+    for sc in case.states:
+        if sc.state != "succeeded":
+            status = _read(slug, put(sc.body, case.url_field, ""))
+            assert status.video_urls == ()
+            assert status.problems == (), sc.vendor_state
+
+
+@pytest.mark.parametrize(
+    "url", ["HTTPS://CDN.EXAMPLE.NET/V.MP4", "http://[::1]:8080/v.mp4", "https://例子.测试/视频.mp4", GOOD_URL]
+)
+@pytest.mark.parametrize("slug", URL_VENDORS)
+def test_any_absolute_http_url_is_a_video(slug: str, url: str) -> None:
+    case = CASES[slug]
+    assert case.url_field is not None
+    status = _read(slug, put(case.first("succeeded").body, case.url_field, url))
+    assert status.video_url == url
+    assert status.has_video
+    assert status.problems == ()
+
+
+@pytest.mark.parametrize("fraction", [-0.5, -0.01, 1.0000001, 1.01, 1.5, 10.0])
+@pytest.mark.parametrize("slug", PROGRESS_VENDORS)
+def test_progress_outside_its_range_is_none_and_named(slug: str, fraction: float) -> None:
+    """Not clamped, by any amount: the README's rule for every out-of-range field."""
+    case = CASES[slug]
+    assert case.progress_field is not None
+    status = _read(slug, put(case.first("running").body, case.progress_field, case.progress_full * fraction))
+    assert status.state is videojobs.State.RUNNING
+    assert status.progress is None
+    assert _names(status, field_name(case.progress_field)), status.problems
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.5, 1.0])
+@pytest.mark.parametrize("slug", PROGRESS_VENDORS)
+def test_progress_at_the_ends_of_its_range_is_read(slug: str, fraction: float) -> None:
+    case = CASES[slug]
+    assert case.progress_field is not None
+    status = _read(slug, put(case.first("running").body, case.progress_field, round(case.progress_full * fraction)))
+    assert status.progress == fraction
+    assert status.problems == ()
+
+
+@pytest.mark.parametrize("slug", PROGRESS_VENDORS)
+def test_a_succeeded_job_is_done_whatever_progress_it_says(slug: str) -> None:
+    case = CASES[slug]
+    assert case.progress_field is not None
+    status = _read(slug, put(case.first("succeeded").body, case.progress_field, case.progress_full * 1.5))
+    assert status.progress == 1.0
+    assert _names(status, field_name(case.progress_field))  # what the vendor said is still named
+
+
+def test_colossyan_progress_without_its_maximum_is_named_not_guessed() -> None:
+    """Colossyan's spec gives progress no scale of its own: without maximumProgress it cannot be read."""
+    for body in (
+        {"status": "generating", "progress": 50, "videoId": "v"},
+        {"status": "generating", "progress": 0.5, "videoId": "v"},
+        {"status": "generating", "progress": 50, "maximumProgress": "200", "videoId": "v"},
+    ):
+        status = _read("colossyan", body)
+        assert status.progress is None
+        assert _names(status, "progress"), status.problems
+    alone = _read("colossyan", {"status": "generating", "maximumProgress": 200, "videoId": "v"})
+    assert alone.progress is None
+    assert alone.problems == ()  # no progress reported: nothing was dropped
+
+
+def test_colossyan_video_id_counts_only_on_a_finished_job() -> None:
+    failed = _read("colossyan", {"status": "failed", "videoId": "v-9"})
+    assert (failed.video_id, failed.has_video) == ("v-9", False)
+    finished = _read("colossyan", {"status": "finished", "videoId": ""})
+    assert (finished.video_id, finished.has_video) == (None, False)
+    assert NO_VIDEO in finished.problems
+
+
+def test_jimmyai_expiry_without_completed_at_is_named() -> None:
+    body = CASES["jimmyai"].first("succeeded").body
+    status = _read("jimmyai", without(body, ("data", "completed_at")))
+    assert status.has_video
+    assert status.expires_at is None
+    assert "expires_at: unknown, the answer has no usable data.completed_at" in status.problems
+    bad = _read("jimmyai", put(body, ("data", "completed_at"), 12))
+    assert bad.expires_at is None
+    assert _names(bad, "data.completed_at")
+    assert _names(bad, "expires_at")
+    failed = _read("jimmyai", CASES["jimmyai"].first("failed").body)
+    assert failed.expires_at is None
+    assert failed.problems == ()  # no link, nothing to expire
 
 
 # --- timestamps ---------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -19,10 +20,11 @@ from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
 import videojobs
-from tests.cases import CASES, VENDORS
+from tests.cases import CASES, VENDORS, field_name, put
 from tests.clocks import SimClock
 from tests.conftest import KEYS
 from tests.spec_check import documented_states, response_schema
+from videojobs._adapter import NO_VIDEO
 
 DETERMINISTIC = settings(
     max_examples=30,
@@ -99,12 +101,31 @@ def check(vendor: str, body: Any, raw: bytes | None = None) -> videojobs.JobStat
     assert result.progress is None or 0.0 <= result.progress <= 1.0
     assert all(isinstance(u, str) for u in result.video_urls)
     assert result.error is None or result.state in (videojobs.State.FAILED, videojobs.State.CANCELED)
+    check_meaning(result)
     json.dumps(result.to_dict())  # always JSON-ready
     word = _get(body, _state_path(vendor))
     if isinstance(word, str) and word in _documented(vendor):
         assert result.vendor_state == word
         assert result.state is not videojobs.State.UNKNOWN, f"{vendor} documents {word!r}: it must map"
     return result
+
+
+def _absolute_http(url: str) -> bool:
+    """The oracle, written apart from the library's: urlsplit reads an http(s) scheme and a host."""
+    parts = urlsplit(url)
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname) and url == url.strip()
+
+
+def check_meaning(status: videojobs.JobStatus) -> None:
+    """What has_video and video_urls mean, for any answer: a succeeded job's usable video, else named."""
+    succeeded = status.state is videojobs.State.SUCCEEDED
+    assert status.has_video == (succeeded and (bool(status.video_urls) or status.video_id is not None))
+    assert not status.video_urls or succeeded, "a URL counts as a video only on a succeeded job"
+    assert all(_absolute_http(u) for u in status.video_urls), status.video_urls
+    if succeeded and not status.has_video:
+        assert NO_VIDEO in status.problems
+    out = status.to_dict()
+    assert (out["has_video"], out["video_urls"]) == (status.has_video, list(status.video_urls))
 
 
 def _readable(vendor: str, body: Any) -> bool:
@@ -202,6 +223,40 @@ def test_one_extreme_field_costs_that_field_not_the_state(vendor: str) -> None:
         result = check(vendor, body if value != DEEP else json.loads(raw), raw)
         if _readable(vendor, body):
             assert isinstance(result, videojobs.JobStatus), result
+
+    run()
+
+
+# --- whatever sits in the video field -----------------------------------------------------------------
+
+URLISH = st.one_of(
+    st.text(max_size=40),
+    st.builds(
+        "{}{}{}".format,
+        st.sampled_from(["https://", "http://", "HTTP://", "ftp://", "//", "/", "", " https://", "https:", "file://"]),
+        st.sampled_from(["cdn.example.net", "", ":80", "[::1]", "h:99999", "例子.测试", "user@h"]),
+        st.text(max_size=20),
+    ),
+)
+
+
+@pytest.mark.parametrize("vendor", [v for v in VENDORS if CASES[v].url_field is not None])
+def test_any_string_in_the_video_field_is_a_video_or_named(vendor: str) -> None:
+    """has_video implies SUCCEEDED and every URL absolute http(s); a string that is not kept is named."""
+    case = CASES[vendor]
+    field = case.url_field
+    assert field is not None
+
+    @DETERMINISTIC
+    @given(st.sampled_from(case.states), URLISH)
+    def run(sc: Any, value: str) -> None:
+        result = check(vendor, put(sc.body, field, value))
+        assert isinstance(result, videojobs.JobStatus)
+        if value in result.video_urls:
+            assert result.state is videojobs.State.SUCCEEDED
+            assert _absolute_http(value)
+        elif value.strip() or result.state is videojobs.State.SUCCEEDED:
+            assert any(p.startswith(f"{field_name(field)}:") for p in result.problems), (value, result.problems)
 
     run()
 

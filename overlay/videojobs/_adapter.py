@@ -181,7 +181,7 @@ class Fields:
         if number is None:
             return None
         if not 0.0 <= number <= 100.0:
-            self.problem(field, f"expected 0-100, got {number:g}; left out")
+            self.problem(field, f"expected 0-100, got {number:.15g}; left out")
             return None
         return number / 100.0 + 0.0  # + 0.0: -0.0 reads as 0.0
 
@@ -196,10 +196,10 @@ class Fields:
             return None  # no progress reported (a maximum alone says nothing)
         top = self.number(maximum, max_field)
         if top is None:
-            self.problem(field, f"{number:g} without a usable {max_field}, so on no known scale; left out")
+            self.problem(field, f"{number:.15g} without a usable {max_field}, so on no known scale; left out")
             return None
         if top <= 0 or not 0.0 <= number <= top:
-            self.problem(field, f"{number:g} out of {top:g} is not a progress; left out")
+            self.problem(field, f"{number:.15g} out of {top:.15g} is not a progress; left out")
             return None
         return number / top + 0.0
 
@@ -239,7 +239,7 @@ class Fields:
             return None
         seconds = number / 1000.0 if self.millis and number > MS_THRESHOLD else number
         if not EARLIEST <= seconds < LATEST:
-            self.problem(field, f"{number:g} is not a plausible Unix time")
+            self.problem(field, f"{number:.15g} is not a plausible Unix time")
             return None
         return datetime.fromtimestamp(seconds, tz=UTC)
 
