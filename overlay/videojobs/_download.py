@@ -301,7 +301,8 @@ _CLOEXEC: Final = getattr(os, "O_CLOEXEC", 0)
 _NONBLOCK: Final = getattr(os, "O_NONBLOCK", 0)  # a FIFO planted at a name cannot block the open
 _BINARY: Final = getattr(os, "O_BINARY", 0)
 _DIRECTORY: Final = getattr(os, "O_DIRECTORY", 0)
-_AT_FD: Final = os.name == "posix" and {os.open, os.stat, os.unlink, os.link, os.replace} <= os.supports_dir_fd
+_AT_FD: Final = os.name == "posix" and {os.open, os.stat, os.unlink, os.link, os.rename} <= os.supports_dir_fd
+"""Whether names are opened relative to the folder's handle (os.replace takes the same dir fds as os.rename)."""
 META_LIMIT: Final = 4096  # bytes of a .part.json read: ours are under 300
 
 
@@ -343,8 +344,11 @@ class _Folder:
 
     def link(self, src: str, dst: str) -> None:
         """``dst`` becomes ``src``'s file, or EEXIST: the kernel decides, atomically."""
-        if self.fd is None:  # pragma: no cover - Windows: rename refuses an existing target
-            os.rename(self.path / src, self.path / dst)
+        if self.fd is None:  # pragma: no cover - without dir fds
+            if os.name == "nt":  # Windows' rename refuses an existing target
+                os.rename(self.path / src, self.path / dst)
+            else:
+                os.link(self.path / src, self.path / dst, follow_symlinks=False)
             return
         os.link(src, dst, src_dir_fd=self.fd, dst_dir_fd=self.fd, follow_symlinks=False)
 
