@@ -388,3 +388,78 @@ def test_the_cli_waits_and_downloads(tmp_path: Path) -> None:
     assert main(argv, out, err) == 0
     assert out.getvalue().rstrip().endswith(f"saved {tmp_path / 'ezmodel-w1-q1-d20-sz1m.mp4'}")
     assert (tmp_path / "ezmodel-w1-q1-d20-sz1m.mp4").stat().st_size == 1024 * 1024
+
+
+# --- resumes prove the same file; deadlines; the disk --------------------------------------------------
+
+
+def _first() -> Any:
+    from videojobs._download import FirstAnswer
+
+    return FirstAnswer(etag='"abc"', last_modified=None, total=1000)
+
+
+@pytest.mark.parametrize(
+    ("headers", "why"),
+    [
+        ({"etag": '"abc"', "content-range": "bytes 600-999/1000", "content-length": "400"}, None),
+        ({"etag": '"new"', "content-range": "bytes 600-999/1000"}, "ETag is not the first answer's"),
+        ({"content-range": "bytes 600-999/1000"}, "ETag is not the first answer's"),
+        ({"etag": '"abc"', "content-range": "bytes 600-1599/1600"}, "now 1600 bytes, not 1000"),
+        ({"etag": '"abc"', "content-range": "bytes 500-999/1000"}, "starts at byte 500, not at 600"),
+        ({"etag": '"abc"', "content-range": "bytes 600-899/1000"}, "ends at byte 899"),
+        ({"etag": '"abc"', "content-range": "bytes 600-999/*"}, "no usable Content-Range"),
+        ({"etag": '"abc"', "content-range": "bytes 600-999/1000", "content-length": "7"}, "Content-Length 7"),
+    ],
+)  # fmt: skip
+def test_a_resume_is_kept_only_when_it_proves_the_same_file(headers: dict[str, str], why: str | None) -> None:
+    from videojobs._download import same_file
+
+    found = same_file(_first(), 600, headers)
+    assert found is None if why is None else why in (found or "")
+
+
+def test_a_stall_is_under_the_speed_limit_for_a_whole_timeout_and_the_deadline_ends_all() -> None:
+    from videojobs._download import LOW_SPEED_LIMIT, Pace
+
+    pace = Pace(window=2.0, deadline=100.0, vendor="vozo")
+    pace.start(now=10.0, done=0)
+    pace.check(11.9, 10)  # within the first window: nothing to judge yet
+    pace.check(12.0, 2 * LOW_SPEED_LIMIT)  # kept up: a new window starts
+    with pytest.raises(NetworkError, match="stalled"):
+        pace.check(14.5, 2 * LOW_SPEED_LIMIT + 100)
+    assert pace.head_timeout(99.5) == 0.5  # the head never waits past the deadline
+    with pytest.raises(NetworkError, match="deadline"):
+        pace.check(100.0, 10**9)
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("inf"), float("nan"), "5", True])
+def test_a_download_timeout_must_be_a_positive_number(timeout: Any, tmp_path: Path) -> None:
+    with videojobs.Client(api_keys={"vozo": "sk-test-download-1"}) as client, pytest.raises(videojobs.UsageError):
+        client.download(_status_at("https://h.invalid/v.mp4"), tmp_path, timeout=timeout)
+
+
+def test_an_existing_name_is_refused_with_its_errno(sandbox: tuple[Sandbox, str], tmp_path: Path) -> None:
+    import errno
+
+    sb, _ = sandbox
+    status = _ended(sb, "vozo:errno-q0-d2")
+    download("sync", sb, status, tmp_path)
+    with pytest.raises(DownloadError) as caught:
+        download("sync", sb, status, tmp_path)
+    assert caught.value.errno == errno.EEXIST
+
+
+@MODES
+def test_a_stale_part_of_another_version_starts_over(mode: str, sandbox: tuple[Sandbox, str], tmp_path: Path) -> None:
+    import json
+
+    sb, _ = sandbox
+    status = _ended(sb, f"vozo:stale{mode}-q0-d2-sz1m")
+    name = file_name(status, 0, status.video_urls[0])
+    (tmp_path / f"{name}.part").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"old" * 1000)
+    (tmp_path / f"{name}.part.json").write_text(json.dumps({"etag": '"old"', "last_modified": None, "total": 10**6}))
+    got = download(mode, sb, status, tmp_path)  # If-Range "old" does not match: the host sends it whole
+    assert got.resumed_from == 0
+    assert got.sha256 == sha256_of(f"stale{mode}-q0-d2-sz1m", 1024 * 1024)
+    _only_final(tmp_path, name)
