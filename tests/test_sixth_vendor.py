@@ -82,7 +82,7 @@ class AcmeAdapter(BaseAdapter):
 
     def to_status(self, task_id: str, model: Render, fields: Fields) -> JobStatus:
         state, word = self.state(model.status, "status")
-        url = fields.text(model.output_url, "output_url")
+        urls = fields.videos(state, [(model.output_url, "output_url")])
         message = fields.text(model.error_message, "error_message")
         return JobStatus(
             vendor=self.name,
@@ -90,7 +90,7 @@ class AcmeAdapter(BaseAdapter):
             state=state,
             vendor_state=word,
             progress=final_progress(state, fields.percent(model.progress, "progress")),
-            video_urls=(url,) if url else (),
+            video_urls=urls,
             error=self.job_error(state, fields, message=message, default="Acme reported an error"),
             raw=model,
         )
@@ -119,6 +119,9 @@ CASE = VendorCase(
         StateCase("error", "failed", {"id": "r1", "status": "error", "error_message": "bad prompt"}, None,
                   error_message="bad prompt"),
     ],
+    url_field=("output_url",),
+    video_field=("output_url",),
+    progress_field=("progress",),
 )
 """
 
