@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -307,6 +308,11 @@ def test_a_succeeded_job_without_a_video_says_so(slug: str) -> None:
     assert NO_VIDEO in status.problems
     assert status.to_dict()["has_video"] is False
     assert NO_VIDEO in status.to_dict()["problems"]
+
+
+def test_the_readme_quotes_the_no_video_problem_as_it_is() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    assert f"`{NO_VIDEO}`" in readme
 
 
 @pytest.mark.parametrize("slug", URL_VENDORS)
