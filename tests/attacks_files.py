@@ -235,7 +235,8 @@ def _wait_all_trickle() -> dict[str, Any]:
 
 
 def _full_disk() -> dict[str, Any]:
-    """A 2 MiB tmpfs, a 3 MiB video, three times each way: always DownloadError(ENOSPC), no final file."""
+    """A 2 MiB tmpfs and a 3 MiB video, empty, nearly full and full, each way: always
+    DownloadError(ENOSPC), no final file."""
     body = video(6, 3 * 1024 * 1024)
     with tempfile.TemporaryDirectory() as tmp:
         disk = Path(tmp) / "disk"
@@ -249,21 +250,30 @@ def _full_disk() -> dict[str, Any]:
             outcomes: list[str] = []
             typed = safe = True
             with hostile.hostile(FileHost([body])) as url:
-                for round_ in range(3):
+                for round_, room in enumerate((None, 4096, 0)):  # empty; room for the .part.json only; full
                     for mode in ("sync", "async"):
                         folder = disk / f"{mode}{round_}"
                         folder.mkdir()
+                        if room is not None:
+                            _fill(disk / "filler", room)
                         outcome, ok, got = _attempt(lambda f=folder, m=mode: _download(m, f"{url}/v.mp4", f))
                         outcomes.append(outcome)
                         typed = typed and ok
                         safe = safe and isinstance(got, videojobs.DownloadError) and got.errno == errno.ENOSPC
                         safe = safe and not (folder / "vozo-t1.mp4").exists()
-                        for leftover in folder.glob("*"):
-                            leftover.unlink()  # the .part kept for a resume: room for the next round
+                        for leftover in [*folder.glob("*"), disk / "filler"]:
+                            leftover.unlink(missing_ok=True)  # the .part kept for a resume: room for the next round
         finally:
             subprocess.run(["umount", "-l", str(disk)], capture_output=True, check=False)
         return {"outcome": f"{len(outcomes)} runs: {sorted(set(o.split(':')[0] for o in outcomes))} "
                 f"{outcomes[0][:120]}", "typed": typed, "safe": safe}  # fmt: skip
+
+
+def _fill(path: Path, room: int) -> None:
+    """Fill the disk but ``room`` bytes (about: a tmpfs counts in pages)."""
+    free = os.statvfs(path.parent).f_bavail * os.statvfs(path.parent).f_frsize
+    with path.open("wb") as filler:
+        filler.write(b"\0" * max(0, free - room))
 
 
 def _download(mode: str, url: str, folder: Path, **kwargs: Any) -> Download:

@@ -512,8 +512,7 @@ class Pace:
 
     def too_late(self) -> NetworkError:
         return NetworkError(
-            "the download did not finish by its deadline (download's timeout); the .part is kept "
-            "for a later call to resume",
+            "the download did not finish by its deadline; the .part is kept for a later call to resume",
             vendor=self.vendor,
         )
 
