@@ -105,7 +105,7 @@ class JobStatus:
 
     - ``error`` is set only on failed and canceled jobs.
     - ``video_urls`` holds only absolute http(s) URLs, and only on a succeeded job. A URL in
-      an answer about a queued, running, failed or canceled job is left out of
+      an answer about a job in any other state (unknown included) is left out of
       ``video_urls`` (and of ``to_dict()``) and named in ``problems``, as is a video field
       that is not a URL (``""``, ``"ftp://x"``, ``"/relative"``); the vendor's words stay in ``raw``.
     - ``video_id`` is the vendor's id of the video (Colossyan's ``videoId``), on any state:
