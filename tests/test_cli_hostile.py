@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from tests import attacks_cli
 from tests.attacks_cli import EVIL, MARKUP, PATHS, USER_REF
 from videojobs import JobStatus, State
-from videojobs._cli import PrintableFormatter
+from videojobs._cli import PrintableFormatter, _logs
 from videojobs._cli_output import result_json, result_line
 from videojobs._text import UNSAFE_RANGES, is_printable, printable
 
@@ -101,6 +101,22 @@ def test_a_log_record_with_vendor_text_is_one_printable_line() -> None:
     assert lines[0] == "ERROR failed"
     assert lines[1] == "Traceback (most recent call last):"  # a traceback keeps its lines
     assert all(is_printable(line) for line in lines)
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_library_warnings_reach_stderr_printable_and_only_while_the_command_runs(verbose: bool) -> None:
+    logger = logging.getLogger("videojobs")
+    before = (list(logger.handlers), logger.level)
+    err = io.StringIO()
+    with _logs(err, verbose):
+        logger.warning("the vendor said %s", EVIL)
+        logger.debug("answer %s", EVIL)
+    assert (list(logger.handlers), logger.level) == before  # main() may run again in this process
+    lines = err.getvalue().splitlines()
+    assert len(lines) == (2 if verbose else 1)  # DEBUG only with -v
+    assert all(is_printable(line) and MARKUP in line for line in lines)
+    if not verbose:
+        assert lines[0].startswith("videojobs: WARNING: the vendor said \\x1b]0;pwned\\x07")
 
 
 def test_a_result_line_is_built_from_vendor_text_and_printed_safely() -> None:

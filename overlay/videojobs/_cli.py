@@ -18,7 +18,7 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -449,16 +449,38 @@ class PrintableFormatter(logging.Formatter):
         return "\n".join(printable(line) for line in super().formatStack(stack_info).splitlines())
 
 
-def _verbose(err: TextIO) -> None:
+@contextlib.contextmanager
+def _logs(err: TextIO, verbose: bool) -> Iterator[None]:
+    """Log records on stderr, scrubbed and printable, while a command runs.
+
+    With ``-v``: DEBUG and up from videojobs and the HTTP libraries. Without: the library's
+    warnings only (``videojobs: WARNING: ...``), which would otherwise reach stderr raw through
+    :data:`logging.lastResort`. The handlers go away with the command (``main`` may run again).
+    """
     from ._boundary import LOG_SCRUBBER
 
     handler = logging.StreamHandler(err)
-    handler.setFormatter(PrintableFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     handler.addFilter(LOG_SCRUBBER)  # every record that reaches stderr, whatever logger made it
-    for name in ("videojobs", "httpx", "httpcore", "aiohttp"):
-        logger = logging.getLogger(name)
-        logger.setLevel(logging.DEBUG)
+    names: tuple[str, ...]
+    if verbose:
+        handler.setFormatter(PrintableFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        names = ("videojobs", "httpx", "httpcore", "aiohttp")
+    else:
+        handler.setFormatter(PrintableFormatter("videojobs: %(levelname)s: %(message)s"))
+        handler.setLevel(logging.WARNING)
+        names = ("videojobs",)
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        if verbose:
+            logger.setLevel(logging.DEBUG)
         logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -481,11 +503,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
                 return EXIT_USAGE
             serve(args.host, args.port, args.time_scale, args.api_key, rate_limits=limits)
             return EXIT_OK
-        if args.verbose:
-            _verbose(err)
         _require("rich", "cli")
         runner = {"status": _status, "wait": _wait, "demo": _demo, "download": _download}[args.command]
-        return asyncio.run(runner(args, out, err))
+        with _logs(err, args.verbose):
+            return asyncio.run(runner(args, out, err))
     except UsageError as exc:
         err.write(f"videojobs: {printable(exc.message)}\n")
         return EXIT_USAGE
