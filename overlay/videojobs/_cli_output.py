@@ -188,7 +188,7 @@ class Display:
         from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeElapsedColumn
         from rich.table import Column
 
-        self._console = console = Console(file=self.err, no_color=not self.color, highlight=False)
+        self._console = console = Console(file=self.err, no_color=not self.color, highlight=False, markup=False)
         wide = console.width >= LIVE_WIDE_COLUMNS
         ref_width = min(32 if wide else 24, max(12, *(len(printable(r)) for r in refs))) if refs else 24
         self._ref_width = ref_width
