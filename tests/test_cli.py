@@ -131,7 +131,7 @@ def test_an_unreachable_vendor_is_reported_while_waiting() -> None:
         closed.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{closed.getsockname()[1]}"  # nothing listens there
         code, out, err = run(
-            "wait", "--api-key", "vozo=sk-x", "--base-url", f"vozo={url}", "--timeout", "4s", "vozo:t1"
+            "wait", "--api-key", "vozo=sk-cli-unreachable", "--base-url", f"vozo={url}", "--timeout", "1s", "vozo:t1"
         )  # fmt: skip
     assert code == 124
     assert "vozo: 1 poll failed: connection refused; retrying" in err
