@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from tests.attacks_files import ATTACKS, run
 from videojobs import JobStatus, State
-from videojobs._download import file_name, not_a_video_url
+from videojobs._adapter import not_a_video_url
+from videojobs._download import file_name
 
 
 @pytest.mark.parametrize("name", sorted(ATTACKS))

@@ -38,6 +38,7 @@ __all__ = [
     "Unreadable",
     "VendorAdapter",
     "is_video_url",
+    "not_a_video_url",
     "parse_model",
 ]
 
@@ -66,20 +67,36 @@ SHOWN_CHARS: Final = 40
 """How much of an unusable string a problem quotes (enough to recognize it, never a page)."""
 
 
-def is_video_url(text: str) -> bool:
-    """True for an absolute http(s) URL with a host (and a readable port), as ``urllib.parse`` reads it.
+def not_a_video_url(url: object) -> str | None:
+    """What is wrong with ``url`` as a video's address; None for an absolute http(s) URL with a
+    host (and a readable port), as ``urllib.parse`` reads it. The one definition: adapters keep
+    only such URLs, downloads fetch nothing else.
 
-    Printable, without surrounding whitespace (``urlsplit`` itself strips leading blanks
-    and control characters, so they are refused before it sees them).
+    Printable, without surrounding whitespace (``urlsplit`` itself strips leading blanks and
+    control characters, so they are refused before it sees them). Says what kind of string it
+    is, never the string: a URL's query may be a signature.
     """
-    if not text.isprintable() or text != text.strip():
-        return False
+    if not isinstance(url, str) or not url.strip():
+        return "is empty"
+    if not url.isprintable() or url != url.strip():
+        return "has blanks or control characters"
     try:
-        parts = urlsplit(text)
+        parts = urlsplit(url)
         parts.port  # noqa: B018 -- raises ValueError for a port that is not a number in range
-    except ValueError:
-        return False
-    return parts.scheme.lower() in VIDEO_SCHEMES and bool(parts.hostname)
+        host = parts.hostname
+    except ValueError:  # a malformed netloc ("http://[::1") or port
+        return "is not a well-formed URL"
+    scheme = parts.scheme.lower()
+    if scheme not in VIDEO_SCHEMES:
+        return f"is a {scheme[:20]}: URL, not http(s)" if scheme else "is not an absolute http(s) URL"
+    if not host:
+        return "is not an absolute http(s) URL with a host"
+    return None
+
+
+def is_video_url(text: str) -> bool:
+    """True for an absolute http(s) URL with a host (see :func:`not_a_video_url`)."""
+    return not_a_video_url(text) is None
 
 
 def _shown(text: str) -> str:

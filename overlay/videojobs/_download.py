@@ -47,6 +47,7 @@ from urllib.parse import urljoin, urlsplit
 
 import attrs
 
+from ._adapter import not_a_video_url
 from ._exceptions import CallbackError, DownloadError, LinkExpiredError, NetworkError, UsageError, VideoJobsError
 from ._status import Download, DownloadProgress, JobStatus, State
 
@@ -63,7 +64,6 @@ __all__ = [
     "download_plan",
     "file_name",
     "next_hop",
-    "not_a_video_url",
     "same_file",
 ]
 
@@ -183,26 +183,6 @@ def pick_url(status: JobStatus, index: int) -> str:
     if wrong is not None:
         raise DownloadError(f"{ref}: its video URL {wrong}; nothing fetched", vendor=vendor)
     return url
-
-
-def not_a_video_url(url: object) -> str | None:
-    """What is wrong with ``url`` as a video's address (None: an absolute http(s) URL with a host).
-
-    Says what kind of string it is, never the string: a URL's query may be a signature."""
-    if not isinstance(url, str) or not url.strip():
-        return "is empty"
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:  # a malformed netloc ("http://[::1")
-        return "is not a well-formed URL"
-    if parts.scheme.lower() not in ("http", "https"):
-        return (
-            f"is a {parts.scheme.lower()[:20]}: URL, not http(s)" if parts.scheme else "is not an absolute http(s) URL"
-        )
-    if not host or any(ch.isspace() or ord(ch) < 32 for ch in url):
-        return "is not an absolute http(s) URL with a host"
-    return None
 
 
 def check_download_args(index: int, max_bytes: int | None) -> None:
