@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import videojobs
 from tests.cases import CASES, VENDORS
+from tests.clocks import ScaledClock, SimClock
 from tests.servers import free_port, serve
 from tests.spec_check import documented_states, validate
 from videojobs.sandbox import Sandbox, script_for
@@ -226,13 +227,18 @@ def test_each_fault_is_the_typed_error(vendor: str, fault: str, cls: type[Except
 @pytest.mark.anyio
 @pytest.mark.parametrize("vendor", VENDORS)
 async def test_embedded_async_transport_with_transient_faults(vendor: str) -> None:
-    sb = Sandbox()
-    async with videojobs.AsyncClient(api_keys=sb.api_keys(), base_urls=sb.base_urls(), transport=sb.transport()) as c:
+    clock = SimClock()  # the client's retries wait as configured, on a clock the sandbox reads too
+    sb = Sandbox(clock=clock)
+    async with videojobs.AsyncClient(
+        api_keys=sb.api_keys(), base_urls=sb.base_urls(), transport=sb.transport(), clock=clock
+    ) as c:
         status = await c.status(f"{vendor}:t-e429x1-e520x1-q0-d100")
         assert status.state is videojobs.State.RUNNING
+        assert clock.sleeps[0] == sb.retry_after  # the 429's Retry-After was honoured
         with pytest.raises(videojobs.NetworkError):
             await c.status(f"{vendor}:t-edrop")
     assert sb.job(f"{vendor}:t-e429x1-e520x1-q0-d100").polls == 3  # type: ignore[union-attr]
+    assert sb.job(f"{vendor}:t-edrop").polls == 3  # type: ignore[union-attr]  # the first try and two retries
 
 
 def test_create_and_list_through_the_sandbox_api() -> None:
@@ -255,16 +261,21 @@ def test_create_and_list_through_the_sandbox_api() -> None:
 
 @pytest.mark.network
 def test_real_server_over_sockets_sync_and_async() -> None:
-    with serve(retry_after=0) as (sb, root):
-        with videojobs.Client(api_keys=sb.api_keys(), base_urls=sb.base_urls(root)) as client:
+    # one sped-up clock for both ends: the Retry-After the sandbox sends and the client's backoff
+    # are their defaults, and take a fiftieth of their time
+    clock = ScaledClock(50)
+    with serve(Sandbox(clock=clock)) as (sb, root):
+        with videojobs.Client(api_keys=sb.api_keys(), base_urls=sb.base_urls(root), clock=clock) as client:
             for vendor in VENDORS:
                 assert client.status(f"{vendor}:t-q0-d60").state is videojobs.State.RUNNING
                 assert client.status(f"{vendor}:r-e429x1-e502x1").vendor == vendor
                 with pytest.raises(videojobs.NetworkError):
                     client.status(f"{vendor}:x-edrop")
+                assert sb.job(f"{vendor}:r-e429x1-e502x1").polls == 3  # type: ignore[union-attr]
+                assert sb.job(f"{vendor}:x-edrop").polls == 3  # type: ignore[union-attr]
 
         async def run() -> None:
-            async with videojobs.AsyncClient(api_keys=sb.api_keys(), base_urls=sb.base_urls(root)) as ac:
+            async with videojobs.AsyncClient(api_keys=sb.api_keys(), base_urls=sb.base_urls(root), clock=clock) as ac:
                 assert (await ac.status("colossyan:t-at_deleted")).state is videojobs.State.CANCELED
 
         import asyncio
@@ -274,12 +285,14 @@ def test_real_server_over_sockets_sync_and_async() -> None:
 
 @pytest.mark.network
 def test_slow_answer_trips_the_request_timeout() -> None:
-    with serve(slow_seconds=3) as (sb, root):
+    # the answer would come after 1 s: an error that names the 0.3 s timeout, on the only
+    # request the server saw, is the timeout tripping (no wall-clock bound: a loaded machine is slow)
+    with serve(slow_seconds=1.0) as (sb, root):
         client = videojobs.Client(api_keys=sb.api_keys(), base_urls=sb.base_urls(root), timeout=0.3, max_retries=0)
-        start = time.monotonic()
-        with pytest.raises(videojobs.NetworkError, match="no complete answer within"):
+        with pytest.raises(videojobs.NetworkError, match=r"no complete answer within 0\.3 s"):
             client.status("vozo:s-eslow")
-        assert time.monotonic() - start < 2
+        client.close()
+        assert sb.job("vozo:s-eslow").polls == 1  # type: ignore[union-attr]
 
 
 @pytest.mark.network
