@@ -40,7 +40,7 @@ EVIL = "\x1b]0;pwned\x07\x1b[2J\r\u202e\x9b31m" + MARKUP + " \ud800"
 KEY = "sk-hostile-cli-7f3a9c41"  # long enough for the key scrubber to leave honest text alone
 USER_REF = "duomi:mine-\u202eevil"  # a reference the user pasted, with a bidi override in it
 JOBS = ("duomi:fail", "duomi:odd", "duomi:video", "duomi:bad", "duomi:garbage", "duomi:echo", USER_REF)
-WAIT = ("--timeout", "600ms")  # the jobs that never end (odd, garbage, echo, mine) time out at once
+WAIT = ("--timeout", "1s")  # the jobs that never end (odd, garbage, echo, mine) time out soon; the rest end at once
 
 ESCAPED_MARKERS = ("\\x1b]0;pwned\\x07", "\\u001b]0;pwned\\u0007", "mine-\\u202eevil")
 """EVIL as printed, EVIL in JSON, the user's reference as printed: one of them is in every output."""
