@@ -9,7 +9,9 @@ One direct path per request, and nothing else touches the vendor's bytes:
    ``max_response_bytes``; the whole attempt (connect, send, headers, body) ends by its
    deadline, even against a server that trickles bytes (see ``_deadline``); every transport
    failure becomes a :class:`NetworkError`;
-3. the body is scrubbed of the vendor's key (a proxy may echo the Authorization header);
+3. the body is scrubbed of the vendor's key in every form an echo can take (``_scrub``), once,
+   before anything reads it: messages, ``raw``, the JSON and the typed model all come from it;
+   transport errors and log records are scrubbed too;
 4. :func:`translate` (pure) turns the answer into a JobStatus via the generated model and
    the vendor's adapter, or into the error it stands for.
 """
@@ -20,7 +22,7 @@ import collections
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
@@ -37,6 +39,7 @@ from ._exceptions import (
     RateLimitError,
     ServerError,
 )
+from ._scrub import MIN_SCRUBBABLE, Scrubber, scrubbable
 from ._status import JobStatus
 
 if TYPE_CHECKING:
@@ -63,7 +66,7 @@ ACCEPT_ENCODING: Final = "gzip, deflate"
 """What BodyReader decodes (bounded); a vendor answering in another coding gets a MalformedResponseError."""
 
 _SNIPPET: Final = 200  # characters of a non-JSON body quoted in a message
-_REDACTED: Final = b"[REDACTED]"
+_ECHO_MARGIN: Final = 4096  # bytes kept past a sample's end until it is scrubbed: a key is never cut in two
 
 
 class Deadline(float):
@@ -84,77 +87,66 @@ class Deadline(float):
 # --- keys: scrubbed from every byte a vendor sends back ------------------------------------------
 
 
-class Secrets:
-    """The keys one vendor is sent, to be scrubbed from whatever comes back (even echoed, JSON-escaped)."""
-
-    __slots__ = ("_needles",)
-
-    def __init__(self, keys: Iterable[str]) -> None:
-        needles: set[bytes] = set()
-        for key in keys:
-            if key:
-                raw = key.encode("ascii")  # keys are checked to be printable ASCII
-                needles |= {raw, raw.replace(b"/", b"\\/")}
-        self._needles = tuple(sorted(needles, key=len, reverse=True))
-
-    def scrub_bytes(self, data: bytes) -> bytes:
-        for needle in self._needles:
-            if needle in data:
-                data = data.replace(needle, _REDACTED)
-        return data
-
-    def scrub(self, text: str) -> str:
-        for needle in self._needles:
-            key = needle.decode("ascii")
-            if key in text:
-                text = text.replace(key, _REDACTED.decode())
-        return text
-
-    def __repr__(self) -> str:
-        return f"<Secrets: {len(self._needles)} redacted>"
+Secrets = Scrubber  # the keys one vendor is sent, scrubbed from whatever comes back (see _scrub)
 
 
 class LogScrubber:
-    """Redacts the keys of open clients from log records of httpx, httpcore and videojobs.
+    """Redacts the keys of open clients, in every form ``_scrub`` knows, from log records of
+    httpx, httpcore, aiohttp and videojobs: the message, and the traceback when there is one.
 
     httpcore's DEBUG trace logs response headers as they come, and a proxy may echo the
     Authorization header in one. The filter sits on those libraries' loggers; it costs
     nothing unless a DEBUG record is made, since they check ``isEnabledFor`` first.
     """
 
-    LOGGERS: Final = (
+    LOGGERS: Final = (  # a logger's filters see only the records made on it, not its children's
         "videojobs",
+        "videojobs.celery",
         "httpx",
         "httpcore.connection",
         "httpcore.http11",
         "httpcore.http2",
         "httpcore.proxy",
         "httpcore.socks",
+        "aiohttp.client",
+        "aiohttp.internal",
     )
 
     def __init__(self) -> None:
         self._keys: collections.Counter[str] = collections.Counter()
-        self._secrets = Secrets(())
+        self._secrets = Scrubber(())
         self._lock = threading.Lock()
         self._installed = False
+        self._warned: set[str] = set()
 
     def add(self, key: str) -> None:
+        """Redact ``key`` from now on (until as many ``discard`` as ``add``); a key too short to
+        scrub is said once per process, on the ``videojobs`` logger (without the key)."""
+        import logging  # on the first client's first vendor, not on import videojobs
+
         with self._lock:
             self._keys[key] += 1
-            self._secrets = Secrets(self._keys)
+            self._secrets = Scrubber(self._keys)
             if not self._installed:
-                import logging  # on the first client's first vendor, not on import videojobs
-
                 for name in self.LOGGERS:
                     logging.getLogger(name).addFilter(self)
                 self._installed = True
+            warn = not scrubbable(key) and key not in self._warned
+            self._warned.add(key)
+        if warn:
+            logging.getLogger("videojobs").warning(
+                "an API key of %d characters is too short to scrub (fewer than %d): it is sent as is, "
+                "but an answer, error or log line that echoes it shows it",
+                len(key),
+                MIN_SCRUBBABLE,
+            )
 
     def discard(self, key: str) -> None:
         with self._lock:
             self._keys[key] -= 1
             if self._keys[key] <= 0:
                 del self._keys[key]
-            self._secrets = Secrets(self._keys)
+            self._secrets = Scrubber(self._keys)
 
     def filter(self, record: logging.LogRecord) -> bool:  # logging accepts any object with filter()
         secrets = self._secrets
@@ -162,6 +154,15 @@ class LogScrubber:
         scrubbed = secrets.scrub(message)
         if scrubbed != message:
             record.msg, record.args = scrubbed, None
+        if record.exc_info and not record.exc_text:
+            import logging
+
+            # Formatters keep exc_text as it is set here: the traceback (and its causes) scrubbed
+            record.exc_text = secrets.scrub(logging.Formatter().formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = secrets.scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = secrets.scrub(record.stack_info)
         return True
 
 
@@ -234,7 +235,7 @@ class BodyReader:
             self._chunks.append(data)
 
     def _too_large(self) -> None:
-        head = b"".join(self._chunks)[: _SNIPPET * 4]
+        head = b"".join(self._chunks)[: _SNIPPET * 4 + _ECHO_MARGIN]  # cut to _SNIPPET * 4 once scrubbed
         raise MalformedResponseError(
             f"the answer is larger than max_response_bytes ({self.limit:,} bytes, decoded); not read further",
             vendor=self.vendor,
@@ -287,6 +288,8 @@ class _Attempt:
 
     def started(self, status_code: int, headers: Mapping[str, str], encoding: str) -> None:
         self.status_code, self.headers = status_code, headers
+        if encoding not in ("", "gzip", "deflate", "identity"):
+            encoding = self.secrets.scrub(encoding)  # quoted (cut short) in the error for an unknown coding
         self.reader = BodyReader(encoding, self.reader.limit, self.vendor)
 
     def started_httpx(self, response: httpx.Response) -> None:
@@ -311,6 +314,8 @@ class _Attempt:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is not None:
+            self.secrets.scrub_exception(exc)  # a transport error may quote a header or status line
         if isinstance(exc, httpx.HTTPError) and isinstance(exc.__cause__, transport_errors()):
             exc = exc.__cause__  # httpx-aiohttp's mapping calls a refused connection a ConnectTimeout
         if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
@@ -321,7 +326,7 @@ class _Attempt:
             raise NetworkError(f"could not reach the vendor: {type(exc).__name__}: {exc}", vendor=self.vendor) from exc
         if isinstance(exc, MalformedResponseError) and self.status_code is not None:
             exc.status_code = self.status_code
-            exc.raw = None if exc.raw is None else self.secrets.scrub_bytes(exc.raw)
+            exc.raw = None if exc.raw is None else self.secrets.scrub_bytes(exc.raw)[: _SNIPPET * 4]
 
 
 def exchange_sync(

@@ -1,0 +1,219 @@
+r"""Keys out of what a vendor sends back: every form an echo can take becomes ``[REDACTED]``.
+
+Pure logic, no I/O: ``_boundary`` runs :meth:`Scrubber.scrub_bytes` on every answer's decoded
+bytes before anything reads them (``raw``, messages, the JSON, the typed model, ``JobStatus``),
+and its log filter runs :meth:`Scrubber.scrub` on log records.
+
+What is scrubbed, for a key of at least :data:`MIN_SCRUBBABLE` characters:
+
+- the key as is;
+- the key with any of its characters JSON-escaped (``\u003d`` or ``\u003D`` for ``=``, as Gson
+  does for ``= < > & '``; every character ``\uXXXX``; ``\/``, ``\"``, ``\\``; a Python repr's
+  ``\'``), at any depth (a JSON document inside a JSON string: ``\\u003d``);
+- the key percent-encoded (``%3D`` or ``%3d``; ``quote``, ``quote_plus``, ``encodeURIComponent``),
+  twice (``%253D``), and percent-encoded then JSON-escaped; all these forms mixed in one echo;
+- the key in base64, standard or URL-safe, at any offset: a ``Basic base64(user:key)`` echoed.
+
+Why the bytes, and not the decoded JSON: decoding JSON only resolves escapes, and the pattern
+matches the key under every escape, so every string of the decoded JSON (keys and values, at any
+depth) is scrubbed by construction, and so is the ``raw`` body kept for errors, which is never
+decoded. One place, one pass.
+
+Cost: the pattern is built once per key (cached). An answer is searched with it only when it
+could hold an echo: when it holds ``\u00`` (an escaped ASCII character) or the key's longest run
+of characters that no percent-encoder touches (for most keys, the whole key). Otherwise the
+check is a few ``in`` tests: well under a microsecond for a typical answer.
+
+Not scrubbed: keys shorter than :data:`MIN_SCRUBBABLE`; other transformations of a key (a hash,
+HTML entities, hex or base32, a changed case, a key cut in pieces).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import re
+import string
+from collections.abc import Iterable
+from typing import Final
+
+__all__ = ["MIN_SCRUBBABLE", "REDACTED", "Scrubber", "scrubbable"]
+
+MIN_SCRUBBABLE: Final = 8
+"""Keys shorter than this are sent but not scrubbed. A short string turns up in honest text (a
+one-character key is in most words: ``"done"`` became ``"d[REDACTED]ne"``; four characters in ids
+and URLs), so scrubbing it would corrupt answers; and a key that short protects nothing anyway.
+Real keys are 20 characters and more; the sandbox's, ``sk-sandbox``, has 10."""
+
+REDACTED: Final = "[REDACTED]"
+_REDACTED_B: Final = REDACTED.encode("ascii")
+
+_UNRESERVED: Final = frozenset(string.ascii_letters + string.digits + "-._~")
+"""RFC 3986 §2.3: characters percent-encoders leave as they are (quote, quote_plus, encodeURIComponent)."""
+
+_ALNUM: Final = frozenset(string.ascii_letters + string.digits)
+
+_SHORT_ESCAPES: Final = frozenset("/\"'\\")
+r"""Characters with a short backslash escape: JSON's ``\/ \" \\``, and ``\'`` in a Python repr (httpcore's logs)."""
+
+_ESCAPED_ASCII: Final = "\\u00"
+"""What every ``\\uXXXX`` escape of an ASCII character contains."""
+
+
+def scrubbable(key: str) -> bool:
+    """Whether ``key`` is long enough to be scrubbed (see :data:`MIN_SCRUBBABLE`)."""
+    return len(key) >= MIN_SCRUBBABLE
+
+
+def _hex(code: int) -> str:
+    """Regex: ``code`` as two hex digits, either case."""
+    return "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in f"{code:02x}")
+
+
+def _escaped(chars: str) -> str:
+    """Regex: one of ``chars`` (ASCII), as is or JSON-escaped at any depth."""
+    literal = re.escape(chars) if len(chars) == 1 else "[" + "".join(re.escape(c) for c in chars) + "]"
+    forms = [literal, r"\\+u00(?:" + "|".join(_hex(ord(c)) for c in chars) + ")"]
+    short = "".join(re.escape(c) for c in chars if c in _SHORT_ESCAPES)
+    if short:
+        forms.append(r"\\+[" + short + "]")
+    return "(?:" + "|".join(forms) + ")"
+
+
+def _char(c: str) -> str:
+    """Regex: the character ``c`` in every form of the module docstring."""
+    forms = [_escaped(c)]
+    if c not in _UNRESERVED:
+        digits = "".join(_escaped("".join(dict.fromkeys(d + d.upper()))) for d in f"{ord(c):02x}")
+        forms.append(_escaped("%") + "(?:" + _escaped("2") + _escaped("5") + ")?" + digits)
+    return "(?:" + "|".join(forms) + ")"
+
+
+def _base64_cores(key: bytes) -> list[str]:
+    """The part of ``base64(prefix + key + suffix)`` that depends on the key alone, for a prefix
+    of each length modulo 3 (the characters that also hold bits of the prefix or the suffix are
+    left out); in both alphabets."""
+    cores: dict[str, None] = {}
+    for offset in range(3):
+        encoded = base64.b64encode(bytes(offset) + key).decode("ascii")
+        core = encoded[-(-8 * offset // 6) : 8 * (offset + len(key)) // 6]
+        cores[core] = None
+        cores[core.translate(str.maketrans("+/", "-_"))] = None
+    return list(cores)
+
+
+def _anchor(needle: str, keep: frozenset[str]) -> str:
+    """The longest run of ``needle``'s characters in ``keep``: unreserved characters are only ever
+    written as themselves or ``\\u00XX``-escaped, so every form of the needle holds this run once
+    its ``\\u00XX`` escapes are resolved (see :func:`_resolved`)."""
+    runs = re.split("[^" + re.escape("".join(sorted(keep))) + "]", needle)
+    return max(runs, key=len)
+
+
+_ASCII_ESCAPE: Final = re.compile(r"\\u00([2-7][0-9a-fA-F])")
+_ASCII_ESCAPE_B: Final = re.compile(_ASCII_ESCAPE.pattern.encode("ascii"))
+
+
+def _resolved(text: str) -> str:
+    """``text`` with its escapes of printable ASCII characters resolved and its other backslashes
+    dropped: where anchors are looked for (a needle's anchor holds no backslash)."""
+    return _ASCII_ESCAPE.sub(lambda m: chr(int(m[1], 16)), text).replace("\\", "")
+
+
+def _resolved_b(data: bytes) -> bytes:
+    return _ASCII_ESCAPE_B.sub(lambda m: bytes((int(m[1], 16),)), data).replace(b"\\", b"")
+
+
+class _Key:
+    """One key's pattern (compiled on first use: an echo is rare, and compiling takes milliseconds)
+    and its anchors (see :func:`_anchor`), which decide whether the pattern is needed at all."""
+
+    __slots__ = ("_pattern", "_pattern_b", "anchors", "anchors_b", "source")
+
+    def __init__(self, key: str) -> None:
+        raw = key.encode("ascii")  # keys are checked to be printable ASCII (_base.check_key)
+        cores = _base64_cores(raw)
+        # A run of backslashes just before an echo goes with it: no escape is left cut in half.
+        self.source = r"\\*(?:" + "|".join("".join(_char(c) for c in needle) for needle in (key, *cores)) + ")"
+        # base64's letters and digits make one anchor for both alphabets (+/ or -_)
+        anchors = [_anchor(key, _UNRESERVED), *(_anchor(core, _ALNUM) for core in cores)]
+        self.anchors = tuple(dict.fromkeys(anchors))
+        self.anchors_b = tuple(a.encode("ascii") for a in self.anchors)
+        self._pattern: re.Pattern[str] | None = None
+        self._pattern_b: re.Pattern[bytes] | None = None
+
+    def scrub_bytes(self, data: bytes) -> bytes:
+        probe = _resolved_b(data) if b"\\u00" in data else data
+        for anchor in self.anchors_b:
+            if anchor in probe:
+                if self._pattern_b is None:
+                    self._pattern_b = re.compile(self.source.encode("ascii"))
+                return self._pattern_b.sub(_REDACTED_B, data)
+        return data
+
+    def scrub(self, text: str) -> str:
+        probe = _resolved(text) if _ESCAPED_ASCII in text else text
+        for anchor in self.anchors:
+            if anchor in probe:
+                if self._pattern is None:
+                    self._pattern = re.compile(self.source)
+                return self._pattern.sub(REDACTED, text)
+        return text
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(key: str) -> _Key:
+    return _Key(key)
+
+
+class Scrubber:
+    """Scrubs some keys from bytes and text; keys shorter than MIN_SCRUBBABLE are left out.
+
+    Built once per client and vendor: the patterns are compiled once per key per process."""
+
+    __slots__ = ("_keys",)
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        self._keys = tuple(_compiled(key) for key in dict.fromkeys(keys) if scrubbable(key))
+
+    def scrub_bytes(self, data: bytes) -> bytes:
+        for key in self._keys:
+            data = key.scrub_bytes(data)
+        return data
+
+    def scrub(self, text: str) -> str:
+        for key in self._keys:
+            text = key.scrub(text)
+        return text
+
+    def __repr__(self) -> str:
+        return f"<Scrubber: {len(self._keys)} keys redacted>"
+
+    def scrub_exception(self, exc: BaseException) -> None:
+        """Scrub, in place, what an exception and the ones behind it (cause, context) show: their
+        ``args``, string and bytes attributes and notes. A transport error quotes the header or
+        status line it could not parse, and a vendor may have put the key in one."""
+        if not self._keys:
+            return
+        seen: set[int] = set()
+        pending: list[BaseException] = [exc]
+        while pending:
+            current = pending.pop()
+            if id(current) in seen:
+                continue
+            seen.add(id(current))
+            current.args = tuple(self._scrub_value(arg) for arg in current.args)
+            attributes = vars(current)
+            for name, value in list(attributes.items()):
+                if isinstance(value, (str, bytes)) or name == "__notes__":
+                    attributes[name] = self._scrub_value(value)
+            pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+
+    def _scrub_value(self, value: object) -> object:
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, bytes):
+            return self.scrub_bytes(value)
+        if isinstance(value, list):
+            return [self._scrub_value(v) for v in value]
+        return value
