@@ -2,37 +2,63 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import ssl
+import string
 import subprocess
 import threading
 import time
+import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 import videojobs
+from tests import attacks_keys
+from tests.attacks_keys import FORMS, KEY, shows_key
 from tests.cases import CASES, VENDORS
 from tests.conftest import KEYS, Recorder, sync_client
 from tests.servers import free_port, serve
+from videojobs._scrub import MIN_SCRUBBABLE, REDACTED, Scrubber
 from videojobs.sandbox import Sandbox
 
+DETERMINISTIC = settings(
+    max_examples=60, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
-def test_keys_never_reach_the_logs_even_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+
+@pytest.fixture
+def debug_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """httpx, httpcore and videojobs at DEBUG for one test (their levels restored after it)."""
+    loggers = [logging.getLogger(name) for name in ("httpx", "httpcore", "videojobs")]
+    levels = [logger.level for logger in loggers]
     caplog.set_level(logging.DEBUG)
-    for name in ("httpx", "httpcore", "videojobs"):
-        logging.getLogger(name).setLevel(logging.DEBUG)
+    for logger in loggers:
+        logger.setLevel(logging.DEBUG)
+    yield caplog
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.setLevel(level)
+
+
+def test_keys_never_reach_the_logs_even_at_debug(debug_logs: pytest.LogCaptureFixture) -> None:
+    caplog = debug_logs
     sb = Sandbox(api_key=KEYS["vozo"], retry_after=0)
     with serve(sb) as (_, root):
         keys = dict.fromkeys(VENDORS, KEYS["vozo"])
         with videojobs.Client(api_keys=keys, base_urls=sb.base_urls(root), max_retries=1) as client:
-            for vendor in VENDORS:
-                client.status(f"{vendor}:log-e429x1")
+            for vendor in VENDORS:  # before the 429s: after one, rate control spaces a vendor's calls out
                 with pytest.raises(videojobs.NotFoundError):
                     client.status(f"{vendor}:log-e404")
+            for vendor in VENDORS:
+                client.status(f"{vendor}:log-e429x1")
         wrong = dict.fromkeys(VENDORS, "sk-wrong-9999")
         with (
             videojobs.Client(api_keys=wrong, base_urls=sb.base_urls(root)) as bad,
@@ -44,6 +70,113 @@ def test_keys_never_reach_the_logs_even_at_debug(caplog: pytest.LogCaptureFixtur
     assert "send_request_headers" in text  # and httpcore
     assert KEYS["vozo"] not in text
     assert "sk-wrong-9999" not in text
+
+
+# --- keys echoed back in every form (tests/attacks_keys.py) ------------------------------------------------
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_the_oracle_sees_every_form_of_an_echo(form: str) -> None:
+    """The attacks' check is not vacuous: it finds the key in every form they echo it in."""
+    assert shows_key(FORMS[form](KEY), KEY)
+    assert shows_key(f'{{"x": "{FORMS[form](KEY)}"}}'.encode(), KEY)
+    assert not shows_key(Scrubber([KEY]).scrub(FORMS[form](KEY)), KEY)
+
+
+@pytest.mark.parametrize("attack", attacks_keys.ATTACKS)
+def test_an_echoed_key_shows_nowhere_a_user_reads(attack: str) -> None:
+    """Status, repr, to_dict(), raw, errors and tracebacks, DEBUG logs, the CLI plain, -v and --json."""
+    start = time.monotonic()
+    result = attacks_keys.run(attack)
+    assert result["typed"], result
+    assert result["safe"], result
+    assert time.monotonic() - start < attacks_keys.ATTACKS[attack]
+
+
+# keys as a vendor may issue them: printable ASCII without whitespace, the awkward characters likely
+AWKWARD = st.text(
+    st.sampled_from(string.ascii_letters + string.digits + "-_=/+&<>'\"%.~:;@!*"),
+    min_size=MIN_SCRUBBABLE,
+    max_size=48,
+)
+PRINTABLE = st.characters(min_codepoint=0x21, max_codepoint=0x7E)
+
+
+def _strings(node: Any) -> Iterator[str]:
+    """Every string of a decoded JSON document: object keys and values, at any depth."""
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield key
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _strings(item)
+
+
+@DETERMINISTIC
+@given(key=AWKWARD, forms=st.lists(st.sampled_from(sorted(FORMS)), min_size=1, max_size=4), before=st.text(max_size=8))
+def test_every_form_of_any_key_is_scrubbed_and_the_json_still_parses(key: str, forms: list[str], before: str) -> None:
+    echoes = [FORMS[form](key) for form in forms]
+    document = {"status": "failed", "url": f"https://x.example/v?token={echoes[0]}", "nested": {"a": [echoes]}}
+    raw = json.dumps(document).encode()
+    raw = raw[:-1] + b', "%s": "%s%s"}' % (echoes[-1].encode(), json.dumps(before)[1:-1].encode(), echoes[0].encode())
+    scrubbed = Scrubber([key]).scrub_bytes(raw)
+    decoded = json.loads(scrubbed)  # never cut an escape in half
+    assert not shows_key(scrubbed, key)
+    for text in _strings(decoded):
+        assert not shows_key(text, key), text
+        assert not shows_key(urllib.parse.unquote(text), key), text
+
+
+HONEST = [state.body for case in CASES.values() for state in case.states] + [case.error_body for case in CASES.values()]
+
+
+@DETERMINISTIC
+@given(key=st.text(PRINTABLE, min_size=MIN_SCRUBBABLE, max_size=40))
+def test_honest_answers_pass_the_scrubber_unchanged(key: str) -> None:
+    scrubber = Scrubber([key])
+    for body in HONEST:
+        for raw in (json.dumps(body).encode(), json.dumps(body, ensure_ascii=True).replace("/", "\\/").encode()):
+            assume(not shows_key(raw, key))
+            assert scrubber.scrub_bytes(raw) == raw
+
+
+@DETERMINISTIC
+@given(key=st.text(PRINTABLE, min_size=1, max_size=MIN_SCRUBBABLE - 1))
+def test_a_key_too_short_to_scrub_never_changes_an_answer(key: str) -> None:
+    scrubber = Scrubber([key])
+    for body in HONEST:
+        raw = json.dumps(body).encode()
+        assert scrubber.scrub_bytes(raw) == raw
+        assert scrubber.scrub(raw.decode()) == raw.decode()
+
+
+def test_a_key_too_short_to_scrub_is_used_and_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    rec = Recorder(httpx.Response(200, json=CASES["vozo"].states[0].body))
+    with caplog.at_level(logging.WARNING, logger="videojobs"):
+        for _ in range(2):
+            with sync_client(rec, api_keys={"vozo": "dOnE7"}) as client:
+                status = client.status("vozo:t")
+    assert [r.headers["authorization"] for r in rec.requests] == ["Bearer dOnE7"] * 2
+    assert status.vendor_state == CASES["vozo"].states[0].body["status"]
+    (warning,) = [r for r in caplog.records if "too short to scrub" in r.getMessage()]
+    assert "5 characters" in warning.getMessage()
+    assert "dOnE7" not in warning.getMessage()
+
+
+def test_a_logged_traceback_is_scrubbed_too(caplog: pytest.LogCaptureFixture) -> None:
+    rec = Recorder(httpx.Response(200, json=CASES["vozo"].states[0].body))
+    with sync_client(rec, api_keys={"vozo": KEY}) as client, caplog.at_level(logging.DEBUG, logger="videojobs"):
+        client.status("vozo:t")  # the vendor's handle, and its key, exist from the first call
+        gson = FORMS["Gson-escaped (\\u003d)"](KEY)
+        try:
+            raise ValueError(f"a callback's error quoting {gson}")
+        except ValueError:
+            logging.getLogger("videojobs").exception("on_update raised")
+    assert REDACTED in caplog.text
+    assert not shows_key(caplog.text, KEY)
 
 
 @pytest.mark.parametrize("status", [301, 302, 307, 308])
