@@ -34,7 +34,7 @@ from tests import hostile
 from videojobs._text import is_printable
 
 MARKUP = "[link=https://evil.example/]click[/link] [/bogus] [bold red]"
-EVIL = "\x1b]0;pwned\x07\x1b[2J\r\u202e\x9b31m" + MARKUP + " \ud800"
+EVIL = "\x1b]0;pwned\x07\x1b[2J\r\u202e\x9b31m" + MARKUP + " \ud800 漢字"
 """What the vendor puts in every string it controls."""
 
 KEY = "sk-hostile-cli-7f3a9c41"  # long enough for the key scrubber to leave honest text alone
@@ -85,6 +85,7 @@ class Path:
     argv: tuple[str, ...]  # the command line after `videojobs`; {dir} is a fresh folder
     code: int  # the documented exit code
     tty: bool  # on a pseudo-terminal (live view, table), or piped
+    env: tuple[tuple[str, str], ...] = ()  # more environment for the command
 
 
 PATHS: dict[str, Path] = {
@@ -94,6 +95,8 @@ PATHS: dict[str, Path] = {
     "piped wait --json": Path(("wait", "--json", *WAIT, *JOBS), 1, False),
     "piped wait -v (log records)": Path(("wait", "-v", *WAIT, *JOBS), 1, False),
     "piped download": Path(("download", "-o", "{dir}", "duomi:video", "duomi:fail", USER_REF), 1, False),
+    "piped status, ASCII-only streams": Path(("status", *JOBS), 1, False, (("PYTHONIOENCODING", "ascii"),)),
+    "piped wait, ASCII-only streams": Path(("wait", *WAIT, *JOBS), 1, False, (("PYTHONIOENCODING", "ascii"),)),
     "piped usage error (a ref with ESC)": Path(("status", "duomi:x\x1b]0;pwned\x07\u202e"), 2, False),
     "tty status (table)": Path(("status", *JOBS), 1, True),
     "tty wait (live view)": Path(("wait", *WAIT, *JOBS), 1, True),
@@ -134,7 +137,8 @@ def attack(name: str) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="videojobs-cli-attack-") as folder, hostile.hostile(vendor) as url:
         argv = [a.replace("{dir}", os.path.join(folder, "videos")) for a in path.argv]
         argv += ["--api-key", f"duomi={KEY}", "--base-url", f"duomi={url}"]
-        outcome = _on_a_terminal(argv, ATTACKS[name]) if path.tty else _piped(argv, ATTACKS[name])
+        limit = ATTACKS[name]
+        outcome = _on_a_terminal(argv, limit) if path.tty else _piped(argv, limit, dict(path.env))
     text = outcome.text()
     if "Traceback" in text:
         outcome.unsafe.append("a traceback")
@@ -145,8 +149,8 @@ def attack(name: str) -> Outcome:
     return outcome
 
 
-def _piped(argv: list[str], limit: float) -> Outcome:
-    env = {**os.environ, "COLUMNS": "100", "PYTHONUNBUFFERED": "1"}
+def _piped(argv: list[str], limit: float, more: dict[str, str]) -> Outcome:
+    env = {**os.environ, "COLUMNS": "100", "PYTHONUNBUFFERED": "1", **more}
     env.pop("NO_COLOR", None)
     proc = subprocess.run(
         [sys.executable, "-m", "videojobs", *argv], capture_output=True, timeout=limit, env=env, check=False

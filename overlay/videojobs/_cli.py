@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import logging
 import math
 import os
@@ -483,9 +484,21 @@ def _logs(err: TextIO, verbose: bool) -> Iterator[None]:
             logger.setLevel(level)
 
 
+def _tolerant(stream: TextIO) -> TextIO:
+    """The process's own stdout or stderr, writing what its encoding cannot hold as ``\\u6f22``.
+
+    On a terminal or pipe that is not UTF-8 (``LANG=en_US.ISO-8859-1``, ``PYTHONIOENCODING=ascii``),
+    one character of a vendor's text (漢, é) would otherwise end the command with a traceback.
+    """
+    if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+        with contextlib.suppress(OSError, ValueError):  # a closed or detached stream: leave it be
+            stream.reconfigure(errors="backslashreplace")
+    return stream
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    out = out or sys.stdout
-    err = err or sys.stderr
+    out = out or _tolerant(sys.stdout)
+    err = err or _tolerant(sys.stderr)
     parser = _parser()
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
