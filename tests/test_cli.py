@@ -114,6 +114,13 @@ def test_a_timeout_exits_124_with_every_job_on_stdout() -> None:
     assert not rows["duomi:slow-q0-d600"]["error"]["message"].startswith("duomi:")  # the vendor said once
 
 
+@pytest.mark.parametrize("command", ["status", "wait"])
+def test_a_bad_base_url_is_a_configuration_error_with_exit_2(command: str) -> None:
+    code, out, _ = run(command, "--api-key", "vozo=sk-cli-config-1", "--base-url", "vozo=ftp://x", "vozo:a")
+    assert code == 2  # as the help says: usage or configuration error
+    assert out.startswith("vozo:a  error  ConfigurationError: base URL 'ftp://x'")  # the job's line still says why
+
+
 def test_a_failure_outranks_a_timeout() -> None:
     code, _, _ = run("wait", "--sandbox", "--timeout", "0.3", "duomi:slow-q0-d600", "vozo:bad-at_failed")
     assert code == 1

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from ._exceptions import APIError, NetworkError, RateLimitError, VideoJobsError, WaitTimeout
+from ._exceptions import APIError, NetworkError, RateLimitError, UsageError, VideoJobsError, WaitTimeout
 from ._status import DownloadProgress, JobStatus, State
 from ._text import printable
 
@@ -36,7 +36,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_CODES_HELP = """exit codes:
   0    every job succeeded with a video (status: nothing failed; jobs may still run)
   1    a job failed, was canceled, ended without a video, or could not be read
-  2    usage or configuration error (bad option, unknown vendor, missing key)
+  2    usage or configuration error (bad option, unknown vendor, missing key, bad base URL)
   124  a wait timed out (as GNU timeout), and no job failed
   130  interrupted (Ctrl-C)
   141  the reader of stdout went away (| head)"""
@@ -117,7 +117,13 @@ def result_json(result: JobStatus | VideoJobsError, ref: str) -> str:
 
 
 def exit_code(results: Sequence[JobStatus | VideoJobsError], *, snapshot: bool = False) -> int:
-    """0, 1 or 124 by the rules in :data:`EXIT_CODES_HELP` (``snapshot``: ``status``'s rules)."""
+    """0, 1, 2 or 124 by the rules in :data:`EXIT_CODES_HELP` (``snapshot``: ``status``'s rules).
+
+    A job that could not even be asked for (a bad ``--base-url``: a ``UsageError``) is a
+    configuration error, 2, whatever the other jobs did.
+    """
+    if any(isinstance(result, UsageError) for result in results):
+        return EXIT_USAGE
     timed_out = False
     for result in results:
         if isinstance(result, WaitTimeout):
