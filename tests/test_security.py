@@ -162,7 +162,7 @@ def test_a_key_too_short_to_scrub_is_used_and_said_once(caplog: pytest.LogCaptur
     assert [r.headers["authorization"] for r in rec.requests] == ["Bearer dOnE7"] * 2
     assert status.vendor_state == CASES["vozo"].states[0].body["status"]
     (warning,) = [r for r in caplog.records if "too short to scrub" in r.getMessage()]
-    assert "5 characters" in warning.getMessage()
+    assert "(length 5)" in warning.getMessage()
     assert "dOnE7" not in warning.getMessage()
 
 

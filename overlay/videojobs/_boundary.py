@@ -135,10 +135,10 @@ class LogScrubber:
             self._warned.add(key)
         if warn:
             logging.getLogger("videojobs").warning(
-                "an API key of %d characters is too short to scrub (fewer than %d): it is sent as is, "
-                "but an answer, error or log line that echoes it shows it",
-                len(key),
+                "an API key shorter than %d characters (length %d) is too short to scrub: it is sent "
+                "as is, but an answer, error or log line that echoes it shows it",
                 MIN_SCRUBBABLE,
+                len(key),
             )
 
     def discard(self, key: str) -> None:
