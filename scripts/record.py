@@ -2,7 +2,8 @@
 
 Serves the sandbox with uvicorn on a free loopback port (a fixed vendor clock, so the
 recorded timestamps are stable, and a time scale so that waits take seconds), deletes
-tests/cassettes/, and runs tests/test_cassettes.py with ``--record-mode=rewrite``. The
+tests/cassettes/test_cassettes/ (never tests/cassettes/live/: a real exchange cannot be
+re-recorded), and runs tests/test_cassettes.py with ``--record-mode=rewrite``. The
 test module rewrites each request to the vendor's real host and scrubs the keys. Nothing
 else ever records: ``make test`` replays with ``--record-mode=none --block-network``.
 """
@@ -26,7 +27,7 @@ SCALE = 20.0
 
 
 def main() -> int:
-    cassettes = ROOT / "tests" / "cassettes"
+    cassettes = ROOT / "tests" / "cassettes" / "test_cassettes"
     if cassettes.exists():
         shutil.rmtree(cassettes)
     with serve(Sandbox(time_scale=SCALE, epoch=EPOCH, retry_after=0.2)) as (_, root):
