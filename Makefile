@@ -26,8 +26,9 @@ install: $(STAMP) ## create .venv and install videojobs with the dev tools (only
 demo: $(STAMP) ## the main job, offline: a dozen sandbox jobs across all five vendors, live
 	$(VENV)/bin/videojobs demo
 
-test: $(STAMP) ## the whole suite, offline, replaying the recorded cassettes
-	$(PY) -m pytest --record-mode=none --block-network --allowed-hosts=127.0.0.1 $(PYTEST_ARGS)
+test: $(STAMP) ## the whole suite, offline (pyproject.toml blocks the network), replaying the cassettes
+	@start=$$(date +%s); $(PY) -m pytest --durations=10 $(PYTEST_ARGS); status=$$?; \
+	echo "make test: $$(( $$(date +%s) - start )) s on $$(nproc) cores"; exit $$status
 
 lint: $(STAMP) ## ruff on overlay, scripts and tests; mypy --strict on the overlay
 	$(VENV)/bin/ruff check overlay scripts tests
