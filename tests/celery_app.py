@@ -41,16 +41,56 @@ def client() -> videojobs.Client:
     )
 
 
-install(app, client_factory=client, sweep_grace=10.0)  # a poll takes at most 4 s here (its timeout)
+# The callbacks' retries and time limits: "retries,backoff,soft,hard" (the attacks set short ones).
+# By default long enough for a callback to ride out a Redis restart (its own client retries).
+CALLBACKS = [float(x) for x in os.environ.get("VIDEOJOBS_TEST_CALLBACKS", "3,0.5,5,6").split(",")]
+
+install(
+    app,
+    client_factory=client,
+    sweep_grace=10.0,  # a poll takes at most 4 s here (its timeout)
+    callback_retries=int(CALLBACKS[0]),
+    callback_backoff=CALLBACKS[1],
+    callback_soft_time_limit=CALLBACKS[2],
+    callback_time_limit=CALLBACKS[3],
+)
+
+
+def _redis() -> Any:
+    """A client that rides out a Redis restart, as a user's callback should."""
+    from videojobs.celery._store import connect
+
+    return connect(REDIS)
 
 
 @app.task(name="tests.record", bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def record(self: Any, result: dict[str, Any]) -> None:
-    """Each send of a job's callback is a task of its own id: the set counts sends, not runs."""
-    import redis
-
-    r = redis.Redis.from_url(REDIS)
+    """Counts the runs of each job's callback (``test:runs:<ref>``) and notes its final state."""
+    r = _redis()
     ref = result["ref"]
     r.sadd(f"test:sends:{ref}", self.request.id)
     exception = result.get("exception")
     r.hset("test:final", ref, json.dumps({"state": result.get("state"), "exception": exception and exception["type"]}))
+    r.incr(f"test:runs:{ref}")  # last: a run cut short before this is not counted
+
+
+@app.task(name="tests.explode", bind=True, ignore_result=True)
+def explode(self: Any, result: dict[str, Any]) -> None:
+    """A callback that always raises, with control characters and a long message."""
+    _redis().incr(f"test:runs:{result['ref']}")
+    raise RuntimeError("callback exploded \x1b]0;pwned\x07" + "x" * 5000)
+
+
+@app.task(name="tests.hang", bind=True, ignore_result=True)
+def hang(self: Any, result: dict[str, Any]) -> None:
+    """A callback that never returns, and swallows its soft time limit: only the hard one ends it."""
+    import time
+
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    _redis().incr(f"test:runs:{result['ref']}")
+    while True:
+        try:
+            time.sleep(3600)
+        except SoftTimeLimitExceeded:
+            continue

@@ -38,33 +38,92 @@ What it guarantees:
   worker killed while the callback runs, or before it is marked sent, runs it again when its
   message comes back (at least once, as any ``acks_late`` task), under the same task id
   (``videojobs-done-<ref>``), so the callback can tell.
+- **A callback that fails ends:** one that raises, or outlives its soft time limit, is tried again
+  ``callback_retries`` times with a doubling backoff; one that outlives its hard time limit has its
+  pool process replaced (Celery's ``time_limit``) and counts as a failed attempt, as does one whose
+  worker died under it. Then the job's record says ``failed`` and why, a WARNING says so, and
+  :func:`failed_callbacks` lists it. Other jobs' callbacks run meanwhile on the other processes.
 - **Shared rate control:** each vendor's rate lives in Redis (token bucket, AIMD: cut to 70 % on
   a 429, grown back with answers, Retry-After pauses the vendor for every worker), so N workers
   together keep to one vendor's limit. No limit until the vendor throttles, as in one process.
+- **Every key expires** (see ``_store``), and a worker says at start, as a WARNING, when the Redis
+  that holds its state does not persist (a restart then loses every job in flight).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import random
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
-from .._exceptions import RateLimitError, UsageError, VideoJobsError
+from .._exceptions import NetworkError, RateLimitError, UsageError, VideoJobsError
 from .._policy import PollingPolicy
 from ._poll import Again, Done, PollState, decide, paced, policy_spec, timed_out
-from ._store import JOB_TTL, Store, connect
+from ._store import JOB_TTL, Delivery, Store, connect, connect_quickly
 
-__all__ = ["DELIVER_TASK", "POLL_TASK", "install", "track"]
+__all__ = [
+    "CALLBACK_BACKOFF",
+    "CALLBACK_RETRIES",
+    "CALLBACK_SOFT_TIME_LIMIT",
+    "CALLBACK_TIME_LIMIT",
+    "DELIVER_TASK",
+    "POLL_TASK",
+    "AlreadyTrackedError",
+    "FailedCallback",
+    "UnreachableError",
+    "failed_callbacks",
+    "install",
+    "persistence_problem",
+    "track",
+]
 
 POLL_TASK = "videojobs.poll"
 DELIVER_TASK = "videojobs.deliver"
 DEFAULT_TIMEOUT = 24 * 3600.0
+MAX_TIMEOUT: Final = 30 * 24 * 3600.0
+"""The longest ``track(timeout=)``: a job's record lives until its deadline plus ``JOB_TTL``, so a
+deadline (from a caller, or from a forged message) never keeps a key for longer than this."""
+
+_log = logging.getLogger("videojobs.celery")
+
+
+class AlreadyTrackedError(UsageError):
+    """``track()`` of a job that is already tracked, or that ended less than ``JOB_TTL`` (a day)
+    after its deadline: its record is left as it was, and the new callback is not attached.
+
+    ``state`` is ``"tracked"`` (its callback is still to come), ``"ended"`` (its callback is
+    being sent or was sent) or ``"failed"`` (its callback failed: see :func:`failed_callbacks`)."""
+
+    def __init__(self, message: str, *, ref: str, state: str) -> None:
+        super().__init__(message, vendor=ref.partition(":")[0])
+        self.ref, self.state = ref, state
+
+
+class UnreachableError(NetworkError):
+    """Redis (where ``track()`` notes the job) or the broker (where its first poll goes) did not
+    answer within a few seconds. The message names which, and its URL without credentials.
+    Nothing of the job is left behind (unless Redis went away too between noting the job and
+    sending its first poll: then the sweeper sends that poll once Redis is back, and a second
+    ``track()`` raises :class:`AlreadyTrackedError`)."""
+
+
+@attrs.frozen
+class FailedCallback:
+    """A job whose callback failed for good (:func:`failed_callbacks`)."""
+
+    ref: str
+    error: str  # the last attempt's error: its type and message (keys scrubbed, at most REASON_LIMIT characters)
+    attempts: int
+    failed_at: float  # Unix seconds
+    result: dict[str, Any] | None  # what the callback was to be called with (status.to_dict() + "exception")
 
 
 def _default_client() -> Any:
@@ -78,9 +137,31 @@ def _default_client() -> Any:
 SWEEP_GRACE = 120.0
 """Seconds past due before a job's next poll (or its callback) counts as lost and is sent again,
 and before a claimed poll whose worker went quiet may be taken over: longer than any poll runs
-(a request's timeout and its retries) and than a queue's usual backlog."""
+(a request's timeout and its retries), than a callback may run (its hard time limit) and than a
+queue's usual backlog."""
 SWEEP_EVERY = 10.0
 """One worker in the cluster sweeps for lost messages this often (a Redis lock), after a poll."""
+
+CALLBACK_RETRIES: Final = 3
+"""A callback that fails is tried again this many times (Celery's own ``Task.max_retries``)."""
+CALLBACK_BACKOFF: Final = 10.0
+CALLBACK_BACKOFF_CAP: Final = 300.0
+"""Seconds before the first retry of a failed callback, doubled for each next one (10, 20, 40 s:
+a database the callback writes to gets over a minute to come back), plus up to half again at
+random so callbacks that failed together do not all come back together; at most the cap, which
+stays below Redis's default ``visibility_timeout`` (3600 s) with room to spare."""
+CALLBACK_SOFT_TIME_LIMIT: Final = 60.0
+CALLBACK_TIME_LIMIT: Final = 90.0
+"""Celery's ``soft_time_limit`` and ``time_limit`` of ``videojobs.deliver``, which runs the
+callback: at the soft one the callback gets ``SoftTimeLimitExceeded`` (and the attempt fails);
+at the hard one its pool process is killed and replaced. A callback is meant to note the result
+and hand long work to a task of its own; both stay below ``SWEEP_GRACE``, so no other delivery
+takes over a callback that is still allowed to run."""
+REDIS_VISIBILITY_TIMEOUT: Final = 3600.0
+"""kombu's Redis transport default ``visibility_timeout``: a message unacknowledged this long is
+delivered again. A callback's time limit and its longest backoff must stay below it."""
+REASON_LIMIT: Final = 500
+"""Characters of a failed callback's error kept in its record and its log line."""
 
 
 @attrs.frozen
@@ -89,6 +170,9 @@ class _Settings:
     prefix: str
     grace: float
     factory: Callable[[], Any]
+    attempts: int  # 1 + callback_retries
+    backoff: float
+    time_limit: float
 
 
 def install(
@@ -98,20 +182,57 @@ def install(
     redis_url: str | None = None,
     prefix: str = "videojobs",
     sweep_grace: float = SWEEP_GRACE,
+    callback_retries: int = CALLBACK_RETRIES,
+    callback_backoff: float = CALLBACK_BACKOFF,
+    callback_soft_time_limit: float = CALLBACK_SOFT_TIME_LIMIT,
+    callback_time_limit: float = CALLBACK_TIME_LIMIT,
 ) -> Any:
-    """Register ``videojobs.poll`` on ``app`` (your own Celery app); return the task.
+    """Register ``videojobs.poll`` and ``videojobs.deliver`` on ``app`` (your own Celery app);
+    return the poll task.
 
     ``client_factory()`` makes each worker process's :class:`videojobs.Client` (default: keys
     from the environment, ``max_retries=0``, ``adaptive=False``); ``redis_url`` is where the
     claims, rates and pending messages live (default: the app's broker URL, which must then be
-    Redis); ``sweep_grace``: see :data:`SWEEP_GRACE`.
+    Redis); ``sweep_grace``: see :data:`SWEEP_GRACE`; ``callback_retries``, ``callback_backoff``:
+    see :data:`CALLBACK_RETRIES`, :data:`CALLBACK_BACKOFF`; ``callback_soft_time_limit`` and
+    ``callback_time_limit`` (seconds): see :data:`CALLBACK_TIME_LIMIT`.
+
+    To run callbacks on workers of their own (so a slow one never waits behind polls, nor polls
+    behind it), route them: ``app.conf.task_routes = {"videojobs.deliver": {"queue": "callbacks"}}``.
     """
     url = redis_url or str(app.conf.broker_url or "")
     if not url.startswith(("redis://", "rediss://", "unix://")):
-        raise UsageError(f"videojobs.celery keeps its claims and rates in Redis: pass redis_url= (broker is {url!r})")
-    if not sweep_grace > 0:
-        raise UsageError(f"sweep_grace must be seconds > 0, not {sweep_grace!r}")
-    settings = _Settings(url, prefix, float(sweep_grace), client_factory or _default_client)
+        raise UsageError(
+            f"videojobs.celery keeps its claims and rates in Redis: pass redis_url= (broker is {_safe_url(url)!r})"
+        )
+    _check_seconds("sweep_grace", sweep_grace)
+    _check_seconds("callback_backoff", callback_backoff)
+    _check_seconds("callback_soft_time_limit", callback_soft_time_limit)
+    _check_seconds("callback_time_limit", callback_time_limit)
+    if isinstance(callback_retries, bool) or not isinstance(callback_retries, int) or callback_retries < 0:
+        raise UsageError(f"callback_retries must be a whole number >= 0, not {callback_retries!r}")
+    if not callback_soft_time_limit <= callback_time_limit < sweep_grace:
+        raise UsageError(
+            "callback_soft_time_limit <= callback_time_limit < sweep_grace, or a callback still running "
+            f"would be taken over by another worker (got {callback_soft_time_limit:g}, "
+            f"{callback_time_limit:g}, {sweep_grace:g})"
+        )
+    visibility = _visibility_timeout(app)
+    longest_wait = max(callback_time_limit, 1.5 * _backoff(callback_backoff, max(1, callback_retries)))
+    if visibility is not None and longest_wait >= visibility:
+        raise UsageError(
+            f"the broker delivers a message again after its visibility_timeout ({visibility:g} s): a callback's "
+            f"time limit and its longest backoff ({longest_wait:g} s) must stay below it"
+        )
+    settings = _Settings(
+        url=url,
+        prefix=prefix,
+        grace=float(sweep_grace),
+        factory=client_factory or _default_client,
+        attempts=1 + callback_retries,
+        backoff=float(callback_backoff),
+        time_limit=float(callback_time_limit),
+    )
     per_process: dict[int, tuple[Any, Store]] = {}
 
     def resources() -> tuple[Any, Store]:
@@ -137,12 +258,15 @@ def install(
         "ignore_result": True,
     }
     task = app.task(**options)(poll)
-    task.videojobs_settings = settings  # what track() needs to note the first message
+    task.videojobs_settings = settings  # what track() and failed_callbacks() need
 
-    def deliver(self: Any, ref: str, record: str) -> str:
-        return _deliver(self, ref, record, resources()[1], settings.grace)
+    def deliver(self: Any, ref: str, record: str | None = None) -> str:
+        del record  # what older versions sent: the callback is read from the job's record
+        _client, store = resources()
+        return _deliver(self, ref, store, settings)
 
-    app.task(**{**options, "name": DELIVER_TASK})(deliver)
+    limits = {"soft_time_limit": float(callback_soft_time_limit), "time_limit": float(callback_time_limit)}
+    app.task(**{**options, **limits, "name": DELIVER_TASK})(deliver)
 
     def start_sweeper(**_: Any) -> None:
         """In each worker process: sweep every SWEEP_EVERY s, even when no poll runs (when every
@@ -157,22 +281,57 @@ def install(
                     if store.sweep_turn(SWEEP_EVERY):
                         _sweep(task, store, settings.grace)
                 except Exception:  # the broker or Redis away: the next turn tries again
-                    logging.getLogger("videojobs.celery").warning("sweep failed", exc_info=True)
+                    _log.warning("sweep failed", exc_info=True)
 
         threading.Thread(target=loop, name="videojobs-sweeper", daemon=True).start()
+
+    def check_persistence(sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", app) is app:  # another app's worker in this process: not ours to say
+            _warn_if_not_persistent(settings.url)
 
     from celery import signals
 
     signals.worker_process_init.connect(start_sweeper, weak=False)  # prefork children
     signals.worker_ready.connect(start_sweeper, weak=False)  # the solo and threads pools run tasks here
+    signals.worker_ready.connect(check_persistence, weak=False)
     return task
+
+
+def _check_seconds(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise UsageError(f"{name} must be seconds > 0, not {value!r}")
+
+
+def _visibility_timeout(app: Any) -> float | None:
+    """The broker's visibility timeout when it is Redis (None for another broker)."""
+    broker = str(app.conf.broker_url or "")
+    if not broker.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    options = app.conf.broker_transport_options or {}
+    return float(options.get("visibility_timeout", REDIS_VISIBILITY_TIMEOUT))
+
+
+def _backoff(base: float, attempt: int) -> float:
+    """Seconds before trying a callback again after its ``attempt``-th failure, before jitter (the
+    store's script computes it, so this is what install() checks against the visibility timeout)."""
+    return float(min(CALLBACK_BACKOFF_CAP, base * 2.0 ** (attempt - 1)))
+
+
+def _safe_url(url: str) -> str:
+    """``url`` without its user name and password (``redis://:secret@host:6379/0`` → ``redis://host:6379/0``)."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc.rpartition("@")[2]
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    except ValueError:  # not a URL at all: say nothing of it
+        return "<unparsable URL>"
 
 
 def _poll(task: Any, message: dict[str, Any], client: Any, store: Store, grace: float) -> str:
     state = PollState.from_message(message)
     delivery = task.request.delivery_info or {}
     tag = str(delivery.get("delivery_tag") or task.request.id)
-    ttl = max(0.0, state.deadline - time.time()) + JOB_TTL
+    ttl = min(max(0.0, state.deadline - time.time()), MAX_TIMEOUT) + JOB_TTL
     claimed = store.claim(state.ref, state.hop, tag, ttl, grace)
     if claimed != 1:
         return "duplicate" if claimed == 0 else "already delivered"
@@ -200,6 +359,8 @@ PUBLISH_RETRY = {"max_retries": 15, "interval_start": 0.2, "interval_step": 0.5,
 PUBLISH_WINDOW = 30.0  # about how long those retries can take in all
 """Publishing rides out a broker that is away for up to half a minute (a Redis restart); past
 that the task fails unacknowledged, and its message (or the job's noted one) is sent again."""
+TRACK_PUBLISH_RETRY: Final = {"max_retries": 2, "interval_start": 0.1, "interval_step": 0.5, "interval_max": 1.0}
+"""``track()`` runs in the caller's process, which would rather hear at once that the broker is away."""
 
 
 def _publish_poll(task: Any, message: dict[str, Any], countdown: float) -> None:
@@ -213,28 +374,46 @@ def _again(task: Any, store: Store, again: Again, ttl: float) -> str:
     return f"next poll in {again.countdown:.2f} s"
 
 
-def _publish_delivery(task: Any, ref: str, record: str) -> None:
-    task.app.send_task(DELIVER_TASK, args=(ref, record), retry=True, retry_policy=PUBLISH_RETRY)
+def _publish_delivery(task: Any, ref: str, countdown: float = 0.0) -> None:
+    task.app.send_task(DELIVER_TASK, args=(ref,), countdown=countdown or None, retry=True, retry_policy=PUBLISH_RETRY)
 
 
 def _finish(task: Any, store: Store, state: PollState, done: Done, ttl: float) -> str:
     record = json.dumps({"on_done": state.on_done, "payload": done.payload})
     if not store.finishing(state.ref, record, ttl):
         return "already delivered"
-    _publish_delivery(task, state.ref, record)
+    _publish_delivery(task, state.ref)
     return "done"
 
 
-def _deliver(task: Any, ref: str, record: str, store: Store, grace: float) -> str:
+def _deliver(task: Any, ref: str, store: Store, settings: _Settings) -> str:
     """Run the user's callback, once: its message is ours, so a lost one is swept and sent again.
 
-    A callback task registered on this app runs here, in this task (``apply``): it is done when
-    this message is acknowledged. One the app does not know is sent on (``apply_async``)."""
+    The callback comes from the job's record, never from the message: a forged ``deliver`` for a
+    job with no callback due runs nothing and writes nothing. A callback task registered on this
+    app runs here, in this task (``apply``, under this task's time limits): it is done when this
+    message is acknowledged. One the app does not know is sent on (``apply_async``): its retries
+    and time limits are its own app's."""
     delivery = task.request.delivery_info or {}
     tag = str(delivery.get("delivery_tag") or task.request.id)
-    if not store.delivering(ref, tag, grace):
-        return "already delivered"
-    noted = json.loads(record)
+    found = store.delivering(ref, tag, settings.grace, settings.attempts)
+    if found.code == Delivery.NOTHING or found.payload is None:
+        return "nothing to deliver"
+    if found.code == Delivery.CAME_BACK:
+        return _callback_failed(
+            task,
+            store,
+            ref,
+            tag,
+            settings,
+            "the callback did not end: its worker process was killed (at its time limit of "
+            f"{settings.time_limit:g} s, or with its worker)",
+        )
+    if found.code == Delivery.EXHAUSTED:
+        return _callback_failed(
+            task, store, ref, tag, settings, "the callback's last attempt never ended (its worker process was killed)"
+        )
+    noted = json.loads(found.payload)
     if noted["on_done"] is not None:
         from celery import signature
 
@@ -243,11 +422,73 @@ def _deliver(task: Any, ref: str, record: str, store: Store, grace: float) -> st
         # acks_late task) is recognizable as the same callback by its id
         callback_id = f"videojobs-done-{ref}"
         if callback.task in task.app.tasks:
-            callback.apply(args=(noted["payload"],), task_id=callback_id, throw=True)
+            try:
+                callback.apply(args=(noted["payload"],), task_id=callback_id, throw=True)
+            except Exception as exc:  # the user's code raised, or ran past its soft time limit: an attempt failed
+                return _callback_failed(task, store, ref, tag, settings, _reason(exc))
         else:
             callback.apply_async((noted["payload"],), task_id=callback_id, retry=True, retry_policy=PUBLISH_RETRY)
     store.sent(ref)
     return "delivered"
+
+
+def _reason(exc: BaseException) -> str:
+    """A failed callback's error as its record keeps it: type and message, the worker's API keys
+    scrubbed, every control or bidi character shown as an escape, at most REASON_LIMIT characters."""
+    from .._boundary import LOG_SCRUBBER
+    from .._text import printable
+
+    try:
+        message = str(exc)
+    except Exception:  # the user's exception cannot even say what it is
+        message = "<its message could not be read>"
+    if isinstance(exc, _soft_time_limit()):
+        message = message or "ran past its soft time limit"
+    # the keys of this process's clients, in every form the scrubber knows (as its log lines are)
+    text = printable(LOG_SCRUBBER._secrets.scrub(f"{type(exc).__name__}: {message}"))
+    return text if len(text) <= REASON_LIMIT else text[: REASON_LIMIT - 3] + "..."
+
+
+def _soft_time_limit() -> type[BaseException]:
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    exc: type[BaseException] = SoftTimeLimitExceeded
+    return exc
+
+
+def _callback_failed(task: Any, store: Store, ref: str, tag: str, settings: _Settings, reason: str) -> str:
+    """One attempt of ``ref``'s callback failed: try again after a backoff, or record it as failed."""
+    from .._text import printable
+
+    retries_left, attempts, countdown = store.callback_failed(
+        ref,
+        tag,
+        reason,
+        attempts=settings.attempts,
+        backoff=settings.backoff,
+        cap=CALLBACK_BACKOFF_CAP,
+        jitter=random.random(),
+    )
+    if retries_left < 0:
+        return "taken over by another delivery"
+    if retries_left == 0:
+        _log.warning(
+            "callback of %s failed for good after %d attempts (see failed_callbacks()): %s",
+            printable(ref),
+            attempts,
+            reason,
+        )
+        return "callback failed"
+    _log.warning(
+        "callback of %s failed (attempt %d of %d), trying again in %.1f s: %s",
+        printable(ref),
+        attempts,
+        settings.attempts,
+        countdown,
+        reason,
+    )
+    _publish_delivery(task, ref, countdown)
+    return "callback retried"
 
 
 def _sweep(task: Any, store: Store, grace: float) -> int:
@@ -260,7 +501,7 @@ def _sweep(task: Any, store: Store, grace: float) -> int:
             if float(record.get(b"sending_at", b"0")) > now - grace - PUBLISH_WINDOW:
                 continue  # or its sender may still be retrying its publish: give it the whole window
             store.postpone(ref, now + grace)
-            _publish_delivery(task, ref, record[b"payload"].decode())
+            _publish_delivery(task, ref)
             resent += 1
         elif done is None and b"next" in record:
             store.postpone(ref, now + grace)  # one resend per grace period, whoever runs it
@@ -269,6 +510,31 @@ def _sweep(task: Any, store: Store, grace: float) -> int:
         else:
             store.forget(ref)
     return resent
+
+
+def _installed(app: Any) -> tuple[Any, _Settings]:
+    from celery import current_app
+
+    celery_app = app or current_app
+    settings: _Settings | None = getattr(celery_app.tasks.get(POLL_TASK), "videojobs_settings", None)
+    if settings is None:
+        raise UsageError("call videojobs.celery.install(app) before track() (no videojobs.poll task on this app)")
+    return celery_app, settings
+
+
+_PRODUCERS: dict[tuple[int, str, str], Store] = {}
+
+
+def _producer(settings: _Settings) -> Store:
+    """The caller's side Store for ``settings`` (one per process: its connection pool is reused)."""
+    key = (os.getpid(), settings.url, settings.prefix)
+    if key not in _PRODUCERS:
+        _PRODUCERS[key] = Store(connect_quickly(settings.url), settings.prefix)
+    return _PRODUCERS[key]
+
+
+def _unreachable(what: str, url: str, exc: BaseException) -> UnreachableError:
+    return UnreachableError(f"{what} at {_safe_url(url)} did not answer: {type(exc).__name__}: {exc}")
 
 
 def track(
@@ -282,29 +548,140 @@ def track(
 ) -> Any:
     """Start following ``ref``: its first poll is enqueued now. ``on_done`` (a Celery signature)
     is called once with the final status as JSON when the job ends, times out, or cannot be
-    followed (a permanent error). Returns the first poll's ``AsyncResult``."""
-    from celery import current_app
+    followed (a permanent error). Returns the first poll's ``AsyncResult``.
+
+    A job is tracked once: ``track()`` of a ref that is already tracked, or that ended less than a
+    day (``JOB_TTL``) after its deadline, raises :class:`AlreadyTrackedError` and changes nothing
+    (to run more when it ends, call it from your callback). Redis or the broker unreachable:
+    :class:`UnreachableError` within a few seconds, and nothing is left behind.
+    """
+    import redis
 
     from .._base import split_ref
     from .._wait import DEFAULT_MAX_FAILED_POLLS, check_wait_args
 
     split_ref(ref)
     failed = DEFAULT_MAX_FAILED_POLLS if max_failed_polls is None else max_failed_polls
-    check_wait_args(timeout, failed)
+    checked = check_wait_args(timeout, failed)
+    if checked is None or checked > MAX_TIMEOUT:
+        raise UsageError(f"a tracked job's timeout is seconds, at most {MAX_TIMEOUT:g} (30 days), not {timeout!r}")
     started = time.time()
     state = PollState(
         ref=ref,
         started=started,
-        deadline=started + float(timeout),
+        deadline=started + checked,
         max_failed=failed,
         policy=policy_spec(policy),
         on_done=None if on_done is None else dict(on_done),
     )
-    celery_app = app or getattr(on_done, "app", None) or current_app
-    settings: _Settings | None = getattr(celery_app.tasks.get(POLL_TASK), "videojobs_settings", None)
-    if settings is None:
-        raise UsageError("call videojobs.celery.install(app) before track() (no videojobs.poll task on this app)")
+    celery_app, settings = _installed(app or getattr(on_done, "app", None))
     message = state.to_message()
-    store = Store(connect(settings.url), settings.prefix)
-    store.expect(ref, 0, json.dumps(message), started, float(timeout) + JOB_TTL)  # swept if the broker loses it
-    return celery_app.send_task(POLL_TASK, args=(message,), retry=True, retry_policy=PUBLISH_RETRY)
+    store = _producer(settings)
+    errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+    try:  # noted first: the sweeper sends the first poll again if the broker loses it
+        found = store.track(ref, json.dumps(message), started, checked + JOB_TTL)
+    except errors as exc:
+        raise _unreachable("Redis (videojobs.celery's store)", settings.url, exc) from exc
+    if found != "new":
+        said = {"tracked": "tracked", "failed": "failed"}.get(found, "ended")
+        what = {
+            "tracked": "is already tracked: its callback is still to come",
+            "failed": "was tracked and its callback failed (see failed_callbacks())",
+        }.get(said, "was tracked and has ended: its callback was sent")
+        raise AlreadyTrackedError(
+            f"{ref} {what}; a job is tracked once (run more from its callback)", ref=ref, state=said
+        )
+    from kombu.exceptions import OperationalError
+
+    try:
+        return celery_app.send_task(POLL_TASK, args=(message,), retry=True, retry_policy=TRACK_PUBLISH_RETRY)
+    except (OperationalError, *errors) as exc:
+        with contextlib.suppress(*errors):  # Redis went too: the sweeper sends the noted first poll once it is back
+            store.untrack(ref)
+        raise _unreachable("the broker", str(celery_app.conf.broker_url or ""), exc) from exc
+
+
+def failed_callbacks(app: Any = None, *, limit: int = 100) -> list[FailedCallback]:
+    """The jobs whose callback failed for good (its attempts ran out), newest first, at most
+    ``limit``: kept for a day (``JOB_TTL``) after they failed. Each says why (the last attempt's
+    error) and what the callback was to get, so it can be run again by hand."""
+    import redis
+
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise UsageError(f"limit must be a whole number >= 1, not {limit!r}")
+    _app, settings = _installed(app)
+    try:
+        found = _producer(settings).failed(limit)
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        raise _unreachable("Redis (videojobs.celery's store)", settings.url, exc) from exc
+    return [_failed_callback(ref, record) for ref, record in found]
+
+
+def _failed_callback(ref: str, record: Mapping[bytes, bytes]) -> FailedCallback:
+    try:
+        noted = json.loads(record.get(b"payload", b"null"))
+        result = noted.get("payload") if isinstance(noted, dict) else None
+    except ValueError:
+        result = None
+    return FailedCallback(
+        ref=ref,
+        error=record.get(b"error", b"").decode("utf-8", "replace"),
+        attempts=int(record.get(b"attempts", b"0")),
+        failed_at=float(record.get(b"failed_at", b"0")),
+        result=result if isinstance(result, dict) else None,
+    )
+
+
+# --- persistence: what a Redis restart loses ---------------------------------------------------------
+
+
+def persistence_problem(config: Mapping[str, str] | None, aof_enabled: bool | None) -> str | None:
+    """What a restart of this Redis loses, or None when it keeps every write (append-only file).
+
+    ``config``: its ``CONFIG GET appendonly`` and ``save`` (None where CONFIG is disabled);
+    ``aof_enabled``: ``INFO persistence``'s ``aof_enabled`` (None when that was not asked either)."""
+    lost = (
+        "every job in flight: its record, its kept next poll, its deadline and its queued message (no callback, "
+        "no error, no timeout callback ever comes for it)"
+    )
+    if config is not None:
+        if config.get("appendonly", "").lower() == "yes":
+            return None
+        save = config.get("save", "").strip()
+        if not save:
+            return f"persists nothing (appendonly no, save ''): a restart loses {lost}"
+        return (
+            f"keeps snapshots only (appendonly no, save '{save}'): a restart loses what changed since the last "
+            f"snapshot, {lost}"
+        )
+    if aof_enabled:
+        return None
+    if aof_enabled is False:
+        return f"has no append-only file (CONFIG is disabled, so its snapshots are unknown): a restart may lose {lost}"
+    return f"could not be asked whether it persists (CONFIG and INFO refused): a restart may lose {lost}"
+
+
+def _warn_if_not_persistent(url: str) -> None:
+    """At worker start: a WARNING when the Redis that holds the jobs' state does not persist."""
+    import redis
+
+    client = connect_quickly(url)
+    config: dict[str, str] | None = None
+    aof: bool | None = None
+    try:
+        try:
+            answer = {**client.config_get("appendonly"), **client.config_get("save")}
+            config = {str(k): str(v) for k, v in answer.items()}
+        except redis.exceptions.ResponseError:  # CONFIG renamed or disabled (managed Redis): INFO says less
+            try:
+                aof = bool(int(client.info("persistence").get("aof_enabled", 0)))
+            except redis.exceptions.ResponseError:
+                aof = None
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        _log.warning("could not ask Redis at %s whether it persists: %s", _safe_url(url), exc)
+        return
+    finally:
+        client.close()
+    problem = persistence_problem(config, aof)
+    if problem:
+        _log.warning("videojobs.celery: the Redis at %s %s", _safe_url(url), problem)
