@@ -94,3 +94,89 @@ def test_install_wants_redis() -> None:
 
     with pytest.raises(videojobs.UsageError, match="keeps its claims and rates in Redis"):
         install(Celery("x", broker="amqp://guest@localhost//"))
+
+
+def test_a_redis_that_keeps_nothing_or_only_snapshots_is_named_with_what_a_restart_loses() -> None:
+    from videojobs.celery import persistence_problem
+
+    assert persistence_problem({"appendonly": "yes", "save": ""}, None) is None
+    nothing = persistence_problem({"appendonly": "no", "save": ""}, None)
+    assert nothing is not None
+    assert "persists nothing" in nothing
+    assert "every job in flight" in nothing
+    snapshots = persistence_problem({"appendonly": "no", "save": "3600 1 300 100"}, None)
+    assert snapshots is not None
+    assert "since the last snapshot" in snapshots
+    # CONFIG disabled (a managed Redis): INFO persistence's aof_enabled is all there is
+    assert persistence_problem(None, True) is None
+    unknown = persistence_problem(None, False)
+    assert unknown is not None
+    assert "CONFIG is disabled" in unknown
+    refused = persistence_problem(None, None)
+    assert refused is not None
+    assert "could not be asked" in refused
+
+
+def _app(**conf: object) -> object:
+    from celery import Celery
+
+    app = Celery("units", broker="redis://:s3cret-pass@127.0.0.1:1/0", set_as_current=False)
+    app.conf.update(conf)
+    return app
+
+
+def test_install_keeps_a_callback_inside_the_times_that_would_deliver_it_twice() -> None:
+    from videojobs.celery import install
+
+    with pytest.raises(videojobs.UsageError, match="callback_time_limit < sweep_grace"):
+        install(_app(), callback_time_limit=200.0, callback_soft_time_limit=100.0)  # grace 120 s
+    with pytest.raises(videojobs.UsageError, match="callback_soft_time_limit <= callback_time_limit"):
+        install(_app(), callback_soft_time_limit=50.0, callback_time_limit=40.0)
+    with pytest.raises(videojobs.UsageError, match="visibility_timeout"):
+        install(_app(broker_transport_options={"visibility_timeout": 60}), callback_time_limit=80.0)
+    with pytest.raises(videojobs.UsageError, match="visibility_timeout"):  # 10 s x 2^4 x 1.5 = 240 s of backoff
+        install(_app(broker_transport_options={"visibility_timeout": 200}), callback_retries=5)
+    with pytest.raises(videojobs.UsageError, match="callback_retries"):
+        install(_app(), callback_retries=-1)
+    with pytest.raises(videojobs.UsageError, match="callback_backoff"):
+        install(_app(), callback_backoff=float("nan"))
+    install(_app(broker_transport_options={"visibility_timeout": 300}))  # the README's example: the defaults fit
+
+
+def test_a_refused_broker_url_is_named_without_its_password() -> None:
+    from celery import Celery
+
+    from videojobs.celery import install
+
+    with pytest.raises(videojobs.UsageError, match="keeps its claims") as caught:
+        install(Celery("x", broker="amqp://guest:hunter2secret@localhost//", set_as_current=False))
+    assert "hunter2secret" not in str(caught.value)
+    assert "amqp://localhost" in str(caught.value)
+
+
+def test_track_refuses_what_it_cannot_keep_before_touching_redis() -> None:
+    from videojobs.celery import AlreadyTrackedError, install, track
+
+    app = _app()
+    install(app)
+    with pytest.raises(videojobs.UsageError, match="at most 30 days"):
+        track("vozo:t1", timeout=31 * 24 * 3600.0, app=app)
+    with pytest.raises(videojobs.UsageError, match="timeout"):
+        track("vozo:t1", timeout=None, app=app)  # type: ignore[arg-type]
+    assert issubclass(AlreadyTrackedError, videojobs.UsageError)
+
+
+def test_a_failed_callbacks_reason_is_printable_and_bounded() -> None:
+    from videojobs.celery import REASON_LIMIT
+    from videojobs.celery import _reason as reason
+
+    text = reason(RuntimeError("\x1b]0;pwned\x07 \u202e" + "x" * 10_000))
+    assert text.startswith("RuntimeError: \\x1b]0;pwned\\x07 \\u202e")
+    assert len(text) == REASON_LIMIT
+    assert text.endswith("...")
+
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise ValueError("no")
+
+    assert reason(Unprintable()) == "Unprintable: <its message could not be read>"

@@ -564,7 +564,7 @@ def track(
     failed = DEFAULT_MAX_FAILED_POLLS if max_failed_polls is None else max_failed_polls
     checked = check_wait_args(timeout, failed)
     if checked is None or checked > MAX_TIMEOUT:
-        raise UsageError(f"a tracked job's timeout is seconds, at most {MAX_TIMEOUT:g} (30 days), not {timeout!r}")
+        raise UsageError(f"a tracked job's timeout is seconds, at most 30 days ({MAX_TIMEOUT:.0f}), not {timeout!r}")
     started = time.time()
     state = PollState(
         ref=ref,
