@@ -30,7 +30,7 @@ def main() -> int:
     cassettes = ROOT / "tests" / "cassettes" / "test_cassettes"
     if cassettes.exists():
         shutil.rmtree(cassettes)
-    with serve(Sandbox(time_scale=SCALE, epoch=EPOCH, retry_after=0.2)) as (_, root):
+    with serve(Sandbox(time_scale=SCALE, epoch=EPOCH, retry_after=0.2), files=False) as (_, root):
         env = {**os.environ, "VIDEOJOBS_RECORD_URL": root, "VIDEOJOBS_RECORD_SCALE": str(SCALE)}
         cmd = [
             sys.executable,

@@ -21,11 +21,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(sandbox: Any | None = None, **kwargs: Any) -> Iterator[tuple[Sandbox, str]]:
-    """Yield ``(sandbox, root URL)`` while uvicorn serves it; stop it afterwards."""
+def serve(sandbox: Any | None = None, *, files: bool = True, **kwargs: Any) -> Iterator[tuple[Sandbox, str]]:
+    """Yield ``(sandbox, root URL)`` while uvicorn serves it; stop it afterwards.
+
+    ``files``: the answers' video links point at this server's ``/files`` (the videos are served
+    here too); False keeps the sandbox's own ``file_root`` (``make record``: no loopback port may
+    end up in a cassette).
+    """
     app = sandbox if sandbox is not None else Sandbox(**kwargs)
     port = free_port()
-    app.file_root = f"http://127.0.0.1:{port}/files"  # the videos are served here too
+    if files:
+        app.file_root = f"http://127.0.0.1:{port}/files"
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
