@@ -286,6 +286,13 @@ _AT_FD: Final = os.name == "posix" and {os.open, os.stat, os.unlink, os.link, os
 META_LIMIT: Final = 4096  # bytes of a .part.json read: ours are under 300
 
 
+def _exists(error: DownloadError) -> DownloadError:
+    """A name that exists (errno EEXIST): the way out is a note, in Python's words (a traceback
+    shows it); the message states the fact only, so that the CLI can name its own flag."""
+    error.add_note("pass overwrite=True to replace it")
+    return error
+
+
 def _disk(exc: OSError, what: str, vendor: str) -> DownloadError:
     """A refusal of the disk, typed, with its errno (ENOSPC, EFBIG, EACCES, EIO ...)."""
     return DownloadError(f"{what}: {exc.strerror or exc}", vendor=vendor, errno=exc.errno)
@@ -531,9 +538,7 @@ class Transfer:
         except OSError:  # pragma: no cover - lexists does not raise
             exists = False
         if exists and not overwrite:  # early, to spare the transfer; the link at the end decides
-            raise DownloadError(
-                f"{path} exists (pass overwrite=True to replace it)", vendor=self.vendor, errno=errno.EEXIST
-            )
+            raise _exists(DownloadError(f"{path} exists", vendor=self.vendor, errno=errno.EEXIST))
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.folder = _Folder(path.parent)
@@ -763,11 +768,12 @@ class Transfer:
         except OSError as exc:
             if exc.errno == errno.EEXIST:
                 self.abort()
-                raise DownloadError(
-                    f"{self.path} appeared while the video was saved; it is left as it is "
-                    "(pass overwrite=True to replace it)",
-                    vendor=self.vendor,
-                    errno=exc.errno,
+                raise _exists(
+                    DownloadError(
+                        f"{self.path} appeared while the video was saved; it is left as it is",
+                        vendor=self.vendor,
+                        errno=exc.errno,
+                    )
                 ) from exc
             raise _disk(exc, f"could not name the video {self.path}", self.vendor) from exc
         placed = self.folder.lstat(self.path.name)
