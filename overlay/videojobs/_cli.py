@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import difflib
 import io
 import logging
 import math
@@ -19,21 +20,25 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from ._base import split_ref
+import attrs
+
+from ._base import check_key, env_name, resolve_settings, split_ref
 from ._cli_output import (
     EXIT_BROKEN_PIPE,
     EXIT_CODES_HELP,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_TIMEOUT,
     EXIT_USAGE,
     STATE_STYLES,
     Display,
     detail,
+    error_text,
     exit_code,
     result_json,
     result_line,
@@ -41,8 +46,10 @@ from ._cli_output import (
     state_words,
 )
 from ._client import AsyncClient
-from ._exceptions import UsageError, VideoJobsError
-from ._policy import AdaptivePolicy, PollingPolicy
+from ._download import pick_url
+from ._exceptions import DownloadError, UsageError, VideoJobsError, WaitTimeout
+from ._policy import PollingPolicy
+from ._registry import adapter_class
 from ._registry import known_vendors as vendors
 from ._status import JobStatus, State
 from ._text import printable
@@ -78,56 +85,119 @@ def _positive(text: str) -> float:
     return value
 
 
+def vendor_slug(text: str, where: str) -> str:
+    """The vendor named ``text``, in any case (``Vozo`` is ``vozo``); an unknown one is a usage
+    error that suggests the nearest known names. ``where`` says where the name was given."""
+    slug = text.lower()
+    if slug in vendors():
+        return slug
+    near = difflib.get_close_matches(slug, vendors(), n=3, cutoff=0.6)
+    guess = f"did you mean {' or '.join(near)}? " if near else ""
+    raise UsageError(f"unknown vendor {text!r} in {where}; {guess}known vendors: {', '.join(vendors())}")
+
+
 def _pairs(values: Sequence[str], what: str) -> dict[str, str]:
     """``VENDOR=VALUE`` pairs. A value is never echoed back: for --api-key it may be a key."""
     out: dict[str, str] = {}
     for number, value in enumerate(values, 1):
         slug, sep, rest = value.partition("=")
-        if not sep or slug not in vendors() or not rest:
+        if not sep or not slug or not rest:
             raise UsageError(
                 f"{what} #{number} is not VENDOR=VALUE with a known vendor ({', '.join(vendors())}); "
                 f"a key goes to its own vendor only, e.g. {what} vozo=..."
             )
-        out[slug] = rest
+        out[vendor_slug(slug, f"{what} #{number}")] = rest
     return out
 
 
 # --- reaching the vendors ------------------------------------------------------------------------
 
 
+@attrs.frozen
+class ScaledClock:
+    """Real monotonic time run ``scale`` times faster: ``now()`` moves ``scale`` seconds per real
+    second, ``sleep(s)`` sleeps ``s / scale``. The embedded sandbox and the client that polls it
+    share one, so that everything a user would wait for at scale 1 (the jobs, the polling policy,
+    the backoff after an error, the pause a 429's Retry-After asks and the rate control's pace
+    after it) plays ``scale`` times faster, together. A request's own timeout stays real time."""
+
+    scale: float = attrs.field(validator=attrs.validators.gt(0))
+    origin: float = attrs.field(factory=time.monotonic)
+
+    def now(self) -> float:
+        return self.origin + (time.monotonic() - self.origin) * self.scale
+
+    __call__ = now  # the sandbox takes a plain callable
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds / self.scale)
+
+    async def asleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds / self.scale)
+
+
 @dataclass
 class Setup:
-    """How the command reaches the vendors: real ones, or an embedded sandbox."""
+    """How the command reaches the vendors: real ones, or an embedded sandbox on a scaled clock."""
 
     client: AsyncClient
     sandbox: Any = None
     policy: PollingPolicy | None = None
+    time_scale: float = 1.0  # how much faster than real time the client's clock runs
+
+    def timeout(self, seconds: float | None) -> float | None:
+        """A wait's timeout, given in real seconds, on the client's clock."""
+        return None if seconds is None else seconds * self.time_scale
 
 
 def _refs(args: argparse.Namespace, err: TextIO) -> list[str]:
+    refs: list[str] = []
     for ref in args.refs:
+        slug, sep, task_id = ref.partition(":")
+        if sep and slug:  # the vendor in any case; a reference without one is refused by split_ref
+            ref = f"{vendor_slug(slug, repr(ref))}:{task_id}"
         split_ref(ref)  # a bad reference is a usage error, before anything is sent
-    unique = list(dict.fromkeys(args.refs))
-    if len(unique) < len(args.refs) and not args.quiet:
-        err.write(f"videojobs: {len(args.refs) - len(unique)} repeated job(s) asked once\n")
+        refs.append(ref)
+    unique = list(dict.fromkeys(refs))
+    if len(unique) < len(refs) and not args.quiet:
+        err.write(f"videojobs: {len(refs) - len(unique)} repeated job(s) asked once\n")
     return unique
+
+
+def sandbox_setup(scale: float, request_timeout: float = 30.0, **options: Any) -> Setup:
+    """A client of an embedded sandbox, both on one :class:`ScaledClock` (``options``: the sandbox's)."""
+    from .sandbox import Sandbox
+
+    clock = ScaledClock(scale)
+    sb = Sandbox(clock=clock, **options)
+    client = AsyncClient(
+        api_keys=sb.api_keys(), base_urls=sb.base_urls(), transport=sb.transport(), clock=clock, timeout=request_timeout
+    )
+    return Setup(client, sb, time_scale=scale)
 
 
 def _setup(args: argparse.Namespace, refs: Sequence[str]) -> Setup:
     if args.sandbox:
-        from .sandbox import Sandbox
-
-        sb = Sandbox(time_scale=args.time_scale)
-        client = AsyncClient(
-            api_keys=sb.api_keys(), base_urls=sb.base_urls(), transport=sb.transport(), timeout=args.request_timeout
-        )
-        return Setup(client, sb, AdaptivePolicy().scaled(args.time_scale))
+        return sandbox_setup(args.time_scale, args.request_timeout)
     api_keys = _pairs(args.api_key or [], "--api-key")
     base_urls = _pairs(args.base_url or [], "--base-url")
-    for ref in refs:
-        slug = ref.partition(":")[0]
-        if not api_keys.get(slug) and not os.environ.get(f"{slug.upper()}_API_KEY"):
-            raise UsageError(f"no API key for {slug}: set {slug.upper()}_API_KEY or pass --api-key {slug}=KEY")
+    slugs = list(dict.fromkeys(ref.partition(":")[0] for ref in refs))
+    missing = [s for s in slugs if not api_keys.get(s) and not os.environ.get(env_name(s, "API_KEY"))]
+    if missing:
+        names = " and ".join(env_name(s, "API_KEY") for s in missing)
+        flags = " ".join(f"--api-key {s}=KEY" for s in missing)
+        raise UsageError(f"no API key for {', '.join(missing)}: set {names}, or pass {flags}")
+    for slug in slugs:  # what the library would refuse at the first request, in the command's words
+        given = slug in api_keys
+        key = api_keys[slug] if given else os.environ[env_name(slug, "API_KEY")]
+        check_key(key, f"--api-key {slug}=..." if given else env_name(slug, "API_KEY"), slug)
+        url = base_urls.get(slug) or os.environ.get(env_name(slug, "BASE_URL"))
+        if url:
+            where = f"--base-url {slug}={url!r}" if slug in base_urls else f"{env_name(slug, 'BASE_URL')}={url!r}"
+            try:
+                resolve_settings(adapter_class(slug), {slug: key}, {slug: url}, {})
+            except UsageError as exc:  # the key passed above: the URL is what it refused
+                raise UsageError(f"{where} is not an absolute http(s) URL", vendor=slug) from exc
     return Setup(AsyncClient(api_keys=api_keys, base_urls=base_urls, timeout=args.request_timeout))
 
 
@@ -139,7 +209,7 @@ def _display(args: argparse.Namespace, out: TextIO, err: TextIO) -> Display:
     else:
         mode = "plain"
     color = not args.no_color and "NO_COLOR" not in os.environ
-    return Display(out, err, mode=mode, json_lines=args.json, color=color)
+    return Display(out, err, mode=mode, json_lines=args.json, color=color, command=args.command)
 
 
 # --- commands -------------------------------------------------------------------------------------
@@ -148,19 +218,30 @@ def _display(args: argparse.Namespace, out: TextIO, err: TextIO) -> Display:
 async def _status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     refs = _refs(args, err)
     setup = _setup(args, refs)
-    async with setup.client as client:
-        answers = await asyncio.gather(*(client.status(ref) for ref in refs), return_exceptions=True)
+    table = out.isatty() and not args.json
     results: list[JobStatus | VideoJobsError] = []
-    for answer in answers:
-        if isinstance(answer, BaseException) and not isinstance(answer, VideoJobsError):
-            raise answer
-        results.append(answer)
-    if out.isatty() and not args.json:
+    async with setup.client as client:
+        asked = [asyncio.ensure_future(_answer(client, ref)) for ref in refs]  # all at once
+        try:
+            for ref, answer in zip(refs, asked, strict=True):  # written in order, each as soon as it can be
+                result = await answer
+                results.append(result)
+                if not table:
+                    out.write(printable(result_json(result, ref) if args.json else result_line(result, ref)) + "\n")
+                    out.flush()  # an interrupted run has written the answers it had
+        finally:
+            for answer in asked:
+                answer.cancel()
+    if table:
         _status_table(args, results, refs, out)
-    else:
-        for ref, result in zip(refs, results, strict=True):
-            out.write(printable(result_json(result, ref) if args.json else result_line(result, ref)) + "\n")
     return exit_code(results, snapshot=True)
+
+
+async def _answer(client: AsyncClient, ref: str) -> JobStatus | VideoJobsError:
+    try:
+        return await client.status(ref)
+    except VideoJobsError as exc:
+        return exc
 
 
 def _status_table(args: argparse.Namespace, results: Sequence[Any], refs: Sequence[str], out: TextIO) -> None:
@@ -172,35 +253,70 @@ def _status_table(args: argparse.Namespace, results: Sequence[Any], refs: Sequen
         return Text(printable(text), style=style)
 
     table = Table("job", "state", "progress", "video / error", box=None, pad_edge=False)
-    table.columns[3].overflow = "fold"  # a long signed URL folds over lines; it is never cut
+    for column in (table.columns[0], table.columns[3]):  # a long ref or signed URL folds over lines; never cut
+        column.overflow, column.no_wrap = "fold", False
     for ref, result in zip(refs, results, strict=True):
         if isinstance(result, VideoJobsError):
-            table.add_row(cell(ref), cell("error", "red"), cell(""), cell(f"{type(result).__name__}: {result.message}"))
+            table.add_row(cell(ref), cell("error", "red"), cell(""), cell(error_text(result, "status")))
             continue
         pct = "-" if result.progress is None else f"{result.progress:.0%}"
         colour = STATE_STYLES.get(result.state, "")
         if result.state is State.SUCCEEDED and not result.has_video:
             colour = "yellow"
-        table.add_row(cell(ref), cell(state_words(result), colour), cell(pct), cell(detail(result)))
+        # the progress has its own column: the last one says where the video is, or why there is none
+        table.add_row(cell(ref), cell(state_words(result), colour), cell(pct), cell(detail(result, progress=False)))
     console = Console(file=out, no_color=args.no_color or "NO_COLOR" in os.environ, highlight=False, markup=False)
     console.print(table)
 
 
+def saved_or_why(result: JobStatus | VideoJobsError, download_to: str | None) -> JobStatus | VideoJobsError:
+    """``wait --download``'s answer for a job, the one ``download`` gives for it.
+
+    ``wait_all(download_to=...)`` saves the videos of the jobs that have URLs and returns the
+    others as they are. The command was asked to save them: a job that succeeded with nothing
+    to fetch (a video id only, as Colossyan's; no video at all) gets the DownloadError that
+    ``download`` reports for it, from the same judge (``pick_url``), so both exit 1 with one message.
+    """
+    if download_to is None or not isinstance(result, JobStatus) or result.state is not State.SUCCEEDED:
+        return result
+    if result.downloads:
+        return result
+    try:
+        pick_url(result, 0)
+    except DownloadError as exc:
+        exc.ref = result.ref
+        return exc
+    return result  # pragma: no cover - wait_all saves every job with a URL, or returns its error
+
+
 async def _wait_jobs(
-    setup: Setup, refs: Sequence[str], display: Display, timeout: float | None, download_to: str | None = None
+    setup: Setup,
+    refs: Sequence[str],
+    display: Display,
+    timeout: float | None,
+    download_to: str | None = None,
+    on_update: Any = None,
 ) -> list[JobStatus | VideoJobsError]:
+    """Wait for ``refs``; each result is shown (and flushed) as its job ends. ``timeout`` is real seconds."""
+
+    def update(status: JobStatus) -> None:
+        display.update(status)
+        if on_update is not None:
+            on_update(status)
+
     results: list[JobStatus | VideoJobsError] = []
     async with setup.client as client:
         with display.running(refs):
             async for result in client.wait_all(
                 refs,
-                timeout=timeout,
-                on_update=display.update,
+                timeout=setup.timeout(timeout),
+                on_update=update,
                 on_poll_error=display.poll_failed,
                 policy=setup.policy,
                 download_to=download_to,
                 on_download_progress=display.saving,
             ):
+                result = saved_or_why(result, download_to)
                 display.result(result, result.ref or "?")
                 results.append(result)
     return results
@@ -224,7 +340,7 @@ async def _download(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 refs, args.output, overwrite=args.overwrite, on_progress=display.saving
             ):
                 ref = result.ref or "?"
-                for line in saved_lines(result, ref) if not args.json else [result_json(result, ref)]:
+                for line in saved_lines(result, ref) if not args.json else [result_json(result, ref, "download")]:
                     display.emit(line)
                 results.append(result)
     return exit_code(results, snapshot=True)
@@ -232,51 +348,106 @@ async def _download(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 # --- demo ------------------------------------------------------------------------------------
 
-DEMO_JOBS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("vozo", {"queue": 5, "run": 90}),
-    ("vozo", {"queue": 3, "run": 60, "outcome": "failed"}),
-    ("vozo", {"queue": 8, "run": 40}),
-    ("duomi", {"queue": 4, "run": 120, "stall": 25}),
-    ("duomi", {"queue": 2, "run": 45, "faults": (("429", 3),)}),
-    ("ezmodel", {"queue": 6, "run": 150}),
-    ("ezmodel", {"queue": 5, "run": 80, "outcome": "failed"}),
-    ("colossyan", {"queue": 9, "run": 100}),
-    ("colossyan", {"queue": 4, "run": 60, "outcome": "canceled"}),
-    ("jimmyai", {"queue": 10, "run": 170}),
-    ("jimmyai", {"queue": 3, "run": 70, "faults": (("502", 1),)}),
-    ("jimmyai", {"queue": 2, "run": 35, "video": False}),
+
+@attrs.frozen
+class DemoJob:
+    """One job of the demo, and how the demo means it to end."""
+
+    vendor: str
+    options: dict[str, Any]  # the sandbox Script's fields: queue, run, outcome, stall, video, faults
+    ends: str = "saved"  # saved | failed | canceled | no video | video id (Colossyan's: no file to fetch)
+
+    def as_designed(self, result: JobStatus | VideoJobsError, last: JobStatus | None) -> bool:
+        """Whether ``result`` (with ``last``, the job's last status) is the end the demo designed."""
+        if isinstance(result, JobStatus) and self.ends in ("saved", "failed", "canceled"):
+            state = {"saved": State.SUCCEEDED, "failed": State.FAILED, "canceled": State.CANCELED}[self.ends]
+            return result.state is state and (self.ends != "saved" or len(result.downloads) >= 1)
+        if self.ends in ("no video", "video id") and isinstance(result, DownloadError) and last is not None:
+            # nothing to save: the answer download gives for such a job (saved_or_why)
+            has_id = bool(last.video_id) and not last.video_urls
+            return last.state is State.SUCCEEDED and (has_id if self.ends == "video id" else not last.has_video)
+        return False
+
+
+DEMO_JOBS: tuple[DemoJob, ...] = (
+    DemoJob("vozo", {"queue": 5, "run": 90}),
+    DemoJob("vozo", {"queue": 3, "run": 60, "outcome": "failed"}, "failed"),
+    DemoJob("vozo", {"queue": 8, "run": 40}),
+    DemoJob("duomi", {"queue": 4, "run": 120, "stall": 25}),
+    DemoJob("duomi", {"queue": 2, "run": 45, "faults": (("429", 3),)}),
+    DemoJob("ezmodel", {"queue": 6, "run": 150}),
+    DemoJob("ezmodel", {"queue": 5, "run": 80, "outcome": "failed"}, "failed"),
+    DemoJob("colossyan", {"queue": 9, "run": 100}, "video id"),
+    DemoJob("colossyan", {"queue": 4, "run": 60, "outcome": "canceled"}, "canceled"),
+    DemoJob("jimmyai", {"queue": 10, "run": 170}),
+    DemoJob("jimmyai", {"queue": 3, "run": 70, "faults": (("502", 1),)}),
+    DemoJob("jimmyai", {"queue": 2, "run": 35, "video": False}, "no video"),
 )
+
+DEMO_TIME_SCALE = 30.0
+"""The demo's default speed: its longest job (3 simulated minutes) plays in 6 s."""
+
+_DEMO_ENDS = {"saved": "saved their videos", "failed": "failed", "canceled": "canceled",
+              "no video": "without a video", "video id": "with only a video id"}  # fmt: skip
+
+
+def demo_summary(
+    jobs: Sequence[DemoJob], refs: Sequence[str], results: Mapping[str, Any], last: Mapping[str, JobStatus]
+) -> tuple[list[str], int]:
+    """The demo's last words, and its exit code: 0 when every job ended as designed (its failures
+    are the show), else 124 if a job timed out, else 1; each job that did not is named."""
+    wrong = [
+        (job, ref) for job, ref in zip(jobs, refs, strict=True) if not job.as_designed(results[ref], last.get(ref))
+    ]
+    if not wrong:
+        counts: dict[str, int] = {}
+        for job in jobs:
+            counts[job.ends] = counts.get(job.ends, 0) + 1
+        ends = ", ".join(f"{n} {_DEMO_ENDS[end]}" for end, n in counts.items())
+        return [f"Every job ended as designed ({ends}): the demo went as planned, exit 0."], EXIT_OK
+    lines = [f"{len(wrong)} job(s) did not end as the demo designed them:"]
+    for job, ref in wrong:
+        result = results[ref]
+        got = error_text(result) if isinstance(result, VideoJobsError) else state_words(result)
+        lines.append(f"  {ref}: designed to end {job.ends}, ended {got}")
+    timed_out = all(isinstance(results[ref], WaitTimeout) for _, ref in wrong)  # as wait: a failure outranks it
+    return lines, EXIT_TIMEOUT if timed_out else EXIT_FAILED
 
 
 async def _demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .sandbox import Sandbox
-
     scale = args.time_scale
-    sb = Sandbox(time_scale=scale, retry_after=0.5)
-    refs = [sb.create(vendor, **options) for vendor, options in DEMO_JOBS]
-    client = AsyncClient(api_keys=sb.api_keys(), base_urls=sb.base_urls(), transport=sb.transport())
-    longest = max(o.get("run", 0) + o.get("queue", 0) for _, o in DEMO_JOBS)
+    setup = sandbox_setup(scale)
+    sb = setup.sandbox
+    refs = [sb.create(job.vendor, **job.options) for job in DEMO_JOBS]
+    longest = max(job.options.get("run", 0) + job.options.get("queue", 0) for job in DEMO_JOBS)
     display = _display(args, out, err)
     if not args.quiet:
         err.write(
             f"videojobs demo: {len(refs)} jobs at five vendors, simulated offline by the embedded sandbox at "
             f"{scale:g}x speed (a {longest / 60:.0f}-minute job plays in {longest / scale:.0f} s).\n"
-            "Some fail, one is canceled, one hits 429s, one answers a 502, one ends without a video.\n"
+            "Some fail on purpose, one is canceled, one hits 429s, one answers a 502, one ends without a video,\n"
+            "and Colossyan hands out a video id, not a file. Exit 0 means every job ended as designed.\n"
         )
     started = time.monotonic()
     folder = args.download or tempfile.mkdtemp(prefix="videojobs-demo-")
-    results = await _wait_jobs(Setup(client, sb, AdaptivePolicy().scaled(scale)), refs, display, args.timeout, folder)
+    last: dict[str, JobStatus] = {}
+    results = await _wait_jobs(
+        setup, refs, display, args.timeout, folder, on_update=lambda s: last.__setitem__(s.ref, s)
+    )
     elapsed = time.monotonic() - started
     saved = [d for r in results if isinstance(r, JobStatus) for d in r.downloads]
     polls = sum(job.polls for job in sb.jobs.values())
     fixed = sum(int(job.script.total // 5) + 1 for job in sb.jobs.values())
+    words, code = demo_summary(DEMO_JOBS, refs, {r.ref or "?": r for r in results}, last)
     if not args.quiet:
         err.write(
             f"\n{len(results)} jobs in {elapsed:.1f} s; {polls} status requests in all, where polling every 5 s "
             f"(the vendors' advice) would have made {fixed}.\n"
             f"{len(saved)} videos saved in {printable(folder)} ({sum(d.bytes for d in saved) / 2**20:.1f} MiB, checked).\n"
         )
-    return exit_code(results)
+    if not args.quiet or code != EXIT_OK:
+        err.write("".join(printable(line) + "\n" for line in words))
+    return code
 
 
 # --- the parser --------------------------------------------------------------------------------
@@ -287,6 +458,24 @@ ENVIRONMENT_HELP = """environment:
   <VENDOR>_BASE_URL   a vendor's base URL (e.g. a proxy); --base-url wins
   HTTP(S)_PROXY, NO_PROXY   proxies, as usual
   NO_COLOR            no colours (as --no-color)"""
+
+
+EXTRAS: tuple[tuple[str, str, str], ...] = (
+    ("cli", "rich", "status, wait, download and demo (live view, tables)"),
+    ("sandbox", "uvicorn", "videojobs sandbox (the sandbox served over HTTP)"),
+)
+"""The extras the command needs (pyproject.toml's optional-dependencies): extra, module, what for."""
+
+
+def extras_help() -> str:
+    """The ``install:`` section of the main help: each extra, what needs it, and whether it is here."""
+    import importlib.util
+
+    lines = ["install:"]
+    for extra, module, used_by in EXTRAS:
+        here = "installed" if importlib.util.find_spec(module) is not None else f"MISSING: no {module} here"
+        lines.append(f"  pip install 'videojobs[{extra}]'".ljust(38) + f"{used_by} ({here})")
+    return "\n".join(lines)
 
 
 class _Help(argparse.RawDescriptionHelpFormatter):
@@ -348,7 +537,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Check and wait for AI video jobs at five vendors (vozo, duomi, ezmodel, colossyan, jimmyai).\n"
         "A job is VENDOR:TASK_ID, e.g. vozo:task-123.",
         formatter_class=_Help,
-        epilog=_epilog("videojobs wait vozo:task-123 duomi:abc --timeout 30m", "videojobs demo"),
+        epilog=_epilog("videojobs wait vozo:task-123 duomi:abc --timeout 30m", "videojobs demo")
+        + "\n\n"
+        + extras_help(),
     )
     parser.add_argument("--version", action="version", version=f"videojobs {release}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -397,8 +588,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog=_epilog("videojobs demo", "videojobs demo --time-scale 60 --plain", environment=False),
     )  # fmt: skip
     p.add_argument(
-        "--time-scale", type=_positive, default=12.0, metavar="X", help="play jobs X times faster (default: 12)"
-    )
+        "--time-scale", type=_positive, default=DEMO_TIME_SCALE, metavar="X",
+        help=f"play jobs X times faster (default: {DEMO_TIME_SCALE:g})",
+    )  # fmt: skip
     p.add_argument(
         "--timeout", type=duration, default=60.0, metavar="DURATION", help="give up after this long (default: 60s)"
     )
@@ -507,6 +699,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         return EXIT_OK if exc.code in (0, None) else EXIT_USAGE
     try:
         if args.command == "sandbox":
+            _require("uvicorn", "sandbox")
             from .sandbox.__main__ import parse_limits, serve
 
             try:

@@ -15,16 +15,28 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import socket
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from ._exceptions import APIError, NetworkError, RateLimitError, UsageError, VideoJobsError, WaitTimeout
+import attrs
+
+from ._exceptions import (
+    APIError,
+    DownloadError,
+    NetworkError,
+    RateLimitError,
+    UsageError,
+    VideoJobsError,
+    WaitTimeout,
+)
 from ._status import DownloadProgress, JobStatus, State
 from ._text import printable
 
@@ -35,7 +47,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT
 
 EXIT_CODES_HELP = """exit codes:
   0    every job succeeded with a video (status: nothing failed; jobs may still run)
-  1    a job failed, was canceled, ended without a video, or could not be read
+  1    a job failed, was canceled, ended without a video, could not be read, or its video could not be saved
   2    usage or configuration error (bad option, unknown vendor, missing key, bad base URL)
   124  a wait timed out (as GNU timeout), and no job failed
   130  interrupted (Ctrl-C)
@@ -44,6 +56,10 @@ EXIT_CODES_HELP = """exit codes:
 LIVE_WIDE_COLUMNS = 100
 """From this terminal width the live view also shows each job's elapsed time and wider names;
 below it (80 columns, the classic default) the bar keeps at least 20 columns."""
+
+LIVE_SPARE_ROWS = 1
+"""Terminal rows the live view leaves free below it: with a job per row, a terminal shorter than the
+jobs shows the jobs that move and one line that counts the others (see :func:`pick_rows`)."""
 
 FAILURE_NOTICE_EVERY = 5.0
 """Seconds between two 'N polls failed; retrying' notices for one vendor (a dead vendor under
@@ -70,8 +86,9 @@ def ended_without_video(status: JobStatus) -> bool:
     return status.state is State.SUCCEEDED and not status.has_video
 
 
-def detail(status: JobStatus) -> str:
-    """Where the video is, or why there is none, or how far the job is: whole, never cut."""
+def detail(status: JobStatus, *, progress: bool = True) -> str:
+    """Where the video is, or why there is none, or how far the job is (unless ``progress`` is
+    shown in a column of its own: then ``-``): whole, never cut."""
     if status.state is State.SUCCEEDED:
         if status.video_urls:
             expiry = f" ({until(status.expires_at)})" if status.expires_at else ""
@@ -83,22 +100,42 @@ def detail(status: JobStatus) -> str:
         return status.error.message + (f" [{status.error.code}]" if status.error.code else "")
     if status.state is State.CANCELED:
         return "canceled by the vendor"
-    return "-" if status.progress is None else f"{status.progress:.0%}"
+    return "-" if status.progress is None or not progress else f"{status.progress:.0%}"
 
 
-def error_text(exc: VideoJobsError) -> str:
-    """``NetworkError: could not reach ...``: without the vendor prefix (the ref says it)."""
-    return f"{type(exc).__name__}: {exc.message}"
+def cli_hint(exc: VideoJobsError, command: str) -> str:
+    """What to do about ``exc``, in the command's own flags (the library's words name its Python
+    arguments, which mean nothing at a shell): chosen by the error's kind, never by its text."""
+    if isinstance(exc, DownloadError) and exc.errno == errno.EEXIST:
+        if command == "download":
+            return "--overwrite replaces it"
+        return "it is kept: choose another --download folder, or replace it with videojobs download --overwrite"
+    return ""
 
 
-def result_line(result: JobStatus | VideoJobsError, ref: str) -> str:
+def error_text(exc: VideoJobsError, command: str = "wait") -> str:
+    """``NetworkError: could not reach ...``: without the vendor prefix (the ref says it), with
+    the command's own hint when there is one (:func:`cli_hint`)."""
+    hint = cli_hint(exc, command)
+    return f"{type(exc).__name__}: {exc.message}" + (f" ({hint})" if hint else "")
+
+
+def ended_words(exc: VideoJobsError) -> str:
+    """How a job whose wait ended in ``exc`` is shown in its row: ``timed out``, ``not saved``
+    (a DownloadError: the job may have ended well, its file is what is missing) or ``error``."""
+    if isinstance(exc, WaitTimeout):
+        return "timed out"
+    return "not saved" if isinstance(exc, DownloadError) else "error"
+
+
+def result_line(result: JobStatus | VideoJobsError, ref: str, command: str = "wait") -> str:
     if isinstance(result, VideoJobsError):
-        return f"{ref}  error  {error_text(result)}"
+        return f"{ref}  error  {error_text(result, command)}"
     saved = "".join(f"  saved {d.path}" for d in result.downloads)
     return f"{ref}  {state_words(result)}  {detail(result)}{saved}"
 
 
-def result_json(result: JobStatus | VideoJobsError, ref: str) -> str:
+def result_json(result: JobStatus | VideoJobsError, ref: str, command: str = "wait") -> str:
     if isinstance(result, VideoJobsError):
         row: dict[str, Any] = {
             "ref": ref,
@@ -109,6 +146,8 @@ def result_json(result: JobStatus | VideoJobsError, ref: str) -> str:
                 "code": result.code,
             },
         }
+        if hint := cli_hint(result, command):
+            row["error"]["hint"] = hint
         if isinstance(result, WaitTimeout) and result.last_status is not None:
             row["last_status"] = result.last_status.to_dict()
     else:
@@ -162,17 +201,103 @@ def reason(exc: VideoJobsError) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+IDLE_PHASES = ("waiting", "queued")
+"""Phases of a job that is not moving: the live view shows moving jobs first when rows are short."""
+
+PHASES = (
+    "succeeded", "no video", "not saved", "failed", "canceled", "error", "timed out", "saving", "retrying", "running"
+)  # fmt: skip
+"""The order in which the live view's summary line counts the jobs it does not show (then the idle ones)."""
+
+
+@attrs.frozen
+class Row:
+    """What the live view knows of one job's row when it chooses which rows fit."""
+
+    phase: str  # a word of PHASES or IDLE_PHASES
+    ended: int | None = None  # the order the job ended in; None while it runs
+    shown: bool = False  # whether the last frame showed it
+
+
+def pick_rows(rows: Sequence[Row], room: int) -> tuple[list[int], dict[str, int]]:
+    """The rows the live view shows in ``room`` lines, in their order, and the others counted by phase.
+
+    Every row when all fit. Otherwise one line counts the others, and the rest go to the jobs
+    that move (running, saving, retrying; the ones already shown first, so rows do not jump),
+    then to the idle ones (queued, waiting), then to the jobs that ended last: an ended job's
+    row leaves when a running one needs it (its result is printed above the view anyway).
+    """
+    if len(rows) <= room:
+        return list(range(len(rows))), {}
+    keep = max(0, room - 1)
+    running = [i for i, row in enumerate(rows) if row.ended is None]
+    running.sort(key=lambda i: (rows[i].phase in IDLE_PHASES, not rows[i].shown, i))
+    chosen = running[:keep]
+    if len(chosen) < keep:
+        ended = [i for i, row in enumerate(rows) if row.ended is not None]
+        ended.sort(key=lambda i: (not rows[i].shown, -(rows[i].ended or 0)))
+        chosen += ended[: keep - len(chosen)]
+    shown = set(chosen)
+    counts = Counter(row.phase for i, row in enumerate(rows) if i not in shown)
+    order = [*PHASES, *IDLE_PHASES, *sorted(set(counts) - {*PHASES, *IDLE_PHASES})]
+    return sorted(chosen), {phase: counts[phase] for phase in order if counts[phase]}
+
+
+def others_line(counts: Mapping[str, int]) -> str:
+    """The live view's line for the jobs it does not show: ``+ 171 more: 150 succeeded, 21 queued``."""
+    return f"+ {sum(counts.values())} more: " + ", ".join(f"{count} {phase}" for phase, count in counts.items())
+
+
+@contextmanager
+def output_kept_on_interrupt(stream: TextIO) -> Iterator[None]:
+    """While the live view is drawn on a terminal, Ctrl-C neither discards output nor echoes ``^C``.
+
+    A terminal's line discipline flushes the output not yet drawn when it sends SIGINT (unless
+    NOFLSH) and echoes ``^C`` where the cursor is (ECHOCTL): the bytes of a frame half written
+    are lost, rich's count of the lines it drew no longer matches the screen, and its last frame
+    is drawn a line off, under a stale copy of the first row. Both flags are restored after.
+    """
+    try:
+        import termios
+
+        fd = stream.fileno()
+        saved = termios.tcgetattr(fd)
+    except (ImportError, AttributeError, OSError, ValueError):  # no termios (Windows), or no terminal
+        yield
+        return
+    changed = list(saved)
+    changed[3] = (changed[3] | termios.NOFLSH) & ~getattr(termios, "ECHOCTL", 0)
+    try:
+        termios.tcsetattr(fd, termios.TCSANOW, changed)
+    except termios.error:
+        yield
+        return
+    try:
+        yield
+    finally:
+        with suppress(termios.error, OSError):
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+
 class Display:
     """Progress on stderr while jobs are waited for: live bars, plain lines, or nothing.
 
     Results go to stdout through :meth:`result`, whatever the mode: on a terminal that also
-    shows the live bars, they are printed above the bars (rich keeps the bars below).
+    shows the live bars, they are printed above the bars (rich keeps the bars below). On a
+    terminal shorter than the jobs, the bars are those of the jobs that move, and one line
+    counts the others by state (:func:`pick_rows`).
     """
 
-    def __init__(self, out: TextIO, err: TextIO, *, mode: str, json_lines: bool, color: bool) -> None:
+    def __init__(
+        self, out: TextIO, err: TextIO, *, mode: str, json_lines: bool, color: bool, command: str = "wait"
+    ) -> None:
         if mode not in ("live", "plain", "quiet"):
             raise ValueError(mode)
         self.out, self.err, self.mode, self.json_lines, self.color = out, err, mode, json_lines, color
+        self.command = command  # whose flags the hints name (cli_hint)
+        self._phases: dict[str, str] = {}  # ref -> its row's phase (a word of PHASES or IDLE_PHASES)
+        self._ended: dict[str, int] = {}  # ref -> the order its job ended in
+        self._shown: set[str] = set()  # refs the last frame showed
         self.started = time.monotonic()
         self._progress: Any = None
         self._console: Any = None
@@ -191,7 +316,7 @@ class Display:
             return
         from rich.console import Console
         from rich.live import Live
-        from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, TaskProgressColumn, TimeElapsedColumn
         from rich.table import Column
 
         self._console = console = Console(file=self.err, no_color=not self.color, highlight=False, markup=False)
@@ -208,14 +333,31 @@ class Display:
         if wide:
             columns.append(TimeElapsedColumn(table_column=Column(width=8)))
         columns.append(field("eta", Column(width=8, no_wrap=True)))
-        self._progress = Progress(*columns, console=console, expand=True)
+        self._progress = _rows_progress()(self._pick, *columns, console=console, expand=True)
         for ref in refs:
             self._tasks[ref] = self._progress.add_task("", total=None, ref=_text(ref), state=_text("waiting"), eta="")
-        # one row per job, whose bar turns into its file's byte bar while it is saved: the live
-        # region never changes height, so the results printed above it never leave a stale row
-        with Live(self._progress, console=console, refresh_per_second=8) as live:
+            self._phases[ref] = "waiting"
+        # one row per job (while the terminal has the rows), whose bar turns into its file's byte
+        # bar while it is saved: the region's height changes only when a row gives way to another
+        with output_kept_on_interrupt(self.err), Live(self._progress, console=console, refresh_per_second=8) as live:
             yield self
             live.refresh()
+
+    def _pick(self, tasks: Sequence[Any], room: int) -> tuple[list[Any], str]:
+        """The tasks the live view draws in ``room`` lines, and the line for the others (or "")."""
+        refs = list(self._tasks)
+        rows = [Row(self._phases[r], self._ended.get(r), r in self._shown) for r in refs]
+        chosen, others = pick_rows(rows, room)
+        self._shown = {refs[i] for i in chosen}
+        by_id = {task.id: task for task in tasks}
+        return [by_id[self._tasks[refs[i]]] for i in chosen], others_line(others) if others else ""
+
+    def _phase(self, ref: str, phase: str, *, ended: bool = False) -> None:
+        self._phases[ref] = phase
+        if not ended:
+            self._ended.pop(ref, None)  # a job that succeeded moves again while its files are saved
+        elif ref not in self._ended:
+            self._ended[ref] = max(self._ended.values(), default=-1) + 1
 
     # --- events ----------------------------------------------------------------------------------
 
@@ -241,6 +383,7 @@ class Display:
             self._progress.update(
                 self._tasks[exc.ref], state=_text(f"retrying, {failed_in_a_row} failed", "yellow"), eta=""
             )
+            self._phase(exc.ref, "retrying")
         if now - last >= FAILURE_NOTICE_EVERY:
             self._failures[vendor] = (count, now, why)
             plural = "poll" if count == 1 else "polls"
@@ -251,12 +394,17 @@ class Display:
         if isinstance(result, JobStatus) and self.mode == "live" and result.downloads:
             self._live_update(result)  # the row was a byte bar while the files were saved
         if isinstance(result, VideoJobsError) and self.mode == "live" and self._progress and ref in self._tasks:
-            label = "timed out" if isinstance(result, WaitTimeout) else "error"
-            self._progress.update(self._tasks[ref], state=_text(label, "red"), eta="")
+            label = ended_words(result)
+            colour = "yellow" if isinstance(result, DownloadError) else "red"
+            self._progress.update(self._tasks[ref], state=_text(label, colour), eta="")
             self._progress.stop_task(self._tasks[ref])
+            self._phase(ref, label, ended=True)
         elif isinstance(result, VideoJobsError) and self.mode == "plain":
-            self._line(f"{ref}  {'timed out' if isinstance(result, WaitTimeout) else 'error'}")
-        self.emit(result_json(result, ref) if self.json_lines else result_line(result, ref))
+            self._line(f"{ref}  {ended_words(result)}")
+        if self.json_lines:
+            self.emit(result_json(result, ref, self.command))
+        else:
+            self.emit(result_line(result, ref, self.command))
 
     def emit(self, line: str) -> None:
         """One result line on stdout (above the bars when they share the terminal), whole and printable."""
@@ -280,6 +428,7 @@ class Display:
             if total:
                 fields.update(total=total, completed=progress.done)
             self._progress.update(self._tasks[progress.ref], **fields)
+            self._phase(progress.ref, "saving")
         elif self.mode == "plain" and key not in self._said:
             self._said.add(key)
             size = "" if progress.total is None else f" ({_size(progress.total)})"
@@ -299,8 +448,10 @@ class Display:
         fields: dict[str, Any] = {"eta": ""}
         if status.state is State.SUCCEEDED and not status.has_video:
             fields["state"] = _text("succeeded, no video", "yellow")
+            self._phase(status.ref, "no video", ended=True)
         else:
             fields["state"] = _text(words, STATE_STYLES.get(status.state, ""))
+            self._phase(status.ref, status.state.value, ended=status.is_terminal)
         if status.progress is not None:
             fields.update(total=100, completed=round(status.progress * 100))
             if not status.is_terminal and 0 < status.progress < 1:
@@ -337,6 +488,28 @@ def _text(text: str, style: str = "") -> Any:
     return Text(printable(text), style=style)
 
 
+def _rows_progress() -> Any:
+    """rich's ``Progress`` drawing the rows a picker chooses for the terminal's height, and a line
+    for the others (rich alone draws the first rows that fit and a bare ``...``)."""
+    from rich.progress import Progress, Task
+    from rich.text import Text
+
+    class RowsProgress(Progress):
+        def __init__(self, pick: Any, *columns: Any, console: Any, **options: Any) -> None:
+            self.pick, self.screen = pick, console  # before rich's __init__, which draws once
+            super().__init__(*columns, console=console, **options)
+
+        def get_renderables(self) -> Any:
+            room = max(1, self.screen.size.height - LIVE_SPARE_ROWS)  # read at every frame: a resize counts
+            tasks: list[Task] = self.tasks
+            shown, others = self.pick(tasks, room)
+            yield self.make_tasks_table(shown)
+            if others:
+                yield Text(others, style="dim", no_wrap=True, overflow="ellipsis")
+
+    return RowsProgress
+
+
 def _field_column() -> Any:
     """A live-view column class showing one field of a task (a ``Text``) as it is.
 
@@ -370,7 +543,7 @@ def _size(count: float) -> str:
 def saved_lines(result: JobStatus | VideoJobsError, ref: str) -> list[str]:
     """``download``'s stdout: a line per saved file (path, size, checksum), or the error."""
     if isinstance(result, VideoJobsError):
-        return [result_line(result, ref)]
+        return [result_line(result, ref, "download")]
     return [f"{ref}  saved  {d.path}  {d.bytes} bytes  sha256:{d.sha256}" for d in result.downloads]
 
 
