@@ -6,9 +6,11 @@ pyte screen in small pieces, and every intermediate frame is checked, then the l
 
 from __future__ import annotations
 
+import io
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,3 +81,128 @@ def test_the_live_view_is_stable_and_ends_in_one_vocabulary(columns: int, tmp_pa
     for url in re.findall(rb"https://videos\.sandbox\.invalid/\S+?\.mp4", data):
         assert url.decode() in joined
     assert "…" not in "\n".join(r for r in results if not BAR.search(r))  # results are never cut
+
+
+# --- many jobs, a short terminal ---------------------------------------------------------------------
+
+ENDED_WORDS = ("succeeded", "failed", "canceled", "not saved", "error", "timed out")
+MOVING_WORDS = ("running", "queued", "waiting", "retrying", "saving")
+
+
+def _spawn(argv: list[str], rows: int, columns: int) -> Any:
+    return pexpect.spawn(
+        sys.executable,
+        ["-m", "videojobs", *argv],
+        dimensions=(rows, columns),
+        env={"TERM": "xterm-256color", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+        timeout=60,
+    )
+
+
+def _complete_frames(data: bytes, columns: int, rows: int) -> list[list[str]]:
+    """The screen just before each redraw of the live view (rich erases its last frame first): whole frames."""
+    screen = pyte.Screen(columns, rows)
+    stream = pyte.ByteStream(screen)
+    frames, fed = [], 0
+    for match in re.finditer(rb"\r\x1b\[2K", data):
+        stream.feed(data[fed : match.start()])
+        fed = match.start()
+        frames.append([line.rstrip() for line in screen.display])
+    stream.feed(data[fed:])
+    frames.append([line.rstrip() for line in screen.display])
+    return frames
+
+
+def test_many_jobs_on_a_short_terminal_show_the_moving_ones_and_count_the_rest() -> None:
+    rows, columns, jobs = 14, 80, 36
+    refs = [f"{('vozo', 'duomi', 'ezmodel')[i % 3]}:many{i}-q{i % 4}-d{8 + (i * 7) % 30}" for i in range(jobs)]
+    child = _spawn(["wait", "--sandbox", "--time-scale", "30", *refs], rows, columns)
+    data = child.read()
+    child.close()
+    assert child.exitstatus == 0
+    frames = _complete_frames(data, columns, rows)
+    counted = 0
+    for frame in frames:
+        assert not any(row.strip() in ("...", "…") for row in frame)  # never rich's bare ellipsis
+        bars = _bar_rows(frame)
+        assert len(bars) <= rows - 2  # a row for the count, a row to spare
+        others = [row for row in frame if row.startswith("+ ") and " more: " in row]
+        if not others:
+            continue
+        counted += 1
+        hidden = int(others[-1].split()[1])
+        parts = others[-1].partition(" more: ")[2].split(", ")
+        assert sum(int(part.split()[0]) for part in parts) == hidden  # counts by state, adding up
+        if any(word in others[-1] for word in MOVING_WORDS):  # jobs still to come are hidden: no ended row shown
+            states = [row.split(maxsplit=1)[1] for row in bars]
+            assert not any(state.startswith(ENDED_WORDS) for state in states), "\n".join(frame)
+    assert counted > 5
+    final = _bar_rows(frames[-1])
+    assert len(final) == rows - 2
+    last = [row for row in frames[-1] if row][-1]
+    assert last == f"+ {jobs - len(final)} more: {jobs - len(final)} succeeded"
+
+
+# --- the status table on a narrow terminal ---------------------------------------------------------------
+
+
+def test_a_narrow_status_table_folds_refs_and_shows_the_progress_once() -> None:
+    long_ref = "colossyan:job-a-rather-long-reference-at_generating"
+    child = _spawn(["status", "--sandbox", long_ref, "ezmodel:v-at_completed"], 20, 60)
+    data = child.read()
+    child.close()
+    assert child.exitstatus == 0
+    screen = pyte.Screen(60, 20)
+    pyte.ByteStream(screen).feed(data)
+    lines = [line.rstrip() for line in screen.display if line.strip()]
+    text = "\n".join(lines)
+    assert "…" not in text  # nothing cut
+    assert long_ref in "".join(line.split(" ")[0] for line in lines)  # the ref folds over lines in its column
+    assert text.count("42%") == 1  # the progress column only: the video column says there is no video yet
+    column = lines[0].index("video / error")
+    assert "https://videos.sandbox.invalid/ezmodel/v-at_completed.mp4" in "".join(line[column:] for line in lines)
+
+
+# --- Ctrl-C --------------------------------------------------------------------------------------------
+
+
+def test_ctrl_c_leaves_one_row_per_job_and_exits_130() -> None:
+    refs = ["vozo:quick-q0-d1", "duomi:slow-q0-d600", "ezmodel:slow-q0-d600", "jimmyai:slow-q0-d600"]
+    child = _spawn(["wait", "--sandbox", *refs], 30, 100)
+    child.logfile_read = log = io.BytesIO()
+    child.expect("vozo:quick-q0-d1  succeeded")  # a result above the bars: the view has been redrawn
+    child.expect("\r\x1b\\[2K")  # and is being drawn again: the cursor sits at the end of a full row
+    child.sendintr()
+    child.read()
+    child.close()
+    data = log.getvalue()
+    assert child.exitstatus == 130
+    screen = pyte.Screen(100, 30)
+    pyte.ByteStream(screen).feed(data)
+    bars = _bar_rows([line.rstrip() for line in screen.display])
+    assert sorted(row.split()[0] for row in bars) == sorted(refs)  # each job once: no stale copy of a row
+    assert "videojobs: interrupted" in "\n".join(screen.display)
+    assert b"^C" not in data  # the terminal did not echo it into the view
+    assert b"\x03" not in data
+
+
+def test_the_live_view_keeps_its_output_on_interrupt_and_restores_the_terminal() -> None:
+    import os
+    import termios
+
+    from videojobs._cli_output import output_kept_on_interrupt
+
+    leader, follower = os.openpty()
+    try:
+        with open(follower, "w", closefd=False) as tty:  # a pseudo-terminal
+            before = termios.tcgetattr(follower)
+            with output_kept_on_interrupt(tty):
+                flags = termios.tcgetattr(follower)[3]
+                assert flags & termios.NOFLSH  # SIGINT does not discard a frame half written
+                assert not flags & termios.ECHO  # nor echo ^C where the cursor is (it would wrap a full row)
+            assert termios.tcgetattr(follower) == before
+        with output_kept_on_interrupt(io.StringIO()):  # not a terminal: nothing to do
+            pass
+    finally:
+        os.close(leader)
+        os.close(follower)

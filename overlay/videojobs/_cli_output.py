@@ -250,12 +250,15 @@ def others_line(counts: Mapping[str, int]) -> str:
 
 @contextmanager
 def output_kept_on_interrupt(stream: TextIO) -> Iterator[None]:
-    """While the live view is drawn on a terminal, Ctrl-C neither discards output nor echoes ``^C``.
+    """While the live view is drawn on a terminal, Ctrl-C neither discards output nor echoes.
 
-    A terminal's line discipline flushes the output not yet drawn when it sends SIGINT (unless
-    NOFLSH) and echoes ``^C`` where the cursor is (ECHOCTL): the bytes of a frame half written
-    are lost, rich's count of the lines it drew no longer matches the screen, and its last frame
-    is drawn a line off, under a stale copy of the first row. Both flags are restored after.
+    Why Ctrl-C used to leave a copy of the first row: the terminal echoes ``^C`` where the
+    cursor is, which is the end of the view's last row; that row fills the width, so the echo
+    wraps onto a new line. rich's last frame then goes up as many lines as it drew, from a line
+    lower, and is drawn a row below the one it erases, under a stale first row. The line
+    discipline also discards the output not yet drawn when it sends SIGINT (unless NOFLSH): half
+    a frame is lost, with the same effect. So echo is off (ECHO: typing cannot scribble on the view
+    either) and NOFLSH is on while the view is drawn; both are restored after.
     """
     try:
         import termios
@@ -266,7 +269,7 @@ def output_kept_on_interrupt(stream: TextIO) -> Iterator[None]:
         yield
         return
     changed = list(saved)
-    changed[3] = (changed[3] | termios.NOFLSH) & ~getattr(termios, "ECHOCTL", 0)
+    changed[3] = (changed[3] | termios.NOFLSH) & ~termios.ECHO
     try:
         termios.tcsetattr(fd, termios.TCSANOW, changed)
     except termios.error:
@@ -396,9 +399,9 @@ class Display:
         if isinstance(result, VideoJobsError) and self.mode == "live" and self._progress and ref in self._tasks:
             label = ended_words(result)
             colour = "yellow" if isinstance(result, DownloadError) else "red"
+            self._phase(ref, label, ended=True)  # before the row's words: a frame drawn between sees it ended
             self._progress.update(self._tasks[ref], state=_text(label, colour), eta="")
             self._progress.stop_task(self._tasks[ref])
-            self._phase(ref, label, ended=True)
         elif isinstance(result, VideoJobsError) and self.mode == "plain":
             self._line(f"{ref}  {ended_words(result)}")
         if self.json_lines:
