@@ -12,16 +12,20 @@ import io
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from tests import hostile
+from videojobs import Download, DownloadError, JobStatus, State, WaitTimeout
 from videojobs._cli import duration, main
+from videojobs._cli_output import Row, others_line, pick_rows
 
 FAST = ("--sandbox", "--time-scale", "400")
 CLI = [sys.executable, "-m", "videojobs"]
@@ -175,18 +179,16 @@ def test_vendor_names_are_matched_in_any_case() -> None:
     code, out, _ = run("status", *FAST, "Vozo:a-at_done", "COLOSSYAN:b-at_generating")
     assert code == 0
     assert [line.split("  ")[0] for line in out.splitlines()] == ["vozo:a-at_done", "colossyan:b-at_generating"]
-    code, out, _ = run(
-        "status",
-        "--json",
-        "--api-key",
-        "Vozo=sk-cli-case-1",
-        "--base-url",
-        "VOZO=http://127.0.0.1:9",
-        "vozo:a",
-        "--request-timeout",
-        "1",
-    )
-    assert json.loads(out)["error"]["type"] == "NetworkError"  # the key and URL reached vozo: nothing listens on :9
+    seen: list[str] = []
+
+    def record(request: hostile.Request, conn: Any) -> None:
+        seen.append(request.headers.get("authorization", ""))
+        hostile.answer()(request, conn)
+
+    with hostile.hostile(record) as url:
+        code, out, _ = run("status", "--json", "--api-key", "Vozo=sk-cli-case-1", "--base-url", f"VOZO={url}", "vozo:a")
+    assert code == 0
+    assert seen == ["Bearer sk-cli-case-1"]  # the key and the URL given as Vozo and VOZO reached vozo
 
 
 @pytest.mark.parametrize(
@@ -435,3 +437,159 @@ def test_every_subcommand_into_a_file_keeps_results_whole(command: str, tmp_path
         assert "saving vozo-d1-at_done.mp4" in err
     else:  # plain progress lines, since stderr is no terminal
         assert re.search(r"^\[\s*\d+\.\ds\] \w+:\S+  (queued|running)", err, re.M), err[:500]
+
+
+# --- the live view's rows when the terminal is short -------------------------------------------------
+
+
+def _rows(*phases: str, ended: tuple[int, ...] = (), shown: tuple[int, ...] = ()) -> list[Row]:
+    order = {index: n for n, index in enumerate(ended)}
+    return [Row(phase, order.get(i), i in shown) for i, phase in enumerate(phases)]
+
+
+def test_every_row_is_shown_when_they_fit() -> None:
+    rows = _rows("succeeded", "running", "queued")
+    assert pick_rows(rows, 3) == ([0, 1, 2], {})
+
+
+def test_moving_jobs_come_first_and_the_rest_are_counted_by_state() -> None:
+    rows = _rows("succeeded", "queued", "running", "failed", "saving", "queued", "running", ended=(0, 3))
+    shown, others = pick_rows(rows, 4)
+    assert shown == [2, 4, 6]  # 3 rows for the moving jobs (running, saving), in their order; 1 for the line
+    assert others == {"succeeded": 1, "failed": 1, "queued": 2}
+    assert others_line(others) == "+ 4 more: 1 succeeded, 1 failed, 2 queued"
+
+
+def test_ended_jobs_fill_the_rows_the_running_ones_leave_latest_first() -> None:
+    rows = _rows("succeeded", "failed", "running", "canceled", ended=(0, 1, 3))
+    assert pick_rows(rows, 3) == ([2, 3], {"succeeded": 1, "failed": 1})  # canceled ended last
+    rows = _rows("succeeded", "failed", "running", "canceled", ended=(0, 1, 3), shown=(0,))
+    assert pick_rows(rows, 3) == ([0, 2], {"failed": 1, "canceled": 1})  # a row already shown stays: no jumping
+
+
+def test_a_row_already_shown_keeps_its_place_among_the_moving() -> None:
+    rows = _rows("running", "running", "running", "running", shown=(3,))
+    assert pick_rows(rows, 3) == ([0, 3], {"running": 2})
+
+
+def test_a_terminal_of_one_row_shows_only_the_count() -> None:
+    assert pick_rows(_rows("running", "queued"), 1) == ([], {"running": 1, "queued": 1})
+
+
+# --- the demo's verdict -----------------------------------------------------------------------------------
+
+
+def _demo_results(tmp_path: Path) -> tuple[list[str], dict[str, Any], dict[str, JobStatus]]:
+    from videojobs._cli import DEMO_JOBS
+
+    refs = [f"{job.vendor}:v{i}" for i, job in enumerate(DEMO_JOBS)]
+    results: dict[str, Any] = {}
+    last: dict[str, JobStatus] = {}
+    for ref, job in zip(refs, DEMO_JOBS, strict=True):
+        vendor, _, task = ref.partition(":")
+        state = {"failed": State.FAILED, "canceled": State.CANCELED}.get(job.ends, State.SUCCEEDED)
+        status = JobStatus(vendor=vendor, task_id=task, state=state, video_id="vid" if job.ends == "video id" else None)
+        last[ref] = status
+        if job.ends == "saved":
+            saved = Download(path=tmp_path / task, bytes=1, sha256="0" * 64, content_type=None, url_host="h.invalid")
+            results[ref] = attrs.evolve(status, video_urls=("https://h.invalid/v",), downloads=(saved,))
+        elif job.ends in ("no video", "video id"):
+            results[ref] = DownloadError("nothing to fetch", vendor=vendor)
+        else:
+            results[ref] = status
+    return refs, results, last
+
+
+def test_the_demo_exits_0_when_every_job_ends_as_designed(tmp_path: Path) -> None:
+    from videojobs._cli import DEMO_JOBS, demo_summary
+
+    refs, results, last = _demo_results(tmp_path)
+    words, code = demo_summary(DEMO_JOBS, refs, results, last)
+    assert code == 0
+    assert words[0].startswith("Every job ended as designed (7 saved their videos, 2 failed")
+
+
+def test_the_demo_names_a_job_that_did_not_end_as_designed(tmp_path: Path) -> None:
+    from videojobs._cli import DEMO_JOBS, demo_summary
+
+    refs, results, last = _demo_results(tmp_path)
+    results[refs[0]] = attrs.evolve(results[refs[0]], state=State.FAILED, downloads=())  # meant to succeed
+    words, code = demo_summary(DEMO_JOBS, refs, results, last)
+    assert code == 1
+    assert words[1] == f"  {refs[0]}: designed to end saved, ended failed"
+    refs, results, last = _demo_results(tmp_path)
+    results[refs[5]] = WaitTimeout("did not finish within 60 s", last_status=None, vendor="ezmodel")
+    assert demo_summary(DEMO_JOBS, refs, results, last)[1] == 124  # only a timeout: as wait
+
+
+# --- a minimal install: the extras the command needs are named ----------------------------------------
+
+BLOCKER = (
+    "import sys\n"
+    "for name in sys.argv[1].split(','):\n"
+    "    sys.modules[name] = None  # import fails with ImportError, find_spec answers None: as if not installed\n"
+    "from videojobs._cli import main\n"
+    "sys.exit(main(sys.argv[2:]))\n"
+)
+
+
+def _without(modules: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", BLOCKER, modules, *argv], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_a_minimal_install_help_names_the_cli_extra() -> None:
+    result = _without("rich,uvicorn", "--help")
+    assert result.returncode == 0
+    assert "pip install 'videojobs[cli]'" in result.stdout
+    assert "MISSING: no rich here" in result.stdout
+    assert "pip install 'videojobs[sandbox]'" in result.stdout
+    assert "(installed)" in _without("", "--help").stdout
+
+
+@pytest.mark.parametrize(
+    ("modules", "argv", "extra"),
+    [
+        ("rich", ["status", "--sandbox", "vozo:a-at_done"], "videojobs[cli]"),
+        ("rich", ["demo"], "videojobs[cli]"),
+        ("uvicorn", ["sandbox", "--port", "0"], "videojobs[sandbox]"),
+    ],
+)
+def test_a_missing_extra_is_a_usage_error_that_names_it(modules: str, argv: list[str], extra: str) -> None:
+    result = _without(modules, *argv)
+    assert result.returncode == 2  # as the help says: a usage error, not a crash
+    assert result.stdout == ""
+    assert f"pip install '{extra}'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# --- an interrupted run keeps what had ended ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["wait", "status"])
+def test_an_interrupted_json_run_has_written_the_jobs_that_ended(command: str, tmp_path: Path) -> None:
+    jobs = ["vozo:done-at_done", "duomi:slow-q0-d600", "ezmodel:late-q0-d600"]
+    argv = [*CLI, command, "--sandbox", "--json", *jobs]
+    if command == "status":  # the slow vendor answers after 5 s (the sandbox's "slow" fault): Ctrl-C first
+        argv[-2] = "duomi:slow-q0-d600-eslow"
+    out = tmp_path / "out.jsonl"
+    with out.open("w") as sink:
+        proc = subprocess.Popen(argv, stdout=sink, stderr=subprocess.PIPE, env=_env())
+        try:
+            for _ in range(600):  # until the first result is written (bounded: 60 s)
+                if out.read_text().endswith("\n"):
+                    break
+                try:
+                    proc.wait(0.1)
+                except subprocess.TimeoutExpired:
+                    continue
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+    assert proc.returncode == 130
+    assert b"videojobs: interrupted" in err
+    rows = [json.loads(line) for line in out.read_text().splitlines()]  # whole lines only
+    assert rows[0]["ref"] == "vozo:done-at_done"
+    assert rows[0]["state"] == "succeeded"
