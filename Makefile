@@ -16,15 +16,16 @@ help: ## list the targets
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "videojobs needs Python 3.11 or newer (set PYTHON=...)")'
+	@echo "installing videojobs and its dev tools into $(VENV) (about 40 s the first time; again only when pyproject.toml changes)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	@$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install videojobs with the dev tools (only when pyproject.toml changed)
 
-demo: $(STAMP) ## the main job, offline: a dozen sandbox jobs across all five vendors, live
-	$(VENV)/bin/videojobs demo
+demo: $(STAMP) ## the main job, offline: a dozen sandbox jobs across all five vendors, live (exit 0: as designed)
+	@$(VENV)/bin/videojobs demo
 
 test: $(STAMP) ## the whole suite, offline (pyproject.toml blocks the network), replaying the cassettes
 	@start=$$(date +%s); $(PY) -m pytest --durations=10 $(PYTEST_ARGS); status=$$?; \
