@@ -1,9 +1,10 @@
 """Regenerate the README's terminal section from real runs: ``make readme-terminal``.
 
 Each command runs as a real process against the embedded sandbox (``--sandbox``: no key, no
-network); stdout and stderr are shown as a terminal would interleave them only where they
-are both shown, and ``echo $?`` is the real exit code. The live view is a real run of
-``videojobs demo`` in a pseudo-terminal of 100 columns, rendered by pyte: its last frame.
+network), in a fresh folder (so ``videos/`` is a relative path, as shown); stdout and stderr are
+shown as a terminal would interleave them only where they are both shown, and ``echo $?`` is the
+real exit code. The live view is a real run of ``videojobs demo``, exactly as ``make demo`` runs
+it, in a pseudo-terminal of 100 columns, rendered by pyte: its last frame.
 """
 
 from __future__ import annotations
@@ -49,6 +50,30 @@ RUNS: list[tuple[str, list[str], str]] = [
         "out",
     ),
     (
+        "videojobs wait --sandbox --time-scale 30 --download videos/ vozo:v-q1-d20 colossyan:c-at_finished 2>/dev/null",
+        [
+            "wait",
+            "--sandbox",
+            "--time-scale",
+            "30",
+            "--download",
+            "videos/",
+            "vozo:v-q1-d20",
+            "colossyan:c-at_finished",
+        ],
+        "out",
+    ),
+    (
+        "videojobs download --sandbox -o videos/ colossyan:c-at_finished 2>/dev/null     # the same answer",
+        ["download", "--sandbox", "-o", "videos/", "colossyan:c-at_finished"],
+        "out",
+    ),
+    (
+        "videojobs status --sandbox Vozo:task-1 duomy:abc",
+        ["status", "--sandbox", "Vozo:task-1", "duomy:abc"],
+        "err",
+    ),
+    (
         "videojobs wait --sandbox --timeout 0 vozo:x",
         ["wait", "--sandbox", "--timeout", "0", "vozo:x"],
         "err",
@@ -56,8 +81,8 @@ RUNS: list[tuple[str, list[str], str]] = [
 ]
 
 
-def _run(argv: list[str], show: str) -> tuple[str, int]:
-    result = subprocess.run([*CLI, *argv], capture_output=True, text=True, timeout=300, check=False)
+def _run(argv: list[str], show: str, cwd: str) -> tuple[str, int]:
+    result = subprocess.run([*CLI, *argv], capture_output=True, text=True, timeout=300, check=False, cwd=cwd)
     text = {"out": result.stdout, "err": result.stderr, "both": result.stderr + result.stdout}[show]
     if show == "err":
         text = _abridge(text)
@@ -71,20 +96,22 @@ def _abridge(text: str, keep: int = 8) -> str:
     return "\n".join([*lines[: keep // 2], f"… ({len(lines) - keep} more lines)", *lines[-keep // 2 :]])
 
 
-def _live_frame(columns: int = 100) -> str:
+def _live_frame(columns: int = 100, rows: int = 80) -> str:
     import pexpect
     import pyte
 
     child = pexpect.spawn(
         sys.executable,
-        ["-m", "videojobs", "demo", "--time-scale", "30", "--download", tempfile.mkdtemp(prefix="videojobs-readme-")],
-        dimensions=(60, columns),
+        ["-m", "videojobs", "demo"],  # as make demo runs it: its default speed, its own temporary folder
+        dimensions=(rows, columns),
         env={"TERM": "xterm-256color", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
         timeout=300,
     )
     data = child.read()
     child.close()
-    screen = pyte.Screen(columns, 60)
+    if child.exitstatus != 0:
+        raise SystemExit(f"videojobs demo exited {child.exitstatus}: it did not go as designed")
+    screen = pyte.Screen(columns, rows)
     pyte.ByteStream(screen).feed(data)
     lines = [line.rstrip() for line in screen.display]
     while lines and not lines[-1]:
@@ -95,7 +122,8 @@ def _live_frame(columns: int = 100) -> str:
 def section() -> str:
     parts = ["```console"]
     for shown, argv, streams in RUNS:
-        text, code = _run(argv, streams)
+        with tempfile.TemporaryDirectory(prefix="videojobs-readme-") as cwd:
+            text, code = _run(argv, streams, cwd)
         parts.append(f"$ {shown}")
         if text:
             parts.append(text)
@@ -103,8 +131,9 @@ def section() -> str:
         parts.append(str(code))
     parts.append("```")
     parts.append("")
-    parts.append("`videojobs demo` on a terminal of 100 columns: results above, the live view's last frame below")
-    parts.append("(a real run in a pseudo-terminal, rendered):")
+    parts.append("`videojobs demo`, as `make demo` runs it, on a terminal of 100 columns: results above, the live")
+    parts.append("view's last frame below (a real run in a pseudo-terminal, rendered). It exits 0: every job ended")
+    parts.append("as the demo designed it, failures included.")
     parts.append("")
     parts.append("```")
     parts.append(_live_frame())

@@ -19,6 +19,7 @@ import os
 import re
 import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -414,6 +415,14 @@ def demo_summary(
     return lines, EXIT_TIMEOUT if timed_out else EXIT_FAILED
 
 
+DEMO_WIDTH = 79
+"""The demo's own paragraphs are wrapped at this width: whole words on an 80-column terminal."""
+
+
+def _paragraph(text: str) -> str:
+    return textwrap.fill(text, DEMO_WIDTH, break_long_words=False, break_on_hyphens=False) + "\n"
+
+
 async def _demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     scale = args.time_scale
     setup = sandbox_setup(scale)
@@ -423,10 +432,12 @@ async def _demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     display = _display(args, out, err)
     if not args.quiet:
         err.write(
-            f"videojobs demo: {len(refs)} jobs at five vendors, simulated offline by the embedded sandbox at "
-            f"{scale:g}x speed (a {longest / 60:.0f}-minute job plays in {longest / scale:.0f} s).\n"
-            "Some fail on purpose, one is canceled, one hits 429s, one answers a 502, one ends without a video,\n"
-            "and Colossyan hands out a video id, not a file. Exit 0 means every job ended as designed.\n"
+            _paragraph(
+                f"videojobs demo: {len(refs)} jobs at five vendors, simulated offline by the embedded sandbox at "
+                f"{scale:g}x speed (a {longest / 60:.0f}-minute job plays in {longest / scale:.0f} s). Some fail "
+                "on purpose, one is canceled, one hits 429s, one answers a 502, one ends without a video, and "
+                "Colossyan hands out a video id, not a file. Exit 0 means every job ended as designed."
+            )
         )
     started = time.monotonic()
     folder = args.download or tempfile.mkdtemp(prefix="videojobs-demo-")
@@ -440,13 +451,17 @@ async def _demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     fixed = sum(int(job.script.total // 5) + 1 for job in sb.jobs.values())
     words, code = demo_summary(DEMO_JOBS, refs, {r.ref or "?": r for r in results}, last)
     if not args.quiet:
+        size = sum(d.bytes for d in saved) / 2**20
         err.write(
-            f"\n{len(results)} jobs in {elapsed:.1f} s; {polls} status requests in all, where polling every 5 s "
-            f"(the vendors' advice) would have made {fixed}.\n"
-            f"{len(saved)} videos saved in {printable(folder)} ({sum(d.bytes for d in saved) / 2**20:.1f} MiB, checked).\n"
+            "\n"
+            + _paragraph(
+                f"{len(results)} jobs in {elapsed:.1f} s; {polls} status requests in all, where polling every 5 s "
+                f"(the vendors' advice) would have made {fixed}."
+            )
+            + _paragraph(f"{len(saved)} videos saved in {printable(folder)} ({size:.1f} MiB, checked).")
         )
     if not args.quiet or code != EXIT_OK:
-        err.write("".join(printable(line) + "\n" for line in words))
+        err.write("".join(printable(line) + "\n" for line in [*_paragraph(words[0]).splitlines(), *words[1:]]))
     return code
 
 
