@@ -386,11 +386,11 @@ def test_demo_runs_offline_summarizes_and_saves_the_videos(tmp_path: Path) -> No
 
 # --- real processes in real pipes ------------------------------------------------------------------
 
-WAIT = ["wait", "--sandbox", "--time-scale", "60", "vozo:p1-q2-d60", "duomi:p2-q2-d90", "jimmyai:p3-q1-d30"]
+WAIT = ["wait", "--sandbox", "--time-scale", "150", "vozo:p1-q2-d60", "duomi:p2-q2-d90", "jimmyai:p3-q1-d30"]
 PIPED = {
     "status": (["status", *FAST, "vozo:a-at_done", "duomi:b-at_succeeded"], 0),
     "wait": (WAIT, 0),
-    "demo": (["demo", "--time-scale", "120", "--download", "{tmp}"], 0),
+    "demo": (["demo", "--time-scale", "300", "--download", "{tmp}"], 0),
     "download": (["download", "--sandbox", "vozo:d1-at_done", "duomi:d2-at_succeeded", "-o", "{tmp}"], 0),
 }
 

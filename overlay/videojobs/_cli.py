@@ -341,6 +341,7 @@ async def _download(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 refs, args.output, overwrite=args.overwrite, on_progress=display.saving
             ):
                 ref = result.ref or "?"
+                display.ended(result, ref)
                 for line in saved_lines(result, ref) if not args.json else [result_json(result, ref, "download")]:
                     display.emit(line)
                 results.append(result)

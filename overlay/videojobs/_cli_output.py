@@ -393,7 +393,15 @@ class Display:
             self._notice(f"{vendor}: {count} {plural} failed: {why}; retrying")
 
     def result(self, result: JobStatus | VideoJobsError, ref: str) -> None:
-        """A job ended: its line on stdout, now."""
+        """A job ended: its row says how, and its line is on stdout, now."""
+        self.ended(result, ref)
+        if self.json_lines:
+            self.emit(result_json(result, ref, self.command))
+        else:
+            self.emit(result_line(result, ref, self.command))
+
+    def ended(self, result: JobStatus | VideoJobsError, ref: str) -> None:
+        """A job ended: its row (live) or a line on stderr (plain) says how; nothing on stdout."""
         if isinstance(result, JobStatus) and self.mode == "live" and result.downloads:
             self._live_update(result)  # the row was a byte bar while the files were saved
         if isinstance(result, VideoJobsError) and self.mode == "live" and self._progress and ref in self._tasks:
@@ -404,10 +412,6 @@ class Display:
             self._progress.stop_task(self._tasks[ref])
         elif isinstance(result, VideoJobsError) and self.mode == "plain":
             self._line(f"{ref}  {ended_words(result)}")
-        if self.json_lines:
-            self.emit(result_json(result, ref, self.command))
-        else:
-            self.emit(result_line(result, ref, self.command))
 
     def emit(self, line: str) -> None:
         """One result line on stdout (above the bars when they share the terminal), whole and printable."""
