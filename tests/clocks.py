@@ -2,7 +2,7 @@
 
 - :class:`SimClock`: virtual time that only moves when something sleeps on it. For one caller at a
   time against the embedded sandbox (no sockets): a test runs in no time, and what was slept is kept.
-- :class:`ScaledClock`: real time sped up. Where a real server (uvicorn) answers over sockets, time
+- :class:`ScaledClock` (``videojobs.sandbox.ScaledClock``, the one the CLI's ``--sandbox`` uses): real time sped up. Where a real server (uvicorn) answers over sockets, time
   must keep moving on its own; this clock reads ``scale`` virtual seconds per real second and sleeps
   ``scale`` times shorter. Share one between the client and the sandbox (with the sandbox's
   ``time_scale`` left at 1) and the jobs' scripts, the Retry-After the sandbox sends, the default
@@ -17,7 +17,10 @@ seconds. Keep scales where that stays small next to the delays the test is about
 from __future__ import annotations
 
 import asyncio
-import time
+
+from videojobs.sandbox import ScaledClock
+
+__all__ = ["ScaledClock", "SimClock"]
 
 
 class SimClock:
@@ -39,30 +42,3 @@ class SimClock:
     async def asleep(self, seconds: float) -> None:
         self.sleep(seconds)
         await asyncio.sleep(0)
-
-
-class ScaledClock:
-    """Real monotonic time run ``scale`` times faster: ``now()`` moves ``scale`` s per real second,
-    ``sleep(s)`` sleeps ``s / scale`` real seconds. Thread-safe (it keeps no state but its origin),
-    so a sandbox served on uvicorn's thread and a client on the test's read the same time."""
-
-    def __init__(self, scale: float, start: float = 5000.0) -> None:
-        if not scale > 0:
-            raise ValueError(f"scale must be > 0, not {scale!r}")
-        self.scale = scale
-        self.start = start
-        self._origin = time.monotonic()
-
-    def now(self) -> float:
-        return self.start + (time.monotonic() - self._origin) * self.scale
-
-    __call__ = now  # the sandbox takes a plain callable
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds / self.scale)
-
-    async def asleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds / self.scale)
-
-    def __repr__(self) -> str:
-        return f"ScaledClock({self.scale:g})"

@@ -320,3 +320,18 @@ def test_python_dash_m_serves_and_curl_style_get_works() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_client_kwargs_poll_the_embedded_sandbox_on_its_clock() -> None:
+    """The README's one line: a client of the embedded sandbox, on the sandbox's own clock."""
+    from videojobs.sandbox import ScaledClock
+
+    clock = SimClock()
+    sb = Sandbox(clock=clock)
+    with videojobs.Client(**sb.client_kwargs()) as client:
+        assert client.wait("duomi:one-line-q2-d30").state is videojobs.State.SUCCEEDED
+    assert sum(clock.sleeps) >= 30  # the client slept on the sandbox's clock, not the wall's
+    kwargs = Sandbox(clock=ScaledClock(60)).client_kwargs(asynchronous=True)
+    assert isinstance(kwargs["transport"], httpx.AsyncBaseTransport)
+    assert isinstance(kwargs["clock"], ScaledClock)
+    assert "clock" not in Sandbox().client_kwargs()  # time.monotonic: the client keeps its own

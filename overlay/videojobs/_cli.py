@@ -114,29 +114,6 @@ def _pairs(values: Sequence[str], what: str) -> dict[str, str]:
 # --- reaching the vendors ------------------------------------------------------------------------
 
 
-@attrs.frozen
-class ScaledClock:
-    """Real monotonic time run ``scale`` times faster: ``now()`` moves ``scale`` seconds per real
-    second, ``sleep(s)`` sleeps ``s / scale``. The embedded sandbox and the client that polls it
-    share one, so that everything a user would wait for at scale 1 (the jobs, the polling policy,
-    the backoff after an error, the pause a 429's Retry-After asks and the rate control's pace
-    after it) plays ``scale`` times faster, together. A request's own timeout stays real time."""
-
-    scale: float = attrs.field(validator=attrs.validators.gt(0))
-    origin: float = attrs.field(factory=time.monotonic)
-
-    def now(self) -> float:
-        return self.origin + (time.monotonic() - self.origin) * self.scale
-
-    __call__ = now  # the sandbox takes a plain callable
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds / self.scale)
-
-    async def asleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds / self.scale)
-
-
 @dataclass
 class Setup:
     """How the command reaches the vendors: real ones, or an embedded sandbox on a scaled clock."""
@@ -166,14 +143,11 @@ def _refs(args: argparse.Namespace, err: TextIO) -> list[str]:
 
 
 def sandbox_setup(scale: float, request_timeout: float = 30.0, **options: Any) -> Setup:
-    """A client of an embedded sandbox, both on one :class:`ScaledClock` (``options``: the sandbox's)."""
-    from .sandbox import Sandbox
+    """A client of an embedded sandbox, both on one ``ScaledClock`` (``options``: the sandbox's)."""
+    from .sandbox import Sandbox, ScaledClock
 
-    clock = ScaledClock(scale)
-    sb = Sandbox(clock=clock, **options)
-    client = AsyncClient(
-        api_keys=sb.api_keys(), base_urls=sb.base_urls(), transport=sb.transport(), clock=clock, timeout=request_timeout
-    )
+    sb = Sandbox(clock=ScaledClock(scale), **options)
+    client = AsyncClient(**sb.client_kwargs(asynchronous=True), timeout=request_timeout)
     return Setup(client, sb, time_scale=scale)
 
 

@@ -2,10 +2,9 @@
 
 One ASGI application, two ways to run it::
 
-    sandbox = Sandbox(time_scale=60)                # a 2-minute job plays in 2 seconds
-    client = videojobs.Client(api_keys=sandbox.api_keys(), base_urls=sandbox.base_urls(),
-                              transport=sandbox.sync_transport())      # embedded: no port
-    # or AsyncClient(..., transport=sandbox.transport())
+    sandbox = Sandbox(clock=ScaledClock(60))        # a 2-minute job plays in 2 seconds
+    client = videojobs.Client(**sandbox.client_kwargs())   # embedded: no port, no key to set
+    # or videojobs.AsyncClient(**sandbox.client_kwargs(asynchronous=True))
 
     $ videojobs sandbox --port 8710                 # a real server (uvicorn)
     $ python -m videojobs.sandbox --port 8710       # the same
@@ -54,6 +53,7 @@ ids it has not created.
 """
 
 from ._app import Answer, Sandbox
+from ._clock import ScaledClock
 from ._jobs import Script, Snapshot, script_for
 
-__all__ = ["Answer", "Sandbox", "Script", "Snapshot", "script_for"]
+__all__ = ["Answer", "Sandbox", "ScaledClock", "Script", "Snapshot", "script_for"]

@@ -151,6 +151,24 @@ class Sandbox:
     def api_keys(self) -> dict[str, str]:
         return dict.fromkeys(self.specs, self.api_key)
 
+    def client_kwargs(self, *, asynchronous: bool = False) -> dict[str, Any]:
+        """What a client needs to poll this sandbox embedded (no port, no key to set)::
+
+            videojobs.Client(**sandbox.client_kwargs())
+            videojobs.AsyncClient(**sandbox.client_kwargs(asynchronous=True))
+
+        With the sandbox's clock when it is one a client can sleep on (a :class:`ScaledClock`),
+        so that the client's waits play at the jobs' speed.
+        """
+        kwargs: dict[str, Any] = {
+            "api_keys": self.api_keys(),
+            "base_urls": self.base_urls(),
+            "transport": self.transport() if asynchronous else self.sync_transport(),
+        }
+        if all(callable(getattr(self.clock, name, None)) for name in ("now", "sleep", "asleep")):
+            kwargs["clock"] = self.clock
+        return kwargs
+
     # --- jobs -------------------------------------------------------------------------------------
 
     def wall(self) -> float:
