@@ -116,7 +116,7 @@ def test_two_workers_keep_to_a_throttling_vendors_limit(cluster: Rig) -> None:
     from videojobs import FixedPolicy
     from videojobs.celery import track
 
-    refs = [f"duomi:t{i}-q0-d800" for i in range(30)]  # 8 s each, polled far faster than 10/s allows
+    refs = [f"duomi:t{i}-q0-d400" for i in range(30)]  # 4 s each, polled far faster than 10/s allows
     sandbox = cluster.sandbox
 
     def duomi_polls() -> int:
@@ -132,12 +132,20 @@ def test_two_workers_keep_to_a_throttling_vendors_limit(cluster: Rig) -> None:
     assert cluster.r.hget("videojobs:rate:duomi", "rate") is not None  # the shared rate was set
 
 
-def test_a_redis_restart_is_ridden_out_with_no_supervisor(cluster: Rig) -> None:
-    # SIGKILL (no last write), then the same port and append-only file; nothing restarts a worker
+def test_redis_restarts_are_ridden_out_with_no_supervisor(cluster: Rig) -> None:
+    # SIGKILL (no last write), then the same port and append-only file; nothing restarts a worker.
+    # Twice: celery 5.7.0's worker died at about one restart in two (see the celery extra)
     assert cluster.workers is not None
     pids = [proc.pid for proc in cluster.workers.procs]
     refs = _mixed(100, "r")
-    _run(cluster, refs, during=lambda: cluster.redis.restart(hard=True), share=0.2)
+
+    def restarts() -> None:
+        cluster.redis.restart(hard=True)
+        until(lambda: cluster.recorded(refs) >= len(refs) * 0.5, 60)
+        assert cluster.recorded(refs) < len(refs), "the run ended before the second restart: make it longer"
+        cluster.redis.restart(hard=True)
+
+    _run(cluster, refs, during=restarts, share=0.2)
     _check_exactly_once(cluster, refs)
     assert cluster.workers.alive(), cluster.workers.log()[-3000:]
     assert [proc.pid for proc in cluster.workers.procs] == pids

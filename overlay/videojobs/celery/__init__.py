@@ -356,7 +356,6 @@ def _poll(task: Any, message: dict[str, Any], client: Any, store: Store, grace: 
 
 
 PUBLISH_RETRY = {"max_retries": 15, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2.0}
-PUBLISH_WINDOW = 30.0  # about how long those retries can take in all
 """Publishing rides out a broker that is away for up to half a minute (a Redis restart); past
 that the task fails unacknowledged, and its message (or the job's noted one) is sent again."""
 TRACK_PUBLISH_RETRY: Final = {"max_retries": 2, "interval_start": 0.1, "interval_step": 0.5, "interval_max": 1.0}
@@ -498,8 +497,8 @@ def _sweep(task: Any, store: Store, grace: float) -> int:
     for ref, record in store.overdue(now - grace):
         done = record.get(b"done")
         if done in (b"sending", b"delivering"):  # the callback's message was lost, or its worker died
-            if float(record.get(b"sending_at", b"0")) > now - grace - PUBLISH_WINDOW:
-                continue  # or its sender may still be retrying its publish: give it the whole window
+            # (or its sender is still retrying the publish: a second message is harmless, as the
+            # first delivery to run it claims it and the other finds it delivered or running)
             store.postpone(ref, now + grace)
             _publish_delivery(task, ref)
             resent += 1
