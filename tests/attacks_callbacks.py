@@ -33,12 +33,13 @@ ATTACK_CALLBACKS = "2,0.1,0.5,1.0"
 """The rig's callbacks: 2 retries (3 attempts), 0.1 s backoff, soft limit 0.5 s, hard limit 1 s."""
 
 ATTACKS: dict[str, float] = {
-    "callback_raises": 15.0,
-    "callback_hangs": 20.0,
-    "double_track": 15.0,
+    "callback_raises": 10.0,
+    "callback_hangs": 15.0,
+    "double_track": 10.0,
     "track_redis_down": 5.0,
-    "track_broker_down": 8.0,
-    "poisoned_deliver_ttl": 15.0,
+    "track_redis_silent": 8.0,
+    "track_broker_down": 5.0,
+    "poisoned_deliver_ttl": 10.0,
 }
 
 
@@ -312,7 +313,8 @@ def double_track(rig: Rig) -> dict[str, Any]:
             break
     safe = [e.state for e in errors] == ["tracked", "ended"] and rig.runs(ref) == 1 and not keys_without_ttl(rig.r)
     return {
-        "outcome": "; ".join(f"{type(e).__name__}({e.state}): {e.message[:60]}" for e in errors) or "no error",
+        "outcome": (", then ".join(f"{type(e).__name__}({e.state})" for e in errors) or "no error")
+        + f"; the first callback ran {rig.runs(ref)} time(s), the second never",
         "typed": len(errors) == 2,
         "safe": bool(safe),
     }
@@ -326,11 +328,25 @@ def _closed_port() -> int:
 
 def track_redis_down(rig: Rig | None = None) -> dict[str, Any]:
     """``track()`` with Redis unreachable (a closed port; the URL carries a password)."""
+    return _track_unreachable(_closed_port())
+
+
+def track_redis_silent(rig: Rig | None = None) -> dict[str, Any]:
+    """``track()`` with a "Redis" that takes the connection and never answers (a listening
+    socket nobody reads): bounded by the caller's socket timeout and one retry."""
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # the kernel completes the handshakes; nothing ever reads or writes
+        return _track_unreachable(silent.getsockname()[1])
+
+
+def _track_unreachable(port: int) -> dict[str, Any]:
     from celery import Celery
 
     from videojobs.celery import UnreachableError, install, track
 
-    port = _closed_port()
     app = Celery("redis-down", broker=f"redis://:hunter2secret@127.0.0.1:{port}/0", set_as_current=False)
     install(app)
     started = time.monotonic()
@@ -419,6 +435,7 @@ SCENARIOS: dict[str, Callable[[Rig], dict[str, Any]]] = {
     "callback_hangs": callback_hangs,
     "double_track": double_track,
     "track_redis_down": track_redis_down,
+    "track_redis_silent": track_redis_silent,
     "track_broker_down": track_broker_down,
     "poisoned_deliver_ttl": poisoned_deliver_ttl,
 }
@@ -427,8 +444,8 @@ NEEDS_WORKERS = {"callback_raises", "callback_hangs", "double_track", "poisoned_
 
 def run(name: str) -> dict[str, Any]:
     """Perform attack ``name`` in this process, on parts of its own."""
-    if name == "track_redis_down":
-        return track_redis_down()
+    if name in ("track_redis_down", "track_redis_silent"):
+        return SCENARIOS[name](None)  # type: ignore[arg-type]
     if name in NEEDS_WORKERS:
         with Rig() as rig:
             return SCENARIOS[name](rig)

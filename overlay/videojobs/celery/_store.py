@@ -281,11 +281,12 @@ def connect(url: str) -> Any:
 
 
 QUICK_CONNECT_TIMEOUT: Final = 1.5
-QUICK_SOCKET_TIMEOUT: Final = 3.0
+QUICK_SOCKET_TIMEOUT: Final = 2.0
 QUICK_RETRIES: Final = 1
 """The caller's side (``track()``, ``failed_callbacks()``) waits for Redis a few seconds, not
 half a minute: a refused connection fails at once (then once more after 0.1 s), one that
-hangs after 1.5 s per try; a command whose answer does not come, after 3 s per try."""
+hangs after 1.5 s per try; a command whose answer does not come, after 2 s per try (a Redis
+answers in milliseconds)."""
 
 
 def connect_quickly(url: str) -> Any:
