@@ -148,6 +148,10 @@ class LogScrubber:
                 del self._keys[key]
             self._secrets = Scrubber(self._keys)
 
+    def scrub(self, text: str) -> str:
+        """``text`` without the key of any open client, in any form an echo takes."""
+        return self._secrets.scrub(text)
+
     def filter(self, record: logging.LogRecord) -> bool:  # logging accepts any object with filter()
         secrets = self._secrets
         message = record.getMessage()

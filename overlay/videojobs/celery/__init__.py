@@ -444,7 +444,7 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, _soft_time_limit()):
         message = message or "ran past its soft time limit"
     # the keys of this process's clients, in every form the scrubber knows (as its log lines are)
-    text = printable(LOG_SCRUBBER._secrets.scrub(f"{type(exc).__name__}: {message}"))
+    text = printable(LOG_SCRUBBER.scrub(f"{type(exc).__name__}: {message}"))
     return text if len(text) <= REASON_LIMIT else text[: REASON_LIMIT - 3] + "..."
 
 
