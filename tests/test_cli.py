@@ -60,8 +60,10 @@ def test_status_json_lines_and_exit_code() -> None:
     assert rows[0]["state"] == "running"
     assert rows[1]["vendor_state"] == "generating"
     assert rows[1]["video_id"].startswith("video-")
-    assert rows[2]["error"]["type"] == "NotFoundError"
-    assert rows[2]["error"]["status_code"] == 404
+    assert rows[2]["exception"]["type"] == "NotFoundError"
+    assert rows[2]["exception"]["status_code"] == 404
+    assert rows[2]["state"] is None  # every outcome has the same keys: nothing was read of this job
+    assert set(rows[2]) == set(rows[0])
 
 
 @pytest.mark.parametrize(
@@ -112,10 +114,11 @@ def test_a_timeout_exits_124_with_every_job_on_stdout() -> None:
     code, out, _ = run("wait", "--sandbox", "--json", "--timeout", "300ms", "duomi:slow-q0-d600", "vozo:quick-at_done")
     assert code == 124
     rows = {json.loads(line)["ref"]: json.loads(line) for line in out.splitlines()}
-    assert rows["duomi:slow-q0-d600"]["error"]["type"] == "WaitTimeout"
-    assert rows["duomi:slow-q0-d600"]["last_status"]["state"] == "running"
+    assert rows["duomi:slow-q0-d600"]["exception"]["type"] == "WaitTimeout"
+    assert rows["duomi:slow-q0-d600"]["state"] == "running"  # the last status seen, in the same shape
     assert rows["vozo:quick-at_done"]["state"] == "succeeded"
-    assert not rows["duomi:slow-q0-d600"]["error"]["message"].startswith("duomi:")  # the vendor said once
+    assert rows["vozo:quick-at_done"]["exception"] is None
+    assert not rows["duomi:slow-q0-d600"]["exception"]["message"].startswith("duomi:")  # the vendor said once
 
 
 @pytest.mark.parametrize("command", ["status", "wait", "download"])
@@ -244,7 +247,7 @@ def test_a_file_that_exists_names_the_commands_own_flags(tmp_path: Path) -> None
     assert "(--overwrite replaces it)" in out
     code, out, _ = run("wait", *FAST, "--json", "--download", str(tmp_path), ref)
     assert code == 1
-    error = json.loads(out)["error"]
+    error = json.loads(out)["exception"]
     assert "--download folder" in error["hint"]  # wait has no --overwrite: its hint says what to do instead
     assert "videojobs download --overwrite" in error["hint"]
     for text in (out, run("download", *FAST, ref, "-o", str(tmp_path))[1]):

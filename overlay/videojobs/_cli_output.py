@@ -37,7 +37,7 @@ from ._exceptions import (
     VideoJobsError,
     WaitTimeout,
 )
-from ._status import DownloadProgress, JobStatus, State
+from ._status import DownloadProgress, JobStatus, State, outcome_dict
 from ._text import printable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -136,22 +136,11 @@ def result_line(result: JobStatus | VideoJobsError, ref: str, command: str = "wa
 
 
 def result_json(result: JobStatus | VideoJobsError, ref: str, command: str = "wait") -> str:
-    if isinstance(result, VideoJobsError):
-        row: dict[str, Any] = {
-            "ref": ref,
-            "error": {
-                "type": type(result).__name__,
-                "message": result.message,
-                "status_code": result.status_code,
-                "code": result.code,
-            },
-        }
-        if hint := cli_hint(result, command):
-            row["error"]["hint"] = hint
-        if isinstance(result, WaitTimeout) and result.last_status is not None:
-            row["last_status"] = result.last_status.to_dict()
-    else:
-        row = result.to_dict()
+    """One JSON line of the shape every outcome has (``outcome_dict``: the job's fields and
+    ``exception``), the same as the Celery callback's payload; plus the CLI's own ``hint``."""
+    row = outcome_dict(ref, result)
+    if isinstance(result, VideoJobsError) and (hint := cli_hint(result, command)):
+        row["exception"]["hint"] = hint
     return json.dumps(row, default=str, ensure_ascii=True)  # controls, ESC and bidi as \\u escapes
 
 

@@ -85,6 +85,23 @@ class VideoJobsError(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"
 
+    def to_dict(self) -> dict[str, Any]:
+        """The error as JSON-ready data: what the CLI's ``--json`` and the Celery callback's payload
+        carry as ``"exception"``. The vendor's raw answer stays on the exception (``raw``)."""
+        return {
+            "type": type(self).__name__,
+            "message": self.message,
+            "vendor": self.vendor,
+            "ref": self.ref,
+            "status_code": self.status_code,
+            "code": self.code,
+            **self._details(),
+        }
+
+    def _details(self) -> dict[str, Any]:
+        """What a kind of error adds to :meth:`to_dict` (``retry_after``, ``errno`` ...)."""
+        return {}
+
 
 class UsageError(VideoJobsError, ValueError):
     """The call was refused before any request was sent."""
@@ -116,6 +133,9 @@ class RateLimitError(APIError):
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
+
+    def _details(self) -> dict[str, Any]:
+        return {"retry_after": self.retry_after}
 
 
 class ServerError(APIError):
@@ -168,6 +188,9 @@ class DownloadError(VideoJobsError):
         super().__init__(message, **kwargs)
         self.errno = errno
 
+    def _details(self) -> dict[str, Any]:
+        return {"errno": self.errno}
+
 
 class LinkExpiredError(DownloadError):
     """The video's link has expired, and a fresh status call handed out no new one.
@@ -178,6 +201,9 @@ class LinkExpiredError(DownloadError):
     def __init__(self, message: str, *, expired_at: datetime | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.expired_at = expired_at
+
+    def _details(self) -> dict[str, Any]:
+        return {**super()._details(), "expired_at": None if self.expired_at is None else self.expired_at.isoformat()}
 
 
 TRANSIENT: tuple[type[VideoJobsError], ...] = (NetworkError, ServerError, RateLimitError)

@@ -6,11 +6,14 @@ import enum
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-__all__ = ["Download", "DownloadProgress", "JobError", "JobStatus", "State"]
+if TYPE_CHECKING:
+    from ._exceptions import VideoJobsError
+
+__all__ = ["Download", "DownloadProgress", "JobError", "JobStatus", "State", "outcome_dict"]
 
 
 class State(enum.StrEnum):
@@ -191,3 +194,23 @@ class JobStatus:
 
             raise JobFailedError(self)
         return self
+
+
+def outcome_dict(ref: str, result: JobStatus | VideoJobsError) -> dict[str, Any]:
+    """How a job's wait ended, as JSON-ready data of one shape whatever the outcome: the CLI's
+    ``--json`` lines and the Celery callback's payload.
+
+    Every key of :meth:`JobStatus.to_dict` (from the job's last status: the result itself, or
+    the ``last_status`` a ``WaitTimeout`` carries; ``state`` None when no answer was ever read),
+    plus ``"exception"``: None, or the ``VideoJobsError`` that ended the wait as its ``to_dict()``.
+    """
+    status = result if isinstance(result, JobStatus) else getattr(result, "last_status", None)
+    if status is not None:
+        body = status.to_dict()
+    else:  # the keys of a status, from a status: no list of them to keep in step by hand
+        vendor, _, task_id = ref.partition(":")
+        body = JobStatus(vendor=vendor, task_id=task_id, state=State.UNKNOWN).to_dict()
+        body.update(state=None, vendor_state=None)
+    body["ref"] = ref
+    body["exception"] = None if isinstance(result, JobStatus) else result.to_dict()
+    return body

@@ -22,7 +22,7 @@ from .._exceptions import (
     WaitTimeout,
 )
 from .._policy import AdaptivePolicy, FixedPolicy, History, PollingPolicy
-from .._status import JobStatus
+from .._status import JobStatus, outcome_dict
 from .._wait import DEFAULT_MAX_FAILED_POLLS, FAILED_POLL_BACKOFF, FAILED_POLL_BACKOFF_CAP
 
 __all__ = ["Again", "Done", "PollState", "decide", "paced", "payload", "policy_from", "policy_spec", "timed_out"]
@@ -103,20 +103,11 @@ class Done:
 
 
 def payload(ref: str, status: JobStatus | None, error: VideoJobsError | None, polls: int) -> dict[str, Any]:
-    """What the user's ``on_done`` gets: ``status.to_dict()`` (or the last one seen) and the error, if any."""
-    body: dict[str, Any] = status.to_dict() if status is not None else {"ref": ref}
-    body["ref"] = ref
+    """What the user's ``on_done`` gets: one shape for every outcome (``outcome_dict``: the job's
+    last status, or its keys with None, and ``exception``), plus ``polls``."""
+    body = outcome_dict(ref, status if status is not None else error)  # type: ignore[arg-type]  # one is set
+    body["exception"] = None if error is None else error.to_dict()
     body["polls"] = polls
-    body["exception"] = (
-        None
-        if error is None
-        else {
-            "type": type(error).__name__,
-            "message": error.message,
-            "status_code": error.status_code,
-            "code": error.code,
-        }
-    )
     return body
 
 

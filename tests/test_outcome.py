@@ -1,0 +1,56 @@
+"""One shape for a job's outcome: the CLI's --json lines and the Celery callback's payload."""
+
+from __future__ import annotations
+
+import errno
+import json
+
+import pytest
+
+import videojobs
+from videojobs._status import outcome_dict
+from videojobs.celery._poll import payload
+
+RUNNING = videojobs.JobStatus(vendor="vozo", task_id="t", state=videojobs.State.RUNNING, progress=0.4)
+
+
+def _errors() -> list[videojobs.VideoJobsError]:
+    timeout = videojobs.WaitTimeout("did not finish", vendor="vozo", last_status=RUNNING)
+    lost = videojobs.WaitTimeout("did not finish", vendor="vozo", last_status=None)
+    throttled = videojobs.RateLimitError("HTTP 429", vendor="vozo", status_code=429, retry_after=2.0)
+    full = videojobs.DownloadError("disk full", vendor="vozo", errno=errno.ENOSPC)
+    return [timeout, lost, throttled, full, videojobs.NotFoundError("gone", vendor="vozo", status_code=404)]
+
+
+@pytest.mark.parametrize("result", [RUNNING, *_errors()], ids=lambda r: type(r).__name__)
+def test_every_outcome_has_the_same_keys_and_says_what_ended_it(result: object) -> None:
+    body = outcome_dict("vozo:t", result)  # type: ignore[arg-type]
+    assert set(body) == set(RUNNING.to_dict()) | {"exception"}
+    assert body["ref"] == "vozo:t"
+    json.dumps(body)  # JSON-ready as it is
+    if isinstance(result, videojobs.JobStatus):
+        assert body["exception"] is None
+        assert body["state"] == "running"
+    else:
+        assert body["exception"]["type"] == type(result).__name__
+        assert body["exception"]["message"] == result.message
+        last = getattr(result, "last_status", None)
+        assert body["state"] == (None if last is None else last.state.value)  # a callback can read it
+
+
+def test_an_errors_dict_carries_what_its_kind_adds() -> None:
+    _, _, throttled, full, gone = _errors()
+    assert throttled.to_dict()["retry_after"] == 2.0
+    assert full.to_dict()["errno"] == errno.ENOSPC
+    assert gone.to_dict()["status_code"] == 404
+    assert "raw" not in gone.to_dict()  # the vendor's answer stays on the exception
+
+
+def test_the_celery_payload_is_the_same_shape_for_every_outcome() -> None:
+    shapes = {
+        frozenset(payload("vozo:t", RUNNING, None, 3)),
+        frozenset(payload("vozo:t", None, videojobs.NotFoundError("gone", vendor="vozo"), 1)),
+        frozenset(payload("vozo:t", RUNNING, videojobs.NetworkError("down", vendor="vozo"), 9)),
+    }
+    assert len(shapes) == 1
+    assert payload("vozo:t", None, videojobs.NotFoundError("gone", vendor="vozo"), 1)["state"] is None
