@@ -8,7 +8,8 @@ For each vendor: apply ``patches.json`` in memory, validate, run the pinned
 openapi-python-client with ``--meta none``, the vendor's ``config.yaml`` and the
 project's templates (``scripts/templates``) into an empty temporary folder, format
 with the pinned ruff in isolated mode (so the project's own ruff settings cannot
-change the output), then replace ``generated/<slug>_client`` whole. The generator's
+change the output), add the spec (``openapi.json``) and the PEP 561 marker
+(``py.typed``), then replace ``generated/<slug>_client`` whole. The generator's
 ``--overwrite`` leaves stale files behind, so nothing is generated in place.
 """
 
@@ -37,6 +38,9 @@ TEMPLATES = specs.ROOT / "scripts" / "templates"
 BIN = Path(sys.executable).parent
 SPEC_FILE = "openapi.json"
 """The patched spec, written into each generated package (shipped as package data)."""
+PY_TYPED = ("py.typed", "# Marker file for PEP 561")
+"""PEP 561's marker, so that type checkers read an installed client's annotations. The generator
+writes it (with this text) only with ``--meta``; with ``--meta none`` this script writes it."""
 UPSTREAM_INCLUDED = ("endpoint_module.py.jinja", "client.py.jinja")
 
 
@@ -92,6 +96,8 @@ def generate_one(vendor: str, out_root: Path, *, specs_root: Path = specs.SPECS)
         (out / SPEC_FILE).write_text(
             json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8"
         )
+        name, text = PY_TYPED
+        (out / name).write_text(text, encoding="utf-8")
         _check_ascii_paths(vendor, out)
         if target.exists():
             shutil.rmtree(target)
