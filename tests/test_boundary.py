@@ -211,7 +211,7 @@ def test_numbers_too_large_for_a_float_cost_the_field_not_the_state(number: str)
     ],
 )
 def test_retry_after_is_parsed_safely_and_capped(header: str, expected: float | None) -> None:
-    from videojobs._boundary import parse_retry_after
+    from videojobs._translate import parse_retry_after
 
     assert parse_retry_after(header) == expected
 

@@ -239,7 +239,7 @@ def test_jimmyai_envelope_429_is_retried() -> None:
     [("2", 2.0), ("0.5", 0.5), ("-3", 0.0), ("soon", None), (None, None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)],
 )
 def test_retry_after_parsing(header: str | None, expected: float | None) -> None:
-    from videojobs._boundary import parse_retry_after
+    from videojobs._translate import parse_retry_after
 
     assert parse_retry_after(header) == expected
 
@@ -247,7 +247,7 @@ def test_retry_after_parsing(header: str | None, expected: float | None) -> None
 def test_retry_after_http_date_in_the_future() -> None:
     from email.utils import formatdate
 
-    from videojobs._boundary import parse_retry_after
+    from videojobs._translate import parse_retry_after
 
     now = time.time()
     assert parse_retry_after(formatdate(now + 30, usegmt=True), now=now) == pytest.approx(30, abs=1)

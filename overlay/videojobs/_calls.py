@@ -4,7 +4,7 @@ A call is a *plan*: a generator that yields what it needs done and is sent the r
 without doing any I/O itself (the sans-I/O pattern of h11 and hyper):
 
 - ``Send(timeout)``: send the request once, bounded by ``timeout`` seconds; the driver sends
-  back the :class:`~videojobs._boundary.Exchange`, or throws the ``NetworkError`` in;
+  back the :class:`~videojobs._translate.Exchange`, or throws the ``NetworkError`` in;
 - ``Sleep(seconds)``: sleep on the client's clock;
 - ``Emit(status)``: hand a status to the caller (``watch`` yields it).
 
@@ -16,24 +16,30 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
-from typing import Any, Final, Generic, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from typing import TYPE_CHECKING, Final, TypeVar
 
-from ._boundary import Exchange, translate
 from ._exceptions import TRANSIENT, MalformedResponseError, NetworkError, RateLimitError, VideoJobsError
+from ._plan import Walk
 from ._ratecontrol import AdaptiveRate, RetryBudget, SlotWithdrawn
 from ._status import JobStatus
+from ._translate import Exchange, translate
 from ._wait import Clock, Waiter
+
+if TYPE_CHECKING:
+    import logging
+
+    from ._adapter import VendorAdapter
 
 __all__ = ["Emit", "Send", "Sleep", "VendorCore", "adrive", "drive", "status_plan", "watch_plan"]
 
 _DEBUG: Final = 10  # logging.DEBUG, without importing logging on import videojobs
 
 
-_LOGGER: Any = None
+_LOGGER: logging.Logger | None = None
 
 
-def _logger() -> Any:
+def _logger() -> logging.Logger:
     """The videojobs logger, found once (logging itself loads with the first client, not on import)."""
     global _LOGGER
     if _LOGGER is None:
@@ -89,14 +95,13 @@ class VendorCore:
 
     def __init__(
         self,
-        adapter: Any,
+        adapter: VendorAdapter,
         *,
         timeout: float,
         max_retries: int,
         rate: AdaptiveRate,
         budget: RetryBudget,
         clock: Clock,
-        rng: random.Random | None = None,
     ) -> None:
         self.adapter = adapter
         self.name: str = adapter.name
@@ -105,7 +110,7 @@ class VendorCore:
         self.rate = rate  # shared by every call to this vendor on the client
         self.budget = budget
         self.clock = clock
-        self.rng = rng or random.Random()
+        self.rng = random.Random()
 
     def retry_wait(self, exc: VideoJobsError, retry: int) -> float:
         """Seconds before retry number ``retry`` (1-based): the vendor's Retry-After, or backoff with jitter."""
@@ -191,65 +196,22 @@ def watch_plan(core: VendorCore, task_id: str, waiter: Waiter) -> Plan[None]:
             yield Sleep(delay)
 
 
-class _Steps(Generic[R]):
-    """Walks a plan: feeds it each result (or error) and hands the drivers the next action.
-
-    The drivers only do what an action names; everything else about a plan is here, once.
-    """
-
-    __slots__ = ("error", "plan", "result", "value")
-
-    def __init__(self, plan: Plan[R]) -> None:
-        self.plan = plan
-        self.value: Exchange | None = None
-        self.error: VideoJobsError | None = None
-        self.result: R
-
-    def __iter__(self) -> Iterator[Action]:
-        while True:
-            try:
-                action = self.plan.send(self.value) if self.error is None else self.plan.throw(self.error)
-            except StopIteration as stop:
-                self.result = stop.value
-                return
-            self.value = self.error = None
-            yield action
-
-    def do(
-        self, action: Send | Sleep, send: Callable[[float, int | None], Exchange], sleep: Callable[[float], None]
-    ) -> None:
-        if type(action) is Sleep:
-            return sleep(action.seconds)
-        try:
-            self.value = send(action.timeout, action.epoch)  # type: ignore[union-attr]
-        except VideoJobsError as exc:
-            self.error = exc
-
-    async def ado(
-        self,
-        action: Send | Sleep,
-        send: Callable[[float, int | None], Awaitable[Exchange]],
-        sleep: Callable[[float], Awaitable[None]],
-    ) -> None:
-        if type(action) is Sleep:
-            return await sleep(action.seconds)
-        try:
-            self.value = await send(action.timeout, action.epoch)  # type: ignore[union-attr]
-        except VideoJobsError as exc:
-            self.error = exc
-
-
 def drive(
     plan: Plan[R], send: Callable[[float, int | None], Exchange], sleep: Callable[[float], None]
-) -> Iterator[JobStatus]:
+) -> Generator[JobStatus, None, R]:
     """Run a plan with blocking I/O, yielding what it emits; its result is the StopIteration value."""
-    steps = _Steps(plan)
-    for action in steps:
+    walk: Walk[Action, Exchange, R] = Walk(plan)
+    for action in walk:
         if type(action) is Emit:
             yield action.status
+        elif type(action) is Sleep:
+            sleep(action.seconds)
         else:
-            steps.do(action, send, sleep)  # type: ignore[arg-type]
-    return steps.result  # type: ignore[return-value]
+            try:
+                walk.value = send(action.timeout, action.epoch)  # type: ignore[union-attr]
+            except VideoJobsError as exc:
+                walk.error = exc
+    return walk.result
 
 
 def run(plan: Plan[R], send: Callable[[float, int | None], Exchange], sleep: Callable[[float], None]) -> R:
@@ -258,32 +220,47 @@ def run(plan: Plan[R], send: Callable[[float, int | None], Exchange], sleep: Cal
     try:
         next(steps)
     except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+        result: R = stop.value
+        return result
     raise AssertionError("a status call emits nothing")  # pragma: no cover
 
 
-async def adrive(
-    plan: Plan[Any],
+async def _ado(
+    walk: Walk[Action, Exchange, R],
+    action: Action,
     send: Callable[[float, int | None], Awaitable[Exchange]],
     sleep: Callable[[float], Awaitable[None]],
-    result: list[Any] | None = None,
+) -> None:
+    if type(action) is Sleep:
+        await sleep(action.seconds)
+        return
+    try:
+        walk.value = await send(action.timeout, action.epoch)  # type: ignore[union-attr]
+    except VideoJobsError as exc:
+        walk.error = exc
+
+
+async def adrive(
+    plan: Plan[None],
+    send: Callable[[float, int | None], Awaitable[Exchange]],
+    sleep: Callable[[float], Awaitable[None]],
 ) -> AsyncIterator[JobStatus]:
-    """The asyncio twin of :func:`drive`; the plan's result is appended to ``result``."""
-    steps = _Steps(plan)
-    for action in steps:
+    """The asyncio twin of :func:`drive`, for a plan that returns nothing (a wait)."""
+    walk: Walk[Action, Exchange, None] = Walk(plan)
+    for action in walk:
         if type(action) is Emit:
             yield action.status
         else:
-            await steps.ado(action, send, sleep)  # type: ignore[arg-type]
-    if result is not None:
-        result.append(steps.result)
+            await _ado(walk, action, send, sleep)
 
 
 async def arun(
     plan: Plan[R], send: Callable[[float, int | None], Awaitable[Exchange]], sleep: Callable[[float], Awaitable[None]]
 ) -> R:
     """Run a plan that emits nothing with asyncio and return its result."""
-    result: list[R] = []
-    async for _ in adrive(plan, send, sleep, result):
-        raise AssertionError("a status call emits nothing")  # pragma: no cover
-    return result[0]
+    walk: Walk[Action, Exchange, R] = Walk(plan)
+    for action in walk:
+        if type(action) is Emit:
+            raise AssertionError("a status call emits nothing")  # pragma: no cover
+        await _ado(walk, action, send, sleep)
+    return walk.result

@@ -640,7 +640,7 @@ def _logs(err: TextIO, verbose: bool) -> Iterator[None]:
     warnings only (``videojobs: WARNING: ...``), which would otherwise reach stderr raw through
     :data:`logging.lastResort`. The handlers go away with the command (``main`` may run again).
     """
-    from ._boundary import LOG_SCRUBBER
+    from ._scrub import LOG_SCRUBBER
 
     handler = logging.StreamHandler(err)
     handler.addFilter(LOG_SCRUBBER)  # every record that reaches stderr, whatever logger made it

@@ -31,13 +31,15 @@ from ._base import (
     resolve_settings,
     split_ref,
 )
-from ._boundary import ACCEPT_ENCODING, LOG_SCRUBBER, Exchange, Secrets, exchange_aiohttp, exchange_async, exchange_sync
 from ._calls import VendorCore, adrive, arun, drive, run, status_plan, watch_plan
 from ._exceptions import CallbackError, ConfigurationError, NetworkError, UsageError, VideoJobsError
+from ._exchange import ACCEPT_ENCODING, Secrets, exchange_aiohttp, exchange_async, exchange_sync
 from ._policy import PollingPolicy
 from ._ratecontrol import AdaptiveRate, RetryBudget, SlotWithdrawn
 from ._registry import adapter_class
+from ._scrub import LOG_SCRUBBER
 from ._status import Download, JobStatus, State
+from ._translate import Exchange
 from ._wait import DEFAULT_MAX_FAILED_POLLS, Clock, OnPollError, OnUpdate, SystemClock, Waiter, check_wait_args
 
 if TYPE_CHECKING:

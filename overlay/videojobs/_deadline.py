@@ -8,26 +8,43 @@ left until the attempt's deadline:
 - :class:`Deadline` is a float (the per-operation timeout httpx hands to httpcore unchanged, via
   the request's ``timeout`` extension) that also carries the absolute deadline;
 - :class:`DeadlineBackend` wraps httpcore's sync network backend; its streams cut each
-  ``read``/``write`` (and connect, TLS) to the time left, and time out once none is left.
+  ``read``/``write`` (and connect, TLS) to the time left, and time out once none is left;
+- :class:`DeadlineTransport` is the sync clients' default transport: an ``httpx.BaseTransport``
+  over httpcore's public ``ConnectionPool(network_backend=DeadlineBackend())``, mapping
+  httpcore's errors to httpx's as httpx's own ``HTTPTransport`` does. Only public API of httpx
+  and httpcore is used (no private attribute is replaced).
 
-``deadline_transport()`` is the sync client's default transport: httpx's own ``HTTPTransport``
-on a connection pool with this backend (httpx has no public parameter for a network backend,
-so its pool is built here with the same settings; httpx is pinned below 0.29 for this).
+Behind a proxy named in the environment the clients keep httpx's own transport (see
+:func:`environment_proxies`): each socket operation is then bounded, not the whole attempt.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import time
 import typing
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, Final
 
 import httpcore
 import httpx
 
-from ._boundary import Deadline
+__all__ = ["Deadline", "DeadlineBackend", "DeadlineTransport", "deadline_transport", "environment_proxies"]
 
-__all__ = ["Deadline", "DeadlineBackend", "deadline_transport"]
+
+class Deadline(float):
+    """A timeout in seconds (the float) that also knows the absolute ``time.monotonic()`` deadline ``at``.
+
+    It rides in the request's ``timeout`` extension; :class:`DeadlineBackend` cuts every socket
+    operation to the time left before ``at``; other transports read it as the plain float."""
+
+    at: float
+
+    def __new__(cls, seconds: float, at: float) -> Deadline:
+        self = super().__new__(cls, seconds)
+        self.at = at
+        return self
 
 
 def _bounded(timeout: float | None, error: type[Exception]) -> float | None:
@@ -65,8 +82,8 @@ class _Stream(httpcore.NetworkStream):
 class DeadlineBackend(httpcore.NetworkBackend):
     """httpcore's sync backend, with every operation cut to the request's :class:`Deadline`."""
 
-    def __init__(self, backend: httpcore.NetworkBackend | None = None) -> None:
-        self._backend = backend if backend is not None else httpcore.SyncBackend()
+    def __init__(self) -> None:
+        self._backend = httpcore.SyncBackend()
 
     def connect_tcp(
         self,
@@ -97,17 +114,92 @@ def environment_proxies(environ: typing.Mapping[str, str]) -> bool:
     return any(environ.get(name) or environ.get(name.lower()) for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"))
 
 
-def deadline_transport(*, verify: bool | ssl.SSLContext, limits: httpx.Limits) -> httpx.HTTPTransport:
-    """httpx's HTTPTransport whose connection pool runs on :class:`DeadlineBackend`."""
-    transport = httpx.HTTPTransport(verify=verify, limits=limits)
-    context = httpx.create_ssl_context(verify=verify)
-    transport._pool = httpcore.ConnectionPool(  # see the module docstring
-        ssl_context=context,
-        max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
-        http1=True,
-        http2=False,
-        network_backend=DeadlineBackend(),
-    )
-    return transport
+# httpcore's errors as httpx's, most specific first found along the error's MRO (as httpx's
+# HTTPTransport maps them: httpx/_transports/default.py, map_httpcore_exceptions)
+_ERRORS: Final[dict[type[Exception], type[httpx.HTTPError]]] = {
+    httpcore.TimeoutException: httpx.TimeoutException,
+    httpcore.ConnectTimeout: httpx.ConnectTimeout,
+    httpcore.ReadTimeout: httpx.ReadTimeout,
+    httpcore.WriteTimeout: httpx.WriteTimeout,
+    httpcore.PoolTimeout: httpx.PoolTimeout,
+    httpcore.NetworkError: httpx.NetworkError,
+    httpcore.ConnectError: httpx.ConnectError,
+    httpcore.ReadError: httpx.ReadError,
+    httpcore.WriteError: httpx.WriteError,
+    httpcore.ProxyError: httpx.ProxyError,
+    httpcore.UnsupportedProtocol: httpx.UnsupportedProtocol,
+    httpcore.ProtocolError: httpx.ProtocolError,
+    httpcore.LocalProtocolError: httpx.LocalProtocolError,
+    httpcore.RemoteProtocolError: httpx.RemoteProtocolError,
+}
+
+
+@contextlib.contextmanager
+def _as_httpx() -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        mapped = next((_ERRORS[kind] for kind in type(exc).__mro__ if kind in _ERRORS), None)
+        if mapped is None:
+            raise
+        raise mapped(str(exc)) from exc
+
+
+class _Body(httpx.SyncByteStream):
+    """The response body as httpcore streams it, its errors as httpx's."""
+
+    def __init__(self, stream: Iterable[bytes]) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[bytes]:
+        with _as_httpx():
+            yield from self._stream
+
+    def close(self) -> None:
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            close()
+
+
+class DeadlineTransport(httpx.BaseTransport):
+    """An httpx transport on httpcore's connection pool, whose sockets run on :class:`DeadlineBackend`
+    (HTTP/1.1, like httpx's default; no proxy: see the module docstring)."""
+
+    def __init__(self, *, verify: bool | ssl.SSLContext, limits: httpx.Limits) -> None:
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(verify=verify),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            http1=True,
+            http2=False,
+            network_backend=DeadlineBackend(),
+        )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(request.stream, httpx.SyncByteStream)
+        url = request.url
+        core = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        with _as_httpx():
+            answer = self._pool.handle_request(core)
+        assert isinstance(answer.stream, Iterable)
+        return httpx.Response(
+            status_code=answer.status,
+            headers=answer.headers,
+            stream=_Body(answer.stream),
+            extensions=answer.extensions,
+        )
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def deadline_transport(*, verify: bool | ssl.SSLContext, limits: httpx.Limits) -> DeadlineTransport:
+    """The sync clients' default transport (without an environment proxy): see :class:`DeadlineTransport`."""
+    return DeadlineTransport(verify=verify, limits=limits)

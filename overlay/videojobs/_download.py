@@ -154,7 +154,7 @@ class HostRefused(Exception):
         self.status_code, self.host = status_code, host
 
 
-Plan = Generator["NeedStatus | Fetch", Any, Download]
+Plan = Generator["NeedStatus | Fetch", "JobStatus | Download | None", Download]
 
 
 def link_expired(status: JobStatus, now: datetime | None = None) -> bool:
@@ -216,12 +216,12 @@ def download_plan(
     """Fetch the job's ``index``-th video to ``dest``, refreshing an expired link once."""
     refreshed = False
     if status is None:
-        status = yield NeedStatus(ref)
+        status = yield from _fresh(ref)
         refreshed = True
     if link_expired(status, now()):
         if refreshed:
             raise _expired(status, None)
-        status = yield NeedStatus(ref)
+        status = yield from _fresh(ref)
         refreshed = True
         if link_expired(status, now()):
             raise _expired(status, None)
@@ -229,17 +229,24 @@ def download_plan(
     path = target(dest, status, index, url)
     while True:
         try:
-            result: Download = yield Fetch(url, path)
+            result = yield Fetch(url, path)
+            assert isinstance(result, Download)
             return result
         except HostRefused as refused:
             if refreshed:
                 raise _expired(status, refused) from refused
-            fresh: JobStatus = yield NeedStatus(ref)
+            fresh = yield from _fresh(ref)
             refreshed = True
             new_url = pick_url(fresh, index)
             if new_url == url:
                 raise _expired(fresh, refused) from refused
             status, url = fresh, new_url
+
+
+def _fresh(ref: str) -> Generator[NeedStatus, JobStatus | Download | None, JobStatus]:
+    status = yield NeedStatus(ref)
+    assert isinstance(status, JobStatus)
+    return status
 
 
 def _expired(status: JobStatus, refused: HostRefused | None) -> LinkExpiredError:

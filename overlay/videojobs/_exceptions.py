@@ -1,4 +1,4 @@
-"""Every error videojobs raises (definitions only: translation lives in ``_boundary``).
+"""Every error videojobs raises (definitions only: translation lives in ``_translate``).
 
 Our exception hierarchy::
 

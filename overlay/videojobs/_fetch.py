@@ -19,9 +19,10 @@ from typing import Any, Final
 
 import httpx
 
-from ._boundary import Deadline
+from ._deadline import Deadline
 from ._download import MAX_REDIRECTS, Fetch, HostRefused, NeedStatus, Pace, Plan, StartOver, Transfer, next_hop
 from ._exceptions import DownloadError, NetworkError, VideoJobsError
+from ._plan import Walk
 from ._status import Download, JobStatus
 
 __all__ = ["afetch", "arun_plan", "fetch", "file_client", "run_plan", "utc_now"]
@@ -100,38 +101,15 @@ def _backoff(attempt: int, pace: Pace) -> float:
 # --- blocking ------------------------------------------------------------------------------------
 
 
-class _Walk:
-    """Walks a download plan: hands the drivers each action, feeds the plan each result or error."""
-
-    def __init__(self, plan: Plan) -> None:
-        self.plan = plan
-        self.value: JobStatus | Download | None = None
-        self.error: BaseException | None = None
-        self.result: Download | None = None
-
-    def __iter__(self) -> Any:
-        while True:
-            try:
-                action = self.plan.send(self.value) if self.error is None else self.plan.throw(self.error)
-            except StopIteration as stop:
-                self.result = stop.value
-                return
-            self.value = self.error = None
-            yield action
-
-    def done(self) -> Download:
-        assert self.result is not None
-        return self.result
-
-
 def run_plan(plan: Plan, status: Callable[[str], JobStatus], get: Callable[[Fetch], Download]) -> Download:
-    walk = _Walk(plan)
+    """Run a download plan (``_download.download_plan``) with blocking I/O."""
+    walk: Walk[NeedStatus | Fetch, JobStatus | Download, Download] = Walk(plan)
     for action in walk:
         try:
             walk.value = status(action.ref) if isinstance(action, NeedStatus) else get(action)
         except (VideoJobsError, HostRefused) as exc:
             walk.error = exc
-    return walk.done()
+    return walk.result
 
 
 def fetch(http: httpx.Client, url: str, transfer: Transfer, attempts: int, pace: Pace) -> Download:
@@ -197,13 +175,14 @@ def _once(http: httpx.Client, url: str, transfer: Transfer, pace: Pace) -> Downl
 async def arun_plan(
     plan: Plan, status: Callable[[str], Awaitable[JobStatus]], get: Callable[[Fetch], Awaitable[Download]]
 ) -> Download:
-    walk = _Walk(plan)
+    """The asyncio twin of :func:`run_plan`."""
+    walk: Walk[NeedStatus | Fetch, JobStatus | Download, Download] = Walk(plan)
     for action in walk:
         try:
             walk.value = await (status(action.ref) if isinstance(action, NeedStatus) else get(action))
         except (VideoJobsError, HostRefused) as exc:
             walk.error = exc
-    return walk.done()
+    return walk.result
 
 
 async def afetch(http: httpx.AsyncClient, url: str, transfer: Transfer, attempts: int, pace: Pace) -> Download:

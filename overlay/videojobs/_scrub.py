@@ -1,6 +1,6 @@
 r"""Keys out of what a vendor sends back: every form an echo can take becomes ``[REDACTED]``.
 
-Pure logic, no I/O: ``_boundary`` runs :meth:`Scrubber.scrub_bytes` on every answer's decoded
+Pure logic, no I/O: ``_exchange`` runs :meth:`Scrubber.scrub_bytes` on every answer's decoded
 bytes before anything reads them (``raw``, messages, the JSON, the typed model, ``JobStatus``),
 and its log filter runs :meth:`Scrubber.scrub` on log records.
 
@@ -31,13 +31,18 @@ HTML entities, hex or base32, a changed case, a key cut in pieces).
 from __future__ import annotations
 
 import base64
+import collections
 import functools
 import re
 import string
+import threading
 from collections.abc import Iterable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-__all__ = ["MIN_SCRUBBABLE", "REDACTED", "Scrubber", "scrubbable"]
+if TYPE_CHECKING:
+    import logging
+
+__all__ = ["LOG_SCRUBBER", "MIN_SCRUBBABLE", "REDACTED", "LogScrubber", "Scrubber", "scrubbable"]
 
 MIN_SCRUBBABLE: Final = 8
 """Keys shorter than this are sent but not scrubbed. A short string turns up in honest text (a
@@ -217,3 +222,89 @@ class Scrubber:
         if isinstance(value, list):
             return [self._scrub_value(v) for v in value]
         return value
+
+
+# --- log records: the keys of open clients, scrubbed from what httpx, httpcore and aiohttp log ---
+
+
+class LogScrubber:
+    """Redacts the keys of open clients, in every form ``_scrub`` knows, from log records of
+    httpx, httpcore, aiohttp and videojobs: the message, and the traceback when there is one.
+
+    httpcore's DEBUG trace logs response headers as they come, and a proxy may echo the
+    Authorization header in one. The filter sits on those libraries' loggers; it costs
+    nothing unless a DEBUG record is made, since they check ``isEnabledFor`` first.
+    """
+
+    LOGGERS: Final = (  # a logger's filters see only the records made on it, not its children's
+        "videojobs",
+        "videojobs.celery",
+        "httpx",
+        "httpcore.connection",
+        "httpcore.http11",
+        "httpcore.http2",
+        "httpcore.proxy",
+        "httpcore.socks",
+        "aiohttp.client",
+        "aiohttp.internal",
+    )
+
+    def __init__(self) -> None:
+        self._keys: collections.Counter[str] = collections.Counter()
+        self._secrets = Scrubber(())
+        self._lock = threading.Lock()
+        self._installed = False
+        self._warned: set[str] = set()
+
+    def add(self, key: str) -> None:
+        """Redact ``key`` from now on (until as many ``discard`` as ``add``); a key too short to
+        scrub is said once per process, on the ``videojobs`` logger (without the key)."""
+        import logging  # on the first client's first vendor, not on import videojobs
+
+        with self._lock:
+            self._keys[key] += 1
+            self._secrets = Scrubber(self._keys)
+            if not self._installed:
+                for name in self.LOGGERS:
+                    logging.getLogger(name).addFilter(self)
+                self._installed = True
+            warn = not scrubbable(key) and key not in self._warned
+            self._warned.add(key)
+        if warn:
+            logging.getLogger("videojobs").warning(
+                "an API key shorter than %d characters (length %d) is too short to scrub: it is sent "
+                "as is, but an answer, error or log line that echoes it shows it",
+                MIN_SCRUBBABLE,
+                len(key),
+            )
+
+    def discard(self, key: str) -> None:
+        with self._lock:
+            self._keys[key] -= 1
+            if self._keys[key] <= 0:
+                del self._keys[key]
+            self._secrets = Scrubber(self._keys)
+
+    def scrub(self, text: str) -> str:
+        """``text`` without the key of any open client, in any form an echo takes."""
+        return self._secrets.scrub(text)
+
+    def filter(self, record: logging.LogRecord) -> bool:  # logging accepts any object with filter()
+        secrets = self._secrets
+        message = record.getMessage()
+        scrubbed = secrets.scrub(message)
+        if scrubbed != message:
+            record.msg, record.args = scrubbed, None
+        if record.exc_info and not record.exc_text:
+            import logging
+
+            # Formatters keep exc_text as it is set here: the traceback (and its causes) scrubbed
+            record.exc_text = secrets.scrub(logging.Formatter().formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = secrets.scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = secrets.scrub(record.stack_info)
+        return True
+
+
+LOG_SCRUBBER: Final = LogScrubber()

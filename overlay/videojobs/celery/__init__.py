@@ -434,7 +434,7 @@ def _deliver(task: Any, ref: str, store: Store, settings: _Settings) -> str:
 def _reason(exc: BaseException) -> str:
     """A failed callback's error as its record keeps it: type and message, the worker's API keys
     scrubbed, every control or bidi character shown as an escape, at most REASON_LIMIT characters."""
-    from .._boundary import LOG_SCRUBBER
+    from .._scrub import LOG_SCRUBBER
     from .._text import printable
 
     try:

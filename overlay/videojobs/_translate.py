@@ -1,0 +1,211 @@
+"""Translation, pure: a vendor's answer (status code, headers, bytes) in, a ``JobStatus`` or a typed
+``VideoJobsError`` out, via the vendor's generated model and its adapter.
+
+No I/O: the answer was read, bounded and scrubbed of the vendor's key by ``_exchange`` before
+anything here sees it. :func:`translate` is the one place an answer becomes a status; the
+error helpers (:func:`api_error`, :func:`parse_retry_after`) are the one place a non-2xx
+answer, or a 2xx envelope that says "error", becomes its :class:`APIError` subclass.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any, Final
+
+import attrs
+import httpx
+
+from ._adapter import PARSE_ERRORS, EnvelopeError, Fields, Unreadable, VendorAdapter, parse_model
+from ._exceptions import (
+    APIError,
+    AuthenticationError,
+    MalformedResponseError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+)
+from ._status import JobStatus
+
+__all__ = [
+    "SNIPPET",
+    "Exchange",
+    "api_error",
+    "parse_retry_after",
+    "snippet",
+    "translate",
+]
+
+MAX_RETRY_AFTER: Final = 24 * 3600.0
+"""A Retry-After beyond a day is read as a day: no call or wait sleeps longer than its own budget anyway."""
+
+POLL_AFTER_HEADER: Final = "openai-poll-after-ms"
+"""OpenAI-compatible servers' hint, in milliseconds, honoured on every poll that sends it."""
+
+SNIPPET: Final = 200  # characters of a non-JSON body quoted in a message
+
+
+class Exchange:
+    """One answer, read whole and bounded: status, headers and the decoded (scrubbed) body."""
+
+    __slots__ = ("body", "headers", "status_code")
+
+    def __init__(self, status_code: int, headers: Mapping[str, str], body: bytes) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"Exchange(status_code={self.status_code}, body={len(self.body)} bytes)"
+
+
+def translate(adapter: VendorAdapter, task_id: str, answer: Exchange) -> JobStatus:
+    """The JobStatus an answer stands for, or the typed error (raised ``from`` its cause)."""
+    import json  # sys.modules after the first call
+
+    vendor, status_code, raw = adapter.name, answer.status_code, answer.body
+    if not 200 <= status_code < 300:
+        raise api_error(vendor, status_code, raw, answer.headers)
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise MalformedResponseError(
+            f"task {task_id}: the answer is not JSON: {snippet(raw)!r}", vendor=vendor, status_code=status_code, raw=raw
+        ) from exc
+    fields = Fields(millis=adapter.millis)
+    try:
+        envelope = adapter.check_envelope(body)
+        if envelope is not None:
+            raise envelope_api_error(vendor, envelope, status_code, raw, answer.headers)
+        model = parse_model(adapter.model, body, fields)
+        status = adapter.to_status(task_id, model, fields)
+    except Unreadable as exc:
+        raise MalformedResponseError(
+            f"task {task_id}: no readable state: {exc}", vendor=vendor, status_code=status_code, raw=raw
+        ) from exc
+    except PARSE_ERRORS as exc:
+        raise MalformedResponseError(
+            f"task {task_id}: the answer could not be mapped ({type(exc).__name__})",
+            vendor=vendor,
+            status_code=status_code,
+            raw=raw,
+        ) from exc
+    hint = answer.headers.get(POLL_AFTER_HEADER)
+    poll_after = None if hint is None else poll_after_seconds(hint)
+    if fields.problems or poll_after is not None:
+        status = attrs.evolve(status, problems=fields.problems, poll_after=poll_after)
+    return status
+
+
+def poll_after_seconds(header: str) -> float | None:
+    """``openai-poll-after-ms`` in seconds; None when it is not a sane number."""
+    try:
+        ms = float(header)
+    except ValueError:
+        return None
+    return ms / 1000.0 if 0 <= ms < 3_600_000 else None
+
+
+_BY_STATUS: Mapping[int, type[APIError]] = {
+    401: AuthenticationError,
+    403: AuthenticationError,
+    404: NotFoundError,
+    429: RateLimitError,
+}
+
+
+def error_class(status_code: int) -> type[APIError]:
+    """The APIError subclass for an HTTP status (or a status-like vendor code)."""
+    if status_code >= 500:
+        return ServerError
+    return _BY_STATUS.get(status_code, APIError)
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), at most MAX_RETRY_AFTER.
+    None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()[:64]
+    try:
+        seconds = float(value)
+    except ValueError:
+        import email.utils  # the HTTP-date form is rare: keep it off the import path
+
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+            seconds = when.timestamp() - (time.time() if now is None else now)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    if seconds != seconds:
+        return None
+    return min(MAX_RETRY_AFTER, max(0.0, seconds))
+
+
+def error_details(body: Any) -> tuple[str | None, str | None]:
+    """``(code, message)`` from a vendor's error body, whichever documented shape it has.
+
+    Vozo: ``{code, message}``; ezmodel (OpenAI): ``{error: {code, message}}``;
+    JimmyAI: ``{code, msg}``; anything else: ``message``/``msg``/``detail``/``error`` strings.
+    """
+    if not isinstance(body, Mapping):
+        return None, None
+    inner = body.get("error")
+    if isinstance(inner, Mapping):
+        return _opt_str(inner.get("code") or inner.get("type")), _opt_str(inner.get("message"))
+    message = next((body[k] for k in ("message", "msg", "detail", "error") if isinstance(body.get(k), str)), None)
+    return _opt_str(body.get("code")), message
+
+
+def _opt_str(value: Any) -> str | None:
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    return str(value)[:SNIPPET]
+
+
+def snippet(raw: bytes) -> str:
+    text = raw[: SNIPPET * 4].decode("utf-8", "replace").strip()
+    text = " ".join(text.split())
+    return text[:SNIPPET] + ("…" if len(text) > SNIPPET else "")
+
+
+def api_error(vendor: str, status_code: int, raw: bytes, headers: Mapping[str, str]) -> APIError:
+    """The typed error for a non-2xx answer, with the vendor's code and message when its body has them."""
+    import json
+
+    try:
+        body = json.loads(raw) if raw else None
+    except (ValueError, RecursionError):
+        body = None
+    code, message = error_details(body)
+    if message is None:
+        reason = httpx.codes.get_reason_phrase(status_code) or "non-standard status"
+        message = f"HTTP {status_code} {reason}" + (f": {snippet(raw)}" if raw and body is None else "")
+        if 300 <= status_code < 400:
+            message += " (redirects are not followed, so that the key never travels elsewhere)"
+    return make_api_error(error_class(status_code), message, vendor, status_code, code, raw, headers)
+
+
+def envelope_api_error(
+    vendor: str, exc: EnvelopeError, status_code: int, raw: bytes, headers: Mapping[str, str]
+) -> APIError:
+    cls = error_class(exc.status_hint) if exc.status_hint else APIError
+    return make_api_error(cls, exc.message, vendor, status_code, exc.code, raw, headers)
+
+
+def make_api_error(
+    cls: type[APIError],
+    message: str,
+    vendor: str,
+    status_code: int,
+    code: str | None,
+    raw: bytes,
+    headers: Mapping[str, str],
+) -> APIError:
+    """The one factory of APIErrors: a RateLimitError also gets its Retry-After."""
+    if cls is RateLimitError:
+        retry_after = parse_retry_after(headers.get("retry-after"))
+        return RateLimitError(
+            message, vendor=vendor, status_code=status_code, code=code, raw=raw, retry_after=retry_after
+        )
+    return cls(message, vendor=vendor, status_code=status_code, code=code, raw=raw)
