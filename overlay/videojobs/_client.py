@@ -45,7 +45,8 @@ from ._wait import DEFAULT_MAX_FAILED_POLLS, Clock, OnPollError, OnUpdate, Syste
 if TYPE_CHECKING:
     import asyncio
 
-    from ._download import Fetch, OnProgress, Pace, Transfer
+    from ._download import Fetch, OnProgress, Pace
+    from ._files import Transfer
 
 __all__ = ["AsyncClient", "AsyncVendorClient", "Client", "VendorClient"]
 
@@ -292,9 +293,11 @@ class _Twin(Generic[H, T]):
     def _transfer(
         self, ref: str, fetch: Fetch, overwrite: bool, max_bytes: int | None, on_progress: OnProgress | None
     ) -> Transfer:
-        from ._download import Transfer
+        from ._files import Transfer, target
 
-        return Transfer(fetch.path, ref, overwrite=overwrite, max_bytes=max_bytes, on_progress=on_progress)
+        return Transfer(
+            target(fetch.dest, fetch.name), ref, overwrite=overwrite, max_bytes=max_bytes, on_progress=on_progress
+        )
 
     def _pace(self, ref: str, deadline: float | None) -> Pace:
         from ._download import Pace

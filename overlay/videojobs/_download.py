@@ -23,35 +23,34 @@ Modelled on huggingface_hub's downloads:
 - an expired link (``expires_at`` passed, or 403/404/410 from the file host) costs one fresh
   status call: a new URL is used, the same one is a :class:`LinkExpiredError`.
 
-The logic is here once, without I/O: :func:`download_plan` (what to ask for next) and
-:class:`Transfer` (one file being written). ``Client`` and ``AsyncClient`` only run them.
+The rules are here once, without I/O: names (:func:`file_name`), :func:`download_plan` (what
+to ask for next), the checks of an answer (:func:`check_head`, :func:`next_hop`), the proof that
+a resume is the same file (:func:`same_file`) and the pace (:class:`Pace`). The disk is
+``_files``' (:class:`~videojobs._files.Transfer`), the network ``_fetch``'s.
 """
 
 from __future__ import annotations
 
-import collections
-import contextlib
-import errno
 import hashlib
 import json
 import os
 import re
-import stat
 import time
 import unicodedata
 from collections.abc import Callable, Generator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 from urllib.parse import urljoin, urlsplit
 
 import attrs
 
 from ._adapter import not_a_video_url
-from ._exceptions import CallbackError, DownloadError, LinkExpiredError, NetworkError, UsageError, VideoJobsError
+from ._exceptions import DownloadError, LinkExpiredError, NetworkError, UsageError
 from ._status import Download, DownloadProgress, JobStatus, State
 
 __all__ = [
+    "CHUNK",
     "LOW_SPEED_LIMIT",
     "DownloadProgress",
     "Fetch",
@@ -60,9 +59,12 @@ __all__ = [
     "NeedStatus",
     "Pace",
     "StartOver",
-    "Transfer",
+    "check_head",
     "download_plan",
     "file_name",
+    "int_or_none",
+    "looks_like_a_page",
+    "names_a_folder",
     "next_hop",
     "same_file",
 ]
@@ -119,13 +121,9 @@ def file_name(status: JobStatus, index: int, url: str) -> str:
     return f"{status.vendor}-{_stem(status.task_id, index)}{suffix}"
 
 
-def target(dest: str | os.PathLike[str], status: JobStatus, index: int, url: str) -> Path:
-    """A folder (existing, or given with a trailing separator) gets the job's file name; else ``dest`` is the file."""
-    text = os.fspath(dest)
-    path = Path(text)
-    if path.is_dir() or text.endswith(("/", os.sep)):
-        return path / file_name(status, index, url)
-    return path
+def names_a_folder(dest: str | os.PathLike[str]) -> bool:
+    """Whether ``dest`` is given as a folder (a trailing separator; ``_files.target`` also asks the disk)."""
+    return os.fspath(dest).endswith(("/", os.sep))
 
 
 # --- the plan --------------------------------------------------------------------------------------
@@ -140,10 +138,11 @@ class NeedStatus:
 
 @attrs.frozen
 class Fetch:
-    """The plan needs ``url`` saved at ``path``; the answer is a :class:`Download`."""
+    """The plan needs ``url`` saved at ``dest`` (a folder gets ``name``); the answer is a :class:`Download`."""
 
     url: str
-    path: Path
+    dest: str | os.PathLike[str]
+    name: str
 
 
 class HostRefused(Exception):
@@ -226,10 +225,9 @@ def download_plan(
         if link_expired(status, now()):
             raise _expired(status, None)
     url = pick_url(status, index)
-    path = target(dest, status, index, url)
     while True:
         try:
-            result = yield Fetch(url, path)
+            result = yield Fetch(url, dest, file_name(status, index, url))
             assert isinstance(result, Download)
             return result
         except HostRefused as refused:
@@ -263,6 +261,36 @@ def _expired(status: JobStatus, refused: HostRefused | None) -> LinkExpiredError
     )
 
 
+# --- the file host's answer -------------------------------------------------------------------------
+
+
+def check_head(status_code: int, headers: Mapping[str, str], host: str, vendor: str) -> str | None:
+    """The video's content type (None: unsaid), or the error the answer's head stands for:
+    :class:`HostRefused` for an expired link, :class:`DownloadError` for anything but the video."""
+    if status_code in EXPIRED_STATUSES:
+        raise HostRefused(status_code, host)
+    if status_code not in (200, 206):
+        raise DownloadError(
+            f"the file host {host} answered {status_code}, not the video", vendor=vendor, status_code=status_code
+        )
+    kind = (headers.get("content-type") or "").split(";")[0].strip().lower()
+    if kind.startswith(REFUSED_TYPES):
+        raise DownloadError(
+            f"the file host {host} sent {kind}, not a video (an error page?); nothing saved",
+            vendor=vendor,
+            status_code=status_code,
+        )
+    encoding = (headers.get("content-encoding") or "identity").strip().lower()
+    if encoding != "identity":
+        raise DownloadError(f"the file host {host} sent the video {encoding}-encoded", vendor=vendor)
+    return kind or None
+
+
+def looks_like_a_page(first_chunk: bytes) -> bool:
+    """Whether a body begins as HTML, XML or JSON does (an error page sent with 200), whatever its type says."""
+    return first_chunk.lstrip()[:9].lower().startswith(_SNIFF)
+
+
 # --- following redirects -----------------------------------------------------------------------------
 
 
@@ -279,102 +307,6 @@ def next_hop(current: str, location: str | None, vendor: str) -> str:
     if not_a_video_url(target_url) is not None:
         raise DownloadError("the file host redirected to something that is not an http(s) URL, refused", vendor=vendor)
     return target_url
-
-
-# --- the folder: every name opened relative to it, never through a link ---------------------------
-
-_NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
-_CLOEXEC: Final = getattr(os, "O_CLOEXEC", 0)
-_NONBLOCK: Final = getattr(os, "O_NONBLOCK", 0)  # a FIFO planted at a name cannot block the open
-_BINARY: Final = getattr(os, "O_BINARY", 0)
-_DIRECTORY: Final = getattr(os, "O_DIRECTORY", 0)
-_AT_FD: Final = os.name == "posix" and {os.open, os.stat, os.unlink, os.link, os.rename} <= os.supports_dir_fd
-"""Whether names are opened relative to the folder's handle (os.replace takes the same dir fds as os.rename)."""
-META_LIMIT: Final = 4096  # bytes of a .part.json read: ours are under 300
-
-
-def _exists(error: DownloadError) -> DownloadError:
-    """A name that exists (errno EEXIST): the way out is a note, in Python's words (a traceback
-    shows it); the message states the fact only, so that the CLI can name its own flag."""
-    error.add_note("pass overwrite=True to replace it")
-    return error
-
-
-def _disk(exc: OSError, what: str, vendor: str) -> DownloadError:
-    """A refusal of the disk, typed, with its errno (ENOSPC, EFBIG, EACCES, EIO ...)."""
-    return DownloadError(f"{what}: {exc.strerror or exc}", vendor=vendor, errno=exc.errno)
-
-
-class _Folder:
-    """The download's folder, held open: each name is opened relative to this handle (``dir_fd``),
-    with ``O_NOFOLLOW``, so a link planted at a name is never followed, and a folder renamed under
-    us does not move our writes. (Without ``dir_fd``, Windows: by path, with the same flags.)"""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.fd = os.open(path, os.O_RDONLY | _DIRECTORY | _CLOEXEC) if _AT_FD else None
-
-    def _at(self, name: str) -> tuple[str, dict[str, Any]]:
-        if self.fd is None:  # pragma: no cover - Windows
-            return os.fspath(self.path / name), {}
-        return name, {"dir_fd": self.fd}
-
-    def open(self, name: str, flags: int) -> int:
-        where, kw = self._at(name)
-        return os.open(where, flags | _NOFOLLOW | _CLOEXEC | _BINARY, 0o666, **kw)
-
-    def lstat(self, name: str) -> os.stat_result | None:
-        where, kw = self._at(name)
-        try:
-            return os.stat(where, follow_symlinks=False, **kw)
-        except FileNotFoundError:
-            return None
-
-    def unlink(self, name: str) -> None:
-        """Remove the name (a link planted there is removed, never what it points to)."""
-        where, kw = self._at(name)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(where, **kw)
-
-    def link(self, src: str, dst: str) -> None:
-        """``dst`` becomes ``src``'s file, or EEXIST: the kernel decides, atomically."""
-        if self.fd is None:  # pragma: no cover - without dir fds
-            if os.name == "nt":  # Windows' rename refuses an existing target
-                os.rename(self.path / src, self.path / dst)
-            else:
-                os.link(self.path / src, self.path / dst, follow_symlinks=False)
-            return
-        os.link(src, dst, src_dir_fd=self.fd, dst_dir_fd=self.fd, follow_symlinks=False)
-
-    def replace(self, src: str, dst: str) -> None:
-        if self.fd is None:  # pragma: no cover - Windows
-            os.replace(self.path / src, self.path / dst)
-            return
-        os.replace(src, dst, src_dir_fd=self.fd, dst_dir_fd=self.fd)
-
-    def sync(self) -> None:
-        """Make the rename durable (POSIX); Windows has no directory handles to sync."""
-        if self.fd is not None:
-            with contextlib.suppress(OSError):  # some file systems cannot fsync a folder; the file is synced
-                os.fsync(self.fd)
-
-    def close(self) -> None:
-        if self.fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(self.fd)
-            self.fd = None
-
-
-def _own_regular(st: os.stat_result) -> bool:
-    """A regular file with one name (no hard link elsewhere), ours: one we may write into."""
-    mine = not hasattr(os, "geteuid") or st.st_uid == os.geteuid()
-    return stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and mine
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 # --- resuming: only the same file --------------------------------------------------------------------
@@ -442,7 +374,7 @@ def same_file(first: FirstAnswer, have: int, headers: Mapping[str, str]) -> str 
         return f"the file is now {total} bytes, not {first.total}"
     if end != total - 1:
         return f"it ends at byte {end}, not at the end ({total - 1})"
-    length = _int(headers.get("content-length"))
+    length = int_or_none(headers.get("content-length"))
     if length is not None and length != total - start:
         return f"its Content-Length {length} is not the range's {total - start} bytes"
     if first.etag is not None:
@@ -511,415 +443,8 @@ class Pace:
         )
 
 
-# --- one file being written ------------------------------------------------------------------------
-
-
-class Transfer:
-    """The bytes of one file on their way to disk; all but the network I/O.
-
-    ``request_headers()`` → the driver sends → ``begin(status, headers, host)`` → ``write(chunk)``
-    for each chunk → ``finish()`` (the Download) or, after a failure, ``pause()``/``abort()`` and
-    again; ``close()`` at the end, whatever happened.
-
-    Every name is opened in the folder's handle with ``O_NOFOLLOW``: a fresh ``.part`` and
-    ``.part.json`` with ``O_EXCL`` (after removing whatever had the name), a kept ``.part`` only
-    if it is a regular file with one link, ours. The final name is taken by ``link()``, which
-    fails if the name exists (``rename()`` replaces it only with ``overwrite=True``).
-    """
-
-    def __init__(
-        self,
-        path: Path,
-        ref: str,
-        *,
-        overwrite: bool,
-        max_bytes: int | None,
-        on_progress: OnProgress | None,
-    ) -> None:
-        self.path, self.ref, self.vendor = path, ref, ref.partition(":")[0]
-        self.part = path.with_name(path.name + ".part")
-        self.meta = path.with_name(path.name + ".part.json")
-        self.overwrite, self.max_bytes, self.on_progress = overwrite, max_bytes, on_progress
-        try:
-            exists = os.path.lexists(path)
-        except OSError:  # pragma: no cover - lexists does not raise
-            exists = False
-        if exists and not overwrite:  # early, to spare the transfer; the link at the end decides
-            raise _exists(DownloadError(f"{path} exists", vendor=self.vendor, errno=errno.EEXIST))
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.folder = _Folder(path.parent)
-        except OSError as exc:
-            raise _disk(exc, f"could not make the folder {path.parent}", self.vendor) from exc
-        self.fd: int | None = None
-        self.hasher = hashlib.sha256()
-        self.done = 0  # bytes in the .part
-        self.total: int | None = None
-        self.resumed_from = 0
-        self.content_type: str | None = None
-        self.host = ""
-        self._first: FirstAnswer | None = None
-        self._asked = 0  # the Range start of the request in flight (0: the whole file)
-        self._kept_id: tuple[int, int] | None = None  # (st_dev, st_ino) of the .part asked to be resumed
-        self._behind = _Behind()
-        self._synced = 0
-        self._sniffed = False
-
-    # --- the .part and its record, never through a link
-
-    def _kept(self) -> tuple[os.stat_result, FirstAnswer] | None:
-        """The ``.part`` and the first answer it came from, if it may be resumed."""
-        st = self.folder.lstat(self.part.name)
-        if st is None or not _own_regular(st) or st.st_size < 1:
-            return None
-        first = self._first or self._read_meta()
-        if first is None or st.st_size >= first.total:
-            return None
-        return st, first
-
-    def _read_meta(self) -> FirstAnswer | None:
-        try:
-            fd = self.folder.open(self.meta.name, os.O_RDONLY | _NONBLOCK)
-        except OSError:  # missing, a link (ELOOP), a FIFO without writer ...: no resume
-            return None
-        try:
-            if not _own_regular(os.fstat(fd)):
-                return None
-            return FirstAnswer.from_json(os.read(fd, META_LIMIT))
-        except OSError:
-            return None
-        finally:
-            os.close(fd)
-
-    def _write_meta(self, first: FirstAnswer) -> None:
-        self.folder.unlink(self.meta.name)
-        fd = self.folder.open(self.meta.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
-        try:
-            _write_all(fd, first.to_json())
-        finally:
-            os.close(fd)
-
-    def _fresh_part(self) -> int:
-        """A new, empty ``.part`` of our own: whatever had the name (an old part, a link) is removed first."""
-        self.folder.unlink(self.part.name)
-        self.folder.unlink(self.meta.name)
-        return self.folder.open(self.part.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
-
-    def _reopen_part(self, have: int) -> int:
-        """The kept ``.part``, the very file asked about, still ``have`` bytes long (else StartOver)."""
-        try:
-            fd = self.folder.open(self.part.name, os.O_RDWR | _NONBLOCK)
-        except OSError as exc:
-            if exc.errno in (errno.ELOOP, errno.EMLINK, errno.ENOENT, errno.ENXIO, errno.EISDIR):  # replaced meanwhile
-                self._discard_part()
-                raise StartOver("the .part changed while the file host answered") from exc
-            raise
-        st = os.fstat(fd)
-        if not _own_regular(st) or (st.st_dev, st.st_ino) != self._kept_id or st.st_size != have:
-            os.close(fd)
-            self._discard_part()
-            raise StartOver("the .part changed while the file host answered")
-        return fd
-
-    # --- the exchange
-
-    def request_headers(self) -> dict[str, str]:
-        headers = {"Accept-Encoding": "identity"}  # the bytes as stored: lengths and ranges mean what they say
-        try:
-            kept = self._kept()
-        except OSError as exc:
-            raise _disk(exc, f"could not look at {self.part}", self.vendor) from exc
-        self._asked, self._kept_id = 0, None
-        if kept is not None:
-            st, first = kept
-            validator = first.validator
-            assert validator is not None
-            self._first, self._asked, self._kept_id = first, st.st_size, (st.st_dev, st.st_ino)
-            headers["Range"] = f"bytes={st.st_size}-"
-            headers["If-Range"] = validator
-        return headers
-
-    def begin(self, status_code: int, headers: Mapping[str, str], host: str) -> None:
-        """Check the answer's head and open the ``.part`` where the body will go."""
-        self.host = host
-        if status_code in EXPIRED_STATUSES:
-            raise HostRefused(status_code, host)
-        if status_code == 416 and self._asked:  # our .part is not this file's start
-            self._discard_part()
-            raise StartOver("the file host refused the range asked for")
-        if status_code not in (200, 206):
-            raise DownloadError(
-                f"the file host {host} answered {status_code}, not the video",
-                vendor=self.vendor,
-                status_code=status_code,
-            )
-        kind = (headers.get("content-type") or "").split(";")[0].strip().lower()
-        if kind.startswith(REFUSED_TYPES):
-            raise DownloadError(
-                f"the file host {host} sent {kind}, not a video (an error page?); nothing saved",
-                vendor=self.vendor,
-                status_code=status_code,
-            )
-        encoding = (headers.get("content-encoding") or "identity").strip().lower()
-        if encoding != "identity":
-            raise DownloadError(f"the file host {host} sent the video {encoding}-encoded", vendor=self.vendor)
-        self.content_type = kind or None
-        try:
-            if status_code == 206:
-                self._begin_resume(headers)
-            else:
-                self._begin_whole(headers)
-        except OSError as exc:
-            self._close_fd()
-            raise _disk(exc, f"could not write {self.part}", self.vendor) from exc
-        self._sniffed = self.done > 0
-
-    def _begin_resume(self, headers: Mapping[str, str]) -> None:
-        if not self._asked or self._first is None:
-            raise DownloadError(
-                f"the file host {self.host} answered 206 (a part) to a request for the whole file", vendor=self.vendor
-            )
-        why = same_file(self._first, self._asked, headers)
-        if why is not None:  # a splice of two files would follow: begin again from byte 0
-            self._discard_part()
-            raise StartOver(f"the file host's resume is not the same file: {why}")
-        fd = self._reopen_part(self._asked)
-        self.fd = fd
-        self.hasher = hashlib.sha256()
-        offset = 0
-        while offset < self._asked:  # the kept bytes count in the checksum
-            piece = os.pread(fd, min(CHUNK, self._asked - offset), offset)
-            if not piece:
-                raise OSError(errno.EIO, "the .part ended before its size")
-            self.hasher.update(piece)
-            offset += len(piece)
-        os.lseek(fd, self._asked, os.SEEK_SET)
-        self.total = self._first.total
-        self.done = self._synced = self._asked
-        if not self.resumed_from:
-            self.resumed_from = self._asked
-
-    def _begin_whole(self, headers: Mapping[str, str]) -> None:
-        total = _int(headers.get("content-length"))
-        if total is not None and self.max_bytes is not None and total > self.max_bytes:
-            raise DownloadError(
-                f"the video is {total} bytes, over max_bytes={self.max_bytes}; nothing saved", vendor=self.vendor
-            )
-        self._close_fd()
-        self.fd = self._fresh_part()
-        self._first = FirstAnswer.of(headers, total)
-        if self._first is not None:
-            self._write_meta(self._first)
-        self.hasher = hashlib.sha256()
-        self.total = total
-        self.done = self._synced = self.resumed_from = 0
-
-    def write(self, chunk: bytes) -> None:
-        if not chunk:
-            return
-        if not self._sniffed:
-            self._sniffed = True
-            if chunk.lstrip()[:9].lower().startswith(_SNIFF):
-                self.abort()
-                raise DownloadError(
-                    f"the file host {self.host} sent a page or a document, not a video; nothing saved",
-                    vendor=self.vendor,
-                )
-        self.done += len(chunk)
-        if self.max_bytes is not None and self.done > self.max_bytes:
-            self.abort()
-            raise DownloadError(f"the video grew past max_bytes={self.max_bytes}; nothing saved", vendor=self.vendor)
-        if self.total is not None and self.done > self.total:
-            self.abort()
-            raise DownloadError(
-                f"the file host sent more than the {self.total} bytes it announced; nothing saved", vendor=self.vendor
-            )
-        assert self.fd is not None
-        try:
-            _write_all(self.fd, chunk)
-            self._behind.hash(self.hasher, chunk)
-            if self.done - self._synced >= SYNC_EVERY:  # write back to disk while the rest arrives
-                self._behind.sync(self.fd)
-                self._synced = self.done
-        except OSError as exc:
-            self.done -= len(chunk)
-            raise _disk(exc, f"could not write {self.part}", self.vendor) from exc
-        if self.on_progress is not None:
-            progress = DownloadProgress(
-                ref=self.ref, path=self.path, done=self.done, total=self.total, resumed_from=self.resumed_from
-            )
-            try:
-                self.on_progress(progress)
-            except Exception as exc:  # the caller's callback: it ends this download, typed; the .part stays
-                raise CallbackError(
-                    f"on_progress raised {type(exc).__name__} while saving {self.path.name}", vendor=self.vendor
-                ) from exc
-
-    def finish(self) -> Download:
-        """The body ended: check its length, make it durable and give it its name."""
-        if self.fd is None:
-            raise NetworkError("the file host sent no body", vendor=self.vendor)
-        if self.total is not None and self.done < self.total:
-            raise NetworkError(
-                f"the file host sent {self.done} of {self.total} bytes before the body ended", vendor=self.vendor
-            )
-        fd = self.fd
-        try:
-            self._behind.drain()
-            os.fsync(fd)  # little is left to write back: see SYNC_EVERY
-            mine = os.fstat(fd)
-        except OSError as exc:
-            raise _disk(exc, f"could not write {self.part}", self.vendor) from exc
-        try:
-            self._place()
-        except OSError as exc:
-            if exc.errno == errno.EEXIST:
-                self.abort()
-                raise _exists(
-                    DownloadError(
-                        f"{self.path} appeared while the video was saved; it is left as it is",
-                        vendor=self.vendor,
-                        errno=exc.errno,
-                    )
-                ) from exc
-            raise _disk(exc, f"could not name the video {self.path}", self.vendor) from exc
-        placed = self.folder.lstat(self.path.name)
-        if placed is None or (placed.st_dev, placed.st_ino) != (mine.st_dev, mine.st_ino):
-            # the .part was swapped for something else between our checks and the rename
-            self.folder.unlink(self.path.name)
-            self.abort()
-            raise DownloadError(f"{self.part} was replaced while it was saved; nothing kept", vendor=self.vendor)
-        self._close_fd()
-        with contextlib.suppress(OSError):
-            self.folder.unlink(self.meta.name)
-        self.folder.sync()
-        return Download(
-            path=self.path,
-            bytes=self.done,
-            sha256=self.hasher.hexdigest(),
-            content_type=self.content_type,
-            url_host=self.host,
-            resumed_from=self.resumed_from,
-        )
-
-    def _place(self) -> None:
-        if self.overwrite:
-            self.folder.replace(self.part.name, self.path.name)
-            return
-        self.folder.link(self.part.name, self.path.name)  # EEXIST if the name is taken: never clobbered
-        if self.folder.fd is not None:
-            with contextlib.suppress(OSError):  # the video is whole under its name; a stray .part is harmless
-                self.folder.unlink(self.part.name)
-
-    def pause(self) -> None:
-        """A failure the next attempt may resume from: keep the ``.part`` (cleanup never raises)."""
-        self._behind.drain(raise_errors=False)
-        self._close_fd()
-
-    def abort(self) -> None:
-        """A failure no retry mends (an error page, too large): no ``.part`` is left."""
-        self._behind.drain(raise_errors=False)
-        self._close_fd()
-        self._discard_part()
-
-    def close(self) -> None:
-        """The end of the download, whatever happened: let go of the folder (and the .part, kept)."""
-        self.pause()
-        self.folder.close()
-
-    def _close_fd(self) -> None:
-        if self.fd is not None:
-            fd, self.fd = self.fd, None
-            with contextlib.suppress(OSError):  # the failure being reported is the one that matters
-                os.close(fd)
-
-    def _discard_part(self) -> None:
-        for name in (self.part.name, self.meta.name):
-            with contextlib.suppress(OSError):
-                self.folder.unlink(name)
-        self._first = None
-
-
-SYNC_EVERY: Final = 8 * 1024 * 1024
-"""Bytes between two background write-backs (fdatasync) of the ``.part``: the fsync that makes
-the file durable at the end then waits for at most this much, not for the whole file (on this
-project's bench machine 8 MiB did best of 2-32 MiB and of one fsync at the end)."""
-HASH_BATCH: Final = 4 * 1024 * 1024
-PENDING: Final = 4
-"""Bytes handed to the hashing thread at a time, and batches at most waiting for it (16 MiB):
-one hand-over per 4 MiB costs nothing next to the hashing, and memory stays bounded if it lags."""
-
-
-def _update_all(hasher: Any, chunks: list[bytes]) -> None:
-    for chunk in chunks:
-        hasher.update(chunk)
-
-
-class _Behind:
-    """One worker thread doing what need not hold up the network reads: the SHA-256 (hashlib
-    releases the GIL on large buffers) and the periodic write-back. Tasks run in order."""
-
-    def __init__(self) -> None:
-        self._pool: Any = None
-        self._pending: collections.deque[Any] = collections.deque()
-        self._batch: list[bytes] = []
-        self._batched = 0
-        self._hasher: Any = None
-
-    def _submit(self, fn: Callable[..., Any], *args: Any) -> None:
-        if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="videojobs-download")
-        self._pending.append(self._pool.submit(fn, *args))
-        while len(self._pending) > PENDING:
-            self._pending.popleft().result()
-
-    def hash(self, hasher: Any, chunk: bytes) -> None:
-        """Hash ``chunk`` later, in order; chunks go over in batches of HASH_BATCH bytes."""
-        if hasher is not self._hasher:
-            self._flush_hash()
-            self._hasher = hasher
-        self._batch.append(chunk)
-        self._batched += len(chunk)
-        if self._batched >= HASH_BATCH:
-            self._flush_hash()
-
-    def _flush_hash(self) -> None:
-        if self._batch:
-            self._submit(_update_all, self._hasher, self._batch)
-            self._batch, self._batched = [], 0
-
-    def sync(self, fd: int) -> None:
-        self._flush_hash()
-        self._submit(os.fdatasync if hasattr(os, "fdatasync") else os.fsync, fd)
-
-    def drain(self, *, raise_errors: bool = True) -> None:
-        """Wait for every task; re-raise the first error (a disk that failed a write-back)."""
-        self._flush_hash()
-        error: BaseException | None = None
-        while self._pending:
-            try:
-                self._pending.popleft().result()
-            except BaseException as exc:  # the worker's own failure, kept for the caller
-                error = error or exc
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
-        if error is not None and raise_errors:
-            raise error
-
-
-def _int(text: str | None) -> int | None:
+def int_or_none(text: str | None) -> int | None:
     try:
         return int(text) if text is not None else None
     except ValueError:
         return None
-
-
-RESUMABLE: Final = (NetworkError,)
-"""Failures a next attempt resumes from (the ``.part`` is kept)."""
-
-
-def is_resumable(exc: VideoJobsError) -> bool:
-    return isinstance(exc, RESUMABLE)

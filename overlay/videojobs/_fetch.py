@@ -20,8 +20,9 @@ from typing import Any, Final
 import httpx
 
 from ._deadline import Deadline
-from ._download import MAX_REDIRECTS, Fetch, HostRefused, NeedStatus, Pace, Plan, StartOver, Transfer, next_hop
+from ._download import MAX_REDIRECTS, Fetch, HostRefused, NeedStatus, Pace, Plan, StartOver, next_hop
 from ._exceptions import DownloadError, NetworkError, VideoJobsError
+from ._files import Transfer
 from ._plan import Walk
 from ._status import Download, JobStatus
 
@@ -158,7 +159,9 @@ def _once(http: httpx.Client, url: str, transfer: Transfer, pace: Pace) -> Downl
                 continue
             transfer.begin(response.status_code, response.headers, response.url.host)
             _body_started(request, transfer, pace)
-            for chunk in response.iter_raw():  # as they arrive: a drop loses no byte held in a buffer
+            stream = response.stream  # the raw bytes as they arrive, whatever made the response
+            assert isinstance(stream, httpx.SyncByteStream)
+            for chunk in stream:  # a drop loses no byte held in a buffer
                 transfer.write(chunk)
                 pace.check(time.monotonic(), transfer.done)
             return transfer.finish()
@@ -237,7 +240,9 @@ async def _aonce(http: httpx.AsyncClient, url: str, transfer: Transfer, pace: Pa
             left = pace.left(time.monotonic())
             try:
                 async with asyncio.timeout(left):  # None: no deadline but the stall rule's
-                    async for chunk in response.aiter_raw():  # as they arrive (see fetch)
+                    stream = response.stream
+                    assert isinstance(stream, httpx.AsyncByteStream)
+                    async for chunk in stream:  # as they arrive (see fetch)
                         transfer.write(chunk)
                         pace.check(time.monotonic(), transfer.done)
             except TimeoutError as exc:
