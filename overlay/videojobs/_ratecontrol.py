@@ -17,6 +17,9 @@ small pure part with the time passed in; ``AdaptiveRate`` composes them and is t
 - :class:`AdaptiveRate`: the per-vendor controller, with an optional hard ceiling;
 - :class:`RetryBudget`: retries may add at most a share on top of first attempts (AWS's retry
   quota, gRPC's retry throttling): a dead vendor does not multiply the load.
+- :class:`SharedPace`, :class:`PaceStore`, :class:`MemoryPaceStore`: one vendor's pace as plain
+  numbers (the bucket's tokens, CUBIC's curve, the pause) behind a small store, so processes that
+  share a vendor (``videojobs.celery``'s workers, with Redis as the store) run these same parts.
 """
 
 from __future__ import annotations
@@ -24,11 +27,21 @@ from __future__ import annotations
 import collections
 import math
 import threading
-from typing import Final
+from typing import Final, Protocol
 
 from ._exceptions import RateLimitError, VideoJobsError
 
-__all__ = ["AcceptedRate", "AdaptiveRate", "CubicCalculator", "RetryBudget", "TokenBucket", "is_throttle"]
+__all__ = [
+    "AcceptedRate",
+    "AdaptiveRate",
+    "CubicCalculator",
+    "MemoryPaceStore",
+    "PaceStore",
+    "RetryBudget",
+    "SharedPace",
+    "TokenBucket",
+    "is_throttle",
+]
 
 BETA: Final = 0.7
 SCALE_CONSTANT: Final = 0.4
@@ -77,6 +90,22 @@ class TokenBucket:
             return 0.0
         return (1.0 - self._tokens) / self.rate
 
+    @classmethod
+    def restored(cls, rate: float, tokens: float, stamp: float) -> TokenBucket:
+        """A bucket as a store kept it (``tokens`` at ``stamp``)."""
+        bucket = cls(rate, stamp)
+        bucket._tokens = min(bucket.capacity, tokens)
+        return bucket
+
+    @property
+    def tokens(self) -> float:
+        """Tokens at the last refill (what a store keeps, with that time: ``stamp``)."""
+        return self._tokens
+
+    @property
+    def stamp(self) -> float:
+        return self._stamp
+
     def _refill(self, now: float) -> None:
         if now > self._stamp:
             self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
@@ -102,6 +131,18 @@ class CubicCalculator:
 
     def success_received(self, now: float) -> float:
         return self.scale * (now - self._last_fail - self._k) ** 3 + self._w_max
+
+    @classmethod
+    def restored(cls, w_max: float, k: float, last_fail: float) -> CubicCalculator:
+        """A curve as a store kept it (see :attr:`state`)."""
+        cubic = cls(last_fail)
+        cubic._w_max, cubic._k = w_max, k
+        return cubic
+
+    @property
+    def state(self) -> tuple[float, float, float]:
+        """``(w_max, k, last_fail)``: all the curve is."""
+        return self._w_max, self._k, self._last_fail
 
 
 class AcceptedRate:
@@ -245,3 +286,119 @@ class RetryBudget:
                 return False
             self._retries.append(now)
             return True
+
+
+SHARED_BURST: Final = 1.0
+"""A shared bucket holds at most a second of tokens (``TokenBucket``'s capacity: max(1, rate))."""
+
+
+class SharedPace:
+    """One vendor's pace as plain numbers, so a store can keep it anywhere: a dict in one process,
+    a Redis hash for a fleet of workers (``videojobs.celery``). The arithmetic is the parts above:
+    :class:`CubicCalculator` for the rate (a function of the time since the last cut, so it grows
+    back without any write), :class:`TokenBucket` for the tokens. ``paced`` is False until the
+    vendor first throttles: no limit until then, as :class:`AdaptiveRate`."""
+
+    __slots__ = ("k", "last_cut", "pause_until", "stamp", "tokens", "w_max")
+
+    def __init__(
+        self,
+        *,
+        w_max: float = 0.0,
+        k: float = 0.0,
+        last_cut: float = -math.inf,
+        tokens: float = 0.0,
+        stamp: float = 0.0,
+        pause_until: float = 0.0,
+    ) -> None:
+        self.w_max, self.k, self.last_cut = w_max, k, last_cut
+        self.tokens, self.stamp, self.pause_until = tokens, stamp, pause_until
+
+    @property
+    def paced(self) -> bool:
+        return self.last_cut > -math.inf
+
+    def rate(self, now: float) -> float | None:
+        """Requests per second at ``now`` (None: not paced): CUBIC's curve since the last cut, at
+        least ``MIN_RATE`` and at most ``MAX_RATE_OVER_MEASURED`` times the rate that was throttled."""
+        if not self.paced:
+            return None
+        grown = CubicCalculator.restored(self.w_max, self.k, self.last_cut).success_received(max(now, self.last_cut))
+        return max(MIN_RATE, min(grown, MAX_RATE_OVER_MEASURED * max(self.w_max, MIN_RATE)))
+
+    def take(self, now: float) -> float:
+        """0.0 and a token spent, or the seconds until the vendor may be sent to (pause or bucket)."""
+        if now < self.pause_until:
+            return self.pause_until - now
+        rate = self.rate(now)
+        if rate is None:
+            return 0.0
+        bucket = TokenBucket.restored(rate, self.tokens, self.stamp)
+        wait = bucket.take(now)
+        self.tokens, self.stamp = bucket.tokens, bucket.stamp
+        return wait
+
+    def throttled(self, now: float, *, measured: float, sent: float | None, retry_after: float | None) -> bool:
+        """The vendor throttled a call sent at ``sent``: pause it for ``retry_after``, and cut the rate
+        (once per ``CUT_INTERVAL``; a call sent before the last cut is part of that congestion).
+        ``measured``: the rate the reporter saw accepted, the cut's base when not paced yet.
+        True when the rate was cut."""
+        if retry_after:
+            self.pause_until = max(self.pause_until, now + retry_after)
+        if (sent is not None and sent < self.last_cut) or now - self.last_cut < CUT_INTERVAL:
+            return False
+        current = self.rate(now)
+        cubic = CubicCalculator(now)
+        cubic.error_received(max(MIN_RATE, measured if current is None else current), now)
+        self.w_max, self.k, self.last_cut = cubic.state
+        self.tokens, self.stamp = 0.0, now  # no burst into a vendor that just throttled
+        return True
+
+    def to_fields(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, float]) -> SharedPace:
+        return cls(**{name: float(fields[name]) for name in cls.__slots__ if name in fields})
+
+    def __repr__(self) -> str:
+        return f"<SharedPace paced={self.paced} w_max={self.w_max:g} last_cut={self.last_cut:g}>"
+
+
+class PaceStore(Protocol):
+    """Where vendors' :class:`SharedPace` lives, each change atomic: :class:`MemoryPaceStore` in one
+    process; ``videojobs.celery``'s Redis store for a fleet (the take inside its per-poll script)."""
+
+    def take(self, vendor: str, now: float) -> float:
+        """:meth:`SharedPace.take` on the stored pace."""
+        ...
+
+    def throttled(
+        self, vendor: str, now: float, *, measured: float, sent: float | None, retry_after: float | None
+    ) -> None:
+        """:meth:`SharedPace.throttled` on the stored pace."""
+        ...
+
+
+class MemoryPaceStore:
+    """A :class:`PaceStore` in a dict, for the threads of one process."""
+
+    def __init__(self) -> None:
+        self._paces: dict[str, SharedPace] = {}
+        self._lock = threading.Lock()
+
+    def pace(self, vendor: str) -> SharedPace:
+        with self._lock:
+            return self._paces.setdefault(vendor, SharedPace())
+
+    def take(self, vendor: str, now: float) -> float:
+        pace = self.pace(vendor)
+        with self._lock:
+            return pace.take(now)
+
+    def throttled(
+        self, vendor: str, now: float, *, measured: float, sent: float | None, retry_after: float | None
+    ) -> None:
+        pace = self.pace(vendor)
+        with self._lock:
+            pace.throttled(now, measured=measured, sent=sent, retry_after=retry_after)
