@@ -23,7 +23,7 @@ Where things are:
 Adding a sixth vendor: see the docstring of ``_adapter.py``.
 """
 
-from ._adapter import VendorAdapter
+from ._adapter import BaseAdapter, Fields, VendorAdapter
 from ._client import AsyncClient, AsyncVendorClient, Client, VendorClient
 from ._exceptions import (
     APIError,
@@ -56,6 +56,7 @@ __all__ = [
     "AsyncClient",
     "AsyncVendorClient",
     "AuthenticationError",
+    "BaseAdapter",
     "CallbackError",
     "Client",
     "Clock",
@@ -63,6 +64,7 @@ __all__ = [
     "Download",
     "DownloadError",
     "DownloadProgress",
+    "Fields",
     "FixedPolicy",
     "History",
     "InvalidReferenceError",

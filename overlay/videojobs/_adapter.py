@@ -479,6 +479,12 @@ class BaseAdapter:
     def check_envelope(self, body: Any) -> EnvelopeError | None:
         return None
 
+    @staticmethod
+    def final_progress(state: State, progress: float | None) -> float | None:
+        """A succeeded job is at 1.0, whatever the vendor last said (for adapters kept elsewhere,
+        which import only ``videojobs``'s public names)."""
+        return final_progress(state, progress)
+
     def state(self, vendor_state: Any, field: str) -> tuple[State, str]:
         """``(State, the vendor's word)``; a word not in the table is UNKNOWN, never an error."""
         if is_unset(vendor_state):
