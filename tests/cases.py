@@ -1,22 +1,30 @@
 """What each vendor documents, as test data: one VendorCase per vendor.
 
 The conformance suites (tests/test_generated_clients.py, tests/test_conformance.py) run
-the same tests for every vendor; a vendor supplies only this: where it lives, its typed
-client's names, and a body for every documented state and error. A sixth vendor adds one
-entry here.
+the same tests for every vendor; a vendor supplies only fixtures here: a body for every
+documented state and error, and what each means. Where it lives (server, status path), its
+typed client's names (endpoint module, model, state enum) and where its answer keeps the
+state are read from its spec (the ``openapi.json`` in its generated package) and its adapter,
+never restated. The vendors are the registry's (pyproject.toml's entry points): a sixth
+vendor adds one entry to CASES.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
 import itertools
 import os
+import re
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from scripts import specs
+from tests.spec_check import patched_doc
 from videojobs import known_vendors
+from videojobs._registry import adapter_class
 
 
 @dataclass(frozen=True)
@@ -34,12 +42,6 @@ class StateCase:
 @dataclass(frozen=True)
 class VendorCase:
     slug: str
-    base_url: str  # the vendor's real server, from its spec
-    path: str  # the status path with {id} for the task id
-    module: str  # the generated endpoint module, relative to the package
-    model: str  # the 200 model's class name
-    enum: str | None  # the status enum's class name
-    enum_field: tuple[str, ...]  # where the status sits in the model (attribute path)
     states: list[StateCase]
     error_status: int | None = None  # the documented error response's status code
     error_body: dict[str, Any] | None = None
@@ -56,19 +58,67 @@ class VendorCase:
         """The first documented state case that maps to ``state`` (a videojobs.State value)."""
         return next(sc for sc in self.states if sc.state == state)
 
+    # --- read from the vendor's spec and adapter, not restated -----------------------------------
+
     @property
     def package(self) -> str:
         return f"{self.slug}_client"
+
+    @property
+    def base_url(self) -> str:
+        """The vendor's real server: the spec's first."""
+        url: str = patched_doc(self.slug)["servers"][0]["url"]
+        return url
+
+    @property
+    def path(self) -> str:
+        """The spec's status path, with ``{id}`` for the task id."""
+        (template,) = [p for p, item in patched_doc(self.slug)["paths"].items() if "get" in item and "{" in p]
+        return re.sub(r"\{[^}]*\}", "{id}", template)
+
+    @property
+    def module(self) -> str:
+        """The generated endpoint module the adapter calls, relative to the package."""
+        return adapter_class(self.slug).endpoint.__name__.removeprefix(f"{self.package}.")
+
+    @property
+    def model(self) -> str:
+        """The class name of the adapter's 200 model."""
+        return adapter_class(self.slug).model.__name__
+
+    @property
+    def enum_field(self) -> tuple[str, ...]:
+        """Where the state sits in the 200 answer (an attribute path): the spec's status enum."""
+        return _state_field(self.slug)
+
+    @property
+    def enum(self) -> str:
+        """The class name of the generated state enum (the type the model gives that field)."""
+        return self.enum_class().__name__
 
     def endpoint(self) -> ModuleType:
         return importlib.import_module(f"{self.package}.{self.module}")
 
     def model_class(self) -> Any:
-        return getattr(importlib.import_module(f"{self.package}.models"), self.model)
+        return adapter_class(self.slug).model
 
     def enum_class(self) -> Any:
-        assert self.enum is not None
-        return getattr(importlib.import_module(f"{self.package}.models"), self.enum)
+        value: Any = self.model_class().from_dict(self.states[0].body)
+        for attr in self.enum_field:
+            value = getattr(value, attr)
+        return type(value)
+
+
+@functools.cache
+def _state_field(slug: str) -> tuple[str, ...]:
+    """The dotted path of the one ``status``/``state`` enum of the 200 answer (as scripts.specs reads it)."""
+    found = [
+        tuple(where.split(".")[1:])
+        for where in specs.summarize(patched_doc(slug)).enums
+        if where.startswith("200.") and "[]" not in where and where.rsplit(".", 1)[-1] in specs.STATUS_FIELDS
+    ]
+    assert len(found) == 1, f"{slug}: expected one status enum in the 200 answer, found {found}"
+    return found[0]
 
 
 T0 = 1705334400  # 2024-01-15T16:00:00Z, the timestamp ezmodel's page uses
@@ -140,12 +190,6 @@ JIMMY_URL = "https://cdn.jimmyai.cn/v/jt-42.mp4"
 CASES: dict[str, VendorCase] = {
     "colossyan": VendorCase(
         slug="colossyan",
-        base_url="https://app.colossyan.com/api/v1",
-        path="/video-generation-jobs/{id}",
-        module="api.default.get_video_generation_job_status",
-        model="ColossyanJob",
-        enum="ColossyanJobStatus",
-        enum_field=("status",),
         states=[
             StateCase("in_queue", "queued", _colossyan("in_queue", 0), 0.0, video_id="vid-77"),
             StateCase("preprocessing", "running", _colossyan("preprocessing", 20), 0.1, video_id="vid-77"),
@@ -165,12 +209,6 @@ CASES: dict[str, VendorCase] = {
     ),
     "duomi": VendorCase(
         slug="duomi",
-        base_url="https://duomiapi.com",
-        path="/v1/videos/tasks/{id}",
-        module="api.tasks.get_video_task",
-        model="DuomiTask",
-        enum="DuomiTaskState",
-        enum_field=("state",),
         states=[
             StateCase("pending", "queued", _duomi("pending", 0, []), 0.0),
             StateCase("running", "running", _duomi("running", 37, []), 0.37),
@@ -191,12 +229,6 @@ CASES: dict[str, VendorCase] = {
     ),
     "ezmodel": VendorCase(
         slug="ezmodel",
-        base_url="https://www.ezmodel.cloud",
-        path="/v1/videos/{id}",
-        module="api.videos.get_video_task",
-        model="EzmodelVideo",
-        enum="EzmodelVideoStatus",
-        enum_field=("status",),
         states=[
             StateCase("pending", "queued", {**EZ_PROCESSING, "status": "pending", "progress": 0}, 0.0),
             StateCase("processing", "running", EZ_PROCESSING, 0.45),
@@ -223,12 +255,6 @@ CASES: dict[str, VendorCase] = {
     ),
     "jimmyai": VendorCase(
         slug="jimmyai",
-        base_url="https://www.jimmyai.cn",
-        path="/api/open-api/v1/videos/{id}",
-        module="api.default.query_video",
-        model="JimmyVideoResponse",
-        enum="JimmyVideoStatus",
-        enum_field=("data", "status"),
         states=[
             StateCase("queued", "queued", _jimmy("queued", 0), 0.0),
             StateCase("pending", "queued", _jimmy("pending", 0), 0.0),
@@ -259,12 +285,6 @@ CASES: dict[str, VendorCase] = {
     ),
     "vozo": VendorCase(
         slug="vozo",
-        base_url="https://api.vozo.ai",
-        path="/v1/video_generation/{id}",
-        module="api.default.get_video_generation",
-        model="VozoJobStatus",
-        enum="VozoJobState",
-        enum_field=("status",),
         states=[
             StateCase("pending", "queued", {"status": "pending"}, None),
             StateCase("processing", "running", {"status": "processing"}, None),
@@ -282,8 +302,8 @@ CASES: dict[str, VendorCase] = {
 
 
 def _extra_cases() -> None:
-    """Cases of vendors that live outside this repository: ``VIDEOJOBS_EXTRA_CASES=module[,module]``,
-    each module registering its vendor and defining ``CASE`` (tests/test_sixth_vendor.py uses it)."""
+    """Fixtures of vendors installed from outside this repository: ``VIDEOJOBS_EXTRA_CASES=module[,module]``,
+    each module defining ``CASE`` (tests/test_sixth_vendor.py uses it)."""
     for name in filter(None, os.environ.get("VIDEOJOBS_EXTRA_CASES", "").split(",")):
         case: VendorCase = importlib.import_module(name).CASE
         CASES[case.slug] = case
@@ -292,7 +312,8 @@ def _extra_cases() -> None:
 _extra_cases()
 
 VENDORS = list(known_vendors())
-"""The registry's vendors: the one list (a vendor without a case fails test_every_vendor_has_a_case)."""
+"""The registry's vendors (pyproject.toml's entry points), the one list: a vendor without a case here
+fails test_conformance.py's test_every_vendor_has_a_case_and_a_spec_the_sandbox_serves."""
 
 
 # --- editing a state's body (the meaning checks) ----------------------------------------------

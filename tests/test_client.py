@@ -73,8 +73,8 @@ def test_known_vendors_still_works_after_a_vendor_is_used() -> None:
 
 def test_import_is_lazy_about_vendors() -> None:
     code = (
-        "import sys, videojobs; from videojobs._registry import registry; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in {f'{v}_client' for v in registry} "
+        "import sys, videojobs; vendors = videojobs.known_vendors(); assert vendors; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in {f'{v}_client' for v in vendors} "
         "or m.startswith('videojobs.vendors')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 import tomllib
@@ -29,6 +30,22 @@ def test_the_sandbox_imports_nothing_of_the_client() -> None:
             assert not name.startswith(".."), f"{path.name} imports {name} from the overlay"
             assert not name.startswith("videojobs"), f"{path.name} imports {name}"
             assert not name.endswith("_client"), f"{path.name} imports a generated client: {name}"
+
+
+def test_the_client_and_the_sandbox_read_one_list_of_vendors() -> None:
+    """pyproject.toml's entry points are the vendors: the registry's and (read by name, without the
+    client) the sandbox's; the wheel names none of them (tests/test_sixth_vendor.py builds it)."""
+    from videojobs import known_vendors
+    from videojobs._registry import GROUP
+    from videojobs.sandbox._spec import VENDOR_GROUP, installed_vendors
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = pyproject["project"]["entry-points"][GROUP]
+    assert GROUP == VENDOR_GROUP
+    assert tuple(sorted(listed)) == known_vendors() == installed_vendors()
+    assert all(target.startswith(f"videojobs.vendors.{slug}:") for slug, target in listed.items())
+    wheel = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]
+    assert not [slug for slug in listed if slug in repr(wheel)], "the wheel's package list names a vendor"
 
 
 def test_a_plain_install_brings_the_library_only() -> None:
@@ -68,3 +85,34 @@ def test_the_cli_names_the_extra_it_needs() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 2
     assert "pip install 'videojobs[cli]'" in out.stderr
+
+
+TYPED_SNIPPET = """\
+import videojobs
+from duomi_client.api.tasks import get_video_task
+from duomi_client.models import DuomiTask
+
+
+def poll(client: videojobs.Client) -> DuomiTask | None:
+    return get_video_task.sync("task-1", client=client.vendor("duomi").typed)  # Any would be an error
+
+
+wrong: int = DuomiTask.from_dict({}).state
+"""
+
+
+def test_the_installed_generated_clients_are_typed_for_a_type_checker(tmp_path: Path) -> None:
+    """The generated packages ship py.typed: mypy reads an installed client's annotations (without
+    the marker it would skip the package, and ``wrong`` would pass as Any)."""
+    (tmp_path / "snippet.py").write_text(TYPED_SNIPPET, encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--cache-dir", str(tmp_path / "cache"),
+         "snippet.py"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+        env={k: v for k, v in os.environ.items() if k not in ("MYPYPATH", "PYTHONPATH")},
+    )  # fmt: skip
+    errors = [line for line in out.stdout.splitlines() if ": error:" in line]
+    assert errors == [
+        'snippet.py:10: error: Incompatible types in assignment (expression has type "DuomiTaskState", '
+        'variable has type "int")  [assignment]'
+    ], out.stdout

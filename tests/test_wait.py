@@ -10,6 +10,7 @@ import pytest
 
 import videojobs
 from scripts.policy_sim import population, simulate
+from tests.cases import VENDORS
 from tests.clocks import SimClock
 from videojobs._policy import AdaptivePolicy, FixedPolicy, History
 from videojobs._wait import Waiter
@@ -150,7 +151,7 @@ def test_the_sync_client_reports_failed_polls_too() -> None:
     assert seen == [1, 2]
 
 
-@pytest.mark.parametrize("vendor", ["vozo", "duomi", "ezmodel", "colossyan", "jimmyai"])
+@pytest.mark.parametrize("vendor", VENDORS)
 def test_wait_from_queued_to_done(sandbox: Sandbox, clock: SimClock, vendor: str) -> None:
     seen: list[videojobs.JobStatus] = []
     with _client_for(sandbox) as client:
@@ -278,8 +279,7 @@ async def test_async_wait_and_watch(sandbox: Sandbox) -> None:
 
 @pytest.mark.anyio
 async def test_wait_all_returns_every_job_exactly_once(sandbox: Sandbox) -> None:
-    vendors = ["vozo", "duomi", "ezmodel", "colossyan", "jimmyai"]
-    refs = [f"{vendors[i % 5]}:j{i}-q{i % 7}-d{20 + i}" + ("-fail" if i % 9 == 0 else "") for i in range(60)]
+    refs = [f"{VENDORS[i % len(VENDORS)]}:j{i}-q{i % 7}-d{20 + i}" + ("-fail" if i % 9 == 0 else "") for i in range(60)]
     refs += ["duomi:down-e500", "vozo:gone-e404"]
     updates: list[videojobs.JobStatus] = []
     async with _aclient_for(sandbox, max_retries=0) as client:

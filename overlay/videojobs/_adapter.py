@@ -151,8 +151,8 @@ class Fields:
 
     __slots__ = ("millis", "problems")
 
-    def __init__(self, problems: list[str] | None = None, *, millis: bool = False) -> None:
-        self.problems: list[str] = [] if problems is None else problems
+    def __init__(self, *, millis: bool = False) -> None:
+        self.problems: list[str] = []
         self.millis = millis  # read a Unix time above MS_THRESHOLD as milliseconds (the adapter's assumption)
 
     def problem(self, field: str, reason: str) -> None:

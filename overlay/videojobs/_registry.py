@@ -1,21 +1,29 @@
 """Which vendors exist: slug → the adapter class that speaks for it, imported on first use.
 
-The one list of vendors: the client, the CLI, the tests and the benchmark read it (the
-sandbox serves every vendor whose spec is installed, and a test holds the two lists equal).
-Explicit and alphabetical on purpose (like fsspec's registry): a vendor is one line here, or
-one ``register_vendor`` call for a vendor that lives outside this package. Nothing is
-imported until a vendor is used, so ``import videojobs`` stays fast.
+The one list of vendors is the entry-point group ``videojobs.vendors`` (pyproject.toml's
+``[project.entry-points."videojobs.vendors"]``, one ``slug = "module:AdapterClass"`` line a
+vendor, alphabetical). The client, the CLI and the tests read it here; the wheel ships every
+generated client (its package list names none); the sandbox reads the same group by name,
+without importing the client. A package of its own can add a vendor to the group (like
+pytest's plugins), and ``register_vendor`` adds one at run time (fsspec's
+``register_implementation``). Nothing is read until a vendor is first needed (importing
+``importlib.metadata`` and scanning the installed distributions costs a few milliseconds),
+and nothing is imported until a vendor is used, so ``import videojobs`` stays fast.
 
 A sixth vendor is:
 
-1. ``specs/<slug>/`` (its page, spec, patches, generator config) and ``make generate``;
-2. ``overlay/videojobs/vendors/<slug>.py``: a ``BaseAdapter`` subclass naming its generated
-   client, endpoint module and model, its state table and ``to_status`` (copy ``vozo.py``);
-3. one line below.
+1. ``specs/<slug>/`` (its page, spec, patches, generator config) and ``make generate``, which
+   writes ``generated/<slug>_client`` (its spec and ``py.typed`` inside; the wheel takes it);
+2. ``overlay/videojobs/vendors/<slug>.py``: a :class:`videojobs.BaseAdapter` subclass naming its
+   generated client, endpoint module and model, its state table and ``to_status`` (copy
+   ``vozo.py``);
+3. one line in pyproject.toml's ``[project.entry-points."videojobs.vendors"]``, then
+   ``make install`` (an editable install reads its entry points when it is installed).
 
 The sandbox then simulates it from its spec, and the conformance suites run for it once
-``tests/cases.py`` has its fixtures (``tests/test_sixth_vendor.py`` does all of this for a
-throwaway vendor built in a temporary folder).
+``tests/cases.py`` has its fixtures (its answers and the states they mean).
+``tests/test_sixth_vendor.py`` does this for a throwaway vendor kept in a package of its own,
+and builds videojobs' wheel with that vendor added to check that nothing else needs writing.
 """
 
 from __future__ import annotations
@@ -23,41 +31,65 @@ from __future__ import annotations
 import functools
 import importlib
 import threading
-from typing import cast
+from collections.abc import Mapping
+from typing import Final, cast
 
 from ._adapter import VendorAdapter
 from ._exceptions import ConfigurationError
 
-__all__ = ["adapter_class", "known_vendors", "register_vendor", "registry"]
+__all__ = ["GROUP", "adapter_class", "known_vendors", "register_vendor", "targets"]
 
-registry: dict[str, str] = {
-    "colossyan": "videojobs.vendors.colossyan:ColossyanAdapter",
-    "duomi": "videojobs.vendors.duomi:DuomiAdapter",
-    "ezmodel": "videojobs.vendors.ezmodel:EzmodelAdapter",
-    "jimmyai": "videojobs.vendors.jimmyai:JimmyaiAdapter",
-    "vozo": "videojobs.vendors.vozo:VozoAdapter",
-}
+GROUP: Final = "videojobs.vendors"
+"""The entry-point group that lists the vendors (the sandbox's ``_spec.VENDOR_GROUP`` too)."""
+
 _lock = threading.Lock()
+_targets: dict[str, str] | None = None
+"""slug → ``"module:AdapterClass"``: the group's entry points, then ``register_vendor``'s; read on first need."""
+
+
+def targets() -> Mapping[str, str]:
+    """slug → ``"module:AdapterClass"`` for every known vendor (the entry points are read once)."""
+    found = _targets
+    return found if found is not None else _load()
+
+
+def _load() -> dict[str, str]:
+    global _targets
+    from importlib.metadata import entry_points
+
+    with _lock:
+        if _targets is None:
+            found: dict[str, str] = {}
+            for point in entry_points(group=GROUP):  # in sys.path order: the first of a name wins, as imports do
+                _check(point.name, point.value, f"entry point {point.name!r} of group {GROUP!r}")
+                found.setdefault(point.name, point.value)
+            _targets = found
+        return _targets
+
+
+def _check(slug: str, target: str, where: str) -> None:
+    if not isinstance(slug, str) or not slug.isidentifier() or slug != slug.lower():
+        raise ConfigurationError(f"{where}: a vendor slug is a lower-case identifier, not {slug!r}")
+    if not isinstance(target, str) or ":" not in target:
+        raise ConfigurationError(f"{where}: the target must be 'module:AdapterClass', not {target!r}")
 
 
 def known_vendors() -> tuple[str, ...]:
     """Every known vendor slug, sorted."""
-    return tuple(sorted(registry))
+    return tuple(sorted(targets()))
 
 
 def register_vendor(slug: str, target: str, *, clobber: bool = False) -> None:
-    """Make a vendor known: ``target`` is ``"module:AdapterClass"``, imported on first use.
+    """Make a vendor known at run time: ``target`` is ``"module:AdapterClass"``, imported on first use.
 
-    For vendors whose adapter lives outside videojobs (fsspec's ``register_implementation``).
+    For an adapter that is not installed with an entry point in the ``videojobs.vendors`` group.
     """
-    if not slug.isidentifier() or slug != slug.lower():
-        raise ConfigurationError(f"a vendor slug is a lower-case identifier, not {slug!r}")
-    if ":" not in target:
-        raise ConfigurationError(f"target must be 'module:AdapterClass', not {target!r}")
+    _check(slug, target, "register_vendor")
+    table = _load()
     with _lock:
-        if slug in registry and not clobber and registry[slug] != target:
+        if slug in table and not clobber and table[slug] != target:
             raise ConfigurationError(f"vendor {slug!r} is already registered (pass clobber=True to replace it)")
-        registry[slug] = target
+        table[slug] = target
         adapter_class.cache_clear()
 
 
@@ -65,11 +97,11 @@ def register_vendor(slug: str, target: str, *, clobber: bool = False) -> None:
 def adapter_class(slug: str) -> type[VendorAdapter]:
     """The adapter class for ``slug``, importing its module (and its generated client) now."""
     try:
-        target = registry[slug]
+        target = targets()[slug]
     except (KeyError, TypeError):
         raise ConfigurationError(f"unknown vendor {slug!r}; known vendors: {', '.join(known_vendors())}") from None
     module_name, _, class_name = target.partition(":")
     cls = getattr(importlib.import_module(module_name), class_name)
     if cls.name != slug:
-        raise ConfigurationError(f"registry entry {slug!r} points at an adapter named {cls.name!r}")
+        raise ConfigurationError(f"vendor {slug!r} points at {target!r}, an adapter named {cls.name!r}")
     return cast(type[VendorAdapter], cls)

@@ -1,8 +1,10 @@
 """Each vendor, as the sandbox reads it from its vendored spec (and from nothing of the client's).
 
-The spec ships inside the vendor's generated package (``<slug>_client/openapi.json``, written
-by ``scripts/generate.py``); the sandbox reads it as a file, without importing the package,
-and serves every vendor whose spec it finds. From the spec it takes the server path, the
+The vendors are the entry points of the ``videojobs.vendors`` group (pyproject.toml), read by
+name only: loading one would import the client's adapter. A vendor's spec ships inside its
+generated package (``<slug>_client/openapi.json``, written by ``scripts/generate.py``); the
+sandbox reads it as a file, without importing the package, and serves every listed vendor
+whose spec it finds. From the spec it takes the server path, the
 status path, the 200 answer's schema (and so where the state is and which words it has), and
 the documented error answers. Where the spec is silent, the sandbox assumes, and says so here:
 
@@ -25,7 +27,6 @@ import functools
 import hashlib
 import importlib.util
 import json
-import pkgutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -38,6 +39,9 @@ from ._jobs import Phase, Script, Snapshot
 __all__ = ["PHASE_WORDS", "VendorSpec", "installed_vendors", "load"]
 
 SPEC_FILE: Final = "openapi.json"
+
+VENDOR_GROUP: Final = "videojobs.vendors"
+"""The entry-point group that lists the vendors (the same as ``videojobs._registry.GROUP``)."""
 
 PHASE_WORDS: Final[Mapping[Phase, tuple[str, ...]]] = {
     "queued": ("submitted", "pending", "queued", "in_queue", "waiting"),
@@ -330,15 +334,14 @@ def spec_file(slug: str) -> Path | None:
     return path if path.is_file() else None
 
 
+@functools.cache
 def installed_vendors() -> tuple[str, ...]:
-    """Every vendor whose generated package (with its spec) is importable, sorted."""
-    slugs = set()
-    for module in pkgutil.iter_modules():
-        if module.ispkg and module.name.endswith("_client"):
-            slug = module.name.removesuffix("_client")
-            if spec_file(slug) is not None:
-                slugs.add(slug)
-    return tuple(sorted(slugs))
+    """Every vendor of the ``videojobs.vendors`` entry points whose spec is installed, sorted
+    (read once a process: the installed distributions do not change under it)."""
+    from importlib.metadata import entry_points
+
+    slugs = {point.name for point in entry_points(group=VENDOR_GROUP)}
+    return tuple(sorted(slug for slug in slugs if spec_file(slug) is not None))
 
 
 @functools.cache
