@@ -442,9 +442,13 @@ async def _demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 # --- the parser --------------------------------------------------------------------------------
 
-ENVIRONMENT_HELP = """environment:
-  <VENDOR>_API_KEY    each vendor's key (VOZO_API_KEY, DUOMI_API_KEY, EZMODEL_API_KEY,
-                      COLOSSYAN_API_KEY, JIMMYAI_API_KEY), sent to that vendor only
+
+def environment_help() -> str:
+    """The environment the command reads, naming every known vendor's key variable."""
+    keys = ", ".join(env_name(vendor, "API_KEY") for vendor in vendors())
+    key_help = ("\n" + " " * 22).join(textwrap.wrap(f"each vendor's key ({keys}), sent to that vendor only", 70))
+    return f"""environment:
+  <VENDOR>_API_KEY    {key_help}
   <VENDOR>_BASE_URL   a vendor's base URL (e.g. a proxy); --base-url wins
   HTTP(S)_PROXY, NO_PROXY   proxies, as usual
   NO_COLOR            no colours (as --no-color)"""
@@ -475,7 +479,7 @@ class _Help(argparse.RawDescriptionHelpFormatter):
 def _epilog(*examples: str, environment: bool = True) -> str:
     parts = ["examples:\n" + "\n".join(f"  {e}" for e in examples)]
     if environment:
-        parts.append(ENVIRONMENT_HELP)
+        parts.append(environment_help())
     parts.append(EXIT_CODES_HELP)
     return "\n\n".join(parts)
 
@@ -524,7 +528,7 @@ def _parser() -> argparse.ArgumentParser:
         release = "unknown"
     parser = argparse.ArgumentParser(
         prog="videojobs",
-        description="Check and wait for AI video jobs at five vendors (vozo, duomi, ezmodel, colossyan, jimmyai).\n"
+        description=f"Check and wait for AI video jobs at their vendors ({', '.join(vendors())}).\n"
         "A job is VENDOR:TASK_ID, e.g. vozo:task-123.",
         formatter_class=_Help,
         epilog=_epilog("videojobs wait vozo:task-123 duomi:abc --timeout 30m", "videojobs demo")
@@ -591,7 +595,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "sandbox", formatter_class=_Help, help="serve the vendor sandbox over HTTP (uvicorn)",
-        description="Serve all five vendors' simulated status endpoints on one port, for tests and trials.",
+        description="Serve every vendor's simulated status endpoint on one port, for tests and trials.",
         epilog="examples:\n  videojobs sandbox --port 8710\n  videojobs sandbox --limit duomi=20 --time-scale 10\n\n"
         "exit codes:\n  0    stopped\n  2    usage error",
     )  # fmt: skip
