@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -139,48 +138,53 @@ def main() -> int:
             wait_until("the sandbox", lambda: sandbox_answers(sandbox_port), sandbox)
             log = Path(tmp) / "worker.log"
             ended: dict[str, str] = {}
-            all_ended = threading.Event()
-            with started("the worker", worker_args, f"cd examples && celery {shlex.join(worker_args[3:])}", cwd=HERE, env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT) as worker:  # fmt: skip
-                reader = threading.Thread(target=follow, args=(worker, log, ended, all_ended), daemon=True)
-                reader.start()
+            shown = f"cd examples && celery {shlex.join(worker_args[3:])}"
+            logged = {"cwd": HERE, "env": env, "stderr": subprocess.STDOUT}
+            with log.open("wb") as out, started("the worker", worker_args, shown, stdout=out, **logged) as worker:
                 say(f"$ python renders.py {' '.join(JOBS)}")
-                subprocess.run([python, "renders.py", *JOBS], cwd=HERE, env=env, check=True)
-                all_ended.wait(CALLBACKS_TIMEOUT)
-            reader.join(timeout=5)
-            if problems := [line for line in log.read_text().splitlines() if "Traceback" in line]:
-                say(f"celery-demo: the worker logged {len(problems)} traceback(s):\n{log.read_text()}")
+                tracked = subprocess.run([python, "renders.py", *JOBS], cwd=HERE, env=env, check=False)
+                if tracked.returncode != 0:
+                    say(f"celery-demo: FAILED: python renders.py exited {tracked.returncode}")
+                    return 1
+                follow(worker, log, ended, time.monotonic() + CALLBACKS_TIMEOUT)
+            text = log.read_text(encoding="utf-8", errors="replace")
+            wrong = {ref: ended.get(ref, "no callback") for ref, want in JOBS.items() if not ended.get(ref, "").startswith(want)}  # fmt: skip
+            if wrong or "Traceback" in text:
+                say(f"celery-demo: FAILED; callbacks not as expected: {wrong or 'none'}. The worker's log:\n{text}")
                 return 1
-    wrong = {
-        ref: ended.get(ref, "no callback") for ref, want in JOBS.items() if not ended.get(ref, "").startswith(want)
-    }
-    if wrong:
-        say(f"celery-demo: FAILED, {len(JOBS) - len(wrong)} of {len(JOBS)} callbacks as expected; not: {wrong}")
-        return 1
     say(f"celery-demo: all {len(JOBS)} callbacks ran; everything it started is stopped")
     return 0
 
 
-def follow(worker: subprocess.Popen[bytes], log: Path, ended: dict[str, str], all_ended: threading.Event) -> None:
-    """Keep the worker's whole log; show its callback lines, warnings and errors."""
-    assert worker.stdout is not None
-    with log.open("wb") as out:
-        for raw in worker.stdout:
-            out.write(raw)
-            line = raw.decode("utf-8", "replace").rstrip()
-            shown = any(
-                word in line for word in ("video_ready:", "WARNING", "ERROR", "CRITICAL", "Traceback", "ready.")
-            )
-            if shown:
-                say(f"  worker | {line}")
-            if "Traceback" in line:
-                all_ended.set()  # no need to wait for the rest: the demo has failed
-            if "video_ready: " in line:
-                ref, _, rest = line.partition("video_ready: ")[2].partition(" ")
-                ended[ref] = rest
-                if set(JOBS) <= set(ended):
-                    all_ended.set()
+def follow(worker: subprocess.Popen[bytes], log: Path, ended: dict[str, str], deadline: float) -> None:
+    """Show the worker's callback lines, warnings and errors as its log grows, until every job's
+    callback ran, a traceback, the worker's exit or the deadline. No thread: Ctrl-C lands here."""
+    pending = b""
+    with log.open("rb") as source:
+        while time.monotonic() < deadline and worker.poll() is None:
+            chunk = source.read()
+            if not chunk:
+                time.sleep(0.1)
+                continue
+            *lines, pending = (pending + chunk).split(b"\n")
+            for raw in lines:
+                line = raw.decode("utf-8", "replace").rstrip()
+                if any(
+                    word in line for word in ("video_ready:", "WARNING", "ERROR", "CRITICAL", "Traceback", "ready.")
+                ):
+                    say(f"  worker | {line}")
+                if "Traceback" in line:
+                    return  # no need to wait for the rest: the demo has failed
+                if "video_ready: " in line:
+                    ref, _, rest = line.partition("video_ready: ")[2].partition(" ")
+                    ended[ref] = rest
+            if set(JOBS) <= set(ended):
+                return
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        say("celery-demo: interrupted; everything it started is stopped")
+        sys.exit(130)
