@@ -1,4 +1,4 @@
-"""References, keys and base URLs: what a client checks before any request (no I/O)."""
+"""References, keys, base URLs and a client's own arguments: what is checked before any request (no I/O)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import httpx
 
 from ._adapter import VendorAdapter
 from ._exceptions import ConfigurationError, InvalidReferenceError
-from ._registry import known_vendors, targets
+from ._registry import known_vendors, registry
 
 __all__ = [
     "DEFAULT_MAX_CONNECTIONS",
@@ -19,8 +19,11 @@ __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",
     "VendorSettings",
+    "check_rate_limits",
+    "check_seconds",
     "check_task_id",
     "check_vendor_mapping",
+    "check_whole",
     "resolve_settings",
     "split_ref",
 ]
@@ -49,7 +52,7 @@ def split_ref(ref: str) -> tuple[str, str]:
         raise InvalidReferenceError(
             f"{ref!r} is not a job reference: expected '<vendor>:<task id>', e.g. 'vozo:task-123'"
         )
-    if slug not in targets():
+    if slug not in registry:
         raise ConfigurationError(f"unknown vendor {slug!r} in {ref!r}; known vendors: {', '.join(known_vendors())}")
     return slug, check_task_id(slug, task_id)
 
@@ -136,9 +139,35 @@ def check_vendor_mapping(name: str, mapping: Mapping[str, Any] | None) -> dict[s
         return {}
     if not isinstance(mapping, Mapping):
         raise ConfigurationError(f"{name} must be a mapping of vendor slug to value, not {type(mapping).__name__}")
-    unknown = sorted(set(mapping) - set(targets()))
+    unknown = sorted(set(mapping) - set(registry))
     if unknown:
         raise ConfigurationError(
             f"{name} names unknown vendor(s) {unknown}; known vendors: {', '.join(known_vendors())}"
         )
     return dict(mapping)
+
+
+# --- a client's own arguments -------------------------------------------------------------------
+
+
+def check_whole(name: str, value: object, minimum: int) -> int:
+    """A whole-number argument (``max_retries``, ``max_connections``, ``concurrency`` ...), checked."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigurationError(f"{name} must be a whole number >= {minimum}, not {value!r}")
+    return value
+
+
+def check_seconds(name: str, value: object) -> float:
+    """A positive, finite number of seconds (or of requests per second), checked."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise ConfigurationError(f"{name} must be a positive number of seconds, not {value!r}")
+    return float(value)
+
+
+def check_rate_limits(rate_limits: Mapping[str, float | None] | None) -> dict[str, float | None]:
+    """``rate_limits``: known vendors only, each a positive rate or None."""
+    checked: dict[str, float | None] = check_vendor_mapping("rate_limits", rate_limits)
+    for slug, rate in checked.items():
+        if rate is not None:
+            check_seconds(f"rate_limits[{slug!r}] (requests per second)", rate)
+    return checked

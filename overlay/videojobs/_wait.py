@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
-from typing import Final, Protocol, runtime_checkable
+from collections.abc import Callable, Mapping
+from typing import Any, Final, Protocol, runtime_checkable
 
 from ._exceptions import CallbackError, UsageError, VideoJobsError, WaitTimeout
 from ._policy import AdaptivePolicy, History, PollingPolicy
@@ -18,6 +18,7 @@ __all__ = [
     "OnUpdate",
     "SystemClock",
     "Waiter",
+    "call_on_update",
     "check_wait_args",
 ]
 
@@ -112,6 +113,41 @@ class Waiter:
     def last(self) -> JobStatus | None:
         return self.history.last
 
+    def to_dict(self) -> dict[str, Any]:
+        """The wait as plain JSON, to go on in another process (a task message carries it between
+        polls, as :meth:`History.to_dict`). The policy and ``on_poll_error`` stay out: pass them to
+        :meth:`from_dict`; the last error is kept as its message (what :meth:`timed_out` says)."""
+        return {
+            "ref": self.ref,
+            "start": self.start,
+            "timeout": self.timeout,
+            "max_failed_polls": self.max_failed_polls,
+            "failed_in_a_row": self.failed_in_a_row,
+            "floor": self._floor,
+            "last_error": None if self.last_error is None else self.last_error.message,
+            "history": self.history.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(
+        cls, data: Mapping[str, Any], *, policy: PollingPolicy | None, on_poll_error: OnPollError | None = None
+    ) -> Waiter:
+        """The Waiter :meth:`to_dict` wrote, with ``policy`` (None: the default)."""
+        waiter = cls(
+            str(data["ref"]),
+            start=float(data["start"]),
+            timeout=data["timeout"],
+            policy=policy,
+            max_failed_polls=int(data["max_failed_polls"]),
+            on_poll_error=on_poll_error,
+        )
+        waiter.history = History.from_dict(data["history"])
+        waiter.failed_in_a_row = int(data["failed_in_a_row"])
+        waiter._floor = float(data["floor"])
+        if data.get("last_error") is not None:
+            waiter.last_error = VideoJobsError(str(data["last_error"]), vendor=waiter.vendor)
+        return waiter
+
     def observe(self, status: JobStatus, now: float) -> bool:
         """Record an answer; True when state or progress changed (or it is the first)."""
         last = self.history.last
@@ -170,3 +206,15 @@ class Waiter:
             vendor=self.vendor,
             last_status=last,
         )
+
+
+def call_on_update(on_update: OnUpdate | None, status: JobStatus) -> None:
+    """The caller's ``on_update(status)``; whatever it raises ends this wait, as a :class:`CallbackError`."""
+    if on_update is None:
+        return
+    try:
+        on_update(status)
+    except Exception as exc:  # the caller's callback: whatever it raises ends this wait, typed
+        raise CallbackError(
+            f"on_update raised {type(exc).__name__} for {status.ref}; the wait for it stopped", vendor=status.vendor
+        ) from exc

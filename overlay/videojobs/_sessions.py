@@ -1,0 +1,287 @@
+"""One vendor on one client: its session (core, settings, typed client, transport) and the I/O of a call.
+
+``Client.vendor(slug)`` is a :class:`VendorClient`, ``AsyncClient.vendor(slug)`` an
+:class:`AsyncVendorClient`: they hold what every call to that vendor shares (the vendor's
+:class:`~videojobs._calls.VendorCore`: adapter, limits, rate control; its settings; the generated
+client with its pooled connections) and send one request through ``_exchange``. They differ
+only in I/O: the async one binds its connections to the event loop it first ran on.
+
+Transport selection is here too (:func:`typed_client`): the transport the caller passed, else the
+sync clients' :class:`~videojobs._deadline.DeadlineTransport` (httpx's own behind an environment
+proxy) or the async clients' aiohttp transport (``_aio``).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
+
+from ._base import VendorSettings, check_task_id, resolve_settings
+from ._calls import VendorCore, arun, run, status_plan
+from ._exceptions import NetworkError, UsageError
+from ._exchange import ACCEPT_ENCODING, Secrets, exchange_aiohttp, exchange_async, exchange_sync
+from ._ratecontrol import AdaptiveRate, RetryBudget, SlotWithdrawn
+from ._registry import adapter_class
+from ._scrub import LOG_SCRUBBER
+from ._status import JobStatus
+from ._translate import Exchange
+from ._wait import Clock
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from ._adapter import VendorAdapter
+    from ._aio import Lane
+
+__all__ = ["AsyncVendorClient", "VendorClient", "open_session", "typed_client"]
+
+NewTyped = Callable[[], "tuple[Any, httpx.AsyncBaseTransport | None]"]
+"""Makes a vendor's generated client (and the aiohttp transport under it, when that is the async default)."""
+
+
+class _Handle:
+    """What both vendor handles hold: the vendor's core, settings, typed client and limits."""
+
+    def __init__(
+        self,
+        core: VendorCore,
+        settings: VendorSettings,
+        new_typed: NewTyped,
+        *,
+        max_response_bytes: int,
+        max_connections: int,
+    ) -> None:
+        self.core = core
+        self.settings = settings
+        self._new_typed = new_typed
+        # the generated AuthenticatedClient, for vendor-specific calls (typed by its own package),
+        # and the aiohttp transport under it when it is the async client's default (None otherwise)
+        self.typed: Any
+        self.typed, self._aio_transport = new_typed()
+        self.max_response_bytes = max_response_bytes
+        self.max_connections = max_connections
+        self.secrets = Secrets([settings.api_key])
+        LOG_SCRUBBER.add(settings.api_key)
+        self.closed = False
+        self._request_kwargs = core.adapter.endpoint.build_request_kwargs
+
+    @property
+    def name(self) -> str:
+        return self.core.name
+
+    @property
+    def adapter(self) -> VendorAdapter:
+        return self.core.adapter
+
+    def _check_slot(self, epoch: int | None) -> None:
+        if epoch is not None and epoch != self.core.rate.epoch:
+            raise SlotWithdrawn("the vendor throttled after this call's slot was granted", vendor=self.name)
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise UsageError(f"the client of this {self.name} handle is closed", vendor=self.name)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} base_url={self.settings.base_url!r}>"
+
+
+class VendorClient(_Handle):
+    """``Client.vendor(slug)``: one vendor's status calls, and its typed client in ``.typed``."""
+
+    def status(self, task_id: str) -> JobStatus:
+        """The job's status; retries connection errors, timeouts, 429 and 5xx within the call's budget."""
+        return self.checked_status(check_task_id(self.name, task_id))
+
+    def checked_status(self, task_id: str) -> JobStatus:
+        """:meth:`status` for a task id already checked (``Client.status`` checks it with the reference)."""
+        return run(status_plan(self.core, task_id), functools.partial(self.exchange, task_id), self.core.clock.sleep)
+
+    def exchange(self, task_id: str, timeout: float, epoch: int | None = None) -> Exchange:
+        """Send one status request and read its answer, bounded by ``timeout`` seconds in all
+        (``epoch``: the vendor's rate epoch the call's slot was granted in, if any)."""
+        self._check_open()
+        self._check_slot(epoch)
+        return exchange_sync(
+            self.typed.get_httpx_client(),
+            self._request_kwargs(task_id),
+            time.monotonic() + timeout,
+            self.max_response_bytes,
+            self.secrets,
+            self.name,
+        )
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            LOG_SCRUBBER.discard(self.settings.api_key)
+        self.typed.get_httpx_client().close()
+
+
+class AsyncVendorClient(_Handle):
+    """``AsyncClient.vendor(slug)``: the async twin of :class:`VendorClient`.
+
+    Its connections belong to the event loop it first ran on; on another loop it starts afresh
+    once the first loop is closed (``asyncio.run`` twice works), and says why not otherwise.
+    """
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _slots: asyncio.Semaphore | None = None
+    _lane: Lane | None = None  # on the default transport, once bound to a loop
+
+    async def status(self, task_id: str) -> JobStatus:
+        """The job's status; retries connection errors, timeouts, 429 and 5xx within the call's budget."""
+        return await self.checked_status(check_task_id(self.name, task_id))
+
+    async def checked_status(self, task_id: str) -> JobStatus:
+        """:meth:`status` for a task id already checked (``AsyncClient.status`` checks it with the reference)."""
+        plan = status_plan(self.core, task_id)
+        return await arun(plan, functools.partial(self.exchange, task_id), self.core.clock.asleep)
+
+    async def exchange(self, task_id: str, timeout: float, epoch: int | None = None) -> Exchange:
+        """Send one status request and read its answer, bounded by ``timeout`` seconds in all
+        (waiting for one of the vendor's ``max_connections`` included)."""
+        import asyncio
+
+        self._check_open()
+        deadline = time.monotonic() + timeout
+        http = self._bind(asyncio.get_running_loop())
+        slots = self._slots
+        assert slots is not None
+        try:
+            async with asyncio.timeout(timeout):
+                await slots.acquire()
+        except TimeoutError as exc:
+            raise NetworkError(f"no connection to the vendor was free within {timeout:g} s", vendor=self.name) from exc
+        try:
+            self._check_slot(epoch)  # after waiting for a connection: the vendor may have throttled meanwhile
+            kwargs = self._request_kwargs(task_id)
+            if self._lane is not None:
+                return await exchange_aiohttp(
+                    self._lane, kwargs, deadline, self.max_response_bytes, self.secrets, self.name
+                )
+            return await exchange_async(http, kwargs, deadline, self.max_response_bytes, self.secrets, self.name)
+        finally:
+            slots.release()
+
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> httpx.AsyncClient:
+        if self._loop is not loop:
+            import asyncio
+
+            if self._loop is not None:
+                if not self._loop.is_closed():
+                    raise UsageError(
+                        "this AsyncClient is in use on another event loop that is still open; "
+                        "an AsyncClient's connections belong to one loop: create one client per loop",
+                        vendor=self.name,
+                    )
+                self.typed, self._aio_transport = self._new_typed()  # the old loop is gone, and its connections
+            self._loop = loop
+            self._lane = None
+            # requests beyond the pool's size wait here, not in httpcore's queue (rescanned per request)
+            self._slots = asyncio.Semaphore(self.max_connections)
+        http: httpx.AsyncClient = self.typed.get_async_httpx_client()
+        if self._lane is None and self._aio_transport is not None:
+            from ._aio import Lane
+
+            self._lane = Lane(self._aio_transport, http, ACCEPT_ENCODING)
+        return http
+
+    async def aclose(self) -> None:
+        if not self.closed:
+            self.closed = True
+            LOG_SCRUBBER.discard(self.settings.api_key)
+        await self.typed.get_async_httpx_client().aclose()
+
+
+H = TypeVar("H", VendorClient, AsyncVendorClient)
+
+
+def open_session(
+    handle_class: type[H],
+    slug: str,
+    *,
+    api_keys: Mapping[str, str],
+    base_urls: Mapping[str, str],
+    environ: Mapping[str, str],
+    timeout: float,
+    max_retries: int,
+    rate_limit: float | None,
+    adaptive: bool,
+    clock: Clock,
+    transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None,
+    verify: bool | ssl.SSLContext,
+    max_connections: int,
+    max_response_bytes: int,
+) -> H:
+    """One vendor's handle on a client: its settings resolved, its core and typed client made."""
+    cls = adapter_class(slug)
+    settings = resolve_settings(cls, api_keys, base_urls, environ)
+    adapter = cls()
+    core = VendorCore(
+        adapter,
+        timeout=timeout,
+        max_retries=max_retries,
+        rate=AdaptiveRate(clock.now(), ceiling=rate_limit, adaptive=adaptive),
+        budget=RetryBudget(),
+        clock=clock,
+    )
+    new_typed = functools.partial(
+        typed_client,
+        adapter,
+        settings,
+        asynchronous=handle_class is AsyncVendorClient,
+        transport=transport,
+        verify=verify,
+        timeout=timeout,
+        max_connections=max_connections,
+    )
+    return handle_class(
+        core, settings, new_typed, max_response_bytes=max_response_bytes, max_connections=max_connections
+    )
+
+
+def typed_client(
+    adapter: VendorAdapter,
+    settings: VendorSettings,
+    *,
+    asynchronous: bool,
+    transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None,
+    verify: bool | ssl.SSLContext,
+    timeout: float,
+    max_connections: int,
+) -> tuple[Any, httpx.AsyncBaseTransport | None]:
+    """The vendor's generated client on the chosen transport, and that transport when it is the
+    async default (aiohttp: the boundary then reads it through ``_aio.Lane``)."""
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    default_aio: httpx.AsyncBaseTransport | None = None
+    if transport is None and asynchronous:
+        from ._aio import aiohttp_transport
+
+        transport = default_aio = aiohttp_transport(
+            verify=verify, max_connections=max_connections, base_url=settings.base_url
+        )
+    elif transport is None:
+        from ._deadline import deadline_transport, environment_proxies
+
+        # httpx honours HTTP(S)_PROXY only without an explicit transport: behind one, its own
+        # transport is kept (each socket operation is then bounded, not the whole attempt)
+        if not environment_proxies(os.environ):  # what httpx reads, whatever environ= says
+            transport = deadline_transport(verify=verify, limits=limits)
+    httpx_args: dict[str, object] = {"limits": limits}
+    if transport is not None:
+        httpx_args["transport"] = transport
+    typed = adapter.client_class(
+        base_url=settings.base_url,
+        token=settings.api_key,
+        timeout=httpx.Timeout(timeout),
+        verify_ssl=verify,
+        follow_redirects=False,  # never carry the key to wherever a redirect points
+        httpx_args=httpx_args,
+    )
+    return typed, default_aio
