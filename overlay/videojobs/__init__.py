@@ -24,7 +24,7 @@ Adding a sixth vendor: see the docstring of ``_adapter.py``.
 """
 
 from ._adapter import BaseAdapter, Fields, VendorAdapter
-from ._client import AsyncClient, AsyncVendorClient, Client, VendorClient
+from ._client import AsyncClient, Client
 from ._exceptions import (
     APIError,
     AuthenticationError,
@@ -32,7 +32,6 @@ from ._exceptions import (
     ConfigurationError,
     DownloadError,
     InvalidReferenceError,
-    JobFailedError,
     LinkExpiredError,
     MalformedResponseError,
     NetworkError,
@@ -41,11 +40,11 @@ from ._exceptions import (
     ServerError,
     UsageError,
     VideoJobsError,
-    WaitTimeout,
 )
 from ._policy import AdaptivePolicy, FixedPolicy, History, PollingPolicy
 from ._registry import known_vendors, register_vendor
-from ._status import Download, DownloadProgress, JobError, JobStatus, State
+from ._sessions import AsyncVendorClient, VendorClient
+from ._status import Download, DownloadProgress, JobError, JobFailedError, JobStatus, State, WaitTimeout
 from ._wait import Clock, SystemClock
 
 __version__ = "0.1.0"

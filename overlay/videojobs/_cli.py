@@ -48,11 +48,11 @@ from ._cli_output import (
 )
 from ._client import AsyncClient
 from ._download import pick_url
-from ._exceptions import DownloadError, UsageError, VideoJobsError, WaitTimeout
+from ._exceptions import DownloadError, UsageError, VideoJobsError
 from ._policy import PollingPolicy
 from ._registry import adapter_class
 from ._registry import known_vendors as vendors
-from ._status import JobStatus, State
+from ._status import JobStatus, State, WaitTimeout
 from ._text import printable
 
 # --- option types ------------------------------------------------------------------------------

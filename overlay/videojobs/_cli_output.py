@@ -35,9 +35,8 @@ from ._exceptions import (
     RateLimitError,
     UsageError,
     VideoJobsError,
-    WaitTimeout,
 )
-from ._status import DownloadProgress, JobStatus, State, outcome_dict
+from ._status import DownloadProgress, JobStatus, State, WaitTimeout, outcome_dict
 from ._text import printable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

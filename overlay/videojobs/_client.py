@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from ._download import Fetch, OnProgress, Pace
     from ._files import Transfer
 
-__all__ = ["AsyncClient", "AsyncVendorClient", "Client", "VendorClient"]
+__all__ = ["AsyncClient", "Client"]
 
 
 _DOC_ARGS = """

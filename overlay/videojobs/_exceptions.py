@@ -1,4 +1,4 @@
-"""Every error videojobs raises (definitions only: translation lives in ``_translate``).
+r"""Every error videojobs raises (definitions only: translation lives in ``_translate``).
 
 Our exception hierarchy::
 
@@ -13,12 +13,15 @@ Our exception hierarchy::
     │   └── ServerError             5xx, non-standard codes (520) included
     ├── MalformedResponseError      not JSON, too large, or no readable state; raw bytes kept
     ├── NetworkError                connection failures, timeouts, the call's deadline (after retries)
-    ├── WaitTimeout                 a wait reached its deadline; carries last_status (cause: last error)
+    ├── WaitTimeout                 a wait reached its deadline; carries last_status (cause: last error) *
     ├── CallbackError               the caller's own code (on_update, a policy) raised during a wait
-    ├── JobFailedError              JobStatus.raise_for_failure() on a failed or canceled job
+    ├── JobFailedError              JobStatus.raise_for_failure() on a failed or canceled job *
     └── DownloadError               a video could not be saved (no URL, an error page, a short body,
         │                           the file exists); no file is left under the final name
         └── LinkExpiredError        the link expired and the vendor handed out no fresh one; expired_at
+
+\* defined in ``_status``, beside the :class:`JobStatus` they carry: this module is the floor
+everything else stands on, and imports nothing of videojobs.
 
 No exception, message or repr contains an API key: messages are built from the vendor's
 answer (scrubbed of the client's keys before anything reads it) and our own words, never
@@ -32,8 +35,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from ._status import JobStatus
-
 __all__ = [
     "TRANSIENT",
     "APIError",
@@ -42,7 +43,6 @@ __all__ = [
     "ConfigurationError",
     "DownloadError",
     "InvalidReferenceError",
-    "JobFailedError",
     "LinkExpiredError",
     "MalformedResponseError",
     "NetworkError",
@@ -51,7 +51,6 @@ __all__ = [
     "ServerError",
     "UsageError",
     "VideoJobsError",
-    "WaitTimeout",
 ]
 
 
@@ -150,33 +149,11 @@ class NetworkError(VideoJobsError):
     """The vendor could not be reached in time: connection failure, timeout or the call's deadline."""
 
 
-class WaitTimeout(VideoJobsError):
-    """A wait reached its deadline before the job ended.
-
-    ``last_status`` is the latest answer (None if no poll succeeded); ``__cause__`` is the
-    last transient error, when the last poll failed.
-    """
-
-    def __init__(self, message: str, *, last_status: JobStatus | None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.last_status = last_status
-
-
 class CallbackError(VideoJobsError):
     """Code the caller handed in (``on_update``, a polling policy) raised; ``__cause__`` is its error.
 
     It ends the wait of the job it was called for, and only that one.
     """
-
-
-class JobFailedError(VideoJobsError):
-    """Raised by ``JobStatus.raise_for_failure()``; ``status`` is the failed job."""
-
-    def __init__(self, status: JobStatus) -> None:
-        error = status.error
-        message = f"job {status.task_id} {status.state.value}" + (f": {error.message}" if error else "")
-        super().__init__(message, vendor=status.vendor, code=error.code if error else None)
-        self.status = status
 
 
 class DownloadError(VideoJobsError):

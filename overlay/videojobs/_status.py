@@ -1,4 +1,6 @@
-"""The one status protocol: what every vendor's answer becomes."""
+"""The one status protocol: what every vendor's answer becomes, and the two errors that carry one
+(:class:`WaitTimeout`, :class:`JobFailedError`: part of ``_exceptions``' hierarchy, defined here
+so that the errors stand below the status and nothing runs back up)."""
 
 from __future__ import annotations
 
@@ -6,14 +8,22 @@ import enum
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
-if TYPE_CHECKING:
-    from ._exceptions import VideoJobsError
+from ._exceptions import VideoJobsError
 
-__all__ = ["Download", "DownloadProgress", "JobError", "JobStatus", "State", "outcome_dict"]
+__all__ = [
+    "Download",
+    "DownloadProgress",
+    "JobError",
+    "JobFailedError",
+    "JobStatus",
+    "State",
+    "WaitTimeout",
+    "outcome_dict",
+]
 
 
 class State(enum.StrEnum):
@@ -190,10 +200,30 @@ class JobStatus:
     def raise_for_failure(self) -> JobStatus:
         """Raise :class:`JobFailedError` unless the job succeeded or is still going; return self."""
         if self.state in (State.FAILED, State.CANCELED):
-            from ._exceptions import JobFailedError
-
             raise JobFailedError(self)
         return self
+
+
+class WaitTimeout(VideoJobsError):
+    """A wait reached its deadline before the job ended.
+
+    ``last_status`` is the latest answer (None if no poll succeeded); ``__cause__`` is the
+    last transient error, when the last poll failed.
+    """
+
+    def __init__(self, message: str, *, last_status: JobStatus | None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.last_status = last_status
+
+
+class JobFailedError(VideoJobsError):
+    """Raised by ``JobStatus.raise_for_failure()``; ``status`` is the failed job."""
+
+    def __init__(self, status: JobStatus) -> None:
+        error = status.error
+        message = f"job {status.task_id} {status.state.value}" + (f": {error.message}" if error else "")
+        super().__init__(message, vendor=status.vendor, code=error.code if error else None)
+        self.status = status
 
 
 def outcome_dict(ref: str, result: JobStatus | VideoJobsError) -> dict[str, Any]:

@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Protocol, runtime_checkable
 
-from ._exceptions import CallbackError, UsageError, VideoJobsError, WaitTimeout
+from ._exceptions import CallbackError, UsageError, VideoJobsError
 from ._policy import AdaptivePolicy, History, PollingPolicy
-from ._status import JobStatus
+from ._status import JobStatus, WaitTimeout
 
 __all__ = [
     "DEFAULT_MAX_FAILED_POLLS",

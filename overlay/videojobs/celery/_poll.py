@@ -19,10 +19,9 @@ from .._exceptions import (
     RateLimitError,
     UsageError,
     VideoJobsError,
-    WaitTimeout,
 )
 from .._policy import AdaptivePolicy, FixedPolicy, History, PollingPolicy
-from .._status import JobStatus, outcome_dict
+from .._status import JobStatus, WaitTimeout, outcome_dict
 from .._wait import DEFAULT_MAX_FAILED_POLLS, FAILED_POLL_BACKOFF, FAILED_POLL_BACKOFF_CAP
 
 __all__ = ["Again", "Done", "PollState", "decide", "paced", "payload", "policy_from", "policy_spec", "timed_out"]
