@@ -393,6 +393,7 @@ def poisoned_deliver_ttl(rig: Rig) -> dict[str, Any]:
     running (with another callback), with no arguments, with a number for a ref; ``poll`` with a
     deadline in a billion years and with garbage. Nothing forged runs, and every key has a TTL."""
     from videojobs.celery import DELIVER_TASK, MAX_TIMEOUT, POLL_TASK
+    from videojobs.celery._poll import PollState
     from videojobs.celery._store import JOB_TTL
 
     tag = _tag()
@@ -407,7 +408,8 @@ def poisoned_deliver_ttl(rig: Rig) -> dict[str, Any]:
     send(DELIVER_TASK, args=())
     send(DELIVER_TASK, args=(12345,))
     now = time.time()
-    send(POLL_TASK, args=({"ref": far, "started": now, "deadline": now + 3e16},))
+    far_poll = PollState.start(far, started=now, timeout=3e16, max_failed=10, policy={"kind": "adaptive"})
+    send(POLL_TASK, args=(far_poll.to_message(),))
     send(POLL_TASK, args=({"garbage": True},))
     ended = until(lambda: rig.recorded([running]) == 1 and rig.state(far) == "sent", 10)
     drained = until(rig.drained, 5)

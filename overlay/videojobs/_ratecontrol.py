@@ -326,15 +326,18 @@ class SharedPace:
         grown = CubicCalculator.restored(self.w_max, self.k, self.last_cut).success_received(max(now, self.last_cut))
         return max(MIN_RATE, min(grown, MAX_RATE_OVER_MEASURED * max(self.w_max, MIN_RATE)))
 
-    def take(self, now: float) -> float:
-        """0.0 and a token spent, or the seconds until the vendor may be sent to (pause or bucket)."""
+    def reserve(self, now: float, booked: float | None = None) -> float:
+        """0.0 to send now, or the seconds until this caller's booked slot (later callers queue
+        behind it, so each wait is the one the bucket needs: a caller that waits it out sends
+        without asking again). ``booked``: this caller booked a slot at the cut ``last_cut`` was
+        then; while no cut came since, it sends now. A pause books nothing: ask again after it."""
         if now < self.pause_until:
             return self.pause_until - now
         rate = self.rate(now)
-        if rate is None:
+        if rate is None or booked == self.last_cut:
             return 0.0
         bucket = TokenBucket.restored(rate, self.tokens, self.stamp)
-        wait = bucket.take(now)
+        wait = bucket.reserve(now)
         self.tokens, self.stamp = bucket.tokens, bucket.stamp
         return wait
 
@@ -367,10 +370,10 @@ class SharedPace:
 
 class PaceStore(Protocol):
     """Where vendors' :class:`SharedPace` lives, each change atomic: :class:`MemoryPaceStore` in one
-    process; ``videojobs.celery``'s Redis store for a fleet (the take inside its per-poll script)."""
+    process; ``videojobs.celery``'s Redis store for a fleet (the reservation inside its per-poll script)."""
 
-    def take(self, vendor: str, now: float) -> float:
-        """:meth:`SharedPace.take` on the stored pace."""
+    def reserve(self, vendor: str, now: float, booked: float | None = None) -> float:
+        """:meth:`SharedPace.reserve` on the stored pace."""
         ...
 
     def throttled(
@@ -391,10 +394,10 @@ class MemoryPaceStore:
         with self._lock:
             return self._paces.setdefault(vendor, SharedPace())
 
-    def take(self, vendor: str, now: float) -> float:
+    def reserve(self, vendor: str, now: float, booked: float | None = None) -> float:
         pace = self.pace(vendor)
         with self._lock:
-            return pace.take(now)
+            return pace.reserve(now, booked)
 
     def throttled(
         self, vendor: str, now: float, *, measured: float, sent: float | None, retry_after: float | None

@@ -66,8 +66,9 @@ import attrs
 
 from .._exceptions import NetworkError, RateLimitError, UsageError, VideoJobsError
 from .._policy import PollingPolicy
-from ._poll import Again, Done, PollState, decide, paced, policy_spec, timed_out
-from ._store import JOB_TTL, Delivery, Store, connect, connect_quickly
+from .._ratecontrol import AcceptedRate
+from ._poll import Again, Done, PollState, decide, next_due, paced, policy_spec, timed_out
+from ._store import JOB_TTL, Claim, Delivery, Store, connect, connect_quickly
 
 __all__ = [
     "CALLBACK_BACKOFF",
@@ -140,7 +141,11 @@ and before a claimed poll whose worker went quiet may be taken over: longer than
 (a request's timeout and its retries), than a callback may run (its hard time limit) and than a
 queue's usual backlog."""
 SWEEP_EVERY = 10.0
-"""One worker in the cluster sweeps for lost messages this often (a Redis lock), after a poll."""
+"""One worker in the cluster sweeps for lost messages this often (a Redis lock), on a timer of
+its own in each worker process (never on a poll's path)."""
+PACE_REFRESH: Final = 1.0
+"""Each worker process reads again, this often, the shared pace of the vendors it polls: a vendor
+another worker found throttling is paced here within a second (or at this worker's first 429)."""
 
 CALLBACK_RETRIES: Final = 3
 """A callback that fails is tried again this many times (Celery's own ``Task.max_retries``)."""
@@ -233,21 +238,18 @@ def install(
         backoff=float(callback_backoff),
         time_limit=float(callback_time_limit),
     )
-    per_process: dict[int, tuple[Any, Store]] = {}
+    per_process: dict[int, tuple[Any, Store, dict[str, AcceptedRate]]] = {}
 
-    def resources() -> tuple[Any, Store]:
+    def resources() -> tuple[Any, Store, dict[str, AcceptedRate]]:
         pid = os.getpid()  # prefork: each child makes its own client and connection
         if pid not in per_process:
             per_process.clear()
-            per_process[pid] = (settings.factory(), Store(connect(settings.url), settings.prefix))
+            per_process[pid] = (settings.factory(), Store(connect(settings.url), settings.prefix), {})
         return per_process[pid]
 
     def poll(self: Any, message: dict[str, Any]) -> str:
-        client, store = resources()
-        outcome = _poll(self, message, client, store, settings.grace)
-        if store.sweep_turn(SWEEP_EVERY):
-            _sweep(self, store, settings.grace)
-        return outcome
+        client, store, accepted = resources()
+        return _poll(self, message, client, store, accepted, settings.grace)
 
     options = {
         "name": POLL_TASK,
@@ -262,24 +264,30 @@ def install(
 
     def deliver(self: Any, ref: str, record: str | None = None) -> str:
         del record  # what older versions sent: the callback is read from the job's record
-        _client, store = resources()
+        _client, store, _accepted = resources()
         return _deliver(self, ref, store, settings)
 
     limits = {"soft_time_limit": float(callback_soft_time_limit), "time_limit": float(callback_time_limit)}
     app.task(**{**options, **limits, "name": DELIVER_TASK})(deliver)
 
     def start_sweeper(**_: Any) -> None:
-        """In each worker process: sweep every SWEEP_EVERY s, even when no poll runs (when every
-        remaining message was lost, no poll would ever come to do it)."""
+        """In each worker process, on a timer of its own: read the vendors' shared paces again
+        every PACE_REFRESH s, and ask for the sweep's turn every SWEEP_EVERY s (one worker in the
+        cluster gets it), even when no poll runs (when every remaining message was lost, no poll
+        would ever come to do it)."""
         import threading
 
         def loop() -> None:
+            next_sweep = time.monotonic() + SWEEP_EVERY * random.random()
             while True:
-                time.sleep(SWEEP_EVERY * (0.5 + random.random()))
+                time.sleep(PACE_REFRESH * (0.5 + random.random()))
                 try:
-                    _client, store = resources()
-                    if store.sweep_turn(SWEEP_EVERY):
-                        _sweep(task, store, settings.grace)
+                    _client, store, _accepted = resources()
+                    store.refresh_paces()
+                    if time.monotonic() >= next_sweep:
+                        next_sweep = time.monotonic() + SWEEP_EVERY * (0.5 + random.random())
+                        if store.sweep_turn(SWEEP_EVERY):
+                            _sweep(task, store, settings.grace)
                 except Exception:  # the broker or Redis away: the next turn tries again
                     _log.warning("sweep failed", exc_info=True)
 
@@ -327,32 +335,42 @@ def _safe_url(url: str) -> str:
         return "<unparsable URL>"
 
 
-def _poll(task: Any, message: dict[str, Any], client: Any, store: Store, grace: float) -> str:
+def _poll(
+    task: Any, message: dict[str, Any], client: Any, store: Store, accepted: dict[str, AcceptedRate], grace: float
+) -> str:
+    """One hop: one round trip to claim it (and book the vendor's shared rate when it is paced),
+    the status call, and a second round trip only when something changed (a throttle, the end,
+    a next poll later than the claim said)."""
     state = PollState.from_message(message)
     delivery = task.request.delivery_info or {}
     tag = str(delivery.get("delivery_tag") or task.request.id)
-    ttl = min(max(0.0, state.deadline - time.time()), MAX_TIMEOUT) + JOB_TTL
-    claimed = store.claim(state.ref, state.hop, tag, ttl, grace)
-    if claimed != 1:
-        return "duplicate" if claimed == 0 else "already delivered"
-    if time.time() >= state.deadline:
-        return _finish(task, store, state, timed_out(state), ttl)
+    now = time.time()
+    ttl = min(max(0.0, state.deadline - now), MAX_TIMEOUT) + JOB_TTL
+    bound = next_due(state.policy)
     vendor = state.ref.partition(":")[0]
-    wait = store.acquire(vendor)
-    if wait > 0:
-        return _again(task, store, paced(state, wait, random.Random()), ttl)
+    claim = store.poll(state.ref, state.hop, tag, ttl=ttl, grace=grace, message=json.dumps(message),
+                       due=now + bound, vendor=vendor, now=now, booked=state.booked)  # fmt: skip
+    if claim.code != Claim.RUN:
+        return "duplicate" if claim.code == Claim.DUPLICATE else "already delivered"
+    if now >= state.deadline:
+        return _finish(task, store, state, timed_out(state), ttl)
+    if claim.wait > 0:  # the shared rate says later: come back when the booked slot is due
+        return _again(task, store, state, paced(state, claim.wait, claim.booked), ttl, bound)
+    measured = accepted.setdefault(vendor, AcceptedRate())
+    sent = time.time()
     try:
         answer: Any = client.status(state.ref)
     except VideoJobsError as exc:
         answer = exc
         if isinstance(exc, RateLimitError):
-            store.throttled(vendor, exc.retry_after)
+            now = time.time()
+            store.throttled(vendor, now, measured=measured.rate(now), sent=sent, retry_after=exc.retry_after)
     else:
-        store.answered(vendor)
+        measured.record(time.time())
     outcome = decide(state, time.time(), answer)
     if isinstance(outcome, Done):
         return _finish(task, store, state, outcome, ttl)
-    return _again(task, store, outcome, ttl)
+    return _again(task, store, state, outcome, ttl, bound)
 
 
 PUBLISH_RETRY = {"max_retries": 15, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2.0}
@@ -366,10 +384,11 @@ def _publish_poll(task: Any, message: dict[str, Any], countdown: float) -> None:
     task.app.send_task(POLL_TASK, args=(message,), countdown=countdown, retry=True, retry_policy=PUBLISH_RETRY)
 
 
-def _again(task: Any, store: Store, again: Again, ttl: float) -> str:
-    message = again.state.to_message()
-    store.expect(again.state.ref, again.state.hop, json.dumps(message), time.time() + again.countdown, ttl)
-    _publish_poll(task, message, again.countdown)
+def _again(task: Any, store: Store, state: PollState, again: Again, ttl: float, bound: float) -> str:
+    del ttl  # the job's record keeps the TTL its claim gave it
+    if again.countdown > bound:  # later than the claim told the sweeper: tell it when
+        store.due_later(state.ref, state.hop, time.time() + again.countdown)
+    _publish_poll(task, again.state.to_message(), again.countdown)
     return f"next poll in {again.countdown:.2f} s"
 
 
@@ -491,7 +510,11 @@ def _callback_failed(task: Any, store: Store, ref: str, tag: str, settings: _Set
 
 
 def _sweep(task: Any, store: Store, grace: float) -> int:
-    """Send again what a broker lost: polls (and callbacks) overdue by more than ``grace``."""
+    """Send again what a broker lost: polls (and callbacks) overdue by more than ``grace``.
+
+    A poll chain is overdue when its last claimed hop's ``due`` (when its next hop should have
+    run at the latest) is ``grace`` past: that hop's message is sent again, and the delivery that
+    runs it takes the quiet claim over. A chain that is not overdue is looked at again then."""
     now = time.time()
     resent = 0
     for ref, record in store.overdue(now - grace):
@@ -502,9 +525,13 @@ def _sweep(task: Any, store: Store, grace: float) -> int:
             store.postpone(ref, now + grace)
             _publish_delivery(task, ref)
             resent += 1
-        elif done is None and b"next" in record:
+        elif done is None and b"msg" in record:
+            due = float(record.get(b"due", b"0"))
+            if due > now - grace:  # its chain is alive (a poll claimed a hop since): look again then
+                store.postpone(ref, due)
+                continue
             store.postpone(ref, now + grace)  # one resend per grace period, whoever runs it
-            _publish_poll(task, json.loads(record[b"next"]), 0.0)
+            _publish_poll(task, json.loads(record[b"msg"]), 0.0)
             resent += 1
         else:
             store.forget(ref)
@@ -565,10 +592,10 @@ def track(
     if checked is None or checked > MAX_TIMEOUT:
         raise UsageError(f"a tracked job's timeout is seconds, at most 30 days ({MAX_TIMEOUT:.0f}), not {timeout!r}")
     started = time.time()
-    state = PollState(
-        ref=ref,
+    state = PollState.start(
+        ref,
         started=started,
-        deadline=started + checked,
+        timeout=checked,
         max_failed=failed,
         policy=policy_spec(policy),
         on_done=None if on_done is None else dict(on_done),

@@ -1,38 +1,44 @@
 """One poll per task message: the state a message carries, and what a worker does with it.
 
-A message is small and bounded (a few hundred bytes): the job, its deadline, the hop number,
-the failures in a row, the policy, the user's callback and a compact :class:`History`.
+A message is small and bounded (a few hundred bytes): the job, its hop number, the policy, the
+user's callback and the job's :class:`~videojobs._wait.Waiter` (``to_dict``: its History, its
+deadline, the failures in a row): the same wait as in one process, carried between polls.
 """
 
 from __future__ import annotations
 
-import random
-import time
+import importlib
 from collections.abc import Mapping
 from typing import Any, Final
 
 import attrs
 
-from .._exceptions import (
-    TRANSIENT,
-    MalformedResponseError,
-    RateLimitError,
-    UsageError,
-    VideoJobsError,
-)
-from .._policy import AdaptivePolicy, FixedPolicy, History, PollingPolicy
-from .._status import JobStatus, WaitTimeout, outcome_dict
-from .._wait import DEFAULT_MAX_FAILED_POLLS, FAILED_POLL_BACKOFF, FAILED_POLL_BACKOFF_CAP
+from .._exceptions import TRANSIENT, CallbackError, MalformedResponseError, UsageError, VideoJobsError
+from .._policy import AdaptivePolicy, FixedPolicy, PollingPolicy
+from .._status import JobStatus, outcome_dict
+from .._wait import FAILED_POLL_BACKOFF_CAP, Waiter
 
-__all__ = ["Again", "Done", "PollState", "decide", "paced", "payload", "policy_from", "policy_spec", "timed_out"]
+__all__ = [
+    "Again",
+    "Done",
+    "PollState",
+    "decide",
+    "next_due",
+    "paced",
+    "payload",
+    "policy_from",
+    "policy_spec",
+    "timed_out",
+]
 
-PACING_JITTER: Final = 0.5
-"""A poll paced by the shared rate waits up to 50 % longer than asked, so the many polls that
-were told the same moment do not all arrive at it."""
+DUE_SLACK: Final = 5.0
+"""Seconds a poll's successor is expected within, at least (see :func:`next_due`): a paced or
+hinted poll a few seconds late needs no write to say so."""
 
 
 def policy_spec(policy: PollingPolicy | str | None) -> dict[str, Any]:
-    """A policy as message data: the two built-ins by their fields, any other by import path."""
+    """A policy as message data: the two built-ins by their fields, any other by the import path
+    of a policy object (checked now, in the caller's process, so a wrong path fails ``track()``)."""
     if policy is None:
         return {"kind": "adaptive"}
     if isinstance(policy, AdaptivePolicy):
@@ -40,6 +46,7 @@ def policy_spec(policy: PollingPolicy | str | None) -> dict[str, Any]:
     if isinstance(policy, FixedPolicy):
         return {"kind": "fixed", "seconds": policy.seconds}
     if isinstance(policy, str) and ":" in policy:
+        _imported(policy)
         return {"kind": "import", "path": policy}
     raise UsageError(
         "a tracked job's policy travels in its task message: AdaptivePolicy, FixedPolicy, or the "
@@ -48,16 +55,42 @@ def policy_spec(policy: PollingPolicy | str | None) -> dict[str, Any]:
 
 
 def policy_from(spec: Mapping[str, Any]) -> PollingPolicy:
+    """The policy :func:`policy_spec` wrote; UsageError when an import path names no policy object."""
     fields = {k: v for k, v in spec.items() if k != "kind"}
     if spec["kind"] == "fixed":
         return FixedPolicy(**fields)
     if spec["kind"] == "import":
-        import importlib
-
-        module, _, name = str(fields["path"]).partition(":")
-        policy: PollingPolicy = getattr(importlib.import_module(module), name)
-        return policy
+        return _imported(str(fields["path"]))
     return AdaptivePolicy(**fields)
+
+
+def _imported(path: str) -> PollingPolicy:
+    module, _, name = path.partition(":")
+    try:
+        found = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise UsageError(f"policy {path!r} could not be imported: {type(exc).__name__}: {exc}") from exc
+    # a class has next_delay too, unbound: it would fail at the first poll (TypeError), so name it now
+    if isinstance(found, type) or not callable(getattr(found, "next_delay", None)):
+        raise UsageError(
+            f"policy {path!r} is {'a class' if isinstance(found, type) else type(found).__name__}, not a policy "
+            "object with next_delay(history): name an instance (e.g. SLOW = FixedPolicy(30) in your module)"
+        )
+    policy: PollingPolicy = found
+    return policy
+
+
+def next_due(spec: Mapping[str, Any]) -> float:
+    """Seconds within which the next poll comes when nothing unusual happens: the policy's longest
+    delay (an import path's is unknown: the failure backoff's cap), at least ``DUE_SLACK``. A poll
+    whose next one comes later says so (one more write); else the sweeper reads this."""
+    if spec["kind"] == "fixed":
+        bound = float(spec["seconds"])
+    elif spec["kind"] == "adaptive":
+        bound = float(spec.get("max_delay", AdaptivePolicy().max_delay))
+    else:
+        bound = FAILED_POLL_BACKOFF_CAP
+    return max(DUE_SLACK, bound)
 
 
 @attrs.frozen(kw_only=True)
@@ -65,14 +98,31 @@ class PollState:
     """What one poll message carries (``to_message`` / ``from_message``: plain JSON)."""
 
     ref: str
-    started: float  # Unix seconds when tracking began
-    deadline: float  # Unix seconds
+    waiter: dict[str, Any]  # Waiter.to_dict(): start, timeout, failures in a row, History
     hop: int = 0
-    failed: int = 0  # polls in a row that failed
-    max_failed: int = DEFAULT_MAX_FAILED_POLLS
+    polls: int = 0  # status calls made so far (answered or failed)
     policy: dict[str, Any] = attrs.field(factory=lambda: {"kind": "adaptive"})
     on_done: dict[str, Any] | None = None  # the callback's signature, as Celery serializes it
-    history: dict[str, Any] | None = None
+    booked: float | None = None  # this hop holds a slot of the vendor's shared rate, booked at this cut
+
+    @classmethod
+    def start(
+        cls,
+        ref: str,
+        *,
+        started: float,
+        timeout: float,
+        max_failed: int,
+        policy: dict[str, Any],
+        on_done: dict[str, Any] | None = None,
+    ) -> PollState:
+        """A job's first poll (``started`` and every time after: Unix seconds)."""
+        waiter = Waiter(ref, start=started, timeout=timeout, policy=None, max_failed_polls=max_failed)
+        return cls(ref=ref, waiter=waiter.to_dict(), policy=policy, on_done=on_done)
+
+    @property
+    def deadline(self) -> float:
+        return float(self.waiter["start"]) + float(self.waiter["timeout"])
 
     def to_message(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -111,56 +161,42 @@ def payload(ref: str, status: JobStatus | None, error: VideoJobsError | None, po
 
 
 def decide(state: PollState, now: float, answer: JobStatus | VideoJobsError) -> Again | Done:
-    """After one status call: the next poll, or the end. Pure: no I/O, no clock of its own."""
-    history = History.from_dict(state.history) if state.history else History()
-    polls = history.polls + 1
+    """After one status call: the next poll, or the end. The Waiter decides, as in one process
+    (policy, poll-after hint, failure backoff, Retry-After, failure budget, deadline); pure: no
+    I/O, no clock of its own. A poll whose next one would come at or past the deadline ends now."""
+    polls = state.polls + 1
+    try:
+        waiter = Waiter.from_dict(state.waiter, policy=policy_from(state.policy))
+    except UsageError as exc:  # a policy by import path that this worker cannot load
+        exc.ref = state.ref
+        return Done(payload(state.ref, None, exc, polls))
     if isinstance(answer, JobStatus):
-        history.record(now - state.started, answer)
+        waiter.observe(answer, now)
         if answer.is_terminal:
             return Done(payload(state.ref, answer, None, polls))
-        delay = float(policy_from(state.policy).next_delay(history))
-        delay = max(delay, answer.poll_after or 0.0)
-        failed = 0
     elif isinstance(answer, (*TRANSIENT, MalformedResponseError)):
-        failed = state.failed + 1
-        if failed >= state.max_failed:
-            return Done(payload(state.ref, _last(history), answer, polls))
-        backoff = min(FAILED_POLL_BACKOFF_CAP, FAILED_POLL_BACKOFF * 2.0 ** (failed - 1))
-        retry_after = answer.retry_after if isinstance(answer, RateLimitError) else None
-        # as in one process (Waiter): never sooner than the policy, the backoff or Retry-After
-        delay = max(float(policy_from(state.policy).next_delay(history)), backoff, retry_after or 0.0)
-        history.polls += 1
+        try:
+            waiter.failed(answer)
+        except VideoJobsError:  # the failure budget ran out: the wait ends with this error
+            return Done(payload(state.ref, waiter.last, answer, polls))
     else:  # a permanent error (401, 404, a bad reference): nothing to wait for
-        return Done(payload(state.ref, _last(history), answer, polls))
-    if now + delay >= state.deadline:
-        timeout = WaitTimeout(
-            f"task {state.ref.partition(':')[2]} did not finish within {state.deadline - state.started:g} s",
-            last_status=_last(history),
-            vendor=state.ref.partition(":")[0],
-        )
-        return Done(payload(state.ref, _last(history), timeout, polls))
-    return Again(state.next(failed=failed, history=history.to_dict()), delay)
+        return Done(payload(state.ref, waiter.last, answer, polls))
+    try:
+        delay = waiter.next_sleep(now)
+    except CallbackError as exc:  # the policy raised or returned no number of seconds
+        return Done(payload(state.ref, waiter.last, exc, polls))
+    if delay is None or now + delay >= waiter.deadline:
+        return Done(payload(state.ref, waiter.last, waiter.timed_out(), polls))
+    return Again(state.next(polls=polls, waiter=waiter.to_dict(), booked=None), delay)
 
 
-def paced(state: PollState, wait: float, rng: random.Random) -> Again:
-    """The vendor's shared rate has no token now: the same poll later (a new hop, same history)."""
-    return Again(state.next(), wait * (1.0 + PACING_JITTER * rng.random()))
+def paced(state: PollState, wait: float, booked: float | None) -> Again:
+    """The vendor's shared rate says wait: the same poll (a new hop, same wait state) after
+    ``wait``, holding the slot it ``booked`` (None when a pause booked nothing)."""
+    return Again(state.next(booked=booked), wait)
 
 
 def timed_out(state: PollState) -> Done:
     """The deadline passed before this poll could run."""
-    history = History.from_dict(state.history) if state.history else History()
-    error = WaitTimeout(
-        f"task {state.ref.partition(':')[2]} did not finish within {state.deadline - state.started:g} s",
-        last_status=history.last,
-        vendor=state.ref.partition(":")[0],
-    )
-    return Done(payload(state.ref, history.last, error, history.polls))
-
-
-def _last(history: History) -> JobStatus | None:
-    return history.last
-
-
-def now() -> float:
-    return time.time()
+    waiter = Waiter.from_dict(state.waiter, policy=None)
+    return Done(payload(state.ref, waiter.last, waiter.timed_out(), state.polls))

@@ -1,21 +1,31 @@
 """What the workers share in Redis: who runs each poll, whether a job's callback went out, and
 each vendor's pace. Every decision is one Lua script, so it is atomic across workers.
 
+A poll costs one round trip (``poll``: claim the hop, note its message for the sweeper, and book
+a slot of the vendor's shared rate when the vendor is paced) and, only when something changed
+after the answer, one more (a throttle, the end, a next poll later than ``next_due`` said).
+The pace's arithmetic is ``videojobs._ratecontrol``'s (:class:`SharedPace`: CUBIC's curve, the
+token bucket): the worker computes the rate, Redis keeps the numbers and books the slot.
+
 Keys (``<prefix>`` is ``videojobs`` unless ``install(..., prefix=)`` says otherwise), every one
 with a TTL (each script that writes a key gives it one, so no message, however poisoned, leaves
 a key that lives for ever):
 
 - ``<prefix>:job:<ref>``    hash: the poll chain's current ``hop``, the delivery (``tag``) that
-  claimed it and when, the ``next`` hop's message, and ``done`` (``sending`` with the callback's
+  claimed it and when, that hop's message (``msg``) and when its next hop is due at the latest
+  (``due``): what the sweeper sends again if the chain goes quiet; and ``done`` (``sending`` with the callback's
   ``payload``, ``delivering`` while a worker runs it, then ``sent``, or ``failed`` with the last
   ``error`` once its attempts ran out), its callback's ``attempts``. Expires ``JOB_TTL`` after the
   job's deadline (a failed callback's, ``JOB_TTL`` after it failed).
-- ``<prefix>:due``          sorted set: when each job's next poll (or callback) is due; what
-  the sweeper reads to send again what a broker lost. Expires ``JOB_TTL`` after its last job's.
+- ``<prefix>:due``          sorted set: when to look at each job again (its callback's due time;
+  for a poll chain, set at track and moved on by the sweeper to the record's ``due``, so a poll
+  writes nothing here); what the sweeper reads to send again what a broker lost. Expires
+  ``JOB_TTL`` after its last job's.
 - ``<prefix>:failed``       sorted set: the jobs whose callback failed for good, by when; entries
   and the set expire after ``JOB_TTL``.
-- ``<prefix>:rate:<vendor>`` hash: the shared rate (absent: no limit yet), token bucket, pause.
-  Expires ``RATE_TTL`` after the vendor's last poll.
+- ``<prefix>:rate:<vendor>`` hash: the vendor's :class:`SharedPace` (absent: no limit yet): CUBIC's
+  ``w_max``, ``k``, ``last_cut``, the bucket's ``tokens`` at ``stamp``, ``pause_until``, and the
+  ``rate`` it was cut to. Expires ``RATE_TTL`` after the vendor's last throttle.
 - ``<prefix>:sweep``        the sweeper's turn (``SET NX EX``).
 """
 
@@ -26,12 +36,12 @@ from typing import Any, ClassVar, Final
 
 import attrs
 
+from .._ratecontrol import MIN_RATE, SharedPace
+
 __all__ = [
-    "ADDITIVE_SHARE",
-    "CUT",
     "JOB_TTL",
-    "MIN_RATE",
     "RATE_TTL",
+    "Claim",
     "Delivery",
     "Store",
     "connect",
@@ -43,16 +53,11 @@ JOB_TTL: Final = 24 * 3600
 restoring unacknowledged messages) still finds it, and memory stays bounded (~150 bytes a job)."""
 
 RATE_TTL: Final = 24 * 3600
-"""Seconds a vendor's shared rate outlives its last poll: a vendor no worker asked for a day
-starts again unlimited, as it would in a new process."""
+"""Seconds a vendor's shared pace outlives its last throttle: a vendor that did not throttle for
+a day starts again unlimited, as it would in a new process."""
 
-CUT: Final = 0.7
-"""Multiplicative decrease on a throttle, as the single-process rate control (botocore's beta)."""
-ADDITIVE_SHARE: Final = 0.03
-MIN_RATE: Final = 0.5
-"""Growth after a cut: the rate rises by 3 % of itself (at least 0.25/s) per second of answers.
-AIMD rather than CUBIC here: the state is a few numbers in a shared hash that any worker updates,
-and at a vendor's few to few hundred requests per second the sawtooth costs a 429 or two a cycle."""
+PACE_FIELDS: Final = ("w_max", "k", "last_cut", "pause_until")
+"""What a worker keeps of a vendor's pace between polls (the bucket's tokens stay in Redis)."""
 
 _KEEP = """
 -- keep(key, ttl): the key lives at least ttl more seconds (a shared key outlives every job in it)
@@ -69,7 +74,7 @@ local done = redis.call('HGET', KEYS[1], 'done')
 if done then return done end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'tracked' end
 local ttl = tonumber(ARGV[3])
-redis.call('HSET', KEYS[1], 'next', ARGV[1], 'next_hop', 0)
+redis.call('HSET', KEYS[1], 'msg', ARGV[1], 'due', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('ZADD', KEYS[2], tonumber(ARGV[2]), ARGV[4])
 keep(KEYS[2], ttl)
@@ -85,34 +90,68 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
 """
 
-_CLAIM = """
-local key = KEYS[1]
-local hop, tag, ttl, now, grace = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-if redis.call('HGET', key, 'done') then return 2 end
-local current = tonumber(redis.call('HGET', key, 'hop') or '-1')
-local take = hop > current
-if hop == current then
-  if redis.call('HGET', key, 'tag') == tag then return 1 end
-  -- another delivery claimed this hop and went quiet for longer than any poll takes: it died
-  take = now - tonumber(redis.call('HGET', key, 'claimed_at') or '0') > grace
+_RESERVE_FN = """
+-- reserve(pace, now, rate, known, booked): SharedPace.reserve on the stored pace, the bucket being
+-- TokenBucket's arithmetic. rate: the worker's CUBIC rate at now for the cut it knows (known); if
+-- another worker cut since, the cut's own rate. Returns false when the vendor is not paced, else
+-- {wait, booked, w_max, k, last_cut, pause_until}: wait 0 sends now; booked '1': a slot is held
+-- for this caller at that wait ('0': a pause, which books nothing).
+local function reserve(pace, now, rate, known, booked)
+  local p = redis.call('HMGET', pace, 'w_max', 'k', 'last_cut', 'tokens', 'stamp', 'pause_until', 'rate')
+  if not p[3] then return false end
+  local pause = tonumber(p[6] or '0')
+  local function said(wait, held) return {tostring(wait), held, p[1], p[2], p[3], p[6] or '0'} end
+  if now < pause then return said(pause - now, '0') end
+  if booked == p[3] then return said(0, '1') end
+  if known ~= p[3] then rate = tonumber(p[7]) end
+  local cap = math.max(1, rate)
+  local tokens = math.min(cap, tonumber(p[4] or '0'))
+  local stamp = tonumber(p[5] or tostring(now))
+  if now > stamp then
+    tokens = math.min(cap, tokens + (now - stamp) * rate)
+    stamp = now
+  end
+  tokens = tokens - 1
+  redis.call('HSET', pace, 'tokens', tostring(tokens), 'stamp', tostring(stamp))
+  if tokens >= 0 then return said(0, '1') end
+  return said(-tokens / rate, '1')
 end
-if not take then return 0 end
-redis.call('HSET', key, 'hop', hop, 'tag', tag, 'claimed_at', now)
-redis.call('EXPIRE', key, ttl)
-return 1
 """
 
-_EXPECT = (
-    _KEEP
+_POLL = (
+    _RESERVE_FN
     + """
-local ttl = tonumber(ARGV[4])
-redis.call('HSET', KEYS[1], 'next', ARGV[1], 'next_hop', ARGV[2])
-redis.call('EXPIRE', KEYS[1], ttl)
-redis.call('ZADD', KEYS[2], tonumber(ARGV[3]), ARGV[5])
-keep(KEYS[2], ttl)
-return 1
+-- One round trip per poll: claim the hop; note its message and when its next hop is due at the
+-- latest (the sweeper sends this one again if the chain goes quiet past that); book a slot of the
+-- vendor's shared rate when this worker knows the vendor is paced (paced = '1').
+-- {2}: the callback is out; {0}: another delivery runs this hop; {1} or {1, pace...}: run it.
+local job = KEYS[1]
+local hop, tag, now, grace = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[4]), tonumber(ARGV[5])
+local cur = redis.call('HMGET', job, 'done', 'hop', 'tag', 'claimed_at')
+if cur[1] then return {2} end
+local current = tonumber(cur[2] or '-1')
+local take = hop > current
+if hop == current then
+  -- the same delivery came back (its worker died), or another one claimed this hop and went
+  -- quiet for longer than any poll takes: it died
+  take = cur[3] == tag or now - tonumber(cur[4] or '0') > grace
+end
+if not take then return {0} end
+redis.call('HSET', job, 'hop', hop, 'tag', tag, 'claimed_at', ARGV[4], 'msg', ARGV[6], 'due', ARGV[7])
+if not cur[2] then redis.call('EXPIRE', job, tonumber(ARGV[3])) end
+if ARGV[8] ~= '1' then return {1} end
+local paced = reserve(KEYS[2], now, tonumber(ARGV[9]), ARGV[10], ARGV[11])
+if not paced then return {1} end
+return {1, paced[1], paced[2], paced[3], paced[4], paced[5], paced[6]}
 """
 )
+
+_DUE = """
+-- the next hop comes later than the claim said: the sweeper waits for it until then
+if redis.call('HGET', KEYS[1], 'hop') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'due', ARGV[2])
+return 1
+"""
 
 _FINISHING = (
     _KEEP
@@ -120,7 +159,7 @@ _FINISHING = (
 if redis.call('HGET', KEYS[1], 'done') then return 0 end
 local ttl = tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], 'done', 'sending', 'payload', ARGV[1], 'sending_at', ARGV[2])
-redis.call('HDEL', KEYS[1], 'next')
+redis.call('HDEL', KEYS[1], 'msg', 'due')
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('ZADD', KEYS[2], tonumber(ARGV[2]), ARGV[4])
 keep(KEYS[2], ttl)
@@ -196,71 +235,34 @@ return 1
 """
 )
 
-_ACQUIRE = """
-local key = KEYS[1]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
-local pause = tonumber(redis.call('HGET', key, 'pause_until') or '0')
-if now < pause then return tostring(pause - now) end
-local ws = tonumber(redis.call('HGET', key, 'ws') or '0')
-if now - ws >= 1 then
-  redis.call('HSET', key, 'prev', redis.call('HGET', key, 'wc') or '0', 'ws', now, 'wc', 0)
-end
-redis.call('EXPIRE', key, tonumber(ARGV[1]))
-local rate = tonumber(redis.call('HGET', key, 'rate') or '-1')
-if rate < 0 then
-  redis.call('HINCRBY', key, 'wc', 1)
-  return '0'
-end
-local burst = math.max(1, rate)
-local tokens = tonumber(redis.call('HGET', key, 'tokens') or tostring(burst))
-local stamp = tonumber(redis.call('HGET', key, 'stamp') or tostring(now))
-tokens = math.min(burst, tokens + math.max(0, now - stamp) * rate)
-if tokens >= 1 then
-  redis.call('HSET', key, 'tokens', tokens - 1, 'stamp', now)
-  redis.call('HINCRBY', key, 'wc', 1)
-  return '0'
-end
-redis.call('HSET', key, 'tokens', tokens, 'stamp', now)
-return tostring((1 - tokens) / rate)
+_RESERVE = (
+    _RESERVE_FN
+    + """
+local paced = reserve(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4])
+if not paced then return false end
+return paced
 """
+)
 
 _THROTTLED = """
-local key = KEYS[1]
-local retry_after, cut, floor = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
-local last = tonumber(redis.call('HGET', key, 'last_cut') or '0')
-if now - last >= 1 then
-  local rate = tonumber(redis.call('HGET', key, 'rate') or '-1')
-  local base = rate
-  if rate < 0 then
-    base = math.max(tonumber(redis.call('HGET', key, 'prev') or '0'), tonumber(redis.call('HGET', key, 'wc') or '0'))
+-- a worker saw a 429: the pause (the later one wins) and, if the pace it computed the cut from is
+-- still the stored one (known), the cut; else another worker cut meanwhile: the same congestion
+local key, now, retry_after = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
+local p = redis.call('HMGET', key, 'last_cut', 'pause_until')
+local fields = {}
+if retry_after > 0 and now + retry_after > tonumber(p[2] or '0') then
+  table.insert(fields, 'pause_until'); table.insert(fields, ARGV[1] + retry_after)
+end
+if ARGV[4] ~= '' and (p[1] or '') == ARGV[3] then
+  for i, v in ipairs({'w_max', ARGV[4], 'k', ARGV[5], 'last_cut', ARGV[6], 'rate', ARGV[7], 'tokens', '0', 'stamp', ARGV[1]}) do
+    table.insert(fields, v)
   end
-  local new = math.max(floor, base * cut)
-  redis.call('HSET', key, 'rate', new, 'tokens', 0, 'stamp', now, 'last_cut', now, 'grown', now)
-  redis.call('HINCRBY', key, 'cuts', 1)
 end
-if retry_after > 0 then
-  local pause = tonumber(redis.call('HGET', key, 'pause_until') or '0')
-  redis.call('HSET', key, 'pause_until', math.max(pause, now + retry_after))
+if #fields > 0 then
+  redis.call('HSET', key, unpack(fields))
+  redis.call('EXPIRE', key, tonumber(ARGV[8]))
 end
-redis.call('EXPIRE', key, tonumber(ARGV[4]))
-return redis.call('HGET', key, 'rate')
-"""
-
-_ANSWERED = """
-local key = KEYS[1]
-local share, floor = tonumber(ARGV[1]), tonumber(ARGV[2])
-local rate = tonumber(redis.call('HGET', key, 'rate') or '-1')
-if rate < 0 then return '-1' end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
-local grown = tonumber(redis.call('HGET', key, 'grown') or tostring(now))
-local step = math.min(1, math.max(0, now - grown))
-redis.call('HSET', key, 'rate', rate + math.max(floor / 2, rate * share) * step, 'grown', now)
-redis.call('EXPIRE', key, tonumber(ARGV[3]))
-return tostring(rate)
+return redis.call('HMGET', key, 'w_max', 'k', 'last_cut', 'pause_until')
 """
 
 
@@ -305,6 +307,37 @@ def connect_quickly(url: str) -> Any:
 
 
 @attrs.frozen
+class Claim:
+    """What :meth:`Store.poll` found: ``code`` (RUN: this delivery runs the hop; DUPLICATE: another
+    does; ENDED: the job's callback is out) and, for a paced vendor, ``wait`` (0.0: send now; else
+    poll again in that many seconds, holding the slot booked at the cut ``booked``)."""
+
+    code: int
+    wait: float = 0.0
+    booked: float | None = None
+
+    RUN: ClassVar[int] = 1
+    DUPLICATE: ClassVar[int] = 0
+    ENDED: ClassVar[int] = 2
+
+
+def _fields(values: list[Any]) -> dict[str, str]:
+    """A pace's fields as the scripts return them (``PACE_FIELDS`` order), the missing left out."""
+    return {
+        name: v.decode() if isinstance(v, bytes) else str(v) for name, v in zip(PACE_FIELDS, values, strict=False) if v
+    }
+
+
+def _cut(booked: float | None) -> str:
+    """A cut's time as the store wrote it (``repr``: it reads back the same float)."""
+    return "" if booked is None else repr(booked)
+
+
+def _pace(fields: dict[str, str]) -> SharedPace:
+    return SharedPace.from_fields({name: float(value) for name, value in fields.items()})
+
+
+@attrs.frozen
 class Delivery:
     """What a delivery of a job's callback found: ``code`` (see ``_DELIVERING``) and the noted callback."""
 
@@ -318,7 +351,8 @@ class Delivery:
 
 
 class Store:
-    """The scripts, bound to one Redis connection (``redis.Redis``), under one key prefix."""
+    """The scripts, bound to one Redis connection (``redis.Redis``), under one key prefix; also
+    the :class:`~videojobs._ratecontrol.PaceStore` that keeps the vendors' paces in Redis."""
 
     def __init__(self, redis: Any, prefix: str = "videojobs") -> None:
         self.redis, self.prefix = redis, prefix
@@ -326,16 +360,18 @@ class Store:
         self.failed_index = f"{prefix}:failed"
         self._track = redis.register_script(_TRACK)
         self._untrack = redis.register_script(_UNTRACK)
-        self._claim = redis.register_script(_CLAIM)
-        self._expect = redis.register_script(_EXPECT)
+        self._poll = redis.register_script(_POLL)
+        self._due = redis.register_script(_DUE)
         self._finishing = redis.register_script(_FINISHING)
         self._sent = redis.register_script(_SENT)
         self._delivering = redis.register_script(_DELIVERING)
         self._callback_failed = redis.register_script(_CALLBACK_FAILED)
         self._postpone = redis.register_script(_POSTPONE)
-        self._acquire = redis.register_script(_ACQUIRE)
+        self._reserve = redis.register_script(_RESERVE)
         self._throttled = redis.register_script(_THROTTLED)
-        self._answered = redis.register_script(_ANSWERED)
+        self.paces: dict[str, dict[str, str] | None] = {}
+        """What this process knows of each vendor's pace (None: not paced; refreshed by each paced
+        poll, each throttle and :meth:`refresh_paces`, which the worker's timer runs)."""
 
     def _job(self, ref: str) -> str:
         return f"{self.prefix}:job:{ref}"
@@ -355,15 +391,27 @@ class Store:
         """Forget a job whose first poll could not be sent (unless that poll ran after all)."""
         return bool(self._untrack(keys=[self._job(ref), self.due], args=[ref]))
 
-    def claim(self, ref: str, hop: int, tag: str, ttl: float, grace: float) -> int:
-        """1: this delivery runs the hop; 0: another delivery does (a duplicate: drop it);
-        2: the job's callback is out (or going out)."""
-        args = [hop, tag, max(60, int(ttl)), time.time(), grace]
-        return int(self._claim(keys=[self._job(ref)], args=args))
+    def poll(self, ref: str, hop: int, tag: str, *, ttl: float, grace: float, message: str, due: float,
+             vendor: str, now: float, booked: float | None) -> Claim:  # fmt: skip
+        """Claim hop ``hop`` of ``ref``'s chain for this delivery, note its ``message`` and that its
+        next hop is due by ``due``, and book a slot of ``vendor``'s shared rate if it is paced."""
+        known = self.paces.get(vendor)
+        rate = 0.0
+        if known is not None:
+            rate = _pace(known).rate(now) or MIN_RATE
+        args = [hop, tag, max(60, int(ttl)), repr(now), grace, message, repr(due),
+                "1" if known is not None else "0", repr(rate), (known or {}).get("last_cut", ""), _cut(booked)]  # fmt: skip
+        answer = self._poll(keys=[self._job(ref), self._rate(vendor)], args=args)
+        code = int(answer[0])
+        if len(answer) == 1:
+            return Claim(code)
+        fields = _fields(answer[3:])
+        self.paces[vendor] = fields
+        return Claim(code, float(answer[1]), float(fields["last_cut"]) if answer[2] == b"1" else None)
 
-    def expect(self, ref: str, hop: int, message: str, due: float, ttl: float) -> None:
-        """The next hop's message, kept until it runs: the sweeper sends it again if it is lost."""
-        self._expect(keys=[self._job(ref), self.due], args=[message, hop, due, max(60, int(ttl)), ref])
+    def due_later(self, ref: str, hop: int, due: float) -> None:
+        """Hop ``hop``'s next one comes later than its claim said: by ``due``."""
+        self._due(keys=[self._job(ref)], args=[hop, repr(due)])
 
     def finishing(self, ref: str, payload: str, ttl: float) -> bool:
         """Note the callback before sending it (the sweeper resends one left 'sending'); False: noted already."""
@@ -414,15 +462,37 @@ class Store:
 
     # --- the vendors' shared rate -----------------------------------------------------------------
 
-    def acquire(self, vendor: str) -> float:
-        """0 to send now, or the seconds until the vendor's shared bucket has a token."""
-        return float(self._acquire(keys=[self._rate(vendor)], args=[RATE_TTL]))
+    def reserve(self, vendor: str, now: float, booked: float | None = None) -> float:
+        """:meth:`SharedPace.reserve` on ``vendor``'s stored pace (what :meth:`poll` does within its round trip)."""
+        known = self.paces.get(vendor)
+        rate = (_pace(known).rate(now) if known is not None else None) or MIN_RATE
+        args = [repr(now), repr(rate), (known or {}).get("last_cut", ""), _cut(booked)]
+        answer = self._reserve(keys=[self._rate(vendor)], args=args)
+        if not answer:
+            self.paces[vendor] = None
+            return 0.0
+        self.paces[vendor] = _fields(answer[2:])
+        return float(answer[0])
 
-    def throttled(self, vendor: str, retry_after: float | None) -> None:
-        self._throttled(keys=[self._rate(vendor)], args=[retry_after or 0, CUT, MIN_RATE, RATE_TTL])
+    def throttled(
+        self, vendor: str, now: float, *, measured: float, sent: float | None, retry_after: float | None
+    ) -> None:
+        """:meth:`SharedPace.throttled` computed here on the pace this process knows, stored if no
+        other worker cut meanwhile (one round trip)."""
+        known = self.paces.get(vendor)
+        pace = _pace(known) if known is not None else SharedPace()
+        cut = pace.throttled(now, measured=measured, sent=sent, retry_after=None)
+        new = [repr(pace.w_max), repr(pace.k), repr(pace.last_cut), repr(pace.rate(now))] if cut else ["", "", "", ""]
+        args = [repr(now), retry_after or 0, (known or {}).get("last_cut", ""), *new, RATE_TTL]
+        answer = self._throttled(keys=[self._rate(vendor)], args=args)
+        fields = _fields(answer)
+        self.paces[vendor] = fields if "last_cut" in fields else None
 
-    def answered(self, vendor: str) -> None:
-        self._answered(keys=[self._rate(vendor)], args=[ADDITIVE_SHARE, MIN_RATE, RATE_TTL])
+    def refresh_paces(self) -> None:
+        """Read again the pace of every vendor this process polled (another worker may have cut)."""
+        for vendor in list(self.paces):
+            fields = _fields(self.redis.hmget(self._rate(vendor), *PACE_FIELDS))
+            self.paces[vendor] = fields if "last_cut" in fields else None
 
     def rate(self, vendor: str) -> float | None:
         """The vendor's shared rate in requests per second, None while there is no limit."""
