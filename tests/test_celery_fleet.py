@@ -1,0 +1,155 @@
+"""videojobs.celery's fleet costs: the per-poll script against a real redis-server (what it runs,
+and that a vendor that is not throttling costs nothing more), the shared pace in Redis giving the
+same answers as the one-process parts it stores (SharedPace in memory), and the Waiter a task
+message carries."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("celery")
+pytest.importorskip("redis")
+
+import redis
+
+import videojobs
+from tests.redis_server import RedisServer
+from videojobs import FixedPolicy, JobStatus, State
+from videojobs._ratecontrol import MemoryPaceStore
+from videojobs._wait import Waiter
+from videojobs.celery._poll import Again, Done, PollState, decide, policy_from, policy_spec
+from videojobs.celery._store import Claim, Store
+
+SLOW = FixedPolicy(7)
+"""A policy object a worker can import by path (``tests.test_celery_fleet:SLOW``)."""
+
+
+@pytest.fixture(scope="module")
+def r(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    server = RedisServer(tmp_path_factory.mktemp("fleet"), persist=False).start()
+    client = redis.Redis.from_url(server.url)
+    try:
+        yield client
+    finally:
+        client.close()
+        server.stop()
+
+
+def _commands(r: Any) -> dict[str, int]:
+    return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in r.info("commandstats").items()}
+
+
+def _ran(r: Any, before: dict[str, int]) -> dict[str, int]:
+    after = _commands(r)
+    return {name: n - before.get(name, 0) for name, n in after.items() if n > before.get(name, 0) and name != "info"}
+
+
+def _status(state: State = State.RUNNING, progress: float | None = 0.5) -> JobStatus:
+    return JobStatus(vendor="vozo", task_id="t1", state=state, vendor_state=state.value, progress=progress)
+
+
+def _poll(store: Store, ref: str, hop: int, now: float, vendor: str = "vozo", booked: float | None = None) -> Claim:
+    return store.poll(ref, hop, f"tag{hop}", ttl=3600, grace=10.0, message="{}", due=now + 5,
+                      vendor=vendor, now=now, booked=booked)  # fmt: skip
+
+
+def test_a_poll_of_a_vendor_that_is_not_throttling_is_one_round_trip_of_three_commands(r: Any) -> None:
+    store = Store(r, prefix="cost")
+    store.track("vozo:t1", "{}", 1000.0, 3600)
+    _poll(store, "vozo:t1", 0, 1000.0)  # the first claim gives the record its TTL (once)
+    before = _commands(r)
+    for hop in range(1, 11):
+        assert _poll(store, "vozo:t1", hop, 1000.0 + hop).code == Claim.RUN
+    ran = _ran(r, before)
+    # the script itself, the claim's read and its write: no pace read, no sweep turn, no index write
+    assert ran == {"evalsha": 10, "hmget": 10, "hset": 10}, ran
+    assert r.ttl("cost:job:vozo:t1") > 0
+
+
+def test_a_hop_runs_once_and_a_quiet_claim_is_taken_over_after_the_grace(r: Any) -> None:
+    store = Store(r, prefix="claims")
+    store.track("vozo:t2", "{}", 1000.0, 3600)
+    assert _poll(store, "vozo:t2", 0, 1000.0).code == Claim.RUN
+    other = store.poll("vozo:t2", 0, "another", ttl=3600, grace=10.0, message="{}", due=0, vendor="vozo",
+                       now=1005.0, booked=None)  # fmt: skip
+    assert other.code == Claim.DUPLICATE  # a second delivery of a hop that is running
+    assert _poll(store, "vozo:t2", 0, 1005.0).code == Claim.RUN  # the same delivery back (its worker died)
+    later = store.poll("vozo:t2", 0, "another", ttl=3600, grace=10.0, message="{}", due=0, vendor="vozo",
+                       now=1016.0, booked=None)  # fmt: skip
+    assert later.code == Claim.RUN  # quiet for longer than the grace: its worker died
+    assert store.finishing("vozo:t2", "{}", 3600)
+    assert _poll(store, "vozo:t2", 1, 1020.0).code == Claim.ENDED
+
+
+def test_the_shared_pace_in_redis_answers_as_the_one_process_parts_do(r: Any) -> None:
+    store, memory = Store(r, prefix="parity"), MemoryPaceStore()
+    t0 = 1_000_000.0
+    assert store.reserve("duomi", t0) == memory.reserve("duomi", t0) == 0.0  # no limit before a throttle
+    for pace in (store, memory):
+        pace.throttled("duomi", t0, measured=20.0, sent=t0 - 0.1, retry_after=None)
+        pace.throttled("duomi", t0 + 0.5, measured=20.0, sent=t0 - 0.05, retry_after=None)  # same congestion
+    times = [t0 + i * 0.02 for i in range(60)] + [t0 + 3 + i * 0.05 for i in range(60)]
+    waits = [(store.reserve("duomi", t), memory.reserve("duomi", t)) for t in times]
+    for got, want in waits:
+        assert got == pytest.approx(want, rel=1e-6, abs=1e-6)
+    assert any(w > 0 for w, _ in waits)  # paced: later callers are booked further out
+    # a Retry-After pauses the vendor for every caller, and books nothing
+    for pace in (store, memory):
+        pace.throttled("duomi", t0 + 10, measured=5.0, sent=t0 + 9.9, retry_after=4.0)
+    assert store.reserve("duomi", t0 + 11) == pytest.approx(memory.reserve("duomi", t0 + 11)) == pytest.approx(3.0)
+    assert r.ttl("parity:rate:duomi") > 0
+
+
+def test_a_booked_slot_is_used_without_asking_again_until_a_cut(r: Any) -> None:
+    store = Store(r, prefix="booked")
+    t0 = 2_000_000.0
+    store.track("duomi:t3", "{}", t0, 3600)
+    store.throttled("duomi", t0, measured=1.0, sent=t0, retry_after=None)  # 0.7 req/s
+    first = _poll(store, "duomi:t3", 0, t0 + 0.01, vendor="duomi")
+    assert first.code == Claim.RUN
+    assert first.wait > 0
+    assert first.booked is not None
+    # the hop sent with that countdown comes back holding its slot: it goes at once
+    back = _poll(store, "duomi:t3", 1, t0 + 0.01 + first.wait, vendor="duomi", booked=first.booked)
+    assert back.wait == 0.0
+    # after a cut the slot is void: it books again
+    store.throttled("duomi", t0 + 5, measured=1.0, sent=t0 + 4.9, retry_after=None)
+    again = _poll(store, "duomi:t3", 2, t0 + 5.01, vendor="duomi", booked=first.booked)
+    assert again.wait > 0
+
+
+def test_a_task_message_carries_the_waiter_and_decides_as_one_process_does() -> None:
+    state = PollState.start("vozo:t1", started=0.0, timeout=100.0, max_failed=3, policy=policy_spec(FixedPolicy(5)))
+    outcome = decide(state, 10.0, _status())
+    assert isinstance(outcome, Again)
+    carried = Waiter.from_dict(json.loads(json.dumps(outcome.state.waiter)), policy=FixedPolicy(5))
+    waiter = Waiter("vozo:t1", start=0.0, timeout=100.0, policy=FixedPolicy(5), max_failed_polls=3)
+    waiter.observe(_status(), 10.0)
+    assert carried.next_sleep(10.0) == waiter.next_sleep(10.0) == outcome.countdown
+    outcome = decide(outcome.state, 98.0, _status(progress=0.6))
+    assert isinstance(outcome, Done)  # the next poll would come after the deadline
+    assert outcome.payload["exception"]["type"] == "WaitTimeout"
+    assert "last seen running at 60%" in outcome.payload["exception"]["message"]  # the Waiter's own words
+
+
+def test_a_policy_by_import_path_is_an_object_and_a_wrong_path_fails_at_track() -> None:
+    assert policy_from(policy_spec("tests.test_celery_fleet:SLOW")) is SLOW
+    with pytest.raises(videojobs.UsageError, match="could not be imported"):
+        policy_spec("tests.test_celery_fleet:NOPE")
+    with pytest.raises(videojobs.UsageError, match="a class, not a policy object"):
+        policy_spec("videojobs:AdaptivePolicy")
+
+
+def test_a_message_stays_small(tmp_path: Path) -> None:
+    del tmp_path
+    state = PollState.start("vozo:t1", started=0.0, timeout=3600.0, max_failed=10, policy=policy_spec(None))
+    for i in range(200):
+        outcome = decide(state, 1.0 + i, _status(progress=min(0.98, i / 250)))
+        assert isinstance(outcome, Again)
+        state = outcome.state
+    assert len(json.dumps(state.to_message())) < 1200
