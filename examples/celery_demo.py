@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -58,18 +58,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(what: str, ready: object, proc: subprocess.Popen[bytes]) -> None:
+def wait_until(what: str, ready: Callable[[], bool], proc: subprocess.Popen[bytes], log: Path) -> None:
+    """Until ``ready()``; else exit 1 with the end of ``what``'s output (why it did not start)."""
     deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"celery-demo: {what} exited with {proc.returncode}")
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
-            if ready():  # type: ignore[operator]
+            if ready():
                 return
         except OSError:
             pass
         time.sleep(0.1)
-    sys.exit(f"celery-demo: {what} did not answer within {START_TIMEOUT:g} s")
+    said = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-20:])
+    ended = f"exited with {proc.returncode}" if proc.poll() is not None else f"did not answer in {START_TIMEOUT:g} s"
+    say(f"celery-demo: FAILED: {what} {ended}; the end of its output:\n{said}")
+    sys.exit(1)
 
 
 def redis_answers(port: int) -> bool:
@@ -120,7 +122,6 @@ def main() -> int:
             **{f"{v.upper()}_BASE_URL": root for v in ("vozo", "duomi", "ezmodel", "jimmyai")},
             "COLOSSYAN_BASE_URL": root + "/api/v1",
         }
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         redis_args = [redis_binary(), "--port", str(redis_port), "--bind", "127.0.0.1", "--dir", tmp,
                       "--appendonly", "yes", "--save", ""]  # fmt: skip
         sandbox_args = [python, "-m", "videojobs.sandbox", "--port", str(sandbox_port), "--time-scale", str(TIME_SCALE)]
@@ -129,21 +130,25 @@ def main() -> int:
         say(f"environment of the worker and of renders.py: REDIS_URL={env['REDIS_URL']}")
         say(f"  <SLUG>_API_KEY=sk-sandbox, <SLUG>_BASE_URL={root} (COLOSSYAN_BASE_URL={root}/api/v1)")
         with (
+            open(Path(tmp) / "redis.log", "wb") as redis_log,
+            open(Path(tmp) / "sandbox.log", "wb") as sandbox_log,
             started(
                 f"Redis: {shown_path(redis_args[0])}",
                 redis_args,
                 shlex.join(["redis-server", *redis_args[1:]]),
-                **quiet,
+                stdout=redis_log,
+                stderr=subprocess.STDOUT,
             ) as redis,
             started(
                 f"the sandbox, {TIME_SCALE}x",
                 sandbox_args,
                 "videojobs sandbox " + shlex.join(sandbox_args[3:]),
-                **quiet,
+                stdout=sandbox_log,
+                stderr=subprocess.STDOUT,
             ) as sandbox,
         ):
-            wait_until("redis-server", lambda: redis_answers(redis_port), redis)
-            wait_until("the sandbox", lambda: sandbox_answers(sandbox_port), sandbox)
+            wait_until("redis-server", lambda: redis_answers(redis_port), redis, Path(tmp) / "redis.log")
+            wait_until("the sandbox", lambda: sandbox_answers(sandbox_port), sandbox, Path(tmp) / "sandbox.log")
             log = Path(tmp) / "worker.log"
             ended: dict[str, str] = {}
             shown = f"cd examples && celery {shlex.join(worker_args[3:])}"
