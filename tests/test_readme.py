@@ -4,8 +4,9 @@ Each ```python block of README.md runs in a fresh interpreter, in a temp folder,
 key in its environment and no socket at all: a ``sitecustomize`` on its ``PYTHONPATH`` installs
 an audit hook (PEP 578) that refuses every ``socket.connect`` and name lookup, so an example can
 only reach the embedded sandbox (which needs no socket). Every ``$ videojobs ... --sandbox``
-line of a ```console block runs the same way, through bash, and must exit with the code the
-README prints after it (``$ echo $?``), else 0. A block that cannot run offline says so just
+line of a ```console block runs the same way, through bash, must exit with the code the
+README prints after it (``$ echo $?``), else 0, and print every line the README shows under it
+(dates and times aside; live timings and "…" elisions are not compared). A block that cannot run offline says so just
 above it (``<!-- not run: why -->``); the Celery module's block must be ``examples/renders.py``
 itself (``make celery-demo`` runs that file). Every example starts at once, in parallel, and
 the tests read their results: the whole file takes a few seconds.
@@ -68,6 +69,15 @@ def blocks(text: str) -> Iterator[Block]:
 class Command(NamedTuple):
     line: str
     exit_code: int
+    shown: tuple[str, ...]  # the output lines the README prints under it
+
+
+TIME = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d(:\d\d)?(\+00:00)?")
+
+
+def comparable(line: str) -> str:
+    """A printed line without what changes from run to run: dates and times."""
+    return TIME.sub("<time>", line.rstrip())
 
 
 def sandbox_commands(block: Block) -> Iterator[Command]:
@@ -82,7 +92,10 @@ def sandbox_commands(block: Block) -> Iterator[Command]:
         code = 0
         if after and rest[after[0]].strip() == "$ echo $?":
             code = int(rest[after[0] + 1])
-        yield Command(command, code)
+        printed = rest[: after[0]] if after else rest
+        # "… (7 more lines)" and live timings ("[    0.3s] ...") are not the same twice
+        shown = tuple(x for x in printed if not x.startswith(("…", "[ ", "...")))
+        yield Command(command, code, shown)
 
 
 TEXT = README.read_text(encoding="utf-8")
@@ -96,9 +109,10 @@ def offline_env(guard: Path) -> dict[str, str]:
     env.update(
         PYTHONPATH=f"{guard}{os.pathsep}{ROOT}",
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-        COLUMNS="100",
         NO_COLOR="1",
     )
+    for name in ("COLUMNS", "LINES"):  # argparse wraps its usage at 80 columns, as printed
+        env.pop(name, None)
     return env
 
 
@@ -156,6 +170,9 @@ def test_sandbox_command_exits_as_printed(command: Command, results: dict[str, t
     code, out = results[command.line]
     assert code == command.exit_code, f"$ {command.line}\nexited {code}, README says {command.exit_code}:\n{out}"
     assert "Traceback" not in out, out
+    printed = {comparable(line) for line in out.splitlines()}
+    missing = [line for line in command.shown if comparable(line) not in printed]
+    assert not missing, f"$ {command.line}\nthe README prints lines it did not:\n{missing}\nit printed:\n{out}"
 
 
 def test_celery_block_is_the_example_module() -> None:
