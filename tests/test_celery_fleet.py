@@ -58,7 +58,7 @@ def _poll(store: Store, ref: str, hop: int, now: float, vendor: str = "vozo", bo
                       vendor=vendor, now=now, booked=booked)  # fmt: skip
 
 
-def test_a_poll_of_a_vendor_that_is_not_throttling_is_one_round_trip_of_three_commands(r: Any) -> None:
+def test_a_poll_of_a_vendor_that_is_not_throttling_is_one_round_trip_of_two_commands(r: Any) -> None:
     store = Store(r, prefix="cost")
     store.track("vozo:t1", "{}", 1000.0, 3600)
     _poll(store, "vozo:t1", 0, 1000.0)  # the first claim gives the record its TTL (once)
@@ -66,9 +66,9 @@ def test_a_poll_of_a_vendor_that_is_not_throttling_is_one_round_trip_of_three_co
     for hop in range(1, 11):
         assert _poll(store, "vozo:t1", hop, 1000.0 + hop).code == Claim.RUN
     ran = _ran(r, before)
-    # the script itself, the claim's read and its write: no pace read, no sweep turn, no index write
-    assert ran == {"evalsha": 10, "hmget": 10, "hset": 10}, ran
-    assert r.ttl("cost:job:vozo:t1") > 0
+    # the script and the claim's one SET ... GET: no pace read, no sweep turn, no index write
+    assert ran == {"evalsha": 10, "set": 10}, ran
+    assert r.ttl("cost:chain:vozo:t1") > 0
 
 
 def test_a_hop_runs_once_and_a_quiet_claim_is_taken_over_after_the_grace(r: Any) -> None:

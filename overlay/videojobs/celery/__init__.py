@@ -370,6 +370,9 @@ def _poll(
     outcome = decide(state, time.time(), answer)
     if isinstance(outcome, Done):
         return _finish(task, store, state, outcome, ttl)
+    if store.paces.get(vendor) is not None:  # paced: book the next call's slot now, so its hop calls the vendor
+        wait, booked = store.book(vendor, time.time())
+        outcome = Again(attrs.evolve(outcome.state, booked=booked), max(outcome.countdown, wait))
     return _again(task, store, state, outcome, ttl, bound)
 
 
@@ -517,6 +520,7 @@ def _sweep(task: Any, store: Store, grace: float) -> int:
     runs it takes the quiet claim over. A chain that is not overdue is looked at again then."""
     now = time.time()
     resent = 0
+    alive: dict[str, float] = {}
     for ref, record in store.overdue(now - grace):
         done = record.get(b"done")
         if done in (b"sending", b"delivering"):  # the callback's message was lost, or its worker died
@@ -528,13 +532,14 @@ def _sweep(task: Any, store: Store, grace: float) -> int:
         elif done is None and b"msg" in record:
             due = float(record.get(b"due", b"0"))
             if due > now - grace:  # its chain is alive (a poll claimed a hop since): look again then
-                store.postpone(ref, due)
+                alive[ref] = due
                 continue
             store.postpone(ref, now + grace)  # one resend per grace period, whoever runs it
             _publish_poll(task, json.loads(record[b"msg"]), 0.0)
             resent += 1
         else:
             store.forget(ref)
+    store.look_again(alive)
     return resent
 
 

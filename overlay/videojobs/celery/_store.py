@@ -11,9 +11,12 @@ Keys (``<prefix>`` is ``videojobs`` unless ``install(..., prefix=)`` says otherw
 with a TTL (each script that writes a key gives it one, so no message, however poisoned, leaves
 a key that lives for ever):
 
-- ``<prefix>:job:<ref>``    hash: the poll chain's current ``hop``, the delivery (``tag``) that
-  claimed it and when, that hop's message (``msg``) and when its next hop is due at the latest
-  (``due``): what the sweeper sends again if the chain goes quiet; and ``done`` (``sending`` with the callback's
+- ``<prefix>:chain:<ref>``  string: the poll chain, ``hop\\ntag\\nclaimed_at\\ndue\\nmessage``: the
+  current hop, the delivery that claimed it and when, when its next hop is due at the latest, and
+  its message (what the sweeper sends again if the chain goes quiet); ``done`` once the callback
+  is noted. One string so that a poll's claim is one ``SET ... GET``. Expires ``JOB_TTL`` after
+  the job's deadline.
+- ``<prefix>:job:<ref>``    hash, from the job's end: ``done`` (``sending`` with the callback's
   ``payload``, ``delivering`` while a worker runs it, then ``sent``, or ``failed`` with the last
   ``error`` once its attempts ran out), its callback's ``attempts``. Expires ``JOB_TTL`` after the
   job's deadline (a failed callback's, ``JOB_TTL`` after it failed).
@@ -72,10 +75,9 @@ _TRACK = (
 -- the first track() of a job notes its first poll; any later one finds the record and says what it is
 local done = redis.call('HGET', KEYS[1], 'done')
 if done then return done end
-if redis.call('EXISTS', KEYS[1]) == 1 then return 'tracked' end
+if redis.call('EXISTS', KEYS[3]) == 1 then return 'tracked' end
 local ttl = tonumber(ARGV[3])
-redis.call('HSET', KEYS[1], 'msg', ARGV[1], 'due', ARGV[2])
-redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('SET', KEYS[3], '-1\\n\\n0\\n' .. ARGV[2] .. '\\n' .. ARGV[1], 'EX', ttl)
 redis.call('ZADD', KEYS[2], tonumber(ARGV[2]), ARGV[4])
 keep(KEYS[2], ttl)
 return 'new'
@@ -84,8 +86,9 @@ return 'new'
 
 _UNTRACK = """
 -- track() could not send the first poll: forget the job, unless its first poll already ran
-if redis.call('HGET', KEYS[1], 'hop') or redis.call('HGET', KEYS[1], 'done') then return 0 end
-redis.call('DEL', KEYS[1])
+local chain = redis.call('GET', KEYS[3])
+if redis.call('HEXISTS', KEYS[1], 'done') == 1 or (chain and string.sub(chain, 1, 3) ~= '-1\\n') then return 0 end
+redis.call('DEL', KEYS[3])
 redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
 """
@@ -124,21 +127,33 @@ _POLL = (
 -- One round trip per poll: claim the hop; note its message and when its next hop is due at the
 -- latest (the sweeper sends this one again if the chain goes quiet past that); book a slot of the
 -- vendor's shared rate when this worker knows the vendor is paced (paced = '1').
+-- The chain is one string, "hop\\ntag\\nclaimed_at\\ndue\\nmessage" (or "done"), swapped in one SET
+-- ... GET: the common path is that command alone; a claim that loses puts the old value back.
 -- {2}: the callback is out; {0}: another delivery runs this hop; {1} or {1, pace...}: run it.
-local job = KEYS[1]
+local chain = KEYS[1]
 local hop, tag, now, grace = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[4]), tonumber(ARGV[5])
-local cur = redis.call('HMGET', job, 'done', 'hop', 'tag', 'claimed_at')
-if cur[1] then return {2} end
-local current = tonumber(cur[2] or '-1')
-local take = hop > current
-if hop == current then
-  -- the same delivery came back (its worker died), or another one claimed this hop and went
-  -- quiet for longer than any poll takes: it died
-  take = cur[3] == tag or now - tonumber(cur[4] or '0') > grace
+local mine = ARGV[1] .. '\\n' .. tag .. '\\n' .. ARGV[4] .. '\\n' .. ARGV[7] .. '\\n' .. ARGV[6]
+local old = redis.call('SET', chain, mine, 'KEEPTTL', 'GET')
+if old then
+  local lost = 2
+  if old ~= 'done' then
+    local h, t, at = string.match(old, '^([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n')
+    local current = tonumber(h or '-1')
+    local take = hop > current
+    if hop == current then
+      -- the same delivery came back (its worker died), or another one claimed this hop and went
+      -- quiet for longer than any poll takes: it died
+      take = t == tag or now - tonumber(at or '0') > grace
+    end
+    if take then lost = nil else lost = 0 end
+  end
+  if lost then
+    redis.call('SET', chain, old, 'KEEPTTL')
+    return {lost}
+  end
+else
+  redis.call('EXPIRE', chain, tonumber(ARGV[3]))  -- no record (a forged or very late message): it expires too
 end
-if not take then return {0} end
-redis.call('HSET', job, 'hop', hop, 'tag', tag, 'claimed_at', ARGV[4], 'msg', ARGV[6], 'due', ARGV[7])
-if not cur[2] then redis.call('EXPIRE', job, tonumber(ARGV[3])) end
 if ARGV[8] ~= '1' then return {1} end
 local paced = reserve(KEYS[2], now, tonumber(ARGV[9]), ARGV[10], ARGV[11])
 if not paced then return {1} end
@@ -148,8 +163,11 @@ return {1, paced[1], paced[2], paced[3], paced[4], paced[5], paced[6]}
 
 _DUE = """
 -- the next hop comes later than the claim said: the sweeper waits for it until then
-if redis.call('HGET', KEYS[1], 'hop') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'due', ARGV[2])
+local old = redis.call('GET', KEYS[1])
+if not old or old == 'done' then return 0 end
+local h, t, at, due, msg = string.match(old, '^([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n(.*)$')
+if h ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], h .. '\\n' .. t .. '\\n' .. at .. '\\n' .. ARGV[2] .. '\\n' .. msg, 'KEEPTTL')
 return 1
 """
 
@@ -159,8 +177,8 @@ _FINISHING = (
 if redis.call('HGET', KEYS[1], 'done') then return 0 end
 local ttl = tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], 'done', 'sending', 'payload', ARGV[1], 'sending_at', ARGV[2])
-redis.call('HDEL', KEYS[1], 'msg', 'due')
 redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('SET', KEYS[3], 'done', 'EX', ttl)  -- a late copy of any hop finds the chain ended
 redis.call('ZADD', KEYS[2], tonumber(ARGV[2]), ARGV[4])
 keep(KEYS[2], ttl)
 return 1
@@ -376,6 +394,9 @@ class Store:
     def _job(self, ref: str) -> str:
         return f"{self.prefix}:job:{ref}"
 
+    def _chain(self, ref: str) -> str:
+        return f"{self.prefix}:chain:{ref}"
+
     def _rate(self, vendor: str) -> str:
         return f"{self.prefix}:rate:{vendor}"
 
@@ -384,12 +405,14 @@ class Store:
     def track(self, ref: str, message: str, due: float, ttl: float) -> str:
         """Note a job's first poll, if the job is new: ``new``; else what it is (``tracked``, or
         its callback's state: ``sending``, ``delivering``, ``sent``, ``failed``), left as it was."""
-        answer = self._track(keys=[self._job(ref), self.due], args=[message, due, max(60, int(ttl)), ref])
+        answer = self._track(
+            keys=[self._job(ref), self.due, self._chain(ref)], args=[message, due, max(60, int(ttl)), ref]
+        )
         return answer.decode() if isinstance(answer, bytes) else str(answer)
 
     def untrack(self, ref: str) -> bool:
         """Forget a job whose first poll could not be sent (unless that poll ran after all)."""
-        return bool(self._untrack(keys=[self._job(ref), self.due], args=[ref]))
+        return bool(self._untrack(keys=[self._job(ref), self.due, self._chain(ref)], args=[ref]))
 
     def poll(self, ref: str, hop: int, tag: str, *, ttl: float, grace: float, message: str, due: float,
              vendor: str, now: float, booked: float | None) -> Claim:  # fmt: skip
@@ -401,7 +424,7 @@ class Store:
             rate = _pace(known).rate(now) or MIN_RATE
         args = [hop, tag, max(60, int(ttl)), repr(now), grace, message, repr(due),
                 "1" if known is not None else "0", repr(rate), (known or {}).get("last_cut", ""), _cut(booked)]  # fmt: skip
-        answer = self._poll(keys=[self._job(ref), self._rate(vendor)], args=args)
+        answer = self._poll(keys=[self._chain(ref), self._rate(vendor)], args=args)
         code = int(answer[0])
         if len(answer) == 1:
             return Claim(code)
@@ -411,12 +434,14 @@ class Store:
 
     def due_later(self, ref: str, hop: int, due: float) -> None:
         """Hop ``hop``'s next one comes later than its claim said: by ``due``."""
-        self._due(keys=[self._job(ref)], args=[hop, repr(due)])
+        self._due(keys=[self._chain(ref)], args=[hop, repr(due)])
 
     def finishing(self, ref: str, payload: str, ttl: float) -> bool:
         """Note the callback before sending it (the sweeper resends one left 'sending'); False: noted already."""
         return bool(
-            self._finishing(keys=[self._job(ref), self.due], args=[payload, time.time(), max(60, int(ttl)), ref])
+            self._finishing(
+                keys=[self._job(ref), self.due, self._chain(ref)], args=[payload, time.time(), max(60, int(ttl)), ref]
+            )
         )
 
     def delivering(self, ref: str, tag: str, grace: float, attempts: int) -> Delivery:
@@ -440,9 +465,29 @@ class Store:
         self._sent(keys=[self._job(ref), self.due], args=[ref, JOB_TTL])
 
     def overdue(self, before: float, limit: int = 500) -> list[tuple[str, dict[bytes, bytes]]]:
-        """Jobs whose next poll (or callback) should have happened before ``before``, with their records."""
-        refs = self.redis.zrangebyscore(self.due, "-inf", before, start=0, num=limit)
-        return [(ref.decode(), self.redis.hgetall(self._job(ref.decode()))) for ref in refs]
+        """Jobs whose next poll (or callback) should have happened before ``before``, with their
+        records (``done``, and the chain's ``hop``, ``due`` and ``msg``: one pipelined read)."""
+        refs = [ref.decode() for ref in self.redis.zrangebyscore(self.due, "-inf", before, start=0, num=limit)]
+        pipe = self.redis.pipeline(transaction=False)
+        for ref in refs:
+            pipe.hget(self._job(ref), "done")
+            pipe.get(self._chain(ref))
+        found = pipe.execute()
+        records = []
+        for i, ref in enumerate(refs):
+            done, chain = found[2 * i], found[2 * i + 1]
+            record: dict[bytes, bytes] = {} if done is None else {b"done": done}
+            parts = chain.split(b"\n", 4) if chain else []
+            if len(parts) == 5:  # "hop\ntag\nclaimed_at\ndue\nmessage": a chain going on
+                record.update({b"hop": parts[0], b"due": parts[3], b"msg": parts[4]})
+            records.append((ref, record))
+        return records
+
+    def look_again(self, when: dict[str, float]) -> None:
+        """Move live chains on in the sweeper's index: ``ref`` is looked at again at ``when[ref]``
+        (one pipelined write; ZADD XX: a job the index no longer has is not put back)."""
+        if when:
+            self.redis.zadd(self.due, when, xx=True)
 
     def postpone(self, ref: str, until: float) -> None:
         self._postpone(keys=[self.due], args=[until, ref, JOB_TTL])
@@ -464,15 +509,20 @@ class Store:
 
     def reserve(self, vendor: str, now: float, booked: float | None = None) -> float:
         """:meth:`SharedPace.reserve` on ``vendor``'s stored pace (what :meth:`poll` does within its round trip)."""
+        return self.book(vendor, now, booked)[0]
+
+    def book(self, vendor: str, now: float, booked: float | None = None) -> tuple[float, float | None]:
+        """:meth:`reserve`, and the cut the slot was booked at (None: nothing booked, a pause or no pace)."""
         known = self.paces.get(vendor)
         rate = (_pace(known).rate(now) if known is not None else None) or MIN_RATE
         args = [repr(now), repr(rate), (known or {}).get("last_cut", ""), _cut(booked)]
         answer = self._reserve(keys=[self._rate(vendor)], args=args)
         if not answer:
             self.paces[vendor] = None
-            return 0.0
-        self.paces[vendor] = _fields(answer[2:])
-        return float(answer[0])
+            return 0.0, None
+        fields = _fields(answer[2:])
+        self.paces[vendor] = fields
+        return float(answer[0]), float(fields["last_cut"]) if answer[1] == b"1" else None
 
     def throttled(
         self, vendor: str, now: float, *, measured: float, sent: float | None, retry_after: float | None
