@@ -786,17 +786,10 @@ def report(results: dict[str, Any]) -> str:
             f"{dl['resume_refetched_bytes']} bytes  {_mark(dl['resume_refetched_bytes'] <= 1024 * 1024)}"
         )
     if results.get("celery"):
-        rows = results["celery"]
+        from scripts.bench_celery import report as celery_report
+
         lines.append("")
-        lines.append(
-            "9. videojobs.celery: polls per second against the sandbox (one poll per task message; a redis-server as"
-            " broker and store)"
-        )
-        for row in rows:
-            lines.append(
-                f"   {row['processes']} worker process(es): {row['polls_per_s']:.0f} polls/s; per poll Redis ran "
-                f"{row['redis_commands_per_poll']:.1f} commands, {row['redis_cpu_us_per_poll']:.0f} us of its CPU"
-            )
+        lines.extend(celery_report(results["celery"]))
     return "\n".join(lines)
 
 
