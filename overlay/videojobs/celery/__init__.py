@@ -21,9 +21,12 @@ and run ``celery -A renders worker`` as usual (Celery's events and Flower work u
 What it guarantees:
 
 - **One poll per message.** A task message calls ``status()`` once, then re-enqueues itself with
-  ``countdown`` = the polling policy's next delay (its History carried compactly in the message)
-  or, after a failure, an exponential backoff (1, 2, 4 ... 60 s): one message per job in flight,
-  whatever the vendor does, so a dead vendor does not multiply messages.
+  ``countdown`` = what the job's :class:`~videojobs._wait.Waiter` says, as in one process (the
+  policy's next delay, the vendor's poll-after hint, after a failure an exponential backoff of
+  1, 2, 4 ... 60 s or its Retry-After; the Waiter travels in the message, a few hundred bytes):
+  one message per job in flight, whatever the vendor does, so a dead vendor does not multiply
+  messages. A poll costs Redis one round trip (two commands) before the call, and one more after
+  it only when something changed (a throttle, the end, a next poll later than expected).
 - **Nothing lost:** ``acks_late`` and ``reject_on_worker_lost``: a worker killed mid-poll gives its
   message back (with Redis as broker, after ``broker_transport_options["visibility_timeout"]``,
   which must exceed the longest countdown: the policy's ``max_delay``, 60 s by default).
@@ -32,9 +35,11 @@ What it guarantees:
   The callback is noted in the job's record, then run by a ``videojobs.deliver`` task (a callback
   task this app knows runs inside it; any other is sent on), claimed the same way and marked sent.
 - **Nothing lost, even by the broker:** Redis as a broker can drop a message (one popped from the
-  queue as Redis went down, before it was recorded as unacknowledged). Each job's next message is
-  kept in its record until it runs; one worker every ``SWEEP_EVERY`` seconds sends again what is
-  overdue by ``sweep_grace`` (and a callback noted but never marked sent). The one gap left: a
+  queue as Redis went down, before it was recorded as unacknowledged). Each claim keeps its hop's
+  message in the job's chain, with when the next hop is due at the latest (the policy's longest
+  delay, or the later time the poll chose); on a timer of its own, one worker every
+  ``SWEEP_EVERY`` seconds sends again the hop of a chain that went quiet for ``sweep_grace`` past
+  that (its delivery takes the quiet claim over), and a callback noted but never marked sent. The one gap left: a
   worker killed while the callback runs, or before it is marked sent, runs it again when its
   message comes back (at least once, as any ``acks_late`` task), under the same task id
   (``videojobs-done-<ref>``), so the callback can tell.
@@ -43,9 +48,13 @@ What it guarantees:
   pool process replaced (Celery's ``time_limit``) and counts as a failed attempt, as does one whose
   worker died under it. Then the job's record says ``failed`` and why, a WARNING says so, and
   :func:`failed_callbacks` lists it. Other jobs' callbacks run meanwhile on the other processes.
-- **Shared rate control:** each vendor's rate lives in Redis (token bucket, AIMD: cut to 70 % on
-  a 429, grown back with answers, Retry-After pauses the vendor for every worker), so N workers
-  together keep to one vendor's limit. No limit until the vendor throttles, as in one process.
+- **Shared rate control:** the parts of one process (``videojobs._ratecontrol.SharedPace``: CUBIC's
+  curve, cut to 70 % on a 429 and grown back along it, and a token bucket; a Retry-After pauses
+  the vendor for every worker), with each vendor's numbers in Redis, so N workers together keep
+  to one vendor's limit. A poll that must wait books its slot and is sent with the countdown the
+  bucket says (it calls the vendor when it comes back), and a paced vendor's next slot is booked
+  with each answer. No limit, and no cost, until the vendor throttles; a worker hears of another's
+  cut within ``PACE_REFRESH`` (or at its own first 429).
 - **Every key expires** (see ``_store``), and a worker says at start, as a WARNING, when the Redis
   that holds its state does not persist (a restart then loses every job in flight).
 """

@@ -125,15 +125,20 @@ class PollState:
         return float(self.waiter["start"]) + float(self.waiter["timeout"])
 
     def to_message(self) -> dict[str, Any]:
-        return attrs.asdict(self)
+        # shallow: the fields are JSON already (attrs.asdict would copy the Waiter's History deeply,
+        # which was most of a poll's own CPU)
+        return {field.name: getattr(self, field.name) for field in _FIELDS}
 
     @classmethod
     def from_message(cls, message: Mapping[str, Any]) -> PollState:
-        known = {a.name for a in attrs.fields(cls)}
-        return cls(**{k: v for k, v in message.items() if k in known})
+        return cls(**{k: v for k, v in message.items() if k in _NAMES})
 
     def next(self, **changes: Any) -> PollState:
         return attrs.evolve(self, hop=self.hop + 1, **changes)
+
+
+_FIELDS: Final = attrs.fields(PollState)
+_NAMES: Final = frozenset(field.name for field in _FIELDS)
 
 
 @attrs.frozen
