@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,23 @@ SCALE = 1000.0  # a 2-second job ends in 2 ms
 MODES = pytest.mark.parametrize("mode", ["sync", "async"])
 
 
+class SteppedClock:
+    """The sandbox's clock: real monotonic time, plus whatever a test has stepped it forward by
+    (signed links expire by it, so a test can age one without waiting)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+    def step(self, seconds: float) -> None:
+        self.offset += seconds
+
+
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[tuple[Sandbox, str]]:
-    with serve(time_scale=SCALE) as served:
+    with serve(time_scale=SCALE, clock=SteppedClock()) as served:
         yield served
 
 
@@ -139,11 +154,10 @@ def test_an_expired_signed_link_is_refreshed_by_one_status_call(
     mode: str, sandbox: tuple[Sandbox, str], tmp_path: Path
 ) -> None:
     sb, _ = sandbox
-    ref = f"vozo:ttl{mode}-q0-d2-ttl1"  # links signed for 1 s (real time, as signed URLs go)
+    ref = f"vozo:ttl{mode}-q0-d2-ttl30"  # links signed for 30 s (real time, as signed URLs go)
     stale = _ended(sb, ref)
-    import time
-
-    time.sleep(1.2)  # the link in `stale` has expired; vozo says no expires_at, the host says 403
+    assert isinstance(sb.clock, SteppedClock)
+    sb.clock.step(60)  # a minute later: `stale`'s link has expired; vozo says no expires_at, the host says 403
     job = sb.job(ref)
     assert job is not None
     polls = job.polls
