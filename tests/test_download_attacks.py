@@ -26,7 +26,10 @@ def test_each_attack_ends_typed_safe_and_in_time(name: str) -> None:
         pytest.skip(result["outcome"])
     assert result["typed"], result
     assert result["safe"], result
-    assert time.monotonic() - started < ATTACKS[name] * 3, result  # loose: the runner times it for real
+    # A guard against a hang, not the attack's limit: scripts/attacks.py times each attack against
+    # ATTACKS in a fresh process; here, on a loaded machine among other tests, three times that. The
+    # deadline attacks check their own work in "safe": the message names the deadline, GETs bounded.
+    assert time.monotonic() - started < ATTACKS[name] * 3, result
 
 
 # --- names: two videos never share one, the same video always gets its own -------------------------

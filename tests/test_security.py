@@ -25,6 +25,7 @@ import videojobs
 from tests import attacks_keys
 from tests.attacks_keys import FORMS, KEY, shows_key
 from tests.cases import CASES, VENDORS
+from tests.clocks import SimClock
 from tests.conftest import KEYS, Recorder, sync_client
 from tests.servers import free_port, serve
 from videojobs._scrub import MIN_SCRUBBABLE, REDACTED, Scrubber
@@ -53,7 +54,8 @@ def test_keys_never_reach_the_logs_even_at_debug(debug_logs: pytest.LogCaptureFi
     sb = Sandbox(api_key=KEYS["vozo"], retry_after=0)
     with serve(sb) as (_, root):
         keys = dict.fromkeys(VENDORS, KEYS["vozo"])
-        with videojobs.Client(api_keys=keys, base_urls=sb.base_urls(root), max_retries=1) as client:
+        clock = SimClock()  # the retry after each 429 and rate control's spacing, without sleeping
+        with videojobs.Client(api_keys=keys, base_urls=sb.base_urls(root), max_retries=1, clock=clock) as client:
             for vendor in VENDORS:  # before the 429s: after one, rate control spaces a vendor's calls out
                 with pytest.raises(videojobs.NotFoundError):
                     client.status(f"{vendor}:log-e404")
@@ -70,6 +72,7 @@ def test_keys_never_reach_the_logs_even_at_debug(debug_logs: pytest.LogCaptureFi
     assert "send_request_headers" in text  # and httpcore
     assert KEYS["vozo"] not in text
     assert "sk-wrong-9999" not in text
+    assert len(clock.sleeps) >= len(VENDORS)  # each 429 was retried: its exchange is in the logs too
 
 
 # --- keys echoed back in every form (tests/attacks_keys.py) ------------------------------------------------
@@ -90,7 +93,9 @@ def test_an_echoed_key_shows_nowhere_a_user_reads(attack: str) -> None:
     result = attacks_keys.run(attack)
     assert result["typed"], result
     assert result["safe"], result
-    assert time.monotonic() - start < attacks_keys.ATTACKS[attack]
+    # A guard against a hang, not the attack's limit: scripts/attacks.py times each attack against
+    # ATTACKS in a fresh process; here, on a loaded machine among other tests, three times that.
+    assert time.monotonic() - start < attacks_keys.ATTACKS[attack] * 3, result
 
 
 # keys as a vendor may issue them: printable ASCII without whitespace, the awkward characters likely
