@@ -43,6 +43,20 @@ def _redis_stats(client: Any) -> tuple[int, float]:
     return calls, float(cpu["used_cpu_sys"]) + float(cpu["used_cpu_user"])
 
 
+def _group_cpu(group: int) -> float:
+    """CPU seconds (user + system) of the processes in process group ``group`` (a worker and its
+    pool), from /proc: what the poll costs the worker, whatever else the machine runs."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[2]) == group:  # pgrp; utime and stime follow at 11 and 12 (after the name)
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _hops(r: Any, refs: list[str]) -> int:
     """Hops the fleet ran so far: each job's claimed hop number, plus its first."""
     pipe = r.pipeline(transaction=False)
@@ -52,7 +66,7 @@ def _hops(r: Any, refs: list[str]) -> int:
 
 
 def _measure(
-    r: Any, server: Any, vendor: str, window: float, start: Callable[[], None], hops: Callable[[], int]
+    r: Any, server: Any, vendor: str, window: float, start: Callable[[], None], hops: Callable[[], int], group: int
 ) -> dict[str, float]:
     import httpx
 
@@ -61,7 +75,9 @@ def _measure(
     health0 = httpx.get(f"{server.root}/sandbox/health").json()
     hops0 = hops()
     calls0, cpu0 = _redis_stats(r)
+    worker0 = _group_cpu(group)
     time.sleep(window)
+    worker1 = _group_cpu(group)
     calls1, cpu1 = _redis_stats(r)
     hops1 = hops()
     health1 = httpx.get(f"{server.root}/sandbox/health").json()
@@ -71,12 +87,13 @@ def _measure(
         "polls_per_s": served / window,
         "redis_commands_per_poll": (calls1 - calls0) / max(1, served + throttled),
         "redis_cpu_us_per_poll": (cpu1 - cpu0) / max(1, served + throttled) * 1e6,
+        "worker_cpu_us_per_poll": (worker1 - worker0) / max(1, served + throttled) * 1e6,
         "throttled_share": throttled / max(1, served + throttled),
         "idle_hop_share": max(0.0, 1 - (served + throttled) / (hops1 - hops0)) if hops1 > hops0 else 0.0,
     }
 
 
-def run(server_cls: Any, key: str, jobs: int, window: float, processes: list[int], rounds: int = 2) -> dict[str, Any]:
+def run(server_cls: Any, key: str, jobs: int, window: float, processes: list[int], rounds: int = 3) -> dict[str, Any]:
     import importlib
 
     import redis
@@ -114,7 +131,7 @@ def run(server_cls: Any, key: str, jobs: int, window: float, processes: list[int
         try:
             return {"task": task, "processes": count, "vendor": vendor, "jobs": jobs,
                     **_measure(r, server, vendor, window, start, (lambda: _hops(r, refs)) if task == "videojobs"
-                               else (lambda: 0))}  # fmt: skip
+                               else (lambda: 0), worker.pid)}  # fmt: skip
         finally:
             os.killpg(worker.pid, signal.SIGTERM)
             try:
@@ -133,7 +150,8 @@ def run(server_cls: Any, key: str, jobs: int, window: float, processes: list[int
                     runs[task].append(one(task, count))
             for measured in runs.values():
                 row = dict(measured[0])
-                for name in ("polls_per_s", "redis_commands_per_poll", "redis_cpu_us_per_poll", "idle_hop_share"):
+                for name in ("polls_per_s", "redis_commands_per_poll", "redis_cpu_us_per_poll",
+                             "worker_cpu_us_per_poll", "idle_hop_share"):  # fmt: skip
                     row[name] = statistics.median(m[name] for m in measured)
                 rows.append(row)
         limits = {THROTTLED_VENDOR: THROTTLED_RATE}
@@ -168,7 +186,8 @@ def report(result: dict[str, Any] | list[dict[str, Any]]) -> list[str]:
             f"{polls:.2f}x (goal >= {GOAL_POLLS}x: {_mark(polls >= GOAL_POLLS)}); Redis commands per poll "
             f"{ours['redis_commands_per_poll']:.1f} vs {hand['redis_commands_per_poll']:.1f} = {commands:.2f}x "
             f"(goal <= {GOAL_COMMANDS}x: {_mark(commands <= GOAL_COMMANDS)}); Redis CPU per poll "
-            f"{ours['redis_cpu_us_per_poll']:.0f} vs {hand['redis_cpu_us_per_poll']:.0f} us; hops that called "
+            f"{ours['redis_cpu_us_per_poll']:.0f} vs {hand['redis_cpu_us_per_poll']:.0f} us; worker CPU per poll "
+            f"{ours.get('worker_cpu_us_per_poll', 0):.0f} vs {hand.get('worker_cpu_us_per_poll', 0):.0f} us; hops that called "
             f"no vendor {ours['idle_hop_share']:.1%}"
         )
     t = result["throttled"]

@@ -153,3 +153,18 @@ def test_a_message_stays_small(tmp_path: Path) -> None:
         assert isinstance(outcome, Again)
         state = outcome.state
     assert len(json.dumps(state.to_message())) < 1200
+
+
+def test_a_claim_sent_before_the_status_call_is_read_after_it_even_when_redis_forgot_the_script(r: Any) -> None:
+    store = Store(r, prefix="meanwhile")
+    store.track("vozo:t4", "{}", 1000.0, 3600)
+
+    def meanwhile(hop: int, tag: str, now: float) -> int:
+        return store.poll_meanwhile("vozo:t4", hop, tag, ttl=3600, grace=10.0, message="{}", due=now + 5,
+                                    vendor="vozo", now=now)().code  # fmt: skip
+
+    assert meanwhile(0, "a", 1000.0) == Claim.RUN
+    assert meanwhile(0, "b", 1001.0) == Claim.DUPLICATE  # its status answer is dropped
+    r.script_flush()  # as after a Redis restart without the scripts: read by the ordinary path
+    assert meanwhile(1, "c", 1002.0) == Claim.RUN
+    assert r.get("meanwhile:chain:vozo:t4").split(b"\n")[:2] == [b"1", b"c"]

@@ -357,25 +357,33 @@ def _poll(
     ttl = min(max(0.0, state.deadline - now), MAX_TIMEOUT) + JOB_TTL
     bound = next_due(state.policy)
     vendor = state.ref.partition(":")[0]
-    claim = store.poll(state.ref, state.hop, tag, ttl=ttl, grace=grace, message=json.dumps(message),
-                       due=now + bound, vendor=vendor, now=now, booked=state.booked)  # fmt: skip
-    if claim.code != Claim.RUN:
-        return "duplicate" if claim.code == Claim.DUPLICATE else "already delivered"
-    if now >= state.deadline:
-        return _finish(task, store, state, timed_out(state), ttl)
-    if claim.wait > 0:  # the shared rate says later: come back when the booked slot is due
-        return _again(task, store, state, paced(state, claim.wait, claim.booked), ttl, bound)
+    claimed: Callable[[], Claim] | None = None
+    if store.paces.get(vendor) is None and now < state.deadline:
+        # not paced: nothing to wait for, so the claim's round trip goes on while the vendor answers
+        claimed = store.poll_meanwhile(state.ref, state.hop, tag, ttl=ttl, grace=grace, message=json.dumps(message),
+                                       due=now + bound, vendor=vendor, now=now)  # fmt: skip
+    else:
+        claim = store.poll(state.ref, state.hop, tag, ttl=ttl, grace=grace, message=json.dumps(message),
+                           due=now + bound, vendor=vendor, now=now, booked=state.booked)  # fmt: skip
+        if claim.code != Claim.RUN:
+            return "duplicate" if claim.code == Claim.DUPLICATE else "already delivered"
+        if now >= state.deadline:
+            return _finish(task, store, state, timed_out(state), ttl)
+        if claim.wait > 0:  # the shared rate says later: come back when the booked slot is due
+            return _again(task, store, state, paced(state, claim.wait, claim.booked), ttl, bound)
     measured = accepted.setdefault(vendor, AcceptedRate())
     sent = time.time()
     try:
         answer: Any = client.status(state.ref)
     except VideoJobsError as exc:
         answer = exc
-        if isinstance(exc, RateLimitError):
-            now = time.time()
-            store.throttled(vendor, now, measured=measured.rate(now), sent=sent, retry_after=exc.retry_after)
     else:
         measured.record(time.time())
+    if claimed is not None and (code := claimed().code) != Claim.RUN:  # another delivery runs this hop
+        return "duplicate" if code == Claim.DUPLICATE else "already delivered"
+    if isinstance(answer, RateLimitError):
+        now = time.time()
+        store.throttled(vendor, now, measured=measured.rate(now), sent=sent, retry_after=answer.retry_after)
     outcome = decide(state, time.time(), answer)
     if isinstance(outcome, Done):
         return _finish(task, store, state, outcome, ttl)
