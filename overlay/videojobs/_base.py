@@ -11,7 +11,7 @@ import httpx
 
 from ._adapter import VendorAdapter
 from ._exceptions import ConfigurationError, InvalidReferenceError
-from ._registry import known_vendors, registry
+from ._registry import known_vendors, targets
 
 __all__ = [
     "DEFAULT_MAX_CONNECTIONS",
@@ -52,7 +52,7 @@ def split_ref(ref: str) -> tuple[str, str]:
         raise InvalidReferenceError(
             f"{ref!r} is not a job reference: expected '<vendor>:<task id>', e.g. 'vozo:task-123'"
         )
-    if slug not in registry:
+    if slug not in targets():
         raise ConfigurationError(f"unknown vendor {slug!r} in {ref!r}; known vendors: {', '.join(known_vendors())}")
     return slug, check_task_id(slug, task_id)
 
@@ -139,7 +139,7 @@ def check_vendor_mapping(name: str, mapping: Mapping[str, Any] | None) -> dict[s
         return {}
     if not isinstance(mapping, Mapping):
         raise ConfigurationError(f"{name} must be a mapping of vendor slug to value, not {type(mapping).__name__}")
-    unknown = sorted(set(mapping) - set(registry))
+    unknown = sorted(set(mapping) - set(targets()))
     if unknown:
         raise ConfigurationError(
             f"{name} names unknown vendor(s) {unknown}; known vendors: {', '.join(known_vendors())}"
