@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Iterable
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 
 from ._calls import Plan, adrive
 from ._exceptions import NetworkError, VideoJobsError
@@ -151,7 +150,7 @@ async def download_all(
 
 
 async def _each_once(
-    jobs: Iterable[Coroutine[Any, Any, JobStatus | VideoJobsError]],
+    jobs: Iterable[Awaitable[JobStatus | VideoJobsError]],
 ) -> AsyncIterator[JobStatus | VideoJobsError]:
     """Run every job's coroutine at once; yield each result as it comes; cancel the rest on exit."""
     tasks = [asyncio.ensure_future(job) for job in jobs]

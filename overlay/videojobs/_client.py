@@ -16,7 +16,7 @@ import ssl
 import threading
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Generic, Self, TypeVar
 
 import attrs
 import httpx
@@ -116,17 +116,19 @@ class _Twin(Generic[H, T]):
         self._vendors: dict[str, H] = {}
         self._lock = threading.Lock()
         self._closed = False
-        self._file_http: Any = None  # the file hosts' httpx client (no key), made on the first download
+        self._file_http: httpx.Client | httpx.AsyncClient | None = None  # file hosts' (no key), on the first download
         self._handle_class: type[H]
 
-    def _files(self, cls: type[Any]) -> Any:
+    def _files(self) -> httpx.Client | httpx.AsyncClient:
+        """The file hosts' httpx client (no key), made on the first download."""
         with self._lock:
             if self._closed:
                 raise UsageError(f"this {type(self).__name__} is closed")
             if self._file_http is None:
                 from ._fetch import file_client  # downloads' code loads on the first download
 
-                self._file_http = file_client(cls, self._transport, self.timeout, self._verify)
+                asynchronous = self._handle_class is AsyncVendorClient
+                self._file_http = file_client(self._transport, self.timeout, self._verify, asynchronous=asynchronous)
             return self._file_http
 
     def _transfer(
@@ -293,7 +295,8 @@ class Client(_Twin[VendorClient, httpx.BaseTransport]):
         status, ref = job_of(job)
         check_download_args(index, max_bytes)
         pace = self._pace(ref, deadline_of(timeout))
-        http = self._files(httpx.Client)
+        http = self._files()
+        assert isinstance(http, httpx.Client)
         attempts = self.max_retries + 1
 
         def get(action: Fetch) -> Download:
@@ -305,7 +308,7 @@ class Client(_Twin[VendorClient, httpx.BaseTransport]):
     def close(self) -> None:
         for handle in self._closing():
             handle.close()
-        if self._file_http is not None:
+        if isinstance(self._file_http, httpx.Client):
             self._file_http.close()
 
     def __enter__(self) -> Self:
@@ -490,7 +493,8 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
 
         status, ref = job_of(job)
         pace = self._pace(ref, deadline)
-        http = self._files(httpx.AsyncClient)
+        http = self._files()
+        assert isinstance(http, httpx.AsyncClient)
         attempts = self.max_retries + 1
 
         async def get(action: Fetch) -> Download:
@@ -543,7 +547,7 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
     async def aclose(self) -> None:
         for handle in self._closing():
             await handle.aclose()
-        if self._file_http is not None:
+        if isinstance(self._file_http, httpx.AsyncClient):
             await self._file_http.aclose()
 
     async def __aenter__(self) -> Self:

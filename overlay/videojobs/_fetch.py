@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -36,15 +37,28 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def file_client(cls: type[Any], transport: Any, timeout: float, verify: Any) -> Any:
+def file_client(
+    transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None,
+    timeout: float,
+    verify: bool | ssl.SSLContext,
+    *,
+    asynchronous: bool,
+) -> httpx.Client | httpx.AsyncClient:
     """An httpx client for file hosts: no key, no cookies kept, redirects checked by hand."""
-    if transport is None and cls is httpx.Client:
+    if asynchronous:
+        assert transport is None or isinstance(transport, httpx.AsyncBaseTransport)
+        return httpx.AsyncClient(transport=transport, **_file_client_args(timeout, verify))
+    assert transport is None or isinstance(transport, httpx.BaseTransport)
+    if transport is None:
         from ._deadline import deadline_transport, environment_proxies
 
-        if not environment_proxies(os.environ):  # as for status calls (see _client)
+        if not environment_proxies(os.environ):  # as for status calls (see _sessions)
             transport = deadline_transport(verify=verify, limits=httpx.Limits())
-    return cls(
-        transport=transport,
+    return httpx.Client(transport=transport, **_file_client_args(timeout, verify))
+
+
+def _file_client_args(timeout: float, verify: bool | ssl.SSLContext) -> dict[str, Any]:
+    return dict(
         timeout=httpx.Timeout(timeout),  # per socket operation: a long download may take its time
         follow_redirects=False,
         verify=verify,

@@ -18,7 +18,7 @@ import os
 import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 from ._download import (
     CHUNK,
@@ -35,6 +35,8 @@ from ._exceptions import CallbackError, DownloadError, NetworkError
 from ._status import Download, DownloadProgress
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     pass
 
 __all__ = ["Transfer", "target"]
@@ -79,7 +81,7 @@ class _Folder:
         self.path = path
         self.fd = os.open(path, os.O_RDONLY | _DIRECTORY | _CLOEXEC) if _AT_FD else None
 
-    def _at(self, name: str) -> tuple[str, dict[str, Any]]:
+    def _at(self, name: str) -> tuple[str, dict[str, int]]:
         if self.fd is None:  # pragma: no cover - Windows
             return os.fspath(self.path / name), {}
         return name, {"dir_fd": self.fd}
@@ -463,7 +465,11 @@ PENDING: Final = 4
 one hand-over per 4 MiB costs nothing next to the hashing, and memory stays bounded if it lags."""
 
 
-def _update_all(hasher: Any, chunks: list[bytes]) -> None:
+class _Hasher(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+
+
+def _update_all(hasher: _Hasher, chunks: list[bytes]) -> None:
     for chunk in chunks:
         hasher.update(chunk)
 
@@ -473,13 +479,13 @@ class _Behind:
     releases the GIL on large buffers) and the periodic write-back. Tasks run in order."""
 
     def __init__(self) -> None:
-        self._pool: Any = None
-        self._pending: collections.deque[Any] = collections.deque()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: collections.deque[Future[None]] = collections.deque()
         self._batch: list[bytes] = []
         self._batched = 0
-        self._hasher: Any = None
+        self._hasher: _Hasher | None = None
 
-    def _submit(self, fn: Callable[..., Any], *args: Any) -> None:
+    def _submit(self, fn: Callable[..., None], *args: object) -> None:
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
@@ -488,7 +494,7 @@ class _Behind:
         while len(self._pending) > PENDING:
             self._pending.popleft().result()
 
-    def hash(self, hasher: Any, chunk: bytes) -> None:
+    def hash(self, hasher: _Hasher, chunk: bytes) -> None:
         """Hash ``chunk`` later, in order; chunks go over in batches of HASH_BATCH bytes."""
         if hasher is not self._hasher:
             self._flush_hash()
@@ -500,6 +506,7 @@ class _Behind:
 
     def _flush_hash(self) -> None:
         if self._batch:
+            assert self._hasher is not None
             self._submit(_update_all, self._hasher, self._batch)
             self._batch, self._batched = [], 0
 
