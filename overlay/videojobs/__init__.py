@@ -5,22 +5,37 @@
         status = client.status("vozo:task-123")     # "<vendor>:<task id>"
         status.state, status.progress, status.video_url
 
-Where things are:
+Where things are, from the top floor down (each module imports only modules below it):
 
-- ``_status.py``      JobStatus, State, JobError: what every answer becomes
-- ``_exceptions.py``  the error hierarchy (drawn in its docstring) and the one translation point
-- ``_adapter.py``     the VendorAdapter protocol and the field helpers adapters use
-- ``_registry.py``    vendor slug → adapter class, imported on first use
-- ``_base.py``        what the sync and async clients share (no I/O)
-- ``_client.py``      Client and AsyncClient (status, wait, watch, wait_all, download)
-- ``_download.py``    downloads without I/O: names, the plan (expired links), the .part transfer
-- ``_fetch.py``       downloads' I/O, blocking and asyncio
-- ``_policy.py``      polling policies: FixedPolicy, AdaptivePolicy (the default)
-- ``_wait.py``        the wait loop's state machine and the per-vendor rate limiter
-- ``sandbox/``        every vendor simulated offline (embedded or under uvicorn)
+- ``_client.py``      the faces: Client and AsyncClient check each call's arguments and hand down
+- ``_batch.py``       many jobs at once on asyncio: wait_all, download_all (gates, each job once)
+- ``_sessions.py``    one vendor on one client: VendorClient, AsyncVendorClient (its core, typed
+                      client, transport choice and, async, its event loop)
+- ``_fetch.py``       downloads' network I/O, blocking and asyncio (runs the download plan)
+- ``_calls.py``       the plans of a status call and a wait (retries, backoff, pacing), sans I/O,
+                      and their sync and async drivers
+- ``_exchange.py``    one request's I/O: send, read the bytes bounded by size and deadline, scrub
+- ``_files.py``       downloads' disk I/O: Transfer (the .part, never through a link, the final link)
+- ``_base.py``        checks before any request: references, keys, base URLs, a client's arguments
+- ``_translate.py``   pure: a vendor's answer → JobStatus or typed error (the one translation point)
+- ``_download.py``    pure: file names, the download plan (expired links), answer checks, resume proof
+- ``_wait.py``        pure: one job's wait (Waiter), the Clock protocol
+- ``_registry.py``    vendor slug → adapter class, from the one list (entry points), on first use
 - ``vendors/<slug>.py`` one adapter per vendor: the only vendor-specific code
+- ``_adapter.py``     the VendorAdapter protocol, BaseAdapter and Fields, the field helpers
+- ``_policy.py``      polling policies: FixedPolicy, AdaptivePolicy (the default), History
+- ``_status.py``      JobStatus, State, JobError, Download: what every answer becomes (and the
+                      two errors that carry one: WaitTimeout, JobFailedError)
+- ``_ratecontrol.py`` per-vendor rate control (CUBIC token bucket) and the retry budget
+- ``_exceptions.py``  the error hierarchy (drawn in its docstring); imports nothing of videojobs
+- ``_plan.py``        the one plan walker (status calls, waits and downloads are plans)
+- ``_deadline.py``    the sync clients' transport: httpcore's pool, every socket op cut to a deadline
+- ``_aio.py``         the async clients' transport: httpx on aiohttp
+- ``_scrub.py``       keys scrubbed from answers, errors and log records (LOG_SCRUBBER)
+- ``celery/``         waiting on Celery workers with Redis; ``sandbox/`` every vendor simulated offline;
+                      ``_cli.py`` the ``videojobs`` command
 
-Adding a sixth vendor: see the docstring of ``_adapter.py``.
+Adding a sixth vendor: see the docstring of ``_registry.py``.
 """
 
 from ._adapter import BaseAdapter, Fields, VendorAdapter
