@@ -6,10 +6,11 @@ whole of aiohttp's request path (issue 11 measured 3 ms of client CPU per poll o
 "for improved concurrency performance". The generated clients still see an ``httpx.AsyncClient``;
 only the bytes travel through aiohttp.
 
-The boundary keeps its guarantees on it: ``asyncio.timeout`` bounds the attempt whatever the
-transport, the body is read in chunks and counted by ``BodyReader`` (aiohttp is told not to
-decompress), HTTP(S)_PROXY and NO_PROXY are honoured as httpx honours them, and whatever aiohttp raises that ``httpx-aiohttp`` does not map is a transport
-error for the boundary (see :data:`TRANSPORT_ERRORS`).
+The exchange (``_exchange``) keeps its guarantees on it: ``asyncio.timeout`` bounds the attempt
+whatever the transport, the body is read in chunks and counted by ``BodyReader`` (aiohttp is
+told not to decompress), HTTP(S)_PROXY and NO_PROXY are honoured as httpx honours them, and
+whatever aiohttp raises that ``httpx-aiohttp`` does not map is a transport error for the
+exchange (see :func:`transport_errors`).
 
 aiohttp is imported only here, when an ``AsyncClient`` first makes a vendor's typed client.
 """
@@ -43,13 +44,13 @@ def environment_proxy(base_url: str) -> httpx.Proxy | None:
 
 
 class Lane:
-    """The boundary's way onto the default transport's aiohttp session, past httpx's request and
+    """The exchange's way onto the default transport's aiohttp session, past httpx's request and
     response objects: at a thousand concurrent polls, building an ``httpx.Request`` (two URL
     parses, header merging) and an ``httpx.Response`` (cookies) per poll cost more than aiohttp's
     whole request path. The request is the one httpx would send: the generated builder's method,
     URL (relative to the client's ``base_url``) and params, with the httpx client's headers (the
-    key, the user agent) and the boundary's Accept-Encoding. The session is the transport's own,
-    so the generated client and the boundary share one connection pool.
+    key, the user agent) and the exchange's Accept-Encoding. The session is the transport's own,
+    so the generated client and the exchange share one connection pool.
     """
 
     __slots__ = ("_base", "_headers", "_http", "_proxy", "_session_class", "_transport", "_url")
@@ -97,7 +98,7 @@ def aiohttp_transport(
             cookie_jar=aiohttp.DummyCookieJar(),  # a status API sets no cookie worth keeping
             max_line_size=MAX_HEADER_LINE,
             max_field_size=MAX_HEADER_LINE,
-            auto_decompress=False,  # the boundary decodes, counting decoded bytes
+            auto_decompress=False,  # the exchange decodes, counting decoded bytes
         )
 
     return AiohttpTransport(client=session, verify=context, proxy=environment_proxy(base_url))

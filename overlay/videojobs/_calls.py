@@ -8,8 +8,8 @@ without doing any I/O itself (the sans-I/O pattern of h11 and hyper):
 - ``Sleep(seconds)``: sleep on the client's clock;
 - ``Emit(status)``: hand a status to the caller (``watch`` yields it).
 
-:func:`drive` runs a plan with blocking I/O, :func:`adrive` with asyncio; they are the only
-twins, a dozen lines each.
+:func:`drive` (and :func:`run`) runs a plan with blocking I/O, :func:`adrive` (and :func:`arun`)
+with asyncio; they are the only twins, each a loop over ``_plan.Walk``, the walker downloads share.
 """
 
 from __future__ import annotations

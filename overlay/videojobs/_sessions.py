@@ -257,7 +257,7 @@ def typed_client(
     max_connections: int,
 ) -> tuple[Any, httpx.AsyncBaseTransport | None]:
     """The vendor's generated client on the chosen transport, and that transport when it is the
-    async default (aiohttp: the boundary then reads it through ``_aio.Lane``)."""
+    async default (aiohttp: the exchange then reads it through ``_aio.Lane``)."""
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
     default_aio: httpx.AsyncBaseTransport | None = None
     if transport is None and asynchronous:
