@@ -52,7 +52,7 @@ def test_a_plain_install_brings_the_library_only() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     runtime = {dep.split(">")[0].split("<")[0].split("=")[0].strip() for dep in project["dependencies"]}
     # aiohttp (under httpx-aiohttp) is the async client's default transport, in a plain install
-    assert runtime == {"aiohttp", "attrs", "httpx", "httpx-aiohttp", "sniffio"}
+    assert runtime == {"aiohttp", "attrs", "httpcore", "httpx", "httpx-aiohttp", "sniffio"}
     assert any(dep.startswith("rich") for dep in project["optional-dependencies"]["cli"])
     assert any(dep.startswith("uvicorn") for dep in project["optional-dependencies"]["sandbox"])
 
