@@ -17,12 +17,16 @@ SANDBOX = os.environ.get("VIDEOJOBS_TEST_SANDBOX", "http://127.0.0.1:8710")
 
 app = Celery("videojobs_test", broker=REDIS)
 app.conf.update(
-    # a killed worker's messages come back after 8 s; kombu looks for them every 2 s (default 100 s)
+    # a killed worker's messages come back after 4 s; kombu looks for them every second (default
+    # 100 s). Above everything a message may be held for: a callback's hard time limit (3 s) and
+    # longest backoff (0.5 x 2^2 x 1.5 = 3 s, install() checks both), a poll's countdown (0.6 s
+    # at most at the tests' scale; 1 then 2 s after a job's two 502s). The lock over the restore
+    # (a killed worker may hold it) lasts 4 s.
     broker_transport_options={
-        "visibility_timeout": 8,
-        "unacked_restore_interval": 2,
+        "visibility_timeout": 4,
+        "unacked_restore_interval": 1,
         "unacked_restore_throttle": 1,
-        "unacked_mutex_expire": 10,
+        "unacked_mutex_expire": 4,
     },
     broker_connection_retry_on_startup=True,
     broker_connection_max_retries=None,  # ride out a Redis restart
@@ -37,18 +41,19 @@ def client() -> videojobs.Client:
 
     sandbox = Sandbox()
     return videojobs.Client(
-        api_keys=sandbox.api_keys(), base_urls=sandbox.base_urls(SANDBOX), max_retries=0, adaptive=False, timeout=4
-    )
+        api_keys=sandbox.api_keys(), base_urls=sandbox.base_urls(SANDBOX), max_retries=0, adaptive=False, timeout=2
+    )  # the sandbox is on loopback: it answers in milliseconds
 
 
 # The callbacks' retries and time limits: "retries,backoff,soft,hard" (the attacks set short ones).
-# By default long enough for a callback to ride out a Redis restart (its own client retries).
-CALLBACKS = [float(x) for x in os.environ.get("VIDEOJOBS_TEST_CALLBACKS", "3,0.5,5,6").split(",")]
+# By default long enough for a callback to ride out a Redis restart (its own client retries; the
+# tests' Redis is back within a fraction of a second), and below the visibility timeout (4 s).
+CALLBACKS = [float(x) for x in os.environ.get("VIDEOJOBS_TEST_CALLBACKS", "3,0.5,2,3").split(",")]
 
 install(
     app,
     client_factory=client,
-    sweep_grace=10.0,  # a poll takes at most 4 s here (its timeout)
+    sweep_grace=5.0,  # above a poll's longest run (its 2 s timeout) and a callback's (3 s hard limit)
     callback_retries=int(CALLBACKS[0]),
     callback_backoff=CALLBACKS[1],
     callback_soft_time_limit=CALLBACKS[2],

@@ -19,7 +19,10 @@ pytest.importorskip("redis")
 from tests.attacks_callbacks import Rig, Workers, keys_without_ttl, until
 
 VENDORS = ["vozo", "ezmodel", "colossyan", "jimmyai"]  # duomi is the throttling vendor here
-DUOMI_LIMIT = 10.0  # requests per second the sandbox allows duomi
+DUOMI_LIMIT = 40.0
+"""Requests per second the sandbox allows duomi: high enough that a short run makes the 150 or so
+requests a 5 % share of 429s needs to be measured, and well under what the two workers send when
+nothing holds them back (about 100 a second here, 600 asked for)."""
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +104,7 @@ def test_every_key_the_integration_wrote_expires(cluster: Rig) -> None:
 
 def test_a_worker_killed_mid_run_loses_and_doubles_nothing(cluster: Rig, tmp_path: Path) -> None:
     # a third worker joins, takes its share, and is killed -9 (children and all) mid-run; its
-    # messages come back after the visibility timeout (8 s here) and the other two finish them
+    # messages come back after the visibility timeout (4 s here) and the other two finish them
     assert cluster.workers is not None
     extra = Workers(cluster.workers.env, tmp_path, count=1)
     try:
@@ -116,7 +119,7 @@ def test_two_workers_keep_to_a_throttling_vendors_limit(cluster: Rig) -> None:
     from videojobs import FixedPolicy
     from videojobs.celery import track
 
-    refs = [f"duomi:t{i}-q0-d400" for i in range(30)]  # 4 s each, polled far faster than 10/s allows
+    refs = [f"duomi:t{i}-q0-d300" for i in range(30)]  # 3 s each, polled every 0.05 s: 600 a second asked
     sandbox = cluster.sandbox
 
     def duomi_polls() -> int:
@@ -128,6 +131,7 @@ def test_two_workers_keep_to_a_throttling_vendors_limit(cluster: Rig) -> None:
     until(lambda: cluster.recorded(refs) == len(refs) and cluster.drained(), 120, step=0.2)
     served, throttled = duomi_polls() - served0, sandbox.throttled["duomi"] - throttled0
     _check_exactly_once(cluster, refs)
+    assert throttled >= 1, f"duomi never throttled ({served} served): the run did not reach its limit"
     assert throttled / (served + throttled) <= 0.05, (served, throttled)
     assert cluster.r.hget("videojobs:rate:duomi", "rate") is not None  # the shared rate was set
 
