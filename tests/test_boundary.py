@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import threading
 import time
 import traceback
@@ -109,7 +110,8 @@ def test_a_slow_server_cannot_outlast_the_call(mode: str, scenario: Callable[[],
     with hostile.hostile(scenario()) as url:
         result, elapsed, _ = call(mode, url, timeout=0.5)
     assert isinstance(result, videojobs.NetworkError), result
-    assert "no complete answer within 0.5 s" in str(result)  # the attempt's own deadline ended it
+    # the attempt's own deadline ended it (0.5 s, or a hair less: it counts from when the attempt began)
+    assert re.search(r"no complete answer within 0\.(5|4\d*) s", str(result)), result
     assert elapsed < 0.5 + DEADLINE_SLACK  # wall clock, as a deadline is (see DEADLINE_SLACK)
 
 
