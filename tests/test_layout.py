@@ -88,13 +88,13 @@ def test_the_cli_names_the_extra_it_needs() -> None:
 
 
 TYPED_SNIPPET = """\
-import videojobs
+from duomi_client import AuthenticatedClient
 from duomi_client.api.tasks import get_video_task
 from duomi_client.models import DuomiTask
 
 
-def poll(client: videojobs.Client) -> DuomiTask | None:
-    return get_video_task.sync("task-1", client=client.vendor("duomi").typed)  # Any would be an error
+def poll(typed: AuthenticatedClient) -> DuomiTask | None:  # typed: client.vendor("duomi").typed
+    return get_video_task.sync("task-1", client=typed)  # Any would be an error
 
 
 wrong: int = DuomiTask.from_dict({}).state
