@@ -49,15 +49,29 @@ class Workers:
 
     def __init__(self, env: dict[str, str], folder: Path, count: int, concurrency: int = 2) -> None:
         self.env, self.folder, self.concurrency = env, folder, concurrency
+        self.names: list[str] = []
         self.procs = [self._start(i) for i in range(count)]
 
     def _start(self, index: int) -> subprocess.Popen[bytes]:
+        self.names.append(f"w{index}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
         args = [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker", "-P", "prefork",
-                "-c", str(self.concurrency), "-n", f"w{index}-{os.getpid()}-{uuid.uuid4().hex[:6]}@%h",
+                "-c", str(self.concurrency), "-n", f"{self.names[-1]}@%h",
                 "-Q", QUEUE, "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"]  # fmt: skip
         with open(self.folder / f"w{index}.log", "ab") as log:
             return subprocess.Popen(args, cwd=ROOT, env=self.env, start_new_session=True,
                                     stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+
+    def wait_ready(self, app: Any, limit: float = 60.0) -> bool:
+        """Whether every worker answered a ping (Celery's remote control) within ``limit`` seconds:
+        started, connected to the broker, consuming."""
+        import socket
+
+        waiting = {f"{name}@{socket.gethostname()}" for name in self.names}
+        deadline = time.monotonic() + limit
+        while waiting and time.monotonic() < deadline:
+            for reply in app.control.ping(destination=sorted(waiting), timeout=0.5):
+                waiting -= set(reply)
+        return not waiting
 
     def log(self) -> str:
         return "".join(p.read_text(errors="replace") for p in sorted(self.folder.glob("w*.log")))
