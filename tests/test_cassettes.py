@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 import videojobs
@@ -82,7 +83,16 @@ def _urls() -> dict[str, str] | None:
 
 def client(**kwargs: Any) -> videojobs.Client:
     kwargs.setdefault("api_keys", dict.fromkeys(VENDORS, KEY))
+    kwargs.setdefault("transport", vcr_transport())
     return videojobs.Client(base_urls=_urls(), rate_limits=dict.fromkeys(VENDORS), clock=_clock(), **kwargs)
+
+
+def vcr_transport() -> httpx.BaseTransport:
+    """httpx's own transport: vcrpy records and replays at ``httpx.HTTPTransport.handle_request``,
+    and the sync client's default transport (a deadline-bounded httpcore pool of ours) is not one.
+    The request is the same either way (test_client checks the request line byte for byte); what
+    a cassette tests is everything above the transport."""
+    return httpx.HTTPTransport()
 
 
 def aclient(**kwargs: Any) -> videojobs.AsyncClient:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
+import httpx
 import pytest
 
 import videojobs
@@ -94,7 +95,11 @@ def test_a_real_exchange_reads_as_a_status_or_a_typed_error(ref: str) -> None:
     if RECORDING and not RECORD_KEY:
         pytest.fail(f"set {vendor.upper()}_API_KEY to record a live exchange with {vendor}")
     base_urls = {vendor: BASE_URL} if BASE_URL else None
-    with videojobs.Client(api_keys={vendor: _key(vendor)}, base_urls=base_urls, max_retries=0) as client:
+    # httpx's own transport, which vcrpy hooks (see tests/test_cassettes.vcr_transport)
+    transport = httpx.HTTPTransport()
+    with videojobs.Client(
+        api_keys={vendor: _key(vendor)}, base_urls=base_urls, max_retries=0, transport=transport
+    ) as client:
         try:
             result: object = client.status(ref)
         except videojobs.VideoJobsError as exc:
