@@ -288,10 +288,6 @@ class RetryBudget:
             return True
 
 
-SHARED_BURST: Final = 1.0
-"""A shared bucket holds at most a second of tokens (``TokenBucket``'s capacity: max(1, rate))."""
-
-
 class SharedPace:
     """One vendor's pace as plain numbers, so a store can keep it anywhere: a dict in one process,
     a Redis hash for a fleet of workers (``videojobs.celery``). The arithmetic is the parts above:
