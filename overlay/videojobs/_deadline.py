@@ -5,8 +5,10 @@ a 2 s read timeout. The async client bounds an attempt with ``asyncio.timeout``;
 cannot be cancelled from outside, so instead every socket operation is given at most the time
 left until the attempt's deadline:
 
-- :class:`Deadline` is a float (the per-operation timeout httpx hands to httpcore unchanged, via
-  the request's ``timeout`` extension) that also carries the absolute deadline;
+- ``_exchange.Deadline`` is a float (the per-operation timeout httpx hands to httpcore unchanged,
+  via the request's ``timeout`` extension) that also carries the absolute deadline in ``at``
+  (it lives with the exchange that makes it, so that ``import videojobs`` does not import
+  httpcore: this module loads with the first sync vendor session);
 - :class:`DeadlineBackend` wraps httpcore's sync network backend; its streams cut each
   ``read``/``write`` (and connect, TLS) to the time left, and time out once none is left;
 - :class:`DeadlineTransport` is the sync clients' default transport: an ``httpx.BaseTransport``
@@ -30,27 +32,14 @@ from typing import Any, Final
 import httpcore
 import httpx
 
-__all__ = ["Deadline", "DeadlineBackend", "DeadlineTransport", "deadline_transport", "environment_proxies"]
-
-
-class Deadline(float):
-    """A timeout in seconds (the float) that also knows the absolute ``time.monotonic()`` deadline ``at``.
-
-    It rides in the request's ``timeout`` extension; :class:`DeadlineBackend` cuts every socket
-    operation to the time left before ``at``; other transports read it as the plain float."""
-
-    at: float
-
-    def __new__(cls, seconds: float, at: float) -> Deadline:
-        self = super().__new__(cls, seconds)
-        self.at = at
-        return self
+__all__ = ["DeadlineBackend", "DeadlineTransport", "deadline_transport", "environment_proxies"]
 
 
 def _bounded(timeout: float | None, error: type[Exception]) -> float | None:
-    if not isinstance(timeout, Deadline):
+    at: float | None = getattr(timeout, "at", None)  # a Deadline; any other transport's float as it is
+    if at is None or timeout is None:
         return timeout
-    left = timeout.at - time.monotonic()
+    left = at - time.monotonic()
     if left <= 0:
         raise error("the call's deadline has passed")
     return min(float(timeout), left)

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, Final
 import httpx
 
 from ._aio import transport_errors
-from ._deadline import Deadline
 from ._exceptions import MalformedResponseError, NetworkError
 from ._scrub import Scrubber
 from ._translate import SNIPPET, Exchange
@@ -35,14 +34,40 @@ from ._translate import SNIPPET, Exchange
 if TYPE_CHECKING:
     from ._aio import Lane
 
-__all__ = ["ACCEPT_ENCODING", "BodyReader", "Secrets", "exchange_aiohttp", "exchange_async", "exchange_sync"]
+__all__ = [
+    "ACCEPT_ENCODING",
+    "BodyReader",
+    "Deadline",
+    "RequestPrefix",
+    "Secrets",
+    "exchange_aiohttp",
+    "exchange_async",
+    "exchange_sync",
+]
 
 ACCEPT_ENCODING: Final = "gzip, deflate"
 """What BodyReader decodes (bounded); a vendor answering in another coding gets a MalformedResponseError."""
 
+_PLAIN: Final = ("", "identity")  # Content-Encodings that mean the body is as sent
+
 _ECHO_MARGIN: Final = 4096  # bytes kept past a sample's end until it is scrubbed: a key is never cut in two
 
 Secrets = Scrubber  # the keys one vendor is sent, scrubbed from whatever comes back (see _scrub)
+
+
+class Deadline(float):
+    """A timeout in seconds (the float) that also knows the absolute ``time.monotonic()`` deadline ``at``.
+
+    It rides in the request's ``timeout`` extension; the sync clients' transport
+    (``_deadline.DeadlineBackend``) cuts every socket operation to the time left before ``at``;
+    other transports read it as the plain float."""
+
+    at: float
+
+    def __new__(cls, seconds: float, at: float) -> Deadline:
+        self = super().__new__(cls, seconds)
+        self.at = at
+        return self
 
 
 # --- reading a body, bounded ------------------------------------------------------------------------
@@ -58,7 +83,11 @@ class BodyReader:
     __slots__ = ("_chunks", "_decoder", "_deflate", "_size", "limit", "vendor")
 
     def __init__(self, content_encoding: str, limit: int, vendor: str) -> None:
-        codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip().lower() not in ("", "identity")]
+        codings = (
+            []
+            if content_encoding in _PLAIN
+            else [c.strip().lower() for c in content_encoding.split(",") if c.strip().lower() not in _PLAIN]
+        )
         self.limit = limit
         self.vendor = vendor
         self._chunks: list[bytes] = []
@@ -124,6 +153,60 @@ class BodyReader:
         )
 
 
+# --- the request, its prefix worked out once ----------------------------------------------------------
+
+
+class RequestPrefix:
+    """What every status request of one vendor shares, worked out once per httpx client: the
+    absolute URL its paths are appended to and the headers ``build_request`` would merge.
+
+    ``request`` is then ``build_request`` with one URL parse instead of three (the relative
+    URL, the merge, the copy) and no header merge: the same method, URL and headers, byte for
+    byte (tests/test_boundary.py checks it against ``build_request`` for any id). It declines
+    (None: the caller builds it the general way) whatever it was not worked out for: kwargs
+    other than a method and a path, a client whose base URL has a query, cookies the client
+    was sent. The client's headers and base URL are compared on every call, so a header set
+    on ``.typed``'s httpx client afterwards is sent as ``build_request`` would send it.
+    """
+
+    __slots__ = ("_base", "_base_url", "_headers", "_http", "_raw")
+
+    def __init__(self) -> None:
+        self._http: object = None
+        self._base_url: httpx.URL | None = None
+        self._raw: list[tuple[bytes, bytes]] = []
+        self._base: str | None = None
+        self._headers = httpx.Headers()
+
+    def request(
+        self, http: httpx.Client | httpx.AsyncClient, kwargs: Mapping[str, Any], extensions: dict[str, Any]
+    ) -> httpx.Request | None:
+        if http is not self._http or http.base_url is not self._base_url or http.headers.raw != self._raw:
+            self._learn(http)
+        url = kwargs.get("url")
+        if (
+            self._base is None
+            or len(kwargs) != 2
+            or not isinstance(url, str)
+            or url[:1] != "/"
+            or url[:2] == "//"
+            or http.cookies
+        ):
+            return None
+        return httpx.Request(kwargs["method"], self._base + url[1:], headers=self._headers, extensions=extensions)
+
+    def _learn(self, http: httpx.Client | httpx.AsyncClient) -> None:
+        # httpx keeps a base URL's path ending in "/" and appends a relative path after it (an
+        # empty path, "http://host", is "/"): the prefix is that URL as text, ending in "/"
+        base_url = http.base_url
+        self._http, self._base_url, self._raw = http, base_url, http.headers.raw
+        text = str(base_url)
+        plain = base_url.is_absolute_url and not base_url.query and not base_url.fragment
+        self._base = None if not plain else text if text.endswith("/") else text + "/"
+        self._headers = httpx.Headers(http.headers)
+        self._headers.update({"Accept-Encoding": ACCEPT_ENCODING})  # as build_request merges them: last
+
+
 class _Attempt:
     """One request's answer being read: all but the I/O, shared by every exchange below.
 
@@ -141,16 +224,23 @@ class _Attempt:
         self.headers: Mapping[str, str] = {}
         self.reader = BodyReader("identity", limit, vendor)
 
-    def request(self, http: httpx.Client | httpx.AsyncClient, kwargs: Mapping[str, Any]) -> httpx.Request:
+    def request(
+        self, http: httpx.Client | httpx.AsyncClient, kwargs: Mapping[str, Any], prefix: RequestPrefix | None = None
+    ) -> httpx.Request:
         """The httpx request for the generated builder's ``kwargs``, every socket operation bounded."""
-        request = http.build_request(**kwargs, headers={"Accept-Encoding": ACCEPT_ENCODING})
         bound = Deadline(self.timeout, self.deadline)  # see _deadline: every socket operation ends by then
-        request.extensions["timeout"] = {"connect": bound, "read": bound, "write": bound, "pool": bound}
-        return request
+        extensions = {"timeout": {"connect": bound, "read": bound, "write": bound, "pool": bound}}
+        if prefix is not None:
+            request = prefix.request(http, kwargs, extensions)
+            if request is not None:
+                return request
+        return http.build_request(**kwargs, headers={"Accept-Encoding": ACCEPT_ENCODING}, extensions=extensions)
 
     def started(self, status_code: int, headers: Mapping[str, str], encoding: str) -> None:
         self.status_code, self.headers = status_code, headers
-        if encoding not in ("", "gzip", "deflate", "identity"):
+        if encoding in _PLAIN:
+            return  # the identity reader made with the attempt
+        if encoding not in ("gzip", "deflate"):
             encoding = self.secrets.scrub(encoding)  # quoted (cut short) in the error for an unknown coding
         self.reader = BodyReader(encoding, self.reader.limit, self.vendor)
 
@@ -186,14 +276,20 @@ class _Attempt:
 
 
 def exchange_sync(
-    http: httpx.Client, kwargs: Mapping[str, Any], deadline: float, limit: int, secrets: Secrets, vendor: str
+    http: httpx.Client,
+    kwargs: Mapping[str, Any],
+    deadline: float,
+    limit: int,
+    secrets: Secrets,
+    vendor: str,
+    prefix: RequestPrefix | None = None,
 ) -> Exchange:
     """Send one request and read its answer, all of it by ``deadline`` (``time.monotonic()``).
 
     The body is read from the response's byte stream (what the transport hands httpx, still
     encoded), whatever made the response: a socket, or a handler that built it in memory."""
     with _Attempt(deadline, limit, secrets, vendor) as attempt:
-        response = http.send(attempt.request(http, kwargs), stream=True)
+        response = http.send(attempt.request(http, kwargs, prefix), stream=True)
         try:
             attempt.started_httpx(response)
             stream = response.stream

@@ -20,9 +20,9 @@ from typing import Any, Final
 
 import httpx
 
-from ._deadline import Deadline
 from ._download import MAX_REDIRECTS, Fetch, HostRefused, NeedStatus, Pace, Plan, StartOver, next_hop
 from ._exceptions import DownloadError, NetworkError, VideoJobsError
+from ._exchange import Deadline
 from ._files import Transfer
 from ._plan import Walk
 from ._status import Download, JobStatus

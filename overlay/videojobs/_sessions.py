@@ -25,7 +25,7 @@ import httpx
 from ._base import VendorSettings, check_task_id, resolve_settings
 from ._calls import VendorCore, arun, run, status_plan
 from ._exceptions import NetworkError, UsageError
-from ._exchange import ACCEPT_ENCODING, Secrets, exchange_aiohttp, exchange_async, exchange_sync
+from ._exchange import ACCEPT_ENCODING, RequestPrefix, Secrets, exchange_aiohttp, exchange_async, exchange_sync
 from ._ratecontrol import AdaptiveRate, RetryBudget, SlotWithdrawn
 from ._registry import adapter_class
 from ._scrub import LOG_SCRUBBER
@@ -70,6 +70,7 @@ class _Handle:
         LOG_SCRUBBER.add(settings.api_key)
         self.closed = False
         self._request_kwargs = core.adapter.endpoint.build_request_kwargs
+        self._prefix = RequestPrefix()  # the vendor's absolute URL and headers, worked out once
 
     @property
     def name(self) -> str:
@@ -114,6 +115,7 @@ class VendorClient(_Handle):
             self.max_response_bytes,
             self.secrets,
             self.name,
+            self._prefix,
         )
 
     def close(self) -> None:
