@@ -28,7 +28,7 @@ from types import ModuleType
 from typing import Any, ClassVar, Final, Protocol, TypeVar, runtime_checkable
 from urllib.parse import urlsplit
 
-from ._status import JobStatus, State
+from ._status import JobError, JobStatus, State
 
 __all__ = [
     "NO_VIDEO",
@@ -496,10 +496,8 @@ class BaseAdapter:
 
     def job_error(
         self, state: State, fields: Fields, *, message: str | None, code: str | None = None, default: str
-    ) -> Any:
+    ) -> JobError | None:
         """The JobError of a failed or canceled job; an error the vendor reports on another state is a problem."""
-        from ._status import JobError
-
         if state in (State.FAILED, State.CANCELED):
             return JobError(code=code, message=message or default)
         if message or code:  # an empty message is no error

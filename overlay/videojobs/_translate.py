@@ -9,6 +9,7 @@ answer, or a 2xx envelope that says "error", becomes its :class:`APIError` subcl
 
 from __future__ import annotations
 
+import json  # already loaded by httpx: no import cost
 import time
 from collections.abc import Mapping
 from typing import Any, Final
@@ -61,8 +62,6 @@ class Exchange:
 
 def translate(adapter: VendorAdapter, task_id: str, answer: Exchange) -> JobStatus:
     """The JobStatus an answer stands for, or the typed error (raised ``from`` its cause)."""
-    import json  # sys.modules after the first call
-
     vendor, status_code, raw = adapter.name, answer.status_code, answer.body
     if not 200 <= status_code < 300:
         raise api_error(vendor, status_code, raw, answer.headers)
@@ -171,8 +170,6 @@ def snippet(raw: bytes) -> str:
 
 def api_error(vendor: str, status_code: int, raw: bytes, headers: Mapping[str, str]) -> APIError:
     """The typed error for a non-2xx answer, with the vendor's code and message when its body has them."""
-    import json
-
     try:
         body = json.loads(raw) if raw else None
     except (ValueError, RecursionError):
