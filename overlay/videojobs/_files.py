@@ -10,18 +10,17 @@ also while cleaning up, is a :class:`DownloadError` with its errno.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import errno
 import hashlib
 import os
 import stat
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Final
 
 from ._download import (
-    CHUNK,
     FirstAnswer,
     OnProgress,
     StartOver,
@@ -36,8 +35,6 @@ from ._status import Download, DownloadProgress
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
-
-    pass
 
 __all__ = ["Transfer", "target"]
 
@@ -138,7 +135,7 @@ def _own_regular(st: os.stat_result) -> bool:
     return stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and mine
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes | memoryview) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
@@ -185,7 +182,6 @@ class Transfer:
         except OSError as exc:
             raise _disk(exc, f"could not make the folder {path.parent}", self.vendor) from exc
         self.fd: int | None = None
-        self.hasher = hashlib.sha256()
         self.done = 0  # bytes in the .part
         self.total: int | None = None
         self.resumed_from = 0
@@ -194,8 +190,8 @@ class Transfer:
         self._first: FirstAnswer | None = None
         self._asked = 0  # the Range start of the request in flight (0: the whole file)
         self._kept_id: tuple[int, int] | None = None  # (st_dev, st_ino) of the .part asked to be resumed
-        self._behind = _Behind()
-        self._synced = 0
+        self._behind: _Behind | None = None  # the checksum and write-back threads of the open .part
+        self._limit = 0  # the most bytes the .part may hold (max_bytes, the announced total)
         self._sniffed = False
 
     # --- the .part and its record, never through a link
@@ -236,7 +232,7 @@ class Transfer:
         """A new, empty ``.part`` of our own: whatever had the name (an old part, a link) is removed first."""
         self.folder.unlink(self.part.name)
         self.folder.unlink(self.meta.name)
-        return self.folder.open(self.part.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        return self.folder.open(self.part.name, os.O_RDWR | os.O_CREAT | os.O_EXCL)  # read back by the checksum
 
     def _reopen_part(self, have: int) -> int:
         """The kept ``.part``, the very file asked about, still ``have`` bytes long (else StartOver)."""
@@ -300,17 +296,11 @@ class Transfer:
             raise StartOver(f"the file host's resume is not the same file: {why}")
         fd = self._reopen_part(self._asked)
         self.fd = fd
-        self.hasher = hashlib.sha256()
-        offset = 0
-        while offset < self._asked:  # the kept bytes count in the checksum
-            piece = os.pread(fd, min(CHUNK, self._asked - offset), offset)
-            if not piece:
-                raise OSError(errno.EIO, "the .part ended before its size")
-            self.hasher.update(piece)
-            offset += len(piece)
         os.lseek(fd, self._asked, os.SEEK_SET)
+        self._behind = _Behind(fd, self._asked)  # the kept bytes count in the checksum: hashed first
         self.total = self._first.total
-        self.done = self._synced = self._asked
+        self.done = self._asked
+        self._limit = _limit(self.max_bytes, self.total)
         if not self.resumed_from:
             self.resumed_from = self._asked
 
@@ -325,12 +315,14 @@ class Transfer:
         self._first = FirstAnswer.of(headers, total)
         if self._first is not None:
             self._write_meta(self._first)
-        self.hasher = hashlib.sha256()
+        self._behind = _Behind(self.fd, 0)
         self.total = total
-        self.done = self._synced = self.resumed_from = 0
+        self.done = self.resumed_from = 0
+        self._limit = _limit(self.max_bytes, total)
 
     def write(self, chunk: bytes) -> None:
-        if not chunk:
+        size = len(chunk)
+        if not size:
             return
         if not self._sniffed:
             self._sniffed = True
@@ -340,28 +332,30 @@ class Transfer:
                     f"the file host {self.host} sent a page or a document, not a video; nothing saved",
                     vendor=self.vendor,
                 )
-        self.done += len(chunk)
-        if self.max_bytes is not None and self.done > self.max_bytes:
+        done = self.done + size
+        if done > self._limit:
             self.abort()
-            raise DownloadError(f"the video grew past max_bytes={self.max_bytes}; nothing saved", vendor=self.vendor)
-        if self.total is not None and self.done > self.total:
-            self.abort()
+            if self.max_bytes is not None and done > self.max_bytes:
+                raise DownloadError(
+                    f"the video grew past max_bytes={self.max_bytes}; nothing saved", vendor=self.vendor
+                )
             raise DownloadError(
                 f"the file host sent more than the {self.total} bytes it announced; nothing saved", vendor=self.vendor
             )
-        assert self.fd is not None
+        fd, behind = self.fd, self._behind
+        assert fd is not None
+        assert behind is not None
         try:
-            _write_all(self.fd, chunk)
-            self._behind.hash(self.hasher, chunk)
-            if self.done - self._synced >= SYNC_EVERY:  # write back to disk while the rest arrives
-                self._behind.sync(self.fd)
-                self._synced = self.done
+            written = os.write(fd, chunk)
+            if written < size:  # a short write: the rest, or the disk's refusal
+                _write_all(fd, memoryview(chunk)[written:])
+            self.done = done
+            behind.wrote(done)  # the checksum reads it back; a failed write-back is raised here
         except OSError as exc:
-            self.done -= len(chunk)
             raise _disk(exc, f"could not write {self.part}", self.vendor) from exc
         if self.on_progress is not None:
             progress = DownloadProgress(
-                ref=self.ref, path=self.path, done=self.done, total=self.total, resumed_from=self.resumed_from
+                ref=self.ref, path=self.path, done=done, total=self.total, resumed_from=self.resumed_from
             )
             try:
                 self.on_progress(progress)
@@ -378,9 +372,10 @@ class Transfer:
             raise NetworkError(
                 f"the file host sent {self.done} of {self.total} bytes before the body ended", vendor=self.vendor
             )
-        fd = self.fd
+        fd, behind = self.fd, self._behind
+        assert behind is not None
         try:
-            self._behind.drain()
+            sha256 = behind.finish(self.done)
             os.fsync(fd)  # little is left to write back: see SYNC_EVERY
             mine = os.fstat(fd)
         except OSError as exc:
@@ -411,7 +406,7 @@ class Transfer:
         return Download(
             path=self.path,
             bytes=self.done,
-            sha256=self.hasher.hexdigest(),
+            sha256=sha256,
             content_type=self.content_type,
             url_host=self.host,
             resumed_from=self.resumed_from,
@@ -428,12 +423,10 @@ class Transfer:
 
     def pause(self) -> None:
         """A failure the next attempt may resume from: keep the ``.part`` (cleanup never raises)."""
-        self._behind.drain(raise_errors=False)
         self._close_fd()
 
     def abort(self) -> None:
         """A failure no retry mends (an error page, too large): no ``.part`` is left."""
-        self._behind.drain(raise_errors=False)
         self._close_fd()
         self._discard_part()
 
@@ -443,6 +436,9 @@ class Transfer:
         self.folder.close()
 
     def _close_fd(self) -> None:
+        if self._behind is not None:  # its threads stop before the file they read goes
+            behind, self._behind = self._behind, None
+            behind.stop()
         if self.fd is not None:
             fd, self.fd = self.fd, None
             with contextlib.suppress(OSError):  # the failure being reported is the one that matters
@@ -455,76 +451,111 @@ class Transfer:
         self._first = None
 
 
+def _limit(max_bytes: int | None, total: int | None) -> int:
+    """The most bytes the ``.part`` may hold: ``max_bytes`` and the announced total, whichever is less."""
+    bounds = [b for b in (max_bytes, total) if b is not None]
+    return min(bounds) if bounds else 1 << 62
+
+
 SYNC_EVERY: Final = 8 * 1024 * 1024
 """Bytes between two background write-backs (fdatasync) of the ``.part``: the fsync that makes
-the file durable at the end then waits for at most this much, not for the whole file (on this
-project's bench machine 8 MiB did best of 2-32 MiB and of one fsync at the end)."""
-HASH_BATCH: Final = 4 * 1024 * 1024
-PENDING: Final = 4
-"""Bytes handed to the hashing thread at a time, and batches at most waiting for it (16 MiB):
-one hand-over per 4 MiB costs nothing next to the hashing, and memory stays bounded if it lags."""
-
-
-class _Hasher(Protocol):
-    def update(self, data: bytes, /) -> None: ...
-
-
-def _update_all(hasher: _Hasher, chunks: list[bytes]) -> None:
-    for chunk in chunks:
-        hasher.update(chunk)
+the file durable at the end then waits for little more than this, not for the whole file."""
+HASH_READ: Final = 1024 * 1024
+"""Bytes the checksum thread reads back at a time (one buffer: its memory, whatever its lag),
+and bytes written between two wake-ups of it (few hand-overs, whatever the chunk size)."""
+_fdatasync: Final = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
 
 
 class _Behind:
-    """One worker thread doing what need not hold up the network reads: the SHA-256 (hashlib
-    releases the GIL on large buffers) and the periodic write-back. Tasks run in order."""
+    """What need not hold up the network reads, on two threads of their own:
 
-    def __init__(self) -> None:
+    - the SHA-256, read back from the ``.part`` (``os.pread``, :data:`HASH_READ` bytes at a time)
+      as it grows: the network thread hands over no bytes, only how far it has written, so it
+      never waits for the hashing and no chunk is kept for it (hashlib releases the GIL on large
+      buffers; a resumed ``.part``'s kept bytes are hashed the same way, first);
+    - the write-back: an ``fdatasync`` every :data:`SYNC_EVERY` bytes, one at a time (skipped
+      while the last is still running), so the durable fsync at the end has little left to do.
+
+    A failure of either (the disk's EIO) is raised by :meth:`finish`."""
+
+    def __init__(self, fd: int, written: int) -> None:
+        self._fd = fd
+        self._written = written  # set by the network thread only
+        self._signalled = written
+        self._stopping = False  # True: hash what is written, then end; see stop()
+        self._abandon = False
+        self._wake = threading.Event()
+        self._hasher = hashlib.sha256()
+        self._hashed = 0
+        self._error: OSError | None = None
+        self._synced = written
+        self._sync: Future[None] | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._pending: collections.deque[Future[None]] = collections.deque()
-        self._batch: list[bytes] = []
-        self._batched = 0
-        self._hasher: _Hasher | None = None
+        self._thread = threading.Thread(target=self._hash, name="videojobs-sha256", daemon=True)
+        self._thread.start()
 
-    def _submit(self, fn: Callable[..., None], *args: object) -> None:
+    def wrote(self, done: int) -> None:
+        """The network thread wrote up to byte ``done``."""
+        self._written = done
+        if done - self._signalled >= HASH_READ:
+            self._signalled = done
+            self._wake.set()
+        if done - self._synced >= SYNC_EVERY:
+            self._synced = done
+            self._write_back()
+
+    def _hash(self) -> None:
+        try:
+            while not self._abandon:
+                self._wake.clear()
+                written = self._written
+                if self._hashed < written:
+                    piece = os.pread(self._fd, min(HASH_READ, written - self._hashed), self._hashed)
+                    if not piece:
+                        raise OSError(errno.EIO, "the .part is shorter than what was written to it")
+                    self._hasher.update(piece)
+                    self._hashed += len(piece)
+                elif self._stopping:
+                    return
+                else:
+                    self._wake.wait()
+        except OSError as exc:
+            self._error = exc
+
+    def _write_back(self) -> None:
+        if self._sync is not None:
+            if not self._sync.done():
+                return  # the next one covers these bytes too
+            self._sync.result()  # a disk that failed a write-back fails the download now
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="videojobs-download")
-        self._pending.append(self._pool.submit(fn, *args))
-        while len(self._pending) > PENDING:
-            self._pending.popleft().result()
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="videojobs-writeback")
+        self._sync = self._pool.submit(_fdatasync, self._fd)
 
-    def hash(self, hasher: _Hasher, chunk: bytes) -> None:
-        """Hash ``chunk`` later, in order; chunks go over in batches of HASH_BATCH bytes."""
-        if hasher is not self._hasher:
-            self._flush_hash()
-            self._hasher = hasher
-        self._batch.append(chunk)
-        self._batched += len(chunk)
-        if self._batched >= HASH_BATCH:
-            self._flush_hash()
+    def finish(self, done: int) -> str:
+        """The SHA-256 of the ``done`` bytes written, once hashed; any failure of the threads, raised."""
+        self._written = done
+        self._end()
+        if self._error is not None:
+            raise self._error
+        if self._hashed != done:  # pragma: no cover - the thread hashes all that is written or fails
+            raise OSError(errno.EIO, f"hashed {self._hashed} of {done} bytes")
+        return self._hasher.hexdigest()
 
-    def _flush_hash(self) -> None:
-        if self._batch:
-            assert self._hasher is not None
-            self._submit(_update_all, self._hasher, self._batch)
-            self._batch, self._batched = [], 0
+    def stop(self) -> None:
+        """End both threads without waiting for the hashing (the file is paused or given up)."""
+        self._abandon = True
+        with contextlib.suppress(OSError):
+            self._end()
 
-    def sync(self, fd: int) -> None:
-        self._flush_hash()
-        self._submit(os.fdatasync if hasattr(os, "fdatasync") else os.fsync, fd)
-
-    def drain(self, *, raise_errors: bool = True) -> None:
-        """Wait for every task; re-raise the first error (a disk that failed a write-back)."""
-        self._flush_hash()
-        error: BaseException | None = None
-        while self._pending:
-            try:
-                self._pending.popleft().result()
-            except BaseException as exc:  # the worker's own failure, kept for the caller
-                error = error or exc
+    def _end(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        self._thread.join()
+        sync, self._sync = self._sync, None
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
-        if error is not None and raise_errors:
-            raise error
+        if sync is not None:
+            sync.result()
