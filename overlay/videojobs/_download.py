@@ -70,7 +70,9 @@ __all__ = [
 ]
 
 CHUNK: Final = 1024 * 1024
-"""Bytes read at a time: large enough that per-chunk work (hash, write, progress) is noise."""
+"""Bytes a blocking download reads from a plain TCP socket at a time (httpcore asks for 64 KiB):
+each read is a pass through httpcore, h11 and the write, so 1 MiB takes a 200 MB download's
+client CPU from about 200 to 135 ms on the bench machine (raw httpx, same reads)."""
 MAX_REDIRECTS: Final = 5
 """As browsers and curl's defaults allow far more, a signed-URL CDN needs one or two."""
 EXPIRED_STATUSES: Final = (403, 404, 410)

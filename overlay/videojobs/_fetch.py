@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import httpx
 
-from ._download import MAX_REDIRECTS, Fetch, HostRefused, NeedStatus, Pace, Plan, StartOver, next_hop
+from ._download import CHUNK, MAX_REDIRECTS, Fetch, HostRefused, NeedStatus, Pace, Plan, StartOver, next_hop
 from ._exceptions import DownloadError, NetworkError, VideoJobsError
 from ._exchange import Deadline
 from ._files import Transfer
@@ -53,7 +53,7 @@ def file_client(
         from ._deadline import deadline_transport, environment_proxies
 
         if not environment_proxies(os.environ):  # as for status calls (see _sessions)
-            transport = deadline_transport(verify=verify, limits=httpx.Limits())
+            transport = deadline_transport(verify=verify, limits=httpx.Limits(), read_size=CHUNK)
     return httpx.Client(transport=transport, **_file_client_args(timeout, verify))
 
 
