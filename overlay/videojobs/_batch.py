@@ -9,20 +9,16 @@ its final status, or the typed error that ended it (``error.ref`` set). No threa
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 
-from ._calls import Plan, adrive
-from ._exceptions import NetworkError, VideoJobsError
+from ._calls import AsyncSend, Plan, awalk
+from ._exceptions import VideoJobsError
 from ._status import JobStatus, State
-from ._translate import Exchange
 from ._wait import OnUpdate, call_on_update
 
 __all__ = ["AsyncSend", "download_all", "in_order", "unexpected", "wait_all"]
 
-AsyncSend = Callable[[float, "int | None"], Awaitable[Exchange]]
-"""One status attempt: ``send(timeout, epoch)`` (see ``_sessions.AsyncVendorClient.exchange``)."""
 Poll = Callable[[str], "tuple[Plan[None], AsyncSend, str]"]
 """A job's wait: its plan, the sender of its attempts and its vendor's name."""
 Save = Callable[[JobStatus, "float | None"], Awaitable[JobStatus]]
@@ -38,26 +34,6 @@ def unexpected(ref: str, what: str, exc: Exception) -> VideoJobsError:
     error.__cause__ = exc
     error.ref = ref
     return error
-
-
-async def _gated(gate: asyncio.Semaphore, vendor: str, send: AsyncSend, timeout: float, epoch: int | None) -> Exchange:
-    """One attempt behind ``wait_all``'s concurrency gate. The wait for a slot is part of the
-    attempt: slot and exchange together end within ``timeout``, so a job queued behind requests
-    that never return ends at its deadline like the ones in flight."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    try:
-        async with asyncio.timeout_at(end):
-            await gate.acquire()
-    except TimeoutError as exc:
-        raise NetworkError(
-            f"no request slot came free within {timeout:.3g} s (every slot of wait_all's concurrency is busy)",
-            vendor=vendor,
-        ) from exc
-    try:
-        return await send(max(0.0, end - loop.time()), epoch)
-    finally:
-        gate.release()
 
 
 async def wait_all(
@@ -83,11 +59,15 @@ async def wait_all(
     async def one(ref: str) -> None:
         result: JobStatus | VideoJobsError
         try:
-            plan, send, vendor = poll(ref)
-            last: JobStatus | None = None
-            async for last in adrive(plan, functools.partial(_gated, gate, vendor, send), sleep):
-                call_on_update(on_update, last)
-            assert last is not None
+            plan, send, _ = poll(ref)
+            latest: list[JobStatus] = []
+
+            def emit(status: JobStatus) -> None:
+                latest[:] = (status,)
+                call_on_update(on_update, status)
+
+            await awalk(plan, send, sleep, emit, gate)  # the gate is waited for within each attempt's timeout
+            last = latest[0]
             if save is not None and last.state is State.SUCCEEDED and last.video_urls:
                 async with saving:
                     last = await save(last, saves_until)

@@ -8,8 +8,11 @@ without doing any I/O itself (the sans-I/O pattern of h11 and hyper):
 - ``Sleep(seconds)``: sleep on the client's clock;
 - ``Emit(status)``: hand a status to the caller (``watch`` yields it).
 
-:func:`drive` (and :func:`run`) runs a plan with blocking I/O, :func:`adrive` (and :func:`arun`)
-with asyncio; they are the only twins, each a loop over ``_plan.Walk``, the walker downloads share.
+:func:`drive` (and :func:`run`) runs a plan with blocking I/O, a loop over ``_plan.Walk``, the
+walker downloads share. :func:`awalk`, :func:`adrive` and :func:`arun` run it with asyncio, each
+walking the plan itself, inline: a ``Send`` is one ``await`` of the sender in the driver's own
+frame, so a poll costs the driver's coroutine, the sender's and the transport's, nothing between
+(``wait_all`` runs every job's wait through :func:`awalk`, a plain coroutine, not an async generator).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
-from typing import TYPE_CHECKING, Final, TypeVar
+from typing import TYPE_CHECKING, Final, TypeAlias, TypeVar
 
 from ._exceptions import TRANSIENT, MalformedResponseError, NetworkError, RateLimitError, VideoJobsError
 from ._plan import Walk
@@ -27,11 +30,25 @@ from ._translate import Exchange, translate
 from ._wait import Clock, Waiter
 
 if TYPE_CHECKING:
+    import asyncio
     import logging
 
     from ._adapter import VendorAdapter
 
-__all__ = ["Emit", "Send", "Sleep", "VendorCore", "adrive", "drive", "status_plan", "watch_plan"]
+__all__ = [
+    "AsyncSend",
+    "Emit",
+    "Send",
+    "Sleep",
+    "VendorCore",
+    "adrive",
+    "arun",
+    "awalk",
+    "drive",
+    "run",
+    "status_plan",
+    "watch_plan",
+]
 
 _DEBUG: Final = 10  # logging.DEBUG, without importing logging on import videojobs
 
@@ -57,6 +74,13 @@ defaults, which this replaces: a retry here must also fit the call's budget)."""
 
 PACING_JITTER: Final = 0.1
 """Up to 10 % added to a wait for a throttled vendor's next slot, so waiting calls do not all wake at once."""
+
+PACING_SPREAD_MAX: Final = 1.0
+"""Calls waiting for a paced vendor's next slot wake spread over the time the slots of those
+already waiting take (``waiting / rate`` seconds), at most this long: woken all at once, a
+thousand calls waited for each slot with a thousand wake-ups (one was sent, the rest slept
+again: 54 wake-ups per request at a thousand jobs). The cap keeps a rate that grows meanwhile
+(slow start doubles it in under a second) from leaving calls asleep past their slot."""
 
 POLL_FAILURES: Final[tuple[type[VideoJobsError], ...]] = (*TRANSIENT, MalformedResponseError)
 """What a wait rides out as a failed poll: a maintenance page mid-wait is no reason to stop."""
@@ -91,7 +115,8 @@ Plan = Generator[Action, Exchange | None, R]
 
 
 class VendorCore:
-    """What one vendor's calls need besides I/O: adapter, limits, retry settings, rate limiter."""
+    """What one vendor's calls need besides I/O: adapter, limits, retry settings, rate limiter,
+    and how many calls wait for a slot from the rate limiter (``waiting``: their wake-ups are spread)."""
 
     def __init__(
         self,
@@ -111,6 +136,7 @@ class VendorCore:
         self.budget = budget
         self.clock = clock
         self.rng = random.Random()
+        self.waiting = 0  # calls waiting for a slot from ``rate`` (a count, approximate across threads)
 
     def retry_wait(self, exc: VideoJobsError, retry: int) -> float:
         """Seconds before retry number ``retry`` (1-based): the vendor's Retry-After, or backoff with jitter."""
@@ -120,53 +146,51 @@ class VendorCore:
         return min(RETRY_WAIT_MAX, backoff) + self.rng.uniform(0, RETRY_JITTER)
 
 
-def status_plan(core: VendorCore, task_id: str, until: float = math.inf) -> Plan[JobStatus]:
+def status_plan(core: VendorCore, task_id: str, until: float = math.inf, now: float | None = None) -> Plan[JobStatus]:
     """One status call: at most ``max_retries + 1`` attempts of at most ``timeout`` s each, all of it,
     backoffs and Retry-After waits included, within ``timeout * (max_retries + 1)`` s and before ``until``.
-    The vendor's pace (``core.rate``) and retry budget (``core.budget``) are shared with every other call."""
-    clock = core.clock
-    end = min(until, clock.now() + core.timeout * (core.max_retries + 1))
+    The vendor's pace (``core.rate``) and retry budget (``core.budget``) are shared with every other call.
+    ``now``: the clock's time, when the caller has just read it (the clock is read once per step)."""
+    clock, rate = core.clock, core.rate
+    if now is None:
+        now = clock.now()
+    end = min(until, now + core.timeout * (core.max_retries + 1))
     retry = 0
-    core.budget.first_attempt(clock.now())
+    core.budget.first_attempt(now)
     while True:
-        while (delay := core.rate.acquire(now := clock.now())) > 0:  # nothing is booked: wait, ask again
-            if now + delay >= end:
-                raise RateLimitError(
-                    f"task {task_id}: the vendor is throttling and the next request slot is {delay:.2g} s away,"
-                    " past this call's time",
-                    vendor=core.name,
-                    retry_after=delay,
-                )
-            if core.rate.throttled:  # many calls wait on one vendor: spread their wake-ups
-                delay *= 1.0 + PACING_JITTER * core.rng.random()
-            yield Sleep(delay)
-        left = end - clock.now()
+        if (delay := rate.acquire(now)) > 0:
+            yield from _wait_for_slot(core, task_id, delay, end)
+            now = clock.now()
+        left = end - now
         if left <= 0:
             raise NetworkError(
                 f"task {task_id}: the call's time ran out before a request could be sent", vendor=core.name
             )
-        sent = clock.now()
+        sent = now
         try:
-            answer = yield Send(min(core.timeout, left), core.rate.epoch)
+            answer = yield Send(min(core.timeout, left), rate.epoch)
             assert answer is not None
             status = translate(core.adapter, task_id, answer)
         except SlotWithdrawn:
+            now = clock.now()
             continue  # queued behind the concurrency limit while the vendor throttled: a new slot
         except TRANSIENT as exc:
-            core.rate.observe(clock.now(), exc, sent)
+            now = clock.now()
+            rate.observe(now, exc, sent)
             retry += 1
-            if retry > core.max_retries or not core.budget.allow_retry(clock.now()):
+            if retry > core.max_retries or not core.budget.allow_retry(now):
                 raise
             wait = core.retry_wait(exc, retry)
-            if clock.now() + wait >= end:
+            if now + wait >= end:
                 raise  # the vendor asks for more time than this call has left
             _logger().debug("%s %s: %s; retry %d in %.2f s", core.name, task_id, type(exc).__name__, retry, wait)
             yield Sleep(wait)
+            now = clock.now()
             continue
         except VideoJobsError:
-            core.rate.observe(clock.now(), None, sent)  # an answer, not a throttle
+            rate.observe(clock.now(), None, sent)  # an answer, not a throttle
             raise
-        core.rate.observe(clock.now(), None, sent)
+        rate.observe(clock.now(), None, sent)
         if (logger := _logger()).isEnabledFor(_DEBUG):
             logger.debug(
                 "%s %s: HTTP %d, %s (%s)", core.name, task_id, answer.status_code, status.state, status.vendor_state
@@ -176,24 +200,56 @@ def status_plan(core: VendorCore, task_id: str, until: float = math.inf) -> Plan
         return status
 
 
+def _wait_for_slot(core: VendorCore, task_id: str, delay: float, end: float) -> Generator[Action, None, None]:
+    """Sleep until the vendor's pace grants this call a slot (nothing is booked: each wake-up asks
+    again), spread among the calls waiting with it (see ``PACING_SPREAD_MAX``)."""
+    clock, rate, rng = core.clock, core.rate, core.rng
+    core.waiting += 1
+    try:
+        while True:
+            now = clock.now()
+            if now + delay >= end:
+                raise RateLimitError(
+                    f"task {task_id}: the vendor is throttling and the next request slot is {delay:.2g} s away,"
+                    " past this call's time",
+                    vendor=core.name,
+                    retry_after=delay,
+                )
+            per_second = rate.rate
+            if per_second and core.waiting > 1:  # the others' slots come first, in no fixed order
+                delay += rng.random() * min(PACING_SPREAD_MAX, (core.waiting - 1) / per_second, end - now - delay)
+            elif rate.throttled:  # many calls wait on one vendor: spread their wake-ups
+                delay *= 1.0 + PACING_JITTER * rng.random()
+            yield Sleep(delay)
+            if (delay := rate.acquire(clock.now())) <= 0:
+                return
+    finally:
+        core.waiting = max(0, core.waiting - 1)
+
+
 def watch_plan(core: VendorCore, task_id: str, waiter: Waiter) -> Plan[None]:
     """Poll until the job ends, emitting each change; failed polls are ridden out (see Waiter)."""
     clock = core.clock
+    now = clock.now()
     while True:
-        if clock.now() >= waiter.deadline:
+        if now >= waiter.deadline:
             raise waiter.timed_out() from waiter.last_error
         try:
-            status = yield from status_plan(core, task_id, until=waiter.deadline)
+            status = yield from status_plan(core, task_id, waiter.deadline, now)
         except POLL_FAILURES as exc:
             waiter.failed(exc)
+            now = clock.now()
         else:
-            if waiter.observe(status, clock.now()):
+            now = clock.now()
+            if waiter.observe(status, now):
                 yield Emit(status)
+                now = clock.now()  # the caller's on_update ran meanwhile
             if status.is_terminal:
                 return
-        delay = waiter.next_sleep(clock.now())
+        delay = waiter.next_sleep(now)
         if delay is not None:
             yield Sleep(delay)
+            now = clock.now()
 
 
 def drive(
@@ -225,42 +281,83 @@ def run(plan: Plan[R], send: Callable[[float, int | None], Exchange], sleep: Cal
     raise AssertionError("a status call emits nothing")  # pragma: no cover
 
 
-async def _ado(
-    walk: Walk[Action, Exchange, R],
-    action: Action,
-    send: Callable[[float, int | None], Awaitable[Exchange]],
+AsyncSend: TypeAlias = "Callable[[float, int | None, asyncio.Semaphore | None], Awaitable[Exchange]]"
+"""One status attempt: ``send(timeout, epoch, gate)`` (see ``_sessions.AsyncVendorClient.exchange``):
+``gate``, if not None, is a slot to hold for the attempt (``wait_all``'s ``max_requests``), waited
+for within the same ``timeout``."""
+
+
+async def awalk(
+    plan: Plan[None],
+    send: AsyncSend,
     sleep: Callable[[float], Awaitable[None]],
+    emit: Callable[[JobStatus], object],
+    gate: asyncio.Semaphore | None = None,
 ) -> None:
-    if type(action) is Sleep:
-        await sleep(action.seconds)
-        return
-    try:
-        walk.value = await send(action.timeout, action.epoch)  # type: ignore[union-attr]
-    except VideoJobsError as exc:
-        walk.error = exc
+    """Run a wait's plan with asyncio, every step in this frame: each ``Send`` one ``await`` of
+    ``send`` (holding ``gate``), each ``Emit`` a call of ``emit``. A plain coroutine, not an async
+    generator: ``wait_all``'s jobs need no iterator, and each poll crosses one frame less."""
+    value: Exchange | None = None
+    error: VideoJobsError | None = None
+    while True:
+        try:
+            action = plan.send(value) if error is None else plan.throw(error)
+        except StopIteration:
+            return
+        value = error = None
+        kind = type(action)
+        if kind is Send:
+            try:
+                value = await send(action.timeout, action.epoch, gate)  # type: ignore[union-attr]
+            except VideoJobsError as exc:
+                error = exc
+        elif kind is Sleep:
+            await sleep(action.seconds)  # type: ignore[union-attr]
+        else:
+            emit(action.status)  # type: ignore[union-attr]
 
 
 async def adrive(
-    plan: Plan[None],
-    send: Callable[[float, int | None], Awaitable[Exchange]],
-    sleep: Callable[[float], Awaitable[None]],
+    plan: Plan[None], send: AsyncSend, sleep: Callable[[float], Awaitable[None]]
 ) -> AsyncIterator[JobStatus]:
-    """The asyncio twin of :func:`drive`, for a plan that returns nothing (a wait)."""
-    walk: Walk[Action, Exchange, None] = Walk(plan)
-    for action in walk:
-        if type(action) is Emit:
-            yield action.status
+    """The asyncio twin of :func:`drive`, for a plan that returns nothing (a wait: ``watch``)."""
+    value: Exchange | None = None
+    error: VideoJobsError | None = None
+    while True:
+        try:
+            action = plan.send(value) if error is None else plan.throw(error)
+        except StopIteration:
+            return
+        value = error = None
+        kind = type(action)
+        if kind is Send:
+            try:
+                value = await send(action.timeout, action.epoch, None)  # type: ignore[union-attr]
+            except VideoJobsError as exc:
+                error = exc
+        elif kind is Sleep:
+            await sleep(action.seconds)  # type: ignore[union-attr]
         else:
-            await _ado(walk, action, send, sleep)
+            yield action.status  # type: ignore[union-attr]
 
 
-async def arun(
-    plan: Plan[R], send: Callable[[float, int | None], Awaitable[Exchange]], sleep: Callable[[float], Awaitable[None]]
-) -> R:
-    """Run a plan that emits nothing with asyncio and return its result."""
-    walk: Walk[Action, Exchange, R] = Walk(plan)
-    for action in walk:
-        if type(action) is Emit:
+async def arun(plan: Plan[R], send: AsyncSend, sleep: Callable[[float], Awaitable[None]]) -> R:
+    """Run a plan that emits nothing (a status call) with asyncio and return its result."""
+    value: Exchange | None = None
+    error: VideoJobsError | None = None
+    while True:
+        try:
+            action = plan.send(value) if error is None else plan.throw(error)
+        except StopIteration as stop:
+            result: R = stop.value
+            return result
+        value = error = None
+        if type(action) is Send:
+            try:
+                value = await send(action.timeout, action.epoch, None)
+            except VideoJobsError as exc:
+                error = exc
+        elif type(action) is Sleep:
+            await sleep(action.seconds)
+        else:
             raise AssertionError("a status call emits nothing")  # pragma: no cover
-        await _ado(walk, action, send, sleep)
-    return walk.result

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import httpx
@@ -32,6 +32,8 @@ from ._scrub import Scrubber
 from ._translate import SNIPPET, Exchange
 
 if TYPE_CHECKING:
+    import asyncio
+
     from ._aio import Lane
 
 __all__ = [
@@ -322,18 +324,48 @@ async def exchange_async(
 
 
 async def exchange_aiohttp(
-    lane: Lane, kwargs: Mapping[str, Any], deadline: float, limit: int, secrets: Secrets, vendor: str
+    lane: Lane,
+    kwargs: Mapping[str, Any],
+    deadline: float,
+    limit: int,
+    secrets: Secrets,
+    vendor: str,
+    gates: tuple[asyncio.Semaphore, ...] = (),
+    admit: Callable[[int | None], None] | None = None,
+    epoch: int | None = None,
 ) -> Exchange:
     """:func:`exchange_async` on the default transport's own aiohttp session (see ``_aio.Lane``):
     the same request (the generated builder's method, URL and params, the httpx client's headers),
-    the same bounded read and deadline, without rebuilding it as an httpx Request and Response."""
+    the same bounded read and deadline, without rebuilding it as an httpx Request and Response.
+
+    ``gates`` (``wait_all``'s request slots, the vendor's connection slots) are waited for, in
+    order, under the same deadline as the request: one ``asyncio.timeout`` for the attempt, slot
+    waits included. ``admit(epoch)`` runs once they are held, before sending (the vendor may have
+    throttled while this attempt queued: it raises to withdraw it)."""
     import asyncio
 
+    held = 0
     with _Attempt(deadline, limit, secrets, vendor) as attempt:
-        async with asyncio.timeout(attempt.timeout):
-            request = lane.request(kwargs)
-            async with request as response:
-                attempt.started(response.status, response.headers, response.headers.get("content-encoding", ""))
-                async for chunk in response.content.iter_any():
-                    attempt.feed(chunk)
+        try:
+            async with asyncio.timeout(attempt.timeout):
+                for gate in gates:
+                    await gate.acquire()
+                    held += 1
+                if admit is not None:
+                    admit(epoch)
+                async with lane.request(kwargs) as response:
+                    attempt.started(response.status, response.headers, response.headers.get("content-encoding", ""))
+                    async for chunk in response.content.iter_any():
+                        attempt.feed(chunk)
+        except TimeoutError as exc:
+            if held < len(gates):
+                raise NetworkError(
+                    f"no request slot came free within {attempt.timeout:.3g} s (every one of wait_all's"
+                    " max_requests, or of the vendor's max_connections, is busy)",
+                    vendor=vendor,
+                ) from exc
+            raise
+        finally:
+            for gate in gates[:held]:
+                gate.release()
     return attempt.exchange()

@@ -145,9 +145,12 @@ class AsyncVendorClient(_Handle):
         plan = status_plan(self.core, task_id)
         return await arun(plan, functools.partial(self.exchange, task_id), self.core.clock.asleep)
 
-    async def exchange(self, task_id: str, timeout: float, epoch: int | None = None) -> Exchange:
-        """Send one status request and read its answer, bounded by ``timeout`` seconds in all
-        (waiting for one of the vendor's ``max_connections`` included)."""
+    async def exchange(
+        self, task_id: str, timeout: float, epoch: int | None = None, gate: asyncio.Semaphore | None = None
+    ) -> Exchange:
+        """Send one status request and read its answer, bounded by ``timeout`` seconds in all:
+        waiting for ``gate`` (``wait_all``'s request slots) and for one of the vendor's
+        ``max_connections`` included."""
         import asyncio
 
         self._check_open()
@@ -155,21 +158,27 @@ class AsyncVendorClient(_Handle):
         http = self._bind(asyncio.get_running_loop())
         slots = self._slots
         assert slots is not None
+        gates = (slots,) if gate is None else (gate, slots)
+        kwargs = self._request_kwargs(task_id)
+        if self._lane is not None:  # the default transport: one timeout for slots and exchange
+            return await exchange_aiohttp(
+                self._lane, kwargs, deadline, self.max_response_bytes, self.secrets, self.name,
+                gates, self._check_slot, epoch,
+            )  # fmt: skip
+        held = 0
         try:
-            async with asyncio.timeout(timeout):
-                await slots.acquire()
-        except TimeoutError as exc:
-            raise NetworkError(f"no connection to the vendor was free within {timeout:g} s", vendor=self.name) from exc
-        try:
+            try:
+                async with asyncio.timeout(timeout):
+                    for each in gates:
+                        await each.acquire()
+                        held += 1
+            except TimeoutError as exc:
+                raise NetworkError(f"no request slot came free within {timeout:.3g} s", vendor=self.name) from exc
             self._check_slot(epoch)  # after waiting for a connection: the vendor may have throttled meanwhile
-            kwargs = self._request_kwargs(task_id)
-            if self._lane is not None:
-                return await exchange_aiohttp(
-                    self._lane, kwargs, deadline, self.max_response_bytes, self.secrets, self.name
-                )
             return await exchange_async(http, kwargs, deadline, self.max_response_bytes, self.secrets, self.name)
         finally:
-            slots.release()
+            for each in gates[:held]:
+                each.release()
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> httpx.AsyncClient:
         if self._loop is not loop:
