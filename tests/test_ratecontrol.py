@@ -8,7 +8,16 @@ import pytest
 
 import videojobs
 from tests.clocks import SimClock
-from videojobs._ratecontrol import AcceptedRate, AdaptiveRate, CubicCalculator, RetryBudget, TokenBucket, is_throttle
+from videojobs._ratecontrol import (
+    START_RATE,
+    AcceptedRate,
+    AdaptiveRate,
+    CubicCalculator,
+    RetryBudget,
+    SlowStart,
+    TokenBucket,
+    is_throttle,
+)
 from videojobs.sandbox import Sandbox
 
 THROTTLE = videojobs.RateLimitError("slow down", retry_after=None)
@@ -31,7 +40,7 @@ def test_token_bucket_rate_changes_apply_to_the_next_reservation() -> None:
 
 
 def test_cubic_cuts_by_beta_and_grows_back_past_the_last_rate() -> None:
-    cubic = CubicCalculator(start=0.0)
+    cubic = CubicCalculator(start=0.0, recovery=None)  # botocore's curve: C = 0.4 req/s^3
     assert cubic.error_received(20.0, now=100.0) == pytest.approx(14.0)  # 0.7 x 20
     k = (20.0 * 0.3 / 0.4) ** (1 / 3)  # when the curve is back at 20
     assert cubic.success_received(100.0) == pytest.approx(14.0)
@@ -39,12 +48,52 @@ def test_cubic_cuts_by_beta_and_grows_back_past_the_last_rate() -> None:
     assert cubic.success_received(100.0 + k / 2) < 20.0 < cubic.success_received(100.0 + 2 * k)
 
 
+@pytest.mark.parametrize("rate", [1.0, 5.0, 20.0, 500.0])
+def test_cubic_takes_the_same_time_back_and_probes_as_gently_at_any_rate(rate: float) -> None:
+    cubic = CubicCalculator(start=0.0)  # the default: K fixed at 10 s
+    assert cubic.error_received(rate, now=0.0) == pytest.approx(0.7 * rate)
+    assert cubic.success_received(10.0) == pytest.approx(rate)  # back at the rate that was throttled
+    assert cubic.success_received(15.0) == pytest.approx(rate * (1 + 0.3 / 8))  # 5 s past it: under 4 % over
+    assert cubic.success_received(30.0) == pytest.approx(rate * 3.4)  # an allowance that tripled is found
+    restored = CubicCalculator.restored(*cubic.state)
+    assert restored.success_received(15.0) == pytest.approx(cubic.success_received(15.0))
+
+
 def test_accepted_rate_counts_the_last_second() -> None:
-    accepted = AcceptedRate()
+    accepted = AcceptedRate(window=1.0)
     for i in range(200):  # 20 accepted answers per second for 10 s
         accepted.record(i * 0.05)
     assert accepted.rate(9.96) == pytest.approx(20.0, abs=1)
     assert accepted.rate(30.0) == 0.0
+
+
+def test_accepted_rate_since_a_time_is_measured_over_that_span_within_the_window() -> None:
+    accepted = AcceptedRate()  # 10 s
+    for i in range(60):  # one answer a second for a minute
+        accepted.record(float(i))
+    assert accepted.rate(59.5) == pytest.approx(1.0, abs=0.1)  # the last 10 s, not the whole minute
+    assert accepted.rate(59.5, since=55.5) == pytest.approx(4 / 4.0)
+    assert accepted.rate(59.5, since=58.8, least=1.0) == pytest.approx(1.0)  # over at least a second
+
+
+def test_slow_start_grows_per_answer_only_while_demand_keeps_up() -> None:
+    slow = SlowStart(start=4.0, gain=1.0)
+    assert slow.grown(4.0, accepted=4.0) == 5.0  # busy: one more request per second per answer
+    assert slow.grown(10.0, accepted=4.0) == 10.0  # 2.5 x what is asked: no growth, and no cut either
+    assert slow.grown(7.5, accepted=4.0) == 8.0  # at most twice the demand
+
+
+def test_token_bucket_counts_a_token_short_by_rounding_as_whole() -> None:
+    bucket = TokenBucket(48.0, now=1000.0, capacity=1.0)
+    assert bucket.take(1000.0) == 0.0
+    assert bucket.take(1000.0 + (1 - 1e-12) / 48.0) == 0.0  # not a wait too small to move a clock
+
+
+def test_a_cut_keeps_one_token_for_the_call_that_was_throttled() -> None:
+    bucket = TokenBucket(20.0, now=0.0)
+    bucket.set_rate(0.5, now=0.0, drain=True)
+    assert bucket.take(0.0) == 0.0  # the retry goes when its Retry-After is out
+    assert bucket.take(0.0) == pytest.approx(2.0)  # and no burst follows it
 
 
 def test_only_a_rate_limit_is_a_throttle() -> None:
@@ -53,22 +102,59 @@ def test_only_a_rate_limit_is_a_throttle() -> None:
     assert not is_throttle(None)
 
 
-def test_adaptive_rate_is_unlimited_until_the_vendor_throttles() -> None:
+def test_before_any_throttle_a_single_job_never_waits_and_a_busy_client_ramps_up() -> None:
     rate = AdaptiveRate(now=0.0)
-    assert all(rate.acquire(0.0) == 0.0 for _ in range(1000))
-    assert rate.rate is None
-    for i in range(40):  # 40 answers a second for a second
-        rate.observe(i / 40, None)
-    rate.observe(1.0, THROTTLE)
-    assert rate.throttled
+    assert rate.rate == START_RATE
+    for i in range(100):  # one job, one poll a second: never waits, and the rate does not grow for it
+        assert rate.acquire(float(i)) == 0.0
+        rate.observe(i + 0.01, None)
+    assert rate.rate == START_RATE
+    t, sent = 100.0, 0
+    while t < 102.0:  # a queue of calls: send whenever the bucket lets one go, answered at once
+        wait = rate.acquire(t)
+        if wait == 0.0:
+            rate.observe(t, None)
+            sent += 1
+        t += wait
     assert rate.rate is not None
-    assert rate.rate < 40 * 0.75  # cut below what it was sending
+    assert rate.rate > 8 * START_RATE  # slow start: it doubles about every 0.7 s while busy
+    assert sent > 4 * START_RATE * 2
+
+
+def test_a_throttle_cuts_from_what_the_vendor_accepted_since_the_last_cut() -> None:
+    rate = AdaptiveRate(now=0.0)
+    for i in range(200):  # 20 accepted answers a second for 10 s, the bucket ramped far above
+        rate.observe(i * 0.05, None)
+    rate.observe(10.0, THROTTLE)
+    assert rate.throttled
+    assert rate.rate == pytest.approx(0.7 * 20.0, rel=0.05)  # beta x the accepted rate, not the sent rate
+    for i in range(100):  # 20 a second for 5 s more
+        rate.observe(10.0 + i * 0.05, None)
+    rate.observe(15.0, THROTTLE)
+    assert rate.rate == pytest.approx(0.7 * 20.0, rel=0.05)
+
+
+def test_one_429_does_not_slow_a_single_job_to_the_minimum_rate() -> None:
+    rate = AdaptiveRate(now=0.0)
+    for i in range(30):  # one job polled every second
+        assert rate.acquire(float(i)) == 0.0
+        rate.observe(i + 0.01, None)
+    rate.observe(30.0, videojobs.RateLimitError("slow down", retry_after=0.0))
+    assert rate.acquire(30.0) == 0.0  # the throttled call retries at once, as the vendor said
+    assert rate.rate == pytest.approx(0.7, rel=0.1)  # 0.7 x the one request a second it was sending
+    waits = []
+    for i in range(31, 61):
+        waits.append(rate.acquire(float(i)))
+        rate.observe(i + 0.01, None)
+    assert max(waits) < 0.5  # was 2 s each (cut to the 0.5 req/s minimum, no token left)
+    assert waits[-1] == 0.0  # and none once CUBIC is back
 
 
 def test_failures_that_are_not_answers_neither_count_as_accepted_nor_grow_the_rate() -> None:
     rate = AdaptiveRate(now=0.0)
     for i in range(40):
         rate.observe(i / 40, videojobs.NetworkError("refused"))
+    assert rate.rate == START_RATE  # no growth on failures
     rate.observe(1.0, THROTTLE)
     assert rate.rate == pytest.approx(0.5)  # nothing was accepted: the cut starts from the minimum
     paced = rate.rate

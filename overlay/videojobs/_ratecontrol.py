@@ -24,6 +24,7 @@ small pure part with the time passed in; ``AdaptiveRate`` composes them and is t
 
 from __future__ import annotations
 
+import bisect
 import collections
 import math
 import threading
@@ -44,18 +45,46 @@ __all__ = [
 ]
 
 BETA: Final = 0.7
+"""CUBIC's multiplicative decrease: a cut keeps 0.7 of the rate (RFC 8312 section 4.5; botocore's too)."""
+
 SCALE_CONSTANT: Final = 0.4
-"""CUBIC's multiplicative decrease and scaling constant, botocore's (RFC 8312 uses 0.7 and 0.4 too)."""
+"""CUBIC's C in requests/s^3 when no ``recovery`` time is given (RFC 8312 and botocore use 0.4)."""
+
+CUBIC_RECOVERY: Final = 10.0
+"""Seconds CUBIC takes back to the rate that was throttled (its ``K``), whatever that rate: the
+curve then probes past it as slowly, about one 429 every ``2 K`` seconds. With botocore's fixed
+C = 0.4, K is 1.5 s at 5 req/s and a slow vendor is probed every 3-4 s (5-6 429s in a 20-second
+bench run, 5 %); K = 10 s gives one probe in about 20 s at any rate, and still finds an allowance
+that tripled within 3 K (at 3 K the curve is at 1 + 0.3 x 2^3 = 3.4 times the last rate)."""
 
 MIN_RATE: Final = 0.5
 """The slowest a throttled vendor is polled, requests per second (botocore's minimum fill rate)."""
 
 MAX_RATE_OVER_MEASURED: Final = 2.0
-"""The rate never grows past twice what the vendor was measured accepting (botocore): no bursts of credit."""
+"""The rate never grows past twice what the vendor accepted over the last second (botocore); it is
+not lowered by a quiet spell either, so waves of polls do not ramp up again from nothing."""
+
+MEASURE_WINDOW: Final = 10.0
+"""The rate a cut starts from is what the vendor accepted since the last cut, over at most this
+many seconds: long enough to mean something at one poll every few seconds (a one-second count
+reads 0 or 1 there, and cut a single job's pace to MIN_RATE), short enough to follow demand."""
 
 CUT_INTERVAL: Final = 1.0
 """Seconds within which more throttles are the same congestion event, cut once (TCP cuts once per
 round trip; vendors' limiters count per second, and a burst's 429s all come back within one)."""
+
+START_RATE: Final = 4.0
+"""Requests per second (and burst) before a vendor has throttled: TCP's initial window of up to
+4 segments (RFC 5681 section 3.1). A single job (one poll a second at most) never waits on it."""
+
+SLOW_START_GAIN: Final = 1.0
+"""Requests per second added per accepted answer in slow start, as TCP adds a segment per ACK
+(RFC 5681 section 3.1): while callers keep the bucket busy the rate doubles every 0.7 s."""
+
+
+TOKEN_EPSILON: Final = 1e-9
+"""A token short by this much (float rounding of the refill) is a whole one: otherwise the wait
+for the rest can be too small to move a clock (2.8e-14 s at t = 1000 s), and callers spin."""
 
 
 class TokenBucket:
@@ -70,11 +99,13 @@ class TokenBucket:
         self._stamp = now
 
     def set_rate(self, rate: float, now: float, *, drain: bool = False) -> None:
-        """A new rate from ``now``; ``drain`` drops saved-up tokens (no burst into a vendor that just throttled)."""
+        """A new rate from ``now``; ``drain`` keeps at most one saved-up token: no burst into a vendor
+        that just throttled, but the call it throttled retries once its ``Retry-After`` is out,
+        not a whole token later (2 s at ``MIN_RATE``; botocore keeps up to a second's worth)."""
         self._refill(now)
         self.rate = rate
         self.capacity = max(1.0, rate)
-        self._tokens = min(self._tokens, 0.0 if drain else self.capacity)
+        self._tokens = min(self._tokens, 1.0 if drain else self.capacity)
 
     def reserve(self, now: float) -> float:
         self._refill(now)
@@ -85,7 +116,7 @@ class TokenBucket:
         """Spend a token if one is there (0.0), else the seconds until one will be; nothing is booked,
         so a caller that waits asks again (and sees any rate change made meanwhile)."""
         self._refill(now)
-        if self._tokens >= 1.0:
+        if self._tokens >= 1.0 - TOKEN_EPSILON:
             self._tokens -= 1.0
             return 0.0
         return (1.0 - self._tokens) / self.rate
@@ -113,24 +144,46 @@ class TokenBucket:
 
 
 class CubicCalculator:
-    """CUBIC's rate curve: ``error_received`` cuts, ``success_received`` grows back (botocore's CubicCalculator)."""
+    """CUBIC's rate curve (RFC 8312 section 4.1, as botocore's CubicCalculator): ``error_received``
+    cuts to ``beta`` of the rate, ``success_received`` grows back along
+    ``W(t) = C (t - K)^3 + W_max``: concave up to the rate that was cut (``W_max``, reached ``K``
+    seconds after the cut), flat around it, then convex past it.
 
-    __slots__ = ("_k", "_last_fail", "_w_max", "beta", "scale")
+    ``recovery`` fixes ``K`` rather than ``C`` (``C = W_max (1 - beta) / K^3``): the curve has the
+    same shape at every rate, each probe past ``W_max`` is as gentle relative to it, and a vendor
+    allowing 5 req/s is probed as rarely as one allowing 500. With ``recovery=None`` ``C`` is
+    ``scale`` (botocore's 0.4 req/s^3: at 5 req/s it is back at ``W_max`` in 1.5 s and 100 % past
+    it 2.3 s later, so a slow vendor is probed, and answers 429, every few seconds).
+    """
 
-    def __init__(self, start: float, *, beta: float = BETA, scale: float = SCALE_CONSTANT) -> None:
-        self.beta, self.scale = beta, scale
+    __slots__ = ("_k", "_last_fail", "_w_max", "beta", "recovery", "scale")
+
+    def __init__(
+        self,
+        start: float,
+        *,
+        beta: float = BETA,
+        scale: float = SCALE_CONSTANT,
+        recovery: float | None = CUBIC_RECOVERY,
+    ) -> None:
+        self.beta, self.scale, self.recovery = beta, scale, recovery
         self._w_max = 0.0
         self._last_fail = start
         self._k = 0.0
 
     def error_received(self, current_rate: float, now: float) -> float:
         self._w_max = current_rate
-        self._k = ((self._w_max * (1 - self.beta)) / self.scale) ** (1 / 3)
+        if self.recovery is None:
+            self._k = ((self._w_max * (1 - self.beta)) / self.scale) ** (1 / 3)
+        else:
+            self._k = self.recovery
         self._last_fail = now
         return current_rate * self.beta
 
     def success_received(self, now: float) -> float:
-        return self.scale * (now - self._last_fail - self._k) ** 3 + self._w_max
+        k = self._k
+        scale = self._w_max * (1 - self.beta) / k**3 if k > 0 else self.scale  # C, from the curve's own points
+        return scale * (now - self._last_fail - k) ** 3 + self._w_max
 
     @classmethod
     def restored(cls, w_max: float, k: float, last_fail: float) -> CubicCalculator:
@@ -146,7 +199,7 @@ class CubicCalculator:
 
 
 class AcceptedRate:
-    """Answers the vendor accepted (not throttles) in the last ``window`` seconds, per second.
+    """Answers the vendor accepted (not throttles) over the last ``window`` seconds.
 
     botocore smooths the rate of all answers; with many calls in flight a burst's 429s come back
     as fast as its accepted answers, so the accepted count is the truer reading of the allowance.
@@ -154,19 +207,46 @@ class AcceptedRate:
 
     __slots__ = ("_times", "window")
 
-    def __init__(self, *, window: float = 1.0) -> None:
+    def __init__(self, *, window: float = MEASURE_WINDOW) -> None:
         self.window = window
         self._times: collections.deque[float] = collections.deque()
 
     def record(self, now: float) -> None:
-        self._times.append(now)
-        self.rate(now)
+        times = self._times
+        times.append(now)
+        while times[0] <= now - self.window:
+            times.popleft()
 
-    def rate(self, now: float) -> float:
+    def rate(self, now: float, since: float = -math.inf, *, least: float = 1.0) -> float:
+        """Answers per second after ``since`` (and within the window), over at least ``least`` seconds."""
         times = self._times
         while times and times[0] <= now - self.window:
             times.popleft()
-        return len(times) / self.window
+        if since <= now - self.window:
+            return len(times) / self.window
+        return (len(times) - bisect.bisect_right(times, since)) / max(least, now - since)
+
+
+class SlowStart:
+    """The rate before a vendor's first throttle: TCP's slow start (RFC 5681 section 3.1) for a rate.
+
+    It starts at ``start`` requests per second and each accepted answer adds ``gain`` to it (as
+    each ACK adds a segment to TCP's window), so while callers keep the bucket busy the rate
+    doubles about every ``ln 2 / gain`` seconds; it never grows past ``MAX_RATE_OVER_MEASURED``
+    times what was accepted over the last second (nor falls below ``start`` for that): an idle or
+    lightly used vendor's rate does not grow without bound (RFC 2861: no growth while the sender
+    is application-limited), and a burst after a quiet spell ramps up again from there.
+    """
+
+    __slots__ = ("gain", "start")
+
+    def __init__(self, *, start: float | None = None, gain: float | None = None) -> None:
+        self.start = START_RATE if start is None else start
+        self.gain = SLOW_START_GAIN if gain is None else gain
+
+    def grown(self, rate: float, accepted: float) -> float:
+        """The rate after one more accepted answer, ``accepted`` being the last second's rate."""
+        return min(rate + self.gain, max(rate, MAX_RATE_OVER_MEASURED * accepted))
 
 
 class SlotWithdrawn(VideoJobsError):
@@ -187,20 +267,33 @@ class AdaptiveRate:
     at once (booking slots ahead at the old rate kept firing into the throttled vendor: in the
     simulation, 20 % of requests were 429s against 1.5 % this way). ``observe(now, outcome, sent)``
     after each answer.
-    Until the vendor first throttles there is no limit (only ``ceiling``, if one is set).
+
+    Until the vendor first throttles, :class:`SlowStart` ramps the rate up from ``START_RATE``
+    (botocore sends unpaced until then, and every job's first poll went at once: 5-6 429s of a
+    20-second run at 5 req/s). Each throttle cuts to ``BETA`` of the rate the vendor was measured
+    accepting since the cut before (or the start; over at most ``MEASURE_WINDOW``): against a
+    token-bucket limiter that is its allowance, where the rate sent when the 429 came is above it
+    by the probe (or slow start's overshoot), and a single job polling every second is cut to
+    0.7 req/s, not to ``MIN_RATE``. :class:`CubicCalculator` grows it back. ``ceiling`` caps it throughout; ``adaptive=False`` keeps only the ceiling.
     """
 
     def __init__(self, now: float, *, ceiling: float | None = None, adaptive: bool = True) -> None:
         self.ceiling = ceiling
         self.adaptive = adaptive
-        self.throttled = False  # the vendor has throttled us at least once: the bucket paces it
+        self.throttled = False  # the vendor has throttled us at least once: CUBIC paces it
         self.epoch = 0  # changes at every cut and pause: a slot granted before it is withdrawn
         self.throttles = 0
         self._pause_until = now
         self._last_cut = -math.inf
-        self._bucket = TokenBucket(ceiling, now) if ceiling is not None else None
+        self._since = now  # the last cut (or the start): the cut's base is measured from here
+        self._slow_start = SlowStart()
+        start = self._slow_start.start if adaptive else ceiling
+        if start is not None and ceiling is not None:
+            start = min(start, ceiling)
+        self._bucket = TokenBucket(start, now) if start is not None else None
         self._cubic = CubicCalculator(now)
-        self._accepted = AcceptedRate()
+        self._last_second = AcceptedRate(window=1.0)  # demand: the cap on growth
+        self._recent = AcceptedRate()  # the allowance: a cut's base
         self._lock = threading.Lock()
 
     @property
@@ -223,33 +316,41 @@ class AdaptiveRate:
             throttle = is_throttle(outcome)
             if not self.adaptive or (outcome is not None and not throttle):
                 return
-            if not throttle:
-                self._accepted.record(now)
-            accepted = self._accepted.rate(now)
+            bucket = self._bucket
+            assert bucket is not None  # adaptive: paced from the start
             if throttle:
                 assert isinstance(outcome, RateLimitError)
-                self.throttles += 1
-                if outcome.retry_after and now + outcome.retry_after > self._pause_until:
-                    self._pause_until = now + outcome.retry_after
-                    self.epoch += 1
-                if (sent is not None and sent < self._last_cut) or now - self._last_cut < CUT_INTERVAL:
-                    return  # the same congestion event: cut once
-                self._last_cut = now
-                self.epoch += 1
-                used = accepted if self._bucket is None else min(accepted, self._bucket.rate)
-                new = self._cubic.error_received(max(used, MIN_RATE), now)
-                self.throttled = True
-            elif self.throttled and now - self._last_cut >= CUT_INTERVAL:
-                new = self._cubic.success_received(now)  # grow back, once the cut has had a second to tell
+                self._throttle(now, outcome, sent, bucket)
+                return
+            self._recent.record(now)
+            self._last_second.record(now)
+            demand = self._last_second.rate(now)
+            if not self.throttled:
+                new = self._slow_start.grown(bucket.rate, demand)
+            elif now - self._last_cut >= CUT_INTERVAL:  # grow back, once the cut has had a second to tell
+                new = min(self._cubic.success_received(now), max(bucket.rate, MAX_RATE_OVER_MEASURED * demand))
             else:
-                return  # never throttled (no pace but the ceiling), or just cut
-            new = max(MIN_RATE, min(new, MAX_RATE_OVER_MEASURED * max(accepted, MIN_RATE)))
+                return
             if self.ceiling is not None:
                 new = min(new, self.ceiling)
-            if self._bucket is None:
-                self._bucket = TokenBucket(new, now)  # with its token: the Retry-After was the wait
-            else:
-                self._bucket.set_rate(new, now, drain=throttle)
+            bucket.set_rate(max(MIN_RATE, new), now)
+
+    def _throttle(self, now: float, outcome: RateLimitError, sent: float | None, bucket: TokenBucket) -> None:
+        self.throttles += 1
+        if outcome.retry_after and now + outcome.retry_after > self._pause_until:
+            self._pause_until = now + outcome.retry_after
+            self.epoch += 1
+        if (sent is not None and sent < self._last_cut) or now - self._last_cut < CUT_INTERVAL:
+            return  # the same congestion event: cut once
+        measured = self._recent.rate(now, self._since, least=CUT_INTERVAL)
+        base = max(MIN_RATE, min(measured, bucket.rate))
+        new = self._cubic.error_received(base, now)
+        if self.ceiling is not None:
+            new = min(new, self.ceiling)
+        bucket.set_rate(max(MIN_RATE, new), now, drain=True)
+        self._last_cut = self._since = now
+        self.epoch += 1
+        self.throttled = True
 
 
 class RetryBudget:
