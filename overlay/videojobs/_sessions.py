@@ -17,7 +17,7 @@ import functools
 import os
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
@@ -145,12 +145,13 @@ class AsyncVendorClient(_Handle):
         plan = status_plan(self.core, task_id)
         return await arun(plan, functools.partial(self.exchange, task_id), self.core.clock.asleep)
 
-    async def exchange(
+    def exchange(
         self, task_id: str, timeout: float, epoch: int | None = None, gate: asyncio.Semaphore | None = None
-    ) -> Exchange:
+    ) -> Awaitable[Exchange]:
         """Send one status request and read its answer, bounded by ``timeout`` seconds in all:
         waiting for ``gate`` (``wait_all``'s request slots) and for one of the vendor's
-        ``max_connections`` included."""
+        ``max_connections`` included. Not a coroutine itself: it hands back the exchange's own
+        (on the default transport, ``exchange_aiohttp``'s), so a poll's awaits cross no frame of it."""
         import asyncio
 
         self._check_open()
@@ -161,10 +162,24 @@ class AsyncVendorClient(_Handle):
         gates = (slots,) if gate is None else (gate, slots)
         kwargs = self._request_kwargs(task_id)
         if self._lane is not None:  # the default transport: one timeout for slots and exchange
-            return await exchange_aiohttp(
+            return exchange_aiohttp(
                 self._lane, kwargs, deadline, self.max_response_bytes, self.secrets, self.name,
                 gates, self._check_slot, epoch,
             )  # fmt: skip
+        return self._exchange_httpx(http, kwargs, timeout, deadline, gates, epoch)
+
+    async def _exchange_httpx(
+        self,
+        http: httpx.AsyncClient,
+        kwargs: Mapping[str, Any],
+        timeout: float,
+        deadline: float,
+        gates: tuple[asyncio.Semaphore, ...],
+        epoch: int | None,
+    ) -> Exchange:
+        """:meth:`exchange` on a transport the caller chose: the slots, then ``exchange_async``."""
+        import asyncio
+
         held = 0
         try:
             try:
