@@ -588,6 +588,19 @@ def _download_child(root: str, ref: str, folder: str) -> dict[str, Any]:
     return {"bytes": got.bytes, "seconds": seconds, "peak_rss_mib": rss, "resumed_from": got.resumed_from}
 
 
+def _interleaved(runs: dict[str, Callable[[], None]], rounds: int) -> dict[str, list[float]]:
+    """Seconds of each run in each round, the runs taking turns (A B C D A B C D ...) after one warm-up each."""
+    for fn in runs.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
 def bench_download(rounds: int, size_mb: int, big_mb: int) -> dict[str, Any]:
     import shutil
     import tempfile
@@ -619,10 +632,18 @@ def bench_download(rounds: int, size_mb: int, big_mb: int) -> dict[str, Any]:
             def curl() -> None:  # the reference issue 21 names: a plain `curl -o` of the same file
                 subprocess.run(["curl", "-s", "-f", "-o", str(Path(folder) / "curl.mp4"), url], check=True)
 
-            ours_s, raw_s = _alternate(ours, raw, 1, rounds)
-            _, durable_s = _alternate(ours, lambda: raw(durable=True), 1, rounds)
-            curl_pair = _alternate(ours, curl, 1, rounds) if shutil.which("curl") else None
+            runs = {"ours": ours, "raw": raw, "raw_fsync": lambda: raw(durable=True)}
+            if shutil.which("curl"):
+                runs["curl"] = curl
+            times = _interleaved(runs, rounds)
         megabytes = size_mb * 1024 * 1024 / 1e6
+        ours_s, raw_s, durable_s = (statistics.median(times[name]) for name in ("ours", "raw", "raw_fsync"))
+        vs_curl: dict[str, float] = {}
+        if (
+            "curl" in times
+        ):  # the goal's ratio: the median of each round's, so that a load drifting between rounds cancels
+            vs_curl["curl_mb_s"] = megabytes / statistics.median(times["curl"])
+            vs_curl["curl_ratio"] = statistics.median(c / o for c, o in zip(times["curl"], times["ours"], strict=True))
 
         def child(ref: str) -> dict[str, Any]:
             out = subprocess.run([sys.executable, __file__, "--download-child", server.root, ref, folder],
@@ -643,11 +664,7 @@ def bench_download(rounds: int, size_mb: int, big_mb: int) -> dict[str, Any]:
         "raw_mb_s": megabytes / raw_s,
         "ratio": raw_s / ours_s,
         "raw_fsync_mb_s": megabytes / durable_s,
-        **(
-            {"curl_mb_s": megabytes / curl_pair[1], "curl_ratio": curl_pair[1] / curl_pair[0]}
-            if curl_pair is not None
-            else {}
-        ),
+        **vs_curl,
         "big_mb": big_mb,
         "big_peak_rss_mib": big["peak_rss_mib"],
         "big_mb_s": big["bytes"] / 1e6 / big["seconds"],
@@ -924,7 +941,7 @@ def main(argv: list[str] | None = None) -> int:
             Server, KEY, jobs=20 if smoke else 200, window=3.0 if smoke else 15.0, processes=[1, 2]
         ),
         "download": lambda: bench_download(
-            rounds=1 if smoke else 5, size_mb=8 if smoke else DOWNLOAD_MB, big_mb=16 if smoke else 1024
+            rounds=1 if smoke else 9, size_mb=8 if smoke else DOWNLOAD_MB, big_mb=16 if smoke else 1024
         ),
     }
     wanted = args.only.split(",") if args.only else list(sections)
