@@ -50,13 +50,13 @@ RUNS: list[tuple[str, list[str], str]] = [
         "out",
     ),
     (
-        "videojobs wait --sandbox --time-scale 30 --download videos/ vozo:v-q1-d20 colossyan:c-at_finished 2>/dev/null",
+        "videojobs wait --sandbox --time-scale 30 --dest videos/ vozo:v-q1-d20 colossyan:c-at_finished 2>/dev/null",
         [
             "wait",
             "--sandbox",
             "--time-scale",
             "30",
-            "--download",
+            "--dest",
             "videos/",
             "vozo:v-q1-d20",
             "colossyan:c-at_finished",

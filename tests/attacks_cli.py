@@ -100,7 +100,7 @@ PATHS: dict[str, Path] = {
     "piped usage error (a ref with ESC)": Path(("status", "duomi:x\x1b]0;pwned\x07\u202e"), 2, False),
     "tty status (table)": Path(("status", *JOBS), 1, True),
     "tty wait (live view)": Path(("wait", *WAIT, *JOBS), 1, True),
-    "tty wait --download (byte bars)": Path(("wait", "--download", "{dir}", *WAIT, *JOBS), 1, True),
+    "tty wait --dest (byte bars)": Path(("wait", "--dest", "{dir}", *WAIT, *JOBS), 1, True),
 }
 
 ATTACKS: dict[str, float] = {name: 8.0 if path.tty else 6.0 for name, path in PATHS.items()}

@@ -30,7 +30,7 @@ def run(name: str) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"api_keys": {"vozo": "sk-deadline-test"}, "base_urls": {"vozo": url}}
         start = time.monotonic()
         if name.startswith("wait:"):
-            with videojobs.Client(timeout=REQUEST, max_retries=5, **kwargs) as client:
+            with videojobs.Client(request_timeout=REQUEST, max_retries=5, **kwargs) as client:
                 try:
                     client.wait("vozo:t", timeout=WAIT)
                 except videojobs.VideoJobsError as exc:
@@ -38,10 +38,10 @@ def run(name: str) -> dict[str, Any]:
                 return {"outcome": "returned", "typed": True, "safe": False}
 
         async def go() -> tuple[int, float]:
-            async with videojobs.AsyncClient(timeout=REQUEST, **kwargs) as client:
+            async with videojobs.AsyncClient(request_timeout=REQUEST, **kwargs) as client:
                 seen, last = 0, 0.0
                 async for result in client.wait_all(
-                    [f"vozo:t{i}" for i in range(refs)], timeout=WAIT, concurrency=concurrency
+                    [f"vozo:t{i}" for i in range(refs)], timeout=WAIT, max_requests=concurrency
                 ):
                     seen += isinstance(result, videojobs.WaitTimeout)
                     last = time.monotonic() - start

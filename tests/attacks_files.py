@@ -57,7 +57,7 @@ def _status(url: str, task: str = "t1", vendor: str = "vozo", urls: int = 1) -> 
 
 def _client(**kwargs: Any) -> videojobs.Client:
     kwargs.setdefault("max_retries", 1)
-    kwargs.setdefault("timeout", 2.0)
+    kwargs.setdefault("request_timeout", 2.0)
     return videojobs.Client(api_keys={"vozo": KEY, "duomi": KEY}, **kwargs)
 
 
@@ -150,7 +150,7 @@ def _name_collision() -> dict[str, Any]:
 
             async def together() -> list[Any]:
                 async with videojobs.AsyncClient(api_keys={"duomi": KEY}, max_retries=0) as client:
-                    return [r async for r in client.download_all([one, two], Path(tmp) / "a", concurrency=2)]
+                    return [r async for r in client.download_all([one, two], Path(tmp) / "a", max_downloads=2)]
 
             results = asyncio.run(together())
             (Path(tmp) / "b").mkdir()
@@ -187,7 +187,7 @@ def _trickle(deadline: bool) -> dict[str, Any]:
     host = FileHost([video(4, SIZE)], trickle=0.02)  # 50 bytes/s: under LOW_SPEED_LIMIT
     retries = 50 if deadline else 1
     with tempfile.TemporaryDirectory() as tmp, hostile.hostile(host) as url:
-        with _client(timeout=0.3, max_retries=retries) as client:
+        with _client(request_timeout=0.3, max_retries=retries) as client:
             kwargs = {"timeout": 1.0} if deadline else {}
             outcome, typed, got = _attempt(lambda: client.download(_status(f"{url}/v.mp4"), tmp, **kwargs))
         resumed = host.gets == 2 and "range" in host.requests[1]  # a stall keeps the .part: the next attempt resumes
@@ -199,13 +199,13 @@ def _trickle(deadline: bool) -> dict[str, Any]:
 def _trickle_headers() -> dict[str, Any]:
     outcomes, ok = [], True
     with tempfile.TemporaryDirectory() as tmp, hostile.hostile(hostile.trickle_headers(0.02)) as url:
-        with _client(timeout=0.3, max_retries=0) as client:
+        with _client(request_timeout=0.3, max_retries=0) as client:
             outcome, typed, got = _attempt(lambda: client.download(_status(f"{url}/v.mp4"), tmp))
         outcomes.append(f"sync {outcome}")
         ok = ok and isinstance(got, videojobs.NetworkError)
 
         async def one() -> Download:
-            async with videojobs.AsyncClient(api_keys={"vozo": KEY}, timeout=0.3, max_retries=0) as client:
+            async with videojobs.AsyncClient(api_keys={"vozo": KEY}, request_timeout=0.3, max_retries=0) as client:
                 return await client.download(_status(f"{url}/v.mp4"), tmp)
 
         outcome, typed2, got = _attempt(lambda: asyncio.run(one()))
@@ -223,9 +223,9 @@ def _wait_all_trickle() -> dict[str, Any]:
 
             async def run() -> list[Any]:
                 async with videojobs.AsyncClient(
-                    api_keys={"vozo": KEY}, base_urls={"vozo": vendor_url}, timeout=0.3, max_retries=20
+                    api_keys={"vozo": KEY}, base_urls={"vozo": vendor_url}, request_timeout=0.3, max_retries=20
                 ) as client:
-                    return [r async for r in client.wait_all(["vozo:t1"], timeout=0.5, download_to=tmp)]
+                    return [r async for r in client.wait_all(["vozo:t1"], timeout=0.5, dest=tmp)]
 
             results = asyncio.run(run())
         got = results[0] if results else None

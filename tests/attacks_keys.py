@@ -260,7 +260,7 @@ def run(name: str) -> dict[str, Any]:
             "api_keys": {"ezmodel": key},
             "base_urls": {"ezmodel": url},
             "max_retries": 0,
-            "timeout": TIMEOUT,
+            "request_timeout": TIMEOUT,
             "max_response_bytes": limit,
         }
         try:

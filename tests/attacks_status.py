@@ -59,7 +59,7 @@ def run(name: str) -> dict[str, Any]:
             "api_keys": {"vozo": KEY},
             "base_urls": {"vozo": url},
             "max_retries": 2,
-            "timeout": timeout,
+            "request_timeout": timeout,
         }
         try:
             if mode == "sync":

@@ -41,7 +41,11 @@ def client() -> videojobs.Client:
 
     sandbox = Sandbox()
     return videojobs.Client(
-        api_keys=sandbox.api_keys(), base_urls=sandbox.base_urls(SANDBOX), max_retries=0, adaptive=False, timeout=2
+        api_keys=sandbox.api_keys(),
+        base_urls=sandbox.base_urls(SANDBOX),
+        max_retries=0,
+        adaptive=False,
+        request_timeout=2,
     )  # the sandbox is on loopback: it answers in milliseconds
 
 

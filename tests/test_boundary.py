@@ -108,7 +108,7 @@ MODES = pytest.mark.parametrize("mode", ["sync", "async"])
 @pytest.mark.parametrize("scenario", [hostile.trickle_headers, hostile.trickle_body, hostile.silent])
 def test_a_slow_server_cannot_outlast_the_call(mode: str, scenario: Callable[[], hostile.Scenario]) -> None:
     with hostile.hostile(scenario()) as url:
-        result, elapsed, _ = call(mode, url, timeout=0.5)
+        result, elapsed, _ = call(mode, url, request_timeout=0.5)
     assert isinstance(result, videojobs.NetworkError), result
     # the attempt's own deadline ended it (0.5 s, or a hair less: it counts from when the attempt began)
     assert re.search(r"no complete answer within 0\.(5|4\d*) s", str(result)), result
@@ -122,7 +122,7 @@ def test_retries_share_the_calls_budget(mode: str) -> None:
     clock, seen = InstantSleeps(), []
     with hostile.hostile(counting(hostile.trickle_body(), seen)) as url:
         start = clock.now()
-        result, _, _ = call(mode, url, timeout=0.25, max_retries=4, clock=clock)
+        result, _, _ = call(mode, url, request_timeout=0.25, max_retries=4, clock=clock)
         spent = clock.now() - start  # the attempts' real time and the backoffs asked for
     budget = 0.25 * 5
     assert isinstance(result, videojobs.NetworkError), result
@@ -133,7 +133,7 @@ def test_retries_share_the_calls_budget(mode: str) -> None:
 
 
 def test_a_wait_against_a_silent_server_ends_on_time_with_the_cause() -> None:
-    with hostile.hostile(hostile.silent()) as url, _client(url, timeout=30) as client:
+    with hostile.hostile(hostile.silent()) as url, _client(url, request_timeout=30) as client:
         start = time.monotonic()
         with pytest.raises(videojobs.WaitTimeout) as info:
             client.wait("vozo:t", timeout=0.5)
@@ -149,7 +149,7 @@ def test_a_wait_against_a_silent_server_ends_on_time_with_the_cause() -> None:
 @pytest.mark.anyio
 async def test_an_async_wait_against_a_silent_server_ends_on_time() -> None:
     with hostile.hostile(hostile.silent()) as url:
-        async with _aclient(url, timeout=30) as client:
+        async with _aclient(url, request_timeout=30) as client:
             start = time.monotonic()
             with pytest.raises(videojobs.WaitTimeout) as info:
                 await client.wait("vozo:t", timeout=0.5)
@@ -169,7 +169,7 @@ async def test_an_async_wait_against_a_silent_server_ends_on_time() -> None:
 )
 def test_a_body_too_large_is_refused_within_the_memory_bound(mode: str, scenario: Callable[[], Any]) -> None:
     with hostile.hostile(scenario()) as url:
-        result, elapsed, peak = call(mode, url, timeout=10)
+        result, elapsed, peak = call(mode, url, request_timeout=10)
     assert isinstance(result, videojobs.MalformedResponseError), result
     assert "larger than max_response_bytes" in str(result)
     assert result.raw is not None
@@ -527,7 +527,7 @@ def test_the_async_client_on_its_default_aiohttp_transport_honours_a_proxy_from_
         monkeypatch.delenv(name, raising=False)
     with hostile.hostile(proxy) as url:
         monkeypatch.setenv("HTTP_PROXY", url)
-        result, _, _ = call("async", "http://vozo.videojobs.invalid", timeout=5.0)
+        result, _, _ = call("async", "http://vozo.videojobs.invalid", request_timeout=5.0)
     assert isinstance(result, videojobs.JobStatus), result
     assert result.state is videojobs.State.RUNNING
     assert seen[0].line.startswith("GET http://vozo.videojobs.invalid/")
@@ -545,7 +545,7 @@ def test_the_async_fast_lane_sends_the_request_the_sync_client_sends(task_id: st
             hostile.answer()(request, conn)
 
         with hostile.hostile(record) as url:
-            result, _, _ = call(mode, f"{url}/base/path", ref=f"vozo:{task_id}", timeout=5.0)
+            result, _, _ = call(mode, f"{url}/base/path", ref=f"vozo:{task_id}", request_timeout=5.0)
         assert isinstance(result, videojobs.JobStatus), result
     assert lines["sync"] == lines["async"]
     assert lines["sync"][0].startswith("GET /base/path/v1/video_generation/")

@@ -214,7 +214,7 @@ def test_an_unknown_vendor_gets_a_did_you_mean(argv: list[str], words: str) -> N
     assert "sk-cli-near-1" not in err
 
 
-# --- the same job, the same answer: download and wait --download ----------------------------------------
+# --- the same job, the same answer: download and wait --dest ----------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -228,7 +228,7 @@ def test_download_and_wait_download_give_one_answer_for_a_job_without_a_file(
     ref: str, why: str, tmp_path: Path
 ) -> None:
     answers = []
-    for argv in (["download", "-o", str(tmp_path)], ["wait", "--download", str(tmp_path)]):
+    for argv in (["download", "-o", str(tmp_path)], ["wait", "--dest", str(tmp_path)]):
         code, out, _ = run(argv[0], *FAST, *argv[1:], ref)
         answers.append((code, out))
         assert why in out
@@ -245,11 +245,11 @@ def test_a_file_that_exists_names_the_commands_own_flags(tmp_path: Path) -> None
     assert code == 1
     assert out.startswith(f"{ref}  error  DownloadError: {tmp_path / 'vozo-kept-at_done.mp4'} exists")
     assert "(--overwrite replaces it)" in out
-    code, out, _ = run("wait", *FAST, "--json", "--download", str(tmp_path), ref)
+    code, out, _ = run("wait", *FAST, "--json", "--dest", str(tmp_path), ref)
     assert code == 1
     error = json.loads(out)["exception"]
-    assert "--download folder" in error["hint"]  # wait has no --overwrite: its hint says what to do instead
-    assert "videojobs download --overwrite" in error["hint"]
+    assert error["hint"] == "--overwrite replaces it"  # wait --dest has --overwrite too
+    assert run("wait", *FAST, "--dest", str(tmp_path), "--overwrite", ref)[0] == 0
     for text in (out, run("download", *FAST, ref, "-o", str(tmp_path))[1]):
         assert "overwrite=True" not in text  # the library's Python words stay in Python (a note on the exception)
     assert run("download", *FAST, ref, "-o", str(tmp_path), "--overwrite")[0] == 0
@@ -369,7 +369,7 @@ def test_the_key_reaches_its_vendor_and_no_output() -> None:
 
 
 def test_demo_runs_offline_summarizes_and_saves_the_videos(tmp_path: Path) -> None:
-    code, out, err = run("demo", "--time-scale", "300", "--plain", "--download", str(tmp_path))
+    code, out, err = run("demo", "--time-scale", "300", "--plain", "--dest", str(tmp_path))
     assert code == 0  # its failed, canceled and video-less jobs are the show: each ended as designed
     lines = out.splitlines()
     assert len(lines) == 12
@@ -393,7 +393,7 @@ WAIT = ["wait", "--sandbox", "--time-scale", "150", "vozo:p1-q2-d60", "duomi:p2-
 PIPED = {
     "status": (["status", *FAST, "vozo:a-at_done", "duomi:b-at_succeeded"], 0),
     "wait": (WAIT, 0),
-    "demo": (["demo", "--time-scale", "300", "--download", "{tmp}"], 0),
+    "demo": (["demo", "--time-scale", "300", "--dest", "{tmp}"], 0),
     "download": (["download", "--sandbox", "vozo:d1-at_done", "duomi:d2-at_succeeded", "-o", "{tmp}"], 0),
 }
 

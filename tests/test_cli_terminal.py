@@ -25,7 +25,7 @@ DEMO_JOBS = 12
 def _run_in_pty(columns: int, folder: Path) -> tuple[int, bytes]:
     child = pexpect.spawn(
         sys.executable,
-        ["-m", "videojobs", "demo", "--time-scale", "120", "--download", str(folder)],
+        ["-m", "videojobs", "demo", "--time-scale", "120", "--dest", str(folder)],
         dimensions=(ROWS, columns),
         env={"TERM": "xterm-256color", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
         timeout=120,

@@ -147,8 +147,6 @@ def test_missing_key_names_the_variable() -> None:
         ({"api_keys": {"vozzo": "k"}}, "unknown vendor"),
         ({"api_keys": {"vozo": "k"}, "base_urls": {"vozo": "ftp://x"}}, "absolute http"),
         ({"api_keys": {"vozo": "k"}, "base_urls": {"vozo": "not a url"}}, "absolute http"),
-        ({"timeout": 0}, "timeout"),
-        ({"max_retries": -1}, "max_retries"),
         ({"api_keys": {"vozo": "two words"}}, "whitespace"),
     ],
 )
@@ -157,6 +155,23 @@ def test_bad_configuration_is_a_clear_error(kwargs: dict[str, Any], words: str) 
         client = videojobs.Client(**kwargs)
         client.status("vozo:t1")
     assert "two words" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"request_timeout": 0}, "request_timeout must be a positive number of seconds, not 0"),
+        ({"request_timeout": -1}, "request_timeout must be a positive number of seconds, not -1"),
+        ({"max_retries": -1}, "max_retries must be a whole number >= 0, not -1"),
+        ({"max_connections": 0}, "max_connections must be a whole number >= 1, not 0"),
+    ],
+)
+def test_an_argument_mistake_is_a_usage_error_naming_it(kwargs: dict[str, Any], words: str) -> None:
+    """A mistake in an argument is a UsageError naming the argument and the value; a
+    ConfigurationError is kept for keys, vendors and base URLs."""
+    with pytest.raises(videojobs.UsageError, match=words) as info:
+        videojobs.Client(api_keys={"vozo": "k"}, **kwargs)
+    assert not isinstance(info.value, videojobs.ConfigurationError)
 
 
 def test_closed_client_refuses() -> None:
@@ -277,7 +292,10 @@ async def test_429_retry_after_async() -> None:
 def test_backoff_grows_with_jitter_and_fits_the_call_budget() -> None:
     clock = SimClock()
     rec = Recorder(httpx.Response(503))
-    with sync_client(rec, clock=clock, max_retries=4, timeout=10) as client, pytest.raises(videojobs.ServerError):
+    with (
+        sync_client(rec, clock=clock, max_retries=4, request_timeout=10) as client,
+        pytest.raises(videojobs.ServerError),
+    ):
         client.status("vozo:t")
     assert len(rec.requests) == 5
     for n, slept in enumerate(clock.sleeps, 1):
@@ -289,7 +307,10 @@ def test_backoff_grows_with_jitter_and_fits_the_call_budget() -> None:
 def test_a_retry_after_beyond_the_call_budget_is_not_waited_out() -> None:
     clock = SimClock()
     rec = Recorder(httpx.Response(429, headers={"Retry-After": "50"}))
-    with sync_client(rec, clock=clock, timeout=10, max_retries=3) as client, pytest.raises(videojobs.RateLimitError):
+    with (
+        sync_client(rec, clock=clock, request_timeout=10, max_retries=3) as client,
+        pytest.raises(videojobs.RateLimitError),
+    ):
         client.status("vozo:t")  # budget 40 s: waiting 50 s would outlive it
     assert clock.sleeps == []
     assert len(rec.requests) == 1

@@ -70,6 +70,20 @@ def download(mode: str, sb: Sandbox, job: JobStatus | str, dest: Path, **kwargs:
     return asyncio.run(run())
 
 
+def many(mode: str, sb: Sandbox, method: str, *args: Any, **kwargs: Any) -> list[Any]:
+    """``wait_all``/``download_all`` by a real client of the served sandbox, on either face."""
+    urls = sb.base_urls(sb_root(sb))
+    if mode == "sync":
+        with videojobs.Client(api_keys=sb.api_keys(), base_urls=urls) as client:
+            return list(getattr(client, method)(*args, **kwargs))
+
+    async def run() -> list[Any]:
+        async with videojobs.AsyncClient(api_keys=sb.api_keys(), base_urls=urls) as client:
+            return [r async for r in getattr(client, method)(*args, **kwargs)]
+
+    return asyncio.run(run())
+
+
 def _only_final(folder: Path, name: str | None) -> None:
     """Nothing but the final file (or nothing at all) is left, and never a stray .part."""
     left = sorted(p.name for p in folder.iterdir())
@@ -323,19 +337,14 @@ def test_dest_may_be_a_file_path(sandbox: tuple[Sandbox, str], tmp_path: Path) -
 # --- many jobs ------------------------------------------------------------------------------------
 
 
-def test_wait_all_downloads_as_jobs_finish(sandbox: tuple[Sandbox, str], tmp_path: Path) -> None:
-    sb, root = sandbox
+@MODES
+def test_wait_all_downloads_as_jobs_finish(mode: str, sandbox: tuple[Sandbox, str], tmp_path: Path) -> None:
+    sb, _ = sandbox
     refs = ["duomi:all1-q0-d3", "ezmodel:all2-q0-d5-sz1m", "vozo:all3-fail-d3", "colossyan:all4-q0-d2",
             "jimmyai:all5-q0-d4-fhtml"]  # fmt: skip
-
-    async def run() -> dict[str, Any]:
-        async with videojobs.AsyncClient(api_keys=sb.api_keys(), base_urls=sb.base_urls(root)) as client:
-            return {
-                r.ref: r
-                async for r in client.wait_all(refs, policy=videojobs.FixedPolicy(0.01), download_to=tmp_path / "out")
-            }
-
-    results = asyncio.run(run())
+    got = many(mode, sb, "wait_all", refs, policy=videojobs.FixedPolicy(0.01), dest=tmp_path / "out")
+    results = {r.ref: r for r in got}
+    assert len(got) == len(refs)  # each job once
     assert sorted(results) == sorted(refs)
     assert [d.path.name for d in results["duomi:all1-q0-d3"].downloads] == ["duomi-all1-q0-d3.mp4",
                                                                              "duomi-all1-q0-d3-1.mp4"]  # fmt: skip
@@ -347,19 +356,16 @@ def test_wait_all_downloads_as_jobs_finish(sandbox: tuple[Sandbox, str], tmp_pat
                                                     "ezmodel-all2-q0-d5-sz1m.mp4"]  # fmt: skip
 
 
-def test_download_all_yields_every_job_once(sandbox: tuple[Sandbox, str], tmp_path: Path) -> None:
-    sb, root = sandbox
-    refs = [f"vozo:many{i}-q0-d2" for i in range(12)] + ["colossyan:many-id-q0-d2"]
+@MODES
+def test_download_all_yields_every_job_once(mode: str, sandbox: tuple[Sandbox, str], tmp_path: Path) -> None:
+    sb, _ = sandbox
+    refs = [f"vozo:many{i}-{mode}-q0-d2" for i in range(12)] + [f"colossyan:many-id-{mode}-q0-d2"]
     statuses = [_ended(sb, ref) for ref in refs]
-
-    async def run() -> list[Any]:
-        async with videojobs.AsyncClient(api_keys=sb.api_keys(), base_urls=sb.base_urls(root)) as client:
-            return [r async for r in client.download_all(statuses, tmp_path, concurrency=3)]
-
-    results = asyncio.run(run())
+    results = many(mode, sb, "download_all", statuses, tmp_path, max_downloads=3)
+    assert len(results) == len(refs)
     assert sorted(r.ref for r in results) == sorted(refs)
     errors = [r for r in results if isinstance(r, DownloadError)]
-    assert [e.ref for e in errors] == ["colossyan:many-id-q0-d2"]
+    assert [e.ref for e in errors] == [f"colossyan:many-id-{mode}-q0-d2"]
     assert len(list(tmp_path.glob("*.mp4"))) == 12
 
 
@@ -398,7 +404,7 @@ def test_the_cli_waits_and_downloads(tmp_path: Path) -> None:
     from videojobs._cli import main
 
     out, err = io.StringIO(), io.StringIO()
-    argv = ["wait", "--sandbox", "--time-scale", "200", "--download", str(tmp_path), "ezmodel:w1-q1-d20-sz1m"]
+    argv = ["wait", "--sandbox", "--time-scale", "200", "--dest", str(tmp_path), "ezmodel:w1-q1-d20-sz1m"]
     assert main(argv, out, err) == 0
     assert out.getvalue().rstrip().endswith(f"saved {tmp_path / 'ezmodel-w1-q1-d20-sz1m.mp4'}")
     assert (tmp_path / "ezmodel-w1-q1-d20-sz1m.mp4").stat().st_size == 1024 * 1024

@@ -81,7 +81,7 @@ def test_a_server_that_never_answers_is_bounded_by_the_calls_budget(silent_serve
     urls = {"vozo": f"http://127.0.0.1:{silent_server.port}"}
     start = time.monotonic()
     with (
-        videojobs.Client(api_keys={"vozo": "k"}, base_urls=urls, timeout=0.4, max_retries=1) as client,
+        videojobs.Client(api_keys={"vozo": "k"}, base_urls=urls, request_timeout=0.4, max_retries=1) as client,
         pytest.raises(videojobs.NetworkError, match=r"no complete answer within 0\.4 s"),
     ):
         client.status("vozo:t")
@@ -119,7 +119,7 @@ def test_dropped_connections_under_load_lose_nothing() -> None:
             async with videojobs.AsyncClient(
                 api_keys=sb.api_keys(), base_urls=sb.base_urls(root), rate_limits=dict.fromkeys(VENDORS), clock=clock
             ) as client:
-                return [r async for r in client.wait_all(refs, concurrency=32)]
+                return [r async for r in client.wait_all(refs, max_requests=32)]
 
         results = asyncio.run(run())
     assert sorted(r.ref for r in results) == sorted(refs)  # type: ignore[type-var]

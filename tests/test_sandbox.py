@@ -288,7 +288,9 @@ def test_slow_answer_trips_the_request_timeout() -> None:
     # the answer would come after 1 s: an error that names the 0.3 s timeout, on the only
     # request the server saw, is the timeout tripping (no wall-clock bound: a loaded machine is slow)
     with serve(slow_seconds=1.0) as (sb, root):
-        client = videojobs.Client(api_keys=sb.api_keys(), base_urls=sb.base_urls(root), timeout=0.3, max_retries=0)
+        client = videojobs.Client(
+            api_keys=sb.api_keys(), base_urls=sb.base_urls(root), request_timeout=0.3, max_retries=0
+        )
         with pytest.raises(videojobs.NetworkError, match=r"no complete answer within 0\.3 s"):
             client.status("vozo:s-eslow")
         client.close()

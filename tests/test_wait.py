@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+import threading
+import time
 from typing import Any
 
 import httpx
@@ -37,6 +40,46 @@ def _client_for(sb: Sandbox, **kwargs: Any) -> videojobs.Client:
 def _aclient_for(sb: Sandbox, **kwargs: Any) -> videojobs.AsyncClient:
     kwargs.setdefault("clock", sb.clock)
     return videojobs.AsyncClient(api_keys=sb.api_keys(), base_urls=sb.base_urls(), transport=sb.transport(), **kwargs)
+
+
+FACES = pytest.mark.parametrize("face", ["sync", "async"])
+"""wait_all and wait_all_list, run the same on both faces."""
+
+
+async def _many(face: str, client: videojobs.Client | videojobs.AsyncClient, method: str, *args: Any, **kw: Any) -> Any:
+    """``client.<method>(...)`` on either face: a list of what wait_all yields, or wait_all_list's list."""
+    call = getattr(client, method)
+    if face == "sync":
+        with client:  # type: ignore[union-attr]
+            got = call(*args, **kw)
+            return got if isinstance(got, list) else list(got)
+    async with client:  # type: ignore[union-attr]
+        got = call(*args, **kw)
+        return await got if inspect.isawaitable(got) else [r async for r in got]
+
+
+def _face_client(face: str, sb: Sandbox, **kwargs: Any) -> Any:
+    return _client_for(sb, **kwargs) if face == "sync" else _aclient_for(sb, **kwargs)
+
+
+def test_both_faces_offer_the_same_methods_with_the_same_parameters() -> None:
+    """Client and AsyncClient: the same public names, each with the same parameters and defaults."""
+
+    def public(cls: type) -> dict[str, inspect.Signature]:
+        names = {n for n in dir(cls) if not n.startswith("_")} - {"close", "aclose"}
+        return {n: inspect.signature(getattr(cls, n)) for n in names if callable(getattr(cls, n))}
+
+    sync, asynchronous = public(videojobs.Client), public(videojobs.AsyncClient)
+    assert sorted(sync) == sorted(asynchronous)
+    for name, signature in sync.items():
+        theirs = asynchronous[name]
+        assert [(p.name, p.kind, p.default) for p in signature.parameters.values()] == [
+            (p.name, p.kind, p.default) for p in theirs.parameters.values()
+        ], name
+    assert (
+        inspect.signature(videojobs.Client).parameters.keys()
+        == inspect.signature(videojobs.AsyncClient).parameters.keys()
+    )
 
 
 # --- the policy meets its figures (a deterministic simulation, not a timing test) ---------------
@@ -278,12 +321,13 @@ async def test_async_wait_and_watch(sandbox: Sandbox) -> None:
 
 
 @pytest.mark.anyio
-async def test_wait_all_returns_every_job_exactly_once(sandbox: Sandbox) -> None:
+@FACES
+async def test_wait_all_returns_every_job_exactly_once(face: str, sandbox: Sandbox) -> None:
     refs = [f"{VENDORS[i % len(VENDORS)]}:j{i}-q{i % 7}-d{20 + i}" + ("-fail" if i % 9 == 0 else "") for i in range(60)]
     refs += ["duomi:down-e500", "vozo:gone-e404"]
     updates: list[videojobs.JobStatus] = []
-    async with _aclient_for(sandbox, max_retries=0) as client:
-        results = [r async for r in client.wait_all(refs, on_update=updates.append, concurrency=8)]
+    client = _face_client(face, sandbox, max_retries=0)
+    results = await _many(face, client, "wait_all", refs, on_update=updates.append, max_requests=8)
     by_ref = {r.ref: r for r in results}
     assert len(results) == len(refs)
     assert set(by_ref) == set(refs)
@@ -320,7 +364,7 @@ async def test_wait_all_bounds_requests_in_flight(clock: SimClock) -> None:
         clock=clock,
     )
     refs = [f"vozo:c{i}-q0-d15" for i in range(40)]
-    results = await client.wait_all_list(refs, concurrency=5)
+    results = await client.wait_all_list(refs, max_requests=5)
     await client.aclose()
     assert [r.ref for r in results] == refs
     assert state["peak"] == 5
@@ -335,13 +379,43 @@ async def test_wait_all_refuses_bad_refs_before_starting(sandbox: Sandbox) -> No
 
 
 @pytest.mark.anyio
-async def test_bad_wait_arguments_are_usage_errors(sandbox: Sandbox) -> None:
-    with _client_for(sandbox) as client, pytest.raises(videojobs.UsageError, match="timeout must be a positive"):
-        client.wait("vozo:t", timeout=-1)
-    async with _aclient_for(sandbox) as aclient:
-        with pytest.raises(videojobs.UsageError, match="concurrency must be"):
-            _ = [r async for r in aclient.wait_all(["vozo:t"], concurrency=0)]
+@FACES
+@pytest.mark.parametrize(
+    ("method", "kwargs", "words"),
+    [
+        ("wait", {"timeout": -1}, "timeout must be a positive number of seconds or None, not -1"),
+        ("wait_all", {"max_requests": 0}, "max_requests must be a whole number >= 1, not 0"),
+        ("wait_all", {"max_downloads": 0, "dest": "."}, "max_downloads must be a whole number >= 1, not 0"),
+        ("wait_all_list", {"max_failed_polls": 0}, "max_failed_polls must be a whole number >= 1, not 0"),
+        ("wait_all_list", {"max_bytes": 0, "dest": "."}, "max_bytes must be a whole number of bytes >= 1"),
+    ],
+)
+async def test_bad_wait_arguments_are_usage_errors(
+    face: str, method: str, kwargs: dict[str, Any], words: str, sandbox: Sandbox
+) -> None:
+    """Every argument mistake is a UsageError naming the argument and its value, before any request."""
+    with pytest.raises(videojobs.UsageError, match=words):
+        await _many(face, _face_client(face, sandbox), method, "vozo:t" if method == "wait" else ["vozo:t"], **kwargs)
     assert sandbox.jobs == {}
+
+
+@pytest.mark.anyio
+@FACES
+async def test_an_error_names_its_job(face: str, sandbox: Sandbox) -> None:
+    """status() and wait() set error.ref, as wait_all does."""
+
+    async def call(method: str) -> Any:
+        client = _face_client(face, sandbox, max_retries=0)
+        if face == "sync":
+            with client:
+                return getattr(client, method)("vozo:gone-e404")
+        async with client:
+            return await getattr(client, method)("vozo:gone-e404")
+
+    for method in ("status", "wait"):
+        with pytest.raises(videojobs.NotFoundError) as info:
+            await call(method)
+        assert info.value.ref == "vozo:gone-e404"
 
 
 @pytest.mark.anyio
@@ -359,13 +433,101 @@ async def test_wait_all_counts_the_wait_for_a_slot_against_the_deadline() -> Non
             raise AssertionError("unreachable")  # pragma: no cover
 
     concurrency, jobs = 2, 20
-    async with videojobs.AsyncClient(
+    async with videojobs.AsyncClient(  # the sync face: the test below
         api_keys={"vozo": "k-test-vozo"},
         base_urls={"vozo": "http://vendor.invalid"},
         transport=BlackHole(),
-        timeout=0.3,
+        request_timeout=0.3,
     ) as client:
-        results = await client.wait_all_list([f"vozo:t{i}" for i in range(jobs)], timeout=0.3, concurrency=concurrency)
+        results = await client.wait_all_list([f"vozo:t{i}" for i in range(jobs)], timeout=0.3, max_requests=concurrency)
     assert len(results) == jobs
     assert all(isinstance(r, videojobs.WaitTimeout) for r in results)
     assert sent <= 2 * concurrency  # the queued jobs never got a slot before their deadline
+
+
+def test_sync_wait_all_bounds_requests_in_flight(clock: SimClock) -> None:
+    """The sync face's pool of max_requests threads: never more requests at once (a thread per
+    job would send all 40 at once)."""
+    sb = Sandbox(clock=clock)
+    inner = sb.sync_transport()
+    lock = threading.Lock()
+    first_five = threading.Barrier(5, timeout=5)
+    state = {"now": 0, "peak": 0, "sent": 0}
+
+    class Counting(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            with lock:
+                state["now"] += 1
+                state["sent"] += 1
+                state["peak"] = max(state["peak"], state["now"])
+                sent = state["sent"]
+            if sent <= 5:
+                first_five.wait()  # five in flight at once: the pool's size is reached
+            try:
+                return inner.handle_request(request)
+            finally:
+                with lock:
+                    state["now"] -= 1
+
+    refs = [f"vozo:c{i}-q0-d15" for i in range(40)]
+    with videojobs.Client(
+        api_keys=sb.api_keys(),
+        base_urls=sb.base_urls(),
+        transport=Counting(),
+        rate_limits=dict.fromkeys(sb.api_keys()),
+        clock=clock,
+    ) as client:
+        results = client.wait_all_list(refs, max_requests=5)
+    assert [r.ref for r in results] == refs
+    assert all(isinstance(r, videojobs.JobStatus) and r.is_terminal for r in results)
+    assert state["peak"] == 5
+
+
+def test_sync_wait_all_counts_the_wait_for_a_slot_against_the_deadline() -> None:
+    """As the async face: jobs queued behind requests that hang end at their deadline, unsent."""
+    sent = 0
+    never = threading.Event()
+
+    class BlackHole(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            nonlocal sent
+            sent += 1
+            never.wait(request.extensions["timeout"]["read"])  # hangs until the attempt's deadline
+            raise httpx.ReadTimeout("no answer", request=request)
+
+    concurrency, jobs = 2, 20
+    started = time.monotonic()
+    with videojobs.Client(
+        api_keys={"vozo": "k-test-vozo"},
+        base_urls={"vozo": "http://vendor.invalid"},
+        transport=BlackHole(),
+        request_timeout=0.3,
+    ) as client:
+        results = client.wait_all_list([f"vozo:t{i}" for i in range(jobs)], timeout=0.3, max_requests=concurrency)
+    assert len(results) == jobs
+    assert all(isinstance(r, videojobs.WaitTimeout) for r in results), results
+    assert sent <= 2 * concurrency  # the queued jobs never got a slot before their deadline
+    assert time.monotonic() - started < 10  # not one request_timeout per job in turn (20 x 0.3 s x 3 tries)
+
+
+def test_sync_wait_all_runs_in_no_real_time_on_a_simulated_clock(sandbox: Sandbox, clock: SimClock) -> None:
+    """Sleepers wait on the client's clock: jobs that last minutes end at once on a SimClock."""
+    refs = [f"vozo:long{i}-q60-d600" for i in range(10)]
+    started, virtual = time.monotonic(), clock.now()
+    with _client_for(sandbox) as client:
+        results = client.wait_all_list(refs)
+    assert all(isinstance(r, videojobs.JobStatus) and r.state is videojobs.State.SUCCEEDED for r in results)
+    assert clock.now() - virtual >= 600  # the jobs' time passed on the clock ...
+    assert time.monotonic() - started < 5  # ... not in real time
+
+
+def test_leaving_sync_wait_all_early_stops_the_rest(sandbox: Sandbox) -> None:
+    """Breaking out of the loop returns: nothing new is sent for the jobs left."""
+    refs = ["vozo:quick-q0-d1"] + [f"vozo:slow{i}-q0-d9000" for i in range(5)]
+    with _client_for(sandbox) as client:
+        results = client.wait_all(refs)
+        first = next(results)
+        results.close()
+        polls = sum(job.polls for job in sandbox.jobs.values())
+        assert first.ref == "vozo:quick-q0-d1"
+        assert sum(job.polls for job in sandbox.jobs.values()) == polls

@@ -10,14 +10,16 @@ import attrs
 import httpx
 
 from ._adapter import VendorAdapter
-from ._exceptions import ConfigurationError, InvalidReferenceError
+from ._exceptions import ConfigurationError, InvalidReferenceError, UsageError
 from ._registry import known_vendors, targets
 
 __all__ = [
     "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_MAX_DOWNLOADS",
+    "DEFAULT_MAX_REQUESTS",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_MAX_RETRIES",
-    "DEFAULT_TIMEOUT",
+    "DEFAULT_REQUEST_TIMEOUT",
     "VendorSettings",
     "check_rate_limits",
     "check_seconds",
@@ -30,12 +32,20 @@ __all__ = [
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-DEFAULT_TIMEOUT: Final = 30.0
+DEFAULT_REQUEST_TIMEOUT: Final = 30.0
+"""One request attempt's deadline (``request_timeout``), connect to last byte: httpx's default is 5 s per
+socket operation, which a slow vendor's render queue outlasts; 30 s bounds the whole attempt."""
 DEFAULT_MAX_RETRIES: Final = 2
 DEFAULT_MAX_CONNECTIONS: Final = 10
 """Connections per vendor. httpcore's pool scans all its connections on every request
 (encode/httpcore#928, pydantic/httpx2#1169), so more connections cost CPU on every poll;
 10 keep-alive connections per vendor carry hundreds of polls per second on loopback."""
+DEFAULT_MAX_REQUESTS: Final = 64
+"""Status requests in flight at once in a ``wait_all``, over every vendor: enough to keep thousands
+of jobs polled at their policies' pace, few enough that a stalled vendor holds no more sockets."""
+DEFAULT_MAX_DOWNLOADS: Final = 4
+"""Jobs saving their files at once (``wait_all(dest=)``, ``download_all``): a few streams fill a
+link; more only split it (and open more files and ``.part`` files at once)."""
 DEFAULT_MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
 """A status answer is a few hundred bytes; 4 MiB (decoded) leaves room for any real one."""
 
@@ -151,16 +161,17 @@ def check_vendor_mapping(name: str, mapping: Mapping[str, Any] | None) -> dict[s
 
 
 def check_whole(name: str, value: object, minimum: int) -> int:
-    """A whole-number argument (``max_retries``, ``max_connections``, ``concurrency`` ...), checked."""
+    """A whole-number argument (``max_retries``, ``max_requests``, ``max_downloads`` ...), checked:
+    a :class:`UsageError` naming the argument and the value (an argument, not the environment)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigurationError(f"{name} must be a whole number >= {minimum}, not {value!r}")
+        raise UsageError(f"{name} must be a whole number >= {minimum}, not {value!r}")
     return value
 
 
 def check_seconds(name: str, value: object) -> float:
-    """A positive, finite number of seconds (or of requests per second), checked."""
+    """A positive, finite number of seconds (or of requests per second), checked (a :class:`UsageError`)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-        raise ConfigurationError(f"{name} must be a positive number of seconds, not {value!r}")
+        raise UsageError(f"{name} must be a positive number of seconds, not {value!r}")
     return float(value)
 
 

@@ -54,6 +54,7 @@ from ._registry import adapter_class
 from ._registry import known_vendors as vendors
 from ._status import JobStatus, State, WaitTimeout
 from ._text import printable
+from ._wait import DEFAULT_MAX_FAILED_POLLS
 
 # --- option types ------------------------------------------------------------------------------
 
@@ -74,6 +75,16 @@ def duration(text: str) -> float:
     if not (math.isfinite(seconds) and seconds > 0):
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration > 0")
     return seconds
+
+
+def _whole(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return value
 
 
 def _positive(text: str) -> float:
@@ -147,7 +158,7 @@ def sandbox_setup(scale: float, request_timeout: float = 30.0, **options: Any) -
     from .sandbox import Sandbox, ScaledClock
 
     sb = Sandbox(clock=ScaledClock(scale), **options)
-    client = AsyncClient(**sb.client_kwargs(asynchronous=True), timeout=request_timeout)
+    client = AsyncClient(**sb.client_kwargs(asynchronous=True), request_timeout=request_timeout)
     return Setup(client, sb, time_scale=scale)
 
 
@@ -173,7 +184,7 @@ def _setup(args: argparse.Namespace, refs: Sequence[str]) -> Setup:
                 resolve_settings(adapter_class(slug), {slug: key}, {slug: url}, {})
             except UsageError as exc:  # the key passed above: the URL is what it refused
                 raise UsageError(f"{where} is not an absolute http(s) URL", vendor=slug) from exc
-    return Setup(AsyncClient(api_keys=api_keys, base_urls=base_urls, timeout=args.request_timeout))
+    return Setup(AsyncClient(api_keys=api_keys, base_urls=base_urls, request_timeout=args.request_timeout))
 
 
 def _display(args: argparse.Namespace, out: TextIO, err: TextIO) -> Display:
@@ -244,15 +255,15 @@ def _status_table(args: argparse.Namespace, results: Sequence[Any], refs: Sequen
     console.print(table)
 
 
-def saved_or_why(result: JobStatus | VideoJobsError, download_to: str | None) -> JobStatus | VideoJobsError:
-    """``wait --download``'s answer for a job, the one ``download`` gives for it.
+def saved_or_why(result: JobStatus | VideoJobsError, dest: str | None) -> JobStatus | VideoJobsError:
+    """``wait --dest``'s answer for a job, the one ``download`` gives for it.
 
-    ``wait_all(download_to=...)`` saves the videos of the jobs that have URLs and returns the
+    ``wait_all(dest=...)`` saves the videos of the jobs that have URLs and returns the
     others as they are. The command was asked to save them: a job that succeeded with nothing
     to fetch (a video id only, as Colossyan's; no video at all) gets the DownloadError that
     ``download`` reports for it, from the same judge (``pick_url``), so both exit 1 with one message.
     """
-    if download_to is None or not isinstance(result, JobStatus) or result.state is not State.SUCCEEDED:
+    if dest is None or not isinstance(result, JobStatus) or result.state is not State.SUCCEEDED:
         return result
     if result.downloads:
         return result
@@ -269,8 +280,11 @@ async def _wait_jobs(
     refs: Sequence[str],
     display: Display,
     timeout: float | None,
-    download_to: str | None = None,
+    dest: str | None = None,
     on_update: Any = None,
+    *,
+    overwrite: bool = False,
+    max_failed_polls: int = DEFAULT_MAX_FAILED_POLLS,
 ) -> list[JobStatus | VideoJobsError]:
     """Wait for ``refs``; each result is shown (and flushed) as its job ends. ``timeout`` is real seconds."""
 
@@ -288,10 +302,12 @@ async def _wait_jobs(
                 on_update=update,
                 on_poll_error=display.poll_failed,
                 policy=setup.policy,
-                download_to=download_to,
-                on_download_progress=display.saving,
+                dest=dest,
+                on_progress=display.saving,
+                overwrite=overwrite,
+                max_failed_polls=max_failed_polls,
             ):
-                result = saved_or_why(result, download_to)
+                result = saved_or_why(result, dest)
                 display.result(result, result.ref or "?")
                 results.append(result)
     return results
@@ -300,7 +316,15 @@ async def _wait_jobs(
 async def _wait(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     refs = _refs(args, err)
     setup = _setup(args, refs)
-    results = await _wait_jobs(setup, refs, _display(args, out, err), args.timeout, args.download)
+    results = await _wait_jobs(
+        setup,
+        refs,
+        _display(args, out, err),
+        args.timeout,
+        args.dest,
+        overwrite=args.overwrite,
+        max_failed_polls=args.max_failed_polls,
+    )
     return exit_code(results)
 
 
@@ -312,7 +336,11 @@ async def _download(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     async with setup.client as client:
         with display.running(refs):
             async for result in client.download_all(
-                refs, args.output, overwrite=args.overwrite, on_progress=display.saving
+                refs,
+                args.dest,
+                overwrite=args.overwrite,
+                on_progress=display.saving,
+                timeout=setup.timeout(args.timeout),
             ):
                 ref = result.ref or "?"
                 display.ended(result, ref)
@@ -415,7 +443,7 @@ async def _demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             )
         )
     started = time.monotonic()
-    folder = args.download or tempfile.mkdtemp(prefix="videojobs-demo-")
+    folder = args.dest or tempfile.mkdtemp(prefix="videojobs-demo-")
     last: dict[str, JobStatus] = {}
     results = await _wait_jobs(
         setup, refs, display, args.timeout, folder, on_update=lambda s: last.__setitem__(s.ref, s)
@@ -560,8 +588,13 @@ def _parser() -> argparse.ArgumentParser:
         help="give up after this long: 90, 90s, 30m, 1h (exit 124) (default: no limit)",
     )  # fmt: skip
     p.add_argument(
-        "--download", metavar="DIR", default=None,
+        "-o", "--dest", metavar="DIR", default=None,
         help="save each finished job's videos into DIR as it ends (default: only print the URLs)",
+    )  # fmt: skip
+    p.add_argument("--overwrite", action="store_true", help="with --dest: replace files that exist (default: refuse)")
+    p.add_argument(
+        "--max-failed-polls", type=_whole, default=DEFAULT_MAX_FAILED_POLLS, metavar="N",
+        help=f"give a job up after N failed polls in a row (default: {DEFAULT_MAX_FAILED_POLLS})",
     )  # fmt: skip
 
     p = sub.add_parser(
@@ -572,8 +605,12 @@ def _parser() -> argparse.ArgumentParser:
         epilog=_epilog("videojobs download vozo:task-123 -o videos/", "videojobs download --json duomi:abc -o out"),
     )  # fmt: skip
     p.add_argument("refs", nargs="+", metavar="VENDOR:TASK_ID")
-    p.add_argument("-o", "--output", metavar="DIR", default=".", help="the folder to save into (default: .)")
+    p.add_argument("-o", "--dest", metavar="DIR", default=".", help="the folder to save into (default: .)")
     p.add_argument("--overwrite", action="store_true", help="replace files that exist (default: refuse)")
+    p.add_argument(
+        "--timeout", type=duration, default=None, metavar="DURATION",
+        help="give up after this long, every file included (exit 124) (default: no limit)",
+    )  # fmt: skip
 
     p = sub.add_parser(
         "demo", formatter_class=_Help, help="a dozen simulated jobs at five vendors, waited for live (offline)",
@@ -589,7 +626,7 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=duration, default=60.0, metavar="DURATION", help="give up after this long (default: 60s)"
     )
     p.add_argument(
-        "--download", metavar="DIR", default=None, help="where the videos go (default: a new temporary folder)"
+        "-o", "--dest", metavar="DIR", default=None, help="where the videos go (default: a new temporary folder)"
     )
     _output_options(p)
 

@@ -106,9 +106,9 @@ def cli_hint(exc: VideoJobsError, command: str) -> str:
     """What to do about ``exc``, in the command's own flags (the library's words name its Python
     arguments, which mean nothing at a shell): chosen by the error's kind, never by its text."""
     if isinstance(exc, DownloadError) and exc.errno == errno.EEXIST:
-        if command == "download":
+        if command in ("download", "wait"):
             return "--overwrite replaces it"
-        return "it is kept: choose another --download folder, or replace it with videojobs download --overwrite"
+        return "it is kept: choose another --dest folder"
     return ""
 
 
@@ -429,9 +429,6 @@ class Display:
             size = "" if progress.total is None else f" ({_size(progress.total)})"
             resumed = f", resuming at {_size(progress.resumed_from)}" if progress.resumed_from else ""
             self._line(f"{progress.ref}  saving {key.name}{size}{resumed}")
-
-    def warn(self, message: str) -> None:
-        self._notice(f"warning: {message}")
 
     # --- drawing ---------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import functools
 import os
 import ssl
 import threading
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Generic, Self, TypeVar
 
@@ -23,9 +23,11 @@ import httpx
 
 from ._base import (
     DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_DOWNLOADS,
+    DEFAULT_MAX_REQUESTS,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT,
+    DEFAULT_REQUEST_TIMEOUT,
     check_rate_limits,
     check_seconds,
     check_vendor_mapping,
@@ -33,7 +35,7 @@ from ._base import (
     split_ref,
 )
 from ._calls import Plan, adrive, drive, watch_plan
-from ._exceptions import ConfigurationError, UsageError, VideoJobsError
+from ._exceptions import UsageError, VideoJobsError
 from ._policy import PollingPolicy
 from ._sessions import AsyncVendorClient, VendorClient, open_session
 from ._status import Download, JobStatus
@@ -49,7 +51,7 @@ from ._wait import (
 )
 
 if TYPE_CHECKING:
-    from ._batch import AsyncSend
+    from ._batch import AsyncSend, SyncSend
     from ._download import Fetch, OnProgress, Pace
     from ._files import Transfer
 
@@ -59,8 +61,10 @@ __all__ = ["AsyncClient", "Client"]
 _DOC_ARGS = """
     api_keys        vendor slug → key; falls back to ``<SLUG>_API_KEY``
     base_urls       vendor slug → URL; falls back to ``<SLUG>_BASE_URL``, then the spec's server
-    timeout         seconds for one request attempt, all of it (connect, send, headers, body);
-                    a call with its retries takes at most ``timeout * (max_retries + 1)``
+    request_timeout seconds for one request attempt, all of it (connect, send, headers, body;
+                    default 30); a call with its retries takes at most
+                    ``request_timeout * (max_retries + 1)``; a download stalls after this long
+                    below 1 KiB/s. ``timeout=`` on a method is that whole call's deadline
     max_retries     retries of connection errors, timeouts, 429 and 5xx
     transport       passed to every underlying httpx client (tests, proxies); the default
                     sync transport also enforces the attempt's deadline on every socket operation
@@ -75,6 +79,28 @@ _DOC_ARGS = """
 """
 
 H = TypeVar("H", VendorClient, AsyncVendorClient)
+Y = TypeVar("Y")
+
+
+def _with_ref(ref: str, steps: Iterator[Y]) -> Iterator[Y]:
+    """``steps``, with ``error.ref`` set on the error that ends them."""
+    try:
+        yield from steps
+    except VideoJobsError as exc:
+        exc.ref = ref
+        raise
+
+
+async def _awith_ref(ref: str, steps: AsyncIterator[Y]) -> AsyncIterator[Y]:
+    """The asyncio twin of :func:`_with_ref`."""
+    try:
+        async for step in steps:
+            yield step
+    except VideoJobsError as exc:
+        exc.ref = ref
+        raise
+
+
 T = TypeVar("T", httpx.BaseTransport, httpx.AsyncBaseTransport)
 
 
@@ -88,7 +114,7 @@ class _Twin(Generic[H, T]):
         *,
         api_keys: Mapping[str, str] | None = None,
         base_urls: Mapping[str, str] | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         transport: T | None = None,
         verify: bool | ssl.SSLContext = True,
@@ -100,7 +126,7 @@ class _Twin(Generic[H, T]):
         adaptive: bool = True,
     ) -> None:
         self.adaptive = bool(adaptive)
-        self.timeout = check_seconds("timeout", timeout)
+        self.request_timeout = check_seconds("request_timeout", request_timeout)
         self.max_retries = check_whole("max_retries", max_retries, 0)
         self.max_connections = check_whole("max_connections", max_connections, 1)
         self.max_response_bytes = check_whole("max_response_bytes", max_response_bytes, 1024)
@@ -108,7 +134,7 @@ class _Twin(Generic[H, T]):
         self._api_keys: dict[str, str] = check_vendor_mapping("api_keys", api_keys)
         self._base_urls: dict[str, str] = check_vendor_mapping("base_urls", base_urls)
         if clock is not None and not isinstance(clock, Clock):
-            raise ConfigurationError(f"clock must have now(), sleep() and asleep(), not {type(clock).__name__}")
+            raise UsageError(f"clock must have now(), sleep() and asleep(), not {type(clock).__name__}")
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._transport: T | None = transport
         self._verify = verify
@@ -128,7 +154,9 @@ class _Twin(Generic[H, T]):
                 from ._fetch import file_client  # downloads' code loads on the first download
 
                 asynchronous = self._handle_class is AsyncVendorClient
-                self._file_http = file_client(self._transport, self.timeout, self._verify, asynchronous=asynchronous)
+                self._file_http = file_client(
+                    self._transport, self.request_timeout, self._verify, asynchronous=asynchronous
+                )
             return self._file_http
 
     def _transfer(
@@ -142,7 +170,7 @@ class _Twin(Generic[H, T]):
     def _pace(self, ref: str, deadline: float | None) -> Pace:
         from ._download import Pace
 
-        return Pace(self.timeout, deadline, ref.partition(":")[0])
+        return Pace(self.request_timeout, deadline, ref.partition(":")[0])
 
     def vendor(self, slug: str) -> H:
         """The handle for one vendor, created once (thread-safe) with one pooled connection set."""
@@ -164,7 +192,7 @@ class _Twin(Generic[H, T]):
             api_keys=self._api_keys,
             base_urls=self._base_urls,
             environ=self._environ,
-            timeout=self.timeout,
+            timeout=self.request_timeout,
             max_retries=self.max_retries,
             rate_limit=self._rate_limits.get(slug),
             adaptive=self.adaptive,
@@ -192,6 +220,24 @@ class _Twin(Generic[H, T]):
             on_poll_error=on_poll_error,
         )
 
+    def _saves(self, dest: str | os.PathLike[str], max_downloads: int, max_bytes: int | None) -> tuple[str, int]:
+        """A batch's folder (a trailing separator: made if missing) and its checked arguments."""
+        from ._download import check_download_args
+
+        check_download_args(0, max_bytes)
+        return os.path.join(os.fspath(dest), ""), check_whole("max_downloads", max_downloads, 1)
+
+    def _batch_args(
+        self, refs: Iterable[str], timeout: float | None, max_failed_polls: int, max_requests: int, max_downloads: int
+    ) -> tuple[list[str], float | None, int, int]:
+        """wait_all's arguments, every one checked before anything starts."""
+        refs = list(refs)
+        for ref in refs:
+            split_ref(ref)
+        max_requests = check_whole("max_requests", max_requests, 1)
+        max_downloads = check_whole("max_downloads", max_downloads, 1)
+        return refs, check_wait_args(timeout, max_failed_polls), max_requests, max_downloads
+
     def _closing(self) -> list[H]:
         with self._lock:
             self._closed = True
@@ -214,9 +260,13 @@ class Client(_Twin[VendorClient, httpx.BaseTransport]):
     _handle_class = VendorClient
 
     def status(self, ref: str) -> JobStatus:
-        """The status of ``"<vendor>:<task id>"``."""
+        """The status of ``"<vendor>:<task id>"``. An error says which job (``error.ref``)."""
         slug, task_id = split_ref(ref)
-        return self.vendor(slug).checked_status(task_id)
+        try:
+            return self.vendor(slug).checked_status(task_id)
+        except VideoJobsError as exc:
+            exc.ref = ref
+            raise
 
     def watch(
         self,
@@ -231,13 +281,25 @@ class Client(_Twin[VendorClient, httpx.BaseTransport]):
 
         Failed polls (network, 5xx, 429, a malformed answer) are ridden out, up to
         ``max_failed_polls`` in a row, each one waiting longer (1, 2, 4 ... 60 s), and reported
-        to ``on_poll_error(error, failed_in_a_row)`` if given; at the deadline
-        :class:`WaitTimeout` is raised.
+        to ``on_poll_error(error, failed_in_a_row)`` if given; at the deadline (``timeout``
+        seconds from the call) :class:`WaitTimeout` is raised. An error says which job (``error.ref``).
         """
+        plan, send, _ = self._poll(ref, timeout, policy, max_failed_polls, on_poll_error)
+        return _with_ref(ref, drive(plan, send, self.clock.sleep))
+
+    def _poll(
+        self,
+        ref: str,
+        timeout: float | None,
+        policy: PollingPolicy | None,
+        max_failed_polls: int,
+        on_poll_error: OnPollError | None,
+    ) -> tuple[Plan[None], SyncSend, str]:
+        """A job's wait: its plan, the sender of its attempts and its vendor's name."""
         slug, task_id = split_ref(ref)
         handle = self.vendor(slug)
         plan = watch_plan(handle.core, task_id, self._waiter(ref, timeout, policy, max_failed_polls, on_poll_error))
-        return drive(plan, functools.partial(handle.exchange, task_id), self.clock.sleep)
+        return plan, functools.partial(handle.exchange, task_id), handle.name
 
     def wait(
         self,
@@ -253,15 +315,119 @@ class Client(_Twin[VendorClient, httpx.BaseTransport]):
 
         ``on_update(status)`` is called whenever the state or progress changes (if it raises,
         the wait ends with :class:`CallbackError`). It ends within ``timeout`` plus at most one
-        request's ``timeout``, with :class:`WaitTimeout` carrying ``last_status``.
+        ``request_timeout``, with :class:`WaitTimeout` carrying ``last_status``.
         """
         last: JobStatus | None = None
-        for last in self.watch(
-            ref, timeout=timeout, policy=policy, max_failed_polls=max_failed_polls, on_poll_error=on_poll_error
-        ):
-            call_on_update(on_update, last)
+        try:
+            for last in self.watch(
+                ref, timeout=timeout, policy=policy, max_failed_polls=max_failed_polls, on_poll_error=on_poll_error
+            ):
+                call_on_update(on_update, last)
+        except VideoJobsError as exc:
+            exc.ref = ref
+            raise
         assert last is not None
         return last
+
+    def wait_all(
+        self,
+        refs: Iterable[str],
+        *,
+        timeout: float | None = None,
+        on_update: OnUpdate | None = None,
+        policy: PollingPolicy | None = None,
+        max_requests: int = DEFAULT_MAX_REQUESTS,
+        max_failed_polls: int = DEFAULT_MAX_FAILED_POLLS,
+        on_poll_error: OnPollError | None = None,
+        dest: str | os.PathLike[str] | None = None,
+        max_downloads: int = DEFAULT_MAX_DOWNLOADS,
+        on_progress: OnProgress | None = None,
+        overwrite: bool = False,
+        max_bytes: int | None = None,
+    ) -> Generator[JobStatus | VideoJobsError, None, None]:
+        """Wait for many jobs at once, yielding each as it finishes.
+
+        Every job comes back exactly once, whatever happens to its wait: its final
+        :class:`JobStatus`, or the :class:`VideoJobsError` that ended its wait (``error.ref``
+        says which job; a callback that raised is a :class:`CallbackError`). At most
+        ``max_requests`` requests are in flight (the wait for one counts against the attempt's
+        ``request_timeout``); each vendor keeps one pooled connection set and its rate limit.
+        ``timeout`` counts from the call, for every job. ``on_update`` and ``on_poll_error`` are
+        called as in :meth:`wait`, for every job, in the caller's thread.
+
+        With ``dest``, each job that succeeds with video URLs has them saved into that folder
+        (``max_downloads`` jobs at a time, as :meth:`download` would with ``overwrite`` and
+        ``max_bytes``, ``on_progress`` for their bytes) before it is yielded, with its files in
+        ``status.downloads``; a download that fails makes that job's result the error.
+
+        Here one scheduler in the calling thread walks every job's plan and sends on a pool of
+        ``max_requests`` threads (saves on ``max_downloads`` more), no thread per job. Leaving
+        the loop early starts nothing new and returns once what runs has ended (each within its
+        own deadline).
+        """
+        from ._batch import wait_all_sync
+
+        refs, timeout, max_requests, max_downloads = self._batch_args(
+            refs, timeout, max_failed_polls, max_requests, max_downloads
+        )
+        save = None
+        if dest is not None:
+            into, _ = self._saves(dest, max_downloads, max_bytes)
+
+            def save(status: JobStatus, deadline: float | None) -> JobStatus:
+                return self._save_all(status, into, overwrite, on_progress, max_bytes, deadline)
+
+        def poll(ref: str) -> tuple[Plan[None], SyncSend, str]:
+            return self._poll(ref, timeout, policy, max_failed_polls, on_poll_error)
+
+        return wait_all_sync(
+            refs,
+            poll,
+            self.clock,
+            save,
+            timeout=timeout,
+            on_update=on_update,
+            max_requests=max_requests,
+            max_downloads=max_downloads,
+            request_timeout=self.request_timeout,
+        )
+
+    def wait_all_list(
+        self,
+        refs: Iterable[str],
+        *,
+        timeout: float | None = None,
+        on_update: OnUpdate | None = None,
+        policy: PollingPolicy | None = None,
+        max_requests: int = DEFAULT_MAX_REQUESTS,
+        max_failed_polls: int = DEFAULT_MAX_FAILED_POLLS,
+        on_poll_error: OnPollError | None = None,
+        dest: str | os.PathLike[str] | None = None,
+        max_downloads: int = DEFAULT_MAX_DOWNLOADS,
+        on_progress: OnProgress | None = None,
+        overwrite: bool = False,
+        max_bytes: int | None = None,
+    ) -> list[JobStatus | VideoJobsError]:
+        """:meth:`wait_all` gathered into a list in the order of ``refs``."""
+        from ._batch import in_order_sync
+
+        refs = list(refs)
+        results = self.wait_all(
+            refs,
+            timeout=timeout,
+            on_update=on_update,
+            policy=policy,
+            max_requests=max_requests,
+            max_failed_polls=max_failed_polls,
+            on_poll_error=on_poll_error,
+            dest=dest,
+            max_downloads=max_downloads,
+            on_progress=on_progress,
+            overwrite=overwrite,
+            max_bytes=max_bytes,
+        )
+        with contextlib.closing(results):
+            return in_order_sync(refs, results)
 
     def download(
         self,
@@ -284,17 +450,31 @@ class Client(_Twin[VendorClient, httpx.BaseTransport]):
         only a video id (Colossyan) is a :class:`DownloadError` that says so.
 
         Time: a file host that sends fewer than ``LOW_SPEED_LIMIT`` (1 KiB) per second over the
-        client's ``timeout`` has stalled, which ends the attempt; ``timeout=`` here bounds the
-        whole download, every attempt included (a :class:`NetworkError` at the deadline; the
+        client's ``request_timeout`` has stalled, which ends the attempt; ``timeout=`` here bounds
+        the whole download, every attempt included (a :class:`NetworkError` at the deadline; the
         ``.part`` stays for a later call). The name is never taken from an existing file unless
         ``overwrite=True``; a disk's refusal is a :class:`DownloadError` with its ``errno``.
         """
-        from ._download import check_download_args, deadline_of, download_plan, job_of
+        from ._download import check_download_args, deadline_of
+
+        check_download_args(index, max_bytes)
+        return self._download(job, dest, index, overwrite, on_progress, max_bytes, deadline_of(timeout))
+
+    def _download(
+        self,
+        job: JobStatus | str,
+        dest: str | os.PathLike[str],
+        index: int,
+        overwrite: bool,
+        on_progress: OnProgress | None,
+        max_bytes: int | None,
+        deadline: float | None,
+    ) -> Download:
+        from ._download import download_plan, job_of
         from ._fetch import fetch, run_plan, utc_now
 
         status, ref = job_of(job)
-        check_download_args(index, max_bytes)
-        pace = self._pace(ref, deadline_of(timeout))
+        pace = self._pace(ref, deadline)
         http = self._files()
         assert isinstance(http, httpx.Client)
         attempts = self.max_retries + 1
@@ -303,7 +483,53 @@ class Client(_Twin[VendorClient, httpx.BaseTransport]):
             transfer = self._transfer(ref, action, overwrite, max_bytes, on_progress)
             return fetch(http, action.url, transfer, attempts, pace)
 
-        return run_plan(download_plan(status, ref, index, dest, utc_now), self.status, get)
+        try:
+            return run_plan(download_plan(status, ref, index, dest, utc_now), self.status, get)
+        except VideoJobsError as exc:
+            exc.ref = ref
+            raise
+
+    def _save_all(
+        self,
+        status: JobStatus,
+        into: str,
+        overwrite: bool,
+        on_progress: OnProgress | None,
+        max_bytes: int | None,
+        deadline: float | None = None,
+    ) -> JobStatus:
+        """Every video of a finished job into the folder ``into``; the status carries them in ``downloads``."""
+        saved = [
+            self._download(status, into, index, overwrite, on_progress, max_bytes, deadline)
+            for index in range(max(1, len(status.video_urls)))
+        ]
+        return attrs.evolve(status, downloads=saved)
+
+    def download_all(
+        self,
+        jobs: Iterable[JobStatus | str],
+        dest: str | os.PathLike[str],
+        *,
+        max_downloads: int = DEFAULT_MAX_DOWNLOADS,
+        overwrite: bool = False,
+        on_progress: OnProgress | None = None,
+        max_bytes: int | None = None,
+        timeout: float | None = None,
+    ) -> Iterator[JobStatus | VideoJobsError]:
+        """Save every video of every job into the folder ``dest``, ``max_downloads`` jobs at a time
+        (a pool of threads), yielding each job once as its files are saved: its status with
+        ``downloads``, or the error (``error.ref`` says which job). ``timeout`` bounds the whole call."""
+        from ._batch import download_all_sync
+        from ._download import deadline_of, job_of
+
+        items = [(item, job_of(item)[1]) for item in jobs]
+        into, max_downloads = self._saves(dest, max_downloads, max_bytes)
+        deadline = deadline_of(timeout)
+
+        def save(status: JobStatus) -> JobStatus:
+            return self._save_all(status, into, overwrite, on_progress, max_bytes, deadline)
+
+        return download_all_sync(items, self.status, save, max_downloads)
 
     def close(self) -> None:
         for handle in self._closing():
@@ -321,15 +547,19 @@ class Client(_Twin[VendorClient, httpx.BaseTransport]):
 
 
 class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
-    """Status of jobs at every vendor, on asyncio. The twin of :class:`Client`, plus ``wait_all``."""
+    """Status of jobs at every vendor, on asyncio. The twin of :class:`Client`: the same methods, awaited."""
 
     __doc__ = (__doc__ or "") + _DOC_ARGS
     _handle_class = AsyncVendorClient
 
     async def status(self, ref: str) -> JobStatus:
-        """The status of ``"<vendor>:<task id>"``."""
+        """The status of ``"<vendor>:<task id>"``. See :meth:`Client.status`."""
         slug, task_id = split_ref(ref)
-        return await self.vendor(slug).checked_status(task_id)
+        try:
+            return await self.vendor(slug).checked_status(task_id)
+        except VideoJobsError as exc:
+            exc.ref = ref
+            raise
 
     def watch(
         self,
@@ -342,7 +572,7 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
     ) -> AsyncIterator[JobStatus]:
         """Yield the job's status each time its state or progress changes, until it ends. See :meth:`Client.watch`."""
         plan, send, _ = self._poll(ref, timeout, policy, max_failed_polls, on_poll_error)
-        return adrive(plan, send, self.clock.asleep)
+        return _awith_ref(ref, adrive(plan, send, self.clock.asleep))
 
     def _poll(
         self,
@@ -370,10 +600,14 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
     ) -> JobStatus:
         """Poll until the job ends; return its last status. See :meth:`Client.wait`."""
         last: JobStatus | None = None
-        async for last in self.watch(
-            ref, timeout=timeout, policy=policy, max_failed_polls=max_failed_polls, on_poll_error=on_poll_error
-        ):
-            call_on_update(on_update, last)
+        try:
+            async for last in self.watch(
+                ref, timeout=timeout, policy=policy, max_failed_polls=max_failed_polls, on_poll_error=on_poll_error
+            ):
+                call_on_update(on_update, last)
+        except VideoJobsError as exc:
+            exc.ref = ref
+            raise
         assert last is not None
         return last
 
@@ -384,52 +618,42 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
         timeout: float | None = None,
         on_update: OnUpdate | None = None,
         policy: PollingPolicy | None = None,
-        concurrency: int = 64,
+        max_requests: int = DEFAULT_MAX_REQUESTS,
         max_failed_polls: int = DEFAULT_MAX_FAILED_POLLS,
         on_poll_error: OnPollError | None = None,
-        download_to: str | os.PathLike[str] | None = None,
-        download_concurrency: int = 4,
-        on_download_progress: OnProgress | None = None,
+        dest: str | os.PathLike[str] | None = None,
+        max_downloads: int = DEFAULT_MAX_DOWNLOADS,
+        on_progress: OnProgress | None = None,
+        overwrite: bool = False,
+        max_bytes: int | None = None,
     ) -> AsyncIterator[JobStatus | VideoJobsError]:
-        """Wait for many jobs at once, yielding each as it finishes.
-
-        Every job comes back exactly once, whatever happens to its wait: its final
-        :class:`JobStatus`, or the :class:`VideoJobsError` that ended its wait (``error.ref``
-        says which job; a callback that raised is a :class:`CallbackError`). At most
-        ``concurrency`` requests are in flight; each vendor keeps one pooled connection set
-        and its rate limit. One coroutine per job, no threads. ``on_update`` and
-        ``on_poll_error`` are called as in :meth:`wait`, for every job.
-
-        With ``download_to``, each job that succeeds with video URLs has them saved into that
-        folder (``download_concurrency`` jobs at a time) before it is yielded, with its files in
-        ``status.downloads``; a download that fails makes that job's result the error.
-        """
+        """Wait for many jobs at once, yielding each as it finishes. See :meth:`Client.wait_all`;
+        here it is one coroutine per job, no threads, and leaving early cancels every job's wait at once."""
         from ._batch import wait_all
 
-        refs = list(refs)
-        for ref in refs:
-            split_ref(ref)  # refuse bad references before anything starts
-        concurrency = check_whole("concurrency", concurrency, 1)
-        download_concurrency = check_whole("download_concurrency", download_concurrency, 1)
-        timeout = check_wait_args(timeout, max_failed_polls)  # refuse bad arguments before anything starts
+        refs, timeout, max_requests, max_downloads = self._batch_args(
+            refs, timeout, max_failed_polls, max_requests, max_downloads
+        )
+        save = None
+        if dest is not None:
+            into, _ = self._saves(dest, max_downloads, max_bytes)
+
+            async def save(status: JobStatus, deadline: float | None) -> JobStatus:
+                return await self._save_all(status, into, overwrite, on_progress, max_bytes, deadline)
 
         def poll(ref: str) -> tuple[Plan[None], AsyncSend, str]:
             return self._poll(ref, timeout, policy, max_failed_polls, on_poll_error)
-
-        async def save(status: JobStatus, deadline: float | None) -> JobStatus:
-            assert download_to is not None
-            return await self._save_all(status, download_to, False, on_download_progress, deadline)
 
         results = wait_all(
             refs,
             poll,
             self.clock.asleep,
-            None if download_to is None else save,
+            save,
             timeout=timeout,
             on_update=on_update,
-            concurrency=concurrency,
-            download_concurrency=download_concurrency,
-            attempt_timeout=self.timeout,
+            max_requests=max_requests,
+            max_downloads=max_downloads,
+            request_timeout=self.request_timeout,
         )
         async with contextlib.aclosing(results):  # leaving early cancels every job's wait, at once
             async for result in results:
@@ -442,9 +666,14 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
         timeout: float | None = None,
         on_update: OnUpdate | None = None,
         policy: PollingPolicy | None = None,
-        concurrency: int = 64,
+        max_requests: int = DEFAULT_MAX_REQUESTS,
         max_failed_polls: int = DEFAULT_MAX_FAILED_POLLS,
         on_poll_error: OnPollError | None = None,
+        dest: str | os.PathLike[str] | None = None,
+        max_downloads: int = DEFAULT_MAX_DOWNLOADS,
+        on_progress: OnProgress | None = None,
+        overwrite: bool = False,
+        max_bytes: int | None = None,
     ) -> list[JobStatus | VideoJobsError]:
         """:meth:`wait_all` gathered into a list in the order of ``refs``."""
         from ._batch import in_order
@@ -455,9 +684,14 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
             timeout=timeout,
             on_update=on_update,
             policy=policy,
-            concurrency=concurrency,
+            max_requests=max_requests,
             max_failed_polls=max_failed_polls,
             on_poll_error=on_poll_error,
+            dest=dest,
+            max_downloads=max_downloads,
+            on_progress=on_progress,
+            overwrite=overwrite,
+            max_bytes=max_bytes,
         )
         return await in_order(refs, results)
 
@@ -501,45 +735,51 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
             transfer = self._transfer(ref, action, overwrite, max_bytes, on_progress)
             return await afetch(http, action.url, transfer, attempts, pace)
 
-        return await arun_plan(download_plan(status, ref, index, dest, utc_now), self.status, get)
+        try:
+            return await arun_plan(download_plan(status, ref, index, dest, utc_now), self.status, get)
+        except VideoJobsError as exc:
+            exc.ref = ref
+            raise
 
     async def _save_all(
         self,
         status: JobStatus,
-        folder: str | os.PathLike[str],
+        into: str,
         overwrite: bool,
         on_progress: OnProgress | None,
+        max_bytes: int | None,
         deadline: float | None = None,
     ) -> JobStatus:
-        """Every video of a finished job into ``folder``; the status carries them in ``downloads``.
-        ``deadline`` (``time.monotonic()``) ends them all, if given."""
-        into = os.path.join(os.fspath(folder), "")  # a trailing separator: a folder, made if missing
+        """Every video of a finished job into the folder ``into``; the status carries them in ``downloads``."""
         saved: list[Download] = []
         for index in range(max(1, len(status.video_urls))):
-            saved.append(await self._download(status, into, index, overwrite, on_progress, None, deadline))
+            saved.append(await self._download(status, into, index, overwrite, on_progress, max_bytes, deadline))
         return attrs.evolve(status, downloads=saved)
 
     async def download_all(
         self,
         jobs: Iterable[JobStatus | str],
-        folder: str | os.PathLike[str],
+        dest: str | os.PathLike[str],
         *,
-        concurrency: int = 4,
+        max_downloads: int = DEFAULT_MAX_DOWNLOADS,
         overwrite: bool = False,
         on_progress: OnProgress | None = None,
+        max_bytes: int | None = None,
+        timeout: float | None = None,
     ) -> AsyncIterator[JobStatus | VideoJobsError]:
-        """Save every video of every job into ``folder``, ``concurrency`` jobs at a time, yielding
-        each job once as its files are saved: its status with ``downloads``, or the error."""
+        """Save every video of every job into the folder ``dest``. See :meth:`Client.download_all`;
+        here one coroutine per job, and leaving early cancels every job's download at once."""
         from ._batch import download_all
-        from ._download import job_of
+        from ._download import deadline_of, job_of
 
         items = [(item, job_of(item)[1]) for item in jobs]
-        concurrency = check_whole("concurrency", concurrency, 1)
+        into, max_downloads = self._saves(dest, max_downloads, max_bytes)
+        deadline = deadline_of(timeout)
 
         async def save(status: JobStatus) -> JobStatus:
-            return await self._save_all(status, folder, overwrite, on_progress)
+            return await self._save_all(status, into, overwrite, on_progress, max_bytes, deadline)
 
-        results = download_all(items, self.status, save, concurrency)
+        results = download_all(items, self.status, save, max_downloads)
         async with contextlib.aclosing(results):  # leaving early cancels every job's download, at once
             async for result in results:
                 yield result

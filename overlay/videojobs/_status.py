@@ -150,7 +150,7 @@ class JobStatus:
     poll_after: float | None = attrs.field(default=None, eq=False, repr=False)
     """Seconds the vendor asked us to wait before polling again (``openai-poll-after-ms``)."""
     downloads: tuple[Download, ...] = attrs.field(default=(), converter=_to_downloads, eq=False)
-    """The job's videos on disk, when a wait or ``download_all`` saved them (``download_to=``)."""
+    """The job's videos on disk, when a wait or ``download_all`` saved them (``dest=``)."""
 
     @property
     def ref(self) -> str:

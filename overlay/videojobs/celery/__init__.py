@@ -76,6 +76,7 @@ import attrs
 from .._exceptions import NetworkError, RateLimitError, UsageError, VideoJobsError
 from .._policy import PollingPolicy
 from .._ratecontrol import AcceptedRate
+from .._wait import DEFAULT_MAX_FAILED_POLLS
 from ._poll import Again, Done, PollState, decide, next_due, paced, policy_spec, timed_out
 from ._store import JOB_TTL, Claim, Delivery, Store, connect, connect_quickly
 
@@ -98,6 +99,7 @@ __all__ = [
 POLL_TASK = "videojobs.poll"
 DELIVER_TASK = "videojobs.deliver"
 DEFAULT_TIMEOUT = 24 * 3600.0
+"""``track(timeout=)``'s default: a tracked job's whole wait, one day (the README's vocabulary table says so)."""
 MAX_TIMEOUT: Final = 30 * 24 * 3600.0
 """The longest ``track(timeout=)``: a job's record lives until its deadline plus ``JOB_TTL``, so a
 deadline (from a caller, or from a forged message) never keeps a key for longer than this."""
@@ -595,7 +597,7 @@ def track(
     on_done: Any = None,
     timeout: float = DEFAULT_TIMEOUT,
     policy: PollingPolicy | str | None = None,
-    max_failed_polls: int | None = None,
+    max_failed_polls: int = DEFAULT_MAX_FAILED_POLLS,
     app: Any = None,
 ) -> Any:
     """Start following ``ref``: its first poll is enqueued now. ``on_done`` (a Celery signature)
@@ -606,14 +608,18 @@ def track(
     day (``JOB_TTL``) after its deadline, raises :class:`AlreadyTrackedError` and changes nothing
     (to run more when it ends, call it from your callback). Redis or the broker unreachable:
     :class:`UnreachableError` within a few seconds, and nothing is left behind.
+
+    The words are the clients': ``timeout`` is the whole wait in seconds (default one day, at most
+    30 days), ``max_failed_polls`` the failed polls in a row that end it (default 10, as
+    ``Client.wait``); one request's deadline is the ``request_timeout`` of the client factory.
     """
     import redis
 
     from .._base import split_ref
-    from .._wait import DEFAULT_MAX_FAILED_POLLS, check_wait_args
+    from .._wait import check_wait_args
 
     split_ref(ref)
-    failed = DEFAULT_MAX_FAILED_POLLS if max_failed_polls is None else max_failed_polls
+    failed = max_failed_polls
     checked = check_wait_args(timeout, failed)
     if checked is None or checked > MAX_TIMEOUT:
         raise UsageError(f"a tracked job's timeout is seconds, at most 30 days ({MAX_TIMEOUT:.0f}), not {timeout!r}")
