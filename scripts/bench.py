@@ -588,16 +588,21 @@ def _download_child(root: str, ref: str, folder: str) -> dict[str, Any]:
     return {"bytes": got.bytes, "seconds": seconds, "peak_rss_mib": rss, "resumed_from": got.resumed_from}
 
 
-def _interleaved(runs: dict[str, Callable[[], None]], rounds: int) -> dict[str, list[float]]:
-    """Seconds of each run in each round, the runs taking turns (A B C D A B C D ...) after one warm-up each."""
+def _interleaved(runs: dict[str, Callable[[], None]], rounds: int, after: Callable[[], None]) -> dict[str, list[float]]:
+    """Seconds of each run in each round, the runs taking turns (A B C D A B C D ...) after one
+    warm-up each; ``after`` runs untimed after each (the download files are removed: a file
+    left dirty by a run without fsync would make the next run that truncates it wait for its
+    write-back, and that run, not the one that left it, would be charged)."""
     for fn in runs.values():
         fn()
+        after()
     times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(rounds):
         for name, fn in runs.items():
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
+            after()
     return times
 
 
@@ -635,7 +640,7 @@ def bench_download(rounds: int, size_mb: int, big_mb: int) -> dict[str, Any]:
             runs = {"ours": ours, "raw": raw, "raw_fsync": lambda: raw(durable=True)}
             if shutil.which("curl"):
                 runs["curl"] = curl
-            times = _interleaved(runs, rounds)
+            times = _interleaved(runs, rounds, after=lambda: [p.unlink() for p in Path(folder).iterdir()])
         megabytes = size_mb * 1024 * 1024 / 1e6
         ours_s, raw_s, durable_s = (statistics.median(times[name]) for name in ("ours", "raw", "raw_fsync"))
         vs_curl: dict[str, float] = {}
