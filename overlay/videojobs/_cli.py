@@ -588,7 +588,7 @@ def _parser() -> argparse.ArgumentParser:
         help="give up after this long: 90, 90s, 30m, 1h (exit 124) (default: no limit)",
     )  # fmt: skip
     p.add_argument(
-        "-o", "--dest", metavar="DIR", default=None,
+        "--dest", "-o", metavar="DIR", default=None,
         help="save each finished job's videos into DIR as it ends (default: only print the URLs)",
     )  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="with --dest: replace files that exist (default: refuse)")
@@ -605,7 +605,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=_epilog("videojobs download vozo:task-123 -o videos/", "videojobs download --json duomi:abc -o out"),
     )  # fmt: skip
     p.add_argument("refs", nargs="+", metavar="VENDOR:TASK_ID")
-    p.add_argument("-o", "--dest", metavar="DIR", default=".", help="the folder to save into (default: .)")
+    p.add_argument("--dest", "-o", metavar="DIR", default=".", help="the folder to save into (default: .)")
     p.add_argument("--overwrite", action="store_true", help="replace files that exist (default: refuse)")
     p.add_argument(
         "--timeout", type=duration, default=None, metavar="DURATION",
@@ -626,7 +626,7 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=duration, default=60.0, metavar="DURATION", help="give up after this long (default: 60s)"
     )
     p.add_argument(
-        "-o", "--dest", metavar="DIR", default=None, help="where the videos go (default: a new temporary folder)"
+        "--dest", "-o", metavar="DIR", default=None, help="where the videos go (default: a new temporary folder)"
     )
     _output_options(p)
 
