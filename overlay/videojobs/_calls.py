@@ -75,12 +75,14 @@ defaults, which this replaces: a retry here must also fit the call's budget)."""
 PACING_JITTER: Final = 0.1
 """Up to 10 % added to a wait for a throttled vendor's next slot, so waiting calls do not all wake at once."""
 
-PACING_SPREAD_MAX: Final = 1.0
-"""Calls waiting for a paced vendor's next slot wake spread over the time the slots of those
-already waiting take (``waiting / rate`` seconds), at most this long: woken all at once, a
-thousand calls waited for each slot with a thousand wake-ups (one was sent, the rest slept
-again: 54 wake-ups per request at a thousand jobs). The cap keeps a rate that grows meanwhile
-(slow start doubles it in under a second) from leaving calls asleep past their slot."""
+PACING_GROWTH: Final = 1.0
+"""How fast (e-folds a second) a paced vendor's rate may grow while calls wait for it: slow start
+adds a request a second per accepted answer, so the rate grows at most e-fold a second. A call
+with ``n`` calls waiting before it sleeps ``ln(1 + n / rate) / PACING_GROWTH`` s, the soonest
+their slots can all be taken, then asks again. Woken all at once, a thousand waiting calls took
+a thousand wake-ups per slot (one was sent, the rest slept again: 54 sleeps a request at 1,000
+jobs); waking at the soonest their turn can come, none sleeps past its slot and a request costs
+about three (a doubling a second instead: the same CPU, a ramp a quarter slower)."""
 
 POLL_FAILURES: Final[tuple[type[VideoJobsError], ...]] = (*TRANSIENT, MalformedResponseError)
 """What a wait rides out as a failed poll: a maintenance page mid-wait is no reason to stop."""
@@ -116,7 +118,7 @@ Plan = Generator[Action, Exchange | None, R]
 
 class VendorCore:
     """What one vendor's calls need besides I/O: adapter, limits, retry settings, rate limiter,
-    and how many calls wait for a slot from the rate limiter (``waiting``: their wake-ups are spread)."""
+    and the count of calls waiting for a slot from the rate limiter (their wake-ups are spaced)."""
 
     def __init__(
         self,
@@ -136,7 +138,9 @@ class VendorCore:
         self.budget = budget
         self.clock = clock
         self.rng = random.Random()
-        self.waiting = 0  # calls waiting for a slot from ``rate`` (a count, approximate across threads)
+        # calls that began waiting for a slot from ``rate`` and those done waiting: tickets - served
+        # are waiting (approximate across threads; it only spaces their wake-ups)
+        self.tickets = self.served = 0
 
     def retry_wait(self, exc: VideoJobsError, retry: int) -> float:
         """Seconds before retry number ``retry`` (1-based): the vendor's Retry-After, or backoff with jitter."""
@@ -202,9 +206,10 @@ def status_plan(core: VendorCore, task_id: str, until: float = math.inf, now: fl
 
 def _wait_for_slot(core: VendorCore, task_id: str, delay: float, end: float) -> Generator[Action, None, None]:
     """Sleep until the vendor's pace grants this call a slot (nothing is booked: each wake-up asks
-    again), spread among the calls waiting with it (see ``PACING_SPREAD_MAX``)."""
+    again), after the slots of the calls that began waiting before it (see ``PACING_GROWTH``)."""
     clock, rate, rng = core.clock, core.rate, core.rng
-    core.waiting += 1
+    core.tickets += 1
+    ticket = core.tickets
     try:
         while True:
             now = clock.now()
@@ -215,16 +220,17 @@ def _wait_for_slot(core: VendorCore, task_id: str, delay: float, end: float) -> 
                     vendor=core.name,
                     retry_after=delay,
                 )
+            ahead = ticket - core.served - 1  # calls waiting since before this one
             per_second = rate.rate
-            if per_second and core.waiting > 1:  # the others' slots come first, in no fixed order
-                delay += rng.random() * min(PACING_SPREAD_MAX, (core.waiting - 1) / per_second, end - now - delay)
-            elif rate.throttled:  # many calls wait on one vendor: spread their wake-ups
+            if ahead > 0 and per_second:
+                delay = min(max(delay, math.log1p(ahead / per_second) / PACING_GROWTH), end - now)
+            if ahead > 0 or rate.throttled:  # calls woken together would all ask at once
                 delay *= 1.0 + PACING_JITTER * rng.random()
             yield Sleep(delay)
             if (delay := rate.acquire(clock.now())) <= 0:
                 return
     finally:
-        core.waiting = max(0, core.waiting - 1)
+        core.served += 1
 
 
 def watch_plan(core: VendorCore, task_id: str, waiter: Waiter) -> Plan[None]:
