@@ -375,10 +375,11 @@ def _rate_child(root: str, vendor: str, jobs: int, window: float, config: str) -
     return {"served": served, "throttled": throttled, "returned": returned, "jobs": jobs, "series": per_second}
 
 
-def bench_rate(limits: list[float], jobs: int, window: float) -> list[dict[str, Any]]:
+def bench_rate(limits: list[float], jobs: int, window: float, runs: int = 1) -> list[dict[str, Any]]:
+    """Each limit with each config once, and the default ``runs`` times (run 0 is the one drawn)."""
     rows = []
     for limit in limits:
-        for config in RATE_CONFIGS:
+        for config, run in [(c, r) for c in RATE_CONFIGS for r in range(runs if c.startswith("default") else 1)]:
             server = Server(time_scale=20.0, limits={"duomi": limit})
             try:
                 out = subprocess.run(
@@ -388,7 +389,7 @@ def bench_rate(limits: list[float], jobs: int, window: float) -> list[dict[str, 
                 row = json.loads(out.stdout.strip().splitlines()[-1])
             finally:
                 server.close()
-            row.update(limit=limit, config=config, window=window)
+            row.update(limit=limit, config=config, window=window, run=run)
             row["allowance_used"] = row["served"] / (limit * window)
             row["share_429"] = row["throttled"] / max(1, row["served"] + row["throttled"])
             rows.append(row)
@@ -696,7 +697,7 @@ def draw_rate_figure(rows: list[dict[str, Any]]) -> str:
     fig, axes = plt.subplots(1, len(limits), figsize=(6 * len(limits), 3.8), sharey=False, squeeze=False)
     styles = {"default (adaptive)": "C0", "fixed 10 req/s": "C1", "no limit": "C3"}
     for ax, limit in zip(axes[0], limits, strict=True):
-        for row in (r for r in rows if r["limit"] == limit):
+        for row in (r for r in rows if r["limit"] == limit and not r.get("run")):
             times = [t for t, _, _ in row["series"]]
             color = styles.get(row["config"], "C7")
             ax.plot(times, [ok for _, ok, _ in row["series"]], color=color, label=f"{row['config']}: answered")
@@ -805,14 +806,14 @@ def report(results: dict[str, Any]) -> str:
         lines.append("")
         lines.append(
             "5. rate control: jobs waiting on a sandbox vendor that throttles, for a fixed window "
-            "(goal, with defaults: >= 90% of the allowance used, <= 2% answered 429, every job returned)"
+            "(goal, with defaults: >= 95% of the allowance used, <= 2% answered 429, every job returned)"
         )
         lines.append(
             f"   {'limit':>7}  {'client':<20}{'jobs':>6}{'served':>8}{'429s':>7}{'allowance':>11}{'429 share':>11}  goal"
         )
         for row in results["rate"]:
             default = row["config"].startswith("default")
-            ok = row["allowance_used"] >= 0.9 and row["share_429"] <= 0.02 and row["returned"] == row["jobs"]
+            ok = row["allowance_used"] >= 0.95 and row["share_429"] <= 0.02 and row["returned"] == row["jobs"]
             lines.append(
                 f"   {row['limit']:>5g}/s  {row['config']:<20}{row['jobs']:>6}{row['served']:>8}{row['throttled']:>7}"
                 f"{row['allowance_used']:>10.0%}{row['share_429']:>11.1%}  {_mark(ok) if default else ''}"
@@ -900,6 +901,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--update-readme", action="store_true", help="put the tables into README.md")
     parser.add_argument("--scale-child", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--rate-child", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--rate-runs", type=int, default=3, help="runs of the default in section 5 (default 3)")
     parser.add_argument("--cpu-child", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--outage-child", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--download-child", nargs=3, help=argparse.SUPPRESS)
@@ -939,7 +941,9 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "policy": lambda: bench_policy(jobs=100 if smoke else 3000),
         "scale": lambda: bench_scale([50, 100] if smoke else [1000, 10000, 100000], time_scale=20.0),
-        "rate": lambda: bench_rate([20.0, 5.0], jobs=40 if smoke else 400, window=3.0 if smoke else 20.0),
+        "rate": lambda: bench_rate(
+            [20.0, 5.0], jobs=40 if smoke else 400, window=3.0 if smoke else 20.0, runs=1 if smoke else args.rate_runs
+        ),
         "cpu": lambda: bench_cpu([50] if smoke else [1000, 10000], rounds=1 if smoke else 3),
         "outage": lambda: None if smoke else bench_outage(jobs=1000),  # a real minute: not in CI's smoke run
         "celery": lambda: __import__("scripts.bench_celery", fromlist=["run"]).run(
