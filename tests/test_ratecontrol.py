@@ -109,13 +109,15 @@ def test_before_any_throttle_a_single_job_never_waits_and_a_busy_client_ramps_up
         assert rate.acquire(float(i)) == 0.0
         rate.observe(i + 0.01, None)
     assert rate.rate == START_RATE
-    t, sent = 100.0, 0
-    while t < 102.0:  # a queue of calls: send whenever the bucket lets one go, answered at once
+    t, sent, answers = 100.0, 0, []  # a queue of calls: send whenever the bucket lets one go, each
+    while t < 102.0:  # answered 50 ms later (the others stay in flight meanwhile: a burst, not a lone caller)
+        while answers and answers[0] <= t:
+            rate.observe(answers.pop(0), None)
         wait = rate.acquire(t)
         if wait == 0.0:
-            rate.observe(t, None)
+            answers.append(t + 0.05)
             sent += 1
-        t += wait
+        t += wait if wait else 0.001
     assert rate.rate is not None
     assert rate.rate > 8 * START_RATE  # slow start: it doubles about every 0.7 s while busy
     assert sent > 4 * START_RATE * 2
@@ -216,3 +218,41 @@ async def test_a_client_settles_below_a_throttling_vendors_allowance() -> None:
     assert rate.throttled
     assert throttled / served < 0.10  # after the first throttles it paces itself
     assert math.isfinite(elapsed)
+
+
+def test_slow_start_never_holds_back_a_lone_caller() -> None:
+    """status() in a loop (one call in flight at a time) is not a burst: it goes at its own pace,
+    a thousand calls a second, while a second caller in flight meanwhile waits on the bucket."""
+    rate = AdaptiveRate(0.0)
+    now = 0.0
+    for _ in range(1000):
+        assert rate.acquire(now) == 0.0
+        now += 0.001
+        rate.observe(now, None, now - 0.001)
+    assert rate.acquire(now) == 0.0  # one in flight
+    waits = [rate.acquire(now) for _ in range(int(rate.rate or 0) * 3)]
+    assert max(waits) > 0  # the others of a burst are paced
+
+
+def test_a_call_never_observed_stops_counting_as_in_flight() -> None:
+    from videojobs._ratecontrol import LONE_CALL_LEASE
+
+    rate = AdaptiveRate(0.0)
+    assert rate.acquire(0.0) == 0.0  # cancelled: never observed
+    for _ in range(int(START_RATE) + 1):
+        rate.acquire(1.0)  # the bucket's burst is spent while it counts as in flight
+    assert rate.acquire(1.0) > 0
+    assert rate.acquire(LONE_CALL_LEASE + 1.0) == 0.0  # its lease ran out: a lone call again
+
+
+def test_a_ceiling_and_a_throttle_hold_back_even_a_lone_caller() -> None:
+    ceiling = AdaptiveRate(0.0, ceiling=1.0)
+    assert ceiling.acquire(0.0) == 0.0
+    ceiling.observe(0.0, None, 0.0)
+    assert ceiling.acquire(0.0) > 0  # rate_limits is a hard ceiling, one caller or many
+    throttled = AdaptiveRate(0.0)
+    throttled.acquire(0.0)
+    throttled.observe(0.0, THROTTLE, 0.0)
+    assert throttled.acquire(0.0) == 0.0  # the cut keeps one token: the throttled call retries
+    throttled.observe(0.1, None, 0.0)
+    assert throttled.acquire(0.1) > 0  # after the vendor throttled, the bucket paces every call

@@ -91,6 +91,14 @@ SLOW_START_GAIN: Final = 1.0
 (RFC 5681 section 3.1): while callers keep the bucket busy the rate doubles every 0.7 s."""
 
 
+LONE_CALL_LEASE: Final = 120.0
+"""Slow start paces bursts, not a lone caller: a call to a vendor with no other call of the client
+in flight is let through before the first throttle (one caller at a time cannot burst: its pace is
+its round trip, as one TCP segment in flight is never held back by the congestion window). A call
+counts as in flight from its grant until its answer is observed, or for at most this long (a call
+cancelled before its answer is never observed: 4x the default request timeout, so a leak only
+makes the next lone call wait on the bucket for a while, never lets a burst through)."""
+
 TOKEN_EPSILON: Final = 1e-9
 """A token short by this much (float rounding of the refill) is a whole one: otherwise the wait
 for the rest can be too small to move a clock (2.8e-14 s at t = 1000 s), and callers spin."""
@@ -303,6 +311,7 @@ class AdaptiveRate:
         self._cubic = CubicCalculator(now)
         self._last_second = AcceptedRate(window=1.0)  # demand: the cap on growth
         self._recent = AcceptedRate()  # the allowance: a cut's base
+        self._in_flight: collections.deque[float] = collections.deque()  # when each granted call was let go
         self._lock = threading.Lock()
 
     @property
@@ -315,13 +324,25 @@ class AdaptiveRate:
             pause = max(0.0, self._pause_until - now)
             if self._bucket is None:
                 return pause
-            return pause + self._bucket.take(now + pause)
+            in_flight = self._in_flight
+            while in_flight and in_flight[0] <= now - LONE_CALL_LEASE:
+                in_flight.popleft()  # granted long ago and never observed (cancelled): no longer in flight
+            if self.adaptive and self.ceiling is None and not self.throttled and not pause and not in_flight:
+                self._bucket.take(now)  # a lone call in slow start goes now (spending a token if there is one)
+                wait = 0.0
+            else:
+                wait = pause + self._bucket.take(now + pause)
+            if not wait:
+                in_flight.append(now)
+            return wait
 
     def observe(self, now: float, outcome: VideoJobsError | None, sent: float | None = None) -> None:
         """A call to the vendor ended at ``now`` (sent at ``sent``): ``outcome`` None for an answer the
         vendor gave (a status, or an error it meant), else the error. Only answers and throttles tell
         about the pace: a network error or a 5xx neither counts as accepted nor lets the rate grow."""
         with self._lock:
+            if self._in_flight:
+                self._in_flight.popleft()
             throttle = is_throttle(outcome)
             if not self.adaptive or (outcome is not None and not throttle):
                 return
