@@ -481,7 +481,7 @@ class Client(_Twin[VendorClient, httpx.BaseTransport]):
 
         def get(action: Fetch) -> Download:
             transfer = self._transfer(ref, action, overwrite, max_bytes, on_progress)
-            return fetch(http, action.url, transfer, attempts, pace)
+            return fetch(http, action.url, transfer, attempts, pace, self.clock.sleep)
 
         try:
             return run_plan(download_plan(status, ref, index, dest, utc_now), self.status, get)
@@ -733,7 +733,7 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
 
         async def get(action: Fetch) -> Download:
             transfer = self._transfer(ref, action, overwrite, max_bytes, on_progress)
-            return await afetch(http, action.url, transfer, attempts, pace)
+            return await afetch(http, action.url, transfer, attempts, pace, self.clock.asleep)
 
         try:
             return await arun_plan(download_plan(status, ref, index, dest, utc_now), self.status, get)

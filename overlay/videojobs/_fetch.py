@@ -127,8 +127,11 @@ def run_plan(plan: Plan, status: Callable[[str], JobStatus], get: Callable[[Fetc
     return walk.result
 
 
-def fetch(http: httpx.Client, url: str, transfer: Transfer, attempts: int, pace: Pace) -> Download:
-    """Save ``url`` through ``transfer``, resuming after a broken transfer up to ``attempts`` times in all."""
+def fetch(
+    http: httpx.Client, url: str, transfer: Transfer, attempts: int, pace: Pace, sleep: Callable[[float], None]
+) -> Download:
+    """Save ``url`` through ``transfer``, resuming after a broken transfer up to ``attempts`` times in all
+    (backing off between them on ``sleep``: the client's clock)."""
     try:
         for attempt in range(attempts):
             try:
@@ -147,7 +150,7 @@ def fetch(http: httpx.Client, url: str, transfer: Transfer, attempts: int, pace:
                     raise
                 if end is not None:
                     raise end from exc
-                time.sleep(_backoff(attempt, pace))
+                sleep(_backoff(attempt, pace))
             except OSError as exc:  # the disk: full, read-only, gone
                 transfer.pause()
                 raise _disk(exc, transfer) from exc
@@ -202,7 +205,14 @@ async def arun_plan(
     return walk.result
 
 
-async def afetch(http: httpx.AsyncClient, url: str, transfer: Transfer, attempts: int, pace: Pace) -> Download:
+async def afetch(
+    http: httpx.AsyncClient,
+    url: str,
+    transfer: Transfer,
+    attempts: int,
+    pace: Pace,
+    sleep: Callable[[float], Awaitable[None]],
+) -> Download:
     """The asyncio twin of :func:`fetch`."""
     try:
         for attempt in range(attempts):
@@ -222,7 +232,7 @@ async def afetch(http: httpx.AsyncClient, url: str, transfer: Transfer, attempts
                     raise
                 if end is not None:
                     raise end from exc
-                await asyncio.sleep(_backoff(attempt, pace))
+                await sleep(_backoff(attempt, pace))
             except OSError as exc:
                 transfer.pause()
                 raise _disk(exc, transfer) from exc
