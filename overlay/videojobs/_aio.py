@@ -27,6 +27,8 @@ import httpx
 # signed URL in a Location header can be long, a megabyte is not a header.
 MAX_HEADER_LINE = 64 * 1024
 
+_LANE_KWARGS = frozenset(("method", "url", "params"))  # what a generated status endpoint's builder returns
+
 
 def environment_proxy(base_url: str) -> httpx.Proxy | None:
     """The proxy HTTP(S)_PROXY / ALL_PROXY name for a vendor's base URL, unless NO_PROXY exempts it.
@@ -67,8 +69,8 @@ class Lane:
 
     def request(self, kwargs: Mapping[str, Any]) -> Any:
         """The aiohttp request context manager for the generated builder's ``kwargs``."""
-        if set(kwargs) - {"method", "url", "params"}:  # a body or headers: not a status GET
-            raise TypeError(f"the fast lane sends no {sorted(set(kwargs) - {'method', 'url', 'params'})}")
+        if not _LANE_KWARGS.issuperset(kwargs):  # a body or headers: not a status GET
+            raise TypeError(f"the fast lane sends no {sorted(set(kwargs) - _LANE_KWARGS)}")
         transport = self._transport
         if not isinstance(transport.client, self._session_class):  # as httpx-aiohttp does, on first use
             transport.client = transport.get_client()

@@ -17,6 +17,7 @@ typed error that ended it (``error.ref`` set).
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import itertools
 import queue
@@ -99,19 +100,14 @@ async def wait_all(
     saving = asyncio.Semaphore(max_downloads)
     saves_until = None if timeout is None else time.monotonic() + timeout + request_timeout  # real time
     done: asyncio.Queue[JobStatus | VideoJobsError] = asyncio.Queue()
+    emit = None if on_update is None else functools.partial(call_on_update, on_update)  # one for every job
 
     async def one(ref: str) -> None:
         result: JobStatus | VideoJobsError
         try:
             plan, send, _ = poll(ref)
-            latest: list[JobStatus] = []
-
-            def emit(status: JobStatus) -> None:
-                latest[:] = (status,)
-                call_on_update(on_update, status)
-
-            await awalk(plan, send, sleep, emit, gate)  # the gate is waited for within each attempt's timeout
-            last = latest[0]
+            last = await awalk(plan, send, sleep, gate, emit)  # the gate is waited for within each attempt's timeout
+            assert last is not None
             if save is not None and last.state is State.SUCCEEDED and last.video_urls:
                 async with saving:
                     last = await save(last, saves_until)

@@ -355,8 +355,12 @@ async def exchange_aiohttp(
                     admit(epoch)
                 async with lane.request(kwargs) as response:
                     attempt.started(response.status, response.headers, response.headers.get("content-encoding", ""))
-                    async for chunk in response.content.iter_any():
-                        attempt.feed(chunk)
+                    content = response.content
+                    if content.is_eof():  # the whole body came with the headers (aiohttp buffers <= 128 KiB)
+                        attempt.feed(content.read_nowait())
+                    else:
+                        async for chunk in content.iter_any():
+                            attempt.feed(chunk)
         except TimeoutError as exc:
             if held < len(gates):
                 raise NetworkError(
