@@ -153,7 +153,8 @@ and before a claimed poll whose worker went quiet may be taken over: longer than
 queue's usual backlog."""
 SWEEP_EVERY = 10.0
 """One worker in the cluster sweeps for lost messages this often (a Redis lock), on a timer of
-its own in each worker process (never on a poll's path)."""
+its own in each worker process (never on a poll's path); more often when ``sweep_grace`` is short
+(every half grace), so a lost message is found within 1.5 graces of falling quiet."""
 PACE_REFRESH: Final = 1.0
 """Each worker process reads again, this often, the shared pace of the vendors it polls: a vendor
 another worker found throttling is paced here within a second (or at this worker's first 429)."""
@@ -283,21 +284,23 @@ def install(
 
     def start_sweeper(**_: Any) -> None:
         """In each worker process, on a timer of its own: read the vendors' shared paces again
-        every PACE_REFRESH s, and ask for the sweep's turn every SWEEP_EVERY s (one worker in the
+        every PACE_REFRESH s, and ask for the sweep's turn every SWEEP_EVERY s or half a grace (one worker in the
         cluster gets it), even when no poll runs (when every remaining message was lost, no poll
         would ever come to do it)."""
         import threading
 
+        every = min(SWEEP_EVERY, settings.grace / 2)
+
         def loop() -> None:
-            next_sweep = time.monotonic() + SWEEP_EVERY * random.random()
+            next_sweep = time.monotonic() + every * random.random()
             while True:
                 time.sleep(PACE_REFRESH * (0.5 + random.random()))
                 try:
                     _client, store, _accepted = resources()
                     store.refresh_paces()
                     if time.monotonic() >= next_sweep:
-                        next_sweep = time.monotonic() + SWEEP_EVERY * (0.5 + random.random())
-                        if store.sweep_turn(SWEEP_EVERY):
+                        next_sweep = time.monotonic() + every * (0.5 + random.random())
+                        if store.sweep_turn(every):
                             _sweep(task, store, settings.grace)
                 except Exception:  # the broker or Redis away: the next turn tries again
                     _log.warning("sweep failed", exc_info=True)
