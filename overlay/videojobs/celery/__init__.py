@@ -376,7 +376,7 @@ def _poll(
             return _finish(task, store, state, timed_out(state), ttl)
         if claim.wait > 0:  # the shared rate says later: come back when the booked slot is due
             return _again(task, store, state, paced(state, claim.wait, claim.booked), ttl, bound)
-    measured = accepted.setdefault(vendor, AcceptedRate())
+    measured = accepted.setdefault(vendor, AcceptedRate(window=1.0))  # the last second, as a cut reads it
     sent = time.time()
     try:
         answer: Any = client.status(state.ref)
