@@ -300,51 +300,40 @@ async def awalk(
     gate: asyncio.Semaphore | None = None,
     on_emit: Callable[[JobStatus], object] | None = None,
 ) -> JobStatus | None:
-    """Run a wait's plan with asyncio, every step in this frame: each ``Send`` one ``await`` of
-    ``send`` (holding ``gate``), each ``Emit`` handed to ``on_emit``; returns the last status
-    emitted. A plain coroutine, not an async generator: ``wait_all``'s jobs need no iterator, and
-    each poll crosses one frame less (nor a closure per job to keep the last status: 0.5 KiB)."""
-    value: Exchange | None = None
-    error: VideoJobsError | None = None
+    """Run a plan with asyncio through the one :class:`~videojobs._plan.Walk`, every step in this
+    frame (the walk is a plain generator: no coroutine layer of its own): each ``Send`` one
+    ``await`` of ``send`` (holding ``gate``), each ``Emit`` handed to ``on_emit``; returns the last
+    status emitted. A plain coroutine, not an async generator: ``wait_all``'s jobs need no iterator."""
+    walk: Walk[Action, Exchange, None] = Walk(plan)
     last: JobStatus | None = None
-    while True:
-        try:
-            action = plan.send(value) if error is None else plan.throw(error)
-        except StopIteration:
-            return last
-        value = error = None
+    for action in walk:
         kind = type(action)
         if kind is Send:
             try:
-                value = await send(action.timeout, action.epoch, gate)  # type: ignore[union-attr]
+                walk.value = await send(action.timeout, action.epoch, gate)  # type: ignore[union-attr]
             except VideoJobsError as exc:
-                error = exc
+                walk.error = exc
         elif kind is Sleep:
             await sleep(action.seconds)  # type: ignore[union-attr]
         else:
             last = action.status  # type: ignore[union-attr]
             if on_emit is not None:
                 on_emit(last)
+    return last
 
 
 async def adrive(
     plan: Plan[None], send: AsyncSend, sleep: Callable[[float], Awaitable[None]]
 ) -> AsyncIterator[JobStatus]:
     """The asyncio twin of :func:`drive`, for a plan that returns nothing (a wait: ``watch``)."""
-    value: Exchange | None = None
-    error: VideoJobsError | None = None
-    while True:
-        try:
-            action = plan.send(value) if error is None else plan.throw(error)
-        except StopIteration:
-            return
-        value = error = None
+    walk: Walk[Action, Exchange, None] = Walk(plan)
+    for action in walk:
         kind = type(action)
         if kind is Send:
             try:
-                value = await send(action.timeout, action.epoch, None)  # type: ignore[union-attr]
+                walk.value = await send(action.timeout, action.epoch, None)  # type: ignore[union-attr]
             except VideoJobsError as exc:
-                error = exc
+                walk.error = exc
         elif kind is Sleep:
             await sleep(action.seconds)  # type: ignore[union-attr]
         else:
@@ -353,21 +342,15 @@ async def adrive(
 
 async def arun(plan: Plan[R], send: AsyncSend, sleep: Callable[[float], Awaitable[None]]) -> R:
     """Run a plan that emits nothing (a status call) with asyncio and return its result."""
-    value: Exchange | None = None
-    error: VideoJobsError | None = None
-    while True:
-        try:
-            action = plan.send(value) if error is None else plan.throw(error)
-        except StopIteration as stop:
-            result: R = stop.value
-            return result
-        value = error = None
+    walk: Walk[Action, Exchange, R] = Walk(plan)
+    for action in walk:
         if type(action) is Send:
             try:
-                value = await send(action.timeout, action.epoch, None)
+                walk.value = await send(action.timeout, action.epoch, None)
             except VideoJobsError as exc:
-                error = exc
+                walk.error = exc
         elif type(action) is Sleep:
             await sleep(action.seconds)
         else:
             raise AssertionError("a status call emits nothing")  # pragma: no cover
+    return walk.result
