@@ -17,15 +17,15 @@ WAIT = 3.0  # the whole wait_all's timeout
 REQUEST = 2.0  # the client's per-request timeout
 
 ATTACKS: dict[str, float] = {
-    "wait_all: 500 refs, vendor never answers (concurrency 64)": WAIT + REQUEST,
-    "wait_all: 200 refs, concurrency 1, vendor never answers": WAIT + REQUEST,
+    "wait_all: 500 refs, vendor never answers (max_requests 64)": WAIT + REQUEST,
+    "wait_all: 200 refs, max_requests 1, vendor never answers": WAIT + REQUEST,
     "wait: vendor never answers, max_retries=5": WAIT + REQUEST,
 }
 
 
 def run(name: str) -> dict[str, Any]:
     refs = 500 if "500" in name else 200
-    concurrency = 1 if "concurrency 1" in name else 64
+    concurrency = 1 if "max_requests 1" in name else 64
     with hostile.hostile(hostile.silent()) as url:
         kwargs: dict[str, Any] = {"api_keys": {"vozo": "sk-deadline-test"}, "base_urls": {"vozo": url}}
         start = time.monotonic()

@@ -299,7 +299,6 @@ class AdaptiveRate:
         self.adaptive = adaptive
         self.throttled = False  # the vendor has throttled us at least once: CUBIC paces it
         self.epoch = 0  # changes at every cut and pause: a slot granted before it is withdrawn
-        self.throttles = 0
         self._pause_until = now
         self._last_cut = -math.inf
         self._since = now  # the last cut (or the start): the cut's base is measured from here
@@ -366,7 +365,6 @@ class AdaptiveRate:
             bucket.set_rate(max(MIN_RATE, new), now)
 
     def _throttle(self, now: float, outcome: RateLimitError, sent: float | None, bucket: TokenBucket) -> None:
-        self.throttles += 1
         if outcome.retry_after and now + outcome.retry_after > self._pause_until:
             self._pause_until = now + outcome.retry_after
             self.epoch += 1
