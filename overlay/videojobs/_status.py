@@ -234,7 +234,10 @@ def outcome_dict(ref: str, result: JobStatus | VideoJobsError) -> dict[str, Any]
     the ``last_status`` a ``WaitTimeout`` carries; ``state`` None when no answer was ever read),
     plus ``"exception"``: None, or the ``VideoJobsError`` that ended the wait as its ``to_dict()``.
     """
-    status = result if isinstance(result, JobStatus) else getattr(result, "last_status", None)
+    if isinstance(result, JobStatus):
+        status: JobStatus | None = result
+    else:
+        status = result.last_status if isinstance(result, WaitTimeout) else None
     if status is not None:
         body = status.to_dict()
     else:  # the keys of a status, from a status: no list of them to keep in step by hand
