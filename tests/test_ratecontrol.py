@@ -9,6 +9,7 @@ import pytest
 import videojobs
 from tests.clocks import SimClock
 from videojobs._ratecontrol import (
+    SLOW_START_MIN_ROUND,
     START_RATE,
     AcceptedRate,
     AdaptiveRate,
@@ -77,10 +78,25 @@ def test_accepted_rate_since_a_time_is_measured_over_that_span_within_the_window
 
 
 def test_slow_start_grows_per_answer_only_while_demand_keeps_up() -> None:
-    slow = SlowStart(start=4.0, gain=1.0)
-    assert slow.grown(4.0, accepted=4.0) == 5.0  # busy: one more request per second per answer
+    slow = SlowStart(start=4.0)
+    slow.round_trip(1.0)
+    assert slow.grown(4.0, accepted=4.0) == 5.0  # busy: 1/round more requests per second per answer
     assert slow.grown(10.0, accepted=4.0) == 10.0  # 2.5 x what is asked: no growth, and no cut either
     assert slow.grown(7.5, accepted=4.0) == 8.0  # at most twice the demand
+
+
+def test_slow_start_doubles_per_smoothed_round_trip_but_not_faster_than_its_floor() -> None:
+    slow = SlowStart(start=4.0)
+    slow.round_trip(0.3)
+    assert slow.round == pytest.approx(0.3)
+    assert slow.grown(4.0, accepted=100.0) == pytest.approx(4.0 + 1 / 0.3)
+    for _ in range(100):  # the vendor got fast: RFC 6298's smoothing follows it
+        slow.round_trip(0.2)
+    assert slow.round == pytest.approx(0.2, rel=1e-3)
+    for _ in range(100):  # loopback: the round stops at its floor
+        slow.round_trip(0.001)
+    assert slow.round == SLOW_START_MIN_ROUND
+    assert slow.grown(4.0, accepted=100.0) == pytest.approx(4.0 + 1 / SLOW_START_MIN_ROUND)
 
 
 def test_token_bucket_counts_a_token_short_by_rounding_as_whole() -> None:
@@ -110,17 +126,19 @@ def test_before_any_throttle_a_single_job_never_waits_and_a_busy_client_ramps_up
         rate.observe(i + 0.01, None)
     assert rate.rate == START_RATE
     t, sent, answers = 100.0, 0, []  # a queue of calls: send whenever the bucket lets one go, each
-    while t < 102.0:  # answered 50 ms later (the others stay in flight meanwhile: a burst, not a lone caller)
+    while t < 101.0:  # answered 50 ms later (the others stay in flight meanwhile: a burst, not a lone caller)
         while answers and answers[0] <= t:
-            rate.observe(answers.pop(0), None)
+            rate.observe(answers[0], None, answers.pop(0) - 0.05)
         wait = rate.acquire(t)
         if wait == 0.0:
             answers.append(t + 0.05)
             sent += 1
         t += wait if wait else 0.001
     assert rate.rate is not None
-    assert rate.rate > 8 * START_RATE  # slow start: it doubles about every 0.7 s while busy
-    assert sent > 4 * START_RATE * 2
+    # slow start: it doubles every round (0.1 s here: the round trip is shorter) while busy, so a
+    # second of it is 10 doublings; demand (twice the last round's answers) trails by about one
+    assert 2**8 * START_RATE < rate.rate <= 2**10 * START_RATE
+    assert sent > 2**6 * START_RATE
 
 
 def test_a_throttle_cuts_from_what_the_vendor_accepted_since_the_last_cut() -> None:

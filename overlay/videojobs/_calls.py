@@ -75,15 +75,6 @@ defaults, which this replaces: a retry here must also fit the call's budget)."""
 PACING_JITTER: Final = 0.1
 """Up to 10 % added to a wait for a throttled vendor's next slot, so waiting calls do not all wake at once."""
 
-PACING_GROWTH: Final = 1.0
-"""How fast (e-folds a second) a paced vendor's rate may grow while calls wait for it: slow start
-adds a request a second per accepted answer, so the rate grows at most e-fold a second. A call
-with ``n`` calls waiting before it sleeps ``ln(1 + n / rate) / PACING_GROWTH`` s, the soonest
-their slots can all be taken, then asks again. Woken all at once, a thousand waiting calls took
-a thousand wake-ups per slot (one was sent, the rest slept again: 54 sleeps a request at 1,000
-jobs); waking at the soonest their turn can come, none sleeps past its slot and a request costs
-about three (a doubling a second instead: the same CPU, a ramp a quarter slower)."""
-
 POLL_FAILURES: Final[tuple[type[VideoJobsError], ...]] = (*TRANSIENT, MalformedResponseError)
 """What a wait rides out as a failed poll: a maintenance page mid-wait is no reason to stop."""
 
@@ -206,7 +197,14 @@ def status_plan(core: VendorCore, task_id: str, until: float = math.inf, now: fl
 
 def _wait_for_slot(core: VendorCore, task_id: str, delay: float, end: float) -> Generator[Action, None, None]:
     """Sleep until the vendor's pace grants this call a slot (nothing is booked: each wake-up asks
-    again), after the slots of the calls that began waiting before it (see ``PACING_GROWTH``)."""
+    again), after the slots of the calls that began waiting before it.
+
+    A paced vendor's rate grows at most ``rate.growth`` e-folds a second while calls wait for it
+    (slow start doubles it each round), so a call with ``n`` calls waiting before it sleeps
+    ``ln(1 + n / rate) / growth`` s, the soonest their slots can all be taken, then asks again.
+    Woken all at once, a thousand waiting calls took a thousand wake-ups per slot (one was sent,
+    the rest slept again: 54 sleeps a request at 1,000 jobs); waking at the soonest their turn can
+    come, none sleeps past its slot and a request costs about three."""
     clock, rate, rng = core.clock, core.rate, core.rng
     core.tickets += 1
     ticket = core.tickets
@@ -223,7 +221,7 @@ def _wait_for_slot(core: VendorCore, task_id: str, delay: float, end: float) -> 
             ahead = ticket - core.served - 1  # calls waiting since before this one
             per_second = rate.rate
             if ahead > 0 and per_second:
-                delay = min(max(delay, math.log1p(ahead / per_second) / PACING_GROWTH), end - now)
+                delay = min(max(delay, math.log1p(ahead / per_second) / rate.growth), end - now)
             if ahead > 0 or rate.throttled:  # calls woken together would all ask at once
                 delay *= 1.0 + PACING_JITTER * rng.random()
             yield Sleep(delay)

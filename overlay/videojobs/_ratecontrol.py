@@ -86,9 +86,27 @@ START_RATE: Final = 4.0
 """Requests per second (and burst) before a vendor has throttled: TCP's initial window of up to
 4 segments (RFC 5681 section 3.1). A single job (one poll a second at most) never waits on it."""
 
-SLOW_START_GAIN: Final = 1.0
-"""Requests per second added per accepted answer in slow start, as TCP adds a segment per ACK
-(RFC 5681 section 3.1): while callers keep the bucket busy the rate doubles every 0.7 s."""
+SLOW_START_MIN_ROUND: Final = 0.1
+"""The shortest round slow start doubles the rate in, seconds. Slow start doubles the rate each
+round trip (each accepted answer adds 1/round requests per second, as each ACK adds a segment to
+TCP's window), but not faster than this: the 429s at slow start's end are the vendor's burst times
+the growth in one network round trip, 2^(rtt/round) - 1. Doubling per loopback round trip (1 ms)
+sends a whole burst's worth of 429s; a 0.1 s round adds 0.7 % of the burst per 1 ms round trip
+(under one 429 at a 20 req/s allowance with a one-second burst), and still ramps from START_RATE
+to 10,000 req/s in about a second. A vendor slower than that (a 300 ms round trip) sets the round."""
+
+DEMAND_READING: Final = 4.0
+"""Slow start reads demand (what caps its growth) over its last round, but over at least the time
+this many answers take at the current rate: one answer in a 0.1 s round is no demand of 10 req/s
+(a single job polling every second would grow the rate); START_RATE's worth, so at the start the
+reading spans a second, as it always did before rounds followed the round trip."""
+
+THROTTLED_GROWTH: Final = 1.0
+"""The fastest a throttled vendor's rate grows back, e-folds a second: an upper bound on CUBIC's
+growth under MAX_RATE_OVER_MEASURED (a waiting call sleeps until the soonest its slot can come)."""
+
+SRTT_GAIN: Final = 0.125
+"""The weight of each new round-trip sample in the smoothed round trip (RFC 6298's alpha, 1/8)."""
 
 
 LONE_CALL_LEASE: Final = 120.0
@@ -247,23 +265,35 @@ class AcceptedRate:
 class SlowStart:
     """The rate before a vendor's first throttle: TCP's slow start (RFC 5681 section 3.1) for a rate.
 
-    It starts at ``start`` requests per second and each accepted answer adds ``gain`` to it (as
-    each ACK adds a segment to TCP's window), so while callers keep the bucket busy the rate
-    doubles about every ``ln 2 / gain`` seconds; it never grows past ``MAX_RATE_OVER_MEASURED``
-    times what was accepted over the last second (nor falls below ``start`` for that): an idle or
-    lightly used vendor's rate does not grow without bound (RFC 2861: no growth while the sender
-    is application-limited), and a burst after a quiet spell ramps up again from there.
+    It starts at ``start`` requests per second and each accepted answer adds ``1 / round`` to it
+    (as each ACK adds a segment to TCP's window), ``round`` being the smoothed round trip (RFC 6298)
+    but at least ``SLOW_START_MIN_ROUND``: while callers keep the bucket busy the rate doubles
+    every round. It never grows past ``MAX_RATE_OVER_MEASURED`` times what was accepted over the
+    last round (nor falls below ``start`` for that): an idle or lightly used vendor's rate does
+    not grow without bound (RFC 2861: no growth while the sender is application-limited), and a
+    burst after a quiet spell ramps up again from there.
     """
 
-    __slots__ = ("gain", "start")
+    __slots__ = ("_srtt", "start")
 
-    def __init__(self, *, start: float | None = None, gain: float | None = None) -> None:
+    def __init__(self, *, start: float | None = None) -> None:
         self.start = START_RATE if start is None else start
-        self.gain = SLOW_START_GAIN if gain is None else gain
+        self._srtt: float | None = None
+
+    @property
+    def round(self) -> float:
+        """Seconds in which the rate doubles while busy."""
+        srtt = self._srtt  # before the first answer: the shortest round (calls waiting then must not oversleep)
+        return SLOW_START_MIN_ROUND if srtt is None else max(SLOW_START_MIN_ROUND, srtt)
+
+    def round_trip(self, seconds: float) -> None:
+        """One answer came ``seconds`` after its request was sent."""
+        srtt = self._srtt
+        self._srtt = seconds if srtt is None else srtt + SRTT_GAIN * (seconds - srtt)
 
     def grown(self, rate: float, accepted: float) -> float:
-        """The rate after one more accepted answer, ``accepted`` being the last second's rate."""
-        return min(rate + self.gain, max(rate, MAX_RATE_OVER_MEASURED * accepted))
+        """The rate after one more accepted answer, ``accepted`` being the rate over the last round."""
+        return min(rate + 1.0 / self.round, max(rate, MAX_RATE_OVER_MEASURED * accepted))
 
 
 class SlotWithdrawn(VideoJobsError):
@@ -318,6 +348,14 @@ class AdaptiveRate:
         """Requests per second this vendor is paced at now (None: not paced)."""
         return None if self._bucket is None else self._bucket.rate
 
+    @property
+    def growth(self) -> float:
+        """The fastest this rate may grow now, in e-folds a second (an upper bound: a waiting call
+        sleeps until the soonest its slot can come): slow start's one a round, or ``THROTTLED_GROWTH``."""
+        if self.adaptive and not self.throttled:
+            return 1.0 / self._slow_start.round
+        return THROTTLED_GROWTH
+
     def acquire(self, now: float) -> float:
         with self._lock:
             pause = max(0.0, self._pause_until - now)
@@ -353,10 +391,14 @@ class AdaptiveRate:
                 return
             self._recent.record(now)
             self._last_second.record(now)
-            demand = self._last_second.rate(now)
             if not self.throttled:
-                new = self._slow_start.grown(bucket.rate, demand)
+                slow = self._slow_start
+                if sent is not None and now >= sent:
+                    slow.round_trip(now - sent)
+                span = min(max(slow.round, DEMAND_READING / bucket.rate), self._last_second.window)
+                new = slow.grown(bucket.rate, self._last_second.rate(now, now - span, least=span))
             elif now - self._last_cut >= CUT_INTERVAL:  # grow back, once the cut has had a second to tell
+                demand = self._last_second.rate(now)
                 new = min(self._cubic.success_received(now), max(bucket.rate, MAX_RATE_OVER_MEASURED * demand))
             else:
                 return
