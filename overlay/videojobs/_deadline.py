@@ -18,21 +18,27 @@ left until the attempt's deadline:
 
 Behind a proxy named in the environment the clients keep httpx's own transport (see
 :func:`environment_proxies`): each socket operation is then bounded, not the whole attempt.
+
+A status request goes onto the transport's pool through :class:`Lane`, past ``httpx.Client.send``
+and httpx's Request and Response (the sync twin of ``_aio.Lane``); every other request of the
+generated clients goes through :meth:`DeadlineTransport.handle_request`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging  # already loaded by httpx: no import cost
+import re
 import ssl
 import time
 import typing
-from collections.abc import Iterable, Iterator
-from typing import Any, Final
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Final, Protocol
 
 import httpcore
 import httpx
 
-__all__ = ["DeadlineBackend", "DeadlineTransport", "deadline_transport", "environment_proxies"]
+__all__ = ["DeadlineBackend", "DeadlineTransport", "Lane", "deadline_transport", "environment_proxies"]
 
 
 def _bounded(timeout: float | None, error: type[Exception]) -> float | None:
@@ -138,15 +144,21 @@ _ERRORS: Final[dict[type[Exception], type[httpx.HTTPError]]] = {
 }
 
 
+def _httpx_error(exc: Exception) -> httpx.HTTPError | None:
+    """httpx's error for an httpcore error (None for any other exception)."""
+    mapped = next((_ERRORS[kind] for kind in type(exc).__mro__ if kind in _ERRORS), None)
+    return None if mapped is None else mapped(str(exc))
+
+
 @contextlib.contextmanager
 def _as_httpx() -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        mapped = next((_ERRORS[kind] for kind in type(exc).__mro__ if kind in _ERRORS), None)
+        mapped = _httpx_error(exc)
         if mapped is None:
             raise
-        raise mapped(str(exc)) from exc
+        raise mapped from exc
 
 
 class _Body(httpx.SyncByteStream):
@@ -202,6 +214,169 @@ class DeadlineTransport(httpx.BaseTransport):
 
     def close(self) -> None:
         self._pool.close()
+
+    @property
+    def pool(self) -> httpcore.ConnectionPool:
+        """The httpcore pool the requests go out on (:class:`Lane` sends status requests on it)."""
+        return self._pool
+
+
+# --- the status exchange's lane onto the pool ---------------------------------------------------------
+
+LANE_MAX_PATH: Final = 4096
+"""The longest status path the lane sends itself (a task id is tens of characters); a longer one
+takes httpx's path, and httpx's own URL checks (at most 65,536 characters) apply to it as ever."""
+
+_LANE_PATH: Final = re.compile(r"/(?:[A-Za-z0-9\-._~/]|%[0-9A-Fa-f]{2})*")
+"""A path as the generated builders make it (``quote(task_id, safe="")`` in a template): unreserved
+characters and ``%XX`` escapes only, which httpx's URL parser keeps byte for byte (its ``quote``
+leaves valid escapes as they are)."""
+
+_DOTS: Final = frozenset((".", ".."))  # path segments httpx's URL parser drops (RFC 3986 section 5.2.4)
+
+_SET_COOKIE: Final = frozenset((b"set-cookie", b"set-cookie2"))  # what a cookie jar reads (http.cookiejar)
+
+_HTTPX_LOGGER: Final = logging.getLogger("httpx")
+_INFO: Final = logging.INFO
+
+
+class Reading(Protocol):
+    """What reads an answer off the lane (``_exchange``'s attempt)."""
+
+    def started(self, status_code: int, headers: Mapping[str, str], encoding: str) -> None: ...
+
+    def feed(self, chunk: bytes) -> None: ...
+
+
+class Lane:
+    """A status exchange's way onto :class:`DeadlineTransport`'s pool, past ``httpx.Client.send`` and
+    httpx's Request and Response: on loopback those layers cost about 100 µs of client CPU per status
+    call (auth and redirect flows, event hooks, the URL parsed three times, a cookie jar's urllib
+    and email objects per answer), far more than the call's own work. ``_aio.Lane`` is its async twin.
+
+    The request is the one ``http.send(http.build_request(**kwargs))`` sends, byte for byte (method,
+    URL, headers: tests/test_sync_lane.py): its headers and the URL's parts are learned from a
+    request httpx builds, once per change of the client's base URL or headers. It declines (None:
+    the exchange takes httpx's path) whatever it was not worked out for: an httpx client other than
+    the one made on this transport, a closed one, one with auth, event hooks, params or cookies, or
+    that follows redirects; a base URL with user info, a query or a fragment; kwargs other than a
+    GET of a path as the generated builders make it. What ``send`` does besides sending is kept: an
+    answer's Set-Cookie goes into the client's jar (from then on the lane declines, so that the
+    cookie is sent), and the ``HTTP Request`` line is logged on the ``httpx`` logger when enabled.
+    """
+
+    __slots__ = (
+        "_accept_encoding", "_base", "_base_url", "_headers", "_host", "_http", "_path", "_pool", "_port", "_raw",
+        "_scheme",
+    )  # fmt: skip
+
+    def __init__(self, transport: DeadlineTransport, http: httpx.Client, accept_encoding: str) -> None:
+        self._pool = transport.pool
+        self._http = http
+        self._accept_encoding = accept_encoding  # what the exchange reads (httpx's default may offer more)
+        self._base_url: httpx.URL | None = None
+        self._raw: list[tuple[bytes, bytes]] = []
+        self._base = ""
+        self._path: bytes | None = None  # None: the base URL is not one the lane sends to
+        self._scheme = self._host = b""
+        self._port: int | None = None
+        self._headers: list[tuple[bytes, bytes]] = []
+
+    def request(
+        self, http: httpx.Client, kwargs: Mapping[str, Any], extensions: dict[str, Any]
+    ) -> httpcore.Request | None:
+        """The httpcore request for the generated builder's ``kwargs``, or None (see the class)."""
+        if http is not self._http:
+            return None
+        if http.base_url is not self._base_url or http.headers.raw != self._raw:
+            self._learn(http)
+        url = kwargs.get("url")
+        if (
+            self._path is None
+            or len(kwargs) != 2
+            or kwargs.get("method") not in ("get", "GET")
+            or not isinstance(url, str)
+            or len(url) > LANE_MAX_PATH
+            or url[:2] == "//"
+            or not _LANE_PATH.fullmatch(url)
+            or ("." in url and not _DOTS.isdisjoint(url.split("/")))
+            or http.is_closed
+            or http.follow_redirects
+            or http.auth is not None
+            or http.params
+            or http.cookies
+        ):
+            return None
+        hooks = http.event_hooks
+        if hooks["request"] or hooks["response"]:
+            return None
+        target = self._path + url[1:].encode("ascii")
+        core_url = httpcore.URL(scheme=self._scheme, host=self._host, port=self._port, target=target)
+        return httpcore.Request(b"GET", core_url, headers=self._headers, extensions=extensions)
+
+    def _learn(self, http: httpx.Client) -> None:
+        base_url = http.base_url
+        self._base_url, self._raw = base_url, http.headers.raw
+        plain = base_url.is_absolute_url and not (base_url.userinfo or base_url.query or base_url.fragment)
+        if not plain:
+            self._path = None
+            return
+        # httpx keeps a base URL's path ending in "/" (an empty one is "/", but prints as "http://host")
+        text = str(base_url)
+        self._base = text if text.endswith("/") else text + "/"
+        # the request build_request makes of a GET of the base URL without cookies or params (the lane
+        # declines those): the client's headers merged with the exchange's, as it merges them, Host first
+        headers = httpx.Headers(http.headers)
+        headers.update({"Accept-Encoding": self._accept_encoding})
+        probe = httpx.Request("GET", base_url, headers=headers)
+        self._scheme, self._host, self._port = probe.url.raw_scheme, probe.url.raw_host, probe.url.port
+        self._path = probe.url.raw_path
+        self._headers = probe.headers.raw
+
+    def exchange(self, request: httpcore.Request, reading: Reading) -> None:
+        """Send ``request`` on the pool and hand the answer to ``reading``: its status line and
+        headers, then its body chunk by chunk as it arrives; the answer is closed whatever happens.
+        httpcore's errors are raised as httpx's (as :class:`DeadlineTransport` raises them)."""
+        try:
+            response = self._pool.handle_request(request)
+            try:
+                headers = httpx.Headers(response.headers)
+                if not _SET_COOKIE.isdisjoint(name.lower() for name, _ in response.headers):
+                    self._keep_cookies(request, response, headers)
+                if _HTTPX_LOGGER.isEnabledFor(_INFO):
+                    self._log(request, response, headers)
+                reading.started(response.status, headers, headers.get("content-encoding", ""))
+                stream = response.stream
+                assert isinstance(stream, Iterable)
+                for chunk in stream:
+                    reading.feed(chunk)
+            finally:
+                response.close()
+        except Exception as exc:
+            mapped = _httpx_error(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    def _answer(self, request: httpcore.Request, response: httpcore.Response, headers: httpx.Headers) -> httpx.Response:
+        """The answer's head as httpx's objects (for the cookie jar and the log line: rare paths)."""
+        url = self._base + request.url.target[len(self._path or b"") :].decode("ascii")
+        sent = httpx.Request("GET", url, headers=request.headers)
+        return httpx.Response(response.status, headers=headers, request=sent, extensions=response.extensions)
+
+    def _keep_cookies(self, request: httpcore.Request, response: httpcore.Response, headers: httpx.Headers) -> None:
+        self._http.cookies.extract_cookies(self._answer(request, response, headers))
+
+    def _log(self, request: httpcore.Request, response: httpcore.Response, headers: httpx.Headers) -> None:
+        answer = self._answer(request, response, headers)
+        _HTTPX_LOGGER.info(  # the line httpx.Client logs for every request it sends
+            'HTTP Request: %s %s "%s %d %s"',
+            answer.request.method,
+            answer.request.url,
+            answer.http_version,
+            answer.status_code,
+            answer.reason_phrase,
+        )
 
 
 def deadline_transport(*, verify: bool | ssl.SSLContext, limits: httpx.Limits, read_size: int = 0) -> DeadlineTransport:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from ._aio import Lane
+    from ._deadline import Lane as SyncLane
 
 __all__ = [
     "ACCEPT_ENCODING",
@@ -226,12 +227,16 @@ class _Attempt:
         self.headers: Mapping[str, str] = {}
         self.reader = BodyReader("identity", limit, vendor)
 
+    def extensions(self) -> dict[str, Any]:
+        """The request's extensions: every socket operation bounded by the attempt's deadline."""
+        bound = Deadline(self.timeout, self.deadline)  # see _deadline: every socket operation ends by then
+        return {"timeout": {"connect": bound, "read": bound, "write": bound, "pool": bound}}
+
     def request(
         self, http: httpx.Client | httpx.AsyncClient, kwargs: Mapping[str, Any], prefix: RequestPrefix | None = None
     ) -> httpx.Request:
         """The httpx request for the generated builder's ``kwargs``, every socket operation bounded."""
-        bound = Deadline(self.timeout, self.deadline)  # see _deadline: every socket operation ends by then
-        extensions = {"timeout": {"connect": bound, "read": bound, "write": bound, "pool": bound}}
+        extensions = self.extensions()
         if prefix is not None:
             request = prefix.request(http, kwargs, extensions)
             if request is not None:
@@ -285,21 +290,27 @@ def exchange_sync(
     secrets: Secrets,
     vendor: str,
     prefix: RequestPrefix | None = None,
+    lane: SyncLane | None = None,
 ) -> Exchange:
     """Send one request and read its answer, all of it by ``deadline`` (``time.monotonic()``).
 
-    The body is read from the response's byte stream (what the transport hands httpx, still
-    encoded), whatever made the response: a socket, or a handler that built it in memory."""
+    On the default transport the request goes through its ``lane`` (see ``_deadline.Lane``) unless
+    the lane declines it. Otherwise the body is read from the response's byte stream (what the
+    transport hands httpx, still encoded), whatever made the response: a socket, or a handler that
+    built it in memory."""
     with _Attempt(deadline, limit, secrets, vendor) as attempt:
-        response = http.send(attempt.request(http, kwargs, prefix), stream=True)
-        try:
-            attempt.started_httpx(response)
-            stream = response.stream
-            assert isinstance(stream, httpx.SyncByteStream)
-            for chunk in stream:
-                attempt.feed(chunk)
-        finally:
-            response.close()
+        if lane is not None and (request := lane.request(http, kwargs, attempt.extensions())) is not None:
+            lane.exchange(request, attempt)
+        else:
+            response = http.send(attempt.request(http, kwargs, prefix), stream=True)
+            try:
+                attempt.started_httpx(response)
+                stream = response.stream
+                assert isinstance(stream, httpx.SyncByteStream)
+                for chunk in stream:
+                    attempt.feed(chunk)
+            finally:
+                response.close()
     return attempt.exchange()
 
 

@@ -38,11 +38,13 @@ if TYPE_CHECKING:
 
     from ._adapter import VendorAdapter
     from ._aio import Lane
+    from ._deadline import Lane as SyncLane
 
 __all__ = ["AsyncVendorClient", "VendorClient", "open_session", "typed_client"]
 
-NewTyped = Callable[[], "tuple[Any, httpx.AsyncBaseTransport | None]"]
-"""Makes a vendor's generated client (and the aiohttp transport under it, when that is the async default)."""
+NewTyped = Callable[[], "tuple[Any, httpx.BaseTransport | httpx.AsyncBaseTransport | None]"]
+"""Makes a vendor's generated client, and the transport under it when it is the default one
+(sync: ``_deadline.DeadlineTransport``; async: aiohttp's)."""
 
 
 class _Handle:
@@ -61,9 +63,9 @@ class _Handle:
         self.settings = settings
         self._new_typed = new_typed
         # the generated AuthenticatedClient, for vendor-specific calls (typed by its own package),
-        # and the aiohttp transport under it when it is the async client's default (None otherwise)
+        # and the transport under it when it is the default one (None otherwise)
         self.typed: Any
-        self.typed, self._aio_transport = new_typed()
+        self.typed, self._default_transport = new_typed()
         self.max_response_bytes = max_response_bytes
         self.max_connections = max_connections
         self.secrets = Secrets([settings.api_key])
@@ -95,6 +97,28 @@ class _Handle:
 class VendorClient(_Handle):
     """``Client.vendor(slug)``: one vendor's status calls, and its typed client in ``.typed``."""
 
+    _lane: SyncLane | None = None  # on the default transport: status requests go onto its pool
+
+    def __init__(
+        self,
+        core: VendorCore,
+        settings: VendorSettings,
+        new_typed: NewTyped,
+        *,
+        max_response_bytes: int,
+        max_connections: int,
+    ) -> None:
+        super().__init__(
+            core, settings, new_typed, max_response_bytes=max_response_bytes, max_connections=max_connections
+        )
+        transport = self._default_transport
+        if transport is not None:
+            from ._deadline import DeadlineTransport, Lane
+
+            assert isinstance(transport, DeadlineTransport)
+            # the httpx client made now, on that transport: the lane sends only for this one
+            self._lane = Lane(transport, self.typed.get_httpx_client(), ACCEPT_ENCODING)
+
     def status(self, task_id: str) -> JobStatus:
         """The job's status; retries connection errors, timeouts, 429 and 5xx within the call's budget."""
         return self.checked_status(check_task_id(self.name, task_id))
@@ -116,6 +140,7 @@ class VendorClient(_Handle):
             self.secrets,
             self.name,
             self._prefix,
+            self._lane,
         )
 
     def close(self) -> None:
@@ -206,16 +231,16 @@ class AsyncVendorClient(_Handle):
                         "an AsyncClient's connections belong to one loop: create one client per loop",
                         vendor=self.name,
                     )
-                self.typed, self._aio_transport = self._new_typed()  # the old loop is gone, and its connections
+                self.typed, self._default_transport = self._new_typed()  # the old loop is gone, and its connections
             self._loop = loop
             self._lane = None
             # requests beyond the pool's size wait here, not in httpcore's queue (rescanned per request)
             self._slots = asyncio.Semaphore(self.max_connections)
         http: httpx.AsyncClient = self.typed.get_async_httpx_client()
-        if self._lane is None and self._aio_transport is not None:
+        if self._lane is None and self._default_transport is not None:
             from ._aio import Lane
 
-            self._lane = Lane(self._aio_transport, http, ACCEPT_ENCODING)
+            self._lane = Lane(self._default_transport, http, ACCEPT_ENCODING)
         return http
 
     async def aclose(self) -> None:
@@ -281,15 +306,15 @@ def typed_client(
     verify: bool | ssl.SSLContext,
     timeout: float,
     max_connections: int,
-) -> tuple[Any, httpx.AsyncBaseTransport | None]:
+) -> tuple[Any, httpx.BaseTransport | httpx.AsyncBaseTransport | None]:
     """The vendor's generated client on the chosen transport, and that transport when it is the
-    async default (aiohttp: the exchange then reads it through ``_aio.Lane``)."""
+    default one (the exchange then reads it through its lane: ``_deadline.Lane``, ``_aio.Lane``)."""
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-    default_aio: httpx.AsyncBaseTransport | None = None
+    default: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None
     if transport is None and asynchronous:
         from ._aio import aiohttp_transport
 
-        transport = default_aio = aiohttp_transport(
+        transport = default = aiohttp_transport(
             verify=verify, max_connections=max_connections, base_url=settings.base_url
         )
     elif transport is None:
@@ -298,7 +323,7 @@ def typed_client(
         # httpx honours HTTP(S)_PROXY only without an explicit transport: behind one, its own
         # transport is kept (each socket operation is then bounded, not the whole attempt)
         if not environment_proxies(os.environ):  # what httpx reads, whatever environ= says
-            transport = deadline_transport(verify=verify, limits=limits)
+            transport = default = deadline_transport(verify=verify, limits=limits)
     httpx_args: dict[str, object] = {"limits": limits}
     if transport is not None:
         httpx_args["transport"] = transport
@@ -310,4 +335,4 @@ def typed_client(
         follow_redirects=False,  # never carry the key to wherever a redirect points
         httpx_args=httpx_args,
     )
-    return typed, default_aio
+    return typed, default

@@ -1,0 +1,149 @@
+"""The sync status exchange's lane (``_deadline.Lane``) sends the request httpx would send and
+keeps what ``httpx.Client.send`` does besides sending; it steps aside (the exchange takes httpx's
+path) for whatever it was not worked out for."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import socket
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import videojobs
+from tests import hostile
+from tests.conftest import KEYS
+from videojobs._base import check_task_id
+from videojobs._deadline import DeadlineTransport, Lane
+from videojobs._exceptions import InvalidReferenceError
+from videojobs._exchange import ACCEPT_ENCODING
+from videojobs._registry import adapter_class
+
+VENDORS = videojobs.known_vendors()
+BASES = ["http://127.0.0.1:8123", "http://127.0.0.1:8123/", "https://api.example.com/a/b", "http://[::1]:9/p%20q/"]
+EXTENSIONS: dict[str, Any] = {"timeout": {"connect": 1.0, "read": 1.0, "write": 1.0, "pool": 1.0}}
+
+DETERMINISTIC = settings(derandomize=True, max_examples=200, deadline=None, database=None)
+
+
+@functools.cache  # one client per vendor and base URL (each makes an SSL context: tens of ms)
+def _client(slug: str, base: str) -> videojobs.Client:
+    return videojobs.Client(api_keys={slug: KEYS[slug]}, base_urls={slug: base})
+
+
+def _fresh(slug: str = "vozo", base: str = BASES[0]) -> tuple[httpx.Client, Lane, dict[str, Any]]:
+    handle = videojobs.Client(api_keys={slug: KEYS[slug]}, base_urls={slug: base}).vendor(slug)
+    http = handle.typed.get_httpx_client()
+    lane = handle._lane
+    assert lane is not None
+    return http, lane, adapter_class(slug).endpoint.build_request_kwargs("t-1")
+
+
+def _as_sent(http: httpx.Client, kwargs: dict[str, Any]) -> tuple[bytes, bytes, bytes, int | None, bytes, Any]:
+    """What DeadlineTransport hands httpcore for httpx's own request (see its handle_request)."""
+    request = http.build_request(**kwargs, headers={"Accept-Encoding": ACCEPT_ENCODING}, extensions=EXTENSIONS)
+    url = request.url
+    return request.method.encode(), url.raw_scheme, url.raw_host, url.port, url.raw_path, request.headers.raw
+
+
+@DETERMINISTIC
+@given(
+    slug=st.sampled_from(VENDORS),
+    base=st.sampled_from(BASES),
+    task_id=st.one_of(st.text(min_size=1, max_size=40), st.text(alphabet="./%?#;=&+ ~:@!$'()*,[]", min_size=1)),
+)
+def test_the_lane_sends_the_request_httpx_would(slug: str, base: str, task_id: str) -> None:
+    try:
+        check_task_id(slug, task_id)
+    except InvalidReferenceError:
+        return  # refused before any request is built
+    handle = _client(slug, base).vendor(slug)
+    http = handle.typed.get_httpx_client()
+    kwargs = adapter_class(slug).endpoint.build_request_kwargs(task_id)
+    assert handle._lane is not None
+    lane = handle._lane.request(http, kwargs, EXTENSIONS)
+    assert lane is not None  # every id a caller may pass takes the lane
+    url = lane.url
+    assert (lane.method, url.scheme, url.host, url.port, url.target, lane.headers) == _as_sent(http, kwargs)
+    assert lane.extensions is EXTENSIONS
+
+
+def test_the_default_sync_transport_has_a_lane_and_another_has_none() -> None:
+    handle = _client("vozo", BASES[0]).vendor("vozo")
+    assert isinstance(handle._default_transport, DeadlineTransport)
+    assert handle._lane is not None
+    mocked = videojobs.Client(
+        api_keys={"vozo": KEYS["vozo"]}, transport=httpx.MockTransport(lambda r: httpx.Response(200))
+    ).vendor("vozo")
+    assert mocked._lane is None
+
+
+def test_a_header_set_on_the_typed_client_later_is_sent() -> None:
+    http, lane, kwargs = _fresh()
+    http.headers["X-Trace"] = "on"
+    sent = lane.request(http, kwargs, EXTENSIONS)
+    assert sent is not None
+    assert (b"X-Trace", b"on") in sent.headers
+    assert sent.headers == _as_sent(http, kwargs)[-1]
+
+
+def _hook(request: httpx.Request) -> None:
+    pass
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda http: http.cookies.set("session", "s1"),
+        lambda http: setattr(http, "auth", ("user", "pass")),
+        lambda http: http.event_hooks["request"].append(_hook),
+        lambda http: http.event_hooks["response"].append(_hook),
+        lambda http: setattr(http, "follow_redirects", True),
+        lambda http: setattr(http, "params", {"a": "1"}),
+        lambda http: setattr(http, "base_url", "http://user:pw@127.0.0.1:8123"),
+        lambda http: setattr(http, "base_url", "http://127.0.0.1:8123/?q=1"),
+        lambda http: http.close(),
+    ],
+    ids=["cookies", "auth", "request-hook", "response-hook", "redirects", "params", "userinfo", "query", "closed"],
+)
+def test_the_lane_steps_aside_for_what_it_was_not_worked_out_for(change: Any) -> None:
+    http, lane, kwargs = _fresh()
+    assert lane.request(http, kwargs, EXTENSIONS) is not None
+    change(http)
+    assert lane.request(http, kwargs, EXTENSIONS) is None
+
+
+def test_the_lane_sends_only_for_its_own_client_and_plain_gets() -> None:
+    http, lane, kwargs = _fresh()
+    assert lane.request(httpx.Client(base_url=BASES[0]), kwargs, EXTENSIONS) is None
+    assert lane.request(http, {**kwargs, "method": "post"}, EXTENSIONS) is None
+    assert lane.request(http, {**kwargs, "params": {"a": 1}}, EXTENSIONS) is None
+    for url in ("//elsewhere/x", "/a/../b", "/a/./b", "/a b", "/a?b", "/" + "x" * 5000):
+        assert lane.request(http, {"method": "get", "url": url}, EXTENSIONS) is None, url
+
+
+def _with_cookie(request: hostile.Request, conn: socket.socket) -> None:
+    seen = request.headers.get("cookie", "")
+    body = hostile.OK_BODY if not seen else hostile.OK_BODY.replace(b"processing", b"done")
+    conn.sendall(
+        b"HTTP/1.1 200 OK\r\nSet-Cookie: lb=node-7; Path=/\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+
+
+def test_a_cookie_the_vendor_sets_is_kept_and_sent_as_httpx_would(caplog: pytest.LogCaptureFixture) -> None:
+    with (
+        hostile.hostile(_with_cookie) as url,
+        videojobs.Client(api_keys={"vozo": KEYS["vozo"]}, base_urls={"vozo": url}) as client,
+    ):
+        with caplog.at_level(logging.INFO, logger="httpx"):
+            first = client.status("vozo:t")
+        assert client.vendor("vozo").typed.get_httpx_client().cookies.get("lb") == "node-7"
+        second = client.status("vozo:t")  # the cookie is sent back (through httpx: the lane steps aside)
+    assert first.vendor_state == "processing"
+    assert second.vendor_state == "done"
+    assert f'HTTP Request: GET {url}/v1/video_generation/t "HTTP/1.1 200 OK"' in caplog.messages
