@@ -167,8 +167,8 @@ class RequestPrefix:
     URL, the merge, the copy) and no header merge: the same method, URL and headers, byte for
     byte (tests/test_boundary.py checks it against ``build_request`` for any id). It declines
     (None: the caller builds it the general way) whatever it was not worked out for: kwargs
-    other than a method and a path, a client whose base URL has a query, cookies the client
-    was sent. The client's headers and base URL are compared on every call, so a header set
+    other than a method and a path, a client whose base URL has a query, params or cookies the
+    client was given. The client's headers and base URL are compared on every call, so a header set
     on ``.typed``'s httpx client afterwards is sent as ``build_request`` would send it.
     """
 
@@ -193,6 +193,7 @@ class RequestPrefix:
             or not isinstance(url, str)
             or url[:1] != "/"
             or url[:2] == "//"
+            or http.params
             or http.cookies
         ):
             return None
