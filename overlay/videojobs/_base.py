@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
-import attrs
-import httpx
-
-from ._adapter import VendorAdapter
 from ._exceptions import ConfigurationError, InvalidReferenceError, UsageError
 from ._registry import known_vendors, targets
+
+if TYPE_CHECKING:
+    from ._adapter import VendorAdapter
 
 __all__ = [
     "DEFAULT_MAX_CONNECTIONS",
@@ -82,13 +81,19 @@ def check_task_id(vendor: str, task_id: str) -> str:
 # --- settings: keyword arguments, then the environment, then the spec ---------------------------
 
 
-@attrs.frozen(kw_only=True)
-class VendorSettings:
-    """What one vendor is reached with. The key never shows in ``repr()``."""
+class VendorSettings(NamedTuple):
+    """What one vendor is reached with. The key never shows in ``repr()``.
+
+    A NamedTuple (frozen, compared by value), not an attrs class: ``import videojobs`` loads this
+    module to check a client's arguments, and attrs (as httpx) loads with the first vendor used.
+    """
 
     name: str
     base_url: str
-    api_key: str = attrs.field(repr=False)
+    api_key: str
+
+    def __repr__(self) -> str:
+        return f"VendorSettings(name={self.name!r}, base_url={self.base_url!r})"
 
 
 def env_name(vendor: str, what: str) -> str:
@@ -101,6 +106,8 @@ def resolve_settings(
     base_urls: Mapping[str, str],
     environ: Mapping[str, str],
 ) -> VendorSettings:
+    import httpx  # once a vendor, as its session opens: ``import videojobs`` does not load httpx
+
     vendor = adapter.name
     key_var, url_var = env_name(vendor, "API_KEY"), env_name(vendor, "BASE_URL")
     key = api_keys.get(vendor) or environ.get(key_var)

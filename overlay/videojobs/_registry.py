@@ -32,10 +32,12 @@ import functools
 import importlib
 import threading
 from collections.abc import Mapping
-from typing import Final, cast
+from typing import TYPE_CHECKING, Final, cast
 
-from ._adapter import VendorAdapter
 from ._exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from ._adapter import VendorAdapter  # the adapters (and attrs, under them) load with the first vendor used
 
 __all__ = ["GROUP", "adapter_class", "known_vendors", "register_vendor", "targets"]
 
@@ -104,4 +106,4 @@ def adapter_class(slug: str) -> type[VendorAdapter]:
     cls = getattr(importlib.import_module(module_name), class_name)
     if cls.name != slug:
         raise ConfigurationError(f"vendor {slug!r} points at {target!r}, an adapter named {cls.name!r}")
-    return cast(type[VendorAdapter], cls)
+    return cast("type[VendorAdapter]", cls)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 from ._exceptions import CallbackError, UsageError, VideoJobsError
-from ._policy import AdaptivePolicy, History, PollingPolicy
-from ._status import JobStatus, WaitTimeout
+
+if TYPE_CHECKING:  # a Client is made without them: policies and statuses (attrs) load with the first wait
+    from ._policy import AdaptivePolicy, History, PollingPolicy
+    from ._status import JobStatus, WaitTimeout
 
 __all__ = [
     "DEFAULT_MAX_FAILED_POLLS",
@@ -32,9 +35,18 @@ less than the policy asks): a vendor that is down is asked less often than its p
 the default ten failures in a row span about four minutes of outage (1+2+...+32+60+60+60 s), so a
 one-minute outage costs no job. The doubling is the usual exponential backoff (AWS, gRPC)."""
 
-OnUpdate = Callable[[JobStatus], object]
+OnUpdate = Callable[["JobStatus"], object]
 OnPollError = Callable[[VideoJobsError, int], object]
 """``on_poll_error(error, failed_in_a_row)``: a poll failed and the wait goes on (``error.ref`` says which job)."""
+
+
+@functools.cache
+def _policies() -> tuple[type[AdaptivePolicy], type[History]]:
+    """The default policy and History, imported by the first wait and kept (``_policy`` stands on
+    attrs, which ``import videojobs`` and ``Client()`` leave out): a wait pays a cache hit, not an import."""
+    from ._policy import AdaptivePolicy, History
+
+    return AdaptivePolicy, History
 
 
 @runtime_checkable
@@ -60,7 +72,7 @@ class SystemClock:
     sleep = staticmethod(time.sleep)
 
     async def asleep(self, seconds: float) -> None:
-        import asyncio  # imported on first use: ``import videojobs`` stays as light as httpx
+        import asyncio  # imported on first use: ``import videojobs`` leaves asyncio out
 
         await asyncio.sleep(seconds)
 
@@ -96,14 +108,15 @@ class Waiter:
         max_failed_polls: int = DEFAULT_MAX_FAILED_POLLS,
         on_poll_error: OnPollError | None = None,
     ) -> None:
+        adaptive, history = _policies()
         self.timeout = check_wait_args(timeout, max_failed_polls)
         self.on_poll_error = on_poll_error
         self.ref = ref
         self.vendor, _, self.task_id = ref.partition(":")
         self.start = start
         self.deadline = math.inf if self.timeout is None else start + self.timeout
-        self.policy: PollingPolicy = policy if policy is not None else AdaptivePolicy()
-        self.history = History()
+        self.policy: PollingPolicy = policy if policy is not None else adaptive()
+        self.history = history()
         self.failed_in_a_row = 0
         self.max_failed_polls = max_failed_polls
         self.last_error: VideoJobsError | None = None
@@ -141,7 +154,7 @@ class Waiter:
             max_failed_polls=int(data["max_failed_polls"]),
             on_poll_error=on_poll_error,
         )
-        waiter.history = History.from_dict(data["history"])
+        waiter.history = _policies()[1].from_dict(data["history"])
         waiter.failed_in_a_row = int(data["failed_in_a_row"])
         waiter._floor = float(data["floor"])
         if data.get("last_error") is not None:
@@ -193,6 +206,8 @@ class Waiter:
         return min(max(delay, self._floor), left)
 
     def timed_out(self) -> WaitTimeout:
+        from ._status import WaitTimeout
+
         last = self.last
         where = ""
         if last is not None:
