@@ -76,6 +76,39 @@ def test_using_the_sync_library_loads_neither_the_cli_nor_the_server_nor_aiohttp
     assert out.stdout.strip() == "[]"
 
 
+LOADED_ON_FIRST_USE = (
+    "attr", "attrs", "httpx", "httpcore", "h11", "anyio", "aiohttp", "ssl",
+    "videojobs._adapter", "videojobs._status", "videojobs._policy", "videojobs._sessions", "videojobs._calls",
+    "videojobs._exchange", "videojobs._translate", "videojobs._ratecontrol", "videojobs._batch",
+    "videojobs._fetch", "videojobs._files", "videojobs._download", "videojobs.vendors",
+)  # fmt: skip
+"""What ``import videojobs`` and ``Client()`` leave out: the first status call loads it (the import
+bench in scripts/bench.py compares ``import videojobs`` with ``import httpx``)."""
+
+
+def test_import_and_a_new_client_leave_the_calls_code_attrs_and_httpx_for_the_first_call() -> None:
+    code = (
+        "import sys\n"
+        f"lazy = {LOADED_ON_FIRST_USE!r}\n"
+        "def loaded(): return sorted(m for m in sys.modules if m.startswith(lazy) or m.split('.')[0].endswith('_client'))\n"
+        "before = loaded()\n"
+        "import videojobs\n"
+        "names = set(dir(videojobs))\n"
+        "videojobs.Client(api_keys={'vozo': 'k'}).close(); videojobs.AsyncClient()\n"
+        "print(sorted(set(loaded()) - set(before)))\n"
+        "print(sorted(set(videojobs.__all__) - names))\n"
+        "from videojobs.sandbox import Sandbox\n"
+        "sb = Sandbox()\n"
+        "with videojobs.Client(api_keys=sb.api_keys(), base_urls=sb.base_urls(),"
+        " transport=sb.sync_transport()) as c:\n"
+        "    status = c.status('vozo:x-q1-d9')\n"
+        "print(type(status) is videojobs.JobStatus, status.state is videojobs.State.QUEUED)\n"
+        "print([m for m in ('attrs', 'httpx', 'videojobs._sessions', 'videojobs._calls') if m not in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.splitlines() == ["[]", "[]", "True True", "[]"], out.stdout
+
+
 def test_the_cli_names_the_extra_it_needs() -> None:
     code = (
         "import sys; sys.modules['rich'] = None\n"  # as if videojobs[cli] were not installed

@@ -38,7 +38,8 @@ Where things are, from the top floor down (each module imports only modules belo
 Adding a sixth vendor: see the docstring of ``_registry.py``.
 """
 
-from ._adapter import BaseAdapter, Fields, VendorAdapter
+from typing import TYPE_CHECKING, Final
+
 from ._client import AsyncClient, Client
 from ._exceptions import (
     APIError,
@@ -56,13 +57,28 @@ from ._exceptions import (
     UsageError,
     VideoJobsError,
 )
-from ._policy import AdaptivePolicy, FixedPolicy, History, PollingPolicy
 from ._registry import known_vendors, register_vendor
-from ._sessions import AsyncVendorClient, VendorClient
-from ._status import Download, DownloadProgress, JobError, JobFailedError, JobStatus, State, WaitTimeout
 from ._wait import Clock, SystemClock
 
+if TYPE_CHECKING:
+    from ._adapter import BaseAdapter, Fields, VendorAdapter
+    from ._policy import AdaptivePolicy, FixedPolicy, History, PollingPolicy
+    from ._sessions import AsyncVendorClient, VendorClient
+    from ._status import Download, DownloadProgress, JobError, JobFailedError, JobStatus, State, WaitTimeout
+
 __version__ = "0.1.0"
+
+_LAZY: Final = {
+    **dict.fromkeys(["BaseAdapter", "Fields", "VendorAdapter"], "_adapter"),
+    **dict.fromkeys(["AdaptivePolicy", "FixedPolicy", "History", "PollingPolicy"], "_policy"),
+    **dict.fromkeys(["AsyncVendorClient", "VendorClient"], "_sessions"),
+    **dict.fromkeys(
+        ["Download", "DownloadProgress", "JobError", "JobFailedError", "JobStatus", "State", "WaitTimeout"], "_status"
+    ),
+}
+"""Public names whose module loads on first use (PEP 562), as the first status call loads them anyway:
+``import videojobs`` and ``Client()`` need neither attrs (statuses, policies, adapters) nor httpx
+(the sessions), so importing costs a fraction of ``import httpx`` (``scripts/bench.py --only import``)."""
 
 __all__ = [
     "APIError",
@@ -103,3 +119,20 @@ __all__ = [
     "known_vendors",
     "register_vendor",
 ]
+
+
+if not TYPE_CHECKING:  # hidden from type checkers, which read the imports above (a typo stays an error)
+
+    def __getattr__(name: str) -> object:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from importlib import import_module
+
+        value = getattr(import_module(f"{__name__}.{module}"), name)
+        globals()[name] = value  # once: later lookups find it here
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -12,14 +12,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import ssl
 import threading
-from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Generic, Self, TypeVar
-
-import attrs
-import httpx
+from typing import TYPE_CHECKING, Generic, NamedTuple, Self, TypeVar
 
 from ._base import (
     DEFAULT_MAX_CONNECTIONS,
@@ -34,11 +30,7 @@ from ._base import (
     check_whole,
     split_ref,
 )
-from ._calls import Plan, adrive, drive, watch_plan
 from ._exceptions import UsageError, VideoJobsError
-from ._policy import PollingPolicy
-from ._sessions import AsyncVendorClient, VendorClient, open_session
-from ._status import Download, JobStatus
 from ._wait import (
     DEFAULT_MAX_FAILED_POLLS,
     Clock,
@@ -50,10 +42,18 @@ from ._wait import (
     check_wait_args,
 )
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # making a client loads none of these: the first call does (its own import, or _drivers())
+    import ssl
+
+    import httpx
+
     from ._batch import AsyncSend, SyncSend
+    from ._calls import Plan, VendorCore
     from ._download import Fetch, OnProgress, Pace
     from ._files import Transfer
+    from ._policy import PollingPolicy
+    from ._sessions import AsyncVendorClient, VendorClient
+    from ._status import Download, JobStatus
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -78,7 +78,7 @@ _DOC_ARGS = """
     clock           what waits, backoffs and rate limits sleep on (default the system's; tests inject one)
 """
 
-H = TypeVar("H", VendorClient, AsyncVendorClient)
+H = TypeVar("H", "VendorClient", "AsyncVendorClient")
 Y = TypeVar("Y")
 
 
@@ -101,13 +101,33 @@ async def _awith_ref(ref: str, steps: AsyncIterator[Y]) -> AsyncIterator[Y]:
         raise
 
 
-T = TypeVar("T", httpx.BaseTransport, httpx.AsyncBaseTransport)
+class _Drivers(NamedTuple):
+    """What the faces run of ``_calls``: a wait's plan and its two drivers."""
+
+    watch_plan: Callable[[VendorCore, str, Waiter], Plan[None]]
+    drive: Callable[[Plan[None], SyncSend, Callable[[float], None]], Iterator[JobStatus]]
+    adrive: Callable[[Plan[None], AsyncSend, Callable[[float], Awaitable[None]]], AsyncIterator[JobStatus]]
+
+
+@functools.cache
+def _drivers() -> _Drivers:
+    """``_calls``, imported by the first wait and kept (it stands on attrs and httpx, which neither
+    ``import videojobs`` nor ``Client()`` loads): a wait pays a cache hit, not an import."""
+    from ._calls import adrive, drive, watch_plan
+
+    return _Drivers(watch_plan, drive, adrive)
+
+
+T = TypeVar("T", "httpx.BaseTransport", "httpx.AsyncBaseTransport")
 
 
 class _Twin(Generic[H, T]):
     """Configuration and per-vendor handles: everything the faces share (no I/O)."""
 
-    _handle_class: type[H]
+    @property
+    def _handle_class(self) -> type[H]:
+        """VendorClient or AsyncVendorClient: ``_sessions`` (the calls' code, httpx) loads with the first vendor used."""
+        raise NotImplementedError
 
     def __init__(
         self,
@@ -143,7 +163,6 @@ class _Twin(Generic[H, T]):
         self._lock = threading.Lock()
         self._closed = False
         self._file_http: httpx.Client | httpx.AsyncClient | None = None  # file hosts' (no key), on the first download
-        self._handle_class: type[H]
 
     def _files(self) -> httpx.Client | httpx.AsyncClient:
         """The file hosts' httpx client (no key), made on the first download."""
@@ -152,6 +171,7 @@ class _Twin(Generic[H, T]):
                 raise UsageError(f"this {type(self).__name__} is closed")
             if self._file_http is None:
                 from ._fetch import file_client  # downloads' code loads on the first download
+                from ._sessions import AsyncVendorClient
 
                 asynchronous = self._handle_class is AsyncVendorClient
                 self._file_http = file_client(
@@ -186,6 +206,8 @@ class _Twin(Generic[H, T]):
         return handle
 
     def _new_handle(self, slug: str) -> H:
+        from ._sessions import open_session  # once a vendor: the first status call loads the calls' code
+
         return open_session(
             self._handle_class,
             slug,
@@ -249,7 +271,7 @@ class _Twin(Generic[H, T]):
         return f"<videojobs.{type(self).__name__} vendors in use={sorted(self._vendors)}>"
 
 
-class Client(_Twin[VendorClient, httpx.BaseTransport]):
+class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
     """Status of jobs at every vendor, synchronously. Thread-safe.
 
     >>> with videojobs.Client() as client:
@@ -257,7 +279,12 @@ class Client(_Twin[VendorClient, httpx.BaseTransport]):
     """
 
     __doc__ = (__doc__ or "") + _DOC_ARGS
-    _handle_class = VendorClient
+
+    @property
+    def _handle_class(self) -> type[VendorClient]:
+        from ._sessions import VendorClient
+
+        return VendorClient
 
     def status(self, ref: str) -> JobStatus:
         """The status of ``"<vendor>:<task id>"``. An error says which job (``error.ref``)."""
@@ -285,7 +312,7 @@ class Client(_Twin[VendorClient, httpx.BaseTransport]):
         seconds from the call) :class:`WaitTimeout` is raised. An error says which job (``error.ref``).
         """
         plan, send, _ = self._poll(ref, timeout, policy, max_failed_polls, on_poll_error)
-        return _with_ref(ref, drive(plan, send, self.clock.sleep))
+        return _with_ref(ref, _drivers().drive(plan, send, self.clock.sleep))
 
     def _poll(
         self,
@@ -298,7 +325,9 @@ class Client(_Twin[VendorClient, httpx.BaseTransport]):
         """A job's wait: its plan, the sender of its attempts and its vendor's name."""
         slug, task_id = split_ref(ref)
         handle = self.vendor(slug)
-        plan = watch_plan(handle.core, task_id, self._waiter(ref, timeout, policy, max_failed_polls, on_poll_error))
+        plan = _drivers().watch_plan(
+            handle.core, task_id, self._waiter(ref, timeout, policy, max_failed_polls, on_poll_error)
+        )
         return plan, functools.partial(handle.exchange, task_id), handle.name
 
     def wait(
@@ -470,6 +499,8 @@ class Client(_Twin[VendorClient, httpx.BaseTransport]):
         max_bytes: int | None,
         deadline: float | None,
     ) -> Download:
+        import httpx
+
         from ._download import download_plan, job_of
         from ._fetch import fetch, run_plan, utc_now
 
@@ -499,6 +530,8 @@ class Client(_Twin[VendorClient, httpx.BaseTransport]):
         deadline: float | None = None,
     ) -> JobStatus:
         """Every video of a finished job into the folder ``into``; the status carries them in ``downloads``."""
+        import attrs
+
         saved = [
             self._download(status, into, index, overwrite, on_progress, max_bytes, deadline)
             for index in range(max(1, len(status.video_urls)))
@@ -534,8 +567,11 @@ class Client(_Twin[VendorClient, httpx.BaseTransport]):
     def close(self) -> None:
         for handle in self._closing():
             handle.close()
-        if isinstance(self._file_http, httpx.Client):
-            self._file_http.close()
+        if self._file_http is not None:  # made by the first download, which loaded httpx
+            import httpx
+
+            if isinstance(self._file_http, httpx.Client):
+                self._file_http.close()
 
     def __enter__(self) -> Self:
         return self
@@ -546,11 +582,16 @@ class Client(_Twin[VendorClient, httpx.BaseTransport]):
         self.close()
 
 
-class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
+class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
     """Status of jobs at every vendor, on asyncio. The twin of :class:`Client`: the same methods, awaited."""
 
     __doc__ = (__doc__ or "") + _DOC_ARGS
-    _handle_class = AsyncVendorClient
+
+    @property
+    def _handle_class(self) -> type[AsyncVendorClient]:
+        from ._sessions import AsyncVendorClient
+
+        return AsyncVendorClient
 
     async def status(self, ref: str) -> JobStatus:
         """The status of ``"<vendor>:<task id>"``. See :meth:`Client.status`."""
@@ -572,7 +613,7 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
     ) -> AsyncIterator[JobStatus]:
         """Yield the job's status each time its state or progress changes, until it ends. See :meth:`Client.watch`."""
         plan, send, _ = self._poll(ref, timeout, policy, max_failed_polls, on_poll_error)
-        return _awith_ref(ref, adrive(plan, send, self.clock.asleep))
+        return _awith_ref(ref, _drivers().adrive(plan, send, self.clock.asleep))
 
     def _poll(
         self,
@@ -585,7 +626,9 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
         """A job's wait: its plan, the sender of its attempts and its vendor's name."""
         slug, task_id = split_ref(ref)
         handle = self.vendor(slug)
-        plan = watch_plan(handle.core, task_id, self._waiter(ref, timeout, policy, max_failed_polls, on_poll_error))
+        plan = _drivers().watch_plan(
+            handle.core, task_id, self._waiter(ref, timeout, policy, max_failed_polls, on_poll_error)
+        )
         return plan, functools.partial(handle.exchange, task_id), handle.name
 
     async def wait(
@@ -722,6 +765,8 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
         max_bytes: int | None,
         deadline: float | None,
     ) -> Download:
+        import httpx
+
         from ._download import download_plan, job_of
         from ._fetch import afetch, arun_plan, utc_now
 
@@ -751,6 +796,8 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
         deadline: float | None = None,
     ) -> JobStatus:
         """Every video of a finished job into the folder ``into``; the status carries them in ``downloads``."""
+        import attrs
+
         saved: list[Download] = []
         for index in range(max(1, len(status.video_urls))):
             saved.append(await self._download(status, into, index, overwrite, on_progress, max_bytes, deadline))
@@ -787,8 +834,11 @@ class AsyncClient(_Twin[AsyncVendorClient, httpx.AsyncBaseTransport]):
     async def aclose(self) -> None:
         for handle in self._closing():
             await handle.aclose()
-        if isinstance(self._file_http, httpx.AsyncClient):
-            await self._file_http.aclose()
+        if self._file_http is not None:  # made by the first download, which loaded httpx
+            import httpx
+
+            if isinstance(self._file_http, httpx.AsyncClient):
+                await self._file_http.aclose()
 
     async def __aenter__(self) -> Self:
         return self
