@@ -122,8 +122,13 @@ def test_the_lane_sends_only_for_its_own_client_and_plain_gets() -> None:
     assert lane.request(httpx.Client(base_url=BASES[0]), kwargs, EXTENSIONS) is None
     assert lane.request(http, {**kwargs, "method": "post"}, EXTENSIONS) is None
     assert lane.request(http, {**kwargs, "params": {"a": 1}}, EXTENSIONS) is None
-    for url in ("//elsewhere/x", "/a/../b", "/a/./b", "/a b", "/a?b", "/" + "x" * 5000):
+    for url in ("//elsewhere/x", "a/b", "/a/../b", "/a/./b", "/a b", "/a?b", "/a%zz", "/a%2", "/" + "x" * 5000):
         assert lane.request(http, {"method": "get", "url": url}, EXTENSIONS) is None, url
+    for url in ("/a%2Fb", "/a/.b/..c", "/~a_b-c.d"):
+        sent = lane.request(http, {"method": "get", "url": url}, EXTENSIONS)
+        assert sent is not None, url
+        as_httpx = _as_sent(http, {"method": "get", "url": url})
+        assert (sent.method, sent.url.scheme, sent.url.host, sent.url.port, sent.url.target, sent.headers) == as_httpx
 
 
 def _with_cookie(request: hostile.Request, conn: socket.socket) -> None:

@@ -8,7 +8,7 @@ without doing any I/O itself (the sans-I/O pattern of h11 and hyper):
 - ``Sleep(seconds)``: sleep on the client's clock;
 - ``Emit(status)``: hand a status to the caller (``watch`` yields it).
 
-:func:`drive` (and :func:`run`) runs a plan with blocking I/O, a loop over ``_plan.Walk``, the
+:func:`drive` and :func:`run` run a plan with blocking I/O, each a loop over ``_plan.Walk``, the
 walker downloads share. :func:`awalk`, :func:`adrive` and :func:`arun` run it with asyncio, each
 walking the plan itself, inline: a ``Send`` is one ``await`` of the sender in the driver's own
 frame, so a poll costs the driver's coroutine, the sender's and the transport's, nothing between
@@ -275,14 +275,20 @@ def drive(
 
 
 def run(plan: Plan[R], send: Callable[[float, int | None], Exchange], sleep: Callable[[float], None]) -> R:
-    """Run a plan that emits nothing (a status call) and return its result."""
-    steps = drive(plan, send, sleep)
-    try:
-        next(steps)
-    except StopIteration as stop:
-        result: R = stop.value
-        return result
-    raise AssertionError("a status call emits nothing")  # pragma: no cover
+    """Run a plan that emits nothing (a status call) and return its result: :func:`drive`'s walk,
+    in this frame (no generator of its own between the call and its plan)."""
+    walk: Walk[Action, Exchange, R] = Walk(plan)
+    for action in walk:
+        if type(action) is Send:
+            try:
+                walk.value = send(action.timeout, action.epoch)
+            except VideoJobsError as exc:
+                walk.error = exc
+        elif type(action) is Sleep:
+            sleep(action.seconds)
+        else:
+            raise AssertionError("a status call emits nothing")  # pragma: no cover
+    return walk.result
 
 
 AsyncSend: TypeAlias = "Callable[[float, int | None, asyncio.Semaphore | None], Awaitable[Exchange]]"

@@ -30,6 +30,7 @@ import contextlib
 import logging  # already loaded by httpx: no import cost
 import re
 import ssl
+import string
 import time
 import typing
 from collections.abc import Iterable, Iterator, Mapping
@@ -227,10 +228,11 @@ LANE_MAX_PATH: Final = 4096
 """The longest status path the lane sends itself (a task id is tens of characters); a longer one
 takes httpx's path, and httpx's own URL checks (at most 65,536 characters) apply to it as ever."""
 
-_LANE_PATH: Final = re.compile(r"/(?:[A-Za-z0-9\-._~/]|%[0-9A-Fa-f]{2})*")
-"""A path as the generated builders make it (``quote(task_id, safe="")`` in a template): unreserved
-characters and ``%XX`` escapes only, which httpx's URL parser keeps byte for byte (its ``quote``
-leaves valid escapes as they are)."""
+_LANE_CHARS: Final = string.ascii_letters + string.digits + "-._~/%"
+_ESCAPES: Final = re.compile(r"%(?![0-9A-Fa-f]{2})")  # a "%" that does not start an escape
+"""A path as the generated builders make it (``quote(task_id, safe="")`` in a template) holds only
+unreserved characters, "/" and ``%XX`` escapes, which httpx's URL parser keeps byte for byte (its
+``quote`` leaves valid escapes as they are)."""
 
 _DOTS: Final = frozenset((".", ".."))  # path segments httpx's URL parser drops (RFC 3986 section 5.2.4)
 
@@ -297,8 +299,10 @@ class Lane:
             or kwargs.get("method") not in ("get", "GET")
             or not isinstance(url, str)
             or len(url) > LANE_MAX_PATH
+            or url[:1] != "/"
             or url[:2] == "//"
-            or not _LANE_PATH.fullmatch(url)
+            or url.rstrip(_LANE_CHARS)
+            or ("%" in url and _ESCAPES.search(url))
             or ("." in url and not _DOTS.isdisjoint(url.split("/")))
             or http.is_closed
             or http.follow_redirects
