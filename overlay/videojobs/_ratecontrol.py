@@ -404,7 +404,8 @@ class AdaptiveRate:
                 return
             if self.ceiling is not None:
                 new = min(new, self.ceiling)
-            bucket.set_rate(max(MIN_RATE, new), now)
+            if (new := max(MIN_RATE, new)) != bucket.rate:  # held by demand most of the time: nothing to set
+                bucket.set_rate(new, now)
 
     def _throttle(self, now: float, outcome: RateLimitError, sent: float | None, bucket: TokenBucket) -> None:
         if outcome.retry_after and now + outcome.retry_after > self._pause_until:
