@@ -26,8 +26,9 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Final
 
-from ._calls import Action, AsyncSend, Emit, Plan, Send, Sleep, awalk
+from ._calls import Action, AsyncSend, Emit, Pace, Plan, Send, Sleep, awalk
 from ._exceptions import NetworkError, VideoJobsError
+from ._gate import Gate
 from ._plan import Walk
 from ._status import JobStatus, State
 from ._translate import Exchange
@@ -96,8 +97,7 @@ async def wait_all(
     """Wait for every job (arguments checked by the caller), yielding each as it ends; with
     ``save``, a job that succeeds with video URLs is saved first (``max_downloads`` at a
     time, by the wait's deadline plus one attempt's ``request_timeout``: the slack a poll has)."""
-    gate = asyncio.Semaphore(max_requests)
-    saving = asyncio.Semaphore(max_downloads)
+    gate, saving = Gate(max_requests), Gate(max_downloads)
     saves_until = None if timeout is None else time.monotonic() + timeout + request_timeout  # real time
     done: asyncio.Queue[JobStatus | VideoJobsError] = asyncio.Queue()
     emit = None if on_update is None else functools.partial(call_on_update, on_update)  # one for every job
@@ -152,7 +152,7 @@ async def download_all(
 ) -> AsyncGenerator[JobStatus | VideoJobsError, None]:
     """Save every job's videos (``(job, ref)`` pairs; a ref is asked about first), ``max_downloads``
     jobs at a time, yielding each job once: its status with ``downloads``, or the error."""
-    gate = asyncio.Semaphore(max_downloads)
+    gate = Gate(max_downloads)
 
     async def one(item: JobStatus | str, ref: str) -> JobStatus | VideoJobsError:
         try:
@@ -210,19 +210,20 @@ class _Job:
 
     def __init__(self, ref: str, plan: Plan[None], send: SyncSend, vendor: str) -> None:
         self.ref = ref
-        self.walk: Walk[Action, Exchange, None] = Walk(plan)
+        self.walk: Walk[Action, Exchange | bool, None] = Walk(plan)
         self.steps = iter(self.walk)
         self.send = send
         self.vendor = vendor
         self.last: JobStatus | None = None
 
 
-def _gated_send(job: _Job, timeout: float, epoch: int | None, queued: float) -> Exchange:
-    """One attempt on a pool thread; the wait for that thread counts against ``timeout`` (real time)."""
-    left = timeout - (time.monotonic() - queued)
-    if left <= 0:
-        raise _no_slot(job.vendor, timeout)
-    return job.send(left, epoch)
+def _gated_send(job: _Job, timeout: float, epoch: int | None, queued: float, patience: float) -> Exchange:
+    """One attempt on a pool thread: the wait for that thread is bounded by ``patience`` (the
+    call's time left, real time), the attempt by ``timeout`` from then, within the same time."""
+    waited = time.monotonic() - queued
+    if waited >= patience:
+        raise _no_slot(job.vendor, patience)
+    return job.send(min(timeout, patience - waited), epoch)
 
 
 def wait_all_sync(
@@ -267,12 +268,16 @@ def wait_all_sync(
                 if kind is Emit:
                     job.last = action.status  # type: ignore[union-attr]
                     call_on_update(on_update, job.last)
-                elif kind is Sleep:
+                elif kind is Sleep or kind is Pace:  # a blocking driver sleeps a Pace out and the plan asks again
                     heapq.heappush(sleepers, (clock.now() + action.seconds, next(order), job))  # type: ignore[union-attr]
                     return
                 else:
                     send: Send = action  # type: ignore[assignment]
-                    submit(job, requests.submit(_gated_send, job, send.timeout, send.epoch, time.monotonic()), False)
+                    submit(
+                        job,
+                        requests.submit(_gated_send, job, send.timeout, send.epoch, time.monotonic(), send.patience),
+                        False,
+                    )
                     return
             last = job.last
             assert last is not None

@@ -3,9 +3,13 @@
 A call is a *plan*: a generator that yields what it needs done and is sent the result,
 without doing any I/O itself (the sans-I/O pattern of h11 and hyper):
 
-- ``Send(timeout)``: send the request once, bounded by ``timeout`` seconds; the driver sends
-  back the :class:`~videojobs._translate.Exchange`, or throws the ``NetworkError`` in;
+- ``Send(timeout)``: send the request once, bounded by ``timeout`` seconds once it has its
+  request slot (waiting for one is bounded by ``patience``, the call's time left); the driver
+  sends back the :class:`~videojobs._translate.Exchange`, or throws the ``NetworkError`` in;
 - ``Sleep(seconds)``: sleep on the client's clock;
+- ``Pace(seconds)``: wait for the vendor's pace to grant a slot: a blocking driver sleeps
+  ``seconds`` and the plan asks the rate again; an asyncio driver queues the call in the
+  vendor's :class:`SlotQueue`, which takes the slot for it (and sends back True);
 - ``Emit(status)``: hand a status to the caller (``watch`` yields it).
 
 :func:`drive` and :func:`run` run a plan with blocking I/O, each a loop over ``_plan.Walk``, the
@@ -17,6 +21,9 @@ frame, so a poll costs the driver's coroutine, the sender's and the transport's,
 
 from __future__ import annotations
 
+import collections
+import heapq
+import itertools
 import math
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
@@ -34,12 +41,15 @@ if TYPE_CHECKING:
     import logging
 
     from ._adapter import VendorAdapter
+    from ._gate import Gate
 
 __all__ = [
     "AsyncSend",
     "Emit",
+    "Pace",
     "Send",
     "Sleep",
+    "SlotQueue",
     "VendorCore",
     "adrive",
     "arun",
@@ -81,11 +91,14 @@ POLL_FAILURES: Final[tuple[type[VideoJobsError], ...]] = (*TRANSIENT, MalformedR
 
 # The actions are plain slotted classes, not attrs records: one is made per step of every call.
 class Send:
-    __slots__ = ("epoch", "timeout")
+    __slots__ = ("epoch", "patience", "timeout")
 
-    def __init__(self, timeout: float, epoch: int | None = None) -> None:
+    def __init__(self, timeout: float, epoch: int | None = None, patience: float | None = None) -> None:
         self.timeout = timeout
         self.epoch = epoch  # the vendor's rate epoch the slot was granted in
+        # seconds the call may wait for a request slot (wait_all's, a connection): its time left,
+        # so calls queued behind busy slots wait their turn rather than time out and retry
+        self.patience = timeout if patience is None else patience
 
 
 class Sleep:
@@ -95,6 +108,15 @@ class Sleep:
         self.seconds = seconds
 
 
+class Pace:
+    __slots__ = ("core", "end", "seconds", "task_id")
+
+    def __init__(self, core: VendorCore, task_id: str, seconds: float, end: float) -> None:
+        self.core, self.task_id = core, task_id
+        self.seconds = seconds  # how long a blocking driver sleeps before the plan asks again
+        self.end = end  # the call's time: a queued call still waiting then fails
+
+
 class Emit:
     __slots__ = ("status",)
 
@@ -102,9 +124,9 @@ class Emit:
         self.status = status
 
 
-Action = Send | Sleep | Emit
+Action = Send | Sleep | Pace | Emit
 R = TypeVar("R")
-Plan = Generator[Action, Exchange | None, R]
+Plan = Generator[Action, Exchange | bool | None, R]
 
 
 class VendorCore:
@@ -132,6 +154,7 @@ class VendorCore:
         # calls that began waiting for a slot from ``rate`` and those done waiting: tickets - served
         # are waiting (approximate across threads; it only spaces their wake-ups)
         self.tickets = self.served = 0
+        self.queue: SlotQueue | None = None  # asyncio: the calls waiting for a slot, on the loop it serves
 
     def retry_wait(self, exc: VideoJobsError, retry: int) -> float:
         """Seconds before retry number ``retry`` (1-based): the vendor's Retry-After, or backoff with jitter."""
@@ -163,8 +186,8 @@ def status_plan(core: VendorCore, task_id: str, until: float = math.inf, now: fl
             )
         sent = now
         try:
-            answer = yield Send(min(core.timeout, left), rate.epoch)
-            assert answer is not None
+            answer = yield Send(min(core.timeout, left), rate.epoch, left)
+            assert isinstance(answer, Exchange)
             status = translate(core.adapter, task_id, answer)
         except SlotWithdrawn:
             now = clock.now()
@@ -195,7 +218,9 @@ def status_plan(core: VendorCore, task_id: str, until: float = math.inf, now: fl
         return status
 
 
-def _wait_for_slot(core: VendorCore, task_id: str, delay: float, end: float) -> Generator[Action, None, None]:
+def _wait_for_slot(
+    core: VendorCore, task_id: str, delay: float, end: float
+) -> Generator[Action, Exchange | bool | None, None]:
     """Sleep until the vendor's pace grants this call a slot (nothing is booked: each wake-up asks
     again), after the slots of the calls that began waiting before it.
 
@@ -204,7 +229,9 @@ def _wait_for_slot(core: VendorCore, task_id: str, delay: float, end: float) -> 
     ``ln(1 + n / rate) / growth`` s, the soonest their slots can all be taken, then asks again.
     Woken all at once, a thousand waiting calls took a thousand wake-ups per slot (one was sent,
     the rest slept again: 54 sleeps a request at 1,000 jobs); waking at the soonest their turn can
-    come, none sleeps past its slot and a request costs about three."""
+    come, none sleeps past its slot and a request costs about three. That holds for the threads
+    of a blocking client; an asyncio driver serves ``Pace`` from the vendor's :class:`SlotQueue`
+    instead, where a request costs one wake-up however many calls wait."""
     clock, rate, rng = core.clock, core.rate, core.rng
     core.tickets += 1
     ticket = core.tickets
@@ -224,11 +251,102 @@ def _wait_for_slot(core: VendorCore, task_id: str, delay: float, end: float) -> 
                 delay = min(max(delay, math.log1p(ahead / per_second) / rate.growth), end - now)
             if ahead > 0 or rate.throttled:  # calls woken together would all ask at once
                 delay *= 1.0 + PACING_JITTER * rng.random()
-            yield Sleep(delay)
+            if (yield Pace(core, task_id, delay, end)):
+                return  # an asyncio driver's queue took the slot for this call
             if (delay := rate.acquire(clock.now())) <= 0:
                 return
     finally:
         core.served += 1
+
+
+PACE_LOOK: Final = 0.01
+"""Seconds the slot queue sleeps at most, in slow start, before it asks the rate again: the rate
+grows while calls wait (e-fold a round, at least 0.1 s), so a token's time at the rate of a
+moment ago can be ten times too long. A throttled or fixed rate is slept on for a whole token."""
+
+
+def slot_queue(core: VendorCore) -> SlotQueue:
+    """The vendor's slot queue on the running event loop (a new one on a new loop)."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    queue = core.queue
+    if queue is None or queue.loop is not loop:
+        queue = core.queue = SlotQueue(core, loop)
+    return queue
+
+
+class SlotQueue:
+    """The calls of one vendor that wait on one event loop for its pace, first come first served.
+
+    One pacer task takes each slot the vendor's rate grants (as many at once as there are tokens)
+    for the call at the head of the queue and wakes it; a call whose time runs out first fails with
+    a ``RateLimitError``, as one that sees its slot past its time at once does. A request costs one
+    wake-up of its call however many wait: each asking the rate again on a timer of its own, a
+    hundred thousand waiting calls woke about fifty times a request and the loop did little else.
+    """
+
+    __slots__ = ("core", "ends", "loop", "order", "pacer", "waiting")
+
+    def __init__(self, core: VendorCore, loop: asyncio.AbstractEventLoop) -> None:
+        self.core, self.loop = core, loop
+        self.waiting: collections.deque[asyncio.Future[bool]] = collections.deque()  # in arrival order
+        self.ends: list[tuple[float, int, asyncio.Future[bool], str]] = []  # a heap: whose time runs out first
+        self.order = itertools.count()
+        self.pacer: asyncio.Task[None] | None = None
+
+    def wait(self, task_id: str, end: float) -> asyncio.Future[bool]:
+        """A future set to True once a slot was taken for this call (cancel it to leave the queue)."""
+        future: asyncio.Future[bool] = self.loop.create_future()
+        self.waiting.append(future)
+        heapq.heappush(self.ends, (end, next(self.order), future, task_id))
+        if self.pacer is None:
+            self.pacer = self.loop.create_task(self._pace(), name=f"videojobs pace {self.core.name}")
+        return future
+
+    async def _pace(self) -> None:
+        core = self.core
+        clock, rate, waiting, ends = core.clock, core.rate, self.waiting, self.ends
+        try:
+            while True:
+                now = clock.now()
+                while ends and (ends[0][2].done() or ends[0][0] <= now):
+                    _, _, future, task_id = heapq.heappop(ends)
+                    if not future.done():
+                        future.set_exception(
+                            RateLimitError(
+                                f"task {task_id}: the vendor is throttling and no request slot came before this"
+                                " call's time ran out",
+                                vendor=core.name,
+                            )
+                        )
+                while waiting and waiting[0].done():
+                    waiting.popleft()  # left the queue: its time ran out, or its caller was cancelled
+                if not waiting:
+                    ends.clear()  # every future in it is done
+                    return
+                if len(ends) > 2 * len(waiting) + 64:  # served calls' entries: drop them in one go
+                    ends[:] = [entry for entry in ends if not entry[2].done()]
+                    heapq.heapify(ends)
+                delay = rate.acquire(now)
+                if delay <= 0:
+                    waiting.popleft().set_result(True)
+                    continue
+                if rate.adaptive and not rate.throttled:
+                    delay = min(delay, PACE_LOOK)
+                await clock.asleep(min(delay, ends[0][0] - now))
+        except BaseException as exc:  # cancelled, or the clock failed: no waiting call is left hanging
+            for future in waiting:
+                if not future.done():
+                    error = NetworkError(
+                        f"the wait for a request slot was cut short ({type(exc).__name__})", vendor=core.name
+                    )
+                    error.__cause__ = exc
+                    future.set_exception(error)
+            if not isinstance(exc, Exception):
+                raise  # cancelled (the loop is closing): the task ends so
+        finally:
+            self.pacer = None
 
 
 def watch_plan(core: VendorCore, task_id: str, waiter: Waiter) -> Plan[None]:
@@ -260,11 +378,11 @@ def drive(
     plan: Plan[R], send: Callable[[float, int | None], Exchange], sleep: Callable[[float], None]
 ) -> Generator[JobStatus, None, R]:
     """Run a plan with blocking I/O, yielding what it emits; its result is the StopIteration value."""
-    walk: Walk[Action, Exchange, R] = Walk(plan)
+    walk: Walk[Action, Exchange | bool, R] = Walk(plan)
     for action in walk:
         if type(action) is Emit:
             yield action.status
-        elif type(action) is Sleep:
+        elif type(action) is Sleep or type(action) is Pace:
             sleep(action.seconds)
         else:
             try:
@@ -277,48 +395,53 @@ def drive(
 def run(plan: Plan[R], send: Callable[[float, int | None], Exchange], sleep: Callable[[float], None]) -> R:
     """Run a plan that emits nothing (a status call) and return its result: :func:`drive`'s walk,
     in this frame (no generator of its own between the call and its plan)."""
-    walk: Walk[Action, Exchange, R] = Walk(plan)
+    walk: Walk[Action, Exchange | bool, R] = Walk(plan)
     for action in walk:
         if type(action) is Send:
             try:
                 walk.value = send(action.timeout, action.epoch)
             except VideoJobsError as exc:
                 walk.error = exc
-        elif type(action) is Sleep:
+        elif type(action) is Sleep or type(action) is Pace:
             sleep(action.seconds)
         else:
             raise AssertionError("a status call emits nothing")  # pragma: no cover
     return walk.result
 
 
-AsyncSend: TypeAlias = "Callable[[float, int | None, asyncio.Semaphore | None], Awaitable[Exchange]]"
-"""One status attempt: ``send(timeout, epoch, gate)`` (see ``_sessions.AsyncVendorClient.exchange``):
-``gate``, if not None, is a slot to hold for the attempt (``wait_all``'s ``max_requests``), waited
-for within the same ``timeout``."""
+AsyncSend: TypeAlias = "Callable[[float, int | None, Gate | None, float], Awaitable[Exchange]]"
+"""One status attempt: ``send(timeout, epoch, gate, patience)`` (see
+``_sessions.AsyncVendorClient.exchange``): ``gate``, if not None, is a slot to hold for the attempt
+(``wait_all``'s ``max_requests``), waited for under the same deadline, for at most ``patience``."""
 
 
 async def awalk(
     plan: Plan[None],
     send: AsyncSend,
     sleep: Callable[[float], Awaitable[None]],
-    gate: asyncio.Semaphore | None = None,
+    gate: Gate | None = None,
     on_emit: Callable[[JobStatus], object] | None = None,
 ) -> JobStatus | None:
     """Run a plan with asyncio through the one :class:`~videojobs._plan.Walk`, every step in this
     frame (the walk is a plain generator: no coroutine layer of its own): each ``Send`` one
     ``await`` of ``send`` (holding ``gate``), each ``Emit`` handed to ``on_emit``; returns the last
     status emitted. A plain coroutine, not an async generator: ``wait_all``'s jobs need no iterator."""
-    walk: Walk[Action, Exchange, None] = Walk(plan)
+    walk: Walk[Action, Exchange | bool, None] = Walk(plan)
     last: JobStatus | None = None
     for action in walk:
         kind = type(action)
         if kind is Send:
             try:
-                walk.value = await send(action.timeout, action.epoch, gate)  # type: ignore[union-attr]
+                walk.value = await send(action.timeout, action.epoch, gate, action.patience)  # type: ignore[union-attr]
             except VideoJobsError as exc:
                 walk.error = exc
         elif kind is Sleep:
             await sleep(action.seconds)  # type: ignore[union-attr]
+        elif kind is Pace:
+            try:
+                walk.value = await slot_queue(action.core).wait(action.task_id, action.end)  # type: ignore[union-attr]
+            except VideoJobsError as exc:
+                walk.error = exc
         else:
             last = action.status  # type: ignore[union-attr]
             if on_emit is not None:
@@ -330,31 +453,41 @@ async def adrive(
     plan: Plan[None], send: AsyncSend, sleep: Callable[[float], Awaitable[None]]
 ) -> AsyncIterator[JobStatus]:
     """The asyncio twin of :func:`drive`, for a plan that returns nothing (a wait: ``watch``)."""
-    walk: Walk[Action, Exchange, None] = Walk(plan)
+    walk: Walk[Action, Exchange | bool, None] = Walk(plan)
     for action in walk:
         kind = type(action)
         if kind is Send:
             try:
-                walk.value = await send(action.timeout, action.epoch, None)  # type: ignore[union-attr]
+                walk.value = await send(action.timeout, action.epoch, None, action.patience)  # type: ignore[union-attr]
             except VideoJobsError as exc:
                 walk.error = exc
         elif kind is Sleep:
             await sleep(action.seconds)  # type: ignore[union-attr]
+        elif kind is Pace:
+            try:
+                walk.value = await slot_queue(action.core).wait(action.task_id, action.end)  # type: ignore[union-attr]
+            except VideoJobsError as exc:
+                walk.error = exc
         else:
             yield action.status  # type: ignore[union-attr]
 
 
 async def arun(plan: Plan[R], send: AsyncSend, sleep: Callable[[float], Awaitable[None]]) -> R:
     """Run a plan that emits nothing (a status call) with asyncio and return its result."""
-    walk: Walk[Action, Exchange, R] = Walk(plan)
+    walk: Walk[Action, Exchange | bool, R] = Walk(plan)
     for action in walk:
         if type(action) is Send:
             try:
-                walk.value = await send(action.timeout, action.epoch, None)
+                walk.value = await send(action.timeout, action.epoch, None, action.patience)
             except VideoJobsError as exc:
                 walk.error = exc
         elif type(action) is Sleep:
             await sleep(action.seconds)
+        elif type(action) is Pace:
+            try:
+                walk.value = await slot_queue(action.core).wait(action.task_id, action.end)
+            except VideoJobsError as exc:
+                walk.error = exc
         else:
             raise AssertionError("a status call emits nothing")  # pragma: no cover
     return walk.result

@@ -32,10 +32,9 @@ from ._scrub import Scrubber
 from ._translate import SNIPPET, Exchange
 
 if TYPE_CHECKING:
-    import asyncio
-
     from ._aio import Lane
     from ._deadline import Lane as SyncLane
+    from ._gate import Gate
 
 __all__ = [
     "ACCEPT_ENCODING",
@@ -228,6 +227,11 @@ class _Attempt:
         self.headers: Mapping[str, str] = {}
         self.reader = BodyReader("identity", limit, vendor)
 
+    def restart(self, timeout: float) -> None:
+        """The attempt starts now (it waited its turn for a request slot): ``timeout`` s from here."""
+        self.timeout = max(0.0, timeout)
+        self.deadline = time.monotonic() + self.timeout
+
     def extensions(self) -> dict[str, Any]:
         """The request's extensions: every socket operation bounded by the attempt's deadline."""
         bound = Deadline(self.timeout, self.deadline)  # see _deadline: every socket operation ends by then
@@ -342,9 +346,10 @@ async def exchange_aiohttp(
     limit: int,
     secrets: Secrets,
     vendor: str,
-    gates: tuple[asyncio.Semaphore, ...] = (),
+    gates: tuple[Gate, ...] = (),
     admit: Callable[[int | None], None] | None = None,
     epoch: int | None = None,
+    patience: float = 0.0,
 ) -> Exchange:
     """:func:`exchange_async` on the default transport's own aiohttp session (see ``_aio.Lane``):
     the same request (the generated builder's method, URL and params, the httpx client's headers),
@@ -352,17 +357,28 @@ async def exchange_aiohttp(
 
     ``gates`` (``wait_all``'s request slots, the vendor's connection slots) are waited for, in
     order, under the same deadline as the request: one ``asyncio.timeout`` for the attempt, slot
-    waits included. ``admit(epoch)`` runs once they are held, before sending (the vendor may have
-    throttled while this attempt queued: it raises to withdraw it)."""
+    waits included. When they are busy, the call waits its turn for up to ``patience`` seconds
+    (its time left: calls queued behind busy slots neither time out nor retry while they wait)
+    and the attempt starts, with its own time, once they are held. ``admit(epoch)`` runs then,
+    before sending (the vendor may have throttled while this attempt queued: it raises to
+    withdraw it)."""
     import asyncio
 
     held = 0
+    waited_for = 0.0  # how long a busy gate may be waited for: 0 until one is found busy
     with _Attempt(deadline, limit, secrets, vendor) as attempt:
         try:
-            async with asyncio.timeout(attempt.timeout):
+            async with asyncio.timeout(attempt.timeout) as bound:
                 for gate in gates:
+                    if not waited_for and gate.locked():  # queued: the call's time, not one attempt's
+                        waited_for = max(patience, attempt.timeout)
+                        queued = time.monotonic()
+                        bound.reschedule(asyncio.get_running_loop().time() + waited_for)
                     await gate.acquire()
                     held += 1
+                if waited_for:  # the attempt starts now, with what is left of both its time and the call's
+                    attempt.restart(min(attempt.timeout, waited_for - (time.monotonic() - queued)))
+                    bound.reschedule(asyncio.get_running_loop().time() + attempt.timeout)
                 if admit is not None:
                     admit(epoch)
                 async with lane.request(kwargs) as response:
@@ -376,7 +392,7 @@ async def exchange_aiohttp(
         except TimeoutError as exc:
             if held < len(gates):
                 raise NetworkError(
-                    f"no request slot came free within {attempt.timeout:.3g} s (every one of wait_all's"
+                    f"no request slot came free within {waited_for or attempt.timeout:.3g} s (every one of wait_all's"
                     " max_requests, or of the vendor's max_connections, is busy)",
                     vendor=vendor,
                 ) from exc

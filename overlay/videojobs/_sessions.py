@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from ._adapter import VendorAdapter
     from ._aio import Lane
     from ._deadline import Lane as SyncLane
+    from ._gate import Gate
 
 __all__ = ["AsyncVendorClient", "VendorClient", "open_session", "typed_client"]
 
@@ -158,7 +159,7 @@ class AsyncVendorClient(_Handle):
     """
 
     _loop: asyncio.AbstractEventLoop | None = None
-    _slots: asyncio.Semaphore | None = None
+    _slots: Gate | None = None
     _lane: Lane | None = None  # on the default transport, once bound to a loop
 
     async def status(self, task_id: str) -> JobStatus:
@@ -171,12 +172,19 @@ class AsyncVendorClient(_Handle):
         return await arun(plan, functools.partial(self.exchange, task_id), self.core.clock.asleep)
 
     def exchange(
-        self, task_id: str, timeout: float, epoch: int | None = None, gate: asyncio.Semaphore | None = None
+        self,
+        task_id: str,
+        timeout: float,
+        epoch: int | None = None,
+        gate: Gate | None = None,
+        patience: float | None = None,
     ) -> Awaitable[Exchange]:
-        """Send one status request and read its answer, bounded by ``timeout`` seconds in all:
-        waiting for ``gate`` (``wait_all``'s request slots) and for one of the vendor's
-        ``max_connections`` included. Not a coroutine itself: it hands back the exchange's own
-        (on the default transport, ``exchange_aiohttp``'s), so a poll's awaits cross no frame of it."""
+        """Send one status request and read its answer, bounded by ``timeout`` seconds in all, under
+        one deadline with the wait for ``gate`` (``wait_all``'s request slots) and for one of the
+        vendor's ``max_connections``; when those are busy, the call waits its turn for up to
+        ``patience`` seconds (its time left) and the attempt's ``timeout`` runs from when it has
+        them. Not a coroutine itself: it hands back the exchange's own (on the default transport,
+        ``exchange_aiohttp``'s), so a poll's awaits cross no frame of it."""
         import asyncio
 
         self._check_open()
@@ -189,32 +197,38 @@ class AsyncVendorClient(_Handle):
         if self._lane is not None:  # the default transport: one timeout for slots and exchange
             return exchange_aiohttp(
                 self._lane, kwargs, deadline, self.max_response_bytes, self.secrets, self.name,
-                gates, self._check_slot, epoch,
+                gates, self._check_slot, epoch, timeout if patience is None else patience,
             )  # fmt: skip
-        return self._exchange_httpx(http, kwargs, timeout, deadline, gates, epoch)
+        return self._exchange_httpx(http, kwargs, timeout, gates, epoch, timeout if patience is None else patience)
 
     async def _exchange_httpx(
         self,
         http: httpx.AsyncClient,
         kwargs: Mapping[str, Any],
         timeout: float,
-        deadline: float,
-        gates: tuple[asyncio.Semaphore, ...],
+        gates: tuple[Gate, ...],
         epoch: int | None,
+        patience: float,
     ) -> Exchange:
-        """:meth:`exchange` on a transport the caller chose: the slots, then ``exchange_async``."""
+        """:meth:`exchange` on a transport the caller chose: the slots (for up to ``patience`` s when
+        they are busy, else within ``timeout``), then ``exchange_async`` within what is left."""
         import asyncio
 
         held = 0
+        queued = time.monotonic()
+        limit = max(timeout, patience) if any(each.locked() for each in gates) else timeout
         try:
             try:
-                async with asyncio.timeout(timeout):
+                async with asyncio.timeout(limit):
                     for each in gates:
                         await each.acquire()
                         held += 1
             except TimeoutError as exc:
-                raise NetworkError(f"no request slot came free within {timeout:.3g} s", vendor=self.name) from exc
+                raise NetworkError(f"no request slot came free within {limit:.3g} s", vendor=self.name) from exc
             self._check_slot(epoch)  # after waiting for a connection: the vendor may have throttled meanwhile
+            waited = time.monotonic() - queued
+            left = timeout - waited if limit == timeout else min(timeout, patience - waited)
+            deadline = time.monotonic() + max(0.0, left)
             return await exchange_async(http, kwargs, deadline, self.max_response_bytes, self.secrets, self.name)
         finally:
             for each in gates[:held]:
@@ -222,8 +236,6 @@ class AsyncVendorClient(_Handle):
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> httpx.AsyncClient:
         if self._loop is not loop:
-            import asyncio
-
             if self._loop is not None:
                 if not self._loop.is_closed():
                     raise UsageError(
@@ -235,7 +247,9 @@ class AsyncVendorClient(_Handle):
             self._loop = loop
             self._lane = None
             # requests beyond the pool's size wait here, not in httpcore's queue (rescanned per request)
-            self._slots = asyncio.Semaphore(self.max_connections)
+            from ._gate import Gate  # asyncio's: loaded with the first async call
+
+            self._slots = Gate(self.max_connections)
         http: httpx.AsyncClient = self.typed.get_async_httpx_client()
         if self._lane is None and self._default_transport is not None:
             from ._aio import Lane
