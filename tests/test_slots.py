@@ -29,7 +29,8 @@ async def test_a_gate_serves_its_waiters_first_come_first_served() -> None:
     gate, order, release = Gate(2), [], asyncio.Event()
     tasks = [asyncio.create_task(_holder(gate, order, f"c{i}", release)) for i in range(6)]
     await asyncio.sleep(0)
-    assert order == ["c0", "c1"] and gate.locked()
+    assert order == ["c0", "c1"]
+    assert gate.locked()
     release.set()
     await asyncio.gather(*tasks)
     assert order == [f"c{i}" for i in range(6)]
@@ -64,6 +65,21 @@ async def test_a_waiter_cancelled_as_its_slot_arrives_passes_the_slot_on() -> No
     await asyncio.wait_for(gate.acquire(), 1)
 
 
+async def test_a_waiter_out_of_time_leaves_the_line_and_the_others_keep_their_turns() -> None:
+    gate = Gate(1)
+    await gate.acquire()
+    loop = asyncio.get_running_loop()
+    patient = asyncio.create_task(gate.acquire(loop.time() + 60))
+    hasty = asyncio.create_task(gate.acquire(loop.time() + 0.05))  # behind it in line, but out of time first
+    with pytest.raises(TimeoutError):
+        await hasty
+    assert not patient.done()
+    gate.release()
+    await asyncio.wait_for(patient, 1)  # the slot went to the one still waiting
+    gate.release()
+    assert not gate.locked()  # and the one that left took none with it
+
+
 # --- a vendor's slot queue --------------------------------------------------------------------------
 
 
@@ -95,7 +111,8 @@ async def test_calls_queued_for_a_vendor_get_their_slots_in_order_at_its_pace() 
         await asyncio.gather(*(one(i) for i in range(8)))
     assert [i for i, _ in granted] == list(range(8))
     assert granted[-1][1] - start == pytest.approx(8 / 4.0, abs=0.3)  # one slot every 0.25 s
-    assert core.queue is not None and core.queue.pacer is None  # the pacer ends with the queue
+    assert core.queue is not None
+    assert core.queue.pacer is None
 
 
 async def test_a_queued_call_whose_time_runs_out_fails_typed_without_being_sent() -> None:
@@ -112,7 +129,8 @@ async def test_a_queued_call_whose_time_runs_out_fails_typed_without_being_sent(
             await early
         assert await later
     assert info.value.vendor == "vozo"
-    assert "soon" in str(info.value) and "no request slot" in str(info.value)
+    assert "soon" in str(info.value)
+    assert "no request slot" in str(info.value)
 
 
 async def test_a_pacer_that_fails_leaves_no_call_hanging() -> None:

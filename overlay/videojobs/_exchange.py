@@ -355,40 +355,38 @@ async def exchange_aiohttp(
     the same request (the generated builder's method, URL and params, the httpx client's headers),
     the same bounded read and deadline, without rebuilding it as an httpx Request and Response.
 
-    ``gates`` (``wait_all``'s request slots, the vendor's connection slots) are waited for, in
-    order, under the same deadline as the request: one ``asyncio.timeout`` for the attempt, slot
-    waits included. When they are busy, the call waits its turn for up to ``patience`` seconds
-    (its time left: calls queued behind busy slots neither time out nor retry while they wait)
-    and the attempt starts, with its own time, once they are held. ``admit(epoch)`` runs then,
-    before sending (the vendor may have throttled while this attempt queued: it raises to
-    withdraw it)."""
+    ``gates`` (``wait_all``'s request slots, the vendor's connection slots) are taken in order
+    first. When they are busy, the call waits its turn for up to ``patience`` seconds (its time
+    left: calls queued behind busy slots neither time out nor retry while they wait) and the
+    attempt starts, with its own time, once they are held; a free slot is taken at once, within
+    the attempt's time. ``admit(epoch)`` runs then, before sending (the vendor may have throttled
+    while this attempt queued: it raises to withdraw it). One ``asyncio.timeout`` bounds the rest."""
     import asyncio
 
     held = 0
     waited_for = 0.0  # how long a busy gate may be waited for: 0 until one is found busy
     with _Attempt(deadline, limit, secrets, vendor) as attempt:
         try:
-            async with asyncio.timeout(attempt.timeout) as bound:
-                for gate in gates:
-                    if not waited_for and gate.locked():  # queued: the call's time, not one attempt's
+            for gate in gates:
+                if not gate.take():  # queued: the call's time, not one attempt's
+                    if not waited_for:
                         waited_for = max(patience, attempt.timeout)
                         queued = time.monotonic()
-                        bound.reschedule(asyncio.get_running_loop().time() + waited_for)
-                    await gate.acquire()
-                    held += 1
-                if waited_for:  # the attempt starts now, with what is left of both its time and the call's
-                    attempt.restart(min(attempt.timeout, waited_for - (time.monotonic() - queued)))
-                    bound.reschedule(asyncio.get_running_loop().time() + attempt.timeout)
-                if admit is not None:
-                    admit(epoch)
-                async with lane.request(kwargs) as response:
-                    attempt.started(response.status, response.headers, response.headers.get("content-encoding", ""))
-                    content = response.content
-                    if content.is_eof():  # the whole body came with the headers (aiohttp buffers <= 128 KiB)
-                        attempt.feed(content.read_nowait())
-                    else:
-                        async for chunk in content.iter_any():
-                            attempt.feed(chunk)
+                        until = asyncio.get_running_loop().time() + waited_for
+                    await gate.acquire(until)
+                held += 1
+            if waited_for:  # the attempt starts now, with what is left of both its time and the call's
+                attempt.restart(min(attempt.timeout, waited_for - (time.monotonic() - queued)))
+            if admit is not None:
+                admit(epoch)
+            async with asyncio.timeout(attempt.timeout), lane.request(kwargs) as response:
+                attempt.started(response.status, response.headers, response.headers.get("content-encoding", ""))
+                content = response.content
+                if content.is_eof():  # the whole body came with the headers (aiohttp buffers <= 128 KiB)
+                    attempt.feed(content.read_nowait())
+                else:
+                    async for chunk in content.iter_any():
+                        attempt.feed(chunk)
         except TimeoutError as exc:
             if held < len(gates):
                 raise NetworkError(

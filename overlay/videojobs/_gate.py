@@ -1,56 +1,98 @@
 """Request slots on one event loop: ``wait_all``'s ``max_requests`` and a vendor's ``max_connections``.
 
-:class:`Gate` is ``asyncio.Semaphore`` (``acquire``, ``release``, ``locked``) served first come
-first served, with waiters that leave lazily. CPython's Semaphore takes each waiter out of its
-deque with ``deque.remove`` when it is woken or cancelled, a scan of the queue: with 100,000 polls
-queued for 64 slots, a woken waiter was often tens of thousands of places from the front, and
-leaving a ``wait_all`` early (cancelling every queued poll) spent 18 s in those scans. Here a
-released slot passes straight to the first waiter still waiting, and a cancelled waiter is
-dropped when a release reaches it: O(1) a wait.
+:class:`Gate` is ``asyncio.Semaphore`` served first come first served, with waiters that leave
+lazily and a time limit of their own. CPython's Semaphore takes each waiter out of its deque with
+``deque.remove`` when it is woken or cancelled, a scan of the queue: with 100,000 polls queued for
+64 slots, a woken waiter was often tens of thousands of places from the front, and leaving a
+``wait_all`` early (cancelling every queued poll) spent 18 s in those scans. Here a released slot
+passes straight to the first waiter still waiting, and a waiter that left is dropped when a
+release reaches it: O(1) a wait. A waiter's time limit (``acquire(until)``) is kept in a heap
+with one timer for the gate, not an ``asyncio.timeout`` (a timer, rescheduled twice) per wait.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import heapq
+import itertools
 
 __all__ = ["Gate"]
 
 
 class Gate:
-    """``slots`` slots; ``await acquire()`` takes one (waiting in line when none is free), ``release()`` gives it back."""
+    """``slots`` slots: ``take()`` one if free, else ``await acquire(until)`` in line; ``release()`` gives it back."""
 
-    __slots__ = ("_free", "_waiters")
+    __slots__ = ("_ends", "_free", "_loop", "_order", "_timer", "_waiters")
 
     def __init__(self, slots: int) -> None:
         self._free = slots
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._ends: list[tuple[float, int, asyncio.Future[None]]] = []  # a heap: whose time runs out first
+        self._order = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def locked(self) -> bool:
         """No slot is free: an ``acquire`` now would wait."""
         return self._free <= 0
 
-    async def acquire(self) -> None:
-        if self._free > 0:  # a free slot means nobody waits: a release hands its slot to a waiter first
+    def take(self) -> bool:
+        """Take a free slot at once (True); False when none is free (nobody is skipped in line: a
+        free slot means nobody waits, as a release hands its slot to a waiter first)."""
+        if self._free > 0:
             self._free -= 1
+            return True
+        return False
+
+    async def acquire(self, until: float | None = None) -> None:
+        """Take a slot, waiting in line for one; past ``until`` (the loop's time) raise TimeoutError."""
+        if self.take():
             return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = self._loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
         self._waiters.append(waiter)
+        if until is not None:
+            self._limit(loop, waiter, until)
         try:
             await waiter
-        except BaseException:  # cancelled (a timeout, a closed wait) while in line
-            if not waiter.cancelled():  # the slot was handed over just before: pass it on
-                self.release()
+        except BaseException:  # cancelled (a closed wait), or its time ran out, while in line
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self.release()  # the slot was handed over just before: pass it on
             raise
 
     def release(self) -> None:
         waiters = self._waiters
         while waiters:
             waiter = waiters.popleft()
-            if not waiter.done():  # a cancelled waiter left the line: skip it
+            if not waiter.done():  # one that left the line (cancelled, out of time) is skipped
                 waiter.set_result(None)  # the slot passes to it, never through _free
                 return
         self._free += 1
+
+    def _limit(self, loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[None], until: float) -> None:
+        ends = self._ends
+        if len(ends) > 2 * len(self._waiters) + 64:  # served waiters' entries: drop them in one go
+            ends[:] = [entry for entry in ends if not entry[2].done()]
+            heapq.heapify(ends)
+        heapq.heappush(ends, (until, next(self._order), waiter))
+        timer = self._timer
+        if timer is None or until < timer.when():
+            if timer is not None:
+                timer.cancel()
+            self._timer = loop.call_at(until, self._expire)
+
+    def _expire(self) -> None:
+        self._timer = None
+        loop, ends = self._loop, self._ends
+        assert loop is not None
+        now = loop.time()
+        while ends and (ends[0][2].done() or ends[0][0] <= now):
+            _, _, waiter = heapq.heappop(ends)
+            if not waiter.done():
+                waiter.set_exception(TimeoutError())
+        if ends:
+            self._timer = loop.call_at(ends[0][0], self._expire)
 
     async def __aenter__(self) -> None:
         await self.acquire()

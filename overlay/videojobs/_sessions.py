@@ -215,20 +215,24 @@ class AsyncVendorClient(_Handle):
         import asyncio
 
         held = 0
-        queued = time.monotonic()
-        limit = max(timeout, patience) if any(each.locked() for each in gates) else timeout
+        start = time.monotonic()
+        waited_for = max(timeout, patience)
+        until = None
         try:
-            try:
-                async with asyncio.timeout(limit):
-                    for each in gates:
-                        await each.acquire()
-                        held += 1
-            except TimeoutError as exc:
-                raise NetworkError(f"no request slot came free within {limit:.3g} s", vendor=self.name) from exc
+            for each in gates:
+                if not each.take():
+                    if until is None:
+                        until = asyncio.get_running_loop().time() + waited_for
+                    try:
+                        await each.acquire(until)
+                    except TimeoutError as exc:
+                        raise NetworkError(
+                            f"no request slot came free within {waited_for:.3g} s", vendor=self.name
+                        ) from exc
+                held += 1
             self._check_slot(epoch)  # after waiting for a connection: the vendor may have throttled meanwhile
-            waited = time.monotonic() - queued
-            left = timeout - waited if limit == timeout else min(timeout, patience - waited)
-            deadline = time.monotonic() + max(0.0, left)
+            now = time.monotonic()
+            deadline = start + timeout if until is None else now + max(0.0, min(timeout, waited_for - (now - start)))
             return await exchange_async(http, kwargs, deadline, self.max_response_bytes, self.secrets, self.name)
         finally:
             for each in gates[:held]:
