@@ -35,13 +35,15 @@ DEFAULT_REQUEST_TIMEOUT: Final = 30.0
 """One request attempt's deadline (``request_timeout``), connect to last byte: httpx's default is 5 s per
 socket operation, which a slow vendor's render queue outlasts; 30 s bounds the whole attempt."""
 DEFAULT_MAX_RETRIES: Final = 2
-DEFAULT_MAX_CONNECTIONS: Final = 10
-"""Connections per vendor. httpcore's pool scans all its connections on every request
-(encode/httpcore#928, pydantic/httpx2#1169), so more connections cost CPU on every poll;
-10 keep-alive connections per vendor carry hundreds of polls per second on loopback."""
 DEFAULT_MAX_REQUESTS: Final = 64
 """Status requests in flight at once in a ``wait_all``, over every vendor: enough to keep thousands
 of jobs polled at their policies' pace, few enough that a stalled vendor holds no more sockets."""
+DEFAULT_MAX_CONNECTIONS: Final = DEFAULT_MAX_REQUESTS
+"""Connections per vendor: as many as ``wait_all`` has requests in flight, so one vendor can use
+them all. At 10, a vendor answering in 300 ms got at most 33 polls a second from a wait_all of
+thousands of jobs, and on loopback 10 connections cost 8 us of client CPU a poll against 64 (less
+batching per loop turn). Connections open on demand: a status() loop keeps one. (httpcore's pool
+scans its connections on every request, encode/httpcore#928: 64 is a few microseconds.)"""
 DEFAULT_MAX_DOWNLOADS: Final = 4
 """Jobs saving their files at once (``wait_all(dest=)``, ``download_all``): a few streams fill a
 link; more only split it (and open more files and ``.part`` files at once)."""

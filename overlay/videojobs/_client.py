@@ -72,7 +72,7 @@ _DOC_ARGS = """
     rate_limits     vendor slug → a hard ceiling in requests per second (default: none)
     adaptive        pace each vendor by its 429s (default True: no limit until it throttles, then
                     a shared token bucket on a CUBIC curve; a Retry-After pauses the vendor)
-    max_connections pooled connections per vendor (default 10)
+    max_connections pooled connections per vendor (default 64, as max_requests)
     max_response_bytes  the largest answer read, decoded (default 4 MiB); larger is malformed
     environ         where ``<SLUG>_API_KEY`` and ``<SLUG>_BASE_URL`` are read (default os.environ)
     clock           what waits, backoffs and rate limits sleep on (default the system's; tests inject one)

@@ -338,8 +338,9 @@ class AdaptiveRate:
             start = min(start, ceiling)
         self._bucket = TokenBucket(start, now) if start is not None else None
         self._cubic = CubicCalculator(now)
-        self._last_second = AcceptedRate(window=1.0)  # demand: the cap on growth
-        self._recent = AcceptedRate()  # the allowance: a cut's base
+        # what the vendor accepted: over the last second (or round) the demand that caps growth,
+        # since the last cut the allowance a cut starts from; one record an answer serves both
+        self._accepted = AcceptedRate()
         self._in_flight: collections.deque[float] = collections.deque()  # when each granted call was let go
         self._lock = threading.Lock()
 
@@ -389,16 +390,16 @@ class AdaptiveRate:
                 assert isinstance(outcome, RateLimitError)
                 self._throttle(now, outcome, sent, bucket)
                 return
-            self._recent.record(now)
-            self._last_second.record(now)
+            accepted = self._accepted
+            accepted.record(now)
             if not self.throttled:
                 slow = self._slow_start
                 if sent is not None and now >= sent:
                     slow.round_trip(now - sent)
-                span = min(max(slow.round, DEMAND_READING / bucket.rate), self._last_second.window)
-                new = slow.grown(bucket.rate, self._last_second.rate(now, now - span, least=span))
+                span = min(max(slow.round, DEMAND_READING / bucket.rate), 1.0)  # at most the last second
+                new = slow.grown(bucket.rate, accepted.rate(now, now - span, least=span))
             elif now - self._last_cut >= CUT_INTERVAL:  # grow back, once the cut has had a second to tell
-                demand = self._last_second.rate(now)
+                demand = accepted.rate(now, now - 1.0)  # the last second's
                 new = min(self._cubic.success_received(now), max(bucket.rate, MAX_RATE_OVER_MEASURED * demand))
             else:
                 return
@@ -413,9 +414,9 @@ class AdaptiveRate:
             self.epoch += 1
         if (sent is not None and sent < self._last_cut) or now - self._last_cut < CUT_INTERVAL:
             return  # the same congestion event: cut once
-        measured = self._recent.rate(now, self._since, least=CUT_INTERVAL)
+        measured = self._accepted.rate(now, self._since, least=CUT_INTERVAL)
         if not self.throttled:  # slow start's end: its last second is its fastest, and above the allowance
-            measured = max(measured, self._last_second.rate(now))
+            measured = max(measured, self._accepted.rate(now, now - 1.0))
         base = max(MIN_RATE, min(measured, bucket.rate))
         new = self._cubic.error_received(base, now)
         if not self.throttled and bucket.rate > self._slow_start.start:
@@ -450,8 +451,11 @@ class RetryBudget:
 
     def first_attempt(self, now: float) -> None:
         with self._lock:
-            self._firsts.append(now)
-            self._prune(now)
+            firsts = self._firsts
+            firsts.append(now)
+            edge = now - self.window
+            while firsts[0] <= edge:  # every call comes here: only its own deque, inline
+                firsts.popleft()
 
     def allow_retry(self, now: float) -> bool:
         """True (and the retry counted) when the budget has room for one more retry."""
