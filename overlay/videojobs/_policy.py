@@ -36,8 +36,10 @@ class History:
         self.last: JobStatus | None = None
         self.last_queued: float | None = None
         self.first_running: float | None = None
-        self.samples: deque[tuple[float, float]] = deque(maxlen=MAX_SAMPLES)
-        """``(time, progress)`` of the latest running answers that had progress, oldest first."""
+        self.samples: deque[tuple[float, float]] | tuple[()] = ()
+        """``(time, progress)`` of the latest running answers that had progress, oldest first (a
+        deque of at most MAX_SAMPLES from the first: 760 bytes a job a vendor that reports no
+        progress never needs, 76 MB of a 100,000-job wait)."""
 
     def record(self, elapsed: float, status: JobStatus) -> None:
         self.elapsed = elapsed
@@ -50,7 +52,13 @@ class History:
             if self.first_running is None:
                 self.first_running = elapsed
             if status.progress is not None:
-                self.samples.append((elapsed, status.progress))
+                self._samples().append((elapsed, status.progress))
+
+    def _samples(self) -> deque[tuple[float, float]]:
+        samples = self.samples
+        if not isinstance(samples, deque):
+            samples = self.samples = deque(maxlen=MAX_SAMPLES)
+        return samples
 
     @classmethod
     def of(cls, answers: list[tuple[float, JobStatus]]) -> History:
@@ -103,7 +111,8 @@ class History:
             history.last = JobStatus(vendor=vendor, task_id=task_id, state=State(state), progress=progress)
         history.last_queued = data.get("last_queued")
         history.first_running = data.get("first_running")
-        history.samples.extend((float(t), float(p)) for t, p in data.get("samples") or ())
+        if data.get("samples"):
+            history._samples().extend((float(t), float(p)) for t, p in data["samples"])
         return history
 
     def __repr__(self) -> str:
