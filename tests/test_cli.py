@@ -23,6 +23,7 @@ import attrs
 import pytest
 
 from tests import hostile
+from tests.cases import EZ_COMPLETED
 from videojobs import Download, DownloadError, JobStatus, State, WaitTimeout
 from videojobs._cli import duration, main
 from videojobs._cli_output import Row, others_line, pick_rows
@@ -91,6 +92,29 @@ def test_wait_streams_results_on_stdout_and_progress_on_stderr() -> None:
     assert "video id video-" in by_ref["colossyan:z-ok-q1-d20"]
     assert "ezmodel:w-ok-q2-d40  running (processing)" in err  # a plain progress line per change
     assert "succeeded" in err
+
+
+ODD = {**EZ_COMPLETED, "id": "n1", "progress": 250, "created_at": "yesterday"}  # two fields it cannot read
+
+
+@pytest.mark.parametrize("command", ["status", "wait"])
+def test_fields_the_vendor_got_wrong_are_noted_on_stderr_and_the_result_stays_one_line(command: str) -> None:
+    with hostile.hostile(hostile.answer(body=json.dumps(ODD).encode())) as url:
+        code, out, err = run(
+            command, "--api-key", "ezmodel=sk-cli-notes-1", "--base-url", f"ezmodel={url}", "ezmodel:n1"
+        )
+        _, _, quiet = run(
+            command, "--quiet", "--api-key", "ezmodel=sk-cli-notes-1", "--base-url", f"ezmodel={url}", "ezmodel:n1"
+        )
+    assert code == 0  # the job's state was read: it succeeded
+    assert len(out.splitlines()) == 1
+    assert out.startswith("ezmodel:n1  succeeded (completed)  https://")
+    notes = [line.split("] ", 1)[-1] for line in err.splitlines() if "  note: " in line]  # wait stamps its lines
+    assert notes == [
+        "ezmodel:n1  note: progress: expected 0-100, got 250; left out",
+        "ezmodel:n1  note: created_at: expected a number, got a string",
+    ]
+    assert quiet == ""
 
 
 def test_quiet_leaves_stderr_empty() -> None:

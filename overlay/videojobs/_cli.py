@@ -41,6 +41,7 @@ from ._cli_output import (
     detail,
     error_text,
     exit_code,
+    note_lines,
     result_json,
     result_line,
     saved_lines,
@@ -206,6 +207,7 @@ async def _status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     setup = _setup(args, refs)
     table = out.isatty() and not args.json
     results: list[JobStatus | VideoJobsError] = []
+    notes: list[str] = []  # what a vendor got wrong (problems), on stderr
     async with setup.client as client:
         asked = [asyncio.ensure_future(_answer(client, ref)) for ref in refs]  # all at once
         try:
@@ -215,11 +217,17 @@ async def _status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 if not table:
                     out.write(printable(result_json(result, ref) if args.json else result_line(result, ref)) + "\n")
                     out.flush()  # an interrupted run has written the answers it had
+                if not args.json and not args.quiet:
+                    notes.extend(note_lines(result, ref))
+                    if not table:  # below the table, which it must not push down
+                        err.write("".join(printable(line) + "\n" for line in notes))
+                        notes.clear()
         finally:
             for answer in asked:
                 answer.cancel()
     if table:
         _status_table(args, results, refs, out)
+        err.write("".join(printable(line) + "\n" for line in notes))
     return exit_code(results, snapshot=True)
 
 

@@ -24,10 +24,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
 
 import attrs
 
+from ._adapter import NO_VIDEO
 from ._exceptions import (
     APIError,
     DownloadError,
@@ -132,6 +133,24 @@ def result_line(result: JobStatus | VideoJobsError, ref: str, command: str = "wa
         return f"{ref}  error  {error_text(result, command)}"
     saved = "".join(f"  saved {d.path}" for d in result.downloads)
     return f"{ref}  {state_words(result)}  {detail(result)}{saved}"
+
+
+MAX_NOTES: Final = 3
+"""A job's ``problems`` shown on stderr at most (then how many more): a vendor that gets every
+field wrong must not bury the results; ``--json`` has them all."""
+
+
+def note_lines(result: JobStatus | VideoJobsError, ref: str) -> list[str]:
+    """What the answer held that could not be read (``problems``), a line each for stderr: the
+    result line says the job's state; these say which of its fields became None and why. The
+    missing video is said already (by the result line and its warning)."""
+    if not isinstance(result, JobStatus):
+        return []
+    problems = [p for p in result.problems if p != NO_VIDEO]
+    lines = [f"{ref}  note: {problem}" for problem in problems[:MAX_NOTES]]
+    if len(problems) > MAX_NOTES:
+        lines.append(f"{ref}  note: {len(problems) - MAX_NOTES} more (--json lists them)")
+    return lines
 
 
 def result_json(result: JobStatus | VideoJobsError, ref: str, command: str = "wait") -> str:
@@ -387,6 +406,8 @@ class Display:
             self.emit(result_json(result, ref, self.command))
         else:
             self.emit(result_line(result, ref, self.command))
+            for line in note_lines(result, ref):
+                self._notice(line)
 
     def ended(self, result: JobStatus | VideoJobsError, ref: str) -> None:
         """A job ended: its row (live) or a line on stderr (plain) says how; nothing on stdout."""
