@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -83,6 +84,14 @@ async def test_a_waiter_out_of_time_leaves_the_line_and_the_others_keep_their_tu
 # --- a vendor's slot queue --------------------------------------------------------------------------
 
 
+def _spent(client: videojobs.AsyncClient, clock: SimClock) -> Any:
+    """The vozo core, its bucket's burst spent: every call from here waits for the pace."""
+    core = client.vendor("vozo").core
+    while core.rate.acquire(clock.now()) <= 0:
+        pass
+    return core
+
+
 def _client(clock: SimClock, sb: Sandbox, per_second: float) -> videojobs.AsyncClient:
     return videojobs.AsyncClient(
         api_keys=sb.api_keys(),
@@ -98,9 +107,7 @@ async def test_calls_queued_for_a_vendor_get_their_slots_in_order_at_its_pace() 
     clock = SimClock()
     sb = Sandbox(clock=clock)
     async with _client(clock, sb, 4.0) as client:
-        core = client.vendor("vozo").core
-        while core.rate.acquire(clock.now()) <= 0:
-            pass  # the bucket's burst is spent: every call below waits for the pace
+        core = _spent(client, clock)
         start = clock.now()
         granted: list[tuple[int, float]] = []
 
@@ -119,9 +126,7 @@ async def test_a_queued_call_whose_time_runs_out_fails_typed_without_being_sent(
     clock = SimClock()
     sb = Sandbox(clock=clock)
     async with _client(clock, sb, 0.5) as client:
-        core = client.vendor("vozo").core
-        while core.rate.acquire(clock.now()) <= 0:
-            pass
+        core = _spent(client, clock)
         queue = slot_queue(core)
         early = queue.wait("soon", clock.now() + 1.0)  # a slot every 2 s: this one cannot get one in time
         later = queue.wait("later", clock.now() + 60)
@@ -141,9 +146,7 @@ async def test_a_pacer_that_fails_leaves_no_call_hanging() -> None:
     clock = Broken()
     sb = Sandbox(clock=clock)
     async with _client(clock, sb, 1.0) as client:
-        core = client.vendor("vozo").core
-        while core.rate.acquire(clock.now()) <= 0:
-            pass
+        core = _spent(client, clock)
         waiting = [slot_queue(core).wait(f"t{i}", clock.now() + 60) for i in range(3)]
         results = await asyncio.gather(*waiting, return_exceptions=True)
     assert all(isinstance(r, videojobs.NetworkError) and r.vendor == "vozo" for r in results), results
