@@ -70,8 +70,8 @@ async def test_a_waiter_out_of_time_leaves_the_line_and_the_others_keep_their_tu
     gate = Gate(1)
     await gate.acquire()
     loop = asyncio.get_running_loop()
-    patient = asyncio.create_task(gate.acquire(loop.time() + 60))
-    hasty = asyncio.create_task(gate.acquire(loop.time() + 0.05))  # behind it in line, but out of time first
+    patient = asyncio.create_task(gate.acquire(loop.time() + 60, loop.time))
+    hasty = asyncio.create_task(gate.acquire(loop.time() + 0.05, loop.time))  # behind it in line, but out of time first
     with pytest.raises(TimeoutError):
         await hasty
     assert not patient.done()
@@ -79,6 +79,22 @@ async def test_a_waiter_out_of_time_leaves_the_line_and_the_others_keep_their_tu
     await asyncio.wait_for(patient, 1)  # the slot went to the one still waiting
     gate.release()
     assert not gate.locked()  # and the one that left took none with it
+
+
+async def test_a_gate_keeps_time_limits_on_the_clients_own_clock() -> None:
+    """A ScaledClock runs ahead of real time: a limit of 30 s on it may be 1 s of real time."""
+    clock = SimClock(start=0.0)
+    gate = Gate(1)
+    await gate.acquire()
+    waiting = asyncio.create_task(gate.acquire(30.0, clock.now))
+    await asyncio.sleep(0.15)  # real time passes (the gate looks at the clock again), the client's does not
+    assert not waiting.done()
+    clock.t = 31.0  # the client's clock passes the limit
+    await asyncio.wait({waiting}, timeout=5)
+    assert waiting.done()
+    assert isinstance(waiting.exception(), TimeoutError)  # the gate's own, not a guard's
+    gate.release()
+    assert not gate.locked()
 
 
 # --- a vendor's slot queue --------------------------------------------------------------------------
@@ -165,3 +181,34 @@ async def test_many_calls_waiting_for_a_pace_cost_one_wake_up_a_request() -> Non
     assert all(isinstance(r, videojobs.JobStatus) for r in results)
     assert elapsed == pytest.approx((200 - 10) / 10.0, abs=1.0)  # a burst of 10, then 10 a second
     assert len(clock.sleeps) <= 200
+
+
+async def test_a_pacer_cancelled_before_it_runs_fails_its_calls_and_the_next_call_gets_a_new_one() -> None:
+    """Code that cancels every other task on the loop (a shutdown helper) may cancel the pacer
+    before its first step: its queued calls end typed, and the queue starts a new pacer after."""
+    clock = SimClock()
+    sb = Sandbox(clock=clock)
+    async with _client(clock, sb, 1.0) as client:
+        core = _spent(client, clock)
+        queue = slot_queue(core)
+        first = queue.wait("first", clock.now() + 60)
+        assert queue.pacer is not None
+        queue.pacer.cancel()
+        with pytest.raises(videojobs.NetworkError) as info:
+            await first
+        assert info.value.vendor == "vozo"
+        assert await slot_queue(core).wait("next", clock.now() + 60)
+
+
+async def test_a_call_queued_as_the_pacer_ends_gets_a_pacer_of_its_own() -> None:
+    """The pacer ends when it has served the queue; the call it served may queue again at once,
+    before the pacer's done-callbacks run: it must be served, not wait for a pacer that ended."""
+    clock = SimClock()
+    sb = Sandbox(clock=clock)
+    async with _client(clock, sb, 4.0) as client:
+        core = _spent(client, clock)
+        assert await slot_queue(core).wait("first", clock.now() + 60)
+        again = slot_queue(core).wait("again", clock.now() + 60)  # in the same step the first was woken in
+        await asyncio.wait({again}, timeout=5)  # a guard: served in no time on the client's clock
+        assert again.done()
+        assert again.result() is True

@@ -28,6 +28,7 @@ from typing import Final
 
 from ._calls import Action, AsyncSend, Emit, Pace, Plan, Send, Sleep, awalk
 from ._exceptions import NetworkError, VideoJobsError
+from ._exchange import MIN_ATTEMPT
 from ._gate import Gate
 from ._plan import Walk
 from ._status import JobStatus, State
@@ -75,9 +76,9 @@ def unexpected(ref: str, what: str, exc: Exception) -> VideoJobsError:
     return error
 
 
-def _no_slot(vendor: str, timeout: float) -> NetworkError:
+def _no_slot(vendor: str) -> NetworkError:
     return NetworkError(
-        f"no request slot came free within {timeout:.3g} s (every one of wait_all's max_requests is busy)",
+        "no request slot came free before the call's time ran out (every one of wait_all's max_requests is busy)",
         vendor=vendor,
     )
 
@@ -217,13 +218,13 @@ class _Job:
         self.last: JobStatus | None = None
 
 
-def _gated_send(job: _Job, timeout: float, epoch: int | None, queued: float, patience: float) -> Exchange:
-    """One attempt on a pool thread: the wait for that thread is bounded by ``patience`` (the
-    call's time left, real time), the attempt by ``timeout`` from then, within the same time."""
-    waited = time.monotonic() - queued
-    if waited >= patience:
-        raise _no_slot(job.vendor, patience)
-    return job.send(min(timeout, patience - waited), epoch)
+def _gated_send(job: _Job, timeout: float, epoch: int | None, until: float, now: Callable[[], float]) -> Exchange:
+    """One attempt on a pool thread: the wait for that thread is bounded by ``until`` (the call's
+    end on the client's clock, ``now``), the attempt by ``timeout`` from then, within the same time."""
+    left = until - now()
+    if left < MIN_ATTEMPT:
+        raise _no_slot(job.vendor)
+    return job.send(min(timeout, left), epoch)
 
 
 def wait_all_sync(
@@ -275,7 +276,7 @@ def wait_all_sync(
                     send: Send = action  # type: ignore[assignment]
                     submit(
                         job,
-                        requests.submit(_gated_send, job, send.timeout, send.epoch, time.monotonic(), send.patience),
+                        requests.submit(_gated_send, job, send.timeout, send.epoch, send.until, clock.now),
                         False,
                     )
                     return

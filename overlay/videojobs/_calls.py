@@ -4,7 +4,7 @@ A call is a *plan*: a generator that yields what it needs done and is sent the r
 without doing any I/O itself (the sans-I/O pattern of h11 and hyper):
 
 - ``Send(timeout)``: send the request once, bounded by ``timeout`` seconds once it has its
-  request slot (waiting for one is bounded by ``patience``, the call's time left); the driver
+  request slot (waiting for one is bounded by ``until``, the call's end on its clock); the driver
   sends back the :class:`~videojobs._translate.Exchange`, or throws the ``NetworkError`` in;
 - ``Sleep(seconds)``: sleep on the client's clock;
 - ``Pace(seconds)``: wait for the vendor's pace to grant a slot: a blocking driver sleeps
@@ -91,14 +91,15 @@ POLL_FAILURES: Final[tuple[type[VideoJobsError], ...]] = (*TRANSIENT, MalformedR
 
 # The actions are plain slotted classes, not attrs records: one is made per step of every call.
 class Send:
-    __slots__ = ("epoch", "patience", "timeout")
+    __slots__ = ("epoch", "timeout", "until")
 
-    def __init__(self, timeout: float, epoch: int | None = None, patience: float | None = None) -> None:
+    def __init__(self, timeout: float, epoch: int | None = None, until: float = math.inf) -> None:
         self.timeout = timeout
         self.epoch = epoch  # the vendor's rate epoch the slot was granted in
-        # seconds the call may wait for a request slot (wait_all's, a connection): its time left,
-        # so calls queued behind busy slots wait their turn rather than time out and retry
-        self.patience = timeout if patience is None else patience
+        # when the call's time ends, on the client's clock: how long it may wait for a request
+        # slot (wait_all's, a connection), so calls queued behind busy slots wait their turn
+        # rather than time out and retry
+        self.until = until
 
 
 class Sleep:
@@ -186,7 +187,7 @@ def status_plan(core: VendorCore, task_id: str, until: float = math.inf, now: fl
             )
         sent = now
         try:
-            answer = yield Send(min(core.timeout, left), rate.epoch, left)
+            answer = yield Send(min(core.timeout, left), rate.epoch, end)
             assert isinstance(answer, Exchange)
             status = translate(core.adapter, task_id, answer)
         except SlotWithdrawn:
@@ -300,53 +301,58 @@ class SlotQueue:
         future: asyncio.Future[bool] = self.loop.create_future()
         self.waiting.append(future)
         heapq.heappush(self.ends, (end, next(self.order), future, task_id))
-        if self.pacer is None:
+        if self.pacer is None or self.pacer.done():  # done: cut short, its _ended not run yet
             self.pacer = self.loop.create_task(self._pace(), name=f"videojobs pace {self.core.name}")
+            self.pacer.add_done_callback(self._ended)
         return future
+
+    def _ended(self, pacer: asyncio.Task[None]) -> None:
+        """The pacer is done: with the queue served, or cut short (cancelled, even before its first
+        step; its clock failed), and then no waiting call is left hanging: each gets a NetworkError."""
+        cause = None if pacer.cancelled() else pacer.exception()
+        if self.pacer is not pacer or (not pacer.cancelled() and cause is None):
+            return  # it served the queue (and let go of it), or a new pacer serves it now
+        self.pacer = None
+        for future in self.waiting:
+            if not future.done():
+                kind = "CancelledError" if cause is None else type(cause).__name__
+                error = NetworkError(f"the wait for a request slot was cut short ({kind})", vendor=self.core.name)
+                error.__cause__ = cause
+                future.set_exception(error)
+        self.waiting.clear()
+        self.ends.clear()
 
     async def _pace(self) -> None:
         core = self.core
         clock, rate, waiting, ends = core.clock, core.rate, self.waiting, self.ends
-        try:
-            while True:
-                now = clock.now()
-                while ends and (ends[0][2].done() or ends[0][0] <= now):
-                    _, _, future, task_id = heapq.heappop(ends)
-                    if not future.done():
-                        future.set_exception(
-                            RateLimitError(
-                                f"task {task_id}: the vendor is throttling and no request slot came before this"
-                                " call's time ran out",
-                                vendor=core.name,
-                            )
-                        )
-                while waiting and waiting[0].done():
-                    waiting.popleft()  # left the queue: its time ran out, or its caller was cancelled
-                if not waiting:
-                    ends.clear()  # every future in it is done
-                    return
-                if len(ends) > 2 * len(waiting) + 64:  # served calls' entries: drop them in one go
-                    ends[:] = [entry for entry in ends if not entry[2].done()]
-                    heapq.heapify(ends)
-                delay = rate.acquire(now)
-                if delay <= 0:
-                    waiting.popleft().set_result(True)
-                    continue
-                if rate.adaptive and not rate.throttled:
-                    delay = min(delay, PACE_LOOK)
-                await clock.asleep(min(delay, ends[0][0] - now))
-        except BaseException as exc:  # cancelled, or the clock failed: no waiting call is left hanging
-            for future in waiting:
+        while True:
+            now = clock.now()
+            while ends and (ends[0][2].done() or ends[0][0] <= now):
+                _, _, future, task_id = heapq.heappop(ends)
                 if not future.done():
-                    error = NetworkError(
-                        f"the wait for a request slot was cut short ({type(exc).__name__})", vendor=core.name
+                    future.set_exception(
+                        RateLimitError(
+                            f"task {task_id}: the vendor is throttling and no request slot came before this"
+                            " call's time ran out",
+                            vendor=core.name,
+                        )
                     )
-                    error.__cause__ = exc
-                    future.set_exception(error)
-            if not isinstance(exc, Exception):
-                raise  # cancelled (the loop is closing): the task ends so
-        finally:
-            self.pacer = None
+            while waiting and waiting[0].done():
+                waiting.popleft()  # left the queue: its time ran out, or its caller was cancelled
+            if not waiting:
+                ends.clear()  # every future in it is done
+                self.pacer = None  # now, not in a callback: a call queued next starts a new pacer
+                return
+            if len(ends) > 2 * len(waiting) + 64:  # served calls' entries: drop them in one go
+                ends[:] = [entry for entry in ends if not entry[2].done()]
+                heapq.heapify(ends)
+            delay = rate.acquire(now)
+            if delay <= 0:
+                waiting.popleft().set_result(True)
+                continue
+            if rate.adaptive and not rate.throttled:
+                delay = min(delay, PACE_LOOK)
+            await clock.asleep(min(delay, ends[0][0] - now))
 
 
 def watch_plan(core: VendorCore, task_id: str, waiter: Waiter) -> Plan[None]:
@@ -410,9 +416,9 @@ def run(plan: Plan[R], send: Callable[[float, int | None], Exchange], sleep: Cal
 
 
 AsyncSend: TypeAlias = "Callable[[float, int | None, Gate | None, float], Awaitable[Exchange]]"
-"""One status attempt: ``send(timeout, epoch, gate, patience)`` (see
+"""One status attempt: ``send(timeout, epoch, gate, until)`` (see
 ``_sessions.AsyncVendorClient.exchange``): ``gate``, if not None, is a slot to hold for the attempt
-(``wait_all``'s ``max_requests``), waited for under the same deadline, for at most ``patience``."""
+(``wait_all``'s ``max_requests``), waited for until ``until`` at most (the call's end, on its clock)."""
 
 
 async def awalk(
@@ -432,7 +438,7 @@ async def awalk(
         kind = type(action)
         if kind is Send:
             try:
-                walk.value = await send(action.timeout, action.epoch, gate, action.patience)  # type: ignore[union-attr]
+                walk.value = await send(action.timeout, action.epoch, gate, action.until)  # type: ignore[union-attr]
             except VideoJobsError as exc:
                 walk.error = exc
         elif kind is Sleep:
@@ -458,7 +464,7 @@ async def adrive(
         kind = type(action)
         if kind is Send:
             try:
-                walk.value = await send(action.timeout, action.epoch, None, action.patience)  # type: ignore[union-attr]
+                walk.value = await send(action.timeout, action.epoch, None, action.until)  # type: ignore[union-attr]
             except VideoJobsError as exc:
                 walk.error = exc
         elif kind is Sleep:
@@ -478,7 +484,7 @@ async def arun(plan: Plan[R], send: AsyncSend, sleep: Callable[[float], Awaitabl
     for action in walk:
         if type(action) is Send:
             try:
-                walk.value = await send(action.timeout, action.epoch, None, action.patience)
+                walk.value = await send(action.timeout, action.epoch, None, action.until)
             except VideoJobsError as exc:
                 walk.error = exc
         elif type(action) is Sleep:

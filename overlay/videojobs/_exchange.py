@@ -47,6 +47,11 @@ __all__ = [
     "exchange_sync",
 ]
 
+MIN_ATTEMPT: Final = 0.05
+"""Seconds of its time a call must have left once it holds a request slot to send at all: a slot
+that comes as the call's time runs out would spend a rate token on an attempt doomed to time
+out; the call ends with "no request slot" instead."""
+
 ACCEPT_ENCODING: Final = "gzip, deflate"
 """What BodyReader decodes (bounded); a vendor answering in another coding gets a MalformedResponseError."""
 
@@ -349,34 +354,39 @@ async def exchange_aiohttp(
     gates: tuple[Gate, ...] = (),
     admit: Callable[[int | None], None] | None = None,
     epoch: int | None = None,
-    patience: float = 0.0,
+    until: float | None = None,
+    now: Callable[[], float] = time.monotonic,
 ) -> Exchange:
     """:func:`exchange_async` on the default transport's own aiohttp session (see ``_aio.Lane``):
     the same request (the generated builder's method, URL and params, the httpx client's headers),
     the same bounded read and deadline, without rebuilding it as an httpx Request and Response.
 
     ``gates`` (``wait_all``'s request slots, the vendor's connection slots) are taken in order
-    first. When they are busy, the call waits its turn for up to ``patience`` seconds (its time
-    left: calls queued behind busy slots neither time out nor retry while they wait) and the
-    attempt starts, with its own time, once they are held; a free slot is taken at once, within
-    the attempt's time. ``admit(epoch)`` runs then, before sending (the vendor may have throttled
+    first. When they are busy, the call waits its turn until ``until`` at most (its end on the
+    client's clock, ``now``; by default the attempt's own time: calls queued behind busy slots
+    neither time out nor retry while they wait) and the attempt starts, with its own time, once
+    they are held, unless less than ``MIN_ATTEMPT`` of the call is left; a free slot is taken at
+    once, within the attempt's time. ``admit(epoch)`` runs then, before sending (the vendor may have throttled
     while this attempt queued: it raises to withdraw it). One ``asyncio.timeout`` bounds the rest."""
     import asyncio
 
     held = 0
-    waited_for = 0.0  # how long a busy gate may be waited for: 0 until one is found busy
+    queued = False
     with _Attempt(deadline, limit, secrets, vendor) as attempt:
         try:
             for gate in gates:
                 if not gate.take():  # queued: the call's time, not one attempt's
-                    if not waited_for:
-                        waited_for = max(patience, attempt.timeout)
-                        queued = time.monotonic()
-                        until = asyncio.get_running_loop().time() + waited_for
-                    await gate.acquire(until)
+                    if not queued:
+                        queued = True
+                        if until is None:
+                            until = now() + attempt.timeout
+                    await gate.acquire(until, now)
                 held += 1
-            if waited_for:  # the attempt starts now, with what is left of both its time and the call's
-                attempt.restart(min(attempt.timeout, waited_for - (time.monotonic() - queued)))
+            if queued:  # the attempt starts now, with what is left of both its time and the call's
+                assert until is not None
+                if (left := until - now()) < MIN_ATTEMPT:
+                    raise NetworkError("no request slot came free in time to send", vendor=vendor)
+                attempt.restart(min(attempt.timeout, left))
             if admit is not None:
                 admit(epoch)
             async with asyncio.timeout(attempt.timeout), lane.request(kwargs) as response:
@@ -390,8 +400,8 @@ async def exchange_aiohttp(
         except TimeoutError as exc:
             if held < len(gates):
                 raise NetworkError(
-                    f"no request slot came free within {waited_for or attempt.timeout:.3g} s (every one of wait_all's"
-                    " max_requests, or of the vendor's max_connections, is busy)",
+                    "no request slot came free in time (every one of wait_all's max_requests, or of the"
+                    " vendor's max_connections, is busy)",
                     vendor=vendor,
                 ) from exc
             raise

@@ -1,13 +1,13 @@
 """Request slots on one event loop: ``wait_all``'s ``max_requests`` and a vendor's ``max_connections``.
 
 :class:`Gate` is ``asyncio.Semaphore`` served first come first served, with waiters that leave
-lazily and a time limit of their own. CPython's Semaphore takes each waiter out of its deque with
+lazily and a time limit of their own, on the client's clock. CPython's Semaphore takes each waiter out of its deque with
 ``deque.remove`` when it is woken or cancelled, a scan of the queue: with 100,000 polls queued for
 64 slots, a woken waiter was often tens of thousands of places from the front, and leaving a
 ``wait_all`` early (cancelling every queued poll) spent 18 s in those scans. Here a released slot
 passes straight to the first waiter still waiting, and a waiter that left is dropped when a
-release reaches it: O(1) a wait. A waiter's time limit (``acquire(until)``) is kept in a heap
-with one timer for the gate, not an ``asyncio.timeout`` (a timer, rescheduled twice) per wait.
+release reaches it: O(1) a wait. A waiter's time limit (``acquire(until, now)``) is kept in a
+heap with one timer for the gate, not an ``asyncio.timeout`` (a timer, rescheduled twice) per wait.
 """
 
 from __future__ import annotations
@@ -16,14 +16,21 @@ import asyncio
 import collections
 import heapq
 import itertools
+import time
+from collections.abc import Callable
+from typing import Final
 
 __all__ = ["Gate"]
+
+RECHECK: Final = 0.1
+"""Real seconds between two looks at a clock that is not the loop's (a client's ScaledClock or
+SimClock): its time limits are in its own seconds, which real time only estimates."""
 
 
 class Gate:
     """``slots`` slots: ``take()`` one if free, else ``await acquire(until)`` in line; ``release()`` gives it back."""
 
-    __slots__ = ("_ends", "_free", "_loop", "_order", "_timer", "_waiters")
+    __slots__ = ("_ends", "_free", "_loop", "_now", "_order", "_timer", "_waiters")
 
     def __init__(self, slots: int) -> None:
         self._free = slots
@@ -32,6 +39,7 @@ class Gate:
         self._order = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._now: Callable[[], float] = time.monotonic  # the clock the limits are on
 
     def locked(self) -> bool:
         """No slot is free: an ``acquire`` now would wait."""
@@ -45,14 +53,16 @@ class Gate:
             return True
         return False
 
-    async def acquire(self, until: float | None = None) -> None:
-        """Take a slot, waiting in line for one; past ``until`` (the loop's time) raise TimeoutError."""
+    async def acquire(self, until: float | None = None, now: Callable[[], float] = time.monotonic) -> None:
+        """Take a slot, waiting in line for one; once ``now()`` passes ``until``, raise TimeoutError
+        (``now``: the client's clock, the same for every limited wait of a gate)."""
         if self.take():
             return
         loop = self._loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         self._waiters.append(waiter)
         if until is not None:
+            self._now = now
             self._limit(loop, waiter, until)
         try:
             await waiter
@@ -76,23 +86,28 @@ class Gate:
             ends[:] = [entry for entry in ends if not entry[2].done()]
             heapq.heapify(ends)
         heapq.heappush(ends, (until, next(self._order), waiter))
-        timer = self._timer
-        if timer is None or until < timer.when():
-            if timer is not None:
-                timer.cancel()
-            self._timer = loop.call_at(until, self._expire)
+        if self._timer is None or ends[0][2] is waiter:  # the soonest limit now: the timer follows it
+            self._arm(loop, until)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, until: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        wait = max(0.0, until - self._now())
+        if self._now is not time.monotonic:  # a clock of its own: real time only estimates it
+            wait = min(wait, RECHECK)
+        self._timer = loop.call_at(loop.time() + wait, self._expire)
 
     def _expire(self) -> None:
         self._timer = None
         loop, ends = self._loop, self._ends
         assert loop is not None
-        now = loop.time()
+        now = self._now()
         while ends and (ends[0][2].done() or ends[0][0] <= now):
             _, _, waiter = heapq.heappop(ends)
             if not waiter.done():
                 waiter.set_exception(TimeoutError())
         if ends:
-            self._timer = loop.call_at(ends[0][0], self._expire)
+            self._arm(loop, ends[0][0])
 
     async def __aenter__(self) -> None:
         await self.acquire()

@@ -25,7 +25,15 @@ import httpx
 from ._base import VendorSettings, check_task_id, resolve_settings
 from ._calls import VendorCore, arun, run, status_plan
 from ._exceptions import NetworkError, UsageError
-from ._exchange import ACCEPT_ENCODING, RequestPrefix, Secrets, exchange_aiohttp, exchange_async, exchange_sync
+from ._exchange import (
+    ACCEPT_ENCODING,
+    MIN_ATTEMPT,
+    RequestPrefix,
+    Secrets,
+    exchange_aiohttp,
+    exchange_async,
+    exchange_sync,
+)
 from ._ratecontrol import AdaptiveRate, RetryBudget, SlotWithdrawn
 from ._registry import adapter_class
 from ._scrub import LOG_SCRUBBER
@@ -177,13 +185,13 @@ class AsyncVendorClient(_Handle):
         timeout: float,
         epoch: int | None = None,
         gate: Gate | None = None,
-        patience: float | None = None,
+        until: float | None = None,
     ) -> Awaitable[Exchange]:
         """Send one status request and read its answer, bounded by ``timeout`` seconds in all, under
         one deadline with the wait for ``gate`` (``wait_all``'s request slots) and for one of the
-        vendor's ``max_connections``; when those are busy, the call waits its turn for up to
-        ``patience`` seconds (its time left) and the attempt's ``timeout`` runs from when it has
-        them. Not a coroutine itself: it hands back the exchange's own (on the default transport,
+        vendor's ``max_connections``; when those are busy, the call waits its turn until ``until``
+        at most (its end, on the client's clock; by default ``timeout`` from now) and the
+        attempt's ``timeout`` runs from when it has them. Not a coroutine itself: it hands back the exchange's own (on the default transport,
         ``exchange_aiohttp``'s), so a poll's awaits cross no frame of it."""
         import asyncio
 
@@ -197,9 +205,9 @@ class AsyncVendorClient(_Handle):
         if self._lane is not None:  # the default transport: one timeout for slots and exchange
             return exchange_aiohttp(
                 self._lane, kwargs, deadline, self.max_response_bytes, self.secrets, self.name,
-                gates, self._check_slot, epoch, timeout if patience is None else patience,
+                gates, self._check_slot, epoch, until, self.core.clock.now,
             )  # fmt: skip
-        return self._exchange_httpx(http, kwargs, timeout, gates, epoch, timeout if patience is None else patience)
+        return self._exchange_httpx(http, kwargs, timeout, gates, epoch, until)
 
     async def _exchange_httpx(
         self,
@@ -208,31 +216,32 @@ class AsyncVendorClient(_Handle):
         timeout: float,
         gates: tuple[Gate, ...],
         epoch: int | None,
-        patience: float,
+        until: float | None,
     ) -> Exchange:
-        """:meth:`exchange` on a transport the caller chose: the slots (for up to ``patience`` s when
-        they are busy, else within ``timeout``), then ``exchange_async`` within what is left."""
-        import asyncio
-
+        """:meth:`exchange` on a transport the caller chose: the slots (until ``until`` when they
+        are busy), then ``exchange_async`` within ``timeout`` and what is left of the call."""
         held = 0
         start = time.monotonic()
-        waited_for = max(timeout, patience)
-        until = None
+        now = self.core.clock.now
+        queued = False
         try:
             for each in gates:
                 if not each.take():
-                    if until is None:
-                        until = asyncio.get_running_loop().time() + waited_for
+                    queued = True
                     try:
-                        await each.acquire(until)
+                        await each.acquire(now() + timeout if until is None else until, now)
                     except TimeoutError as exc:
                         raise NetworkError(
-                            f"no request slot came free within {waited_for:.3g} s", vendor=self.name
+                            "no request slot came free before the call's time ran out", vendor=self.name
                         ) from exc
                 held += 1
             self._check_slot(epoch)  # after waiting for a connection: the vendor may have throttled meanwhile
-            now = time.monotonic()
-            deadline = start + timeout if until is None else now + max(0.0, min(timeout, waited_for - (now - start)))
+            left = timeout
+            if queued and until is not None:
+                left = min(timeout, until - now())
+                if left < MIN_ATTEMPT:
+                    raise NetworkError("no request slot came free in time to send", vendor=self.name)
+            deadline = start + timeout if not queued else time.monotonic() + left
             return await exchange_async(http, kwargs, deadline, self.max_response_bytes, self.secrets, self.name)
         finally:
             for each in gates[:held]:
