@@ -135,8 +135,8 @@ def test_before_any_throttle_a_single_job_never_waits_and_a_busy_client_ramps_up
             sent += 1
         t += wait if wait else 0.001
     assert rate.rate is not None
-    # slow start: it doubles every round (0.1 s here: the round trip is shorter) while busy, so a
-    # second of it is 10 doublings; demand (twice the last round's answers) trails by about one
+    # slow start: it grows up to e-fold a round (0.1 s here: the round trip is shorter) while busy,
+    # ten rounds in this second; demand (twice the last round's answers accepted) holds it to ~2^9
     assert 2**8 * START_RATE < rate.rate <= 2**10 * START_RATE
     assert sent > 2**6 * START_RATE
 

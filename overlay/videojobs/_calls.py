@@ -226,7 +226,7 @@ def _wait_for_slot(
     again), after the slots of the calls that began waiting before it.
 
     A paced vendor's rate grows at most ``rate.growth`` e-folds a second while calls wait for it
-    (slow start doubles it each round), so a call with ``n`` calls waiting before it sleeps
+    (slow start, e-fold a round at most), so a call with ``n`` calls waiting before it sleeps
     ``ln(1 + n / rate) / growth`` s, the soonest their slots can all be taken, then asks again.
     Woken all at once, a thousand waiting calls took a thousand wake-ups per slot (one was sent,
     the rest slept again: 54 sleeps a request at 1,000 jobs); waking at the soonest their turn can

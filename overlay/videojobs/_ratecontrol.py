@@ -87,13 +87,16 @@ START_RATE: Final = 4.0
 4 segments (RFC 5681 section 3.1). A single job (one poll a second at most) never waits on it."""
 
 SLOW_START_MIN_ROUND: Final = 0.1
-"""The shortest round slow start doubles the rate in, seconds. Slow start doubles the rate each
-round trip (each accepted answer adds 1/round requests per second, as each ACK adds a segment to
-TCP's window), but not faster than this: the 429s at slow start's end are the vendor's burst times
-the growth in one network round trip, 2^(rtt/round) - 1. Doubling per loopback round trip (1 ms)
-sends a whole burst's worth of 429s; a 0.1 s round adds 0.7 % of the burst per 1 ms round trip
-(under one 429 at a 20 req/s allowance with a one-second burst), and still ramps from START_RATE
-to 10,000 req/s in about a second. A vendor slower than that (a 300 ms round trip) sets the round."""
+"""The shortest round of slow start, seconds. Each accepted answer adds 1/round requests per
+second (as each ACK adds a segment to TCP's window), the round being the smoothed round trip but
+not shorter than this. While callers keep the bucket busy the rate grows about as TCP's window
+does, 1.8 times a round when the round is the round trip (TCP: 2) and e-fold (2.7 times) a round
+when answers come back well within it, as over loopback. The floor is what keeps the first
+throttle to one 429: the 429s at slow start's end are the vendor's burst times the growth in one
+network round trip, e^(rtt/round) - 1; growing at the pace of a loopback round trip (1 ms) sends
+a whole burst's worth, a 0.1 s round adds 1 % of the burst (under one 429 at a 20 req/s
+allowance with a one-second burst) and still ramps from START_RATE to 10,000 req/s in under a
+second. A vendor slower than that (a 300 ms round trip) sets the round."""
 
 DEMAND_READING: Final = 4.0
 """Slow start reads demand (what caps its growth) over its last round, but over at least the time
@@ -267,7 +270,7 @@ class SlowStart:
 
     It starts at ``start`` requests per second and each accepted answer adds ``1 / round`` to it
     (as each ACK adds a segment to TCP's window), ``round`` being the smoothed round trip (RFC 6298)
-    but at least ``SLOW_START_MIN_ROUND``: while callers keep the bucket busy the rate doubles
+    but at least ``SLOW_START_MIN_ROUND``: while callers keep the bucket busy the rate grows 1.8-2.7 times
     every round. It never grows past ``MAX_RATE_OVER_MEASURED`` times what was accepted over the
     last round (nor falls below ``start`` for that): an idle or lightly used vendor's rate does
     not grow without bound (RFC 2861: no growth while the sender is application-limited), and a
@@ -282,7 +285,7 @@ class SlowStart:
 
     @property
     def round(self) -> float:
-        """Seconds in which the rate doubles while busy."""
+        """Seconds in which the rate grows 1.8-2.7 times while busy (see SLOW_START_MIN_ROUND)."""
         srtt = self._srtt  # before the first answer: the shortest round (calls waiting then must not oversleep)
         return SLOW_START_MIN_ROUND if srtt is None else max(SLOW_START_MIN_ROUND, srtt)
 
