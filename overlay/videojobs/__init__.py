@@ -13,7 +13,7 @@ Where things are, from the top floor down (each module imports only modules belo
                       client, transport choice and, async, its event loop)
 - ``_fetch.py``       downloads' network I/O, blocking and asyncio (runs the download plan)
 - ``_calls.py``       the plans of a status call and a wait (retries, backoff, pacing), sans I/O,
-                      and their sync and async drivers
+                      their sync and async drivers, and a vendor's asyncio slot queue (its pace)
 - ``_exchange.py``    one request's I/O: send, read the bytes bounded by size and deadline, scrub
 - ``_files.py``       downloads' disk I/O: Transfer (the .part, never through a link, the final link)
 - ``_base.py``        checks before any request: references, keys, base URLs, a client's arguments
@@ -31,6 +31,7 @@ Where things are, from the top floor down (each module imports only modules belo
 - ``_plan.py``        the one plan walker (status calls, waits and downloads are plans)
 - ``_deadline.py``    the sync clients' transport: httpcore's pool, every socket op cut to a deadline
 - ``_aio.py``         the async clients' transport: httpx on aiohttp
+- ``_gate.py``        asyncio request slots (wait_all's max_requests, a vendor's connections): FIFO
 - ``_scrub.py``       keys scrubbed from answers, errors and log records (LOG_SCRUBBER)
 - ``celery/``         waiting on Celery workers with Redis; ``sandbox/`` every vendor simulated offline;
                       ``_cli.py`` the ``videojobs`` command
