@@ -27,7 +27,7 @@ import itertools
 import math
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
-from typing import TYPE_CHECKING, Final, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar
 
 from ._exceptions import TRANSIENT, MalformedResponseError, NetworkError, RateLimitError, VideoJobsError
 from ._plan import Walk
@@ -421,6 +421,15 @@ AsyncSend: TypeAlias = "Callable[[float, int | None, Gate | None, float], Awaita
 (``wait_all``'s ``max_requests``), waited for until ``until`` at most (the call's end, on its clock)."""
 
 
+async def _queue_for_pace(walk: Walk[Action, Exchange | bool, Any], pace: Pace) -> None:
+    """An asyncio driver's ``Pace``: wait in the vendor's :class:`SlotQueue` (True back to the
+    plan once a slot was taken for it), or hand the plan the error it ended with."""
+    try:
+        walk.value = await slot_queue(pace.core).wait(pace.task_id, pace.end)
+    except VideoJobsError as exc:
+        walk.error = exc
+
+
 async def awalk(
     plan: Plan[None],
     send: AsyncSend,
@@ -444,10 +453,7 @@ async def awalk(
         elif kind is Sleep:
             await sleep(action.seconds)  # type: ignore[union-attr]
         elif kind is Pace:
-            try:
-                walk.value = await slot_queue(action.core).wait(action.task_id, action.end)  # type: ignore[union-attr]
-            except VideoJobsError as exc:
-                walk.error = exc
+            await _queue_for_pace(walk, action)  # type: ignore[arg-type]
         else:
             last = action.status  # type: ignore[union-attr]
             if on_emit is not None:
@@ -470,10 +476,7 @@ async def adrive(
         elif kind is Sleep:
             await sleep(action.seconds)  # type: ignore[union-attr]
         elif kind is Pace:
-            try:
-                walk.value = await slot_queue(action.core).wait(action.task_id, action.end)  # type: ignore[union-attr]
-            except VideoJobsError as exc:
-                walk.error = exc
+            await _queue_for_pace(walk, action)  # type: ignore[arg-type]
         else:
             yield action.status  # type: ignore[union-attr]
 
@@ -490,10 +493,7 @@ async def arun(plan: Plan[R], send: AsyncSend, sleep: Callable[[float], Awaitabl
         elif type(action) is Sleep:
             await sleep(action.seconds)
         elif type(action) is Pace:
-            try:
-                walk.value = await slot_queue(action.core).wait(action.task_id, action.end)
-            except VideoJobsError as exc:
-                walk.error = exc
+            await _queue_for_pace(walk, action)
         else:
             raise AssertionError("a status call emits nothing")  # pragma: no cover
     return walk.result
