@@ -82,6 +82,10 @@ class _Handle:
         self.closed = False
         self._request_kwargs = core.adapter.endpoint.build_request_kwargs
         self._prefix = RequestPrefix()  # the vendor's absolute URL and headers, worked out once
+        self._made()
+
+    def _made(self) -> None:
+        """What a handle of this kind sets up once its typed client is made (nothing, here)."""
 
     @property
     def name(self) -> str:
@@ -108,18 +112,7 @@ class VendorClient(_Handle):
 
     _lane: SyncLane | None = None  # on the default transport: status requests go onto its pool
 
-    def __init__(
-        self,
-        core: VendorCore,
-        settings: VendorSettings,
-        new_typed: NewTyped,
-        *,
-        max_response_bytes: int,
-        max_connections: int,
-    ) -> None:
-        super().__init__(
-            core, settings, new_typed, max_response_bytes=max_response_bytes, max_connections=max_connections
-        )
+    def _made(self) -> None:
         transport = self._default_transport
         if transport is not None:
             from ._deadline import DeadlineTransport, Lane
