@@ -80,6 +80,7 @@ LOADED_ON_FIRST_USE = (
     "attr", "attrs", "httpx", "httpcore", "h11", "anyio", "aiohttp", "ssl",
     "videojobs._adapter", "videojobs._status", "videojobs._policy", "videojobs._sessions", "videojobs._calls",
     "videojobs._exchange", "videojobs._translate", "videojobs._ratecontrol", "videojobs._batch",
+    "videojobs._schedule",
     "videojobs._fetch", "videojobs._files", "videojobs._download", "videojobs.vendors",
 )  # fmt: skip
 """What ``import videojobs`` and ``Client()`` leave out: the first status call loads it (the import

@@ -8,7 +8,8 @@
 Where things are, from the top floor down (each module imports only modules below it):
 
 - ``_client.py``      the faces: Client and AsyncClient check each call's arguments and hand down
-- ``_batch.py``       many jobs at once on asyncio: wait_all, download_all (gates, each job once)
+- ``_batch.py``       many jobs at once: wait_all's drivers (sender coroutines, or thread pools),
+                      download_all (each job once)
 - ``_sessions.py``    one vendor on one client: VendorClient, AsyncVendorClient (its core, typed
                       client, transport choice and, async, its event loop)
 - ``_fetch.py``       downloads' network I/O, blocking and asyncio (runs the download plan)
@@ -17,6 +18,7 @@ Where things are, from the top floor down (each module imports only modules belo
 - ``_exchange.py``    one request's I/O: send, read the bytes bounded by size and deadline, scrub
 - ``_files.py``       downloads' disk I/O: Transfer (the .part, never through a link, the final link)
 - ``_base.py``        checks before any request: references, keys, base URLs, a client's arguments
+- ``_schedule.py``    pure: wait_all's scheduler (every plan to its next wait, sleepers, the line)
 - ``_translate.py``   pure: a vendor's answer → JobStatus or typed error (the one translation point)
 - ``_download.py``    pure: file names, the download plan (expired links), answer checks, resume proof
 - ``_wait.py``        pure: one job's wait (Waiter), the Clock protocol

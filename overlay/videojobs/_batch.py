@@ -1,39 +1,46 @@
 """Many jobs at once: ``wait_all`` and ``download_all``'s orchestration, for both faces.
 
 The faces hand in what one job needs (a wait's plan and its sender, a save); this module runs
-them all at once with the gates that bound them (``max_requests`` requests in flight,
+them all at once with the bounds they are given (``max_requests`` requests in flight,
 ``max_downloads`` jobs saving), and yields each job exactly once: its final status, or the
 typed error that ended it (``error.ref`` set).
 
-- asyncio (``wait_all``, ``download_all``): one coroutine per job, no threads.
-- blocking (``wait_all_sync``, ``download_all_sync``): one scheduler in the caller's thread
-  advances every job's plan (``_plan.Walk``, no I/O), keeps the sleeping jobs in a heap on the
-  client's clock, and hands each ``Send`` to a pool of ``max_requests`` threads and each save
-  to a pool of ``max_downloads`` threads (``concurrent.futures``); no thread per job. A
-  ``Send`` that waits for a free thread counts that wait against its attempt's deadline, as
-  the asyncio gate does, and fails with the same :class:`NetworkError`.
+``wait_all`` is one :class:`~videojobs._schedule.Schedule` (every job's plan walked to its next
+wait, the sleepers in a heap on the client's clock, the requests waiting for a slot in line)
+with a driver for each face, no task or thread per job:
+
+- asyncio (``wait_all``): ``max_requests`` sender coroutines take the jobs in line in turn, each
+  request one ``await`` of the job's sender in the sender's frame; one alarm wakes the sleepers
+  and fails a request still in line when its call's time runs out; a paced vendor's slot queue
+  hands its jobs back; a save is a task (``max_downloads`` at a time).
+- blocking (``wait_all_sync``): the caller's thread runs the schedule and hands each ``Send`` to a
+  pool of ``max_requests`` threads and each save to a pool of ``max_downloads`` threads
+  (``concurrent.futures``). A ``Send`` that waits for a free thread counts that wait against its
+  attempt's deadline and fails with the same :class:`NetworkError`.
+
+``download_all`` runs a coroutine (or a pool thread) per job behind a gate of ``max_downloads``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
-import heapq
-import itertools
+import math
 import queue
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Final
+from typing import Any, Final
 
-from ._calls import Action, AsyncSend, Emit, Pace, Plan, Send, Sleep, awalk
-from ._exceptions import NetworkError, VideoJobsError
+from ._calls import AsyncSend, Pace, Plan, Send, slot_queue
+from ._exceptions import VideoJobsError
 from ._exchange import MIN_ATTEMPT
 from ._gate import Gate
-from ._plan import Walk
-from ._status import JobStatus, State
+from ._schedule import ENDED, SAVE, SLEEPS, Job, Schedule, no_slot, unexpected
+from ._status import JobStatus
 from ._translate import Exchange
-from ._wait import Clock, OnUpdate, call_on_update
+from ._wait import Clock, OnUpdate
 
 __all__ = [
     "AsyncSend",
@@ -42,7 +49,6 @@ __all__ = [
     "download_all_sync",
     "in_order",
     "in_order_sync",
-    "unexpected",
     "wait_all",
     "wait_all_sync",
 ]
@@ -65,28 +71,49 @@ TICK_REAL: Final = 0.01
 before the clock moves (on a simulated clock, a loopback answer arrives within it)."""
 
 
-def unexpected(ref: str, what: str, exc: Exception) -> VideoJobsError:
-    """A bug of ours must not cost the caller a job: the error that says so, typed, for that job."""
-    error = VideoJobsError(
-        f"the {what} for {ref} failed unexpectedly ({type(exc).__name__}); this is a videojobs bug",
-        vendor=ref.partition(":")[0],
-    )
-    error.__cause__ = exc
-    error.ref = ref
-    return error
+class _Alarm:
+    """Rings ``ring`` once at a time on the client's clock, the soonest it was ``set`` to: a
+    timer on the event loop for the system clock (the loop's own), else a task sleeping on the
+    clock (a simulated clock moves only when something sleeps on it)."""
 
+    __slots__ = ("_at", "_clock", "_handle", "_loop", "_ring", "_system")
 
-def _no_slot(vendor: str) -> NetworkError:
-    return NetworkError(
-        "no request slot came free before the call's time ran out (every one of wait_all's max_requests is busy)",
-        vendor=vendor,
-    )
+    def __init__(self, loop: asyncio.AbstractEventLoop, clock: Clock, ring: Callable[[], None]) -> None:
+        self._loop, self._clock, self._ring = loop, clock, ring
+        self._system = clock.now is time.monotonic  # SystemClock: the loop's timers run on it
+        self._at = math.inf
+        self._handle: asyncio.TimerHandle | asyncio.Task[None] | None = None
+
+    def set(self, at: float) -> None:
+        """Ring at ``at`` (or sooner, if set sooner already)."""
+        if at >= self._at:
+            return
+        self.cancel()
+        self._at = at
+        delay = max(0.0, at - self._clock.now())
+        if self._system:
+            self._handle = self._loop.call_at(self._loop.time() + delay, self._rang)
+        else:
+            self._handle = self._loop.create_task(self._sleep(delay), name="videojobs wait_all alarm")
+
+    async def _sleep(self, delay: float) -> None:
+        await self._clock.asleep(delay)
+        self._rang()
+
+    def _rang(self) -> None:
+        self._handle, self._at = None, math.inf
+        self._ring()
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle, self._at = None, math.inf
 
 
 async def wait_all(
     refs: list[str],
     poll: Poll,
-    sleep: Callable[[float], Awaitable[None]],
+    clock: Clock,
     save: Save | None,
     *,
     timeout: float | None,
@@ -97,38 +124,132 @@ async def wait_all(
 ) -> AsyncGenerator[JobStatus | VideoJobsError, None]:
     """Wait for every job (arguments checked by the caller), yielding each as it ends; with
     ``save``, a job that succeeds with video URLs is saved first (``max_downloads`` at a
-    time, by the wait's deadline plus one attempt's ``request_timeout``: the slack a poll has)."""
-    gate, saving = Gate(max_requests), Gate(max_downloads)
-    saves_until = None if timeout is None else time.monotonic() + timeout + request_timeout  # real time
-    done: asyncio.Queue[JobStatus | VideoJobsError] = asyncio.Queue()
-    emit = None if on_update is None else functools.partial(call_on_update, on_update)  # one for every job
+    time, by the wait's deadline plus one attempt's ``request_timeout``: the slack a poll has).
 
-    async def one(ref: str) -> None:
+    A request waits in line for one of ``max_requests`` senders until its call's time runs out
+    (less ``MIN_ATTEMPT``), and its attempt's time runs from when a sender takes it."""
+    loop = asyncio.get_running_loop()
+    now = clock.now
+    schedule = Schedule(now, on_update, save is not None)
+    saving = Gate(max_downloads)
+    saves_until = None if timeout is None else time.monotonic() + timeout + request_timeout  # real time
+    idle: collections.deque[asyncio.Future[None]] = collections.deque()  # senders with nothing to send
+    pending: set[asyncio.Future[Any]] = set()  # slot-queue waits and saves: cancelled on leaving
+    consumer: asyncio.Future[None] | None = None  # the caller, waiting for a result
+
+    def tell() -> None:
+        if consumer is not None and not consumer.done():
+            consumer.set_result(None)
+
+    def go(job: Job) -> None:
+        """Walk the job's plan to its next wait and start that wait."""
+        what = schedule.step(job)
+        if what is SLEEPS:
+            alarm.set(schedule.sleepers[0][0])
+        elif type(what) is Send:
+            expires = what.until - MIN_ATTEMPT
+            schedule.queue(job, what, expires)
+            if idle:
+                idle.popleft().set_result(None)
+            alarm.set(expires)
+        elif type(what) is Pace:
+            waiting = slot_queue(what.core).wait(what.task_id, what.end)
+            pending.add(waiting)
+            waiting.add_done_callback(functools.partial(paced, job))
+        elif what is SAVE:
+            task = loop.create_task(saved(job), name=f"videojobs save {job.ref}")
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+        else:
+            assert what is ENDED
+            tell()
+
+    def paced(job: Job, waiting: asyncio.Future[bool]) -> None:
+        """The vendor's slot queue took a slot for the job (or says why not)."""
+        pending.discard(waiting)
+        if waiting.cancelled():
+            return  # the wait_all is over
+        error = waiting.exception()
+        if error is None:
+            job.walk.value = waiting.result()
+        elif isinstance(error, VideoJobsError):
+            job.walk.error = error
+        else:  # a bug of ours, in the slot queue
+            schedule.end(job, unexpected(job.ref, "wait", error))  # type: ignore[arg-type]
+            tell()
+            return
+        go(job)
+
+    def rang() -> None:
+        for job in schedule.expired():
+            go(job)
+        for job in schedule.due():
+            go(job)
+        if (at := schedule.next_time()) is not None:
+            alarm.set(at)
+
+    async def saved(job: Job) -> None:
         result: JobStatus | VideoJobsError
         try:
-            plan, send, _ = poll(ref)
-            last = await awalk(plan, send, sleep, gate, emit)  # the gate is waited for within each attempt's timeout
-            assert last is not None
-            if save is not None and last.state is State.SUCCEEDED and last.video_urls:
-                async with saving:
-                    last = await save(last, saves_until)
-            result = last
+            assert job.last is not None
+            async with saving:
+                result = await save(job.last, saves_until)  # type: ignore[misc]
         except VideoJobsError as exc:
             result = exc
         except Exception as exc:  # a bug of ours must not cost the caller this job: say so, typed
-            result = unexpected(ref, "wait", exc)
-        if isinstance(result, VideoJobsError):
-            result.ref = ref
-        done.put_nowait(result)
+            result = unexpected(job.ref, "download", exc)
+        schedule.end(job, result)
+        tell()
 
-    tasks = [asyncio.create_task(one(ref), name=f"videojobs wait {ref}") for ref in refs]
+    async def sender() -> None:
+        """Send the jobs in line, one at a time, each answer walked on to the job's next wait."""
+        while True:
+            job = schedule.take()
+            if job is None:
+                wake: asyncio.Future[None] = loop.create_future()
+                idle.append(wake)
+                await wake
+                continue
+            send = job.action
+            assert type(send) is Send
+            walk = job.walk
+            try:
+                left = send.until - now()
+                if left < MIN_ATTEMPT:
+                    raise no_slot(job.vendor)
+                walk.value = await job.send(min(send.timeout, left), send.epoch, None, send.until)
+            except VideoJobsError as exc:
+                walk.error = exc
+            except Exception as exc:  # a bug of ours must not cost the caller this job: say so, typed
+                schedule.end(job, unexpected(job.ref, "wait", exc))
+                tell()
+                continue
+            go(job)
+
+    alarm = _Alarm(loop, clock, rang)
+    senders: list[asyncio.Task[None]] = []
     try:
-        for _ in tasks:
-            yield await done.get()
+        for ref in refs:
+            if (job := schedule.start(ref, poll)) is not None:
+                go(job)
+        senders = [
+            loop.create_task(sender(), name=f"videojobs wait_all sender {n}")
+            for n in range(min(max_requests, len(refs)))
+        ]
+        left = len(refs)
+        while left:
+            if not schedule.finished:
+                consumer = loop.create_future()
+                await consumer
+                continue
+            left -= 1
+            yield schedule.finished.popleft()
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # leaving early: every job's wait ends at once; what runs is cancelled and waited for
+        alarm.cancel()
+        for each in (*senders, *pending):
+            each.cancel()
+        await asyncio.gather(*senders, *(p for p in pending if isinstance(p, asyncio.Task)), return_exceptions=True)
 
 
 async def in_order(
@@ -204,27 +325,14 @@ def in_order_sync(refs: list[str], results: Iterator[JobStatus | VideoJobsError]
     return [r for r in out if r is not None]
 
 
-class _Job:
-    """One job's wait in the blocking scheduler: its walk over the plan and its last status."""
-
-    __slots__ = ("last", "ref", "send", "steps", "vendor", "walk")
-
-    def __init__(self, ref: str, plan: Plan[None], send: SyncSend, vendor: str) -> None:
-        self.ref = ref
-        self.walk: Walk[Action, Exchange | bool, None] = Walk(plan)
-        self.steps = iter(self.walk)
-        self.send = send
-        self.vendor = vendor
-        self.last: JobStatus | None = None
-
-
-def _gated_send(job: _Job, timeout: float, epoch: int | None, until: float, now: Callable[[], float]) -> Exchange:
+def _gated_send(job: Job, timeout: float, epoch: int | None, until: float, now: Callable[[], float]) -> Exchange:
     """One attempt on a pool thread: the wait for that thread is bounded by ``until`` (the call's
     end on the client's clock, ``now``), the attempt by ``timeout`` from then, within the same time."""
     left = until - now()
     if left < MIN_ATTEMPT:
-        raise _no_slot(job.vendor)
-    return job.send(min(timeout, left), epoch)
+        raise no_slot(job.vendor)
+    send: SyncSend = job.send
+    return send(min(timeout, left), epoch)
 
 
 def wait_all_sync(
@@ -242,96 +350,65 @@ def wait_all_sync(
     """The blocking twin of :func:`wait_all`, with its guarantees: each job once, deadlines from
     the call, the wait for a request slot part of the attempt, saves by the same deadline."""
     saves_until = None if timeout is None else time.monotonic() + timeout + request_timeout  # real time
-    answers: queue.SimpleQueue[tuple[_Job, Future[Exchange] | Future[JobStatus], bool]] = queue.SimpleQueue()
-    sleepers: list[tuple[float, int, _Job]] = []  # (wake on the clock, order, job): a heap
-    order = itertools.count()
-    ready: list[_Job] = []
-    finished: list[JobStatus | VideoJobsError] = []
+    schedule = Schedule(clock.now, on_update, save is not None)
+    answers: queue.SimpleQueue[tuple[Job, Future[Exchange] | Future[JobStatus], bool]] = queue.SimpleQueue()
+    ready: list[Job] = []
     in_flight = 0
     requests = ThreadPoolExecutor(max_workers=max_requests, thread_name_prefix="videojobs-wait")
     downloads = ThreadPoolExecutor(max_workers=max_downloads, thread_name_prefix="videojobs-save")
 
-    def end(job: _Job, result: JobStatus | VideoJobsError) -> None:
-        if isinstance(result, VideoJobsError):
-            result.ref = job.ref
-        finished.append(result)
-
-    def submit(job: _Job, future: Future[Exchange] | Future[JobStatus], saving: bool) -> None:
+    def submit(job: Job, future: Future[Exchange] | Future[JobStatus], saving: bool) -> None:
         nonlocal in_flight
         in_flight += 1
         future.add_done_callback(lambda f: answers.put((job, f, saving)))
 
-    def advance(job: _Job) -> None:
-        """Walk the job's plan until it needs to wait: a request, a sleep, or its end."""
-        try:
-            for action in job.steps:
-                kind = type(action)
-                if kind is Emit:
-                    job.last = action.status  # type: ignore[union-attr]
-                    call_on_update(on_update, job.last)
-                elif kind is Sleep or kind is Pace:  # a blocking driver sleeps a Pace out and the plan asks again
-                    heapq.heappush(sleepers, (clock.now() + action.seconds, next(order), job))  # type: ignore[union-attr]
-                    return
-                else:
-                    send: Send = action  # type: ignore[assignment]
-                    submit(
-                        job,
-                        requests.submit(_gated_send, job, send.timeout, send.epoch, send.until, clock.now),
-                        False,
-                    )
-                    return
-            last = job.last
-            assert last is not None
-            if save is not None and last.state is State.SUCCEEDED and last.video_urls:
-                submit(job, downloads.submit(save, last, saves_until), True)
-                return
-            end(job, last)
-        except VideoJobsError as exc:
-            end(job, exc)
-        except Exception as exc:  # a bug of ours must not cost the caller this job: say so, typed
-            end(job, unexpected(job.ref, "wait", exc))
+    def go(job: Job) -> None:
+        """Walk the job's plan to its next wait and start that wait (a Pace is slept out)."""
+        what = schedule.step(job, pace_sleeps=True)
+        if type(what) is Send:
+            send = requests.submit(_gated_send, job, what.timeout, what.epoch, what.until, clock.now)
+            submit(job, send, False)
+        elif what is SAVE:
+            assert save is not None
+            assert job.last is not None
+            submit(job, downloads.submit(save, job.last, saves_until), True)
 
-    def answered(job: _Job, future: Future[Exchange] | Future[JobStatus], saving: bool) -> None:
+    def answered(job: Job, future: Future[Exchange] | Future[JobStatus], saving: bool) -> None:
         nonlocal in_flight
         in_flight -= 1
         try:
             value = future.result()
         except VideoJobsError as exc:
             if saving:
-                end(job, exc)
+                schedule.end(job, exc)
                 return
             job.walk.error = exc
         except Exception as exc:  # a bug of ours (in a send or a save): typed, for this job
-            end(job, unexpected(job.ref, "download" if saving else "wait", exc))
+            schedule.end(job, unexpected(job.ref, "download" if saving else "wait", exc))
             return
         else:
             if saving:
                 assert isinstance(value, JobStatus)
-                end(job, value)
+                schedule.end(job, value)
                 return
             job.walk.value = value  # type: ignore[assignment]
         ready.append(job)
 
     try:
         for ref in refs:
-            try:
-                plan, send, vendor = poll(ref)
-            except VideoJobsError as exc:
-                exc.ref = ref
-                finished.append(exc)
-                continue
-            ready.append(_Job(ref, plan, send, vendor))
+            if (job := schedule.start(ref, poll)) is not None:
+                ready.append(job)
+        finished, sleepers = schedule.finished, schedule.sleepers
         left = len(refs)
         while left:
             while ready:
-                advance(ready.pop())
+                go(ready.pop())
             while finished:
                 left -= 1
-                yield finished.pop(0)
+                yield finished.popleft()
             if not left:
                 break
-            while sleepers and sleepers[0][0] <= clock.now():
-                ready.append(heapq.heappop(sleepers)[2])
+            ready.extend(schedule.due())
             if ready:
                 continue
             try:

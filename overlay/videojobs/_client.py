@@ -671,7 +671,8 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
         max_bytes: int | None = None,
     ) -> AsyncIterator[JobStatus | VideoJobsError]:
         """Wait for many jobs at once, yielding each as it finishes. See :meth:`Client.wait_all`;
-        here it is one coroutine per job, no threads, and leaving early cancels every job's wait at once."""
+        here ``max_requests`` sender coroutines serve every job (no task or thread per job), and
+        leaving early cancels every job's wait at once."""
         from ._batch import wait_all
 
         refs, timeout, max_requests, max_downloads = self._batch_args(
@@ -690,7 +691,7 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
         results = wait_all(
             refs,
             poll,
-            self.clock.asleep,
+            self.clock,
             save,
             timeout=timeout,
             on_update=on_update,
