@@ -70,18 +70,23 @@ class Lane:
         # default of 300 s) would add a second timer to every poll (8 us of the 90 a poll costs)
         self._timeout = ClientTimeout(total=None, connect=None, sock_connect=None, sock_read=None)
 
-    def request(self, kwargs: Mapping[str, Any]) -> Any:
-        """The aiohttp request context manager for the generated builder's ``kwargs``."""
+    def url(self, kwargs: Mapping[str, Any]) -> Any:
+        """The ``yarl.URL`` the generated builder's ``kwargs`` stand for (worked out once per job:
+        see ``_exchange.Prepared``)."""
         if not _LANE_KWARGS.issuperset(kwargs):  # a body or headers: not a status GET
             raise TypeError(f"the fast lane sends no {sorted(set(kwargs) - _LANE_KWARGS)}")
-        transport = self._transport
-        if not isinstance(transport.client, self._session_class):  # as httpx-aiohttp does, on first use
-            transport.client = transport.get_client()
         # the generated builder percent-encodes path parameters; httpx would not re-encode them
         url = self._url(self._base + str(kwargs["url"]).lstrip("/"), encoded=True)
         params = kwargs.get("params")
         if params:
             url = url.update_query({k: str(v) for k, v in params.items() if v is not None})
+        return url
+
+    def request(self, kwargs: Mapping[str, Any], url: Any) -> Any:
+        """The aiohttp request context manager for the generated builder's ``kwargs`` (their ``url``)."""
+        transport = self._transport
+        if not isinstance(transport.client, self._session_class):  # as httpx-aiohttp does, on first use
+            transport.client = transport.get_client()
         return transport.client.request(
             str(kwargs["method"]).upper(), url, headers=self._headers, allow_redirects=False, proxy=self._proxy,
             timeout=self._timeout,

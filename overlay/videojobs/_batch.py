@@ -217,7 +217,7 @@ async def wait_all(
                 left = send.until - now()
                 if left < MIN_ATTEMPT:
                     raise no_slot(job.vendor)
-                walk.value = await job.send(min(send.timeout, left), send.epoch, None, send.until)
+                walk.value = await job.send(min(send.timeout, left), send.epoch, send.until)
             except VideoJobsError as exc:
                 walk.error = exc
             except Exception as exc:  # a bug of ours must not cost the caller this job: say so, typed

@@ -13,10 +13,10 @@ without doing any I/O itself (the sans-I/O pattern of h11 and hyper):
 - ``Emit(status)``: hand a status to the caller (``watch`` yields it).
 
 :func:`drive` and :func:`run` run a plan with blocking I/O, each a loop over ``_plan.Walk``, the
-walker downloads share. :func:`awalk`, :func:`adrive` and :func:`arun` run it with asyncio, each
-walking the plan itself, inline: a ``Send`` is one ``await`` of the sender in the driver's own
-frame, so a poll costs the driver's coroutine, the sender's and the transport's, nothing between
-(``wait_all`` runs every job's wait through :func:`awalk`, a plain coroutine, not an async generator).
+walker downloads share. :func:`adrive` and :func:`arun` run it with asyncio, each walking the
+plan itself, inline: a ``Send`` is one ``await`` of the sender in the driver's own frame, so a
+poll costs the driver's coroutine, the sender's and the transport's, nothing between.
+``wait_all`` walks every job's plan in its scheduler (``_schedule``, ``_batch``).
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     import logging
 
     from ._adapter import VendorAdapter
-    from ._gate import Gate
 
 __all__ = [
     "AsyncSend",
@@ -53,7 +52,6 @@ __all__ = [
     "VendorCore",
     "adrive",
     "arun",
-    "awalk",
     "drive",
     "run",
     "status_plan",
@@ -415,10 +413,9 @@ def run(plan: Plan[R], send: Callable[[float, int | None], Exchange], sleep: Cal
     return walk.result
 
 
-AsyncSend: TypeAlias = "Callable[[float, int | None, Gate | None, float], Awaitable[Exchange]]"
-"""One status attempt: ``send(timeout, epoch, gate, until)`` (see
-``_sessions.AsyncVendorClient.exchange``): ``gate``, if not None, is a slot to hold for the attempt
-(``wait_all``'s ``max_requests``), waited for until ``until`` at most (the call's end, on its clock)."""
+AsyncSend: TypeAlias = "Callable[[float, int | None, float], Awaitable[Exchange]]"
+"""One status attempt: ``send(timeout, epoch, until)`` (see ``_sessions.AsyncVendorClient.exchange``):
+a busy connection slot is waited for until ``until`` at most (the call's end, on its clock)."""
 
 
 async def _queue_for_pace(walk: Walk[Action, Exchange | bool, Any], pace: Pace) -> None:
@@ -430,37 +427,6 @@ async def _queue_for_pace(walk: Walk[Action, Exchange | bool, Any], pace: Pace) 
         walk.error = exc
 
 
-async def awalk(
-    plan: Plan[None],
-    send: AsyncSend,
-    sleep: Callable[[float], Awaitable[None]],
-    gate: Gate | None = None,
-    on_emit: Callable[[JobStatus], object] | None = None,
-) -> JobStatus | None:
-    """Run a plan with asyncio through the one :class:`~videojobs._plan.Walk`, every step in this
-    frame (the walk is a plain generator: no coroutine layer of its own): each ``Send`` one
-    ``await`` of ``send`` (holding ``gate``), each ``Emit`` handed to ``on_emit``; returns the last
-    status emitted. A plain coroutine, not an async generator: ``wait_all``'s jobs need no iterator."""
-    walk: Walk[Action, Exchange | bool, None] = Walk(plan)
-    last: JobStatus | None = None
-    for action in walk:
-        kind = type(action)
-        if kind is Send:
-            try:
-                walk.value = await send(action.timeout, action.epoch, gate, action.until)  # type: ignore[union-attr]
-            except VideoJobsError as exc:
-                walk.error = exc
-        elif kind is Sleep:
-            await sleep(action.seconds)  # type: ignore[union-attr]
-        elif kind is Pace:
-            await _queue_for_pace(walk, action)  # type: ignore[arg-type]
-        else:
-            last = action.status  # type: ignore[union-attr]
-            if on_emit is not None:
-                on_emit(last)
-    return last
-
-
 async def adrive(
     plan: Plan[None], send: AsyncSend, sleep: Callable[[float], Awaitable[None]]
 ) -> AsyncIterator[JobStatus]:
@@ -470,7 +436,7 @@ async def adrive(
         kind = type(action)
         if kind is Send:
             try:
-                walk.value = await send(action.timeout, action.epoch, None, action.until)  # type: ignore[union-attr]
+                walk.value = await send(action.timeout, action.epoch, action.until)  # type: ignore[union-attr]
             except VideoJobsError as exc:
                 walk.error = exc
         elif kind is Sleep:
@@ -487,7 +453,7 @@ async def arun(plan: Plan[R], send: AsyncSend, sleep: Callable[[float], Awaitabl
     for action in walk:
         if type(action) is Send:
             try:
-                walk.value = await send(action.timeout, action.epoch, None, action.until)
+                walk.value = await send(action.timeout, action.epoch, action.until)
             except VideoJobsError as exc:
                 walk.error = exc
         elif type(action) is Sleep:

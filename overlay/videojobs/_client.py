@@ -328,7 +328,7 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
         plan = _drivers().watch_plan(
             handle.core, task_id, self._waiter(ref, timeout, policy, max_failed_polls, on_poll_error)
         )
-        return plan, functools.partial(handle.exchange, task_id), handle.name
+        return plan, handle.sender(task_id), handle.name
 
     def wait(
         self,
@@ -629,7 +629,7 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
         plan = _drivers().watch_plan(
             handle.core, task_id, self._waiter(ref, timeout, policy, max_failed_polls, on_poll_error)
         )
-        return plan, functools.partial(handle.exchange, task_id), handle.name
+        return plan, handle.sender(task_id), handle.name
 
     async def wait(
         self,

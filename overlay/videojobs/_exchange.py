@@ -40,6 +40,7 @@ __all__ = [
     "ACCEPT_ENCODING",
     "BodyReader",
     "Deadline",
+    "Prepared",
     "RequestPrefix",
     "Secrets",
     "exchange_aiohttp",
@@ -158,6 +159,19 @@ class BodyReader:
         return MalformedResponseError(
             "the answer claims a compressed Content-Encoding but does not decode", vendor=self.vendor
         )
+
+
+class Prepared:
+    """One job's status request, worked out once for all its polls: the generated builder's
+    ``kwargs`` and, once the aiohttp lane has sent it, the lane's URL. Built per poll, the URL
+    cost a parse each time: yarl's cache holds a few hundred URLs, and a ``wait_all`` polls
+    thousands of jobs in turn."""
+
+    __slots__ = ("kwargs", "url")
+
+    def __init__(self, kwargs: Mapping[str, Any]) -> None:
+        self.kwargs = kwargs
+        self.url: Any = None  # the lane's yarl.URL, once made
 
 
 # --- the request, its prefix worked out once ----------------------------------------------------------
@@ -346,12 +360,12 @@ async def exchange_async(
 
 async def exchange_aiohttp(
     lane: Lane,
-    kwargs: Mapping[str, Any],
+    request: Prepared,
     deadline: float,
     limit: int,
     secrets: Secrets,
     vendor: str,
-    gates: tuple[Gate, ...] = (),
+    slots: Gate | None = None,
     admit: Callable[[int | None], None] | None = None,
     epoch: int | None = None,
     until: float | None = None,
@@ -361,35 +375,36 @@ async def exchange_aiohttp(
     the same request (the generated builder's method, URL and params, the httpx client's headers),
     the same bounded read and deadline, without rebuilding it as an httpx Request and Response.
 
-    ``gates`` (``wait_all``'s request slots, the vendor's connection slots) are taken in order
-    first. When they are busy, the call waits its turn until ``until`` at most (its end on the
-    client's clock, ``now``; by default the attempt's own time: calls queued behind busy slots
-    neither time out nor retry while they wait) and the attempt starts, with its own time, once
-    they are held, unless less than ``MIN_ATTEMPT`` of the call is left; a free slot is taken at
-    once, within the attempt's time. ``admit(epoch)`` runs then, before sending (the vendor may have throttled
-    while this attempt queued: it raises to withdraw it). One ``asyncio.timeout`` bounds the rest."""
+    ``slots`` (the vendor's connection slots) is taken first. When none is free, the call waits
+    its turn until ``until`` at most (its end on the client's clock, ``now``; by default the
+    attempt's own time: calls queued behind busy slots neither time out nor retry while they
+    wait) and the attempt starts, with its own time, once it has one, unless less than
+    ``MIN_ATTEMPT`` of the call is left; a free slot is taken at once, within the attempt's
+    time. ``admit(epoch)`` runs then, before sending (the vendor may have throttled while this
+    attempt queued: it raises to withdraw it). One ``asyncio.timeout`` bounds the rest."""
     import asyncio
 
-    held = 0
-    queued = False
+    held = slots is None
     with _Attempt(deadline, limit, secrets, vendor) as attempt:
         try:
-            for gate in gates:
-                if not gate.take():  # queued: the call's time, not one attempt's
-                    if not queued:
-                        queued = True
-                        if until is None:
-                            until = now() + attempt.timeout
-                    await gate.acquire(until, now)
-                held += 1
-            if queued:  # the attempt starts now, with what is left of both its time and the call's
-                assert until is not None
-                if (left := until - now()) < MIN_ATTEMPT:
-                    raise NetworkError("no request slot came free in time to send", vendor=vendor)
-                attempt.restart(min(attempt.timeout, left))
+            if not held:
+                assert slots is not None
+                if not slots.take():  # queued: the call's time, not one attempt's
+                    if until is None:
+                        until = now() + attempt.timeout
+                    await slots.acquire(until, now)
+                    held = True
+                    # the attempt starts now, with what is left of both its time and the call's
+                    if (left := until - now()) < MIN_ATTEMPT:
+                        raise NetworkError("no request slot came free in time to send", vendor=vendor)
+                    attempt.restart(min(attempt.timeout, left))
+                held = True
             if admit is not None:
                 admit(epoch)
-            async with asyncio.timeout(attempt.timeout), lane.request(kwargs) as response:
+            url = request.url
+            if url is None:
+                url = request.url = lane.url(request.kwargs)
+            async with asyncio.timeout(attempt.timeout), lane.request(request.kwargs, url) as response:
                 attempt.started(response.status, response.headers, response.headers.get("content-encoding", ""))
                 content = response.content
                 if content.is_eof():  # the whole body came with the headers (aiohttp buffers <= 128 KiB)
@@ -398,14 +413,13 @@ async def exchange_aiohttp(
                     async for chunk in content.iter_any():
                         attempt.feed(chunk)
         except TimeoutError as exc:
-            if held < len(gates):
+            if not held:
                 raise NetworkError(
-                    "no request slot came free in time (every one of wait_all's max_requests, or of the"
-                    " vendor's max_connections, is busy)",
+                    "no request slot came free in time (every one of the vendor's max_connections is busy)",
                     vendor=vendor,
                 ) from exc
             raise
         finally:
-            for gate in gates[:held]:
-                gate.release()
+            if held and slots is not None:
+                slots.release()
     return attempt.exchange()

@@ -28,6 +28,7 @@ from ._exceptions import NetworkError, UsageError
 from ._exchange import (
     ACCEPT_ENCODING,
     MIN_ATTEMPT,
+    Prepared,
     RequestPrefix,
     Secrets,
     exchange_aiohttp,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 
     from ._adapter import VendorAdapter
     from ._aio import Lane
+    from ._calls import AsyncSend
     from ._deadline import Lane as SyncLane
     from ._gate import Gate
 
@@ -132,11 +134,18 @@ class VendorClient(_Handle):
     def exchange(self, task_id: str, timeout: float, epoch: int | None = None) -> Exchange:
         """Send one status request and read its answer, bounded by ``timeout`` seconds in all
         (``epoch``: the vendor's rate epoch the call's slot was granted in, if any)."""
+        return self._send(self._request_kwargs(task_id), timeout, epoch)
+
+    def sender(self, task_id: str) -> Callable[[float, int | None], Exchange]:
+        """:meth:`exchange` for one job's every attempt, its request worked out once (``wait_all``, ``watch``)."""
+        return functools.partial(self._send, self._request_kwargs(task_id))
+
+    def _send(self, kwargs: Mapping[str, Any], timeout: float, epoch: int | None = None) -> Exchange:
         self._check_open()
         self._check_slot(epoch)
         return exchange_sync(
             self.typed.get_httpx_client(),
-            self._request_kwargs(task_id),
+            kwargs,
             time.monotonic() + timeout,
             self.max_response_bytes,
             self.secrets,
@@ -173,61 +182,56 @@ class AsyncVendorClient(_Handle):
         return await arun(plan, functools.partial(self.exchange, task_id), self.core.clock.asleep)
 
     def exchange(
-        self,
-        task_id: str,
-        timeout: float,
-        epoch: int | None = None,
-        gate: Gate | None = None,
-        until: float | None = None,
+        self, task_id: str, timeout: float, epoch: int | None = None, until: float | None = None
     ) -> Awaitable[Exchange]:
         """Send one status request and read its answer, bounded by ``timeout`` seconds in all, under
-        one deadline with the wait for ``gate`` (``wait_all``'s request slots) and for one of the
-        vendor's ``max_connections``; when those are busy, the call waits its turn until ``until``
-        at most (its end, on the client's clock; by default ``timeout`` from now) and the
-        attempt's ``timeout`` runs from when it has them. Not a coroutine itself: it hands back the exchange's own (on the default transport,
-        ``exchange_aiohttp``'s), so a poll's awaits cross no frame of it."""
+        one deadline with the wait for one of the vendor's ``max_connections``; when those are
+        busy, the call waits its turn until ``until`` at most (its end, on the client's clock; by
+        default ``timeout`` from now) and the attempt's ``timeout`` runs from when it has one."""
+        return self._send(Prepared(self._request_kwargs(task_id)), timeout, epoch, until)
+
+    def sender(self, task_id: str) -> AsyncSend:
+        """:meth:`exchange` for one job's every attempt, its request worked out once (``wait_all``, ``watch``)."""
+        return functools.partial(self._send, Prepared(self._request_kwargs(task_id)))
+
+    def _send(self, request: Prepared, timeout: float, epoch: int | None, until: float | None) -> Awaitable[Exchange]:
+        """:meth:`exchange`. Not a coroutine itself: it hands back the exchange's own (on the default
+        transport, ``exchange_aiohttp``'s), so a poll's awaits cross no frame of it."""
         import asyncio
 
         self._check_open()
         deadline = time.monotonic() + timeout
         http = self._bind(asyncio.get_running_loop())
-        slots = self._slots
-        assert slots is not None
-        gates = (slots,) if gate is None else (gate, slots)
-        kwargs = self._request_kwargs(task_id)
-        if self._lane is not None:  # the default transport: one timeout for slots and exchange
+        if self._lane is not None:  # the default transport: one timeout for the slot and exchange
             return exchange_aiohttp(
-                self._lane, kwargs, deadline, self.max_response_bytes, self.secrets, self.name,
-                gates, self._check_slot, epoch, until, self.core.clock.now,
+                self._lane, request, deadline, self.max_response_bytes, self.secrets, self.name,
+                self._slots, self._check_slot, epoch, until, self.core.clock.now,
             )  # fmt: skip
-        return self._exchange_httpx(http, kwargs, timeout, gates, epoch, until)
+        return self._exchange_httpx(http, request.kwargs, timeout, epoch, until)
 
     async def _exchange_httpx(
         self,
         http: httpx.AsyncClient,
         kwargs: Mapping[str, Any],
         timeout: float,
-        gates: tuple[Gate, ...],
         epoch: int | None,
         until: float | None,
     ) -> Exchange:
-        """:meth:`exchange` on a transport the caller chose: the slots (until ``until`` when they
-        are busy), then ``exchange_async`` within ``timeout`` and what is left of the call."""
-        held = 0
+        """:meth:`exchange` on a transport the caller chose: a connection slot (until ``until`` when
+        they are busy), then ``exchange_async`` within ``timeout`` and what is left of the call."""
+        slots = self._slots
+        assert slots is not None
         start = time.monotonic()
         now = self.core.clock.now
-        queued = False
+        queued = not slots.take()
+        if queued:
+            try:
+                await slots.acquire(now() + timeout if until is None else until, now)
+            except TimeoutError as exc:
+                raise NetworkError(
+                    "no request slot came free before the call's time ran out", vendor=self.name
+                ) from exc
         try:
-            for each in gates:
-                if not each.take():
-                    queued = True
-                    try:
-                        await each.acquire(now() + timeout if until is None else until, now)
-                    except TimeoutError as exc:
-                        raise NetworkError(
-                            "no request slot came free before the call's time ran out", vendor=self.name
-                        ) from exc
-                held += 1
             self._check_slot(epoch)  # after waiting for a connection: the vendor may have throttled meanwhile
             left = timeout
             if queued and until is not None:
@@ -237,8 +241,7 @@ class AsyncVendorClient(_Handle):
             deadline = start + timeout if not queued else time.monotonic() + left
             return await exchange_async(http, kwargs, deadline, self.max_response_bytes, self.secrets, self.name)
         finally:
-            for each in gates[:held]:
-                each.release()
+            slots.release()
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> httpx.AsyncClient:
         if self._loop is not loop:
