@@ -77,6 +77,18 @@ def test_accepted_rate_since_a_time_is_measured_over_that_span_within_the_window
     assert accepted.rate(59.5, since=58.8, least=1.0) == pytest.approx(1.0)  # over at least a second
 
 
+def test_accepted_rate_keeps_only_its_window_and_reads_answers_recorded_out_of_order() -> None:
+    accepted = AcceptedRate(window=1.0)
+    for i in range(100_000):  # 10,000 answers a second for 10 s
+        accepted.record(i * 1e-4)
+    assert accepted.rate(10.0) == pytest.approx(10_000, rel=0.01)
+    assert accepted.rate(10.0, since=9.9, least=0.1) == pytest.approx(10_000, rel=0.01)
+    assert len(accepted._times) <= 2 * 10_000 + 1024  # what left the window is dropped
+    accepted.record(10.0)
+    accepted.record(9.99995)  # a thread that read the clock first and recorded second
+    assert accepted.rate(10.0, since=9.99999, least=0.1) == pytest.approx(2 / 0.1)  # both counted
+
+
 def test_slow_start_grows_per_answer_only_while_demand_keeps_up() -> None:
     slow = SlowStart(start=4.0)
     slow.round_trip(1.0)

