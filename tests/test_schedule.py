@@ -111,11 +111,17 @@ def test_a_job_that_cannot_start_ends_with_its_error() -> None:
     def refuse(ref: str) -> Any:
         raise videojobs.ConfigurationError("no key", vendor="vozo")
 
+    def buggy(ref: str) -> Any:
+        raise KeyError("ours")
+
     schedule = Schedule(Clock(), None, save=False)
     assert schedule.start("vozo:t", refuse) is None
-    (error,) = schedule.finished
+    assert schedule.start("vozo:u", buggy) is None  # a bug of ours in making the wait: typed, for that job
+    error, bug = schedule.finished
     assert isinstance(error, videojobs.ConfigurationError)
     assert error.ref == "vozo:t"
+    assert type(bug) is videojobs.VideoJobsError
+    assert bug.ref == "vozo:u"
 
 
 def test_the_line_is_first_come_first_served_and_a_request_leaves_it_when_its_time_runs_out() -> None:

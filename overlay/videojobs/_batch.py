@@ -136,6 +136,13 @@ async def wait_all(
     idle: collections.deque[asyncio.Future[None]] = collections.deque()  # senders with nothing to send
     pending: set[asyncio.Future[Any]] = set()  # slot-queue waits and saves: cancelled on leaving
     consumer: asyncio.Future[None] | None = None  # the caller, waiting for a result
+    over = False  # the caller left: a callback already scheduled (a slot granted as it left) starts nothing
+
+    def stray(exc: asyncio.CancelledError) -> bool:
+        """A CancelledError out of one job's send or save that is not this wait_all being cancelled
+        (a transport cancelling a future of its own): it ends that job, typed, not a sender."""
+        task = asyncio.current_task()
+        return not over and task is not None and not task.cancelling()
 
     def tell() -> None:
         if consumer is not None and not consumer.done():
@@ -143,6 +150,8 @@ async def wait_all(
 
     def go(job: Job) -> None:
         """Walk the job's plan to its next wait and start that wait."""
+        if over:
+            return
         what = schedule.step(job)
         if what is SLEEPS:
             alarm.set(schedule.sleepers[0][0])
@@ -167,7 +176,7 @@ async def wait_all(
     def paced(job: Job, waiting: asyncio.Future[bool]) -> None:
         """The vendor's slot queue took a slot for the job (or says why not)."""
         pending.discard(waiting)
-        if waiting.cancelled():
+        if over or waiting.cancelled():
             return  # the wait_all is over
         error = waiting.exception()
         if error is None:
@@ -175,7 +184,7 @@ async def wait_all(
         elif isinstance(error, VideoJobsError):
             job.walk.error = error
         else:  # a bug of ours, in the slot queue
-            schedule.end(job, unexpected(job.ref, "wait", error))  # type: ignore[arg-type]
+            schedule.end(job, unexpected(job.ref, "wait", error))
             tell()
             return
         go(job)
@@ -196,6 +205,10 @@ async def wait_all(
                 result = await save(job.last, saves_until)  # type: ignore[misc]
         except VideoJobsError as exc:
             result = exc
+        except asyncio.CancelledError as exc:
+            if not stray(exc):
+                raise
+            result = unexpected(job.ref, "download", exc)
         except Exception as exc:  # a bug of ours must not cost the caller this job: say so, typed
             result = unexpected(job.ref, "download", exc)
         schedule.end(job, result)
@@ -220,7 +233,9 @@ async def wait_all(
                 walk.value = await job.send(min(send.timeout, left), send.epoch, send.until)
             except VideoJobsError as exc:
                 walk.error = exc
-            except Exception as exc:  # a bug of ours must not cost the caller this job: say so, typed
+            except (Exception, asyncio.CancelledError) as exc:  # a bug of ours must not cost the caller this job
+                if isinstance(exc, asyncio.CancelledError) and not stray(exc):
+                    raise  # this wait_all is cancelled
                 schedule.end(job, unexpected(job.ref, "wait", exc))
                 tell()
                 continue
@@ -246,6 +261,7 @@ async def wait_all(
             yield schedule.finished.popleft()
     finally:
         # leaving early: every job's wait ends at once; what runs is cancelled and waited for
+        over = True
         alarm.cancel()
         for each in (*senders, *pending):
             each.cancel()

@@ -45,7 +45,7 @@ SAVE: Final = _Outcome("SAVE")
 """... of a job that succeeded with videos to save (``job.last``): the driver saves, then ends it."""
 
 
-def unexpected(ref: str, what: str, exc: Exception) -> VideoJobsError:
+def unexpected(ref: str, what: str, exc: BaseException) -> VideoJobsError:
     """A bug of ours must not cost the caller a job: the error that says so, typed, for that job."""
     error = VideoJobsError(
         f"the {what} for {ref} failed unexpectedly ({type(exc).__name__}); this is a videojobs bug",
@@ -101,6 +101,9 @@ class Schedule:
         except VideoJobsError as exc:
             exc.ref = ref
             self.finished.append(exc)
+            return None
+        except Exception as exc:  # a bug of ours must not cost the caller the other jobs: say so, typed
+            self.finished.append(unexpected(ref, "wait", exc))
             return None
         return Job(ref, plan, send, vendor)
 

@@ -1,0 +1,122 @@
+"""wait_all's scheduler at its edges, from a review with fresh eyes: a slot granted as the caller
+leaves, a stray cancellation out of one send, a bug in making one job's wait."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+import types
+from collections.abc import Generator
+from typing import Any
+
+import httpx
+import pytest
+
+import videojobs
+from videojobs import _batch
+from videojobs._calls import Emit, Pace, Send, Sleep
+from videojobs._status import JobStatus, State
+from videojobs._wait import SystemClock
+from videojobs.sandbox import Sandbox
+
+DONE = JobStatus(vendor="vozo", task_id="a", state=State.SUCCEEDED)
+
+
+@pytest.mark.anyio
+async def test_a_slot_granted_as_the_caller_leaves_starts_nothing_after_wait_all_ends() -> None:
+    """The vendor's pacer grants a queued job its slot in the same loop turn as the caller leaves
+    the ``async for``: the slot-queue future is already done, so ``finally``'s ``cancel()`` is a
+    no-op and its ``paced`` callback (already scheduled) runs after the wait_all is over. It walks
+    the job's plan on (``go``): a Sleep arms a new alarm after ``alarm.cancel()``, the alarm wakes
+    the job, whose Send is queued for a sender that was cancelled: ``idle.popleft().set_result``
+    on a cancelled future raises InvalidStateError in the loop's exception handler. (On a SimClock
+    with a paced vendor the same happens through the public API, tens of times in 16 early exits.)"""
+    loop = asyncio.get_running_loop()
+    problems: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: problems.append(context))
+    grants: list[asyncio.Future[bool]] = []
+
+    class Queue:  # the vendor's slot queue on this loop: the test grants the slot itself
+        def __init__(self) -> None:
+            self.loop = loop
+
+        def wait(self, task_id: str, end: float) -> asyncio.Future[bool]:
+            grants.append(loop.create_future())
+            return grants[-1]
+
+    core = types.SimpleNamespace(queue=Queue())  # a vendor's core, as far as its slot queue goes
+    after_leaving: list[str] = []
+
+    def ends_at_once() -> Generator[Any, Any, None]:
+        yield Emit(DONE)
+
+    def paced() -> Generator[Any, Any, None]:
+        yield Pace(core, "b", 1.0, math.inf)  # type: ignore[arg-type]
+        after_leaving.append("walked on once its slot came")
+        yield Sleep(0.01)
+        after_leaving.append("woke from a sleep")
+        yield Send(1.0, None, time.monotonic() + 60)
+        after_leaving.append("sent")  # pragma: no cover
+
+    async def send(timeout: float, epoch: int | None, until: float) -> Any:  # pragma: no cover
+        await asyncio.sleep(10)
+
+    plans = {"vozo:a": ends_at_once, "vozo:b": paced}
+    results = _batch.wait_all(
+        list(plans),
+        lambda ref: (plans[ref](), send, "vozo"),
+        SystemClock(),
+        None,
+        timeout=None,
+        on_update=None,
+        max_requests=2,
+        max_downloads=1,
+        request_timeout=1.0,
+    )
+    try:
+        async with contextlib.aclosing(results):
+            async for first in results:
+                assert first.ref == "vozo:a"
+                await asyncio.sleep(0)  # the senders wait for work
+                grants[0].set_result(True)  # the pacer's grant, in the turn the caller leaves
+                break
+        await asyncio.sleep(0.1)
+    finally:
+        loop.set_exception_handler(None)
+    assert after_leaving == []  # nothing of a job's wait runs once wait_all has returned
+    assert [context["message"] for context in problems] == []
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_error_out_of_one_send_ends_only_that_job() -> None:
+    """A CancelledError that comes out of one job's send while nobody cancelled the sender (a
+    transport or library that cancels a future of its own) is a BaseException: it ends the
+    sender coroutine (``except Exception`` lets it through), and with it the job it held (never
+    yielded) and one of the ``max_requests`` senders for good. With max_requests=1 nothing is
+    sent again: the other jobs end as WaitTimeout at 2 s, unsent, and wait_all never returns
+    (still running at 10 s). Before 11a05f0 only that job was lost (a task per job), the others
+    were polled to their end. It should end that job typed, as any bug in a send does."""
+    sb = Sandbox()
+    inner = sb.transport()
+
+    class OneCancels(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if "bad" in str(request.url):
+                raise asyncio.CancelledError  # not a cancellation of the sender
+            return await inner.handle_async_request(request)
+
+    refs = ["vozo:bad-q0-d0"] + [f"vozo:ok{i}-q0-d0" for i in range(5)]
+    results: list[JobStatus | videojobs.VideoJobsError] = []
+    async with videojobs.AsyncClient(
+        api_keys=sb.api_keys(), base_urls=sb.base_urls(), transport=OneCancels()
+    ) as client:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):  # wait_all's own timeout is 2 s
+                async for result in client.wait_all(refs, timeout=2, max_requests=1):
+                    results.append(result)
+    by_ref = {r.ref: r for r in results}
+    assert set(by_ref) == set(refs), f"never yielded: {sorted(set(refs) - set(by_ref))}"
+    assert isinstance(by_ref["vozo:bad-q0-d0"], videojobs.VideoJobsError)
+    assert all(isinstance(by_ref[ref], JobStatus) for ref in refs[1:])
