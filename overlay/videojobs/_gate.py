@@ -1,4 +1,4 @@
-"""Request slots on one event loop: ``wait_all``'s ``max_requests`` and a vendor's ``max_connections``.
+"""Slots on one event loop: a vendor's ``max_connections``, and the saves of ``max_downloads``.
 
 :class:`Gate` is ``asyncio.Semaphore`` served first come first served, with waiters that leave
 lazily and a time limit of their own, on the client's clock. CPython's Semaphore takes each waiter out of its deque with
