@@ -26,15 +26,17 @@ SURFACES = ("status", "deadlines", "files", "cli", "keys", "callbacks")
 RSS_LIMIT_MIB = 300
 
 CHILD = r"""
-import json, sys, time
+import json, resource, sys, time
 sys.path.insert(0, {root!r})
 from tests import attacks_{surface} as surface
 start = time.monotonic()
 row = surface.run({name!r})
 row["seconds"] = time.monotonic() - start
-# the process's own peak (VmHWM): ru_maxrss keeps the parent's peak across execve on Linux
-with open("/proc/self/status") as status:
-    row["rss_mib"] = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+try:  # its own peak (VmHWM): on Linux ru_maxrss keeps the parent's peak across execve
+    with open("/proc/self/status") as status:
+        row["rss_mib"] = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+except OSError:  # no /proc (macOS: ru_maxrss is this process's own, in bytes)
+    row["rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 * 1024)
 print(json.dumps(row))
 """
 

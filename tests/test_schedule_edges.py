@@ -82,7 +82,8 @@ async def test_a_slot_granted_as_the_caller_leaves_starts_nothing_after_wait_all
                 await asyncio.sleep(0)  # the senders wait for work
                 grants[0].set_result(True)  # the pacer's grant, in the turn the caller leaves
                 break
-        await asyncio.sleep(0.1)
+        for _ in range(20):  # the loop turns in which a callback scheduled then would run
+            await asyncio.sleep(0)
     finally:
         loop.set_exception_handler(None)
     assert after_leaving == []  # nothing of a job's wait runs once wait_all has returned
