@@ -175,7 +175,7 @@ class Rig:
             track(ref, on_done=on_done, timeout=timeout, policy=AdaptivePolicy().scaled(SCALE), app=self.app.app)
 
     def runs(self, ref: str) -> int:
-        return int(self.r.get(f"test:runs:{ref}") or 0)
+        return int(self.r.scard(f"test:runs:{ref}"))
 
     def recorded(self, refs: list[str]) -> int:
         return sum(1 for ref in refs if self.r.hexists("test:final", ref))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from typing import Any
 
 from celery import Celery
@@ -75,18 +76,19 @@ def _redis() -> Any:
 @app.task(name="tests.record", bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def record(self: Any, result: dict[str, Any]) -> None:
     """Counts the runs of each job's callback (``test:runs:<ref>``) and notes its final state."""
+    run = uuid.uuid4().hex  # a run, not a command: a write the client repeats after a lost answer counts once
     r = _redis()
     ref = result["ref"]
     r.sadd(f"test:sends:{ref}", self.request.id)
     exception = result.get("exception")
     r.hset("test:final", ref, json.dumps({"state": result.get("state"), "exception": exception and exception["type"]}))
-    r.incr(f"test:runs:{ref}")  # last: a run cut short before this is not counted
+    r.sadd(f"test:runs:{ref}", run)  # last: a run cut short before this is not counted
 
 
 @app.task(name="tests.explode", bind=True, ignore_result=True)
 def explode(self: Any, result: dict[str, Any]) -> None:
     """A callback that always raises, with control characters and a long message."""
-    _redis().incr(f"test:runs:{result['ref']}")
+    _redis().sadd(f"test:runs:{result['ref']}", uuid.uuid4().hex)
     raise RuntimeError("callback exploded \x1b]0;pwned\x07" + "x" * 5000)
 
 
@@ -97,7 +99,7 @@ def hang(self: Any, result: dict[str, Any]) -> None:
 
     from celery.exceptions import SoftTimeLimitExceeded
 
-    _redis().incr(f"test:runs:{result['ref']}")
+    _redis().sadd(f"test:runs:{result['ref']}", uuid.uuid4().hex)
     while True:
         try:
             time.sleep(3600)

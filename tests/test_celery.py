@@ -75,7 +75,7 @@ def _check_exactly_once(rig: Rig, refs: list[str], *, at_most_twice: int = 0) ->
     assert not missing, f"{len(missing)} jobs got no callback, e.g. {missing[:5]}"
     runs = {ref: rig.runs(ref) for ref in refs}
     doubled = {ref: n for ref, n in runs.items() if n != 1}
-    assert len(doubled) <= at_most_twice, f"callbacks run more than once: {list(doubled.items())[:5]}"
+    assert len(doubled) <= at_most_twice, f"callbacks run more than once: {_why(rig, list(doubled.items())[:5])}"
     assert all(n <= 2 for n in doubled.values()), doubled
     wrong = {}
     for ref in refs:
@@ -84,6 +84,21 @@ def _check_exactly_once(rig: Rig, refs: list[str], *, at_most_twice: int = 0) ->
         if got["exception"] != exception or (exception is None and got["state"] != state):
             wrong[ref] = got
     assert not wrong, f"wrong final states: {list(wrong.items())[:5]}"
+
+
+def _why(rig: Rig, doubled: list[tuple[str, int]]) -> list[tuple[str, int, dict[str, str], list[str]]]:
+    """Each doubled job with its record (its callback's attempts and error) and the workers' lines
+    that name it."""
+    log = rig.workers.log().splitlines() if rig.workers is not None else []
+    return [
+        (
+            ref,
+            n,
+            {k.decode(): v.decode()[:200] for k, v in rig.r.hgetall(f"videojobs:job:{ref}").items() if k != b"payload"},
+            [line[:300] for line in log if ref in line][-10:],
+        )
+        for ref, n in doubled
+    ]
 
 
 def test_every_job_called_back_exactly_once_across_two_workers(cluster: Rig) -> None:

@@ -5,8 +5,11 @@ message carries."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterator
+import socket
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +26,7 @@ from videojobs import FixedPolicy, JobStatus, State
 from videojobs._ratecontrol import MemoryPaceStore
 from videojobs._wait import Waiter
 from videojobs.celery._poll import Again, Done, PollState, decide, policy_from, policy_spec
-from videojobs.celery._store import Claim, Store
+from videojobs.celery._store import Claim, Delivery, Store, connect
 
 SLOW = FixedPolicy(7)
 """A policy object a worker can import by path (``tests.test_celery_fleet:SLOW``)."""
@@ -168,3 +171,80 @@ def test_a_claim_sent_before_the_status_call_is_read_after_it_even_when_redis_fo
     r.script_flush()  # as after a Redis restart without the scripts: read by the ordinary path
     assert meanwhile(1, "c", 1002.0) == Claim.RUN
     assert r.get("meanwhile:chain:vozo:t4").split(b"\n")[:2] == [b"1", b"c"]
+
+
+class _CutAnswer:
+    """A loopback proxy in front of redis-server that, once armed, lets the next command through
+    and cuts the connection before its answer: what a Redis restart does to a call in flight (the
+    call ran, the worker's client never hears so and sends it again on a new connection)."""
+
+    def __init__(self, port: int) -> None:
+        self.upstream = port
+        self.armed = threading.Event()
+        self.cut = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                near, _ = self.listener.accept()
+            except OSError:
+                return
+            far = socket.create_connection(("127.0.0.1", self.upstream))
+            threading.Thread(target=self._pump, args=(near, far, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(far, near, True), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, answers: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if answers and self.armed.is_set():
+                    self.armed.clear()
+                    self.cut += 1
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_call_whose_answer_a_restart_cut_off_is_sent_again_and_answered_as_the_first_time(r: Any) -> None:
+    # the workers' client repeats a script call whose connection dropped before the answer came;
+    # the call had run. Each script must then answer as it did: before, a repeated track() said
+    # "already tracked", a repeated note of the callback "already delivered" (the callback then
+    # waited for the sweeper), and a repeated claim of the callback "came back: its worker was
+    # killed" (an attempt counted as failed, the callback run later)
+    proxy = _CutAnswer(r.connection_pool.connection_kwargs["port"])
+    client = connect(f"redis://127.0.0.1:{proxy.port}/0")
+    store = Store(client, prefix="cut")
+    try:
+
+        def repeated(call: Callable[[str], Any]) -> tuple[Any, Any]:
+            warm = call("vozo:warm")  # the script is loaded and the connection made: what is cut is the call
+            proxy.armed.set()
+            cut = proxy.cut
+            got = call("vozo:t1")
+            assert proxy.cut == cut + 1, "the answer was not cut off"
+            return warm, got
+
+        assert repeated(lambda ref: store.track(ref, "{}", 1000.0, 3600)) == ("new", "new")
+        assert store.track("vozo:t1", "{}", 1000.0, 3600) == "tracked"  # another call is told
+        assert repeated(lambda ref: store.finishing(ref, '{"on_done": null}', 3600)) == (True, True)
+        assert not store.finishing("vozo:t1", '{"on_done": null}', 3600)
+        warm, first = repeated(lambda ref: store.delivering(ref, "tag1", 10.0, 3))
+        assert (warm.code, first.code) == (Delivery.RUN, Delivery.RUN)
+        assert store.delivering("vozo:t1", "tag1", 10.0, 3).code == Delivery.CAME_BACK  # its message came back
+        warm, again = repeated(lambda ref: store.callback_failed(ref, "tag1", "boom", attempts=3, backoff=1.0,
+                                                                 cap=10.0, jitter=0.0))  # fmt: skip
+        assert warm == again == (1, 1, 1.0)
+        assert store.callback_failed("vozo:t1", "tag1", "boom", attempts=3, backoff=1.0, cap=10.0, jitter=0.0)[0] == -1
+    finally:
+        client.close()
+        proxy.close()

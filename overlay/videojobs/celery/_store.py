@@ -18,8 +18,10 @@ a key that lives for ever):
   the job's deadline.
 - ``<prefix>:job:<ref>``    hash, from the job's end: ``done`` (``sending`` with the callback's
   ``payload``, ``delivering`` while a worker runs it, then ``sent``, or ``failed`` with the last
-  ``error`` once its attempts ran out), its callback's ``attempts``. Expires ``JOB_TTL`` after the
-  job's deadline (a failed callback's, ``JOB_TTL`` after it failed).
+  ``error`` once its attempts ran out), its callback's ``attempts``, and the last script call's
+  ``once`` mark with what it answered (a call the client repeats after a restart cut its answer
+  off gets the same answer again). Expires ``JOB_TTL`` after the job's deadline (a failed
+  callback's, ``JOB_TTL`` after it failed).
 - ``<prefix>:due``          sorted set: when to look at each job again (its callback's due time;
   for a poll chain, set at track and moved on by the sweeper to the record's ``due``, so a poll
   writes nothing here); what the sweeper reads to send again what a broker lost. Expires
@@ -34,6 +36,7 @@ a key that lives for ever):
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar, Final
@@ -74,11 +77,15 @@ _TRACK = (
     _KEEP
     + """
 -- the first track() of a job notes its first poll; any later one finds the record and says what it is
+-- (the same call repeated after its answer was lost, ARGV[5] its once, finds what it wrote: 'new')
 local done = redis.call('HGET', KEYS[1], 'done')
 if done then return done end
-if redis.call('EXISTS', KEYS[3]) == 1 then return 'tracked' end
+local mine = '-1\\n' .. ARGV[5] .. '\\n0\\n' .. ARGV[2] .. '\\n' .. ARGV[1]
+local chain = redis.call('GET', KEYS[3])
+if chain == mine then return 'new' end
+if chain then return 'tracked' end
 local ttl = tonumber(ARGV[3])
-redis.call('SET', KEYS[3], '-1\\n\\n0\\n' .. ARGV[2] .. '\\n' .. ARGV[1], 'EX', ttl)
+redis.call('SET', KEYS[3], mine, 'EX', ttl)
 redis.call('ZADD', KEYS[2], tonumber(ARGV[2]), ARGV[4])
 keep(KEYS[2], ttl)
 return 'new'
@@ -175,9 +182,14 @@ return 1
 _FINISHING = (
     _KEEP
     + """
-if redis.call('HGET', KEYS[1], 'done') then return 0 end
+-- 1: noted now, or by this same call repeated after its answer was lost (ARGV[5], its once)
+local done = redis.call('HGET', KEYS[1], 'done')
+if done then
+  if done == 'sending' and redis.call('HGET', KEYS[1], 'once') == ARGV[5] then return 1 end
+  return 0
+end
 local ttl = tonumber(ARGV[3])
-redis.call('HSET', KEYS[1], 'done', 'sending', 'payload', ARGV[1], 'sending_at', ARGV[2])
+redis.call('HSET', KEYS[1], 'done', 'sending', 'payload', ARGV[1], 'sending_at', ARGV[2], 'once', ARGV[5])
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('SET', KEYS[3], 'done', 'EX', ttl)  -- a late copy of any hop finds the chain ended
 redis.call('ZADD', KEYS[2], tonumber(ARGV[2]), ARGV[4])
@@ -189,24 +201,38 @@ return 1
 _DELIVERING = """
 -- {code, payload}: code n >= 1 runs the callback (its n-th attempt); -1: nothing to run (no such
 -- job, sent, failed, or another delivery runs it now); -2: this same delivery came back, so its
--- run never ended (its process was killed); -3: the attempts ran out without a word from the last
+-- run never ended (its process was killed); -3: the attempts ran out without a word from the last.
+-- The same call repeated after its answer was lost (ARGV[5], its once) gets the same answer again.
 local done = redis.call('HGET', KEYS[1], 'done')
 if done ~= 'sending' and done ~= 'delivering' then return {-1, false} end
 local tag, now, grace, most = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local payload = redis.call('HGET', KEYS[1], 'payload')
 if done == 'delivering' then
-  if redis.call('HGET', KEYS[1], 'dtag') == tag then return {-2, payload} end
+  if redis.call('HGET', KEYS[1], 'dtag') == tag then
+    local said = redis.call('HMGET', KEYS[1], 'once', 'dcode')
+    if said[1] == ARGV[5] then return {tonumber(said[2]), payload} end
+    return {-2, payload}
+  end
   if now - tonumber(redis.call('HGET', KEYS[1], 'dat') or '0') < grace then return {-1, false} end
 end
-redis.call('HSET', KEYS[1], 'done', 'delivering', 'dtag', tag, 'dat', now)
-if tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0') >= most then return {-3, payload} end
-return {redis.call('HINCRBY', KEYS[1], 'attempts', 1), payload}
+local code = -3
+if tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0') < most then
+  code = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+end
+redis.call('HSET', KEYS[1], 'done', 'delivering', 'dtag', tag, 'dat', now, 'once', ARGV[5], 'dcode', code)
+return {code, payload}
 """
 
 _CALLBACK_FAILED = (
     _KEEP
     + """
--- {1, attempts, delay}: try again in delay seconds; {0, attempts}: failed for good; {-1, 0}: not ours any more
+-- {1, attempts, delay}: try again in delay seconds; {0, attempts}: failed for good; {-1, 0}: not ours any more.
+-- The same call repeated after its answer was lost (ARGV[10], its once) gets the same answer again.
+local said = redis.call('HMGET', KEYS[1], 'once', 'said')
+if said[1] == ARGV[10] and said[2] then
+  local again, made, wait = string.match(said[2], '^(%S+) (%S+) (%S+)$')
+  return {tonumber(again), tonumber(made), wait}
+end
 if redis.call('HGET', KEYS[1], 'done') ~= 'delivering' or redis.call('HGET', KEYS[1], 'dtag') ~= ARGV[1] then
   return {-1, 0, '0'}
 end
@@ -214,8 +240,9 @@ local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
 local most, base, cap, jitter = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local now, ttl, ref = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
 redis.call('HSET', KEYS[1], 'error', ARGV[2])
-redis.call('HDEL', KEYS[1], 'dtag', 'dat')
+redis.call('HDEL', KEYS[1], 'dtag', 'dat', 'dcode')
 if attempts >= most then
+  redis.call('HSET', KEYS[1], 'once', ARGV[10], 'said', '0 ' .. attempts .. ' 0')
   redis.call('HSET', KEYS[1], 'done', 'failed', 'failed_at', now)
   redis.call('HDEL', KEYS[1], 'sending_at')
   redis.call('EXPIRE', KEYS[1], ttl)
@@ -227,7 +254,8 @@ if attempts >= most then
 end
 -- the backoff doubles with each failed attempt, plus up to half again at random
 local delay = math.min(cap, base * 2 ^ (math.max(1, attempts) - 1)) * (1 + 0.5 * jitter)
-redis.call('HSET', KEYS[1], 'done', 'sending', 'sending_at', now + delay)
+redis.call('HSET', KEYS[1], 'done', 'sending', 'sending_at', now + delay, 'once', ARGV[10],
+  'said', '1 ' .. attempts .. ' ' .. tostring(delay))
 redis.call('ZADD', KEYS[2], now + delay, ref)
 keep(KEYS[2], ttl)
 return {1, attempts, tostring(delay)}
@@ -286,8 +314,10 @@ return redis.call('HMGET', key, 'w_max', 'k', 'last_cut', 'pause_until')
 
 
 def connect(url: str) -> Any:
-    """A Redis client for the workers, that rides out a restart: every command (our scripts are
-    safe to repeat) is retried on a lost connection with backoff, about half a minute in all."""
+    """A Redis client for the workers, that rides out a restart: every command is retried on a
+    lost connection with backoff, about half a minute in all. A command may have run before its
+    answer was lost: our scripts are safe to repeat (a claim by the same delivery takes it again;
+    the others find their :func:`_once` mark and answer as the first time)."""
     import redis
     from redis.backoff import ExponentialBackoff
     from redis.retry import Retry
@@ -338,6 +368,12 @@ class Claim:
     RUN: ClassVar[int] = 1
     DUPLICATE: ClassVar[int] = 0
     ENDED: ClassVar[int] = 2
+
+
+def _once() -> str:
+    """A script call's own mark: the client repeats a call whose answer a restart cut off (see
+    :func:`connect`), and a script that finds its own mark answers as it did the first time."""
+    return os.urandom(8).hex()
 
 
 def _fields(values: list[Any]) -> dict[str, str]:
@@ -407,7 +443,7 @@ class Store:
         """Note a job's first poll, if the job is new: ``new``; else what it is (``tracked``, or
         its callback's state: ``sending``, ``delivering``, ``sent``, ``failed``), left as it was."""
         answer = self._track(
-            keys=[self._job(ref), self.due, self._chain(ref)], args=[message, due, max(60, int(ttl)), ref]
+            keys=[self._job(ref), self.due, self._chain(ref)], args=[message, due, max(60, int(ttl)), ref, _once()]
         )
         return answer.decode() if isinstance(answer, bytes) else str(answer)
 
@@ -478,13 +514,14 @@ class Store:
         """Note the callback before sending it (the sweeper resends one left 'sending'); False: noted already."""
         return bool(
             self._finishing(
-                keys=[self._job(ref), self.due, self._chain(ref)], args=[payload, time.time(), max(60, int(ttl)), ref]
+                keys=[self._job(ref), self.due, self._chain(ref)],
+                args=[payload, time.time(), max(60, int(ttl)), ref, _once()],
             )
         )
 
     def delivering(self, ref: str, tag: str, grace: float, attempts: int) -> Delivery:
         """Whether this delivery of the callback runs it (and which attempt it is), and the noted callback."""
-        code, payload = self._delivering(keys=[self._job(ref)], args=[tag, time.time(), grace, attempts])
+        code, payload = self._delivering(keys=[self._job(ref)], args=[tag, time.time(), grace, attempts, _once()])
         return Delivery(int(code), payload.decode() if isinstance(payload, bytes) else None)
 
     def callback_failed(
@@ -495,7 +532,7 @@ class Store:
         ``(0, n, 0)``: that was the last of ``attempts``, the job's record says ``failed`` (kept
         ``JOB_TTL``) and the failed index has it; ``(-1, 0, 0)``: another delivery has it now."""
         keys = [self._job(ref), self.due, self.failed_index]
-        args = [tag, reason, attempts, backoff, cap, jitter, time.time(), JOB_TTL, ref]
+        args = [tag, reason, attempts, backoff, cap, jitter, time.time(), JOB_TTL, ref, _once()]
         again, made, delay = self._callback_failed(keys=keys, args=args)
         return int(again), int(made), float(delay)
 
