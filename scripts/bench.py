@@ -990,7 +990,7 @@ def main(argv: list[str] | None = None) -> int:
             Server, KEY, jobs=20 if smoke else 200, window=3.0 if smoke else 15.0, processes=[1, 2]
         ),
         "download": lambda: bench_download_fresh(
-            rounds=1 if smoke else 9, size_mb=8 if smoke else DOWNLOAD_MB, big_mb=16 if smoke else 1024
+            rounds=1 if smoke else 15, size_mb=8 if smoke else DOWNLOAD_MB, big_mb=16 if smoke else 1024
         ),
     }
     wanted = args.only.split(",") if args.only else list(sections)
