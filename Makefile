@@ -28,8 +28,7 @@ demo: $(STAMP) ## the main job, offline: a dozen sandbox jobs across all five ve
 	@$(VENV)/bin/videojobs demo
 
 test: $(STAMP) ## the whole suite, offline (pyproject.toml blocks the network), replaying the cassettes
-	@start=$$(date +%s); $(PY) -m pytest --durations=10 $(PYTEST_ARGS); status=$$?; \
-	echo "make test: $$(( $$(date +%s) - start )) s on $$(nproc) cores"; exit $$status
+	@bash scripts/test.sh $(PY) $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff on overlay, scripts and tests; mypy --strict on the overlay
 	$(VENV)/bin/ruff check overlay scripts tests
