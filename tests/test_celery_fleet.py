@@ -245,6 +245,27 @@ def test_a_call_whose_answer_a_restart_cut_off_is_sent_again_and_answered_as_the
                                                                  cap=10.0, jitter=0.0))  # fmt: skip
         assert warm == again == (1, 1, 1.0)
         assert store.callback_failed("vozo:t1", "tag1", "boom", attempts=3, backoff=1.0, cap=10.0, jitter=0.0)[0] == -1
+        # the last attempt: its claim says the attempts ran out, its failure that it failed for good
+        warm, first = repeated(lambda ref: store.delivering(ref, "tag2", 10.0, 1))
+        assert (warm.code, first.code) == (Delivery.EXHAUSTED, Delivery.EXHAUSTED)
+        warm, again = repeated(lambda ref: store.callback_failed(ref, "tag2", "boom", attempts=1, backoff=1.0,
+                                                                 cap=10.0, jitter=0.0))  # fmt: skip
+        assert warm == again == (0, 1, 0.0)
+        assert r.hget("cut:job:vozo:t1", "done") == b"failed"
     finally:
         client.close()
         proxy.close()
+
+
+def test_an_untrack_repeated_after_another_track_forgets_nothing_of_it(r: Any) -> None:
+    # track() could not send its first poll and forgets the job; its untrack's answer is lost and
+    # repeated after another track() of the same job noted its own first poll: that one stays
+    store = Store(r, prefix="untrack")
+    assert store.track("vozo:t5", "{}", 1000.0, 3600, once="a") == "new"
+    assert store.untrack("vozo:t5", "a")
+    assert store.track("vozo:t5", "{}", 1001.0, 3600, once="b") == "new"
+    assert not store.untrack("vozo:t5", "a")  # the repeat
+    assert r.get("untrack:chain:vozo:t5") is not None
+    assert r.zscore("untrack:due", "vozo:t5") == 1001.0
+    assert store.untrack("vozo:t5", "b")  # its own track()'s is still forgotten
+    assert r.get("untrack:chain:vozo:t5") is None

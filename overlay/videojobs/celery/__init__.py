@@ -78,7 +78,7 @@ from .._policy import PollingPolicy
 from .._ratecontrol import AcceptedRate
 from .._wait import DEFAULT_MAX_FAILED_POLLS
 from ._poll import Again, Done, PollState, decide, next_due, paced, policy_spec, timed_out
-from ._store import JOB_TTL, Claim, Delivery, Store, connect, connect_quickly
+from ._store import JOB_TTL, Claim, Delivery, Store, call_mark, connect, connect_quickly
 
 __all__ = [
     "CALLBACK_BACKOFF",
@@ -639,8 +639,9 @@ def track(
     message = state.to_message()
     store = _producer(settings)
     errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+    once = call_mark()  # what untrack() checks: the record is still this call's
     try:  # noted first: the sweeper sends the first poll again if the broker loses it
-        found = store.track(ref, json.dumps(message), started, checked + JOB_TTL)
+        found = store.track(ref, json.dumps(message), started, checked + JOB_TTL, once=once)
     except errors as exc:
         raise _unreachable("Redis (videojobs.celery's store)", settings.url, exc) from exc
     if found != "new":
@@ -658,7 +659,7 @@ def track(
         return celery_app.send_task(POLL_TASK, args=(message,), retry=True, retry_policy=TRACK_PUBLISH_RETRY)
     except (OperationalError, *errors) as exc:
         with contextlib.suppress(*errors):  # Redis went too: the sweeper sends the noted first poll once it is back
-            store.untrack(ref)
+            store.untrack(ref, once)
         raise _unreachable("the broker", str(celery_app.conf.broker_url or ""), exc) from exc
 
 

@@ -51,13 +51,14 @@ __all__ = [
     "Claim",
     "Delivery",
     "Store",
+    "call_mark",
     "connect",
     "connect_quickly",
 ]
 
 JOB_TTL: Final = 24 * 3600
 """Seconds a job's record outlives its deadline: a poll delivered again within a day (a broker
-restoring unacknowledged messages) still finds it, and memory stays bounded (~150 bytes a job)."""
+restoring unacknowledged messages) still finds it, and memory stays bounded (~200 bytes a job)."""
 
 RATE_TTL: Final = 24 * 3600
 """Seconds a vendor's shared pace outlives its last throttle: a vendor that did not throttle for
@@ -93,9 +94,11 @@ return 'new'
 )
 
 _UNTRACK = """
--- track() could not send the first poll: forget the job, unless its first poll already ran
+-- track() could not send the first poll: forget the job, unless its first poll already ran, or
+-- the record is not this track()'s (ARGV[2], its once: a repeat after another track() of the job)
 local chain = redis.call('GET', KEYS[3])
-if redis.call('HEXISTS', KEYS[1], 'done') == 1 or (chain and string.sub(chain, 1, 3) ~= '-1\\n') then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'done') == 1 or not chain then return 0 end
+if string.sub(chain, 1, 4 + #ARGV[2]) ~= '-1\\n' .. ARGV[2] .. '\\n' then return 0 end
 redis.call('DEL', KEYS[3])
 redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
@@ -317,7 +320,10 @@ def connect(url: str) -> Any:
     """A Redis client for the workers, that rides out a restart: every command is retried on a
     lost connection with backoff, about half a minute in all. A command may have run before its
     answer was lost: our scripts are safe to repeat (a claim by the same delivery takes it again;
-    the others find their :func:`_once` mark and answer as the first time)."""
+    ``track``, ``untrack``, the callback's note, claim and failure carry a :func:`call_mark` and
+    answer a repeat as the first time; the others write the same again, except that a repeated
+    booking of a paced vendor's slot books a second one: that poll waits 1/rate longer, and the
+    fleet stays under the vendor's limit)."""
     import redis
     from redis.backoff import ExponentialBackoff
     from redis.retry import Retry
@@ -370,7 +376,7 @@ class Claim:
     ENDED: ClassVar[int] = 2
 
 
-def _once() -> str:
+def call_mark() -> str:
     """A script call's own mark: the client repeats a call whose answer a restart cut off (see
     :func:`connect`), and a script that finds its own mark answers as it did the first time."""
     return os.urandom(8).hex()
@@ -439,17 +445,19 @@ class Store:
 
     # --- the poll chain ---------------------------------------------------------------------------
 
-    def track(self, ref: str, message: str, due: float, ttl: float) -> str:
+    def track(self, ref: str, message: str, due: float, ttl: float, *, once: str | None = None) -> str:
         """Note a job's first poll, if the job is new: ``new``; else what it is (``tracked``, or
-        its callback's state: ``sending``, ``delivering``, ``sent``, ``failed``), left as it was."""
-        answer = self._track(
-            keys=[self._job(ref), self.due, self._chain(ref)], args=[message, due, max(60, int(ttl)), ref, _once()]
-        )
+        its callback's state: ``sending``, ``delivering``, ``sent``, ``failed``), left as it was.
+        ``once``: this call's mark (:func:`call_mark`; a fresh one if not given), which
+        :meth:`untrack` needs."""
+        args = [message, due, max(60, int(ttl)), ref, once or call_mark()]
+        answer = self._track(keys=[self._job(ref), self.due, self._chain(ref)], args=args)
         return answer.decode() if isinstance(answer, bytes) else str(answer)
 
-    def untrack(self, ref: str) -> bool:
-        """Forget a job whose first poll could not be sent (unless that poll ran after all)."""
-        return bool(self._untrack(keys=[self._job(ref), self.due, self._chain(ref)], args=[ref]))
+    def untrack(self, ref: str, once: str) -> bool:
+        """Forget a job whose first poll could not be sent (unless that poll ran after all), if
+        :meth:`track` noted it with the mark ``once``."""
+        return bool(self._untrack(keys=[self._job(ref), self.due, self._chain(ref)], args=[ref, once]))
 
     def poll(self, ref: str, hop: int, tag: str, *, ttl: float, grace: float, message: str, due: float,
              vendor: str, now: float, booked: float | None) -> Claim:  # fmt: skip
@@ -515,13 +523,13 @@ class Store:
         return bool(
             self._finishing(
                 keys=[self._job(ref), self.due, self._chain(ref)],
-                args=[payload, time.time(), max(60, int(ttl)), ref, _once()],
+                args=[payload, time.time(), max(60, int(ttl)), ref, call_mark()],
             )
         )
 
     def delivering(self, ref: str, tag: str, grace: float, attempts: int) -> Delivery:
         """Whether this delivery of the callback runs it (and which attempt it is), and the noted callback."""
-        code, payload = self._delivering(keys=[self._job(ref)], args=[tag, time.time(), grace, attempts, _once()])
+        code, payload = self._delivering(keys=[self._job(ref)], args=[tag, time.time(), grace, attempts, call_mark()])
         return Delivery(int(code), payload.decode() if isinstance(payload, bytes) else None)
 
     def callback_failed(
@@ -532,7 +540,7 @@ class Store:
         ``(0, n, 0)``: that was the last of ``attempts``, the job's record says ``failed`` (kept
         ``JOB_TTL``) and the failed index has it; ``(-1, 0, 0)``: another delivery has it now."""
         keys = [self._job(ref), self.due, self.failed_index]
-        args = [tag, reason, attempts, backoff, cap, jitter, time.time(), JOB_TTL, ref, _once()]
+        args = [tag, reason, attempts, backoff, cap, jitter, time.time(), JOB_TTL, ref, call_mark()]
         again, made, delay = self._callback_failed(keys=keys, args=args)
         return int(again), int(made), float(delay)
 
