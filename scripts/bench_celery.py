@@ -93,7 +93,7 @@ def _measure(
     }
 
 
-def run(server_cls: Any, key: str, jobs: int, window: float, processes: list[int], rounds: int = 3) -> dict[str, Any]:
+def run(server_cls: Any, key: str, jobs: int, window: float, processes: list[int], rounds: int = 5) -> dict[str, Any]:
     import importlib
 
     import redis
