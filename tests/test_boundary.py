@@ -278,6 +278,22 @@ def test_a_huge_retry_after_ends_the_call_at_once(mode: str) -> None:
     assert len(seen) == 1  # and no retry: the vendor asked for more time than the call has
 
 
+@MODES
+def test_a_retry_that_could_not_start_in_time_is_not_made(mode: str) -> None:
+    """A retry whose wait leaves less than MIN_ATTEMPT of the call is not made: the call ends at
+    once with the error that asked for it, not with a doomed attempt or a "no request slot"."""
+    from videojobs._wait import MIN_ATTEMPT
+
+    clock, seen = SimClock(), []
+    budget = 1.0 + MIN_ATTEMPT / 2  # request_timeout * (max_retries + 1): a 1 s Retry-After fits, a send after it not
+    with hostile.hostile(counting(hostile.answer(429, b"{}", {"Retry-After": "1"}), seen)) as url:
+        result, _, _ = call(mode, url, max_retries=1, request_timeout=budget / 2, clock=clock)
+    assert isinstance(result, videojobs.RateLimitError), result
+    assert result.retry_after == 1.0
+    assert clock.sleeps == []
+    assert len(seen) == 1
+
+
 def test_a_huge_retry_after_never_outlives_a_wait() -> None:
     clock = SimClock()
     with (

@@ -35,12 +35,11 @@ from typing import Any, Final
 
 from ._calls import AsyncSend, Pace, Plan, Send, slot_queue
 from ._exceptions import VideoJobsError
-from ._exchange import MIN_ATTEMPT
 from ._gate import Gate
 from ._schedule import ENDED, SAVE, SLEEPS, Job, Schedule, no_slot, unexpected
 from ._status import JobStatus
 from ._translate import Exchange
-from ._wait import Clock, OnUpdate
+from ._wait import MIN_ATTEMPT, Clock, OnUpdate
 
 __all__ = [
     "AsyncSend",

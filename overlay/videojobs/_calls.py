@@ -34,7 +34,7 @@ from ._plan import Walk
 from ._ratecontrol import AdaptiveRate, RetryBudget, SlotWithdrawn
 from ._status import JobStatus
 from ._translate import Exchange, translate
-from ._wait import Clock, Waiter
+from ._wait import MIN_ATTEMPT, Clock, Waiter
 
 if TYPE_CHECKING:
     import asyncio
@@ -173,13 +173,16 @@ def status_plan(core: VendorCore, task_id: str, until: float = math.inf, now: fl
         now = clock.now()
     end = min(until, now + core.timeout * (core.max_retries + 1))
     retry = 0
+    last: VideoJobsError | None = None  # the error the retry under way is for
     core.budget.first_attempt(now)
     while True:
         if (delay := rate.acquire(now)) > 0:
             yield from _wait_for_slot(core, task_id, delay, end)
             now = clock.now()
         left = end - now
-        if left <= 0:
+        if left < MIN_ATTEMPT:
+            if last is not None:
+                raise last  # the retry's backoff (or its pace) took the time it had: the reason stands
             raise NetworkError(
                 f"task {task_id}: the call's time ran out before a request could be sent", vendor=core.name
             )
@@ -198,8 +201,9 @@ def status_plan(core: VendorCore, task_id: str, until: float = math.inf, now: fl
             if retry > core.max_retries or not core.budget.allow_retry(now):
                 raise
             wait = core.retry_wait(exc, retry)
-            if now + wait >= end:
-                raise  # the vendor asks for more time than this call has left
+            if now + wait + MIN_ATTEMPT > end:
+                raise  # the vendor (or the backoff) asks for more time than this call has left
+            last = exc
             _logger().debug("%s %s: %s; retry %d in %.2f s", core.name, task_id, type(exc).__name__, retry, wait)
             yield Sleep(wait)
             now = clock.now()

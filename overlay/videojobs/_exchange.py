@@ -30,6 +30,7 @@ from ._aio import transport_errors
 from ._exceptions import MalformedResponseError, NetworkError
 from ._scrub import Scrubber
 from ._translate import SNIPPET, Exchange
+from ._wait import MIN_ATTEMPT
 
 if TYPE_CHECKING:
     from ._aio import Lane
@@ -47,11 +48,6 @@ __all__ = [
     "exchange_async",
     "exchange_sync",
 ]
-
-MIN_ATTEMPT: Final = 0.05
-"""Seconds of its time a call must have left once it holds a request slot to send at all: a slot
-that comes as the call's time runs out would spend a rate token on an attempt doomed to time
-out; the call ends with "no request slot" instead."""
 
 ACCEPT_ENCODING: Final = "gzip, deflate"
 """What BodyReader decodes (bounded); a vendor answering in another coding gets a MalformedResponseError."""

@@ -27,7 +27,6 @@ from ._calls import VendorCore, arun, run, status_plan
 from ._exceptions import NetworkError, UsageError
 from ._exchange import (
     ACCEPT_ENCODING,
-    MIN_ATTEMPT,
     Prepared,
     RequestPrefix,
     Secrets,
@@ -40,7 +39,7 @@ from ._registry import adapter_class
 from ._scrub import LOG_SCRUBBER
 from ._status import JobStatus
 from ._translate import Exchange
-from ._wait import Clock
+from ._wait import MIN_ATTEMPT, Clock
 
 if TYPE_CHECKING:
     import asyncio

@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # a Client is made without them: policies and statuses (attrs
 
 __all__ = [
     "DEFAULT_MAX_FAILED_POLLS",
+    "MIN_ATTEMPT",
     "Clock",
     "OnPollError",
     "OnUpdate",
@@ -24,6 +25,12 @@ __all__ = [
     "call_on_update",
     "check_wait_args",
 ]
+
+MIN_ATTEMPT: Final = 0.05
+"""Seconds of its time a call must have left to send an attempt at all: a slot that comes as the
+call's time runs out would spend a rate token on an attempt doomed to time out (the call ends
+with "no request slot" instead), and a retry that could not start with this much left is not
+made (the call ends with the error that asked for it)."""
 
 DEFAULT_MAX_FAILED_POLLS: Final = 10
 """A wait ends with the last error after this many polls in a row failed (network, 5xx, 429, malformed)."""
