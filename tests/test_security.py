@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import shutil
@@ -240,8 +241,9 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cert, key
 
 
-@pytest.mark.network
-def test_tls_is_verified_unless_turned_off(self_signed: tuple[Path, Path]) -> None:
+@pytest.fixture
+def tls_sandbox(self_signed: tuple[Path, Path]) -> Iterator[tuple[Sandbox, dict[str, str]]]:
+    """The sandbox behind TLS with the self-signed certificate, and its base URLs."""
     cert, key = self_signed
     sb = Sandbox()
     port = free_port()
@@ -254,19 +256,77 @@ def test_tls_is_verified_unless_turned_off(self_signed: tuple[Path, Path]) -> No
     while not server.started:
         time.sleep(0.01)
     try:
-        urls = sb.base_urls(f"https://127.0.0.1:{port}")
-        with (
-            videojobs.Client(api_keys=sb.api_keys(), base_urls=urls, max_retries=0) as default,
-            pytest.raises(videojobs.NetworkError) as info,
-        ):
-            default.status("vozo:tls")
-        assert isinstance(info.value.__cause__, httpx.ConnectError)
-        assert "CERTIFICATE_VERIFY_FAILED" in str(info.value.__cause__)
-        with videojobs.Client(api_keys=sb.api_keys(), base_urls=urls, verify=False) as insecure:
-            assert insecure.status("vozo:tls").vendor == "vozo"
-        trusted = ssl.create_default_context(cafile=str(cert))
-        with videojobs.Client(api_keys=sb.api_keys(), base_urls=urls, verify=trusted) as pinned:
-            assert pinned.status("vozo:tls").vendor == "vozo"
+        yield sb, sb.base_urls(f"https://127.0.0.1:{port}")
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.mark.network
+def test_tls_is_verified_unless_turned_off(
+    self_signed: tuple[Path, Path], tls_sandbox: tuple[Sandbox, dict[str, str]]
+) -> None:
+    cert, _ = self_signed
+    sb, urls = tls_sandbox
+    with (
+        videojobs.Client(api_keys=sb.api_keys(), base_urls=urls, max_retries=0) as default,
+        pytest.raises(videojobs.NetworkError) as info,
+    ):
+        default.status("vozo:tls")
+    assert isinstance(info.value.__cause__, httpx.ConnectError)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(info.value.__cause__)
+    with videojobs.Client(api_keys=sb.api_keys(), base_urls=urls, verify=False) as insecure:
+        assert insecure.status("vozo:tls").vendor == "vozo"
+    trusted = ssl.create_default_context(cafile=str(cert))
+    with videojobs.Client(api_keys=sb.api_keys(), base_urls=urls, verify=trusted) as pinned:
+        assert pinned.status("vozo:tls").vendor == "vozo"
+
+
+@pytest.mark.network
+def test_the_shared_tls_context_follows_ssl_cert_file(
+    self_signed: tuple[Path, Path],
+    tls_sandbox: tuple[Sandbox, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """verify=True's context is made once per process and shared (certifi's roots cost 18-28 ms
+    to load, once per vendor and file client before), yet still trusts what httpx's would: a
+    client made after SSL_CERT_FILE changes, sync or async, trusts the new file."""
+    cert, _ = self_signed
+    sb, urls = tls_sandbox
+    keys = sb.api_keys()
+    with (
+        videojobs.Client(api_keys=keys, base_urls=urls, max_retries=0) as first,
+        pytest.raises(videojobs.NetworkError) as info,
+    ):
+        first.status("vozo:tls")  # certifi's roots: the shared context now exists
+    assert "CERTIFICATE_VERIFY_FAILED" in str(info.value.__cause__)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    with videojobs.Client(api_keys=keys, base_urls=urls, max_retries=0) as sync:
+        assert sync.status("vozo:tls").vendor == "vozo"
+
+    async def poll() -> str:
+        async with videojobs.AsyncClient(api_keys=keys, base_urls=urls, max_retries=0) as client:
+            return (await client.status("colossyan:tls")).vendor
+
+    assert asyncio.run(poll()) == "colossyan"
+    monkeypatch.delenv("SSL_CERT_FILE")
+    with (
+        videojobs.Client(api_keys=keys, base_urls=urls, max_retries=0) as again,
+        pytest.raises(videojobs.NetworkError),
+    ):
+        again.status("vozo:tls")
+
+
+def test_verify_true_shares_one_context_and_false_turns_checks_off() -> None:
+    from videojobs._tls import tls_context
+
+    shared = tls_context(True)
+    assert tls_context(True) is shared
+    assert shared.verify_mode == ssl.CERT_REQUIRED
+    assert shared.check_hostname
+    insecure = tls_context(False)
+    assert insecure is not shared
+    assert insecure.verify_mode == ssl.CERT_NONE
+    assert not insecure.check_hostname
+    own = ssl.create_default_context()
+    assert tls_context(own) is own

@@ -33,6 +33,7 @@ Where things are, from the top floor down (each module imports only modules belo
 - ``_plan.py``        the one plan walker (status calls, waits and downloads are plans)
 - ``_deadline.py``    the sync clients' transport: httpcore's pool, every socket op cut to a deadline
 - ``_aio.py``         the async clients' transport: httpx on aiohttp
+- ``_tls.py``         the TLS context of ``verify=True``, one per process, shared by every transport
 - ``_gate.py``        asyncio slots (a vendor's connections, max_downloads' saves): FIFO
 - ``_scrub.py``       keys scrubbed from answers, errors and log records (LOG_SCRUBBER)
 - ``celery/``         waiting on Celery workers with Redis; ``sandbox/`` every vendor simulated offline;

@@ -23,6 +23,8 @@ from typing import Any
 
 import httpx
 
+from ._tls import tls_context
+
 # aiohttp's limits on one header line and one field (its defaults are 8190 bytes): a vendor's
 # signed URL in a Location header can be long, a megabyte is not a header.
 MAX_HEADER_LINE = 64 * 1024
@@ -100,7 +102,7 @@ def aiohttp_transport(
     import aiohttp
     from httpx_aiohttp import AiohttpTransport
 
-    context = httpx.create_ssl_context(verify=verify)
+    context = tls_context(verify)
 
     def session() -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=0, ssl=context)

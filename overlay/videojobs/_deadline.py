@@ -39,6 +39,8 @@ from typing import Any, Final, Protocol
 import httpcore
 import httpx
 
+from ._tls import tls_context
+
 __all__ = ["DeadlineBackend", "DeadlineTransport", "Lane", "deadline_transport", "environment_proxies"]
 
 
@@ -184,7 +186,7 @@ class DeadlineTransport(httpx.BaseTransport):
 
     def __init__(self, *, verify: bool | ssl.SSLContext, limits: httpx.Limits, read_size: int = 0) -> None:
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify),
+            ssl_context=tls_context(verify),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,

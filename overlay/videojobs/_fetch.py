@@ -26,6 +26,7 @@ from ._exchange import Deadline
 from ._files import Transfer
 from ._plan import Walk
 from ._status import Download, JobStatus
+from ._tls import tls_context
 
 __all__ = ["afetch", "arun_plan", "fetch", "file_client", "run_plan", "utc_now"]
 
@@ -45,6 +46,8 @@ def file_client(
     asynchronous: bool,
 ) -> httpx.Client | httpx.AsyncClient:
     """An httpx client for file hosts: no key, no cookies kept, redirects checked by hand."""
+    if transport is None:  # httpx makes a transport, and a TLS context with it: the shared one
+        verify = tls_context(verify)
     if asynchronous:
         assert transport is None or isinstance(transport, httpx.AsyncBaseTransport)
         return httpx.AsyncClient(transport=transport, **_file_client_args(timeout, verify))

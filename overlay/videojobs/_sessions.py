@@ -38,6 +38,7 @@ from ._ratecontrol import AdaptiveRate, RetryBudget, SlotWithdrawn
 from ._registry import adapter_class
 from ._scrub import LOG_SCRUBBER
 from ._status import JobStatus
+from ._tls import tls_context
 from ._translate import Exchange
 from ._wait import MIN_ATTEMPT, Clock
 
@@ -346,6 +347,8 @@ def typed_client(
         # transport is kept (each socket operation is then bounded, not the whole attempt)
         if not environment_proxies(os.environ):  # what httpx reads, whatever environ= says
             transport = default = deadline_transport(verify=verify, limits=limits)
+    if transport is None:  # httpx makes its transports (an environment proxy's), TLS contexts with them
+        verify = tls_context(verify)
     httpx_args: dict[str, object] = {"limits": limits}
     if transport is not None:
         httpx_args["transport"] = transport
