@@ -4,6 +4,7 @@ JobStatus or a typed VideoJobsError, within its deadline and a memory bound, and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -292,6 +293,58 @@ def test_a_retry_that_could_not_start_in_time_is_not_made(mode: str) -> None:
     assert result.retry_after == 1.0
     assert clock.sleeps == []
     assert len(seen) == 1
+
+
+def test_a_status_call_with_a_budget_under_min_attempt_still_sends() -> None:
+    """MIN_ATTEMPT bounds retries and queued requests, not a call's first attempt: a call whose
+    whole budget is shorter (request_timeout * (max_retries + 1)) still asks the vendor."""
+    from videojobs._wait import MIN_ATTEMPT
+
+    rec = Recorder(httpx.Response(200, json={"task_id": "t", "status": "processing"}))
+    with (
+        sync_client(rec, request_timeout=MIN_ATTEMPT * 0.9, max_retries=0) as client,
+        contextlib.suppress(videojobs.NetworkError),  # a machine slower than the budget
+    ):
+        client.status("vozo:t")  # what matters: the request went
+    assert len(rec.requests) == 1
+
+
+def test_a_wait_sends_no_poll_it_could_not_send_in_time() -> None:
+    """A poll due less than MIN_ATTEMPT before the wait's deadline is not started: the wait times
+    out with its polls as they were, no failed poll is made up and on_poll_error is not called."""
+    from videojobs._wait import MIN_ATTEMPT
+
+    rec = Recorder(httpx.Response(200, json={"task_id": "t", "status": "processing"}))
+    errors: list[Exception] = []
+    timeout = 1.0
+    policy = videojobs.FixedPolicy(timeout - MIN_ATTEMPT / 2)  # the second poll would fall inside the margin
+    with sync_client(rec) as client, pytest.raises(videojobs.WaitTimeout) as info:
+        client.wait("vozo:t", timeout=timeout, policy=policy, on_poll_error=lambda exc, n: errors.append(exc))
+    assert len(rec.requests) == 1
+    assert errors == []
+    assert info.value.__cause__ is None
+
+
+def test_a_retry_never_sent_ends_the_call_with_the_error_it_was_for() -> None:
+    """The plan of a status call, driven by hand as its drivers do: a refused connection, then
+    its retry left in line until the call's time ran out (NotSent, from a wait_all sender or a
+    vendor's connection slots). The call ends with the refusal, not with "no request slot"."""
+    from videojobs._calls import Send, Sleep, status_plan
+    from videojobs._wait import NotSent
+
+    clock = SimClock()
+    with sync_client(Recorder(), clock=clock, max_retries=1) as client:
+        core = client.vendor("vozo").core
+        plan = status_plan(core, "t", until=clock.now() + 10)
+        assert isinstance(next(plan), Send)
+        refused = videojobs.NetworkError("could not reach the vendor: ConnectError: refused", vendor="vozo")
+        backoff = plan.throw(refused)
+        assert isinstance(backoff, Sleep)
+        clock.sleep(backoff.seconds)
+        assert isinstance(plan.send(None), Send)
+        with pytest.raises(videojobs.NetworkError) as info:
+            plan.throw(NotSent("no request slot came free before the call's time ran out", vendor="vozo"))
+    assert info.value is refused
 
 
 def test_a_huge_retry_after_never_outlives_a_wait() -> None:

@@ -330,3 +330,34 @@ def test_verify_true_shares_one_context_and_false_turns_checks_off() -> None:
     assert not insecure.check_hostname
     own = ssl.create_default_context()
     assert tls_context(own) is own
+
+
+def test_a_client_of_every_vendor_loads_the_trusted_roots_once() -> None:
+    """Each vendor's transport (and before, each one loaded certifi's roots: 18-28 ms of CPU a
+    vendor) shares the process's one context for verify=True: at most one new SSLContext."""
+    import gc
+
+    def contexts() -> int:
+        return sum(1 for thing in gc.get_objects() if isinstance(thing, ssl.SSLContext))
+
+    before = contexts()
+    with videojobs.Client(api_keys=dict.fromkeys(videojobs.known_vendors(), KEY)) as client:
+        for vendor in videojobs.known_vendors():
+            client.vendor(vendor)
+        assert contexts() - before <= 1
+
+
+def test_a_rewritten_ssl_cert_file_is_read_again(
+    self_signed: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shared context is keyed by the file's size and time too: a bundle rotated in place
+    (a mounted secret) is trusted by the next client made, as when each client loaded its own."""
+    from videojobs._tls import tls_context
+
+    bundle = tmp_path / "roots.pem"
+    bundle.write_bytes(self_signed[0].read_bytes())
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    first = tls_context(True)
+    assert tls_context(True) is first
+    bundle.write_bytes(self_signed[0].read_bytes() + b"\n")
+    assert tls_context(True) is not first

@@ -34,7 +34,7 @@ from ._plan import Walk
 from ._ratecontrol import AdaptiveRate, RetryBudget, SlotWithdrawn
 from ._status import JobStatus
 from ._translate import Exchange, translate
-from ._wait import MIN_ATTEMPT, Clock, Waiter
+from ._wait import MIN_ATTEMPT, Clock, NotSent, Waiter
 
 if TYPE_CHECKING:
     import asyncio
@@ -180,9 +180,9 @@ def status_plan(core: VendorCore, task_id: str, until: float = math.inf, now: fl
             yield from _wait_for_slot(core, task_id, delay, end)
             now = clock.now()
         left = end - now
-        if left < MIN_ATTEMPT:
-            if last is not None:
-                raise last  # the retry's backoff (or its pace) took the time it had: the reason stands
+        if last is not None and left < MIN_ATTEMPT:
+            raise last  # the retry's backoff (or its pace) took the time it had: the reason for it stands
+        if left <= 0:
             raise NetworkError(
                 f"task {task_id}: the call's time ran out before a request could be sent", vendor=core.name
             )
@@ -198,11 +198,15 @@ def status_plan(core: VendorCore, task_id: str, until: float = math.inf, now: fl
             now = clock.now()
             rate.observe(now, exc, sent)
             retry += 1
-            if retry > core.max_retries or not core.budget.allow_retry(now):
-                raise
             wait = core.retry_wait(exc, retry)
-            if now + wait + MIN_ATTEMPT > end:
-                raise  # the vendor (or the backoff) asks for more time than this call has left
+            # no retry past max_retries, nor one that could not be sent in the call's time (the
+            # vendor's Retry-After, or the backoff, asks for more), nor past the retry budget
+            if retry > core.max_retries or now + wait + MIN_ATTEMPT > end or not core.budget.allow_retry(now):
+                if isinstance(exc, NotSent):  # this attempt was never sent: what the call ends with
+                    if last is not None and not isinstance(last, NotSent):
+                        raise last from last.__cause__  # the error its retry was for, as it was
+                    raise NetworkError(exc.message, vendor=core.name) from exc
+                raise
             last = exc
             _logger().debug("%s %s: %s; retry %d in %.2f s", core.name, task_id, type(exc).__name__, retry, wait)
             yield Sleep(wait)
@@ -368,9 +372,13 @@ def watch_plan(core: VendorCore, task_id: str, waiter: Waiter) -> Plan[None]:
     """Poll until the job ends, emitting each change; failed polls are ridden out (see Waiter)."""
     clock = core.clock
     now = clock.now()
+    polled = False
     while True:
-        if now >= waiter.deadline:
+        # the first poll goes while any time is left; a later one needs MIN_ATTEMPT of it (one
+        # that could not be sent in time would count as a failed poll of the vendor's)
+        if now >= waiter.deadline or (polled and now > waiter.deadline - MIN_ATTEMPT):
             raise waiter.timed_out() from waiter.last_error
+        polled = True
         try:
             status = yield from status_plan(core, task_id, waiter.deadline, now)
         except POLL_FAILURES as exc:

@@ -30,7 +30,7 @@ from ._aio import transport_errors
 from ._exceptions import MalformedResponseError, NetworkError
 from ._scrub import Scrubber
 from ._translate import SNIPPET, Exchange
-from ._wait import MIN_ATTEMPT
+from ._wait import MIN_ATTEMPT, NotSent
 
 if TYPE_CHECKING:
     from ._aio import Lane
@@ -392,7 +392,7 @@ async def exchange_aiohttp(
                     held = True
                     # the attempt starts now, with what is left of both its time and the call's
                     if (left := until - now()) < MIN_ATTEMPT:
-                        raise NetworkError("no request slot came free in time to send", vendor=vendor)
+                        raise NotSent("no request slot came free in time to send", vendor=vendor)
                     attempt.restart(min(attempt.timeout, left))
                 held = True
             if admit is not None:
@@ -410,7 +410,7 @@ async def exchange_aiohttp(
                         attempt.feed(chunk)
         except TimeoutError as exc:
             if not held:
-                raise NetworkError(
+                raise NotSent(
                     "no request slot came free in time (every one of the vendor's max_connections is busy)",
                     vendor=vendor,
                 ) from exc

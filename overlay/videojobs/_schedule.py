@@ -18,11 +18,11 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from ._calls import Action, Emit, Pace, Plan, Send
-from ._exceptions import NetworkError, VideoJobsError
+from ._exceptions import VideoJobsError
 from ._plan import Walk
 from ._status import JobStatus, State
 from ._translate import Exchange
-from ._wait import OnUpdate, call_on_update
+from ._wait import NotSent, OnUpdate, call_on_update
 
 __all__ = ["ENDED", "SAVE", "SLEEPS", "Job", "Schedule", "no_slot", "unexpected"]
 
@@ -56,8 +56,8 @@ def unexpected(ref: str, what: str, exc: BaseException) -> VideoJobsError:
     return error
 
 
-def no_slot(vendor: str) -> NetworkError:
-    return NetworkError(
+def no_slot(vendor: str) -> NotSent:
+    return NotSent(
         "no request slot came free before the call's time ran out (every one of wait_all's max_requests is busy)",
         vendor=vendor,
     )

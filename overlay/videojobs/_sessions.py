@@ -24,7 +24,7 @@ import httpx
 
 from ._base import VendorSettings, check_task_id, resolve_settings
 from ._calls import VendorCore, arun, run, status_plan
-from ._exceptions import NetworkError, UsageError
+from ._exceptions import UsageError
 from ._exchange import (
     ACCEPT_ENCODING,
     Prepared,
@@ -40,7 +40,7 @@ from ._scrub import LOG_SCRUBBER
 from ._status import JobStatus
 from ._tls import tls_context
 from ._translate import Exchange
-from ._wait import MIN_ATTEMPT, Clock
+from ._wait import MIN_ATTEMPT, Clock, NotSent
 
 if TYPE_CHECKING:
     import asyncio
@@ -228,16 +228,14 @@ class AsyncVendorClient(_Handle):
             try:
                 await slots.acquire(now() + timeout if until is None else until, now)
             except TimeoutError as exc:
-                raise NetworkError(
-                    "no request slot came free before the call's time ran out", vendor=self.name
-                ) from exc
+                raise NotSent("no request slot came free before the call's time ran out", vendor=self.name) from exc
         try:
             self._check_slot(epoch)  # after waiting for a connection: the vendor may have throttled meanwhile
             left = timeout
             if queued and until is not None:
                 left = min(timeout, until - now())
                 if left < MIN_ATTEMPT:
-                    raise NetworkError("no request slot came free in time to send", vendor=self.name)
+                    raise NotSent("no request slot came free in time to send", vendor=self.name)
             deadline = start + timeout if not queued else time.monotonic() + left
             return await exchange_async(http, kwargs, deadline, self.max_response_bytes, self.secrets, self.name)
         finally:

@@ -5,12 +5,15 @@
 and one more for the file hosts (six for a ``Client`` that polls the five vendors and downloads,
 about 0.15 s before the first request). Every transport of the process now shares one, as
 requests and aiohttp share their default contexts; it is what ``httpx.create_ssl_context``
-makes, so what is trusted does not change (certifi's roots, or ``SSL_CERT_FILE`` /
-``SSL_CERT_DIR`` when set: a change to those makes a new context).
+makes, so what is trusted does not change: certifi's roots, or ``SSL_CERT_FILE`` /
+``SSL_CERT_DIR`` when set. A client made after either changes (or after the file named is
+rewritten: its size and modification time are part of the key) gets a new context; OpenSSL
+reads a folder's certificates as it needs them.
 
-Sharing is safe: an ``SSLContext`` is thread-safe for the handshakes made with it, and the
-transports only set ALPN on it (httpcore sets ``http/1.1``, the only protocol either face
-speaks). ``verify=False`` and a caller's own ``SSLContext`` are used as given, never cached.
+An ``SSLContext`` is thread-safe for the handshakes made with it. The one thing set on it after
+it is made is ALPN: httpcore sets ``["http/1.1"]`` on each connection (as on its own pool's
+context before), the only protocol either face speaks, so every setter writes the same value.
+``verify=False`` and a caller's own ``SSLContext`` are used as given, never cached.
 """
 
 from __future__ import annotations
@@ -24,14 +27,36 @@ import httpx
 __all__ = ["tls_context"]
 
 _lock = threading.Lock()
-_shared: dict[tuple[str | None, str | None], ssl.SSLContext] = {}
+_shared: dict[tuple[object, ...], ssl.SSLContext] = {}
+
+
+def _after_fork() -> None:  # a lock held by another thread at fork() would never be let go in the child
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+
+def _key() -> tuple[object, ...]:
+    """What httpx reads to make the context: the variables, and the file's size and time."""
+    cert_file = os.environ.get("SSL_CERT_FILE") or None
+    stamp: tuple[int, int] | None = None
+    if cert_file is not None:
+        try:
+            st = os.stat(cert_file)
+            stamp = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            stamp = None  # httpx then fails to load it, as it would have
+    return (cert_file, stamp, os.environ.get("SSL_CERT_DIR") or None)
 
 
 def tls_context(verify: bool | ssl.SSLContext) -> ssl.SSLContext:
     """The context a transport uses for ``verify``: the process's shared one for ``True``."""
     if verify is not True:
         return httpx.create_ssl_context(verify=verify)
-    key = (os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None)
+    key = _key()
     with _lock:
         context = _shared.get(key)
         if context is None:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
-from ._exceptions import CallbackError, UsageError, VideoJobsError
+from ._exceptions import CallbackError, NetworkError, UsageError, VideoJobsError
 
 if TYPE_CHECKING:  # a Client is made without them: policies and statuses (attrs) load with the first wait
     from ._policy import AdaptivePolicy, History, PollingPolicy
@@ -18,6 +18,7 @@ __all__ = [
     "DEFAULT_MAX_FAILED_POLLS",
     "MIN_ATTEMPT",
     "Clock",
+    "NotSent",
     "OnPollError",
     "OnUpdate",
     "SystemClock",
@@ -31,6 +32,14 @@ MIN_ATTEMPT: Final = 0.05
 call's time runs out would spend a rate token on an attempt doomed to time out (the call ends
 with "no request slot" instead), and a retry that could not start with this much left is not
 made (the call ends with the error that asked for it)."""
+
+
+class NotSent(NetworkError):
+    """Internal: a request was not sent, its time having run out while it waited for a request
+    slot (or less than ``MIN_ATTEMPT`` being left once it had one). A status call that ends on it
+    ends with the error its retry was for, if it was a retry, else with a plain NetworkError
+    (``status_plan``): it never leaves a call under this name."""
+
 
 DEFAULT_MAX_FAILED_POLLS: Final = 10
 """A wait ends with the last error after this many polls in a row failed (network, 5xx, 429, malformed)."""
