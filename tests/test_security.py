@@ -361,3 +361,21 @@ def test_a_rewritten_ssl_cert_file_is_read_again(
     assert tls_context(True) is first
     bundle.write_bytes(self_signed[0].read_bytes() + b"\n")
     assert tls_context(True) is not first
+
+
+@pytest.mark.parametrize("content", [None, b"not a certificate"])
+def test_an_unusable_ssl_cert_file_is_a_configuration_error(
+    content: bytes | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SSL_CERT_FILE naming a missing file, or one with no certificate in it: a typed error that
+    names the variable when the client first needs TLS (a bare OSError escaped before)."""
+    bundle = tmp_path / "roots.pem"
+    if content is not None:
+        bundle.write_bytes(content)
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    with (
+        videojobs.Client(api_keys={"vozo": KEY}, max_retries=0) as client,
+        pytest.raises(videojobs.ConfigurationError, match="SSL_CERT_FILE") as info,
+    ):
+        client.status("vozo:t")
+    assert isinstance(info.value.__cause__, OSError | ssl.SSLError)

@@ -24,6 +24,8 @@ import threading
 
 import httpx
 
+from ._exceptions import ConfigurationError
+
 __all__ = ["tls_context"]
 
 _lock = threading.Lock()
@@ -60,5 +62,11 @@ def tls_context(verify: bool | ssl.SSLContext) -> ssl.SSLContext:
     with _lock:
         context = _shared.get(key)
         if context is None:
-            context = _shared[key] = httpx.create_ssl_context(verify=True)
+            try:
+                context = _shared[key] = httpx.create_ssl_context(verify=True)
+            except (OSError, ssl.SSLError) as exc:  # a missing or unreadable bundle, or no PEM in it
+                where = "SSL_CERT_FILE" if key[0] else "SSL_CERT_DIR" if key[2] else "certifi's bundle"
+                raise ConfigurationError(
+                    f"could not load the trusted root certificates from {where}: {type(exc).__name__}: {exc}"
+                ) from exc
         return context
