@@ -43,18 +43,23 @@ def _redis_stats(client: Any) -> tuple[int, float]:
     return calls, float(cpu["used_cpu_sys"]) + float(cpu["used_cpu_user"])
 
 
-def _group_cpu(group: int) -> float:
+def _group_cpu(group: int) -> tuple[float, float]:
     """CPU seconds (user + system) of the processes in process group ``group`` (a worker and its
-    pool), from /proc: what the poll costs the worker, whatever else the machine runs."""
-    total = 0
+    pool), from /proc: what the poll costs the worker, whatever else the machine runs; and of
+    its leader alone (the prefork parent: it takes messages off the broker, decodes them, holds
+    countdowns and hands tasks to the pool)."""
+    total = leader = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rpartition(")")[2].split()
         except OSError:  # the process ended meanwhile
             continue
         if int(fields[2]) == group:  # pgrp; utime and stime follow at 11 and 12 (after the name)
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+            ticks = int(fields[11]) + int(fields[12])
+            total += ticks
+            if stat.parent.name == str(group):
+                leader += ticks
+    return total / os.sysconf("SC_CLK_TCK"), leader / os.sysconf("SC_CLK_TCK")
 
 
 def _hops(r: Any, refs: list[str]) -> int:
@@ -75,9 +80,9 @@ def _measure(
     health0 = httpx.get(f"{server.root}/sandbox/health").json()
     hops0 = hops()
     calls0, cpu0 = _redis_stats(r)
-    worker0 = _group_cpu(group)
+    worker0, parent0 = _group_cpu(group)
     time.sleep(window)
-    worker1 = _group_cpu(group)
+    worker1, parent1 = _group_cpu(group)
     calls1, cpu1 = _redis_stats(r)
     hops1 = hops()
     health1 = httpx.get(f"{server.root}/sandbox/health").json()
@@ -88,6 +93,7 @@ def _measure(
         "redis_commands_per_poll": (calls1 - calls0) / max(1, served + throttled),
         "redis_cpu_us_per_poll": (cpu1 - cpu0) / max(1, served + throttled) * 1e6,
         "worker_cpu_us_per_poll": (worker1 - worker0) / max(1, served + throttled) * 1e6,
+        "parent_cpu_us_per_poll": (parent1 - parent0) / max(1, served + throttled) * 1e6,
         "throttled_share": throttled / max(1, served + throttled),
         "idle_hop_share": max(0.0, 1 - (served + throttled) / (hops1 - hops0)) if hops1 > hops0 else 0.0,
     }
@@ -151,7 +157,7 @@ def run(server_cls: Any, key: str, jobs: int, window: float, processes: list[int
             for measured in runs.values():
                 row = dict(measured[0])
                 for name in ("polls_per_s", "redis_commands_per_poll", "redis_cpu_us_per_poll",
-                             "worker_cpu_us_per_poll", "idle_hop_share"):  # fmt: skip
+                             "worker_cpu_us_per_poll", "parent_cpu_us_per_poll", "idle_hop_share"):  # fmt: skip
                     row[name] = statistics.median(m[name] for m in measured)
                 # the goals' ratios: the median of each round's (its two runs side by side), so that
                 # a load that drifts between rounds weighs on both sides of a ratio
@@ -204,7 +210,9 @@ def report(result: dict[str, Any] | list[dict[str, Any]]) -> list[str]:
             f"{ours['redis_commands_per_poll']:.1f} vs {hand['redis_commands_per_poll']:.1f} = {commands:.2f}x "
             f"(goal <= {GOAL_COMMANDS}x: {_mark(commands <= GOAL_COMMANDS)}); Redis CPU per poll "
             f"{ours['redis_cpu_us_per_poll']:.0f} vs {hand['redis_cpu_us_per_poll']:.0f} us; worker CPU per poll "
-            f"{ours.get('worker_cpu_us_per_poll', 0):.0f} vs {hand.get('worker_cpu_us_per_poll', 0):.0f} us; hops that called "
+            f"{ours.get('worker_cpu_us_per_poll', 0):.0f} vs {hand.get('worker_cpu_us_per_poll', 0):.0f} us "
+            f"(the prefork parent's share {ours.get('parent_cpu_us_per_poll', 0):.0f} vs "
+            f"{hand.get('parent_cpu_us_per_poll', 0):.0f} us); hops that called "
             f"no vendor {ours['idle_hop_share']:.1%}"
         )
     t = result["throttled"]
