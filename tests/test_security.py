@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import shutil
@@ -12,6 +13,7 @@ import subprocess
 import threading
 import time
 import urllib.parse
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -335,7 +337,6 @@ def test_verify_true_shares_one_context_and_false_turns_checks_off() -> None:
 def test_a_client_of_every_vendor_loads_the_trusted_roots_once() -> None:
     """Each vendor's transport (and before, each one loaded certifi's roots: 18-28 ms of CPU a
     vendor) shares the process's one context for verify=True: at most one new SSLContext."""
-    import gc
 
     def contexts() -> int:
         return sum(1 for thing in gc.get_objects() if isinstance(thing, ssl.SSLContext))
@@ -361,6 +362,10 @@ def test_a_rewritten_ssl_cert_file_is_read_again(
     assert tls_context(True) is first
     bundle.write_bytes(self_signed[0].read_bytes() + b"\n")
     assert tls_context(True) is not first
+    gone = weakref.ref(first)  # and the old one is not kept for ever (one a rotation, in a long-lived worker)
+    del first
+    gc.collect()
+    assert gone() is None
 
 
 @pytest.mark.parametrize("content", [None, b"not a certificate"])

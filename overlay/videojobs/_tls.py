@@ -29,7 +29,9 @@ from ._exceptions import ConfigurationError
 __all__ = ["tls_context"]
 
 _lock = threading.Lock()
-_shared: dict[tuple[object, ...], ssl.SSLContext] = {}
+_shared: tuple[tuple[object, ...], ssl.SSLContext] | None = None
+"""The last context made and what it was made from: one at a time (a bundle rotated daily in a
+long-running worker would otherwise keep every day's context; clients made before keep theirs)."""
 
 
 def _after_fork() -> None:  # a lock held by another thread at fork() would never be let go in the child
@@ -58,15 +60,17 @@ def tls_context(verify: bool | ssl.SSLContext) -> ssl.SSLContext:
     """The context a transport uses for ``verify``: the process's shared one for ``True``."""
     if verify is not True:
         return httpx.create_ssl_context(verify=verify)
+    global _shared
     key = _key()
     with _lock:
-        context = _shared.get(key)
-        if context is None:
-            try:
-                context = _shared[key] = httpx.create_ssl_context(verify=True)
-            except (OSError, ssl.SSLError) as exc:  # a missing or unreadable bundle, or no PEM in it
-                where = "SSL_CERT_FILE" if key[0] else "SSL_CERT_DIR" if key[2] else "certifi's bundle"
-                raise ConfigurationError(
-                    f"could not load the trusted root certificates from {where}: {type(exc).__name__}: {exc}"
-                ) from exc
+        if _shared is not None and _shared[0] == key:
+            return _shared[1]
+        try:
+            context = httpx.create_ssl_context(verify=True)
+        except (OSError, ssl.SSLError) as exc:  # a missing or unreadable bundle, or no PEM in it
+            where = "SSL_CERT_FILE" if key[0] else "SSL_CERT_DIR" if key[2] else "certifi's bundle"
+            raise ConfigurationError(
+                f"could not load the trusted root certificates from {where}: {type(exc).__name__}: {exc}"
+            ) from exc
+        _shared = (key, context)
         return context
