@@ -141,6 +141,25 @@ def echo_not_json(request: hostile.Request, conn: socket.socket) -> None:
     _send(conn, 200, f"<html>proxy says: token {_gson(key)} / {key}</html>".encode())
 
 
+def echo_in_wide_text(status: int, encoding: str) -> hostile.Scenario:
+    """An answer in UTF-16 or UTF-32 (``json.loads`` on bytes would read either) with the key as
+    is in the error's message: refused as not UTF-8 JSON, its bytes kept in ``raw`` and quoted."""
+
+    def scenario(request: hostile.Request, conn: socket.socket) -> None:
+        body = {"id": "vid_1", "object": "video", "status": "failed", "error": {"message": "invalid token KEY"}}
+        _send(conn, status, json.dumps(body).replace("KEY", _received(request)).encode(encoding))
+
+    return scenario
+
+
+def echo_cut_in_a_long_header(request: hostile.Request, conn: socket.socket) -> None:
+    """A header line over aiohttp's limit with the key where its error's quote (the line's first
+    100 bytes) ends: the quote holds all of the key but its last character."""
+    key = _received(request).encode()
+    line = b"X-Echo: " + b"x" * (101 - len(key)) + key + b"y" * (1 << 17)
+    conn.sendall(b"HTTP/1.1 200 OK\r\n" + line + b"\r\nContent-Length: 2\r\n\r\n{}")
+
+
 def honest_answers(request: hostile.Request, conn: socket.socket) -> None:
     """An honest finished answer (ezmodel's documented example)."""
     body = {
@@ -163,10 +182,13 @@ _SCENARIOS: dict[str, tuple[hostile.Scenario, str, int]] = {
     "echo in an unknown Content-Encoding": (echo_in_content_encoding, KEY, 1 << 20),
     "echo across the cut of a too-large body": (echo_across_the_cut, KEY, 2048),
     "echo in a body that is not JSON": (echo_not_json, KEY, 1 << 20),
+    "echo in a UTF-16 answer": (echo_in_wide_text(200, "utf-16"), KEY, 1 << 20),
+    "echo in a UTF-32 401 answer": (echo_in_wide_text(401, "utf-32-be"), KEY, 1 << 20),
+    "echo cut short in a header line over the limit": (echo_cut_in_a_long_header, KEY, 1 << 20),
     "one-character key, honest answer": (honest_answers, SHORT_KEY, 1 << 20),
 }
 
-_NETWORK_ERROR = "echo in a header line that does not parse"
+_NETWORK_ERRORS = ("echo in a header line that does not parse", "echo cut short in a header line over the limit")
 
 ATTACKS: dict[str, float] = dict.fromkeys(_SCENARIOS, 10.0)  # a few calls of at most TIMEOUT each
 
@@ -185,7 +207,8 @@ def _layers(text: str) -> Iterator[str]:
         for item in frontier:
             unescaped = re.sub(r"\\+u([0-9a-fA-F]{4})", lambda m: chr(int(m[1], 16)), item)
             unescaped = re.sub(r"\\+([/\"'\\])", r"\1", unescaped)
-            candidates = [unescaped, urllib.parse.unquote(item), urllib.parse.unquote_plus(item)]
+            wide = re.sub(r"\x00|\\x00", "", item)  # UTF-16/32 text as read (NULs) or in a bytes repr
+            candidates = [unescaped, urllib.parse.unquote(item), urllib.parse.unquote_plus(item), wide]
             for token in _B64_TOKEN.findall(item):
                 for decode in (base64.b64decode, base64.urlsafe_b64decode):
                     with contextlib.suppress(ValueError):
@@ -279,7 +302,7 @@ def run(name: str) -> dict[str, Any]:
             results.append(exc)
         # The CLI retries a NetworkError with backoff (seconds): its output for one is read once, plain;
         # httpcore's DEBUG line with the parser's error is read from the library calls above.
-        for extra in [[]] if name == _NETWORK_ERROR else ([], ["-v"], ["--json"]):
+        for extra in [[]] if name in _NETWORK_ERRORS else ([], ["-v"], ["--json"]):
             out, err = io.StringIO(), io.StringIO()
             argv = ["status", *extra, "--api-key", f"ezmodel={key}", "--base-url", f"ezmodel={url}", "ezmodel:t"]
             cli(argv, out, err)

@@ -191,9 +191,10 @@ def test_status_520_is_a_server_error_with_its_body() -> None:
 @pytest.mark.parametrize("slug", VENDORS)
 @pytest.mark.parametrize(
     "content",
-    [b"<html>maintenance</html>", b"", b"[1, 2, 3]", b'"done"', b"{not json"],
-    ids=["html", "empty", "list", "string", "broken"],
-)
+    [b"<html>maintenance</html>", b"", b"[1, 2, 3]", b'"done"', b"{not json", '{"status": "done"}'.encode("utf-16"),
+     b'{"status": "\xff"}'],
+    ids=["html", "empty", "list", "string", "broken", "utf-16", "not utf-8"],
+)  # fmt: skip
 def test_malformed_body_keeps_the_raw_bytes(slug: str, content: bytes) -> None:
     rec = Recorder(httpx.Response(200, content=content))
     with sync_client(rec) as client, pytest.raises(videojobs.MalformedResponseError) as info:
@@ -202,6 +203,14 @@ def test_malformed_body_keeps_the_raw_bytes(slug: str, content: bytes) -> None:
     assert info.value.vendor == slug
     assert info.value.status_code == 200
     assert len(rec.requests) == 1, "a malformed body is not retried"
+
+
+@pytest.mark.parametrize("slug", VENDORS)
+def test_an_answer_with_a_utf8_bom_is_read(slug: str) -> None:
+    state = CASES[slug].states[-1]
+    rec = Recorder(httpx.Response(200, content=b"\xef\xbb\xbf" + json.dumps(state.body).encode()))
+    with sync_client(rec) as client:
+        assert client.status(f"{slug}:t1").state.value == state.state
 
 
 @pytest.mark.parametrize(

@@ -187,6 +187,28 @@ def test_a_logged_traceback_is_scrubbed_too(caplog: pytest.LogCaptureFixture) ->
     assert not shows_key(caplog.text, KEY)
 
 
+@DETERMINISTIC
+@given(key=AWKWARD, data=st.data())
+def test_a_key_cut_short_in_an_exception_is_scrubbed(key: str, data: st.DataObject) -> None:
+    """A transport error quotes a line cut short: any MIN_SCRUBBABLE of the key's characters in a
+    row goes, in its message, its bytes and the exception behind it."""
+    start = data.draw(st.integers(0, len(key) - MIN_SCRUBBABLE))
+    piece = key[start : data.draw(st.integers(start + MIN_SCRUBBABLE, len(key)))]
+    cause = ValueError(b"line: b'xx" + piece.encode() + b"...'")
+    error = videojobs.NetworkError(f"could not parse {piece}...", vendor="vozo")
+    error.__cause__ = cause
+    Scrubber([key]).scrub_exception(error)
+    for text in (str(error), repr(cause.args[0])):
+        assert piece not in text, text
+        assert REDACTED in text, text
+
+
+def test_honest_text_in_an_exception_is_kept() -> None:
+    error = videojobs.NetworkError("could not reach the vendor: 502 Bad Gateway from proxy sk-other", vendor="vozo")
+    Scrubber([KEY, "sk-sandbox-0123456789"]).scrub_exception(error)
+    assert str(error) == "vozo: could not reach the vendor: 502 Bad Gateway from proxy sk-other"
+
+
 @pytest.mark.parametrize("status", [301, 302, 307, 308])
 def test_redirects_are_not_followed_with_the_key(status: int) -> None:
     rec = Recorder(httpx.Response(status, headers={"Location": "https://evil.example.net/steal"}))

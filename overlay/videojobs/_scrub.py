@@ -12,7 +12,9 @@ What is scrubbed, for a key of at least :data:`MIN_SCRUBBABLE` characters:
   ``\'``), at any depth (a JSON document inside a JSON string: ``\\u003d``);
 - the key percent-encoded (``%3D`` or ``%3d``; ``quote``, ``quote_plus``, ``encodeURIComponent``),
   twice (``%253D``), and percent-encoded then JSON-escaped; all these forms mixed in one echo;
-- the key in base64, standard or URL-safe, at any offset: a ``Basic base64(user:key)`` echoed.
+- the key in base64, standard or URL-safe, at any offset: a ``Basic base64(user:key)`` echoed;
+- in bytes, the key as is in UTF-16 or UTF-32 (either byte order): a body in those encodings is
+  refused as JSON (``_translate.loads``), but its bytes are kept in ``raw`` and quoted in messages.
 
 Why the bytes, and not the decoded JSON: decoding JSON only resolves escapes, and the pattern
 matches the key under every escape, so every string of the decoded JSON (keys and values, at any
@@ -24,8 +26,12 @@ could hold an echo: when it holds ``\u00`` (an escaped ASCII character) or the k
 of characters that no percent-encoder touches (for most keys, the whole key). Otherwise the
 check is a few ``in`` tests: well under a microsecond for a typical answer.
 
+In an exception (:meth:`Scrubber.scrub_exception`), also any :data:`MIN_SCRUBBABLE` or more of
+the key's characters in a row: a transport error quotes a line it could not parse cut short
+(aiohttp: its first 100 bytes), and the cut can fall inside the key.
+
 Not scrubbed: keys shorter than :data:`MIN_SCRUBBABLE`; other transformations of a key (a hash,
-HTML entities, hex or base32, a changed case, a key cut in pieces).
+HTML entities, hex or base32, a changed case, a key cut in pieces, outside an exception).
 """
 
 from __future__ import annotations
@@ -60,6 +66,9 @@ _ALNUM: Final = frozenset(string.ascii_letters + string.digits)
 
 _SHORT_ESCAPES: Final = frozenset("/\"'\\")
 r"""Characters with a short backslash escape: JSON's ``\/ \" \\``, and ``\'`` in a Python repr (httpcore's logs)."""
+
+_WIDE: Final = ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+"""Encodings in which an ASCII key's bytes hold NULs: looked for only in bytes that hold a NUL."""
 
 _ESCAPED_ASCII: Final = "\\u00"
 """What every ``\\uXXXX`` escape of an ASCII character contains."""
@@ -133,7 +142,7 @@ class _Key:
     """One key's pattern (compiled on first use: an echo is rare, and compiling takes milliseconds)
     and its anchors (see :func:`_anchor`), which decide whether the pattern is needed at all."""
 
-    __slots__ = ("_pattern", "_pattern_b", "anchors", "anchors_b", "source")
+    __slots__ = ("_pattern", "_pattern_b", "anchors", "anchors_b", "key", "source", "wide")
 
     def __init__(self, key: str) -> None:
         raw = key.encode("ascii")  # keys are checked to be printable ASCII (_base.check_key)
@@ -146,8 +155,13 @@ class _Key:
         self.anchors_b = tuple(a.encode("ascii") for a in self.anchors)
         self._pattern: re.Pattern[str] | None = None
         self._pattern_b: re.Pattern[bytes] | None = None
+        self.wide = tuple((key.encode(wide), REDACTED.encode(wide)) for wide in _WIDE)
+        self.key = key
 
     def scrub_bytes(self, data: bytes) -> bytes:
+        if b"\x00" in data:  # never in a UTF-8 answer's text; each wide echo becomes REDACTED in its encoding
+            for echo, redacted in self.wide:
+                data = data.replace(echo, redacted)
         probe = _resolved_b(data) if b"\\u00" in data else data
         for anchor in self.anchors_b:
             if anchor in probe:
@@ -164,6 +178,23 @@ class _Key:
                     self._pattern = re.compile(self.source)
                 return self._pattern.sub(REDACTED, text)
         return text
+
+    def scrub_pieces(self, text: str) -> str:
+        """``text`` without any run of :data:`MIN_SCRUBBABLE` or more characters that the key
+        holds in a row (what a quote cut short leaves of it); a substring test per character, so
+        for the short texts of an exception only."""
+        key, width, start, i = self.key, MIN_SCRUBBABLE, 0, 0
+        out: list[str] = []
+        while i + width <= len(text):
+            if text[i : i + width] not in key:
+                i += 1
+                continue
+            end = i + width
+            while end < len(text) and text[i : end + 1] in key:
+                end += 1
+            out += (text[start:i], REDACTED)
+            start = i = end
+        return "".join(out) + text[start:] if out else text
 
 
 @functools.lru_cache(maxsize=64)
@@ -196,8 +227,9 @@ class Scrubber:
 
     def scrub_exception(self, exc: BaseException) -> None:
         """Scrub, in place, what an exception and the ones behind it (cause, context) show: their
-        ``args``, string and bytes attributes and notes. A transport error quotes the header or
-        status line it could not parse, and a vendor may have put the key in one."""
+        ``args``, string and bytes attributes and notes, pieces of a key too (see the module's
+        docstring). A transport error quotes the header or status line it could not parse, and a
+        vendor may have put the key in one."""
         if not self._keys:
             return
         seen: set[int] = set()
@@ -216,9 +248,15 @@ class Scrubber:
 
     def _scrub_value(self, value: object) -> object:
         if isinstance(value, str):
-            return self.scrub(value)
-        if isinstance(value, bytes):
-            return self.scrub_bytes(value)
+            text = self.scrub(value)
+            for key in self._keys:
+                text = key.scrub_pieces(text)
+            return text
+        if isinstance(value, bytes):  # the pieces of a key in bytes: as Latin-1, one character a byte
+            data = self.scrub_bytes(value)
+            for key in self._keys:
+                data = key.scrub_pieces(data.decode("latin-1")).encode("latin-1")
+            return data
         if isinstance(value, list):
             return [self._scrub_value(v) for v in value]
         return value

@@ -66,7 +66,14 @@ def translate(adapter: VendorAdapter, task_id: str, answer: Exchange) -> JobStat
     if not 200 <= status_code < 300:
         raise api_error(vendor, status_code, raw, answer.headers)
     try:
-        body = json.loads(raw)
+        body = loads(raw)
+    except UnicodeDecodeError as exc:
+        raise MalformedResponseError(
+            f"task {task_id}: the answer is not UTF-8 (JSON between systems is, RFC 8259 8.1): {snippet(raw)!r}",
+            vendor=vendor,
+            status_code=status_code,
+            raw=raw,
+        ) from exc
     except (ValueError, RecursionError) as exc:
         raise MalformedResponseError(
             f"task {task_id}: the answer is not JSON: {snippet(raw)!r}", vendor=vendor, status_code=status_code, raw=raw
@@ -94,6 +101,13 @@ def translate(adapter: VendorAdapter, task_id: str, answer: Exchange) -> JobStat
     if fields.problems or poll_after is not None:
         status = attrs.evolve(status, problems=fields.problems, poll_after=poll_after)
     return status
+
+
+def loads(raw: bytes) -> Any:
+    """An answer's JSON, read as UTF-8 (a leading BOM allowed) and nothing else: ``json.loads``
+    given bytes would also take UTF-16 and UTF-32, whose bytes hide a key from the scrubber (it
+    runs on the bytes, before this) and whose decoded text would show it."""
+    return json.loads(raw.decode("utf-8-sig"))
 
 
 def poll_after_seconds(header: str) -> float | None:
@@ -171,8 +185,8 @@ def snippet(raw: bytes) -> str:
 def api_error(vendor: str, status_code: int, raw: bytes, headers: Mapping[str, str]) -> APIError:
     """The typed error for a non-2xx answer, with the vendor's code and message when its body has them."""
     try:
-        body = json.loads(raw) if raw else None
-    except (ValueError, RecursionError):
+        body = loads(raw) if raw else None
+    except (ValueError, RecursionError):  # UnicodeDecodeError too: the message then quotes the bytes
         body = None
     code, message = error_details(body)
     if message is None:
