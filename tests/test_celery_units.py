@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
 
 import attrs
 import pytest
@@ -174,7 +175,7 @@ def test_a_failed_callbacks_reason_is_printable_and_bounded() -> None:
     from videojobs.celery import REASON_LIMIT
     from videojobs.celery import _reason as reason
 
-    text = reason(RuntimeError("\x1b]0;pwned\x07 \u202e" + "x" * 10_000))
+    text = reason(RuntimeError("\x1b]0;pwned\x07 \u202e" + "x" * 10_000), None)
     assert text.startswith("RuntimeError: \\x1b]0;pwned\\x07 \\u202e")
     assert len(text) == REASON_LIMIT
     assert text.endswith("...")
@@ -183,4 +184,19 @@ def test_a_failed_callbacks_reason_is_printable_and_bounded() -> None:
         def __str__(self) -> str:
             raise ValueError("no")
 
-    assert reason(Unprintable()) == "Unprintable: <its message could not be read>"
+    assert reason(Unprintable(), None) == "Unprintable: <its message could not be read>"
+
+
+def test_a_failed_callbacks_reason_never_shows_a_key_of_the_workers_client() -> None:
+    """In a process that only delivers callbacks, its client has opened no vendor: the keys it
+    would send (given, or in its environment) are scrubbed all the same."""
+    from videojobs.celery import _reason as reason
+
+    given, from_env = "sk-vozo-Given-0123456789", "sk-duomi-FromEnv/9876543210"
+    client = videojobs.Client(api_keys={"vozo": given}, environ={"DUOMI_API_KEY": from_env})
+    with client:
+        error = RuntimeError(f"CMS said 401 to Bearer {given}; retry with {urllib.parse.quote(from_env, safe='')}")
+        text = reason(error, client)
+    assert given not in text
+    assert "FromEnv" not in text
+    assert text.count("[REDACTED]") == 2

@@ -28,6 +28,7 @@ from ._base import (
     check_seconds,
     check_vendor_mapping,
     check_whole,
+    env_name,
     split_ref,
 )
 from ._exceptions import UsageError, VideoJobsError
@@ -52,6 +53,7 @@ if TYPE_CHECKING:  # making a client loads none of these: the first call does (i
     from ._download import Fetch, OnProgress, Pace
     from ._files import Transfer
     from ._policy import PollingPolicy
+    from ._scrub import Scrubber
     from ._sessions import AsyncVendorClient, VendorClient
     from ._status import Download, JobStatus
 
@@ -163,6 +165,16 @@ class _Twin(Generic[H, T]):
         self._lock = threading.Lock()
         self._closed = False
         self._file_http: httpx.Client | httpx.AsyncClient | None = None  # file hosts' (no key), on the first download
+
+    def _scrubber(self) -> Scrubber:
+        """A scrubber of every key this client would send (given, or in its environment, for each
+        known vendor), before any vendor is opened: for text no vendor sent, such as the error of
+        a callback that quotes a key (``videojobs.celery``)."""
+        from ._registry import known_vendors
+        from ._scrub import Scrubber
+
+        found: list[str | None] = [self._environ.get(env_name(vendor, "API_KEY")) for vendor in known_vendors()]
+        return Scrubber([*self._api_keys.values(), *(key for key in found if key)])
 
     def _files(self) -> httpx.Client | httpx.AsyncClient:
         """The file hosts' httpx client (no key), made on the first download."""

@@ -276,8 +276,8 @@ def install(
 
     def deliver(self: Any, ref: str, record: str | None = None) -> str:
         del record  # what older versions sent: the callback is read from the job's record
-        _client, store, _accepted = resources()
-        return _deliver(self, ref, store, settings)
+        client, store, _accepted = resources()
+        return _deliver(self, ref, store, settings, client)
 
     limits = {"soft_time_limit": float(callback_soft_time_limit), "time_limit": float(callback_time_limit)}
     app.task(**{**options, **limits, "name": DELIVER_TASK})(deliver)
@@ -433,7 +433,7 @@ def _finish(task: Any, store: Store, state: PollState, done: Done, ttl: float) -
     return "done"
 
 
-def _deliver(task: Any, ref: str, store: Store, settings: _Settings) -> str:
+def _deliver(task: Any, ref: str, store: Store, settings: _Settings, client: Any) -> str:
     """Run the user's callback, once: its message is ours, so a lost one is swept and sent again.
 
     The callback comes from the job's record, never from the message: a forged ``deliver`` for a
@@ -472,16 +472,17 @@ def _deliver(task: Any, ref: str, store: Store, settings: _Settings) -> str:
             try:
                 callback.apply(args=(noted["payload"],), task_id=callback_id, throw=True)
             except Exception as exc:  # the user's code raised, or ran past its soft time limit: an attempt failed
-                return _callback_failed(task, store, ref, tag, settings, _reason(exc))
+                return _callback_failed(task, store, ref, tag, settings, _reason(exc, client))
         else:
             callback.apply_async((noted["payload"],), task_id=callback_id, retry=True, retry_policy=PUBLISH_RETRY)
     store.sent(ref)
     return "delivered"
 
 
-def _reason(exc: BaseException) -> str:
+def _reason(exc: BaseException, client: Any) -> str:
     """A failed callback's error as its record keeps it: type and message, the worker's API keys
     scrubbed, every control or bidi character shown as an escape, at most REASON_LIMIT characters."""
+    from .._client import _Twin
     from .._scrub import LOG_SCRUBBER
     from .._text import printable
 
@@ -491,8 +492,13 @@ def _reason(exc: BaseException) -> str:
         message = "<its message could not be read>"
     if isinstance(exc, _soft_time_limit()):
         message = message or "ran past its soft time limit"
-    # the keys of this process's clients, in every form the scrubber knows (as its log lines are)
-    text = printable(LOG_SCRUBBER.scrub(f"{type(exc).__name__}: {message}"))
+    # the keys of this process's open clients, in every form the scrubber knows (as its log lines
+    # are), and every key the worker's client would send: a process that only delivers callbacks
+    # has opened no vendor, so no key of its client is among the open ones
+    text = LOG_SCRUBBER.scrub(f"{type(exc).__name__}: {message}")
+    if isinstance(client, _Twin):  # a Client or an AsyncClient (what client_factory makes)
+        text = client._scrubber().scrub(text)
+    text = printable(text)
     return text if len(text) <= REASON_LIMIT else text[: REASON_LIMIT - 3] + "..."
 
 
