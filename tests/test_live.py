@@ -57,14 +57,24 @@ def _key(vendor: str) -> str:
 
 
 def _scrub(response: dict[str, Any]) -> dict[str, Any]:
+    """The answer as the cassette keeps it: the key, in every form the library's scrubber knows
+    (a vendor may echo it percent-encoded, JSON-escaped, in base64, in a header), redacted from
+    the body and every header, and the headers that vary or identify dropped."""
+    from videojobs._scrub import Scrubber
+
     response = copy.deepcopy(response)
-    vendor = (RECORDING or "").partition(":")[0]
-    key = _key(vendor).encode()
+    scrubber = Scrubber([_key((RECORDING or "").partition(":")[0])])
     body = response.get("body", {}).get("string", b"")
-    if key and isinstance(body, bytes) and key in body:
-        response["body"]["string"] = body.replace(key, b"[REDACTED]")
+    if isinstance(body, bytes):
+        response["body"]["string"] = scrubber.scrub_bytes(body)
+    elif isinstance(body, str):
+        response["body"]["string"] = scrubber.scrub(body)
     skip = {"set-cookie", "authorization", "date", "server"}
-    response["headers"] = {k: v for k, v in response["headers"].items() if k.lower() not in skip}
+    response["headers"] = {
+        scrubber.scrub(k): [scrubber.scrub(v) for v in (values if isinstance(values, list) else [values])]
+        for k, values in response["headers"].items()
+        if k.lower() not in skip
+    }
     return response
 
 
@@ -140,3 +150,18 @@ def test_record_live_records_a_scrubbed_exchange_that_replays_offline(tmp_path: 
     replayed = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert replayed.returncode == 0, replayed.stdout[-2000:]
     assert "1 passed" in replayed.stdout
+
+
+def test_a_recorded_answer_keeps_no_echo_of_the_key() -> None:
+    """What ``make record-live`` writes: a vendor that echoes the key, JSON-escaped in the body
+    and as is in a header, leaves neither in the cassette (REPLAY_KEY stands for the real key)."""
+    escaped = REPLAY_KEY.replace("-", "\\u002d")  # as a JSON encoder that escapes '-' writes it
+    response = {
+        "status": {"code": 401, "message": "Unauthorized"},
+        "headers": {"WWW-Authenticate": [f'Bearer error="{REPLAY_KEY}"'], "Date": ["today"]},
+        "body": {"string": f'{{"error": {{"message": "invalid token {escaped}"}}}}'.encode()},
+    }
+    kept = _scrub(response)
+    assert REPLAY_KEY not in str(kept)
+    assert kept["headers"] == {"WWW-Authenticate": ['Bearer error="[REDACTED]"']}
+    assert kept["body"]["string"] == b'{"error": {"message": "invalid token [REDACTED]"}}'
