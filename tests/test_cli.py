@@ -226,7 +226,7 @@ def test_vendor_names_are_matched_in_any_case() -> None:
         (["status", *FAST, "Colosyan:a"], "did you mean colossyan?"),
         (
             ["status", "--api-key", "duomy=sk-cli-near-1", "duomi:a"],
-            "unknown vendor 'duomy' in --api-key #1; did you mean duomi?",
+            "unknown vendor (not shown: it may be part of a key) in --api-key #1; did you mean duomi?",
         ),
         (["status", *FAST, "runway:a"], "unknown vendor 'runway' in 'runway:a'; known vendors: colossyan, duomi"),
     ],
@@ -314,7 +314,7 @@ def test_an_unreachable_vendor_is_reported_while_waiting() -> None:
         (["status", *FAST, "vozo"], "expected '<vendor>:<task id>'"),
         (["status", *FAST, "runway:x"], "unknown vendor 'runway'"),
         (["wait", "vozo:x"], "set VOZO_API_KEY, or pass --api-key vozo=KEY"),
-        (["status", "--api-key", "nope=1", "vozo:x"], "unknown vendor 'nope' in --api-key #1"),
+        (["status", "--api-key", "nope=1", "vozo:x"], "unknown vendor (not shown: it may be part of a key) in --api"),
         (["status", "--api-key", "sk-bare-secret", "vozo:x"], "a key goes to its own vendor only"),
         (["status", "--sandbox", "--time-scale", "0", "vozo:x"], "'0' is not a number > 0"),
         (["wait", *FAST, "--timeout", "-5", "vozo:x"], "'-5' is not a duration > 0"),
@@ -331,6 +331,23 @@ def test_usage_errors_exit_2_on_stderr_only(argv: list[str], words: str) -> None
     assert out == ""
     assert words in err
     assert "sk-bare-secret" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["status", "--api-key", "sk-proj-Abc123xyz=Def456", "ezmodel:t"],  # a key holding "=", its vendor forgotten
+        ["status", "--api-key", "c2stcHJvai1BYmMxMjN4eXo==", "ezmodel:t"],  # base64, padded
+        ["status", "ezmodel:t", "ezmodel=sk-proj-Abc123xyz"],  # --api-key itself forgotten
+        ["status", "ezmodel=sk-proj-Abc123xyz:Def456"],  # a key holding ":"
+    ],
+)
+def test_a_key_given_in_the_wrong_place_is_not_repeated(argv: list[str]) -> None:
+    code, out, err = run(*argv)
+    assert (code, out) == (2, "")
+    assert "a key" in err
+    assert "Abc123" not in err
+    assert "c2stcHJv" not in err
 
 
 @pytest.mark.parametrize(

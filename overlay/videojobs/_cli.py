@@ -98,15 +98,18 @@ def _positive(text: str) -> float:
     return value
 
 
-def vendor_slug(text: str, where: str) -> str:
+def vendor_slug(text: str, where: str, *, shown: bool = True) -> str:
     """The vendor named ``text``, in any case (``Vozo`` is ``vozo``); an unknown one is a usage
-    error that suggests the nearest known names. ``where`` says where the name was given."""
+    error that suggests the nearest known names. ``where`` says where the name was given; with
+    ``shown=False`` the text is not repeated (before an --api-key's first ``=`` may be a key's
+    start: a key holding ``=`` given without its vendor)."""
     slug = text.lower()
     if slug in vendors():
         return slug
     near = difflib.get_close_matches(slug, vendors(), n=3, cutoff=0.6)
     guess = f"did you mean {' or '.join(near)}? " if near else ""
-    raise UsageError(f"unknown vendor {text!r} in {where}; {guess}known vendors: {', '.join(vendors())}")
+    name = repr(text) if shown else "(not shown: it may be part of a key)"
+    raise UsageError(f"unknown vendor {name} in {where}; {guess}known vendors: {', '.join(vendors())}")
 
 
 def _pairs(values: Sequence[str], what: str) -> dict[str, str]:
@@ -119,7 +122,7 @@ def _pairs(values: Sequence[str], what: str) -> dict[str, str]:
                 f"{what} #{number} is not VENDOR=VALUE with a known vendor ({', '.join(vendors())}); "
                 f"a key goes to its own vendor only, e.g. {what} vozo=..."
             )
-        out[vendor_slug(slug, f"{what} #{number}")] = rest
+        out[vendor_slug(slug, f"{what} #{number}", shown=what != "--api-key")] = rest
     return out
 
 
@@ -142,8 +145,13 @@ class Setup:
 
 def _refs(args: argparse.Namespace, err: TextIO) -> list[str]:
     refs: list[str] = []
-    for ref in args.refs:
+    for number, ref in enumerate(args.refs, 1):
         slug, sep, task_id = ref.partition(":")
+        if "=" in slug:  # VENDOR=KEY without its --api-key, most likely: not repeated
+            raise UsageError(
+                f"job #{number} is not a job reference (VENDOR:TASK_ID) but VENDOR=VALUE, not shown as it may "
+                "hold a key: a key goes in --api-key VENDOR=KEY"
+            )
         if sep and slug:  # the vendor in any case; a reference without one is refused by split_ref
             ref = f"{vendor_slug(slug, repr(ref))}:{task_id}"
         split_ref(ref)  # a bad reference is a usage error, before anything is sent
