@@ -513,24 +513,41 @@ def _sandbox_client(**kwargs: Any) -> Iterator[videojobs.AsyncClient]:
     )
 
 
+def _cancelled_future_read() -> None:
+    """What a callback does that reads a future cancelled elsewhere: asyncio's CancelledError (a
+    BaseException) out of a plain call, a stray one, not this task's own cancellation."""
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    future.cancel()
+    future.result()
+
+
 @pytest.mark.anyio
-async def test_a_raising_callback_ends_only_its_own_jobs_wait() -> None:
-    refs = [f"vozo:cb{i}-q1-d20" for i in range(6)] + ["duomi:boom-q1-d20"]
+@pytest.mark.parametrize("which", ["on_update", "on_poll_error"])
+@pytest.mark.parametrize("error", [KeyError, asyncio.CancelledError])
+async def test_a_raising_callback_ends_only_its_own_jobs_wait(which: str, error: type[BaseException]) -> None:
+    refs = [f"vozo:cb{i}-q1-d20" for i in range(6)] + ["duomi:boom-q1-d20-e502x1"]
 
-    def on_update(status: videojobs.JobStatus) -> None:
-        if status.vendor == "duomi":
-            raise KeyError("a bug in the caller's callback")
+    def callback(item: Any, *_: Any) -> None:
+        if item.vendor == "duomi":
+            raise KeyError("a bug in the caller's callback") if error is KeyError else _cancelled_future_read()
 
-    with _sandbox_client() as client:
-        results = [r async for r in client.wait_all(refs, timeout=600, on_update=on_update)]
-    assert sorted(r.ref for r in results) == sorted(refs)  # every job, exactly once
+    # the 502 is a failed poll, not a retry within one; the outer guard (real seconds, for a run of
+    # milliseconds on the simulated clock) turns a wait that never ends into a failure, not a hang
+    with _sandbox_client(max_retries=0) as client:
+        async with asyncio.timeout(60):
+            results = [r async for r in client.wait_all(refs, timeout=600, **{which: callback})]  # type: ignore[arg-type]
+    assert sorted(r.ref for r in results) == sorted(refs)  # every job, exactly once, within its timeout
     failed = [r for r in results if isinstance(r, videojobs.VideoJobsError)]
-    assert [(type(e), e.ref) for e in failed] == [(videojobs.CallbackError, "duomi:boom-q1-d20")]
-    assert isinstance(failed[0].__cause__, KeyError)
+    assert [(type(e), e.ref) for e in failed] == [(videojobs.CallbackError, "duomi:boom-q1-d20-e502x1")]
+    assert f"{which} raised {error.__name__}" in failed[0].message
+    assert isinstance(failed[0].__cause__, error)
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("bad", [lambda h: 1 / 0, lambda h: float("nan"), lambda h: -1.0, lambda h: "soon"])
+@pytest.mark.parametrize(
+    "bad",
+    [lambda h: 1 / 0, lambda h: float("nan"), lambda h: -1.0, lambda h: "soon", lambda h: "0.5", lambda h: 10**400],
+)
 async def test_a_broken_policy_ends_each_wait_with_a_callback_error(bad: Callable[[Any], Any]) -> None:
     class Broken:
         def next_delay(self, history: videojobs.History) -> float:

@@ -164,6 +164,26 @@ def test_a_part_left_by_a_crash_is_resumed_by_the_next_call(sandbox: tuple[Sandb
 
 
 @MODES
+@pytest.mark.parametrize("error", [ValueError, asyncio.CancelledError])
+def test_a_raising_on_progress_ends_the_download_typed_and_keeps_the_part(
+    mode: str, error: type[BaseException], sandbox: tuple[Sandbox, str], tmp_path: Path
+) -> None:
+    """Whatever the caller's on_progress raises (a stray CancelledError too: read from a future
+    cancelled elsewhere, it is a BaseException) is a CallbackError; the .part stays to resume."""
+    sb, _ = sandbox
+    ref = f"vozo:progress{mode}{error.__name__}-q0-d2-sz2m"
+
+    def on_progress(progress: videojobs.DownloadProgress) -> None:
+        if progress.done > 512 * 1024:
+            raise error("the caller's bug")
+
+    with pytest.raises(videojobs.CallbackError, match=f"on_progress raised {error.__name__}") as info:
+        download(mode, sb, _ended(sb, ref), tmp_path, on_progress=on_progress)
+    assert isinstance(info.value.__cause__, error)
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".part"]
+
+
+@MODES
 def test_an_expired_signed_link_is_refreshed_by_one_status_call(
     mode: str, sandbox: tuple[Sandbox, str], tmp_path: Path
 ) -> None:

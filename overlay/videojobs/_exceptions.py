@@ -156,6 +156,19 @@ class CallbackError(VideoJobsError):
     """
 
 
+def callback_errors() -> tuple[type[BaseException], ...]:
+    """What a caller's code (a callback, a policy) may raise that ends its wait as a
+    :class:`CallbackError`: any ``Exception``, and asyncio's ``CancelledError``, a
+    ``BaseException`` that a callback raises by reading a cancelled future. Inside a plain
+    callback it can only be such a stray one: a task's own cancellation arrives at an ``await``,
+    never within a call that has none (and stays pending for the next one). ``KeyboardInterrupt``
+    and ``SystemExit`` go through."""
+    import sys
+
+    asyncio: Any = sys.modules.get("asyncio")  # not loaded: nothing can raise its CancelledError
+    return (Exception,) if asyncio is None else (Exception, asyncio.CancelledError)
+
+
 class DownloadError(VideoJobsError):
     """A job's video could not be saved: nothing is left under the final name (a ``.part`` may be,
     for the next call to resume). ``status_code`` is the file host's, when it answered; ``errno``

@@ -30,7 +30,7 @@ from ._download import (
     names_a_folder,
     same_file,
 )
-from ._exceptions import CallbackError, DownloadError, NetworkError
+from ._exceptions import CallbackError, DownloadError, NetworkError, callback_errors
 from ._status import Download, DownloadProgress
 
 if TYPE_CHECKING:
@@ -359,7 +359,7 @@ class Transfer:
             )
             try:
                 self.on_progress(progress)
-            except Exception as exc:  # the caller's callback: it ends this download, typed; the .part stays
+            except callback_errors() as exc:  # the caller's callback: it ends this download, typed; the .part stays
                 raise CallbackError(
                     f"on_progress raised {type(exc).__name__} while saving {self.path.name}", vendor=self.vendor
                 ) from exc

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import functools
 import math
+import reprlib
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
-from ._exceptions import CallbackError, NetworkError, UsageError, VideoJobsError
+from ._exceptions import CallbackError, NetworkError, UsageError, VideoJobsError, callback_errors
 
 if TYPE_CHECKING:  # a Client is made without them: policies and statuses (attrs) load with the first wait
     from ._policy import AdaptivePolicy, History, PollingPolicy
@@ -197,7 +198,7 @@ class Waiter:
             exc.ref = self.ref
             try:
                 self.on_poll_error(exc, self.failed_in_a_row)
-            except Exception as error:  # the caller's callback: whatever it raises ends this wait, typed
+            except callback_errors() as error:  # the caller's callback: whatever it raises ends this wait, typed
                 raise CallbackError(
                     f"on_poll_error raised {type(error).__name__} for {self.ref}; the wait for it stopped",
                     vendor=self.vendor,
@@ -212,13 +213,18 @@ class Waiter:
             return None
         name = type(self.policy).__name__
         try:
-            delay = float(self.policy.next_delay(self.history))
-        except Exception as exc:  # the caller's policy: whatever it raises ends this wait, typed
+            given = self.policy.next_delay(self.history)
+        except callback_errors() as exc:  # the caller's policy: whatever it raises ends this wait, typed
             raise CallbackError(
                 f"{name}.next_delay raised {type(exc).__name__} while waiting for {self.ref}", vendor=self.vendor
             ) from exc
+        # a number (not a string, nor a bool), finite once a float (10**400 is not: it overflows)
+        number = isinstance(given, (int, float)) and not isinstance(given, bool)
+        delay = float(given) if number and not (isinstance(given, int) and given > 1e300) else math.nan
         if not (delay >= 0 and math.isfinite(delay)):
-            raise CallbackError(f"{name}.next_delay returned {delay!r}, not seconds >= 0", vendor=self.vendor)
+            raise CallbackError(
+                f"{name}.next_delay returned {reprlib.repr(given)}, not seconds >= 0", vendor=self.vendor
+            )
         return min(max(delay, self._floor), left)
 
     def timed_out(self) -> WaitTimeout:
@@ -245,7 +251,7 @@ def call_on_update(on_update: OnUpdate | None, status: JobStatus) -> None:
         return
     try:
         on_update(status)
-    except Exception as exc:  # the caller's callback: whatever it raises ends this wait, typed
+    except callback_errors() as exc:  # the caller's callback: whatever it raises ends this wait, typed
         raise CallbackError(
             f"on_update raised {type(exc).__name__} for {status.ref}; the wait for it stopped", vendor=status.vendor
         ) from exc
