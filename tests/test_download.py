@@ -473,7 +473,7 @@ def test_a_stall_is_under_the_speed_limit_for_a_whole_timeout_and_the_deadline_e
         pace.check(100.0, 10**9)
 
 
-@pytest.mark.parametrize("timeout", [0, -1, float("inf"), float("nan"), "5", True])
+@pytest.mark.parametrize("timeout", [0, -1, float("inf"), float("nan"), "5", True, 10**400, 1e308])
 def test_a_download_timeout_must_be_a_positive_number(timeout: Any, tmp_path: Path) -> None:
     with videojobs.Client(api_keys={"vozo": "sk-test-download-1"}) as client, pytest.raises(videojobs.UsageError):
         client.download(_status_at("https://h.invalid/v.mp4"), tmp_path, timeout=timeout)

@@ -384,6 +384,8 @@ async def test_wait_all_refuses_bad_refs_before_starting(sandbox: Sandbox) -> No
     ("method", "kwargs", "words"),
     [
         ("wait", {"timeout": -1}, "timeout must be a positive number of seconds or None, not -1"),
+        ("wait", {"timeout": 10**400}, r"timeout must be a positive number of seconds or None \(at most 1e\+09\)"),
+        ("wait_all", {"timeout": 1e308}, r"timeout must be a positive number of seconds or None \(at most 1e\+09\)"),
         ("wait_all", {"max_requests": 0}, "max_requests must be a whole number >= 1, not 0"),
         ("wait_all", {"max_downloads": 0, "dest": "."}, "max_downloads must be a whole number >= 1, not 0"),
         ("wait_all_list", {"max_failed_polls": 0}, "max_failed_polls must be a whole number >= 1, not 0"),

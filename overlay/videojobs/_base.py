@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import reprlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
@@ -169,19 +170,36 @@ def check_vendor_mapping(name: str, mapping: Mapping[str, Any] | None) -> dict[s
 # --- a client's own arguments -------------------------------------------------------------------
 
 
+MAX_WHOLE: Final = 2**53
+"""The largest count or size taken (``max_retries``, ``max_response_bytes`` ...): the largest
+whole number a float holds exactly; they meet floats (a status call's budget is its timeout
+times ``max_retries + 1``), and ``10**400`` would overflow one."""
+MAX_SECONDS: Final = 1e9
+"""The longest timeout taken, about 31 years (a deadline past it means none: pass None where a
+call takes it). A socket's timeout must fit the platform's time_t (``socket.settimeout(1e10)``
+overflows), and ``10**400`` seconds would overflow a float."""
+
+
 def check_whole(name: str, value: object, minimum: int) -> int:
     """A whole-number argument (``max_retries``, ``max_requests``, ``max_downloads`` ...), checked:
     a :class:`UsageError` naming the argument and the value (an argument, not the environment)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise UsageError(f"{name} must be a whole number >= {minimum}, not {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_WHOLE:
+        raise UsageError(f"{name} must be a whole number >= {minimum}, not {reprlib.repr(value)}")
     return value
 
 
-def check_seconds(name: str, value: object) -> float:
-    """A positive, finite number of seconds (or of requests per second), checked (a :class:`UsageError`)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-        raise UsageError(f"{name} must be a positive number of seconds, not {value!r}")
+def check_seconds(name: str, value: object, what: str = "a positive number of seconds") -> float:
+    """A positive number of seconds (or of requests per second) up to :data:`MAX_SECONDS`,
+    checked (a :class:`UsageError` that says ``what`` it must be)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_SECONDS:
+        limit = f" (at most {MAX_SECONDS:g})" if isinstance(value, (int, float)) and value > MAX_SECONDS else ""
+        raise UsageError(f"{name} must be {what}{limit}, not {reprlib.repr(value)}")
     return float(value)
+
+
+def check_timeout(name: str, value: object) -> float | None:
+    """A call's whole timeout: :func:`check_seconds`, or None (no deadline)."""
+    return None if value is None else check_seconds(name, value, "a positive number of seconds or None")
 
 
 def check_rate_limits(rate_limits: Mapping[str, float | None] | None) -> dict[str, float | None]:
@@ -189,5 +207,5 @@ def check_rate_limits(rate_limits: Mapping[str, float | None] | None) -> dict[st
     checked: dict[str, float | None] = check_vendor_mapping("rate_limits", rate_limits)
     for slug, rate in checked.items():
         if rate is not None:
-            check_seconds(f"rate_limits[{slug!r}] (requests per second)", rate)
+            check_seconds(f"rate_limits[{slug!r}]", rate, "a positive number of requests per second")
     return checked

@@ -46,6 +46,7 @@ from urllib.parse import urljoin, urlsplit
 import attrs
 
 from ._adapter import not_a_video_url
+from ._base import check_timeout
 from ._exceptions import DownloadError, LinkExpiredError, NetworkError, UsageError
 from ._status import Download, DownloadProgress, JobStatus, State
 
@@ -195,11 +196,8 @@ def check_download_args(index: int, max_bytes: int | None) -> None:
 
 def deadline_of(timeout: object) -> float | None:
     """The ``time.monotonic()`` a download given ``timeout`` seconds in all must end by (None: none)."""
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
-        raise UsageError(f"timeout must be a positive number of seconds, or None, not {timeout!r}")
-    return time.monotonic() + float(timeout)
+    seconds = check_timeout("timeout", timeout)
+    return None if seconds is None else time.monotonic() + seconds
 
 
 def job_of(job: JobStatus | str) -> tuple[JobStatus | None, str]:

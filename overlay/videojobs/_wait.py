@@ -9,7 +9,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
-from ._exceptions import CallbackError, NetworkError, UsageError, VideoJobsError, callback_errors
+from ._base import check_timeout, check_whole
+from ._exceptions import CallbackError, NetworkError, VideoJobsError, callback_errors
 
 if TYPE_CHECKING:  # a Client is made without them: policies and statuses (attrs) load with the first wait
     from ._policy import AdaptivePolicy, History, PollingPolicy
@@ -99,13 +100,8 @@ class SystemClock:
 
 def check_wait_args(timeout: float | None, max_failed_polls: int) -> float | None:
     """A wait's own arguments, checked before any request: the timeout in seconds, or None."""
-    if isinstance(max_failed_polls, bool) or not isinstance(max_failed_polls, int) or max_failed_polls < 1:
-        raise UsageError(f"max_failed_polls must be a whole number >= 1, not {max_failed_polls!r}")
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf:
-        raise UsageError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
-    return float(timeout)
+    check_whole("max_failed_polls", max_failed_polls, 1)
+    return check_timeout("timeout", timeout)
 
 
 class Waiter:

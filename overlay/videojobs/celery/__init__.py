@@ -73,6 +73,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
+from .._base import check_seconds
 from .._exceptions import NetworkError, RateLimitError, UsageError, VideoJobsError
 from .._policy import PollingPolicy
 from .._ratecontrol import AcceptedRate
@@ -222,10 +223,10 @@ def install(
         raise UsageError(
             f"videojobs.celery keeps its claims and rates in Redis: pass redis_url= (broker is {_safe_url(url)!r})"
         )
-    _check_seconds("sweep_grace", sweep_grace)
-    _check_seconds("callback_backoff", callback_backoff)
-    _check_seconds("callback_soft_time_limit", callback_soft_time_limit)
-    _check_seconds("callback_time_limit", callback_time_limit)
+    check_seconds("sweep_grace", sweep_grace)
+    check_seconds("callback_backoff", callback_backoff)
+    check_seconds("callback_soft_time_limit", callback_soft_time_limit)
+    check_seconds("callback_time_limit", callback_time_limit)
     if isinstance(callback_retries, bool) or not isinstance(callback_retries, int) or callback_retries < 0:
         raise UsageError(f"callback_retries must be a whole number >= 0, not {callback_retries!r}")
     if not callback_soft_time_limit <= callback_time_limit < sweep_grace:
@@ -317,11 +318,6 @@ def install(
     signals.worker_ready.connect(start_sweeper, weak=False)  # the solo and threads pools run tasks here
     signals.worker_ready.connect(check_persistence, weak=False)
     return task
-
-
-def _check_seconds(name: str, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-        raise UsageError(f"{name} must be seconds > 0, not {value!r}")
 
 
 def _visibility_timeout(app: Any) -> float | None:
