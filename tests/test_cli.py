@@ -333,6 +333,13 @@ def test_usage_errors_exit_2_on_stderr_only(argv: list[str], words: str) -> None
     assert "sk-bare-secret" not in err
 
 
+def test_a_job_argument_that_is_not_utf8_is_a_usage_error() -> None:
+    code, out, err = run("status", "--sandbox", os.fsdecode(b"vozo:ab\xff"))  # as argv holds a stray byte
+    assert (code, out) == (2, "")
+    assert "lone surrogate" in err
+    assert "Traceback" not in err
+
+
 @pytest.mark.parametrize(
     "argv",
     [

@@ -112,6 +112,10 @@ def test_job_status_can_be_built_by_hand_and_is_frozen() -> None:
         ("vozo:.", videojobs.InvalidReferenceError, "normalized out of the URL path"),
         ("vozo:..", videojobs.InvalidReferenceError, "normalized out of the URL path"),
         ("vozo:a\nb", videojobs.InvalidReferenceError, "control characters"),
+        ("vozo:ab\udcff", videojobs.InvalidReferenceError, "lone surrogate"),  # a non-UTF-8 argv byte
+        pytest.param(
+            "vozo:" + "a" * 70_000, videojobs.InvalidReferenceError, "70,000 characters, more than 1,024", id="long"
+        ),
     ],
 )
 def test_bad_references_are_refused_before_any_request(ref: str, cls: type[Exception], words: str) -> None:

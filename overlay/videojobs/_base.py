@@ -69,10 +69,27 @@ def split_ref(ref: str) -> tuple[str, str]:
     return slug, check_task_id(slug, task_id)
 
 
+MAX_TASK_ID: Final = 1024
+"""The longest task id sent, in characters. Vendors' ids are 20-64; percent-encoded (12 bytes for
+a 4-byte character) the longest stays under httpx's 64 KiB URL limit, past which the request
+could not even be built."""
+
+
 def check_task_id(vendor: str, task_id: str) -> str:
     """Refuse ids that cannot be sent as one path segment; everything else is percent-encoded."""
     if not isinstance(task_id, str):
         raise InvalidReferenceError(f"task id must be a string, not {type(task_id).__name__}", vendor=vendor)
+    if len(task_id) > MAX_TASK_ID:
+        raise InvalidReferenceError(f"task id is {len(task_id):,} characters, more than {MAX_TASK_ID:,}", vendor=vendor)
+    if not task_id.isascii():
+        try:
+            task_id.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate: what a command-line argument not in UTF-8 becomes
+            raise InvalidReferenceError(
+                f"task id {task_id!r} is not text that can be sent (it holds a lone surrogate, as a "
+                "command-line argument that is not UTF-8 does)",
+                vendor=vendor,
+            ) from exc
     if task_id in ("", ".", ".."):
         what = "empty" if not task_id else f"{task_id!r} (it would be normalized out of the URL path)"
         raise InvalidReferenceError(f"task id is {what}", vendor=vendor)
