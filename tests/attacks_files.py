@@ -14,6 +14,7 @@ import asyncio
 import errno
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,7 @@ ATTACKS: dict[str, float] = {
     "changed-etag": 5.0,
     "wrong-total": 5.0,
     "wrong-start": 5.0,
+    "non-ascii-validators": 5.0,
     "name-collision": 5.0,
     "clobber-race": 5.0,
     "trickle": 5.0,
@@ -48,6 +50,7 @@ ATTACKS: dict[str, float] = {
     "full-disk": 8.0,
     "file-size-limit": 8.0,
     "not-a-url": 5.0,
+    "unusable-host": 5.0,
 }
 
 
@@ -351,6 +354,45 @@ def _not_a_url() -> dict[str, Any]:
     return {"outcome": "; ".join(outcomes), "typed": typed, "safe": safe}
 
 
+UNUSABLE_HOSTS = ("http://xn--ls8h.la/v.mp4", "http://xn--/v.mp4")
+"""Host names that pass as URLs but that IDNA refuses (a real emoji domain, an empty punycode
+label): refused as the request is built, before any lookup."""
+
+
+def _unusable_host() -> dict[str, Any]:
+    """Such a host as the video URL, and in a redirect's Location (httpx works out the next request
+    as the answer comes); on the sync face also ``a..com`` (the resolver's IDNA codec refuses it,
+    before any lookup): typed, sync and async, nothing saved."""
+    outcomes: list[str] = []
+    typed = safe = True
+
+    def redirect(target: str) -> hostile.Scenario:
+        def scenario(request: hostile.Request, conn: socket.socket) -> None:
+            conn.sendall(f"HTTP/1.1 302 Found\r\nLocation: {target}\r\nContent-Length: 0\r\n\r\n".encode())
+
+        return scenario
+
+    async def on_asyncio(status: JobStatus, folder: str) -> Download:
+        async with videojobs.AsyncClient(api_keys={"vozo": KEY}, max_retries=0, request_timeout=2.0) as client:
+            return await client.download(status, folder)
+
+    with tempfile.TemporaryDirectory() as tmp, _client(max_retries=0) as client:
+        for target in (*UNUSABLE_HOSTS, "redirect"):
+            with hostile.hostile(redirect(UNUSABLE_HOSTS[0])) as url:
+                status = _status(f"{url}/v.mp4" if target == "redirect" else target)
+                faces = [client.download, lambda s, f: asyncio.run(on_asyncio(s, f))]
+                for fn in faces:
+                    outcome, ok, got = _attempt(lambda fn=fn, status=status: fn(status, tmp))
+                    typed = typed and ok
+                    safe = safe and isinstance(got, (videojobs.DownloadError, videojobs.NetworkError))
+                outcomes.append(f"{target}: {outcome.split(':', 1)[0]}")
+        outcome, ok, got = _attempt(lambda: client.download(_status("http://a..com/v.mp4"), tmp))
+        typed, safe = typed and ok, safe and isinstance(got, videojobs.NetworkError)
+        outcomes.append(f"a..com: {outcome.split(':', 1)[0]}")
+        safe = safe and not os.listdir(tmp)
+    return {"outcome": "; ".join(outcomes), "typed": typed, "safe": safe}
+
+
 def run(name: str) -> dict[str, Any]:
     """Perform one attack in this process (see the module docstring)."""
     v1, v2 = video(20, SIZE), video(21, SIZE)
@@ -362,6 +404,8 @@ def run(name: str) -> dict[str, Any]:
         "changed-etag": lambda: _resume_attack(FileHost([v1, v2], drop_at=0.6, ignore_if_range=True), [v1, v2]),
         "wrong-total": lambda: _resume_attack(FileHost([v1], drop_at=0.6, total_delta=1000), [v1]),
         "wrong-start": lambda: _resume_attack(FileHost([v1], drop_at=0.6, start_delta=-100), [v1]),
+        # an ETag and a Last-Modified that If-Range cannot carry back: no resume, the whole file again
+        "non-ascii-validators": lambda: _resume_attack(FileHost([v1], drop_at=0.6, odd_validators="\u00e9"), [v1]),
         "name-collision": _name_collision,
         "clobber-race": _clobber_race,
         "trickle": lambda: _trickle(deadline=False),
@@ -371,6 +415,7 @@ def run(name: str) -> dict[str, Any]:
         "full-disk": _full_disk,
         "file-size-limit": _file_size_limit,
         "not-a-url": _not_a_url,
+        "unusable-host": _unusable_host,
     }
     return scenarios[name]()
 

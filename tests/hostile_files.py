@@ -38,6 +38,8 @@ class FileHost:
     ``ignore_if_range``: a Range is honoured whatever If-Range says (the splice the issue shows).
     ``total_delta`` / ``start_delta``: added to the Content-Range total / start of a 206.
     ``trickle``: seconds between two bytes of the body (bounded by MAX_SECONDS).
+    ``odd_validators``: text after each ETag's version and Last-Modified's date, sent as UTF-8
+    (``"\u00e9"``: bytes no If-Range can carry back).
     """
 
     versions: list[bytes]
@@ -46,11 +48,13 @@ class FileHost:
     total_delta: int = 0
     start_delta: int = 0
     trickle: float | None = None
+    odd_validators: str = ""
     requests: list[dict[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def etag(self, n: int) -> str:
-        return f'"v{min(n, len(self.versions) - 1)}-{sha(self.versions[min(n, len(self.versions) - 1)])[:12]}"'
+        version = min(n, len(self.versions) - 1)
+        return f'"v{version}-{sha(self.versions[version])[:12]}{self.odd_validators}"'
 
     def __call__(self, request: Request, conn: socket.socket) -> None:
         with self.lock:
@@ -59,7 +63,7 @@ class FileHost:
         body = self.versions[min(n, len(self.versions) - 1)]
         etag, size = self.etag(n), len(body)
         start, status = 0, "200 OK"
-        extra = f"ETag: {etag}\r\nAccept-Ranges: bytes\r\nLast-Modified: Tue, 01 Dec 2026 10:00:0{min(n, 9)} GMT\r\n"
+        extra = f"ETag: {etag}\r\nAccept-Ranges: bytes\r\nLast-Modified: Tue, 01 Dec 2026 10:00:0{min(n, 9)} GMT{self.odd_validators}\r\n"
         wanted = re.fullmatch(r"bytes=(\d+)-", request.headers.get("range", ""))
         if wanted and (self.ignore_if_range or request.headers.get("if-range") in (None, etag)):
             start, status = int(wanted[1]), "206 Partial Content"

@@ -106,9 +106,12 @@ class DeadlineBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: typing.Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        stream = self._backend.connect_tcp(
-            host, port, _bounded(timeout, httpcore.ConnectTimeout), local_address, socket_options
-        )
+        try:
+            stream = self._backend.connect_tcp(
+                host, port, _bounded(timeout, httpcore.ConnectTimeout), local_address, socket_options
+            )
+        except UnicodeError as exc:  # getaddrinfo's IDNA codec refuses the name ("a..com", a label over 63)
+            raise httpcore.ConnectError(f"the host name {host!r} cannot be looked up: {exc}") from exc
         return _LargeReads(stream, self._read_size) if self._read_size else _Stream(stream)
 
     def connect_unix_socket(

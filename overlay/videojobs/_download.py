@@ -312,6 +312,16 @@ def next_hop(current: str, location: str | None, vendor: str) -> str:
 # --- resuming: only the same file --------------------------------------------------------------------
 
 
+_VALIDATOR: Final = re.compile(r"[\x20-\x7e]+")
+"""What an ETag or Last-Modified may hold to be sent back in If-Range: printable ASCII (RFC 9110
+8.8.3's etagc also allows obs-text, bytes 0x80-0xFF, which httpx cannot send in a header)."""
+
+
+def _sendable(validator: str) -> str:
+    """``validator`` when it can go back in If-Range; "" (no validator: no resume) otherwise."""
+    return validator if _VALIDATOR.fullmatch(validator) else ""
+
+
 @attrs.frozen
 class FirstAnswer:
     """What the first answer said about the file (kept in ``<name>.part.json``): a resume must match it."""
@@ -336,15 +346,17 @@ class FirstAnswer:
             return None
         if not (etag is None or isinstance(etag, str)) or not (modified is None or isinstance(modified, str)):
             return None
+        if (etag and not _sendable(etag)) or (modified and not _sendable(modified)):
+            return None  # kept by a version that took any text: it could never be sent back
         if isinstance(total, bool) or not isinstance(total, int) or total < 1 or not (etag or modified):
             return None
         return cls(etag or None, modified or None, total)
 
     @classmethod
     def of(cls, headers: Mapping[str, str], total: int | None) -> FirstAnswer | None:
-        etag = (headers.get("etag") or "").strip()
+        etag = _sendable((headers.get("etag") or "").strip())
         etag = etag if etag.startswith('"') and etag.endswith('"') and len(etag) > 1 else ""  # W/ is weak
-        modified = (headers.get("last-modified") or "").strip()
+        modified = _sendable((headers.get("last-modified") or "").strip())
         if total is None or total < 1 or not (etag or modified):
             return None  # nothing to prove a later 206 is the same file: no resume
         return cls(etag or None, modified or None, total)

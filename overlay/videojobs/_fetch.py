@@ -87,11 +87,17 @@ def _request(http: httpx.Client | httpx.AsyncClient, url: str, transfer: Transfe
     head = pace.head_timeout(now)
     try:
         request = http.build_request("GET", url, headers=transfer.request_headers())
-    except httpx.InvalidURL as exc:
+    except (httpx.InvalidURL, UnicodeError) as exc:  # UnicodeError: a host name IDNA refuses (xn--)
         raise DownloadError(f"the video URL is not usable: {exc}", vendor=transfer.vendor) from exc
     bound = Deadline(head, now + head)
     request.extensions["timeout"] = {"connect": bound, "read": bound, "write": bound, "pool": bound}
     return request
+
+
+def _unusable_redirect(exc: UnicodeError, vendor: str) -> DownloadError:
+    """httpx works out a redirect's next request as the answer comes, even when it is not to follow
+    it (``response.next_request``): a Location whose host IDNA refuses fails there."""
+    return DownloadError(f"the file host redirected to a URL that is not usable: {exc}", vendor=vendor)
 
 
 def _body_started(request: httpx.Request, transfer: Transfer, pace: Pace) -> None:
@@ -173,6 +179,8 @@ def _once(http: httpx.Client, url: str, transfer: Transfer, pace: Pace) -> Downl
             response = http.send(request, stream=True)
         except httpx.HTTPError as exc:
             raise _network(exc, transfer.vendor) from exc
+        except UnicodeError as exc:
+            raise _unusable_redirect(exc, transfer.vendor) from exc
         try:
             if response.status_code in REDIRECTS:
                 current = next_hop(current, response.headers.get("location"), transfer.vendor)
@@ -258,6 +266,8 @@ async def _aonce(http: httpx.AsyncClient, url: str, transfer: Transfer, pace: Pa
             raise NetworkError("the file host sent no answer within the timeout", vendor=transfer.vendor) from exc
         except httpx.HTTPError as exc:
             raise _network(exc, transfer.vendor) from exc
+        except UnicodeError as exc:
+            raise _unusable_redirect(exc, transfer.vendor) from exc
         try:
             if response.status_code in REDIRECTS:
                 current = next_hop(current, response.headers.get("location"), transfer.vendor)
