@@ -107,7 +107,20 @@ def loads(raw: bytes) -> Any:
     """An answer's JSON, read as UTF-8 (a leading BOM allowed) and nothing else: ``json.loads``
     given bytes would also take UTF-16 and UTF-32, whose bytes hide a key from the scrubber (it
     runs on the bytes, before this) and whose decoded text would show it."""
-    return json.loads(raw.decode("utf-8-sig"))
+    text = raw.decode("utf-8-sig")
+    try:
+        return json.loads(text)
+    except ValueError:  # broken JSON, or an integer past Python's digit limit (4,300: it refuses to read it)
+        return json.loads(text, parse_int=_int_or_float)  # the first, again; the second costs its field only
+
+
+def _int_or_float(digits: str) -> int | float:
+    """An integer's digits as an int, or, past Python's limit on digits, as a float (inf): a field
+    that reads it finds it out of range, and the answer is read."""
+    try:
+        return int(digits)
+    except ValueError:
+        return float(digits)
 
 
 def poll_after_seconds(header: str) -> float | None:
