@@ -224,6 +224,8 @@ def test_an_answer_with_a_utf8_bom_is_read(slug: str) -> None:
         ("ezmodel", {**CASES["ezmodel"].states[2].body, "error": {"code": "x", "message": "late"}}, "error"),
         ("colossyan", {"status": "generating", "progress": [1], "maximumProgress": 10}, "progress"),
         ("colossyan", {"status": "generating", "progress": 5, "maximumProgress": 0}, "progress"),
+        ("colossyan", {"status": "finished", "progress": 10, "maximumProgress": 10, "videoId": "  "}, "videoId"),
+        ("colossyan", {"status": "finished", "progress": 10, "maximumProgress": 10, "videoId": "\u0000"}, "videoId"),
         ("vozo", {"status": "done", "video_url": 42}, "video_url"),
         ("jimmyai", {"code": "20000", "data": {"status": "processing", "progress": float("nan")}}, "data.progress"),
         ("jimmyai", {"code": "20000", "data": {"status": "completed", "completed_at": 2**62}}, "data.completed_at"),
@@ -237,6 +239,8 @@ def test_an_answer_with_a_utf8_bom_is_read(slug: str) -> None:
         "ezmodel-error-on-completed",
         "colossyan-progress-list",
         "colossyan-maximum-zero",
+        "colossyan-blank-video-id",
+        "colossyan-nul-video-id",
         "vozo-url-int",
         "jimmyai-nan",
         "jimmyai-implausible-time",
@@ -251,6 +255,9 @@ def test_an_odd_field_costs_that_field_not_the_state(slug: str, body: dict[str, 
     assert any(p.startswith(f"{field}:") for p in status.problems), status.problems
     if status.state not in (videojobs.State.FAILED, videojobs.State.CANCELED):
         assert status.error is None
+    if field == "videoId":  # what the user reads means what it says: no usable id, no video
+        assert status.video_id is None
+        assert not status.has_video
 
 
 @pytest.mark.parametrize(

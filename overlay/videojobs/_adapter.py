@@ -173,6 +173,17 @@ class Fields:
             return None
         return value
 
+    def identifier(self, value: Any, field: str) -> str | None:
+        """An id the caller will use (a video's, to fetch it): a string with something in it and no
+        control character; an empty one is no id, a blank or garbled one a problem too."""
+        text = self.text(value, field)
+        if not text:
+            return None
+        if text.isspace() or not text.isprintable():
+            self.problem(field, "expected an id, got a blank one or one with control characters")
+            return None
+        return text
+
     def number(self, value: Any, field: str, *, required: bool = False) -> float | None:
         if self._absent(value, field, required):
             return None
