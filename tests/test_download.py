@@ -479,6 +479,15 @@ def test_a_download_timeout_must_be_a_positive_number(timeout: Any, tmp_path: Pa
         client.download(_status_at("https://h.invalid/v.mp4"), tmp_path, timeout=timeout)
 
 
+def test_a_file_name_too_long_for_the_disk_is_a_download_error_with_its_errno(tmp_path: Path) -> None:
+    import errno
+
+    with videojobs.Client(api_keys={"vozo": "sk-test-download-1"}) as client, pytest.raises(DownloadError) as caught:
+        client.download(_status_at("https://h.invalid/v.mp4"), tmp_path / ("x" * 300 + ".mp4"))
+    assert caught.value.errno == errno.ENAMETOOLONG
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_existing_name_is_refused_with_its_errno(sandbox: tuple[Sandbox, str], tmp_path: Path) -> None:
     import errno
 

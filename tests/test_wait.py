@@ -403,6 +403,31 @@ async def test_bad_wait_arguments_are_usage_errors(
 
 @pytest.mark.anyio
 @FACES
+@pytest.mark.parametrize(
+    ("method", "args", "kwargs", "words"),
+    [
+        ("wait_all", ["vozo:t"], {}, r"refs must be a list of jobs, not one str \('vozo:t'\): wrap it in a list"),
+        ("wait_all_list", [None], {}, r"refs must be a list \(an iterable\) of jobs, not NoneType"),
+        ("wait_all", [["vozo:t"]], {"dest": 5}, r"dest must be a folder or file path \(str or os.PathLike\), not int"),
+        ("download_all", ["vozo:t", "."], {}, "jobs must be a list of jobs, not one str"),
+        ("download_all", [["vozo:t"], None], {}, "dest must be a folder or file path .*, not NoneType"),
+        ("download_all", [["vozo:t"], b"videos/"], {}, "dest must be a folder or file path .*, not bytes"),
+        ("download", ["vozo:t", 5], {}, "dest must be a folder or file path .*, not int"),
+        ("download", ["vozo:t", "videos/\x00x"], {}, "holds a NUL character"),
+    ],
+)
+async def test_a_batch_or_a_destination_of_the_wrong_kind_is_a_usage_error(
+    face: str, method: str, args: list[Any], kwargs: dict[str, Any], words: str, sandbox: Sandbox
+) -> None:
+    """One string where a list of jobs goes (each character would be a job), or a dest that is not
+    a path: a UsageError that says what was expected, before any request."""
+    with pytest.raises(videojobs.UsageError, match=words):
+        await _many(face, _face_client(face, sandbox), method, *args, **kwargs)
+    assert sandbox.jobs == {}
+
+
+@pytest.mark.anyio
+@FACES
 async def test_an_error_names_its_job(face: str, sandbox: Sandbox) -> None:
     """status() and wait() set error.ref, as wait_all does."""
 

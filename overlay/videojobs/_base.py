@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import reprlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ._exceptions import ConfigurationError, InvalidReferenceError, UsageError
@@ -203,6 +203,17 @@ def check_whole(name: str, value: object, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_WHOLE:
         raise UsageError(f"{name} must be a whole number >= {minimum}, not {reprlib.repr(value)}")
     return value
+
+
+def check_many(name: str, items: object) -> list[Any]:
+    """A batch's jobs as a list: any iterable but a string (whose characters would each be taken
+    for a job), checked (a :class:`UsageError`)."""
+    if isinstance(items, (str, bytes)):
+        raise UsageError(f"{name} must be a list of jobs, not one {type(items).__name__} ({reprlib.repr(items)}): "
+                         "wrap it in a list")  # fmt: skip
+    if not isinstance(items, Iterable):
+        raise UsageError(f"{name} must be a list (an iterable) of jobs, not {type(items).__name__}")
+    return list(items)
 
 
 def check_seconds(name: str, value: object, what: str = "a positive number of seconds") -> float:

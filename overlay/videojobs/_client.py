@@ -24,6 +24,7 @@ from ._base import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
     DEFAULT_REQUEST_TIMEOUT,
+    check_many,
     check_rate_limits,
     check_seconds,
     check_vendor_mapping,
@@ -196,7 +197,7 @@ class _Twin(Generic[H, T]):
     ) -> Transfer:
         from ._files import Transfer, target
 
-        path = target(fetch.dest, fetch.name)
+        path = target(fetch.dest, fetch.name, ref.partition(":")[0])
         return Transfer(path, ref, overwrite=overwrite, max_bytes=max_bytes, on_progress=on_progress)
 
     def _pace(self, ref: str, deadline: float | None) -> Pace:
@@ -258,14 +259,14 @@ class _Twin(Generic[H, T]):
         """A batch's folder (a trailing separator: made if missing) and its checked arguments."""
         from ._download import check_download_args
 
-        check_download_args(0, max_bytes)
-        return os.path.join(os.fspath(dest), ""), check_whole("max_downloads", max_downloads, 1)
+        folder = check_download_args(dest, 0, max_bytes)
+        return os.path.join(folder, ""), check_whole("max_downloads", max_downloads, 1)
 
     def _batch_args(
         self, refs: Iterable[str], timeout: float | None, max_failed_polls: int, max_requests: int, max_downloads: int
     ) -> tuple[list[str], float | None, int, int]:
         """wait_all's arguments, every one checked before anything starts."""
-        refs = list(refs)
+        refs = check_many("refs", refs)
         for ref in refs:
             split_ref(ref)
         max_requests = check_whole("max_requests", max_requests, 1)
@@ -452,7 +453,7 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
         """:meth:`wait_all` gathered into a list in the order of ``refs``."""
         from ._batch import in_order_sync
 
-        refs = list(refs)
+        refs = check_many("refs", refs)
         results = self.wait_all(
             refs,
             timeout=timeout,
@@ -498,7 +499,7 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
         """
         from ._download import check_download_args, deadline_of
 
-        check_download_args(index, max_bytes)
+        dest = check_download_args(dest, index, max_bytes)
         return self._download(job, dest, index, overwrite, on_progress, max_bytes, deadline_of(timeout))
 
     def _download(
@@ -567,7 +568,7 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
         from ._batch import download_all_sync
         from ._download import deadline_of, job_of
 
-        items = [(item, job_of(item)[1]) for item in jobs]
+        items = [(item, job_of(item)[1]) for item in check_many("jobs", jobs)]
         into, max_downloads = self._saves(dest, max_downloads, max_bytes)
         deadline = deadline_of(timeout)
 
@@ -734,7 +735,7 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
         """:meth:`wait_all` gathered into a list in the order of ``refs``."""
         from ._batch import in_order
 
-        refs = list(refs)
+        refs = check_many("refs", refs)
         results = self.wait_all(
             refs,
             timeout=timeout,
@@ -765,7 +766,7 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
         """Save the job's video to ``dest``. See :meth:`Client.download`."""
         from ._download import check_download_args, deadline_of
 
-        check_download_args(index, max_bytes)
+        dest = check_download_args(dest, index, max_bytes)
         return await self._download(job, dest, index, overwrite, on_progress, max_bytes, deadline_of(timeout))
 
     async def _download(
@@ -832,7 +833,7 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
         from ._batch import download_all
         from ._download import deadline_of, job_of
 
-        items = [(item, job_of(item)[1]) for item in jobs]
+        items = [(item, job_of(item)[1]) for item in check_many("jobs", jobs)]
         into, max_downloads = self._saves(dest, max_downloads, max_bytes)
         deadline = deadline_of(timeout)
 

@@ -187,11 +187,17 @@ def pick_url(status: JobStatus, index: int) -> str:
     return url
 
 
-def check_download_args(index: int, max_bytes: int | None) -> None:
+def check_download_args(dest: object, index: int, max_bytes: int | None) -> str:
+    """A download's own arguments, checked before any request; ``dest`` as a path string."""
+    if not isinstance(dest, (str, os.PathLike)) or not isinstance(path := os.fspath(dest), str):
+        raise UsageError(f"dest must be a folder or file path (str or os.PathLike), not {type(dest).__name__}")
+    if "\x00" in path:
+        raise UsageError(f"dest {path!r} holds a NUL character, which no file name can")
     if isinstance(index, bool) or not isinstance(index, int) or index < 0:
         raise UsageError(f"index must be a whole number >= 0, not {index!r}")
     if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1):
         raise UsageError(f"max_bytes must be a whole number of bytes >= 1, or None, not {max_bytes!r}")
+    return path
 
 
 def deadline_of(timeout: object) -> float | None:

@@ -39,10 +39,14 @@ if TYPE_CHECKING:
 __all__ = ["Transfer", "target"]
 
 
-def target(dest: str | os.PathLike[str], name: str) -> Path:
+def target(dest: str | os.PathLike[str], name: str, vendor: str) -> Path:
     """A folder (existing, or given with a trailing separator) gets ``name``; else ``dest`` is the file."""
     path = Path(dest)
-    return path / name if names_a_folder(dest) or path.is_dir() else path
+    try:
+        folder = names_a_folder(dest) or path.is_dir()
+    except OSError as exc:  # is_dir passes on ENOENT and the like, not ENAMETOOLONG
+        raise _disk(exc, f"could not look at {path}", vendor) from exc
+    return path / name if folder else path
 
 
 # --- the folder: every name opened relative to it, never through a link ---------------------------
