@@ -517,3 +517,66 @@ def test_a_stale_part_of_another_version_starts_over(
     assert got.resumed_from == 0
     assert got.sha256 == sha256_of(f"stale{mode}-q0-d2-sz1m", 1024 * 1024)
     _only_final(tmp_path, name)
+
+
+# --- what the body's beginning says ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("head", "whole", "page"),
+    [
+        (b"<!DOCTYPE html>", False, True),
+        (b"\n  <html>", False, True),
+        (b'{"error": "expired"}', False, True),
+        (b"\x00\x00\x00\x18ftypmp42", False, False),
+        (b"", False, None),  # nothing yet
+        (b"  \n", False, None),  # whitespace so far
+        (b"<", False, None),  # the start of a page, or not
+        (b"<!doc", False, None),
+        (b"<!doc", True, False),  # five bytes in all: no page, and no video either (kept as sent)
+        (b"  \n", True, True),  # a body of whitespace is no video
+        (b" " * 4096, False, True),  # whitespace that long first is no video
+    ],
+)
+def test_a_body_is_judged_on_enough_of_its_beginning(head: bytes, whole: bool, page: bool | None) -> None:
+    from videojobs._download import looks_like_a_page
+
+    assert looks_like_a_page(head, whole=whole) is page
+
+
+@pytest.mark.parametrize("pieces", [[b"<", b"!DOCTYPE html><html>sign in</html>"], [b"\n", b"  ", b'{"e": 1}']])
+def test_a_page_split_across_chunks_is_refused(pieces: list[bytes], tmp_path: Path) -> None:
+    """The host sends the page's first byte alone: the judgement waits for enough of it."""
+    from videojobs._files import Transfer
+
+    transfer = Transfer(tmp_path / "v.mp4", "vozo:t1", overwrite=False, max_bytes=None, on_progress=None)
+    try:
+        transfer.begin(200, {"content-type": "application/octet-stream"}, "cdn.example")
+
+        def send() -> None:
+            for piece in pieces:
+                transfer.write(piece)
+            transfer.finish()
+
+        with pytest.raises(DownloadError, match="sent a page or a document, not a video"):
+            send()
+    finally:
+        transfer.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("length", "error"), [("0", DownloadError), (None, NetworkError)])
+def test_an_empty_body_is_no_video(length: str | None, error: type[Exception], tmp_path: Path) -> None:
+    """Content-Length: 0 is an empty file, refused; a body that ends before its first byte is a
+    broken transfer (tried again). Neither leaves a file."""
+    from videojobs._files import Transfer
+
+    transfer = Transfer(tmp_path / "v.mp4", "vozo:t1", overwrite=False, max_bytes=None, on_progress=None)
+    headers = {"content-type": "video/mp4"} | ({"content-length": length} if length is not None else {})
+    try:
+        transfer.begin(200, headers, "cdn.example")
+        with pytest.raises(error):
+            transfer.finish()
+    finally:
+        transfer.close()
+    assert list(tmp_path.iterdir()) == []

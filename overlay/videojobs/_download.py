@@ -292,9 +292,24 @@ def check_head(status_code: int, headers: Mapping[str, str], host: str, vendor: 
     return kind or None
 
 
-def looks_like_a_page(first_chunk: bytes) -> bool:
-    """Whether a body begins as HTML, XML or JSON does (an error page sent with 200), whatever its type says."""
-    return first_chunk.lstrip()[:9].lower().startswith(_SNIFF)
+SNIFF_LIMIT: Final = 4096
+"""Bytes of a body's beginning kept to judge it: a video never begins with this much whitespace."""
+
+
+def looks_like_a_page(head: bytes, *, whole: bool = False) -> bool | None:
+    """Whether a body beginning with ``head`` is HTML, XML or JSON (an error page sent with 200),
+    whatever its type says; None while it cannot be told yet, ``head`` being whitespace or the
+    start of such a beginning (a host may send ``<`` alone first). A ``whole`` body of whitespace,
+    or a head of :data:`SNIFF_LIMIT` bytes that is still undecided (whitespace that long), is no
+    video either: True."""
+    start = head.lstrip()[:9].lower()
+    if start.startswith(_SNIFF):
+        return True
+    if not any(page.startswith(start) for page in _SNIFF):  # b"" and b"<!do" are the start of one
+        return False
+    if len(head) >= SNIFF_LIMIT:
+        return True  # that much whitespace first
+    return not head.strip() if whole else None
 
 
 # --- following redirects -----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from ._download import (
+    SNIFF_LIMIT,
     FirstAnswer,
     OnProgress,
     StartOver,
@@ -197,6 +198,7 @@ class Transfer:
         self._behind: _Behind | None = None  # the checksum and write-back threads of the open .part
         self._limit = 0  # the most bytes the .part may hold (max_bytes, the announced total)
         self._sniffed = False
+        self._head = b""  # the body's first bytes, until they tell whether it is a page (see looks_like_a_page)
 
     # --- the .part and its record, never through a link
 
@@ -329,13 +331,8 @@ class Transfer:
         if not size:
             return
         if not self._sniffed:
-            self._sniffed = True
-            if looks_like_a_page(chunk):
-                self.abort()
-                raise DownloadError(
-                    f"the file host {self.host} sent a page or a document, not a video; nothing saved",
-                    vendor=self.vendor,
-                )
+            self._head += chunk[: SNIFF_LIMIT - len(self._head)]
+            self._judge(looks_like_a_page(self._head))
         done = self.done + size
         if done > self._limit:
             self.abort()
@@ -368,10 +365,26 @@ class Transfer:
                     f"on_progress raised {type(exc).__name__} while saving {self.path.name}", vendor=self.vendor
                 ) from exc
 
+    def _judge(self, page: bool | None) -> None:
+        """The body's beginning judged (None: not yet): a page, or a document, ends the download."""
+        if page is None:
+            return
+        self._sniffed, self._head = True, b""
+        if page:
+            self.abort()
+            raise DownloadError(
+                f"the file host {self.host} sent a page or a document, not a video; nothing saved", vendor=self.vendor
+            )
+
     def finish(self) -> Download:
         """The body ended: check its length, make it durable and give it its name."""
-        if self.fd is None:
-            raise NetworkError("the file host sent no body", vendor=self.vendor)
+        if self.fd is None or not self.done:  # a video has bytes
+            self.abort()
+            if self.total == 0:
+                raise DownloadError(f"the file host {self.host} sent an empty file; nothing saved", vendor=self.vendor)
+            raise NetworkError("the file host ended the body before its first byte", vendor=self.vendor)
+        if not self._sniffed:  # all of it was too short to tell
+            self._judge(looks_like_a_page(self._head, whole=True))
         if self.total is not None and self.done < self.total:
             raise NetworkError(
                 f"the file host sent {self.done} of {self.total} bytes before the body ended", vendor=self.vendor
