@@ -580,3 +580,55 @@ def test_an_empty_body_is_no_video(length: str | None, error: type[Exception], t
     finally:
         transfer.close()
     assert list(tmp_path.iterdir()) == []
+
+
+# --- one name, one transfer ----------------------------------------------------------------------------------
+
+
+def test_a_second_transfer_to_the_same_name_is_refused_while_the_first_holds_it(tmp_path: Path) -> None:
+    import errno
+
+    from videojobs._files import Transfer
+
+    def transfer() -> Transfer:
+        return Transfer(tmp_path / "v.mp4", "vozo:t1", overwrite=True, max_bytes=None, on_progress=None)
+
+    first = transfer()
+    with pytest.raises(DownloadError, match="is being saved by another download now") as caught:
+        transfer()
+    assert caught.value.errno == errno.EBUSY
+    first.close()
+    assert list(tmp_path.iterdir()) == []  # the lock's name goes with it
+    transfer().close()  # and the name is free again
+
+
+def test_a_link_planted_at_the_lock_is_never_followed(tmp_path: Path) -> None:
+    from videojobs._files import Transfer
+
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious")
+    (tmp_path / "v.mp4.part.lock").symlink_to(victim)
+    with pytest.raises(DownloadError, match="could not lock"):
+        Transfer(tmp_path / "v.mp4", "vozo:t1", overwrite=False, max_bytes=None, on_progress=None)
+    assert victim.read_bytes() == b"precious"
+
+
+@MODES
+def test_the_same_job_twice_in_one_batch_saves_one_whole_file(
+    mode: str, sandbox: tuple[Sandbox, str], tmp_path: Path
+) -> None:
+    """Two saves to one name at once: one saves the whole file; the other is refused, typed (EBUSY
+    while the first holds the name, EEXIST after it); never half a file, never none."""
+    import errno
+
+    sb, _ = sandbox
+    ref = f"vozo:twice{mode}-q0-d2-sz2m"
+    status = _ended(sb, ref)
+    results = many(mode, sb, "download_all", [status, status], tmp_path, max_downloads=2)
+    saved = [r for r in results if isinstance(r, JobStatus)]
+    refused = [r for r in results if isinstance(r, DownloadError)]
+    assert (len(saved), len(refused)) == (1, 1), results
+    assert refused[0].errno in (errno.EBUSY, errno.EEXIST)
+    (download,) = saved[0].downloads
+    assert download.sha256 == sha256_of(ref.partition(":")[2], 2 * 1024 * 1024)
+    _only_final(tmp_path, download.path.name)

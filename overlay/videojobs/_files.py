@@ -4,8 +4,9 @@
 to its final name; every rule it follows (what an answer must be, when a ``.part`` may be
 resumed) is ``_download``'s, pure; the network is ``_fetch``'s. Every name is opened in the
 folder's handle (``dir_fd``) with ``O_NOFOLLOW`` (fresh ones with ``O_EXCL``): a link planted at
-``<name>.part``, ``<name>.part.json`` or ``<name>`` is never followed; every refusal of the disk,
-also while cleaning up, is a :class:`DownloadError` with its errno.
+``<name>.part``, ``<name>.part.json``, ``<name>.part.lock`` or ``<name>`` is never followed; one
+transfer at a time holds a name (a lock on ``<name>.part.lock``); every refusal of the disk, also
+while cleaning up, is a :class:`DownloadError` with its errno.
 """
 
 from __future__ import annotations
@@ -186,6 +187,12 @@ class Transfer:
             self.folder = _Folder(path.parent)
         except OSError as exc:
             raise _disk(exc, f"could not make the folder {path.parent}", self.vendor) from exc
+        self.lock = path.with_name(path.name + ".part.lock")
+        try:
+            self._lock_fd = self._take_lock()
+        except BaseException:
+            self.folder.close()
+            raise
         self.fd: int | None = None
         self.done = 0  # bytes in the .part
         self.total: int | None = None
@@ -199,6 +206,54 @@ class Transfer:
         self._limit = 0  # the most bytes the .part may hold (max_bytes, the announced total)
         self._sniffed = False
         self._head = b""  # the body's first bytes, until they tell whether it is a page (see looks_like_a_page)
+
+    # --- the name, held for the whole transfer
+
+    def _take_lock(self) -> int | None:
+        """An exclusive lock (``flock``) on ``<name>.part.lock``, held until :meth:`close`: another
+        transfer to the same name, in this process or another, would resume, replace or remove this
+        one's ``.part``, and two saves would end in half a file, or none. It is refused at once
+        (``EBUSY``), never waited for; the lock goes with its holder, even killed. A name removed
+        by its last holder between our open and our lock is opened again."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no advisory locks
+            return None
+        busy = DownloadError(f"{self.path} is being saved by another download now", vendor=self.vendor,
+                             errno=errno.EBUSY)  # fmt: skip
+        for _ in range(3):
+            try:
+                fd = self.folder.open(self.lock.name, os.O_RDWR | os.O_CREAT | _NONBLOCK)
+            except OSError as exc:  # a link planted there (ELOOP), a folder we cannot write to ...
+                raise _disk(exc, f"could not lock {self.lock}", self.vendor) from exc
+            try:
+                held = os.fstat(fd)
+                if not _own_regular(held):
+                    raise DownloadError(f"{self.lock} is not a lock file of ours; left as it is", vendor=self.vendor)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                named = self.folder.lstat(self.lock.name)
+            except BlockingIOError as exc:
+                os.close(fd)
+                raise busy from exc
+            except OSError as exc:
+                os.close(fd)
+                raise _disk(exc, f"could not lock {self.lock}", self.vendor) from exc
+            except BaseException:
+                os.close(fd)
+                raise
+            if named is not None and (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino):
+                return fd
+            os.close(fd)  # its last holder removed it meanwhile: the lock is the name's current file
+        raise busy
+
+    def _let_go(self) -> None:
+        """Remove the lock's name, then the lock (cleanup never raises)."""
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                self.folder.unlink(self.lock.name)
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     # --- the .part and its record, never through a link
 
@@ -448,8 +503,9 @@ class Transfer:
         self._discard_part()
 
     def close(self) -> None:
-        """The end of the download, whatever happened: let go of the folder (and the .part, kept)."""
+        """The end of the download, whatever happened: let go of the name and the folder (the .part is kept)."""
         self.pause()
+        self._let_go()
         self.folder.close()
 
     def _close_fd(self) -> None:
