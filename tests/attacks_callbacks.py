@@ -422,8 +422,9 @@ def poisoned_deliver_ttl(rig: Rig) -> dict[str, Any]:
     send(DELIVER_TASK, args=())
     send(DELIVER_TASK, args=(12345,))
     now = time.time()
-    far_poll = PollState.start(far, started=now, timeout=3e16, max_failed=10, policy={"kind": "adaptive"})
-    send(POLL_TASK, args=(far_poll.to_message(),))
+    far_poll = PollState.start(far, started=now, timeout=10, max_failed=10, policy={"kind": "adaptive"}).to_message()
+    far_poll["waiter"] = {**far_poll["waiter"], "timeout": 3e16}  # forged: track() takes at most MAX_TIMEOUT
+    send(POLL_TASK, args=(far_poll,))
     send(POLL_TASK, args=({"garbage": True},))
     ended = until(lambda: rig.recorded([running]) == 1 and rig.state(far) == "sent", 10)
     drained = until(rig.drained, 5)
