@@ -74,6 +74,7 @@ FORMS: dict[str, Form] = {
     "percent-encoded, lower hex (%3d)": lambda k: _lower_hex(urllib.parse.quote(k, safe="")),
     "quote_plus": lambda k: urllib.parse.quote_plus(k),
     "percent-encoded twice (%253D)": lambda k: urllib.parse.quote(urllib.parse.quote(k, safe=""), safe=""),
+    "every byte percent-encoded (%73%6B)": lambda k: "".join(f"%{b:02X}" for b in k.encode()),
     "percent-encoded, then Gson-escaped": lambda k: _gson(urllib.parse.quote(k, safe="/=")),
     "JSON inside a JSON string": lambda k: _json(json.dumps({"authorization": f"Bearer {k}"}).replace("/", "\\/")),
     "base64 of user:key (Basic)": lambda k: _basic(k),

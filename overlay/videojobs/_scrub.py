@@ -10,8 +10,9 @@ What is scrubbed, for a key of at least :data:`MIN_SCRUBBABLE` characters:
 - the key with any of its characters JSON-escaped (``\u003d`` or ``\u003D`` for ``=``, as Gson
   does for ``= < > & '``; every character ``\uXXXX``; ``\/``, ``\"``, ``\\``; a Python repr's
   ``\'``), at any depth (a JSON document inside a JSON string: ``\\u003d``);
-- the key percent-encoded (``%3D`` or ``%3d``; ``quote``, ``quote_plus``, ``encodeURIComponent``),
-  twice (``%253D``), and percent-encoded then JSON-escaped; all these forms mixed in one echo;
+- the key percent-encoded (``%3D`` or ``%3d``; ``quote``, ``quote_plus``, ``encodeURIComponent``,
+  or every byte, ``%73%6B``), twice (``%253D``), and percent-encoded then JSON-escaped; all these
+  forms mixed in one echo;
 - the key in base64, standard or URL-safe, at any offset: a ``Basic base64(user:key)`` echoed;
 - in bytes, the key as is in UTF-16 or UTF-32 (either byte order): a body in those encodings is
   refused as JSON (``_translate.loads``), but its bytes are kept in ``raw`` and quoted in messages.
@@ -22,9 +23,11 @@ depth) is scrubbed by construction, and so is the ``raw`` body kept for errors, 
 decoded. One place, one pass.
 
 Cost: the pattern is built once per key (cached). An answer is searched with it only when it
-could hold an echo: when it holds ``\u00`` (an escaped ASCII character) or the key's longest run
-of characters that no percent-encoder touches (for most keys, the whole key). Otherwise the
-check is a few ``in`` tests: well under a microsecond for a typical answer.
+could hold an echo: when it holds the key's longest run of unreserved characters (for most keys,
+the whole key), looked for with escaped ASCII characters (``\u00XX``) and percent-encoded
+unreserved ones (``%73``, which honest encoders never write) resolved first, when there are any.
+Otherwise the check is a few ``in`` tests and at most a regex scan: a microsecond or so for a
+typical answer.
 
 In an exception (:meth:`Scrubber.scrub_exception`), also any :data:`MIN_SCRUBBABLE` or more of
 the key's characters in a row: a transport error quotes a line it could not parse cut short
@@ -95,12 +98,11 @@ def _escaped(chars: str) -> str:
 
 
 def _char(c: str) -> str:
-    """Regex: the character ``c`` in every form of the module docstring."""
-    forms = [_escaped(c)]
-    if c not in _UNRESERVED:
-        digits = "".join(_escaped("".join(dict.fromkeys(d + d.upper()))) for d in f"{ord(c):02x}")
-        forms.append(_escaped("%") + "(?:" + _escaped("2") + _escaped("5") + ")?" + digits)
-    return "(?:" + "|".join(forms) + ")"
+    """Regex: the character ``c`` in every form of the module docstring (an unreserved one too may
+    be percent-encoded: encoders that encode every byte do)."""
+    digits = "".join(_escaped("".join(dict.fromkeys(d + d.upper()))) for d in f"{ord(c):02x}")
+    percent = _escaped("%") + "(?:" + _escaped("2") + _escaped("5") + ")?" + digits
+    return "(?:" + "|".join((_escaped(c), percent)) + ")"
 
 
 def _base64_cores(key: bytes) -> list[str]:
@@ -126,16 +128,30 @@ def _anchor(needle: str, keep: frozenset[str]) -> str:
 
 _ASCII_ESCAPE: Final = re.compile(r"\\u00([2-7][0-9a-fA-F])")
 _ASCII_ESCAPE_B: Final = re.compile(_ASCII_ESCAPE.pattern.encode("ascii"))
+_PERCENT_UNRESERVED: Final = re.compile(r"%(?:25)?(3[0-9]|[46][1-9a-fA-F]|[57][0-9aA]|2[dDeE]|5[fF]|7[eE])")
+"""An unreserved character (letter, digit, ``-._~``) percent-encoded, once or twice: honest
+encoders leave these as they are (RFC 3986 2.3), so an answer rarely holds one, and the anchors
+are looked for with them resolved only when it does."""
+_PERCENT_UNRESERVED_B: Final = re.compile(_PERCENT_UNRESERVED.pattern.encode("ascii"))
 
 
 def _resolved(text: str) -> str:
     """``text`` with its escapes of printable ASCII characters resolved and its other backslashes
-    dropped: where anchors are looked for (a needle's anchor holds no backslash)."""
-    return _ASCII_ESCAPE.sub(lambda m: chr(int(m[1], 16)), text).replace("\\", "")
+    dropped, and its percent-encoded unreserved characters decoded: where anchors are looked for
+    (a needle's anchor holds no backslash, and only unreserved characters)."""
+    if _ESCAPED_ASCII in text:
+        text = _ASCII_ESCAPE.sub(lambda m: chr(int(m[1], 16)), text).replace("\\", "")
+    if "%" in text and _PERCENT_UNRESERVED.search(text):
+        text = _PERCENT_UNRESERVED.sub(lambda m: chr(int(m[1], 16)), text)
+    return text
 
 
 def _resolved_b(data: bytes) -> bytes:
-    return _ASCII_ESCAPE_B.sub(lambda m: bytes((int(m[1], 16),)), data).replace(b"\\", b"")
+    if b"\\u00" in data:
+        data = _ASCII_ESCAPE_B.sub(lambda m: bytes((int(m[1], 16),)), data).replace(b"\\", b"")
+    if b"%" in data and _PERCENT_UNRESERVED_B.search(data):
+        data = _PERCENT_UNRESERVED_B.sub(lambda m: bytes((int(m[1], 16),)), data)
+    return data
 
 
 class _Key:
@@ -162,7 +178,7 @@ class _Key:
         if b"\x00" in data:  # never in a UTF-8 answer's text; each wide echo becomes REDACTED in its encoding
             for echo, redacted in self.wide:
                 data = data.replace(echo, redacted)
-        probe = _resolved_b(data) if b"\\u00" in data else data
+        probe = _resolved_b(data) if b"\\u00" in data or b"%" in data else data
         for anchor in self.anchors_b:
             if anchor in probe:
                 if self._pattern_b is None:
@@ -171,7 +187,7 @@ class _Key:
         return data
 
     def scrub(self, text: str) -> str:
-        probe = _resolved(text) if _ESCAPED_ASCII in text else text
+        probe = _resolved(text) if _ESCAPED_ASCII in text or "%" in text else text
         for anchor in self.anchors:
             if anchor in probe:
                 if self._pattern is None:
