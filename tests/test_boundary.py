@@ -4,6 +4,7 @@ JobStatus or a typed VideoJobsError, within its deadline and a memory bound, and
 from __future__ import annotations
 
 import asyncio
+import socket
 import contextlib
 import json
 import logging
@@ -218,6 +219,16 @@ def test_a_reset_mid_body_is_a_network_error(mode: str) -> None:
 
 
 @MODES
+def test_a_status_line_without_a_status_is_a_network_error_on_both_faces(mode: str) -> None:
+    def scenario(request: hostile.Request, conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 000 Zero\r\nContent-Length: 2\r\n\r\n{}")
+
+    with hostile.hostile(scenario) as url:
+        result, _, _ = call(mode, url, max_retries=0)
+    assert isinstance(result, videojobs.NetworkError), result
+
+
+@MODES
 @pytest.mark.parametrize("depth", [100_000, 900])
 def test_deep_json_is_malformed_or_read(mode: str, depth: int) -> None:
     body = b'{"task_id": "t", "status": "processing", "x": ' + b"[" * depth + b"]" * depth + b"}"
@@ -260,6 +271,7 @@ def test_numbers_too_large_for_a_float_cost_the_field_not_the_state(number: str)
         ("nan", None),
         ("-inf", 0.0),
         ("9" * 5000, 86400.0),
+        ("1, 7", 1.0),  # a repeated header, as httpx joins it: the first, as aiohttp's get() gives it
     ],
 )
 def test_retry_after_is_parsed_safely_and_capped(header: str, expected: float | None) -> None:

@@ -264,6 +264,8 @@ class _Attempt:
         return http.build_request(**kwargs, headers={"Accept-Encoding": ACCEPT_ENCODING}, extensions=extensions)
 
     def started(self, status_code: int, headers: Mapping[str, str], encoding: str) -> None:
+        if status_code < 100:  # h11 (the sync face) refuses such a status line; aiohttp takes it
+            raise NetworkError(f"the answer's status line has no HTTP status ({status_code:03d})", vendor=self.vendor)
         self.status_code, self.headers = status_code, headers
         if encoding in _PLAIN:
             return  # the identity reader made with the attempt

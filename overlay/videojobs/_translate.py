@@ -153,6 +153,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if not value:
         return None
     value = value.strip()[:64]
+    if "," in value and value.partition(",")[0].strip().isdigit():  # "1, 1": httpx joins a repeated header
+        value = value.partition(",")[0].strip()  # the first, as aiohttp's get() gives it
     try:
         seconds = float(value)
     except ValueError:
