@@ -4,11 +4,11 @@ JobStatus or a typed VideoJobsError, within its deadline and a memory bound, and
 from __future__ import annotations
 
 import asyncio
-import socket
 import contextlib
 import json
 import logging
 import re
+import socket
 import threading
 import time
 import traceback
