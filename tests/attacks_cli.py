@@ -34,8 +34,9 @@ from tests import hostile
 from videojobs._text import is_printable
 
 MARKUP = "[link=https://evil.example/]click[/link] [/bogus] [bold red]"
-EVIL = "\x1b]0;pwned\x07\x1b[2J\r\u202e\x9b31m" + MARKUP + " \ud800 漢字"
-"""What the vendor puts in every string it controls."""
+EVIL = "\x1b]0;pwned\x07\x1b[2J\r\u202e\x9b31m" + MARKUP + " \ud800 漢字 a\u200bb\U000e0041\ufeff"
+"""What the vendor puts in every string it controls (a zero-width space, a tag character and a
+byte-order mark too: invisible on a terminal)."""
 
 KEY = "sk-hostile-cli-7f3a9c41"  # long enough for the key scrubber to leave honest text alone
 USER_REF = "duomi:mine-\u202eevil"  # a reference the user pasted, with a bidi override in it

@@ -64,12 +64,27 @@ def test_printable_output_never_holds_an_unsafe_character(text: str) -> None:
         assert shown == text
 
 
-def test_every_c0_c1_and_bidi_code_point_is_covered() -> None:
+# Default_Ignorable_Code_Point (Unicode 15, DerivedCoreProperties.txt) outside category Cf:
+# drawn as nothing by terminals, so "abc" and "a\u115fbc" would look alike
+DEFAULT_IGNORABLE_NOT_CF = [0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, *range(0x180B, 0x1810), 0x3164,
+                            *range(0xFE00, 0xFE10), 0xFFA0, *range(0xFFF0, 0xFFF9), *range(0xE0100, 0xE01F0)]  # fmt: skip
+
+
+def test_every_control_bidi_and_invisible_code_point_is_covered() -> None:
+    import unicodedata
+
     for code in [*range(0x20), *range(0x7F, 0xA0), 0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F)]:
         assert not is_printable(chr(code)), hex(code)
     for code in range(0x2066, 0x206A):
         assert not is_printable(chr(code)), hex(code)
-    assert is_printable(" ~\xa0é€")
+    # every format character this Python's Unicode database knows (zero-width space, joiners, BOM,
+    # soft hyphen, tag characters ...), and the other default-ignorable ones
+    formats = [code for code in range(0x110000) if unicodedata.category(chr(code)) == "Cf"]
+    assert len(formats) > 150  # the oracle is not empty
+    for code in [*formats, *DEFAULT_IGNORABLE_NOT_CF]:
+        assert not is_printable(chr(code)), hex(code)
+        assert printable(chr(code)).isascii(), hex(code)  # shown as a visible escape
+    assert is_printable(" ~\xa0é€中文🎬")
 
 
 # --- the text the command builds ------------------------------------------------------------------

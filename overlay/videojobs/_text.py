@@ -19,7 +19,13 @@ by passing every printed cell through ``printers.EscapeTerminal`` (cli-runtime
   U+202A-U+202E, U+2066-U+2069: the "Trojan Source" characters, CVE-2021-42574), and the line and
   paragraph separators U+2028/U+2029;
 - lone surrogates (U+D800-U+DFFF, which JSON's ``\\ud800`` lets a vendor send): they cannot be
-  written as UTF-8 at all, and would end the command with a ``UnicodeEncodeError``.
+  written as UTF-8 at all, and would end the command with a ``UnicodeEncodeError``;
+- what a terminal draws as nothing: every format character (Unicode category Cf: zero-width
+  space, joiners, the word joiner, the byte-order mark, the soft hyphen, the tag characters that
+  can spell hidden text) and the other default-ignorable code points (the combining grapheme
+  joiner, variation selectors, Hangul fillers): ``abc`` and ``a\\u200bbc`` would look the same.
+  An emoji's variation selector or joiner is shown as an escape too: a vendor's status is read
+  for what it says, not drawn.
 
 Each is shown as a visible Python-style escape (``\\x1b``, ``\\r``, ``\\u202e``), never emitted. As
 kubectl's, the result is for people, not reversible: a vendor's literal backslash is kept as is.
@@ -39,20 +45,44 @@ _NAMED = {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}
 UNSAFE_RANGES: tuple[tuple[int, int], ...] = (
     (0x00, 0x1F),  # C0 controls (ESC is 0x1B, BEL 0x07, BS 0x08, CR 0x0D)
     (0x7F, 0x9F),  # DEL and the C1 controls (0x9B: CSI, 0x9D: OSC on 8-bit terminals)
+    (0xAD, 0xAD),  # SOFT HYPHEN
+    (0x034F, 0x034F),  # COMBINING GRAPHEME JOINER
+    (0x0600, 0x0605),  # Arabic number signs (format)
     (0x061C, 0x061C),  # ARABIC LETTER MARK
-    (0x200E, 0x200F),  # LEFT-TO-RIGHT / RIGHT-TO-LEFT MARK
-    (0x2028, 0x2029),  # LINE / PARAGRAPH SEPARATOR
-    (0x202A, 0x202E),  # bidi embeddings and overrides (U+202E: RIGHT-TO-LEFT OVERRIDE)
-    (0x2066, 0x2069),  # bidi isolates
+    (0x06DD, 0x06DD),  # ARABIC END OF AYAH (format)
+    (0x070F, 0x070F),  # SYRIAC ABBREVIATION MARK (format)
+    (0x0890, 0x0891),  # Arabic pound and piastre marks above (format)
+    (0x08E2, 0x08E2),  # ARABIC DISPUTED END OF AYAH (format)
+    (0x115F, 0x1160),  # Hangul choseong and jungseong fillers
+    (0x17B4, 0x17B5),  # Khmer inherent vowels
+    (0x180B, 0x180F),  # Mongolian free variation selectors, vowel separator
+    (0x200B, 0x200F),  # zero-width space, non-joiner, joiner; LEFT-TO-RIGHT / RIGHT-TO-LEFT MARK
+    (0x2028, 0x202E),  # LINE / PARAGRAPH SEPARATOR; bidi embeddings and overrides (U+202E: RLO)
+    (0x2060, 0x206F),  # word joiner, invisible operators, bidi isolates, deprecated format
+    (0x3164, 0x3164),  # HANGUL FILLER
     (0xD800, 0xDFFF),  # lone surrogates: not encodable, a crash on write
+    (0xFE00, 0xFE0F),  # variation selectors
+    (0xFEFF, 0xFEFF),  # ZERO WIDTH NO-BREAK SPACE (byte-order mark)
+    (0xFFA0, 0xFFA0),  # HALFWIDTH HANGUL FILLER
+    (0xFFF0, 0xFFFB),  # unassigned specials; interlinear annotation (format)
+    (0x110BD, 0x110BD),  # KAITHI NUMBER SIGN (format)
+    (0x110CD, 0x110CD),  # KAITHI NUMBER SIGN ABOVE (format)
+    (0x13430, 0x1343F),  # Egyptian hieroglyph format controls
+    (0x1BCA0, 0x1BCA3),  # shorthand format controls
+    (0x1D173, 0x1D17A),  # musical symbol format controls
+    (0xE0000, 0xE0FFF),  # tag characters (hidden text), variation selectors supplement
 )
-"""Inclusive code point ranges never written to a terminal (see the module docstring)."""
+"""Inclusive code point ranges never written to a terminal (see the module docstring): the
+controls, the bidi characters, the surrogates, every format character (category Cf) and every
+default-ignorable code point of Unicode 15 (DerivedCoreProperties.txt)."""
 
 
 def _escape(code: int) -> str:
     if code in _NAMED:
         return _NAMED[code]
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 _TABLE: dict[int, str] = {code: _escape(code) for low, high in UNSAFE_RANGES for code in range(low, high + 1)}
@@ -60,7 +90,7 @@ _UNSAFE = re.compile("[" + "".join(f"\\U{low:08x}-\\U{high:08x}" for low, high i
 
 
 def printable(text: str) -> str:
-    """``text`` with every control, bidi and unencodable character shown as a visible escape.
+    """``text`` with every control, bidi, invisible and unencodable character shown as a visible escape.
 
     >>> printable("done\\x1b]0;pwned\\x07 \\u202eevil")
     'done\\\\x1b]0;pwned\\\\x07 \\\\u202eevil'
