@@ -27,6 +27,7 @@ from tests.cases import EZ_COMPLETED
 from videojobs import Download, DownloadError, JobStatus, State, WaitTimeout
 from videojobs._cli import duration, main
 from videojobs._cli_output import Row, others_line, pick_rows
+from videojobs._text import is_printable
 
 FAST = ("--sandbox", "--time-scale", "400")
 CLI = [sys.executable, "-m", "videojobs"]
@@ -323,6 +324,9 @@ def test_an_unreachable_vendor_is_reported_while_waiting() -> None:
         (["wait", *FAST, "--timeout", "5 minutes", "vozo:x"], "is not a duration (90, 90s, 30m, 1h, 1h30m)"),
         (["demo", "--timeout", "0"], "'0' is not a duration > 0"),
         (["sandbox", "--limit", "duomi=fast"], "--limit takes VENDOR=REQUESTS_PER_SECOND"),
+        (["sandbox", "--port", "70000"], "'70000' is not a whole number >= 0, <= 65535"),
+        (["status", "duomi:a", "--\x1b]0;pwned\x07\u202e"], "unrecognized arguments: --\\x1b]0;pwned\\x07\\u202e"),
+        (["st\x1b[2Jatus"], "invalid choice: 'st\\x1b[2Jatus'"),
     ],
 )
 def test_usage_errors_exit_2_on_stderr_only(argv: list[str], words: str) -> None:
@@ -331,6 +335,7 @@ def test_usage_errors_exit_2_on_stderr_only(argv: list[str], words: str) -> None
     assert out == ""
     assert words in err
     assert "sk-bare-secret" not in err
+    assert is_printable(err.replace("\n", ""))  # what was typed is quoted as text, never as ESC or bidi
 
 
 def test_a_job_argument_that_is_not_utf8_is_a_usage_error() -> None:
@@ -645,3 +650,26 @@ def test_an_interrupted_json_run_has_written_the_jobs_that_ended(command: str, t
     rows = [json.loads(line) for line in out.read_text().splitlines()]  # whole lines only
     assert rows[0]["ref"] == "vozo:done-at_done"
     assert rows[0]["state"] == "succeeded"
+
+
+def test_a_sandbox_that_cannot_start_exits_1_saying_so() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        code, _, err = run("sandbox", "--port", str(taken.getsockname()[1]))
+    assert code == 1  # uvicorn's own exit code (3) is not one of the CLI's
+    assert "address already in use" in err or "the sandbox could not start" in err
+    assert err.rstrip().endswith("videojobs: the sandbox could not start")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[sys.executable, "-m", "videojobs", "sandbox"], [sys.executable, "-m", "videojobs.sandbox"]],
+    ids=["videojobs sandbox", "python -m videojobs.sandbox"],
+)
+def test_a_limit_for_a_vendor_the_sandbox_lacks_is_a_usage_error(argv: list[str]) -> None:
+    """Not a server that throttles nobody. In a process of its own with a timeout: were the limit
+    taken, the server would run until stopped."""
+    done = subprocess.run([*argv, "--limit", "nosuch=3", "--port", "0"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "rate_limits names no vendor of this sandbox: ['nosuch']" in done.stderr

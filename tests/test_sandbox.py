@@ -337,3 +337,17 @@ def test_client_kwargs_poll_the_embedded_sandbox_on_its_clock() -> None:
     assert isinstance(kwargs["transport"], httpx.AsyncBaseTransport)
     assert isinstance(kwargs["clock"], ScaledClock)
     assert "clock" not in Sandbox().client_kwargs()  # time.monotonic: the client keeps its own
+
+
+def test_a_rate_limit_for_a_vendor_the_sandbox_lacks_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"rate_limits names no vendor of this sandbox: \['nosuch'\]"):
+        Sandbox(rate_limits={"nosuch": 3.0})
+
+
+@pytest.mark.parametrize("argv", [["--port", "70000"], ["--port", "-1"]])
+def test_python_m_sandbox_refuses_a_bad_port_with_exit_2(argv: list[str]) -> None:
+    from videojobs.sandbox.__main__ import main
+
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    assert caught.value.code == 2

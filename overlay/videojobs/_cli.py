@@ -23,7 +23,7 @@ import textwrap
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 import attrs
 
@@ -78,14 +78,19 @@ def duration(text: str) -> float:
     return seconds
 
 
-def _whole(text: str) -> int:
+def _whole(text: str, low: int = 1, high: int | None = None) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    if value < low or (high is not None and value > high):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= {low}" + (f", <= {high}" if high else ""))
     return value
+
+
+def _port(text: str) -> int:
+    """``sandbox --port``: 0 (any free port) to 65535 (the sandbox's own ``--port`` checks the same)."""
+    return _whole(text, 0, 65535)
 
 
 def _positive(text: str) -> float:
@@ -528,8 +533,16 @@ def _epilog(*examples: str, environment: bool = True) -> str:
     return "\n\n".join(parts)
 
 
-def _common() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors quote what was typed as printable text: an argument
+    may carry ESC or bidi characters (a pasted reference), and argparse repeats it as is."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(printable(message))
+
+
+def _common() -> _Parser:
+    common = _Parser(add_help=False)
     common.add_argument(
         "--api-key", action="append", metavar="VENDOR=KEY",
         help="a vendor's key, sent to that vendor only; repeatable (default: $<VENDOR>_API_KEY)",
@@ -570,7 +583,7 @@ def _parser() -> argparse.ArgumentParser:
         release = version("videojobs")
     except PackageNotFoundError:  # pragma: no cover - run from a source tree
         release = "unknown"
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="videojobs",
         description=f"Check and wait for AI video jobs at their vendors ({', '.join(vendors())}).\n"
         "A job is VENDOR:TASK_ID, e.g. vozo:task-123.",
@@ -653,7 +666,7 @@ def _parser() -> argparse.ArgumentParser:
         "exit codes:\n  0    stopped\n  2    usage error",
     )  # fmt: skip
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8710, help="port (default: 8710)")
+    p.add_argument("--port", type=_port, default=8710, help="port (default: 8710)")
     p.add_argument(
         "--time-scale", type=_positive, default=1.0, metavar="X", help="jobs run X times faster (default: 1)"
     )
@@ -751,10 +764,18 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
 
             try:
                 limits = parse_limits(args.limit)
-            except SystemExit as exc:  # its message names the bad --limit
-                err.write(f"videojobs: {printable(str(exc))}\n")
-                return EXIT_USAGE
-            serve(args.host, args.port, args.time_scale, args.api_key, rate_limits=limits)
+                serve(args.host, args.port, args.time_scale, args.api_key, rate_limits=limits)
+            except (
+                SystemExit,
+                ValueError,
+            ) as exc:  # a bad --limit, named; or uvicorn could not start (its log says why)
+                if isinstance(exc, SystemExit) and exc.code in (0, None):
+                    return EXIT_OK
+                started = isinstance(exc, SystemExit) and not isinstance(exc.code, str)
+                err.write(
+                    "videojobs: the sandbox could not start\n" if started else f"videojobs: {printable(str(exc))}\n"
+                )
+                return EXIT_FAILED if started else EXIT_USAGE
             return EXIT_OK
         _require("rich", "cli")
         runner = {"status": _status, "wait": _wait, "demo": _demo, "download": _download}[args.command]

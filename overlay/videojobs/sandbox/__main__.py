@@ -20,6 +20,17 @@ def parse_limits(values: list[str] | None) -> dict[str, float]:
     return out
 
 
+def port_number(text: str) -> int:
+    """``--port``: a TCP port, 0 (any free one) to 65535 (argparse says so, exit 2, otherwise)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0-65535)")
+    return port
+
+
 def serve(
     host: str,
     port: int,
@@ -54,7 +65,7 @@ def serve(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m videojobs.sandbox", description="Serve the vendor sandbox.")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8710)
+    parser.add_argument("--port", type=port_number, default=8710)
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--api-key", default="sk-sandbox")
     parser.add_argument("--epoch", type=float, default=None, help="the vendors' clock at start (Unix seconds)")
@@ -62,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         "--limit", action="append", metavar="VENDOR=RPS", help="throttle a vendor like a real one: 429 + Retry-After"
     )
     args = parser.parse_args(argv)
-    serve(args.host, args.port, args.time_scale, args.api_key, args.epoch, parse_limits(args.limit))
+    try:
+        serve(args.host, args.port, args.time_scale, args.api_key, args.epoch, parse_limits(args.limit))
+    except ValueError as exc:  # a --limit for a vendor the sandbox does not have, a bad --time-scale
+        parser.error(str(exc))
     return 0
 
 

@@ -128,6 +128,9 @@ class Sandbox:
         self.refused: dict[str, int] = {}
         """Requests each vendor answered with 503 during its outages."""
         self.specs: dict[str, VendorSpec] = {v: load(v) for v in (installed_vendors() if vendors is None else vendors)}
+        unknown = sorted(set(self.rate_limits) - set(self.specs))
+        if unknown:  # a limit that would throttle nobody: a typo, most likely
+            raise ValueError(f"rate_limits names no vendor of this sandbox: {unknown} (it has {sorted(self.specs)})")
         self._routes = sorted(
             ((self.path_prefix(v), v) for v in self.specs), key=lambda item: len(item[0]), reverse=True
         )
