@@ -405,7 +405,8 @@ def track_broker_down(rig: Rig) -> dict[str, Any]:
 def poisoned_deliver_ttl(rig: Rig) -> dict[str, Any]:
     """Forged messages straight on the queue: ``deliver`` for a job never tracked, for one still
     running (with another callback), with no arguments, with a number for a ref; ``poll`` with a
-    deadline in a billion years and with garbage. Nothing forged runs, and every key has a TTL."""
+    deadline in a billion years and with garbage (both dropped before any claim: no key for
+    them). Nothing forged runs, and every key has a TTL."""
     from videojobs.celery import DELIVER_TASK, MAX_TIMEOUT, POLL_TASK
     from videojobs.celery._poll import PollState
     from videojobs.celery._store import JOB_TTL
@@ -426,13 +427,15 @@ def poisoned_deliver_ttl(rig: Rig) -> dict[str, Any]:
     far_poll["waiter"] = {**far_poll["waiter"], "timeout": 3e16}  # forged: track() takes at most MAX_TIMEOUT
     send(POLL_TASK, args=(far_poll,))
     send(POLL_TASK, args=({"garbage": True},))
-    ended = until(lambda: rig.recorded([running]) == 1 and rig.state(far) == "sent", 10)
+    ended = until(lambda: rig.recorded([running]) == 1, 10)
     drained = until(rig.drained, 5)
+    dropped = not rig.r.exists(f"videojobs:job:{far}", f"videojobs:chain:{far}")
     unbounded = keys_without_ttl(rig.r)
     longest = longest_ttl(rig.r)
     safe = (
         ended
         and drained
+        and dropped
         and not unbounded
         and longest <= MAX_TIMEOUT + JOB_TTL
         and rig.runs(stranger) == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
+from typing import Any
 
 import attrs
 import pytest
@@ -30,8 +31,57 @@ def _status(state: State, progress: float | None = None) -> JobStatus:
 def test_a_message_is_json_and_round_trips() -> None:
     state = _state(history=History.of([(1.0, _status(State.RUNNING, 0.5))]).to_dict())
     message = json.loads(json.dumps(state.to_message()))
-    assert PollState.from_message(message) == state
+    assert PollState.from_message(message, now=1000.0) == state
     assert len(json.dumps(message)) < 1000  # a few hundred bytes, whatever the job's age
+
+
+def _forged(**changes: Any) -> Any:
+    message = json.loads(json.dumps(_state().to_message()))
+    for key, value in changes.items():
+        if key in ("start", "timeout"):
+            message["waiter"][key] = value
+        else:
+            message[key] = value
+    return message
+
+
+@pytest.mark.parametrize(
+    ("message", "words"),
+    [
+        (["not", "an", "object"], "a JSON object, not list"),
+        ({"ref": "duomi:t1"}, "lacks a field"),
+        (_forged(ref=5), "ref is a string"),
+        (_forged(hop="abc"), "hop is a whole number"),
+        (_forged(hop=2**53), "hop is a whole number"),  # Lua's doubles: 2**53 + 1 compares equal to it
+        (_forged(polls=-1), "polls is a whole number"),
+        (_forged(waiter=[1]), "waiter is an object"),
+        (_forged(start=float("nan")), "start is a finite number"),
+        (_forged(start=1e300), "deadline is more than"),  # a start far ahead: a wait that never ends
+        (_forged(timeout=1e9), "deadline is more than"),
+        (_forged(timeout=None), "timeout is a finite number"),
+        (_forged(policy=[1]), "policy is one of"),
+        (_forged(policy={"kind": "fixed", "seconds": -1}), "policy is not one"),
+        (_forged(policy={"kind": "adaptive", "no_such_field": 1}), "policy is not one"),
+        (_forged(on_done="videojobs.deliver"), "on_done is a signature"),
+        (_forged(booked=float("inf")), "booked is a finite number"),
+    ],
+)
+def test_a_forged_or_corrupt_poll_message_is_refused_before_anything_is_claimed(message: Any, words: str) -> None:
+    with pytest.raises(videojobs.UsageError, match=words):
+        PollState.from_message(message, now=1000.0)
+
+
+def test_unknown_keys_of_a_message_are_not_carried_on() -> None:
+    state = PollState.from_message({**_forged(), "junk": "J" * 1_000_000}, now=1000.0)
+    assert "junk" not in state.to_message()  # the message a claim keeps for the sweeper, and sends on
+
+
+def test_a_corrupt_wait_state_ends_the_job_typed() -> None:
+    state = attrs.evolve(_state(), waiter={**_state().waiter, "history": "garbage"})
+    done = decide(state, 1001.0, _status(State.RUNNING, 0.5))
+    assert isinstance(done, Done)
+    assert done.payload["exception"]["type"] == "UsageError"
+    assert "wait state is corrupt" in done.payload["exception"]["message"]
 
 
 def test_history_carried_in_a_message_is_bounded_and_reads_the_same() -> None:

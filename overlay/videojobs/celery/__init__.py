@@ -77,8 +77,9 @@ from .._base import check_seconds
 from .._exceptions import NetworkError, RateLimitError, UsageError, VideoJobsError
 from .._policy import PollingPolicy
 from .._ratecontrol import AcceptedRate
+from .._text import printable
 from .._wait import DEFAULT_MAX_FAILED_POLLS
-from ._poll import Again, Done, PollState, decide, next_due, paced, policy_spec, timed_out
+from ._poll import MAX_TIMEOUT, Again, Done, PollState, decide, next_due, paced, policy_spec, timed_out
 from ._store import JOB_TTL, Claim, Delivery, Store, call_mark, connect, connect_quickly
 
 __all__ = [
@@ -101,9 +102,6 @@ POLL_TASK = "videojobs.poll"
 DELIVER_TASK = "videojobs.deliver"
 DEFAULT_TIMEOUT = 24 * 3600.0
 """``track(timeout=)``'s default: a tracked job's whole wait, one day (the README's vocabulary table says so)."""
-MAX_TIMEOUT: Final = 30 * 24 * 3600.0
-"""The longest ``track(timeout=)``: a job's record lives until its deadline plus ``JOB_TTL``, so a
-deadline (from a caller, or from a forged message) never keeps a key for longer than this."""
 
 _log = logging.getLogger("videojobs.celery")
 
@@ -351,20 +349,24 @@ def _poll(
     """One hop: one round trip to claim it (and book the vendor's shared rate when it is paced),
     the status call, and a second round trip only when something changed (a throttle, the end,
     a next poll later than the claim said)."""
-    state = PollState.from_message(message)
+    now = time.time()
+    try:
+        state = PollState.from_message(message, now)
+    except UsageError as exc:  # not ours, or corrupt: nothing is claimed, sent or kept, and it is said once
+        _log.warning("a videojobs.poll message that is not one of ours was dropped: %s", printable(exc.message))
+        return "dropped: not a poll message of ours"
     delivery = task.request.delivery_info or {}
     tag = str(delivery.get("delivery_tag") or task.request.id)
-    now = time.time()
     ttl = min(max(0.0, state.deadline - now), MAX_TIMEOUT) + JOB_TTL
     bound = next_due(state.policy)
     vendor = state.ref.partition(":")[0]
     claimed: Callable[[], Claim] | None = None
     if store.paces.get(vendor) is None and now < state.deadline:
         # not paced: nothing to wait for, so the claim's round trip goes on while the vendor answers
-        claimed = store.poll_meanwhile(state.ref, state.hop, tag, ttl=ttl, grace=grace, message=json.dumps(message),
+        claimed = store.poll_meanwhile(state.ref, state.hop, tag, ttl=ttl, grace=grace, message=json.dumps(state.to_message()),
                                        due=now + bound, vendor=vendor, now=now)  # fmt: skip
     else:
-        claim = store.poll(state.ref, state.hop, tag, ttl=ttl, grace=grace, message=json.dumps(message),
+        claim = store.poll(state.ref, state.hop, tag, ttl=ttl, grace=grace, message=json.dumps(state.to_message()),
                            due=now + bound, vendor=vendor, now=now, booked=state.booked)  # fmt: skip
         if claim.code != Claim.RUN:
             return "duplicate" if claim.code == Claim.DUPLICATE else "already delivered"
@@ -480,7 +482,6 @@ def _reason(exc: BaseException, client: Any) -> str:
     scrubbed, every control or bidi character shown as an escape, at most REASON_LIMIT characters."""
     from .._client import _Twin
     from .._scrub import LOG_SCRUBBER
-    from .._text import printable
 
     try:
         message = str(exc)
@@ -507,7 +508,6 @@ def _soft_time_limit() -> type[BaseException]:
 
 def _callback_failed(task: Any, store: Store, ref: str, tag: str, settings: _Settings, reason: str) -> str:
     """One attempt of ``ref``'s callback failed: try again after a backoff, or record it as failed."""
-    from .._text import printable
 
     retries_left, attempts, countdown = store.callback_failed(
         ref,

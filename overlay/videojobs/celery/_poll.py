@@ -8,6 +8,7 @@ deadline, the failures in a row): the same wait as in one process, carried betwe
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -19,6 +20,8 @@ from .._status import JobStatus, outcome_dict
 from .._wait import FAILED_POLL_BACKOFF_CAP, Waiter
 
 __all__ = [
+    "MAX_HOPS",
+    "MAX_TIMEOUT",
     "Again",
     "Done",
     "PollState",
@@ -30,6 +33,15 @@ __all__ = [
     "policy_spec",
     "timed_out",
 ]
+
+MAX_TIMEOUT: Final = 30 * 24 * 3600.0
+"""The longest ``track(timeout=)``: a job's record lives until its deadline plus ``JOB_TTL``, so a
+deadline (from a caller, or from a forged message) never keeps a key for longer than this."""
+MAX_HOPS: Final = 2**31
+"""The most hops a chain counts: a job polled every 10 ms for MAX_TIMEOUT makes 2.6e8. Redis's
+Lua compares hop numbers as doubles, exact far past this (2**53: a forged hop past it would
+compare equal to the next one, and the chain would stall)."""
+POLICY_KINDS: Final = frozenset(("adaptive", "fixed", "import"))
 
 DUE_SLACK: Final = 5.0
 """Seconds a poll's successor is expected within, at least (see :func:`next_due`): a paced or
@@ -130,8 +142,52 @@ class PollState:
         return {field.name: getattr(self, field.name) for field in _FIELDS}
 
     @classmethod
-    def from_message(cls, message: Mapping[str, Any]) -> PollState:
-        return cls(**{k: v for k, v in message.items() if k in _NAMES})
+    def from_message(cls, message: object, now: float) -> PollState:
+        """The state a poll message carries, checked before anything is claimed or sent: one that
+        is not ours (forged, corrupt, another app's) is a UsageError that says why; unknown keys
+        are dropped. The Waiter's own fields are read by :func:`decide`."""
+        if not isinstance(message, Mapping):
+            raise UsageError(f"a poll message is a JSON object, not {type(message).__name__}")
+        try:
+            state = cls(**{k: v for k, v in message.items() if k in _NAMES})
+        except TypeError as exc:  # a field missing
+            raise UsageError(f"a poll message lacks a field ({exc})") from exc
+        state._check(now)
+        return state
+
+    def _check(self, now: float) -> None:
+        def whole(name: str, value: object) -> None:
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_HOPS:
+                raise UsageError(f"a poll message's {name} is a whole number 0-{MAX_HOPS}, not {value!r:.40}")
+
+        def number(name: str, value: object) -> float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise UsageError(f"a poll message's {name} is a finite number, not {value!r:.40}")
+            return float(value)
+
+        if not isinstance(self.ref, str):
+            raise UsageError(f"a poll message's ref is a string, not {type(self.ref).__name__}")
+        whole("hop", self.hop)
+        whole("polls", self.polls)
+        if not isinstance(self.waiter, Mapping):
+            raise UsageError(f"a poll message's waiter is an object, not {type(self.waiter).__name__}")
+        start, timeout = number("start", self.waiter.get("start")), number("timeout", self.waiter.get("timeout"))
+        if not 0 < timeout <= MAX_TIMEOUT or start + timeout > now + MAX_TIMEOUT:
+            raise UsageError(
+                f"a poll message's deadline is more than {MAX_TIMEOUT:.0f} s away (track() allows that much)"
+            )
+        if not isinstance(self.policy, Mapping) or self.policy.get("kind") not in POLICY_KINDS:
+            raise UsageError(f"a poll message's policy is one of {sorted(POLICY_KINDS)}, not {self.policy!r:.60}")
+        if self.policy["kind"] != "import":  # an import path is read by decide(), which ends a wrong one typed
+            try:
+                policy_from(self.policy)
+                next_due(self.policy)
+            except (TypeError, ValueError, KeyError) as exc:
+                raise UsageError(f"a poll message's policy is not one: {type(exc).__name__}: {exc}") from exc
+        if self.on_done is not None and not isinstance(self.on_done, Mapping):
+            raise UsageError(f"a poll message's on_done is a signature, not {type(self.on_done).__name__}")
+        if self.booked is not None:
+            number("booked", self.booked)
 
     def next(self, **changes: Any) -> PollState:
         return attrs.evolve(self, hop=self.hop + 1, **changes)
@@ -171,8 +227,13 @@ def decide(state: PollState, now: float, answer: JobStatus | VideoJobsError) -> 
     I/O, no clock of its own. A poll whose next one would come at or past the deadline ends now."""
     polls = state.polls + 1
     try:
-        waiter = Waiter.from_dict(state.waiter, policy=policy_from(state.policy))
-    except UsageError as exc:  # a policy by import path that this worker cannot load
+        try:
+            waiter = Waiter.from_dict(state.waiter, policy=policy_from(state.policy))
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:  # UsageError is a ValueError: kept
+            if isinstance(exc, UsageError):
+                raise
+            raise UsageError(f"the poll message's wait state is corrupt ({type(exc).__name__})") from exc
+    except UsageError as exc:  # a policy by import path that this worker cannot load, a corrupt state
         exc.ref = state.ref
         return Done(payload(state.ref, None, exc, polls))
     if isinstance(answer, JobStatus):
