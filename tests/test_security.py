@@ -138,6 +138,17 @@ def test_every_form_of_any_key_is_scrubbed_and_the_json_still_parses(key: str, f
         assert not shows_key(urllib.parse.unquote(text), key), text
 
 
+@pytest.mark.parametrize("key", ["abc%41defghijklmnop", "%7Eabcdefghijk", "key-%30%31%32-tail"])
+def test_a_key_that_holds_a_percent_escape_is_scrubbed_in_every_form(key: str) -> None:
+    """Anchors are looked for in the answer as sent too, not only with its escapes resolved: a key
+    may itself hold "%41", which resolving would turn into "A"."""
+    scrubber = Scrubber([key])
+    for name, form in FORMS.items():
+        raw = f'{{"message": "bad token {form(key)}"}}'.encode()
+        assert not shows_key(scrubber.scrub_bytes(raw), key), name
+        assert not shows_key(scrubber.scrub(raw.decode()), key), name
+
+
 HONEST = [state.body for case in CASES.values() for state in case.states] + [case.error_body for case in CASES.values()]
 
 

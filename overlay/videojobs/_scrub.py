@@ -121,7 +121,7 @@ def _base64_cores(key: bytes) -> list[str]:
 def _anchor(needle: str, keep: frozenset[str]) -> str:
     """The longest run of ``needle``'s characters in ``keep``: unreserved characters are only ever
     written as themselves or ``\\u00XX``-escaped, so every form of the needle holds this run once
-    its ``\\u00XX`` escapes are resolved (see :func:`_resolved`)."""
+    its ``\\u00XX`` escapes are resolved (see :func:`_probes`)."""
     runs = re.split("[^" + re.escape("".join(sorted(keep))) + "]", needle)
     return max(runs, key=len)
 
@@ -135,23 +135,29 @@ are looked for with them resolved only when it does."""
 _PERCENT_UNRESERVED_B: Final = re.compile(_PERCENT_UNRESERVED.pattern.encode("ascii"))
 
 
-def _resolved(text: str) -> str:
-    """``text`` with its escapes of printable ASCII characters resolved and its other backslashes
-    dropped, and its percent-encoded unreserved characters decoded: where anchors are looked for
-    (a needle's anchor holds no backslash, and only unreserved characters)."""
+def _probes(text: str) -> list[str]:
+    """Where anchors are looked for: ``text`` as sent; then with its escapes of printable ASCII
+    characters resolved and its other backslashes dropped (a needle's anchor holds no
+    backslash); then with its percent-encoded unreserved characters decoded too (an anchor holds
+    only unreserved characters). All three: a key may itself hold ``%41``, which decoding turns
+    into ``A``. Only the first when ``text`` holds no escape."""
+    probes = [text]
     if _ESCAPED_ASCII in text:
         text = _ASCII_ESCAPE.sub(lambda m: chr(int(m[1], 16)), text).replace("\\", "")
+        probes.append(text)
     if "%" in text and _PERCENT_UNRESERVED.search(text):
-        text = _PERCENT_UNRESERVED.sub(lambda m: chr(int(m[1], 16)), text)
-    return text
+        probes.append(_PERCENT_UNRESERVED.sub(lambda m: chr(int(m[1], 16)), text))
+    return probes
 
 
-def _resolved_b(data: bytes) -> bytes:
+def _probes_b(data: bytes) -> list[bytes]:
+    probes = [data]
     if b"\\u00" in data:
         data = _ASCII_ESCAPE_B.sub(lambda m: bytes((int(m[1], 16),)), data).replace(b"\\", b"")
+        probes.append(data)
     if b"%" in data and _PERCENT_UNRESERVED_B.search(data):
-        data = _PERCENT_UNRESERVED_B.sub(lambda m: bytes((int(m[1], 16),)), data)
-    return data
+        probes.append(_PERCENT_UNRESERVED_B.sub(lambda m: bytes((int(m[1], 16),)), data))
+    return probes
 
 
 class _Key:
@@ -178,21 +184,23 @@ class _Key:
         if b"\x00" in data:  # never in a UTF-8 answer's text; each wide echo becomes REDACTED in its encoding
             for echo, redacted in self.wide:
                 data = data.replace(echo, redacted)
-        probe = _resolved_b(data) if b"\\u00" in data or b"%" in data else data
-        for anchor in self.anchors_b:
-            if anchor in probe:
-                if self._pattern_b is None:
-                    self._pattern_b = re.compile(self.source.encode("ascii"))
-                return self._pattern_b.sub(_REDACTED_B, data)
+        probes = _probes_b(data) if b"\\u00" in data or b"%" in data else (data,)
+        for probe in probes:  # the usual answer: one probe, a few "in" tests
+            for anchor in self.anchors_b:
+                if anchor in probe:
+                    if self._pattern_b is None:
+                        self._pattern_b = re.compile(self.source.encode("ascii"))
+                    return self._pattern_b.sub(_REDACTED_B, data)
         return data
 
     def scrub(self, text: str) -> str:
-        probe = _resolved(text) if _ESCAPED_ASCII in text or "%" in text else text
-        for anchor in self.anchors:
-            if anchor in probe:
-                if self._pattern is None:
-                    self._pattern = re.compile(self.source)
-                return self._pattern.sub(REDACTED, text)
+        probes = _probes(text) if _ESCAPED_ASCII in text or "%" in text else (text,)
+        for probe in probes:
+            for anchor in self.anchors:
+                if anchor in probe:
+                    if self._pattern is None:
+                        self._pattern = re.compile(self.source)
+                    return self._pattern.sub(REDACTED, text)
         return text
 
     def scrub_pieces(self, text: str) -> str:
