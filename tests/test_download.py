@@ -632,3 +632,25 @@ def test_the_same_job_twice_in_one_batch_saves_one_whole_file(
     (download,) = saved[0].downloads
     assert download.sha256 == sha256_of(ref.partition(":")[2], 2 * 1024 * 1024)
     _only_final(tmp_path, download.path.name)
+
+
+def test_a_page_cut_after_its_first_byte_is_refused_when_resumed(tmp_path: Path) -> None:
+    """The first answer sends '<' and drops; the resume sends the rest of an HTML page: the
+    kept bytes count in the judgement, so the page is not saved as a video."""
+    from videojobs._files import Transfer
+
+    page = b"<!DOCTYPE html><html>sign in</html>"
+    first = {"content-type": "video/mp4", "content-length": str(len(page)), "etag": '"e1"'}
+    transfer = Transfer(tmp_path / "v.mp4", "vozo:t1", overwrite=False, max_bytes=None, on_progress=None)
+    try:
+        transfer.begin(200, first, "cdn.example")
+        transfer.write(page[:1])
+        transfer.pause()  # the connection dropped: the .part (one byte) is kept
+        assert transfer.request_headers()["Range"] == "bytes=1-"
+        rest = {**first, "content-length": str(len(page) - 1), "content-range": f"bytes 1-{len(page) - 1}/{len(page)}"}
+        transfer.begin(206, rest, "cdn.example")
+        with pytest.raises(DownloadError, match="sent a page or a document, not a video"):
+            transfer.write(page[1:])
+    finally:
+        transfer.close()
+    assert list(tmp_path.iterdir()) == []

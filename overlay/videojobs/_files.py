@@ -344,7 +344,16 @@ class Transfer:
         except OSError as exc:
             self._close_fd()
             raise _disk(exc, f"could not write {self.part}", self.vendor) from exc
-        self._sniffed = self.done > 0
+        # the body's beginning is judged afresh: a resumed one from the kept bytes (a page cut
+        # after its first "<" would otherwise be taken as a video), a whole one from its first chunk
+        self._sniffed, self._head = False, b""
+        if self.done:
+            try:
+                self._head = os.pread(self.fd, min(SNIFF_LIMIT, self.done), 0) if self.fd is not None else b""
+            except OSError as exc:
+                self._close_fd()
+                raise _disk(exc, f"could not read {self.part}", self.vendor) from exc
+            self._judge(looks_like_a_page(self._head))
 
     def _begin_resume(self, headers: Mapping[str, str]) -> None:
         if not self._asked or self._first is None:
