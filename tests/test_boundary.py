@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import decimal
+import fractions
 import json
 import logging
 import re
@@ -570,6 +572,21 @@ async def test_a_broken_policy_ends_each_wait_with_a_callback_error(bad: Callabl
         results = [r async for r in client.wait_all(refs, timeout=60, policy=Broken())]
     assert sorted(r.ref for r in results) == sorted(refs)
     assert all(isinstance(r, videojobs.CallbackError) for r in results)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("seconds", [decimal.Decimal("0.5"), fractions.Fraction(1, 2), 1])
+async def test_a_policy_may_return_any_real_number(seconds: object) -> None:
+    """What float() reads (Decimal, Fraction, numpy's scalars) is seconds; a string is not (above)."""
+
+    class Exact:
+        def next_delay(self, history: videojobs.History) -> object:
+            return seconds
+
+    refs = [f"colossyan:n{i}-q1-d5" for i in range(3)]
+    with _sandbox_client() as client:
+        results = [r async for r in client.wait_all(refs, timeout=600, policy=Exact())]  # type: ignore[arg-type]
+    assert all(isinstance(r, videojobs.JobStatus) and r.state is videojobs.State.SUCCEEDED for r in results), results
 
 
 def test_a_raising_callback_in_a_sync_wait_is_a_callback_error() -> None:

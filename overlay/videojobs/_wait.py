@@ -214,9 +214,12 @@ class Waiter:
             raise CallbackError(
                 f"{name}.next_delay raised {type(exc).__name__} while waiting for {self.ref}", vendor=self.vendor
             ) from exc
-        # a number (not a string, nor a bool), finite once a float (10**400 is not: it overflows)
-        number = isinstance(given, (int, float)) and not isinstance(given, bool)
-        delay = float(given) if number and not (isinstance(given, int) and given > 1e300) else math.nan
+        # a number: whatever float() takes (numpy's, Decimal, Fraction) but a string, bytes or a
+        # bool; finite once a float (10**400 is not: it overflows)
+        try:
+            delay = math.nan if isinstance(given, (str, bytes, bool)) else float(given)
+        except (TypeError, ValueError, OverflowError):
+            delay = math.nan
         if not (delay >= 0 and math.isfinite(delay)):
             raise CallbackError(
                 f"{name}.next_delay returned {reprlib.repr(given)}, not seconds >= 0", vendor=self.vendor
