@@ -672,4 +672,4 @@ def test_a_limit_for_a_vendor_the_sandbox_lacks_is_a_usage_error(argv: list[str]
     taken, the server would run until stopped."""
     done = subprocess.run([*argv, "--limit", "nosuch=3", "--port", "0"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr
-    assert "rate_limits names no vendor of this sandbox: ['nosuch']" in done.stderr
+    assert "--limit names no vendor of this sandbox: 'nosuch'" in done.stderr

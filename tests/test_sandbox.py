@@ -351,3 +351,11 @@ def test_python_m_sandbox_refuses_a_bad_port_with_exit_2(argv: list[str]) -> Non
     with pytest.raises(SystemExit) as caught:
         main(argv)
     assert caught.value.code == 2
+
+
+def test_a_limit_for_a_vendor_the_sandbox_lacks_is_named() -> None:
+    from videojobs.sandbox.__main__ import parse_limits
+
+    assert parse_limits(["duomi=20"]) == {"duomi": 20.0}
+    with pytest.raises(SystemExit, match="--limit names no vendor of this sandbox: 'nosuch'"):
+        parse_limits(["nosuch=3"])

@@ -201,7 +201,8 @@ def check_whole(name: str, value: object, minimum: int) -> int:
     """A whole-number argument (``max_retries``, ``max_requests``, ``max_downloads`` ...), checked:
     a :class:`UsageError` naming the argument and the value (an argument, not the environment)."""
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_WHOLE:
-        raise UsageError(f"{name} must be a whole number >= {minimum}, not {reprlib.repr(value)}")
+        limit = " (at most 2**53)" if isinstance(value, int) and value > MAX_WHOLE else ""
+        raise UsageError(f"{name} must be a whole number >= {minimum}{limit}, not {reprlib.repr(value)}")
     return value
 
 

@@ -764,18 +764,16 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
 
             try:
                 limits = parse_limits(args.limit)
+            except SystemExit as exc:  # its message names the bad --limit
+                err.write(f"videojobs: {printable(str(exc))}\n")
+                return EXIT_USAGE
+            try:
                 serve(args.host, args.port, args.time_scale, args.api_key, rate_limits=limits)
-            except (
-                SystemExit,
-                ValueError,
-            ) as exc:  # a bad --limit, named; or uvicorn could not start (its log says why)
-                if isinstance(exc, SystemExit) and exc.code in (0, None):
+            except SystemExit as exc:  # uvicorn could not start (its log line says why): its 3 is not ours
+                if exc.code in (0, None):
                     return EXIT_OK
-                started = isinstance(exc, SystemExit) and not isinstance(exc.code, str)
-                err.write(
-                    "videojobs: the sandbox could not start\n" if started else f"videojobs: {printable(str(exc))}\n"
-                )
-                return EXIT_FAILED if started else EXIT_USAGE
+                err.write("videojobs: the sandbox could not start\n")
+                return EXIT_FAILED
             return EXIT_OK
         _require("rich", "cli")
         runner = {"status": _status, "wait": _wait, "demo": _demo, "download": _download}[args.command]

@@ -5,8 +5,9 @@ to its final name; every rule it follows (what an answer must be, when a ``.part
 resumed) is ``_download``'s, pure; the network is ``_fetch``'s. Every name is opened in the
 folder's handle (``dir_fd``) with ``O_NOFOLLOW`` (fresh ones with ``O_EXCL``): a link planted at
 ``<name>.part``, ``<name>.part.json``, ``<name>.part.lock`` or ``<name>`` is never followed; one
-transfer at a time holds a name (a lock on ``<name>.part.lock``); every refusal of the disk, also
-while cleaning up, is a :class:`DownloadError` with its errno.
+transfer at a time holds a name (a POSIX ``flock`` on ``<name>.part.lock``; none on Windows or on
+a file system without locks); every refusal of the disk, also while cleaning up, is a
+:class:`DownloadError` with its errno.
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ _DIRECTORY: Final = getattr(os, "O_DIRECTORY", 0)
 _AT_FD: Final = os.name == "posix" and {os.open, os.stat, os.unlink, os.link, os.rename} <= os.supports_dir_fd
 """Whether names are opened relative to the folder's handle (os.replace takes the same dir fds as os.rename)."""
 META_LIMIT: Final = 4096  # bytes of a .part.json read: ours are under 300
+_NO_LOCKS: Final = frozenset(
+    getattr(errno, name) for name in ("ENOLCK", "EOPNOTSUPP", "ENOSYS") if hasattr(errno, name)
+)
+"""What flock() says on a file system that has no locks: the transfer goes on without one."""
 
 
 def _exists(error: DownloadError) -> DownloadError:
@@ -237,6 +242,9 @@ class Transfer:
                 raise busy from exc
             except OSError as exc:
                 os.close(fd)
+                if exc.errno in _NO_LOCKS:  # a file system without locks (NFSv3 without lockd, some FUSE)
+                    self.folder.unlink(self.lock.name)
+                    return None  # as on Windows: saved without one, as before locks were taken
                 raise _disk(exc, f"could not lock {self.lock}", self.vendor) from exc
             except BaseException:
                 os.close(fd)
@@ -513,9 +521,11 @@ class Transfer:
 
     def close(self) -> None:
         """The end of the download, whatever happened: let go of the name and the folder (the .part is kept)."""
-        self.pause()
-        self._let_go()
-        self.folder.close()
+        try:
+            self.pause()
+        finally:  # a Ctrl-C while the checksum thread is joined must not keep the name locked
+            self._let_go()
+            self.folder.close()
 
     def _close_fd(self) -> None:
         if self._behind is not None:  # its threads stop before the file they read goes

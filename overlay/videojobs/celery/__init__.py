@@ -73,7 +73,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
-from .._base import check_seconds
+from .._base import check_seconds, check_whole
 from .._exceptions import NetworkError, RateLimitError, UsageError, VideoJobsError
 from .._policy import PollingPolicy
 from .._ratecontrol import AcceptedRate
@@ -225,8 +225,7 @@ def install(
     check_seconds("callback_backoff", callback_backoff)
     check_seconds("callback_soft_time_limit", callback_soft_time_limit)
     check_seconds("callback_time_limit", callback_time_limit)
-    if isinstance(callback_retries, bool) or not isinstance(callback_retries, int) or callback_retries < 0:
-        raise UsageError(f"callback_retries must be a whole number >= 0, not {callback_retries!r}")
+    check_whole("callback_retries", callback_retries, 0)
     if not callback_soft_time_limit <= callback_time_limit < sweep_grace:
         raise UsageError(
             "callback_soft_time_limit <= callback_time_limit < sweep_grace, or a callback still running "

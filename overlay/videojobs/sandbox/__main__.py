@@ -7,7 +7,11 @@ import sys
 
 
 def parse_limits(values: list[str] | None) -> dict[str, float]:
-    """``["duomi=20", "vozo=5"]`` → ``{"duomi": 20.0, "vozo": 5.0}`` (requests per second)."""
+    """``["duomi=20", "vozo=5"]`` → ``{"duomi": 20.0, "vozo": 5.0}`` (requests per second), for
+    vendors the sandbox has (a limit that would throttle nobody is a mistake: SystemExit says so)."""
+    from ._spec import installed_vendors
+
+    known = installed_vendors()
     out: dict[str, float] = {}
     for value in values or []:
         vendor, sep, rate = value.partition("=")
@@ -17,6 +21,8 @@ def parse_limits(values: list[str] | None) -> dict[str, float]:
             sep = ""
         if not sep or not vendor or not out.get(vendor, 0) > 0:
             raise SystemExit(f"--limit takes VENDOR=REQUESTS_PER_SECOND, e.g. duomi=20, not {value!r}")
+        if vendor not in known:
+            raise SystemExit(f"--limit names no vendor of this sandbox: {vendor!r} (it has {', '.join(known)})")
     return out
 
 
@@ -74,9 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        serve(args.host, args.port, args.time_scale, args.api_key, args.epoch, parse_limits(args.limit))
-    except ValueError as exc:  # a --limit for a vendor the sandbox does not have, a bad --time-scale
+        limits = parse_limits(args.limit)
+    except SystemExit as exc:  # its message names the bad --limit
         parser.error(str(exc))
+    serve(args.host, args.port, args.time_scale, args.api_key, args.epoch, limits)
     return 0
 
 
