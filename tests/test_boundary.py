@@ -9,6 +9,7 @@ import decimal
 import fractions
 import json
 import logging
+import pathlib
 import re
 import socket
 import threading
@@ -117,6 +118,38 @@ def test_a_slow_server_cannot_outlast_the_call(mode: str, scenario: Callable[[],
     # the attempt's own deadline ended it (0.5 s, or a hair less: it counts from when the attempt began)
     assert re.search(r"no complete answer within 0\.(5|4\d*) s", str(result)), result
     assert elapsed < 0.5 + DEADLINE_SLACK  # wall clock, as a deadline is (see DEADLINE_SLACK)
+
+
+@MODES
+@pytest.mark.parametrize("method", ["download", "download_all"])
+def test_a_downloads_timeout_covers_the_status_call_it_starts_with(
+    mode: str, method: str, tmp_path: pathlib.Path
+) -> None:
+    """download(ref, timeout=) asks the vendor first: that call, and its retries, end by the
+    download's deadline too (a status call's own budget here is 4 x 3 s)."""
+
+    async def run_async() -> Any:
+        async with _aclient(url, request_timeout=3, max_retries=3) as client:
+            if method == "download":
+                return await client.download("vozo:t", tmp_path, timeout=0.5)
+            return [r async for r in client.download_all(["vozo:t1", "vozo:t2"], tmp_path, timeout=0.5)]
+
+    def run_sync() -> Any:
+        with _client(url, request_timeout=3, max_retries=3) as client:
+            if method == "download":
+                return client.download("vozo:t", tmp_path, timeout=0.5)
+            return list(client.download_all(["vozo:t1", "vozo:t2"], tmp_path, timeout=0.5, max_downloads=1))
+
+    with hostile.hostile(hostile.silent()) as url:
+        start = time.monotonic()
+        try:
+            result = run_sync() if mode == "sync" else asyncio.run(run_async())
+        except videojobs.VideoJobsError as exc:
+            result = [exc]
+        elapsed = time.monotonic() - start
+    assert all(isinstance(r, videojobs.NetworkError) for r in result), result
+    assert elapsed < 0.5 + DEADLINE_SLACK  # wall clock, as a deadline is (see DEADLINE_SLACK)
+    assert list(tmp_path.iterdir()) == []
 
 
 @MODES

@@ -246,9 +246,13 @@ def _wait_for_slot(
         while True:
             now = clock.now()
             if now + delay >= end:
+                why = (
+                    "the vendor is throttling"
+                    if rate.throttled
+                    else "its requests are paced (slow start: their rate grows until the vendor throttles)"
+                )
                 raise RateLimitError(
-                    f"task {task_id}: the vendor is throttling and the next request slot is {delay:.2g} s away,"
-                    " past this call's time",
+                    f"task {task_id}: {why} and the next request slot is {delay:.2g} s away, past this call's time",
                     vendor=core.name,
                     retry_after=delay,
                 )

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Generic, NamedTuple, Self, TypeVar
@@ -200,6 +202,10 @@ class _Twin(Generic[H, T]):
         path = target(fetch.dest, fetch.name, ref.partition(":")[0])
         return Transfer(path, ref, overwrite=overwrite, max_bytes=max_bytes, on_progress=on_progress)
 
+    def _until(self, deadline: float | None) -> float:
+        """A ``time.monotonic()`` deadline (a download's) on the client's clock, as calls end by."""
+        return math.inf if deadline is None else self.clock.now() + (deadline - time.monotonic())
+
     def _pace(self, ref: str, deadline: float | None) -> Pace:
         from ._download import Pace
 
@@ -301,9 +307,13 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
 
     def status(self, ref: str) -> JobStatus:
         """The status of ``"<vendor>:<task id>"``. An error says which job (``error.ref``)."""
+        return self._status(ref)
+
+    def _status(self, ref: str, deadline: float | None = None) -> JobStatus:
+        """:meth:`status`, ending by ``deadline`` (``time.monotonic()``) too: a download's."""
         slug, task_id = split_ref(ref)
         try:
-            return self.vendor(slug).checked_status(task_id)
+            return self.vendor(slug).checked_status(task_id, self._until(deadline))
         except VideoJobsError as exc:
             exc.ref = ref
             raise
@@ -528,7 +538,8 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
             return fetch(http, action.url, transfer, attempts, pace, self.clock.sleep)
 
         try:
-            return run_plan(download_plan(status, ref, index, dest, utc_now), self.status, get)
+            asked = functools.partial(self._status, deadline=deadline)  # a link refreshed within the deadline
+            return run_plan(download_plan(status, ref, index, dest, utc_now), asked, get)
         except VideoJobsError as exc:
             exc.ref = ref
             raise
@@ -575,7 +586,7 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
         def save(status: JobStatus) -> JobStatus:
             return self._save_all(status, into, overwrite, on_progress, max_bytes, deadline)
 
-        return download_all_sync(items, self.status, save, max_downloads)
+        return download_all_sync(items, functools.partial(self._status, deadline=deadline), save, max_downloads)
 
     def close(self) -> None:
         for handle in self._closing():
@@ -608,9 +619,13 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
 
     async def status(self, ref: str) -> JobStatus:
         """The status of ``"<vendor>:<task id>"``. See :meth:`Client.status`."""
+        return await self._status(ref)
+
+    async def _status(self, ref: str, deadline: float | None = None) -> JobStatus:
+        """:meth:`status`, ending by ``deadline`` (``time.monotonic()``) too: a download's."""
         slug, task_id = split_ref(ref)
         try:
-            return await self.vendor(slug).checked_status(task_id)
+            return await self.vendor(slug).checked_status(task_id, self._until(deadline))
         except VideoJobsError as exc:
             exc.ref = ref
             raise
@@ -795,7 +810,8 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
             return await afetch(http, action.url, transfer, attempts, pace, self.clock.asleep)
 
         try:
-            return await arun_plan(download_plan(status, ref, index, dest, utc_now), self.status, get)
+            asked = functools.partial(self._status, deadline=deadline)  # a link refreshed within the deadline
+            return await arun_plan(download_plan(status, ref, index, dest, utc_now), asked, get)
         except VideoJobsError as exc:
             exc.ref = ref
             raise
@@ -840,7 +856,7 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
         async def save(status: JobStatus) -> JobStatus:
             return await self._save_all(status, into, overwrite, on_progress, max_bytes, deadline)
 
-        results = download_all(items, self.status, save, max_downloads)
+        results = download_all(items, functools.partial(self._status, deadline=deadline), save, max_downloads)
         async with contextlib.aclosing(results):  # leaving early cancels every job's download, at once
             async for result in results:
                 yield result

@@ -14,6 +14,7 @@ proxy) or the async clients' aiohttp transport (``_aio``).
 from __future__ import annotations
 
 import functools
+import math
 import os
 import ssl
 import time
@@ -127,9 +128,11 @@ class VendorClient(_Handle):
         """The job's status; retries connection errors, timeouts, 429 and 5xx within the call's budget."""
         return self.checked_status(check_task_id(self.name, task_id))
 
-    def checked_status(self, task_id: str) -> JobStatus:
-        """:meth:`status` for a task id already checked (``Client.status`` checks it with the reference)."""
-        return run(status_plan(self.core, task_id), functools.partial(self.exchange, task_id), self.core.clock.sleep)
+    def checked_status(self, task_id: str, until: float = math.inf) -> JobStatus:
+        """:meth:`status` for a task id already checked (``Client.status`` checks it with the
+        reference), ending by ``until`` on the client's clock too (a download's deadline)."""
+        plan = status_plan(self.core, task_id, until)
+        return run(plan, functools.partial(self.exchange, task_id), self.core.clock.sleep)
 
     def exchange(self, task_id: str, timeout: float, epoch: int | None = None) -> Exchange:
         """Send one status request and read its answer, bounded by ``timeout`` seconds in all
@@ -176,9 +179,10 @@ class AsyncVendorClient(_Handle):
         """The job's status; retries connection errors, timeouts, 429 and 5xx within the call's budget."""
         return await self.checked_status(check_task_id(self.name, task_id))
 
-    async def checked_status(self, task_id: str) -> JobStatus:
-        """:meth:`status` for a task id already checked (``AsyncClient.status`` checks it with the reference)."""
-        plan = status_plan(self.core, task_id)
+    async def checked_status(self, task_id: str, until: float = math.inf) -> JobStatus:
+        """:meth:`status` for a task id already checked (``AsyncClient.status`` checks it with the
+        reference), ending by ``until`` on the client's clock too (a download's deadline)."""
+        plan = status_plan(self.core, task_id, until)
         return await arun(plan, functools.partial(self.exchange, task_id), self.core.clock.asleep)
 
     def exchange(
