@@ -654,3 +654,26 @@ def test_a_page_cut_after_its_first_byte_is_refused_when_resumed(tmp_path: Path)
     finally:
         transfer.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_leaving_a_blocking_download_all_early_stops_the_saves_under_way(
+    sandbox: tuple[Sandbox, str], tmp_path: Path
+) -> None:
+    """Threads cannot be cancelled: each save looks, at every chunk, whether its batch was left.
+    Two files at the slow host's 320 KiB/s would take 12 s each; the batch is left after the
+    first result (a small file) and ends at once, their .part kept to resume, no lock left."""
+    sb, _ = sandbox
+    slow = [_ended(sb, f"vozo:leave{i}-q0-d2-sz4m-fslow") for i in range(2)]
+    small = _ended(sb, "vozo:leavefast-q0-d2-sz64k")
+    with videojobs.Client(api_keys=sb.api_keys(), base_urls=sb.base_urls(sb_root(sb))) as client:
+        start = time.monotonic()
+        results = client.download_all([small, *slow], tmp_path, max_downloads=3)
+        first = next(results)
+        results.close()  # as a loop left with break does, at once
+        elapsed = time.monotonic() - start
+    assert isinstance(first, JobStatus)
+    assert first.ref == small.ref
+    assert elapsed < 6  # real time: the two slow files alone need 24 s
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert not [name for name in left if name.endswith(".lock")], left
+    assert sum(name.endswith(".part") for name in left) == 2, left  # kept, to resume

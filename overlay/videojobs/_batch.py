@@ -28,6 +28,7 @@ import collections
 import functools
 import math
 import queue
+import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -361,9 +362,11 @@ def wait_all_sync(
     max_requests: int,
     max_downloads: int,
     request_timeout: float,
+    halt: threading.Event | None = None,
 ) -> Generator[JobStatus | VideoJobsError, None, None]:
     """The blocking twin of :func:`wait_all`, with its guarantees: each job once, deadlines from
-    the call, the wait for a request slot part of the attempt, saves by the same deadline."""
+    the call, the wait for a request slot part of the attempt, saves by the same deadline.
+    ``halt`` is set as the batch is left early: the saves under way (which look at it) stop."""
     saves_until = None if timeout is None else time.monotonic() + timeout + request_timeout  # real time
     schedule = Schedule(clock.now, on_update, save is not None)
     answers: queue.SimpleQueue[tuple[Job, Future[Exchange] | Future[JobStatus], bool]] = queue.SimpleQueue()
@@ -442,7 +445,10 @@ def wait_all_sync(
                 while not answers.empty():
                     answered(*answers.get_nowait())
     finally:
-        # leaving early: nothing new starts; what runs ends within its own deadline
+        # leaving early: nothing new starts; a request ends within its own deadline, a save at
+        # its next chunk (threads cannot be cancelled: it looks at ``halt``)
+        if halt is not None:
+            halt.set()
         requests.shutdown(wait=True, cancel_futures=True)
         downloads.shutdown(wait=True, cancel_futures=True)
 
@@ -452,8 +458,10 @@ def download_all_sync(
     status: Callable[[str], JobStatus],
     save: Callable[[JobStatus], JobStatus],
     max_downloads: int,
+    halt: threading.Event | None = None,
 ) -> Generator[JobStatus | VideoJobsError, None, None]:
-    """The blocking twin of :func:`download_all`: a pool of ``max_downloads`` threads."""
+    """The blocking twin of :func:`download_all`: a pool of ``max_downloads`` threads; ``halt``
+    is set as the batch is left early, and the saves under way (which look at it) stop."""
 
     def one(item: JobStatus | str, ref: str) -> JobStatus | VideoJobsError:
         try:
@@ -473,4 +481,6 @@ def download_all_sync(
         for future in as_completed(futures):
             yield future.result()
     finally:
+        if halt is not None:
+            halt.set()
         pool.shutdown(wait=True, cancel_futures=True)

@@ -206,10 +206,10 @@ class _Twin(Generic[H, T]):
         """A ``time.monotonic()`` deadline (a download's) on the client's clock, as calls end by."""
         return math.inf if deadline is None else self.clock.now() + (deadline - time.monotonic())
 
-    def _pace(self, ref: str, deadline: float | None) -> Pace:
+    def _pace(self, ref: str, deadline: float | None, halted: Callable[[], bool] | None = None) -> Pace:
         from ._download import Pace
 
-        return Pace(self.request_timeout, deadline, ref.partition(":")[0])
+        return Pace(self.request_timeout, deadline, ref.partition(":")[0], halted)
 
     def vendor(self, slug: str) -> H:
         """The handle for one vendor, created once (thread-safe) with one pooled connection set."""
@@ -423,11 +423,12 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
             refs, timeout, max_failed_polls, max_requests, max_downloads
         )
         save = None
+        halt = threading.Event()  # set as the batch is left: saves under way stop at their next chunk
         if dest is not None:
             into, _ = self._saves(dest, max_downloads, max_bytes)
 
             def save(status: JobStatus, deadline: float | None) -> JobStatus:
-                return self._save_all(status, into, overwrite, on_progress, max_bytes, deadline)
+                return self._save_all(status, into, overwrite, on_progress, max_bytes, deadline, halt.is_set)
 
         def poll(ref: str) -> tuple[Plan[None], SyncSend, str]:
             return self._poll(ref, timeout, policy, max_failed_polls, on_poll_error)
@@ -442,6 +443,7 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
             max_requests=max_requests,
             max_downloads=max_downloads,
             request_timeout=self.request_timeout,
+            halt=halt,
         )
 
     def wait_all_list(
@@ -521,6 +523,7 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
         on_progress: OnProgress | None,
         max_bytes: int | None,
         deadline: float | None,
+        halted: Callable[[], bool] | None = None,
     ) -> Download:
         import httpx
 
@@ -528,7 +531,7 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
         from ._fetch import fetch, run_plan, utc_now
 
         status, ref = job_of(job)
-        pace = self._pace(ref, deadline)
+        pace = self._pace(ref, deadline, halted)
         http = self._files()
         assert isinstance(http, httpx.Client)
         attempts = self.max_retries + 1
@@ -552,12 +555,13 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
         on_progress: OnProgress | None,
         max_bytes: int | None,
         deadline: float | None = None,
+        halted: Callable[[], bool] | None = None,
     ) -> JobStatus:
         """Every video of a finished job into the folder ``into``; the status carries them in ``downloads``."""
         import attrs
 
         saved = [
-            self._download(status, into, index, overwrite, on_progress, max_bytes, deadline)
+            self._download(status, into, index, overwrite, on_progress, max_bytes, deadline, halted)
             for index in range(max(1, len(status.video_urls)))
         ]
         return attrs.evolve(status, downloads=saved)
@@ -583,10 +587,13 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
         into, max_downloads = self._saves(dest, max_downloads, max_bytes)
         deadline = deadline_of(timeout)
 
-        def save(status: JobStatus) -> JobStatus:
-            return self._save_all(status, into, overwrite, on_progress, max_bytes, deadline)
+        halt = threading.Event()  # set as the batch is left: saves under way stop at their next chunk
 
-        return download_all_sync(items, functools.partial(self._status, deadline=deadline), save, max_downloads)
+        def save(status: JobStatus) -> JobStatus:
+            return self._save_all(status, into, overwrite, on_progress, max_bytes, deadline, halt.is_set)
+
+        asked = functools.partial(self._status, deadline=deadline)
+        return download_all_sync(items, asked, save, max_downloads, halt)
 
     def close(self) -> None:
         for handle in self._closing():

@@ -435,8 +435,10 @@ class Pace:
     and fewer than ``LOW_SPEED_LIMIT * window`` bytes over a window is a stall. ``deadline``
     ends the whole download (all attempts), if the caller set one."""
 
-    def __init__(self, window: float, deadline: float | None, vendor: str) -> None:
-        self.window, self.deadline, self.vendor = window, deadline, vendor
+    def __init__(
+        self, window: float, deadline: float | None, vendor: str, halted: Callable[[], bool] | None = None
+    ) -> None:
+        self.window, self.deadline, self.vendor, self.halted = window, deadline, vendor, halted
         self._since = 0.0
         self._base = 0
 
@@ -444,7 +446,9 @@ class Pace:
         return None if self.deadline is None else self.deadline - now
 
     def expired(self, now: float) -> bool:
-        return self.deadline is not None and now >= self.deadline
+        """The deadline passed, or the batch this download is part of was left (``halted``): a
+        blocking batch's threads cannot be cancelled, so each save looks at every chunk."""
+        return (self.deadline is not None and now >= self.deadline) or (self.halted is not None and self.halted())
 
     def head_timeout(self, now: float) -> float:
         """Seconds the answer's head may take (never past the deadline)."""
@@ -470,10 +474,11 @@ class Pace:
             self._since, self._base = now, done
 
     def too_late(self) -> NetworkError:
-        return NetworkError(
-            "the download did not finish by its deadline; the .part is kept for a later call to resume",
-            vendor=self.vendor,
-        )
+        if self.halted is not None and self.halted():
+            why = "was stopped: the call it was part of ended early"
+        else:
+            why = "did not finish by its deadline"
+        return NetworkError(f"the download {why}; the .part is kept for a later call to resume", vendor=self.vendor)
 
 
 def int_or_none(text: str | None) -> int | None:

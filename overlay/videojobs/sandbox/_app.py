@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import math
@@ -427,7 +428,7 @@ class Sandbox:
         raw_path = (scope.get("raw_path") or quote(scope["path"]).encode()).decode("latin-1")
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         if (file := self.file(headers.get("host", ""), raw_path, query, headers)) is not None:
-            await _send_file(file, send, scope["method"])
+            await _send_file(file, send, receive, scope["method"])
             return
         answer = self.handle(scope["method"], raw_path, query, headers, body)
         if answer.delay:
@@ -519,9 +520,14 @@ class _AsyncFileStream(httpx.AsyncByteStream):
 
 
 async def _send_file(
-    file: FileAnswer, send: Callable[[MutableMapping[str, Any]], Awaitable[None]], method: str
+    file: FileAnswer,
+    send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
+    receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
+    method: str,
 ) -> None:
-    """Stream a file answer over ASGI; a drop ends the response short of its Content-Length."""
+    """Stream a file answer over ASGI; a drop ends the response short of its Content-Length. A
+    client that goes away stops the stream, as a CDN's does (uvicorn takes the writes of a
+    closed connection without a word: a slow file would go on for its whole length)."""
     headers = [(k.encode(), v.encode()) for k, v in file.headers.items()]
     if "content-length" not in file.headers:
         headers.append((b"content-length", b"0"))
@@ -529,12 +535,26 @@ async def _send_file(
     if method == "HEAD":
         await send({"type": "http.response.body", "body": b""})
         return
+    gone = asyncio.Event()
+
+    async def watch() -> None:  # the request is read: what comes now is the client's disconnect
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone.set()
+
+    watcher = asyncio.ensure_future(watch())
     sent = 0
-    for piece in file.body():
-        sent += len(piece)
-        await send({"type": "http.response.body", "body": piece, "more_body": True})
-        if file.delay:
-            await asyncio.sleep(file.delay)
+    try:
+        for piece in file.body():
+            if gone.is_set():
+                return
+            sent += len(piece)
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+            if file.delay:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(gone.wait(), file.delay)
+    finally:
+        watcher.cancel()
     if file.drop_after is not None and sent >= file.drop_after:
         raise ConnectionAbortedError("the sandbox drops this download here (its drop fault)")
     await send({"type": "http.response.body", "body": b""})
