@@ -697,3 +697,50 @@ def test_the_async_fast_lane_sends_the_request_the_sync_client_sends(task_id: st
         assert isinstance(result, videojobs.JobStatus), result
     assert lines["sync"] == lines["async"]
     assert lines["sync"][0].startswith("GET /base/path/v1/video_generation/")
+
+
+def test_downloads_cut_short_in_their_tls_handshake_leave_no_socket_open(tmp_path: pathlib.Path) -> None:
+    """A file host that takes the connection and never answers the TLS handshake: each download
+    ends at its request_timeout, and the errors the caller keeps hold no socket (httpcore leaves
+    a connection cancelled mid-handshake unclosed; the error's tracebacks held it)."""
+    import gc
+    import os
+
+    def open_fds() -> int:
+        """This process's sockets connected to the file host's port (the host's own ends, which
+        live in this process too, are not counted): from /proc/net/tcp and /proc/self/fd."""
+        port = int(url.rsplit(":", 1)[1])
+        to_host = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with contextlib.suppress(OSError), open(table) as lines:
+                for line in list(lines)[1:]:
+                    fields = line.split()
+                    if int(fields[2].rsplit(":", 1)[1], 16) == port:
+                        to_host.add(f"socket:[{fields[9]}]")
+        links = []
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):
+                links.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return sum(link in to_host for link in links)
+
+    with hostile.hostile(hostile.silent()) as url:
+        https = url.replace("http://", "https://")
+        jobs = [
+            videojobs.JobStatus(vendor="vozo", task_id=f"t{i}", state=videojobs.State.SUCCEEDED,
+                                video_urls=[f"{https}/v{i}.mp4"])
+            for i in range(16)
+        ]  # fmt: skip
+
+        async def run() -> list[Any]:
+            async with _aclient(url, request_timeout=0.3) as client:
+                return [r async for r in client.download_all(jobs, tmp_path, max_downloads=16)]
+
+        asyncio.run(run())  # warm: the TLS context, the loop's own descriptors
+        gc.collect()
+        before = open_fds()
+        results = asyncio.run(run())
+        gc.collect()
+        held = open_fds() - before
+    assert all(isinstance(r, videojobs.NetworkError) for r in results), results
+    assert before == 0
+    assert held == 0, f"{held} sockets held by {len(results)} errors"
