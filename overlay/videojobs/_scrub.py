@@ -97,12 +97,15 @@ def _escaped(chars: str) -> str:
     return "(?:" + "|".join(forms) + ")"
 
 
-def _char(c: str) -> str:
-    """Regex: the character ``c`` in every form of the module docstring (an unreserved one too may
-    be percent-encoded: encoders that encode every byte do)."""
-    digits = "".join(_escaped("".join(dict.fromkeys(d + d.upper()))) for d in f"{ord(c):02x}")
-    percent = _escaped("%") + "(?:" + _escaped("2") + _escaped("5") + ")?" + digits
-    return "(?:" + "|".join((_escaped(c), percent)) + ")"
+def _char(c: str, every_byte: bool = True) -> str:
+    """Regex: the character ``c`` in every form of the module docstring: percent-encoded when it is
+    reserved, and when it is not too (encoders that encode every byte do) unless ``every_byte``
+    is False (a base64 core's letters and digits: that echo is base64 already)."""
+    forms = [_escaped(c)]
+    if every_byte or c not in _UNRESERVED:
+        digits = "".join(_escaped("".join(dict.fromkeys(d + d.upper()))) for d in f"{ord(c):02x}")
+        forms.append(_escaped("%") + "(?:" + _escaped("2") + _escaped("5") + ")?" + digits)
+    return "(?:" + "|".join(forms) + ")"
 
 
 def _base64_cores(key: bytes) -> list[str]:
@@ -170,7 +173,8 @@ class _Key:
         raw = key.encode("ascii")  # keys are checked to be printable ASCII (_base.check_key)
         cores = _base64_cores(raw)
         # A run of backslashes just before an echo goes with it: no escape is left cut in half.
-        self.source = r"\\*(?:" + "|".join("".join(_char(c) for c in needle) for needle in (key, *cores)) + ")"
+        needles = ["".join(_char(c) for c in key), *("".join(_char(c, False) for c in core) for core in cores)]
+        self.source = r"\\*(?:" + "|".join(needles) + ")"
         # base64's letters and digits make one anchor for both alphabets (+/ or -_)
         anchors = [_anchor(key, _UNRESERVED), *(_anchor(core, _ALNUM) for core in cores)]
         self.anchors = tuple(dict.fromkeys(anchors))
