@@ -359,3 +359,14 @@ def test_a_limit_for_a_vendor_the_sandbox_lacks_is_named() -> None:
     assert parse_limits(["duomi=20"]) == {"duomi": 20.0}
     with pytest.raises(SystemExit, match="--limit names no vendor of this sandbox: 'nosuch'"):
         parse_limits(["nosuch=3"])
+    with pytest.raises(SystemExit, match="--limit takes VENDOR=REQUESTS_PER_SECOND"):
+        parse_limits(["duomi=inf"])  # a limit that throttles nobody
+
+
+@pytest.mark.parametrize("argv", [["--time-scale", "0"], ["--time-scale", "-1"]])
+def test_python_m_sandbox_refuses_a_bad_time_scale_with_exit_2(argv: list[str]) -> None:
+    from videojobs.sandbox.__main__ import main
+
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    assert caught.value.code == 2

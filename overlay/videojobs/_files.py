@@ -62,10 +62,9 @@ _DIRECTORY: Final = getattr(os, "O_DIRECTORY", 0)
 _AT_FD: Final = os.name == "posix" and {os.open, os.stat, os.unlink, os.link, os.rename} <= os.supports_dir_fd
 """Whether names are opened relative to the folder's handle (os.replace takes the same dir fds as os.rename)."""
 META_LIMIT: Final = 4096  # bytes of a .part.json read: ours are under 300
-_NO_LOCKS: Final = frozenset(
-    getattr(errno, name) for name in ("ENOLCK", "EOPNOTSUPP", "ENOSYS") if hasattr(errno, name)
-)
-"""What flock() says on a file system that has no locks: the transfer goes on without one."""
+_NO_LOCKS: Final = frozenset(getattr(errno, name) for name in ("EOPNOTSUPP", "ENOSYS") if hasattr(errno, name))
+"""What flock() says on a file system that cannot lock: the transfer goes on without one.
+(ENOLCK, NFS's lock daemon failing, may pass: it is a DownloadError, tried again later.)"""
 
 
 def _exists(error: DownloadError) -> DownloadError:
@@ -242,9 +241,8 @@ class Transfer:
                 raise busy from exc
             except OSError as exc:
                 os.close(fd)
-                if exc.errno in _NO_LOCKS:  # a file system without locks (NFSv3 without lockd, some FUSE)
-                    self.folder.unlink(self.lock.name)
-                    return None  # as on Windows: saved without one, as before locks were taken
+                if exc.errno in _NO_LOCKS:  # a file system that cannot lock (some FUSE and SMB mounts)
+                    return None  # as on Windows: saved without one; the name may be another's: left
                 raise _disk(exc, f"could not lock {self.lock}", self.vendor) from exc
             except BaseException:
                 os.close(fd)

@@ -34,7 +34,8 @@ the key's characters in a row: a transport error quotes a line it could not pars
 (aiohttp: its first 100 bytes), and the cut can fall inside the key.
 
 Not scrubbed: keys shorter than :data:`MIN_SCRUBBABLE`; other transformations of a key (a hash,
-HTML entities, hex or base32, a changed case, a key cut in pieces, outside an exception).
+HTML entities, hex or base32, a changed case, base64 then percent-encoded byte by byte, a key cut
+in pieces outside an exception).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 
@@ -19,7 +20,7 @@ def parse_limits(values: list[str] | None) -> dict[str, float]:
             out[vendor] = float(rate)
         except ValueError:
             sep = ""
-        if not sep or not vendor or not out.get(vendor, 0) > 0:
+        if not sep or not vendor or not 0 < out.get(vendor, 0) < math.inf:  # inf would throttle nobody
             raise SystemExit(f"--limit takes VENDOR=REQUESTS_PER_SECOND, e.g. duomi=20, not {value!r}")
         if vendor not in known:
             raise SystemExit(f"--limit names no vendor of this sandbox: {vendor!r} (it has {', '.join(known)})")
@@ -35,6 +36,17 @@ def port_number(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port (0-65535)")
     return port
+
+
+def positive(text: str) -> float:
+    """``--time-scale``: a number > 0 (argparse says so, exit 2, otherwise)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number > 0")
+    return value
 
 
 def serve(
@@ -72,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m videojobs.sandbox", description="Serve the vendor sandbox.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=port_number, default=8710)
-    parser.add_argument("--time-scale", type=float, default=1.0)
+    parser.add_argument("--time-scale", type=positive, default=1.0)
     parser.add_argument("--api-key", default="sk-sandbox")
     parser.add_argument("--epoch", type=float, default=None, help="the vendors' clock at start (Unix seconds)")
     parser.add_argument(

@@ -555,6 +555,8 @@ async def _send_file(
                     await asyncio.wait_for(gone.wait(), file.delay)
     finally:
         watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):  # its end is of no interest now
+            await watcher
     if file.drop_after is not None and sent >= file.drop_after:
         raise ConnectionAbortedError("the sandbox drops this download here (its drop fault)")
     await send({"type": "http.response.body", "body": b""})
