@@ -152,6 +152,9 @@ def test_missing_key_names_the_variable() -> None:
         ({"api_keys": {"vozo": "k"}, "base_urls": {"vozo": "ftp://x"}}, "absolute http"),
         ({"api_keys": {"vozo": "k"}, "base_urls": {"vozo": "not a url"}}, "absolute http"),
         ({"api_keys": {"vozo": "two words"}}, "whitespace"),
+        # host names that pass as URLs but IDNA refuses (an invalid A-label, an emoji's punycode)
+        ({"api_keys": {"vozo": "k"}, "base_urls": {"vozo": "http://xn--zz.example"}}, "is not a URL"),
+        ({"api_keys": {"vozo": "k"}, "base_urls": {"vozo": "https://xn--ls8h.la/v1"}}, "is not a URL"),
     ],
 )
 def test_bad_configuration_is_a_clear_error(kwargs: dict[str, Any], words: str) -> None:
@@ -159,6 +162,15 @@ def test_bad_configuration_is_a_clear_error(kwargs: dict[str, Any], words: str) 
         client = videojobs.Client(**kwargs)
         client.status("vozo:t1")
     assert "two words" not in str(info.value)
+    assert info.value.vendor == "vozo" or "unknown vendor" in words
+
+
+@pytest.mark.anyio
+async def test_a_base_url_idna_refuses_is_a_configuration_error_on_asyncio_too() -> None:
+    async with videojobs.AsyncClient(api_keys={"vozo": "k"}, base_urls={"vozo": "http://xn--zz.example"}) as client:
+        with pytest.raises(videojobs.ConfigurationError, match="is not a URL") as info:
+            await client.status("vozo:t1")
+    assert info.value.vendor == "vozo"
 
 
 @pytest.mark.parametrize(

@@ -138,11 +138,12 @@ def resolve_settings(
     base_url = base_urls.get(vendor) or environ.get(url_var) or adapter.default_base_url
     try:
         url = httpx.URL(base_url)
-    except (httpx.InvalidURL, TypeError) as exc:
+        host = url.host  # decodes an IDNA host: a name IDNA refuses ("xn--zz") raises here, not later
+    except (httpx.InvalidURL, TypeError, UnicodeError) as exc:
         raise ConfigurationError(
             f"base URL {base_url!r} (from base_urls or {url_var}) is not a URL", vendor=vendor
         ) from exc
-    if url.scheme not in ("http", "https") or not url.host:
+    if url.scheme not in ("http", "https") or not host:
         raise ConfigurationError(
             f"base URL {base_url!r} (from base_urls or {url_var}) must be an absolute http(s) URL", vendor=vendor
         )
