@@ -166,6 +166,17 @@ def test_bad_configuration_is_a_clear_error(kwargs: dict[str, Any], words: str) 
 
 
 @pytest.mark.anyio
+async def test_asyncclient_refuses_a_sync_transport_and_a_string_verify() -> None:
+    """The async face's own kind of transport: a sync one used to fail at the first request
+    (and at close) with a bare AttributeError."""
+    sync_transport = httpx.HTTPTransport()
+    with pytest.raises(videojobs.UsageError, match=r"transport must be an httpx\.AsyncBaseTransport for AsyncClient"):
+        videojobs.AsyncClient(api_keys={"vozo": "k"}, transport=sync_transport)  # type: ignore[arg-type]
+    with pytest.raises(videojobs.UsageError, match=r"verify must be True, False or an ssl\.SSLContext"):
+        videojobs.AsyncClient(api_keys={"vozo": "k"}, verify="/etc/ssl/bundle.pem")  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
 async def test_a_base_url_idna_refuses_is_a_configuration_error_on_asyncio_too() -> None:
     async with videojobs.AsyncClient(api_keys={"vozo": "k"}, base_urls={"vozo": "http://xn--zz.example"}) as client:
         with pytest.raises(videojobs.ConfigurationError, match="is not a URL") as info:
@@ -185,6 +196,17 @@ async def test_a_base_url_idna_refuses_is_a_configuration_error_on_asyncio_too()
         ({"request_timeout": 1e10}, r"request_timeout must be a positive number of seconds \(at most 1e\+09\)"),
         ({"max_retries": 10**400}, r"max_retries must be a whole number >= 0 \(at most 2\*\*53\), not 1000000"),
         ({"rate_limits": {"vozo": 10**400}}, r"rate_limits\['vozo'\] must be a positive number of requests per second"),
+        # each of these used to surface later as a bare error (FileNotFoundError, TypeError,
+        # AttributeError), or to be read as True ("false" is a true string)
+        ({"verify": "/etc/ssl/bundle.pem"}, r"verify must be True, False or an ssl.SSLContext, not str \(for a CA"),
+        ({"verify": None}, "verify must be True, False or an ssl.SSLContext, not NoneType"),
+        ({"transport": object()}, "transport must be an httpx.BaseTransport for Client, not object"),
+        (
+            {"transport": httpx.AsyncHTTPTransport()},
+            "transport must be an httpx.BaseTransport for Client, not AsyncHTTP",
+        ),
+        ({"environ": ["VOZO_API_KEY=k"]}, "environ must be a mapping of variable name to value, not list"),
+        ({"adaptive": "false"}, "adaptive must be True or False, not 'false'"),
     ],
 )
 def test_an_argument_mistake_is_a_usage_error_naming_it(kwargs: dict[str, Any], words: str) -> None:

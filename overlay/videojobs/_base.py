@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import reprlib
 from collections.abc import Iterable, Mapping
@@ -11,6 +12,8 @@ from ._exceptions import ConfigurationError, InvalidReferenceError, UsageError
 from ._registry import known_vendors, targets
 
 if TYPE_CHECKING:
+    import ssl
+
     from ._adapter import VendorAdapter
 
 __all__ = [
@@ -21,10 +24,14 @@ __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_REQUEST_TIMEOUT",
     "VendorSettings",
+    "check_environ",
+    "check_flag",
     "check_rate_limits",
     "check_seconds",
     "check_task_id",
+    "check_transport",
     "check_vendor_mapping",
+    "check_verify",
     "check_whole",
     "resolve_settings",
     "split_ref",
@@ -230,6 +237,55 @@ def check_seconds(name: str, value: object, what: str = "a positive number of se
 def check_timeout(name: str, value: object) -> float | None:
     """A call's whole timeout: :func:`check_seconds`, or None (no deadline)."""
     return None if value is None else check_seconds(name, value, "a positive number of seconds or None")
+
+
+def check_flag(name: str, value: object) -> bool:
+    """A yes/no argument: a bool (or anything with a truth value) but a string, whose ``"false"``
+    would read as true (a :class:`UsageError`)."""
+    if isinstance(value, (str, bytes)):
+        raise UsageError(f"{name} must be True or False, not {reprlib.repr(value)}")
+    return bool(value)
+
+
+def check_verify(value: object) -> bool | ssl.SSLContext:
+    """``verify``: True, False or an :class:`ssl.SSLContext`. httpx's older forms are refused: a
+    path (a CA bundle: ``ssl.create_default_context(cafile=...)`` or ``SSL_CERT_FILE``), or any
+    other object, which one face would take for True and the other reject at the first request."""
+    if isinstance(value, bool):
+        return value
+    import ssl  # loaded by then if a context was passed; ``Client()`` alone does not load it
+
+    if isinstance(value, ssl.SSLContext):
+        return value
+    raise UsageError(
+        f"verify must be True, False or an ssl.SSLContext, not {type(value).__name__}"
+        + (
+            " (for a CA bundle: ssl.create_default_context(cafile=...), or SSL_CERT_FILE)"
+            if isinstance(value, str)
+            else ""
+        )
+    )
+
+
+def check_transport(value: object, asynchronous: bool) -> None:
+    """``transport``: an httpx transport of the face's kind (``httpx.BaseTransport`` for
+    ``Client``, ``httpx.AsyncBaseTransport`` for ``AsyncClient``). httpx is loaded by then: the
+    caller made the transport with it."""
+    import httpx
+
+    wanted = httpx.AsyncBaseTransport if asynchronous else httpx.BaseTransport
+    if not isinstance(value, wanted):
+        face = "AsyncClient" if asynchronous else "Client"
+        raise UsageError(f"transport must be an httpx.{wanted.__name__} for {face}, not {type(value).__name__}")
+
+
+def check_environ(value: Mapping[str, str] | None) -> Mapping[str, str]:
+    """``environ``: a mapping of variable name to value, or None for ``os.environ``."""
+    if value is None:
+        return os.environ
+    if not isinstance(value, Mapping):
+        raise UsageError(f"environ must be a mapping of variable name to value, not {type(value).__name__}")
+    return value
 
 
 def check_rate_limits(rate_limits: Mapping[str, float | None] | None) -> dict[str, float | None]:

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Generic, NamedTuple, Self, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Generic, NamedTuple, Self, TypeVar
 
 from ._base import (
     DEFAULT_MAX_CONNECTIONS,
@@ -26,10 +26,14 @@ from ._base import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
     DEFAULT_REQUEST_TIMEOUT,
+    check_environ,
+    check_flag,
     check_many,
     check_rate_limits,
     check_seconds,
+    check_transport,
     check_vendor_mapping,
+    check_verify,
     check_whole,
     env_name,
     split_ref,
@@ -129,6 +133,9 @@ T = TypeVar("T", "httpx.BaseTransport", "httpx.AsyncBaseTransport")
 class _Twin(Generic[H, T]):
     """Configuration and per-vendor handles: everything the faces share (no I/O)."""
 
+    _asynchronous: ClassVar[bool]
+    """AsyncClient's: its transports, handles and file client are asyncio's."""
+
     @property
     def _handle_class(self) -> type[H]:
         """VendorClient or AsyncVendorClient: ``_sessions`` (the calls' code, httpx) loads with the first vendor used."""
@@ -150,7 +157,7 @@ class _Twin(Generic[H, T]):
         clock: Clock | None = None,
         adaptive: bool = True,
     ) -> None:
-        self.adaptive = bool(adaptive)
+        self.adaptive = check_flag("adaptive", adaptive)
         self.request_timeout = check_seconds("request_timeout", request_timeout)
         self.max_retries = check_whole("max_retries", max_retries, 0)
         self.max_connections = check_whole("max_connections", max_connections, 1)
@@ -161,9 +168,11 @@ class _Twin(Generic[H, T]):
         if clock is not None and not isinstance(clock, Clock):
             raise UsageError(f"clock must have now(), sleep() and asleep(), not {type(clock).__name__}")
         self.clock: Clock = clock if clock is not None else SystemClock()
+        if transport is not None:
+            check_transport(transport, asynchronous=self._asynchronous)
         self._transport: T | None = transport
-        self._verify = verify
-        self._environ = os.environ if environ is None else environ
+        self._verify = check_verify(verify)
+        self._environ = check_environ(environ)
         self._vendors: dict[str, H] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -186,11 +195,9 @@ class _Twin(Generic[H, T]):
                 raise UsageError(f"this {type(self).__name__} is closed")
             if self._file_http is None:
                 from ._fetch import file_client  # downloads' code loads on the first download
-                from ._sessions import AsyncVendorClient
 
-                asynchronous = self._handle_class is AsyncVendorClient
                 self._file_http = file_client(
-                    self._transport, self.request_timeout, self._verify, asynchronous=asynchronous
+                    self._transport, self.request_timeout, self._verify, asynchronous=self._asynchronous
                 )
             return self._file_http
 
@@ -298,6 +305,7 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
     """
 
     __doc__ = (__doc__ or "") + _DOC_ARGS
+    _asynchronous = False
 
     @property
     def _handle_class(self) -> type[VendorClient]:
@@ -617,6 +625,7 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
     """Status of jobs at every vendor, on asyncio. The twin of :class:`Client`: the same methods, awaited."""
 
     __doc__ = (__doc__ or "") + _DOC_ARGS
+    _asynchronous = True
 
     @property
     def _handle_class(self) -> type[AsyncVendorClient]:
