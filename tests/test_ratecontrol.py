@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
@@ -286,3 +287,37 @@ def test_a_ceiling_and_a_throttle_hold_back_even_a_lone_caller() -> None:
     assert throttled.acquire(0.0) == 0.0  # the cut keeps one token: the throttled call retries
     throttled.observe(0.1, None, 0.0)
     assert throttled.acquire(0.1) > 0  # after the vendor throttled, the bucket paces every call
+
+
+@pytest.mark.anyio
+async def test_a_call_waiting_out_a_pause_ends_at_its_deadline_with_the_same_error_on_both_faces() -> None:
+    """The vendor pauses for 9.9 s (a 429's Retry-After); the next call has 10 s. On both faces it
+    ends at 10 s with a RateLimitError: the sync face's pacing jitter (up to 10 %) used to be
+    applied after the wait was cut to the call's end, so it slept past it (up to 10.9 s) and then
+    ended with a NetworkError, having spent a token."""
+    from tests.hostile import answer, hostile
+
+    body = b'{"code":429,"message":"too many requests"}'
+    ended: list[tuple[str, float, str]] = []
+    with hostile(answer(429, body, {"Retry-After": "9.9"})) as url:
+        options: dict[str, Any] = {"api_keys": {"vozo": "k" * 20}, "base_urls": {"vozo": url}, "max_retries": 0}
+        for _ in range(5):  # the jitter is random: without the fix, each round overran with p = 0.99
+            clock = SimClock()
+            with videojobs.Client(clock=clock, request_timeout=10, **options) as client:
+                with pytest.raises(videojobs.RateLimitError):
+                    client.status("vozo:first")
+                start = clock.now()
+                with pytest.raises(videojobs.VideoJobsError) as info:
+                    client.status("vozo:second")
+                ended.append(("sync", clock.now() - start, type(info.value).__name__))
+            clock = SimClock()
+            async with videojobs.AsyncClient(clock=clock, request_timeout=10, **options) as aclient:
+                with pytest.raises(videojobs.RateLimitError):
+                    await aclient.status("vozo:first")
+                start = clock.now()
+                with pytest.raises(videojobs.VideoJobsError) as info:
+                    await aclient.status("vozo:second")
+                ended.append(("async", clock.now() - start, type(info.value).__name__))
+                message = str(info.value)
+    assert all(took <= 10.0 and kind == "RateLimitError" for _, took, kind in ended), ended
+    assert "no request slot came before this call's time ran out" in message

@@ -246,28 +246,40 @@ def _wait_for_slot(
         while True:
             now = clock.now()
             if now + delay >= end:
-                why = (
-                    "the vendor is throttling"
-                    if rate.throttled
-                    else "its requests are paced (slow start: their rate grows until the vendor throttles)"
-                )
-                raise RateLimitError(
-                    f"task {task_id}: {why} and the next request slot is {delay:.2g} s away, past this call's time",
-                    vendor=core.name,
-                    retry_after=delay,
-                )
+                raise no_slot(core, task_id, delay)
             ahead = ticket - core.served - 1  # calls waiting since before this one
             per_second = rate.rate
             if ahead > 0 and per_second:
-                delay = min(max(delay, math.log1p(ahead / per_second) / rate.growth), end - now)
+                delay = max(delay, math.log1p(ahead / per_second) / rate.growth)
             if ahead > 0 or rate.throttled:  # calls woken together would all ask at once
                 delay *= 1.0 + PACING_JITTER * rng.random()
-            if (yield Pace(core, task_id, delay, end)):
+            if (yield Pace(core, task_id, min(delay, end - now), end)):
                 return  # an asyncio driver's queue took the slot for this call
-            if (delay := rate.acquire(clock.now())) <= 0:
+            if (now := clock.now()) >= end:
+                raise no_slot(core, task_id)  # as the asyncio queue ends a call whose time ran out
+            if (delay := rate.acquire(now)) <= 0:
                 return
     finally:
         core.served += 1
+
+
+def no_slot(core: VendorCore, task_id: str, delay: float | None = None) -> RateLimitError:
+    """The error of a call that gets no request slot from its vendor's pace in its time: one
+    whose next slot is ``delay`` s away, past its time, or (None) one whose time ran out waiting."""
+    why = (
+        "the vendor is throttling"
+        if core.rate.throttled
+        else "its requests are paced (slow start: their rate grows until the vendor throttles)"
+    )
+    if delay is None:
+        return RateLimitError(
+            f"task {task_id}: {why} and no request slot came before this call's time ran out", vendor=core.name
+        )
+    return RateLimitError(
+        f"task {task_id}: {why} and the next request slot is {delay:.2g} s away, past this call's time",
+        vendor=core.name,
+        retry_after=delay,
+    )
 
 
 PACE_LOOK: Final = 0.01
@@ -347,13 +359,7 @@ class SlotQueue:
             while ends and (ends[0][2].done() or ends[0][0] <= now):
                 _, _, future, task_id = heapq.heappop(ends)
                 if not future.done():
-                    future.set_exception(
-                        RateLimitError(
-                            f"task {task_id}: the vendor is throttling and no request slot came before this"
-                            " call's time ran out",
-                            vendor=core.name,
-                        )
-                    )
+                    future.set_exception(no_slot(core, task_id))
             while waiting and waiting[0].done():
                 waiting.popleft()  # left the queue: its time ran out, or its caller was cancelled
             if not waiting:
