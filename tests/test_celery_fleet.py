@@ -26,7 +26,7 @@ from videojobs import FixedPolicy, JobStatus, State
 from videojobs._ratecontrol import MemoryPaceStore
 from videojobs._wait import Waiter
 from videojobs.celery._poll import Again, Done, PollState, decide, policy_from, policy_spec
-from videojobs.celery._store import Claim, Delivery, Store, connect
+from videojobs.celery._store import PACE_FIELDS, Claim, Delivery, Store, connect
 
 SLOW = FixedPolicy(7)
 """A policy object a worker can import by path (``tests.test_celery_fleet:SLOW``)."""
@@ -269,3 +269,49 @@ def test_an_untrack_repeated_after_another_track_forgets_nothing_of_it(r: Any) -
     assert r.zscore("untrack:due", "vozo:t5") == 1001.0
     assert store.untrack("vozo:t5", "b")  # its own track()'s is still forgotten
     assert r.get("untrack:chain:vozo:t5") is None
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"last_cut": "abc"},  # not a number
+        {"pause_until": "soon"},
+        {"rate": "0"},  # a bucket that would never refill
+        {"w_max": "nan"},
+        {"rate": None},  # a field missing
+    ],
+    ids=["cut-not-a-number", "pause-not-a-number", "rate-zero", "w_max-nan", "no-rate"],
+)
+def test_a_pace_set_by_hand_reads_as_not_paced_and_is_deleted_not_a_bare_error_at_every_poll(
+    r: Any, fields: dict[str, str | None]
+) -> None:
+    """A vendor's pace in Redis that videojobs did not write (set by hand, without a TTL): every
+    poll of the vendor used to fail with a bare ValueError or a script error, for ever (nothing
+    refreshed the TTL). Now the vendor reads as not paced until it throttles again."""
+    store = Store(r, prefix="handset")
+    key = "handset:rate:vozo"
+    pace = {"w_max": "5", "k": "10", "last_cut": "990", "tokens": "0", "stamp": "990", "pause_until": "0", "rate": "2"}
+    for name, value in fields.items():
+        if value is None:
+            del pace[name]
+        else:
+            pace[name] = value
+    r.delete(key)
+    r.hset(key, mapping=pace)
+    store.paces["vozo"] = None
+    store.refresh_paces()
+    if set(fields) & set(PACE_FIELDS):  # what a worker keeps of a pace (the rate stays in Redis)
+        assert store.paces["vozo"] is None  # read as not paced (the timer's refresh)
+    store.paces["vozo"] = {"w_max": "5", "k": "10", "last_cut": "990", "pause_until": "0"}  # a worker that knew it
+    store.track("vozo:h1", "{}", 1000.0, 3600)
+    claim = _poll(store, "vozo:h1", 0, 1000.0)
+    assert claim.code == Claim.RUN
+    assert claim.booked is None
+    assert store.paces["vozo"] is None
+    assert not r.exists(key)  # deleted: every worker sees an unpaced vendor, and the next 429 starts anew
+    r.hset(key, mapping=pace)  # set again: the shared rate's own script deletes it too
+    assert store.book("vozo", 1001.0) == (0.0, None)
+    assert not r.exists(key)
+    store.throttled("vozo", 1002.0, measured=4.0, sent=1001.5, retry_after=None)  # a 429 after: a pace again
+    assert store.paces["vozo"] is not None
+    assert float(store.paces["vozo"]["w_max"]) >= 0

@@ -10,12 +10,15 @@ import pytest
 import videojobs
 from tests.clocks import SimClock
 from videojobs._ratecontrol import (
+    MAX_RATE_OVER_MEASURED,
+    MIN_RATE,
     SLOW_START_MIN_ROUND,
     START_RATE,
     AcceptedRate,
     AdaptiveRate,
     CubicCalculator,
     RetryBudget,
+    SharedPace,
     SlowStart,
     TokenBucket,
     is_throttle,
@@ -321,3 +324,13 @@ async def test_a_call_waiting_out_a_pause_ends_at_its_deadline_with_the_same_err
                 message = str(info.value)
     assert all(took <= 10.0 and kind == "RateLimitError" for _, took, kind in ended), ended
     assert "no request slot came before this call's time ran out" in message
+
+
+@pytest.mark.parametrize("last_cut", [-1e200, -1e20])
+def test_a_shared_pace_from_a_cut_absurdly_far_away_reads_a_rate_instead_of_overflowing(last_cut: float) -> None:
+    """A pace whose cut time was set by hand in Redis: the curve's cube overflowed a float (an
+    OverflowError at every poll of the vendor). Its time is read within CUBIC_SPAN of the plateau."""
+    pace = SharedPace(w_max=5.0, k=10.0, last_cut=last_cut)
+    rate = pace.rate(1000.0)
+    assert rate is not None
+    assert MIN_RATE <= rate <= MAX_RATE_OVER_MEASURED * 5.0

@@ -182,6 +182,12 @@ class TokenBucket:
             self._stamp = now
 
 
+CUBIC_SPAN: Final = 1e6
+"""Seconds either side of the curve's plateau its time is read within (11 days: past a shared
+pace's one-day life in Redis, so no real curve meets it). A cut's time from a store set by hand
+(``last_cut`` = -1e200) would otherwise overflow the cube (an OverflowError at every poll)."""
+
+
 class CubicCalculator:
     """CUBIC's rate curve (RFC 8312 section 4.1, as botocore's CubicCalculator): ``error_received``
     cuts to ``beta`` of the rate, ``success_received`` grows back along
@@ -222,7 +228,8 @@ class CubicCalculator:
     def success_received(self, now: float) -> float:
         k = self._k
         scale = self._w_max * (1 - self.beta) / k**3 if k > 0 else self.scale  # C, from the curve's own points
-        return scale * (now - self._last_fail - k) ** 3 + self._w_max
+        since = min(max(now - self._last_fail - k, -CUBIC_SPAN), CUBIC_SPAN)
+        return scale * since**3 + self._w_max
 
     @classmethod
     def restored(cls, w_max: float, k: float, last_fail: float) -> CubicCalculator:

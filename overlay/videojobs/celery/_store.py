@@ -36,6 +36,7 @@ a key that lives for ever):
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -110,17 +111,28 @@ _RESERVE_FN = """
 -- another worker cut since, the cut's own rate. Returns false when the vendor is not paced, else
 -- {wait, booked, w_max, k, last_cut, pause_until}: wait 0 sends now; booked '1': a slot is held
 -- for this caller at that wait ('0': a pause, which books nothing).
+-- A pace the workers did not write (a field set by hand, or non-numeric, or a rate of 0) is
+-- deleted: the vendor is then not paced until it throttles again, for every worker at once.
+local function finite(v)
+  local x = tonumber(v)
+  if x and x == x and x > -math.huge and x < math.huge then return x end
+  return nil
+end
 local function reserve(pace, now, rate, known, booked)
   local p = redis.call('HMGET', pace, 'w_max', 'k', 'last_cut', 'tokens', 'stamp', 'pause_until', 'rate')
   if not p[3] then return false end
-  local pause = tonumber(p[6] or '0')
+  local w_max, k, stored, pause = finite(p[1]), finite(p[2]), finite(p[7]), finite(p[6] or '0')
+  if not (w_max and w_max >= 0 and k and k >= 0 and finite(p[3]) and stored and stored > 0 and pause) then
+    redis.call('DEL', pace)
+    return false
+  end
   local function said(wait, held) return {tostring(wait), held, p[1], p[2], p[3], p[6] or '0'} end
   if now < pause then return said(pause - now, '0') end
   if booked == p[3] then return said(0, '1') end
-  if known ~= p[3] then rate = tonumber(p[7]) end
+  if known ~= p[3] or not (rate and rate > 0) then rate = stored end
   local cap = math.max(1, rate)
-  local tokens = math.min(cap, tonumber(p[4] or '0'))
-  local stamp = tonumber(p[5] or tostring(now))
+  local tokens = math.min(cap, finite(p[4]) or 0)
+  local stamp = finite(p[5]) or now
   if now > stamp then
     tokens = math.min(cap, tokens + (now - stamp) * rate)
     stamp = now
@@ -300,7 +312,7 @@ _THROTTLED = """
 local key, now, retry_after = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
 local p = redis.call('HMGET', key, 'last_cut', 'pause_until')
 local fields = {}
-if retry_after > 0 and now + retry_after > tonumber(p[2] or '0') then
+if retry_after > 0 and now + retry_after > (tonumber(p[2] or '0') or 0) then
   table.insert(fields, 'pause_until'); table.insert(fields, ARGV[1] + retry_after)
 end
 if ARGV[4] ~= '' and (p[1] or '') == ARGV[3] then
@@ -394,6 +406,22 @@ def _cut(booked: float | None) -> str:
     return "" if booked is None else repr(booked)
 
 
+def _known(values: list[Any]) -> dict[str, str] | None:
+    """The pace a script or HMGET returned, None when the vendor is not paced. A pace this
+    package did not write (a field set by hand: not a number, not finite, a negative curve)
+    reads as not paced: each poll would otherwise fail on it, and the poll script deletes it."""
+    fields = _fields(values)
+    if "last_cut" not in fields:
+        return None
+    try:
+        numbers = {name: float(value) for name, value in fields.items()}
+    except ValueError:
+        return None
+    if not all(math.isfinite(n) for n in numbers.values()) or min(numbers.get("w_max", 0), numbers.get("k", 0)) < 0:
+        return None
+    return fields
+
+
 def _pace(fields: dict[str, str]) -> SharedPace:
     return SharedPace.from_fields({name: float(value) for name, value in fields.items()})
 
@@ -472,10 +500,13 @@ class Store:
         answer = self._poll(keys=[self._chain(ref), self._rate(vendor)], args=args)
         code = int(answer[0])
         if len(answer) == 1:
+            if code == Claim.RUN and known is not None:
+                self.paces[vendor] = None  # the script found no pace (it expired, or was not one: deleted)
             return Claim(code)
-        fields = _fields(answer[3:])
+        fields = _known(answer[3:])  # the script let only a usable pace through
         self.paces[vendor] = fields
-        return Claim(code, float(answer[1]), float(fields["last_cut"]) if answer[2] == b"1" else None)
+        booked = float(fields["last_cut"]) if fields is not None and answer[2] == b"1" else None
+        return Claim(code, float(answer[1]), booked)
 
     def poll_meanwhile(self, ref: str, hop: int, tag: str, *, ttl: float, grace: float, message: str,
                        due: float, vendor: str, now: float) -> Callable[[], Claim]:  # fmt: skip
@@ -603,9 +634,9 @@ class Store:
         if not answer:
             self.paces[vendor] = None
             return 0.0, None
-        fields = _fields(answer[2:])
+        fields = _known(answer[2:])  # the script let only a usable pace through
         self.paces[vendor] = fields
-        return float(answer[0]), float(fields["last_cut"]) if answer[1] == b"1" else None
+        return float(answer[0]), float(fields["last_cut"]) if fields is not None and answer[1] == b"1" else None
 
     def throttled(
         self, vendor: str, now: float, *, measured: float, sent: float | None, retry_after: float | None
@@ -617,15 +648,12 @@ class Store:
         cut = pace.throttled(now, measured=measured, sent=sent, retry_after=None)
         new = [repr(pace.w_max), repr(pace.k), repr(pace.last_cut), repr(pace.rate(now))] if cut else ["", "", "", ""]
         args = [repr(now), retry_after or 0, (known or {}).get("last_cut", ""), *new, RATE_TTL]
-        answer = self._throttled(keys=[self._rate(vendor)], args=args)
-        fields = _fields(answer)
-        self.paces[vendor] = fields if "last_cut" in fields else None
+        self.paces[vendor] = _known(self._throttled(keys=[self._rate(vendor)], args=args))
 
     def refresh_paces(self) -> None:
         """Read again the pace of every vendor this process polled (another worker may have cut)."""
         for vendor in list(self.paces):
-            fields = _fields(self.redis.hmget(self._rate(vendor), *PACE_FIELDS))
-            self.paces[vendor] = fields if "last_cut" in fields else None
+            self.paces[vendor] = _known(self.redis.hmget(self._rate(vendor), *PACE_FIELDS))
 
     def rate(self, vendor: str) -> float | None:
         """The vendor's shared rate in requests per second, None while there is no limit."""
