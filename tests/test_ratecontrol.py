@@ -10,6 +10,7 @@ import pytest
 import videojobs
 from tests.clocks import SimClock
 from videojobs._ratecontrol import (
+    MAX_PAUSE,
     MAX_RATE_OVER_MEASURED,
     MIN_RATE,
     SLOW_START_MIN_ROUND,
@@ -23,6 +24,7 @@ from videojobs._ratecontrol import (
     TokenBucket,
     is_throttle,
 )
+from videojobs._translate import MAX_RETRY_AFTER
 from videojobs.sandbox import Sandbox
 
 THROTTLE = videojobs.RateLimitError("slow down", retry_after=None)
@@ -334,3 +336,45 @@ def test_a_shared_pace_from_a_cut_absurdly_far_away_reads_a_rate_instead_of_over
     rate = pace.rate(1000.0)
     assert rate is not None
     assert MIN_RATE <= rate <= MAX_RATE_OVER_MEASURED * 5.0
+
+
+@pytest.mark.parametrize("retry_after", ["86400", "Fri, 31 Dec 9999 23:59:59 GMT"])
+def test_a_retry_after_of_a_day_pauses_the_vendor_for_at_most_max_pause(retry_after: str) -> None:
+    """One 429 saying to come back in a day (or in the year 9999): the call that got it reads all
+    of it, but the vendor-wide pause stops after MAX_PAUSE, so another job's call is sent again and
+    sees the vendor recovered. It used to stop every call of the vendor for 24 h, unsent."""
+    import itertools
+
+    from tests.hostile import OK_BODY, hostile
+
+    served = itertools.count()
+
+    def scenario(request: Any, conn: Any) -> None:
+        if next(served) == 0:
+            body = b'{"code":429,"message":"too many requests"}'
+            head = f"HTTP/1.1 429 Too Many\r\nContent-Length: {len(body)}\r\nRetry-After: {retry_after}\r\n\r\n"
+        else:
+            body = OK_BODY
+            head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\nContent-Type: application/json\r\n\r\n"
+        conn.sendall(head.encode() + body)
+
+    clock = SimClock()
+    with (
+        hostile(scenario) as url,
+        videojobs.Client(clock=clock, api_keys={"vozo": "k" * 20}, base_urls={"vozo": url}, max_retries=0) as client,
+    ):
+        with pytest.raises(videojobs.RateLimitError) as info:
+            client.status("vozo:job-a")
+        assert info.value.retry_after == MAX_RETRY_AFTER  # what the vendor said, for the call that got it
+        with pytest.raises(videojobs.RateLimitError) as info:
+            client.status("vozo:job-b")  # the vendor is paused: past this call's time, raised unsent
+        assert info.value.retry_after == pytest.approx(MAX_PAUSE)
+        clock.sleep(MAX_PAUSE)
+        assert client.status("vozo:job-b").state is videojobs.State.RUNNING  # asked again, and it recovered
+
+
+def test_a_shared_pace_pauses_for_at_most_max_pause() -> None:
+    pace = SharedPace()
+    pace.throttled(1000.0, measured=4.0, sent=999.0, retry_after=MAX_RETRY_AFTER)
+    assert pace.reserve(1000.0) == pytest.approx(MAX_PAUSE)
+    assert pace.reserve(1000.0 + MAX_PAUSE) < 1.0  # then the cut rate, not a day's pause

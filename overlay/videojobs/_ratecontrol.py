@@ -67,6 +67,20 @@ SLOW_START_EXIT: Final = 0.5
 section 3.1: ssthresh = FlightSize / 2): slow start overshoots by up to its last doubling, and a
 limiter with a one-second burst lets up to twice its rate through in the second before the 429."""
 
+MAX_PAUSE: Final = 300.0
+"""The longest a vendor's Retry-After pauses every call to it, seconds. The call that got the
+header still reads all of it (``RateLimitError.retry_after``, up to a day), but the pause the
+client (or, in Redis, the fleet) keeps for the vendor stops after five minutes: a Retry-After
+of hours (a daily quota, or a proxy that meant milliseconds) would otherwise stop every job of
+that vendor for as long, without one request to see that it recovered. After it, the cut rate
+lets a few calls through to ask again; a vendor still saying no pauses them again."""
+
+
+def pause_for(retry_after: float | None) -> float:
+    """The vendor-wide pause a throttle's ``retry_after`` asks for: at most :data:`MAX_PAUSE`."""
+    return min(retry_after or 0.0, MAX_PAUSE)
+
+
 MIN_RATE: Final = 0.5
 """The slowest a throttled vendor is polled, requests per second (botocore's minimum fill rate)."""
 
@@ -434,8 +448,8 @@ class AdaptiveRate:
                 bucket.set_rate(new, now)
 
     def _throttle(self, now: float, outcome: RateLimitError, sent: float | None, bucket: TokenBucket) -> None:
-        if outcome.retry_after and now + outcome.retry_after > self._pause_until:
-            self._pause_until = now + outcome.retry_after
+        if (pause := pause_for(outcome.retry_after)) and now + pause > self._pause_until:
+            self._pause_until = now + pause
             self.epoch += 1
         if (sent is not None and sent < self._last_cut) or now - self._last_cut < CUT_INTERVAL:
             return  # the same congestion event: cut once
@@ -547,8 +561,8 @@ class SharedPace:
         (once per ``CUT_INTERVAL``; a call sent before the last cut is part of that congestion).
         ``measured``: the rate the reporter saw accepted, the cut's base when not paced yet.
         True when the rate was cut."""
-        if retry_after:
-            self.pause_until = max(self.pause_until, now + retry_after)
+        if pause := pause_for(retry_after):
+            self.pause_until = max(self.pause_until, now + pause)
         if (sent is not None and sent < self.last_cut) or now - self.last_cut < CUT_INTERVAL:
             return False
         current = self.rate(now)

@@ -49,8 +49,8 @@ What it guarantees:
   worker died under it. Then the job's record says ``failed`` and why, a WARNING says so, and
   :func:`failed_callbacks` lists it. Other jobs' callbacks run meanwhile on the other processes.
 - **Shared rate control:** the parts of one process (``videojobs._ratecontrol.SharedPace``: CUBIC's
-  curve, cut to 70 % on a 429 and grown back along it, and a token bucket; a Retry-After pauses
-  the vendor for every worker), with each vendor's numbers in Redis, so N workers together keep
+  curve, cut to 85 % on a 429 and grown back along it, and a token bucket; a Retry-After pauses
+  the vendor for every worker, for at most ``MAX_PAUSE``), with each vendor's numbers in Redis, so N workers together keep
   to one vendor's limit. A poll that must wait books its slot and is sent with the countdown the
   bucket says (it calls the vendor when it comes back), and a paced vendor's next slot is booked
   with each answer. No limit, and no cost, until the vendor throttles; a worker hears of another's

@@ -44,7 +44,7 @@ from typing import Any, ClassVar, Final
 
 import attrs
 
-from .._ratecontrol import MIN_RATE, SharedPace
+from .._ratecontrol import MIN_RATE, SharedPace, pause_for
 
 __all__ = [
     "JOB_TTL",
@@ -647,7 +647,7 @@ class Store:
         pace = _pace(known) if known is not None else SharedPace()
         cut = pace.throttled(now, measured=measured, sent=sent, retry_after=None)
         new = [repr(pace.w_max), repr(pace.k), repr(pace.last_cut), repr(pace.rate(now))] if cut else ["", "", "", ""]
-        args = [repr(now), retry_after or 0, (known or {}).get("last_cut", ""), *new, RATE_TTL]
+        args = [repr(now), pause_for(retry_after), (known or {}).get("last_cut", ""), *new, RATE_TTL]
         self.paces[vendor] = _known(self._throttled(keys=[self._rate(vendor)], args=args))
 
     def refresh_paces(self) -> None:
