@@ -296,7 +296,7 @@ def test_jimmyai_envelope_429_is_retried() -> None:
 
 @pytest.mark.parametrize(
     ("header", "expected"),
-    [("2", 2.0), ("0.5", 0.5), ("-3", 0.0), ("soon", None), (None, None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)],
+    [("2", 2.0), ("0.5", 0.5), ("-3", None), ("soon", None), (None, None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)],
 )
 def test_retry_after_parsing(header: str | None, expected: float | None) -> None:
     from videojobs._translate import parse_retry_after

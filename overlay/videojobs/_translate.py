@@ -10,6 +10,7 @@ answer, or a 2xx envelope that says "error", becomes its :class:`APIError` subcl
 from __future__ import annotations
 
 import json  # already loaded by httpx: no import cost
+import re
 import time
 from collections.abc import Mapping
 from typing import Any, Final
@@ -147,17 +148,23 @@ def error_class(status_code: int) -> type[APIError]:
     return _BY_STATUS.get(status_code, APIError)
 
 
+_SECONDS: Final = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+"""Retry-After's delta-seconds (RFC 9110: ASCII digits), with a fraction some vendors send.
+Not what else ``float()`` reads: "1_000", "1e3", "inf", or digits of other scripts ("\u0665")."""
+
+
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or an HTTP date), at most MAX_RETRY_AFTER.
     None when absent or unreadable."""
     if not value:
         return None
     value = value.strip()[:64]
-    if "," in value and value.partition(",")[0].strip().isdigit():  # "1, 1": httpx joins a repeated header
-        value = value.partition(",")[0].strip()  # the first, as aiohttp's get() gives it
-    try:
-        seconds = float(value)
-    except ValueError:
+    first = value.partition(",")[
+        0
+    ].strip()  # "1, 1": httpx joins a repeated header; the first, as aiohttp's get() gives it
+    if _SECONDS.fullmatch(first):
+        seconds = float(first)
+    else:  # an HTTP date (its weekday is followed by a comma), or nothing readable
         import email.utils  # the HTTP-date form is rare: keep it off the import path
 
         try:
@@ -165,8 +172,6 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
             seconds = when.timestamp() - (time.time() if now is None else now)
         except (TypeError, ValueError, IndexError, OverflowError):
             return None
-    if seconds != seconds:
-        return None
     return min(MAX_RETRY_AFTER, max(0.0, seconds))
 
 
