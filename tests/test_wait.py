@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import math
 import threading
 import time
+import warnings
 from typing import Any
 
 import httpx
@@ -126,10 +128,13 @@ def test_adaptive_policy_shapes() -> None:
     # no progress: a share of the time waited so far, capped
     assert policy.next_delay(_h((40, "running", None))) == pytest.approx(0.22 * 40)
     assert policy.next_delay(_h((4000, "running", None))) == policy.max_delay
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(videojobs.UsageError, match=r"FixedPolicy\.seconds must be positive and finite, not 0"):
         FixedPolicy(0)
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(videojobs.UsageError, match=r"AdaptivePolicy\.max_delay must be positive and finite, not -1"):
         AdaptivePolicy(max_delay=-1)
+    for bad in ("5", math.inf, math.nan, True, None):  # a bare TypeError, or accepted and failing after a poll
+        with pytest.raises(videojobs.UsageError, match=r"FixedPolicy\.seconds must be positive and finite"):
+            FixedPolicy(bad)  # type: ignore[arg-type]
 
 
 def test_waiter_honours_floors_and_the_deadline() -> None:
@@ -378,6 +383,20 @@ async def test_wait_all_refuses_bad_refs_before_starting(sandbox: Sandbox) -> No
     assert sandbox.jobs == {}
 
 
+async def _async_callback(*args: Any) -> None:
+    raise AssertionError("never called")
+
+
+class _AsyncCall:
+    async def __call__(self, *args: Any) -> None:
+        raise AssertionError("never called")
+
+
+class _AsyncPolicy:
+    async def next_delay(self, history: Any) -> float:
+        raise AssertionError("never called")
+
+
 @pytest.mark.anyio
 @FACES
 @pytest.mark.parametrize(
@@ -390,6 +409,18 @@ async def test_wait_all_refuses_bad_refs_before_starting(sandbox: Sandbox) -> No
         ("wait_all", {"max_downloads": 0, "dest": "."}, "max_downloads must be a whole number >= 1, not 0"),
         ("wait_all_list", {"max_failed_polls": 0}, "max_failed_polls must be a whole number >= 1, not 0"),
         ("wait_all_list", {"max_bytes": 0, "dest": "."}, "max_bytes must be a whole number of bytes >= 1"),
+        # caller code of the wrong kind: it used to fail only after each job's first request
+        ("wait", {"policy": 5}, r"policy must have a next_delay\(history\) method .*, not int"),
+        ("wait", {"policy": FixedPolicy}, r"policy must be a policy object, not the class FixedPolicy"),
+        ("wait_all", {"policy": FixedPolicy}, r"policy must be a policy object, not the class FixedPolicy"),
+        ("wait", {"on_update": "print"}, "on_update must be a function or None, not str"),
+        ("wait_all_list", {"on_poll_error": 3}, "on_poll_error must be a function or None, not int"),
+        ("wait_all", {"on_progress": 3, "dest": "."}, "on_progress must be a function or None, not int"),
+        # an async def is called, never awaited: its body would silently never run
+        ("wait", {"on_update": _async_callback}, "on_update must be a plain function, not an async one"),
+        ("wait_all", {"on_update": _async_callback}, "on_update must be a plain function, not an async one"),
+        ("wait_all_list", {"on_poll_error": _AsyncCall()}, "on_poll_error must be a plain function, not an async"),
+        ("wait", {"policy": _AsyncPolicy()}, "policy _AsyncPolicy.next_delay must be a plain method, not an async"),
     ],
 )
 async def test_bad_wait_arguments_are_usage_errors(
@@ -560,3 +591,24 @@ def test_leaving_sync_wait_all_early_stops_the_rest(sandbox: Sandbox) -> None:
         polls = sum(job.polls for job in sandbox.jobs.values())
         assert first.ref == "vozo:quick-q0-d1"
         assert sum(job.polls for job in sandbox.jobs.values()) == polls
+
+
+@pytest.mark.anyio
+@FACES
+async def test_a_callback_that_returns_a_coroutine_ends_the_wait_with_a_callback_error(
+    face: str, sandbox: Sandbox
+) -> None:
+    """``on_update=lambda s: notify(s)`` with an async ``notify``: each update made a coroutine that
+    never ran (a RuntimeWarning at most). The wait now ends with a CallbackError that says why,
+    and the coroutine is closed (never run, and no warning)."""
+    ran: list[str] = []
+
+    async def notify(status: videojobs.JobStatus) -> None:
+        ran.append(status.ref)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "coroutine ... was never awaited" would be an error
+        with pytest.raises(videojobs.CallbackError, match="on_update raised TypeError") as info:
+            await _many(face, _face_client(face, sandbox), "wait", "vozo:cb1", on_update=lambda s: notify(s))
+    assert "a callback is called, never awaited" in str(info.value.__cause__)
+    assert ran == []

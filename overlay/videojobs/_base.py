@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_REQUEST_TIMEOUT",
     "VendorSettings",
+    "check_callback",
     "check_environ",
     "check_flag",
     "check_rate_limits",
@@ -237,6 +238,44 @@ def check_seconds(name: str, value: object, what: str = "a positive number of se
 def check_timeout(name: str, value: object) -> float | None:
     """A call's whole timeout: :func:`check_seconds`, or None (no deadline)."""
     return None if value is None else check_seconds(name, value, "a positive number of seconds or None")
+
+
+def check_callback(name: str, value: object) -> None:
+    """A callback argument (``on_update``, ``on_poll_error``, ``on_progress``): None, or a plain
+    callable. It is called, never awaited: an ``async def`` would only make coroutines that never
+    run (and a lambda that returns one is refused when it does: ``_exceptions.not_awaited``)."""
+    if value is None:
+        return
+    if not callable(value):
+        raise UsageError(f"{name} must be a function or None, not {type(value).__name__}")
+    if _is_async(value):
+        raise UsageError(
+            f"{name} must be a plain function, not an async one: it is called, never awaited "
+            "(from a plain one, start a task with asyncio.get_running_loop().create_task())"
+        )
+
+
+def check_policy(value: object) -> None:
+    """``policy``: None, or an object with a plain ``next_delay(history)`` (a class is refused:
+    ``FixedPolicy`` for ``FixedPolicy(5)`` failed only after each job's first poll)."""
+    if value is None:
+        return
+    if isinstance(value, type):
+        raise UsageError(f"policy must be a policy object, not the class {value.__name__}: pass {value.__name__}(...)")
+    next_delay = getattr(value, "next_delay", None)
+    if not callable(next_delay):
+        raise UsageError(
+            f"policy must have a next_delay(history) method (see PollingPolicy), not {type(value).__name__}"
+        )
+    if _is_async(next_delay):
+        raise UsageError(f"policy {type(value).__name__}.next_delay must be a plain method, not an async one")
+
+
+def _is_async(fn: object) -> bool:
+    import inspect  # loaded by then (attrs imports it); not on ``import videojobs``'s path
+
+    call = None if inspect.isroutine(fn) else type(fn).__dict__.get("__call__")  # an object's async __call__
+    return inspect.iscoroutinefunction(fn) or (call is not None and inspect.iscoroutinefunction(call))
 
 
 def check_flag(name: str, value: object) -> bool:

@@ -26,6 +26,7 @@ from ._base import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
     DEFAULT_REQUEST_TIMEOUT,
+    check_callback,
     check_environ,
     check_flag,
     check_many,
@@ -116,6 +117,15 @@ class _Drivers(NamedTuple):
     watch_plan: Callable[[VendorCore, str, Waiter], Plan[None]]
     drive: Callable[[Plan[None], SyncSend, Callable[[float], None]], Iterator[JobStatus]]
     adrive: Callable[[Plan[None], AsyncSend, Callable[[float], Awaitable[None]]], AsyncIterator[JobStatus]]
+
+
+class _Callbacks(NamedTuple):
+    """A batch's caller code, checked with its other arguments before anything starts."""
+
+    policy: PollingPolicy | None
+    on_update: OnUpdate | None
+    on_poll_error: OnPollError | None
+    on_progress: OnProgress | None
 
 
 @functools.cache
@@ -276,7 +286,13 @@ class _Twin(Generic[H, T]):
         return os.path.join(folder, ""), check_whole("max_downloads", max_downloads, 1)
 
     def _batch_args(
-        self, refs: Iterable[str], timeout: float | None, max_failed_polls: int, max_requests: int, max_downloads: int
+        self,
+        refs: Iterable[str],
+        timeout: float | None,
+        max_failed_polls: int,
+        max_requests: int,
+        max_downloads: int,
+        callbacks: _Callbacks,
     ) -> tuple[list[str], float | None, int, int]:
         """wait_all's arguments, every one checked before anything starts."""
         refs = check_many("refs", refs)
@@ -284,7 +300,12 @@ class _Twin(Generic[H, T]):
             split_ref(ref)
         max_requests = check_whole("max_requests", max_requests, 1)
         max_downloads = check_whole("max_downloads", max_downloads, 1)
-        return refs, check_wait_args(timeout, max_failed_polls), max_requests, max_downloads
+        policy, on_update, on_poll_error, on_progress = callbacks
+        check_callback("on_progress", on_progress)
+        timeout = check_wait_args(
+            timeout, max_failed_polls, policy=policy, on_poll_error=on_poll_error, on_update=on_update
+        )
+        return refs, timeout, max_requests, max_downloads
 
     def _closing(self) -> list[H]:
         with self._lock:
@@ -377,6 +398,7 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
         the wait ends with :class:`CallbackError`). It ends within ``timeout`` plus at most one
         ``request_timeout``, with :class:`WaitTimeout` carrying ``last_status``.
         """
+        check_callback("on_update", on_update)
         last: JobStatus | None = None
         try:
             for last in self.watch(
@@ -428,8 +450,9 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
         from ._batch import wait_all_sync
 
         refs, timeout, max_requests, max_downloads = self._batch_args(
-            refs, timeout, max_failed_polls, max_requests, max_downloads
-        )
+            refs, timeout, max_failed_polls, max_requests, max_downloads,
+            _Callbacks(policy, on_update, on_poll_error, on_progress),
+        )  # fmt: skip
         save = None
         halt = threading.Event()  # set as the batch is left: saves under way stop at their next chunk
         if dest is not None:
@@ -520,6 +543,7 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
         from ._download import check_download_args, deadline_of
 
         dest = check_download_args(dest, index, max_bytes)
+        check_callback("on_progress", on_progress)
         return self._download(job, dest, index, overwrite, on_progress, max_bytes, deadline_of(timeout))
 
     def _download(
@@ -593,6 +617,7 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
 
         items = [(item, job_of(item)[1]) for item in check_many("jobs", jobs)]
         into, max_downloads = self._saves(dest, max_downloads, max_bytes)
+        check_callback("on_progress", on_progress)
         deadline = deadline_of(timeout)
 
         halt = threading.Event()  # set as the batch is left: saves under way stop at their next chunk
@@ -686,6 +711,7 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
         on_poll_error: OnPollError | None = None,
     ) -> JobStatus:
         """Poll until the job ends; return its last status. See :meth:`Client.wait`."""
+        check_callback("on_update", on_update)
         last: JobStatus | None = None
         try:
             async for last in self.watch(
@@ -720,8 +746,9 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
         from ._batch import wait_all
 
         refs, timeout, max_requests, max_downloads = self._batch_args(
-            refs, timeout, max_failed_polls, max_requests, max_downloads
-        )
+            refs, timeout, max_failed_polls, max_requests, max_downloads,
+            _Callbacks(policy, on_update, on_poll_error, on_progress),
+        )  # fmt: skip
         save = None
         if dest is not None:
             into, _ = self._saves(dest, max_downloads, max_bytes)
@@ -798,6 +825,7 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
         from ._download import check_download_args, deadline_of
 
         dest = check_download_args(dest, index, max_bytes)
+        check_callback("on_progress", on_progress)
         return await self._download(job, dest, index, overwrite, on_progress, max_bytes, deadline_of(timeout))
 
     async def _download(
@@ -867,6 +895,7 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
 
         items = [(item, job_of(item)[1]) for item in check_many("jobs", jobs)]
         into, max_downloads = self._saves(dest, max_downloads, max_bytes)
+        check_callback("on_progress", on_progress)
         deadline = deadline_of(timeout)
 
         async def save(status: JobStatus) -> JobStatus:

@@ -169,6 +169,24 @@ def callback_errors() -> tuple[type[BaseException], ...]:
     return (Exception,) if asyncio is None else (Exception, asyncio.CancelledError)
 
 
+def not_awaited(returned: object) -> None:
+    """What a caller's callback returned: an awaitable (a coroutine from an ``async def``, or a
+    lambda that calls one) is closed and refused as a TypeError, which the call site raises as
+    a :class:`CallbackError`. Callbacks are called, never awaited: the coroutine would never run."""
+    if returned is None:
+        return
+    import inspect
+
+    if inspect.isawaitable(returned):
+        close = getattr(returned, "close", None)
+        if close is not None:
+            close()  # never run: no "was never awaited" warning
+        raise TypeError(
+            f"it returned {type(returned).__name__}: a callback is called, never awaited (an async one's "
+            "body never runs; from a plain one, start a task with asyncio.get_running_loop().create_task())"
+        )
+
+
 class DownloadError(VideoJobsError):
     """A job's video could not be saved: nothing is left under the final name (a ``.part`` may be,
     for the next call to resume). ``status_code`` is the file host's, when it answered; ``errno``

@@ -33,7 +33,7 @@ from ._download import (
     names_a_folder,
     same_file,
 )
-from ._exceptions import CallbackError, DownloadError, NetworkError, callback_errors
+from ._exceptions import CallbackError, DownloadError, NetworkError, callback_errors, not_awaited
 from ._status import Download, DownloadProgress
 
 if TYPE_CHECKING:
@@ -429,7 +429,7 @@ class Transfer:
                 ref=self.ref, path=self.path, done=done, total=self.total, resumed_from=self.resumed_from
             )
             try:
-                self.on_progress(progress)
+                not_awaited(self.on_progress(progress))
             except callback_errors() as exc:  # the caller's callback: it ends this download, typed; the .part stays
                 raise CallbackError(
                     f"on_progress raised {type(exc).__name__} while saving {self.path.name}", vendor=self.vendor

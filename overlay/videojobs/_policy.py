@@ -13,6 +13,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 
 import attrs
 
+from ._base import check_seconds
 from ._status import JobStatus, State
 
 __all__ = ["AdaptivePolicy", "FixedPolicy", "History", "PollingPolicy"]
@@ -136,8 +137,9 @@ the pages' 99 % examples): from here the end cannot be predicted, so poll at nea
 
 
 def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"{attribute.name} must be positive, not {value!r}")
+    """A positive, finite real number (seconds, or a ratio): a :class:`UsageError` naming the field
+    (``FixedPolicy("5")`` was a bare TypeError, and ``FixedPolicy(inf)`` failed after a poll)."""
+    check_seconds(f"{type(instance).__name__}.{attribute.name}", value, "positive and finite")
 
 
 @attrs.frozen

@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
-from ._base import check_timeout, check_whole
-from ._exceptions import CallbackError, NetworkError, VideoJobsError, callback_errors
+from ._base import check_callback, check_policy, check_timeout, check_whole
+from ._exceptions import CallbackError, NetworkError, VideoJobsError, callback_errors, not_awaited
 
 if TYPE_CHECKING:  # a Client is made without them: policies and statuses (attrs) load with the first wait
     from ._policy import AdaptivePolicy, History, PollingPolicy
@@ -98,9 +98,19 @@ class SystemClock:
         return "SystemClock()"
 
 
-def check_wait_args(timeout: float | None, max_failed_polls: int) -> float | None:
+def check_wait_args(
+    timeout: float | None,
+    max_failed_polls: int,
+    *,
+    policy: object = None,
+    on_poll_error: object = None,
+    on_update: object = None,
+) -> float | None:
     """A wait's own arguments, checked before any request: the timeout in seconds, or None."""
     check_whole("max_failed_polls", max_failed_polls, 1)
+    check_policy(policy)
+    check_callback("on_poll_error", on_poll_error)
+    check_callback("on_update", on_update)
     return check_timeout("timeout", timeout)
 
 
@@ -122,7 +132,7 @@ class Waiter:
         on_poll_error: OnPollError | None = None,
     ) -> None:
         adaptive, history = _policies()
-        self.timeout = check_wait_args(timeout, max_failed_polls)
+        self.timeout = check_wait_args(timeout, max_failed_polls, policy=policy, on_poll_error=on_poll_error)
         self.on_poll_error = on_poll_error
         self.ref = ref
         self.vendor, _, self.task_id = ref.partition(":")
@@ -193,7 +203,7 @@ class Waiter:
         if self.on_poll_error is not None:
             exc.ref = self.ref
             try:
-                self.on_poll_error(exc, self.failed_in_a_row)
+                not_awaited(self.on_poll_error(exc, self.failed_in_a_row))
             except callback_errors() as error:  # the caller's callback: whatever it raises ends this wait, typed
                 raise CallbackError(
                     f"on_poll_error raised {type(error).__name__} for {self.ref}; the wait for it stopped",
@@ -249,7 +259,7 @@ def call_on_update(on_update: OnUpdate | None, status: JobStatus) -> None:
     if on_update is None:
         return
     try:
-        on_update(status)
+        not_awaited(on_update(status))
     except callback_errors() as exc:  # the caller's callback: whatever it raises ends this wait, typed
         raise CallbackError(
             f"on_update raised {type(exc).__name__} for {status.ref}; the wait for it stopped", vendor=status.vendor
