@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+from typing import Any
 
 import pytest
 
@@ -54,3 +55,26 @@ def test_the_celery_payload_is_the_same_shape_for_every_outcome() -> None:
     }
     assert len(shapes) == 1
     assert payload("vozo:t", None, videojobs.NotFoundError("gone", vendor="vozo"), 1)["state"] is None
+
+
+@pytest.mark.parametrize("vendor", ["duomi", "vozo"])
+def test_a_status_an_adapter_names_for_another_job_is_the_job_asked_about(vendor: str) -> None:
+    """A plugin adapter that names the job by the vendor's own spelling of its id (upper case
+    here): wait_all_list placed results by that name and failed with a bare KeyError. The
+    status is the job asked about, and the adapter's slip is named in ``problems``."""
+    import attrs
+
+    from tests.cases import CASES
+    from videojobs._registry import adapter_class
+    from videojobs._translate import Exchange, translate
+
+    base: Any = adapter_class(vendor)
+
+    class Upper(base):  # type: ignore[misc, valid-type]
+        def to_status(self, task_id: str, model: Any, fields: Any) -> videojobs.JobStatus:
+            return attrs.evolve(super().to_status(task_id, model, fields), task_id=task_id.upper())
+
+    body = json.dumps(CASES[vendor].states[0].body).encode()
+    status = translate(Upper(), "abc", Exchange(200, {"content-type": "application/json"}, body))
+    assert status.ref == f"{vendor}:abc"
+    assert f"the adapter named the job {vendor!r}:'ABC'; it is the one asked about, {vendor!r}:'abc'" in status.problems

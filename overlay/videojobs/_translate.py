@@ -97,6 +97,12 @@ def translate(adapter: VendorAdapter, task_id: str, answer: Exchange) -> JobStat
             status_code=status_code,
             raw=raw,
         ) from exc
+    if status.task_id != task_id or status.vendor != vendor:  # an adapter's slip (a plugin's): the job asked about
+        fields.problems.append(
+            f"the adapter named the job {status.vendor!r}:{status.task_id!r}; it is the one asked about, "
+            f"{vendor!r}:{task_id!r}"
+        )
+        status = attrs.evolve(status, vendor=vendor, task_id=task_id)
     hint = answer.headers.get(POLL_AFTER_HEADER)
     poll_after = None if hint is None else poll_after_seconds(hint)
     if fields.problems or poll_after is not None:
