@@ -612,3 +612,27 @@ async def test_a_callback_that_returns_a_coroutine_ends_the_wait_with_a_callback
             await _many(face, _face_client(face, sandbox), "wait", "vozo:cb1", on_update=lambda s: notify(s))
     assert "a callback is called, never awaited" in str(info.value.__cause__)
     assert ran == []
+
+
+@pytest.mark.anyio
+@FACES
+async def test_wait_alls_timeout_and_argument_checks_start_at_the_call(
+    face: str, sandbox: Sandbox, clock: SimClock
+) -> None:
+    """As documented: ``timeout`` counts from the call, for every job. It counted from the first
+    iteration (a batch made, then iterated 1.5 s later, still had its whole second); on asyncio
+    the arguments were checked only then too."""
+    client = _face_client(face, sandbox)
+    if face == "async":
+        with pytest.raises(videojobs.UsageError, match="max_requests must be"):
+            client.wait_all(["vozo:t"], max_requests=0)  # at the call: no await, no iteration
+    results = client.wait_all(["vozo:late1", "vozo:late2"], timeout=1.0, policy=FixedPolicy(0.1))
+    clock.sleep(1.5)
+    if face == "sync":
+        with client:
+            got = list(results)
+    else:
+        async with client:
+            got = [r async for r in results]
+    assert [type(r).__name__ for r in got] == ["WaitTimeout", "WaitTimeout"]
+    assert sandbox.jobs == {}  # its time was up before any poll could go

@@ -15,7 +15,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, ClassVar, Generic, NamedTuple, Self, TypeVar
 
@@ -268,10 +268,11 @@ class _Twin(Generic[H, T]):
         policy: PollingPolicy | None,
         max_failed_polls: int,
         on_poll_error: OnPollError | None,
+        start: float | None = None,
     ) -> Waiter:
         return Waiter(
             ref,
-            start=self.clock.now(),
+            start=self.clock.now() if start is None else start,
             timeout=timeout,
             policy=policy,
             max_failed_polls=max_failed_polls,
@@ -373,12 +374,14 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
         policy: PollingPolicy | None,
         max_failed_polls: int,
         on_poll_error: OnPollError | None,
+        start: float | None = None,
     ) -> tuple[Plan[None], SyncSend, str]:
-        """A job's wait: its plan, the sender of its attempts and its vendor's name."""
+        """A job's wait: its plan, the sender of its attempts and its vendor's name (``start``:
+        when its ``timeout`` began, a batch's call; else now)."""
         slug, task_id = split_ref(ref)
         handle = self.vendor(slug)
         plan = _drivers().watch_plan(
-            handle.core, task_id, self._waiter(ref, timeout, policy, max_failed_polls, on_poll_error)
+            handle.core, task_id, self._waiter(ref, timeout, policy, max_failed_polls, on_poll_error, start)
         )
         return plan, handle.sender(task_id), handle.name
 
@@ -461,8 +464,10 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
             def save(status: JobStatus, deadline: float | None) -> JobStatus:
                 return self._save_all(status, into, overwrite, on_progress, max_bytes, deadline, halt.is_set)
 
+        start = self.clock.now()  # every job's timeout counts from the call
+
         def poll(ref: str) -> tuple[Plan[None], SyncSend, str]:
-            return self._poll(ref, timeout, policy, max_failed_polls, on_poll_error)
+            return self._poll(ref, timeout, policy, max_failed_polls, on_poll_error, start)
 
         return wait_all_sync(
             refs,
@@ -691,12 +696,14 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
         policy: PollingPolicy | None,
         max_failed_polls: int,
         on_poll_error: OnPollError | None,
+        start: float | None = None,
     ) -> tuple[Plan[None], AsyncSend, str]:
-        """A job's wait: its plan, the sender of its attempts and its vendor's name."""
+        """A job's wait: its plan, the sender of its attempts and its vendor's name (``start``:
+        when its ``timeout`` began, a batch's call; else now)."""
         slug, task_id = split_ref(ref)
         handle = self.vendor(slug)
         plan = _drivers().watch_plan(
-            handle.core, task_id, self._waiter(ref, timeout, policy, max_failed_polls, on_poll_error)
+            handle.core, task_id, self._waiter(ref, timeout, policy, max_failed_polls, on_poll_error, start)
         )
         return plan, handle.sender(task_id), handle.name
 
@@ -724,7 +731,7 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
         assert last is not None
         return last
 
-    async def wait_all(
+    def wait_all(
         self,
         refs: Iterable[str],
         *,
@@ -739,10 +746,16 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
         on_progress: OnProgress | None = None,
         overwrite: bool = False,
         max_bytes: int | None = None,
-    ) -> AsyncIterator[JobStatus | VideoJobsError]:
+    ) -> AsyncGenerator[JobStatus | VideoJobsError, None]:
         """Wait for many jobs at once, yielding each as it finishes. See :meth:`Client.wait_all`;
-        here ``max_requests`` sender coroutines serve every job (no task or thread per job), and
-        leaving early cancels every job's wait at once."""
+        here ``max_requests`` sender coroutines serve every job (no task or thread per job).
+
+        Its arguments are checked, and every job's ``timeout`` starts, at the call. Leaving early
+        cancels every job's wait at once when the iterator is closed: a loop over the call
+        itself (``async for r in client.wait_all(...)``) closes it as it breaks. The senders run
+        on their own, so an iterator kept under a name must be closed (``await results.aclose()``,
+        or ``async with contextlib.aclosing(client.wait_all(...)) as results``); Python closes an
+        async generator left behind only once it is garbage-collected."""
         from ._batch import wait_all
 
         refs, timeout, max_requests, max_downloads = self._batch_args(
@@ -756,10 +769,12 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
             async def save(status: JobStatus, deadline: float | None) -> JobStatus:
                 return await self._save_all(status, into, overwrite, on_progress, max_bytes, deadline)
 
-        def poll(ref: str) -> tuple[Plan[None], AsyncSend, str]:
-            return self._poll(ref, timeout, policy, max_failed_polls, on_poll_error)
+        start = self.clock.now()  # every job's timeout counts from the call
 
-        results = wait_all(
+        def poll(ref: str) -> tuple[Plan[None], AsyncSend, str]:
+            return self._poll(ref, timeout, policy, max_failed_polls, on_poll_error, start)
+
+        return wait_all(
             refs,
             poll,
             self.clock,
@@ -770,9 +785,6 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
             max_downloads=max_downloads,
             request_timeout=self.request_timeout,
         )
-        async with contextlib.aclosing(results):  # leaving early cancels every job's wait, at once
-            async for result in results:
-                yield result
 
     async def wait_all_list(
         self,
@@ -808,7 +820,8 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
             overwrite=overwrite,
             max_bytes=max_bytes,
         )
-        return await in_order(refs, results)
+        async with contextlib.aclosing(results):  # cancelled meanwhile: every job's wait ends, at once
+            return await in_order(refs, results)
 
     async def download(
         self,
