@@ -78,3 +78,16 @@ def test_a_status_an_adapter_names_for_another_job_is_the_job_asked_about(vendor
     status = translate(Upper(), "abc", Exchange(200, {"content-type": "application/json"}, body))
     assert status.ref == f"{vendor}:abc"
     assert f"the adapter named the job {vendor!r}:'ABC'; it is the one asked about, {vendor!r}:'abc'" in status.problems
+
+
+def test_a_nan_is_named_as_such_in_problems() -> None:
+    """JSON's NaN (Python's json reads it) was reported as a number "too large to use"."""
+    from videojobs._adapter import Fields
+
+    fields = Fields()
+    assert fields.number(float("nan"), "progress") is None
+    assert fields.number(float("inf"), "progress") is None
+    assert fields.problems == [
+        "progress: expected a finite number, got NaN",
+        "progress: expected a finite number, got one too large to use",
+    ]

@@ -195,7 +195,8 @@ class Fields:
         except OverflowError:
             number = math.inf
         if not math.isfinite(number):
-            self.problem(field, "expected a finite number, got one too large to use")
+            got = "NaN" if number != number else "one too large to use"  # JSON's NaN, or Infinity / 1e400
+            self.problem(field, f"expected a finite number, got {got}")
             return None
         return number
 
