@@ -56,6 +56,10 @@ def package_name(vendor: str) -> str:
     return f"{vendor}_client"
 
 
+GENERATED_EXTRAS: frozenset[str] = frozenset({"__pycache__"})
+"""What may sit in generated/ beside the vendors' packages: the interpreter's own caches."""
+
+
 def generate_one(vendor: str, out_root: Path, *, specs_root: Path = specs.SPECS) -> Path:
     """Generate ``<out_root>/<slug>_client`` from ``<specs_root>/<slug>`` from scratch; return its path."""
     doc = specs.load_patched(vendor, specs_root)
@@ -131,7 +135,32 @@ def _check_ascii_paths(vendor: str, root: Path) -> None:
 
 
 def _files(root: Path) -> set[str]:
-    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    """Every file and folder under ``root`` (a folder as ``name/``): an empty folder is drift too
+    (the wheel takes what is there). The interpreter's ``__pycache__`` folders are not: git and
+    the wheel leave them out."""
+    found = set()
+    for path in root.rglob("*"):
+        rel = path.relative_to(root).as_posix()
+        if "__pycache__" in path.relative_to(root).parts:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            if not any(path.iterdir()):
+                found.add(rel + "/")
+        else:
+            found.add(rel)
+    return found
+
+
+def strays(generated: Path, vendors: list[str]) -> list[str]:
+    """What sits in ``generated/`` besides the vendors' packages (a package with no spec behind
+    it, a stray module): the wheel ships the folder whole, and a stray ``sitecustomize.py`` there
+    would even run at every start of the interpreter."""
+    known = {package_name(v) for v in vendors} | GENERATED_EXTRAS
+    return [
+        f"generated/{p.name} has no spec in specs/ (only <slug>_client packages belong there)"
+        for p in sorted(generated.iterdir())
+        if p.name not in known
+    ]
 
 
 def diff_trees(committed: Path, fresh: Path, label: str) -> list[str]:
@@ -144,11 +173,16 @@ def diff_trees(committed: Path, fresh: Path, label: str) -> list[str]:
             lines.append(f"stale file, not generated any more: {label}/{rel}")
         elif rel not in old:
             lines.append(f"generated but not committed: {label}/{rel}")
-        elif not filecmp.cmp(a, b, shallow=False):
+        elif rel.endswith("/") or a.is_symlink() or not filecmp.cmp(a, b, shallow=False):
+            try:
+                old_text, new_text = a.read_text(encoding="utf-8"), b.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):  # a folder, a link, or bytes that are not text
+                lines.append(f"differs (not as text): {label}/{rel}")
+                continue
             lines.extend(
                 difflib.unified_diff(
-                    a.read_text(encoding="utf-8").splitlines(),
-                    b.read_text(encoding="utf-8").splitlines(),
+                    old_text.splitlines(),
+                    new_text.splitlines(),
                     f"{label}/{rel} (committed)",
                     f"{label}/{rel} (regenerated)",
                     lineterm="",
@@ -178,11 +212,7 @@ def main(argv: list[str] | None = None) -> int:
                     drift.append(f"{vendor}: generated/{package_name(vendor)} is missing")
                     continue
                 drift += diff_trees(committed, fresh, f"generated/{package_name(vendor)}")
-        # committed packages with no spec behind them
-        known = {package_name(v) for v in specs.vendors()}
-        drift += [
-            f"generated/{p.name} has no spec in specs/" for p in GENERATED.glob("*_client") if p.name not in known
-        ]
+        drift += strays(GENERATED, specs.vendors())
     except specs.SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

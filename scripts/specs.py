@@ -49,8 +49,14 @@ def vendors() -> list[str]:
     return sorted(p.parent.name for p in SPECS.glob("*/config.yaml"))
 
 
+_SLUG = re.compile(r"[a-z][a-z0-9_]*")
+"""A vendor slug: a lower-case identifier (the registry's rule), never a path."""
+
+
 def vendor_dir(vendor: str, root: Path = SPECS) -> Path:
     """``specs/<vendor>/`` (or ``<root>/<vendor>/``: a spec folder kept elsewhere, as in tests)."""
+    if not _SLUG.fullmatch(vendor):
+        raise SpecError(vendor, "a vendor slug is a lower-case identifier (a folder name under specs/), not a path")
     path = root / vendor
     if not (path / "config.yaml").is_file():
         raise SpecError(vendor, f"unknown vendor (no {path}/config.yaml); known: {', '.join(vendors())}")
@@ -112,14 +118,36 @@ def _looks_like_openapi(block: Block) -> bool:
     return head.startswith("openapi:") or bool(re.match(r'\{\s*"openapi"\s*:', head))
 
 
+class _PlainLoader(yaml.SafeLoader):
+    """YAML's safe loader without aliases (``*name``): a page's document is data, and a few
+    nested aliases expand without bound when the document is walked (a 2.6 KB page took 5.7 GB
+    before it was stopped). No vendor's document uses one."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(None, None, "a YAML alias (*name) is not taken", mark)
+        return super().compose_node(parent, index)
+
+
 def parse(vendor: str, text: str, ext: str) -> dict[str, Any]:
     try:
-        doc = json.loads(text) if ext == "json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
+        doc = json.loads(text) if ext == "json" else yaml.load(text, Loader=_PlainLoader)
+    except (ValueError, RecursionError, yaml.YAMLError) as exc:
         raise SpecError(vendor, f"openapi.{ext} does not parse: {exc}") from exc
     if not isinstance(doc, dict):
         raise SpecError(vendor, f"openapi.{ext} is not a mapping")
-    return doc
+    return _string_keys(doc)
+
+
+def _string_keys(node: Any) -> Any:
+    """Mapping keys as strings, as JSON has them: YAML reads an unquoted ``200:`` response code as
+    an int, which the validator and the generator do not take."""
+    if isinstance(node, dict):
+        return {str(key): _string_keys(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_string_keys(value) for value in node]
+    return node
 
 
 def load_published(vendor: str, root: Path = SPECS) -> dict[str, Any]:
@@ -145,7 +173,7 @@ def apply_patches(vendor: str, doc: dict[str, Any], ops: list[dict[str, Any]]) -
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
             raise SpecError(
                 vendor,
-                f"patch operation #{index} ({op.get('op')} {op.get('path')}) no longer applies: {exc}. "
+                f"patch operation #{index} ({op.get('op')} {op.get('path')}) no longer applies: {_short(str(exc))}. "
                 f"The vendor's document changed: review specs/{vendor}/patches.json and patches.md.",
             ) from exc
     return doc
@@ -159,11 +187,23 @@ def validate(vendor: str, doc: dict[str, Any]) -> None:
     """Validate an OpenAPI 3.0 or 3.1 document; SpecError with the validator's reason."""
     from openapi_spec_validator import validate as _validate
     from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+    from referencing.exceptions import Unresolvable  # the validator's $ref resolver (jsonschema's)
 
     try:
         _validate(doc)
     except OpenAPIValidationError as exc:
         raise SpecError(vendor, f"the patched document is not valid OpenAPI: {exc.message}") from exc
+    except Unresolvable as exc:  # a $ref to nowhere (its message quotes the whole document)
+        ref = getattr(exc, "ref", "?")
+        raise SpecError(vendor, f"the patched document could not be validated: $ref {ref!r} points at nothing") from exc
+    except (LookupError, TypeError, ValueError, RecursionError) as exc:
+        reason = _short(f"{type(exc).__name__}: {exc}")
+        raise SpecError(vendor, f"the patched document could not be validated: {reason}") from exc
+
+
+def _short(text: str, limit: int = 300) -> str:
+    """A third-party message that may quote a whole document, cut to ``limit`` characters."""
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text) - limit} more characters)"
 
 
 # --- what changed between two versions of a vendor's API ---------------------------------
@@ -177,16 +217,19 @@ class ApiSummary:
 
 
 def summarize(doc: dict[str, Any]) -> ApiSummary:
-    """Operations, response fields (dotted paths) and enum values of a document."""
+    """Operations, response fields and enum values of a document. A field is named by its
+    operation, its answer's code and its dotted path (``GET /v1/x/{id} 200.data.status``): two
+    operations, or two branches of a ``oneOf``, add to one name rather than replace it."""
     out = ApiSummary()
     for path, item in (doc.get("paths") or {}).items():
         for method, op in (item or {}).items():
             if not isinstance(op, dict) or method.startswith("x-") or method == "parameters":
                 continue
-            out.operations.add(f"{method.upper()} {path}")
+            operation = f"{method.upper()} {path}"
+            out.operations.add(operation)
             for code, response in (op.get("responses") or {}).items():
-                for media in ((response or {}).get("content") or {}).values():
-                    _walk(doc, (media or {}).get("schema"), f"{code}", out, depth=0)
+                for media in ((resolve_ref(doc, response) or {}).get("content") or {}).values():
+                    _walk(doc, (media or {}).get("schema"), f"{operation} {code}", out, depth=0)
     return out
 
 
@@ -208,8 +251,9 @@ def _walk(doc: dict[str, Any], schema: Any, prefix: str, out: ApiSummary, depth:
     schema = resolve_ref(doc, schema)
     if not isinstance(schema, dict) or depth > 16:
         return
-    if "enum" in schema:
-        out.enums[prefix] = {str(v) for v in schema["enum"]}
+    values = schema["enum"] if isinstance(schema.get("enum"), list) else [schema["const"]] if "const" in schema else []
+    if values:  # an enum, or OpenAPI 3.1's const (a oneOf of consts is an enum too); null is no value
+        out.enums.setdefault(prefix, set()).update(str(v) for v in values if v is not None)
     for name, sub in (schema.get("properties") or {}).items():
         dotted = f"{prefix}.{name}"
         out.fields.add(dotted)
@@ -239,10 +283,11 @@ STATUS_FIELDS = ("status", "state")
 
 
 def status_values(doc: dict[str, Any]) -> set[str]:
-    """Every documented value of a job's status: enums on a ``status``/``state`` field of a 2xx answer."""
+    """Every documented value of a job's status: enums on a ``status``/``state`` field of a
+    success answer (2xx, 2XX) or of the ``default`` one, in any operation."""
     values: set[str] = set()
     for where, enum in summarize(doc).enums.items():
-        code, _, dotted = where.partition(".")
-        if code.startswith("2") and dotted.rsplit(".", 1)[-1] in STATUS_FIELDS:
+        code, _, dotted = where.rsplit(" ", 1)[-1].partition(".")
+        if (code.startswith("2") or code == "default") and dotted.rsplit(".", 1)[-1] in STATUS_FIELDS:
             values |= enum
     return values

@@ -10,6 +10,8 @@
 6. prints what changed in the vendor's API: operations, fields, enum values added and removed;
 7. fails (exit 1) when the spec documents a status value the overlay's adapter does not map.
 
+A step that fails (a page that does not parse, a patch that no longer applies, the generator)
+leaves specs/VENDOR and generated/VENDOR_client as they were; the refusal in 7 keeps the update.
 Nothing is committed: review with `git diff specs generated`, then commit both together.
 """
 
@@ -17,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -25,26 +29,60 @@ if __package__ in (None, ""):
 
 from scripts import specs
 from scripts.extract_spec import extract_to_disk
-from scripts.generate import GENERATED, generate_one
+from scripts.generate import GENERATED, generate_one, package_name
 
 
 def unmapped_states(vendor: str, doc: dict[str, object]) -> list[str]:
     """Status values the spec documents that the overlay's adapter has no entry for."""
+    from videojobs import ConfigurationError
     from videojobs._registry import adapter_class
 
-    table = adapter_class(vendor).states
+    try:
+        table = adapter_class(vendor).states
+    except ConfigurationError as exc:  # a sixth vendor's spec, before its adapter and registry line
+        raise specs.SpecError(
+            vendor,
+            f"{exc.message}: write overlay/videojobs/vendors/{vendor}.py and its registry line (see _registry.py)",
+        ) from exc
     return sorted(specs.status_values(doc) - set(table))  # type: ignore[arg-type]
 
 
 def update(vendor: str, page: Path) -> int:
+    """The pipeline, all or nothing: a step that fails leaves specs/ and generated/ as they were
+    (a page saved and its client not regenerated would make a later run report no change). The
+    refusal of an unmapped status value keeps the update, for the adapter to be brought level."""
     folder = specs.vendor_dir(vendor)
+    client = GENERATED / package_name(vendor)
+    with tempfile.TemporaryDirectory(prefix=f"update-{vendor}-") as tmp:
+        kept = Path(tmp)
+        shutil.copytree(folder, kept / "spec", symlinks=True)
+        if client.is_dir():
+            shutil.copytree(client, kept / "client", symlinks=True)
+        try:
+            return _update(vendor, page, folder)
+        except BaseException:
+            _restore(kept / "spec", folder)
+            if (kept / "client").is_dir():
+                _restore(kept / "client", client)
+            print(f"{vendor}: nothing changed (specs/{vendor} and generated/{client.name} are as they were)")
+            raise
+
+
+def _restore(saved: Path, target: Path) -> None:
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(saved, target, symlinks=True)
+
+
+def _update(vendor: str, page: Path, folder: Path) -> int:
     try:
-        new_page = page.read_text(encoding="utf-8")
+        new_page = page.read_bytes().decode("utf-8")
     except OSError as exc:
         raise specs.SpecError(vendor, f"cannot read the page {page}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise specs.SpecError(vendor, f"the page {page} is not UTF-8: {exc}") from exc
     before = specs.load_patched(vendor)
-    old_page = (folder / "source.md").read_text(encoding="utf-8")
-    (folder / "source.md").write_text(new_page, encoding="utf-8")
+    old_page = (folder / "source.md").read_bytes().decode("utf-8")
+    (folder / "source.md").write_bytes(new_page.encode("utf-8"))  # as published: its line endings too
     print(f"{vendor}: source.md <- {page}")
 
     if specs.is_handwritten(vendor):

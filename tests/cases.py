@@ -112,9 +112,10 @@ class VendorCase:
 @functools.cache
 def _state_field(slug: str) -> tuple[str, ...]:
     """The dotted path of the one ``status``/``state`` enum of the 200 answer (as scripts.specs reads it)."""
+    answers = [where.rsplit(" ", 1)[-1] for where in specs.summarize(patched_doc(slug)).enums]  # "<op> 200.a.b"
     found = [
         tuple(where.split(".")[1:])
-        for where in specs.summarize(patched_doc(slug)).enums
+        for where in answers
         if where.startswith("200.") and "[]" not in where and where.rsplit(".", 1)[-1] in specs.STATUS_FIELDS
     ]
     assert len(found) == 1, f"{slug}: expected one status enum in the 200 answer, found {found}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -170,13 +171,121 @@ def test_describe_changes_names_new_fields_and_enum_values() -> None:
     job["properties"]["thumbnail_url"] = {"type": "string"}
     del job["properties"]["video_url"]
     changes = specs.describe_changes(before, after)
-    assert "+ field 200.thumbnail_url" in changes
-    assert "- field 200.video_url" in changes
-    assert "+ enum value 200.status = 'cancelled'" in changes
+    op = "GET /v1/video_generation/{task_id} 200"
+    assert f"+ field {op}.thumbnail_url" in changes
+    assert f"- field {op}.video_url" in changes
+    assert f"+ enum value {op}.status = 'cancelled'" in changes
     assert specs.describe_changes(before, before) == []
+
+
+def _vozo_with(change: Any) -> dict[str, Any]:
+    """vozo's patched document, its status schema changed by ``change(doc, status_schema)``."""
+    doc = json.loads(json.dumps(specs.load_patched("vozo")))
+    change(doc, doc["components"]["schemas"]["JobStatus"]["properties"]["status"])
+    return doc
+
+
+def _one_of(doc: dict[str, Any], status: dict[str, Any]) -> None:
+    values = status.pop("enum")
+    status["oneOf"] = [{"type": "string", "enum": values[:2]}, {"type": "string", "enum": [*values[2:], "cancelled"]}]
+
+
+def _consts(doc: dict[str, Any], status: dict[str, Any]) -> None:
+    status["oneOf"] = [{"const": v} for v in [*status.pop("enum"), "cancelled"]]
+
+
+def _second_operation(doc: dict[str, Any], status: dict[str, Any]) -> None:
+    listing = {"type": "object", "properties": {"status": {"type": "string", "enum": ["pending", "cancelled"]}}}
+    doc["paths"]["/v1/video_generation"] = {
+        "get": {"responses": {"200": {"description": "list", "content": {"application/json": {"schema": listing}}}}}
+    }
+
+
+def _default_answer(doc: dict[str, Any], status: dict[str, Any]) -> None:
+    status["enum"].append("cancelled")
+    responses = doc["paths"]["/v1/video_generation/{task_id}"]["get"]["responses"]
+    responses["default"] = responses.pop("200")
+
+
+@pytest.mark.parametrize("change", [_one_of, _consts, _second_operation, _default_answer])
+def test_a_new_status_value_is_found_wherever_the_spec_puts_it(change: Any) -> None:
+    """The refusal of an unmapped status value was got past (exit 0, 'every documented status
+    value is mapped') by an enum split over oneOf branches (the last replaced the others), by
+    OpenAPI 3.1 consts, by a second operation's answer, or by a 'default' answer."""
+    doc = _vozo_with(change)
+    assert "cancelled" in specs.status_values(doc)
+    assert {"pending", "processing", "done", "failed"} <= specs.status_values(doc)
+    if change is not _default_answer:  # there the answer's code changed, so every value moved
+        removed = [
+            line for line in specs.describe_changes(specs.load_patched("vozo"), doc) if line.startswith("- enum")
+        ]
+        assert not removed  # a oneOf's last branch replaced the others: the rest read as removed
+
+
+def test_a_nullable_status_documents_no_null_value() -> None:
+    doc = _vozo_with(lambda doc, status: status["enum"].append(None))
+    assert specs.status_values(doc) == {"pending", "processing", "done", "failed"}
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("openapi: 3.0.3\na: &x [1, 2]\nb: *x\n", "a YAML alias"),  # a billion laughs starts so
+        ("openapi: 3.0.3\na: &x\n  - *x\n", "a YAML alias"),  # an anchor holding itself
+        ("- openapi\n", "is not a mapping"),
+    ],
+)
+def test_a_document_that_cannot_be_data_is_a_spec_error(text: str, words: str) -> None:
+    with pytest.raises(specs.SpecError, match=words):
+        specs.parse("vozo", text, "yaml")
+
+
+def test_unquoted_response_codes_read_as_strings_and_a_ref_to_nowhere_is_a_spec_error() -> None:
+    doc = specs.parse("vozo", "openapi: 3.0.3\npaths:\n  /x:\n    get:\n      responses:\n        200: {}\n", "yaml")
+    assert list(doc["paths"]["/x"]["get"]["responses"]) == ["200"]
+    broken = _vozo_with(lambda doc, status: status.update({"$ref": "#/components/schemas/Nope"}))
+    with pytest.raises(specs.SpecError) as info:
+        specs.validate("vozo", broken)
+    assert str(info.value) == (
+        "vozo: the patched document could not be validated: $ref '#/components/schemas/Nope' points at nothing"
+    )
+
+
+@pytest.mark.parametrize("slug", ["/tmp/evil", "../specs/vozo", "Vozo", "vozo/..", ""])
+def test_a_vendor_slug_is_never_a_path(slug: str) -> None:
+    with pytest.raises(specs.SpecError, match="a vendor slug is a lower-case identifier"):
+        specs.vendor_dir(slug)
 
 
 def test_no_generated_path_is_non_ascii() -> None:
     root = Path(specs.ROOT / "generated")
     bad = [p.relative_to(root).as_posix() for p in root.rglob("*") if not p.relative_to(root).as_posix().isascii()]
     assert bad == []
+
+
+def test_check_generated_names_whatever_is_not_a_vendors_package(tmp_path: Path) -> None:
+    """`make check-generated` saw only ``*_client`` folders: a stray module beside them (which
+    the wheel ships, and a sitecustomize.py would run at every start) passed as no drift."""
+    from scripts.generate import strays
+
+    for name in ("vozo_client", "__pycache__", "sitecustomize.py", "helpers", "acme_client"):
+        (tmp_path / name).mkdir() if "." not in name else (tmp_path / name).write_text("")
+    assert strays(tmp_path, ["vozo"]) == [
+        f"generated/{name} has no spec in specs/ (only <slug>_client packages belong there)"
+        for name in ("acme_client", "helpers", "sitecustomize.py")
+    ]
+
+
+def test_check_generated_tells_a_binary_file_or_an_empty_folder_that_differs(tmp_path: Path) -> None:
+    """A differing file that is not text was a UnicodeDecodeError; an empty folder was not seen."""
+    from scripts.generate import diff_trees
+
+    committed, fresh = tmp_path / "committed", tmp_path / "fresh"
+    for root, data in ((committed, b"\xff\x00old"), (fresh, b"\xff\x00new")):
+        root.mkdir()
+        (root / "blob.bin").write_bytes(data)
+    (committed / "empty").mkdir()
+    assert diff_trees(committed, fresh, "generated/x") == [
+        "differs (not as text): generated/x/blob.bin",
+        "stale file, not generated any more: generated/x/empty/",
+    ]

@@ -45,8 +45,8 @@ def test_vozo_adds_a_status_and_a_field(project: Path, tmp_path: Path) -> None:
     result = _run(project, "vozo", new_page)
 
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "+ field 200.thumbnail_url" in result.stdout
-    assert "+ enum value 200.status = 'cancelled'" in result.stdout
+    assert "+ field GET /v1/video_generation/{task_id} 200.thumbnail_url" in result.stdout
+    assert "+ enum value GET /v1/video_generation/{task_id} 200.status = 'cancelled'" in result.stdout
     assert "'cancelled'" in result.stderr
     assert "does not map" in result.stderr
     # the pipeline ran: page copied, spec re-extracted, client regenerated with the new field and value
@@ -72,6 +72,40 @@ def test_a_patch_that_no_longer_applies_fails_loudly(project: Path, tmp_path: Pa
     assert result.returncode == 1
     assert "patch operation #1" in result.stderr
     assert "no longer applies" in result.stderr
+    # all or nothing: the page and its spec were already written when the patch failed, and a
+    # run after the patches were mended then reported no change to the API
+    assert _tree(project / "specs/duomi") == _tree(ROOT / "specs/duomi")
+    assert _tree(project / "generated/duomi_client") == _tree(ROOT / "generated/duomi_client")
+    assert "nothing changed (specs/duomi and generated/duomi_client are as they were)" in result.stdout
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+
+
+def test_a_page_that_is_not_json_leaves_the_spec_as_it_was(project: Path, tmp_path: Path) -> None:
+    """A page whose JSON block does not parse: the extraction had already deleted openapi.json."""
+    page = (ROOT / "specs/colossyan/source.md").read_text(encoding="utf-8").replace('"openapi"', '"openapi" :: ', 1)
+    new_page = tmp_path / "colossyan-new.md"
+    new_page.write_text(page, encoding="utf-8")
+    result = _run(project, "colossyan", new_page)
+    assert result.returncode == 1
+    assert "colossyan:" in result.stderr
+    assert _tree(project / "specs/colossyan") == _tree(ROOT / "specs/colossyan")
+
+
+def test_a_page_is_kept_byte_for_byte(project: Path, tmp_path: Path) -> None:
+    """As published, line endings too (a CRLF page was saved with LF)."""
+    page = (ROOT / "specs/colossyan/source.md").read_bytes().replace(b"\n", b"\r\n")
+    new_page = tmp_path / "colossyan-crlf.md"
+    new_page.write_bytes(page)
+    result = _run(project, "colossyan", new_page)
+    assert result.returncode == 0, result.stderr
+    assert (project / "specs/colossyan/source.md").read_bytes() == page
 
 
 def test_a_page_without_openapi_is_a_clear_error(project: Path, tmp_path: Path) -> None:
