@@ -91,3 +91,46 @@ def test_a_nan_is_named_as_such_in_problems() -> None:
         "progress: expected a finite number, got NaN",
         "progress: expected a finite number, got one too large to use",
     ]
+
+
+def _every_error() -> list[videojobs.VideoJobsError]:
+    """One of each error class videojobs and videojobs.celery export, with what its kind carries."""
+    import videojobs.celery
+
+    failed = videojobs.JobStatus(vendor="vozo", task_id="t", state=videojobs.State.FAILED)
+    special: dict[type[Any], Any] = {
+        videojobs.WaitTimeout: lambda: videojobs.WaitTimeout("late", vendor="vozo", last_status=failed),
+        videojobs.JobFailedError: lambda: videojobs.JobFailedError(failed),
+        videojobs.RateLimitError: lambda: videojobs.RateLimitError("slow", vendor="vozo", retry_after=3.0),
+        videojobs.DownloadError: lambda: videojobs.DownloadError("disk", vendor="vozo", errno=errno.ENOSPC),
+        videojobs.celery.AlreadyTrackedError: lambda: videojobs.celery.AlreadyTrackedError(
+            "again", ref="vozo:t", state="tracked"
+        ),
+    }
+    classes = {
+        cls
+        for module in (videojobs, videojobs.celery)
+        for name in module.__all__
+        if isinstance(cls := getattr(module, name), type) and issubclass(cls, videojobs.VideoJobsError)
+    }
+    errors = []
+    for cls in sorted(classes, key=lambda c: c.__name__):
+        error = special[cls]() if cls in special else cls("what happened", vendor="vozo", status_code=500)
+        error.ref = "vozo:t"
+        errors.append(error)
+    return errors
+
+
+@pytest.mark.parametrize("error", _every_error(), ids=lambda e: type(e).__name__)
+def test_every_error_survives_pickle_and_copy_whole(error: videojobs.VideoJobsError) -> None:
+    """A process pool (or Celery's pickle serializer) rebuilds an exception from its message
+    alone: WaitTimeout, JobFailedError and AlreadyTrackedError could not be rebuilt, and a
+    multiprocessing pool's result thread died on them (its caller waited for ever)."""
+    import copy
+    import pickle
+
+    for again in (pickle.loads(pickle.dumps(error)), copy.copy(error), copy.deepcopy(error)):
+        assert type(again) is type(error)
+        assert str(again) == str(error)
+        assert again.to_dict() == error.to_dict()
+        assert set(vars(again)) == set(vars(error))

@@ -101,6 +101,20 @@ class VideoJobsError(Exception):
         """What a kind of error adds to :meth:`to_dict` (``retry_after``, ``errno`` ...)."""
         return {}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled (multiprocessing, Celery's pickle serializer) and copied whole, whatever the
+        kind's ``__init__`` takes: Python rebuilds an exception as ``cls(*args)``, from the
+        message alone, which ``WaitTimeout`` (``last_status=``) and ``JobFailedError`` (a
+        status) do not take; a process pool's result thread died on them."""
+        return _rebuilt, (type(self), self.message), self.__dict__
+
+
+def _rebuilt(cls: type[VideoJobsError], message: str) -> VideoJobsError:
+    """An error of ``cls`` with ``message``; its other attributes come back from its state."""
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    return error
+
 
 class UsageError(VideoJobsError, ValueError):
     """The call was refused before any request was sent."""
