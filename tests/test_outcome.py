@@ -134,3 +134,29 @@ def test_every_error_survives_pickle_and_copy_whole(error: videojobs.VideoJobsEr
         assert str(again) == str(error)
         assert again.to_dict() == error.to_dict()
         assert set(vars(again)) == set(vars(error))
+
+
+@pytest.mark.parametrize(
+    ("ref", "body"),
+    [
+        ("duomi:t", b'{"state":"error","message":"\\u000b"}'),
+        ("ezmodel:t", b'{"id":"t","status":"failed","error":{"message":"  ","code":""}}'),
+        ("jimmyai:t", b'{"code":"20000","data":{"status":"failed","error_message":"\\t"}}'),
+    ],
+    ids=["duomi-vertical-tab", "ezmodel-blank-and-empty-code", "jimmyai-tab"],
+)
+def test_a_failed_jobs_blank_error_message_is_no_message(ref: str, body: bytes) -> None:
+    """A failed job's error said nothing ('job t failed: \\t'): a message with nothing to read is
+    the vendor's default, named in problems, and an empty code is no code."""
+    import httpx
+
+    vendor = ref.partition(":")[0]
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
+    with videojobs.Client(api_keys={vendor: "k" * 20}, transport=transport) as client:
+        status = client.status(ref)
+    assert status.state is videojobs.State.FAILED
+    assert status.error is not None
+    assert status.error.message.strip()
+    assert status.error.message.isprintable()
+    assert status.error.code is None
+    assert "error: the vendor's error message is blank (or control characters only)" in status.problems

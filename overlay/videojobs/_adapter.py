@@ -509,7 +509,14 @@ class BaseAdapter:
     def job_error(
         self, state: State, fields: Fields, *, message: str | None, code: str | None = None, default: str
     ) -> JobError | None:
-        """The JobError of a failed or canceled job; an error the vendor reports on another state is a problem."""
+        """The JobError of a failed or canceled job; an error the vendor reports on another state is a problem.
+        A message with nothing to read in it (blank, or control characters only) is no message:
+        ``default`` stands in, and it is a problem; an empty code is no code."""
+        if message is not None and not any(ch.isprintable() and not ch.isspace() for ch in message):
+            if message:
+                fields.problem("error", "the vendor's error message is blank (or control characters only)")
+            message = None
+        code = code or None
         if state in (State.FAILED, State.CANCELED):
             return JobError(code=code, message=message or default)
         if message or code:  # an empty message is no error
