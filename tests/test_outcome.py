@@ -160,3 +160,21 @@ def test_a_failed_jobs_blank_error_message_is_no_message(ref: str, body: bytes) 
     assert status.error.message.isprintable()
     assert status.error.code is None
     assert "error: the vendor's error message is blank (or control characters only)" in status.problems
+
+
+def test_a_status_rebuilt_from_its_dict_reads_as_the_original() -> None:
+    """A status built by hand from ``to_dict()`` data (a Celery on_done task's): ``state`` as its
+    value gave has_video False and an AttributeError from is_terminal; one URL as a string was
+    a tuple of its characters; bad values were bare ValueErrors."""
+    url = "https://videos.example/v.mp4"
+    status = videojobs.JobStatus(vendor="vozo", task_id="t", state="succeeded", video_urls=[url])
+    assert status.state is videojobs.State.SUCCEEDED
+    assert status.has_video
+    assert status.is_terminal
+    assert status.to_dict()["state"] == "succeeded"
+    with pytest.raises(videojobs.UsageError, match=r"state must be a videojobs\.State or one of queued"):
+        videojobs.JobStatus(vendor="vozo", task_id="t", state="done")
+    with pytest.raises(videojobs.UsageError, match="video_urls and problems are lists of strings, not one str"):
+        videojobs.JobStatus(vendor="vozo", task_id="t", state="succeeded", video_urls=url)  # type: ignore[arg-type]
+    with pytest.raises(videojobs.UsageError, match=r"progress must be between 0\.0 and 1\.0, not 2"):
+        videojobs.JobStatus(vendor="vozo", task_id="t", state="running", progress=2)

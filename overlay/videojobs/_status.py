@@ -5,6 +5,7 @@ so that the errors stand below the status and nothing runs back up)."""
 from __future__ import annotations
 
 import enum
+import reprlib
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from ._exceptions import VideoJobsError
+from ._exceptions import UsageError, VideoJobsError
 
 __all__ = [
     "Download",
@@ -45,18 +46,36 @@ class State(enum.StrEnum):
 _TERMINAL = frozenset({State.SUCCEEDED, State.FAILED, State.CANCELED})
 
 
-def _to_tuple(urls: Iterable[str]) -> tuple[str, ...]:
-    return tuple(urls)
+def _to_tuple(items: Iterable[str]) -> tuple[str, ...]:
+    """A list of strings as a tuple; one string is refused (its characters would each be an item)."""
+    if isinstance(items, (str, bytes)):
+        raise UsageError(
+            f"video_urls and problems are lists of strings, not one {type(items).__name__} "
+            f"({reprlib.repr(items)}): wrap it in a list"
+        )
+    return tuple(items)
+
+
+def _to_state(value: State | str) -> State:
+    """A :class:`State`, or one of its values (``"succeeded"``: a status rebuilt from ``to_dict()``)."""
+    if type(value) is State:
+        return value
+    try:
+        return State(value)
+    except ValueError:
+        raise UsageError(
+            f"state must be a videojobs.State or one of {', '.join(s.value for s in State)}, not {value!r}"
+        ) from None
 
 
 def _check_progress(instance: object, attribute: attrs.Attribute[float | None], value: float | None) -> None:
     if value is not None and not 0.0 <= value <= 1.0:
-        raise ValueError(f"progress must be between 0.0 and 1.0, not {value!r}")
+        raise UsageError(f"progress must be between 0.0 and 1.0, not {value!r}")
 
 
 def _check_aware(instance: object, attribute: attrs.Attribute[datetime | None], value: datetime | None) -> None:
     if value is not None and value.utcoffset() is None:
-        raise ValueError(f"{attribute.name} must be timezone-aware, not {value!r}")
+        raise UsageError(f"{attribute.name} must be timezone-aware, not {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -132,7 +151,7 @@ class JobStatus:
 
     vendor: str
     task_id: str
-    state: State
+    state: State = attrs.field(converter=_to_state)
     vendor_state: str = ""
     progress: float | None = attrs.field(default=None, validator=_check_progress)
     video_urls: tuple[str, ...] = attrs.field(default=(), converter=_to_tuple)
