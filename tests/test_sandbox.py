@@ -370,3 +370,46 @@ def test_python_m_sandbox_refuses_a_bad_time_scale_with_exit_2(argv: list[str]) 
     with pytest.raises(SystemExit) as caught:
         main(argv)
     assert caught.value.code == 2
+
+
+@pytest.mark.network
+def test_the_served_file_hosts_own_answers_carry_their_body_and_keep_the_connection() -> None:
+    """Served by uvicorn, the file host's fixed answers (an expired link's 403, a 404, the html
+    fault's page) went out as content-length 0 with a body after it: h11 refused it mid-answer,
+    the client read an empty body, and its next request on the connection failed."""
+    with serve() as (_, root), httpx.Client(base_url=root, headers={"authorization": "Bearer sk-sandbox"}) as http:
+        for path, status, words in [
+            ("/files/duomi/ka-at_succeeded.mp4?exp=1", 403, b"AccessDenied"),
+            ("/files/duomi/ka-at_succeeded-9.mp4", 404, b"NoSuchKey"),
+            ("/files/nope.txt", 404, b"no such file"),
+            ("/files/duomi/h-at_succeeded-fhtml.mp4", 200, b"<html"),
+        ]:
+            answer = http.get(path)
+            assert answer.status_code == status
+            assert words in answer.content
+            assert int(answer.headers["content-length"]) == len(answer.content)
+            assert http.get("/v1/videos/tasks/ka-1").status_code == 200  # the same connection, still sound
+
+
+@pytest.mark.parametrize(
+    ("query", "range_", "status", "length"),
+    [
+        ({}, "bytes=5-3", 200, None),  # an invalid range is ignored: the whole file (it was a 206 of length -1)
+        ({}, "bytes=" + "9" * 5000 + "-", 200, None),  # too many digits for int(): no range (it was a 500)
+        ({"exp": "\u00b2"}, "", 403, None),  # "²".isdigit(), but int() refuses it (a 500): a link that is no link
+        ({}, "bytes=2-5", 206, 4),
+    ],
+    ids=["backwards", "5000-digits", "superscript-expiry", "a-real-range"],
+)
+def test_odd_ranges_and_expiries_are_answered_not_500s(
+    query: dict[str, str], range_: str, status: int, length: int | None
+) -> None:
+    sb = Sandbox()
+    headers = {"range": range_} if range_ else {}
+    with httpx.Client(transport=sb.sync_transport()) as http:
+        answer = http.get(f"{sb.file_root}/duomi/r-at_succeeded.mp4", params=query, headers=headers)
+    assert answer.status_code == status
+    if status == 200:
+        assert len(answer.content) == int(answer.headers["content-length"]) > 0
+    if length is not None:
+        assert len(answer.content) == length == int(answer.headers["content-length"])

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, quote, unquote
 import attrs
 import httpx
 
-from ._files import FILE_HOST, FileAnswer, parse_path
+from ._files import FILE_HOST, FileAnswer, fixed, parse_path
 from ._files import answer as file_answer
 from ._jobs import FAULTS, Phase, Script, Snapshot, script_for, snapshot
 from ._spec import VendorSpec, installed_vendors, load
@@ -272,7 +272,7 @@ class Sandbox:
             path = path[len("/files") :]
         parsed = parse_path(path)
         if parsed is None:
-            return FileAnswer(404, {"content-type": "text/plain"}, iter([b"no such file"]))
+            return fixed(404, "text/plain", b"no such file")
         vendor, task, n = parsed
         whole = f"{task}-{n}" if n else task  # a task id may itself end in -<digit>
         if n and (vendor, whole) in self.jobs:

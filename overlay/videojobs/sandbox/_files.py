@@ -26,7 +26,11 @@ CHUNK = 256 * 1024
 SLOW_CHUNK, SLOW_DELAY = 16 * 1024, 0.05  # the "slow" fault: about 320 KiB/s
 
 _NAME = re.compile(r"/(?P<vendor>[a-z0-9_]+)/(?P<task>[^/]+?)(?:-(?P<n>\d))?\.mp4")
-_RANGE = re.compile(r"bytes=(\d+)-(\d*)")
+_RANGE = re.compile(r"bytes=([0-9]{1,18})-([0-9]{0,18})")
+"""One byte range; ASCII digits only, and few enough for int() (a 5,000-digit one passed \\d+
+and raised in int(), a 500)."""
+_DIGITS = re.compile(r"[0-9]{1,18}")
+"""A link's expiry, Unix seconds: ``str.isdigit`` took "²", which int() refuses."""
 _DENIED = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
     b"<Message>Request has expired</Message></Error>"
@@ -89,17 +93,24 @@ class FileAnswer:
             yield piece
 
 
+def fixed(status: int, content_type: str, body: bytes) -> FileAnswer:
+    """A short answer of the file host's own (an error page, S3's XML), its length declared: one
+    sent without it went out as ``content-length: 0`` with a body after it, which h11 refused
+    mid-answer (the client saw an empty body and a connection closed under it)."""
+    return FileAnswer(status, {"content-type": content_type, "content-length": str(len(body))}, iter([body]))
+
+
 def answer(job: Any, n: int, query: Mapping[str, str], headers: Mapping[str, str], now: float) -> FileAnswer:
     """The file host's answer for ``job``'s n-th video (``job`` None: no such file); ``now`` in Unix seconds."""
     if job is None or n > 1:
-        return FileAnswer(404, {"content-type": "application/xml"}, iter([b"<Error><Code>NoSuchKey</Code></Error>"]))
+        return fixed(404, "application/xml", b"<Error><Code>NoSuchKey</Code></Error>")
     script, task = job.script, job.task_id + (f"-{n}" if n else "")
     faults = script.file_faults
     expiry = query.get("exp")
-    if "expired" in faults or (expiry is not None and (not expiry.isdigit() or now > int(expiry))):
-        return FileAnswer(403, {"content-type": "application/xml"}, iter([_DENIED]))
+    if "expired" in faults or (expiry is not None and (not _DIGITS.fullmatch(expiry) or now > int(expiry))):
+        return fixed(403, "application/xml", _DENIED)
     if "html" in faults:
-        return FileAnswer(200, {"content-type": "text/html; charset=utf-8"}, iter([_HTML]))
+        return fixed(200, "text/html; charset=utf-8", _HTML)
     job.file_gets += 1
 
     def count(size: int) -> None:
@@ -114,6 +125,8 @@ def answer(job: Any, n: int, query: Mapping[str, str], headers: Mapping[str, str
         out.update({"accept-ranges": "bytes", "etag": etag, "last-modified": modified})
     start, end, status = 0, size, 200
     wanted = _RANGE.fullmatch(headers.get("range", "").strip()) if ranged else None
+    if wanted and wanted[2] and int(wanted[2]) < int(wanted[1]):
+        wanted = None  # "bytes=5-3" is no range (RFC 9110 14.1.1): the whole file, as for any invalid one
     condition = headers.get("if-range")
     if wanted and (condition is None or condition in (etag, modified)):
         first = int(wanted[1])
