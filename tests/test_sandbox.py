@@ -19,6 +19,7 @@ from tests.clocks import ScaledClock, SimClock
 from tests.servers import free_port, serve
 from tests.spec_check import documented_states, validate
 from videojobs.sandbox import Sandbox, script_for
+from videojobs.sandbox._app import MAX_REQUEST_BODY
 from videojobs.sandbox._jobs import snapshot
 
 KEY = {"authorization": "Bearer sk-sandbox"}
@@ -413,3 +414,27 @@ def test_odd_ranges_and_expiries_are_answered_not_500s(
         assert len(answer.content) == int(answer.headers["content-length"]) > 0
     if length is not None:
         assert len(answer.content) == length == int(answer.headers["content-length"])
+
+
+@pytest.mark.network
+def test_a_job_of_the_wrong_types_is_refused_and_the_job_list_stays_sound() -> None:
+    """POST /sandbox/jobs took {"run": "abc"} or an unknown outcome (201), and then every answer
+    about that job and GET /sandbox/jobs failed (500) for the life of the server; a body that is
+    not an object was a 500; a request body was kept whole, however large."""
+    with serve() as (_, root), httpx.Client(base_url=root) as http:
+        for spec in (
+            {"vendor": "duomi", "id": "p", "run": "abc"},
+            {"vendor": "duomi", "id": "p", "outcome": "exploded"},
+            {"vendor": "duomi", "queue": float("inf")},
+            {"vendor": "duomi", "video": "yes"},
+            {"vendor": "duomi", "faults": [1]},
+            {"vendor": "duomi", "id": 5},
+            None,
+            "x",
+        ):
+            answer = http.post("/sandbox/jobs", content=json.dumps(spec))
+            assert answer.status_code == 400, (spec, answer.text)
+        assert http.get("/sandbox/jobs").status_code == 200
+        assert http.post("/sandbox/jobs", json={"vendor": "duomi", "id": "ok1", "run": 30}).status_code == 201
+        assert http.post("/sandbox/jobs", content=b" " * (MAX_REQUEST_BODY + 1)).status_code == 413
+        assert http.get("/sandbox/jobs").json()["jobs"][0]["ref"] == "duomi:ok1"  # the same connection, sound

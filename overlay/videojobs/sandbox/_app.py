@@ -86,6 +86,30 @@ def _json_answer(status: int, body: Any) -> Answer:
     return Answer(status, json.dumps(body, separators=(",", ":")).encode(), {"content-type": "application/json"})
 
 
+MAX_REQUEST_BODY = 64 * 1024
+"""The largest request body the sandbox reads (a job's spec is a few hundred bytes): a larger one
+is answered 413 (it was kept whole, growing quadratically: 200 MiB took a minute and 534 MB)."""
+
+_SECONDS_OPTIONS = ("queue", "run", "stall")
+_OUTCOMES = ("succeeded", "failed", "canceled")
+
+
+def _check_options(options: Mapping[str, Any]) -> None:
+    """A created job's Script fields, checked (ValueError): a job of the wrong types was kept and
+    then failed every answer about it, and the job list, for the life of the server."""
+    for name in _SECONDS_OPTIONS:
+        value = options.get(name, 0.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 10**6:
+            raise ValueError(f"{name} is seconds in [0, 1e6], not {value!r}")
+    if options.get("outcome", "succeeded") not in _OUTCOMES:
+        raise ValueError(f"outcome is one of {', '.join(_OUTCOMES)}, not {options['outcome']!r}")
+    if not isinstance(options.get("video", True), bool):
+        raise ValueError(f"video is true or false, not {options['video']!r}")
+    for fault, count in options.get("faults", ()):
+        if not 0 <= count <= 10**6:
+            raise ValueError(f"fault {fault!r} is for a count of polls in [0, 1e6], not {count!r}")
+
+
 class Sandbox:
     """All five vendors' status endpoints, simulated. See the package docstring for the id language."""
 
@@ -203,6 +227,9 @@ class Sandbox:
         """
         if vendor not in self.specs:
             raise ValueError(f"unknown vendor {vendor!r}; the sandbox serves {', '.join(self.specs)}")
+        _check_options(options)
+        if task_id is not None and (not isinstance(task_id, str) or not task_id or "/" in task_id):
+            raise ValueError(f"a task id is a non-empty string without '/', not {task_id!r}")
         if task_id is None:
             task_id = f"sbx{next(self._counter)}-" + _spell(options)
         script = attrs.evolve(script_for(task_id, self.seed), **options) if options else None
@@ -368,6 +395,8 @@ class Sandbox:
         if path == "/sandbox/jobs" and method == "POST":
             try:
                 spec = json.loads(body or b"{}")
+                if not isinstance(spec, dict) or not isinstance(spec.get("faults") or {}, dict):
+                    raise TypeError("a job is a JSON object, its faults an object of fault: count")
                 vendor = spec.pop("vendor")
                 faults = tuple((str(k), int(v)) for k, v in (spec.pop("faults", None) or {}).items())
                 options = {k: spec[k] for k in ("queue", "run", "outcome", "stall", "video") if k in spec}
@@ -418,12 +447,22 @@ class Sandbox:
                     return
         if scope["type"] != "http":
             return
-        body = b""
-        more = True
+        pieces: list[bytes] = []
+        size, more = 0, True
         while more:
             message = await receive()
-            body += message.get("body", b"")
+            piece = message.get("body", b"")
+            size += len(piece)
+            if size <= MAX_REQUEST_BODY:
+                pieces.append(piece)
             more = message.get("more_body", False)
+        if size > MAX_REQUEST_BODY:  # read to its end (the connection stays usable), kept no further
+            error = json.dumps({"error": f"a request body is at most {MAX_REQUEST_BODY} bytes"}).encode()
+            head = [(b"content-type", b"application/json"), (b"content-length", str(len(error)).encode())]
+            await send({"type": "http.response.start", "status": 413, "headers": head})
+            await send({"type": "http.response.body", "body": error})
+            return
+        body = b"".join(pieces)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         raw_path = (scope.get("raw_path") or quote(scope["path"]).encode()).decode("latin-1")
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
