@@ -673,3 +673,12 @@ def test_a_limit_for_a_vendor_the_sandbox_lacks_is_a_usage_error(argv: list[str]
     done = subprocess.run([*argv, "--limit", "nosuch=3", "--port", "0"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr
     assert "--limit names no vendor of this sandbox: 'nosuch'" in done.stderr
+
+
+def test_a_time_scale_past_a_million_is_a_usage_error() -> None:
+    """``status --sandbox --time-scale 1e20`` printed a bare IndexError (the client's clock no
+    longer moved by a second); the sandbox's own bound, exit 2."""
+    code, out, err = run("status", "--sandbox", "--time-scale", "1e20", "vozo:x-at_done")
+    assert code == 2
+    assert "is not a number > 0 and at most 1e+06" in err
+    assert out == ""

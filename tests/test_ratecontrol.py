@@ -378,3 +378,13 @@ def test_a_shared_pace_pauses_for_at_most_max_pause() -> None:
     pace.throttled(1000.0, measured=4.0, sent=999.0, retry_after=MAX_RETRY_AFTER)
     assert pace.reserve(1000.0) == pytest.approx(MAX_PAUSE)
     assert pace.reserve(1000.0 + MAX_PAUSE) < 1.0  # then the cut rate, not a day's pause
+
+
+def test_the_retry_budget_takes_a_clock_too_large_to_move_by_its_window() -> None:
+    """At 1e20 (a clock in nanoseconds, or --time-scale 1e20) now - window == now: the first
+    attempt just noted was dropped with the old ones, and the next step read an empty deque
+    (a bare IndexError from every status call)."""
+    budget = RetryBudget()
+    budget.first_attempt(1e20)
+    budget.first_attempt(1e20)
+    assert budget.allow_retry(1e20)

@@ -438,3 +438,18 @@ def test_a_job_of_the_wrong_types_is_refused_and_the_job_list_stays_sound() -> N
         assert http.post("/sandbox/jobs", json={"vendor": "duomi", "id": "ok1", "run": 30}).status_code == 201
         assert http.post("/sandbox/jobs", content=b" " * (MAX_REQUEST_BODY + 1)).status_code == 413
         assert http.get("/sandbox/jobs").json()["jobs"][0]["ref"] == "duomi:ok1"  # the same connection, sound
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--time-scale", "1e308"], ["--time-scale", "1e7"], ["--epoch", "nan"], ["--epoch", "inf"], ["--epoch", "1e300"]],
+)
+def test_python_m_sandbox_refuses_a_scale_or_epoch_no_answer_survives_with_exit_2(argv: list[str]) -> None:
+    """These started the server, and then every status answer failed (an OverflowError or a
+    ValueError in int(), or a 301-digit create_time). A subprocess with a timeout: were the
+    argument taken again, the server would serve for ever."""
+    done = subprocess.run(
+        [sys.executable, "-m", "videojobs.sandbox", "--port", "0", *argv], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2, done.stderr
+    assert "argument --" in done.stderr

@@ -98,9 +98,14 @@ def _positive(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number > 0")
+    if not (math.isfinite(value) and 0 < value <= MAX_TIME_SCALE):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number > 0 and at most {MAX_TIME_SCALE:g}")
     return value
+
+
+MAX_TIME_SCALE = 1e6
+"""``--time-scale`` at most: a day-long job in a tenth of a second (the sandbox's own bound; at
+1e20 the client's clock no longer moved by a second and its rate control failed)."""
 
 
 def vendor_slug(text: str, where: str, *, shown: bool = True) -> str:

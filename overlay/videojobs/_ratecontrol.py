@@ -493,7 +493,8 @@ class RetryBudget:
             firsts = self._firsts
             firsts.append(now)
             edge = now - self.window
-            while firsts[0] <= edge:  # every call comes here: only its own deque, inline
+            while firsts and firsts[0] <= edge:  # every call comes here: only its own deque, inline
+                # (empty only on a clock so large that now - window == now: 1e20 ns, say)
                 firsts.popleft()
 
     def allow_retry(self, now: float) -> bool:

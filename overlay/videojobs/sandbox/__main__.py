@@ -38,14 +38,34 @@ def port_number(text: str) -> int:
     return port
 
 
+MAX_TIME_SCALE = 1e6
+"""The fastest the sandbox's jobs run: a day-long job in a tenth of a second. At 1e308 every
+answer overflowed; at 1e20 a client's clock no longer moves by a second (now - 1 == now)."""
+
+MAX_EPOCH = 253402300799.0
+"""The vendors' clock at start, at most (Unix seconds): 9999-12-31, the last second a date in
+the specs' formats can say (1e300 went out as a 301-digit create_time)."""
+
+
 def positive(text: str) -> float:
-    """``--time-scale``: a number > 0 (argparse says so, exit 2, otherwise)."""
+    """``--time-scale``: a number > 0, at most MAX_TIME_SCALE (argparse says so, exit 2, otherwise)."""
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number > 0")
+    if not 0 < value <= MAX_TIME_SCALE:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number > 0 and at most {MAX_TIME_SCALE:g}")
+    return value
+
+
+def epoch_seconds(text: str) -> float:
+    """``--epoch``: Unix seconds from 0 to MAX_EPOCH (nan and inf made every answer fail)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= MAX_EPOCH:
+        raise argparse.ArgumentTypeError(f"{text!r} is not Unix seconds from 0 to {MAX_EPOCH:.0f}")
     return value
 
 
@@ -86,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=port_number, default=8710)
     parser.add_argument("--time-scale", type=positive, default=1.0)
     parser.add_argument("--api-key", default="sk-sandbox")
-    parser.add_argument("--epoch", type=float, default=None, help="the vendors' clock at start (Unix seconds)")
+    parser.add_argument("--epoch", type=epoch_seconds, default=None, help="the vendors' clock at start (Unix seconds)")
     parser.add_argument(
         "--limit", action="append", metavar="VENDOR=RPS", help="throttle a vendor like a real one: 429 + Retry-After"
     )
