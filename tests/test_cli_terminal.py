@@ -206,3 +206,27 @@ def test_the_live_view_keeps_its_output_on_interrupt_and_restores_the_terminal()
     finally:
         os.close(leader)
         os.close(follower)
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_sigterm_or_sighup_gives_the_terminal_back_its_echo_and_cursor(signame: str) -> None:
+    """``timeout 30m videojobs wait ...``, or a closed ssh session, killed the live view where it
+    stood: the terminal kept typing blind (echo off) with no cursor. Both signals now unwind as
+    Ctrl-C does, and the exit code is 128 + the signal, as a shell reports a killed command."""
+    import signal
+    import termios
+    import time
+
+    child = _spawn(["wait", "--sandbox", "duomi:slow-q0-d600", "vozo:a-q1-d30"], 30, 100)
+    child.logfile_read = log = io.BytesIO()
+    child.expect("duomi:slow-q0-d600")  # the live view is drawn: echo is off, the cursor hidden
+    assert not termios.tcgetattr(child.child_fd)[3] & termios.ECHO
+    time.sleep(0.2)
+    child.kill(getattr(signal, signame))
+    child.read()
+    assert termios.tcgetattr(child.child_fd)[3] & termios.ECHO  # given back
+    child.close()
+    data = log.getvalue()
+    assert child.exitstatus == 128 + getattr(signal, signame)
+    assert data.count(b"\x1b[?25l") == data.count(b"\x1b[?25h") == 1  # the cursor hidden, then shown again
+    assert f"videojobs: {signame}: stopped".encode() in data

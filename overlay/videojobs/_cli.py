@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import re
+import signal
 import sys
 import tempfile
 import textwrap
@@ -753,6 +754,40 @@ def _tolerant(stream: TextIO) -> TextIO:
     return stream
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (``timeout``, a closed terminal or ssh session): unwound as Ctrl-C is, so
+    the live view gives the terminal back its echo and cursor; the exit code is 128 + the signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+STOP_SIGNALS = ("SIGTERM", "SIGHUP")
+"""What ends a command as Ctrl-C does (the default action kills the process where it stands)."""
+
+
+@contextlib.contextmanager
+def _terminated_as_interrupted() -> Iterator[None]:
+    def stop(signum: int, frame: object) -> None:
+        raise Terminated(signum)
+
+    saved: list[tuple[int, Any]] = []
+    for name in STOP_SIGNALS:
+        number = getattr(signal, name, None)
+        if number is None:
+            continue  # not on this platform (Windows has no SIGHUP)
+        try:
+            saved.append((number, signal.signal(number, stop)))
+        except ValueError:  # not the main thread: the default action stays
+            break
+    try:
+        yield
+    finally:
+        for number, handler in saved:
+            signal.signal(number, handler)
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or _tolerant(sys.stdout)
     err = err or _tolerant(sys.stderr)
@@ -782,7 +817,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
             return EXIT_OK
         _require("rich", "cli")
         runner = {"status": _status, "wait": _wait, "demo": _demo, "download": _download}[args.command]
-        with _logs(err, args.verbose):
+        with _logs(err, args.verbose), _terminated_as_interrupted():
             return asyncio.run(runner(args, out, err))
     except UsageError as exc:
         err.write(f"videojobs: {printable(exc.message)}\n")
@@ -790,6 +825,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     except VideoJobsError as exc:  # one no job's result carries: a line, not a traceback
         err.write(f"videojobs: {printable(f'{type(exc).__name__}: {exc}')}\n")
         return EXIT_FAILED
+    except Terminated as exc:
+        err.write(f"videojobs: {signal.Signals(exc.signum).name}: stopped\n")
+        return 128 + exc.signum
     except KeyboardInterrupt:
         err.write("videojobs: interrupted\n")
         return EXIT_INTERRUPTED

@@ -50,7 +50,7 @@ EXIT_CODES_HELP = """exit codes:
   1    a job failed, was canceled, ended without a video, could not be read, or its video could not be saved
   2    usage or configuration error (bad option, unknown vendor, missing key, bad base URL)
   124  a wait timed out (as GNU timeout), and no job failed
-  130  interrupted (Ctrl-C)
+  130  interrupted (Ctrl-C); 143 and 129 for SIGTERM and SIGHUP (the terminal is given back as for Ctrl-C)
   141  the reader of stdout went away (| head)"""
 
 LIVE_WIDE_COLUMNS = 100
