@@ -682,3 +682,30 @@ def test_a_time_scale_past_a_million_is_a_usage_error() -> None:
     assert code == 2
     assert "is not a number > 0 and at most 1e+06" in err
     assert out == ""
+
+
+@pytest.mark.parametrize(
+    ("redirect", "code", "stdout_has_result"),
+    [
+        (">&-", 0, False),  # stdout closed: results to nowhere, as asked (it was an AttributeError)
+        ("2>&-", 0, True),  # stderr closed: the results still come (they were lost, exit 1)
+        ("> /dev/full", 1, False),  # a full disk under > results.txt: one line says so (a traceback)
+        ("2> /dev/full", 0, True),  # a full disk under 2> wait.log: progress lost, not the results
+    ],
+)
+def test_a_closed_or_full_output_stream_is_said_in_a_line_not_a_traceback(
+    redirect: str, code: int, stdout_has_result: bool, tmp_path: Path
+) -> None:
+    if redirect.endswith("/dev/full") and not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    out = tmp_path / "out.txt"
+    command = " ".join([*CLI, "wait", *FAST, "vozo:a-at_done"])
+    if not redirect.startswith(">"):
+        command += f" > {out}"
+    done = subprocess.run(["bash", "-c", f"{command} {redirect}"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == code, done.stderr
+    assert "Traceback" not in done.stderr
+    if stdout_has_result:
+        assert out.read_text().startswith("vozo:a-at_done  succeeded")
+    if redirect == "> /dev/full":
+        assert "videojobs: could not write the output: No space left on device" in done.stderr

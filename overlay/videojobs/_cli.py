@@ -24,7 +24,7 @@ import textwrap
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn, TextIO
+from typing import Any, NoReturn, TextIO, cast
 
 import attrs
 
@@ -742,16 +742,59 @@ def _logs(err: TextIO, verbose: bool) -> Iterator[None]:
             logger.setLevel(level)
 
 
-def _tolerant(stream: TextIO) -> TextIO:
+def _tolerant(stream: TextIO | None) -> TextIO:
     """The process's own stdout or stderr, writing what its encoding cannot hold as ``\\u6f22``.
 
     On a terminal or pipe that is not UTF-8 (``LANG=en_US.ISO-8859-1``, ``PYTHONIOENCODING=ascii``),
     one character of a vendor's text (漢, é) would otherwise end the command with a traceback.
+    A stream the process was started without (``>&-``: Python's is None) writes to nowhere, as
+    asked; it was an AttributeError, and a closed stderr cost a wait its results.
     """
+    if stream is None:
+        return open(os.devnull, "w", encoding="utf-8")  # for the process's life, as sys.stdout
     if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
         with contextlib.suppress(OSError, ValueError):  # a closed or detached stream: leave it be
             stream.reconfigure(errors="backslashreplace")
     return stream
+
+
+class _Unfailing(io.TextIOBase):
+    """The process's stderr, dropping what it cannot write (a full disk under ``2>>wait.log``, an
+    EIO): progress and notices are lost, not the wait and its results on stdout."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self._stream = stream
+        self.failed = False
+
+    def write(self, text: str) -> int:
+        if not self.failed:
+            try:
+                self._stream.write(text)
+            except OSError:  # BrokenPipeError too: whoever read stderr went away
+                self.failed = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.failed:
+            try:
+                self._stream.flush()
+            except OSError:
+                self.failed = True
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._stream.encoding
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return self._stream.errors
 
 
 class Terminated(KeyboardInterrupt):
@@ -790,7 +833,7 @@ def _terminated_as_interrupted() -> Iterator[None]:
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or _tolerant(sys.stdout)
-    err = err or _tolerant(sys.stderr)
+    err = err or cast(TextIO, _Unfailing(_tolerant(sys.stderr)))
     parser = _parser()
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
@@ -836,6 +879,12 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
         return EXIT_BROKEN_PIPE
+    except OSError as exc:  # stdout (or stderr) refused a write: a full disk (> results.jsonl), EIO
+        with contextlib.suppress(OSError, ValueError):
+            err.write(f"videojobs: could not write the output: {printable(exc.strerror or str(exc))}\n")
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())  # nor fail again flushing at exit
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":
