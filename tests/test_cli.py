@@ -709,3 +709,14 @@ def test_a_closed_or_full_output_stream_is_said_in_a_line_not_a_traceback(
         assert out.read_text().startswith("vozo:a-at_done  succeeded")
     if redirect == "> /dev/full":
         assert "videojobs: could not write the output: No space left on device" in done.stderr
+
+
+def test_download_says_what_its_timeout_ends_in(tmp_path: Path) -> None:
+    """Its help promised exit 124 (wait's); a save cut short by --timeout is a NetworkError, exit 1."""
+    code, out, err = run("download", *FAST, "-o", str(tmp_path), "--timeout", "1ms", "vozo:s-at_done-fslow")
+    assert code == 1
+    assert "NetworkError" in out + err
+    _, help_text, _ = run("download", "--help")
+    option = help_text.split("  --timeout DURATION", 1)[1].split("\n  -", 1)[0].split("\n\n", 1)[0]  # its own text
+    assert "124" not in option
+    assert "exit 1" in " ".join(option.split())

@@ -644,7 +644,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace files that exist (default: refuse)")
     p.add_argument(
         "--timeout", type=duration, default=None, metavar="DURATION",
-        help="give up after this long, every file included (exit 124) (default: no limit)",
+        help="give up after this long, every file included: a save cut short is a NetworkError and exit 1 "
+        "(its .part stays for the next run) (default: no limit)",
     )  # fmt: skip
 
     p = sub.add_parser(
