@@ -230,3 +230,21 @@ def test_sigterm_or_sighup_gives_the_terminal_back_its_echo_and_cursor(signame: 
     assert child.exitstatus == 128 + getattr(signal, signame)
     assert data.count(b"\x1b[?25l") == data.count(b"\x1b[?25h") == 1  # the cursor hidden, then shown again
     assert f"videojobs: {signame}: stopped".encode() in data
+
+
+def test_a_dumb_terminal_gets_plain_lines_as_jobs_change() -> None:
+    """TERM=dumb: the live view drew nothing until the end (rich draws no live view there), so a
+    wait showed no progress for its whole length. Plain lines come as jobs change instead."""
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "videojobs", "wait", "--sandbox", "--time-scale", "20", "vozo:a-q1-d20"],
+        dimensions=(30, 100),
+        env={"TERM": "dumb", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+        timeout=60,
+    )
+    child.logfile_read = log = io.BytesIO()
+    child.expect(r"\] vozo:a-q1-d20  queued")  # a plain progress line, before the job ends
+    child.read()
+    child.close()
+    assert child.exitstatus == 0
+    assert b"\x1b[" not in log.getvalue()  # no cursor movement, no colour

@@ -207,10 +207,16 @@ def _setup(args: argparse.Namespace, refs: Sequence[str]) -> Setup:
     return Setup(AsyncClient(api_keys=api_keys, base_urls=base_urls, request_timeout=args.request_timeout))
 
 
+def _dumb_terminal() -> bool:
+    """TERM=dumb (or unknown): a terminal that cannot move its cursor. rich draws no live view on
+    one until the end, so a wait showed nothing for its whole length: plain lines instead."""
+    return os.environ.get("TERM", "").lower() in ("dumb", "unknown")
+
+
 def _display(args: argparse.Namespace, out: TextIO, err: TextIO) -> Display:
     if args.quiet:
         mode = "quiet"
-    elif err.isatty() and not args.plain and not args.verbose:
+    elif err.isatty() and not args.plain and not args.verbose and not _dumb_terminal():
         mode = "live"
     else:
         mode = "plain"
