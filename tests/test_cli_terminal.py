@@ -248,3 +248,18 @@ def test_a_dumb_terminal_gets_plain_lines_as_jobs_change() -> None:
     child.close()
     assert child.exitstatus == 0
     assert b"\x1b[" not in log.getvalue()  # no cursor movement, no colour
+
+
+def test_a_result_line_on_a_narrow_terminal_keeps_its_url_whole() -> None:
+    """rich wrapped result lines at the terminal's width with a line break, so a URL (or a
+    SHA-256) copied from the screen had one in it. The terminal wraps them now."""
+    url = b"https://videos.sandbox.invalid/vozo/a-at_done.mp4"
+    child = _spawn(["wait", "--sandbox", "vozo:a-at_done", "duomi:b-at_succeeded"], 30, 40)
+    child.logfile_read = log = io.BytesIO()
+    child.read()
+    child.close()
+    assert child.exitstatus == 0
+    assert url in log.getvalue()
+    screen = pyte.Screen(40, 30)
+    pyte.ByteStream(screen).feed(log.getvalue())
+    assert url.decode() in "".join(line.rstrip() if len(line.rstrip()) < 40 else line for line in screen.display)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import socket
 import time
 from collections import Counter
@@ -255,6 +256,15 @@ def others_line(counts: Mapping[str, int]) -> str:
     return f"+ {sum(counts.values())} more: " + ", ".join(f"{count} {phase}" for phase, count in counts.items())
 
 
+def _same_terminal(out: TextIO, err: TextIO) -> bool:
+    """stdout and stderr are one terminal (the live view's, on stderr): results then go above its
+    bars; on a terminal of their own they are written there, not into the view's."""
+    try:
+        return out.isatty() and os.path.samestat(os.fstat(out.fileno()), os.fstat(err.fileno()))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 @contextmanager
 def output_kept_on_interrupt(stream: TextIO) -> Iterator[None]:
     """While the live view is drawn on a terminal, Ctrl-C neither discards output nor echoes.
@@ -424,8 +434,10 @@ class Display:
 
     def emit(self, line: str) -> None:
         """One result line on stdout (above the bars when they share the terminal), whole and printable."""
-        if self.mode == "live" and self.out.isatty() and self._console is not None:
-            self._console.print(_text(line), overflow="fold")  # rich wraps it (and so knows its height), never cuts
+        if self.mode == "live" and self._console is not None and _same_terminal(self.out, self.err):
+            # above the bars; the terminal wraps it (soft): a URL or SHA-256 copied from the screen
+            # has no line break in it (rich's own wrap wrote one at each row's end)
+            self._console.print(_text(line), soft_wrap=True)
         else:
             self.out.write(printable(line) + "\n")
             self.out.flush()
