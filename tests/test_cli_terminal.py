@@ -263,3 +263,22 @@ def test_a_result_line_on_a_narrow_terminal_keeps_its_url_whole() -> None:
     screen = pyte.Screen(40, 30)
     pyte.ByteStream(screen).feed(log.getvalue())
     assert url.decode() in "".join(line.rstrip() if len(line.rstrip()) < 40 else line for line in screen.display)
+
+
+def test_a_terminal_that_is_not_utf8_gets_plain_lines_not_a_view_that_smears() -> None:
+    """PYTHONIOENCODING=ascii: a CJK task id went out as \\u6f22 escapes, three times the width rich
+    measured, and every frame of the live view left a stale row behind. Plain lines instead."""
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "videojobs", "wait", "--sandbox", "--time-scale", "20", "vozo:\u6f22\u5b57-q1-d20"],
+        dimensions=(30, 100),
+        env={"TERM": "xterm-256color", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONIOENCODING": "ascii"},
+        timeout=60,
+    )
+    child.logfile_read = log = io.BytesIO()
+    child.read()
+    child.close()
+    data = log.getvalue()
+    assert child.exitstatus == 0
+    assert b"\\u6f22\\u5b57" in data
+    assert b"\x1b[?25l" not in data  # no live view (it hides the cursor)

@@ -213,10 +213,18 @@ def _dumb_terminal() -> bool:
     return os.environ.get("TERM", "").lower() in ("dumb", "unknown")
 
 
+def _utf8(stream: TextIO) -> bool:
+    """The stream writes UTF-8. On another encoding a vendor's 処理中 goes out as ``\\u51e6...``:
+    three times the cells rich measured, so its rows wrapped and the live view left a stale row
+    on the screen at each frame. Such a terminal gets plain lines."""
+    encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+    return encoding in ("utf8", "utf8sig")
+
+
 def _display(args: argparse.Namespace, out: TextIO, err: TextIO) -> Display:
     if args.quiet:
         mode = "quiet"
-    elif err.isatty() and not args.plain and not args.verbose and not _dumb_terminal():
+    elif err.isatty() and not args.plain and not args.verbose and not _dumb_terminal() and _utf8(err):
         mode = "live"
     else:
         mode = "plain"
