@@ -24,12 +24,23 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_the_sandbox_imports_nothing_of_the_client() -> None:
-    """The vendors' stand-in must not know the client: no adapter, registry, status or policy."""
+    """The vendors' stand-in must not know the client: no adapter, registry, status or policy,
+    in its source and at run time (its package's ``__init__`` is all it loads of videojobs: that
+    loaded the client's core, until every public name became lazy)."""
     for path in SANDBOX.glob("*.py"):
         for name in _imports(path):
             assert not name.startswith(".."), f"{path.name} imports {name} from the overlay"
             assert not name.startswith("videojobs"), f"{path.name} imports {name}"
             assert not name.endswith("_client"), f"{path.name} imports a generated client: {name}"
+    code = (
+        "import sys\n"
+        "import videojobs.sandbox.__main__\n"
+        "from videojobs.sandbox import Sandbox\n"
+        "Sandbox().handle('GET', '/v1/video_generation/x', {}, {'authorization': 'Bearer sk-sandbox'}, b'')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('videojobs') and not m.startswith('videojobs.sandbox')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "['videojobs']", out.stdout
 
 
 def test_the_client_and_the_sandbox_read_one_list_of_vendors() -> None:

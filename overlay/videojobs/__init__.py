@@ -44,35 +44,56 @@ Adding a sixth vendor: see the docstring of ``_registry.py``.
 
 from typing import TYPE_CHECKING, Final
 
-from ._client import AsyncClient, Client
-from ._exceptions import (
-    APIError,
-    AuthenticationError,
-    CallbackError,
-    ConfigurationError,
-    DownloadError,
-    InvalidReferenceError,
-    LinkExpiredError,
-    MalformedResponseError,
-    NetworkError,
-    NotFoundError,
-    RateLimitError,
-    ServerError,
-    UsageError,
-    VideoJobsError,
-)
-from ._registry import known_vendors, register_vendor
-from ._wait import Clock, SystemClock
-
 if TYPE_CHECKING:
     from ._adapter import BaseAdapter, Fields, VendorAdapter
+    from ._client import AsyncClient, Client
+    from ._exceptions import (
+        APIError,
+        AuthenticationError,
+        CallbackError,
+        ConfigurationError,
+        DownloadError,
+        InvalidReferenceError,
+        LinkExpiredError,
+        MalformedResponseError,
+        NetworkError,
+        NotFoundError,
+        RateLimitError,
+        ServerError,
+        UsageError,
+        VideoJobsError,
+    )
     from ._policy import AdaptivePolicy, FixedPolicy, History, PollingPolicy
+    from ._registry import known_vendors, register_vendor
     from ._sessions import AsyncVendorClient, VendorClient
     from ._status import Download, DownloadProgress, JobError, JobFailedError, JobStatus, State, WaitTimeout
+    from ._wait import Clock, SystemClock
 
 __version__ = "0.1.0"
 
 _LAZY: Final = {
+    **dict.fromkeys(["AsyncClient", "Client"], "_client"),
+    **dict.fromkeys(
+        [
+            "APIError",
+            "AuthenticationError",
+            "CallbackError",
+            "ConfigurationError",
+            "DownloadError",
+            "InvalidReferenceError",
+            "LinkExpiredError",
+            "MalformedResponseError",
+            "NetworkError",
+            "NotFoundError",
+            "RateLimitError",
+            "ServerError",
+            "UsageError",
+            "VideoJobsError",
+        ],
+        "_exceptions",
+    ),
+    **dict.fromkeys(["known_vendors", "register_vendor"], "_registry"),
+    **dict.fromkeys(["Clock", "SystemClock"], "_wait"),
     **dict.fromkeys(["BaseAdapter", "Fields", "VendorAdapter"], "_adapter"),
     **dict.fromkeys(["AdaptivePolicy", "FixedPolicy", "History", "PollingPolicy"], "_policy"),
     **dict.fromkeys(["AsyncVendorClient", "VendorClient"], "_sessions"),
@@ -80,9 +101,11 @@ _LAZY: Final = {
         ["Download", "DownloadProgress", "JobError", "JobFailedError", "JobStatus", "State", "WaitTimeout"], "_status"
     ),
 }
-"""Public names whose module loads on first use (PEP 562), as the first status call loads them anyway:
-``import videojobs`` and ``Client()`` need neither attrs (statuses, policies, adapters) nor httpx
-(the sessions), so importing costs a fraction of ``import httpx`` (``scripts/bench.py --only import``)."""
+"""Every public name, its module loaded on first use (PEP 562), as the first status call loads them
+anyway: ``import videojobs`` and ``Client()`` need neither attrs (statuses, policies, adapters)
+nor httpx (the sessions), so importing costs a fraction of ``import httpx`` (``scripts/bench.py
+--only import``). And the sandbox (``videojobs.sandbox``), the vendors' stand-in, loads this
+package's ``__init__`` and nothing of the client's: ``tests/test_layout.py`` checks both."""
 
 __all__ = [
     "APIError",
