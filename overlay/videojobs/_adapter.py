@@ -146,6 +146,11 @@ def json_type(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
+MAX_ERROR_MESSAGE: Final = 2000
+"""The longest failed job's message kept, in characters (pages quote one or two sentences; an
+API error's is cut to 200): the rest of a vendor's answer stays in ``raw``."""
+
+
 class Fields:
     """Reads a typed model's fields; what it cannot use becomes None and a line in ``problems``."""
 
@@ -171,6 +176,12 @@ class Fields:
         if not isinstance(value, str):
             self.problem(field, f"expected a string, got {json_type(value)}")
             return None
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate from a "\ud800" escape: no text can hold it
+                self.problem(field, "held a lone surrogate (an escape of half a character), shown as U+FFFD")
+                return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in value)
         return value
 
     def identifier(self, value: Any, field: str) -> str | None:
@@ -516,6 +527,11 @@ class BaseAdapter:
             if message:
                 fields.problem("error", "the vendor's error message is blank (or control characters only)")
             message = None
+        if message is not None and len(message) > MAX_ERROR_MESSAGE:
+            fields.problem(
+                "error", f"the vendor's error message is {len(message)} characters: cut to {MAX_ERROR_MESSAGE}"
+            )
+            message = message[:MAX_ERROR_MESSAGE] + "…"
         code = code or None
         if state in (State.FAILED, State.CANCELED):
             return JobError(code=code, message=message or default)
