@@ -176,12 +176,6 @@ class Fields:
         if not isinstance(value, str):
             self.problem(field, f"expected a string, got {json_type(value)}")
             return None
-        if not value.isascii():
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:  # a lone surrogate from a "\ud800" escape: no text can hold it
-                self.problem(field, "held a lone surrogate (an escape of half a character), shown as U+FFFD")
-                return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in value)
         return value
 
     def identifier(self, value: Any, field: str) -> str | None:
