@@ -64,6 +64,8 @@ def update(vendor: str, page: Path) -> int:
             _restore(kept / "spec", folder)
             if (kept / "client").is_dir():
                 _restore(kept / "client", client)
+            else:  # a sixth vendor's first run: its package did not exist
+                shutil.rmtree(client, ignore_errors=True)
             print(f"{vendor}: nothing changed (specs/{vendor} and generated/{client.name} are as they were)")
             raise
 

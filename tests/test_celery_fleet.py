@@ -312,6 +312,10 @@ def test_a_pace_set_by_hand_reads_as_not_paced_and_is_deleted_not_a_bare_error_a
     r.hset(key, mapping=pace)  # set again: the shared rate's own script deletes it too
     assert store.book("vozo", 1001.0) == (0.0, None)
     assert not r.exists(key)
-    store.throttled("vozo", 1002.0, measured=4.0, sent=1001.5, retry_after=None)  # a 429 after: a pace again
+    r.hset(key, mapping=pace)  # and again, for a worker that never knew the vendor paced: its first 429
+    store.paces["vozo"] = None
+    store.throttled("vozo", 1002.0, measured=4.0, sent=1001.5, retry_after=30.0)  # used to be lost for ever
     assert store.paces["vozo"] is not None
     assert float(store.paces["vozo"]["w_max"]) >= 0
+    assert float(store.paces["vozo"]["last_cut"]) == 1002.0  # this 429's cut, not the hand-set one
+    assert r.ttl(key) > 0  # a pace of the store's own again, that expires

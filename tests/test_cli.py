@@ -720,3 +720,20 @@ def test_download_says_what_its_timeout_ends_in(tmp_path: Path) -> None:
     option = help_text.split("  --timeout DURATION", 1)[1].split("\n  -", 1)[0].split("\n\n", 1)[0]  # its own text
     assert "124" not in option
     assert "exit 1" in " ".join(option.split())
+
+
+def test_a_signal_ignored_on_purpose_stays_ignored() -> None:
+    """``nohup videojobs wait ...`` (SIGHUP ignored) died at the hang-up, exit 129, once the CLI
+    took SIGHUP and SIGTERM as Ctrl-C: an ignored signal is left alone."""
+    import signal
+
+    from videojobs._cli import _terminated_as_interrupted
+
+    saved = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with _terminated_as_interrupted():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN)
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, saved)

@@ -434,6 +434,9 @@ def test_a_job_of_the_wrong_types_is_refused_and_the_job_list_stays_sound() -> N
         ):
             answer = http.post("/sandbox/jobs", content=json.dumps(spec))
             assert answer.status_code == 400, (spec, answer.text)
+        for raw in (b'{"vendor": "duomi", "faults": {"e429": 1e400}}', b"[" * 60_000):  # int(inf); too deep
+            assert http.post("/sandbox/jobs", content=raw).status_code == 400
+            assert http.post("/sandbox/outage", content=raw).status_code == 400
         assert http.get("/sandbox/jobs").status_code == 200
         assert http.post("/sandbox/jobs", json={"vendor": "duomi", "id": "ok1", "run": 30}).status_code == 201
         assert http.post("/sandbox/jobs", content=b" " * (MAX_REQUEST_BODY + 1)).status_code == 413

@@ -129,3 +129,15 @@ def test_a_handwritten_spec_shows_the_page_diff_and_asks_for_a_hand_edit(project
     assert "+| `cancelled` | Task cancelled by the user |" in result.stdout
     assert "Edit specs/ezmodel/openapi.yaml to match" in result.stdout
     assert (project / "specs/ezmodel/openapi.yaml").read_bytes() == (ROOT / "specs/ezmodel/openapi.yaml").read_bytes()
+
+
+def test_a_sixth_vendors_failed_first_run_leaves_no_package_behind(project: Path) -> None:
+    """Its spec folder but no adapter yet: the update fails naming what to write, and the client
+    package the run generated is removed (it was left while the run said nothing changed)."""
+    shutil.copytree(project / "specs/vozo", project / "specs/newv")
+    config = project / "specs/newv/config.yaml"
+    config.write_text(config.read_text(encoding="utf-8").replace("vozo_client", "newv_client"), encoding="utf-8")
+    result = _run(project, "newv", project / "specs/newv/source.md")
+    assert result.returncode == 1
+    assert "overlay/videojobs/vendors/newv.py" in result.stderr
+    assert not (project / "generated/newv_client").exists()

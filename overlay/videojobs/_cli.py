@@ -835,6 +835,8 @@ def _terminated_as_interrupted() -> Iterator[None]:
         number = getattr(signal, name, None)
         if number is None:
             continue  # not on this platform (Windows has no SIGHUP)
+        if signal.getsignal(number) is signal.SIG_IGN:
+            continue  # ignored on purpose (nohup, trap '' HUP): it stays ignored
         try:
             saved.append((number, signal.signal(number, stop)))
         except ValueError:  # not the main thread: the default action stays

@@ -752,7 +752,8 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
 
         Its arguments are checked, and every job's ``timeout`` starts, at the call. Leaving early
         cancels every job's wait at once when the iterator is closed: a loop over the call
-        itself (``async for r in client.wait_all(...)``) closes it as it breaks. The senders run
+        itself (``async for r in client.wait_all(...)``) leaves it unreferenced, and asyncio
+        closes it at the loop's next turn. The senders run
         on their own, so an iterator kept under a name must be closed (``await results.aclose()``,
         or ``async with contextlib.aclosing(client.wait_all(...)) as results``); Python closes an
         async generator left behind only once it is garbage-collected."""

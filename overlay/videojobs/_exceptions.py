@@ -184,17 +184,16 @@ def callback_errors() -> tuple[type[BaseException], ...]:
 
 
 def not_awaited(returned: object) -> None:
-    """What a caller's callback returned: an awaitable (a coroutine from an ``async def``, or a
-    lambda that calls one) is closed and refused as a TypeError, which the call site raises as
-    a :class:`CallbackError`. Callbacks are called, never awaited: the coroutine would never run."""
+    """What a caller's callback returned: a coroutine (from an ``async def``, or a lambda that
+    calls one) is closed and refused as a TypeError, which the call site raises as a
+    :class:`CallbackError`. Callbacks are called, never awaited: the coroutine would never run.
+    A task or future it started (``loop.create_task(...)``) is scheduled already: taken."""
     if returned is None:
         return
     import inspect
 
-    if inspect.isawaitable(returned):
-        close = getattr(returned, "close", None)
-        if close is not None:
-            close()  # never run: no "was never awaited" warning
+    if inspect.iscoroutine(returned):
+        returned.close()  # never run: no "was never awaited" warning
         raise TypeError(
             f"it returned {type(returned).__name__}: a callback is called, never awaited (an async one's "
             "body never runs; from a plain one, start a task with asyncio.get_running_loop().create_task())"

@@ -105,27 +105,37 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
 """
 
-_RESERVE_FN = """
--- reserve(pace, now, rate, known, booked): SharedPace.reserve on the stored pace, the bucket being
--- TokenBucket's arithmetic. rate: the worker's CUBIC rate at now for the cut it knows (known); if
--- another worker cut since, the cut's own rate. Returns false when the vendor is not paced, else
--- {wait, booked, w_max, k, last_cut, pause_until}: wait 0 sends now; booked '1': a slot is held
--- for this caller at that wait ('0': a pause, which books nothing).
+_USABLE_FN = """
 -- A pace the workers did not write (a field set by hand, or non-numeric, or a rate of 0) is
--- deleted: the vendor is then not paced until it throttles again, for every worker at once.
+-- deleted where it is met: the vendor is then not paced until it throttles again, for every
+-- worker at once. p: HMGET of w_max, k, last_cut, tokens, stamp, pause_until, rate.
 local function finite(v)
   local x = tonumber(v)
   if x and x == x and x > -math.huge and x < math.huge then return x end
   return nil
 end
+local function usable(p)
+  local w_max, k, rate = finite(p[1]), finite(p[2]), finite(p[7])
+  return w_max and w_max >= 0 and k and k >= 0 and finite(p[3]) and rate and rate > 0 and finite(p[6] or '0')
+end
+"""
+
+_RESERVE_FN = (
+    _USABLE_FN
+    + """
+-- reserve(pace, now, rate, known, booked): SharedPace.reserve on the stored pace, the bucket being
+-- TokenBucket's arithmetic. rate: the worker's CUBIC rate at now for the cut it knows (known); if
+-- another worker cut since, the cut's own rate. Returns false when the vendor is not paced, else
+-- {wait, booked, w_max, k, last_cut, pause_until}: wait 0 sends now; booked '1': a slot is held
+-- for this caller at that wait ('0': a pause, which books nothing).
 local function reserve(pace, now, rate, known, booked)
   local p = redis.call('HMGET', pace, 'w_max', 'k', 'last_cut', 'tokens', 'stamp', 'pause_until', 'rate')
   if not p[3] then return false end
-  local w_max, k, stored, pause = finite(p[1]), finite(p[2]), finite(p[7]), finite(p[6] or '0')
-  if not (w_max and w_max >= 0 and k and k >= 0 and finite(p[3]) and stored and stored > 0 and pause) then
+  if not usable(p) then
     redis.call('DEL', pace)
     return false
   end
+  local stored, pause = finite(p[7]), finite(p[6] or '0')
   local function said(wait, held) return {tostring(wait), held, p[1], p[2], p[3], p[6] or '0'} end
   if now < pause then return said(pause - now, '0') end
   if booked == p[3] then return said(0, '1') end
@@ -143,6 +153,7 @@ local function reserve(pace, now, rate, known, booked)
   return said(-tokens / rate, '1')
 end
 """
+)
 
 _POLL = (
     _RESERVE_FN
@@ -306,11 +317,19 @@ return paced
 """
 )
 
-_THROTTLED = """
+_THROTTLED = (
+    _USABLE_FN
+    + """
 -- a worker saw a 429: the pause (the later one wins) and, if the pace it computed the cut from is
--- still the stored one (known), the cut; else another worker cut meanwhile: the same congestion
+-- still the stored one (known), the cut; else another worker cut meanwhile: the same congestion.
+-- A stored pace no worker wrote is deleted first: this cut is then the vendor's first.
 local key, now, retry_after = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
-local p = redis.call('HMGET', key, 'last_cut', 'pause_until')
+local whole = redis.call('HMGET', key, 'w_max', 'k', 'last_cut', 'tokens', 'stamp', 'pause_until', 'rate')
+if whole[3] and not usable(whole) then
+  redis.call('DEL', key)
+  whole = {}
+end
+local p = {whole[3], whole[6]}
 local fields = {}
 if retry_after > 0 and now + retry_after > (tonumber(p[2] or '0') or 0) then
   table.insert(fields, 'pause_until'); table.insert(fields, ARGV[1] + retry_after)
@@ -326,6 +345,7 @@ if #fields > 0 then
 end
 return redis.call('HMGET', key, 'w_max', 'k', 'last_cut', 'pause_until')
 """
+)
 
 
 def connect(url: str) -> Any:

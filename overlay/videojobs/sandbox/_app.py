@@ -386,7 +386,7 @@ class Sandbox:
                 vendor, seconds = str(spec["vendor"]), float(spec["seconds"])
                 if vendor not in self.specs or not 0 <= seconds <= 86400:
                     raise ValueError(f"no vendor {vendor!r} or seconds not in [0, 86400]")
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, RecursionError) as exc:
                 return _json_answer(400, {"error": f"bad outage: {type(exc).__name__}: {exc}"})
             self.down_until[vendor] = self.clock() + seconds
             return _json_answer(200, {"vendor": vendor, "down_for": seconds})
@@ -403,7 +403,7 @@ class Sandbox:
                 if faults:
                     options["faults"] = faults
                 ref = self.create(vendor, spec.pop("id", None), **options)
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:  # int(1e400), [[[[...
                 return _json_answer(400, {"error": f"bad job: {type(exc).__name__}: {exc}"})
             vendor, _, task_id = ref.partition(":")
             return _json_answer(201, {"vendor": vendor, "id": task_id, "ref": ref})
