@@ -737,3 +737,14 @@ def test_a_signal_ignored_on_purpose_stays_ignored() -> None:
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGHUP, saved)
+
+
+def test_the_live_eta_reads_the_pace_the_job_moved_at_while_watched() -> None:
+    """A job at 50 % when the wait began, at 59 % ten seconds later: about 46 s left (it read
+    ~0:00, from the command's start as if the job had begun with it); none before it moves."""
+    from videojobs._cli_output import time_left
+
+    assert time_left((100.0, 0.50), (110.0, 0.59)) == pytest.approx(10 * 0.41 / 0.09)
+    assert time_left((100.0, 0.50), (110.0, 0.50)) is None  # stalled: no guess
+    assert time_left((100.0, 0.50), (100.0, 0.50)) is None  # the first reading
+    assert time_left((100.0, 0.0), (110.0, 1.0)) is None  # done

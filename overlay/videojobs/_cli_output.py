@@ -265,6 +265,17 @@ def _same_terminal(out: TextIO, err: TextIO) -> bool:
         return False
 
 
+def time_left(first: tuple[float, float], last: tuple[float, float]) -> float | None:
+    """Seconds a job has left at the pace its progress moved between two readings, ``(when,
+    progress)`` each: the first this command saw, and the last. None before it has moved. (From
+    the command's start instead, a job half done when the wait began read as done in as long
+    again: ~0:00 at 59 %, and a stalled job kept its first guess.)"""
+    (since, start), (now, progress) = first, last
+    if not start < progress < 1 or now <= since:
+        return None
+    return (now - since) * (1 - progress) / (progress - start)
+
+
 @contextmanager
 def output_kept_on_interrupt(stream: TextIO) -> Iterator[None]:
     """While the live view is drawn on a terminal, Ctrl-C neither discards output nor echoes.
@@ -322,6 +333,7 @@ class Display:
         self._progress: Any = None
         self._console: Any = None
         self._tasks: dict[str, Any] = {}
+        self._first_progress: dict[str, tuple[float, float]] = {}  # ref -> (when, progress) first seen
         self._files: dict[Path, tuple[float, int]] = {}  # file being saved -> (when, bytes) its first bytes came
         self._said: set[Path] = set()  # files whose start a plain line announced
         self._failures: dict[str, tuple[int, float, str]] = {}  # vendor -> (failed polls, last notice, reason)
@@ -479,9 +491,10 @@ class Display:
             self._phase(status.ref, status.state.value, ended=status.is_terminal)
         if status.progress is not None:
             fields.update(total=100, completed=round(status.progress * 100))
-            if not status.is_terminal and 0 < status.progress < 1:
-                elapsed = time.monotonic() - self.started
-                left = elapsed * (1 - status.progress) / status.progress
+            now = time.monotonic()
+            first = self._first_progress.setdefault(status.ref, (now, status.progress))
+            left = None if status.is_terminal else time_left(first, (now, status.progress))
+            if left is not None:
                 fields["eta"] = f"~{_clock(left)}"
         elif status.is_terminal:
             fields.update(total=100, completed=100 if status.state is State.SUCCEEDED else 0)
