@@ -114,7 +114,12 @@ def extract(vendor: str, page: str) -> tuple[str, str]:
 
 
 def _looks_like_openapi(block: Block) -> bool:
-    head = block.text.lstrip()[:200]
+    """A block whose document starts with ``openapi`` (after blank lines and YAML comments: a
+    ``# Vozo API v1`` line first was read as no OpenAPI block at all)."""
+    lines = block.text.splitlines()
+    while lines and (not lines[0].strip() or lines[0].lstrip().startswith("#")):
+        lines.pop(0)
+    head = "\n".join(lines).lstrip()[:200]
     return head.startswith("openapi:") or bool(re.match(r'\{\s*"openapi"\s*:', head))
 
 

@@ -288,3 +288,11 @@ def test_check_generated_tells_a_binary_file_or_an_empty_folder_that_differs(tmp
         "differs (not as text): generated/x/blob.bin",
         "stale file, not generated any more: generated/x/empty/",
     ]
+
+
+def test_a_yaml_block_may_open_with_comments() -> None:
+    """A page whose OpenAPI block opens with a comment line was read as holding none."""
+    page = "# Vozo\n\n```yaml\n# Vozo API, v1\n\nopenapi: 3.0.3\ninfo: {title: x, version: '1'}\npaths: {}\n```\n"
+    ext, text = specs.extract("vozo", page)
+    assert ext == "yaml"
+    assert text.startswith("# Vozo API, v1\n")  # verbatim
