@@ -28,7 +28,7 @@ from typing import Any, NoReturn, TextIO, cast
 
 import attrs
 
-from ._base import check_key, env_name, resolve_settings, split_ref
+from ._base import MAX_SECONDS, check_key, env_name, resolve_settings, split_ref
 from ._cli_output import (
     EXIT_BROKEN_PIPE,
     EXIT_CODES_HELP,
@@ -76,6 +76,8 @@ def duration(text: str) -> float:
         seconds = sum(float(part) * unit for part, unit in zip(match.groups(), _UNITS, strict=True) if part)
     if not (math.isfinite(seconds) and seconds > 0):
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration > 0")
+    if seconds > MAX_SECONDS:  # the library's bound, in the command's words (it said "or None")
+        raise argparse.ArgumentTypeError(f"{text!r} is longer than any a call takes ({MAX_SECONDS:g} s)")
     return seconds
 
 
@@ -851,12 +853,15 @@ def _terminated_as_interrupted() -> Iterator[None]:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or _tolerant(sys.stdout)
     err = err or cast(TextIO, _Unfailing(_tolerant(sys.stderr)))
-    parser = _parser()
     try:
+        parser = _parser()
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
             args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error argparse has printed
         return EXIT_OK if exc.code in (0, None) else EXIT_USAGE
+    except KeyboardInterrupt:  # Ctrl-C as it starts (building the parser reads the vendors): no traceback
+        err.write("videojobs: interrupted\n")
+        return EXIT_INTERRUPTED
     try:
         if args.command == "sandbox":
             _require("uvicorn", "sandbox")
