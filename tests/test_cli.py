@@ -373,7 +373,7 @@ def test_durations_read_like_kubectl(text: str, seconds: float) -> None:
 @pytest.mark.parametrize("text", ["", "m", "5x", "1m1h", "-1s", "inf", "0s", "1e300", "300000h"])
 def test_a_bad_duration_is_refused(text: str) -> None:
     """Past 1e9 s too, in the command's words (the library's said '... or None')."""
-    with pytest.raises(argparse.ArgumentTypeError, match="is not a duration|is longer than any a call takes"):
+    with pytest.raises(argparse.ArgumentTypeError, match=r"is not a duration|is longer than any a call takes"):
         duration(text)
 
 

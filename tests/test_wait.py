@@ -657,3 +657,35 @@ async def test_a_callback_that_starts_a_task_and_returns_it_is_taken() -> None:
         await asyncio.sleep(0)
     assert final.state is videojobs.State.SUCCEEDED
     assert ran[-1] == "succeeded"
+
+
+def test_ctrl_c_in_a_sync_wait_all_reaches_the_caller_without_waiting_for_the_requests_under_way() -> None:
+    """Ctrl-C (here: on_update raising KeyboardInterrupt in the caller's thread) while another
+    job's request waits on a vendor that never answers: it reached the caller only once that
+    request's request_timeout ran out (10 s here); wait() stopped at once. Now both do."""
+    import socket as sockets
+
+    from tests.hostile import OK_BODY, Request, hostile
+
+    released = threading.Event()
+
+    def scenario(request: Request, conn: sockets.socket) -> None:
+        if "slow" in request.line:
+            released.wait(30)  # never answers while the test runs
+            return
+        body = OK_BODY.replace(b"processing", b"done")
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+
+    def interrupt(status: videojobs.JobStatus) -> None:
+        if status.is_terminal:
+            raise KeyboardInterrupt
+
+    with hostile(scenario) as url:
+        client = videojobs.Client(api_keys={"vozo": "k" * 20}, base_urls={"vozo": url}, request_timeout=10)
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            list(client.wait_all(["vozo:slow", "vozo:quick"], on_update=interrupt, policy=FixedPolicy(0.05)))
+        took = time.monotonic() - started
+        released.set()
+        client.close()
+    assert took < 5  # half the request_timeout it used to take

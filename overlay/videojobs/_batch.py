@@ -374,6 +374,7 @@ def wait_all_sync(
     in_flight = 0
     requests = ThreadPoolExecutor(max_workers=max_requests, thread_name_prefix="videojobs-wait")
     downloads = ThreadPoolExecutor(max_workers=max_downloads, thread_name_prefix="videojobs-save")
+    interrupted = False
 
     def submit(job: Job, future: Future[Exchange] | Future[JobStatus], saving: bool) -> None:
         nonlocal in_flight
@@ -444,13 +445,19 @@ def wait_all_sync(
             finally:
                 while not answers.empty():
                     answered(*answers.get_nowait())
+    except GeneratorExit:
+        raise
+    except BaseException:  # Ctrl-C (or SystemExit) in the caller's thread, which runs this scheduler
+        interrupted = True
+        raise
     finally:
         # leaving early: nothing new starts; a request ends within its own deadline, a save at
-        # its next chunk (threads cannot be cancelled: it looks at ``halt``)
+        # its next chunk (threads cannot be cancelled: it looks at ``halt``). Left by a break,
+        # this returns once they have; interrupted, at once (Ctrl-C waited a request_timeout)
         if halt is not None:
             halt.set()
-        requests.shutdown(wait=True, cancel_futures=True)
-        downloads.shutdown(wait=True, cancel_futures=True)
+        requests.shutdown(wait=not interrupted, cancel_futures=True)
+        downloads.shutdown(wait=not interrupted, cancel_futures=True)
 
 
 def download_all_sync(
