@@ -7,6 +7,7 @@ with nothing under the final name. Sync and async run the same cases.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import time
 from collections.abc import Iterator
@@ -677,3 +678,23 @@ def test_leaving_a_blocking_download_all_early_stops_the_saves_under_way(
     left = sorted(p.name for p in tmp_path.iterdir())
     assert not [name for name in left if name.endswith(".lock")], left
     assert sum(name.endswith(".part") for name in left) == 2, left  # kept, to resume
+
+
+@MODES
+def test_a_new_name_without_a_suffix_is_a_folder_and_a_file_where_the_folder_goes_is_said_so(
+    mode: str, sandbox: tuple[Sandbox, str], tmp_path: Path
+) -> None:
+    """download(job, "videos") saved a file named videos (the CLI's -o videos and every batch read
+    it as a folder), and a second job then met "videos exists: pass overwrite=True", which would
+    have replaced the first video. A file where the folder goes said 'File exists', and the CLI
+    offered --overwrite, which cannot help."""
+    sb, _ = sandbox
+    first = download(mode, sb, "vozo:nosuffix1-at_done", tmp_path / "videos")
+    second = download(mode, sb, "vozo:nosuffix2-at_done", tmp_path / "videos")
+    assert first.path.parent == second.path.parent == tmp_path / "videos"
+    assert first.path.name == "vozo-nosuffix1-at_done.mp4"
+    (tmp_path / "afile").write_text("precious")
+    with pytest.raises(videojobs.DownloadError, match="afile is not a folder") as info:
+        download(mode, sb, "vozo:nosuffix3-at_done", tmp_path / "afile" / "clip.mp4")
+    assert info.value.errno == errno.ENOTDIR
+    assert (tmp_path / "afile").read_text() == "precious"

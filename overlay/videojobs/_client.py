@@ -530,7 +530,9 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
         max_bytes: int | None = None,
         timeout: float | None = None,
     ) -> Download:
-        """Save the job's video (its ``index``-th URL) to ``dest``: a folder, or a file path.
+        """Save the job's video (its ``index``-th URL) to ``dest``: a folder (one that exists, one
+        given with a trailing ``/``, or a new name without a suffix: ``"videos"``), or a file path
+        (``"clip.mp4"``).
 
         ``job`` is a finished :class:`JobStatus` or a reference (asked about first). The file
         is complete and checked under its final name, or not there at all (see ``_download``);

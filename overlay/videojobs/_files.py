@@ -43,10 +43,12 @@ __all__ = ["Transfer", "target"]
 
 
 def target(dest: str | os.PathLike[str], name: str, vendor: str) -> Path:
-    """A folder (existing, or given with a trailing separator) gets ``name``; else ``dest`` is the file."""
+    """A folder gets ``name``: one that exists, one given with a trailing separator, or a name
+    without a suffix that does not exist yet (``"videos"``, as the CLI's ``-o videos`` and every
+    batch read it: it was saved as a file named ``videos``). Else ``dest`` is the file."""
     path = Path(dest)
     try:
-        folder = names_a_folder(dest) or path.is_dir()
+        folder = names_a_folder(dest) or path.is_dir() or (not path.suffix and not os.path.lexists(path))
     except OSError as exc:  # is_dir passes on ENOENT and the like, not ENAMETOOLONG
         raise _disk(exc, f"could not look at {path}", vendor) from exc
     return path / name if folder else path
@@ -189,6 +191,12 @@ class Transfer:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.folder = _Folder(path.parent)
+        except FileExistsError as exc:  # a file (or a link) where the folder goes: overwrite= is no help
+            raise DownloadError(
+                f"{path.parent} is not a folder (a file or a link is there): choose another dest",
+                vendor=self.vendor,
+                errno=errno.ENOTDIR,
+            ) from exc
         except OSError as exc:
             raise _disk(exc, f"could not make the folder {path.parent}", self.vendor) from exc
         self.lock = path.with_name(path.name + ".part.lock")
