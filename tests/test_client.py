@@ -113,6 +113,8 @@ def test_job_status_can_be_built_by_hand_and_is_frozen() -> None:
         ("vozo:..", videojobs.InvalidReferenceError, "normalized out of the URL path"),
         ("vozo:a\nb", videojobs.InvalidReferenceError, "control characters"),
         ("vozo:ab\udcff", videojobs.InvalidReferenceError, "lone surrogate"),  # a non-UTF-8 argv byte
+        ("vozo: abc", videojobs.InvalidReferenceError, "has spaces around it"),  # was sent as %20abc
+        ("vozo:abc ", videojobs.InvalidReferenceError, "has spaces around it"),
         pytest.param(
             "vozo:" + "a" * 70_000, videojobs.InvalidReferenceError, "70,000 characters, more than 1,024", id="long"
         ),

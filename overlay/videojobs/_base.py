@@ -103,6 +103,8 @@ def check_task_id(vendor: str, task_id: str) -> str:
         raise InvalidReferenceError(f"task id is {what}", vendor=vendor)
     if _CONTROL.search(task_id):
         raise InvalidReferenceError(f"task id {task_id!r} contains control characters", vendor=vendor)
+    if task_id != task_id.strip():  # "vozo: abc" (a space after the colon) was sent as %20abc: a 404
+        raise InvalidReferenceError(f"task id {task_id!r} has spaces around it", vendor=vendor)
     return task_id
 
 
