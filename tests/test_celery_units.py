@@ -250,3 +250,99 @@ def test_a_failed_callbacks_reason_never_shows_a_key_of_the_workers_client() -> 
     assert given not in text
     assert "FromEnv" not in text
     assert text.count("[REDACTED]") == 2
+
+
+def test_install_counts_a_retried_callbacks_backoff_and_run_together_against_the_visibility_timeout() -> None:
+    """A retried callback's message waits out its backoff, then runs, unacknowledged throughout:
+    visibility 10 s, backoff 3 s (6 s at the second retry, 9 with jitter) and a time limit of 8 s
+    passed (max(8, 9) < 10), and its third attempt ran twice. Sentinel brokers are checked too."""
+    from videojobs.celery import install
+
+    options = {"callback_retries": 2, "callback_backoff": 3.0, "callback_soft_time_limit": 7.0, "callback_time_limit": 8.0,
+               "sweep_grace": 9.0}  # fmt: skip
+    with pytest.raises(videojobs.UsageError, match=r"longest backoff and then its time limit \(17 s\)"):
+        install(_app(broker_transport_options={"visibility_timeout": 10}), **options)
+    sentinel = _app(broker_transport_options={"visibility_timeout": 5})
+    sentinel.conf.broker_url = "sentinel://127.0.0.1:26379"  # type: ignore[attr-defined]
+    with pytest.raises(videojobs.UsageError, match="visibility_timeout"):
+        install(sentinel, callback_time_limit=90.0, redis_url="redis://127.0.0.1:1/0")
+
+
+def test_track_refuses_an_on_done_that_is_no_signature_or_no_json_or_too_large() -> None:
+    """A task instead of task.s(), a lambda, a name: bare TypeErrors and ValueErrors; a datetime
+    argument: a bare TypeError from json; 5 MB of arguments went into every poll message."""
+    import datetime
+
+    from celery import Celery
+
+    from videojobs.celery import install, track
+
+    app = _app()
+    install(app)
+    callbacks = Celery("callbacks", set_as_current=False)
+
+    @callbacks.task(name="units.record")
+    def record(payload: object, *extra: object) -> None:
+        del payload, extra
+
+    for on_done, words in (
+        (record, r"on_done must be a Celery signature such as task.s\(\), not .* \(a task: pass task.s\(\)"),
+        (lambda payload: None, "on_done must be a Celery signature such as task.s"),
+        ("units.record", "on_done must be a Celery signature such as task.s"),
+        (record.s(datetime.datetime(2026, 1, 1)), "on_done's arguments must be JSON"),
+        (record.s("x" * 100_000), "on_done makes each poll message"),
+    ):
+        with pytest.raises(videojobs.UsageError, match=words):
+            track("vozo:t1", on_done=on_done, app=app)
+
+
+def test_a_first_poll_of_a_30_day_job_from_a_caller_a_little_ahead_is_ours() -> None:
+    """The worker's clock 0.05 s behind the caller's: the message's deadline read as more than 30
+    days away, and the first poll was dropped as not one of ours (the sweeper sent it again)."""
+    from videojobs.celery._poll import MAX_TIMEOUT, PollState
+
+    state = PollState.start("vozo:t1", started=1000.05, timeout=MAX_TIMEOUT, max_failed=5, policy={"kind": "adaptive"})
+    assert PollState.from_message(state.to_message(), 1000.0).ref == "vozo:t1"
+
+
+def test_a_payloads_exception_says_which_job() -> None:
+    from videojobs.celery._poll import payload
+
+    body = payload("vozo:t1", None, videojobs.NotFoundError("no such task", vendor="vozo"), 1)
+    assert body["exception"]["ref"] == "vozo:t1"
+
+
+def test_a_pool_that_cannot_enforce_time_limits_is_said_as_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    """On the solo and threads pools a callback past the visibility timeout ran twice, unsaid."""
+    from celery.concurrency.prefork import TaskPool as Prefork
+    from celery.concurrency.solo import TaskPool as Solo
+    from celery.concurrency.thread import TaskPool as Threads
+
+    from videojobs.celery import _warn_if_no_time_limits
+
+    for pool in (Solo, Threads, Prefork):
+        _warn_if_no_time_limits(pool.__new__(pool), 90.0)
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [r.args[0] for r in errors] == ["solo", "thread"]  # type: ignore[index]
+    assert "would be delivered again and run twice" in errors[0].getMessage()
+
+
+def test_a_poll_is_never_held_past_the_visibility_timeout() -> None:
+    """A countdown past the broker's visibility timeout (FixedPolicy(7200), a Retry-After of a
+    day) was published as is: the held message came back while the first copy waited, and each
+    copy called the vendor (3 and 4 status calls at once). It is cut to below the timeout."""
+    from types import SimpleNamespace
+
+    from videojobs.celery import _again
+    from videojobs.celery._poll import Again
+
+    sent: list[float] = []
+    due: list[float] = []
+    task = SimpleNamespace(app=SimpleNamespace(send_task=lambda *a, **k: sent.append(k["countdown"])))
+    store = SimpleNamespace(due_later=lambda ref, hop, when: due.append(when))
+    state = _state()
+    assert _again(task, store, state, Again(state, 7200.0), bound=60.0, longest=3540.0) == "next poll in 3540.00 s"
+    assert sent == [3540.0]
+    assert len(due) == 1  # the sweeper is told when it is due
+    _again(task, store, state, Again(state, 30.0), bound=60.0, longest=3540.0)
+    assert sent[-1] == 30.0

@@ -28,8 +28,9 @@ What it guarantees:
   messages. A poll costs Redis one round trip (two commands) before the call, and one more after
   it only when something changed (a throttle, the end, a next poll later than expected).
 - **Nothing lost:** ``acks_late`` and ``reject_on_worker_lost``: a worker killed mid-poll gives its
-  message back (with Redis as broker, after ``broker_transport_options["visibility_timeout"]``,
-  which must exceed the longest countdown: the policy's ``max_delay``, 60 s by default).
+  message back (with Redis as broker, after ``broker_transport_options["visibility_timeout"]``;
+  a poll's countdown is cut to below it, ``COUNTDOWN_MARGIN``, whatever the policy or a
+  Retry-After asks, so a held message never comes back while it waits).
 - **Nothing doubled:** every hop of a job's poll chain is claimed in Redis by the delivery that
   runs it (an atomic script), so a message delivered twice runs once and the chain never forks.
   The callback is noted in the job's record, then run by a ``videojobs.deliver`` task (a callback
@@ -64,6 +65,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import random
 import time
@@ -189,6 +191,7 @@ class _Settings:
     attempts: int  # 1 + callback_retries
     backoff: float
     time_limit: float
+    longest: float = math.inf  # the longest countdown a poll is published with (below the visibility timeout)
 
 
 def install(
@@ -233,11 +236,13 @@ def install(
             f"{callback_time_limit:g}, {sweep_grace:g})"
         )
     visibility = _visibility_timeout(app)
-    longest_wait = max(callback_time_limit, 1.5 * _backoff(callback_backoff, max(1, callback_retries)))
+    # a retried callback's message waits out its backoff (jitter: up to 1.5 times it) unacknowledged,
+    # then runs: both count against the visibility timeout, one after the other
+    longest_wait = callback_time_limit + 1.5 * _backoff(callback_backoff, max(1, callback_retries))
     if visibility is not None and longest_wait >= visibility:
         raise UsageError(
             f"the broker delivers a message again after its visibility_timeout ({visibility:g} s): a callback's "
-            f"time limit and its longest backoff ({longest_wait:g} s) must stay below it"
+            f"longest backoff and then its time limit ({longest_wait:g} s) must stay below it"
         )
     settings = _Settings(
         url=url,
@@ -247,6 +252,7 @@ def install(
         attempts=1 + callback_retries,
         backoff=float(callback_backoff),
         time_limit=float(callback_time_limit),
+        longest=math.inf if visibility is None else visibility - min(COUNTDOWN_MARGIN, visibility / 4),
     )
     per_process: dict[int, tuple[Any, Store, dict[str, AcceptedRate]]] = {}
 
@@ -259,7 +265,7 @@ def install(
 
     def poll(self: Any, message: dict[str, Any]) -> str:
         client, store, accepted = resources()
-        return _poll(self, message, client, store, accepted, settings.grace)
+        return _poll(self, message, client, store, accepted, settings.grace, settings.longest)
 
     options = {
         "name": POLL_TASK,
@@ -308,6 +314,7 @@ def install(
     def check_persistence(sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", app) is app:  # another app's worker in this process: not ours to say
             _warn_if_not_persistent(settings.url)
+            _warn_if_no_time_limits(getattr(sender, "pool", None), settings.time_limit)
 
     from celery import signals
 
@@ -317,10 +324,46 @@ def install(
     return task
 
 
+COUNTDOWN_MARGIN: Final = 60.0
+"""Seconds a poll's countdown stays below the broker's visibility timeout (a quarter of it, when
+that is shorter): a message held longer is delivered again while the first copy waits."""
+
+MAX_MESSAGE: Final = 64 * 1024
+"""The largest poll message ``track()`` sends, in bytes: ``on_done`` travels in every hop's
+message and in the job's Redis record (a 5 MB one made each poll carry it both ways)."""
+
+
+def _signature(on_done: Any) -> dict[str, Any] | None:
+    """``on_done`` as its message carries it: a Celery signature (``task.s(...)``), or None."""
+    if on_done is None:
+        return None
+    from celery.canvas import Signature
+
+    if not isinstance(on_done, Signature):
+        hint = " (a task: pass task.s() or task.s(arg))" if hasattr(on_done, "s") else ""
+        raise UsageError(f"on_done must be a Celery signature such as task.s(), not {type(on_done).__name__}{hint}")
+    return dict(on_done)
+
+
+def _warn_if_no_time_limits(pool: Any, time_limit: float) -> None:
+    """The solo and threads pools do not enforce a task's time limit (Celery kills a prefork
+    child; nothing stops a thread): a callback running past the broker's visibility timeout is
+    delivered again and runs twice, and its record says it was sent. Said once, as an ERROR."""
+    module = type(pool).__module__ if pool is not None else ""
+    if module.endswith((".solo", ".thread")):
+        _log.error(
+            "this worker's pool (%s) does not enforce callback_time_limit (%g s): a callback that runs past the "
+            "broker's visibility timeout would be delivered again and run twice. Run videojobs.deliver on a "
+            "prefork worker (task_routes: {'videojobs.deliver': {'queue': 'callbacks'}})",
+            module.rsplit(".", 1)[-1],
+            time_limit,
+        )
+
+
 def _visibility_timeout(app: Any) -> float | None:
     """The broker's visibility timeout when it is Redis (None for another broker)."""
     broker = str(app.conf.broker_url or "")
-    if not broker.startswith(("redis://", "rediss://", "unix://")):
+    if not broker.startswith(("redis://", "rediss://", "unix://", "sentinel://")):  # kombu's Redis transport, all
         return None
     options = app.conf.broker_transport_options or {}
     return float(options.get("visibility_timeout", REDIS_VISIBILITY_TIMEOUT))
@@ -343,7 +386,13 @@ def _safe_url(url: str) -> str:
 
 
 def _poll(
-    task: Any, message: dict[str, Any], client: Any, store: Store, accepted: dict[str, AcceptedRate], grace: float
+    task: Any,
+    message: dict[str, Any],
+    client: Any,
+    store: Store,
+    accepted: dict[str, AcceptedRate],
+    grace: float,
+    longest: float = math.inf,
 ) -> str:
     """One hop: one round trip to claim it (and book the vendor's shared rate when it is paced),
     the status call, and a second round trip only when something changed (a throttle, the end,
@@ -372,7 +421,7 @@ def _poll(
         if now >= state.deadline:
             return _finish(task, store, state, timed_out(state), ttl)
         if claim.wait > 0:  # the shared rate says later: come back when the booked slot is due
-            return _again(task, store, state, paced(state, claim.wait, claim.booked), ttl, bound)
+            return _again(task, store, state, paced(state, claim.wait, claim.booked), bound, longest)
     measured = accepted.setdefault(vendor, AcceptedRate(window=1.0))  # the last second, as a cut reads it
     sent = time.time()
     try:
@@ -392,7 +441,7 @@ def _poll(
     if store.paces.get(vendor) is not None:  # paced: book the next call's slot now, so its hop calls the vendor
         wait, booked = store.book(vendor, time.time())
         outcome = Again(attrs.evolve(outcome.state, booked=booked), max(outcome.countdown, wait))
-    return _again(task, store, state, outcome, ttl, bound)
+    return _again(task, store, state, outcome, bound, longest)
 
 
 PUBLISH_RETRY = {"max_retries": 15, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2.0}
@@ -410,12 +459,14 @@ def _publish_poll(task: Any, message: dict[str, Any], countdown: float) -> None:
                        argsrepr=shown, kwargsrepr="{}")  # fmt: skip
 
 
-def _again(task: Any, store: Store, state: PollState, again: Again, ttl: float, bound: float) -> str:
-    del ttl  # the job's record keeps the TTL its claim gave it
-    if again.countdown > bound:  # later than the claim told the sweeper: tell it when
-        store.due_later(state.ref, state.hop, time.time() + again.countdown)
-    _publish_poll(task, again.state.to_message(), again.countdown)
-    return f"next poll in {again.countdown:.2f} s"
+def _again(task: Any, store: Store, state: PollState, again: Again, bound: float, longest: float) -> str:
+    # a message held past the broker's visibility timeout is delivered again, and each copy would
+    # call the vendor (a policy's 2-hour delay, a Retry-After of a day): the next poll comes sooner
+    countdown = min(again.countdown, longest)
+    if countdown > bound:  # later than the claim told the sweeper: tell it when
+        store.due_later(state.ref, state.hop, time.time() + countdown)
+    _publish_poll(task, again.state.to_message(), countdown)
+    return f"next poll in {countdown:.2f} s"
 
 
 def _publish_delivery(task: Any, ref: str, countdown: float = 0.0) -> None:
@@ -486,8 +537,8 @@ def _reason(exc: BaseException, client: Any) -> str:
         message = str(exc)
     except Exception:  # the user's exception cannot even say what it is
         message = "<its message could not be read>"
-    if isinstance(exc, _soft_time_limit()):
-        message = message or "ran past its soft time limit"
+    if isinstance(exc, _soft_time_limit()):  # its str() is "SoftTimeLimitExceeded()", which says nothing more
+        message = "ran past its soft time limit"
     # the keys of this process's open clients, in every form the scrubber knows (as its log lines
     # are), and every key the worker's client would send: a process that only delivers callbacks
     # has opened no vendor, so no key of its client is among the open ones
@@ -634,10 +685,19 @@ def track(
         timeout=checked,
         max_failed=failed,
         policy=policy_spec(policy),
-        on_done=None if on_done is None else dict(on_done),
+        on_done=_signature(on_done),
     )
     celery_app, settings = _installed(app or getattr(on_done, "app", None))
     message = state.to_message()
+    try:
+        size = len(json.dumps(message))
+    except (TypeError, ValueError) as exc:  # on_done's arguments: a datetime, a set ...
+        raise UsageError(f"on_done's arguments must be JSON (it travels in every poll message): {exc}") from exc
+    if size > MAX_MESSAGE:
+        raise UsageError(
+            f"on_done makes each poll message {size:,} bytes, more than {MAX_MESSAGE:,}: it travels in every "
+            "poll (and is kept in Redis): pass the callback an id, not the data"
+        )
     store = _producer(settings)
     errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
     once = call_mark()  # what untrack() checks: the record is still this call's
@@ -652,7 +712,9 @@ def track(
             "failed": "was tracked and its callback failed (see failed_callbacks())",
         }.get(said, "was tracked and has ended: its callback was sent")
         raise AlreadyTrackedError(
-            f"{ref} {what}; a job is tracked once (run more from its callback)", ref=ref, state=said
+            f"task {ref.partition(':')[2]} {what}; a job is tracked once (run more from its callback)",
+            ref=ref,
+            state=said,
         )
     from kombu.exceptions import OperationalError
 

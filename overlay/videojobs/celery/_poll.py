@@ -37,6 +37,10 @@ __all__ = [
 MAX_TIMEOUT: Final = 30 * 24 * 3600.0
 """The longest ``track(timeout=)``: a job's record lives until its deadline plus ``JOB_TTL``, so a
 deadline (from a caller, or from a forged message) never keeps a key for longer than this."""
+CLOCK_SKEW: Final = 24 * 3600.0
+"""How far ahead of a worker's clock the caller's may be: a 30-day job's first poll, on a worker
+whose clock is behind by a little more than the delivery took, read as past MAX_TIMEOUT and was
+dropped as not one of ours. A forged deadline still keeps a key at most a day longer."""
 MAX_HOPS: Final = 2**31
 """The most hops a chain counts: a job polled every 10 ms for MAX_TIMEOUT makes 2.6e8. Redis's
 Lua compares hop numbers as doubles, exact far past this (2**53: a forged hop past it would
@@ -172,7 +176,7 @@ class PollState:
         if not isinstance(self.waiter, Mapping):
             raise UsageError(f"a poll message's waiter is an object, not {type(self.waiter).__name__}")
         start, timeout = number("start", self.waiter.get("start")), number("timeout", self.waiter.get("timeout"))
-        if not 0 < timeout <= MAX_TIMEOUT or start + timeout > now + MAX_TIMEOUT:
+        if not 0 < timeout <= MAX_TIMEOUT or start + timeout > now + MAX_TIMEOUT + CLOCK_SKEW:  # a caller ahead
             raise UsageError(
                 f"a poll message's deadline is more than {MAX_TIMEOUT:.0f} s away (track() allows that much)"
             )
@@ -216,6 +220,8 @@ def payload(ref: str, status: JobStatus | None, error: VideoJobsError | None, po
     """What the user's ``on_done`` gets: one shape for every outcome (``outcome_dict``: the job's
     last status, or its keys with None, and ``exception``), plus ``polls``."""
     body = outcome_dict(ref, status if status is not None else error)  # type: ignore[arg-type]  # one is set
+    if error is not None and error.ref is None:
+        error.ref = ref  # an error about one job says which, as wait_all's do (a 404's, a timeout's said None)
     body["exception"] = None if error is None else error.to_dict()
     body["polls"] = polls
     return body
