@@ -18,13 +18,13 @@ SANDBOX = os.environ.get("VIDEOJOBS_TEST_SANDBOX", "http://127.0.0.1:8710")
 
 app = Celery("videojobs_test", broker=REDIS)
 app.conf.update(
-    # a killed worker's messages come back after 4 s; kombu looks for them every second (default
-    # 100 s). Above everything a message may be held for: a callback's hard time limit (3 s) and
-    # longest backoff (0.5 x 2^2 x 1.5 = 3 s, install() checks both), a poll's countdown (0.6 s
-    # at most at the tests' scale; 1 then 2 s after a job's two 502s). The lock over the restore
-    # (a killed worker may hold it) lasts 4 s.
+    # a killed worker's messages come back after 5 s; kombu looks for them every second (default
+    # 100 s). Above everything a message may be held for: a retried callback's longest backoff
+    # (0.25 x 2^2 x 1.5 = 1.5 s) and then its hard time limit (3 s), which install() checks
+    # together, and a poll's countdown (0.6 s at most at the tests' scale; 1 then 2 s after a
+    # job's two 502s). The lock over the restore (a killed worker may hold it) lasts 4 s.
     broker_transport_options={
-        "visibility_timeout": 4,
+        "visibility_timeout": 5,
         "unacked_restore_interval": 1,
         "unacked_restore_throttle": 1,
         "unacked_mutex_expire": 4,
@@ -52,8 +52,8 @@ def client() -> videojobs.Client:
 
 # The callbacks' retries and time limits: "retries,backoff,soft,hard" (the attacks set short ones).
 # By default long enough for a callback to ride out a Redis restart (its own client retries; the
-# tests' Redis is back within a fraction of a second), and below the visibility timeout (4 s).
-CALLBACKS = [float(x) for x in os.environ.get("VIDEOJOBS_TEST_CALLBACKS", "3,0.5,2,3").split(",")]
+# tests' Redis is back within a fraction of a second), and below the visibility timeout (5 s).
+CALLBACKS = [float(x) for x in os.environ.get("VIDEOJOBS_TEST_CALLBACKS", "3,0.25,2,3").split(",")]
 
 install(
     app,
