@@ -17,7 +17,7 @@ from celery import Celery
 from videojobs.celery import install, track
 
 app = Celery("renders", broker=os.environ.get("REDIS_URL", "redis://localhost:6379/0"))
-app.conf.broker_transport_options = {"visibility_timeout": 300}  # > the policy's max_delay (60 s)
+app.conf.broker_transport_options = {"visibility_timeout": 300}  # > a callback's backoff + time limit (150 s)
 app.conf.broker_connection_retry_on_startup = True  # a worker started before Redis waits for it
 install(app)  # registers videojobs.poll and videojobs.deliver
 

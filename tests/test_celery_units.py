@@ -346,3 +346,30 @@ def test_a_poll_is_never_held_past_the_visibility_timeout() -> None:
     assert len(due) == 1  # the sweeper is told when it is due
     _again(task, store, state, Again(state, 30.0), bound=60.0, longest=3540.0)
     assert sent[-1] == 30.0
+    booked = attrs.evolve(state, booked=1000.0)  # holds a slot of the shared rate: come back early,
+    _again(task, store, booked, Again(booked, 7200.0), bound=60.0, longest=3540.0)  # it would jump the queue
+    assert sent[-1] == 7200.0
+
+
+def test_track_takes_a_signature_that_came_as_data_and_refuses_one_too_deep() -> None:
+    from celery import Celery
+
+    from videojobs.celery import install, track
+
+    app = _app()
+    install(app)
+    callbacks = Celery("callbacks", set_as_current=False)
+
+    @callbacks.task(name="units.record2")
+    def record(payload: object, *extra: object) -> None:
+        del payload, extra
+
+    deep: list[object] = []
+    for _ in range(3000):
+        deep = [deep]
+    with pytest.raises(videojobs.UsageError, match="on_done's arguments must be JSON"):
+        track("vozo:t1", on_done=record.s(deep), app=app)  # a bare RecursionError
+    with pytest.raises(videojobs.UsageError, match="on_done is a mapping that is no Celery signature"):
+        track("vozo:t1", on_done={"not": "a signature"}, app=app)
+    with pytest.raises(videojobs.NetworkError):  # a signature as data is taken: the call gets as far as Redis
+        track("vozo:t1", on_done=dict(record.s()), app=app)

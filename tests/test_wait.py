@@ -689,3 +689,19 @@ def test_ctrl_c_in_a_sync_wait_all_reaches_the_caller_without_waiting_for_the_re
         released.set()
         client.close()
     assert took < 5  # half the request_timeout it used to take
+
+
+def test_an_awaitable_that_is_no_task_is_refused_too() -> None:
+    """A generator-based or compiled coroutine (what Cython's async functions return) passed the
+    check for a coroutine, and never ran."""
+    import types
+
+    from videojobs._exceptions import not_awaited
+
+    @types.coroutine
+    def legacy() -> Any:
+        yield
+
+    with pytest.raises(TypeError, match="a callback is called, never awaited"):
+        not_awaited(legacy())
+    not_awaited(None)

@@ -447,7 +447,7 @@ def wait_all_sync(
                     answered(*answers.get_nowait())
     except GeneratorExit:
         raise
-    except BaseException:  # Ctrl-C (or SystemExit) in the caller's thread, which runs this scheduler
+    except (KeyboardInterrupt, SystemExit):  # Ctrl-C in the caller's thread, which runs this scheduler
         interrupted = True
         raise
     finally:

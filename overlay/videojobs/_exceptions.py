@@ -191,9 +191,13 @@ def not_awaited(returned: object) -> None:
     if returned is None:
         return
     import inspect
+    import sys
 
-    if inspect.iscoroutine(returned):
-        returned.close()  # never run: no "was never awaited" warning
+    asyncio: Any = sys.modules.get("asyncio")  # not loaded: no task or future can exist
+    if inspect.isawaitable(returned) and not (asyncio is not None and asyncio.isfuture(returned)):
+        close = getattr(returned, "close", None)  # a coroutine of any kind (a compiled one, a generator-based one)
+        if callable(close):
+            close()  # never run: no "was never awaited" warning
         raise TypeError(
             f"it returned {type(returned).__name__}: a callback is called, never awaited (an async one's "
             "body never runs; from a plain one, start a task with asyncio.get_running_loop().create_task())"

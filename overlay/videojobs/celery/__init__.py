@@ -242,7 +242,8 @@ def install(
     if visibility is not None and longest_wait >= visibility:
         raise UsageError(
             f"the broker delivers a message again after its visibility_timeout ({visibility:g} s): a callback's "
-            f"longest backoff and then its time limit ({longest_wait:g} s) must stay below it"
+            f"longest backoff and then its time limit ({longest_wait:g} s) must stay below it (raise "
+            "broker_transport_options['visibility_timeout'], or lower callback_backoff or callback_time_limit)"
         )
     settings = _Settings(
         url=url,
@@ -339,6 +340,15 @@ def _signature(on_done: Any) -> dict[str, Any] | None:
         return None
     from celery.canvas import Signature
 
+    if isinstance(on_done, Mapping) and not isinstance(on_done, Signature):  # one that came as data
+        from celery import signature
+
+        if not isinstance(on_done.get("task"), str):
+            raise UsageError("on_done is a mapping that is no Celery signature (it names no task)")
+        try:
+            on_done = signature(dict(on_done))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UsageError(f"on_done is a mapping that is no Celery signature ({type(exc).__name__})") from exc
     if not isinstance(on_done, Signature):
         hint = " (a task: pass task.s() or task.s(arg))" if hasattr(on_done, "s") else ""
         raise UsageError(f"on_done must be a Celery signature such as task.s(), not {type(on_done).__name__}{hint}")
@@ -462,7 +472,10 @@ def _publish_poll(task: Any, message: dict[str, Any], countdown: float) -> None:
 def _again(task: Any, store: Store, state: PollState, again: Again, bound: float, longest: float) -> str:
     # a message held past the broker's visibility timeout is delivered again, and each copy would
     # call the vendor (a policy's 2-hour delay, a Retry-After of a day): the next poll comes sooner
-    countdown = min(again.countdown, longest)
+    # (a hop that holds a booked slot of the vendor's shared rate keeps its countdown: come back
+    # early, it would be sent at once, ahead of its turn; such a wait is past the timeout only
+    # behind a queue of thousands at the slowest rate)
+    countdown = again.countdown if again.state.booked is not None else min(again.countdown, longest)
     if countdown > bound:  # later than the claim told the sweeper: tell it when
         store.due_later(state.ref, state.hop, time.time() + countdown)
     _publish_poll(task, again.state.to_message(), countdown)
@@ -691,7 +704,7 @@ def track(
     message = state.to_message()
     try:
         size = len(json.dumps(message))
-    except (TypeError, ValueError) as exc:  # on_done's arguments: a datetime, a set ...
+    except (TypeError, ValueError, RecursionError) as exc:  # on_done's arguments: a datetime, a set, too deep
         raise UsageError(f"on_done's arguments must be JSON (it travels in every poll message): {exc}") from exc
     if size > MAX_MESSAGE:
         raise UsageError(
