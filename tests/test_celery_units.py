@@ -268,14 +268,11 @@ def test_install_counts_a_retried_callbacks_backoff_and_run_together_against_the
         install(sentinel, callback_time_limit=90.0, redis_url="redis://127.0.0.1:1/0")
 
 
-def test_track_refuses_an_on_done_that_is_no_signature_or_no_json_or_too_large() -> None:
-    """A task instead of task.s(), a lambda, a name: bare TypeErrors and ValueErrors; a datetime
-    argument: a bare TypeError from json; 5 MB of arguments went into every poll message."""
-    import datetime
-
+def _installed_with_a_callback() -> tuple[Any, Any]:
+    """An app with videojobs installed (its broker unreachable), and a callback task of another app."""
     from celery import Celery
 
-    from videojobs.celery import install, track
+    from videojobs.celery import install
 
     app = _app()
     install(app)
@@ -285,6 +282,17 @@ def test_track_refuses_an_on_done_that_is_no_signature_or_no_json_or_too_large()
     def record(payload: object, *extra: object) -> None:
         del payload, extra
 
+    return app, record
+
+
+def test_track_refuses_an_on_done_that_is_no_signature_or_no_json_or_too_large() -> None:
+    """A task instead of task.s(), a lambda, a name: bare TypeErrors and ValueErrors; a datetime
+    argument: a bare TypeError from json; 5 MB of arguments went into every poll message."""
+    import datetime
+
+    from videojobs.celery import track
+
+    app, record = _installed_with_a_callback()
     for on_done, words in (
         (record, r"on_done must be a Celery signature such as task.s\(\), not .* \(a task: pass task.s\(\)"),
         (lambda payload: None, "on_done must be a Celery signature such as task.s"),
@@ -352,18 +360,9 @@ def test_a_poll_is_never_held_past_the_visibility_timeout() -> None:
 
 
 def test_track_takes_a_signature_that_came_as_data_and_refuses_one_too_deep() -> None:
-    from celery import Celery
+    from videojobs.celery import track
 
-    from videojobs.celery import install, track
-
-    app = _app()
-    install(app)
-    callbacks = Celery("callbacks", set_as_current=False)
-
-    @callbacks.task(name="units.record2")
-    def record(payload: object, *extra: object) -> None:
-        del payload, extra
-
+    app, record = _installed_with_a_callback()
     deep: list[object] = []
     for _ in range(3000):
         deep = [deep]
