@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.parse
 from typing import Any
 
@@ -262,6 +263,8 @@ def test_install_counts_a_retried_callbacks_backoff_and_run_together_against_the
                "sweep_grace": 9.0}  # fmt: skip
     with pytest.raises(videojobs.UsageError, match=r"longest backoff and then its time limit \(17 s\)"):
         install(_app(broker_transport_options={"visibility_timeout": 10}), **options)
+    install(_app(broker_transport_options={"visibility_timeout": 10}), **{**options, "callback_retries": 0})  # no
+    # retry, no backoff: 8 s < 10 s fits (it was refused as 8 + 4.5)
     sentinel = _app(broker_transport_options={"visibility_timeout": 5})
     sentinel.conf.broker_url = "sentinel://127.0.0.1:26379"  # type: ignore[attr-defined]
     with pytest.raises(videojobs.UsageError, match="visibility_timeout"):
@@ -328,10 +331,11 @@ def test_a_pool_that_cannot_enforce_time_limits_is_said_as_an_error(caplog: pyte
 
     from videojobs.celery import _warn_if_no_time_limits
 
-    for pool in (Solo, Threads, Prefork):
+    gevent = type("TaskPool", (), {"__module__": "celery.concurrency.gevent"})  # its module imports gevent
+    for pool in (Solo, Threads, Prefork, gevent):
         _warn_if_no_time_limits(pool.__new__(pool), 90.0)
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
-    assert [r.args[0] for r in errors] == ["solo", "thread"]  # type: ignore[index]
+    assert [r.args[0] for r in errors] == ["solo", "thread", "gevent"]  # type: ignore[index]
     assert "would be delivered again and run twice" in errors[0].getMessage()
 
 
@@ -354,9 +358,47 @@ def test_a_poll_is_never_held_past_the_visibility_timeout() -> None:
     assert len(due) == 1  # the sweeper is told when it is due
     _again(task, store, state, Again(state, 30.0), bound=60.0, longest=3540.0)
     assert sent[-1] == 30.0
-    booked = attrs.evolve(state, booked=1000.0)  # holds a slot of the shared rate: come back early,
-    _again(task, store, booked, Again(booked, 7200.0), bound=60.0, longest=3540.0)  # it would jump the queue
-    assert sent[-1] == 7200.0
+    booked = attrs.evolve(state, booked=1000.0)  # holds a slot of the shared rate (its wait, not a
+    _again(task, store, booked, Again(booked, 90.0), bound=60.0, longest=3540.0)  # policy's): come back
+    assert sent[-1] == 90.0  # early, it would be sent at once, ahead of its turn
+
+
+def test_a_paced_vendors_poll_is_not_held_past_the_visibility_timeout_either() -> None:
+    """A vendor the fleet paces (for a day after any 429) had every hop's slot booked, and a
+    booked hop kept its countdown: FixedPolicy(7200) was published as 7200 s against a 3,600 s
+    visibility timeout, and both copies of the message called the vendor. It is cut to below it
+    and books no slot (it books one when it comes back); a poll due within it books its slot."""
+    from types import SimpleNamespace
+
+    from videojobs.celery import _poll
+    from videojobs.celery._store import Claim
+    from videojobs.sandbox import Sandbox
+
+    sandbox = Sandbox()
+    ref = sandbox.create("duomi", queue=0.0, run=600.0)
+    sent: list[dict[str, Any]] = []
+    booked: list[str] = []
+    task = SimpleNamespace(
+        request=SimpleNamespace(delivery_info={"delivery_tag": "t"}, id="x"),
+        app=SimpleNamespace(send_task=lambda name, args, **k: sent.append({"message": args[0], **k})),
+    )
+    store = SimpleNamespace(
+        paces={"duomi": {"last_cut": "5.0"}},  # paced: the vendor throttled once
+        poll=lambda *a, **k: Claim(Claim.RUN, 0.0, None),
+        book=lambda vendor, now: booked.append(vendor) or (0.02, now),
+        due_later=lambda *a: None,
+    )
+    with videojobs.Client(**sandbox.client_kwargs()) as client:
+        for delay, countdown, books in ((7200.0, 3540.0, False), (30.0, 30.0, True)):
+            booked.clear()
+            state = PollState.start(ref, started=time.time(), timeout=86400.0, max_failed=5,
+                                    policy=policy_spec(FixedPolicy(delay)))  # fmt: skip
+            assert _poll(task, state.to_message(), client, store, {}, 120.0, longest=3540.0) == (
+                f"next poll in {countdown:.2f} s"
+            )
+            assert sent[-1]["countdown"] == countdown
+            assert (sent[-1]["message"].get("booked") is not None) is books
+            assert bool(booked) is books
 
 
 def test_track_takes_a_signature_that_came_as_data_and_refuses_one_too_deep() -> None:
@@ -372,3 +414,31 @@ def test_track_takes_a_signature_that_came_as_data_and_refuses_one_too_deep() ->
         track("vozo:t1", on_done={"not": "a signature"}, app=app)
     with pytest.raises(videojobs.NetworkError):  # a signature as data is taken: the call gets as far as Redis
         track("vozo:t1", on_done=dict(record.s()), app=app)
+
+
+def test_a_hand_written_signature_is_delivered_and_a_malformed_one_refused() -> None:
+    """{"task": ..., "args": [1]} (no "options", as another tool writes it) passed track() and
+    failed at every delivery, in Celery's merge of options=None: a callback never run."""
+    from celery import Celery, signature
+
+    from videojobs.celery import _signature
+
+    app = Celery("units", set_as_current=False)
+    ran: list[tuple[object, ...]] = []
+
+    @app.task(name="units.ran")
+    def record(*args: object) -> None:
+        ran.append(args)
+
+    for data in ({"task": "units.ran", "args": [1]}, {"task": "units.ran", "args": None, "options": None}):
+        noted = json.loads(json.dumps(_signature(data)))  # as the job's record keeps it
+        signature(noted, app=app).apply(args=({"ref": "vozo:t1"},), throw=True)  # as _deliver runs it
+    assert ran == [({"ref": "vozo:t1"}, 1), ({"ref": "vozo:t1"},)]
+    for data, words in (
+        ({"task": ""}, "names no task"),
+        ({"task": "units.ran", "args": 5}, "'args' must be a list, not int"),
+        ({"task": "units.ran", "kwargs": [1]}, "'kwargs' must be a mapping, not list"),
+        ({"task": "units.ran", "options": "fast"}, "'options' must be a mapping, not str"),
+    ):
+        with pytest.raises(videojobs.UsageError, match=words):
+            _signature(data)

@@ -238,7 +238,9 @@ def install(
     visibility = _visibility_timeout(app)
     # a retried callback's message waits out its backoff (jitter: up to 1.5 times it) unacknowledged,
     # then runs: both count against the visibility timeout, one after the other
-    longest_wait = callback_time_limit + 1.5 * _backoff(callback_backoff, max(1, callback_retries))
+    longest_wait = callback_time_limit + (
+        1.5 * _backoff(callback_backoff, callback_retries) if callback_retries else 0.0
+    )
     if visibility is not None and longest_wait >= visibility:
         raise UsageError(
             f"the broker delivers a message again after its visibility_timeout ({visibility:g} s): a callback's "
@@ -343,10 +345,20 @@ def _signature(on_done: Any) -> dict[str, Any] | None:
     if isinstance(on_done, Mapping) and not isinstance(on_done, Signature):  # one that came as data
         from celery import signature
 
-        if not isinstance(on_done.get("task"), str):
+        data = dict(on_done)
+        if not isinstance(data.get("task"), str) or not data["task"]:
             raise UsageError("on_done is a mapping that is no Celery signature (it names no task)")
+        # what celery.signature() takes as given and the worker's merge reads: a hand-written
+        # {"task": ..., "args": [...]} has no "options", and failed at every delivery, not here
+        for key, kinds in (("args", (list, tuple)), ("kwargs", Mapping), ("options", Mapping)):
+            value = data.get(key)
+            if value is not None and not isinstance(value, kinds):
+                kind = "list" if key == "args" else "mapping"
+                raise UsageError(f"on_done's {key!r} must be a {kind}, not {type(value).__name__}")
+            data[key] = list(value or ()) if key == "args" else dict(value or {})
+        data["immutable"] = bool(data.get("immutable", False))
         try:
-            on_done = signature(dict(on_done))
+            on_done = signature(data)
         except (KeyError, TypeError, ValueError) as exc:
             raise UsageError(f"on_done is a mapping that is no Celery signature ({type(exc).__name__})") from exc
     if not isinstance(on_done, Signature):
@@ -357,12 +369,13 @@ def _signature(on_done: Any) -> dict[str, Any] | None:
 
 def _warn_if_no_time_limits(pool: Any, time_limit: float) -> None:
     """The solo and threads pools do not enforce a task's time limit (Celery kills a prefork
-    child; nothing stops a thread): a callback running past the broker's visibility timeout is
-    delivered again and runs twice, and its record says it was sent. Said once, as an ERROR."""
+    child; nothing stops a thread), nor do gevent and eventlet on a callback that never yields
+    (their timeout fires at a switch): a callback running past the broker's visibility timeout
+    is delivered again and runs twice, and its record says it was sent. Said once, as an ERROR."""
     module = type(pool).__module__ if pool is not None else ""
-    if module.endswith((".solo", ".thread")):
+    if module.endswith((".solo", ".thread", ".gevent", ".eventlet")):  # green pools: only when the callback yields
         _log.error(
-            "this worker's pool (%s) does not enforce callback_time_limit (%g s): a callback that runs past the "
+            "this worker's pool (%s) does not enforce callback_time_limit (%g s) on a callback that blocks: one that runs past the "
             "broker's visibility timeout would be delivered again and run twice. Run videojobs.deliver on a "
             "prefork worker (task_routes: {'videojobs.deliver': {'queue': 'callbacks'}})",
             module.rsplit(".", 1)[-1],
@@ -448,7 +461,9 @@ def _poll(
     outcome = decide(state, time.time(), answer)
     if isinstance(outcome, Done):
         return _finish(task, store, state, outcome, ttl)
-    if store.paces.get(vendor) is not None:  # paced: book the next call's slot now, so its hop calls the vendor
+    if store.paces.get(vendor) is not None and outcome.countdown < longest:
+        # paced: book the next call's slot now, so its hop calls the vendor (not one held past the
+        # visibility timeout: _again cuts its countdown, and it books its slot when it comes back)
         wait, booked = store.book(vendor, time.time())
         outcome = Again(attrs.evolve(outcome.state, booked=booked), max(outcome.countdown, wait))
     return _again(task, store, state, outcome, bound, longest)
