@@ -76,6 +76,9 @@ FORMS: dict[str, Form] = {
     "percent-encoded twice (%253D)": lambda k: urllib.parse.quote(urllib.parse.quote(k, safe=""), safe=""),
     "every byte percent-encoded (%73%6B)": lambda k: "".join(f"%{b:02X}" for b in k.encode()),
     "percent-encoded, then Gson-escaped": lambda k: _gson(urllib.parse.quote(k, safe="/=")),
+    "slash-escaped JSON, then percent-encoded (%5C%2F)": lambda k: urllib.parse.quote(
+        json.dumps({"auth": k}).replace("/", "\\/"), safe=""
+    ),
     "JSON inside a JSON string": lambda k: _json(json.dumps({"authorization": f"Bearer {k}"}).replace("/", "\\/")),
     "base64 of user:key (Basic)": lambda k: _basic(k),
 }
@@ -266,7 +269,21 @@ def _readable(result: videojobs.JobStatus | videojobs.VideoJobsError) -> list[ob
         return [repr(result), json.dumps(result.to_dict()), repr(raw), raw.to_dict() if raw is not None else None,
                 result.vendor_state, result.error, result.video_urls, result.problems]  # fmt: skip
     return [str(result), repr(result), result.message, result.raw, result.code,
-            "".join(traceback.format_exception(result))]  # fmt: skip
+            "".join(traceback.format_exception(result)), *_chain(result)]  # fmt: skip
+
+
+def _chain(error: BaseException) -> Iterator[str]:
+    """What a debugger or an error tracker shows of the exceptions behind ``error``: each one's
+    repr, arguments and attributes (aiohttp's errors keep the request's headers there)."""
+    seen: set[int] = set()
+    pending = [error.__cause__, error.__context__]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield f"{current!r} {current.args!r} {vars(current)!r}"
+        pending += [current.__cause__, current.__context__]
 
 
 def _outcome(result: videojobs.JobStatus | videojobs.VideoJobsError) -> str:

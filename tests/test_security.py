@@ -417,3 +417,55 @@ def test_an_unusable_ssl_cert_file_is_a_configuration_error(
     ):
         client.status("vozo:t")
     assert isinstance(info.value.__cause__, OSError | ssl.SSLError)
+
+
+SECRET = "sk-proj-Qz8SECRETtokenAbCdEf0123456789"
+
+
+@pytest.mark.parametrize(
+    "misplaced",
+    [
+        lambda: videojobs.Client().status(SECRET),  # a key where the job goes
+        lambda: videojobs.Client(api_keys={SECRET: "vozo"}),  # the mapping the wrong way round
+        lambda: videojobs.Client(api_keys={"vozo": SECRET}, base_urls={"vozo": SECRET}).status("vozo:t"),
+        lambda: videojobs.Client(api_keys={"vozo": SECRET}, base_urls={"vozo": f"ftp://me:{SECRET}@h/x"}).status(
+            "vozo:t"
+        ),
+    ],
+    ids=["as a job", "as a vendor", "as a base URL", "in a base URL's password"],
+)
+def test_a_key_typed_in_the_wrong_place_is_not_repeated(misplaced: Any) -> None:
+    """Each message quoted the value it refused whole: a key put where a job reference, a vendor
+    or a base URL goes was repeated to the terminal, the logs, an error tracker."""
+    with pytest.raises(videojobs.VideoJobsError) as info:
+        misplaced()
+    assert "SECRET" not in str(info.value)
+    assert "'sk-pro'... (38 characters)" in str(info.value) or "ftp://h/..." in str(info.value)
+
+
+def test_a_key_typed_where_the_cli_takes_a_job_or_a_base_url_is_not_repeated(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from videojobs._cli import main
+
+    for argv in (
+        ["status", SECRET],
+        ["status", "--api-key", f"vozo={SECRET}", "--base-url", f"vozo={SECRET}", "vozo:t"],
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "SECRET" not in err
+        assert "'sk-pro'..." in err
+
+
+def test_a_key_no_vendor_would_take_is_scrubbed_all_the_same() -> None:
+    """A zero-width space pasted after a key in a worker's environment: the scrubber of the
+    client's keys (what videojobs.celery reads a failed callback's error through) raised a bare
+    UnicodeEncodeError holding the key, and Celery logged it."""
+    pytest.importorskip("celery")
+    from videojobs.celery import _reason
+
+    pasted = "sk-live-SECRETabcdef1234\u200b"
+    with videojobs.Client(environ={"JIMMYAI_API_KEY": pasted}, api_keys={"vozo": b"sk-live-BYTESabcdef1234"}) as client:  # type: ignore[dict-item]
+        reason = _reason(RuntimeError(f"the vendor refused {pasted} and sk-live-SECRETabcdef1234"), client)
+    assert reason == f"RuntimeError: the vendor refused {REDACTED}\\u200b and {REDACTED}"

@@ -34,7 +34,9 @@ __all__ = [
     "check_vendor_mapping",
     "check_verify",
     "check_whole",
+    "glimpse",
     "resolve_settings",
+    "shown_url",
     "split_ref",
 ]
 
@@ -63,17 +65,44 @@ DEFAULT_MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
 # --- references and task ids ---------------------------------------------------------------------
 
 
+GLIMPSE: Final = 12
+"""Characters of a value a message quotes whole, when the value may be a key typed in the wrong
+place (an API key is longer: 20 and more); a longer one is shown by its first six and length."""
+
+
+def glimpse(value: str) -> str:
+    """``value`` quoted for a message that refuses it, short of a key put where it does not go."""
+    if len(value) <= GLIMPSE:
+        return repr(value)
+    return f"{value[:6]!r}... ({len(value)} characters)"
+
+
+def shown_url(value: object) -> str:
+    """A refused base URL as a message shows it: scheme and host (never a user name, password,
+    path or query), or a glimpse of a value that is no URL at all (it may be a key)."""
+    if not isinstance(value, str):
+        return f"of type {type(value).__name__}"
+    scheme, sep, rest = value.partition("://")
+    if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]{0,15}", scheme):
+        return glimpse(value)
+    host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rpartition("@")[2]
+    return repr(f"{scheme}://{host}" + ("/..." if len(rest) > len(host) else ""))
+
+
 def split_ref(ref: str) -> tuple[str, str]:
     """``"vozo:task-123"`` → ``("vozo", "task-123")``, split on the first colon."""
     if not isinstance(ref, str):
         raise InvalidReferenceError(f"a job reference is a string '<vendor>:<task id>', not {type(ref).__name__}")
     slug, sep, task_id = ref.partition(":")
-    if not sep or not slug:
+    if not sep or not slug:  # no colon: it may be a key typed where a job goes (only a glimpse of it)
         raise InvalidReferenceError(
-            f"{ref!r} is not a job reference: expected '<vendor>:<task id>', e.g. 'vozo:task-123'"
+            f"{glimpse(ref) if not sep else repr(ref)} is not a job reference: expected '<vendor>:<task id>', "
+            "e.g. 'vozo:task-123'"
         )
     if slug not in targets():
-        raise ConfigurationError(f"unknown vendor {slug!r} in {ref!r}; known vendors: {', '.join(known_vendors())}")
+        raise ConfigurationError(
+            f"unknown vendor {glimpse(slug)} in a job reference; known vendors: {', '.join(known_vendors())}"
+        )
     return slug, check_task_id(slug, task_id)
 
 
@@ -151,11 +180,12 @@ def resolve_settings(
         host = url.host  # decodes an IDNA host: a name IDNA refuses ("xn--zz") raises here, not later
     except (httpx.InvalidURL, TypeError, UnicodeError) as exc:
         raise ConfigurationError(
-            f"base URL {base_url!r} (from base_urls or {url_var}) is not a URL", vendor=vendor
+            f"base URL {shown_url(base_url)} (from base_urls or {url_var}) is not a URL", vendor=vendor
         ) from exc
     if url.scheme not in ("http", "https") or not host:
         raise ConfigurationError(
-            f"base URL {base_url!r} (from base_urls or {url_var}) must be an absolute http(s) URL", vendor=vendor
+            f"base URL {shown_url(base_url)} (from base_urls or {url_var}) must be an absolute http(s) URL",
+            vendor=vendor,
         )
     return VendorSettings(name=vendor, base_url=str(base_url).rstrip("/"), api_key=key)
 
@@ -187,10 +217,11 @@ def check_vendor_mapping(name: str, mapping: Mapping[str, Any] | None) -> dict[s
         return {}
     if not isinstance(mapping, Mapping):
         raise ConfigurationError(f"{name} must be a mapping of vendor slug to value, not {type(mapping).__name__}")
-    unknown = sorted(set(mapping) - set(targets()))
-    if unknown:
+    unknown = sorted((str(n) for n in set(mapping) - set(targets())), key=str)
+    if unknown:  # a mapping the wrong way round ({key: "vozo"}) has a key for a name: glimpses only
         raise ConfigurationError(
-            f"{name} names unknown vendor(s) {unknown}; known vendors: {', '.join(known_vendors())}"
+            f"{name} names unknown vendor(s) {', '.join(map(glimpse, unknown))}; known vendors: "
+            f"{', '.join(known_vendors())}"
         )
     return dict(mapping)
 

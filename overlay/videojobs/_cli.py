@@ -28,7 +28,7 @@ from typing import Any, NoReturn, TextIO, cast
 
 import attrs
 
-from ._base import MAX_SECONDS, check_key, env_name, resolve_settings, split_ref
+from ._base import MAX_SECONDS, check_key, env_name, resolve_settings, shown_url, split_ref
 from ._cli_output import (
     EXIT_BROKEN_PIPE,
     EXIT_CODES_HELP,
@@ -201,7 +201,8 @@ def _setup(args: argparse.Namespace, refs: Sequence[str]) -> Setup:
         check_key(key, f"--api-key {slug}=..." if given else env_name(slug, "API_KEY"), slug)
         url = base_urls.get(slug) or os.environ.get(env_name(slug, "BASE_URL"))
         if url:
-            where = f"--base-url {slug}={url!r}" if slug in base_urls else f"{env_name(slug, 'BASE_URL')}={url!r}"
+            shown = shown_url(url)  # never a password in it, nor all of a key put there
+            where = f"--base-url {slug}={shown}" if slug in base_urls else f"{env_name(slug, 'BASE_URL')}={shown}"
             try:
                 resolve_settings(adapter_class(slug), {slug: key}, {slug: url}, {})
             except UsageError as exc:  # the key passed above: the URL is what it refused

@@ -11,8 +11,8 @@ What is scrubbed, for a key of at least :data:`MIN_SCRUBBABLE` characters:
   does for ``= < > & '``; every character ``\uXXXX``; ``\/``, ``\"``, ``\\``; a Python repr's
   ``\'``), at any depth (a JSON document inside a JSON string: ``\\u003d``);
 - the key percent-encoded (``%3D`` or ``%3d``; ``quote``, ``quote_plus``, ``encodeURIComponent``,
-  or every byte, ``%73%6B``), twice (``%253D``), and percent-encoded then JSON-escaped; all these
-  forms mixed in one echo;
+  or every byte, ``%73%6B``), twice (``%253D``), percent-encoded then JSON-escaped, and
+  JSON-escaped then percent-encoded (``\/`` as ``%5C%2F``); all these forms mixed in one echo;
 - the key in base64, standard or URL-safe, at any offset: a ``Basic base64(user:key)`` echoed;
 - in bytes, the key as is in UTF-16 or UTF-32 (either byte order): a body in those encodings is
   refused as JSON (``_translate.loads``), but its bytes are kept in ``raw`` and quoted in messages.
@@ -34,7 +34,8 @@ the key's characters in a row: a transport error quotes a line it could not pars
 (aiohttp: its first 100 bytes), and the cut can fall inside the key.
 
 Not scrubbed: keys shorter than :data:`MIN_SCRUBBABLE`; other transformations of a key (a hash,
-HTML entities, hex or base32, a changed case, base64 then percent-encoded byte by byte, a key cut
+HTML entities, hex or base32, a changed case, base64 then percent-encoded byte by byte, base64
+wrapped in lines (MIME's 76 characters) across the key, percent-encoded three times, a key cut
 in pieces outside an exception).
 """
 
@@ -46,8 +47,8 @@ import functools
 import re
 import string
 import threading
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Final
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     import logging
@@ -61,6 +62,10 @@ and URLs), so scrubbing it would corrupt answers; and a key that short protects 
 Real keys are 20 characters and more; the sandbox's, ``sk-sandbox``, has 10."""
 
 REDACTED: Final = "[REDACTED]"
+CREDENTIAL_HEADERS: Final = frozenset({"authorization", "proxy-authorization", "x-api-key"})
+"""Request headers whose whole value is a credential: an error that keeps the request's headers
+(aiohttp's ``ClientResponseError.request_info``) keeps ``[REDACTED]`` there, even for a key too
+short to scrub by its text."""
 _REDACTED_B: Final = REDACTED.encode("ascii")
 
 _UNRESERVED: Final = frozenset(string.ascii_letters + string.digits + "-._~")
@@ -88,13 +93,20 @@ def _hex(code: int) -> str:
     return "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in f"{code:02x}")
 
 
+_BACKSLASHES: Final = r"(?:\\|%(?:25)?5[cC])+"
+r"""Regex: the backslashes of a JSON escape at any depth, as is or percent-encoded (once or twice):
+a JSON text put in a URL's query (PHP's ``json_encode`` writes ``/`` as ``\/``: ``%5C%2F``)."""
+
+
 def _escaped(chars: str) -> str:
-    """Regex: one of ``chars`` (ASCII), as is or JSON-escaped at any depth."""
+    """Regex: one of ``chars`` (ASCII), as is or JSON-escaped at any depth (the escape's backslashes
+    percent-encoded too, and then a short escape's character)."""
     literal = re.escape(chars) if len(chars) == 1 else "[" + "".join(re.escape(c) for c in chars) + "]"
-    forms = [literal, r"\\+u00(?:" + "|".join(_hex(ord(c)) for c in chars) + ")"]
-    short = "".join(re.escape(c) for c in chars if c in _SHORT_ESCAPES)
+    forms = [literal, _BACKSLASHES + "u00(?:" + "|".join(_hex(ord(c)) for c in chars) + ")"]
+    short = [c for c in chars if c in _SHORT_ESCAPES]
     if short:
-        forms.append(r"\\+[" + short + "]")
+        escaped = [re.escape(c) for c in short] + [f"%(?:25)?{_hex(ord(c))}" for c in short]
+        forms.append(_BACKSLASHES + "(?:" + "|".join(escaped) + ")")
     return "(?:" + "|".join(forms) + ")"
 
 
@@ -226,6 +238,10 @@ class _Key:
         return "".join(out) + text[start:] if out else text
 
 
+_NOT_KEY: Final = re.compile(r"[^\x21-\x7e]+")
+"""What no key holds: whitespace, control and non-ASCII characters."""
+
+
 @functools.lru_cache(maxsize=64)
 def _compiled(key: str) -> _Key:
     return _Key(key)
@@ -239,7 +255,11 @@ class Scrubber:
     __slots__ = ("_keys",)
 
     def __init__(self, keys: Iterable[str]) -> None:
-        self._keys = tuple(_compiled(key) for key in dict.fromkeys(keys) if scrubbable(key))
+        # a key as sent is printable ASCII (_base.check_key); one that is not (a zero-width space
+        # pasted into an environment variable, bytes from a secrets manager) is never sent, but may
+        # be quoted: each printable run of it long enough to scrub is scrubbed as a key
+        runs = (run for key in keys if isinstance(key, str) for run in _NOT_KEY.split(key))
+        self._keys = tuple(_compiled(run) for run in dict.fromkeys(runs) if scrubbable(run))
 
     def scrub_bytes(self, data: bytes) -> bytes:
         for key in self._keys:
@@ -271,8 +291,10 @@ class Scrubber:
             current.args = tuple(self._scrub_value(arg) for arg in current.args)
             attributes = vars(current)
             for name, value in list(attributes.items()):
-                if isinstance(value, (str, bytes)) or name == "__notes__":
+                if isinstance(value, (str, bytes, tuple)) or name == "__notes__":
                     attributes[name] = self._scrub_value(value)
+                elif name == "headers" and isinstance(value, Mapping):  # aiohttp's: the answer's
+                    attributes[name] = self._scrub_headers(value)
             pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
 
     def _scrub_value(self, value: object) -> object:
@@ -288,7 +310,26 @@ class Scrubber:
             return data
         if isinstance(value, list):
             return [self._scrub_value(v) for v in value]
+        if isinstance(value, tuple) and "headers" in getattr(value, "_fields", ()):
+            # aiohttp's RequestInfo (a ClientResponseError's args[0] and request_info): the
+            # request's own headers, the Authorization that carries the key among them
+            headers = getattr(value, "headers", None)
+            if isinstance(headers, Mapping):
+                return value._replace(headers=self._scrub_headers(headers))  # type: ignore[attr-defined]
         return value
+
+    def _scrub_headers(self, headers: Mapping[Any, Any]) -> Mapping[Any, Any]:
+        """Headers as an error keeps them: a credential header's value whole, any key in the others."""
+        items = [
+            (name, REDACTED if str(name).lower() in CREDENTIAL_HEADERS else self._scrub_value(value))
+            for name, value in headers.items()
+        ]
+        if type(headers).__module__.partition(".")[0] == "multidict":  # aiohttp's, kept of its kind
+            import multidict
+
+            copy: multidict.CIMultiDict[Any] = multidict.CIMultiDict(items)
+            return multidict.CIMultiDictProxy(copy) if isinstance(headers, multidict.CIMultiDictProxy) else copy
+        return dict(items)
 
 
 # --- log records: the keys of open clients, scrubbed from what httpx, httpcore and aiohttp log ---
