@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import jsonpatch
 import yaml
@@ -134,10 +134,35 @@ class _PlainLoader(yaml.SafeLoader):
             raise yaml.composer.ComposerError(None, None, "a YAML alias (*name) is not taken", mark)
         return super().compose_node(parent, index)
 
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        """A key twice in one mapping is refused: YAML's loader kept the last one, and a status
+        value listed under the first ``enum:`` was dropped without a word."""
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = key_node.value
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice in one mapping", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads``'s objects, a key twice refused (as the YAML loader refuses it)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"the key {key!r} is given twice in one object")
+        out[key] = value
+    return out
+
 
 def parse(vendor: str, text: str, ext: str) -> dict[str, Any]:
     try:
-        doc = json.loads(text) if ext == "json" else yaml.load(text, Loader=_PlainLoader)
+        doc = (
+            json.loads(text, object_pairs_hook=_unique_keys) if ext == "json" else yaml.load(text, Loader=_PlainLoader)
+        )
     except (ValueError, RecursionError, yaml.YAMLError) as exc:
         raise SpecError(vendor, f"openapi.{ext} does not parse: {exc}") from exc
     if not isinstance(doc, dict):
@@ -214,11 +239,18 @@ def _short(text: str, limit: int = 300) -> str:
 # --- what changed between two versions of a vendor's API ---------------------------------
 
 
+MAX_SCHEMA_NODES: Final = 50_000
+"""Schema nodes a document's answers may expand to when walked: every vendor's is under 200, and
+a tree of ``$ref``s (five properties each naming the next schema, sixteen deep) expands to
+5^16 without a cycle: past this, the document is refused rather than walked for hours."""
+
+
 @dataclass
 class ApiSummary:
     operations: set[str] = field(default_factory=set)
     fields: set[str] = field(default_factory=set)
     enums: dict[str, set[str]] = field(default_factory=dict)
+    budget: int = MAX_SCHEMA_NODES  # schema nodes left to walk
 
 
 def summarize(doc: dict[str, Any]) -> ApiSummary:
@@ -226,6 +258,7 @@ def summarize(doc: dict[str, Any]) -> ApiSummary:
     operation, its answer's code and its dotted path (``GET /v1/x/{id} 200.data.status``): two
     operations, or two branches of a ``oneOf``, add to one name rather than replace it."""
     out = ApiSummary()
+    out.budget = MAX_SCHEMA_NODES
     for path, item in (doc.get("paths") or {}).items():
         for method, op in (item or {}).items():
             if not isinstance(op, dict) or method.startswith("x-") or method == "parameters":
@@ -252,22 +285,33 @@ def resolve_ref(doc: dict[str, Any], schema: Any) -> Any:
     return schema
 
 
-def _walk(doc: dict[str, Any], schema: Any, prefix: str, out: ApiSummary, depth: int) -> None:
-    schema = resolve_ref(doc, schema)
+def _walk(
+    doc: dict[str, Any], schema: Any, prefix: str, out: ApiSummary, depth: int, refs: frozenset[str] = frozenset()
+) -> None:
+    """``refs``: the ``$ref``s followed on the way here; a schema that names one again (a tree of
+    jobs, a job's parent) is walked once, not again to the depth limit at every branch."""
+    while isinstance(schema, dict) and isinstance(schema.get("$ref"), str):
+        if schema["$ref"] in refs:
+            return
+        refs = refs | {schema["$ref"]}
+        schema = resolve_ref(doc, {"$ref": schema["$ref"]}) if len(refs) < 32 else None
     if not isinstance(schema, dict) or depth > 16:
         return
+    out.budget -= 1
+    if out.budget < 0:
+        raise ValueError(f"its answers' schemas expand past {MAX_SCHEMA_NODES:,} nodes (a tree of $refs)")
     values = schema["enum"] if isinstance(schema.get("enum"), list) else [schema["const"]] if "const" in schema else []
     if values:  # an enum, or OpenAPI 3.1's const (a oneOf of consts is an enum too); null is no value
         out.enums.setdefault(prefix, set()).update(str(v) for v in values if v is not None)
     for name, sub in (schema.get("properties") or {}).items():
         dotted = f"{prefix}.{name}"
         out.fields.add(dotted)
-        _walk(doc, sub, dotted, out, depth + 1)
+        _walk(doc, sub, dotted, out, depth + 1, refs)
     if "items" in schema:
-        _walk(doc, schema["items"], f"{prefix}[]", out, depth + 1)
+        _walk(doc, schema["items"], f"{prefix}[]", out, depth + 1, refs)
     for key in ("allOf", "oneOf", "anyOf"):
         for sub in schema.get(key) or []:
-            _walk(doc, sub, prefix, out, depth + 1)
+            _walk(doc, sub, prefix, out, depth + 1, refs)
 
 
 def describe_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
@@ -287,12 +331,17 @@ def describe_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]
 STATUS_FIELDS = ("status", "state")
 
 
-def status_values(doc: dict[str, Any]) -> set[str]:
-    """Every documented value of a job's status: enums on a ``status``/``state`` field of a
-    success answer (2xx, 2XX) or of the ``default`` one, in any operation."""
-    values: set[str] = set()
+def status_enums(doc: dict[str, Any]) -> dict[str, set[str]]:
+    """Where a job's status is documented, and its values: enums on a ``status``/``state`` field
+    of a success answer (2xx, 2XX) or of the ``default`` one, in any operation."""
+    found: dict[str, set[str]] = {}
     for where, enum in summarize(doc).enums.items():
         code, _, dotted = where.rsplit(" ", 1)[-1].partition(".")
         if (code.startswith("2") or code == "default") and dotted.rsplit(".", 1)[-1] in STATUS_FIELDS:
-            values |= enum
-    return values
+            found[where] = enum
+    return found
+
+
+def status_values(doc: dict[str, Any]) -> set[str]:
+    """Every documented value of a job's status (see :func:`status_enums`)."""
+    return set().union(*status_enums(doc).values())

@@ -296,3 +296,42 @@ def test_a_yaml_block_may_open_with_comments() -> None:
     ext, text = specs.extract("vozo", page)
     assert ext == "yaml"
     assert text.startswith("# Vozo API, v1\n")  # verbatim
+
+
+@pytest.mark.parametrize(
+    ("text", "ext"),
+    [
+        ("openapi: 3.0.0\nstatus:\n  enum: [a, expired]\n  enum: [a]\n", "yaml"),
+        ('{"openapi": "3.0.0", "enum": ["a", "expired"], "enum": ["a"]}', "json"),
+    ],
+)
+def test_a_key_given_twice_is_refused(text: str, ext: str) -> None:
+    """The loaders kept the last one: a status value under the first enum was dropped, unsaid."""
+    with pytest.raises(specs.SpecError, match="'enum' is given twice"):
+        specs.parse("vozo", text, ext)
+
+
+def _tree_of_refs(children: int, schemas: int = 1) -> dict[str, object]:
+    """``schemas`` schemas, each with ``children`` properties naming the next (the last: itself)."""
+    names = [f"Node{i}" for i in range(schemas)]
+    components = {
+        name: {"type": "object", "properties": {
+            "status": {"type": "string", "enum": ["pending", "done"]},
+            **{f"child{c}": {"$ref": f"#/components/schemas/{names[min(i + 1, schemas - 1)]}"} for c in range(children)},
+        }}
+        for i, name in enumerate(names)
+    }  # fmt: skip
+    answer = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Node0"}}}}
+    return {"paths": {"/x/{id}": {"get": {"responses": {"200": answer}}}}, "components": {"schemas": components}}
+
+
+def test_a_tree_of_refs_is_walked_once_or_refused() -> None:
+    """A job whose children are jobs (three properties naming their own schema) was walked to
+    the depth limit at every branch, 3^16 nodes: update-spec ran for hours. A schema met again
+    on its own path is not walked again; a chain of schemas that fans out past
+    MAX_SCHEMA_NODES without a cycle is refused."""
+    summary = specs.summarize(_tree_of_refs(children=3))
+    assert summary.enums == {"GET /x/{id} 200.status": {"pending", "done"}}
+    assert "GET /x/{id} 200.child2" in summary.fields
+    with pytest.raises(ValueError, match="expand past 50,000 nodes"):
+        specs.summarize(_tree_of_refs(children=5, schemas=12))

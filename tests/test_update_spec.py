@@ -141,3 +141,46 @@ def test_a_sixth_vendors_failed_first_run_leaves_no_package_behind(project: Path
     assert result.returncode == 1
     assert "overlay/videojobs/vendors/newv.py" in result.stderr
     assert not (project / "generated/newv_client").exists()
+
+
+def _vozo_page(tmp_path: Path, *edits: tuple[str, str]) -> Path:
+    page = (ROOT / "specs/vozo/source.md").read_text(encoding="utf-8")
+    for old, new in edits:
+        assert old in page
+        page = page.replace(old, new)
+    path = tmp_path / "vozo-new.md"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def test_a_renamed_status_field_is_refused_with_its_new_value(project: Path, tmp_path: Path) -> None:
+    """status renamed task_status, with a new value: the check read only fields named status or
+    state, found none, and said every documented value was mapped (exit 0)."""
+    page = _vozo_page(
+        tmp_path,
+        ("        - status\n", "        - task_status\n"),
+        ("        status:\n", "        task_status:\n"),
+        ("            - failed\n", "            - failed\n            - expired\n"),
+    )
+    result = _run(project, "vozo", page)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "no longer documented at GET /v1/video_generation/{task_id} 200.status (renamed or moved?)" in result.stderr
+
+
+def test_a_document_the_sandbox_cannot_serve_changes_nothing(project: Path, tmp_path: Path) -> None:
+    """A second GET with a task id passed every step (exit 0) and left a sandbox that would not
+    start, for every vendor: the sandbox reads the new document before the run ends."""
+    second = (
+        "  /v1/video_generation/{task_id}/result:\n    get:\n      operationId: getResult\n      parameters:\n"
+        "        - {name: task_id, in: path, schema: {type: string}, required: true}\n      responses:\n"
+        "        '200':\n          description: ok\n          content:\n            application/json:\n"
+        "              schema:\n                $ref: '#/components/schemas/JobStatus'\n"
+    )
+    page = _vozo_page(tmp_path, ("components:\n", second + "components:\n"))
+    result = _run(project, "vozo", page)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "vozo: the sandbox cannot serve the new document: vozo: expected one GET path with a task id, found 2" in (
+        result.stderr
+    )
+    assert _tree(project / "specs/vozo") == _tree(ROOT / "specs/vozo")
+    assert _tree(project / "generated/vozo_client") == _tree(ROOT / "generated/vozo_client")

@@ -350,7 +350,11 @@ def load(slug: str) -> VendorSpec:
     path = spec_file(slug)
     if path is None:
         raise SpecError(f"no spec for vendor {slug!r}: {slug}_client/{SPEC_FILE} is not installed")
-    doc = json.loads(path.read_text(encoding="utf-8"))
+    return read(slug, json.loads(path.read_text(encoding="utf-8")))
+
+
+def read(slug: str, doc: dict[str, Any]) -> VendorSpec:
+    """The vendor as the document ``doc`` describes it (``scripts/update_spec.py`` checks a new one)."""
     server_path = urlsplit(doc["servers"][0]["url"]).path.rstrip("/")
     gets = [(p, item["get"]) for p, item in doc["paths"].items() if "get" in item and "{" in p]
     if len(gets) != 1:
