@@ -19,7 +19,8 @@ from tests.clocks import ScaledClock, SimClock
 from tests.servers import free_port, serve
 from tests.spec_check import documented_states, validate
 from videojobs.sandbox import Sandbox, script_for
-from videojobs.sandbox._app import MAX_REQUEST_BODY
+from videojobs.sandbox._app import MAX_REQUEST_BODY, MAX_TASK_ID
+from videojobs.sandbox._clock import LAST_SECOND
 from videojobs.sandbox._jobs import snapshot
 
 KEY = {"authorization": "Bearer sk-sandbox"}
@@ -445,7 +446,14 @@ def test_a_job_of_the_wrong_types_is_refused_and_the_job_list_stays_sound() -> N
 
 @pytest.mark.parametrize(
     "argv",
-    [["--time-scale", "1e308"], ["--time-scale", "1e7"], ["--epoch", "nan"], ["--epoch", "inf"], ["--epoch", "1e300"]],
+    [
+        ["--time-scale", "1e308"],
+        ["--time-scale", "1e7"],
+        ["--time-scale", "5e-324"],
+        ["--epoch", "nan"],
+        ["--epoch", "inf"],
+        ["--epoch", "1e300"],
+    ],
 )
 def test_python_m_sandbox_refuses_a_scale_or_epoch_no_answer_survives_with_exit_2(argv: list[str]) -> None:
     """These started the server, and then every status answer failed (an OverflowError or a
@@ -456,3 +464,70 @@ def test_python_m_sandbox_refuses_a_scale_or_epoch_no_answer_survives_with_exit_
     )
     assert done.returncode == 2, done.stderr
     assert "argument --" in done.stderr
+
+
+def test_the_job_table_keeps_the_most_recently_asked_and_a_file_or_a_long_id_keeps_nothing() -> None:
+    """Every id is a job: 20,000 ids grew the served sandbox without end, and so did file GETs
+    without a key (a job made and kept for each) and ids of 12,000 characters."""
+    sb = Sandbox(max_jobs=3)
+    for task_id in ("a", "b", "c", "a", "d"):  # "a" asked again: "b" is the least recently asked
+        assert _get(sb, "vozo", task_id)[0] == 200
+    assert sorted(task for _, task in sb.jobs) == ["a", "c", "d"]
+    with httpx.Client(transport=sb.sync_transport()) as http:
+        assert http.get(f"{sb.file_root}/vozo/never-polled-q0-d0.mp4").status_code == 200  # done at once: served
+        assert http.get(f"{sb.file_root}/vozo/{'x' * 2000}.mp4").status_code == 404
+    status, body = _get(sb, "vozo", "y" * (MAX_TASK_ID + 1))
+    assert status == 404
+    assert (status, body) == _get(Sandbox(auto_create=False), "vozo", "unknown")  # the vendor's own 404
+    assert sorted(task for _, task in sb.jobs) == ["a", "c", "d"]
+    with pytest.raises(ValueError, match="max_jobs must be a positive whole number"):
+        Sandbox(max_jobs=0)
+
+
+@pytest.mark.parametrize(
+    ("task_id", "what"),
+    [("big-q0-d0-sz999999999999g", "size"), ("far-q0-d0-ttl1e30", "link_ttl")],
+)
+def test_an_option_past_what_http_can_say_is_no_option(task_id: str, what: str) -> None:
+    """sz999999999999g was a Content-Length of 22 digits (h11 refused it: a 500), ttl1e30 an
+    expiry the file host could not read (every download a 403)."""
+    from videojobs.sandbox._jobs import DEFAULT_FILE_SIZE, parse_id
+
+    assert what not in parse_id(task_id)
+    sb = Sandbox()
+    with httpx.Client(transport=sb.sync_transport()) as http:
+        url = videojobs.Client(**sb.client_kwargs()).status(f"vozo:{task_id}").video_urls[0]
+        answer = http.get(url)
+    assert answer.status_code == 200
+    assert len(answer.content) == DEFAULT_FILE_SIZE
+
+
+def test_a_vendors_clock_stops_at_the_last_second_a_date_can_say() -> None:
+    """--epoch at its largest, one second later: a file's Last-Modified in the year 10000 (a 500)."""
+    clock = FakeClock()
+    sb = Sandbox(clock=clock, epoch=LAST_SECOND)
+    clock.t += 5.0
+    with httpx.Client(transport=sb.sync_transport()) as http:
+        answer = http.get(f"{sb.file_root}/vozo/late-q0-d0.mp4")
+    assert answer.status_code == 200
+    assert answer.headers["last-modified"] == "Fri, 31 Dec 9999 23:59:59 GMT"
+    with pytest.raises(ValueError, match="time_scale must be in"):
+        Sandbox(time_scale=5e-324)
+
+
+def test_a_job_made_again_with_other_options_or_an_unknown_fault_is_refused() -> None:
+    """POST of an id the sandbox had took the new options (201) and played the old job; a fault
+    no sandbox knows was taken, and the job's spelled id played without it elsewhere."""
+    sb = Sandbox()
+    assert sb.create("vozo", "job-1", run=5) == "vozo:job-1"
+    assert sb.create("vozo", "job-1", run=5) == "vozo:job-1"  # the same again: it is that job
+    with pytest.raises(ValueError, match="exists, with other options"):
+        sb.create("vozo", "job-1", run=1, outcome="failed")
+    with pytest.raises(ValueError, match="fault 'bogus' is none of"):
+        sb.create("vozo", faults=(("bogus", 1),))
+    answer = sb.handle(
+        "POST", "/sandbox/jobs", {}, {}, json.dumps({"vendor": "vozo", "id": "job-1", "run": 1}).encode()
+    )
+    assert answer.status == 409
+    answer = sb.handle("DELETE", sb.path_prefix("vozo") + "job-1", {}, KEY)
+    assert (answer.status, answer.headers["allow"]) == (405, "GET")

@@ -6,6 +6,8 @@ import argparse
 import math
 import sys
 
+from ._clock import LAST_SECOND, MAX_TIME_SCALE, MIN_TIME_SCALE
+
 
 def parse_limits(values: list[str] | None) -> dict[str, float]:
     """``["duomi=20", "vozo=5"]`` → ``{"duomi": 20.0, "vozo": 5.0}`` (requests per second), for
@@ -38,23 +40,19 @@ def port_number(text: str) -> int:
     return port
 
 
-MAX_TIME_SCALE = 1e6
-"""The fastest the sandbox's jobs run: a day-long job in a tenth of a second. At 1e308 every
-answer overflowed; at 1e20 a client's clock no longer moves by a second (now - 1 == now)."""
-
-MAX_EPOCH = 253402300799.0
+MAX_EPOCH = LAST_SECOND
 """The vendors' clock at start, at most (Unix seconds): 9999-12-31, the last second a date in
 the specs' formats can say (1e300 went out as a 301-digit create_time)."""
 
 
 def positive(text: str) -> float:
-    """``--time-scale``: a number > 0, at most MAX_TIME_SCALE (argparse says so, exit 2, otherwise)."""
+    """``--time-scale``: a number from MIN_TIME_SCALE to MAX_TIME_SCALE (argparse says so, exit 2, otherwise)."""
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not 0 < value <= MAX_TIME_SCALE:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number > 0 and at most {MAX_TIME_SCALE:g}")
+    if not MIN_TIME_SCALE <= value <= MAX_TIME_SCALE:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from {MIN_TIME_SCALE:g} to {MAX_TIME_SCALE:g}")
     return value
 
 

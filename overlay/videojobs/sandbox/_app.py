@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, quote, unquote
 import attrs
 import httpx
 
+from ._clock import LAST_SECOND, MAX_TIME_SCALE, MIN_TIME_SCALE
 from ._files import FILE_HOST, FileAnswer, fixed, parse_path
 from ._files import answer as file_answer
 from ._jobs import FAULTS, Phase, Script, Snapshot, script_for, snapshot
@@ -90,6 +91,13 @@ MAX_REQUEST_BODY = 64 * 1024
 """The largest request body the sandbox reads (a job's spec is a few hundred bytes): a larger one
 is answered 413 (it was kept whole, growing quadratically: 200 MiB took a minute and 534 MB)."""
 
+MAX_JOBS = 200_000
+"""Jobs the sandbox keeps (``max_jobs``): about 170 MB of them. Past it, the job least recently
+asked about is forgotten; asked about again, it plays again from its start (its script is in its
+id). Every id is a job, so without a bound any client could grow the table until the process died."""
+MAX_TASK_ID = 1024
+"""The longest task id answered (as videojobs' client sends; no vendor's is near it): a longer
+one is the vendor's 404, kept nowhere."""
 _SECONDS_OPTIONS = ("queue", "run", "stall")
 _OUTCOMES = ("succeeded", "failed", "canceled")
 
@@ -106,8 +114,14 @@ def _check_options(options: Mapping[str, Any]) -> None:
     if not isinstance(options.get("video", True), bool):
         raise ValueError(f"video is true or false, not {options['video']!r}")
     for fault, count in options.get("faults", ()):
+        if fault not in FAULTS:  # its id, spelled on another sandbox, would play without it
+            raise ValueError(f"fault {fault!r} is none of {', '.join(FAULTS)}")
         if not 0 <= count <= 10**6:
             raise ValueError(f"fault {fault!r} is for a count of polls in [0, 1e6], not {count!r}")
+
+
+class JobExists(ValueError):
+    """``create()`` of a task id the sandbox has, with other options (``POST /sandbox/jobs``: 409)."""
 
 
 class Sandbox:
@@ -127,9 +141,13 @@ class Sandbox:
         vendors: Iterable[str] | None = None,
         rate_limits: Mapping[str, float] | None = None,
         file_root: str = f"https://{FILE_HOST}",
+        max_jobs: int = MAX_JOBS,
     ) -> None:
-        if time_scale <= 0:
-            raise ValueError("time_scale must be positive")
+        if not MIN_TIME_SCALE <= time_scale <= MAX_TIME_SCALE:
+            raise ValueError(f"time_scale must be in [{MIN_TIME_SCALE:g}, {MAX_TIME_SCALE:g}], not {time_scale!r}")
+        if isinstance(max_jobs, bool) or not isinstance(max_jobs, int) or max_jobs < 1:
+            raise ValueError(f"max_jobs must be a positive whole number, not {max_jobs!r}")
+        self.max_jobs = max_jobs
         self.api_key = api_key
         self.time_scale = time_scale
         self.seed = seed
@@ -207,15 +225,23 @@ class Sandbox:
         """Simulated seconds since the sandbox started."""
         return (self.clock() - self._start) * self.time_scale
 
-    def _job(self, vendor: str, task_id: str, script: Script | None = None) -> Job:
+    def _job(self, vendor: str, task_id: str, script: Script | None = None, *, keep: bool = True) -> Job:
+        """The job, made now if it is new (and kept, unless ``keep`` is False: a file asked for
+        by a job nobody polled is looked at, not remembered); the table keeps the most recently
+        asked ``max_jobs``."""
         key = (vendor, task_id)
         with self._lock:
-            job = self.jobs.get(key)
+            job = self.jobs.pop(key, None)  # back in at the end: the most recently asked
             if job is None:
                 created = self.clock()
                 sim = (created - self._start) * self.time_scale
-                job = Job(vendor, task_id, script or script_for(task_id, self.seed), created, self._epoch + sim)
-                self.jobs[key] = job
+                stamp = min(self._epoch + sim, LAST_SECOND)
+                job = Job(vendor, task_id, script or script_for(task_id, self.seed), created, stamp)
+                if not keep:
+                    return job
+                while len(self.jobs) >= self.max_jobs:
+                    del self.jobs[next(iter(self.jobs))]  # the least recently asked about
+            self.jobs[key] = job
             return job
 
     def create(self, vendor: str, task_id: str | None = None, **options: Any) -> str:
@@ -233,6 +259,9 @@ class Sandbox:
         if task_id is None:
             task_id = f"sbx{next(self._counter)}-" + _spell(options)
         script = attrs.evolve(script_for(task_id, self.seed), **options) if options else None
+        existing = self.jobs.get((vendor, task_id))
+        if existing is not None and script is not None and existing.script != script:
+            raise JobExists(f"{vendor}:{task_id} exists, with other options (its job plays on as it was made)")
         self._job(vendor, task_id, script)
         return f"{vendor}:{task_id}"
 
@@ -269,7 +298,7 @@ class Sandbox:
             return _json_answer(404, {"error": f"no vendor endpoint at {path}"})
         vendor, task_id = routed
         if method != "GET":
-            return _json_answer(405, {"error": "method not allowed"})
+            return Answer(405, b'{"error": "method not allowed"}', {"content-type": "application/json", "allow": "GET"})
         if headers.get("authorization") != f"Bearer {self.api_key}":
             return self._error(vendor, 401, "unauthorized", "invalid or missing API key")
         if vendor in self.down_until and self.clock() < self.down_until[vendor]:
@@ -279,7 +308,7 @@ class Sandbox:
             self.throttled[vendor] += 1
             retry = f"{math.ceil(wait * 10) / 10:g}"  # whole tenths, as servers round up
             return self._error(vendor, 429, "rate_limited", "too many requests", {"retry-after": retry})
-        if not self.auto_create and (vendor, task_id) not in self.jobs:
+        if len(task_id) > MAX_TASK_ID or (not self.auto_create and (vendor, task_id) not in self.jobs):
             return self._error(vendor, 404, "task_not_found", "task not found")
         job = self._job(vendor, task_id)
         job.polls += 1
@@ -305,8 +334,8 @@ class Sandbox:
         if n and (vendor, whole) in self.jobs:
             task, n = whole, 0
         job = self.jobs.get((vendor, task))
-        if job is None and self.auto_create and vendor in self.specs:
-            job = self._job(vendor, task)
+        if job is None and self.auto_create and vendor in self.specs and len(task) <= MAX_TASK_ID:
+            job = self._job(vendor, task, keep=False)
         available = False
         if job is not None and job.script.video:
             pinned = self.specs[vendor].phases.get(job.script.pinned or "")
@@ -325,7 +354,7 @@ class Sandbox:
             snap = _pinned(snap, spec.phases[word])
         if snap.ended_at is not None and job.terminal_seen_at is None:
             job.terminal_seen_at = self.clock()
-        now_unix = self._epoch + self.now()
+        now_unix = min(self._epoch + self.now(), LAST_SECOND)
         ttl = job.script.link_ttl
         expires = None if ttl is None else int(self.wall() + ttl)
         body = spec.render(
@@ -403,6 +432,8 @@ class Sandbox:
                 if faults:
                     options["faults"] = faults
                 ref = self.create(vendor, spec.pop("id", None), **options)
+            except JobExists as exc:
+                return _json_answer(409, {"error": str(exc)})
             except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:  # int(1e400), [[[[...
                 return _json_answer(400, {"error": f"bad job: {type(exc).__name__}: {exc}"})
             vendor, _, task_id = ref.partition(":")

@@ -5,7 +5,17 @@ from __future__ import annotations
 import asyncio
 import time
 
-__all__ = ["ScaledClock"]
+__all__ = ["LAST_SECOND", "MAX_TIME_SCALE", "MIN_TIME_SCALE", "ScaledClock"]
+
+MAX_TIME_SCALE = 1e6
+"""The fastest the sandbox's jobs run: a day-long job in a tenth of a second. At 1e308 every
+answer overflowed; at 1e20 a client's clock no longer moves by a second (now - 1 == now)."""
+MIN_TIME_SCALE = 1e-6
+"""The slowest: a minute-long job in two years. At 5e-324 a job's end was infinitely far (its
+listing said ``Infinity``, which is no JSON)."""
+LAST_SECOND = 253402300799.0
+"""9999-12-31T23:59:59Z: the latest a vendor's timestamp may say (a file's Last-Modified past it
+was a 500); ``--epoch`` near it and a fast clock would pass it."""
 
 
 class ScaledClock:

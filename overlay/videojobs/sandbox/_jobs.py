@@ -32,6 +32,12 @@ file on the first download, trickle, answer 403 as for an expired link, answer a
 200, promise more bytes than it sends, ignore Range (and send no ETag)."""
 
 DEFAULT_FILE_SIZE = 256 * 1024
+MAX_FILE_SIZE = 2**40
+"""The largest video an id may ask for (``sz1024g``), bytes: a larger one's Content-Length was
+more digits than HTTP servers send (a 500); a token past it is not an option."""
+MAX_LINK_TTL = 1e9
+"""The longest a link may be signed for (``ttl<s>``), seconds: 32 years. Past it, the expiry
+promised in the answers was more digits than the file host reads (every download a 403)."""
 _SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
 QUEUE_MEAN = 8.0
@@ -157,9 +163,11 @@ def parse_id(task_id: str) -> dict[str, object]:
             options["stall"] = float(token[5:])
         elif token[:1] in ("q", "d") and _is_number(token[1:]):
             options["queue" if token[0] == "q" else "run"] = float(token[1:])
-        elif size := re.fullmatch(r"sz(\d{1,12}(?:\.\d{1,6})?)([kmg]?)", token):
+        elif (size := re.fullmatch(r"sz(\d{1,12}(?:\.\d{1,6})?)([kmg]?)", token)) and (
+            float(size[1]) * _SIZE_UNITS[size[2]] <= MAX_FILE_SIZE
+        ):
             options["size"] = int(float(size[1]) * _SIZE_UNITS[size[2]])
-        elif token.startswith("ttl") and _is_number(token[3:]):
+        elif token.startswith("ttl") and _is_number(token[3:]) and float(token[3:]) <= MAX_LINK_TTL:
             options["link_ttl"] = float(token[3:])
         elif token.startswith("fdrop") and (token == "fdrop" or _is_number(token[5:])):
             file_faults.append("drop")
