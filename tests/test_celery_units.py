@@ -442,3 +442,14 @@ def test_a_hand_written_signature_is_delivered_and_a_malformed_one_refused() -> 
     ):
         with pytest.raises(videojobs.UsageError, match=words):
             _signature(data)
+
+
+def test_track_says_a_timeout_is_seconds_and_none_is_no_timeout_here() -> None:
+    """track(timeout=-1) said "a positive number of seconds or None", and None was refused."""
+    from videojobs.celery import track
+
+    app, _ = _installed_with_a_callback()
+    with pytest.raises(videojobs.UsageError, match=r"timeout must be a positive number of seconds, not -1$"):
+        track("vozo:t1", timeout=-1, app=app)
+    with pytest.raises(videojobs.UsageError, match=r"a tracked job's timeout is seconds, at most 30 days .*, not None"):
+        track("vozo:t1", timeout=None, app=app)  # type: ignore[arg-type]

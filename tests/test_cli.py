@@ -749,3 +749,29 @@ def test_the_live_eta_reads_the_pace_the_job_moved_at_while_watched() -> None:
     assert time_left((100.0, 0.50), (110.0, 0.50)) is None  # stalled: no guess
     assert time_left((100.0, 0.50), (100.0, 0.50)) is None  # the first reading
     assert time_left((100.0, 0.0), (110.0, 1.0)) is None  # done
+
+
+def test_the_demos_summary_gives_the_demos_own_hint() -> None:
+    """A second demo into the same folder was told "--overwrite replaces it", which demo lacks."""
+    import errno
+
+    from videojobs import DownloadError
+    from videojobs._cli import DemoJob, demo_summary
+
+    exists = DownloadError("demo/x.mp4 exists", vendor="vozo", errno=errno.EEXIST)
+    lines, _ = demo_summary([DemoJob("vozo", {})], ["vozo:x"], {"vozo:x": exists}, {})
+    assert "choose another --dest folder" in lines[-1]
+    assert "--overwrite" not in lines[-1]
+
+
+def test_download_timeout_is_real_seconds_on_a_sped_up_sandbox(tmp_path: Path) -> None:
+    """--timeout 1 on a sandbox 1,000 times faster gave the download 1,000 real seconds: the
+    CLI put it on the client's clock, where a download's deadline is real time. A subprocess
+    with a timeout of its own: were it scaled again, the run would outlast it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "videojobs", "download", "--sandbox", "--time-scale", "1000", "--timeout", "1",
+         "-o", str(tmp_path), "duomi:big-at_succeeded-sz400m-fslow"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "NetworkError" in done.stdout + done.stderr

@@ -412,3 +412,73 @@ async def test_async_client_retries_and_pools_like_the_sync_one() -> None:
         assert handle.typed.get_async_httpx_client() is handle.typed.get_async_httpx_client()
     assert status.state is videojobs.State.RUNNING
     assert len(rec.requests) == 2
+
+
+def _both_faces() -> list[tuple[str, Any]]:
+    """A sync and an async client of one embedded sandbox, and how to run a batch to its end."""
+    from videojobs.sandbox import Sandbox
+
+    sandbox = Sandbox()
+    sync = videojobs.Client(**sandbox.client_kwargs())
+    asyn = videojobs.AsyncClient(**sandbox.client_kwargs(asynchronous=True))
+    return [("sync", sync), ("async", asyn)]
+
+
+def _drain(results: Any) -> list[Any]:
+    import asyncio
+
+    if hasattr(results, "__aiter__"):
+
+        async def go() -> list[Any]:
+            return [r async for r in results]
+
+        return asyncio.run(go())
+    return list(results)
+
+
+@pytest.mark.parametrize("face", ["sync", "async"])
+def test_overwrite_given_as_a_string_is_refused_not_read_as_true(face: str, tmp_path: Any) -> None:
+    """overwrite="no" (from a config file) replaced the file, where adaptive="no" was refused."""
+    client = dict(_both_faces())[face]
+    done = "vozo:v-at_done"
+    calls = [
+        lambda: _run(client.download(done, tmp_path, overwrite="no")),
+        lambda: _drain(client.download_all([done], tmp_path, overwrite="no")),
+        lambda: _drain(client.wait_all([done], dest=tmp_path, overwrite="no")),
+    ]
+    for call in calls:
+        with pytest.raises(videojobs.UsageError, match="overwrite must be True or False, not 'no'"):
+            call()
+    assert list(tmp_path.iterdir()) == []
+
+
+def _run(result: Any) -> Any:
+    """A sync face's result as is, an async face's awaited."""
+    import asyncio
+
+    return asyncio.run(result) if hasattr(result, "__await__") else result
+
+
+@pytest.mark.parametrize("face", ["sync", "async"])
+def test_a_batch_refuses_a_bad_reference_or_a_closed_client_at_the_call(face: str, tmp_path: Any) -> None:
+    """download_all yielded a bad reference as a job's error where wait_all refused it; a
+    closed client's batches yielded 'this Client is closed' job by job where status() raised;
+    AsyncClient.download_all checked nothing until its first step."""
+    import asyncio
+
+    client = dict(_both_faces())[face]
+    with pytest.raises(videojobs.ConfigurationError, match="unknown vendor 'foo'"):
+        client.download_all(["foo:x"], tmp_path)  # at the call: no iteration
+    with pytest.raises(videojobs.InvalidReferenceError):
+        client.download_all(["vozo:"], tmp_path)
+    with pytest.raises(videojobs.UsageError, match="max_downloads"):
+        client.download_all(["vozo:x"], tmp_path, max_downloads=0)
+    with pytest.raises(videojobs.InvalidReferenceError, match="not int"):
+        _run(client.download(123, tmp_path))
+    if face == "sync":
+        client.close()
+    else:
+        asyncio.run(client.aclose())
+    for batch in (lambda: client.wait_all(["vozo:x"]), lambda: client.download_all(["vozo:x"], tmp_path)):
+        with pytest.raises(videojobs.UsageError, match="is closed"):
+            batch()

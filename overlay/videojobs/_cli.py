@@ -384,7 +384,7 @@ async def _download(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 args.dest,
                 overwrite=args.overwrite,
                 on_progress=display.saving,
-                timeout=setup.timeout(args.timeout),
+                timeout=args.timeout,  # real seconds: a download's deadline is, on any clock
             ):
                 ref = result.ref or "?"
                 display.ended(result, ref)
@@ -456,7 +456,7 @@ def demo_summary(
     lines = [f"{len(wrong)} job(s) did not end as the demo designed them:"]
     for job, ref in wrong:
         result = results[ref]
-        got = error_text(result) if isinstance(result, VideoJobsError) else state_words(result)
+        got = error_text(result, "demo") if isinstance(result, VideoJobsError) else state_words(result)
         lines.append(f"  {ref}: designed to end {job.ends}, ended {got}")
     timed_out = all(isinstance(results[ref], WaitTimeout) for _, ref in wrong)  # as wait: a failure outranks it
     return lines, EXIT_TIMEOUT if timed_out else EXIT_FAILED

@@ -279,12 +279,29 @@ class _Twin(Generic[H, T]):
             on_poll_error=on_poll_error,
         )
 
-    def _saves(self, dest: str | os.PathLike[str], max_downloads: int, max_bytes: int | None) -> tuple[str, int]:
+    def _saves(
+        self, dest: str | os.PathLike[str], max_downloads: int, max_bytes: int | None, overwrite: bool
+    ) -> tuple[str, int]:
         """A batch's folder (a trailing separator: made if missing) and its checked arguments."""
         from ._download import check_download_args
 
-        folder = check_download_args(dest, 0, max_bytes)
+        folder = check_download_args(dest, 0, max_bytes, overwrite)
         return os.path.join(folder, ""), check_whole("max_downloads", max_downloads, 1)
+
+    def _check_open(self) -> None:
+        """A batch on a closed client is refused at the call, as ``status()`` is (not job by job)."""
+        if self._closed:
+            raise UsageError(f"this {type(self).__name__} is closed")
+
+    def _download_items(self, jobs: Iterable[JobStatus | str]) -> list[tuple[JobStatus | str, str]]:
+        """download_all's jobs, each with its reference, every one checked before anything starts
+        (a bad reference is refused at the call, as wait_all refuses it)."""
+        from ._download import job_of
+
+        items = [(item, job_of(item)[1]) for item in check_many("jobs", jobs)]
+        for _, ref in items:
+            split_ref(ref)
+        return items
 
     def _batch_args(
         self,
@@ -296,6 +313,7 @@ class _Twin(Generic[H, T]):
         callbacks: _Callbacks,
     ) -> tuple[list[str], float | None, int, int]:
         """wait_all's arguments, every one checked before anything starts."""
+        self._check_open()
         refs = check_many("refs", refs)
         for ref in refs:
             split_ref(ref)
@@ -459,7 +477,7 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
         save = None
         halt = threading.Event()  # set as the batch is left: saves under way stop at their next chunk
         if dest is not None:
-            into, _ = self._saves(dest, max_downloads, max_bytes)
+            into, _ = self._saves(dest, max_downloads, max_bytes, overwrite)
 
             def save(status: JobStatus, deadline: float | None) -> JobStatus:
                 return self._save_all(status, into, overwrite, on_progress, max_bytes, deadline, halt.is_set)
@@ -549,7 +567,7 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
         """
         from ._download import check_download_args, deadline_of
 
-        dest = check_download_args(dest, index, max_bytes)
+        dest = check_download_args(dest, index, max_bytes, overwrite)
         check_callback("on_progress", on_progress)
         return self._download(job, dest, index, overwrite, on_progress, max_bytes, deadline_of(timeout))
 
@@ -620,10 +638,11 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
         (a pool of threads), yielding each job once as its files are saved: its status with
         ``downloads``, or the error (``error.ref`` says which job). ``timeout`` bounds the whole call."""
         from ._batch import download_all_sync
-        from ._download import deadline_of, job_of
+        from ._download import deadline_of
 
-        items = [(item, job_of(item)[1]) for item in check_many("jobs", jobs)]
-        into, max_downloads = self._saves(dest, max_downloads, max_bytes)
+        self._check_open()
+        items = self._download_items(jobs)
+        into, max_downloads = self._saves(dest, max_downloads, max_bytes, overwrite)
         check_callback("on_progress", on_progress)
         deadline = deadline_of(timeout)
 
@@ -767,7 +786,7 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
         )  # fmt: skip
         save = None
         if dest is not None:
-            into, _ = self._saves(dest, max_downloads, max_bytes)
+            into, _ = self._saves(dest, max_downloads, max_bytes, overwrite)
 
             async def save(status: JobStatus, deadline: float | None) -> JobStatus:
                 return await self._save_all(status, into, overwrite, on_progress, max_bytes, deadline)
@@ -840,7 +859,7 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
         """Save the job's video to ``dest``. See :meth:`Client.download`."""
         from ._download import check_download_args, deadline_of
 
-        dest = check_download_args(dest, index, max_bytes)
+        dest = check_download_args(dest, index, max_bytes, overwrite)
         check_callback("on_progress", on_progress)
         return await self._download(job, dest, index, overwrite, on_progress, max_bytes, deadline_of(timeout))
 
@@ -893,7 +912,7 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
             saved.append(await self._download(status, into, index, overwrite, on_progress, max_bytes, deadline))
         return attrs.evolve(status, downloads=saved)
 
-    async def download_all(
+    def download_all(
         self,
         jobs: Iterable[JobStatus | str],
         dest: str | os.PathLike[str],
@@ -905,22 +924,29 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
         timeout: float | None = None,
     ) -> AsyncIterator[JobStatus | VideoJobsError]:
         """Save every video of every job into the folder ``dest``. See :meth:`Client.download_all`;
-        here one coroutine per job, and leaving early cancels every job's download at once."""
-        from ._batch import download_all
-        from ._download import deadline_of, job_of
+        here one coroutine per job, and leaving early cancels every job's download at once.
 
-        items = [(item, job_of(item)[1]) for item in check_many("jobs", jobs)]
-        into, max_downloads = self._saves(dest, max_downloads, max_bytes)
+        A plain method returning the async iterator (as :meth:`wait_all`): its arguments are
+        checked at the call, and ``timeout`` counts from it."""
+        from ._batch import download_all
+        from ._download import deadline_of
+
+        self._check_open()
+        items = self._download_items(jobs)
+        into, max_downloads = self._saves(dest, max_downloads, max_bytes, overwrite)
         check_callback("on_progress", on_progress)
         deadline = deadline_of(timeout)
 
         async def save(status: JobStatus) -> JobStatus:
             return await self._save_all(status, into, overwrite, on_progress, max_bytes, deadline)
 
-        results = download_all(items, functools.partial(self._status, deadline=deadline), save, max_downloads)
-        async with contextlib.aclosing(results):  # leaving early cancels every job's download, at once
-            async for result in results:
-                yield result
+        async def each() -> AsyncIterator[JobStatus | VideoJobsError]:
+            results = download_all(items, functools.partial(self._status, deadline=deadline), save, max_downloads)
+            async with contextlib.aclosing(results):  # leaving early cancels every job's download, at once
+                async for result in results:
+                    yield result
+
+        return each()
 
     async def aclose(self) -> None:
         for handle in self._closing():

@@ -46,8 +46,8 @@ from urllib.parse import urljoin, urlsplit
 import attrs
 
 from ._adapter import not_a_video_url
-from ._base import check_timeout
-from ._exceptions import DownloadError, LinkExpiredError, NetworkError, UsageError
+from ._base import check_flag, check_timeout
+from ._exceptions import DownloadError, InvalidReferenceError, LinkExpiredError, NetworkError, UsageError
 from ._status import Download, DownloadProgress, JobStatus, State
 
 __all__ = [
@@ -187,8 +187,10 @@ def pick_url(status: JobStatus, index: int) -> str:
     return url
 
 
-def check_download_args(dest: object, index: int, max_bytes: int | None) -> str:
-    """A download's own arguments, checked before any request; ``dest`` as a path string."""
+def check_download_args(dest: object, index: int, max_bytes: int | None, overwrite: object = False) -> str:
+    """A download's own arguments, checked before any request; ``dest`` as a path string
+    (``overwrite="no"`` is refused: a string would read as True and replace the file)."""
+    check_flag("overwrite", overwrite)
     if not isinstance(dest, (str, os.PathLike)) or not isinstance(path := os.fspath(dest), str):
         raise UsageError(f"dest must be a folder or file path (str or os.PathLike), not {type(dest).__name__}")
     if "\x00" in path:
@@ -212,7 +214,9 @@ def job_of(job: JobStatus | str) -> tuple[JobStatus | None, str]:
         return job, job.ref
     if isinstance(job, str):
         return None, job
-    raise UsageError(f"download takes a JobStatus or a '<vendor>:<task id>' reference, not {type(job).__name__}")
+    raise InvalidReferenceError(  # as status(123) says it
+        f"download takes a JobStatus or a '<vendor>:<task id>' reference, not {type(job).__name__}"
+    )
 
 
 def download_plan(

@@ -695,6 +695,9 @@ def track(
     The words are the clients': ``timeout`` is the whole wait in seconds (default one day, at most
     30 days), ``max_failed_polls`` the failed polls in a row that end it (default 10, as
     ``Client.wait``); one request's deadline is the ``request_timeout`` of the client factory.
+    ``policy`` travels in each poll's message, so it is data: ``AdaptivePolicy(...)`` (the default),
+    ``FixedPolicy(...)``, or ``"module:name"`` naming a policy object the workers import (a policy
+    of your own class is refused: it cannot be put in a message).
     """
     import redis
 
@@ -703,7 +706,9 @@ def track(
 
     split_ref(ref)
     failed = max_failed_polls
-    checked = check_wait_args(timeout, failed)
+    if timeout is None:  # a tracked job's wait always ends (its records expire after it)
+        raise UsageError(f"a tracked job's timeout is seconds, at most 30 days ({MAX_TIMEOUT:.0f}), not None")
+    checked = check_wait_args(check_seconds("timeout", timeout), failed)
     if checked is None or checked > MAX_TIMEOUT:
         raise UsageError(f"a tracked job's timeout is seconds, at most 30 days ({MAX_TIMEOUT:.0f}), not {timeout!r}")
     started = time.time()
