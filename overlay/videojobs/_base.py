@@ -85,7 +85,9 @@ def shown_url(value: object) -> str:
     scheme, sep, rest = value.partition("://")
     if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]{0,15}", scheme):
         return glimpse(value)
-    host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rpartition("@")[2]
+    if "@" in rest:  # a user name and password (one with a "/" in it ends no host): none of it shown
+        return repr(f"{scheme}://...")
+    host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
     return repr(f"{scheme}://{host}" + ("/..." if len(rest) > len(host) else ""))
 
 
@@ -96,8 +98,7 @@ def split_ref(ref: str) -> tuple[str, str]:
     slug, sep, task_id = ref.partition(":")
     if not sep or not slug:  # no colon: it may be a key typed where a job goes (only a glimpse of it)
         raise InvalidReferenceError(
-            f"{glimpse(ref) if not sep else repr(ref)} is not a job reference: expected '<vendor>:<task id>', "
-            "e.g. 'vozo:task-123'"
+            f"{glimpse(ref)} is not a job reference: expected '<vendor>:<task id>', e.g. 'vozo:task-123'"
         )
     if slug not in targets():
         raise ConfigurationError(
@@ -123,7 +124,7 @@ def check_task_id(vendor: str, task_id: str) -> str:
             task_id.encode("utf-8")
         except UnicodeEncodeError as exc:  # a lone surrogate: what a command-line argument not in UTF-8 becomes
             raise InvalidReferenceError(
-                f"task id {task_id!r} is not text that can be sent (it holds a lone surrogate, as a "
+                f"task id {glimpse(task_id)} is not text that can be sent (it holds a lone surrogate, as a "
                 "command-line argument that is not UTF-8 does)",
                 vendor=vendor,
             ) from exc
@@ -131,9 +132,9 @@ def check_task_id(vendor: str, task_id: str) -> str:
         what = "empty" if not task_id else f"{task_id!r} (it would be normalized out of the URL path)"
         raise InvalidReferenceError(f"task id is {what}", vendor=vendor)
     if _CONTROL.search(task_id):
-        raise InvalidReferenceError(f"task id {task_id!r} contains control characters", vendor=vendor)
+        raise InvalidReferenceError(f"task id {glimpse(task_id)} contains control characters", vendor=vendor)
     if task_id != task_id.strip():  # "vozo: abc" (a space after the colon) was sent as %20abc: a 404
-        raise InvalidReferenceError(f"task id {task_id!r} has spaces around it", vendor=vendor)
+        raise InvalidReferenceError(f"task id {glimpse(task_id)} has spaces around it", vendor=vendor)
     return task_id
 
 

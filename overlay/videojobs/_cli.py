@@ -28,7 +28,7 @@ from typing import Any, NoReturn, TextIO, cast
 
 import attrs
 
-from ._base import MAX_SECONDS, check_key, env_name, resolve_settings, shown_url, split_ref
+from ._base import MAX_SECONDS, check_key, env_name, glimpse, resolve_settings, shown_url, split_ref
 from ._cli_output import (
     EXIT_BROKEN_PIPE,
     EXIT_CODES_HELP,
@@ -121,7 +121,7 @@ def vendor_slug(text: str, where: str, *, shown: bool = True) -> str:
         return slug
     near = difflib.get_close_matches(slug, vendors(), n=3, cutoff=0.6)
     guess = f"did you mean {' or '.join(near)}? " if near else ""
-    name = repr(text) if shown else "(not shown: it may be part of a key)"
+    name = glimpse(text) if shown else "(not shown: it may be part of a key)"
     raise UsageError(f"unknown vendor {name} in {where}; {guess}known vendors: {', '.join(vendors())}")
 
 
@@ -166,7 +166,7 @@ def _refs(args: argparse.Namespace, err: TextIO) -> list[str]:
                 "hold a key: a key goes in --api-key VENDOR=KEY"
             )
         if sep and slug:  # the vendor in any case; a reference without one is refused by split_ref
-            ref = f"{vendor_slug(slug, repr(ref))}:{task_id}"
+            ref = f"{vendor_slug(slug, glimpse(ref))}:{task_id}"
         split_ref(ref)  # a bad reference is a usage error, before anything is sent
         refs.append(ref)
     unique = list(dict.fromkeys(refs))

@@ -35,8 +35,8 @@ the key's characters in a row: a transport error quotes a line it could not pars
 
 Not scrubbed: keys shorter than :data:`MIN_SCRUBBABLE`; other transformations of a key (a hash,
 HTML entities, hex or base32, a changed case, base64 then percent-encoded byte by byte, base64
-wrapped in lines (MIME's 76 characters) across the key, percent-encoded three times, a key cut
-in pieces outside an exception).
+wrapped in lines (MIME's 76 characters) across the key, percent-encoded three times, every
+character ``\uXXXX``-escaped and then percent-encoded, a key cut in pieces outside an exception).
 """
 
 from __future__ import annotations
@@ -96,28 +96,37 @@ def _hex(code: int) -> str:
 _BACKSLASHES: Final = r"(?:\\|%(?:25)?5[cC])+"
 r"""Regex: the backslashes of a JSON escape at any depth, as is or percent-encoded (once or twice):
 a JSON text put in a URL's query (PHP's ``json_encode`` writes ``/`` as ``\/``: ``%5C%2F``)."""
+_RUN: Final = r"(?:\\|%(?:25)?5[cC])++"
+"""The same, possessive (no backtracking into it): what follows a run in an echo is no backslash,
+so giving one back finds nothing, and trying made a scan quadratic in a run's length (24,000
+``%5C`` before an echo held a status call for 71 s). The backslash character itself keeps
+:data:`_BACKSLASHES`, whose run ends with its own escape's backslash."""
+_LEAD: Final = r"(?<!\\)(?<!%5[cC])(?<!%255[cC])"
+"""An echo starts where a run of backslashes does, never inside one: without it, a run of n
+was tried from each of its n characters."""
 
 
-def _escaped(chars: str) -> str:
+def _escaped(chars: str, first: bool = False) -> str:
     """Regex: one of ``chars`` (ASCII), as is or JSON-escaped at any depth (the escape's backslashes
     percent-encoded too, and then a short escape's character)."""
     literal = re.escape(chars) if len(chars) == 1 else "[" + "".join(re.escape(c) for c in chars) + "]"
-    forms = [literal, _BACKSLASHES + "u00(?:" + "|".join(_hex(ord(c)) for c in chars) + ")"]
+    run = (_LEAD if first else "") + (_RUN if "\\" not in chars else _BACKSLASHES)
+    forms = [literal, run + "u00(?:" + "|".join(_hex(ord(c)) for c in chars) + ")"]
     short = [c for c in chars if c in _SHORT_ESCAPES]
     if short:
         escaped = [re.escape(c) for c in short] + [f"%(?:25)?{_hex(ord(c))}" for c in short]
-        forms.append(_BACKSLASHES + "(?:" + "|".join(escaped) + ")")
+        forms.append(run + "(?:" + "|".join(escaped) + ")")
     return "(?:" + "|".join(forms) + ")"
 
 
-def _char(c: str, every_byte: bool = True) -> str:
+def _char(c: str, every_byte: bool = True, first: bool = False) -> str:
     """Regex: the character ``c`` in every form of the module docstring: percent-encoded when it is
     reserved, and when it is not too (encoders that encode every byte do) unless ``every_byte``
     is False (a base64 core's letters and digits: that echo is base64 already)."""
-    forms = [_escaped(c)]
+    forms = [_escaped(c, first)]
     if every_byte or c not in _UNRESERVED:
         digits = "".join(_escaped("".join(dict.fromkeys(d + d.upper()))) for d in f"{ord(c):02x}")
-        forms.append(_escaped("%") + "(?:" + _escaped("2") + _escaped("5") + ")?" + digits)
+        forms.append(_escaped("%", first) + "(?:" + _escaped("2") + _escaped("5") + ")?" + digits)
     return "(?:" + "|".join(forms) + ")"
 
 
@@ -186,8 +195,11 @@ class _Key:
         raw = key.encode("ascii")  # keys are checked to be printable ASCII (_base.check_key)
         cores = _base64_cores(raw)
         # A run of backslashes just before an echo goes with it: no escape is left cut in half.
-        needles = ["".join(_char(c) for c in key), *("".join(_char(c, False) for c in core) for core in cores)]
-        self.source = r"\\*(?:" + "|".join(needles) + ")"
+        needles = [
+            "".join(_char(c, first=i == 0) for i, c in enumerate(key)),
+            *("".join(_char(c, False, i == 0) for i, c in enumerate(core)) for core in cores),
+        ]
+        self.source = r"(?:(?<!\\)\\++)?(?:" + "|".join(needles) + ")"
         # base64's letters and digits make one anchor for both alphabets (+/ or -_)
         anchors = [_anchor(key, _UNRESERVED), *(_anchor(core, _ALNUM) for core in cores)]
         self.anchors = tuple(dict.fromkeys(anchors))
@@ -291,10 +303,13 @@ class Scrubber:
             current.args = tuple(self._scrub_value(arg) for arg in current.args)
             attributes = vars(current)
             for name, value in list(attributes.items()):
-                if isinstance(value, (str, bytes, tuple)) or name == "__notes__":
+                if isinstance(value, (str, bytes, tuple)) or name == "__notes__" or _has_headers(value):
                     attributes[name] = self._scrub_value(value)
                 elif name == "headers" and isinstance(value, Mapping):  # aiohttp's: the answer's
-                    attributes[name] = self._scrub_headers(value)
+                    try:
+                        attributes[name] = self._scrub_headers(value)
+                    except Exception:  # headers that cannot even be read: none are kept
+                        attributes[name] = {}
             pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
 
     def _scrub_value(self, value: object) -> object:
@@ -310,12 +325,21 @@ class Scrubber:
             return data
         if isinstance(value, list):
             return [self._scrub_value(v) for v in value]
-        if isinstance(value, tuple) and "headers" in getattr(value, "_fields", ()):
-            # aiohttp's RequestInfo (a ClientResponseError's args[0] and request_info): the
-            # request's own headers, the Authorization that carries the key among them
-            headers = getattr(value, "headers", None)
-            if isinstance(headers, Mapping):
-                return value._replace(headers=self._scrub_headers(headers))  # type: ignore[attr-defined]
+        if _has_headers(value):
+            # aiohttp's RequestInfo (a ClientResponseError's args[0] and request_info; a NamedTuple
+            # since aiohttp 3.11, an attrs class before): the request's own headers, the
+            # Authorization that carries the key among them
+            try:
+                headers = self._scrub_headers(value.headers)  # type: ignore[attr-defined]
+                if isinstance(value, tuple):
+                    return value._replace(headers=headers)  # type: ignore[attr-defined]
+                import attrs
+
+                return attrs.evolve(value, headers=headers)  # type: ignore[misc]
+            except Exception:  # an object that will not be rebuilt: nothing of it is kept
+                return REDACTED
+        if type(value) is tuple:  # a plain one (a record of a transport's, aiohttp's ConnectionKey, stays whole)
+            return tuple(self._scrub_value(v) for v in value)
         return value
 
     def _scrub_headers(self, headers: Mapping[Any, Any]) -> Mapping[Any, Any]:
@@ -330,6 +354,19 @@ class Scrubber:
             copy: multidict.CIMultiDict[Any] = multidict.CIMultiDict(items)
             return multidict.CIMultiDictProxy(copy) if isinstance(headers, multidict.CIMultiDictProxy) else copy
         return dict(items)
+
+
+def _has_headers(value: object) -> bool:
+    """A record with a ``headers`` field of headers (a NamedTuple's, or an attrs class's)."""
+    kind = type(value)
+    if "headers" in getattr(kind, "_fields", ()):
+        return isinstance(getattr(value, "headers", None), Mapping)
+    fields = getattr(kind, "__attrs_attrs__", None)
+    return (
+        fields is not None
+        and any(f.name == "headers" for f in fields)
+        and isinstance(getattr(value, "headers", None), Mapping)
+    )
 
 
 # --- log records: the keys of open clients, scrubbed from what httpx, httpcore and aiohttp log ---
