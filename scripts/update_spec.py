@@ -8,12 +8,14 @@
 4. validates the patched document;
 5. regenerates generated/VENDOR_client;
 6. prints what changed in the vendor's API: operations, fields, enum values added and removed;
-7. fails (exit 1) when the spec documents a status value the overlay's adapter does not map,
-   or no longer documents the status where it did (a renamed field);
-8. checks that the sandbox can serve the new document.
+7. finds the job's status in the status answer as the sandbox does (by its words): a document
+   where it finds none, or whose shape it cannot read, is refused;
+8. fails (exit 1) when the status moved (a renamed field), or documents a value the overlay's
+   adapter does not map (on any ``status``/``state`` field, and where 7 found it);
+9. checks that the sandbox serves the new document.
 
 A step that fails (a page that does not parse, a patch that no longer applies, the generator)
-leaves specs/VENDOR and generated/VENDOR_client as they were; the refusals in 7 keep the update.
+leaves specs/VENDOR and generated/VENDOR_client as they were; the refusals in 8 keep the update.
 Nothing is committed: review with `git diff specs generated`, then commit both together.
 """
 
@@ -24,6 +26,7 @@ import difflib
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -34,8 +37,10 @@ from scripts.extract_spec import extract_to_disk
 from scripts.generate import GENERATED, generate_one, package_name
 
 
-def unmapped_states(vendor: str, doc: dict[str, object]) -> list[str]:
-    """Status values the spec documents that the overlay's adapter has no entry for."""
+def unmapped_states(vendor: str, doc: dict[str, object], found: Iterable[str] = ()) -> list[str]:
+    """Status values the spec documents that the overlay's adapter has no entry for: on every
+    ``status``/``state`` field of a success answer, and ``found`` (the status GET's state words,
+    as the sandbox finds them, whatever the field's name)."""
     from videojobs import ConfigurationError
     from videojobs._registry import adapter_class
 
@@ -46,7 +51,7 @@ def unmapped_states(vendor: str, doc: dict[str, object]) -> list[str]:
             vendor,
             f"{exc.message}: write overlay/videojobs/vendors/{vendor}.py and its registry line (see _registry.py)",
         ) from exc
-    return sorted(specs.status_values(doc) - set(table))  # type: ignore[arg-type]
+    return sorted((specs.status_values(doc) | set(found)) - set(table))  # type: ignore[arg-type]
 
 
 def update(vendor: str, page: Path) -> int:
@@ -121,16 +126,20 @@ def _update(vendor: str, page: Path, folder: Path) -> int:
         else "  nothing (operations, fields and enum values are the same)"
     )
 
-    gone = sorted(set(specs.status_enums(before)) - set(specs.status_enums(after)))
-    if gone:  # renamed or moved: the adapter reads it where it was, and its new values go unchecked
+    where, words = state_enum(vendor, after)  # refused here: everything restored
+    try:
+        was: tuple[str, ...] | None = state_enum(vendor, before)[0]
+    except specs.SpecError:  # the last document had none (a sixth vendor's first run)
+        was = None
+    if was is not None and where != was:  # renamed or moved: the adapter reads it where it was
         print(
-            f"\nERROR: {vendor}'s status is no longer documented at {', '.join(gone)} (renamed or moved?).\n"
-            f"The adapter in overlay/videojobs/vendors/{vendor}.py reads it there: update it (and the sandbox), "
-            "then run the tests.",
+            f"\nERROR: {vendor}'s job status is now at {'.'.join(where)!r} of the status answer, "
+            f"not {'.'.join(was)!r} (renamed or moved?).\nThe adapter in overlay/videojobs/vendors/{vendor}.py "
+            "reads it there: update it (and the sandbox), then run the tests.",
             file=sys.stderr,
         )
         return 1
-    missing = unmapped_states(vendor, after)
+    missing = unmapped_states(vendor, after, words)
     if missing:
         print(
             f"\nERROR: {vendor} now documents status value(s) {', '.join(map(repr, missing))} that the overlay does not map.\n"
@@ -143,6 +152,19 @@ def _update(vendor: str, page: Path, folder: Path) -> int:
         f"\n{vendor}: every documented status value is mapped by the overlay. Review `git diff specs generated` and commit."
     )
     return 0
+
+
+def state_enum(vendor: str, doc: dict[str, object]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Where the job's status is in the status answer, and its words, found as the sandbox finds
+    them (by its words, not its field's name: a ``status`` renamed ``task_status`` is found, and
+    so are its new values, on this run and every run after). A document with no such place, or
+    the sandbox cannot read the shape of, is refused (a step that fails restores everything)."""
+    from videojobs.sandbox import _spec
+
+    try:
+        return _spec.state_enum(vendor, doc)  # type: ignore[arg-type]
+    except (_spec.SpecError, LookupError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+        raise specs.SpecError(vendor, f"the sandbox cannot serve the new document: {exc}") from exc
 
 
 def check_sandbox(vendor: str, document: Path) -> None:

@@ -317,7 +317,7 @@ def test_an_unreachable_vendor_is_reported_while_waiting() -> None:
         (["wait", "vozo:x"], "set VOZO_API_KEY, or pass --api-key vozo=KEY"),
         (["status", "--api-key", "nope=1", "vozo:x"], "unknown vendor (not shown: it may be part of a key) in --api"),
         (["status", "--api-key", "sk-bare-secret", "vozo:x"], "a key goes to its own vendor only"),
-        (["status", "--sandbox", "--time-scale", "0", "vozo:x"], "'0' is not a number > 0"),
+        (["status", "--sandbox", "--time-scale", "0", "vozo:x"], "'0' is not a number from 1e-06"),
         (["wait", *FAST, "--timeout", "-5", "vozo:x"], "'-5' is not a duration > 0"),
         (["wait", *FAST, "--timeout", "0", "vozo:x"], "'0' is not a duration > 0"),
         (["wait", *FAST, "--timeout", "nan", "vozo:x"], "'nan' is not a duration > 0"),
@@ -681,7 +681,7 @@ def test_a_time_scale_past_a_million_is_a_usage_error() -> None:
     longer moved by a second); the sandbox's own bound, exit 2."""
     code, out, err = run("status", "--sandbox", "--time-scale", "1e20", "vozo:x-at_done")
     assert code == 2
-    assert "is not a number > 0 and at most 1e+06" in err
+    assert "is not a number from 1e-06 to 1e+06" in err
     assert out == ""
 
 
@@ -775,3 +775,10 @@ def test_download_timeout_is_real_seconds_on_a_sped_up_sandbox(tmp_path: Path) -
     )  # fmt: skip
     assert done.returncode == 1, done.stderr
     assert "NetworkError" in done.stdout + done.stderr
+
+
+def test_the_sandbox_command_takes_the_sandboxs_own_time_scale_bounds() -> None:
+    """--time-scale 1e-7 passed the command's check and the sandbox refused it: a traceback."""
+    code, _, err = run("sandbox", "--port", "0", "--time-scale", "1e-7")
+    assert code == 2
+    assert "'1e-7' is not a number from 1e-06 to 1e+06" in err

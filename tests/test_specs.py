@@ -311,13 +311,19 @@ def test_a_key_given_twice_is_refused(text: str, ext: str) -> None:
         specs.parse("vozo", text, ext)
 
 
+def test_a_complex_yaml_key_is_a_spec_error_not_a_bare_one() -> None:
+    with pytest.raises(specs.SpecError, match="does not parse"):
+        specs.parse("vozo", "openapi: 3.0.0\npaths:\n  ? [a, b]\n  : {}\n", "yaml")
+
+
 def _tree_of_refs(children: int, schemas: int = 1) -> dict[str, object]:
-    """``schemas`` schemas, each with ``children`` properties naming the next (the last: itself)."""
+    """``schemas`` schemas, each with ``children`` properties naming the next (the last: itself);
+    the first one's status an enum."""
     names = [f"Node{i}" for i in range(schemas)]
     components = {
         name: {"type": "object", "properties": {
-            "status": {"type": "string", "enum": ["pending", "done"]},
-            **{f"child{c}": {"$ref": f"#/components/schemas/{names[min(i + 1, schemas - 1)]}"} for c in range(children)},
+            "status": {"type": "string", **({"enum": ["pending", "done"]} if i == 0 else {})},
+            **{f"c{c}": {"$ref": f"#/components/schemas/{names[min(i + 1, schemas - 1)]}"} for c in range(children)},
         }}
         for i, name in enumerate(names)
     }  # fmt: skip
@@ -332,6 +338,6 @@ def test_a_tree_of_refs_is_walked_once_or_refused() -> None:
     MAX_SCHEMA_NODES without a cycle is refused."""
     summary = specs.summarize(_tree_of_refs(children=3))
     assert summary.enums == {"GET /x/{id} 200.status": {"pending", "done"}}
-    assert "GET /x/{id} 200.child2" in summary.fields
-    with pytest.raises(ValueError, match="expand past 50,000 nodes"):
+    assert "GET /x/{id} 200.c2" in summary.fields
+    with pytest.raises(ValueError, match="expand past 300,000 nodes"):
         specs.summarize(_tree_of_refs(children=5, schemas=12))

@@ -164,7 +164,26 @@ def test_a_renamed_status_field_is_refused_with_its_new_value(project: Path, tmp
     )
     result = _run(project, "vozo", page)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "no longer documented at GET /v1/video_generation/{task_id} 200.status (renamed or moved?)" in result.stderr
+    assert "vozo's job status is now at 'task_status' of the status answer, not 'status' (renamed or moved?)" in (
+        result.stderr
+    )
+    again = _run(project, "vozo", page)  # the update was kept: a second run passed (its check read names)
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert "now documents status value(s) 'expired' that the overlay does not map" in again.stderr
+
+
+def test_a_renamed_path_parameter_is_no_moved_status(project: Path, tmp_path: Path) -> None:
+    """{videoGenerationJobId} renamed {jobId}: the status was keyed by the operation's text, and
+    its location "gone"; the adapter passes the id by position, so nothing needs doing."""
+    page = (ROOT / "specs/colossyan/source.md").read_text(encoding="utf-8")
+    page = page.replace('{videoGenerationJobId}"', '{jobId}"').replace(
+        '"name":"videoGenerationJobId"', '"name":"jobId"'
+    )
+    new_page = tmp_path / "colossyan-new.md"
+    new_page.write_text(page, encoding="utf-8")
+    result = _run(project, "colossyan", new_page)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "every documented status value is mapped" in result.stdout
 
 
 def test_a_document_the_sandbox_cannot_serve_changes_nothing(project: Path, tmp_path: Path) -> None:

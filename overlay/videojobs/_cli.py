@@ -24,7 +24,7 @@ import textwrap
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn, TextIO, cast
+from typing import Any, Final, NoReturn, TextIO, cast
 
 import attrs
 
@@ -101,14 +101,17 @@ def _positive(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (math.isfinite(value) and 0 < value <= MAX_TIME_SCALE):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number > 0 and at most {MAX_TIME_SCALE:g}")
+    if not (math.isfinite(value) and MIN_TIME_SCALE <= value <= MAX_TIME_SCALE):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from {MIN_TIME_SCALE:g} to {MAX_TIME_SCALE:g}")
     return value
 
 
-MAX_TIME_SCALE = 1e6
-"""``--time-scale`` at most: a day-long job in a tenth of a second (the sandbox's own bound; at
-1e20 the client's clock no longer moved by a second and its rate control failed)."""
+MAX_TIME_SCALE: Final = 1e6
+"""``--time-scale`` at most: a day-long job in a tenth of a second (the sandbox's own bound,
+``videojobs.sandbox._clock``; at 1e20 the client's clock no longer moved by a second and its
+rate control failed)."""
+MIN_TIME_SCALE: Final = 1e-6
+"""``--time-scale`` at least: the sandbox's own bound (a served sandbox refuses a slower one)."""
 
 
 def vendor_slug(text: str, where: str, *, shown: bool = True) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import json
@@ -93,8 +94,9 @@ is answered 413 (it was kept whole, growing quadratically: 200 MiB took a minute
 
 MAX_JOBS = 200_000
 """Jobs the sandbox keeps (``max_jobs``): about 170 MB of them. Past it, the job least recently
-asked about is forgotten; asked about again, it plays again from its start (its script is in its
-id). Every id is a job, so without a bound any client could grow the table until the process died."""
+asked about is forgotten, if it was made from its id alone; asked about again, it plays again
+from its start (its script is in its id). A job made by ``create()`` is never forgotten. Every id
+is a job, so without a bound any client could grow the table until the process died."""
 MAX_TASK_ID = 1024
 """The longest task id answered (as videojobs' client sends; no vendor's is near it): a longer
 one is the vendor's 404, kept nowhere."""
@@ -157,7 +159,11 @@ class Sandbox:
         self.slow_seconds = slow_seconds
         self._start = clock()
         self._epoch = time.time() if epoch is None else epoch
-        self.jobs: dict[tuple[str, str], Job] = {}
+        self.jobs: collections.OrderedDict[tuple[str, str], Job] = collections.OrderedDict()
+        """Every job asked about, least recently asked first (a job never leaves it while it is
+        asked about: a thread reading it sees every job it has)."""
+        self._made: set[tuple[str, str]] = set()  # jobs made by create(): never forgotten
+        self._forgotten_polls: dict[str, int] = {}  # the polls of jobs forgotten, per vendor
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
         self.rate_limits = dict(rate_limits or {})
@@ -231,18 +237,30 @@ class Sandbox:
         asked ``max_jobs``."""
         key = (vendor, task_id)
         with self._lock:
-            job = self.jobs.pop(key, None)  # back in at the end: the most recently asked
-            if job is None:
-                created = self.clock()
-                sim = (created - self._start) * self.time_scale
-                stamp = min(self._epoch + sim, LAST_SECOND)
-                job = Job(vendor, task_id, script or script_for(task_id, self.seed), created, stamp)
-                if not keep:
-                    return job
-                while len(self.jobs) >= self.max_jobs:
-                    del self.jobs[next(iter(self.jobs))]  # the least recently asked about
-            self.jobs[key] = job
+            job = self.jobs.get(key)
+            if job is not None:
+                self.jobs.move_to_end(key)  # the most recently asked
+                return job
+            created = self.clock()
+            sim = (created - self._start) * self.time_scale
+            stamp = min(self._epoch + sim, LAST_SECOND)
+            job = Job(vendor, task_id, script or script_for(task_id, self.seed), created, stamp)
+            if keep:
+                self._keep(key, job)
             return job
+
+    def _keep(self, key: tuple[str, str], job: Job) -> bool:
+        """Into the table (the lock held), forgetting the least recently asked job made from its
+        id alone when it is full; one made by create() is never forgotten (its options may not
+        be in its id). False when only those are left: the job answers, and is not kept."""
+        while len(self.jobs) >= self.max_jobs:
+            old = next((k for k in self.jobs if k not in self._made), None)
+            if old is None:
+                return False
+            gone = self.jobs.pop(old)
+            self._forgotten_polls[gone.vendor] = self._forgotten_polls.get(gone.vendor, 0) + gone.polls
+        self.jobs[key] = job
+        return True
 
     def create(self, vendor: str, task_id: str | None = None, **options: Any) -> str:
         """Create a job now; return its ``"<vendor>:<id>"`` reference.
@@ -258,11 +276,19 @@ class Sandbox:
             raise ValueError(f"a task id is a non-empty string without '/', not {task_id!r}")
         if task_id is None:
             task_id = f"sbx{next(self._counter)}-" + _spell(options)
+        if len(task_id) > MAX_TASK_ID:  # its every poll would be a 404
+            raise ValueError(f"a task id is at most {MAX_TASK_ID} characters, not {len(task_id)}")
         script = attrs.evolve(script_for(task_id, self.seed), **options) if options else None
         existing = self.jobs.get((vendor, task_id))
         if existing is not None and script is not None and existing.script != script:
             raise JobExists(f"{vendor}:{task_id} exists, with other options (its job plays on as it was made)")
+        with self._lock:
+            self._made.add((vendor, task_id))
         self._job(vendor, task_id, script)
+        if (vendor, task_id) not in self.jobs:
+            with self._lock:
+                self._made.discard((vendor, task_id))
+            raise ValueError(f"the sandbox holds max_jobs ({self.max_jobs:,}) jobs, every one made by create()")
         return f"{vendor}:{task_id}"
 
     def job(self, ref: str) -> Job | None:
@@ -335,7 +361,7 @@ class Sandbox:
             task, n = whole, 0
         job = self.jobs.get((vendor, task))
         if job is None and self.auto_create and vendor in self.specs and len(task) <= MAX_TASK_ID:
-            job = self._job(vendor, task, keep=False)
+            job = self._job(vendor, task, keep=False)  # kept below only when its file is served
         available = False
         if job is not None and job.script.video:
             pinned = self.specs[vendor].phases.get(job.script.pinned or "")
@@ -343,6 +369,11 @@ class Sandbox:
                 available = pinned == "succeeded"
             else:
                 available = job.script.outcome == "succeeded" and self.snapshot(job).ended_at is not None
+        if available and job is not None and (vendor, task) not in self.jobs:  # a file served: its job
+            with self._lock:  # is kept (its file faults count its downloads); a 404 keeps nothing
+                if (vendor, task) not in self.jobs:
+                    self._keep((vendor, task), job)
+            job = self.jobs.get((vendor, task), job)
         return file_answer(job if available else None, n, query, headers, self.wall())
 
     def _status(self, vendor: str, job: Job) -> Answer:
@@ -442,7 +473,7 @@ class Sandbox:
 
     def _served(self) -> dict[str, int]:
         """Status requests answered per vendor (throttled ones excluded)."""
-        out: dict[str, int] = dict.fromkeys(self.specs, 0)
+        out: dict[str, int] = {vendor: self._forgotten_polls.get(vendor, 0) for vendor in self.specs}
         for job in list(self.jobs.values()):
             out[job.vendor] += job.polls
         return out

@@ -353,19 +353,35 @@ def load(slug: str) -> VendorSpec:
     return read(slug, json.loads(path.read_text(encoding="utf-8")))
 
 
-def read(slug: str, doc: dict[str, Any]) -> VendorSpec:
-    """The vendor as the document ``doc`` describes it (``scripts/update_spec.py`` checks a new one)."""
-    server_path = urlsplit(doc["servers"][0]["url"]).path.rstrip("/")
+def _status_operation(slug: str, doc: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The status GET's path, operation and 200 answer's schema (dereferenced)."""
     gets = [(p, item["get"]) for p, item in doc["paths"].items() if "get" in item and "{" in p]
     if len(gets) != 1:
         raise SpecError(f"{slug}: expected one GET path with a task id, found {len(gets)}")
     path_template, operation = gets[0]
-    responses = operation["responses"]
-    body = _deref(doc, _json_schema(responses["200"]) or {})
+    return path_template, operation, _deref(doc, _json_schema(operation["responses"]["200"]) or {})
+
+
+def _state_of(slug: str, body: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     found = _find_state(body)
     if found is None:
         raise SpecError(f"{slug}: no string enum of state words in the 200 answer (add an enum by patch)")
-    state_path, words = found
+    return found
+
+
+def state_enum(slug: str, doc: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Where the status GET's 200 answer holds the job's state, and its words, as the sandbox
+    finds them (the first string enum holding a state word, whatever the field is called):
+    ``scripts/update_spec.py`` reads a new document's status here too."""
+    return _state_of(slug, _status_operation(slug, doc)[2])
+
+
+def read(slug: str, doc: dict[str, Any]) -> VendorSpec:
+    """The vendor as the document ``doc`` describes it (``scripts/update_spec.py`` checks a new one)."""
+    server_path = urlsplit(doc["servers"][0]["url"]).path.rstrip("/")
+    path_template, operation, body = _status_operation(slug, doc)
+    responses = operation["responses"]
+    state_path, words = _state_of(slug, body)
     unknown = [w for w in words if not any(w in ws for ws in PHASE_WORDS.values())]
     if unknown:
         raise SpecError(f"{slug}: state words {unknown} have no phase in the sandbox's PHASE_WORDS")
