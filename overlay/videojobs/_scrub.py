@@ -101,6 +101,12 @@ _RUN: Final = r"(?:\\|%(?:25)?5[cC])++"
 so giving one back finds nothing, and trying made a scan quadratic in a run's length (24,000
 ``%5C`` before an echo held a status call for 71 s). The backslash character itself keeps
 :data:`_BACKSLASHES`, whose run ends with its own escape's backslash."""
+_KEY_BACKSLASHES: Final = r"(?:\\|%(?:25)?5[cC]|u00(?:5[cC]))++"
+r"""Regex: a run of backslashes in the key itself, in every form (as is, escaped ``\`` or
+``\`` at any depth, percent-encoded), as one possessive run: each backslash of the run
+matched apart could take any share of a long run of them (a key holding ``\`` made a scan of a
+megabyte of backslashes take minutes). It takes a run of one or more, so an echo with fewer of
+the key's backslashes than the key has is redacted too."""
 _LEAD: Final = r"(?<!\\)(?<!%5[cC])(?<!%255[cC])"
 """An echo starts where a run of backslashes does, never inside one: without it, a run of n
 was tried from each of its n characters."""
@@ -110,7 +116,7 @@ def _escaped(chars: str, first: bool = False) -> str:
     """Regex: one of ``chars`` (ASCII), as is or JSON-escaped at any depth (the escape's backslashes
     percent-encoded too, and then a short escape's character)."""
     literal = re.escape(chars) if len(chars) == 1 else "[" + "".join(re.escape(c) for c in chars) + "]"
-    run = (_LEAD if first else "") + (_RUN if "\\" not in chars else _BACKSLASHES)
+    run = (_LEAD if first else "") + (_RUN if "\\" not in chars else _BACKSLASHES)  # "\\": see _needle
     forms = [literal, run + "u00(?:" + "|".join(_hex(ord(c)) for c in chars) + ")"]
     short = [c for c in chars if c in _SHORT_ESCAPES]
     if short:
@@ -128,6 +134,18 @@ def _char(c: str, every_byte: bool = True, first: bool = False) -> str:
         digits = "".join(_escaped("".join(dict.fromkeys(d + d.upper()))) for d in f"{ord(c):02x}")
         forms.append(_escaped("%", first) + "(?:" + _escaped("2") + _escaped("5") + ")?" + digits)
     return "(?:" + "|".join(forms) + ")"
+
+
+def _needle(text: str, every_byte: bool = True) -> str:
+    """Regex: ``text`` with each character in every form (:func:`_char`), each run of backslashes
+    as one (:data:`_KEY_BACKSLASHES`); an echo starts only where a run of backslashes does."""
+    parts = []
+    for i, run in enumerate(re.findall(r"\\+|[^\\]", text)):
+        if run[0] == "\\":
+            parts.append((_LEAD if i == 0 else "") + _KEY_BACKSLASHES)
+        else:
+            parts.append(_char(run, every_byte, i == 0))
+    return "".join(parts)
 
 
 def _base64_cores(key: bytes) -> list[str]:
@@ -195,10 +213,7 @@ class _Key:
         raw = key.encode("ascii")  # keys are checked to be printable ASCII (_base.check_key)
         cores = _base64_cores(raw)
         # A run of backslashes just before an echo goes with it: no escape is left cut in half.
-        needles = [
-            "".join(_char(c, first=i == 0) for i, c in enumerate(key)),
-            *("".join(_char(c, False, i == 0) for i, c in enumerate(core)) for core in cores),
-        ]
+        needles = [_needle(key), *(_needle(core, every_byte=False) for core in cores)]
         self.source = r"(?:(?<!\\)\\++)?(?:" + "|".join(needles) + ")"
         # base64's letters and digits make one anchor for both alphabets (+/ or -_)
         anchors = [_anchor(key, _UNRESERVED), *(_anchor(core, _ALNUM) for core in cores)]
