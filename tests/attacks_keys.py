@@ -36,6 +36,10 @@ percent-encoders encode (``/ + = & < > '``)."""
 
 SHORT_KEY = "e"  # in "completed", "processing", most URLs and messages
 
+BACKSLASH_KEY = "sk-Ezm\\echo\\\\KEY=42/x"
+"""A key holding a backslash and two in a row: JSON escapes them, and each escape's backslashes
+run into the next character's."""
+
 TIMEOUT = 2.0  # seconds per request attempt
 LOGGERS = ("videojobs", "httpx", "httpcore", "aiohttp")
 
@@ -182,6 +186,7 @@ def honest_answers(request: hostile.Request, conn: socket.socket) -> None:
 _SCENARIOS: dict[str, tuple[hostile.Scenario, str, int]] = {
     **{f"echo {name} in a 200 answer": (echo_everywhere(form), KEY, 1 << 20) for name, form in FORMS.items()},
     "echo in every form in a 401 answer": (echo_in_error_answer, KEY, 1 << 20),
+    "echo in every form of a key holding backslashes, in a 401 answer": (echo_in_error_answer, BACKSLASH_KEY, 1 << 20),
     "echo in a header line that does not parse": (echo_in_bad_header_line, KEY, 1 << 20),
     "echo in an unknown Content-Encoding": (echo_in_content_encoding, KEY, 1 << 20),
     "echo across the cut of a too-large body": (echo_across_the_cut, KEY, 2048),
@@ -201,6 +206,11 @@ ATTACKS: dict[str, float] = dict.fromkeys(_SCENARIOS, 10.0)  # a few calls of at
 _B64_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{8,}={0,2}")
 
 
+def _one_escape(match: re.Match[str]) -> str:
+    escape = match[1]
+    return chr(int(escape[1:], 16)) if len(escape) == 5 else escape
+
+
 def _layers(text: str) -> Iterator[str]:
     """``text`` and what it decodes to under JSON escapes, percent-decoding and base64, up to three
     layers deep (written apart from the library's scrubber, on purpose)."""
@@ -209,8 +219,9 @@ def _layers(text: str) -> Iterator[str]:
     for _ in range(3):
         following = []
         for item in frontier:
-            unescaped = re.sub(r"\\+u([0-9a-fA-F]{4})", lambda m: chr(int(m[1], 16)), item)
-            unescaped = re.sub(r"\\+([/\"'\\])", r"\1", unescaped)
+            # one escape at a time, left to right, as a JSON decoder reads one level: a greedy run
+            # of backslashes also swallowed a key's own escaped backslash, and hid it
+            unescaped = re.sub(r"\\(u[0-9a-fA-F]{4}|[/\"'\\])", _one_escape, item)
             wide = re.sub(r"\x00|\\x00", "", item)  # UTF-16/32 text as read (NULs) or in a bytes repr
             candidates = [unescaped, urllib.parse.unquote(item), urllib.parse.unquote_plus(item), wide]
             for token in _B64_TOKEN.findall(item):

@@ -222,14 +222,14 @@ def test_vendor_names_are_matched_in_any_case() -> None:
 @pytest.mark.parametrize(
     ("argv", "words"),
     [
-        (["status", *FAST, "vozzo:a"], "unknown vendor 'vozzo' in 'vozzo:a'; did you mean vozo? known vendors: "),
+        (["status", *FAST, "vozzo:a"], "unknown vendor 'vozzo' in job #1; did you mean vozo? known vendors: "),
         (["status", *FAST, "jimmy:a"], "did you mean jimmyai?"),
         (["status", *FAST, "Colosyan:a"], "did you mean colossyan?"),
         (
             ["status", "--api-key", "duomy=sk-cli-near-1", "duomi:a"],
             "unknown vendor (not shown: it may be part of a key) in --api-key #1; did you mean duomi?",
         ),
-        (["status", *FAST, "runway:a"], "unknown vendor 'runway' in 'runway:a'; known vendors: colossyan, duomi"),
+        (["status", *FAST, "runway:a"], "unknown vendor 'runway' in job #1; known vendors: colossyan, duomi"),
     ],
 )
 def test_an_unknown_vendor_gets_a_did_you_mean(argv: list[str], words: str) -> None:

@@ -414,14 +414,22 @@ async def test_async_client_retries_and_pools_like_the_sync_one() -> None:
     assert len(rec.requests) == 2
 
 
-def _both_faces() -> list[tuple[str, Any]]:
-    """A sync and an async client of one embedded sandbox, and how to run a batch to its end."""
+@pytest.fixture
+def face_client(request: pytest.FixtureRequest) -> Any:
+    """A client of the face the test is parametrized with ("sync" or "async"), on an embedded
+    sandbox; closed after the test (an async one on a loop of its own)."""
+    import asyncio
+
     from videojobs.sandbox import Sandbox
 
     sandbox = Sandbox()
-    sync = videojobs.Client(**sandbox.client_kwargs())
-    asyn = videojobs.AsyncClient(**sandbox.client_kwargs(asynchronous=True))
-    return [("sync", sync), ("async", asyn)]
+    if request.param == "sync":
+        with videojobs.Client(**sandbox.client_kwargs()) as client:
+            yield client
+    else:
+        client = videojobs.AsyncClient(**sandbox.client_kwargs(asynchronous=True))
+        yield client
+        asyncio.run(client.aclose())
 
 
 def _drain(results: Any) -> list[Any]:
@@ -436,10 +444,10 @@ def _drain(results: Any) -> list[Any]:
     return list(results)
 
 
-@pytest.mark.parametrize("face", ["sync", "async"])
-def test_overwrite_given_as_a_string_is_refused_not_read_as_true(face: str, tmp_path: Any) -> None:
+@pytest.mark.parametrize("face_client", ["sync", "async"], indirect=True)
+def test_overwrite_given_as_a_string_is_refused_not_read_as_true(face_client: Any, tmp_path: Any) -> None:
     """overwrite="no" (from a config file) replaced the file, where adaptive="no" was refused."""
-    client = dict(_both_faces())[face]
+    client = face_client
     done = "vozo:v-at_done"
     calls = [
         lambda: _run(client.download(done, tmp_path, overwrite="no")),
@@ -459,14 +467,14 @@ def _run(result: Any) -> Any:
     return asyncio.run(result) if hasattr(result, "__await__") else result
 
 
-@pytest.mark.parametrize("face", ["sync", "async"])
-def test_a_batch_refuses_a_bad_reference_or_a_closed_client_at_the_call(face: str, tmp_path: Any) -> None:
+@pytest.mark.parametrize("face_client", ["sync", "async"], indirect=True)
+def test_a_batch_refuses_a_bad_reference_or_a_closed_client_at_the_call(face_client: Any, tmp_path: Any) -> None:
     """download_all yielded a bad reference as a job's error where wait_all refused it; a
     closed client's batches yielded 'this Client is closed' job by job where status() raised;
     AsyncClient.download_all checked nothing until its first step."""
     import asyncio
 
-    client = dict(_both_faces())[face]
+    client = face_client
     with pytest.raises(videojobs.ConfigurationError, match="unknown vendor 'foo'"):
         client.download_all(["foo:x"], tmp_path)  # at the call: no iteration
     with pytest.raises(videojobs.InvalidReferenceError):
@@ -475,7 +483,7 @@ def test_a_batch_refuses_a_bad_reference_or_a_closed_client_at_the_call(face: st
         client.download_all(["vozo:x"], tmp_path, max_downloads=0)
     with pytest.raises(videojobs.InvalidReferenceError, match="not int"):
         _run(client.download(123, tmp_path))
-    if face == "sync":
+    if isinstance(client, videojobs.Client):
         client.close()
     else:
         asyncio.run(client.aclose())

@@ -85,8 +85,8 @@ def shown_url(value: object) -> str:
     scheme, sep, rest = value.partition("://")
     if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]{0,15}", scheme):
         return glimpse(value)
-    if "@" in rest:  # a user name and password (one with a "/" in it ends no host): none of it shown
-        return repr(f"{scheme}://...")
+    if "@" in re.split(r"[?#]", rest, maxsplit=1)[0]:  # a user name and password before the query
+        return repr(f"{scheme}://...")  # (one with a "/" in it ends no host): none of it shown
     host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
     return repr(f"{scheme}://{host}" + ("/..." if len(rest) > len(host) else ""))
 

@@ -169,7 +169,7 @@ def _refs(args: argparse.Namespace, err: TextIO) -> list[str]:
                 "hold a key: a key goes in --api-key VENDOR=KEY"
             )
         if sep and slug:  # the vendor in any case; a reference without one is refused by split_ref
-            ref = f"{vendor_slug(slug, glimpse(ref))}:{task_id}"
+            ref = f"{vendor_slug(slug, f'job #{number}')}:{task_id}"
         split_ref(ref)  # a bad reference is a usage error, before anything is sent
         refs.append(ref)
     unique = list(dict.fromkeys(refs))
