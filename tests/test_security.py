@@ -542,3 +542,14 @@ def test_the_request_headers_an_error_keeps_are_redacted_whatever_record_holds_t
     assert error.args[0].headers == {"Authorization": REDACTED}
     assert error.args[1:] == (REDACTED, (REDACTED,))
     assert error.request_info.headers == {"Authorization": REDACTED}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "key", ["sk-abcd\\u005cEFGH1234", "sk-abcd\\%5cEFGH1234", "\\%255CSECRET1234", "sk-ab\\\\u005CEF12"]
+)
+def test_a_key_whose_backslash_is_followed_by_what_an_escape_looks_like_is_scrubbed(key: str) -> None:
+    """A key's backslashes matched as one possessive run also took the "u005c" or "%5c" the
+    key goes on with, and then found nothing: such a key was not redacted even as is."""
+    scrubber = Scrubber([key])
+    for echo in (key, json.dumps(key)[1:-1], urllib.parse.quote(key, safe=""), json.dumps(json.dumps(key))):
+        assert not shows_key(scrubber.scrub(f'{{"message": "bad token {echo}"}}'), key), echo

@@ -159,7 +159,10 @@ def _needle(text: str, every_byte: bool = True) -> str:
     runs = re.findall(r"\\+|[^\\]", text)
     for i, run in enumerate(runs):
         if run[0] == "\\":  # the first: only at a run's start (_LEAD), so the whole run may be read
-            parts.append(_LEAD + _FIRST_KEY_BACKSLASHES if i == 0 else _KEY_BACKSLASHES)
+            token = _LEAD + _FIRST_KEY_BACKSLASHES if i == 0 else _KEY_BACKSLASHES
+            if i + 1 < len(runs) and runs[i + 1] in "u%":  # the key goes on with what a run's unit
+                token = token.removesuffix("+")  # may be ("\\u005c", "\\%5c"): it may give that back
+            parts.append(token)
         else:
             parts.append(_char(run, every_byte, i == 0, after_backslash=i > 0 and runs[i - 1][0] == "\\"))
     return "".join(parts)
