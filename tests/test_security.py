@@ -497,9 +497,9 @@ import sys
 from videojobs._scrub import Scrubber
 
 for key in ("sk-proj-Qz8SECRETtokenAbCdEf0123456789", "sk-SECRET\\\\cdefgh12", "\\\\SECRET/def%5Cxyz12",
-            "cSECRET0123456789abcdef"):
+            "cSECRET0123456789abcdef", "\\SECRETkey/abc=12"):
     scrubber = Scrubber([key])
-    for run in ("\\", "%5C", "%5c", "%255C", "%255c", "\\%5C", key[:6] + "\\" * 2000):
+    for run in ("\\", "%5C", "%5c", "%255C", "%255c", "\\%5C", "u005c", key[:6] + "\\" * 2000):
         text = run * ((150_000 if run.endswith("c") else 40_000 if len(run) < 10 else 12_000) // len(run)) + key + run * 10 + "\\u%04x" % ord(key[0]) + key[1:]
         assert "SECRET" not in scrubber.scrub(text), (key, run)  # bytes are scanned by the same pattern
 print("ok")
@@ -553,3 +553,10 @@ def test_a_key_whose_backslash_is_followed_by_what_an_escape_looks_like_is_scrub
     scrubber = Scrubber([key])
     for echo in (key, json.dumps(key)[1:-1], urllib.parse.quote(key, safe=""), json.dumps(json.dumps(key))):
         assert not shows_key(scrubber.scrub(f'{{"message": "bad token {echo}"}}'), key), echo
+
+
+def test_a_password_that_holds_a_question_mark_shows_no_host_either() -> None:
+    from videojobs._base import shown_url
+
+    assert shown_url(f"htps://me:Qz8?{SECRET}@api.vozo.ai/v1") == "'htps://...'"
+    assert shown_url("htps://api.vozo.ai:8443/v1") == "'htps://api.vozo.ai:8443/...'"

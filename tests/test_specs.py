@@ -341,3 +341,17 @@ def test_a_tree_of_refs_is_walked_once_or_refused() -> None:
     assert "GET /x/{id} 200.c2" in summary.fields
     with pytest.raises(ValueError, match="expand past 300,000 nodes"):
         specs.summarize(_tree_of_refs(children=5, schemas=12))
+
+
+def test_the_state_is_the_field_named_status_before_any_other_enum_of_state_words() -> None:
+    """A moderation_status [pending, passed, blocked] listed before status was taken for the job's
+    state: update-spec refused the page as a moved status, the sandbox played the wrong field."""
+    from videojobs.sandbox._spec import _find_state
+
+    body = {"properties": {
+        "moderation_status": {"type": "string", "enum": ["pending", "passed", "blocked"]},
+        "status": {"type": "string", "enum": ["queued", "in_progress", "completed", "failed"]},
+    }}  # fmt: skip
+    assert _find_state(body) == (("status",), ("queued", "in_progress", "completed", "failed"))
+    renamed = {"properties": {"task_status": body["properties"]["status"]}}
+    assert _find_state(renamed) == (("task_status",), ("queued", "in_progress", "completed", "failed"))

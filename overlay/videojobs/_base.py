@@ -85,9 +85,12 @@ def shown_url(value: object) -> str:
     scheme, sep, rest = value.partition("://")
     if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]{0,15}", scheme):
         return glimpse(value)
-    if "@" in re.split(r"[?#]", rest, maxsplit=1)[0]:  # a user name and password before the query
-        return repr(f"{scheme}://...")  # (one with a "/" in it ends no host): none of it shown
     host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    port = host.rpartition(":")[2] if ":" in host else ""
+    if "@" in re.split(r"[?#]", rest, maxsplit=1)[0] or (port and not port.isdigit()):
+        # a user name and password (one with "/", "?" or "#" in it ends no host, or ends it
+        # with a "port" that is none): nothing of it is shown
+        return repr(f"{scheme}://...")
     return repr(f"{scheme}://{host}" + ("/..." if len(rest) > len(host) else ""))
 
 

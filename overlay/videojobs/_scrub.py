@@ -146,6 +146,9 @@ def _char(c: str, every_byte: bool = True, first: bool = False, after_backslash:
     reserved, and when it is not too (encoders that encode every byte do) unless ``every_byte``
     is False (a base64 core's letters and digits: that echo is base64 already)."""
     forms = [_escaped(c, first, after_backslash)]
+    if first and c in "cC":  # not the c of a %5c: every sk- key's base64 starts with one, and a
+        # match begun at each %5c of a run read up to 64 more of it (over a second a megabyte)
+        forms[0] = r"(?<!%5)(?<!%255)" + forms[0]
     if every_byte or c not in _UNRESERVED:
         digits = "".join(_escaped("".join(dict.fromkeys(d + d.upper()))) for d in f"{ord(c):02x}")
         forms.append(_escaped("%", first, after_backslash) + "(?:" + _escaped("2") + _escaped("5") + ")?" + digits)
@@ -159,7 +162,7 @@ def _needle(text: str, every_byte: bool = True) -> str:
     runs = re.findall(r"\\+|[^\\]", text)
     for i, run in enumerate(runs):
         if run[0] == "\\":  # the first: only at a run's start (_LEAD), so the whole run may be read
-            token = _LEAD + _FIRST_KEY_BACKSLASHES if i == 0 else _KEY_BACKSLASHES
+            token = _LEAD + r"(?<!u005[cC])" + _FIRST_KEY_BACKSLASHES if i == 0 else _KEY_BACKSLASHES
             if i + 1 < len(runs) and runs[i + 1] in "u%":  # the key goes on with what a run's unit
                 token = token.removesuffix("+")  # may be ("\\u005c", "\\%5c"): it may give that back
             parts.append(token)

@@ -163,6 +163,8 @@ class Sandbox:
         """Every job asked about, least recently asked first (a job never leaves it while it is
         asked about: a thread reading it sees every job it has)."""
         self._made: set[tuple[str, str]] = set()  # jobs made by create(): never forgotten
+        self._forgettable: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
+        """The other jobs' keys, least recently asked first: the next to forget is the first."""
         self._forgotten_polls: dict[str, int] = {}  # the polls of jobs forgotten, per vendor
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
@@ -237,29 +239,38 @@ class Sandbox:
         asked ``max_jobs``."""
         key = (vendor, task_id)
         with self._lock:
-            job = self.jobs.get(key)
-            if job is not None:
-                self.jobs.move_to_end(key)  # the most recently asked
-                return job
-            created = self.clock()
-            sim = (created - self._start) * self.time_scale
-            stamp = min(self._epoch + sim, LAST_SECOND)
-            job = Job(vendor, task_id, script or script_for(task_id, self.seed), created, stamp)
-            if keep:
-                self._keep(key, job)
+            return self._job_locked(key, script, keep=keep)
+
+    def _job_locked(self, key: tuple[str, str], script: Script | None, *, keep: bool = True) -> Job:
+        """:meth:`_job`, the lock held."""
+        job = self.jobs.get(key)
+        if job is not None:
+            self.jobs.move_to_end(key)  # the most recently asked
+            if key in self._forgettable:
+                self._forgettable.move_to_end(key)
             return job
+        created = self.clock()
+        sim = (created - self._start) * self.time_scale
+        stamp = min(self._epoch + sim, LAST_SECOND)
+        job = Job(key[0], key[1], script or script_for(key[1], self.seed), created, stamp)
+        if keep:
+            self._keep(key, job)
+        return job
 
     def _keep(self, key: tuple[str, str], job: Job) -> bool:
         """Into the table (the lock held), forgetting the least recently asked job made from its
-        id alone when it is full; one made by create() is never forgotten (its options may not
-        be in its id). False when only those are left: the job answers, and is not kept."""
+        id alone when it is full (in O(1): those are kept in order apart); one made by create()
+        is never forgotten (its options may not be in its id). False when only those are left:
+        the job answers, and is not kept."""
         while len(self.jobs) >= self.max_jobs:
-            old = next((k for k in self.jobs if k not in self._made), None)
-            if old is None:
+            if not self._forgettable:
                 return False
+            old, _ = self._forgettable.popitem(last=False)
             gone = self.jobs.pop(old)
             self._forgotten_polls[gone.vendor] = self._forgotten_polls.get(gone.vendor, 0) + gone.polls
         self.jobs[key] = job
+        if key not in self._made:
+            self._forgettable[key] = None
         return True
 
     def create(self, vendor: str, task_id: str | None = None, **options: Any) -> str:
@@ -279,16 +290,17 @@ class Sandbox:
         if len(task_id) > MAX_TASK_ID:  # its every poll would be a 404
             raise ValueError(f"a task id is at most {MAX_TASK_ID} characters, not {len(task_id)}")
         script = attrs.evolve(script_for(task_id, self.seed), **options) if options else None
-        existing = self.jobs.get((vendor, task_id))
-        if existing is not None and script is not None and existing.script != script:
-            raise JobExists(f"{vendor}:{task_id} exists, with other options (its job plays on as it was made)")
-        with self._lock:
-            self._made.add((vendor, task_id))
-        self._job(vendor, task_id, script)
-        if (vendor, task_id) not in self.jobs:
-            with self._lock:
-                self._made.discard((vendor, task_id))
-            raise ValueError(f"the sandbox holds max_jobs ({self.max_jobs:,}) jobs, every one made by create()")
+        key = (vendor, task_id)
+        with self._lock:  # one step: two creates of one id with other options cannot both pass
+            existing = self.jobs.get(key)
+            if existing is not None and script is not None and existing.script != script:
+                raise JobExists(f"{vendor}:{task_id} exists, with other options (its job plays on as it was made)")
+            self._made.add(key)
+            self._forgettable.pop(key, None)
+            self._job_locked(key, script)
+            if key not in self.jobs:
+                self._made.discard(key)
+                raise ValueError(f"the sandbox holds max_jobs ({self.max_jobs:,}) jobs, every one made by create()")
         return f"{vendor}:{task_id}"
 
     def job(self, ref: str) -> Job | None:

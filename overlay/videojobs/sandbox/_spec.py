@@ -86,19 +86,30 @@ def _json_schema(response: Mapping[str, Any]) -> dict[str, Any] | None:
     return None if media is None else media.get("schema")
 
 
+STATE_FIELDS: Final = ("status", "state")
+"""What vendors call a job's state (every page does): a field by one of these names holding state
+words is the state, before any other enum of them (a ``moderation_status`` listed first)."""
+
+
 def _find_state(schema: Any, path: tuple[str, ...] = ()) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
-    """The path and words of the string enum whose words are state words (depth first)."""
-    if not isinstance(schema, dict):
-        return None
+    """The path and words of the string enum whose words are state words: one on a field named
+    as :data:`STATE_FIELDS` if there is one, else the first (depth first)."""
+    found = _state_enums(schema, path)
+    named = [f for f in found if f[0][-1] in STATE_FIELDS]
+    return (named or found)[0] if found else None
+
+
+def _state_enums(schema: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Every string enum holding a state word, depth first."""
+    if not isinstance(schema, dict) or len(path) > 16:
+        return []
     enum = schema.get("enum")
     words = [w for w in enum if isinstance(w, str)] if isinstance(enum, list) else []
     if path and words and any(w in ws for w in words for ws in PHASE_WORDS.values()):
-        return path, tuple(words)
-    for name, sub in (schema.get("properties") or {}).items():
-        found = _find_state(sub, (*path, name))
-        if found is not None:
-            return found
-    return None
+        return [(path, tuple(words))]
+    return [
+        found for name, sub in (schema.get("properties") or {}).items() for found in _state_enums(sub, (*path, name))
+    ]
 
 
 @attrs.frozen
