@@ -93,17 +93,15 @@ def _hex(code: int) -> str:
     return "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in f"{code:02x}")
 
 
-_BACKSLASHES: Final = r"(?:\\|%(?:25)?5[cC]){1,64}"
-r"""Regex: the backslashes of a JSON escape at any depth, as is or percent-encoded (once or twice):
-a JSON text put in a URL's query (PHP's ``json_encode`` writes ``/`` as ``\/``: ``%5C%2F``)."""
 _RUN: Final = r"(?:\\|%(?:25)?5[cC]){1,64}+"
-"""The same, possessive (no backtracking into it) and at most 64 long (JSON nested six deep): what
+r"""Regex: the backslashes of a JSON escape, as is or percent-encoded (once or twice: a JSON text
+put in a URL's query, where PHP's ``json_encode`` writes ``/`` as ``\/``, is ``%5C%2F``),
+possessive (no backtracking into it) and at most 64 long (JSON nested six deep): what
 follows a run in an echo is no backslash, so giving one back finds nothing, and trying made a
 scan quadratic in a run's length (24,000 ``%5C`` before an echo held a status call for 71 s).
 Bounded, because a match may start inside a run all the same (the ``c`` of ``%5c`` is the first
-letter of every ``sk-`` key's base64), and each start then reads at most 64 of it. The
-backslash character itself keeps :data:`_BACKSLASHES`, whose run ends with its own escape's
-backslash."""
+letter of every ``sk-`` key's base64), and each start then reads at most 64 of it. The key's
+own backslashes are :data:`_KEY_BACKSLASHES`."""
 _WHOLE_RUN: Final = r"(?:\\|%(?:25)?5[cC])++"
 """:data:`_RUN` unbounded, for an echo's first character: it starts only at a run's start
 (:data:`_LEAD`), so the whole run is read once, however long (an escape nested past six deep)."""
@@ -111,11 +109,12 @@ _RUN_AFTER_BACKSLASH: Final = r"(?:\\|%(?:25)?5[cC]){0,64}+"
 """:data:`_RUN` for the character after a run of the key's own backslashes, which may have taken
 this escape's backslashes with it (possessive, it gives none back): none is needed."""
 _KEY_BACKSLASHES: Final = r"(?:\\|%(?:25)?5[cC]|u00(?:5[cC])){1,256}+"
-r"""Regex: a run of backslashes in the key itself, in every form (as is, escaped ``\`` or
-``\`` at any depth, percent-encoded), as one possessive run: each backslash of the run
-matched apart could take any share of a long run of them (a key holding ``\`` made a scan of a
-megabyte of backslashes take minutes). It takes a run of one or more, so an echo with fewer of
-the key's backslashes than the key has is redacted too."""
+r"""Regex: a run of backslashes in the key itself, in every form (as is, escaped as ``\\`` or
+``\u005c``, percent-encoded; at most 256 units), as one possessive run: each backslash of the
+run matched apart could take any share of a long run of them (a key holding ``\`` made a scan
+of a megabyte of backslashes take minutes). It takes a run of one or more, so an echo with fewer
+of the key's backslashes than the key has is redacted too. Before what a unit may begin with
+(``u``, ``%``), :func:`_needle` lets it give back (bounded)."""
 _FIRST_KEY_BACKSLASHES: Final = r"(?:\\|%(?:25)?5[cC]|u00(?:5[cC]))++"
 """:data:`_KEY_BACKSLASHES` unbounded, for a key that starts with backslashes (see :data:`_WHOLE_RUN`)."""
 _LEAD: Final = r"(?<!\\)(?<!%5[cC])(?<!%255[cC])"
@@ -127,12 +126,8 @@ def _escaped(chars: str, first: bool = False, after_backslash: bool = False) -> 
     """Regex: one of ``chars`` (ASCII), as is or JSON-escaped up to six deep (the escape's
     backslashes percent-encoded too, and then a short escape's character)."""
     literal = re.escape(chars) if len(chars) == 1 else "[" + "".join(re.escape(c) for c in chars) + "]"
-    if "\\" in chars:  # a key's own backslashes: see _needle
-        run = _BACKSLASHES
-    elif first:  # starts only where a run does (_LEAD), so it may read all of it: linear
-        run = _LEAD + _WHOLE_RUN
-    else:
-        run = _RUN_AFTER_BACKSLASH if after_backslash else _RUN
+    # the first starts only where a run does (_LEAD), so it may read all of it: linear
+    run = _LEAD + _WHOLE_RUN if first else _RUN_AFTER_BACKSLASH if after_backslash else _RUN
     forms = [literal, run + "u00(?:" + "|".join(_hex(ord(c)) for c in chars) + ")"]
     short = [c for c in chars if c in _SHORT_ESCAPES]
     if short:
