@@ -221,7 +221,7 @@ def check_vendor_mapping(name: str, mapping: Mapping[str, Any] | None) -> dict[s
         return {}
     if not isinstance(mapping, Mapping):
         raise ConfigurationError(f"{name} must be a mapping of vendor slug to value, not {type(mapping).__name__}")
-    unknown = sorted((str(n) for n in set(mapping) - set(targets())), key=str)
+    unknown = sorted(str(n) for n in set(mapping) - set(targets()))
     if unknown:  # a mapping the wrong way round ({key: "vozo"}) has a key for a name: glimpses only
         raise ConfigurationError(
             f"{name} names unknown vendor(s) {', '.join(map(glimpse, unknown))}; known vendors: "

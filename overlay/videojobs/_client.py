@@ -201,8 +201,7 @@ class _Twin(Generic[H, T]):
     def _files(self) -> httpx.Client | httpx.AsyncClient:
         """The file hosts' httpx client (no key), made on the first download."""
         with self._lock:
-            if self._closed:
-                raise UsageError(f"this {type(self).__name__} is closed")
+            self._check_open()
             if self._file_http is None:
                 from ._fetch import file_client  # downloads' code loads on the first download
 
@@ -234,8 +233,7 @@ class _Twin(Generic[H, T]):
         if handle is not None:
             return handle
         with self._lock:
-            if self._closed:
-                raise UsageError(f"this {type(self).__name__} is closed")
+            self._check_open()
             handle = self._vendors.get(slug)
             if handle is None:
                 handle = self._vendors[slug] = self._new_handle(slug)
@@ -289,7 +287,7 @@ class _Twin(Generic[H, T]):
         return os.path.join(folder, ""), check_whole("max_downloads", max_downloads, 1)
 
     def _check_open(self) -> None:
-        """A batch on a closed client is refused at the call, as ``status()`` is (not job by job)."""
+        """A closed client refuses: its vendors, its file hosts, and a batch at the call (not job by job)."""
         if self._closed:
             raise UsageError(f"this {type(self).__name__} is closed")
 

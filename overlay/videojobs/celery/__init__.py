@@ -709,7 +709,7 @@ def track(
     if timeout is None:  # a tracked job's wait always ends (its records expire after it)
         raise UsageError(f"a tracked job's timeout is seconds, at most 30 days ({MAX_TIMEOUT:.0f}), not None")
     checked = check_wait_args(check_seconds("timeout", timeout), failed)
-    if checked is None or checked > MAX_TIMEOUT:
+    if checked is None or checked > MAX_TIMEOUT:  # None: never, past check_seconds (mypy's narrowing)
         raise UsageError(f"a tracked job's timeout is seconds, at most 30 days ({MAX_TIMEOUT:.0f}), not {timeout!r}")
     started = time.time()
     state = PollState.start(

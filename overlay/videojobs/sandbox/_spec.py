@@ -382,8 +382,9 @@ def _state_of(slug: str, body: dict[str, Any]) -> tuple[tuple[str, ...], tuple[s
 
 def state_enum(slug: str, doc: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Where the status GET's 200 answer holds the job's state, and its words, as the sandbox
-    finds them (the first string enum holding a state word, whatever the field is called):
-    ``scripts/update_spec.py`` reads a new document's status here too."""
+    finds them (:func:`_find_state`: a string enum holding a state word, on a field named
+    ``status``/``state`` first, else whatever the field is called): ``scripts/update_spec.py``
+    reads a new document's status here too."""
     return _state_of(slug, _status_operation(slug, doc)[2])
 
 
