@@ -15,6 +15,7 @@ import errno
 import json
 import os
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -51,6 +52,10 @@ ATTACKS: dict[str, float] = {
     "file-size-limit": 8.0,
     "not-a-url": 5.0,
     "unusable-host": 5.0,
+    "huge-content-range": 5.0,
+    "overwrite-not-a-file": 5.0,
+    "cookie-flood": 5.0,
+    "query-in-error": 5.0,
 }
 
 
@@ -393,6 +398,72 @@ def _unusable_host() -> dict[str, Any]:
     return {"outcome": "; ".join(outcomes), "typed": typed, "safe": safe}
 
 
+def _overwrite_not_a_file() -> dict[str, Any]:
+    """A FIFO has the final name (as ``/dev/null`` has for ``curl -o /dev/null``): ``overwrite=True``
+    replaces files, never a device, a FIFO or a socket; sync and async, refused before any GET."""
+    outcomes: list[str] = []
+    typed = safe = True
+    host = FileHost([video(8, SIZE)])
+    with tempfile.TemporaryDirectory() as tmp, hostile.hostile(host) as url:
+        final = Path(tmp) / "vozo-t1.mp4"
+        os.mkfifo(final)
+        for mode in ("sync", "async"):
+            outcome, ok, got = _attempt(lambda m=mode: _download(m, f"{url}/v.mp4", Path(tmp), overwrite=True))
+            outcomes.append(f"{mode} {outcome}")
+            typed = typed and ok
+            safe = safe and isinstance(got, videojobs.DownloadError) and "not a file" in str(got)
+        safe = safe and stat.S_ISFIFO(os.lstat(final).st_mode) and os.listdir(tmp) == [final.name]
+    return {"outcome": f"{' | '.join(outcomes)}; {host.gets} GETs", "typed": typed, "safe": safe and host.gets == 0}
+
+
+def _cookie_flood() -> dict[str, Any]:
+    """A file host sets 15 cookies of 3 KB, new names each answer: none is kept or sent back (the
+    Cookie header would grow by 45 KB a download), sync and async, one client each for 3 downloads."""
+    host = FileHost([video(9, SIZE)], cookies=15)
+    outcomes: list[str] = []
+    typed = True
+    with tempfile.TemporaryDirectory() as tmp, hostile.hostile(host) as url:
+        with _client() as client:
+            for i in range(3):
+                outcome, ok, _ = _attempt(lambda i=i: client.download(_status(f"{url}/v.mp4", f"s{i}"), tmp))
+                outcomes.append(outcome)
+                typed = typed and ok
+
+        async def three() -> list[Download]:
+            async with videojobs.AsyncClient(api_keys={"vozo": KEY}) as client:
+                return [await client.download(_status(f"{url}/v.mp4", f"a{i}"), tmp) for i in range(3)]
+
+        outcome, ok, _ = _attempt(lambda: asyncio.run(three()))
+        outcomes.append(outcome)
+        typed = typed and ok
+        saved = len(os.listdir(tmp)) == 6
+    sent = [r.get("cookie", "") for r in host.requests]
+    safe = saved and host.gets == 6 and not any(sent)
+    return {"outcome": f"{host.gets} GETs, Cookie headers sent: {[len(c) for c in sent]}", "typed": typed, "safe": safe}
+
+
+SIGNATURE = "sig-attacks-files-7f3a"
+
+
+def _query_in_error() -> dict[str, Any]:
+    """The file host's answer is its request line echoed (h11 quotes it in its error): the URL's
+    query, a signature that lets anyone fetch the video, is not in the error, sync and async."""
+
+    def echo(request: hostile.Request, conn: socket.socket) -> None:
+        conn.sendall(f"{request.line}\r\nContent-Length: 0\r\n\r\n".encode())
+
+    outcomes: list[str] = []
+    typed = safe = True
+    with tempfile.TemporaryDirectory() as tmp, hostile.hostile(echo) as url:
+        for mode in ("sync", "async"):
+            outcome, ok, got = _attempt(lambda m=mode: _download(m, f"{url}/v.mp4?sig={SIGNATURE}", Path(tmp)))
+            outcomes.append(f"{mode} {outcome}")
+            typed = typed and ok
+            safe = safe and isinstance(got, videojobs.NetworkError) and SIGNATURE not in str(got)
+            safe = safe and "v.mp4?..." in str(got)  # the error still says what the host sent
+    return {"outcome": " | ".join(outcomes), "typed": typed, "safe": safe}
+
+
 def run(name: str) -> dict[str, Any]:
     """Perform one attack in this process (see the module docstring)."""
     v1, v2 = video(20, SIZE), video(21, SIZE)
@@ -416,6 +487,13 @@ def run(name: str) -> dict[str, Any]:
         "file-size-limit": _file_size_limit,
         "not-a-url": _not_a_url,
         "unusable-host": _unusable_host,
+        # a 206 whose range has 5,000 digits (int() refuses over 4,300): no usable range, the whole file again
+        "huge-content-range": lambda: _resume_attack(
+            FileHost([v1], drop_at=0.6, content_range=f"bytes {'9' * 5000}-1/2"), [v1]
+        ),
+        "overwrite-not-a-file": _overwrite_not_a_file,
+        "cookie-flood": _cookie_flood,
+        "query-in-error": _query_in_error,
     }
     return scenarios[name]()
 

@@ -40,6 +40,8 @@ class FileHost:
     ``trickle``: seconds between two bytes of the body (bounded by MAX_SECONDS).
     ``odd_validators``: text after each ETag's version and Last-Modified's date, sent as UTF-8
     (``"\u00e9"``: bytes no If-Range can carry back).
+    ``content_range``: sent instead of a 206's true Content-Range.
+    ``cookies``: Set-Cookie headers of 3 KB sent with every answer, each a new name.
     """
 
     versions: list[bytes]
@@ -49,6 +51,8 @@ class FileHost:
     start_delta: int = 0
     trickle: float | None = None
     odd_validators: str = ""
+    content_range: str | None = None
+    cookies: int = 0
     requests: list[dict[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -68,7 +72,8 @@ class FileHost:
         if wanted and (self.ignore_if_range or request.headers.get("if-range") in (None, etag)):
             start, status = int(wanted[1]), "206 Partial Content"
             shown_start, total = start + self.start_delta, size + self.total_delta
-            extra += f"Content-Range: bytes {shown_start}-{total - 1}/{total}\r\n"
+            extra += f"Content-Range: {self.content_range or f'bytes {shown_start}-{total - 1}/{total}'}\r\n"
+        extra += "".join(f"Set-Cookie: c{n}x{i}={'z' * 3000}; Path=/\r\n" for i in range(self.cookies))
         payload = body[start:]
         head = f"HTTP/1.1 {status}\r\nContent-Type: video/mp4\r\nContent-Length: {len(payload)}\r\n{extra}\r\n"
         conn.sendall(head.encode())

@@ -698,3 +698,57 @@ def test_a_new_name_without_a_suffix_is_a_folder_and_a_file_where_the_folder_goe
         download(mode, sb, "vozo:nosuffix3-at_done", tmp_path / "afile" / "clip.mp4")
     assert info.value.errno == errno.ENOTDIR
     assert (tmp_path / "afile").read_text() == "precious"
+
+
+def test_a_download_cancelled_while_it_is_made_durable_lets_its_files_go_after(tmp_path: Path) -> None:
+    """The task is cancelled while ``finish`` (checksum, fsync, the name) runs in its thread: the
+    thread cannot be stopped, so the task waits for it before closing the ``.part``, the folder
+    and the name's lock (closed at once, another download could take the name, or the
+    descriptors' numbers, under the thread), then raises the cancellation: the video is whole
+    under its name, nothing else is left."""
+    import threading
+
+    import httpx
+
+    from tests.hostile_files import FileHost, sha, video
+    from videojobs._download import Pace
+    from videojobs._fetch import afetch, file_client
+    from videojobs._files import Transfer
+
+    events: list[str] = []
+    entered, release = threading.Event(), threading.Event()
+
+    class Watched(Transfer):
+        def finish(self) -> Download:
+            entered.set()
+            release.wait(30)
+            events.append("finished")
+            return super().finish()
+
+        def close(self) -> None:
+            events.append("closed")
+            super().close()
+
+    body = video(30, 256 * 1024)
+
+    async def run(url: str) -> None:
+        http = file_client(None, 5.0, True, asynchronous=True)
+        assert isinstance(http, httpx.AsyncClient)
+        transfer = Watched(tmp_path / "v.mp4", "vozo:t1", overwrite=False, max_bytes=None, on_progress=None)
+        async with http:
+            fetching = afetch(http, f"{url}/v.mp4", transfer, 1, Pace(5.0, None, "vozo"), asyncio.sleep)
+            task = asyncio.ensure_future(fetching)
+            await asyncio.to_thread(entered.wait, 30)  # finish runs in its thread now
+            task.cancel()
+            for _ in range(200):  # loop turns, no clock: the cancellation unwinds and closes meanwhile
+                await asyncio.sleep(0)
+            events.append("released")
+            release.set()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    with hostile.hostile(FileHost([body])) as url:
+        asyncio.run(run(url))
+    assert events == ["released", "finished", "closed"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
+    assert sha((tmp_path / "v.mp4").read_bytes()) == sha(body)

@@ -392,7 +392,9 @@ class StartOver(Exception):
     ask again for the whole file (once, at once: it cannot happen to a request without ``Range``)."""
 
 
-_CONTENT_RANGE: Final = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+_CONTENT_RANGE: Final = re.compile(r"bytes ([0-9]{1,19})-([0-9]{1,19})/([0-9]{1,19})")
+"""A 206's range, in ASCII digits and at most 19 of them (an int64, as h11 bounds Content-Length):
+Python's ``\\d`` takes any script's digits, and ``int()`` refuses more than 4,300 of them."""
 
 
 def same_file(first: FirstAnswer, have: int, headers: Mapping[str, str]) -> str | None:

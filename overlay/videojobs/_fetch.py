@@ -10,13 +10,16 @@ The blocking client's default transport also cuts every socket operation to the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
+import re
 import ssl
 import time
 import traceback
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, Final
 
 import httpx
@@ -67,11 +70,24 @@ def _file_client_args(timeout: float, verify: bool | ssl.SSLContext) -> dict[str
         follow_redirects=False,
         verify=verify,
         headers={"User-Agent": "videojobs"},
+        # a file host's Set-Cookie is refused: kept, a host could grow every later request's
+        # Cookie header without bound (and past what CDNs take), or set one on a parent domain
+        # that another vendor's host would then be sent
+        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
     )
 
 
+_QUERY: Final = re.compile(r"\?[^\s'\"<>]*")
+"""A URL's query in an error's text: it may be a signature (see ``not_a_video_url``)."""
+
+
+def _hosts_words(exc: Exception) -> str:
+    """What httpx or h11 said of a file host's answer, without the URL queries it may quote."""
+    return _QUERY.sub("?...", str(exc))
+
+
 def _network(exc: Exception, vendor: str) -> NetworkError:
-    return NetworkError(f"the download broke off: {type(exc).__name__}: {exc}", vendor=vendor)
+    return NetworkError(f"the download broke off: {type(exc).__name__}: {_hosts_words(exc)}", vendor=vendor)
 
 
 def _disk(exc: OSError, transfer: Transfer) -> DownloadError:
@@ -89,7 +105,7 @@ def _request(http: httpx.Client | httpx.AsyncClient, url: str, transfer: Transfe
     try:
         request = http.build_request("GET", url, headers=transfer.request_headers())
     except (httpx.InvalidURL, UnicodeError) as exc:  # UnicodeError: a host name IDNA refuses (xn--)
-        raise DownloadError(f"the video URL is not usable: {exc}", vendor=transfer.vendor) from exc
+        raise DownloadError(f"the video URL is not usable: {_hosts_words(exc)}", vendor=transfer.vendor) from exc
     bound = Deadline(head, now + head)
     request.extensions["timeout"] = {"connect": bound, "read": bound, "write": bound, "pool": bound}
     return request
@@ -113,7 +129,7 @@ def _let_go_of_sockets(exc: BaseException) -> None:
 def _unusable_redirect(exc: UnicodeError, vendor: str) -> DownloadError:
     """httpx works out a redirect's next request as the answer comes, even when it is not to follow
     it (``response.next_request``): a Location whose host IDNA refuses fails there."""
-    return DownloadError(f"the file host redirected to a URL that is not usable: {exc}", vendor=vendor)
+    return DownloadError(f"the file host redirected to a URL that is not usable: {_hosts_words(exc)}", vendor=vendor)
 
 
 def _body_started(request: httpx.Request, transfer: Transfer, pace: Pace) -> None:
@@ -271,6 +287,24 @@ async def afetch(
         transfer.close()
 
 
+async def _finished(transfer: Transfer) -> Download:
+    """``transfer.finish()`` in a worker thread (its fsync off the loop), awaited to its end even
+    when the task is cancelled meanwhile: a thread cannot be stopped, and it still uses the
+    ``.part``, the folder and the name's lock that ``close()`` lets go (another download could
+    take the name, or the descriptors' numbers, under it). The cancellation is raised once it has
+    ended, with the video under its name or nowhere, never half of it (a fsync's wait at most)."""
+    work = asyncio.ensure_future(asyncio.to_thread(transfer.finish))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        while not work.done():
+            with contextlib.suppress(asyncio.CancelledError):  # cancelled again: still its end first
+                await asyncio.wait([work])
+        if not work.cancelled():
+            work.exception()  # retrieved: the caller gets the cancellation it asked for
+        raise
+
+
 async def _aonce(http: httpx.AsyncClient, url: str, transfer: Transfer, pace: Pace) -> Download:
     current = url
     for _ in range(MAX_REDIRECTS + 1):
@@ -301,7 +335,7 @@ async def _aonce(http: httpx.AsyncClient, url: str, transfer: Transfer, pace: Pa
                         pace.check(time.monotonic(), transfer.done)
             except TimeoutError as exc:
                 raise pace.too_late() from exc
-            return await asyncio.to_thread(transfer.finish)  # fsync a large file off the loop
+            return await _finished(transfer)
         except (httpx.HTTPError, httpx.StreamError) as exc:
             raise _network(exc, transfer.vendor) from exc
         finally:

@@ -147,6 +147,19 @@ def _own_regular(st: os.stat_result) -> bool:
     return stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and mine
 
 
+def _replaceable(st: os.stat_result, path: Path, vendor: str) -> None:
+    """``overwrite=True`` replaces a file, or a link (never followed): not a device, a FIFO, a
+    socket or a folder that has the name (``/dev/null`` as ``curl -o`` takes it, replaced as root)."""
+    if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
+        return
+    kind = "a folder" if stat.S_ISDIR(st.st_mode) else "a device, a FIFO or a socket"
+    raise DownloadError(
+        f"{path} is {kind}, not a file: overwrite= replaces files only; choose another dest",
+        vendor=vendor,
+        errno=errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EEXIST,
+    )
+
+
 def _write_all(fd: int, data: bytes | memoryview) -> None:
     view = memoryview(data)
     while view:
@@ -183,11 +196,13 @@ class Transfer:
         self.meta = path.with_name(path.name + ".part.json")
         self.overwrite, self.max_bytes, self.on_progress = overwrite, max_bytes, on_progress
         try:
-            exists = os.path.lexists(path)
-        except OSError:  # pragma: no cover - lexists does not raise
-            exists = False
-        if exists and not overwrite:  # early, to spare the transfer; the link at the end decides
+            there = os.lstat(path)
+        except OSError:  # nothing there (or a folder we cannot look into: mkdir or open tells)
+            there = None
+        if there is not None and not overwrite:  # early, to spare the transfer; the link at the end decides
             raise _exists(DownloadError(f"{path} exists", vendor=self.vendor, errno=errno.EEXIST))
+        if there is not None:
+            _replaceable(there, path, self.vendor)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.folder = _Folder(path.parent)
@@ -509,6 +524,9 @@ class Transfer:
 
     def _place(self) -> None:
         if self.overwrite:
+            there = self.folder.lstat(self.path.name)
+            if there is not None:
+                _replaceable(there, self.path, self.vendor)
             self.folder.replace(self.part.name, self.path.name)
             return
         self.folder.link(self.part.name, self.path.name)  # EEXIST if the name is taken: never clobbered
