@@ -705,3 +705,37 @@ def test_an_awaitable_that_is_no_task_is_refused_too() -> None:
     with pytest.raises(TypeError, match="a callback is called, never awaited"):
         not_awaited(legacy())
     not_awaited(None)
+
+
+class _Stop(BaseException):
+    """What ``pytest.fail()`` raises: a BaseException neither KeyboardInterrupt nor SystemExit."""
+
+
+@pytest.mark.anyio
+@FACES
+@pytest.mark.parametrize("where", ["on_update", "policy"])
+async def test_a_base_exception_out_of_the_callers_code_reaches_the_caller_of_wait_all(
+    face: str, where: str, sandbox: Sandbox
+) -> None:
+    """Raised from an answer's on_update (in a sender) or a policy (after a sleep, in a loop
+    callback), it ended that sender or was logged by the loop, and the async wait_all waited for
+    ever, its timeout's alarm gone: it reaches the caller at once, as on the blocking face."""
+    seen: list[str] = []
+
+    def on_update(status: videojobs.JobStatus) -> None:
+        seen.append(status.ref or "")
+        if where == "on_update" and len(seen) == 4:
+            raise _Stop
+
+    class Stops:
+        def next_delay(self, history: History) -> float:
+            if where == "policy" and len(seen) >= 4:
+                raise _Stop
+            return 1.0
+
+    client = _client_for(sandbox) if face == "sync" else _aclient_for(sandbox)
+    refs = ["vozo:a-q1-d30", "vozo:b-q1-d30"]
+    waiting = _many(face, client, "wait_all", refs, on_update=on_update, policy=Stops(), timeout=100)
+    with pytest.raises(_Stop):
+        await asyncio.wait_for(waiting, 10)  # a guard: it hung for ever
+    assert len(seen) == 4

@@ -137,6 +137,11 @@ async def wait_all(
     pending: set[asyncio.Future[Any]] = set()  # slot-queue waits and saves: cancelled on leaving
     consumer: asyncio.Future[None] | None = None  # the caller, waiting for a result
     over = False  # the caller left: a callback already scheduled (a slot granted as it left) starts nothing
+    failure: BaseException | None = None
+    """What a caller's code raised that is not an ``Exception`` (``pytest.fail()``, ``GeneratorExit``,
+    ``KeyboardInterrupt``): raised to the caller at once, as the blocking face raises it. Raised in a
+    sender or a loop callback, it would end that task (or be logged by the loop) and leave its job
+    unfinished: the wait would then never end, its timeout's alarm gone with it."""
 
     def stray(exc: asyncio.CancelledError) -> bool:
         """A CancelledError out of one job's send or save that is not this wait_all being cancelled
@@ -148,11 +153,21 @@ async def wait_all(
         if consumer is not None and not consumer.done():
             consumer.set_result(None)
 
+    def fail(exc: BaseException) -> None:
+        nonlocal failure
+        if failure is None:
+            failure = exc
+        tell()
+
     def go(job: Job) -> None:
         """Walk the job's plan to its next wait and start that wait."""
-        if over:
+        if over or failure is not None:
             return
-        what = schedule.step(job)
+        try:
+            what = schedule.step(job)  # the caller's callbacks and policy run here
+        except BaseException as exc:  # an Exception ends the job in step, typed: see `failure`
+            fail(exc)
+            return
         if what is SLEEPS:
             alarm.set(schedule.sleepers[0][0])
         elif type(what) is Send:
@@ -211,6 +226,9 @@ async def wait_all(
             result = unexpected(job.ref, "download", exc)
         except Exception as exc:  # a bug of ours must not cost the caller this job: say so, typed
             result = unexpected(job.ref, "download", exc)
+        except BaseException as exc:  # from an on_progress callback: see `failure`
+            fail(exc)
+            return
         schedule.end(job, result)
         tell()
 
@@ -239,6 +257,9 @@ async def wait_all(
                 schedule.end(job, unexpected(job.ref, "wait", exc))
                 tell()
                 continue
+            except BaseException as exc:  # see `failure`
+                fail(exc)
+                return
             go(job)
 
     alarm = _Alarm(loop, clock, rang)
@@ -253,6 +274,8 @@ async def wait_all(
         ]
         left = len(refs)
         while left:
+            if failure is not None:
+                raise failure
             if not schedule.finished:
                 consumer = loop.create_future()
                 await consumer
