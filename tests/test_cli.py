@@ -154,6 +154,17 @@ def test_a_bad_base_url_is_a_configuration_error_with_exit_2(command: str) -> No
     assert err == "videojobs: --base-url vozo='ftp://x' is not an absolute http(s) URL\n"  # the flag, not base_urls=
 
 
+def test_a_base_url_with_a_password_is_refused_by_the_cli_with_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """It was a 42-line traceback (aiohttp's ValueError), exit 1."""
+    monkeypatch.setenv("DUOMI_API_KEY", "sk-cli-config-3")
+    monkeypatch.setenv("DUOMI_BASE_URL", "http://user:pw-s3cret@127.0.0.1:9/")
+    code, out, err = run("status", "duomi:a")
+    assert (code, out) == (2, "")
+    assert err.startswith("videojobs: DUOMI_BASE_URL='http://...' holds a user name or password")
+    assert "s3cret" not in err
+    assert len(err.splitlines()) == 1
+
+
 def test_a_bad_base_url_from_the_environment_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DUOMI_API_KEY", "sk-cli-config-2")
     monkeypatch.setenv("DUOMI_BASE_URL", "duomiapi.com")  # no scheme
@@ -325,6 +336,10 @@ def test_an_unreachable_vendor_is_reported_while_waiting() -> None:
         (["demo", "--timeout", "0"], "'0' is not a duration > 0"),
         (["sandbox", "--limit", "duomi=fast"], "--limit takes VENDOR=REQUESTS_PER_SECOND"),
         (["sandbox", "--port", "70000"], "'70000' is not a whole number >= 0, <= 65535"),
+        (
+            ["wait", *FAST, "--max-failed-polls", "99999999999999999999", "vozo:x"],
+            "argument --max-failed-polls: '99999999999999999999' is not a whole number >= 1, <= 9007199254740992",
+        ),
         (["status", "duomi:a", "--\x1b]0;pwned\x07\u202e"], "unrecognized arguments: --\\x1b]0;pwned\\x07\\u202e"),
         (["st\x1b[2Jatus"], "invalid choice: 'st\\x1b[2Jatus'"),
     ],

@@ -179,6 +179,31 @@ async def test_asyncclient_refuses_a_sync_transport_and_a_string_verify() -> Non
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("base_url", "words"),
+    [
+        ("http://user:pw-s3cret@127.0.0.1:9/", "holds a user name or password"),
+        ("http://user@127.0.0.1:9/", "holds a user name or password"),
+        ("http://:@127.0.0.1:9/", "holds a user name or password"),
+        ("http://127.0.0.1:99999/", "has a port out of 1-65535"),
+        ("http://127.0.0.1:0/", "has a port out of 1-65535"),
+    ],
+)
+async def test_a_base_url_with_credentials_or_no_port_is_refused_on_both_faces(base_url: str, words: str) -> None:
+    """The blocking face sent a URL's user and password as Basic auth in place of the key, and the
+    async face failed with aiohttp's bare ValueError; a port past 65535 was a bare ValueError too.
+    Both faces refuse them before anything is sent, the password never shown."""
+    kwargs: dict[str, Any] = {"api_keys": {"vozo": "k" * 20}, "base_urls": {"vozo": base_url}}
+    with videojobs.Client(**kwargs) as client, pytest.raises(videojobs.ConfigurationError, match=words) as sync:
+        client.status("vozo:t1")
+    async with videojobs.AsyncClient(**kwargs) as aclient:
+        with pytest.raises(videojobs.ConfigurationError, match=words) as aio:
+            await aclient.status("vozo:t1")
+    assert str(sync.value) == str(aio.value)
+    assert not [w for w in ("s3cret", "user:", "user@", ":@") if w in str(sync.value)]
+
+
+@pytest.mark.anyio
 async def test_a_base_url_idna_refuses_is_a_configuration_error_on_asyncio_too() -> None:
     async with videojobs.AsyncClient(api_keys={"vozo": "k"}, base_urls={"vozo": "http://xn--zz.example"}) as client:
         with pytest.raises(videojobs.ConfigurationError, match="is not a URL") as info:

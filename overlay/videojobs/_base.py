@@ -163,14 +163,30 @@ def env_name(vendor: str, what: str) -> str:
     return f"{vendor.upper()}_{what}"
 
 
+def base_url_problem(base_url: object) -> str | None:
+    """What is wrong with a vendor's base URL, in words that follow its name (None: nothing)."""
+    import httpx  # once a vendor, as its session opens: ``import videojobs`` does not load httpx
+
+    try:
+        url = httpx.URL(base_url)  # type: ignore[arg-type]
+        host = url.host  # decodes an IDNA host: a name IDNA refuses ("xn--zz") raises here, not later
+    except (httpx.InvalidURL, TypeError, UnicodeError):
+        return "is not a URL"
+    if url.scheme not in ("http", "https") or not host:
+        return "is not an absolute http(s) URL"
+    if url.userinfo:  # the sync face sent them as Basic auth instead of the key; aiohttp raised a ValueError
+        return "holds a user name or password: the API key is set apart, and sent as the vendor asks"
+    if url.port is not None and not 0 < url.port < 65536:
+        return "has a port out of 1-65535"
+    return None
+
+
 def resolve_settings(
     adapter: type[VendorAdapter],
     api_keys: Mapping[str, str],
     base_urls: Mapping[str, str],
     environ: Mapping[str, str],
 ) -> VendorSettings:
-    import httpx  # once a vendor, as its session opens: ``import videojobs`` does not load httpx
-
     vendor = adapter.name
     key_var, url_var = env_name(vendor, "API_KEY"), env_name(vendor, "BASE_URL")
     key = api_keys.get(vendor) or environ.get(key_var)
@@ -179,17 +195,10 @@ def resolve_settings(
     source = f"api_keys[{vendor!r}]" if api_keys.get(vendor) else key_var
     check_key(key, source, vendor)
     base_url = base_urls.get(vendor) or environ.get(url_var) or adapter.default_base_url
-    try:
-        url = httpx.URL(base_url)
-        host = url.host  # decodes an IDNA host: a name IDNA refuses ("xn--zz") raises here, not later
-    except (httpx.InvalidURL, TypeError, UnicodeError) as exc:
+    problem = base_url_problem(base_url)
+    if problem is not None:  # httpx's own words are not chained: they quote the URL, password and all
         raise ConfigurationError(
-            f"base URL {shown_url(base_url)} (from base_urls or {url_var}) is not a URL", vendor=vendor
-        ) from exc
-    if url.scheme not in ("http", "https") or not host:
-        raise ConfigurationError(
-            f"base URL {shown_url(base_url)} (from base_urls or {url_var}) must be an absolute http(s) URL",
-            vendor=vendor,
+            f"base URL {shown_url(base_url)} (from base_urls or {url_var}) {problem}", vendor=vendor
         )
     return VendorSettings(name=vendor, base_url=str(base_url).rstrip("/"), api_key=key)
 

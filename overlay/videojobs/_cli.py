@@ -28,7 +28,7 @@ from typing import Any, Final, NoReturn, TextIO, cast
 
 import attrs
 
-from ._base import MAX_SECONDS, check_key, env_name, glimpse, resolve_settings, shown_url, split_ref
+from ._base import MAX_SECONDS, MAX_WHOLE, base_url_problem, check_key, env_name, glimpse, shown_url, split_ref
 from ._cli_output import (
     EXIT_BROKEN_PIPE,
     EXIT_CODES_HELP,
@@ -52,7 +52,6 @@ from ._client import AsyncClient
 from ._download import pick_url
 from ._exceptions import DownloadError, UsageError, VideoJobsError
 from ._policy import PollingPolicy
-from ._registry import adapter_class
 from ._registry import known_vendors as vendors
 from ._status import JobStatus, State, WaitTimeout
 from ._text import printable
@@ -203,13 +202,10 @@ def _setup(args: argparse.Namespace, refs: Sequence[str]) -> Setup:
         key = api_keys[slug] if given else os.environ[env_name(slug, "API_KEY")]
         check_key(key, f"--api-key {slug}=..." if given else env_name(slug, "API_KEY"), slug)
         url = base_urls.get(slug) or os.environ.get(env_name(slug, "BASE_URL"))
-        if url:
+        if url and (problem := base_url_problem(url)) is not None:
             shown = shown_url(url)  # never a password in it, nor all of a key put there
             where = f"--base-url {slug}={shown}" if slug in base_urls else f"{env_name(slug, 'BASE_URL')}={shown}"
-            try:
-                resolve_settings(adapter_class(slug), {slug: key}, {slug: url}, {})
-            except UsageError as exc:  # the key passed above: the URL is what it refused
-                raise UsageError(f"{where} is not an absolute http(s) URL", vendor=slug) from exc
+            raise UsageError(f"{where} {problem}", vendor=slug)
     return Setup(AsyncClient(api_keys=api_keys, base_urls=base_urls, request_timeout=args.request_timeout))
 
 
@@ -648,7 +644,7 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="with --dest: replace files that exist (default: refuse)")
     p.add_argument(
-        "--max-failed-polls", type=_whole, default=DEFAULT_MAX_FAILED_POLLS, metavar="N",
+        "--max-failed-polls", type=lambda text: _whole(text, 1, MAX_WHOLE), default=DEFAULT_MAX_FAILED_POLLS, metavar="N",
         help=f"give a job up after N failed polls in a row (default: {DEFAULT_MAX_FAILED_POLLS})",
     )  # fmt: skip
 
