@@ -397,6 +397,28 @@ def test_a_retry_never_sent_ends_the_call_with_the_error_it_was_for() -> None:
     assert info.value is refused
 
 
+def test_a_retry_the_pace_leaves_no_time_for_ends_the_call_with_the_error_it_was_for() -> None:
+    """A 500, then its retry's slot is past the call's end: another call's 429 paused the vendor
+    meanwhile. The call ended with "the vendor is throttling" (a RateLimitError with no status
+    code, inviting a retry in 0.6 s), though the vendor had answered 500: now with the 500."""
+    from videojobs._calls import Send, Sleep, status_plan
+
+    clock = SimClock()
+    with sync_client(Recorder(), clock=clock, max_retries=2) as client:
+        core = client.vendor("vozo").core
+        plan = status_plan(core, "t", until=clock.now() + 10)
+        assert isinstance(next(plan), Send)
+        busy = videojobs.ServerError("busy (HTTP 500)", vendor="vozo", status_code=500)
+        backoff = plan.throw(busy)
+        assert isinstance(backoff, Sleep)
+        elsewhere = videojobs.RateLimitError("slow down", vendor="vozo", status_code=429, retry_after=60.0)
+        core.rate.observe(clock.now(), elsewhere, clock.now())  # another call's throttle: a 60 s pause
+        clock.sleep(backoff.seconds)
+        with pytest.raises(videojobs.ServerError) as info:
+            plan.send(None)
+    assert info.value is busy
+
+
 def test_a_huge_retry_after_never_outlives_a_wait() -> None:
     clock = SimClock()
     with (

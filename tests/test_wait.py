@@ -154,6 +154,24 @@ def test_waiter_honours_floors_and_the_deadline() -> None:
     assert "the last poll failed: slow down" in str(timeout)
 
 
+def test_a_wait_sleeps_a_retry_after_as_long_as_the_vendor_wide_pause_and_never_past_time_t() -> None:
+    """A day's Retry-After was each failed poll's floor (ten days at the default ten failed polls),
+    though the pause kept for every call stops at MAX_PAUSE; a policy's 1e10 s, finite, overflowed
+    time.sleep (a bare OverflowError on the blocking face, every job of a wait_all lost)."""
+    from videojobs._base import MAX_SECONDS
+    from videojobs._ratecontrol import MAX_PAUSE
+
+    w = Waiter("vozo:t", start=0.0, timeout=None, policy=FixedPolicy(3))
+    w.failed(videojobs.RateLimitError("slow down", retry_after=86400.0))
+    assert w.next_sleep(0.0) == MAX_PAUSE
+
+    class Far:
+        def next_delay(self, history: History) -> float:
+            return 1e10
+
+    assert Waiter("vozo:t", start=0.0, timeout=None, policy=Far()).next_sleep(0.0) == MAX_SECONDS
+
+
 def test_failed_polls_in_a_row_back_off_and_an_answer_resets_them() -> None:
     w = Waiter("vozo:t", start=0.0, timeout=3600.0, policy=FixedPolicy(3))
     sleeps = []

@@ -177,7 +177,12 @@ def status_plan(core: VendorCore, task_id: str, until: float = math.inf, now: fl
     core.budget.first_attempt(now)
     while True:
         if (delay := rate.acquire(now)) > 0:
-            yield from _wait_for_slot(core, task_id, delay, end)
+            try:
+                yield from _wait_for_slot(core, task_id, delay, end)
+            except RateLimitError:
+                if last is not None and not isinstance(last, NotSent):  # the pace took the time of a retry
+                    raise last from last.__cause__  # for this one's own error: that stands
+                raise
             now = clock.now()
         left = end - now
         if last is not None and left < MIN_ATTEMPT:

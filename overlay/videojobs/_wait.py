@@ -9,8 +9,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
-from ._base import check_callback, check_policy, check_timeout, check_whole
+from ._base import MAX_SECONDS, check_callback, check_policy, check_timeout, check_whole
 from ._exceptions import CallbackError, NetworkError, VideoJobsError, callback_errors, not_awaited
+from ._ratecontrol import pause_for
 
 if TYPE_CHECKING:  # a Client is made without them: policies and statuses (attrs) load with the first wait
     from ._policy import AdaptivePolicy, History, PollingPolicy
@@ -210,7 +211,9 @@ class Waiter:
                     vendor=self.vendor,
                 ) from error
         backoff = min(FAILED_POLL_BACKOFF_CAP, FAILED_POLL_BACKOFF * 2.0 ** (self.failed_in_a_row - 1))
-        self._floor = max(backoff, getattr(exc, "retry_after", None) or 0.0)
+        # a vendor's Retry-After, as long as the pause it keeps for every call (up to a day asked,
+        # each failed poll slept it: ten days at the default max_failed_polls)
+        self._floor = max(backoff, pause_for(getattr(exc, "retry_after", None)))
 
     def next_sleep(self, now: float) -> float | None:
         """Seconds to sleep before the next poll (never past the deadline); None once it has passed."""
@@ -234,7 +237,7 @@ class Waiter:
             raise CallbackError(
                 f"{name}.next_delay returned {reprlib.repr(given)}, not seconds >= 0", vendor=self.vendor
             )
-        return min(max(delay, self._floor), left)
+        return min(max(delay, self._floor), left, MAX_SECONDS)  # past it, time.sleep overflows time_t
 
     def timed_out(self) -> WaitTimeout:
         from ._status import WaitTimeout
