@@ -23,7 +23,7 @@ import attrs
 import pytest
 
 from tests import hostile
-from tests.cases import EZ_COMPLETED
+from tests.cases import EZ_COMPLETED, EZ_FAILED
 from videojobs import Download, DownloadError, JobStatus, State, WaitTimeout
 from videojobs._cli import duration, main
 from videojobs._cli_output import Row, others_line, pick_rows
@@ -116,6 +116,24 @@ def test_fields_the_vendor_got_wrong_are_noted_on_stderr_and_the_result_stays_on
         "ezmodel:n1  note: created_at: expected a number, got a string",
     ]
     assert quiet == ""
+
+
+def test_an_unpaired_surrogate_in_an_answer_becomes_u_fffd_named_in_problems_and_json_stays_utf8() -> None:
+    """``"message": "a\\ud800b"``: JSON's grammar takes it, no UTF-8 writer does. Kept as sent,
+    ``--json`` wrote ``\\ud800`` back: jq refused the line and every job after it was lost."""
+    body = json.dumps({**EZ_FAILED, "id": "s1", "error": {"message": "a\ud800b\udfff", "code": "x"}}).encode()
+    assert b"\\ud800" in body
+    with hostile.hostile(hostile.answer(body=body)) as url:
+        code, out, _err = run(
+            "status", "--json", "--api-key", "ezmodel=sk-cli-surr-1", "--base-url", f"ezmodel={url}", "ezmodel:s1"
+        )
+    assert code == 1  # the job failed, as the vendor said
+    out.encode("utf-8")  # strict: no lone surrogate left to write
+    assert "\\ud8" not in out
+    assert "\\udf" not in out
+    row = json.loads(out)
+    assert row["error"]["message"] == "a\ufffdb\ufffd"
+    assert any("2 unpaired surrogate(s)" in problem for problem in row["problems"]), row["problems"]
 
 
 def test_quiet_leaves_stderr_empty() -> None:

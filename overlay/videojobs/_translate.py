@@ -67,7 +67,7 @@ def translate(adapter: VendorAdapter, task_id: str, answer: Exchange) -> JobStat
     if not 200 <= status_code < 300:
         raise api_error(vendor, status_code, raw, answer.headers)
     try:
-        body = loads(raw)
+        body, unpaired = loads_counting(raw)
     except UnicodeDecodeError as exc:
         raise MalformedResponseError(
             f"task {task_id}: the answer is not UTF-8 (JSON between systems is, RFC 8259 8.1): {snippet(raw)!r}",
@@ -80,6 +80,11 @@ def translate(adapter: VendorAdapter, task_id: str, answer: Exchange) -> JobStat
             f"task {task_id}: the answer is not JSON: {snippet(raw)!r}", vendor=vendor, status_code=status_code, raw=raw
         ) from exc
     fields = Fields(millis=adapter.millis)
+    if unpaired:
+        fields.problems.append(
+            f"the answer held {unpaired} unpaired surrogate(s) (escaped halves of a UTF-16 pair, alone: no "
+            "UTF-8 text can hold one); each is U+FFFD here"
+        )
     try:
         envelope = adapter.check_envelope(body)
         if envelope is not None:
@@ -111,14 +116,63 @@ def translate(adapter: VendorAdapter, task_id: str, answer: Exchange) -> JobStat
 
 
 def loads(raw: bytes) -> Any:
+    """An answer's JSON (see :func:`loads_counting`)."""
+    return loads_counting(raw)[0]
+
+
+def loads_counting(raw: bytes) -> tuple[Any, int]:
     """An answer's JSON, read as UTF-8 (a leading BOM allowed) and nothing else: ``json.loads``
     given bytes would also take UTF-16 and UTF-32, whose bytes hide a key from the scrubber (it
-    runs on the bytes, before this) and whose decoded text would show it."""
+    runs on the bytes, before this) and whose decoded text would show it. With how many unpaired
+    surrogates it held (see :func:`_paired`)."""
     text = raw.decode("utf-8-sig")
     try:
-        return json.loads(text)
+        body = json.loads(text)
     except ValueError:  # broken JSON, or an integer past Python's digit limit (4,300: it refuses to read it)
-        return json.loads(text, parse_int=_int_or_float)  # the first, again; the second costs its field only
+        body = json.loads(text, parse_int=_int_or_float)  # the first, again; the second costs its field only
+    if "\\ud" in text or "\\uD" in text:  # a \uD800-\uDFFF escape: a pair (an emoji), or maybe none
+        return _paired(body)
+    return body, 0
+
+
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def _paired(body: Any) -> tuple[Any, int]:
+    """``body`` with each unpaired surrogate (a ``\\ud800`` escape with no partner: JSON's
+    grammar takes it, no UTF-8 writer does) replaced by U+FFFD, and how many there were. Kept,
+    one in an error message made the CLI's ``--json`` line unreadable to jq (and the jobs after
+    it lost) and ``print()`` raise UnicodeEncodeError. Walked without recursion: an answer may
+    nest 100,000 deep."""
+    count = 0
+
+    def clean(text: str) -> str:
+        nonlocal count
+        fixed, n = _SURROGATE.subn("\ufffd", text)
+        count += n
+        return fixed
+
+    if isinstance(body, str):
+        return clean(body), count
+    stack: list[Any] = [body] if isinstance(body, (dict, list)) else []
+    while stack:
+        node = stack.pop()
+        items: list[tuple[Any, Any]]
+        if isinstance(node, dict):
+            items = list(node.items())
+            if any(_SURROGATE.search(k) for k, _ in items):  # JSON's keys are strings
+                node.clear()
+                node.update((clean(k), v) for k, v in items)
+                items = list(node.items())
+        else:
+            items = list(enumerate(node))
+        for key, value in items:
+            if isinstance(value, str):
+                if _SURROGATE.search(value):
+                    node[key] = clean(value)
+            elif isinstance(value, (dict, list)):
+                stack.append(value)
+    return body, count
 
 
 def _int_or_float(digits: str) -> int | float:
