@@ -92,8 +92,8 @@ def test_default_base_url_is_the_specs_server(slug: str) -> None:
     assert adapter_class(slug).name == slug
 
 
-def _with_state(slug: str, value: str) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(json.dumps(CASES[slug].states[1].body))
+def _with_state(slug: str, value: str, sc: StateCase | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(json.dumps((sc or CASES[slug].states[1]).body))
     target = body
     for key in CASES[slug].enum_field[:-1]:
         target = target[key]
@@ -108,6 +108,24 @@ def test_unknown_state_is_unknown_not_an_error(slug: str) -> None:
     assert status.state is videojobs.State.UNKNOWN
     assert status.vendor_state == "paused_for_review"
     assert not status.is_terminal
+    where = ".".join(CASES[slug].enum_field)
+    assert status.problems == (
+        f"{where}: 'paused_for_review' is not a state the vendor documents; the job's state is unknown",
+    )
+
+
+@pytest.mark.parametrize(("slug", "sc"), STATES, ids=IDS)
+def test_a_documented_state_word_in_another_case_or_spaced_is_read_as_that_word(slug: str, sc: StateCase) -> None:
+    """``"Done"``, ``" finished"``: UNKNOWN, which never ends (a wait ran to its deadline on a
+    finished job) and whose video is left out. Read as the documented word, and named."""
+    odd = f" {sc.vendor_state.upper()} "
+    with sync_client(Recorder(httpx.Response(200, json=_with_state(slug, odd, sc)))) as client:
+        status = client.status(f"{slug}:t1")
+    assert status.state.value == sc.state
+    assert status.vendor_state == odd  # what the vendor said
+    assert status.has_video == (sc.state == "succeeded")
+    where = ".".join(CASES[slug].enum_field)
+    assert status.problems == (f"{where}: {odd!r} read as {sc.vendor_state!r}, the word the vendor documents",)
 
 
 # --- errors ------------------------------------------------------------------------------------

@@ -92,7 +92,7 @@ class AcmeAdapter(BaseAdapter):
     }
 
     def to_status(self, task_id: str, model: Render, fields: Fields) -> JobStatus:
-        state, word = self.state(model.status, "status")
+        state, word = self.state(model.status, "status", fields)
         urls = fields.videos(state, [(model.output_url, "output_url")])
         message = fields.text(model.error_message, "error_message")
         return JobStatus(

@@ -21,6 +21,7 @@ A sixth vendor: see the docstring of ``videojobs._registry``.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -378,6 +379,17 @@ def _salvage_dict(value: dict[str, Any], accepts: Accepts, fields: Fields, path:
 _NOTHING: Final = object()
 
 
+def _folded(states: Mapping[str, State]) -> dict[str, tuple[State, str]]:
+    """A state table by its words case-folded (a word two entries share so is left out: ambiguous)."""
+    return _folded_items(tuple(states.items()))
+
+
+@functools.cache  # one per adapter's table, made when a word first misses it
+def _folded_items(items: tuple[tuple[str, State], ...]) -> dict[str, tuple[State, str]]:
+    folds = [word.casefold() for word, _ in items]
+    return {fold: (state, word) for fold, (word, state) in zip(folds, items, strict=True) if folds.count(fold) == 1}
+
+
 def _fit_key(
     kept: dict[str, Any], key: str, value: Any, accepts: Accepts, fields: Fields, path: str, *, report: bool
 ) -> Any:
@@ -502,14 +514,27 @@ class BaseAdapter:
         which import only ``videojobs``'s public names)."""
         return final_progress(state, progress)
 
-    def state(self, vendor_state: Any, field: str) -> tuple[State, str]:
-        """``(State, the vendor's word)``; a word not in the table is UNKNOWN, never an error."""
+    def state(self, vendor_state: Any, field: str, fields: Fields | None = None) -> tuple[State, str]:
+        """``(State, the vendor's word)``; a word not in the table is UNKNOWN, never an error. A
+        word the table has in another case or with spaces around it (``"Done"``, ``" finished"``)
+        is read as that word: UNKNOWN never ends, so a finished job's wait would run to its
+        deadline and its video be left out. With ``fields``, either is named in ``problems``."""
         if is_unset(vendor_state):
             raise Unreadable(f"{field} is missing")
         word = getattr(vendor_state, "value", vendor_state)
         if not isinstance(word, str):
             raise Unreadable(f"{field} is {json_type(word)}, not a word")
-        return self.states.get(word, State.UNKNOWN), word
+        state = self.states.get(word)
+        if state is not None:
+            return state, word
+        known = _folded(self.states).get(word.strip().casefold())
+        if known is not None:
+            if fields is not None:
+                fields.problem(field, f"{_shown(word)} read as {known[1]!r}, the word the vendor documents")
+            return known[0], word
+        if fields is not None:
+            fields.problem(field, f"{_shown(word)} is not a state the vendor documents; the job's state is unknown")
+        return State.UNKNOWN, word
 
     def job_error(
         self, state: State, fields: Fields, *, message: str | None, code: str | None = None, default: str

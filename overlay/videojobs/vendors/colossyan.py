@@ -38,7 +38,7 @@ class ColossyanAdapter(BaseAdapter):
     }
 
     def to_status(self, task_id: str, model: ColossyanJob, fields: Fields) -> JobStatus:
-        state, word = self.state(model.status, "status")
+        state, word = self.state(model.status, "status", fields)
         progress = fields.fraction(model.progress, model.maximum_progress, "progress", "maximumProgress")
         video_id = fields.identifier(model.video_id, "videoId")
         fields.videos(state, (), video_id=video_id)  # a finished job without a videoId is named

@@ -33,7 +33,7 @@ class DuomiAdapter(BaseAdapter):
     }
 
     def to_status(self, task_id: str, model: DuomiTask, fields: Fields) -> JobStatus:
-        state, word = self.state(model.state, "state")
+        state, word = self.state(model.state, "state", fields)
         data = model.data
         videos = None if isinstance(data, Unset) else data.videos
         found = [(v.url, f"data.videos[{i}].url") for i, v in enumerate(videos)] if isinstance(videos, list) else []

@@ -36,7 +36,7 @@ class EzmodelAdapter(BaseAdapter):
     }
 
     def to_status(self, task_id: str, model: EzmodelVideo, fields: Fields) -> JobStatus:
-        state, word = self.state(model.status, "status")
+        state, word = self.state(model.status, "status", fields)
         urls = fields.videos(state, [(model.url, "url")])
         code = message = None
         error = model.error

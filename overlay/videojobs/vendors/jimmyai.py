@@ -75,7 +75,7 @@ class JimmyaiAdapter(BaseAdapter):
         data = model.data
         if isinstance(data, Unset) or data is None:
             raise Unreadable("a successful envelope without data")
-        state, word = self.state(data.status, "data.status")
+        state, word = self.state(data.status, "data.status", fields)
         result = data.result
         found = () if isinstance(result, Unset) or result is None else [(result.video_url, "data.result.video_url")]
         urls = fields.videos(state, found)

@@ -30,7 +30,7 @@ class VozoAdapter(BaseAdapter):
     }
 
     def to_status(self, task_id: str, model: VozoJobStatus, fields: Fields) -> JobStatus:
-        state, word = self.state(model.status, "status")
+        state, word = self.state(model.status, "status", fields)
         urls = fields.videos(state, [(model.video_url, "video_url")])
         return JobStatus(
             vendor=self.name,
