@@ -171,6 +171,21 @@ def test_vendor_error_body_fills_code_and_message(slug: str) -> None:
     assert info.value.raw == json.dumps(case.error_body, separators=(",", ":")).encode()
 
 
+def test_ezmodel_error_code_without_a_message_is_kept() -> None:
+    """The page's error table marks neither ``message`` nor ``code`` required; the spec required
+    ``message``, so an error with its code only was left out whole (the code with it)."""
+    from tests.cases import EZ_FAILED
+
+    body = {**EZ_FAILED, "error": {"code": "content_policy_violation"}}
+    with sync_client(Recorder(httpx.Response(200, json=body))) as client:
+        status = client.status("ezmodel:t1")
+    assert status.state is videojobs.State.FAILED
+    assert status.error == videojobs.JobError(
+        code="content_policy_violation", message="ezmodel reported the job failed without an error message"
+    )
+    assert status.problems == ()
+
+
 def test_jimmyai_envelope_error_on_http_200_is_typed_by_its_code() -> None:
     answers = [
         ({"code": "40401", "msg": "task not found"}, videojobs.NotFoundError),

@@ -16,11 +16,11 @@ class EzmodelError:
     """Error information (available when task fails)
 
     Attributes:
-        message (str): Error description
+        message (str | Unset): Error description
         code (str | Unset): Error code
     """
 
-    message: str
+    message: str | Unset = UNSET
     code: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -31,11 +31,9 @@ class EzmodelError:
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "message": message,
-            }
-        )
+        field_dict.update({})
+        if message is not UNSET:
+            field_dict["message"] = message
         if code is not UNSET:
             field_dict["code"] = code
 
@@ -44,7 +42,7 @@ class EzmodelError:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        message = d.pop("message")
+        message = d.pop("message", UNSET)
 
         code = d.pop("code", UNSET)
 
