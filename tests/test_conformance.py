@@ -171,6 +171,31 @@ def test_vendor_error_body_fills_code_and_message(slug: str) -> None:
     assert info.value.raw == json.dumps(case.error_body, separators=(",", ":")).encode()
 
 
+def test_ezmodel_error_null_on_a_job_still_going_is_no_problem() -> None:
+    """OpenAI (whose shape ezmodel's is) sends ``"error": null`` on every video that has not
+    failed: the field left out, not a problem on every poll of a clean answer."""
+    from tests.cases import EZ_PROCESSING
+
+    with sync_client(Recorder(httpx.Response(200, json={**EZ_PROCESSING, "error": None}))) as client:
+        status = client.status("ezmodel:t1")
+    assert status.state is videojobs.State.RUNNING
+    assert status.problems == ()
+
+
+@pytest.mark.parametrize("slug", ["vozo", "jimmyai"])
+def test_a_vendors_error_message_is_cut_as_every_other_one_is(slug: str) -> None:
+    """A top-level ``message`` (Vozo's 400) or an envelope's ``msg`` (JimmyAI) of a megabyte was
+    kept whole in the error (and its line in the CLI and the logs); ``{error: {message}}`` was cut."""
+    from videojobs._translate import SNIPPET
+
+    body = {"code": 40401, "msg": "x" * 1_000_000} if slug == "jimmyai" else {"code": "E1", "message": "x" * 1_000_000}
+    rec = Recorder(httpx.Response(200 if slug == "jimmyai" else 400, json=body))
+    with sync_client(rec) as client, pytest.raises(videojobs.APIError) as info:
+        client.status(f"{slug}:t1")
+    assert info.value.message == "x" * SNIPPET
+    assert len(info.value.raw or b"") > 1_000_000  # the rest stays in raw
+
+
 def test_ezmodel_error_code_without_a_message_is_kept() -> None:
     """The page's error table marks neither ``message`` nor ``code`` required; the spec required
     ``message``, so an error with its code only was left out whole (the code with it)."""

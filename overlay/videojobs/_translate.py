@@ -247,7 +247,7 @@ def error_details(body: Any) -> tuple[str | None, str | None]:
     if isinstance(inner, Mapping):
         return _opt_str(inner.get("code") or inner.get("type")), _opt_str(inner.get("message"))
     message = next((body[k] for k in ("message", "msg", "detail", "error") if isinstance(body.get(k), str)), None)
-    return _opt_str(body.get("code")), message
+    return _opt_str(body.get("code")), _opt_str(message)
 
 
 def _opt_str(value: Any) -> str | None:
@@ -281,7 +281,7 @@ def envelope_api_error(
     vendor: str, exc: EnvelopeError, status_code: int, raw: bytes, headers: Mapping[str, str]
 ) -> APIError:
     cls = error_class(exc.status_hint) if exc.status_hint else APIError
-    return make_api_error(cls, exc.message, vendor, status_code, exc.code, raw, headers)
+    return make_api_error(cls, exc.message[:SNIPPET], vendor, status_code, exc.code, raw, headers)
 
 
 def make_api_error(
