@@ -40,6 +40,7 @@ ATTACKS: dict[str, float] = {
     "track_redis_silent": 8.0,
     "track_broker_down": 5.0,
     "poisoned_deliver_ttl": 10.0,
+    "track_redis_refuses": 5.0,
 }
 
 
@@ -402,6 +403,33 @@ def track_broker_down(rig: Rig) -> dict[str, Any]:
     return {"outcome": "track() returned", "typed": False, "safe": False}
 
 
+def track_redis_refuses(rig: Rig) -> dict[str, Any]:
+    """Redis answers, with an error (here a database number it does not have; out of memory and a
+    read-only replica answer the same way): ``track()`` and ``failed_callbacks()`` raised redis-py's
+    bare ResponseError. A typed StoreRefusedError now, naming Redis, and nothing left behind."""
+    from celery import Celery
+
+    from videojobs.celery import StoreRefusedError, failed_callbacks, install, track
+
+    app = Celery("redis-refuses", broker=rig.redis.url, set_as_current=False)
+    install(app, redis_url=rig.redis.url.rsplit("/", 1)[0] + "/99", prefix="refuses")
+    outcomes, typed = [], True
+    for call in (lambda: track(f"vozo:{_tag()}-refused", timeout=60, app=app), lambda: failed_callbacks(app)):
+        try:
+            call()
+        except StoreRefusedError as exc:
+            outcomes.append(f"StoreRefusedError: {str(exc)[:80]}")
+            typed = typed and "Redis" in str(exc) and "DB index is out of range" in str(exc)
+        except Exception as exc:  # what the attack looks for: anything else escaping
+            outcomes.append(f"{type(exc).__name__}: {exc}"[:120])
+            typed = False
+        else:
+            outcomes.append("returned")
+            typed = False
+    left = [k.decode() for k in rig.r.scan_iter(match="refuses:*")]
+    return {"outcome": " | ".join(outcomes), "typed": typed, "safe": typed and not left}
+
+
 def poisoned_deliver_ttl(rig: Rig) -> dict[str, Any]:
     """Forged messages straight on the queue: ``deliver`` for a job never tracked, for one still
     running (with another callback), with no arguments, with a number for a ref; ``poll`` with a
@@ -427,9 +455,13 @@ def poisoned_deliver_ttl(rig: Rig) -> dict[str, Any]:
     far_poll["waiter"] = {**far_poll["waiter"], "timeout": 3e16}  # forged: track() takes at most MAX_TIMEOUT
     send(POLL_TASK, args=(far_poll,))
     send(POLL_TASK, args=({"garbage": True},))
+    torn = f"vozo:{tag}-torn-q0-d10"  # a wait state without its history (another version's, or forged)
+    torn_poll = PollState.start(torn, started=now, timeout=10, max_failed=10, policy={"kind": "adaptive"}).to_message()
+    torn_poll["waiter"] = {k: v for k, v in torn_poll["waiter"].items() if k != "history"}
+    send(POLL_TASK, args=(torn_poll,))
     ended = until(lambda: rig.recorded([running]) == 1, 10)
     drained = until(rig.drained, 5)
-    dropped = not rig.r.exists(f"videojobs:job:{far}", f"videojobs:chain:{far}")
+    dropped = not rig.r.exists(f"videojobs:job:{far}", f"videojobs:chain:{far}", f"videojobs:chain:{torn}")
     unbounded = keys_without_ttl(rig.r)
     longest = longest_ttl(rig.r)
     safe = (
@@ -458,6 +490,7 @@ SCENARIOS: dict[str, Callable[[Rig], dict[str, Any]]] = {
     "track_redis_silent": track_redis_silent,
     "track_broker_down": track_broker_down,
     "poisoned_deliver_ttl": poisoned_deliver_ttl,
+    "track_redis_refuses": track_redis_refuses,
 }
 NEEDS_WORKERS = {"callback_raises", "callback_hangs", "double_track", "poisoned_deliver_ttl"}
 

@@ -108,6 +108,20 @@ def test_the_shared_pace_in_redis_answers_as_the_one_process_parts_do(r: Any) ->
     assert r.ttl("parity:rate:duomi") > 0
 
 
+def test_a_pause_set_by_a_worker_whose_clock_runs_ahead_lasts_max_pause_at_most(r: Any) -> None:
+    """A worker an hour ahead stores a 10 s Retry-After as a pause till its now + 10: a worker on
+    time was told to wait 3,610 s, past the five minutes every pause is bounded by. Both the
+    store in Redis and the one-process parts read at most MAX_PAUSE."""
+    from videojobs._ratecontrol import MAX_PAUSE
+
+    store, memory = Store(r, prefix="skew"), MemoryPaceStore()
+    t0, ahead = 3_000_000.0, 3600.0
+    for pace in (store, memory):
+        pace.throttled("vozo", t0 + ahead, measured=5.0, sent=t0 + ahead - 0.1, retry_after=10.0)
+    assert store.reserve("vozo", t0) == pytest.approx(MAX_PAUSE)
+    assert memory.reserve("vozo", t0) == pytest.approx(MAX_PAUSE)
+
+
 def test_a_booked_slot_is_used_without_asking_again_until_a_cut(r: Any) -> None:
     store = Store(r, prefix="booked")
     t0 = 2_000_000.0

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 from ._base import MAX_SECONDS, check_callback, check_policy, check_timeout, check_whole
 from ._exceptions import CallbackError, NetworkError, VideoJobsError, callback_errors, not_awaited
-from ._ratecontrol import pause_for
 
 if TYPE_CHECKING:  # a Client is made without them: policies and statuses (attrs) load with the first wait
     from ._policy import AdaptivePolicy, History, PollingPolicy
@@ -211,6 +210,8 @@ class Waiter:
                     vendor=self.vendor,
                 ) from error
         backoff = min(FAILED_POLL_BACKOFF_CAP, FAILED_POLL_BACKOFF * 2.0 ** (self.failed_in_a_row - 1))
+        from ._ratecontrol import pause_for  # a failed poll's path: a new client does not load rate control
+
         # a vendor's Retry-After, as long as the pause it keeps for every call (up to a day asked,
         # each failed poll slept it: ten days at the default max_failed_polls)
         self._floor = max(backoff, pause_for(getattr(exc, "retry_after", None)))

@@ -93,6 +93,7 @@ __all__ = [
     "POLL_TASK",
     "AlreadyTrackedError",
     "FailedCallback",
+    "StoreRefusedError",
     "UnreachableError",
     "failed_callbacks",
     "install",
@@ -126,6 +127,14 @@ class UnreachableError(NetworkError):
     Nothing of the job is left behind (unless Redis went away too between noting the job and
     sending its first poll: then the sweeper sends that poll once Redis is back, and a second
     ``track()`` raises :class:`AlreadyTrackedError`)."""
+
+
+class StoreRefusedError(VideoJobsError):
+    """Redis answered ``track()`` or ``failed_callbacks()`` with an error of its own: out of memory
+    (``maxmemory`` with ``noeviction``, a broker's usual setting), a read-only replica after a
+    failover, a database number it does not have. The message names Redis, its URL without
+    credentials, and Redis's words. As with :class:`UnreachableError`, nothing of the job is
+    left behind."""
 
 
 @attrs.frozen
@@ -674,6 +683,10 @@ def _unreachable(what: str, url: str, exc: BaseException) -> UnreachableError:
     return UnreachableError(f"{what} at {_safe_url(url)} did not answer: {type(exc).__name__}: {exc}")
 
 
+def _refused(what: str, url: str, exc: BaseException) -> StoreRefusedError:
+    return StoreRefusedError(f"{what} at {_safe_url(url)} refused: {type(exc).__name__}: {str(exc)[:300]}")
+
+
 def track(
     ref: str,
     *,
@@ -738,6 +751,8 @@ def track(
         found = store.track(ref, json.dumps(message), started, checked + JOB_TTL, once=once)
     except errors as exc:
         raise _unreachable("Redis (videojobs.celery's store)", settings.url, exc) from exc
+    except redis.exceptions.RedisError as exc:  # it answered, with an error: full, read-only, no such DB
+        raise _refused("Redis (videojobs.celery's store)", settings.url, exc) from exc
     if found != "new":
         said = {"tracked": "tracked", "failed": "failed"}.get(found, "ended")
         what = {
@@ -753,10 +768,15 @@ def track(
 
     try:
         return celery_app.send_task(POLL_TASK, args=(message,), retry=True, retry_policy=TRACK_PUBLISH_RETRY)
-    except (OperationalError, *errors) as exc:
-        with contextlib.suppress(*errors):  # Redis went too: the sweeper sends the noted first poll once it is back
+    except (OperationalError, redis.exceptions.RedisError) as exc:
+        with contextlib.suppress(
+            redis.exceptions.RedisError
+        ):  # Redis went too: the sweeper sends the noted first poll once it is back
             store.untrack(ref, once)
-        raise _unreachable("the broker", str(celery_app.conf.broker_url or ""), exc) from exc
+        broker = str(celery_app.conf.broker_url or "")
+        if isinstance(exc, redis.exceptions.RedisError) and not isinstance(exc, errors):
+            raise _refused("the broker", broker, exc) from exc
+        raise _unreachable("the broker", broker, exc) from exc
 
 
 def failed_callbacks(app: Any = None, *, limit: int = 100) -> list[FailedCallback]:
@@ -772,6 +792,8 @@ def failed_callbacks(app: Any = None, *, limit: int = 100) -> list[FailedCallbac
         found = _producer(settings).failed(limit)
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
         raise _unreachable("Redis (videojobs.celery's store)", settings.url, exc) from exc
+    except redis.exceptions.RedisError as exc:  # it answered, with an error: full, read-only, no such DB
+        raise _refused("Redis (videojobs.celery's store)", settings.url, exc) from exc
     return [_failed_callback(ref, record) for ref, record in found]
 
 

@@ -180,6 +180,12 @@ class PollState:
             raise UsageError(
                 f"a poll message's deadline is more than {MAX_TIMEOUT:.0f} s away (track() allows that much)"
             )
+        try:  # the whole wait state reads, before anything is claimed (timed_out() reads it unguarded)
+            Waiter.from_dict(self.waiter, policy=None)
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:  # a forged message, another version's
+            if isinstance(exc, UsageError):
+                raise
+            raise UsageError(f"a poll message's wait state is corrupt ({type(exc).__name__}: {exc!s:.60})") from exc
         if not isinstance(self.policy, Mapping) or self.policy.get("kind") not in POLICY_KINDS:
             raise UsageError(f"a poll message's policy is one of {sorted(POLICY_KINDS)}, not {self.policy!r:.60}")
         if self.policy["kind"] != "import":  # an import path is read by decide(), which ends a wrong one typed

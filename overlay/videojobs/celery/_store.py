@@ -44,7 +44,7 @@ from typing import Any, ClassVar, Final
 
 import attrs
 
-from .._ratecontrol import MIN_RATE, SharedPace, pause_for
+from .._ratecontrol import MAX_PAUSE, MIN_RATE, SharedPace, pause_for
 
 __all__ = [
     "JOB_TTL",
@@ -122,6 +122,8 @@ end
 
 _RESERVE_FN = (
     _USABLE_FN
+    + f"""
+local MAX_PAUSE = {MAX_PAUSE!r}"""
     + """
 -- reserve(pace, now, rate, known, booked): SharedPace.reserve on the stored pace, the bucket being
 -- TokenBucket's arithmetic. rate: the worker's CUBIC rate at now for the cut it knows (known); if
@@ -137,7 +139,8 @@ local function reserve(pace, now, rate, known, booked)
   end
   local stored, pause = finite(p[7]), finite(p[6] or '0')
   local function said(wait, held) return {tostring(wait), held, p[1], p[2], p[3], p[6] or '0'} end
-  if now < pause then return said(pause - now, '0') end
+  -- at most MAX_PAUSE (SharedPace.reserve): set by a worker whose clock runs ahead, it is longer
+  if now < pause then return said(math.min(pause - now, MAX_PAUSE), '0') end
   if booked == p[3] then return said(0, '1') end
   if known ~= p[3] or not (rate and rate > 0) then rate = stored end
   local cap = math.max(1, rate)
