@@ -56,6 +56,7 @@ ATTACKS: dict[str, float] = {
     "overwrite-not-a-file": 5.0,
     "cookie-flood": 5.0,
     "query-in-error": 5.0,
+    "cookie-gate": 5.0,
 }
 
 
@@ -442,6 +443,36 @@ def _cookie_flood() -> dict[str, Any]:
     return {"outcome": f"{host.gets} GETs, Cookie headers sent: {[len(c) for c in sent]}", "typed": typed, "safe": safe}
 
 
+def _cookie_gate() -> dict[str, Any]:
+    """A host that sets a cookie on its redirect and wants it on the next hop (a "confirm
+    download" page, a CDN's signed cookie): the chain keeps it, sync and async; the next
+    download starts without it (it is asked again, and the host counts the gates)."""
+    body = video(12, SIZE)
+    gates: list[str] = []
+
+    def host(request: hostile.Request, conn: socket.socket) -> None:
+        if "/start" in request.line:
+            gates.append(request.headers.get("cookie", ""))
+            conn.sendall(
+                b"HTTP/1.1 302 Found\r\nLocation: /v.mp4\r\nSet-Cookie: gate=ok; Path=/\r\nContent-Length: 0\r\n\r\n"
+            )
+        elif request.headers.get("cookie") == "gate=ok":
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        else:
+            conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+
+    outcomes: list[str] = []
+    typed = safe = True
+    with tempfile.TemporaryDirectory() as tmp, hostile.hostile(host) as url:
+        for mode in ("sync", "async", "sync"):
+            outcome, ok, got = _attempt(lambda m=mode: _download(m, f"{url}/start", Path(tmp), overwrite=True))
+            outcomes.append(f"{mode} {outcome}")
+            typed = typed and ok
+            safe = safe and isinstance(got, Download) and got.sha256 == sha(body)
+    safe = safe and gates == ["", "", ""]  # no download brought the last one's cookie
+    return {"outcome": " | ".join(outcomes), "typed": typed, "safe": safe}
+
+
 SIGNATURE = "sig-attacks-files-7f3a"
 
 
@@ -494,6 +525,7 @@ def run(name: str) -> dict[str, Any]:
         "overwrite-not-a-file": _overwrite_not_a_file,
         "cookie-flood": _cookie_flood,
         "query-in-error": _query_in_error,
+        "cookie-gate": _cookie_gate,
     }
     return scenarios[name]()
 

@@ -70,9 +70,9 @@ def _file_client_args(timeout: float, verify: bool | ssl.SSLContext) -> dict[str
         follow_redirects=False,
         verify=verify,
         headers={"User-Agent": "videojobs"},
-        # a file host's Set-Cookie is refused: kept, a host could grow every later request's
-        # Cookie header without bound (and past what CDNs take), or set one on a parent domain
-        # that another vendor's host would then be sent
+        # the client keeps no cookie: kept, a host could grow every later request's Cookie header
+        # without bound (and past what CDNs take), or set one on a parent domain that another
+        # vendor's host would then be sent. One attempt's redirects keep theirs (see _Hops).
         cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
     )
 
@@ -96,7 +96,25 @@ def _disk(exc: OSError, transfer: Transfer) -> DownloadError:
     )
 
 
-def _request(http: httpx.Client | httpx.AsyncClient, url: str, transfer: Transfer, pace: Pace) -> httpx.Request:
+class _Hops:
+    """The cookies of one attempt's redirect chain (a "confirm download" hop, a CDN's signed
+    cookie set on the way): sent on the next hops of that chain only, at most MAX_REDIRECTS of
+    them, so they are bounded and reach no other download."""
+
+    def __init__(self) -> None:
+        self.cookies = httpx.Cookies()
+
+    def keep(self, response: httpx.Response) -> None:
+        self.cookies.extract_cookies(response)
+
+    def send_with(self, request: httpx.Request) -> None:
+        if self.cookies:
+            self.cookies.set_cookie_header(request)
+
+
+def _request(
+    http: httpx.Client | httpx.AsyncClient, url: str, transfer: Transfer, pace: Pace, hops: _Hops
+) -> httpx.Request:
     """The GET for ``url``; its head must come within one ``timeout`` (see ``_deadline``)."""
     now = time.monotonic()
     if pace.expired(now):
@@ -108,6 +126,7 @@ def _request(http: httpx.Client | httpx.AsyncClient, url: str, transfer: Transfe
         raise DownloadError(f"the video URL is not usable: {_hosts_words(exc)}", vendor=transfer.vendor) from exc
     bound = Deadline(head, now + head)
     request.extensions["timeout"] = {"connect": bound, "read": bound, "write": bound, "pool": bound}
+    hops.send_with(request)
     return request
 
 
@@ -204,9 +223,9 @@ def fetch(
 
 
 def _once(http: httpx.Client, url: str, transfer: Transfer, pace: Pace) -> Download:
-    current = url
+    current, hops = url, _Hops()
     for _ in range(MAX_REDIRECTS + 1):
-        request = _request(http, current, transfer, pace)
+        request = _request(http, current, transfer, pace, hops)
         try:
             response = http.send(request, stream=True)
         except httpx.HTTPError as exc:
@@ -216,6 +235,7 @@ def _once(http: httpx.Client, url: str, transfer: Transfer, pace: Pace) -> Downl
         try:
             if response.status_code in REDIRECTS:
                 current = next_hop(current, response.headers.get("location"), transfer.vendor)
+                hops.keep(response)
                 continue
             transfer.begin(response.status_code, response.headers, response.url.host)
             _body_started(request, transfer, pace)
@@ -306,9 +326,9 @@ async def _finished(transfer: Transfer) -> Download:
 
 
 async def _aonce(http: httpx.AsyncClient, url: str, transfer: Transfer, pace: Pace) -> Download:
-    current = url
+    current, hops = url, _Hops()
     for _ in range(MAX_REDIRECTS + 1):
-        request = _request(http, current, transfer, pace)
+        request = _request(http, current, transfer, pace, hops)
         try:
             async with asyncio.timeout(float(request.extensions["timeout"]["read"])):
                 response = await http.send(request, stream=True)
@@ -322,6 +342,7 @@ async def _aonce(http: httpx.AsyncClient, url: str, transfer: Transfer, pace: Pa
         try:
             if response.status_code in REDIRECTS:
                 current = next_hop(current, response.headers.get("location"), transfer.vendor)
+                hops.keep(response)
                 continue
             transfer.begin(response.status_code, response.headers, response.url.host)
             _body_started(request, transfer, pace)
