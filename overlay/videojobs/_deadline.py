@@ -241,7 +241,6 @@ unreserved characters, "/" and ``%XX`` escapes, which httpx's URL parser keeps b
 
 _DOTS: Final = frozenset((".", ".."))  # path segments httpx's URL parser drops (RFC 3986 section 5.2.4)
 
-_SET_COOKIE: Final = frozenset((b"set-cookie", b"set-cookie2"))  # what a cookie jar reads (http.cookiejar)
 
 _HTTPX_LOGGER: Final = logging.getLogger("httpx")
 _INFO: Final = logging.INFO
@@ -267,9 +266,9 @@ class Lane:
     the exchange takes httpx's path) whatever it was not worked out for: an httpx client other than
     the one made on this transport, a closed one, one with auth, event hooks, params or cookies, or
     that follows redirects; a base URL with user info, a query or a fragment; kwargs other than a
-    GET of a path as the generated builders make it. What ``send`` does besides sending is kept: an
-    answer's Set-Cookie goes into the client's jar (from then on the lane declines, so that the
-    cookie is sent), and the ``HTTP Request`` line is logged on the ``httpx`` logger when enabled.
+    GET of a path as the generated builders make it. What ``send`` does besides sending is kept: the
+    ``HTTP Request`` line is logged on the ``httpx`` logger when enabled. (The client's jar keeps no
+    cookie an answer sets: ``_exchange.cookie_jar``.)
     """
 
     __slots__ = (
@@ -350,8 +349,6 @@ class Lane:
             response = self._pool.handle_request(request)
             try:
                 headers = httpx.Headers(response.headers)
-                if not _SET_COOKIE.isdisjoint(name.lower() for name, _ in response.headers):
-                    self._keep_cookies(request, response, headers)
                 if _HTTPX_LOGGER.isEnabledFor(_INFO):
                     self._log(request, response, headers)
                 reading.started(response.status, headers, headers.get("content-encoding", ""))
@@ -368,13 +365,10 @@ class Lane:
             raise mapped from exc
 
     def _answer(self, request: httpcore.Request, response: httpcore.Response, headers: httpx.Headers) -> httpx.Response:
-        """The answer's head as httpx's objects (for the cookie jar and the log line: rare paths)."""
+        """The answer's head as httpx's objects (for the log line: a rare path)."""
         url = self._base + request.url.target[len(self._path or b"") :].decode("ascii")
         sent = httpx.Request("GET", url, headers=request.headers)
         return httpx.Response(response.status, headers=headers, request=sent, extensions=response.extensions)
-
-    def _keep_cookies(self, request: httpcore.Request, response: httpcore.Response, headers: httpx.Headers) -> None:
-        self._http.cookies.extract_cookies(self._answer(request, response, headers))
 
     def _log(self, request: httpcore.Request, response: httpcore.Response, headers: httpx.Headers) -> None:
         answer = self._answer(request, response, headers)

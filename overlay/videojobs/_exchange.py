@@ -22,6 +22,7 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Callable, Mapping
+from http.cookiejar import Cookie, CookieJar, DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any, Final
 
 import httpx
@@ -31,6 +32,23 @@ from ._exceptions import MalformedResponseError, NetworkError
 from ._scrub import Scrubber
 from ._translate import SNIPPET, Exchange
 from ._wait import MIN_ATTEMPT, NotSent
+
+
+class _KeepsNone(DefaultCookiePolicy):
+    """Refuses every cookie a server sets (a cookie set by hand is sent as usual)."""
+
+    def set_ok(self, cookie: Cookie, request: Any) -> bool:
+        return False
+
+
+def cookie_jar() -> CookieJar:
+    """The jar of every httpx client videojobs makes, for vendors and file hosts alike: it keeps
+    nothing a server sets, as the async face's aiohttp session (``DummyCookieJar``). A status API
+    sets no cookie worth keeping, and a jar that keeps them grows without bound: a vendor, a proxy
+    or a CDN setting new ones on every answer grew each later request by 45 KB (and past what
+    servers take), or set one on a parent domain that another vendor's host was then sent."""
+    return CookieJar(policy=_KeepsNone())
+
 
 if TYPE_CHECKING:
     from ._aio import Lane

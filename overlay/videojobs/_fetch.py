@@ -19,14 +19,13 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, Final
 
 import httpx
 
 from ._download import CHUNK, MAX_REDIRECTS, Fetch, HostRefused, NeedStatus, Pace, Plan, StartOver, next_hop
 from ._exceptions import DownloadError, NetworkError, VideoJobsError
-from ._exchange import Deadline
+from ._exchange import Deadline, cookie_jar
 from ._files import Transfer
 from ._plan import Walk
 from ._status import Download, JobStatus
@@ -70,10 +69,7 @@ def _file_client_args(timeout: float, verify: bool | ssl.SSLContext) -> dict[str
         follow_redirects=False,
         verify=verify,
         headers={"User-Agent": "videojobs"},
-        # the client keeps no cookie: kept, a host could grow every later request's Cookie header
-        # without bound (and past what CDNs take), or set one on a parent domain that another
-        # vendor's host would then be sent. One attempt's redirects keep theirs (see _Hops).
-        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+        cookies=cookie_jar(),  # none kept (one attempt's redirects keep theirs: see _Hops)
     )
 
 

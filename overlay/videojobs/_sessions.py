@@ -31,6 +31,7 @@ from ._exchange import (
     Prepared,
     RequestPrefix,
     Secrets,
+    cookie_jar,
     exchange_aiohttp,
     exchange_async,
     exchange_sync,
@@ -362,4 +363,6 @@ def typed_client(
         follow_redirects=False,  # never carry the key to wherever a redirect points
         httpx_args=httpx_args,
     )
+    http = typed.get_async_httpx_client() if asynchronous else typed.get_httpx_client()
+    http.cookies = cookie_jar()  # keeps none, on both faces (the generated client passes its own cookies=)
     return typed, default
