@@ -187,9 +187,13 @@ async def test_asyncclient_refuses_a_sync_transport_and_a_string_verify() -> Non
         ("http://:@127.0.0.1:9/", "holds a user name or password"),
         ("http://127.0.0.1:99999/", "has a port out of 1-65535"),
         ("http://127.0.0.1:0/", "has a port out of 1-65535"),
+        ("http://a..b.invalid:9/", "has a host name that cannot be looked up"),  # the async face: a bare UnicodeError
+        ("http://" + "a" * 64 + ".example/", "has a host name that cannot be looked up"),
     ],
 )
-async def test_a_base_url_with_credentials_or_no_port_is_refused_on_both_faces(base_url: str, words: str) -> None:
+async def test_a_base_url_with_credentials_a_bad_port_or_host_is_refused_on_both_faces(
+    base_url: str, words: str
+) -> None:
     """The blocking face sent a URL's user and password as Basic auth in place of the key, and the
     async face failed with aiohttp's bare ValueError; a port past 65535 was a bare ValueError too.
     Both faces refuse them before anything is sent, the password never shown."""

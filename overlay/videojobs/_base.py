@@ -174,11 +174,26 @@ def base_url_problem(base_url: object) -> str | None:
         return "is not a URL"
     if url.scheme not in ("http", "https") or not host:
         return "is not an absolute http(s) URL"
+    if not _is_ip(host):
+        try:
+            host.encode("idna")  # what a lookup needs: an empty label ("a..b") or one over 63 fails there
+        except UnicodeError:
+            return "has a host name that cannot be looked up (an empty label, or one over 63 characters)"
     if url.userinfo:  # the sync face sent them as Basic auth instead of the key; aiohttp raised a ValueError
         return "holds a user name or password: the API key is set apart, and sent as the vendor asks"
     if url.port is not None and not 0 < url.port < 65536:
         return "has a port out of 1-65535"
     return None
+
+
+def _is_ip(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def resolve_settings(
