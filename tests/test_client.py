@@ -208,6 +208,32 @@ async def test_a_base_url_with_credentials_a_bad_port_or_host_is_refused_on_both
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("proxy", "words"),
+    [
+        ("ftp://proxy.invalid:21", "'ftp://proxy.invalid:21' is not an absolute http(s) URL"),
+        ("socks5://127.0.0.1:9", "'socks5://127.0.0.1:9' is not an absolute http(s) URL"),  # sync: an ImportError
+        ("http://user:pw-s3cret@a..b.invalid:9", "'http://...' has a host name that cannot be looked up"),
+    ],
+)
+async def test_a_proxy_no_request_could_use_is_refused_on_both_faces(
+    proxy: str, words: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A proxy from the environment that no request could go through was a bare ValueError,
+    UnicodeError or ImportError at the first request (the async face's showed its password)."""
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    kwargs: dict[str, Any] = {"api_keys": {"vozo": "k" * 20}, "base_urls": {"vozo": "http://vendor.invalid:9"}}
+    with videojobs.Client(**kwargs) as client, pytest.raises(videojobs.ConfigurationError) as sync:
+        client.status("vozo:t1")
+    async with videojobs.AsyncClient(**kwargs) as aclient:
+        with pytest.raises(videojobs.ConfigurationError) as aio:
+            await aclient.status("vozo:t1")
+    assert str(sync.value) == str(aio.value)
+    assert str(sync.value).startswith(f"the proxy HTTP_PROXY={words}")
+    assert "s3cret" not in str(sync.value)
+
+
+@pytest.mark.anyio
 async def test_a_base_url_idna_refuses_is_a_configuration_error_on_asyncio_too() -> None:
     async with videojobs.AsyncClient(api_keys={"vozo": "k"}, base_urls={"vozo": "http://xn--zz.example"}) as client:
         with pytest.raises(videojobs.ConfigurationError, match="is not a URL") as info:

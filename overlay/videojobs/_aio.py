@@ -44,6 +44,8 @@ def environment_proxy(base_url: str) -> httpx.Proxy | None:
         return None
     proxies = urllib.request.getproxies_environment()
     chosen = proxies.get(url.scheme) or proxies.get("all")
+    if chosen and "://" not in chosen:  # "proxy:3128": http://, as httpx reads it (the blocking face)
+        chosen = f"http://{chosen}"
     return httpx.Proxy(chosen) if chosen else None
 
 

@@ -163,8 +163,9 @@ def env_name(vendor: str, what: str) -> str:
     return f"{vendor.upper()}_{what}"
 
 
-def base_url_problem(base_url: object) -> str | None:
-    """What is wrong with a vendor's base URL, in words that follow its name (None: nothing)."""
+def base_url_problem(base_url: object, *, credentials: bool = False) -> str | None:
+    """What is wrong with a vendor's base URL (or, ``credentials`` allowed, a proxy's), in words
+    that follow its name (None: nothing)."""
     import httpx  # once a vendor, as its session opens: ``import videojobs`` does not load httpx
 
     try:
@@ -172,18 +173,37 @@ def base_url_problem(base_url: object) -> str | None:
         host = url.host  # decodes an IDNA host: a name IDNA refuses ("xn--zz") raises here, not later
     except (httpx.InvalidURL, TypeError, UnicodeError):
         return "is not a URL"
-    if url.scheme not in ("http", "https") or not host:
+    if url.scheme not in ("http", "https") or not host:  # a proxy too: socks5 is not one either face takes
         return "is not an absolute http(s) URL"
     if not _is_ip(host):
         try:
             host.encode("idna")  # what a lookup needs: an empty label ("a..b") or one over 63 fails there
         except UnicodeError:
             return "has a host name that cannot be looked up (an empty label, or one over 63 characters)"
-    if url.userinfo:  # the sync face sent them as Basic auth instead of the key; aiohttp raised a ValueError
+    if url.userinfo and not credentials:  # the sync face sent them as Basic auth, not the key; aiohttp: ValueError
         return "holds a user name or password: the API key is set apart, and sent as the vendor asks"
     if url.port is not None and not 0 < url.port < 65536:
         return "has a port out of 1-65535"
     return None
+
+
+PROXY_VARIABLES: Final = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+"""What httpx reads for a proxy (and aiohttp's lane, through ``urllib.request``), in either case."""
+
+
+def check_proxies(environ: Mapping[str, str]) -> None:
+    """The proxies the environment names, checked as base URLs are (credentials allowed): one
+    that no request could use was a bare ValueError or UnicodeError at the first request (the
+    async face's showed its password), a SOCKS one an ImportError on the blocking face."""
+    for upper in PROXY_VARIABLES:
+        for name in (upper, upper.lower()):
+            value = environ.get(name)
+            if not value:
+                continue
+            url = value if "://" in value else f"http://{value}"  # as httpx and urllib read one without a scheme
+            problem = base_url_problem(url, credentials=True)
+            if problem is not None:
+                raise ConfigurationError(f"the proxy {name}={shown_url(url)} {problem}")
 
 
 def _is_ip(host: str) -> bool:

@@ -28,7 +28,17 @@ from typing import Any, Final, NoReturn, TextIO, cast
 
 import attrs
 
-from ._base import MAX_SECONDS, MAX_WHOLE, base_url_problem, check_key, env_name, glimpse, shown_url, split_ref
+from ._base import (
+    MAX_SECONDS,
+    MAX_WHOLE,
+    base_url_problem,
+    check_key,
+    check_proxies,
+    env_name,
+    glimpse,
+    shown_url,
+    split_ref,
+)
 from ._cli_output import (
     EXIT_BROKEN_PIPE,
     EXIT_CODES_HELP,
@@ -192,6 +202,7 @@ def _setup(args: argparse.Namespace, refs: Sequence[str]) -> Setup:
     api_keys = _pairs(args.api_key or [], "--api-key")
     base_urls = _pairs(args.base_url or [], "--base-url")
     slugs = list(dict.fromkeys(ref.partition(":")[0] for ref in refs))
+    check_proxies(os.environ)  # as the library would at the first request, before anything is sent
     missing = [s for s in slugs if not api_keys.get(s) and not os.environ.get(env_name(s, "API_KEY"))]
     if missing:
         names = " and ".join(env_name(s, "API_KEY") for s in missing)

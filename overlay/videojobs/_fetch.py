@@ -23,6 +23,7 @@ from typing import Any, Final
 
 import httpx
 
+from ._base import check_proxies
 from ._download import CHUNK, MAX_REDIRECTS, Fetch, HostRefused, NeedStatus, Pace, Plan, StartOver, next_hop
 from ._exceptions import DownloadError, NetworkError, VideoJobsError
 from ._exchange import Deadline, cookie_jar
@@ -49,6 +50,7 @@ def file_client(
     asynchronous: bool,
 ) -> httpx.Client | httpx.AsyncClient:
     """An httpx client for file hosts: no key, no cookies kept, redirects checked by hand."""
+    check_proxies(os.environ)
     if transport is None:  # httpx makes a transport, and a TLS context with it: the shared one
         verify = tls_context(verify)
     if asynchronous:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from ._base import VendorSettings, check_task_id, resolve_settings
+from ._base import VendorSettings, check_proxies, check_task_id, resolve_settings
 from ._calls import VendorCore, arun, run, status_plan
 from ._exceptions import UsageError
 from ._exchange import (
@@ -335,6 +335,7 @@ def typed_client(
 ) -> tuple[Any, httpx.BaseTransport | httpx.AsyncBaseTransport | None]:
     """The vendor's generated client on the chosen transport, and that transport when it is the
     default one (the exchange then reads it through its lane: ``_deadline.Lane``, ``_aio.Lane``)."""
+    check_proxies(os.environ)  # what httpx and the aiohttp lane read, whatever environ= says
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
     default: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None
     if transport is None and asynchronous:
