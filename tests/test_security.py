@@ -519,6 +519,29 @@ def test_runs_of_backslashes_before_an_echo_are_scanned_in_linear_time() -> None
     assert done.stdout.strip() == "ok"
 
 
+_A_LONG_KEY_ECHOED = r"""
+import random, string
+from videojobs._scrub import Scrubber
+
+key = "eyJ" + "".join(random.Random(7).choices(string.ascii_letters + string.digits + "-_.", k=30_000))
+scrubber = Scrubber([key])
+body = '{"message": "invalid token ' + key + '", "code": 401}'
+assert key not in scrubber.scrub(body)
+assert key.encode() not in scrubber.scrub_bytes(body.encode())
+print("ok")
+"""
+
+
+def test_a_long_key_echoed_as_it_is_is_redacted_without_compiling_its_pattern() -> None:
+    """A vendor echoing a JWT-sized key (an answer with no backslash and no "%", where only the key
+    as it is can stand) compiled the key's pattern first: about a millisecond a character, so
+    2,000 characters held a status call (and the event loop) for 3.5 s, 30,000 for a minute.
+    Such a text is scrubbed by the key as it is (a subprocess with a timeout holds it)."""
+    done = subprocess.run([sys.executable, "-c", _A_LONG_KEY_ECHOED], capture_output=True, text=True, timeout=20)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
 def test_the_request_headers_an_error_keeps_are_redacted_whatever_record_holds_them() -> None:
     """aiohttp 3.10's RequestInfo is an attrs class (a NamedTuple from 3.11): its Authorization
     stayed in the error behind a NetworkError. A record that cannot be rebuilt is dropped whole."""
