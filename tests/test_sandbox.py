@@ -326,6 +326,30 @@ def test_python_dash_m_serves_and_curl_style_get_works() -> None:
         proc.wait(timeout=10)
 
 
+@pytest.mark.network
+def test_port_0_serves_on_the_port_the_system_chose_and_says_which() -> None:
+    """``--port 0`` (any free port) said ``http://127.0.0.1:0`` in its banner and base URLs, and
+    handed out videos at ``:0``: no download could start."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "videojobs.sandbox", "--port", "0"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()
+        root = banner.split(" on ", 1)[1].split()[0]
+        port = int(root.rsplit(":", 1)[1])
+        assert port != 0
+        assert proc.stdout.readline().split() == ["colossyan", f"{root}/api/v1"]  # every base URL on it too
+        done = httpx.get(f"{root}/v1/video_generation/p0-at_done", headers=KEY, timeout=10).json()
+        assert done["video_url"].startswith(f"{root}/files/")
+        video = httpx.get(done["video_url"], timeout=10)
+        assert video.status_code == 200
+        assert len(video.content) > 0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def test_client_kwargs_poll_the_embedded_sandbox_on_its_clock() -> None:
     """The README's one line: a client of the embedded sandbox, on the sandbox's own clock."""
     from videojobs.sandbox import ScaledClock

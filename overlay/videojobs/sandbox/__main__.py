@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import socket
 import sys
 
 from ._clock import LAST_SECOND, MAX_TIME_SCALE, MIN_TIME_SCALE
@@ -85,17 +86,32 @@ def serve(
 
     from . import Sandbox
 
+    # bound here, before anything is said: with --port 0 the banner, the base URLs and the
+    # videos' URLs name the port the system chose (they said :0, and no download could start)
+    try:
+        listening = socket.create_server((host, port), family=_family(host))
+    except OSError as exc:
+        print(f"videojobs sandbox could not listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        raise SystemExit(1) from exc
+    bound = listening.getsockname()[1]
+    root = f"http://[{host}]:{bound}" if ":" in host else f"http://{host}:{bound}"
     sandbox = Sandbox(
         time_scale=time_scale,
         api_key=api_key,
         epoch=epoch,
         rate_limits=rate_limits,
-        file_root=f"http://{host}:{port}/files",  # the videos, served here too
+        file_root=f"{root}/files",  # the videos, served here too
     )
-    print(f"videojobs sandbox on http://{host}:{port}  (key: {api_key}, time scale: {time_scale:g}x)", flush=True)
-    for vendor, url in sandbox.base_urls(f"http://{host}:{port}").items():
+    shown_key = "".join(c if c.isprintable() else repr(c)[1:-1] for c in api_key)  # typed, but shown as text
+    print(f"videojobs sandbox on {root}  (key: {shown_key}, time scale: {time_scale:g}x)", flush=True)
+    for vendor, url in sandbox.base_urls(root).items():
         print(f"  {vendor:<10} {url}", flush=True)
-    uvicorn.run(sandbox, host=host, port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(uvicorn.Config(sandbox, log_level="warning", lifespan="on"))
+    server.run(sockets=[listening])
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def main(argv: list[str] | None = None) -> int:
