@@ -171,6 +171,26 @@ def test_vendor_error_body_fills_code_and_message(slug: str) -> None:
     assert info.value.raw == json.dumps(case.error_body, separators=(",", ":")).encode()
 
 
+@pytest.mark.parametrize("slug", ["duomi", "ezmodel"])
+def test_an_answer_with_more_odd_fields_than_the_salvage_can_tell_apart_keeps_its_state(slug: str) -> None:
+    """Duomi's videos with 300 nulls among them, ezmodel's metadata a list of 300 numbers: past
+    MAX_SALVAGE_TRIALS the answer was a MalformedResponseError, "no readable state", though its
+    state was there. Now what the spec requires is read, with the fields that fit whole, and said."""
+    from videojobs._adapter import TOO_MANY_ODD
+
+    body: dict[str, Any] = json.loads(json.dumps(CASES[slug].first("succeeded").body))
+    if slug == "duomi":
+        body["data"]["videos"] = [{"url": f"https://cdn.example/{i}.mp4"} for i in range(300)] + [None] * 300
+    else:
+        body["metadata"] = list(range(300))
+    with sync_client(Recorder(httpx.Response(200, json=body))) as client:
+        status = client.status(f"{slug}:t1")
+    assert status.state is videojobs.State.SUCCEEDED
+    assert TOO_MANY_ODD in status.problems
+    assert status.has_video == (slug == "ezmodel")  # its URL fits whole; Duomi's list did not
+    assert status.has_video or NO_VIDEO in status.problems
+
+
 def test_ezmodel_error_null_on_a_job_still_going_is_no_problem() -> None:
     """OpenAI (whose shape ezmodel's is) sends ``"error": null`` on every video that has not
     failed: the field left out, not a problem on every poll of a clean answer."""

@@ -47,8 +47,14 @@ PARSE_ERRORS: Final = (KeyError, TypeError, ValueError, AttributeError, IndexErr
 """What the generated models' ``from_dict`` raise on an answer that does not fit them."""
 
 MAX_SALVAGE_TRIALS: Final = 256
-"""Parses ``parse_model`` may try to find what to leave out; an answer needing more is Unreadable.
-(A real status answer has a dozen fields; this bounds the work a hostile one can cause.)"""
+"""Parses ``parse_model`` may try to find what to leave out; an answer needing more is read for
+what the spec requires only (:data:`TOO_MANY_ODD`), with as many again. (A real status answer has
+a dozen fields; this bounds the work a hostile one can cause.)"""
+
+TOO_MANY_ODD: Final = (
+    "the answer: too many fields do not fit the vendor's spec to tell them apart; what the spec "
+    "requires was read, and the fields that fit whole (the rest is in raw)"
+)
 
 MS_THRESHOLD: Final = 100_000_000_000
 """A Unix time above this (year 5138 in seconds) can only be milliseconds. Used only by an
@@ -322,11 +328,17 @@ def parse_model(model: type[M], body: Any, fields: Fields) -> M:
         first = exc
     if not isinstance(body, dict):
         raise Unreadable(f"expected a JSON object, got {json_type(body)}")
-    trials = _Trials(from_dict)
+    noted = len(fields.problems)
     try:
-        kept = _salvage_dict(body, trials.error, fields, "")
-    except _OutOfTrials:
-        raise Unreadable("too many fields do not fit the vendor's spec") from first
+        kept = _salvage_dict(body, _Trials(from_dict).error, fields, "")
+    except _OutOfTrials:  # the fields that do not fit are too many to tell apart: what the spec requires
+        del fields.problems[noted:]  # (the state among it) is read, the rest left out, said once
+        try:
+            kept = _salvage_dict(body, _Trials(from_dict).error, fields, "", core=True)
+        except _OutOfTrials:
+            raise Unreadable("too many fields do not fit the vendor's spec") from first
+        if kept is not None:
+            fields.problems.append(TOO_MANY_ODD)
     if kept is None:
         raise Unreadable(_why(first)) from first
     return from_dict(kept)
@@ -338,22 +350,26 @@ def _why(exc: BaseException) -> str:
     return "the state is not what the vendor's spec describes"
 
 
-def _salvage(value: Any, accepts: Accepts, fields: Fields, path: str) -> Any | None:
+def _salvage(value: Any, accepts: Accepts, fields: Fields, path: str, core: bool = False) -> Any | None:
     if isinstance(value, dict):
-        return _salvage_dict(value, accepts, fields, path)
+        return _salvage_dict(value, accepts, fields, path, core)
     if isinstance(value, list):
-        return _salvage_list(value, accepts, fields, path)
+        return [] if core and accepts([]) is None else _salvage_list(value, accepts, fields, path, core)
     return None
 
 
-def _salvage_dict(value: dict[str, Any], accepts: Accepts, fields: Fields, path: str) -> dict[str, Any] | None:
-    """The largest part of ``value`` (found by halving) that ``accepts``; None if not even its required keys."""
+def _salvage_dict(
+    value: dict[str, Any], accepts: Accepts, fields: Fields, path: str, core: bool = False
+) -> dict[str, Any] | None:
+    """The largest part of ``value`` (found by halving) that ``accepts``; None if not even its
+    required keys. ``core``: its required keys, and the others that fit whole (a list among the
+    required ones as short as it may be)."""
     kept: dict[str, Any] = {}
     while (exc := accepts(kept)) is not None:  # grow the required keys, one KeyError at a time
         key = exc.args[0] if isinstance(exc, KeyError) and exc.args else None
         if not isinstance(key, str) or key not in value or key in kept:
             return None
-        fitted = _fit_key(kept, key, value[key], accepts, fields, path, report=False)
+        fitted = _fit_key(kept, key, value[key], accepts, fields, path, report=False, core=core)
         if fitted is _NOTHING:
             return None
         kept[key] = fitted
@@ -364,6 +380,8 @@ def _salvage_dict(value: dict[str, Any], accepts: Accepts, fields: Fields, path:
         if accepts({**kept, **{k: value[k] for k in keys}}) is None:
             kept.update((k, value[k]) for k in keys)
         elif len(keys) == 1:
+            if core:  # a key that does not fit whole is left out, not taken apart
+                return
             fitted = _fit_key(kept, keys[0], value[keys[0]], accepts, fields, path, report=True)
             if fitted is not _NOTHING:
                 kept[keys[0]] = fitted
@@ -391,13 +409,21 @@ def _folded_items(items: tuple[tuple[str, State], ...]) -> dict[str, tuple[State
 
 
 def _fit_key(
-    kept: dict[str, Any], key: str, value: Any, accepts: Accepts, fields: Fields, path: str, *, report: bool
+    kept: dict[str, Any],
+    key: str,
+    value: Any,
+    accepts: Accepts,
+    fields: Fields,
+    path: str,
+    *,
+    report: bool,
+    core: bool = False,
 ) -> Any:
     """``value`` if it fits beside ``kept``; else the part of it that does; else _NOTHING (reported)."""
     where = f"{path}.{key}" if path else key
     if accepts({**kept, key: value}) is None:
         return value
-    part = _salvage(value, lambda sub: accepts({**kept, key: sub}), fields, where)
+    part = _salvage(value, lambda sub: accepts({**kept, key: sub}), fields, where, core)
     if part is not None:
         return part
     if report and value is not None:  # a null where the spec has an optional object (OpenAI's
@@ -406,7 +432,9 @@ def _fit_key(
     return _NOTHING
 
 
-def _salvage_list(value: list[Any], accepts: Accepts, fields: Fields, path: str) -> list[Any] | None:
+def _salvage_list(
+    value: list[Any], accepts: Accepts, fields: Fields, path: str, core: bool = False
+) -> list[Any] | None:
     if accepts([]) is not None:
         return None
     kept: list[Any] = []
@@ -418,7 +446,7 @@ def _salvage_list(value: list[Any], accepts: Accepts, fields: Fields, path: str)
             kept.extend(value[i] for i in indices)
         elif len(indices) == 1:
             i = indices[0]
-            part = _salvage(value[i], lambda sub: accepts([*kept, sub]), fields, f"{path}[{i}]")
+            part = _salvage(value[i], lambda sub: accepts([*kept, sub]), fields, f"{path}[{i}]", core)
             if part is not None:
                 kept.append(part)
             else:
