@@ -210,8 +210,12 @@ class AdaptivePolicy:
         if rate is None and now > start and progress > 0:
             rate = progress / (now - start)
         if not rate:
-            # no rate yet: the run is at least min_run long, and we have seen part of it
-            return max(self.near_delay, (self.min_run - (now - start)) * QUEUED_SHARE)
+            ran = now - start
+            if ran < self.min_run:  # no rate yet: the run is at least min_run long, and we have seen part of it
+                return max(self.near_delay, (self.min_run - ran) * QUEUED_SHARE)
+            # progress that does not move (a vendor that says 0 % until the end, a stalled job)
+            # dates nothing: as a job without progress (it polled every near_delay, for ever)
+            return self.growth * max(now, self.min_delay)
         remaining = (1.0 - progress) / rate
         if remaining <= 2 * self.near_delay:
             return self.near_delay
