@@ -131,7 +131,9 @@ def test_adaptive_policy_shapes() -> None:
     # progress at 0 past min_run (a vendor that says 0 % until the end): the same; it polled every
     # near_delay for ever (8x the requests of a vendor without progress)
     assert policy.next_delay(_h((0, "running", 0.0), (40, "running", 0.0))) == pytest.approx(0.22 * 40)
-    assert policy.next_delay(_h((0, "running", 0.0), (5, "running", 0.0))) == pytest.approx((10 - 5) * 0.8)  # within min_run
+    assert policy.next_delay(_h((0, "running", 0.0), (5, "running", 0.0))) == pytest.approx(
+        (10 - 5) * 0.8
+    )  # within min_run
     assert policy.next_delay(_h((4000, "running", None))) == policy.max_delay
     with pytest.raises(videojobs.UsageError, match=r"FixedPolicy\.seconds must be positive and finite, not 0"):
         FixedPolicy(0)
