@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import subprocess
 import sys
 import time
@@ -211,16 +212,18 @@ async def test_a_base_url_with_credentials_a_bad_port_or_host_is_refused_on_both
 @pytest.mark.parametrize(
     ("proxy", "words"),
     [
-        ("ftp://proxy.invalid:21", "'ftp://proxy.invalid:21' is not an absolute http(s) URL"),
-        ("socks5://127.0.0.1:9", "'socks5://127.0.0.1:9' is not an absolute http(s) URL"),  # sync: an ImportError
-        ("http://user:pw-s3cret@a..b.invalid:9", "'http://...' has a host name that cannot be looked up"),
+        ("ftp://proxy.invalid:21", "'ftp://proxy.invalid:21', is not an absolute http(s) URL"),
+        ("socks5://127.0.0.1:9", "'socks5://127.0.0.1:9', is not an absolute http(s) URL"),  # sync: an ImportError
+        ("http://user:pw-s3cret@a..b.invalid:9", "'http://...', has a host name that cannot be looked up"),
     ],
 )
 async def test_a_proxy_no_request_could_use_is_refused_on_both_faces(
     proxy: str, words: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A proxy from the environment that no request could go through was a bare ValueError,
-    UnicodeError or ImportError at the first request (the async face's showed its password)."""
+    """The proxy the environment names for a vendor, when no request could go through it, was a
+    bare ValueError, UnicodeError or ImportError at the first request (the async face's showed
+    its password)."""
+    _no_proxies(monkeypatch)
     monkeypatch.setenv("HTTP_PROXY", proxy)
     kwargs: dict[str, Any] = {"api_keys": {"vozo": "k" * 20}, "base_urls": {"vozo": "http://vendor.invalid:9"}}
     with videojobs.Client(**kwargs) as client, pytest.raises(videojobs.ConfigurationError) as sync:
@@ -229,8 +232,50 @@ async def test_a_proxy_no_request_could_use_is_refused_on_both_faces(
         with pytest.raises(videojobs.ConfigurationError) as aio:
             await aclient.status("vozo:t1")
     assert str(sync.value) == str(aio.value)
-    assert str(sync.value).startswith(f"the proxy HTTP_PROXY={words}")
+    assert str(sync.value).startswith(f"the proxy the environment names for http:// URLs, {words}")
     assert "s3cret" not in str(sync.value)
+
+
+def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"http_proxy": "PROXY", "https_proxy": "PROXY", "all_proxy": "socks5://127.0.0.1:7890"},  # Clash's
+        {"ALL_PROXY": "socks5://127.0.0.1:9", "NO_PROXY": "127.0.0.1"},  # the vendor is exempted
+        {"HTTP_PROXY": "socks5://127.0.0.1:9", "http_proxy": "PROXY"},  # the lower-case one is read
+        {"HTTPS_PROXY": "ftp://nowhere.invalid"},  # for https:// URLs only
+    ],
+    ids=["clash", "no-proxy", "lower-case", "other-scheme"],
+)
+async def test_a_proxy_the_vendor_would_not_go_through_is_never_read(
+    environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check of the last commit read every proxy variable: a SOCKS ALL_PROXY beside working
+    HTTP(S) ones (Clash's shell setup), one NO_PROXY exempts, an upper-case one the lower-case
+    wins over, were refused though no request goes through them. Only the one chosen is read,
+    on both faces (the blocking one gives httpx that one alone: an unused SOCKS entry was an
+    ImportError as it built its transports)."""
+    from tests import hostile
+
+    _no_proxies(monkeypatch)
+
+    def forward(request: hostile.Request, conn: socket.socket) -> None:  # a proxy, or the vendor itself
+        hostile.answer()(request, conn)
+
+    with hostile.hostile(forward) as url:
+        for name, value in environ.items():
+            monkeypatch.setenv(name, url if value == "PROXY" else value)
+        kwargs: dict[str, Any] = {"api_keys": {"vozo": "k" * 20}, "base_urls": {"vozo": url}, "max_retries": 0}
+        with videojobs.Client(**kwargs) as client:
+            assert client.status("vozo:t1").state is videojobs.State.RUNNING
+        async with videojobs.AsyncClient(**kwargs) as aclient:
+            assert (await aclient.status("vozo:t1")).state is videojobs.State.RUNNING
 
 
 @pytest.mark.anyio

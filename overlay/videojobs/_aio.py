@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from ._base import environment_proxy_url
 from ._tls import tls_context
 
 # aiohttp's limits on one header line and one field (its defaults are 8190 bytes): a vendor's
@@ -33,19 +34,12 @@ _LANE_KWARGS = frozenset(("method", "url", "params"))  # what a generated status
 
 
 def environment_proxy(base_url: str) -> httpx.Proxy | None:
-    """The proxy HTTP(S)_PROXY / ALL_PROXY name for a vendor's base URL, unless NO_PROXY exempts it.
+    """The proxy HTTP(S)_PROXY / ALL_PROXY name for a vendor's base URL, unless NO_PROXY exempts it
+    (``_base.environment_proxy_url``).
 
     Read once per vendor, here: aiohttp's own ``trust_env`` re-reads the environment (and
     ``~/.netrc``, in a worker thread) on every request, which cost more than the request."""
-    import urllib.request
-
-    url = httpx.URL(base_url)
-    if urllib.request.proxy_bypass_environment(url.host):  # type: ignore[attr-defined]  # not in typeshed
-        return None
-    proxies = urllib.request.getproxies_environment()
-    chosen = proxies.get(url.scheme) or proxies.get("all")
-    if chosen and "://" not in chosen:  # "proxy:3128": http://, as httpx reads it (the blocking face)
-        chosen = f"http://{chosen}"
+    chosen = environment_proxy_url(base_url)
     return httpx.Proxy(chosen) if chosen else None
 
 

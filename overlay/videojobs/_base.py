@@ -187,23 +187,32 @@ def base_url_problem(base_url: object, *, credentials: bool = False) -> str | No
     return None
 
 
-PROXY_VARIABLES: Final = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
-"""What httpx reads for a proxy (and aiohttp's lane, through ``urllib.request``), in either case."""
+def environment_proxy_url(base_url: str) -> str | None:
+    """The proxy the environment names for ``base_url``, as urllib (and httpx) read it: the lower-case
+    variable before the upper-case one, the scheme's (``HTTP(S)_PROXY``) before ``ALL_PROXY``,
+    none when ``NO_PROXY`` exempts the host; ``http://`` when it has no scheme (``proxy:3128``).
+    That one is checked as base URLs are (credentials allowed): a proxy no request could go
+    through was a bare ValueError, UnicodeError or ImportError at the first request (the async
+    face's showed its password). The others are never read: they are not used."""
+    import urllib.request
 
+    import httpx
 
-def check_proxies(environ: Mapping[str, str]) -> None:
-    """The proxies the environment names, checked as base URLs are (credentials allowed): one
-    that no request could use was a bare ValueError or UnicodeError at the first request (the
-    async face's showed its password), a SOCKS one an ImportError on the blocking face."""
-    for upper in PROXY_VARIABLES:
-        for name in (upper, upper.lower()):
-            value = environ.get(name)
-            if not value:
-                continue
-            url = value if "://" in value else f"http://{value}"  # as httpx and urllib read one without a scheme
-            problem = base_url_problem(url, credentials=True)
-            if problem is not None:
-                raise ConfigurationError(f"the proxy {name}={shown_url(url)} {problem}")
+    url = httpx.URL(base_url)
+    if urllib.request.proxy_bypass_environment(url.host):  # type: ignore[attr-defined]  # not in typeshed
+        return None
+    proxies = urllib.request.getproxies_environment()
+    chosen = proxies.get(url.scheme) or proxies.get("all")
+    if not chosen:
+        return None
+    if "://" not in chosen:
+        chosen = f"http://{chosen}"
+    problem = base_url_problem(chosen, credentials=True)
+    if problem is not None:
+        raise ConfigurationError(
+            f"the proxy the environment names for {url.scheme}:// URLs, {shown_url(chosen)}, {problem}"
+        )
+    return chosen
 
 
 def _is_ip(host: str) -> bool:

@@ -33,8 +33,8 @@ from ._base import (
     MAX_WHOLE,
     base_url_problem,
     check_key,
-    check_proxies,
     env_name,
+    environment_proxy_url,
     glimpse,
     shown_url,
     split_ref,
@@ -62,6 +62,7 @@ from ._client import AsyncClient
 from ._download import pick_url
 from ._exceptions import DownloadError, UsageError, VideoJobsError
 from ._policy import PollingPolicy
+from ._registry import adapter_class
 from ._registry import known_vendors as vendors
 from ._status import JobStatus, State, WaitTimeout
 from ._text import printable
@@ -202,7 +203,6 @@ def _setup(args: argparse.Namespace, refs: Sequence[str]) -> Setup:
     api_keys = _pairs(args.api_key or [], "--api-key")
     base_urls = _pairs(args.base_url or [], "--base-url")
     slugs = list(dict.fromkeys(ref.partition(":")[0] for ref in refs))
-    check_proxies(os.environ)  # as the library would at the first request, before anything is sent
     missing = [s for s in slugs if not api_keys.get(s) and not os.environ.get(env_name(s, "API_KEY"))]
     if missing:
         names = " and ".join(env_name(s, "API_KEY") for s in missing)
@@ -217,6 +217,7 @@ def _setup(args: argparse.Namespace, refs: Sequence[str]) -> Setup:
             shown = shown_url(url)  # never a password in it, nor all of a key put there
             where = f"--base-url {slug}={shown}" if slug in base_urls else f"{env_name(slug, 'BASE_URL')}={shown}"
             raise UsageError(f"{where} {problem}", vendor=slug)
+        environment_proxy_url(url or adapter_class(slug).default_base_url)  # the proxy it would go through
     return Setup(AsyncClient(api_keys=api_keys, base_urls=base_urls, request_timeout=args.request_timeout))
 
 

@@ -23,9 +23,8 @@ from typing import Any, Final
 
 import httpx
 
-from ._base import check_proxies
 from ._download import CHUNK, MAX_REDIRECTS, Fetch, HostRefused, NeedStatus, Pace, Plan, StartOver, next_hop
-from ._exceptions import DownloadError, NetworkError, VideoJobsError
+from ._exceptions import ConfigurationError, DownloadError, NetworkError, VideoJobsError
 from ._exchange import Deadline, cookie_jar
 from ._files import Transfer
 from ._plan import Walk
@@ -50,19 +49,26 @@ def file_client(
     asynchronous: bool,
 ) -> httpx.Client | httpx.AsyncClient:
     """An httpx client for file hosts: no key, no cookies kept, redirects checked by hand."""
-    check_proxies(os.environ)
     if transport is None:  # httpx makes a transport, and a TLS context with it: the shared one
         verify = tls_context(verify)
-    if asynchronous:
-        assert transport is None or isinstance(transport, httpx.AsyncBaseTransport)
-        return httpx.AsyncClient(transport=transport, **_file_client_args(timeout, verify))
-    assert transport is None or isinstance(transport, httpx.BaseTransport)
-    if transport is None:
-        from ._deadline import deadline_transport, environment_proxies
+    try:
+        if asynchronous:
+            assert transport is None or isinstance(transport, httpx.AsyncBaseTransport)
+            return httpx.AsyncClient(transport=transport, **_file_client_args(timeout, verify))
+        assert transport is None or isinstance(transport, httpx.BaseTransport)
+        if transport is None:
+            from ._deadline import deadline_transport, environment_proxies
 
-        if not environment_proxies(os.environ):  # as for status calls (see _sessions)
-            transport = deadline_transport(verify=verify, limits=httpx.Limits(), read_size=CHUNK)
-    return httpx.Client(transport=transport, **_file_client_args(timeout, verify))
+            if not environment_proxies(os.environ):  # as for status calls (see _sessions)
+                transport = deadline_transport(verify=verify, limits=httpx.Limits(), read_size=CHUNK)
+        return httpx.Client(transport=transport, **_file_client_args(timeout, verify))
+    except (ValueError, ImportError) as exc:  # httpx builds a transport for each proxy the environment
+        # names (a file host may be anywhere): one of an unknown scheme, or SOCKS without socksio.
+        # (Its words quote the proxy's password: they stay in the cause.)
+        raise ConfigurationError(
+            f"a proxy the environment names cannot be used for file hosts ({type(exc).__name__}): "
+            "HTTP_PROXY, HTTPS_PROXY and ALL_PROXY must be http(s) URLs"
+        ) from exc
 
 
 def _file_client_args(timeout: float, verify: bool | ssl.SSLContext) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from ._base import VendorSettings, check_proxies, check_task_id, resolve_settings
+from ._base import VendorSettings, check_task_id, environment_proxy_url, resolve_settings
 from ._calls import VendorCore, arun, run, status_plan
 from ._exceptions import UsageError
 from ._exchange import (
@@ -335,9 +335,9 @@ def typed_client(
 ) -> tuple[Any, httpx.BaseTransport | httpx.AsyncBaseTransport | None]:
     """The vendor's generated client on the chosen transport, and that transport when it is the
     default one (the exchange then reads it through its lane: ``_deadline.Lane``, ``_aio.Lane``)."""
-    check_proxies(os.environ)  # what httpx and the aiohttp lane read, whatever environ= says
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
     default: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None
+    httpx_args: dict[str, object] = {"limits": limits}
     if transport is None and asynchronous:
         from ._aio import aiohttp_transport
 
@@ -347,13 +347,18 @@ def typed_client(
     elif transport is None:
         from ._deadline import deadline_transport, environment_proxies
 
-        # httpx honours HTTP(S)_PROXY only without an explicit transport: behind one, its own
-        # transport is kept (each socket operation is then bounded, not the whole attempt)
-        if not environment_proxies(os.environ):  # what httpx reads, whatever environ= says
+        # the proxy the environment names for this vendor (what httpx and urllib read, whatever
+        # environ= says), given to httpx as the only one: it reads no other (an unused SOCKS
+        # ALL_PROXY was an ImportError as it built a transport for each). Through a proxy,
+        # httpx's own transport (each socket operation is then bounded, not the whole attempt).
+        proxy = environment_proxy_url(settings.base_url) if environment_proxies(os.environ) else None
+        httpx_args["trust_env"] = False
+        if proxy is None:
             transport = default = deadline_transport(verify=verify, limits=limits)
-    if transport is None:  # httpx makes its transports (an environment proxy's), TLS contexts with them
+        else:
+            httpx_args["proxy"] = proxy
+    if transport is None:  # httpx makes its transport (an environment proxy's), a TLS context with it
         verify = tls_context(verify)
-    httpx_args: dict[str, object] = {"limits": limits}
     if transport is not None:
         httpx_args["transport"] = transport
     typed = adapter.client_class(
