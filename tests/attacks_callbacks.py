@@ -406,20 +406,29 @@ def track_broker_down(rig: Rig) -> dict[str, Any]:
 def track_redis_refuses(rig: Rig) -> dict[str, Any]:
     """Redis answers, with an error (here a database number it does not have; out of memory and a
     read-only replica answer the same way): ``track()`` and ``failed_callbacks()`` raised redis-py's
-    bare ResponseError. A typed StoreRefusedError now, naming Redis, and nothing left behind."""
+    bare ResponseError, and a broker's (wrapped by kombu) read "did not answer". A typed
+    StoreRefusedError now, naming Redis or the broker, and nothing left behind."""
     from celery import Celery
 
     from videojobs.celery import StoreRefusedError, failed_callbacks, install, track
 
+    nowhere = rig.redis.url.rsplit("/", 1)[0] + "/99"
     app = Celery("redis-refuses", broker=rig.redis.url, set_as_current=False)
-    install(app, redis_url=rig.redis.url.rsplit("/", 1)[0] + "/99", prefix="refuses")
+    install(app, redis_url=nowhere, prefix="refuses")
+    broker = Celery("broker-refuses", broker=nowhere, set_as_current=False)  # kombu wraps what Redis said
+    install(broker, redis_url=rig.redis.url, prefix="refuses")
     outcomes, typed = [], True
-    for call in (lambda: track(f"vozo:{_tag()}-refused", timeout=60, app=app), lambda: failed_callbacks(app)):
+    calls: list[tuple[str, Callable[[], Any]]] = [
+        ("Redis", lambda: track(f"vozo:{_tag()}-refused", timeout=60, app=app)),
+        ("Redis", lambda: failed_callbacks(app)),
+        ("the broker", lambda: track(f"vozo:{_tag()}-refused", timeout=60, app=broker)),
+    ]
+    for what, call in calls:
         try:
             call()
         except StoreRefusedError as exc:
             outcomes.append(f"StoreRefusedError: {str(exc)[:80]}")
-            typed = typed and "Redis" in str(exc) and "DB index is out of range" in str(exc)
+            typed = typed and str(exc).startswith(what) and "DB index is out of range" in str(exc)
         except Exception as exc:  # what the attack looks for: anything else escaping
             outcomes.append(f"{type(exc).__name__}: {exc}"[:120])
             typed = False

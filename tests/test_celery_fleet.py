@@ -120,6 +120,9 @@ def test_a_pause_set_by_a_worker_whose_clock_runs_ahead_lasts_max_pause_at_most(
         pace.throttled("vozo", t0 + ahead, measured=5.0, sent=t0 + ahead - 0.1, retry_after=10.0)
     assert store.reserve("vozo", t0) == pytest.approx(MAX_PAUSE)
     assert memory.reserve("vozo", t0) == pytest.approx(MAX_PAUSE)
+    # kept so: a worker asking again after its wait is not held for the rest of the hour
+    assert store.reserve("vozo", t0 + MAX_PAUSE) == pytest.approx(memory.reserve("vozo", t0 + MAX_PAUSE))
+    assert store.reserve("vozo", t0 + MAX_PAUSE + 1) < 1.0
 
 
 def test_a_booked_slot_is_used_without_asking_again_until_a_cut(r: Any) -> None:

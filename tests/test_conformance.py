@@ -114,6 +114,16 @@ def test_unknown_state_is_unknown_not_an_error(slug: str) -> None:
     )
 
 
+def test_a_table_s_words_in_several_cases_are_one_word_unless_they_name_different_states() -> None:
+    """A plugin's table with ``Done``, ``done`` and ``DONE`` read ``"DoNe"`` as UNKNOWN (taken for
+    ambiguous); words that fold alike but name different states stay ambiguous."""
+    from videojobs._adapter import _folded
+
+    S, F, C = videojobs.State.SUCCEEDED, videojobs.State.FAILED, videojobs.State.CANCELED
+    assert _folded({"Done": S, "done": S, "DONE": S})["done"] == (S, "Done")
+    assert "failed" not in _folded({"Failed": F, "failed": C})
+
+
 @pytest.mark.parametrize(("slug", "sc"), STATES, ids=IDS)
 def test_a_documented_state_word_in_another_case_or_spaced_is_read_as_that_word(slug: str, sc: StateCase) -> None:
     """``"Done"``, ``" finished"``: UNKNOWN, which never ends (a wait ran to its deadline on a
@@ -208,11 +218,16 @@ def test_a_vendors_error_message_is_cut_as_every_other_one_is(slug: str) -> None
     kept whole in the error (and its line in the CLI and the logs); ``{error: {message}}`` was cut."""
     from videojobs._translate import SNIPPET
 
-    body = {"code": 40401, "msg": "x" * 1_000_000} if slug == "jimmyai" else {"code": "E1", "message": "x" * 1_000_000}
+    body = (
+        {"code": "4" * 100_000, "msg": "x" * 1_000_000}
+        if slug == "jimmyai"
+        else {"code": "E1", "message": "x" * 1_000_000}
+    )
     rec = Recorder(httpx.Response(200 if slug == "jimmyai" else 400, json=body))
     with sync_client(rec) as client, pytest.raises(videojobs.APIError) as info:
         client.status(f"{slug}:t1")
     assert info.value.message == "x" * SNIPPET
+    assert len(info.value.code or "") <= SNIPPET  # an envelope's code too
     assert len(info.value.raw or b"") > 1_000_000  # the rest stays in raw
 
 

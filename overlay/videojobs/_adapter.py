@@ -398,14 +398,21 @@ _NOTHING: Final = object()
 
 
 def _folded(states: Mapping[str, State]) -> dict[str, tuple[State, str]]:
-    """A state table by its words case-folded (a word two entries share so is left out: ambiguous)."""
+    """A state table by its words case-folded (a word whose entries so name different states is
+    left out: ambiguous; ``Done``, ``done`` and ``DONE`` all succeeded are one)."""
     return _folded_items(tuple(states.items()))
 
 
 @functools.cache  # one per adapter's table, made when a word first misses it
 def _folded_items(items: tuple[tuple[str, State], ...]) -> dict[str, tuple[State, str]]:
-    folds = [word.casefold() for word, _ in items]
-    return {fold: (state, word) for fold, (word, state) in zip(folds, items, strict=True) if folds.count(fold) == 1}
+    table: dict[str, tuple[State, str]] = {}
+    clashes: set[str] = set()
+    for word, state in items:
+        fold = word.casefold()
+        if fold in table and table[fold][0] is not state:
+            clashes.add(fold)
+        table.setdefault(fold, (state, word))
+    return {fold: known for fold, known in table.items() if fold not in clashes}
 
 
 def _fit_key(

@@ -547,8 +547,9 @@ class SharedPace:
         behind it, so each wait is the one the bucket needs: a caller that waits it out sends
         without asking again). ``booked``: this caller booked a slot at the cut ``last_cut`` was
         then; while no cut came since, it sends now. A pause books nothing: ask again after it."""
-        if now < self.pause_until:  # at most MAX_PAUSE: set by a worker whose clock runs ahead, it is longer
-            return min(self.pause_until - now, MAX_PAUSE)
+        if now < self.pause_until:  # at most MAX_PAUSE from now: set by a worker whose clock runs ahead,
+            self.pause_until = min(self.pause_until, now + MAX_PAUSE)  # it is longer; kept so, not read so
+            return self.pause_until - now
         rate = self.rate(now)
         if rate is None or booked == self.last_cut:
             return 0.0

@@ -281,7 +281,7 @@ def envelope_api_error(
     vendor: str, exc: EnvelopeError, status_code: int, raw: bytes, headers: Mapping[str, str]
 ) -> APIError:
     cls = error_class(exc.status_hint) if exc.status_hint else APIError
-    return make_api_error(cls, exc.message[:SNIPPET], vendor, status_code, exc.code, raw, headers)
+    return make_api_error(cls, exc.message[:SNIPPET], vendor, status_code, _opt_str(exc.code), raw, headers)
 
 
 def make_api_error(

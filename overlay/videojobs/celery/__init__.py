@@ -683,6 +683,21 @@ def _unreachable(what: str, url: str, exc: BaseException) -> UnreachableError:
     return UnreachableError(f"{what} at {_safe_url(url)} did not answer: {type(exc).__name__}: {exc}")
 
 
+def _redis_said(exc: BaseException) -> BaseException | None:
+    """The error Redis answered with (a ``ResponseError``: out of memory, read-only, no such DB)
+    in ``exc`` or behind it; None when it did not answer."""
+    import redis
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, redis.exceptions.ResponseError):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def _refused(what: str, url: str, exc: BaseException) -> StoreRefusedError:
     return StoreRefusedError(f"{what} at {_safe_url(url)} refused: {type(exc).__name__}: {str(exc)[:300]}")
 
@@ -769,13 +784,12 @@ def track(
     try:
         return celery_app.send_task(POLL_TASK, args=(message,), retry=True, retry_policy=TRACK_PUBLISH_RETRY)
     except (OperationalError, redis.exceptions.RedisError) as exc:
-        with contextlib.suppress(
-            redis.exceptions.RedisError
-        ):  # Redis went too: the sweeper sends the noted first poll once it is back
-            store.untrack(ref, once)
+        with contextlib.suppress(redis.exceptions.RedisError):  # Redis went too: the sweeper sends
+            store.untrack(ref, once)  # the noted first poll once it is back
         broker = str(celery_app.conf.broker_url or "")
-        if isinstance(exc, redis.exceptions.RedisError) and not isinstance(exc, errors):
-            raise _refused("the broker", broker, exc) from exc
+        answered = _redis_said(exc)  # kombu wraps what Redis answered in an OperationalError
+        if answered is not None:
+            raise _refused("the broker", broker, answered) from exc
         raise _unreachable("the broker", broker, exc) from exc
 
 

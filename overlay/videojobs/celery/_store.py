@@ -139,8 +139,16 @@ local function reserve(pace, now, rate, known, booked)
   end
   local stored, pause = finite(p[7]), finite(p[6] or '0')
   local function said(wait, held) return {tostring(wait), held, p[1], p[2], p[3], p[6] or '0'} end
-  -- at most MAX_PAUSE (SharedPace.reserve): set by a worker whose clock runs ahead, it is longer
-  if now < pause then return said(math.min(pause - now, MAX_PAUSE), '0') end
+  -- at most MAX_PAUSE from now (SharedPace.reserve): set by a worker whose clock runs ahead, it is
+  -- longer; kept so, or each worker asking again after its wait would be held for all of it
+  if now < pause then
+    if pause - now > MAX_PAUSE then
+      pause = now + MAX_PAUSE
+      p[6] = tostring(pause)
+      redis.call('HSET', pace, 'pause_until', p[6])
+    end
+    return said(pause - now, '0')
+  end
   if booked == p[3] then return said(0, '1') end
   if known ~= p[3] or not (rate and rate > 0) then rate = stored end
   local cap = math.max(1, rate)
