@@ -284,7 +284,10 @@ def install(
         "bind": True,
         "acks_late": True,  # acknowledged once the next message (or the callback) is out
         "reject_on_worker_lost": True,  # a killed worker's message goes back to the queue
-        "acks_on_failure_or_timeout": False,  # nor is it acknowledged when the broker was unreachable
+        # a poll that fails (the broker unreachable as it sent the next) is not acknowledged but
+        # rejected without requeue (Celery's on_failure): the message goes, and the sweeper sends
+        # the hop again from its record once it is overdue
+        "acks_on_failure_or_timeout": False,
         "ignore_result": True,
     }
     task = app.task(**options)(poll)
