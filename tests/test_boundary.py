@@ -769,3 +769,23 @@ def test_downloads_cut_short_in_their_tls_handshake_leave_no_socket_open(tmp_pat
     assert all(isinstance(r, videojobs.NetworkError) for r in results), results
     assert before == 0
     assert held == 0, f"{held} sockets held by {len(results)} errors"
+
+
+def test_a_call_under_way_when_another_thread_closes_the_client_ends_saying_so() -> None:
+    """It ended at its request_timeout with "could not reach the vendor: ReadError: Bad file
+    descriptor": the vendor was blamed for the client's own close."""
+    arrived = threading.Event()
+    silent = hostile.silent()
+
+    def scenario(request: hostile.Request, conn: socket.socket) -> None:
+        arrived.set()
+        silent(request, conn)
+
+    with hostile.hostile(scenario) as url:
+        client = videojobs.Client(api_keys={"vozo": KEY}, base_urls={"vozo": url}, request_timeout=2, max_retries=0)
+        closer = threading.Thread(target=lambda: (arrived.wait(10), client.close()))
+        closer.start()
+        with pytest.raises(videojobs.UsageError, match="was closed while the call was under way") as info:
+            client.status("vozo:t")
+        closer.join(10)
+    assert info.value.vendor == "vozo"

@@ -25,7 +25,7 @@ import httpx
 
 from ._base import VendorSettings, check_task_id, environment_proxy_url, resolve_settings
 from ._calls import VendorCore, arun, run, status_plan
-from ._exceptions import UsageError
+from ._exceptions import NetworkError, UsageError
 from ._exchange import (
     ACCEPT_ENCODING,
     Prepared,
@@ -147,16 +147,23 @@ class VendorClient(_Handle):
     def _send(self, kwargs: Mapping[str, Any], timeout: float, epoch: int | None = None) -> Exchange:
         self._check_open()
         self._check_slot(epoch)
-        return exchange_sync(
-            self.typed.get_httpx_client(),
-            kwargs,
-            time.monotonic() + timeout,
-            self.max_response_bytes,
-            self.secrets,
-            self.name,
-            self._prefix,
-            self._lane,
-        )
+        try:
+            return exchange_sync(
+                self.typed.get_httpx_client(),
+                kwargs,
+                time.monotonic() + timeout,
+                self.max_response_bytes,
+                self.secrets,
+                self.name,
+                self._prefix,
+                self._lane,
+            )
+        except NetworkError as exc:  # closed by another thread meanwhile: its socket went, not the vendor
+            if self.closed:
+                raise UsageError(
+                    f"the client of this {self.name} handle was closed while the call was under way", vendor=self.name
+                ) from exc
+            raise
 
     def close(self) -> None:
         if not self.closed:
