@@ -707,6 +707,32 @@ def test_the_async_client_on_its_default_aiohttp_transport_honours_a_proxy_from_
     assert seen[0].headers["authorization"].endswith(KEY)
 
 
+@MODES
+def test_a_proxy_s_user_and_password_from_the_environment_reach_it_on_both_faces(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """httpx.Proxy keeps a proxy URL's user and password apart from its URL: the async face passed
+    aiohttp the URL alone, sent no Proxy-Authorization, and a proxy that wants one answered 407
+    to every poll (the CLI's and the fleet's face); the blocking face sent it."""
+    import base64
+
+    wanted = "Basic " + base64.b64encode(b"proxy-user:pw s3cret").decode()
+
+    def proxy(request: hostile.Request, conn: Any) -> None:
+        if request.headers.get("proxy-authorization") != wanted:
+            conn.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+            return
+        hostile.answer()(request, conn)
+
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with hostile.hostile(proxy) as url:
+        monkeypatch.setenv("HTTP_PROXY", url.replace("http://", "http://proxy-user:pw%20s3cret@"))
+        result, _, _ = call(mode, "http://vozo.videojobs.invalid", request_timeout=5.0)
+    assert isinstance(result, videojobs.JobStatus), result
+    assert result.state is videojobs.State.RUNNING
+
+
 @pytest.mark.parametrize("task_id", ["plain-1", "a/b", "a b", "ü-ß", "%2F..%2F", "x?y=1#z", "..x", "a;b,c=d"])
 def test_the_async_fast_lane_sends_the_request_the_sync_client_sends(task_id: str) -> None:
     """The aiohttp lane builds the URL itself: byte for byte what httpx sends, whatever the id."""

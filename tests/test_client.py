@@ -236,6 +236,26 @@ async def test_a_proxy_no_request_could_use_is_refused_on_both_faces(
     assert "s3cret" not in str(sync.value)
 
 
+@pytest.mark.anyio
+async def test_a_proxy_no_file_host_could_use_fails_a_download_typed_on_both_faces(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """A file host may be anywhere: httpx builds a transport for each proxy the environment
+    names, and one that is no URL ("http://[::1") was a bare httpx.InvalidURL on both faces."""
+    _no_proxies(monkeypatch)
+    monkeypatch.setenv("HTTPS_PROXY", "http://[::1")
+    status = videojobs.JobStatus(
+        vendor="vozo", task_id="t", state=videojobs.State.SUCCEEDED, video_urls=["http://127.0.0.1:9/v.mp4"]
+    )
+    with videojobs.Client(api_keys={"vozo": "k" * 20}) as client, pytest.raises(videojobs.ConfigurationError) as sync:
+        client.download(status, tmp_path)
+    async with videojobs.AsyncClient(api_keys={"vozo": "k" * 20}) as aclient:
+        with pytest.raises(videojobs.ConfigurationError) as aio:
+            await aclient.download(status, tmp_path)
+    assert str(sync.value) == str(aio.value)
+    assert "cannot be used for file hosts (InvalidURL)" in str(sync.value)
+
+
 def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
@@ -250,8 +270,9 @@ def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
         {"ALL_PROXY": "socks5://127.0.0.1:9", "NO_PROXY": "127.0.0.1"},  # the vendor is exempted
         {"HTTP_PROXY": "socks5://127.0.0.1:9", "http_proxy": "PROXY"},  # the lower-case one is read
         {"HTTPS_PROXY": "ftp://nowhere.invalid"},  # for https:// URLs only
+        {"HTTP_PROXY": "http://127.0.0.1:1", "NO_PROXY": "HOSTPORT"},  # NO_PROXY=host:port names the vendor
     ],
-    ids=["clash", "no-proxy", "lower-case", "other-scheme"],
+    ids=["clash", "no-proxy", "lower-case", "other-scheme", "no-proxy-port"],
 )
 async def test_a_proxy_the_vendor_would_not_go_through_is_never_read(
     environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
@@ -270,7 +291,7 @@ async def test_a_proxy_the_vendor_would_not_go_through_is_never_read(
 
     with hostile.hostile(forward) as url:
         for name, value in environ.items():
-            monkeypatch.setenv(name, url if value == "PROXY" else value)
+            monkeypatch.setenv(name, {"PROXY": url, "HOSTPORT": url.removeprefix("http://")}.get(value, value))
         kwargs: dict[str, Any] = {"api_keys": {"vozo": "k" * 20}, "base_urls": {"vozo": url}, "max_retries": 0}
         with videojobs.Client(**kwargs) as client:
             assert client.status("vozo:t1").state is videojobs.State.RUNNING

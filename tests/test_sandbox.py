@@ -350,6 +350,39 @@ def test_port_0_serves_on_the_port_the_system_chose_and_says_which() -> None:
         proc.wait(timeout=10)
 
 
+@pytest.mark.network
+def test_ctrl_c_stops_a_served_sandbox_quietly_with_exit_0() -> None:
+    """Bound by hand, the server ran outside uvicorn.run, which swallows Ctrl-C: a KeyboardInterrupt
+    traceback and exit 130; and every Ctrl-C logged "Exception in 'lifespan' protocol"."""
+    import signal
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "videojobs.sandbox", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        root = proc.stdout.readline().split(" on ", 1)[1].split()[0]
+        deadline = time.monotonic() + 10
+        while True:  # serving: the signal reaches a running server
+            try:
+                httpx.get(f"{root}/sandbox/health", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert "lifespan" not in err
+
+
 def test_client_kwargs_poll_the_embedded_sandbox_on_its_clock() -> None:
     """The README's one line: a client of the embedded sandbox, on the sandbox's own clock."""
     from videojobs.sandbox import ScaledClock

@@ -542,6 +542,15 @@ def test_a_long_key_echoed_as_it_is_is_redacted_without_compiling_its_pattern() 
     assert done.stdout.strip() == "ok"
 
 
+def test_a_key_holding_a_backslash_is_redacted_in_an_echo_with_neither_backslash_nor_percent() -> None:
+    """The plain-echo shortcut took any text without a backslash or a "%" for one where only the
+    key as it is can stand; a key's own backslash may be echoed as "u005c" alone (a shell's
+    ``read`` without -r strips the escape's backslash), and that echo was left whole."""
+    scrubber = Scrubber(["sk-live\\9f3kQ7wZ2pLx"])
+    assert scrubber.scrub("invalid key sk-liveu005c9f3kQ7wZ2pLx") == f"invalid key {REDACTED}"
+    assert scrubber.scrub_bytes(b"invalid key sk-liveu005c9f3kQ7wZ2pLx") == f"invalid key {REDACTED}".encode()
+
+
 def test_the_request_headers_an_error_keeps_are_redacted_whatever_record_holds_them() -> None:
     """aiohttp 3.10's RequestInfo is an attrs class (a NamedTuple from 3.11): its Authorization
     stayed in the error behind a NetworkError. A record that cannot be rebuilt is dropped whole."""

@@ -43,6 +43,13 @@ def environment_proxy(base_url: str) -> httpx.Proxy | None:
     return httpx.Proxy(chosen) if chosen else None
 
 
+def _basic(user: str, password: str) -> str:
+    """A Basic credential, as httpx makes a proxy's (UTF-8, then base64)."""
+    import base64
+
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
 class Lane:
     """The exchange's way onto the default transport's aiohttp session, past httpx's request and
     response objects: at a thousand concurrent polls, building an ``httpx.Request`` (two URL
@@ -53,7 +60,9 @@ class Lane:
     so the generated client and the exchange share one connection pool.
     """
 
-    __slots__ = ("_base", "_headers", "_http", "_proxy", "_session_class", "_timeout", "_transport", "_url")
+    __slots__ = (
+        "_base", "_headers", "_http", "_proxy", "_proxy_headers", "_session_class", "_timeout", "_transport", "_url",
+    )  # fmt: skip
 
     def __init__(self, transport: Any, http: httpx.AsyncClient, accept_encoding: str) -> None:
         import yarl
@@ -63,7 +72,19 @@ class Lane:
         self._transport, self._http = transport, http
         self._base = str(http.base_url).rstrip("/") + "/"  # as httpx merges: base path, one slash, URL
         self._headers = {**http.headers, "accept-encoding": accept_encoding}  # httpx's names are lower case
-        self._proxy = None if transport.proxy is None else str(transport.proxy.url)
+        proxy = transport.proxy
+        self._proxy = None if proxy is None else str(proxy.url)
+        # httpx.Proxy moves a proxy URL's user and password to .auth: aiohttp got the URL alone,
+        # sent no Proxy-Authorization, and a proxy that wants one answered 407 to every poll. It goes
+        # where aiohttp's own proxy_auth (deprecated) would put it: on the request itself to an
+        # http:// vendor (the proxy reads it), on the CONNECT to an https:// one (never inside the tunnel)
+        self._proxy_headers: dict[str, str] | None = None
+        if proxy is not None and proxy.auth is not None:
+            credential = {"Proxy-Authorization": _basic(*proxy.auth)}
+            if http.base_url.scheme == "https":
+                self._proxy_headers = credential
+            else:
+                self._headers = {**self._headers, **credential}
         # the exchange's asyncio.timeout is the attempt's one deadline: aiohttp's own (its session
         # default of 300 s) would add a second timer to every poll (8 us of the 90 a poll costs)
         self._timeout = ClientTimeout(total=None, connect=None, sock_connect=None, sock_read=None)
@@ -87,7 +108,7 @@ class Lane:
             transport.client = transport.get_client()
         return transport.client.request(
             str(kwargs["method"]).upper(), url, headers=self._headers, allow_redirects=False, proxy=self._proxy,
-            timeout=self._timeout,
+            proxy_headers=self._proxy_headers, timeout=self._timeout,
         )  # fmt: skip
 
 

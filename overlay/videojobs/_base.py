@@ -199,7 +199,8 @@ def environment_proxy_url(base_url: str) -> str | None:
     import httpx
 
     url = httpx.URL(base_url)
-    if urllib.request.proxy_bypass_environment(url.host):  # type: ignore[attr-defined]  # not in typeshed
+    hosts = [url.host] if url.port is None else [url.host, f"{url.host}:{url.port}"]  # NO_PROXY=host:port too
+    if any(urllib.request.proxy_bypass_environment(h) for h in hosts):  # type: ignore[attr-defined]  # not in typeshed
         return None
     proxies = urllib.request.getproxies_environment()
     chosen = proxies.get(url.scheme) or proxies.get("all")

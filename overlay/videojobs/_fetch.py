@@ -62,8 +62,9 @@ def file_client(
             if not environment_proxies(os.environ):  # as for status calls (see _sessions)
                 transport = deadline_transport(verify=verify, limits=httpx.Limits(), read_size=CHUNK)
         return httpx.Client(transport=transport, **_file_client_args(timeout, verify))
-    except (ValueError, ImportError) as exc:  # httpx builds a transport for each proxy the environment
-        # names (a file host may be anywhere): one of an unknown scheme, or SOCKS without socksio.
+    except (ValueError, ImportError, httpx.InvalidURL) as exc:  # httpx builds a transport for each proxy
+        # the environment names (a file host may be anywhere): one of an unknown scheme, one that is
+        # no URL ("http://[::1"), or SOCKS without socksio.
         # (Its words quote the proxy's password: they stay in the cause.)
         raise ConfigurationError(
             f"a proxy the environment names cannot be used for file hosts ({type(exc).__name__}): "

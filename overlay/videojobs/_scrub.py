@@ -238,8 +238,9 @@ class _Key:
         self.anchors = tuple(dict.fromkeys(anchors))
         self.anchors_b = tuple(a.encode("ascii") for a in self.anchors)
         # every form but the key's and base64's own characters holds a backslash or a "%": in a
-        # text with neither, these are all an echo can be (see _literal)
-        self.literals = tuple(dict.fromkeys((key, *cores)))
+        # text with neither, these are all an echo can be (see _literal). Not for a key holding a
+        # backslash: its run may be matched as "u005c" alone, and the escape after it needs none.
+        self.literals = tuple(dict.fromkeys((key, *cores))) if "\\" not in key else ()
         self.literals_b = tuple(n.encode("ascii") for n in self.literals)
         self._pattern: re.Pattern[str] | None = None
         self._pattern_b: re.Pattern[bytes] | None = None
@@ -254,7 +255,7 @@ class _Key:
         for probe in probes:  # the usual answer: one probe, a few "in" tests
             for anchor in self.anchors_b:
                 if anchor in probe:
-                    if b"\\" not in data and b"%" not in data:
+                    if self.literals_b and b"\\" not in data and b"%" not in data:
                         return _literal(data, self.literals_b, _REDACTED_B)
                     if self._pattern_b is None:
                         self._pattern_b = re.compile(self.source.encode("ascii"))
@@ -266,7 +267,7 @@ class _Key:
         for probe in probes:
             for anchor in self.anchors:
                 if anchor in probe:
-                    if "\\" not in text and "%" not in text:
+                    if self.literals and "\\" not in text and "%" not in text:
                         return _literal(text, self.literals, REDACTED)
                     if self._pattern is None:
                         self._pattern = re.compile(self.source)

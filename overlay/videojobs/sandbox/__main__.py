@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import socket
 import sys
@@ -107,7 +108,10 @@ def serve(
     for vendor, url in sandbox.base_urls(root).items():
         print(f"  {vendor:<10} {url}", flush=True)
     server = uvicorn.Server(uvicorn.Config(sandbox, log_level="warning", lifespan="on"))
-    server.run(sockets=[listening])
+    with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run: Ctrl-C is the way to stop it
+        server.run(sockets=[listening])
+    if not server.started:  # as uvicorn.run, a server that did not start exits 3
+        raise SystemExit(3)
 
 
 def _family(host: str) -> socket.AddressFamily:

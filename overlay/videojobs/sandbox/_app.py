@@ -512,13 +512,16 @@ class Sandbox:
         send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
     ) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            try:
+                while True:
+                    message = await receive()
+                    if message["type"] == "lifespan.startup":
+                        await send({"type": "lifespan.startup.complete"})
+                    elif message["type"] == "lifespan.shutdown":
+                        await send({"type": "lifespan.shutdown.complete"})
+                        return
+            except asyncio.CancelledError:  # Ctrl-C: the loop ends before its shutdown message, and
+                return  # uvicorn logged the cancellation as an "Exception in 'lifespan' protocol"
         if scope["type"] != "http":
             return
         pieces: list[bytes] = []
