@@ -815,3 +815,33 @@ def test_a_call_under_way_when_another_thread_closes_the_client_ends_saying_so()
             client.status("vozo:t")
         closer.join(10)
     assert info.value.vendor == "vozo"
+
+
+def test_a_client_used_across_a_fork_opens_its_own_connections_in_the_child() -> None:
+    """A Client made before os.fork() (a preloaded gunicorn app, multiprocessing) handed the child
+    the parent's pooled sockets: asking at once, each read the other's answer (42 of 80 trials
+    gave a job another job's status). The child's request now comes on a connection of its own."""
+    import os
+
+    peers: list[tuple[str, int]] = []
+
+    def record(request: hostile.Request, conn: socket.socket) -> None:
+        peers.append(conn.getpeername())
+        hostile.answer()(request, conn)
+
+    with hostile.hostile(record) as url:
+        client = videojobs.Client(api_keys={"vozo": KEY}, base_urls={"vozo": url}, max_retries=0)
+        assert client.status("vozo:parent").state is videojobs.State.RUNNING  # a connection is pooled now
+        pid = os.fork()
+        if pid == 0:  # the child: status, then exit at once (no pytest teardown in this process)
+            code = 0
+            try:
+                client.status("vozo:child")
+            except BaseException:  # anything at all is the child's failure
+                code = 1
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        client.close()
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert len(peers) == 2
+    assert peers[0] != peers[1]  # the child's own connection, not the parent's pooled one

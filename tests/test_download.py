@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -752,3 +753,66 @@ def test_a_download_cancelled_while_it_is_made_durable_lets_its_files_go_after(t
     assert events == ["released", "finished", "closed"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
     assert sha((tmp_path / "v.mp4").read_bytes()) == sha(body)
+
+
+def test_a_client_closed_while_it_downloads_ends_the_download_saying_so(tmp_path: Path) -> None:
+    """The host drops the first transfer half-way; the client was closed meanwhile (here from
+    on_progress): the retry raised httpx's bare RuntimeError ("Cannot send a request, as the
+    client has been closed"), on both faces. A UsageError now, the .part kept."""
+    from tests.hostile_files import FileHost, video
+
+    host = FileHost([video(31, 256 * 1024)], drop_at=0.5)
+    with hostile.hostile(host) as url:
+        status = JobStatus(vendor="vozo", task_id="t1", state=State.SUCCEEDED, video_urls=[f"{url}/v.mp4"])
+        client = videojobs.Client(api_keys={"vozo": "k" * 20}, max_retries=2)
+        with pytest.raises(videojobs.UsageError, match="closed while the download was under way"):
+            client.download(status, tmp_path, on_progress=lambda progress: client.close())
+    assert (tmp_path / "vozo-t1.mp4.part").exists()
+    assert not (tmp_path / "vozo-t1.mp4").exists()
+
+
+def test_an_async_client_downloads_under_a_second_asyncio_run_and_closes_there(tmp_path: Path) -> None:
+    """Its vendors' connections were made anew on a new loop, its file client was not: a bare
+    RuntimeError("Event loop is closed") on the second loop's download, and at aclose()."""
+    from tests.hostile_files import FileHost, video
+
+    with hostile.hostile(FileHost([video(32, 64 * 1024)])) as url:
+        client = videojobs.AsyncClient(api_keys={"vozo": "k" * 20})
+
+        async def save(task: str) -> Download:
+            status = JobStatus(vendor="vozo", task_id=task, state=State.SUCCEEDED, video_urls=[f"{url}/v.mp4"])
+            return await client.download(status, tmp_path)
+
+        assert asyncio.run(save("first")).bytes == 64 * 1024
+        assert asyncio.run(save("second")).bytes == 64 * 1024
+        asyncio.run(client.aclose())
+
+
+def test_ctrl_c_in_a_sync_download_all_reaches_the_caller_without_waiting_for_status_calls() -> None:
+    """A job given by reference is asked about first; Ctrl-C while those status calls wait on a
+    vendor that never answers reached the caller once every one had timed out (58 s here at a
+    20 s request_timeout); wait_all had been mended, download_all had not."""
+    import signal
+    import threading
+
+    arrived, released = threading.Event(), threading.Event()
+
+    def vendor(request: hostile.Request, conn: Any) -> None:
+        arrived.set()
+        released.wait(30)  # then the connection closes: the status calls under way end (no thread outlives the test)
+        conn.shutdown(socket.SHUT_RDWR)
+
+    main = threading.main_thread().ident
+    assert main is not None
+    with hostile.hostile(vendor) as url:
+        client = videojobs.Client(api_keys={"vozo": "k" * 20}, base_urls={"vozo": url}, request_timeout=20)
+        interrupt = threading.Thread(target=lambda: arrived.wait(10) and signal.pthread_kill(main, signal.SIGINT))
+        interrupt.start()
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            list(client.download_all(["vozo:h1", "vozo:h2"], "."))
+        took = time.monotonic() - started
+        interrupt.join(10)
+        released.set()
+        client.close()
+    assert took < 10  # a request_timeout is 20 s: it no longer waits for one

@@ -506,11 +506,17 @@ def download_all_sync(
     from concurrent.futures import as_completed
 
     pool = ThreadPoolExecutor(max_workers=max_downloads, thread_name_prefix="videojobs-save")
+    interrupted = False
     try:
         futures = [pool.submit(one, item, ref) for item, ref in items]
         for future in as_completed(futures):
             yield future.result()
+    except (KeyboardInterrupt, SystemExit):
+        interrupted = True
+        raise
     finally:
         if halt is not None:
             halt.set()
-        pool.shutdown(wait=True, cancel_futures=True)
+        # saves look at halt at every chunk; a status call under way does not: interrupted, this
+        # returns at once, as wait_all_sync does (Ctrl-C waited for every status call's timeouts)
+        pool.shutdown(wait=not interrupted, cancel_futures=True)

@@ -15,9 +15,10 @@ import math
 import os
 import threading
 import time
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, ClassVar, Generic, NamedTuple, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, Self, TypeVar
 
 from ._base import (
     DEFAULT_MAX_CONNECTIONS,
@@ -52,6 +53,7 @@ from ._wait import (
 )
 
 if TYPE_CHECKING:  # making a client loads none of these: the first call does (its own import, or _drivers())
+    import asyncio
     import ssl
 
     import httpx
@@ -139,6 +141,22 @@ def _drivers() -> _Drivers:
 
 T = TypeVar("T", "httpx.BaseTransport", "httpx.AsyncBaseTransport")
 
+_clients: weakref.WeakSet[_Twin[Any, Any]] = weakref.WeakSet()
+"""Every client of this process, for :func:`_after_fork`."""
+
+
+def _after_fork() -> None:
+    """In a child process, each client opens its own connections: the pooled ones are the
+    parent's sockets, and a child that sent on one read the parent's answer (another job's
+    status, as if it were its own). The old ones are kept, unused: closing them could end the
+    parent's TLS sessions. (A transport passed as ``transport=`` is the caller's: not replaced.)"""
+    for client in list(_clients):
+        client._forget_connections()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
 
 class _Twin(Generic[H, T]):
     """Configuration and per-vendor handles: everything the faces share (no I/O)."""
@@ -187,6 +205,14 @@ class _Twin(Generic[H, T]):
         self._lock = threading.Lock()
         self._closed = False
         self._file_http: httpx.Client | httpx.AsyncClient | None = None  # file hosts' (no key), on the first download
+        self._parents: list[object] = []  # what a fork, or a closed loop, left (see _after_fork, _files)
+        self._file_loop: asyncio.AbstractEventLoop | None = None  # an AsyncClient's file client's
+        _clients.add(self)
+
+    def _forget_connections(self) -> None:
+        """After a fork, in the child: new handles and file client on first use (see :func:`_after_fork`)."""
+        self._parents.append((self._vendors, self._file_http))
+        self._vendors, self._file_http, self._lock = {}, None, threading.Lock()
 
     def _scrubber(self) -> Scrubber:
         """A scrubber of every key this client would send (given, or in its environment, for each
@@ -199,15 +225,30 @@ class _Twin(Generic[H, T]):
         return Scrubber([*self._api_keys.values(), *(key for key in found if key)])
 
     def _files(self) -> httpx.Client | httpx.AsyncClient:
-        """The file hosts' httpx client (no key), made on the first download."""
+        """The file hosts' httpx client (no key), made on the first download; an AsyncClient's, on
+        the loop it runs on (as a vendor's handle is bound: ``_sessions.AsyncVendorClient._bind``)."""
         with self._lock:
             self._check_open()
+            loop = None
+            if self._asynchronous:
+                import asyncio
+
+                loop = asyncio.get_running_loop()
+                if self._file_http is not None and self._file_loop is not loop:
+                    if self._file_loop is not None and not self._file_loop.is_closed():
+                        raise UsageError(
+                            "this AsyncClient is in use on another event loop that is still open; an "
+                            "AsyncClient's connections belong to one loop: create one client per loop"
+                        )
+                    self._parents.append(self._file_http)  # its loop is gone: it cannot be closed any more
+                    self._file_http = None
             if self._file_http is None:
                 from ._fetch import file_client  # downloads' code loads on the first download
 
                 self._file_http = file_client(
                     self._transport, self.request_timeout, self._verify, asynchronous=self._asynchronous
                 )
+                self._file_loop = loop
             return self._file_http
 
     def _transfer(
@@ -950,9 +991,12 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
         for handle in self._closing():
             await handle.aclose()
         if self._file_http is not None:  # made by the first download, which loaded httpx
+            import asyncio
+
             import httpx
 
-            if isinstance(self._file_http, httpx.AsyncClient):
+            # one made on a loop that has ended cannot be closed from this one (its sockets went with it)
+            if isinstance(self._file_http, httpx.AsyncClient) and self._file_loop is asyncio.get_running_loop():
                 await self._file_http.aclose()
 
     async def __aenter__(self) -> Self:

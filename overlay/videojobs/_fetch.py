@@ -24,7 +24,7 @@ from typing import Any, Final
 import httpx
 
 from ._download import CHUNK, MAX_REDIRECTS, Fetch, HostRefused, NeedStatus, Pace, Plan, StartOver, next_hop
-from ._exceptions import ConfigurationError, DownloadError, NetworkError, VideoJobsError
+from ._exceptions import ConfigurationError, DownloadError, NetworkError, UsageError, VideoJobsError
 from ._exchange import Deadline, cookie_jar
 from ._files import Transfer
 from ._plan import Walk
@@ -124,6 +124,8 @@ def _request(
     now = time.monotonic()
     if pace.expired(now):
         raise pace.too_late()
+    if http.is_closed:  # the client was closed while the download was under way (httpx: a RuntimeError)
+        raise _closed(transfer)
     head = pace.head_timeout(now)
     try:
         request = http.build_request("GET", url, headers=transfer.request_headers())
@@ -133,6 +135,13 @@ def _request(
     request.extensions["timeout"] = {"connect": bound, "read": bound, "write": bound, "pool": bound}
     hops.send_with(request)
     return request
+
+
+def _closed(transfer: Transfer) -> UsageError:
+    return UsageError(
+        "the client was closed while the download was under way (its .part is kept for the next)",
+        vendor=transfer.vendor,
+    )
 
 
 def _let_go_of_sockets(exc: BaseException) -> None:
@@ -235,6 +244,10 @@ def _once(http: httpx.Client, url: str, transfer: Transfer, pace: Pace) -> Downl
             response = http.send(request, stream=True)
         except httpx.HTTPError as exc:
             raise _network(exc, transfer.vendor) from exc
+        except RuntimeError as exc:  # closed between the check and the send
+            if http.is_closed:
+                raise _closed(transfer) from exc
+            raise
         except UnicodeError as exc:
             raise _unusable_redirect(exc, transfer.vendor) from exc
         try:
@@ -342,6 +355,10 @@ async def _aonce(http: httpx.AsyncClient, url: str, transfer: Transfer, pace: Pa
             raise NetworkError("the file host sent no answer within the timeout", vendor=transfer.vendor) from exc
         except httpx.HTTPError as exc:
             raise _network(exc, transfer.vendor) from exc
+        except RuntimeError as exc:  # closed between the check and the send
+            if http.is_closed:
+                raise _closed(transfer) from exc
+            raise
         except UnicodeError as exc:
             raise _unusable_redirect(exc, transfer.vendor) from exc
         try:
