@@ -845,3 +845,26 @@ def test_a_client_used_across_a_fork_opens_its_own_connections_in_the_child() ->
     assert os.waitstatus_to_exitcode(status) == 0
     assert len(peers) == 2
     assert peers[0] != peers[1]  # the child's own connection, not the parent's pooled one
+
+
+@pytest.mark.anyio
+async def test_a_call_under_way_when_another_task_closes_the_async_client_ends_saying_so() -> None:
+    """The async face's twin of the blocking one's: a last attempt ended with aiohttp's
+    "Connector is closed" as a NetworkError, the vendor blamed for the client's own close."""
+    arrived = threading.Event()
+    silent = hostile.silent()
+
+    def scenario(request: hostile.Request, conn: socket.socket) -> None:
+        arrived.set()
+        silent(request, conn)
+
+    with hostile.hostile(scenario) as url:
+        client = videojobs.AsyncClient(
+            api_keys={"vozo": KEY}, base_urls={"vozo": url}, request_timeout=5, max_retries=0
+        )
+        call = asyncio.ensure_future(client.status("vozo:t"))
+        await asyncio.to_thread(arrived.wait, 10)
+        await client.aclose()
+        with pytest.raises(videojobs.UsageError, match="was closed while the call was under way") as info:
+            await call
+    assert info.value.vendor == "vozo"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import os
 import socket
 import time
@@ -755,16 +756,18 @@ def test_a_download_cancelled_while_it_is_made_durable_lets_its_files_go_after(t
     assert sha((tmp_path / "v.mp4").read_bytes()) == sha(body)
 
 
-def test_a_client_closed_while_it_downloads_ends_the_download_saying_so(tmp_path: Path) -> None:
+@pytest.mark.parametrize("retries", [0, 2])
+def test_a_client_closed_while_it_downloads_ends_the_download_saying_so(retries: int, tmp_path: Path) -> None:
     """The host drops the first transfer half-way; the client was closed meanwhile (here from
     on_progress): the retry raised httpx's bare RuntimeError ("Cannot send a request, as the
-    client has been closed"), on both faces. A UsageError now, the .part kept."""
+    client has been closed"), and a last attempt blamed the host ("Bad file descriptor"). A
+    UsageError now, the .part kept."""
     from tests.hostile_files import FileHost, video
 
     host = FileHost([video(31, 256 * 1024)], drop_at=0.5)
     with hostile.hostile(host) as url:
         status = JobStatus(vendor="vozo", task_id="t1", state=State.SUCCEEDED, video_urls=[f"{url}/v.mp4"])
-        client = videojobs.Client(api_keys={"vozo": "k" * 20}, max_retries=2)
+        client = videojobs.Client(api_keys={"vozo": "k" * 20}, max_retries=retries)
         with pytest.raises(videojobs.UsageError, match="closed while the download was under way"):
             client.download(status, tmp_path, on_progress=lambda progress: client.close())
     assert (tmp_path / "vozo-t1.mp4.part").exists()
@@ -785,6 +788,12 @@ def test_an_async_client_downloads_under_a_second_asyncio_run_and_closes_there(t
 
         assert asyncio.run(save("first")).bytes == 64 * 1024
         assert asyncio.run(save("second")).bytes == 64 * 1024
+        fds = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+        for n in range(10):  # each loop's file client goes with its loop (kept, each held a socket)
+            asyncio.run(save(f"more{n}"))
+        gc.collect()
+        if fds is not None:
+            assert len(os.listdir("/proc/self/fd")) < fds + 5
         asyncio.run(client.aclose())
 
 

@@ -89,6 +89,12 @@ class Lane:
         # default of 300 s) would add a second timer to every poll (8 us of the 90 a poll costs)
         self._timeout = ClientTimeout(total=None, connect=None, sock_connect=None, sock_read=None)
 
+    @property
+    def closed(self) -> bool:
+        """Its session was closed (the client's ``aclose()``)."""
+        client = self._transport.client
+        return isinstance(client, self._session_class) and bool(client.closed)
+
     def url(self, kwargs: Mapping[str, Any]) -> Any:
         """The ``yarl.URL`` the generated builder's ``kwargs`` stand for (worked out once per job:
         see ``_exchange.Prepared``)."""

@@ -205,7 +205,7 @@ class _Twin(Generic[H, T]):
         self._lock = threading.Lock()
         self._closed = False
         self._file_http: httpx.Client | httpx.AsyncClient | None = None  # file hosts' (no key), on the first download
-        self._parents: list[object] = []  # what a fork, or a closed loop, left (see _after_fork, _files)
+        self._parents: list[object] = []  # what a fork left: the parent's (see _after_fork)
         self._file_loop: asyncio.AbstractEventLoop | None = None  # an AsyncClient's file client's
         _clients.add(self)
 
@@ -240,8 +240,7 @@ class _Twin(Generic[H, T]):
                             "this AsyncClient is in use on another event loop that is still open; an "
                             "AsyncClient's connections belong to one loop: create one client per loop"
                         )
-                    self._parents.append(self._file_http)  # its loop is gone: it cannot be closed any more
-                    self._file_http = None
+                    self._file_http = None  # its loop is gone: it cannot be closed; dropped, its sockets go with it
             if self._file_http is None:
                 from ._fetch import file_client  # downloads' code loads on the first download
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Final
 import httpx
 
 from ._aio import transport_errors
-from ._exceptions import MalformedResponseError, NetworkError
+from ._exceptions import MalformedResponseError, NetworkError, UsageError
 from ._scrub import Scrubber
 from ._translate import SNIPPET, Exchange
 from ._wait import MIN_ATTEMPT, NotSent
@@ -374,6 +374,11 @@ async def exchange_async(
     return attempt.exchange()
 
 
+def closed_under_way(vendor: str) -> UsageError:
+    """A call's error when its client was closed (by another thread or task) while it was under way."""
+    return UsageError(f"the client of this {vendor} handle was closed while the call was under way", vendor=vendor)
+
+
 async def exchange_aiohttp(
     lane: Lane,
     request: Prepared,
@@ -401,41 +406,46 @@ async def exchange_aiohttp(
     import asyncio
 
     held = slots is None
-    with _Attempt(deadline, limit, secrets, vendor) as attempt:
-        try:
-            if not held:
-                assert slots is not None
-                if not slots.take():  # queued: the call's time, not one attempt's
-                    if until is None:
-                        until = now() + attempt.timeout
-                    await slots.acquire(until, now)
+    try:
+        with _Attempt(deadline, limit, secrets, vendor) as attempt:
+            try:
+                if not held:
+                    assert slots is not None
+                    if not slots.take():  # queued: the call's time, not one attempt's
+                        if until is None:
+                            until = now() + attempt.timeout
+                        await slots.acquire(until, now)
+                        held = True
+                        # the attempt starts now, with what is left of both its time and the call's
+                        if (left := until - now()) < MIN_ATTEMPT:
+                            raise NotSent("no request slot came free in time to send", vendor=vendor)
+                        attempt.restart(min(attempt.timeout, left))
                     held = True
-                    # the attempt starts now, with what is left of both its time and the call's
-                    if (left := until - now()) < MIN_ATTEMPT:
-                        raise NotSent("no request slot came free in time to send", vendor=vendor)
-                    attempt.restart(min(attempt.timeout, left))
-                held = True
-            if admit is not None:
-                admit(epoch)
-            url = request.url
-            if url is None:
-                url = request.url = lane.url(request.kwargs)
-            async with asyncio.timeout(attempt.timeout), lane.request(request.kwargs, url) as response:
-                attempt.started(response.status, response.headers, response.headers.get("content-encoding", ""))
-                content = response.content
-                if content.is_eof():  # the whole body came with the headers (aiohttp buffers <= 128 KiB)
-                    attempt.feed(content.read_nowait())
-                else:
-                    async for chunk in content.iter_any():
-                        attempt.feed(chunk)
-        except TimeoutError as exc:
-            if not held:
-                raise NotSent(
-                    "no request slot came free in time (every one of the vendor's max_connections is busy)",
-                    vendor=vendor,
-                ) from exc
-            raise
-        finally:
-            if held and slots is not None:
-                slots.release()
+                if admit is not None:
+                    admit(epoch)
+                url = request.url
+                if url is None:
+                    url = request.url = lane.url(request.kwargs)
+                async with asyncio.timeout(attempt.timeout), lane.request(request.kwargs, url) as response:
+                    attempt.started(response.status, response.headers, response.headers.get("content-encoding", ""))
+                    content = response.content
+                    if content.is_eof():  # the whole body came with the headers (aiohttp buffers <= 128 KiB)
+                        attempt.feed(content.read_nowait())
+                    else:
+                        async for chunk in content.iter_any():
+                            attempt.feed(chunk)
+            except TimeoutError as exc:
+                if not held:
+                    raise NotSent(
+                        "no request slot came free in time (every one of the vendor's max_connections is busy)",
+                        vendor=vendor,
+                    ) from exc
+                raise
+            finally:
+                if held and slots is not None:
+                    slots.release()
+    except NetworkError as exc:
+        if lane.closed:  # the client was closed meanwhile (aiohttp: "Connector is closed"), not the vendor's doing
+            raise closed_under_way(vendor) from exc
+        raise
     return attempt.exchange()

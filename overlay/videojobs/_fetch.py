@@ -219,6 +219,8 @@ def fetch(
                 raise NetworkError(str(exc), vendor=transfer.vendor) from exc
             except NetworkError as exc:
                 transfer.pause()
+                if http.is_closed:  # its client was closed meanwhile: the host is not to blame, nor tried again
+                    raise _closed(transfer) from exc
                 end = _give_up(exc, attempt, attempts, pace)
                 if end is exc:
                     raise
@@ -308,6 +310,8 @@ async def afetch(
                 raise NetworkError(str(exc), vendor=transfer.vendor) from exc
             except NetworkError as exc:
                 transfer.pause()
+                if http.is_closed:  # its client was closed meanwhile: the host is not to blame, nor tried again
+                    raise _closed(transfer) from exc
                 end = _give_up(exc, attempt, attempts, pace)
                 if end is exc:
                     raise

@@ -31,6 +31,7 @@ from ._exchange import (
     Prepared,
     RequestPrefix,
     Secrets,
+    closed_under_way,
     cookie_jar,
     exchange_aiohttp,
     exchange_async,
@@ -160,9 +161,7 @@ class VendorClient(_Handle):
             )
         except NetworkError as exc:  # closed by another thread meanwhile: its socket went, not the vendor
             if self.closed:
-                raise UsageError(
-                    f"the client of this {self.name} handle was closed while the call was under way", vendor=self.name
-                ) from exc
+                raise closed_under_way(self.name) from exc
             raise
 
     def close(self) -> None:
@@ -250,6 +249,10 @@ class AsyncVendorClient(_Handle):
                     raise NotSent("no request slot came free in time to send", vendor=self.name)
             deadline = start + timeout if not queued else time.monotonic() + left
             return await exchange_async(http, kwargs, deadline, self.max_response_bytes, self.secrets, self.name)
+        except NetworkError as exc:  # closed by another task meanwhile, not the vendor's doing
+            if self.closed:
+                raise closed_under_way(self.name) from exc
+            raise
         finally:
             slots.release()
 
