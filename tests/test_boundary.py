@@ -797,17 +797,22 @@ def test_downloads_cut_short_in_their_tls_handshake_leave_no_socket_open(tmp_pat
     assert held == 0, f"{held} sockets held by {len(results)} errors"
 
 
-def test_a_call_under_way_when_another_thread_closes_the_client_ends_saying_so() -> None:
-    """It ended at its request_timeout with "could not reach the vendor: ReadError: Bad file
-    descriptor": the vendor was blamed for the client's own close."""
-    arrived = threading.Event()
+def _silent_telling(arrived: threading.Event) -> hostile.Scenario:
+    """A vendor that never answers, and sets ``arrived`` as a request comes."""
     silent = hostile.silent()
 
     def scenario(request: hostile.Request, conn: socket.socket) -> None:
         arrived.set()
         silent(request, conn)
 
-    with hostile.hostile(scenario) as url:
+    return scenario
+
+
+def test_a_call_under_way_when_another_thread_closes_the_client_ends_saying_so() -> None:
+    """It ended at its request_timeout with "could not reach the vendor: ReadError: Bad file
+    descriptor": the vendor was blamed for the client's own close."""
+    arrived = threading.Event()
+    with hostile.hostile(_silent_telling(arrived)) as url:
         client = videojobs.Client(api_keys={"vozo": KEY}, base_urls={"vozo": url}, request_timeout=2, max_retries=0)
         closer = threading.Thread(target=lambda: (arrived.wait(10), client.close()))
         closer.start()
@@ -852,13 +857,7 @@ async def test_a_call_under_way_when_another_task_closes_the_async_client_ends_s
     """The async face's twin of the blocking one's: a last attempt ended with aiohttp's
     "Connector is closed" as a NetworkError, the vendor blamed for the client's own close."""
     arrived = threading.Event()
-    silent = hostile.silent()
-
-    def scenario(request: hostile.Request, conn: socket.socket) -> None:
-        arrived.set()
-        silent(request, conn)
-
-    with hostile.hostile(scenario) as url:
+    with hostile.hostile(_silent_telling(arrived)) as url:
         client = videojobs.AsyncClient(
             api_keys={"vozo": KEY}, base_urls={"vozo": url}, request_timeout=5, max_retries=0
         )
