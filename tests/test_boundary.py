@@ -733,6 +733,52 @@ def test_a_proxy_s_user_and_password_from_the_environment_reach_it_on_both_faces
     assert result.state is videojobs.State.RUNNING
 
 
+@MODES
+@pytest.mark.parametrize("key", ["sk-proxytest-0123456789", "k1"], ids=["key", "short-key"])
+def test_a_proxy_quoting_the_credential_it_was_sent_shows_it_nowhere(
+    mode: str, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A proxy that answers 407 with the Proxy-Authorization it got in its reason phrase and a
+    header: the credential (its Basic value, the password) was in the error's message on both
+    faces and the CLI's output; with a key too short to scrub, aiohttp's request_info kept it."""
+    import base64
+    import traceback
+
+    basic = "Basic " + base64.b64encode(b"proxy-user:hunter2-proxy/pw").decode()
+
+    def proxy(request: hostile.Request, conn: Any) -> None:
+        said = request.headers.get("proxy-authorization", "none")
+        conn.sendall(f"HTTP/1.1 407 Denied {said}\r\nX-Echo: {said}\r\nContent-Length: 0\r\n\r\n".encode())
+
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with hostile.hostile(proxy) as url:
+        monkeypatch.setenv("HTTPS_PROXY", url.replace("http://", "http://proxy-user:hunter2-proxy%2Fpw@"))
+        kwargs: dict[str, Any] = {"api_keys": {"vozo": key}, "base_urls": {"vozo": "https://vozo.videojobs.invalid"}}
+        kwargs |= {"request_timeout": 5.0, "max_retries": 0}
+        result: Any
+        try:
+            if mode == "sync":
+                with videojobs.Client(**kwargs) as client:
+                    result = client.status("vozo:t")
+            else:
+
+                async def run() -> Any:
+                    async with videojobs.AsyncClient(**kwargs) as client:
+                        return await client.status("vozo:t")
+
+                result = asyncio.run(run())
+        except videojobs.VideoJobsError as exc:
+            result = exc
+    assert isinstance(result, videojobs.VideoJobsError), result
+    shown = "".join(traceback.format_exception(result)) + repr(result) + repr(vars(result))
+    for cause in (result.__cause__, result.__context__):
+        if cause is not None:
+            shown += repr(getattr(cause, "request_info", "")) + repr(cause.args)
+    assert basic.split()[1] not in shown
+    assert "hunter2-proxy" not in shown
+
+
 @pytest.mark.parametrize("task_id", ["plain-1", "a/b", "a b", "ü-ß", "%2F..%2F", "x?y=1#z", "..x", "a;b,c=d"])
 def test_the_async_fast_lane_sends_the_request_the_sync_client_sends(task_id: str) -> None:
     """The aiohttp lane builds the URL itself: byte for byte what httpx sends, whatever the id."""

@@ -152,6 +152,28 @@ def test_install_wants_redis() -> None:
         install(Celery("x", broker="amqp://guest@localhost//"))
 
 
+@pytest.mark.parametrize(
+    ("broker", "redis_url", "secret"),
+    [
+        ("sqs://AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY@", None, "K7MDENG"),
+        ("amqp://app:hunter#2pw@rabbit:5672//", None, "hunter"),
+        ("memory://", "redis://:Sup3rS3cret@10.0.0.5:notaport/0", "Sup3rS3cret"),  # redis-py: a bare ValueError
+    ],
+)
+def test_install_shows_no_password_of_a_broker_or_redis_url(broker: str, redis_url: str | None, secret: str) -> None:
+    """A password holding "/", "?" or "#" (an AWS secret key) ended the URL's host part, and the
+    message showed it whole; a Redis URL redis-py cannot read was its bare ValueError quoting
+    the password's start, at the first track()."""
+    from celery import Celery
+
+    from videojobs.celery import install
+
+    with pytest.raises(videojobs.UsageError) as info:
+        install(Celery("x", broker=broker), redis_url=redis_url)
+    assert secret not in str(info.value)
+    assert (info.value.__cause__ is None and info.value.__suppress_context__) or info.value.__context__ is None
+
+
 def test_a_redis_that_keeps_nothing_or_only_snapshots_is_named_with_what_a_restart_loses() -> None:
     from videojobs.celery import persistence_problem
 

@@ -188,6 +188,7 @@ async def test_asyncclient_refuses_a_sync_transport_and_a_string_verify() -> Non
         ("http://:@127.0.0.1:9/", "holds a user name or password"),
         ("http://127.0.0.1:99999/", "has a port out of 1-65535"),
         ("http://127.0.0.1:0/", "has a port out of 1-65535"),
+        ("user:s3cret-pw@api.vozo.ai", "base URL of 26 characters"),  # no scheme: not even the password's start
         ("http://a..b.invalid:9/", "has a host name that cannot be looked up"),  # the async face: a bare UnicodeError
         ("http://" + "a" * 64 + ".example/", "has a host name that cannot be looked up"),
     ],

@@ -84,6 +84,8 @@ def shown_url(value: object) -> str:
         return f"of type {type(value).__name__}"
     scheme, sep, rest = value.partition("://")
     if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]{0,15}", scheme):
+        if "@" in value:  # "user:password@host" without its scheme: not even its start
+            return f"of {len(value)} characters"
         return glimpse(value)
     host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
     port = host.rpartition(":")[2] if ":" in host else ""
@@ -214,6 +216,27 @@ def environment_proxy_url(base_url: str) -> str | None:
             f"the proxy the environment names for {url.scheme}:// URLs, {shown_url(chosen)}, {problem}"
         )
     return chosen
+
+
+def proxy_secrets(base_url: str) -> list[str]:
+    """What of the proxy the environment names for ``base_url`` is a secret, for the scrubbers: its
+    password, ``user:password`` and the Basic credential made of them (a proxy may quote the
+    ``Proxy-Authorization`` it was sent in a 407, a status line it breaks, a page). None when
+    there is no proxy, or one no request could use (refused where it would be used)."""
+    import base64
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        chosen = environment_proxy_url(base_url)
+    except ConfigurationError:
+        return []
+    parts = urlsplit(chosen or "")
+    if parts.password is None and not parts.username:
+        return []
+    user, password = unquote(parts.username or ""), unquote(parts.password or "")
+    pair = f"{user}:{password}"
+    basic = base64.b64encode(pair.encode()).decode("ascii")
+    return [secret for secret in (password, pair, basic) if secret]
 
 
 def _is_ip(host: str) -> bool:

@@ -345,9 +345,8 @@ class Scrubber:
         """Scrub, in place, what an exception and the ones behind it (cause, context) show: their
         ``args``, string and bytes attributes and notes, pieces of a key too (see the module's
         docstring). A transport error quotes the header or status line it could not parse, and a
-        vendor may have put the key in one."""
-        if not self._keys:
-            return
+        vendor may have put the key in one. Credential headers are redacted whatever the keys
+        (none long enough to scrub as text: a proxy's ``Proxy-Authorization`` is still one)."""
         seen: set[int] = set()
         pending: list[BaseException] = [exc]
         while pending:

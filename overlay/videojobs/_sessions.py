@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from ._base import VendorSettings, check_task_id, environment_proxy_url, resolve_settings
+from ._base import VendorSettings, check_task_id, environment_proxy_url, proxy_secrets, resolve_settings
 from ._calls import VendorCore, arun, run, status_plan
 from ._exceptions import NetworkError, UsageError
 from ._exchange import (
@@ -82,8 +82,11 @@ class _Handle:
         self.typed, self._default_transport = new_typed()
         self.max_response_bytes = max_response_bytes
         self.max_connections = max_connections
-        self.secrets = Secrets([settings.api_key])
-        LOG_SCRUBBER.add(settings.api_key)
+        # the key, and a proxy's credentials (a proxy may quote them back as a vendor may the key)
+        self._secrets = [settings.api_key, *proxy_secrets(settings.base_url)]
+        self.secrets = Secrets(self._secrets)
+        for secret in self._secrets:
+            LOG_SCRUBBER.add(secret)
         self.closed = False
         self._request_kwargs = core.adapter.endpoint.build_request_kwargs
         self._prefix = RequestPrefix()  # the vendor's absolute URL and headers, worked out once
@@ -167,7 +170,8 @@ class VendorClient(_Handle):
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            LOG_SCRUBBER.discard(self.settings.api_key)
+            for secret in self._secrets:
+                LOG_SCRUBBER.discard(secret)
         self.typed.get_httpx_client().close()
 
 
@@ -282,7 +286,8 @@ class AsyncVendorClient(_Handle):
     async def aclose(self) -> None:
         if not self.closed:
             self.closed = True
-            LOG_SCRUBBER.discard(self.settings.api_key)
+            for secret in self._secrets:
+                LOG_SCRUBBER.discard(secret)
         await self.typed.get_async_httpx_client().aclose()
 
 

@@ -76,7 +76,7 @@ from urllib.parse import urlsplit, urlunsplit
 import attrs
 
 from .._base import check_seconds, check_whole
-from .._exceptions import NetworkError, RateLimitError, UsageError, VideoJobsError
+from .._exceptions import ConfigurationError, NetworkError, RateLimitError, UsageError, VideoJobsError
 from .._policy import PollingPolicy
 from .._ratecontrol import AcceptedRate
 from .._text import printable
@@ -233,6 +233,12 @@ def install(
         raise UsageError(
             f"videojobs.celery keeps its claims and rates in Redis: pass redis_url= (broker is {_safe_url(url)!r})"
         )
+    try:  # read once here: redis-py's ValueError quotes what it could not read (a password's start)
+        from redis.connection import parse_url
+
+        parse_url(url)  # type: ignore[no-untyped-call]
+    except ValueError:
+        raise ConfigurationError(f"videojobs.celery's Redis URL {_safe_url(url)!r} is not one redis-py reads") from None
     check_seconds("sweep_grace", sweep_grace)
     check_seconds("callback_backoff", callback_backoff)
     check_seconds("callback_soft_time_limit", callback_soft_time_limit)
@@ -411,7 +417,12 @@ def _backoff(base: float, attempt: int) -> float:
 
 
 def _safe_url(url: str) -> str:
-    """``url`` without its user name and password (``redis://:secret@host:6379/0`` → ``redis://host:6379/0``)."""
+    """``url`` without its user name and password (``redis://:secret@host:6379/0`` → ``redis://host:6379/0``).
+    A password may hold "/", "?" or "#" (an AWS secret key often does), which end a URL's host
+    part: everything up to the last "@" goes first."""
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest:
+        url = f"{scheme}://{rest.rpartition('@')[2]}"
     try:
         parts = urlsplit(url)
         netloc = parts.netloc.rpartition("@")[2]
