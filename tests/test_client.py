@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import socket
 import subprocess
@@ -255,6 +256,35 @@ async def test_a_proxy_no_file_host_could_use_fails_a_download_typed_on_both_fac
             await aclient.download(status, tmp_path)
     assert str(sync.value) == str(aio.value)
     assert "cannot be used for file hosts (InvalidURL)" in str(sync.value)
+
+
+def _basic(pair: str) -> str:
+    return base64.b64encode(pair.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("proxy", "secrets"),
+    [
+        ("http://alice:hunter2-pw@proxy.invalid:3128", ["hunter2-pw", "alice:hunter2-pw", _basic("alice:hunter2-pw")]),
+        ("http://u:pw@proxy.invalid:3128", [_basic("u:pw")]),  # too short to scrub but as Basic (no false key warning)
+        (
+            "http://zyte-apikey-0123456789:@proxy.invalid:8011",
+            ["zyte-apikey-0123456789", "zyte-apikey-0123456789:", _basic("zyte-apikey-0123456789:")],
+        ),
+    ],
+    ids=["password", "short", "token-as-user"],
+)
+def test_a_proxys_secrets_are_the_ones_long_enough_to_scrub_the_user_when_it_is_the_token(
+    proxy: str, secrets: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 2-character proxy password went to the log scrubber, which warned of "an API key shorter
+    than 8 characters (length 2)": wrong, and its length shown. A token given as the user name
+    with no password (http://APIKEY:@proxy) was scrubbed only with its colon."""
+    from videojobs._base import proxy_secrets
+
+    _no_proxies(monkeypatch)
+    monkeypatch.setenv("HTTPS_PROXY", proxy)
+    assert proxy_secrets("https://api.vozo.ai") == secrets
 
 
 def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -236,7 +236,15 @@ def proxy_secrets(base_url: str) -> list[str]:
     user, password = unquote(parts.username or ""), unquote(parts.password or "")
     pair = f"{user}:{password}"
     basic = base64.b64encode(pair.encode()).decode("ascii")
-    return [secret for secret in (password, pair, basic) if secret]
+    # with no password, the user name is the credential (a token as the user: http://APIKEY:@proxy)
+    secret = password or user
+    return [s for s in dict.fromkeys((secret, pair, basic)) if len(s) >= MIN_SECRET]
+
+
+MIN_SECRET: Final = 8
+"""The shortest of a proxy's secrets scrubbed (``_scrub.MIN_SCRUBBABLE``: shorter ones corrupt
+answers and protect nothing; the Basic value is always this long): a shorter one is not passed
+to the scrubbers, which would warn about it as a too-short API key."""
 
 
 def _is_ip(host: str) -> bool:

@@ -68,6 +68,7 @@ import logging
 import math
 import os
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -418,11 +419,11 @@ def _backoff(base: float, attempt: int) -> float:
 
 def _safe_url(url: str) -> str:
     """``url`` without its user name and password (``redis://:secret@host:6379/0`` → ``redis://host:6379/0``).
-    A password may hold "/", "?" or "#" (an AWS secret key often does), which end a URL's host
-    part: everything up to the last "@" goes first."""
+    An "@" after a "/", "?" or "#" is ambiguous (a password holding one, as an AWS secret key
+    often does, or a query's): then nothing after the scheme is shown."""
     scheme, sep, rest = url.partition("://")
-    if sep and "@" in rest:
-        url = f"{scheme}://{rest.rpartition('@')[2]}"
+    if sep and "@" in rest and "@" not in re.split(r"[/?#]", rest, maxsplit=1)[0]:
+        return f"{scheme}://..."
     try:
         parts = urlsplit(url)
         netloc = parts.netloc.rpartition("@")[2]
