@@ -143,6 +143,15 @@ def test_only_policies_that_can_travel_are_taken() -> None:
         policy_spec(lambda history: 1.0)  # type: ignore[arg-type]
 
 
+def test_failed_callbacks_go_in_a_set() -> None:
+    """A frozen record hashed its ``result`` dict: a bare TypeError, 'unhashable type'."""
+    from videojobs.celery import FailedCallback
+
+    one = FailedCallback(ref="vozo:t", error="RuntimeError: x", attempts=3, failed_at=1.0, result={"ref": "vozo:t"})
+    same = FailedCallback(ref="vozo:t", error="RuntimeError: x", attempts=3, failed_at=1.0, result={"ref": "vozo:t"})
+    assert {one, same} == {one}
+
+
 def test_install_wants_redis() -> None:
     from celery import Celery
 

@@ -201,6 +201,27 @@ def test_an_answer_with_more_odd_fields_than_the_salvage_can_tell_apart_keeps_it
     assert status.has_video or NO_VIDEO in status.problems
 
 
+def test_a_megabyte_error_code_or_state_word_is_cut_as_a_message_is() -> None:
+    """The message of a failed job was cut to 2,000 characters and named; its code, and an unknown
+    state word, were kept whole: every line showing the status (a repr, the CLI's row and
+    --json) was a megabyte."""
+    from tests.cases import EZ_FAILED, EZ_PROCESSING
+    from videojobs._adapter import MAX_VENDOR_WORD
+
+    failed = {**EZ_FAILED, "error": {"message": "boom", "code": "c" * 1_000_000}}
+    with sync_client(Recorder(httpx.Response(200, json=failed))) as client:
+        status = client.status("ezmodel:t1")
+    assert status.error is not None
+    assert status.error.code == "c" * MAX_VENDOR_WORD + "…"
+    assert any("error code is 1000000 characters" in problem for problem in status.problems)
+    odd = {**EZ_PROCESSING, "status": "s" * 3_000_000}
+    with sync_client(Recorder(httpx.Response(200, json=odd))) as client:
+        status = client.status("ezmodel:t1")
+    assert status.state is videojobs.State.UNKNOWN
+    assert status.vendor_state == "s" * MAX_VENDOR_WORD + "…"
+    assert len(repr(status)) < 5_000
+
+
 def test_ezmodel_error_null_on_a_job_still_going_is_no_problem() -> None:
     """OpenAI (whose shape ezmodel's is) sends ``"error": null`` on every video that has not
     failed: the field left out, not a problem on every poll of a clean answer."""

@@ -153,6 +153,10 @@ def json_type(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
+MAX_VENDOR_WORD: Final = 200
+"""The longest error code or state word kept, in characters (an API error's code is cut so too:
+``_translate.SNIPPET``); a megabyte of one made every line that shows the status a megabyte."""
+
 MAX_ERROR_MESSAGE: Final = 2000
 """The longest failed job's message kept, in characters (pages quote one or two sentences; an
 API error's is cut to 200): the rest of a vendor's answer stays in ``raw``."""
@@ -563,6 +567,10 @@ class BaseAdapter:
         state = self.states.get(word)
         if state is not None:
             return state, word
+        if len(word) > MAX_VENDOR_WORD:  # no table's word: kept as vendor_state, cut as a code is
+            if fields is not None:
+                fields.problem(field, f"a state word of {len(word)} characters, not one the vendor documents; cut")
+            return State.UNKNOWN, word[:MAX_VENDOR_WORD] + "…"
         known = _folded(self.states).get(word.strip().casefold())
         if known is not None:
             if fields is not None:
@@ -587,6 +595,9 @@ class BaseAdapter:
                 "error", f"the vendor's error message is {len(message)} characters: cut to {MAX_ERROR_MESSAGE}"
             )
             message = message[:MAX_ERROR_MESSAGE] + "…"
+        if code is not None and len(code) > MAX_VENDOR_WORD:
+            fields.problem("error", f"the vendor's error code is {len(code)} characters: cut to {MAX_VENDOR_WORD}")
+            code = code[:MAX_VENDOR_WORD] + "…"
         code = code or None
         if state in (State.FAILED, State.CANCELED):
             return JobError(code=code, message=message or default)

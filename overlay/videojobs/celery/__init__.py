@@ -146,7 +146,9 @@ class FailedCallback:
     error: str  # the last attempt's error: its type and message (keys scrubbed, at most REASON_LIMIT characters)
     attempts: int
     failed_at: float  # Unix seconds
-    result: dict[str, Any] | None  # what the callback was to be called with (status.to_dict() + "exception")
+    # what the callback was to be called with (status.to_dict() + "exception"); compared, not hashed
+    # (a dict: hashing it made the record unusable in a set)
+    result: dict[str, Any] | None = attrs.field(hash=False)
 
 
 def _default_client() -> Any:
