@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from ._base import environment_proxy_url
+from ._base import basic_credential, environment_proxy_url
 from ._tls import tls_context
 
 # aiohttp's limits on one header line and one field (its defaults are 8190 bytes): a vendor's
@@ -41,13 +41,6 @@ def environment_proxy(base_url: str) -> httpx.Proxy | None:
     ``~/.netrc``, in a worker thread) on every request, which cost more than the request."""
     chosen = environment_proxy_url(base_url)
     return httpx.Proxy(chosen) if chosen else None
-
-
-def _basic(user: str, password: str) -> str:
-    """A Basic credential, as httpx makes a proxy's (UTF-8, then base64)."""
-    import base64
-
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
 
 
 class Lane:
@@ -80,7 +73,7 @@ class Lane:
         # http:// vendor (the proxy reads it), on the CONNECT to an https:// one (never inside the tunnel)
         self._proxy_headers: dict[str, str] | None = None
         if proxy is not None and proxy.auth is not None:
-            credential = {"Proxy-Authorization": _basic(*proxy.auth)}
+            credential = {"Proxy-Authorization": "Basic " + basic_credential(*proxy.auth)}
             if http.base_url.scheme == "https":
                 self._proxy_headers = credential
             else:

@@ -218,12 +218,25 @@ def environment_proxy_url(base_url: str) -> str | None:
     return chosen
 
 
+OTHER_LOOP: Final = (
+    "this AsyncClient is in use on another event loop that is still open; "
+    "an AsyncClient's connections belong to one loop: create one client per loop"
+)
+"""An AsyncClient's vendors and file client used from a second open loop (``_sessions``, ``_client``)."""
+
+
+def basic_credential(user: str, password: str) -> str:
+    """A Basic credential's value, as httpx makes a proxy's: ``user:password`` in UTF-8, base64."""
+    import base64
+
+    return base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
 def proxy_secrets(base_url: str) -> list[str]:
     """What of the proxy the environment names for ``base_url`` is a secret, for the scrubbers: its
     password, ``user:password`` and the Basic credential made of them (a proxy may quote the
     ``Proxy-Authorization`` it was sent in a 407, a status line it breaks, a page). None when
     there is no proxy, or one no request could use (refused where it would be used)."""
-    import base64
     from urllib.parse import unquote, urlsplit
 
     try:
@@ -234,8 +247,7 @@ def proxy_secrets(base_url: str) -> list[str]:
     if parts.password is None and not parts.username:
         return []
     user, password = unquote(parts.username or ""), unquote(parts.password or "")
-    pair = f"{user}:{password}"
-    basic = base64.b64encode(pair.encode()).decode("ascii")
+    pair, basic = f"{user}:{password}", basic_credential(user, password)
     # with no password, the user name is the credential (a token as the user: http://APIKEY:@proxy)
     secret = password or user
     return [s for s in dict.fromkeys((secret, pair, basic)) if len(s) >= MIN_SECRET]

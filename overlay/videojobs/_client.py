@@ -27,6 +27,7 @@ from ._base import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
     DEFAULT_REQUEST_TIMEOUT,
+    OTHER_LOOP,
     check_callback,
     check_environ,
     check_flag,
@@ -236,10 +237,7 @@ class _Twin(Generic[H, T]):
                 loop = asyncio.get_running_loop()
                 if self._file_http is not None and self._file_loop is not loop:
                     if self._file_loop is not None and not self._file_loop.is_closed():
-                        raise UsageError(
-                            "this AsyncClient is in use on another event loop that is still open; an "
-                            "AsyncClient's connections belong to one loop: create one client per loop"
-                        )
+                        raise UsageError(OTHER_LOOP)
                     self._file_http = None  # its loop is gone: it cannot be closed; dropped, its sockets go with it
             if self._file_http is None:
                 from ._fetch import file_client  # downloads' code loads on the first download

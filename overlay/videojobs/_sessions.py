@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from ._base import VendorSettings, check_task_id, environment_proxy_url, proxy_secrets, resolve_settings
+from ._base import OTHER_LOOP, VendorSettings, check_task_id, environment_proxy_url, proxy_secrets, resolve_settings
 from ._calls import VendorCore, arun, run, status_plan
 from ._exceptions import NetworkError, UsageError
 from ._exchange import (
@@ -264,11 +264,7 @@ class AsyncVendorClient(_Handle):
         if self._loop is not loop:
             if self._loop is not None:
                 if not self._loop.is_closed():
-                    raise UsageError(
-                        "this AsyncClient is in use on another event loop that is still open; "
-                        "an AsyncClient's connections belong to one loop: create one client per loop",
-                        vendor=self.name,
-                    )
+                    raise UsageError(OTHER_LOOP, vendor=self.name)
                 self.typed, self._default_transport = self._new_typed()  # the old loop is gone, and its connections
             self._loop = loop
             self._lane = None
