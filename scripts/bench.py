@@ -64,6 +64,20 @@ def peak_rss_mib() -> float:
     return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)  # bytes on macOS, KiB elsewhere
 
 
+def compile_sources() -> None:
+    """Compile the overlay and the generated clients to bytecode, as ``pip install`` does for an
+    installed wheel, before any child process imports them. The checkout is an editable install,
+    which pip leaves uncompiled, and a machine that sets ``PYTHONDONTWRITEBYTECODE`` (this one
+    does) never caches what an import compiles: each fresh interpreter of a run then compiled the
+    overlay's modules anew, 70-90 ms of client CPU that the raw clients, whose packages pip had
+    compiled, never paid (a 1,000-job CPU run: 1.41x aiohttp without it, 1.33x with it, in one
+    session). ``py_compile`` writes the ``__pycache__`` files whatever that variable says."""
+    import compileall
+
+    for folder in ("overlay", "generated"):
+        compileall.compile_dir(ROOT / folder, quiet=1)
+
+
 def _free_port() -> int:
     import socket
 
@@ -1050,6 +1064,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
     }
     wanted = args.only.split(",") if args.only else list(sections)
+    compile_sources()
     if args.only and not smoke and RESULTS.exists():  # a partial run keeps the other sections' last figures
         results = {**json.loads(RESULTS.read_text(encoding="utf-8")), **results}
     for name in wanted:

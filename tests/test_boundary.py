@@ -293,6 +293,40 @@ def test_numbers_too_large_for_a_float_cost_the_field_not_the_state(number: str)
     assert any(p.startswith("created_at:") for p in status.problems)
 
 
+# --- a vendor's words in an error's text --------------------------------------------------------------------
+
+EVIL_WORDS = "\x1b]0;pwned\x07 bad\nvozo: forged line \u202e"
+
+
+@MODES
+def test_an_errors_text_shows_a_vendors_escape_codes_and_keeps_them_in_its_data(mode: str) -> None:
+    """``str(e)`` goes to logs and terminals (a traceback prints it): a vendor's ESC sequence,
+    newline or bidi override in its error message is shown, not acted on. ``message`` and
+    ``to_dict()`` are data: exact."""
+    body = json.dumps({"error": {"message": EVIL_WORDS, "code": "x\x1b[2J"}}).encode()
+    with hostile.hostile(hostile.answer(400, body)) as url:
+        error, _, _ = call(mode, url)
+    assert isinstance(error, videojobs.APIError)
+    text = str(error)
+    assert text == "vozo: \\x1b]0;pwned\\x07 bad\\nvozo: forged line \\u202e (HTTP 400, code 'x\\x1b[2J')"
+    assert "\x1b" not in repr(error)
+    assert "\n" not in repr(error)
+    assert "".join(traceback.format_exception_only(error)).count("\n") == 1  # one line, its own
+    assert error.message == EVIL_WORDS
+    assert error.to_dict()["message"] == EVIL_WORDS
+
+
+def test_a_failed_jobs_error_shows_the_vendors_escape_codes() -> None:
+    failed = videojobs.JobStatus(
+        vendor="vozo", task_id="t", state=videojobs.State.FAILED, error=videojobs.JobError(message=EVIL_WORDS)
+    )
+    with pytest.raises(videojobs.JobFailedError) as caught:
+        failed.raise_for_failure()
+    assert str(caught.value) == "vozo: job t failed: \\x1b]0;pwned\\x07 bad\\nvozo: forged line \\u202e"
+    assert caught.value.status.error is not None
+    assert caught.value.status.error.message == EVIL_WORDS
+
+
 # --- Retry-After abuse ------------------------------------------------------------------------------------
 
 

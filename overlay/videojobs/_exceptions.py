@@ -21,7 +21,13 @@ Our exception hierarchy::
         └── LinkExpiredError        the link expired and the vendor handed out no fresh one; expired_at
 
 \* defined in ``_status``, beside the :class:`JobStatus` they carry: this module is the floor
-everything else stands on, and imports nothing of videojobs.
+everything else stands on, and imports nothing of videojobs but ``_text`` (pure, a floor too).
+
+``str()`` and ``repr()`` of an error are for people (a log, a terminal, a traceback): a vendor's
+words in them (an envelope's message, a state word, a URL) pass through ``_text.printable``, so
+an ``ESC`` sequence or a newline a vendor sent is shown as ``\x1b`` or ``\n``, never acted on
+by the terminal that shows the log, nor forging a line of it. ``message`` and ``to_dict()`` keep
+the text exact: they are data.
 
 No exception, message or repr contains an API key: messages are built from the vendor's
 answer (scrubbed of the client's keys before anything reads it) and our own words, never
@@ -31,6 +37,8 @@ from request headers.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from ._text import printable
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -79,7 +87,7 @@ class VideoJobsError(Exception):
         extra = [f"HTTP {self.status_code}"] if self.status_code is not None else []
         if self.code is not None:
             extra.append(f"code {self.code!r}")
-        return f"{where}{self.message}" + (f" ({', '.join(extra)})" if extra else "")
+        return printable(f"{where}{self.message}" + (f" ({', '.join(extra)})" if extra else ""))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"
