@@ -101,6 +101,22 @@ def _with_state(slug: str, value: str, sc: StateCase | None = None) -> dict[str,
     return body
 
 
+@pytest.mark.parametrize("value", [5, ["done"], {"word": "done"}, True], ids=["number", "array", "object", "bool"])
+@pytest.mark.parametrize("slug", VENDORS)
+def test_a_state_of_the_wrong_type_is_named_with_its_type_not_as_missing(slug: str, value: Any) -> None:
+    body = _with_state(slug, value)
+    with (
+        sync_client(Recorder(httpx.Response(200, json=body))) as client,
+        pytest.raises(videojobs.MalformedResponseError) as info,
+    ):
+        client.status(f"{slug}:t1")
+    kind = {int: "a number", list: "an array", dict: "an object", bool: "a boolean"}[type(value)]
+    where = ".".join(CASES[slug].enum_field)
+    assert f"no readable state: {where}" in str(info.value)
+    assert kind in str(info.value)
+    assert "missing" not in str(info.value)
+
+
 @pytest.mark.parametrize("slug", VENDORS)
 def test_unknown_state_is_unknown_not_an_error(slug: str) -> None:
     with sync_client(Recorder(httpx.Response(200, json=_with_state(slug, "paused_for_review")))) as client:
@@ -569,6 +585,10 @@ def test_colossyan_progress_without_its_maximum_is_named_not_guessed() -> None:
     alone = _read("colossyan", {"status": "generating", "maximumProgress": 200, "videoId": "v"})
     assert alone.progress is None
     assert alone.problems == ()  # no progress reported: nothing was dropped
+    for scale in (0, 0.0):
+        nothing_yet = _read("colossyan", {"status": "in_queue", "progress": 0, "maximumProgress": scale})
+        assert nothing_yet.progress is None
+        assert nothing_yet.problems == ()  # 0 of 0: no scale yet, and no progress lost
 
 
 def test_colossyan_video_id_counts_only_on_a_finished_job() -> None:

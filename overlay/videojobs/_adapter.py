@@ -165,11 +165,12 @@ API error's is cut to 200): the rest of a vendor's answer stays in ``raw``."""
 class Fields:
     """Reads a typed model's fields; what it cannot use becomes None and a line in ``problems``."""
 
-    __slots__ = ("millis", "problems")
+    __slots__ = ("millis", "problems", "unfit")
 
     def __init__(self, *, millis: bool = False) -> None:
         self.problems: list[str] = []
         self.millis = millis  # read a Unix time above MS_THRESHOLD as milliseconds (the adapter's assumption)
+        self.unfit: str | None = None  # the salvage's words for a required field that did not fit: why none was read
 
     def problem(self, field: str, reason: str) -> None:
         self.problems.append(f"{field}: {reason}")
@@ -234,12 +235,15 @@ class Fields:
         """``value / maximum`` as 0.0-1.0 (Colossyan's progress / maximumProgress).
 
         A value without a usable maximum has no known scale: None and a problem, never a guess.
-        Outside 0..maximum (by any amount) it is None and a problem, as :meth:`percent`.
+        Outside 0..maximum (by any amount) it is None and a problem, as :meth:`percent`. 0 out of
+        0 is None, and no problem: nothing is lost (it was a problem on every poll of a queued job).
         """
         number = self.number(value, field)
         if number is None:
             return None  # no progress reported (a maximum alone says nothing)
         top = self.number(maximum, max_field)
+        if number == 0 and top == 0:  # 0 of 0: a job with no scale yet (queued) has made no progress to tell
+            return None
         if top is None:
             self.problem(field, f"{number:.15g} without a usable {max_field}, so on no known scale; left out")
             return None
@@ -344,14 +348,14 @@ def parse_model(model: type[M], body: Any, fields: Fields) -> M:
         if kept is not None:
             fields.problems.append(TOO_MANY_ODD)
     if kept is None:
-        raise Unreadable(_why(first)) from first
+        raise Unreadable(_why(first, fields.unfit)) from first
     return from_dict(kept)
 
 
-def _why(exc: BaseException) -> str:
+def _why(exc: BaseException, unfit: str | None) -> str:
     if isinstance(exc, KeyError) and exc.args:
         return f"{exc.args[0]} is missing"
-    return "the state is not what the vendor's spec describes"
+    return unfit or "the state is not what the vendor's spec describes"
 
 
 def _salvage(value: Any, accepts: Accepts, fields: Fields, path: str, core: bool = False) -> Any | None:
@@ -375,6 +379,9 @@ def _salvage_dict(
             return None
         fitted = _fit_key(kept, key, value[key], accepts, fields, path, report=False, core=core)
         if fitted is _NOTHING:
+            where = f"{path}.{key}" if path else key
+            if not (fields.unfit or "").startswith((f"{where}.", f"{where}[")):  # the deepest one says most
+                fields.unfit = f"{where} is {json_type(value[key])}, which does not fit the vendor's spec"
             return None
         kept[key] = fitted
 
@@ -560,7 +567,9 @@ class BaseAdapter:
         is read as that word: UNKNOWN never ends, so a finished job's wait would run to its
         deadline and its video be left out. With ``fields``, either is named in ``problems``."""
         if is_unset(vendor_state):
-            raise Unreadable(f"{field} is missing")
+            left_out = f"{field}: "  # there, but of a type the spec does not allow: the salvage left it out
+            said = next((p for p in fields.problems if p.startswith(left_out)), None) if fields is not None else None
+            raise Unreadable(said.removesuffix("; left out") if said else f"{field} is missing")
         word = getattr(vendor_state, "value", vendor_state)
         if not isinstance(word, str):
             raise Unreadable(f"{field} is {json_type(word)}, not a word")
