@@ -215,6 +215,87 @@ def test_a_body_too_large_is_refused_within_the_memory_bound(mode: str, scenario
     assert elapsed < 10
 
 
+def _sends(data: bytes) -> hostile.Scenario:
+    def scenario(request: hostile.Request, conn: socket.socket) -> None:
+        conn.sendall(data)
+        conn.close()
+
+    return scenario
+
+
+@MODES
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"HTTP/1.1 2" + b"x" * 60_000 + b" OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n" + b"X" * 60_000 + b"\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n" + b"X\x01" * 3_000 + b": v\r\n\r\n",
+    ],
+    ids=["status-line", "header-line", "header-name"],
+)
+def test_a_transports_words_on_a_broken_answer_are_quoted_on_one_bounded_line(mode: str, data: bytes) -> None:
+    """h11 and aiohttp quote a bad status or header line whole, aiohttp over several lines."""
+    with hostile.hostile(_sends(data)) as url:
+        error, _, _ = call(mode, url)
+    assert isinstance(error, videojobs.NetworkError)
+    assert error.message.startswith("could not reach the vendor: ")
+    assert len(error.message) < 300
+    assert error.message.endswith("…")
+    assert "\n" not in error.message
+
+
+def _read_answer(slug: str, body: Any) -> videojobs.JobStatus:
+    with sync_client(Recorder(httpx.Response(200, json=body))) as client:
+        return client.status(f"{slug}:t1")
+
+
+def test_an_answer_names_at_most_max_problems_and_counts_the_rest() -> None:
+    from videojobs._adapter import MAX_PROBLEMS
+
+    body = {"state": "succeeded", "progress": 100, "data": {"videos": [{"url": ""}] * 1_000}}
+    status = _read_answer("duomi", body)
+    assert status.state is videojobs.State.SUCCEEDED
+    assert len(status.problems) <= MAX_PROBLEMS + 2  # the count, and the job's own "no video" line
+    assert status.problems[0] == "data.videos[0].url: '' is not a video URL; left out"
+    (count,) = [p for p in status.problems if p.startswith("and ")]
+    more = re.match(r"and ([\d,]+) more problems of this answer", count)
+    assert more is not None
+    assert int(more[1].replace(",", "")) >= 1_000 - MAX_PROBLEMS
+    assert len(repr(status)) < 20_000
+
+
+def test_a_video_url_longer_than_any_server_takes_is_left_out_and_named() -> None:
+    from videojobs._adapter import MAX_URL
+
+    base = "https://cdn.example/v.mp4?sig="
+    kept = _read_answer("vozo", {"status": "done", "video_url": base + "a" * (MAX_URL - len(base))})
+    assert kept.video_urls == (base + "a" * (MAX_URL - len(base)),)
+    huge = _read_answer("vozo", {"status": "done", "video_url": base + "a" * 1_000_000})
+    assert huge.video_urls == ()
+    assert huge.problems[0].startswith("video_url: 'https://cdn.example/v.mp4?sig=aaaaaaaaaa'… is 1,000,030 characters")
+    assert len(repr(huge)) < 5_000
+
+
+def test_a_video_id_too_long_to_be_one_is_left_out_and_named() -> None:
+    status = _read_answer("colossyan", {"status": "finished", "videoId": "v" * 1_000_000})
+    assert status.video_id is None
+    assert status.problems[0] == "videoId: expected an id, got 1,000,000 characters; left out"
+    assert len(repr(status)) < 5_000
+
+
+def test_a_download_error_quotes_a_video_id_cut(tmp_path: pathlib.Path) -> None:
+    status = videojobs.JobStatus(
+        vendor="colossyan", task_id="t", state=videojobs.State.SUCCEEDED, video_id="v" * 1_000_000
+    )
+    with (
+        videojobs.Client(api_keys={"colossyan": "k"}, environ={}) as client,
+        pytest.raises(videojobs.DownloadError) as caught,
+    ):
+        client.download(status, tmp_path)
+    assert len(str(caught.value)) < 600
+    assert "returns a video id (vvvv" in str(caught.value)
+
+
 def test_max_response_bytes_is_the_callers_to_set() -> None:
     body = json.dumps({"task_id": "t", "status": "processing", "pad": "x" * 5000}).encode()
     with hostile.hostile(hostile.answer(body=body)) as url:

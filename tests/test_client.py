@@ -642,3 +642,28 @@ def test_a_batch_refuses_a_bad_reference_or_a_closed_client_at_the_call(face_cli
     for batch in (lambda: client.wait_all(["vozo:x"]), lambda: client.download_all(["vozo:x"], tmp_path)):
         with pytest.raises(videojobs.UsageError, match="is closed"):
             batch()
+
+
+def test_a_vendor_whose_target_cannot_be_loaded_is_a_configuration_error() -> None:
+    """An entry point or ``register_vendor()`` naming a module, class or object that is not there
+    (or is no adapter) was a bare ModuleNotFoundError or AttributeError from ``status()``, and
+    "a videojobs bug" from ``wait_all``. In a process of its own: the registry is the process's."""
+    code = """
+import videojobs
+for slug, target in [("acme", "no_such_module_q:Adapter"), ("acmetwo", "videojobs.vendors.vozo:Missing"),
+                     ("acmethree", "json:JSONDecoder"), ("acmefour", "json:dumps")]:
+    videojobs.register_vendor(slug, target)
+    try:
+        videojobs.Client(api_keys={slug: "k" * 20}, environ={}).status(slug + ":t")
+    except videojobs.ConfigurationError as exc:
+        print(exc)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == [
+        "vendor 'acme' points at 'no_such_module_q:Adapter', which cannot be loaded: "
+        "ModuleNotFoundError: No module named 'no_such_module_q'",
+        "vendor 'acmetwo' points at 'videojobs.vendors.vozo:Missing', which cannot be loaded: "
+        "AttributeError: module 'videojobs.vendors.vozo' has no attribute 'Missing'",
+        "vendor 'acmethree' points at 'json:JSONDecoder', which is not a videojobs adapter class",
+        "vendor 'acmefour' points at 'json:dumps', which is not a videojobs adapter class",
+    ]

@@ -176,8 +176,59 @@ def test_a_status_rebuilt_from_its_dict_reads_as_the_original() -> None:
         videojobs.JobStatus(vendor="vozo", task_id="t", state="done")
     with pytest.raises(videojobs.UsageError, match="video_urls and problems are lists of strings, not one str"):
         videojobs.JobStatus(vendor="vozo", task_id="t", state="succeeded", video_urls=url)  # type: ignore[arg-type]
-    with pytest.raises(videojobs.UsageError, match=r"progress must be between 0\.0 and 1\.0, not 2"):
+    with pytest.raises(videojobs.UsageError, match=r"progress must be a number between 0\.0 and 1\.0, not 2"):
         videojobs.JobStatus(vendor="vozo", task_id="t", state="running", progress=2)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"progress": "0.5"}, "progress must be a number between 0.0 and 1.0, not '0.5'"),
+        ({"progress": True}, "progress must be a number between 0.0 and 1.0, not True"),
+        ({"created_at": "2020-01-01T00:00:00+00:00"}, "created_at must be a timezone-aware datetime, not '2020"),
+        ({"video_urls": None}, "video_urls and problems are lists of strings, not None"),
+        ({"video_urls": 5}, "video_urls and problems are lists of strings, not 5"),
+        ({"problems": [1]}, "video_urls and problems are lists of strings, not (1,)"),
+    ],
+    ids=["progress-str", "progress-bool", "created-at-iso", "urls-none", "urls-int", "problems-ints"],
+)
+def test_a_status_built_with_a_value_of_the_wrong_type_is_a_usage_error(kwargs: dict[str, Any], words: str) -> None:
+    """These were a bare TypeError or AttributeError (the ISO time is what ``to_dict()`` writes),
+    or, for True, a progress of true in ``to_dict()``."""
+    with pytest.raises(videojobs.UsageError) as caught:
+        videojobs.JobStatus(vendor="vozo", task_id="t", state="running", **kwargs)
+    assert str(caught.value).startswith(words)
+
+
+def test_a_failed_jobs_error_carries_its_ref() -> None:
+    failed = videojobs.JobStatus(vendor="vozo", task_id="t9", state="failed", error=videojobs.JobError(message="x"))
+    with pytest.raises(videojobs.JobFailedError) as caught:
+        failed.raise_for_failure()
+    assert caught.value.ref == "vozo:t9"
+    assert caught.value.to_dict()["ref"] == "vozo:t9"
+
+
+def test_a_pickled_or_copied_status_keeps_the_vendors_model_whole() -> None:
+    """The generated models test ``value is not UNSET``: an unpickled status's ``raw`` held a new
+    ``Unset()`` and its ``to_dict()`` was no longer JSON."""
+    import copy
+    import pickle
+
+    from tests.clocks import SimClock
+    from videojobs.sandbox import Sandbox
+
+    sandbox = Sandbox(clock=SimClock())
+    with videojobs.Client(
+        api_keys=sandbox.api_keys(),
+        base_urls=sandbox.base_urls(),
+        transport=sandbox.sync_transport(),
+        clock=sandbox.clock,
+    ) as client:
+        for vendor in videojobs.known_vendors():
+            status = client.status(f"{vendor}:p-at_pending")
+            for again in (pickle.loads(pickle.dumps(status)), copy.deepcopy(status)):
+                assert again == status
+                assert json.loads(json.dumps(again.raw.to_dict())) == status.raw.to_dict()
 
 
 def test_a_failed_jobs_message_is_bounded() -> None:

@@ -201,3 +201,23 @@ def test_importing_the_celery_example_tracks_nothing(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "renders.video_ready" in done.stdout
     assert "videojobs.poll" in done.stdout
+
+
+def test_the_readmes_error_tree_names_every_public_error() -> None:
+    import videojobs
+    import videojobs.celery
+
+    text = README.read_text(encoding="utf-8")
+    tree = text[text.index("\nVideoJobsError\n") : text.index("```", text.index("\nVideoJobsError\n"))]
+    errors = {
+        name
+        for module in (videojobs, videojobs.celery)
+        for name in module.__all__
+        if isinstance(cls := getattr(module, name), type) and issubclass(cls, videojobs.VideoJobsError)
+    }
+    celery = {name for name in errors if name in videojobs.celery.__all__}
+    assert celery  # the oracle is not empty
+    for name in sorted(errors - celery):
+        assert re.search(rf"\b{name}\b", tree), f"{name} is not in the README's error tree"
+    for name in sorted(celery):
+        assert f"`{name}`" in text, f"{name} (videojobs.celery) is not in the README"

@@ -16,8 +16,9 @@ import pytest
 
 import videojobs
 from scripts.policy_sim import population, simulate
-from tests.cases import VENDORS
+from tests.cases import EZ_PROCESSING, VENDORS
 from tests.clocks import SimClock
+from tests.conftest import Recorder, sync_client
 from videojobs._policy import AdaptivePolicy, FixedPolicy, History
 from videojobs._wait import Waiter
 from videojobs.sandbox import Sandbox
@@ -319,6 +320,16 @@ def test_vendor_poll_after_hint_is_honoured_on_every_poll(clock: SimClock) -> No
     client.wait("ezmodel:h-ok-q0-d30", policy=FixedPolicy(1))
     assert clock.sleeps
     assert all(s == 7.0 for s in clock.sleeps)
+
+
+@pytest.mark.parametrize("hint", ["-5", "nan", "inf", "1e400", "abc", "", "9" * 5000])
+def test_a_poll_after_hint_that_is_no_number_of_milliseconds_is_named(hint: str) -> None:
+    """It was dropped silently: a header is part of the answer, and what of it is not used is named."""
+    with sync_client(Recorder(httpx.Response(200, json=EZ_PROCESSING, headers={"openai-poll-after-ms": hint}))) as c:
+        status = c.status("ezmodel:t")
+    assert status.poll_after is None
+    (problem,) = status.problems
+    assert problem.startswith(f"openai-poll-after-ms: {hint[:40]!r} is not milliseconds from 0 to an hour")
 
 
 def test_watch_yields_changes_and_ends(sandbox: Sandbox) -> None:

@@ -70,6 +70,11 @@ VIDEO_SCHEMES: Final = frozenset({"http", "https"})
 NO_VIDEO: Final = "video: the job succeeded but its answer has no usable video URL or id"
 """The problem named for a succeeded job whose answer holds no usable video (every vendor)."""
 
+MAX_URL: Final = 16_384
+"""The longest video URL kept, in characters: twice the request line most servers and CDNs take
+(nginx's and Apache's 8 KiB buffers, CloudFront's 8,192 bytes), so no fetchable URL is refused; a
+megabyte of one made every ``repr`` and line that shows the status a megabyte."""
+
 SHOWN_CHARS: Final = 40
 """How much of an unusable string a problem quotes (enough to recognize it, never a page)."""
 
@@ -85,6 +90,8 @@ def not_a_video_url(url: object) -> str | None:
     """
     if not isinstance(url, str) or not url.strip():
         return "is empty"
+    if len(url) > MAX_URL:
+        return f"is {len(url):,} characters long, more than any server takes ({MAX_URL:,} at most here)"
     if not url.isprintable() or url != url.strip():
         return "has blanks or control characters"
     try:
@@ -162,18 +169,38 @@ MAX_ERROR_MESSAGE: Final = 2000
 API error's is cut to 200): the rest of a vendor's answer stays in ``raw``."""
 
 
-class Fields:
-    """Reads a typed model's fields; what it cannot use becomes None and a line in ``problems``."""
+MAX_PROBLEMS: Final = 50
+"""The most problems one answer names; past them one line counts the rest (their fields are in
+``raw``). Each unusable item of a list is a problem of its own, and a 4 MB answer of 380,000
+empty video URLs made a 21 MB ``problems``, a 22 MB ``repr`` and as many DEBUG log records a poll."""
 
-    __slots__ = ("millis", "problems", "unfit")
+
+def more_problems(count: int) -> str:
+    """The line that stands for the problems past :data:`MAX_PROBLEMS`."""
+    return f"and {count:,} more problems of this answer, not listed (its raw answer has every field)"
+
+
+class Fields:
+    """Reads a typed model's fields; what it cannot use becomes None and a line in ``problems``
+    (at most :data:`MAX_PROBLEMS` of them; ``more`` counts the rest)."""
+
+    __slots__ = ("millis", "more", "problems", "unfit")
 
     def __init__(self, *, millis: bool = False) -> None:
         self.problems: list[str] = []
+        self.more = 0  # problems past MAX_PROBLEMS, counted, not kept
         self.millis = millis  # read a Unix time above MS_THRESHOLD as milliseconds (the adapter's assumption)
         self.unfit: str | None = None  # the salvage's words for a required field that did not fit: why none was read
 
     def problem(self, field: str, reason: str) -> None:
-        self.problems.append(f"{field}: {reason}")
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(f"{field}: {reason}")
+        else:
+            self.more += 1
+
+    def named(self) -> list[str]:
+        """The problems, the count of those past :data:`MAX_PROBLEMS` last."""
+        return [*self.problems, more_problems(self.more)] if self.more else self.problems
 
     def _absent(self, value: Any, field: str, required: bool) -> bool:
         if is_unset(value):
@@ -198,6 +225,9 @@ class Fields:
             return None
         if text.isspace() or not text.isprintable():
             self.problem(field, "expected an id, got a blank one or one with control characters")
+            return None
+        if len(text) > MAX_VENDOR_WORD:  # a cut id names nothing: left out whole
+            self.problem(field, f"expected an id, got {len(text):,} characters; left out")
             return None
         return text
 
@@ -269,8 +299,8 @@ class Fields:
             if not text or text.isspace():
                 if succeeded:
                     self.problem(field, f"{_shown(text)} is not a video URL; left out")
-            elif not is_video_url(text):
-                self.problem(field, f"{_shown(text)} is not an absolute http(s) URL; left out")
+            elif (wrong := not_a_video_url(text)) is not None:
+                self.problem(field, f"{_shown(text)} {wrong}; left out")
             elif not succeeded:
                 self.problem(
                     field, f"a video URL on a job that is {state.value}; left out (only a succeeded job has a video)"
@@ -336,11 +366,12 @@ def parse_model(model: type[M], body: Any, fields: Fields) -> M:
         first = exc
     if not isinstance(body, dict):
         raise Unreadable(f"expected a JSON object, got {json_type(body)}")
-    noted = len(fields.problems)
+    noted, more = len(fields.problems), fields.more
     try:
         kept = _salvage_dict(body, _Trials(from_dict).error, fields, "")
     except _OutOfTrials:  # the fields that do not fit are too many to tell apart: what the spec requires
         del fields.problems[noted:]  # (the state among it) is read, the rest left out, said once
+        fields.more = more
         try:
             kept = _salvage_dict(body, _Trials(from_dict).error, fields, "", core=True)
         except _OutOfTrials:
@@ -529,6 +560,25 @@ class _FromSpec:
         return value
 
 
+def _pickle_unset_as_itself(package: str) -> None:
+    """Make a generated package's ``UNSET`` pickle and copy as itself (``copyreg``, the registry
+    for classes one does not own). Its models test ``value is not UNSET``, and a pickled or
+    deep-copied ``JobStatus`` (multiprocessing, Celery's pickle serializer) brought back a new
+    ``Unset()`` in ``raw``: ``raw.to_dict()`` then held it and was no longer JSON."""
+    import copyreg
+    import importlib
+
+    try:
+        unset = importlib.import_module(f"{package}.types").UNSET
+    except (ImportError, AttributeError):  # not an openapi-python-client package: nothing to mend
+        return
+    copyreg.pickle(type(unset), _as_unset)
+
+
+def _as_unset(unset: object) -> str:
+    return "UNSET"  # pickle and copy read a string as "the module's global of that name": the same object
+
+
 class BaseAdapter:
     """Shared parts of the adapters. Subclasses set the class variables and ``to_status``;
     what the vendor's spec says (its server) is read from the spec, not restated here."""
@@ -540,6 +590,12 @@ class BaseAdapter:
     endpoint: ClassVar[ModuleType]
     model: ClassVar[type[Any]]
     millis: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        endpoint = cls.__dict__.get("endpoint")
+        if isinstance(endpoint, ModuleType):
+            _pickle_unset_as_itself(endpoint.__name__.partition(".")[0])
 
     @classmethod
     def spec_server(cls) -> str:

@@ -45,7 +45,7 @@ from urllib.parse import urljoin, urlsplit
 
 import attrs
 
-from ._adapter import not_a_video_url
+from ._adapter import MAX_VENDOR_WORD, not_a_video_url
 from ._base import check_flag, check_timeout
 from ._exceptions import DownloadError, InvalidReferenceError, LinkExpiredError, NetworkError, UsageError
 from ._status import Download, DownloadProgress, JobStatus, State
@@ -171,7 +171,8 @@ def pick_url(status: JobStatus, index: int) -> str:
     if not status.video_urls:
         if status.video_id:
             raise DownloadError(
-                f"{ref}: {vendor} returns a video id ({status.video_id}), not a URL; fetch the file with "
+                f"{ref}: {vendor} returns a video id ({status.video_id[:MAX_VENDOR_WORD]}"
+                f"{'…' if len(status.video_id) > MAX_VENDOR_WORD else ''}), not a URL; fetch the file with "
                 f"{vendor}'s own API or dashboard",
                 vendor=vendor,
             )

@@ -30,6 +30,7 @@ import httpx
 from ._aio import transport_errors
 from ._exceptions import MalformedResponseError, NetworkError, UsageError
 from ._scrub import Scrubber
+from ._text import their_words
 from ._translate import SNIPPET, Exchange
 from ._wait import MIN_ATTEMPT, NotSent
 
@@ -316,7 +317,9 @@ class _Attempt:
                 f"no complete answer within {self.timeout:.2g} s ({type(exc).__name__})", vendor=self.vendor
             ) from exc
         if exc is not None and isinstance(exc, transport_errors()):
-            raise NetworkError(f"could not reach the vendor: {type(exc).__name__}: {exc}", vendor=self.vendor) from exc
+            raise NetworkError(
+                f"could not reach the vendor: {type(exc).__name__}: {their_words(exc)}", vendor=self.vendor
+            ) from exc
         if isinstance(exc, MalformedResponseError) and self.status_code is not None:
             exc.status_code = self.status_code
             exc.raw = None if exc.raw is None else self.secrets.scrub_bytes(exc.raw)[: SNIPPET * 4]

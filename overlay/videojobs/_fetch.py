@@ -29,6 +29,7 @@ from ._exchange import Deadline, cookie_jar
 from ._files import Transfer
 from ._plan import Walk
 from ._status import Download, JobStatus
+from ._text import their_words
 from ._tls import tls_context
 
 __all__ = ["afetch", "arun_plan", "fetch", "file_client", "run_plan", "utc_now"]
@@ -88,7 +89,7 @@ _QUERY: Final = re.compile(r"\?[^\s'\"<>]*")
 
 def _hosts_words(exc: Exception) -> str:
     """What httpx or h11 said of a file host's answer, without the URL queries it may quote."""
-    return _QUERY.sub("?...", str(exc))
+    return their_words(_QUERY.sub("?...", str(exc)))
 
 
 def _network(exc: Exception, vendor: str) -> NetworkError:

@@ -103,7 +103,15 @@ def adapter_class(slug: str) -> type[VendorAdapter]:
     except (KeyError, TypeError):
         raise ConfigurationError(f"unknown vendor {slug!r}; known vendors: {', '.join(known_vendors())}") from None
     module_name, _, class_name = target.partition(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
-    if cls.name != slug:
-        raise ConfigurationError(f"vendor {slug!r} points at {target!r}, an adapter named {cls.name!r}")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:  # an entry point or register_vendor() naming what is not there
+        raise ConfigurationError(
+            f"vendor {slug!r} points at {target!r}, which cannot be loaded: {type(exc).__name__}: {exc}"
+        ) from exc
+    name = getattr(cls, "name", None)
+    if not isinstance(cls, type) or not callable(getattr(cls, "to_status", None)) or not isinstance(name, str):
+        raise ConfigurationError(f"vendor {slug!r} points at {target!r}, which is not a videojobs adapter class")
+    if name != slug:
+        raise ConfigurationError(f"vendor {slug!r} points at {target!r}, an adapter named {name!r}")
     return cast("type[VendorAdapter]", cls)

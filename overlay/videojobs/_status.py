@@ -53,7 +53,13 @@ def _to_tuple(items: Iterable[str]) -> tuple[str, ...]:
             f"video_urls and problems are lists of strings, not one {type(items).__name__} "
             f"({reprlib.repr(items)}): wrap it in a list"
         )
-    return tuple(items)
+    try:
+        kept = tuple(items)
+    except TypeError:
+        raise UsageError(f"video_urls and problems are lists of strings, not {reprlib.repr(items)}") from None
+    if not all(isinstance(item, str) for item in kept):
+        raise UsageError(f"video_urls and problems are lists of strings, not {reprlib.repr(kept)}")
+    return kept
 
 
 def _to_state(value: State | str) -> State:
@@ -69,13 +75,17 @@ def _to_state(value: State | str) -> State:
 
 
 def _check_progress(instance: object, attribute: attrs.Attribute[float | None], value: float | None) -> None:
-    if value is not None and not 0.0 <= value <= 1.0:
-        raise UsageError(f"progress must be between 0.0 and 1.0, not {value!r}")
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:  # nor is "0.5"
+        raise UsageError(f"progress must be a number between 0.0 and 1.0, not {reprlib.repr(value)}")
 
 
 def _check_aware(instance: object, attribute: attrs.Attribute[datetime | None], value: datetime | None) -> None:
-    if value is not None and value.utcoffset() is None:
-        raise UsageError(f"{attribute.name} must be timezone-aware, not {value!r}")
+    if value is None:
+        return
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise UsageError(f"{attribute.name} must be a timezone-aware datetime, not {reprlib.repr(value)}")
 
 
 @attrs.frozen(kw_only=True)
@@ -243,6 +253,7 @@ class JobFailedError(VideoJobsError):
         message = f"job {status.task_id} {status.state.value}" + (f": {error.message}" if error else "")
         super().__init__(message, vendor=status.vendor, code=error.code if error else None)
         self.status = status
+        self.ref = status.ref  # the job it is about, as every error a wait ends with carries it
 
 
 def outcome_dict(ref: str, result: JobStatus | VideoJobsError) -> dict[str, Any]:

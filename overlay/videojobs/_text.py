@@ -105,3 +105,17 @@ def printable(text: str) -> str:
 def is_printable(text: str) -> bool:
     """True when :func:`printable` would leave ``text`` unchanged."""
     return _UNSAFE.search(text) is None
+
+
+WORDS_QUOTED = 200
+"""The most of a dependency's or a server's own words an error quotes, in characters (as much as
+of a vendor's body: ``_translate.SNIPPET``)."""
+
+
+def their_words(exc: BaseException | str, limit: int = WORDS_QUOTED) -> str:
+    """What a transport, a parser or a store said in ``exc``, for one of our messages: on one line
+    (aiohttp's parser errors run over several) and cut at ``limit`` characters (h11 and aiohttp
+    quote a bad status line or header whole: 60,000 characters of one were a 60 KB message)."""
+    full = str(exc)
+    one = " ".join(full[: limit * 4].split())
+    return one[:limit] + "…" if len(one) > limit or len(full) > limit * 4 else one

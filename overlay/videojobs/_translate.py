@@ -110,8 +110,10 @@ def translate(adapter: VendorAdapter, task_id: str, answer: Exchange) -> JobStat
         status = attrs.evolve(status, vendor=vendor, task_id=task_id)
     hint = answer.headers.get(POLL_AFTER_HEADER)
     poll_after = None if hint is None else poll_after_seconds(hint)
+    if hint is not None and poll_after is None:
+        fields.problem(POLL_AFTER_HEADER, f"{hint[:40]!r} is not milliseconds from 0 to an hour; ignored")
     if fields.problems or poll_after is not None:
-        status = attrs.evolve(status, problems=fields.problems, poll_after=poll_after)
+        status = attrs.evolve(status, problems=fields.named(), poll_after=poll_after)
     return status
 
 

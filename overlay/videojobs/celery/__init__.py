@@ -80,7 +80,7 @@ from .._base import check_seconds, check_whole
 from .._exceptions import ConfigurationError, NetworkError, RateLimitError, UsageError, VideoJobsError
 from .._policy import PollingPolicy
 from .._ratecontrol import AcceptedRate
-from .._text import printable
+from .._text import printable, their_words
 from .._wait import DEFAULT_MAX_FAILED_POLLS
 from ._poll import MAX_TIMEOUT, Again, Done, PollState, decide, next_due, paced, policy_spec, timed_out
 from ._store import JOB_TTL, Claim, Delivery, Store, call_mark, connect, connect_quickly
@@ -697,7 +697,7 @@ def _producer(settings: _Settings) -> Store:
 
 
 def _unreachable(what: str, url: str, exc: BaseException) -> UnreachableError:
-    return UnreachableError(f"{what} at {_safe_url(url)} did not answer: {type(exc).__name__}: {exc}")
+    return UnreachableError(f"{what} at {_safe_url(url)} did not answer: {type(exc).__name__}: {their_words(exc)}")
 
 
 def _redis_said(exc: BaseException) -> BaseException | None:
