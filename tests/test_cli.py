@@ -292,6 +292,25 @@ def test_download_and_wait_download_give_one_answer_for_a_job_without_a_file(
     assert not any(tmp_path.iterdir())
 
 
+def test_a_run_again_after_a_jobs_second_video_broke_off_saves_it_and_says_so(tmp_path: Path) -> None:
+    """The first video saved, the second not: a second run refused the first name and stopped
+    there; the second's file was never saved, and nothing said the first one was."""
+    ref = "duomi:pair-at_succeeded"
+    first = tmp_path / "duomi-pair-at_succeeded.mp4"
+    first.write_bytes(b"saved by the run before")
+    code, out, _ = run("download", *FAST, ref, "-o", str(tmp_path))
+    assert code == 1
+    saved, error = out.splitlines()
+    assert saved.startswith(f"{ref}  saved  {tmp_path / 'duomi-pair-at_succeeded-1.mp4'}  ")
+    assert error.startswith(f"{ref}  error  DownloadError: {first} exists")
+    code, out, _ = run("download", *FAST, "--json", ref, "-o", str(tmp_path))  # both there now
+    row = json.loads(out)
+    assert code == 1
+    assert row["state"] == "succeeded"  # the job's, from the error's last_status
+    assert len(row["video_urls"]) == 2
+    assert row["exception"]["type"] == "DownloadError"
+
+
 def test_a_file_that_exists_names_the_commands_own_flags(tmp_path: Path) -> None:
     ref = "vozo:kept-at_done"
     assert run("download", *FAST, ref, "-o", str(tmp_path))[0] == 0

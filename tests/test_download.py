@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import gc
+import hashlib
 import os
 import socket
 import time
@@ -373,10 +374,71 @@ def test_wait_all_downloads_as_jobs_finish(mode: str, sandbox: tuple[Sandbox, st
                                                                              "duomi-all1-q0-d3-1.mp4"]  # fmt: skip
     assert results["ezmodel:all2-q0-d5-sz1m"].downloads[0].sha256 == sha256_of("all2-q0-d5-sz1m", 1024 * 1024)
     assert results["vozo:all3-fail-d3"].state is State.FAILED  # nothing to save: returned as is
-    assert results["colossyan:all4-q0-d2"].downloads == ()  # an id only: returned as is
-    assert isinstance(results["jimmyai:all5-q0-d4-fhtml"], DownloadError)
+    # an id only: the DownloadError download gives for it (wait --dest's too), the job's status in it
+    id_only = results["colossyan:all4-q0-d2"]
+    assert isinstance(id_only, DownloadError)
+    assert "returns a video id" in str(id_only)
+    assert id_only.last_status is not None
+    assert id_only.last_status.state is State.SUCCEEDED
+    assert id_only.last_status.video_id
+    html = results["jimmyai:all5-q0-d4-fhtml"]
+    assert isinstance(html, DownloadError)
+    assert html.last_status is not None
+    assert html.last_status.video_urls  # what --json shows of the job: it succeeded, with this URL
     assert sorted(os.listdir(tmp_path / "out")) == ["duomi-all1-q0-d3-1.mp4", "duomi-all1-q0-d3.mp4",
                                                     "ezmodel-all2-q0-d5-sz1m.mp4"]  # fmt: skip
+
+
+@MODES
+def test_a_jobs_other_videos_are_saved_past_a_name_that_exists(
+    mode: str, sandbox: tuple[Sandbox, str], tmp_path: Path
+) -> None:
+    """A job of two videos whose second broke off, saved again: the first's name exists (left as
+    it was) and the second was never resumed, every later call stopping at the first file."""
+    sb, _ = sandbox
+    job = _ended(sb, f"duomi:two-{mode}-q0-d2")
+    out = tmp_path / "out"
+    out.mkdir()
+    first = out / f"duomi-two-{mode}-q0-d2.mp4"
+    first.write_bytes(b"saved by an earlier call")
+    (result,) = many(mode, sb, "download_all", [job], out)
+    assert isinstance(result, DownloadError)
+    assert result.errno == errno.EEXIST
+    assert first.read_bytes() == b"saved by an earlier call"  # never clobbered
+    assert result.last_status is not None
+    (second,) = result.last_status.downloads
+    assert second.path == out / f"duomi-two-{mode}-q0-d2-1.mp4"
+    assert second.bytes > 0
+    assert second.sha256 == hashlib.sha256(second.path.read_bytes()).hexdigest()  # complete, and checked
+
+
+@MODES
+def test_a_download_error_tells_which_of_the_jobs_videos_were_saved(mode: str, tmp_path: Path) -> None:
+    from tests.hostile_files import FileHost, sha, video
+
+    body = video(7, 200_000)
+    with (
+        hostile.hostile(FileHost([body])) as good,
+        hostile.hostile(hostile.answer(200, b"<!DOCTYPE html><html><body>sign in</body></html>")) as bad,
+    ):
+        job = JobStatus(
+            vendor="duomi", task_id="t", state=State.SUCCEEDED, video_urls=[f"{good}/v.mp4", f"{bad}/v.mp4"]
+        )
+        if mode == "sync":
+            with videojobs.Client(api_keys={"duomi": "k" * 20}, environ={}) as client:
+                (result,) = list(client.download_all([job], tmp_path))
+        else:
+
+            async def run() -> list[Any]:
+                async with videojobs.AsyncClient(api_keys={"duomi": "k" * 20}, environ={}) as client:
+                    return [r async for r in client.download_all([job], tmp_path)]
+
+            (result,) = asyncio.run(run())
+    assert isinstance(result, DownloadError)
+    assert result.last_status is not None
+    (saved,) = result.last_status.downloads
+    assert saved.sha256 == sha(body)
+    assert videojobs._status.outcome_dict("duomi:t", result)["downloads"][0]["sha256"] == sha(body)
 
 
 @MODES

@@ -59,7 +59,6 @@ from ._cli_output import (
     state_words,
 )
 from ._client import AsyncClient
-from ._download import pick_url
 from ._exceptions import DownloadError, UsageError, VideoJobsError
 from ._policy import PollingPolicy
 from ._registry import adapter_class
@@ -310,26 +309,6 @@ def _status_table(args: argparse.Namespace, results: Sequence[Any], refs: Sequen
     console.print(table)
 
 
-def saved_or_why(result: JobStatus | VideoJobsError, dest: str | None) -> JobStatus | VideoJobsError:
-    """``wait --dest``'s answer for a job, the one ``download`` gives for it.
-
-    ``wait_all(dest=...)`` saves the videos of the jobs that have URLs and returns the
-    others as they are. The command was asked to save them: a job that succeeded with nothing
-    to fetch (a video id only, as Colossyan's; no video at all) gets the DownloadError that
-    ``download`` reports for it, from the same judge (``pick_url``), so both exit 1 with one message.
-    """
-    if dest is None or not isinstance(result, JobStatus) or result.state is not State.SUCCEEDED:
-        return result
-    if result.downloads:
-        return result
-    try:
-        pick_url(result, 0)
-    except DownloadError as exc:
-        exc.ref = result.ref
-        return exc
-    return result  # pragma: no cover - wait_all saves every job with a URL, or returns its error
-
-
 async def _wait_jobs(
     setup: Setup,
     refs: Sequence[str],
@@ -362,7 +341,6 @@ async def _wait_jobs(
                 overwrite=overwrite,
                 max_failed_polls=max_failed_polls,
             ):
-                result = saved_or_why(result, dest)
                 display.result(result, result.ref or "?")
                 results.append(result)
     return results
@@ -422,7 +400,7 @@ class DemoJob:
             state = {"saved": State.SUCCEEDED, "failed": State.FAILED, "canceled": State.CANCELED}[self.ends]
             return result.state is state and (self.ends != "saved" or len(result.downloads) >= 1)
         if self.ends in ("no video", "video id") and isinstance(result, DownloadError) and last is not None:
-            # nothing to save: the answer download gives for such a job (saved_or_why)
+            # nothing to save: the answer download gives for such a job (wait_all(dest=) gives it too)
             has_id = bool(last.video_id) and not last.video_urls
             return last.state is State.SUCCEEDED and (has_id if self.ends == "video id" else not last.has_video)
         return False

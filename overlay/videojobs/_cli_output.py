@@ -131,7 +131,9 @@ def ended_words(exc: VideoJobsError) -> str:
 
 def result_line(result: JobStatus | VideoJobsError, ref: str, command: str = "wait") -> str:
     if isinstance(result, VideoJobsError):
-        return f"{ref}  error  {error_text(result, command)}"
+        last = result.last_status  # a job whose other videos were saved before this one failed
+        saved = "".join(f"  saved {d.path}" for d in last.downloads) if last is not None else ""
+        return f"{ref}  error  {error_text(result, command)}{saved}"
     saved = "".join(f"  saved {d.path}" for d in result.downloads)
     return f"{ref}  {state_words(result)}  {detail(result)}{saved}"
 
@@ -580,8 +582,12 @@ def _size(count: float) -> str:
 
 def saved_lines(result: JobStatus | VideoJobsError, ref: str) -> list[str]:
     """``download``'s stdout: a line per saved file (path, size, checksum), or the error."""
-    if isinstance(result, VideoJobsError):
-        return [result_line(result, ref, "download")]
+    if isinstance(result, VideoJobsError):  # the job's videos saved before this error first
+        last = result.last_status
+        return [
+            *(saved_lines(last, ref) if last is not None else []),
+            f"{ref}  error  {error_text(result, 'download')}",
+        ]
     return [f"{ref}  saved  {d.path}  {d.bytes} bytes  sha256:{d.sha256}" for d in result.downloads]
 
 

@@ -494,10 +494,12 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
         ``timeout`` counts from the call, for every job. ``on_update`` and ``on_poll_error`` are
         called as in :meth:`wait`, for every job, in the caller's thread.
 
-        With ``dest``, each job that succeeds with video URLs has them saved into that folder
+        With ``dest``, each job that succeeds has its videos saved into that folder
         (``max_downloads`` jobs at a time, as :meth:`download` would with ``overwrite`` and
         ``max_bytes``, ``on_progress`` for their bytes) before it is yielded, with its files in
-        ``status.downloads``; a download that fails makes that job's result the error.
+        ``status.downloads``; a download that fails makes that job's result the error (its
+        ``last_status`` holds the videos saved before it), and so does a job with nothing to
+        fetch (a video id only, or no video), as :meth:`download_all` answers for it.
 
         Here one scheduler in the calling thread walks every job's plan and sends on a pool of
         ``max_requests`` threads (saves on ``max_downloads`` more), no thread per job. Leaving
@@ -650,13 +652,25 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
         deadline: float | None = None,
         halted: Callable[[], bool] | None = None,
     ) -> JobStatus:
-        """Every video of a finished job into the folder ``into``; the status carries them in ``downloads``."""
+        """Every video of a finished job into the folder ``into``; the status carries them in
+        ``downloads`` (or the error does, in its ``last_status``: see ``_download.goes_on_past``)."""
         import attrs
 
-        saved = [
-            self._download(status, into, index, overwrite, on_progress, max_bytes, deadline, halted)
-            for index in range(max(1, len(status.video_urls)))
-        ]
+        from ._download import goes_on_past, with_saved
+
+        saved: list[Download] = []
+        refused: VideoJobsError | None = None
+        for index in range(max(1, len(status.video_urls))):
+            try:
+                saved.append(self._download(status, into, index, overwrite, on_progress, max_bytes, deadline, halted))
+            except VideoJobsError as exc:
+                with_saved(exc, status, saved)
+                if not goes_on_past(exc):
+                    raise
+                refused = refused or exc
+        if refused is not None:
+            refused.last_status = attrs.evolve(status, downloads=saved)
+            raise refused
         return attrs.evolve(status, downloads=saved)
 
     def download_all(
@@ -940,12 +954,25 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
         max_bytes: int | None,
         deadline: float | None = None,
     ) -> JobStatus:
-        """Every video of a finished job into the folder ``into``; the status carries them in ``downloads``."""
+        """Every video of a finished job into the folder ``into``; the status carries them in
+        ``downloads`` (or the error does, in its ``last_status``: see ``_download.goes_on_past``)."""
         import attrs
 
+        from ._download import goes_on_past, with_saved
+
         saved: list[Download] = []
+        refused: VideoJobsError | None = None
         for index in range(max(1, len(status.video_urls))):
-            saved.append(await self._download(status, into, index, overwrite, on_progress, max_bytes, deadline))
+            try:
+                saved.append(await self._download(status, into, index, overwrite, on_progress, max_bytes, deadline))
+            except VideoJobsError as exc:
+                with_saved(exc, status, saved)
+                if not goes_on_past(exc):
+                    raise
+                refused = refused or exc
+        if refused is not None:
+            refused.last_status = attrs.evolve(status, downloads=saved)
+            raise refused
         return attrs.evolve(status, downloads=saved)
 
     def download_all(

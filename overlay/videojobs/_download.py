@@ -47,7 +47,14 @@ import attrs
 
 from ._adapter import MAX_VENDOR_WORD, not_a_video_url
 from ._base import check_flag, check_timeout
-from ._exceptions import DownloadError, InvalidReferenceError, LinkExpiredError, NetworkError, UsageError
+from ._exceptions import (
+    DownloadError,
+    InvalidReferenceError,
+    LinkExpiredError,
+    NetworkError,
+    UsageError,
+    VideoJobsError,
+)
 from ._status import Download, DownloadProgress, JobStatus, State
 
 __all__ = [
@@ -186,6 +193,22 @@ def pick_url(status: JobStatus, index: int) -> str:
     if wrong is not None:
         raise DownloadError(f"{ref}: its video URL {wrong}; nothing fetched", vendor=vendor)
     return url
+
+
+def goes_on_past(error: Exception) -> bool:
+    """Whether a job's other videos are still saved after ``error`` ended one of them: a name
+    that exists (EEXIST, the file left as it was). A job of two videos whose second broke off
+    was saved again with its first refused, and the second's ``.part`` was never resumed: every
+    later call stopped at the first file. Any other error ends the job's saving at once."""
+    import errno
+
+    return isinstance(error, DownloadError) and error.errno == errno.EEXIST
+
+
+def with_saved(error: Exception, status: JobStatus, saved: list[Download]) -> None:
+    """Give the error that ended a job's saving the job's status with what was saved before it."""
+    if isinstance(error, VideoJobsError) and error.last_status is None:
+        error.last_status = attrs.evolve(status, downloads=saved)
 
 
 def check_download_args(dest: object, index: int, max_bytes: int | None, overwrite: object = False) -> str:

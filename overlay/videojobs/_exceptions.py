@@ -43,6 +43,8 @@ from ._text import printable
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from ._status import JobStatus
+
 __all__ = [
     "TRANSIENT",
     "APIError",
@@ -81,6 +83,10 @@ class VideoJobsError(Exception):
         self.code = code
         self.raw = raw  # the vendor's answer (bounded, keys scrubbed), when there was one
         self.ref: str | None = None  # "<vendor>:<task id>", set when the error ended a wait in wait_all
+        # the job's last status read, when the error came after one: a wait's (WaitTimeout), a
+        # failed job's (JobFailedError), a job whose videos could not all be saved (its saved
+        # ones in ``downloads``: a later call skips nothing, so this is where they are told)
+        self.last_status: JobStatus | None = None
 
     def __str__(self) -> str:
         where = f"{self.vendor}: " if self.vendor else ""

@@ -125,7 +125,7 @@ class Schedule:
                     return SLEEPS
             last = job.last
             assert last is not None
-            if self.save and last.state is State.SUCCEEDED and last.video_urls:
+            if self.save and last.state is State.SUCCEEDED:  # one with nothing to fetch: download's DownloadError
                 return SAVE
             self.end(job, last)
         except VideoJobsError as exc:

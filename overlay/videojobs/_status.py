@@ -254,6 +254,7 @@ class JobFailedError(VideoJobsError):
         super().__init__(message, vendor=status.vendor, code=error.code if error else None)
         self.status = status
         self.ref = status.ref  # the job it is about, as every error a wait ends with carries it
+        self.last_status = status
 
 
 def outcome_dict(ref: str, result: JobStatus | VideoJobsError) -> dict[str, Any]:
@@ -261,13 +262,11 @@ def outcome_dict(ref: str, result: JobStatus | VideoJobsError) -> dict[str, Any]
     ``--json`` lines and the Celery callback's payload.
 
     Every key of :meth:`JobStatus.to_dict` (from the job's last status: the result itself, or
-    the ``last_status`` a ``WaitTimeout`` carries; ``state`` None when no answer was ever read),
-    plus ``"exception"``: None, or the ``VideoJobsError`` that ended the wait as its ``to_dict()``.
+    the error's ``last_status``, with the videos saved before a download failed; ``state`` None
+    when no answer was ever read), plus ``"exception"``: None, or the ``VideoJobsError`` that
+    ended the wait as its ``to_dict()``.
     """
-    if isinstance(result, JobStatus):
-        status: JobStatus | None = result
-    else:
-        status = result.last_status if isinstance(result, WaitTimeout) else None
+    status = result if isinstance(result, JobStatus) else result.last_status
     if status is not None:
         body = status.to_dict()
     else:  # the keys of a status, from a status: no list of them to keep in step by hand
