@@ -249,6 +249,20 @@ def test_vendor_names_are_matched_in_any_case() -> None:
 
 
 @pytest.mark.parametrize(
+    ("refs", "words"),
+    [
+        (["vozo:ok", "duomi:", "jimmyai:x"], "videojobs: job #2 (duomi): task id is empty\n"),
+        (["vozo:ok", "duomi:.."], "videojobs: job #2 (duomi): task id is '..' (it would be normalized out"),
+        (["nocolon"], "videojobs: job #1: 'nocolon' is not a job reference: expected '<vendor>:<task id>'"),
+    ],
+)
+def test_a_bad_reference_among_many_is_named_by_its_number_and_vendor(refs: list[str], words: str) -> None:
+    code, out, err = run("status", *FAST, *refs)
+    assert (code, out) == (2, "")
+    assert err.startswith(words)
+
+
+@pytest.mark.parametrize(
     ("argv", "words"),
     [
         (["status", *FAST, "vozzo:a"], "unknown vendor 'vozzo' in job #1; did you mean vozo? known vendors: "),

@@ -649,12 +649,22 @@ def test_a_vendor_whose_target_cannot_be_loaded_is_a_configuration_error() -> No
     (or is no adapter) was a bare ModuleNotFoundError or AttributeError from ``status()``, and
     "a videojobs bug" from ``wait_all``. In a process of its own: the registry is the process's."""
     code = """
-import videojobs
+import sys, videojobs
+# a plugin whose import raises (its own bug): a finder that raises for its name
+sys.meta_path.insert(0, type("Raising", (), {"find_spec": staticmethod(
+    lambda name, path=None, target=None: (_ for _ in ()).throw(RuntimeError("plugin blew up"))
+    if name == "raising_plugin_q" else None)}))
 for slug, target in [("acme", "no_such_module_q:Adapter"), ("acmetwo", "videojobs.vendors.vozo:Missing"),
-                     ("acmethree", "json:JSONDecoder"), ("acmefour", "json:dumps")]:
+                     ("acmethree", "json:JSONDecoder"), ("acmefour", "json:dumps"),
+                     ("acmefive", "raising_plugin_q:Adapter")]:
     videojobs.register_vendor(slug, target)
     try:
         videojobs.Client(api_keys={slug: "k" * 20}, environ={}).status(slug + ":t")
+    except videojobs.ConfigurationError as exc:
+        print(exc)
+for target in (":Foo", "..x:Foo", "mod:", "mod:a.b", "mod"):
+    try:
+        videojobs.register_vendor("acmesix", target)
     except videojobs.ConfigurationError as exc:
         print(exc)
 """
@@ -666,4 +676,9 @@ for slug, target in [("acme", "no_such_module_q:Adapter"), ("acmetwo", "videojob
         "AttributeError: module 'videojobs.vendors.vozo' has no attribute 'Missing'",
         "vendor 'acmethree' points at 'json:JSONDecoder', which is not a videojobs adapter class",
         "vendor 'acmefour' points at 'json:dumps', which is not a videojobs adapter class",
+        "vendor 'acmefive' points at 'raising_plugin_q:Adapter', which cannot be loaded: RuntimeError: plugin blew up",
+        *(
+            f"register_vendor: the target must be 'module:AdapterClass', not {target!r}"
+            for target in (":Foo", "..x:Foo", "mod:", "mod:a.b", "mod")
+        ),
     ]

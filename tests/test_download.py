@@ -325,6 +325,13 @@ def test_redirects_are_checked(location: str, words: str | None, tmp_path: Path)
     _only_final(tmp_path, None)
 
 
+def test_a_redirect_too_long_to_be_a_url_says_so() -> None:
+    from videojobs._download import next_hop
+
+    with pytest.raises(DownloadError, match=r"redirected to a location that is 20,020 characters long, more than"):
+        next_hop("https://cdn.example/v.mp4", "https://cdn.example/" + "a" * 20_000, "vozo")
+
+
 def test_https_never_downgrades_to_http() -> None:
     from videojobs._download import next_hop
 

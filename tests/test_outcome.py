@@ -180,6 +180,16 @@ def test_a_status_rebuilt_from_its_dict_reads_as_the_original() -> None:
         videojobs.JobStatus(vendor="vozo", task_id="t", state="running", progress=2)
 
 
+def test_a_progress_of_any_real_number_type_is_a_float() -> None:
+    import decimal
+    import fractions
+
+    for value in (decimal.Decimal("0.5"), fractions.Fraction(1, 2), 0.5, 1):
+        status = videojobs.JobStatus(vendor="vozo", task_id="t", state="running", progress=value)  # type: ignore[arg-type]
+        assert type(status.progress) is float
+        assert json.dumps(status.to_dict())  # JSON whatever the caller gave
+
+
 @pytest.mark.parametrize(
     ("kwargs", "words"),
     [

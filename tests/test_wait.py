@@ -329,7 +329,22 @@ def test_a_poll_after_hint_that_is_no_number_of_milliseconds_is_named(hint: str)
         status = c.status("ezmodel:t")
     assert status.poll_after is None
     (problem,) = status.problems
-    assert problem.startswith(f"openai-poll-after-ms: {hint[:40]!r} is not milliseconds from 0 to an hour")
+    said = repr(hint) if hint in ("-5", "nan", "inf", "1e400") else f"a value of {len(hint)} characters"
+    assert problem == f"openai-poll-after-ms: {said} is not milliseconds from 0 to an hour; ignored"
+
+
+def test_a_poll_after_header_echoing_the_key_is_described_not_quoted() -> None:
+    """Headers are not scrubbed of keys (bodies are): the first version quoted 40 characters of it."""
+    from tests.conftest import KEYS
+
+    key = KEYS["ezmodel"]
+    answer = httpx.Response(200, json=EZ_PROCESSING, headers={"openai-poll-after-ms": f"Bearer {key}"})
+    with sync_client(Recorder(answer)) as c:
+        status = c.status("ezmodel:t")
+    assert status.problems == (
+        f"openai-poll-after-ms: a value of {len(key) + 7} characters is not milliseconds from 0 to an hour; ignored",
+    )
+    assert key[:8] not in repr(status)
 
 
 def test_watch_yields_changes_and_ends(sandbox: Sandbox) -> None:

@@ -29,7 +29,7 @@ Where things are, from the top floor down (each module imports only modules belo
 - ``_status.py``      JobStatus, State, JobError, Download: what every answer becomes (and the
                       two errors that carry one: WaitTimeout, JobFailedError)
 - ``_ratecontrol.py`` per-vendor rate control (CUBIC token bucket) and the retry budget
-- ``_exceptions.py``  the error hierarchy (drawn in its docstring); imports nothing of videojobs
+- ``_exceptions.py``  the error hierarchy (drawn in its docstring); imports only ``_text`` (pure)
 - ``_plan.py``        the one plan walker (status calls, waits and downloads are plans)
 - ``_deadline.py``    the sync clients' transport: httpcore's pool, every socket op cut to a deadline
 - ``_aio.py``         the async clients' transport: httpx on aiohttp

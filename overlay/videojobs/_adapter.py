@@ -572,7 +572,8 @@ def _pickle_unset_as_itself(package: str) -> None:
         unset = importlib.import_module(f"{package}.types").UNSET
     except (ImportError, AttributeError):  # not an openapi-python-client package: nothing to mend
         return
-    copyreg.pickle(type(unset), _as_unset)
+    if type(unset).__name__ == "Unset":  # its own class, not a shared one (an object() would be every object's)
+        copyreg.pickle(type(unset), _as_unset)
 
 
 def _as_unset(unset: object) -> str:

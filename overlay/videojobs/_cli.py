@@ -59,7 +59,7 @@ from ._cli_output import (
     state_words,
 )
 from ._client import AsyncClient
-from ._exceptions import DownloadError, UsageError, VideoJobsError
+from ._exceptions import DownloadError, InvalidReferenceError, UsageError, VideoJobsError
 from ._policy import PollingPolicy
 from ._registry import adapter_class
 from ._registry import known_vendors as vendors
@@ -179,7 +179,11 @@ def _refs(args: argparse.Namespace, err: TextIO) -> list[str]:
             )
         if sep and slug:  # the vendor in any case; a reference without one is refused by split_ref
             ref = f"{vendor_slug(slug, f'job #{number}')}:{task_id}"
-        split_ref(ref)  # a bad reference is a usage error, before anything is sent
+        try:
+            split_ref(ref)  # a bad reference is a usage error, before anything is sent
+        except InvalidReferenceError as exc:  # which of many: as an unknown vendor's is named
+            which = f"job #{number}" + (f" ({exc.vendor})" if exc.vendor else "")
+            raise InvalidReferenceError(f"{which}: {exc.message}", vendor=exc.vendor) from exc
         refs.append(ref)
     unique = list(dict.fromkeys(refs))
     if len(unique) < len(refs) and not args.quiet:

@@ -353,8 +353,8 @@ def next_hop(current: str, location: str | None, vendor: str) -> str:
         raise DownloadError(f"the file host redirected to a {parts.scheme}: URL, refused (https only)", vendor=vendor)
     if parts.username or parts.password:
         raise DownloadError("the file host redirected to a URL with credentials, refused", vendor=vendor)
-    if not_a_video_url(target_url) is not None:
-        raise DownloadError("the file host redirected to something that is not an http(s) URL, refused", vendor=vendor)
+    if (wrong := not_a_video_url(target_url)) is not None:
+        raise DownloadError(f"the file host redirected to a location that {wrong}, refused", vendor=vendor)
     return target_url
 
 

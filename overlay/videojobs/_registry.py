@@ -72,7 +72,8 @@ def _load() -> dict[str, str]:
 def _check(slug: str, target: str, where: str) -> None:
     if not isinstance(slug, str) or not slug.isidentifier() or slug != slug.lower():
         raise ConfigurationError(f"{where}: a vendor slug is a lower-case identifier, not {slug!r}")
-    if not isinstance(target, str) or ":" not in target:
+    module, _, name = target.partition(":") if isinstance(target, str) else ("", "", "")
+    if not (module and name.isidentifier() and all(part.isidentifier() for part in module.split("."))):
         raise ConfigurationError(f"{where}: the target must be 'module:AdapterClass', not {target!r}")
 
 
@@ -105,9 +106,11 @@ def adapter_class(slug: str) -> type[VendorAdapter]:
     module_name, _, class_name = target.partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as exc:  # an entry point or register_vendor() naming what is not there
+    except Exception as exc:  # a plugin's import can raise anything: the vendor named, typed
+        from ._text import their_words
+
         raise ConfigurationError(
-            f"vendor {slug!r} points at {target!r}, which cannot be loaded: {type(exc).__name__}: {exc}"
+            f"vendor {slug!r} points at {target!r}, which cannot be loaded: {type(exc).__name__}: {their_words(exc)}"
         ) from exc
     name = getattr(cls, "name", None)
     if not isinstance(cls, type) or not callable(getattr(cls, "to_status", None)) or not isinstance(name, str):

@@ -5,6 +5,7 @@ so that the errors stand below the status and nothing runs back up)."""
 from __future__ import annotations
 
 import enum
+import numbers
 import reprlib
 from collections.abc import Iterable
 from datetime import datetime
@@ -74,11 +75,16 @@ def _to_state(value: State | str) -> State:
         ) from None
 
 
-def _check_progress(instance: object, attribute: attrs.Attribute[float | None], value: float | None) -> None:
+def _to_progress(value: float | None) -> float | None:
+    """A progress as a float (any real number: numpy's, a Decimal, a Fraction), so ``to_dict()``
+    is JSON; a bool, a string or a number outside 0.0-1.0 is a UsageError."""
     if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:  # nor is "0.5"
-        raise UsageError(f"progress must be a number between 0.0 and 1.0, not {reprlib.repr(value)}")
+        return None
+    if isinstance(value, numbers.Number) and not isinstance(value, (bool, complex)):
+        progress = float(value)
+        if 0.0 <= progress <= 1.0:
+            return progress
+    raise UsageError(f"progress must be a number between 0.0 and 1.0, not {reprlib.repr(value)}")
 
 
 def _check_aware(instance: object, attribute: attrs.Attribute[datetime | None], value: datetime | None) -> None:
@@ -163,7 +169,7 @@ class JobStatus:
     task_id: str
     state: State = attrs.field(converter=_to_state)
     vendor_state: str = ""
-    progress: float | None = attrs.field(default=None, validator=_check_progress)
+    progress: float | None = attrs.field(default=None, converter=_to_progress)
     video_urls: tuple[str, ...] = attrs.field(default=(), converter=_to_tuple)
     video_id: str | None = None
     error: JobError | None = None

@@ -46,6 +46,10 @@ POLL_AFTER_HEADER: Final = "openai-poll-after-ms"
 
 SNIPPET: Final = 200  # characters of a non-JSON body quoted in a message
 
+_NUMBER: Final = re.compile(r"[0-9.eE+-]{1,24}|nan|inf|-inf", re.IGNORECASE)
+"""A header value quoted in a problem: what reads as a number. Headers are not scrubbed of the
+client's keys (only bodies are), so any other value is described, never shown."""
+
 
 class Exchange:
     """One answer, read whole and bounded: status, headers and the decoded (scrubbed) body."""
@@ -110,8 +114,9 @@ def translate(adapter: VendorAdapter, task_id: str, answer: Exchange) -> JobStat
         status = attrs.evolve(status, vendor=vendor, task_id=task_id)
     hint = answer.headers.get(POLL_AFTER_HEADER)
     poll_after = None if hint is None else poll_after_seconds(hint)
-    if hint is not None and poll_after is None:
-        fields.problem(POLL_AFTER_HEADER, f"{hint[:40]!r} is not milliseconds from 0 to an hour; ignored")
+    if hint is not None and poll_after is None:  # quoted only when it is a number: a header may echo a key
+        said = repr(hint) if _NUMBER.fullmatch(hint) else f"a value of {len(hint)} characters"
+        fields.problem(POLL_AFTER_HEADER, f"{said} is not milliseconds from 0 to an hour; ignored")
     if fields.problems or poll_after is not None:
         status = attrs.evolve(status, problems=fields.named(), poll_after=poll_after)
     return status
