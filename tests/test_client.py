@@ -67,6 +67,11 @@ def test_public_api_is_pinned_and_sorted() -> None:
         assert hasattr(videojobs, name)
 
 
+def test_dir_lists_the_public_names_and_no_helper_of_the_module() -> None:
+    names = [name for name in dir(videojobs) if not name.startswith("__")]
+    assert names == sorted(name for name in videojobs.__all__ if not name.startswith("__"))
+
+
 def test_known_vendors_still_works_after_a_vendor_is_used() -> None:
     with sync_client(Recorder(OK)) as client:
         client.status("vozo:t")  # imports videojobs.vendors.vozo
@@ -234,7 +239,7 @@ async def test_a_proxy_no_request_could_use_is_refused_on_both_faces(
         with pytest.raises(videojobs.ConfigurationError) as aio:
             await aclient.status("vozo:t1")
     assert str(sync.value) == str(aio.value)
-    assert str(sync.value).startswith(f"the proxy the environment names for http:// URLs, {words}")
+    assert str(sync.value).startswith(f"the proxy the environment names for http:// URLs (HTTP_PROXY), {words}")
     assert "s3cret" not in str(sync.value)
 
 

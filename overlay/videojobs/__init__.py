@@ -162,4 +162,5 @@ if not TYPE_CHECKING:  # hidden from type checkers, which read the imports above
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    """The public names and the module's own dunders: not ``Final``, ``TYPE_CHECKING`` or ``_LAZY``."""
+    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})

@@ -205,15 +205,23 @@ def environment_proxy_url(base_url: str) -> str | None:
     if any(urllib.request.proxy_bypass_environment(h) for h in hosts):  # type: ignore[attr-defined]  # not in typeshed
         return None
     proxies = urllib.request.getproxies_environment()
-    chosen = proxies.get(url.scheme) or proxies.get("all")
+    kind = url.scheme if proxies.get(url.scheme) else "all"
+    chosen = proxies.get(kind)
     if not chosen:
         return None
+    named = proxies[kind]
     if "://" not in chosen:
         chosen = f"http://{chosen}"
     problem = base_url_problem(chosen, credentials=True)
     if problem is not None:
+        import os
+
+        # which variable urllib read: the lower-case one first, as it does
+        where = next((v for v in (f"{kind}_proxy", f"{kind.upper()}_PROXY") if os.environ.get(v) == named), "")
         raise ConfigurationError(
-            f"the proxy the environment names for {url.scheme}:// URLs, {shown_url(chosen)}, {problem}"
+            f"the proxy the environment names for {url.scheme}:// URLs"
+            + (f" ({where})" if where else "")
+            + f", {shown_url(chosen)}, {problem}"
         )
     return chosen
 

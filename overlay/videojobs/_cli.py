@@ -541,11 +541,14 @@ class _Help(argparse.RawDescriptionHelpFormatter):
     """Keeps the epilogs' layout; options state their defaults in their own help."""
 
 
-def _epilog(*examples: str, environment: bool = True) -> str:
+def _epilog(*examples: str, environment: bool = True, waits: bool = True) -> str:
+    """``waits``: the command waits for jobs, so it may time out (124); ``status`` and ``download``
+    never do (a download's --timeout is an error of that job, 1)."""
     parts = ["examples:\n" + "\n".join(f"  {e}" for e in examples)]
     if environment:
         parts.append(environment_help())
-    parts.append(EXIT_CODES_HELP)
+    codes = EXIT_CODES_HELP.splitlines()
+    parts.append("\n".join(codes if waits else [line for line in codes if not line.startswith("  124")]))
     return "\n\n".join(parts)
 
 
@@ -614,7 +617,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "status", parents=[_common()], formatter_class=_Help, help="the status of jobs, now",
         description="Ask each vendor once for each job's status; one line per job on stdout (a table on a terminal).",
-        epilog=_epilog("videojobs status vozo:task-123 duomi:abc", "videojobs status --json vozo:task-123 | jq .state"),
+        epilog=_epilog(
+            "videojobs status vozo:task-123 duomi:abc", "videojobs status --json vozo:task-123 | jq .state", waits=False
+        ),
     )  # fmt: skip
     p.add_argument("refs", nargs="+", metavar="VENDOR:TASK_ID")
 
@@ -647,7 +652,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Ask each job's status and save every video it has into the folder: resumable (a .part file), "
         "checked (length, not an error page) and never half-written under the final name. One line per saved file "
         "on stdout: the job, the path, its size and SHA-256. Byte progress bars on stderr on a terminal.",
-        epilog=_epilog("videojobs download vozo:task-123 -o videos/", "videojobs download --json duomi:abc -o out"),
+        epilog=_epilog(
+            "videojobs download vozo:task-123 -o videos/", "videojobs download --json duomi:abc -o out", waits=False
+        ),
     )  # fmt: skip
     p.add_argument("refs", nargs="+", metavar="VENDOR:TASK_ID")
     p.add_argument("--dest", "-o", metavar="DIR", default=".", help="the folder to save into (default: .)")
