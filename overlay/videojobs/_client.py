@@ -653,25 +653,16 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
         halted: Callable[[], bool] | None = None,
     ) -> JobStatus:
         """Every video of a finished job into the folder ``into``; the status carries them in
-        ``downloads`` (or the error does, in its ``last_status``: see ``_download.goes_on_past``)."""
-        import attrs
+        ``downloads`` (or the error does, in its ``last_status``: see ``_download.SavingAll``)."""
+        from ._download import SavingAll
 
-        from ._download import goes_on_past, with_saved
-
-        saved: list[Download] = []
-        refused: VideoJobsError | None = None
-        for index in range(max(1, len(status.video_urls))):
+        saving = SavingAll(status)
+        for index in saving.indices:
             try:
-                saved.append(self._download(status, into, index, overwrite, on_progress, max_bytes, deadline, halted))
+                saving.saved(self._download(status, into, index, overwrite, on_progress, max_bytes, deadline, halted))
             except VideoJobsError as exc:
-                with_saved(exc, status, saved)
-                if not goes_on_past(exc):
-                    raise
-                refused = refused or exc
-        if refused is not None:
-            refused.last_status = attrs.evolve(status, downloads=saved)
-            raise refused
-        return attrs.evolve(status, downloads=saved)
+                saving.failed(exc)
+        return saving.result()
 
     def download_all(
         self,
@@ -955,25 +946,16 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
         deadline: float | None = None,
     ) -> JobStatus:
         """Every video of a finished job into the folder ``into``; the status carries them in
-        ``downloads`` (or the error does, in its ``last_status``: see ``_download.goes_on_past``)."""
-        import attrs
+        ``downloads`` (or the error does, in its ``last_status``: see ``_download.SavingAll``)."""
+        from ._download import SavingAll
 
-        from ._download import goes_on_past, with_saved
-
-        saved: list[Download] = []
-        refused: VideoJobsError | None = None
-        for index in range(max(1, len(status.video_urls))):
+        saving = SavingAll(status)
+        for index in saving.indices:
             try:
-                saved.append(await self._download(status, into, index, overwrite, on_progress, max_bytes, deadline))
+                saving.saved(await self._download(status, into, index, overwrite, on_progress, max_bytes, deadline))
             except VideoJobsError as exc:
-                with_saved(exc, status, saved)
-                if not goes_on_past(exc):
-                    raise
-                refused = refused or exc
-        if refused is not None:
-            refused.last_status = attrs.evolve(status, downloads=saved)
-            raise refused
-        return attrs.evolve(status, downloads=saved)
+                saving.failed(exc)
+        return saving.result()
 
     def download_all(
         self,

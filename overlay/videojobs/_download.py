@@ -195,20 +195,42 @@ def pick_url(status: JobStatus, index: int) -> str:
     return url
 
 
-def goes_on_past(error: Exception) -> bool:
-    """Whether a job's other videos are still saved after ``error`` ended one of them: a name
-    that exists (EEXIST, the file left as it was). A job of two videos whose second broke off
-    was saved again with its first refused, and the second's ``.part`` was never resumed: every
-    later call stopped at the first file. Any other error ends the job's saving at once."""
-    import errno
+class SavingAll:
+    """Every video of one finished job saved in turn (the faces' ``_save_all`` do the I/O):
+    ``indices``, then ``saved`` or ``failed`` for each, then ``result()``.
 
-    return isinstance(error, DownloadError) and error.errno == errno.EEXIST
+    A name that exists (EEXIST, the file left as it was) does not stop the job's other videos: a
+    job of two videos whose second broke off was saved again with its first refused, and the
+    second's ``.part`` was never resumed, every later call stopping at the first file. Any other
+    error ends the job's saving at once. The error that ends it carries the job's status with
+    the videos saved before it (``last_status``): nothing else would tell they were."""
 
+    def __init__(self, status: JobStatus) -> None:
+        self.status = status
+        self.indices = range(max(1, len(status.video_urls)))
+        self._saved: list[Download] = []
+        self._refused: VideoJobsError | None = None
 
-def with_saved(error: Exception, status: JobStatus, saved: list[Download]) -> None:
-    """Give the error that ended a job's saving the job's status with what was saved before it."""
-    if isinstance(error, VideoJobsError) and error.last_status is None:
-        error.last_status = attrs.evolve(status, downloads=saved)
+    def saved(self, download: Download) -> None:
+        self._saved.append(download)
+
+    def failed(self, error: VideoJobsError) -> None:
+        """Called in the ``except`` of a video's download: raises ``error`` unless the others go on."""
+        import errno
+
+        if error.last_status is None:
+            error.last_status = attrs.evolve(self.status, downloads=self._saved)
+        if not (isinstance(error, DownloadError) and error.errno == errno.EEXIST):
+            raise error
+        self._refused = self._refused or error
+
+    def result(self) -> JobStatus:
+        """The job with its files in ``downloads``, or the first name that existed, raised."""
+        done = attrs.evolve(self.status, downloads=self._saved)
+        if self._refused is not None:
+            self._refused.last_status = done
+            raise self._refused
+        return done
 
 
 def check_download_args(dest: object, index: int, max_bytes: int | None, overwrite: object = False) -> str:
