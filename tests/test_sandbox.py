@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -381,6 +382,63 @@ def test_ctrl_c_stops_a_served_sandbox_quietly_with_exit_0() -> None:
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert "lifespan" not in err
+
+
+def _served(*args: str) -> tuple[subprocess.Popen[str], str]:
+    """``python -m videojobs.sandbox --port 0 ARGS``, serving: the process and its root URL."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "videojobs.sandbox", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    root = proc.stdout.readline().split(" on ", 1)[1].split()[0]
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            httpx.get(f"{root}/sandbox/health", timeout=1)
+            return proc, root
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, "the sandbox did not serve"
+            time.sleep(0.05)
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("reads", [True, False], ids=["reading", "stalled"])
+def test_ctrl_c_stops_a_served_sandbox_during_a_slow_download(reads: bool) -> None:
+    """uvicorn waits for open answers before it stops: Ctrl-C did nothing while a slow file was
+    streamed (for its whole length), and a second one logged "Exception in ASGI application ...
+    CancelledError". A download being read ends at once; one whose client stopped reading is
+    cancelled after GRACEFUL_SHUTDOWN_SECONDS; either way exit 0, no traceback."""
+    import signal
+    import threading
+
+    from videojobs.sandbox.__main__ import GRACEFUL_SHUTDOWN_SECONDS
+
+    proc, root = _served()
+    got = threading.Event()
+    try:
+        # read: about 3 hours at the slow fault's pace; stalled: a fast one, its writes blocked
+        url = f"{root}/files/duomi/c-at_succeeded-{'fslow-' if reads else ''}sz1g.mp4"
+
+        def download() -> None:
+            with contextlib.suppress(httpx.HTTPError), httpx.stream("GET", url, timeout=30) as answer:
+                for _ in answer.iter_raw(16 * 1024):
+                    got.set()
+                    if not reads:
+                        time.sleep(60)  # the client stops reading (a daemon thread: never joined)
+
+        threading.Thread(target=download, daemon=True).start()
+        assert got.wait(10), "the download did not start"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=GRACEFUL_SHUTDOWN_SECONDS + 8)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert "Exception in ASGI application" not in err
 
 
 def test_client_kwargs_poll_the_embedded_sandbox_on_its_clock() -> None:

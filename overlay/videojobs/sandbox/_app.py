@@ -7,6 +7,7 @@ import collections
 import contextlib
 import itertools
 import json
+import logging
 import math
 import threading
 import time
@@ -167,6 +168,7 @@ class Sandbox:
         """The other jobs' keys, least recently asked first: the next to forget is the first."""
         self._forgotten_polls: dict[str, int] = {}  # the polls of jobs forgotten, per vendor
         self._lock = threading.Lock()
+        self._closing = threading.Event()  # set by close(): the server is stopping
         self._counter = itertools.count(1)
         self.rate_limits = dict(rate_limits or {})
         self.file_root = file_root.rstrip("/")
@@ -222,6 +224,13 @@ class Sandbox:
         if all(callable(getattr(self.clock, name, None)) for name in ("now", "sleep", "asleep")):
             kwargs["clock"] = self.clock
         return kwargs
+
+    def close(self) -> None:
+        """The server is stopping: every answer being sent ends now (a download being streamed is
+        cut short, its connection closed; a ``slow`` answer is sent without its wait). A served
+        sandbox calls it on Ctrl-C: uvicorn waits for open answers before it stops, and a slow
+        download went on for as long as its file."""
+        self._closing.set()
 
     # --- jobs -------------------------------------------------------------------------------------
 
@@ -512,6 +521,7 @@ class Sandbox:
         send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
     ) -> None:
         if scope["type"] == "lifespan":
+            _quiet_uvicorn()
             try:
                 while True:
                     message = await receive()
@@ -524,6 +534,7 @@ class Sandbox:
                 return  # uvicorn logged the cancellation as an "Exception in 'lifespan' protocol"
         if scope["type"] != "http":
             return
+        _quiet_uvicorn()
         pieces: list[bytes] = []
         size, more = 0, True
         while more:
@@ -544,11 +555,11 @@ class Sandbox:
         raw_path = (scope.get("raw_path") or quote(scope["path"]).encode()).decode("latin-1")
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         if (file := self.file(headers.get("host", ""), raw_path, query, headers)) is not None:
-            await _send_file(file, send, receive, scope["method"])
+            await _send_file(file, send, receive, scope["method"], self._closing)
             return
         answer = self.handle(scope["method"], raw_path, query, headers, body)
         if answer.delay:
-            await asyncio.sleep(answer.delay)
+            await _pause(answer.delay, self._closing)
         out_headers = [(k.encode(), v.encode()) for k, v in answer.headers.items()]
         if "content-length" not in answer.headers:
             out_headers.append((b"content-length", str(len(answer.body)).encode()))
@@ -635,15 +646,62 @@ class _AsyncFileStream(httpx.AsyncByteStream):
             raise httpx.RemoteProtocolError("sandbox dropped the connection", request=self.request)
 
 
+class _Cut(Exception):
+    """An answer the sandbox ends short on purpose (a server stopping): raised out of the ASGI
+    app so that the server closes the connection, and kept out of its error log (:class:`_Quiet`)."""
+
+
+class _Quiet(logging.Filter):
+    """uvicorn's error log without the sandbox's deliberate cuts, nor the cancellation of an
+    answer by a stopping server: each was an "Exception in ASGI application" traceback that
+    looked like a crash (the client sees what it should: a connection closed)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, (_Cut, asyncio.CancelledError))
+
+
+_QUIET = _Quiet()
+
+
+def _quiet_uvicorn() -> None:
+    """Put :data:`_QUIET` on uvicorn's error log, once (after uvicorn configured its logging)."""
+    logger = logging.getLogger("uvicorn.error")
+    if _QUIET not in logger.filters:
+        logger.addFilter(_QUIET)
+
+
+_CLOSING_TICK = 0.05
+"""How often, in real seconds, a wait of an answer looks whether the server is stopping."""
+
+
+async def _pause(seconds: float, closing: threading.Event, gone: asyncio.Event | None = None) -> None:
+    """Wait ``seconds`` (real time), or less: until the server stops or the client goes away."""
+    end = time.monotonic() + seconds
+    while not closing.is_set() and not (gone is not None and gone.is_set()):
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        step = min(left, _CLOSING_TICK)
+        if gone is None:
+            await asyncio.sleep(step)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(gone.wait(), step)
+
+
 async def _send_file(
     file: FileAnswer,
     send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
     receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
     method: str,
+    closing: threading.Event | None = None,
 ) -> None:
     """Stream a file answer over ASGI; a drop ends the response short of its Content-Length. A
     client that goes away stops the stream, as a CDN's does (uvicorn takes the writes of a
-    closed connection without a word: a slow file would go on for its whole length)."""
+    closed connection without a word: a slow file would go on for its whole length); so does a
+    stopping server (``closing``: :meth:`Sandbox.close`), whose connection is closed."""
+    closing = closing or threading.Event()
     headers = [(k.encode(), v.encode()) for k, v in file.headers.items()]
     if "content-length" not in file.headers:
         headers.append((b"content-length", b"0"))
@@ -664,11 +722,12 @@ async def _send_file(
         for piece in file.body():
             if gone.is_set():
                 return
+            if closing.is_set():
+                raise _Cut("the server is stopping: this download ends here")
             sent += len(piece)
             await send({"type": "http.response.body", "body": piece, "more_body": True})
             if file.delay:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(gone.wait(), file.delay)
+                await _pause(file.delay, closing, gone)
     finally:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):  # its end is of no interest now
