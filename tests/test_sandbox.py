@@ -441,6 +441,32 @@ def test_ctrl_c_stops_a_served_sandbox_during_a_slow_download(reads: bool) -> No
     assert "Exception in ASGI application" not in err
 
 
+@pytest.mark.network
+def test_deliberate_drops_are_quiet_on_a_served_sandbox() -> None:
+    """Every drop fault (``X-Sandbox-Fault: drop``, ``fdrop``, ``fbadlen``) wrote an "Exception in
+    ASGI application" traceback to the console, as if the sandbox had crashed: the client sees a
+    connection cut mid-answer, and the console nothing."""
+    import signal
+
+    proc, root = _served()
+    try:
+        with httpx.Client(timeout=10) as http:
+            for fault in ("drop", "drop"):  # twice: the second on a connection of the pool's
+                with pytest.raises(httpx.RemoteProtocolError):
+                    http.get(f"{root}/v1/videos/tasks/q-1", headers={**KEY, "x-sandbox-fault": fault})
+            for name in ("q-at_succeeded-fdrop", "q-at_succeeded-fbadlen"):
+                with pytest.raises(httpx.RemoteProtocolError):
+                    http.get(f"{root}/files/duomi/{name}.mp4")
+            assert http.get(f"{root}/v1/videos/tasks/q-1", headers=KEY).status_code == 200  # still serving
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert proc.returncode == 0, err
+    assert err == ""
+
+
 def test_client_kwargs_poll_the_embedded_sandbox_on_its_clock() -> None:
     """The README's one line: a client of the embedded sandbox, on the sandbox's own clock."""
     from videojobs.sandbox import ScaledClock

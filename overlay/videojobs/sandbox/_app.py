@@ -566,6 +566,9 @@ class Sandbox:
         if answer.drop:
             out_headers.append((b"x-sandbox-drop", b"1"))
         await send({"type": "http.response.start", "status": answer.status, "headers": out_headers})
+        if answer.drop:  # its start, then the connection closes (quietly: _Cut)
+            await send({"type": "http.response.body", "body": answer.body, "more_body": True})
+            raise _Cut("the sandbox drops this answer here (its drop fault)")
         await send({"type": "http.response.body", "body": answer.body})
 
     # --- embedded transports ----------------------------------------------------------------------
@@ -610,7 +613,10 @@ class _EmbeddedTransport(httpx.ASGITransport):
         )
         if file is not None:  # streamed, never gathered whole (httpx's ASGITransport would)
             return httpx.Response(file.status, headers=file.headers, stream=_AsyncFileStream(file, request))
-        response = await super().handle_async_request(request)
+        try:
+            response = await super().handle_async_request(request)
+        except _Cut as exc:
+            raise httpx.RemoteProtocolError("sandbox dropped the connection", request=request) from exc
         if response.headers.get("x-sandbox-drop"):
             raise httpx.RemoteProtocolError("sandbox dropped the connection", request=request)
         return response
@@ -647,8 +653,10 @@ class _AsyncFileStream(httpx.AsyncByteStream):
 
 
 class _Cut(Exception):
-    """An answer the sandbox ends short on purpose (a server stopping): raised out of the ASGI
-    app so that the server closes the connection, and kept out of its error log (:class:`_Quiet`)."""
+    """An answer the sandbox ends short on purpose (a drop fault, a server stopping): raised out
+    of the ASGI app so that the server closes the connection mid-answer, and kept out of its
+    error log (:class:`_Quiet`). A drop let h11 fail on the missing bytes, or raised
+    ConnectionAbortedError: each wrote a traceback that looked like a crash."""
 
 
 class _Quiet(logging.Filter):
@@ -733,7 +741,7 @@ async def _send_file(
         with contextlib.suppress(asyncio.CancelledError, Exception):  # its end is of no interest now
             await watcher
     if file.drop_after is not None and sent >= file.drop_after:
-        raise ConnectionAbortedError("the sandbox drops this download here (its drop fault)")
+        raise _Cut("the sandbox drops this download here (its drop fault)")
     await send({"type": "http.response.body", "body": b""})
 
 
