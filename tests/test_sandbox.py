@@ -628,6 +628,28 @@ def test_the_job_table_keeps_the_most_recently_asked_and_a_file_or_a_long_id_kee
         Sandbox(max_jobs=0)
 
 
+def test_each_duomi_video_link_names_its_own_file() -> None:
+    """Duomi's second video was ``<task>-1.mp4``, also the first video of a job named
+    ``<task>-1``: with both made, the link answered for the other job (404 while it ran)."""
+    clock = FakeClock()
+    sb = Sandbox(clock=clock)
+    sb.create("duomi", "render", queue=0, run=1)
+    sb.create("duomi", "render-1", queue=1000, run=10)  # still queued: no file yet
+    clock.t += 5
+    client = videojobs.Client(**sb.client_kwargs())
+    links = client.status("duomi:render").video_urls
+    assert len(links) == 2
+    assert len(set(links)) == 2
+    with httpx.Client(transport=sb.sync_transport()) as http:
+        for link in links:
+            assert http.get(link).status_code == 200, link
+        assert http.get(f"{sb.file_root}/duomi/render/2.mp4").status_code == 404  # it has two
+        assert http.get(f"{sb.file_root}/duomi/render-1.mp4").status_code == 404  # render-1's, not ready
+        # the older name of a second video (recordings hold it) still works when no job has it
+        assert http.get(f"{sb.file_root}/duomi/solo-q0-d0-1.mp4").status_code == 200
+    assert sb.job("duomi:render").file_gets == 2  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize(
     ("task_id", "what"),
     [("big-q0-d0-sz999999999999g", "size"), ("far-q0-d0-ttl1e30", "link_ttl")],

@@ -376,10 +376,9 @@ class Sandbox:
         parsed = parse_path(path)
         if parsed is None:
             return fixed(404, "text/plain", b"no such file")
-        vendor, task, n = parsed
-        whole = f"{task}-{n}" if n else task  # a task id may itself end in -<digit>
-        if n and (vendor, whole) in self.jobs:
-            task, n = whole, 0
+        vendor, task, n, older = parsed
+        if older and (vendor, f"{task}-{n}") in self.jobs:  # <task>-<n>.mp4: the job, if there is one
+            task, n = f"{task}-{n}", 0
         job = self.jobs.get((vendor, task))
         if job is None and self.auto_create and vendor in self.specs and len(task) <= MAX_TASK_ID:
             job = self._job(vendor, task, keep=False)  # kept below only when its file is served
