@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import subprocess
 import sys
 import time
@@ -242,6 +243,34 @@ async def test_embedded_async_transport_with_transient_faults(vendor: str) -> No
             await c.status(f"{vendor}:t-edrop")
     assert sb.job(f"{vendor}:t-e429x1-e520x1-q0-d100").polls == 3  # type: ignore[union-attr]
     assert sb.job(f"{vendor}:t-edrop").polls == 3  # type: ignore[union-attr]  # the first try and two retries
+
+
+@pytest.mark.parametrize(("retry_after", "sent"), [(2e6, "2000000"), (333333.4, "333334"), (0.2, "1"), (0, "0")])
+def test_retry_after_is_whole_seconds_rounded_up(retry_after: float, sent: str) -> None:
+    """``:g`` sent 2e6 as ``2e+06`` (which the client's own parser reads as no Retry-After) and
+    333333.4 as 333333 (too early); RFC 9110 says delta-seconds, whole digits."""
+    from videojobs._translate import parse_retry_after
+
+    answer = Sandbox(retry_after=retry_after).handle(
+        "GET", "/v1/videos/tasks/r-1", {}, {**KEY, "x-sandbox-fault": "429"}
+    )
+    assert answer.headers["retry-after"] == sent
+    assert parse_retry_after(sent) is not None
+
+
+def test_a_throttled_vendors_retry_after_is_whole_seconds_rounded_up() -> None:
+    clock = FakeClock()
+    sb = Sandbox(clock=clock, rate_limits={"vozo": 0.4})  # a token every 2.5 s
+    assert _get(sb, "vozo", "t-1")[0] == 200
+    answer = sb.handle("GET", sb.path_prefix("vozo") + "t-1", {}, KEY)
+    assert answer.status == 429
+    assert answer.headers["retry-after"] == "3"  # 2.5 s, up
+
+
+@pytest.mark.parametrize("retry_after", [-1, math.nan, math.inf, "1", True])
+def test_a_retry_after_that_is_no_wait_is_refused(retry_after: Any) -> None:
+    with pytest.raises(ValueError, match="retry_after must be seconds"):
+        Sandbox(retry_after=retry_after)
 
 
 def test_create_and_list_through_the_sandbox_api() -> None:

@@ -101,6 +101,17 @@ is a job, so without a bound any client could grow the table until the process d
 MAX_TASK_ID = 1024
 """The longest task id answered (as videojobs' client sends; no vendor's is near it): a longer
 one is the vendor's 404, kept nowhere."""
+MAX_RETRY_AFTER = 1e9
+"""The longest ``retry_after`` (seconds: 32 years); a larger one is a mistake, and was sent as
+``1e+300``, which no client reads as seconds."""
+
+
+def _delta_seconds(seconds: float) -> str:
+    """A Retry-After value: whole seconds, rounded up (RFC 9110 10.2.3: delta-seconds is digits).
+    ``:g`` sent ``2e+06``, which clients read as nothing, and rounded 333333.4 down to 333333."""
+    return str(math.ceil(seconds))
+
+
 _SECONDS_OPTIONS = ("queue", "run", "stall")
 _OUTCOMES = ("succeeded", "failed", "canceled")
 
@@ -150,6 +161,10 @@ class Sandbox:
             raise ValueError(f"time_scale must be in [{MIN_TIME_SCALE:g}, {MAX_TIME_SCALE:g}], not {time_scale!r}")
         if isinstance(max_jobs, bool) or not isinstance(max_jobs, int) or max_jobs < 1:
             raise ValueError(f"max_jobs must be a positive whole number, not {max_jobs!r}")
+        if isinstance(retry_after, bool) or not isinstance(retry_after, (int, float)):
+            raise ValueError(f"retry_after must be seconds in [0, {MAX_RETRY_AFTER:g}], not {retry_after!r}")
+        if not 0 <= retry_after <= MAX_RETRY_AFTER:  # nan too
+            raise ValueError(f"retry_after must be seconds in [0, {MAX_RETRY_AFTER:g}], not {retry_after!r}")
         self.max_jobs = max_jobs
         self.api_key = api_key
         self.time_scale = time_scale
@@ -353,8 +368,7 @@ class Sandbox:
             return Answer(503, _UNAVAILABLE, {"content-type": "text/html"})
         if vendor in self._allowance and (wait := self._allowance[vendor].take(self.clock())) > 0:
             self.throttled[vendor] += 1
-            retry = f"{math.ceil(wait * 10) / 10:g}"  # whole tenths, as servers round up
-            return self._error(vendor, 429, "rate_limited", "too many requests", {"retry-after": retry})
+            return self._error(vendor, 429, "rate_limited", "too many requests", {"retry-after": _delta_seconds(wait)})
         if len(task_id) > MAX_TASK_ID or (not self.auto_create and (vendor, task_id) not in self.jobs):
             return self._error(vendor, 404, "task_not_found", "task not found")
         job = self._job(vendor, task_id)
@@ -426,7 +440,7 @@ class Sandbox:
         if fault == "404":
             return self._error(vendor, 404, "task_not_found", "task not found")
         if fault == "429":
-            retry = f"{self.retry_after:g}"
+            retry = _delta_seconds(self.retry_after)
             return self._error(vendor, 429, "rate_limited", "too many requests", {"retry-after": retry})
         if fault == "500":
             return _json_answer(500, {"message": "internal server error"})
