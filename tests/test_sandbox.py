@@ -245,6 +245,42 @@ async def test_embedded_async_transport_with_transient_faults(vendor: str) -> No
     assert sb.job(f"{vendor}:t-edrop").polls == 3  # type: ignore[union-attr]  # the first try and two retries
 
 
+@pytest.mark.parametrize("run", [0.00001, 30.1234567, 0.1 + 0.2, 1e6, 5e-324, 30])
+def test_a_created_id_spells_its_numbers_whole_and_replays_as_the_same_job(run: float) -> None:
+    """``:g`` spelled run=0.00001 as ``d1e-05`` (its ``-`` split the token: another job on
+    replay) and 30.1234567 as ``d30.1235``."""
+    sb = Sandbox()
+    ref = sb.create("duomi", queue=0.5, run=run, stall=run / 8)
+    task_id = ref.partition(":")[2]
+    assert "e-" not in task_id
+    assert "e+" not in task_id
+    assert script_for(task_id) == sb.job(ref).script  # type: ignore[union-attr]
+    assert (script_for(task_id).run, script_for(task_id).stall) == (run, run / 8)
+
+
+@pytest.mark.parametrize(
+    ("task_id", "options"),
+    [
+        ("x-d30", {"run": 60}),
+        ("x-fail", {"outcome": "succeeded"}),
+        ("x-novideo", {"video": True}),
+        ("x-e429x2", {"faults": (("500", 1),)}),
+        ("x-q1-stall2", {"stall": 3}),
+    ],
+)
+def test_an_explicit_id_that_says_other_options_is_refused(task_id: str, options: dict[str, Any]) -> None:
+    """Its job played the options, but the id, replayed elsewhere, plays what it spells."""
+    sb = Sandbox()
+    with pytest.raises(ValueError, match="spells other options"):
+        sb.create("duomi", task_id, **options)
+    assert not sb.jobs
+    with httpx.Client(transport=sb.sync_transport(), base_url="http://sandbox") as http:
+        answer = http.post("/sandbox/jobs", json={"vendor": "duomi", "id": "y-d30", "run": 60})
+    assert answer.status_code == 400
+    assert "run" in answer.json()["error"]
+    assert sb.create("duomi", "x-d30-e429x2", run=30, faults=(("429", 2),)) == "duomi:x-d30-e429x2"  # agreeing
+
+
 @pytest.mark.parametrize(("retry_after", "sent"), [(2e6, "2000000"), (333333.4, "333334"), (0.2, "1"), (0, "0")])
 def test_retry_after_is_whole_seconds_rounded_up(retry_after: float, sent: str) -> None:
     """``:g`` sent 2e6 as ``2e+06`` (which the client's own parser reads as no Retry-After) and

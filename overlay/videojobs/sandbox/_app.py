@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import decimal
 import itertools
 import json
 import logging
@@ -22,7 +23,7 @@ import httpx
 from ._clock import LAST_SECOND, MAX_TIME_SCALE, MIN_TIME_SCALE
 from ._files import FILE_HOST, FileAnswer, fixed, parse_path
 from ._files import answer as file_answer
-from ._jobs import FAULTS, Phase, Script, Snapshot, script_for, snapshot
+from ._jobs import FAULTS, Phase, Script, Snapshot, parse_id, script_for, snapshot
 from ._spec import VendorSpec, installed_vendors, load
 
 __all__ = ["Answer", "Sandbox"]
@@ -302,7 +303,9 @@ class Sandbox:
 
         ``options`` are Script fields (queue, run, outcome, stall, video, faults=(("429", 2),)).
         Without a task id, one is made that spells the options out, so that any sandbox
-        (e.g. one replaying a recording) plays the same job.
+        (e.g. one replaying a recording) plays the same job; an id given whose own tokens say
+        other options (``x-d30`` with ``run=60``) is refused (ValueError): replayed, it would
+        play another job.
         """
         if vendor not in self.specs:
             raise ValueError(f"unknown vendor {vendor!r}; the sandbox serves {', '.join(self.specs)}")
@@ -311,6 +314,8 @@ class Sandbox:
             raise ValueError(f"a task id is a non-empty string without '/', not {task_id!r}")
         if task_id is None:
             task_id = f"sbx{next(self._counter)}-" + _spell(options)
+        elif contradictions := _contradictions(task_id, options):  # its id, replayed, would play another job
+            raise ValueError(f"the id {task_id!r} spells other options: {'; '.join(contradictions)}")
         if len(task_id) > MAX_TASK_ID:  # its every poll would be a 404
             raise ValueError(f"a task id is at most {MAX_TASK_ID} characters, not {len(task_id)}")
         script = attrs.evolve(script_for(task_id, self.seed), **options) if options else None
@@ -765,6 +770,27 @@ def _pinned(snap: Snapshot, phase: Phase) -> Snapshot:
     return attrs.evolve(snap, phase=phase, progress=progress, ended_at=ended)
 
 
+def _plain(value: float) -> str:
+    """A number as an id spells it: no exponent (its ``-`` split the token: ``d1e-05`` played
+    another job), and every digit of the float (``:g`` spelled 30.1234567 as ``30.1235``)."""
+    text = format(decimal.Decimal(repr(float(value))), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _contradictions(task_id: str, options: Mapping[str, Any]) -> list[str]:
+    """The options that the id's own tokens say otherwise (``x-d30`` with ``run=60``): each
+    name, what the id says, what was passed."""
+    spelled = parse_id(task_id)
+    out = []
+    for name, value in options.items():
+        said = spelled.get(name)
+        if name == "faults" and said is not None:
+            value = tuple((str(f), c) for f, c in value)
+        if said is not None and said != value:
+            out.append(f"{name}: the id says {said!r}, the options {value!r}")
+    return out
+
+
 def _spell(options: Mapping[str, Any]) -> str:
     """Options as id tokens (see ``parse_id``)."""
     tokens = []
@@ -772,7 +798,7 @@ def _spell(options: Mapping[str, Any]) -> str:
         tokens.append({"succeeded": "ok", "failed": "fail", "canceled": "cancel"}[options["outcome"]])
     for key, letter in (("queue", "q"), ("run", "d"), ("stall", "stall")):
         if key in options:
-            tokens.append(f"{letter}{float(options[key]):g}")
+            tokens.append(f"{letter}{_plain(options[key])}")
     if options.get("video") is False:
         tokens.append("novideo")
     tokens += [f"e{fault}x{count}" for fault, count in options.get("faults", ())]
