@@ -693,6 +693,24 @@ def test_the_job_table_keeps_the_most_recently_asked_and_a_file_or_a_long_id_kee
         Sandbox(max_jobs=0)
 
 
+def test_a_files_last_modified_is_on_the_wall_clock_never_after_now() -> None:
+    """Last-Modified was the job's creation on the vendors' simulated clock: at a time scale of
+    1000, a job made 10 s after start said it was modified 10,000 s after Date."""
+    from email.utils import parsedate_to_datetime
+
+    clock = FakeClock()
+    sb = Sandbox(clock=clock, time_scale=1000, epoch=1767225600)
+    clock.t += 10
+    assert _get(sb, "vozo", "lm-q0-d10")[0] == 200
+    clock.t += 1  # 1000 simulated seconds: done
+    with httpx.Client(transport=sb.sync_transport()) as http:
+        answer = http.get(f"{sb.file_root}/vozo/lm-q0-d10.mp4")
+    assert answer.status_code == 200
+    modified = parsedate_to_datetime(answer.headers["last-modified"]).timestamp()
+    assert modified == 1767225600 + 10  # made then, by the wall
+    assert modified <= sb.wall()
+
+
 def test_each_duomi_video_link_names_its_own_file() -> None:
     """Duomi's second video was ``<task>-1.mp4``, also the first video of a job named
     ``<task>-1``: with both made, the link answered for the other job (404 while it ran)."""

@@ -55,6 +55,7 @@ class Job:
     script: Script
     created: float  # sandbox clock (real seconds) at creation
     created_unix: float  # the vendor's creation timestamp
+    created_wall: float = 0.0  # Unix seconds, unscaled (Sandbox.wall) at creation: its file's Last-Modified
     polls: int = 0
     terminal_seen_at: float | None = None  # sandbox clock when a poll first answered a terminal state
     file_gets: int = 0  # downloads of its video the file host started
@@ -277,7 +278,8 @@ class Sandbox:
         created = self.clock()
         sim = (created - self._start) * self.time_scale
         stamp = min(self._epoch + sim, LAST_SECOND)
-        job = Job(key[0], key[1], script or script_for(key[1], self.seed), created, stamp)
+        wall = min(self._epoch + (created - self._start), LAST_SECOND)
+        job = Job(key[0], key[1], script or script_for(key[1], self.seed), created, stamp, wall)
         if keep:
             self._keep(key, job)
         return job
