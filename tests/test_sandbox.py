@@ -309,6 +309,20 @@ def test_a_retry_after_that_is_no_wait_is_refused(retry_after: Any) -> None:
         Sandbox(retry_after=retry_after)
 
 
+@pytest.mark.parametrize("fault", ["401", "404"])
+def test_the_jimmyai_codes_the_docstring_names_are_the_ones_sent(fault: str) -> None:
+    """The package docstring said JimmyAI's not-found code was 40401; the sandbox sends 40400."""
+    import re
+
+    import videojobs.sandbox
+
+    line = next(x for x in (videojobs.sandbox.__doc__ or "").splitlines() if x.strip().startswith(f"{fault} "))
+    named = re.search(r"JimmyAI: HTTP 200 with code (\d{5})", line)
+    assert named is not None, line
+    status, body = _get(Sandbox(), "jimmyai", f"j-e{fault}")
+    assert (status, json.loads(body)["code"]) == (200, named[1])
+
+
 def test_create_and_list_through_the_sandbox_api() -> None:
     sb = Sandbox()
     transport = sb.sync_transport()
