@@ -323,6 +323,23 @@ def test_the_jimmyai_codes_the_docstring_names_are_the_ones_sent(fault: str) -> 
     assert (status, json.loads(body)["code"]) == (200, named[1])
 
 
+@pytest.mark.parametrize(
+    ("credentials", "status"),
+    [
+        ("Bearer sk-sandbox", 200),
+        ("bearer sk-sandbox", 200),
+        ("BEARER  sk-sandbox", 200),
+        ("Bearer sk-sandbox2", 401),
+        ("Basic sk-sandbox", 401),
+        ("Bearersk-sandbox", 401),
+        ("sk-sandbox", 401),
+    ],
+)
+def test_the_bearer_scheme_is_read_in_any_case(credentials: str, status: int) -> None:
+    """RFC 9110 11.1: an auth scheme is case-insensitive; ``bearer <key>`` was answered 401."""
+    assert _get(Sandbox(), "vozo", "auth-1", authorization=credentials)[0] == status
+
+
 def test_create_and_list_through_the_sandbox_api() -> None:
     sb = Sandbox()
     transport = sb.sync_transport()

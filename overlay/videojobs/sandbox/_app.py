@@ -368,7 +368,7 @@ class Sandbox:
         vendor, task_id = routed
         if method != "GET":
             return Answer(405, b'{"error": "method not allowed"}', {"content-type": "application/json", "allow": "GET"})
-        if headers.get("authorization") != f"Bearer {self.api_key}":
+        if not self._authorized(headers.get("authorization") or ""):
             return self._error(vendor, 401, "unauthorized", "invalid or missing API key")
         if vendor in self.down_until and self.clock() < self.down_until[vendor]:
             self.refused[vendor] = self.refused.get(vendor, 0) + 1
@@ -386,6 +386,12 @@ class Sandbox:
             if answer is not None:
                 return answer
         return self._status(vendor, job)
+
+    def _authorized(self, credentials: str) -> bool:
+        """``Bearer <the key>``; the scheme in any case (RFC 9110 11.1: auth schemes are
+        case-insensitive; ``bearer`` was a 401), then one or more spaces."""
+        scheme, _, token = credentials.partition(" ")
+        return scheme.lower() == "bearer" and token.lstrip(" ") == self.api_key
 
     def file(self, host: str, raw_path: str, query: Mapping[str, str], headers: Mapping[str, str]) -> FileAnswer | None:
         """The file host's answer, when the request is for a video file (else None)."""
