@@ -324,6 +324,42 @@ def test_the_jimmyai_codes_the_docstring_names_are_the_ones_sent(fault: str) -> 
 
 
 @pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/sandbox/jobs", {"vendor": "duomi", "faults": {"429": 2.9}}, "faults"),
+        ("/sandbox/jobs", {"vendor": "duomi", "faults": {"429": True}}, "faults"),
+        ("/sandbox/outage", {"vendor": "duomi", "seconds": "5"}, "seconds"),
+        ("/sandbox/outage", {"vendor": "duomi", "seconds": True}, "seconds"),
+    ],
+)
+def test_a_control_request_of_the_wrong_type_is_a_400_naming_its_field(
+    path: str, body: dict[str, Any], field: str
+) -> None:
+    """``{"429": 2.9}`` made a job of 2 faults, ``true`` one of 1; ``"seconds": "5"`` an outage of 5."""
+    sb = Sandbox()
+    with httpx.Client(transport=sb.sync_transport(), base_url="http://sandbox") as http:
+        answer = http.post(path, json=body)
+    assert answer.status_code == 400
+    assert field in answer.json()["error"]
+    assert not sb.jobs
+    assert not sb.down_until
+
+
+def test_a_control_endpoint_answers_another_method_405_with_allow() -> None:
+    sb = Sandbox()
+    with httpx.Client(transport=sb.sync_transport(), base_url="http://sandbox") as http:
+        for method, path, allow in [
+            ("POST", "/sandbox/health", "GET"),
+            ("DELETE", "/sandbox/jobs", "GET, POST"),
+            ("GET", "/sandbox/outage", "POST"),
+        ]:
+            answer = http.request(method, path)
+            assert (answer.status_code, answer.headers.get("allow")) == (405, allow), (method, path)
+        assert http.get("/sandbox/nothing").status_code == 404
+        assert http.post("/sandbox/outage", json={"vendor": "duomi", "seconds": 5}).status_code == 200
+
+
+@pytest.mark.parametrize(
     ("credentials", "status"),
     [
         ("Bearer sk-sandbox", 200),

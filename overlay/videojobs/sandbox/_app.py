@@ -136,6 +136,22 @@ def _check_options(options: Mapping[str, Any]) -> None:
             raise ValueError(f"fault {fault!r} is for a count of polls in [0, 1e6], not {count!r}")
 
 
+_CONTROL_METHODS: dict[str, tuple[str, ...]] = {
+    "/sandbox/health": ("GET",),
+    "/sandbox/outage": ("POST",),
+    "/sandbox/jobs": ("GET", "POST"),
+}
+"""The sandbox's own endpoints and the methods each takes (another: 405 with Allow)."""
+
+
+def _count(fault: str, value: Any) -> int:
+    """A fault's count of polls in ``POST /sandbox/jobs``: a whole number (2.9 was made 2, and
+    ``true`` 1, each a job other than the one asked for)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"faults: {fault!r} is a count of polls, a whole number, not {value!r}")
+    return value
+
+
 class JobExists(ValueError):
     """``create()`` of a task id the sandbox has, with other options (``POST /sandbox/jobs``: 409)."""
 
@@ -475,6 +491,13 @@ class Sandbox:
         return None  # an unknown fault name is ignored
 
     def _own_api(self, method: str, path: str, body: bytes) -> Answer:
+        allowed = _CONTROL_METHODS.get(path)
+        if allowed is not None and method not in allowed:  # it was answered as if it were a GET
+            return Answer(
+                405,
+                json.dumps({"error": f"{path} takes {' or '.join(allowed)}, not {method}"}).encode(),
+                {"content-type": "application/json", "allow": ", ".join(allowed)},
+            )
         if path == "/sandbox/health":
             return _json_answer(
                 200,
@@ -490,7 +513,11 @@ class Sandbox:
         if path == "/sandbox/outage" and method == "POST":
             try:
                 spec = json.loads(body or b"{}")
-                vendor, seconds = str(spec["vendor"]), float(spec["seconds"])
+                if not isinstance(spec, dict):
+                    raise TypeError("an outage is a JSON object")
+                vendor, seconds = str(spec["vendor"]), spec["seconds"]
+                if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):  # "5", true: made 5, 1
+                    raise TypeError(f"seconds is a number, not {seconds!r}")
                 if vendor not in self.specs or not 0 <= seconds <= 86400:
                     raise ValueError(f"no vendor {vendor!r} or seconds not in [0, 86400]")
             except (ValueError, KeyError, TypeError, RecursionError) as exc:
@@ -505,7 +532,7 @@ class Sandbox:
                 if not isinstance(spec, dict) or not isinstance(spec.get("faults") or {}, dict):
                     raise TypeError("a job is a JSON object, its faults an object of fault: count")
                 vendor = spec.pop("vendor")
-                faults = tuple((str(k), int(v)) for k, v in (spec.pop("faults", None) or {}).items())
+                faults = tuple((str(k), _count(k, v)) for k, v in (spec.pop("faults", None) or {}).items())
                 options = {k: spec[k] for k in ("queue", "run", "outcome", "stall", "video") if k in spec}
                 if faults:
                     options["faults"] = faults
