@@ -731,6 +731,15 @@ def test_a_sandbox_that_cannot_start_exits_1_saying_so() -> None:
     assert err.rstrip().endswith("videojobs: the sandbox could not start")
 
 
+def test_the_sandbox_commands_help_lists_every_exit_code_it_has() -> None:
+    """``videojobs sandbox --help`` listed 0 and 2; a port in use exits 1."""
+    code, out, _ = run("sandbox", "--help")
+    assert code == 0
+    codes = out.split("exit codes:", 1)[1].split("\n")
+    codes = [line.split()[0] for line in codes if line.strip()]
+    assert [c for c in codes if c.isdigit()] == ["0", "1", "2"]
+
+
 @pytest.mark.parametrize(
     "argv",
     [[sys.executable, "-m", "videojobs", "sandbox"], [sys.executable, "-m", "videojobs.sandbox"]],

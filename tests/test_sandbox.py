@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import subprocess
 import sys
 import time
@@ -243,6 +245,137 @@ async def test_embedded_async_transport_with_transient_faults(vendor: str) -> No
     assert sb.job(f"{vendor}:t-edrop").polls == 3  # type: ignore[union-attr]  # the first try and two retries
 
 
+@pytest.mark.parametrize("run", [0.00001, 30.1234567, 0.1 + 0.2, 1e6, 5e-324, 30])
+def test_a_created_id_spells_its_numbers_whole_and_replays_as_the_same_job(run: float) -> None:
+    """``:g`` spelled run=0.00001 as ``d1e-05`` (its ``-`` split the token: another job on
+    replay) and 30.1234567 as ``d30.1235``."""
+    sb = Sandbox()
+    ref = sb.create("duomi", queue=0.5, run=run, stall=run / 8)
+    task_id = ref.partition(":")[2]
+    assert "e-" not in task_id
+    assert "e+" not in task_id
+    assert script_for(task_id) == sb.job(ref).script  # type: ignore[union-attr]
+    assert (script_for(task_id).run, script_for(task_id).stall) == (run, run / 8)
+
+
+@pytest.mark.parametrize(
+    ("task_id", "options"),
+    [
+        ("x-d30", {"run": 60}),
+        ("x-fail", {"outcome": "succeeded"}),
+        ("x-novideo", {"video": True}),
+        ("x-e429x2", {"faults": (("500", 1),)}),
+        ("x-q1-stall2", {"stall": 3}),
+    ],
+)
+def test_an_explicit_id_that_says_other_options_is_refused(task_id: str, options: dict[str, Any]) -> None:
+    """Its job played the options, but the id, replayed elsewhere, plays what it spells."""
+    sb = Sandbox()
+    with pytest.raises(ValueError, match="spells other options"):
+        sb.create("duomi", task_id, **options)
+    assert not sb.jobs
+    with httpx.Client(transport=sb.sync_transport(), base_url="http://sandbox") as http:
+        answer = http.post("/sandbox/jobs", json={"vendor": "duomi", "id": "y-d30", "run": 60})
+    assert answer.status_code == 400
+    assert "run" in answer.json()["error"]
+    assert sb.create("duomi", "x-d30-e429x2", run=30, faults=(("429", 2),)) == "duomi:x-d30-e429x2"  # agreeing
+
+
+@pytest.mark.parametrize(("retry_after", "sent"), [(2e6, "2000000"), (333333.4, "333334"), (0.2, "1"), (0, "0")])
+def test_retry_after_is_whole_seconds_rounded_up(retry_after: float, sent: str) -> None:
+    """``:g`` sent 2e6 as ``2e+06`` (which the client's own parser reads as no Retry-After) and
+    333333.4 as 333333 (too early); RFC 9110 says delta-seconds, whole digits."""
+    from videojobs._translate import parse_retry_after
+
+    answer = Sandbox(retry_after=retry_after).handle(
+        "GET", "/v1/videos/tasks/r-1", {}, {**KEY, "x-sandbox-fault": "429"}
+    )
+    assert answer.headers["retry-after"] == sent
+    assert parse_retry_after(sent) is not None
+
+
+def test_a_throttled_vendors_retry_after_is_whole_seconds_rounded_up() -> None:
+    clock = FakeClock()
+    sb = Sandbox(clock=clock, rate_limits={"vozo": 0.4})  # a token every 2.5 s
+    assert _get(sb, "vozo", "t-1")[0] == 200
+    answer = sb.handle("GET", sb.path_prefix("vozo") + "t-1", {}, KEY)
+    assert answer.status == 429
+    assert answer.headers["retry-after"] == "3"  # 2.5 s, up
+
+
+@pytest.mark.parametrize("retry_after", [-1, math.nan, math.inf, "1", True])
+def test_a_retry_after_that_is_no_wait_is_refused(retry_after: Any) -> None:
+    with pytest.raises(ValueError, match="retry_after must be seconds"):
+        Sandbox(retry_after=retry_after)
+
+
+@pytest.mark.parametrize("fault", ["401", "404"])
+def test_the_jimmyai_codes_the_docstring_names_are_the_ones_sent(fault: str) -> None:
+    """The package docstring said JimmyAI's not-found code was 40401; the sandbox sends 40400."""
+    import re
+
+    import videojobs.sandbox
+
+    line = next(x for x in (videojobs.sandbox.__doc__ or "").splitlines() if x.strip().startswith(f"{fault} "))
+    named = re.search(r"JimmyAI: HTTP 200 with code (\d{5})", line)
+    assert named is not None, line
+    status, body = _get(Sandbox(), "jimmyai", f"j-e{fault}")
+    assert (status, json.loads(body)["code"]) == (200, named[1])
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/sandbox/jobs", {"vendor": "duomi", "faults": {"429": 2.9}}, "faults"),
+        ("/sandbox/jobs", {"vendor": "duomi", "faults": {"429": True}}, "faults"),
+        ("/sandbox/outage", {"vendor": "duomi", "seconds": "5"}, "seconds"),
+        ("/sandbox/outage", {"vendor": "duomi", "seconds": True}, "seconds"),
+    ],
+)
+def test_a_control_request_of_the_wrong_type_is_a_400_naming_its_field(
+    path: str, body: dict[str, Any], field: str
+) -> None:
+    """``{"429": 2.9}`` made a job of 2 faults, ``true`` one of 1; ``"seconds": "5"`` an outage of 5."""
+    sb = Sandbox()
+    with httpx.Client(transport=sb.sync_transport(), base_url="http://sandbox") as http:
+        answer = http.post(path, json=body)
+    assert answer.status_code == 400
+    assert field in answer.json()["error"]
+    assert not sb.jobs
+    assert not sb.down_until
+
+
+def test_a_control_endpoint_answers_another_method_405_with_allow() -> None:
+    sb = Sandbox()
+    with httpx.Client(transport=sb.sync_transport(), base_url="http://sandbox") as http:
+        for method, path, allow in [
+            ("POST", "/sandbox/health", "GET"),
+            ("DELETE", "/sandbox/jobs", "GET, POST"),
+            ("GET", "/sandbox/outage", "POST"),
+        ]:
+            answer = http.request(method, path)
+            assert (answer.status_code, answer.headers.get("allow")) == (405, allow), (method, path)
+        assert http.get("/sandbox/nothing").status_code == 404
+        assert http.post("/sandbox/outage", json={"vendor": "duomi", "seconds": 5}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("credentials", "status"),
+    [
+        ("Bearer sk-sandbox", 200),
+        ("bearer sk-sandbox", 200),
+        ("BEARER  sk-sandbox", 200),
+        ("Bearer sk-sandbox2", 401),
+        ("Basic sk-sandbox", 401),
+        ("Bearersk-sandbox", 401),
+        ("sk-sandbox", 401),
+    ],
+)
+def test_the_bearer_scheme_is_read_in_any_case(credentials: str, status: int) -> None:
+    """RFC 9110 11.1: an auth scheme is case-insensitive; ``bearer <key>`` was answered 401."""
+    assert _get(Sandbox(), "vozo", "auth-1", authorization=credentials)[0] == status
+
+
 def test_create_and_list_through_the_sandbox_api() -> None:
     sb = Sandbox()
     transport = sb.sync_transport()
@@ -381,6 +514,89 @@ def test_ctrl_c_stops_a_served_sandbox_quietly_with_exit_0() -> None:
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert "lifespan" not in err
+
+
+def _served(*args: str) -> tuple[subprocess.Popen[str], str]:
+    """``python -m videojobs.sandbox --port 0 ARGS``, serving: the process and its root URL."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "videojobs.sandbox", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    root = proc.stdout.readline().split(" on ", 1)[1].split()[0]
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            httpx.get(f"{root}/sandbox/health", timeout=1)
+            return proc, root
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, "the sandbox did not serve"
+            time.sleep(0.05)
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("reads", [True, False], ids=["reading", "stalled"])
+def test_ctrl_c_stops_a_served_sandbox_during_a_slow_download(reads: bool) -> None:
+    """uvicorn waits for open answers before it stops: Ctrl-C did nothing while a slow file was
+    streamed (for its whole length), and a second one logged "Exception in ASGI application ...
+    CancelledError". A download being read ends at once; one whose client stopped reading is
+    cancelled after GRACEFUL_SHUTDOWN_SECONDS; either way exit 0, no traceback."""
+    import signal
+    import threading
+
+    from videojobs.sandbox.__main__ import GRACEFUL_SHUTDOWN_SECONDS
+
+    proc, root = _served()
+    got = threading.Event()
+    try:
+        # read: about 3 hours at the slow fault's pace; stalled: a fast one, its writes blocked
+        url = f"{root}/files/duomi/c-at_succeeded-{'fslow-' if reads else ''}sz1g.mp4"
+
+        def download() -> None:
+            with contextlib.suppress(httpx.HTTPError), httpx.stream("GET", url, timeout=30) as answer:
+                for _ in answer.iter_raw(16 * 1024):
+                    got.set()
+                    if not reads:
+                        time.sleep(60)  # the client stops reading (a daemon thread: never joined)
+
+        threading.Thread(target=download, daemon=True).start()
+        assert got.wait(10), "the download did not start"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=GRACEFUL_SHUTDOWN_SECONDS + 8)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert "Exception in ASGI application" not in err
+
+
+@pytest.mark.network
+def test_deliberate_drops_are_quiet_on_a_served_sandbox() -> None:
+    """Every drop fault (``X-Sandbox-Fault: drop``, ``fdrop``, ``fbadlen``) wrote an "Exception in
+    ASGI application" traceback to the console, as if the sandbox had crashed: the client sees a
+    connection cut mid-answer, and the console nothing."""
+    import signal
+
+    proc, root = _served()
+    try:
+        with httpx.Client(timeout=10) as http:
+            for fault in ("drop", "drop"):  # twice: the second on a connection of the pool's
+                with pytest.raises(httpx.RemoteProtocolError):
+                    http.get(f"{root}/v1/videos/tasks/q-1", headers={**KEY, "x-sandbox-fault": fault})
+            for name in ("q-at_succeeded-fdrop", "q-at_succeeded-fbadlen"):
+                with pytest.raises(httpx.RemoteProtocolError):
+                    http.get(f"{root}/files/duomi/{name}.mp4")
+            assert http.get(f"{root}/v1/videos/tasks/q-1", headers=KEY).status_code == 200  # still serving
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert proc.returncode == 0, err
+    assert err == ""
 
 
 def test_client_kwargs_poll_the_embedded_sandbox_on_its_clock() -> None:
@@ -542,6 +758,46 @@ def test_the_job_table_keeps_the_most_recently_asked_and_a_file_or_a_long_id_kee
     assert list(task for _, task in sb.jobs) == ["a", "d", "never-polled-q0-d0"]
     with pytest.raises(ValueError, match="max_jobs must be a positive whole number"):
         Sandbox(max_jobs=0)
+
+
+def test_a_files_last_modified_is_on_the_wall_clock_never_after_now() -> None:
+    """Last-Modified was the job's creation on the vendors' simulated clock: at a time scale of
+    1000, a job made 10 s after start said it was modified 10,000 s after Date."""
+    from email.utils import parsedate_to_datetime
+
+    clock = FakeClock()
+    sb = Sandbox(clock=clock, time_scale=1000, epoch=1767225600)
+    clock.t += 10
+    assert _get(sb, "vozo", "lm-q0-d10")[0] == 200
+    clock.t += 1  # 1000 simulated seconds: done
+    with httpx.Client(transport=sb.sync_transport()) as http:
+        answer = http.get(f"{sb.file_root}/vozo/lm-q0-d10.mp4")
+    assert answer.status_code == 200
+    modified = parsedate_to_datetime(answer.headers["last-modified"]).timestamp()
+    assert modified == 1767225600 + 10  # made then, by the wall
+    assert modified <= sb.wall()
+
+
+def test_each_duomi_video_link_names_its_own_file() -> None:
+    """Duomi's second video was ``<task>-1.mp4``, also the first video of a job named
+    ``<task>-1``: with both made, the link answered for the other job (404 while it ran)."""
+    clock = FakeClock()
+    sb = Sandbox(clock=clock)
+    sb.create("duomi", "render", queue=0, run=1)
+    sb.create("duomi", "render-1", queue=1000, run=10)  # still queued: no file yet
+    clock.t += 5
+    client = videojobs.Client(**sb.client_kwargs())
+    links = client.status("duomi:render").video_urls
+    assert len(links) == 2
+    assert len(set(links)) == 2
+    with httpx.Client(transport=sb.sync_transport()) as http:
+        for link in links:
+            assert http.get(link).status_code == 200, link
+        assert http.get(f"{sb.file_root}/duomi/render/2.mp4").status_code == 404  # it has two
+        assert http.get(f"{sb.file_root}/duomi/render-1.mp4").status_code == 404  # render-1's, not ready
+        # the older name of a second video (recordings hold it) still works when no job has it
+        assert http.get(f"{sb.file_root}/duomi/solo-q0-d0-1.mp4").status_code == 200
+    assert sb.job("duomi:render").file_gets == 2  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(

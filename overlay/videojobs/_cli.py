@@ -687,7 +687,7 @@ def _parser() -> argparse.ArgumentParser:
         "sandbox", formatter_class=_Help, help="serve the vendor sandbox over HTTP (uvicorn)",
         description="Serve every vendor's simulated status endpoint on one port, for tests and trials.",
         epilog="examples:\n  videojobs sandbox --port 8710\n  videojobs sandbox --limit duomi=20 --time-scale 10\n\n"
-        "exit codes:\n  0    stopped\n  2    usage error",
+        "exit codes:\n  0    stopped\n  1    could not start (e.g. the port is in use)\n  2    usage error",
     )  # fmt: skip
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=_port, default=8710, help="port (default: 8710)")

@@ -40,8 +40,9 @@ Per job (``e<fault>`` tokens, or ``faults`` when created), or per request with t
 ``?fault=<name>`` or the header ``X-Sandbox-Fault: <name>``:
 
     401        the vendor's 401 (JimmyAI: HTTP 200 with code 40100), as for a wrong key
-    404        the vendor's not-found answer (JimmyAI: HTTP 200 with code 40401)
-    429        too many requests, with ``Retry-After`` (``retry_after=``, default 1 s)
+    404        the vendor's not-found answer (JimmyAI: HTTP 200 with code 40400; its page lists
+               no error codes: the sandbox sends the HTTP status and ``00``, as ``20000`` is 200)
+    429        too many requests, with ``Retry-After`` (``retry_after=``, default 1 s; whole seconds, up)
     500        JSON 500;  502  nginx's HTML page;  520  Cloudflare's plain-text 520
     html       HTTP 200 with an HTML maintenance page
     malformed  HTTP 200 with the real body cut in half

@@ -42,6 +42,12 @@ def port_number(text: str) -> int:
     return port
 
 
+GRACEFUL_SHUTDOWN_SECONDS = 2
+"""How long Ctrl-C waits for answers still being sent before uvicorn cancels them. Downloads
+and ``slow`` answers end at once when the server stops (``Sandbox.close``); this bounds the rest,
+e.g. a download to a client that stopped reading (uvicorn's default waits for ever, and a slow
+download held Ctrl-C for as long as its file)."""
+
 MAX_EPOCH = LAST_SECOND
 """The vendors' clock at start, at most (Unix seconds): 9999-12-31, the last second a date in
 the specs' formats can say (1e300 went out as a 301-digit create_time)."""
@@ -107,7 +113,16 @@ def serve(
     print(f"videojobs sandbox on {root}  (key: {shown_key}, time scale: {time_scale:g}x)", flush=True)
     for vendor, url in sandbox.base_urls(root).items():
         print(f"  {vendor:<10} {url}", flush=True)
-    server = uvicorn.Server(uvicorn.Config(sandbox, log_level="warning", lifespan="on"))
+
+    class _Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            sandbox.close()  # the open answers end now: uvicorn waits for them
+            await super().shutdown(sockets)
+
+    config = uvicorn.Config(
+        sandbox, log_level="warning", lifespan="on", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS
+    )
+    server = _Server(config)
     with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run: Ctrl-C is the way to stop it
         server.run(sockets=[listening])
     if not server.started:  # as uvicorn.run, a server that did not start exits 3

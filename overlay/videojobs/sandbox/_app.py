@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import decimal
 import itertools
 import json
+import logging
 import math
 import threading
 import time
@@ -21,7 +23,7 @@ import httpx
 from ._clock import LAST_SECOND, MAX_TIME_SCALE, MIN_TIME_SCALE
 from ._files import FILE_HOST, FileAnswer, fixed, parse_path
 from ._files import answer as file_answer
-from ._jobs import FAULTS, Phase, Script, Snapshot, script_for, snapshot
+from ._jobs import FAULTS, Phase, Script, Snapshot, parse_id, script_for, snapshot
 from ._spec import VendorSpec, installed_vendors, load
 
 __all__ = ["Answer", "Sandbox"]
@@ -53,6 +55,7 @@ class Job:
     script: Script
     created: float  # sandbox clock (real seconds) at creation
     created_unix: float  # the vendor's creation timestamp
+    created_wall: float = 0.0  # Unix seconds, unscaled (Sandbox.wall) at creation: its file's Last-Modified
     polls: int = 0
     terminal_seen_at: float | None = None  # sandbox clock when a poll first answered a terminal state
     file_gets: int = 0  # downloads of its video the file host started
@@ -100,6 +103,17 @@ is a job, so without a bound any client could grow the table until the process d
 MAX_TASK_ID = 1024
 """The longest task id answered (as videojobs' client sends; no vendor's is near it): a longer
 one is the vendor's 404, kept nowhere."""
+MAX_RETRY_AFTER = 1e9
+"""The longest ``retry_after`` (seconds: 32 years); a larger one is a mistake, and was sent as
+``1e+300``, which no client reads as seconds."""
+
+
+def _delta_seconds(seconds: float) -> str:
+    """A Retry-After value: whole seconds, rounded up (RFC 9110 10.2.3: delta-seconds is digits).
+    ``:g`` sent ``2e+06``, which clients read as nothing, and rounded 333333.4 down to 333333."""
+    return str(math.ceil(seconds))
+
+
 _SECONDS_OPTIONS = ("queue", "run", "stall")
 _OUTCOMES = ("succeeded", "failed", "canceled")
 
@@ -120,6 +134,22 @@ def _check_options(options: Mapping[str, Any]) -> None:
             raise ValueError(f"fault {fault!r} is none of {', '.join(FAULTS)}")
         if not 0 <= count <= 10**6:
             raise ValueError(f"fault {fault!r} is for a count of polls in [0, 1e6], not {count!r}")
+
+
+_CONTROL_METHODS: dict[str, tuple[str, ...]] = {
+    "/sandbox/health": ("GET",),
+    "/sandbox/outage": ("POST",),
+    "/sandbox/jobs": ("GET", "POST"),
+}
+"""The sandbox's own endpoints and the methods each takes (another: 405 with Allow)."""
+
+
+def _count(fault: str, value: Any) -> int:
+    """A fault's count of polls in ``POST /sandbox/jobs``: a whole number (2.9 was made 2, and
+    ``true`` 1, each a job other than the one asked for)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"faults: {fault!r} is a count of polls, a whole number, not {value!r}")
+    return value
 
 
 class JobExists(ValueError):
@@ -149,6 +179,10 @@ class Sandbox:
             raise ValueError(f"time_scale must be in [{MIN_TIME_SCALE:g}, {MAX_TIME_SCALE:g}], not {time_scale!r}")
         if isinstance(max_jobs, bool) or not isinstance(max_jobs, int) or max_jobs < 1:
             raise ValueError(f"max_jobs must be a positive whole number, not {max_jobs!r}")
+        if isinstance(retry_after, bool) or not isinstance(retry_after, (int, float)):
+            raise ValueError(f"retry_after must be seconds in [0, {MAX_RETRY_AFTER:g}], not {retry_after!r}")
+        if not 0 <= retry_after <= MAX_RETRY_AFTER:  # nan too
+            raise ValueError(f"retry_after must be seconds in [0, {MAX_RETRY_AFTER:g}], not {retry_after!r}")
         self.max_jobs = max_jobs
         self.api_key = api_key
         self.time_scale = time_scale
@@ -167,6 +201,7 @@ class Sandbox:
         """The other jobs' keys, least recently asked first: the next to forget is the first."""
         self._forgotten_polls: dict[str, int] = {}  # the polls of jobs forgotten, per vendor
         self._lock = threading.Lock()
+        self._closing = threading.Event()  # set by close(): the server is stopping
         self._counter = itertools.count(1)
         self.rate_limits = dict(rate_limits or {})
         self.file_root = file_root.rstrip("/")
@@ -223,6 +258,13 @@ class Sandbox:
             kwargs["clock"] = self.clock
         return kwargs
 
+    def close(self) -> None:
+        """The server is stopping: every answer being sent ends now (a download being streamed is
+        cut short, its connection closed; a ``slow`` answer is sent without its wait). A served
+        sandbox calls it on Ctrl-C: uvicorn waits for open answers before it stops, and a slow
+        download went on for as long as its file."""
+        self._closing.set()
+
     # --- jobs -------------------------------------------------------------------------------------
 
     def wall(self) -> float:
@@ -252,7 +294,8 @@ class Sandbox:
         created = self.clock()
         sim = (created - self._start) * self.time_scale
         stamp = min(self._epoch + sim, LAST_SECOND)
-        job = Job(key[0], key[1], script or script_for(key[1], self.seed), created, stamp)
+        wall = min(self._epoch + (created - self._start), LAST_SECOND)
+        job = Job(key[0], key[1], script or script_for(key[1], self.seed), created, stamp, wall)
         if keep:
             self._keep(key, job)
         return job
@@ -278,7 +321,9 @@ class Sandbox:
 
         ``options`` are Script fields (queue, run, outcome, stall, video, faults=(("429", 2),)).
         Without a task id, one is made that spells the options out, so that any sandbox
-        (e.g. one replaying a recording) plays the same job.
+        (e.g. one replaying a recording) plays the same job; an id given whose own tokens say
+        other options (``x-d30`` with ``run=60``) is refused (ValueError): replayed, it would
+        play another job.
         """
         if vendor not in self.specs:
             raise ValueError(f"unknown vendor {vendor!r}; the sandbox serves {', '.join(self.specs)}")
@@ -287,6 +332,8 @@ class Sandbox:
             raise ValueError(f"a task id is a non-empty string without '/', not {task_id!r}")
         if task_id is None:
             task_id = f"sbx{next(self._counter)}-" + _spell(options)
+        elif contradictions := _contradictions(task_id, options):  # its id, replayed, would play another job
+            raise ValueError(f"the id {task_id!r} spells other options: {'; '.join(contradictions)}")
         if len(task_id) > MAX_TASK_ID:  # its every poll would be a 404
             raise ValueError(f"a task id is at most {MAX_TASK_ID} characters, not {len(task_id)}")
         script = attrs.evolve(script_for(task_id, self.seed), **options) if options else None
@@ -337,15 +384,14 @@ class Sandbox:
         vendor, task_id = routed
         if method != "GET":
             return Answer(405, b'{"error": "method not allowed"}', {"content-type": "application/json", "allow": "GET"})
-        if headers.get("authorization") != f"Bearer {self.api_key}":
+        if not self._authorized(headers.get("authorization") or ""):
             return self._error(vendor, 401, "unauthorized", "invalid or missing API key")
         if vendor in self.down_until and self.clock() < self.down_until[vendor]:
             self.refused[vendor] = self.refused.get(vendor, 0) + 1
             return Answer(503, _UNAVAILABLE, {"content-type": "text/html"})
         if vendor in self._allowance and (wait := self._allowance[vendor].take(self.clock())) > 0:
             self.throttled[vendor] += 1
-            retry = f"{math.ceil(wait * 10) / 10:g}"  # whole tenths, as servers round up
-            return self._error(vendor, 429, "rate_limited", "too many requests", {"retry-after": retry})
+            return self._error(vendor, 429, "rate_limited", "too many requests", {"retry-after": _delta_seconds(wait)})
         if len(task_id) > MAX_TASK_ID or (not self.auto_create and (vendor, task_id) not in self.jobs):
             return self._error(vendor, 404, "task_not_found", "task not found")
         job = self._job(vendor, task_id)
@@ -357,6 +403,12 @@ class Sandbox:
                 return answer
         return self._status(vendor, job)
 
+    def _authorized(self, credentials: str) -> bool:
+        """``Bearer <the key>``; the scheme in any case (RFC 9110 11.1: auth schemes are
+        case-insensitive; ``bearer`` was a 401), then one or more spaces."""
+        scheme, _, token = credentials.partition(" ")
+        return scheme.lower() == "bearer" and token.lstrip(" ") == self.api_key
+
     def file(self, host: str, raw_path: str, query: Mapping[str, str], headers: Mapping[str, str]) -> FileAnswer | None:
         """The file host's answer, when the request is for a video file (else None)."""
         path = raw_path.split("?", 1)[0]
@@ -367,10 +419,9 @@ class Sandbox:
         parsed = parse_path(path)
         if parsed is None:
             return fixed(404, "text/plain", b"no such file")
-        vendor, task, n = parsed
-        whole = f"{task}-{n}" if n else task  # a task id may itself end in -<digit>
-        if n and (vendor, whole) in self.jobs:
-            task, n = whole, 0
+        vendor, task, n, older = parsed
+        if older and (vendor, f"{task}-{n}") in self.jobs:  # <task>-<n>.mp4: the job, if there is one
+            task, n = f"{task}-{n}", 0
         job = self.jobs.get((vendor, task))
         if job is None and self.auto_create and vendor in self.specs and len(task) <= MAX_TASK_ID:
             job = self._job(vendor, task, keep=False)  # kept below only when its file is served
@@ -418,7 +469,7 @@ class Sandbox:
         if fault == "404":
             return self._error(vendor, 404, "task_not_found", "task not found")
         if fault == "429":
-            retry = f"{self.retry_after:g}"
+            retry = _delta_seconds(self.retry_after)
             return self._error(vendor, 429, "rate_limited", "too many requests", {"retry-after": retry})
         if fault == "500":
             return _json_answer(500, {"message": "internal server error"})
@@ -440,6 +491,13 @@ class Sandbox:
         return None  # an unknown fault name is ignored
 
     def _own_api(self, method: str, path: str, body: bytes) -> Answer:
+        allowed = _CONTROL_METHODS.get(path)
+        if allowed is not None and method not in allowed:  # it was answered as if it were a GET
+            return Answer(
+                405,
+                json.dumps({"error": f"{path} takes {' or '.join(allowed)}, not {method}"}).encode(),
+                {"content-type": "application/json", "allow": ", ".join(allowed)},
+            )
         if path == "/sandbox/health":
             return _json_answer(
                 200,
@@ -455,7 +513,11 @@ class Sandbox:
         if path == "/sandbox/outage" and method == "POST":
             try:
                 spec = json.loads(body or b"{}")
-                vendor, seconds = str(spec["vendor"]), float(spec["seconds"])
+                if not isinstance(spec, dict):
+                    raise TypeError("an outage is a JSON object")
+                vendor, seconds = str(spec["vendor"]), spec["seconds"]
+                if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):  # "5", true: made 5, 1
+                    raise TypeError(f"seconds is a number, not {seconds!r}")
                 if vendor not in self.specs or not 0 <= seconds <= 86400:
                     raise ValueError(f"no vendor {vendor!r} or seconds not in [0, 86400]")
             except (ValueError, KeyError, TypeError, RecursionError) as exc:
@@ -470,7 +532,7 @@ class Sandbox:
                 if not isinstance(spec, dict) or not isinstance(spec.get("faults") or {}, dict):
                     raise TypeError("a job is a JSON object, its faults an object of fault: count")
                 vendor = spec.pop("vendor")
-                faults = tuple((str(k), int(v)) for k, v in (spec.pop("faults", None) or {}).items())
+                faults = tuple((str(k), _count(k, v)) for k, v in (spec.pop("faults", None) or {}).items())
                 options = {k: spec[k] for k in ("queue", "run", "outcome", "stall", "video") if k in spec}
                 if faults:
                     options["faults"] = faults
@@ -512,6 +574,7 @@ class Sandbox:
         send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
     ) -> None:
         if scope["type"] == "lifespan":
+            _quiet_uvicorn()
             try:
                 while True:
                     message = await receive()
@@ -524,6 +587,7 @@ class Sandbox:
                 return  # uvicorn logged the cancellation as an "Exception in 'lifespan' protocol"
         if scope["type"] != "http":
             return
+        _quiet_uvicorn()
         pieces: list[bytes] = []
         size, more = 0, True
         while more:
@@ -544,17 +608,20 @@ class Sandbox:
         raw_path = (scope.get("raw_path") or quote(scope["path"]).encode()).decode("latin-1")
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         if (file := self.file(headers.get("host", ""), raw_path, query, headers)) is not None:
-            await _send_file(file, send, receive, scope["method"])
+            await _send_file(file, send, receive, scope["method"], self._closing)
             return
         answer = self.handle(scope["method"], raw_path, query, headers, body)
         if answer.delay:
-            await asyncio.sleep(answer.delay)
+            await _pause(answer.delay, self._closing)
         out_headers = [(k.encode(), v.encode()) for k, v in answer.headers.items()]
         if "content-length" not in answer.headers:
             out_headers.append((b"content-length", str(len(answer.body)).encode()))
         if answer.drop:
             out_headers.append((b"x-sandbox-drop", b"1"))
         await send({"type": "http.response.start", "status": answer.status, "headers": out_headers})
+        if answer.drop:  # its start, then the connection closes (quietly: _Cut)
+            await send({"type": "http.response.body", "body": answer.body, "more_body": True})
+            raise _Cut("the sandbox drops this answer here (its drop fault)")
         await send({"type": "http.response.body", "body": answer.body})
 
     # --- embedded transports ----------------------------------------------------------------------
@@ -599,7 +666,10 @@ class _EmbeddedTransport(httpx.ASGITransport):
         )
         if file is not None:  # streamed, never gathered whole (httpx's ASGITransport would)
             return httpx.Response(file.status, headers=file.headers, stream=_AsyncFileStream(file, request))
-        response = await super().handle_async_request(request)
+        try:
+            response = await super().handle_async_request(request)
+        except _Cut as exc:
+            raise httpx.RemoteProtocolError("sandbox dropped the connection", request=request) from exc
         if response.headers.get("x-sandbox-drop"):
             raise httpx.RemoteProtocolError("sandbox dropped the connection", request=request)
         return response
@@ -635,15 +705,64 @@ class _AsyncFileStream(httpx.AsyncByteStream):
             raise httpx.RemoteProtocolError("sandbox dropped the connection", request=self.request)
 
 
+class _Cut(Exception):
+    """An answer the sandbox ends short on purpose (a drop fault, a server stopping): raised out
+    of the ASGI app so that the server closes the connection mid-answer, and kept out of its
+    error log (:class:`_Quiet`). A drop let h11 fail on the missing bytes, or raised
+    ConnectionAbortedError: each wrote a traceback that looked like a crash."""
+
+
+class _Quiet(logging.Filter):
+    """uvicorn's error log without the sandbox's deliberate cuts, nor the cancellation of an
+    answer by a stopping server: each was an "Exception in ASGI application" traceback that
+    looked like a crash (the client sees what it should: a connection closed)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, (_Cut, asyncio.CancelledError))
+
+
+_QUIET = _Quiet()
+
+
+def _quiet_uvicorn() -> None:
+    """Put :data:`_QUIET` on uvicorn's error log, once (after uvicorn configured its logging)."""
+    logger = logging.getLogger("uvicorn.error")
+    if _QUIET not in logger.filters:
+        logger.addFilter(_QUIET)
+
+
+_CLOSING_TICK = 0.05
+"""How often, in real seconds, a wait of an answer looks whether the server is stopping."""
+
+
+async def _pause(seconds: float, closing: threading.Event, gone: asyncio.Event | None = None) -> None:
+    """Wait ``seconds`` (real time), or less: until the server stops or the client goes away."""
+    end = time.monotonic() + seconds
+    while not closing.is_set() and not (gone is not None and gone.is_set()):
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        step = min(left, _CLOSING_TICK)
+        if gone is None:
+            await asyncio.sleep(step)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(gone.wait(), step)
+
+
 async def _send_file(
     file: FileAnswer,
     send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
     receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
     method: str,
+    closing: threading.Event | None = None,
 ) -> None:
     """Stream a file answer over ASGI; a drop ends the response short of its Content-Length. A
     client that goes away stops the stream, as a CDN's does (uvicorn takes the writes of a
-    closed connection without a word: a slow file would go on for its whole length)."""
+    closed connection without a word: a slow file would go on for its whole length); so does a
+    stopping server (``closing``: :meth:`Sandbox.close`), whose connection is closed."""
+    closing = closing or threading.Event()
     headers = [(k.encode(), v.encode()) for k, v in file.headers.items()]
     if "content-length" not in file.headers:
         headers.append((b"content-length", b"0"))
@@ -664,17 +783,18 @@ async def _send_file(
         for piece in file.body():
             if gone.is_set():
                 return
+            if closing.is_set():
+                raise _Cut("the server is stopping: this download ends here")
             sent += len(piece)
             await send({"type": "http.response.body", "body": piece, "more_body": True})
             if file.delay:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(gone.wait(), file.delay)
+                await _pause(file.delay, closing, gone)
     finally:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):  # its end is of no interest now
             await watcher
     if file.drop_after is not None and sent >= file.drop_after:
-        raise ConnectionAbortedError("the sandbox drops this download here (its drop fault)")
+        raise _Cut("the sandbox drops this download here (its drop fault)")
     await send({"type": "http.response.body", "body": b""})
 
 
@@ -685,6 +805,27 @@ def _pinned(snap: Snapshot, phase: Phase) -> Snapshot:
     return attrs.evolve(snap, phase=phase, progress=progress, ended_at=ended)
 
 
+def _plain(value: float) -> str:
+    """A number as an id spells it: no exponent (its ``-`` split the token: ``d1e-05`` played
+    another job), and every digit of the float (``:g`` spelled 30.1234567 as ``30.1235``)."""
+    text = format(decimal.Decimal(repr(float(value))), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _contradictions(task_id: str, options: Mapping[str, Any]) -> list[str]:
+    """The options that the id's own tokens say otherwise (``x-d30`` with ``run=60``): each
+    name, what the id says, what was passed."""
+    spelled = parse_id(task_id)
+    out = []
+    for name, value in options.items():
+        said = spelled.get(name)
+        if name == "faults" and said is not None:
+            value = tuple((str(f), c) for f, c in value)
+        if said is not None and said != value:
+            out.append(f"{name}: the id says {said!r}, the options {value!r}")
+    return out
+
+
 def _spell(options: Mapping[str, Any]) -> str:
     """Options as id tokens (see ``parse_id``)."""
     tokens = []
@@ -692,7 +833,7 @@ def _spell(options: Mapping[str, Any]) -> str:
         tokens.append({"succeeded": "ok", "failed": "fail", "canceled": "cancel"}[options["outcome"]])
     for key, letter in (("queue", "q"), ("run", "d"), ("stall", "stall")):
         if key in options:
-            tokens.append(f"{letter}{float(options[key]):g}")
+            tokens.append(f"{letter}{_plain(options[key])}")
     if options.get("video") is False:
         tokens.append("novideo")
     tokens += [f"e{fault}x{count}" for fault, count in options.get("faults", ())]

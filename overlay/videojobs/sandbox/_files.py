@@ -1,8 +1,11 @@
 """The sandbox's file host: each finished job's video, as deterministic bytes of a chosen size.
 
-Served at ``https://videos.sandbox.invalid/<vendor>/<task>[-n].mp4`` through the embedded
-transports, and at ``<root>/files/<vendor>/<task>[-n].mp4`` under uvicorn (the answers' URLs
-point there: ``Sandbox.file_root``). Like a CDN or S3 it supports ``Range`` with ``If-Range``
+Served at ``https://videos.sandbox.invalid/<vendor>/<task>.mp4`` (a job's first video) and
+``.../<vendor>/<task>/<n>.mp4`` (its n-th after that: Duomi's second is ``<task>/1.mp4``) through
+the embedded transports, and at ``<root>/files/...`` under uvicorn (the answers' URLs point there:
+``Sandbox.file_root``). The task is quoted whole, so its own ``/`` is ``%2F``: the index can be
+nobody's task. The older ``<task>-<n>.mp4`` (of recordings made before) still names the job
+``<task>-<n>`` when the sandbox has it, else ``<task>``'s n-th video. Like a CDN or S3 it supports ``Range`` with ``If-Range``
 (a strong ETag and Last-Modified), answers 416 past the end, and 403 once a signed link
 (``?exp=``, see the ``ttl<s>`` option) has expired. A job's ``f<fault>`` options make it
 misbehave (``_jobs.FILE_FAULTS``). The bytes are a pseudo-random 1 MiB block, repeated: any
@@ -25,7 +28,10 @@ BLOCK = 1024 * 1024
 CHUNK = 256 * 1024
 SLOW_CHUNK, SLOW_DELAY = 16 * 1024, 0.05  # the "slow" fault: about 320 KiB/s
 
-_NAME = re.compile(r"/(?P<vendor>[a-z0-9_]+)/(?P<task>[^/]+?)(?:-(?P<n>\d))?\.mp4")
+_NAME = re.compile(
+    r"/(?P<vendor>[a-z0-9_]+)/(?:(?P<folder>[^/]+)/(?P<index>[0-9]{1,3})|(?P<task>[^/]+?)(?:-(?P<n>\d))?)\.mp4"
+)
+"""``/<vendor>/<task>/<n>.mp4``, or ``/<vendor>/<task>.mp4`` (``<task>-<n>.mp4``: the older form)."""
 _RANGE = re.compile(r"bytes=([0-9]{1,18})-([0-9]{0,18})")
 """One byte range; ASCII digits only, and few enough for int() (a 5,000-digit one passed \\d+
 and raised in int(), a 500)."""
@@ -120,7 +126,9 @@ def answer(job: Any, n: int, query: Mapping[str, str], headers: Mapping[str, str
     ranged = "norange" not in faults
     out = {"content-type": "video/mp4"}
     etag = '"' + hashlib.blake2b(f"{task}:{size}".encode(), digest_size=8).hexdigest() + '"'
-    modified = formatdate(job.created_unix, usegmt=True)
+    # on the wall's clock, as the Date beside it (RFC 9110 8.8.2.1: never later): the vendor's
+    # simulated clock runs --time-scale times faster, and was hours past Date at 1000x
+    modified = formatdate(min(job.created_wall, now), usegmt=True)
     if ranged:
         out.update({"accept-ranges": "bytes", "etag": etag, "last-modified": modified})
     start, end, status = 0, size, 200
@@ -147,11 +155,14 @@ def answer(job: Any, n: int, query: Mapping[str, str], headers: Mapping[str, str
     return result
 
 
-def parse_path(path: str) -> tuple[str, str, int] | None:
-    """``/<vendor>/<task>[-n].mp4`` → (vendor, task, n)."""
+def parse_path(path: str) -> tuple[str, str, int, bool] | None:
+    """``/<vendor>/<task>/<n>.mp4`` → (vendor, task, n, False); ``/<vendor>/<task>[-n].mp4`` →
+    (vendor, task, n, True): True, the older name, says that ``<task>-<n>`` may be the job."""
     from urllib.parse import unquote
 
     match = _NAME.fullmatch(path)
     if match is None:
         return None
-    return match["vendor"], unquote(match["task"]), int(match["n"] or 0)
+    if match["folder"] is not None:
+        return match["vendor"], unquote(match["folder"]), int(match["index"]), False
+    return match["vendor"], unquote(match["task"]), int(match["n"] or 0), match["n"] is not None

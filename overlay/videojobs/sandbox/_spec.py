@@ -267,9 +267,12 @@ class _Context:
         return _example(schema, default)
 
     def _url(self, n: int) -> str:
-        suffix = f"-{n}" if n else ""
+        """The n-th video's link: ``<task>.mp4``, then ``<task>/<n>.mp4`` (``<task>-<n>.mp4`` was
+        also the first video of a job named ``<task>-<n>``: which one a link meant was a guess)."""
+        task = quote(self.task_id, safe="")
+        name = f"{task}/{n}" if n else task
         signed = f"?exp={self.expires}" if self.link_expires is not None else ""
-        return f"{self.files}/{self.spec.slug}/{quote(self.task_id, safe='')}{suffix}.mp4{signed}"
+        return f"{self.files}/{self.spec.slug}/{name}.mp4{signed}"
 
 
 def _role(name: str, kind: Any) -> str:
