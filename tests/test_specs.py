@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -355,3 +356,42 @@ def test_the_state_is_the_field_named_status_before_any_other_enum_of_state_word
     assert _find_state(body) == (("status",), ("queued", "in_progress", "completed", "failed"))
     renamed = {"properties": {"task_status": body["properties"]["status"]}}
     assert _find_state(renamed) == (("task_status",), ("queued", "in_progress", "completed", "failed"))
+
+
+def _edit(path: Path, old: bytes, new: bytes) -> None:
+    data = path.read_bytes()
+    assert old in data
+    path.write_bytes(data.replace(old, new, 1))
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        # a comment line and the next become one line for Python: `import vozo_client` fails
+        (lambda c: _edit(c / "types.py", b"\nFileContent", b"\n# x\x1cFileContent"), r"-# x\x1cFileContent"),
+        (lambda c: _edit(c / "types.py", b"\nFileContent", "\nFile\u2028Content".encode()), r"File\u2028Content"),
+        (lambda c: (c / "client.py").write_bytes((c / "client.py").read_bytes().replace(b"\n", b"\r\n")), r"\r"),
+        (lambda c: _edit(c / "openapi.json", b'{\n "components"', b'{\r "components"'), r'{\r "components"'),
+        (lambda c: (c / "errors.py").write_bytes((c / "errors.py").read_bytes().rstrip(b"\n")), "no newline at end"),
+        (lambda c: (c / "py.typed").write_bytes(b"# Marker file for PEP 561\n"), "no newline at end"),
+        (lambda c: (c / "client.py").chmod(0o755), "mode differs: generated/vozo_client/client.py is executable"),
+        (lambda c: (c / "errors.py").write_bytes(b"\xef\xbb\xbf" + (c / "errors.py").read_bytes()), r"\ufeff"),
+    ],
+    ids=["file-separator", "line-separator", "crlf", "lone-cr", "final-newline", "added-newline", "chmod", "bom"],
+)
+def test_check_generated_sees_every_byte_and_the_executable_bit(tmp_path: Path, edit: Any, words: str) -> None:
+    """`make check-generated` compared bytes, then reported the text diff of ``splitlines()``,
+    which splits on \\r, \\x1c, \\u2028... too: a hand edit that broke the client (a \\x1c that
+    swallows a line), CRLF, a lone CR, a dropped final newline or ``chmod +x`` passed as no drift."""
+    from scripts.generate import diff_trees
+
+    fresh = specs.ROOT / "generated/vozo_client"
+    committed = tmp_path / "vozo_client"
+    shutil.copytree(fresh, committed, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in committed.rglob("*"):  # as git checks it out, whatever the umask of this copy
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    assert diff_trees(committed, fresh, "generated/vozo_client") == []
+    edit(committed)
+    drift = diff_trees(committed, fresh, "generated/vozo_client")
+    assert drift, "a hand edit passed as no drift"
+    assert any(words in line for line in drift), drift
