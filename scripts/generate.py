@@ -21,10 +21,13 @@ import filecmp
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
@@ -105,11 +108,53 @@ def generate_one(vendor: str, out_root: Path, *, specs_root: Path = specs.SPECS)
         name, text = PY_TYPED
         (out / name).write_text(text, encoding="utf-8")
         _check_ascii_paths(vendor, out)
-        if target.exists():
-            shutil.rmtree(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(out), str(target))
+        replace_tree(out, target)
     return target
+
+
+HELD_SIGNALS: Final = frozenset(
+    s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None
+)
+"""What stops a run: Ctrl-C, a CI runner's cancel or ``kill`` (SIGTERM), a closed terminal or SSH
+session (SIGHUP). Held back while a folder is swapped, and delivered once it is in place."""
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold back :data:`HELD_SIGNALS` (delivered, and their handlers run, on leaving)."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks (and no SIGHUP)
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def replace_tree(source: Path, target: Path) -> None:
+    """Put the folder ``source`` at ``target``, in place of what is there, consuming ``source``.
+
+    The new tree is first moved beside the target (onto its file system: a copy when ``source``
+    is in the temp folder), then two renames swap them with the stopping signals held: a stop
+    finds the old tree or the new one, never none (``rmtree`` then ``move`` left
+    ``generated/<slug>_client`` missing to a SIGTERM between them) nor half of one."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    aside = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        shutil.move(str(source), str(aside / "new"))
+        with signals_held():
+            had = target.exists() or target.is_symlink()
+            if had:
+                os.rename(target, aside / "old")
+            try:
+                os.rename(aside / "new", target)
+            except OSError:
+                if had:
+                    os.rename(aside / "old", target)
+                raise
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def _templates(folder: Path) -> Path:

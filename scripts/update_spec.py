@@ -14,8 +14,9 @@
    adapter does not map (on any ``status``/``state`` field, and where 7 found it);
 9. checks that the sandbox serves the new document.
 
-A step that fails (a page that does not parse, a patch that no longer applies, the generator)
-leaves specs/VENDOR and generated/VENDOR_client as they were; the refusals in 8 keep the update.
+A step that fails (a page that does not parse, a patch that no longer applies, the generator),
+or a stop (Ctrl-C, SIGTERM, SIGHUP: exit 128 + the signal's number), leaves specs/VENDOR and
+generated/VENDOR_client as they were; the refusals in 8 keep the update.
 Nothing is committed: review with `git diff specs generated`, then commit both together.
 """
 
@@ -24,17 +25,21 @@ from __future__ import annotations
 import argparse
 import difflib
 import shutil
+import signal
 import sys
 import tempfile
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Final
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts import specs
 from scripts.extract_spec import extract_to_disk
-from scripts.generate import GENERATED, generate_one, package_name
+from scripts.generate import GENERATED, generate_one, package_name, replace_tree, signals_held
 
 
 def unmapped_states(vendor: str, doc: dict[str, object], found: Iterable[str] = ()) -> list[str]:
@@ -54,13 +59,48 @@ def unmapped_states(vendor: str, doc: dict[str, object], found: Iterable[str] = 
     return sorted((specs.status_values(doc) | set(found)) - set(table))  # type: ignore[arg-type]
 
 
+STOP_SIGNALS: Final = tuple(s for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None)
+"""Signals that stop a run the way Ctrl-C (SIGINT, Python's KeyboardInterrupt) does, through the
+rollback: a CI runner's cancel or ``kill`` (SIGTERM), a closed terminal or SSH session (SIGHUP).
+Their default action ended the process at once, the page saved and its client not regenerated,
+and the next run then reported no change."""
+
+
+class Stopped(BaseException):
+    """The run was stopped by a signal (a BaseException, as KeyboardInterrupt: no step's
+    ``except Exception`` takes it for a failure of its own)."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+@contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """While inside, :data:`STOP_SIGNALS` raise :class:`Stopped` (the handlers are put back after)."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise Stopped(signum)
+
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def update(vendor: str, page: Path) -> int:
-    """The pipeline, all or nothing: a step that fails leaves specs/ and generated/ as they were
-    (a page saved and its client not regenerated would make a later run report no change). The
-    refusal of an unmapped status value keeps the update, for the adapter to be brought level."""
+    """The pipeline, all or nothing: a step that fails, or a stop (Ctrl-C, SIGTERM, SIGHUP),
+    leaves specs/ and generated/ as they were (a page saved and its client not regenerated would
+    make a later run report no change). The refusal of an unmapped status value keeps the
+    update, for the adapter to be brought level."""
     folder = specs.vendor_dir(vendor)
     client = GENERATED / package_name(vendor)
-    with tempfile.TemporaryDirectory(prefix=f"update-{vendor}-") as tmp:
+    with _stopped_by_signals(), tempfile.TemporaryDirectory(prefix=f"update-{vendor}-") as tmp:
         kept = Path(tmp)
         shutil.copytree(folder, kept / "spec", symlinks=True)
         if client.is_dir():
@@ -68,18 +108,14 @@ def update(vendor: str, page: Path) -> int:
         try:
             return _update(vendor, page, folder)
         except BaseException:
-            _restore(kept / "spec", folder)
-            if (kept / "client").is_dir():
-                _restore(kept / "client", client)
-            else:  # a sixth vendor's first run: its package did not exist
-                shutil.rmtree(client, ignore_errors=True)
-            print(f"{vendor}: nothing changed (specs/{vendor} and generated/{client.name} are as they were)")
+            with signals_held():  # a second stop waits for the rollback to finish
+                replace_tree(kept / "spec", folder)
+                if (kept / "client").is_dir():
+                    replace_tree(kept / "client", client)
+                else:  # a sixth vendor's first run: its package did not exist
+                    shutil.rmtree(client, ignore_errors=True)
+                print(f"{vendor}: nothing changed (specs/{vendor} and generated/{client.name} are as they were)")
             raise
-
-
-def _restore(saved: Path, target: Path) -> None:
-    shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(saved, target, symlinks=True)
 
 
 def _update(vendor: str, page: Path, folder: Path) -> int:
@@ -192,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     except specs.SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except Stopped as exc:
+        print(f"error: {args.vendor}: stopped by {exc}; nothing changed", file=sys.stderr)
+        return 128 + exc.signum  # as a shell reports a process a signal ended
 
 
 if __name__ == "__main__":

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,9 +25,9 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _run(project: Path, vendor: str, page: Path) -> subprocess.CompletedProcess[str]:
+def _run(project: Path, vendor: str, page: Path, python: str = sys.executable) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(project / "scripts" / "update_spec.py"), vendor, str(page)],
+        [python, str(project / "scripts" / "update_spec.py"), vendor, str(page)],
         capture_output=True,
         text=True,
         cwd=project,
@@ -203,3 +206,83 @@ def test_a_document_the_sandbox_cannot_serve_changes_nothing(project: Path, tmp_
     )
     assert _tree(project / "specs/vozo") == _tree(ROOT / "specs/vozo")
     assert _tree(project / "generated/vozo_client") == _tree(ROOT / "generated/vozo_client")
+
+
+def _venv_with_a_generator(tmp_path: Path, script: str) -> str:
+    """This interpreter's virtualenv again, but with ``script`` (sh) as its openapi-python-client:
+    generate.py runs the tools beside ``sys.executable``. Returns the new venv's python."""
+    base = Path(sys.prefix)
+    if not (base / "pyvenv.cfg").is_file():
+        pytest.skip("needs the tests to run in a virtualenv (make install)")
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    shutil.copyfile(base / "pyvenv.cfg", venv / "pyvenv.cfg")
+    (venv / "lib").symlink_to(base / "lib")
+    (venv / "bin/python").symlink_to(sys.executable)
+    (venv / "bin/ruff").symlink_to(base / "bin/ruff")
+    tool = venv / "bin/openapi-python-client"
+    tool.write_text("#!/bin/sh\n" + script, encoding="utf-8")
+    tool.chmod(0o755)
+    return str(venv / "bin/python")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_run_stopped_by_a_signal_changes_nothing(project: Path, tmp_path: Path, signum: int) -> None:
+    """SIGTERM (a CI runner's cancel) or SIGHUP (a closed terminal) while the client was being
+    generated ended the run with the page and its spec saved and the client not regenerated (only
+    Python exceptions rolled back): the next run then reported nothing changed. The generator
+    here signals the run itself, so the signal lands at that very point, every time."""
+    python = _venv_with_a_generator(
+        tmp_path, f'kill -{signal.Signals(signum).name.removeprefix("SIG")} "$PPID"\nexit 1\n'
+    )
+    page = _vozo_page(tmp_path, ("            - failed\n", "            - failed\n            - cancelled\n"))
+    result = _run(project, "vozo", page, python)
+    assert result.returncode == 128 + signum, result.stdout + result.stderr
+    assert f"vozo: stopped by {signal.Signals(signum).name}; nothing changed" in result.stderr
+    assert "vozo: source.md <- " in result.stdout  # the page had been saved when the signal came
+    assert _tree(project / "specs/vozo") == _tree(ROOT / "specs/vozo")
+    assert _tree(project / "generated/vozo_client") == _tree(ROOT / "generated/vozo_client")
+    assert sorted(p.name for p in (project / "generated").iterdir()) == sorted(
+        p.name for p in (ROOT / "generated").iterdir() if p.name != "__pycache__"
+    )
+
+
+def test_a_signal_during_the_client_swap_finds_a_whole_client(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The swap was rmtree then move: a SIGTERM between them left generated/vozo_client missing
+    (and the rollback's own rmtree then copytree had the same gap). Here a SIGTERM arrives right
+    after each call that touches the package folder: the handler must find the old client or
+    the new one, whole, and the stop must still come."""
+    from scripts import generate
+
+    class Stop(BaseException):
+        pass
+
+    target = project / "generated/vozo_client"
+    (target / "stale.py").write_text("", encoding="utf-8")  # the old tree, told from the new one
+    seen: list[set[str]] = []
+
+    def handler(signum: int, frame: object) -> None:
+        seen.append({p.name for p in target.iterdir()} if target.is_dir() else set())
+        raise Stop
+
+    def signalling(real: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            out = real(*args, **kwargs)
+            if not seen and any(Path(str(a)) == target for a in args):
+                os.kill(os.getpid(), signal.SIGTERM)
+            return out
+
+        return call
+
+    for module, name in ((shutil, "rmtree"), (shutil, "move"), (os, "rename"), (os, "replace")):
+        monkeypatch.setattr(module, name, signalling(getattr(module, name)))
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        with pytest.raises(Stop):
+            generate.generate_one("vozo", project / "generated")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert len(seen) == 1
+    assert {"client.py", "models", "openapi.json"} <= seen[0], seen
+    assert "stale.py" not in seen[0]  # the swap was done when the signal was let through
+    assert [p.name for p in (project / "generated").iterdir() if p.name.startswith(".")] == []
