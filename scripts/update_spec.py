@@ -14,6 +14,14 @@
    adapter does not map (on any ``status``/``state`` field, and where 7 found it);
 9. checks that the sandbox serves the new document.
 
+A vendor that publishes no OpenAPI (ezmodel: its openapi.yaml is written by hand from its page)
+is stopped at step 1 when its page changed: the page's diff is shown, nothing is saved, and the
+run exits 3. Edit openapi.yaml to match, then run again with --spec-edited (SPEC_EDITED=1 for
+make): the page is saved and the rest of the pipeline runs.
+
+Exit status: 0 done; 1 an error, or a refusal in 8; 2 a usage error; 3 a hand-written spec to
+edit (above); 128 + N stopped by signal N.
+
 A step that fails (a page that does not parse, a patch that no longer applies, the generator),
 or a stop (Ctrl-C, SIGTERM, SIGHUP: exit 128 + the signal's number), leaves specs/VENDOR and
 generated/VENDOR_client as they were; the refusals in 8 keep the update.
@@ -39,7 +47,7 @@ if __package__ in (None, ""):
 
 from scripts import specs
 from scripts.extract_spec import extract_to_disk
-from scripts.generate import GENERATED, generate_one, package_name, replace_tree, signals_held
+from scripts.generate import GENERATED, SPEC_FILE, generate_one, package_name, replace_tree, signals_held
 
 
 def unmapped_states(vendor: str, doc: dict[str, object], found: Iterable[str] = ()) -> list[str]:
@@ -93,7 +101,7 @@ def _stopped_by_signals() -> Iterator[None]:
             signal.signal(s, handler)
 
 
-def update(vendor: str, page: Path) -> int:
+def update(vendor: str, page: Path, *, spec_edited: bool = False) -> int:
     """The pipeline, all or nothing: a step that fails, or a stop (Ctrl-C, SIGTERM, SIGHUP),
     leaves specs/ and generated/ as they were (a page saved and its client not regenerated would
     make a later run report no change). The refusal of an unmapped status value keeps the
@@ -106,7 +114,7 @@ def update(vendor: str, page: Path) -> int:
         if client.is_dir():
             shutil.copytree(client, kept / "client", symlinks=True)
         try:
-            return _update(vendor, page, folder)
+            return _update(vendor, page, folder, spec_edited=spec_edited)
         except BaseException:
             with signals_held():  # a second stop waits for the rollback to finish
                 replace_tree(kept / "spec", folder)
@@ -118,27 +126,45 @@ def update(vendor: str, page: Path) -> int:
             raise
 
 
-def _update(vendor: str, page: Path, folder: Path) -> int:
+HAND_EDIT_NEEDED: Final = 3
+"""Exit status of a run stopped because a hand-written spec's page changed (see the help): not
+1, so that a script can tell "edit openapi.yaml" from an error."""
+
+
+def _update(vendor: str, page: Path, folder: Path, *, spec_edited: bool) -> int:
     try:
         new_page = page.read_bytes().decode("utf-8")
     except OSError as exc:
         raise specs.SpecError(vendor, f"cannot read the page {page}: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise specs.SpecError(vendor, f"the page {page} is not UTF-8: {exc}") from exc
-    before = specs.load_patched(vendor)
+    before = _last_generated(vendor)
     old_page = (folder / "source.md").read_bytes().decode("utf-8")
-    (folder / "source.md").write_bytes(new_page.encode("utf-8"))  # as published: its line endings too
-    print(f"{vendor}: source.md <- {page}")
-
-    if specs.is_handwritten(vendor):
+    handwritten = specs.is_handwritten(vendor)
+    if spec_edited and not handwritten:
+        raise specs.SpecError(vendor, "--spec-edited is for a vendor whose openapi.yaml is written by hand (ezmodel)")
+    if handwritten and new_page != old_page and not spec_edited:
+        # Not saved: the page's diff is the only record of what to edit, and a run after a saved
+        # page showed "(no change)" and passed with openapi.yaml never edited.
         changed = list(
             difflib.unified_diff(
                 old_page.splitlines(), new_page.splitlines(), "source.md (old)", "source.md (new)", lineterm=""
             )
         )
         print(f"{vendor}: publishes no OpenAPI; openapi.yaml is written by hand. How the page changed:")
-        print("\n".join(changed) if changed else "  (no change)")
-        print(f"Edit specs/{vendor}/openapi.yaml to match, then run `make generate VENDOR={vendor}`.")
+        print("\n".join(changed) if changed else "  (line endings or invisible characters only)")
+        print(
+            f"\n{vendor}: nothing saved. Edit specs/{vendor}/openapi.yaml to match, then run again with "
+            f"--spec-edited (make update-spec VENDOR={vendor} PAGE=... SPEC_EDITED=1).",
+            file=sys.stderr,
+        )
+        return HAND_EDIT_NEEDED
+    (folder / "source.md").write_bytes(new_page.encode("utf-8"))  # as published: its line endings too
+    print(f"{vendor}: source.md <- {page}")
+
+    if handwritten:
+        edited = "" if new_page == old_page else ", and edited to match the new page (--spec-edited)"
+        print(f"{vendor}: publishes no OpenAPI; openapi.yaml is written by hand{edited}")
     else:
         path = extract_to_disk(vendor)
         assert path is not None
@@ -190,6 +216,20 @@ def _update(vendor: str, page: Path, folder: Path) -> int:
     return 0
 
 
+def _last_generated(vendor: str) -> dict[str, object]:
+    """The document the vendor's client was last generated from (what the API was): the spec on
+    disk may be newer, as a hand-written one edited before this run (--spec-edited) is, and then
+    showed no change. The spec on disk when there is no client yet (a sixth vendor's first run)."""
+    import json
+
+    shipped = GENERATED / package_name(vendor) / SPEC_FILE
+    try:
+        doc = json.loads(shipped.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return specs.load_patched(vendor)
+    return doc if isinstance(doc, dict) else specs.load_patched(vendor)
+
+
 def state_enum(vendor: str, doc: dict[str, object]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Where the job's status is in the status answer, and its words, found as the sandbox finds
     them (by its words, not its field's name: a ``status`` renamed ``task_status`` is found, and
@@ -222,9 +262,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("vendor")
     parser.add_argument("page", type=Path)
+    parser.add_argument(
+        "--spec-edited",
+        action="store_true",
+        help="a hand-written spec (ezmodel) has been edited to match PAGE: save the page and carry on",
+    )
     args = parser.parse_args(argv)
     try:
-        return update(args.vendor, args.page)
+        return update(args.vendor, args.page, spec_edited=args.spec_edited)
     except specs.SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

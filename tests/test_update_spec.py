@@ -120,18 +120,43 @@ def test_a_page_without_openapi_is_a_clear_error(project: Path, tmp_path: Path) 
 
 
 def test_a_handwritten_spec_shows_the_page_diff_and_asks_for_a_hand_edit(project: Path, tmp_path: Path) -> None:
+    """ezmodel's openapi.yaml is written by hand from its page. A changed page was saved, its
+    diff shown, and the run passed (exit 0); a second run then showed "(no change)" and passed
+    too, openapi.yaml never edited. Now nothing is saved until the spec is edited to match."""
     page = (ROOT / "specs/ezmodel/source.md").read_text(encoding="utf-8")
     page = page.replace(
         "| `failed` | Task failed |", "| `failed` | Task failed |\n| `cancelled` | Task cancelled by the user |"
     )
     new_page = tmp_path / "ezmodel-new.md"
     new_page.write_text(page, encoding="utf-8")
-    result = _run(project, "ezmodel", new_page)
-    assert result.returncode == 0, result.stderr
-    assert "publishes no OpenAPI; openapi.yaml is written by hand" in result.stdout
-    assert "+| `cancelled` | Task cancelled by the user |" in result.stdout
-    assert "Edit specs/ezmodel/openapi.yaml to match" in result.stdout
-    assert (project / "specs/ezmodel/openapi.yaml").read_bytes() == (ROOT / "specs/ezmodel/openapi.yaml").read_bytes()
+    for _ in range(2):  # the second run shows the same diff: the page was not saved
+        result = _run(project, "ezmodel", new_page)
+        assert result.returncode == 3, result.stdout + result.stderr
+        assert "publishes no OpenAPI; openapi.yaml is written by hand" in result.stdout
+        assert "+| `cancelled` | Task cancelled by the user |" in result.stdout
+        assert "nothing saved. Edit specs/ezmodel/openapi.yaml to match, then run again with --spec-edited" in (
+            result.stderr
+        )
+        assert _tree(project / "specs/ezmodel") == _tree(ROOT / "specs/ezmodel")
+        assert _tree(project / "generated/ezmodel_client") == _tree(ROOT / "generated/ezmodel_client")
+
+    spec = project / "specs/ezmodel/openapi.yaml"
+    spec.write_text(
+        spec.read_text(encoding="utf-8").replace("        - failed\n", "        - failed\n        - cancelled\n"),
+        encoding="utf-8",
+    )
+    edited = subprocess.run(
+        [sys.executable, str(project / "scripts/update_spec.py"), "ezmodel", str(new_page), "--spec-edited"],
+        capture_output=True,
+        text=True,
+        cwd=project,
+        timeout=300,
+    )
+    assert edited.returncode == 1, edited.stdout + edited.stderr  # on to the pipeline: the new value is unmapped
+    assert "openapi.yaml is written by hand, and edited to match the new page" in edited.stdout
+    assert "+ enum value GET /v1/videos/{task_id} 200.status = 'cancelled'" in edited.stdout
+    assert "now documents status value(s) 'cancelled' that the overlay does not map" in edited.stderr
+    assert (project / "specs/ezmodel/source.md").read_text(encoding="utf-8") == page
 
 
 def test_a_sixth_vendors_failed_first_run_leaves_no_package_behind(project: Path) -> None:
