@@ -185,7 +185,7 @@ def _update(vendor: str, page: Path, folder: Path, *, spec_edited: bool) -> int:
     print(
         "\n".join(f"  {line}" for line in changes)
         if changes
-        else "  nothing (operations, fields and enum values are the same)"
+        else "  nothing (servers, security, operations, fields, their types and enum values are the same)"
     )
 
     where, words = state_enum(vendor, after)  # refused here: everything restored

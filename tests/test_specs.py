@@ -395,3 +395,49 @@ def test_check_generated_sees_every_byte_and_the_executable_bit(tmp_path: Path, 
     drift = diff_trees(committed, fresh, "generated/vozo_client")
     assert drift, "a hand edit passed as no drift"
     assert any(words in line for line in drift), drift
+
+
+def test_describe_changes_names_servers_security_types_and_required_fields() -> None:
+    """ "What changed" was silent on a new server (the overlay's default base URL: the bearer key
+    goes there), on security schemes, on a field's type and on what is required."""
+    before = specs.load_patched("vozo")
+    after = json.loads(json.dumps(before))
+    after["servers"] = [{"url": "https://api2.vozo.ai"}, *after["servers"]]
+    after["components"]["securitySchemes"]["bearerAuth"] = {"type": "apiKey", "in": "query", "name": "key"}
+    after["security"] = []
+    job = after["components"]["schemas"]["JobStatus"]
+    job["properties"]["video_url"] = {"type": "string", "format": "uri", "nullable": True}
+    job["required"] = [*job.get("required", []), "video_url"]
+    changes = specs.describe_changes(before, after)
+    op = "GET /v1/video_generation/{task_id} 200"
+    assert "~ first server (the default base URL) https://api.vozo.ai -> https://api2.vozo.ai" in changes
+    assert "+ server https://api2.vozo.ai" in changes
+    assert any(line.startswith("~ security scheme bearerAuth {") and '"in": "query"' in line for line in changes)
+    assert '~ security requirement [{"bearerAuth": []}] -> []' in changes
+    assert f"~ field {op}.video_url type string -> string (uri) | null" in changes
+    assert f"+ required field {op}.video_url" in changes
+    assert specs.describe_changes(after, after) == []
+
+
+@pytest.mark.parametrize(
+    ("servers", "words"),
+    [
+        ([{"url": "http://api.vozo.ai"}], "the first server 'http://api.vozo.ai' is not an absolute https:// URL"),
+        ([{"url": "/v1"}], "the first server '/v1' is not an absolute https:// URL"),
+        ([{"url": "https://{region}.vozo.ai"}], "is not an absolute https:// URL"),
+        ([{"url": "https://user:pw@api.vozo.ai"}], "is not an absolute https:// URL"),
+        ([{"url": "https://[::1"}], "is not an absolute https:// URL"),
+        ([], "the document names no server"),
+        (None, "the document names no server"),
+    ],
+)
+def test_the_first_server_must_be_an_absolute_https_url(servers: Any, words: str) -> None:
+    """The overlay's default base URL: a page that moved it to http:// had the API key sent in
+    plaintext; a page with none failed later with the sandbox's bare KeyError 'servers'."""
+    doc = specs.load_patched("vozo")
+    if servers is None:
+        del doc["servers"]
+    else:
+        doc["servers"] = servers
+    with pytest.raises(specs.SpecError, match=re.escape(f"vozo: {words}") if words.startswith("the") else words):
+        specs.validate("vozo", doc)

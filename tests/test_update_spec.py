@@ -63,7 +63,7 @@ def test_vozo_adds_a_status_and_a_field(project: Path, tmp_path: Path) -> None:
 def test_an_unchanged_page_changes_nothing(project: Path) -> None:
     result = _run(project, "colossyan", ROOT / "specs/colossyan/source.md")
     assert result.returncode == 0, result.stderr
-    assert "nothing (operations, fields and enum values are the same)" in result.stdout
+    assert "nothing (servers, security, operations, fields, their types and enum values are the same)" in result.stdout
     assert "every documented status value is mapped" in result.stdout
 
 
@@ -311,3 +311,25 @@ def test_a_signal_during_the_client_swap_finds_a_whole_client(project: Path, mon
     assert {"client.py", "models", "openapi.json"} <= seen[0], seen
     assert "stale.py" not in seen[0]  # the swap was done when the signal was let through
     assert [p.name for p in (project / "generated").iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (
+            ("  - url: https://api.vozo.ai\n", "  - url: http://api.vozo.ai\n"),
+            "vozo: the first server 'http://api.vozo.ai' is not an absolute https:// URL",
+        ),
+        (("servers:\n  - url: https://api.vozo.ai\n", ""), "vozo: the document names no server"),
+    ],
+)
+def test_a_first_server_that_is_not_https_is_refused(
+    project: Path, tmp_path: Path, edit: tuple[str, str], words: str
+) -> None:
+    """A page whose server moved to http:// passed (the overlay's default base URL: the API key
+    would go there in plaintext); one with no server failed with the sandbox's raw 'servers'."""
+    result = _run(project, "vozo", _vozo_page(tmp_path, edit))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert words in result.stderr
+    assert _tree(project / "specs/vozo") == _tree(ROOT / "specs/vozo")
+    assert _tree(project / "generated/vozo_client") == _tree(ROOT / "generated/vozo_client")
