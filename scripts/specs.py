@@ -222,6 +222,7 @@ def validate(vendor: str, doc: dict[str, Any]) -> None:
     from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
     from referencing.exceptions import Unresolvable  # the validator's $ref resolver (jsonschema's)
 
+    check_refs(vendor, doc)  # before the validator, which follows every $ref it is given
     try:
         _validate(doc)
     except OpenAPIValidationError as exc:
@@ -263,6 +264,34 @@ def check_servers(vendor: str, doc: dict[str, Any]) -> None:
             f"the first server {_short(url, 200)!r} is not an absolute {BASE_URL_SCHEME}:// URL: it is the "
             "overlay's default base URL, where the API key is sent (a server variable or a user name is not taken)",
         )
+
+
+REF_KEYWORDS: Final = ("$ref", "$dynamicRef", "$recursiveRef")
+"""JSON Schema's and OpenAPI's references (the last two: JSON Schema 2020-12 and 2019-09, in
+OpenAPI 3.1). The validator (jsonschema's referencing) and the generator follow any of them,
+a URL or a ``file:`` path as readily as a pointer into the document."""
+LOCAL_REF: Final = "#/"
+
+
+def check_refs(vendor: str, doc: dict[str, Any]) -> None:
+    """Every reference points into the document itself (``#/...``): a vendor's page named a URL
+    (CI fetched it, stalling 11 s on one that did not answer) or a ``file:`` path (the validator
+    read a local file). No vendor's document has any other."""
+    stack: list[tuple[str, Any]] = [("", doc)]
+    while stack:
+        where, node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in REF_KEYWORDS and isinstance(value, str) and not value.startswith(LOCAL_REF):
+                    raise SpecError(
+                        vendor,
+                        f"the document's {key} {_short(value, 200)!r} (at {_short(where or '/', 200)}) does not point "
+                        f"into the document: only {LOCAL_REF}... references are taken (a page must not make "
+                        "the validator or the generator fetch a URL or read a file)",
+                    )
+                stack.append((f"{where}/{str(key).replace('~', '~0').replace('/', '~1')}", value))
+        elif isinstance(node, list):
+            stack.extend((f"{where}/{index}", value) for index, value in enumerate(node))
 
 
 def _short(text: str, limit: int = 300) -> str:

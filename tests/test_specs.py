@@ -441,3 +441,22 @@ def test_the_first_server_must_be_an_absolute_https_url(servers: Any, words: str
         doc["servers"] = servers
     with pytest.raises(specs.SpecError, match=re.escape(f"vozo: {words}") if words.startswith("the") else words):
         specs.validate("vozo", doc)
+
+
+@pytest.mark.parametrize(
+    "ref",
+    ["http://127.0.0.1:9/schema.json", "{file}", "schemas.yaml#/Job", "#", "//evil.example/x"],
+)
+def test_a_ref_that_does_not_point_into_the_document_is_refused(tmp_path: Path, ref: str) -> None:
+    """The validator followed a page's remote and file: $refs: a page could make CI fetch any URL
+    (11 s on one that does not answer) or read a local file. Refused before it is validated."""
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"type": "string"}', encoding="utf-8")
+    ref = ref.format(file=secret.as_uri())
+    doc = _vozo_with(lambda doc, status: status.clear() or status.update({"$ref": ref}))
+    with pytest.raises(specs.SpecError) as info:
+        specs.validate("vozo", doc)
+    assert str(info.value).startswith(
+        f"vozo: the document's $ref {ref!r} (at /components/schemas/JobStatus/properties/status) does not point "
+        "into the document: only #/... references are taken"
+    )
