@@ -15,7 +15,9 @@ Layout of one vendor (``specs/<slug>/``)::
 from __future__ import annotations
 
 import json
+import os
 import re
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +64,19 @@ def vendor_dir(vendor: str, root: Path = SPECS) -> Path:
     if not (path / "config.yaml").is_file():
         raise SpecError(vendor, f"unknown vendor (no {path}/config.yaml); known: {', '.join(vendors())}")
     return path
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all (a temp file beside it, then ``os.replace``): a stop
+    midway leaves the old file, and a symbolic link there is replaced, never written through."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def is_handwritten(vendor: str, root: Path = SPECS) -> bool:

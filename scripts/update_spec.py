@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import shutil
 import signal
 import sys
@@ -108,6 +109,7 @@ def update(vendor: str, page: Path, *, spec_edited: bool = False) -> int:
     update, for the adapter to be brought level."""
     folder = specs.vendor_dir(vendor)
     client = GENERATED / package_name(vendor)
+    _refuse_links(vendor, folder, client)
     with _stopped_by_signals(), tempfile.TemporaryDirectory(prefix=f"update-{vendor}-") as tmp:
         kept = Path(tmp)
         shutil.copytree(folder, kept / "spec", symlinks=True)
@@ -129,6 +131,19 @@ def update(vendor: str, page: Path, *, spec_edited: bool = False) -> int:
 HAND_EDIT_NEEDED: Final = 3
 """Exit status of a run stopped because a hand-written spec's page changed (see the help): not
 1, so that a script can tell "edit openapi.yaml" from an error."""
+
+
+def _refuse_links(vendor: str, folder: Path, client: Path) -> None:
+    """The vendor's folder, what is in it and its client package are real files and folders: a
+    symlinked source.md pointing outside the tree was written through (and not restored), and a
+    symlinked package made the swap and the rollback fail with a traceback."""
+    for path in (folder.parent, folder, *sorted(folder.iterdir()), client.parent, client):
+        if path.is_symlink():
+            raise specs.SpecError(
+                vendor,
+                f"{path} is a symbolic link (to {os.readlink(path)}): update-spec writes there, and restores it "
+                "on failure, only as a real file or folder. Replace the link with what it points to.",
+            )
 
 
 def _update(vendor: str, page: Path, folder: Path, *, spec_edited: bool) -> int:
@@ -159,7 +174,7 @@ def _update(vendor: str, page: Path, folder: Path, *, spec_edited: bool) -> int:
             file=sys.stderr,
         )
         return HAND_EDIT_NEEDED
-    (folder / "source.md").write_bytes(new_page.encode("utf-8"))  # as published: its line endings too
+    specs.write_file(folder / "source.md", new_page.encode("utf-8"))  # as published: its line endings too
     print(f"{vendor}: source.md <- {page}")
 
     if handwritten:

@@ -333,3 +333,46 @@ def test_a_first_server_that_is_not_https_is_refused(
     assert words in result.stderr
     assert _tree(project / "specs/vozo") == _tree(ROOT / "specs/vozo")
     assert _tree(project / "generated/vozo_client") == _tree(ROOT / "generated/vozo_client")
+
+
+def test_a_symlinked_page_or_client_is_refused_and_nothing_outside_is_written(project: Path, tmp_path: Path) -> None:
+    """specs/vozo/source.md linked to a file outside the tree was written through (and not
+    restored on failure); a linked generated/vozo_client made the swap and the rollback raise
+    (a bare traceback). Each is refused, naming the link, before anything is written."""
+    page = _vozo_page(tmp_path, ("            - failed\n", "            - failed\n            - cancelled\n"))
+    outside = tmp_path / "outside.md"
+    outside.write_bytes(b"not the vendor's page\n")
+    source = project / "specs/vozo/source.md"
+    source.unlink()
+    source.symlink_to(outside)
+    result = _run(project, "vozo", page)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"vozo: {source} is a symbolic link (to {outside})" in result.stderr
+    assert outside.read_bytes() == b"not the vendor's page\n"
+    assert source.is_symlink()
+
+    source.unlink()
+    shutil.copyfile(ROOT / "specs/vozo/source.md", source)
+    client = project / "generated/vozo_client"
+    elsewhere = tmp_path / "vozo_client"
+    client.rename(elsewhere)
+    client.symlink_to(elsewhere)
+    result = _run(project, "vozo", page)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"vozo: {client} is a symbolic link (to {elsewhere})" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _tree(project / "specs/vozo") == _tree(ROOT / "specs/vozo")
+    assert _tree(elsewhere) == _tree(ROOT / "generated/vozo_client")
+
+
+def test_a_file_is_replaced_whole_never_written_through(tmp_path: Path) -> None:
+    from scripts.specs import write_file
+
+    target, outside = tmp_path / "source.md", tmp_path / "outside.md"
+    outside.write_bytes(b"outside\n")
+    target.symlink_to(outside)
+    write_file(target, b"page\r\n")
+    assert not target.is_symlink()
+    assert target.read_bytes() == b"page\r\n"
+    assert outside.read_bytes() == b"outside\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outside.md", "source.md"]
