@@ -44,7 +44,7 @@ check-generated: $(STAMP) ## regenerate into a temp dir and fail, with the diff,
 
 update-spec: $(STAMP) ## a vendor changed its page: make update-spec VENDOR=slug PAGE=path [SPEC_EDITED=1]
 	@test -n "$(VENDOR)" -a -n "$(PAGE)" || { echo "usage: make update-spec VENDOR=<slug> PAGE=<saved page> [SPEC_EDITED=1]"; exit 2; }
-	$(PY) scripts/update_spec.py $(VENDOR) $(PAGE) $(if $(SPEC_EDITED),--spec-edited)
+	$(PY) scripts/update_spec.py "$(VENDOR)" "$(PAGE)" $(if $(SPEC_EDITED),--spec-edited)
 
 record: $(STAMP) ## start the sandbox under uvicorn and re-record every (sandbox) cassette
 	$(PY) scripts/record.py

@@ -284,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        return update(args.vendor, args.page, spec_edited=args.spec_edited)
+        # ~ expanded here: make quotes PAGE (a path with a space), so its shell does not
+        return update(args.vendor, args.page.expanduser(), spec_edited=args.spec_edited)
     except specs.SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

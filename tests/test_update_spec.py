@@ -376,3 +376,37 @@ def test_a_file_is_replaced_whole_never_written_through(tmp_path: Path) -> None:
     assert target.read_bytes() == b"page\r\n"
     assert outside.read_bytes() == b"outside\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["outside.md", "source.md"]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_passes_a_page_path_with_a_space_as_one_argument(tmp_path: Path) -> None:
+    """`make update-spec PAGE="~/saved pages/vozo.md"` split the path in two (PAGE unquoted)."""
+    argv = tmp_path / "argv"
+    argv.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n', encoding="utf-8")
+    argv.chmod(0o755)
+    stamp = tmp_path / "stamp"  # newer than pyproject.toml: `make install` is not run
+    stamp.touch()
+    page = tmp_path / "saved pages" / "vozo page.md"
+    result = subprocess.run(
+        ["make", "-s", "-C", str(ROOT), "update-spec", "VENDOR=vozo", f"PAGE={page}", f"PY={argv}", f"STAMP={stamp}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-2:] == ["vozo", str(page)]
+
+
+def test_a_page_path_may_start_with_a_tilde(project: Path, tmp_path: Path) -> None:
+    """make quotes PAGE, so its shell no longer expands ~: the script does."""
+    shutil.copyfile(ROOT / "specs/colossyan/source.md", tmp_path / "colossyan.md")
+    result = subprocess.run(
+        [sys.executable, str(project / "scripts/update_spec.py"), "colossyan", "~/colossyan.md"],
+        capture_output=True,
+        text=True,
+        cwd=project,
+        env={**os.environ, "HOME": str(tmp_path)},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"colossyan: source.md <- {tmp_path / 'colossyan.md'}" in result.stdout
