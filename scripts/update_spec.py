@@ -35,6 +35,7 @@ import difflib
 import os
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import threading
@@ -146,13 +147,40 @@ def _refuse_links(vendor: str, folder: Path, client: Path) -> None:
             )
 
 
-def _update(vendor: str, page: Path, folder: Path, *, spec_edited: bool) -> int:
+MAX_PAGE_BYTES: Final = 10 * 1024 * 1024
+"""The largest page taken, 10 MiB: every vendor's saved page is under 11 KB (ezmodel's, the
+largest, 10,860 bytes); past this it is not a saved documentation page (``/dev/zero`` was read
+until the process ran out of memory)."""
+
+
+def read_page(vendor: str, page: Path) -> str:
+    """The saved page's text: a regular file (a FIFO was waited on for ever, ``/dev/zero`` read
+    without bound) of at most :data:`MAX_PAGE_BYTES`, in UTF-8."""
     try:
-        new_page = page.read_bytes().decode("utf-8")
+        fd = os.open(page, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO's open waits for a writer
     except OSError as exc:
         raise specs.SpecError(vendor, f"cannot read the page {page}: {exc.strerror}") from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise specs.SpecError(
+                vendor, f"the page {page} is not a regular file (a folder, a pipe or a device): save the page to a file"
+            )
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            data = file.read(MAX_PAGE_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_PAGE_BYTES:
+        raise specs.SpecError(
+            vendor, f"the page {page} is larger than {MAX_PAGE_BYTES:,} bytes: not a saved documentation page"
+        )
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise specs.SpecError(vendor, f"the page {page} is not UTF-8: {exc}") from exc
+
+
+def _update(vendor: str, page: Path, folder: Path, *, spec_edited: bool) -> int:
+    new_page = read_page(vendor, page)
     before = _last_generated(vendor)
     old_page = (folder / "source.md").read_bytes().decode("utf-8")
     handwritten = specs.is_handwritten(vendor)

@@ -410,3 +410,29 @@ def test_a_page_path_may_start_with_a_tilde(project: Path, tmp_path: Path) -> No
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"colossyan: source.md <- {tmp_path / 'colossyan.md'}" in result.stdout
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "folder", "too-large"])
+def test_a_page_that_is_not_a_saved_file_is_refused(project: Path, tmp_path: Path, kind: str) -> None:
+    """A FIFO as the page was waited on for ever, /dev/zero read until memory ran out."""
+    page = tmp_path / "page.md"
+    if kind == "fifo":
+        os.mkfifo(page)
+    elif kind == "device":
+        page = Path(os.devnull)
+    elif kind == "folder":
+        page.mkdir()
+    else:
+        with page.open("wb") as sparse:  # a hole: no disk written
+            sparse.truncate(10 * 1024 * 1024 + 1)
+    result = subprocess.run(
+        [sys.executable, str(project / "scripts/update_spec.py"), "vozo", str(page)],
+        capture_output=True,
+        text=True,
+        cwd=project,
+        timeout=60,  # the FIFO: a run that waits on it fails here rather than hanging the suite
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    words = "is larger than 10,485,760 bytes" if kind == "too-large" else "is not a regular file"
+    assert f"error: vozo: the page {page} {words}" in result.stderr
+    assert _tree(project / "specs/vozo") == _tree(ROOT / "specs/vozo")
