@@ -5,6 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 VENDOR ?=
 PAGE   ?=
+SPEC_EDITED ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -41,9 +42,9 @@ generate: $(STAMP) ## regenerate generated/ from specs/ (VENDOR=slug for one)
 check-generated: $(STAMP) ## regenerate into a temp dir and fail, with the diff, on drift
 	$(PY) scripts/generate.py --check
 
-update-spec: $(STAMP) ## a vendor changed its page: make update-spec VENDOR=slug PAGE=path
-	@test -n "$(VENDOR)" -a -n "$(PAGE)" || { echo "usage: make update-spec VENDOR=<slug> PAGE=<saved page>"; exit 2; }
-	$(PY) scripts/update_spec.py $(VENDOR) $(PAGE)
+update-spec: $(STAMP) ## a vendor changed its page: make update-spec VENDOR=slug PAGE=path [SPEC_EDITED=1]
+	@test -n "$(VENDOR)" -a -n "$(PAGE)" || { echo "usage: make update-spec VENDOR=<slug> PAGE=<saved page> [SPEC_EDITED=1]"; exit 2; }
+	$(PY) scripts/update_spec.py "$(VENDOR)" "$(PAGE)" $(if $(SPEC_EDITED),--spec-edited)
 
 record: $(STAMP) ## start the sandbox under uvicorn and re-record every (sandbox) cassette
 	$(PY) scripts/record.py

@@ -30,7 +30,7 @@ def extract_to_disk(vendor: str) -> Path | None:
     for stale in folder.glob("openapi.*"):
         if stale != target:
             stale.unlink()
-    target.write_bytes(text.encode("utf-8"))
+    specs.write_file(target, text.encode("utf-8"))
     return target
 
 

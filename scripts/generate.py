@@ -21,10 +21,15 @@ import filecmp
 import json
 import os
 import shutil
+import signal
+import stat
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Final
 
 import yaml
 
@@ -103,11 +108,53 @@ def generate_one(vendor: str, out_root: Path, *, specs_root: Path = specs.SPECS)
         name, text = PY_TYPED
         (out / name).write_text(text, encoding="utf-8")
         _check_ascii_paths(vendor, out)
-        if target.exists():
-            shutil.rmtree(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(out), str(target))
+        replace_tree(out, target)
     return target
+
+
+HELD_SIGNALS: Final = frozenset(
+    s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None
+)
+"""What stops a run: Ctrl-C, a CI runner's cancel or ``kill`` (SIGTERM), a closed terminal or SSH
+session (SIGHUP). Held back while a folder is swapped, and delivered once it is in place."""
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold back :data:`HELD_SIGNALS` (delivered, and their handlers run, on leaving)."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks (and no SIGHUP)
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def replace_tree(source: Path, target: Path) -> None:
+    """Put the folder ``source`` at ``target``, in place of what is there, consuming ``source``.
+
+    The new tree is first moved beside the target (onto its file system: a copy when ``source``
+    is in the temp folder), then two renames swap them with the stopping signals held: a stop
+    finds the old tree or the new one, never none (``rmtree`` then ``move`` left
+    ``generated/<slug>_client`` missing to a SIGTERM between them) nor half of one."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    aside = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        shutil.move(str(source), str(aside / "new"))
+        with signals_held():
+            had = target.exists() or target.is_symlink()
+            if had:
+                os.rename(target, aside / "old")
+            try:
+                os.rename(aside / "new", target)
+            except OSError:
+                if had:
+                    os.rename(aside / "old", target)
+                raise
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def _templates(folder: Path) -> Path:
@@ -163,32 +210,68 @@ def strays(generated: Path, vendors: list[str]) -> list[str]:
     ]
 
 
+EXECUTABLE_BITS: Final = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
+"""The part of a file's mode that git keeps (a blob is 100644 or 100755) and a wheel's RECORD
+installs: a generated file made executable by hand is drift. The rest of the mode follows the
+umask of whoever checked out or regenerated, so it is not compared."""
+
+
 def diff_trees(committed: Path, fresh: Path, label: str) -> list[str]:
-    """Unified diff lines from the committed tree to a fresh one (empty when identical)."""
+    """Drift lines from the committed tree to a fresh one (empty when identical).
+
+    Bytes decide: a file whose bytes differ is drift, always. Its diff is made from the bytes
+    split on ``\n`` alone (Python's ``splitlines`` also splits on ``\r``, ``\x0b``, ``\x1c``,
+    ``\x85``, ``\u2028``... and hid a ``\x1c`` that turned a comment and the next line into one
+    line for the interpreter), with invisible characters shown escaped; when even that shows
+    nothing, a line says so. An executable bit that differs is drift too."""
     lines: list[str] = []
     old, new = _files(committed), _files(fresh)
     for rel in sorted(old | new):
         a, b = committed / rel, fresh / rel
+        where = f"{label}/{rel}"
         if rel not in new:
-            lines.append(f"stale file, not generated any more: {label}/{rel}")
+            lines.append(f"stale file, not generated any more: {where}")
         elif rel not in old:
-            lines.append(f"generated but not committed: {label}/{rel}")
-        elif rel.endswith("/") or a.is_symlink() or not filecmp.cmp(a, b, shallow=False):
-            try:
-                old_text, new_text = a.read_text(encoding="utf-8"), b.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):  # a folder, a link, or bytes that are not text
-                lines.append(f"differs (not as text): {label}/{rel}")
-                continue
-            lines.extend(
-                difflib.unified_diff(
-                    old_text.splitlines(),
-                    new_text.splitlines(),
-                    f"{label}/{rel} (committed)",
-                    f"{label}/{rel} (regenerated)",
-                    lineterm="",
+            lines.append(f"generated but not committed: {where}")
+        elif rel.endswith("/") or a.is_symlink() or b.is_symlink():
+            lines.append(f"differs (not a regular file): {where}")
+        else:
+            if not filecmp.cmp(a, b, shallow=False):
+                lines += _diff_bytes(a.read_bytes(), b.read_bytes(), where)
+            was, now = a.stat().st_mode & EXECUTABLE_BITS, b.stat().st_mode & EXECUTABLE_BITS
+            if bool(was) != bool(now):
+                lines.append(
+                    f"mode differs: {where} is {'' if was else 'not '}executable (committed), "
+                    f"{'' if now else 'not '}executable (regenerated)"
                 )
-            )
     return lines
+
+
+def _diff_bytes(old: bytes, new: bytes, where: str) -> list[str]:
+    """Diff lines for two files whose bytes differ: never empty."""
+    try:
+        old_lines, new_lines = _lines(old.decode("utf-8")), _lines(new.decode("utf-8"))
+    except UnicodeDecodeError:
+        return [f"differs (not as text): {where}"]
+    diff = list(
+        difflib.unified_diff(old_lines, new_lines, f"{where} (committed)", f"{where} (regenerated)", lineterm="")
+    )
+    return diff or [f"differs in line endings or invisible characters (bytes differ, text does not): {where}"]
+
+
+def _lines(text: str) -> list[str]:
+    """Lines split on ``\n`` only, each shown with its invisible characters escaped (``\r``,
+    ``\x1c``, ``\u2028``), and a last line with no ``\n`` marked as such."""
+    parts = text.split("\n")
+    last = parts.pop()  # after the final \n: empty when the file ends with one
+    shown = [_visible(line) for line in parts]
+    if last:
+        shown.append(_visible(last) + "  (no newline at end of file)")
+    return shown
+
+
+def _visible(line: str) -> str:
+    return "".join(ch if ch.isprintable() or ch == "\t" else ascii(ch)[1:-1] for ch in line)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,11 +15,14 @@ Layout of one vendor (``specs/<slug>/``)::
 from __future__ import annotations
 
 import json
+import os
 import re
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import jsonpatch
 import yaml
@@ -61,6 +64,19 @@ def vendor_dir(vendor: str, root: Path = SPECS) -> Path:
     if not (path / "config.yaml").is_file():
         raise SpecError(vendor, f"unknown vendor (no {path}/config.yaml); known: {', '.join(vendors())}")
     return path
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all (a temp file beside it, then ``os.replace``): a stop
+    midway leaves the old file, and a symbolic link there is replaced, never written through."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def is_handwritten(vendor: str, root: Path = SPECS) -> bool:
@@ -221,6 +237,7 @@ def validate(vendor: str, doc: dict[str, Any]) -> None:
     from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
     from referencing.exceptions import Unresolvable  # the validator's $ref resolver (jsonschema's)
 
+    check_refs(vendor, doc)  # before the validator, which follows every $ref it is given
     try:
         _validate(doc)
     except OpenAPIValidationError as exc:
@@ -231,6 +248,65 @@ def validate(vendor: str, doc: dict[str, Any]) -> None:
     except (LookupError, TypeError, ValueError, RecursionError) as exc:
         reason = _short(f"{type(exc).__name__}: {exc}")
         raise SpecError(vendor, f"the patched document could not be validated: {reason}") from exc
+    check_servers(vendor, doc)
+
+
+BASE_URL_SCHEME: Final = "https"
+"""The only scheme a vendor's default base URL may have: the overlay takes it from the document's
+first server (``VendorAdapter.spec_server``) and sends the API key to it as a bearer header, so a
+page that moved it to ``http://`` would have the key sent in plaintext."""
+
+
+def check_servers(vendor: str, doc: dict[str, Any]) -> None:
+    """The first server, the overlay's default base URL: an absolute ``https://`` URL."""
+    servers = doc.get("servers")
+    first = servers[0] if isinstance(servers, list) and servers else None
+    if not isinstance(first, dict) or not isinstance(first.get("url"), str):
+        raise SpecError(
+            vendor,
+            "the document names no server (servers: [{url: https://...}]): "
+            "the overlay takes the vendor's base URL from the first one",
+        )
+    url = first["url"]
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        host = None
+    if host is None or parts.scheme != BASE_URL_SCHEME or "{" in url or parts.username or parts.password:
+        raise SpecError(
+            vendor,
+            f"the first server {_short(url, 200)!r} is not an absolute {BASE_URL_SCHEME}:// URL: it is the "
+            "overlay's default base URL, where the API key is sent (a server variable or a user name is not taken)",
+        )
+
+
+REF_KEYWORDS: Final = ("$ref", "$dynamicRef", "$recursiveRef")
+"""JSON Schema's and OpenAPI's references (the last two: JSON Schema 2020-12 and 2019-09, in
+OpenAPI 3.1). The validator (jsonschema's referencing) and the generator follow any of them,
+a URL or a ``file:`` path as readily as a pointer into the document."""
+LOCAL_REF: Final = "#/"
+
+
+def check_refs(vendor: str, doc: dict[str, Any]) -> None:
+    """Every reference points into the document itself (``#/...``): a vendor's page named a URL
+    (CI fetched it, stalling 11 s on one that did not answer) or a ``file:`` path (the validator
+    read a local file). No vendor's document has any other."""
+    stack: list[tuple[str, Any]] = [("", doc)]
+    while stack:
+        where, node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in REF_KEYWORDS and isinstance(value, str) and not value.startswith(LOCAL_REF):
+                    raise SpecError(
+                        vendor,
+                        f"the document's {key} {_short(value, 200)!r} (at {_short(where or '/', 200)}) does not point "
+                        f"into the document: only {LOCAL_REF}... references are taken (a page must not make "
+                        "the validator or the generator fetch a URL or read a file)",
+                    )
+                stack.append((f"{where}/{str(key).replace('~', '~0').replace('/', '~1')}", value))
+        elif isinstance(node, list):
+            stack.extend((f"{where}/{index}", value) for index, value in enumerate(node))
 
 
 def _short(text: str, limit: int = 300) -> str:
@@ -253,6 +329,11 @@ class ApiSummary:
     operations: set[str] = field(default_factory=set)
     fields: set[str] = field(default_factory=set)
     enums: dict[str, set[str]] = field(default_factory=dict)
+    types: dict[str, set[str]] = field(default_factory=dict)  # a field's type(s), one per branch
+    required: set[str] = field(default_factory=set)  # the fields a schema lists as required
+    servers: list[str] = field(default_factory=list)  # in order: the first is the default base URL
+    security: dict[str, str] = field(default_factory=dict)  # a scheme's name: what it is, as JSON
+    requirement: str = "null"  # the document's own ``security`` (which schemes every call sends), as JSON
     budget: int = MAX_SCHEMA_NODES  # schema nodes left to walk
 
 
@@ -268,10 +349,48 @@ def summarize(doc: dict[str, Any]) -> ApiSummary:
                 continue
             operation = f"{method.upper()} {path}"
             out.operations.add(operation)
+            body = resolve_ref(doc, op.get("requestBody")) or {}
+            for media in (body.get("content") or {}).values() if isinstance(body, dict) else ():
+                _walk(doc, (media or {}).get("schema"), f"{operation} request", out, depth=0)
             for code, response in (op.get("responses") or {}).items():
                 for media in ((resolve_ref(doc, response) or {}).get("content") or {}).values():
                     _walk(doc, (media or {}).get("schema"), f"{operation} {code}", out, depth=0)
+    servers = doc.get("servers")
+    for server in servers if isinstance(servers, list) else ():
+        out.servers.append(str(server.get("url")) if isinstance(server, dict) else repr(server))
+    components = doc.get("components")
+    schemes = components.get("securitySchemes") if isinstance(components, dict) else None
+    for name, scheme in (schemes or {}).items() if isinstance(schemes, dict) else ():
+        scheme = resolve_ref(doc, scheme)
+        if isinstance(scheme, dict):  # what it is, not how it is described
+            scheme = {k: v for k, v in scheme.items() if k != "description" and not k.startswith("x-")}
+        out.security[name] = json.dumps(scheme, sort_keys=True, ensure_ascii=False)
+    out.requirement = json.dumps(doc.get("security"), sort_keys=True, ensure_ascii=False)
     return out
+
+
+def _type_of(doc: dict[str, Any], schema: Any) -> str:
+    """A field's type as a person reads it: ``string``, ``string (date-time)``, ``integer | null``,
+    ``object``, ``array of string``; ``any`` when the schema does not say."""
+    schema = resolve_ref(doc, schema)
+    if not isinstance(schema, dict):
+        return "any"
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        text = " | ".join(map(str, kind))
+    elif isinstance(kind, str):
+        text = kind
+    elif any(key in schema for key in ("oneOf", "anyOf", "allOf")):
+        text = next(key for key in ("oneOf", "anyOf", "allOf") if key in schema)
+    else:
+        text = "any"
+    if kind == "array":
+        text += f" of {_type_of(doc, schema.get('items'))}" if "items" in schema else ""
+    if isinstance(schema.get("format"), str):
+        text += f" ({schema['format']})"
+    if schema.get("nullable") is True:
+        text += " | null"
+    return text
 
 
 def resolve_ref(doc: dict[str, Any], schema: Any) -> Any:
@@ -306,9 +425,13 @@ def _walk(
     values = schema["enum"] if isinstance(schema.get("enum"), list) else [schema["const"]] if "const" in schema else []
     if values:  # an enum, or OpenAPI 3.1's const (a oneOf of consts is an enum too); null is no value
         out.enums.setdefault(prefix, set()).update(str(v) for v in values if v is not None)
+    required = schema.get("required")
+    for name in required if isinstance(required, list) else ():
+        out.required.add(f"{prefix}.{name}")
     for name, sub in (schema.get("properties") or {}).items():
         dotted = f"{prefix}.{name}"
         out.fields.add(dotted)
+        out.types.setdefault(dotted, set()).add(_type_of(doc, sub))
         _walk(doc, sub, dotted, out, depth + 1, refs)
     if "items" in schema:
         _walk(doc, schema["items"], f"{prefix}[]", out, depth + 1, refs)
@@ -318,12 +441,37 @@ def _walk(
 
 
 def describe_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    """Human lines: operations, fields and enum values added and removed. Empty when none."""
+    """Human lines: servers (the first is the overlay's default base URL), security schemes,
+    operations, fields, their types, required fields and enum values added, removed or changed.
+    Empty when none."""
     a, b = summarize(before), summarize(after)
     lines: list[str] = []
+    if a.servers[:1] != b.servers[:1]:  # where the overlay sends the API key by default
+        was, now = (s.servers[0] if s.servers else "(none)" for s in (a, b))
+        lines.append(f"~ first server (the default base URL) {was} -> {now}")
+    lines += [f"+ server {x}" for x in b.servers if x not in a.servers]
+    lines += [f"- server {x}" for x in a.servers if x not in b.servers]
+    for name in sorted(set(a.security) | set(b.security)):
+        old_scheme, new_scheme = a.security.get(name), b.security.get(name)
+        if old_scheme is None:
+            lines.append(f"+ security scheme {name} {new_scheme}")
+        elif new_scheme is None:
+            lines.append(f"- security scheme {name} {old_scheme}")
+        elif old_scheme != new_scheme:
+            lines.append(f"~ security scheme {name} {old_scheme} -> {new_scheme}")
+    if a.requirement != b.requirement:
+        lines.append(f"~ security requirement {a.requirement} -> {b.requirement}")
     for label, old, new in (("operation", a.operations, b.operations), ("field", a.fields, b.fields)):
         lines += [f"+ {label} {x}" for x in sorted(new - old)]
         lines += [f"- {label} {x}" for x in sorted(old - new)]
+    for where in sorted(set(a.types) & set(b.types)):
+        if a.types[where] != b.types[where]:
+            lines.append(
+                f"~ field {where} type {' or '.join(sorted(a.types[where]))} -> {' or '.join(sorted(b.types[where]))}"
+            )
+    kept = a.fields & b.fields  # a field added or removed is named above, required or not
+    lines += [f"+ required field {x}" for x in sorted((b.required - a.required) & kept)]
+    lines += [f"- required field {x} (optional now)" for x in sorted((a.required - b.required) & kept)]
     for where in sorted(set(a.enums) | set(b.enums)):
         old_values, new_values = a.enums.get(where, set()), b.enums.get(where, set())
         lines += [f"+ enum value {where} = {v!r}" for v in sorted(new_values - old_values)]

@@ -14,8 +14,17 @@
    adapter does not map (on any ``status``/``state`` field, and where 7 found it);
 9. checks that the sandbox serves the new document.
 
-A step that fails (a page that does not parse, a patch that no longer applies, the generator)
-leaves specs/VENDOR and generated/VENDOR_client as they were; the refusals in 8 keep the update.
+A vendor that publishes no OpenAPI (ezmodel: its openapi.yaml is written by hand from its page)
+is stopped at step 1 when its page changed: the page's diff is shown, nothing is saved, and the
+run exits 3. Edit openapi.yaml to match, then run again with --spec-edited (SPEC_EDITED=1 for
+make): the page is saved and the rest of the pipeline runs.
+
+Exit status: 0 done; 1 an error, or a refusal in 8; 2 a usage error; 3 a hand-written spec to
+edit (above); 128 + N stopped by signal N.
+
+A step that fails (a page that does not parse, a patch that no longer applies, the generator),
+or a stop (Ctrl-C, SIGTERM, SIGHUP: exit 128 + the signal's number), leaves specs/VENDOR and
+generated/VENDOR_client as they were; the refusals in 8 keep the update.
 Nothing is committed: review with `git diff specs generated`, then commit both together.
 """
 
@@ -23,18 +32,24 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import shutil
+import signal
+import stat
 import sys
 import tempfile
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Final
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts import specs
 from scripts.extract_spec import extract_to_disk
-from scripts.generate import GENERATED, generate_one, package_name
+from scripts.generate import GENERATED, SPEC_FILE, generate_one, package_name, replace_tree, signals_held
 
 
 def unmapped_states(vendor: str, doc: dict[str, object], found: Iterable[str] = ()) -> list[str]:
@@ -54,55 +69,145 @@ def unmapped_states(vendor: str, doc: dict[str, object], found: Iterable[str] = 
     return sorted((specs.status_values(doc) | set(found)) - set(table))  # type: ignore[arg-type]
 
 
-def update(vendor: str, page: Path) -> int:
-    """The pipeline, all or nothing: a step that fails leaves specs/ and generated/ as they were
-    (a page saved and its client not regenerated would make a later run report no change). The
-    refusal of an unmapped status value keeps the update, for the adapter to be brought level."""
+STOP_SIGNALS: Final = tuple(s for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None)
+"""Signals that stop a run the way Ctrl-C (SIGINT, Python's KeyboardInterrupt) does, through the
+rollback: a CI runner's cancel or ``kill`` (SIGTERM), a closed terminal or SSH session (SIGHUP).
+Their default action ended the process at once, the page saved and its client not regenerated,
+and the next run then reported no change."""
+
+
+class Stopped(BaseException):
+    """The run was stopped by a signal (a BaseException, as KeyboardInterrupt: no step's
+    ``except Exception`` takes it for a failure of its own)."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+@contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """While inside, :data:`STOP_SIGNALS` raise :class:`Stopped` (the handlers are put back after)."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise Stopped(signum)
+
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def update(vendor: str, page: Path, *, spec_edited: bool = False) -> int:
+    """The pipeline, all or nothing: a step that fails, or a stop (Ctrl-C, SIGTERM, SIGHUP),
+    leaves specs/ and generated/ as they were (a page saved and its client not regenerated would
+    make a later run report no change). The refusal of an unmapped status value keeps the
+    update, for the adapter to be brought level."""
     folder = specs.vendor_dir(vendor)
     client = GENERATED / package_name(vendor)
-    with tempfile.TemporaryDirectory(prefix=f"update-{vendor}-") as tmp:
+    _refuse_links(vendor, folder, client)
+    with _stopped_by_signals(), tempfile.TemporaryDirectory(prefix=f"update-{vendor}-") as tmp:
         kept = Path(tmp)
         shutil.copytree(folder, kept / "spec", symlinks=True)
         if client.is_dir():
             shutil.copytree(client, kept / "client", symlinks=True)
         try:
-            return _update(vendor, page, folder)
+            return _update(vendor, page, folder, spec_edited=spec_edited)
         except BaseException:
-            _restore(kept / "spec", folder)
-            if (kept / "client").is_dir():
-                _restore(kept / "client", client)
-            else:  # a sixth vendor's first run: its package did not exist
-                shutil.rmtree(client, ignore_errors=True)
-            print(f"{vendor}: nothing changed (specs/{vendor} and generated/{client.name} are as they were)")
+            with signals_held():  # a second stop waits for the rollback to finish
+                replace_tree(kept / "spec", folder)
+                if (kept / "client").is_dir():
+                    replace_tree(kept / "client", client)
+                else:  # a sixth vendor's first run: its package did not exist
+                    shutil.rmtree(client, ignore_errors=True)
+                print(f"{vendor}: nothing changed (specs/{vendor} and generated/{client.name} are as they were)")
             raise
 
 
-def _restore(saved: Path, target: Path) -> None:
-    shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(saved, target, symlinks=True)
+HAND_EDIT_NEEDED: Final = 3
+"""Exit status of a run stopped because a hand-written spec's page changed (see the help): not
+1, so that a script can tell "edit openapi.yaml" from an error."""
 
 
-def _update(vendor: str, page: Path, folder: Path) -> int:
+def _refuse_links(vendor: str, folder: Path, client: Path) -> None:
+    """The vendor's folder, what is in it and its client package are real files and folders: a
+    symlinked source.md pointing outside the tree was written through (and not restored), and a
+    symlinked package made the swap and the rollback fail with a traceback."""
+    for path in (folder.parent, folder, *sorted(folder.iterdir()), client.parent, client):
+        if path.is_symlink():
+            raise specs.SpecError(
+                vendor,
+                f"{path} is a symbolic link (to {os.readlink(path)}): update-spec writes there, and restores it "
+                "on failure, only as a real file or folder. Replace the link with what it points to.",
+            )
+
+
+MAX_PAGE_BYTES: Final = 10 * 1024 * 1024
+"""The largest page taken, 10 MiB: every vendor's saved page is under 11 KB (ezmodel's, the
+largest, 10,860 bytes); past this it is not a saved documentation page (``/dev/zero`` was read
+until the process ran out of memory)."""
+
+
+def read_page(vendor: str, page: Path) -> str:
+    """The saved page's text: a regular file (a FIFO was waited on for ever, ``/dev/zero`` read
+    without bound) of at most :data:`MAX_PAGE_BYTES`, in UTF-8."""
     try:
-        new_page = page.read_bytes().decode("utf-8")
+        fd = os.open(page, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO's open waits for a writer
     except OSError as exc:
         raise specs.SpecError(vendor, f"cannot read the page {page}: {exc.strerror}") from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise specs.SpecError(
+                vendor, f"the page {page} is not a regular file (a folder, a pipe or a device): save the page to a file"
+            )
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            data = file.read(MAX_PAGE_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_PAGE_BYTES:
+        raise specs.SpecError(
+            vendor, f"the page {page} is larger than {MAX_PAGE_BYTES:,} bytes: not a saved documentation page"
+        )
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise specs.SpecError(vendor, f"the page {page} is not UTF-8: {exc}") from exc
-    before = specs.load_patched(vendor)
-    old_page = (folder / "source.md").read_bytes().decode("utf-8")
-    (folder / "source.md").write_bytes(new_page.encode("utf-8"))  # as published: its line endings too
-    print(f"{vendor}: source.md <- {page}")
 
-    if specs.is_handwritten(vendor):
+
+def _update(vendor: str, page: Path, folder: Path, *, spec_edited: bool) -> int:
+    new_page = read_page(vendor, page)
+    before = _last_generated(vendor)
+    old_page = (folder / "source.md").read_bytes().decode("utf-8")
+    handwritten = specs.is_handwritten(vendor)
+    if spec_edited and not handwritten:
+        raise specs.SpecError(vendor, "--spec-edited is for a vendor whose openapi.yaml is written by hand (ezmodel)")
+    if handwritten and new_page != old_page and not spec_edited:
+        # Not saved: the page's diff is the only record of what to edit, and a run after a saved
+        # page showed "(no change)" and passed with openapi.yaml never edited.
         changed = list(
             difflib.unified_diff(
                 old_page.splitlines(), new_page.splitlines(), "source.md (old)", "source.md (new)", lineterm=""
             )
         )
         print(f"{vendor}: publishes no OpenAPI; openapi.yaml is written by hand. How the page changed:")
-        print("\n".join(changed) if changed else "  (no change)")
-        print(f"Edit specs/{vendor}/openapi.yaml to match, then run `make generate VENDOR={vendor}`.")
+        print("\n".join(changed) if changed else "  (line endings or invisible characters only)")
+        print(
+            f"\n{vendor}: nothing saved. Edit specs/{vendor}/openapi.yaml to match, then run again with "
+            f"--spec-edited (make update-spec VENDOR={vendor} PAGE=... SPEC_EDITED=1).",
+            file=sys.stderr,
+        )
+        return HAND_EDIT_NEEDED
+    specs.write_file(folder / "source.md", new_page.encode("utf-8"))  # as published: its line endings too
+    print(f"{vendor}: source.md <- {page}")
+
+    if handwritten:
+        edited = "" if new_page == old_page else ", and edited to match the new page (--spec-edited)"
+        print(f"{vendor}: publishes no OpenAPI; openapi.yaml is written by hand{edited}")
     else:
         path = extract_to_disk(vendor)
         assert path is not None
@@ -123,7 +228,7 @@ def _update(vendor: str, page: Path, folder: Path) -> int:
     print(
         "\n".join(f"  {line}" for line in changes)
         if changes
-        else "  nothing (operations, fields and enum values are the same)"
+        else "  nothing (servers, security, operations, fields, their types and enum values are the same)"
     )
 
     where, words = state_enum(vendor, after)  # refused here: everything restored
@@ -152,6 +257,20 @@ def _update(vendor: str, page: Path, folder: Path) -> int:
         f"\n{vendor}: every documented status value is mapped by the overlay. Review `git diff specs generated` and commit."
     )
     return 0
+
+
+def _last_generated(vendor: str) -> dict[str, object]:
+    """The document the vendor's client was last generated from (what the API was): the spec on
+    disk may be newer, as a hand-written one edited before this run (--spec-edited) is, and then
+    showed no change. The spec on disk when there is no client yet (a sixth vendor's first run)."""
+    import json
+
+    shipped = GENERATED / package_name(vendor) / SPEC_FILE
+    try:
+        doc = json.loads(shipped.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return specs.load_patched(vendor)
+    return doc if isinstance(doc, dict) else specs.load_patched(vendor)
 
 
 def state_enum(vendor: str, doc: dict[str, object]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -186,12 +305,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("vendor")
     parser.add_argument("page", type=Path)
+    parser.add_argument(
+        "--spec-edited",
+        action="store_true",
+        help="a hand-written spec (ezmodel) has been edited to match PAGE: save the page and carry on",
+    )
     args = parser.parse_args(argv)
     try:
-        return update(args.vendor, args.page)
+        # ~ expanded here: make quotes PAGE (a path with a space), so its shell does not
+        return update(args.vendor, args.page.expanduser(), spec_edited=args.spec_edited)
     except specs.SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except Stopped as exc:
+        print(f"error: {args.vendor}: stopped by {exc}; nothing changed", file=sys.stderr)
+        return 128 + exc.signum  # as a shell reports a process a signal ended
 
 
 if __name__ == "__main__":

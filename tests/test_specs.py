@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -355,3 +356,107 @@ def test_the_state_is_the_field_named_status_before_any_other_enum_of_state_word
     assert _find_state(body) == (("status",), ("queued", "in_progress", "completed", "failed"))
     renamed = {"properties": {"task_status": body["properties"]["status"]}}
     assert _find_state(renamed) == (("task_status",), ("queued", "in_progress", "completed", "failed"))
+
+
+def _edit(path: Path, old: bytes, new: bytes) -> None:
+    data = path.read_bytes()
+    assert old in data
+    path.write_bytes(data.replace(old, new, 1))
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        # a comment line and the next become one line for Python: `import vozo_client` fails
+        (lambda c: _edit(c / "types.py", b"\nFileContent", b"\n# x\x1cFileContent"), r"-# x\x1cFileContent"),
+        (lambda c: _edit(c / "types.py", b"\nFileContent", "\nFile\u2028Content".encode()), r"File\u2028Content"),
+        (lambda c: (c / "client.py").write_bytes((c / "client.py").read_bytes().replace(b"\n", b"\r\n")), r"\r"),
+        (lambda c: _edit(c / "openapi.json", b'{\n "components"', b'{\r "components"'), r'{\r "components"'),
+        (lambda c: (c / "errors.py").write_bytes((c / "errors.py").read_bytes().rstrip(b"\n")), "no newline at end"),
+        (lambda c: (c / "py.typed").write_bytes(b"# Marker file for PEP 561\n"), "no newline at end"),
+        (lambda c: (c / "client.py").chmod(0o755), "mode differs: generated/vozo_client/client.py is executable"),
+        (lambda c: (c / "errors.py").write_bytes(b"\xef\xbb\xbf" + (c / "errors.py").read_bytes()), r"\ufeff"),
+    ],
+    ids=["file-separator", "line-separator", "crlf", "lone-cr", "final-newline", "added-newline", "chmod", "bom"],
+)
+def test_check_generated_sees_every_byte_and_the_executable_bit(tmp_path: Path, edit: Any, words: str) -> None:
+    """`make check-generated` compared bytes, then reported the text diff of ``splitlines()``,
+    which splits on \\r, \\x1c, \\u2028... too: a hand edit that broke the client (a \\x1c that
+    swallows a line), CRLF, a lone CR, a dropped final newline or ``chmod +x`` passed as no drift."""
+    from scripts.generate import diff_trees
+
+    fresh = specs.ROOT / "generated/vozo_client"
+    committed = tmp_path / "vozo_client"
+    shutil.copytree(fresh, committed, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in committed.rglob("*"):  # as git checks it out, whatever the umask of this copy
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    assert diff_trees(committed, fresh, "generated/vozo_client") == []
+    edit(committed)
+    drift = diff_trees(committed, fresh, "generated/vozo_client")
+    assert drift, "a hand edit passed as no drift"
+    assert any(words in line for line in drift), drift
+
+
+def test_describe_changes_names_servers_security_types_and_required_fields() -> None:
+    """ "What changed" was silent on a new server (the overlay's default base URL: the bearer key
+    goes there), on security schemes, on a field's type and on what is required."""
+    before = specs.load_patched("vozo")
+    after = json.loads(json.dumps(before))
+    after["servers"] = [{"url": "https://api2.vozo.ai"}, *after["servers"]]
+    after["components"]["securitySchemes"]["bearerAuth"] = {"type": "apiKey", "in": "query", "name": "key"}
+    after["security"] = []
+    job = after["components"]["schemas"]["JobStatus"]
+    job["properties"]["video_url"] = {"type": "string", "format": "uri", "nullable": True}
+    job["required"] = [*job.get("required", []), "video_url"]
+    changes = specs.describe_changes(before, after)
+    op = "GET /v1/video_generation/{task_id} 200"
+    assert "~ first server (the default base URL) https://api.vozo.ai -> https://api2.vozo.ai" in changes
+    assert "+ server https://api2.vozo.ai" in changes
+    assert any(line.startswith("~ security scheme bearerAuth {") and '"in": "query"' in line for line in changes)
+    assert '~ security requirement [{"bearerAuth": []}] -> []' in changes
+    assert f"~ field {op}.video_url type string -> string (uri) | null" in changes
+    assert f"+ required field {op}.video_url" in changes
+    assert specs.describe_changes(after, after) == []
+
+
+@pytest.mark.parametrize(
+    ("servers", "words"),
+    [
+        ([{"url": "http://api.vozo.ai"}], "the first server 'http://api.vozo.ai' is not an absolute https:// URL"),
+        ([{"url": "/v1"}], "the first server '/v1' is not an absolute https:// URL"),
+        ([{"url": "https://{region}.vozo.ai"}], "is not an absolute https:// URL"),
+        ([{"url": "https://user:pw@api.vozo.ai"}], "is not an absolute https:// URL"),
+        ([{"url": "https://[::1"}], "is not an absolute https:// URL"),
+        ([], "the document names no server"),
+        (None, "the document names no server"),
+    ],
+)
+def test_the_first_server_must_be_an_absolute_https_url(servers: Any, words: str) -> None:
+    """The overlay's default base URL: a page that moved it to http:// had the API key sent in
+    plaintext; a page with none failed later with the sandbox's bare KeyError 'servers'."""
+    doc = specs.load_patched("vozo")
+    if servers is None:
+        del doc["servers"]
+    else:
+        doc["servers"] = servers
+    with pytest.raises(specs.SpecError, match=re.escape(f"vozo: {words}") if words.startswith("the") else words):
+        specs.validate("vozo", doc)
+
+
+@pytest.mark.parametrize(
+    "ref",
+    ["http://127.0.0.1:9/schema.json", "{file}", "schemas.yaml#/Job", "#", "//evil.example/x"],
+)
+def test_a_ref_that_does_not_point_into_the_document_is_refused(tmp_path: Path, ref: str) -> None:
+    """The validator followed a page's remote and file: $refs: a page could make CI fetch any URL
+    (11 s on one that does not answer) or read a local file. Refused before it is validated."""
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"type": "string"}', encoding="utf-8")
+    ref = ref.format(file=secret.as_uri())
+    doc = _vozo_with(lambda doc, status: status.clear() or status.update({"$ref": ref}))
+    with pytest.raises(specs.SpecError) as info:
+        specs.validate("vozo", doc)
+    assert str(info.value).startswith(
+        f"vozo: the document's $ref {ref!r} (at /components/schemas/JobStatus/properties/status) does not point "
+        "into the document: only #/... references are taken"
+    )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,9 +25,9 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _run(project: Path, vendor: str, page: Path) -> subprocess.CompletedProcess[str]:
+def _run(project: Path, vendor: str, page: Path, python: str = sys.executable) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(project / "scripts" / "update_spec.py"), vendor, str(page)],
+        [python, str(project / "scripts" / "update_spec.py"), vendor, str(page)],
         capture_output=True,
         text=True,
         cwd=project,
@@ -60,7 +63,7 @@ def test_vozo_adds_a_status_and_a_field(project: Path, tmp_path: Path) -> None:
 def test_an_unchanged_page_changes_nothing(project: Path) -> None:
     result = _run(project, "colossyan", ROOT / "specs/colossyan/source.md")
     assert result.returncode == 0, result.stderr
-    assert "nothing (operations, fields and enum values are the same)" in result.stdout
+    assert "nothing (servers, security, operations, fields, their types and enum values are the same)" in result.stdout
     assert "every documented status value is mapped" in result.stdout
 
 
@@ -117,18 +120,43 @@ def test_a_page_without_openapi_is_a_clear_error(project: Path, tmp_path: Path) 
 
 
 def test_a_handwritten_spec_shows_the_page_diff_and_asks_for_a_hand_edit(project: Path, tmp_path: Path) -> None:
+    """ezmodel's openapi.yaml is written by hand from its page. A changed page was saved, its
+    diff shown, and the run passed (exit 0); a second run then showed "(no change)" and passed
+    too, openapi.yaml never edited. Now nothing is saved until the spec is edited to match."""
     page = (ROOT / "specs/ezmodel/source.md").read_text(encoding="utf-8")
     page = page.replace(
         "| `failed` | Task failed |", "| `failed` | Task failed |\n| `cancelled` | Task cancelled by the user |"
     )
     new_page = tmp_path / "ezmodel-new.md"
     new_page.write_text(page, encoding="utf-8")
-    result = _run(project, "ezmodel", new_page)
-    assert result.returncode == 0, result.stderr
-    assert "publishes no OpenAPI; openapi.yaml is written by hand" in result.stdout
-    assert "+| `cancelled` | Task cancelled by the user |" in result.stdout
-    assert "Edit specs/ezmodel/openapi.yaml to match" in result.stdout
-    assert (project / "specs/ezmodel/openapi.yaml").read_bytes() == (ROOT / "specs/ezmodel/openapi.yaml").read_bytes()
+    for _ in range(2):  # the second run shows the same diff: the page was not saved
+        result = _run(project, "ezmodel", new_page)
+        assert result.returncode == 3, result.stdout + result.stderr
+        assert "publishes no OpenAPI; openapi.yaml is written by hand" in result.stdout
+        assert "+| `cancelled` | Task cancelled by the user |" in result.stdout
+        assert "nothing saved. Edit specs/ezmodel/openapi.yaml to match, then run again with --spec-edited" in (
+            result.stderr
+        )
+        assert _tree(project / "specs/ezmodel") == _tree(ROOT / "specs/ezmodel")
+        assert _tree(project / "generated/ezmodel_client") == _tree(ROOT / "generated/ezmodel_client")
+
+    spec = project / "specs/ezmodel/openapi.yaml"
+    spec.write_text(
+        spec.read_text(encoding="utf-8").replace("        - failed\n", "        - failed\n        - cancelled\n"),
+        encoding="utf-8",
+    )
+    edited = subprocess.run(
+        [sys.executable, str(project / "scripts/update_spec.py"), "ezmodel", str(new_page), "--spec-edited"],
+        capture_output=True,
+        text=True,
+        cwd=project,
+        timeout=300,
+    )
+    assert edited.returncode == 1, edited.stdout + edited.stderr  # on to the pipeline: the new value is unmapped
+    assert "openapi.yaml is written by hand, and edited to match the new page" in edited.stdout
+    assert "+ enum value GET /v1/videos/{task_id} 200.status = 'cancelled'" in edited.stdout
+    assert "now documents status value(s) 'cancelled' that the overlay does not map" in edited.stderr
+    assert (project / "specs/ezmodel/source.md").read_text(encoding="utf-8") == page
 
 
 def test_a_sixth_vendors_failed_first_run_leaves_no_package_behind(project: Path) -> None:
@@ -203,3 +231,208 @@ def test_a_document_the_sandbox_cannot_serve_changes_nothing(project: Path, tmp_
     )
     assert _tree(project / "specs/vozo") == _tree(ROOT / "specs/vozo")
     assert _tree(project / "generated/vozo_client") == _tree(ROOT / "generated/vozo_client")
+
+
+def _venv_with_a_generator(tmp_path: Path, script: str) -> str:
+    """This interpreter's virtualenv again, but with ``script`` (sh) as its openapi-python-client:
+    generate.py runs the tools beside ``sys.executable``. Returns the new venv's python."""
+    base = Path(sys.prefix)
+    if not (base / "pyvenv.cfg").is_file():
+        pytest.skip("needs the tests to run in a virtualenv (make install)")
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    shutil.copyfile(base / "pyvenv.cfg", venv / "pyvenv.cfg")
+    (venv / "lib").symlink_to(base / "lib")
+    (venv / "bin/python").symlink_to(sys.executable)
+    (venv / "bin/ruff").symlink_to(base / "bin/ruff")
+    tool = venv / "bin/openapi-python-client"
+    tool.write_text("#!/bin/sh\n" + script, encoding="utf-8")
+    tool.chmod(0o755)
+    return str(venv / "bin/python")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_run_stopped_by_a_signal_changes_nothing(project: Path, tmp_path: Path, signum: int) -> None:
+    """SIGTERM (a CI runner's cancel) or SIGHUP (a closed terminal) while the client was being
+    generated ended the run with the page and its spec saved and the client not regenerated (only
+    Python exceptions rolled back): the next run then reported nothing changed. The generator
+    here signals the run itself, so the signal lands at that very point, every time."""
+    python = _venv_with_a_generator(
+        tmp_path, f'kill -{signal.Signals(signum).name.removeprefix("SIG")} "$PPID"\nexit 1\n'
+    )
+    page = _vozo_page(tmp_path, ("            - failed\n", "            - failed\n            - cancelled\n"))
+    result = _run(project, "vozo", page, python)
+    assert result.returncode == 128 + signum, result.stdout + result.stderr
+    assert f"vozo: stopped by {signal.Signals(signum).name}; nothing changed" in result.stderr
+    assert "vozo: source.md <- " in result.stdout  # the page had been saved when the signal came
+    assert _tree(project / "specs/vozo") == _tree(ROOT / "specs/vozo")
+    assert _tree(project / "generated/vozo_client") == _tree(ROOT / "generated/vozo_client")
+    assert sorted(p.name for p in (project / "generated").iterdir()) == sorted(
+        p.name for p in (ROOT / "generated").iterdir() if p.name != "__pycache__"
+    )
+
+
+def test_a_signal_during_the_client_swap_finds_a_whole_client(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The swap was rmtree then move: a SIGTERM between them left generated/vozo_client missing
+    (and the rollback's own rmtree then copytree had the same gap). Here a SIGTERM arrives right
+    after each call that touches the package folder: the handler must find the old client or
+    the new one, whole, and the stop must still come."""
+    from scripts import generate
+
+    class Stop(BaseException):
+        pass
+
+    target = project / "generated/vozo_client"
+    (target / "stale.py").write_text("", encoding="utf-8")  # the old tree, told from the new one
+    seen: list[set[str]] = []
+
+    def handler(signum: int, frame: object) -> None:
+        seen.append({p.name for p in target.iterdir()} if target.is_dir() else set())
+        raise Stop
+
+    def signalling(real: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            out = real(*args, **kwargs)
+            if not seen and any(Path(str(a)) == target for a in args):
+                os.kill(os.getpid(), signal.SIGTERM)
+            return out
+
+        return call
+
+    for module, name in ((shutil, "rmtree"), (shutil, "move"), (os, "rename"), (os, "replace")):
+        monkeypatch.setattr(module, name, signalling(getattr(module, name)))
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        with pytest.raises(Stop):
+            generate.generate_one("vozo", project / "generated")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert len(seen) == 1
+    assert {"client.py", "models", "openapi.json"} <= seen[0], seen
+    assert "stale.py" not in seen[0]  # the swap was done when the signal was let through
+    assert [p.name for p in (project / "generated").iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (
+            ("  - url: https://api.vozo.ai\n", "  - url: http://api.vozo.ai\n"),
+            "vozo: the first server 'http://api.vozo.ai' is not an absolute https:// URL",
+        ),
+        (("servers:\n  - url: https://api.vozo.ai\n", ""), "vozo: the document names no server"),
+    ],
+)
+def test_a_first_server_that_is_not_https_is_refused(
+    project: Path, tmp_path: Path, edit: tuple[str, str], words: str
+) -> None:
+    """A page whose server moved to http:// passed (the overlay's default base URL: the API key
+    would go there in plaintext); one with no server failed with the sandbox's raw 'servers'."""
+    result = _run(project, "vozo", _vozo_page(tmp_path, edit))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert words in result.stderr
+    assert _tree(project / "specs/vozo") == _tree(ROOT / "specs/vozo")
+    assert _tree(project / "generated/vozo_client") == _tree(ROOT / "generated/vozo_client")
+
+
+def test_a_symlinked_page_or_client_is_refused_and_nothing_outside_is_written(project: Path, tmp_path: Path) -> None:
+    """specs/vozo/source.md linked to a file outside the tree was written through (and not
+    restored on failure); a linked generated/vozo_client made the swap and the rollback raise
+    (a bare traceback). Each is refused, naming the link, before anything is written."""
+    page = _vozo_page(tmp_path, ("            - failed\n", "            - failed\n            - cancelled\n"))
+    outside = tmp_path / "outside.md"
+    outside.write_bytes(b"not the vendor's page\n")
+    source = project / "specs/vozo/source.md"
+    source.unlink()
+    source.symlink_to(outside)
+    result = _run(project, "vozo", page)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"vozo: {source} is a symbolic link (to {outside})" in result.stderr
+    assert outside.read_bytes() == b"not the vendor's page\n"
+    assert source.is_symlink()
+
+    source.unlink()
+    shutil.copyfile(ROOT / "specs/vozo/source.md", source)
+    client = project / "generated/vozo_client"
+    elsewhere = tmp_path / "vozo_client"
+    client.rename(elsewhere)
+    client.symlink_to(elsewhere)
+    result = _run(project, "vozo", page)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"vozo: {client} is a symbolic link (to {elsewhere})" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _tree(project / "specs/vozo") == _tree(ROOT / "specs/vozo")
+    assert _tree(elsewhere) == _tree(ROOT / "generated/vozo_client")
+
+
+def test_a_file_is_replaced_whole_never_written_through(tmp_path: Path) -> None:
+    from scripts.specs import write_file
+
+    target, outside = tmp_path / "source.md", tmp_path / "outside.md"
+    outside.write_bytes(b"outside\n")
+    target.symlink_to(outside)
+    write_file(target, b"page\r\n")
+    assert not target.is_symlink()
+    assert target.read_bytes() == b"page\r\n"
+    assert outside.read_bytes() == b"outside\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outside.md", "source.md"]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_passes_a_page_path_with_a_space_as_one_argument(tmp_path: Path) -> None:
+    """`make update-spec PAGE="~/saved pages/vozo.md"` split the path in two (PAGE unquoted)."""
+    argv = tmp_path / "argv"
+    argv.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n', encoding="utf-8")
+    argv.chmod(0o755)
+    stamp = tmp_path / "stamp"  # newer than pyproject.toml: `make install` is not run
+    stamp.touch()
+    page = tmp_path / "saved pages" / "vozo page.md"
+    result = subprocess.run(
+        ["make", "-s", "-C", str(ROOT), "update-spec", "VENDOR=vozo", f"PAGE={page}", f"PY={argv}", f"STAMP={stamp}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-2:] == ["vozo", str(page)]
+
+
+def test_a_page_path_may_start_with_a_tilde(project: Path, tmp_path: Path) -> None:
+    """make quotes PAGE, so its shell no longer expands ~: the script does."""
+    shutil.copyfile(ROOT / "specs/colossyan/source.md", tmp_path / "colossyan.md")
+    result = subprocess.run(
+        [sys.executable, str(project / "scripts/update_spec.py"), "colossyan", "~/colossyan.md"],
+        capture_output=True,
+        text=True,
+        cwd=project,
+        env={**os.environ, "HOME": str(tmp_path)},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"colossyan: source.md <- {tmp_path / 'colossyan.md'}" in result.stdout
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "folder", "too-large"])
+def test_a_page_that_is_not_a_saved_file_is_refused(project: Path, tmp_path: Path, kind: str) -> None:
+    """A FIFO as the page was waited on for ever, /dev/zero read until memory ran out."""
+    page = tmp_path / "page.md"
+    if kind == "fifo":
+        os.mkfifo(page)
+    elif kind == "device":
+        page = Path(os.devnull)
+    elif kind == "folder":
+        page.mkdir()
+    else:
+        with page.open("wb") as sparse:  # a hole: no disk written
+            sparse.truncate(10 * 1024 * 1024 + 1)
+    result = subprocess.run(
+        [sys.executable, str(project / "scripts/update_spec.py"), "vozo", str(page)],
+        capture_output=True,
+        text=True,
+        cwd=project,
+        timeout=60,  # the FIFO: a run that waits on it fails here rather than hanging the suite
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    words = "is larger than 10,485,760 bytes" if kind == "too-large" else "is not a regular file"
+    assert f"error: vozo: the page {page} {words}" in result.stderr
+    assert _tree(project / "specs/vozo") == _tree(ROOT / "specs/vozo")
