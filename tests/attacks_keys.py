@@ -168,6 +168,32 @@ def echo_cut_in_a_long_header(request: hostile.Request, conn: socket.socket) -> 
     conn.sendall(b"HTTP/1.1 200 OK\r\n" + line + b"\r\nContent-Length: 2\r\n\r\n{}")
 
 
+def echo_in_the_headers_of_a_cut_answer(request: hostile.Request, conn: socket.socket) -> None:
+    """A status line and a header echoing the Authorization, then the connection closed before
+    the headers end: aiohttp's ServerDisconnectedError holds the parsed answer (its C parser's
+    object, which shows the header as sent)."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nX-Echo: Bearer %s\r\n" % _received(request).encode())
+    conn.shutdown(socket.SHUT_WR)
+
+
+def echo_upper_cased_in_a_bad_header_line(request: hostile.Request, conn: socket.socket) -> None:
+    """The key upper-cased in a header line without a colon: the parsers quote the line whole."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\n%s\r\nContent-Length: 2\r\n\r\n{}" % _received(request).upper().encode())
+
+
+def echo_upper_cased_in_the_reason(request: hostile.Request, conn: socket.socket) -> None:
+    """A 200 whose reason phrase is the key upper-cased: httpcore's DEBUG log line quotes it."""
+    conn.sendall(
+        b"HTTP/1.1 200 %s\r\nContent-Length: %d\r\n\r\n%s"
+        % (_received(request).upper().encode(), len(hostile.OK_BODY), hostile.OK_BODY)
+    )
+
+
+def echo_upper_cased_in_content_encoding(request: hostile.Request, conn: socket.socket) -> None:
+    """A Content-Encoding nobody asked for, the key in it upper-cased: no longer quoted at all."""
+    _send(conn, 200, hostile.OK_BODY, {"Content-Encoding": f"x-{_received(request).upper()}"})
+
+
 def honest_answers(request: hostile.Request, conn: socket.socket) -> None:
     """An honest finished answer (ezmodel's documented example)."""
     body = {
@@ -194,10 +220,19 @@ _SCENARIOS: dict[str, tuple[hostile.Scenario, str, int]] = {
     "echo in a UTF-16 answer": (echo_in_wide_text(200, "utf-16"), KEY, 1 << 20),
     "echo in a UTF-32 401 answer": (echo_in_wide_text(401, "utf-32-be"), KEY, 1 << 20),
     "echo cut short in a header line over the limit": (echo_cut_in_a_long_header, KEY, 1 << 20),
+    "echo in the headers of an answer cut before they end": (echo_in_the_headers_of_a_cut_answer, KEY, 1 << 20),
+    "echo upper-cased in a header line that does not parse": (echo_upper_cased_in_a_bad_header_line, KEY, 1 << 20),
+    "echo upper-cased in the status line's reason": (echo_upper_cased_in_the_reason, KEY, 1 << 20),
+    "echo upper-cased in an unknown Content-Encoding": (echo_upper_cased_in_content_encoding, KEY, 1 << 20),
     "one-character key, honest answer": (honest_answers, SHORT_KEY, 1 << 20),
 }
 
-_NETWORK_ERRORS = ("echo in a header line that does not parse", "echo cut short in a header line over the limit")
+_NETWORK_ERRORS = (
+    "echo in a header line that does not parse",
+    "echo cut short in a header line over the limit",
+    "echo in the headers of an answer cut before they end",
+    "echo upper-cased in a header line that does not parse",
+)
 
 ATTACKS: dict[str, float] = dict.fromkeys(_SCENARIOS, 10.0)  # a few calls of at most TIMEOUT each
 
@@ -237,9 +272,10 @@ def _layers(text: str) -> Iterator[str]:
 
 
 def shows_key(text: object, key: str) -> bool:
-    """Whether ``text`` shows ``key``, or two thirds of it from either end, in any form."""
+    """Whether ``text`` shows ``key``, or two thirds of it from either end, in any form and any case."""
     part = max(len(key) * 2 // 3, 1)
-    return any(k in layer for layer in _layers(str(text)) for k in {key, key[:part], key[-part:]})
+    pieces = {k.lower() for k in (key, key[:part], key[-part:])}
+    return any(k in layer.lower() for layer in _layers(str(text)) for k in pieces)
 
 
 # --- the attack ---------------------------------------------------------------------------------------------

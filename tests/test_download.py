@@ -397,24 +397,29 @@ def test_wait_all_downloads_as_jobs_finish(mode: str, sandbox: tuple[Sandbox, st
 
 
 @MODES
+@pytest.mark.parametrize(("there", "overwrite"), [("file", False), ("folder", True)])
 def test_a_jobs_other_videos_are_saved_past_a_name_that_exists(
-    mode: str, sandbox: tuple[Sandbox, str], tmp_path: Path
+    mode: str, there: str, overwrite: bool, sandbox: tuple[Sandbox, str], tmp_path: Path
 ) -> None:
     """A job of two videos whose second broke off, saved again: the first's name exists (left as
-    it was) and the second was never resumed, every later call stopping at the first file."""
+    it was) and the second was never resumed, every later call stopping at the first file. A
+    folder at the name with ``overwrite=True`` (which replaces files only) is the same case."""
     sb, _ = sandbox
-    job = _ended(sb, f"duomi:two-{mode}-q0-d2")
+    job = _ended(sb, f"duomi:two-{mode}-{there}-q0-d2")
     out = tmp_path / "out"
     out.mkdir()
-    first = out / f"duomi-two-{mode}-q0-d2.mp4"
-    first.write_bytes(b"saved by an earlier call")
-    (result,) = many(mode, sb, "download_all", [job], out)
+    first = out / f"duomi-two-{mode}-{there}-q0-d2.mp4"
+    if there == "file":
+        first.write_bytes(b"saved by an earlier call")
+    else:
+        first.mkdir()
+    (result,) = many(mode, sb, "download_all", [job], out, overwrite=overwrite)
     assert isinstance(result, DownloadError)
-    assert result.errno == errno.EEXIST
-    assert first.read_bytes() == b"saved by an earlier call"  # never clobbered
+    assert result.errno == (errno.EEXIST if there == "file" else errno.EISDIR)
+    assert first.is_dir() if there == "folder" else first.read_bytes() == b"saved by an earlier call"  # kept
     assert result.last_status is not None
     (second,) = result.last_status.downloads
-    assert second.path == out / f"duomi-two-{mode}-q0-d2-1.mp4"
+    assert second.path == out / f"duomi-two-{mode}-{there}-q0-d2-1.mp4"
     assert second.bytes > 0
     assert second.sha256 == hashlib.sha256(second.path.read_bytes()).hexdigest()  # complete, and checked
 

@@ -210,6 +210,17 @@ def test_a_status_built_with_a_value_of_the_wrong_type_is_a_usage_error(kwargs: 
     assert str(caught.value).startswith(words)
 
 
+def test_an_error_pickled_by_an_older_videojobs_has_no_last_status_and_is_read() -> None:
+    """Its state (``__dict__``) has no ``last_status``: rebuilt, it reads as None, not an AttributeError."""
+    import pickle
+
+    error = videojobs.DownloadError("x", vendor="duomi")
+    del error.__dict__["last_status"]  # as an older videojobs pickled it
+    again = pickle.loads(pickle.dumps(error))
+    assert again.last_status is None
+    assert outcome_dict("duomi:t", again)["state"] is None
+
+
 def test_a_failed_jobs_error_carries_its_ref() -> None:
     failed = videojobs.JobStatus(vendor="vozo", task_id="t9", state="failed", error=videojobs.JobError(message="x"))
     with pytest.raises(videojobs.JobFailedError) as caught:

@@ -71,6 +71,28 @@ def test_a_succeeded_job_with_videos_is_saved_first_when_saving() -> None:
     assert not schedule.finished  # the driver ends it once saved
 
 
+@pytest.mark.parametrize(
+    ("status", "words"),
+    [
+        (JobStatus(vendor="colossyan", task_id="t", state=State.SUCCEEDED, video_id="vid-1"), "returns a video id"),
+        (JobStatus(vendor="vozo", task_id="t", state=State.SUCCEEDED), "succeeded without a video"),
+    ],
+    ids=["video-id-only", "no-video"],
+)
+def test_a_succeeded_job_with_nothing_to_fetch_ends_at_once_when_saving(status: JobStatus, words: str) -> None:
+    """It went to saving, and waited for a save slot behind other jobs' downloads (minutes), to
+    end with the DownloadError ``download`` gives it: it needs no I/O, so it ends as it succeeds."""
+    schedule = Schedule(Clock(), None, save=True)
+    job = schedule.start(status.ref, _poll(Emit(status)))
+    assert job is not None
+    assert schedule.step(job) is ENDED
+    (error,) = schedule.finished
+    assert isinstance(error, videojobs.DownloadError)
+    assert words in str(error)
+    assert error.ref == status.ref
+    assert error.last_status is status
+
+
 def test_a_pace_is_the_drivers_or_slept_out() -> None:
     pace = Pace(None, "t", 0.5, 200.0)  # type: ignore[arg-type]
     schedule = Schedule(Clock(), None, save=False)

@@ -216,8 +216,9 @@ def environment_proxy_url(base_url: str) -> str | None:
     if problem is not None:
         import os
 
-        # which variable urllib read: the lower-case one first, as it does
-        where = next((v for v in (f"{kind}_proxy", f"{kind.upper()}_PROXY") if os.environ.get(v) == named), "")
+        # which variable urllib read (it reads any case: Https_Proxy too), the lower-case one first
+        names = sorted((n for n in os.environ if n.lower() == f"{kind}_proxy"), key=lambda n: n != n.lower())
+        where = next((n for n in names if os.environ[n] == named), "")
         raise ConfigurationError(
             f"the proxy the environment names for {url.scheme}:// URLs"
             + (f" ({where})" if where else "")

@@ -123,7 +123,8 @@ async def wait_all(
     request_timeout: float,
 ) -> AsyncGenerator[JobStatus | VideoJobsError, None]:
     """Wait for every job (arguments checked by the caller), yielding each as it ends; with
-    ``save``, a job that succeeds with video URLs is saved first (``max_downloads`` at a
+    ``save``, a job that succeeds is saved first (one with no URL to fetch ends at once with the
+    ``DownloadError`` ``download`` gives it; ``max_downloads`` at a
     time, by the wait's deadline plus one attempt's ``request_timeout``: the slack a poll has).
 
     A request waits in line for one of ``max_requests`` senders until its call's time runs out

@@ -195,11 +195,23 @@ def pick_url(status: JobStatus, index: int) -> str:
     return url
 
 
+def nothing_to_fetch(status: JobStatus) -> DownloadError:
+    """The error of a succeeded job without a video URL (a video id only, or no video), as
+    :func:`pick_url` says it, with the job's ref and status: ``wait_all(dest=)``'s answer for it."""
+    try:
+        pick_url(status, 0)
+    except DownloadError as exc:
+        exc.ref, exc.last_status = status.ref, status
+        return exc
+    raise AssertionError(f"{status.ref} has a video URL to fetch")  # pragma: no cover - callers check
+
+
 class SavingAll:
     """Every video of one finished job saved in turn (the faces' ``_save_all`` do the I/O):
     ``indices``, then ``saved`` or ``failed`` for each, then ``result()``.
 
-    A name that exists (EEXIST, the file left as it was) does not stop the job's other videos: a
+    A name that exists (EEXIST, or EISDIR for a folder there with ``overwrite=True``; the file or
+    folder left as it was) does not stop the job's other videos: a
     job of two videos whose second broke off was saved again with its first refused, and the
     second's ``.part`` was never resumed, every later call stopping at the first file. Any other
     error ends the job's saving at once. The error that ends it carries the job's status with
@@ -220,8 +232,8 @@ class SavingAll:
 
         if error.last_status is None:
             error.last_status = attrs.evolve(self.status, downloads=self._saved)
-        if not (isinstance(error, DownloadError) and error.errno == errno.EEXIST):
-            raise error
+        if not (isinstance(error, DownloadError) and error.errno in (errno.EEXIST, errno.EISDIR)):
+            raise error  # EISDIR: a folder at the name, with overwrite=True (which replaces files only)
         self._refused = self._refused or error
 
     def result(self) -> JobStatus:

@@ -67,6 +67,8 @@ __all__ = [
 class VideoJobsError(Exception):
     """Base of every videojobs error."""
 
+    last_status: JobStatus | None = None  # (an error pickled by an older videojobs has none of its own)
+
     def __init__(
         self,
         message: str,

@@ -19,6 +19,7 @@ What the answer means is ``_translate``'s business (pure).
 
 from __future__ import annotations
 
+import re
 import time
 import zlib
 from collections.abc import Callable, Mapping
@@ -96,6 +97,13 @@ class Deadline(float):
 # --- reading a body, bounded ------------------------------------------------------------------------
 
 
+_CODING: Final = r"\s*(x-)?(gzip|deflate|br|zstd|compress|identity|aes128gcm|exi|pack200-gzip|dcb|dcz)\s*"
+_CODINGS: Final = re.compile(rf"{_CODING}(,{_CODING}){{0,3}}", re.IGNORECASE)
+"""A Content-Encoding quoted in an error: IANA's coding names (``br``, ``zstd``, ``gzip, br``).
+Headers are not scrubbed of the client's keys (bodies are): any other value is described, never
+shown (a reversed or upper-cased echo of the key passed the scrubber and was quoted)."""
+
+
 class BodyReader:
     """Decodes a body as it arrives and refuses it once it decodes to more than ``limit`` bytes.
 
@@ -124,9 +132,13 @@ class BodyReader:
             self._decoder = zlib.decompressobj()
             self._deflate = True  # zlib-wrapped, or raw deflate (servers send both)
         else:
+            shown = (
+                repr(content_encoding)
+                if _CODINGS.fullmatch(content_encoding)
+                else f"{len(content_encoding)} characters"
+            )
             raise MalformedResponseError(
-                f"the answer is in a Content-Encoding it was not asked for: {content_encoding[:60]!r}",
-                vendor=vendor,
+                f"the answer is in a Content-Encoding it was not asked for: {shown}", vendor=vendor
             )
 
     def feed(self, chunk: bytes) -> None:
@@ -288,8 +300,6 @@ class _Attempt:
         self.status_code, self.headers = status_code, headers
         if encoding in _PLAIN:
             return  # the identity reader made with the attempt
-        if encoding not in ("gzip", "deflate"):
-            encoding = self.secrets.scrub(encoding)  # quoted (cut short) in the error for an unknown coding
         self.reader = BodyReader(encoding, self.reader.limit, self.vendor)
 
     def started_httpx(self, response: httpx.Response) -> None:
@@ -317,9 +327,8 @@ class _Attempt:
                 f"no complete answer within {self.timeout:.2g} s ({type(exc).__name__})", vendor=self.vendor
             ) from exc
         if exc is not None and isinstance(exc, transport_errors()):
-            raise NetworkError(
-                f"could not reach the vendor: {type(exc).__name__}: {their_words(exc)}", vendor=self.vendor
-            ) from exc
+            said = self.secrets.scrub_all(their_words(exc))  # the exception is scrubbed; its text again, cut
+            raise NetworkError(f"could not reach the vendor: {type(exc).__name__}: {said}", vendor=self.vendor) from exc
         if isinstance(exc, MalformedResponseError) and self.status_code is not None:
             exc.status_code = self.status_code
             exc.raw = None if exc.raw is None else self.secrets.scrub_bytes(exc.raw)[: SNIPPET * 4]

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from ._calls import Action, Emit, Pace, Plan, Send
+from ._download import nothing_to_fetch
 from ._exceptions import VideoJobsError
 from ._plan import Walk
 from ._status import JobStatus, State
@@ -87,7 +88,7 @@ class Schedule:
     def __init__(self, now: Callable[[], float], on_update: OnUpdate | None, save: bool) -> None:
         self.now = now
         self.on_update = on_update
-        self.save = save  # a job that succeeds with video URLs is saved before it ends
+        self.save = save  # a job that succeeds is saved before it ends (one without URLs: DownloadError)
         self.sleepers: list[tuple[float, int, Job]] = []  # a heap: (wake on the clock, order, job)
         self.ready: collections.deque[Job] = collections.deque()  # Sends waiting for a slot, in order
         self.ends: list[tuple[float, int, Job, Send]] = []  # a heap: when each queued Send's time runs out
@@ -125,8 +126,13 @@ class Schedule:
                     return SLEEPS
             last = job.last
             assert last is not None
-            if self.save and last.state is State.SUCCEEDED:  # one with nothing to fetch: download's DownloadError
-                return SAVE
+            if self.save and last.state is State.SUCCEEDED:
+                if last.video_urls:
+                    return SAVE
+                # nothing to fetch (a video id only, no video): download's answer for it, at once,
+                # not after a save slot (other jobs' downloads held it minutes): no I/O to wait for
+                self.end(job, nothing_to_fetch(last))
+                return ENDED
             self.end(job, last)
         except VideoJobsError as exc:
             self.end(job, exc)

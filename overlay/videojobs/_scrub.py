@@ -29,12 +29,15 @@ unreserved ones (``%73``, which honest encoders never write) resolved first, whe
 Otherwise the check is a few ``in`` tests and at most a regex scan: a microsecond or so for a
 typical answer.
 
-In an exception (:meth:`Scrubber.scrub_exception`), also any :data:`MIN_SCRUBBABLE` or more of
-the key's characters in a row: a transport error quotes a line it could not parse cut short
-(aiohttp: its first 100 bytes), and the cut can fall inside the key.
+In an exception (:meth:`Scrubber.scrub_exception`) and a log record, also any
+:data:`MIN_SCRUBBABLE` or more of the key's characters in a row, in any case: a transport error
+quotes a line it could not parse cut short (aiohttp: its first 100 bytes), and the cut can fall
+inside the key; a status line or header may echo it upper-cased. Anything in an exception that
+is not text (aiohttp's parsed answer in a ``ServerDisconnectedError``) is kept unless what it
+shows holds a key, then replaced by the text it shows, scrubbed.
 
 Not scrubbed: keys shorter than :data:`MIN_SCRUBBABLE`; other transformations of a key (a hash,
-HTML entities, hex or base32, a changed case, base64 then percent-encoded byte by byte, base64
+HTML entities, hex or base32, a changed case outside an exception or a log record, base64 then percent-encoded byte by byte, base64
 wrapped in lines (MIME's 76 characters) across the key, percent-encoded three times, every
 character ``\uXXXX``-escaped and then percent-encoded, a key cut in pieces outside an exception).
 """
@@ -276,16 +279,21 @@ class _Key:
 
     def scrub_pieces(self, text: str) -> str:
         """``text`` without any run of :data:`MIN_SCRUBBABLE` or more characters that the key
-        holds in a row (what a quote cut short leaves of it); a substring test per character, so
-        for the short texts of an exception only."""
-        key, width, start, i = self.key, MIN_SCRUBBABLE, 0, 0
+        holds in a row (what a quote cut short leaves of it), in any case (a status line or a
+        header echoed upper-cased: h11 and aiohttp quote it whole); a substring test per
+        character, so for the short texts of an exception or a log line only."""
+        width, start, i = MIN_SCRUBBABLE, 0, 0
+        folded = text.lower()
+        key = self.key.lower()
+        if len(folded) != len(text):  # a character whose lower case is longer: compared as it is
+            folded, key = text, self.key
         out: list[str] = []
         while i + width <= len(text):
-            if text[i : i + width] not in key:
+            if folded[i : i + width] not in key:
                 i += 1
                 continue
             end = i + width
-            while end < len(text) and text[i : end + 1] in key:
+            while end < len(text) and folded[i : end + 1] in key:
                 end += 1
             out += (text[start:i], REDACTED)
             start = i = end
@@ -357,16 +365,24 @@ class Scrubber:
             current.args = tuple(self._scrub_value(arg) for arg in current.args)
             attributes = vars(current)
             for name, value in list(attributes.items()):
-                if isinstance(value, (str, bytes, tuple)) or name == "__notes__" or _has_headers(value):
-                    attributes[name] = self._scrub_value(value)
-                elif name == "headers" and isinstance(value, Mapping):  # aiohttp's: the answer's
+                if name == "headers" and isinstance(value, Mapping):  # aiohttp's: the answer's
                     try:
                         attributes[name] = self._scrub_headers(value)
                     except Exception:  # headers that cannot even be read: none are kept
                         attributes[name] = {}
+                elif not isinstance(value, BaseException):  # those are walked below, as causes
+                    attributes[name] = self._scrub_value(value)
             pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
 
+    def scrub_all(self, text: str) -> str:
+        """``text`` without the keys, pieces of them too (for a message built from a transport's words)."""
+        scrubbed = self._scrub_value(text)
+        assert isinstance(scrubbed, str)
+        return scrubbed
+
     def _scrub_value(self, value: object) -> object:
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
         if isinstance(value, str):
             text = self.scrub(value)
             for key in self._keys:
@@ -382,11 +398,13 @@ class Scrubber:
         if _has_headers(value):
             # aiohttp's RequestInfo (a ClientResponseError's args[0] and request_info; a NamedTuple
             # since aiohttp 3.11, an attrs class before): the request's own headers, the
-            # Authorization that carries the key among them
+            # Authorization that carries the key among them; and its pure-Python parser's
+            # RawResponseMessage, whose reason and raw_headers are the answer's as sent
             try:
                 headers = self._scrub_headers(value.headers)  # type: ignore[attr-defined]
                 if isinstance(value, tuple):
-                    return value._replace(headers=headers)  # type: ignore[attr-defined]
+                    rest = {f: self._scrub_value(getattr(value, f)) for f in value._fields if f != "headers"}  # type: ignore[attr-defined]
+                    return value._replace(headers=headers, **rest)  # type: ignore[attr-defined]
                 import attrs
 
                 return attrs.evolve(value, headers=headers)  # type: ignore[misc]
@@ -394,7 +412,15 @@ class Scrubber:
                 return REDACTED
         if type(value) is tuple:  # a plain one (a record of a transport's, aiohttp's ConnectionKey, stays whole)
             return tuple(self._scrub_value(v) for v in value)
-        return value
+        # anything else (aiohttp's C parser's RawResponseMessage, a ServerDisconnectedError's
+        # message: the answer's status line and headers as sent): kept as it is unless what it
+        # shows holds a key, then as the text it shows, scrubbed
+        try:
+            shown = repr(value)
+        except Exception:  # an object that cannot even say what it is: nothing of it is kept
+            return REDACTED
+        scrubbed = self._scrub_value(shown)
+        return value if scrubbed == shown else scrubbed
 
     def _scrub_headers(self, headers: Mapping[Any, Any]) -> Mapping[Any, Any]:
         """Headers as an error keeps them: a credential header's value whole, any key in the others."""
@@ -491,7 +517,7 @@ class LogScrubber:
     def filter(self, record: logging.LogRecord) -> bool:  # logging accepts any object with filter()
         secrets = self._secrets
         message = record.getMessage()
-        scrubbed = secrets.scrub(message)
+        scrubbed = secrets.scrub_all(message)  # pieces too: httpcore logs a cut or split echo as sent
         if scrubbed != message:
             record.msg, record.args = scrubbed, None
         if record.exc_info and not record.exc_text:

@@ -123,6 +123,9 @@ def their_words(exc: BaseException | str, limit: int = WORDS_QUOTED) -> str:
     """What a transport, a parser or a store said in ``exc``, for one of our messages: on one line
     (aiohttp's parser errors run over several) and cut at ``limit`` characters (h11 and aiohttp
     quote a bad status line or header whole: 60,000 characters of one were a 60 KB message)."""
-    full = str(exc)
+    try:
+        full = str(exc)
+    except Exception:  # a dependency's __str__ that fails on what it holds: its kind is still told
+        full = f"({type(exc).__name__} whose text could not be read)"
     one = " ".join(full[: limit * 4].split())
     return one[:limit] + "…" if len(one) > limit or len(full) > limit * 4 else one
