@@ -215,6 +215,20 @@ def test_a_key_cut_short_in_an_exception_is_scrubbed(key: str, data: st.DataObje
         assert REDACTED in text, text
 
 
+@DETERMINISTIC
+@given(key=AWKWARD, data=st.data())
+def test_no_piece_of_a_key_in_any_case_survives_in_an_exception(key: str, data: st.DataObject) -> None:
+    """Pieces of the key, upper- or lower-cased, among other text: none of its MIN_SCRUBBABLE-
+    character runs is left (checked window by window, apart from the scrubber's own search)."""
+    parts = data.draw(st.lists(st.one_of(st.text(PRINTABLE, max_size=12), st.just(key)), min_size=1, max_size=6))
+    text = "".join(data.draw(st.sampled_from([p, p.upper(), p.lower()])) for p in parts)
+    error = videojobs.NetworkError(text, vendor="vozo")
+    Scrubber([key]).scrub_exception(error)
+    left, folded = error.message.lower(), key.lower()
+    windows = {left[i : i + MIN_SCRUBBABLE] for i in range(len(left) - MIN_SCRUBBABLE + 1)}
+    assert not any(window in folded for window in windows), error.message
+
+
 def test_honest_text_in_an_exception_is_kept() -> None:
     error = videojobs.NetworkError("could not reach the vendor: 502 Bad Gateway from proxy sk-other", vendor="vozo")
     Scrubber([KEY, "sk-sandbox-0123456789"]).scrub_exception(error)

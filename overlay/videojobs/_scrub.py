@@ -282,22 +282,35 @@ class _Key:
         holds in a row (what a quote cut short leaves of it), in any case (a status line or a
         header echoed upper-cased: h11 and aiohttp quote it whole); a substring test per
         character, so for the short texts of an exception or a log line only."""
-        width, start, i = MIN_SCRUBBABLE, 0, 0
+        width, start = MIN_SCRUBBABLE, 0
         folded = text.lower()
         key = self.key.lower()
         if len(folded) != len(text):  # a character whose lower case is longer: compared as it is
             folded, key = text, self.key
         out: list[str] = []
-        while i + width <= len(text):
-            if folded[i : i + width] not in key:
-                i += 1
-                continue
+        size = len(text)
+        # where a run may start: any of the key's MIN_SCRUBBABLE-character pieces, found by one
+        # regex scan (a character-by-character test took 0.23 s on a 60 KB status line)
+        for found in _pieces(key).finditer(folded):
+            i = found.start()
+            if i < start:
+                continue  # inside a run already redacted
             end = i + width
-            while end < len(text) and folded[i : end + 1] in key:
+            while end < size and folded[i : end + 1] in key:
                 end += 1
             out += (text[start:i], REDACTED)
-            start = i = end
+            start = end
         return "".join(out) + text[start:] if out else text
+
+
+@functools.lru_cache(maxsize=64)
+def _pieces(key: str) -> re.Pattern[str]:
+    """Every :data:`MIN_SCRUBBABLE`-character piece of ``key`` (lower case), as one pattern; a
+    look-ahead, so overlapping starts are all found."""
+    pieces = sorted({key[i : i + MIN_SCRUBBABLE] for i in range(len(key) - MIN_SCRUBBABLE + 1)})
+    if not pieces:  # a key too short to have one: nothing matches
+        return re.compile("(?!)")
+    return re.compile("(?=" + "|".join(map(re.escape, pieces)) + ")")
 
 
 AnyStr = TypeVar("AnyStr", str, bytes)
