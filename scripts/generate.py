@@ -26,6 +26,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -121,15 +122,25 @@ session (SIGHUP). Held back while a folder is swapped, and delivered once it is 
 
 @contextmanager
 def signals_held() -> Iterator[None]:
-    """Hold back :data:`HELD_SIGNALS` (delivered, and their handlers run, on leaving)."""
-    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks (and no SIGHUP)
+    """Hold back :data:`HELD_SIGNALS`: each one that comes is noted, and raised again on leaving,
+    to the handler that was there before. Not a signal mask: ``pthread_sigmask`` holds a signal
+    back from the calling thread only, and the kernel gives a process's signal to any thread that
+    does not block it (a test process's server threads), whose flag then ran the Python handler
+    in the main thread between the two renames all the same. Python runs every handler in the
+    main thread, so one of ours there holds it back whichever thread took it. Outside the main
+    thread no handler can be set: nothing is held."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
+    came: list[int] = []
+    previous = {held: signal.signal(held, lambda signum, frame: came.append(signum)) for held in HELD_SIGNALS}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for held, handler in previous.items():
+            signal.signal(held, handler)
+        for signum in dict.fromkeys(came):  # each once, in the order they came
+            signal.raise_signal(signum)
 
 
 def replace_tree(source: Path, target: Path) -> None:
