@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from tests import hostile
+from tests.servers import as_a_terminal_starts_it
 from videojobs._text import is_printable
 
 MARKUP = "[link=https://evil.example/]click[/link] [/bogus] [bold red]"
@@ -179,6 +180,7 @@ def _on_a_terminal(argv: list[str], limit: float) -> Outcome:
             **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"},  # the videojobs this process imports
         },
         timeout=limit,
+        preexec_fn=as_a_terminal_starts_it,
     )
     data: bytes = child.read()
     child.close()

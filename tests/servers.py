@@ -46,3 +46,14 @@ def serve(sandbox: Any | None = None, *, files: bool = True, **kwargs: Any) -> I
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def as_a_terminal_starts_it() -> None:
+    """``preexec_fn`` of a child that plays a command typed at a terminal: SIGINT and SIGQUIT at
+    their defaults. A non-interactive shell starts its background jobs with both ignored, and a
+    child inherits that (``make test`` runs modules in background processes): the Ctrl-C a test
+    sent its command was ignored, and the test waited out its minute."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from tests.servers import as_a_terminal_starts_it
+
 pexpect = pytest.importorskip("pexpect")
 pyte = pytest.importorskip("pyte")
 
@@ -29,6 +31,7 @@ def _run_in_pty(columns: int, folder: Path) -> tuple[int, bytes]:
         dimensions=(ROWS, columns),
         env={"TERM": "xterm-256color", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
         timeout=120,
+        preexec_fn=as_a_terminal_starts_it,
     )
     data = child.read()
     child.close()
@@ -96,6 +99,7 @@ def _spawn(argv: list[str], rows: int, columns: int) -> Any:
         dimensions=(rows, columns),
         env={"TERM": "xterm-256color", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
         timeout=60,
+        preexec_fn=as_a_terminal_starts_it,
     )
 
 
@@ -241,6 +245,7 @@ def test_a_dumb_terminal_gets_plain_lines_as_jobs_change() -> None:
         dimensions=(30, 100),
         env={"TERM": "dumb", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
         timeout=60,
+        preexec_fn=as_a_terminal_starts_it,
     )
     child.logfile_read = log = io.BytesIO()
     child.expect(r"\] vozo:a-q1-d20  queued")  # a plain progress line, before the job ends
@@ -274,6 +279,7 @@ def test_a_terminal_that_is_not_utf8_gets_plain_lines_not_a_view_that_smears() -
         dimensions=(30, 100),
         env={"TERM": "xterm-256color", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONIOENCODING": "ascii"},
         timeout=60,
+        preexec_fn=as_a_terminal_starts_it,
     )
     child.logfile_read = log = io.BytesIO()
     child.read()
