@@ -228,7 +228,18 @@ class _Key:
     """One key's pattern (compiled on first use: an echo is rare, and compiling takes milliseconds)
     and its anchors (see :func:`_anchor`), which decide whether the pattern is needed at all."""
 
-    __slots__ = ("_pattern", "_pattern_b", "anchors", "anchors_b", "key", "literals", "literals_b", "source", "wide")
+    __slots__ = (
+        "_pattern",
+        "_pattern_b",
+        "_pieces",
+        "anchors",
+        "anchors_b",
+        "key",
+        "literals",
+        "literals_b",
+        "source",
+        "wide",
+    )
 
     def __init__(self, key: str) -> None:
         raw = key.encode("ascii")  # keys are checked to be printable ASCII (_base.check_key)
@@ -246,6 +257,7 @@ class _Key:
         self.literals = tuple(dict.fromkeys((key, *cores))) if "\\" not in key else ()
         self.literals_b = tuple(n.encode("ascii") for n in self.literals)
         self._pattern: re.Pattern[str] | None = None
+        self._pieces: frozenset[str] | None = None
         self._pattern_b: re.Pattern[bytes] | None = None
         self.wide = tuple((key.encode(wide), REDACTED.encode(wide)) for wide in _WIDE)
         self.key = key
@@ -279,38 +291,38 @@ class _Key:
 
     def scrub_pieces(self, text: str) -> str:
         """``text`` without any run of :data:`MIN_SCRUBBABLE` or more characters that the key
-        holds in a row (what a quote cut short leaves of it), in any case (a status line or a
-        header echoed upper-cased: h11 and aiohttp quote it whole); a substring test per
-        character, so for the short texts of an exception or a log line only."""
-        width, start = MIN_SCRUBBABLE, 0
-        folded = text.lower()
-        key = self.key.lower()
-        if len(folded) != len(text):  # a character whose lower case is longer: compared as it is
-            folded, key = text, self.key
+        holds in a row (what a quote cut short leaves of it), in ASCII's any case (a status line
+        or a header echoed upper-cased: h11 and aiohttp quote it whole). Each position is looked
+        up in the set of the key's pieces: time in the text's length, whatever the key's (one
+        regex of every piece took 0.4 s to compile for a 2,000-character key, and scanned slower
+        than this as keys grew). Keys are printable ASCII (``_base.check_key``), so folding
+        ASCII alone loses nothing and never changes a text's length (``"İ".lower()`` does)."""
+        pieces = self.pieces
+        width, size = MIN_SCRUBBABLE, len(text)
+        folded = text.translate(_ASCII_LOWER)
         out: list[str] = []
-        size = len(text)
-        # where a run may start: any of the key's MIN_SCRUBBABLE-character pieces, found by one
-        # regex scan (a character-by-character test took 0.23 s on a 60 KB status line)
-        for found in _pieces(key).finditer(folded):
-            i = found.start()
-            if i < start:
-                continue  # inside a run already redacted
+        start = i = 0
+        while i + width <= size:
+            if folded[i : i + width] not in pieces:
+                i += 1
+                continue
             end = i + width
-            while end < size and folded[i : end + 1] in key:
+            while end < size and folded[end - width + 1 : end + 1] in pieces:
                 end += 1
             out += (text[start:i], REDACTED)
-            start = end
+            start = i = end
         return "".join(out) + text[start:] if out else text
 
+    @property
+    def pieces(self) -> frozenset[str]:
+        """Every :data:`MIN_SCRUBBABLE`-character piece of the key, ASCII lower-cased (made once)."""
+        if self._pieces is None:
+            folded = self.key.translate(_ASCII_LOWER)
+            self._pieces = frozenset(folded[i : i + MIN_SCRUBBABLE] for i in range(len(folded) - MIN_SCRUBBABLE + 1))
+        return self._pieces
 
-@functools.lru_cache(maxsize=64)
-def _pieces(key: str) -> re.Pattern[str]:
-    """Every :data:`MIN_SCRUBBABLE`-character piece of ``key`` (lower case), as one pattern; a
-    look-ahead, so overlapping starts are all found."""
-    pieces = sorted({key[i : i + MIN_SCRUBBABLE] for i in range(len(key) - MIN_SCRUBBABLE + 1)})
-    if not pieces:  # a key too short to have one: nothing matches
-        return re.compile("(?!)")
-    return re.compile("(?=" + "|".join(map(re.escape, pieces)) + ")")
+
+_ASCII_LOWER: Final = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
 AnyStr = TypeVar("AnyStr", str, bytes)
@@ -369,13 +381,22 @@ class Scrubber:
         vendor may have put the key in one. Credential headers are redacted whatever the keys
         (none long enough to scrub as text: a proxy's ``Proxy-Authorization`` is still one)."""
         seen: set[int] = set()
+        memo: dict[object, object] = {}  # one text quoted in args, message and reprs across the chain: scrubbed once
+
+        def scrubbed(value: object) -> object:
+            if not isinstance(value, (str, bytes)):
+                return self._scrub_value(value)
+            if value not in memo:
+                memo[value] = self._scrub_value(value)
+            return memo[value]
+
         pending: list[BaseException] = [exc]
         while pending:
             current = pending.pop()
             if id(current) in seen:
                 continue
             seen.add(id(current))
-            current.args = tuple(self._scrub_value(arg) for arg in current.args)
+            current.args = tuple(scrubbed(arg) for arg in current.args)
             attributes = vars(current)
             for name, value in list(attributes.items()):
                 if name == "headers" and isinstance(value, Mapping):  # aiohttp's: the answer's
@@ -384,7 +405,7 @@ class Scrubber:
                     except Exception:  # headers that cannot even be read: none are kept
                         attributes[name] = {}
                 elif not isinstance(value, BaseException):  # those are walked below, as causes
-                    attributes[name] = self._scrub_value(value)
+                    attributes[name] = scrubbed(value)
             pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
 
     def scrub_all(self, text: str) -> str:
@@ -537,11 +558,11 @@ class LogScrubber:
             import logging
 
             # Formatters keep exc_text as it is set here: the traceback (and its causes) scrubbed
-            record.exc_text = secrets.scrub(logging.Formatter().formatException(record.exc_info))
+            record.exc_text = secrets.scrub_all(logging.Formatter().formatException(record.exc_info))
         elif record.exc_text:
-            record.exc_text = secrets.scrub(record.exc_text)
+            record.exc_text = secrets.scrub_all(record.exc_text)
         if record.stack_info:
-            record.stack_info = secrets.scrub(record.stack_info)
+            record.stack_info = secrets.scrub_all(record.stack_info)
         return True
 
 
