@@ -7,6 +7,7 @@ VENDOR ?=
 PAGE   ?=
 SPEC_EDITED ?=
 PYTEST_ARGS ?=
+export VENDOR PAGE  # update-spec's recipe reads them from its environment: a page name is never pasted into a shell
 
 .DEFAULT_GOAL := help
 TASK   ?=
@@ -43,8 +44,8 @@ check-generated: $(STAMP) ## regenerate into a temp dir and fail, with the diff,
 	$(PY) scripts/generate.py --check
 
 update-spec: $(STAMP) ## a vendor changed its page: make update-spec VENDOR=slug PAGE=path [SPEC_EDITED=1]
-	@test -n "$(VENDOR)" -a -n "$(PAGE)" || { echo "usage: make update-spec VENDOR=<slug> PAGE=<saved page> [SPEC_EDITED=1]"; exit 2; }
-	$(PY) scripts/update_spec.py "$(VENDOR)" "$(PAGE)" $(if $(SPEC_EDITED),--spec-edited)
+	@test -n "$$VENDOR" -a -n "$$PAGE" || { echo "usage: make update-spec VENDOR=<slug> PAGE=<saved page> [SPEC_EDITED=1]"; exit 2; }
+	$(PY) scripts/update_spec.py "$$VENDOR" "$$PAGE" $(if $(SPEC_EDITED),--spec-edited)
 
 record: $(STAMP) ## start the sandbox under uvicorn and re-record every (sandbox) cassette
 	$(PY) scripts/record.py

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import filecmp
+import functools
 import json
 import os
 import shutil
@@ -151,10 +152,12 @@ def replace_tree(source: Path, target: Path) -> None:
     finds the old tree or the new one, never none (``rmtree`` then ``move`` left
     ``generated/<slug>_client`` missing to a SIGTERM between them) nor half of one."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    for left in target.parent.glob(f".{target.name}-*"):  # a run killed mid-swap (SIGKILL) left it
+        shutil.rmtree(left, ignore_errors=True)
     aside = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        shutil.move(str(source), str(aside / "new"))
-        with signals_held():
+        with signals_held():  # the move too: a stop then skipped the cleanup and left a client copy here
+            shutil.move(str(source), str(aside / "new"))
             had = target.exists() or target.is_symlink()
             if had:
                 os.rename(target, aside / "old")
@@ -214,8 +217,11 @@ def strays(generated: Path, vendors: list[str]) -> list[str]:
     it, a stray module): the wheel ships the folder whole, and a stray ``sitecustomize.py`` there
     would even run at every start of the interpreter."""
     known = {package_name(v) for v in vendors} | GENERATED_EXTRAS
+    packages = tuple(f".{name}-" for name in known)
     return [
-        f"generated/{p.name} has no spec in specs/ (only <slug>_client packages belong there)"
+        f"generated/{p.name} is what an interrupted run of make generate left: delete it (the next run does)"
+        if p.name.startswith(packages)
+        else f"generated/{p.name} has no spec in specs/ (only <slug>_client packages belong there)"
         for p in sorted(generated.iterdir())
         if p.name not in known
     ]
@@ -225,6 +231,21 @@ EXECUTABLE_BITS: Final = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
 """The part of a file's mode that git keeps (a blob is 100644 or 100755) and a wheel's RECORD
 installs: a generated file made executable by hand is drift. The rest of the mode follows the
 umask of whoever checked out or regenerated, so it is not compared."""
+
+
+@functools.cache
+def _modes_kept() -> bool:
+    """Whether this checkout keeps files' executable bits: not where git itself says it cannot
+    (``core.fileMode=false``: WSL's /mnt/c, shared folders, exFAT, where every file reads 0777
+    and check-generated could never pass)."""
+    try:
+        said = subprocess.run(
+            ["git", "-C", str(specs.ROOT), "config", "--get", "core.fileMode"],
+            capture_output=True, text=True, timeout=10, check=False,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):  # no git: the files' own modes are all there is
+        return True
+    return said.lower() != "false"
 
 
 def diff_trees(committed: Path, fresh: Path, label: str) -> list[str]:
@@ -250,7 +271,7 @@ def diff_trees(committed: Path, fresh: Path, label: str) -> list[str]:
             if not filecmp.cmp(a, b, shallow=False):
                 lines += _diff_bytes(a.read_bytes(), b.read_bytes(), where)
             was, now = a.stat().st_mode & EXECUTABLE_BITS, b.stat().st_mode & EXECUTABLE_BITS
-            if bool(was) != bool(now):
+            if bool(was) != bool(now) and _modes_kept():
                 lines.append(
                     f"mode differs: {where} is {'' if was else 'not '}executable (committed), "
                     f"{'' if now else 'not '}executable (regenerated)"

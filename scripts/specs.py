@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -71,6 +72,15 @@ def write_file(path: Path, data: bytes) -> None:
     midway leaves the old file, and a symbolic link there is replaced, never written through."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
     try:
+        try:  # the file's own mode, not mkstemp's 0600 (unreadable to another user, a CI stage)
+            mode = stat.S_IMODE(os.lstat(path).st_mode) if not path.is_symlink() else None
+        except FileNotFoundError:
+            mode = None
+        if mode is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         os.replace(tmp, path)
@@ -438,6 +448,7 @@ def _walk(
         out.fields.add(dotted)
         if name in named:
             out.required.add(dotted)
+            named.discard(name)
         kind = _TYPE_WORDS.setdefault(text := _type_of(doc, sub), text)
         was = out.types.get(dotted)
         if was is None:
@@ -445,6 +456,9 @@ def _walk(
         elif kind not in was.split(" or "):
             out.types[dotted] = " or ".join(sorted({*was.split(" or "), kind}))
         _walk(doc, sub, dotted, out, depth + 1, refs)
+    # required beside the properties that name them: an allOf branch of ``required: [status]``
+    # over a $ref'd base, OpenAPI's usual way to make a field required
+    out.required.update(f"{prefix}.{name}" for name in named)
     if "items" in schema:
         _walk(doc, schema["items"], f"{prefix}[]", out, depth + 1, refs)
     for key in ("allOf", "oneOf", "anyOf"):

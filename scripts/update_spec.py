@@ -320,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
     except Stopped as exc:
         print(f"error: {args.vendor}: stopped by {exc}; nothing changed", file=sys.stderr)
         return 128 + exc.signum  # as a shell reports a process a signal ended
+    except KeyboardInterrupt:  # rolled back as a Stopped is: said so, without a traceback
+        print(f"error: {args.vendor}: stopped by Ctrl-C; nothing changed", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

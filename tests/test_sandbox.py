@@ -357,6 +357,8 @@ def test_a_control_endpoint_answers_another_method_405_with_allow() -> None:
             assert (answer.status_code, answer.headers.get("allow")) == (405, allow), (method, path)
         assert http.get("/sandbox/nothing").status_code == 404
         assert http.post("/sandbox/outage", json={"vendor": "duomi", "seconds": 5}).status_code == 200
+        assert http.head("/sandbox/health").status_code == 200  # where GET is, HEAD is (a probe's curl -I)
+        assert http.head("/sandbox/jobs").status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -419,6 +419,18 @@ def test_describe_changes_names_servers_security_types_and_required_fields() -> 
     assert specs.describe_changes(after, after) == []
 
 
+def test_a_field_required_in_an_allof_branch_beside_its_base_is_named() -> None:
+    """``allOf: [$ref Base, {required: [status]}]`` (OpenAPI's usual way to make a base's field
+    required) was no longer named once required fields were read beside their properties only."""
+    before = specs.load_patched("vozo")
+    after = json.loads(json.dumps(before))
+    schemas = after["components"]["schemas"]
+    schemas["JobBase"] = schemas["JobStatus"]
+    schemas["JobStatus"] = {"allOf": [{"$ref": "#/components/schemas/JobBase"}, {"required": ["video_url"]}]}
+    op = "GET /v1/video_generation/{task_id} 200"
+    assert f"+ required field {op}.video_url" in specs.describe_changes(before, after)
+
+
 @pytest.mark.parametrize(
     ("servers", "words"),
     [

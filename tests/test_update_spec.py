@@ -403,6 +403,43 @@ def test_a_file_is_replaced_whole_never_written_through(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["outside.md", "source.md"]
 
 
+def test_a_file_replaced_keeps_its_mode(tmp_path: Path) -> None:
+    """mkstemp's 0600 went with the replace: a spec another user or CI stage could not read."""
+    from scripts.specs import write_file
+
+    target = tmp_path / "source.md"
+    target.write_bytes(b"old\n")
+    target.chmod(0o644)
+    write_file(target, b"new\n")
+    assert target.stat().st_mode & 0o777 == 0o644
+    fresh = tmp_path / "openapi.yaml"
+    write_file(fresh, b"x: 1\n")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_a_client_copy_left_by_a_killed_run_is_named_and_cleared(tmp_path: Path) -> None:
+    """A stop between the move beside the client and the swap (or a SIGKILL) left
+    ``generated/.vozo_client-*``: check-generated called it a package without a spec, and
+    regenerating did not clear it."""
+    from scripts.generate import replace_tree, strays
+
+    generated = tmp_path / "generated"
+    (generated / "vozo_client").mkdir(parents=True)
+    left = generated / ".vozo_client-abc123"
+    (left / "new").mkdir(parents=True)
+    assert strays(generated, ["vozo"]) == [
+        "generated/.vozo_client-abc123 is what an interrupted run of make generate left: delete it (the next run does)"
+    ]
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "client.py").write_text("", encoding="utf-8")
+    replace_tree(fresh, generated / "vozo_client")
+    assert sorted(p.name for p in generated.iterdir()) == ["vozo_client"]
+    assert (generated / "vozo_client" / "client.py").exists()
+
+
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_passes_a_page_path_with_a_space_as_one_argument(tmp_path: Path) -> None:
     """`make update-spec PAGE="~/saved pages/vozo.md"` split the path in two (PAGE unquoted)."""

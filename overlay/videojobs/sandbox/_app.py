@@ -492,6 +492,8 @@ class Sandbox:
 
     def _own_api(self, method: str, path: str, body: bytes) -> Answer:
         allowed = _CONTROL_METHODS.get(path)
+        if method == "HEAD" and allowed is not None and "GET" in allowed:
+            method = "GET"  # RFC 9110 9.1: where GET is, HEAD is (a health probe's curl -I); the server sends no body
         if allowed is not None and method not in allowed:  # it was answered as if it were a GET
             return Answer(
                 405,
