@@ -903,3 +903,31 @@ def test_fdrop_drops_the_first_download_of_a_job_nobody_polled_only() -> None:
         with pytest.raises(httpx.HTTPError):
             http.get(url)
         assert len(http.get(url).content) == 1024 * 1024
+
+
+def test_a_served_sandbox_answers_without_nagles_delay() -> None:
+    """The listening socket was made without its protocol named, so asyncio set no TCP_NODELAY
+    on the connections it accepted: each answer's body waited for the client's delayed ACK of
+    its head, 40 ms a poll on a kept-alive connection. Checked on the accepted socket itself."""
+    import asyncio
+    import socket
+
+    from videojobs.sandbox.__main__ import _listen
+
+    async def accepted_nodelay() -> int:
+        seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            sock = writer.get_extra_info("socket")
+            seen.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(on_connection, sock=_listen("127.0.0.1", 0))
+        async with server:
+            port = server.sockets[0].getsockname()[1]
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            value = await asyncio.wait_for(seen, 10)
+            writer.close()
+        return value
+
+    assert asyncio.run(accepted_nodelay()) != 0
