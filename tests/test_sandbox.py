@@ -489,33 +489,25 @@ def test_port_0_serves_on_the_port_the_system_chose_and_says_which() -> None:
 def test_ctrl_c_stops_a_served_sandbox_quietly_with_exit_0() -> None:
     """Bound by hand, the server ran outside uvicorn.run, which swallows Ctrl-C: a KeyboardInterrupt
     traceback and exit 130; and every Ctrl-C logged "Exception in 'lifespan' protocol"."""
+
+    proc, _ = _served()  # serving: the signal reaches a running server
+    err = _interrupted(proc, 10)
+    assert "Traceback" not in err
+    assert "lifespan" not in err
+
+
+def _interrupted(proc: subprocess.Popen[str], timeout: float) -> str:
+    """Ctrl-C to a served sandbox: it must exit 0 within ``timeout``; what it said on stderr."""
     import signal
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "videojobs.sandbox", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
     try:
-        assert proc.stdout is not None
-        root = proc.stdout.readline().split(" on ", 1)[1].split()[0]
-        deadline = time.monotonic() + 10
-        while True:  # serving: the signal reaches a running server
-            try:
-                httpx.get(f"{root}/sandbox/health", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=10)
+        _, err = proc.communicate(timeout=timeout)
     finally:
         proc.kill()
         proc.wait(timeout=10)
     assert proc.returncode == 0, err
-    assert "Traceback" not in err
-    assert "lifespan" not in err
+    return err
 
 
 def _served(*args: str) -> tuple[subprocess.Popen[str], str]:
@@ -545,7 +537,6 @@ def test_ctrl_c_stops_a_served_sandbox_during_a_slow_download(reads: bool) -> No
     streamed (for its whole length), and a second one logged "Exception in ASGI application ...
     CancelledError". A download being read ends at once; one whose client stopped reading is
     cancelled after GRACEFUL_SHUTDOWN_SECONDS; either way exit 0, no traceback."""
-    import signal
     import threading
 
     from videojobs.sandbox.__main__ import GRACEFUL_SHUTDOWN_SECONDS
@@ -565,12 +556,11 @@ def test_ctrl_c_stops_a_served_sandbox_during_a_slow_download(reads: bool) -> No
 
         threading.Thread(target=download, daemon=True).start()
         assert got.wait(10), "the download did not start"
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=GRACEFUL_SHUTDOWN_SECONDS + 8)
-    finally:
+    except BaseException:
         proc.kill()
         proc.wait(timeout=10)
-    assert proc.returncode == 0, err
+        raise
+    err = _interrupted(proc, GRACEFUL_SHUTDOWN_SECONDS + 8)
     assert "Traceback" not in err
     assert "Exception in ASGI application" not in err
 
@@ -580,7 +570,6 @@ def test_deliberate_drops_are_quiet_on_a_served_sandbox() -> None:
     """Every drop fault (``X-Sandbox-Fault: drop``, ``fdrop``, ``fbadlen``) wrote an "Exception in
     ASGI application" traceback to the console, as if the sandbox had crashed: the client sees a
     connection cut mid-answer, and the console nothing."""
-    import signal
 
     proc, root = _served()
     try:
@@ -592,13 +581,11 @@ def test_deliberate_drops_are_quiet_on_a_served_sandbox() -> None:
                 with pytest.raises(httpx.RemoteProtocolError):
                     http.get(f"{root}/files/duomi/{name}.mp4")
             assert http.get(f"{root}/v1/videos/tasks/q-1", headers=KEY).status_code == 200  # still serving
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=10)
-    finally:
+    except BaseException:
         proc.kill()
         proc.wait(timeout=10)
-    assert proc.returncode == 0, err
-    assert err == ""
+        raise
+    assert _interrupted(proc, 10) == ""
 
 
 def test_client_kwargs_poll_the_embedded_sandbox_on_its_clock() -> None:
