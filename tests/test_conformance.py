@@ -481,6 +481,26 @@ def test_a_url_on_a_job_that_did_not_succeed_is_not_a_video(slug: str) -> None:
             assert status.error is not None  # what ended it still says so
 
 
+LIST_VENDORS = [s for s in URL_VENDORS if any(isinstance(k, int) for k in CASES[s].url_field or ())]
+"""Vendors whose answer lists its videos (Duomi's ``data.videos``)."""
+
+
+@pytest.mark.parametrize("slug", LIST_VENDORS)
+def test_a_video_listed_twice_is_one_video(slug: str) -> None:
+    """The same URL twice in one answer: one video (``download_all`` would save it as two files), the repeat named."""
+    case = CASES[slug]
+    assert case.url_field is not None
+    at = next(i for i, k in enumerate(case.url_field) if isinstance(k, int))
+    again = (*case.url_field[:at], 1, *case.url_field[at + 1 :])
+    body = put(put(case.first("succeeded").body, case.url_field, GOOD_URL), again, GOOD_URL)
+    status = _read(slug, body)
+    assert status.video_urls == (GOOD_URL,)
+    assert status.has_video
+    assert f"{field_name(again)}: the same URL as a video before it; left out" in status.problems
+    other = GOOD_URL.replace(".mp4", "-2.mp4")
+    assert _read(slug, put(body, again, other)).video_urls == (GOOD_URL, other)  # two videos stay two
+
+
 NOT_VIDEOS = [
     "",
     "   ",

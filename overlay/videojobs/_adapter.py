@@ -288,9 +288,11 @@ class Fields:
         Kept: absolute http(s) URLs (:func:`is_video_url`) on a succeeded job. Left out and
         named: any other string (an empty one only on a succeeded job: elsewhere it means "no
         video yet"), and a URL on a job in another state (only a succeeded job has a video).
-        A succeeded job left with no URL and no ``video_id`` is named as :data:`NO_VIDEO`.
+        A URL the answer gives again is left out and named (one video, one file). A succeeded
+        job left with no URL and no ``video_id`` is named as :data:`NO_VIDEO`.
         """
         urls: list[str] = []
+        kept: set[str] = set()  # what urls holds, looked up in constant time (an answer may list 100,000)
         succeeded = state is State.SUCCEEDED
         for value, field in found:
             text = self.text(value, field)
@@ -305,8 +307,11 @@ class Fields:
                 self.problem(
                     field, f"a video URL on a job that is {state.value}; left out (only a succeeded job has a video)"
                 )
+            elif text in kept:  # one video named twice: saved twice, as two files, it would cost a download
+                self.problem(field, "the same URL as a video before it; left out")
             else:
                 urls.append(text)
+                kept.add(text)
         if succeeded and not urls and video_id is None:
             self.problems.append(NO_VIDEO)
         return tuple(urls)

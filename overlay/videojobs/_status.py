@@ -155,7 +155,8 @@ class JobStatus:
     - ``video_urls`` holds only absolute http(s) URLs, and only on a succeeded job. A URL in
       an answer about a job in any other state (unknown included) is left out of
       ``video_urls`` (and of ``to_dict()``) and named in ``problems``, as is a video field
-      that is not a URL (``""``, ``"ftp://x"``, ``"/relative"``); the vendor's words stay in ``raw``.
+      that is not a URL (``""``, ``"ftp://x"``, ``"/relative"``), and a URL the answer lists
+      again (one video); the vendor's words stay in ``raw``.
     - ``video_id`` is the vendor's id of the video (Colossyan's ``videoId``), on any state:
       Colossyan provisions it when the job starts.
     - ``has_video`` is True only on a succeeded job with a video URL or a video id. A
