@@ -135,6 +135,81 @@ def test_bad_references_are_refused_before_any_request(ref: str, cls: type[Excep
     assert rec.requests == []
 
 
+PASTED_KEY = KEYS["vozo"]
+"""A key pasted where a job goes: no reference, and never shown whole (only its message's glimpse)."""
+
+
+ONE_JOB_CALLS = ("status", "wait", "watch", "download")
+
+
+async def _one_job_calls(
+    face: str, ref: Any, calls: tuple[str, ...] = ONE_JOB_CALLS, *, closed: bool = False, **kwargs: Any
+) -> list[tuple[str, videojobs.VideoJobsError]]:
+    """Each of ``calls`` about ``ref`` on ``face`` (``kwargs`` passed to each), on a sandbox of its
+    own (on a closed client with ``closed``), and the typed error it ended with."""
+    from videojobs.sandbox import Sandbox
+
+    sandbox = Sandbox()
+    client: Any = (
+        videojobs.Client(**sandbox.client_kwargs())
+        if face == "sync"
+        else videojobs.AsyncClient(**sandbox.client_kwargs(asynchronous=True))
+    )
+    if closed:
+        client.close() if face == "sync" else await client.aclose()
+    errors: list[tuple[str, videojobs.VideoJobsError]] = []
+    for name in calls:
+        args = (ref, "/nonexistent-videojobs-dir/x.mp4") if name == "download" else (ref,)
+        try:
+            got = getattr(client, name)(*args, **kwargs)
+            if name == "watch":
+                got = list(got) if face == "sync" else [s async for s in got]
+            elif face == "async":
+                await got
+        except videojobs.VideoJobsError as exc:
+            errors.append((name, exc))
+        else:
+            raise AssertionError(f"{name}({ref!r}) did not fail")
+    client.close() if face == "sync" else await client.aclose()
+    return errors
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("face", ["sync", "async"])
+@pytest.mark.parametrize(
+    ("ref", "calls", "kwargs"),
+    [
+        ("vozo:..", ONE_JOB_CALLS, {}),  # a task id that cannot be sent
+        ("vozo:gone-e404", ONE_JOB_CALLS, {}),  # the vendor's answer
+        ("vozo:x", ONE_JOB_CALLS, {"closed": True}),
+        ("vozo:x", ("wait", "watch"), {"timeout": -1}),  # an argument of the call
+        ("vozo:x", ("wait",), {"on_update": 5}),
+    ],
+    ids=["bad-task-id", "answer", "closed", "timeout", "on_update"],
+)
+async def test_every_error_of_a_call_about_one_job_says_which_job(
+    face: str, ref: str, calls: tuple[str, ...], kwargs: dict[str, Any]
+) -> None:
+    """status, wait, watch and download: whatever ends the call (the reference's task id, an argument,
+    a closed client, the vendor), ``error.ref`` is the reference, on both faces (some set it, some not)."""
+    errors = await _one_job_calls(face, ref, calls, **kwargs)
+    assert [(name, exc.ref) for name, exc in errors] == [(name, ref) for name in calls]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("face", ["sync", "async"])
+@pytest.mark.parametrize("ref", [PASTED_KEY, f"user:{PASTED_KEY}", 12345], ids=["key", "key-with-colon", "int"])
+async def test_a_reference_that_names_no_vendor_is_never_echoed_in_its_error(face: str, ref: Any) -> None:
+    """A key pasted where a job goes (or no string at all): the error says so with a glimpse, and its
+    ``ref`` stays None on every call; ``to_dict()`` (the CLI's --json, the Celery payload) showed the key whole."""
+    errors = await _one_job_calls(face, ref)
+    assert [name for name, _ in errors] == list(ONE_JOB_CALLS)
+    for name, exc in errors:
+        assert isinstance(exc, (videojobs.InvalidReferenceError, videojobs.ConfigurationError)), name
+        assert exc.ref is None, name
+        assert PASTED_KEY not in repr(exc.to_dict()), name
+
+
 def test_task_id_splits_on_the_first_colon_and_is_encoded() -> None:
     rec = Recorder(OK)
     with sync_client(rec) as client:

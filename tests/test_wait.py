@@ -397,6 +397,18 @@ async def test_wait_all_returns_every_job_exactly_once(face: str, sandbox: Sandb
 
 
 @pytest.mark.anyio
+@FACES
+async def test_wait_all_sends_first_come_first_served(face: str, sandbox: Sandbox) -> None:
+    """One request slot, every job done at its first poll: the jobs are asked about, and so end, in
+    the order given, on both faces (the blocking face served its line last in, first out: with
+    fewer slots than jobs and a tight timeout, it starved the first refs where the async face
+    starved the last)."""
+    refs = [f"vozo:j{i}-at_done" for i in range(6)]
+    results = await _many(face, _face_client(face, sandbox), "wait_all", refs, max_requests=1)
+    assert [r.ref for r in results] == refs
+
+
+@pytest.mark.anyio
 async def test_wait_all_bounds_requests_in_flight(clock: SimClock) -> None:
     sb = Sandbox(clock=clock)
     inner = sb.transport()

@@ -8,7 +8,7 @@ import reprlib
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
-from ._exceptions import ConfigurationError, InvalidReferenceError, UsageError
+from ._exceptions import ConfigurationError, InvalidReferenceError, UsageError, VideoJobsError
 from ._registry import known_vendors, targets
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ __all__ = [
     "check_verify",
     "check_whole",
     "glimpse",
+    "refer",
     "resolve_settings",
     "shown_url",
     "split_ref",
@@ -110,6 +111,15 @@ def split_ref(ref: str) -> tuple[str, str]:
             f"unknown vendor {glimpse(slug)} in a job reference; known vendors: {', '.join(known_vendors())}"
         )
     return slug, check_task_id(slug, task_id)
+
+
+def refer(exc: VideoJobsError, ref: object) -> VideoJobsError:
+    """``exc`` with ``error.ref`` set to the job reference its call was about, unless ``ref`` names
+    no known vendor: a string that is no reference at all may be a key pasted where a job goes,
+    and its error's message shows only a glimpse of it (``split_ref``); ``ref`` would show it whole."""
+    if isinstance(ref, str) and ref.partition(":")[0] in targets() and ":" in ref:
+        exc.ref = ref
+    return exc
 
 
 MAX_TASK_ID: Final = 1024

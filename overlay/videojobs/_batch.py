@@ -394,7 +394,7 @@ def wait_all_sync(
     saves_until = None if timeout is None else time.monotonic() + timeout + request_timeout  # real time
     schedule = Schedule(clock.now, on_update, save is not None)
     answers: queue.SimpleQueue[tuple[Job, Future[Exchange] | Future[JobStatus], bool]] = queue.SimpleQueue()
-    ready: list[Job] = []
+    ready: collections.deque[Job] = collections.deque()  # walked on first come first served, as the async face's line
     in_flight = 0
     requests = ThreadPoolExecutor(max_workers=max_requests, thread_name_prefix="videojobs-wait")
     downloads = ThreadPoolExecutor(max_workers=max_downloads, thread_name_prefix="videojobs-save")
@@ -445,7 +445,7 @@ def wait_all_sync(
         left = len(refs)
         while left:
             while ready:
-                go(ready.pop())
+                go(ready.popleft())
             while finished:
                 left -= 1
                 yield finished.popleft()

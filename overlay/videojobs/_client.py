@@ -39,6 +39,7 @@ from ._base import (
     check_verify,
     check_whole,
     env_name,
+    refer,
     split_ref,
 )
 from ._exceptions import UsageError, VideoJobsError
@@ -95,22 +96,22 @@ H = TypeVar("H", "VendorClient", "AsyncVendorClient")
 Y = TypeVar("Y")
 
 
-def _with_ref(ref: str, steps: Iterator[Y]) -> Iterator[Y]:
+def _with_ref(ref: str, steps: Iterator[Y]) -> Generator[Y, None, None]:
     """``steps``, with ``error.ref`` set on the error that ends them."""
     try:
         yield from steps
     except VideoJobsError as exc:
-        exc.ref = ref
+        refer(exc, ref)
         raise
 
 
-async def _awith_ref(ref: str, steps: AsyncIterator[Y]) -> AsyncIterator[Y]:
+async def _awith_ref(ref: str, steps: AsyncIterator[Y]) -> AsyncGenerator[Y, None]:
     """The asyncio twin of :func:`_with_ref`."""
     try:
         async for step in steps:
             yield step
     except VideoJobsError as exc:
-        exc.ref = ref
+        refer(exc, ref)
         raise
 
 
@@ -395,11 +396,11 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
 
     def _status(self, ref: str, deadline: float | None = None) -> JobStatus:
         """:meth:`status`, ending by ``deadline`` (``time.monotonic()``) too: a download's."""
-        slug, task_id = split_ref(ref)
         try:
+            slug, task_id = split_ref(ref)
             return self.vendor(slug).checked_status(task_id, self._until(deadline))
         except VideoJobsError as exc:
-            exc.ref = ref
+            refer(exc, ref)
             raise
 
     def watch(
@@ -410,7 +411,7 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
         policy: PollingPolicy | None = None,
         max_failed_polls: int = DEFAULT_MAX_FAILED_POLLS,
         on_poll_error: OnPollError | None = None,
-    ) -> Iterator[JobStatus]:
+    ) -> Generator[JobStatus, None, None]:
         """Yield the job's status each time its state or progress changes, until it ends.
 
         Failed polls (network, 5xx, 429, a malformed answer) are ridden out, up to
@@ -418,7 +419,11 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
         to ``on_poll_error(error, failed_in_a_row)`` if given; at the deadline (``timeout``
         seconds from the call) :class:`WaitTimeout` is raised. An error says which job (``error.ref``).
         """
-        plan, send, _ = self._poll(ref, timeout, policy, max_failed_polls, on_poll_error)
+        try:
+            plan, send, _ = self._poll(ref, timeout, policy, max_failed_polls, on_poll_error)
+        except VideoJobsError as exc:
+            refer(exc, ref)
+            raise
         return _with_ref(ref, _drivers().drive(plan, send, self.clock.sleep))
 
     def _poll(
@@ -455,15 +460,15 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
         the wait ends with :class:`CallbackError`). It ends within ``timeout`` plus at most one
         ``request_timeout``, with :class:`WaitTimeout` carrying ``last_status``.
         """
-        check_callback("on_update", on_update)
         last: JobStatus | None = None
         try:
+            check_callback("on_update", on_update)
             for last in self.watch(
                 ref, timeout=timeout, policy=policy, max_failed_polls=max_failed_polls, on_poll_error=on_poll_error
             ):
                 call_on_update(on_update, last)
         except VideoJobsError as exc:
-            exc.ref = ref
+            refer(exc, ref)
             raise
         assert last is not None
         return last
@@ -605,9 +610,15 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
         """
         from ._download import check_download_args, deadline_of
 
-        dest = check_download_args(dest, index, max_bytes, overwrite)
-        check_callback("on_progress", on_progress)
-        return self._download(job, dest, index, overwrite, on_progress, max_bytes, deadline_of(timeout))
+        try:
+            dest = check_download_args(dest, index, max_bytes, overwrite)
+            check_callback("on_progress", on_progress)
+            return self._download(job, dest, index, overwrite, on_progress, max_bytes, deadline_of(timeout))
+        except VideoJobsError as exc:
+            from ._status import JobStatus
+
+            refer(exc, job.ref if isinstance(job, JobStatus) else job)
+            raise
 
     def _download(
         self,
@@ -639,7 +650,7 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
             asked = functools.partial(self._status, deadline=deadline)  # a link refreshed within the deadline
             return run_plan(download_plan(status, ref, index, dest, utc_now), asked, get)
         except VideoJobsError as exc:
-            exc.ref = ref
+            refer(exc, ref)
             raise
 
     def _save_all(
@@ -674,7 +685,7 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
         on_progress: OnProgress | None = None,
         max_bytes: int | None = None,
         timeout: float | None = None,
-    ) -> Iterator[JobStatus | VideoJobsError]:
+    ) -> Generator[JobStatus | VideoJobsError, None, None]:
         """Save every video of every job into the folder ``dest``, ``max_downloads`` jobs at a time
         (a pool of threads), yielding each job once as its files are saved: its status with
         ``downloads``, or the error (``error.ref`` says which job). ``timeout`` bounds the whole call."""
@@ -731,11 +742,11 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
 
     async def _status(self, ref: str, deadline: float | None = None) -> JobStatus:
         """:meth:`status`, ending by ``deadline`` (``time.monotonic()``) too: a download's."""
-        slug, task_id = split_ref(ref)
         try:
+            slug, task_id = split_ref(ref)
             return await self.vendor(slug).checked_status(task_id, self._until(deadline))
         except VideoJobsError as exc:
-            exc.ref = ref
+            refer(exc, ref)
             raise
 
     def watch(
@@ -746,9 +757,13 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
         policy: PollingPolicy | None = None,
         max_failed_polls: int = DEFAULT_MAX_FAILED_POLLS,
         on_poll_error: OnPollError | None = None,
-    ) -> AsyncIterator[JobStatus]:
+    ) -> AsyncGenerator[JobStatus, None]:
         """Yield the job's status each time its state or progress changes, until it ends. See :meth:`Client.watch`."""
-        plan, send, _ = self._poll(ref, timeout, policy, max_failed_polls, on_poll_error)
+        try:
+            plan, send, _ = self._poll(ref, timeout, policy, max_failed_polls, on_poll_error)
+        except VideoJobsError as exc:
+            refer(exc, ref)
+            raise
         return _awith_ref(ref, _drivers().adrive(plan, send, self.clock.asleep))
 
     def _poll(
@@ -780,15 +795,15 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
         on_poll_error: OnPollError | None = None,
     ) -> JobStatus:
         """Poll until the job ends; return its last status. See :meth:`Client.wait`."""
-        check_callback("on_update", on_update)
         last: JobStatus | None = None
         try:
+            check_callback("on_update", on_update)
             async for last in self.watch(
                 ref, timeout=timeout, policy=policy, max_failed_polls=max_failed_polls, on_poll_error=on_poll_error
             ):
                 call_on_update(on_update, last)
         except VideoJobsError as exc:
-            exc.ref = ref
+            refer(exc, ref)
             raise
         assert last is not None
         return last
@@ -900,9 +915,15 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
         """Save the job's video to ``dest``. See :meth:`Client.download`."""
         from ._download import check_download_args, deadline_of
 
-        dest = check_download_args(dest, index, max_bytes, overwrite)
-        check_callback("on_progress", on_progress)
-        return await self._download(job, dest, index, overwrite, on_progress, max_bytes, deadline_of(timeout))
+        try:
+            dest = check_download_args(dest, index, max_bytes, overwrite)
+            check_callback("on_progress", on_progress)
+            return await self._download(job, dest, index, overwrite, on_progress, max_bytes, deadline_of(timeout))
+        except VideoJobsError as exc:
+            from ._status import JobStatus
+
+            refer(exc, job.ref if isinstance(job, JobStatus) else job)
+            raise
 
     async def _download(
         self,
@@ -933,7 +954,7 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
             asked = functools.partial(self._status, deadline=deadline)  # a link refreshed within the deadline
             return await arun_plan(download_plan(status, ref, index, dest, utc_now), asked, get)
         except VideoJobsError as exc:
-            exc.ref = ref
+            refer(exc, ref)
             raise
 
     async def _save_all(
@@ -967,7 +988,7 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
         on_progress: OnProgress | None = None,
         max_bytes: int | None = None,
         timeout: float | None = None,
-    ) -> AsyncIterator[JobStatus | VideoJobsError]:
+    ) -> AsyncGenerator[JobStatus | VideoJobsError, None]:
         """Save every video of every job into the folder ``dest``. See :meth:`Client.download_all`;
         here one coroutine per job, and leaving early cancels every job's download at once.
 
@@ -985,7 +1006,7 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
         async def save(status: JobStatus) -> JobStatus:
             return await self._save_all(status, into, overwrite, on_progress, max_bytes, deadline)
 
-        async def each() -> AsyncIterator[JobStatus | VideoJobsError]:
+        async def each() -> AsyncGenerator[JobStatus | VideoJobsError, None]:
             results = download_all(items, functools.partial(self._status, deadline=deadline), save, max_downloads)
             async with contextlib.aclosing(results):  # leaving early cancels every job's download, at once
                 async for result in results:

@@ -17,6 +17,7 @@ import itertools
 from collections.abc import Callable
 from typing import Any, Final
 
+from ._base import refer
 from ._calls import Action, Emit, Pace, Plan, Send
 from ._download import nothing_to_fetch
 from ._exceptions import VideoJobsError
@@ -100,7 +101,7 @@ class Schedule:
         try:
             plan, send, vendor = poll(ref)
         except VideoJobsError as exc:
-            exc.ref = ref
+            refer(exc, ref)
             self.finished.append(exc)
             return None
         except Exception as exc:  # a bug of ours must not cost the caller the other jobs: say so, typed
