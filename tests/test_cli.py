@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -340,6 +341,28 @@ def test_a_file_that_exists_names_the_commands_own_flags(tmp_path: Path) -> None
     for text in (out, run("download", *FAST, ref, "-o", str(tmp_path))[1]):
         assert "overwrite=True" not in text  # the library's Python words stay in Python (a note on the exception)
     assert run("download", *FAST, ref, "-o", str(tmp_path), "--overwrite")[0] == 0
+
+
+@pytest.mark.parametrize("there", ["folder", "fifo"])
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]], ids=["", "overwrite"])
+def test_a_name_no_overwrite_could_replace_is_said_without_offering_overwrite(
+    there: str, overwrite: list[str], tmp_path: Path
+) -> None:
+    """A folder or a FIFO at the video's name: the message said "overwrite= replaces files only;
+    choose another dest" (Python's words), and the hint "--overwrite replaces it", with --overwrite
+    given or not. Without it, it first said the name "exists", and --overwrite then gave the other."""
+    if there == "fifo" and not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs here")
+    ref = "vozo:taken-at_done"
+    name = tmp_path / "vozo-taken-at_done.mp4"
+    name.mkdir() if there == "folder" else os.mkfifo(name)
+    code, out, _ = run("download", *FAST, ref, "-o", str(tmp_path), *overwrite)
+    kind = "a folder" if there == "folder" else "a device, a FIFO or a socket"
+    assert code == 1
+    assert (
+        out == f"{ref}  error  DownloadError: {name} is {kind}, not a file (it is kept: choose another --dest folder)\n"
+    )
+    assert name.is_dir() if there == "folder" else stat.S_ISFIFO(os.lstat(name).st_mode)
 
 
 def test_a_failure_outranks_a_timeout() -> None:
@@ -732,12 +755,13 @@ def test_a_sandbox_that_cannot_start_exits_1_saying_so() -> None:
 
 
 def test_the_sandbox_commands_help_lists_every_exit_code_it_has() -> None:
-    """``videojobs sandbox --help`` listed 0 and 2; a port in use exits 1."""
+    """``videojobs sandbox --help`` listed 0 and 2; a port in use exits 1; SIGHUP and SIGTERM end it
+    by the signal (:func:`test_the_sandbox_ends_as_its_help_says_on_sigterm`)."""
     code, out, _ = run("sandbox", "--help")
     assert code == 0
     codes = out.split("exit codes:", 1)[1].split("\n")
     codes = [line.split()[0] for line in codes if line.strip()]
-    assert [c for c in codes if c.isdigit()] == ["0", "1", "2"]
+    assert [c for c in codes if c.isdigit()] == ["0", "1", "2", "129", "143"]
 
 
 @pytest.mark.parametrize(
@@ -787,6 +811,93 @@ def test_a_closed_or_full_output_stream_is_said_in_a_line_not_a_traceback(
         assert out.read_text().startswith("vozo:a-at_done  succeeded")
     if redirect == "> /dev/full":
         assert "videojobs: could not write the output: No space left on device" in done.stderr
+
+
+def test_the_sandbox_shows_a_host_it_cannot_listen_on_as_text() -> None:
+    """``videojobs sandbox --host $'\\e]0;H\\a'`` retitled the terminal: its error (and its banner)
+    printed the host as given, where the CLI shows whatever a user typed as text."""
+    done = subprocess.run(
+        [*CLI, "sandbox", "--host", "\x1b]0;H\x07", "--port", "0"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert "could not listen on \\x1b]0;H\\x07:0" in done.stderr
+    assert "\x1b" not in done.stderr + done.stdout
+
+
+def test_the_sandbox_refuses_another_commands_vendor_key_form() -> None:
+    """``videojobs sandbox --api-key vozo=sk-x`` (every other command's form) made ``vozo=sk-x`` the
+    key it accepts, quietly: no client sending ``sk-x`` got in. A usage error, the key not shown."""
+    code, out, err = run("sandbox", "--api-key", "vozo=sk-secret-x", "--port", "0")
+    assert code == 2
+    assert err == "videojobs: sandbox --api-key takes the one KEY every vendor sends, not vozo=KEY\n"
+    assert "sk-secret-x" not in out + err
+
+
+def test_the_sandbox_ends_as_its_help_says_on_sigterm() -> None:
+    """Its help listed 0, 1 and 2; SIGTERM shuts it down and ends it by the signal (a shell's 143)."""
+    _, help_text, _ = run("sandbox", "--help")
+    assert "143  stopped by SIGTERM" in help_text
+    proc = subprocess.Popen([*CLI, "sandbox", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("videojobs sandbox on http://127.0.0.1:")  # listening
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == -signal.SIGTERM
+
+
+CTRL_C_WHILE_LOADING = """
+import importlib.abc, sys
+
+class CtrlC(importlib.abc.MetaPathFinder):  # the Ctrl-C lands while the CLI's modules load
+    def find_spec(self, name, path, target=None):
+        if name == "asyncio":
+            raise KeyboardInterrupt
+        return None
+
+sys.modules.pop("asyncio", None)
+sys.meta_path.insert(0, CtrlC())
+from videojobs.__main__ import run
+sys.exit(run())
+"""
+
+
+def test_ctrl_c_while_the_command_loads_is_an_interruption_not_a_traceback() -> None:
+    """The ``videojobs`` command imports its CLI under a guard: a Ctrl-C in its first 0.1 s (loading
+    asyncio and the client) printed a traceback of whichever import it landed in."""
+    done = subprocess.run(
+        [sys.executable, "-c", CTRL_C_WHILE_LOADING, "wait", "vozo:x"], capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (130, "", "videojobs: interrupted\n")
+
+
+def test_the_command_is_the_guarded_entry_point() -> None:
+    """pyproject's ``videojobs`` script and ``python -m videojobs`` both start at ``__main__.run``."""
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["project"]["scripts"]["videojobs"] == "videojobs.__main__:run"
+    from videojobs import __main__ as entry
+    from videojobs._cli_output import EXIT_INTERRUPTED
+
+    assert entry.EXIT_INTERRUPTED == EXIT_INTERRUPTED
+
+
+@pytest.mark.parametrize("unbuffered", ["1", ""], ids=["unbuffered", "buffered"])
+@pytest.mark.parametrize("asked", [["--help"], ["--version"], ["wait", "--help"]], ids=" ".join)
+def test_help_that_cannot_be_written_says_so(asked: list[str], unbuffered: str) -> None:
+    """``videojobs --help > /dev/full`` exited 0 with nothing written: argparse drops the error of
+    its write (an unbuffered stdout fails there), and a buffered one failed flushing at exit, after
+    main had returned."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    env = {**os.environ, "PYTHONUNBUFFERED": unbuffered}
+    command = " ".join([*CLI, *asked, "> /dev/full"])
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == "videojobs: could not write the output: No space left on device\n"
 
 
 def test_download_says_what_its_timeout_ends_in(tmp_path: Path) -> None:

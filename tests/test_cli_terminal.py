@@ -288,3 +288,51 @@ def test_a_terminal_that_is_not_utf8_gets_plain_lines_not_a_view_that_smears() -
     assert child.exitstatus == 0
     assert b"\\u6f22\\u5b57" in data
     assert b"\x1b[?25l" not in data  # no live view (it hides the cursor)
+
+
+def test_a_terminal_made_narrower_mid_wait_gets_the_narrow_layout() -> None:
+    """The wide layout (ref 32, state 24, elapsed time) was chosen once, as the view started: a
+    terminal narrowed from 120 to 60 columns mid-wait (a tmux split) then showed ``2…`` for 27% and
+    no bar. The columns follow the width at each frame."""
+    rows, wide, narrow = 30, 120, 60
+    child = _spawn(["wait", "--sandbox", "--time-scale", "20", "vozo:resized-q0-d60"], rows, wide)
+    child.logfile_read = log = io.BytesIO()
+    child.expect(rb"\d+%")  # the wide view is up
+    child.setwinsize(rows, narrow)  # SIGWINCH: the next frames are drawn for 60 columns
+    resized = len(log.getvalue())
+    child.read()
+    child.close()
+    assert child.exitstatus == 0
+    after = _complete_frames(log.getvalue()[resized:], narrow, rows)
+    rows_with_bars = [row for frame in after[1:] for row in frame if row.startswith("vozo:resized")]
+    assert rows_with_bars
+    for row in rows_with_bars:
+        assert re.search(r"\d+%", row), row  # the percentage whole, never cut to "2…"
+        assert BAR.search(row), row
+
+
+def test_stdout_into_a_pipe_gets_plain_progress_that_leaves_the_readers_lines_be() -> None:
+    """``videojobs wait ... | cat`` (``| jq``, ``| tee``) on a terminal: the reader prints the results
+    to the terminal the live view redraws on, and each redraw erased them. Plain progress lines
+    instead (a file, ``> results.jsonl``, keeps the live view: nobody else writes to the screen)."""
+    refs = ["vozo:piped1-q1-d20", "duomi:piped2-q0-d10"]
+    command = " ".join([sys.executable, "-m", "videojobs", "wait", "--sandbox", "--time-scale", "20", *refs, "| cat"])
+    child = pexpect.spawn(
+        "bash",
+        ["-c", command],
+        dimensions=(30, 100),
+        env={"TERM": "xterm-256color", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+        timeout=60,
+        preexec_fn=as_a_terminal_starts_it,
+    )
+    child.logfile_read = log = io.BytesIO()
+    child.read()
+    child.close()
+    data = log.getvalue()
+    assert child.exitstatus == 0
+    assert b"\x1b[?25l" not in data  # no live view (it hides the cursor)
+    screen = pyte.Screen(100, 30)
+    pyte.ByteStream(screen).feed(data)
+    shown = "\n".join(screen.display)
+    for ref in refs:
+        assert f"{ref}  succeeded" in shown  # the reader's result lines stay on the screen

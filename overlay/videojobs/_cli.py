@@ -18,6 +18,7 @@ import math
 import os
 import re
 import signal
+import stat
 import sys
 import tempfile
 import textwrap
@@ -238,10 +239,23 @@ def _utf8(stream: TextIO) -> bool:
     return encoding in ("utf8", "utf8sig")
 
 
+def _piped(stream: TextIO) -> bool:
+    """The stream is a pipe or a socket (``| jq``, ``| tee``): its reader may print to the terminal
+    the live view redraws on, and each frame's redraw erased the lines it printed there. A file
+    (``> results.jsonl``, ``/dev/null``) or the terminal itself is no such stream."""
+    try:
+        mode = os.fstat(stream.fileno()).st_mode
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):  # no descriptor: a StringIO, closed
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
 def _display(args: argparse.Namespace, out: TextIO, err: TextIO) -> Display:
     if args.quiet:
         mode = "quiet"
-    elif err.isatty() and not args.plain and not args.verbose and not _dumb_terminal() and _utf8(err):
+    elif (
+        err.isatty() and not args.plain and not args.verbose and not _dumb_terminal() and _utf8(err) and not _piped(out)
+    ):
         mode = "live"
     else:
         mode = "plain"
@@ -687,14 +701,19 @@ def _parser() -> argparse.ArgumentParser:
         "sandbox", formatter_class=_Help, help="serve the vendor sandbox over HTTP (uvicorn)",
         description="Serve every vendor's simulated status endpoint on one port, for tests and trials.",
         epilog="examples:\n  videojobs sandbox --port 8710\n  videojobs sandbox --limit duomi=20 --time-scale 10\n\n"
-        "exit codes:\n  0    stopped\n  1    could not start (e.g. the port is in use)\n  2    usage error",
+        "exit codes:\n  0    stopped (Ctrl-C)\n  1    could not start (e.g. the port is in use)\n  2    usage error\n"
+        "  129  stopped by SIGHUP, after shutting down (it ends by the signal, as a shell shows it)\n"
+        "  143  stopped by SIGTERM, the same way",
     )  # fmt: skip
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=_port, default=8710, help="port (default: 8710)")
     p.add_argument(
         "--time-scale", type=_positive, default=1.0, metavar="X", help="jobs run X times faster (default: 1)"
     )
-    p.add_argument("--api-key", default="sk-sandbox", help="the key the sandbox accepts (default: sk-sandbox)")
+    p.add_argument(
+        "--api-key", default="sk-sandbox", metavar="KEY",
+        help="the one key the sandbox accepts, from every vendor (default: sk-sandbox)",
+    )  # fmt: skip
     p.add_argument(
         "--limit", action="append", metavar="VENDOR=RPS", help="throttle a vendor: 429 + Retry-After (repeatable)"
     )
@@ -774,6 +793,25 @@ def _tolerant(stream: TextIO | None) -> TextIO:
         with contextlib.suppress(OSError, ValueError):  # a closed or detached stream: leave it be
             stream.reconfigure(errors="backslashreplace")
     return stream
+
+
+class _Noting(io.TextIOBase):
+    """A stream that keeps the first error writing to it, for a writer that drops it (argparse)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self._stream = stream
+        self.error: OSError | None = None
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def flush(self) -> None:
+        self._stream.flush()
 
 
 class _Unfailing(io.TextIOBase):
@@ -856,10 +894,17 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     err = err or cast(TextIO, _Unfailing(_tolerant(sys.stderr)))
     try:
         parser = _parser()
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        printed = _Noting(out)  # argparse drops an error writing its help: this keeps it
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(printed):
             args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error argparse has printed
-        return EXIT_OK if exc.code in (0, None) else EXIT_USAGE
+        if exc.code not in (0, None):
+            return EXIT_USAGE
+        try:
+            printed.flush()
+        except OSError as error:  # BrokenPipeError too (| head): told apart in _unwritten
+            return _unwritten(error, out, err)
+        return EXIT_OK if printed.error is None else _unwritten(printed.error, out, err)
     except KeyboardInterrupt:  # Ctrl-C as it starts (building the parser reads the vendors): no traceback
         err.write("videojobs: interrupted\n")
         return EXIT_INTERRUPTED
@@ -872,6 +917,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
                 limits = parse_limits(args.limit)
             except SystemExit as exc:  # its message names the bad --limit
                 err.write(f"videojobs: {printable(str(exc))}\n")
+                return EXIT_USAGE
+            vendor, sep, _ = args.api_key.partition("=")
+            if sep and vendor in vendors():  # the other commands' VENDOR=KEY: it would be the key, whole
+                err.write(f"videojobs: sandbox --api-key takes the one KEY every vendor sends, not {vendor}=KEY\n")
                 return EXIT_USAGE
             try:
                 serve(args.host, args.port, args.time_scale, args.api_key, rate_limits=limits)
@@ -897,17 +946,19 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     except KeyboardInterrupt:
         err.write("videojobs: interrupted\n")
         return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        # the reader went away (| head): stop quietly, and keep Python from failing to flush at exit
-        with contextlib.suppress(OSError, ValueError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
-        return EXIT_BROKEN_PIPE
     except OSError as exc:  # stdout (or stderr) refused a write: a full disk (> results.jsonl), EIO
+        return _unwritten(exc, out, err)
+
+
+def _unwritten(exc: OSError, out: TextIO, err: TextIO) -> int:
+    """The exit of a command whose output could not be written: quiet when the reader went away
+    (``| head``), else a line saying why; Python is kept from failing again to flush at exit."""
+    if not isinstance(exc, BrokenPipeError):
         with contextlib.suppress(OSError, ValueError):
             err.write(f"videojobs: could not write the output: {printable(exc.strerror or str(exc))}\n")
-        with contextlib.suppress(OSError, ValueError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())  # nor fail again flushing at exit
-        return EXIT_FAILED
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+    return EXIT_BROKEN_PIPE if isinstance(exc, BrokenPipeError) else EXIT_FAILED
 
 
 if __name__ == "__main__":

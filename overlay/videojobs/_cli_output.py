@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import socket
@@ -107,9 +108,13 @@ def detail(status: JobStatus, *, progress: bool = True) -> str:
 def cli_hint(exc: VideoJobsError, command: str) -> str:
     """What to do about ``exc``, in the command's own flags (the library's words name its Python
     arguments, which mean nothing at a shell): chosen by the error's kind, never by its text."""
-    if isinstance(exc, DownloadError) and exc.errno == errno.EEXIST:
+    if not isinstance(exc, DownloadError):
+        return ""
+    if exc.errno == errno.EEXIST:  # a file (or a link) has the name, and --overwrite was not given
         if command in ("download", "wait"):
             return "--overwrite replaces it"
+        return "it is kept: choose another --dest folder"
+    if exc.errno in (errno.EISDIR, errno.ENOTSUP, errno.ENOTDIR):  # a folder, a FIFO: nothing replaces it
         return "it is kept: choose another --dest folder"
     return ""
 
@@ -354,20 +359,26 @@ class Display:
         from rich.table import Column
 
         self._console = console = Console(file=self.err, no_color=not self.color, highlight=False, markup=False)
-        wide = console.width >= LIVE_WIDE_COLUMNS
-        ref_width = min(32 if wide else 24, max(12, *(len(printable(r)) for r in refs))) if refs else 24
-        self._ref_width = ref_width
+        longest = max((len(printable(r)) for r in refs), default=24)
         field = _field_column()  # a task's fields are Text, shown as they are: never read as markup
-        columns: list[Any] = [
-            field("ref", Column(width=ref_width, no_wrap=True, overflow="ellipsis")),
-            field("state", Column(width=24 if wide else 20, no_wrap=True)),
-            BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=8)),
-            TaskProgressColumn(table_column=Column(width=5, justify="right")),
-        ]
-        if wide:
-            columns.append(TimeElapsedColumn(table_column=Column(width=8)))
-        columns.append(field("eta", Column(width=8, no_wrap=True)))
-        self._progress = _rows_progress()(self._pick, *columns, console=console, expand=True)
+
+        @functools.cache
+        def layout(wide: bool) -> tuple[Any, ...]:
+            """The columns for a terminal of at least LIVE_WIDE_COLUMNS (wide) or fewer."""
+            columns: list[Any] = [
+                field(
+                    "ref", Column(width=min(32 if wide else 24, max(12, longest)), no_wrap=True, overflow="ellipsis")
+                ),
+                field("state", Column(width=24 if wide else 20, no_wrap=True)),
+                BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=8)),
+                TaskProgressColumn(table_column=Column(width=5, justify="right")),
+            ]
+            if wide:
+                columns.append(TimeElapsedColumn(table_column=Column(width=8)))
+            columns.append(field("eta", Column(width=8, no_wrap=True)))
+            return tuple(columns)
+
+        self._progress = _rows_progress()(self._pick, layout, console=console, expand=True)
         for ref in refs:
             self._tasks[ref] = self._progress.add_task("", total=None, ref=_text(ref), state=_text("waiting"), eta="")
             self._phases[ref] = "waiting"
@@ -535,12 +546,14 @@ def _rows_progress() -> Any:
     from rich.text import Text
 
     class RowsProgress(Progress):
-        def __init__(self, pick: Any, *columns: Any, console: Any, **options: Any) -> None:
-            self.pick, self.screen = pick, console  # before rich's __init__, which draws once
-            super().__init__(*columns, console=console, **options)
+        def __init__(self, pick: Any, layout: Any, *, console: Any, **options: Any) -> None:
+            self.pick, self.layout, self.screen = pick, layout, console  # before rich's __init__, which draws once
+            super().__init__(*layout(console.width >= LIVE_WIDE_COLUMNS), console=console, **options)
 
         def get_renderables(self) -> Any:
-            room = max(1, self.screen.size.height - LIVE_SPARE_ROWS)  # read at every frame: a resize counts
+            size = self.screen.size  # read at every frame: a resize counts, in both directions
+            self.columns = self.layout(size.width >= LIVE_WIDE_COLUMNS)  # fewer cells for fewer columns
+            room = max(1, size.height - LIVE_SPARE_ROWS)
             tasks: list[Task] = self.tasks
             shown, others = self.pick(tasks, room)
             yield self.make_tasks_table(shown)

@@ -148,16 +148,20 @@ def _own_regular(st: os.stat_result) -> bool:
 
 
 def _replaceable(st: os.stat_result, path: Path, vendor: str) -> None:
-    """``overwrite=True`` replaces a file, or a link (never followed): not a device, a FIFO, a
-    socket or a folder that has the name (``/dev/null`` as ``curl -o`` takes it, replaced as root)."""
+    """Only a file, or a link (never followed), may be replaced by ``overwrite=True``: not a device,
+    a FIFO, a socket or a folder that has the name (``/dev/null`` as ``curl -o`` takes it, replaced
+    as root). Checked before whether to overwrite: "pass overwrite=True" is no way out for these.
+    The message states the fact (the CLI adds its own flags), the way out is a note."""
     if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
         return
-    kind = "a folder" if stat.S_ISDIR(st.st_mode) else "a device, a FIFO or a socket"
-    raise DownloadError(
-        f"{path} is {kind}, not a file: overwrite= replaces files only; choose another dest",
+    folder = stat.S_ISDIR(st.st_mode)
+    error = DownloadError(
+        f"{path} is {'a folder' if folder else 'a device, a FIFO or a socket'}, not a file",
         vendor=vendor,
-        errno=errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EEXIST,
+        errno=errno.EISDIR if folder else errno.ENOTSUP,
     )
+    error.add_note("overwrite=True replaces files and links only: choose another dest")
+    raise error
 
 
 def _write_all(fd: int, data: bytes | memoryview) -> None:
@@ -199,19 +203,19 @@ class Transfer:
             there = os.lstat(path)
         except OSError:  # nothing there (or a folder we cannot look into: mkdir or open tells)
             there = None
-        if there is not None and not overwrite:  # early, to spare the transfer; the link at the end decides
-            raise _exists(DownloadError(f"{path} exists", vendor=self.vendor, errno=errno.EEXIST))
-        if there is not None:
+        if there is not None:  # early, to spare the transfer; the link (or the replace) at the end decides
             _replaceable(there, path, self.vendor)
+            if not overwrite:
+                raise _exists(DownloadError(f"{path} exists", vendor=self.vendor, errno=errno.EEXIST))
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.folder = _Folder(path.parent)
         except FileExistsError as exc:  # a file (or a link) where the folder goes: overwrite= is no help
-            raise DownloadError(
-                f"{path.parent} is not a folder (a file or a link is there): choose another dest",
-                vendor=self.vendor,
-                errno=errno.ENOTDIR,
-            ) from exc
+            error = DownloadError(
+                f"{path.parent} is not a folder (a file or a link is there)", vendor=self.vendor, errno=errno.ENOTDIR
+            )
+            error.add_note("choose another dest")
+            raise error from exc
         except OSError as exc:
             raise _disk(exc, f"could not make the folder {path.parent}", self.vendor) from exc
         self.lock = path.with_name(path.name + ".part.lock")

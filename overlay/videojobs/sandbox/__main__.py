@@ -76,6 +76,12 @@ def epoch_seconds(text: str) -> float:
     return value
 
 
+def _shown(text: str) -> str:
+    """What the user typed (a key, a host), shown as text: a control character as its escape,
+    never acted on by the terminal (the CLI's ``_text.printable``, which the sandbox does not import)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def serve(
     host: str,
     port: int,
@@ -99,7 +105,7 @@ def serve(
     try:
         listening = _listen(host, port)
     except OSError as exc:
-        print(f"videojobs sandbox could not listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"videojobs sandbox could not listen on {_shown(host)}:{port}: {exc.strerror or exc}", file=sys.stderr)
         raise SystemExit(1) from exc
     bound = listening.getsockname()[1]
     root = f"http://[{host}]:{bound}" if ":" in host else f"http://{host}:{bound}"
@@ -110,10 +116,9 @@ def serve(
         rate_limits=rate_limits,
         file_root=f"{root}/files",  # the videos, served here too
     )
-    shown_key = "".join(c if c.isprintable() else repr(c)[1:-1] for c in api_key)  # typed, but shown as text
-    print(f"videojobs sandbox on {root}  (key: {shown_key}, time scale: {time_scale:g}x)", flush=True)
+    print(f"videojobs sandbox on {_shown(root)}  (key: {_shown(api_key)}, time scale: {time_scale:g}x)", flush=True)
     for vendor, url in sandbox.base_urls(root).items():
-        print(f"  {vendor:<10} {url}", flush=True)
+        print(f"  {vendor:<10} {_shown(url)}", flush=True)
 
     class _Server(uvicorn.Server):
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
