@@ -509,6 +509,33 @@ def test_connection_errors_become_network_error_after_retries() -> None:
     assert info.value.vendor == "colossyan"
 
 
+@pytest.mark.anyio
+async def test_a_refused_connection_is_said_in_the_same_words_on_both_faces() -> None:
+    """A real refused connection on loopback: the blocking face said ``ConnectError: [Errno 111]
+    Connection refused``, the async one ``ClientConnectorError: Cannot connect to host ...
+    ssl:default [Connect call failed ...]`` (ssl for an http URL). The system's words, then the
+    transport's exception's name; the transport's own text stays in ``__cause__``."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # nothing listens once it is closed
+    settings: dict[str, Any] = {
+        "api_keys": {"vozo": KEYS["vozo"]},
+        "base_urls": {"vozo": f"http://127.0.0.1:{port}"},
+        "max_retries": 0,
+    }
+    with videojobs.Client(**settings) as client, pytest.raises(videojobs.NetworkError) as blocking:
+        client.status("vozo:t")
+    async with videojobs.AsyncClient(**settings) as aclient:
+        with pytest.raises(videojobs.NetworkError) as asynchronous:
+            await aclient.status("vozo:t")
+    said = "could not reach the vendor: Connection refused ("
+    assert blocking.value.message.startswith(said)
+    assert asynchronous.value.message.startswith(said)
+    assert "ssl" not in asynchronous.value.message
+    assert blocking.value.__cause__ is not None
+    assert asynchronous.value.__cause__ is not None
+
+
 def test_timeouts_become_network_error_and_recover() -> None:
     rec = Recorder(httpx.ReadTimeout("slow"), OK)
     with sync_client(rec, max_retries=1) as client:

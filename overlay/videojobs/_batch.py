@@ -15,8 +15,8 @@ with a driver for each face, no task or thread per job:
   hands its jobs back; a save is a task (``max_downloads`` at a time).
 - blocking (``wait_all_sync``): the caller's thread runs the schedule and hands each ``Send`` to a
   pool of ``max_requests`` threads and each save to a pool of ``max_downloads`` threads
-  (``concurrent.futures``). A ``Send`` that waits for a free thread counts that wait against its
-  attempt's deadline and fails with the same :class:`NetworkError`.
+  (``concurrent.futures``). A ``Send`` waits for a free thread while its status call has time
+  (the call's end, ``until``), as the async face's line does, and fails with the same error.
 
 ``download_all`` runs a coroutine (or a pool thread) per job behind a gate of ``max_downloads``.
 """
@@ -389,7 +389,7 @@ def wait_all_sync(
     halt: threading.Event | None = None,
 ) -> Generator[JobStatus | VideoJobsError, None, None]:
     """The blocking twin of :func:`wait_all`, with its guarantees: each job once, deadlines from
-    the call, the wait for a request slot part of the attempt, saves by the same deadline.
+    the call, the wait for a request slot bounded by the call's time, saves by the same deadline.
     ``halt`` is set as the batch is left early: the saves under way (which look at it) stop."""
     saves_until = None if timeout is None else time.monotonic() + timeout + request_timeout  # real time
     schedule = Schedule(clock.now, on_update, save is not None)

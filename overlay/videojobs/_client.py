@@ -494,8 +494,10 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
         Every job comes back exactly once, whatever happens to its wait: its final
         :class:`JobStatus`, or the :class:`VideoJobsError` that ended its wait (``error.ref``
         says which job; a callback that raised is a :class:`CallbackError`). At most
-        ``max_requests`` requests are in flight (the wait for one counts against the attempt's
-        ``request_timeout``); each vendor keeps one pooled connection set and its rate limit.
+        ``max_requests`` requests are in flight (a poll waits in line for one while its status call
+        has time: ``request_timeout`` for each of its ``max_retries + 1`` attempts; its attempt then
+        has ``request_timeout``, cut to what the call has left); each vendor keeps one pooled
+        connection set and its rate limit.
         ``timeout`` counts from the call, for every job. ``on_update`` and ``on_poll_error`` are
         called as in :meth:`wait`, for every job, in the caller's thread.
 

@@ -19,7 +19,10 @@ What the answer means is ``_translate``'s business (pure).
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import ssl
 import time
 import zlib
 from collections.abc import Callable, Mapping
@@ -327,11 +330,36 @@ class _Attempt:
                 f"no complete answer within {self.timeout:.2g} s ({type(exc).__name__})", vendor=self.vendor
             ) from exc
         if exc is not None and isinstance(exc, transport_errors()):
+            system = system_words(exc)
+            if system is not None:  # the same words on both faces, whichever transport raised
+                raise NetworkError(
+                    f"could not reach the vendor: {system} ({type(exc).__name__})", vendor=self.vendor
+                ) from exc
             said = self.secrets.scrub_all(their_words(exc))  # the exception is scrubbed; its text again, cut
             raise NetworkError(f"could not reach the vendor: {type(exc).__name__}: {said}", vendor=self.vendor) from exc
         if isinstance(exc, MalformedResponseError) and self.status_code is not None:
             exc.status_code = self.status_code
             exc.raw = None if exc.raw is None else self.secrets.scrub_bytes(exc.raw)[: SNIPPET * 4]
+
+
+def system_words(exc: BaseException) -> str | None:
+    """What the system said of a connection that failed, found in ``exc``'s chain, in words that do
+    not depend on the transport: ``Connection refused`` where httpx said ``[Errno 111] Connection
+    refused`` and aiohttp ``Cannot connect to host ... ssl:default [Connect call failed ...]``.
+    None for a TLS failure (its errno is OpenSSL's, not the system's: the transport's words say
+    more) or a chain with no such error."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ssl.SSLError) or type(cause).__name__.endswith("CertificateError"):
+            return None
+        if isinstance(cause, socket.gaierror) and cause.strerror:
+            return cause.strerror  # getaddrinfo's own words: "Name or service not known"
+        if isinstance(cause, OSError) and isinstance(cause.errno, int) and cause.errno > 0:
+            return os.strerror(cause.errno)
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def exchange_sync(
