@@ -246,7 +246,7 @@ def test_an_expires_at_in_the_past_costs_one_status_call_then_says_when(tmp_path
         pytest.raises(LinkExpiredError, match=r"the video link expired at .* UTC") as caught,
     ):
         client.download(stale, tmp_path)
-    assert caught.value.expired_at is not None
+    assert caught.value.expires_at is not None
     job = sb.job(stale.ref)
     assert job is not None
     assert job.polls == 1

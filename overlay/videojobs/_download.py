@@ -330,7 +330,7 @@ def _expired(status: JobStatus, refused: HostRefused | None) -> LinkExpiredError
         f"task {status.task_id}: {what}, and a fresh status handed out no new one",
         vendor=status.vendor,
         status_code=refused.status_code if refused else None,
-        expired_at=when,
+        expires_at=when,
     )
 
 

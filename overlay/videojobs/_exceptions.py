@@ -18,7 +18,7 @@ Our exception hierarchy::
     ├── JobFailedError              JobStatus.raise_for_failure() on a failed or canceled job *
     └── DownloadError               a video could not be saved (no URL, an error page, a short body,
         │                           the file exists); no file is left under the final name
-        └── LinkExpiredError        the link expired and the vendor handed out no fresh one; expired_at
+        └── LinkExpiredError        the link expired and the vendor handed out no fresh one; expires_at
 
 \* defined in ``_status``, beside the :class:`JobStatus` they carry: this module is the floor
 everything else stands on, and imports nothing of videojobs but ``_text`` (pure, a floor too).
@@ -236,15 +236,16 @@ class DownloadError(VideoJobsError):
 class LinkExpiredError(DownloadError):
     """The video's link has expired, and a fresh status call handed out no new one.
 
-    ``expired_at`` is when it expired, when the vendor said (``expires_at``), else None.
+    ``expires_at`` is when it expired, as the job's status said (``JobStatus.expires_at``, the same
+    name for the same time), else None.
     """
 
-    def __init__(self, message: str, *, expired_at: datetime | None = None, **kwargs: Any) -> None:
+    def __init__(self, message: str, *, expires_at: datetime | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
-        self.expired_at = expired_at
+        self.expires_at = expires_at
 
     def _details(self) -> dict[str, Any]:
-        return {**super()._details(), "expired_at": None if self.expired_at is None else self.expired_at.isoformat()}
+        return {**super()._details(), "expires_at": None if self.expires_at is None else self.expires_at.isoformat()}
 
 
 TRANSIENT: tuple[type[VideoJobsError], ...] = (NetworkError, ServerError, RateLimitError)
