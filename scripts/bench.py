@@ -812,7 +812,7 @@ def draw_rate_figure(rows: list[dict[str, Any]]) -> str:
 
 SANE_ROUND_TRIP_MS = 5.0
 """The most one kept-alive status poll of the served sandbox may take over loopback in section 1,
-by raw httpx (it takes 0.3-0.5 ms on the bench's 2-core machine). Every ratio of the bench
+by raw httpx (0.4-1.1 ms on the bench's 2-core machine, by the run). Every ratio of the bench
 compares two clients against the same server, so a server that stalls every answer slows both
 alike and each ratio still reads met: run I's sandbox answered in 44 ms (Nagle's algorithm held
 each body back for the client's delayed ACK, fixed in 9e1be72) and only absolute figures showed it."""

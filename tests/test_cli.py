@@ -827,10 +827,11 @@ def test_the_sandbox_shows_a_host_it_cannot_listen_on_as_text() -> None:
 def test_the_sandbox_refuses_another_commands_vendor_key_form() -> None:
     """``videojobs sandbox --api-key vozo=sk-x`` (every other command's form) made ``vozo=sk-x`` the
     key it accepts, quietly: no client sending ``sk-x`` got in. A usage error, the key not shown."""
-    code, out, err = run("sandbox", "--api-key", "vozo=sk-secret-x", "--port", "0")
-    assert code == 2
-    assert err == "videojobs: sandbox --api-key takes the one KEY every vendor sends, not vozo=KEY\n"
-    assert "sk-secret-x" not in out + err
+    for vendor in ("vozo", "VOZO"):  # the other commands take any case
+        code, out, err = run("sandbox", "--api-key", f"{vendor}=sk-secret-x", "--port", "0")
+        assert code == 2
+        assert err == f"videojobs: sandbox --api-key takes the one KEY every vendor sends, not {vendor}=KEY\n"
+        assert "sk-secret-x" not in out + err
 
 
 def test_the_sandbox_ends_as_its_help_says_on_sigterm() -> None:
@@ -946,7 +947,7 @@ def test_the_demos_summary_gives_the_demos_own_hint() -> None:
     from videojobs import DownloadError
     from videojobs._cli import DemoJob, demo_summary
 
-    exists = DownloadError("demo/x.mp4 exists", vendor="vozo", errno=errno.EEXIST)
+    exists = DownloadError("demo/x.mp4 exists", vendor="vozo", errno=errno.EEXIST, name_taken=True)
     lines, _ = demo_summary([DemoJob("vozo", {})], ["vozo:x"], {"vozo:x": exists}, {})
     assert "choose another --dest folder" in lines[-1]
     assert "--overwrite" not in lines[-1]

@@ -536,6 +536,40 @@ async def test_a_refused_connection_is_said_in_the_same_words_on_both_faces() ->
     assert asynchronous.value.__cause__ is not None
 
 
+@pytest.mark.anyio
+async def test_a_call_made_while_handling_an_error_is_not_said_in_that_errors_words() -> None:
+    """A status call from the caller's ``except FileNotFoundError`` block, to a vendor that sends
+    no HTTP: the blocking face said "could not reach the vendor: No such file or directory" (the
+    system's words were looked for down the chain's ``__context__``, into the caller's error)."""
+    from tests import hostile
+
+    def garbage(request: Any, conn: socket.socket) -> None:
+        conn.sendall(b"garbage that is no HTTP at all\r\n\r\n")
+        conn.close()
+
+    with hostile.hostile(garbage) as url:
+        settings: dict[str, Any] = {"api_keys": {"vozo": KEYS["vozo"]}, "base_urls": {"vozo": url}, "max_retries": 0}
+        said: list[str] = []
+        with videojobs.Client(**settings) as client:
+            try:
+                raise FileNotFoundError(2, "No such file or directory", "/etc/app/settings.json")
+            except FileNotFoundError:
+                with pytest.raises(videojobs.NetworkError) as blocking:
+                    client.status("vozo:t")
+                said.append(blocking.value.message)
+        async with videojobs.AsyncClient(**settings) as aclient:
+            try:
+                raise PermissionError(13, "Permission denied")
+            except PermissionError:
+                with pytest.raises(videojobs.NetworkError) as asynchronous:
+                    await aclient.status("vozo:t")
+                said.append(asynchronous.value.message)
+    for message in said:
+        assert message.startswith("could not reach the vendor: ")
+        assert "No such file" not in message
+        assert "Permission denied" not in message
+
+
 def test_timeouts_become_network_error_and_recover() -> None:
     rec = Recorder(httpx.ReadTimeout("slow"), OK)
     with sync_client(rec, max_retries=1) as client:

@@ -596,6 +596,97 @@ def test_a_stale_part_of_another_version_starts_over(
     _only_final(tmp_path, name)
 
 
+@MODES
+def test_a_whole_part_left_by_a_failed_naming_asks_for_its_last_byte_only(mode: str, tmp_path: Path) -> None:
+    """A ``.part`` holding the whole video, with its record (the disk filled as the final name
+    was made, or its fsync failed): it was thrown away and the video fetched again, from byte 0.
+    Its last byte is asked for again with If-Range (the host's word that it is the same file),
+    and the checksum still covers the whole file."""
+    import json
+
+    from tests.hostile_files import FileHost, video
+
+    body = video(7, 300_000)
+    host = FileHost([body])
+    name = "vozo-t1.mp4"
+    (tmp_path / f"{name}.part").write_bytes(body)
+    (tmp_path / f"{name}.part.json").write_text(
+        json.dumps({"etag": host.etag(0), "last_modified": None, "total": len(body)})
+    )
+    status = JobStatus(vendor="vozo", task_id="t1", state=State.SUCCEEDED, video_urls=["https://h.invalid/v.mp4"])
+
+    async def fetch(url: str) -> Download:
+        async with videojobs.AsyncClient(api_keys={"vozo": "sk-test-whole-part"}) as client:
+            return await client.download(attrs_evolve(status, url), tmp_path)
+
+    with hostile.hostile(host) as url:
+        if mode == "sync":
+            with videojobs.Client(api_keys={"vozo": "sk-test-whole-part"}) as client:
+                got = client.download(attrs_evolve(status, url), tmp_path)
+        else:
+            got = asyncio.run(fetch(url))
+    assert [(r.get("range"), r.get("if-range")) for r in host.requests] == [(f"bytes={len(body) - 1}-", host.etag(0))]
+    assert got.resumed_from == len(body) - 1
+    assert got.sha256 == hashlib.sha256(body).hexdigest()
+    assert (tmp_path / name).read_bytes() == body
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+@MODES
+def test_a_folder_made_at_the_name_during_the_download_is_not_offered_to_overwrite(
+    mode: str, sandbox: tuple[Sandbox, str], tmp_path: Path
+) -> None:
+    """A folder appears at the video's name while it is saved: the final link() failed with EEXIST
+    and the error said to pass overwrite=True, which then refuses a folder."""
+    from videojobs._cli_output import cli_hint
+
+    sb, _ = sandbox
+    status = _ended(sb, f"vozo:race-{mode}-q0-d2")
+    final = tmp_path / "v.mp4"
+
+    def on_progress(progress: Any) -> None:
+        if not final.exists():
+            final.mkdir()  # the name taken by a folder mid-transfer
+
+    with pytest.raises(DownloadError) as caught:
+        download(mode, sb, status, final, on_progress=on_progress)
+    error = caught.value
+    assert (error.errno, error.name_taken) == (errno.EISDIR, True)
+    assert not any("overwrite=True to replace" in note for note in getattr(error, "__notes__", []))
+    assert cli_hint(error, "download") == "it is kept: choose another --dest folder"
+    assert final.is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]  # the .part went with the refusal
+
+
+def test_a_storage_refusal_with_the_errno_of_a_taken_name_is_not_a_taken_name() -> None:
+    """ENOTSUP is also what a file system without hard links says to link() (s3fs): such an error
+    stopped nothing (the job's other videos were fetched whole, each to fail the same way) and the
+    CLI said "it is kept". What decides is ``name_taken``, set where the name was found taken."""
+    from videojobs._cli_output import cli_hint
+    from videojobs._download import SavingAll
+
+    job = JobStatus(
+        vendor="duomi", task_id="t", state=State.SUCCEEDED, video_urls=["https://h/1.mp4", "https://h/2.mp4"]
+    )
+    storage = DownloadError("could not name the video: Operation not supported", vendor="duomi", errno=errno.ENOTSUP)
+    with pytest.raises(DownloadError) as caught:
+        SavingAll(job).failed(storage)
+    assert caught.value is storage
+    assert cli_hint(storage, "download") == ""
+    taken = DownloadError("x.mp4 is a device, a FIFO or a socket, not a file", errno=errno.ENOTSUP, name_taken=True)
+    saving = SavingAll(job)
+    saving.failed(taken)  # the other videos go on
+    assert cli_hint(taken, "download") == "it is kept: choose another --dest folder"
+    assert taken.to_dict()["name_taken"] is True
+
+
+def attrs_evolve(status: JobStatus, url: str) -> JobStatus:
+    """``status`` with its video at ``url``/v.mp4."""
+    import attrs
+
+    return attrs.evolve(status, video_urls=[f"{url}/v.mp4"])
+
+
 # --- what the body's beginning says ---------------------------------------------------------------------------
 
 

@@ -919,7 +919,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
                 err.write(f"videojobs: {printable(str(exc))}\n")
                 return EXIT_USAGE
             vendor, sep, _ = args.api_key.partition("=")
-            if sep and vendor in vendors():  # the other commands' VENDOR=KEY: it would be the key, whole
+            if sep and vendor.lower() in vendors():  # the other commands' VENDOR=KEY (any case): it would be the key
                 err.write(f"videojobs: sandbox --api-key takes the one KEY every vendor sends, not {vendor}=KEY\n")
                 return EXIT_USAGE
             try:

@@ -110,11 +110,9 @@ def cli_hint(exc: VideoJobsError, command: str) -> str:
     arguments, which mean nothing at a shell): chosen by the error's kind, never by its text."""
     if not isinstance(exc, DownloadError):
         return ""
-    if exc.errno == errno.EEXIST:  # a file (or a link) has the name, and --overwrite was not given
-        if command in ("download", "wait"):
-            return "--overwrite replaces it"
-        return "it is kept: choose another --dest folder"
-    if exc.errno in (errno.EISDIR, errno.ENOTSUP, errno.ENOTDIR):  # a folder, a FIFO: nothing replaces it
+    if exc.name_taken and exc.errno == errno.EEXIST and command in ("download", "wait"):
+        return "--overwrite replaces it"  # a file (or a link) has the name, and --overwrite was not given
+    if exc.name_taken or exc.errno == errno.ENOTDIR:  # a folder, a FIFO at the name; a file where the folder goes
         return "it is kept: choose another --dest folder"
     return ""
 

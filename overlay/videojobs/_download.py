@@ -31,7 +31,6 @@ a resume is the same file (:func:`same_file`) and the pace (:class:`Pace`). The 
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -207,18 +206,12 @@ def nothing_to_fetch(status: JobStatus) -> DownloadError:
     raise AssertionError(f"{status.ref} has a video URL to fetch")  # pragma: no cover - callers check
 
 
-NAME_KEPT: Final = frozenset((errno.EEXIST, errno.EISDIR, errno.ENOTSUP))
-"""The errnos ``_files`` gives a video's name taken by something a save keeps as it is: a file or
-a link (EEXIST, without ``overwrite=True``), a folder (EISDIR) or a device, FIFO or socket
-(ENOTSUP: no ``overwrite=`` replaces one)."""
-
-
 class SavingAll:
     """Every video of one finished job saved in turn (the faces' ``_save_all`` do the I/O):
     ``indices``, then ``saved`` or ``failed`` for each, then ``result()``.
 
-    A name taken by something kept as it is (``_files.NAME_KEPT``: a file without ``overwrite=True``,
-    a folder, a FIFO) does not stop the job's other videos: a
+    A name taken by something kept as it is (``DownloadError.name_taken``: a file without
+    ``overwrite=True``, a folder, a FIFO) does not stop the job's other videos: a
     job of two videos whose second broke off was saved again with its first refused, and the
     second's ``.part`` was never resumed, every later call stopping at the first file. Any other
     error ends the job's saving at once. The error that ends it carries the job's status with
@@ -237,7 +230,7 @@ class SavingAll:
         """Called in the ``except`` of a video's download: raises ``error`` unless the others go on."""
         if error.last_status is None:
             error.last_status = attrs.evolve(self.status, downloads=self._saved)
-        if not (isinstance(error, DownloadError) and error.errno in NAME_KEPT):
+        if not (isinstance(error, DownloadError) and error.name_taken):
             raise error
         self._refused = self._refused or error
 

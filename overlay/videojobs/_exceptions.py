@@ -223,14 +223,19 @@ def not_awaited(returned: object) -> None:
 class DownloadError(VideoJobsError):
     """A job's video could not be saved: nothing is left under the final name (a ``.part`` may be,
     for the next call to resume). ``status_code`` is the file host's, when it answered; ``errno``
-    the operating system's, when the disk refused (``errno.ENOSPC``, ``EEXIST``, ``EFBIG`` ...)."""
+    the operating system's, when the disk refused (``errno.ENOSPC``, ``EEXIST``, ``EFBIG`` ...).
+    ``name_taken`` is True when the video's name is held by something left as it is: a file
+    without ``overwrite=True`` (``EEXIST``), a folder (``EISDIR``), a device, FIFO or socket
+    (``ENOTSUP``). The job's other videos are still saved then; an errno alone cannot tell (a
+    file system without hard links says ``ENOTSUP`` too)."""
 
-    def __init__(self, message: str, *, errno: int | None = None, **kwargs: Any) -> None:
+    def __init__(self, message: str, *, errno: int | None = None, name_taken: bool = False, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.errno = errno
+        self.name_taken = name_taken
 
     def _details(self) -> dict[str, Any]:
-        return {"errno": self.errno}
+        return {"errno": self.errno, "name_taken": self.name_taken}
 
 
 class LinkExpiredError(DownloadError):

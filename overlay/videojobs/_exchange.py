@@ -23,6 +23,7 @@ import os
 import re
 import socket
 import ssl
+import sys
 import time
 import zlib
 from collections.abc import Callable, Mapping
@@ -267,7 +268,7 @@ class _Attempt:
     scrubbed sample of the body.
     """
 
-    __slots__ = ("deadline", "headers", "reader", "secrets", "status_code", "timeout", "vendor")
+    __slots__ = ("deadline", "handled", "headers", "reader", "secrets", "status_code", "timeout", "vendor")
 
     def __init__(self, deadline: float, limit: int, secrets: Secrets, vendor: str) -> None:
         self.deadline, self.secrets, self.vendor = deadline, secrets, vendor
@@ -318,6 +319,7 @@ class _Attempt:
         return Exchange(self.status_code, self.headers, self.secrets.scrub_bytes(self.reader.finish()))
 
     def __enter__(self) -> _Attempt:
+        self.handled = sys.exception()  # the caller's own, if it calls from an except: no words of this attempt's
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
@@ -330,7 +332,7 @@ class _Attempt:
                 f"no complete answer within {self.timeout:.2g} s ({type(exc).__name__})", vendor=self.vendor
             ) from exc
         if exc is not None and isinstance(exc, transport_errors()):
-            system = system_words(exc)
+            system = system_words(exc, self.handled)
             if system is not None:  # the same words on both faces, whichever transport raised
                 raise NetworkError(
                     f"could not reach the vendor: {system} ({type(exc).__name__})", vendor=self.vendor
@@ -342,13 +344,15 @@ class _Attempt:
             exc.raw = None if exc.raw is None else self.secrets.scrub_bytes(exc.raw)[: SNIPPET * 4]
 
 
-def system_words(exc: BaseException) -> str | None:
+def system_words(exc: BaseException, handled: BaseException | None = None) -> str | None:
     """What the system said of a connection that failed, found in ``exc``'s chain, in words that do
     not depend on the transport: ``Connection refused`` where httpx said ``[Errno 111] Connection
     refused`` and aiohttp ``Cannot connect to host ... ssl:default [Connect call failed ...]``.
     None for a TLS failure (its errno is OpenSSL's, not the system's: the transport's words say
-    more) or a chain with no such error."""
-    seen: set[int] = set()
+    more) or a chain with no such error. The walk stops at ``handled``, the exception the caller
+    was handling when it called (the chain's ``__context__`` reaches it: a status call made in an
+    ``except FileNotFoundError`` said the vendor was "No such file or directory")."""
+    seen: set[int] = set() if handled is None else {id(handled)}
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))

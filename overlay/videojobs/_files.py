@@ -69,9 +69,10 @@ _NO_LOCKS: Final = frozenset(getattr(errno, name) for name in ("EOPNOTSUPP", "EN
 (ENOLCK, NFS's lock daemon failing, may pass: it is a DownloadError, tried again later.)"""
 
 
-def _exists(error: DownloadError) -> DownloadError:
-    """A name that exists (errno EEXIST): the way out is a note, in Python's words (a traceback
-    shows it); the message states the fact only, so that the CLI can name its own flag."""
+def _exists(path: Path, vendor: str, fact: str = "exists") -> DownloadError:
+    """A file (or a link) that has the name (EEXIST): the way out is a note, in Python's words (a
+    traceback shows it); the message states the fact only, so that the CLI can name its own flag."""
+    error = DownloadError(f"{path} {fact}", vendor=vendor, errno=errno.EEXIST, name_taken=True)
     error.add_note("pass overwrite=True to replace it")
     return error
 
@@ -159,6 +160,7 @@ def _replaceable(st: os.stat_result, path: Path, vendor: str) -> None:
         f"{path} is {'a folder' if folder else 'a device, a FIFO or a socket'}, not a file",
         vendor=vendor,
         errno=errno.EISDIR if folder else errno.ENOTSUP,
+        name_taken=True,
     )
     error.add_note("overwrite=True replaces files and links only: choose another dest")
     raise error
@@ -206,7 +208,7 @@ class Transfer:
         if there is not None:  # early, to spare the transfer; the link (or the replace) at the end decides
             _replaceable(there, path, self.vendor)
             if not overwrite:
-                raise _exists(DownloadError(f"{path} exists", vendor=self.vendor, errno=errno.EEXIST))
+                raise _exists(path, self.vendor)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.folder = _Folder(path.parent)
@@ -232,7 +234,7 @@ class Transfer:
         self.host = ""
         self._first: FirstAnswer | None = None
         self._asked = 0  # the Range start of the request in flight (0: the whole file)
-        self._kept_id: tuple[int, int] | None = None  # (st_dev, st_ino) of the .part asked to be resumed
+        self._kept_id: tuple[int, int, int] | None = None  # (st_dev, st_ino, st_size) of the .part to resume
         self._behind: _Behind | None = None  # the checksum and write-back threads of the open .part
         self._limit = 0  # the most bytes the .part may hold (max_bytes, the announced total)
         self._sniffed = False
@@ -296,8 +298,8 @@ class Transfer:
         if st is None or not _own_regular(st) or st.st_size < 1:
             return None
         first = self._first or self._read_meta()
-        if first is None or st.st_size >= first.total:
-            return None
+        if first is None or st.st_size > first.total or first.total < 2:
+            return None  # a whole one is kept too (its naming or its fsync failed): see request_headers
         return st, first
 
     def _read_meta(self) -> FirstAnswer | None:
@@ -329,7 +331,8 @@ class Transfer:
         return self.folder.open(self.part.name, os.O_RDWR | os.O_CREAT | os.O_EXCL)  # read back by the checksum
 
     def _reopen_part(self, have: int) -> int:
-        """The kept ``.part``, the very file asked about, still ``have`` bytes long (else StartOver)."""
+        """The kept ``.part``, the very file asked about, as long as it was (else StartOver), cut
+        back to ``have`` bytes (a whole one resumes from its last byte)."""
         try:
             fd = self.folder.open(self.part.name, os.O_RDWR | _NONBLOCK)
         except OSError as exc:
@@ -338,10 +341,12 @@ class Transfer:
                 raise StartOver("the .part changed while the file host answered") from exc
             raise
         st = os.fstat(fd)
-        if not _own_regular(st) or (st.st_dev, st.st_ino) != self._kept_id or st.st_size != have:
+        if not _own_regular(st) or (st.st_dev, st.st_ino, st.st_size) != self._kept_id:
             os.close(fd)
             self._discard_part()
             raise StartOver("the .part changed while the file host answered")
+        if st.st_size > have:
+            os.ftruncate(fd, have)
         return fd
 
     # --- the exchange
@@ -357,8 +362,12 @@ class Transfer:
             st, first = kept
             validator = first.validator
             assert validator is not None
-            self._first, self._asked, self._kept_id = first, st.st_size, (st.st_dev, st.st_ino)
-            headers["Range"] = f"bytes={st.st_size}-"
+            # a whole .part (the disk filled as it was named, or its fsync failed) asks for its last
+            # byte again: the host's 206 to If-Range is its word that the bytes kept are its file's,
+            # where the whole video was fetched again (a full disk, freed, paid for it twice)
+            asked = min(st.st_size, first.total - 1)
+            self._first, self._asked, self._kept_id = first, asked, (st.st_dev, st.st_ino, st.st_size)
+            headers["Range"] = f"bytes={asked}-"
             headers["If-Range"] = validator
         return headers
 
@@ -417,7 +426,11 @@ class Transfer:
         self.fd = self._fresh_part()
         self._first = FirstAnswer.of(headers, total)
         if self._first is not None:
-            self._write_meta(self._first)
+            try:
+                self._write_meta(self._first)
+            except OSError as exc:  # its own name in the error: not the .part's, left empty beside it
+                self._close_fd()
+                raise _disk(exc, f"could not write {self.meta}", self.vendor) from exc
         self._behind = _Behind(self.fd, 0)
         self.total = total
         self.done = self.resumed_from = 0
@@ -499,12 +512,14 @@ class Transfer:
         except OSError as exc:
             if exc.errno == errno.EEXIST:
                 self.abort()
+                there = self.folder.lstat(self.path.name)
+                try:
+                    if there is not None:  # a folder or a FIFO made meanwhile: no overwrite= would replace it
+                        _replaceable(there, self.path, self.vendor)
+                except DownloadError as error:
+                    raise error from exc
                 raise _exists(
-                    DownloadError(
-                        f"{self.path} appeared while the video was saved; it is left as it is",
-                        vendor=self.vendor,
-                        errno=exc.errno,
-                    )
+                    self.path, self.vendor, "appeared while the video was saved; it is left as it is"
                 ) from exc
             raise _disk(exc, f"could not name the video {self.path}", self.vendor) from exc
         placed = self.folder.lstat(self.path.name)
