@@ -484,3 +484,27 @@ def test_track_says_a_timeout_is_seconds_and_none_is_no_timeout_here() -> None:
         track("vozo:t1", timeout=-1, app=app)
     with pytest.raises(videojobs.UsageError, match=r"a tracked job's timeout is seconds, at most 30 days .*, not None"):
         track("vozo:t1", timeout=None, app=app)  # type: ignore[arg-type]
+
+
+def test_a_wait_for_the_shared_rate_never_holds_a_poll_past_the_jobs_deadline() -> None:
+    """The shared rate's wait came from Redis as is: a bucket booked far ahead held the poll past
+    its job's deadline (23 days for a 10-minute job), and one of ~1e307 s made Celery raise an
+    OverflowError. The hop comes back at the deadline at the latest, and ends the wait there."""
+    from types import SimpleNamespace
+
+    from videojobs.celery import _poll
+    from videojobs.celery._store import Claim
+
+    sent: list[float] = []
+    task = SimpleNamespace(
+        request=SimpleNamespace(delivery_info={"delivery_tag": "t"}, id="x"),
+        app=SimpleNamespace(send_task=lambda name, args, **k: sent.append(k["countdown"])),
+    )
+    store = SimpleNamespace(
+        paces={"duomi": {"last_cut": "5.0"}},
+        poll=lambda *a, **k: Claim(Claim.RUN, 250.0, 5.0),
+        due_later=lambda *a: None,
+    )
+    state = PollState.start("duomi:t1", started=time.time(), timeout=10.0, max_failed=5, policy=policy_spec(None))
+    _poll(task, state.to_message(), None, store, {}, 120.0, longest=3540.0)
+    assert 0 < sent[-1] <= 10.0

@@ -323,13 +323,19 @@ def install(
             next_sweep = time.monotonic() + every * random.random()
             while True:
                 time.sleep(PACE_REFRESH * (0.5 + random.random()))
+                # each on its own: a refresh that fails (Redis away, a key set by hand) stopped every sweep
                 try:
                     _client, store, _accepted = resources()
                     store.refresh_paces()
-                    if time.monotonic() >= next_sweep:
-                        next_sweep = time.monotonic() + every * (0.5 + random.random())
-                        if store.sweep_turn(every):
-                            _sweep(task, store, settings.grace)
+                except Exception:  # Redis away: the next turn tries again
+                    _log.warning("reading the shared paces failed", exc_info=True)
+                if time.monotonic() < next_sweep:
+                    continue
+                next_sweep = time.monotonic() + every * (0.5 + random.random())
+                try:
+                    _client, store, _accepted = resources()
+                    if store.sweep_turn(every):
+                        _sweep(task, store, settings.grace)
                 except Exception:  # the broker or Redis away: the next turn tries again
                     _log.warning("sweep failed", exc_info=True)
 
@@ -470,7 +476,9 @@ def _poll(
         if now >= state.deadline:
             return _finish(task, store, state, timed_out(state), ttl)
         if claim.wait > 0:  # the shared rate says later: come back when the booked slot is due
-            return _again(task, store, state, paced(state, claim.wait, claim.booked), bound, longest)
+            # (at the deadline at the latest: that hop ends the wait)
+            wait = min(claim.wait, state.deadline - now)
+            return _again(task, store, state, paced(state, wait, claim.booked), bound, longest)
     measured = accepted.setdefault(vendor, AcceptedRate(window=1.0))  # the last second, as a cut reads it
     sent = time.time()
     try:
@@ -490,8 +498,10 @@ def _poll(
     if store.paces.get(vendor) is not None and outcome.countdown < longest:
         # paced: book the next call's slot now, so its hop calls the vendor (not one held past the
         # visibility timeout: _again cuts its countdown, and it books its slot when it comes back)
-        wait, booked = store.book(vendor, time.time())
-        outcome = Again(attrs.evolve(outcome.state, booked=booked), max(outcome.countdown, wait))
+        now = time.time()
+        wait, booked = store.book(vendor, now)
+        wait = min(max(outcome.countdown, wait), max(outcome.countdown, state.deadline - now))  # the deadline ends it
+        outcome = Again(attrs.evolve(outcome.state, booked=booked), wait)
     return _again(task, store, state, outcome, bound, longest)
 
 
