@@ -70,7 +70,7 @@ import os
 import random
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
@@ -286,7 +286,8 @@ def install(
 
     def poll(self: Any, message: dict[str, Any]) -> str:
         client, store, accepted = resources()
-        return _poll(self, message, client, store, accepted, settings.grace, settings.longest)
+        with _store_errors(settings.url):
+            return _poll(self, message, client, store, accepted, settings.grace, settings.longest)
 
     options = {
         "name": POLL_TASK,
@@ -305,7 +306,8 @@ def install(
     def deliver(self: Any, ref: str, record: str | None = None) -> str:
         del record  # what older versions sent: the callback is read from the job's record
         client, store, _accepted = resources()
-        return _deliver(self, ref, store, settings, client)
+        with _store_errors(settings.url):
+            return _deliver(self, ref, store, settings, client)
 
     limits = {"soft_time_limit": float(callback_soft_time_limit), "time_limit": float(callback_time_limit)}
     app.task(**{**options, **limits, "name": DELIVER_TASK})(deliver)
@@ -708,6 +710,21 @@ def _producer(settings: _Settings) -> Store:
 
 def _unreachable(what: str, url: str, exc: BaseException) -> UnreachableError:
     return UnreachableError(f"{what} at {_safe_url(url)} did not answer: {type(exc).__name__}: {their_words(exc)}")
+
+
+@contextlib.contextmanager
+def _store_errors(url: str) -> Iterator[None]:
+    """A task's Redis errors as typed ones naming the store: Redis away past the retries
+    (:class:`UnreachableError`), or answering with an error of its own (:class:`StoreRefusedError`).
+    The task then fails unacknowledged, and the sweeper sends its hop again once Redis is back."""
+    import redis
+
+    try:
+        yield
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        raise _unreachable("Redis (videojobs.celery's store)", url, exc) from exc
+    except redis.exceptions.RedisError as exc:
+        raise _refused("Redis (videojobs.celery's store)", url, exc) from exc
 
 
 def _redis_said(exc: BaseException) -> BaseException | None:

@@ -415,24 +415,73 @@ return redis.call('HMGET', key, 'w_max', 'k', 'last_cut', 'pause_until')
 )
 
 
+STORE_SOCKET_TIMEOUT: Final = 5.0
+"""Seconds a worker waits for one answer (or connection) of Redis: it answers in milliseconds, our
+scripts are O(1), so a command this late is a Redis that hangs (stopped, swapping, a dead link)."""
+STORE_RETRY_BUDGET: Final = 25.0
+"""Seconds after a command's first try within which a worker tries it again on a lost connection
+(backoff 0.1 s doubling to 2 s): a restart is ridden out for this long, and no try starts after
+it, so a command ends within this plus one STORE_SOCKET_TIMEOUT: about half a minute. (Retries
+counted, not timed, made a hung Redis hold a worker 21 x 10 s + backoff, four minutes per
+command, and each timed-out try's script ran once Redis woke: up to 21 slots booked.)"""
+
+
+def _store_retry() -> Any:
+    from redis.backoff import ExponentialBackoff
+    from redis.retry import Retry
+
+    class StoreRetry(Retry):
+        """redis-py's Retry, bounded by time (``budget`` seconds after the first try) rather than
+        by a count alone; ``clock`` and ``sleep`` are injectable."""
+
+        def __init__(
+            self,
+            budget: float = STORE_RETRY_BUDGET,
+            *,
+            clock: Callable[[], float] = time.monotonic,
+            sleep: Callable[[float], None] = time.sleep,
+        ) -> None:
+            super().__init__(ExponentialBackoff(cap=2.0, base=0.1), retries=-1)
+            self.budget, self.clock, self.sleep = budget, clock, sleep
+
+        def call_with_retry(
+            self, do: Any, fail: Any, is_retryable: Any = None, with_failure_count: bool = False
+        ) -> Any:
+            self._backoff.reset()  # type: ignore[no-untyped-call]
+            start, failures = self.clock(), 0
+            while True:
+                try:
+                    return do()
+                except self._supported_errors as error:
+                    if is_retryable and not is_retryable(error):
+                        raise
+                    failures += 1
+                    fail(error, failures) if with_failure_count else fail(error)
+                    backoff = self._backoff.compute(failures)
+                    if self.clock() + backoff - start > self.budget:
+                        raise
+                    self.sleep(backoff)
+
+    return StoreRetry
+
+
 def connect(url: str) -> Any:
     """A Redis client for the workers, that rides out a restart: every command is retried on a
-    lost connection with backoff, about half a minute in all. A command may have run before its
+    lost connection with backoff, for ``STORE_RETRY_BUDGET`` seconds, and ends within about half a
+    minute in all, even against a Redis that hangs. A command may have run before its
     answer was lost: our scripts are safe to repeat (a claim by the same delivery takes it again;
     ``track``, ``untrack``, the callback's note, claim and failure carry a :func:`call_mark` and
     answer a repeat as the first time; the others write the same again, except that a repeated
     booking of a paced vendor's slot books a second one: that poll waits 1/rate longer, and the
     fleet stays under the vendor's limit)."""
     import redis
-    from redis.backoff import ExponentialBackoff
-    from redis.retry import Retry
 
     return redis.Redis.from_url(
         url,
-        retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=20),
+        retry=_store_retry()(),
         retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
-        socket_timeout=10,
-        socket_connect_timeout=5,
+        socket_timeout=STORE_SOCKET_TIMEOUT,
+        socket_connect_timeout=STORE_SOCKET_TIMEOUT,
     )
 
 
