@@ -552,3 +552,25 @@ def test_redis_away_past_the_retries_is_a_typed_error_naming_the_store_without_i
     assert "s3cret" not in str(info.value)
     with pytest.raises(StoreRefusedError, match="OOM"), _store_errors("redis://h:6379/0"):
         raise redis.exceptions.ResponseError("OOM command not allowed")
+
+
+@pytest.mark.parametrize(
+    ("waiter", "words"),
+    [
+        ({"last_error": "E" * 5_000_000}, "more than the"),  # claimed, kept in Redis a day, sent on
+        ({"junk": "J" * 3_000_000}, "more than the"),
+        ({"ref": "vozo:someone-else"}, "waiter is another job's"),
+        ({"failed_in_a_row": -5}, "failed_in_a_row is a whole number"),
+    ],
+    ids=["last-error-5MB", "junk-in-waiter", "another-jobs-waiter", "failures-negative"],
+)
+def test_a_poll_message_too_large_or_inconsistent_is_refused_before_anything_is_claimed(
+    waiter: dict[str, Any], words: str
+) -> None:
+    """MAX_MESSAGE was checked only in track(): a worker claimed and carried on a 5 MB wait state;
+    a waiter naming another job, or failures in a row below 0 (more failed polls before the end),
+    were taken too."""
+    message = json.loads(json.dumps(_state().to_message()))
+    message["waiter"].update(waiter)
+    with pytest.raises(videojobs.UsageError, match=words):
+        PollState.from_message(message, now=1000.0)

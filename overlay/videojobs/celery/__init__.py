@@ -82,7 +82,7 @@ from .._policy import PollingPolicy
 from .._ratecontrol import AcceptedRate
 from .._text import printable, their_words
 from .._wait import DEFAULT_MAX_FAILED_POLLS
-from ._poll import MAX_TIMEOUT, Again, Done, PollState, decide, next_due, paced, policy_spec, timed_out
+from ._poll import MAX_MESSAGE, MAX_TIMEOUT, Again, Done, PollState, decide, next_due, paced, policy_spec, timed_out
 from ._store import JOB_TTL, Claim, Delivery, Store, call_mark, connect, connect_quickly
 
 __all__ = [
@@ -359,10 +359,6 @@ def install(
 COUNTDOWN_MARGIN: Final = 60.0
 """Seconds a poll's countdown stays below the broker's visibility timeout (a quarter of it, when
 that is shorter): a message held longer is delivered again while the first copy waits."""
-
-MAX_MESSAGE: Final = 64 * 1024
-"""The largest poll message ``track()`` sends, in bytes: ``on_done`` travels in every hop's
-message and in the job's Redis record (a 5 MB one made each poll carry it both ways)."""
 
 
 def _signature(on_done: Any) -> dict[str, Any] | None:
