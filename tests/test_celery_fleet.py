@@ -296,8 +296,24 @@ def test_an_untrack_repeated_after_another_track_forgets_nothing_of_it(r: Any) -
         {"rate": "0"},  # a bucket that would never refill
         {"w_max": "nan"},
         {"rate": None},  # a field missing
+        {"k": "1e-120"},  # finite and >= 0, but its cube rounds to 0: a ZeroDivisionError at every poll
+        {"w_max": "1e308"},  # the curve and every wait overflow
+        {"rate": "1e-300"},  # a wait of ~1e300 s
+        {"tokens": "-1e308"},  # a wait of ~2e307 s: an OverflowError in Celery's countdown
+        {"tokens": "-1e7"},  # a poll booked 23 days out
     ],
-    ids=["cut-not-a-number", "pause-not-a-number", "rate-zero", "w_max-nan", "no-rate"],
+    ids=[
+        "cut-not-a-number",
+        "pause-not-a-number",
+        "rate-zero",
+        "w_max-nan",
+        "no-rate",
+        "k-tiny",
+        "w_max-huge",
+        "rate-tiny",
+        "tokens-1e308",
+        "tokens-1e7",
+    ],
 )
 def test_a_pace_set_by_hand_reads_as_not_paced_and_is_deleted_not_a_bare_error_at_every_poll(
     r: Any, fields: dict[str, str | None]
@@ -336,3 +352,52 @@ def test_a_pace_set_by_hand_reads_as_not_paced_and_is_deleted_not_a_bare_error_a
     assert float(store.paces["vozo"]["w_max"]) >= 0
     assert float(store.paces["vozo"]["last_cut"]) == 1002.0  # this 429's cut, not the hand-set one
     assert r.ttl(key) > 0  # a pace of the store's own again, that expires
+
+
+def test_a_key_of_another_type_at_a_pace_or_a_chain_is_replaced_not_an_error_at_every_call(r: Any) -> None:
+    """A string (or list) at ``<prefix>:rate:<vendor>`` or a hash at ``<prefix>:chain:<ref>``, set by
+    hand: every poll, throttle, refresh and sweep raised a bare WRONGTYPE ResponseError, for ever
+    (nothing gave the key a TTL). The scripts delete it where they meet it; reads take it as absent."""
+    store = Store(r, prefix="wrongtype")
+    known = {"w_max": "5", "k": "10", "last_cut": "990", "pause_until": "0"}
+    r.set("wrongtype:rate:vozo", "x")
+    store.paces["vozo"] = None
+    store.refresh_paces()
+    assert store.paces["vozo"] is None
+    assert store.rate("vozo") is None
+    store.paces["vozo"] = dict(known)
+    assert store.reserve("vozo", 1000.0) == 0.0
+    assert not r.exists("wrongtype:rate:vozo")
+    r.rpush("wrongtype:rate:vozo", "a")
+    store.paces["vozo"] = dict(known)
+    assert _poll(store, "vozo:w1", 0, 1000.0) == Claim(Claim.RUN)
+    assert not r.exists("wrongtype:rate:vozo")
+    r.set("wrongtype:rate:vozo", "x")
+    store.throttled("vozo", 1001.0, measured=4.0, sent=1000.9, retry_after=None)  # the vendor's first cut
+    assert store.paces["vozo"] is not None
+    assert r.type("wrongtype:rate:vozo") == b"hash"
+    store.paces["vozo"] = None
+    for ref in ("vozo:w2", "vozo:w3"):
+        r.hset(f"wrongtype:chain:{ref}", "a", "b")
+    r.zadd("wrongtype:due", {"vozo:w2": 900.0, "vozo:w3": 900.0})
+    assert [ref for ref, _ in store.overdue(1000.0)] == ["vozo:w2", "vozo:w3"]  # read as no chain: forgotten
+    assert _poll(store, "vozo:w2", 0, 1000.0) == Claim(Claim.RUN)  # claimed, the foreign value replaced
+    assert r.ttl("wrongtype:chain:vozo:w2") > 0
+    assert store.poll_meanwhile("vozo:w3", 0, "t", ttl=3600, grace=10.0, message="{}", due=1005.0, vendor="vozo",
+                                now=1000.0)() == Claim(Claim.RUN)  # fmt: skip
+    r.hset("wrongtype:chain:vozo:w4", "a", "b")
+    assert store.track("vozo:w4", "{}", 1000.0, 3600) == "new"
+    store.due_later("vozo:w4", -1, 2000.0)
+
+
+def test_a_bucket_stamped_by_a_clock_that_runs_ahead_refills_for_the_others(r: Any) -> None:
+    """A worker an hour ahead books a slot: the bucket's stamp is its now, and every worker on time
+    saw no refill (``now > stamp``) and was told to wait for slots the rate gave it, in Redis as
+    in one process. A stamp further ahead than CLOCK_SLACK is read as now."""
+    store, memory = Store(r, prefix="ahead"), MemoryPaceStore()
+    t = 5_000_000.0
+    for pace in (store, memory):
+        pace.throttled("vozo", t, measured=5.0, sent=t - 0.1, retry_after=None)
+        pace.reserve("vozo", t + 3620.0)
+    for i in range(10):  # one poll every 2 s, far under the vendor's 4.25 req/s
+        assert store.reserve("vozo", t + 22.0 + 2 * i) == memory.reserve("vozo", t + 22.0 + 2 * i) == 0.0

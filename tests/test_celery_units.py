@@ -484,3 +484,93 @@ def test_track_says_a_timeout_is_seconds_and_none_is_no_timeout_here() -> None:
         track("vozo:t1", timeout=-1, app=app)
     with pytest.raises(videojobs.UsageError, match=r"a tracked job's timeout is seconds, at most 30 days .*, not None"):
         track("vozo:t1", timeout=None, app=app)  # type: ignore[arg-type]
+
+
+def test_a_wait_for_the_shared_rate_never_holds_a_poll_past_the_jobs_deadline() -> None:
+    """The shared rate's wait came from Redis as is: a bucket booked far ahead held the poll past
+    its job's deadline (23 days for a 10-minute job), and one of ~1e307 s made Celery raise an
+    OverflowError. The hop comes back at the deadline at the latest, and ends the wait there."""
+    from types import SimpleNamespace
+
+    from videojobs.celery import _poll
+    from videojobs.celery._store import Claim
+
+    sent: list[float] = []
+    task = SimpleNamespace(
+        request=SimpleNamespace(delivery_info={"delivery_tag": "t"}, id="x"),
+        app=SimpleNamespace(send_task=lambda name, args, **k: sent.append(k["countdown"])),
+    )
+    store = SimpleNamespace(
+        paces={"duomi": {"last_cut": "5.0"}},
+        poll=lambda *a, **k: Claim(Claim.RUN, 250.0, 5.0),
+        due_later=lambda *a: None,
+    )
+    state = PollState.start("duomi:t1", started=time.time(), timeout=10.0, max_failed=5, policy=policy_spec(None))
+    _poll(task, state.to_message(), None, store, {}, 120.0, longest=3540.0)
+    assert 0 < sent[-1] <= 10.0
+
+
+def test_a_hung_redis_holds_a_worker_about_half_a_minute_and_a_restart_is_still_ridden_out() -> None:
+    """connect() retried 20 times with a 10 s socket timeout: a Redis that hangs held a worker four
+    minutes per command (the docs say about half a minute), and each timed-out try's script ran
+    once it woke (21 slots booked). Retries are now bounded by time: a hung Redis ends a command
+    within STORE_RETRY_BUDGET plus one socket timeout; a refused one (a restart) is still retried
+    for all of the budget."""
+    import redis
+
+    from videojobs.celery._store import STORE_RETRY_BUDGET, STORE_SOCKET_TIMEOUT, connect
+
+    clock = [0.0]
+    kind = type(connect("redis://127.0.0.1:1/0").get_retry())
+    retry = kind(STORE_RETRY_BUDGET, clock=lambda: clock[0], sleep=lambda s: clock.__setitem__(0, clock[0] + s))
+    for error, took in ((redis.exceptions.TimeoutError, STORE_SOCKET_TIMEOUT), (redis.exceptions.ConnectionError, 0.0)):
+        clock[0] = 0.0
+        tries: list[float] = []
+
+        def do(error: type[Exception] = error, took: float = took, tries: list[float] = tries) -> None:
+            tries.append(clock[0])
+            clock[0] += took
+            raise error("no answer")
+
+        with pytest.raises(error):
+            retry.call_with_retry(do, lambda exc: None)
+        assert clock[0] <= STORE_RETRY_BUDGET + STORE_SOCKET_TIMEOUT <= 35.0  # about half a minute
+        assert tries[-1] >= STORE_RETRY_BUDGET - 2.0  # tried till the budget ran out
+    assert STORE_RETRY_BUDGET >= 20.0  # a restart's seconds of refused connections are ridden out
+
+
+def test_redis_away_past_the_retries_is_a_typed_error_naming_the_store_without_its_password() -> None:
+    """A poll task whose Redis stayed away raised a bare redis ConnectionError."""
+    import redis
+
+    from videojobs.celery import StoreRefusedError, UnreachableError, _store_errors
+
+    unreachable = pytest.raises(UnreachableError, match=r"Redis \(videojobs.celery's store\) at redis://h:6379/0")
+    with unreachable as info, _store_errors("redis://:s3cret@h:6379/0"):
+        raise redis.exceptions.ConnectionError("Connection refused")
+    assert isinstance(info.value, videojobs.NetworkError)
+    assert "s3cret" not in str(info.value)
+    with pytest.raises(StoreRefusedError, match="OOM"), _store_errors("redis://h:6379/0"):
+        raise redis.exceptions.ResponseError("OOM command not allowed")
+
+
+@pytest.mark.parametrize(
+    ("waiter", "words"),
+    [
+        ({"last_error": "E" * 5_000_000}, "more than the"),  # claimed, kept in Redis a day, sent on
+        ({"junk": "J" * 3_000_000}, "more than the"),
+        ({"ref": "vozo:someone-else"}, "waiter is another job's"),
+        ({"failed_in_a_row": -5}, "failed_in_a_row is a whole number"),
+    ],
+    ids=["last-error-5MB", "junk-in-waiter", "another-jobs-waiter", "failures-negative"],
+)
+def test_a_poll_message_too_large_or_inconsistent_is_refused_before_anything_is_claimed(
+    waiter: dict[str, Any], words: str
+) -> None:
+    """MAX_MESSAGE was checked only in track(): a worker claimed and carried on a 5 MB wait state;
+    a waiter naming another job, or failures in a row below 0 (more failed polls before the end),
+    were taken too."""
+    message = json.loads(json.dumps(_state().to_message()))
+    message["waiter"].update(waiter)
+    with pytest.raises(videojobs.UsageError, match=words):
+        PollState.from_message(message, now=1000.0)

@@ -388,3 +388,71 @@ def test_the_retry_budget_takes_a_clock_too_large_to_move_by_its_window() -> Non
     budget.first_attempt(1e20)
     budget.first_attempt(1e20)
     assert budget.allow_retry(1e20)
+
+
+def test_a_curve_whose_k_cubes_to_zero_reads_a_rate_instead_of_dividing_by_zero() -> None:
+    """``k`` = 1e-120 set by hand in Redis passed the store's check (a finite k >= 0): its cube
+    rounds to 0.0 and every poll of the vendor, on every worker, raised a bare ZeroDivisionError."""
+    rate = SharedPace(w_max=5.0, k=1e-120, last_cut=1000.0).rate(1001.0)
+    assert rate is not None
+    assert MIN_RATE <= rate <= MAX_RATE_OVER_MEASURED * 5.0
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"k": 1e-120},  # its cube rounds to 0
+        {"w_max": 1e308},  # the curve, the bucket and every wait overflow
+        {"rate": 1e-300},  # a wait of ~1e300 s
+        {"rate": 2e6},
+        {"tokens": -1e308},  # a wait of ~2e307 s: an OverflowError in Celery's countdown
+        {"tokens": -1e7},  # a poll booked 23 days out
+        {"tokens": 1e9},
+        {"stamp": math.nan},
+    ],
+    ids=["k-tiny", "w_max-huge", "rate-tiny", "rate-huge", "tokens-1e308", "tokens-1e7", "tokens-huge", "stamp-nan"],
+)
+def test_a_stored_pace_out_of_the_range_the_workers_write_is_not_usable(fields: dict[str, float]) -> None:
+    good = {
+        "w_max": 5.0,
+        "k": 10.0,
+        "last_cut": 1000.0,
+        "tokens": -3.0,
+        "stamp": 1000.0,
+        "pause_until": 0.0,
+        "rate": 4.25,
+    }
+    assert SharedPace.usable(good)
+    assert SharedPace.usable({**good, "k": 0.0})
+    assert not SharedPace.usable({**good, **fields})
+
+
+def test_a_shared_pace_books_no_slot_more_than_max_pause_away() -> None:
+    """At MIN_RATE each caller was booked 2 s behind the last, without end: a queue of callers
+    (or a bucket set by hand) was told to wait hours. Past MAX_PAUSE nothing is booked: the
+    caller hears MAX_PAUSE and asks again, and the queue did not grow."""
+    pace = SharedPace()
+    pace.throttled(1000.0, measured=MIN_RATE, sent=999.9, retry_after=None)
+    waits = [pace.reserve(1000.0) for _ in range(400)]
+    assert max(waits) == pytest.approx(MAX_PAUSE)
+    assert pace.tokens == -MAX_PAUSE * MIN_RATE  # the slots within MAX_PAUSE booked, and no more
+    assert pace.reserve(1000.0) == MAX_PAUSE
+    assert pace.tokens == -MAX_PAUSE * MIN_RATE  # nothing booked
+
+
+def test_a_clock_that_runs_ahead_neither_stops_the_bucket_refilling_nor_suppresses_later_cuts() -> None:
+    """A worker an hour ahead stamps the bucket with its now: a worker on time saw no refill (``now
+    > stamp`` never held) and waited for slots it had; and its cut, stamped an hour ahead, read as
+    the same congestion event as every 429 in that hour, so none of them cut."""
+    t = 5_000_000.0
+    pace = SharedPace()
+    pace.throttled(t, measured=5.0, sent=t - 0.1, retry_after=None)
+    pace.reserve(t + 3600.0)  # the worker ahead
+    assert [pace.reserve(t + 22.0 + 2 * i) for i in range(5)] == [0.0] * 5  # one every 2 s: well under the rate
+    ahead = SharedPace()
+    assert ahead.throttled(t + 3600.0, measured=50.0, sent=t + 3599.9, retry_after=None)
+    assert ahead.throttled(t + 10.0, measured=2.0, sent=t + 9.9, retry_after=None)  # on time: a cut
+    rate = ahead.rate(t + 10.0)
+    assert rate is not None
+    assert rate < 42.5 * 0.9
+    assert not ahead.throttled(t + 10.5, measured=2.0, sent=t + 10.4, retry_after=None)  # then once a second

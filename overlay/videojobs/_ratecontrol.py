@@ -202,6 +202,24 @@ pace's one-day life in Redis, so no real curve meets it). A cut's time from a st
 (``last_cut`` = -1e200) would otherwise overflow the cube (an OverflowError at every poll)."""
 
 
+MIN_CUBIC_K: Final = 1e-3
+"""The shortest time back to ``W_max`` a curve is read with, seconds (0 aside: no ``K``, ``C`` is
+``scale``). The curves made here have ``K`` = CUBIC_RECOVERY (10 s), or botocore's ``K`` from
+``C`` = 0.4 (0.57 s at MIN_RATE); a shorter one is a number set by hand, and ``K``'s cube rounds
+to 0 below about 1e-108 (a bare ZeroDivisionError at every poll of a fleet reading it)."""
+
+MAX_SHARED_RATE: Final = 1e6
+"""The fastest a shared pace (its ``W_max``, the rate it was cut to) may be, requests per second:
+a thousand times any vendor's published status-call allowance (tens a second). A stored pace
+above it was set by hand (``w_max`` = 1e308 made the curve, the bucket and every wait overflow)."""
+
+CLOCK_SLACK: Final = 1.0
+"""Seconds a worker's clock may run ahead of another's before what it wrote into a shared pace (the
+bucket's ``stamp``) reads as written by a clock that runs ahead: NTP keeps a fleet within
+milliseconds. A stamp further ahead is read as now: kept, it stopped the bucket refilling for
+every other worker until their clocks reached it."""
+
+
 class CubicCalculator:
     """CUBIC's rate curve (RFC 8312 section 4.1, as botocore's CubicCalculator): ``error_received``
     cuts to ``beta`` of the rate, ``success_received`` grows back along
@@ -241,7 +259,8 @@ class CubicCalculator:
 
     def success_received(self, now: float) -> float:
         k = self._k
-        scale = self._w_max * (1 - self.beta) / k**3 if k > 0 else self.scale  # C, from the curve's own points
+        cube = k**3  # 0.0 for a K below ~1e-108 (one set by hand): no K then, as for K = 0
+        scale = self._w_max * (1 - self.beta) / cube if cube > 0 else self.scale  # C, from the curve's own points
         since = min(max(now - self._last_fail - k, -CUBIC_SPAN), CUBIC_SPAN)
         return scale * since**3 + self._w_max
 
@@ -546,15 +565,21 @@ class SharedPace:
         """0.0 to send now, or the seconds until this caller's booked slot (later callers queue
         behind it, so each wait is the one the bucket needs: a caller that waits it out sends
         without asking again). ``booked``: this caller booked a slot at the cut ``last_cut`` was
-        then; while no cut came since, it sends now. A pause books nothing: ask again after it."""
+        then; while no cut came since, it sends now. A pause books nothing: ask again after it.
+        Nor does a slot more than ``MAX_PAUSE`` away (the queue holds at most that much): the
+        answer is then ``MAX_PAUSE``, and the caller asks again after it."""
         if now < self.pause_until:  # at most MAX_PAUSE from now: set by a worker whose clock runs ahead,
             self.pause_until = min(self.pause_until, now + MAX_PAUSE)  # it is longer; kept so, not read so
             return self.pause_until - now
         rate = self.rate(now)
         if rate is None or booked == self.last_cut:
             return 0.0
+        if self.stamp > now + CLOCK_SLACK:  # written by a clock that runs ahead: refill from now
+            self.stamp = now
         bucket = TokenBucket.restored(rate, self.tokens, self.stamp)
         wait = bucket.reserve(now)
+        if wait > MAX_PAUSE:  # the queue is full: nothing booked, ask again then (as after a pause)
+            return MAX_PAUSE
         self.tokens, self.stamp = bucket.tokens, bucket.stamp
         return wait
 
@@ -565,7 +590,8 @@ class SharedPace:
         True when the rate was cut."""
         if pause := pause_for(retry_after):
             self.pause_until = max(self.pause_until, now + pause)
-        if (sent is not None and sent < self.last_cut) or now - self.last_cut < CUT_INTERVAL:
+        recent = self.last_cut <= now + CUT_INTERVAL  # a cut further ahead: a clock that runs ahead
+        if recent and ((sent is not None and sent < self.last_cut) or now - self.last_cut < CUT_INTERVAL):
             return False
         current = self.rate(now)
         cubic = CubicCalculator(now)
@@ -573,6 +599,23 @@ class SharedPace:
         self.w_max, self.k, self.last_cut = cubic.state
         self.tokens, self.stamp = 0.0, now  # no burst into a vendor that just throttled
         return True
+
+    @staticmethod
+    def usable(fields: dict[str, float]) -> bool:
+        """Whether a stored pace's numbers are ones :meth:`throttled` and :meth:`reserve` write (the
+        Redis store's scripts apply the same rule): a finite ``w_max`` and ``rate`` (the rate it was
+        cut to) within ``MIN_RATE``-``MAX_SHARED_RATE``, ``k`` 0 or ``MIN_CUBIC_K``-``CUBIC_SPAN``,
+        the ``tokens`` at most ``MAX_PAUSE`` of slots booked at the fastest the curve goes (and
+        no more than a full bucket of it). Absent fields are not judged."""
+        if not all(math.isfinite(v) for v in fields.values()):
+            return False
+        w_max, k = fields.get("w_max", MIN_RATE), fields.get("k", 0.0)
+        if not 0 <= w_max <= MAX_SHARED_RATE or not (k == 0 or MIN_CUBIC_K <= k <= CUBIC_SPAN):
+            return False
+        if "rate" in fields and not MIN_RATE <= fields["rate"] <= MAX_SHARED_RATE:
+            return False
+        top = max(1.0, MAX_RATE_OVER_MEASURED * max(w_max, MIN_RATE))  # the fastest the curve goes: its bucket
+        return -top * MAX_PAUSE - 1 <= fields.get("tokens", 0.0) <= top
 
     def to_fields(self) -> dict[str, float]:
         return {name: getattr(self, name) for name in self.__slots__}

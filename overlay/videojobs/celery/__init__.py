@@ -70,7 +70,7 @@ import os
 import random
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
@@ -82,7 +82,7 @@ from .._policy import PollingPolicy
 from .._ratecontrol import AcceptedRate
 from .._text import printable, their_words
 from .._wait import DEFAULT_MAX_FAILED_POLLS
-from ._poll import MAX_TIMEOUT, Again, Done, PollState, decide, next_due, paced, policy_spec, timed_out
+from ._poll import MAX_MESSAGE, MAX_TIMEOUT, Again, Done, PollState, decide, next_due, paced, policy_spec, timed_out
 from ._store import JOB_TTL, Claim, Delivery, Store, call_mark, connect, connect_quickly
 
 __all__ = [
@@ -286,7 +286,8 @@ def install(
 
     def poll(self: Any, message: dict[str, Any]) -> str:
         client, store, accepted = resources()
-        return _poll(self, message, client, store, accepted, settings.grace, settings.longest)
+        with _store_errors(settings.url):
+            return _poll(self, message, client, store, accepted, settings.grace, settings.longest)
 
     options = {
         "name": POLL_TASK,
@@ -305,7 +306,8 @@ def install(
     def deliver(self: Any, ref: str, record: str | None = None) -> str:
         del record  # what older versions sent: the callback is read from the job's record
         client, store, _accepted = resources()
-        return _deliver(self, ref, store, settings, client)
+        with _store_errors(settings.url):
+            return _deliver(self, ref, store, settings, client)
 
     limits = {"soft_time_limit": float(callback_soft_time_limit), "time_limit": float(callback_time_limit)}
     app.task(**{**options, **limits, "name": DELIVER_TASK})(deliver)
@@ -323,13 +325,19 @@ def install(
             next_sweep = time.monotonic() + every * random.random()
             while True:
                 time.sleep(PACE_REFRESH * (0.5 + random.random()))
+                # each on its own: a refresh that fails (Redis away, a key set by hand) stopped every sweep
                 try:
                     _client, store, _accepted = resources()
                     store.refresh_paces()
-                    if time.monotonic() >= next_sweep:
-                        next_sweep = time.monotonic() + every * (0.5 + random.random())
-                        if store.sweep_turn(every):
-                            _sweep(task, store, settings.grace)
+                except Exception:  # Redis away: the next turn tries again
+                    _log.warning("reading the shared paces failed", exc_info=True)
+                if time.monotonic() < next_sweep:
+                    continue
+                next_sweep = time.monotonic() + every * (0.5 + random.random())
+                try:
+                    _client, store, _accepted = resources()
+                    if store.sweep_turn(every):
+                        _sweep(task, store, settings.grace)
                 except Exception:  # the broker or Redis away: the next turn tries again
                     _log.warning("sweep failed", exc_info=True)
 
@@ -351,10 +359,6 @@ def install(
 COUNTDOWN_MARGIN: Final = 60.0
 """Seconds a poll's countdown stays below the broker's visibility timeout (a quarter of it, when
 that is shorter): a message held longer is delivered again while the first copy waits."""
-
-MAX_MESSAGE: Final = 64 * 1024
-"""The largest poll message ``track()`` sends, in bytes: ``on_done`` travels in every hop's
-message and in the job's Redis record (a 5 MB one made each poll carry it both ways)."""
 
 
 def _signature(on_done: Any) -> dict[str, Any] | None:
@@ -470,7 +474,9 @@ def _poll(
         if now >= state.deadline:
             return _finish(task, store, state, timed_out(state), ttl)
         if claim.wait > 0:  # the shared rate says later: come back when the booked slot is due
-            return _again(task, store, state, paced(state, claim.wait, claim.booked), bound, longest)
+            # (at the deadline at the latest: that hop ends the wait)
+            wait = min(claim.wait, state.deadline - now)
+            return _again(task, store, state, paced(state, wait, claim.booked), bound, longest)
     measured = accepted.setdefault(vendor, AcceptedRate(window=1.0))  # the last second, as a cut reads it
     sent = time.time()
     try:
@@ -490,8 +496,10 @@ def _poll(
     if store.paces.get(vendor) is not None and outcome.countdown < longest:
         # paced: book the next call's slot now, so its hop calls the vendor (not one held past the
         # visibility timeout: _again cuts its countdown, and it books its slot when it comes back)
-        wait, booked = store.book(vendor, time.time())
-        outcome = Again(attrs.evolve(outcome.state, booked=booked), max(outcome.countdown, wait))
+        now = time.time()
+        wait, booked = store.book(vendor, now)
+        wait = min(max(outcome.countdown, wait), max(outcome.countdown, state.deadline - now))  # the deadline ends it
+        outcome = Again(attrs.evolve(outcome.state, booked=booked), wait)
     return _again(task, store, state, outcome, bound, longest)
 
 
@@ -698,6 +706,21 @@ def _producer(settings: _Settings) -> Store:
 
 def _unreachable(what: str, url: str, exc: BaseException) -> UnreachableError:
     return UnreachableError(f"{what} at {_safe_url(url)} did not answer: {type(exc).__name__}: {their_words(exc)}")
+
+
+@contextlib.contextmanager
+def _store_errors(url: str) -> Iterator[None]:
+    """A task's Redis errors as typed ones naming the store: Redis away past the retries
+    (:class:`UnreachableError`), or answering with an error of its own (:class:`StoreRefusedError`).
+    The task then fails unacknowledged, and the sweeper sends its hop again once Redis is back."""
+    import redis
+
+    try:
+        yield
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        raise _unreachable("Redis (videojobs.celery's store)", url, exc) from exc
+    except redis.exceptions.RedisError as exc:
+        raise _refused("Redis (videojobs.celery's store)", url, exc) from exc
 
 
 def _redis_said(exc: BaseException) -> BaseException | None:

@@ -8,6 +8,7 @@ deadline, the failures in a row): the same wait as in one process, carried betwe
 from __future__ import annotations
 
 import importlib
+import json
 import math
 from collections.abc import Mapping
 from typing import Any, Final
@@ -21,6 +22,8 @@ from .._wait import FAILED_POLL_BACKOFF_CAP, Waiter
 
 __all__ = [
     "MAX_HOPS",
+    "MAX_HOP_MESSAGE",
+    "MAX_MESSAGE",
     "MAX_TIMEOUT",
     "Again",
     "Done",
@@ -46,6 +49,15 @@ MAX_HOPS: Final = 2**31
 Lua compares hop numbers as doubles, exact far past this (2**53: a forged hop past it would
 compare equal to the next one, and the chain would stall)."""
 POLICY_KINDS: Final = frozenset(("adaptive", "fixed", "import"))
+
+MAX_MESSAGE: Final = 64 * 1024
+"""The largest poll message ``track()`` sends, in bytes: ``on_done`` travels in every hop's
+message and in the job's Redis record (a 5 MB one made each poll carry it both ways)."""
+MAX_HOP_MESSAGE: Final = 2 * MAX_MESSAGE
+"""The largest poll message a worker takes: what ``track()`` allows, plus the wait state the hops
+add (16 samples of History and the last error's message: a few KB), with room to spare. A
+larger one was not written by ``track()`` and a worker (a 5 MB ``last_error`` was claimed, kept
+in Redis for a day and sent on at every hop)."""
 
 DUE_SLACK: Final = 5.0
 """Seconds a poll's successor is expected within, at least (see :func:`next_due`): a paced or
@@ -157,6 +169,12 @@ class PollState:
         except TypeError as exc:  # a field missing
             raise UsageError(f"a poll message lacks a field ({exc})") from exc
         state._check(now)
+        try:
+            size = len(json.dumps(state.to_message()))
+        except (TypeError, ValueError, RecursionError) as exc:  # not JSON: not a message a broker carried
+            raise UsageError(f"a poll message is not JSON ({type(exc).__name__})") from exc
+        if size > MAX_HOP_MESSAGE:
+            raise UsageError(f"a poll message is {size:,} bytes, more than the {MAX_HOP_MESSAGE:,} a poll carries")
         return state
 
     def _check(self, now: float) -> None:
@@ -175,6 +193,9 @@ class PollState:
         whole("polls", self.polls)
         if not isinstance(self.waiter, Mapping):
             raise UsageError(f"a poll message's waiter is an object, not {type(self.waiter).__name__}")
+        if self.waiter.get("ref") != self.ref:  # its wait carried on under another job's name
+            raise UsageError(f"a poll message's waiter is another job's ({self.waiter.get('ref')!r:.60}), not its own")
+        whole("failed_in_a_row", self.waiter.get("failed_in_a_row"))
         start, timeout = number("start", self.waiter.get("start")), number("timeout", self.waiter.get("timeout"))
         if not 0 < timeout <= MAX_TIMEOUT or start + timeout > now + MAX_TIMEOUT + CLOCK_SKEW:  # a caller ahead
             raise UsageError(

@@ -44,7 +44,17 @@ from typing import Any, ClassVar, Final
 
 import attrs
 
-from .._ratecontrol import MAX_PAUSE, MIN_RATE, SharedPace, pause_for
+from .._ratecontrol import (
+    CLOCK_SLACK,
+    CUBIC_SPAN,
+    MAX_PAUSE,
+    MAX_RATE_OVER_MEASURED,
+    MAX_SHARED_RATE,
+    MIN_CUBIC_K,
+    MIN_RATE,
+    SharedPace,
+    pause_for,
+)
 
 __all__ = [
     "JOB_TTL",
@@ -75,15 +85,28 @@ local function keep(key, ttl)
 end
 """
 
+_CHAIN = """
+-- chain_of(key): GET of a job's chain; false when the key holds another type (not ours: deleted)
+local function chain_of(key)
+  local v = redis.pcall('GET', key)
+  if type(v) == 'table' and v.err then
+    redis.call('DEL', key)
+    return false
+  end
+  return v
+end
+"""
+
 _TRACK = (
     _KEEP
+    + _CHAIN
     + """
 -- the first track() of a job notes its first poll; any later one finds the record and says what it is
 -- (the same call repeated after its answer was lost, ARGV[5] its once, finds what it wrote: 'new')
 local done = redis.call('HGET', KEYS[1], 'done')
 if done then return done end
 local mine = '-1\\n' .. ARGV[5] .. '\\n0\\n' .. ARGV[2] .. '\\n' .. ARGV[1]
-local chain = redis.call('GET', KEYS[3])
+local chain = chain_of(KEYS[3])
 if chain == mine then return 'new' end
 if chain then return 'tracked' end
 local ttl = tonumber(ARGV[3])
@@ -94,45 +117,68 @@ return 'new'
 """
 )
 
-_UNTRACK = """
+_UNTRACK = (
+    _CHAIN
+    + """
 -- track() could not send the first poll: forget the job, unless its first poll already ran, or
 -- the record is not this track()'s (ARGV[2], its once: a repeat after another track() of the job)
-local chain = redis.call('GET', KEYS[3])
+local chain = chain_of(KEYS[3])
 if redis.call('HEXISTS', KEYS[1], 'done') == 1 or not chain then return 0 end
 if string.sub(chain, 1, 4 + #ARGV[2]) ~= '-1\\n' .. ARGV[2] .. '\\n' then return 0 end
 redis.call('DEL', KEYS[3])
 redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
 """
+)
 
-_USABLE_FN = """
--- A pace the workers did not write (a field set by hand, or non-numeric, or a rate of 0) is
--- deleted where it is met: the vendor is then not paced until it throttles again, for every
--- worker at once. p: HMGET of w_max, k, last_cut, tokens, stamp, pause_until, rate.
+_USABLE_FN = (
+    f"""
+local MIN_RATE, MAX_SHARED_RATE, MIN_CUBIC_K, CUBIC_SPAN = {MIN_RATE!r}, {MAX_SHARED_RATE!r}, {MIN_CUBIC_K!r}, {CUBIC_SPAN!r}
+local MAX_PAUSE, GROWTH, CLOCK_SLACK = {MAX_PAUSE!r}, {MAX_RATE_OVER_MEASURED!r}, {CLOCK_SLACK!r}"""
+    + """
+-- A pace the workers did not write (a field set by hand: non-numeric, not finite, out of the range
+-- the workers write, SharedPace.usable) is deleted where it is met: the vendor is then not paced
+-- until it throttles again, for every worker at once. p: HMGET of w_max, k, last_cut, tokens,
+-- stamp, pause_until, rate (a stamp ahead of now is a clock that runs ahead: read as now, kept).
 local function finite(v)
   local x = tonumber(v)
   if x and x == x and x > -math.huge and x < math.huge then return x end
   return nil
 end
+local function top(w_max)  -- the fastest the curve goes: its bucket's capacity
+  return math.max(1, GROWTH * math.max(w_max, MIN_RATE))
+end
 local function usable(p)
-  local w_max, k, rate = finite(p[1]), finite(p[2]), finite(p[7])
-  return w_max and w_max >= 0 and k and k >= 0 and finite(p[3]) and rate and rate > 0 and finite(p[6] or '0')
+  local w_max, k, rate, tokens = finite(p[1]), finite(p[2]), finite(p[7]), finite(p[4] or '0')
+  if not (w_max and w_max >= 0 and w_max <= MAX_SHARED_RATE) then return false end
+  if not (k and (k == 0 or (k >= MIN_CUBIC_K and k <= CUBIC_SPAN))) then return false end
+  if not (rate and rate >= MIN_RATE and rate <= MAX_SHARED_RATE) then return false end
+  if not (tokens and tokens >= -top(w_max) * MAX_PAUSE - 1 and tokens <= top(w_max)) then return false end
+  return finite(p[3]) and finite(p[5] or '0') and finite(p[6] or '0') and true or false
+end
+-- read(key, fields...): HMGET of a pace; nil when the key holds another type (not ours: deleted)
+local function read(key, ...)
+  local p = redis.pcall('HMGET', key, ...)
+  if p.err then
+    redis.call('DEL', key)
+    return nil
+  end
+  return p
 end
 """
+)
 
 _RESERVE_FN = (
     _USABLE_FN
-    + f"""
-local MAX_PAUSE = {MAX_PAUSE!r}"""
     + """
 -- reserve(pace, now, rate, known, booked): SharedPace.reserve on the stored pace, the bucket being
 -- TokenBucket's arithmetic. rate: the worker's CUBIC rate at now for the cut it knows (known); if
 -- another worker cut since, the cut's own rate. Returns false when the vendor is not paced, else
 -- {wait, booked, w_max, k, last_cut, pause_until}: wait 0 sends now; booked '1': a slot is held
--- for this caller at that wait ('0': a pause, which books nothing).
+-- for this caller at that wait ('0': a pause, or a queue MAX_PAUSE long: nothing booked).
 local function reserve(pace, now, rate, known, booked)
-  local p = redis.call('HMGET', pace, 'w_max', 'k', 'last_cut', 'tokens', 'stamp', 'pause_until', 'rate')
-  if not p[3] then return false end
+  local p = read(pace, 'w_max', 'k', 'last_cut', 'tokens', 'stamp', 'pause_until', 'rate')
+  if not p or not p[3] then return false end
   if not usable(p) then
     redis.call('DEL', pace)
     return false
@@ -150,15 +196,17 @@ local function reserve(pace, now, rate, known, booked)
     return said(pause - now, '0')
   end
   if booked == p[3] then return said(0, '1') end
-  if known ~= p[3] or not (rate and rate > 0) then rate = stored end
+  if known ~= p[3] or not (rate and rate >= MIN_RATE and rate <= top(finite(p[1]))) then rate = stored end
   local cap = math.max(1, rate)
   local tokens = math.min(cap, finite(p[4]) or 0)
   local stamp = finite(p[5]) or now
+  if stamp > now + CLOCK_SLACK then stamp = now end  -- a clock that runs ahead wrote it: refill from now
   if now > stamp then
     tokens = math.min(cap, tokens + (now - stamp) * rate)
     stamp = now
   end
   tokens = tokens - 1
+  if -tokens / rate > MAX_PAUSE then return said(MAX_PAUSE, '0') end  -- the queue is full: ask again then
   redis.call('HSET', pace, 'tokens', tostring(tokens), 'stamp', tostring(stamp))
   if tokens >= 0 then return said(0, '1') end
   return said(-tokens / rate, '1')
@@ -178,7 +226,12 @@ _POLL = (
 local chain = KEYS[1]
 local hop, tag, now, grace = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[4]), tonumber(ARGV[5])
 local mine = ARGV[1] .. '\\n' .. tag .. '\\n' .. ARGV[4] .. '\\n' .. ARGV[7] .. '\\n' .. ARGV[6]
-local old = redis.call('SET', chain, mine, 'KEEPTTL', 'GET')
+local old = redis.pcall('SET', chain, mine, 'KEEPTTL', 'GET')
+if type(old) == 'table' and old.err then  -- another type at the key: not a chain of ours, replaced
+  redis.call('DEL', chain)
+  redis.call('SET', chain, mine)
+  old = false
+end
 if old then
   local lost = 2
   if old ~= 'done' then
@@ -206,15 +259,18 @@ return {1, paced[1], paced[2], paced[3], paced[4], paced[5], paced[6]}
 """
 )
 
-_DUE = """
+_DUE = (
+    _CHAIN
+    + """
 -- the next hop comes later than the claim said: the sweeper waits for it until then
-local old = redis.call('GET', KEYS[1])
+local old = chain_of(KEYS[1])
 if not old or old == 'done' then return 0 end
 local h, t, at, due, msg = string.match(old, '^([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n(.*)$')
 if h ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], h .. '\\n' .. t .. '\\n' .. at .. '\\n' .. ARGV[2] .. '\\n' .. msg, 'KEEPTTL')
 return 1
 """
+)
 
 _FINISHING = (
     _KEEP
@@ -335,7 +391,7 @@ _THROTTLED = (
 -- still the stored one (known), the cut; else another worker cut meanwhile: the same congestion.
 -- A stored pace no worker wrote is deleted first: this cut is then the vendor's first.
 local key, now, retry_after = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
-local whole = redis.call('HMGET', key, 'w_max', 'k', 'last_cut', 'tokens', 'stamp', 'pause_until', 'rate')
+local whole = read(key, 'w_max', 'k', 'last_cut', 'tokens', 'stamp', 'pause_until', 'rate') or {}
 if whole[3] and not usable(whole) then
   redis.call('DEL', key)
   whole = {}
@@ -359,24 +415,73 @@ return redis.call('HMGET', key, 'w_max', 'k', 'last_cut', 'pause_until')
 )
 
 
+STORE_SOCKET_TIMEOUT: Final = 5.0
+"""Seconds a worker waits for one answer (or connection) of Redis: it answers in milliseconds, our
+scripts are O(1), so a command this late is a Redis that hangs (stopped, swapping, a dead link)."""
+STORE_RETRY_BUDGET: Final = 25.0
+"""Seconds after a command's first try within which a worker tries it again on a lost connection
+(backoff 0.1 s doubling to 2 s): a restart is ridden out for this long, and no try starts after
+it, so a command ends within this plus one STORE_SOCKET_TIMEOUT: about half a minute. (Retries
+counted, not timed, made a hung Redis hold a worker 21 x 10 s + backoff, four minutes per
+command, and each timed-out try's script ran once Redis woke: up to 21 slots booked.)"""
+
+
+def _store_retry() -> Any:
+    from redis.backoff import ExponentialBackoff
+    from redis.retry import Retry
+
+    class StoreRetry(Retry):
+        """redis-py's Retry, bounded by time (``budget`` seconds after the first try) rather than
+        by a count alone; ``clock`` and ``sleep`` are injectable."""
+
+        def __init__(
+            self,
+            budget: float = STORE_RETRY_BUDGET,
+            *,
+            clock: Callable[[], float] = time.monotonic,
+            sleep: Callable[[float], None] = time.sleep,
+        ) -> None:
+            super().__init__(ExponentialBackoff(cap=2.0, base=0.1), retries=-1)
+            self.budget, self.clock, self.sleep = budget, clock, sleep
+
+        def call_with_retry(
+            self, do: Any, fail: Any, is_retryable: Any = None, with_failure_count: bool = False
+        ) -> Any:
+            self._backoff.reset()  # type: ignore[no-untyped-call]
+            start, failures = self.clock(), 0
+            while True:
+                try:
+                    return do()
+                except self._supported_errors as error:
+                    if is_retryable and not is_retryable(error):
+                        raise
+                    failures += 1
+                    fail(error, failures) if with_failure_count else fail(error)
+                    backoff = self._backoff.compute(failures)
+                    if self.clock() + backoff - start > self.budget:
+                        raise
+                    self.sleep(backoff)
+
+    return StoreRetry
+
+
 def connect(url: str) -> Any:
     """A Redis client for the workers, that rides out a restart: every command is retried on a
-    lost connection with backoff, about half a minute in all. A command may have run before its
+    lost connection with backoff, for ``STORE_RETRY_BUDGET`` seconds, and ends within about half a
+    minute in all, even against a Redis that hangs. A command may have run before its
     answer was lost: our scripts are safe to repeat (a claim by the same delivery takes it again;
     ``track``, ``untrack``, the callback's note, claim and failure carry a :func:`call_mark` and
     answer a repeat as the first time; the others write the same again, except that a repeated
     booking of a paced vendor's slot books a second one: that poll waits 1/rate longer, and the
     fleet stays under the vendor's limit)."""
     import redis
-    from redis.backoff import ExponentialBackoff
-    from redis.retry import Retry
 
     return redis.Redis.from_url(
         url,
-        retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=20),
+        retry=_store_retry()(),
         retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
-        socket_timeout=10,
-        socket_connect_timeout=5,
+        socket_timeout=STORE_SOCKET_TIMEOUT,
+        socket_connect_timeout=STORE_SOCKET_TIMEOUT,
     )
 
 
@@ -448,9 +553,19 @@ def _known(values: list[Any]) -> dict[str, str] | None:
         numbers = {name: float(value) for name, value in fields.items()}
     except ValueError:
         return None
-    if not all(math.isfinite(n) for n in numbers.values()) or min(numbers.get("w_max", 0), numbers.get("k", 0)) < 0:
-        return None
-    return fields
+    return fields if SharedPace.usable(numbers) else None
+
+
+def _wait(value: Any) -> float:
+    """A wait a script answered, seconds: within 0-``MAX_PAUSE`` (the scripts' own bound, kept here
+    too: a countdown past it is a poll held for days, and one of 1e307 s an OverflowError in Celery)."""
+    wait = float(value)
+    return min(max(wait, 0.0), MAX_PAUSE) if math.isfinite(wait) else MAX_PAUSE
+
+
+def _foreign(exc: BaseException) -> bool:
+    """Redis said a key holds another type than ours (WRONGTYPE): a value set by hand, read as absent."""
+    return str(exc).startswith("WRONGTYPE")
 
 
 def _pace(fields: dict[str, str]) -> SharedPace:
@@ -537,7 +652,7 @@ class Store:
         fields = _known(answer[3:])  # the script let only a usable pace through
         self.paces[vendor] = fields
         booked = float(fields["last_cut"]) if fields is not None and answer[2] == b"1" else None
-        return Claim(code, float(answer[1]), booked)
+        return Claim(code, _wait(answer[1]), booked)
 
     def poll_meanwhile(self, ref: str, hop: int, tag: str, *, ttl: float, grace: float, message: str,
                        due: float, vendor: str, now: float) -> Callable[[], Claim]:  # fmt: skip
@@ -617,10 +732,18 @@ class Store:
         for ref in refs:
             pipe.hget(self._job(ref), "done")
             pipe.get(self._chain(ref))
-        found = pipe.execute()
+        import redis
+
+        found = pipe.execute(raise_on_error=False)
+        for answer in found:
+            if isinstance(answer, Exception) and not (
+                isinstance(answer, redis.exceptions.ResponseError) and _foreign(answer)
+            ):
+                raise answer
         records = []
         for i, ref in enumerate(refs):
-            done, chain = found[2 * i], found[2 * i + 1]
+            # a key of another type (set by hand) reads as absent: one of them stopped every sweep
+            done, chain = (None if isinstance(v, Exception) else v for v in found[2 * i : 2 * i + 2])
             record: dict[bytes, bytes] = {} if done is None else {b"done": done}
             parts = chain.split(b"\n", 4) if chain else []
             if len(parts) == 5:  # "hop\ntag\nclaimed_at\ndue\nmessage": a chain going on
@@ -667,7 +790,7 @@ class Store:
             return 0.0, None
         fields = _known(answer[2:])  # the script let only a usable pace through
         self.paces[vendor] = fields
-        return float(answer[0]), float(fields["last_cut"]) if fields is not None and answer[1] == b"1" else None
+        return _wait(answer[0]), float(fields["last_cut"]) if fields is not None and answer[1] == b"1" else None
 
     def throttled(
         self, vendor: str, now: float, *, measured: float, sent: float | None, retry_after: float | None
@@ -683,10 +806,24 @@ class Store:
 
     def refresh_paces(self) -> None:
         """Read again the pace of every vendor this process polled (another worker may have cut)."""
+        import redis
+
         for vendor in list(self.paces):
-            self.paces[vendor] = _known(self.redis.hmget(self._rate(vendor), *PACE_FIELDS))
+            try:
+                self.paces[vendor] = _known(self.redis.hmget(self._rate(vendor), *PACE_FIELDS))
+            except redis.exceptions.ResponseError as exc:
+                if not _foreign(exc):
+                    raise
+                self.paces[vendor] = None  # not a pace of ours: the next script to meet it deletes it
 
     def rate(self, vendor: str) -> float | None:
         """The vendor's shared rate in requests per second, None while there is no limit."""
-        value = self.redis.hget(self._rate(vendor), "rate")
+        import redis
+
+        try:
+            value = self.redis.hget(self._rate(vendor), "rate")
+        except redis.exceptions.ResponseError as exc:
+            if not _foreign(exc):
+                raise
+            return None
         return None if value is None else float(value)
