@@ -574,3 +574,18 @@ def test_a_poll_message_too_large_or_inconsistent_is_refused_before_anything_is_
     message["waiter"].update(waiter)
     with pytest.raises(videojobs.UsageError, match=words):
         PollState.from_message(message, now=1000.0)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"timeout": None}, {"timeout": -1}, {"max_failed_polls": 0}, {"policy": object()}],
+    ids=["timeout-None", "timeout-negative", "max_failed_polls", "policy"],
+)
+def test_an_argument_error_of_track_says_which_job(kwargs: dict[str, Any]) -> None:
+    """The clients' calls about one job set ``error.ref`` whatever ended them; ``track()`` left it
+    None for its arguments (checked before any app or store is needed)."""
+    from videojobs.celery import track
+
+    with pytest.raises(videojobs.UsageError) as caught:
+        track("vozo:t1", **kwargs)
+    assert caught.value.ref == "vozo:t1"

@@ -765,8 +765,21 @@ def track(
     ``Client.wait``); one request's deadline is the ``request_timeout`` of the client factory.
     ``policy`` travels in each poll's message, so it is data: ``AdaptivePolicy(...)`` (the default),
     ``FixedPolicy(...)``, or ``"module:name"`` naming a policy object the workers import (a policy
-    of your own class is refused: it cannot be put in a message).
+    of your own class is refused: it cannot be put in a message). An error says which job
+    (``error.ref``), as the clients' do.
     """
+    from .._base import refer
+
+    try:
+        return _track(ref, on_done, timeout, policy, max_failed_polls, app)
+    except VideoJobsError as exc:
+        refer(exc, ref)
+        raise
+
+
+def _track(
+    ref: str, on_done: Any, timeout: float, policy: PollingPolicy | str | None, max_failed_polls: int, app: Any
+) -> Any:
     import redis
 
     from .._base import split_ref
