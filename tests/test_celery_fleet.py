@@ -23,7 +23,7 @@ import redis
 import videojobs
 from tests.redis_server import RedisServer
 from videojobs import FixedPolicy, JobStatus, State
-from videojobs._ratecontrol import MemoryPaceStore
+from videojobs._ratecontrol import MemoryPaceStore, SharedPace
 from videojobs._wait import Waiter
 from videojobs.celery._poll import Again, Done, PollState, decide, policy_from, policy_spec
 from videojobs.celery._store import PACE_FIELDS, Claim, Delivery, Store, connect
@@ -388,6 +388,19 @@ def test_a_key_of_another_type_at_a_pace_or_a_chain_is_replaced_not_an_error_at_
     r.hset("wrongtype:chain:vozo:w4", "a", "b")
     assert store.track("vozo:w4", "{}", 1000.0, 3600) == "new"
     store.due_later("vozo:w4", -1, 2000.0)
+
+
+def test_a_worker_whose_clock_runs_behind_keeps_the_fleets_pace(r: Any) -> None:
+    """The script's rule as the one-process pace's (tests/test_ratecontrol.py): two workers booking
+    in turn, one 5 s behind, are granted the pace's rate, not every slot they ask for (the bucket
+    refilled 5 s of tokens at each of the behind worker's bookings)."""
+    from tests.test_ratecontrol import _granted_per_second
+
+    store = Store(r, prefix="behind")
+    t0 = 1_000_000.0
+    store.throttled("vozo", t0, measured=5.0, sent=t0 - 0.1, retry_after=None)
+    granted = _granted_per_second(None, 5.0, reserve=lambda now: store.reserve("vozo", now))
+    assert granted == pytest.approx(_granted_per_second(SharedPace(), 0.0), rel=0.1)
 
 
 def test_a_bucket_stamped_by_a_clock_that_runs_ahead_refills_for_the_others(r: Any) -> None:

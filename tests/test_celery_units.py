@@ -589,3 +589,23 @@ def test_an_argument_error_of_track_says_which_job(kwargs: dict[str, Any]) -> No
     with pytest.raises(videojobs.UsageError) as caught:
         track("vozo:t1", **kwargs)
     assert caught.value.ref == "vozo:t1"
+
+
+def test_an_unpaced_poll_spends_one_retry_budget_on_a_redis_that_is_away() -> None:
+    """``poll_meanwhile`` (a vendor not paced: the common path) fell back to the ordinary poll
+    when the pool could not connect: another whole budget of retries (46-56 s against the half a
+    minute documented), and the vendor was called meanwhile. It is the store's error at once."""
+    import redis
+
+    from videojobs.celery._store import STORE_RETRY_BUDGET, STORE_SOCKET_TIMEOUT, Store, connect
+
+    clock = [0.0]
+    kind = type(connect("redis://127.0.0.1:1/0").get_retry())
+    retry = kind(STORE_RETRY_BUDGET, clock=lambda: clock[0], sleep=lambda s: clock.__setitem__(0, clock[0] + s))
+    away = redis.Redis.from_url(  # nothing listens on port 1: each try is refused at once
+        "redis://127.0.0.1:1/0", retry=retry, retry_on_error=[redis.exceptions.ConnectionError]
+    )
+    store = Store(away, prefix="away")
+    with pytest.raises(redis.exceptions.ConnectionError):
+        store.poll_meanwhile("vozo:t1", 0, "tag", ttl=3600, grace=10.0, message="{}", due=5.0, vendor="vozo", now=0.0)
+    assert clock[0] <= STORE_RETRY_BUDGET + STORE_SOCKET_TIMEOUT  # one budget, not two

@@ -613,18 +613,8 @@ def test_a_whole_part_left_by_a_failed_naming_asks_for_its_last_byte_only(mode: 
     (tmp_path / f"{name}.part.json").write_text(
         json.dumps({"etag": host.etag(0), "last_modified": None, "total": len(body)})
     )
-    status = JobStatus(vendor="vozo", task_id="t1", state=State.SUCCEEDED, video_urls=["https://h.invalid/v.mp4"])
-
-    async def fetch(url: str) -> Download:
-        async with videojobs.AsyncClient(api_keys={"vozo": "sk-test-whole-part"}) as client:
-            return await client.download(attrs_evolve(status, url), tmp_path)
-
     with hostile.hostile(host) as url:
-        if mode == "sync":
-            with videojobs.Client(api_keys={"vozo": "sk-test-whole-part"}) as client:
-                got = client.download(attrs_evolve(status, url), tmp_path)
-        else:
-            got = asyncio.run(fetch(url))
+        got = _from_host(mode, url, tmp_path)
     assert [(r.get("range"), r.get("if-range")) for r in host.requests] == [(f"bytes={len(body) - 1}-", host.etag(0))]
     assert got.resumed_from == len(body) - 1
     assert got.sha256 == hashlib.sha256(body).hexdigest()
@@ -680,11 +670,43 @@ def test_a_storage_refusal_with_the_errno_of_a_taken_name_is_not_a_taken_name() 
     assert taken.to_dict()["name_taken"] is True
 
 
-def attrs_evolve(status: JobStatus, url: str) -> JobStatus:
-    """``status`` with its video at ``url``/v.mp4."""
-    import attrs
+@MODES
+def test_a_part_whose_bytes_are_in_doubt_is_not_kept_for_a_resume(mode: str, tmp_path: Path) -> None:
+    """The ``.part`` is cut behind the transfer's back as its last bytes are written (read back for
+    the checksum, it is short; if the checksum had read it all, its length no longer matches: a
+    failed write-back says EIO the same way): the error was typed and the ``.part`` kept with its
+    record, for the next call to resume, or now to finish from its last byte, trusting bytes
+    that are not the host's. Nothing is kept."""
+    from tests.hostile_files import FileHost, video
 
-    return attrs.evolve(status, video_urls=[f"{url}/v.mp4"])
+    body = video(8, 2 * 1024 * 1024 + 1000)
+    part = tmp_path / "vozo-t1.mp4.part"
+    truncated: list[int] = []
+
+    def on_progress(progress: Any) -> None:
+        if progress.done == len(body):  # its last bytes written: cut it, whatever the checksum has read
+            os.truncate(part, 1024)
+            truncated.append(progress.done)
+
+    with hostile.hostile(FileHost([body])) as url, pytest.raises(DownloadError) as caught:
+        _from_host(mode, url, tmp_path, on_progress=on_progress)
+    assert truncated
+    assert caught.value.errno == errno.EIO
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no .part, no record: the next call starts over
+
+
+def _from_host(mode: str, url: str, dest: Path, **kwargs: Any) -> Download:
+    """Job ``vozo:t1``'s video, at ``url``/v.mp4 (a ``FileHost``), saved into ``dest`` on either face."""
+    job = JobStatus(vendor="vozo", task_id="t1", state=State.SUCCEEDED, video_urls=[f"{url}/v.mp4"])
+    if mode == "sync":
+        with videojobs.Client(api_keys={"vozo": "sk-test-file-host"}) as client:
+            return client.download(job, dest, **kwargs)
+
+    async def run() -> Download:
+        async with videojobs.AsyncClient(api_keys={"vozo": "sk-test-file-host"}) as client:
+            return await client.download(job, dest, **kwargs)
+
+    return asyncio.run(run())
 
 
 # --- what the body's beginning says ---------------------------------------------------------------------------

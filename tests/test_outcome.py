@@ -221,6 +221,25 @@ def test_an_error_pickled_by_an_older_videojobs_has_no_last_status_and_is_read()
     assert outcome_dict("duomi:t", again)["state"] is None
 
 
+def test_a_download_error_pickled_by_an_older_videojobs_is_read() -> None:
+    """Attributes added since (``name_taken``; ``expires_at``, once ``expired_at``) read as their
+    defaults when rebuilt from an older state, not an AttributeError in ``to_dict()`` or the CLI."""
+    import pickle
+
+    from videojobs._cli_output import cli_hint
+
+    taken = videojobs.DownloadError("x.mp4 exists", vendor="duomi", errno=17)
+    del taken.__dict__["name_taken"]
+    expired = videojobs.LinkExpiredError("expired", vendor="duomi")
+    del expired.__dict__["expires_at"]
+    expired.__dict__["expired_at"] = None
+    for old in (taken, expired):
+        again = pickle.loads(pickle.dumps(old))
+        assert again.to_dict()["name_taken"] is False
+        assert cli_hint(again, "download") == ""
+    assert pickle.loads(pickle.dumps(expired)).to_dict()["expires_at"] is None
+
+
 def test_a_failed_jobs_error_carries_its_ref() -> None:
     failed = videojobs.JobStatus(vendor="vozo", task_id="t9", state="failed", error=videojobs.JobError(message="x"))
     with pytest.raises(videojobs.JobFailedError) as caught:

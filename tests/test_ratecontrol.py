@@ -459,6 +459,48 @@ def test_a_clock_that_runs_ahead_neither_stops_the_bucket_refilling_nor_suppress
     assert not ahead.throttled(t + 10.5, measured=2.0, sent=t + 10.4, retry_after=None)  # then once a second
 
 
+def _granted_per_second(pace: SharedPace | None, skew: float, reserve: Any = None) -> float:
+    """Two workers, the second ``skew`` s behind, ask a pace cut to 4.25 req/s (grown back along its
+    curve meanwhile) for a slot 50 times a second in turn for a minute: the slots it granted per
+    second of true time, over the last 50 s."""
+    t0 = 1_000_000.0
+    if reserve is None:
+        assert pace is not None
+        pace.throttled(t0, measured=5.0, sent=t0 - 0.1, retry_after=None)
+        reserve = pace.reserve
+    sends = []
+    for i in range(50 * 60):
+        true = t0 + 1 + 0.02 * i
+        wait = reserve(true - (skew if i % 2 else 0.0))
+        if wait < MAX_PAUSE:  # booked (a full queue books nothing)
+            sends.append(true + wait)
+    return len([s for s in sends if t0 + 11 <= s < t0 + 61]) / 50
+
+
+@pytest.mark.parametrize("skew", [0.5, 5.0, 60.0])
+def test_a_worker_whose_clock_runs_behind_does_not_unpace_the_vendor(skew: float) -> None:
+    """Reading a stamp more than a second ahead as now (for a worker ahead of the others) let a
+    worker behind lower it at each booking, and the others refilled the skew's worth of tokens
+    every time: 50 slots a second through a pace of 4.25-5 with a worker 5 s behind. The fleet is
+    granted what two workers on one clock are."""
+    assert _granted_per_second(SharedPace(), skew) == pytest.approx(_granted_per_second(SharedPace(), 0.0), rel=0.1)
+
+
+def test_one_burst_reported_by_workers_whose_clocks_differ_is_one_cut() -> None:
+    """20 calls sent within 0.4 s, all answered 429, reported in turn by two workers, one 5 s behind:
+    a cut stamped ahead of a worker's clock read as stale, and the burst cut the rate 20 times."""
+    pace = SharedPace()
+    t0 = 1_000_000.0
+    pace.throttled(t0, measured=20.0, sent=t0 - 0.1, retry_after=None)  # a cut long before
+    start = t0 + 100
+    cuts = 0
+    for i in range(20):
+        behind = 5.0 if i % 2 else 0.0
+        sent, now = start + 0.02 * i - behind, start + 0.5 + 0.02 * i - behind
+        cuts += pace.throttled(now, measured=20.0, sent=sent, retry_after=None)
+    assert cuts == 1
+
+
 def test_a_shared_pace_cut_after_a_quiet_spell_starts_from_the_rate_last_throttled() -> None:
     """Bursts 40 s apart against a vendor allowing 5 req/s, each met by a 429 at once: the curve
     had grown to twice w_max by then with no demand behind it, and the cut started from there, so

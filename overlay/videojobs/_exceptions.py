@@ -229,6 +229,8 @@ class DownloadError(VideoJobsError):
     (``ENOTSUP``). The job's other videos are still saved then; an errno alone cannot tell (a
     file system without hard links says ``ENOTSUP`` too)."""
 
+    name_taken: bool = False  # (an error pickled by an older videojobs has none of its own)
+
     def __init__(self, message: str, *, errno: int | None = None, name_taken: bool = False, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.errno = errno
@@ -244,6 +246,8 @@ class LinkExpiredError(DownloadError):
     ``expires_at`` is when it expired, as the job's status said (``JobStatus.expires_at``, the same
     name for the same time), else None.
     """
+
+    expires_at: datetime | None = None  # (an error pickled by an older videojobs has none: it said expired_at)
 
     def __init__(self, message: str, *, expires_at: datetime | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)

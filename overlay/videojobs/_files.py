@@ -299,7 +299,7 @@ class Transfer:
             return None
         first = self._first or self._read_meta()
         if first is None or st.st_size > first.total or first.total < 2:
-            return None  # a whole one is kept too (its naming or its fsync failed): see request_headers
+            return None  # a whole one is kept too (the disk filled as it was named): see request_headers
         return st, first
 
     def _read_meta(self) -> FirstAnswer | None:
@@ -362,9 +362,10 @@ class Transfer:
             st, first = kept
             validator = first.validator
             assert validator is not None
-            # a whole .part (the disk filled as it was named, or its fsync failed) asks for its last
-            # byte again: the host's 206 to If-Range is its word that the bytes kept are its file's,
-            # where the whole video was fetched again (a full disk, freed, paid for it twice)
+            # a whole .part (the disk filled as it was named; one whose fsync failed is not kept)
+            # asks for its last byte again: the host's 206 to If-Range is its word that the bytes
+            # kept are its file's, where the whole video was fetched again (a full disk, freed,
+            # paid for it twice)
             asked = min(st.st_size, first.total - 1)
             self._first, self._asked, self._kept_id = first, asked, (st.st_dev, st.st_ino, st.st_size)
             headers["Range"] = f"bytes={asked}-"
@@ -460,10 +461,13 @@ class Transfer:
             written = os.write(fd, chunk)
             if written < size:  # a short write: the rest, or the disk's refusal
                 _write_all(fd, memoryview(chunk)[written:])
-            self.done = done
+        except OSError as exc:  # refused (a full disk, EFBIG): what was written before stands, for a resume
+            raise self._unwritten(exc, f"could not write {self.part}") from exc
+        self.done = done
+        try:
             behind.wrote(done)  # the checksum reads it back; a failed write-back is raised here
         except OSError as exc:
-            raise _disk(exc, f"could not write {self.part}", self.vendor) from exc
+            raise self._unwritten(exc, f"could not write {self.part}", lost=True) from exc
         if self.on_progress is not None:
             progress = DownloadProgress(
                 ref=self.ref, path=self.path, done=done, total=self.total, resumed_from=self.resumed_from
@@ -505,8 +509,10 @@ class Transfer:
             sha256 = behind.finish(self.done)
             os.fsync(fd)  # little is left to write back: see SYNC_EVERY
             mine = os.fstat(fd)
-        except OSError as exc:
-            raise _disk(exc, f"could not write {self.part}", self.vendor) from exc
+            if mine.st_size != self.done:  # cut (or grown) behind the transfer's back: not the bytes hashed
+                raise OSError(errno.EIO, f"the .part is {mine.st_size} bytes, not the {self.done} written to it")
+        except OSError as exc:  # a write-back or read-back that failed: the bytes on disk are in doubt
+            raise self._unwritten(exc, f"could not write {self.part}", lost=True) from exc
         try:
             self._place()
         except OSError as exc:
@@ -556,6 +562,15 @@ class Transfer:
     def pause(self) -> None:
         """A failure the next attempt may resume from: keep the ``.part`` (cleanup never raises)."""
         self._close_fd()
+
+    def _unwritten(self, exc: OSError, what: str, *, lost: bool = False) -> DownloadError:
+        """The disk's refusal, typed. A ``.part`` whose bytes are in doubt (``lost``: its write-back
+        or its read-back failed, or any EIO) is not kept: resumed, or finished from its last byte
+        (see ``request_headers``), it would have been taken as the video, checksum and all. One
+        whose write was refused (a full disk, EFBIG) keeps what was written before, for a resume."""
+        if lost or exc.errno == errno.EIO:
+            self.abort()
+        return _disk(exc, what, self.vendor)
 
     def abort(self) -> None:
         """A failure no retry mends (an error page, too large): no ``.part`` is left."""

@@ -213,11 +213,17 @@ MAX_SHARED_RATE: Final = 1e6
 a thousand times any vendor's published status-call allowance (tens a second). A stored pace
 above it was set by hand (``w_max`` = 1e308 made the curve, the bucket and every wait overflow)."""
 
-CLOCK_SLACK: Final = 1.0
-"""Seconds a worker's clock may run ahead of another's before what it wrote into a shared pace (the
-bucket's ``stamp``) reads as written by a clock that runs ahead: NTP keeps a fleet within
-milliseconds. A stamp further ahead is read as now: kept, it stopped the bucket refilling for
-every other worker until their clocks reached it."""
+CLOCK_SLACK: Final = MAX_PAUSE
+"""Seconds a time another worker wrote into a shared pace (the bucket's ``stamp``, the last cut)
+may lie ahead of this worker's clock and still be taken as written. Further ahead, it came from a
+clock gone wrong (NTP keeps a fleet within milliseconds; an hour ahead after a VM resumed) and is
+read as now: kept, it stopped the bucket refilling for every other worker, and made every 429
+read as the same congestion, until their clocks reached it. Less far ahead, it is trusted: a
+worker cannot tell a writer ahead from its own clock behind, and reading a stamp 5 s ahead as
+now let a worker 5 s behind lower it at each booking, so the others refilled 5 s of tokens each
+time (50 req/s went through a pace of 5); with the cut, one burst of 429s cut 20 times. So a
+skew under five minutes is ridden out as before (a worker ahead holds the bucket back by its
+lead), and only a clock gone wrong is overruled."""
 
 
 class CubicCalculator:
@@ -574,7 +580,7 @@ class SharedPace:
         rate = self.rate(now)
         if rate is None or booked == self.last_cut:
             return 0.0
-        if self.stamp > now + CLOCK_SLACK:  # written by a clock that runs ahead: refill from now
+        if self.stamp > now + CLOCK_SLACK:  # written by a clock gone wrong: refill from now
             self.stamp = now
         bucket = TokenBucket.restored(rate, self.tokens, self.stamp)
         wait = bucket.reserve(now)
@@ -590,7 +596,7 @@ class SharedPace:
         True when the rate was cut."""
         if pause := pause_for(retry_after):
             self.pause_until = max(self.pause_until, now + pause)
-        recent = self.last_cut <= now + CUT_INTERVAL  # a cut further ahead: a clock that runs ahead
+        recent = self.last_cut <= now + CLOCK_SLACK  # a cut further ahead: written by a clock gone wrong
         if recent and ((sent is not None and sent < self.last_cut) or now - self.last_cut < CUT_INTERVAL):
             return False
         current = self.rate(now)

@@ -200,7 +200,7 @@ local function reserve(pace, now, rate, known, booked)
   local cap = math.max(1, rate)
   local tokens = math.min(cap, finite(p[4]) or 0)
   local stamp = finite(p[5]) or now
-  if stamp > now + CLOCK_SLACK then stamp = now end  -- a clock that runs ahead wrote it: refill from now
+  if stamp > now + CLOCK_SLACK then stamp = now end  -- written by a clock gone wrong (see CLOCK_SLACK): refill from now
   if now > stamp then
     tokens = math.min(cap, tokens + (now - stamp) * rate)
     stamp = now
@@ -666,11 +666,15 @@ class Store:
             return self.poll(ref, hop, tag, ttl=ttl, grace=grace, message=message, due=due, vendor=vendor,
                              now=now, booked=None)  # fmt: skip
 
+        import redis
+
         pool = self.redis.connection_pool
         args = [hop, tag, max(60, int(ttl)), repr(now), grace, message, repr(due), "0", "0", "", ""]
         try:
             connection = pool.get_connection()
-        except Exception:  # the pool could not connect: the ordinary path says so, after its retries
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+            raise  # its retries are spent (STORE_RETRY_BUDGET): the ordinary path would spend them again
+        except Exception:  # anything else: the ordinary path says what, after its retries
             return ordinary
         try:
             connection.send_command("EVALSHA", self._poll.sha, 2, self._chain(ref), self._rate(vendor), *args)
