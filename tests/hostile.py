@@ -63,6 +63,7 @@ def hostile(scenario: Scenario) -> Iterator[str]:
     class Server(socketserver.ThreadingTCPServer):
         daemon_threads = True
         allow_reuse_address = True
+        request_queue_size = 128  # socketserver's 5: a sixth connection at once waited a second for its SYN again
 
     server = Server(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

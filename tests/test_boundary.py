@@ -1013,6 +1013,41 @@ def test_a_client_used_across_a_fork_opens_its_own_connections_in_the_child() ->
     assert peers[0] != peers[1]  # the child's own connection, not the parent's pooled one
 
 
+def test_a_child_forked_while_another_thread_opens_a_client_does_not_wait_for_ever() -> None:
+    """Another thread was adding a client's key to the log scrubber (its lock held) at the moment
+    of fork(): in the child, nothing ever let that lock go, and the child's first vendor call
+    (which adds its key) waited for it for ever, past every deadline. The child makes its own."""
+    import os
+    import signal
+
+    from videojobs._scrub import LOG_SCRUBBER
+
+    held, release = threading.Event(), threading.Event()
+
+    def inside_add() -> None:  # stands for a thread within LOG_SCRUBBER.add when fork() comes
+        with LOG_SCRUBBER._lock:
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=inside_add, daemon=True)
+    holder.start()
+    assert held.wait(10)
+    with hostile.hostile(hostile.answer()) as url:
+        pid = os.fork()
+        if pid == 0:  # the child: one call bounded by a second, the alarm as the hang's witness
+            signal.alarm(20)
+            code = 0
+            try:
+                videojobs.Client(api_keys={"vozo": KEY}, base_urls={"vozo": url}, max_retries=0).status("vozo:t")
+            except BaseException:  # anything at all is the child's failure
+                code = 1
+            os._exit(code)
+        release.set()
+        _, status = os.waitpid(pid, 0)
+    holder.join(10)
+    assert os.waitstatus_to_exitcode(status) == 0  # not -SIGALRM: it did not hang
+
+
 @pytest.mark.anyio
 async def test_a_call_under_way_when_another_task_closes_the_async_client_ends_saying_so() -> None:
     """The async face's twin of the blocking one's: a last attempt ended with aiohttp's

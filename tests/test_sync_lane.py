@@ -156,3 +156,48 @@ async def test_a_cookie_the_vendor_sets_is_kept_by_neither_face(caplog: pytest.L
             aio = [(await aclient.status("vozo:t")).vendor_state for _ in range(2)]
     assert sync == aio == ["processing", "processing"]  # no cookie came back: the host says so
     assert f'HTTP Request: GET {url}/v1/video_generation/t "HTTP/1.1 200 OK"' in caplog.messages
+
+
+def test_threads_making_a_clients_first_calls_at_once_all_send_its_key() -> None:
+    """The lane learned its client's base URL and headers field by field, unlocked: a thread that
+    read the new path before the headers were set sent a request with none (no key, no Host), and
+    its vendor's 401 ended the call as an AuthenticationError though the key was right (5 of 960
+    calls, 16 threads on fresh clients with a short switch interval; 18-36 of these 960). What it
+    learns is now made whole, then published with one assignment. (Each round is a fresh client:
+    its lane has learned nothing.)"""
+    import sys
+    import threading
+
+    def answer(request: hostile.Request, conn: socket.socket) -> None:
+        known = request.headers.get("authorization") == f"Bearer {KEYS['vozo']}"
+        body = b'{"id": "t", "status": "processing"}' if known else b'{"error": {"message": "no key"}}'
+        status = b"200 OK" if known else b"401 Unauthorized"
+        conn.sendall(b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\nContent-Length: "
+                     + str(len(body)).encode() + b"\r\n\r\n" + body)  # fmt: skip
+
+    failed: list[str] = []
+    interval = sys.getswitchinterval()
+    with hostile.hostile(answer) as url:
+        sys.setswitchinterval(1e-6)  # threads switch as often as they can: the window is a few bytecodes
+        try:
+            for _ in range(60):
+                client = videojobs.Client(api_keys={"vozo": KEYS["vozo"]}, base_urls={"vozo": url}, adaptive=False)
+                client.vendor("vozo")
+                start = threading.Barrier(16)
+
+                def status(client: videojobs.Client = client, start: threading.Barrier = start) -> None:
+                    start.wait()
+                    try:
+                        client.status("vozo:t")
+                    except videojobs.VideoJobsError as exc:
+                        failed.append(f"{type(exc).__name__}: {exc}")
+
+                threads = [threading.Thread(target=status) for _ in range(16)]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join(timeout=30)
+                client.close()
+        finally:
+            sys.setswitchinterval(interval)
+    assert failed == []

@@ -34,7 +34,7 @@ import string
 import time
 import typing
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Final, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 
 import httpcore
 import httpx
@@ -254,6 +254,22 @@ class Reading(Protocol):
     def feed(self, chunk: bytes) -> None: ...
 
 
+class _Learned(NamedTuple):
+    """What :class:`Lane` learned of its client's base URL and headers, made whole before it is
+    published with one assignment: threads sharing a ``Client`` read it while another learns it
+    anew (set field by field, a thread read the new path before the new headers were set, and
+    sent a request without them: no key, a false 401 on a client's first calls)."""
+
+    base_url: httpx.URL
+    raw: list[tuple[bytes, bytes]]  # the client's headers it was learned from
+    base: str  # the base URL as text, ending in "/"
+    path: bytes | None  # the base URL's path; None: not a base URL the lane sends to
+    scheme: bytes
+    host: bytes
+    port: int | None
+    headers: list[tuple[bytes, bytes]]  # what build_request would send, Host first
+
+
 class Lane:
     """A status exchange's way onto :class:`DeadlineTransport`'s pool, past ``httpx.Client.send`` and
     httpx's Request and Response: on loopback those layers cost about 100 µs of client CPU per status
@@ -271,22 +287,13 @@ class Lane:
     cookie an answer sets: ``_exchange.cookie_jar``.)
     """
 
-    __slots__ = (
-        "_accept_encoding", "_base", "_base_url", "_headers", "_host", "_http", "_path", "_pool", "_port", "_raw",
-        "_scheme",
-    )  # fmt: skip
+    __slots__ = ("_accept_encoding", "_http", "_learned", "_pool")
 
     def __init__(self, transport: DeadlineTransport, http: httpx.Client, accept_encoding: str) -> None:
         self._pool = transport.pool
         self._http = http
         self._accept_encoding = accept_encoding  # what the exchange reads (httpx's default may offer more)
-        self._base_url: httpx.URL | None = None
-        self._raw: list[tuple[bytes, bytes]] = []
-        self._base = ""
-        self._path: bytes | None = None  # None: the base URL is not one the lane sends to
-        self._scheme = self._host = b""
-        self._port: int | None = None
-        self._headers: list[tuple[bytes, bytes]] = []
+        self._learned: _Learned | None = None
 
     def request(
         self, http: httpx.Client, kwargs: Mapping[str, Any], extensions: dict[str, Any]
@@ -294,11 +301,12 @@ class Lane:
         """The httpcore request for the generated builder's ``kwargs``, or None (see the class)."""
         if http is not self._http:
             return None
-        if http.base_url is not self._base_url or http.headers.raw != self._raw:
-            self._learn(http)
+        learned = self._learned  # read once: another thread may learn anew meanwhile
+        if learned is None or http.base_url is not learned.base_url or http.headers.raw != learned.raw:
+            learned = self._learned = self._learn(http)
         url = kwargs.get("url")
         if (
-            self._path is None
+            learned.path is None
             or len(kwargs) != 2
             or kwargs.get("method") not in ("get", "GET")
             or not isinstance(url, str)
@@ -318,28 +326,25 @@ class Lane:
         hooks = http.event_hooks
         if hooks["request"] or hooks["response"]:
             return None
-        target = self._path + url[1:].encode("ascii")
-        core_url = httpcore.URL(scheme=self._scheme, host=self._host, port=self._port, target=target)
-        return httpcore.Request(b"GET", core_url, headers=self._headers, extensions=extensions)
+        target = learned.path + url[1:].encode("ascii")
+        core_url = httpcore.URL(scheme=learned.scheme, host=learned.host, port=learned.port, target=target)
+        return httpcore.Request(b"GET", core_url, headers=learned.headers, extensions=extensions)
 
-    def _learn(self, http: httpx.Client) -> None:
-        base_url = http.base_url
-        self._base_url, self._raw = base_url, http.headers.raw
+    def _learn(self, http: httpx.Client) -> _Learned:
+        base_url, raw = http.base_url, http.headers.raw
         plain = base_url.is_absolute_url and not (base_url.userinfo or base_url.query or base_url.fragment)
         if not plain:
-            self._path = None
-            return
+            return _Learned(base_url, raw, "", None, b"", b"", None, [])
         # httpx keeps a base URL's path ending in "/" (an empty one is "/", but prints as "http://host")
         text = str(base_url)
-        self._base = text if text.endswith("/") else text + "/"
         # the request build_request makes of a GET of the base URL without cookies or params (the lane
         # declines those): the client's headers merged with the exchange's, as it merges them, Host first
         headers = httpx.Headers(http.headers)
         headers.update({"Accept-Encoding": self._accept_encoding})
         probe = httpx.Request("GET", base_url, headers=headers)
-        self._scheme, self._host, self._port = probe.url.raw_scheme, probe.url.raw_host, probe.url.port
-        self._path = probe.url.raw_path
-        self._headers = probe.headers.raw
+        url = probe.url
+        base = text if text.endswith("/") else text + "/"
+        return _Learned(base_url, raw, base, url.raw_path, url.raw_scheme, url.raw_host, url.port, probe.headers.raw)
 
     def exchange(self, request: httpcore.Request, reading: Reading) -> None:
         """Send ``request`` on the pool and hand the answer to ``reading``: its status line and
@@ -366,7 +371,9 @@ class Lane:
 
     def _answer(self, request: httpcore.Request, response: httpcore.Response, headers: httpx.Headers) -> httpx.Response:
         """The answer's head as httpx's objects (for the log line: a rare path)."""
-        url = self._base + request.url.target[len(self._path or b"") :].decode("ascii")
+        learned = self._learned
+        assert learned is not None  # it built the request
+        url = learned.base + request.url.target[len(learned.path or b"") :].decode("ascii")
         sent = httpx.Request("GET", url, headers=request.headers)
         return httpx.Response(response.status, headers=headers, request=sent, extensions=response.extensions)
 

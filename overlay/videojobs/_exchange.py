@@ -221,23 +221,28 @@ class RequestPrefix:
     on ``.typed``'s httpx client afterwards is sent as ``build_request`` would send it.
     """
 
-    __slots__ = ("_base", "_base_url", "_headers", "_http", "_raw")
+    __slots__ = ("_learned",)
 
     def __init__(self) -> None:
-        self._http: object = None
-        self._base_url: httpx.URL | None = None
-        self._raw: list[tuple[bytes, bytes]] = []
-        self._base: str | None = None
-        self._headers = httpx.Headers()
+        # (client, its base URL, its headers' raw, the URL prefix or None, the headers to send): made
+        # whole, then published with one assignment (threads sharing a Client read it meanwhile)
+        self._learned: tuple[object, httpx.URL, list[tuple[bytes, bytes]], str | None, httpx.Headers] | None = None
 
     def request(
         self, http: httpx.Client | httpx.AsyncClient, kwargs: Mapping[str, Any], extensions: dict[str, Any]
     ) -> httpx.Request | None:
-        if http is not self._http or http.base_url is not self._base_url or http.headers.raw != self._raw:
-            self._learn(http)
+        learned = self._learned  # read once: another thread may learn anew meanwhile
+        if (
+            learned is None
+            or http is not learned[0]
+            or http.base_url is not learned[1]
+            or http.headers.raw != learned[2]
+        ):
+            learned = self._learned = self._learn(http)
+        _, _, _, base, headers = learned
         url = kwargs.get("url")
         if (
-            self._base is None
+            base is None
             or len(kwargs) != 2
             or not isinstance(url, str)
             or url[:1] != "/"
@@ -246,18 +251,26 @@ class RequestPrefix:
             or http.cookies
         ):
             return None
-        return httpx.Request(kwargs["method"], self._base + url[1:], headers=self._headers, extensions=extensions)
+        return httpx.Request(kwargs["method"], base + url[1:], headers=headers, extensions=extensions)
 
-    def _learn(self, http: httpx.Client | httpx.AsyncClient) -> None:
+    @staticmethod
+    def _learn(
+        http: httpx.Client | httpx.AsyncClient,
+    ) -> tuple[object, httpx.URL, list[tuple[bytes, bytes]], str | None, httpx.Headers]:
         # httpx keeps a base URL's path ending in "/" and appends a relative path after it (an
         # empty path, "http://host", is "/"): the prefix is that URL as text, ending in "/"
         base_url = http.base_url
-        self._http, self._base_url, self._raw = http, base_url, http.headers.raw
         text = str(base_url)
         plain = base_url.is_absolute_url and not base_url.query and not base_url.fragment
-        self._base = None if not plain else text if text.endswith("/") else text + "/"
-        self._headers = httpx.Headers(http.headers)
-        self._headers.update({"Accept-Encoding": ACCEPT_ENCODING})  # as build_request merges them: last
+        headers = httpx.Headers(http.headers)
+        headers.update({"Accept-Encoding": ACCEPT_ENCODING})  # as build_request merges them: last
+        return (
+            http,
+            base_url,
+            http.headers.raw,
+            None if not plain else text if text.endswith("/") else text + "/",
+            headers,
+        )
 
 
 class _Attempt:

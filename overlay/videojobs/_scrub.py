@@ -47,6 +47,7 @@ from __future__ import annotations
 import base64
 import collections
 import functools
+import os
 import re
 import string
 import threading
@@ -515,6 +516,10 @@ class LogScrubber:
         self._installed = False
         self._warned: set[str] = set()
 
+    def renew_lock(self) -> None:
+        """A new lock, in a child process just forked (the parent's may be held there for ever)."""
+        self._lock = threading.Lock()
+
     def add(self, key: str) -> None:
         """Redact ``key`` from now on (until as many ``discard`` as ``add``); a key too short to
         scrub is said once per process, on the ``videojobs`` logger (without the key)."""
@@ -567,3 +572,13 @@ class LogScrubber:
 
 
 LOG_SCRUBBER: Final = LogScrubber()
+
+
+def _after_fork() -> None:
+    """A lock held by another thread at fork() (a client opened or closed there) is never let go in
+    the child, whose first vendor call (which adds its key here) then waited for it for ever."""
+    LOG_SCRUBBER.renew_lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
