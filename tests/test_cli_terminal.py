@@ -270,22 +270,32 @@ def test_a_result_line_on_a_narrow_terminal_keeps_its_url_whole() -> None:
     assert url.decode() in "".join(line.rstrip() if len(line.rstrip()) < 40 else line for line in screen.display)
 
 
-def test_a_terminal_that_is_not_utf8_gets_plain_lines_not_a_view_that_smears() -> None:
-    """PYTHONIOENCODING=ascii: a CJK task id went out as \\u6f22 escapes, three times the width rich
-    measured, and every frame of the live view left a stale row behind. Plain lines instead."""
+def _whole_run(program: str, argv: list[str], **env: str) -> tuple[int, bytes]:
+    """``program argv`` run to its end in a 30 x 100 pseudo-terminal (``env`` added): its exit
+    status and all it wrote."""
     child = pexpect.spawn(
-        sys.executable,
-        ["-m", "videojobs", "wait", "--sandbox", "--time-scale", "20", "vozo:\u6f22\u5b57-q1-d20"],
+        program,
+        argv,
         dimensions=(30, 100),
-        env={"TERM": "xterm-256color", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONIOENCODING": "ascii"},
+        env={"TERM": "xterm-256color", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **env},
         timeout=60,
         preexec_fn=as_a_terminal_starts_it,
     )
     child.logfile_read = log = io.BytesIO()
     child.read()
     child.close()
-    data = log.getvalue()
-    assert child.exitstatus == 0
+    return child.exitstatus, log.getvalue()
+
+
+def test_a_terminal_that_is_not_utf8_gets_plain_lines_not_a_view_that_smears() -> None:
+    """PYTHONIOENCODING=ascii: a CJK task id went out as \\u6f22 escapes, three times the width rich
+    measured, and every frame of the live view left a stale row behind. Plain lines instead."""
+    code, data = _whole_run(
+        sys.executable,
+        ["-m", "videojobs", "wait", "--sandbox", "--time-scale", "20", "vozo:\u6f22\u5b57-q1-d20"],
+        PYTHONIOENCODING="ascii",
+    )
+    assert code == 0
     assert b"\\u6f22\\u5b57" in data
     assert b"\x1b[?25l" not in data  # no live view (it hides the cursor)
 
@@ -316,19 +326,8 @@ def test_stdout_into_a_pipe_gets_plain_progress_that_leaves_the_readers_lines_be
     instead (a file, ``> results.jsonl``, keeps the live view: nobody else writes to the screen)."""
     refs = ["vozo:piped1-q1-d20", "duomi:piped2-q0-d10"]
     command = " ".join([sys.executable, "-m", "videojobs", "wait", "--sandbox", "--time-scale", "20", *refs, "| cat"])
-    child = pexpect.spawn(
-        "bash",
-        ["-c", command],
-        dimensions=(30, 100),
-        env={"TERM": "xterm-256color", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-        timeout=60,
-        preexec_fn=as_a_terminal_starts_it,
-    )
-    child.logfile_read = log = io.BytesIO()
-    child.read()
-    child.close()
-    data = log.getvalue()
-    assert child.exitstatus == 0
+    code, data = _whole_run("bash", ["-c", command])
+    assert code == 0
     assert b"\x1b[?25l" not in data  # no live view (it hides the cursor)
     screen = pyte.Screen(100, 30)
     pyte.ByteStream(screen).feed(data)
