@@ -10,7 +10,6 @@ import pytest
 import videojobs
 from tests.clocks import SimClock
 from videojobs._ratecontrol import (
-    BETA,
     MAX_PAUSE,
     MAX_RATE_OVER_MEASURED,
     MIN_RATE,
@@ -499,26 +498,6 @@ def test_one_burst_reported_by_workers_whose_clocks_differ_is_one_cut() -> None:
         sent, now = start + 0.02 * i - behind, start + 0.5 + 0.02 * i - behind
         cuts += pace.throttled(now, measured=20.0, sent=sent, retry_after=None)
     assert cuts == 1
-
-
-def test_a_shared_pace_cut_after_a_quiet_spell_starts_from_the_rate_last_throttled() -> None:
-    """Bursts 40 s apart against a vendor allowing 5 req/s, each met by a 429 at once: the curve
-    had grown to twice w_max by then with no demand behind it, and the cut started from there, so
-    w_max doubled at every burst (5, 10, 20, 40 ... req/s) and each burst began with 16-24 % 429s.
-    The cut starts from the rate last throttled, unless the reporter measured more accepted."""
-    pace = SharedPace()
-    now = 1000.0
-    assert pace.throttled(now, measured=5.0, sent=None, retry_after=None)  # the first 429: measured 5 req/s
-    assert pace.w_max == pytest.approx(5.0)
-    for _ in range(6):
-        now += 40.0  # a quiet spell: the curve grows to its cap meanwhile
-        assert pace.rate(now) == pytest.approx(10.0)
-        assert pace.throttled(now, measured=1.0, sent=now - 0.1, retry_after=None)  # the burst's first 429
-        assert pace.w_max == pytest.approx(5.0)
-        assert pace.rate(now) == pytest.approx(5.0 * BETA)
-    now += 40.0
-    assert pace.throttled(now, measured=8.0, sent=now - 0.1, retry_after=None)  # a reporter accepted at 8 req/s
-    assert pace.w_max == pytest.approx(8.0)  # a risen allowance is still learned
 
 
 def test_a_shared_pace_cut_while_recovering_starts_from_the_curve() -> None:

@@ -600,14 +600,12 @@ class SharedPace:
         if recent and ((sent is not None and sent < self.last_cut) or now - self.last_cut < CUT_INTERVAL):
             return False
         current = self.rate(now)
-        # the cut's base: the curve's rate, but not above the rate last throttled unless the
-        # reporter measured more accepted (a worker sees its own share only). After a quiet spell
-        # the curve stands at MAX_RATE_OVER_MEASURED x w_max with no demand behind it; cut from
-        # there, w_max doubled at each burst's first 429 (5, 10, 20 ... req/s against an
-        # allowance of 5), and each burst began with 16-24 % 429s
-        base = measured if current is None else min(current, max(self.w_max, measured))
+        # the cut's base: the curve's rate (a worker measures only its own share of what the
+        # vendor accepted). After a quiet spell the curve stands at MAX_RATE_OVER_MEASURED x w_max
+        # with no demand behind it, and a burst's first 429 cuts from there (the burst's next cuts
+        # bring it back); the fleet's own send rate, counted in the store, would be the better base
         cubic = CubicCalculator(now)
-        cubic.error_received(max(MIN_RATE, base), now)
+        cubic.error_received(max(MIN_RATE, measured if current is None else current), now)
         self.w_max, self.k, self.last_cut = cubic.state
         self.tokens, self.stamp = 0.0, now  # no burst into a vendor that just throttled
         return True
