@@ -1013,19 +1013,22 @@ def test_a_client_used_across_a_fork_opens_its_own_connections_in_the_child() ->
     assert peers[0] != peers[1]  # the child's own connection, not the parent's pooled one
 
 
-def test_a_child_forked_while_another_thread_opens_a_client_does_not_wait_for_ever() -> None:
-    """Another thread was adding a client's key to the log scrubber (its lock held) at the moment
-    of fork(): in the child, nothing ever let that lock go, and the child's first vendor call
-    (which adds its key) waited for it for ever, past every deadline. The child makes its own."""
+@pytest.mark.parametrize("where", ["the log scrubber", "the vendor registry"])
+def test_a_child_forked_while_another_thread_opens_a_client_does_not_wait_for_ever(where: str) -> None:
+    """Another thread was adding a client's key to the log scrubber, or reading the vendors' entry
+    points (its lock held), at the moment of fork(): in the child, nothing ever let that lock go,
+    and the child's first client waited for it for ever, past every deadline. The child makes its own."""
     import os
     import signal
 
+    from videojobs import _registry
     from videojobs._scrub import LOG_SCRUBBER
 
     held, release = threading.Event(), threading.Event()
+    lock = LOG_SCRUBBER._lock if where == "the log scrubber" else _registry._lock
 
-    def inside_add() -> None:  # stands for a thread within LOG_SCRUBBER.add when fork() comes
-        with LOG_SCRUBBER._lock:
+    def inside_add() -> None:  # stands for a thread within LOG_SCRUBBER.add (or the scan) when fork() comes
+        with lock:
             held.set()
             release.wait(30)
 
@@ -1039,6 +1042,7 @@ def test_a_child_forked_while_another_thread_opens_a_client_does_not_wait_for_ev
             code = 0
             try:
                 videojobs.Client(api_keys={"vozo": KEY}, base_urls={"vozo": url}, max_retries=0).status("vozo:t")
+                videojobs.register_vendor("forked", "forked_vendor:Adapter")  # takes the registry's lock
             except BaseException:  # anything at all is the child's failure
                 code = 1
             os._exit(code)

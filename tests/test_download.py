@@ -695,6 +695,27 @@ def test_a_part_whose_bytes_are_in_doubt_is_not_kept_for_a_resume(mode: str, tmp
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no .part, no record: the next call starts over
 
 
+def test_threads_that_failed_say_so_when_stopped(tmp_path: Path) -> None:
+    """A read-back that failed (the .part shorter than what was written to it) was swallowed when the
+    transfer paused (a dropped connection, a callback that raised): the .part was kept, and the
+    retry in the same call resumed it. ``stop`` says so, and ``pause`` then keeps nothing."""
+    from videojobs._files import HASH_READ, _Behind
+
+    part = tmp_path / "v.mp4.part"
+    part.write_bytes(b"\x00" * 16)
+    fd = os.open(part, os.O_RDWR)
+    try:
+        behind = _Behind(fd, 0)
+        os.truncate(part, 0)  # before the checksum thread reads: the bytes said written are not there
+        behind.wrote(HASH_READ + 1)  # wakes it: it reads back from byte 0 and finds the file short
+        behind._thread.join(10)  # its error noted, it has ended
+        assert behind.stop() is True
+        healthy = _Behind(fd, 0)
+        assert healthy.stop() is False
+    finally:
+        os.close(fd)
+
+
 def _from_host(mode: str, url: str, dest: Path, **kwargs: Any) -> Download:
     """Job ``vozo:t1``'s video, at ``url``/v.mp4 (a ``FileHost``), saved into ``dest`` on either face."""
     job = JobStatus(vendor="vozo", task_id="t1", state=State.SUCCEEDED, video_urls=[f"{url}/v.mp4"])

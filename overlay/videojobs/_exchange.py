@@ -259,18 +259,14 @@ class RequestPrefix:
     ) -> tuple[object, httpx.URL, list[tuple[bytes, bytes]], str | None, httpx.Headers]:
         # httpx keeps a base URL's path ending in "/" and appends a relative path after it (an
         # empty path, "http://host", is "/"): the prefix is that URL as text, ending in "/"
-        base_url = http.base_url
+        # the headers later calls compare with are read before those copied to send: a header set
+        # meanwhile by another thread is then learned again at the next call, never missed
+        base_url, raw = http.base_url, http.headers.raw
         text = str(base_url)
         plain = base_url.is_absolute_url and not base_url.query and not base_url.fragment
         headers = httpx.Headers(http.headers)
         headers.update({"Accept-Encoding": ACCEPT_ENCODING})  # as build_request merges them: last
-        return (
-            http,
-            base_url,
-            http.headers.raw,
-            None if not plain else text if text.endswith("/") else text + "/",
-            headers,
-        )
+        return http, base_url, raw, None if not plain else text if text.endswith("/") else text + "/", headers
 
 
 class _Attempt:

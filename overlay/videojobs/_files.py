@@ -384,18 +384,18 @@ class Transfer:
                 self._begin_resume(headers)
             else:
                 self._begin_whole(headers)
-        except OSError as exc:
+        except OSError as exc:  # an EIO there puts a kept .part in doubt: not kept (a full disk keeps it)
             self._close_fd()
-            raise _disk(exc, f"could not write {self.part}", self.vendor) from exc
+            raise self._unwritten(exc, f"could not write {self.part}") from exc
         # the body's beginning is judged afresh: a resumed one from the kept bytes (a page cut
         # after its first "<" would otherwise be taken as a video), a whole one from its first chunk
         self._sniffed, self._head = False, b""
         if self.done:
             try:
                 self._head = os.pread(self.fd, min(SNIFF_LIMIT, self.done), 0) if self.fd is not None else b""
-            except OSError as exc:
+            except OSError as exc:  # the kept bytes cannot be read back: every resume would fail so
                 self._close_fd()
-                raise _disk(exc, f"could not read {self.part}", self.vendor) from exc
+                raise self._unwritten(exc, f"could not read {self.part}", lost=True) from exc
             self._judge(looks_like_a_page(self._head))
 
     def _begin_resume(self, headers: Mapping[str, str]) -> None:
@@ -560,8 +560,11 @@ class Transfer:
                 self.folder.unlink(self.part.name)
 
     def pause(self) -> None:
-        """A failure the next attempt may resume from: keep the ``.part`` (cleanup never raises)."""
-        self._close_fd()
+        """A failure the next attempt may resume from: keep the ``.part`` (cleanup never raises),
+        unless its write-back or read-back had failed meanwhile (not yet said: a dropped connection,
+        a callback that raised, a Ctrl-C came first), which puts its bytes in doubt."""
+        if self._close_fd():
+            self._discard_part()
 
     def _unwritten(self, exc: OSError, what: str, *, lost: bool = False) -> DownloadError:
         """The disk's refusal, typed. A ``.part`` whose bytes are in doubt (``lost``: its write-back
@@ -585,14 +588,17 @@ class Transfer:
             self._let_go()
             self.folder.close()
 
-    def _close_fd(self) -> None:
+    def _close_fd(self) -> bool:
+        """Stop the threads and close the ``.part``: True when a write-back or read-back had failed."""
+        doubt = False
         if self._behind is not None:  # its threads stop before the file they read goes
             behind, self._behind = self._behind, None
-            behind.stop()
+            doubt = behind.stop()
         if self.fd is not None:
             fd, self.fd = self.fd, None
             with contextlib.suppress(OSError):  # the failure being reported is the one that matters
                 os.close(fd)
+        return doubt
 
     def _discard_part(self) -> None:
         for name in (self.part.name, self.meta.name):
@@ -707,11 +713,15 @@ class _Behind:
             raise OSError(errno.EIO, f"hashed {self._hashed} of {done} bytes")
         return self._hasher.hexdigest()
 
-    def stop(self) -> None:
-        """End both threads without waiting for the hashing (the file is paused or given up)."""
+    def stop(self) -> bool:
+        """End both threads without waiting for the hashing (the file is paused or given up): True
+        when either had failed (a write-back or a read-back: the bytes on disk are in doubt)."""
         self._abandon = True
-        with contextlib.suppress(OSError):
+        try:
             self._end()
+        except OSError:
+            return True
+        return self._error is not None
 
     def _end(self) -> None:
         self._stopping = True

@@ -222,8 +222,11 @@ read as the same congestion, until their clocks reached it. Less far ahead, it i
 worker cannot tell a writer ahead from its own clock behind, and reading a stamp 5 s ahead as
 now let a worker 5 s behind lower it at each booking, so the others refilled 5 s of tokens each
 time (50 req/s went through a pace of 5); with the cut, one burst of 429s cut 20 times. So a
-skew under five minutes is ridden out as before (a worker ahead holds the bucket back by its
-lead), and only a clock gone wrong is overruled."""
+skew under five minutes is read as before (a worker ahead holds the bucket back by its lead,
+and if it stops polling, until the others' clocks catch up), and only a clock gone wrong is
+overruled (which then lets the others refill as they go: too fast, not stopped). Neither is
+right for a fleet whose clocks differ; one clock would be (Redis's TIME), but the scripts take
+the caller's, which is what tests inject."""
 
 
 class CubicCalculator:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final, cast
@@ -47,6 +48,15 @@ GROUP: Final = "videojobs.vendors"
 _lock = threading.Lock()
 _targets: dict[str, str] | None = None
 """slug → ``"module:AdapterClass"``: the group's entry points, then ``register_vendor``'s; read on first need."""
+
+
+def _after_fork() -> None:  # a thread reading the entry points at fork() would hold it for ever in the child
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def targets() -> Mapping[str, str]:

@@ -139,7 +139,7 @@ local MAX_PAUSE, GROWTH, CLOCK_SLACK = {MAX_PAUSE!r}, {MAX_RATE_OVER_MEASURED!r}
 -- A pace the workers did not write (a field set by hand: non-numeric, not finite, out of the range
 -- the workers write, SharedPace.usable) is deleted where it is met: the vendor is then not paced
 -- until it throttles again, for every worker at once. p: HMGET of w_max, k, last_cut, tokens,
--- stamp, pause_until, rate (a stamp ahead of now is a clock that runs ahead: read as now, kept).
+-- stamp, pause_until, rate (a stamp more than CLOCK_SLACK ahead is a clock gone wrong: read as now).
 local function finite(v)
   local x = tonumber(v)
   if x and x == x and x > -math.huge and x < math.huge then return x end
