@@ -591,9 +591,9 @@ class Transfer:
     def _close_fd(self) -> bool:
         """Stop the threads and close the ``.part``: True when a write-back or read-back had failed."""
         doubt = False
-        if self._behind is not None:  # its threads stop before the file they read goes
-            behind, self._behind = self._behind, None
-            doubt = behind.stop()
+        if self._behind is not None:  # its threads stop before the file they read goes (interrupted,
+            doubt = self._behind.stop()  # they, and the fd, stay for close()'s pause to stop again)
+            self._behind = None
         if self.fd is not None:
             fd, self.fd = self.fd, None
             with contextlib.suppress(OSError):  # the failure being reported is the one that matters
@@ -727,9 +727,9 @@ class _Behind:
         self._stopping = True
         self._wake.set()
         self._thread.join()
-        sync, self._sync = self._sync, None
-        if self._pool is not None:
+        if self._pool is not None:  # a second Ctrl-C while it waits leaves the sync, and its failure, to the next stop
             self._pool.shutdown(wait=True)
             self._pool = None
+        sync, self._sync = self._sync, None
         if sync is not None:
             sync.result()
