@@ -431,7 +431,7 @@ class Transfer:
                 self._write_meta(self._first)
             except OSError as exc:  # its own name in the error: not the .part's, left empty beside it
                 self._close_fd()
-                raise _disk(exc, f"could not write {self.meta}", self.vendor) from exc
+                raise self._unwritten(exc, f"could not write {self.meta}") from exc
         self._behind = _Behind(self.fd, 0)
         self.total = total
         self.done = self.resumed_from = 0
