@@ -108,6 +108,37 @@ def test_the_shared_pace_in_redis_answers_as_the_one_process_parts_do(r: Any) ->
     assert r.ttl("parity:rate:duomi") > 0
 
 
+def test_the_first_cut_adds_each_reporters_share_once_in_redis_as_in_one_process(r: Any) -> None:
+    """Two workers report the first burst's 429s, each with its own share of what the vendor accepted:
+    the cut starts from their sum (each counted once, however many 429s it reports), and a later
+    congestion is cut from what the fleet sent, in Redis as in one process."""
+    workers = [Store(r, prefix="shares"), Store(r, prefix="shares")]
+    memory = MemoryPaceStore()
+    t0 = 1_000_000.0
+    reports = [(0, 4.0, t0), (1, 6.0, t0 + 0.2), (0, 4.0, t0 + 0.3), (1, 6.0, t0 + 0.4), (1, float("inf"), t0 + 0.5)]
+    for who, measured, now in reports:
+        workers[who].throttled("duomi", now, measured=measured, sent=now - 0.05, retry_after=None)
+        memory.throttled("duomi", now, measured=measured, sent=now - 0.05, retry_after=None,
+                         reporter=workers[who].reporter)  # fmt: skip
+    pace = memory.pace("duomi")
+    assert pace.w_max == pytest.approx(10.0)  # 4 + 6: the fleet's, not the first reporter's 4
+    assert float(r.hget("shares:rate:duomi", "w_max")) == pytest.approx(pace.w_max)
+    assert workers[0].rate("duomi") == pytest.approx(pace.fill) == pytest.approx(8.5)
+    # the fleet sends 6 calls a second for 10 s (each slot booked, then sent when it comes)
+    for i in range(60):
+        now = t0 + 2 + i / 6
+        wait, held = workers[i % 2].book("duomi", now)
+        assert wait == memory.reserve("duomi", now) == 0.0
+        assert held is not None
+    for who in (0, 1):  # a new congestion, reported by both: one cut, from what was sent
+        workers[who].throttled("duomi", t0 + 12 + who / 10, measured=50.0, sent=t0 + 11.9, retry_after=None)
+        memory.throttled("duomi", t0 + 12 + who / 10, measured=50.0, sent=t0 + 11.9, retry_after=None,
+                         reporter=workers[who].reporter)  # fmt: skip
+    assert pace.w_max == pytest.approx(6.0, rel=0.1)
+    assert float(r.hget("shares:rate:duomi", "w_max")) == pytest.approx(pace.w_max, rel=1e-6)  # Lua keeps 14 digits
+    assert float(r.hget("shares:rate:duomi", "sent")) == pytest.approx(pace.sent, rel=1e-6)
+
+
 def test_a_pause_set_by_a_worker_whose_clock_runs_ahead_lasts_max_pause_at_most(r: Any) -> None:
     """A worker an hour ahead stores a 10 s Retry-After as a pause till its now + 10: a worker on
     time was told to wait 3,610 s, past the five minutes every pause is bounded by. Both the
@@ -301,6 +332,9 @@ def test_an_untrack_repeated_after_another_track_forgets_nothing_of_it(r: Any) -
         {"rate": "1e-300"},  # a wait of ~1e300 s
         {"tokens": "-1e308"},  # a wait of ~2e307 s: an OverflowError in Celery's countdown
         {"tokens": "-1e7"},  # a poll booked 23 days out
+        {"sent": "-1"},  # the fleet's send rate
+        {"sent": "1e300"},
+        {"sent_at": "nan"},
     ],
     ids=[
         "cut-not-a-number",
@@ -313,6 +347,9 @@ def test_an_untrack_repeated_after_another_track_forgets_nothing_of_it(r: Any) -
         "rate-tiny",
         "tokens-1e308",
         "tokens-1e7",
+        "sent-negative",
+        "sent-huge",
+        "sent_at-nan",
     ],
 )
 def test_a_pace_set_by_hand_reads_as_not_paced_and_is_deleted_not_a_bare_error_at_every_poll(
@@ -414,3 +451,34 @@ def test_a_bucket_stamped_by_a_clock_that_runs_ahead_refills_for_the_others(r: A
         pace.reserve("vozo", t + 3620.0)
     for i in range(10):  # one poll every 2 s, far under the vendor's 4.25 req/s
         assert store.reserve("vozo", t + 22.0 + 2 * i) == memory.reserve("vozo", t + 22.0 + 2 * i) == 0.0
+
+
+class _StoreWorker:
+    """A worker of tests/pace_sim.py's fleet whose pace is in Redis: a Store of its own, knowing only
+    what its own answers said (as each worker process of videojobs.celery)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def paced(self) -> bool:
+        return self.store.paces.get("duomi") is not None
+
+    def book(self, now: float, booked: float | None) -> tuple[float, float | None]:
+        return self.store.book("duomi", now, booked)
+
+    def throttled(self, now: float, *, measured: float, sent: float) -> None:
+        self.store.throttled("duomi", now, measured=measured, sent=sent, retry_after=None)
+
+
+@pytest.mark.parametrize("allowance", [5.0, 20.0])
+def test_a_fleet_of_workers_keeps_the_vendor_at_its_allowance_through_redis(r: Any, allowance: float) -> None:
+    """tests/test_ratecontrol.py's fleet, each worker with its own Store on one Redis: 8 workers held a
+    vendor at 10-30 % of its allowance (each cut from one worker's share, the rate never past
+    twice it). The scripts count what the fleet sends and add up the first burst's shares."""
+    from tests.pace_sim import simulate
+
+    fleet = [_StoreWorker(Store(r, prefix=f"sim{allowance:g}")) for _ in range(8)]
+    window = simulate(fleet, allowance=allowance, seconds=120.0)
+    accepted, throttled = window(40.0, 120.0)
+    assert accepted >= 0.95, (accepted, throttled)
+    assert throttled <= 0.04, (accepted, throttled)

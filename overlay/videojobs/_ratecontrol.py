@@ -29,7 +29,8 @@ import bisect
 import collections
 import math
 import threading
-from typing import Final, Protocol
+from collections.abc import Mapping
+from typing import Any, Final, Protocol
 
 from ._exceptions import RateLimitError, VideoJobsError
 
@@ -536,14 +537,42 @@ class RetryBudget:
             return True
 
 
+SHARED_GROWTH: Final = 1.5
+"""The most a shared pace's rate runs ahead of what the fleet sends (one process's is
+``MAX_RATE_OVER_MEASURED``, botocore's 2). A fleet books its calls' slots ahead (so a hop that
+must wait calls the vendor when it comes back), and until those slots come the vendor sees the
+rate they were booked at (400 jobs at 5 req/s: 80 s of them): the rate grows along its curve
+meanwhile with no 429 to check it. In the fleet simulation (``tests/pace_sim.py``, 1-8 workers,
+5 and 20 req/s) 2x let the burst after a quiet minute through at up to twice the allowance (22 %
+of its calls answered 429), 1.5x 9 %, and 1.25x made the steady state hunt (6 % 429s against 3 %)."""
+
+MAX_SHARES: Final = 4096
+"""The most characters of reporters a first cut keeps (hundreds of workers): past it, a worker
+not noted may add its share twice, which only raises a cut the curve would grow to anyway."""
+
+SENT_WINDOW: Final = 1.0
+"""The time constant, seconds, of a shared pace's reading of what the fleet sends (an exponential
+moving average of its booked slots): the second over which one process reads demand
+(:class:`AdaptiveRate`; botocore smooths 0.5 s buckets by 0.8, about the same). The store sees
+every paced call of every worker, so this, not one worker's count, is the fleet's send rate."""
+
+
 class SharedPace:
     """One vendor's pace as plain numbers, so a store can keep it anywhere: a dict in one process,
     a Redis hash for a fleet of workers (``videojobs.celery``). The arithmetic is the parts above:
-    :class:`CubicCalculator` for the rate (a function of the time since the last cut, so it grows
-    back without any write), :class:`TokenBucket` for the tokens. ``paced`` is False until the
-    vendor first throttles: no limit until then, as :class:`AdaptiveRate`."""
+    :class:`CubicCalculator` for the curve, :class:`TokenBucket` for the tokens, and the rules of
+    :class:`AdaptiveRate`: the rate (``fill``) follows the curve but grows only while the fleet's
+    own send rate (``sent``, counted as its calls go) is within ``SHARED_GROWTH`` of it, so a quiet spell
+    does not leave a vendor's rate far above anything it accepted; a cut starts from what the
+    fleet sent, not what the reporting worker did (its share). ``paced`` is False until the
+    vendor first throttles: no limit until then (no store round trip for a vendor that never
+    throttles); that first cut has only the reporter's share to start from, and the curve finds
+    the rest."""
 
-    __slots__ = ("k", "last_cut", "pause_until", "stamp", "tokens", "w_max")
+    __slots__ = ("fill", "k", "last_cut", "pause_until", "sent", "sent_at", "shares", "stamp", "tokens", "w_max")
+
+    FIELDS: Final = {"rate": "fill"}
+    """The store's name of a field whose attribute is named otherwise (the hash's ``rate``)."""
 
     def __init__(
         self,
@@ -554,21 +583,42 @@ class SharedPace:
         tokens: float = 0.0,
         stamp: float = 0.0,
         pause_until: float = 0.0,
+        fill: float | None = None,
+        sent: float | None = None,
+        sent_at: float | None = None,
+        shares: str = "",
     ) -> None:
         self.w_max, self.k, self.last_cut = w_max, k, last_cut
         self.tokens, self.stamp, self.pause_until = tokens, stamp, pause_until
+        # a pace stored before these were kept: the rate it was cut to, and the cap it had (2 w_max)
+        self.fill = max(MIN_RATE, w_max * BETA) if fill is None else fill
+        self.sent = w_max if sent is None else sent
+        self.sent_at = stamp if sent_at is None else sent_at
+        self.shares = shares  # the first cut's reporters, " a b": each other one adds its share once
 
     @property
     def paced(self) -> bool:
         return self.last_cut > -math.inf
 
-    def rate(self, now: float) -> float | None:
-        """Requests per second at ``now`` (None: not paced): CUBIC's curve since the last cut, at
-        least ``MIN_RATE`` and at most ``MAX_RATE_OVER_MEASURED`` times the rate that was throttled."""
+    def curve(self, now: float) -> float | None:
+        """CUBIC's curve at ``now`` since the last cut, within ``MIN_RATE``-``MAX_SHARED_RATE`` (None:
+        not paced): the most the rate may be; what a worker computes and the store's script caps."""
         if not self.paced:
             return None
         grown = CubicCalculator.restored(self.w_max, self.k, self.last_cut).success_received(max(now, self.last_cut))
-        return max(MIN_RATE, min(grown, MAX_RATE_OVER_MEASURED * max(self.w_max, MIN_RATE)))
+        return max(MIN_RATE, min(grown, MAX_SHARED_RATE))
+
+    def sent_rate(self, now: float) -> float:
+        """What the fleet was sending at ``now``, requests per second (the average decayed to now)."""
+        return self.sent * math.exp(-max(0.0, now - self.sent_at) / SENT_WINDOW)
+
+    def rate(self, now: float) -> float | None:
+        """Requests per second at ``now`` (None: not paced): the curve, but no more than the rate held
+        or ``SHARED_GROWTH`` times what the fleet sent, whichever is more."""
+        curve = self.curve(now)
+        if curve is None:
+            return None
+        return max(MIN_RATE, min(curve, max(self.fill, SHARED_GROWTH * self.sent_rate(now))))
 
     def reserve(self, now: float, booked: float | None = None) -> float:
         """0.0 to send now, or the seconds until this caller's booked slot (later callers queue
@@ -581,7 +631,10 @@ class SharedPace:
             self.pause_until = min(self.pause_until, now + MAX_PAUSE)  # it is longer; kept so, not read so
             return self.pause_until - now
         rate = self.rate(now)
-        if rate is None or booked == self.last_cut:
+        if rate is None:
+            return 0.0
+        if booked == self.last_cut:  # its slot came: it sends now
+            self._count(now)
             return 0.0
         if self.stamp > now + CLOCK_SLACK:  # written by a clock gone wrong: refill from now
             self.stamp = now
@@ -589,56 +642,111 @@ class SharedPace:
         wait = bucket.reserve(now)
         if wait > MAX_PAUSE:  # the queue is full: nothing booked, ask again then (as after a pause)
             return MAX_PAUSE
-        self.tokens, self.stamp = bucket.tokens, bucket.stamp
+        self.tokens, self.stamp, self.fill = bucket.tokens, bucket.stamp, rate
+        if not wait:
+            self._count(now)
         return wait
 
-    def throttled(self, now: float, *, measured: float, sent: float | None, retry_after: float | None) -> bool:
+    def _count(self, now: float) -> None:
+        """A call is sent at ``now``: the fleet's send rate, an exponential moving average of its
+        sends (counted as they go, not as they are booked: slots booked ahead at an older rate are
+        what the vendor sees meanwhile). A send stamped before the last one counted (by a worker
+        whose clock is behind) adds without decay; one further back than CLOCK_SLACK was counted
+        by a clock gone wrong (ahead), and the average goes on from this one."""
+        gap = now - self.sent_at
+        decay = 1.0
+        if gap >= 0:
+            decay = math.exp(-gap / SENT_WINDOW)
+            self.sent_at = now
+        elif gap < -CLOCK_SLACK:
+            self.sent_at = now
+        self.sent = min(MAX_SHARED_RATE, self.sent * decay + 1.0 / SENT_WINDOW)
+
+    def throttled(
+        self, now: float, *, measured: float, sent: float | None, retry_after: float | None, reporter: str = ""
+    ) -> bool:
         """The vendor throttled a call sent at ``sent``: pause it for ``retry_after``, and cut the rate
         (once per ``CUT_INTERVAL``; a call sent before the last cut is part of that congestion).
         ``measured``: the rate the reporter saw accepted, the cut's base when not paced yet.
-        True when the rate was cut."""
+        ``reporter``: who reports (a worker process), so that the first cut adds up the shares of
+        the fleet: each other reporter of the same congestion adds its ``measured`` to the base
+        once. True when the rate was cut (or the first cut raised)."""
         if pause := pause_for(retry_after):
             self.pause_until = max(self.pause_until, now + pause)
+        measured = min(max(measured, 0.0), MAX_SHARED_RATE) if math.isfinite(measured) else 0.0
         recent = self.last_cut <= now + CLOCK_SLACK  # a cut further ahead: written by a clock gone wrong
         if recent and ((sent is not None and sent < self.last_cut) or now - self.last_cut < CUT_INTERVAL):
-            return False
-        current = self.rate(now)
-        # the cut's base: the curve's rate (a worker measures only its own share of what the
-        # vendor accepted). After a quiet spell the curve stands at MAX_RATE_OVER_MEASURED x w_max
-        # with no demand behind it, and a burst's first 429 cuts from there (the burst's next cuts
-        # bring it back); the fleet's own send rate, counted in the store, would be the better base
-        cubic = CubicCalculator(now)
-        cubic.error_received(max(MIN_RATE, measured if current is None else current), now)
-        self.w_max, self.k, self.last_cut = cubic.state
-        self.tokens, self.stamp = 0.0, now  # no burst into a vendor that just throttled
+            if not self.shares or not reporter or f" {reporter} " in f"{self.shares} ":
+                return False
+            # the first cut, from one worker's share, and another worker's share of the same burst
+            self.w_max = min(MAX_SHARED_RATE, self.w_max + measured)
+            self.sent = min(MAX_SHARED_RATE, self.sent + measured)
+            self.fill = max(MIN_RATE, self.w_max * BETA)
+            self.shares += f" {reporter}" if len(self.shares) < MAX_SHARES else ""
+            return True
+        first = not self.paced
+        self.cut(now, self.base(now, measured))
+        self.shares = f" {reporter or '-'}" if first else ""
         return True
+
+    def base(self, now: float, measured: float) -> float:
+        """The rate a cut at ``now`` starts from: what the fleet was sending (no more than the rate it
+        was paced at); before the vendor is paced nothing counted the fleet's calls, and it is
+        ``measured``, what the reporting worker saw accepted (its share of the fleet's)."""
+        current = self.rate(now)
+        if current is None:
+            return max(MIN_RATE, measured)
+        return max(MIN_RATE, min(current, self.sent_rate(now)))
+
+    def cut(self, now: float, base: float) -> None:
+        """Cut to ``BETA`` of ``base``: CUBIC's curve from there; the bucket emptied (no burst into a
+        vendor that just throttled); the fleet's send rate read on from ``base`` if it had none."""
+        first = not self.paced
+        cubic = CubicCalculator(now)
+        self.fill = max(MIN_RATE, cubic.error_received(base, now))
+        self.w_max, self.k, self.last_cut = cubic.state
+        self.tokens, self.stamp = 0.0, now
+        if first:
+            self.sent, self.sent_at = base, now
 
     @staticmethod
     def usable(fields: dict[str, float]) -> bool:
         """Whether a stored pace's numbers are ones :meth:`throttled` and :meth:`reserve` write (the
-        Redis store's scripts apply the same rule): a finite ``w_max`` and ``rate`` (the rate it was
-        cut to) within ``MIN_RATE``-``MAX_SHARED_RATE``, ``k`` 0 or ``MIN_CUBIC_K``-``CUBIC_SPAN``,
-        the ``tokens`` at most ``MAX_PAUSE`` of slots booked at the fastest the curve goes (and
-        no more than a full bucket of it). Absent fields are not judged."""
+        Redis store's scripts apply the same rule): a finite ``w_max`` and ``rate`` (``fill``)
+        within ``MIN_RATE``-``MAX_SHARED_RATE``, ``sent`` within 0-``MAX_SHARED_RATE``, ``k`` 0 or
+        ``MIN_CUBIC_K``-``CUBIC_SPAN``, the ``tokens`` at most ``MAX_PAUSE`` of slots booked at the
+        fastest the bucket goes (and no more than a full bucket of it). Absent fields are not judged."""
         if not all(math.isfinite(v) for v in fields.values()):
             return False
         w_max, k = fields.get("w_max", MIN_RATE), fields.get("k", 0.0)
         if not 0 <= w_max <= MAX_SHARED_RATE or not (k == 0 or MIN_CUBIC_K <= k <= CUBIC_SPAN):
             return False
-        if "rate" in fields and not MIN_RATE <= fields["rate"] <= MAX_SHARED_RATE:
+        fill = fields.get("rate", MIN_RATE)
+        if not MIN_RATE <= fill <= MAX_SHARED_RATE or not 0 <= fields.get("sent", 0.0) <= MAX_SHARED_RATE:
             return False
-        top = max(1.0, MAX_RATE_OVER_MEASURED * max(w_max, MIN_RATE))  # the fastest the curve goes: its bucket
+        # the bucket's capacity is the rate held (a pace stored before it was kept: 2 w_max at most)
+        top = max(1.0, MAX_RATE_OVER_MEASURED * max(w_max, fill, MIN_RATE))
         return -top * MAX_PAUSE - 1 <= fields.get("tokens", 0.0) <= top
 
-    def to_fields(self) -> dict[str, float]:
-        return {name: getattr(self, name) for name in self.__slots__}
+    def to_fields(self) -> dict[str, float | str]:
+        return {self._stored(name): getattr(self, name) for name in self.__slots__}
 
     @classmethod
-    def from_fields(cls, fields: dict[str, float]) -> SharedPace:
-        return cls(**{name: float(fields[name]) for name in cls.__slots__ if name in fields})
+    def from_fields(cls, fields: Mapping[str, float | str]) -> SharedPace:
+        names = {cls._stored(name): name for name in cls.__slots__}
+        values: dict[str, Any] = {
+            names[field]: value if field == "shares" else float(value)
+            for field, value in fields.items()
+            if field in names
+        }
+        return cls(**values)
+
+    @classmethod
+    def _stored(cls, name: str) -> str:
+        return next((field for field, attribute in cls.FIELDS.items() if attribute == name), name)
 
     def __repr__(self) -> str:
-        return f"<SharedPace paced={self.paced} w_max={self.w_max:g} last_cut={self.last_cut:g}>"
+        return f"<SharedPace paced={self.paced} w_max={self.w_max:g} fill={self.fill:g} last_cut={self.last_cut:g}>"
 
 
 class PaceStore(Protocol):
@@ -650,7 +758,14 @@ class PaceStore(Protocol):
         ...
 
     def throttled(
-        self, vendor: str, now: float, *, measured: float, sent: float | None, retry_after: float | None
+        self,
+        vendor: str,
+        now: float,
+        *,
+        measured: float,
+        sent: float | None,
+        retry_after: float | None,
+        reporter: str = "",
     ) -> None:
         """:meth:`SharedPace.throttled` on the stored pace."""
         ...
@@ -673,8 +788,15 @@ class MemoryPaceStore:
             return pace.reserve(now, booked)
 
     def throttled(
-        self, vendor: str, now: float, *, measured: float, sent: float | None, retry_after: float | None
+        self,
+        vendor: str,
+        now: float,
+        *,
+        measured: float,
+        sent: float | None,
+        retry_after: float | None,
+        reporter: str = "",
     ) -> None:
         pace = self.pace(vendor)
         with self._lock:
-            pace.throttled(now, measured=measured, sent=sent, retry_after=retry_after)
+            pace.throttled(now, measured=measured, sent=sent, retry_after=retry_after, reporter=reporter)

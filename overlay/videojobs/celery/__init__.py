@@ -55,7 +55,9 @@ What it guarantees:
   to one vendor's limit. A poll that must wait books its slot and is sent with the countdown the
   bucket says (it calls the vendor when it comes back), and a paced vendor's next slot is booked
   with each answer. No limit, and no cost, until the vendor throttles; a worker hears of another's
-  cut within ``PACE_REFRESH`` (or at its own first 429).
+  cut within ``PACE_REFRESH`` (or at its own first 429). A cut starts from what the whole fleet
+  sent, counted in Redis as its calls go; the first (nothing counted before it) adds up the share
+  each worker reporting that burst's 429s saw accepted.
 - **Every key expires** (see ``_store``), and a worker says at start, as a WARNING, when the Redis
   that holds its state does not persist (a restart then loses every job in flight).
 """

@@ -5,7 +5,8 @@ A poll costs one round trip (``poll``: claim the hop, note its message for the s
 a slot of the vendor's shared rate when the vendor is paced) and, only when something changed
 after the answer, one more (a throttle, the end, a next poll later than ``next_due`` said).
 The pace's arithmetic is ``videojobs._ratecontrol``'s (:class:`SharedPace`: CUBIC's curve, the
-token bucket): the worker computes the rate, Redis keeps the numbers and books the slot.
+token bucket, the fleet's send rate): the worker computes the curve, the scripts keep the numbers,
+count what the fleet sends, and book the slot.
 
 Keys (``<prefix>`` is ``videojobs`` unless ``install(..., prefix=)`` says otherwise), every one
 with a TTL (each script that writes a key gives it one, so no message, however poisoned, leaves
@@ -29,8 +30,11 @@ a key that lives for ever):
 - ``<prefix>:failed``       sorted set: the jobs whose callback failed for good, by when; entries
   and the set expire after ``JOB_TTL``.
 - ``<prefix>:rate:<vendor>`` hash: the vendor's :class:`SharedPace` (absent: no limit yet): CUBIC's
-  ``w_max``, ``k``, ``last_cut``, the bucket's ``tokens`` at ``stamp``, ``pause_until``, and the
-  ``rate`` it was cut to. Expires ``RATE_TTL`` after the vendor's last throttle.
+  ``w_max``, ``k``, ``last_cut``, the bucket's ``tokens`` at ``stamp``, ``pause_until``, the
+  ``rate`` it holds, the fleet's send rate (``sent`` at ``sent_at``: an average over about a
+  second, ``SENT_WINDOW``) and, while the first cut is new, the ``shares`` of the workers that
+  reported it (each adds what it saw accepted once). Expires ``RATE_TTL`` after the vendor's last
+  throttle.
 - ``<prefix>:sweep``        the sweeper's turn (``SET NX EX``).
 """
 
@@ -45,13 +49,19 @@ from typing import Any, ClassVar, Final
 import attrs
 
 from .._ratecontrol import (
+    BETA,
     CLOCK_SLACK,
+    CUBIC_RECOVERY,
     CUBIC_SPAN,
+    CUT_INTERVAL,
     MAX_PAUSE,
     MAX_RATE_OVER_MEASURED,
     MAX_SHARED_RATE,
+    MAX_SHARES,
     MIN_CUBIC_K,
     MIN_RATE,
+    SENT_WINDOW,
+    SHARED_GROWTH,
     SharedPace,
     pause_for,
 )
@@ -134,36 +144,69 @@ return 1
 _USABLE_FN = (
     f"""
 local MIN_RATE, MAX_SHARED_RATE, MIN_CUBIC_K, CUBIC_SPAN = {MIN_RATE!r}, {MAX_SHARED_RATE!r}, {MIN_CUBIC_K!r}, {CUBIC_SPAN!r}
-local MAX_PAUSE, GROWTH, CLOCK_SLACK = {MAX_PAUSE!r}, {MAX_RATE_OVER_MEASURED!r}, {CLOCK_SLACK!r}"""
+local MAX_PAUSE, GROWTH, CLOCK_SLACK, SENT_WINDOW = {MAX_PAUSE!r}, {MAX_RATE_OVER_MEASURED!r}, {CLOCK_SLACK!r}, {SENT_WINDOW!r}
+local SHARED_GROWTH = {SHARED_GROWTH!r}
+local FIELDS = {{'w_max', 'k', 'last_cut', 'tokens', 'stamp', 'pause_until', 'rate', 'sent', 'sent_at', 'shares'}}"""
     + """
 -- A pace the workers did not write (a field set by hand: non-numeric, not finite, out of the range
 -- the workers write, SharedPace.usable) is deleted where it is met: the vendor is then not paced
--- until it throttles again, for every worker at once. p: HMGET of w_max, k, last_cut, tokens,
--- stamp, pause_until, rate (a stamp more than CLOCK_SLACK ahead is a clock gone wrong: read as now).
+-- until it throttles again, for every worker at once. p: HMGET of FIELDS (a stamp more than
+-- CLOCK_SLACK ahead is a clock gone wrong: read as now).
 local function finite(v)
   local x = tonumber(v)
   if x and x == x and x > -math.huge and x < math.huge then return x end
   return nil
 end
-local function top(w_max)  -- the fastest the curve goes: its bucket's capacity
-  return math.max(1, GROWTH * math.max(w_max, MIN_RATE))
-end
 local function usable(p)
-  local w_max, k, rate, tokens = finite(p[1]), finite(p[2]), finite(p[7]), finite(p[4] or '0')
+  local w_max, k, fill, tokens = finite(p[1]), finite(p[2]), finite(p[7]), finite(p[4] or '0')
   if not (w_max and w_max >= 0 and w_max <= MAX_SHARED_RATE) then return false end
   if not (k and (k == 0 or (k >= MIN_CUBIC_K and k <= CUBIC_SPAN))) then return false end
-  if not (rate and rate >= MIN_RATE and rate <= MAX_SHARED_RATE) then return false end
-  if not (tokens and tokens >= -top(w_max) * MAX_PAUSE - 1 and tokens <= top(w_max)) then return false end
-  return finite(p[3]) and finite(p[5] or '0') and finite(p[6] or '0') and true or false
+  if not (fill and fill >= MIN_RATE and fill <= MAX_SHARED_RATE) then return false end
+  local sent = finite(p[8] or '0')
+  if not (sent and sent >= 0 and sent <= MAX_SHARED_RATE) then return false end
+  -- the bucket's capacity is the rate held (a pace stored before it was kept: 2 w_max at most)
+  local top = math.max(1, GROWTH * math.max(w_max, fill, MIN_RATE))
+  if not (tokens and tokens >= -top * MAX_PAUSE - 1 and tokens <= top) then return false end
+  return finite(p[3]) and finite(p[5] or '0') and finite(p[6] or '0') and finite(p[9] or '0') and true or false
 end
--- read(key, fields...): HMGET of a pace; nil when the key holds another type (not ours: deleted)
-local function read(key, ...)
-  local p = redis.pcall('HMGET', key, ...)
+-- read(key): HMGET of a pace's FIELDS; nil when the key holds another type (not ours: deleted)
+local function read(key)
+  local p = redis.pcall('HMGET', key, unpack(FIELDS))
   if p.err then
     redis.call('DEL', key)
     return nil
   end
   return p
+end
+-- SharedPace's reading of what the fleet sends: sent_rate(pace, now), count(pace, now) (one more
+-- call sent at now; pace.sent and pace.sent_at updated), and rate(pace, curve, now)
+local function sent_rate(pace, now)
+  return pace.sent * math.exp(-math.max(0, now - pace.sent_at) / SENT_WINDOW)
+end
+local function count(pace, now)
+  local gap, decay = now - pace.sent_at, 1
+  if gap >= 0 then
+    decay = math.exp(-gap / SENT_WINDOW)
+    pace.sent_at = now
+  elseif gap < -CLOCK_SLACK then
+    pace.sent_at = now
+  end
+  pace.sent = math.min(MAX_SHARED_RATE, pace.sent * decay + 1 / SENT_WINDOW)
+end
+local function rate(pace, curve, now)
+  return math.max(MIN_RATE, math.min(curve, math.max(pace.fill, SHARED_GROWTH * sent_rate(pace, now))))
+end
+-- numbers(p): a usable pace's numbers (one stored before sent was kept: SharedPace's defaults)
+local function numbers(p)
+  local w_max = finite(p[1])
+  return {w_max = w_max, fill = finite(p[7]), sent = finite(p[8]) or w_max,
+          sent_at = finite(p[9]) or finite(p[5]) or 0}
+end
+-- curve_or_fill(p, curve, known): the worker's curve at now, if it computed it for the stored cut
+-- (known) and it is within range; else the rate held (the cut it knew is gone: no growth this time)
+local function curve_or_fill(p, pace, curve, known)
+  if known == p[3] and curve and curve >= MIN_RATE and curve <= MAX_SHARED_RATE then return curve end
+  return pace.fill
 end
 """
 )
@@ -171,19 +214,19 @@ end
 _RESERVE_FN = (
     _USABLE_FN
     + """
--- reserve(pace, now, rate, known, booked): SharedPace.reserve on the stored pace, the bucket being
--- TokenBucket's arithmetic. rate: the worker's CUBIC rate at now for the cut it knows (known); if
--- another worker cut since, the cut's own rate. Returns false when the vendor is not paced, else
--- {wait, booked, w_max, k, last_cut, pause_until}: wait 0 sends now; booked '1': a slot is held
--- for this caller at that wait ('0': a pause, or a queue MAX_PAUSE long: nothing booked).
-local function reserve(pace, now, rate, known, booked)
-  local p = read(pace, 'w_max', 'k', 'last_cut', 'tokens', 'stamp', 'pause_until', 'rate')
+-- reserve(pace, now, curve, known, booked): SharedPace.reserve on the stored pace, the bucket being
+-- TokenBucket's arithmetic. curve: the worker's CUBIC curve at now for the cut it knows (known).
+-- Returns false when the vendor is not paced, else {wait, booked, w_max, k, last_cut, pause_until}:
+-- wait 0 sends now; booked '1': a slot is held for this caller at that wait ('0': a pause, or a
+-- queue MAX_PAUSE long: nothing booked). Each call sent now is counted (sent, sent_at).
+local function reserve(key, now, curve, known, booked)
+  local p = read(key)
   if not p or not p[3] then return false end
   if not usable(p) then
-    redis.call('DEL', pace)
+    redis.call('DEL', key)
     return false
   end
-  local stored, pause = finite(p[7]), finite(p[6] or '0')
+  local pause = finite(p[6] or '0')
   local function said(wait, held) return {tostring(wait), held, p[1], p[2], p[3], p[6] or '0'} end
   -- at most MAX_PAUSE from now (SharedPace.reserve): set by a worker whose clock runs ahead, it is
   -- longer; kept so, or each worker asking again after its wait would be held for all of it
@@ -191,25 +234,32 @@ local function reserve(pace, now, rate, known, booked)
     if pause - now > MAX_PAUSE then
       pause = now + MAX_PAUSE
       p[6] = tostring(pause)
-      redis.call('HSET', pace, 'pause_until', p[6])
+      redis.call('HSET', key, 'pause_until', p[6])
     end
     return said(pause - now, '0')
   end
-  if booked == p[3] then return said(0, '1') end
-  if known ~= p[3] or not (rate and rate >= MIN_RATE and rate <= top(finite(p[1]))) then rate = stored end
-  local cap = math.max(1, rate)
+  local pace = numbers(p)
+  if booked == p[3] then  -- its slot came: it sends now
+    count(pace, now)
+    redis.call('HSET', key, 'sent', tostring(pace.sent), 'sent_at', tostring(pace.sent_at))
+    return said(0, '1')
+  end
+  local r = rate(pace, curve_or_fill(p, pace, curve, known), now)
+  local cap = math.max(1, r)
   local tokens = math.min(cap, finite(p[4]) or 0)
   local stamp = finite(p[5]) or now
   if stamp > now + CLOCK_SLACK then stamp = now end  -- written by a clock gone wrong (see CLOCK_SLACK): refill from now
   if now > stamp then
-    tokens = math.min(cap, tokens + (now - stamp) * rate)
+    tokens = math.min(cap, tokens + (now - stamp) * r)
     stamp = now
   end
   tokens = tokens - 1
-  if -tokens / rate > MAX_PAUSE then return said(MAX_PAUSE, '0') end  -- the queue is full: ask again then
-  redis.call('HSET', pace, 'tokens', tostring(tokens), 'stamp', tostring(stamp))
-  if tokens >= 0 then return said(0, '1') end
-  return said(-tokens / rate, '1')
+  if -tokens / r > MAX_PAUSE then return said(MAX_PAUSE, '0') end  -- the queue is full: ask again then
+  local wait = 0
+  if tokens < 0 then wait = -tokens / r else count(pace, now) end
+  redis.call('HSET', key, 'tokens', tostring(tokens), 'stamp', tostring(stamp), 'rate', tostring(r),
+             'sent', tostring(pace.sent), 'sent_at', tostring(pace.sent_at))
+  return said(wait, '1')
 end
 """
 )
@@ -386,29 +436,53 @@ return paced
 
 _THROTTLED = (
     _USABLE_FN
+    + f"""
+local BETA, CUBIC_RECOVERY, CUT_INTERVAL, MAX_SHARES = {BETA!r}, {CUBIC_RECOVERY!r}, {CUT_INTERVAL!r}, {MAX_SHARES!r}"""
     + """
--- a worker saw a 429: the pause (the later one wins) and, if the pace it computed the cut from is
--- still the stored one (known), the cut; else another worker cut meanwhile: the same congestion.
--- A stored pace no worker wrote is deleted first: this cut is then the vendor's first.
+-- SharedPace.throttled on the stored pace: a worker saw a 429 for a call sent at ARGV[8] ('': not
+-- known). The pause (the later one wins); a cut, unless this is the congestion the last cut was
+-- for; or, while that cut is the vendor's first (made from one worker's share), this reporter's
+-- share added to it once. ARGV: now, pause, the cut the worker knows and its curve at now, what
+-- it measured accepted, who it is, the pace's TTL, sent. A stored pace no worker wrote is deleted
+-- first: this cut is then the vendor's first.
 local key, now, retry_after = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
-local whole = read(key, 'w_max', 'k', 'last_cut', 'tokens', 'stamp', 'pause_until', 'rate') or {}
-if whole[3] and not usable(whole) then
+local measured, reporter, sent = math.min(math.max(0, finite(ARGV[5]) or 0), MAX_SHARED_RATE), ARGV[6], finite(ARGV[8])
+local p = read(key) or {}
+if p[3] and not usable(p) then
   redis.call('DEL', key)
-  whole = {}
+  p = {}
 end
-local p = {whole[3], whole[6]}
 local fields = {}
-if retry_after > 0 and now + retry_after > (tonumber(p[2] or '0') or 0) then
-  table.insert(fields, 'pause_until'); table.insert(fields, ARGV[1] + retry_after)
-end
-if ARGV[4] ~= '' and (p[1] or '') == ARGV[3] then
-  for i, v in ipairs({'w_max', ARGV[4], 'k', ARGV[5], 'last_cut', ARGV[6], 'rate', ARGV[7], 'tokens', '0', 'stamp', ARGV[1]}) do
-    table.insert(fields, v)
+local function put(...) for _, v in ipairs({...}) do table.insert(fields, v) end end
+if retry_after > 0 and now + retry_after > (finite(p[6] or '0') or 0) then put('pause_until', ARGV[1] + retry_after) end
+local last_cut = finite(p[3] or 'x')
+if last_cut and last_cut <= now + CLOCK_SLACK and ((sent and sent < last_cut) or now - last_cut < CUT_INTERVAL) then
+  local shares = p[10] or ''
+  if shares ~= '' and reporter ~= '' and not string.find(shares .. ' ', ' ' .. reporter .. ' ', 1, true) then
+    local pace = numbers(p)
+    local w_max = math.min(MAX_SHARED_RATE, pace.w_max + measured)
+    if #shares < MAX_SHARES then shares = shares .. ' ' .. reporter end
+    put('w_max', tostring(w_max), 'rate', tostring(math.max(MIN_RATE, w_max * BETA)),
+        'sent', tostring(math.min(MAX_SHARED_RATE, pace.sent + measured)), 'shares', shares)
+  end
+else
+  local base, pace = math.max(MIN_RATE, measured), nil
+  if last_cut then
+    pace = numbers(p)
+    local sent_now = sent_rate(pace, now)
+    base = math.max(MIN_RATE, math.min(rate(pace, curve_or_fill(p, pace, tonumber(ARGV[4]), ARGV[3]), now), sent_now))
+  end
+  put('w_max', tostring(base), 'k', tostring(CUBIC_RECOVERY), 'last_cut', ARGV[1],
+      'rate', tostring(math.max(MIN_RATE, base * BETA)), 'tokens', '0', 'stamp', ARGV[1])
+  if pace then
+    put('shares', '')
+  else
+    put('sent', tostring(base), 'sent_at', ARGV[1], 'shares', ' ' .. (reporter ~= '' and reporter or '-'))
   end
 end
 if #fields > 0 then
   redis.call('HSET', key, unpack(fields))
-  redis.call('EXPIRE', key, tonumber(ARGV[8]))
+  redis.call('EXPIRE', key, tonumber(ARGV[7]))
 end
 return redis.call('HMGET', key, 'w_max', 'k', 'last_cut', 'pause_until')
 """
@@ -604,6 +678,8 @@ class Store:
         self._postpone = redis.register_script(_POSTPONE)
         self._reserve = redis.register_script(_RESERVE)
         self._throttled = redis.register_script(_THROTTLED)
+        self.reporter = os.urandom(6).hex()
+        """Who this process is when it reports a throttle (the first cut adds each reporter's share once)."""
         self.paces: dict[str, dict[str, str] | None] = {}
         """What this process knows of each vendor's pace (None: not paced; refreshed by each paced
         poll, each throttle and :meth:`refresh_paces`, which the worker's timer runs)."""
@@ -638,11 +714,11 @@ class Store:
         """Claim hop ``hop`` of ``ref``'s chain for this delivery, note its ``message`` and that its
         next hop is due by ``due``, and book a slot of ``vendor``'s shared rate if it is paced."""
         known = self.paces.get(vendor)
-        rate = 0.0
+        curve = 0.0
         if known is not None:
-            rate = _pace(known).rate(now) or MIN_RATE
+            curve = _pace(known).curve(now) or MIN_RATE
         args = [hop, tag, max(60, int(ttl)), repr(now), grace, message, repr(due),
-                "1" if known is not None else "0", repr(rate), (known or {}).get("last_cut", ""), _cut(booked)]  # fmt: skip
+                "1" if known is not None else "0", repr(curve), (known or {}).get("last_cut", ""), _cut(booked)]  # fmt: skip
         answer = self._poll(keys=[self._chain(ref), self._rate(vendor)], args=args)
         code = int(answer[0])
         if len(answer) == 1:
@@ -786,8 +862,8 @@ class Store:
     def book(self, vendor: str, now: float, booked: float | None = None) -> tuple[float, float | None]:
         """:meth:`reserve`, and the cut the slot was booked at (None: nothing booked, a pause or no pace)."""
         known = self.paces.get(vendor)
-        rate = (_pace(known).rate(now) if known is not None else None) or MIN_RATE
-        args = [repr(now), repr(rate), (known or {}).get("last_cut", ""), _cut(booked)]
+        curve = (_pace(known).curve(now) if known is not None else None) or MIN_RATE
+        args = [repr(now), repr(curve), (known or {}).get("last_cut", ""), _cut(booked)]
         answer = self._reserve(keys=[self._rate(vendor)], args=args)
         if not answer:
             self.paces[vendor] = None
@@ -799,13 +875,12 @@ class Store:
     def throttled(
         self, vendor: str, now: float, *, measured: float, sent: float | None, retry_after: float | None
     ) -> None:
-        """:meth:`SharedPace.throttled` computed here on the pace this process knows, stored if no
-        other worker cut meanwhile (one round trip)."""
+        """:meth:`SharedPace.throttled` on the stored pace, this process reporting (one round trip)."""
         known = self.paces.get(vendor)
-        pace = _pace(known) if known is not None else SharedPace()
-        cut = pace.throttled(now, measured=measured, sent=sent, retry_after=None)
-        new = [repr(pace.w_max), repr(pace.k), repr(pace.last_cut), repr(pace.rate(now))] if cut else ["", "", "", ""]
-        args = [repr(now), pause_for(retry_after), (known or {}).get("last_cut", ""), *new, RATE_TTL]
+        curve = _pace(known).curve(now) if known is not None else None
+        measured = min(max(measured, 0.0), MAX_SHARED_RATE) if math.isfinite(measured) else 0.0
+        args = [repr(now), pause_for(retry_after), (known or {}).get("last_cut", ""), repr(curve or MIN_RATE),
+                repr(measured), self.reporter, RATE_TTL, "" if sent is None else repr(sent)]  # fmt: skip
         self.paces[vendor] = _known(self._throttled(keys=[self._rate(vendor)], args=args))
 
     def refresh_paces(self) -> None:

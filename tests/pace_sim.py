@@ -1,0 +1,119 @@
+"""A fleet of workers sharing one vendor's pace, simulated: no clock, no sockets, the same figures at
+every run. What the workers run is the real thing: :class:`SharedPace` (through a
+:class:`MemoryPaceStore`) or ``videojobs.celery``'s Redis :class:`Store` (one per worker, each
+knowing only what its own answers told it), driven as ``videojobs.celery``'s poll task drives it:
+a vendor not known to be paced is called at once; a paced one books a slot (a hop that must wait
+comes back at its slot holding it); a 429 is reported with what the worker measured accepted over
+the last second; after each answer a paced vendor's next slot is booked.
+
+The vendor is the sandbox's limiter: a token bucket of ``allowance`` requests per second with a
+one-second burst. Jobs poll back to back (``interval`` after each answer), so demand is far above
+any allowance, as in ``make bench``'s rate-control section.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from videojobs._ratecontrol import MAX_PAUSE, AcceptedRate, MemoryPaceStore
+
+VENDOR = "duomi"
+
+
+class Worker(Protocol):
+    def paced(self) -> bool:
+        """Whether this worker knows the vendor is paced."""
+        ...
+
+    def book(self, now: float, booked: float | None) -> tuple[float, float | None]:
+        """The wait for a slot, and the cut it is held at (None: nothing held)."""
+        ...
+
+    def throttled(self, now: float, *, measured: float, sent: float) -> None: ...
+
+
+class MemoryWorker:
+    """A worker of a fleet whose pace is one :class:`MemoryPaceStore` (it knows it at once)."""
+
+    def __init__(self, store: MemoryPaceStore, name: str) -> None:
+        self.store, self.name = store, name
+
+    def paced(self) -> bool:
+        return self.store.pace(VENDOR).paced
+
+    def book(self, now: float, booked: float | None) -> tuple[float, float | None]:
+        pace = self.store.pace(VENDOR)
+        paused = now < pace.pause_until
+        wait = self.store.reserve(VENDOR, now, booked)
+        return wait, None if paused or wait >= MAX_PAUSE else pace.last_cut
+
+    def throttled(self, now: float, *, measured: float, sent: float) -> None:
+        self.store.throttled(VENDOR, now, measured=measured, sent=sent, retry_after=None, reporter=self.name)
+
+
+def memory_fleet(workers: int) -> list[Worker]:
+    store = MemoryPaceStore()
+    return [MemoryWorker(store, f"w{i}") for i in range(workers)]
+
+
+def simulate(
+    fleet: Sequence[Worker],
+    *,
+    allowance: float,
+    jobs: int = 400,
+    seconds: float = 180.0,
+    interval: float = 0.01,
+    rtt: float = 0.05,
+    quiet: tuple[float, float] | None = None,
+    seed: int = 1,
+) -> Callable[[float, float], tuple[float, float]]:
+    """Run the fleet; return ``window(a, b)``: the calls the vendor accepted in ``[a, b)`` as a share
+    of its allowance, and the share of the calls sent then that it answered 429. ``quiet``: no job
+    polls within it (each comes back at its end, as a wave of new jobs would)."""
+    rng = random.Random(seed)
+    measured = [AcceptedRate(window=1.0) for _ in fleet]
+    tokens, stamp = allowance, 0.0
+    # (time, 0 = a hop / 1 = an answer, job, booked cut or (accepted, sent), worker)
+    events: list[tuple[float, int, int, Any, int]] = [(rng.random() * 0.1, 0, job, None, 0) for job in range(jobs)]
+    heapq.heapify(events)
+    sent_log: list[tuple[float, bool]] = []
+    while events:
+        t, kind, job, value, w = heapq.heappop(events)
+        if t > seconds:
+            break
+        if kind == 0:
+            if quiet and quiet[0] <= t < quiet[1]:
+                heapq.heappush(events, (quiet[1] + rng.random() * 0.1, 0, job, None, 0))
+                continue
+            w = rng.randrange(len(fleet))
+            if fleet[w].paced():
+                wait, held = fleet[w].book(t, value)
+                if wait > 0:
+                    heapq.heappush(events, (t + wait, 0, job, held, 0))
+                    continue
+            tokens = min(allowance, tokens + (t - stamp) * allowance)
+            stamp = t
+            accepted = tokens >= 1
+            tokens -= 1.0 if accepted else 0.0
+            sent_log.append((t, accepted))
+            heapq.heappush(events, (t + rtt, 1, job, (accepted, t), w))
+            continue
+        accepted, sent = value
+        if accepted:
+            measured[w].record(t)
+        else:
+            fleet[w].throttled(t, measured=measured[w].rate(t), sent=sent)
+        after, held = t + interval, None
+        if fleet[w].paced():
+            wait, held = fleet[w].book(t, None)
+            after = t + max(interval, wait)
+        heapq.heappush(events, (after, 0, job, held, 0))
+
+    def window(start: float, end: float) -> tuple[float, float]:
+        calls = [accepted for when, accepted in sent_log if start <= when < end]
+        return sum(calls) / (end - start) / allowance, (len(calls) - sum(calls)) / max(1, len(calls))
+
+    return window
