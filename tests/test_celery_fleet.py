@@ -139,6 +139,62 @@ def test_the_first_cut_adds_each_reporters_share_once_in_redis_as_in_one_process
     assert float(r.hget("shares:rate:duomi", "sent")) == pytest.approx(pace.sent, rel=1e-6)
 
 
+@pytest.mark.parametrize("ahead", [0.0, 2.0])
+def test_a_cut_in_redis_reads_the_fleets_send_rate_as_one_process_does(r: Any, ahead: float) -> None:
+    """The fleet sends 4 calls a second through Redis, booking and coming back on its slots; a 429
+    reported by a worker ``ahead`` s ahead cuts from what was sent (a 2 s lead read it as 2 s old
+    and cut to MIN_RATE), in the script as in SharedPace."""
+    store, memory = Store(r, prefix=f"sent{ahead:g}"), MemoryPaceStore()
+    t = 1_000_000.0
+    for pace in (store, memory):
+        pace.throttled("duomi", t, measured=5.0, sent=t - 0.05, retry_after=None)  # first cut: 4.25 req/s
+    t += 0.05
+    while t < 1_000_020.0:
+        wait, held = store.book("duomi", t)
+        assert wait == pytest.approx(memory.reserve("duomi", t), abs=1e-6)
+        if wait:
+            t += wait
+            assert store.book("duomi", t, held) == (0.0, held)
+            assert memory.reserve("duomi", t, held) == 0.0
+        t += 0.25
+    now = t + ahead
+    for pace in (store, memory):
+        pace.throttled("duomi", now, measured=0.5, sent=now - 0.05, retry_after=None)
+    w_max = memory.pace("duomi").w_max
+    assert w_max > 3.5
+    assert float(r.hget(f"sent{ahead:g}:rate:duomi", "w_max")) == pytest.approx(w_max, rel=1e-6)
+
+
+class _RedisAhead:
+    """A Redis client whose server's clock reads an hour ahead of this machine's (every other command
+    goes to the real one): what a worker sees when its own clock is an hour behind."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def time(self) -> tuple[int, int]:
+        seconds, micros = self._real.time()
+        return seconds + 3600, micros
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def test_a_worker_keeps_the_fleets_times_on_redis_clock_whatever_its_own_says(r: Any) -> None:
+    """A worker writes times the others read (a pace's stamps and cuts, a claim's time, a due time)
+    on Redis's clock: its own offset from Redis's TIME, read at start and at each pace refresh."""
+    import time
+
+    store = Store(_RedisAhead(r), prefix="clock")
+    assert abs(store.now() - time.time()) < 1.0  # not read yet: this machine's clock
+    store.sync_clock()
+    assert store.now() - time.time() == pytest.approx(3600.0, abs=1.0)
+    store.track("vozo:c1", "{}", store.now(), 3600)
+    assert _poll(store, "vozo:c1", 0, store.now()).code == Claim.RUN
+    claimed_at = float(r.get("clock:chain:vozo:c1").split(b"\n")[2])
+    assert claimed_at == pytest.approx(time.time() + 3600.0, abs=5.0)
+
+
 def test_a_pause_set_by_a_worker_whose_clock_runs_ahead_lasts_max_pause_at_most(r: Any) -> None:
     """A worker an hour ahead stores a 10 s Retry-After as a pause till its now + 10: a worker on
     time was told to wait 3,610 s, past the five minutes every pause is bounded by. Both the

@@ -382,7 +382,7 @@ def test_a_poll_is_never_held_past_the_visibility_timeout() -> None:
     sent: list[float] = []
     due: list[float] = []
     task = SimpleNamespace(app=SimpleNamespace(send_task=lambda *a, **k: sent.append(k["countdown"])))
-    store = SimpleNamespace(due_later=lambda ref, hop, when: due.append(when))
+    store = SimpleNamespace(due_later=lambda ref, hop, when: due.append(when), now=time.time)
     state = _state()
     assert _again(task, store, state, Again(state, 7200.0), bound=60.0, longest=3540.0) == "next poll in 3540.00 s"
     assert sent == [3540.0]
@@ -418,6 +418,7 @@ def test_a_paced_vendors_poll_is_not_held_past_the_visibility_timeout_either() -
         poll=lambda *a, **k: Claim(Claim.RUN, 0.0, None),
         book=lambda vendor, now: booked.append(vendor) or (0.02, now),
         due_later=lambda *a: None,
+        now=time.time,
     )
     with videojobs.Client(**sandbox.client_kwargs()) as client:
         for delay, countdown, books in ((7200.0, 3540.0, False), (30.0, 30.0, True)):
@@ -504,6 +505,7 @@ def test_a_wait_for_the_shared_rate_never_holds_a_poll_past_the_jobs_deadline() 
         paces={"duomi": {"last_cut": "5.0"}},
         poll=lambda *a, **k: Claim(Claim.RUN, 250.0, 5.0),
         due_later=lambda *a: None,
+        now=time.time,
     )
     state = PollState.start("duomi:t1", started=time.time(), timeout=10.0, max_failed=5, policy=policy_spec(None))
     _poll(task, state.to_message(), None, store, {}, 120.0, longest=3540.0)

@@ -568,3 +568,50 @@ def test_a_fleet_back_from_a_quiet_minute_does_not_burst_past_the_allowance(work
     window = simulate(memory_fleet(workers), allowance=allowance, quiet=(60.0, 120.0))
     assert window(120.0, 130.0)[1] <= 0.1, window(120.0, 130.0)
     assert window(130.0, 180.0)[0] >= 0.95
+
+
+def _fleet_sending(pace: SharedPace, start: float, end: float, every: float) -> float:
+    """Callers send through ``pace`` one every ``every`` seconds from ``start`` (each waiting out the
+    wait it is told, then sending on its booked slot) until ``end``; the time the last one went."""
+    t = start
+    while t < end:
+        if wait := pace.reserve(t):
+            t += wait
+            assert pace.reserve(t, booked=pace.last_cut) == 0.0
+        t += every
+    return t
+
+
+@pytest.mark.parametrize("ahead", [0.5, 2.0, 10.0])
+def test_a_reporter_whose_clock_runs_ahead_cuts_from_what_the_fleet_sent(ahead: float) -> None:
+    """The fleet's send rate was read back to the reporter's now: one 2 s ahead of the workers that
+    counted the sends read it as 2 s old (e^-2) and cut a vendor sending 4.5 req/s to MIN_RATE.
+    It is read back over no longer than the throttled call's own round trip."""
+    on_time, skewed = SharedPace(), SharedPace()
+    for pace in (on_time, skewed):
+        pace.throttled(1000.0, measured=5.0, sent=999.95, retry_after=None, reporter="a")
+        t = _fleet_sending(pace, 1000.25, 1020.0, 0.25)
+    on_time.throttled(t, measured=0.6, sent=t - 0.05, retry_after=None, reporter="b")
+    skewed.throttled(t + ahead, measured=0.6, sent=t + ahead - 0.05, retry_after=None, reporter="b")
+    assert on_time.w_max > 4.0
+    assert skewed.w_max == pytest.approx(on_time.w_max, rel=0.1)
+
+
+def test_a_share_reported_late_never_lowers_the_rate_held() -> None:
+    """A worker reporting a 429 of the first burst 40 s late (a slow answer, or a clock behind) set the
+    rate held back to 0.85 x the cut's base: a queue of slots booked at the rate grown since was
+    then past what a pace may hold, and the store deleted the vendor's pace (every waiting job
+    then called at once)."""
+    pace = SharedPace()
+    pace.throttled(0.0, measured=1.0, sent=-0.05, retry_after=None, reporter="w0")
+    t = 0.05
+    while t < 40.0:  # callers always waiting: the rate grows along the curve
+        t += pace.reserve(t)
+        pace.reserve(t, booked=pace.last_cut)
+    for _ in range(600):  # a wave of new jobs books its slots
+        pace.reserve(40.0)
+    held = pace.fill
+    assert held > 2 * pace.w_max  # grown past what the cut said
+    assert pace.throttled(40.0, measured=0.0, sent=-0.1, retry_after=None, reporter="w9")
+    assert pace.fill == held
+    assert SharedPace.usable({name: value for name, value in pace.to_fields().items() if name != "shares"})

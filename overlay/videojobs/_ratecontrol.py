@@ -226,8 +226,9 @@ time (50 req/s went through a pace of 5); with the cut, one burst of 429s cut 20
 skew under five minutes is read as before (a worker ahead holds the bucket back by its lead,
 and if it stops polling, until the others' clocks catch up), and only a clock gone wrong is
 overruled (which then lets the others refill as they go: too fast, not stopped). Neither is
-right for a fleet whose clocks differ; one clock would be (Redis's TIME), but the scripts take
-the caller's, which is what tests inject."""
+right for a fleet whose clocks differ, so ``videojobs.celery``'s workers write on one clock,
+Redis's (``Store.now``: each one's offset from Redis's TIME, read at start and at every pace
+refresh); what is left for this rule is a clock that stepped since its worker's last refresh."""
 
 
 class CubicCalculator:
@@ -618,7 +619,9 @@ class SharedPace:
         curve = self.curve(now)
         if curve is None:
             return None
-        return max(MIN_RATE, min(curve, max(self.fill, SHARED_GROWTH * self.sent_rate(now))))
+        # never below the rate held (the curve only rises between cuts: a store's script is passed a
+        # worker's curve, which may be a cut's first reading, before another worker added its share)
+        return max(MIN_RATE, self.fill, min(curve, SHARED_GROWTH * self.sent_rate(now)))
 
     def reserve(self, now: float, booked: float | None = None) -> float:
         """0.0 to send now, or the seconds until this caller's booked slot (later callers queue
@@ -674,6 +677,7 @@ class SharedPace:
         if pause := pause_for(retry_after):
             self.pause_until = max(self.pause_until, now + pause)
         measured = min(max(measured, 0.0), MAX_SHARED_RATE) if math.isfinite(measured) else 0.0
+        sent = sent if sent is not None and math.isfinite(sent) else None
         recent = self.last_cut <= now + CLOCK_SLACK  # a cut further ahead: written by a clock gone wrong
         if recent and ((sent is not None and sent < self.last_cut) or now - self.last_cut < CUT_INTERVAL):
             if not self.shares or not reporter or f" {reporter} " in f"{self.shares} ":
@@ -681,22 +685,28 @@ class SharedPace:
             # the first cut, from one worker's share, and another worker's share of the same burst
             self.w_max = min(MAX_SHARED_RATE, self.w_max + measured)
             self.sent = min(MAX_SHARED_RATE, self.sent + measured)
-            self.fill = max(MIN_RATE, self.w_max * BETA)
+            self.fill = max(self.fill, MIN_RATE, self.w_max * BETA)  # never lowered: slots are booked at it
             self.shares += f" {reporter}" if len(self.shares) < MAX_SHARES else ""
             return True
         first = not self.paced
-        self.cut(now, self.base(now, measured))
+        self.cut(now, self.base(now, measured, sent))
         self.shares = f" {reporter or '-'}" if first else ""
         return True
 
-    def base(self, now: float, measured: float) -> float:
-        """The rate a cut at ``now`` starts from: what the fleet was sending (no more than the rate it
-        was paced at); before the vendor is paced nothing counted the fleet's calls, and it is
+    def base(self, now: float, measured: float, sent: float | None = None) -> float:
+        """The rate a cut at ``now`` starts from: what the fleet was sending when the throttled call
+        went at ``sent`` (no more than the rate it was paced at; read back from the last send
+        counted, but over no longer than the call's own round trip, on the reporter's clock: a
+        reporter 2 s ahead of the last counter read the fleet's rate as 2 s old and cut to
+        MIN_RATE). Before the vendor is paced nothing counted the fleet's calls, and it is
         ``measured``, what the reporting worker saw accepted (its share of the fleet's)."""
         current = self.rate(now)
         if current is None:
             return max(MIN_RATE, measured)
-        return max(MIN_RATE, min(current, self.sent_rate(now)))
+        since = max(0.0, now - self.sent_at)
+        if sent is not None:
+            since = min(since, max(0.0, now - sent))
+        return max(MIN_RATE, min(current, self.sent * math.exp(-since / SENT_WINDOW)))
 
     def cut(self, now: float, base: float) -> None:
         """Cut to ``BETA`` of ``base``: CUBIC's curve from there; the bucket emptied (no burst into a

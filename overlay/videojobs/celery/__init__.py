@@ -283,7 +283,9 @@ def install(
         pid = os.getpid()  # prefork: each child makes its own client and connection
         if pid not in per_process:
             per_process.clear()
-            per_process[pid] = (settings.factory(), Store(connect(settings.url), settings.prefix), {})
+            store = Store(connect(settings.url), settings.prefix)
+            store.sync_clock()
+            per_process[pid] = (settings.factory(), store, {})
         return per_process[pid]
 
     def poll(self: Any, message: dict[str, Any]) -> str:
@@ -330,6 +332,7 @@ def install(
                 # each on its own: a refresh that fails (Redis away, a key set by hand) stopped every sweep
                 try:
                     _client, store, _accepted = resources()
+                    store.sync_clock()
                     store.refresh_paces()
                 except Exception:  # Redis away: the next turn tries again
                     _log.warning("reading the shared paces failed", exc_info=True)
@@ -452,7 +455,7 @@ def _poll(
     """One hop: one round trip to claim it (and book the vendor's shared rate when it is paced),
     the status call, and a second round trip only when something changed (a throttle, the end,
     a next poll later than the claim said)."""
-    now = time.time()
+    now = store.now()
     try:
         state = PollState.from_message(message, now)
     except UsageError as exc:  # not ours, or corrupt: nothing is claimed, sent or kept, and it is said once
@@ -480,25 +483,25 @@ def _poll(
             wait = min(claim.wait, state.deadline - now)
             return _again(task, store, state, paced(state, wait, claim.booked), bound, longest)
     measured = accepted.setdefault(vendor, AcceptedRate(window=1.0))  # the last second, as a cut reads it
-    sent = time.time()
+    sent = store.now()
     try:
         answer: Any = client.status(state.ref)
     except VideoJobsError as exc:
         answer = exc
     else:
-        measured.record(time.time())
+        measured.record(store.now())
     if claimed is not None and (code := claimed().code) != Claim.RUN:  # another delivery runs this hop
         return "duplicate" if code == Claim.DUPLICATE else "already delivered"
     if isinstance(answer, RateLimitError):
-        now = time.time()
+        now = store.now()
         store.throttled(vendor, now, measured=measured.rate(now), sent=sent, retry_after=answer.retry_after)
-    outcome = decide(state, time.time(), answer)
+    outcome = decide(state, store.now(), answer)
     if isinstance(outcome, Done):
         return _finish(task, store, state, outcome, ttl)
     if store.paces.get(vendor) is not None and outcome.countdown < longest:
         # paced: book the next call's slot now, so its hop calls the vendor (not one held past the
         # visibility timeout: _again cuts its countdown, and it books its slot when it comes back)
-        now = time.time()
+        now = store.now()
         wait, booked = store.book(vendor, now)
         wait = min(max(outcome.countdown, wait), max(outcome.countdown, state.deadline - now))  # the deadline ends it
         outcome = Again(attrs.evolve(outcome.state, booked=booked), wait)
@@ -528,7 +531,7 @@ def _again(task: Any, store: Store, state: PollState, again: Again, bound: float
     # behind a queue of thousands at the slowest rate)
     countdown = again.countdown if again.state.booked is not None else min(again.countdown, longest)
     if countdown > bound:  # later than the claim told the sweeper: tell it when
-        store.due_later(state.ref, state.hop, time.time() + countdown)
+        store.due_later(state.ref, state.hop, store.now() + countdown)
     _publish_poll(task, again.state.to_message(), countdown)
     return f"next poll in {countdown:.2f} s"
 
@@ -660,7 +663,7 @@ def _sweep(task: Any, store: Store, grace: float) -> int:
     A poll chain is overdue when its last claimed hop's ``due`` (when its next hop should have
     run at the latest) is ``grace`` past: that hop's message is sent again, and the delivery that
     runs it takes the quiet claim over. A chain that is not overdue is looked at again then."""
-    now = time.time()
+    now = store.now()
     resent = 0
     alive: dict[str, float] = {}
     for ref, record in store.overdue(now - grace):

@@ -194,7 +194,7 @@ local function count(pace, now)
   pace.sent = math.min(MAX_SHARED_RATE, pace.sent * decay + 1 / SENT_WINDOW)
 end
 local function rate(pace, curve, now)
-  return math.max(MIN_RATE, math.min(curve, math.max(pace.fill, SHARED_GROWTH * sent_rate(pace, now))))
+  return math.max(MIN_RATE, pace.fill, math.min(curve, SHARED_GROWTH * sent_rate(pace, now)))
 end
 -- numbers(p): a usable pace's numbers (one stored before sent was kept: SharedPace's defaults)
 local function numbers(p)
@@ -462,15 +462,17 @@ if last_cut and last_cut <= now + CLOCK_SLACK and ((sent and sent < last_cut) or
     local pace = numbers(p)
     local w_max = math.min(MAX_SHARED_RATE, pace.w_max + measured)
     if #shares < MAX_SHARES then shares = shares .. ' ' .. reporter end
-    put('w_max', tostring(w_max), 'rate', tostring(math.max(MIN_RATE, w_max * BETA)),
+    put('w_max', tostring(w_max), 'rate', tostring(math.max(pace.fill, MIN_RATE, w_max * BETA)),
         'sent', tostring(math.min(MAX_SHARED_RATE, pace.sent + measured)), 'shares', shares)
   end
 else
   local base, pace = math.max(MIN_RATE, measured), nil
   if last_cut then
     pace = numbers(p)
-    local sent_now = sent_rate(pace, now)
-    base = math.max(MIN_RATE, math.min(rate(pace, curve_or_fill(p, pace, tonumber(ARGV[4]), ARGV[3]), now), sent_now))
+    local since = math.max(0, now - pace.sent_at)  -- SharedPace.base: no longer than the call's round trip
+    if sent then since = math.min(since, math.max(0, now - sent)) end
+    local sent_then = pace.sent * math.exp(-since / SENT_WINDOW)
+    base = math.max(MIN_RATE, math.min(rate(pace, curve_or_fill(p, pace, finite(ARGV[4]), ARGV[3]), now), sent_then))
   end
   put('w_max', tostring(base), 'k', tostring(CUBIC_RECOVERY), 'last_cut', ARGV[1],
       'rate', tostring(math.max(MIN_RATE, base * BETA)), 'tokens', '0', 'stamp', ARGV[1])
@@ -678,11 +680,29 @@ class Store:
         self._postpone = redis.register_script(_POSTPONE)
         self._reserve = redis.register_script(_RESERVE)
         self._throttled = redis.register_script(_THROTTLED)
+        self.offset = 0.0
+        """Seconds Redis's clock is ahead of this machine's (:meth:`sync_clock`): :meth:`now` is the
+        fleet's one clock."""
         self.reporter = os.urandom(6).hex()
         """Who this process is when it reports a throttle (the first cut adds each reporter's share once)."""
         self.paces: dict[str, dict[str, str] | None] = {}
         """What this process knows of each vendor's pace (None: not paced; refreshed by each paced
         poll, each throttle and :meth:`refresh_paces`, which the worker's timer runs)."""
+
+    def now(self) -> float:
+        """Now on the fleet's one clock, Redis's (this machine's, moved by :attr:`offset`): every time a
+        worker writes for the others to read (a pace's stamps and cuts, a claim, a due time) is
+        on it, whatever the machines' clocks say. A reporter 2 s ahead read the fleet's send rate
+        as 2 s old and cut a paced vendor to MIN_RATE; one behind held the bucket back."""
+        return time.time() + self.offset
+
+    def sync_clock(self) -> None:
+        """Read :attr:`offset` from Redis's ``TIME`` (one command; the worker does it at start and at
+        each pace refresh, ``PACE_REFRESH``): within half a round trip of Redis's clock."""
+        before = time.time()
+        seconds, micros = self.redis.time()
+        after = time.time()
+        self.offset = seconds + micros / 1e6 - (before + after) / 2
 
     def _job(self, ref: str) -> str:
         return f"{self.prefix}:job:{ref}"
@@ -780,13 +800,13 @@ class Store:
         return bool(
             self._finishing(
                 keys=[self._job(ref), self.due, self._chain(ref)],
-                args=[payload, time.time(), max(60, int(ttl)), ref, call_mark()],
+                args=[payload, self.now(), max(60, int(ttl)), ref, call_mark()],
             )
         )
 
     def delivering(self, ref: str, tag: str, grace: float, attempts: int) -> Delivery:
         """Whether this delivery of the callback runs it (and which attempt it is), and the noted callback."""
-        code, payload = self._delivering(keys=[self._job(ref)], args=[tag, time.time(), grace, attempts, call_mark()])
+        code, payload = self._delivering(keys=[self._job(ref)], args=[tag, self.now(), grace, attempts, call_mark()])
         return Delivery(int(code), payload.decode() if isinstance(payload, bytes) else None)
 
     def callback_failed(
@@ -797,7 +817,7 @@ class Store:
         ``(0, n, 0)``: that was the last of ``attempts``, the job's record says ``failed`` (kept
         ``JOB_TTL``) and the failed index has it; ``(-1, 0, 0)``: another delivery has it now."""
         keys = [self._job(ref), self.due, self.failed_index]
-        args = [tag, reason, attempts, backoff, cap, jitter, time.time(), JOB_TTL, ref, call_mark()]
+        args = [tag, reason, attempts, backoff, cap, jitter, self.now(), JOB_TTL, ref, call_mark()]
         again, made, delay = self._callback_failed(keys=keys, args=args)
         return int(again), int(made), float(delay)
 
