@@ -22,6 +22,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
@@ -225,7 +226,7 @@ def callback_raises(rig: Rig) -> dict[str, Any]:
     tag = _tag()
     bad = f"duomi:{tag}-bad-q0-d10"
     good = [f"vozo:{tag}-ok{i}-q0-d{20 + 5 * i}" for i in range(6)]
-    started = time.monotonic()
+    started, started_at = time.monotonic(), datetime.now(UTC)
     rig.track([bad], rig.app.explode.s())
     rig.track(good, rig.app.record.s())
     ended = until(lambda: rig.state(bad) == "failed" and rig.recorded(good) == len(good), 12)
@@ -239,8 +240,9 @@ def callback_raises(rig: Rig) -> dict[str, Any]:
         and entry is not None
         and rig.runs(bad) == entry.attempts == rig.attempts
         and all(rig.runs(ref) == 1 for ref in good)
-        and len(entry.error) <= REASON_LIMIT
-        and "\x1b" not in entry.error
+        and started_at <= entry.failed_at <= datetime.now(UTC)  # aware UTC, as a JobStatus's times
+        and len(entry.reason) <= REASON_LIMIT
+        and "\x1b" not in entry.reason
         and entry.result is not None
         and entry.result["ref"] == bad
         and logged
@@ -248,7 +250,7 @@ def callback_raises(rig: Rig) -> dict[str, Any]:
     )
     return {
         "outcome": (
-            f"FailedCallback: {entry.attempts} attempts in {elapsed:.1f} s, then failed: {entry.error[:50]}..."
+            f"FailedCallback: {entry.attempts} attempts in {elapsed:.1f} s, then failed: {entry.reason[:50]}..."
             if entry
             else f"no FailedCallback after {elapsed:.1f} s (state {rig.state(bad)}, {rig.runs(bad)} runs)"
         ),
@@ -299,7 +301,7 @@ def callback_hangs(rig: Rig) -> dict[str, Any]:
     )
     return {
         "outcome": (
-            f"FailedCallback after {elapsed:.1f} s ({killed} hard time limits): {entry.error[:60]}; "
+            f"FailedCallback after {elapsed:.1f} s ({killed} hard time limits): {entry.reason[:60]}; "
             f"the {len(good)} others called in {others_at[0]:.1f} s"
             if entry and others_at
             else f"not ended after {elapsed:.1f} s: state {rig.state(hung)}, others {rig.recorded(good)}/{len(good)}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.parse
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
@@ -143,12 +144,15 @@ def test_only_policies_that_can_travel_are_taken() -> None:
         policy_spec(lambda history: 1.0)  # type: ignore[arg-type]
 
 
+AT = datetime(2026, 12, 2, tzinfo=UTC)
+
+
 def test_failed_callbacks_go_in_a_set() -> None:
     """A frozen record hashed its ``result`` dict: a bare TypeError, 'unhashable type'."""
     from videojobs.celery import FailedCallback
 
-    one = FailedCallback(ref="vozo:t", error="RuntimeError: x", attempts=3, failed_at=1.0, result={"ref": "vozo:t"})
-    same = FailedCallback(ref="vozo:t", error="RuntimeError: x", attempts=3, failed_at=1.0, result={"ref": "vozo:t"})
+    one = FailedCallback(ref="vozo:t", reason="RuntimeError: x", attempts=3, failed_at=AT, result={"ref": "vozo:t"})
+    same = FailedCallback(ref="vozo:t", reason="RuntimeError: x", attempts=3, failed_at=AT, result={"ref": "vozo:t"})
     assert {one, same} == {one}
 
 
@@ -611,3 +615,12 @@ def test_an_unpaced_poll_spends_one_retry_budget_on_a_redis_that_is_away() -> No
     with pytest.raises(redis.exceptions.ConnectionError):
         store.poll_meanwhile("vozo:t1", 0, "tag", ttl=3600, grace=10.0, message="{}", due=5.0, vendor="vozo", now=0.0)
     assert clock[0] <= STORE_RETRY_BUDGET + STORE_SOCKET_TIMEOUT  # one budget, not two
+
+
+def test_a_failed_callbacks_time_reads_as_every_time_a_user_reads_even_set_by_hand() -> None:
+    """``failed_at`` was Unix seconds where every other time is an aware UTC datetime; a record set by
+    hand (``nan``, ``1e300``) reads as the epoch, not a bare ValueError or OverflowError."""
+    from videojobs.celery import _utc
+
+    assert _utc(b"1764633600.5") == datetime(2025, 12, 2, 0, 0, 0, 500000, tzinfo=UTC)
+    assert _utc(b"nan") == _utc(b"1e300") == _utc(b"x") == datetime(1970, 1, 1, tzinfo=UTC)

@@ -73,6 +73,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
@@ -145,12 +146,21 @@ class FailedCallback:
     """A job whose callback failed for good (:func:`failed_callbacks`)."""
 
     ref: str
-    error: str  # the last attempt's error: its type and message (keys scrubbed, at most REASON_LIMIT characters)
+    reason: str  # the last attempt's error: its type and message (keys scrubbed, at most REASON_LIMIT characters)
     attempts: int
-    failed_at: float  # Unix seconds
+    failed_at: datetime  # aware, UTC (as a JobStatus's times)
     # what the callback was to be called with (status.to_dict() + "exception"); compared, not hashed
     # (a dict: hashing it made the record unusable in a set)
     result: dict[str, Any] | None = attrs.field(hash=False)
+
+
+def _utc(stamp: bytes) -> datetime:
+    """A time a script wrote (Unix seconds), as every time a user reads: aware, UTC (the epoch if
+    it is not a usable number: the record was written by hand)."""
+    try:
+        return datetime.fromtimestamp(float(stamp), UTC)
+    except (ValueError, OverflowError, OSError):
+        return datetime.fromtimestamp(0, UTC)
 
 
 def _default_client() -> Any:
@@ -877,9 +887,9 @@ def _failed_callback(ref: str, record: Mapping[bytes, bytes]) -> FailedCallback:
         result = None
     return FailedCallback(
         ref=ref,
-        error=record.get(b"error", b"").decode("utf-8", "replace"),
+        reason=record.get(b"error", b"").decode("utf-8", "replace"),
         attempts=int(record.get(b"attempts", b"0")),
-        failed_at=float(record.get(b"failed_at", b"0")),
+        failed_at=_utc(record.get(b"failed_at", b"0")),
         result=result if isinstance(result, dict) else None,
     )
 
