@@ -166,18 +166,65 @@ def test_a_cut_in_redis_reads_the_fleets_send_rate_as_one_process_does(r: Any, a
 
 
 class _RedisAhead:
-    """A Redis client whose server's clock reads an hour ahead of this machine's (every other command
-    goes to the real one): what a worker sees when its own clock is an hour behind."""
+    """A Redis client whose server's clock reads ``ahead`` seconds ahead of this machine's (an hour:
+    what a worker sees when its own clock is an hour behind), its answer to ``TIME`` coming
+    ``slow`` seconds late for each reading listed there; every other command goes to the real one."""
 
-    def __init__(self, real: Any) -> None:
-        self._real = real
+    def __init__(self, real: Any, ahead: float = 3600.0, slow: dict[int, tuple[float, float]] | None = None) -> None:
+        self._real, self._ahead, self._slow = real, ahead, slow or {}
+        self.readings = 0
 
     def time(self) -> tuple[int, int]:
+        import time
+
+        late, ahead = self._slow.get(self.readings, (0.0, self._ahead))
+        self.readings += 1
+        time.sleep(late)
         seconds, micros = self._real.time()
-        return seconds + 3600, micros
+        return seconds + int(ahead), micros
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
+
+
+class _NoTime(_RedisAhead):
+    """A Redis behind a proxy (or an ACL) that refuses ``TIME``."""
+
+    def time(self) -> tuple[int, int]:
+        self.readings += 1
+        raise redis.exceptions.ResponseError("unknown command 'TIME'")
+
+
+def test_a_reading_of_redis_clock_that_took_long_is_not_used_and_a_refused_one_leaves_the_machines(
+    r: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis runs one command at a time: a busy one reads TIME at the end of the wait, not its middle
+    (a 1 s script put the offset 0.47 s ahead). The quickest of a few readings is kept, none slower
+    than MAX_CLOCK_ROUND_TRIP; a Redis that refuses TIME (a proxy, an ACL) failed every task."""
+    import time
+
+    from videojobs.celery._store import CLOCK_SAMPLES, MAX_CLOCK_ROUND_TRIP
+
+    late = MAX_CLOCK_ROUND_TRIP * 1.5
+    quickest = Store(_RedisAhead(r, slow={0: (late, 10.0)}), prefix="sync")  # the first reading late, 10 s off
+    assert any(quickest.sync_clock() for _ in range(20))  # (a machine too busy to read within 50 ms: again)
+    assert quickest.now() - time.time() == pytest.approx(3600.0, abs=1.0)  # not the late reading's 10 s
+    every = _RedisAhead(r, slow={i: (late, 10.0) for i in range(CLOCK_SAMPLES)})
+    slow = Store(every, prefix="sync")
+    assert not slow.sync_clock()
+    assert slow.offset == 0.0  # this machine's clock: no reading was good enough
+    slow.keep_clock()
+    assert every.readings == CLOCK_SAMPLES  # read again only after CLOCK_SYNC_EVERY
+    refused = Store(_NoTime(r), prefix="sync")
+    with caplog.at_level("WARNING", logger="videojobs.celery"):
+        assert not refused.sync_clock()
+        assert not refused.sync_clock()
+    assert refused.offset == 0.0
+    assert [rec.getMessage() for rec in caplog.records].count(
+        "Redis refused TIME (unknown command 'TIME'): this worker's times are its machine's clock, not Redis's"
+    ) == 1
+    refused.track("vozo:nt", "{}", refused.now(), 3600)
+    assert _poll(refused, "vozo:nt", 0, refused.now()).code == Claim.RUN  # and the polls go on
 
 
 def test_a_worker_keeps_the_fleets_times_on_redis_clock_whatever_its_own_says(r: Any) -> None:

@@ -597,11 +597,11 @@ def test_a_reporter_whose_clock_runs_ahead_cuts_from_what_the_fleet_sent(ahead: 
     assert skewed.w_max == pytest.approx(on_time.w_max, rel=0.1)
 
 
-def test_a_share_reported_late_never_lowers_the_rate_held() -> None:
+def test_a_share_reported_late_changes_nothing() -> None:
     """A worker reporting a 429 of the first burst 40 s late (a slow answer, or a clock behind) set the
     rate held back to 0.85 x the cut's base: a queue of slots booked at the rate grown since was
     then past what a pace may hold, and the store deleted the vendor's pace (every waiting job
-    then called at once)."""
+    then called at once). Shares count within FIRST_BURST of the cut; and none lowers the rate."""
     pace = SharedPace()
     pace.throttled(0.0, measured=1.0, sent=-0.05, retry_after=None, reporter="w0")
     t = 0.05
@@ -612,6 +612,13 @@ def test_a_share_reported_late_never_lowers_the_rate_held() -> None:
         pace.reserve(40.0)
     held = pace.fill
     assert held > 2 * pace.w_max  # grown past what the cut said
-    assert pace.throttled(40.0, measured=0.0, sent=-0.1, retry_after=None, reporter="w9")
-    assert pace.fill == held
+    w_max = pace.w_max
+    assert not pace.throttled(40.0, measured=3.0, sent=-0.1, retry_after=None, reporter="w9")
+    assert (pace.fill, pace.w_max) == (held, w_max)
+    early = SharedPace()
+    early.throttled(0.0, measured=1.0, sent=-0.05, retry_after=None, reporter="w0")
+    for _ in range(600):
+        early.reserve(0.5)
+    assert early.throttled(1.0, measured=0.0, sent=-0.1, retry_after=None, reporter="w9")  # within the burst
+    assert early.fill >= 0.85
     assert SharedPace.usable({name: value for name, value in pace.to_fields().items() if name != "shares"})

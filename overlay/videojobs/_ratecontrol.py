@@ -227,8 +227,8 @@ skew under five minutes is read as before (a worker ahead holds the bucket back 
 and if it stops polling, until the others' clocks catch up), and only a clock gone wrong is
 overruled (which then lets the others refill as they go: too fast, not stopped). Neither is
 right for a fleet whose clocks differ, so ``videojobs.celery``'s workers write on one clock,
-Redis's (``Store.now``: each one's offset from Redis's TIME, read at start and at every pace
-refresh); what is left for this rule is a clock that stepped since its worker's last refresh."""
+Redis's (``Store.now``: each one's offset from Redis's TIME, read at start and once a minute);
+what is left for this rule is a clock that stepped since its worker's last reading."""
 
 
 class CubicCalculator:
@@ -547,6 +547,12 @@ meanwhile with no 429 to check it. In the fleet simulation (``tests/pace_sim.py`
 5 and 20 req/s) 2x let the burst after a quiet minute through at up to twice the allowance (22 %
 of its calls answered 429), 1.5x 9 %, and 1.25x made the steady state hunt (6 % 429s against 3 %)."""
 
+FIRST_BURST: Final = 2 * CUT_INTERVAL
+"""Seconds after a vendor's first cut within which another worker's 429 adds its share to it: the
+burst's 429s come back within a round trip. One answered later (a slow vendor, a long timeout)
+measured the rate since, which the cut already shapes (8 workers at 5 req/s: a share reported 30 s
+late raised the rate held from 4.35 to 7.6)."""
+
 MAX_SHARES: Final = 4096
 """The most characters of reporters a first cut keeps (hundreds of workers): past it, a worker
 not noted may add its share twice, which only raises a cut the curve would grow to anyway."""
@@ -681,6 +687,8 @@ class SharedPace:
         recent = self.last_cut <= now + CLOCK_SLACK  # a cut further ahead: written by a clock gone wrong
         if recent and ((sent is not None and sent < self.last_cut) or now - self.last_cut < CUT_INTERVAL):
             if not self.shares or not reporter or f" {reporter} " in f"{self.shares} ":
+                return False
+            if now - self.last_cut >= FIRST_BURST:  # an answer that came late: its share is of today's rate
                 return False
             # the first cut, from one worker's share, and another worker's share of the same burst
             self.w_max = min(MAX_SHARED_RATE, self.w_max + measured)

@@ -71,6 +71,7 @@ import math
 import os
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -288,19 +289,22 @@ def install(
         longest=math.inf if visibility is None else visibility - min(COUNTDOWN_MARGIN, visibility / 4),
     )
     per_process: dict[int, tuple[Any, Store, dict[str, AcceptedRate]]] = {}
+    made = [threading.Lock()]  # a task and the timer's thread ask at once: one store a process
+    os.register_at_fork(after_in_child=lambda: made.__setitem__(0, threading.Lock()))
 
     def resources() -> tuple[Any, Store, dict[str, AcceptedRate]]:
         pid = os.getpid()  # prefork: each child makes its own client and connection
-        if pid not in per_process:
-            per_process.clear()
-            store = Store(connect(settings.url), settings.prefix)
-            store.sync_clock()
-            per_process[pid] = (settings.factory(), store, {})
-        return per_process[pid]
+        with made[0]:
+            if pid not in per_process:
+                per_process.clear()
+                store = Store(connect(settings.url), settings.prefix)
+                store.sync_clock()  # the fleet's one clock, from this process's first task
+                per_process[pid] = (settings.factory(), store, {})
+            return per_process[pid]
 
     def poll(self: Any, message: dict[str, Any]) -> str:
-        client, store, accepted = resources()
         with _store_errors(settings.url):
+            client, store, accepted = resources()
             return _poll(self, message, client, store, accepted, settings.grace, settings.longest)
 
     options = {
@@ -319,8 +323,8 @@ def install(
 
     def deliver(self: Any, ref: str, record: str | None = None) -> str:
         del record  # what older versions sent: the callback is read from the job's record
-        client, store, _accepted = resources()
         with _store_errors(settings.url):
+            client, store, _accepted = resources()
             return _deliver(self, ref, store, settings, client)
 
     limits = {"soft_time_limit": float(callback_soft_time_limit), "time_limit": float(callback_time_limit)}
@@ -331,8 +335,6 @@ def install(
         every PACE_REFRESH s, and ask for the sweep's turn every SWEEP_EVERY s or half a grace (one worker in the
         cluster gets it), even when no poll runs (when every remaining message was lost, no poll
         would ever come to do it)."""
-        import threading
-
         every = min(SWEEP_EVERY, settings.grace / 2)
 
         def loop() -> None:
@@ -342,7 +344,7 @@ def install(
                 # each on its own: a refresh that fails (Redis away, a key set by hand) stopped every sweep
                 try:
                     _client, store, _accepted = resources()
-                    store.sync_clock()
+                    store.keep_clock()
                     store.refresh_paces()
                 except Exception:  # Redis away: the next turn tries again
                     _log.warning("reading the shared paces failed", exc_info=True)
@@ -807,31 +809,33 @@ def _track(
     checked = check_wait_args(check_seconds("timeout", timeout), failed)
     if checked is None or checked > MAX_TIMEOUT:  # None: never, past check_seconds (mypy's narrowing)
         raise UsageError(f"a tracked job's timeout is seconds, at most 30 days ({MAX_TIMEOUT:.0f}), not {timeout!r}")
-    started = time.time()
-    state = PollState.start(
-        ref,
-        started=started,
-        timeout=checked,
-        max_failed=failed,
-        policy=policy_spec(policy),
-        on_done=_signature(on_done),
-    )
+    spec, signature = policy_spec(policy), _signature(on_done)
     celery_app, settings = _installed(app or getattr(on_done, "app", None))
-    message = state.to_message()
-    try:
-        size = len(json.dumps(message))
-    except (TypeError, ValueError, RecursionError) as exc:  # on_done's arguments: a datetime, a set, too deep
-        raise UsageError(f"on_done's arguments must be JSON (it travels in every poll message): {exc}") from exc
-    if size > MAX_MESSAGE:
-        raise UsageError(
-            f"on_done makes each poll message {size:,} bytes, more than {MAX_MESSAGE:,}: it travels in every "
-            "poll (and is kept in Redis): pass the callback an id, not the data"
-        )
+
+    def first(started: float) -> tuple[dict[str, Any], str]:
+        state = PollState.start(ref, started=started, timeout=checked, max_failed=failed, policy=spec,
+                                on_done=signature)  # fmt: skip
+        message = state.to_message()
+        try:
+            text = json.dumps(message)
+        except (TypeError, ValueError, RecursionError) as exc:  # on_done's arguments: a datetime, a set, too deep
+            raise UsageError(f"on_done's arguments must be JSON (it travels in every poll message): {exc}") from exc
+        if len(text) > MAX_MESSAGE:
+            raise UsageError(
+                f"on_done makes each poll message {len(text):,} bytes, more than {MAX_MESSAGE:,}: it travels in "
+                "every poll (and is kept in Redis): pass the callback an id, not the data"
+            )
+        return message, text
+
+    first(time.time())  # what is wrong with the arguments is said before Redis is asked anything
     store = _producer(settings)
     errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
     once = call_mark()  # what untrack() checks: the record is still this call's
     try:  # noted first: the sweeper sends the first poll again if the broker loses it
-        found = store.track(ref, json.dumps(message), started, checked + JOB_TTL, once=once)
+        store.keep_clock()  # the job's deadline on the fleet's clock, Redis's, as the workers check it
+        started = store.now()
+        message, text = first(started)
+        found = store.track(ref, text, started, checked + JOB_TTL, once=once)
     except errors as exc:
         raise _unreachable("Redis (videojobs.celery's store)", settings.url, exc) from exc
     except redis.exceptions.RedisError as exc:  # it answered, with an error: full, read-only, no such DB

@@ -40,6 +40,7 @@ a key that lives for ever):
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -54,6 +55,7 @@ from .._ratecontrol import (
     CUBIC_RECOVERY,
     CUBIC_SPAN,
     CUT_INTERVAL,
+    FIRST_BURST,
     MAX_PAUSE,
     MAX_RATE_OVER_MEASURED,
     MAX_SHARED_RATE,
@@ -65,6 +67,7 @@ from .._ratecontrol import (
     SharedPace,
     pause_for,
 )
+from .._text import printable
 
 __all__ = [
     "JOB_TTL",
@@ -76,6 +79,8 @@ __all__ = [
     "connect",
     "connect_quickly",
 ]
+
+_log = logging.getLogger("videojobs.celery")
 
 JOB_TTL: Final = 24 * 3600
 """Seconds a job's record outlives its deadline: a poll delivered again within a day (a broker
@@ -437,7 +442,8 @@ return paced
 _THROTTLED = (
     _USABLE_FN
     + f"""
-local BETA, CUBIC_RECOVERY, CUT_INTERVAL, MAX_SHARES = {BETA!r}, {CUBIC_RECOVERY!r}, {CUT_INTERVAL!r}, {MAX_SHARES!r}"""
+local BETA, CUBIC_RECOVERY, CUT_INTERVAL, MAX_SHARES = {BETA!r}, {CUBIC_RECOVERY!r}, {CUT_INTERVAL!r}, {MAX_SHARES!r}
+local FIRST_BURST = {FIRST_BURST!r}"""
     + """
 -- SharedPace.throttled on the stored pace: a worker saw a 429 for a call sent at ARGV[8] ('': not
 -- known). The pause (the later one wins); a cut, unless this is the congestion the last cut was
@@ -458,7 +464,8 @@ if retry_after > 0 and now + retry_after > (finite(p[6] or '0') or 0) then put('
 local last_cut = finite(p[3] or 'x')
 if last_cut and last_cut <= now + CLOCK_SLACK and ((sent and sent < last_cut) or now - last_cut < CUT_INTERVAL) then
   local shares = p[10] or ''
-  if shares ~= '' and reporter ~= '' and not string.find(shares .. ' ', ' ' .. reporter .. ' ', 1, true) then
+  if shares ~= '' and reporter ~= '' and now - last_cut < FIRST_BURST
+      and not string.find(shares .. ' ', ' ' .. reporter .. ' ', 1, true) then
     local pace = numbers(p)
     local w_max = math.min(MAX_SHARED_RATE, pace.w_max + measured)
     if #shares < MAX_SHARES then shares = shares .. ' ' .. reporter end
@@ -490,6 +497,18 @@ return redis.call('HMGET', key, 'w_max', 'k', 'last_cut', 'pause_until')
 """
 )
 
+
+CLOCK_SYNC_EVERY: Final = 60.0
+"""Seconds between a process's readings of Redis's clock (:meth:`Store.sync_clock`): NTP keeps a
+clock within microseconds of itself over a minute, and one that steps meanwhile is what
+``CLOCK_SLACK`` is for. (Read at every pace refresh, it was a command a second per worker process
+of an idle fleet.)"""
+CLOCK_SAMPLES: Final = 3
+"""Readings of Redis's ``TIME`` per sync, the quickest kept: the first may pay for a connection."""
+MAX_CLOCK_ROUND_TRIP: Final = 0.05
+"""A reading of Redis's ``TIME`` whose round trip took longer is not used: Redis runs one command
+at a time, and a busy one (or a reading a retry made) reads it at the end of the wait, not in its
+middle (a 1 s script put the offset 0.47 s ahead). Loopback takes 0.1 ms, a region 1-2 ms."""
 
 STORE_SOCKET_TIMEOUT: Final = 5.0
 """Seconds a worker waits for one answer (or connection) of Redis: it answers in milliseconds, our
@@ -683,6 +702,8 @@ class Store:
         self.offset = 0.0
         """Seconds Redis's clock is ahead of this machine's (:meth:`sync_clock`): :meth:`now` is the
         fleet's one clock."""
+        self._synced: float | None = None  # when (monotonic) the offset was last read
+        self._time_refused = False
         self.reporter = os.urandom(6).hex()
         """Who this process is when it reports a throttle (the first cut adds each reporter's share once)."""
         self.paces: dict[str, dict[str, str] | None] = {}
@@ -696,13 +717,41 @@ class Store:
         as 2 s old and cut a paced vendor to MIN_RATE; one behind held the bucket back."""
         return time.time() + self.offset
 
-    def sync_clock(self) -> None:
-        """Read :attr:`offset` from Redis's ``TIME`` (one command; the worker does it at start and at
-        each pace refresh, ``PACE_REFRESH``): within half a round trip of Redis's clock."""
-        before = time.time()
-        seconds, micros = self.redis.time()
-        after = time.time()
-        self.offset = seconds + micros / 1e6 - (before + after) / 2
+    def sync_clock(self) -> bool:
+        """Read :attr:`offset` from Redis's ``TIME``: ``CLOCK_SAMPLES`` readings on one connection, the
+        quickest round trip's kept (its midpoint: within half of it of Redis's clock), none slower
+        than ``MAX_CLOCK_ROUND_TRIP``; False (the offset as it was) when every reading was. A
+        Redis (or a proxy, an ACL) that refuses ``TIME`` leaves this machine's clock, said once
+        as a WARNING."""
+        import redis
+
+        best: tuple[float, float] | None = None
+        for _ in range(CLOCK_SAMPLES):
+            before = time.time()
+            try:
+                seconds, micros = self.redis.time()
+            except redis.exceptions.ResponseError as exc:
+                if not self._time_refused:
+                    self._time_refused = True
+                    _log.warning(
+                        "Redis refused TIME (%s): this worker's times are its machine's clock, not Redis's",
+                        printable(str(exc)),
+                    )
+                return False
+            after = time.time()
+            took = after - before
+            if 0 <= took <= MAX_CLOCK_ROUND_TRIP and (best is None or took < best[0]):
+                best = (took, seconds + micros / 1e6 - (before + after) / 2)
+        self._synced = time.monotonic()
+        if best is None:
+            return False
+        self.offset = best[1]
+        return True
+
+    def keep_clock(self) -> None:
+        """:meth:`sync_clock` if it was not done in the last ``CLOCK_SYNC_EVERY`` seconds."""
+        if self._synced is None or time.monotonic() - self._synced >= CLOCK_SYNC_EVERY:
+            self.sync_clock()
 
     def _job(self, ref: str) -> str:
         return f"{self.prefix}:job:{ref}"
