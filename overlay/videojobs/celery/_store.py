@@ -942,14 +942,22 @@ class Store:
         return _wait(answer[0]), float(fields["last_cut"]) if fields is not None and answer[1] == b"1" else None
 
     def throttled(
-        self, vendor: str, now: float, *, measured: float, sent: float | None, retry_after: float | None
+        self,
+        vendor: str,
+        now: float,
+        *,
+        measured: float,
+        sent: float | None,
+        retry_after: float | None,
+        reporter: str = "",
     ) -> None:
-        """:meth:`SharedPace.throttled` on the stored pace, this process reporting (one round trip)."""
+        """:meth:`SharedPace.throttled` on the stored pace (one round trip), ``reporter`` reporting
+        (this process, :attr:`reporter`, unless said)."""
         known = self.paces.get(vendor)
         curve = _pace(known).curve(now) if known is not None else None
         measured = min(max(measured, 0.0), MAX_SHARED_RATE) if math.isfinite(measured) else 0.0
         args = [repr(now), pause_for(retry_after), (known or {}).get("last_cut", ""), repr(curve or MIN_RATE),
-                repr(measured), self.reporter, RATE_TTL, "" if sent is None else repr(sent)]  # fmt: skip
+                repr(measured), reporter or self.reporter, RATE_TTL, "" if sent is None else repr(sent)]  # fmt: skip
         self.paces[vendor] = _known(self._throttled(keys=[self._rate(vendor)], args=args))
 
     def refresh_paces(self) -> None:
