@@ -290,7 +290,8 @@ def install(
     )
     per_process: dict[int, tuple[Any, Store, dict[str, AcceptedRate]]] = {}
     made = [threading.Lock()]  # a task and the timer's thread ask at once: one store a process
-    os.register_at_fork(after_in_child=lambda: made.__setitem__(0, threading.Lock()))
+    if hasattr(os, "register_at_fork"):  # not on Windows (no fork there either)
+        os.register_at_fork(after_in_child=lambda: made.__setitem__(0, threading.Lock()))
 
     def resources() -> tuple[Any, Store, dict[str, AcceptedRate]]:
         pid = os.getpid()  # prefork: each child makes its own client and connection

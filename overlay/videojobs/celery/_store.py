@@ -504,11 +504,11 @@ clock within microseconds of itself over a minute, and one that steps meanwhile 
 ``CLOCK_SLACK`` is for. (Read at every pace refresh, it was a command a second per worker process
 of an idle fleet.)"""
 CLOCK_SAMPLES: Final = 3
-"""Readings of Redis's ``TIME`` per sync, the quickest kept: the first may pay for a connection."""
-MAX_CLOCK_ROUND_TRIP: Final = 0.05
-"""A reading of Redis's ``TIME`` whose round trip took longer is not used: Redis runs one command
-at a time, and a busy one (or a reading a retry made) reads it at the end of the wait, not in its
-middle (a 1 s script put the offset 0.47 s ahead). Loopback takes 0.1 ms, a region 1-2 ms."""
+"""Readings of Redis's ``TIME`` per sync (the first may pay for a connection, or wait behind a busy
+Redis: the others narrow what it says)."""
+CLOCK_STEP: Final = 0.05
+"""Seconds this machine's wall clock may move against its monotonic one before the offset is read
+again at once, not a minute on (NTP slews by at most 0.5 ms a second; a step is a correction)."""
 
 STORE_SOCKET_TIMEOUT: Final = 5.0
 """Seconds a worker waits for one answer (or connection) of Redis: it answers in milliseconds, our
@@ -703,6 +703,7 @@ class Store:
         """Seconds Redis's clock is ahead of this machine's (:meth:`sync_clock`): :meth:`now` is the
         fleet's one clock."""
         self._synced: float | None = None  # when (monotonic) the offset was last read
+        self._stepped = 0.0  # this machine's wall clock less its monotonic one, then
         self._time_refused = False
         self.reporter = os.urandom(6).hex()
         """Who this process is when it reports a throttle (the first cut adds each reporter's share once)."""
@@ -718,19 +719,23 @@ class Store:
         return time.time() + self.offset
 
     def sync_clock(self) -> bool:
-        """Read :attr:`offset` from Redis's ``TIME``: ``CLOCK_SAMPLES`` readings on one connection, the
-        quickest round trip's kept (its midpoint: within half of it of Redis's clock), none slower
-        than ``MAX_CLOCK_ROUND_TRIP``; False (the offset as it was) when every reading was. A
-        Redis (or a proxy, an ACL) that refuses ``TIME`` leaves this machine's clock, said once
-        as a WARNING."""
+        """Read :attr:`offset` from Redis's ``TIME``, ``CLOCK_SAMPLES`` times on one connection: Redis
+        read its clock between a reading's request and its answer, so each says the offset lies
+        within that interval; the offset is the middle of where they all agree (a busy Redis
+        answers late, and reads ``TIME`` at the end of its wait: a lone reading's middle was
+        0.47 s off after a 1 s script; a worker far from Redis is within half its round trip).
+        False (the offset as it was) when no reading could be used. A Redis (or a proxy, an ACL)
+        that refuses ``TIME`` leaves this machine's clock, said once as a WARNING."""
         import redis
 
-        best: tuple[float, float] | None = None
+        low, high = -math.inf, math.inf
+        narrowest: tuple[float, float] | None = None
         for _ in range(CLOCK_SAMPLES):
             before = time.time()
             try:
                 seconds, micros = self.redis.time()
             except redis.exceptions.ResponseError as exc:
+                self._read_at()  # asked again a minute on, not at every call
                 if not self._time_refused:
                     self._time_refused = True
                     _log.warning(
@@ -739,18 +744,33 @@ class Store:
                     )
                 return False
             after = time.time()
-            took = after - before
-            if 0 <= took <= MAX_CLOCK_ROUND_TRIP and (best is None or took < best[0]):
-                best = (took, seconds + micros / 1e6 - (before + after) / 2)
-        self._synced = time.monotonic()
-        if best is None:
+            if after < before:  # this machine's clock stepped back meanwhile: the reading says nothing
+                continue
+            redis_now = seconds + micros / 1e6
+            low, high = max(low, redis_now - after), min(high, redis_now - before)
+            if narrowest is None or after - before < narrowest[1] - narrowest[0]:
+                narrowest = (redis_now - after, redis_now - before)
+        if narrowest is None:
             return False
-        self.offset = best[1]
+        if low > high:  # the readings disagree (a clock stepped between them): the tightest one alone
+            low, high = narrowest
+        self.offset = (low + high) / 2
+        self._read_at()
         return True
 
+    def _read_at(self) -> None:
+        self._synced = time.monotonic()
+        self._stepped = time.time() - self._synced
+
     def keep_clock(self) -> None:
-        """:meth:`sync_clock` if it was not done in the last ``CLOCK_SYNC_EVERY`` seconds."""
-        if self._synced is None or time.monotonic() - self._synced >= CLOCK_SYNC_EVERY:
+        """:meth:`sync_clock` if it was not done in the last ``CLOCK_SYNC_EVERY`` seconds, or this
+        machine's clock stepped since (its wall clock moved against its monotonic one)."""
+        synced = self._synced
+        if (
+            synced is None
+            or time.monotonic() - synced >= CLOCK_SYNC_EVERY
+            or abs(time.time() - time.monotonic() - self._stepped) > CLOCK_STEP
+        ):
             self.sync_clock()
 
     def _job(self, ref: str) -> str:
