@@ -195,6 +195,34 @@ class _NoTime(_RedisAhead):
         raise redis.exceptions.ResponseError("unknown command 'TIME'")
 
 
+def test_the_offset_from_redis_clock_is_where_every_reading_agrees_after_any_step_of_this_machines() -> None:
+    """offset_from, the pure part of a worker's reading of Redis's clock (true offset: 3600 s)."""
+    from videojobs.celery._store import ClockReading, offset_from
+
+    # a busy Redis answers the first reading 0.3 s late, reading TIME at the end of the wait (its
+    # middle alone: 0.15 s off); two quick readings narrow it
+    busy = [ClockReading(0.0, 3600.3, 0.3, 5.0), ClockReading(0.3, 3600.3001, 0.3002, 5.0),
+            ClockReading(0.3002, 3600.3003, 0.3004, 5.0)]  # fmt: skip
+    assert offset_from(busy, 0.0) == pytest.approx(3600.0, abs=1e-3)
+    # readings that all take 60 ms (a worker far from Redis): within half of it
+    far = [ClockReading(t, t + 3600.03, t + 0.06, 5.0) for t in (0.0, 0.06, 0.12)]
+    assert offset_from(far, 0.0) == pytest.approx(3600.0, abs=0.03)
+    # this machine's clock stepped 2 s ahead after the first reading: its gap (wall less monotonic)
+    # moved; the first was kept as the tightest, and the offset was 2 s off until the next minute
+    stepped = [ClockReading(0.0, 3600.0, 1e-4, 5.0), ClockReading(2.1, 3598.1, 2.1004, 7.0),
+               ClockReading(2.2, 3598.2, 2.2004, 7.0)]  # fmt: skip
+    assert offset_from(stepped, 0.0) == pytest.approx(3596.0, abs=1e-3)
+    # Redis's own clock stepped between readings: they disagree, and the last alone is read
+    assert offset_from([ClockReading(0.0, 3600.0, 1e-4, 5.0), ClockReading(1.0, 3611.0, 1.0001, 5.0)], 0.0) == (
+        pytest.approx(3610.0, abs=1e-3)
+    )
+    # a clock that went back during the reading says nothing; readings of a coarse clock (a 15.6 ms
+    # tick: before == after) agree within it
+    assert offset_from([ClockReading(1.0, 3601.0, 0.5, 5.0)], 0.0) is None
+    coarse = [ClockReading(0.0, 3600.004, 0.0, 5.0), ClockReading(0.0156, 3600.0096, 0.0156, 5.0)]
+    assert offset_from(coarse, 0.0156) == pytest.approx(3600.0, abs=0.0156)
+
+
 def test_redis_clock_is_read_within_what_every_reading_allows_and_a_refused_one_leaves_the_machines(
     r: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -228,7 +256,8 @@ def test_redis_clock_is_read_within_what_every_reading_allows_and_a_refused_one_
     assert refused.readings == 1
     assert machine.offset == 0.0
     assert [rec.getMessage() for rec in caplog.records].count(
-        "Redis refused TIME (unknown command 'TIME'): this worker's times are its machine's clock, not Redis's"
+        "Redis refused TIME (unknown command 'TIME'): this worker keeps the offset from Redis's clock it last "
+        "read (none at first: its machine's clock)"
     ) == 1
     machine.track("vozo:nt", "{}", machine.now(), 3600)
     assert _poll(machine, "vozo:nt", 0, machine.now()).code == Claim.RUN  # and the polls go on

@@ -44,7 +44,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Final
 
 import attrs
@@ -510,6 +510,56 @@ CLOCK_STEP: Final = 0.05
 """Seconds this machine's wall clock may move against its monotonic one before the offset is read
 again at once, not a minute on (NTP slews by at most 0.5 ms a second; a step is a correction)."""
 
+
+@attrs.frozen
+class ClockReading:
+    """One reading of Redis's ``TIME``: this machine's wall clock as it was asked (``before``) and
+    as its answer came (``after``), what Redis said, and the wall clock less the monotonic one
+    (``gap``: it moves only when the wall clock steps)."""
+
+    before: float
+    redis: float
+    after: float
+    gap: float
+
+
+def offset_from(readings: Sequence[ClockReading], resolution: float) -> float | None:
+    """Seconds Redis's clock is ahead of this machine's, from readings of ``TIME``. Redis read its
+    clock between a reading's request and its answer, so each bounds the offset within
+    ``[redis - after, redis - before]`` (widened by the clocks' ``resolution``: ``TIME`` says
+    whole microseconds); the offset is the middle of where they all agree: a busy Redis answers
+    late, and reads ``TIME`` at the end of its wait (a lone reading's middle was 0.47 s off after
+    a 1 s script), and a worker far from Redis is within half its round trip. Readings taken
+    before a step of this machine's clock (their ``gap`` is not the last one's) are not used;
+    nor one whose clock went back during it. Readings that still disagree (Redis's clock
+    stepped): the last one alone. None: no reading to use."""
+    last = readings[-1].gap if readings else 0.0
+    usable = [r for r in readings if r.after >= r.before and abs(r.gap - last) <= CLOCK_STEP]
+    if not usable:
+        return None
+    bounds = [(r.redis - r.after - resolution, r.redis + 1e-6 - r.before + resolution) for r in usable]
+    low, high = max(b[0] for b in bounds), min(b[1] for b in bounds)
+    if low > high:
+        low, high = bounds[-1]
+    return (low + high) / 2
+
+
+def _wall_less_monotonic() -> float:
+    """This machine's wall clock less its monotonic one (each read once between two readings of the
+    other close together: a thread paused between them would read as a step)."""
+    for _ in range(3):
+        first = time.monotonic()
+        wall = time.time()
+        second = time.monotonic()
+        if second - first < 1e-3:
+            break
+    return wall - (first + second) / 2
+
+
+_CLOCK_RESOLUTION: Final = time.get_clock_info("time").resolution
+"""The smallest step this machine's wall clock reads (15.6 ms on Windows before Python 3.13,
+nanoseconds elsewhere): a reading's ``before`` and ``after`` may be that far from the instants."""
+
 STORE_SOCKET_TIMEOUT: Final = 5.0
 """Seconds a worker waits for one answer (or connection) of Redis: it answers in milliseconds, our
 scripts are O(1), so a command this late is a Redis that hangs (stopped, swapping, a dead link)."""
@@ -703,7 +753,7 @@ class Store:
         """Seconds Redis's clock is ahead of this machine's (:meth:`sync_clock`): :meth:`now` is the
         fleet's one clock."""
         self._synced: float | None = None  # when (monotonic) the offset was last read
-        self._stepped = 0.0  # this machine's wall clock less its monotonic one, then
+        self._gap = 0.0  # this machine's wall clock less its monotonic one, then
         self._time_refused = False
         self.reporter = os.urandom(6).hex()
         """Who this process is when it reports a throttle (the first cut adds each reporter's share once)."""
@@ -719,48 +769,38 @@ class Store:
         return time.time() + self.offset
 
     def sync_clock(self) -> bool:
-        """Read :attr:`offset` from Redis's ``TIME``, ``CLOCK_SAMPLES`` times on one connection: Redis
-        read its clock between a reading's request and its answer, so each says the offset lies
-        within that interval; the offset is the middle of where they all agree (a busy Redis
-        answers late, and reads ``TIME`` at the end of its wait: a lone reading's middle was
-        0.47 s off after a 1 s script; a worker far from Redis is within half its round trip).
-        False (the offset as it was) when no reading could be used. A Redis (or a proxy, an ACL)
-        that refuses ``TIME`` leaves this machine's clock, said once as a WARNING."""
+        """Read :attr:`offset` from Redis's ``TIME``, ``CLOCK_SAMPLES`` times on one connection (see
+        :func:`offset_from`). False (the offset as it was) when no reading could be used. A Redis
+        (or a proxy, an ACL) that refuses ``TIME`` keeps the offset last read (at first: this
+        machine's clock), said once as a WARNING, and is asked again a minute on."""
         import redis
 
-        low, high = -math.inf, math.inf
-        narrowest: tuple[float, float] | None = None
+        readings = []
         for _ in range(CLOCK_SAMPLES):
+            gap = _wall_less_monotonic()
             before = time.time()
             try:
                 seconds, micros = self.redis.time()
             except redis.exceptions.ResponseError as exc:
-                self._read_at()  # asked again a minute on, not at every call
+                self._read_at(gap)
                 if not self._time_refused:
                     self._time_refused = True
                     _log.warning(
-                        "Redis refused TIME (%s): this worker's times are its machine's clock, not Redis's",
+                        "Redis refused TIME (%s): this worker keeps the offset from Redis's clock it last "
+                        "read (none at first: its machine's clock)",
                         printable(str(exc)),
                     )
                 return False
-            after = time.time()
-            if after < before:  # this machine's clock stepped back meanwhile: the reading says nothing
-                continue
-            redis_now = seconds + micros / 1e6
-            low, high = max(low, redis_now - after), min(high, redis_now - before)
-            if narrowest is None or after - before < narrowest[1] - narrowest[0]:
-                narrowest = (redis_now - after, redis_now - before)
-        if narrowest is None:
+            readings.append(ClockReading(before, seconds + micros / 1e6, time.time(), gap))
+        offset = offset_from(readings, _CLOCK_RESOLUTION)
+        if offset is None:
             return False
-        if low > high:  # the readings disagree (a clock stepped between them): the tightest one alone
-            low, high = narrowest
-        self.offset = (low + high) / 2
-        self._read_at()
+        self.offset = offset
+        self._read_at(readings[-1].gap)
         return True
 
-    def _read_at(self) -> None:
-        self._synced = time.monotonic()
-        self._stepped = time.time() - self._synced
+    def _read_at(self, gap: float) -> None:
+        self._synced, self._gap = time.monotonic(), gap
 
     def keep_clock(self) -> None:
         """:meth:`sync_clock` if it was not done in the last ``CLOCK_SYNC_EVERY`` seconds, or this
@@ -769,7 +809,7 @@ class Store:
         if (
             synced is None
             or time.monotonic() - synced >= CLOCK_SYNC_EVERY
-            or abs(time.time() - time.monotonic() - self._stepped) > CLOCK_STEP
+            or abs(_wall_less_monotonic() - self._gap) > CLOCK_STEP
         ):
             self.sync_clock()
 
