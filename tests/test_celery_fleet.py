@@ -221,9 +221,13 @@ def test_the_offset_from_redis_clock_is_where_every_reading_agrees_after_any_ste
     assert offset_from([ClockReading(1.0, 3601.0, 0.5, 5.0)], 0.0) is None
     coarse = [ClockReading(0.0, 3600.004, 0.0, 5.0), ClockReading(0.0156, 3600.0096, 0.0156, 5.0)]
     assert offset_from(coarse, 0.0156) == pytest.approx(3600.0, abs=0.0156)
+    # a step during the last reading: every reading carries the gap from before it, and the gap
+    # read after the readings says so: none of them is used (the worker reads again)
+    assert offset_from(busy, 0.0, gap=7.0) is None
+    assert offset_from(stepped, 0.0, gap=7.0) == pytest.approx(3596.0, abs=1e-3)
 
 
-def test_redis_clock_is_read_within_what_every_reading_allows_and_a_refused_one_leaves_the_machines(
+def test_redis_clock_is_read_within_what_every_reading_allows_and_a_refused_one_keeps_the_last(
     r: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Redis runs one command at a time: a busy one reads TIME at the end of the wait, not its middle
@@ -262,6 +266,15 @@ def test_redis_clock_is_read_within_what_every_reading_allows_and_a_refused_one_
     machine.track("vozo:nt", "{}", machine.now(), 3600)
     assert _poll(machine, "vozo:nt", 0, machine.now()).code == Claim.RUN  # and the polls go on
     assert time.time() - machine.now() == pytest.approx(0.0, abs=1.0)
+    # refused after it worked: the offset read is kept, and moved by a step of this machine's clock
+    # (it stayed off by the step for good: the step was noted as seen, and TIME never answered)
+    later = _RedisAhead(r)
+    kept = Store(later, prefix="sync")
+    assert kept.sync_clock()
+    later.time = _NoTime(r).time  # type: ignore[method-assign]  # a proxy's failover: TIME refused from now on
+    kept._gap -= 2.0  # as if this machine's wall clock stepped 2 s ahead since the reading
+    kept.keep_clock()
+    assert kept.now() - time.time() == pytest.approx(3598.0, abs=1.0)
 
 
 def test_a_worker_keeps_the_fleets_times_on_redis_clock_whatever_its_own_says(r: Any) -> None:

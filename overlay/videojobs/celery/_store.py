@@ -500,8 +500,8 @@ return redis.call('HMGET', key, 'w_max', 'k', 'last_cut', 'pause_until')
 
 CLOCK_SYNC_EVERY: Final = 60.0
 """Seconds between a process's readings of Redis's clock (:meth:`Store.sync_clock`): NTP keeps a
-clock within microseconds of itself over a minute, and one that steps meanwhile is what
-``CLOCK_SLACK`` is for. (Read at every pace refresh, it was a command a second per worker process
+clock within microseconds of itself over a minute, and one that steps meanwhile is read again
+at once (``CLOCK_STEP``). (Read at every pace refresh, it was a command a second per worker process
 of an idle fleet.)"""
 CLOCK_SAMPLES: Final = 3
 """Readings of Redis's ``TIME`` per sync (the first may pay for a connection, or wait behind a busy
@@ -523,17 +523,18 @@ class ClockReading:
     gap: float
 
 
-def offset_from(readings: Sequence[ClockReading], resolution: float) -> float | None:
+def offset_from(readings: Sequence[ClockReading], resolution: float, gap: float | None = None) -> float | None:
     """Seconds Redis's clock is ahead of this machine's, from readings of ``TIME``. Redis read its
     clock between a reading's request and its answer, so each bounds the offset within
     ``[redis - after, redis - before]`` (widened by the clocks' ``resolution``: ``TIME`` says
     whole microseconds); the offset is the middle of where they all agree: a busy Redis answers
     late, and reads ``TIME`` at the end of its wait (a lone reading's middle was 0.47 s off after
     a 1 s script), and a worker far from Redis is within half its round trip. Readings taken
-    before a step of this machine's clock (their ``gap`` is not the last one's) are not used;
-    nor one whose clock went back during it. Readings that still disagree (Redis's clock
-    stepped): the last one alone. None: no reading to use."""
-    last = readings[-1].gap if readings else 0.0
+    before a step of this machine's clock (their ``gap`` is not ``gap``, the one after the last
+    reading: by default that reading's own) are not used; nor one whose clock went back during
+    it. Readings that still disagree (Redis's clock stepped): the last one alone. None: no
+    reading to use."""
+    last = gap if gap is not None else readings[-1].gap if readings else 0.0
     usable = [r for r in readings if r.after >= r.before and abs(r.gap - last) <= CLOCK_STEP]
     if not usable:
         return None
@@ -754,6 +755,7 @@ class Store:
         fleet's one clock."""
         self._synced: float | None = None  # when (monotonic) the offset was last read
         self._gap = 0.0  # this machine's wall clock less its monotonic one, then
+        self._from_redis = False  # the offset was read from Redis (else: this machine's clock)
         self._time_refused = False
         self.reporter = os.urandom(6).hex()
         """Who this process is when it reports a throttle (the first cut adds each reporter's share once)."""
@@ -775,29 +777,40 @@ class Store:
         machine's clock), said once as a WARNING, and is asked again a minute on."""
         import redis
 
-        readings = []
-        for _ in range(CLOCK_SAMPLES):
-            gap = _wall_less_monotonic()
-            before = time.time()
-            try:
-                seconds, micros = self.redis.time()
-            except redis.exceptions.ResponseError as exc:
-                self._read_at(gap)
-                if not self._time_refused:
-                    self._time_refused = True
-                    _log.warning(
-                        "Redis refused TIME (%s): this worker keeps the offset from Redis's clock it last "
-                        "read (none at first: its machine's clock)",
-                        printable(str(exc)),
-                    )
-                return False
-            readings.append(ClockReading(before, seconds + micros / 1e6, time.time(), gap))
-        offset = offset_from(readings, _CLOCK_RESOLUTION)
+        for _ in range(2):  # again if this machine's clock stepped during the last reading
+            readings = []
+            for _ in range(CLOCK_SAMPLES):
+                gap = _wall_less_monotonic()
+                before = time.time()
+                try:
+                    seconds, micros = self.redis.time()
+                except redis.exceptions.ResponseError as exc:
+                    self._refused(exc, gap)
+                    return False
+                readings.append(ClockReading(before, seconds + micros / 1e6, time.time(), gap))
+            end = _wall_less_monotonic()
+            if abs(end - readings[-1].gap) <= CLOCK_STEP:
+                break
+        offset = offset_from(readings, _CLOCK_RESOLUTION, end)
         if offset is None:
             return False
-        self.offset = offset
-        self._read_at(readings[-1].gap)
+        self.offset, self._from_redis = offset, True
+        self._read_at(end)
         return True
+
+    def _refused(self, exc: BaseException, gap: float) -> None:
+        """Redis refused ``TIME``: the offset last read is kept, moved by any step of this machine's
+        clock since (which keep_clock would otherwise see no more); asked again a minute on."""
+        if self._from_redis and self._synced is not None:
+            self.offset -= gap - self._gap
+        self._read_at(gap)
+        if not self._time_refused:
+            self._time_refused = True
+            _log.warning(
+                "Redis refused TIME (%s): this worker keeps the offset from Redis's clock it last "
+                "read (none at first: its machine's clock)",
+                printable(str(exc)),
+            )
 
     def _read_at(self, gap: float) -> None:
         self._synced, self._gap = time.monotonic(), gap
