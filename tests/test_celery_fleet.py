@@ -580,6 +580,29 @@ def test_a_key_of_another_type_at_a_pace_or_a_chain_is_replaced_not_an_error_at_
     store.due_later("vozo:w4", -1, 2000.0)
 
 
+def test_no_slot_is_booked_further_than_the_broker_holds_a_message(r: Any) -> None:
+    """A poll booked its slot and kept the whole wait as its countdown: behind a queue of 200 jobs at
+    5 req/s (40 s) a broker with a 5 s visibility timeout delivered each held message again, and
+    each copy called the vendor and booked another slot (a live fleet of 4 workers: 64 % of the
+    allowance, 3,063 duplicate hops). A slot further than the horizon is not booked: the poll
+    hears the horizon and asks again then, in Redis as in one process."""
+    store, memory = Store(r, prefix="horizon"), MemoryPaceStore()
+    t = 4_000_000.0
+    for pace in (store, memory):
+        pace.throttled("duomi", t, measured=1.0, sent=t - 0.1, retry_after=None)  # 0.85 req/s
+    answers = [(store.book("duomi", t + 0.01, horizon=4.0), memory.reserve("duomi", t + 0.01, horizon=4.0))
+               for _ in range(8)]  # fmt: skip
+    waits = [wait for (wait, _held), _ in answers]
+    assert [wait for _, wait in answers] == pytest.approx(waits, abs=1e-6)
+    held = [wait for (wait, booked), _ in answers if booked is not None]
+    assert held
+    assert max(held) <= 4.0
+    assert answers[-1][0] == (4.0, None)  # the rest: nothing booked, asked again in 4 s
+    wait, booked = store.book("duomi", t + 0.01)  # a caller that may wait MAX_PAUSE books further out
+    assert booked is not None
+    assert wait > 4.0
+
+
 def test_a_worker_whose_clock_runs_behind_keeps_the_fleets_pace(r: Any) -> None:
     """The script's rule as the one-process pace's (tests/test_ratecontrol.py): two workers booking
     in turn, one 5 s behind, are granted the pace's rate, not every slot they ask for (the bucket

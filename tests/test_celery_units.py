@@ -420,7 +420,7 @@ def test_a_paced_vendors_poll_is_not_held_past_the_visibility_timeout_either() -
     store = SimpleNamespace(
         paces={"duomi": {"last_cut": "5.0"}},  # paced: the vendor throttled once
         poll=lambda *a, **k: Claim(Claim.RUN, 0.0, None),
-        book=lambda vendor, now: booked.append(vendor) or (0.02, now),
+        book=lambda vendor, now, horizon: booked.append(vendor) or (0.02, now),
         due_later=lambda *a: None,
         now=time.time,
     )

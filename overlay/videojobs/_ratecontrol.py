@@ -629,13 +629,15 @@ class SharedPace:
         # worker's curve, which may be a cut's first reading, before another worker added its share)
         return max(MIN_RATE, self.fill, min(curve, SHARED_GROWTH * self.sent_rate(now)))
 
-    def reserve(self, now: float, booked: float | None = None) -> float:
+    def reserve(self, now: float, booked: float | None = None, horizon: float = MAX_PAUSE) -> float:
         """0.0 to send now, or the seconds until this caller's booked slot (later callers queue
         behind it, so each wait is the one the bucket needs: a caller that waits it out sends
         without asking again). ``booked``: this caller booked a slot at the cut ``last_cut`` was
         then; while no cut came since, it sends now. A pause books nothing: ask again after it.
-        Nor does a slot more than ``MAX_PAUSE`` away (the queue holds at most that much): the
-        answer is then ``MAX_PAUSE``, and the caller asks again after it."""
+        Nor does a slot more than ``horizon`` away (at most ``MAX_PAUSE``: the queue holds at most
+        that much; less for a caller that cannot wait that long, as a broker's message held past
+        its visibility timeout comes back): the answer is then ``horizon``, and the caller asks
+        again after it."""
         if now < self.pause_until:  # at most MAX_PAUSE from now: set by a worker whose clock runs ahead,
             self.pause_until = min(self.pause_until, now + MAX_PAUSE)  # it is longer; kept so, not read so
             return self.pause_until - now
@@ -649,8 +651,8 @@ class SharedPace:
             self.stamp = now
         bucket = TokenBucket.restored(rate, self.tokens, self.stamp)
         wait = bucket.reserve(now)
-        if wait > MAX_PAUSE:  # the queue is full: nothing booked, ask again then (as after a pause)
-            return MAX_PAUSE
+        if wait > (horizon := min(horizon, MAX_PAUSE)):  # the queue is full: nothing booked, ask again then
+            return horizon
         self.tokens, self.stamp, self.fill = bucket.tokens, bucket.stamp, rate
         if not wait:
             self._count(now)
@@ -771,7 +773,7 @@ class PaceStore(Protocol):
     """Where vendors' :class:`SharedPace` lives, each change atomic: :class:`MemoryPaceStore` in one
     process; ``videojobs.celery``'s Redis store for a fleet (the reservation inside its per-poll script)."""
 
-    def reserve(self, vendor: str, now: float, booked: float | None = None) -> float:
+    def reserve(self, vendor: str, now: float, booked: float | None = None, horizon: float = MAX_PAUSE) -> float:
         """:meth:`SharedPace.reserve` on the stored pace."""
         ...
 
@@ -800,10 +802,10 @@ class MemoryPaceStore:
         with self._lock:
             return self._paces.setdefault(vendor, SharedPace())
 
-    def reserve(self, vendor: str, now: float, booked: float | None = None) -> float:
+    def reserve(self, vendor: str, now: float, booked: float | None = None, horizon: float = MAX_PAUSE) -> float:
         pace = self.pace(vendor)
         with self._lock:
-            return pace.reserve(now, booked)
+            return pace.reserve(now, booked, horizon)
 
     def throttled(
         self,

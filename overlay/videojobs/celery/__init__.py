@@ -486,7 +486,7 @@ def _poll(
                                        due=now + bound, vendor=vendor, now=now)  # fmt: skip
     else:
         claim = store.poll(state.ref, state.hop, tag, ttl=ttl, grace=grace, message=json.dumps(state.to_message()),
-                           due=now + bound, vendor=vendor, now=now, booked=state.booked)  # fmt: skip
+                           due=now + bound, vendor=vendor, now=now, booked=state.booked, horizon=longest)  # fmt: skip
         if claim.code != Claim.RUN:
             return "duplicate" if claim.code == Claim.DUPLICATE else "already delivered"
         if now >= state.deadline:
@@ -515,7 +515,7 @@ def _poll(
         # paced: book the next call's slot now, so its hop calls the vendor (not one held past the
         # visibility timeout: _again cuts its countdown, and it books its slot when it comes back)
         now = store.now()
-        wait, booked = store.book(vendor, now)
+        wait, booked = store.book(vendor, now, horizon=longest)
         wait = min(max(outcome.countdown, wait), max(outcome.countdown, state.deadline - now))  # the deadline ends it
         outcome = Again(attrs.evolve(outcome.state, booked=booked), wait)
     return _again(task, store, state, outcome, bound, longest)
@@ -540,8 +540,9 @@ def _again(task: Any, store: Store, state: PollState, again: Again, bound: float
     # a message held past the broker's visibility timeout is delivered again, and each copy would
     # call the vendor (a policy's 2-hour delay, a Retry-After of a day): the next poll comes sooner
     # (a hop that holds a booked slot of the vendor's shared rate keeps its countdown: come back
-    # early, it would be sent at once, ahead of its turn; such a wait is past the timeout only
-    # behind a queue of thousands at the slowest rate)
+    # early, it would be sent at once, ahead of its turn; and no slot is booked further than
+    # `longest`: a queue of 200 jobs at 5 req/s is 40 s long, and each copy of a message held
+    # past a 5 s timeout called the vendor again, its own slot never used)
     countdown = again.countdown if again.state.booked is not None else min(again.countdown, longest)
     if countdown > bound:  # later than the claim told the sweeper: tell it when
         store.due_later(state.ref, state.hop, store.now() + countdown)

@@ -224,7 +224,7 @@ _RESERVE_FN = (
 -- Returns false when the vendor is not paced, else {wait, booked, w_max, k, last_cut, pause_until}:
 -- wait 0 sends now; booked '1': a slot is held for this caller at that wait ('0': a pause, or a
 -- queue MAX_PAUSE long: nothing booked). Each call sent now is counted (sent, sent_at).
-local function reserve(key, now, curve, known, booked)
+local function reserve(key, now, curve, known, booked, horizon)
   local p = read(key)
   if not p or not p[3] then return false end
   if not usable(p) then
@@ -259,7 +259,8 @@ local function reserve(key, now, curve, known, booked)
     stamp = now
   end
   tokens = tokens - 1
-  if -tokens / r > MAX_PAUSE then return said(MAX_PAUSE, '0') end  -- the queue is full: ask again then
+  local h = math.min(MAX_PAUSE, tonumber(horizon) or MAX_PAUSE)
+  if -tokens / r > h then return said(h, '0') end  -- the queue is full (as far as the caller may wait): ask again then
   local wait = 0
   if tokens < 0 then wait = -tokens / r else count(pace, now) end
   redis.call('HSET', key, 'tokens', tostring(tokens), 'stamp', tostring(stamp), 'rate', tostring(r),
@@ -308,7 +309,7 @@ else
   redis.call('EXPIRE', chain, tonumber(ARGV[3]))  -- no record (a forged or very late message): it expires too
 end
 if ARGV[8] ~= '1' then return {1} end
-local paced = reserve(KEYS[2], now, tonumber(ARGV[9]), ARGV[10], ARGV[11])
+local paced = reserve(KEYS[2], now, tonumber(ARGV[9]), ARGV[10], ARGV[11], ARGV[12])
 if not paced then return {1} end
 return {1, paced[1], paced[2], paced[3], paced[4], paced[5], paced[6]}
 """
@@ -433,7 +434,7 @@ return 1
 _RESERVE = (
     _RESERVE_FN
     + """
-local paced = reserve(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4])
+local paced = reserve(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5])
 if not paced then return false end
 return paced
 """
@@ -852,15 +853,17 @@ class Store:
         return bool(self._untrack(keys=[self._job(ref), self.due, self._chain(ref)], args=[ref, once]))
 
     def poll(self, ref: str, hop: int, tag: str, *, ttl: float, grace: float, message: str, due: float,
-             vendor: str, now: float, booked: float | None) -> Claim:  # fmt: skip
+             vendor: str, now: float, booked: float | None, horizon: float = MAX_PAUSE) -> Claim:  # fmt: skip
         """Claim hop ``hop`` of ``ref``'s chain for this delivery, note its ``message`` and that its
-        next hop is due by ``due``, and book a slot of ``vendor``'s shared rate if it is paced."""
+        next hop is due by ``due``, and book a slot of ``vendor``'s shared rate if it is paced, no
+        further than ``horizon`` s away (the longest countdown the broker holds a message for)."""
         known = self.paces.get(vendor)
         curve = 0.0
         if known is not None:
             curve = _pace(known).curve(now) or MIN_RATE
         args = [hop, tag, max(60, int(ttl)), repr(now), grace, message, repr(due),
-                "1" if known is not None else "0", repr(curve), (known or {}).get("last_cut", ""), _cut(booked)]  # fmt: skip
+                "1" if known is not None else "0", repr(curve), (known or {}).get("last_cut", ""), _cut(booked),
+                repr(min(horizon, MAX_PAUSE))]  # fmt: skip
         answer = self._poll(keys=[self._chain(ref), self._rate(vendor)], args=args)
         code = int(answer[0])
         if len(answer) == 1:
@@ -997,15 +1000,18 @@ class Store:
 
     # --- the vendors' shared rate -----------------------------------------------------------------
 
-    def reserve(self, vendor: str, now: float, booked: float | None = None) -> float:
+    def reserve(self, vendor: str, now: float, booked: float | None = None, horizon: float = MAX_PAUSE) -> float:
         """:meth:`SharedPace.reserve` on ``vendor``'s stored pace (what :meth:`poll` does within its round trip)."""
-        return self.book(vendor, now, booked)[0]
+        return self.book(vendor, now, booked, horizon)[0]
 
-    def book(self, vendor: str, now: float, booked: float | None = None) -> tuple[float, float | None]:
-        """:meth:`reserve`, and the cut the slot was booked at (None: nothing booked, a pause or no pace)."""
+    def book(
+        self, vendor: str, now: float, booked: float | None = None, horizon: float = MAX_PAUSE
+    ) -> tuple[float, float | None]:
+        """:meth:`reserve`, and the cut the slot was booked at (None: nothing booked: a pause, no pace,
+        or no slot within ``horizon`` s)."""
         known = self.paces.get(vendor)
         curve = (_pace(known).curve(now) if known is not None else None) or MIN_RATE
-        args = [repr(now), repr(curve), (known or {}).get("last_cut", ""), _cut(booked)]
+        args = [repr(now), repr(curve), (known or {}).get("last_cut", ""), _cut(booked), repr(min(horizon, MAX_PAUSE))]
         answer = self._reserve(keys=[self._rate(vendor)], args=args)
         if not answer:
             self.paces[vendor] = None
