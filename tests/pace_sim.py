@@ -3,8 +3,10 @@ every run. What the workers run is the real thing: :class:`SharedPace` (through 
 :class:`MemoryPaceStore`) or ``videojobs.celery``'s Redis :class:`Store` (one per worker, each
 knowing only what its own answers told it), driven as ``videojobs.celery``'s poll task drives it:
 a vendor not known to be paced is called at once; a paced one books a slot (a hop that must wait
-comes back at its slot holding it); a 429 is reported with what the worker measured accepted over
-the last second; after each answer a paced vendor's next slot is booked.
+comes back at its slot holding it, or sooner when the slot is further out than ``longest``, the
+countdown a broker holds a message for: it then hears the time left and comes back again); a 429
+is reported with what the worker measured accepted over the last second; after each answer a
+paced vendor's next slot is booked.
 
 The vendor is the sandbox's limiter: a token bucket of ``allowance`` requests per second with a
 one-second burst. Jobs poll back to back (``interval`` after each answer), so demand is far above
@@ -14,8 +16,9 @@ any allowance, as in ``make bench``'s rate-control section.
 from __future__ import annotations
 
 import heapq
+import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from videojobs._ratecontrol import MAX_PAUSE, AcceptedRate, MemoryPaceStore
@@ -28,8 +31,9 @@ class Worker(Protocol):
         """Whether this worker knows the vendor is paced."""
         ...
 
-    def book(self, now: float, booked: float | None) -> tuple[float, float | None]:
-        """The wait for a slot, and the cut it is held at (None: nothing held)."""
+    def book(self, now: float, booked: float | None, slot: float | None) -> tuple[float, float | None]:
+        """The wait for a slot (or the time left to the one ``booked``, due at ``slot``), and the
+        cut it is held at (None: nothing held)."""
         ...
 
     def throttled(self, now: float, *, measured: float, sent: float) -> None: ...
@@ -44,10 +48,10 @@ class MemoryWorker:
     def paced(self) -> bool:
         return self.store.pace(VENDOR).paced
 
-    def book(self, now: float, booked: float | None) -> tuple[float, float | None]:
+    def book(self, now: float, booked: float | None, slot: float | None) -> tuple[float, float | None]:
         pace = self.store.pace(VENDOR)
         paused = now < pace.pause_until
-        wait = self.store.reserve(VENDOR, now, booked)
+        wait = self.store.reserve(VENDOR, now, booked, slot)
         return wait, None if paused or wait >= MAX_PAUSE else pace.last_cut
 
     def throttled(self, now: float, *, measured: float, sent: float) -> None:
@@ -59,6 +63,28 @@ def memory_fleet(workers: int) -> list[Worker]:
     return [MemoryWorker(store, f"w{i}") for i in range(workers)]
 
 
+class Run:
+    """What a simulated fleet did. Called as ``run(a, b)``: the calls the vendor accepted in
+    ``[a, b)`` as a share of its allowance, and the share of the calls sent then that it answered
+    429."""
+
+    def __init__(self, allowance: float, jobs: int) -> None:
+        self.allowance = allowance
+        self.sent: list[tuple[float, bool]] = []  # (when, accepted)
+        self.hops = 0  # hops run (quiet ones left out)
+        self.empty = 0  # hops that called no vendor (told to wait for their slot)
+        self.calls: list[list[float]] = [[] for _ in range(jobs)]  # each job's calls
+
+    def __call__(self, start: float, end: float) -> tuple[float, float]:
+        calls = [accepted for when, accepted in self.sent if start <= when < end]
+        return sum(calls) / (end - start) / self.allowance, (len(calls) - sum(calls)) / max(1, len(calls))
+
+    def longest_gap(self, end: float) -> float:
+        """The longest any job went without a call to the vendor (its start to its first, or on to
+        ``end`` after its last)."""
+        return max(max(b - a for a, b in zip([0.0, *calls], [*calls, end], strict=True)) for calls in self.calls)
+
+
 def simulate(
     fleet: Sequence[Worker],
     *,
@@ -68,37 +94,43 @@ def simulate(
     interval: float = 0.01,
     rtt: float = 0.05,
     quiet: tuple[float, float] | None = None,
+    longest: float = math.inf,
     seed: int = 1,
-) -> Callable[[float, float], tuple[float, float]]:
-    """Run the fleet; return ``window(a, b)``: the calls the vendor accepted in ``[a, b)`` as a share
-    of its allowance, and the share of the calls sent then that it answered 429. ``quiet``: no job
-    polls within it (each comes back at its end, as a wave of new jobs would)."""
+) -> Run:
+    """Run the fleet (see :class:`Run`). ``quiet``: no job polls within it (each comes back at its
+    end, as a wave of new jobs would). ``longest``: the longest countdown a hop is sent with."""
     rng = random.Random(seed)
+    run = Run(allowance, jobs)
     measured = [AcceptedRate(window=1.0) for _ in fleet]
     tokens, stamp = allowance, 0.0
-    # (time, 0 = a hop / 1 = an answer, job, booked cut or (accepted, sent), worker)
-    events: list[tuple[float, int, int, Any, int]] = [(rng.random() * 0.1, 0, job, None, 0) for job in range(jobs)]
+    # (time, 0 = a hop / 1 = an answer, job, (booked cut, slot) or (accepted, sent), worker)
+    events: list[tuple[float, int, int, Any, int]] = [
+        (rng.random() * 0.1, 0, job, (None, None), 0) for job in range(jobs)
+    ]
     heapq.heapify(events)
-    sent_log: list[tuple[float, bool]] = []
     while events:
         t, kind, job, value, w = heapq.heappop(events)
         if t > seconds:
             break
         if kind == 0:
             if quiet and quiet[0] <= t < quiet[1]:
-                heapq.heappush(events, (quiet[1] + rng.random() * 0.1, 0, job, None, 0))
+                heapq.heappush(events, (quiet[1] + rng.random() * 0.1, 0, job, (None, None), 0))
                 continue
+            run.hops += 1
             w = rng.randrange(len(fleet))
             if fleet[w].paced():
-                wait, held = fleet[w].book(t, value)
+                wait, held = fleet[w].book(t, *value)
                 if wait > 0:
-                    heapq.heappush(events, (t + wait, 0, job, held, 0))
+                    run.empty += 1
+                    slot = None if held is None else t + wait
+                    heapq.heappush(events, (t + min(wait, longest), 0, job, (held, slot), 0))
                     continue
             tokens = min(allowance, tokens + (t - stamp) * allowance)
             stamp = t
             accepted = tokens >= 1
             tokens -= 1.0 if accepted else 0.0
-            sent_log.append((t, accepted))
+            run.sent.append((t, accepted))
+            run.calls[job].append(t)
             heapq.heappush(events, (t + rtt, 1, job, (accepted, t), w))
             continue
         accepted, sent = value
@@ -106,14 +138,10 @@ def simulate(
             measured[w].record(t)
         else:
             fleet[w].throttled(t, measured=measured[w].rate(t), sent=sent)
-        after, held = t + interval, None
+        after, held, slot = t + interval, None, None
         if fleet[w].paced():
-            wait, held = fleet[w].book(t, None)
-            after = t + max(interval, wait)
-        heapq.heappush(events, (after, 0, job, held, 0))
-
-    def window(start: float, end: float) -> tuple[float, float]:
-        calls = [accepted for when, accepted in sent_log if start <= when < end]
-        return sum(calls) / (end - start) / allowance, (len(calls) - sum(calls)) / max(1, len(calls))
-
-    return window
+            wait, held = fleet[w].book(t, None, None)
+            slot = None if held is None else t + wait
+            after = t + min(max(interval, wait), longest)
+        heapq.heappush(events, (after, 0, job, (held, slot), 0))
+    return run

@@ -570,6 +570,21 @@ def test_a_fleet_back_from_a_quiet_minute_does_not_burst_past_the_allowance(work
     assert window(130.0, 180.0)[0] >= 0.95
 
 
+@pytest.mark.parametrize("allowance", [5.0, 20.0])
+def test_a_fleet_whose_polls_wait_less_than_the_queue_keeps_the_rate_and_the_order(allowance: float) -> None:
+    """A broker holds a message for less than its visibility timeout (the tests' app: 5 s, so a poll
+    waits at most 3.75 s), and 400 jobs queue for 80 s at 5 req/s. A first fix booked no slot past
+    that: the jobs just answered took each slot that came free, and 238 of the 400 never called
+    the vendor in three minutes. A poll now keeps its slot and is sent on until it comes."""
+    from tests.pace_sim import memory_fleet, simulate
+
+    run = simulate(memory_fleet(8), allowance=allowance, longest=3.75)
+    accepted, throttled = run(60.0, 180.0)
+    assert accepted >= 0.95, (accepted, throttled)
+    assert throttled <= 0.04, (accepted, throttled)
+    assert sum(1 for calls in run.calls if not calls) == 0  # every job called the vendor
+
+
 def _fleet_sending(pace: SharedPace, start: float, end: float, every: float) -> float:
     """Callers send through ``pace`` one every ``every`` seconds from ``start`` (each waiting out the
     wait it is told, then sending on its booked slot) until ``end``; the time the last one went."""

@@ -214,6 +214,12 @@ MAX_SHARED_RATE: Final = 1e6
 a thousand times any vendor's published status-call allowance (tens a second). A stored pace
 above it was set by hand (``w_max`` = 1e308 made the curve, the bucket and every wait overflow)."""
 
+SLOT_EARLY: Final = 0.05
+"""Seconds before its booked slot a caller may come back and still send: a poll's countdown is
+its slot's wait, but Celery's timer, and each worker's reading of the fleet's clock, are off by
+milliseconds; earlier, it hears the time left (sent on again, it would have run a task for
+nothing). A call 50 ms early is well within a limiter that counts over a second."""
+
 CLOCK_SLACK: Final = MAX_PAUSE
 """Seconds a time another worker wrote into a shared pace (the bucket's ``stamp``, the last cut)
 may lie ahead of this worker's clock and still be taken as written. Further ahead, it came from a
@@ -629,30 +635,32 @@ class SharedPace:
         # worker's curve, which may be a cut's first reading, before another worker added its share)
         return max(MIN_RATE, self.fill, min(curve, SHARED_GROWTH * self.sent_rate(now)))
 
-    def reserve(self, now: float, booked: float | None = None, horizon: float = MAX_PAUSE) -> float:
+    def reserve(self, now: float, booked: float | None = None, slot: float | None = None) -> float:
         """0.0 to send now, or the seconds until this caller's booked slot (later callers queue
         behind it, so each wait is the one the bucket needs: a caller that waits it out sends
         without asking again). ``booked``: this caller booked a slot at the cut ``last_cut`` was
-        then; while no cut came since, it sends now. A pause books nothing: ask again after it.
-        Nor does a slot more than ``horizon`` away (at most ``MAX_PAUSE``: the queue holds at most
-        that much; less for a caller that cannot wait that long, as a broker's message held past
-        its visibility timeout comes back): the answer is then ``horizon``, and the caller asks
-        again after it."""
+        then, due at ``slot``; while no cut came since, it sends at its slot, and a caller back
+        before it (a broker holds a message for less than a long queue: its poll comes back
+        sooner) hears the seconds left, its place kept. A pause books nothing: ask again after it.
+        Nor does a slot more than ``MAX_PAUSE`` away (the queue holds at most that much): the
+        answer is then ``MAX_PAUSE``, and the caller asks again after it."""
         if now < self.pause_until:  # at most MAX_PAUSE from now: set by a worker whose clock runs ahead,
             self.pause_until = min(self.pause_until, now + MAX_PAUSE)  # it is longer; kept so, not read so
             return self.pause_until - now
         rate = self.rate(now)
         if rate is None:
             return 0.0
-        if booked == self.last_cut:  # its slot came: it sends now
+        if booked == self.last_cut:  # its slot: kept until it comes, then it sends
+            if slot is not None and SLOT_EARLY < slot - now <= MAX_PAUSE:  # further: not one this pace booked
+                return slot - now
             self._count(now)
             return 0.0
         if self.stamp > now + CLOCK_SLACK:  # written by a clock gone wrong: refill from now
             self.stamp = now
         bucket = TokenBucket.restored(rate, self.tokens, self.stamp)
         wait = bucket.reserve(now)
-        if wait > (horizon := min(horizon, MAX_PAUSE)):  # the queue is full: nothing booked, ask again then
-            return horizon
+        if wait > MAX_PAUSE:  # the queue is full: nothing booked, ask again then (as after a pause)
+            return MAX_PAUSE
         self.tokens, self.stamp, self.fill = bucket.tokens, bucket.stamp, rate
         if not wait:
             self._count(now)
@@ -773,7 +781,7 @@ class PaceStore(Protocol):
     """Where vendors' :class:`SharedPace` lives, each change atomic: :class:`MemoryPaceStore` in one
     process; ``videojobs.celery``'s Redis store for a fleet (the reservation inside its per-poll script)."""
 
-    def reserve(self, vendor: str, now: float, booked: float | None = None, horizon: float = MAX_PAUSE) -> float:
+    def reserve(self, vendor: str, now: float, booked: float | None = None, slot: float | None = None) -> float:
         """:meth:`SharedPace.reserve` on the stored pace."""
         ...
 
@@ -802,10 +810,10 @@ class MemoryPaceStore:
         with self._lock:
             return self._paces.setdefault(vendor, SharedPace())
 
-    def reserve(self, vendor: str, now: float, booked: float | None = None, horizon: float = MAX_PAUSE) -> float:
+    def reserve(self, vendor: str, now: float, booked: float | None = None, slot: float | None = None) -> float:
         pace = self.pace(vendor)
         with self._lock:
-            return pace.reserve(now, booked, horizon)
+            return pace.reserve(now, booked, slot)
 
     def throttled(
         self,

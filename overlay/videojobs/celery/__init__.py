@@ -54,7 +54,8 @@ What it guarantees:
   the vendor for every worker, for at most ``MAX_PAUSE``), with each vendor's numbers in Redis, so N workers together keep
   to one vendor's limit. A poll that must wait books its slot and is sent with the countdown the
   bucket says (it calls the vendor when it comes back), and a paced vendor's next slot is booked
-  with each answer. No limit, and no cost, until the vendor throttles; a worker hears of another's
+  with each answer. A slot further out than the broker holds a message (its visibility timeout)
+  is kept, not given up: the poll comes back sooner, hears the time left and is sent on again. No limit, and no cost, until the vendor throttles; a worker hears of another's
   cut within ``PACE_REFRESH`` (or at its own first 429). A cut starts from what the whole fleet
   sent, counted in Redis as its calls go; the first (nothing counted before it) adds up the share
   each worker reporting that burst's 429s saw accepted.
@@ -486,7 +487,7 @@ def _poll(
                                        due=now + bound, vendor=vendor, now=now)  # fmt: skip
     else:
         claim = store.poll(state.ref, state.hop, tag, ttl=ttl, grace=grace, message=json.dumps(state.to_message()),
-                           due=now + bound, vendor=vendor, now=now, booked=state.booked, horizon=longest)  # fmt: skip
+                           due=now + bound, vendor=vendor, now=now, booked=state.booked, slot=state.slot)  # fmt: skip
         if claim.code != Claim.RUN:
             return "duplicate" if claim.code == Claim.DUPLICATE else "already delivered"
         if now >= state.deadline:
@@ -494,7 +495,8 @@ def _poll(
         if claim.wait > 0:  # the shared rate says later: come back when the booked slot is due
             # (at the deadline at the latest: that hop ends the wait)
             wait = min(claim.wait, state.deadline - now)
-            return _again(task, store, state, paced(state, wait, claim.booked), bound, longest)
+            again = paced(state, wait, claim.booked, now + claim.wait)
+            return _again(task, store, state, again, bound, longest)
     measured = accepted.setdefault(vendor, AcceptedRate(window=1.0))  # the last second, as a cut reads it
     sent = store.now()
     try:
@@ -515,9 +517,10 @@ def _poll(
         # paced: book the next call's slot now, so its hop calls the vendor (not one held past the
         # visibility timeout: _again cuts its countdown, and it books its slot when it comes back)
         now = store.now()
-        wait, booked = store.book(vendor, now, horizon=longest)
+        wait, booked = store.book(vendor, now)
+        slot = None if booked is None else now + wait
         wait = min(max(outcome.countdown, wait), max(outcome.countdown, state.deadline - now))  # the deadline ends it
-        outcome = Again(attrs.evolve(outcome.state, booked=booked), wait)
+        outcome = Again(attrs.evolve(outcome.state, booked=booked, slot=slot), wait)
     return _again(task, store, state, outcome, bound, longest)
 
 
@@ -538,12 +541,11 @@ def _publish_poll(task: Any, message: dict[str, Any], countdown: float) -> None:
 
 def _again(task: Any, store: Store, state: PollState, again: Again, bound: float, longest: float) -> str:
     # a message held past the broker's visibility timeout is delivered again, and each copy would
-    # call the vendor (a policy's 2-hour delay, a Retry-After of a day): the next poll comes sooner
-    # (a hop that holds a booked slot of the vendor's shared rate keeps its countdown: come back
-    # early, it would be sent at once, ahead of its turn; and no slot is booked further than
-    # `longest`: a queue of 200 jobs at 5 req/s is 40 s long, and each copy of a message held
-    # past a 5 s timeout called the vendor again, its own slot never used)
-    countdown = again.countdown if again.state.booked is not None else min(again.countdown, longest)
+    # call the vendor (a policy's 2-hour delay, a Retry-After of a day; a queue of 200 jobs at a
+    # vendor's 5 req/s is 40 s long, and behind a 5 s timeout each copy called the vendor again and
+    # booked a slot it never used): the next poll comes sooner. A hop that holds a booked slot of the
+    # vendor's shared rate keeps it: back before it, it hears the time left and is sent on again.
+    countdown = min(again.countdown, longest)
     if countdown > bound:  # later than the claim told the sweeper: tell it when
         store.due_later(state.ref, state.hop, store.now() + countdown)
     _publish_poll(task, again.state.to_message(), countdown)

@@ -132,6 +132,7 @@ class PollState:
     policy: dict[str, Any] = attrs.field(factory=lambda: {"kind": "adaptive"})
     on_done: dict[str, Any] | None = None  # the callback's signature, as Celery serializes it
     booked: float | None = None  # this hop holds a slot of the vendor's shared rate, booked at this cut
+    slot: float | None = None  # when that slot is due (the fleet's clock): a hop back sooner keeps its place
 
     @classmethod
     def start(
@@ -219,6 +220,8 @@ class PollState:
             raise UsageError(f"a poll message's on_done is a signature, not {type(self.on_done).__name__}")
         if self.booked is not None:
             number("booked", self.booked)
+        if self.slot is not None:
+            number("slot", self.slot)
 
     def next(self, **changes: Any) -> PollState:
         return attrs.evolve(self, hop=self.hop + 1, **changes)
@@ -286,13 +289,13 @@ def decide(state: PollState, now: float, answer: JobStatus | VideoJobsError) -> 
         return Done(payload(state.ref, waiter.last, exc, polls))
     if delay is None or now + delay >= waiter.deadline:
         return Done(payload(state.ref, waiter.last, waiter.timed_out(), polls))
-    return Again(state.next(polls=polls, waiter=waiter.to_dict(), booked=None), delay)
+    return Again(state.next(polls=polls, waiter=waiter.to_dict(), booked=None, slot=None), delay)
 
 
-def paced(state: PollState, wait: float, booked: float | None) -> Again:
+def paced(state: PollState, wait: float, booked: float | None, slot: float | None) -> Again:
     """The vendor's shared rate says wait: the same poll (a new hop, same wait state) after
-    ``wait``, holding the slot it ``booked`` (None when a pause booked nothing)."""
-    return Again(state.next(booked=booked), wait)
+    ``wait``, holding the slot it ``booked``, due at ``slot`` (None: a pause booked nothing)."""
+    return Again(state.next(booked=booked, slot=None if booked is None else slot), wait)
 
 
 def timed_out(state: PollState) -> Done:

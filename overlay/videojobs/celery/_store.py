@@ -64,6 +64,7 @@ from .._ratecontrol import (
     MIN_RATE,
     SENT_WINDOW,
     SHARED_GROWTH,
+    SLOT_EARLY,
     SharedPace,
     pause_for,
 )
@@ -150,7 +151,7 @@ _USABLE_FN = (
     f"""
 local MIN_RATE, MAX_SHARED_RATE, MIN_CUBIC_K, CUBIC_SPAN = {MIN_RATE!r}, {MAX_SHARED_RATE!r}, {MIN_CUBIC_K!r}, {CUBIC_SPAN!r}
 local MAX_PAUSE, GROWTH, CLOCK_SLACK, SENT_WINDOW = {MAX_PAUSE!r}, {MAX_RATE_OVER_MEASURED!r}, {CLOCK_SLACK!r}, {SENT_WINDOW!r}
-local SHARED_GROWTH = {SHARED_GROWTH!r}
+local SHARED_GROWTH, SLOT_EARLY = {SHARED_GROWTH!r}, {SLOT_EARLY!r}
 local FIELDS = {{'w_max', 'k', 'last_cut', 'tokens', 'stamp', 'pause_until', 'rate', 'sent', 'sent_at', 'shares'}}"""
     + """
 -- A pace the workers did not write (a field set by hand: non-numeric, not finite, out of the range
@@ -219,12 +220,13 @@ end
 _RESERVE_FN = (
     _USABLE_FN
     + """
--- reserve(pace, now, curve, known, booked): SharedPace.reserve on the stored pace, the bucket being
--- TokenBucket's arithmetic. curve: the worker's CUBIC curve at now for the cut it knows (known).
+-- reserve(pace, now, curve, known, booked, slot): SharedPace.reserve on the stored pace, the bucket
+-- being TokenBucket's arithmetic. curve: the worker's CUBIC curve at now for the cut it knows (known).
 -- Returns false when the vendor is not paced, else {wait, booked, w_max, k, last_cut, pause_until}:
 -- wait 0 sends now; booked '1': a slot is held for this caller at that wait ('0': a pause, or a
--- queue MAX_PAUSE long: nothing booked). Each call sent now is counted (sent, sent_at).
-local function reserve(key, now, curve, known, booked, horizon)
+-- queue MAX_PAUSE long: nothing booked); a caller back before the slot it holds (booked at the
+-- stored cut, due at slot) hears the time left. Each call sent now is counted (sent, sent_at).
+local function reserve(key, now, curve, known, booked, slot)
   local p = read(key)
   if not p or not p[3] then return false end
   if not usable(p) then
@@ -244,7 +246,9 @@ local function reserve(key, now, curve, known, booked, horizon)
     return said(pause - now, '0')
   end
   local pace = numbers(p)
-  if booked == p[3] then  -- its slot came: it sends now
+  if booked == p[3] then  -- its slot: kept until it comes, then it sends
+    local early = (tonumber(slot) or now) - now
+    if early > SLOT_EARLY and early <= MAX_PAUSE then return said(early, '1') end
     count(pace, now)
     redis.call('HSET', key, 'sent', tostring(pace.sent), 'sent_at', tostring(pace.sent_at))
     return said(0, '1')
@@ -259,8 +263,7 @@ local function reserve(key, now, curve, known, booked, horizon)
     stamp = now
   end
   tokens = tokens - 1
-  local h = math.min(MAX_PAUSE, tonumber(horizon) or MAX_PAUSE)
-  if -tokens / r > h then return said(h, '0') end  -- the queue is full (as far as the caller may wait): ask again then
+  if -tokens / r > MAX_PAUSE then return said(MAX_PAUSE, '0') end  -- the queue is full: ask again then
   local wait = 0
   if tokens < 0 then wait = -tokens / r else count(pace, now) end
   redis.call('HSET', key, 'tokens', tostring(tokens), 'stamp', tostring(stamp), 'rate', tostring(r),
@@ -684,9 +687,9 @@ def _fields(values: list[Any]) -> dict[str, str]:
     }
 
 
-def _cut(booked: float | None) -> str:
-    """A cut's time as the store wrote it (``repr``: it reads back the same float)."""
-    return "" if booked is None else repr(booked)
+def _cut(at: float | None) -> str:
+    """A time (a cut's, a slot's) as the store writes it (``repr``: it reads back the same float)."""
+    return "" if at is None else repr(at)
 
 
 def _known(values: list[Any]) -> dict[str, str] | None:
@@ -853,17 +856,17 @@ class Store:
         return bool(self._untrack(keys=[self._job(ref), self.due, self._chain(ref)], args=[ref, once]))
 
     def poll(self, ref: str, hop: int, tag: str, *, ttl: float, grace: float, message: str, due: float,
-             vendor: str, now: float, booked: float | None, horizon: float = MAX_PAUSE) -> Claim:  # fmt: skip
+             vendor: str, now: float, booked: float | None, slot: float | None = None) -> Claim:  # fmt: skip
         """Claim hop ``hop`` of ``ref``'s chain for this delivery, note its ``message`` and that its
-        next hop is due by ``due``, and book a slot of ``vendor``'s shared rate if it is paced, no
-        further than ``horizon`` s away (the longest countdown the broker holds a message for)."""
+        next hop is due by ``due``, and book a slot of ``vendor``'s shared rate if it is paced (or
+        keep the one this hop holds: ``booked`` at that cut, due at ``slot``)."""
         known = self.paces.get(vendor)
         curve = 0.0
         if known is not None:
             curve = _pace(known).curve(now) or MIN_RATE
         args = [hop, tag, max(60, int(ttl)), repr(now), grace, message, repr(due),
                 "1" if known is not None else "0", repr(curve), (known or {}).get("last_cut", ""), _cut(booked),
-                repr(min(horizon, MAX_PAUSE))]  # fmt: skip
+                _cut(slot)]  # fmt: skip
         answer = self._poll(keys=[self._chain(ref), self._rate(vendor)], args=args)
         code = int(answer[0])
         if len(answer) == 1:
@@ -1000,18 +1003,18 @@ class Store:
 
     # --- the vendors' shared rate -----------------------------------------------------------------
 
-    def reserve(self, vendor: str, now: float, booked: float | None = None, horizon: float = MAX_PAUSE) -> float:
+    def reserve(self, vendor: str, now: float, booked: float | None = None, slot: float | None = None) -> float:
         """:meth:`SharedPace.reserve` on ``vendor``'s stored pace (what :meth:`poll` does within its round trip)."""
-        return self.book(vendor, now, booked, horizon)[0]
+        return self.book(vendor, now, booked, slot)[0]
 
     def book(
-        self, vendor: str, now: float, booked: float | None = None, horizon: float = MAX_PAUSE
+        self, vendor: str, now: float, booked: float | None = None, slot: float | None = None
     ) -> tuple[float, float | None]:
         """:meth:`reserve`, and the cut the slot was booked at (None: nothing booked: a pause, no pace,
-        or no slot within ``horizon`` s)."""
+        or a queue ``MAX_PAUSE`` long)."""
         known = self.paces.get(vendor)
         curve = (_pace(known).curve(now) if known is not None else None) or MIN_RATE
-        args = [repr(now), repr(curve), (known or {}).get("last_cut", ""), _cut(booked), repr(min(horizon, MAX_PAUSE))]
+        args = [repr(now), repr(curve), (known or {}).get("last_cut", ""), _cut(booked), _cut(slot)]
         answer = self._reserve(keys=[self._rate(vendor)], args=args)
         if not answer:
             self.paces[vendor] = None
