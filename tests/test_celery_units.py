@@ -232,6 +232,9 @@ def test_install_keeps_a_callback_inside_the_times_that_would_deliver_it_twice()
     with pytest.raises(videojobs.UsageError, match="callback_backoff"):
         install(_app(), callback_backoff=float("nan"))
     install(_app(broker_transport_options={"visibility_timeout": 300}))  # the README's example: the defaults fit
+    for odd in (float("nan"), float("inf"), 0, -5, "300", True):  # NaN passed, and then cut no countdown
+        with pytest.raises(videojobs.UsageError, match=r"visibility_timeout'\] is a positive number"):
+            install(_app(broker_transport_options={"visibility_timeout": odd}))
 
 
 def test_a_refused_broker_url_is_named_without_its_password() -> None:

@@ -433,7 +433,13 @@ def _visibility_timeout(app: Any) -> float | None:
     if not broker.startswith(("redis://", "rediss://", "unix://", "sentinel://")):  # kombu's Redis transport, all
         return None
     options = app.conf.broker_transport_options or {}
-    return float(options.get("visibility_timeout", REDIS_VISIBILITY_TIMEOUT))
+    value = options.get("visibility_timeout", REDIS_VISIBILITY_TIMEOUT)
+    # NaN passed every check against it (a comparison with NaN is False), and then cut no countdown
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise UsageError(
+            f"broker_transport_options['visibility_timeout'] is a positive number of seconds, not {value!r:.40}"
+        )
+    return float(value)
 
 
 def _backoff(base: float, attempt: int) -> float:
