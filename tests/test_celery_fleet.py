@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 pytest.importorskip("celery")
@@ -611,6 +612,72 @@ def test_a_slot_further_out_than_the_broker_holds_a_message_is_kept_when_its_pol
                       now=slot - 2.0, booked=cut, slot=slot).wait == pytest.approx(2.0, abs=1e-6)  # fmt: skip
     other = store.book("duomi", t + 1.0, cut + 1.0, slot)  # held at a cut that is not the pace's: booked anew,
     assert t + 1.0 + other[0] > t + 0.02 + later[0]  # at the back of the queue
+
+
+class _NoVendorCall:
+    """A client for a hop that must not call the vendor (its slot has not come, or its deadline passed)."""
+
+    def status(self, ref: str) -> Any:
+        raise AssertionError(f"the vendor was called about {ref}")
+
+
+def _hop_task(sent: list[dict[str, Any]]) -> Any:
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        request=SimpleNamespace(delivery_info={"delivery_tag": "t"}, id="x"),
+        app=SimpleNamespace(send_task=lambda name, args, **k: sent.append({"name": name, "args": args, **k})),
+    )
+
+
+def test_a_worker_process_that_never_saw_the_pace_keeps_a_held_slot_and_learns_the_pace(r: Any) -> None:
+    """A prefork child that has polled the vendor only unpaced (or a fresh one) knew of no pace: a
+    hop back early, holding a slot 30 s out, took the unpaced path, called the vendor at once
+    and dropped its slot; and since that path never named the vendor, the child's timer never
+    read its pace (it learned of a cut only from a 429 of its own). A review's finding."""
+    from videojobs.celery import _poll
+
+    knows, fresh = Store(r, prefix="fresh"), Store(r, prefix="fresh")
+    t0 = knows.now()
+    knows.throttled("duomi", t0, measured=1.0, sent=t0 - 0.1, retry_after=None)  # 0.85 req/s
+    waits = [knows.book("duomi", t0) for _ in range(30)]
+    wait, cut = waits[-1]
+    assert cut is not None
+    assert wait > 20.0
+    state = attrs.evolve(PollState.start("duomi:held", started=t0, timeout=600.0, max_failed=5,
+                                         policy=policy_spec(FixedPolicy(1.0))), booked=cut, slot=t0 + wait)  # fmt: skip
+    sent: list[dict[str, Any]] = []
+    assert fresh.paces == {}
+    assert _poll(_hop_task(sent), state.to_message(), _NoVendorCall(), fresh, {}, 120.0, longest=3.75) == (
+        "next poll in 3.75 s"
+    )
+    message = sent[-1]["args"][0]
+    assert (message["booked"], message["slot"]) == (cut, pytest.approx(t0 + wait, abs=1e-6))  # its place kept
+    assert fresh.paces["duomi"] is not None  # and the process knows the pace now
+    other = Store(r, prefix="fresh")  # a process whose polls of the vendor all went unpaced
+    other.poll_meanwhile("duomi:other", 0, "t", ttl=3600, grace=10.0, message="{}", due=t0 + 5, vendor="duomi",
+                         now=t0)()  # fmt: skip
+    other.refresh_paces()
+    assert other.paces["duomi"] is not None  # its timer reads the vendor's pace: a cut is heard within a second
+
+
+def test_a_poll_past_its_deadline_books_no_slot_of_the_shared_rate(r: Any) -> None:
+    """A hop that comes back at or after its job's deadline ends the wait without calling the
+    vendor, but its claim booked a slot of the shared rate first (one token of the fleet's
+    rate spent for nothing). A review's finding."""
+    from videojobs.celery import _poll
+
+    store = Store(r, prefix="late")
+    t0 = store.now()
+    store.throttled("duomi", t0, measured=1.0, sent=t0 - 0.1, retry_after=None)
+    store.book("duomi", t0)
+    before = r.hgetall("late:rate:duomi")
+    state = PollState.start("duomi:late", started=t0 - 10.0, timeout=5.0, max_failed=5,
+                            policy=policy_spec(FixedPolicy(1.0)))  # fmt: skip
+    sent: list[dict[str, Any]] = []
+    assert _poll(_hop_task(sent), state.to_message(), _NoVendorCall(), store, {}, 120.0, longest=3.75) == "done"
+    assert r.hgetall("late:rate:duomi") == before  # nothing booked, nothing counted
+    assert store.paces["duomi"] is not None  # and the pace this process knew is kept
 
 
 def test_a_worker_whose_clock_runs_behind_keeps_the_fleets_pace(r: Any) -> None:

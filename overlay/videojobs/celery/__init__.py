@@ -487,13 +487,15 @@ def _poll(
     bound = next_due(state.policy)
     vendor = state.ref.partition(":")[0]
     claimed: Callable[[], Claim] | None = None
-    if store.paces.get(vendor) is None and now < state.deadline:
+    if store.paces.get(vendor) is None and state.booked is None and now < state.deadline:
         # not paced: nothing to wait for, so the claim's round trip goes on while the vendor answers
+        # (a hop holding a slot asks the store: this process may not know of the pace yet)
         claimed = store.poll_meanwhile(state.ref, state.hop, tag, ttl=ttl, grace=grace, message=json.dumps(state.to_message()),
                                        due=now + bound, vendor=vendor, now=now)  # fmt: skip
     else:
         claim = store.poll(state.ref, state.hop, tag, ttl=ttl, grace=grace, message=json.dumps(state.to_message()),
-                           due=now + bound, vendor=vendor, now=now, booked=state.booked, slot=state.slot)  # fmt: skip
+                           due=now + bound, vendor=vendor, now=now, booked=state.booked, slot=state.slot,
+                           reserve=now < state.deadline)  # fmt: skip
         if claim.code != Claim.RUN:
             return "duplicate" if claim.code == Claim.DUPLICATE else "already delivered"
         if now >= state.deadline:
@@ -520,8 +522,8 @@ def _poll(
     if isinstance(outcome, Done):
         return _finish(task, store, state, outcome, ttl)
     if store.paces.get(vendor) is not None and outcome.countdown < longest:
-        # paced: book the next call's slot now, so its hop calls the vendor (not one held past the
-        # visibility timeout: _again cuts its countdown, and it books its slot when it comes back)
+        # paced: book the next call's slot now, so its hop calls the vendor when it comes (a poll due
+        # later than the broker holds a message, past `longest`, books when it comes back)
         now = store.now()
         wait, booked = store.book(vendor, now)
         slot = None if booked is None else now + wait

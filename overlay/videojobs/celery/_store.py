@@ -856,21 +856,25 @@ class Store:
         return bool(self._untrack(keys=[self._job(ref), self.due, self._chain(ref)], args=[ref, once]))
 
     def poll(self, ref: str, hop: int, tag: str, *, ttl: float, grace: float, message: str, due: float,
-             vendor: str, now: float, booked: float | None, slot: float | None = None) -> Claim:  # fmt: skip
+             vendor: str, now: float, booked: float | None, slot: float | None = None,
+             reserve: bool = True) -> Claim:  # fmt: skip
         """Claim hop ``hop`` of ``ref``'s chain for this delivery, note its ``message`` and that its
         next hop is due by ``due``, and book a slot of ``vendor``'s shared rate if it is paced (or
-        keep the one this hop holds: ``booked`` at that cut, due at ``slot``)."""
+        keep the one this hop holds: ``booked`` at that cut, due at ``slot``, asked even when this
+        process knows of no pace yet). ``reserve`` False: the claim alone (a poll at its deadline
+        calls no vendor: a slot booked for it would go unused)."""
         known = self.paces.get(vendor)
         curve = 0.0
         if known is not None:
             curve = _pace(known).curve(now) or MIN_RATE
+        paced = reserve and (known is not None or booked is not None)
         args = [hop, tag, max(60, int(ttl)), repr(now), grace, message, repr(due),
-                "1" if known is not None else "0", repr(curve), (known or {}).get("last_cut", ""), _cut(booked),
+                "1" if paced else "0", repr(curve), (known or {}).get("last_cut", ""), _cut(booked),
                 _cut(slot)]  # fmt: skip
         answer = self._poll(keys=[self._chain(ref), self._rate(vendor)], args=args)
         code = int(answer[0])
         if len(answer) == 1:
-            if code == Claim.RUN and known is not None:
+            if code == Claim.RUN and known is not None and paced:
                 self.paces[vendor] = None  # the script found no pace (it expired, or was not one: deleted)
             return Claim(code)
         fields = _known(answer[3:])  # the script let only a usable pace through
@@ -892,6 +896,7 @@ class Store:
 
         import redis
 
+        self.paces.setdefault(vendor, None)  # refresh_paces reads it again: another worker's cut is heard
         pool = self.redis.connection_pool
         args = [hop, tag, max(60, int(ttl)), repr(now), grace, message, repr(due), "0", "0", "", ""]
         try:
