@@ -344,15 +344,16 @@ class ApiSummary:
     servers: list[str] = field(default_factory=list)  # in order: the first is the default base URL
     security: dict[str, str] = field(default_factory=dict)  # a scheme's name: what it is, as JSON
     requirement: str = "null"  # the document's own ``security`` (which schemes every call sends), as JSON
+    limit: int = MAX_SCHEMA_NODES  # schema nodes the answers may expand to
     budget: int = MAX_SCHEMA_NODES  # schema nodes left to walk
 
 
-def summarize(doc: dict[str, Any]) -> ApiSummary:
+def summarize(doc: dict[str, Any], max_nodes: int = MAX_SCHEMA_NODES) -> ApiSummary:
     """Operations, response fields and enum values of a document. A field is named by its
     operation, its answer's code and its dotted path (``GET /v1/x/{id} 200.data.status``): two
-    operations, or two branches of a ``oneOf``, add to one name rather than replace it."""
-    out = ApiSummary()
-    out.budget = MAX_SCHEMA_NODES
+    operations, or two branches of a ``oneOf``, add to one name rather than replace it. A
+    document whose answers expand past ``max_nodes`` schema nodes is a ValueError."""
+    out = ApiSummary(limit=max_nodes, budget=max_nodes)
     for path, item in (doc.get("paths") or {}).items():
         for method, op in (item or {}).items():
             if not isinstance(op, dict) or method.startswith("x-") or method == "parameters":
@@ -435,7 +436,7 @@ def _walk(
         return
     out.budget -= 1
     if out.budget < 0:
-        raise ValueError(f"its answers' schemas expand past {MAX_SCHEMA_NODES:,} nodes (a tree of $refs)")
+        raise ValueError(f"its answers' schemas expand past {out.limit:,} nodes (a tree of $refs)")
     values = schema["enum"] if isinstance(schema.get("enum"), list) else [schema["const"]] if "const" in schema else []
     if values:  # an enum, or OpenAPI 3.1's const (a oneOf of consts is an enum too); null is no value
         out.enums.setdefault(prefix, set()).update(str(v) for v in values if v is not None)
