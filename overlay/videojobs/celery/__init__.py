@@ -55,8 +55,9 @@ What it guarantees:
   to one vendor's limit. A poll that must wait books its slot and is sent with the countdown the
   bucket says (it calls the vendor when it comes back), and a paced vendor's next slot is booked
   with each answer. A slot further out than the broker holds a message (its visibility timeout)
-  is kept, not given up: the poll comes back sooner, hears the time left and is sent on again. No limit, and no cost, until the vendor throttles; a worker hears of another's
-  cut within ``PACE_REFRESH`` (or at its own first 429). A cut starts from what the whole fleet
+  is kept, not given up: the poll comes back sooner, hears the time left and is sent on again.
+  No limit, and no cost, until the vendor throttles; a worker hears of another's cut within
+  ``PACE_REFRESH`` (or at its own first 429). A cut starts from what the whole fleet
   sent, counted in Redis as its calls go; the first (nothing counted before it) adds up the share
   each worker reporting that burst's 429s saw accepted.
 - **Every key expires** (see ``_store``), and a worker says at start, as a WARNING, when the Redis
