@@ -60,7 +60,9 @@ def unexpected(ref: str, what: str, exc: BaseException) -> VideoJobsError:
 
 def no_slot(vendor: str) -> NotSent:
     return NotSent(
-        "no request slot came free before the call's time ran out (every one of wait_all's max_requests is busy)",
+        # (or the event loop was too busy to run a sender: one job of one, its first GET, on a loaded machine)
+        "no request slot came free before the call's time ran out (wait_all's max_requests were all busy, "
+        "or its event loop was)",
         vendor=vendor,
     )
 
