@@ -71,18 +71,11 @@ class Run:
     def __init__(self, allowance: float, jobs: int) -> None:
         self.allowance = allowance
         self.sent: list[tuple[float, bool]] = []  # (when, accepted)
-        self.hops = 0  # hops run (quiet ones left out)
-        self.empty = 0  # hops that called no vendor (told to wait for their slot)
         self.calls: list[list[float]] = [[] for _ in range(jobs)]  # each job's calls
 
     def __call__(self, start: float, end: float) -> tuple[float, float]:
         calls = [accepted for when, accepted in self.sent if start <= when < end]
         return sum(calls) / (end - start) / self.allowance, (len(calls) - sum(calls)) / max(1, len(calls))
-
-    def longest_gap(self, end: float) -> float:
-        """The longest any job went without a call to the vendor (its start to its first, or on to
-        ``end`` after its last)."""
-        return max(max(b - a for a, b in zip([0.0, *calls], [*calls, end], strict=True)) for calls in self.calls)
 
 
 def simulate(
@@ -116,12 +109,10 @@ def simulate(
             if quiet and quiet[0] <= t < quiet[1]:
                 heapq.heappush(events, (quiet[1] + rng.random() * 0.1, 0, job, (None, None), 0))
                 continue
-            run.hops += 1
             w = rng.randrange(len(fleet))
             if fleet[w].paced():
                 wait, held = fleet[w].book(t, *value)
                 if wait > 0:
-                    run.empty += 1
                     slot = None if held is None else t + wait
                     heapq.heappush(events, (t + min(wait, longest), 0, job, (held, slot), 0))
                     continue
