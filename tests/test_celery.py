@@ -19,10 +19,11 @@ pytest.importorskip("redis")
 from tests.attacks_callbacks import Rig, Workers, keys_without_ttl, until
 
 VENDORS = ["vozo", "ezmodel", "colossyan", "jimmyai"]  # duomi is the throttling vendor here
-DUOMI_LIMIT = 40.0
-"""Requests per second the sandbox allows duomi: high enough that a short run makes the 150 or so
+DUOMI_LIMIT = 20.0
+"""Requests per second the sandbox allows duomi: high enough that a run of 6 s makes the 120 or so
 requests a 5 % share of 429s needs to be measured, and well under what the two workers send when
-nothing holds them back (about 100 a second here, 600 asked for)."""
+nothing holds them back (about 100 a second on an idle host, 600 asked for; 25-50 beside make
+test's other processes on a slow day, when a limit of 40 was never reached)."""
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +137,7 @@ def test_two_workers_keep_to_a_throttling_vendors_limit(cluster: Rig) -> None:
     from videojobs import FixedPolicy
     from videojobs.celery import track
 
-    refs = [f"duomi:t{i}-q0-d300" for i in range(30)]  # 3 s each, polled every 0.05 s: 600 a second asked
+    refs = [f"duomi:t{i}-q0-d600" for i in range(30)]  # 6 s each, polled every 0.05 s: 600 a second asked
     sandbox = cluster.sandbox
 
     def duomi_polls() -> int:
