@@ -10,6 +10,7 @@ import pytest
 import videojobs
 from tests.clocks import SimClock
 from videojobs._ratecontrol import (
+    GROWTH_STEP,
     MAX_PAUSE,
     MAX_RATE_OVER_MEASURED,
     MIN_RATE,
@@ -101,6 +102,19 @@ def test_slow_start_grows_per_answer_only_while_demand_keeps_up() -> None:
     assert slow.grown(4.0, accepted=4.0) == 5.0  # busy: 1/round more requests per second per answer
     assert slow.grown(10.0, accepted=4.0) == 10.0  # 2.5 x what is asked: no growth, and no cut either
     assert slow.grown(7.5, accepted=4.0) == 8.0  # at most twice the demand
+
+
+def test_slow_start_grows_a_step_at_a_time_by_every_answer_accepted_since() -> None:
+    """Answers within GROWTH_STEP of slow start's last step are counted, and the next step adds
+    1/round for each of them: what growing at every answer adds, with one reading of demand."""
+    rate = AdaptiveRate(now=0.0)
+    rate.observe(0.0, None, -1.0)  # a step: a round trip of 1 s (the round); demand, 1 req/s, holds the rate
+    assert rate.rate == START_RATE
+    for _ in range(99):
+        rate.observe(GROWTH_STEP / 2, None, GROWTH_STEP / 2 - 1.0)
+    assert rate.rate == START_RATE  # within the step: not grown on yet
+    rate.observe(GROWTH_STEP, None, GROWTH_STEP - 1.0)  # 101 answers in the last second: demand allows 202
+    assert rate.rate == pytest.approx(START_RATE + 100 / 1.0)  # the 100 answers since the last step, 1/round each
 
 
 def test_slow_start_doubles_per_smoothed_round_trip_but_not_faster_than_its_floor() -> None:
