@@ -456,6 +456,45 @@ def test_a_client_of_every_vendor_loads_the_trusted_roots_once() -> None:
         assert contexts() - before <= 1
 
 
+def test_a_vendor_reached_over_plain_http_loads_no_roots() -> None:
+    """A vendor's transport for an http:// base URL (a sandbox, a loopback stand-in) makes no TLS
+    connection, on either face: certifi's roots are not loaded for it (35-40 ms of a 20-job
+    wait_all's set-up); an https:// vendor's are. In a fresh interpreter: the tests before may
+    have made the shared context already."""
+    code = f"""
+import asyncio, videojobs
+from videojobs import _tls
+plain = {{"vozo": "http://127.0.0.1:9", "duomi": "http://localhost:9/api"}}
+with videojobs.Client(api_keys={{"vozo": "{KEY}", "duomi": "{KEY}"}}, base_urls=plain) as client:
+    client.vendor("vozo"), client.vendor("duomi")
+async def main():
+    async with videojobs.AsyncClient(api_keys={{"vozo": "{KEY}"}}, base_urls=plain) as client:
+        client.vendor("vozo")
+asyncio.run(main())
+assert _tls._shared is None, "roots loaded for plain HTTP"
+with videojobs.Client(api_keys={{"vozo": "{KEY}"}}, base_urls={{"vozo": "https://127.0.0.1:9"}}) as client:
+    client.vendor("vozo")
+assert _tls._shared is not None, "no roots for HTTPS"
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.network
+def test_the_context_of_a_plain_http_vendor_fails_closed(tls_sandbox: tuple[Sandbox, dict[str, str]]) -> None:
+    """What a plain-HTTP vendor's transport gets instead verifies as verify=True does but trusts
+    no root: a TLS handshake made with it anyway fails."""
+    from videojobs._tls import closed_context
+
+    sb, urls = tls_sandbox
+    with (
+        videojobs.Client(api_keys=sb.api_keys(), base_urls=urls, max_retries=0, verify=closed_context()) as client,
+        pytest.raises(videojobs.NetworkError) as info,
+    ):
+        client.status("vozo:tls")
+    assert "CERTIFICATE_VERIFY_FAILED" in str(info.value.__cause__)
+
+
 def test_a_rewritten_ssl_cert_file_is_read_again(
     self_signed: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

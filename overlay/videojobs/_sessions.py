@@ -41,7 +41,7 @@ from ._ratecontrol import AdaptiveRate, RetryBudget, SlotWithdrawn
 from ._registry import adapter_class
 from ._scrub import LOG_SCRUBBER
 from ._status import JobStatus
-from ._tls import tls_context
+from ._tls import closed_context, speaks_tls, tls_context
 from ._translate import Exchange
 from ._wait import MIN_ATTEMPT, Clock, NotSent
 
@@ -347,6 +347,8 @@ def typed_client(
     """The vendor's generated client on the chosen transport, and that transport when it is the
     default one (the exchange then reads it through its lane: ``_deadline.Lane``, ``_aio.Lane``)."""
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    if verify is True and not speaks_tls(settings.base_url, environment_proxy_url(settings.base_url)):
+        verify = closed_context()  # plain HTTP all the way: no roots to load (see _tls)
     default: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None
     httpx_args: dict[str, object] = {"limits": limits}
     if transport is None and asynchronous:
