@@ -707,6 +707,30 @@ async def test_async_client_retries_and_pools_like_the_sync_one() -> None:
     assert len(rec.requests) == 2
 
 
+@pytest.mark.network
+def test_the_generated_async_client_of_a_handle_sends_on_the_clients_own_session() -> None:
+    """A handle's typed client, used on its own (an endpoint the overlay does not wrap), sends
+    through the default transport on the session the status polls use, and closes with it: the
+    transport that serves it is made at its first request, after a status poll or before one."""
+    import asyncio
+
+    from tests.servers import serve
+
+    async def run(root: str, sandbox: Any) -> tuple[int, str, bool]:
+        async with videojobs.AsyncClient(api_keys=sandbox.api_keys(), base_urls={"vozo": root}) as client:
+            handle = client.vendor("vozo")
+            direct = await CASES["vozo"].endpoint().asyncio_detailed("own-1", client=handle.typed)  # before a poll
+            polled = await client.status("vozo:own-1")
+            again = await CASES["vozo"].endpoint().asyncio_detailed("own-1", client=handle.typed)  # and after
+            assert again.status_code == direct.status_code
+            session = handle.typed.get_async_httpx_client()._transport.client
+        return direct.status_code, polled.task_id, session.closed
+
+    with serve() as (sandbox, root):
+        code, task_id, closed = asyncio.run(run(root, sandbox))
+    assert (code, task_id, closed) == (200, "own-1", True)
+
+
 @pytest.fixture
 def face_client(request: pytest.FixtureRequest) -> Any:
     """A client of the face the test is parametrized with ("sync" or "async"), on an embedded

@@ -18,7 +18,7 @@ aiohttp is imported only here, when an ``AsyncClient`` first makes a vendor's ty
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -111,12 +111,45 @@ class Lane:
         )  # fmt: skip
 
 
+class AioTransport(httpx.AsyncBaseTransport):
+    """The default async transport: one aiohttp session, made on the loop that first sends. The
+    exchange's :class:`Lane` sends every status poll on it directly; any other request (a caller
+    of the generated client's other endpoints) goes through ``httpx-aiohttp``'s
+    ``AiohttpTransport`` on the same session, made at the first such request: importing it reads
+    the installed packages' metadata (15-35 ms of a client's set-up, for a transport no poll uses).
+    ``client`` and ``get_client`` are what ``AiohttpTransport`` calls them (the session, or what
+    makes it)."""
+
+    def __init__(self, session: Callable[[], Any], context: ssl.SSLContext, proxy: httpx.Proxy | None) -> None:
+        self.client: Any = session
+        self.proxy = proxy
+        self._context = context
+        self._wrapped: httpx.AsyncBaseTransport | None = None
+
+    def get_client(self) -> Any:
+        """The session: made now if it was not yet."""
+        client = self.client
+        return client() if callable(client) else client
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._wrapped is None:
+            from httpx_aiohttp import AiohttpTransport
+
+            self.client = self.get_client()
+            self._wrapped = AiohttpTransport(client=self.client, verify=self._context, proxy=self.proxy)
+        return await self._wrapped.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        client = self.client
+        if not callable(client):  # a session was made: close it (the wrapped transport holds the same one)
+            await client.close()
+
+
 def aiohttp_transport(
     *, verify: bool | ssl.SSLContext, max_connections: int, base_url: str
 ) -> httpx.AsyncBaseTransport:
     """An httpx transport on one aiohttp session (made lazily, on the loop that first sends)."""
     import aiohttp
-    from httpx_aiohttp import AiohttpTransport
 
     context = tls_context(verify)
 
@@ -130,7 +163,7 @@ def aiohttp_transport(
             auto_decompress=False,  # the exchange decodes, counting decoded bytes
         )
 
-    return AiohttpTransport(client=session, verify=context, proxy=environment_proxy(base_url))
+    return AioTransport(session, context, environment_proxy(base_url))
 
 
 def transport_errors() -> tuple[type[BaseException], ...]:
