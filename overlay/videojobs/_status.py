@@ -49,6 +49,8 @@ _TERMINAL = frozenset({State.SUCCEEDED, State.FAILED, State.CANCELED})
 
 def _to_tuple(items: Iterable[str]) -> tuple[str, ...]:
     """A list of strings as a tuple; one string is refused (its characters would each be an item)."""
+    if items == () and type(items) is tuple:  # most answers' problems, and every unfinished job's URLs
+        return items
     if isinstance(items, (str, bytes)):
         raise UsageError(
             f"video_urls and problems are lists of strings, not one {type(items).__name__} "
