@@ -1113,7 +1113,7 @@ def main(argv: list[str] | None = None) -> int:
         "rate": lambda: bench_rate(
             [20.0, 5.0], jobs=40 if smoke else 400, window=3.0 if smoke else 20.0, runs=1 if smoke else args.rate_runs
         ),
-        "cpu": lambda: bench_cpu([50] if smoke else [1000, 10000], rounds={50: 1} if smoke else {1000: 9, 10000: 5}),
+        "cpu": lambda: bench_cpu([50] if smoke else [1000, 10000], rounds={50: 1} if smoke else {1000: 15, 10000: 7}),
         "outage": lambda: None if smoke else bench_outage(jobs=1000),  # a real minute: not in CI's smoke run
         "celery": lambda: __import__("scripts.bench_celery", fromlist=["run"]).run(
             Server,
