@@ -180,6 +180,22 @@ def test_a_status_rebuilt_from_its_dict_reads_as_the_original() -> None:
         videojobs.JobStatus(vendor="vozo", task_id="t", state="running", progress=2)
 
 
+def test_urls_in_a_sequence_whose_equality_is_not_a_bool_are_taken() -> None:
+    """A sequence whose ``==`` is elementwise or refuses (an array's: "the truth value of an
+    empty array is ambiguous") is read by its items, as a list is, empty or not."""
+
+    class Elementwise(list[str]):
+        def __eq__(self, other: object) -> bool:
+            raise ValueError("the truth value of an array is ambiguous")
+
+        __hash__ = None  # type: ignore[assignment]
+
+    url = "https://videos.example/v.mp4"
+    for urls, expected in ((Elementwise(), ()), (Elementwise([url]), (url,))):
+        status = videojobs.JobStatus(vendor="vozo", task_id="t", state="succeeded", video_urls=urls, problems=urls)
+        assert (status.video_urls, status.problems) == (expected, expected)
+
+
 def test_a_progress_of_any_real_number_type_is_a_float() -> None:
     import decimal
     import fractions

@@ -49,7 +49,9 @@ _TERMINAL = frozenset({State.SUCCEEDED, State.FAILED, State.CANCELED})
 
 def _to_tuple(items: Iterable[str]) -> tuple[str, ...]:
     """A list of strings as a tuple; one string is refused (its characters would each be an item)."""
-    if items == () and type(items) is tuple:  # most answers' problems, and every unfinished job's URLs
+    if (
+        type(items) is tuple and not items
+    ):  # most answers' problems, and every unfinished job's URLs (the type first: an array's == is elementwise)
         return items
     if isinstance(items, (str, bytes)):
         raise UsageError(
