@@ -480,6 +480,17 @@ assert _tls._shared is not None, "no roots for HTTPS"
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.parametrize("base_url", ["http://127.0.0.1:9", "https://127.0.0.1:9"])
+def test_a_callers_own_transport_reads_no_environment_proxy(base_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``transport=``, the environment's proxy is the caller's transport's business: one
+    httpx cannot use (SOCKS, on a developer's machine) is no error of the client's."""
+    monkeypatch.setenv("ALL_PROXY", "socks5://127.0.0.1:1080")
+    answer = {"task_id": "t", "status": "processing"}
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=answer))
+    with videojobs.Client(api_keys={"vozo": KEY}, base_urls={"vozo": base_url}, transport=transport) as client:
+        assert client.status("vozo:t").state is videojobs.State.RUNNING
+
+
 @pytest.mark.network
 def test_the_context_of_a_plain_http_vendor_fails_closed(tls_sandbox: tuple[Sandbox, dict[str, str]]) -> None:
     """What a plain-HTTP vendor's transport gets instead verifies as verify=True does but trusts

@@ -347,7 +347,12 @@ def typed_client(
     """The vendor's generated client on the chosen transport, and that transport when it is the
     default one (the exchange then reads it through its lane: ``_deadline.Lane``, ``_aio.Lane``)."""
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-    if verify is True and not speaks_tls(settings.base_url, environment_proxy_url(settings.base_url)):
+    if (
+        verify is True
+        and transport is None  # a caller's own transport does what it does (and reads no environment proxy)
+        and not speaks_tls(settings.base_url)
+        and not speaks_tls(environment_proxy_url(settings.base_url))  # read only for a plain-HTTP vendor
+    ):
         verify = closed_context()  # plain HTTP all the way: no roots to load (see _tls)
     default: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None
     httpx_args: dict[str, object] = {"limits": limits}

@@ -82,11 +82,11 @@ def tls_context(verify: bool | ssl.SSLContext) -> ssl.SSLContext:
         return context
 
 
-def speaks_tls(base_url: str, proxy_url: str | None) -> bool:
-    """Whether a transport for ``base_url`` (through ``proxy_url``, if any) may open a TLS
-    connection: the vendor's URL or its proxy's is ``https://``. Every request of a vendor's
-    transport goes to its base URL (a redirect is never followed)."""
-    return any(url is not None and url[:6].lower() == "https:" for url in (base_url, proxy_url))
+def speaks_tls(url: str | None) -> bool:
+    """Whether a connection to ``url`` (a vendor's base URL, or the proxy it goes through) is made
+    over TLS: an ``https://`` one. Every request of a vendor's transport goes to its base URL (a
+    redirect is never followed), through the proxy the environment names for it, if any."""
+    return url is not None and url[:6].lower() == "https:"
 
 
 def closed_context() -> ssl.SSLContext:
