@@ -117,6 +117,22 @@ def test_slow_start_grows_a_step_at_a_time_by_every_answer_accepted_since() -> N
     assert rate.rate == pytest.approx(START_RATE + 100 / 1.0)  # the 100 answers since the last step, 1/round each
 
 
+def test_slow_start_still_grows_after_its_clock_is_set_back() -> None:
+    """An answer read on a clock earlier than slow start's last step (a clock set back, a thread
+    that read it before another) is a step of its own: the rate does not wait for the clock to
+    come back to where it was."""
+    rate = AdaptiveRate(now=0.0)
+    for i in range(20):  # busy: one answer a step, 1 s round trips
+        rate.observe(10.0 + i * GROWTH_STEP, None, 9.0 + i * GROWTH_STEP)
+    grown = rate.rate
+    assert grown is not None
+    assert grown > START_RATE
+    for i in range(20):  # the clock was set back by 5 s
+        rate.observe(5.0 + i * GROWTH_STEP, None, 4.0 + i * GROWTH_STEP)
+    assert rate.rate is not None
+    assert rate.rate > grown
+
+
 def test_slow_start_doubles_per_smoothed_round_trip_but_not_faster_than_its_floor() -> None:
     slow = SlowStart(start=4.0)
     slow.round_trip(0.3)

@@ -478,8 +478,9 @@ class AdaptiveRate:
             accepted.record(now)
             if not self.throttled:
                 self._unread += 1
-                if now < self._next_step:
+                if self._next_step - GROWTH_STEP <= now < self._next_step:
                     return  # grown within the last GROWTH_STEP: this answer counts at the next step
+                # (a clock read earlier than the last step, a thread's or a clock set back, steps now)
                 self._next_step = now + GROWTH_STEP
                 slow = self._slow_start
                 if sent is not None and now >= sent:
@@ -501,6 +502,7 @@ class AdaptiveRate:
         if (pause := pause_for(outcome.retry_after)) and now + pause > self._pause_until:
             self._pause_until = now + pause
             self.epoch += 1
+        self._unread = 0  # slow start's growth not yet applied: dropped, the vendor says the rate was enough
         if (sent is not None and sent < self._last_cut) or now - self._last_cut < CUT_INTERVAL:
             return  # the same congestion event: cut once
         measured = self._accepted.rate(now, self._since, least=CUT_INTERVAL)
