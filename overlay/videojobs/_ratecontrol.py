@@ -477,10 +477,11 @@ class AdaptiveRate:
             accepted = self._accepted
             accepted.record(now)
             if not self.throttled:
+                # within GROWTH_STEP of the last step, an answer counts at the next one; one read on a
+                # clock earlier than the last step (another thread's reading, a clock set back) steps now
                 self._unread += 1
                 if self._next_step - GROWTH_STEP <= now < self._next_step:
-                    return  # grown within the last GROWTH_STEP: this answer counts at the next step
-                # (a clock read earlier than the last step, a thread's or a clock set back, steps now)
+                    return
                 self._next_step = now + GROWTH_STEP
                 slow = self._slow_start
                 if sent is not None and now >= sent:

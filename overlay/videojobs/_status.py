@@ -49,9 +49,8 @@ _TERMINAL = frozenset({State.SUCCEEDED, State.FAILED, State.CANCELED})
 
 def _to_tuple(items: Iterable[str]) -> tuple[str, ...]:
     """A list of strings as a tuple; one string is refused (its characters would each be an item)."""
-    if (
-        type(items) is tuple and not items
-    ):  # most answers' problems, and every unfinished job's URLs (the type first: an array's == is elementwise)
+    # most answers' problems, and every unfinished job's URLs (the type first: an array's == is elementwise)
+    if type(items) is tuple and not items:
         return items
     if isinstance(items, (str, bytes)):
         raise UsageError(
