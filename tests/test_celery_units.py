@@ -37,6 +37,28 @@ def test_a_message_is_json_and_round_trips() -> None:
     assert len(json.dumps(message)) < 1000  # a few hundred bytes, whatever the job's age
 
 
+def test_a_hop_reads_its_wait_once_and_decides_as_from_the_message() -> None:
+    """received() hands the hop what checking the message read (the job's Waiter, with the
+    message's policy, and the JSON the store keeps); decide() with that Waiter decides as it does
+    reading the message itself, whatever the answer. A policy by import path is left to decide()."""
+    state = _state(history=History.of([(1.0, _status(State.RUNNING, 0.5))]).to_dict())
+    message = json.loads(json.dumps(state.to_message()))
+    answers: list[JobStatus | videojobs.VideoJobsError] = [
+        _status(State.RUNNING, 0.6),
+        _status(State.SUCCEEDED),
+        videojobs.NetworkError("refused", vendor="duomi"),
+        videojobs.NotFoundError("gone", vendor="duomi"),
+    ]
+    for answer in answers:
+        got, waiter, text = PollState.received({**message, "junk": 1}, now=1002.0)
+        assert (got, json.loads(text)) == (state, message)
+        assert waiter is not None
+        assert waiter.policy == FixedPolicy(5)
+        assert decide(got, 1002.0, answer, waiter) == decide(state, 1002.0, answer)
+    imported = {**message, "policy": {"kind": "import", "path": "videojobs:FixedPolicy"}}
+    assert PollState.received(imported, now=1002.0)[1] is None
+
+
 def _forged(**changes: Any) -> Any:
     message = json.loads(json.dumps(_state().to_message()))
     for key, value in changes.items():

@@ -478,7 +478,7 @@ def _poll(
     a next poll later than the claim said)."""
     now = store.now()
     try:
-        state = PollState.from_message(message, now)
+        state, waiter, text = PollState.received(message, now)
     except UsageError as exc:  # not ours, or corrupt: nothing is claimed, sent or kept, and it is said once
         _log.warning("a videojobs.poll message that is not one of ours was dropped: %s", printable(exc.message))
         return "dropped: not a poll message of ours"
@@ -491,10 +491,10 @@ def _poll(
     if store.paces.get(vendor) is None and state.booked is None and now < state.deadline:
         # not paced: nothing to wait for, so the claim's round trip goes on while the vendor answers
         # (a hop holding a slot asks the store: this process may not know of the pace yet)
-        claimed = store.poll_meanwhile(state.ref, state.hop, tag, ttl=ttl, grace=grace, message=json.dumps(state.to_message()),
+        claimed = store.poll_meanwhile(state.ref, state.hop, tag, ttl=ttl, grace=grace, message=text,
                                        due=now + bound, vendor=vendor, now=now)  # fmt: skip
     else:
-        claim = store.poll(state.ref, state.hop, tag, ttl=ttl, grace=grace, message=json.dumps(state.to_message()),
+        claim = store.poll(state.ref, state.hop, tag, ttl=ttl, grace=grace, message=text,
                            due=now + bound, vendor=vendor, now=now, booked=state.booked, slot=state.slot,
                            reserve=now < state.deadline)  # fmt: skip
         if claim.code != Claim.RUN:
@@ -519,7 +519,7 @@ def _poll(
     if isinstance(answer, RateLimitError):
         now = store.now()
         store.throttled(vendor, now, measured=measured.rate(now), sent=sent, retry_after=answer.retry_after)
-    outcome = decide(state, store.now(), answer)
+    outcome = decide(state, store.now(), answer, waiter)
     if isinstance(outcome, Done):
         return _finish(task, store, state, outcome, ttl)
     if store.paces.get(vendor) is not None and outcome.countdown < longest:

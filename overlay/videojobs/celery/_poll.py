@@ -163,22 +163,29 @@ class PollState:
         """The state a poll message carries, checked before anything is claimed or sent: one that
         is not ours (forged, corrupt, another app's) is a UsageError that says why; unknown keys
         are dropped. The Waiter's own fields are read by :func:`decide`."""
+        return cls.received(message, now)[0]
+
+    @classmethod
+    def received(cls, message: object, now: float) -> tuple[PollState, Waiter | None, str]:
+        """:meth:`from_message`, with what checking it read, for the hop to use rather than read
+        again: the job's Waiter with the message's policy (None for a policy by import path,
+        which :func:`decide` reads) and the state as JSON (what the store keeps of the hop)."""
         if not isinstance(message, Mapping):
             raise UsageError(f"a poll message is a JSON object, not {type(message).__name__}")
         try:
             state = cls(**{k: v for k, v in message.items() if k in _NAMES})
         except TypeError as exc:  # a field missing
             raise UsageError(f"a poll message lacks a field ({exc})") from exc
-        state._check(now)
+        waiter = state._check(now)
         try:
-            size = len(json.dumps(state.to_message()))
+            text = json.dumps(state.to_message())
         except (TypeError, ValueError, RecursionError) as exc:  # not JSON: not a message a broker carried
             raise UsageError(f"a poll message is not JSON ({type(exc).__name__})") from exc
-        if size > MAX_HOP_MESSAGE:
-            raise UsageError(f"a poll message is {size:,} bytes, more than the {MAX_HOP_MESSAGE:,} a poll carries")
-        return state
+        if len(text) > MAX_HOP_MESSAGE:
+            raise UsageError(f"a poll message is {len(text):,} bytes, more than the {MAX_HOP_MESSAGE:,} a poll carries")
+        return state, waiter, text
 
-    def _check(self, now: float) -> None:
+    def _check(self, now: float) -> Waiter | None:
         def whole(name: str, value: object) -> None:
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_HOPS:
                 raise UsageError(f"a poll message's {name} is a whole number 0-{MAX_HOPS}, not {value!r:.40}")
@@ -202,26 +209,28 @@ class PollState:
             raise UsageError(
                 f"a poll message's deadline is more than {MAX_TIMEOUT:.0f} s away (track() allows that much)"
             )
+        if not isinstance(self.policy, Mapping) or self.policy.get("kind") not in POLICY_KINDS:
+            raise UsageError(f"a poll message's policy is one of {sorted(POLICY_KINDS)}, not {self.policy!r:.60}")
+        policy: PollingPolicy | None = None
+        if self.policy["kind"] != "import":  # an import path is read by decide(), which ends a wrong one typed
+            try:
+                policy = policy_from(self.policy)
+                next_due(self.policy)
+            except (TypeError, ValueError, KeyError) as exc:
+                raise UsageError(f"a poll message's policy is not one: {type(exc).__name__}: {exc}") from exc
         try:  # the whole wait state reads, before anything is claimed (timed_out() reads it unguarded)
-            Waiter.from_dict(self.waiter, policy=None)
+            waiter = Waiter.from_dict(self.waiter, policy=policy)
         except (KeyError, TypeError, ValueError, OverflowError) as exc:  # a forged message, another version's
             if isinstance(exc, UsageError):
                 raise
             raise UsageError(f"a poll message's wait state is corrupt ({type(exc).__name__}: {exc!s:.60})") from exc
-        if not isinstance(self.policy, Mapping) or self.policy.get("kind") not in POLICY_KINDS:
-            raise UsageError(f"a poll message's policy is one of {sorted(POLICY_KINDS)}, not {self.policy!r:.60}")
-        if self.policy["kind"] != "import":  # an import path is read by decide(), which ends a wrong one typed
-            try:
-                policy_from(self.policy)
-                next_due(self.policy)
-            except (TypeError, ValueError, KeyError) as exc:
-                raise UsageError(f"a poll message's policy is not one: {type(exc).__name__}: {exc}") from exc
         if self.on_done is not None and not isinstance(self.on_done, Mapping):
             raise UsageError(f"a poll message's on_done is a signature, not {type(self.on_done).__name__}")
         if self.booked is not None:
             number("booked", self.booked)
         if self.slot is not None:
             number("slot", self.slot)
+        return None if policy is None else waiter
 
     def next(self, **changes: Any) -> PollState:
         return attrs.evolve(self, hop=self.hop + 1, **changes)
@@ -257,14 +266,19 @@ def payload(ref: str, status: JobStatus | None, error: VideoJobsError | None, po
     return body
 
 
-def decide(state: PollState, now: float, answer: JobStatus | VideoJobsError) -> Again | Done:
+def decide(
+    state: PollState, now: float, answer: JobStatus | VideoJobsError, waiter: Waiter | None = None
+) -> Again | Done:
     """After one status call: the next poll, or the end. The Waiter decides, as in one process
     (policy, poll-after hint, failure backoff, Retry-After, failure budget, deadline); pure: no
-    I/O, no clock of its own. A poll whose next one would come at or past the deadline ends now."""
+    I/O, no clock of its own. A poll whose next one would come at or past the deadline ends now.
+    ``waiter``: the state's, as :meth:`PollState.received` read it (this call uses it up); else
+    read here."""
     polls = state.polls + 1
     try:
         try:
-            waiter = Waiter.from_dict(state.waiter, policy=policy_from(state.policy))
+            if waiter is None:
+                waiter = Waiter.from_dict(state.waiter, policy=policy_from(state.policy))
         except (KeyError, TypeError, ValueError, OverflowError) as exc:  # UsageError is a ValueError: kept
             if isinstance(exc, UsageError):
                 raise
