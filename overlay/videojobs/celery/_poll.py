@@ -162,7 +162,7 @@ class PollState:
     def from_message(cls, message: object, now: float) -> PollState:
         """The state a poll message carries, checked before anything is claimed or sent: one that
         is not ours (forged, corrupt, another app's) is a UsageError that says why; unknown keys
-        are dropped. The Waiter's own fields are read by :func:`decide`."""
+        are dropped. The job's wait state is checked by reading it as a Waiter."""
         return cls.received(message, now)[0]
 
     @classmethod
