@@ -12,11 +12,12 @@ Our exception hierarchy::
     │   ├── RateLimitError          429; retry_after from the Retry-After header
     │   └── ServerError             5xx, non-standard codes (520) included
     ├── MalformedResponseError      not JSON, too large, or no readable state; raw bytes kept
-    ├── NetworkError                connection failures, timeouts, the call's deadline (after retries)
+    ├── NetworkError                connection failures, timeouts, the call's deadline, a download cut
+    │                               short (after retries and resumes: its .part is kept)
     ├── WaitTimeout                 a wait reached its deadline; carries last_status (cause: last error) *
     ├── CallbackError               the caller's own code (on_update, a policy) raised during a wait
     ├── JobFailedError              JobStatus.raise_for_failure() on a failed or canceled job *
-    └── DownloadError               a video could not be saved (no URL, an error page, a short body,
+    └── DownloadError               a video could not be saved (no URL, an error page, an empty body,
         │                           the file exists); no file is left under the final name
         └── LinkExpiredError        the link expired and the vendor handed out no fresh one; expires_at
 
