@@ -416,6 +416,11 @@ def test_an_unreachable_vendor_is_reported_while_waiting() -> None:
         ),
         (["status", "duomi:a", "--\x1b]0;pwned\x07\u202e"], "unrecognized arguments: --\\x1b]0;pwned\\x07\\u202e"),
         (["st\x1b[2Jatus"], "invalid choice: 'st\\x1b[2Jatus'"),
+        # a flag that would be ignored beside the others is refused (a key under --sandbox went nowhere)
+        (["status", *FAST, "--api-key", "duomi=sk-bare-secret", "vozo:x"], "--api-key cannot go with --sandbox"),
+        (["status", *FAST, "--base-url", "vozo=ftp://x", "vozo:x"], "--base-url cannot go with --sandbox"),
+        (["status", "--time-scale", "30", "vozo:x"], "--time-scale needs --sandbox"),
+        (["wait", *FAST, "--overwrite", "vozo:x-at_done"], "--overwrite needs --dest"),
     ],
 )
 def test_usage_errors_exit_2_on_stderr_only(argv: list[str], words: str) -> None:

@@ -201,9 +201,27 @@ def sandbox_setup(scale: float, request_timeout: float = 30.0, **options: Any) -
     return Setup(client, sb, time_scale=scale)
 
 
-def _setup(args: argparse.Namespace, refs: Sequence[str]) -> Setup:
+def _check_flags(args: argparse.Namespace) -> None:
+    """A flag that means nothing beside the others given is refused, not ignored: a key and a base
+    URL would go nowhere under --sandbox (a user who meant the vendors would read the sandbox's
+    jobs as theirs), a time scale nowhere without it, and wait's --overwrite nowhere without --dest."""
     if args.sandbox:
-        return sandbox_setup(args.time_scale, args.request_timeout)
+        given = [flag for flag, value in (("--api-key", args.api_key), ("--base-url", args.base_url)) if value]
+        if given:
+            raise UsageError(
+                f"{' and '.join(given)} cannot go with --sandbox: the sandbox stands in for the vendors "
+                "(any key works there); drop --sandbox to reach the vendors"
+            )
+    elif args.time_scale is not None:
+        raise UsageError("--time-scale needs --sandbox: a vendor's jobs run at the vendor's own pace")
+    if args.command == "wait" and args.overwrite and args.dest is None:
+        raise UsageError("--overwrite needs --dest: without it wait saves nothing")
+
+
+def _setup(args: argparse.Namespace, refs: Sequence[str]) -> Setup:
+    _check_flags(args)
+    if args.sandbox:
+        return sandbox_setup(1.0 if args.time_scale is None else args.time_scale, args.request_timeout)
     api_keys = _pairs(args.api_key or [], "--api-key")
     base_urls = _pairs(args.base_url or [], "--base-url")
     slugs = list(dict.fromkeys(ref.partition(":")[0] for ref in refs))
@@ -592,7 +610,7 @@ def _common() -> _Parser:
         "--sandbox", action="store_true", help="talk to an embedded sandbox instead of the vendors (offline)"
     )
     common.add_argument(
-        "--time-scale", type=_positive, default=1.0, metavar="X",
+        "--time-scale", type=_positive, default=None, metavar="X",
         help="with --sandbox: play jobs X times faster (default: 1)",
     )  # fmt: skip
     _output_options(common)
