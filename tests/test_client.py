@@ -114,7 +114,10 @@ def test_job_status_can_be_built_by_hand_and_is_frozen() -> None:
     [
         ("vozo", videojobs.InvalidReferenceError, "expected '<vendor>:<task id>'"),
         (":t1", videojobs.InvalidReferenceError, "expected '<vendor>:<task id>'"),
-        ("runway:t1", videojobs.ConfigurationError, "unknown vendor 'runway'"),
+        ("runway:t1", videojobs.ConfigurationError, "unknown vendor 'runway' in a job reference; known vendors"),
+        # the nearest known name, as the command line suggests it
+        ("Vozo:t1", videojobs.ConfigurationError, r"did you mean vozo \(vendor names are lower case\)\?"),
+        ("duomy:t1", videojobs.ConfigurationError, r"unknown vendor 'duomy' in a job reference; did you mean duomi\?"),
         ("vozo:", videojobs.InvalidReferenceError, "task id is empty"),
         ("vozo:.", videojobs.InvalidReferenceError, "normalized out of the URL path"),
         ("vozo:..", videojobs.InvalidReferenceError, "normalized out of the URL path"),
@@ -232,7 +235,7 @@ def test_missing_key_names_the_variable() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "words"),
     [
-        ({"api_keys": {"vozzo": "k"}}, "unknown vendor"),
+        ({"api_keys": {"vozzo": "k"}}, "unknown vendor.*did you mean vozo"),
         ({"api_keys": {"vozo": "k"}, "base_urls": {"vozo": "ftp://x"}}, "absolute http"),
         ({"api_keys": {"vozo": "k"}, "base_urls": {"vozo": "not a url"}}, "absolute http"),
         ({"api_keys": {"vozo": "two words"}}, "whitespace"),
@@ -246,7 +249,16 @@ def test_bad_configuration_is_a_clear_error(kwargs: dict[str, Any], words: str) 
         client = videojobs.Client(**kwargs)
         client.status("vozo:t1")
     assert "two words" not in str(info.value)
-    assert info.value.vendor == "vozo" or "unknown vendor" in words
+    assert info.value.vendor == "vozo" or words.startswith("unknown vendor")
+
+
+def test_a_bad_base_url_names_where_it_came_from(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As a key's errors name their source (``api_keys['vozo']`` or ``VOZO_API_KEY``)."""
+    with pytest.raises(videojobs.ConfigurationError, match=r"\(from base_urls\['vozo'\]\) is not an absolute http"):
+        videojobs.Client(api_keys={"vozo": "k" * 20}, base_urls={"vozo": "ftp://x"}).status("vozo:t1")
+    monkeypatch.setenv("VOZO_BASE_URL", "ftp://x")
+    with pytest.raises(videojobs.ConfigurationError, match=r"\(from VOZO_BASE_URL\) is not an absolute http"):
+        videojobs.Client(api_keys={"vozo": "k" * 20}).status("vozo:t1")
 
 
 @pytest.mark.anyio

@@ -108,9 +108,22 @@ def split_ref(ref: str) -> tuple[str, str]:
         )
     if slug not in targets():
         raise ConfigurationError(
-            f"unknown vendor {glimpse(slug)} in a job reference; known vendors: {', '.join(known_vendors())}"
+            f"unknown vendor {glimpse(slug)} in a job reference; {nearest(slug)}known vendors: "
+            f"{', '.join(known_vendors())}"
         )
     return slug, check_task_id(slug, task_id)
+
+
+def nearest(name: str) -> str:
+    """A hint for an unknown vendor name: the known one it most likely meant ("did you mean vozo? "),
+    or "" (only known names are shown: ``name`` may be a key typed in the wrong place)."""
+    import difflib  # an error's path only
+
+    known = targets()
+    if name.lower() in known:
+        return f"did you mean {name.lower()} (vendor names are lower case)? "
+    near = difflib.get_close_matches(name.lower(), list(known), n=2, cutoff=0.6)
+    return f"did you mean {' or '.join(near)}? " if near else ""
 
 
 def refer(exc: VideoJobsError, ref: object) -> VideoJobsError:
@@ -304,9 +317,8 @@ def resolve_settings(
     base_url = base_urls.get(vendor) or environ.get(url_var) or adapter.default_base_url
     problem = base_url_problem(base_url)
     if problem is not None:  # httpx's own words are not chained: they quote the URL, password and all
-        raise ConfigurationError(
-            f"base URL {shown_url(base_url)} (from base_urls or {url_var}) {problem}", vendor=vendor
-        )
+        where = f"base_urls[{vendor!r}]" if base_urls.get(vendor) else url_var
+        raise ConfigurationError(f"base URL {shown_url(base_url)} (from {where}) {problem}", vendor=vendor)
     return VendorSettings(name=vendor, base_url=str(base_url).rstrip("/"), api_key=key)
 
 
@@ -340,7 +352,8 @@ def check_vendor_mapping(name: str, mapping: Mapping[str, Any] | None) -> dict[s
     unknown = sorted(str(n) for n in set(mapping) - set(targets()))
     if unknown:  # a mapping the wrong way round ({key: "vozo"}) has a key for a name: glimpses only
         raise ConfigurationError(
-            f"{name} names unknown vendor(s) {', '.join(map(glimpse, unknown))}; known vendors: "
+            f"{name} names unknown vendor(s) {', '.join(map(glimpse, unknown))}; "
+            f"{''.join(nearest(n) for n in unknown[:1])}known vendors: "
             f"{', '.join(known_vendors())}"
         )
     return dict(mapping)
