@@ -7,6 +7,7 @@ itself when the client goes away, so a test can never leave a server running.
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 import socketserver
@@ -157,6 +158,30 @@ def gzip_bomb(decoded: int = 1024 * 1024 * 1024, encoding: str = "gzip") -> Scen
                 conn.sendall(b"%x\r\n%s\r\n" % (len(data), data))
         data = comp.compress(OK_BODY) + comp.flush()
         conn.sendall(b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data))
+
+    return scenario
+
+
+def compressed_then_endless(encoding: str = "gzip", tail: str = "zeros") -> Scenario:
+    """A small answer, compressed whole (a complete gzip member or deflate stream), then a tail
+    that does not end (until MAX_BYTES): ``zeros``, or ``members`` (empty gzip members, each a
+    valid one that decodes to nothing)."""
+
+    def scenario(request: Request, conn: socket.socket) -> None:
+        wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
+        comp = zlib.compressobj(6, zlib.DEFLATED, wbits)
+        head = comp.compress(OK_BODY) + comp.flush()
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Encoding: %s\r\n"
+            b"Content-Type: application/json\r\n\r\n%x\r\n%s\r\n" % (encoding.encode(), len(head), head)
+        )
+        piece = bytes(64 * 1024) if tail == "zeros" else gzip.compress(b"") * 3000
+        chunk = b"%x\r\n%s\r\n" % (len(piece), piece)
+        sent = 0
+        end = time.monotonic() + MAX_SECONDS
+        while sent < MAX_BYTES and time.monotonic() < end:
+            conn.sendall(chunk)
+            sent += len(piece)
 
     return scenario
 

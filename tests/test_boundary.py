@@ -328,6 +328,46 @@ def test_real_gzip_and_deflate_answers_are_read(mode: str) -> None:
 
 
 @MODES
+@pytest.mark.parametrize(
+    ("encoding", "tail", "words"),
+    [
+        ("gzip", "zeros", "the compressed answer ran past 2 times max_response_bytes"),
+        ("gzip", "members", "the answer's gzip body has more than 64 members"),
+        ("deflate", "zeros", "the compressed answer ran past 2 times max_response_bytes"),
+    ],
+    ids=["gzip", "members", "deflate"],
+)
+def test_an_endless_tail_after_a_compressed_answer_is_bounded(mode: str, encoding: str, tail: str, words: str) -> None:
+    """zlib keeps what follows a compressed stream in ``unused_data``, copied whole at every
+    chunk: an endless tail after a small gzip'd answer grew a call to 200 MB. The tail is now
+    dropped (or read as gzip's next members) and the compressed bytes read are bounded."""
+    with hostile.hostile(hostile.compressed_then_endless(encoding, tail)) as url:
+        result, elapsed, peak = call(mode, url, request_timeout=10)
+    assert isinstance(result, videojobs.MalformedResponseError), result
+    assert words in str(result)
+    assert result.raw is not None
+    assert b"processing" in result.raw  # what was decoded, kept
+    assert peak < MEMORY_BOUND
+    assert elapsed < 10
+
+
+@MODES
+def test_gzip_members_are_read_in_turn_and_a_short_tail_after_them_is_dropped(mode: str) -> None:
+    """RFC 1952: a gzip body is a series of members (an answer split across two was read as its
+    first half, not JSON); bytes after a whole member that are no member are dropped, as urllib3
+    and gzip(1) drop them."""
+    import gzip
+
+    half = len(hostile.OK_BODY) // 2
+    members = gzip.compress(hostile.OK_BODY[:half]) + gzip.compress(hostile.OK_BODY[half:])
+    for body in (members, members + b"\x00" * 5000, gzip.compress(hostile.OK_BODY) + b"trailing garbage"):
+        with hostile.hostile(hostile.answer(body=body, headers={"Content-Encoding": "gzip"})) as url:
+            result, _, _ = call(mode, url)
+        assert isinstance(result, videojobs.JobStatus), result
+        assert result.state is videojobs.State.RUNNING
+
+
+@MODES
 def test_a_reset_mid_body_is_a_network_error(mode: str) -> None:
     with hostile.hostile(hostile.reset_mid_body()) as url:
         result, _, _ = call(mode, url)

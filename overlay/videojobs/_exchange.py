@@ -77,6 +77,17 @@ ACCEPT_ENCODING: Final = "gzip, deflate"
 """What BodyReader decodes (bounded); a vendor answering in another coding gets a MalformedResponseError."""
 
 _PLAIN: Final = ("", "identity")  # Content-Encodings that mean the body is as sent
+MAX_GZIP_MEMBERS: Final = 64
+"""Members a gzip answer may have (RFC 1952 allows a series; a server's is one, or a few where
+pieces were compressed apart). zlib hands each member's following bytes over as a fresh copy,
+so thousands of empty members in one chunk cost its length squared."""
+COMPRESSED_ALLOWANCE: Final = 2
+COMPRESSED_SLACK: Final = 64 * 1024
+"""A compressed answer is read up to this many times ``max_response_bytes`` (plus the slack):
+deflate's worst case, stored blocks of incompressible bytes, adds 5 bytes a 64 KiB block and a
+gzip member's header and trailer about 20 (RFC 1951 3.2.4, RFC 1952 2.3), so an answer that
+decodes within the limit is always read whole; past it, empty gzip members or a tail that is
+dropped could otherwise be read until the deadline."""
 
 _ECHO_MARGIN: Final = 4096  # bytes kept past a sample's end until it is scrubbed: a key is never cut in two
 
@@ -112,10 +123,27 @@ class BodyReader:
     """Decodes a body as it arrives and refuses it once it decodes to more than ``limit`` bytes.
 
     gzip and deflate are decoded here with ``max_length``, so a compression bomb costs at most
-    ``limit`` bytes of memory; any other Content-Encoding is refused.
+    ``limit`` bytes of memory; any other Content-Encoding is refused. After the compressed stream
+    ends, what follows is read as urllib3 reads it: a gzip body goes on with its next member
+    (RFC 1952: a gzip file is a series of them), and bytes that are no member (after the first),
+    or that follow a deflate stream, are counted and dropped. zlib kept them in ``unused_data``,
+    copying it whole at each chunk: an endless tail after a small gzip'd answer grew a call to
+    200 MB in 25 s. The compressed bytes read are bounded too (:data:`COMPRESSED_ALLOWANCE`), so
+    empty members or a dropped tail cannot make the read endless either.
     """
 
-    __slots__ = ("_chunks", "_decoder", "_deflate", "_size", "limit", "vendor")
+    __slots__ = (
+        "_chunks",
+        "_decoder",
+        "_deflate",
+        "_gzip",
+        "_members",
+        "_read",
+        "_size",
+        "_swallow",
+        "limit",
+        "vendor",
+    )
 
     def __init__(self, content_encoding: str, limit: int, vendor: str) -> None:
         codings = (
@@ -127,11 +155,14 @@ class BodyReader:
         self.vendor = vendor
         self._chunks: list[bytes] = []
         self._size = 0
-        self._deflate = False
+        self._read = 0  # compressed bytes read
+        self._deflate = self._gzip = self._swallow = False
+        self._members = 0  # gzip members ended before the current one
         if not codings:
             self._decoder: Any = None
         elif codings in (["gzip"], ["x-gzip"]):
             self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            self._gzip = True
         elif codings == ["deflate"]:
             self._decoder = zlib.decompressobj()
             self._deflate = True  # zlib-wrapped, or raw deflate (servers send both)
@@ -149,21 +180,45 @@ class BodyReader:
         if self._decoder is None:
             self._keep(chunk)
             return
-        try:
-            out = self._decoder.decompress(chunk, self.limit - self._size + 1)
-        except zlib.error as exc:
-            if self._deflate and self._size == 0 and not self._chunks:
-                self._deflate = False
-                self._decoder = zlib.decompressobj(-zlib.MAX_WBITS)
-                self.feed(chunk)
-                return
-            raise self._corrupt() from exc
-        self._keep(out)
-        if self._decoder.unconsumed_tail:
-            self._too_large()
+        self._read += len(chunk)
+        if self._read > COMPRESSED_ALLOWANCE * self.limit + COMPRESSED_SLACK:
+            raise MalformedResponseError(
+                f"the compressed answer ran past {COMPRESSED_ALLOWANCE} times max_response_bytes "
+                f"({self.limit:,} bytes); not read further",
+                vendor=self.vendor,
+                raw=self._head(),
+            )
+        while chunk and not self._swallow:
+            if self._decoder.eof:  # the stream ended: a gzip body's next member, else a tail to drop
+                if not self._gzip:
+                    self._swallow = True
+                    return
+                if self._members >= MAX_GZIP_MEMBERS:
+                    raise MalformedResponseError(
+                        f"the answer's gzip body has more than {MAX_GZIP_MEMBERS} members; not read further",
+                        vendor=self.vendor,
+                        raw=self._head(),
+                    )
+                self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self._members += 1
+            try:
+                out = self._decoder.decompress(chunk, self.limit - self._size + 1)
+            except zlib.error as exc:
+                if self._deflate and self._size == 0 and not self._chunks:
+                    self._deflate = False
+                    self._decoder = zlib.decompressobj(-zlib.MAX_WBITS)
+                    continue
+                if self._members:  # garbage after a whole member: dropped, as urllib3 and gzip(1) do
+                    self._swallow = True
+                    return
+                raise self._corrupt() from exc
+            self._keep(out)
+            if self._decoder.unconsumed_tail:
+                self._too_large()
+            chunk = self._decoder.unused_data if self._decoder.eof else b""
 
     def finish(self) -> bytes:
-        if self._decoder is not None:
+        if self._decoder is not None and not self._swallow:
             try:
                 self._keep(self._decoder.flush())
             except zlib.error as exc:
@@ -178,12 +233,14 @@ class BodyReader:
         if data:
             self._chunks.append(data)
 
+    def _head(self) -> bytes:
+        return b"".join(self._chunks)[: SNIPPET * 4 + _ECHO_MARGIN]  # cut to SNIPPET * 4 once scrubbed
+
     def _too_large(self) -> None:
-        head = b"".join(self._chunks)[: SNIPPET * 4 + _ECHO_MARGIN]  # cut to SNIPPET * 4 once scrubbed
         raise MalformedResponseError(
             f"the answer is larger than max_response_bytes ({self.limit:,} bytes, decoded); not read further",
             vendor=self.vendor,
-            raw=head,
+            raw=self._head(),
         )
 
     def _corrupt(self) -> MalformedResponseError:
