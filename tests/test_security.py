@@ -7,6 +7,7 @@ import gc
 import json
 import logging
 import shutil
+import socket
 import ssl
 import string
 import subprocess
@@ -26,7 +27,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import videojobs
-from tests import attacks_keys
+from tests import attacks_keys, hostile
 from tests.attacks_keys import FORMS, KEY, shows_key
 from tests.cases import CASES, VENDORS
 from tests.clocks import SimClock
@@ -716,3 +717,50 @@ def test_a_password_that_holds_a_question_mark_shows_no_host_either() -> None:
 
     assert shown_url(f"htps://me:Qz8?{SECRET}@api.vozo.ai/v1") == "'htps://...'"
     assert shown_url("htps://api.vozo.ai:8443/v1") == "'htps://api.vozo.ai:8443/...'"
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize(
+    ("vendor", "status", "body"),
+    [
+        # OpenAI's shape (ezmodel): the message quotes the start of the key it refused
+        ("ezmodel", 401, '{"error": {"message": "Incorrect API key provided: START...", "code": "UPPER"}}'),
+        ("vozo", 400, '{"code": "UPPER", "message": "token START... is not valid"}'),
+        # JimmyAI's envelope: HTTP 200, its code and msg the error
+        ("jimmyai", 200, '{"code": "40100", "msg": "key START... refused (UPPER)", "data": null}'),
+        ("duomi", 200, "<html>bad token START...</html>"),  # not JSON: the message quotes a snippet
+    ],
+    ids=["openai-401", "vozo-400", "jimmyai-envelope", "not-json"],
+)
+def test_a_piece_of_the_key_quoted_in_an_error_answer_is_not_in_the_errors_words(
+    mode: str, vendor: str, status: int, body: str
+) -> None:
+    """A vendor's error quoting two thirds of the key it refused (or all of it upper-cased): the
+    error's message and code lose the pieces, as a transport error's words do (the body, whole-key
+    scrubbed, stays in ``raw``)."""
+    key = KEYS[vendor]
+    text = body.replace("START", key[: len(key) * 2 // 3]).replace("UPPER", key.upper())
+
+    def scenario(request: hostile.Request, conn: socket.socket) -> None:
+        data = text.encode()
+        conn.sendall(b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n\r\n%s" % (status, len(data), data))
+
+    kwargs: dict[str, Any] = {"api_keys": {vendor: key}, "max_retries": 0, "request_timeout": 5}
+    with hostile.hostile(scenario) as url:
+        kwargs["base_urls"] = {vendor: url}
+        if mode == "sync":
+            with videojobs.Client(**kwargs) as client, pytest.raises(videojobs.VideoJobsError) as info:
+                client.status(f"{vendor}:t")
+        else:
+
+            async def go() -> None:
+                async with videojobs.AsyncClient(**kwargs) as client:
+                    await client.status(f"{vendor}:t")
+
+            with pytest.raises(videojobs.VideoJobsError) as info:
+                asyncio.run(go())
+    error = info.value
+    assert isinstance(error, (videojobs.APIError, videojobs.MalformedResponseError)), error
+    assert REDACTED in error.message
+    for words in (str(error), repr(error), error.message, error.code or ""):
+        assert not shows_key(words, key), words

@@ -382,7 +382,9 @@ class _Attempt:
 
     def exchange(self) -> Exchange:
         assert self.status_code is not None
-        return Exchange(self.status_code, self.headers, self.secrets.scrub_bytes(self.reader.finish()))
+        return Exchange(
+            self.status_code, self.headers, self.secrets.scrub_bytes(self.reader.finish()), self.secrets.scrub_all
+        )
 
     def __enter__(self) -> _Attempt:
         self.handled = sys.exception()  # the caller's own, if it calls from an except: no words of this attempt's

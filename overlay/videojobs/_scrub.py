@@ -32,7 +32,11 @@ typical answer.
 In an exception (:meth:`Scrubber.scrub_exception`) and a log record, also any
 :data:`MIN_SCRUBBABLE` or more of the key's characters in a row, in any case: a transport error
 quotes a line it could not parse cut short (aiohttp: its first 100 bytes), and the cut can fall
-inside the key; a status line or header may echo it upper-cased. Anything in an exception that
+inside the key; a status line or header may echo it upper-cased. So too in the words an error
+built from an answer quotes (its message and code, a snippet of its body: :meth:`Scrubber.scrub_all`
+through ``Exchange.quote``): a vendor refusing a key often quotes its start ("Incorrect API key
+provided: sk-proj-Ab3d..."). That error's ``raw`` body is scrubbed of the key's forms, not of its
+pieces (a piece search runs a character at a time: megabytes of it would hold the call for seconds). Anything in an exception that
 is not text (aiohttp's parsed answer in a ``ServerDisconnectedError``) is kept unless what it
 shows holds a key, then replaced by the text it shows, scrubbed.
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json  # already loaded by httpx: no import cost
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import attrs
@@ -51,15 +51,27 @@ _NUMBER: Final = re.compile(r"[0-9.eE+-]{1,24}|nan|inf|-inf", re.IGNORECASE)
 client's keys (only bodies are), so any other value is described, never shown."""
 
 
+def _as_is(text: str) -> str:
+    return text
+
+
 class Exchange:
-    """One answer, read whole and bounded: status, headers and the decoded (scrubbed) body."""
+    """One answer, read whole and bounded: status, headers and the decoded (scrubbed) body.
 
-    __slots__ = ("body", "headers", "status_code")
+    ``quote`` passes the vendor's words an error's message quotes (its message and code, a
+    snippet of its body): the scrubber that read the answer, which in an exception's text also
+    takes out pieces of a key ("Incorrect API key provided: sk-proj-Ab3dEf...", a vendor's
+    error quoting the start of the key it refused; the body itself holds no whole key)."""
 
-    def __init__(self, status_code: int, headers: Mapping[str, str], body: bytes) -> None:
+    __slots__ = ("body", "headers", "quote", "status_code")
+
+    def __init__(
+        self, status_code: int, headers: Mapping[str, str], body: bytes, quote: Callable[[str], str] = _as_is
+    ) -> None:
         self.status_code = status_code
         self.headers = headers
         self.body = body
+        self.quote = quote
 
     def __repr__(self) -> str:
         return f"Exchange(status_code={self.status_code}, body={len(self.body)} bytes)"
@@ -69,19 +81,23 @@ def translate(adapter: VendorAdapter, task_id: str, answer: Exchange) -> JobStat
     """The JobStatus an answer stands for, or the typed error (raised ``from`` its cause)."""
     vendor, status_code, raw = adapter.name, answer.status_code, answer.body
     if not 200 <= status_code < 300:
-        raise api_error(vendor, status_code, raw, answer.headers)
+        raise api_error(vendor, status_code, raw, answer.headers, answer.quote)
     try:
         body, unpaired = loads_counting(raw)
     except UnicodeDecodeError as exc:
         raise MalformedResponseError(
-            f"task {task_id}: the answer is not UTF-8 (JSON between systems is, RFC 8259 8.1): {snippet(raw)!r}",
+            f"task {task_id}: the answer is not UTF-8 (JSON between systems is, RFC 8259 8.1): "
+            f"{answer.quote(snippet(raw))!r}",
             vendor=vendor,
             status_code=status_code,
             raw=raw,
         ) from exc
     except (ValueError, RecursionError) as exc:
         raise MalformedResponseError(
-            f"task {task_id}: the answer is not JSON: {snippet(raw)!r}", vendor=vendor, status_code=status_code, raw=raw
+            f"task {task_id}: the answer is not JSON: {answer.quote(snippet(raw))!r}",
+            vendor=vendor,
+            status_code=status_code,
+            raw=raw,
         ) from exc
     fields = Fields(millis=adapter.millis)
     if unpaired:
@@ -92,12 +108,15 @@ def translate(adapter: VendorAdapter, task_id: str, answer: Exchange) -> JobStat
     try:
         envelope = adapter.check_envelope(body)
         if envelope is not None:
-            raise envelope_api_error(vendor, envelope, status_code, raw, answer.headers)
+            raise envelope_api_error(vendor, envelope, status_code, raw, answer.headers, answer.quote)
         model = parse_model(adapter.model, body, fields)
         status = adapter.to_status(task_id, model, fields)
     except Unreadable as exc:
         raise MalformedResponseError(
-            f"task {task_id}: no readable state: {exc}", vendor=vendor, status_code=status_code, raw=raw
+            f"task {task_id}: no readable state: {answer.quote(str(exc))}",
+            vendor=vendor,
+            status_code=status_code,
+            raw=raw,
         ) from exc
     except PARSE_ERRORS as exc:
         raise MalformedResponseError(
@@ -269,8 +288,11 @@ def snippet(raw: bytes) -> str:
     return text[:SNIPPET] + ("…" if len(text) > SNIPPET else "")
 
 
-def api_error(vendor: str, status_code: int, raw: bytes, headers: Mapping[str, str]) -> APIError:
-    """The typed error for a non-2xx answer, with the vendor's code and message when its body has them."""
+def api_error(
+    vendor: str, status_code: int, raw: bytes, headers: Mapping[str, str], quote: Callable[[str], str] = _as_is
+) -> APIError:
+    """The typed error for a non-2xx answer, with the vendor's code and message when its body has
+    them (passed through ``quote``: see :class:`Exchange`)."""
     try:
         body = loads(raw) if raw else None
     except (ValueError, RecursionError):  # UnicodeDecodeError too: the message then quotes the bytes
@@ -281,14 +303,22 @@ def api_error(vendor: str, status_code: int, raw: bytes, headers: Mapping[str, s
         message = f"HTTP {status_code} {reason}" + (f": {snippet(raw)}" if raw and body is None else "")
         if 300 <= status_code < 400:
             message += " (redirects are not followed, so that the key never travels elsewhere)"
-    return make_api_error(error_class(status_code), message, vendor, status_code, code, raw, headers)
+    code = None if code is None else quote(code)
+    return make_api_error(error_class(status_code), quote(message), vendor, status_code, code, raw, headers)
 
 
 def envelope_api_error(
-    vendor: str, exc: EnvelopeError, status_code: int, raw: bytes, headers: Mapping[str, str]
+    vendor: str,
+    exc: EnvelopeError,
+    status_code: int,
+    raw: bytes,
+    headers: Mapping[str, str],
+    quote: Callable[[str], str] = _as_is,
 ) -> APIError:
     cls = error_class(exc.status_hint) if exc.status_hint else APIError
-    return make_api_error(cls, exc.message[:SNIPPET], vendor, status_code, _opt_str(exc.code), raw, headers)
+    code = _opt_str(exc.code)
+    code = None if code is None else quote(code)
+    return make_api_error(cls, quote(exc.message[:SNIPPET]), vendor, status_code, code, raw, headers)
 
 
 def make_api_error(
