@@ -42,6 +42,7 @@ class FileHost:
     (``"\u00e9"``: bytes no If-Range can carry back).
     ``content_range``: sent instead of a 206's true Content-Range.
     ``cookies``: Set-Cookie headers of 3 KB sent with every answer, each a new name.
+    ``tail``: bytes sent after each body, past its Content-Length, on a connection kept open.
     """
 
     versions: list[bytes]
@@ -53,6 +54,7 @@ class FileHost:
     odd_validators: str = ""
     content_range: str | None = None
     cookies: int = 0
+    tail: bytes = b""
     requests: list[dict[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -83,7 +85,9 @@ class FileHost:
             conn.close()
             raise OSError("dropped on purpose")
         if self.trickle is None:
-            conn.sendall(payload)
+            conn.sendall(payload + self.tail)
+            if self.tail:  # open, so that what follows the body is read only if asked for
+                time.sleep(1.0)
             return
         end = time.monotonic() + MAX_SECONDS
         for byte in payload:

@@ -597,6 +597,29 @@ def test_a_stale_part_of_another_version_starts_over(
 
 
 @MODES
+@pytest.mark.parametrize("drop_at", [None, 0.6], ids=["whole", "dropped"])
+def test_a_body_of_many_reads_is_saved_to_its_length_exactly(mode: str, drop_at: float | None, tmp_path: Path) -> None:
+    """A body of several megabytes (the sync face reads past its first chunk straight off the
+    connection: ``_deadline.rest_of_body``), followed on the kept-open connection by bytes that are
+    not the file's: the file is the Content-Length's bytes, no more, none lost across a drop."""
+    from tests.hostile_files import FileHost, video
+
+    body = video(11, 5 * 1024 * 1024 + 123)
+    host = FileHost([body], drop_at=drop_at, tail=b"HTTP/1.1 200 OK\r\n" + b"not the file" * 1000)
+    with hostile.hostile(host) as url:
+        got = _from_host(mode, url, tmp_path)
+    assert got.bytes == len(body)
+    assert got.sha256 == hashlib.sha256(body).hexdigest()
+    assert (tmp_path / "vozo-t1.mp4").read_bytes() == body
+    if drop_at is None:
+        assert (got.resumed_from, host.gets) == (0, 1)
+    else:  # what came before the reset (the host sent 60 %): asked from there, kept whole
+        assert got.resumed_from <= int(len(body) * drop_at)
+        assert host.gets == 2
+        assert host.requests[1].get("range") == (f"bytes={got.resumed_from}-" if got.resumed_from else None)
+
+
+@MODES
 def test_a_whole_part_left_by_a_failed_naming_asks_for_its_last_byte_only(mode: str, tmp_path: Path) -> None:
     """A ``.part`` holding the whole video, with its record (the disk filled as the final name
     was made, or its fsync failed): it was thrown away and the video fetched again, from byte 0.

@@ -41,7 +41,7 @@ import httpx
 
 from ._tls import tls_context
 
-__all__ = ["DeadlineBackend", "DeadlineTransport", "Lane", "deadline_transport", "environment_proxies"]
+__all__ = ["DeadlineBackend", "DeadlineTransport", "Lane", "as_httpx", "deadline_transport", "environment_proxies"]
 
 
 def _bounded(timeout: float | None, error: type[Exception]) -> float | None:
@@ -157,7 +157,8 @@ def _httpx_error(exc: Exception) -> httpx.HTTPError | None:
 
 
 @contextlib.contextmanager
-def _as_httpx() -> Iterator[None]:
+def as_httpx() -> Iterator[None]:
+    """httpcore's errors raised inside, as httpx's (as httpx's own transports map them)."""
     try:
         yield
     except Exception as exc:
@@ -174,7 +175,7 @@ class _Body(httpx.SyncByteStream):
         self._stream = stream
 
     def __iter__(self) -> Iterator[bytes]:
-        with _as_httpx():
+        with as_httpx():
             yield from self._stream
 
     def close(self) -> None:
@@ -208,7 +209,7 @@ class DeadlineTransport(httpx.BaseTransport):
             content=request.stream,
             extensions=request.extensions,
         )
-        with _as_httpx():
+        with as_httpx():
             answer = self._pool.handle_request(core)
         assert isinstance(answer.stream, Iterable)
         return httpx.Response(
