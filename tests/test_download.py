@@ -309,7 +309,11 @@ def test_no_key_travels_to_the_file_host(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("location", "words"),
     [("https://elsewhere.invalid/v.mp4", None), ("ftp://files.invalid/v.mp4", "ftp: URL, refused"),
-     ("http://user:pw@127.0.0.1:9/v.mp4", "credentials, refused")],
+     ("http://user:pw@127.0.0.1:9/v.mp4", "credentials, refused"),
+     # no host at all: httpx raised its InvalidURL (no httpx.HTTPError) working out the next request
+     ("data:video/mp4;base64,AAAA", "redirected to a URL that is not usable"),
+     ("mailto:x@example.com", "redirected to a URL that is not usable"),
+     ("javascript:alert(1)", "redirected to a URL that is not usable")],
 )  # fmt: skip
 def test_redirects_are_checked(location: str, words: str | None, tmp_path: Path) -> None:
     def host(request: hostile.Request, conn: Any) -> None:
@@ -322,6 +326,19 @@ def test_redirects_are_checked(location: str, words: str | None, tmp_path: Path)
         else:
             with pytest.raises(DownloadError, match=words):
                 client.download(_status_at(f"{url}/v.mp4"), tmp_path)
+    _only_final(tmp_path, None)
+
+
+def test_a_redirect_to_a_data_url_is_a_download_error_on_the_async_face_too(tmp_path: Path) -> None:
+    def host(request: hostile.Request, conn: Any) -> None:
+        hostile.answer(302, b"", {"Location": "data:video/mp4;base64,AAAA"})(request, conn)
+
+    async def run(url: str) -> None:
+        async with videojobs.AsyncClient(api_keys={"vozo": "k"}, max_retries=0) as client:
+            await client.download(_status_at(f"{url}/v.mp4"), tmp_path)
+
+    with hostile.hostile(host) as url, pytest.raises(DownloadError, match="redirected to a URL that is not usable"):
+        asyncio.run(run(url))
     _only_final(tmp_path, None)
 
 

@@ -162,9 +162,11 @@ def _let_go_of_sockets(exc: BaseException) -> None:
         current = current.__cause__ or current.__context__
 
 
-def _unusable_redirect(exc: UnicodeError, vendor: str) -> DownloadError:
+def _unusable_redirect(exc: UnicodeError | httpx.InvalidURL, vendor: str) -> DownloadError:
     """httpx works out a redirect's next request as the answer comes, even when it is not to follow
-    it (``response.next_request``): a Location whose host IDNA refuses fails there."""
+    it (``response.next_request``): a Location whose host IDNA refuses fails there, and one that
+    names no host at all (``data:``, ``mailto:``, ``javascript:``) as an httpx.InvalidURL, which is
+    no httpx.HTTPError (the request's own URL was checked when it was built)."""
     return DownloadError(f"the file host redirected to a URL that is not usable: {_hosts_words(exc)}", vendor=vendor)
 
 
@@ -336,7 +338,7 @@ def _once(http: httpx.Client, url: str, transfer: Transfer, pace: Pace) -> Downl
             if http.is_closed:
                 raise _closed(transfer) from exc
             raise
-        except UnicodeError as exc:
+        except (UnicodeError, httpx.InvalidURL) as exc:  # InvalidURL: a data:, mailto: or urn: Location
             raise _unusable_redirect(exc, transfer.vendor) from exc
         try:
             if response.status_code in REDIRECTS:
@@ -449,7 +451,7 @@ async def _aonce(http: httpx.AsyncClient, url: str, transfer: Transfer, pace: Pa
             if http.is_closed:
                 raise _closed(transfer) from exc
             raise
-        except UnicodeError as exc:
+        except (UnicodeError, httpx.InvalidURL) as exc:  # InvalidURL: a data:, mailto: or urn: Location
             raise _unusable_redirect(exc, transfer.vendor) from exc
         try:
             if response.status_code in REDIRECTS:
