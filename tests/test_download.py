@@ -787,6 +787,17 @@ def _from_host(mode: str, url: str, dest: Path, **kwargs: Any) -> Download:
         (b"<!doc", True, False),  # five bytes in all: no page, and no video either (kept as sent)
         (b"  \n", True, True),  # a body of whitespace is no video
         (b" " * 4096, False, True),  # whitespace that long first is no video
+        # a byte-order mark before the page (a Windows server's error page; a UTF-16 one)
+        (b"\xef\xbb\xbf<!DOCTYPE html>", False, True),
+        (b'\xef\xbb\xbf{"error": 1}', False, True),
+        ("\ufeff<html><body>denied".encode("utf-16-le"), False, True),
+        ("\ufeff<?xml version='1.0'?>".encode("utf-16-be"), False, True),
+        (b"\xef\xbb\xbf", False, None),  # the mark alone: not yet
+        (b"\xff\xfe\x00\x00\x00\x18ftyp", False, False),  # those bytes, then no text: judged as they are
+        # a page that begins with a comment, or without its <html>
+        (b"<!-- a padding to disable MSIE's friendly error page --><html>", False, True),
+        (b"<body><h1>502 Bad Gateway</h1>", False, True),
+        (b"<head><title>403</title>", False, True),
     ],
 )
 def test_a_body_is_judged_on_enough_of_its_beginning(head: bytes, whole: bool, page: bool | None) -> None:

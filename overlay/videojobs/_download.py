@@ -87,7 +87,11 @@ EXPIRED_STATUSES: Final = (403, 404, 410)
 """What S3, GCS and CDNs answer for an expired signed URL (S3: 403 AccessDenied "Request has expired")."""
 REFUSED_TYPES: Final = ("text/", "application/json", "application/xml", "application/problem+json")
 """Content types that are an error page, not a video, whatever the status says."""
-_SNIFF: Final = (b"<!doctype", b"<html", b"<?xml", b"{", b"[")
+_SNIFF: Final = (b"<!doctype", b"<html", b"<?xml", b"<!--", b"<head", b"<body", b"{", b"[")
+_BOMS: Final = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+"""Byte-order marks a page's text may begin with (a Windows server's error page, a UTF-16 one):
+what follows one is judged as text. No video begins with the UTF-8 one; the UTF-16 ones could
+begin an MPEG audio frame, so those bytes are judged as they are too."""
 VIDEO_SUFFIXES: Final = (".mp4", ".mov", ".webm", ".mkv", ".m4v", ".avi", ".gif")
 NAME_LIMIT: Final = 120  # characters of a file name we make (most file systems allow 255 bytes)
 
@@ -362,6 +366,17 @@ def looks_like_a_page(head: bytes, *, whole: bool = False) -> bool | None:
     start of such a beginning (a host may send ``<`` alone first). A ``whole`` body of whitespace,
     or a head of :data:`SNIFF_LIMIT` bytes that is still undecided (whitespace that long), is no
     video either: True."""
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            text = head[len(bom) :].decode(encoding, "ignore").encode("utf-8", "replace")
+            verdict = _judged(text, whole)
+            if verdict is not False:
+                return verdict
+            break
+    return _judged(head, whole)
+
+
+def _judged(head: bytes, whole: bool) -> bool | None:
     start = head.lstrip()[:9].lower()
     if start.startswith(_SNIFF):
         return True
