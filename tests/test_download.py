@@ -553,6 +553,35 @@ def test_a_resume_is_kept_only_when_it_proves_the_same_file(headers: dict[str, s
     assert found is None if why is None else why in (found or "")
 
 
+LM = "Tue, 01 Dec 2026 10:00:00 GMT"
+
+
+@pytest.mark.parametrize(
+    ("headers", "why"),
+    [
+        ({"etag": 'W/"a"', "last-modified": LM, "content-range": "bytes 600-999/1000"}, None),
+        ({"etag": '"a"', "last-modified": LM, "content-range": "bytes 600-999/1000"}, None),  # weak comparison
+        # the same date, but the host's own tag says another version: a splice if taken
+        ({"etag": 'W/"b"', "last-modified": LM, "content-range": "bytes 600-999/1000"}, "ETag is not the first"),
+        ({"last-modified": LM, "content-range": "bytes 600-999/1000"}, "ETag is not the first answer's"),
+    ],
+)  # fmt: skip
+def test_a_weak_etag_is_not_sent_back_but_a_resume_must_keep_it(headers: dict[str, str], why: str | None) -> None:
+    """A weak ETag cannot go in If-Range (the Last-Modified date is asked by), but a 206 whose ETag
+    differs from it (or has none) is another version: the .part starts over."""
+    from videojobs._download import FirstAnswer, same_file
+
+    first = FirstAnswer.of({"etag": 'W/"a"', "last-modified": LM}, 1000)
+    assert first is not None
+    assert (first.validator, first.weak_etag) == (LM, 'W/"a"')
+    assert FirstAnswer.from_json(first.to_json()) == first  # kept across calls in the .part.json
+    assert FirstAnswer.from_json(b'{"etag": null, "last_modified": "%s", "total": 1000}' % LM.encode()) == (
+        FirstAnswer(None, LM, 1000)  # a record an earlier version kept: read as it was
+    )
+    found = same_file(first, 600, headers)
+    assert found is None if why is None else why in (found or "")
+
+
 def test_a_stall_is_under_the_speed_limit_for_a_whole_timeout_and_the_deadline_ends_all() -> None:
     from videojobs._download import LOW_SPEED_LIMIT, Pace
 

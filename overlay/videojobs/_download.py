@@ -425,20 +425,29 @@ class FirstAnswer:
     etag: str | None  # strong ETags only: If-Range needs one (RFC 9110 13.1.5)
     last_modified: str | None
     total: int
+    # a weak ETag (W/"..."), with a Last-Modified to ask by: never sent back, but a 206 whose ETag is
+    # another one (or none) is another version of the file, whatever its Last-Modified says
+    weak_etag: str | None = None
 
     @property
     def validator(self) -> str | None:
         return self.etag or self.last_modified
 
     def to_json(self) -> bytes:
-        return json.dumps({"etag": self.etag, "last_modified": self.last_modified, "total": self.total}).encode()
+        meta = {"etag": self.etag, "last_modified": self.last_modified, "total": self.total}
+        if self.weak_etag is not None:
+            meta["weak_etag"] = self.weak_etag
+        return json.dumps(meta).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> FirstAnswer | None:
         try:
             meta = json.loads(data)
             etag, modified, total = meta["etag"], meta["last_modified"], meta["total"]
-        except (ValueError, KeyError, TypeError):
+            weak = meta.get("weak_etag")  # absent from a record kept by an earlier version
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+        if not (weak is None or (isinstance(weak, str) and _sendable(weak))):
             return None
         if not (etag is None or isinstance(etag, str)) or not (modified is None or isinstance(modified, str)):
             return None
@@ -446,16 +455,16 @@ class FirstAnswer:
             return None  # kept by a version that took any text: it could never be sent back
         if isinstance(total, bool) or not isinstance(total, int) or total < 1 or not (etag or modified):
             return None
-        return cls(etag or None, modified or None, total)
+        return cls(etag or None, modified or None, total, weak or None)
 
     @classmethod
     def of(cls, headers: Mapping[str, str], total: int | None) -> FirstAnswer | None:
-        etag = _sendable((headers.get("etag") or "").strip())
-        etag = etag if etag.startswith('"') and etag.endswith('"') and len(etag) > 1 else ""  # W/ is weak
+        tag = _sendable((headers.get("etag") or "").strip())
+        etag = tag if tag.startswith('"') and tag.endswith('"') and len(tag) > 1 else ""  # W/ is weak
         modified = _sendable((headers.get("last-modified") or "").strip())
         if total is None or total < 1 or not (etag or modified):
             return None  # nothing to prove a later 206 is the same file: no resume
-        return cls(etag or None, modified or None, total)
+        return cls(etag or None, modified or None, total, None if etag or not tag else tag)
 
 
 class StartOver(Exception):
@@ -492,7 +501,14 @@ def same_file(first: FirstAnswer, have: int, headers: Mapping[str, str]) -> str 
             return "its ETag is not the first answer's (the file changed)"
     elif (headers.get("last-modified") or "").strip() != first.last_modified:
         return "its Last-Modified is not the first answer's (the file changed)"
+    elif first.weak_etag is not None and _opaque((headers.get("etag") or "").strip()) != _opaque(first.weak_etag):
+        return "its ETag is not the first answer's (the file changed)"
     return None
+
+
+def _opaque(etag: str) -> str:
+    """An ETag's opaque part: weak comparison (RFC 9110 8.8.3.2) ignores the ``W/``."""
+    return etag.removeprefix("W/")
 
 
 # --- deadlines: stalls and the whole download -----------------------------------------------------
