@@ -602,6 +602,42 @@ def test_a_download_timeout_must_be_a_positive_number(timeout: Any, tmp_path: Pa
         client.download(_status_at("https://h.invalid/v.mp4"), tmp_path, timeout=timeout)
 
 
+@MODES
+def test_a_video_with_no_room_on_the_disk_is_refused_before_a_byte_is_written(mode: str, tmp_path: Path) -> None:
+    """A Content-Length past the folder's free space (a host's lie of a terabyte) filled the disk
+    and kept the .part for a resume that could never end: now refused at the head, nothing kept."""
+    st = os.statvfs(tmp_path)
+    announced = st.f_bavail * st.f_frsize * 2 + 10**9
+
+    def host(request: hostile.Request, conn: Any) -> None:
+        head = f'HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nETag: "v1"\r\nContent-Length: {announced}\r\n\r\n'
+        conn.sendall(head.encode() + b"\x00\x00\x00\x18ftypmp42" * 1000)
+
+    with hostile.hostile(host) as url, pytest.raises(DownloadError, match="more do not fit in the") as info:
+        _from_host(mode, url, tmp_path)
+    assert info.value.errno == errno.ENOSPC
+    assert f"{announced:,} bytes" in str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@MODES
+def test_a_part_that_nothing_could_resume_is_not_left_behind(mode: str, tmp_path: Path) -> None:
+    """A host that sends no validator (no ETag, no Last-Modified) and drops the body: the .part could
+    never be resumed (no record to ask for the rest by), so it goes with the failure."""
+    from tests.hostile_files import video
+
+    body = video(3, 200_000)
+
+    def host(request: hostile.Request, conn: Any) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: %d\r\n\r\n" % len(body))
+        conn.sendall(body[:50_000])
+        conn.close()
+
+    with hostile.hostile(host) as url, pytest.raises(NetworkError):
+        _from_host(mode, url, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_a_file_name_too_long_for_the_disk_is_a_download_error_with_its_errno(tmp_path: Path) -> None:
     import errno
 

@@ -107,6 +107,15 @@ class _Folder:
         except FileNotFoundError:
             return None
 
+    def free(self) -> int | None:
+        """Bytes an unprivileged writer may still put on the folder's file system, when it says
+        (None: no ``statvfs``, or a file system that reports no size at all, as some FUSE ones do)."""
+        try:
+            st = os.fstatvfs(self.fd) if self.fd is not None else os.statvfs(self.path)
+        except (OSError, AttributeError):  # pragma: no cover - Windows has neither
+            return None
+        return st.f_bavail * st.f_frsize if st.f_blocks else None
+
     def unlink(self, name: str) -> None:
         """Remove the name (a link planted there is removed, never what it points to)."""
         where, kw = self._at(name)
@@ -407,6 +416,7 @@ class Transfer:
         if why is not None:  # a splice of two files would follow: begin again from byte 0
             self._discard_part()
             raise StartOver(f"the file host's resume is not the same file: {why}")
+        self._check_room(self._first.total, self._asked)
         fd = self._reopen_part(self._asked)
         self.fd = fd
         os.lseek(fd, self._asked, os.SEEK_SET)
@@ -423,6 +433,9 @@ class Transfer:
             raise DownloadError(
                 f"the video is {total} bytes, over max_bytes={self.max_bytes}; nothing saved", vendor=self.vendor
             )
+        if total is not None:
+            old = self.folder.lstat(self.part.name)  # an earlier attempt's, removed before writing
+            self._check_room(total, old.st_size if old is not None and stat.S_ISREG(old.st_mode) else 0)
         self._close_fd()
         self.fd = self._fresh_part()
         self._first = FirstAnswer.of(headers, total)
@@ -562,9 +575,25 @@ class Transfer:
     def pause(self) -> None:
         """A failure the next attempt may resume from: keep the ``.part`` (cleanup never raises),
         unless its write-back or read-back had failed meanwhile (not yet said: a dropped connection,
-        a callback that raised, a Ctrl-C came first), which puts its bytes in doubt."""
-        if self._close_fd():
+        a callback that raised, a Ctrl-C came first), which puts its bytes in doubt, or nothing
+        could resume it: a file host that sent no length, or no ETag or Last-Modified, left no
+        record to ask for the rest by (the next attempt would begin a new ``.part`` anyway)."""
+        if self._close_fd() or self._first is None:
             self._discard_part()
+
+    def _check_room(self, total: int, have: int) -> None:
+        """Refuse, before writing, a file its folder's file system has no room for (``have``: its
+        bytes already there, or freed first): a Content-Length of a terabyte (a host's lie, or a
+        video too large) filled the disk, and the ``.part`` kept for a resume that could never end
+        left it full. (A resume's ``.part`` stays: room may be made.)"""
+        free = self.folder.free()
+        if free is not None and total - have > free:
+            raise DownloadError(
+                f"the video is {total:,} bytes and {total - have:,} more do not fit in the {free:,} bytes free "
+                f"in {self.folder.path}; nothing more written",
+                vendor=self.vendor,
+                errno=errno.ENOSPC,
+            )
 
     def _unwritten(self, exc: OSError, what: str, *, lost: bool = False) -> DownloadError:
         """The disk's refusal, typed. A ``.part`` whose bytes are in doubt (``lost``: its write-back
