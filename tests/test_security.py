@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
 import json
 import logging
 import shutil
@@ -356,8 +357,8 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def tls_sandbox(self_signed: tuple[Path, Path]) -> Iterator[tuple[Sandbox, dict[str, str]]]:
     """The sandbox behind TLS with the self-signed certificate, and its base URLs."""
     cert, key = self_signed
-    sb = Sandbox()
     port = free_port()
+    sb = Sandbox(file_root=f"https://127.0.0.1:{port}/files")  # the videos, served here too
     config = uvicorn.Config(
         sb, host="127.0.0.1", port=port, log_level="critical", ssl_certfile=str(cert), ssl_keyfile=str(key)
     )
@@ -764,3 +765,35 @@ def test_a_piece_of_the_key_quoted_in_an_error_answer_is_not_in_the_errors_words
     assert REDACTED in error.message
     for words in (str(error), repr(error), error.message, error.code or ""):
         assert not shows_key(words, key), words
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_video_over_tls_is_saved_whole(
+    mode: str, self_signed: tuple[Path, Path], tls_sandbox: tuple[Sandbox, dict[str, str]], tmp_path: Path
+) -> None:
+    """Over TLS a read hands over one record (16 KiB) whatever is asked: a 3 MB body comes in
+    hundreds of reads, the first through h11 and the rest straight off the TLS stream."""
+    from videojobs.sandbox._files import sha256_of
+
+    cert, _ = self_signed
+    sb, urls = tls_sandbox
+    kwargs: dict[str, Any] = {"api_keys": sb.api_keys(), "base_urls": urls,
+                              "verify": ssl.create_default_context(cafile=str(cert))}  # fmt: skip
+    task = f"tls{mode}-at_done-sz3m"
+    if mode == "sync":
+        with videojobs.Client(**kwargs) as client:
+            job = client.status(f"vozo:{task}")
+            got = client.download(job, tmp_path)
+    else:
+
+        async def run() -> tuple[videojobs.JobStatus, videojobs.Download]:
+            async with videojobs.AsyncClient(**kwargs) as client:
+                job = await client.status(f"vozo:{task}")
+                return job, await client.download(job, tmp_path)
+
+        job, got = asyncio.run(run())
+    assert job.video_urls[0].startswith("https://127.0.0.1:")  # the file comes over TLS too
+    assert got.bytes == 3 * 1024 * 1024
+    assert got.sha256 == sha256_of(task, got.bytes)
+    assert hashlib.sha256(got.path.read_bytes()).hexdigest() == got.sha256  # the bytes on disk are those hashed
