@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -243,6 +244,25 @@ def test_adaptive_rate_never_passes_its_ceiling_and_can_be_turned_off() -> None:
     off = AdaptiveRate(now=0.0, adaptive=False)
     off.observe(0.0, THROTTLE)
     assert off.acquire(0.0) == 0.0
+
+
+@pytest.mark.parametrize("throttle", [False, True], ids=["answers", "a throttle"])
+def test_a_ceiling_below_the_slowest_pace_is_still_the_ceiling(throttle: bool) -> None:
+    """``rate_limits={"vozo": 0.1}`` (a plan of 6 requests a minute): the floor of an adaptive
+    rate (MIN_RATE, 0.5 req/s) was applied after the ceiling, and the first answer (or cut)
+    raised the pace to one request every 2 s."""
+    rate = AdaptiveRate(0.0, ceiling=0.1)
+    now, sent = 0.0, []
+    while now < 60.0:
+        if (wait := rate.acquire(now)) == 0.0:
+            sent.append(now)
+            rate.observe(now + 0.05, THROTTLE if throttle and len(sent) == 2 else None, now)
+            now += 0.05
+        else:
+            now += wait
+    assert rate.rate == pytest.approx(0.1)
+    assert len(sent) <= 7  # a token at the start, then one every 10 s
+    assert all(b - a >= 10.0 - 1e-9 for a, b in itertools.pairwise(sent[1:]))
 
 
 def test_retry_budget_bounds_retries_to_a_share_of_first_attempts() -> None:

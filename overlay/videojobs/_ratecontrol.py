@@ -494,9 +494,10 @@ class AdaptiveRate:
                 new = min(self._cubic.success_received(now), max(bucket.rate, MAX_RATE_OVER_MEASURED * demand))
             else:
                 return
-            if self.ceiling is not None:
+            new = max(MIN_RATE, new)
+            if self.ceiling is not None:  # the caller's hard ceiling last: below MIN_RATE too
                 new = min(new, self.ceiling)
-            if (new := max(MIN_RATE, new)) != bucket.rate:  # held by demand most of the time: nothing to set
+            if new != bucket.rate:  # held by demand most of the time: nothing to set
                 bucket.set_rate(new, now)
 
     def _throttle(self, now: float, outcome: RateLimitError, sent: float | None, bucket: TokenBucket) -> None:
@@ -513,9 +514,10 @@ class AdaptiveRate:
         new = self._cubic.error_received(base, now)
         if not self.throttled and bucket.rate > self._slow_start.start:
             new = base * SLOW_START_EXIT  # it ramped: the 429 is its overshoot
-        if self.ceiling is not None:
+        new = max(MIN_RATE, new)
+        if self.ceiling is not None:  # the caller's hard ceiling last: below MIN_RATE too
             new = min(new, self.ceiling)
-        bucket.set_rate(max(MIN_RATE, new), now, drain=True)
+        bucket.set_rate(new, now, drain=True)
         self._last_cut = self._since = now
         self.epoch += 1
         self.throttled = True
