@@ -201,3 +201,43 @@ def test_threads_making_a_clients_first_calls_at_once_all_send_its_key() -> None
         finally:
             sys.setswitchinterval(interval)
     assert failed == []
+
+
+def test_a_call_waiting_for_a_connection_waits_in_its_attempts_time_and_says_so() -> None:
+    """``max_connections=1`` held by one call: another thread's call waits for it within its own
+    attempt's time, in videojobs' line, not httpcore's pool (whose wait took the whole timeout
+    again each time the connection it was given went to another thread first: calls of a 2 s
+    budget ran for 19 s with 32 threads). The host holds the first answer until the second call
+    has ended, so the second can only end on its own time."""
+    import threading
+
+    arrived, released = threading.Event(), threading.Event()
+
+    def host(request: hostile.Request, conn: socket.socket) -> None:
+        arrived.set()
+        released.wait(10)
+        hostile.answer()(request, conn)
+
+    with hostile.hostile(host) as url:
+        kwargs: dict[str, Any] = {"api_keys": {"vozo": KEYS["vozo"]}, "base_urls": {"vozo": url}}
+        with videojobs.Client(**kwargs, max_connections=1, request_timeout=5, max_retries=0, adaptive=False) as c:
+            first = threading.Thread(target=lambda: c.status("vozo:first"))  # ends once released
+            first.start()
+            assert arrived.wait(10)  # the first call holds the only connection
+            try:
+                with pytest.raises(videojobs.WaitTimeout) as info:
+                    c.wait("vozo:second", timeout=0.3)  # each poll's attempt: the 0.3 s left at most
+            finally:
+                released.set()
+                first.join(10)
+    assert "no request slot came free in time" in str(info.value.__cause__)
+
+
+def test_a_call_under_way_as_its_http_client_is_closed_ends_typed() -> None:
+    """The handle's httpx client closed under a call (another thread's ``close()`` between the
+    lane's check and httpx's send): httpx's RuntimeError became the call's untyped end."""
+    kwargs: dict[str, Any] = {"api_keys": {"vozo": KEYS["vozo"]}, "max_retries": 0}
+    with hostile.hostile(hostile.answer()) as url, videojobs.Client(**kwargs, base_urls={"vozo": url}) as c:
+        c.vendor("vozo").typed.get_httpx_client().close()
+        with pytest.raises(videojobs.UsageError, match="was closed while the call was under way"):
+            c.status("vozo:t")

@@ -296,6 +296,11 @@ class Lane:
         self._accept_encoding = accept_encoding  # what the exchange reads (httpx's default may offer more)
         self._learned: _Learned | None = None
 
+    def close(self) -> None:
+        """Close the pool's connections (again: one opened by a request that passed the closed
+        check as the client closed stays otherwise until garbage collection)."""
+        self._pool.close()
+
     def request(
         self, http: httpx.Client, kwargs: Mapping[str, Any], extensions: dict[str, Any]
     ) -> httpcore.Request | None:

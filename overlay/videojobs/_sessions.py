@@ -17,6 +17,7 @@ import functools
 import math
 import os
 import ssl
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -121,6 +122,11 @@ class VendorClient(_Handle):
     _lane: SyncLane | None = None  # on the default transport: status requests go onto its pool
 
     def _made(self) -> None:
+        # requests beyond max_connections wait here, within their attempt's time: in httpcore's
+        # pool each wait took the attempt's whole timeout, and began again whenever the connection
+        # it was given was taken first (ConnectionNotAvailable): 32 threads on one connection ran
+        # calls of a 2 s budget for up to 19 s
+        self._slots = threading.BoundedSemaphore(self.max_connections)
         transport = self._default_transport
         if transport is not None:
             from ._deadline import DeadlineTransport, Lane
@@ -150,22 +156,32 @@ class VendorClient(_Handle):
 
     def _send(self, kwargs: Mapping[str, Any], timeout: float, epoch: int | None = None) -> Exchange:
         self._check_open()
-        self._check_slot(epoch)
+        deadline = time.monotonic() + timeout  # one deadline for the slot and the exchange
+        if not self._slots.acquire(timeout=min(max(0.0, timeout), threading.TIMEOUT_MAX)):
+            raise NotSent(
+                "no request slot came free in time (every one of the vendor's max_connections is busy)",
+                vendor=self.name,
+            )
+        http = self.typed.get_httpx_client()
         try:
+            self._check_slot(epoch)  # after waiting for a connection: the vendor may have throttled meanwhile
             return exchange_sync(
-                self.typed.get_httpx_client(),
-                kwargs,
-                time.monotonic() + timeout,
-                self.max_response_bytes,
-                self.secrets,
-                self.name,
-                self._prefix,
-                self._lane,
+                http, kwargs, deadline, self.max_response_bytes, self.secrets, self.name, self._prefix, self._lane
             )
         except NetworkError as exc:  # closed by another thread meanwhile: its socket went, not the vendor
             if self.closed:
                 raise closed_under_way(self.name) from exc
             raise
+        except RuntimeError as exc:  # httpx's "the client has been closed", raised past the lane's check
+            if self.closed or http.is_closed:
+                raise closed_under_way(self.name) from exc
+            raise
+        finally:
+            self._slots.release()
+            if self.closed and self._lane is not None:
+                # closed while this call was under way: a connection its exchange opened on the
+                # pool after close() emptied it goes now, not at garbage collection
+                self._lane.close()
 
     def close(self) -> None:
         if not self.closed:
