@@ -797,3 +797,38 @@ def test_a_video_over_tls_is_saved_whole(
     assert got.bytes == 3 * 1024 * 1024
     assert got.sha256 == sha256_of(task, got.bytes)
     assert hashlib.sha256(got.path.read_bytes()).hexdigest() == got.sha256  # the bytes on disk are those hashed
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_key_rotated_on_the_typed_client_is_scrubbed_as_the_first_was(mode: str) -> None:
+    """A key set on ``.typed``'s httpx client after it was made is sent (the sync lane learns
+    headers anew); a vendor echoing it showed it whole in the error, ``raw`` and logs."""
+    old, new = "sk-rotate-old-0123456789abcdef", "sk-rotate-new-fedcba9876543210"
+
+    def echo(request: hostile.Request, conn: socket.socket) -> None:
+        sent = request.headers.get("authorization", "")
+        body = json.dumps({"code": "BAD_KEY", "message": f"invalid token {sent} ({sent.partition(' ')[2]})"})
+        conn.sendall(b"HTTP/1.1 401 X\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body.encode()))
+
+    kwargs: dict[str, Any] = {"api_keys": {"vozo": old}, "max_retries": 0}
+    with hostile.hostile(echo) as url:
+        kwargs["base_urls"] = {"vozo": url}
+        if mode == "sync":
+            with videojobs.Client(**kwargs) as client:
+                client.vendor("vozo").typed.get_httpx_client().headers["Authorization"] = f"Bearer {new}"
+                with pytest.raises(videojobs.AuthenticationError) as info:
+                    client.status("vozo:t")
+        else:
+
+            async def go() -> None:
+                async with videojobs.AsyncClient(**kwargs) as client:
+                    client.vendor("vozo").typed.get_async_httpx_client().headers["Authorization"] = f"Bearer {new}"
+                    await client.status("vozo:t")
+
+            with pytest.raises(videojobs.AuthenticationError) as info:
+                asyncio.run(go())
+    error = info.value
+    assert REDACTED in error.message
+    for words in (str(error), repr(error), error.message, error.raw):
+        assert not shows_key(words, new), words
+        assert not shows_key(words, old), words

@@ -360,11 +360,20 @@ class Scrubber:
     __slots__ = ("_keys",)
 
     def __init__(self, keys: Iterable[str]) -> None:
+        self._keys: tuple[_Key, ...] = ()
+        self.add(*keys)
+
+    def add(self, *keys: str) -> None:
+        """Scrub ``keys`` too from now on (a key set on a client after it was made: see
+        ``_sessions._Handle``); one already scrubbed is not added twice."""
         # a key as sent is printable ASCII (_base.check_key); one that is not (a zero-width space
         # pasted into an environment variable, bytes from a secrets manager) is never sent, but may
         # be quoted: each printable run of it long enough to scrub is scrubbed as a key
         runs = (run for key in keys if isinstance(key, str) for run in _NOT_KEY.split(key))
-        self._keys = tuple(_compiled(run) for run in dict.fromkeys(runs) if scrubbable(run))
+        known = {k.key for k in self._keys}
+        new = tuple(_compiled(run) for run in dict.fromkeys(runs) if scrubbable(run) and run not in known)
+        if new:
+            self._keys = (*self._keys, *new)  # one assignment: a thread scrubbing meanwhile sees either
 
     def scrub_bytes(self, data: bytes) -> bytes:
         for key in self._keys:

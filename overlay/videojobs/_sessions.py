@@ -40,7 +40,7 @@ from ._exchange import (
 )
 from ._ratecontrol import AdaptiveRate, RetryBudget, SlotWithdrawn
 from ._registry import adapter_class
-from ._scrub import LOG_SCRUBBER
+from ._scrub import CREDENTIAL_HEADERS, LOG_SCRUBBER
 from ._status import JobStatus
 from ._tls import closed_context, speaks_tls, tls_context
 from ._translate import Exchange
@@ -88,6 +88,7 @@ class _Handle:
         self.secrets = Secrets(self._secrets)
         for secret in self._secrets:
             LOG_SCRUBBER.add(secret)
+        self._seen_headers: list[tuple[bytes, bytes]] | None = None  # the typed client's, at the last call
         self.closed = False
         self._request_kwargs = core.adapter.endpoint.build_request_kwargs
         self._prefix = RequestPrefix()  # the vendor's absolute URL and headers, worked out once
@@ -111,6 +112,24 @@ class _Handle:
     def _check_open(self) -> None:
         if self.closed:
             raise UsageError(f"the client of this {self.name} handle is closed", vendor=self.name)
+
+    def _watch_credentials(self, http: httpx.Client | httpx.AsyncClient) -> None:
+        """A credential set on ``.typed``'s httpx client after it was made (a key rotated there) is
+        sent from then on: it is scrubbed from then on too, as the key the handle was made with
+        (a vendor echoing it showed it whole in messages, ``raw`` and logs). One comparison of the
+        client's headers a call; a change is read once."""
+        raw = http.headers.raw
+        if raw == self._seen_headers:
+            return
+        self._seen_headers = raw
+        for name, value in raw:
+            if name.lower().decode("latin-1") in CREDENTIAL_HEADERS and value:
+                text = value.decode("latin-1")
+                token = text.partition(" ")[2] or text  # after its scheme ("Bearer ..."), when it has one
+                if token not in self._secrets:
+                    self._secrets.append(token)
+                    self.secrets.add(token)
+                    LOG_SCRUBBER.add(token)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} base_url={self.settings.base_url!r}>"
@@ -164,6 +183,7 @@ class VendorClient(_Handle):
             )
         http = self.typed.get_httpx_client()
         try:
+            self._watch_credentials(http)
             self._check_slot(epoch)  # after waiting for a connection: the vendor may have throttled meanwhile
             return exchange_sync(
                 http, kwargs, deadline, self.max_response_bytes, self.secrets, self.name, self._prefix, self._lane
@@ -233,6 +253,7 @@ class AsyncVendorClient(_Handle):
         self._check_open()
         deadline = time.monotonic() + timeout
         http = self._bind(asyncio.get_running_loop())
+        self._watch_credentials(http)
         if self._lane is not None:  # the default transport: one timeout for the slot and exchange
             return exchange_aiohttp(
                 self._lane, request, deadline, self.max_response_bytes, self.secrets, self.name,
