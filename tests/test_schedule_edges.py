@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import time
 import types
@@ -121,3 +122,69 @@ async def test_a_cancelled_error_out_of_one_send_ends_only_that_job() -> None:
     assert set(by_ref) == set(refs), f"never yielded: {sorted(set(refs) - set(by_ref))}"
     assert isinstance(by_ref["vozo:bad-q0-d0"], videojobs.VideoJobsError)
     assert all(isinstance(by_ref[ref], JobStatus) for ref in refs[1:])
+
+
+def test_the_lines_serve_each_vendor_its_share_of_the_slots() -> None:
+    """Jobs of two vendors in line for 4 slots: taken in turn, at most two of a vendor in flight
+    while the other has jobs waiting, and its share again as each request ends."""
+    from videojobs._calls import Send
+    from videojobs._schedule import Schedule
+
+    schedule = Schedule(lambda: 0.0, None, save=False, max_requests=4)
+    jobs = []
+    for ref in [*(f"vozo:a{n}" for n in range(6)), "duomi:b0", "duomi:b1", "duomi:b2"]:
+        vendor = ref.partition(":")[0]
+
+        def poll(ref: str, vendor: str = vendor) -> tuple[Any, Any, str]:
+            def plan() -> Generator[Any, Any, None]:
+                yield Send(5.0, None, 100.0)
+
+            return plan(), None, vendor
+
+        job = schedule.start(ref, poll)
+        assert job is not None
+        send = schedule.step(job)
+        assert isinstance(send, Send)
+        schedule.queue(job, send, 100.0)
+        jobs.append(job)
+    taken = [schedule.take() for _ in range(5)]
+    assert [job.ref if job else None for job in taken] == ["vozo:a0", "duomi:b0", "vozo:a1", "duomi:b1", None]
+    schedule.sent(taken[0])  # a vozo request ends: vozo may have one more
+    assert [getattr(schedule.take(), "ref", None), schedule.take()] == ["vozo:a2", None]
+    schedule.sent(taken[1])
+    assert getattr(schedule.take(), "ref", None) == "duomi:b2"
+
+
+@pytest.mark.parametrize("face", ["sync", "async"])
+def test_a_vendor_that_stops_answering_holds_its_share_of_wait_alls_slots_not_all(face: str) -> None:
+    """A vendor that accepts and never answers, its jobs first in line, and one that answers at
+    once: with one line for all, the silent vendor's requests held every slot (each for a
+    request's timeout) and the other's jobs, finished at their vendor, ended in WaitTimeout."""
+    from tests import hostile
+    from tests.cases import CASES
+
+    done = next(case for case in CASES["duomi"].states if case.state == "succeeded").body
+    answer = hostile.answer(body=json.dumps(done).encode())
+    refs = [*(f"vozo:slow{n}" for n in range(12)), *(f"duomi:fast{n}" for n in range(6))]
+    with hostile.hostile(hostile.silent()) as silent, hostile.hostile(answer) as fast:
+        kwargs: dict[str, Any] = {
+            "api_keys": {"vozo": "sk-test-silent-vendor", "duomi": "sk-test-fast-vendor"},
+            "base_urls": {"vozo": silent, "duomi": fast},
+            "request_timeout": 30,
+            "max_retries": 0,
+            "adaptive": False,
+        }
+        if face == "sync":
+            with videojobs.Client(**kwargs) as client:
+                results = client.wait_all_list(refs, timeout=3, max_requests=4)
+        else:
+
+            async def go() -> list[Any]:
+                async with videojobs.AsyncClient(**kwargs) as client:
+                    return await client.wait_all_list(refs, timeout=3, max_requests=4)
+
+            results = asyncio.run(go())
+    by_ref = dict(zip(refs, results, strict=True))
+    assert all(isinstance(by_ref[f"duomi:fast{n}"], videojobs.JobStatus) for n in range(6)), results
+    assert all(by_ref[f"duomi:fast{n}"].state is videojobs.State.SUCCEEDED for n in range(6))
+    assert all(isinstance(by_ref[f"vozo:slow{n}"], videojobs.WaitTimeout) for n in range(12))

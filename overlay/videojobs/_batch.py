@@ -131,7 +131,7 @@ async def wait_all(
     (less ``MIN_ATTEMPT``), and its attempt's time runs from when a sender takes it."""
     loop = asyncio.get_running_loop()
     now = clock.now
-    schedule = Schedule(now, on_update, save is not None)
+    schedule = Schedule(now, on_update, save is not None, max_requests)
     saving = Gate(max_downloads)
     saves_until = None if timeout is None else time.monotonic() + timeout + request_timeout  # real time
     idle: collections.deque[asyncio.Future[None]] = collections.deque()  # senders with nothing to send
@@ -261,6 +261,8 @@ async def wait_all(
             except BaseException as exc:  # see `failure`
                 fail(exc)
                 return
+            finally:
+                schedule.sent(job)
             go(job)
 
     alarm = _Alarm(loop, clock, rang)
@@ -392,10 +394,11 @@ def wait_all_sync(
     the call, the wait for a request slot bounded by the call's time, saves by the same deadline.
     ``halt`` is set as the batch is left early: the saves under way (which look at it) stop."""
     saves_until = None if timeout is None else time.monotonic() + timeout + request_timeout  # real time
-    schedule = Schedule(clock.now, on_update, save is not None)
+    schedule = Schedule(clock.now, on_update, save is not None, max_requests)
     answers: queue.SimpleQueue[tuple[Job, Future[Exchange] | Future[JobStatus], bool]] = queue.SimpleQueue()
     ready: collections.deque[Job] = collections.deque()  # walked on first come first served, as the async face's line
     in_flight = 0
+    sending = 0  # requests on the pool's threads: the jobs past max_requests wait in the schedule's lines
     requests = ThreadPoolExecutor(max_workers=max_requests, thread_name_prefix="videojobs-wait")
     downloads = ThreadPoolExecutor(max_workers=max_downloads, thread_name_prefix="videojobs-save")
     interrupted = False
@@ -405,20 +408,31 @@ def wait_all_sync(
         in_flight += 1
         future.add_done_callback(lambda f: answers.put((job, f, saving)))
 
+    def pump() -> None:
+        """Hand the jobs in line to free threads, the vendors in turn, each to its share."""
+        nonlocal sending
+        while sending < max_requests and (job := schedule.take()) is not None:
+            send = job.action
+            assert type(send) is Send
+            sending += 1
+            submit(job, requests.submit(_gated_send, job, send.timeout, send.epoch, send.until, clock.now), False)
+
     def go(job: Job) -> None:
         """Walk the job's plan to its next wait and start that wait (a Pace is slept out)."""
         what = schedule.step(job, pace_sleeps=True)
         if type(what) is Send:
-            send = requests.submit(_gated_send, job, what.timeout, what.epoch, what.until, clock.now)
-            submit(job, send, False)
+            schedule.queue(job, what, what.until - MIN_ATTEMPT)  # sent by pump(), in this loop
         elif what is SAVE:
             assert save is not None
             assert job.last is not None
             submit(job, downloads.submit(save, job.last, saves_until), True)
 
     def answered(job: Job, future: Future[Exchange] | Future[JobStatus], saving: bool) -> None:
-        nonlocal in_flight
+        nonlocal in_flight, sending
         in_flight -= 1
+        if not saving:
+            sending -= 1
+            schedule.sent(job)
         try:
             value = future.result()
         except VideoJobsError as exc:
@@ -446,11 +460,13 @@ def wait_all_sync(
         while left:
             while ready:
                 go(ready.popleft())
+            pump()
             while finished:
                 left -= 1
                 yield finished.popleft()
             if not left:
                 break
+            ready.extend(schedule.expired())  # jobs whose time ran out in line (no thread came free)
             ready.extend(schedule.due())
             if ready:
                 continue
@@ -458,13 +474,14 @@ def wait_all_sync(
                 if not in_flight:
                     clock.sleep(max(0.0, sleepers[0][0] - clock.now()))
                     continue
-                if not sleepers:
+                if not sleepers and not schedule.waiting:
                     answered(*answers.get())
                 else:
                     try:
                         answered(*answers.get(timeout=TICK_REAL))
                     except queue.Empty:
-                        clock.sleep(max(0.0, min(TICK, sleepers[0][0] - clock.now())))
+                        if sleepers:
+                            clock.sleep(max(0.0, min(TICK, sleepers[0][0] - clock.now())))
                         continue
             finally:
                 while not answers.empty():

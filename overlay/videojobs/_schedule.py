@@ -26,7 +26,7 @@ from ._status import JobStatus, State
 from ._translate import Exchange
 from ._wait import NotSent, OnUpdate, call_on_update
 
-__all__ = ["ENDED", "SAVE", "SLEEPS", "Job", "Schedule", "no_slot", "unexpected"]
+__all__ = ["ENDED", "SAVE", "SLEEPS", "Job", "Schedule", "no_slot", "share", "unexpected"]
 
 
 class _Outcome:
@@ -83,20 +83,46 @@ class Job:
         self.queued = False  # its Send waits for a request slot
 
 
+def share(max_requests: int, vendors: int) -> int:
+    """The requests one vendor may have in flight when ``vendors`` vendors have requests to send
+    or under way: an equal share of ``max_requests`` (all of them for one). A vendor that stops
+    answering then holds its share of the slots, each for up to a request's timeout, not all of
+    them: with one line for every vendor, 1,000 jobs of a vendor that had begun to hang took
+    every slot, and jobs of a healthy one that had ended at the vendor ended in WaitTimeout."""
+    return max(1, max_requests // max(1, vendors))
+
+
 class Schedule:
-    """Every job of one ``wait_all`` and where each one is; ``now`` is the client's clock."""
+    """Every job of one ``wait_all`` and where each one is; ``now`` is the client's clock.
 
-    __slots__ = ("_order", "ends", "finished", "now", "on_update", "ready", "save", "sleepers")
+    The jobs whose request waits for a slot wait in one line per vendor, taken in turn, each
+    vendor's first come first served, at most :func:`share` of ``max_requests`` of a vendor in
+    flight (None: no bound but the driver's)."""
 
-    def __init__(self, now: Callable[[], float], on_update: OnUpdate | None, save: bool) -> None:
+    __slots__ = (
+        "_flying", "_lines", "_order", "_turn", "ends", "finished", "max_requests", "now", "on_update", "save",
+        "sleepers",
+    )  # fmt: skip
+
+    def __init__(
+        self, now: Callable[[], float], on_update: OnUpdate | None, save: bool, max_requests: int | None = None
+    ) -> None:
         self.now = now
         self.on_update = on_update
         self.save = save  # a job that succeeds is saved before it ends (one without URLs: DownloadError)
+        self.max_requests = max_requests
         self.sleepers: list[tuple[float, int, Job]] = []  # a heap: (wake on the clock, order, job)
-        self.ready: collections.deque[Job] = collections.deque()  # Sends waiting for a slot, in order
+        self._lines: dict[str, collections.deque[Job]] = {}  # each vendor's Sends waiting for a slot, in order
+        self._turn: collections.deque[str] = collections.deque()  # the vendors, in the order they are served
+        self._flying: collections.Counter[str] = collections.Counter()  # each vendor's requests taken, not yet sent
         self.ends: list[tuple[float, int, Job, Send]] = []  # a heap: when each queued Send's time runs out
         self.finished: collections.deque[JobStatus | VideoJobsError] = collections.deque()
         self._order = itertools.count()
+
+    @property
+    def waiting(self) -> int:
+        """Entries in the lines (a job whose time ran out in line is dropped when its turn comes)."""
+        return sum(map(len, self._lines.values()))
 
     def start(self, ref: str, poll: Callable[[str], tuple[Plan[None], Any, str]]) -> Job | None:
         """A job for ``ref`` (None, and its error in ``finished``, when it cannot even start)."""
@@ -160,22 +186,40 @@ class Schedule:
     def queue(self, job: Job, send: Send, expires: float) -> None:
         """``job``'s ``send`` waits for a request slot, in line, until ``expires`` at most."""
         job.queued = True
-        self.ready.append(job)
+        line = self._lines.get(job.vendor)
+        if line is None:
+            line = self._lines[job.vendor] = collections.deque()
+            self._turn.append(job.vendor)
+        line.append(job)
         ends = self.ends
-        if len(ends) > 2 * len(self.ready) + 64:  # sent jobs' entries: drop them in one go
+        if len(ends) > 2 * self.waiting + 64:  # sent jobs' entries: drop them in one go
             ends[:] = [entry for entry in ends if entry[2].queued and entry[2].action is entry[3]]
             heapq.heapify(ends)
         heapq.heappush(ends, (expires, next(self._order), job, send))
 
     def take(self) -> Job | None:
-        """The first job in line for a request slot (None: nobody waits)."""
-        ready = self.ready
-        while ready:
-            job = ready.popleft()
-            if job.queued:  # not one whose time ran out in line
+        """The next job in line for a request slot, the vendors in turn (None: nobody waits, or
+        every vendor with jobs in line has its share in flight). Each job taken is :meth:`sent`."""
+        lines, turn, flying = self._lines, self._turn, self._flying
+        cap = None
+        if self.max_requests is not None and len(turn) > 1:
+            cap = share(self.max_requests, sum(1 for v in turn if flying[v] or lines[v]))
+        for _ in range(len(turn)):
+            vendor = turn[0]
+            turn.rotate(-1)
+            line = lines[vendor]
+            while line and not line[0].queued:  # one whose time ran out in line
+                line.popleft()
+            if line and (cap is None or flying[vendor] < cap):
+                job = line.popleft()
                 job.queued = False
+                flying[vendor] += 1
                 return job
         return None
+
+    def sent(self, job: Job) -> None:
+        """The request of a job :meth:`take` gave is over (answered, failed or never sent)."""
+        self._flying[job.vendor] -= 1
 
     def expired(self) -> list[Job]:
         """The jobs in line whose time ran out, taken out of the line (their plans are told so)."""
