@@ -1169,3 +1169,31 @@ def test_ctrl_c_in_a_sync_download_all_reaches_the_caller_without_waiting_for_st
         released.set()
         client.close()
     assert took < 10  # a request_timeout is 20 s: it no longer waits for one
+
+
+def test_a_download_on_a_transport_of_the_callers_stops_at_aclose(tmp_path: Path) -> None:
+    """``aclose()`` from another task mid-download: on the default transport the closed client's
+    sockets end the transfer; on a transport the caller passed in (the embedded sandbox's) the
+    bytes kept coming and the download ran to its end after the client was closed."""
+    sb = Sandbox()
+
+    async def run() -> Any:
+        client = videojobs.AsyncClient(**sb.client_kwargs(asynchronous=True))
+        closing: list[asyncio.Task[None]] = []
+
+        def progress(update: videojobs.DownloadProgress) -> None:
+            if not closing:  # at the first chunk: the client is closed by another task
+                closing.append(asyncio.get_running_loop().create_task(client.aclose()))
+
+        try:
+            return await client.download("vozo:closing-at_done-fslow-sz3m", tmp_path, on_progress=progress)
+        except videojobs.VideoJobsError as exc:
+            return exc
+        finally:
+            await asyncio.gather(*closing)
+
+    result = asyncio.run(run())
+    assert isinstance(result, videojobs.UsageError), result
+    assert "closed while the download was under way" in str(result)
+    assert (tmp_path / "vozo-closing-at_done-fslow-sz3m.mp4.part").exists()  # kept for the next
+    assert not (tmp_path / "vozo-closing-at_done-fslow-sz3m.mp4").exists()

@@ -352,6 +352,8 @@ def _once(http: httpx.Client, url: str, transfer: Transfer, pace: Pace) -> Downl
             for chunk in _chunks(response, stream):  # a drop loses no byte held in a buffer
                 transfer.write(chunk)
                 pace.check(time.monotonic(), transfer.done)
+                if http.is_closed:  # closed meanwhile: a transport of the caller's would stream on
+                    raise _closed(transfer)
             return transfer.finish()
         except (httpx.HTTPError, httpx.StreamError) as exc:
             raise _network(exc, transfer.vendor) from exc
@@ -468,6 +470,8 @@ async def _aonce(http: httpx.AsyncClient, url: str, transfer: Transfer, pace: Pa
                     async for chunk in _achunks(response, stream):  # as they arrive (see fetch)
                         transfer.write(chunk)
                         pace.check(time.monotonic(), transfer.done)
+                        if http.is_closed:  # closed meanwhile: a transport of the caller's would stream on
+                            raise _closed(transfer)
             except TimeoutError as exc:
                 raise pace.too_late() from exc
             return await _finished(transfer)
