@@ -8,6 +8,7 @@ import math
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import videojobs
 from scripts.policy_sim import population, simulate
 from tests.cases import EZ_PROCESSING, VENDORS
 from tests.clocks import SimClock
-from tests.conftest import Recorder, sync_client
+from tests.conftest import KEYS, Recorder, sync_client
 from videojobs._policy import AdaptivePolicy, FixedPolicy, History
 from videojobs._wait import Waiter
 from videojobs.sandbox import Sandbox
@@ -801,3 +802,80 @@ async def test_a_base_exception_out_of_the_callers_code_reaches_the_caller_of_wa
     with pytest.raises(_Stop):
         await asyncio.wait_for(waiting, 10)  # a guard: it hung for ever
     assert len(seen) == 4
+
+
+def test_closing_the_client_ends_its_waits_asleep_between_polls_at_once() -> None:
+    """A service closes its client, then joins its workers: a wait asleep between two polls (a
+    minute with the default policy) woke only at its next poll to hear the client was closed.
+    On the system clock close() wakes every wait, wait_all and watch of the client: each ends now
+    with a UsageError (the 10 s joined for below stand for the 60 s the policy asks)."""
+    from tests import hostile
+
+    with hostile.hostile(hostile.answer()) as url:  # always running
+        client = videojobs.Client(api_keys={"vozo": KEYS["vozo"]}, base_urls={"vozo": url})
+        polled, seen = threading.Event(), []
+        results: dict[str, Any] = {}
+
+        def first_poll(status: videojobs.JobStatus) -> None:
+            seen.append(status.task_id)  # list.append: atomic
+            if len(seen) >= 3:
+                polled.set()
+
+        def run(name: str, call: Callable[[], Any]) -> None:
+            try:
+                results[name] = call()
+            except videojobs.VideoJobsError as exc:
+                results[name] = exc
+
+        policy = videojobs.FixedPolicy(60)
+        threads = [
+            threading.Thread(
+                target=run, args=("wait", lambda: client.wait("vozo:a", policy=policy, on_update=first_poll))
+            ),
+            threading.Thread(
+                target=run,
+                args=(
+                    "wait_all",
+                    lambda: client.wait_all_list(["vozo:b", "vozo:c"], policy=policy, on_update=first_poll),
+                ),
+            ),
+        ]
+        for thread in threads:
+            thread.start()
+        assert polled.wait(10)  # each job has polled once and sleeps for a minute
+        client.close()
+        for thread in threads:
+            thread.join(10)
+        assert not any(thread.is_alive() for thread in threads)
+    assert isinstance(results["wait"], videojobs.UsageError), results
+    assert all(isinstance(r, videojobs.UsageError) for r in results["wait_all"]), results
+    assert "closed while this job was waited for" in str(results["wait_all"][0])
+
+
+@pytest.mark.anyio
+async def test_aclose_ends_the_clients_waits_asleep_between_polls_at_once() -> None:
+    """The asyncio twin: ``aclose()`` from another task wakes every wait asleep (the test's
+    10 s stand for the policy's 60)."""
+    from tests import hostile
+
+    with hostile.hostile(hostile.answer()) as url:
+        client = videojobs.AsyncClient(api_keys={"vozo": KEYS["vozo"]}, base_urls={"vozo": url})
+        polls = 0
+        polled = asyncio.Event()
+
+        def first_poll(status: videojobs.JobStatus) -> None:
+            nonlocal polls
+            polls += 1
+            if polls == 3:
+                polled.set()
+
+        policy = videojobs.FixedPolicy(60)
+        one = asyncio.ensure_future(client.wait("vozo:a", policy=policy, on_update=first_poll))
+        many = asyncio.ensure_future(client.wait_all_list(["vozo:b", "vozo:c"], policy=policy, on_update=first_poll))
+        await asyncio.wait_for(polled.wait(), 10)
+        await client.aclose()
+        async with asyncio.timeout(10):
+            with pytest.raises(videojobs.UsageError):
+                await one
+            results = await many
+    assert all(isinstance(r, videojobs.UsageError) for r in results), results

@@ -40,7 +40,7 @@ from ._gate import Gate
 from ._schedule import ENDED, SAVE, SLEEPS, Job, Schedule, no_slot, unexpected
 from ._status import JobStatus
 from ._translate import Exchange
-from ._wait import MIN_ATTEMPT, Clock, OnUpdate
+from ._wait import MIN_ATTEMPT, Clock, OnUpdate, Stop
 
 __all__ = [
     "AsyncSend",
@@ -121,6 +121,7 @@ async def wait_all(
     max_requests: int,
     max_downloads: int,
     request_timeout: float,
+    stop: Stop | None = None,
 ) -> AsyncGenerator[JobStatus | VideoJobsError, None]:
     """Wait for every job (arguments checked by the caller), yielding each as it ends; with
     ``save``, a job that succeeds is saved first (one with no URL to fetch ends at once with the
@@ -128,7 +129,8 @@ async def wait_all(
     time, by the wait's deadline plus one attempt's ``request_timeout``: the slack a poll has).
 
     A request waits in line for one of ``max_requests`` senders until its call's time runs out
-    (less ``MIN_ATTEMPT``), and its attempt's time runs from when a sender takes it."""
+    (less ``MIN_ATTEMPT``), and its attempt's time runs from when a sender takes it. Once
+    ``stop`` is set (the client closed), every sleeping job polls at once (and hears so)."""
     loop = asyncio.get_running_loop()
     now = clock.now
     schedule = Schedule(now, on_update, save is not None, max_requests)
@@ -136,6 +138,7 @@ async def wait_all(
     saves_until = None if timeout is None else time.monotonic() + timeout + request_timeout  # real time
     idle: collections.deque[asyncio.Future[None]] = collections.deque()  # senders with nothing to send
     pending: set[asyncio.Future[Any]] = set()  # slot-queue waits and saves: cancelled on leaving
+    paced_for: dict[asyncio.Future[bool], str] = {}  # each slot-queue wait's vendor
     consumer: asyncio.Future[None] | None = None  # the caller, waiting for a result
     over = False  # the caller left: a callback already scheduled (a slot granted as it left) starts nothing
     failure: BaseException | None = None
@@ -180,6 +183,7 @@ async def wait_all(
         elif type(what) is Pace:
             waiting = slot_queue(what.core).wait(what.task_id, what.end)
             pending.add(waiting)
+            paced_for[waiting] = job.vendor
             waiting.add_done_callback(functools.partial(paced, job))
         elif what is SAVE:
             task = loop.create_task(saved(job), name=f"videojobs save {job.ref}")
@@ -192,6 +196,7 @@ async def wait_all(
     def paced(job: Job, waiting: asyncio.Future[bool]) -> None:
         """The vendor's slot queue took a slot for the job (or says why not)."""
         pending.discard(waiting)
+        paced_for.pop(waiting, None)
         if over or waiting.cancelled():
             return  # the wait_all is over
         error = waiting.exception()
@@ -265,8 +270,24 @@ async def wait_all(
                 schedule.sent(job)
             go(job)
 
+    def woken() -> None:
+        """The client was closed: every job asleep, or waiting for its vendor's pace, ends now."""
+        if over:
+            return
+        for job in schedule.wake_all():
+            job.walk.error = Stop.error(job.vendor)
+            go(job)
+        for waiting, vendor in list(paced_for.items()):
+            if not waiting.done():  # its vendor's slot queue skips it (see paced)
+                waiting.set_exception(Stop.error(vendor))
+
     alarm = _Alarm(loop, clock, rang)
     senders: list[asyncio.Task[None]] = []
+
+    def closed() -> None:  # from close() on any thread: woken runs on this loop
+        loop.call_soon_threadsafe(woken)
+
+    forget = stop.tell(closed) if stop is not None else None
     try:
         for ref in refs:
             if (job := schedule.start(ref, poll)) is not None:
@@ -288,6 +309,8 @@ async def wait_all(
     finally:
         # leaving early: every job's wait ends at once; what runs is cancelled and waited for
         over = True
+        if forget is not None:
+            forget()
         alarm.cancel()
         for each in (*senders, *pending):
             each.cancel()
@@ -389,6 +412,7 @@ def wait_all_sync(
     max_downloads: int,
     request_timeout: float,
     halt: threading.Event | None = None,
+    stop: Stop | None = None,
 ) -> Generator[JobStatus | VideoJobsError, None, None]:
     """The blocking twin of :func:`wait_all`, with its guarantees: each job once, deadlines from
     the call, the wait for a request slot bounded by the call's time, saves by the same deadline.
@@ -399,6 +423,7 @@ def wait_all_sync(
     ready: collections.deque[Job] = collections.deque()  # walked on first come first served, as the async face's line
     in_flight = 0
     sending = 0  # requests on the pool's threads: the jobs past max_requests wait in the schedule's lines
+    sleep = clock.sleep if stop is None else stop.sleep  # cut short by the client's close
     requests = ThreadPoolExecutor(max_workers=max_requests, thread_name_prefix="videojobs-wait")
     downloads = ThreadPoolExecutor(max_workers=max_downloads, thread_name_prefix="videojobs-save")
     interrupted = False
@@ -467,12 +492,16 @@ def wait_all_sync(
             if not left:
                 break
             ready.extend(schedule.expired())  # jobs whose time ran out in line (no thread came free)
+            if stop is not None and stop.is_set():  # the client was closed: every sleeper ends now
+                for job in schedule.wake_all():
+                    job.walk.error = Stop.error(job.vendor)
+                    ready.append(job)
             ready.extend(schedule.due())
             if ready:
                 continue
             try:
                 if not in_flight:
-                    clock.sleep(max(0.0, sleepers[0][0] - clock.now()))
+                    sleep(max(0.0, sleepers[0][0] - clock.now()))
                     continue
                 if not sleepers and not schedule.waiting:
                     answered(*answers.get())
@@ -481,7 +510,7 @@ def wait_all_sync(
                         answered(*answers.get(timeout=TICK_REAL))
                     except queue.Empty:
                         if sleepers:
-                            clock.sleep(max(0.0, min(TICK, sleepers[0][0] - clock.now())))
+                            sleep(max(0.0, min(TICK, sleepers[0][0] - clock.now())))
                         continue
             finally:
                 while not answers.empty():

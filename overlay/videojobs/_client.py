@@ -48,6 +48,7 @@ from ._wait import (
     Clock,
     OnPollError,
     OnUpdate,
+    Stop,
     SystemClock,
     Waiter,
     call_on_update,
@@ -198,6 +199,7 @@ class _Twin(Generic[H, T]):
         if clock is not None and not isinstance(clock, Clock):
             raise UsageError(f"clock must have now(), sleep() and asleep(), not {type(clock).__name__}")
         self.clock: Clock = clock if clock is not None else SystemClock()
+        self._stop = Stop(self.clock)  # set by close(): waits sleeping between polls wake (see Stop)
         if transport is not None:
             check_transport(transport, asynchronous=self._asynchronous)
         self._transport: T | None = transport
@@ -368,6 +370,7 @@ class _Twin(Generic[H, T]):
             self._closed = True
             handles = list(self._vendors.values())
             self._vendors.clear()
+        self._stop.set()
         return handles
 
     def __repr__(self) -> str:
@@ -424,7 +427,7 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
         except VideoJobsError as exc:
             refer(exc, ref)
             raise
-        return _with_ref(ref, _drivers().drive(plan, send, self.clock.sleep))
+        return _with_ref(ref, _drivers().drive(plan, send, self._stop.sleep))
 
     def _poll(
         self,
@@ -543,6 +546,7 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
             max_downloads=max_downloads,
             request_timeout=self.request_timeout,
             halt=halt,
+            stop=self._stop,
         )
 
     def wait_all_list(
@@ -646,7 +650,7 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
 
         def get(action: Fetch) -> Download:
             transfer = self._transfer(ref, action, overwrite, max_bytes, on_progress)
-            return fetch(http, action.url, transfer, attempts, pace, self.clock.sleep)
+            return fetch(http, action.url, transfer, attempts, pace, self._stop.sleep)
 
         try:
             asked = functools.partial(self._status, deadline=deadline)  # a link refreshed within the deadline
@@ -766,7 +770,7 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
         except VideoJobsError as exc:
             refer(exc, ref)
             raise
-        return _awith_ref(ref, _drivers().adrive(plan, send, self.clock.asleep))
+        return _awith_ref(ref, _drivers().adrive(plan, send, self._stop.asleep))
 
     def _poll(
         self,
@@ -864,6 +868,7 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
             max_requests=max_requests,
             max_downloads=max_downloads,
             request_timeout=self.request_timeout,
+            stop=self._stop,
         )
 
     async def wait_all_list(
@@ -950,7 +955,7 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
 
         async def get(action: Fetch) -> Download:
             transfer = self._transfer(ref, action, overwrite, max_bytes, on_progress)
-            return await afetch(http, action.url, transfer, attempts, pace, self.clock.asleep)
+            return await afetch(http, action.url, transfer, attempts, pace, self._stop.asleep)
 
         try:
             asked = functools.partial(self._status, deadline=deadline)  # a link refreshed within the deadline

@@ -183,6 +183,13 @@ class Schedule:
             woken.append(heapq.heappop(sleepers)[2])
         return woken
 
+    def wake_all(self) -> list[Job]:
+        """Every sleeper, taken out of the heap at once (their client was closed: each next poll
+        says so, now rather than at its time)."""
+        woken = [job for _, _, job in self.sleepers]
+        self.sleepers.clear()
+        return woken
+
     def queue(self, job: Job, send: Send, expires: float) -> None:
         """``job``'s ``send`` waits for a request slot, in line, until ``expires`` at most."""
         job.queued = True

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 from ._base import MAX_SECONDS, check_callback, check_policy, check_timeout, check_whole
-from ._exceptions import CallbackError, NetworkError, VideoJobsError, callback_errors, not_awaited
+from ._exceptions import CallbackError, NetworkError, UsageError, VideoJobsError, callback_errors, not_awaited
 
 if TYPE_CHECKING:  # a Client is made without them: policies and statuses (attrs) load with the first wait
     from ._policy import AdaptivePolicy, History, PollingPolicy
@@ -96,6 +96,90 @@ class SystemClock:
 
     def __repr__(self) -> str:
         return "SystemClock()"
+
+
+class Stop:
+    """A client's close as its waits' sleeps see it: on the system clock a wait sleeping between
+    two polls wakes at once when its client is closed (its next poll then says the client is
+    closed): a service that closed its client, then joined its workers, waited up to a poll's
+    delay (a minute with the default policy). On another clock (a simulation's, a sandbox's
+    scaled one) a sleep runs whole. ``wait_all`` schedulers register to be told."""
+
+    __slots__ = ("_asleep_on", "_clock", "_event", "_lock", "_told")
+
+    def __init__(self, clock: Clock) -> None:
+        import threading  # with the first client: ``import videojobs`` leaves it out
+
+        self._clock = clock
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._told: set[Callable[[], None]] = set()  # wait_all schedulers', and asleep's futures' wakers
+        self._asleep_on = type(clock) is SystemClock  # only the system clock's sleeps can be cut short
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    @staticmethod
+    def error(vendor: str) -> UsageError:
+        """What a job whose wait the close cut short ends with."""
+        return UsageError("the client was closed while this job was waited for", vendor=vendor)
+
+    def set(self) -> None:
+        """The client is closed: every sleeper is woken (once)."""
+        with self._lock:
+            self._event.set()
+            told, self._told = list(self._told), set()
+        for tell in told:
+            tell()
+
+    def tell(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` (thread-safe, quick) when the client is closed, at once if it is;
+        returns what forgets it."""
+        with self._lock:
+            if not self._event.is_set():
+                self._told.add(callback)
+                return functools.partial(self._told.discard, callback)
+        callback()
+        return _nothing
+
+    def sleep(self, seconds: float) -> None:
+        """The clock's sleep, ended early by the close."""
+        if self._asleep_on:
+            self._event.wait(seconds)
+        else:
+            self._clock.sleep(seconds)
+
+    async def asleep(self, seconds: float) -> None:
+        """The clock's asleep, ended early by the close."""
+        if not self._asleep_on:
+            await self._clock.asleep(seconds)
+            return
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        woken: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_later(seconds, _done, woken)
+        forget = self.tell(lambda: _wake(loop, woken))
+        try:
+            await woken
+        finally:
+            timer.cancel()
+            forget()
+
+
+def _done(future: Any) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _wake(loop: Any, future: Any) -> None:
+    """``_done`` on the future's loop, from any thread (a closed loop has nobody left to wake)."""
+    if not loop.is_closed():
+        loop.call_soon_threadsafe(_done, future)
+
+
+def _nothing() -> None:
+    pass
 
 
 def check_wait_args(
