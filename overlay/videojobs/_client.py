@@ -650,7 +650,7 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
 
         def get(action: Fetch) -> Download:
             transfer = self._transfer(ref, action, overwrite, max_bytes, on_progress)
-            return fetch(http, action.url, transfer, attempts, pace, self._stop.sleep)
+            return fetch(http, action.url, transfer, attempts, pace, self._stop.sleep, direct=self._transport is None)
 
         try:
             asked = functools.partial(self._status, deadline=deadline)  # a link refreshed within the deadline
@@ -955,7 +955,9 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
 
         async def get(action: Fetch) -> Download:
             transfer = self._transfer(ref, action, overwrite, max_bytes, on_progress)
-            return await afetch(http, action.url, transfer, attempts, pace, self._stop.asleep)
+            return await afetch(
+                http, action.url, transfer, attempts, pace, self._stop.asleep, direct=self._transport is None
+            )
 
         try:
             asked = functools.partial(self._status, deadline=deadline)  # a link refreshed within the deadline

@@ -184,8 +184,8 @@ def _left_on_the_connection(response: httpx.Response, received: int) -> int | No
     if response.http_version != "HTTP/1.1" or "transfer-encoding" in response.headers:
         return None
     length = response.headers.get("content-length")
-    if length is None or not length.isdigit() or int(length) < received:
-        return None
+    if length is None or not length.isdigit() or int(length) <= received:
+        return None  # all of it came in the first chunk: h11 sees the end, the connection is kept
     return int(length) - received
 
 
@@ -231,23 +231,25 @@ def _arest_of_body(response: httpx.Response, received: int) -> AsyncIterator[byt
     return rest(left)
 
 
-def _chunks(response: httpx.Response, stream: httpx.SyncByteStream) -> Iterator[bytes]:
+def _chunks(response: httpx.Response, stream: httpx.SyncByteStream, direct: bool) -> Iterator[bytes]:
     """The body as it arrives: its first chunk through httpcore, the rest straight off the
-    connection when it can be (:func:`_rest_of_body`), else through httpcore too."""
+    connection when it can be (:func:`_rest_of_body`; ``direct``: the file client's transport is
+    videojobs' own, whose first chunk is all h11 held: a caller's may hand it over in pieces, and
+    the rest read past them spliced the file), else through httpcore too."""
     chunks = iter(stream)
     for chunk in chunks:
         yield chunk
-        rest = _rest_of_body(response, len(chunk))
+        rest = _rest_of_body(response, len(chunk)) if direct else None
         yield from chunks if rest is None else rest
         return
 
 
-async def _achunks(response: httpx.Response, stream: httpx.AsyncByteStream) -> AsyncIterator[bytes]:
+async def _achunks(response: httpx.Response, stream: httpx.AsyncByteStream, direct: bool) -> AsyncIterator[bytes]:
     """The asyncio twin of :func:`_chunks`."""
     chunks = aiter(stream)
     async for chunk in chunks:
         yield chunk
-        rest = _arest_of_body(response, len(chunk))
+        rest = _arest_of_body(response, len(chunk)) if direct else None
         async for piece in chunks if rest is None else rest:
             yield piece
         return
@@ -290,7 +292,14 @@ def run_plan(plan: Plan, status: Callable[[str], JobStatus], get: Callable[[Fetc
 
 
 def fetch(
-    http: httpx.Client, url: str, transfer: Transfer, attempts: int, pace: Pace, sleep: Callable[[float], None]
+    http: httpx.Client,
+    url: str,
+    transfer: Transfer,
+    attempts: int,
+    pace: Pace,
+    sleep: Callable[[float], None],
+    *,
+    direct: bool = False,
 ) -> Download:
     """Save ``url`` through ``transfer``, resuming after a broken transfer up to ``attempts`` times in all
     (backing off between them on ``sleep``: the client's clock)."""
@@ -298,10 +307,10 @@ def fetch(
         for attempt in range(attempts):
             try:
                 try:
-                    return _once(http, url, transfer, pace)
+                    return _once(http, url, transfer, pace, direct)
                 except StartOver:  # the .part is gone: the whole file, at once (no Range: no StartOver)
                     transfer.pause()
-                    return _once(http, url, transfer, pace)
+                    return _once(http, url, transfer, pace, direct)
             except StartOver as exc:  # pragma: no cover - cannot happen without a Range
                 transfer.pause()
                 raise NetworkError(str(exc), vendor=transfer.vendor) from exc
@@ -326,7 +335,7 @@ def fetch(
         transfer.close()
 
 
-def _once(http: httpx.Client, url: str, transfer: Transfer, pace: Pace) -> Download:
+def _once(http: httpx.Client, url: str, transfer: Transfer, pace: Pace, direct: bool) -> Download:
     current, hops = url, _Hops()
     for _ in range(MAX_REDIRECTS + 1):
         request = _request(http, current, transfer, pace, hops)
@@ -349,7 +358,7 @@ def _once(http: httpx.Client, url: str, transfer: Transfer, pace: Pace) -> Downl
             _body_started(request, transfer, pace)
             stream = response.stream  # the raw bytes as they arrive, whatever made the response
             assert isinstance(stream, httpx.SyncByteStream)
-            for chunk in _chunks(response, stream):  # a drop loses no byte held in a buffer
+            for chunk in _chunks(response, stream, direct):  # a drop loses no byte held in a buffer
                 transfer.write(chunk)
                 pace.check(time.monotonic(), transfer.done)
                 if http.is_closed:  # closed meanwhile: a transport of the caller's would stream on
@@ -385,16 +394,18 @@ async def afetch(
     attempts: int,
     pace: Pace,
     sleep: Callable[[float], Awaitable[None]],
+    *,
+    direct: bool = False,
 ) -> Download:
     """The asyncio twin of :func:`fetch`."""
     try:
         for attempt in range(attempts):
             try:
                 try:
-                    return await _aonce(http, url, transfer, pace)
+                    return await _aonce(http, url, transfer, pace, direct)
                 except StartOver:
                     transfer.pause()
-                    return await _aonce(http, url, transfer, pace)
+                    return await _aonce(http, url, transfer, pace, direct)
             except StartOver as exc:  # pragma: no cover - cannot happen without a Range
                 transfer.pause()
                 raise NetworkError(str(exc), vendor=transfer.vendor) from exc
@@ -437,7 +448,7 @@ async def _finished(transfer: Transfer) -> Download:
         raise
 
 
-async def _aonce(http: httpx.AsyncClient, url: str, transfer: Transfer, pace: Pace) -> Download:
+async def _aonce(http: httpx.AsyncClient, url: str, transfer: Transfer, pace: Pace, direct: bool) -> Download:
     current, hops = url, _Hops()
     for _ in range(MAX_REDIRECTS + 1):
         request = _request(http, current, transfer, pace, hops)
@@ -467,7 +478,7 @@ async def _aonce(http: httpx.AsyncClient, url: str, transfer: Transfer, pace: Pa
                 async with asyncio.timeout(left):  # None: no deadline but the stall rule's
                     stream = response.stream
                     assert isinstance(stream, httpx.AsyncByteStream)
-                    async for chunk in _achunks(response, stream):  # as they arrive (see fetch)
+                    async for chunk in _achunks(response, stream, direct):  # as they arrive (see fetch)
                         transfer.write(chunk)
                         pace.check(time.monotonic(), transfer.done)
                         if http.is_closed:  # closed meanwhile: a transport of the caller's would stream on
