@@ -1267,3 +1267,31 @@ def test_a_transport_of_the_callers_that_hands_the_body_over_in_pieces_saves_it_
             got = asyncio.run(run())
     assert got.sha256 == hashlib.sha256(body).hexdigest()
     assert (tmp_path / "vozo-t1.mp4").read_bytes() == body
+
+
+def test_a_call_that_ends_before_its_request_keeps_the_part_an_earlier_one_left(tmp_path: Path) -> None:
+    """A .part and its record kept by a dropped download, then a call whose time is already up:
+    it ends before asking the host anything, and the .part it says is kept for a later call is
+    (it was removed, taken for one nothing could resume: its record had not been read yet)."""
+    from tests.hostile_files import video
+
+    body = video(3, 400_000)
+
+    def host(request: hostile.Request, conn: socket.socket) -> None:
+        conn.sendall(
+            b'HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nETag: "v1"\r\nContent-Length: %d\r\n\r\n' % len(body)
+        )
+        conn.sendall(body[:200_000])  # dropped half-way
+        conn.close()
+
+    with hostile.hostile(host) as url:
+        job = JobStatus(vendor="vozo", task_id="t1", state=State.SUCCEEDED, video_urls=[f"{url}/v.mp4"])
+        with videojobs.Client(api_keys={"vozo": "sk-test-file-host"}, max_retries=0) as client:
+            with pytest.raises(NetworkError):
+                client.download(job, tmp_path)
+            kept = sorted(p.name for p in tmp_path.iterdir())
+            with pytest.raises(NetworkError, match=r"the \.part is kept"):
+                client.download(job, tmp_path, timeout=1e-9)
+    assert kept == ["vozo-t1.mp4.part", "vozo-t1.mp4.part.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == kept
+    assert (tmp_path / "vozo-t1.mp4.part").read_bytes() == body[: (tmp_path / "vozo-t1.mp4.part").stat().st_size]

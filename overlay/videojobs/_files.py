@@ -242,6 +242,7 @@ class Transfer:
         self.content_type: str | None = None
         self.host = ""
         self._first: FirstAnswer | None = None
+        self._fresh = False  # this transfer began the .part itself: with no record, nothing can resume it
         self._asked = 0  # the Range start of the request in flight (0: the whole file)
         self._kept_id: tuple[int, int, int] | None = None  # (st_dev, st_ino, st_size) of the .part to resume
         self._behind: _Behind | None = None  # the checksum and write-back threads of the open .part
@@ -439,6 +440,7 @@ class Transfer:
         self._close_fd()
         self.fd = self._fresh_part()
         self._first = FirstAnswer.of(headers, total)
+        self._fresh = True
         if self._first is not None:
             try:
                 self._write_meta(self._first)
@@ -578,7 +580,7 @@ class Transfer:
         a callback that raised, a Ctrl-C came first), which puts its bytes in doubt, or nothing
         could resume it: a file host that sent no length, or no ETag or Last-Modified, left no
         record to ask for the rest by (the next attempt would begin a new ``.part`` anyway)."""
-        if self._close_fd() or self._first is None:
+        if self._close_fd() or (self._fresh and self._first is None):
             self._discard_part()
 
     def _check_room(self, total: int, have: int) -> None:
