@@ -859,6 +859,9 @@ def _from_host(mode: str, url: str, dest: Path, **kwargs: Any) -> Download:
         ("\ufeff<html><body>denied".encode("utf-16-le"), False, True),
         ("\ufeff<?xml version='1.0'?>".encode("utf-16-be"), False, True),
         (b"\xef\xbb\xbf", False, None),  # the mark alone: not yet
+        (b"\xef", False, None),  # its first byte alone (sent apart): not yet
+        (b"\xef\xbb", False, None),
+        (b"\xff", False, None),
         (b"\xff\xfe\x00\x00\x00\x18ftyp", False, False),  # those bytes, then no text: judged as they are
         # a page that begins with a comment, or without its <html>
         (b"<!-- a padding to disable MSIE's friendly error page --><html>", False, True),

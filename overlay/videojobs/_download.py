@@ -367,6 +367,8 @@ def looks_like_a_page(head: bytes, *, whole: bool = False) -> bool | None:
     or a head of :data:`SNIFF_LIMIT` bytes that is still undecided (whitespace that long), is no
     video either: True."""
     for bom, encoding in _BOMS:
+        if not whole and len(head) < len(bom) and bom.startswith(head):
+            return None  # a mark's first bytes alone (a host may send one byte first): not yet
         if head.startswith(bom):
             text = head[len(bom) :].decode(encoding, "ignore").encode("utf-8", "replace")
             verdict = _judged(text, whole)
