@@ -879,3 +879,89 @@ async def test_aclose_ends_the_clients_waits_asleep_between_polls_at_once() -> N
                 await one
             results = await many
     assert all(isinstance(r, videojobs.UsageError) for r in results), results
+
+
+def test_close_ends_a_wait_held_by_its_vendors_pace_without_spinning() -> None:
+    """A wait whose next poll waits for its vendor's pace (a ceiling of one request in 20 s):
+    once the client was closed, its sleeps returned at once and it asked the pace again, and
+    again, at 100 % of a core until the slot came."""
+    from tests import hostile
+
+    with hostile.hostile(hostile.answer()) as url:
+        kwargs: dict[str, Any] = {"api_keys": {"vozo": KEYS["vozo"]}, "base_urls": {"vozo": url}}
+        client = videojobs.Client(**kwargs, rate_limits={"vozo": 0.05})
+        polled, result = threading.Event(), []
+        policy = videojobs.FixedPolicy(0.1)  # the pace, not the policy, holds the next poll
+
+        def run() -> None:
+            try:
+                client.wait("vozo:a", policy=policy, on_update=lambda status: polled.set())
+            except videojobs.VideoJobsError as exc:
+                result.append(exc)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        assert polled.wait(10)
+        client.close()
+        thread.join(10)
+        assert not thread.is_alive()
+    assert isinstance(result[0], videojobs.UsageError), result
+
+
+@pytest.mark.anyio
+async def test_aclose_ends_a_wait_in_its_vendors_slot_queue_and_a_poll_answered_after_it() -> None:
+    """Two waits the close did not reach: one in its vendor's slot queue (a single ``wait``), and
+    a ``wait_all`` job whose poll was under way at ``aclose()`` on a transport of the caller's
+    (it answered, and the job went to sleep for its policy's minute)."""
+    in_flight, release = asyncio.Event(), asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/held"):
+            in_flight.set()
+            await release.wait()
+        return httpx.Response(200, json={"task_id": "t", "status": "processing"})
+
+    kwargs: dict[str, Any] = {"api_keys": {"vozo": KEYS["vozo"]}, "transport": httpx.MockTransport(handler)}
+    pacing = videojobs.AsyncClient(**kwargs, rate_limits={"vozo": 0.05})  # a request in 20 s
+    client = videojobs.AsyncClient(**kwargs)
+    first = asyncio.Event()
+    paced = asyncio.ensure_future(
+        pacing.wait("vozo:paced", policy=videojobs.FixedPolicy(0.1), on_update=lambda s: first.set())
+    )
+    held = asyncio.ensure_future(client.wait_all_list(["vozo:held"], policy=videojobs.FixedPolicy(60)))
+    await asyncio.wait_for(first.wait(), 10)
+    await asyncio.wait_for(in_flight.wait(), 10)
+    await pacing.aclose()
+    await client.aclose()
+    release.set()  # the poll under way answers after the close
+    async with asyncio.timeout(10):
+        with pytest.raises(videojobs.UsageError):
+            await paced
+        (result,) = await held
+    assert isinstance(result, videojobs.UsageError), result
+
+
+def test_aclose_after_a_loop_closed_under_a_wait_all_closes_the_client() -> None:
+    """A ``wait_all`` left suspended on a loop closed without ``shutdown_asyncgens`` stayed told
+    of the close: ``aclose()`` on the next loop raised RuntimeError ('Event loop is closed') from
+    it, before closing a single vendor handle."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        status = "failed" if request.url.path.endswith("/a") else "processing"
+        return httpx.Response(200, json={"task_id": "t", "status": status})
+
+    client = videojobs.AsyncClient(api_keys={"vozo": KEYS["vozo"]}, transport=httpx.MockTransport(answer))
+    loop = asyncio.new_event_loop()
+    results = client.wait_all(["vozo:a", "vozo:b"], policy=videojobs.FixedPolicy(60))
+
+    async def first() -> None:
+        async with asyncio.timeout(10):
+            await results.__anext__()  # "a" has failed; "b" sleeps a minute
+
+    loop.run_until_complete(first())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the pending senders the closed loop drops
+        loop.close()
+    asyncio.run(client.aclose())
+    with pytest.raises(videojobs.UsageError, match="closed"):
+        client.vendor("vozo")

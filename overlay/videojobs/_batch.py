@@ -173,6 +173,9 @@ async def wait_all(
             fail(exc)
             return
         if what is SLEEPS:
+            if stop is not None and stop.is_set():  # asleep after the close was told (its poll was under way)
+                loop.call_soon(woken)
+                return
             alarm.set(schedule.sleepers[0][0])
         elif type(what) is Send:
             expires = what.until - MIN_ATTEMPT
@@ -181,6 +184,10 @@ async def wait_all(
                 idle.popleft().set_result(None)
             alarm.set(expires)
         elif type(what) is Pace:
+            if stop is not None and stop.is_set():  # paced after the close was told
+                job.walk.error = Stop.error(job.vendor)
+                loop.call_soon(go, job)
+                return
             waiting = slot_queue(what.core).wait(what.task_id, what.end)
             pending.add(waiting)
             paced_for[waiting] = job.vendor
@@ -284,8 +291,9 @@ async def wait_all(
     alarm = _Alarm(loop, clock, rang)
     senders: list[asyncio.Task[None]] = []
 
-    def closed() -> None:  # from close() on any thread: woken runs on this loop
-        loop.call_soon_threadsafe(woken)
+    def closed() -> None:  # from close() on any thread: woken runs on this loop (if it still runs)
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(woken)
 
     forget = stop.tell(closed) if stop is not None else None
     try:

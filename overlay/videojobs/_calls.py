@@ -34,7 +34,7 @@ from ._plan import Walk
 from ._ratecontrol import AdaptiveRate, RetryBudget, SlotWithdrawn
 from ._status import JobStatus
 from ._translate import Exchange, translate
-from ._wait import MIN_ATTEMPT, Clock, NotSent, Waiter
+from ._wait import MIN_ATTEMPT, Clock, NotSent, Stop, Waiter
 
 if TYPE_CHECKING:
     import asyncio
@@ -452,19 +452,26 @@ AsyncSend: TypeAlias = "Callable[[float, int | None, float], Awaitable[Exchange]
 a busy connection slot is waited for until ``until`` at most (the call's end, on its clock)."""
 
 
-async def _queue_for_pace(walk: Walk[Action, Exchange | bool, Any], pace: Pace) -> None:
+async def _queue_for_pace(walk: Walk[Action, Exchange | bool, Any], pace: Pace, stop: Stop | None = None) -> None:
     """An asyncio driver's ``Pace``: wait in the vendor's :class:`SlotQueue` (True back to the
-    plan once a slot was taken for it), or hand the plan the error it ended with."""
+    plan once a slot was taken for it), or hand the plan the error it ended with (``stop``'s
+    when the client is closed meanwhile)."""
+    waiting = slot_queue(pace.core).wait(pace.task_id, pace.end)
+    forget = stop.fail_on_close(waiting, pace.core.name) if stop is not None else None
     try:
-        walk.value = await slot_queue(pace.core).wait(pace.task_id, pace.end)
+        walk.value = await waiting
     except VideoJobsError as exc:
         walk.error = exc
+    finally:
+        if forget is not None:
+            forget()
 
 
 async def adrive(
-    plan: Plan[None], send: AsyncSend, sleep: Callable[[float], Awaitable[None]]
+    plan: Plan[None], send: AsyncSend, sleep: Callable[[float], Awaitable[None]], stop: Stop | None = None
 ) -> AsyncIterator[JobStatus]:
-    """The asyncio twin of :func:`drive`, for a plan that returns nothing (a wait: ``watch``)."""
+    """The asyncio twin of :func:`drive`, for a plan that returns nothing (a wait: ``watch``);
+    ``stop``: the client's close, which ends a wait in its vendor's slot queue."""
     walk: Walk[Action, Exchange | bool, None] = Walk(plan)
     for action in walk:
         kind = type(action)
@@ -476,7 +483,7 @@ async def adrive(
         elif kind is Sleep:
             await sleep(action.seconds)  # type: ignore[union-attr]
         elif kind is Pace:
-            await _queue_for_pace(walk, action)  # type: ignore[arg-type]
+            await _queue_for_pace(walk, action, stop)  # type: ignore[arg-type]
         else:
             yield action.status  # type: ignore[union-attr]
 

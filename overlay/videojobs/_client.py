@@ -121,7 +121,7 @@ class _Drivers(NamedTuple):
 
     watch_plan: Callable[[VendorCore, str, Waiter], Plan[None]]
     drive: Callable[[Plan[None], SyncSend, Callable[[float], None]], Iterator[JobStatus]]
-    adrive: Callable[[Plan[None], AsyncSend, Callable[[float], Awaitable[None]]], AsyncIterator[JobStatus]]
+    adrive: Callable[[Plan[None], AsyncSend, Callable[[float], Awaitable[None]], Stop], AsyncIterator[JobStatus]]
 
 
 class _Callbacks(NamedTuple):
@@ -427,7 +427,7 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
         except VideoJobsError as exc:
             refer(exc, ref)
             raise
-        return _with_ref(ref, _drivers().drive(plan, send, self._stop.sleep))
+        return _with_ref(ref, _drivers().drive(plan, send, self._stop.sleeper(ref.partition(":")[0])))
 
     def _poll(
         self,
@@ -650,7 +650,8 @@ class Client(_Twin["VendorClient", "httpx.BaseTransport"]):
 
         def get(action: Fetch) -> Download:
             transfer = self._transfer(ref, action, overwrite, max_bytes, on_progress)
-            return fetch(http, action.url, transfer, attempts, pace, self._stop.sleep, direct=self._transport is None)
+            sleep = self._stop.sleeper(transfer.vendor)
+            return fetch(http, action.url, transfer, attempts, pace, sleep, direct=self._transport is None)
 
         try:
             asked = functools.partial(self._status, deadline=deadline)  # a link refreshed within the deadline
@@ -770,7 +771,8 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
         except VideoJobsError as exc:
             refer(exc, ref)
             raise
-        return _awith_ref(ref, _drivers().adrive(plan, send, self._stop.asleep))
+        stop = self._stop
+        return _awith_ref(ref, _drivers().adrive(plan, send, stop.asleeper(ref.partition(":")[0]), stop))
 
     def _poll(
         self,
@@ -956,7 +958,13 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
         async def get(action: Fetch) -> Download:
             transfer = self._transfer(ref, action, overwrite, max_bytes, on_progress)
             return await afetch(
-                http, action.url, transfer, attempts, pace, self._stop.asleep, direct=self._transport is None
+                http,
+                action.url,
+                transfer,
+                attempts,
+                pace,
+                self._stop.asleeper(transfer.vendor),
+                direct=self._transport is None,
             )
 
         try:

@@ -181,8 +181,8 @@ class VendorClient(_Handle):
                 "no request slot came free in time (every one of the vendor's max_connections is busy)",
                 vendor=self.name,
             )
-        http = self.typed.get_httpx_client()
         try:
+            http = self.typed.get_httpx_client()
             self._watch_credentials(http)
             self._check_slot(epoch)  # after waiting for a connection: the vendor may have throttled meanwhile
             return exchange_sync(
@@ -193,7 +193,7 @@ class VendorClient(_Handle):
                 raise closed_under_way(self.name) from exc
             raise
         except RuntimeError as exc:  # httpx's "the client has been closed", raised past the lane's check
-            if self.closed or http.is_closed:
+            if self.closed or self.typed.get_httpx_client().is_closed:
                 raise closed_under_way(self.name) from exc
             raise
         finally:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import reprlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 from ._base import MAX_SECONDS, check_callback, check_policy, check_timeout, check_whole
@@ -125,12 +126,14 @@ class Stop:
         return UsageError("the client was closed while this job was waited for", vendor=vendor)
 
     def set(self) -> None:
-        """The client is closed: every sleeper is woken (once)."""
+        """The client is closed: every sleeper is woken (once). A callback that fails (its loop
+        closed under it) is passed over: the close goes on, and so do the others."""
         with self._lock:
             self._event.set()
             told, self._told = list(self._told), set()
         for tell in told:
-            tell()
+            with contextlib.suppress(Exception):
+                tell()
 
     def tell(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call ``callback`` (thread-safe, quick) when the client is closed, at once if it is;
@@ -148,6 +151,38 @@ class Stop:
             self._event.wait(seconds)
         else:
             self._clock.sleep(seconds)
+
+    def sleeper(self, vendor: str) -> Callable[[float], None]:
+        """One job's sleep (a wait's, a download's backoff): :meth:`sleep`, then, once the client
+        is closed, its error raised (a wait paced by its vendor asked again at once, and again)."""
+
+        def sleep(seconds: float) -> None:
+            self.sleep(seconds)
+            if self._asleep_on and self._event.is_set():
+                raise Stop.error(vendor)
+
+        return sleep
+
+    def asleeper(self, vendor: str) -> Callable[[float], Awaitable[None]]:
+        """The asyncio twin of :meth:`sleeper`."""
+
+        async def asleep(seconds: float) -> None:
+            await self.asleep(seconds)
+            if self._asleep_on and self._event.is_set():
+                raise Stop.error(vendor)
+
+        return asleep
+
+    def fail_on_close(self, future: Any, vendor: str) -> Callable[[], None]:
+        """End ``future`` (a vendor's slot queue wait) with the close's error once the client is
+        closed, on its loop; returns what forgets it."""
+        loop = future.get_loop()
+
+        def closed() -> None:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_fail, future, vendor)
+
+        return self.tell(closed)
 
     async def asleep(self, seconds: float) -> None:
         """The clock's asleep, ended early by the close."""
@@ -180,6 +215,11 @@ def _wake(loop: Any, future: Any) -> None:
 
 def _nothing() -> None:
     pass
+
+
+def _fail(future: Any, vendor: str) -> None:
+    if not future.done():
+        future.set_exception(Stop.error(vendor))
 
 
 def check_wait_args(
