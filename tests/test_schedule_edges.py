@@ -176,12 +176,12 @@ def test_a_vendor_that_stops_answering_holds_its_share_of_wait_alls_slots_not_al
         }
         if face == "sync":
             with videojobs.Client(**kwargs) as client:
-                results = client.wait_all_list(refs, timeout=3, max_requests=4)
+                results = client.wait_all_list(refs, timeout=1.5, max_requests=4)
         else:
 
             async def go() -> list[Any]:
                 async with videojobs.AsyncClient(**kwargs) as client:
-                    return await client.wait_all_list(refs, timeout=3, max_requests=4)
+                    return await client.wait_all_list(refs, timeout=1.5, max_requests=4)
 
             results = asyncio.run(go())
     by_ref = dict(zip(refs, results, strict=True))
