@@ -150,11 +150,7 @@ def test_two_workers_keep_to_a_throttling_vendors_limit(cluster: Rig) -> None:
     served, throttled = duomi_polls() - served0, sandbox.throttled["duomi"] - throttled0
     _check_exactly_once(cluster, refs)
     assert throttled >= 1, f"duomi never throttled ({served} served): the run did not reach its limit"
-    # the 429s are the first burst's, before each worker's first cut (a fleet sends unpaced until
-    # its vendor throttles) and the other's hearing of it: 2.8-4.4 % of the answers alone, 5.1 % once
-    # under make test's three pytest processes on 2 cores (the bound was 5 %). Without the shared
-    # rate it is most of them (the bench's "no limit" rows: 83-96 %)
-    assert throttled / (served + throttled) <= 0.10, (served, throttled)
+    assert throttled / (served + throttled) <= 0.05, (served, throttled)
     assert cluster.r.hget("videojobs:rate:duomi", "rate") is not None  # the shared rate was set
 
 
