@@ -2,11 +2,13 @@
 every run. What the workers run is the real thing: :class:`SharedPace` (through a
 :class:`MemoryPaceStore`) or ``videojobs.celery``'s Redis :class:`Store` (one per worker, each
 knowing only what its own answers told it), driven as ``videojobs.celery``'s poll task drives it:
-a vendor not known to be paced is called at once; a paced one books a slot (a hop that must wait
+a vendor not known to be paced is called when the worker's own slow start lets it (the worker
+sleeps, holding the hop, until then: ``videojobs.celery._local.WorkerPaces``); a paced one books a slot (a hop that must wait
 comes back at its slot holding it, or sooner when the slot is further out than ``longest``, the
 countdown a broker holds a message for: it then hears the time left and comes back again); a 429
-is reported with what the worker measured accepted over the last second; after each answer a
-paced vendor's next slot is booked.
+is reported with what the worker measured accepted over the last second, and the vendor's first
+cut is heard by every other worker at once (its notice), each adding its share; after each answer
+a paced vendor's next slot is booked.
 
 The vendor is the sandbox's limiter: a token bucket of ``allowance`` requests per second with a
 one-second burst. Jobs poll back to back (``interval`` after each answer), so demand is far above
@@ -21,7 +23,9 @@ import random
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from videojobs._ratecontrol import MAX_PAUSE, AcceptedRate, MemoryPaceStore
+from videojobs._exceptions import RateLimitError
+from videojobs._ratecontrol import MAX_PAUSE, MemoryPaceStore
+from videojobs.celery._local import WorkerPaces
 
 VENDOR = "duomi"
 
@@ -31,12 +35,19 @@ class Worker(Protocol):
         """Whether this worker knows the vendor is paced."""
         ...
 
-    def book(self, now: float, booked: float | None, slot: float | None) -> tuple[float, float | None]:
+    def book(
+        self, now: float, booked: float | None, slot: float | None, *, ahead: bool = False
+    ) -> tuple[float, float | None]:
         """The wait for a slot (or the time left to the one ``booked``, due at ``slot``), and the
-        cut it is held at (None: nothing held)."""
+        cut it is held at (None: nothing held); ``ahead``: for the job's next call, not this one."""
         ...
 
     def throttled(self, now: float, *, measured: float, sent: float) -> None: ...
+
+    def heard(self, now: float, local: WorkerPaces) -> None:
+        """The notice of the vendor's first cut came: this worker learns of the pace, and adds its
+        share (what ``local``, its process's own record, saw accepted)."""
+        ...
 
 
 class MemoryWorker:
@@ -48,14 +59,19 @@ class MemoryWorker:
     def paced(self) -> bool:
         return self.store.pace(VENDOR).paced
 
-    def book(self, now: float, booked: float | None, slot: float | None) -> tuple[float, float | None]:
+    def book(
+        self, now: float, booked: float | None, slot: float | None, *, ahead: bool = False
+    ) -> tuple[float, float | None]:
         pace = self.store.pace(VENDOR)
         paused = now < pace.pause_until
-        wait = self.store.reserve(VENDOR, now, booked, slot)
+        wait = self.store.reserve(VENDOR, now, booked, slot, ahead=ahead)
         return wait, None if paused or wait >= MAX_PAUSE else pace.last_cut
 
     def throttled(self, now: float, *, measured: float, sent: float) -> None:
         self.store.throttled(VENDOR, now, measured=measured, sent=sent, retry_after=None, reporter=self.name)
+
+    def heard(self, now: float, local: WorkerPaces) -> None:
+        self.store.share(VENDOR, now, measured=local.measured(VENDOR, now), reporter=self.name)
 
 
 def memory_fleet(workers: int) -> list[Worker]:
@@ -94,11 +110,14 @@ def simulate(
     end, as a wave of new jobs would). ``longest``: the longest countdown a hop is sent with."""
     rng = random.Random(seed)
     run = Run(allowance, jobs)
-    measured = [AcceptedRate(window=1.0) for _ in fleet]
+    local = [WorkerPaces() for _ in fleet]  # each worker process's own: what it saw accepted, its slow start
+    throttle = RateLimitError("429", vendor=VENDOR)
+    heard = False  # the first cut's notice went out
     tokens, stamp = allowance, 0.0
-    # (time, 0 = a hop / 1 = an answer, job, (booked cut, slot) or (accepted, sent), worker)
+    # (time, 0 = a hop / 1 = an answer, job, (booked cut, slot) or (accepted, sent), worker: for a
+    # hop, -1 until a worker takes it, and the worker that holds it while its slow start waits)
     events: list[tuple[float, int, int, Any, int]] = [
-        (rng.random() * 0.1, 0, job, (None, None), 0) for job in range(jobs)
+        (rng.random() * 0.1, 0, job, (None, None), -1) for job in range(jobs)
     ]
     heapq.heapify(events)
     while events:
@@ -107,15 +126,19 @@ def simulate(
             break
         if kind == 0:
             if quiet and quiet[0] <= t < quiet[1]:
-                heapq.heappush(events, (quiet[1] + rng.random() * 0.1, 0, job, (None, None), 0))
+                heapq.heappush(events, (quiet[1] + rng.random() * 0.1, 0, job, (None, None), -1))
                 continue
-            w = rng.randrange(len(fleet))
+            if w < 0:
+                w = rng.randrange(len(fleet))
             if fleet[w].paced():
                 wait, held = fleet[w].book(t, *value)
                 if wait > 0:
                     slot = None if held is None else t + wait
-                    heapq.heappush(events, (t + min(wait, longest), 0, job, (held, slot), 0))
+                    heapq.heappush(events, (t + min(wait, longest), 0, job, (held, slot), -1))
                     continue
+            elif (wait := local[w].wait(VENDOR, t)) > 0:  # its slow start: the worker sleeps, holding the hop
+                heapq.heappush(events, (t + wait, 0, job, value, w))
+                continue
             tokens = min(allowance, tokens + (t - stamp) * allowance)
             stamp = t
             accepted = tokens >= 1
@@ -125,14 +148,18 @@ def simulate(
             heapq.heappush(events, (t + rtt, 1, job, (accepted, t), w))
             continue
         accepted, sent = value
-        if accepted:
-            measured[w].record(t)
-        else:
-            fleet[w].throttled(t, measured=measured[w].rate(t), sent=sent)
+        local[w].answered(VENDOR, t, None if accepted else throttle, sent, paced=fleet[w].paced())
+        if not accepted:
+            fleet[w].throttled(t, measured=local[w].measured(VENDOR, t), sent=sent)
+            if not heard:  # the first cut: every other worker hears of it, and adds its share
+                heard = True
+                for other, worker in enumerate(fleet):
+                    if other != w:
+                        worker.heard(t, local[other])
         after, held, slot = t + interval, None, None
         if fleet[w].paced():
-            wait, held = fleet[w].book(t, None, None)
+            wait, held = fleet[w].book(t, None, None, ahead=True)
             slot = None if held is None else t + wait
             after = t + min(max(interval, wait), longest)
-        heapq.heappush(events, (after, 0, job, (held, slot), 0))
+        heapq.heappush(events, (after, 0, job, (held, slot), -1))
     return run

@@ -154,6 +154,21 @@ def test_two_workers_keep_to_a_throttling_vendors_limit(cluster: Rig) -> None:
     assert cluster.r.hget("videojobs:rate:duomi", "rate") is not None  # the shared rate was set
 
 
+def _listening(rig: Rig) -> tuple[int, int]:
+    """(subscriptions to the notices of first cuts, worker processes that should hold one)."""
+    assert rig.workers is not None
+    processes = len(rig.workers.procs) * (rig.workers.concurrency + 1)
+    return int(dict(rig.r.pubsub_numsub("videojobs:cuts")).get(b"videojobs:cuts", 0)), processes
+
+
+def test_every_worker_process_listens_for_the_vendors_first_cuts(cluster: Rig) -> None:
+    """Each pool process (and each worker's main one, where the solo and threads pools poll) holds a
+    subscription to the notices of first cuts: it hears of one at once, not at its own 429."""
+    until(lambda: len(set(_listening(cluster))) == 1, 30)
+    listening, processes = _listening(cluster)
+    assert listening == processes
+
+
 def test_redis_restarts_are_ridden_out_with_no_supervisor(cluster: Rig) -> None:
     # SIGKILL (no last write), then the same port and append-only file; nothing restarts a worker.
     # Twice: celery 5.7.0's worker died at about one restart in two (see the celery extra)
@@ -172,6 +187,8 @@ def test_redis_restarts_are_ridden_out_with_no_supervisor(cluster: Rig) -> None:
     assert cluster.workers.alive(), cluster.workers.log()[-3000:]
     assert [proc.pid for proc in cluster.workers.procs] == pids
     assert "Unrecoverable error" not in cluster.workers.log()
+    until(lambda: len(set(_listening(cluster))) == 1, 30)  # each process subscribed again
+    assert len(set(_listening(cluster))) == 1, _listening(cluster)
     # and they still work: a job tracked after the restart is called back
     after = _mixed(4, "after")
     _run(cluster, after)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from tests.redis_server import RedisServer
 from videojobs import FixedPolicy, JobStatus, State
 from videojobs._ratecontrol import MemoryPaceStore, SharedPace
 from videojobs._wait import Waiter
+from videojobs.celery._local import WorkerPaces
 from videojobs.celery._poll import Again, Done, PollState, decide, policy_from, policy_spec
 from videojobs.celery._store import PACE_FIELDS, Claim, Delivery, Store, connect
 
@@ -138,6 +140,99 @@ def test_the_first_cut_adds_each_reporters_share_once_in_redis_as_in_one_process
     assert pace.w_max == pytest.approx(6.0, rel=0.1)
     assert float(r.hget("shares:rate:duomi", "w_max")) == pytest.approx(pace.w_max, rel=1e-6)  # Lua keeps 14 digits
     assert float(r.hget("shares:rate:duomi", "sent")) == pytest.approx(pace.sent, rel=1e-6)
+
+
+def test_shares_429s_and_slots_booked_ahead_count_in_redis_as_in_one_process(r: Any) -> None:
+    """The script keeps SharedPace's rules: a worker that heard of the first cut adds its share (once,
+    never a cut); a slot booked ahead is counted as sent when it is used, not when booked; each
+    429 is counted, and a cut takes those before it off what was sent; after a quiet minute the
+    burst is the cut's rate."""
+    workers = [Store(r, prefix="rules"), Store(r, prefix="rules")]
+    memory = MemoryPaceStore()
+    t = 1_000_000.0
+
+    def both(call: str, who: int, *args: Any, **kwargs: Any) -> Any:
+        got = getattr(workers[who], call)("duomi", *args, **kwargs)
+        want = getattr(memory, call)("duomi", *args, **kwargs, **({"reporter": workers[who].reporter}
+                                     if call in ("throttled", "share") else {}))  # fmt: skip
+        if call == "reserve":
+            assert got == pytest.approx(want, abs=1e-6)
+        return got
+
+    both("share", 1, t, measured=3.0)  # no pace yet: nothing
+    assert r.exists("rules:rate:duomi") == 0
+    both("throttled", 0, t, measured=12.0, sent=t - 0.05, retry_after=None)
+    both("share", 1, t + 0.2, measured=8.0)
+    both("share", 1, t + 0.3, measured=8.0)  # once
+    pace = memory.pace("duomi")
+    assert pace.w_max == pytest.approx(20.0)
+    t += 1.0
+    while t < 1_000_010.0:  # 25 calls a second asked, each booked ahead with an answer, sent when due
+        wait = both("reserve", t % 2 > 1, t, ahead=True)
+        t += max(wait, 0.04)
+        assert both("reserve", 0, t, pace.last_cut, t - 0.01) == 0.0
+    for i in range(6):  # a congestion's 429s: the first cuts, all are counted
+        both("throttled", i % 2, t + i / 10, measured=17.0, sent=t + i / 10 - 0.05, retry_after=None)
+    stored = {k.decode(): float(v) for k, v in r.hgetall("rules:rate:duomi").items() if k != b"shares"}
+    for name, value in pace.to_fields().items():
+        if name != "shares":  # a field never written (no pause) is the pace's default
+            assert stored.get(name, 0.0) == pytest.approx(value, rel=1e-6, abs=1e-9), name
+    assert pace.refused_rate(t + 0.5) == pytest.approx(
+        sum(math.exp(i / 10 - 0.5) for i in range(6)), rel=1e-4
+    )  # 6 counted
+    burst = 0
+    while both("reserve", 0, t + 60.0) == 0.0:  # after a quiet minute
+        burst += 1
+    assert burst <= pace.floor
+
+
+def test_the_first_cut_is_published_once_and_every_worker_that_hears_it_adds_its_share(r: Any) -> None:
+    """A worker's report that makes the vendor's first cut publishes the vendor's name; a worker
+    process that polled the vendor hears it at once, learns the pace, and adds what it saw accepted
+    (a vendor it never polled is not asked about). Later reports publish nothing."""
+    from videojobs.celery import _heard_cut
+
+    reporter, hearer = Store(r, prefix="notice"), Store(r, prefix="notice")
+    notices = hearer.listen()
+    try:
+        assert notices.heard(0.05) == []  # the subscription's own answer is not a notice
+        local = WorkerPaces()
+        t = hearer.now()
+        for i in range(10):  # it saw 10 calls accepted over the last second
+            local.answered("duomi", t - 0.9 + i / 10, None, t - 1.0 + i / 10, paced=False)
+        hearer.paces.setdefault("duomi", None)  # it polled duomi, and knows no pace for it
+        reporter.throttled("duomi", t, measured=6.0, sent=t - 0.05, retry_after=None)
+        heard = notices.heard(2.0)
+        assert heard == ["duomi"]
+        _heard_cut(hearer, local, "duomi", hearer.now())
+        assert hearer.paces["duomi"] is not None  # it follows the pace from now on
+        assert float(r.hget("notice:rate:duomi", "w_max")) == pytest.approx(6.0 + 10.0, rel=0.1)
+        _heard_cut(hearer, local, "vozo", hearer.now())  # never polled here: nothing asked, nothing kept
+        assert "vozo" not in hearer.paces
+        reporter.throttled("duomi", t + 0.5, measured=6.0, sent=t + 0.45, retry_after=None)
+        reporter.throttled("duomi", t + 5.0, measured=6.0, sent=t + 4.95, retry_after=None)  # a later cut
+        assert notices.heard(0.2) == []
+    finally:
+        notices.close()
+
+
+def test_a_notice_that_no_worker_published_is_dropped_and_a_flood_is_read_in_bounded_batches(r: Any) -> None:
+    from videojobs.celery._store import MAX_NOTICES
+
+    store = Store(r, prefix="flood")
+    notices = store.listen()
+    try:
+        notices.heard(0.05)
+        for junk in ("x" * 65, "du omi", "dué", "\x1b[31m", ""):
+            r.publish("flood:cuts", junk)
+        r.publish("flood:cuts", "vozo")
+        assert notices.heard(1.0) == ["vozo"]
+        for _ in range(MAX_NOTICES + 5):
+            r.publish("flood:cuts", "duomi")
+        assert len(notices.heard(1.0)) == MAX_NOTICES
+        assert len(notices.heard(1.0)) == 5
+    finally:
+        notices.close()
 
 
 @pytest.mark.parametrize("ahead", [0.0, 2.0])
@@ -648,7 +743,7 @@ def test_a_worker_process_that_never_saw_the_pace_keeps_a_held_slot_and_learns_t
                                          policy=policy_spec(FixedPolicy(1.0))), booked=cut, slot=t0 + wait)  # fmt: skip
     sent: list[dict[str, Any]] = []
     assert fresh.paces == {}
-    assert _poll(_hop_task(sent), state.to_message(), _NoVendorCall(), fresh, {}, 120.0, longest=3.75) == (
+    assert _poll(_hop_task(sent), state.to_message(), _NoVendorCall(), fresh, WorkerPaces(), 120.0, longest=3.75) == (
         "next poll in 3.75 s"
     )
     message = sent[-1]["args"][0]
@@ -675,7 +770,9 @@ def test_a_poll_past_its_deadline_books_no_slot_of_the_shared_rate(r: Any) -> No
     state = PollState.start("duomi:late", started=t0 - 10.0, timeout=5.0, max_failed=5,
                             policy=policy_spec(FixedPolicy(1.0)))  # fmt: skip
     sent: list[dict[str, Any]] = []
-    assert _poll(_hop_task(sent), state.to_message(), _NoVendorCall(), store, {}, 120.0, longest=3.75) == "done"
+    assert (
+        _poll(_hop_task(sent), state.to_message(), _NoVendorCall(), store, WorkerPaces(), 120.0, longest=3.75) == "done"
+    )
     assert r.hgetall("late:rate:duomi") == before  # nothing booked, nothing counted
     assert store.paces["duomi"] is not None  # and the pace this process knew is kept
 
@@ -716,11 +813,19 @@ class _StoreWorker:
     def paced(self) -> bool:
         return self.store.paces.get("duomi") is not None
 
-    def book(self, now: float, booked: float | None, slot: float | None) -> tuple[float, float | None]:
-        return self.store.book("duomi", now, booked, slot)
+    def book(
+        self, now: float, booked: float | None, slot: float | None, *, ahead: bool = False
+    ) -> tuple[float, float | None]:
+        return self.store.book("duomi", now, booked, slot, ahead=ahead)
 
     def throttled(self, now: float, *, measured: float, sent: float) -> None:
         self.store.throttled("duomi", now, measured=measured, sent=sent, retry_after=None)
+
+    def heard(self, now: float, local: WorkerPaces) -> None:
+        from videojobs.celery import _heard_cut
+
+        self.store.paces.setdefault("duomi", None)  # it polled the vendor (poll_meanwhile notes it so)
+        _heard_cut(self.store, local, "duomi", now)
 
 
 @pytest.mark.parametrize("allowance", [5.0, 20.0])

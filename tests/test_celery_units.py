@@ -16,6 +16,7 @@ pytest.importorskip("celery")
 import videojobs
 from videojobs import AdaptivePolicy, FixedPolicy, JobStatus, State
 from videojobs._policy import History
+from videojobs.celery._local import WorkerPaces
 from videojobs.celery._poll import Again, Done, PollState, decide, policy_from, policy_spec
 
 
@@ -450,7 +451,7 @@ def test_a_paced_vendors_poll_is_not_held_past_the_visibility_timeout_either() -
     store = SimpleNamespace(
         paces={"duomi": {"last_cut": "5.0"}},  # paced: the vendor throttled once
         poll=lambda *a, **k: Claim(Claim.RUN, 0.0, None),
-        book=lambda vendor, now: booked.append(vendor) or (0.02, now),
+        book=lambda vendor, now, ahead=False: booked.append(vendor) or (0.02, now),
         due_later=lambda *a: None,
         now=time.time,
     )
@@ -459,7 +460,7 @@ def test_a_paced_vendors_poll_is_not_held_past_the_visibility_timeout_either() -
             booked.clear()
             state = PollState.start(ref, started=time.time(), timeout=86400.0, max_failed=5,
                                     policy=policy_spec(FixedPolicy(delay)))  # fmt: skip
-            assert _poll(task, state.to_message(), client, store, {}, 120.0, longest=3540.0) == (
+            assert _poll(task, state.to_message(), client, store, WorkerPaces(), 120.0, longest=3540.0) == (
                 f"next poll in {countdown:.2f} s"
             )
             assert sent[-1]["countdown"] == countdown
@@ -542,7 +543,7 @@ def test_a_wait_for_the_shared_rate_never_holds_a_poll_past_the_jobs_deadline() 
         now=time.time,
     )
     state = PollState.start("duomi:t1", started=time.time(), timeout=10.0, max_failed=5, policy=policy_spec(None))
-    _poll(task, state.to_message(), None, store, {}, 120.0, longest=3540.0)
+    _poll(task, state.to_message(), None, store, WorkerPaces(), 120.0, longest=3540.0)
     assert 0 < sent[-1] <= 10.0
 
 
@@ -654,3 +655,63 @@ def test_a_failed_callbacks_time_reads_as_every_time_a_user_reads_even_set_by_ha
 
     assert _utc(b"1764633600.5") == datetime(2025, 12, 2, 0, 0, 0, 500000, tzinfo=UTC)
     assert _utc(b"nan") == _utc(b"1e300") == _utc(b"x") == datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class _Clock:
+    """Time that moves only when a poll sleeps (the store's clock and the sleep a poll is given)."""
+
+    def __init__(self) -> None:
+        self.now, self.slept = 1000.0, 0.0
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.now += seconds
+        self.slept += seconds
+
+
+def test_before_the_fleets_first_throttle_a_poll_waits_for_its_own_process_slow_start() -> None:
+    """Each worker process ramps its calls to a vendor up from START_RATE until its fleet's first cut
+    (without it every job's first poll went at once): its first burst goes, the next call sleeps
+    at most a token's time, none sleeps once the fleet's pace is known, nor past the deadline."""
+    from types import SimpleNamespace
+
+    from videojobs._ratecontrol import START_RATE
+    from videojobs.celery import _slow_start
+
+    clock = _Clock()
+    store = SimpleNamespace(paces={"duomi": None}, now=lambda: clock.now)
+    local = WorkerPaces()
+    for _ in range(int(START_RATE)):
+        assert _slow_start(store, local, "duomi", clock.now, clock.now + 60, clock.sleep) == clock.now
+    assert clock.slept == 0.0
+    assert _slow_start(store, local, "duomi", clock.now, clock.now + 60, clock.sleep) == clock.now
+    assert 0 < clock.slept <= 1 / START_RATE + 1e-9
+    clock.slept = 0.0
+    deadline = clock.now + 0.01
+    assert _slow_start(store, local, "duomi", clock.now, deadline, clock.sleep) >= deadline
+    assert clock.slept == pytest.approx(0.01)
+    clock.slept = 0.0
+    store.paces["duomi"] = {"last_cut": "999.0"}  # the fleet's pace rules it now: its slot is booked in Redis
+    for _ in range(10):
+        _slow_start(store, local, "duomi", clock.now, clock.now + 60, clock.sleep)
+    assert clock.slept == 0.0
+
+
+def test_a_worker_process_ramp_grows_with_answers_and_starts_again_after_the_fleets_pace() -> None:
+    from videojobs._ratecontrol import START_RATE
+
+    local = WorkerPaces()
+    t = 0.0
+    sent = 0
+    while t < 1.0:  # one call at a time, answered in 5 ms
+        if (wait := local.wait("duomi", t)) == 0.0:
+            sent += 1
+            local.answered("duomi", t + 0.005, None, t, paced=False)
+        t += max(wait, 0.005)
+    assert sent > 2 * START_RATE  # it grew
+    assert local.measured("duomi", 1.0) == pytest.approx(sent - 1, abs=2)  # what it saw accepted
+    local.answered("duomi", 1.0, videojobs.RateLimitError("429", vendor="duomi"), 0.99, paced=True)
+    assert local.measured("duomi", 1.0) == pytest.approx(sent - 1, abs=2)  # a 429 is no accepted call
+    for _ in range(int(START_RATE)):  # the pace went (a day without a throttle): a new ramp from its start
+        assert local.wait("duomi", 90_000.0) == 0.0
+    assert local.wait("duomi", 90_000.0) > 0

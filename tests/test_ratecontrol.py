@@ -320,6 +320,28 @@ def test_slow_start_never_holds_back_a_lone_caller() -> None:
     assert max(waits) > 0  # the others of a burst are paced
 
 
+def test_a_fleet_workers_slow_start_paces_its_one_call_in_flight() -> None:
+    """A worker of a fleet (a prefork process: one call in flight at a time) is one caller of many
+    at the vendor: its lone calls are paced by slow start, from START_RATE, growing with answers."""
+    alone, fleet = AdaptiveRate(0.0), AdaptiveRate(0.0, fleet=True)
+    for rate in (alone, fleet):
+        for _ in range(int(START_RATE)):  # the bucket's first burst
+            assert rate.acquire(0.0) == 0.0
+            rate.observe(0.0, None, 0.0)
+    assert alone.acquire(0.0) == 0.0  # a lone call goes
+    wait = fleet.acquire(0.0)
+    assert 0 < wait <= 1 / START_RATE
+    now, sent = 0.0, 0
+    while now < 1.0:  # one call at a time, each as soon as the ramp lets it, answered at once
+        if (wait := fleet.acquire(now)) == 0.0:
+            sent += 1
+            fleet.observe(now + 0.001, None, now)
+        now += max(wait, 0.001)
+    assert sent > 4 * START_RATE  # it ramped up (slow start's growth: 1 / round per answer)
+    assert fleet.rate is not None
+    assert fleet.rate > 10 * START_RATE
+
+
 def test_a_call_never_observed_stops_counting_as_in_flight() -> None:
     from videojobs._ratecontrol import LONE_CALL_LEASE
 
@@ -588,6 +610,120 @@ def test_a_shared_pace_cuts_from_what_the_fleet_sent_at_most_its_rate() -> None:
     assert rate is not None
     assert busy.throttled(12.0, measured=1.0, sent=11.9, retry_after=None)
     assert busy.w_max == pytest.approx(rate, rel=0.1)
+
+
+def _sending(pace: SharedPace, start: float, end: float, every: float) -> float:
+    """Callers send through ``pace`` one every ``every`` s (each one booked, and counted as sent when its
+    slot comes) from ``start`` until ``end``; the time after the last."""
+    t = start
+    while t < end:
+        if wait := pace.reserve(t):
+            t += wait
+            assert pace.reserve(t, booked=pace.last_cut) == 0.0
+        t += every
+    return t
+
+
+def test_a_cut_starts_from_what_the_vendor_accepted_of_what_the_fleet_sent() -> None:
+    """A pace 70 % over a vendor that accepts 20 calls a second (a token bucket with a one-second
+    burst), callers asking 28 a second: each cut started from what the fleet sent, 15 % off it,
+    and it took three cuts (and 11 429s) to come under the allowance. A cut now takes the 429s
+    reported before it off what was sent: under it at the second cut. A probe's one 429 takes
+    nothing off (the cut is from what was sent)."""
+    pace = SharedPace()
+    pace.throttled(0.0, measured=40.0, sent=None, retry_after=None)  # first cut: 34 req/s
+    tokens, stamp, t = 20.0, 0.0, 0.05
+    accepted = AcceptedRate(window=1.0)
+    floors, refused = [], 0
+    while t < 10.0:
+        if wait := pace.reserve(t):
+            t += wait
+            assert pace.reserve(t, booked=pace.last_cut) == 0.0
+        tokens, stamp = min(20.0, tokens + (t - stamp) * 20.0), t
+        if tokens >= 1:
+            tokens -= 1
+            accepted.record(t)
+        else:
+            refused += 1
+            if pace.throttled(t + 0.01, measured=accepted.rate(t), sent=t, retry_after=None):
+                floors.append(pace.floor)
+        t += 1 / 28
+    assert floors[0] > 20, floors
+    assert floors[1] < 20, floors
+    assert refused <= 8
+    probe = SharedPace()
+    probe.throttled(0.0, measured=22.0, sent=None, retry_after=None)
+    t = _sending(probe, 0.05, 5.0, 1 / 18)
+    assert probe.throttled(t, measured=18.0, sent=t - 0.05, retry_after=None)
+    assert probe.w_max == pytest.approx(18.0, rel=0.05)  # what was sent
+
+
+def test_a_share_heard_of_the_first_cut_adds_once_and_never_cuts() -> None:
+    """A worker that hears of the vendor's first cut (its notice) adds what it saw accepted, once and
+    within FIRST_BURST, as a reporter of the burst's 429s does: with slow start most workers see
+    no 429. A share heard late, twice, or of a vendor with no pace changes nothing."""
+    from videojobs._ratecontrol import FIRST_BURST
+
+    nothing = SharedPace()
+    assert not nothing.share(0.0, measured=5.0, reporter="w1")
+    assert not nothing.paced
+    pace = SharedPace()
+    assert pace.throttled(0.0, measured=5.0, sent=-0.05, retry_after=None, reporter="w0")
+    assert pace.share(0.3, measured=3.0, reporter="w1")
+    assert (pace.w_max, pace.fill) == (pytest.approx(8.0), pytest.approx(6.8))
+    last_cut = pace.last_cut
+    assert not pace.share(0.4, measured=3.0, reporter="w1")  # once
+    assert not pace.share(0.5, measured=3.0, reporter="w0")  # the reporter's share is in
+    assert not pace.share(FIRST_BURST + 0.1, measured=3.0, reporter="w2")  # late
+    assert not pace.share(0.5, measured=3.0, reporter="")  # nobody
+    assert (pace.w_max, pace.last_cut) == (pytest.approx(8.0), last_cut)  # and never a cut
+    assert pace.refused_rate(0.0) == pytest.approx(1.0)  # shares are no 429s
+
+
+def test_a_slot_booked_ahead_is_counted_as_sent_once_when_it_is_used() -> None:
+    """A poll books its next call's slot with its answer; that call goes when its hop comes back. It
+    was counted when booked (with no wait) and again when sent: the fleet's send rate read up to
+    twice what the vendor saw, and a cut started from it."""
+    pace = SharedPace()
+    pace.throttled(0.0, measured=10.0, sent=None, retry_after=None)
+    before = pace.sent_rate(5.0)
+    assert pace.reserve(5.0, ahead=True) == 0.0
+    assert pace.sent_rate(5.0) == before  # booked, not sent
+    assert pace.reserve(5.05, booked=pace.last_cut, slot=5.0) == 0.0
+    once = pace.sent_rate(5.05)
+    assert once == pytest.approx(before * math.exp(-0.05) + 1.0)  # sent: counted once
+    assert pace.reserve(5.1) == 0.0
+    assert pace.sent_rate(5.1) == pytest.approx(once * math.exp(-0.05) + 1.0)  # sent now: counted
+
+
+def test_after_a_quiet_spell_the_burst_a_paced_vendor_gets_is_the_cuts_rate() -> None:
+    """The rate held grows with what the fleet sends while slots booked at an older rate hold the
+    vendor at it; the bucket saved up a burst of that rate, and after a quiet minute the next
+    wave of polls went out at twice the allowance. It saves up the cut's rate."""
+    pace = SharedPace()
+    pace.throttled(0.0, measured=5.0, sent=None, retry_after=None)  # 4.25 req/s
+    pace.fill = 9.5  # what the rate held grew to meanwhile (as in tests/pace_sim.py's quiet minute)
+    burst = 0
+    while pace.reserve(100.0) == 0.0:
+        burst += 1
+    assert burst <= pace.floor == pytest.approx(4.25)
+
+
+@pytest.mark.parametrize("workers", [1, 3, 8])
+@pytest.mark.parametrize("allowance", [5.0, 20.0])
+def test_a_fleets_first_burst_is_its_workers_slow_starts_not_every_jobs_first_poll(
+    workers: int, allowance: float
+) -> None:
+    """400 jobs tracked at once: until the vendor first throttled, every worker sent each poll at once,
+    and half the first 10 seconds' calls were answered 429 (199 at 20 req/s, 208 at 5). Each worker
+    now ramps up from START_RATE, and hears of the first cut at once: the 429s are at most each
+    worker's first burst and a second of the allowance."""
+    from tests.pace_sim import memory_fleet, simulate
+
+    run = simulate(memory_fleet(workers), allowance=allowance, seconds=10.0)
+    refused = sum(1 for when, accepted in run.sent if when < 10.0 and not accepted)
+    assert refused <= workers * START_RATE + allowance, refused
+    assert run(0.0, 10.0)[0] >= 0.9  # and the allowance is used meanwhile
 
 
 @pytest.mark.parametrize("workers", [1, 3, 8])

@@ -183,9 +183,9 @@ class TokenBucket:
         return (1.0 - self._tokens) / self.rate
 
     @classmethod
-    def restored(cls, rate: float, tokens: float, stamp: float) -> TokenBucket:
+    def restored(cls, rate: float, tokens: float, stamp: float, capacity: float | None = None) -> TokenBucket:
         """A bucket as a store kept it (``tokens`` at ``stamp``)."""
-        bucket = cls(rate, stamp)
+        bucket = cls(rate, stamp, capacity)
         bucket._tokens = min(bucket.capacity, tokens)
         return bucket
 
@@ -404,11 +404,17 @@ class AdaptiveRate:
     token-bucket limiter that is its allowance, where the rate sent when the 429 came is above it
     by the probe (or slow start's overshoot), and a single job polling every second is cut to
     0.85 req/s, not to ``MIN_RATE``. :class:`CubicCalculator` grows it back. ``ceiling`` caps it throughout; ``adaptive=False`` keeps only the ceiling.
+
+    ``fleet``: the caller is one process of many polling the vendor (``videojobs.celery``'s worker,
+    before its fleet's first throttle): a call with no other of this process in flight is not
+    alone at the vendor, so ``LONE_CALL_LEASE``'s rule does not let it through (a prefork worker
+    has one call in flight at a time: every call would be lone, and nothing paced).
     """
 
-    def __init__(self, now: float, *, ceiling: float | None = None, adaptive: bool = True) -> None:
+    def __init__(self, now: float, *, ceiling: float | None = None, adaptive: bool = True, fleet: bool = False) -> None:
         self.ceiling = ceiling
         self.adaptive = adaptive
+        self.fleet = fleet
         self.throttled = False  # the vendor has throttled us at least once: CUBIC paces it
         self.epoch = 0  # changes at every cut and pause: a slot granted before it is withdrawn
         self._pause_until = now
@@ -449,7 +455,8 @@ class AdaptiveRate:
             in_flight = self._in_flight
             while in_flight and in_flight[0] <= now - LONE_CALL_LEASE:
                 in_flight.popleft()  # granted long ago and never observed (cancelled): no longer in flight
-            if self.adaptive and self.ceiling is None and not self.throttled and not pause and not in_flight:
+            lone = not in_flight and not self.fleet
+            if lone and self.adaptive and self.ceiling is None and not self.throttled and not pause:
                 self._bucket.take(now)  # a lone call in slow start goes now (spending a token if there is one)
                 wait = 0.0
             else:
@@ -589,6 +596,21 @@ moving average of its booked slots): the second over which one process reads dem
 every paced call of every worker, so this, not one worker's count, is the fleet's send rate."""
 
 
+def _one_more(average: float, at: float, now: float) -> tuple[float, float]:
+    """An exponential moving average of events a second (``SENT_WINDOW``'s), read at ``at``, with
+    one more at ``now``: the average and its new time. An event stamped before the last one (by a
+    worker whose clock is behind) adds without decay; one further back than CLOCK_SLACK was
+    stamped by a clock gone wrong (ahead), and the average goes on from this one."""
+    gap = now - at
+    decay = 1.0
+    if gap >= 0:
+        decay = math.exp(-gap / SENT_WINDOW)
+        at = now
+    elif gap < -CLOCK_SLACK:
+        at = now
+    return min(MAX_SHARED_RATE, average * decay + 1.0 / SENT_WINDOW), at
+
+
 class SharedPace:
     """One vendor's pace as plain numbers, so a store can keep it anywhere: a dict in one process,
     a Redis hash for a fleet of workers (``videojobs.celery``). The arithmetic is the parts above:
@@ -596,12 +618,26 @@ class SharedPace:
     :class:`AdaptiveRate`: the rate (``fill``) follows the curve but grows only while the fleet's
     own send rate (``sent``, counted as its calls go) is within ``SHARED_GROWTH`` of it, so a quiet spell
     does not leave a vendor's rate far above anything it accepted; a cut starts from what the
-    fleet sent, not what the reporting worker did (its share). ``paced`` is False until the
-    vendor first throttles: no limit until then (no store round trip for a vendor that never
-    throttles); that first cut has only the reporter's share to start from, and the curve finds
-    the rest."""
+    fleet sent less its 429s (``refused``, counted as they are reported), not what the reporting
+    worker did (its share). ``paced`` is False until the vendor first throttles: no shared limit
+    until then (no store round trip for a vendor that never throttles; each worker process of
+    ``videojobs.celery`` ramps up on its own); that first cut starts from the reporter's share,
+    and each other worker's is added as it reports a 429 or hears of the cut (:meth:`share`)."""
 
-    __slots__ = ("fill", "k", "last_cut", "pause_until", "sent", "sent_at", "shares", "stamp", "tokens", "w_max")
+    __slots__ = (
+        "fill",
+        "k",
+        "last_cut",
+        "pause_until",
+        "refused",
+        "refused_at",
+        "sent",
+        "sent_at",
+        "shares",
+        "stamp",
+        "tokens",
+        "w_max",
+    )
 
     FIELDS: Final = {"rate": "fill"}
     """The store's name of a field whose attribute is named otherwise (the hash's ``rate``)."""
@@ -619,6 +655,8 @@ class SharedPace:
         sent: float | None = None,
         sent_at: float | None = None,
         shares: str = "",
+        refused: float = 0.0,
+        refused_at: float = 0.0,
     ) -> None:
         self.w_max, self.k, self.last_cut = w_max, k, last_cut
         self.tokens, self.stamp, self.pause_until = tokens, stamp, pause_until
@@ -627,6 +665,7 @@ class SharedPace:
         self.sent = w_max if sent is None else sent
         self.sent_at = stamp if sent_at is None else sent_at
         self.shares = shares  # the first cut's reporters, " a b": each other one adds its share once
+        self.refused, self.refused_at = refused, refused_at  # the fleet's 429s a second, as sent is counted
 
     @property
     def paced(self) -> bool:
@@ -644,6 +683,12 @@ class SharedPace:
         """What the fleet was sending at ``now``, requests per second (the average decayed to now)."""
         return self.sent * math.exp(-max(0.0, now - self.sent_at) / SENT_WINDOW)
 
+    @property
+    def floor(self) -> float:
+        """The rate the last cut set (``BETA`` of its ``w_max``, each share of the first cut's added):
+        the burst its bucket may save up (see :meth:`reserve`)."""
+        return max(MIN_RATE, BETA * self.w_max)
+
     def rate(self, now: float) -> float | None:
         """Requests per second at ``now`` (None: not paced): the curve, but no more than the rate held
         or ``SHARED_GROWTH`` times what the fleet sent, whichever is more."""
@@ -654,7 +699,9 @@ class SharedPace:
         # worker's curve, which may be a cut's first reading, before another worker added its share)
         return max(MIN_RATE, self.fill, min(curve, SHARED_GROWTH * self.sent_rate(now)))
 
-    def reserve(self, now: float, booked: float | None = None, slot: float | None = None) -> float:
+    def reserve(
+        self, now: float, booked: float | None = None, slot: float | None = None, *, ahead: bool = False
+    ) -> float:
         """0.0 to send now, or the seconds until this caller's booked slot (later callers queue
         behind it, so each wait is the one the bucket needs: a caller that waits it out sends
         without asking again). ``booked``: this caller booked a slot at the cut ``last_cut`` was
@@ -662,7 +709,10 @@ class SharedPace:
         before it (a broker holds a message for less than a long queue: its poll comes back
         sooner) hears the seconds left, its place kept. A pause books nothing: ask again after it.
         Nor does a slot more than ``MAX_PAUSE`` away (the queue holds at most that much): the
-        answer is then ``MAX_PAUSE``, and the caller asks again after it."""
+        answer is then ``MAX_PAUSE``, and the caller asks again after it. ``ahead``: the slot is
+        for a call sent later, whatever the wait (a poll books its next one with its answer),
+        and is counted as sent when it comes back for it; counted at booking too, each such
+        call counted twice and the fleet's send rate read up to twice what the vendor saw."""
         if now < self.pause_until:  # at most MAX_PAUSE from now: set by a worker whose clock runs ahead,
             self.pause_until = min(self.pause_until, now + MAX_PAUSE)  # it is longer; kept so, not read so
             return self.pause_until - now
@@ -676,29 +726,28 @@ class SharedPace:
             return 0.0
         if self.stamp > now + CLOCK_SLACK:  # written by a clock gone wrong: refill from now
             self.stamp = now
-        bucket = TokenBucket.restored(rate, self.tokens, self.stamp)
+        # the burst it may save up: the cut's rate, not the rate held, which grew with the fleet's
+        # sends while slots booked at an older one held the vendor there (400 jobs at 5 req/s: 80 s
+        # of them): after a quiet minute, a wave of polls went out at twice the allowance, 15 % of
+        # its calls answered 429 (tests/pace_sim.py, with each worker's slow start)
+        bucket = TokenBucket.restored(rate, self.tokens, self.stamp, capacity=self.floor)
         wait = bucket.reserve(now)
         if wait > MAX_PAUSE:  # the queue is full: nothing booked, ask again then (as after a pause)
             return MAX_PAUSE
         self.tokens, self.stamp, self.fill = bucket.tokens, bucket.stamp, rate
-        if not wait:
+        if not wait and not ahead:
             self._count(now)
         return wait
 
     def _count(self, now: float) -> None:
         """A call is sent at ``now``: the fleet's send rate, an exponential moving average of its
         sends (counted as they go, not as they are booked: slots booked ahead at an older rate are
-        what the vendor sees meanwhile). A send stamped before the last one counted (by a worker
-        whose clock is behind) adds without decay; one further back than CLOCK_SLACK was counted
-        by a clock gone wrong (ahead), and the average goes on from this one."""
-        gap = now - self.sent_at
-        decay = 1.0
-        if gap >= 0:
-            decay = math.exp(-gap / SENT_WINDOW)
-            self.sent_at = now
-        elif gap < -CLOCK_SLACK:
-            self.sent_at = now
-        self.sent = min(MAX_SHARED_RATE, self.sent * decay + 1.0 / SENT_WINDOW)
+        what the vendor sees meanwhile)."""
+        self.sent, self.sent_at = _one_more(self.sent, self.sent_at, now)
+
+    def refused_rate(self, now: float) -> float:
+        """The 429s a second the fleet reported, averaged as :meth:`sent_rate` is (decayed to ``now``)."""
+        return self.refused * math.exp(-max(0.0, now - self.refused_at) / SENT_WINDOW)
 
     def throttled(
         self, now: float, *, measured: float, sent: float | None, retry_after: float | None, reporter: str = ""
@@ -711,39 +760,60 @@ class SharedPace:
         once. True when the rate was cut (or the first cut raised)."""
         if pause := pause_for(retry_after):
             self.pause_until = max(self.pause_until, now + pause)
+        self.refused, self.refused_at = _one_more(self.refused, self.refused_at, now)
         measured = min(max(measured, 0.0), MAX_SHARED_RATE) if math.isfinite(measured) else 0.0
         sent = sent if sent is not None and math.isfinite(sent) else None
         recent = self.last_cut <= now + CLOCK_SLACK  # a cut further ahead: written by a clock gone wrong
         if recent and ((sent is not None and sent < self.last_cut) or now - self.last_cut < CUT_INTERVAL):
-            if not self.shares or not reporter or f" {reporter} " in f"{self.shares} ":
-                return False
-            if now - self.last_cut >= FIRST_BURST:  # an answer that came late: its share is of today's rate
-                return False
-            # the first cut, from one worker's share, and another worker's share of the same burst
-            self.w_max = min(MAX_SHARED_RATE, self.w_max + measured)
-            self.sent = min(MAX_SHARED_RATE, self.sent + measured)
-            self.fill = max(self.fill, MIN_RATE, self.w_max * BETA)  # never lowered: slots are booked at it
-            self.shares += f" {reporter}" if len(self.shares) < MAX_SHARES else ""
-            return True
+            return self._add_share(now, measured, reporter)
         first = not self.paced
         self.cut(now, self.base(now, measured, sent))
         self.shares = f" {reporter or '-'}" if first else ""
         return True
 
+    def share(self, now: float, *, measured: float, reporter: str) -> bool:
+        """A worker heard of the vendor's first cut (``videojobs.celery``'s notice of it) and saw
+        ``measured`` calls a second accepted over the last second: its share is added to the cut,
+        once, within ``FIRST_BURST`` of it, as a reporter's of the burst's 429s is (a worker whose
+        calls all went through was part of the fleet's rate too; with slow start, most are). It
+        never cuts: a notice heard late, or of a pace already grown from its first cut, adds
+        nothing. True when it was added."""
+        measured = min(max(measured, 0.0), MAX_SHARED_RATE) if math.isfinite(measured) else 0.0
+        if not self.paced or self.last_cut > now + CLOCK_SLACK:
+            return False
+        return self._add_share(now, measured, reporter)
+
+    def _add_share(self, now: float, measured: float, reporter: str) -> bool:
+        if not self.shares or not reporter or f" {reporter} " in f"{self.shares} ":
+            return False
+        if now - self.last_cut >= FIRST_BURST:  # an answer that came late: its share is of today's rate
+            return False
+        # the first cut, from one worker's share, and another worker's share of the same burst
+        self.w_max = min(MAX_SHARED_RATE, self.w_max + measured)
+        self.sent = min(MAX_SHARED_RATE, self.sent + measured)
+        self.fill = max(self.fill, MIN_RATE, self.w_max * BETA)  # never lowered: slots are booked at it
+        self.shares += f" {reporter}" if len(self.shares) < MAX_SHARES else ""
+        return True
+
     def base(self, now: float, measured: float, sent: float | None = None) -> float:
-        """The rate a cut at ``now`` starts from: what the fleet was sending when the throttled call
-        went at ``sent`` (no more than the rate it was paced at; read back from the last send
-        counted, but over no longer than the call's own round trip, on the reporter's clock: a
-        reporter 2 s ahead of the last counter read the fleet's rate as 2 s old and cut to
-        MIN_RATE). Before the vendor is paced nothing counted the fleet's calls, and it is
-        ``measured``, what the reporting worker saw accepted (its share of the fleet's)."""
+        """The rate a cut at ``now`` starts from: what the vendor accepted of what the fleet was
+        sending when the throttled call went at ``sent`` (no more than the rate it was paced at):
+        the send rate read back from the last send counted, but over no longer than the call's own
+        round trip, on the reporter's clock (a reporter 2 s ahead of the last counter read the
+        fleet's rate as 2 s old and cut to MIN_RATE), less the 429s reported meanwhile (this one
+        counted). Against a token-bucket limiter that is its allowance: cut from what was sent,
+        a pace 40 % over it was cut 15 % a second, five cuts and their 429s to come under it.
+        Before the vendor is paced nothing counted the fleet's calls, and it is ``measured``,
+        what the reporting worker saw accepted (its share of the fleet's)."""
         current = self.rate(now)
         if current is None:
             return max(MIN_RATE, measured)
         since = max(0.0, now - self.sent_at)
         if sent is not None:
             since = min(since, max(0.0, now - sent))
-        return max(MIN_RATE, min(current, self.sent * math.exp(-since / SENT_WINDOW)))
+        others = max(0.0, self.refused_rate(now) - 1.0 / SENT_WINDOW)  # the 429s before this one
+        accepted = self.sent * math.exp(-since / SENT_WINDOW) - others
+        return max(MIN_RATE, min(current, accepted))
 
     def cut(self, now: float, base: float) -> None:
         """Cut to ``BETA`` of ``base``: CUBIC's curve from there; the bucket emptied (no burst into a
@@ -769,7 +839,9 @@ class SharedPace:
         if not 0 <= w_max <= MAX_SHARED_RATE or not (k == 0 or MIN_CUBIC_K <= k <= CUBIC_SPAN):
             return False
         fill = fields.get("rate", MIN_RATE)
-        if not MIN_RATE <= fill <= MAX_SHARED_RATE or not 0 <= fields.get("sent", 0.0) <= MAX_SHARED_RATE:
+        if not MIN_RATE <= fill <= MAX_SHARED_RATE:
+            return False
+        if not all(0 <= fields.get(name, 0.0) <= MAX_SHARED_RATE for name in ("sent", "refused")):
             return False
         # the bucket's capacity is the rate held (a pace stored before it was kept: 2 w_max at most)
         top = max(1.0, MAX_RATE_OVER_MEASURED * max(w_max, fill, MIN_RATE))
@@ -800,7 +872,9 @@ class PaceStore(Protocol):
     """Where vendors' :class:`SharedPace` lives, each change atomic: :class:`MemoryPaceStore` in one
     process; ``videojobs.celery``'s Redis store for a fleet (the reservation inside its per-poll script)."""
 
-    def reserve(self, vendor: str, now: float, booked: float | None = None, slot: float | None = None) -> float:
+    def reserve(
+        self, vendor: str, now: float, booked: float | None = None, slot: float | None = None, *, ahead: bool = False
+    ) -> float:
         """:meth:`SharedPace.reserve` on the stored pace."""
         ...
 
@@ -817,6 +891,10 @@ class PaceStore(Protocol):
         """:meth:`SharedPace.throttled` on the stored pace."""
         ...
 
+    def share(self, vendor: str, now: float, *, measured: float, reporter: str = "") -> None:
+        """:meth:`SharedPace.share` on the stored pace."""
+        ...
+
 
 class MemoryPaceStore:
     """A :class:`PaceStore` in a dict, for the threads of one process."""
@@ -829,10 +907,12 @@ class MemoryPaceStore:
         with self._lock:
             return self._paces.setdefault(vendor, SharedPace())
 
-    def reserve(self, vendor: str, now: float, booked: float | None = None, slot: float | None = None) -> float:
+    def reserve(
+        self, vendor: str, now: float, booked: float | None = None, slot: float | None = None, *, ahead: bool = False
+    ) -> float:
         pace = self.pace(vendor)
         with self._lock:
-            return pace.reserve(now, booked, slot)
+            return pace.reserve(now, booked, slot, ahead=ahead)
 
     def throttled(
         self,
@@ -847,3 +927,8 @@ class MemoryPaceStore:
         pace = self.pace(vendor)
         with self._lock:
             pace.throttled(now, measured=measured, sent=sent, retry_after=retry_after, reporter=reporter)
+
+    def share(self, vendor: str, now: float, *, measured: float, reporter: str = "") -> None:
+        pace = self.pace(vendor)
+        with self._lock:
+            pace.share(now, measured=measured, reporter=reporter)

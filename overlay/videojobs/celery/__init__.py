@@ -85,9 +85,10 @@ import attrs
 from .._base import check_seconds, check_whole
 from .._exceptions import ConfigurationError, NetworkError, RateLimitError, UsageError, VideoJobsError
 from .._policy import PollingPolicy
-from .._ratecontrol import AcceptedRate
+from .._ratecontrol import FIRST_BURST
 from .._text import printable, their_words
 from .._wait import DEFAULT_MAX_FAILED_POLLS
+from ._local import WorkerPaces
 from ._poll import MAX_MESSAGE, MAX_TIMEOUT, Again, Done, PollState, decide, next_due, paced, policy_spec, timed_out
 from ._store import JOB_TTL, Claim, Delivery, Store, call_mark, connect, connect_quickly
 
@@ -186,6 +187,10 @@ its own in each worker process (never on a poll's path); more often when ``sweep
 PACE_REFRESH: Final = 1.0
 """Each worker process reads again, this often, the shared pace of the vendors it polls: a vendor
 another worker found throttling is paced here within a second (or at this worker's first 429)."""
+
+NOTICE_WAIT: Final = 10.0
+"""Seconds a worker process's listener waits for a notice of a vendor's first cut before it asks
+again (the wait ends as a notice comes; a subscription that broke says so at once)."""
 
 CALLBACK_RETRIES: Final = 3
 """A callback that fails is tried again this many times (Celery's own ``Task.max_retries``)."""
@@ -290,25 +295,25 @@ def install(
         time_limit=float(callback_time_limit),
         longest=math.inf if visibility is None else visibility - min(COUNTDOWN_MARGIN, visibility / 4),
     )
-    per_process: dict[int, tuple[Any, Store, dict[str, AcceptedRate]]] = {}
+    per_process: dict[int, tuple[Any, Store, WorkerPaces]] = {}
     made = [threading.Lock()]  # a task and the timer's thread ask at once: one store a process
     if hasattr(os, "register_at_fork"):  # not on Windows (no fork there either)
         os.register_at_fork(after_in_child=lambda: made.__setitem__(0, threading.Lock()))
 
-    def resources() -> tuple[Any, Store, dict[str, AcceptedRate]]:
+    def resources() -> tuple[Any, Store, WorkerPaces]:
         pid = os.getpid()  # prefork: each child makes its own client and connection
         with made[0]:
             if pid not in per_process:
                 per_process.clear()
                 store = Store(connect(settings.url), settings.prefix)
                 store.sync_clock()  # the fleet's one clock, from this process's first task
-                per_process[pid] = (settings.factory(), store, {})
+                per_process[pid] = (settings.factory(), store, WorkerPaces())
             return per_process[pid]
 
     def poll(self: Any, message: dict[str, Any]) -> str:
         with _store_errors(settings.url):
-            client, store, accepted = resources()
-            return _poll(self, message, client, store, accepted, settings.grace, settings.longest)
+            client, store, local = resources()
+            return _poll(self, message, client, store, local, settings.grace, settings.longest)
 
     options = {
         "name": POLL_TASK,
@@ -327,7 +332,7 @@ def install(
     def deliver(self: Any, ref: str, record: str | None = None) -> str:
         del record  # what older versions sent: the callback is read from the job's record
         with _store_errors(settings.url):
-            client, store, _accepted = resources()
+            client, store, _local = resources()
             return _deliver(self, ref, store, settings, client)
 
     limits = {"soft_time_limit": float(callback_soft_time_limit), "time_limit": float(callback_time_limit)}
@@ -346,7 +351,7 @@ def install(
                 time.sleep(PACE_REFRESH * (0.5 + random.random()))
                 # each on its own: a refresh that fails (Redis away, a key set by hand) stopped every sweep
                 try:
-                    _client, store, _accepted = resources()
+                    _client, store, _local = resources()
                     store.keep_clock()
                     store.refresh_paces()
                 except Exception:  # Redis away: the next turn tries again
@@ -355,13 +360,33 @@ def install(
                     continue
                 next_sweep = time.monotonic() + every * (0.5 + random.random())
                 try:
-                    _client, store, _accepted = resources()
+                    _client, store, _local = resources()
                     if store.sweep_turn(every):
                         _sweep(task, store, settings.grace)
                 except Exception:  # the broker or Redis away: the next turn tries again
                     _log.warning("sweep failed", exc_info=True)
 
+        def listen() -> None:
+            while True:
+                try:
+                    _client, store, local = resources()
+                    notices = store.listen()
+                except Exception:  # Redis away: the refresh covers meanwhile
+                    _log.warning("subscribing to the vendors' first cuts failed", exc_info=True)
+                    time.sleep(PACE_REFRESH)
+                    continue
+                try:
+                    while True:
+                        for vendor in notices.heard(timeout=NOTICE_WAIT):
+                            _heard_cut(store, local, vendor, store.now())
+                except Exception:  # the subscription broke past its retries: subscribe again
+                    _log.warning("hearing of the vendors' first cuts failed", exc_info=True)
+                finally:
+                    notices.close()
+                time.sleep(PACE_REFRESH)
+
         threading.Thread(target=loop, name="videojobs-sweeper", daemon=True).start()
+        threading.Thread(target=listen, name="videojobs-cuts", daemon=True).start()
 
     def check_persistence(sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", app) is app:  # another app's worker in this process: not ours to say
@@ -469,13 +494,15 @@ def _poll(
     message: dict[str, Any],
     client: Any,
     store: Store,
-    accepted: dict[str, AcceptedRate],
+    local: WorkerPaces,
     grace: float,
     longest: float = math.inf,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> str:
     """One hop: one round trip to claim it (and book the vendor's shared rate when it is paced),
     the status call, and a second round trip only when something changed (a throttle, the end,
-    a next poll later than the claim said)."""
+    a next poll later than the claim said). Before the fleet's first throttle of the vendor, the
+    call waits (asleep) for this process's slow start."""
     now = store.now()
     try:
         state, waiter, text = PollState.received(message, now)
@@ -488,6 +515,8 @@ def _poll(
     bound = next_due(state.policy)
     vendor = state.ref.partition(":")[0]
     claimed: Callable[[], Claim] | None = None
+    if store.paces.get(vendor) is None and state.booked is None:
+        now = _slow_start(store, local, vendor, now, state.deadline, sleep)
     if store.paces.get(vendor) is None and state.booked is None and now < state.deadline:
         # not paced: nothing to wait for, so the claim's round trip goes on while the vendor answers
         # (a hop holding a slot asks the store: this process may not know of the pace yet)
@@ -506,19 +535,18 @@ def _poll(
             wait = min(claim.wait, state.deadline - now)
             again = paced(state, wait, claim.booked, now + claim.wait)
             return _again(task, store, state, again, bound, longest)
-    measured = accepted.setdefault(vendor, AcceptedRate(window=1.0))  # the last second, as a cut reads it
     sent = store.now()
     try:
         answer: Any = client.status(state.ref)
     except VideoJobsError as exc:
         answer = exc
-    else:
-        measured.record(store.now())
+    failure = answer if isinstance(answer, VideoJobsError) else None
+    local.answered(vendor, store.now(), failure, sent, paced=store.paces.get(vendor) is not None)
     if claimed is not None and (code := claimed().code) != Claim.RUN:  # another delivery runs this hop
         return "duplicate" if code == Claim.DUPLICATE else "already delivered"
     if isinstance(answer, RateLimitError):
         now = store.now()
-        store.throttled(vendor, now, measured=measured.rate(now), sent=sent, retry_after=answer.retry_after)
+        store.throttled(vendor, now, measured=local.measured(vendor, now), sent=sent, retry_after=answer.retry_after)
     outcome = decide(state, store.now(), answer, waiter)
     if isinstance(outcome, Done):
         return _finish(task, store, state, outcome, ttl)
@@ -526,11 +554,40 @@ def _poll(
         # paced: book the next call's slot now, so its hop calls the vendor when it comes (a poll due
         # later than the broker holds a message, past `longest`, books when it comes back)
         now = store.now()
-        wait, booked = store.book(vendor, now)
+        wait, booked = store.book(vendor, now, ahead=True)
         slot = None if booked is None else now + wait
         wait = min(max(outcome.countdown, wait), max(outcome.countdown, state.deadline - now))  # the deadline ends it
         outcome = Again(attrs.evolve(outcome.state, booked=booked, slot=slot), wait)
     return _again(task, store, state, outcome, bound, longest)
+
+
+def _slow_start(
+    store: Store, local: WorkerPaces, vendor: str, now: float, deadline: float, sleep: Callable[[float], None]
+) -> float:
+    """Wait (asleep) until this process's slow start lets a call to ``vendor`` go, the fleet's pace
+    is heard of meanwhile (the hop then books its slot), or the deadline comes; the time then. A
+    wait is at most a token's time at ``START_RATE`` (a quarter of a second), and the ramp's
+    rate only grows until the fleet's first cut."""
+    while now < deadline and store.paces.get(vendor) is None and (wait := local.wait(vendor, now)) > 0:
+        sleep(min(wait, deadline - now))
+        now = store.now()
+    return now
+
+
+def _heard_cut(store: Store, local: WorkerPaces, vendor: str, now: float) -> None:
+    """The notice of ``vendor``'s first cut came: its pace rules this process's calls from now on,
+    and what this process saw accepted over the last second is added to the cut (its share of the
+    rate the fleet was sending; the cut itself came from the reporter's share alone). A vendor this
+    process never polled is not asked about (its first poll will learn)."""
+    if vendor not in store.paces:
+        return
+    fields = store.refresh_pace(vendor)
+    if fields is None:
+        return
+    local.paced(vendor)
+    measured = local.measured(vendor, now)
+    if measured > 0 and now - float(fields["last_cut"]) < FIRST_BURST:
+        store.share(vendor, now, measured=measured)
 
 
 PUBLISH_RETRY = {"max_retries": 15, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2.0}

@@ -74,6 +74,7 @@ __all__ = [
     "JOB_TTL",
     "RATE_TTL",
     "Claim",
+    "CutNotices",
     "Delivery",
     "Store",
     "call_mark",
@@ -151,8 +152,9 @@ _USABLE_FN = (
     f"""
 local MIN_RATE, MAX_SHARED_RATE, MIN_CUBIC_K, CUBIC_SPAN = {MIN_RATE!r}, {MAX_SHARED_RATE!r}, {MIN_CUBIC_K!r}, {CUBIC_SPAN!r}
 local MAX_PAUSE, GROWTH, CLOCK_SLACK, SENT_WINDOW = {MAX_PAUSE!r}, {MAX_RATE_OVER_MEASURED!r}, {CLOCK_SLACK!r}, {SENT_WINDOW!r}
-local SHARED_GROWTH, SLOT_EARLY = {SHARED_GROWTH!r}, {SLOT_EARLY!r}
-local FIELDS = {{'w_max', 'k', 'last_cut', 'tokens', 'stamp', 'pause_until', 'rate', 'sent', 'sent_at', 'shares'}}"""
+local SHARED_GROWTH, SLOT_EARLY, BETA = {SHARED_GROWTH!r}, {SLOT_EARLY!r}, {BETA!r}
+local FIELDS = {{'w_max', 'k', 'last_cut', 'tokens', 'stamp', 'pause_until', 'rate', 'sent', 'sent_at', 'shares',
+                'refused', 'refused_at'}}"""
     + """
 -- A pace the workers did not write (a field set by hand: non-numeric, not finite, out of the range
 -- the workers write, SharedPace.usable) is deleted where it is met: the vendor is then not paced
@@ -168,8 +170,9 @@ local function usable(p)
   if not (w_max and w_max >= 0 and w_max <= MAX_SHARED_RATE) then return false end
   if not (k and (k == 0 or (k >= MIN_CUBIC_K and k <= CUBIC_SPAN))) then return false end
   if not (fill and fill >= MIN_RATE and fill <= MAX_SHARED_RATE) then return false end
-  local sent = finite(p[8] or '0')
+  local sent, refused = finite(p[8] or '0'), finite(p[11] or '0')
   if not (sent and sent >= 0 and sent <= MAX_SHARED_RATE) then return false end
+  if not (refused and refused >= 0 and refused <= MAX_SHARED_RATE and finite(p[12] or '0')) then return false end
   -- the bucket's capacity is the rate held (a pace stored before it was kept: 2 w_max at most)
   local top = math.max(1, GROWTH * math.max(w_max, fill, MIN_RATE))
   if not (tokens and tokens >= -top * MAX_PAUSE - 1 and tokens <= top) then return false end
@@ -185,19 +188,26 @@ local function read(key)
   return p
 end
 -- SharedPace's reading of what the fleet sends: sent_rate(pace, now), count(pace, now) (one more
--- call sent at now; pace.sent and pace.sent_at updated), and rate(pace, curve, now)
+-- call sent at now; pace.sent and pace.sent_at updated), and rate(pace, curve, now); one_more is
+-- _one_more, the moving average of events a second that sent and refused (the fleet's 429s) are
 local function sent_rate(pace, now)
   return pace.sent * math.exp(-math.max(0, now - pace.sent_at) / SENT_WINDOW)
 end
-local function count(pace, now)
-  local gap, decay = now - pace.sent_at, 1
+local function one_more(average, at, now)
+  local gap, decay = now - at, 1
   if gap >= 0 then
     decay = math.exp(-gap / SENT_WINDOW)
-    pace.sent_at = now
+    at = now
   elseif gap < -CLOCK_SLACK then
-    pace.sent_at = now
+    at = now
   end
-  pace.sent = math.min(MAX_SHARED_RATE, pace.sent * decay + 1 / SENT_WINDOW)
+  return math.min(MAX_SHARED_RATE, average * decay + 1 / SENT_WINDOW), at
+end
+local function count(pace, now)
+  pace.sent, pace.sent_at = one_more(pace.sent, pace.sent_at, now)
+end
+local function floor(pace)  -- SharedPace.floor: the last cut's rate
+  return math.max(MIN_RATE, BETA * pace.w_max)
 end
 local function rate(pace, curve, now)
   return math.max(MIN_RATE, pace.fill, math.min(curve, SHARED_GROWTH * sent_rate(pace, now)))
@@ -220,13 +230,13 @@ end
 _RESERVE_FN = (
     _USABLE_FN
     + """
--- reserve(pace, now, curve, known, booked, slot): SharedPace.reserve on the stored pace, the bucket
+-- reserve(pace, now, curve, known, booked, slot, ahead): SharedPace.reserve on the stored pace, the bucket
 -- being TokenBucket's arithmetic. curve: the worker's CUBIC curve at now for the cut it knows (known).
 -- Returns false when the vendor is not paced, else {wait, booked, w_max, k, last_cut, pause_until}:
 -- wait 0 sends now; booked '1': a slot is held for this caller at that wait ('0': a pause, or a
 -- queue MAX_PAUSE long: nothing booked); a caller back before the slot it holds (booked at the
 -- stored cut, due at slot) hears the time left. Each call sent now is counted (sent, sent_at).
-local function reserve(key, now, curve, known, booked, slot)
+local function reserve(key, now, curve, known, booked, slot, ahead)
   local p = read(key)
   if not p or not p[3] then return false end
   if not usable(p) then
@@ -254,7 +264,7 @@ local function reserve(key, now, curve, known, booked, slot)
     return said(0, '1')
   end
   local r = rate(pace, curve_or_fill(p, pace, curve, known), now)
-  local cap = math.max(1, r)
+  local cap = math.max(1, floor(pace))  -- the burst it may save up: the cut's rate (SharedPace.reserve)
   local tokens = math.min(cap, finite(p[4]) or 0)
   local stamp = finite(p[5]) or now
   if stamp > now + CLOCK_SLACK then stamp = now end  -- written by a clock gone wrong (see CLOCK_SLACK): refill from now
@@ -265,7 +275,7 @@ local function reserve(key, now, curve, known, booked, slot)
   tokens = tokens - 1
   if -tokens / r > MAX_PAUSE then return said(MAX_PAUSE, '0') end  -- the queue is full: ask again then
   local wait = 0
-  if tokens < 0 then wait = -tokens / r else count(pace, now) end
+  if tokens < 0 then wait = -tokens / r elseif not ahead then count(pace, now) end
   redis.call('HSET', key, 'tokens', tostring(tokens), 'stamp', tostring(stamp), 'rate', tostring(r),
              'sent', tostring(pace.sent), 'sent_at', tostring(pace.sent_at))
   return said(wait, '1')
@@ -312,7 +322,7 @@ else
   redis.call('EXPIRE', chain, tonumber(ARGV[3]))  -- no record (a forged or very late message): it expires too
 end
 if ARGV[8] ~= '1' then return {1} end
-local paced = reserve(KEYS[2], now, tonumber(ARGV[9]), ARGV[10], ARGV[11], ARGV[12])
+local paced = reserve(KEYS[2], now, tonumber(ARGV[9]), ARGV[10], ARGV[11], ARGV[12], false)
 if not paced then return {1} end
 return {1, paced[1], paced[2], paced[3], paced[4], paced[5], paced[6]}
 """
@@ -437,7 +447,7 @@ return 1
 _RESERVE = (
     _RESERVE_FN
     + """
-local paced = reserve(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5])
+local paced = reserve(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6] == '1')
 if not paced then return false end
 return paced
 """
@@ -446,17 +456,20 @@ return paced
 _THROTTLED = (
     _USABLE_FN
     + f"""
-local BETA, CUBIC_RECOVERY, CUT_INTERVAL, MAX_SHARES = {BETA!r}, {CUBIC_RECOVERY!r}, {CUT_INTERVAL!r}, {MAX_SHARES!r}
+local CUBIC_RECOVERY, CUT_INTERVAL, MAX_SHARES = {CUBIC_RECOVERY!r}, {CUT_INTERVAL!r}, {MAX_SHARES!r}
 local FIRST_BURST = {FIRST_BURST!r}"""
     + """
 -- SharedPace.throttled on the stored pace: a worker saw a 429 for a call sent at ARGV[8] ('': not
 -- known). The pause (the later one wins); a cut, unless this is the congestion the last cut was
 -- for; or, while that cut is the vendor's first (made from one worker's share), this reporter's
 -- share added to it once. ARGV: now, pause, the cut the worker knows and its curve at now, what
--- it measured accepted, who it is, the pace's TTL, sent. A stored pace no worker wrote is deleted
--- first: this cut is then the vendor's first.
+-- it measured accepted, who it is, the pace's TTL, sent, '1' for a share alone (SharedPace.share:
+-- a worker that heard of the first cut, never a cut), and the channel and vendor of the notice a
+-- first cut is published with (every worker hears of it at once). A stored pace no worker wrote
+-- is deleted first: this cut is then the vendor's first.
 local key, now, retry_after = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
 local measured, reporter, sent = math.min(math.max(0, finite(ARGV[5]) or 0), MAX_SHARED_RATE), ARGV[6], finite(ARGV[8])
+local share_only = ARGV[9] == '1'
 local p = read(key) or {}
 if p[3] and not usable(p) then
   redis.call('DEL', key)
@@ -466,7 +479,16 @@ local fields = {}
 local function put(...) for _, v in ipairs({...}) do table.insert(fields, v) end end
 if retry_after > 0 and now + retry_after > (finite(p[6] or '0') or 0) then put('pause_until', ARGV[1] + retry_after) end
 local last_cut = finite(p[3] or 'x')
-if last_cut and last_cut <= now + CLOCK_SLACK and ((sent and sent < last_cut) or now - last_cut < CUT_INTERVAL) then
+if share_only and not (last_cut and last_cut <= now + CLOCK_SLACK) then
+  return redis.call('HMGET', key, 'w_max', 'k', 'last_cut', 'pause_until')
+end
+local refused, refused_at = finite(p[11] or '0') or 0, finite(p[12] or '0') or 0
+if not share_only then  -- a 429: counted, as each send is
+  refused, refused_at = one_more(refused, refused_at, now)
+  put('refused', tostring(refused), 'refused_at', tostring(refused_at))
+end
+if last_cut and last_cut <= now + CLOCK_SLACK
+    and (share_only or (sent and sent < last_cut) or now - last_cut < CUT_INTERVAL) then
   local shares = p[10] or ''
   if shares ~= '' and reporter ~= '' and now - last_cut < FIRST_BURST
       and not string.find(shares .. ' ', ' ' .. reporter .. ' ', 1, true) then
@@ -482,8 +504,10 @@ else
     pace = numbers(p)
     local since = math.max(0, now - pace.sent_at)  -- SharedPace.base: no longer than the call's round trip
     if sent then since = math.min(since, math.max(0, now - sent)) end
-    local sent_then = pace.sent * math.exp(-since / SENT_WINDOW)
-    base = math.max(MIN_RATE, math.min(rate(pace, curve_or_fill(p, pace, finite(ARGV[4]), ARGV[3]), now), sent_then))
+    -- what the vendor accepted of it: less the 429s before this one (SharedPace.base)
+    local others = math.max(0, refused * math.exp(-math.max(0, now - refused_at) / SENT_WINDOW) - 1 / SENT_WINDOW)
+    local accepted = pace.sent * math.exp(-since / SENT_WINDOW) - others
+    base = math.max(MIN_RATE, math.min(rate(pace, curve_or_fill(p, pace, finite(ARGV[4]), ARGV[3]), now), accepted))
   end
   put('w_max', tostring(base), 'k', tostring(CUBIC_RECOVERY), 'last_cut', ARGV[1],
       'rate', tostring(math.max(MIN_RATE, base * BETA)), 'tokens', '0', 'stamp', ARGV[1])
@@ -496,6 +520,7 @@ end
 if #fields > 0 then
   redis.call('HSET', key, unpack(fields))
   redis.call('EXPIRE', key, tonumber(ARGV[7]))
+  if not last_cut and ARGV[10] and ARGV[10] ~= '' then redis.call('PUBLISH', ARGV[10], ARGV[11]) end
 end
 return redis.call('HMGET', key, 'w_max', 'k', 'last_cut', 'pause_until')
 """
@@ -659,6 +684,48 @@ def connect_quickly(url: str) -> Any:
     )
 
 
+MAX_NOTICES: Final = 64
+"""The most notices :meth:`CutNotices.heard` returns at once (a channel flooded by hand waits for the next call)."""
+MAX_NOTICE: Final = 64
+"""The longest notice taken, bytes: a vendor's slug (the registry's are a few letters); anything
+else published on the channel was not published by a worker, and is dropped."""
+
+
+class CutNotices:
+    """The notices of vendors' first cuts (:meth:`Store.throttled` publishes the vendor's name when
+    its report makes the first), on a Redis subscription of their own: a worker process that knew
+    no pace for the vendor, and so asked Redis nothing at its polls, hears of it at once (it would
+    otherwise at its own 429, or at its next refresh, ``PACE_REFRESH``). A notice may be missed
+    (Redis restarting, this process between subscriptions): the refresh stays."""
+
+    def __init__(self, redis: Any, channel: str) -> None:
+        self._pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            self._pubsub.subscribe(channel)
+        except BaseException:
+            self._pubsub.close()
+            raise
+
+    def heard(self, timeout: float) -> list[str]:
+        """The vendors named by the notices that came within ``timeout`` seconds (at most
+        ``MAX_NOTICES``; an empty list when none came, or when the subscription's own answer did)."""
+        vendors: list[str] = []
+        message = self._pubsub.get_message(timeout=timeout)
+        while message is not None:
+            data = message.get("data")
+            if isinstance(data, bytes) and 0 < len(data) <= MAX_NOTICE and data.isascii():
+                name = data.decode()
+                if name.isprintable() and not any(c.isspace() for c in name):
+                    vendors.append(name)
+            if len(vendors) >= MAX_NOTICES:
+                break
+            message = self._pubsub.get_message(timeout=0.0)
+        return vendors
+
+    def close(self) -> None:
+        self._pubsub.close()
+
+
 @attrs.frozen
 class Claim:
     """What :meth:`Store.poll` found: ``code`` (RUN: this delivery runs the hop; DUPLICATE: another
@@ -761,6 +828,8 @@ class Store:
         self._gap = 0.0  # this machine's wall clock less its monotonic one, then
         self._from_redis = False  # the offset was read from Redis (else: this machine's clock)
         self._time_refused = False
+        self.cuts = f"{prefix}:cuts"
+        """The channel a vendor's first cut is published on (its name): the workers that knew no pace hear it at once."""
         self.reporter = os.urandom(6).hex()
         """Who this process is when it reports a throttle (the first cut adds each reporter's share once)."""
         self.paces: dict[str, dict[str, str] | None] = {}
@@ -1008,18 +1077,27 @@ class Store:
 
     # --- the vendors' shared rate -----------------------------------------------------------------
 
-    def reserve(self, vendor: str, now: float, booked: float | None = None, slot: float | None = None) -> float:
+    def reserve(
+        self, vendor: str, now: float, booked: float | None = None, slot: float | None = None, *, ahead: bool = False
+    ) -> float:
         """:meth:`SharedPace.reserve` on ``vendor``'s stored pace (what :meth:`poll` does within its round trip)."""
-        return self.book(vendor, now, booked, slot)[0]
+        return self.book(vendor, now, booked, slot, ahead=ahead)[0]
 
     def book(
-        self, vendor: str, now: float, booked: float | None = None, slot: float | None = None
+        self, vendor: str, now: float, booked: float | None = None, slot: float | None = None, *, ahead: bool = False
     ) -> tuple[float, float | None]:
         """:meth:`reserve`, and the cut the slot was booked at (None: nothing booked: a pause, no pace,
         or a queue ``MAX_PAUSE`` long)."""
         known = self.paces.get(vendor)
         curve = (_pace(known).curve(now) if known is not None else None) or MIN_RATE
-        args = [repr(now), repr(curve), (known or {}).get("last_cut", ""), _cut(booked), _cut(slot)]
+        args = [
+            repr(now),
+            repr(curve),
+            (known or {}).get("last_cut", ""),
+            _cut(booked),
+            _cut(slot),
+            "1" if ahead else "0",
+        ]
         answer = self._reserve(keys=[self._rate(vendor)], args=args)
         if not answer:
             self.paces[vendor] = None
@@ -1040,24 +1118,44 @@ class Store:
     ) -> None:
         """:meth:`SharedPace.throttled` on the stored pace (one round trip), ``reporter`` reporting
         (this process, :attr:`reporter`, unless said)."""
+        self._report(vendor, now, measured, sent, retry_after, reporter, share=False)
+
+    def share(self, vendor: str, now: float, *, measured: float, reporter: str = "") -> None:
+        """:meth:`SharedPace.share` on the stored pace (one round trip): this process heard of the
+        vendor's first cut, and adds what it saw accepted (``reporter``: this process unless said)."""
+        self._report(vendor, now, measured, None, None, reporter, share=True)
+
+    def _report(self, vendor: str, now: float, measured: float, sent: float | None, retry_after: float | None,
+                reporter: str, *, share: bool) -> None:  # fmt: skip
         known = self.paces.get(vendor)
         curve = _pace(known).curve(now) if known is not None else None
         measured = min(max(measured, 0.0), MAX_SHARED_RATE) if math.isfinite(measured) else 0.0
         args = [repr(now), pause_for(retry_after), (known or {}).get("last_cut", ""), repr(curve or MIN_RATE),
-                repr(measured), reporter or self.reporter, RATE_TTL, "" if sent is None else repr(sent)]  # fmt: skip
+                repr(measured), reporter or self.reporter, RATE_TTL, "" if sent is None else repr(sent),
+                "1" if share else "0", self.cuts, vendor]  # fmt: skip
         self.paces[vendor] = _known(self._throttled(keys=[self._rate(vendor)], args=args))
 
     def refresh_paces(self) -> None:
         """Read again the pace of every vendor this process polled (another worker may have cut)."""
+        for vendor in list(self.paces):
+            self.refresh_pace(vendor)
+
+    def refresh_pace(self, vendor: str) -> dict[str, str] | None:
+        """Read ``vendor``'s pace again (None: not paced), and keep it in :attr:`paces`."""
         import redis
 
-        for vendor in list(self.paces):
-            try:
-                self.paces[vendor] = _known(self.redis.hmget(self._rate(vendor), *PACE_FIELDS))
-            except redis.exceptions.ResponseError as exc:
-                if not _foreign(exc):
-                    raise
-                self.paces[vendor] = None  # not a pace of ours: the next script to meet it deletes it
+        try:
+            fields = _known(self.redis.hmget(self._rate(vendor), *PACE_FIELDS))
+        except redis.exceptions.ResponseError as exc:
+            if not _foreign(exc):
+                raise
+            fields = None  # not a pace of ours: the next script to meet it deletes it
+        self.paces[vendor] = fields
+        return fields
+
+    def listen(self) -> CutNotices:
+        """Subscribe to the notices of vendors' first cuts (:class:`CutNotices`; close it when done)."""
+        return CutNotices(self.redis, self.cuts)
 
     def rate(self, vendor: str) -> float | None:
         """The vendor's shared rate in requests per second, None while there is no limit."""

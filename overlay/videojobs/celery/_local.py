@@ -1,0 +1,70 @@
+"""What one worker process knows of each vendor on its own, beside the fleet's pace in Redis.
+
+- What it saw accepted over the last second: its share of the fleet's rate, which a cut starts
+  from (it reports it with its 429s, and when it hears of a vendor's first cut).
+- Until its fleet's first throttle of a vendor: its own slow start
+  (:class:`~videojobs._ratecontrol.AdaptiveRate` with ``fleet=True``). The fleet keeps no pace in
+  Redis for a vendor that never throttled (a poll asks Redis nothing about it), so without this
+  every job's first poll went at once, and each worker process sent unpaced until its own 429:
+  the first burst's 429s were 3-5 % of a short run at a vendor allowing 20 a second. Each process
+  ramps up from ``START_RATE`` (TCP's slow start, as one process's client does); the first 429
+  cuts the fleet's pace, which every process hears of at once (:class:`._store.CutNotices`) and
+  follows from then on.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Final
+
+from .._exceptions import VideoJobsError
+from .._ratecontrol import AcceptedRate, AdaptiveRate
+
+__all__ = ["SHARE_WINDOW", "WorkerPaces"]
+
+SHARE_WINDOW: Final = 1.0
+"""Seconds over which a process reads what it saw accepted, its share of a cut's base: the last
+second, as one process's cut at slow start's end reads it (``AdaptiveRate``)."""
+
+
+class WorkerPaces:
+    """Per vendor, one process's accepted answers and its slow start (thread-safe: a threads or
+    gevent pool runs many polls at once, and the notice listener reads the share)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._accepted: dict[str, AcceptedRate] = {}
+        self._ramps: dict[str, AdaptiveRate] = {}
+
+    def wait(self, vendor: str, now: float) -> float:
+        """0.0 when this process's slow start lets a call to ``vendor`` go now (a token spent), else
+        the seconds until it may (ask again then: nothing is booked). Asked only while the fleet
+        has no pace for the vendor; a ramp left from before the fleet's pace (which ended: a day
+        without a throttle) starts again from ``START_RATE``."""
+        with self._lock:
+            ramp = self._ramps.get(vendor)
+            if ramp is None or ramp.throttled:
+                ramp = self._ramps[vendor] = AdaptiveRate(now, fleet=True)
+        return ramp.acquire(now)
+
+    def answered(self, vendor: str, now: float, outcome: VideoJobsError | None, sent: float, *, paced: bool) -> None:
+        """A call to ``vendor`` sent at ``sent`` ended at ``now``: ``outcome`` None for a status, else
+        the error. ``paced``: the fleet's pace rules the vendor now, and this process's slow start
+        is over (a later one starts afresh)."""
+        with self._lock:
+            if outcome is None:
+                self._accepted.setdefault(vendor, AcceptedRate(window=SHARE_WINDOW)).record(now)
+            ramp = self._ramps.pop(vendor, None) if paced else self._ramps.get(vendor)
+        if ramp is not None and not paced:
+            ramp.observe(now, outcome, sent)
+
+    def paced(self, vendor: str) -> None:
+        """The fleet's pace rules ``vendor`` now (its first cut was heard): this slow start is over."""
+        with self._lock:
+            self._ramps.pop(vendor, None)
+
+    def measured(self, vendor: str, now: float) -> float:
+        """What this process saw ``vendor`` accept over the last second, calls a second."""
+        with self._lock:
+            accepted = self._accepted.get(vendor)
+            return 0.0 if accepted is None else accepted.rate(now)
