@@ -184,6 +184,10 @@ def test_shares_429s_and_slots_booked_ahead_count_in_redis_as_in_one_process(r: 
     while both("reserve", 0, t + 60.0) == 0.0:  # after a quiet minute
         burst += 1
     assert burst <= pace.floor
+    both("throttled", 1, t + 61.0, measured=17.0, sent=t + 60.9, retry_after=2.0)
+    waits = [both("reserve", i % 2, t + 63.0) for i in range(4)]  # after the pause: at the rate, not at once
+    assert waits[0] > 0
+    assert waits == sorted(waits)
 
 
 def test_the_first_cut_is_published_once_and_every_worker_that_hears_it_adds_its_share(r: Any) -> None:

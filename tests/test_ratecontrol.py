@@ -709,6 +709,22 @@ def test_after_a_quiet_spell_the_burst_a_paced_vendor_gets_is_the_cuts_rate() ->
     assert burst <= pace.floor == pytest.approx(4.25)
 
 
+def test_after_a_retry_after_the_fleets_calls_go_at_the_rate_not_at_once() -> None:
+    """A 429 with a Retry-After pauses the vendor for every worker; the bucket refilled meanwhile, and
+    every poll held by the pause went at its end at once: the fleet's send rate read high and the
+    next cut started from it (a third congestion within four seconds, two workers sharing a
+    20 req/s vendor). It saves nothing up while the vendor is paused."""
+    pace = SharedPace()
+    pace.throttled(0.0, measured=20.0, sent=None, retry_after=None)
+    _sending(pace, 0.05, 3.0, 1 / 17)
+    assert pace.throttled(3.0, measured=20.0, sent=2.95, retry_after=1.0)
+    assert pace.reserve(3.5) == pytest.approx(0.5)  # paused: ask again at its end, nothing booked
+    waits = [pace.reserve(4.0) for _ in range(5)]
+    assert waits[0] == pytest.approx(1 / pace.floor, rel=0.01)
+    assert waits == sorted(waits)  # one after another at the rate
+    assert waits[-1] - waits[0] == pytest.approx(4 / pace.floor, rel=0.01)
+
+
 @pytest.mark.parametrize("workers", [1, 3, 8])
 @pytest.mark.parametrize("allowance", [5.0, 20.0])
 def test_a_fleets_first_burst_is_its_workers_slow_starts_not_every_jobs_first_poll(

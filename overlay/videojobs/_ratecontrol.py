@@ -757,19 +757,23 @@ class SharedPace:
         ``measured``: the rate the reporter saw accepted, the cut's base when not paced yet.
         ``reporter``: who reports (a worker process), so that the first cut adds up the shares of
         the fleet: each other reporter of the same congestion adds its ``measured`` to the base
-        once. True when the rate was cut (or the first cut raised)."""
-        if pause := pause_for(retry_after):
-            self.pause_until = max(self.pause_until, now + pause)
+        once. True when the rate was cut (or the first cut raised). The bucket saves nothing up
+        while the vendor is paused: after the pause, calls go at the rate, not at once."""
         self.refused, self.refused_at = _one_more(self.refused, self.refused_at, now)
         measured = min(max(measured, 0.0), MAX_SHARED_RATE) if math.isfinite(measured) else 0.0
         sent = sent if sent is not None and math.isfinite(sent) else None
         recent = self.last_cut <= now + CLOCK_SLACK  # a cut further ahead: written by a clock gone wrong
         if recent and ((sent is not None and sent < self.last_cut) or now - self.last_cut < CUT_INTERVAL):
-            return self._add_share(now, measured, reporter)
-        first = not self.paced
-        self.cut(now, self.base(now, measured, sent))
-        self.shares = f" {reporter or '-'}" if first else ""
-        return True
+            changed = self._add_share(now, measured, reporter)
+        else:
+            first = not self.paced
+            self.cut(now, self.base(now, measured, sent))
+            self.shares = f" {reporter or '-'}" if first else ""
+            changed = True
+        if (pause := pause_for(retry_after)) and now + pause > self.pause_until:
+            self.pause_until = now + pause
+            self.tokens, self.stamp = min(self.tokens, 0.0), max(self.stamp, self.pause_until)
+        return changed
 
     def share(self, now: float, *, measured: float, reporter: str) -> bool:
         """A worker heard of the vendor's first cut (``videojobs.celery``'s notice of it) and saw

@@ -477,8 +477,7 @@ if p[3] and not usable(p) then
 end
 local fields = {}
 local function put(...) for _, v in ipairs({...}) do table.insert(fields, v) end end
-if retry_after > 0 and now + retry_after > (finite(p[6] or '0') or 0) then put('pause_until', ARGV[1] + retry_after) end
-local last_cut = finite(p[3] or 'x')
+local last_cut, cut = finite(p[3] or 'x'), false
 if share_only and not (last_cut and last_cut <= now + CLOCK_SLACK) then
   return redis.call('HMGET', key, 'w_max', 'k', 'last_cut', 'pause_until')
 end
@@ -511,11 +510,19 @@ else
   end
   put('w_max', tostring(base), 'k', tostring(CUBIC_RECOVERY), 'last_cut', ARGV[1],
       'rate', tostring(math.max(MIN_RATE, base * BETA)), 'tokens', '0', 'stamp', ARGV[1])
+  cut = true
   if pace then
     put('shares', '')
   else
     put('sent', tostring(base), 'sent_at', ARGV[1], 'shares', ' ' .. (reporter ~= '' and reporter or '-'))
   end
+end
+if retry_after > 0 and now + retry_after > (finite(p[6] or '0') or 0) then
+  -- the pause, the later one winning; the bucket saves nothing up meanwhile (SharedPace.throttled)
+  local tokens, stamp = math.min(finite(p[4] or '0') or 0, 0), finite(p[5] or '0') or now
+  if cut then tokens, stamp = 0, now end
+  put('pause_until', tostring(now + retry_after), 'tokens', tostring(tokens),
+      'stamp', tostring(math.max(stamp, now + retry_after)))
 end
 if #fields > 0 then
   redis.call('HSET', key, unpack(fields))
