@@ -612,18 +612,6 @@ def test_a_shared_pace_cuts_from_what_the_fleet_sent_at_most_its_rate() -> None:
     assert busy.w_max == pytest.approx(rate, rel=0.1)
 
 
-def _sending(pace: SharedPace, start: float, end: float, every: float) -> float:
-    """Callers send through ``pace`` one every ``every`` s (each one booked, and counted as sent when its
-    slot comes) from ``start`` until ``end``; the time after the last."""
-    t = start
-    while t < end:
-        if wait := pace.reserve(t):
-            t += wait
-            assert pace.reserve(t, booked=pace.last_cut) == 0.0
-        t += every
-    return t
-
-
 def test_a_cut_starts_from_what_the_vendor_accepted_of_what_the_fleet_sent() -> None:
     """A pace 70 % over a vendor that accepts 20 calls a second (a token bucket with a one-second
     burst), callers asking 28 a second: each cut started from what the fleet sent, 15 % off it,
@@ -653,7 +641,7 @@ def test_a_cut_starts_from_what_the_vendor_accepted_of_what_the_fleet_sent() -> 
     assert refused <= 8
     probe = SharedPace()
     probe.throttled(0.0, measured=22.0, sent=None, retry_after=None)
-    t = _sending(probe, 0.05, 5.0, 1 / 18)
+    t = _fleet_sending(probe, 0.05, 5.0, 1 / 18)
     assert probe.throttled(t, measured=18.0, sent=t - 0.05, retry_after=None)
     assert probe.w_max == pytest.approx(18.0, rel=0.05)  # what was sent
 
@@ -716,7 +704,7 @@ def test_after_a_retry_after_the_fleets_calls_go_at_the_rate_not_at_once() -> No
     20 req/s vendor). It saves nothing up while the vendor is paused."""
     pace = SharedPace()
     pace.throttled(0.0, measured=20.0, sent=None, retry_after=None)
-    _sending(pace, 0.05, 3.0, 1 / 17)
+    _fleet_sending(pace, 0.05, 3.0, 1 / 17)
     assert pace.throttled(3.0, measured=20.0, sent=2.95, retry_after=1.0)
     assert pace.reserve(3.5) == pytest.approx(0.5)  # paused: ask again at its end, nothing booked
     waits = [pace.reserve(4.0) for _ in range(5)]
