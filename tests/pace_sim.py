@@ -71,7 +71,7 @@ class MemoryWorker:
         self.store.throttled(VENDOR, now, measured=measured, sent=sent, retry_after=None, reporter=self.name)
 
     def heard(self, now: float, local: WorkerPaces) -> None:
-        self.store.share(VENDOR, now, measured=local.measured(VENDOR, now), reporter=self.name)
+        self.store.share(VENDOR, now, measured=local.measured(VENDOR), reporter=self.name)
 
 
 def memory_fleet(workers: int) -> list[Worker]:
@@ -110,7 +110,8 @@ def simulate(
     end, as a wave of new jobs would). ``longest``: the longest countdown a hop is sent with."""
     rng = random.Random(seed)
     run = Run(allowance, jobs)
-    local = [WorkerPaces() for _ in fleet]  # each worker process's own: what it saw accepted, its slow start
+    clock = [0.0]  # the simulation's time, each worker process's own clock
+    local = [WorkerPaces(clock=lambda: clock[0]) for _ in fleet]  # what each saw accepted, its slow start
     throttle = RateLimitError("429", vendor=VENDOR)
     heard = False  # the first cut's notice went out
     tokens, stamp = allowance, 0.0
@@ -124,6 +125,7 @@ def simulate(
         t, kind, job, value, w = heapq.heappop(events)
         if t > seconds:
             break
+        clock[0] = t
         if kind == 0:
             if quiet and quiet[0] <= t < quiet[1]:
                 heapq.heappush(events, (quiet[1] + rng.random() * 0.1, 0, job, (None, None), -1))
@@ -136,7 +138,7 @@ def simulate(
                     slot = None if held is None else t + wait
                     heapq.heappush(events, (t + min(wait, longest), 0, job, (held, slot), -1))
                     continue
-            elif (wait := local[w].wait(VENDOR, t)) > 0:  # its slow start: the worker sleeps, holding the hop
+            elif (wait := local[w].wait(VENDOR)) > 0:  # its slow start: the worker sleeps, holding the hop
                 heapq.heappush(events, (t + wait, 0, job, value, w))
                 continue
             tokens = min(allowance, tokens + (t - stamp) * allowance)
@@ -148,9 +150,9 @@ def simulate(
             heapq.heappush(events, (t + rtt, 1, job, (accepted, t), w))
             continue
         accepted, sent = value
-        local[w].answered(VENDOR, t, None if accepted else throttle, sent, paced=fleet[w].paced())
+        local[w].answered(VENDOR, None if accepted else throttle, sent, paced=fleet[w].paced())
         if not accepted:
-            fleet[w].throttled(t, measured=local[w].measured(VENDOR, t), sent=sent)
+            fleet[w].throttled(t, measured=local[w].measured(VENDOR), sent=sent)
             if not heard:  # the first cut: every other worker hears of it, and adds its share
                 heard = True
                 for other, worker in enumerate(fleet):

@@ -173,10 +173,14 @@ def test_shares_429s_and_slots_booked_ahead_count_in_redis_as_in_one_process(r: 
         assert both("reserve", 0, t, pace.last_cut, t - 0.01) == 0.0
     for i in range(6):  # a congestion's 429s: the first cuts, all are counted
         both("throttled", i % 2, t + i / 10, measured=17.0, sent=t + i / 10 - 0.05, retry_after=None)
-    stored = {k.decode(): float(v) for k, v in r.hgetall("rules:rate:duomi").items() if k != b"shares"}
-    for name, value in pace.to_fields().items():
-        if name != "shares":  # a field never written (no pause) is the pace's default
-            assert stored.get(name, 0.0) == pytest.approx(value, rel=1e-6, abs=1e-9), name
+
+    def same_fields() -> None:
+        stored = {k.decode(): float(v) for k, v in r.hgetall("rules:rate:duomi").items() if k != b"shares"}
+        for name, value in pace.to_fields().items():
+            if name != "shares":  # a field never written (no pause) is the pace's default
+                assert stored.get(name, 0.0) == pytest.approx(value, rel=1e-6, abs=1e-9), name
+
+    same_fields()
     assert pace.refused_rate(t + 0.5) == pytest.approx(
         sum(math.exp(i / 10 - 0.5) for i in range(6)), rel=1e-4
     )  # 6 counted
@@ -188,6 +192,11 @@ def test_shares_429s_and_slots_booked_ahead_count_in_redis_as_in_one_process(r: 
     waits = [both("reserve", i % 2, t + 63.0) for i in range(4)]  # after the pause: at the rate, not at once
     assert waits[0] > 0
     assert waits == sorted(waits)
+    for i in range(30):  # slots booked, then a pause within the same congestion (no cut): paid off by its end
+        both("reserve", i % 2, t + 63.1)
+    both("throttled", 0, t + 63.2, measured=17.0, sent=t + 63.1, retry_after=5.0)
+    same_fields()
+    assert both("reserve", 1, t + 68.2) < 1.0
 
 
 def test_the_first_cut_is_published_once_and_every_worker_that_hears_it_adds_its_share(r: Any) -> None:
@@ -200,10 +209,12 @@ def test_the_first_cut_is_published_once_and_every_worker_that_hears_it_adds_its
     notices = hearer.listen()
     try:
         assert notices.heard(0.05) == []  # the subscription's own answer is not a notice
-        local = WorkerPaces()
+        clock = [0.0]
+        local = WorkerPaces(clock=lambda: clock[0])
         t = hearer.now()
         for i in range(10):  # it saw 10 calls accepted over the last second
-            local.answered("duomi", t - 0.9 + i / 10, None, t - 1.0 + i / 10, paced=False)
+            clock[0] = 0.1 + i / 10
+            local.answered("duomi", None, i / 10, paced=False)
         hearer.paces.setdefault("duomi", None)  # it polled duomi, and knows no pace for it
         reporter.throttled("duomi", t, measured=6.0, sent=t - 0.05, retry_after=None)
         heard = notices.heard(2.0)

@@ -680,7 +680,7 @@ def test_before_the_fleets_first_throttle_a_poll_waits_for_its_own_process_slow_
 
     clock = _Clock()
     store = SimpleNamespace(paces={"duomi": None}, now=lambda: clock.now)
-    local = WorkerPaces()
+    local = WorkerPaces(clock=lambda: clock.now)
     for _ in range(int(START_RATE)):
         assert _slow_start(store, local, "duomi", clock.now, clock.now + 60, clock.sleep) == clock.now
     assert clock.slept == 0.0
@@ -691,6 +691,13 @@ def test_before_the_fleets_first_throttle_a_poll_waits_for_its_own_process_slow_
     assert _slow_start(store, local, "duomi", clock.now, deadline, clock.sleep) >= deadline
     assert clock.slept == pytest.approx(0.01)
     clock.slept = 0.0
+    fleet_clock = [clock.now + 600.0]  # the fleet's clock stepped ahead of this process's: its ramp is its own
+    stepped = SimpleNamespace(paces={"duomi": None}, now=lambda: fleet_clock[0])
+    _slow_start(stepped, local, "duomi", fleet_clock[0], fleet_clock[0] + 60, clock.sleep)
+    fleet_clock[0] -= 600.0  # and back
+    _slow_start(stepped, local, "duomi", fleet_clock[0], fleet_clock[0] + 60, clock.sleep)
+    assert clock.slept <= 2 / START_RATE + 1e-9
+    clock.slept = 0.0
     store.paces["duomi"] = {"last_cut": "999.0"}  # the fleet's pace rules it now: its slot is booked in Redis
     for _ in range(10):
         _slow_start(store, local, "duomi", clock.now, clock.now + 60, clock.sleep)
@@ -700,18 +707,21 @@ def test_before_the_fleets_first_throttle_a_poll_waits_for_its_own_process_slow_
 def test_a_worker_process_ramp_grows_with_answers_and_starts_again_after_the_fleets_pace() -> None:
     from videojobs._ratecontrol import START_RATE
 
-    local = WorkerPaces()
-    t = 0.0
-    sent = 0
-    while t < 1.0:  # one call at a time, answered in 5 ms
-        if (wait := local.wait("duomi", t)) == 0.0:
+    clock = _Clock()
+    local = WorkerPaces(clock=lambda: clock.now)
+    start, sent = clock.now, 0
+    while clock.now < start + 1.0:  # one call at a time, answered in 5 ms
+        if (wait := local.wait("duomi")) == 0.0:
             sent += 1
-            local.answered("duomi", t + 0.005, None, t, paced=False)
-        t += max(wait, 0.005)
+            clock.now += 0.005
+            local.answered("duomi", None, clock.now - 0.005, paced=False)
+        else:
+            clock.now += wait
     assert sent > 2 * START_RATE  # it grew
-    assert local.measured("duomi", 1.0) == pytest.approx(sent - 1, abs=2)  # what it saw accepted
-    local.answered("duomi", 1.0, videojobs.RateLimitError("429", vendor="duomi"), 0.99, paced=True)
-    assert local.measured("duomi", 1.0) == pytest.approx(sent - 1, abs=2)  # a 429 is no accepted call
-    for _ in range(int(START_RATE)):  # the pace went (a day without a throttle): a new ramp from its start
-        assert local.wait("duomi", 90_000.0) == 0.0
-    assert local.wait("duomi", 90_000.0) > 0
+    assert local.measured("duomi") == pytest.approx(sent - 1, abs=2)  # what it saw accepted
+    local.answered("duomi", videojobs.RateLimitError("429", vendor="duomi"), clock.now - 0.01, paced=True)
+    assert local.measured("duomi") == pytest.approx(sent - 1, abs=2)  # a 429 is no accepted call
+    clock.now += 86_400.0  # the pace went (a day without a throttle): a new ramp from its start
+    for _ in range(int(START_RATE)):
+        assert local.wait("duomi") == 0.0
+    assert local.wait("duomi") > 0

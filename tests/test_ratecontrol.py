@@ -713,6 +713,27 @@ def test_after_a_retry_after_the_fleets_calls_go_at_the_rate_not_at_once() -> No
     assert waits[-1] - waits[0] == pytest.approx(4 / pace.floor, rel=0.01)
 
 
+def test_a_pause_pays_off_the_slots_booked_before_it_and_a_cut_within_it_saves_nothing_up() -> None:
+    """Slots booked before a Retry-After's pause: their callers come back to the pause and book again
+    after it, so the queue they were is paid off by its end (kept as a debt past it, it held the
+    first caller after a 10 s pause 1.9 s for nothing). A cut while the vendor is paused (a 429
+    without a Retry-After, for a call sent before the pause) starts the bucket empty at the
+    pause's end too, not refilled meanwhile."""
+    pace = SharedPace()
+    pace.throttled(0.0, measured=20.0, sent=None, retry_after=None)  # 17 req/s
+    waits = [pace.reserve(0.5) for _ in range(60)]
+    assert waits[-1] > 2.0  # a queue of two seconds and more
+    assert not pace.throttled(0.9, measured=20.0, sent=0.8, retry_after=10.0)  # the same congestion: no cut
+    assert pace.reserve(10.9) == pytest.approx(0.0, abs=1 / pace.fill)
+    paused = SharedPace()
+    paused.throttled(0.0, measured=20.0, sent=None, retry_after=10.0)
+    assert paused.throttled(5.0, measured=0.0, sent=4.9, retry_after=None)  # a cut within the pause
+    burst = 0
+    while paused.reserve(10.0) == 0.0:
+        burst += 1
+    assert burst <= 1
+
+
 @pytest.mark.parametrize("workers", [1, 3, 8])
 @pytest.mark.parametrize("allowance", [5.0, 20.0])
 def test_a_fleets_first_burst_is_its_workers_slow_starts_not_every_jobs_first_poll(

@@ -772,7 +772,10 @@ class SharedPace:
             changed = True
         if (pause := pause_for(retry_after)) and now + pause > self.pause_until:
             self.pause_until = now + pause
-            self.tokens, self.stamp = min(self.tokens, 0.0), max(self.stamp, self.pause_until)
+            # the slots booked are paid off as time passes, to the pause's end (their callers come
+            # back to a pause and book again); nothing is saved up past it
+            self.tokens = min(0.0, self.tokens + max(0.0, self.pause_until - self.stamp) * self.fill)
+            self.stamp = max(self.stamp, self.pause_until)
         return changed
 
     def share(self, now: float, *, measured: float, reporter: str) -> bool:
@@ -826,7 +829,7 @@ class SharedPace:
         cubic = CubicCalculator(now)
         self.fill = max(MIN_RATE, cubic.error_received(base, now))
         self.w_max, self.k, self.last_cut = cubic.state
-        self.tokens, self.stamp = 0.0, now
+        self.tokens, self.stamp = 0.0, max(now, self.pause_until)  # nothing saved up while paused
         if first:
             self.sent, self.sent_at = base, now
 

@@ -56,10 +56,13 @@ What it guarantees:
   bucket says (it calls the vendor when it comes back), and a paced vendor's next slot is booked
   with each answer. A slot further out than the broker holds a message (its visibility timeout)
   is kept, not given up: the poll comes back sooner, hears the time left and is sent on again.
-  No limit, and no cost, until the vendor throttles; a worker hears of another's cut within
-  ``PACE_REFRESH`` (or at its own first 429). A cut starts from what the whole fleet
-  sent, counted in Redis as its calls go; the first (nothing counted before it) adds up the share
-  each worker reporting that burst's 429s saw accepted.
+  No Redis command on a poll until the vendor throttles, and no limit then but each worker
+  process's own slow start (``._local.WorkerPaces``: a poll sleeps until its process's ramp lets
+  it call). The vendor's first cut is published (``Store.cuts``; each worker process holds one
+  more Redis connection, subscribed to it) and every worker process hears of it at once,
+  follows the pace and adds its share of what it saw the vendor accept to that cut (a notice
+  missed is made up for within ``PACE_REFRESH``). A later cut starts from what the whole fleet
+  sent, counted in Redis as its calls go, less the 429s reported before it.
 - **Every key expires** (see ``_store``), and a worker says at start, as a WARNING, when the Redis
   that holds its state does not persist (a restart then loses every job in flight).
 """
@@ -186,7 +189,8 @@ its own in each worker process (never on a poll's path); more often when ``sweep
 (every half grace), so a lost message is found within 1.5 graces of falling quiet."""
 PACE_REFRESH: Final = 1.0
 """Each worker process reads again, this often, the shared pace of the vendors it polls: a vendor
-another worker found throttling is paced here within a second (or at this worker's first 429)."""
+another worker found throttling is paced here within a second even when the notice of its first
+cut was missed (Redis restarting as it was published)."""
 
 NOTICE_WAIT: Final = 10.0
 """Seconds a worker process's listener waits for a notice of a vendor's first cut before it asks
@@ -535,18 +539,18 @@ def _poll(
             wait = min(claim.wait, state.deadline - now)
             again = paced(state, wait, claim.booked, now + claim.wait)
             return _again(task, store, state, again, bound, longest)
-    sent = store.now()
+    sent, started = store.now(), local.clock()
     try:
         answer: Any = client.status(state.ref)
     except VideoJobsError as exc:
         answer = exc
     failure = answer if isinstance(answer, VideoJobsError) else None
-    local.answered(vendor, store.now(), failure, sent, paced=store.paces.get(vendor) is not None)
+    local.answered(vendor, failure, started, paced=store.paces.get(vendor) is not None)
     if claimed is not None and (code := claimed().code) != Claim.RUN:  # another delivery runs this hop
         return "duplicate" if code == Claim.DUPLICATE else "already delivered"
     if isinstance(answer, RateLimitError):
         now = store.now()
-        store.throttled(vendor, now, measured=local.measured(vendor, now), sent=sent, retry_after=answer.retry_after)
+        store.throttled(vendor, now, measured=local.measured(vendor), sent=sent, retry_after=answer.retry_after)
     outcome = decide(state, store.now(), answer, waiter)
     if isinstance(outcome, Done):
         return _finish(task, store, state, outcome, ttl)
@@ -565,10 +569,11 @@ def _slow_start(
     store: Store, local: WorkerPaces, vendor: str, now: float, deadline: float, sleep: Callable[[float], None]
 ) -> float:
     """Wait (asleep) until this process's slow start lets a call to ``vendor`` go, the fleet's pace
-    is heard of meanwhile (the hop then books its slot), or the deadline comes; the time then. A
-    wait is at most a token's time at ``START_RATE`` (a quarter of a second), and the ramp's
-    rate only grows until the fleet's first cut."""
-    while now < deadline and store.paces.get(vendor) is None and (wait := local.wait(vendor, now)) > 0:
+    is heard of meanwhile (the hop then books its slot), or the deadline comes (``now`` and
+    ``deadline`` on the fleet's clock); the time then. Each sleep is at most a token's time at
+    ``START_RATE`` (a quarter of a second), and the ramp's rate only grows until the fleet's
+    first cut (the threads of one process polling at once take turns)."""
+    while now < deadline and store.paces.get(vendor) is None and (wait := local.wait(vendor)) > 0:
         sleep(min(wait, deadline - now))
         now = store.now()
     return now
@@ -585,7 +590,7 @@ def _heard_cut(store: Store, local: WorkerPaces, vendor: str, now: float) -> Non
     if fields is None:
         return
     local.paced(vendor)
-    measured = local.measured(vendor, now)
+    measured = local.measured(vendor)
     if measured > 0 and now - float(fields["last_cut"]) < FIRST_BURST:
         store.share(vendor, now, measured=measured)
 

@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from typing import Final
 
 from .._exceptions import VideoJobsError
@@ -29,28 +31,34 @@ second, as one process's cut at slow start's end reads it (``AdaptiveRate``)."""
 
 class WorkerPaces:
     """Per vendor, one process's accepted answers and its slow start (thread-safe: a threads or
-    gevent pool runs many polls at once, and the notice listener reads the share)."""
+    gevent pool runs many polls at once, and the notice listener reads the share). Its time is
+    ``clock``'s, this process's own (monotonic: the fleet's clock, Redis's, steps when this
+    machine's does, and a ramp stamped ahead held every poll of the vendor until it caught up)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
         self._lock = threading.Lock()
         self._accepted: dict[str, AcceptedRate] = {}
         self._ramps: dict[str, AdaptiveRate] = {}
 
-    def wait(self, vendor: str, now: float) -> float:
+    def wait(self, vendor: str) -> float:
         """0.0 when this process's slow start lets a call to ``vendor`` go now (a token spent), else
-        the seconds until it may (ask again then: nothing is booked). Asked only while the fleet
-        has no pace for the vendor; a ramp left from before the fleet's pace (which ended: a day
-        without a throttle) starts again from ``START_RATE``."""
+        the seconds until it may (ask again then: nothing is booked, and the threads of one
+        process asking at once take the tokens as they come, in no order). Asked only while the
+        fleet has no pace for the vendor; a ramp left from before the fleet's pace (which ended: a
+        day without a throttle) starts again from ``START_RATE``."""
+        now = self.clock()
         with self._lock:
             ramp = self._ramps.get(vendor)
             if ramp is None or ramp.throttled:
                 ramp = self._ramps[vendor] = AdaptiveRate(now, fleet=True)
         return ramp.acquire(now)
 
-    def answered(self, vendor: str, now: float, outcome: VideoJobsError | None, sent: float, *, paced: bool) -> None:
-        """A call to ``vendor`` sent at ``sent`` ended at ``now``: ``outcome`` None for a status, else
-        the error. ``paced``: the fleet's pace rules the vendor now, and this process's slow start
-        is over (a later one starts afresh)."""
+    def answered(self, vendor: str, outcome: VideoJobsError | None, sent: float, *, paced: bool) -> None:
+        """A call to ``vendor`` sent at ``sent`` (on :attr:`clock`) ended now: ``outcome`` None for a
+        status, else the error. ``paced``: the fleet's pace rules the vendor now, and this
+        process's slow start is over (a later one starts afresh)."""
+        now = self.clock()
         with self._lock:
             if outcome is None:
                 self._accepted.setdefault(vendor, AcceptedRate(window=SHARE_WINDOW)).record(now)
@@ -63,8 +71,9 @@ class WorkerPaces:
         with self._lock:
             self._ramps.pop(vendor, None)
 
-    def measured(self, vendor: str, now: float) -> float:
+    def measured(self, vendor: str) -> float:
         """What this process saw ``vendor`` accept over the last second, calls a second."""
+        now = self.clock()
         with self._lock:
             accepted = self._accepted.get(vendor)
             return 0.0 if accepted is None else accepted.rate(now)

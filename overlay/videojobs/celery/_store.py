@@ -32,10 +32,12 @@ a key that lives for ever):
 - ``<prefix>:rate:<vendor>`` hash: the vendor's :class:`SharedPace` (absent: no limit yet): CUBIC's
   ``w_max``, ``k``, ``last_cut``, the bucket's ``tokens`` at ``stamp``, ``pause_until``, the
   ``rate`` it holds, the fleet's send rate (``sent`` at ``sent_at``: an average over about a
-  second, ``SENT_WINDOW``) and, while the first cut is new, the ``shares`` of the workers that
-  reported it (each adds what it saw accepted once). Expires ``RATE_TTL`` after the vendor's last
-  throttle.
+  second, ``SENT_WINDOW``) and its 429s (``refused`` at ``refused_at``, the same average) and,
+  while the first cut is new, the ``shares`` of the workers that reported it or heard of it
+  (each adds what it saw accepted once). Expires ``RATE_TTL`` after the vendor's last throttle.
 - ``<prefix>:sweep``        the sweeper's turn (``SET NX EX``).
+- ``<prefix>:cuts``         a channel, no key: a vendor's name, published by the script that makes
+  its first cut (:class:`CutNotices`).
 """
 
 from __future__ import annotations
@@ -477,7 +479,8 @@ if p[3] and not usable(p) then
 end
 local fields = {}
 local function put(...) for _, v in ipairs({...}) do table.insert(fields, v) end end
-local last_cut, cut = finite(p[3] or 'x'), false
+local last_cut, cut, fill = finite(p[3] or 'x'), false, finite(p[7] or '0') or MIN_RATE
+local paused = finite(p[6] or '0') or 0
 if share_only and not (last_cut and last_cut <= now + CLOCK_SLACK) then
   return redis.call('HMGET', key, 'w_max', 'k', 'last_cut', 'pause_until')
 end
@@ -494,7 +497,8 @@ if last_cut and last_cut <= now + CLOCK_SLACK
     local pace = numbers(p)
     local w_max = math.min(MAX_SHARED_RATE, pace.w_max + measured)
     if #shares < MAX_SHARES then shares = shares .. ' ' .. reporter end
-    put('w_max', tostring(w_max), 'rate', tostring(math.max(pace.fill, MIN_RATE, w_max * BETA)),
+    fill = math.max(pace.fill, MIN_RATE, w_max * BETA)
+    put('w_max', tostring(w_max), 'rate', tostring(fill),
         'sent', tostring(math.min(MAX_SHARED_RATE, pace.sent + measured)), 'shares', shares)
   end
 else
@@ -508,8 +512,10 @@ else
     local accepted = pace.sent * math.exp(-since / SENT_WINDOW) - others
     base = math.max(MIN_RATE, math.min(rate(pace, curve_or_fill(p, pace, finite(ARGV[4]), ARGV[3]), now), accepted))
   end
+  local stamp = ARGV[1]  -- nothing saved up while paused (SharedPace.cut)
+  if paused > now then stamp = tostring(paused) end
   put('w_max', tostring(base), 'k', tostring(CUBIC_RECOVERY), 'last_cut', ARGV[1],
-      'rate', tostring(math.max(MIN_RATE, base * BETA)), 'tokens', '0', 'stamp', ARGV[1])
+      'rate', tostring(math.max(MIN_RATE, base * BETA)), 'tokens', '0', 'stamp', stamp)
   cut = true
   if pace then
     put('shares', '')
@@ -517,12 +523,14 @@ else
     put('sent', tostring(base), 'sent_at', ARGV[1], 'shares', ' ' .. (reporter ~= '' and reporter or '-'))
   end
 end
-if retry_after > 0 and now + retry_after > (finite(p[6] or '0') or 0) then
-  -- the pause, the later one winning; the bucket saves nothing up meanwhile (SharedPace.throttled)
-  local tokens, stamp = math.min(finite(p[4] or '0') or 0, 0), finite(p[5] or '0') or now
-  if cut then tokens, stamp = 0, now end
-  put('pause_until', tostring(now + retry_after), 'tokens', tostring(tokens),
-      'stamp', tostring(math.max(stamp, now + retry_after)))
+if retry_after > 0 and now + retry_after > paused then
+  -- the pause, the later one winning: the slots booked are paid off to its end, and nothing is
+  -- saved up past it (SharedPace.throttled)
+  local till = now + retry_after
+  local tokens, stamp = finite(p[4] or '0') or 0, finite(p[5] or '0') or now
+  if cut then tokens, stamp = 0, math.max(now, paused) end
+  tokens = math.min(0, tokens + math.max(0, till - stamp) * fill)
+  put('pause_until', tostring(till), 'tokens', tostring(tokens), 'stamp', tostring(math.max(stamp, till)))
 end
 if #fields > 0 then
   redis.call('HSET', key, unpack(fields))
