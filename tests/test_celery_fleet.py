@@ -242,12 +242,100 @@ def test_a_notice_that_no_worker_published_is_dropped_and_a_flood_is_read_in_bou
             r.publish("flood:cuts", junk)
         r.publish("flood:cuts", "vozo")
         assert notices.heard(1.0) == ["vozo"]
-        for _ in range(MAX_NOTICES + 5):
+        for _ in range(100):  # the same name again and again: heard once
             r.publish("flood:cuts", "duomi")
+        assert notices.heard(1.0) == ["duomi"]
+        for i in range(MAX_NOTICES + 5):
+            r.publish("flood:cuts", f"v{i}")
         assert len(notices.heard(1.0)) == MAX_NOTICES
         assert len(notices.heard(1.0)) == 5
     finally:
         notices.close()
+
+
+@contextlib.contextmanager
+def _proxy(port: int) -> Iterator[tuple[str, Callable[[], None]]]:
+    """A TCP proxy on loopback to Redis at ``port``: its URL, and a call that makes every link through
+    it silent for good (nothing forwarded either way, nothing closed: a link dropped without a word)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    silent = threading.Event()
+    links: list[socket.socket] = []
+
+    def pump(a: socket.socket, b: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := a.recv(65536):
+                if not silent.is_set():
+                    b.sendall(data)
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = listener.accept()
+                upstream = socket.create_connection(("127.0.0.1", port))
+                links.extend((client, upstream))
+                for a, b in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=pump, args=(a, b), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0", silent.set
+    finally:
+        listener.close()
+        for link in links:
+            link.close()
+
+
+def test_a_subscription_gone_deaf_without_a_word_is_found_by_its_ping(r: Any) -> None:
+    """The listener only reads: a link dropped without a FIN (a failover, a NAT's idle timeout) left
+    it deaf for good, the fleet back on its one-second refresh without a word. After a quiet wait
+    it sends a PING, and one unanswered is a ConnectionError (the listener subscribes again); a
+    live subscription answers it and goes on."""
+    from videojobs.celery._store import CutNotices
+
+    port = r.connection_pool.connection_kwargs["port"]
+    clock = [0.0]
+    with _proxy(port) as (url, go_silent):
+        client = redis.Redis.from_url(url)
+        notices = CutNotices(client, "deaf:cuts", clock=lambda: clock[0], answer=0.2)
+        try:
+            clock[0] += 10.0
+            assert notices.heard(0.5) == []  # quiet: a PING, answered
+            clock[0] += 1.0
+            assert notices.heard(0.05) == []  # answered: no error
+            go_silent()
+            clock[0] += 10.0
+            assert notices.heard(0.05) == []  # quiet again: a PING, into the void
+            clock[0] += 1.0
+            with pytest.raises(ConnectionError, match="did not answer a PING"):
+                notices.heard(0.05)
+        finally:
+            notices.close()
+            client.close()
+
+
+def test_a_redis_user_not_allowed_the_channel_still_reports_its_throttles(r: Any) -> None:
+    """On Redis 7 an ACL user gets no channel unless given one: the first cut's PUBLISH failed the
+    script (after it had written the pace), the poll failed, and the job waited for the sweeper.
+    The notice is a courtesy: the report goes through."""
+    port = r.connection_pool.connection_kwargs["port"]
+    r.acl_setuser("nopublish", enabled=True, passwords=["+secret"], keys=["*"], commands=["+@all"],
+                  reset_channels=True)  # fmt: skip
+    try:
+        limited = redis.Redis.from_url(f"redis://nopublish:secret@127.0.0.1:{port}/0")
+        store = Store(limited, prefix="acl")
+        t = 1_000_000.0
+        store.throttled("duomi", t, measured=5.0, sent=t - 0.05, retry_after=None)
+        assert store.paces["duomi"] is not None
+        assert float(r.hget("acl:rate:duomi", "w_max")) == pytest.approx(5.0)
+        notices = store.listen()
+        try:  # and its listener is refused: it backs off (install's listen loop)
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                notices.heard(1.0)
+        finally:
+            notices.close()
+        limited.close()
+    finally:
+        r.acl_deluser("nopublish")
 
 
 @pytest.mark.parametrize("ahead", [0.0, 2.0])

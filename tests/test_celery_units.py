@@ -682,13 +682,13 @@ def test_before_the_fleets_first_throttle_a_poll_waits_for_its_own_process_slow_
     store = SimpleNamespace(paces={"duomi": None}, now=lambda: clock.now)
     local = WorkerPaces(clock=lambda: clock.now)
     for _ in range(int(START_RATE)):
-        assert _slow_start(store, local, "duomi", clock.now, clock.now + 60, clock.sleep) == clock.now
+        assert _slow_start(store, local, "duomi", clock.now, clock.now + 60, clock.sleep) == (clock.now, 0.0)
     assert clock.slept == 0.0
-    assert _slow_start(store, local, "duomi", clock.now, clock.now + 60, clock.sleep) == clock.now
+    assert _slow_start(store, local, "duomi", clock.now, clock.now + 60, clock.sleep) == (clock.now, 0.0)
     assert 0 < clock.slept <= 1 / START_RATE + 1e-9
     clock.slept = 0.0
     deadline = clock.now + 0.01
-    assert _slow_start(store, local, "duomi", clock.now, deadline, clock.sleep) >= deadline
+    assert _slow_start(store, local, "duomi", clock.now, deadline, clock.sleep)[0] >= deadline
     assert clock.slept == pytest.approx(0.01)
     clock.slept = 0.0
     fleet_clock = [clock.now + 600.0]  # the fleet's clock stepped ahead of this process's: its ramp is its own
@@ -702,6 +702,49 @@ def test_before_the_fleets_first_throttle_a_poll_waits_for_its_own_process_slow_
     for _ in range(10):
         _slow_start(store, local, "duomi", clock.now, clock.now + 60, clock.sleep)
     assert clock.slept == 0.0
+
+
+def test_a_poll_crowded_out_of_its_process_slow_start_goes_back_to_the_broker_not_asleep() -> None:
+    """The threads of a threads or gevent pool share their process's ramp, taking its tokens in no
+    order: against a vendor answering 5xx (which grows no ramp) 32 of them slept up to 19 s each,
+    holding their pool slots. A poll sleeps START_WAIT at most, then goes back to the broker with
+    the ramp's wait as its countdown, its hop claimed, no vendor called."""
+    from types import SimpleNamespace
+
+    from videojobs._ratecontrol import START_RATE
+    from videojobs.celery import START_WAIT, _poll
+    from videojobs.celery._store import Claim
+
+    clock = _Clock()
+    local = WorkerPaces(clock=lambda: clock.now)
+
+    def crowded(seconds: float) -> None:  # the process's other threads take each token as it comes
+        clock.sleep(seconds)
+        while local.wait("duomi") == 0.0:
+            pass
+
+    sent: list[dict[str, Any]] = []
+    claims: list[dict[str, Any]] = []
+    task = SimpleNamespace(
+        request=SimpleNamespace(delivery_info={"delivery_tag": "t"}, id="x"),
+        app=SimpleNamespace(send_task=lambda name, args, **k: sent.append({"message": args[0], **k})),
+    )
+    store = SimpleNamespace(
+        paces={"duomi": None},
+        poll=lambda *a, **k: claims.append(k) or Claim(Claim.RUN),
+        due_later=lambda *a: None,
+        now=lambda: clock.now,
+    )
+    state = PollState.start("duomi:t1", started=clock.now, timeout=3600.0, max_failed=5,
+                            policy=policy_spec(FixedPolicy(5)))  # fmt: skip
+    crowded(0.0)  # the ramp's first burst, taken
+    outcome = _poll(task, state.to_message(), None, store, local, 120.0, sleep=crowded)  # None: no vendor call
+    assert outcome.startswith("next poll in")
+    assert START_WAIT <= clock.slept <= START_WAIT + 1 / START_RATE
+    assert claims[-1]["reserve"] is False  # claimed, nothing booked
+    assert 0 < sent[-1]["countdown"] <= 1 / START_RATE
+    assert sent[-1]["message"]["hop"] == state.hop + 1
+    assert sent[-1]["message"]["polls"] == state.polls  # no poll made
 
 
 def test_a_worker_process_ramp_grows_with_answers_and_starts_again_after_the_fleets_pace() -> None:

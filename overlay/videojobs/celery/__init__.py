@@ -192,9 +192,19 @@ PACE_REFRESH: Final = 1.0
 another worker found throttling is paced here within a second even when the notice of its first
 cut was missed (Redis restarting as it was published)."""
 
+START_WAIT: Final = 1.0
+"""The longest a poll sleeps for its process's slow start, seconds (four tokens at
+``START_RATE``): a prefork process's one poll at a time waits a token's time at most; the threads
+of a threads or gevent pool share the ramp, and one still waiting after this goes back to the
+broker with the ramp's wait as its countdown (a hop that calls no vendor)."""
 NOTICE_WAIT: Final = 10.0
 """Seconds a worker process's listener waits for a notice of a vendor's first cut before it asks
-again (the wait ends as a notice comes; a subscription that broke says so at once)."""
+again (the wait ends as a notice comes; a subscription that broke says so at once, one gone
+deaf (a link dropped without a word) at its next PING: ``CutNotices``)."""
+NOTICE_RETRY_CAP: Final = 300.0
+"""The longest a listener waits before subscribing again, seconds: it doubles from a second while
+subscribing fails (a Redis user not allowed the channel fails for good; each try is a round trip
+and, the first time, a WARNING)."""
 
 CALLBACK_RETRIES: Final = 3
 """A callback that fails is tried again this many times (Celery's own ``Task.max_retries``)."""
@@ -371,23 +381,30 @@ def install(
                     _log.warning("sweep failed", exc_info=True)
 
         def listen() -> None:
+            failures = 0
             while True:
+                notices = None
                 try:
                     _client, store, local = resources()
                     notices = store.listen()
-                except Exception:  # Redis away: the refresh covers meanwhile
-                    _log.warning("subscribing to the vendors' first cuts failed", exc_info=True)
-                    time.sleep(PACE_REFRESH)
-                    continue
-                try:
                     while True:
-                        for vendor in notices.heard(timeout=NOTICE_WAIT):
+                        vendors = notices.heard(timeout=NOTICE_WAIT)
+                        failures = 0
+                        for vendor in vendors:
                             _heard_cut(store, local, vendor, store.now())
-                except Exception:  # the subscription broke past its retries: subscribe again
-                    _log.warning("hearing of the vendors' first cuts failed", exc_info=True)
+                except Exception:  # Redis away, a subscription gone deaf, or refused (an ACL): the refresh covers
+                    failures += 1
+                    _log.log(
+                        logging.WARNING if failures == 1 else logging.DEBUG,  # said once, not every second
+                        "hearing of the vendors' first cuts failed (each process reads the paces every %g s "
+                        "meanwhile; trying again, less often while it fails)",
+                        PACE_REFRESH,
+                        exc_info=True,
+                    )
                 finally:
-                    notices.close()
-                time.sleep(PACE_REFRESH)
+                    if notices is not None:
+                        notices.close()
+                time.sleep(min(NOTICE_RETRY_CAP, PACE_REFRESH * 2.0 ** min(failures, 16)))
 
         threading.Thread(target=loop, name="videojobs-sweeper", daemon=True).start()
         threading.Thread(target=listen, name="videojobs-cuts", daemon=True).start()
@@ -519,8 +536,15 @@ def _poll(
     bound = next_due(state.policy)
     vendor = state.ref.partition(":")[0]
     claimed: Callable[[], Claim] | None = None
+    later = 0.0
     if store.paces.get(vendor) is None and state.booked is None:
-        now = _slow_start(store, local, vendor, now, state.deadline, sleep)
+        now, later = _slow_start(store, local, vendor, now, state.deadline, sleep)
+    if later:  # its process's ramp still says later (many polls of one process at once): back to the broker
+        claim = store.poll(state.ref, state.hop, tag, ttl=ttl, grace=grace, message=text, due=now + bound,
+                           vendor=vendor, now=now, booked=None, reserve=False)  # fmt: skip
+        if claim.code != Claim.RUN:
+            return "duplicate" if claim.code == Claim.DUPLICATE else "already delivered"
+        return _again(task, store, state, paced(state, min(later, state.deadline - now), None, None), bound, longest)
     if store.paces.get(vendor) is None and state.booked is None and now < state.deadline:
         # not paced: nothing to wait for, so the claim's round trip goes on while the vendor answers
         # (a hop holding a slot asks the store: this process may not know of the pace yet)
@@ -567,24 +591,29 @@ def _poll(
 
 def _slow_start(
     store: Store, local: WorkerPaces, vendor: str, now: float, deadline: float, sleep: Callable[[float], None]
-) -> float:
+) -> tuple[float, float]:
     """Wait (asleep) until this process's slow start lets a call to ``vendor`` go, the fleet's pace
     is heard of meanwhile (the hop then books its slot), or the deadline comes (``now`` and
-    ``deadline`` on the fleet's clock); the time then. Each sleep is at most a token's time at
-    ``START_RATE`` (a quarter of a second), and the ramp's rate only grows until the fleet's
-    first cut (the threads of one process polling at once take turns)."""
+    ``deadline`` on the fleet's clock), for ``START_WAIT`` at most: ``(the time then, 0.0)``, or
+    the ramp's wait then when it still says later (the hop goes back to the broker: 32 threads of
+    one process polling a vendor that answers 5xx, which grows no ramp, slept up to 19 s each)."""
+    slept = 0.0
     while now < deadline and store.paces.get(vendor) is None and (wait := local.wait(vendor)) > 0:
-        sleep(min(wait, deadline - now))
+        if slept >= START_WAIT:
+            return now, wait
+        sleep(nap := min(wait, deadline - now, START_WAIT))
+        slept += nap
         now = store.now()
-    return now
+    return now, 0.0
 
 
 def _heard_cut(store: Store, local: WorkerPaces, vendor: str, now: float) -> None:
     """The notice of ``vendor``'s first cut came: its pace rules this process's calls from now on,
     and what this process saw accepted over the last second is added to the cut (its share of the
     rate the fleet was sending; the cut itself came from the reporter's share alone). A vendor this
-    process never polled is not asked about (its first poll will learn)."""
-    if vendor not in store.paces:
+    process never polled is not asked about (its first poll will learn), nor one whose pace it
+    follows already (a notice published again, by hand, costs nothing)."""
+    if vendor not in store.paces or store.paces[vendor] is not None:  # never polled here, or followed already
         return
     fields = store.refresh_pace(vendor)
     if fields is None:

@@ -535,7 +535,9 @@ end
 if #fields > 0 then
   redis.call('HSET', key, unpack(fields))
   redis.call('EXPIRE', key, tonumber(ARGV[7]))
-  if not last_cut and ARGV[10] and ARGV[10] ~= '' then redis.call('PUBLISH', ARGV[10], ARGV[11]) end
+  -- the notice is a courtesy (the workers read the paces every second): a Redis user not allowed
+  -- the channel (an ACL without it) must not fail the report
+  if not last_cut and ARGV[10] and ARGV[10] ~= '' then redis.pcall('PUBLISH', ARGV[10], ARGV[11]) end
 end
 return redis.call('HMGET', key, 'w_max', 'k', 'last_cut', 'pause_until')
 """
@@ -701,6 +703,8 @@ def connect_quickly(url: str) -> Any:
 
 MAX_NOTICES: Final = 64
 """The most notices :meth:`CutNotices.heard` returns at once (a channel flooded by hand waits for the next call)."""
+PING_ANSWER: Final = 5.0
+"""Seconds a quiet subscription's PING has to be answered in (a Redis command's ``STORE_SOCKET_TIMEOUT``)."""
 MAX_NOTICE: Final = 64
 """The longest notice taken, bytes: a vendor's slug (the registry's are a few letters); anything
 else published on the channel was not published by a worker, and is dropped."""
@@ -711,26 +715,44 @@ class CutNotices:
     its report makes the first), on a Redis subscription of their own: a worker process that knew
     no pace for the vendor, and so asked Redis nothing at its polls, hears of it at once (it would
     otherwise at its own 429, or at its next refresh, ``PACE_REFRESH``). A notice may be missed
-    (Redis restarting, this process between subscriptions): the refresh stays."""
+    (Redis restarting, this process between subscriptions): the refresh stays.
 
-    def __init__(self, redis: Any, channel: str) -> None:
-        self._pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    A subscription only reads, so a link dropped without a word (a failover, a NAT's idle timeout)
+    would leave it deaf for good: after a quiet ``timeout`` it sends a PING, and one unanswered
+    within ``answer`` seconds is a ``ConnectionError`` (subscribe again). A message is read whole by
+    redis-py before it is judged: what bounds one is Redis's ``client-output-buffer-limit`` for
+    pub/sub (32 MiB by default, past which Redis drops the subscriber)."""
+
+    def __init__(
+        self, redis: Any, channel: str, *, clock: Callable[[], float] = time.monotonic, answer: float = PING_ANSWER
+    ) -> None:
+        self._pubsub = redis.pubsub()  # its own answers (subscribe, pong) are read as signs of life
+        self._clock, self._answer = clock, answer
         try:
             self._pubsub.subscribe(channel)
         except BaseException:
             self._pubsub.close()
             raise
+        self._seen = clock()  # when the subscription last said anything
+        self._pinged: float | None = None
 
     def heard(self, timeout: float) -> list[str]:
-        """The vendors named by the notices that came within ``timeout`` seconds (at most
-        ``MAX_NOTICES``; an empty list when none came, or when the subscription's own answer did)."""
+        """The vendors named by the notices that came within ``timeout`` seconds, each once (at most
+        ``MAX_NOTICES``; an empty list when none came, or only the subscription's own answers)."""
+        now = self._clock()
+        if self._pinged is not None and now - self._pinged > self._answer:
+            raise ConnectionError(f"the subscription to first cuts did not answer a PING in {self._answer:g} s")
+        if self._pinged is None and now - self._seen >= timeout:
+            self._pubsub.ping()
+            self._pinged = now
         vendors: list[str] = []
-        message = self._pubsub.get_message(timeout=timeout)
+        message = self._pubsub.get_message(timeout=timeout if self._pinged is None else min(timeout, self._answer))
         while message is not None:
-            data = message.get("data")
+            self._seen, self._pinged = self._clock(), None
+            data = message.get("data") if message.get("type") == "message" else None
             if isinstance(data, bytes) and 0 < len(data) <= MAX_NOTICE and data.isascii():
                 name = data.decode()
-                if name.isprintable() and not any(c.isspace() for c in name):
+                if name.isprintable() and not any(c.isspace() for c in name) and name not in vendors:
                     vendors.append(name)
             if len(vendors) >= MAX_NOTICES:
                 break
