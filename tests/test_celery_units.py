@@ -740,9 +740,9 @@ def test_a_poll_crowded_out_of_its_process_slow_start_goes_back_to_the_broker_no
     crowded(0.0)  # the ramp's first burst, taken
     outcome = _poll(task, state.to_message(), None, store, local, 120.0, sleep=crowded)  # None: no vendor call
     assert outcome.startswith("next poll in")
-    assert START_WAIT <= clock.slept <= START_WAIT + 1 / START_RATE
+    assert clock.slept == pytest.approx(START_WAIT)
     assert claims[-1]["reserve"] is False  # claimed, nothing booked
-    assert 0 < sent[-1]["countdown"] <= 1 / START_RATE
+    assert 0 < sent[-1]["countdown"] <= 2 / START_RATE  # its token's time, and its turn among one waiting
     assert sent[-1]["message"]["hop"] == state.hop + 1
     assert sent[-1]["message"]["polls"] == state.polls  # no poll made
 
@@ -768,3 +768,56 @@ def test_a_worker_process_ramp_grows_with_answers_and_starts_again_after_the_fle
     for _ in range(int(START_RATE)):
         assert local.wait("duomi") == 0.0
     assert local.wait("duomi") > 0
+
+
+def test_polls_crowded_out_of_a_ramp_come_back_spread_over_the_time_the_queue_needs() -> None:
+    """Sent back in the ramp's next token's time, every crowded-out poll was a hop a poll: 500 threads
+    of a gevent pool, 493 hops a second against a vendor down that grows no ramp. Each is now
+    sent back to somewhere in the time the polls waiting need at the ramp's rate."""
+    import contextlib
+
+    from videojobs._ratecontrol import START_RATE
+
+    clock = _Clock()
+    local = WorkerPaces(clock=lambda: clock.now)
+    assert local.backlog("duomi") == 0.0  # no ramp yet
+    local.wait("duomi")
+    with contextlib.ExitStack() as stack:
+        for _ in range(100):
+            stack.enter_context(local.waiting("duomi"))
+        assert local.backlog("duomi") == pytest.approx(100 / START_RATE)
+    assert local.backlog("duomi") == 0.0  # none waiting
+
+
+def test_a_listener_refused_says_so_once_and_tries_again_less_and_less_often(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A Redis user not allowed the channel is refused at every subscription: it logged a WARNING
+    with a traceback every second, for ever. Once, then at DEBUG, the wait doubling to its cap."""
+    import logging
+    from types import SimpleNamespace
+
+    import redis
+
+    from videojobs.celery import NOTICE_RETRY_CAP, PACE_REFRESH, _listen_for_cuts
+
+    def refused() -> Any:
+        raise redis.exceptions.NoPermissionError("this user has no permissions to access the 'videojobs:cuts' channel")
+
+    store = SimpleNamespace(listen=refused)
+    waits: list[float] = []
+
+    class Enough(BaseException):
+        pass
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 14:
+            raise Enough
+
+    with caplog.at_level(logging.DEBUG, logger="videojobs.celery"), pytest.raises(Enough):
+        _listen_for_cuts(lambda: (None, store, WorkerPaces()), sleep)
+    assert waits[:4] == [PACE_REFRESH, 2 * PACE_REFRESH, 4 * PACE_REFRESH, 8 * PACE_REFRESH]
+    assert waits[-1] == NOTICE_RETRY_CAP
+    levels = [record.levelno for record in caplog.records if "first cuts" in record.getMessage()]
+    assert levels == [logging.WARNING] + [logging.DEBUG] * 13

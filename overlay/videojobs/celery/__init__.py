@@ -380,34 +380,8 @@ def install(
                 except Exception:  # the broker or Redis away: the next turn tries again
                     _log.warning("sweep failed", exc_info=True)
 
-        def listen() -> None:
-            failures = 0
-            while True:
-                notices = None
-                try:
-                    _client, store, local = resources()
-                    notices = store.listen()
-                    while True:
-                        vendors = notices.heard(timeout=NOTICE_WAIT)
-                        failures = 0
-                        for vendor in vendors:
-                            _heard_cut(store, local, vendor, store.now())
-                except Exception:  # Redis away, a subscription gone deaf, or refused (an ACL): the refresh covers
-                    failures += 1
-                    _log.log(
-                        logging.WARNING if failures == 1 else logging.DEBUG,  # said once, not every second
-                        "hearing of the vendors' first cuts failed (each process reads the paces every %g s "
-                        "meanwhile; trying again, less often while it fails)",
-                        PACE_REFRESH,
-                        exc_info=True,
-                    )
-                finally:
-                    if notices is not None:
-                        notices.close()
-                time.sleep(min(NOTICE_RETRY_CAP, PACE_REFRESH * 2.0 ** min(failures, 16)))
-
         threading.Thread(target=loop, name="videojobs-sweeper", daemon=True).start()
-        threading.Thread(target=listen, name="videojobs-cuts", daemon=True).start()
+        threading.Thread(target=_listen_for_cuts, args=(resources,), name="videojobs-cuts", daemon=True).start()
 
     def check_persistence(sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", app) is app:  # another app's worker in this process: not ours to say
@@ -595,25 +569,65 @@ def _slow_start(
     """Wait (asleep) until this process's slow start lets a call to ``vendor`` go, the fleet's pace
     is heard of meanwhile (the hop then books its slot), or the deadline comes (``now`` and
     ``deadline`` on the fleet's clock), for ``START_WAIT`` at most: ``(the time then, 0.0)``, or
-    the ramp's wait then when it still says later (the hop goes back to the broker: 32 threads of
-    one process polling a vendor that answers 5xx, which grows no ramp, slept up to 19 s each)."""
+    when the ramp still says later, a countdown for the hop to go back to the broker with (32
+    threads of one process polling a vendor that answers 5xx, which grows no ramp, slept up to
+    19 s each)."""
     slept = 0.0
-    while now < deadline and store.paces.get(vendor) is None and (wait := local.wait(vendor)) > 0:
-        if slept >= START_WAIT:
-            return now, wait
-        sleep(nap := min(wait, deadline - now, START_WAIT))
-        slept += nap
-        now = store.now()
+    with local.waiting(vendor):
+        while now < deadline and store.paces.get(vendor) is None and (wait := local.wait(vendor)) > 0:
+            if slept >= START_WAIT:
+                # back in its turn: somewhere in the time the polls waiting here need at the ramp's
+                # rate (each back in the ramp's next token's time was a hop a poll, 500 threads
+                # of a gevent pool 493 of them a second against a vendor down)
+                return now, wait + random.random() * local.backlog(vendor)
+            sleep(nap := min(wait, deadline - now, START_WAIT - slept))
+            slept += nap
+            now = store.now()
     return now, 0.0
+
+
+def _listen_for_cuts(
+    resources: Callable[[], tuple[Any, Store, WorkerPaces]], sleep: Callable[[float], None] = time.sleep
+) -> None:
+    """A worker process's listener, on a thread of its own, for ever: hear the notices of vendors'
+    first cuts (:class:`CutNotices`) and act on each (:func:`_heard_cut`). A subscription that
+    fails (Redis away, a link gone deaf, a Redis user refused the channel) is said once as a
+    WARNING (then at DEBUG) and made again, the wait doubling from ``PACE_REFRESH`` to
+    ``NOTICE_RETRY_CAP`` while it keeps failing; the paces' refresh covers meanwhile."""
+    failures = 0
+    while True:
+        notices = None
+        try:
+            _client, store, local = resources()
+            notices = store.listen()
+            while True:
+                vendors = notices.heard(timeout=NOTICE_WAIT)
+                failures = 0
+                for vendor in vendors:
+                    _heard_cut(store, local, vendor, store.now())
+        except Exception:  # Redis away, a subscription gone deaf, or refused (an ACL): the refresh covers
+            failures += 1
+            _log.log(
+                logging.WARNING if failures == 1 else logging.DEBUG,  # said once, not every second
+                "hearing of the vendors' first cuts failed (each process reads the paces every %g s "
+                "meanwhile; trying again, less often while it fails)",
+                PACE_REFRESH,
+                exc_info=True,
+            )
+        finally:
+            if notices is not None:
+                notices.close()
+        sleep(min(NOTICE_RETRY_CAP, PACE_REFRESH * 2.0 ** min(failures - 1, 16)))
 
 
 def _heard_cut(store: Store, local: WorkerPaces, vendor: str, now: float) -> None:
     """The notice of ``vendor``'s first cut came: its pace rules this process's calls from now on,
     and what this process saw accepted over the last second is added to the cut (its share of the
     rate the fleet was sending; the cut itself came from the reporter's share alone). A vendor this
-    process never polled is not asked about (its first poll will learn), nor one whose pace it
-    follows already (a notice published again, by hand, costs nothing)."""
-    if vendor not in store.paces or store.paces[vendor] is not None:  # never polled here, or followed already
+    process never polled is not asked about (its first poll will learn), nor one whose slow start
+    it left already (its own 429, or this notice heard before: a notice published again, by hand,
+    costs nothing). Its pace read by the timer's refresh first does not count: the share goes in."""
+    if vendor not in store.paces or not local.ramping(vendor):  # never polled here, or left its ramp already
         return
     fields = store.refresh_pace(vendor)
     if fields is None:

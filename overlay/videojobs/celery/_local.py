@@ -14,9 +14,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Final
 
 from .._exceptions import VideoJobsError
@@ -40,6 +41,7 @@ class WorkerPaces:
         self._lock = threading.Lock()
         self._accepted: dict[str, AcceptedRate] = {}
         self._ramps: dict[str, AdaptiveRate] = {}
+        self._waiting: dict[str, int] = {}
 
     def wait(self, vendor: str) -> float:
         """0.0 when this process's slow start lets a call to ``vendor`` go now (a token spent), else
@@ -65,6 +67,31 @@ class WorkerPaces:
             ramp = self._ramps.pop(vendor, None) if paced else self._ramps.get(vendor)
         if ramp is not None and not paced:
             ramp.observe(now, outcome, sent)
+
+    @contextlib.contextmanager
+    def waiting(self, vendor: str) -> Iterator[None]:
+        """A poll waits for ``vendor``'s ramp meanwhile (see :meth:`backlog`)."""
+        with self._lock:
+            self._waiting[vendor] = self._waiting.get(vendor, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                if (left := self._waiting.pop(vendor) - 1) > 0:
+                    self._waiting[vendor] = left
+
+    def backlog(self, vendor: str) -> float:
+        """Seconds the polls waiting for ``vendor``'s ramp now need at its rate (0.0: no ramp)."""
+        with self._lock:
+            ramp, waiting = self._ramps.get(vendor), self._waiting.get(vendor, 0)
+        rate = None if ramp is None else ramp.rate
+        return waiting / rate if rate else 0.0
+
+    def ramping(self, vendor: str) -> bool:
+        """Whether this process's slow start paces ``vendor`` (it polled it, and has not heard of or
+        met the fleet's first cut since)."""
+        with self._lock:
+            return vendor in self._ramps
 
     def paced(self, vendor: str) -> None:
         """The fleet's pace rules ``vendor`` now (its first cut was heard): this slow start is over."""

@@ -740,8 +740,6 @@ class CutNotices:
         """The vendors named by the notices that came within ``timeout`` seconds, each once (at most
         ``MAX_NOTICES``; an empty list when none came, or only the subscription's own answers)."""
         now = self._clock()
-        if self._pinged is not None and now - self._pinged > self._answer:
-            raise ConnectionError(f"the subscription to first cuts did not answer a PING in {self._answer:g} s")
         if self._pinged is None and now - self._seen >= timeout:
             self._pubsub.ping()
             self._pinged = now
@@ -757,6 +755,9 @@ class CutNotices:
             if len(vendors) >= MAX_NOTICES:
                 break
             message = self._pubsub.get_message(timeout=0.0)
+        # judged after what came was read: a Redis slow for a while (a long script) answers late
+        if self._pinged is not None and self._clock() - self._pinged > self._answer:
+            raise ConnectionError(f"the subscription to first cuts did not answer a PING in {self._answer:g} s")
         return vendors
 
     def close(self) -> None:
