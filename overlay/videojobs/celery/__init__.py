@@ -196,7 +196,8 @@ START_WAIT: Final = 1.0
 """The longest a poll sleeps for its process's slow start, seconds (four tokens at
 ``START_RATE``): a prefork process's one poll at a time waits a token's time at most; the threads
 of a threads or gevent pool share the ramp, and one still waiting after this goes back to the
-broker with the ramp's wait as its countdown (a hop that calls no vendor)."""
+broker (a hop that calls no vendor), its countdown somewhere in the time the polls waiting need
+at the ramp's rate."""
 NOTICE_WAIT: Final = 10.0
 """Seconds a worker process's listener waits for a notice of a vendor's first cut before it asks
 again (the wait ends as a notice comes; a subscription that broke says so at once, one gone
