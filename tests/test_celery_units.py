@@ -821,3 +821,35 @@ def test_a_listener_refused_says_so_once_and_tries_again_less_and_less_often(
     assert waits[-1] == NOTICE_RETRY_CAP
     levels = [record.levelno for record in caplog.records if "first cuts" in record.getMessage()]
     assert levels == [logging.WARNING] + [logging.DEBUG] * 13
+
+
+def test_a_process_ramp_grows_on_a_vendors_errors_and_keeps_its_cut_after_a_429() -> None:
+    """Slow start grows on every answer that came back through the vendor's limiter, a 5xx too (TCP's
+    on every ACK): counted as none, a vendor failing before it ever throttled held each process at
+    START_RATE (100 jobs of a threads pool: none done in a minute, 27 s before the ramp). And a
+    ramp that met a 429 keeps its cut and its pause: a new one's full bucket after each 429 handed
+    out START_RATE tokens a 429."""
+    from videojobs._ratecontrol import START_RATE
+
+    clock = _Clock()
+    failing = WorkerPaces(clock=lambda: clock.now)
+    start, sent = clock.now, 0
+    while clock.now < start + 1.0:  # every answer a 502, 5 ms each
+        if (wait := failing.wait("duomi")) == 0.0:
+            sent += 1
+            clock.now += 0.005
+            failing.answered("duomi", videojobs.ServerError("502", vendor="duomi", status_code=502), clock.now - 0.005,
+                             paced=False)  # fmt: skip
+        else:
+            clock.now += wait
+    assert sent > 4 * START_RATE  # it grew
+    assert failing.measured("duomi") == 0.0  # and none counts as accepted (a cut's share)
+    throttled = WorkerPaces(clock=lambda: clock.now)
+    while throttled.wait("duomi") == 0.0:  # its first burst, spent
+        pass
+    granted = 0
+    for _ in range(10):  # ten 429s at once, before the fleet's pace is known
+        throttled.answered("duomi", videojobs.RateLimitError("429", vendor="duomi", retry_after=1.0), clock.now - 0.01,
+                           paced=False)  # fmt: skip
+        granted += sum(1 for _ in range(40) if throttled.wait("duomi") == 0.0)
+    assert granted == 0  # paused for the Retry-After, not four fresh tokens a 429

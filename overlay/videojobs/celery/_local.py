@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Final
 
-from .._exceptions import VideoJobsError
-from .._ratecontrol import AcceptedRate, AdaptiveRate
+from .._exceptions import APIError, VideoJobsError
+from .._ratecontrol import AcceptedRate, AdaptiveRate, is_throttle
 
 __all__ = ["SHARE_WINDOW", "WorkerPaces"]
 
@@ -47,12 +47,13 @@ class WorkerPaces:
         """0.0 when this process's slow start lets a call to ``vendor`` go now (a token spent), else
         the seconds until it may (ask again then: nothing is booked, and the threads of one
         process asking at once take the tokens as they come, in no order). Asked only while the
-        fleet has no pace for the vendor; a ramp left from before the fleet's pace (which ended: a
-        day without a throttle) starts again from ``START_RATE``."""
+        fleet has no pace for the vendor; once the fleet's pace rules it the ramp is dropped, and a
+        later one (the pace ended: a day without a throttle) starts again from ``START_RATE``."""
         now = self.clock()
         with self._lock:
             ramp = self._ramps.get(vendor)
-            if ramp is None or ramp.throttled:
+            if ramp is None:  # one that met its own 429 keeps its cut and its pause (a new one's full
+                # bucket after each 429 handed a threads pool's 32 callers four tokens a 429)
                 ramp = self._ramps[vendor] = AdaptiveRate(now, fleet=True)
         return ramp.acquire(now)
 
@@ -66,7 +67,12 @@ class WorkerPaces:
                 self._accepted.setdefault(vendor, AcceptedRate(window=SHARE_WINDOW)).record(now)
             ramp = self._ramps.pop(vendor, None) if paced else self._ramps.get(vendor)
         if ramp is not None and not paced:
-            ramp.observe(now, outcome, sent)
+            # an error the vendor answered (a 5xx, a 404) came back through its limiter all the
+            # same: slow start grows on it, as TCP's on every ACK (counted as no answer, a vendor
+            # failing before it ever throttled held each process at START_RATE: 100 jobs of a
+            # threads pool, none done in a minute, 27 s before this ramp)
+            answer = isinstance(outcome, APIError) and not is_throttle(outcome)
+            ramp.observe(now, None if answer else outcome, sent)
 
     @contextlib.contextmanager
     def waiting(self, vendor: str) -> Iterator[None]:
