@@ -479,7 +479,7 @@ if p[3] and not usable(p) then
 end
 local fields = {}
 local function put(...) for _, v in ipairs({...}) do table.insert(fields, v) end end
-local last_cut, cut, fill = finite(p[3] or 'x'), false, finite(p[7] or '0') or MIN_RATE
+local last_cut, cut, fill = finite(p[3] or 'x'), false, finite(p[7]) or MIN_RATE  -- the rate held (none yet: a first cut, whose bucket starts empty)
 local paused = finite(p[6] or '0') or 0
 if share_only and not (last_cut and last_cut <= now + CLOCK_SLACK) then
   return redis.call('HMGET', key, 'w_max', 'k', 'last_cut', 'pause_until')
