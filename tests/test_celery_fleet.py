@@ -77,6 +77,22 @@ def test_a_poll_of_a_vendor_that_is_not_throttling_is_one_round_trip_of_two_comm
     assert r.ttl("cost:chain:vozo:t1") > 0
 
 
+def test_the_benchs_count_of_a_fleets_hops_reads_the_stores_chains(r: Any) -> None:
+    """``make bench`` judges its goal of at most 10 % of hops without a vendor call from the hops the
+    store claimed. It read them from the job's record hash, where the store stopped keeping them
+    when a poll's claim became one string, and said 0 % at every run (64 % in a run read right)."""
+    from scripts.bench_celery import _hops
+
+    store = Store(r)  # the bench's prefix, the default
+    refs = ["duomi:bench-hops-a", "duomi:bench-hops-b", "duomi:bench-hops-untracked"]
+    for ref in refs[:2]:
+        store.track(ref, "{}", 1000.0, 3600)
+    for hop in range(4):
+        assert _poll(store, refs[0], hop, 1000.0 + hop).code == Claim.RUN
+    assert _poll(store, refs[1], 0, 1000.0).code == Claim.RUN
+    assert _hops(r, refs) == 4 + 1
+
+
 def test_a_hop_runs_once_and_a_quiet_claim_is_taken_over_after_the_grace(r: Any) -> None:
     store = Store(r, prefix="claims")
     store.track("vozo:t2", "{}", 1000.0, 3600)
