@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from videojobs._exceptions import RateLimitError
-from videojobs._ratecontrol import MAX_PAUSE, MemoryPaceStore
+from videojobs._ratecontrol import Booking, MemoryPaceStore
 from videojobs.celery._local import WorkerPaces
 
 VENDOR = "duomi"
@@ -36,13 +36,13 @@ class Worker(Protocol):
         ...
 
     def book(
-        self, now: float, booked: float | None, slot: float | None, *, ahead: bool = False
-    ) -> tuple[float, float | None]:
-        """The wait for a slot (or the time left to the one ``booked``, due at ``slot``), and the
-        cut it is held at (None: nothing held); ``ahead``: for the job's next call, not this one."""
+        self, now: float, booked: float | None, slot: float | None, at: float | None, *, ahead: bool = False
+    ) -> Booking:
+        """The wait for a slot (or the time left to the one ``booked``, due at ``slot``, the pace's
+        rate ``at``), and what is held; ``ahead``: for the job's next call, not this one."""
         ...
 
-    def throttled(self, now: float, *, measured: float, sent: float) -> None: ...
+    def throttled(self, now: float, *, measured: float, sent: float, retry_after: float | None) -> None: ...
 
     def heard(self, now: float, local: WorkerPaces) -> None:
         """The notice of the vendor's first cut came: this worker learns of the pace, and adds its
@@ -60,15 +60,12 @@ class MemoryWorker:
         return self.store.pace(VENDOR).paced
 
     def book(
-        self, now: float, booked: float | None, slot: float | None, *, ahead: bool = False
-    ) -> tuple[float, float | None]:
-        pace = self.store.pace(VENDOR)
-        paused = now < pace.pause_until
-        wait = self.store.reserve(VENDOR, now, booked, slot, ahead=ahead)
-        return wait, None if paused or wait >= MAX_PAUSE else pace.last_cut
+        self, now: float, booked: float | None, slot: float | None, at: float | None, *, ahead: bool = False
+    ) -> Booking:
+        return self.store.book(VENDOR, now, booked, slot, at, ahead=ahead)
 
-    def throttled(self, now: float, *, measured: float, sent: float) -> None:
-        self.store.throttled(VENDOR, now, measured=measured, sent=sent, retry_after=None, reporter=self.name)
+    def throttled(self, now: float, *, measured: float, sent: float, retry_after: float | None) -> None:
+        self.store.throttled(VENDOR, now, measured=measured, sent=sent, retry_after=retry_after, reporter=self.name)
 
     def heard(self, now: float, local: WorkerPaces) -> None:
         self.store.share(VENDOR, now, measured=local.measured(VENDOR), reporter=self.name)
@@ -88,6 +85,13 @@ class Run:
         self.allowance = allowance
         self.sent: list[tuple[float, bool]] = []  # (when, accepted)
         self.calls: list[list[float]] = [[] for _ in range(jobs)]  # each job's calls
+        self.hops: list[tuple[float, bool]] = []  # (when, called the vendor): each hop a worker ran
+
+    def idle(self, start: float, end: float) -> float:
+        """The share of the hops run in ``[start, end)`` that called no vendor (the shared rate sent
+        them back to wait for their slot)."""
+        hops = [called for when, called in self.hops if start <= when < end]
+        return (len(hops) - sum(hops)) / max(1, len(hops))
 
     def __call__(self, start: float, end: float) -> tuple[float, float]:
         calls = [accepted for when, accepted in self.sent if start <= when < end]
@@ -104,10 +108,12 @@ def simulate(
     rtt: float = 0.05,
     quiet: tuple[float, float] | None = None,
     longest: float = math.inf,
+    retry_after: float | None = None,
     seed: int = 1,
 ) -> Run:
     """Run the fleet (see :class:`Run`). ``quiet``: no job polls within it (each comes back at its
-    end, as a wave of new jobs would). ``longest``: the longest countdown a hop is sent with."""
+    end, as a wave of new jobs would). ``longest``: the longest countdown a hop is sent with.
+    ``retry_after``: what each 429 says (the sandbox's limiter says 1 s)."""
     rng = random.Random(seed)
     run = Run(allowance, jobs)
     clock = [0.0]  # the simulation's time, each worker process's own clock
@@ -115,10 +121,10 @@ def simulate(
     throttle = RateLimitError("429", vendor=VENDOR)
     heard = False  # the first cut's notice went out
     tokens, stamp = allowance, 0.0
-    # (time, 0 = a hop / 1 = an answer, job, (booked cut, slot) or (accepted, sent), worker: for a
+    # (time, 0 = a hop / 1 = an answer, job, (booked cut, slot, its rate) or (accepted, sent), worker: for a
     # hop, -1 until a worker takes it, and the worker that holds it while its slow start waits)
     events: list[tuple[float, int, int, Any, int]] = [
-        (rng.random() * 0.1, 0, job, (None, None), -1) for job in range(jobs)
+        (rng.random() * 0.1, 0, job, (None, None, None), -1) for job in range(jobs)
     ]
     heapq.heapify(events)
     while events:
@@ -128,15 +134,16 @@ def simulate(
         clock[0] = t
         if kind == 0:
             if quiet and quiet[0] <= t < quiet[1]:
-                heapq.heappush(events, (quiet[1] + rng.random() * 0.1, 0, job, (None, None), -1))
+                heapq.heappush(events, (quiet[1] + rng.random() * 0.1, 0, job, (None, None, None), -1))
                 continue
             if w < 0:
                 w = rng.randrange(len(fleet))
             if fleet[w].paced():
-                wait, held = fleet[w].book(t, *value)
+                wait, held, at = fleet[w].book(t, *value)
                 if wait > 0:
+                    run.hops.append((t, False))
                     slot = None if held is None else t + wait
-                    heapq.heappush(events, (t + min(wait, longest), 0, job, (held, slot), -1))
+                    heapq.heappush(events, (t + min(wait, longest), 0, job, (held, slot, at), -1))
                     continue
             elif (wait := local[w].wait(VENDOR)) > 0:  # its slow start: the worker sleeps, holding the hop
                 heapq.heappush(events, (t + wait, 0, job, value, w))
@@ -146,22 +153,23 @@ def simulate(
             accepted = tokens >= 1
             tokens -= 1.0 if accepted else 0.0
             run.sent.append((t, accepted))
+            run.hops.append((t, True))
             run.calls[job].append(t)
             heapq.heappush(events, (t + rtt, 1, job, (accepted, t), w))
             continue
         accepted, sent = value
         local[w].answered(VENDOR, None if accepted else throttle, sent, paced=fleet[w].paced())
         if not accepted:
-            fleet[w].throttled(t, measured=local[w].measured(VENDOR), sent=sent)
+            fleet[w].throttled(t, measured=local[w].measured(VENDOR), sent=sent, retry_after=retry_after)
             if not heard:  # the first cut: every other worker hears of it, and adds its share
                 heard = True
                 for other, worker in enumerate(fleet):
                     if other != w:
                         worker.heard(t, local[other])
-        after, held, slot = t + interval, None, None
+        after, held, slot, at = t + interval, None, None, None
         if fleet[w].paced():
-            wait, held = fleet[w].book(t, None, None, ahead=True)
+            wait, held, at = fleet[w].book(t, None, None, None, ahead=True)
             slot = None if held is None else t + wait
             after = t + min(max(interval, wait), longest)
-        heapq.heappush(events, (after, 0, job, (held, slot), -1))
+        heapq.heappush(events, (after, 0, job, (held, slot, at), -1))
     return run

@@ -16,6 +16,7 @@ pytest.importorskip("celery")
 import videojobs
 from videojobs import AdaptivePolicy, FixedPolicy, JobStatus, State
 from videojobs._policy import History
+from videojobs._ratecontrol import Booking
 from videojobs.celery._local import WorkerPaces
 from videojobs.celery._poll import Again, Done, PollState, decide, policy_from, policy_spec
 
@@ -451,7 +452,7 @@ def test_a_paced_vendors_poll_is_not_held_past_the_visibility_timeout_either() -
     store = SimpleNamespace(
         paces={"duomi": {"last_cut": "5.0"}},  # paced: the vendor throttled once
         poll=lambda *a, **k: Claim(Claim.RUN, 0.0, None),
-        book=lambda vendor, now, ahead=False: booked.append(vendor) or (0.02, now),
+        book=lambda vendor, now, ahead=False: booked.append(vendor) or Booking(0.02, now, 5.0),
         due_later=lambda *a: None,
         now=time.time,
     )

@@ -30,7 +30,7 @@ import collections
 import math
 import threading
 from collections.abc import Mapping
-from typing import Any, Final, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 
 from ._exceptions import RateLimitError, VideoJobsError
 
@@ -611,6 +611,16 @@ def _one_more(average: float, at: float, now: float) -> tuple[float, float]:
     return min(MAX_SHARED_RATE, average * decay + 1.0 / SENT_WINDOW), at
 
 
+class Booking(NamedTuple):
+    """What :meth:`SharedPace.book` answered: ``wait`` (0.0: send now), and the slot held: the
+    ``cut`` it was booked at (None: nothing booked) and the ``rate`` it was booked at (what its
+    caller shows when it comes back for it)."""
+
+    wait: float
+    cut: float | None
+    rate: float
+
+
 class SharedPace:
     """One vendor's pace as plain numbers, so a store can keep it anywhere: a dict in one process,
     a Redis hash for a fleet of workers (``videojobs.celery``). The arithmetic is the parts above:
@@ -635,6 +645,7 @@ class SharedPace:
         "sent_at",
         "shares",
         "stamp",
+        "thin",
         "tokens",
         "w_max",
     )
@@ -657,6 +668,7 @@ class SharedPace:
         shares: str = "",
         refused: float = 0.0,
         refused_at: float = 0.0,
+        thin: float = 0.0,
     ) -> None:
         self.w_max, self.k, self.last_cut = w_max, k, last_cut
         self.tokens, self.stamp, self.pause_until = tokens, stamp, pause_until
@@ -666,6 +678,7 @@ class SharedPace:
         self.sent_at = stamp if sent_at is None else sent_at
         self.shares = shares  # the first cut's reporters, " a b": each other one adds its share once
         self.refused, self.refused_at = refused, refused_at  # the fleet's 429s a second, as sent is counted
+        self.thin = thin  # the count that keeps a share of the slots booked before the last cut: see :meth:`book`
 
     @property
     def paced(self) -> bool:
@@ -690,54 +703,115 @@ class SharedPace:
         return max(MIN_RATE, BETA * self.w_max)
 
     def rate(self, now: float) -> float | None:
-        """Requests per second at ``now`` (None: not paced): the curve, but no more than the rate held
-        or ``SHARED_GROWTH`` times what the fleet sent, whichever is more."""
+        """Requests per second at ``now`` (None: not paced): the curve, but past ``w_max`` (what the
+        vendor accepted when it last throttled, where the curve's return ends) no more than the
+        rate held or ``SHARED_GROWTH`` times what the fleet sent, whichever is more. The return
+        needs no calls to go on (it is where the vendor took them); probing past it does: a
+        fleet back from a quiet spell books its queue at the rate the vendor last took, not at
+        the rate held by the cut (slots keep the rate they were booked at: a queue of 80 s booked
+        at 94 % of the allowance held the vendor there until its end)."""
         curve = self.curve(now)
         if curve is None:
             return None
         # never below the rate held (the curve only rises between cuts: a store's script is passed a
         # worker's curve, which may be a cut's first reading, before another worker added its share)
-        return max(MIN_RATE, self.fill, min(curve, SHARED_GROWTH * self.sent_rate(now)))
+        return max(MIN_RATE, self.fill, min(curve, max(self.w_max, SHARED_GROWTH * self.sent_rate(now))))
 
     def reserve(
         self, now: float, booked: float | None = None, slot: float | None = None, *, ahead: bool = False
     ) -> float:
-        """0.0 to send now, or the seconds until this caller's booked slot (later callers queue
-        behind it, so each wait is the one the bucket needs: a caller that waits it out sends
-        without asking again). ``booked``: this caller booked a slot at the cut ``last_cut`` was
-        then, due at ``slot``; while no cut came since, it sends at its slot, and a caller back
-        before it (a broker holds a message for less than a long queue: its poll comes back
-        sooner) hears the seconds left, its place kept. A pause books nothing: ask again after it.
-        Nor does a slot more than ``MAX_PAUSE`` away (the queue holds at most that much): the
-        answer is then ``MAX_PAUSE``, and the caller asks again after it. ``ahead``: the slot is
-        for a call sent later, whatever the wait (a poll books its next one with its answer),
-        and is counted as sent when it comes back for it; counted at booking too, each such
-        call counted twice and the fleet's send rate read up to twice what the vendor saw."""
+        """:meth:`book`'s wait alone."""
+        return self.book(now, booked, slot, ahead=ahead).wait
+
+    def book(
+        self,
+        now: float,
+        booked: float | None = None,
+        slot: float | None = None,
+        at: float | None = None,
+        *,
+        ahead: bool = False,
+    ) -> Booking:
+        """When this caller may send: 0.0 now, or the seconds until its booked slot (later callers
+        queue behind it, so each wait is the one the bucket needs: a caller that waits it out sends
+        without asking again), and what it holds (:class:`Booking`).
+
+        ``booked``: this caller booked a slot at the cut ``last_cut`` was then, due at ``slot``, at
+        the rate ``at``. While no cut came since, it sends at its slot, and a caller back before it
+        (a broker holds a message for less than a long queue: its poll comes back sooner) hears the
+        seconds left, its place kept. A slot booked before the last cut was booked at a rate faster
+        than the vendor now takes, perhaps: of those, the share the rate now is of the rate each
+        was booked at send at their slot (every other one at half the rate; ``thin`` counts them
+        out evenly), and the rest book again. The vendor sees the rate of now, and only slots
+        booked too fast go back to the broker, fewer as the rate grows back (a cut withdrew every
+        slot once: each cut sent every poll of the queue back for nothing, 64 % of a throttling
+        vendor's hops in ``make bench``). A slot within a pause is withdrawn (the pause paid it off).
+
+        A pause books behind its end (the bucket, paid off to it, starts there): its callers come
+        back to their slot, not to the pause's end to queue then. A slot more than ``MAX_PAUSE``
+        away is not booked (the queue holds at most that much): the answer is then ``MAX_PAUSE``,
+        and the caller asks again after it. ``ahead``: the slot is for a call sent later, whatever
+        the wait (a poll books its next one with its answer), and is counted as sent when it comes
+        back for it; counted at booking too, each such call counted twice and the fleet's send
+        rate read up to twice what the vendor saw."""
         if now < self.pause_until:  # at most MAX_PAUSE from now: set by a worker whose clock runs ahead,
             self.pause_until = min(self.pause_until, now + MAX_PAUSE)  # it is longer; kept so, not read so
-            return self.pause_until - now
         rate = self.rate(now)
         if rate is None:
-            return 0.0
-        if booked == self.last_cut:  # its slot: kept until it comes, then it sends
-            if slot is not None and SLOT_EARLY < slot - now <= MAX_PAUSE:  # further: not one this pace booked
-                return slot - now
-            self._count(now)
-            return 0.0
+            return Booking(max(0.0, self.pause_until - now), None, 0.0)
+        paused = now < self.pause_until
+        kept = self._kept(rate, booked, at)
+        if booked is not None and kept is not None:
+            left = None  # the time left to its slot (None: no slot this pace booked, further than MAX_PAUSE)
+            if slot is not None and math.isfinite(slot) and slot - now <= MAX_PAUSE:
+                left = slot - now
+            held = at if at is not None and MIN_RATE <= at <= MAX_SHARED_RATE else rate  # as it shows it again
+            if left is not None and slot is not None and slot < self.pause_until:
+                pass  # within a pause: withdrawn (the pause paid it off), booked again behind it
+            elif left is not None and (left > SLOT_EARLY or paused):  # back before it: its place kept
+                return Booking(left, booked, held)
+            elif not paused:
+                self.thin += kept
+                if self.thin >= 1.0 - TOKEN_EPSILON:  # its slot came, and the rate keeps it
+                    self.thin -= min(1.0, self.thin)
+                    self._count(now)
+                    return Booking(0.0, booked, held)
+        start = self.pause_until if paused else now  # behind the pause, if one is on
         if self.stamp > now + CLOCK_SLACK:  # written by a clock gone wrong: refill from now
             self.stamp = now
         # the burst it may save up: the cut's rate, not the rate held, which grew with the fleet's
         # sends while slots booked at an older one held the vendor there (400 jobs at 5 req/s: 80 s
         # of them): after a quiet minute, a wave of polls went out at twice the allowance, 15 % of
         # its calls answered 429 (tests/pace_sim.py, with each worker's slow start)
-        bucket = TokenBucket.restored(rate, self.tokens, self.stamp, capacity=self.floor)
-        wait = bucket.reserve(now)
+        cap = max(1.0, self.floor)
+        tokens, stamp = min(cap, self.tokens), self.stamp
+        if start > stamp:  # refilled at the rate held until now
+            tokens, stamp = min(cap, tokens + (start - stamp) * self.fill), start
+        if tokens < 0:  # the queue booked ends where it was booked to end: a faster rate is for the slots
+            tokens = tokens * (rate / self.fill)  # booked from now (repaid at it, new slots fell among the old)
+        tokens -= 1.0  # below zero: a reservation, later callers queue behind it
+        wait = start - now
+        if tokens < 0:
+            wait += -tokens / rate
         if wait > MAX_PAUSE:  # the queue is full: nothing booked, ask again then (as after a pause)
-            return MAX_PAUSE
-        self.tokens, self.stamp, self.fill = bucket.tokens, bucket.stamp, rate
+            return Booking(MAX_PAUSE, None, rate)
+        self.tokens, self.stamp, self.fill = tokens, stamp, rate
         if not wait and not ahead:
             self._count(now)
-        return wait
+        return Booking(wait, self.last_cut, rate)
+
+    def _kept(self, rate: float, booked: float | None, at: float | None) -> float | None:
+        """The share of slots like it that a slot booked at the cut ``booked``, at the rate ``at``,
+        keeps now the rate is ``rate``: 1.0 at the last cut (the rate has only grown since); at an
+        earlier one, the rate now over the rate it was booked at (None: not a slot of this pace,
+        booked again)."""
+        if booked is None:
+            return None
+        if booked == self.last_cut:
+            return 1.0
+        if at is None or not 0 < booked < self.last_cut or not MIN_RATE <= at <= MAX_SHARED_RATE:
+            return None
+        return min(1.0, rate / at)
 
     def _count(self, now: float) -> None:
         """A call is sent at ``now``: the fleet's send rate, an exponential moving average of its
@@ -823,13 +897,20 @@ class SharedPace:
         return max(MIN_RATE, min(current, accepted))
 
     def cut(self, now: float, base: float) -> None:
-        """Cut to ``BETA`` of ``base``: CUBIC's curve from there; the bucket emptied (no burst into a
-        vendor that just throttled); the fleet's send rate read on from ``base`` if it had none."""
+        """Cut to ``BETA`` of ``base``: CUBIC's curve from there; nothing saved up (no burst into a
+        vendor that just throttled); the fleet's send rate read on from ``base`` if it had none.
+        The slots booked ahead are kept at the new rate (the new rate's share of the old, see
+        :meth:`book`): the bucket owes that share of its queue."""
         first = not self.paced
         cubic = CubicCalculator(now)
-        self.fill = max(MIN_RATE, cubic.error_received(base, now))
+        old, fill = self.fill, max(MIN_RATE, cubic.error_received(base, now))
+        queue = self.tokens
+        if now > self.stamp:  # the slots booked that are still ahead, at the rate they were booked at
+            queue += (now - self.stamp) * old
+        kept = 1.0 if first else min(1.0, fill / old)
+        self.fill = fill
         self.w_max, self.k, self.last_cut = cubic.state
-        self.tokens, self.stamp = 0.0, max(now, self.pause_until)  # nothing saved up while paused
+        self.tokens, self.stamp = 0.0 if first else min(0.0, queue) * kept, max(now, self.pause_until)
         if first:
             self.sent, self.sent_at = base, now
 
@@ -849,6 +930,8 @@ class SharedPace:
         if not MIN_RATE <= fill <= MAX_SHARED_RATE:
             return False
         if not all(0 <= fields.get(name, 0.0) <= MAX_SHARED_RATE for name in ("sent", "refused")):
+            return False
+        if not 0 <= fields.get("thin", 0.0) <= 1:
             return False
         # the bucket's capacity is the rate held (a pace stored before it was kept: 2 w_max at most)
         top = max(1.0, MAX_RATE_OVER_MEASURED * max(w_max, fill, MIN_RATE))
@@ -885,6 +968,19 @@ class PaceStore(Protocol):
         """:meth:`SharedPace.reserve` on the stored pace."""
         ...
 
+    def book(
+        self,
+        vendor: str,
+        now: float,
+        booked: float | None = None,
+        slot: float | None = None,
+        at: float | None = None,
+        *,
+        ahead: bool = False,
+    ) -> Booking:
+        """:meth:`SharedPace.book` on the stored pace."""
+        ...
+
     def throttled(
         self,
         vendor: str,
@@ -917,9 +1013,21 @@ class MemoryPaceStore:
     def reserve(
         self, vendor: str, now: float, booked: float | None = None, slot: float | None = None, *, ahead: bool = False
     ) -> float:
+        return self.book(vendor, now, booked, slot, ahead=ahead).wait
+
+    def book(
+        self,
+        vendor: str,
+        now: float,
+        booked: float | None = None,
+        slot: float | None = None,
+        at: float | None = None,
+        *,
+        ahead: bool = False,
+    ) -> Booking:
         pace = self.pace(vendor)
         with self._lock:
-            return pace.reserve(now, booked, slot, ahead=ahead)
+            return pace.book(now, booked, slot, at, ahead=ahead)
 
     def throttled(
         self,

@@ -56,6 +56,9 @@ What it guarantees:
   bucket says (it calls the vendor when it comes back), and a paced vendor's next slot is booked
   with each answer. A slot further out than the broker holds a message (its visibility timeout)
   is kept, not given up: the poll comes back sooner, hears the time left and is sent on again.
+  A cut keeps the share of the slots booked before it that its rate allows (each poll carries
+  the rate its slot was booked at), and a pause books behind its end: only the rest of the
+  queue goes back to the broker (``SharedPace.book``).
   No Redis command on a poll until the vendor throttles, and no limit then but each worker
   process's own slow start (``._local.WorkerPaces``: a poll sleeps until its process's ramp lets
   it call). The vendor's first cut is published (``Store.cuts``; each worker process holds one
@@ -528,7 +531,7 @@ def _poll(
     else:
         claim = store.poll(state.ref, state.hop, tag, ttl=ttl, grace=grace, message=text,
                            due=now + bound, vendor=vendor, now=now, booked=state.booked, slot=state.slot,
-                           reserve=now < state.deadline)  # fmt: skip
+                           at=state.rate, reserve=now < state.deadline)  # fmt: skip
         if claim.code != Claim.RUN:
             return "duplicate" if claim.code == Claim.DUPLICATE else "already delivered"
         if now >= state.deadline:
@@ -536,7 +539,7 @@ def _poll(
         if claim.wait > 0:  # the shared rate says later: come back when the booked slot is due
             # (at the deadline at the latest: that hop ends the wait)
             wait = min(claim.wait, state.deadline - now)
-            again = paced(state, wait, claim.booked, now + claim.wait)
+            again = paced(state, wait, claim.booked, now + claim.wait, claim.rate)
             return _again(task, store, state, again, bound, longest)
     sent, started = store.now(), local.clock()
     try:
@@ -557,10 +560,12 @@ def _poll(
         # paced: book the next call's slot now, so its hop calls the vendor when it comes (a poll due
         # later than the broker holds a message, past `longest`, books when it comes back)
         now = store.now()
-        wait, booked = store.book(vendor, now, ahead=True)
+        wait, booked, rate = store.book(vendor, now, ahead=True)
         slot = None if booked is None else now + wait
         wait = min(max(outcome.countdown, wait), max(outcome.countdown, state.deadline - now))  # the deadline ends it
-        outcome = Again(attrs.evolve(outcome.state, booked=booked, slot=slot), wait)
+        outcome = Again(
+            attrs.evolve(outcome.state, booked=booked, slot=slot, rate=None if booked is None else rate), wait
+        )
     return _again(task, store, state, outcome, bound, longest)
 
 

@@ -133,6 +133,7 @@ class PollState:
     on_done: dict[str, Any] | None = None  # the callback's signature, as Celery serializes it
     booked: float | None = None  # this hop holds a slot of the vendor's shared rate, booked at this cut
     slot: float | None = None  # when that slot is due (the fleet's clock): a hop back sooner keeps its place
+    rate: float | None = None  # the rate it was booked at: after a cut, the share the new rate is of it keeps its slot
 
     @classmethod
     def start(
@@ -230,6 +231,8 @@ class PollState:
             number("booked", self.booked)
         if self.slot is not None:
             number("slot", self.slot)
+        if self.rate is not None:
+            number("rate", self.rate)
         return None if policy is None else waiter
 
     def next(self, **changes: Any) -> PollState:
@@ -303,13 +306,14 @@ def decide(
         return Done(payload(state.ref, waiter.last, exc, polls))
     if delay is None or now + delay >= waiter.deadline:
         return Done(payload(state.ref, waiter.last, waiter.timed_out(), polls))
-    return Again(state.next(polls=polls, waiter=waiter.to_dict(), booked=None, slot=None), delay)
+    return Again(state.next(polls=polls, waiter=waiter.to_dict(), booked=None, slot=None, rate=None), delay)
 
 
-def paced(state: PollState, wait: float, booked: float | None, slot: float | None) -> Again:
+def paced(state: PollState, wait: float, booked: float | None, slot: float | None, rate: float | None = None) -> Again:
     """The vendor's shared rate says wait: the same poll (a new hop, same wait state) after
-    ``wait``, holding the slot it ``booked``, due at ``slot`` (None: a pause booked nothing)."""
-    return Again(state.next(booked=booked, slot=None if booked is None else slot), wait)
+    ``wait``, holding the slot it ``booked``, due at ``slot``, at ``rate`` (None: nothing booked)."""
+    held = booked is not None
+    return Again(state.next(booked=booked, slot=slot if held else None, rate=rate if held else None), wait)
 
 
 def timed_out(state: PollState) -> Done:

@@ -64,9 +64,12 @@ from .._ratecontrol import (
     MAX_SHARES,
     MIN_CUBIC_K,
     MIN_RATE,
+    SCALE_CONSTANT,
     SENT_WINDOW,
     SHARED_GROWTH,
     SLOT_EARLY,
+    TOKEN_EPSILON,
+    Booking,
     SharedPace,
     pause_for,
 )
@@ -154,9 +157,10 @@ _USABLE_FN = (
     f"""
 local MIN_RATE, MAX_SHARED_RATE, MIN_CUBIC_K, CUBIC_SPAN = {MIN_RATE!r}, {MAX_SHARED_RATE!r}, {MIN_CUBIC_K!r}, {CUBIC_SPAN!r}
 local MAX_PAUSE, GROWTH, CLOCK_SLACK, SENT_WINDOW = {MAX_PAUSE!r}, {MAX_RATE_OVER_MEASURED!r}, {CLOCK_SLACK!r}, {SENT_WINDOW!r}
-local SHARED_GROWTH, SLOT_EARLY, BETA = {SHARED_GROWTH!r}, {SLOT_EARLY!r}, {BETA!r}
+local SHARED_GROWTH, SLOT_EARLY, BETA, TOKEN_EPSILON = {SHARED_GROWTH!r}, {SLOT_EARLY!r}, {BETA!r}, {TOKEN_EPSILON!r}
+local SCALE_CONSTANT = {SCALE_CONSTANT!r}
 local FIELDS = {{'w_max', 'k', 'last_cut', 'tokens', 'stamp', 'pause_until', 'rate', 'sent', 'sent_at', 'shares',
-                'refused', 'refused_at'}}"""
+                'refused', 'refused_at', 'thin'}}"""
     + """
 -- A pace the workers did not write (a field set by hand: non-numeric, not finite, out of the range
 -- the workers write, SharedPace.usable) is deleted where it is met: the vendor is then not paced
@@ -175,6 +179,8 @@ local function usable(p)
   local sent, refused = finite(p[8] or '0'), finite(p[11] or '0')
   if not (sent and sent >= 0 and sent <= MAX_SHARED_RATE) then return false end
   if not (refused and refused >= 0 and refused <= MAX_SHARED_RATE and finite(p[12] or '0')) then return false end
+  local thin = finite(p[13] or '0')
+  if not (thin and thin >= 0 and thin <= 1) then return false end
   -- the bucket's capacity is the rate held (a pace stored before it was kept: 2 w_max at most)
   local top = math.max(1, GROWTH * math.max(w_max, fill, MIN_RATE))
   if not (tokens and tokens >= -top * MAX_PAUSE - 1 and tokens <= top) then return false end
@@ -211,20 +217,25 @@ end
 local function floor(pace)  -- SharedPace.floor: the last cut's rate
   return math.max(MIN_RATE, BETA * pace.w_max)
 end
-local function rate(pace, curve, now)
-  return math.max(MIN_RATE, pace.fill, math.min(curve, SHARED_GROWTH * sent_rate(pace, now)))
+-- curve(pace, now): SharedPace.curve, CUBIC's curve since the last cut (CubicCalculator), within
+-- MIN_RATE-MAX_SHARED_RATE: read from the stored cut, so every worker reads the same one (each
+-- passed its own once, and one that knew the first cut before the others' shares read it low)
+local function curve(pace, now)
+  local k = pace.k
+  local cube = k ^ 3
+  local scale = SCALE_CONSTANT
+  if cube > 0 then scale = pace.w_max * (1 - BETA) / cube end
+  local since = math.min(math.max(math.max(now, pace.last_cut) - pace.last_cut - k, -CUBIC_SPAN), CUBIC_SPAN)
+  return math.max(MIN_RATE, math.min(scale * since ^ 3 + pace.w_max, MAX_SHARED_RATE))
+end
+local function rate(pace, now)  -- SharedPace.rate: past w_max, no faster than the fleet sends lets it
+  return math.max(MIN_RATE, pace.fill, math.min(curve(pace, now), math.max(pace.w_max, SHARED_GROWTH * sent_rate(pace, now))))
 end
 -- numbers(p): a usable pace's numbers (one stored before sent was kept: SharedPace's defaults)
 local function numbers(p)
   local w_max = finite(p[1])
-  return {w_max = w_max, fill = finite(p[7]), sent = finite(p[8]) or w_max,
+  return {w_max = w_max, k = finite(p[2]), last_cut = finite(p[3]), fill = finite(p[7]), sent = finite(p[8]) or w_max,
           sent_at = finite(p[9]) or finite(p[5]) or 0}
-end
--- curve_or_fill(p, curve, known): the worker's curve at now, if it computed it for the stored cut
--- (known) and it is within range; else the rate held (the cut it knew is gone: no growth this time)
-local function curve_or_fill(p, pace, curve, known)
-  if known == p[3] and curve and curve >= MIN_RATE and curve <= MAX_SHARED_RATE then return curve end
-  return pace.fill
 end
 """
 )
@@ -232,13 +243,15 @@ end
 _RESERVE_FN = (
     _USABLE_FN
     + """
--- reserve(pace, now, curve, known, booked, slot, ahead): SharedPace.reserve on the stored pace, the bucket
--- being TokenBucket's arithmetic. curve: the worker's CUBIC curve at now for the cut it knows (known).
--- Returns false when the vendor is not paced, else {wait, booked, w_max, k, last_cut, pause_until}:
--- wait 0 sends now; booked '1': a slot is held for this caller at that wait ('0': a pause, or a
--- queue MAX_PAUSE long: nothing booked); a caller back before the slot it holds (booked at the
--- stored cut, due at slot) hears the time left. Each call sent now is counted (sent, sent_at).
-local function reserve(key, now, curve, known, booked, slot, ahead)
+-- reserve(pace, now, booked, slot, at, ahead): SharedPace.book on the stored pace, the bucket being
+-- TokenBucket's arithmetic. Returns false when the vendor is not paced, else {wait, held, rate, w_max, k, last_cut,
+-- pause_until}: wait 0 sends now; held: the cut the caller's slot is held at ('': nothing booked:
+-- a queue MAX_PAUSE long), booked at rate. A caller back before the slot it holds (booked at a cut,
+-- due at slot, at the rate at) hears the time left; one back at a slot booked before the last cut
+-- sends if the count (thin) keeps it, the rate now over at being the share kept; one whose slot
+-- fell within a pause, or that holds none, books one (behind the pause, if one is on). Each call
+-- sent now is counted (sent, sent_at).
+local function reserve(key, now, booked, slot, at, ahead)
   local p = read(key)
   if not p or not p[3] then return false end
   if not usable(p) then
@@ -246,41 +259,64 @@ local function reserve(key, now, curve, known, booked, slot, ahead)
     return false
   end
   local pause = finite(p[6] or '0')
-  local function said(wait, held) return {tostring(wait), held, p[1], p[2], p[3], p[6] or '0'} end
-  -- at most MAX_PAUSE from now (SharedPace.reserve): set by a worker whose clock runs ahead, it is
+  -- at most MAX_PAUSE from now (SharedPace.book): set by a worker whose clock runs ahead, it is
   -- longer; kept so, or each worker asking again after its wait would be held for all of it
-  if now < pause then
-    if pause - now > MAX_PAUSE then
-      pause = now + MAX_PAUSE
-      p[6] = tostring(pause)
-      redis.call('HSET', key, 'pause_until', p[6])
-    end
-    return said(pause - now, '0')
+  if now < pause and pause - now > MAX_PAUSE then
+    pause = now + MAX_PAUSE
+    p[6] = tostring(pause)
+    redis.call('HSET', key, 'pause_until', p[6])
   end
   local pace = numbers(p)
-  if booked == p[3] then  -- its slot: kept until it comes, then it sends
-    local early = (tonumber(slot) or now) - now
-    if early > SLOT_EARLY and early <= MAX_PAUSE then return said(early, '1') end
-    count(pace, now)
-    redis.call('HSET', key, 'sent', tostring(pace.sent), 'sent_at', tostring(pace.sent_at))
-    return said(0, '1')
+  local r = rate(pace, now)
+  local function said(wait, held, booked_at) return {tostring(wait), held, tostring(booked_at), p[1], p[2], p[3], p[6] or '0'} end
+  local paused = now < pause
+  -- the share kept of slots like the caller's (SharedPace._kept): 1 at the last cut, at an earlier
+  -- one the rate now over the rate it was booked at; nil: none of this pace's, booked again
+  local kept, b, a = nil, finite(booked), finite(at)
+  if booked == p[3] then
+    kept = 1
+  elseif b and a and b > 0 and b < finite(p[3]) and a >= MIN_RATE and a <= MAX_SHARED_RATE then
+    kept = math.min(1, r / a)
   end
-  local r = rate(pace, curve_or_fill(p, pace, curve, known), now)
-  local cap = math.max(1, floor(pace))  -- the burst it may save up: the cut's rate (SharedPace.reserve)
+  if kept then
+    local s, left = finite(slot), nil
+    if s and s - now <= MAX_PAUSE then left = s - now end  -- further: not one this pace booked
+    local at_now = r  -- the rate it was booked at, as it shows it when it comes back (SharedPace.book)
+    if a and a >= MIN_RATE and a <= MAX_SHARED_RATE then at_now = a end
+    if left and s < pause then
+      -- within a pause: withdrawn (the pause paid it off), booked again behind it
+    elseif left and (left > SLOT_EARLY or paused) then
+      return said(left, booked, at_now)  -- back before it: its place kept
+    elseif not paused then
+      local thin = (finite(p[13] or '0') or 0) + kept
+      if thin >= 1 - TOKEN_EPSILON then  -- its slot came, and the rate keeps it
+        thin = thin - math.min(1, thin)
+        count(pace, now)
+        redis.call('HSET', key, 'sent', tostring(pace.sent), 'sent_at', tostring(pace.sent_at), 'thin', tostring(thin))
+        return said(0, booked, at_now)
+      end
+      redis.call('HSET', key, 'thin', tostring(thin))
+    end
+  end
+  local start = now
+  if paused then start = pause end  -- behind the pause, if one is on
+  local cap = math.max(1, floor(pace))  -- the burst it may save up: the cut's rate (SharedPace.book)
   local tokens = math.min(cap, finite(p[4]) or 0)
   local stamp = finite(p[5]) or now
   if stamp > now + CLOCK_SLACK then stamp = now end  -- written by a clock gone wrong (see CLOCK_SLACK): refill from now
-  if now > stamp then
-    tokens = math.min(cap, tokens + (now - stamp) * r)
-    stamp = now
+  if start > stamp then  -- refilled at the rate held until now
+    tokens = math.min(cap, tokens + (start - stamp) * pace.fill)
+    stamp = start
   end
+  if tokens < 0 then tokens = tokens * (r / pace.fill) end  -- the queue ends where it was booked to end
   tokens = tokens - 1
-  if -tokens / r > MAX_PAUSE then return said(MAX_PAUSE, '0') end  -- the queue is full: ask again then
-  local wait = 0
-  if tokens < 0 then wait = -tokens / r elseif not ahead then count(pace, now) end
+  local wait = start - now
+  if tokens < 0 then wait = wait + -tokens / r end
+  if wait > MAX_PAUSE then return said(MAX_PAUSE, '', r) end  -- the queue is full: ask again then
+  if wait == 0 and not ahead then count(pace, now) end
   redis.call('HSET', key, 'tokens', tostring(tokens), 'stamp', tostring(stamp), 'rate', tostring(r),
              'sent', tostring(pace.sent), 'sent_at', tostring(pace.sent_at))
-  return said(wait, '1')
+  return said(wait, p[3], r)
 end
 """
 )
@@ -324,9 +360,9 @@ else
   redis.call('EXPIRE', chain, tonumber(ARGV[3]))  -- no record (a forged or very late message): it expires too
 end
 if ARGV[8] ~= '1' then return {1} end
-local paced = reserve(KEYS[2], now, tonumber(ARGV[9]), ARGV[10], ARGV[11], ARGV[12], false)
+local paced = reserve(KEYS[2], now, ARGV[9], ARGV[10], ARGV[11], false)
 if not paced then return {1} end
-return {1, paced[1], paced[2], paced[3], paced[4], paced[5], paced[6]}
+return {1, paced[1], paced[2], paced[3], paced[4], paced[5], paced[6], paced[7]}
 """
 )
 
@@ -449,7 +485,7 @@ return 1
 _RESERVE = (
     _RESERVE_FN
     + """
-local paced = reserve(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6] == '1')
+local paced = reserve(KEYS[1], tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[5], ARGV[4] == '1')
 if not paced then return false end
 return paced
 """
@@ -461,17 +497,17 @@ _THROTTLED = (
 local CUBIC_RECOVERY, CUT_INTERVAL, MAX_SHARES = {CUBIC_RECOVERY!r}, {CUT_INTERVAL!r}, {MAX_SHARES!r}
 local FIRST_BURST = {FIRST_BURST!r}"""
     + """
--- SharedPace.throttled on the stored pace: a worker saw a 429 for a call sent at ARGV[8] ('': not
+-- SharedPace.throttled on the stored pace: a worker saw a 429 for a call sent at ARGV[6] ('': not
 -- known). The pause (the later one wins); a cut, unless this is the congestion the last cut was
 -- for; or, while that cut is the vendor's first (made from one worker's share), this reporter's
--- share added to it once. ARGV: now, pause, the cut the worker knows and its curve at now, what
--- it measured accepted, who it is, the pace's TTL, sent, '1' for a share alone (SharedPace.share:
+-- share added to it once. ARGV: now, pause, what the worker measured accepted, who it is, the
+-- pace's TTL, sent, '1' for a share alone (SharedPace.share:
 -- a worker that heard of the first cut, never a cut), and the channel and vendor of the notice a
 -- first cut is published with (every worker hears of it at once). A stored pace no worker wrote
 -- is deleted first: this cut is then the vendor's first.
 local key, now, retry_after = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
-local measured, reporter, sent = math.min(math.max(0, finite(ARGV[5]) or 0), MAX_SHARED_RATE), ARGV[6], finite(ARGV[8])
-local share_only = ARGV[9] == '1'
+local measured, reporter, sent = math.min(math.max(0, finite(ARGV[3]) or 0), MAX_SHARED_RATE), ARGV[4], finite(ARGV[6])
+local share_only = ARGV[7] == '1'
 local p = read(key) or {}
 if p[3] and not usable(p) then
   redis.call('DEL', key)
@@ -479,7 +515,7 @@ if p[3] and not usable(p) then
 end
 local fields = {}
 local function put(...) for _, v in ipairs({...}) do table.insert(fields, v) end end
-local last_cut, cut, fill = finite(p[3] or 'x'), false, finite(p[7]) or MIN_RATE  -- the rate held (none yet: a first cut, whose bucket starts empty)
+local last_cut, cut, cut_tokens, fill = finite(p[3] or 'x'), false, 0, finite(p[7]) or MIN_RATE  -- the rate held (none yet: a first cut, whose bucket starts empty)
 local paused = finite(p[6] or '0') or 0
 if share_only and not (last_cut and last_cut <= now + CLOCK_SLACK) then
   return redis.call('HMGET', key, 'w_max', 'k', 'last_cut', 'pause_until')
@@ -510,13 +546,22 @@ else
     -- what the vendor accepted of it: less the 429s before this one (SharedPace.base)
     local others = math.max(0, refused * math.exp(-math.max(0, now - refused_at) / SENT_WINDOW) - 1 / SENT_WINDOW)
     local accepted = pace.sent * math.exp(-since / SENT_WINDOW) - others
-    base = math.max(MIN_RATE, math.min(rate(pace, curve_or_fill(p, pace, finite(ARGV[4]), ARGV[3]), now), accepted))
+    base = math.max(MIN_RATE, math.min(rate(pace, now), accepted))
   end
   local stamp = ARGV[1]  -- nothing saved up while paused (SharedPace.cut)
   if paused > now then stamp = tostring(paused) end
+  local new_fill = math.max(MIN_RATE, base * BETA)
+  cut_tokens = 0
+  if pace then
+    -- the slots booked ahead, at the rate they were booked at, are owed at the new one: the queue
+    -- ends where it did (SharedPace.cut), and each caller of it hears the share kept (SharedPace.book)
+    local queue, was = finite(p[4] or '0') or 0, finite(p[5] or '0') or 0
+    if now > was then queue = queue + (now - was) * pace.fill end
+    cut_tokens = math.min(0, queue) * math.min(1, new_fill / pace.fill)
+  end
   put('w_max', tostring(base), 'k', tostring(CUBIC_RECOVERY), 'last_cut', ARGV[1],
-      'rate', tostring(math.max(MIN_RATE, base * BETA)), 'tokens', '0', 'stamp', stamp)
-  cut = true
+      'rate', tostring(new_fill), 'tokens', tostring(cut_tokens), 'stamp', stamp)
+  cut, fill = true, new_fill  -- a pause pays the queue off at the new rate
   if pace then
     put('shares', '')
   else
@@ -528,16 +573,16 @@ if retry_after > 0 and now + retry_after > paused then
   -- saved up past it (SharedPace.throttled)
   local till = now + retry_after
   local tokens, stamp = finite(p[4] or '0') or 0, finite(p[5] or '0') or now
-  if cut then tokens, stamp = 0, math.max(now, paused) end
+  if cut then tokens, stamp = cut_tokens, math.max(now, paused) end
   tokens = math.min(0, tokens + math.max(0, till - stamp) * fill)
   put('pause_until', tostring(till), 'tokens', tostring(tokens), 'stamp', tostring(math.max(stamp, till)))
 end
 if #fields > 0 then
   redis.call('HSET', key, unpack(fields))
-  redis.call('EXPIRE', key, tonumber(ARGV[7]))
+  redis.call('EXPIRE', key, tonumber(ARGV[5]))
   -- the notice is a courtesy (the workers read the paces every second): a Redis user not allowed
   -- the channel (an ACL without it) must not fail the report
-  if not last_cut and ARGV[10] and ARGV[10] ~= '' then redis.pcall('PUBLISH', ARGV[10], ARGV[11]) end
+  if not last_cut and ARGV[8] and ARGV[8] ~= '' then redis.pcall('PUBLISH', ARGV[8], ARGV[9]) end
 end
 return redis.call('HMGET', key, 'w_max', 'k', 'last_cut', 'pause_until')
 """
@@ -768,11 +813,12 @@ class CutNotices:
 class Claim:
     """What :meth:`Store.poll` found: ``code`` (RUN: this delivery runs the hop; DUPLICATE: another
     does; ENDED: the job's callback is out) and, for a paced vendor, ``wait`` (0.0: send now; else
-    poll again in that many seconds, holding the slot booked at the cut ``booked``)."""
+    poll again in that many seconds, holding the slot booked at the cut ``booked``, at ``rate``)."""
 
     code: int
     wait: float = 0.0
     booked: float | None = None
+    rate: float | None = None  # the rate the slot held was booked at (shown when it comes back)
 
     RUN: ClassVar[int] = 1
     DUPLICATE: ClassVar[int] = 0
@@ -809,6 +855,11 @@ def _known(values: list[Any]) -> dict[str, str] | None:
     except ValueError:
         return None
     return fields if SharedPace.usable(numbers) else None
+
+
+def _held(value: Any) -> float | None:
+    """The cut a script said a slot is held at (``b""``: none)."""
+    return float(value) if value else None
 
 
 def _wait(value: Any) -> float:
@@ -964,30 +1015,26 @@ class Store:
 
     def poll(self, ref: str, hop: int, tag: str, *, ttl: float, grace: float, message: str, due: float,
              vendor: str, now: float, booked: float | None, slot: float | None = None,
-             reserve: bool = True) -> Claim:  # fmt: skip
+             at: float | None = None, reserve: bool = True) -> Claim:  # fmt: skip
         """Claim hop ``hop`` of ``ref``'s chain for this delivery, note its ``message`` and that its
         next hop is due by ``due``, and book a slot of ``vendor``'s shared rate if it is paced (or
-        keep the one this hop holds: ``booked`` at that cut, due at ``slot``, asked even when this
-        process knows of no pace yet). ``reserve`` False: the claim alone (a poll at its deadline
-        calls no vendor: a slot booked for it would go unused)."""
+        keep the one this hop holds: ``booked`` at that cut, due at ``slot``, at the rate ``at``;
+        asked even when this process knows of no pace yet). ``reserve`` False: the claim alone (a
+        poll at its deadline calls no vendor: a slot booked for it would go unused)."""
         known = self.paces.get(vendor)
-        curve = 0.0
-        if known is not None:
-            curve = _pace(known).curve(now) or MIN_RATE
         paced = reserve and (known is not None or booked is not None)
         args = [hop, tag, max(60, int(ttl)), repr(now), grace, message, repr(due),
-                "1" if paced else "0", repr(curve), (known or {}).get("last_cut", ""), _cut(booked),
-                _cut(slot)]  # fmt: skip
+                "1" if paced else "0", _cut(booked), _cut(slot), _cut(at)]  # fmt: skip
         answer = self._poll(keys=[self._chain(ref), self._rate(vendor)], args=args)
         code = int(answer[0])
         if len(answer) == 1:
             if code == Claim.RUN and known is not None and paced:
                 self.paces[vendor] = None  # the script found no pace (it expired, or was not one: deleted)
             return Claim(code)
-        fields = _known(answer[3:])  # the script let only a usable pace through
+        fields = _known(answer[4:])  # the script let only a usable pace through
         self.paces[vendor] = fields
-        booked = float(fields["last_cut"]) if fields is not None and answer[2] == b"1" else None
-        return Claim(code, _wait(answer[1]), booked)
+        held = _held(answer[2]) if fields is not None else None
+        return Claim(code, _wait(answer[1]), held, None if held is None else float(answer[3]))
 
     def poll_meanwhile(self, ref: str, hop: int, tag: str, *, ttl: float, grace: float, message: str,
                        due: float, vendor: str, now: float) -> Callable[[], Claim]:  # fmt: skip
@@ -1005,7 +1052,7 @@ class Store:
 
         self.paces.setdefault(vendor, None)  # refresh_paces reads it again: another worker's cut is heard
         pool = self.redis.connection_pool
-        args = [hop, tag, max(60, int(ttl)), repr(now), grace, message, repr(due), "0", "0", "", ""]
+        args = [hop, tag, max(60, int(ttl)), repr(now), grace, message, repr(due), "0"]
         try:
             connection = pool.get_connection()
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
@@ -1119,30 +1166,29 @@ class Store:
         self, vendor: str, now: float, booked: float | None = None, slot: float | None = None, *, ahead: bool = False
     ) -> float:
         """:meth:`SharedPace.reserve` on ``vendor``'s stored pace (what :meth:`poll` does within its round trip)."""
-        return self.book(vendor, now, booked, slot, ahead=ahead)[0]
+        return self.book(vendor, now, booked, slot, ahead=ahead).wait
 
     def book(
-        self, vendor: str, now: float, booked: float | None = None, slot: float | None = None, *, ahead: bool = False
-    ) -> tuple[float, float | None]:
-        """:meth:`reserve`, and the cut the slot was booked at (None: nothing booked: a pause, no pace,
-        or a queue ``MAX_PAUSE`` long)."""
-        known = self.paces.get(vendor)
-        curve = (_pace(known).curve(now) if known is not None else None) or MIN_RATE
-        args = [
-            repr(now),
-            repr(curve),
-            (known or {}).get("last_cut", ""),
-            _cut(booked),
-            _cut(slot),
-            "1" if ahead else "0",
-        ]
+        self,
+        vendor: str,
+        now: float,
+        booked: float | None = None,
+        slot: float | None = None,
+        at: float | None = None,
+        *,
+        ahead: bool = False,
+    ) -> Booking:
+        """:meth:`SharedPace.book` on ``vendor``'s stored pace: the wait, and the slot held (its
+        ``cut`` None: nothing booked: no pace, or a queue ``MAX_PAUSE`` long)."""
+        args = [repr(now), _cut(booked), _cut(slot), "1" if ahead else "0", _cut(at)]
         answer = self._reserve(keys=[self._rate(vendor)], args=args)
         if not answer:
             self.paces[vendor] = None
-            return 0.0, None
-        fields = _known(answer[2:])  # the script let only a usable pace through
+            return Booking(0.0, None, 0.0)
+        fields = _known(answer[3:])  # the script let only a usable pace through
         self.paces[vendor] = fields
-        return _wait(answer[0]), float(fields["last_cut"]) if fields is not None and answer[1] == b"1" else None
+        held = _held(answer[1]) if fields is not None else None
+        return Booking(_wait(answer[0]), held, float(answer[2]))
 
     def throttled(
         self,
@@ -1165,12 +1211,9 @@ class Store:
 
     def _report(self, vendor: str, now: float, measured: float, sent: float | None, retry_after: float | None,
                 reporter: str, *, share: bool) -> None:  # fmt: skip
-        known = self.paces.get(vendor)
-        curve = _pace(known).curve(now) if known is not None else None
         measured = min(max(measured, 0.0), MAX_SHARED_RATE) if math.isfinite(measured) else 0.0
-        args = [repr(now), pause_for(retry_after), (known or {}).get("last_cut", ""), repr(curve or MIN_RATE),
-                repr(measured), reporter or self.reporter, RATE_TTL, "" if sent is None else repr(sent),
-                "1" if share else "0", self.cuts, vendor]  # fmt: skip
+        args = [repr(now), pause_for(retry_after), repr(measured), reporter or self.reporter, RATE_TTL,
+                "" if sent is None else repr(sent), "1" if share else "0", self.cuts, vendor]  # fmt: skip
         self.paces[vendor] = _known(self._throttled(keys=[self._rate(vendor)], args=args))
 
     def refresh_paces(self) -> None:
