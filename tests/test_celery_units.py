@@ -826,7 +826,7 @@ def test_a_listener_refused_says_so_once_and_tries_again_less_and_less_often(
 
 def test_a_process_ramp_grows_on_a_vendors_errors_and_keeps_its_cut_after_a_429() -> None:
     """Slow start grows on every answer that came back through the vendor's limiter, a 5xx too (TCP's
-    on every ACK): counted as none, a vendor failing before it ever throttled held each process at
+    on every ACK), and counts it as accepted: counted as none, a vendor failing before it ever throttled held each process at
     START_RATE (100 jobs of a threads pool: none done in a minute, 27 s before the ramp). And a
     ramp that met a 429 keeps its cut and its pause: a new one's full bucket after each 429 handed
     out START_RATE tokens a 429."""
@@ -844,7 +844,10 @@ def test_a_process_ramp_grows_on_a_vendors_errors_and_keeps_its_cut_after_a_429(
         else:
             clock.now += wait
     assert sent > 4 * START_RATE  # it grew
-    assert failing.measured("duomi") == 0.0  # and none counts as accepted (a cut's share)
+    # and each counts as accepted (a cut's share): the vendor's limiter let it through. Counted as
+    # none, a vendor answering 502 to a third of the calls had the fleet's first cut start from
+    # 0.5 req/s, and a 20 req/s allowance was polled at 1 req/s (an attack with real workers)
+    assert failing.measured("duomi") == pytest.approx(sent, rel=0.2)
     throttled = WorkerPaces(clock=lambda: clock.now)
     while throttled.wait("duomi") == 0.0:  # its first burst, spent
         pass

@@ -568,8 +568,12 @@ def test_a_worker_whose_clock_runs_behind_does_not_unpace_the_vendor(skew: float
     """Reading a stamp more than a second ahead as now (for a worker ahead of the others) let a
     worker behind lower it at each booking, and the others refilled the skew's worth of tokens
     every time: 50 slots a second through a pace of 4.25-5 with a worker 5 s behind. The fleet is
-    granted what two workers on one clock are."""
-    assert _granted_per_second(SharedPace(), skew) == pytest.approx(_granted_per_second(SharedPace(), 0.0), rel=0.1)
+    granted what two workers on one clock are, and never more: a worker a minute behind reads the
+    curve (grown along for the minute no 429 came) where it was a minute before, and books at that
+    rate, at least the rate the cut held."""
+    skewed, one_clock = _granted_per_second(SharedPace(), skew), _granted_per_second(SharedPace(), 0.0)
+    assert skewed <= one_clock * 1.1
+    assert skewed == pytest.approx(one_clock, rel=0.1) or (skew >= 60 and skewed >= 4.25)
 
 
 def test_one_burst_reported_by_workers_whose_clocks_differ_is_one_cut() -> None:
@@ -791,6 +795,23 @@ def test_a_fleet_held_at_a_throttling_vendors_rate_sends_few_polls_back_for_noth
     assert throttled <= 0.03
     # each 429's pause (a second) leaves the vendor idle for that long: 95-100 % of it used without
     assert accepted >= (0.95 if retry_after is None else 0.94), (accepted, throttled)
+
+
+@pytest.mark.parametrize("jobs", [100, 400])
+@pytest.mark.parametrize("workers", [1, 8])
+def test_a_fleet_follows_a_vendor_that_raises_its_allowance_within_half_a_minute(workers: int, jobs: int) -> None:
+    """A vendor raises its allowance from 5 to 20 req/s while 100-400 jobs queue for it. Slots keep
+    the time they were booked at when the rate grows, so a queue booked at 5 req/s held the vendor
+    there until its end, and past ``w_max`` the rate grew by half of what the fleet sent a queue's
+    length at a time: 90 s later a fleet of 400 jobs polled at 7.5-9 req/s (an attack with real
+    workers found it; 60 s before the slots kept their time). The rate the queue leaves free now
+    goes beside it, at once."""
+    from tests.pace_sim import memory_fleet, simulate
+
+    run = simulate(memory_fleet(workers), allowance=5.0, jobs=jobs, seconds=150.0, raised=(60.0, 20.0))
+    calls = [accepted for when, accepted in run.sent if 90.0 <= when < 150.0]
+    assert sum(calls) / 60.0 >= 0.95 * 20.0
+    assert calls.count(False) / len(calls) <= 0.02
 
 
 @pytest.mark.parametrize("workers", [1, 8])

@@ -596,6 +596,19 @@ moving average of its booked slots): the second over which one process reads dem
 every paced call of every worker, so this, not one worker's count, is the fleet's send rate."""
 
 
+IDLE_AFTER: Final = 4.0
+"""A gap between two of the fleet's sends longer than this many seconds (or than four slots at the
+rate held, if longer) is idle time, which CUBIC's curve does not count (Linux's ``tcp_cubic``
+moves its epoch on by the idle time, RFC 9438 section 5.8): a fleet back from a quiet minute
+found the curve at ten times the rate last throttled."""
+
+FRONT_WINDOW: Final = 3 * SENT_WINDOW
+"""Seconds after a queue of slots formed that the rate its first slot was booked at stands for the
+rate it is sent at (:meth:`SharedPace._spare`): the fleet's reading of what it sends, an average
+over ``SENT_WINDOW``, shows 95 % of a new rate after three of them. Kept for longer, the rate
+of a queue formed minutes ago held the fleet there when the vendor raised its allowance."""
+
+
 def _one_more(average: float, at: float, now: float) -> tuple[float, float]:
     """An exponential moving average of events a second (``SENT_WINDOW``'s), read at ``at``, with
     one more at ``now``: the average and its new time. An event stamped before the last one (by a
@@ -635,7 +648,12 @@ class SharedPace:
     and each other worker's is added as it reports a 429 or hears of the cut (:meth:`share`)."""
 
     __slots__ = (
+        "extra",
+        "extra_at",
         "fill",
+        "front",
+        "front_at",
+        "idle",
         "k",
         "last_cut",
         "pause_until",
@@ -669,6 +687,11 @@ class SharedPace:
         refused: float = 0.0,
         refused_at: float = 0.0,
         thin: float = 0.0,
+        front: float = 0.0,
+        front_at: float = 0.0,
+        extra: float = 0.0,
+        extra_at: float = 0.0,
+        idle: float = 0.0,
     ) -> None:
         self.w_max, self.k, self.last_cut = w_max, k, last_cut
         self.tokens, self.stamp, self.pause_until = tokens, stamp, pause_until
@@ -679,6 +702,9 @@ class SharedPace:
         self.shares = shares  # the first cut's reporters, " a b": each other one adds its share once
         self.refused, self.refused_at = refused, refused_at  # the fleet's 429s a second, as sent is counted
         self.thin = thin  # the count that keeps a share of the slots booked before the last cut: see :meth:`book`
+        # the rate the queue's first slot was booked at, and the slots a second the rate left free beside it
+        self.front, self.front_at, self.extra, self.extra_at = front, front_at, extra, extra_at
+        self.idle = idle  # seconds the fleet sent nothing since the last cut: the curve's clock skips them
 
     @property
     def paced(self) -> bool:
@@ -686,10 +712,11 @@ class SharedPace:
 
     def curve(self, now: float) -> float | None:
         """CUBIC's curve at ``now`` since the last cut, within ``MIN_RATE``-``MAX_SHARED_RATE`` (None:
-        not paced): the most the rate may be; what a worker computes and the store's script caps."""
+        not paced): the most the rate may be (the store's scripts compute it alike, from the stored cut)."""
         if not self.paced:
             return None
-        grown = CubicCalculator.restored(self.w_max, self.k, self.last_cut).success_received(max(now, self.last_cut))
+        epoch = self.last_cut + self.idle  # the curve stands still while the fleet sends nothing
+        grown = CubicCalculator.restored(self.w_max, self.k, epoch).success_received(max(now, epoch))
         return max(MIN_RATE, min(grown, MAX_SHARED_RATE))
 
     def sent_rate(self, now: float) -> float:
@@ -699,7 +726,7 @@ class SharedPace:
     @property
     def floor(self) -> float:
         """The rate the last cut set (``BETA`` of its ``w_max``, each share of the first cut's added):
-        the burst its bucket may save up (see :meth:`reserve`)."""
+        the burst its bucket may save up (see :meth:`book`)."""
         return max(MIN_RATE, BETA * self.w_max)
 
     def rate(self, now: float) -> float | None:
@@ -713,14 +740,15 @@ class SharedPace:
         curve = self.curve(now)
         if curve is None:
             return None
-        # never below the rate held (the curve only rises between cuts: a store's script is passed a
-        # worker's curve, which may be a cut's first reading, before another worker added its share)
+        # never below the rate held (the curve only rises between cuts; the first cut's shares raise
+        # the rate held with its w_max)
         return max(MIN_RATE, self.fill, min(curve, max(self.w_max, SHARED_GROWTH * self.sent_rate(now))))
 
     def reserve(
         self, now: float, booked: float | None = None, slot: float | None = None, *, ahead: bool = False
     ) -> float:
-        """:meth:`book`'s wait alone."""
+        """:meth:`book`'s wait alone (a slot booked before the last cut, which :meth:`book` is told
+        the rate of, books again here)."""
         return self.book(now, booked, slot, ahead=ahead).wait
 
     def book(
@@ -760,11 +788,11 @@ class SharedPace:
         if rate is None:
             return Booking(max(0.0, self.pause_until - now), None, 0.0)
         paused = now < self.pause_until
-        kept = self._kept(rate, booked, at)
+        left = None  # the time left to its slot (None: no slot this pace booked, further than MAX_PAUSE)
+        if slot is not None and math.isfinite(slot) and slot - now <= MAX_PAUSE:
+            left = slot - now
+        kept = self._kept(rate, booked, at, left is not None)
         if booked is not None and kept is not None:
-            left = None  # the time left to its slot (None: no slot this pace booked, further than MAX_PAUSE)
-            if slot is not None and math.isfinite(slot) and slot - now <= MAX_PAUSE:
-                left = slot - now
             held = at if at is not None and MIN_RATE <= at <= MAX_SHARED_RATE else rate  # as it shows it again
             if left is not None and slot is not None and slot < self.pause_until:
                 pass  # within a pause: withdrawn (the pause paid it off), booked again behind it
@@ -777,22 +805,30 @@ class SharedPace:
                     self._count(now)
                     return Booking(0.0, booked, held)
         start = self.pause_until if paused else now  # behind the pause, if one is on
-        if self.stamp > now + CLOCK_SLACK:  # written by a clock gone wrong: refill from now
-            self.stamp = now
+        # a stamp further ahead was written by a clock gone wrong: refill from the start (from the
+        # pause's end, which a pause stamps: read from now, a 5-minute pause was read as a clock
+        # gone wrong by a caller a millisecond behind, and its bucket filled over the pause)
+        stamp = self.stamp if self.stamp <= start + CLOCK_SLACK else start
         # the burst it may save up: the cut's rate, not the rate held, which grew with the fleet's
         # sends while slots booked at an older one held the vendor there (400 jobs at 5 req/s: 80 s
         # of them): after a quiet minute, a wave of polls went out at twice the allowance, 15 % of
         # its calls answered 429 (tests/pace_sim.py, with each worker's slow start)
         cap = max(1.0, self.floor)
-        tokens, stamp = min(cap, self.tokens), self.stamp
+        tokens = min(cap, self.tokens)
         if start > stamp:  # refilled at the rate held until now
             tokens, stamp = min(cap, tokens + (start - stamp) * self.fill), start
         if tokens < 0:  # the queue booked ends where it was booked to end: a faster rate is for the slots
             tokens = tokens * (rate / self.fill)  # booked from now (repaid at it, new slots fell among the old)
+        if tokens >= 0:  # no queue ahead of this slot: one that forms starts at this rate
+            self.front, self.front_at = rate, start
         tokens -= 1.0  # below zero: a reservation, later callers queue behind it
         wait = start - now
         if tokens < 0:
             wait += -tokens / rate
+        if wait and not paused and self._spare(now, rate):  # the rate grew past the queue's: a slot now
+            if not ahead:
+                self._count(now)
+            return Booking(0.0, self.last_cut, rate)
         if wait > MAX_PAUSE:  # the queue is full: nothing booked, ask again then (as after a pause)
             return Booking(MAX_PAUSE, None, rate)
         self.tokens, self.stamp, self.fill = tokens, stamp, rate
@@ -800,16 +836,32 @@ class SharedPace:
             self._count(now)
         return Booking(wait, self.last_cut, rate)
 
-    def _kept(self, rate: float, booked: float | None, at: float | None) -> float | None:
+    def _spare(self, now: float, rate: float) -> bool:
+        """Whether a slot the queue booked ahead leaves free at the rate is there now (then counted).
+        Slots keep their time when the rate grows, so a queue booked at a slower rate holds the
+        vendor there until its end (a fleet followed a vendor that raised its allowance from 5 to
+        20 req/s a queue's length late, and past ``w_max`` 1.5 times a queue's length, as its sends
+        allowed); the difference goes now, spread as it is asked for (``extra``: the slots given
+        so, counted as the fleet's sends are). The queue's own rate is what the fleet sends less
+        those, but no less than the rate its first slot was booked at (``front``: a queue booked
+        just now is sent at it before the fleet's reading shows it, for ``FRONT_WINDOW``)."""
+        front = self.front if now - self.front_at < FRONT_WINDOW else 0.0
+        extra = self.extra * math.exp(-max(0.0, now - self.extra_at) / SENT_WINDOW)
+        if extra + 1.0 / SENT_WINDOW > rate - max(self.sent_rate(now) - extra, front):
+            return False
+        self.extra, self.extra_at = _one_more(self.extra, self.extra_at, now)
+        return True
+
+    def _kept(self, rate: float, booked: float | None, at: float | None, slotted: bool) -> float | None:
         """The share of slots like it that a slot booked at the cut ``booked``, at the rate ``at``,
         keeps now the rate is ``rate``: 1.0 at the last cut (the rate has only grown since); at an
-        earlier one, the rate now over the rate it was booked at (None: not a slot of this pace,
-        booked again)."""
+        earlier one, the rate now over the rate it was booked at, for a slot due within
+        ``MAX_PAUSE`` (``slotted``). None: not a slot of this pace, booked again."""
         if booked is None:
             return None
         if booked == self.last_cut:
             return 1.0
-        if at is None or not 0 < booked < self.last_cut or not MIN_RATE <= at <= MAX_SHARED_RATE:
+        if not slotted or at is None or not 0 < booked < self.last_cut or not MIN_RATE <= at <= MAX_SHARED_RATE:
             return None
         return min(1.0, rate / at)
 
@@ -817,6 +869,8 @@ class SharedPace:
         """A call is sent at ``now``: the fleet's send rate, an exponential moving average of its
         sends (counted as they go, not as they are booked: slots booked ahead at an older rate are
         what the vendor sees meanwhile)."""
+        if self.paced and now - self.sent_at > max(IDLE_AFTER, IDLE_AFTER / self.fill):
+            self.idle = min(CUBIC_SPAN, self.idle + now - self.sent_at)  # the curve stood still meanwhile
         self.sent, self.sent_at = _one_more(self.sent, self.sent_at, now)
 
     def refused_rate(self, now: float) -> float:
@@ -910,6 +964,7 @@ class SharedPace:
         kept = 1.0 if first else min(1.0, fill / old)
         self.fill = fill
         self.w_max, self.k, self.last_cut = cubic.state
+        self.idle = 0.0
         self.tokens, self.stamp = 0.0 if first else min(0.0, queue) * kept, max(now, self.pause_until)
         if first:
             self.sent, self.sent_at = base, now
@@ -931,7 +986,9 @@ class SharedPace:
             return False
         if not all(0 <= fields.get(name, 0.0) <= MAX_SHARED_RATE for name in ("sent", "refused")):
             return False
-        if not 0 <= fields.get("thin", 0.0) <= 1:
+        if not 0 <= fields.get("thin", 0.0) <= 1 or not 0 <= fields.get("idle", 0.0) <= CUBIC_SPAN:
+            return False
+        if not all(0 <= fields.get(name, 0.0) <= MAX_SHARED_RATE for name in ("front", "extra")):
             return False
         # the bucket's capacity is the rate held (a pace stored before it was kept: 2 w_max at most)
         top = max(1.0, MAX_RATE_OVER_MEASURED * max(w_max, fill, MIN_RATE))

@@ -62,16 +62,18 @@ class WorkerPaces:
         status, else the error. ``paced``: the fleet's pace rules the vendor now, and this
         process's slow start is over (a later one starts afresh)."""
         now = self.clock()
+        # an error the vendor answered (a 5xx, a 404) came back through its limiter all the same: it
+        # counts as accepted, as a status does (counted as nothing, a vendor that answered 502 to
+        # a third of the calls had the fleet's first cut start from 0.5 req/s, and a 20 req/s
+        # allowance was polled at 1 req/s), and slow start grows on it, as TCP's on every ACK
+        # (counted as no answer, a vendor failing before it ever throttled held each process at
+        # START_RATE: 100 jobs of a threads pool, none done in a minute, 27 s before this ramp)
+        answer = outcome is None or (isinstance(outcome, APIError) and not is_throttle(outcome))
         with self._lock:
-            if outcome is None:
+            if answer:
                 self._accepted.setdefault(vendor, AcceptedRate(window=SHARE_WINDOW)).record(now)
             ramp = self._ramps.pop(vendor, None) if paced else self._ramps.get(vendor)
         if ramp is not None and not paced:
-            # an error the vendor answered (a 5xx, a 404) came back through its limiter all the
-            # same: slow start grows on it, as TCP's on every ACK (counted as no answer, a vendor
-            # failing before it ever throttled held each process at START_RATE: 100 jobs of a
-            # threads pool, none done in a minute, 27 s before this ramp)
-            answer = isinstance(outcome, APIError) and not is_throttle(outcome)
             ramp.observe(now, None if answer else outcome, sent)
 
     @contextlib.contextmanager
@@ -105,7 +107,8 @@ class WorkerPaces:
             self._ramps.pop(vendor, None)
 
     def measured(self, vendor: str) -> float:
-        """What this process saw ``vendor`` accept over the last second, calls a second."""
+        """What this process saw ``vendor`` accept over the last second, calls a second (a status or
+        an error the vendor answered: anything its limiter let through)."""
         now = self.clock()
         with self._lock:
             accepted = self._accepted.get(vendor)

@@ -58,6 +58,8 @@ from .._ratecontrol import (
     CUBIC_SPAN,
     CUT_INTERVAL,
     FIRST_BURST,
+    FRONT_WINDOW,
+    IDLE_AFTER,
     MAX_PAUSE,
     MAX_RATE_OVER_MEASURED,
     MAX_SHARED_RATE,
@@ -158,14 +160,17 @@ _USABLE_FN = (
 local MIN_RATE, MAX_SHARED_RATE, MIN_CUBIC_K, CUBIC_SPAN = {MIN_RATE!r}, {MAX_SHARED_RATE!r}, {MIN_CUBIC_K!r}, {CUBIC_SPAN!r}
 local MAX_PAUSE, GROWTH, CLOCK_SLACK, SENT_WINDOW = {MAX_PAUSE!r}, {MAX_RATE_OVER_MEASURED!r}, {CLOCK_SLACK!r}, {SENT_WINDOW!r}
 local SHARED_GROWTH, SLOT_EARLY, BETA, TOKEN_EPSILON = {SHARED_GROWTH!r}, {SLOT_EARLY!r}, {BETA!r}, {TOKEN_EPSILON!r}
-local SCALE_CONSTANT = {SCALE_CONSTANT!r}
+local SCALE_CONSTANT, IDLE_AFTER, FRONT_WINDOW = {SCALE_CONSTANT!r}, {IDLE_AFTER!r}, {FRONT_WINDOW!r}
 local FIELDS = {{'w_max', 'k', 'last_cut', 'tokens', 'stamp', 'pause_until', 'rate', 'sent', 'sent_at', 'shares',
-                'refused', 'refused_at', 'thin'}}"""
+                'refused', 'refused_at', 'thin', 'front', 'front_at', 'extra', 'extra_at', 'idle'}}"""
     + """
 -- A pace the workers did not write (a field set by hand: non-numeric, not finite, out of the range
 -- the workers write, SharedPace.usable) is deleted where it is met: the vendor is then not paced
 -- until it throttles again, for every worker at once. p: HMGET of FIELDS (a stamp more than
 -- CLOCK_SLACK ahead is a clock gone wrong: read as now).
+-- num(x): a number as the scripts write it, to the last bit (tostring keeps 14 digits: a time of
+-- day to 0.1 ms, and a Python reading it disagreed at a slot exactly at a pause's end)
+local function num(x) return string.format('%.17g', x) end
 local function finite(v)
   local x = tonumber(v)
   if x and x == x and x > -math.huge and x < math.huge then return x end
@@ -181,6 +186,11 @@ local function usable(p)
   if not (refused and refused >= 0 and refused <= MAX_SHARED_RATE and finite(p[12] or '0')) then return false end
   local thin = finite(p[13] or '0')
   if not (thin and thin >= 0 and thin <= 1) then return false end
+  local front, extra, idle = finite(p[14] or '0'), finite(p[16] or '0'), finite(p[18] or '0')
+  if not (front and front >= 0 and front <= MAX_SHARED_RATE and extra and extra >= 0 and extra <= MAX_SHARED_RATE) then
+    return false
+  end
+  if not (idle and idle >= 0 and idle <= CUBIC_SPAN and finite(p[15] or '0') and finite(p[17] or '0')) then return false end
   -- the bucket's capacity is the rate held (a pace stored before it was kept: 2 w_max at most)
   local top = math.max(1, GROWTH * math.max(w_max, fill, MIN_RATE))
   if not (tokens and tokens >= -top * MAX_PAUSE - 1 and tokens <= top) then return false end
@@ -196,7 +206,7 @@ local function read(key)
   return p
 end
 -- SharedPace's reading of what the fleet sends: sent_rate(pace, now), count(pace, now) (one more
--- call sent at now; pace.sent and pace.sent_at updated), and rate(pace, curve, now); one_more is
+-- call sent at now; pace.sent and pace.sent_at updated), and rate(pace, now); one_more is
 -- _one_more, the moving average of events a second that sent and refused (the fleet's 429s) are
 local function sent_rate(pace, now)
   return pace.sent * math.exp(-math.max(0, now - pace.sent_at) / SENT_WINDOW)
@@ -211,7 +221,10 @@ local function one_more(average, at, now)
   end
   return math.min(MAX_SHARED_RATE, average * decay + 1 / SENT_WINDOW), at
 end
-local function count(pace, now)
+local function count(pace, now)  -- SharedPace._count: a gap of IDLE_AFTER and more is idle, which the curve skips
+  if now - pace.sent_at > math.max(IDLE_AFTER, IDLE_AFTER / pace.fill) then
+    pace.idle = math.min(CUBIC_SPAN, pace.idle + now - pace.sent_at)
+  end
   pace.sent, pace.sent_at = one_more(pace.sent, pace.sent_at, now)
 end
 local function floor(pace)  -- SharedPace.floor: the last cut's rate
@@ -225,7 +238,8 @@ local function curve(pace, now)
   local cube = k ^ 3
   local scale = SCALE_CONSTANT
   if cube > 0 then scale = pace.w_max * (1 - BETA) / cube end
-  local since = math.min(math.max(math.max(now, pace.last_cut) - pace.last_cut - k, -CUBIC_SPAN), CUBIC_SPAN)
+  local epoch = pace.last_cut + pace.idle  -- the curve stands still while the fleet sends nothing
+  local since = math.min(math.max(math.max(now, epoch) - epoch - k, -CUBIC_SPAN), CUBIC_SPAN)
   return math.max(MIN_RATE, math.min(scale * since ^ 3 + pace.w_max, MAX_SHARED_RATE))
 end
 local function rate(pace, now)  -- SharedPace.rate: past w_max, no faster than the fleet sends lets it
@@ -235,7 +249,19 @@ end
 local function numbers(p)
   local w_max = finite(p[1])
   return {w_max = w_max, k = finite(p[2]), last_cut = finite(p[3]), fill = finite(p[7]), sent = finite(p[8]) or w_max,
-          sent_at = finite(p[9]) or finite(p[5]) or 0}
+          sent_at = finite(p[9]) or finite(p[5]) or 0, front = finite(p[14]) or 0, front_at = finite(p[15]) or 0,
+          extra = finite(p[16]) or 0, extra_at = finite(p[17]) or 0, idle = finite(p[18]) or 0}
+end
+-- spare(pace, now, r): SharedPace._spare, a slot the queue booked ahead leaves free at the rate
+-- r, now (pace.extra counted); the queue's own rate is what the fleet sends less those slots, and
+-- no less than its first slot's rate for FRONT_WINDOW
+local function spare(pace, now, r)
+  local front = 0
+  if now - pace.front_at < FRONT_WINDOW then front = pace.front end
+  local extra = pace.extra * math.exp(-math.max(0, now - pace.extra_at) / SENT_WINDOW)
+  if extra + 1 / SENT_WINDOW > r - math.max(sent_rate(pace, now) - extra, front) then return false end
+  pace.extra, pace.extra_at = one_more(pace.extra, pace.extra_at, now)
+  return true
 end
 """
 )
@@ -263,24 +289,25 @@ local function reserve(key, now, booked, slot, at, ahead)
   -- longer; kept so, or each worker asking again after its wait would be held for all of it
   if now < pause and pause - now > MAX_PAUSE then
     pause = now + MAX_PAUSE
-    p[6] = tostring(pause)
+    p[6] = num(pause)
     redis.call('HSET', key, 'pause_until', p[6])
   end
   local pace = numbers(p)
   local r = rate(pace, now)
-  local function said(wait, held, booked_at) return {tostring(wait), held, tostring(booked_at), p[1], p[2], p[3], p[6] or '0'} end
+  local function said(wait, held, booked_at) return {num(wait), held, num(booked_at), p[1], p[2], p[3], p[6] or '0'} end
   local paused = now < pause
+  local s, left = finite(slot), nil
+  if s and s - now <= MAX_PAUSE then left = s - now end  -- further: not one this pace booked
   -- the share kept of slots like the caller's (SharedPace._kept): 1 at the last cut, at an earlier
-  -- one the rate now over the rate it was booked at; nil: none of this pace's, booked again
+  -- one (a slot due within MAX_PAUSE) the rate now over the rate it was booked at; nil: none of
+  -- this pace's, booked again
   local kept, b, a = nil, finite(booked), finite(at)
   if booked == p[3] then
     kept = 1
-  elseif b and a and b > 0 and b < finite(p[3]) and a >= MIN_RATE and a <= MAX_SHARED_RATE then
+  elseif left and b and a and b > 0 and b < finite(p[3]) and a >= MIN_RATE and a <= MAX_SHARED_RATE then
     kept = math.min(1, r / a)
   end
   if kept then
-    local s, left = finite(slot), nil
-    if s and s - now <= MAX_PAUSE then left = s - now end  -- further: not one this pace booked
     local at_now = r  -- the rate it was booked at, as it shows it when it comes back (SharedPace.book)
     if a and a >= MIN_RATE and a <= MAX_SHARED_RATE then at_now = a end
     if left and s < pause then
@@ -292,10 +319,11 @@ local function reserve(key, now, booked, slot, at, ahead)
       if thin >= 1 - TOKEN_EPSILON then  -- its slot came, and the rate keeps it
         thin = thin - math.min(1, thin)
         count(pace, now)
-        redis.call('HSET', key, 'sent', tostring(pace.sent), 'sent_at', tostring(pace.sent_at), 'thin', tostring(thin))
+        redis.call('HSET', key, 'sent', num(pace.sent), 'sent_at', num(pace.sent_at), 'thin', num(thin),
+                   'idle', num(pace.idle))
         return said(0, booked, at_now)
       end
-      redis.call('HSET', key, 'thin', tostring(thin))
+      redis.call('HSET', key, 'thin', num(thin))
     end
   end
   local start = now
@@ -303,19 +331,31 @@ local function reserve(key, now, booked, slot, at, ahead)
   local cap = math.max(1, floor(pace))  -- the burst it may save up: the cut's rate (SharedPace.book)
   local tokens = math.min(cap, finite(p[4]) or 0)
   local stamp = finite(p[5]) or now
-  if stamp > now + CLOCK_SLACK then stamp = now end  -- written by a clock gone wrong (see CLOCK_SLACK): refill from now
+  -- written by a clock gone wrong (see CLOCK_SLACK): refill from the start (a pause's end, which the
+  -- pause stamps: from now, a 5-minute pause read as a clock gone wrong and filled the bucket)
+  if stamp > start + CLOCK_SLACK then stamp = start end
   if start > stamp then  -- refilled at the rate held until now
     tokens = math.min(cap, tokens + (start - stamp) * pace.fill)
     stamp = start
   end
   if tokens < 0 then tokens = tokens * (r / pace.fill) end  -- the queue ends where it was booked to end
+  if tokens >= 0 then  -- no queue ahead of this slot: one that forms starts at this rate
+    pace.front, pace.front_at = r, start
+    redis.call('HSET', key, 'front', num(r), 'front_at', num(start))
+  end
   tokens = tokens - 1
   local wait = start - now
   if tokens < 0 then wait = wait + -tokens / r end
+  if wait > 0 and not paused and spare(pace, now, r) then  -- the rate grew past the queue's: a slot now
+    if not ahead then count(pace, now) end
+    redis.call('HSET', key, 'extra', num(pace.extra), 'extra_at', num(pace.extra_at), 'sent', num(pace.sent),
+               'sent_at', num(pace.sent_at), 'idle', num(pace.idle))
+    return said(0, p[3], r)
+  end
   if wait > MAX_PAUSE then return said(MAX_PAUSE, '', r) end  -- the queue is full: ask again then
   if wait == 0 and not ahead then count(pace, now) end
-  redis.call('HSET', key, 'tokens', tostring(tokens), 'stamp', tostring(stamp), 'rate', tostring(r),
-             'sent', tostring(pace.sent), 'sent_at', tostring(pace.sent_at))
+  redis.call('HSET', key, 'tokens', num(tokens), 'stamp', num(stamp), 'rate', num(r),
+             'sent', num(pace.sent), 'sent_at', num(pace.sent_at), 'idle', num(pace.idle))
   return said(wait, p[3], r)
 end
 """
@@ -523,7 +563,7 @@ end
 local refused, refused_at = finite(p[11] or '0') or 0, finite(p[12] or '0') or 0
 if not share_only then  -- a 429: counted, as each send is
   refused, refused_at = one_more(refused, refused_at, now)
-  put('refused', tostring(refused), 'refused_at', tostring(refused_at))
+  put('refused', num(refused), 'refused_at', num(refused_at))
 end
 if last_cut and last_cut <= now + CLOCK_SLACK
     and (share_only or (sent and sent < last_cut) or now - last_cut < CUT_INTERVAL) then
@@ -534,8 +574,8 @@ if last_cut and last_cut <= now + CLOCK_SLACK
     local w_max = math.min(MAX_SHARED_RATE, pace.w_max + measured)
     if #shares < MAX_SHARES then shares = shares .. ' ' .. reporter end
     fill = math.max(pace.fill, MIN_RATE, w_max * BETA)
-    put('w_max', tostring(w_max), 'rate', tostring(fill),
-        'sent', tostring(math.min(MAX_SHARED_RATE, pace.sent + measured)), 'shares', shares)
+    put('w_max', num(w_max), 'rate', num(fill),
+        'sent', num(math.min(MAX_SHARED_RATE, pace.sent + measured)), 'shares', shares)
   end
 else
   local base, pace = math.max(MIN_RATE, measured), nil
@@ -549,7 +589,7 @@ else
     base = math.max(MIN_RATE, math.min(rate(pace, now), accepted))
   end
   local stamp = ARGV[1]  -- nothing saved up while paused (SharedPace.cut)
-  if paused > now then stamp = tostring(paused) end
+  if paused > now then stamp = num(paused) end
   local new_fill = math.max(MIN_RATE, base * BETA)
   cut_tokens = 0
   if pace then
@@ -559,13 +599,13 @@ else
     if now > was then queue = queue + (now - was) * pace.fill end
     cut_tokens = math.min(0, queue) * math.min(1, new_fill / pace.fill)
   end
-  put('w_max', tostring(base), 'k', tostring(CUBIC_RECOVERY), 'last_cut', ARGV[1],
-      'rate', tostring(new_fill), 'tokens', tostring(cut_tokens), 'stamp', stamp)
+  put('w_max', num(base), 'k', num(CUBIC_RECOVERY), 'last_cut', ARGV[1],
+      'rate', num(new_fill), 'tokens', num(cut_tokens), 'stamp', stamp, 'idle', '0')
   cut, fill = true, new_fill  -- a pause pays the queue off at the new rate
   if pace then
     put('shares', '')
   else
-    put('sent', tostring(base), 'sent_at', ARGV[1], 'shares', ' ' .. (reporter ~= '' and reporter or '-'))
+    put('sent', num(base), 'sent_at', ARGV[1], 'shares', ' ' .. (reporter ~= '' and reporter or '-'))
   end
 end
 if retry_after > 0 and now + retry_after > paused then
@@ -575,7 +615,7 @@ if retry_after > 0 and now + retry_after > paused then
   local tokens, stamp = finite(p[4] or '0') or 0, finite(p[5] or '0') or now
   if cut then tokens, stamp = cut_tokens, math.max(now, paused) end
   tokens = math.min(0, tokens + math.max(0, till - stamp) * fill)
-  put('pause_until', tostring(till), 'tokens', tostring(tokens), 'stamp', tostring(math.max(stamp, till)))
+  put('pause_until', num(till), 'tokens', num(tokens), 'stamp', num(math.max(stamp, till)))
 end
 if #fields > 0 then
   redis.call('HSET', key, unpack(fields))
