@@ -627,7 +627,13 @@ def test_slots_kept_thinned_and_booked_behind_a_pause_agree_in_redis_and_in_one_
         if got.wait and got.cut is not None:
             held.append((got.cut, t + got.wait, got.rate))
     assert kinds == {
-        "sent", "sent after a cut", "early", "booked again", "booked behind a pause", "a slot the queue left free", "idle"
+        "sent",
+        "sent after a cut",
+        "early",
+        "booked again",
+        "booked behind a pause",
+        "a slot the queue left free",
+        "idle",
     }  # each road
     stored = {k.decode(): float(v) for k, v in r.hgetall(f"walk{seed}:rate:duomi").items() if k != b"shares"}
     for name, value in memory.pace("duomi").to_fields().items():

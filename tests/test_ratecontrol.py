@@ -15,6 +15,7 @@ from videojobs._ratecontrol import (
     MAX_PAUSE,
     MAX_RATE_OVER_MEASURED,
     MIN_RATE,
+    SHARED_RECOVERY,
     SLOW_START_MIN_ROUND,
     START_RATE,
     AcceptedRate,
@@ -641,7 +642,7 @@ def test_a_cut_starts_from_what_the_vendor_accepted_of_what_the_fleet_sent() -> 
                 floors.append(pace.floor)
         t += 1 / 28
     assert floors[0] > 20, floors
-    assert floors[1] < 20, floors
+    assert floors[1] < 20 * 1.02, floors  # at the allowance (0.85 of what was accepted over about a second)
     assert refused <= 8
     probe = SharedPace()
     probe.throttled(0.0, measured=22.0, sent=None, retry_after=None)
@@ -785,13 +786,15 @@ def test_a_fleet_held_at_a_throttling_vendors_rate_sends_few_polls_back_for_noth
     slot booked, and every poll of the queue went back to the broker to book again: 58-77 % of
     the hops called no vendor (66-81 % with the sandbox's 1 s Retry-After, whose pause sent each
     poll back twice; 64 % in ``make bench``). A cut now keeps the share of each slot's rate the
-    new rate is, a pause books behind itself, and a slot booked before the rate grew keeps its
-    time (repaid at the faster rate, the queue's end moved in among the slots already booked)."""
+    new rate is, a pause books behind itself, a slot booked before the rate grew keeps its time
+    (repaid at the faster rate, the queue's end moved in among the slots already booked), and
+    a fleet probes past the rate last throttled half as often as one process (each probe's
+    Retry-After sends the slots within its pause back): 1-9 % (6-13 % with the Retry-After)."""
     from tests.pace_sim import memory_fleet, simulate
 
     run = simulate(memory_fleet(workers), allowance=allowance, jobs=400, seconds=120.0, retry_after=retry_after)
     accepted, throttled = run(20.0, 120.0)
-    assert run.idle(20.0, 120.0) <= (0.15 if retry_after is None else 0.2)
+    assert run.idle(20.0, 120.0) <= (0.1 if retry_after is None else 0.15)
     assert throttled <= 0.03
     # each 429's pause (a second) leaves the vendor idle for that long: 95-100 % of it used without
     assert accepted >= (0.95 if retry_after is None else 0.94), (accepted, throttled)
@@ -799,18 +802,20 @@ def test_a_fleet_held_at_a_throttling_vendors_rate_sends_few_polls_back_for_noth
 
 @pytest.mark.parametrize("jobs", [100, 400])
 @pytest.mark.parametrize("workers", [1, 8])
-def test_a_fleet_follows_a_vendor_that_raises_its_allowance_within_half_a_minute(workers: int, jobs: int) -> None:
+def test_a_fleet_follows_a_vendor_that_raises_its_allowance_within_about_a_minute(workers: int, jobs: int) -> None:
     """A vendor raises its allowance from 5 to 20 req/s while 100-400 jobs queue for it. Slots keep
     the time they were booked at when the rate grows, so a queue booked at 5 req/s held the vendor
     there until its end, and past ``w_max`` the rate grew by half of what the fleet sent a queue's
     length at a time: 90 s later a fleet of 400 jobs polled at 7.5-9 req/s (an attack with real
     workers found it; 60 s before the slots kept their time). The rate the queue leaves free now
-    goes beside it, at once."""
+    goes beside it, at once, and the curve finds the new allowance within about 3 K
+    (``SHARED_RECOVERY``)."""
     from tests.pace_sim import memory_fleet, simulate
 
-    run = simulate(memory_fleet(workers), allowance=5.0, jobs=jobs, seconds=150.0, raised=(60.0, 20.0))
-    calls = [accepted for when, accepted in run.sent if 90.0 <= when < 150.0]
-    assert sum(calls) / 60.0 >= 0.95 * 20.0
+    run = simulate(memory_fleet(workers), allowance=5.0, jobs=jobs, seconds=180.0, raised=(60.0, 20.0))
+    found = 60.0 + 3 * SHARED_RECOVERY + 15.0
+    calls = [accepted for when, accepted in run.sent if found <= when < 180.0]
+    assert sum(calls) / (180.0 - found) >= 0.95 * 20.0
     assert calls.count(False) / len(calls) <= 0.02
 
 
@@ -873,19 +878,20 @@ def test_a_share_reported_late_changes_nothing() -> None:
     """A worker reporting a 429 of the first burst 40 s late (a slow answer, or a clock behind) set the
     rate held back to 0.85 x the cut's base: a queue of slots booked at the rate grown since was
     then past what a pace may hold, and the store deleted the vendor's pace (every waiting job
-    then called at once). Shares count within FIRST_BURST of the cut; and none lowers the rate."""
+    then called at once). Shares count within FIRST_BURST of the cut; and none lowers the rate.
+    (A minute late here: the curve takes ``SHARED_RECOVERY`` to come back to the cut's rate.)"""
     pace = SharedPace()
     pace.throttled(0.0, measured=1.0, sent=-0.05, retry_after=None, reporter="w0")
     t = 0.05
-    while t < 40.0:  # callers always waiting: the rate grows along the curve
+    while t < 60.0:  # callers always waiting: the rate grows along the curve
         t += pace.reserve(t)
         pace.reserve(t, booked=pace.last_cut)
     for _ in range(600):  # a wave of new jobs books its slots
-        pace.reserve(40.0)
+        pace.reserve(60.0)
     held = pace.fill
     assert held > 2 * pace.w_max  # grown past what the cut said
     w_max = pace.w_max
-    assert not pace.throttled(40.0, measured=3.0, sent=-0.1, retry_after=None, reporter="w9")
+    assert not pace.throttled(60.0, measured=3.0, sent=-0.1, retry_after=None, reporter="w9")
     assert (pace.fill, pace.w_max) == (held, w_max)
     early = SharedPace()
     early.throttled(0.0, measured=1.0, sent=-0.05, retry_after=None, reporter="w0")

@@ -54,7 +54,6 @@ import attrs
 from .._ratecontrol import (
     BETA,
     CLOCK_SLACK,
-    CUBIC_RECOVERY,
     CUBIC_SPAN,
     CUT_INTERVAL,
     FIRST_BURST,
@@ -69,6 +68,7 @@ from .._ratecontrol import (
     SCALE_CONSTANT,
     SENT_WINDOW,
     SHARED_GROWTH,
+    SHARED_RECOVERY,
     SLOT_EARLY,
     TOKEN_EPSILON,
     Booking,
@@ -534,7 +534,7 @@ return paced
 _THROTTLED = (
     _USABLE_FN
     + f"""
-local CUBIC_RECOVERY, CUT_INTERVAL, MAX_SHARES = {CUBIC_RECOVERY!r}, {CUT_INTERVAL!r}, {MAX_SHARES!r}
+local SHARED_RECOVERY, CUT_INTERVAL, MAX_SHARES = {SHARED_RECOVERY!r}, {CUT_INTERVAL!r}, {MAX_SHARES!r}
 local FIRST_BURST = {FIRST_BURST!r}"""
     + """
 -- SharedPace.throttled on the stored pace: a worker saw a 429 for a call sent at ARGV[6] ('': not
@@ -599,7 +599,7 @@ else
     if now > was then queue = queue + (now - was) * pace.fill end
     cut_tokens = math.min(0, queue) * math.min(1, new_fill / pace.fill)
   end
-  put('w_max', num(base), 'k', num(CUBIC_RECOVERY), 'last_cut', ARGV[1],
+  put('w_max', num(base), 'k', num(SHARED_RECOVERY), 'last_cut', ARGV[1],
       'rate', num(new_fill), 'tokens', num(cut_tokens), 'stamp', stamp, 'idle', '0')
   cut, fill = true, new_fill  -- a pause pays the queue off at the new rate
   if pace then
