@@ -57,8 +57,6 @@ from .._ratecontrol import (
     CUBIC_SPAN,
     CUT_INTERVAL,
     FIRST_BURST,
-    FRONT_WINDOW,
-    IDLE_AFTER,
     MAX_PAUSE,
     MAX_RATE_OVER_MEASURED,
     MAX_SHARED_RATE,
@@ -160,14 +158,14 @@ _USABLE_FN = (
 local MIN_RATE, MAX_SHARED_RATE, MIN_CUBIC_K, CUBIC_SPAN = {MIN_RATE!r}, {MAX_SHARED_RATE!r}, {MIN_CUBIC_K!r}, {CUBIC_SPAN!r}
 local MAX_PAUSE, GROWTH, CLOCK_SLACK, SENT_WINDOW = {MAX_PAUSE!r}, {MAX_RATE_OVER_MEASURED!r}, {CLOCK_SLACK!r}, {SENT_WINDOW!r}
 local SHARED_GROWTH, SLOT_EARLY, BETA, TOKEN_EPSILON = {SHARED_GROWTH!r}, {SLOT_EARLY!r}, {BETA!r}, {TOKEN_EPSILON!r}
-local SCALE_CONSTANT, IDLE_AFTER, FRONT_WINDOW = {SCALE_CONSTANT!r}, {IDLE_AFTER!r}, {FRONT_WINDOW!r}
+local SCALE_CONSTANT = {SCALE_CONSTANT!r}
 local FIELDS = {{'w_max', 'k', 'last_cut', 'tokens', 'stamp', 'pause_until', 'rate', 'sent', 'sent_at', 'shares',
-                'refused', 'refused_at', 'thin', 'front', 'front_at', 'extra', 'extra_at', 'idle'}}"""
+                'refused', 'refused_at', 'thin'}}"""
     + """
 -- A pace the workers did not write (a field set by hand: non-numeric, not finite, out of the range
 -- the workers write, SharedPace.usable) is deleted where it is met: the vendor is then not paced
 -- until it throttles again, for every worker at once. p: HMGET of FIELDS (a stamp more than
--- CLOCK_SLACK ahead is a clock gone wrong: read as now).
+-- CLOCK_SLACK ahead of a booking's start is a clock gone wrong: read as that start).
 -- num(x): a number as the scripts write it, to the last bit (tostring keeps 14 digits: a time of
 -- day to 0.1 ms, and a Python reading it disagreed at a slot exactly at a pause's end)
 local function num(x) return string.format('%.17g', x) end
@@ -186,11 +184,6 @@ local function usable(p)
   if not (refused and refused >= 0 and refused <= MAX_SHARED_RATE and finite(p[12] or '0')) then return false end
   local thin = finite(p[13] or '0')
   if not (thin and thin >= 0 and thin <= 1) then return false end
-  local front, extra, idle = finite(p[14] or '0'), finite(p[16] or '0'), finite(p[18] or '0')
-  if not (front and front >= 0 and front <= MAX_SHARED_RATE and extra and extra >= 0 and extra <= MAX_SHARED_RATE) then
-    return false
-  end
-  if not (idle and idle >= 0 and idle <= CUBIC_SPAN and finite(p[15] or '0') and finite(p[17] or '0')) then return false end
   -- the bucket's capacity is the rate held (a pace stored before it was kept: 2 w_max at most)
   local top = math.max(1, GROWTH * math.max(w_max, fill, MIN_RATE))
   if not (tokens and tokens >= -top * MAX_PAUSE - 1 and tokens <= top) then return false end
@@ -221,10 +214,7 @@ local function one_more(average, at, now)
   end
   return math.min(MAX_SHARED_RATE, average * decay + 1 / SENT_WINDOW), at
 end
-local function count(pace, now)  -- SharedPace._count: a gap of IDLE_AFTER and more is idle, which the curve skips
-  if now - pace.sent_at > math.max(IDLE_AFTER, IDLE_AFTER / pace.fill) then
-    pace.idle = math.min(CUBIC_SPAN, pace.idle + now - pace.sent_at)
-  end
+local function count(pace, now)
   pace.sent, pace.sent_at = one_more(pace.sent, pace.sent_at, now)
 end
 local function floor(pace)  -- SharedPace.floor: the last cut's rate
@@ -238,8 +228,7 @@ local function curve(pace, now)
   local cube = k ^ 3
   local scale = SCALE_CONSTANT
   if cube > 0 then scale = pace.w_max * (1 - BETA) / cube end
-  local epoch = pace.last_cut + pace.idle  -- the curve stands still while the fleet sends nothing
-  local since = math.min(math.max(math.max(now, epoch) - epoch - k, -CUBIC_SPAN), CUBIC_SPAN)
+  local since = math.min(math.max(math.max(now, pace.last_cut) - pace.last_cut - k, -CUBIC_SPAN), CUBIC_SPAN)
   return math.max(MIN_RATE, math.min(scale * since ^ 3 + pace.w_max, MAX_SHARED_RATE))
 end
 local function rate(pace, now)  -- SharedPace.rate: past w_max, no faster than the fleet sends lets it
@@ -249,19 +238,7 @@ end
 local function numbers(p)
   local w_max = finite(p[1])
   return {w_max = w_max, k = finite(p[2]), last_cut = finite(p[3]), fill = finite(p[7]), sent = finite(p[8]) or w_max,
-          sent_at = finite(p[9]) or finite(p[5]) or 0, front = finite(p[14]) or 0, front_at = finite(p[15]) or 0,
-          extra = finite(p[16]) or 0, extra_at = finite(p[17]) or 0, idle = finite(p[18]) or 0}
-end
--- spare(pace, now, r): SharedPace._spare, a slot the queue booked ahead leaves free at the rate
--- r, now (pace.extra counted); the queue's own rate is what the fleet sends less those slots, and
--- no less than its first slot's rate for FRONT_WINDOW
-local function spare(pace, now, r)
-  local front = 0
-  if now - pace.front_at < FRONT_WINDOW then front = pace.front end
-  local extra = pace.extra * math.exp(-math.max(0, now - pace.extra_at) / SENT_WINDOW)
-  if extra + 1 / SENT_WINDOW > r - math.max(sent_rate(pace, now) - extra, front) then return false end
-  pace.extra, pace.extra_at = one_more(pace.extra, pace.extra_at, now)
-  return true
+          sent_at = finite(p[9]) or finite(p[5]) or 0}
 end
 """
 )
@@ -319,8 +296,7 @@ local function reserve(key, now, booked, slot, at, ahead)
       if thin >= 1 - TOKEN_EPSILON then  -- its slot came, and the rate keeps it
         thin = thin - math.min(1, thin)
         count(pace, now)
-        redis.call('HSET', key, 'sent', num(pace.sent), 'sent_at', num(pace.sent_at), 'thin', num(thin),
-                   'idle', num(pace.idle))
+        redis.call('HSET', key, 'sent', num(pace.sent), 'sent_at', num(pace.sent_at), 'thin', num(thin))
         return said(0, booked, at_now)
       end
       redis.call('HSET', key, 'thin', num(thin))
@@ -339,23 +315,13 @@ local function reserve(key, now, booked, slot, at, ahead)
     stamp = start
   end
   if tokens < 0 then tokens = tokens * (r / pace.fill) end  -- the queue ends where it was booked to end
-  if tokens >= 0 then  -- no queue ahead of this slot: one that forms starts at this rate
-    pace.front, pace.front_at = r, start
-    redis.call('HSET', key, 'front', num(r), 'front_at', num(start))
-  end
   tokens = tokens - 1
   local wait = start - now
   if tokens < 0 then wait = wait + -tokens / r end
-  if wait > 0 and not paused and spare(pace, now, r) then  -- the rate grew past the queue's: a slot now
-    if not ahead then count(pace, now) end
-    redis.call('HSET', key, 'extra', num(pace.extra), 'extra_at', num(pace.extra_at), 'sent', num(pace.sent),
-               'sent_at', num(pace.sent_at), 'idle', num(pace.idle))
-    return said(0, p[3], r)
-  end
   if wait > MAX_PAUSE then return said(MAX_PAUSE, '', r) end  -- the queue is full: ask again then
   if wait == 0 and not ahead then count(pace, now) end
   redis.call('HSET', key, 'tokens', num(tokens), 'stamp', num(stamp), 'rate', num(r),
-             'sent', num(pace.sent), 'sent_at', num(pace.sent_at), 'idle', num(pace.idle))
+             'sent', num(pace.sent), 'sent_at', num(pace.sent_at))
   return said(wait, p[3], r)
 end
 """
@@ -600,7 +566,7 @@ else
     cut_tokens = math.min(0, queue) * math.min(1, new_fill / pace.fill)
   end
   put('w_max', num(base), 'k', num(SHARED_RECOVERY), 'last_cut', ARGV[1],
-      'rate', num(new_fill), 'tokens', num(cut_tokens), 'stamp', stamp, 'idle', '0')
+      'rate', num(new_fill), 'tokens', num(cut_tokens), 'stamp', stamp)
   cut, fill = true, new_fill  -- a pause pays the queue off at the new rate
   if pace then
     put('shares', '')
