@@ -109,11 +109,13 @@ def simulate(
     quiet: tuple[float, float] | None = None,
     longest: float = math.inf,
     retry_after: float | None = None,
+    raised: tuple[float, float] | None = None,
     seed: int = 1,
 ) -> Run:
     """Run the fleet (see :class:`Run`). ``quiet``: no job polls within it (each comes back at its
     end, as a wave of new jobs would). ``longest``: the longest countdown a hop is sent with.
-    ``retry_after``: what each 429 says (the sandbox's limiter says 1 s)."""
+    ``retry_after``: what each 429 says (the sandbox's limiter says 1 s). ``raised``: the vendor's
+    allowance becomes ``raised[1]`` at ``raised[0]`` (a :class:`Run` judges shares of the first)."""
     rng = random.Random(seed)
     run = Run(allowance, jobs)
     clock = [0.0]  # the simulation's time, each worker process's own clock
@@ -148,7 +150,8 @@ def simulate(
             elif (wait := local[w].wait(VENDOR)) > 0:  # its slow start: the worker sleeps, holding the hop
                 heapq.heappush(events, (t + wait, 0, job, value, w))
                 continue
-            tokens = min(allowance, tokens + (t - stamp) * allowance)
+            limit = raised[1] if raised and t >= raised[0] else allowance
+            tokens = min(limit, tokens + (t - stamp) * limit)
             stamp = t
             accepted = tokens >= 1
             tokens -= 1.0 if accepted else 0.0

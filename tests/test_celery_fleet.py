@@ -194,10 +194,7 @@ def test_shares_429s_and_slots_booked_ahead_count_in_redis_as_in_one_process(r: 
         both("throttled", i % 2, t + i / 10, measured=17.0, sent=t + i / 10 - 0.05, retry_after=None)
 
     def same_fields() -> None:
-        stored = {k.decode(): float(v) for k, v in r.hgetall("rules:rate:duomi").items() if k != b"shares"}
-        for name, value in pace.to_fields().items():
-            if name != "shares":  # a field never written (no pause) is the pace's default
-                assert stored.get(name, 0.0) == pytest.approx(value, rel=1e-6, abs=1e-9), name
+        _same_pace(r.hgetall("rules:rate:duomi"), pace, 1e-6, 1e-9)
 
     same_fields()
     assert pace.refused_rate(t + 0.5) == pytest.approx(
@@ -591,6 +588,9 @@ def test_slots_kept_thinned_and_booked_behind_a_pause_agree_in_redis_and_in_one_
     for step in range(900):
         # a quiet spell now and then; between them, calls at ten times the pace, then at half of it
         t += rng.choice([10.0] if step % 150 == 149 else [0.0, 0.01, 0.02] if step % 150 < 75 else [0.2, 0.5])
+        if step == 30:  # another worker's share of the first cut: the rate held rises past the queue's
+            for pace in (store, memory):
+                pace.share("duomi", t, measured=20.0, reporter="another")
         roll = rng.random()
         if roll < 0.02:
             retry_after, sent, measured = rng.choice([None, 1.0, 3.0]), t - rng.choice([0.05, 3.0]), rng.uniform(2, 30)
@@ -611,10 +611,12 @@ def test_slots_kept_thinned_and_booked_behind_a_pause_agree_in_redis_and_in_one_
             else:
                 kinds.add("sent" if cut == last_cut else "sent after a cut")
         else:
-            ahead = rng.random() < 0.5
+            ahead, spare = rng.random() < 0.5, memory.pace("duomi").spare
             got, want = store.book("duomi", t, ahead=ahead), memory.book("duomi", t, ahead=ahead)
             if paused and got.cut is not None:
                 kinds.add("booked behind a pause")
+            if memory.pace("duomi").spare != spare:
+                kinds.add("booked among the queue")
         # to the last bits: the script writes each number whole (with 14 digits, as tostring keeps,
         # a slot at a pause's end fell within it in one and after it in the other)
         assert got.wait == pytest.approx(want.wait, rel=1e-12, abs=1e-12)
@@ -628,11 +630,9 @@ def test_slots_kept_thinned_and_booked_behind_a_pause_agree_in_redis_and_in_one_
         "early",
         "booked again",
         "booked behind a pause",
+        "booked among the queue",
     }  # each road
-    stored = {k.decode(): float(v) for k, v in r.hgetall(f"walk{seed}:rate:duomi").items() if k != b"shares"}
-    for name, value in memory.pace("duomi").to_fields().items():
-        if name != "shares":
-            assert stored.get(name, 0.0) == pytest.approx(value, rel=1e-12, abs=1e-12), name
+    _same_pace(r.hgetall(f"walk{seed}:rate:duomi"), memory.pace("duomi"), 1e-12, 1e-12)
 
 
 def test_polls_booked_during_a_long_pause_go_at_the_rate_after_it_not_at_once(r: Any) -> None:
@@ -818,6 +818,8 @@ def test_an_untrack_repeated_after_another_track_forgets_nothing_of_it(r: Any) -
         {"sent": "-1"},  # the fleet's send rate
         {"sent": "1e300"},
         {"sent_at": "nan"},
+        {"spare": "nan"},  # the last slot booked among the queue's
+        {"emptied": "inf"},
     ],
     ids=[
         "cut-not-a-number",
@@ -833,6 +835,8 @@ def test_an_untrack_repeated_after_another_track_forgets_nothing_of_it(r: Any) -
         "sent-negative",
         "sent-huge",
         "sent_at-nan",
+        "spare-nan",
+        "emptied-inf",
     ],
 )
 def test_a_pace_set_by_hand_reads_as_not_paced_and_is_deleted_not_a_bare_error_at_every_poll(
@@ -872,6 +876,30 @@ def test_a_pace_set_by_hand_reads_as_not_paced_and_is_deleted_not_a_bare_error_a
     assert float(store.paces["vozo"]["w_max"]) >= 0
     assert float(store.paces["vozo"]["last_cut"]) == 1002.0  # this 429's cut, not the hand-set one
     assert r.ttl(key) > 0  # a pace of the store's own again, that expires
+
+
+@pytest.mark.parametrize("profile", ["x y", "1 2 3", "1 nan", "1 1e9", "1 0", " ".join(["1 2"] * 17), "0x10 5"])
+def test_a_queues_profile_set_by_hand_reads_as_none_in_redis_and_in_one_process(r: Any, profile: str) -> None:
+    """The profile of a queue (the rates its slots were booked at) is text a worker parses at each
+    booking: one no worker wrote (not pairs of numbers, a rate out of range, too many marks) reads
+    as none, the queue as booked at the rate held, alike in the script and in SharedPace; the
+    pace stays (a profile only ever adds slots among the queue's)."""
+    store, memory = Store(r, prefix="profile"), MemoryPaceStore()
+    r.delete("profile:rate:duomi")
+    t = 3_000_000.0
+    for pace in (store, memory):
+        pace.throttled("duomi", t, measured=10.0, sent=t - 0.05, retry_after=None, reporter=store.reporter)
+        for i in range(30):
+            pace.book("duomi", t + 0.01 * i, ahead=True)
+    r.hset("profile:rate:duomi", "profile", profile)
+    memory.pace("duomi").profile = profile
+    for i in range(30):
+        got, want = (
+            store.book("duomi", t + 0.5 + 0.01 * i, ahead=True),
+            memory.book("duomi", t + 0.5 + 0.01 * i, ahead=True),
+        )
+        assert (got.wait, got.cut) == pytest.approx((want.wait, want.cut), rel=1e-12)
+    _same_pace(r.hgetall("profile:rate:duomi"), memory.pace("duomi"), 1e-12, 1e-12)
 
 
 def test_a_key_of_another_type_at_a_pace_or_a_chain_is_replaced_not_an_error_at_every_call(r: Any) -> None:
@@ -1035,6 +1063,31 @@ def test_a_bucket_stamped_by_a_clock_that_runs_ahead_refills_for_the_others(r: A
         pace.reserve("vozo", t + 3620.0)
     for i in range(10):  # one poll every 2 s, far under the vendor's 4.25 req/s
         assert store.reserve("vozo", t + 22.0 + 2 * i) == memory.reserve("vozo", t + 22.0 + 2 * i) == 0.0
+
+
+def test_a_fleet_follows_a_vendor_that_raises_its_allowance_through_redis(r: Any) -> None:
+    """tests/test_ratecontrol.py's raise from 5 to 20 req/s with 400 jobs queued (80 s of slots), each
+    of 8 workers with its own Store on one Redis: the scripts book among the queue's slots as
+    SharedPace does, and the vendor sees the rate held within a second, not a queue later."""
+    from tests.pace_sim import simulate
+
+    fleet = [_StoreWorker(Store(r, prefix="raised")) for _ in range(8)]
+    run = simulate(fleet, allowance=5.0, jobs=400, seconds=160.0, raised=(60.0, 20.0))
+    accepted = sum(ok for when, ok in run.sent if 130.0 <= when < 160.0) / 30.0
+    assert accepted >= 0.85 * 20.0, accepted
+    assert run(60.0, 160.0)[1] <= 0.02
+
+
+def _same_pace(stored: dict[bytes, bytes], pace: SharedPace, rel: float, abs: float) -> None:
+    """The pace Redis keeps (``stored``, its hash) holds the numbers ``pace`` does: a field never
+    written (no pause) is the pace's default; the profile's marks number by number."""
+    fields = {k.decode(): v.decode() for k, v in stored.items()}
+    for name, value in pace.to_fields().items():
+        if name == "profile":
+            marks = [float(x) for x in fields.get(name, "").split()]
+            assert marks == pytest.approx([float(x) for x in str(value).split()], rel=rel, abs=abs)
+        elif name not in SharedPace.TEXT:
+            assert float(fields.get(name, 0.0)) == pytest.approx(value, rel=rel, abs=abs), name
 
 
 class _StoreWorker:

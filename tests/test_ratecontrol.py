@@ -15,7 +15,11 @@ from videojobs._ratecontrol import (
     MAX_PAUSE,
     MAX_RATE_OVER_MEASURED,
     MIN_RATE,
+    PROBE_AFTER,
+    PROBE_PAUSES,
+    SHARED_RECOVERY,
     SLOW_START_MIN_ROUND,
+    SPARE_AHEAD,
     START_RATE,
     AcceptedRate,
     AdaptiveRate,
@@ -808,6 +812,103 @@ def test_a_fleet_back_from_a_quiet_minute_does_not_burst_past_the_allowance(work
     assert window(130.0, 180.0)[0] >= 0.95
 
 
+@pytest.mark.parametrize("retry_after", [None, 1.0])
+@pytest.mark.parametrize("jobs", [100, 400])
+@pytest.mark.parametrize("workers", [1, 8])
+def test_a_fleet_follows_a_vendor_that_raises_its_allowance_whatever_its_queue(
+    workers: int, jobs: int, retry_after: float | None
+) -> None:
+    """A vendor raises its allowance from 5 to 20 req/s. A queue's slots keep the rate they were
+    booked at, and a rate grown since was booked only behind them: the vendor saw it a queue later,
+    and 400 jobs (80 s of queue) were still polled at 5.4-7.8 req/s 70-100 s after the raise. Slots
+    booked among the queue's, in the rate it leaves free, carry the rate to the vendor within a
+    second: 17-20 req/s then, whatever the queue; the curve's own pace is what is left."""
+    from tests.pace_sim import memory_fleet, simulate
+
+    run = simulate(
+        memory_fleet(workers), allowance=5.0, jobs=jobs, seconds=160.0, raised=(60.0, 20.0), retry_after=retry_after
+    )
+    accepted = sum(ok for when, ok in run.sent if 130.0 <= when < 160.0) / 30.0
+    assert accepted >= 0.85 * 20.0, accepted
+    assert run(60.0, 160.0)[1] <= 0.02  # few 429s on the way
+    assert run.idle(60.0, 160.0) <= 0.1
+
+
+def _among(pace: SharedPace, now: float) -> int:
+    """How many slots ``pace`` books among its queue's at ``now``, one booking after another, until
+    one goes behind the queue: the rate left free there, over ``SPARE_AHEAD``."""
+    count = 0
+    while True:
+        spare = pace.spare
+        booking = pace.book(now, ahead=True)
+        if pace.spare == spare:
+            return count
+        assert booking.cut == pace.last_cut
+        assert 0.0 <= booking.wait < SPARE_AHEAD
+        count += 1
+
+
+@pytest.mark.parametrize(
+    ("since_cut", "pause", "since_empty", "whole"),
+    [
+        (PROBE_AFTER - 5.0, 0.0, 100.0, False),  # the curve not long past its return: the last cut's rate
+        (PROBE_AFTER + 5.0, 0.0, 100.0, True),  # a queue sent at its rate for PROBE_AFTER: the whole rate
+        (PROBE_AFTER + 5.0, 0.0, 10.0, False),  # no queue 10 s ago: the vendor has not seen the rate
+        (PROBE_AFTER + 50.0, 5.0, 100.0, True),  # a 5 s pause: 45 s after it
+        (PROBE_AFTER + 50.0, 10.0, 100.0, False),  # a 10 s pause: 90 s
+    ],
+)
+def test_slots_among_a_queue_booked_slower_fill_it_to_the_last_cuts_rate_and_probe_only_after_a_while(
+    since_cut: float, pause: float, since_empty: float, whole: bool
+) -> None:
+    """A queue booked at 5 req/s, the rate since grown past the last cut's (8.5 req/s; the curve past
+    its return, the fleet sending 14 req/s): the slots booked among the queue's, within a
+    second, fill it to 8.5 req/s, the rate the vendor took; to 21 only when the queue has been sent
+    at its rate for ``PROBE_AFTER`` with no cut, no pause (and ``PROBE_PAUSES`` times the last
+    pause's length): a probe past the rate last throttled then reaches the vendor at once."""
+    now = 1000.0
+    cut = now - since_cut
+    pace = SharedPace(
+        w_max=10.0,
+        k=SHARED_RECOVERY,
+        last_cut=cut,
+        fill=5.0,
+        tokens=-400.0,  # 80 s of queue at 5 req/s
+        stamp=now,
+        pause_until=cut + pause,
+        sent=14.0,
+        sent_at=now,
+        profile=f"{cut:.17g} 5",
+        emptied=now - since_empty,
+    )
+    assert pace.floor == pytest.approx(8.5)
+    rate = pace.rate(now)
+    assert rate is not None
+    assert rate > pace.floor + 1  # the curve past its return, the fleet sending past the rate held
+    target = rate if whole else pace.floor
+    assert PROBE_PAUSES * pause <= since_cut - pause or not whole
+    assert _among(pace, now) == pytest.approx((target - 5.0) * SPARE_AHEAD, abs=1)
+
+
+def test_slots_among_a_queue_go_at_the_rate_the_vendor_sees_in_any_second() -> None:
+    """Another worker's share of the first cut raises the rate held from 1.7 to 8.5 req/s after 40
+    slots were booked at 1.7 (23 s of queue): the slots then booked among them bring what is due in
+    each coming second to 8.5, not more (the queue's own, plus those among them)."""
+    pace = SharedPace()
+    pace.throttled(0.0, measured=2.0, sent=-0.05, retry_after=None, reporter="w0")
+    slots = [pace.book(0.1, ahead=True).wait + 0.1 for _ in range(40)]
+    old = pace.fill
+    assert pace.share(0.2, measured=8.0, reporter="w1")
+    assert pace.floor == pytest.approx(8.5)
+    assert old == pytest.approx(1.7, rel=0.01)
+    for step in range(30):  # polls keep booking (more than the rate), a tenth of a second apart
+        now = 0.3 + step / 10
+        slots += [now + pace.book(now, ahead=True).wait for _ in range(3)]
+    for start in (0.3, 1.0, 1.7, 2.2):  # any second of the next three
+        due = sum(1 for slot in slots if start <= slot < start + 1.0)
+        assert pace.floor - 1 <= due <= pace.floor + 1, (start, due)
+
+
 @pytest.mark.parametrize("allowance", [5.0, 20.0])
 def test_a_fleet_whose_polls_wait_less_than_the_queue_keeps_the_rate_and_the_order(allowance: float) -> None:
     """A broker holds a message for less than its visibility timeout (the tests' app: 5 s, so a poll
@@ -875,4 +976,6 @@ def test_a_share_reported_late_changes_nothing() -> None:
         early.reserve(0.5)
     assert early.throttled(1.0, measured=0.0, sent=-0.1, retry_after=None, reporter="w9")  # within the burst
     assert early.fill >= 0.85
-    assert SharedPace.usable({name: value for name, value in pace.to_fields().items() if name != "shares"})
+    assert SharedPace.usable(
+        {name: float(value) for name, value in pace.to_fields().items() if name not in SharedPace.TEXT}
+    )

@@ -29,7 +29,7 @@ import bisect
 import collections
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final, NamedTuple, Protocol
 
 from ._exceptions import RateLimitError, VideoJobsError
@@ -587,8 +587,34 @@ whose slot falls within the pause goes back to the broker for nothing. In the fl
 (``tests/pace_sim.py``, 400 jobs, the sandbox's 1 s Retry-After) 20 s took the 429s from
 0.5-2.5 % of calls to 0.3-1.4 % and the hops without a vendor call from 9-16 % to 3-14 %, the
 allowance used staying at 96-99 %. It is slower to find an allowance the vendor raised: past
-the rate last throttled the curve grows half as fast, and the slots a queue booked keep their
-rate (a fleet of 100 jobs followed a raise from 5 to 20 req/s in 70 s; one of 400 had not in 90)."""
+the rate last throttled the curve grows half as fast (a fleet follows a raise from 5 to 20 req/s
+in 50-70 s, with 100 or 400 jobs queued; see ``SPARE_AHEAD``)."""
+
+SPARE_AHEAD: Final = 1.0
+"""The furthest ahead, seconds, a shared pace books a slot in the rate its queue leaves free (see
+:meth:`SharedPace.book`). A queue's slots keep the rate they were booked at, and a rate grown since
+has room between them: booked there, near the front, the vendor sees the rate the fleet holds
+within a second, not when the queue's end comes (a queue of 80 s: a fleet of 400 jobs had not
+followed a vendor's raise from 5 to 20 req/s 90 s later; 50-60 s with them, the curve's own pace).
+A cut that comes meanwhile finds at most this much of them booked at the faster rate (each then
+kept at the share the new rate is of it)."""
+
+PROBE_AFTER: Final = 2 * SHARED_RECOVERY
+"""Seconds a shared pace's queue must have been sent at its rate, with no cut and no pause, before
+the slots among it go at the whole rate, past the last cut's (``floor``): its probe past ``w_max``
+then reaches the vendor at once, not a queue later. Twice the curve's ``K``: the curve is past
+``w_max`` by BETA's share of it, and the vendor has taken the rate back to it. Sooner, the fleet
+probed every 10-15 s at 5 req/s with 400 jobs queued, where a queue's lag held it every 40-100 s
+(1.6 % of calls answered 429 against 0.6 %, in ``tests/pace_sim.py``; with this, 1.6 % and 99 %
+of the allowance against 96 %). Before it, slots among the queue fill it to the last cut's rate,
+which the vendor took: after a raise's first cut, the queue's slots booked at the old rate held a
+fleet of 400 jobs at 6 req/s of 20."""
+
+PROBE_PAUSES: Final = 9
+"""A probe's 429 brings its ``Retry-After``, which stops every worker: the whole rate goes to the
+slots among the queue only after nine times the last pause's length too, so probing's pauses take
+at most a tenth of the time (with a 30 s Retry-After, probing after 40 s halved the calls the
+vendor took, in ``tests/pace_sim.py``)."""
 
 FIRST_BURST: Final = 2 * CUT_INTERVAL
 """Seconds after a vendor's first cut within which another worker's 429 adds its share to it: the
@@ -622,6 +648,70 @@ def _one_more(average: float, at: float, now: float) -> tuple[float, float]:
     return min(MAX_SHARED_RATE, average * decay + 1.0 / SENT_WINDOW), at
 
 
+PROFILE_STEP: Final = 0.1
+"""The change of rate, a share of it, that a shared pace's profile of its queue notes (see
+:func:`_noted`): finer, more marks for the same rise (5 to 20 req/s: 15 marks at 10 %)."""
+
+PROFILE_MARKS: Final = 16
+"""The most marks a shared pace's profile of its queue keeps (see :func:`_noted`): past them, the
+last is raised to the rate booked (read faster than some of its slots were booked at, the rate
+left free between them is read smaller: fewer spare slots, never more)."""
+
+
+_DECIMAL: Final = "0123456789.eE+- "
+"""What a profile's text is made of (``%.17g``'s numbers): Python's ``float`` and Lua's ``tonumber``
+read more (``1_0``, ``0x10``), and read it alike."""
+
+
+def _profile(text: str) -> tuple[float, ...]:
+    """A stored profile's marks, ``(due, rate, due, rate, ...)``: from ``due`` on, the queue's slots
+    were booked at ``rate``. The store keeps them as text (``%.17g``, as its scripts write numbers);
+    text no worker wrote (not pairs of finite numbers, a rate out of range, too many) reads as no
+    marks, the queue as booked at the rate held (the store's scripts read it alike)."""
+    parts = text.split()
+    if len(parts) % 2 or len(parts) > 2 * PROFILE_MARKS or text.strip(_DECIMAL):
+        return ()
+    try:
+        marks = tuple(float(part) for part in parts)
+    except ValueError:
+        return ()
+    if not all(math.isfinite(x) for x in marks) or not all(MIN_RATE <= x <= MAX_SHARED_RATE for x in marks[1::2]):
+        return ()
+    return marks
+
+
+def _text(marks: Iterable[float]) -> str:
+    return " ".join(f"{x:.17g}" for x in marks)
+
+
+def _booked_rate(marks: tuple[float, ...], due: float, fill: float) -> float:
+    """The rate the queue's slots due at ``due`` were booked at (``fill`` for a queue no mark covers)."""
+    rate = fill if not marks else marks[1]
+    for i in range(0, len(marks), 2):
+        if marks[i] > due:
+            break
+        rate = marks[i + 1]
+    return rate
+
+
+def _noted(marks: tuple[float, ...], due: float, rate: float, now: float) -> str:
+    """The profile with a slot due at ``due`` booked at ``rate``: a mark where the rate changed by
+    ``PROFILE_STEP`` or more (a queue's slots are booked in the order they are due), the marks
+    of slots all due before ``now`` dropped, ``PROFILE_MARKS`` at most (past them, the last
+    raised). As text, as a store keeps it."""
+    kept = list(marks)
+    while len(kept) >= 4 and kept[2] <= now:  # the next mark is due: the first covers nothing to come
+        del kept[:2]
+    if not kept or abs(rate - kept[-1]) > PROFILE_STEP * kept[-1]:
+        if kept and due <= kept[-2]:  # not after the last mark: it is the last
+            kept[-1] = rate
+        elif len(kept) >= 2 * PROFILE_MARKS:
+            kept[-1] = max(kept[-1], rate)
+        else:
+            kept += [due, rate]
+    return _text(kept)
+
+
 class Booking(NamedTuple):
     """What :meth:`SharedPace.book` answered: ``wait`` (0.0: send now), and the slot held: the
     ``cut`` it was booked at (None: nothing booked) and the ``rate`` it was booked at (what its
@@ -646,15 +736,18 @@ class SharedPace:
     and each other worker's is added as it reports a 429 or hears of the cut (:meth:`share`)."""
 
     __slots__ = (
+        "emptied",
         "fill",
         "k",
         "last_cut",
         "pause_until",
+        "profile",
         "refused",
         "refused_at",
         "sent",
         "sent_at",
         "shares",
+        "spare",
         "stamp",
         "thin",
         "tokens",
@@ -663,6 +756,9 @@ class SharedPace:
 
     FIELDS: Final = {"rate": "fill"}
     """The store's name of a field whose attribute is named otherwise (the hash's ``rate``)."""
+
+    TEXT: Final = frozenset({"profile", "shares"})
+    """The fields kept as text (every other one is a number)."""
 
     def __init__(
         self,
@@ -680,6 +776,9 @@ class SharedPace:
         refused: float = 0.0,
         refused_at: float = 0.0,
         thin: float = 0.0,
+        spare: float = 0.0,
+        profile: str = "",
+        emptied: float = 0.0,
     ) -> None:
         self.w_max, self.k, self.last_cut = w_max, k, last_cut
         self.tokens, self.stamp, self.pause_until = tokens, stamp, pause_until
@@ -690,6 +789,10 @@ class SharedPace:
         self.shares = shares  # the first cut's reporters, " a b": each other one adds its share once
         self.refused, self.refused_at = refused, refused_at  # the fleet's 429s a second, as sent is counted
         self.thin = thin  # the count that keeps a share of the slots booked before the last cut: see :meth:`book`
+        # the rates the queue's slots were booked at, from when each is due (see :func:`_profile`), and
+        # the time of the last slot booked among them in the rate left free since (see :meth:`book`)
+        self.profile, self.spare = profile, spare
+        self.emptied = emptied  # the last time a booking found no queue
 
     @property
     def paced(self) -> bool:
@@ -759,6 +862,12 @@ class SharedPace:
         slot once: each cut sent every poll of the queue back for nothing, 64 % of a throttling
         vendor's hops in ``make bench``). A slot within a pause is withdrawn (the pause paid it off).
 
+        A queue's slots keep the rate they were booked at, and a rate grown since is booked behind
+        them; the rate it leaves free between them is booked there too, near the front (see
+        :meth:`_spare`, ``SPARE_AHEAD``): the vendor sees the rate held within a second, not when
+        the queue's end comes (a fleet of 400 jobs had not followed a raise from 5 to 20 req/s 90 s
+        later). The ``profile`` notes the rates the queue was booked at, from when each is due.
+
         A pause books behind its end (the bucket, paid off to it, starts there): its callers come
         back to their slot, not to the pause's end to queue then. A slot more than ``MAX_PAUSE``
         away is not booked (the queue holds at most that much): the answer is then ``MAX_PAUSE``,
@@ -801,6 +910,13 @@ class SharedPace:
         tokens = min(cap, self.tokens)
         if start > stamp:  # refilled at the rate held until now
             tokens, stamp = min(cap, tokens + (start - stamp) * self.fill), start
+        if tokens >= 0 or SHARED_GROWTH * self.sent_rate(now) < self.fill:  # no queue, or one not sent
+            self.emptied = start
+        if tokens < 0 and (spare := self._spare(now, start, stamp - tokens / self.fill, rate)) is not None:
+            self.spare = spare
+            if spare <= now and not ahead:
+                self._count(now)
+            return Booking(max(0.0, spare - now), self.last_cut, rate)
         if tokens < 0:  # the queue booked ends where it was booked to end: a faster rate is for the slots
             tokens = tokens * (rate / self.fill)  # booked from now (repaid at it, new slots fell among the old)
         tokens -= 1.0  # below zero: a reservation, later callers queue behind it
@@ -809,10 +925,33 @@ class SharedPace:
             wait += -tokens / rate
         if wait > MAX_PAUSE:  # the queue is full: nothing booked, ask again then (as after a pause)
             return Booking(MAX_PAUSE, None, rate)
+        if tokens < 0:  # a slot behind others: the rate it was booked at, noted
+            self.profile = _noted(_profile(self.profile), now + wait, rate, now)
         self.tokens, self.stamp, self.fill = tokens, stamp, rate
         if not wait and not ahead:
             self._count(now)
         return Booking(wait, self.last_cut, rate)
+
+    def _spare(self, now: float, start: float, end: float, rate: float) -> float | None:
+        """A slot among the queue's, due before its ``end``, in the rate its slots leave free (they
+        were booked at the rates the profile notes, perhaps slower than ``rate``): the next after
+        the last one booked so (``spare``), within ``SPARE_AHEAD`` of ``start``. None: no room.
+        The rate filled to is the last cut's (``floor``, which the vendor took), and the whole
+        rate once the queue has been sent at it for ``PROBE_AFTER`` (and ``PROBE_PAUSES`` times
+        the last pause) with no cut and no pause: the probe reaches the vendor at once."""
+        quiet = now - max(self.last_cut, self.pause_until, self.emptied)
+        target = (
+            rate
+            if quiet >= max(PROBE_AFTER, PROBE_PAUSES * (self.pause_until - self.last_cut))
+            else min(rate, self.floor)
+        )
+        # one further than SPARE_AHEAD was booked by a clock gone wrong (ahead): read from the start
+        last = self.spare if self.spare <= start + SPARE_AHEAD else -math.inf
+        under = _booked_rate(_profile(self.profile), max(start, last), self.fill)
+        if target <= under:
+            return None
+        spare = max(start, last + 1.0 / (target - under))
+        return spare if spare < min(end, start + SPARE_AHEAD) else None
 
     def _kept(self, rate: float, booked: float | None, at: float | None, slotted: bool) -> float | None:
         """The share of slots like it that a slot booked at the cut ``booked``, at the rate ``at``,
@@ -922,7 +1061,14 @@ class SharedPace:
         if now > self.stamp:  # the slots booked that are still ahead, at the rate they were booked at
             queue += (now - self.stamp) * old
         kept = 1.0 if first else min(1.0, fill / old)
-        self.fill = fill
+        self.fill = fill  # the slots booked are kept at it, whatever rate each was booked at
+        # each slot kept at the share the new rate is of its own: none sent faster than it
+        marks: list[float] = []
+        was = _profile(self.profile)
+        for i in range(0, len(was), 2):
+            if not marks or min(was[i + 1], fill) != marks[-1]:  # a mark where the rate changes
+                marks += [was[i], min(was[i + 1], fill)]
+        self.profile = _text(marks or (now, fill))
         self.w_max, self.k, self.last_cut = cubic.state
         self.tokens, self.stamp = 0.0 if first else min(0.0, queue) * kept, max(now, self.pause_until)
         if first:
@@ -958,7 +1104,7 @@ class SharedPace:
     def from_fields(cls, fields: Mapping[str, float | str]) -> SharedPace:
         names = {cls._stored(name): name for name in cls.__slots__}
         values: dict[str, Any] = {
-            names[field]: value if field == "shares" else float(value)
+            names[field]: value if field in cls.TEXT else float(value)
             for field, value in fields.items()
             if field in names
         }

@@ -58,7 +58,8 @@ What it guarantees:
   is kept, not given up: the poll comes back sooner, hears the time left and is sent on again.
   A cut keeps the share of the slots booked before it that its rate allows (each poll carries
   the rate its slot was booked at), and a pause books behind its end: only the rest of the
-  queue goes back to the broker (``SharedPace.book``).
+  queue goes back to the broker (``SharedPace.book``). A rate grown since a queue was booked is
+  booked among its slots, near the front: the vendor sees the rate held within a second.
   No Redis command on a poll until the vendor throttles, and no limit then but each worker
   process's own slow start (``._local.WorkerPaces``: a poll sleeps until its process's ramp lets
   it call). The vendor's first cut is published (``Store.cuts``; each worker process holds one

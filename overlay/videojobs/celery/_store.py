@@ -34,7 +34,11 @@ a key that lives for ever):
   ``rate`` it holds, the fleet's send rate (``sent`` at ``sent_at``: an average over about a
   second, ``SENT_WINDOW``) and its 429s (``refused`` at ``refused_at``, the same average) and,
   while the first cut is new, the ``shares`` of the workers that reported it or heard of it
-  (each adds what it saw accepted once). Expires ``RATE_TTL`` after the vendor's last throttle.
+  (each adds what it saw accepted once); the count that keeps a share of the slots booked before
+  the last cut (``thin``); the rates the queue's slots were booked at, from when each is due
+  (``profile``, text: ``due rate due rate ...``), the last slot booked among them (``spare``), and
+  when a booking last found no queue sent (``emptied``). Expires ``RATE_TTL`` after the vendor's
+  last throttle.
 - ``<prefix>:sweep``        the sweeper's turn (``SET NX EX``).
 - ``<prefix>:cuts``         a channel, no key: a vendor's name, published by the script that makes
   its first cut (:class:`CutNotices`).
@@ -63,11 +67,16 @@ from .._ratecontrol import (
     MAX_SHARES,
     MIN_CUBIC_K,
     MIN_RATE,
+    PROBE_AFTER,
+    PROBE_PAUSES,
+    PROFILE_MARKS,
+    PROFILE_STEP,
     SCALE_CONSTANT,
     SENT_WINDOW,
     SHARED_GROWTH,
     SHARED_RECOVERY,
     SLOT_EARLY,
+    SPARE_AHEAD,
     TOKEN_EPSILON,
     Booking,
     SharedPace,
@@ -158,9 +167,10 @@ _USABLE_FN = (
 local MIN_RATE, MAX_SHARED_RATE, MIN_CUBIC_K, CUBIC_SPAN = {MIN_RATE!r}, {MAX_SHARED_RATE!r}, {MIN_CUBIC_K!r}, {CUBIC_SPAN!r}
 local MAX_PAUSE, GROWTH, CLOCK_SLACK, SENT_WINDOW = {MAX_PAUSE!r}, {MAX_RATE_OVER_MEASURED!r}, {CLOCK_SLACK!r}, {SENT_WINDOW!r}
 local SHARED_GROWTH, SLOT_EARLY, BETA, TOKEN_EPSILON = {SHARED_GROWTH!r}, {SLOT_EARLY!r}, {BETA!r}, {TOKEN_EPSILON!r}
-local SCALE_CONSTANT = {SCALE_CONSTANT!r}
+local SCALE_CONSTANT, PROFILE_MARKS, PROFILE_STEP = {SCALE_CONSTANT!r}, {PROFILE_MARKS!r}, {PROFILE_STEP!r}
+local PROBE_AFTER, PROBE_PAUSES, SPARE_AHEAD = {PROBE_AFTER!r}, {PROBE_PAUSES!r}, {SPARE_AHEAD!r}
 local FIELDS = {{'w_max', 'k', 'last_cut', 'tokens', 'stamp', 'pause_until', 'rate', 'sent', 'sent_at', 'shares',
-                'refused', 'refused_at', 'thin'}}"""
+                'refused', 'refused_at', 'thin', 'emptied', 'profile', 'spare'}}"""
     + """
 -- A pace the workers did not write (a field set by hand: non-numeric, not finite, out of the range
 -- the workers write, SharedPace.usable) is deleted where it is met: the vendor is then not paced
@@ -187,6 +197,7 @@ local function usable(p)
   -- the bucket's capacity is the rate held (a pace stored before it was kept: 2 w_max at most)
   local top = math.max(1, GROWTH * math.max(w_max, fill, MIN_RATE))
   if not (tokens and tokens >= -top * MAX_PAUSE - 1 and tokens <= top) then return false end
+  if not (finite(p[14] or '0') and finite(p[16] or '0')) then return false end
   return finite(p[3]) and finite(p[5] or '0') and finite(p[6] or '0') and finite(p[9] or '0') and true or false
 end
 -- read(key): HMGET of a pace's FIELDS; nil when the key holds another type (not ours: deleted)
@@ -234,11 +245,60 @@ end
 local function rate(pace, now)  -- SharedPace.rate: past w_max, no faster than the fleet sends lets it
   return math.max(MIN_RATE, pace.fill, math.min(curve(pace, now), math.max(pace.w_max, SHARED_GROWTH * sent_rate(pace, now))))
 end
+-- The profile of a pace's queue (SharedPace's _profile, _booked_rate, _noted): marks {due, rate,
+-- due, rate, ...}, from due on its slots were booked at rate; text no worker wrote reads as none
+local function profile(text)
+  local marks = {}
+  if string.find(text or '', '[^%d%.eE+%- ]') then return marks end  -- %.17g's numbers alone (SharedPace's _DECIMAL)
+  for part in string.gmatch(text or '', '%S+') do
+    local x = finite(part)
+    if not x or #marks >= 2 * PROFILE_MARKS then return {} end
+    table.insert(marks, x)
+  end
+  if #marks % 2 == 1 then return {} end
+  for i = 2, #marks, 2 do
+    if marks[i] < MIN_RATE or marks[i] > MAX_SHARED_RATE then return {} end
+  end
+  return marks
+end
+local function text(marks)
+  local parts = {}
+  for i, x in ipairs(marks) do parts[i] = num(x) end
+  return table.concat(parts, ' ')
+end
+local function booked_rate(marks, due, fill)
+  local r = fill
+  if #marks > 0 then r = marks[2] end
+  for i = 1, #marks, 2 do
+    if marks[i] > due then break end
+    r = marks[i + 1]
+  end
+  return r
+end
+local function noted(marks, due, r, now)
+  while #marks >= 4 and marks[3] <= now do  -- the next mark is due: the first covers nothing to come
+    table.remove(marks, 1)
+    table.remove(marks, 1)
+  end
+  local n = #marks
+  if n == 0 or math.abs(r - marks[n]) > PROFILE_STEP * marks[n] then
+    if n > 0 and due <= marks[n - 1] then
+      marks[n] = r
+    elseif n >= 2 * PROFILE_MARKS then
+      marks[n] = math.max(marks[n], r)
+    else
+      table.insert(marks, due)
+      table.insert(marks, r)
+    end
+  end
+  return text(marks)
+end
 -- numbers(p): a usable pace's numbers (one stored before sent was kept: SharedPace's defaults)
 local function numbers(p)
   local w_max = finite(p[1])
   return {w_max = w_max, k = finite(p[2]), last_cut = finite(p[3]), fill = finite(p[7]), sent = finite(p[8]) or w_max,
-          sent_at = finite(p[9]) or finite(p[5]) or 0}
+          sent_at = finite(p[9]) or finite(p[5]) or 0, pause_until = finite(p[6] or '0') or 0,
+          emptied = finite(p[14] or '0') or 0, spare = finite(p[16] or '0') or 0}
 end
 """
 )
@@ -314,6 +374,27 @@ local function reserve(key, now, booked, slot, at, ahead)
     tokens = math.min(cap, tokens + (start - stamp) * pace.fill)
     stamp = start
   end
+  if tokens >= 0 or SHARED_GROWTH * sent_rate(pace, now) < pace.fill then  -- no queue, or one not sent
+    redis.call('HSET', key, 'emptied', num(start))
+    pace.emptied = start
+  end
+  if tokens < 0 then
+    -- a slot among the queue's, in the rate its slots leave free (SharedPace._spare)
+    local quiet = now - math.max(pace.last_cut, pause, pace.emptied)
+    local target = math.min(r, floor(pace))
+    if quiet >= math.max(PROBE_AFTER, PROBE_PAUSES * (pause - pace.last_cut)) then target = r end
+    local last = pace.spare
+    if last > start + SPARE_AHEAD then last = -math.huge end  -- booked by a clock gone wrong (ahead)
+    local under = booked_rate(profile(p[15]), math.max(start, last), pace.fill)
+    if target > under then
+      local spare = math.max(start, last + 1 / (target - under))
+      if spare < math.min(stamp - tokens / pace.fill, start + SPARE_AHEAD) then
+        if spare <= now and not ahead then count(pace, now) end
+        redis.call('HSET', key, 'spare', num(spare), 'sent', num(pace.sent), 'sent_at', num(pace.sent_at))
+        return said(math.max(0, spare - now), p[3], r)
+      end
+    end
+  end
   if tokens < 0 then tokens = tokens * (r / pace.fill) end  -- the queue ends where it was booked to end
   tokens = tokens - 1
   local wait = start - now
@@ -322,6 +403,8 @@ local function reserve(key, now, booked, slot, at, ahead)
   if wait == 0 and not ahead then count(pace, now) end
   redis.call('HSET', key, 'tokens', num(tokens), 'stamp', num(stamp), 'rate', num(r),
              'sent', num(pace.sent), 'sent_at', num(pace.sent_at))
+  -- a slot behind others: the rate it was booked at, noted (SharedPace._noted)
+  if tokens < 0 then redis.call('HSET', key, 'profile', noted(profile(p[15]), now + wait, r, now)) end
   return said(wait, p[3], r)
 end
 """
@@ -565,8 +648,18 @@ else
     if now > was then queue = queue + (now - was) * pace.fill end
     cut_tokens = math.min(0, queue) * math.min(1, new_fill / pace.fill)
   end
+  -- each slot kept at the share the new rate is of its own: none sent faster than it (SharedPace.cut)
+  local marks, was = {}, profile(p[15])
+  for i = 1, #was, 2 do
+    local r = math.min(was[i + 1], new_fill)
+    if #marks == 0 or r ~= marks[#marks] then  -- a mark where the rate changes
+      table.insert(marks, was[i])
+      table.insert(marks, r)
+    end
+  end
+  if #marks == 0 then marks = {now, new_fill} end
   put('w_max', num(base), 'k', num(SHARED_RECOVERY), 'last_cut', ARGV[1],
-      'rate', num(new_fill), 'tokens', num(cut_tokens), 'stamp', stamp)
+      'rate', num(new_fill), 'tokens', num(cut_tokens), 'stamp', stamp, 'profile', text(marks))
   cut, fill = true, new_fill  -- a pause pays the queue off at the new rate
   if pace then
     put('shares', '')
