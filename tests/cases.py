@@ -53,6 +53,9 @@ class VendorCase:
     video_field: tuple[str | int, ...] = ()  # what holds the video(s): left out for "succeeded, no video"
     progress_field: tuple[str, ...] | None = None  # the progress number; None: the vendor reports none
     progress_full: float = 100.0  # the progress_field value that means done
+    # where the answer repeats the id of the job asked about, when the vendor's page documents one
+    # (the adapter's echoed_id); the fixtures hold the page examples' ids: see for_task
+    id_field: tuple[str, ...] = ()
 
     def first(self, state: str) -> StateCase:
         """The first documented state case that maps to ``state`` (a videojobs.State value)."""
@@ -253,6 +256,7 @@ CASES: dict[str, VendorCase] = {
         url_field=("url",),
         video_field=("url",),
         progress_field=("progress",),
+        id_field=("id",),  # the page: id, "Video task ID", as the path's task_id is
     ),
     "jimmyai": VendorCase(
         slug="jimmyai",
@@ -283,6 +287,7 @@ CASES: dict[str, VendorCase] = {
         url_field=("data", "result", "video_url"),
         video_field=("data", "result"),
         progress_field=("data", "progress"),
+        id_field=("data", "task_id"),  # the spec: data.task_id, of the task the path's taskId asks about
     ),
     "vozo": VendorCase(
         slug="vozo",
@@ -346,6 +351,32 @@ def put(body: dict[str, Any], path: tuple[str | int, ...], value: Any) -> dict[s
             node.append(None)
     node[path[-1]] = value
     return body
+
+
+def echoed(slug: str, body: Any) -> Any:
+    """The job's id ``body`` repeats (at the vendor's ``id_field``); None when it holds none."""
+    path = CASES[slug].id_field
+    node: Any = body if path else None
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def for_task(slug: str, body: Any, task_id: str) -> Any:
+    """A copy of ``body`` as the answer about ``task_id``: the job's id it repeats (a string at the
+    vendor's ``id_field``), if any, is ``task_id``. The fixtures hold the ids of the vendors' page
+    examples; a test that means a normal answer about the job it asks for answers with this."""
+    body = copy.deepcopy(body)
+    found = echoed(slug, body)
+    if isinstance(found, str) and found:
+        body = put(body, CASES[slug].id_field, task_id)
+    return body
+
+
+def foreign(slug: str, body: Any, task_id: str) -> bool:
+    """Whether ``body`` names another job than ``task_id`` (a non-empty string id of another job)."""
+    found = echoed(slug, body)
+    return isinstance(found, str) and found != "" and found != task_id
 
 
 def without(body: dict[str, Any], path: tuple[str | int, ...]) -> dict[str, Any]:

@@ -597,7 +597,7 @@ def test_jimmyai_envelope_429_is_retried() -> None:
         httpx.Response(200, json=CASES["jimmyai"].states[3].body),
     )
     with sync_client(rec) as client:
-        assert client.status("jimmyai:t").state is videojobs.State.RUNNING
+        assert client.status("jimmyai:jt-42").state is videojobs.State.RUNNING
     assert len(rec.requests) == 2
 
 

@@ -15,7 +15,7 @@ import pytest
 
 import videojobs
 from scripts import specs
-from tests.cases import CASES, VENDORS, StateCase, all_states, field_name, put, state_id, without
+from tests.cases import CASES, VENDORS, StateCase, all_states, field_name, for_task, put, state_id, without
 from tests.conftest import KEYS, Recorder, async_client, sync_client
 from tests.spec_check import documented_states, patched_doc
 from videojobs._adapter import NO_VIDEO
@@ -55,7 +55,7 @@ def _check(status: videojobs.JobStatus, slug: str, sc: StateCase) -> None:
 
 @pytest.mark.parametrize(("slug", "sc"), STATES, ids=IDS)
 def test_documented_state_sync(slug: str, sc: StateCase) -> None:
-    rec = Recorder(httpx.Response(200, json=sc.body))
+    rec = Recorder(httpx.Response(200, json=for_task(slug, sc.body, "task/1")))
     with sync_client(rec) as client:
         status = client.status(f"{slug}:task/1")
         assert client.vendor(slug).status("task/1") == status
@@ -66,7 +66,7 @@ def test_documented_state_sync(slug: str, sc: StateCase) -> None:
 @pytest.mark.anyio
 @pytest.mark.parametrize(("slug", "sc"), STATES, ids=IDS)
 async def test_documented_state_async(slug: str, sc: StateCase) -> None:
-    rec = Recorder(httpx.Response(200, json=sc.body))
+    rec = Recorder(httpx.Response(200, json=for_task(slug, sc.body, "task/1")))
     async with async_client(rec) as client:
         status = await client.status(f"{slug}:task/1")
     _check(status, slug, sc)
@@ -98,7 +98,7 @@ def _with_state(slug: str, value: str, sc: StateCase | None = None) -> dict[str,
     for key in CASES[slug].enum_field[:-1]:
         target = target[key]
     target[CASES[slug].enum_field[-1]] = value
-    return body
+    return for_task(slug, body, "t1")  # the tests ask about t1
 
 
 @pytest.mark.parametrize("value", [5, ["done"], {"word": "done"}, True], ids=["number", "array", "object", "bool"])
@@ -209,7 +209,7 @@ def test_an_answer_with_more_odd_fields_than_the_salvage_can_tell_apart_keeps_it
         body["data"]["videos"] = [{"url": f"https://cdn.example/{i}.mp4"} for i in range(300)] + [None] * 300
     else:
         body["metadata"] = list(range(300))
-    with sync_client(Recorder(httpx.Response(200, json=body))) as client:
+    with sync_client(Recorder(httpx.Response(200, json=for_task(slug, body, "t1")))) as client:
         status = client.status(f"{slug}:t1")
     assert status.state is videojobs.State.SUCCEEDED
     assert TOO_MANY_ODD in status.problems
@@ -224,13 +224,13 @@ def test_a_megabyte_error_code_or_state_word_is_cut_as_a_message_is() -> None:
     from tests.cases import EZ_FAILED, EZ_PROCESSING
     from videojobs._adapter import MAX_VENDOR_WORD
 
-    failed = {**EZ_FAILED, "error": {"message": "boom", "code": "c" * 1_000_000}}
+    failed = {**EZ_FAILED, "id": "t1", "error": {"message": "boom", "code": "c" * 1_000_000}}
     with sync_client(Recorder(httpx.Response(200, json=failed))) as client:
         status = client.status("ezmodel:t1")
     assert status.error is not None
     assert status.error.code == "c" * MAX_VENDOR_WORD + "…"
     assert any("error code is 1000000 characters" in problem for problem in status.problems)
-    odd = {**EZ_PROCESSING, "status": "s" * 3_000_000}
+    odd = {**EZ_PROCESSING, "id": "t1", "status": "s" * 3_000_000}
     with sync_client(Recorder(httpx.Response(200, json=odd))) as client:
         status = client.status("ezmodel:t1")
     assert status.state is videojobs.State.UNKNOWN
@@ -243,7 +243,7 @@ def test_ezmodel_error_null_on_a_job_still_going_is_no_problem() -> None:
     failed: the field left out, not a problem on every poll of a clean answer."""
     from tests.cases import EZ_PROCESSING
 
-    with sync_client(Recorder(httpx.Response(200, json={**EZ_PROCESSING, "error": None}))) as client:
+    with sync_client(Recorder(httpx.Response(200, json={**EZ_PROCESSING, "id": "t1", "error": None}))) as client:
         status = client.status("ezmodel:t1")
     assert status.state is videojobs.State.RUNNING
     assert status.problems == ()
@@ -273,7 +273,7 @@ def test_ezmodel_error_code_without_a_message_is_kept() -> None:
     ``message``, so an error with its code only was left out whole (the code with it)."""
     from tests.cases import EZ_FAILED
 
-    body = {**EZ_FAILED, "error": {"code": "content_policy_violation"}}
+    body = {**EZ_FAILED, "id": "t1", "error": {"code": "content_policy_violation"}}
     with sync_client(Recorder(httpx.Response(200, json=body))) as client:
         status = client.status("ezmodel:t1")
     assert status.state is videojobs.State.FAILED
@@ -338,7 +338,7 @@ def test_malformed_body_keeps_the_raw_bytes(slug: str, content: bytes) -> None:
 @pytest.mark.parametrize("slug", VENDORS)
 def test_an_answer_with_a_utf8_bom_is_read(slug: str) -> None:
     state = CASES[slug].states[-1]
-    rec = Recorder(httpx.Response(200, content=b"\xef\xbb\xbf" + json.dumps(state.body).encode()))
+    rec = Recorder(httpx.Response(200, content=b"\xef\xbb\xbf" + json.dumps(for_task(slug, state.body, "t1")).encode()))
     with sync_client(rec) as client:
         assert client.status(f"{slug}:t1").state.value == state.state
 
@@ -377,7 +377,7 @@ def test_an_answer_with_a_utf8_bom_is_read(slug: str) -> None:
     ],
 )
 def test_an_odd_field_costs_that_field_not_the_state(slug: str, body: dict[str, Any], field: str) -> None:
-    raw = json.dumps(body).encode()
+    raw = json.dumps(for_task(slug, body, "t1")).encode()
     with sync_client(Recorder(httpx.Response(200, content=raw))) as client:
         status = client.status(f"{slug}:t1")
     word = body.get("state") or body.get("status") or body["data"]["status"]
@@ -397,7 +397,7 @@ def test_an_odd_field_costs_that_field_not_the_state(slug: str, body: dict[str, 
         ("duomi", {**CASES["duomi"].states[1].body, "state": 3}),
         ("vozo", {"video_url": "https://x"}),
         ("vozo", ["status", "done"]),
-        ("ezmodel", {"id": "v", "status": {"value": "completed"}}),
+        ("ezmodel", {"id": "t1", "status": {"value": "completed"}}),
         ("jimmyai", {"code": "20000", "msg": "ok"}),
         ("jimmyai", {"msg": "no code"}),
         ("jimmyai", {"code": "20000", "data": {"status": None}}),
@@ -436,7 +436,7 @@ GOOD_URL = "https://cdn.example.net/videos/v1.mp4?sig=abc"
 
 
 def _read(slug: str, body: Any) -> videojobs.JobStatus:
-    with sync_client(Recorder(httpx.Response(200, json=body))) as client:
+    with sync_client(Recorder(httpx.Response(200, json=for_task(slug, body, "t1")))) as client:
         return client.status(f"{slug}:t1")
 
 
@@ -634,6 +634,75 @@ def test_jimmyai_expiry_without_completed_at_is_named() -> None:
     assert failed.problems == ()  # no link, nothing to expire
 
 
+# --- which job an answer is for ------------------------------------------------------------------
+# A proxy or server that leaves a second answer on a kept-alive connection made the next status
+# call, about another job, read it as its own: another job's state and video, no problem named.
+# Where the vendor's answer repeats the job's id (documented: cases.py's id_field), it is checked.
+
+ECHO_VENDORS = [s for s in VENDORS if CASES[s].id_field]
+
+
+@pytest.mark.parametrize("slug", VENDORS)
+def test_the_adapter_checks_the_id_its_vendor_documents_and_no_other(slug: str) -> None:
+    from videojobs._registry import adapter_class
+
+    assert adapter_class(slug).echoed_id == CASES[slug].id_field
+
+
+@pytest.mark.parametrize("slug", ECHO_VENDORS)
+def test_an_answer_naming_another_job_is_malformed_not_that_jobs_status(slug: str) -> None:
+    from videojobs._adapter import ForeignAnswer
+
+    sc = CASES[slug].first("succeeded")
+    raw = json.dumps(for_task(slug, sc.body, "job-1")).encode()
+    with (
+        sync_client(Recorder(httpx.Response(200, content=raw))) as client,
+        pytest.raises(videojobs.MalformedResponseError) as info,
+    ):
+        client.status(f"{slug}:job-2")
+    assert info.value.vendor == slug
+    assert info.value.raw == raw  # kept, bounded and scrubbed as any answer is
+    assert isinstance(info.value.__cause__, ForeignAnswer)
+    where = ".".join(CASES[slug].id_field)
+    assert f"task job-2: the answer is for another job ({where} is 'job-1')" in str(info.value)
+    with sync_client(Recorder(httpx.Response(200, content=raw))) as client:
+        status = client.status(f"{slug}:job-1")  # the job it names: its status
+    assert status.has_video
+    assert status.problems == ()
+
+
+@pytest.mark.parametrize("value", ["absent", None, ""], ids=["absent", "null", "empty"])
+@pytest.mark.parametrize("slug", ECHO_VENDORS)
+def test_an_answer_without_the_job_s_id_is_read(slug: str, value: str | None) -> None:
+    """Degrade, don't drop: an answer that does not say which job it is for says nothing against it."""
+    body = CASES[slug].first("succeeded").body
+    body = without(body, CASES[slug].id_field) if value == "absent" else put(body, CASES[slug].id_field, value)
+    status = _read(slug, body)
+    assert status.has_video
+    assert status.problems == ()
+
+
+@pytest.mark.parametrize("slug", ECHO_VENDORS)
+def test_an_id_of_another_type_is_named_not_compared(slug: str) -> None:
+    status = _read(slug, put(CASES[slug].first("succeeded").body, CASES[slug].id_field, 42))
+    assert status.has_video
+    where = ".".join(CASES[slug].id_field)
+    assert status.problems == (
+        f"{where}: expected the job's id, got a number; which job the answer is for is not checked",
+    )
+
+
+def test_the_id_is_compared_exactly() -> None:
+    """No case folding, trimming or number reading: ``T1``, `` t1`` and ``t1`` are three jobs."""
+    for other in ("T1", " t1", "t1 ", "t1\u0000"):
+        body = {**CASES["ezmodel"].states[1].body, "id": other}
+        with (
+            sync_client(Recorder(httpx.Response(200, json=body))) as client,
+            pytest.raises(videojobs.MalformedResponseError, match="another job"),
+        ):
+            client.status("ezmodel:t1")
+
+
 # --- timestamps ---------------------------------------------------------------------------------
 
 
@@ -662,7 +731,7 @@ def test_jimmyai_link_expires_three_days_after_completion_and_ms_times_are_under
 
 def test_only_the_adapter_that_assumes_milliseconds_reads_them() -> None:
     """The millisecond guess is JimmyAI's adapter's assumption; for ezmodel such a time is a problem."""
-    body = {**CASES["ezmodel"].states[2].body, "created_at": 1705334400123}
+    body = {**CASES["ezmodel"].states[2].body, "id": "v1", "created_at": 1705334400123}
     with sync_client(Recorder(httpx.Response(200, json=body))) as client:
         s = client.status("ezmodel:v1")
     assert s.created_at is None
@@ -674,7 +743,7 @@ def test_only_the_adapter_that_assumes_milliseconds_reads_them() -> None:
 
 @pytest.mark.parametrize("slug", VENDORS)
 def test_the_key_reaches_every_vendor_from_arguments_and_env(slug: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    body = CASES[slug].states[0].body
+    body = for_task(slug, CASES[slug].states[0].body, "t")
     rec = Recorder(httpx.Response(200, json=body))
     with sync_client(rec) as client:
         client.status(f"{slug}:t")
@@ -690,7 +759,7 @@ def test_the_key_reaches_every_vendor_from_arguments_and_env(slug: str, monkeypa
 @pytest.mark.anyio
 @pytest.mark.parametrize("slug", VENDORS)
 async def test_the_key_reaches_every_vendor_async(slug: str) -> None:
-    rec = Recorder(httpx.Response(200, json=CASES[slug].states[0].body))
+    rec = Recorder(httpx.Response(200, json=for_task(slug, CASES[slug].states[0].body, "t")))
     async with async_client(rec) as client:
         await client.status(f"{slug}:t")
     assert rec.requests[0].headers["authorization"] == f"Bearer {KEYS[slug]}"

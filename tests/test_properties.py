@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
 import videojobs
-from tests.cases import CASES, VENDORS, field_name, put
+from tests.cases import CASES, VENDORS, field_name, for_task, foreign, put
 from tests.clocks import SimClock
 from tests.conftest import KEYS
 from tests.spec_check import documented_states, response_schema
@@ -77,11 +77,15 @@ def _get(body: Any, path: tuple[str, ...]) -> Any:
     return body
 
 
+TASK = "t-1"
+"""The job every answer here is asked for (an answer repeating another job's id is refused)."""
+
+
 def fetch(vendor: str, raw: bytes) -> videojobs.JobStatus | videojobs.VideoJobsError:
     transport = httpx.MockTransport(lambda request: httpx.Response(200, content=raw))
     with videojobs.Client(api_keys=KEYS, transport=transport, max_retries=0, clock=SimClock()) as client:
         try:
-            return client.status(f"{vendor}:t-1")
+            return client.status(f"{vendor}:{TASK}")
         except videojobs.VideoJobsError as exc:
             return exc
 
@@ -96,7 +100,10 @@ def check(vendor: str, body: Any, raw: bytes | None = None) -> videojobs.JobStat
         if not (envelope and isinstance(result, videojobs.APIError)):
             assert isinstance(result, videojobs.MalformedResponseError), f"{type(result).__name__}: {result}"
             assert result.raw == raw
+            if foreign(vendor, body, TASK) and not envelope:  # refused for what it is, before its state is read
+                assert "the answer is for another job" in result.message, result.message
         return result
+    assert not foreign(vendor, body, TASK), "an answer naming another job is no status of this one"
     assert isinstance(result, videojobs.JobStatus)
     assert result.progress is None or 0.0 <= result.progress <= 1.0
     assert all(isinstance(u, str) for u in result.video_urls)
@@ -132,6 +139,8 @@ def _readable(vendor: str, body: Any) -> bool:
     """An answer whose state (and, for JimmyAI, envelope) is there and documented must be read."""
     if vendor == "jimmyai" and _get(body, ("code",)) != "20000":
         return False
+    if foreign(vendor, body, TASK):  # another job's answer: refused (a MalformedResponseError)
+        return False
     return _get(body, _state_path(vendor)) in _documented(vendor)
 
 
@@ -150,8 +159,8 @@ def test_every_answer_the_spec_allows_is_read(vendor: str, published: bool) -> N
     @DETERMINISTIC
     @given(from_schema(_schema(vendor, published=published)))
     def run(body: Any) -> None:
-        check(vendor, body)
-        body = _ok_envelope(vendor, body)
+        check(vendor, body)  # with the id the schema drew: another job's is refused
+        body = _ok_envelope(vendor, for_task(vendor, body, TASK))
         result = check(vendor, body)
         if _readable(vendor, body):
             assert isinstance(result, videojobs.JobStatus), result
@@ -164,7 +173,7 @@ def test_answers_missing_any_field_keep_their_state(vendor: str) -> None:
     @DETERMINISTIC
     @given(from_schema(_schema(vendor, published=True, drop_required=True)))
     def run(body: Any) -> None:
-        body = _ok_envelope(vendor, body)
+        body = _ok_envelope(vendor, for_task(vendor, body, TASK))
         result = check(vendor, body)
         if _readable(vendor, body):
             assert isinstance(result, videojobs.JobStatus), result
@@ -209,7 +218,7 @@ def test_one_extreme_field_costs_that_field_not_the_state(vendor: str) -> None:
     @DETERMINISTIC
     @given(from_schema(_schema(vendor, published=True)), st.data())
     def run(body: Any, data: st.DataObject) -> None:
-        body = _ok_envelope(vendor, copy.deepcopy(body))
+        body = _ok_envelope(vendor, for_task(vendor, body, TASK))  # (an extreme string id is another job's)
         paths = [p for p in _paths(body) if p != state_path[: len(p)] and p != ("code",)]
         if not paths:
             return
@@ -250,7 +259,7 @@ def test_any_string_in_the_video_field_is_a_video_or_named(vendor: str) -> None:
     @DETERMINISTIC
     @given(st.sampled_from(case.states), URLISH)
     def run(sc: Any, value: str) -> None:
-        result = check(vendor, put(sc.body, field, value))
+        result = check(vendor, put(for_task(vendor, sc.body, TASK), field, value))
         assert isinstance(result, videojobs.JobStatus)
         if value in result.video_urls:
             assert result.state is videojobs.State.SUCCEEDED
@@ -285,7 +294,7 @@ def test_arbitrary_bytes_never_escape_the_hierarchy(vendor: str, raw: bytes) -> 
 
 @pytest.mark.parametrize("vendor", VENDORS)
 def test_a_huge_body_within_the_limit_is_read(vendor: str) -> None:
-    body = copy.deepcopy(CASES[vendor].states[0].body)
+    body = for_task(vendor, CASES[vendor].states[0].body, TASK)
     body["padding"] = "x" * 2_000_000
     result = check(vendor, body)
     assert isinstance(result, videojobs.JobStatus)

@@ -326,7 +326,9 @@ def test_vendor_poll_after_hint_is_honoured_on_every_poll(clock: SimClock) -> No
 @pytest.mark.parametrize("hint", ["-5", "nan", "inf", "1e400", "abc", "", "9" * 5000])
 def test_a_poll_after_hint_that_is_no_number_of_milliseconds_is_named(hint: str) -> None:
     """It was dropped silently: a header is part of the answer, and what of it is not used is named."""
-    with sync_client(Recorder(httpx.Response(200, json=EZ_PROCESSING, headers={"openai-poll-after-ms": hint}))) as c:
+    with sync_client(
+        Recorder(httpx.Response(200, json={**EZ_PROCESSING, "id": "t"}, headers={"openai-poll-after-ms": hint}))
+    ) as c:
         status = c.status("ezmodel:t")
     assert status.poll_after is None
     (problem,) = status.problems
@@ -339,7 +341,7 @@ def test_a_poll_after_header_echoing_the_key_is_described_not_quoted() -> None:
     from tests.conftest import KEYS
 
     key = KEYS["ezmodel"]
-    answer = httpx.Response(200, json=EZ_PROCESSING, headers={"openai-poll-after-ms": f"Bearer {key}"})
+    answer = httpx.Response(200, json={**EZ_PROCESSING, "id": "t"}, headers={"openai-poll-after-ms": f"Bearer {key}"})
     with sync_client(Recorder(answer)) as c:
         status = c.status("ezmodel:t")
     assert status.problems == (

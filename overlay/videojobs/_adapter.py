@@ -36,6 +36,7 @@ __all__ = [
     "BaseAdapter",
     "EnvelopeError",
     "Fields",
+    "ForeignAnswer",
     "Unreadable",
     "VendorAdapter",
     "is_video_url",
@@ -120,6 +121,10 @@ def _shown(text: str) -> str:
 
 class Unreadable(Exception):
     """The answer has no readable state (or envelope): nothing to degrade to."""
+
+
+class ForeignAnswer(Exception):
+    """The answer names another job than the one asked about (see ``VendorAdapter.echoed_id``)."""
 
 
 class EnvelopeError(Exception):
@@ -514,6 +519,37 @@ def _salvage_list(
     return kept
 
 
+# --- which job an answer is for -----------------------------------------------------------------
+
+
+def check_echo(where: tuple[str, ...], task_id: str, body: Any, fields: Fields) -> None:
+    """Raise :class:`ForeignAnswer` when the answer's field at ``where`` (an adapter's ``echoed_id``)
+    holds an id other than ``task_id``: it is another job's answer (one left on a kept-alive
+    connection by a proxy or a server that answered twice is read as the next request's, whatever
+    that asked about), and its state, videos and error are that job's.
+
+    Compared exactly, as strings (the vendors that echo the id type it a string). Degrade, don't
+    drop: an answer without the field (absent, null, an empty string, or a path that crosses no
+    object) says nothing of its job and passes; one of another type is not compared, and named."""
+    if not where:
+        return
+    value: Any = body
+    for key in where:
+        if not isinstance(value, Mapping):
+            return
+        value = value.get(key)
+    if value is None or value == "":
+        return
+    field = ".".join(where)
+    if not isinstance(value, str):
+        fields.problem(
+            field, f"expected the job's id, got {json_type(value)}; which job the answer is for is not checked"
+        )
+        return
+    if value != task_id:
+        raise ForeignAnswer(f"{field} is {_shown(value)}")
+
+
 # --- the protocol and the base class -------------------------------------------------------------
 
 
@@ -541,6 +577,12 @@ class VendorAdapter(Protocol):
 
     millis: ClassVar[bool]
     """Whether the vendor's Unix times may be in milliseconds (an assumption the adapter names)."""
+
+    echoed_id: ClassVar[tuple[str, ...]]
+    """Where the vendor's answer repeats the id of the job asked about, as the keys leading to it
+    from the top of the answer (``("id",)``; ``()``: nowhere). Only a field the vendor's page
+    documents as that id: an answer whose field holds another id is refused as for another job
+    (see :func:`check_echo`), so a field that merely looks like it would fail every call."""
 
     def check_envelope(self, body: Any) -> EnvelopeError | None:
         """For a vendor that wraps errors in a 2xx answer: the error in ``body``, if any.
@@ -596,6 +638,7 @@ class BaseAdapter:
     endpoint: ClassVar[ModuleType]
     model: ClassVar[type[Any]]
     millis: ClassVar[bool] = False
+    echoed_id: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -11,7 +11,8 @@ Our exception hierarchy::
     │   ├── NotFoundError           404
     │   ├── RateLimitError          429; retry_after from the Retry-After header
     │   └── ServerError             5xx, non-standard codes (520) included
-    ├── MalformedResponseError      not JSON, too large, or no readable state; raw bytes kept
+    ├── MalformedResponseError      not JSON, too large, no readable state, or another job's answer
+    │                               (the id it repeats is not the one asked); raw bytes kept
     ├── NetworkError                connection failures, timeouts, the call's deadline, a download cut
     │                               short (after retries and resumes: its .part is kept)
     ├── WaitTimeout                 a wait reached its deadline; carries last_status (cause: last error) *
@@ -173,7 +174,8 @@ class ServerError(APIError):
 
 
 class MalformedResponseError(VideoJobsError):
-    """Not JSON, larger than ``max_response_bytes``, or without a readable state. ``raw`` holds it."""
+    """Not JSON, larger than ``max_response_bytes``, without a readable state, or naming another job
+    than the one asked about (see ``VendorAdapter.echoed_id``). ``raw`` holds it."""
 
 
 class NetworkError(VideoJobsError):

@@ -18,7 +18,16 @@ from typing import Any, Final
 import attrs
 import httpx
 
-from ._adapter import PARSE_ERRORS, EnvelopeError, Fields, Unreadable, VendorAdapter, parse_model
+from ._adapter import (
+    PARSE_ERRORS,
+    EnvelopeError,
+    Fields,
+    ForeignAnswer,
+    Unreadable,
+    VendorAdapter,
+    check_echo,
+    parse_model,
+)
 from ._exceptions import (
     APIError,
     AuthenticationError,
@@ -109,8 +118,17 @@ def translate(adapter: VendorAdapter, task_id: str, answer: Exchange) -> JobStat
         envelope = adapter.check_envelope(body)
         if envelope is not None:
             raise envelope_api_error(vendor, envelope, status_code, raw, answer.headers, answer.quote)
+        check_echo(adapter.echoed_id, task_id, body, fields)
         model = parse_model(adapter.model, body, fields)
         status = adapter.to_status(task_id, model, fields)
+    except ForeignAnswer as exc:
+        raise MalformedResponseError(
+            f"task {task_id}: the answer is for another job ({answer.quote(str(exc))}), not this one's status: an "
+            "answer out of step with its request (one a proxy or server left on a kept-alive connection)",
+            vendor=vendor,
+            status_code=status_code,
+            raw=raw,
+        ) from exc
     except Unreadable as exc:
         raise MalformedResponseError(
             f"task {task_id}: no readable state: {answer.quote(str(exc))}",

@@ -6,7 +6,9 @@ Reports seven states (``in_queue`` … ``deleted``), progress as ``progress`` ou
 The spec types both numbers and says no more ("the current progress", "the maximum progress
 value"): a ``progress`` without a usable ``maximumProgress`` has no known scale, so it is
 left out and named in ``problems``. The ``videoId`` ("of the provisioned generated video")
-is kept on every state; it counts as a video (``has_video``) only on a finished job.
+is kept on every state; it counts as a video (``has_video``) only on a finished job. The answer
+"also contains all of the video-generation-job itself, which is not detailed here": no id the
+page documents, so none is checked against the job asked about (``echoed_id``).
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ Reports ``state`` as ``pending, running, succeeded, error``, progress 0-100, vid
 ``data.videos[].url``, Unix-second ``create_time``/``update_time``, and the error in ``message``.
 Its Apifox export marks every field required; the spec patch keeps only ``state`` required and
 this adapter reports the others when missing (``required=True``).
+
+Its answer's ``id`` is not checked against the task asked about (``echoed_id``): the page gives it
+no description and no example, so it is not known to be the path's ``task_id`` (a reseller's
+answer may carry its upstream's id), and a wrong guess would refuse every answer.
 """
 
 from __future__ import annotations

@@ -25,6 +25,9 @@ class EzmodelAdapter(BaseAdapter):
     client_class: ClassVar[type[Any]] = AuthenticatedClient
     endpoint: ClassVar[ModuleType] = get_video_task
     model: ClassVar[type[Any]] = EzmodelVideo
+    echoed_id: ClassVar[tuple[str, ...]] = ("id",)
+    """The page: ``id`` is the "Video task ID", as the path's ``task_id`` is, and its examples ask
+    for ``vid_abc123xyz456`` and answer with that ``id``."""
     states: ClassVar[dict[str, State]] = {
         "pending": State.QUEUED,
         "processing": State.RUNNING,

@@ -45,6 +45,9 @@ class JimmyaiAdapter(BaseAdapter):
     client_class: ClassVar[type[Any]] = AuthenticatedClient
     endpoint: ClassVar[ModuleType] = query_video
     model: ClassVar[type[Any]] = JimmyVideoResponse
+    echoed_id: ClassVar[tuple[str, ...]] = ("data", "task_id")
+    """The spec: the answer's ``data.task_id`` is the id of the task asked about (the path's
+    ``taskId``, "The ID of the task to query")."""
     millis: ClassVar[bool] = True
     """ASSUMPTION (not on the page): its times may be milliseconds. The spec types them ``int64``,
     as Java-style millisecond clocks are, and gives no example; seconds are read as seconds."""

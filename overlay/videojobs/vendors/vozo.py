@@ -1,7 +1,8 @@
 """Vozo: ``GET /v1/video_generation/{task_id}`` on https://api.vozo.ai.
 
-Reports ``pending, processing, done, failed``, no progress, one ``video_url``; errors
-are ``{code, message, serverTs}`` on 400. The template for a new vendor: copy this.
+Reports ``pending, processing, done, failed``, no progress, one ``video_url``, and not the
+task's id (so an answer cannot be checked to be this job's: ``echoed_id``); errors are
+``{code, message, serverTs}`` on 400. The template for a new vendor: copy this.
 """
 
 from __future__ import annotations
