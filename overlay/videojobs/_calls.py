@@ -192,6 +192,7 @@ def status_plan(core: VendorCore, task_id: str, until: float = math.inf, now: fl
                 f"task {task_id}: the call's time ran out before a request could be sent", vendor=core.name
             )
         sent = now
+        answer = None
         try:
             answer = yield Send(min(core.timeout, left), rate.epoch, end)
             assert isinstance(answer, Exchange)
@@ -217,8 +218,10 @@ def status_plan(core: VendorCore, task_id: str, until: float = math.inf, now: fl
             yield Sleep(wait)
             now = clock.now()
             continue
-        except VideoJobsError:
+        except VideoJobsError as exc:
             rate.observe(clock.now(), None, sent)  # an answer, not a throttle
+            if isinstance(exc, MalformedResponseError) and isinstance(answer, Exchange):
+                answer.drop()  # read, but not as this job's status: its connection may be out of step
             raise
         rate.observe(clock.now(), None, sent)
         if (logger := _logger()).isEnabledFor(_DEBUG):

@@ -252,6 +252,8 @@ class Reading(Protocol):
 
     def started(self, status_code: int, headers: Mapping[str, str], encoding: str) -> None: ...
 
+    def carried(self, extensions: Mapping[str, Any]) -> None: ...
+
     def feed(self, chunk: bytes) -> None: ...
 
 
@@ -363,6 +365,7 @@ class Lane:
                 if _HTTPX_LOGGER.isEnabledFor(_INFO):
                     self._log(request, response, headers)
                 reading.started(response.status, headers, headers.get("content-encoding", ""))
+                reading.carried(response.extensions)
                 stream = response.stream
                 assert isinstance(stream, Iterable)
                 for chunk in stream:

@@ -19,6 +19,7 @@ What the answer means is ``_translate``'s business (pure).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -334,10 +335,11 @@ class _Attempt:
     scrubbed sample of the body.
     """
 
-    __slots__ = ("deadline", "handled", "headers", "reader", "secrets", "status_code", "timeout", "vendor")
+    __slots__ = ("deadline", "handled", "headers", "reader", "secrets", "socket", "status_code", "timeout", "vendor")
 
     def __init__(self, deadline: float, limit: int, secrets: Secrets, vendor: str) -> None:
         self.deadline, self.secrets, self.vendor = deadline, secrets, vendor
+        self.socket: socket.socket | None = None  # the connection's, where httpcore tells it: see drop
         self.timeout = max(0.0, deadline - time.monotonic())
         self.status_code: int | None = None
         self.headers: Mapping[str, str] = {}
@@ -374,6 +376,27 @@ class _Attempt:
 
     def started_httpx(self, response: httpx.Response) -> None:
         self.started(response.status_code, response.headers, response.headers.get("content-encoding", ""))
+        self.carried(response.extensions)
+
+    def carried(self, extensions: Mapping[str, Any]) -> None:
+        """Note the answer's connection: httpcore's public ``network_stream`` extension, and its
+        stream's ``socket`` (another transport's answer may have neither: it is then not dropped)."""
+        stream = extensions.get("network_stream")
+        get = getattr(stream, "get_extra_info", None)
+        found = get("socket") if callable(get) else None
+        self.socket = found if isinstance(found, socket.socket) else None
+
+    def drop(self) -> None:
+        """Shut the answer's connection down (both ways), so that its pool opens a new one for the
+        next request: it sees the socket readable at its end, as when a server closes an idle
+        connection, and closes it (httpcore's own check; no private attribute is touched). A
+        shutdown, not a close: the descriptor stays this socket's until the pool closes it, so a
+        request another thread has meanwhile sent on it ends (a NetworkError, retried), never reads
+        a socket opened later under the same number."""
+        sock = self.socket
+        if sock is not None:
+            with contextlib.suppress(OSError):  # already closed, or never connected
+                sock.shutdown(socket.SHUT_RDWR)
 
     def feed(self, chunk: bytes) -> None:
         self.reader.feed(chunk)
@@ -383,7 +406,11 @@ class _Attempt:
     def exchange(self) -> Exchange:
         assert self.status_code is not None
         return Exchange(
-            self.status_code, self.headers, self.secrets.scrub_bytes(self.reader.finish()), self.secrets.scrub_all
+            self.status_code,
+            self.headers,
+            self.secrets.scrub_bytes(self.reader.finish()),
+            self.secrets.scrub_all,
+            self.drop if self.socket is not None else None,
         )
 
     def __enter__(self) -> _Attempt:

@@ -64,23 +64,39 @@ def _as_is(text: str) -> str:
     return text
 
 
+def _keep() -> None:
+    """An answer whose connection is not known (a handler that built it in memory): nothing to drop."""
+
+
 class Exchange:
     """One answer, read whole and bounded: status, headers and the decoded (scrubbed) body.
 
     ``quote`` passes the vendor's words an error's message quotes (its message and code, a
     snippet of its body): the scrubber that read the answer, which in an exception's text also
     takes out pieces of a key ("Incorrect API key provided: sk-proj-Ab3dEf...", a vendor's
-    error quoting the start of the key it refused; the body itself holds no whole key)."""
+    error quoting the start of the key it refused; the body itself holds no whole key).
 
-    __slots__ = ("body", "headers", "quote", "status_code")
+    ``drop`` makes sure the connection that carried the answer carries no other request's: called
+    when the answer could not be read as the status asked for (another job's, one a proxy or
+    server left on a kept-alive connection; or no status at all), as what else that connection
+    holds would be read as the next request's answer. Where the exchange cannot reach its
+    connection (aiohttp's, released to its pool as the last byte came), it does nothing."""
+
+    __slots__ = ("body", "drop", "headers", "quote", "status_code")
 
     def __init__(
-        self, status_code: int, headers: Mapping[str, str], body: bytes, quote: Callable[[str], str] = _as_is
+        self,
+        status_code: int,
+        headers: Mapping[str, str],
+        body: bytes,
+        quote: Callable[[str], str] = _as_is,
+        drop: Callable[[], None] | None = None,
     ) -> None:
         self.status_code = status_code
         self.headers = headers
         self.body = body
         self.quote = quote
+        self.drop = drop or _keep
 
     def __repr__(self) -> str:
         return f"Exchange(status_code={self.status_code}, body={len(self.body)} bytes)"
