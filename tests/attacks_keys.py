@@ -105,7 +105,7 @@ def echo_everywhere(form: Form) -> hostile.Scenario:
     def scenario(request: hostile.Request, conn: socket.socket) -> None:
         echo = form(_received(request))
         body = (
-            '{"id": "vid_1", "object": "video", "status": "ECHO", "progress": 50,'
+            '{"id": "t", "object": "video", "status": "ECHO", "progress": 50,'
             ' "url": "https://cdn.example.com/v.mp4?token=ECHO&sig=1",'
             ' "error": {"message": "invalid token ECHO", "code": "ECHO"},'
             ' "metadata": {"ECHO": {"echo": "ECHO"}}}'
@@ -154,7 +154,7 @@ def echo_in_wide_text(status: int, encoding: str) -> hostile.Scenario:
     is in the error's message: refused as not UTF-8 JSON, its bytes kept in ``raw`` and quoted."""
 
     def scenario(request: hostile.Request, conn: socket.socket) -> None:
-        body = {"id": "vid_1", "object": "video", "status": "failed", "error": {"message": "invalid token KEY"}}
+        body = {"id": "t", "object": "video", "status": "failed", "error": {"message": "invalid token KEY"}}
         _send(conn, status, json.dumps(body).replace("KEY", _received(request)).encode(encoding))
 
     return scenario
@@ -197,7 +197,7 @@ def echo_upper_cased_in_content_encoding(request: hostile.Request, conn: socket.
 def honest_answers(request: hostile.Request, conn: socket.socket) -> None:
     """An honest finished answer (ezmodel's documented example)."""
     body = {
-        "id": "vid_abc123xyz456",
+        "id": "t",
         "object": "video",
         "status": "completed",
         "progress": 100,

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 import videojobs
 from tests import attacks_keys, hostile
 from tests.attacks_keys import FORMS, KEY, shows_key
-from tests.cases import CASES, VENDORS
+from tests.cases import CASES, VENDORS, for_task
 from tests.clocks import SimClock
 from tests.conftest import KEYS, Recorder, sync_client
 from tests.servers import free_port, serve
@@ -322,7 +322,7 @@ def test_redirects_are_not_followed_with_the_key(status: int) -> None:
 )
 @pytest.mark.parametrize("vendor", VENDORS)
 def test_task_ids_cannot_steer_the_request(vendor: str, task_id: str) -> None:
-    rec = Recorder(httpx.Response(200, json=CASES[vendor].states[0].body))
+    rec = Recorder(httpx.Response(200, json=for_task(vendor, CASES[vendor].states[0].body, task_id)))
     with sync_client(rec) as client:
         client.status(f"{vendor}:{task_id}")
     (request,) = rec.requests
