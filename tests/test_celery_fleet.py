@@ -1078,6 +1078,34 @@ def test_a_fleet_follows_a_vendor_that_raises_its_allowance_through_redis(r: Any
     assert run(60.0, 160.0)[1] <= 0.02
 
 
+@pytest.mark.parametrize("skew", [0.0, 1.5, 30.0])
+def test_slots_among_a_queue_keep_their_spacing_when_workers_clocks_differ(r: Any, skew: float) -> None:
+    """Two workers whose clocks differ by ``skew`` (CLOCK_SLACK allows 300 s) book by turns, at one
+    real instant, among a queue of 80 s booked at 5 req/s (the last cut's rate 17). A slot among
+    the queue's more than SPARE_AHEAD past a worker's now was read as a clock gone wrong, and each
+    worker booked at its own now, over the other's: all 40 were sent at once (a review's finding,
+    in Redis as in one process). Now one further than that is no room yet, for either."""
+    t = 1_000_000.0
+
+    def queued(pace: SharedPace) -> SharedPace:
+        pace.throttled(t - 30, measured=20.0, sent=None, retry_after=None)  # the last cut's rate: 17
+        pace.fill, pace.tokens, pace.stamp, pace.profile = 5.0, -400.0, t, f"{t!r} 5"
+        pace.sent, pace.sent_at = 20.0, t
+        return pace
+
+    key = f"skew{skew:g}:rate:duomi"
+    r.delete(key)
+    r.hset(key, mapping={name: str(value) if isinstance(value, str) else repr(float(value))
+                         for name, value in queued(SharedPace()).to_fields().items()})  # fmt: skip
+    r.expire(key, 600)
+    store, memory = Store(r, prefix=f"skew{skew:g}"), MemoryPaceStore()
+    queued(memory.pace("duomi"))
+    for pace in (store, memory):
+        waits = [pace.book("duomi", t + (skew if i % 2 else 0.0)) for i in range(40)]
+        assert sum(1 for booked in waits if booked.wait == 0.0 and booked.cut is not None) <= 2
+        assert all(booked.cut is not None for booked in waits)  # booked: among the queue, or behind it
+
+
 def _same_pace(stored: dict[bytes, bytes], pace: SharedPace, rel: float, abs: float) -> None:
     """The pace Redis keeps (``stored``, its hash) holds the numbers ``pace`` does: a field never
     written (no pause) is the pace's default; the profile's marks number by number."""

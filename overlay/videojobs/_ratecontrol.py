@@ -945,8 +945,11 @@ class SharedPace:
             if quiet >= max(PROBE_AFTER, PROBE_PAUSES * (self.pause_until - self.last_cut))
             else min(rate, self.floor)
         )
-        # one further than SPARE_AHEAD was booked by a clock gone wrong (ahead): read from the start
-        last = self.spare if self.spare <= start + SPARE_AHEAD else -math.inf
+        # one further ahead than SPARE_AHEAD was booked by a worker whose clock is ahead: no room
+        # until this one's clock reaches it (read as none, each of two clocks 1.5 s apart booked at
+        # its own now, over the other's: every booking sent at once); one further than CLOCK_SLACK
+        # was booked by a clock gone wrong, and is read as none
+        last = min(self.spare, start + SPARE_AHEAD) if self.spare <= start + CLOCK_SLACK else -math.inf
         under = _booked_rate(_profile(self.profile), max(start, last), self.fill)
         if target <= under:
             return None

@@ -383,8 +383,10 @@ local function reserve(key, now, booked, slot, at, ahead)
     local quiet = now - math.max(pace.last_cut, pause, pace.emptied)
     local target = math.min(r, floor(pace))
     if quiet >= math.max(PROBE_AFTER, PROBE_PAUSES * (pause - pace.last_cut)) then target = r end
-    local last = pace.spare
-    if last > start + SPARE_AHEAD then last = -math.huge end  -- booked by a clock gone wrong (ahead)
+    -- further ahead than SPARE_AHEAD: a worker's clock ahead, no room until it comes; further than
+    -- CLOCK_SLACK: a clock gone wrong, read as none (SharedPace._spare)
+    local last = math.min(pace.spare, start + SPARE_AHEAD)
+    if pace.spare > start + CLOCK_SLACK then last = -math.huge end
     local under = booked_rate(profile(p[15]), math.max(start, last), pace.fill)
     if target > under then
       local spare = math.max(start, last + 1 / (target - under))
