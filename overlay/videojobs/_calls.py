@@ -29,6 +29,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar
 
+from ._adapter import ForeignAnswer
 from ._exceptions import TRANSIENT, MalformedResponseError, NetworkError, RateLimitError, VideoJobsError
 from ._plan import Walk
 from ._ratecontrol import AdaptiveRate, RetryBudget, SlotWithdrawn
@@ -220,8 +221,10 @@ def status_plan(core: VendorCore, task_id: str, until: float = math.inf, now: fl
             continue
         except VideoJobsError as exc:
             rate.observe(clock.now(), None, sent)  # an answer, not a throttle
-            if isinstance(exc, MalformedResponseError) and isinstance(answer, Exchange):
-                answer.drop()  # read, but not as this job's status: its connection may be out of step
+            if isinstance(exc.__cause__, ForeignAnswer) and isinstance(answer, Exchange):
+                # another job's answer: its connection is out of step (one merely unreadable is in
+                # step, and dropped, it cost another thread's request on it a retry)
+                answer.drop()
             raise
         rate.observe(clock.now(), None, sent)
         if (logger := _logger()).isEnabledFor(_DEBUG):

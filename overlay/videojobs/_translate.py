@@ -134,10 +134,11 @@ def translate(adapter: VendorAdapter, task_id: str, answer: Exchange) -> JobStat
         envelope = adapter.check_envelope(body)
         if envelope is not None:
             raise envelope_api_error(vendor, envelope, status_code, raw, answer.headers, answer.quote)
-        check_echo(adapter.echoed_id, task_id, body, fields)
+        check_echo(getattr(adapter, "echoed_id", ()), task_id, body, fields)  # a plugin's from before it
         model = parse_model(adapter.model, body, fields)
         status = adapter.to_status(task_id, model, fields)
     except ForeignAnswer as exc:
+        exc.args = (answer.quote(str(exc)),)  # the id it names, scrubbed as the message's (a traceback prints it)
         raise MalformedResponseError(
             f"task {task_id}: the answer is for another job ({answer.quote(str(exc))}), not this one's status: an "
             "answer out of step with its request (one a proxy or server left on a kept-alive connection)",

@@ -46,8 +46,10 @@ class JimmyaiAdapter(BaseAdapter):
     endpoint: ClassVar[ModuleType] = query_video
     model: ClassVar[type[Any]] = JimmyVideoResponse
     echoed_id: ClassVar[tuple[str, ...]] = ("data", "task_id")
-    """The spec: the answer's ``data.task_id`` is the id of the task asked about (the path's
-    ``taskId``, "The ID of the task to query")."""
+    """ASSUMPTION (the spec names it, and says no more): the answer's ``data.task_id`` is the id of
+    the task asked about (the path's ``taskId``, "The ID of the task to query"); the spec gives
+    it no description and no example. If JimmyAI answered with another form of the id, every
+    status call would be refused as another job's: the error names both ids."""
     millis: ClassVar[bool] = True
     """ASSUMPTION (not on the page): its times may be milliseconds. The spec types them ``int64``,
     as Java-style millisecond clocks are, and gives no example; seconds are read as seconds."""
