@@ -186,7 +186,15 @@ class VendorClient(_Handle):
             self._watch_credentials(http)
             self._check_slot(epoch)  # after waiting for a connection: the vendor may have throttled meanwhile
             return exchange_sync(
-                http, kwargs, deadline, self.max_response_bytes, self.secrets, self.name, self._prefix, self._lane
+                http,
+                kwargs,
+                deadline,
+                self.max_response_bytes,
+                self.secrets,
+                self.name,
+                self._prefix,
+                self._lane,
+                timeout,
             )
         except NetworkError as exc:  # closed by another thread meanwhile: its socket went, not the vendor
             if self.closed:
@@ -257,7 +265,7 @@ class AsyncVendorClient(_Handle):
         if self._lane is not None:  # the default transport: one timeout for the slot and exchange
             return exchange_aiohttp(
                 self._lane, request, deadline, self.max_response_bytes, self.secrets, self.name,
-                self._slots, self._check_slot, epoch, until, self.core.clock.now,
+                self._slots, self._check_slot, epoch, until, self.core.clock.now, timeout,
             )  # fmt: skip
         return self._exchange_httpx(http, request.kwargs, timeout, epoch, until)
 
@@ -289,7 +297,15 @@ class AsyncVendorClient(_Handle):
                 if left < MIN_ATTEMPT:
                     raise NotSent("no request slot came free in time to send", vendor=self.name)
             deadline = start + timeout if not queued else time.monotonic() + left
-            return await exchange_async(http, kwargs, deadline, self.max_response_bytes, self.secrets, self.name)
+            return await exchange_async(
+                http,
+                kwargs,
+                deadline,
+                self.max_response_bytes,
+                self.secrets,
+                self.name,
+                timeout if not queued else left,
+            )
         except NetworkError as exc:  # closed by another task meanwhile, not the vendor's doing
             if self.closed:
                 raise closed_under_way(self.name) from exc
