@@ -330,6 +330,11 @@ def test_the_jimmyai_codes_the_docstring_names_are_the_ones_sent(fault: str) -> 
         ("/sandbox/jobs", {"vendor": "duomi", "faults": {"429": True}}, "faults"),
         ("/sandbox/outage", {"vendor": "duomi", "seconds": "5"}, "seconds"),
         ("/sandbox/outage", {"vendor": "duomi", "seconds": True}, "seconds"),
+        ("/sandbox/limits", {"vendor": "duomi", "rate": "20"}, "rate"),
+        ("/sandbox/limits", {"vendor": "duomi", "rate": True}, "rate"),
+        ("/sandbox/limits", {"vendor": "duomi", "rate": 0}, "rate limit"),
+        ("/sandbox/limits", {"vendor": "duomi", "rate": 1e300}, "rate limit"),
+        ("/sandbox/limits", {"vendor": "nobody", "rate": 5}, "vendor"),
     ],
 )
 def test_a_control_request_of_the_wrong_type_is_a_400_naming_its_field(
@@ -343,6 +348,34 @@ def test_a_control_request_of_the_wrong_type_is_a_400_naming_its_field(
     assert field in answer.json()["error"]
     assert not sb.jobs
     assert not sb.down_until
+    assert not sb.rate_limits
+
+
+def test_a_vendor_raises_its_rate_limit_from_now_on() -> None:
+    """``POST /sandbox/limits``: a vendor that raises (or lowers, or first sets) its allowance, as a
+    plan changes; the bench's fleet follows such a raise. The bucket keeps the tokens it had."""
+    clock = SimClock()
+    sb = Sandbox(clock=clock, rate_limits={"duomi": 5})
+    headers = {"Authorization": f"Bearer {sb.api_keys()['duomi']}"}
+    with httpx.Client(transport=sb.sync_transport(), base_url="http://sandbox") as http:
+
+        def second() -> list[int]:  # 40 polls spread over the next second of the sandbox's clock
+            codes = []
+            for _ in range(40):
+                codes.append(http.get("/v1/videos/tasks/raise-d600", headers=headers).status_code)
+                clock.sleep(1 / 40)
+            return codes
+
+        second()  # the burst spent
+        assert second().count(200) == pytest.approx(5, abs=1)
+        assert http.post("/sandbox/limits", json={"vendor": "duomi", "rate": 20}).json() == {
+            "vendor": "duomi",
+            "rate": 20,
+        }
+        assert second().count(200) == pytest.approx(20, abs=1)
+        assert http.post("/sandbox/limits", json={"vendor": "vozo", "rate": 2}).status_code == 200  # none before
+    assert sb.rate_limits == {"duomi": 20.0, "vozo": 2.0}
+    assert sb.throttled["vozo"] == 0
 
 
 def test_a_control_endpoint_answers_another_method_405_with_allow() -> None:
@@ -352,6 +385,7 @@ def test_a_control_endpoint_answers_another_method_405_with_allow() -> None:
             ("POST", "/sandbox/health", "GET"),
             ("DELETE", "/sandbox/jobs", "GET, POST"),
             ("GET", "/sandbox/outage", "POST"),
+            ("GET", "/sandbox/limits", "POST"),
         ]:
             answer = http.request(method, path)
             assert (answer.status_code, answer.headers.get("allow")) == (405, allow), (method, path)

@@ -32,7 +32,8 @@ dash-separated tokens choose the rest (others are free text):
 creates a job now and answers ``{"vendor", "id", "ref"}`` (the id spells the options out);
 ``GET /sandbox/jobs`` lists jobs with their phase and poll counts; ``GET /sandbox/health``
 (with ``served``, ``throttled`` and ``refused`` counts per vendor);
-``POST /sandbox/outage {"vendor": "duomi", "seconds": 60}`` makes a vendor answer 503 for a while.
+``POST /sandbox/outage {"vendor": "duomi", "seconds": 60}`` makes a vendor answer 503 for a while;
+``POST /sandbox/limits {"vendor": "duomi", "rate": 20}`` changes (or sets) its rate limit from now on.
 
 Faults on demand
 ----------------

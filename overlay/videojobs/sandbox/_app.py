@@ -62,6 +62,10 @@ class Job:
     file_bytes: int = 0  # bytes of its video the file host sent
 
 
+MAX_RATE_LIMIT = 1e6
+"""The fastest rate limit ``POST /sandbox/limits`` sets, requests per second (beyond, none to speak of)."""
+
+
 class _Allowance:
     """A vendor's server-side rate limit: a token bucket with a one-second burst (the sandbox's own).
 
@@ -76,6 +80,15 @@ class _Allowance:
         self.tokens = self.capacity
         self.stamp = now
         self.lock = threading.Lock()
+
+    def change(self, rate: float, now: float) -> None:
+        """The limit from ``now`` on (a vendor raising or lowering its allowance): the bucket keeps the
+        tokens it had by then, as many as the new one-second burst holds."""
+        with self.lock:
+            self.tokens = min(self.capacity, self.tokens + max(0.0, now - self.stamp) * self.rate)
+            self.stamp = max(self.stamp, now)
+            self.rate, self.capacity = rate, max(1.0, rate)
+            self.tokens = min(self.tokens, self.capacity)
 
     def take(self, now: float) -> float:
         with self.lock:
@@ -139,6 +152,7 @@ def _check_options(options: Mapping[str, Any]) -> None:
 _CONTROL_METHODS: dict[str, tuple[str, ...]] = {
     "/sandbox/health": ("GET",),
     "/sandbox/outage": ("POST",),
+    "/sandbox/limits": ("POST",),
     "/sandbox/jobs": ("GET", "POST"),
 }
 """The sandbox's own endpoints and the methods each takes (another: 405 with Allow)."""
@@ -220,6 +234,20 @@ class Sandbox:
         self._routes = sorted(
             ((self.path_prefix(v), v) for v in self.specs), key=lambda item: len(item[0]), reverse=True
         )
+
+    def set_limit(self, vendor: str, rate: float) -> None:
+        """``vendor``'s rate limit from now on, requests per second (``POST /sandbox/limits``): a
+        vendor that raises or lowers its allowance (a plan changed); one without a limit gets one."""
+        if vendor not in self.specs:
+            raise ValueError(f"no vendor {vendor!r} in this sandbox (it has {sorted(self.specs)})")
+        if not 0 < rate <= MAX_RATE_LIMIT:
+            raise ValueError(f"a sandbox rate limit is requests per second in (0, {MAX_RATE_LIMIT:g}], not {rate!r}")
+        if (allowance := self._allowance.get(vendor)) is not None:
+            allowance.change(rate, self.clock())
+        else:
+            self.throttled.setdefault(vendor, 0)
+            self._allowance[vendor] = _Allowance(rate, self.clock())
+        self.rate_limits[vendor] = rate
 
     # --- where each vendor lives ------------------------------------------------------------------
 
@@ -526,6 +554,18 @@ class Sandbox:
                 return _json_answer(400, {"error": f"bad outage: {type(exc).__name__}: {exc}"})
             self.down_until[vendor] = self.clock() + seconds
             return _json_answer(200, {"vendor": vendor, "down_for": seconds})
+        if path == "/sandbox/limits" and method == "POST":
+            try:
+                spec = json.loads(body or b"{}")
+                if not isinstance(spec, dict):
+                    raise TypeError("a limit is a JSON object")
+                vendor, rate = str(spec["vendor"]), spec["rate"]
+                if isinstance(rate, bool) or not isinstance(rate, (int, float)):  # "5", true: made 5, 1
+                    raise TypeError(f"rate is a number, not {rate!r}")
+                self.set_limit(vendor, float(rate))
+            except (ValueError, KeyError, TypeError, RecursionError) as exc:
+                return _json_answer(400, {"error": f"bad limit: {type(exc).__name__}: {exc}"})
+            return _json_answer(200, {"vendor": vendor, "rate": rate})
         if path == "/sandbox/jobs" and method == "GET":
             return _json_answer(200, {"jobs": [self.describe(j) for j in list(self.jobs.values())]})
         if path == "/sandbox/jobs" and method == "POST":
