@@ -1122,6 +1122,7 @@ def main(argv: list[str] | None = None) -> int:
             window=3.0 if smoke else 15.0,
             processes=[1, 2],
             rounds=1 if smoke else 5,
+            raise_scale=0.1 if smoke else 1.0,
         ),
         "download": lambda: bench_download_fresh(
             rounds=1 if smoke else 15, size_mb=8 if smoke else DOWNLOAD_MB, big_mb=16 if smoke else 1024

@@ -31,6 +31,13 @@ EVERY = 0.01
 THROTTLED_VENDOR, THROTTLED_RATE = "duomi", 20.0
 """The throttling run: duomi allows 20 requests per second (the sandbox's ``--limit``)."""
 
+RAISED_FROM, RAISED_TO, RAISED_JOBS = 5.0, 20.0, 400
+"""The raising run: duomi allows 5 requests per second, then 20 (``POST /sandbox/limits``), with 400
+jobs' polls queued (80 s of them at 5 req/s), as a vendor raises a plan's allowance."""
+RAISE_AFTER, RAISE_WINDOW = 20.0, (40.0, 70.0)
+"""Seconds after the jobs start that the allowance is raised, and the window after the raise that
+is measured: a fleet follows a raise at the shared curve's pace (a 4x raise, 50-70 s)."""
+
 GOAL_POLLS = 0.9  # videojobs' polls/s at least 0.9x the hand-written task's (issue 21)
 GOAL_COMMANDS = 1.3  # Redis commands per poll at most 1.3x
 GOAL_IDLE_HOPS = 0.10  # at most 10 % of hops call no vendor, throttled or not
@@ -104,7 +111,34 @@ def _measure(
     }
 
 
-def run(server_cls: Any, key: str, jobs: int, window: float, processes: list[int], rounds: int = 5) -> dict[str, Any]:
+def _raised(server: Any, vendor: str, start: Callable[[], None], scale: float) -> dict[str, Any]:
+    """The raising run's timeline: the jobs start at 5 req/s, the allowance is raised to 20 after
+    ``RAISE_AFTER``, and what the sandbox answered is measured over ``RAISE_WINDOW`` after that
+    (each times ``scale``: the smoke run's is a tenth)."""
+    import httpx
+
+    start()
+    time.sleep(RAISE_AFTER * scale)
+    httpx.post(f"{server.root}/sandbox/limits", json={"vendor": vendor, "rate": RAISED_TO}).raise_for_status()
+    begin, end = (at * scale for at in RAISE_WINDOW)
+    time.sleep(begin)
+    health0 = httpx.get(f"{server.root}/sandbox/health").json()
+    time.sleep(end - begin)
+    health1 = httpx.get(f"{server.root}/sandbox/health").json()
+    served = health1["served"][vendor] - health0["served"][vendor]
+    throttled = health1["throttled"][vendor] - health0["throttled"][vendor]
+    return {
+        "polls_per_s": served / (end - begin),
+        "throttled_share": throttled / max(1, served + throttled),
+        "from": RAISED_FROM,
+        "allowance": RAISED_TO,
+        "window": [begin, end],
+    }
+
+
+def run(
+    server_cls: Any, key: str, jobs: int, window: float, processes: list[int], rounds: int = 5, raise_scale: float = 1.0
+) -> dict[str, Any]:
     import importlib
 
     import redis
@@ -125,10 +159,17 @@ def run(server_cls: Any, key: str, jobs: int, window: float, processes: list[int
     from videojobs import FixedPolicy
     from videojobs.celery import track
 
-    def one(task: str, count: int, vendor: str = "vozo", limits: dict[str, float] | None = None) -> dict[str, Any]:
+    def one(
+        task: str,
+        count: int,
+        vendor: str = "vozo",
+        limits: dict[str, float] | None = None,
+        raised: bool = False,
+    ) -> dict[str, Any]:
         r.flushall()
         server = server_cls(time_scale=1.0, limits=limits)
-        refs = [f"{vendor}:cb{count}-{i}-q0-d1000000" for i in range(jobs)]  # 11 days long: polled all along
+        n = RAISED_JOBS if raised and raise_scale == 1.0 else jobs
+        refs = [f"{vendor}:cb{count}-{i}-q0-d1000000" for i in range(n)]  # 11 days long: polled all along
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "scripts.celery_bench_app", "worker", "-P", "prefork",
              "-c", str(count), "-Q", "videojobs-test", "--without-gossip", "--without-mingle",
@@ -145,6 +186,9 @@ def run(server_cls: Any, key: str, jobs: int, window: float, processes: list[int
                     bench_app.handwritten.apply_async((ref, time.time() + 3600, EVERY))
 
         try:
+            if raised:
+                return {"task": task, "processes": count, "vendor": vendor, "jobs": n,
+                        **_raised(server, vendor, start, raise_scale)}  # fmt: skip
             return {"task": task, "processes": count, "vendor": vendor, "jobs": jobs,
                     **_measure(r, server, vendor, window, start, (lambda: _hops(r, refs)) if task == "videojobs"
                                else (lambda: 0), worker.pid)}  # fmt: skip
@@ -182,11 +226,12 @@ def run(server_cls: Any, key: str, jobs: int, window: float, processes: list[int
         limits = {THROTTLED_VENDOR: THROTTLED_RATE}
         throttled = one("videojobs", processes[-1], THROTTLED_VENDOR, limits)
         throttled["allowance"] = THROTTLED_RATE
+        raised = one("videojobs", processes[-1], THROTTLED_VENDOR, {THROTTLED_VENDOR: RAISED_FROM}, raised=True)
     finally:
         r.close()
         store.stop()
     del key
-    return {"rows": rows, "throttled": throttled}
+    return {"rows": rows, "throttled": throttled, "raised": raised}
 
 
 def _mark(ok: bool) -> str:
@@ -233,4 +278,11 @@ def report(result: dict[str, Any] | list[dict[str, Any]]) -> list[str]:
         f"hops that called no vendor {t['idle_hop_share']:.1%} "
         f"(goal <= {GOAL_IDLE_HOPS:.0%}: {_mark(t['idle_hop_share'] <= GOAL_IDLE_HOPS)})"
     )
+    if (u := result.get("raised")) is not None:
+        lines.append(
+            f"   raising vendor ({u['vendor']} allows {u['from']:g} req/s, then {u['allowance']:g}, {u['jobs']} jobs "
+            f"queued, {u['processes']} processes; labelled, no goal): {u['window'][0]:g}-{u['window'][1]:g} s "
+            f"after the raise, {u['polls_per_s']:.1f} answered polls/s ({u['polls_per_s'] / u['allowance']:.0%} "
+            f"of the new allowance), {u['throttled_share']:.1%} answered 429"
+        )
     return lines
