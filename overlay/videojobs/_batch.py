@@ -297,13 +297,15 @@ async def wait_all(
 
     forget = stop.tell(closed) if stop is not None else None
     try:
-        for ref in refs:
-            if (job := schedule.start(ref, poll)) is not None:
-                go(job)
+        # the senders first: their tasks run before the alarm's (on a simulated clock, a task that
+        # sleeps it to the first polls' expiry, which they were then sent at, with MIN_ATTEMPT left)
         senders = [
             loop.create_task(sender(), name=f"videojobs wait_all sender {n}")
             for n in range(min(max_requests, len(refs)))
         ]
+        for ref in refs:
+            if (job := schedule.start(ref, poll)) is not None:
+                go(job)
         left = len(refs)
         while left:
             if failure is not None:
