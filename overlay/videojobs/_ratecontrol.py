@@ -792,7 +792,7 @@ class SharedPace:
         # the rates the queue's slots were booked at, from when each is due (see :func:`_profile`), and
         # the time of the last slot booked among them in the rate left free since (see :meth:`book`)
         self.profile, self.spare = profile, spare
-        self.emptied = emptied  # the last time a booking found no queue
+        self.emptied = emptied  # the last time a booking found no queue, or one the fleet did not send at its rate
 
     @property
     def paced(self) -> bool:
