@@ -336,12 +336,12 @@ class _Attempt:
     """
 
     __slots__ = (
-        "deadline", "handled", "headers", "reader", "secrets", "socket", "status_code", "timeout", "told", "vendor",
+        "carrier", "deadline", "handled", "headers", "reader", "secrets", "status_code", "timeout", "told", "vendor",
     )  # fmt: skip
 
     def __init__(self, deadline: float, limit: int, secrets: Secrets, vendor: str, told: float | None = None) -> None:
         self.deadline, self.secrets, self.vendor = deadline, secrets, vendor
-        self.socket: socket.socket | None = None  # the connection's, where httpcore tells it: see drop
+        self.carrier: Mapping[str, Any] | None = None  # the answer's extensions, its connection's: see drop
         self.timeout = max(0.0, deadline - time.monotonic())
         # the attempt's time as its caller set it, which a timeout's message names (the time left
         # at this line is less by what ran since: 0.38 s of a 0.4 s request_timeout on a loaded machine)
@@ -384,22 +384,22 @@ class _Attempt:
         self.carried(response.extensions)
 
     def carried(self, extensions: Mapping[str, Any]) -> None:
-        """Note the answer's connection: httpcore's public ``network_stream`` extension, and its
-        stream's ``socket`` (another transport's answer may have neither: it is then not dropped)."""
-        stream = extensions.get("network_stream")
-        get = getattr(stream, "get_extra_info", None)
-        found = get("socket") if callable(get) else None
-        self.socket = found if isinstance(found, socket.socket) else None
+        """Note the answer's extensions: where :meth:`drop` finds its connection (kept as they are:
+        read only for the rare answer that is dropped, not on every call)."""
+        self.carrier = extensions
 
     def drop(self) -> None:
         """Shut the answer's connection down (both ways), so that its pool opens a new one for the
         next request: it sees the socket readable at its end, as when a server closes an idle
-        connection, and closes it (httpcore's own check; no private attribute is touched). A
-        shutdown, not a close: the descriptor stays this socket's until the pool closes it, so a
-        request another thread has meanwhile sent on it ends (a NetworkError, retried), never reads
-        a socket opened later under the same number."""
-        sock = self.socket
-        if sock is not None:
+        connection, and closes it (httpcore's own check; no private attribute is touched). The
+        socket is httpcore's public ``network_stream`` extension's; another transport's answer may
+        have none, and is not dropped. A shutdown, not a close: the descriptor stays this socket's
+        until the pool closes it, so a request another thread has meanwhile sent on it ends (a
+        NetworkError, retried), never reads a socket opened later under the same number."""
+        stream = self.carrier.get("network_stream") if self.carrier is not None else None
+        get = getattr(stream, "get_extra_info", None)
+        sock = get("socket") if callable(get) else None
+        if isinstance(sock, socket.socket):
             with contextlib.suppress(OSError):  # already closed, or never connected
                 sock.shutdown(socket.SHUT_RDWR)
 
@@ -415,7 +415,7 @@ class _Attempt:
             self.headers,
             self.secrets.scrub_bytes(self.reader.finish()),
             self.secrets.scrub_all,
-            self.drop if self.socket is not None else None,
+            self.drop if self.carrier is not None else None,
         )
 
     def __enter__(self) -> _Attempt:
