@@ -912,7 +912,11 @@ class SharedPace:
             tokens, stamp = min(cap, tokens + (start - stamp) * self.fill), start
         if tokens >= 0 or SHARED_GROWTH * self.sent_rate(now) < self.fill:  # no queue, or one not sent
             self.emptied = start
-        if tokens < 0 and (spare := self._spare(now, start, stamp - tokens / self.fill, rate)) is not None:
+        marks = _profile(self.profile) if tokens < 0 else None  # read once: for a slot among the queue's, or behind it
+        if (
+            marks is not None
+            and (spare := self._spare(now, start, stamp - tokens / self.fill, rate, marks)) is not None
+        ):
             self.spare = spare
             if spare <= now and not ahead:
                 self._count(now)
@@ -926,15 +930,15 @@ class SharedPace:
         if wait > MAX_PAUSE:  # the queue is full: nothing booked, ask again then (as after a pause)
             return Booking(MAX_PAUSE, None, rate)
         if tokens < 0:  # a slot behind others: the rate it was booked at, noted
-            self.profile = _noted(_profile(self.profile), now + wait, rate, now)
+            self.profile = _noted(_profile(self.profile) if marks is None else marks, now + wait, rate, now)
         self.tokens, self.stamp, self.fill = tokens, stamp, rate
         if not wait and not ahead:
             self._count(now)
         return Booking(wait, self.last_cut, rate)
 
-    def _spare(self, now: float, start: float, end: float, rate: float) -> float | None:
+    def _spare(self, now: float, start: float, end: float, rate: float, marks: tuple[float, ...]) -> float | None:
         """A slot among the queue's, due before its ``end``, in the rate its slots leave free (they
-        were booked at the rates the profile notes, perhaps slower than ``rate``): the next after
+        were booked at the rates the profile's ``marks`` note, perhaps slower than ``rate``): the next after
         the last one booked so (``spare``), within ``SPARE_AHEAD`` of ``start``. None: no room.
         The rate filled to is the last cut's (``floor``, which the vendor took), and the whole
         rate once the queue has been sent at it for ``PROBE_AFTER`` (and ``PROBE_PAUSES`` times
@@ -950,7 +954,7 @@ class SharedPace:
         # its own now, over the other's: every booking sent at once); one further than CLOCK_SLACK
         # was booked by a clock gone wrong, and is read as none
         last = min(self.spare, start + SPARE_AHEAD) if self.spare <= start + CLOCK_SLACK else -math.inf
-        under = _booked_rate(_profile(self.profile), max(start, last), self.fill)
+        under = _booked_rate(marks, max(start, last), self.fill)
         if target <= under:
             return None
         spare = max(start, last + 1.0 / (target - under))

@@ -378,6 +378,8 @@ local function reserve(key, now, booked, slot, at, ahead)
     redis.call('HSET', key, 'emptied', num(start))
     pace.emptied = start
   end
+  local marks = nil
+  if tokens < 0 then marks = profile(p[15]) end  -- read once: for a slot among the queue's, or behind it
   if tokens < 0 then
     -- a slot among the queue's, in the rate its slots leave free (SharedPace._spare)
     local quiet = now - math.max(pace.last_cut, pause, pace.emptied)
@@ -387,7 +389,7 @@ local function reserve(key, now, booked, slot, at, ahead)
     -- CLOCK_SLACK: a clock gone wrong, read as none (SharedPace._spare)
     local last = math.min(pace.spare, start + SPARE_AHEAD)
     if pace.spare > start + CLOCK_SLACK then last = -math.huge end
-    local under = booked_rate(profile(p[15]), math.max(start, last), pace.fill)
+    local under = booked_rate(marks, math.max(start, last), pace.fill)
     if target > under then
       local spare = math.max(start, last + 1 / (target - under))
       if spare < math.min(stamp - tokens / pace.fill, start + SPARE_AHEAD) then
@@ -406,7 +408,7 @@ local function reserve(key, now, booked, slot, at, ahead)
   redis.call('HSET', key, 'tokens', num(tokens), 'stamp', num(stamp), 'rate', num(r),
              'sent', num(pace.sent), 'sent_at', num(pace.sent_at))
   -- a slot behind others: the rate it was booked at, noted (SharedPace._noted)
-  if tokens < 0 then redis.call('HSET', key, 'profile', noted(profile(p[15]), now + wait, r, now)) end
+  if tokens < 0 then redis.call('HSET', key, 'profile', noted(marks or profile(p[15]), now + wait, r, now)) end
   return said(wait, p[3], r)
 end
 """
