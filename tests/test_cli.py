@@ -494,6 +494,18 @@ def test_every_subcommand_helps_with_defaults_examples_and_exit_codes(command: s
     assert ("\n  124  " in codes) == (command in ("wait", "demo"))
 
 
+def test_the_demos_help_gives_the_exit_codes_it_has() -> None:
+    """``demo --help`` said "Exits like wait", with wait's codes: 1 for a failed or canceled job.
+    The demo exits 0 when its failures are the ones it designed (see the tests below)."""
+    _, out, _ = run("demo", "--help")
+    codes = out[out.index("exit codes:") :]
+    assert "\n  0    every job ended as the demo designed it" in codes
+    assert "\n  1    a job ended otherwise" in codes
+    assert "failed, was canceled" not in codes
+    assert "missing key" not in codes
+    assert "Exits like wait" not in out
+
+
 def test_verbose_logs_on_stderr_without_the_key() -> None:
     key = "sk-cli-VERBOSE-7"
 

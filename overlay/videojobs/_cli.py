@@ -573,13 +573,25 @@ class _Help(argparse.RawDescriptionHelpFormatter):
     """Keeps the epilogs' layout; options state their defaults in their own help."""
 
 
-def _epilog(*examples: str, environment: bool = True, waits: bool = True) -> str:
+DEMO_EXIT_CODES = {
+    "  0 ": "  0    every job ended as the demo designed it (its failed, canceled and video-less jobs are the show)",
+    "  1 ": "  1    a job ended otherwise (each is named)",
+    "  2 ": "  2    usage error (a bad option)",
+    "  124 ": "  124  the demo's --timeout came first, and every job that ended otherwise was still waiting",
+}
+"""The demo's own meanings of wait's codes: what a job was designed to do is what counts (see
+:func:`demo_summary`); wait's 1 for a failed job would be the demo's show."""
+
+
+def _epilog(*examples: str, environment: bool = True, waits: bool = True, demo: bool = False) -> str:
     """``waits``: the command waits for jobs, so it may time out (124); ``status`` and ``download``
-    never do (a download's --timeout is an error of that job, 1)."""
+    never do (a download's --timeout is an error of that job, 1). ``demo``: the demo's meanings."""
     parts = ["examples:\n" + "\n".join(f"  {e}" for e in examples)]
     if environment:
         parts.append(environment_help())
     codes = EXIT_CODES_HELP.splitlines()
+    if demo:
+        codes = [next((v for k, v in DEMO_EXIT_CODES.items() if line.startswith(k)), line) for line in codes]
     parts.append("\n".join(codes if waits else [line for line in codes if not line.startswith("  124")]))
     return "\n\n".join(parts)
 
@@ -700,8 +712,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo", formatter_class=_Help, help="a dozen simulated jobs at five vendors, waited for live (offline)",
         description="Runs a dozen jobs on the embedded sandbox (no network, no key): some succeed, some fail, one is "
-        "canceled, one is throttled, one ends without a video. Exits like wait.",
-        epilog=_epilog("videojobs demo", "videojobs demo --time-scale 60 --plain", environment=False),
+        "canceled, one is throttled, one ends without a video. Exits 0 when every job ends as designed.",
+        epilog=_epilog("videojobs demo", "videojobs demo --time-scale 60 --plain", environment=False, demo=True),
     )  # fmt: skip
     p.add_argument(
         "--time-scale", type=_positive, default=DEMO_TIME_SCALE, metavar="X",

@@ -85,8 +85,9 @@ _DOC_ARGS = """
                     sync transport also enforces the attempt's deadline on every socket operation
     verify          TLS verification (on unless you turn it off), or an ``ssl.SSLContext``
     rate_limits     vendor slug → a hard ceiling in requests per second (default: none)
-    adaptive        pace each vendor by its 429s (default True: no limit until it throttles, then
-                    a shared token bucket on a CUBIC curve; a Retry-After pauses the vendor)
+    adaptive        pace each vendor by its 429s (default True: a slow start from 4 req/s, about
+                    doubling each round trip (0.1 s at least) until the vendor first throttles,
+                    then a shared token bucket on a CUBIC curve; a Retry-After pauses the vendor)
     max_connections pooled connections per vendor (default 64, as max_requests)
     max_response_bytes  the largest answer read, decoded (default 4 MiB); larger is malformed
     environ         where ``<SLUG>_API_KEY`` and ``<SLUG>_BASE_URL`` are read (default os.environ)
