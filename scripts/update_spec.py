@@ -12,7 +12,10 @@
    where it finds none, or whose shape it cannot read, is refused;
 8. fails (exit 1) when the status moved (a renamed field), or documents a value the overlay's
    adapter does not map (on any ``status``/``state`` field, and where 7 found it);
-9. checks that the sandbox serves the new document.
+9. checks that the sandbox serves the new document;
+10. fails (exit 1) when the overlay's adapter, with the regenerated client, cannot read the
+    sandbox's answer for a documented state from the new document, or reads it with problems (a
+    field it reads renamed, removed or retyped).
 
 A vendor that publishes no OpenAPI (ezmodel: its openapi.yaml is written by hand from its page)
 is stopped at step 1 when its page changed: the page's diff is shown, nothing is saved, and the
@@ -24,7 +27,7 @@ edit (above); 128 + N stopped by signal N.
 
 A step that fails (a page that does not parse, a patch that no longer applies, the generator),
 or a stop (Ctrl-C, SIGTERM, SIGHUP: exit 128 + the signal's number), leaves specs/VENDOR and
-generated/VENDOR_client as they were; the refusals in 8 keep the update.
+generated/VENDOR_client as they were; the refusals in 8 and 10 keep the update.
 Nothing is committed: review with `git diff specs generated`, then commit both together.
 """
 
@@ -36,6 +39,7 @@ import os
 import shutil
 import signal
 import stat
+import subprocess
 import sys
 import tempfile
 import threading
@@ -253,10 +257,67 @@ def _update(vendor: str, page: Path, folder: Path, *, spec_edited: bool) -> int:
         )
         return 1
     check_sandbox(vendor, out / "openapi.json")
+    unread = unreadable_states(vendor, words)
+    if unread:
+        print(
+            f"\nERROR: the overlay's adapter cannot read {vendor}'s new answers as it did (a field it reads renamed, "
+            "removed or retyped?). The sandbox's answer, from the new document, for each state:\n"
+            + "\n".join(f"  {line}" for line in unread)
+            + f"\nUpdate overlay/videojobs/vendors/{vendor}.py (and the sandbox), then run the tests.",
+            file=sys.stderr,
+        )
+        return 1
     print(
-        f"\n{vendor}: every documented status value is mapped by the overlay. Review `git diff specs generated` and commit."
+        f"\n{vendor}: every documented status value is mapped by the overlay, and its adapter reads the new answer "
+        "of each. Review `git diff specs generated` and commit."
     )
     return 0
+
+
+_READ_EACH_STATE: Final = """
+import json, sys
+sys.path.insert(0, sys.argv[1])  # the regenerated clients, before any installed copy
+import videojobs
+from videojobs.sandbox import Sandbox
+
+vendor, words, said = sys.argv[2], sys.argv[3:], []
+with videojobs.Client(**Sandbox().client_kwargs()) as client:
+    for word in words:
+        try:
+            status = client.status(f"{vendor}:update-spec-at_{word}")
+        except videojobs.VideoJobsError as exc:  # with its cause: the adapter's own error names the field
+            cause = f" ({type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ is not None else ""
+            said.append(f"{word!r}: {type(exc).__name__}: {exc}{cause}")
+            continue
+        if status.problems:
+            said.append(f"{word!r}: read with problems: {'; '.join(status.problems)}")
+print(json.dumps(said))
+"""
+
+
+def unreadable_states(vendor: str, words: Iterable[str]) -> list[str]:
+    """What the overlay's adapter made of the sandbox's answer for each of the status answer's
+    documented states, rendered from the new document and read through the regenerated client:
+    a line for each state it could not read, or read with problems (none: all read cleanly). In
+    a fresh interpreter, which imports the regenerated client (this one may hold the old).
+    A field the adapter reads, renamed or retyped, passed every other step (its status values all
+    mapped) and failed every status call to the vendor after the update was committed."""
+    import json
+
+    ids = [word for word in words if "-" not in word]  # a sandbox task id's tokens are split at "-"
+    try:
+        run = subprocess.run(
+            [sys.executable, "-c", _READ_EACH_STATE, str(GENERATED), vendor, *ids],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        said = json.loads(run.stdout.strip().splitlines()[-1]) if run.returncode == 0 and run.stdout.strip() else None
+    except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
+        raise specs.SpecError(vendor, f"the adapter's reading of the new answers could not be checked: {exc}") from exc
+    if not isinstance(said, list):
+        tail = (run.stderr.strip().splitlines() or ["(nothing said)"])[-1]
+        raise specs.SpecError(vendor, f"the adapter's reading of the new answers could not be checked: {tail}")
+    print(f"{vendor}: the overlay's adapter read the sandbox's answer for {len(ids)} state(s)")
+    return [str(line) for line in said]
 
 
 def _last_generated(vendor: str) -> dict[str, object]:

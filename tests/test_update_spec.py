@@ -202,6 +202,34 @@ def test_a_renamed_status_field_is_refused_with_its_new_value(project: Path, tmp
     assert "now documents status value(s) 'expired' that the overlay does not map" in again.stderr
 
 
+def test_a_renamed_field_the_adapter_reads_is_refused(project: Path, tmp_path: Path) -> None:
+    """video_url renamed output_url: every status value still mapped, and update-spec said "commit";
+    every vozo status call after it failed (the adapter reads ``video_url``). The adapter now reads
+    the sandbox's answer for each documented state from the regenerated client, and cannot."""
+    page = _vozo_page(tmp_path, ("        video_url:\n", "        output_url:\n"))
+    result = _run(project, "vozo", page)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "- field GET /v1/video_generation/{task_id} 200.video_url" in result.stdout
+    assert "the overlay's adapter cannot read vozo's new answers as it did" in result.stderr
+    for word in ("pending", "processing", "done", "failed"):  # each state, and what failed
+        assert f"'{word}': MalformedResponseError" in result.stderr
+    assert "has no attribute 'video_url'" in result.stderr
+    assert "commit" not in result.stdout
+    assert "output_url" in (project / "generated/vozo_client/models/vozo_job_status.py").read_text(encoding="utf-8")
+
+
+def test_a_new_optional_field_is_read_as_before(project: Path, tmp_path: Path) -> None:
+    """The check above passes an update the adapter reads as before (each state, no problem)."""
+    page = _vozo_page(
+        tmp_path,
+        ("        video_url:\n", "        thumbnail_url:\n          type: string\n        video_url:\n"),
+    )
+    result = _run(project, "vozo", page)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the overlay's adapter read the sandbox's answer for 4 state(s)" in result.stdout
+    assert "its adapter reads the new answer of each" in result.stdout
+
+
 def test_a_renamed_path_parameter_is_no_moved_status(project: Path, tmp_path: Path) -> None:
     """{videoGenerationJobId} renamed {jobId}: the status was keyed by the operation's text, and
     its location "gone"; the adapter passes the id by position, so nothing needs doing."""
