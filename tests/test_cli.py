@@ -412,8 +412,10 @@ def test_an_unreachable_vendor_is_reported_while_waiting() -> None:
         (["sandbox", "--port", "70000"], "'70000' is not a whole number >= 0, <= 65535"),
         (
             ["wait", *FAST, "--max-failed-polls", "99999999999999999999", "vozo:x"],
-            "argument --max-failed-polls: '99999999999999999999' is not a whole number >= 1, <= 9007199254740992",
+            "argument --max-failed-polls: '999999'... (20 characters) is not a whole number >= 1, <= 9007199254740992",
         ),
+        # a key pasted into a number's place is quoted only by its start, as a vendor's name is
+        (["wait", *FAST, "--request-timeout", "sk-live-SECRETabcdef1234", "vozo:x"], "'sk-liv'... (24 characters)"),
         (["status", "duomi:a", "--\x1b]0;pwned\x07\u202e"], "unrecognized arguments: --\\x1b]0;pwned\\x07\\u202e"),
         (["st\x1b[2Jatus"], "invalid choice: 'st\\x1b[2Jatus'"),
         # a flag that would be ignored beside the others is refused (a key under --sandbox went nowhere)
@@ -428,6 +430,7 @@ def test_usage_errors_exit_2_on_stderr_only(argv: list[str], words: str) -> None
     assert code == 2
     assert out == ""
     assert words in err
+    assert "SECRET" not in err
     assert "sk-bare-secret" not in err
     assert is_printable(err.replace("\n", ""))  # what was typed is quoted as text, never as ESC or bidi
 

@@ -58,24 +58,45 @@ def _key(vendor: str) -> str:
 
 def _scrub(response: dict[str, Any]) -> dict[str, Any]:
     """The answer as the cassette keeps it: the key, in every form the library's scrubber knows
-    (a vendor may echo it percent-encoded, JSON-escaped, in base64, in a header), redacted from
-    the body and every header, and the headers that vary or identify dropped."""
+    (a vendor may echo it percent-encoded, JSON-escaped, in base64, in a header, its start or
+    upper-cased: :meth:`Scrubber.scrub_all`), redacted from the body, the status line's reason
+    and every header, and the headers that vary or identify dropped. A body still compressed
+    (vcrpy decodes only a Content-Encoding of exactly ``gzip`` or ``deflate``; the library reads
+    ``x-gzip``, ``GZIP`` and ``identity, gzip`` too) is decoded first, as the library decodes it:
+    scrubbed compressed, an echo inside it was kept."""
+    from videojobs._exchange import BodyReader
     from videojobs._scrub import Scrubber
 
     response = copy.deepcopy(response)
     scrubber = Scrubber([_key((RECORDING or "").partition(":")[0])])
+    headers = {k: v if isinstance(v, list) else [v] for k, v in response.get("headers", {}).items()}
+    coding = ", ".join(v for k, values in headers.items() if k.lower() == "content-encoding" for v in values)
     body = response.get("body", {}).get("string", b"")
-    if isinstance(body, bytes):
-        response["body"]["string"] = scrubber.scrub_bytes(body)
-    elif isinstance(body, str):
-        response["body"]["string"] = scrubber.scrub(body)
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    if coding and body:
+        reader = BodyReader(coding, len(body) * 1100 + (1 << 20), _VENDOR or "live")  # a recording's own bound
+        reader.feed(body)
+        body = reader.finish()
+    headers = {k: v for k, v in headers.items() if k.lower() != "content-encoding" or not coding}
+    scrubbed = scrubber.scrub_all(body.decode("latin-1")).encode("latin-1")  # a character a byte: any body
+    response["body"] = {"string": scrubbed}
+    if isinstance(response.get("status"), dict) and isinstance(response["status"].get("message"), str):
+        response["status"]["message"] = scrubber.scrub_all(response["status"]["message"])
     skip = {"set-cookie", "authorization", "date", "server"}
     response["headers"] = {
-        scrubber.scrub(k): [scrubber.scrub(v) for v in (values if isinstance(values, list) else [values])]
-        for k, values in response["headers"].items()
+        scrubber.scrub_all(k): [scrubber.scrub_all(str(v)) for v in values]
+        for k, values in headers.items()
         if k.lower() not in skip
     }
     return response
+
+
+def _kept_echo(text: str, key: str) -> bool:
+    """Whether a written cassette still holds the key in a form the library's scrubber knows."""
+    from videojobs._scrub import Scrubber
+
+    return Scrubber([key]).scrub_all(text) != text
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +137,19 @@ def test_a_real_exchange_reads_as_a_status_or_a_typed_error(ref: str) -> None:
             result = exc
     assert isinstance(result, (videojobs.JobStatus, videojobs.APIError, videojobs.MalformedResponseError)), result
     text = (LIVE / f"{_name(ref)}.yaml").read_text(encoding="utf-8") if not RECORDING else ""
+    assert not re.search(r"Bearer\s+\S+", text), "a live cassette holds an Authorization header"
+
+
+@pytest.mark.skipif(not RECORDING, reason="runs after make record-live's recording, on the cassette it wrote")
+def test_a_real_exchange_recorded_keeps_no_echo_of_the_key() -> None:
+    """The last word on a recording before it can be committed (the cassette is written when the
+    test above ends): the file holds the key in no form the library's scrubber knows, or it is
+    removed and the recording fails."""
+    cassette = LIVE / f"{_name(RECORDING or '')}.yaml"
+    text = cassette.read_text(encoding="utf-8")
+    if _kept_echo(text, RECORD_KEY):
+        cassette.unlink()
+        pytest.fail(f"the recorded answer still held the key in some form: {cassette} was not kept")
     assert not re.search(r"Bearer\s+\S+", text), "a live cassette holds an Authorization header"
 
 
@@ -165,3 +199,67 @@ def test_a_recorded_answer_keeps_no_echo_of_the_key() -> None:
     assert REPLAY_KEY not in str(kept)
     assert kept["headers"] == {"WWW-Authenticate": ['Bearer error="[REDACTED]"']}
     assert kept["body"]["string"] == b'{"error": {"message": "invalid token [REDACTED]"}}'
+
+
+def test_a_recorded_answer_keeps_no_echo_in_its_reason_a_compressed_body_or_a_piece() -> None:
+    """What a review's hostile vendor got into a cassette: the key in the status line's reason,
+    in a body compressed as ``x-gzip`` (vcrpy decodes only an exact ``gzip``; the library reads
+    it, and the cassette kept it compressed, the key inside), upper-cased in a header, and its
+    start quoted in another."""
+    import gzip
+
+    body = gzip.compress(f'{{"message": "invalid token {REPLAY_KEY}"}}'.encode())
+    response = {
+        "status": {"code": 401, "message": f"Invalid API key {REPLAY_KEY}"},
+        "headers": {
+            "Content-Encoding": ["x-gzip"],
+            "X-Echo": [REPLAY_KEY.upper()],
+            "WWW-Authenticate": [f'Bearer error="bad key {REPLAY_KEY[:12]}..."'],
+        },
+        "body": {"string": body},
+    }
+    kept = _scrub(response)
+    shown = str(kept)
+    for form in (REPLAY_KEY, REPLAY_KEY.upper(), REPLAY_KEY[:12]):
+        assert form not in shown
+    assert kept["status"]["message"] == "Invalid API key [REDACTED]"
+    assert kept["body"]["string"] == b'{"message": "invalid token [REDACTED]"}'  # decoded, then scrubbed
+    assert "Content-Encoding" not in kept["headers"]  # the body kept is the decoded one
+    assert not _kept_echo(shown, REPLAY_KEY)
+    assert _kept_echo(f"x {REPLAY_KEY[:10].upper()} y", REPLAY_KEY)  # the guard sees what scrub_all sees
+
+
+@pytest.mark.network
+def test_record_live_keeps_no_echo_of_the_key_from_a_hostile_vendor(tmp_path: Path) -> None:
+    """make record-live against a vendor that echoes the key in its reason, an ``x-gzip`` body and
+    its headers (a loopback server): the cassette written holds it in no form the scrubber knows."""
+    import gzip
+    import socket
+    import subprocess
+    import sys
+
+    from tests import hostile
+
+    secret = "sk-live-SECRET-hostile-7f3a"
+
+    def echo(request: hostile.Request, conn: socket.socket) -> None:
+        data = gzip.compress(f'{{"code": 401, "message": "invalid token {secret}"}}'.encode())
+        head = (
+            f"HTTP/1.1 401 Invalid API key {secret}\r\nContent-Length: {len(data)}\r\nContent-Encoding: x-gzip\r\n"
+            f"Content-Type: application/json\r\nX-Echo: {secret.upper()}\r\nX-Piece: bad key {secret[:14]}...\r\n\r\n"
+        )
+        conn.sendall(head.encode() + data)
+
+    with hostile.hostile(echo) as url:
+        env = {**os.environ, "VIDEOJOBS_LIVE": "duomi:live-1", "VIDEOJOBS_LIVE_DIR": str(tmp_path),
+               "DUOMI_API_KEY": secret, "DUOMI_BASE_URL": url}  # fmt: skip
+        cmd = [sys.executable, "-m", "pytest", "tests/test_live.py", "-k", "real_exchange", "--record-mode=once",
+               "-p", "no:randomly", "-q"]  # fmt: skip
+        recorded = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert recorded.returncode == 0, recorded.stdout[-2000:]
+    assert "2 passed" in recorded.stdout  # the exchange, and the check of what it wrote
+    (cassette,) = tmp_path.glob("*.yaml")
+    text = cassette.read_text(encoding="utf-8")
+    for form in (secret, secret.upper(), secret[:14]):
+        assert form not in text
+    assert not _kept_echo(text, secret)

@@ -618,6 +618,20 @@ def test_a_key_no_vendor_would_take_is_scrubbed_all_the_same() -> None:
     assert reason == f"RuntimeError: the vendor refused {REDACTED}\\u200b and {REDACTED}"
 
 
+def test_a_failed_callbacks_reason_keeps_no_piece_of_a_key_nor_an_upper_cased_one() -> None:
+    """A callback's error quoting a key's start ("Incorrect API key provided: sk-...", as vendors
+    word it) or the key upper-cased was kept so in the failed callback's record: it was scrubbed
+    of the key's forms, not of its pieces (a log line of the same words was)."""
+    pytest.importorskip("celery")
+    from videojobs.celery import _reason
+
+    key = "sk-live-SECRETabcdef1234-pieces"
+    with videojobs.Client(api_keys={"vozo": key}) as client:
+        reason = _reason(RuntimeError(f"Incorrect API key provided: {key[:18]}... ({key.upper()})"), client)
+    assert "SECRET" not in reason.upper()
+    assert reason == f"RuntimeError: Incorrect API key provided: {REDACTED}... ({REDACTED})"
+
+
 _RUNS_BEFORE_AN_ECHO = r"""
 import sys
 from videojobs._scrub import Scrubber

@@ -82,12 +82,12 @@ def duration(text: str) -> float:
     except ValueError:
         match = _DURATION.fullmatch(value)
         if not value or match is None or not any(match.groups()):
-            raise argparse.ArgumentTypeError(f"{text!r} is not a duration (90, 90s, 30m, 1h, 1h30m)") from None
+            raise argparse.ArgumentTypeError(f"{glimpse(text)} is not a duration (90, 90s, 30m, 1h, 1h30m)") from None
         seconds = sum(float(part) * unit for part, unit in zip(match.groups(), _UNITS, strict=True) if part)
     if not (math.isfinite(seconds) and seconds > 0):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration > 0")
+        raise argparse.ArgumentTypeError(f"{glimpse(text)} is not a duration > 0")
     if seconds > MAX_SECONDS:  # the library's bound, in the command's words (it said "or None")
-        raise argparse.ArgumentTypeError(f"{text!r} is longer than any a call takes ({MAX_SECONDS:g} s)")
+        raise argparse.ArgumentTypeError(f"{glimpse(text)} is longer than any a call takes ({MAX_SECONDS:g} s)")
     return seconds
 
 
@@ -95,9 +95,11 @@ def _whole(text: str, low: int = 1, high: int | None = None) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(f"{glimpse(text)} is not a whole number") from None
     if value < low or (high is not None and value > high):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= {low}" + (f", <= {high}" if high else ""))
+        raise argparse.ArgumentTypeError(
+            f"{glimpse(text)} is not a whole number >= {low}" + (f", <= {high}" if high else "")
+        )
     return value
 
 
@@ -110,9 +112,11 @@ def _positive(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        raise argparse.ArgumentTypeError(f"{glimpse(text)} is not a number") from None
     if not (math.isfinite(value) and MIN_TIME_SCALE <= value <= MAX_TIME_SCALE):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number from {MIN_TIME_SCALE:g} to {MAX_TIME_SCALE:g}")
+        raise argparse.ArgumentTypeError(
+            f"{glimpse(text)} is not a number from {MIN_TIME_SCALE:g} to {MAX_TIME_SCALE:g}"
+        )
     return value
 
 

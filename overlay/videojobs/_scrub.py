@@ -566,6 +566,10 @@ class LogScrubber:
         """``text`` without the key of any open client, in any form an echo takes."""
         return self._secrets.scrub(text)
 
+    def scrub_all(self, text: str) -> str:
+        """``text`` without the key of any open client, pieces of it too (as a log record's words)."""
+        return self._secrets.scrub_all(text)
+
     def filter(self, record: logging.LogRecord) -> bool:  # logging accepts any object with filter()
         secrets = self._secrets
         message = record.getMessage()

@@ -746,9 +746,10 @@ def _reason(exc: BaseException, client: Any) -> str:
     # the keys of this process's open clients, in every form the scrubber knows (as its log lines
     # are), and every key the worker's client would send: a process that only delivers callbacks
     # has opened no vendor, so no key of its client is among the open ones
-    text = LOG_SCRUBBER.scrub(f"{type(exc).__name__}: {message}")
+    # (pieces too, in any case: "Incorrect API key provided: sk-proj-Ab3d...", as a log line's are)
+    text = LOG_SCRUBBER.scrub_all(f"{type(exc).__name__}: {message}")
     if isinstance(client, _Twin):  # a Client or an AsyncClient (what client_factory makes)
-        text = client._scrubber().scrub(text)
+        text = client._scrubber().scrub_all(text)
     text = printable(text)
     return text if len(text) <= REASON_LIMIT else text[: REASON_LIMIT - 3] + "..."
 
