@@ -218,6 +218,20 @@ def test_a_renamed_field_the_adapter_reads_is_refused(project: Path, tmp_path: P
     assert "output_url" in (project / "generated/vozo_client/models/vozo_job_status.py").read_text(encoding="utf-8")
 
 
+def test_a_retyped_field_the_adapter_reads_is_refused(project: Path, tmp_path: Path) -> None:
+    """duomi's progress documented as a string: the sandbox, the vendor's stand-in, sends a string
+    (it sent a number whatever the type, and the update passed), which the adapter reads as a problem."""
+    page = (ROOT / "specs/duomi/source.md").read_text(encoding="utf-8")
+    old = "                  progress:\n                    type: integer\n"
+    assert page.count(old) == 1
+    path = tmp_path / "duomi-new.md"
+    path.write_text(page.replace(old, old.replace("integer", "string")), encoding="utf-8")
+    result = _run(project, "duomi", path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "~ field GET /v1/videos/tasks/{task_id} 200.progress type integer -> string" in result.stdout
+    assert "'running': read with problems: progress: expected a number, got a string" in result.stderr
+
+
 def test_a_new_optional_field_is_read_as_before(project: Path, tmp_path: Path) -> None:
     """The check above passes an update the adapter reads as before (each state, no problem)."""
     page = _vozo_page(

@@ -236,8 +236,9 @@ class _Context:
         kind = schema.get("type")
         if role == "id":
             return self.task_id
-        if role == "progress":
-            return round(self.snap.progress * 100) if self.phase != "queued" else 0
+        if role == "progress":  # of the type the spec gives it: a vendor that documents a string sends one
+            percent = round(self.snap.progress * 100) if self.phase != "queued" else 0
+            return str(percent) if kind == "string" else percent
         if role == "videos" and kind == "array":
             return [{"url": self._url(n)} for n in range(2)] if self.has_video else []
         if role == "url":
