@@ -24,7 +24,7 @@ import attrs
 import pytest
 
 from tests import hostile
-from tests.cases import EZ_COMPLETED, EZ_FAILED
+from tests.cases import EZ_COMPLETED, EZ_FAILED, VENDORS
 from videojobs import Download, DownloadError, JobStatus, State, WaitTimeout
 from videojobs._cli import duration, main
 from videojobs._cli_output import Row, others_line, pick_rows
@@ -273,7 +273,7 @@ def test_a_bad_reference_among_many_is_named_by_its_number_and_vendor(refs: list
             ["status", "--api-key", "duomy=sk-cli-near-1", "duomi:a"],
             "unknown vendor (not shown: it may be part of a key) in --api-key #1; did you mean duomi?",
         ),
-        (["status", *FAST, "runway:a"], "unknown vendor 'runway' in job #1; known vendors: colossyan, duomi"),
+        (["status", *FAST, "runway:a"], f"unknown vendor 'runway' in job #1; known vendors: {', '.join(VENDORS)}"),
     ],
 )
 def test_an_unknown_vendor_gets_a_did_you_mean(argv: list[str], words: str) -> None:
