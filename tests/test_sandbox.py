@@ -952,3 +952,33 @@ def test_a_served_sandbox_answers_without_nagles_delay() -> None:
         return value
 
     assert asyncio.run(accepted_nodelay()) != 0
+
+
+@pytest.mark.parametrize("name", ["error", "fail_reason"])
+def test_a_plain_string_error_field_is_sent_only_for_a_job_that_failed(name: str) -> None:
+    """A sixth vendor's ``error: string`` was sent as "sandbox" on every state: each running or
+    succeeded answer then read as a job reporting an error (a problem), a failed one's error
+    "sandbox". It is said, in the sandbox's words, of a failed or canceled job only."""
+    import copy
+    import json
+
+    from videojobs.sandbox._jobs import Snapshot
+    from videojobs.sandbox._spec import load, read, spec_file
+
+    path = spec_file("vozo")
+    assert path is not None
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc = copy.deepcopy(doc)
+    doc["components"]["schemas"]["JobStatus"]["properties"][name] = {"type": "string"}
+    spec = read("vozo", doc)
+    assert spec.words == load("vozo").words
+
+    def render(phase: Any, word: str) -> dict[str, Any]:
+        snap = Snapshot(phase=phase, progress=0.5, elapsed=10.0, ended_at=None if phase == "running" else 10.0)
+        body = spec.render("t1", snap, word, created=0.0, now=10.0, video=True)
+        assert isinstance(body, dict)
+        return body
+
+    assert name not in render("running", "processing")
+    assert name not in render("succeeded", "done")
+    assert render("failed", "failed")[name] == "content moderation rejected the prompt"

@@ -52,6 +52,11 @@ PHASE_WORDS: Final[Mapping[Phase, tuple[str, ...]]] = {
 }
 """ASSUMPTION: the sandbox's own vocabulary of state words, in the order a job passes through them."""
 
+FAILURE_FIELDS: Final = frozenset({"error", "error_msg", "fail_reason", "failure_reason"})
+"""ASSUMPTION: names of a plain-string field that says why a job failed (as ``message`` does for
+Duomi, an ``error`` object for ezmodel): sent only when it failed or was canceled. Sent on every
+state, as any other string field is (``"sandbox"``), a running job read as one with an error."""
+
 LINK_LIFETIME: Final = 86400
 """ASSUMPTION: seconds from completion to ``expires_at`` (ezmodel's examples show a day)."""
 
@@ -257,6 +262,10 @@ class _Context:
             if self.spec.envelope is not None and len(path) == 1:
                 return _example(schema, "ok")  # the envelope's own message
             return _failure(self.phase) if self.phase in ("failed", "canceled") else ""
+        if role == "failure":  # a plain-string error: said of a job that failed or was canceled only
+            if self.phase in ("failed", "canceled"):
+                return _failure(self.phase)
+            return "" if required else OMIT
         if role == "code" and len(path) > 1 and path[-2] == "error":
             return "content_policy_violation"
         if "enum" in schema:
@@ -300,6 +309,8 @@ def _role(name: str, kind: Any) -> str:
                 return role
     if lower in ("message", "error_message", "msg"):
         return "message"
+    if kind == "string" and lower in FAILURE_FIELDS:
+        return "failure"
     if lower == "code":
         return "code"
     return "other"
