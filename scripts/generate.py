@@ -71,6 +71,7 @@ def generate_one(vendor: str, out_root: Path, *, specs_root: Path = specs.SPECS)
     """Generate ``<out_root>/<slug>_client`` from ``<specs_root>/<slug>`` from scratch; return its path."""
     doc = specs.load_patched(vendor, specs_root)
     specs.validate(vendor, doc)
+    specs.check_required(vendor, doc)
     config = yaml.safe_load((specs.vendor_dir(vendor, specs_root) / "config.yaml").read_text(encoding="utf-8")) or {}
     if config.get("package_name_override") != package_name(vendor):
         raise specs.SpecError(vendor, f"config.yaml must set package_name_override: {package_name(vendor)}")

@@ -251,7 +251,18 @@ def validate(vendor: str, doc: dict[str, Any]) -> None:
     try:
         _validate(doc)
     except OpenAPIValidationError as exc:
-        raise SpecError(vendor, f"the patched document is not valid OpenAPI: {exc.message}") from exc
+        # the deepest reason, where it is, and cut short: a schema's message may quote the whole
+        # node it refused (a review's one typo, `type: integr`, printed 1,271 characters)
+        leaves, pending = [], [exc]
+        while pending and len(leaves) < 10_000:  # each branch's reasons; the deepest says where the typo is
+            error = pending.pop()
+            pending.extend(error.context or ())
+            leaves += [] if error.context else [error]
+        chosen = max(leaves, key=lambda e: (len(e.absolute_path), e.validator == "enum"), default=exc)
+        where = getattr(chosen, "json_path", "") or "$"
+        raise SpecError(
+            vendor, f"the patched document is not valid OpenAPI: at {where}: {_short(chosen.message, 200)}"
+        ) from exc
     except Unresolvable as exc:  # a $ref to nowhere (its message quotes the whole document)
         ref = getattr(exc, "ref", "?")
         raise SpecError(vendor, f"the patched document could not be validated: $ref {ref!r} points at nothing") from exc
@@ -259,6 +270,43 @@ def validate(vendor: str, doc: dict[str, Any]) -> None:
         reason = _short(f"{type(exc).__name__}: {exc}")
         raise SpecError(vendor, f"the patched document could not be validated: {reason}") from exc
     check_servers(vendor, doc)
+
+
+def check_required(vendor: str, doc: dict[str, Any]) -> None:
+    """The status answer requires nothing but the job's state (and what holds it): the generated
+    model's ``from_dict`` refuses an answer without a required field, so a required ``task_id``
+    missing from an answer cost the job's state, which was there (degrade, don't drop: the overlay
+    reads what it can and names the rest in ``problems``). A vendor whose spec requires more
+    keeps ``required`` to the state with a patch (Duomi's operations 9-11: Apifox marks every field
+    required). A document whose state the sandbox cannot find is judged elsewhere (update-spec)."""
+    from videojobs.sandbox import _spec
+
+    try:
+        where = _spec.state_enum(vendor, doc)[0]
+    except (_spec.SpecError, LookupError, TypeError, ValueError, AttributeError, RecursionError):
+        return
+    state = ".".join(where)
+    holds = {".".join(where[: i + 1]) for i in range(len(where))}  # the state and what holds it
+    summary = summarize(doc)
+    more: list[str] = []
+    for operation in sorted(op for op in summary.operations if op.startswith("GET ")):
+        prefix = f"{operation} 200."
+        if prefix + state not in summary.fields:
+            continue
+        required = {f[len(prefix) :] for f in summary.required if f.startswith(prefix)}
+        for name in sorted(required - holds):
+            parts = name.split(".")
+            # only what every answer must carry: within an optional object or a list's items, a
+            # missing field costs that object or item only
+            if "[]" not in name and all(".".join(parts[: i + 1]) in required | holds for i in range(len(parts) - 1)):
+                more.append(name)
+    if more:
+        raise SpecError(
+            vendor,
+            f"the status answer's schema requires {', '.join(more)} besides the job's state ({state}): an answer "
+            "without one could not be read at all, its state lost with it. Keep `required` to the state with a "
+            f"patch in specs/{vendor}/patches.json, explained in patches.md (as specs/duomi/patches.md's 9-11).",
+        )
 
 
 BASE_URL_SCHEME: Final = "https"
