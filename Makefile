@@ -47,8 +47,8 @@ update-spec: $(STAMP) ## a vendor changed its page: make update-spec VENDOR=slug
 	@test -n "$$VENDOR" -a -n "$$PAGE" || { echo "usage: make update-spec VENDOR=<slug> PAGE=<saved page> [SPEC_EDITED=1]"; exit 2; }
 	$(PY) scripts/update_spec.py "$$VENDOR" "$$PAGE" $(if $(SPEC_EDITED),--spec-edited)
 
-record: $(STAMP) ## start the sandbox under uvicorn and re-record every (sandbox) cassette
-	$(PY) scripts/record.py
+record: $(STAMP) ## start the sandbox under uvicorn and re-record every (sandbox) cassette (VENDOR=slug: its own only)
+	$(PY) scripts/record.py $(VENDOR)
 
 record-live: $(STAMP) ## record a real exchange: make record-live VENDOR=slug TASK=id (needs <SLUG>_API_KEY)
 	@test -n "$(VENDOR)" -a -n "$(TASK)" || { echo "usage: make record-live VENDOR=<slug> TASK=<task id>"; exit 2; }

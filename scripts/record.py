@@ -1,4 +1,4 @@
-"""Re-record every cassette from nothing: ``make record``.
+"""Re-record every cassette from nothing: ``make record`` (``make record VENDOR=slug``: that vendor's only).
 
 Serves the sandbox with uvicorn on a free loopback port (a fixed vendor clock, so the
 recorded timestamps are stable, and a time scale so that waits take seconds), deletes
@@ -6,6 +6,10 @@ tests/cassettes/test_cassettes/ (never tests/cassettes/live/: a real exchange ca
 re-recorded), and runs tests/test_cassettes.py with ``--record-mode=rewrite``. The
 test module rewrites each request to the vendor's real host and scrubs the keys. Nothing
 else ever records: ``make test`` replays with ``--record-mode=none --block-network``.
+
+With a vendor's slug (a sixth vendor's first cassettes, or one vendor's again), only the
+cassettes of that vendor (``<test>[<slug>].yaml``) are deleted and recorded: the others stay
+byte for byte as they are.
 """
 
 from __future__ import annotations
@@ -26,9 +30,21 @@ EPOCH = 1767225600.0  # 2026-01-01T00:00:00Z: the sandbox vendors' clock at star
 SCALE = 20.0
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
     cassettes = ROOT / "tests" / "cassettes" / "test_cassettes"
-    if cassettes.exists():
+    only: list[str] = []
+    if args:
+        from videojobs import known_vendors
+
+        slug = args[0]
+        if len(args) > 1 or slug not in known_vendors():
+            print(f"usage: record.py [VENDOR], VENDOR one of {', '.join(known_vendors())}", file=sys.stderr)
+            return 2
+        for old in cassettes.glob(f"*[[]{slug}[]].yaml"):
+            old.unlink()
+        only = ["-k", slug]
+    elif cassettes.exists():
         shutil.rmtree(cassettes)
     with serve(Sandbox(time_scale=SCALE, epoch=EPOCH, retry_after=0.2), files=False) as (_, root):
         env = {**os.environ, "VIDEOJOBS_RECORD_URL": root, "VIDEOJOBS_RECORD_SCALE": str(SCALE)}
@@ -41,9 +57,10 @@ def main() -> int:
             "no:randomly",
             "tests/test_cassettes.py",
             "--record-mode=rewrite",
+            *only,
         ]
         result = subprocess.run(cmd, cwd=ROOT, env=env, check=False)
-    count = len(list(cassettes.rglob("*.yaml")))
+    count = len(list(cassettes.glob(f"*[[]{args[0]}[]].yaml" if args else "*.yaml")))
     print(f"recorded {count} cassettes into {cassettes.relative_to(ROOT)}")
     return result.returncode
 
