@@ -846,3 +846,45 @@ def test_a_key_rotated_on_the_typed_client_is_scrubbed_as_the_first_was(mode: st
     for words in (str(error), repr(error), error.message, error.raw):
         assert not shows_key(words, new), words
         assert not shows_key(words, old), words
+
+
+@pytest.mark.parametrize("quoted", ["start", "upper"])
+def test_the_keys_start_or_the_key_upper_cased_is_not_in_a_jobs_error_nor_an_errors_raw(quoted: str) -> None:
+    """A review's hostile vendor: a failed job whose reason quotes the key's start ("Incorrect API
+    key provided: sk-...", as vendors word a refusal), or the key upper-cased, reached the job's
+    error, ``to_dict()`` (the CLI's output, what Celery stores) and a 401's ``raw``: the answer's
+    bytes were scrubbed of the key's forms, not of its start, nor in another case."""
+    key = "sk-live-Ab3dEf9hIjKlMnOpQr-st"
+    echo = f"{key[:16]}..." if quoted == "start" else key.upper()
+    failed = {"id": "t1", "state": "error", "progress": 10, "message": f"Incorrect API key provided: {echo}",
+              "data": {"videos": []}, "create_time": 1, "update_time": 2, "action": "generate"}  # fmt: skip
+    with (
+        hostile.hostile(hostile.answer(200, json.dumps(failed).encode())) as url,
+        videojobs.Client(api_keys={"duomi": key}, base_urls={"duomi": url}, max_retries=0) as client,
+    ):
+        status = client.status("duomi:t1")
+    assert status.state is videojobs.State.FAILED
+    assert status.error is not None
+    assert status.error.message == f"Incorrect API key provided: {REDACTED}" + ("..." if quoted == "start" else "")
+    for shown in (repr(status), json.dumps(status.to_dict()), repr(status.raw)):
+        assert echo not in shown
+        assert key[: MIN_SCRUBBABLE + 4].lower() not in shown.lower()
+    refused = json.dumps({"code": "401", "message": f"invalid token {echo}"}).encode()
+    with (
+        hostile.hostile(hostile.answer(401, refused)) as url,
+        videojobs.Client(api_keys={"duomi": key}, base_urls={"duomi": url}, max_retries=0) as client,
+        pytest.raises(videojobs.AuthenticationError) as caught,
+    ):
+        client.status("duomi:t1")
+    assert echo.encode() not in (caught.value.raw or b"")
+    assert REDACTED.encode() in (caught.value.raw or b"")
+
+
+def test_an_answer_naming_only_the_kind_of_key_is_left_as_it_is() -> None:
+    """The key's first eight characters are often its kind, the same for every key of the vendor
+    (``sk-proj-``): an answer that names the kind, or another key of it, is not an echo."""
+    key = "sk-proj-Ab3dEf9hIjKlMnOpQr"
+    scrubber = Scrubber([key])
+    honest = b'{"hint": "keys look like sk-proj-XXXX", "other": "sk-proj-Zz9yXw8v"}'
+    assert scrubber.scrub_bytes(honest) == honest
+    assert scrubber.scrub_bytes(b'"SK-PROJ-AB3DEF9HIJ"') == f'"{REDACTED}"'.encode()

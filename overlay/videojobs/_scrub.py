@@ -14,6 +14,8 @@ What is scrubbed, for a key of at least :data:`MIN_SCRUBBABLE` characters:
   or every byte, ``%73%6B``), twice (``%253D``), percent-encoded then JSON-escaped, and
   JSON-escaped then percent-encoded (``\/`` as ``%5C%2F``); all these forms mixed in one echo;
 - the key in base64, standard or URL-safe, at any offset: a ``Basic base64(user:key)`` echoed;
+- in bytes, the key's start, :data:`MIN_START` characters or more, in any ASCII case (a vendor
+  quoting a refused key's start, a header echoing it upper-cased);
 - in bytes, the key as is in UTF-16 or UTF-32 (either byte order): a body in those encodings is
   refused as JSON (``_translate.loads``), but its bytes are kept in ``raw`` and quoted in messages.
 
@@ -41,9 +43,9 @@ is not text (aiohttp's parsed answer in a ``ServerDisconnectedError``) is kept u
 shows holds a key, then replaced by the text it shows, scrubbed.
 
 Not scrubbed: keys shorter than :data:`MIN_SCRUBBABLE`; other transformations of a key (a hash,
-HTML entities, hex or base32, a changed case outside an exception or a log record, base64 then percent-encoded byte by byte, base64
+HTML entities, hex or base32, a changed case of anything but the key's start outside an exception or a log record, base64 then percent-encoded byte by byte, base64
 wrapped in lines (MIME's 76 characters) across the key, percent-encoded three times, every
-character ``\uXXXX``-escaped and then percent-encoded, a key cut in pieces outside an exception).
+character ``\uXXXX``-escaped and then percent-encoded, a piece of a key other than its start outside an exception).
 """
 
 from __future__ import annotations
@@ -61,13 +63,19 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 if TYPE_CHECKING:
     import logging
 
-__all__ = ["LOG_SCRUBBER", "MIN_SCRUBBABLE", "REDACTED", "LogScrubber", "Scrubber", "scrubbable"]
+__all__ = ["LOG_SCRUBBER", "MIN_SCRUBBABLE", "MIN_START", "REDACTED", "LogScrubber", "Scrubber", "scrubbable"]
 
 MIN_SCRUBBABLE: Final = 8
 """Keys shorter than this are sent but not scrubbed. A short string turns up in honest text (a
 one-character key is in most words: ``"done"`` became ``"d[REDACTED]ne"``; four characters in ids
 and URLs), so scrubbing it would corrupt answers; and a key that short protects nothing anyway.
 Real keys are 20 characters and more; the sandbox's, ``sk-sandbox``, has 10."""
+
+MIN_START: Final = 12
+"""Characters of a key's start that are scrubbed from an answer's bytes in any case, with as much
+of the rest as follows (see ``_Key._starts_b``). More than :data:`MIN_SCRUBBABLE`: a key's first
+eight are often its kind, the same for every key of a vendor (OpenAI's ``sk-proj-``), and an
+answer naming that kind is not an echo; twelve hold four of the key's own."""
 
 REDACTED: Final = "[REDACTED]"
 CREDENTIAL_HEADERS: Final = frozenset({"authorization", "proxy-authorization", "x-api-key"})
@@ -239,10 +247,12 @@ class _Key:
         "_pieces",
         "anchors",
         "anchors_b",
+        "folded_b",
         "key",
         "literals",
         "literals_b",
         "source",
+        "start_b",
         "wide",
     )
 
@@ -266,8 +276,35 @@ class _Key:
         self._pattern_b: re.Pattern[bytes] | None = None
         self.wide = tuple((key.encode(wide), REDACTED.encode(wide)) for wide in _WIDE)
         self.key = key
+        self.folded_b = raw.lower()  # bytes.lower() folds ASCII only: the same length
+        self.start_b = self.folded_b[:MIN_START]
 
     def scrub_bytes(self, data: bytes) -> bytes:
+        return self._starts_b(self._forms_b(data))
+
+    def _starts_b(self, data: bytes) -> bytes:
+        """``data`` without the key's start, :data:`MIN_START` characters of it or more (all of
+        it if shorter), in any ASCII case: a vendor refusing a key quotes its start ("Incorrect
+        API key provided: sk-proj-Ab3d...") and a status line or a header may echo it upper-cased,
+        and either reached ``raw``, a job's error and the CLI's output. Found where it starts,
+        then followed as far as it goes: time in the answer's length (a fold and a search), not a
+        piece search at every character (see :meth:`scrub_pieces`)."""
+        folded = data.lower()
+        i = folded.find(self.start_b)
+        if i < 0:  # the usual answer
+            return data
+        key, start = self.folded_b, 0
+        out: list[bytes] = []
+        while i >= 0:
+            end = i + len(self.start_b)
+            while end < len(data) and end - i < len(key) and folded[end] == key[end - i]:
+                end += 1
+            out += (data[start:i], _REDACTED_B)
+            start = end
+            i = folded.find(self.start_b, end)
+        return b"".join(out) + data[start:]
+
+    def _forms_b(self, data: bytes) -> bytes:
         if b"\x00" in data:  # never in a UTF-8 answer's text; each wide echo becomes REDACTED in its encoding
             for echo, redacted in self.wide:
                 data = data.replace(echo, redacted)
