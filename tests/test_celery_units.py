@@ -315,6 +315,25 @@ def test_a_failed_callbacks_reason_never_shows_a_key_of_the_workers_client() -> 
     assert text.count("[REDACTED]") == 2
 
 
+def test_a_failed_callbacks_reason_is_scrubbed_of_every_key_at_once() -> None:
+    """Another open client's key that shares pieces with the worker's (``sk-duomi-``, digits):
+    scrubbed one scrubber after another, the first one's pieces cut into the worker's
+    percent-encoded key, and the rest of it ("FromEnv") was no longer an echo to see (a full
+    run's test order left such a key open). One scrubber of every key now reads the text."""
+    from videojobs._scrub import LOG_SCRUBBER
+    from videojobs.celery import _reason as reason
+
+    other, from_env = "sk-duomi-Other-9876543210", "sk-duomi-FromEnv/9876543210"
+    LOG_SCRUBBER.add(other)  # as a client of this process that opened duomi
+    try:
+        with videojobs.Client(environ={"DUOMI_API_KEY": from_env}) as client:
+            text = reason(RuntimeError(f"retry with {urllib.parse.quote(from_env, safe='')}"), client)
+    finally:
+        LOG_SCRUBBER.discard(other)
+    assert "FromEnv" not in text
+    assert text == "RuntimeError: retry with [REDACTED]"
+
+
 def test_install_counts_a_retried_callbacks_backoff_and_run_together_against_the_visibility_timeout() -> None:
     """A retried callback's message waits out its backoff, then runs, unacknowledged throughout:
     visibility 10 s, backoff 3 s (6 s at the second retry, 9 with jitter) and a time limit of 8 s

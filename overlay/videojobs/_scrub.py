@@ -417,6 +417,10 @@ class Scrubber:
             data = key.scrub_bytes(data)
         return data
 
+    def keys(self) -> tuple[str, ...]:
+        """The keys scrubbed (for one scrubber of two: see ``LogScrubber.scrub_all``)."""
+        return tuple(key.key for key in self._keys)
+
     def scrub(self, text: str) -> str:
         for key in self._keys:
             text = key.scrub(text)
@@ -603,9 +607,15 @@ class LogScrubber:
         """``text`` without the key of any open client, in any form an echo takes."""
         return self._secrets.scrub(text)
 
-    def scrub_all(self, text: str) -> str:
-        """``text`` without the key of any open client, pieces of it too (as a log record's words)."""
-        return self._secrets.scrub_all(text)
+    def scrub_all(self, text: str, *more: str) -> str:
+        """``text`` without the key of any open client, and ``more``, pieces of them too (as a
+        log record's words). One scrubber for all: one after another, the first one's pieces cut
+        into the second's echo (a percent-encoded key lost its start to another key's piece, and
+        the rest of it was no longer an echo to see)."""
+        secrets = self._secrets
+        if more:
+            secrets = Scrubber((*secrets.keys(), *more))
+        return secrets.scrub_all(text)
 
     def filter(self, record: logging.LogRecord) -> bool:  # logging accepts any object with filter()
         secrets = self._secrets

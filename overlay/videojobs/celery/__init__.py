@@ -747,9 +747,8 @@ def _reason(exc: BaseException, client: Any) -> str:
     # are), and every key the worker's client would send: a process that only delivers callbacks
     # has opened no vendor, so no key of its client is among the open ones
     # (pieces too, in any case: "Incorrect API key provided: sk-proj-Ab3d...", as a log line's are)
-    text = LOG_SCRUBBER.scrub_all(f"{type(exc).__name__}: {message}")
-    if isinstance(client, _Twin):  # a Client or an AsyncClient (what client_factory makes)
-        text = client._scrubber().scrub_all(text)
+    theirs = client._scrubber().keys() if isinstance(client, _Twin) else ()  # a Client or an AsyncClient
+    text = LOG_SCRUBBER.scrub_all(f"{type(exc).__name__}: {message}", *theirs)
     text = printable(text)
     return text if len(text) <= REASON_LIMIT else text[: REASON_LIMIT - 3] + "..."
 
