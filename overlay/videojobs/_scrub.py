@@ -73,7 +73,7 @@ Real keys are 20 characters and more; the sandbox's, ``sk-sandbox``, has 10."""
 
 MIN_START: Final = 12
 """Characters of a key's start that are scrubbed from an answer's bytes in any case, with as much
-of the rest as follows (see ``_Key._starts_b``). More than :data:`MIN_SCRUBBABLE`: a key's first
+of the rest as follows (see ``_Key.starts_b``). More than :data:`MIN_SCRUBBABLE`: a key's first
 eight are often its kind, the same for every key of a vendor (OpenAI's ``sk-proj-``), and an
 answer naming that kind is not an echo; twelve hold four of the key's own."""
 
@@ -279,10 +279,7 @@ class _Key:
         self.folded_b = raw.lower()  # bytes.lower() folds ASCII only: the same length
         self.start_b = self.folded_b[:MIN_START]
 
-    def scrub_bytes(self, data: bytes) -> bytes:
-        return self._starts_b(self._forms_b(data))
-
-    def _starts_b(self, data: bytes) -> bytes:
+    def starts_b(self, data: bytes) -> bytes:
         """``data`` without the key's start, :data:`MIN_START` characters of it or more (all of
         it if shorter), in any ASCII case: a vendor refusing a key quotes its start ("Incorrect
         API key provided: sk-proj-Ab3d...") and a status line or a header may echo it upper-cased,
@@ -304,7 +301,7 @@ class _Key:
             i = folded.find(self.start_b, end)
         return b"".join(out) + data[start:]
 
-    def _forms_b(self, data: bytes) -> bytes:
+    def forms_b(self, data: bytes) -> bytes:
         if b"\x00" in data:  # never in a UTF-8 answer's text; each wide echo becomes REDACTED in its encoding
             for echo, redacted in self.wide:
                 data = data.replace(echo, redacted)
@@ -413,8 +410,11 @@ class Scrubber:
             self._keys = (*self._keys, *new)  # one assignment: a thread scrubbing meanwhile sees either
 
     def scrub_bytes(self, data: bytes) -> bytes:
-        for key in self._keys:
-            data = key.scrub_bytes(data)
+        keys = self._keys
+        for key in keys:  # every key's forms first: a start cut short must not hide another's echo
+            data = key.forms_b(data)
+        for key in keys:
+            data = key.starts_b(data)
         return data
 
     def keys(self) -> tuple[str, ...]:
