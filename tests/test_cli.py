@@ -937,16 +937,52 @@ def test_a_signal_ignored_on_purpose_stays_ignored() -> None:
     took SIGHUP and SIGTERM as Ctrl-C: an ignored signal is left alone."""
     import signal
 
-    from videojobs._cli import _terminated_as_interrupted
+    from videojobs._cli import _on_stop_signals
 
     saved = signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
-        with _terminated_as_interrupted():
+        with _on_stop_signals(lambda signum, frame: None):
             assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
             assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN)
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGHUP, saved)
+
+
+def test_a_stop_signal_cancels_the_command_at_an_await_not_where_the_code_stands() -> None:
+    """SIGHUP under load left ``videojobs wait`` running for good: the handler raised where the
+    code stood, once inside ``with lock:`` between the acquire and the block, so the lock stayed
+    held and the loop's shutdown waited on it. The signal now cancels the command's task: the code
+    it arrived in runs on to the next ``await``, every ``finally`` runs, and the command ends as
+    :class:`Terminated` (exit 128 + the signal)."""
+    import asyncio
+    import os
+    import signal
+    import threading
+
+    from videojobs._cli import Terminated, _run_until_stopped
+
+    lock = threading.Lock()
+    reached: list[str] = []
+
+    async def command() -> int:
+        try:
+            with lock:
+                os.kill(os.getpid(), signal.SIGTERM)  # its handler runs here, in this thread
+                reached.append("the rest of the block")
+            await asyncio.sleep(60)
+            reached.append("past the await")
+        finally:
+            reached.append("finally")
+        return 0
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Terminated) as stopped:
+        _run_until_stopped(command())
+    assert stopped.value.signum == signal.SIGTERM
+    assert reached == ["the rest of the block", "finally"]
+    assert not lock.locked()
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler put back
 
 
 def test_the_live_eta_reads_the_pace_the_job_moved_at_while_watched() -> None:

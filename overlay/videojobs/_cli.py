@@ -23,7 +23,7 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, NoReturn, TextIO, cast
 
@@ -901,10 +901,8 @@ STOP_SIGNALS = ("SIGTERM", "SIGHUP")
 
 
 @contextlib.contextmanager
-def _terminated_as_interrupted() -> Iterator[None]:
-    def stop(signum: int, frame: object) -> None:
-        raise Terminated(signum)
-
+def _on_stop_signals(stop: Callable[[int, Any], None]) -> Iterator[None]:
+    """``stop`` handles SIGTERM and SIGHUP while the block runs; their handlers are put back after."""
     saved: list[tuple[int, Any]] = []
     for name in STOP_SIGNALS:
         number = getattr(signal, name, None)
@@ -921,6 +919,40 @@ def _terminated_as_interrupted() -> Iterator[None]:
     finally:
         for number, handler in saved:
             signal.signal(number, handler)
+
+
+def _run_until_stopped(command: Coroutine[Any, Any, int]) -> int:
+    """``asyncio.run(command)``, where SIGTERM or SIGHUP ends the command as Ctrl-C does.
+
+    The handler cancels the command's task, as ``asyncio.Runner`` does for SIGINT, and the signal
+    is raised as :class:`Terminated` once the loop has unwound. It used to raise where the code
+    stood, which could be inside ``with lock:`` between the acquire and the block (the embedded
+    sandbox's lock, held for ever, and the loop's shutdown waited on it: a command that never
+    exited after SIGHUP, seen under load). A cancellation lands only at an ``await``."""
+    received: list[int] = []
+
+    async def stoppable() -> int:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+
+        def stop(signum: int, frame: object) -> None:
+            if received or task is None:  # a second signal: the unwinding hangs, so stop where it stands
+                raise Terminated(signum)  # (as asyncio's second Ctrl-C does)
+            received.append(signum)
+            loop.call_soon_threadsafe(task.cancel)  # wakes the selector too
+
+        with _on_stop_signals(stop):
+            return await command
+
+    try:
+        code = asyncio.run(stoppable())
+    except asyncio.CancelledError as exc:
+        if received:
+            raise Terminated(received[0]) from exc
+        raise
+    if received:  # it came as the command ended: a shell still reports the signal
+        raise Terminated(received[0])
+    return code
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -966,8 +998,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
             return EXIT_OK
         _require("rich", "cli")
         runner = {"status": _status, "wait": _wait, "demo": _demo, "download": _download}[args.command]
-        with _logs(err, args.verbose), _terminated_as_interrupted():
-            return asyncio.run(runner(args, out, err))
+        with _logs(err, args.verbose):
+            return _run_until_stopped(runner(args, out, err))
     except UsageError as exc:
         err.write(f"videojobs: {printable(exc.message)}\n")
         return EXIT_USAGE
