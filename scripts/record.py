@@ -30,6 +30,23 @@ EPOCH = 1767225600.0  # 2026-01-01T00:00:00Z: the sandbox vendors' clock at star
 SCALE = 20.0
 
 
+PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly"]
+
+
+def collected() -> list[str]:
+    """The node ids of tests/test_cassettes.py, as pytest collects them."""
+    listed = subprocess.run(
+        [*PYTEST, "--collect-only", "tests/test_cassettes.py"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    return [line for line in listed.stdout.splitlines() if "::" in line]
+
+
+def tests_of(slug: str, ids: list[str]) -> list[str]:
+    """The cassette tests of one vendor (``test_x[slug]``, each its cassette's name): by node id,
+    as ``-k slug`` took every test whose name held the word (another vendor's name, a test's)."""
+    return [node for node in ids if node.endswith(f"[{slug}]")]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     cassettes = ROOT / "tests" / "cassettes" / "test_cassettes"
@@ -41,24 +58,17 @@ def main(argv: list[str] | None = None) -> int:
         if len(args) > 1 or slug not in known_vendors():
             print(f"usage: record.py [VENDOR], VENDOR one of {', '.join(known_vendors())}", file=sys.stderr)
             return 2
+        only = tests_of(slug, collected())
+        if not only:
+            print(f"record.py: tests/test_cassettes.py has no test of {slug}", file=sys.stderr)
+            return 1
         for old in cassettes.glob(f"*[[]{slug}[]].yaml"):
             old.unlink()
-        only = ["-k", slug]
     elif cassettes.exists():
         shutil.rmtree(cassettes)
     with serve(Sandbox(time_scale=SCALE, epoch=EPOCH, retry_after=0.2), files=False) as (_, root):
         env = {**os.environ, "VIDEOJOBS_RECORD_URL": root, "VIDEOJOBS_RECORD_SCALE": str(SCALE)}
-        cmd = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:randomly",
-            "tests/test_cassettes.py",
-            "--record-mode=rewrite",
-            *only,
-        ]
+        cmd = [*PYTEST, "--record-mode=rewrite", *(only or ["tests/test_cassettes.py"])]
         result = subprocess.run(cmd, cwd=ROOT, env=env, check=False)
     count = len(list(cassettes.glob(f"*[[]{args[0]}[]].yaml" if args else "*.yaml")))
     print(f"recorded {count} cassettes into {cassettes.relative_to(ROOT)}")

@@ -230,3 +230,19 @@ def test_cassettes_hold_no_key_and_say_they_are_the_sandbox() -> None:
         assert "127.0.0.1" not in text
         assert "localhost" not in text
     assert seen_hosts == hosts
+
+
+def test_make_record_of_one_vendor_records_its_cassettes_and_no_other() -> None:
+    """``make record VENDOR=slug`` picked its tests with ``-k slug``: any test whose name held the
+    word (a vendor named inside another's name, or a test's) was recorded again too."""
+    from scripts.record import collected, tests_of
+
+    ids = collected()
+    for vendor in VENDORS:
+        picked = tests_of(vendor, ids)
+        assert sorted(node.split("::", 1)[1] + ".yaml" for node in picked) == sorted(
+            path.name for path in CASSETTES.glob(f"*[[]{vendor}[]].yaml")
+        )
+    assert tests_of("vozo", ["t.py::test_a[vozo]", "t.py::test_vozo_b[duomi]", "t.py::test_c[vozoplus]"]) == [
+        "t.py::test_a[vozo]"
+    ]
