@@ -552,6 +552,25 @@ def describe_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]
     return lines
 
 
+MAX_EDITS_SHOWN: Final = 30
+"""Edits listed by :func:`document_edits` at most (a rewritten document lists its first ones)."""
+
+
+def document_edits(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Every edit from one document to the other, as JSON Patch operations (jsonpatch's own diff):
+    what :func:`describe_changes` does not read too, a description, an example, a parameter, a
+    pattern. Empty when the documents are equal (read as JSON: a YAML date is its text)."""
+    plain_before, plain_after = (json.loads(json.dumps(d, default=str)) for d in (before, after))
+    ops = jsonpatch.make_patch(plain_before, plain_after).patch
+    lines = []
+    for op in ops[:MAX_EDITS_SHOWN]:
+        where = f"{op['from']} -> {op['path']}" if "from" in op else op["path"]
+        lines.append(f"{op['op']} {where or '/'}")
+    if len(ops) > MAX_EDITS_SHOWN:
+        lines.append(f"... and {len(ops) - MAX_EDITS_SHOWN} more")
+    return lines
+
+
 STATUS_FIELDS = ("status", "state")
 
 

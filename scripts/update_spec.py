@@ -234,6 +234,10 @@ def _update(vendor: str, page: Path, folder: Path, *, spec_edited: bool) -> int:
         if changes
         else "  nothing (servers, security, operations, fields, their types and enum values are the same)"
     )
+    edits = specs.document_edits(before, after)  # a description or a parameter is a change too: said, not hidden
+    if edits:
+        print(f"Every edit to {vendor}'s document (JSON Patch; `git diff specs` shows them whole):")
+        print("\n".join(f"  {line}" for line in edits))
 
     where, words = state_enum(vendor, after)  # refused here: everything restored
     try:

@@ -179,6 +179,25 @@ def test_describe_changes_names_new_fields_and_enum_values() -> None:
     assert specs.describe_changes(before, before) == []
 
 
+def test_document_edits_lists_what_the_summary_does_not_read() -> None:
+    """A description, a parameter: no line of describe_changes, an edit of document_edits."""
+    before = specs.load_patched("vozo")
+    after = json.loads(json.dumps(before))
+    operation = next(iter(after["paths"].values()))["get"]
+    operation["description"] = "reworded"
+    operation.setdefault("parameters", []).append({"name": "verbose", "in": "query", "schema": {"type": "boolean"}})
+    assert specs.describe_changes(before, after) == []
+    edits = specs.document_edits(before, after)
+    path = "/paths/" + next(iter(after["paths"])).replace("~", "~0").replace("/", "~1") + "/get"
+    assert any(line.startswith(("add ", "replace ")) and line.endswith(f"{path}/description") for line in edits)
+    assert any(f"{path}/parameters" in line for line in edits)
+    assert specs.document_edits(before, before) == []
+    count = specs.MAX_EDITS_SHOWN + 5  # a rewritten document: its first edits, and how many more
+    listed = specs.document_edits({"x": list(range(count))}, {"x": [-i for i in range(1, count + 1)]})
+    assert len(listed) == specs.MAX_EDITS_SHOWN + 1
+    assert listed[-1] == "... and 5 more"
+
+
 def _vozo_with(change: Any) -> dict[str, Any]:
     """vozo's patched document, its status schema changed by ``change(doc, status_schema)``."""
     doc = json.loads(json.dumps(specs.load_patched("vozo")))

@@ -66,7 +66,24 @@ def test_an_unchanged_page_changes_nothing(project: Path) -> None:
     result = _run(project, "colossyan", ROOT / "specs/colossyan/source.md")
     assert result.returncode == 0, result.stderr
     assert "nothing (servers, security, operations, fields, their types and enum values are the same)" in result.stdout
+    assert "Every edit" not in result.stdout  # the same document: no edit to list
     assert "every documented status value is mapped" in result.stdout
+
+
+def test_a_description_only_change_is_shown_not_called_nothing(project: Path, tmp_path: Path) -> None:
+    """A page whose only change was a field's description (or a parameter's, an example) was
+    reported as "nothing" changed: the summary reads what the overlay depends on, and said nothing
+    of the rest. Every edit to the document is listed after it."""
+    said = '"description":"The current status of the video generation job."'
+    page = (ROOT / "specs/colossyan/source.md").read_text(encoding="utf-8")
+    assert said in page
+    new_page = tmp_path / "colossyan-new.md"
+    new_page.write_text(page.replace(said, '"description":"Where the job stands."'), encoding="utf-8")
+    result = _run(project, "colossyan", new_page)
+    assert result.returncode == 0, result.stderr
+    assert "nothing (servers, security, operations, fields, their types and enum values are the same)" in result.stdout
+    where = "/paths/~1video-generation-jobs~1{videoGenerationJobId}/get/responses/200/content/application~1json"
+    assert f"replace {where}/schema/properties/status/description" in result.stdout
 
 
 def test_a_patch_that_no_longer_applies_fails_loudly(project: Path, tmp_path: Path) -> None:
