@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import html
 import io
 import json
 import logging
@@ -85,6 +86,11 @@ FORMS: dict[str, Form] = {
     ),
     "JSON inside a JSON string": lambda k: _json(json.dumps({"authorization": f"Bearer {k}"}).replace("/", "\\/")),
     "base64 of user:key (Basic)": lambda k: _basic(k),
+    "HTML numeric references (&#115;)": lambda k: "".join(f"&#{ord(c)};" for c in k),
+    "HTML hex references, some (&#x73;)": lambda k: "".join(f"&#x{ord(c):X};" if i % 2 else c for i, c in enumerate(k)),
+    "HTML-escaped (&amp;)": lambda k: html.escape(k),
+    "hex of its bytes": lambda k: k.encode().hex(),
+    "hex of its bytes, upper case": lambda k: k.encode().hex().upper(),
 }
 
 
@@ -239,6 +245,7 @@ ATTACKS: dict[str, float] = dict.fromkeys(_SCENARIOS, 10.0)  # a few calls of at
 # --- the oracle ---------------------------------------------------------------------------------------------
 
 _B64_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{8,}={0,2}")
+_HEX_TOKEN = re.compile(r"[0-9a-fA-F]{16,}")
 
 
 def _one_escape(match: re.Match[str]) -> str:
@@ -258,7 +265,15 @@ def _layers(text: str) -> Iterator[str]:
             # of backslashes also swallowed a key's own escaped backslash, and hid it
             unescaped = re.sub(r"\\(u[0-9a-fA-F]{4}|[/\"'\\])", _one_escape, item)
             wide = re.sub(r"\x00|\\x00", "", item)  # UTF-16/32 text as read (NULs) or in a bytes repr
-            candidates = [unescaped, urllib.parse.unquote(item), urllib.parse.unquote_plus(item), wide]
+            candidates = [
+                unescaped,
+                urllib.parse.unquote(item),
+                urllib.parse.unquote_plus(item),
+                wide,
+                html.unescape(item),
+            ]
+            for token in _HEX_TOKEN.findall(item):
+                candidates.append(bytes.fromhex(token[: len(token) // 2 * 2]).decode("latin-1"))
             for token in _B64_TOKEN.findall(item):
                 for decode in (base64.b64decode, base64.urlsafe_b64decode):
                     with contextlib.suppress(ValueError):

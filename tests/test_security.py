@@ -665,7 +665,8 @@ from videojobs._scrub import Scrubber
 
 key = "eyJ" + "".join(random.Random(7).choices(string.ascii_letters + string.digits + "-_.", k=30_000))
 scrubber = Scrubber([key])
-body = '{"message": "invalid token ' + key + '", "code": 401}'
+# a URL's plain "&" is no HTML reference: the key as it is still stands for every form
+body = '{"message": "invalid token ' + key + '", "code": 401, "docs": "https://x.example/?a=1&b=2"}'
 assert key not in scrubber.scrub(body)
 assert key.encode() not in scrubber.scrub_bytes(body.encode())
 print("ok")

@@ -14,6 +14,9 @@ What is scrubbed, for a key of at least :data:`MIN_SCRUBBABLE` characters:
   or every byte, ``%73%6B``), twice (``%253D``), percent-encoded then JSON-escaped, and
   JSON-escaped then percent-encoded (``\/`` as ``%5C%2F``); all these forms mixed in one echo;
 - the key in base64, standard or URL-safe, at any offset: a ``Basic base64(user:key)`` echoed;
+- the key in HTML: numeric character references (``&#115;``, ``&#x73;``, for any of its
+  characters) and the named ones an HTML escaper writes (``&amp;``), as a proxy's error page has;
+- the key's bytes in hex, lower or upper case (a dump of the request's header);
 - in bytes, the key's start, :data:`MIN_START` characters or more, in any ASCII case (a vendor
   quoting a refused key's start, a header echoing it upper-cased);
 - in bytes, the key as is in UTF-16 or UTF-32 (either byte order): a body in those encodings is
@@ -28,7 +31,7 @@ Cost: the pattern is built once per key (cached). An answer is searched with it 
 could hold an echo: when it holds the key's longest run of unreserved characters (for most keys,
 the whole key), looked for with escaped ASCII characters (``\u00XX``) and percent-encoded
 unreserved ones (``%73``, which honest encoders never write) resolved first, when there are any.
-Otherwise the check is a few ``in`` tests and at most a regex scan: a microsecond or so for a
+Otherwise the check is a few ``in`` tests and at most a regex scan: a few microseconds for a
 typical answer.
 
 In an exception (:meth:`Scrubber.scrub_exception`) and a log record, also any
@@ -43,7 +46,7 @@ is not text (aiohttp's parsed answer in a ``ServerDisconnectedError``) is kept u
 shows holds a key, then replaced by the text it shows, scrubbed.
 
 Not scrubbed: keys shorter than :data:`MIN_SCRUBBABLE`; other transformations of a key (a hash,
-HTML entities, hex or base32, a changed case of anything but the key's start outside an exception or a log record, base64 then percent-encoded byte by byte, base64
+base32, hex with separators, other HTML named references, a changed case of anything but the key's start outside an exception or a log record, base64 then percent-encoded byte by byte, base64
 wrapped in lines (MIME's 76 characters) across the key, percent-encoded three times, every
 character ``\uXXXX``-escaped and then percent-encoded, a piece of a key other than its start outside an exception).
 """
@@ -95,6 +98,9 @@ r"""Characters with a short backslash escape: JSON's ``\/ \" \\``, and ``\'`` in
 _WIDE: Final = ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
 """Encodings in which an ASCII key's bytes hold NULs: looked for only in bytes that hold a NUL."""
 
+_NAMED: Final = {"&": "|&amp;", "<": "|&lt;", ">": "|&gt;", '"': "|&quot;", "'": "|&apos;"}
+"""Regex alternatives: the HTML named references of the characters an HTML escaper replaces."""
+
 _ESCAPED_ASCII: Final = "\\u00"
 """What every ``\\uXXXX`` escape of an ASCII character contains."""
 
@@ -124,14 +130,14 @@ _WHOLE_RUN: Final = r"(?:\\|%(?:25)?5[cC])++"
 _RUN_AFTER_BACKSLASH: Final = r"(?:\\|%(?:25)?5[cC]){0,64}+"
 """:data:`_RUN` for the character after a run of the key's own backslashes, which may have taken
 this escape's backslashes with it (possessive, it gives none back): none is needed."""
-_KEY_BACKSLASHES: Final = r"(?:\\|%(?:25)?5[cC]|u00(?:5[cC])){1,256}+"
+_KEY_BACKSLASHES: Final = r"(?:\\|%(?:25)?5[cC]|u00(?:5[cC])|&#0{0,8}92;|&#[xX]0{0,8}5[cC];){1,256}+"
 r"""Regex: a run of backslashes in the key itself, in every form (as is, escaped as ``\\`` or
-``\u005c``, percent-encoded; at most 256 units), as one possessive run: each backslash of the
+``\u005c``, percent-encoded, an HTML reference; at most 256 units), as one possessive run: each backslash of the
 run matched apart could take any share of a long run of them (a key holding ``\`` made a scan
 of a megabyte of backslashes take minutes). It takes a run of one or more, so an echo with fewer
 of the key's backslashes than the key has is redacted too. Before what a unit may begin with
 (``u``, ``%``), :func:`_needle` lets it give back (bounded)."""
-_FIRST_KEY_BACKSLASHES: Final = r"(?:\\|%(?:25)?5[cC]|u00(?:5[cC]))++"
+_FIRST_KEY_BACKSLASHES: Final = r"(?:\\|%(?:25)?5[cC]|u00(?:5[cC])|&#0{0,8}92;|&#[xX]0{0,8}5[cC];)++"
 """:data:`_KEY_BACKSLASHES` unbounded, for a key that starts with backslashes (see :data:`_WHOLE_RUN`)."""
 _LEAD: Final = r"(?<!\\)(?<!%5[cC])(?<!%255[cC])"
 """An echo starts where a run of backslashes does, never inside one: without it, a run of n
@@ -157,6 +163,9 @@ def _char(c: str, every_byte: bool = True, first: bool = False, after_backslash:
     reserved, and when it is not too (encoders that encode every byte do) unless ``every_byte``
     is False (a base64 core's letters and digits: that echo is base64 already)."""
     forms = [_escaped(c, first, after_backslash)]
+    if every_byte:  # an HTML page's numeric character references (&#115; &#x73;), named ones for & < > " '
+        # first: "&" as is must not take the start of "&#38;" and leave the rest
+        forms.insert(0, f"&#0{{0,8}}{ord(c)};|&#[xX]0{{0,8}}{_hex(ord(c))};" + _NAMED.get(c, ""))
     if first and c in "cC":  # not the c of a %5c: every sk- key's base64 starts with one, and a
         # match begun at each %5c of a run read up to 64 more of it (over a second a megabyte)
         forms[0] = r"(?<!%5)(?<!%255)" + forms[0]
@@ -210,6 +219,12 @@ _PERCENT_UNRESERVED: Final = re.compile(r"%(?:25)?(3[0-9]|[46][1-9a-fA-F]|[57][0
 encoders leave these as they are (RFC 3986 2.3), so an answer rarely holds one, and the anchors
 are looked for with them resolved only when it does."""
 _PERCENT_UNRESERVED_B: Final = re.compile(_PERCENT_UNRESERVED.pattern.encode("ascii"))
+_ENTITY: Final = re.compile(r"&#0{0,8}(3[2-9]|[4-9][0-9]|1[01][0-9]|12[0-6]);|&#[xX]0{0,8}([2-7][0-9a-fA-F]);")
+"""An HTML numeric reference to a printable ASCII character (``&#115;``, ``&#x73;``)."""
+_ENTITY_B: Final = re.compile(_ENTITY.pattern.encode("ascii"))
+_REFERENCE: Final = re.compile(r"&(?:#|amp;|lt;|gt;|quot;|apos;)")
+"""Any HTML reference a form of a key may hold (a plain ``&``, as a URL's query has, is none)."""
+_REFERENCE_B: Final = re.compile(_REFERENCE.pattern.encode("ascii"))
 
 
 def _probes(text: str) -> list[str]:
@@ -224,6 +239,8 @@ def _probes(text: str) -> list[str]:
         probes.append(text)
     if "%" in text and _PERCENT_UNRESERVED.search(text):
         probes.append(_PERCENT_UNRESERVED.sub(lambda m: chr(int(m[1], 16)), text))
+    if "&#" in text:  # an HTML page's numeric references: resolved to look for the anchors
+        probes.append(_ENTITY.sub(lambda m: chr(int(m[1]) if m[1] else int(m[2], 16)), text))
     return probes
 
 
@@ -234,6 +251,8 @@ def _probes_b(data: bytes) -> list[bytes]:
         probes.append(data)
     if b"%" in data and _PERCENT_UNRESERVED_B.search(data):
         probes.append(_PERCENT_UNRESERVED_B.sub(lambda m: bytes((int(m[1], 16),)), data))
+    if b"&#" in data:
+        probes.append(_ENTITY_B.sub(lambda m: bytes((int(m[1]) if m[1] else int(m[2], 16),)), data))
     return probes
 
 
@@ -260,16 +279,17 @@ class _Key:
         raw = key.encode("ascii")  # keys are checked to be printable ASCII (_base.check_key)
         cores = _base64_cores(raw)
         # A run of backslashes just before an echo goes with it: no escape is left cut in half.
-        needles = [_needle(key), *(_needle(core, every_byte=False) for core in cores)]
+        hexes = (raw.hex(), raw.hex().upper())  # a dump of the header's bytes
+        needles = [_needle(key), *(_needle(core, every_byte=False) for core in cores), *hexes]
         self.source = r"(?:(?<!\\)\\++)?(?:" + "|".join(needles) + ")"
         # base64's letters and digits make one anchor for both alphabets (+/ or -_)
-        anchors = [_anchor(key, _UNRESERVED), *(_anchor(core, _ALNUM) for core in cores)]
+        anchors = [_anchor(key, _UNRESERVED), *(_anchor(core, _ALNUM) for core in cores), *hexes]
         self.anchors = tuple(dict.fromkeys(anchors))
         self.anchors_b = tuple(a.encode("ascii") for a in self.anchors)
         # every form but the key's and base64's own characters holds a backslash or a "%": in a
         # text with neither, these are all an echo can be (see _literal). Not for a key holding a
         # backslash: its run may be matched as "u005c" alone, and the escape after it needs none.
-        self.literals = tuple(dict.fromkeys((key, *cores))) if "\\" not in key else ()
+        self.literals = tuple(dict.fromkeys((key, *cores, *hexes))) if "\\" not in key else ()
         self.literals_b = tuple(n.encode("ascii") for n in self.literals)
         self._pattern: re.Pattern[str] | None = None
         self._pieces: frozenset[str] | None = None
@@ -305,11 +325,11 @@ class _Key:
         if b"\x00" in data:  # never in a UTF-8 answer's text; each wide echo becomes REDACTED in its encoding
             for echo, redacted in self.wide:
                 data = data.replace(echo, redacted)
-        probes = _probes_b(data) if b"\\u00" in data or b"%" in data else (data,)
+        probes = _probes_b(data) if b"\\u00" in data or b"%" in data or b"&#" in data else (data,)
         for probe in probes:  # the usual answer: one probe, a few "in" tests
             for anchor in self.anchors_b:
                 if anchor in probe:
-                    if self.literals_b and b"\\" not in data and b"%" not in data:
+                    if self.literals_b and b"\\" not in data and b"%" not in data and not _REFERENCE_B.search(data):
                         return _literal(data, self.literals_b, _REDACTED_B)
                     if self._pattern_b is None:
                         self._pattern_b = re.compile(self.source.encode("ascii"))
@@ -317,11 +337,11 @@ class _Key:
         return data
 
     def scrub(self, text: str) -> str:
-        probes = _probes(text) if _ESCAPED_ASCII in text or "%" in text else (text,)
+        probes = _probes(text) if _ESCAPED_ASCII in text or "%" in text or "&#" in text else (text,)
         for probe in probes:
             for anchor in self.anchors:
                 if anchor in probe:
-                    if self.literals and "\\" not in text and "%" not in text:
+                    if self.literals and "\\" not in text and "%" not in text and not _REFERENCE.search(text):
                         return _literal(text, self.literals, REDACTED)
                     if self._pattern is None:
                         self._pattern = re.compile(self.source)
@@ -368,8 +388,8 @@ AnyStr = TypeVar("AnyStr", str, bytes)
 
 
 def _literal(text: AnyStr, needles: tuple[AnyStr, ...], redacted: AnyStr) -> AnyStr:
-    """The key's pattern on a text without a backslash or a "%": each of its forms but the
-    literal ones needs one, so the pattern comes down to the needles as they are. Without
+    """The key's pattern on a text without a backslash, a "%" or an HTML reference: each of its
+    forms but the literal ones needs one, so the pattern comes down to the needles as they are. Without
     compiling it: that takes about a millisecond a character of the key (a JWT-sized key of
     2,000 characters, echoed, held a status call for 3.5 s, the event loop with it)."""
     for needle in needles:
