@@ -176,6 +176,16 @@ class _PlainLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+def _timestamp_as_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+    return str(loader.construct_scalar(node))
+
+
+# An unquoted date (``example: 2024-01-01``) is its text, as in the JSON every tool reads the
+# document as: YAML's loader made it a date, which no JSON writer takes (update-spec stopped on
+# a vendor's new example with a TypeError, and rolled back).
+_PlainLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """``json.loads``'s objects, a key twice refused (as the YAML loader refuses it)."""
     out: dict[str, Any] = {}
@@ -557,18 +567,34 @@ MAX_EDITS_SHOWN: Final = 30
 
 
 def document_edits(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    """Every edit from one document to the other, as JSON Patch operations (jsonpatch's own diff):
-    what :func:`describe_changes` does not read too, a description, an example, a parameter, a
-    pattern. Empty when the documents are equal (read as JSON: a YAML date is its text)."""
-    plain_before, plain_after = (json.loads(json.dumps(d, default=str)) for d in (before, after))
-    ops = jsonpatch.make_patch(plain_before, plain_after).patch
+    """Every edit from one document to the other, as JSON Patch operations (jsonpatch's own diff),
+    a line each, its pointer readable and the start of the value it adds or puts in: what
+    :func:`describe_changes` does not read too, a description, an example, a parameter, a
+    pattern. Empty when the documents are equal."""
+    ops = jsonpatch.make_patch(before, after).patch
     lines = []
     for op in ops[:MAX_EDITS_SHOWN]:
-        where = f"{op['from']} -> {op['path']}" if "from" in op else op["path"]
-        lines.append(f"{op['op']} {where or '/'}")
+        where = f"{_shown(op['from'])} -> {_shown(op['path'])}" if "from" in op else _shown(op["path"])
+        value = ""
+        if "value" in op:  # what was added or put in: its start
+            text = json.dumps(op["value"], ensure_ascii=False, sort_keys=True, default=str)
+            value = " = " + (text if len(text) <= MAX_VALUE_SHOWN else text[: MAX_VALUE_SHOWN - 3] + "...")
+        lines.append(f"{op['op']} {where}{value}")
     if len(ops) > MAX_EDITS_SHOWN:
         lines.append(f"... and {len(ops) - MAX_EDITS_SHOWN} more")
     return lines
+
+
+MAX_VALUE_SHOWN: Final = 100
+"""Characters of an added or replaced value shown in an edit's line."""
+
+
+def _shown(pointer: str) -> str:
+    """A JSON Pointer as a person reads it: ``/paths/~1v1~1x/get`` as ``/paths/"/v1/x"/get``."""
+    if not pointer:
+        return "/ (the whole document)"
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
+    return "".join("/" + (json.dumps(p, ensure_ascii=False) if "/" in p else p) for p in parts)
 
 
 STATUS_FIELDS = ("status", "state")

@@ -228,15 +228,17 @@ def _update(vendor: str, page: Path, folder: Path, *, spec_edited: bool) -> int:
     print(f"{vendor}: regenerated {out.relative_to(specs.ROOT)}")
 
     changes = specs.describe_changes(before, after)
+    edits = specs.document_edits(before, after)  # a description or a parameter is a change too: said, not hidden
     print(f"\nWhat changed in {vendor}'s API:")
     print(
         "\n".join(f"  {line}" for line in changes)
         if changes
         else "  nothing (servers, security, operations, fields, their types and enum values are the same)"
+        if not edits
+        else "  nothing the overlay reads (servers, security, operations, fields, their types and enum values)"
     )
-    edits = specs.document_edits(before, after)  # a description or a parameter is a change too: said, not hidden
     if edits:
-        print(f"Every edit to {vendor}'s document (JSON Patch; `git diff specs` shows them whole):")
+        print(f"Every edit to {vendor}'s document, as JSON Patch operations:")
         print("\n".join(f"  {line}" for line in edits))
 
     where, words = state_enum(vendor, after)  # refused here: everything restored

@@ -81,9 +81,23 @@ def test_a_description_only_change_is_shown_not_called_nothing(project: Path, tm
     new_page.write_text(page.replace(said, '"description":"Where the job stands."'), encoding="utf-8")
     result = _run(project, "colossyan", new_page)
     assert result.returncode == 0, result.stderr
-    assert "nothing (servers, security, operations, fields, their types and enum values are the same)" in result.stdout
-    where = "/paths/~1video-generation-jobs~1{videoGenerationJobId}/get/responses/200/content/application~1json"
-    assert f"replace {where}/schema/properties/status/description" in result.stdout
+    assert "nothing the overlay reads" in result.stdout
+    where = '/paths/"/video-generation-jobs/{videoGenerationJobId}"/get/responses/200/content/"application/json"'
+    assert f'replace {where}/schema/properties/status/description = "Where the job stands."' in result.stdout
+
+
+def test_an_unquoted_date_in_a_new_example_is_its_text(project: Path, tmp_path: Path) -> None:
+    """A vendor's new ``example: 2024-01-01`` was a date to YAML's loader, which no JSON writer
+    takes: update-spec stopped with a TypeError and rolled back. It is the text, as in JSON."""
+    page = (ROOT / "specs/vozo/source.md").read_text(encoding="utf-8")
+    field = "        serverTs:\n"
+    assert page.count(field) == 1
+    new_page = tmp_path / "vozo-new.md"
+    indent = " " * (len(field) - len(field.lstrip()) + 2)
+    new_page.write_text(page.replace(field, f"{field}{indent}example: 2024-01-01\n"), encoding="utf-8")
+    result = _run(project, "vozo", new_page)
+    assert result.returncode == 0, result.stderr
+    assert '/serverTs/example = "2024-01-01"' in result.stdout
 
 
 def test_a_patch_that_no_longer_applies_fails_loudly(project: Path, tmp_path: Path) -> None:
