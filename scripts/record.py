@@ -1,7 +1,9 @@
 """Re-record every cassette from nothing: ``make record`` (``make record VENDOR=slug``: that vendor's only).
 
-Serves the sandbox with uvicorn on a free loopback port (a fixed vendor clock, so the
-recorded timestamps are stable, and a time scale so that waits take seconds), deletes
+Serves the sandbox with uvicorn on a free loopback port (a fixed epoch, and the sandbox reset
+before each test by ``POST /sandbox/reset``, so each test's timestamps start at the epoch
+whichever tests ran before it; a time scale so that waits take seconds, which is also why a
+timestamp moves by a second or a few between recordings: the test's real pace, scaled), deletes
 tests/cassettes/test_cassettes/ (never tests/cassettes/live/: a real exchange cannot be
 re-recorded), and runs tests/test_cassettes.py with ``--record-mode=rewrite``. The
 test module rewrites each request to the vendor's real host and scrubs the keys. Nothing
@@ -38,6 +40,8 @@ def collected() -> list[str]:
     listed = subprocess.run(
         [*PYTEST, "--collect-only", "tests/test_cassettes.py"], cwd=ROOT, capture_output=True, text=True, check=False
     )
+    if listed.returncode != 0:  # the module does not even collect: say why, not "no test"
+        raise SystemExit(f"record.py: pytest could not list tests/test_cassettes.py:\n{listed.stdout}{listed.stderr}")
     return [line for line in listed.stdout.splitlines() if "::" in line]
 
 

@@ -41,11 +41,14 @@ SANDBOX_ROOT = "http://sandbox.videojobs.invalid"
 
 
 def _sandbox_host(request: Any) -> Any:
-    """Rewrite a recorded request from the loopback port to SANDBOX_ROOT, and scrub its secrets."""
+    """Rewrite a recorded request from the loopback port to SANDBOX_ROOT, and scrub its secrets;
+    the sandbox's own endpoints (the reset before each test) are not recorded."""
     from urllib.parse import urlsplit, urlunsplit
 
-    request = copy.copy(request)
     parts = urlsplit(request.uri)
+    if parts.path.startswith("/sandbox/"):
+        return None
+    request = copy.copy(request)
     root = urlsplit(SANDBOX_ROOT)
     request.uri = urlunsplit((root.scheme, root.netloc, parts.path, parts.query, ""))
     host = root.netloc
@@ -60,6 +63,15 @@ def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
         k: v for k, v in response["headers"].items() if k.lower() not in SECRET_HEADERS | {"date", "server"}
     }
     return response
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sandbox() -> None:
+    """Recording: each test starts on a sandbox afresh, its clock at the epoch, so the vendors'
+    timestamps it records start there whichever tests ran before it (they moved by how long
+    those took: minutes of sandbox time in a whole recording, for the last vendor's tests)."""
+    if RECORD_URL:
+        httpx.post(f"{RECORD_URL}/sandbox/reset", timeout=10).raise_for_status()
 
 
 @pytest.fixture(scope="module")

@@ -378,6 +378,37 @@ def test_a_vendor_raises_its_rate_limit_from_now_on() -> None:
     assert sb.throttled["vozo"] == 0
 
 
+def test_a_reset_starts_the_sandbox_afresh_its_timestamps_at_the_epoch_again() -> None:
+    """``make record`` shares one served sandbox: each test's timestamps moved by how long the
+    tests before it took. ``POST /sandbox/reset`` is a new sandbox with the same options."""
+    clock = SimClock()
+    epoch = 1767225600.0
+    sb = Sandbox(clock=clock, epoch=epoch, rate_limits={"duomi": 2})
+    path = sb.path_prefix("duomi") + "r-1"
+
+    def created() -> Any:
+        return json.loads(sb.handle("GET", path, {}, KEY).body)["create_time"]
+
+    with httpx.Client(transport=sb.sync_transport(), base_url="http://sandbox") as http:
+        assert created() == epoch
+        clock.sleep(100)
+        assert created() == epoch  # the same job: made at the start
+        assert sb.handle("GET", sb.path_prefix("duomi") + "r-2", {}, KEY).status == 200
+        assert sb.handle("GET", sb.path_prefix("duomi") + "r-3", {}, KEY).status == 429  # its 2 a second spent
+        assert http.post("/sandbox/outage", json={"vendor": "vozo", "seconds": 60}).status_code == 200
+        assert http.post("/sandbox/jobs", json={"vendor": "vozo"}).json()["id"].startswith("sbx1-")
+        assert http.get("/sandbox/reset").status_code == 405
+        assert http.post("/sandbox/reset").status_code == 200
+        health = http.get("/sandbox/health").json()
+        assert health["served"] == dict.fromkeys(sb.specs, 0)
+        assert (health["throttled"], health["refused"]) == ({"duomi": 0}, {})
+        assert http.get("/sandbox/jobs").json() == {"jobs": []}
+        assert created() == epoch  # made again, at the epoch: the clock is back at the start
+        assert sb.handle("GET", sb.path_prefix("vozo") + "v-1", {}, KEY).status == 200  # its outage over
+        assert http.post("/sandbox/jobs", json={"vendor": "vozo"}).json()["id"].startswith("sbx1-")
+        assert sb.rate_limits == {"duomi": 2}  # the options stay
+
+
 def test_a_control_endpoint_answers_another_method_405_with_allow() -> None:
     sb = Sandbox()
     with httpx.Client(transport=sb.sync_transport(), base_url="http://sandbox") as http:

@@ -33,7 +33,8 @@ creates a job now and answers ``{"vendor", "id", "ref"}`` (the id spells the opt
 ``GET /sandbox/jobs`` lists jobs with their phase and poll counts; ``GET /sandbox/health``
 (with ``served``, ``throttled`` and ``refused`` counts per vendor);
 ``POST /sandbox/outage {"vendor": "duomi", "seconds": 60}`` makes a vendor answer 503 for a while;
-``POST /sandbox/limits {"vendor": "duomi", "rate": 20}`` changes (or sets) its rate limit from now on.
+``POST /sandbox/limits {"vendor": "duomi", "rate": 20}`` changes (or sets) its rate limit from now on;
+``POST /sandbox/reset`` starts afresh (no jobs, no counts, the clock and timestamps back at the start).
 
 Faults on demand
 ----------------

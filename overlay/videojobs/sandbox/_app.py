@@ -154,6 +154,7 @@ _CONTROL_METHODS: dict[str, tuple[str, ...]] = {
     "/sandbox/outage": ("POST",),
     "/sandbox/limits": ("POST",),
     "/sandbox/jobs": ("GET", "POST"),
+    "/sandbox/reset": ("POST",),
 }
 """The sandbox's own endpoints and the methods each takes (another: 405 with Allow)."""
 
@@ -234,6 +235,24 @@ class Sandbox:
         self._routes = sorted(
             ((self.path_prefix(v), v) for v in self.specs), key=lambda item: len(item[0]), reverse=True
         )
+
+    def reset(self) -> None:
+        """Start afresh, as a new sandbox with the same options would (``POST /sandbox/reset``): no
+        jobs and no counts, outages over, every limit's bucket full, and the clock back at the start,
+        so the vendors' timestamps start at ``epoch`` again. A suite that shares one served sandbox
+        (``make record``) gives each test the same answers, whatever the tests before it took."""
+        with self._lock:
+            now = self.clock()
+            self._start = now
+            self.jobs.clear()
+            self._made.clear()
+            self._forgettable.clear()
+            self._forgotten_polls.clear()
+            self._counter = itertools.count(1)
+            self._allowance = {v: _Allowance(r, now) for v, r in self.rate_limits.items()}
+            self.throttled = dict.fromkeys(self.rate_limits, 0)
+            self.down_until.clear()
+            self.refused.clear()
 
     def set_limit(self, vendor: str, rate: float) -> None:
         """``vendor``'s rate limit from now on, requests per second (``POST /sandbox/limits``): a
@@ -585,6 +604,9 @@ class Sandbox:
                 return _json_answer(400, {"error": f"bad job: {type(exc).__name__}: {exc}"})
             vendor, _, task_id = ref.partition(":")
             return _json_answer(201, {"vendor": vendor, "id": task_id, "ref": ref})
+        if path == "/sandbox/reset" and method == "POST":
+            self.reset()
+            return _json_answer(200, {"reset": True})
         return _json_answer(404, {"error": f"no sandbox endpoint at {method} {path}"})
 
     def _served(self) -> dict[str, int]:
