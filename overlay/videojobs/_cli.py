@@ -941,6 +941,8 @@ def _run_until_stopped(command: Coroutine[Any, Any, int]) -> int:
             received.append(signum)
             loop.call_soon_threadsafe(task.cancel)  # wakes the selector too
 
+        # only while the command runs: in asyncio.run's shutdown after it (the live view gone, the
+        # terminal given back) a signal takes its default action, as before the command began
         with _on_stop_signals(stop):
             return await command
 
