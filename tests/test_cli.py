@@ -985,6 +985,40 @@ def test_a_stop_signal_cancels_the_command_at_an_await_not_where_the_code_stands
     assert signal.getsignal(signal.SIGTERM) is before  # the handler put back
 
 
+_STOPPED_TWICE = r"""
+import asyncio, os, signal, sys
+from videojobs._cli import _run_until_stopped
+
+async def command() -> int:
+    if sys.argv[1] == "twice":  # a closed terminal: two SIGHUPs a few milliseconds apart
+        os.kill(os.getpid(), signal.SIGHUP)  # its handler runs here: the task is to be cancelled
+        os.kill(os.getpid(), signal.SIGHUP)  # and this one, inside the same step of the loop
+    else:  # once, to a command that will not unwind (a cancellation swallowed, a loop stuck)
+        os.kill(os.getpid(), signal.SIGHUP)
+        for _ in range(100):
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                pass
+    await asyncio.sleep(60)
+    return 0
+
+_run_until_stopped(command(), grace=0.5)
+print("not reached")
+"""
+
+
+@pytest.mark.parametrize("how", ["twice", "stuck"])
+def test_a_second_stop_signal_or_a_stuck_unwinding_ends_the_command_at_once(how: str) -> None:
+    """Closing a terminal sends two SIGHUPs a few milliseconds apart: the second raised where the
+    code stood, once inside the loop's own ``call_soon``, and its lost wake-up left the command
+    running for good after the window was gone (2-6 closes in 100). A second signal, or a command
+    still unwinding past its grace, now ends the process: the line a stop prints, exit 129."""
+    done = subprocess.run([sys.executable, "-c", _STOPPED_TWICE, how], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (128 + 1, ""), done
+    assert done.stderr == "videojobs: SIGHUP: stopped\n"
+
+
 def test_the_live_eta_reads_the_pace_the_job_moved_at_while_watched() -> None:
     """A job at 50 % when the wait began, at 59 % ten seconds later: about 46 s left (it read
     ~0:00, from the command's start as if the job had begun with it); none before it moves."""

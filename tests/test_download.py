@@ -1213,6 +1213,35 @@ def test_a_download_on_a_transport_of_the_callers_stops_at_aclose(tmp_path: Path
     assert not (tmp_path / "vozo-closing-at_done-fslow-sz3m.mp4").exists()
 
 
+def test_a_download_from_the_embedded_sandbox_is_cancelled_at_its_next_piece(tmp_path: Path) -> None:
+    """SIGTERM (or Ctrl-C) on ``videojobs download --sandbox`` stopped the command only once the
+    whole file was written, under its final name (a 3 GB one 6 s after the signal): the embedded
+    sandbox's file stream never gave the loop a turn, so a cancellation could not land. It lands
+    a piece later now, and the ``.part`` stays for the next run."""
+    sb = Sandbox()
+    ref, name = "vozo:cancel-at_done-sz64m", "vozo-cancel-at_done-sz64m.mp4"
+    seen: list[int] = []
+
+    async def run() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+
+        def progress(update: videojobs.DownloadProgress) -> None:
+            seen.append(update.done)
+            if len(seen) == 1:  # at the first piece: the command is stopped
+                task.cancel()
+
+        async with videojobs.AsyncClient(**sb.client_kwargs(asynchronous=True)) as client:
+            await client.download(ref, tmp_path, on_progress=progress)
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(run())
+    assert not (tmp_path / name).exists()
+    part = tmp_path / f"{name}.part"
+    assert part.exists()  # kept for the next run
+    assert part.stat().st_size < 64 * 1024 * 1024 // 2  # far from the whole file
+
+
 class _Pieces(httpx.SyncByteStream):
     def __init__(self, inner: Any) -> None:
         self.inner = inner

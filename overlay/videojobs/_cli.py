@@ -22,6 +22,7 @@ import stat
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -921,25 +922,64 @@ def _on_stop_signals(stop: Callable[[int, Any], None]) -> Iterator[None]:
             signal.signal(number, handler)
 
 
-def _run_until_stopped(command: Coroutine[Any, Any, int]) -> int:
+STOP_GRACE: Final = 5.0
+"""Seconds the command has to unwind after SIGTERM or SIGHUP (its live view cleared, its
+downloads' ``.part`` files noted); past them it ends at once, as a second signal ends it. Our
+own unwinding takes milliseconds: this bounds what no test can, a loop that never wakes."""
+
+
+def _terminal_state() -> Any:
+    """stderr's terminal settings (what the live view changes), or None: not a terminal."""
+    try:
+        import termios
+
+        return termios.tcgetattr(2) if os.isatty(2) else None
+    except (ImportError, OSError, ValueError, AttributeError):  # no termios (Windows)
+        return None
+
+
+def _end_at_once(signum: int, terminal: Any) -> NoReturn:
+    """End the process now, by a stop signal, from wherever it stands (a signal handler or the
+    grace timer's thread), never raising into the loop: the terminal given back as it was before
+    the command (echo, the cursor), the line a stop prints, and exit 128 + the signal."""
+    if terminal is not None:
+        with contextlib.suppress(Exception):  # a terminal gone (the window closed): nothing to give back
+            import termios
+
+            termios.tcsetattr(2, termios.TCSANOW, terminal)
+            os.write(2, b"\x1b[?25h\n")
+    with contextlib.suppress(OSError):
+        os.write(2, f"videojobs: {signal.Signals(signum).name}: stopped\n".encode())
+    os._exit(128 + signum)
+
+
+def _run_until_stopped(command: Coroutine[Any, Any, int], grace: float = STOP_GRACE) -> int:
     """``asyncio.run(command)``, where SIGTERM or SIGHUP ends the command as Ctrl-C does.
 
     The handler cancels the command's task, as ``asyncio.Runner`` does for SIGINT, and the signal
     is raised as :class:`Terminated` once the loop has unwound. It used to raise where the code
     stood, which could be inside ``with lock:`` between the acquire and the block (the embedded
     sandbox's lock, held for ever, and the loop's shutdown waited on it: a command that never
-    exited after SIGHUP, seen under load). A cancellation lands only at an ``await``."""
+    exited after SIGHUP, seen under load). A cancellation lands only at an ``await``. A second
+    signal, or ``grace`` seconds without the command ending, ends the process at once
+    (:func:`_end_at_once`)."""
     received: list[int] = []
+    terminal = _terminal_state()
+    timers: list[threading.Timer] = []
 
     async def stoppable() -> int:
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
 
         def stop(signum: int, frame: object) -> None:
-            if received or task is None:  # a second signal: the unwinding hangs, so stop where it stands
-                raise Terminated(signum)  # (as asyncio's second Ctrl-C does)
+            if received or task is None:  # a second signal (a closed terminal sends two SIGHUPs):
+                _end_at_once(signum, terminal)  # raising here, inside the loop's own code, lost its wake-up
             received.append(signum)
             loop.call_soon_threadsafe(task.cancel)  # wakes the selector too
+            timer = threading.Timer(grace, _end_at_once, (signum, terminal))
+            timer.daemon = True
+            timer.start()
+            timers.append(timer)
 
         # only while the command runs: in asyncio.run's shutdown after it (the live view gone, the
         # terminal given back) a signal takes its default action, as before the command began
@@ -952,6 +992,9 @@ def _run_until_stopped(command: Coroutine[Any, Any, int]) -> int:
         if received:
             raise Terminated(received[0]) from exc
         raise
+    finally:
+        for timer in timers:
+            timer.cancel()
     if received:  # it came as the command ended: a shell still reports the signal
         raise Terminated(received[0])
     return code
