@@ -897,8 +897,10 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
-STOP_SIGNALS = ("SIGTERM", "SIGHUP")
-"""What ends a command as Ctrl-C does (the default action kills the process where it stands)."""
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+"""What ends a command by cancelling it (:func:`_run_until_stopped`): Ctrl-C, whose handler
+asyncio's own would be (it raises at a second Ctrl-C, where the loop stands), and the two whose
+default action kills the process where it stands."""
 
 
 @contextlib.contextmanager
@@ -948,16 +950,17 @@ def _end_at_once(signum: int, terminal: Any) -> NoReturn:
 
             termios.tcsetattr(2, termios.TCSANOW, terminal)
             os.write(2, b"\x1b[?25h\n")
+    said = "interrupted" if signum == signal.SIGINT else f"{signal.Signals(signum).name}: stopped"
     with contextlib.suppress(OSError):
-        os.write(2, f"videojobs: {signal.Signals(signum).name}: stopped\n".encode())
+        os.write(2, f"videojobs: {said}\n".encode())
     os._exit(128 + signum)
 
 
 def _run_until_stopped(command: Coroutine[Any, Any, int], grace: float = STOP_GRACE) -> int:
-    """``asyncio.run(command)``, where SIGTERM or SIGHUP ends the command as Ctrl-C does.
+    """``asyncio.run(command)``, where Ctrl-C, SIGTERM or SIGHUP ends the command.
 
     The handler cancels the command's task, as ``asyncio.Runner`` does for SIGINT, and the signal
-    is raised as :class:`Terminated` once the loop has unwound. It used to raise where the code
+    is raised as KeyboardInterrupt or :class:`Terminated` once the loop has unwound. It used to raise where the code
     stood, which could be inside ``with lock:`` between the acquire and the block (the embedded
     sandbox's lock, held for ever, and the loop's shutdown waited on it: a command that never
     exited after SIGHUP, seen under load). A cancellation lands only at an ``await``. A second
@@ -990,14 +993,19 @@ def _run_until_stopped(command: Coroutine[Any, Any, int], grace: float = STOP_GR
         code = asyncio.run(stoppable())
     except asyncio.CancelledError as exc:
         if received:
-            raise Terminated(received[0]) from exc
+            raise _stopped_by(received[0]) from exc
         raise
     finally:
         for timer in timers:
             timer.cancel()
     if received:  # it came as the command ended: a shell still reports the signal
-        raise Terminated(received[0])
+        raise _stopped_by(received[0])
     return code
+
+
+def _stopped_by(signum: int) -> KeyboardInterrupt:
+    """What a command stopped by ``signum`` ends in: Ctrl-C's KeyboardInterrupt, or :class:`Terminated`."""
+    return KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
