@@ -905,7 +905,8 @@ default action kills the process where it stands."""
 
 @contextlib.contextmanager
 def _on_stop_signals(stop: Callable[[int, Any], None]) -> Iterator[None]:
-    """``stop`` handles SIGTERM and SIGHUP while the block runs; their handlers are put back after."""
+    """``stop`` handles :data:`STOP_SIGNALS` while the block runs (but one ignored on purpose);
+    their handlers are put back after."""
     saved: list[tuple[int, Any]] = []
     for name in STOP_SIGNALS:
         number = getattr(signal, name, None)
@@ -925,7 +926,7 @@ def _on_stop_signals(stop: Callable[[int, Any], None]) -> Iterator[None]:
 
 
 STOP_GRACE: Final = 5.0
-"""Seconds the command has to unwind after SIGTERM or SIGHUP (its live view cleared, its
+"""Seconds the command has to unwind after a stop signal (its live view cleared, its
 downloads' ``.part`` files noted); past them it ends at once, as a second signal ends it. Our
 own unwinding takes milliseconds: this bounds what no test can, a loop that never wakes."""
 
@@ -960,8 +961,8 @@ def _run_until_stopped(command: Coroutine[Any, Any, int], grace: float = STOP_GR
     """``asyncio.run(command)``, where Ctrl-C, SIGTERM or SIGHUP ends the command.
 
     The handler cancels the command's task, as ``asyncio.Runner`` does for SIGINT, and the signal
-    is raised as KeyboardInterrupt or :class:`Terminated` once the loop has unwound. It used to raise where the code
-    stood, which could be inside ``with lock:`` between the acquire and the block (the embedded
+    is raised as KeyboardInterrupt or :class:`Terminated` once the loop has unwound. It used to
+    raise where the code stood, which could be inside ``with lock:`` between the acquire and the block (the embedded
     sandbox's lock, held for ever, and the loop's shutdown waited on it: a command that never
     exited after SIGHUP, seen under load). A cancellation lands only at an ``await``. A second
     signal, or ``grace`` seconds without the command ending, ends the process at once
