@@ -162,13 +162,14 @@ def _char(c: str, every_byte: bool = True, first: bool = False, after_backslash:
     """Regex: the character ``c`` in every form of the module docstring: percent-encoded when it is
     reserved, and when it is not too (encoders that encode every byte do) unless ``every_byte``
     is False (a base64 core's letters and digits: that echo is base64 already)."""
-    forms = [_escaped(c, first, after_backslash)]
+    escaped = _escaped(c, first, after_backslash)
+    if first and c in "cC":  # not the c of a %5c: every sk- key's base64 starts with one, and a
+        # match begun at each %5c of a run read up to 64 more of it (over a second a megabyte)
+        escaped = r"(?<!%5)(?<!%255)" + escaped
+    forms = [escaped]
     if every_byte:  # an HTML page's numeric character references (&#115; &#x73;), named ones for & < > " '
         # first: "&" as is must not take the start of "&#38;" and leave the rest
         forms.insert(0, f"&#0{{0,8}}{ord(c)};|&#[xX]0{{0,8}}{_hex(ord(c))};" + _NAMED.get(c, ""))
-    if first and c in "cC":  # not the c of a %5c: every sk- key's base64 starts with one, and a
-        # match begun at each %5c of a run read up to 64 more of it (over a second a megabyte)
-        forms[0] = r"(?<!%5)(?<!%255)" + forms[0]
     if every_byte or c not in _UNRESERVED:
         digits = "".join(_escaped("".join(dict.fromkeys(d + d.upper()))) for d in f"{ord(c):02x}")
         forms.append(_escaped("%", first, after_backslash) + "(?:" + _escaped("2") + _escaped("5") + ")?" + digits)
