@@ -461,18 +461,20 @@ def test_a_client_of_every_vendor_loads_the_trusted_roots_once() -> None:
 def test_a_vendor_reached_over_plain_http_loads_no_roots() -> None:
     """A vendor's transport for an http:// base URL (a sandbox, a loopback stand-in) makes no TLS
     connection, on either face: certifi's roots are not loaded for it (35-40 ms of a 20-job
-    wait_all's set-up); an https:// vendor's are. In a fresh interpreter: the tests before may
+    wait_all's set-up), nor, on the async face, certifi itself (3 ms; the sync face's httpcore
+    imports it with its own modules); an https:// vendor's are. In a fresh interpreter: the tests before may
     have made the shared context already."""
     code = f"""
-import asyncio, videojobs
+import asyncio, sys, videojobs
 from videojobs import _tls
 plain = {{"vozo": "http://127.0.0.1:9", "duomi": "http://localhost:9/api"}}
-with videojobs.Client(api_keys={{"vozo": "{KEY}", "duomi": "{KEY}"}}, base_urls=plain) as client:
-    client.vendor("vozo"), client.vendor("duomi")
 async def main():
     async with videojobs.AsyncClient(api_keys={{"vozo": "{KEY}"}}, base_urls=plain) as client:
         client.vendor("vozo")
 asyncio.run(main())
+assert "certifi" not in sys.modules, "certifi imported by the async face for plain HTTP"
+with videojobs.Client(api_keys={{"vozo": "{KEY}", "duomi": "{KEY}"}}, base_urls=plain) as client:
+    client.vendor("vozo"), client.vendor("duomi")
 assert _tls._shared is None, "roots loaded for plain HTTP"
 with videojobs.Client(api_keys={{"vozo": "{KEY}"}}, base_urls={{"vozo": "https://127.0.0.1:9"}}) as client:
     client.vendor("vozo")

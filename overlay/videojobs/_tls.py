@@ -63,7 +63,10 @@ def _key() -> tuple[object, ...]:
 
 
 def tls_context(verify: bool | ssl.SSLContext) -> ssl.SSLContext:
-    """The context a transport uses for ``verify``: the process's shared one for ``True``."""
+    """The context a transport uses for ``verify``: the process's shared one for ``True``, a
+    caller's own (or :func:`closed_context`) as it is."""
+    if isinstance(verify, ssl.SSLContext):  # what httpx.create_ssl_context returns for one, without importing certifi
+        return verify
     if verify is not True:
         return httpx.create_ssl_context(verify=verify)
     global _shared
