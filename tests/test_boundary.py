@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import decimal
 import fractions
+import gzip
 import json
 import logging
 import pathlib
@@ -382,6 +383,84 @@ def test_a_status_line_without_a_status_is_a_network_error_on_both_faces(mode: s
     with hostile.hostile(scenario) as url:
         result, _, _ = call(mode, url, max_retries=0)
     assert isinstance(result, videojobs.NetworkError), result
+
+
+@MODES
+def test_an_interim_answer_given_as_the_final_one_is_a_network_error_on_both_faces(mode: str) -> None:
+    """101 Switching Protocols to a status poll (the transports read 100 and 103 past themselves):
+    the sync face's httpcore raised a NetworkError, the async face made it an APIError."""
+
+    def scenario(request: hostile.Request, conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+
+    with hostile.hostile(scenario) as url:
+        result, _, _ = call(mode, url, max_retries=0)
+    assert isinstance(result, videojobs.NetworkError), result
+
+
+def _statuses(mode: str, url: str, refs: list[str]) -> list[Any]:
+    """The JobStatus or VideoJobsError of each of ``refs``, polled in turn on one client."""
+
+    def one(get: Callable[[], Any]) -> Any:
+        try:
+            return get()
+        except videojobs.VideoJobsError as exc:
+            return exc
+
+    if mode == "sync":
+        with _client(url) as client:
+            return [one(lambda ref=ref: client.status(ref)) for ref in refs]
+
+    async def run() -> list[Any]:
+        async with _aclient(url) as client:
+            found = []
+            for ref in refs:
+                try:
+                    found.append(await client.status(ref))
+                except videojobs.VideoJobsError as exc:
+                    found.append(exc)
+            return found
+
+    return asyncio.run(run())
+
+
+@MODES
+@pytest.mark.parametrize("status", [204, 304])
+def test_a_body_sent_with_an_answer_http_gives_none_is_not_the_next_polls_answer(mode: str, status: int) -> None:
+    """A 204 or 304 carrying a body anyway (here a whole answer saying the job is done): HTTP
+    gives them none, so the body stayed on the kept-alive connection and the sync face read it as
+    the next poll's answer, another job's video for a job still running."""
+    done = json.dumps({"task_id": "t1", "status": "done", "video_url": "https://cdn.example/t1.mp4"}).encode()
+    inner = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(done), done)
+
+    def scenario(request: hostile.Request, conn: socket.socket) -> None:
+        if request.line.split()[1].endswith("/t1"):
+            conn.sendall(b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n\r\n%s" % (status, len(inner), inner))
+        else:
+            hostile.answer()(request, conn)
+
+    with hostile.hostile(scenario) as url:
+        first, second = _statuses(mode, url, ["vozo:t1", "vozo:t2"])
+    assert isinstance(first, videojobs.VideoJobsError), first
+    assert isinstance(second, videojobs.JobStatus), second
+    assert second.state is videojobs.State.RUNNING, second
+    assert not second.has_video, second
+
+
+@MODES
+def test_a_repeated_content_encoding_is_read_whole_on_both_faces(mode: str) -> None:
+    """``identity`` then ``gzip`` on two header lines: httpx joins them, aiohttp's ``get`` gave
+    the first only, so the async face read the gzip bytes as the answer ("not UTF-8")."""
+    body = gzip.compress(hostile.OK_BODY)
+
+    def scenario(request: hostile.Request, conn: socket.socket) -> None:
+        head = b"HTTP/1.1 200 OK\r\nContent-Encoding: identity\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n"
+        conn.sendall(head % len(body) + body)
+
+    with hostile.hostile(scenario) as url:
+        result, _, _ = call(mode, url)
+    assert isinstance(result, videojobs.JobStatus), result
+    assert result.state is videojobs.State.RUNNING
 
 
 @MODES

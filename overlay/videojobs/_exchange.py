@@ -78,6 +78,7 @@ ACCEPT_ENCODING: Final = "gzip, deflate"
 """What BodyReader decodes (bounded); a vendor answering in another coding gets a MalformedResponseError."""
 
 _PLAIN: Final = ("", "identity")  # Content-Encodings that mean the body is as sent
+_BODILESS: Final = frozenset({204, 304})  # final answers HTTP gives no body, whatever they say (RFC 9112 6.3)
 MAX_GZIP_MEMBERS: Final = 64
 """Members a gzip answer may have (RFC 1952 allows a series; a server's is one, or a few where
 pieces were compressed apart). zlib hands each member's following bytes over as a fresh copy,
@@ -372,8 +373,14 @@ class _Attempt:
         return http.build_request(**kwargs, headers={"Accept-Encoding": ACCEPT_ENCODING}, extensions=extensions)
 
     def started(self, status_code: int, headers: Mapping[str, str], encoding: str) -> None:
-        if status_code < 100:  # h11 (the sync face) refuses such a status line; aiohttp takes it
-            raise NetworkError(f"the answer's status line has no HTTP status ({status_code:03d})", vendor=self.vendor)
+        if status_code < 200:
+            if status_code < 100:  # h11 (the sync face) refuses such a status line; aiohttp takes it
+                raise NetworkError(
+                    f"the answer's status line has no HTTP status ({status_code:03d})", vendor=self.vendor
+                )
+            # an interim answer as the final one (101 Switching Protocols: the transports read 100 and
+            # 103 past); the sync face's httpcore raises for it, a NetworkError too
+            raise NetworkError(f"the answer is an interim one ({status_code}), not a final answer", vendor=self.vendor)
         self.status_code, self.headers = status_code, headers
         if encoding in _PLAIN:
             return  # the identity reader made with the attempt
@@ -410,6 +417,11 @@ class _Attempt:
 
     def exchange(self) -> Exchange:
         assert self.status_code is not None
+        if self.status_code in _BODILESS and self.carrier is not None:
+            # HTTP gives these answers no body (RFC 9112 6.3), so a server that sent one anyway left it
+            # on the connection, where the next request would read it as its own answer (httpcore
+            # keeps the connection): a status poll is never answered so, and costs a new connection
+            self.drop()
         return Exchange(
             self.status_code,
             self.headers,
@@ -579,7 +591,8 @@ async def exchange_aiohttp(
                 if url is None:
                     url = request.url = lane.url(request.kwargs)
                 async with asyncio.timeout(attempt.timeout), lane.request(request.kwargs, url) as response:
-                    attempt.started(response.status, response.headers, response.headers.get("content-encoding", ""))
+                    headers = response.headers  # each of a repeated Content-Encoding, in order, as httpx joins them
+                    attempt.started(response.status, headers, ", ".join(headers.getall("content-encoding", ())))
                     content = response.content
                     if content.is_eof():  # the whole body came with the headers (aiohttp buffers <= 128 KiB)
                         attempt.feed(content.read_nowait())
