@@ -383,6 +383,20 @@ def test_dest_may_be_a_file_path(sandbox: tuple[Sandbox, str], tmp_path: Path) -
     assert target.stat().st_size == got.bytes
 
 
+@MODES
+def test_a_download_error_carries_the_jobs_last_status(mode: str, sandbox: tuple[Sandbox, str], tmp_path: Path) -> None:
+    """download's error keeps the job's status (``last_status``), as download_all's and the CLI's
+    do: from a JobStatus given, and from one it asked for itself."""
+    sb, _ = sandbox
+    done = _ended(sb, "colossyan:carry-q0-d2")  # a video id only: nothing to fetch
+    for job in (done, "colossyan:carry-q0-d2"):
+        with pytest.raises(DownloadError, match="returns a video id") as caught:
+            download(mode, sb, job, tmp_path)
+        assert caught.value.last_status is not None
+        assert caught.value.last_status.state is State.SUCCEEDED
+        assert caught.value.last_status.video_id == done.video_id
+
+
 # --- many jobs ------------------------------------------------------------------------------------
 
 

@@ -232,8 +232,8 @@ class SavingAll:
 
     def failed(self, error: VideoJobsError) -> None:
         """Called in the ``except`` of a video's download: raises ``error`` unless the others go on."""
-        if error.last_status is None:
-            error.last_status = attrs.evolve(self.status, downloads=self._saved)
+        # the status the download knew last (a fresh link's, or the one given), with the files saved before
+        error.last_status = attrs.evolve(error.last_status or self.status, downloads=self._saved)
         if not (isinstance(error, DownloadError) and error.name_taken):
             raise error
         self._refused = self._refused or error
@@ -282,33 +282,39 @@ def job_of(job: JobStatus | str) -> tuple[JobStatus | None, str]:
 def download_plan(
     status: JobStatus | None, ref: str, index: int, dest: str | os.PathLike[str], now: Callable[[], datetime]
 ) -> Plan:
-    """Fetch the job's ``index``-th video to ``dest``, refreshing an expired link once."""
+    """Fetch the job's ``index``-th video to ``dest``, refreshing an expired link once. An error
+    carries the job's last status known (``last_status``), as ``download_all``'s and the CLI's do."""
     refreshed = False
-    if status is None:
-        status = yield from _fresh(ref)
-        refreshed = True
-    if link_expired(status, now()):
-        if refreshed:
-            raise _expired(status, None)
-        status = yield from _fresh(ref)
-        refreshed = True
-        if link_expired(status, now()):
-            raise _expired(status, None)
-    url = pick_url(status, index)
-    while True:
-        try:
-            result = yield Fetch(url, dest, file_name(status, index, url))
-            assert isinstance(result, Download)
-            return result
-        except HostRefused as refused:
-            if refreshed:
-                raise _expired(status, refused) from refused
-            fresh = yield from _fresh(ref)
+    try:
+        if status is None:
+            status = yield from _fresh(ref)
             refreshed = True
-            new_url = pick_url(fresh, index)
-            if new_url == url:
-                raise _expired(fresh, refused) from refused
-            status, url = fresh, new_url
+        if link_expired(status, now()):
+            if refreshed:
+                raise _expired(status, None)
+            status = yield from _fresh(ref)
+            refreshed = True
+            if link_expired(status, now()):
+                raise _expired(status, None)
+        url = pick_url(status, index)
+        while True:
+            try:
+                result = yield Fetch(url, dest, file_name(status, index, url))
+                assert isinstance(result, Download)
+                return result
+            except HostRefused as refused:
+                if refreshed:
+                    raise _expired(status, refused) from refused
+                fresh = yield from _fresh(ref)
+                refreshed = True
+                new_url = pick_url(fresh, index)
+                if new_url == url:
+                    raise _expired(fresh, refused) from refused
+                status, url = fresh, new_url
+    except VideoJobsError as exc:
+        if exc.last_status is None and status is not None:
+            exc.last_status = status
+        raise
 
 
 def _fresh(ref: str) -> Generator[NeedStatus, JobStatus | Download | None, JobStatus]:
@@ -323,12 +329,14 @@ def _expired(status: JobStatus, refused: HostRefused | None) -> LinkExpiredError
         what = f"the video link expired at {when:%Y-%m-%d %H:%M:%S} UTC" if when else "the video link expired"
     else:
         what = f"the video link no longer works (the file host answered {refused.status_code}: expired or gone)"
-    return LinkExpiredError(
+    expired = LinkExpiredError(
         f"task {status.task_id}: {what}, and a fresh status handed out no new one",
         vendor=status.vendor,
         status_code=refused.status_code if refused else None,
         expires_at=when,
     )
+    expired.last_status = status  # the fresh one whose link was judged
+    return expired
 
 
 # --- the file host's answer -------------------------------------------------------------------------
