@@ -420,7 +420,10 @@ def test_an_unreachable_vendor_is_reported_while_waiting() -> None:
         (["st\x1b[2Jatus"], "invalid choice: 'st\\x1b[2Jatus'"),
         # a flag that would be ignored beside the others is refused (a key under --sandbox went nowhere)
         (["status", *FAST, "--api-key", "duomi=sk-bare-secret", "vozo:x"], "--api-key cannot go with --sandbox"),
-        (["status", *FAST, "--base-url", "vozo=ftp://x", "vozo:x"], "--base-url cannot go with --sandbox"),
+        (
+            ["status", *FAST, "--base-url", "vozo=ftp://x", "vozo:x"],
+            "--base-url cannot go with --sandbox: the sandbox stands in for the vendors; drop",
+        ),  # no word of keys
         (["status", "--time-scale", "30", "vozo:x"], "--time-scale needs --sandbox"),
         (["wait", *FAST, "--overwrite", "vozo:x-at_done"], "--overwrite needs --dest"),
     ],
@@ -795,6 +798,35 @@ def test_a_limit_for_a_vendor_the_sandbox_lacks_is_a_usage_error(argv: list[str]
     done = subprocess.run([*argv, "--limit", "nosuch=3", "--port", "0"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr
     assert "--limit names no vendor of this sandbox: 'nosuch'" in done.stderr
+
+
+def test_python_m_videojobs_sandbox_offers_the_options_of_videojobs_sandbox() -> None:
+    """The same help, defaults and names (the sandbox keeps its own copy: it imports nothing of
+    the client's); it had none of the help."""
+    from videojobs.sandbox.__main__ import build_parser
+
+    code, out, _ = run("sandbox", "--help")
+    assert code == 0
+    cli_help = " ".join(out.split())
+    own = build_parser()
+    shared = [a for a in own._actions if a.option_strings and a.dest not in ("help", "epoch")]
+    assert [a.dest for a in shared] == ["host", "port", "time_scale", "api_key", "limit"]
+    for action in shared:
+        assert action.help, action.dest
+        shown = f"{action.option_strings[0]} {action.metavar or action.dest.upper()} {action.help}"
+        assert shown in cli_help, shown
+    assert own.parse_args([]).__dict__ == {"host": "127.0.0.1", "port": 8710, "time_scale": 1.0,
+                                           "api_key": "sk-sandbox", "epoch": None, "limit": None}  # fmt: skip
+
+
+def test_python_m_videojobs_sandbox_without_uvicorn_is_a_usage_error() -> None:
+    """Exit 2 naming the extra, as ``videojobs sandbox`` says it (it was 1)."""
+    code = (
+        "import runpy, sys; sys.modules['uvicorn'] = None; runpy.run_module('videojobs.sandbox', run_name='__main__')"
+    )
+    done = subprocess.run([sys.executable, "-c", code, "--port", "0"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "needs uvicorn: pip install 'videojobs[sandbox]'" in done.stderr
 
 
 def test_a_time_scale_past_a_million_is_a_usage_error() -> None:

@@ -213,9 +213,10 @@ def _check_flags(args: argparse.Namespace) -> None:
     if args.sandbox:
         given = [flag for flag, value in (("--api-key", args.api_key), ("--base-url", args.base_url)) if value]
         if given:
+            keys = " (any key works there)" if args.api_key else ""  # a base URL's error says nothing of keys
             raise UsageError(
-                f"{' and '.join(given)} cannot go with --sandbox: the sandbox stands in for the vendors "
-                "(any key works there); drop --sandbox to reach the vendors"
+                f"{' and '.join(given)} cannot go with --sandbox: the sandbox stands in for the vendors{keys}; "
+                "drop --sandbox to reach the vendors"
             )
     elif args.time_scale is not None:
         raise UsageError("--time-scale needs --sandbox: a vendor's jobs run at the vendor's own pace")

@@ -92,11 +92,13 @@ def serve(
 ) -> None:
     try:
         import uvicorn
-    except ImportError as exc:
-        raise SystemExit(
-            "serving the sandbox needs uvicorn: pip install 'videojobs[sandbox]' "
-            "(the embedded sandbox, Sandbox().transport(), needs nothing more)"
-        ) from exc
+    except ImportError as exc:  # a usage error (exit 2), as `videojobs sandbox` says it
+        print(
+            "python -m videojobs.sandbox: error: serving the sandbox needs uvicorn: pip install "
+            "'videojobs[sandbox]' (the embedded sandbox, Sandbox().transport(), needs nothing more)",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from exc
 
     from . import Sandbox
 
@@ -157,16 +159,33 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m videojobs.sandbox", description="Serve the vendor sandbox.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=port_number, default=8710)
-    parser.add_argument("--time-scale", type=positive, default=1.0)
-    parser.add_argument("--api-key", default="sk-sandbox")
-    parser.add_argument("--epoch", type=epoch_seconds, default=None, help="the vendors' clock at start (Unix seconds)")
-    parser.add_argument(
-        "--limit", action="append", metavar="VENDOR=RPS", help="throttle a vendor like a real one: 429 + Retry-After"
+def build_parser() -> argparse.ArgumentParser:
+    """The options of ``videojobs sandbox`` with its help (the CLI's, which this module does not
+    import: a test holds the two alike), and ``--epoch``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m videojobs.sandbox", description="Serve the vendor sandbox over HTTP (uvicorn)."
     )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=port_number, default=8710, help="port (default: 8710)")
+    parser.add_argument(
+        "--time-scale", type=positive, default=1.0, metavar="X", help="jobs run X times faster (default: 1)"
+    )
+    parser.add_argument(
+        "--api-key", default="sk-sandbox", metavar="KEY",
+        help="the one key the sandbox accepts, from every vendor (default: sk-sandbox)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--epoch", type=epoch_seconds, default=None, metavar="SECONDS",
+        help="the vendors' clock at start, Unix seconds (default: now; for recordings that must match)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--limit", action="append", metavar="VENDOR=RPS", help="throttle a vendor: 429 + Retry-After (repeatable)"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
         limits = parse_limits(args.limit)
