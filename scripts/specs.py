@@ -15,6 +15,7 @@ Layout of one vendor (``specs/<slug>/``)::
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import stat
@@ -196,26 +197,55 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259 has no such number)")
+
+
 def parse(vendor: str, text: str, ext: str) -> dict[str, Any]:
     try:
         doc = (
-            json.loads(text, object_pairs_hook=_unique_keys) if ext == "json" else yaml.load(text, Loader=_PlainLoader)
+            json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+            if ext == "json"
+            else yaml.load(text, Loader=_PlainLoader)
         )
+        if not isinstance(doc, dict):
+            raise SpecError(vendor, f"openapi.{ext} is not a mapping")
+        return _as_json(doc, "")
+    except _NotJson as exc:
+        raise SpecError(vendor, f"openapi.{ext} holds what JSON cannot: {exc}") from exc
     except (ValueError, RecursionError, yaml.YAMLError) as exc:
         raise SpecError(vendor, f"openapi.{ext} does not parse: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise SpecError(vendor, f"openapi.{ext} is not a mapping")
-    return _string_keys(doc)
 
 
-def _string_keys(node: Any) -> Any:
-    """Mapping keys as strings, as JSON has them: YAML reads an unquoted ``200:`` response code as
-    an int, which the validator and the generator do not take."""
+class _NotJson(Exception):
+    """A document's value or key that JSON has no form for (said with its place)."""
+
+
+def _as_json(node: Any, where: str) -> Any:
+    """The document as JSON has it, as every tool reads it after us (the generator, the validator,
+    the wheel's ``openapi.json``): mapping keys as strings, an unquoted ``200:`` response code as
+    ``"200"``; refused, with its place, what JSON cannot hold: YAML 1.1's other typed keys (an
+    unquoted ``on:`` or ``yes:`` is true, ``~:`` null, ``1.5:`` a float: a field renamed without a
+    word; OpenAPI 3 reads YAML 1.2, where they are text), two keys that are one as text (``200``
+    and ``'200'``), ``!!binary`` and ``!!set`` values, and NaN or an infinity (``.nan``, ``.inf``:
+    ``NaN`` in the shipped ``openapi.json``, which no JSON reader takes)."""
     if isinstance(node, dict):
-        return {str(key): _string_keys(value) for key, value in node.items()}
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if isinstance(key, bool) or not isinstance(key, (str, int)):
+                raise _NotJson(f"the key {key!r} at {where or '/'} is not text (quote it: YAML 1.1 typed it)")
+            text = str(key)
+            if text in out:
+                raise _NotJson(f"the key {text!r} is given twice at {where or '/'} (once quoted, once not)")
+            out[text] = _as_json(value, f"{where}/{text}")
+        return out
     if isinstance(node, list):
-        return [_string_keys(value) for value in node]
-    return node
+        return [_as_json(value, f"{where}/{i}") for i, value in enumerate(node)]
+    if isinstance(node, float) and not math.isfinite(node):
+        raise _NotJson(f"the number at {where or '/'} is {node!r}, which JSON has no form for")
+    if node is None or isinstance(node, (str, int, float)):
+        return node
+    raise _NotJson(f"the value at {where or '/'} is a {type(node).__name__} (a YAML tag JSON has no form for)")
 
 
 def load_published(vendor: str, root: Path = SPECS) -> dict[str, Any]:

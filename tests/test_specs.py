@@ -331,6 +331,30 @@ def test_a_key_given_twice_is_refused(text: str, ext: str) -> None:
         specs.parse("vozo", text, ext)
 
 
+@pytest.mark.parametrize(
+    ("text", "ext", "words"),
+    [
+        # YAML 1.1 types these keys (OpenAPI 3 reads YAML 1.2: text): a field renamed "True", unsaid
+        ("openapi: 3.0.0\nprops:\n  on: {type: string}\n", "yaml", "the key True at /props is not text"),
+        ("openapi: 3.0.0\nprops:\n  ~: {}\n", "yaml", "the key None at /props is not text"),
+        ("openapi: 3.0.0\nprops:\n  1.5: {}\n", "yaml", "the key 1.5 at /props is not text"),
+        ("openapi: 3.0.0\nresponses:\n  200: {}\n  '200': {}\n", "yaml", "the key '200' is given twice"),
+        # values JSON has no form for: a bare TypeError in the generator, or NaN in the shipped openapi.json
+        ("openapi: 3.0.0\ninfo: {x-bin: !!binary aGVsbG8=}\n", "yaml", "the value at /info/x-bin is a bytes"),
+        ("openapi: 3.0.0\ninfo: {x-set: !!set {? a}}\n", "yaml", "the value at /info/x-set is a set"),
+        ("openapi: 3.0.0\ninfo: {x-n: .nan}\n", "yaml", "the number at /info/x-n is nan"),
+        ("openapi: 3.0.0\ninfo: {x-n: -.inf}\n", "yaml", "the number at /info/x-n is -inf"),
+        ('{"openapi": "3.0.0", "info": {"x-n": NaN}}', "json", "NaN is not JSON"),
+        ('{"openapi": "3.0.0", "info": {"x-n": Infinity}}', "json", "Infinity is not JSON"),
+    ],
+)
+def test_what_json_cannot_hold_is_a_spec_error_naming_its_place(text: str, ext: str, words: str) -> None:
+    """Every tool after the parse reads the document as JSON (the validator, the generator, the
+    wheel's openapi.json): what JSON has no form for is refused where it stands."""
+    with pytest.raises(specs.SpecError, match=re.escape(words)):
+        specs.parse("vozo", text, ext)
+
+
 def test_a_complex_yaml_key_is_a_spec_error_not_a_bare_one() -> None:
     with pytest.raises(specs.SpecError, match="does not parse"):
         specs.parse("vozo", "openapi: 3.0.0\npaths:\n  ? [a, b]\n  : {}\n", "yaml")
