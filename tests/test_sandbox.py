@@ -1013,3 +1013,31 @@ def test_a_plain_string_error_field_is_sent_only_for_a_job_that_failed(name: str
     assert name not in render("running", "processing")
     assert name not in render("succeeded", "done")
     assert render("failed", "failed")[name] == "content moderation rejected the prompt"
+
+
+def test_a_schema_whose_refs_grow_past_the_bound_is_a_spec_error_at_once() -> None:
+    """Twelve schemas, each naming the next five times (a 4 KB page): written out whole, 5^11
+    nodes (a minute and 600 MB at nine); refused within MAX_SCHEMA_NODES instead."""
+    from videojobs.sandbox._spec import SpecError, _deref
+
+    schemas: dict[str, Any] = {f"S{i}": {"type": "object", "x-r": [{"$ref": f"#/components/schemas/S{i + 1}"}] * 5}
+                               for i in range(11)}  # fmt: skip
+    schemas["S11"] = {"type": "string"}
+    doc = {"components": {"schemas": schemas}}
+    with pytest.raises(SpecError, match="grows past 100,000 nodes"):
+        _deref(doc, {"$ref": "#/components/schemas/S0"})
+    assert _deref(doc, {"$ref": "#/components/schemas/S9"}) == {  # a few levels are written out whole
+        "type": "object", "x-r": [{"type": "object", "x-r": [{"type": "string"}] * 5}] * 5}  # fmt: skip
+
+
+def test_a_schema_that_holds_itself_is_written_out_once_along_each_path() -> None:
+    """A tree's node (valid OpenAPI, which the generator takes) was refused as nesting too deep."""
+    from videojobs.sandbox._spec import _deref
+
+    node = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "child": {"$ref": "#/components/schemas/Node"}},
+    }
+    doc = {"components": {"schemas": {"Node": node}}}
+    assert _deref(doc, {"$ref": "#/components/schemas/Node"}) == {
+        "type": "object", "properties": {"name": {"type": "string"}, "child": {}}}  # fmt: skip

@@ -70,19 +70,40 @@ class SpecError(ValueError):
     """A vendor's spec the sandbox cannot simulate (says what is missing)."""
 
 
-def _deref(doc: dict[str, Any], node: Any, depth: int = 0) -> Any:
-    if depth > 40:
-        raise SpecError("$ref nesting too deep")
-    if isinstance(node, dict):
-        if "$ref" in node:
-            target: Any = doc
-            for part in node["$ref"].removeprefix("#/").split("/"):
-                target = target[part.replace("~1", "/").replace("~0", "~")]
-            return _deref(doc, target, depth + 1)
-        return {k: _deref(doc, v, depth + 1) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_deref(doc, v, depth + 1) for v in node]
-    return node
+MAX_SCHEMA_NODES: Final = 100_000
+"""ASSUMPTION: the most nodes an answer's schema may grow to with its ``$ref``s written out (the
+five vendors' are under 100): a few schemas each naming the next five times made a 4 KB page
+take a minute and 600 MB here, two more levels all the memory there was."""
+
+
+def _deref(doc: dict[str, Any], node: Any) -> Any:
+    """``node`` with every ``$ref`` written out, within :data:`MAX_SCHEMA_NODES`. A schema that
+    holds itself (a tree's node: valid OpenAPI, which the generator takes) is written out once
+    along each path; past that it is ``{}``, any value, which the simulated answers leave out."""
+    left = MAX_SCHEMA_NODES
+
+    def out(node: Any, depth: int, within: frozenset[str]) -> Any:
+        nonlocal left
+        left -= 1
+        if left < 0:
+            raise SpecError(f"the schema grows past {MAX_SCHEMA_NODES:,} nodes with its $refs written out")
+        if depth > 40:
+            raise SpecError("$ref nesting too deep")
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                if ref in within:
+                    return {}
+                target: Any = doc
+                for part in ref.removeprefix("#/").split("/"):
+                    target = target[part.replace("~1", "/").replace("~0", "~")]
+                return out(target, depth + 1, within | {ref})
+            return {k: out(v, depth + 1, within) for k, v in node.items()}
+        if isinstance(node, list):
+            return [out(v, depth + 1, within) for v in node]
+        return node
+
+    return out(node, 0, frozenset())
 
 
 def _json_schema(response: Mapping[str, Any]) -> dict[str, Any] | None:
