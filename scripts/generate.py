@@ -67,6 +67,27 @@ GENERATED_EXTRAS: frozenset[str] = frozenset({"__pycache__"})
 """What may sit in generated/ beside the vendors' packages: the interpreter's own caches."""
 
 
+TOOL_FAILURE_LINES: Final = 40  # what a terminal shows of the generator's output; its warnings fit
+
+
+def tool_failure(output: str) -> str:
+    """What the generator said when it failed, for a person: a Python traceback (a document it
+    could not take, such as an enum with ``done`` and ``DONE``) as its last line, the exception;
+    anything else its last TOOL_FAILURE_LINES lines."""
+    lines = output.rstrip().splitlines()
+    starts = [at for at, line in enumerate(lines) if "Traceback (most recent call last)" in line]
+    if starts:  # Python's own or rich's boxed one: the exception is the unindented lines after it
+        exception: list[str] = []
+        for line in reversed(lines[starts[0] + 1 :]):
+            if line.startswith((" ", "\t", "\u2502", "\u2570")):  # a frame's line, or the box's side or foot
+                break
+            exception.insert(0, line)
+        lines = [*lines[: starts[0]], *exception, "(the generator's traceback left out)"]
+    if len(lines) > TOOL_FAILURE_LINES:
+        lines = [f"({len(lines) - TOOL_FAILURE_LINES} lines left out)", *lines[-TOOL_FAILURE_LINES:]]
+    return "\n".join(lines)
+
+
 def generate_one(vendor: str, out_root: Path, *, specs_root: Path = specs.SPECS) -> Path:
     """Generate ``<out_root>/<slug>_client`` from ``<specs_root>/<slug>`` from scratch; return its path."""
     doc = specs.load_patched(vendor, specs_root)
@@ -100,7 +121,7 @@ def generate_one(vendor: str, out_root: Path, *, specs_root: Path = specs.SPECS)
         env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
         proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
         if proc.returncode != 0 or not out.is_dir():
-            raise specs.SpecError(vendor, f"openapi-python-client failed:\n{proc.stdout}{proc.stderr}")
+            raise specs.SpecError(vendor, f"openapi-python-client failed:\n{tool_failure(proc.stdout + proc.stderr)}")
         for cache in out.rglob("__pycache__"):
             shutil.rmtree(cache)
         # The spec travels with its client: the overlay reads the server from it and the

@@ -20,7 +20,7 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -628,6 +628,37 @@ def _shown(pointer: str) -> str:
 
 
 STATUS_FIELDS = ("status", "state")
+
+
+_CODE_WORD: Final = re.compile(r"`([^`\n]{1,64})`")
+
+
+def page_state_table(page: str, words: Collection[str]) -> set[str] | None:
+    """The state words a page's own table lists (JimmyAI's 任务状态说明: its document's status is a
+    bare string, the values given in prose, and a patch writes them into an enum): the backquoted
+    words of the first column of the page's table, outside its code blocks, that lists the most of
+    ``words``, the document's; None when no table lists half of them (the other pages: their
+    document has the enum). A word the table adds is one the document does not have."""
+    tables: list[list[str]] = []
+    fenced, last = False, False
+    for line in page.splitlines():
+        text = line.strip()
+        if text.startswith(("```", "~~~")):
+            fenced, last = not fenced, False
+            continue
+        row = not fenced and text.startswith("|")
+        if row and not last:
+            tables.append([])
+        if row:
+            tables[-1].append(text.strip("|").split("|", 1)[0])
+        last = row
+    best: set[str] | None = None
+    for table in tables:
+        listed = {word.strip() for cell in table for word in _CODE_WORD.findall(cell)}
+        known = len(listed & set(words))
+        if 2 * known >= max(2, len(words)) and (best is None or known > len(best & set(words))):
+            best = listed
+    return best
 
 
 def status_enums(doc: dict[str, Any]) -> dict[str, set[str]]:

@@ -254,6 +254,22 @@ def _update(vendor: str, page: Path, folder: Path, *, spec_edited: bool) -> int:
             file=sys.stderr,
         )
         return 1
+    listed = specs.page_state_table(new_page, words)
+    undocumented = sorted(listed - set(words)) if listed is not None else []
+    if undocumented:  # the page's table names a state the (patched) document does not
+        print(
+            f"\nERROR: {vendor}'s page lists status value(s) {', '.join(map(repr, undocumented))} in its table of "
+            f"states that its document does not have at {'.'.join(where)!r}.\nAdd them to the enum "
+            + (
+                f"in specs/{vendor}/openapi.yaml"
+                if handwritten
+                else f"that specs/{vendor}/patches.json writes (the published document gives the values in prose)"
+            )
+            + f", and to the `states` table in overlay/videojobs/vendors/{vendor}.py (and the sandbox), "
+            "then run again.",
+            file=sys.stderr,
+        )
+        return 1
     missing = unmapped_states(vendor, after, words)
     if missing:
         print(

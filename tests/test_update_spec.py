@@ -571,3 +571,72 @@ def test_a_page_that_is_not_a_saved_file_is_refused(project: Path, tmp_path: Pat
     words = "is larger than 10,485,760 bytes" if kind == "too-large" else "is not a regular file"
     assert f"error: vozo: the page {page} {words}" in result.stderr
     assert _tree(project / "specs/vozo") == _tree(ROOT / "specs/vozo")
+
+
+def test_a_state_the_pages_table_adds_is_refused_though_the_document_gives_it_in_prose(
+    project: Path, tmp_path: Path
+) -> None:
+    # JimmyAI's document has status as a bare string; a patch writes the page's table into an enum.
+    # A new row in that table changes no field of the document: it must not pass as "no change".
+    page = (ROOT / "specs/jimmyai/source.md").read_text(encoding="utf-8")
+    row = "| `failed`                           |"
+    assert row in page
+    at = page.index(row)
+    end = page.index("\n", at) + 1
+    page = page[:end] + "| `cancelled` | **已取消**。 | `0` | 用户取消。 |\n" + page[end:]
+    new_page = tmp_path / "jimmyai-new.md"
+    new_page.write_text(page, encoding="utf-8")
+
+    result = _run(project, "jimmyai", new_page)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "'cancelled'" in result.stderr
+    assert "specs/jimmyai/patches.json" in result.stderr
+    assert "overlay/videojobs/vendors/jimmyai.py" in result.stderr
+
+
+def test_the_pages_state_table_is_found_only_where_it_lists_the_documents_states() -> None:
+    jimmy = (ROOT / "specs/jimmyai/source.md").read_text(encoding="utf-8")
+    words = ["queued", "pending", "submitted", "processing", "completed", "failed"]
+    assert specs.page_state_table(jimmy, words) == set(words)
+    # a table in a code block, or one naming few of the states, is not the states' table
+    fenced = "```\n| `done` |\n| `failed` |\n```\n| `x` | `failed` |\n"
+    assert specs.page_state_table(fenced, ["done", "failed", "running"]) is None
+    for vendor in ("vozo", "duomi", "colossyan"):  # their documents have the enum; their pages no such table
+        page = (ROOT / f"specs/{vendor}/source.md").read_text(encoding="utf-8")
+        (own,) = specs.status_enums(specs.load_patched(vendor)).values()
+        assert specs.page_state_table(page, sorted(own)) is None, vendor
+
+
+def test_a_document_the_generator_cannot_take_is_refused_with_its_error_not_its_traceback(
+    project: Path, tmp_path: Path
+) -> None:
+    page = (ROOT / "specs/vozo/source.md").read_text(encoding="utf-8")
+    page = page.replace(
+        "            - failed\n", "            - failed\n            - FAILED\n"
+    )  # one Python name twice
+    new_page = tmp_path / "vozo-new.md"
+    new_page.write_text(page, encoding="utf-8")
+
+    result = _run(project, "vozo", new_page)
+
+    assert result.returncode == 1
+    assert "Duplicate key FAILED" in result.stderr
+    assert "traceback left out" in result.stderr
+    assert "\u2502" not in result.stderr, result.stderr
+    assert len(result.stderr.splitlines()) < 10, result.stderr
+    assert "nothing changed (specs/vozo and generated/vozo_client are as they were)" in result.stdout
+
+
+def test_the_generators_failure_is_shown_as_its_exception_or_its_last_lines() -> None:
+    from scripts.generate import TOOL_FAILURE_LINES, tool_failure
+
+    plain = (
+        "Warning: x\nTraceback (most recent call last):\n  File \"a.py\", line 1, in <module>\n    f()\nKeyError: 'y'\n"
+    )
+    assert tool_failure(plain) == "Warning: x\nKeyError: 'y'\n(the generator's traceback left out)"
+    long = "\n".join(f"warning {n}" for n in range(100))
+    shown = tool_failure(long).splitlines()
+    assert shown[0] == f"({100 - TOOL_FAILURE_LINES} lines left out)"
+    assert shown[-1] == "warning 99"
+    assert len(shown) == TOOL_FAILURE_LINES + 1
