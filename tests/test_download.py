@@ -1351,3 +1351,43 @@ def test_a_call_that_ends_before_its_request_keeps_the_part_an_earlier_one_left(
     assert kept == ["vozo-t1.mp4.part", "vozo-t1.mp4.part.json"]
     assert sorted(p.name for p in tmp_path.iterdir()) == kept
     assert (tmp_path / "vozo-t1.mp4.part").read_bytes() == body[: (tmp_path / "vozo-t1.mp4.part").stat().st_size]
+
+
+@pytest.mark.parametrize("raised", [KeyboardInterrupt, SystemExit])
+@pytest.mark.parametrize("face", ["sync", "async"])
+def test_an_interrupt_out_of_on_progress_reaches_the_caller_of_download_all(
+    face: str, raised: type[BaseException], tmp_path: Path
+) -> None:
+    """Raised in a job's task, asyncio lets KeyboardInterrupt and SystemExit out of the event loop
+    itself: the async caller's await saw a CancelledError and asyncio.run the interrupt. Both
+    faces now raise it to the caller, as wait_all does, and the loop ends normally."""
+    sb = Sandbox()
+
+    def interrupted(progress: videojobs.DownloadProgress) -> None:
+        raise raised("from on_progress")
+
+    seen: list[type[BaseException]] = []
+    refs = ["vozo:i1-at_done", "vozo:i2-at_done"]
+    if face == "sync":
+        with videojobs.Client(**sb.client_kwargs()) as client:
+            try:
+                list(client.download_all(refs, tmp_path, on_progress=interrupted))
+            except BaseException as exc:  # what the caller's own code sees
+                seen.append(type(exc))
+        assert seen == [raised]
+        return
+
+    async def caller() -> None:
+        client = videojobs.AsyncClient(**sb.client_kwargs(asynchronous=True))
+        try:
+            [result async for result in client.download_all(refs, tmp_path, on_progress=interrupted)]
+        except BaseException as exc:  # what the caller's own code sees
+            seen.append(type(exc))
+        finally:
+            await client.aclose()
+
+    try:
+        asyncio.run(caller())
+    except BaseException as exc:  # out of the loop itself: the failure this test guards against
+        seen.append(type(exc))
+    assert seen == [raised]

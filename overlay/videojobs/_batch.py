@@ -341,6 +341,17 @@ async def in_order(
     return [r for r in out if r is not None]
 
 
+class _Raised(Exception):
+    """What a caller's callback raised that is not an ``Exception`` (``KeyboardInterrupt``,
+    ``SystemExit``), carried out of the job's task: raised in a task, asyncio lets those two
+    out of the event loop itself (the caller's await saw a CancelledError, ``asyncio.run`` the
+    interrupt), where the blocking face and ``wait_all`` raise it to the caller."""
+
+    def __init__(self, raised: BaseException) -> None:
+        super().__init__(type(raised).__name__)
+        self.raised = raised
+
+
 async def download_all(
     items: list[tuple[JobStatus | str, str]],
     status: Callable[[str], Awaitable[JobStatus]],
@@ -361,9 +372,16 @@ async def download_all(
             return exc
         except Exception as exc:  # a bug of ours must not cost the caller this job: say so, typed
             return unexpected(ref, "download", exc)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # from an on_progress callback: to the caller, as wait_all raises it
+            raise _Raised(exc) from exc
 
-    async for result in _each_once([one(item, ref) for item, ref in items]):
-        yield result
+    try:
+        async for result in _each_once([one(item, ref) for item, ref in items]):
+            yield result
+    except _Raised as carried:  # the others are cancelled on the way out (see _each_once)
+        raise carried.raised from None
 
 
 async def _each_once(
