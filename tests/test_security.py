@@ -395,6 +395,57 @@ def test_tls_is_verified_unless_turned_off(
 
 
 @pytest.mark.network
+def test_closing_the_client_ends_a_call_reading_over_tls_at_once(self_signed: tuple[Path, Path]) -> None:
+    """The blocking face's close shuts a request's socket down under its reading thread (a
+    close alone does not wake it): over TLS too, past the TLS socket's own shutdown (which would
+    drop its state under the reader). The vendor here takes the request and never answers."""
+    cert, key = self_signed
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    arrived, release = threading.Event(), threading.Event()
+
+    def vendor() -> None:
+        raw, _ = listener.accept()
+        with server_side.wrap_socket(raw, server_side=True) as conn:
+            conn.recv(65536)  # the request; no answer
+            arrived.set()
+            release.wait(120)
+
+    host = threading.Thread(target=vendor, daemon=True)
+    host.start()
+    ended: list[BaseException] = []
+    client = videojobs.Client(
+        api_keys={"vozo": KEY},
+        base_urls={"vozo": f"https://127.0.0.1:{listener.getsockname()[1]}"},
+        verify=ssl.create_default_context(cafile=str(cert)),
+        request_timeout=600,
+        max_retries=0,
+    )
+
+    def call() -> None:
+        try:
+            client.status("vozo:t")
+        except BaseException as exc:  # the outcome is asserted below
+            ended.append(exc)
+
+    caller = threading.Thread(target=call, daemon=True)
+    caller.start()
+    try:
+        assert arrived.wait(30)
+        client.close()
+        caller.join(20)  # a guard: before, it ran until the vendor let go (here 120 s)
+        assert not caller.is_alive()
+    finally:
+        release.set()
+        host.join(10)
+        listener.close()
+    assert len(ended) == 1
+    assert isinstance(ended[0], videojobs.UsageError)
+    assert "was closed while the call was under way" in str(ended[0])
+
+
+@pytest.mark.network
 def test_the_shared_tls_context_follows_ssl_cert_file(
     self_signed: tuple[Path, Path],
     tls_sandbox: tuple[Sandbox, dict[str, str]],

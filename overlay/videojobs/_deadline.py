@@ -29,10 +29,13 @@ from __future__ import annotations
 import contextlib
 import logging  # already loaded by httpx: no import cost
 import re
+import socket
 import ssl
 import string
+import threading
 import time
 import typing
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final, NamedTuple, Protocol
 
@@ -54,9 +57,42 @@ def _bounded(timeout: float | None, error: type[Exception]) -> float | None:
     return min(float(timeout), left)
 
 
+class _Live:
+    """A backend's open streams, so that its transport's close can end the requests under way:
+    a thread blocked reading a socket is not woken when another thread closes it, only when the
+    socket is shut down (the sync face's close waited for a silent vendor until request_timeout;
+    aiohttp ends the async face's at once). Weak: a stream httpcore drops without closing goes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._streams: weakref.WeakSet[_Stream] = weakref.WeakSet()
+
+    def add(self, stream: _Stream) -> _Stream:
+        with self._lock:
+            self._streams.add(stream)
+        return stream
+
+    def discard(self, stream: _Stream) -> None:
+        with self._lock:
+            self._streams.discard(stream)
+
+    def shut_down(self) -> None:
+        """Shut every open stream's socket down: a read under way ends at once (as a closed
+        connection), its thread's call then says the client was closed."""
+        with self._lock:
+            streams = list(self._streams)
+        for stream in streams:
+            sock = stream.get_extra_info("socket")
+            if isinstance(sock, socket.socket):
+                with contextlib.suppress(OSError):  # closed already, or never connected
+                    # socket.socket's own: an SSLSocket's would drop its TLS state under the reading thread
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
 class _Stream(httpcore.NetworkStream):
-    def __init__(self, stream: httpcore.NetworkStream) -> None:
+    def __init__(self, stream: httpcore.NetworkStream, live: _Live) -> None:
         self._stream = stream
+        self._live = live
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         return self._stream.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
@@ -65,13 +101,15 @@ class _Stream(httpcore.NetworkStream):
         self._stream.write(buffer, _bounded(timeout, httpcore.WriteTimeout))
 
     def close(self) -> None:
+        self._live.discard(self)
         self._stream.close()
 
     def start_tls(
         self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
     ) -> httpcore.NetworkStream:
         inner = self._stream.start_tls(ssl_context, server_hostname, _bounded(timeout, httpcore.ConnectTimeout))
-        return _Stream(inner)
+        self._live.discard(self)  # its socket is the TLS stream's now
+        return self._live.add(_Stream(inner, self._live))
 
     def get_extra_info(self, info: str) -> Any:
         return self._stream.get_extra_info(info)
@@ -82,8 +120,8 @@ class _LargeReads(_Stream):
     download's body in a sixteenth of the reads, each a pass through httpcore and h11. (TLS
     hands over one 16 KiB record per read whatever is asked: its streams are plain ``_Stream``s.)"""
 
-    def __init__(self, stream: httpcore.NetworkStream, size: int) -> None:
-        super().__init__(stream)
+    def __init__(self, stream: httpcore.NetworkStream, live: _Live, size: int) -> None:
+        super().__init__(stream, live)
         self._size = size
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
@@ -97,6 +135,7 @@ class DeadlineBackend(httpcore.NetworkBackend):
     def __init__(self, read_size: int = 0) -> None:
         self._backend = httpcore.SyncBackend()
         self._read_size = read_size
+        self.live = _Live()
 
     def connect_tcp(
         self,
@@ -112,13 +151,18 @@ class DeadlineBackend(httpcore.NetworkBackend):
             )
         except UnicodeError as exc:  # getaddrinfo's IDNA codec refuses the name ("a..com", a label over 63)
             raise httpcore.ConnectError(f"the host name {host!r} cannot be looked up: {exc}") from exc
-        return _LargeReads(stream, self._read_size) if self._read_size else _Stream(stream)
+        return self.live.add(
+            _LargeReads(stream, self.live, self._read_size) if self._read_size else _Stream(stream, self.live)
+        )
 
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: typing.Iterable[Any] | None = None
     ) -> httpcore.NetworkStream:  # pragma: no cover - not used by videojobs
-        return _Stream(
-            self._backend.connect_unix_socket(path, _bounded(timeout, httpcore.ConnectTimeout), socket_options)
+        return self.live.add(
+            _Stream(
+                self._backend.connect_unix_socket(path, _bounded(timeout, httpcore.ConnectTimeout), socket_options),
+                self.live,
+            )
         )
 
     def sleep(self, seconds: float) -> None:  # pragma: no cover - httpcore's retries only
@@ -189,6 +233,7 @@ class DeadlineTransport(httpx.BaseTransport):
     (HTTP/1.1, like httpx's default; no proxy: see the module docstring)."""
 
     def __init__(self, *, verify: bool | ssl.SSLContext, limits: httpx.Limits, read_size: int = 0) -> None:
+        self._backend = DeadlineBackend(read_size)
         self._pool = httpcore.ConnectionPool(
             ssl_context=tls_context(verify),
             max_connections=limits.max_connections,
@@ -196,7 +241,7 @@ class DeadlineTransport(httpx.BaseTransport):
             keepalive_expiry=limits.keepalive_expiry,
             http1=True,
             http2=False,
-            network_backend=DeadlineBackend(read_size),
+            network_backend=self._backend,
         )
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -220,6 +265,8 @@ class DeadlineTransport(httpx.BaseTransport):
         )
 
     def close(self) -> None:
+        """Close the pool, ending the requests under way first (see :class:`_Live`)."""
+        self._backend.live.shut_down()
         self._pool.close()
 
     @property
