@@ -759,6 +759,41 @@ def test_an_async_client_moves_to_a_new_loop_once_the_old_one_is_closed() -> Non
             loop.close()
 
 
+def test_an_async_client_closed_from_another_threads_loop_closes_every_vendor_on_its_own_loop() -> None:
+    """A service's shutdown hook awaited aclose() on its own loop while the client's calls ran on a
+    worker thread's: httpx raised a bare RuntimeError at the first vendor and the others were
+    never closed. Each is closed on the loop it was made on; a call after it says it is closed."""
+    with hostile.hostile(hostile.answer()) as url:
+        client = videojobs.AsyncClient(
+            api_keys={"vozo": KEY, "ezmodel": KEY}, base_urls={"vozo": url, "ezmodel": url}, max_retries=0
+        )
+        ready, done = threading.Event(), threading.Event()
+        after: list[BaseException | None] = []
+
+        async def worker() -> None:  # the worker thread's loop: both vendors' connections are made here
+            await client.status("vozo:t")
+            await client.status("ezmodel:t")
+            ready.set()
+            await asyncio.to_thread(done.wait, 30)
+            try:
+                await client.status("vozo:t")
+                after.append(None)
+            except videojobs.UsageError as exc:
+                after.append(exc)
+
+        thread = threading.Thread(target=asyncio.run, args=(worker(),))
+        thread.start()
+        assert ready.wait(30)
+        handles = [client.vendor("vozo"), client.vendor("ezmodel")]
+        asyncio.run(client.aclose())  # this thread's loop
+        done.set()
+        thread.join(30)
+    assert all(handle.typed.get_async_httpx_client().is_closed for handle in handles)
+    assert len(after) == 1
+    assert isinstance(after[0], videojobs.UsageError)
+    assert "closed" in str(after[0])
+
+
 def test_a_closed_client_and_its_handles_refuse_typed() -> None:
     client = sync_client(Recorder(httpx.Response(200, content=hostile.OK_BODY)))
     handle = client.vendor("vozo")
@@ -1090,16 +1125,37 @@ def _silent_telling(arrived: threading.Event) -> hostile.Scenario:
 
 def test_a_call_under_way_when_another_thread_closes_the_client_ends_saying_so() -> None:
     """It ended at its request_timeout with "could not reach the vendor: ReadError: Bad file
-    descriptor": the vendor was blamed for the client's own close."""
-    arrived = threading.Event()
-    with hostile.hostile(_silent_telling(arrived)) as url:
-        client = videojobs.Client(api_keys={"vozo": KEY}, base_urls={"vozo": url}, request_timeout=2, max_retries=0)
-        closer = threading.Thread(target=lambda: (arrived.wait(10), client.close()))
-        closer.start()
-        with pytest.raises(videojobs.UsageError, match="was closed while the call was under way") as info:
+    descriptor": the vendor was blamed for the client's own close. And it ended only then (a
+    thread blocked reading a socket is not woken by its close), where the async face's ends at
+    once: here a request_timeout of ten minutes, the call ending when the client is closed."""
+    arrived, release = threading.Event(), threading.Event()
+    ended: list[BaseException] = []
+
+    def vendor(request: hostile.Request, conn: socket.socket) -> None:  # takes the request, never answers
+        arrived.set()
+        release.wait(120)
+
+    def call(client: videojobs.Client) -> None:
+        try:
             client.status("vozo:t")
-        closer.join(10)
-    assert info.value.vendor == "vozo"
+        except BaseException as exc:  # the outcome is asserted below
+            ended.append(exc)
+
+    with hostile.hostile(vendor) as url:
+        client = videojobs.Client(api_keys={"vozo": KEY}, base_urls={"vozo": url}, request_timeout=600, max_retries=0)
+        caller = threading.Thread(target=call, args=(client,), daemon=True)
+        caller.start()
+        try:
+            assert arrived.wait(30)
+            client.close()
+            caller.join(20)  # a guard: before, it ran until the vendor let go (here 120 s)
+            assert not caller.is_alive()
+        finally:
+            release.set()
+    assert len(ended) == 1
+    assert isinstance(ended[0], videojobs.UsageError)
+    assert "was closed while the call was under way" in str(ended[0])
+    assert ended[0].vendor == "vozo"
 
 
 def test_a_client_used_across_a_fork_opens_its_own_connections_in_the_child() -> None:
@@ -1168,6 +1224,42 @@ def test_a_child_forked_while_another_thread_opens_a_client_does_not_wait_for_ev
         release.set()
         _, status = os.waitpid(pid, 0)
     holder.join(10)
+    assert os.waitstatus_to_exitcode(status) == 0  # not -SIGALRM: it did not hang
+
+
+def test_a_child_forked_while_a_wait_all_registers_with_the_close_can_still_close() -> None:
+    """A thread of the parent was registering a wait_all with the client's close (its lock held)
+    at the moment of fork(): the child's close() waited for that lock for ever. The child's client
+    has a close of its own."""
+    import os
+    import signal
+
+    client = videojobs.Client(api_keys={"vozo": KEY}, base_urls={"vozo": "http://127.0.0.1:9"}, max_retries=0)
+    held, release = threading.Event(), threading.Event()
+
+    def registering() -> None:  # stands for a thread inside Stop.tell (every wait_all's start) at the fork
+        with client._stop._lock:
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=registering, daemon=True)
+    holder.start()
+    assert held.wait(10)
+    pid = os.fork()
+    if pid == 0:  # the child: close, the alarm as the hang's witness
+        signal.alarm(20)
+        code = 0
+        try:
+            client.close()
+            with pytest.raises(videojobs.UsageError):
+                client.status("vozo:t")
+        except BaseException:  # anything at all is the child's failure
+            code = 1
+        os._exit(code)
+    release.set()
+    _, status = os.waitpid(pid, 0)
+    holder.join(10)
+    client.close()
     assert os.waitstatus_to_exitcode(status) == 0  # not -SIGALRM: it did not hang
 
 

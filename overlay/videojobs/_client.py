@@ -218,6 +218,10 @@ class _Twin(Generic[H, T]):
         """After a fork, in the child: new handles and file client on first use (see :func:`_after_fork`)."""
         self._parents.append((self._vendors, self._file_http))
         self._vendors, self._file_http, self._lock = {}, None, threading.Lock()
+        # a parent's thread may have held the close's lock (a wait_all registering) at the fork
+        closed, self._stop = self._stop.is_set(), Stop(self.clock)
+        if closed:
+            self._stop.set()
 
     def _scrubber(self) -> Scrubber:
         """A scrubber of every key this client would send (given, or in its environment, for each
@@ -1033,16 +1037,28 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
         return each()
 
     async def aclose(self) -> None:
+        """Close every vendor's connections, and the file hosts', each on the loop it was made on
+        (another thread's running loop included); the first failure is raised once all are closed."""
+        failed: list[BaseException] = []
         for handle in self._closing():
-            await handle.aclose()
+            try:
+                await handle.aclose()
+            except Exception as exc:  # the others are closed still; raised below
+                failed.append(exc)
         if self._file_http is not None:  # made by the first download, which loaded httpx
-            import asyncio
-
             import httpx
 
+            from ._sessions import close_on_its_loop
+
             # one made on a loop that has ended cannot be closed from this one (its sockets went with it)
-            if isinstance(self._file_http, httpx.AsyncClient) and self._file_loop is asyncio.get_running_loop():
-                await self._file_http.aclose()
+            file_http, loop = self._file_http, self._file_loop
+            if isinstance(file_http, httpx.AsyncClient) and loop is not None and not loop.is_closed():
+                try:
+                    await close_on_its_loop(loop, file_http.aclose)
+                except Exception as exc:  # raised below, once all are closed
+                    failed.append(exc)
+        if failed:
+            raise failed[0]
 
     async def __aenter__(self) -> Self:
         return self

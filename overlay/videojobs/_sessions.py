@@ -337,7 +337,29 @@ class AsyncVendorClient(_Handle):
             self.closed = True
             for secret in self._secrets:
                 LOG_SCRUBBER.discard(secret)
-        await self.typed.get_async_httpx_client().aclose()
+        await close_on_its_loop(self._loop, self.typed.get_async_httpx_client().aclose, self.name)
+
+
+async def close_on_its_loop(
+    loop: asyncio.AbstractEventLoop | None, close: Callable[[], Awaitable[None]], vendor: str | None = None
+) -> None:
+    """``close()`` awaited on ``loop``, the one its connections were made on: here, or on that
+    loop's own thread when it runs there (an ``aclose`` from another thread's loop: httpx and
+    aiohttp raised a bare RuntimeError, the client left half closed). A loop that has ended took
+    its connections with it (closed here, as before); one open but not running cannot be reached:
+    :data:`~videojobs._base.OTHER_LOOP`."""
+    import asyncio
+
+    if loop is None or loop.is_closed() or loop is asyncio.get_running_loop():
+        await close()
+        return
+    if not loop.is_running():
+        raise UsageError(OTHER_LOOP, vendor=vendor)
+
+    async def there() -> None:
+        await close()
+
+    await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(there(), loop))
 
 
 H = TypeVar("H", VendorClient, AsyncVendorClient)
