@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 MAX_SECONDS = 30.0  # no scenario writes for longer than this
 MAX_BYTES = 64 * 1024 * 1024  # nor more than this
@@ -229,3 +230,30 @@ def echo_authorization(status: int = 200) -> Scenario:
         )
 
     return scenario
+
+
+def closed_mid_call(client: Any, ref: str, arrived: threading.Event) -> BaseException | None:
+    """``client.status(ref)`` (a blocking ``videojobs.Client``) in a thread of its own, the client
+    closed from this one once ``arrived`` is set (the vendor has the request and holds it): what
+    the call ended with. The call must end within CLOSE_GUARD seconds of the close."""
+    ended: list[BaseException | None] = []
+
+    def call() -> None:
+        try:
+            client.status(ref)
+            ended.append(None)
+        except BaseException as exc:  # the caller's outcome, whatever it is
+            ended.append(exc)
+
+    caller = threading.Thread(target=call, daemon=True)
+    caller.start()
+    assert arrived.wait(MAX_SECONDS), "the request never reached the vendor"
+    client.close()
+    caller.join(CLOSE_GUARD)
+    assert not caller.is_alive(), "the call outlived the client's close"
+    return ended[0]
+
+
+CLOSE_GUARD = 20.0
+"""A guard, not a measure: a call the close ends returns at once; one it did not end ran until
+its vendor let go (the scenarios hold the request longer than this)."""

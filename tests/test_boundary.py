@@ -1129,33 +1129,20 @@ def test_a_call_under_way_when_another_thread_closes_the_client_ends_saying_so()
     thread blocked reading a socket is not woken by its close), where the async face's ends at
     once: here a request_timeout of ten minutes, the call ending when the client is closed."""
     arrived, release = threading.Event(), threading.Event()
-    ended: list[BaseException] = []
 
     def vendor(request: hostile.Request, conn: socket.socket) -> None:  # takes the request, never answers
         arrived.set()
-        release.wait(120)
-
-    def call(client: videojobs.Client) -> None:
-        try:
-            client.status("vozo:t")
-        except BaseException as exc:  # the outcome is asserted below
-            ended.append(exc)
+        release.wait(6 * hostile.CLOSE_GUARD)
 
     with hostile.hostile(vendor) as url:
         client = videojobs.Client(api_keys={"vozo": KEY}, base_urls={"vozo": url}, request_timeout=600, max_retries=0)
-        caller = threading.Thread(target=call, args=(client,), daemon=True)
-        caller.start()
         try:
-            assert arrived.wait(30)
-            client.close()
-            caller.join(20)  # a guard: before, it ran until the vendor let go (here 120 s)
-            assert not caller.is_alive()
+            ended = hostile.closed_mid_call(client, "vozo:t", arrived)
         finally:
             release.set()
-    assert len(ended) == 1
-    assert isinstance(ended[0], videojobs.UsageError)
-    assert "was closed while the call was under way" in str(ended[0])
-    assert ended[0].vendor == "vozo"
+    assert isinstance(ended, videojobs.UsageError)
+    assert "was closed while the call was under way" in str(ended)
+    assert ended.vendor == "vozo"
 
 
 def test_a_client_used_across_a_fork_opens_its_own_connections_in_the_child() -> None:
@@ -1193,74 +1180,67 @@ def test_a_child_forked_while_another_thread_opens_a_client_does_not_wait_for_ev
     """Another thread was adding a client's key to the log scrubber, or reading the vendors' entry
     points (its lock held), at the moment of fork(): in the child, nothing ever let that lock go,
     and the child's first client waited for it for ever, past every deadline. The child makes its own."""
-    import os
-    import signal
 
     from videojobs import _registry
     from videojobs._scrub import LOG_SCRUBBER
 
-    held, release = threading.Event(), threading.Event()
     lock = LOG_SCRUBBER._lock if where == "the log scrubber" else _registry._lock
+    with hostile.hostile(hostile.answer()) as url:
 
-    def inside_add() -> None:  # stands for a thread within LOG_SCRUBBER.add (or the scan) when fork() comes
+        def child() -> None:  # one call bounded by a second, and the registry
+            videojobs.Client(api_keys={"vozo": KEY}, base_urls={"vozo": url}, max_retries=0).status("vozo:t")
+            videojobs.register_vendor("forked", "forked_vendor:Adapter")  # takes the registry's lock
+
+        assert _forked_while_held(lock, child) == 0  # not -SIGALRM: it did not hang
+
+
+def _forked_while_held(lock: Any, child: Callable[[], None]) -> int:
+    """Fork while another thread holds ``lock`` (it lets go in the parent at once): ``child()``
+    runs in the child under a 20 s alarm, the hang's witness. The child's exit code: 0 when
+    ``child`` returned, 1 when it raised anything at all, -SIGALRM when it hung."""
+    import os
+    import signal
+
+    held, release = threading.Event(), threading.Event()
+
+    def holding() -> None:  # stands for a thread inside the lock's section at the moment of fork()
         with lock:
             held.set()
             release.wait(30)
 
-    holder = threading.Thread(target=inside_add, daemon=True)
-    holder.start()
-    assert held.wait(10)
-    with hostile.hostile(hostile.answer()) as url:
-        pid = os.fork()
-        if pid == 0:  # the child: one call bounded by a second, the alarm as the hang's witness
-            signal.alarm(20)
-            code = 0
-            try:
-                videojobs.Client(api_keys={"vozo": KEY}, base_urls={"vozo": url}, max_retries=0).status("vozo:t")
-                videojobs.register_vendor("forked", "forked_vendor:Adapter")  # takes the registry's lock
-            except BaseException:  # anything at all is the child's failure
-                code = 1
-            os._exit(code)
-        release.set()
-        _, status = os.waitpid(pid, 0)
-    holder.join(10)
-    assert os.waitstatus_to_exitcode(status) == 0  # not -SIGALRM: it did not hang
-
-
-def test_a_child_forked_while_a_wait_all_registers_with_the_close_can_still_close() -> None:
-    """A thread of the parent was registering a wait_all with the client's close (its lock held)
-    at the moment of fork(): the child's close() waited for that lock for ever. The child's client
-    has a close of its own."""
-    import os
-    import signal
-
-    client = videojobs.Client(api_keys={"vozo": KEY}, base_urls={"vozo": "http://127.0.0.1:9"}, max_retries=0)
-    held, release = threading.Event(), threading.Event()
-
-    def registering() -> None:  # stands for a thread inside Stop.tell (every wait_all's start) at the fork
-        with client._stop._lock:
-            held.set()
-            release.wait(30)
-
-    holder = threading.Thread(target=registering, daemon=True)
+    holder = threading.Thread(target=holding, daemon=True)
     holder.start()
     assert held.wait(10)
     pid = os.fork()
-    if pid == 0:  # the child: close, the alarm as the hang's witness
+    if pid == 0:  # the child: no pytest teardown in this process
         signal.alarm(20)
         code = 0
         try:
-            client.close()
-            with pytest.raises(videojobs.UsageError):
-                client.status("vozo:t")
+            child()
         except BaseException:  # anything at all is the child's failure
             code = 1
         os._exit(code)
     release.set()
     _, status = os.waitpid(pid, 0)
     holder.join(10)
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_a_child_forked_while_a_wait_all_registers_with_the_close_can_still_close() -> None:
+    """A thread of the parent was registering a wait_all with the client's close (its lock held)
+    at the moment of fork(): the child's close() waited for that lock for ever. The child's client
+    has a close of its own."""
+
+    client = videojobs.Client(api_keys={"vozo": KEY}, base_urls={"vozo": "http://127.0.0.1:9"}, max_retries=0)
+
+    def child() -> None:
+        client.close()
+        with pytest.raises(videojobs.UsageError):
+            client.status("vozo:t")
+
+    # the lock stands for a thread inside Stop.tell (every wait_all's start) at the fork
+    assert _forked_while_held(client._stop._lock, child) == 0  # not -SIGALRM: it did not hang
     client.close()
-    assert os.waitstatus_to_exitcode(status) == 0  # not -SIGALRM: it did not hang
 
 
 @pytest.mark.anyio

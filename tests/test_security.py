@@ -410,11 +410,10 @@ def test_closing_the_client_ends_a_call_reading_over_tls_at_once(self_signed: tu
         with server_side.wrap_socket(raw, server_side=True) as conn:
             conn.recv(65536)  # the request; no answer
             arrived.set()
-            release.wait(120)
+            release.wait(6 * hostile.CLOSE_GUARD)
 
     host = threading.Thread(target=vendor, daemon=True)
     host.start()
-    ended: list[BaseException] = []
     client = videojobs.Client(
         api_keys={"vozo": KEY},
         base_urls={"vozo": f"https://127.0.0.1:{listener.getsockname()[1]}"},
@@ -422,27 +421,14 @@ def test_closing_the_client_ends_a_call_reading_over_tls_at_once(self_signed: tu
         request_timeout=600,
         max_retries=0,
     )
-
-    def call() -> None:
-        try:
-            client.status("vozo:t")
-        except BaseException as exc:  # the outcome is asserted below
-            ended.append(exc)
-
-    caller = threading.Thread(target=call, daemon=True)
-    caller.start()
     try:
-        assert arrived.wait(30)
-        client.close()
-        caller.join(20)  # a guard: before, it ran until the vendor let go (here 120 s)
-        assert not caller.is_alive()
+        ended = hostile.closed_mid_call(client, "vozo:t", arrived)
     finally:
         release.set()
         host.join(10)
         listener.close()
-    assert len(ended) == 1
-    assert isinstance(ended[0], videojobs.UsageError)
-    assert "was closed while the call was under way" in str(ended[0])
+    assert isinstance(ended, videojobs.UsageError)
+    assert "was closed while the call was under way" in str(ended)
 
 
 @pytest.mark.network
