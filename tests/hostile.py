@@ -232,26 +232,29 @@ def echo_authorization(status: int = 200) -> Scenario:
     return scenario
 
 
-def closed_mid_call(client: Any, ref: str, arrived: threading.Event) -> BaseException | None:
-    """``client.status(ref)`` (a blocking ``videojobs.Client``) in a thread of its own, the client
-    closed from this one once ``arrived`` is set (the vendor has the request and holds it): what
-    the call ended with. The call must end within CLOSE_GUARD seconds of the close."""
-    ended: list[BaseException | None] = []
+def closed_mid_calls(client: Any, calls: list[Callable[[], object]], arrived: threading.Semaphore) -> list[object]:
+    """Each of ``calls`` (of a blocking ``videojobs.Client``: ``client.status``, ``client.download``)
+    in a thread of its own, the client closed from this one once ``arrived`` has been released as
+    many times (the server has each request, and holds it or its answer's end): what each call
+    returned or raised, in their order. Each must end within CLOSE_GUARD seconds of the close."""
+    ended: dict[int, object] = {}
 
-    def call() -> None:
+    def calling(n: int) -> None:
         try:
-            client.status(ref)
-            ended.append(None)
+            ended[n] = calls[n]()
         except BaseException as exc:  # the caller's outcome, whatever it is
-            ended.append(exc)
+            ended[n] = exc
 
-    caller = threading.Thread(target=call, daemon=True)
-    caller.start()
-    assert arrived.wait(MAX_SECONDS), "the request never reached the vendor"
+    callers = [threading.Thread(target=calling, args=(n,), daemon=True) for n in range(len(calls))]
+    for caller in callers:
+        caller.start()
+    for _ in calls:
+        assert arrived.acquire(timeout=MAX_SECONDS), "a request never reached the server"
     client.close()
-    caller.join(CLOSE_GUARD)
-    assert not caller.is_alive(), "the call outlived the client's close"
-    return ended[0]
+    for caller in callers:
+        caller.join(CLOSE_GUARD)
+        assert not caller.is_alive(), "a call outlived the client's close"
+    return [ended[n] for n in range(len(calls))]
 
 
 CLOSE_GUARD = 20.0

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import decimal
 import fractions
+import functools
 import gzip
 import json
 import logging
@@ -1123,26 +1124,127 @@ def _silent_telling(arrived: threading.Event) -> hostile.Scenario:
     return scenario
 
 
-def test_a_call_under_way_when_another_thread_closes_the_client_ends_saying_so() -> None:
+@pytest.mark.parametrize(
+    "answer",
+    [b"", b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n" + hostile.OK_BODY[:20]],
+    ids=["no-answer", "half-an-answer-ended-by-its-connection"],
+)
+def test_calls_under_way_when_another_thread_closes_the_client_end_saying_so(answer: bytes) -> None:
     """It ended at its request_timeout with "could not reach the vendor: ReadError: Bad file
     descriptor": the vendor was blamed for the client's own close. And it ended only then (a
     thread blocked reading a socket is not woken by its close), where the async face's ends at
-    once: here a request_timeout of ten minutes, the call ending when the client is closed."""
-    arrived, release = threading.Event(), threading.Event()
+    once: here a request_timeout of ten minutes, six calls ending when the client is closed. An
+    answer without Content-Length ends when its connection does (HTTP/1.1 allows it): the close's
+    shutdown read as that end, and the half-read JSON blamed the vendor (a MalformedResponseError),
+    or a call whose connection another thread's call closed at the close waited on (a close does
+    not wake a reader)."""
+    arrived, release = threading.Semaphore(0), threading.Event()
 
-    def vendor(request: hostile.Request, conn: socket.socket) -> None:  # takes the request, never answers
-        arrived.set()
+    def vendor(request: hostile.Request, conn: socket.socket) -> None:  # takes the request, holds its answer
+        conn.sendall(answer)
+        arrived.release()
         release.wait(6 * hostile.CLOSE_GUARD)
 
     with hostile.hostile(vendor) as url:
         client = videojobs.Client(api_keys={"vozo": KEY}, base_urls={"vozo": url}, request_timeout=600, max_retries=0)
+        calls = [functools.partial(client.status, f"vozo:t{n}") for n in range(6)]
         try:
-            ended = hostile.closed_mid_call(client, "vozo:t", arrived)
+            ended = hostile.closed_mid_calls(client, calls, arrived)
         finally:
             release.set()
-    assert isinstance(ended, videojobs.UsageError)
+    for outcome in ended:
+        assert isinstance(outcome, videojobs.UsageError), outcome
+        assert "was closed while the call was under way" in str(outcome)
+        assert outcome.vendor == "vozo"
+
+
+def test_a_tls_handshake_under_way_ends_when_the_client_closes() -> None:
+    """A vendor that takes the connection and never answers the TLS handshake: the close shut down
+    the plain stream's socket, which the handshake had already detached (a file descriptor of -1),
+    and the call ran to its request_timeout. Its handshake is shut down as a read is."""
+    arrived, release = threading.Semaphore(0), threading.Event()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+
+        def vendor() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(hostile.MAX_SECONDS)
+                conn.recv(5)  # the start of the client's hello: it is in its handshake, never answered
+                arrived.release()
+                release.wait(6 * hostile.CLOSE_GUARD)
+
+        host = threading.Thread(target=vendor, daemon=True)
+        host.start()
+        url = f"https://127.0.0.1:{listener.getsockname()[1]}"
+        client = videojobs.Client(api_keys={"vozo": KEY}, base_urls={"vozo": url}, request_timeout=600, max_retries=0)
+        try:
+            (ended,) = hostile.closed_mid_calls(client, [lambda: client.status("vozo:t")], arrived)
+        finally:
+            release.set()
+            host.join(10)
+    assert isinstance(ended, videojobs.UsageError), ended
     assert "was closed while the call was under way" in str(ended)
-    assert ended.vendor == "vozo"
+
+
+def test_a_connection_made_as_the_client_closes_is_shut_down_as_it_comes() -> None:
+    """close() shuts down the sockets open at that moment; a request whose connect was under way
+    (a slow DNS lookup or handshake) got a socket after it, never shut down, and waited out its
+    request_timeout on a vendor that does not answer."""
+    from videojobs._deadline import DeadlineBackend
+
+    backend = DeadlineBackend()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        backend.live.shut_down()  # the client's close, before the connect ends
+        stream = backend.connect_tcp("127.0.0.1", listener.getsockname()[1], timeout=5)
+        peer, _ = listener.accept()
+        with peer:
+            peer.settimeout(hostile.MAX_SECONDS)  # a guard: an open connection would wait here
+            assert peer.recv(1) == b""  # the client's end was shut down as it came
+        stream.close()
+
+
+def test_a_child_closing_a_handle_kept_from_before_the_fork_leaves_the_parents_call_alone() -> None:
+    """A shutdown, unlike a close, acts on the socket itself, which a forked child shares with its
+    parent: a child closing a vendor() handle kept from before the fork (as the README asks it to
+    replace them) ended the parent's request under way with "Server disconnected"."""
+    import os
+
+    arrived, child_gone = threading.Event(), threading.Event()
+
+    def vendor(request: hostile.Request, conn: socket.socket) -> None:  # answers once the child is gone
+        arrived.set()
+        child_gone.wait(hostile.MAX_SECONDS)
+        hostile.answer()(request, conn)
+
+    with hostile.hostile(vendor) as url:
+        client = videojobs.Client(api_keys={"vozo": KEY}, base_urls={"vozo": url}, max_retries=0)
+        handle = client.vendor("vozo")
+        seen: list[Any] = []
+        caller = threading.Thread(target=lambda: seen.append(_outcome(client, "vozo:t")))
+        caller.start()
+        assert arrived.wait(hostile.MAX_SECONDS)
+        pid = os.fork()
+        if pid == 0:  # the child: close the handle, then exit at once (no pytest teardown here)
+            code = 0
+            try:
+                handle.close()
+            except BaseException:  # anything at all is the child's failure
+                code = 1
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        child_gone.set()
+        caller.join(hostile.MAX_SECONDS)
+        client.close()
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert seen == [videojobs.State.RUNNING]
+
+
+def _outcome(client: videojobs.Client, ref: str) -> Any:
+    """The job's state, or the error the call ended with."""
+    try:
+        return client.status(ref).state
+    except videojobs.VideoJobsError as exc:
+        return exc
 
 
 def test_a_client_used_across_a_fork_opens_its_own_connections_in_the_child() -> None:

@@ -1391,3 +1391,40 @@ def test_an_interrupt_out_of_on_progress_reaches_the_caller_of_download_all(
     except BaseException as exc:  # out of the loop itself: the failure this test guards against
         seen.append(type(exc))
     assert seen == [raised]
+
+
+def test_a_body_ending_with_its_connection_cut_by_the_close_is_not_saved_as_whole(tmp_path: Path) -> None:
+    """A file host may end a body by closing the connection (no Content-Length): the close's
+    shutdown of the socket read as that end, and downloads cut at 90 KB of 400 KB were saved
+    under their final names and returned as Downloads (5 of 6 here, 21 of 24 in a helper's
+    runs). The cut is the close's: a UsageError each, no file saved."""
+    import functools
+    import threading
+
+    from tests.hostile_files import video
+
+    body = video(7, 400_000)
+    sent, release = threading.Semaphore(0), threading.Event()
+
+    def host(request: hostile.Request, conn: socket.socket) -> None:  # a part of the body, then holds
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nConnection: close\r\n\r\n")
+        conn.sendall(body[:90_000])
+        sent.release()
+        release.wait(6 * hostile.CLOSE_GUARD)
+
+    with hostile.hostile(host) as url:
+        client = videojobs.Client(api_keys={"vozo": "k" * 20}, request_timeout=600, max_retries=0)
+        jobs = [
+            JobStatus(vendor="vozo", task_id=f"t{n}", state=State.SUCCEEDED, video_urls=[f"{url}/v{n}.mp4"])
+            for n in range(6)
+        ]
+        try:
+            ended = hostile.closed_mid_calls(
+                client, [functools.partial(client.download, job, tmp_path) for job in jobs], sent
+            )
+        finally:
+            release.set()
+    for outcome in ended:
+        assert isinstance(outcome, videojobs.UsageError), outcome
+        assert "closed while the download was under way" in str(outcome)
+    assert not [path.name for path in tmp_path.iterdir() if path.suffix == ".mp4"]  # nothing saved as whole

@@ -396,20 +396,21 @@ def test_tls_is_verified_unless_turned_off(
 
 @pytest.mark.network
 def test_closing_the_client_ends_a_call_reading_over_tls_at_once(self_signed: tuple[Path, Path]) -> None:
-    """The blocking face's close shuts a request's socket down under its reading thread (a
-    close alone does not wake it): over TLS too, past the TLS socket's own shutdown (which would
-    drop its state under the reader). The vendor here takes the request and never answers."""
+    """The plain-TCP twin (test_boundary) is what the close's shutdown fixed; over TLS closing the
+    pool already woke the reader. This holds that the shutdown, done on the TLS socket's file
+    descriptor under its reading thread, leaves the call ending at once and typed over TLS too.
+    The vendor here takes the request and never answers."""
     cert, key = self_signed
     server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_side.load_cert_chain(cert, key)
     listener = socket.create_server(("127.0.0.1", 0))
-    arrived, release = threading.Event(), threading.Event()
+    arrived, release = threading.Semaphore(0), threading.Event()
 
     def vendor() -> None:
         raw, _ = listener.accept()
         with server_side.wrap_socket(raw, server_side=True) as conn:
             conn.recv(65536)  # the request; no answer
-            arrived.set()
+            arrived.release()
             release.wait(6 * hostile.CLOSE_GUARD)
 
     host = threading.Thread(target=vendor, daemon=True)
@@ -422,7 +423,7 @@ def test_closing_the_client_ends_a_call_reading_over_tls_at_once(self_signed: tu
         max_retries=0,
     )
     try:
-        ended = hostile.closed_mid_call(client, "vozo:t", arrived)
+        (ended,) = hostile.closed_mid_calls(client, [lambda: client.status("vozo:t")], arrived)
     finally:
         release.set()
         host.join(10)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import logging  # already loaded by httpx: no import cost
+import os
 import re
 import socket
 import ssl
@@ -61,32 +62,65 @@ class _Live:
     """A backend's open streams, so that its transport's close can end the requests under way:
     a thread blocked reading a socket is not woken when another thread closes it, only when the
     socket is shut down (the sync face's close waited for a silent vendor until request_timeout;
-    aiohttp ends the async face's at once). Weak: a stream httpcore drops without closing goes."""
+    aiohttp ends the async face's at once). Weak: a stream httpcore drops without closing goes.
+
+    Once shut (``closed``), a stream connected later (a connect under way at the close) is shut
+    as it comes, and an empty read is the close's, not the end of a body: a body that ends with
+    its connection (no Content-Length) was read as whole, and a download cut by the close saved
+    as complete. In a forked child nothing is shut down: the sockets are the parent's too, and a
+    shutdown (unlike a close) would end the parent's requests."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._streams: weakref.WeakSet[_Stream] = weakref.WeakSet()
+        self._streams: weakref.WeakSet[httpcore.NetworkStream] = weakref.WeakSet()
+        self._pid = os.getpid()
+        self.closed = False
 
-    def add(self, stream: _Stream) -> _Stream:
+    def add(self, stream: _S) -> _S:
         with self._lock:
             self._streams.add(stream)
+            closed = self.closed
+        if closed:
+            _shut_down(stream)
         return stream
 
-    def discard(self, stream: _Stream) -> None:
+    def discard(self, stream: httpcore.NetworkStream) -> None:
         with self._lock:
             self._streams.discard(stream)
 
     def shut_down(self) -> None:
-        """Shut every open stream's socket down: a read under way ends at once (as a closed
-        connection), its thread's call then says the client was closed."""
+        """Shut every open stream's socket down, and those still connecting as they come: a read
+        under way ends at once, its thread's call then says the client was closed."""
+        if os.getpid() != self._pid:
+            return
         with self._lock:
+            self.closed = True
             streams = list(self._streams)
         for stream in streams:
-            sock = stream.get_extra_info("socket")
-            if isinstance(sock, socket.socket):
-                with contextlib.suppress(OSError):  # closed already, or never connected
-                    # socket.socket's own: an SSLSocket's would drop its TLS state under the reading thread
-                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            _shut_down(stream)
+
+
+_S = typing.TypeVar("_S", bound=httpcore.NetworkStream)
+
+
+def _shut_down(stream: httpcore.NetworkStream) -> None:
+    sock = stream.get_extra_info("socket")
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):  # closed already, or never connected
+            # socket.socket's own: an SSLSocket's drops its TLS state first, under the reading thread
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _Handshake(httpcore.NetworkStream):
+    """A TLS handshake under way, for the close to shut down: a second descriptor of its socket
+    (``wrap_socket`` detaches the plain stream's own, so shutting that down did nothing and the
+    handshake ran to its timeout)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = socket.socket(fileno=os.dup(sock.fileno()))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.sock if info == "socket" else None
 
 
 class _Stream(httpcore.NetworkStream):
@@ -95,7 +129,10 @@ class _Stream(httpcore.NetworkStream):
         self._live = live
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._stream.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
+        data = self._stream.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
+        if not data and self._live.closed:  # the close's shutdown, not the peer's end of a body
+            raise httpcore.ReadError("the client was closed")
+        return data
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         self._stream.write(buffer, _bounded(timeout, httpcore.WriteTimeout))
@@ -107,7 +144,14 @@ class _Stream(httpcore.NetworkStream):
     def start_tls(
         self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
     ) -> httpcore.NetworkStream:
-        inner = self._stream.start_tls(ssl_context, server_hostname, _bounded(timeout, httpcore.ConnectTimeout))
+        raw = self._stream.get_extra_info("socket")
+        handshake = self._live.add(_Handshake(raw)) if isinstance(raw, socket.socket) else None
+        try:
+            inner = self._stream.start_tls(ssl_context, server_hostname, _bounded(timeout, httpcore.ConnectTimeout))
+        finally:
+            if handshake is not None:
+                self._live.discard(handshake)
+                handshake.sock.close()
         self._live.discard(self)  # its socket is the TLS stream's now
         return self._live.add(_Stream(inner, self._live))
 
@@ -125,7 +169,7 @@ class _LargeReads(_Stream):
         self._size = size
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._stream.read(max(max_bytes, self._size), _bounded(timeout, httpcore.ReadTimeout))
+        return super().read(max(max_bytes, self._size), timeout)
 
 
 class DeadlineBackend(httpcore.NetworkBackend):
@@ -337,18 +381,20 @@ class Lane:
     cookie an answer sets: ``_exchange.cookie_jar``.)
     """
 
-    __slots__ = ("_accept_encoding", "_http", "_learned", "_pool")
+    __slots__ = ("_accept_encoding", "_http", "_learned", "_pool", "_transport")
 
     def __init__(self, transport: DeadlineTransport, http: httpx.Client, accept_encoding: str) -> None:
         self._pool = transport.pool
+        self._transport = transport
         self._http = http
         self._accept_encoding = accept_encoding  # what the exchange reads (httpx's default may offer more)
         self._learned: _Learned | None = None
 
     def close(self) -> None:
         """Close the pool's connections (again: one opened by a request that passed the closed
-        check as the client closed stays otherwise until garbage collection)."""
-        self._pool.close()
+        check as the client closed stays otherwise until garbage collection), shut down first:
+        the pool's close closes other threads' sockets under their reads, which does not wake them."""
+        self._transport.close()
 
     def request(
         self, http: httpx.Client, kwargs: Mapping[str, Any], extensions: dict[str, Any]

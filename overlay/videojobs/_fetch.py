@@ -363,6 +363,8 @@ def _once(http: httpx.Client, url: str, transfer: Transfer, pace: Pace, direct: 
                 pace.check(time.monotonic(), transfer.done)
                 if http.is_closed:  # closed meanwhile: a transport of the caller's would stream on
                     raise _closed(transfer)
+            if http.is_closed:  # a body that ends with its connection, cut by the close: not whole
+                raise _closed(transfer)
             return transfer.finish()
         except (httpx.HTTPError, httpx.StreamError) as exc:
             raise _network(exc, transfer.vendor) from exc
