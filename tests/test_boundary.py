@@ -795,6 +795,59 @@ def test_an_async_client_closed_from_another_threads_loop_closes_every_vendor_on
     assert "closed" in str(after[0])
 
 
+def test_an_async_client_whose_other_loop_cannot_take_the_close_says_so_and_closes_the_rest() -> None:
+    """aclose() on one loop, a vendor's connections on another: open but not running (a loop
+    driven by run_until_complete between two calls), or running on a thread that is waiting for
+    this one (a sync wrapper joining the closer). A UsageError naming the loop, the other vendors
+    closed first; it waited for ever on the blocked loop."""
+    with hostile.hostile(hostile.answer()) as url:
+        client = videojobs.AsyncClient(
+            api_keys={"vozo": KEY, "ezmodel": KEY},
+            base_urls={"vozo": url, "ezmodel": url},
+            max_retries=0,
+            request_timeout=0.5,  # the bound on the blocked loop's turn
+        )
+        idle = asyncio.new_event_loop()
+        try:
+            idle.run_until_complete(client.status("vozo:t"))  # vozo's connections are the idle loop's
+            vozo = client.vendor("vozo")
+
+            async def close_here() -> None:
+                await client.status("ezmodel:t")  # ezmodel's are this loop's
+                with pytest.raises(videojobs.UsageError, match="another event loop that is still open"):
+                    await client.aclose()
+
+            asyncio.run(close_here())
+            with pytest.raises(videojobs.UsageError, match="closed"):
+                idle.run_until_complete(client.status("vozo:t"))
+        finally:
+            idle.run_until_complete(vozo.aclose())  # on its own loop, where it can be
+            idle.close()
+
+        blocked_client = videojobs.AsyncClient(
+            api_keys={"vozo": KEY}, base_urls={"vozo": url}, max_retries=0, request_timeout=0.5
+        )
+        outcome: list[BaseException | None] = []
+
+        def closer() -> None:  # a sync shutdown helper: asyncio.run in a thread of its own
+            try:
+                asyncio.run(blocked_client.aclose())
+                outcome.append(None)
+            except BaseException as exc:  # the outcome is asserted below
+                outcome.append(exc)
+
+        async def worker() -> None:
+            await blocked_client.status("vozo:t")
+            thread = threading.Thread(target=closer)
+            thread.start()
+            thread.join(hostile.MAX_SECONDS)  # this loop blocks for the closer, as a sync wrapper does
+
+        asyncio.run(worker())
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], videojobs.UsageError)
+    assert "did not close them (not within 0.5 s)" in str(outcome[0])
+
+
 def test_a_closed_client_and_its_handles_refuse_typed() -> None:
     client = sync_client(Recorder(httpx.Response(200, content=hostile.OK_BODY)))
     handle = client.vendor("vozo")

@@ -1054,7 +1054,7 @@ class AsyncClient(_Twin["AsyncVendorClient", "httpx.AsyncBaseTransport"]):
             file_http, loop = self._file_http, self._file_loop
             if isinstance(file_http, httpx.AsyncClient) and loop is not None and not loop.is_closed():
                 try:
-                    await close_on_its_loop(loop, file_http.aclose)
+                    await close_on_its_loop(loop, file_http.aclose, self.request_timeout)
                 except Exception as exc:  # raised below, once all are closed
                     failed.append(exc)
         if failed:

@@ -337,17 +337,22 @@ class AsyncVendorClient(_Handle):
             self.closed = True
             for secret in self._secrets:
                 LOG_SCRUBBER.discard(secret)
-        await close_on_its_loop(self._loop, self.typed.get_async_httpx_client().aclose, self.name)
+        await close_on_its_loop(self._loop, self.typed.get_async_httpx_client().aclose, self.core.timeout, self.name)
 
 
 async def close_on_its_loop(
-    loop: asyncio.AbstractEventLoop | None, close: Callable[[], Awaitable[None]], vendor: str | None = None
+    loop: asyncio.AbstractEventLoop | None,
+    close: Callable[[], Awaitable[None]],
+    timeout: float,
+    vendor: str | None = None,
 ) -> None:
     """``close()`` awaited on ``loop``, the one its connections were made on: here, or on that
     loop's own thread when it runs there (an ``aclose`` from another thread's loop: httpx and
     aiohttp raised a bare RuntimeError, the client left half closed). A loop that has ended took
-    its connections with it (closed here, as before); one open but not running cannot be reached:
-    :data:`~videojobs._base.OTHER_LOOP`."""
+    its connections with it (closed here, as before). A UsageError when the close cannot be
+    done there: a loop open but not running (:data:`~videojobs._base.OTHER_LOOP`), or one that
+    does not run it within ``timeout`` seconds (its thread waiting for this one, say) or
+    cancels it (its ``asyncio.run`` ending)."""
     import asyncio
 
     if loop is None or loop.is_closed() or loop is asyncio.get_running_loop():
@@ -359,7 +364,25 @@ async def close_on_its_loop(
     async def there() -> None:
         await close()
 
-    await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(there(), loop))
+    try:
+        future = asyncio.run_coroutine_threadsafe(there(), loop)
+    except RuntimeError:  # closed since the check: its connections went with it
+        await close()
+        return
+    waiting = asyncio.wrap_future(future)
+    done, _ = await asyncio.wait({waiting}, timeout=timeout)
+    if done and not waiting.cancelled():
+        waiting.result()  # the close's own error, if it had one
+        return
+    future.cancel()
+    if loop.is_closed():  # ended before it ran the close (a closed loop drops what was queued)
+        await close()
+        return
+    raise UsageError(
+        f"this AsyncClient's connections belong to an event loop on another thread that did not close them "
+        f"({'it cancelled the close' if done else f'not within {timeout:g} s'}): aclose() it on that loop",
+        vendor=vendor,
+    )
 
 
 H = TypeVar("H", VendorClient, AsyncVendorClient)
