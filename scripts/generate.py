@@ -76,13 +76,18 @@ def tool_failure(output: str) -> str:
     anything else its last TOOL_FAILURE_LINES lines."""
     lines = output.rstrip().splitlines()
     starts = [at for at, line in enumerate(lines) if "Traceback (most recent call last)" in line]
-    if starts:  # Python's own or rich's boxed one: the exception is the unindented lines after it
-        exception: list[str] = []
-        for line in reversed(lines[starts[0] + 1 :]):
-            if line.startswith((" ", "\t", "\u2502", "\u2570")):  # a frame's line, or the box's side or foot
-                break
-            exception.insert(0, line)
-        lines = [*lines[: starts[0]], *exception, "(the generator's traceback left out)"]
+    if starts:  # Python's own or rich's boxed one: the exception is what follows its last frame
+        end, in_frame = starts[-1] + 1, False
+        for at in range(end, len(lines)):
+            line = lines[at]
+            if line.startswith("  File ") or (in_frame and line.startswith("    ")):
+                end, in_frame = at + 1, True  # a frame, its source line and its carets
+            elif line.startswith("\u2570"):  # the box's foot
+                end, in_frame = at + 1, False
+            else:
+                in_frame = False
+        if lines[end:]:
+            lines = [*lines[: starts[0]], *lines[end:], "(the generator's traceback left out)"]
     if len(lines) > TOOL_FAILURE_LINES:
         lines = [f"({len(lines) - TOOL_FAILURE_LINES} lines left out)", *lines[-TOOL_FAILURE_LINES:]]
     return "\n".join(lines)

@@ -631,33 +631,53 @@ STATUS_FIELDS = ("status", "state")
 
 
 _CODE_WORD: Final = re.compile(r"`([^`\n]{1,64})`")
+_TABLE_RULE: Final = re.compile(r"^\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?$")  # a GFM table's delimiter row
 
 
-def page_state_table(page: str, words: Collection[str]) -> set[str] | None:
-    """The state words a page's own table lists (JimmyAI's 任务状态说明: its document's status is a
-    bare string, the values given in prose, and a patch writes them into an enum): the backquoted
-    words of the first column of the page's table, outside its code blocks, that lists the most of
-    ``words``, the document's; None when no table lists half of them (the other pages: their
-    document has the enum). A word the table adds is one the document does not have."""
-    tables: list[list[str]] = []
-    fenced, last = False, False
-    for line in page.splitlines():
-        text = line.strip()
+@dataclass(frozen=True)
+class StateTable:
+    """A page's table of a job's states (JimmyAI's 任务状态说明: its document gives the status as
+    a bare string, the values in this table, and a patch writes them into an enum): its header
+    row, and the backquoted words of its first column (before any "(": a note is not a state)."""
+
+    header: str
+    words: frozenset[str]
+
+
+def _page_tables(page: str) -> list[StateTable]:
+    """Every GFM table of ``page`` outside its code blocks (outer pipes or not)."""
+    lines = [line.strip() for line in page.splitlines()]
+    tables: list[StateTable] = []
+    fenced, at = False, 0
+    while at < len(lines):
+        text = lines[at]
         if text.startswith(("```", "~~~")):
-            fenced, last = not fenced, False
+            fenced = not fenced
+        elif not fenced and "|" in text and at + 1 < len(lines) and _TABLE_RULE.match(lines[at + 1]):
+            words: set[str] = set()
+            at += 2
+            while at < len(lines) and "|" in lines[at] and not lines[at].startswith(("```", "~~~")):
+                first = lines[at].strip("|").split("|", 1)[0].split("(", 1)[0]
+                words.update(word.strip() for word in _CODE_WORD.findall(first))
+                at += 1
+            tables.append(StateTable(" ".join(text.strip("|").split()), frozenset(words)))
             continue
-        row = not fenced and text.startswith("|")
-        if row and not last:
-            tables.append([])
-        if row:
-            tables[-1].append(text.strip("|").split("|", 1)[0])
-        last = row
-    best: set[str] | None = None
+        at += 1
+    return tables
+
+
+def page_state_table(page: str, words: Collection[str], header: str | None = None) -> StateTable | None:
+    """The page's table of states: the one headed ``header`` (the last page's table's, found
+    whatever it now lists), else the one listing the most of ``words`` (the document's states),
+    at least half of them; None when there is none (the pages whose document has the enum)."""
+    tables = _page_tables(page)
     for table in tables:
-        listed = {word.strip() for cell in table for word in _CODE_WORD.findall(cell)}
-        known = len(listed & set(words))
-        if 2 * known >= max(2, len(words)) and (best is None or known > len(best & set(words))):
-            best = listed
+        if header is not None and table.header == header:
+            return table
+    known = set(words)
+    best = max(tables, key=lambda table: len(table.words & known), default=None)
+    if best is None or 2 * len(best.words & known) < max(2, len(known)):
+        return None
     return best
 
 

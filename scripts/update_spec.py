@@ -243,9 +243,9 @@ def _update(vendor: str, page: Path, folder: Path, *, spec_edited: bool) -> int:
 
     where, words = state_enum(vendor, after)  # refused here: everything restored
     try:
-        was: tuple[str, ...] | None = state_enum(vendor, before)[0]
+        was, was_words = state_enum(vendor, before)
     except specs.SpecError:  # the last document had none (a sixth vendor's first run)
-        was = None
+        was, was_words = None, ()
     if was is not None and where != was:  # renamed or moved: the adapter reads it where it was
         print(
             f"\nERROR: {vendor}'s job status is now at {'.'.join(where)!r} of the status answer, "
@@ -254,22 +254,7 @@ def _update(vendor: str, page: Path, folder: Path, *, spec_edited: bool) -> int:
             file=sys.stderr,
         )
         return 1
-    listed = specs.page_state_table(new_page, words)
-    undocumented = sorted(listed - set(words)) if listed is not None else []
-    if undocumented:  # the page's table names a state the (patched) document does not
-        print(
-            f"\nERROR: {vendor}'s page lists status value(s) {', '.join(map(repr, undocumented))} in its table of "
-            f"states that its document does not have at {'.'.join(where)!r}.\nAdd them to the enum "
-            + (
-                f"in specs/{vendor}/openapi.yaml"
-                if handwritten
-                else f"that specs/{vendor}/patches.json writes (the published document gives the values in prose)"
-            )
-            + f", and to the `states` table in overlay/videojobs/vendors/{vendor}.py (and the sandbox), "
-            "then run again.",
-            file=sys.stderr,
-        )
-        return 1
+    check_state_table(vendor, old_page, new_page, was_words or words, words, handwritten=handwritten)
     missing = unmapped_states(vendor, after, words)
     if missing:
         print(
@@ -294,6 +279,38 @@ def _update(vendor: str, page: Path, folder: Path, *, spec_edited: bool) -> int:
         "of each. Review `git diff specs generated` and commit."
     )
     return 0
+
+
+def check_state_table(
+    vendor: str, old_page: str, new_page: str, was: Iterable[str], words: Iterable[str], *, handwritten: bool
+) -> None:
+    """Refuse (everything restored) a page whose table of states no longer says what the patched
+    document does: the document of a vendor that gives its states in prose (JimmyAI) has them from
+    a patch, which a new row, a renamed state or a table rewritten does not change. The table is
+    the one the last page had, found by its header row (or by the states it lists); its states
+    must be the document's. Refused, nothing is saved, so a run again refuses again until the
+    patch (or the hand-written document) and the adapter say what the page says."""
+    last = specs.page_state_table(old_page, list(was))
+    table = specs.page_state_table(new_page, list(words), last.header if last is not None else None)
+    where = f"specs/{vendor}/openapi.yaml" if handwritten else f"the enum specs/{vendor}/patches.json writes"
+    if table is None:
+        if last is not None:
+            raise specs.SpecError(
+                vendor,
+                f"the page's table of states (headed {last.header!r}, listing {', '.join(sorted(last.words))}) is "
+                f"gone or lists under half of the document's states: compare its states with {where} by hand",
+            )
+        return
+    added, dropped = sorted(table.words - set(words)), sorted(set(words) - table.words)
+    if added or dropped:
+        said = [f"lists {', '.join(map(repr, added))} that the document does not have"] if added else []
+        said += [f"no longer lists {', '.join(map(repr, dropped))}"] if dropped else []
+        raise specs.SpecError(
+            vendor,
+            f"the page's table of states (headed {table.header!r}) {' and '.join(said)}. Make {where} say what the "
+            f"table says, and the `states` table in overlay/videojobs/vendors/{vendor}.py (and the sandbox), then "
+            "run again (nothing was saved)",
+        )
 
 
 _READ_EACH_STATE: Final = """

@@ -573,35 +573,60 @@ def test_a_page_that_is_not_a_saved_file_is_refused(project: Path, tmp_path: Pat
     assert _tree(project / "specs/vozo") == _tree(ROOT / "specs/vozo")
 
 
-def test_a_state_the_pages_table_adds_is_refused_though_the_document_gives_it_in_prose(
-    project: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ("a new row", "lists 'cancelled' that the document does not have"),
+        ("a state renamed", "no longer lists 'completed'"),
+        ("the table rewritten", "no longer lists"),
+    ],
+)
+def test_a_state_the_pages_table_changes_is_refused_though_the_document_gives_them_in_prose(
+    project: Path, tmp_path: Path, change: str, said: str
 ) -> None:
     # JimmyAI's document has status as a bare string; a patch writes the page's table into an enum.
-    # A new row in that table changes no field of the document: it must not pass as "no change".
+    # A change to that table changes no field of the document: it must not pass as "no change".
     page = (ROOT / "specs/jimmyai/source.md").read_text(encoding="utf-8")
     row = "| `failed`                           |"
     assert row in page
-    at = page.index(row)
-    end = page.index("\n", at) + 1
-    page = page[:end] + "| `cancelled` | **已取消**。 | `0` | 用户取消。 |\n" + page[end:]
+    if change == "a new row":
+        end = page.index("\n", page.index(row)) + 1
+        page = page[:end] + "| `cancelled` | **已取消**。 | `0` | 用户取消。 |\n" + page[end:]
+    elif change == "a state renamed":
+        page = page.replace("| `completed`   ", "| `succeeded`   ")
+    else:  # every state upper-cased: the table is found by its header row, not by its states
+        for word in ("queued", "pending", "submitted", "processing", "completed", "failed"):
+            page = page.replace(f"| `{word}`", f"| `{word.upper()}`").replace(f"/ `{word}`", f"/ `{word.upper()}`")
+    assert page != (ROOT / "specs/jimmyai/source.md").read_text(encoding="utf-8")
     new_page = tmp_path / "jimmyai-new.md"
     new_page.write_text(page, encoding="utf-8")
 
     result = _run(project, "jimmyai", new_page)
 
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "'cancelled'" in result.stderr
+    assert said in result.stderr
     assert "specs/jimmyai/patches.json" in result.stderr
     assert "overlay/videojobs/vendors/jimmyai.py" in result.stderr
+    # nothing saved: a run again compares the same two pages and refuses again
+    assert (project / "specs/jimmyai/source.md").read_bytes() == (ROOT / "specs/jimmyai/source.md").read_bytes()
 
 
 def test_the_pages_state_table_is_found_only_where_it_lists_the_documents_states() -> None:
     jimmy = (ROOT / "specs/jimmyai/source.md").read_text(encoding="utf-8")
     words = ["queued", "pending", "submitted", "processing", "completed", "failed"]
-    assert specs.page_state_table(jimmy, words) == set(words)
+    table = specs.page_state_table(jimmy, words)
+    assert table is not None
+    assert table.words == set(words)
+    assert specs.page_state_table(jimmy, [], table.header) == table  # by its header, whatever it lists
     # a table in a code block, or one naming few of the states, is not the states' table
-    fenced = "```\n| `done` |\n| `failed` |\n```\n| `x` | `failed` |\n"
+    fenced = "```\n| `done` |\n|---|\n| `failed` |\n```\n| a | b |\n|---|---|\n| `x` | `failed` |\n"
     assert specs.page_state_table(fenced, ["done", "failed", "running"]) is None
+    # a GFM table without outer pipes; a note in the first column is not a state
+    bare = "state | meaning\n--- | ---\n`done` (see `error_message`) | ok\n`failed` | no\n"
+    found = specs.page_state_table(bare, ["done", "failed"])
+    assert found is not None
+    assert found.words == {"done", "failed"}
+    assert found.header == "state | meaning"
     for vendor in ("vozo", "duomi", "colossyan"):  # their documents have the enum; their pages no such table
         page = (ROOT / f"specs/{vendor}/source.md").read_text(encoding="utf-8")
         (own,) = specs.status_enums(specs.load_patched(vendor)).values()
@@ -635,6 +660,16 @@ def test_the_generators_failure_is_shown_as_its_exception_or_its_last_lines() ->
         "Warning: x\nTraceback (most recent call last):\n  File \"a.py\", line 1, in <module>\n    f()\nKeyError: 'y'\n"
     )
     assert tool_failure(plain) == "Warning: x\nKeyError: 'y'\n(the generator's traceback left out)"
+    pydantic = (  # a message whose last lines are indented
+        'Traceback (most recent call last):\n  File "a.py", line 1, in <module>\n    f()\n    ^^^\n'
+        "pydantic_core.ValidationError: 1 validation error for Config\nclass_overrides\n  Input should be a dict"
+    )
+    assert tool_failure(pydantic).splitlines() == [
+        "pydantic_core.ValidationError: 1 validation error for Config",
+        "class_overrides",
+        "  Input should be a dict",
+        "(the generator's traceback left out)",
+    ]
     long = "\n".join(f"warning {n}" for n in range(100))
     shown = tool_failure(long).splitlines()
     assert shown[0] == f"({100 - TOOL_FAILURE_LINES} lines left out)"
