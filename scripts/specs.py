@@ -666,14 +666,15 @@ def _page_tables(page: str) -> list[StateTable]:
     return tables
 
 
-def page_state_table(page: str, words: Collection[str], header: str | None = None) -> StateTable | None:
-    """The page's table of states: the one headed ``header`` (the last page's table's, found
-    whatever it now lists), else the one listing the most of ``words`` (the document's states),
-    at least half of them; None when there is none (the pages whose document has the enum)."""
+def page_state_table(page: str, words: Collection[str], like: StateTable | None = None) -> StateTable | None:
+    """The page's table of states: the one headed as ``like`` (the last page's table, found
+    whatever it now lists; of several so headed, as a page's tables of error codes may be, the one
+    sharing the most of its states), else the one listing the most of ``words`` (the document's
+    states), at least half of them; None when there is none (the pages whose document has the enum)."""
     tables = _page_tables(page)
-    for table in tables:
-        if header is not None and table.header == header:
-            return table
+    headed = [table for table in tables if like is not None and table.header == like.header]
+    if like is not None and headed:
+        return max(headed, key=lambda table: len(table.words & like.words))
     known = set(words)
     best = max(tables, key=lambda table: len(table.words & known), default=None)
     if best is None or 2 * len(best.words & known) < max(2, len(known)):

@@ -291,7 +291,7 @@ def check_state_table(
     must be the document's. Refused, nothing is saved, so a run again refuses again until the
     patch (or the hand-written document) and the adapter say what the page says."""
     last = specs.page_state_table(old_page, list(was))
-    table = specs.page_state_table(new_page, list(words), last.header if last is not None else None)
+    table = specs.page_state_table(new_page, list(words), last)
     where = f"specs/{vendor}/openapi.yaml" if handwritten else f"the enum specs/{vendor}/patches.json writes"
     if table is None:
         if last is not None:

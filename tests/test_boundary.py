@@ -1166,6 +1166,12 @@ def test_downloads_cut_short_in_their_tls_handshake_leave_no_socket_open(tmp_pat
     assert held == 0, f"{held} sockets held by {len(results)} errors"
 
 
+HALF_AN_ANSWER_ENDED_BY_ITS_CONNECTION = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n" + hostile.OK_BODY[:20]
+)
+"""An answer without Content-Length ends when its connection does (HTTP/1.1 allows it): held here."""
+
+
 def _silent_telling(arrived: threading.Event) -> hostile.Scenario:
     """A vendor that never answers, and sets ``arrived`` as a request comes."""
     silent = hostile.silent()
@@ -1178,9 +1184,7 @@ def _silent_telling(arrived: threading.Event) -> hostile.Scenario:
 
 
 @pytest.mark.parametrize(
-    "answer",
-    [b"", b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n" + hostile.OK_BODY[:20]],
-    ids=["no-answer", "half-an-answer-ended-by-its-connection"],
+    "answer", [b"", HALF_AN_ANSWER_ENDED_BY_ITS_CONNECTION], ids=["no-answer", "half-an-answer-ended-by-its-connection"]
 )
 def test_calls_under_way_when_another_thread_closes_the_client_end_saying_so(answer: bytes) -> None:
     """It ended at its request_timeout with "could not reach the vendor: ReadError: Bad file
@@ -1399,17 +1403,42 @@ def test_a_child_forked_while_a_wait_all_registers_with_the_close_can_still_clos
 
 
 @pytest.mark.anyio
-async def test_a_call_under_way_when_another_task_closes_the_async_client_ends_saying_so() -> None:
+@pytest.mark.parametrize(
+    "answer", [b"", HALF_AN_ANSWER_ENDED_BY_ITS_CONNECTION], ids=["no-answer", "half-an-answer-ended-by-its-connection"]
+)
+@pytest.mark.parametrize("transport", ["default", "httpx"])
+async def test_calls_under_way_when_another_task_closes_the_async_client_end_saying_so(
+    answer: bytes, transport: str
+) -> None:
     """The async face's twin of the blocking one's: a last attempt ended with aiohttp's
-    "Connector is closed" as a NetworkError, the vendor blamed for the client's own close."""
-    arrived = threading.Event()
-    with hostile.hostile(_silent_telling(arrived)) as url:
+    "Connector is closed" as a NetworkError, the vendor blamed for the client's own close; an
+    answer without Content-Length cut by the close was read whole (aiohttp, and httpx on a
+    transport of the caller's, take the close as its end) and blamed the vendor as malformed."""
+    arrived, release = threading.Semaphore(0), threading.Event()
+
+    def vendor(request: hostile.Request, conn: socket.socket) -> None:  # takes the request, holds its answer
+        conn.sendall(answer)
+        arrived.release()
+        release.wait(6 * hostile.CLOSE_GUARD)
+
+    with hostile.hostile(vendor) as url:
         client = videojobs.AsyncClient(
-            api_keys={"vozo": KEY}, base_urls={"vozo": url}, request_timeout=5, max_retries=0
+            api_keys={"vozo": KEY},
+            base_urls={"vozo": url},
+            request_timeout=600,
+            max_retries=0,
+            transport=httpx.AsyncHTTPTransport() if transport == "httpx" else None,
         )
-        call = asyncio.ensure_future(client.status("vozo:t"))
-        await asyncio.to_thread(arrived.wait, 10)
-        await client.aclose()
-        with pytest.raises(videojobs.UsageError, match="was closed while the call was under way") as info:
-            await call
-    assert info.value.vendor == "vozo"
+        try:
+            calls = [asyncio.ensure_future(client.status(f"vozo:t{n}")) for n in range(6)]
+            for _ in calls:
+                assert await asyncio.to_thread(arrived.acquire, timeout=hostile.MAX_SECONDS)
+            await client.aclose()
+            async with asyncio.timeout(hostile.CLOSE_GUARD):  # a guard: each ends at once
+                ended = await asyncio.gather(*calls, return_exceptions=True)
+        finally:
+            release.set()
+    for outcome in ended:
+        assert isinstance(outcome, videojobs.UsageError), outcome
+        assert "was closed while the call was under way" in str(outcome)
+        assert outcome.vendor == "vozo"

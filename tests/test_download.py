@@ -13,7 +13,7 @@ import hashlib
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -1428,3 +1428,46 @@ def test_a_body_ending_with_its_connection_cut_by_the_close_is_not_saved_as_whol
         assert isinstance(outcome, videojobs.UsageError), outcome
         assert "closed while the download was under way" in str(outcome)
     assert not [path.name for path in tmp_path.iterdir() if path.suffix == ".mp4"]  # nothing saved as whole
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("what", ["status", "download"])
+@pytest.mark.parametrize("face", ["sync", "async"])
+async def test_a_body_a_transport_of_the_callers_ends_after_the_close_is_not_taken_whole(
+    face: str, what: str, tmp_path: Path
+) -> None:
+    """On a transport of the caller's, a body without Content-Length whose stream ends once the
+    client is closed (here the close comes from within it, standing for another thread's or
+    task's): the async download saved the cut file under its final name, and a status answer
+    cut so was read as a malformed one. The close is said; nothing is saved."""
+    head = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"x" * 9000
+    part = head if what == "download" else hostile.OK_BODY[:20]
+    kind = "video/mp4" if what == "download" else "application/json"
+    holder: list[Any] = []
+    job = JobStatus(vendor="vozo", task_id="t1", state=State.SUCCEEDED, video_urls=["http://files.example/v.mp4"])
+
+    class Body(httpx.SyncByteStream):
+        def __iter__(self) -> Iterator[bytes]:
+            yield part
+            holder[0].close()
+
+    class AsyncBody(httpx.AsyncByteStream):
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            yield part
+            await holder[0].aclose()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": kind}, stream=Body() if face == "sync" else AsyncBody())
+
+    kwargs: dict[str, Any] = {"api_keys": {"vozo": "k" * 20}, "max_retries": 0}
+    if face == "sync":
+        client = videojobs.Client(transport=httpx.MockTransport(answer), **kwargs)
+        holder.append(client)
+        with pytest.raises(videojobs.UsageError, match="was closed while the"):
+            client.download(job, tmp_path) if what == "download" else client.status("vozo:t1")
+    else:
+        aclient = videojobs.AsyncClient(transport=httpx.MockTransport(answer), **kwargs)
+        holder.append(aclient)
+        with pytest.raises(videojobs.UsageError, match="was closed while the"):
+            await (aclient.download(job, tmp_path) if what == "download" else aclient.status("vozo:t1"))
+    assert not (tmp_path / "vozo-t1.mp4").exists()

@@ -617,7 +617,16 @@ def test_the_pages_state_table_is_found_only_where_it_lists_the_documents_states
     table = specs.page_state_table(jimmy, words)
     assert table is not None
     assert table.words == set(words)
-    assert specs.page_state_table(jimmy, [], table.header) == table  # by its header, whatever it lists
+    assert specs.page_state_table(jimmy, [], table) == table  # by its header, whatever it lists
+    # of two tables headed alike (an error codes' table first), the one sharing the last one's states
+    codes = "| 值 | 说明 |\n|---|---|\n| `E001` | bad |\n\n"
+    states = "| 值 | 说明 |\n|---|---|\n| `done` | ok |\n| `failed` | no |\n"
+    last = specs.page_state_table(codes + states, ["done", "failed"])
+    assert last is not None
+    assert last.words == {"done", "failed"}
+    again = specs.page_state_table(codes + states, [], last)
+    assert again is not None
+    assert again.words == {"done", "failed"}
     # a table in a code block, or one naming few of the states, is not the states' table
     fenced = "```\n| `done` |\n|---|\n| `failed` |\n```\n| a | b |\n|---|---|\n| `x` | `failed` |\n"
     assert specs.page_state_table(fenced, ["done", "failed", "running"]) is None

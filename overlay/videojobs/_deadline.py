@@ -117,7 +117,12 @@ class _Handshake(httpcore.NetworkStream):
     handshake ran to its timeout)."""
 
     def __init__(self, sock: socket.socket) -> None:
-        self.sock = socket.socket(fileno=os.dup(sock.fileno()))
+        fd = os.dup(sock.fileno())
+        try:
+            self.sock = socket.socket(fileno=fd)
+        except BaseException:
+            os.close(fd)
+            raise
 
     def get_extra_info(self, info: str) -> Any:
         return self.sock if info == "socket" else None

@@ -599,6 +599,8 @@ async def exchange_aiohttp(
                     else:
                         async for chunk in content.iter_any():
                             attempt.feed(chunk)
+                    if lane.closed:  # a body ended by its connection, cut by the close: aiohttp reads it as the end
+                        raise closed_under_way(vendor)
             except TimeoutError as exc:
                 if not held:
                     raise NotSent(
@@ -611,6 +613,10 @@ async def exchange_aiohttp(
                     slots.release()
     except NetworkError as exc:
         if lane.closed:  # the client was closed meanwhile (aiohttp: "Connector is closed"), not the vendor's doing
+            raise closed_under_way(vendor) from exc
+        raise
+    except RuntimeError as exc:  # aiohttp's "Connection closed.": a body read on as the close took its connection
+        if lane.closed:
             raise closed_under_way(vendor) from exc
         raise
     return attempt.exchange()

@@ -142,7 +142,8 @@ def _request(
 
 def _closed(transfer: Transfer) -> UsageError:
     return UsageError(
-        "the client was closed while the download was under way (its .part is kept for the next)",
+        "the client was closed while the download was under way (its .part is kept for the next, when it can be "
+        "resumed)",
         vendor=transfer.vendor,
     )
 
@@ -487,6 +488,8 @@ async def _aonce(http: httpx.AsyncClient, url: str, transfer: Transfer, pace: Pa
                             raise _closed(transfer)
             except TimeoutError as exc:
                 raise pace.too_late() from exc
+            if http.is_closed:  # a body that ends with its connection, cut by the close: not whole
+                raise _closed(transfer)
             return await _finished(transfer)
         except (httpx.HTTPError, httpx.StreamError) as exc:
             raise _network(exc, transfer.vendor) from exc

@@ -20,7 +20,7 @@ import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import httpx
 
@@ -185,7 +185,7 @@ class VendorClient(_Handle):
             http = self.typed.get_httpx_client()
             self._watch_credentials(http)
             self._check_slot(epoch)  # after waiting for a connection: the vendor may have throttled meanwhile
-            return exchange_sync(
+            answer = exchange_sync(
                 http,
                 kwargs,
                 deadline,
@@ -196,6 +196,9 @@ class VendorClient(_Handle):
                 self._lane,
                 timeout,
             )
+            if self.closed:  # a body that ends with its connection, cut by the close (a transport of the caller's)
+                raise closed_under_way(self.name)
+            return answer
         except NetworkError as exc:  # closed by another thread meanwhile: its socket went, not the vendor
             if self.closed:
                 raise closed_under_way(self.name) from exc
@@ -297,7 +300,7 @@ class AsyncVendorClient(_Handle):
                 if left < MIN_ATTEMPT:
                     raise NotSent("no request slot came free in time to send", vendor=self.name)
             deadline = start + timeout if not queued else time.monotonic() + left
-            return await exchange_async(
+            answer = await exchange_async(
                 http,
                 kwargs,
                 deadline,
@@ -306,6 +309,9 @@ class AsyncVendorClient(_Handle):
                 self.name,
                 timeout if not queued else left,
             )
+            if self.closed:  # a body that ends with its connection, cut by the close (a transport of the caller's)
+                raise closed_under_way(self.name)
+            return answer
         except NetworkError as exc:  # closed by another task meanwhile, not the vendor's doing
             if self.closed:
                 raise closed_under_way(self.name) from exc
@@ -340,6 +346,12 @@ class AsyncVendorClient(_Handle):
         await close_on_its_loop(self._loop, self.typed.get_async_httpx_client().aclose, self.core.timeout, self.name)
 
 
+CLOSE_TURN: Final = 0.05
+"""How often ``aclose`` looks whether another thread's loop it asked to run a close has ended
+meanwhile (a loop closed drops what it had queued, the close with it): a guess, a tenth of a
+blink, at a cost of twenty wake-ups a second for as long as the close waits."""
+
+
 async def close_on_its_loop(
     loop: asyncio.AbstractEventLoop | None,
     close: Callable[[], Awaitable[None]],
@@ -364,18 +376,24 @@ async def close_on_its_loop(
     async def there() -> None:
         await close()
 
+    coroutine = there()
     try:
-        future = asyncio.run_coroutine_threadsafe(there(), loop)
+        future = asyncio.run_coroutine_threadsafe(coroutine, loop)
     except RuntimeError:  # closed since the check: its connections went with it
+        coroutine.close()
         await close()
         return
     waiting = asyncio.wrap_future(future)
-    done, _ = await asyncio.wait({waiting}, timeout=timeout)
+    end = time.monotonic() + timeout
+    done: set[asyncio.Future[None]] = set()
+    while not done and not loop.is_closed() and time.monotonic() < end:  # a loop closed drops what it had queued
+        done, _ = await asyncio.wait({waiting}, timeout=min(CLOSE_TURN, max(0.0, end - time.monotonic())))
     if done and not waiting.cancelled():
         waiting.result()  # the close's own error, if it had one
         return
-    future.cancel()
-    if loop.is_closed():  # ended before it ran the close (a closed loop drops what was queued)
+    if future.cancel():  # not started, and now never will be: closed, not warned of as never awaited
+        coroutine.close()
+    if loop.is_closed():  # ended before it ran the close: its connections went with it
         await close()
         return
     raise UsageError(
