@@ -232,6 +232,18 @@ def echo_authorization(status: int = 200) -> Scenario:
     return scenario
 
 
+def holding(answer: bytes, arrived: threading.Semaphore, release: threading.Event) -> Scenario:
+    """Sends ``answer`` (b"": nothing) to each request, tells ``arrived``, then holds the
+    connection until ``release`` (at most six CLOSE_GUARDs): a vendor that never finishes."""
+
+    def scenario(request: Request, conn: socket.socket) -> None:
+        conn.sendall(answer)
+        arrived.release()
+        release.wait(6 * CLOSE_GUARD)
+
+    return scenario
+
+
 def closed_mid_calls(client: Any, calls: list[Callable[[], object]], arrived: threading.Semaphore) -> list[object]:
     """Each of ``calls`` (of a blocking ``videojobs.Client``: ``client.status``, ``client.download``)
     in a thread of its own, the client closed from this one once ``arrived`` has been released as

@@ -1172,6 +1172,14 @@ HALF_AN_ANSWER_ENDED_BY_ITS_CONNECTION = (
 """An answer without Content-Length ends when its connection does (HTTP/1.1 allows it): held here."""
 
 
+def _all_said_closed(ended: list[Any]) -> None:
+    """Each call ended in the UsageError that says its client was closed under it, naming the vendor."""
+    for outcome in ended:
+        assert isinstance(outcome, videojobs.UsageError), outcome
+        assert "was closed while the call was under way" in str(outcome)
+        assert outcome.vendor == "vozo"
+
+
 def _silent_telling(arrived: threading.Event) -> hostile.Scenario:
     """A vendor that never answers, and sets ``arrived`` as a request comes."""
     silent = hostile.silent()
@@ -1196,23 +1204,14 @@ def test_calls_under_way_when_another_thread_closes_the_client_end_saying_so(ans
     or a call whose connection another thread's call closed at the close waited on (a close does
     not wake a reader)."""
     arrived, release = threading.Semaphore(0), threading.Event()
-
-    def vendor(request: hostile.Request, conn: socket.socket) -> None:  # takes the request, holds its answer
-        conn.sendall(answer)
-        arrived.release()
-        release.wait(6 * hostile.CLOSE_GUARD)
-
-    with hostile.hostile(vendor) as url:
+    with hostile.hostile(hostile.holding(answer, arrived, release)) as url:
         client = videojobs.Client(api_keys={"vozo": KEY}, base_urls={"vozo": url}, request_timeout=600, max_retries=0)
         calls = [functools.partial(client.status, f"vozo:t{n}") for n in range(6)]
         try:
             ended = hostile.closed_mid_calls(client, calls, arrived)
         finally:
             release.set()
-    for outcome in ended:
-        assert isinstance(outcome, videojobs.UsageError), outcome
-        assert "was closed while the call was under way" in str(outcome)
-        assert outcome.vendor == "vozo"
+    _all_said_closed(ended)
 
 
 def test_a_tls_handshake_under_way_ends_when_the_client_closes() -> None:
@@ -1415,13 +1414,7 @@ async def test_calls_under_way_when_another_task_closes_the_async_client_end_say
     answer without Content-Length cut by the close was read whole (aiohttp, and httpx on a
     transport of the caller's, take the close as its end) and blamed the vendor as malformed."""
     arrived, release = threading.Semaphore(0), threading.Event()
-
-    def vendor(request: hostile.Request, conn: socket.socket) -> None:  # takes the request, holds its answer
-        conn.sendall(answer)
-        arrived.release()
-        release.wait(6 * hostile.CLOSE_GUARD)
-
-    with hostile.hostile(vendor) as url:
+    with hostile.hostile(hostile.holding(answer, arrived, release)) as url:
         client = videojobs.AsyncClient(
             api_keys={"vozo": KEY},
             base_urls={"vozo": url},
@@ -1438,7 +1431,4 @@ async def test_calls_under_way_when_another_task_closes_the_async_client_end_say
                 ended = await asyncio.gather(*calls, return_exceptions=True)
         finally:
             release.set()
-    for outcome in ended:
-        assert isinstance(outcome, videojobs.UsageError), outcome
-        assert "was closed while the call was under way" in str(outcome)
-        assert outcome.vendor == "vozo"
+    _all_said_closed(ended)
