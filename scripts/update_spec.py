@@ -297,7 +297,7 @@ def check_state_table(
         if last is not None:
             raise specs.SpecError(
                 vendor,
-                f"the page's table of states (headed {last.header!r}, listing {', '.join(sorted(last.words))}) is "
+                f"the page's table of states (headed {last.header!r}, listing {', '.join(map(repr, sorted(last.words)))}) is "
                 f"gone or lists under half of the document's states: compare its states with {where} by hand",
             )
         return
