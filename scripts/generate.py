@@ -71,9 +71,9 @@ TOOL_FAILURE_LINES: Final = 40  # what a terminal shows of the generator's outpu
 
 
 def tool_failure(output: str) -> str:
-    """What the generator said when it failed, for a person: a Python traceback (a document it
-    could not take, such as an enum with ``done`` and ``DONE``) as its last line, the exception;
-    anything else its last TOOL_FAILURE_LINES lines."""
+    """What the generator said when it failed, for a person: of a Python traceback (a document it
+    could not take, such as an enum with ``done`` and ``DONE``), what follows its last frame, the
+    exception and its message; of anything longer, its last TOOL_FAILURE_LINES lines."""
     lines = output.rstrip().splitlines()
     starts = [at for at, line in enumerate(lines) if "Traceback (most recent call last)" in line]
     if starts:  # Python's own or rich's boxed one: the exception is what follows its last frame

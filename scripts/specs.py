@@ -644,6 +644,11 @@ class StateTable:
     words: frozenset[str]
 
 
+def _is_rule(line: str) -> bool:
+    """A GFM table's delimiter row, with a pipe: a bare ``---`` under a line is a heading's or a rule."""
+    return "|" in line and _TABLE_RULE.match(line) is not None
+
+
 def _page_tables(page: str) -> list[StateTable]:
     """Every GFM table of ``page`` outside its code blocks (outer pipes or not)."""
     lines = [line.strip() for line in page.splitlines()]
@@ -653,7 +658,7 @@ def _page_tables(page: str) -> list[StateTable]:
         text = lines[at]
         if text.startswith(("```", "~~~")):
             fenced = not fenced
-        elif not fenced and "|" in text and at + 1 < len(lines) and _TABLE_RULE.match(lines[at + 1]):
+        elif not fenced and "|" in text and at + 1 < len(lines) and _is_rule(lines[at + 1]):
             words: set[str] = set()
             at += 2
             while at < len(lines) and "|" in lines[at] and not lines[at].startswith(("```", "~~~")):
@@ -672,9 +677,10 @@ def page_state_table(page: str, words: Collection[str], like: StateTable | None 
     sharing the most of its states), else the one listing the most of ``words`` (the document's
     states), at least half of them; None when there is none (the pages whose document has the enum)."""
     tables = _page_tables(page)
-    headed = [table for table in tables if like is not None and table.header == like.header]
-    if like is not None and headed:
-        return max(headed, key=lambda table: len(table.words & like.words))
+    if like is not None:
+        headed = [table for table in tables if table.header == like.header]
+        if headed:
+            return max(headed, key=lambda table: len(table.words & like.words))
     known = set(words)
     best = max(tables, key=lambda table: len(table.words & known), default=None)
     if best is None or 2 * len(best.words & known) < max(2, len(known)):

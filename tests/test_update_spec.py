@@ -630,6 +630,8 @@ def test_the_pages_state_table_is_found_only_where_it_lists_the_documents_states
     # a table in a code block, or one naming few of the states, is not the states' table
     fenced = "```\n| `done` |\n|---|\n| `failed` |\n```\n| a | b |\n|---|---|\n| `x` | `failed` |\n"
     assert specs.page_state_table(fenced, ["done", "failed", "running"]) is None
+    heading = "Either | or\n---\n`done` | a\n`failed` | b\n"  # a setext heading holding a pipe: no table
+    assert specs.page_state_table(heading, ["done", "failed"]) is None
     # a GFM table without outer pipes; a note in the first column is not a state
     bare = "state | meaning\n--- | ---\n`done` (see `error_message`) | ok\n`failed` | no\n"
     found = specs.page_state_table(bare, ["done", "failed"])
